@@ -1,0 +1,48 @@
+# orch — build, test, demo and bench entry points.
+SHELL := /bin/bash
+GO ?= go
+# Tags shared by every build and test so the cgo SQLite package is compiled once.
+export GOFLAGS := -tags=osusergo,netgo,sqlite_omit_load_extension
+STATIC_LDFLAGS := -linkmode external -extldflags -static -s -w
+LAB_DIR ?= /tmp/orch-lab
+
+.PHONY: build test deps vet fmt-check unit demo lab-down bench soak image clean
+
+build: bin/nodeagent bin/orch
+
+bin/nodeagent: FORCE
+	CGO_ENABLED=1 $(GO) build -ldflags '$(STATIC_LDFLAGS)' -o $@ ./nodeagent/cmd/nodeagent
+
+bin/orch: FORCE
+	CGO_ENABLED=0 $(GO) build -ldflags '-s -w' -o $@ ./orchestrator/cmd/orch
+
+FORCE:
+
+# deps installs the system tools the tests drive (sshd, LXC, btrfs, dnsmasq, nftables) when root.
+deps:
+	@scripts/install-deps.sh
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
+
+# test: everything, including the integration tests on real test hosts (they skip when not root).
+test: deps build vet fmt-check
+	$(GO) test -count=1 -timeout 40m ./...
+
+unit:
+	$(GO) test -count=1 -short ./...
+
+demo: deps build
+	@scripts/demo.sh $(LAB_DIR)
+
+lab-down:
+	@scripts/lab-down.sh $(LAB_DIR)
+
+bench: deps build
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m ./integration/bench/... | tee bench.out
+
+clean:
+	rm -rf bin
