@@ -1,0 +1,904 @@
+package template
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"math"
+	"path"
+	"reflect"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// filterTable maps Jinja filter names to their implementation; the first
+// parameter is the value on the left of the pipe. It is never modified.
+var filterTable = map[string]fn{
+	"default": fDefault, "d": fDefault,
+	"mandatory": fMandatory,
+	"join":      fJoin,
+	"length":    fLength, "count": fLength,
+	"int":    fInt,
+	"float":  fFloat,
+	"bool":   func(p ...any) (any, error) { return toBool(p[0]), nil },
+	"string": func(p ...any) (any, error) { return String(p[0]), nil },
+	"lower":  strFn(strings.ToLower),
+	"upper":  strFn(strings.ToUpper),
+	"trim":   strFn(strings.TrimSpace),
+	"capitalize": strFn(func(s string) string {
+		if s == "" {
+			return s
+		}
+		return strings.ToUpper(s[:1]) + strings.ToLower(s[1:])
+	}),
+	"replace":        fReplace,
+	"split":          fSplit,
+	"first":          fFirst,
+	"last":           fLast,
+	"unique":         fUnique,
+	"sort":           fSort,
+	"reverse":        fReverse,
+	"list":           func(p ...any) (any, error) { return toList(p[0]) },
+	"flatten":        fFlatten,
+	"to_json":        fToJSON,
+	"to_nice_json":   fToNiceJSON,
+	"from_json":      fFromJSON,
+	"to_yaml":        fToYAML,
+	"to_nice_yaml":   fToYAML,
+	"from_yaml":      fFromYAML,
+	"regex_search":   fRegexSearch,
+	"regex_replace":  fRegexReplace,
+	"regex_findall":  fRegexFindall,
+	"combine":        fCombine,
+	"dict2items":     fDict2Items,
+	"items2dict":     fItems2Dict,
+	"min":            fMinMax(-1),
+	"max":            fMinMax(1),
+	"sum":            fSum,
+	"abs":            fAbs,
+	"round":          fRound,
+	"select":         selectFn(false),
+	"reject":         selectFn(true),
+	"selectattr":     selectAttrFn(false),
+	"rejectattr":     selectAttrFn(true),
+	"basename":       strFn(path.Base),
+	"dirname":        strFn(path.Dir),
+	"quote":          strFn(shellQuote),
+	"b64encode":      strFn(func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }),
+	"b64decode":      fB64Decode,
+	"difference":     setOp(func(inB bool) bool { return !inB }),
+	"intersect":      setOp(func(inB bool) bool { return inB }),
+	"union":          fUnion,
+	"ternary":        fTernary,
+	"type_debug":     func(p ...any) (any, error) { return fmt.Sprintf("%T", p[0]), nil },
+	"range":          fRange,
+	"zip":            fZip,
+	"keys":           fKeys,
+	"values":         fValues,
+	"items":          fDict2Items,
+	"regex_escape":   strFn(regexp.QuoteMeta),
+	"comment":        strFn(func(s string) string { return "#\n# " + strings.ReplaceAll(s, "\n", "\n# ") + "\n#" }),
+	"indent":         fIndent,
+}
+
+// map looks other filters up by name, so it joins the table after initialisation.
+func init() { filterTable["map"] = fMap }
+
+func isFilter(name string) bool { _, ok := filterTable[name]; return ok }
+
+func isTest(name string) bool { _, ok := testTable[name]; return ok }
+
+// functions returns every function given to expr: internals, f_<filter>,
+// is_<test>, and a few Jinja globals.
+func functions() map[string]fn {
+	out := internal()
+	for k, v := range filterTable {
+		out["f_"+k] = v
+	}
+	for k, v := range testTable {
+		out["is_"+k] = v
+	}
+	out["range"] = fRange
+	return out
+}
+
+func strFn(f func(string) string) fn {
+	return func(p ...any) (any, error) { return f(String(p[0])), nil }
+}
+
+func fDefault(p ...any) (any, error) {
+	pos, kw := splitArgs(p)
+	def := arg(pos, kw, 1, "default_value", "")
+	boolean := toBool(arg(pos, kw, 2, "boolean", false))
+	if _, undef := pos[0].(Undefined); undef || boolean && !Truthy(pos[0]) {
+		return def, nil
+	}
+	return pos[0], nil
+}
+
+func fMandatory(p ...any) (any, error) {
+	if u, undef := p[0].(Undefined); undef {
+		msg := fmt.Sprintf("mandatory variable %q not defined", u.Name)
+		if len(p) > 1 {
+			msg = String(p[1])
+		}
+		return nil, &undefinedError{name: msg}
+	}
+	return p[0], nil
+}
+
+func fJoin(p ...any) (any, error) {
+	pos, kw := splitArgs(p)
+	l, err := toList(pos[0])
+	if err != nil {
+		return nil, err
+	}
+	parts := make([]string, len(l))
+	for i, v := range l {
+		parts[i] = String(v)
+	}
+	return strings.Join(parts, String(arg(pos, kw, 1, "d", ""))), nil
+}
+
+func fLength(p ...any) (any, error) {
+	rv := reflect.ValueOf(p[0])
+	switch rv.Kind() {
+	case reflect.String:
+		return len([]rune(rv.String())), nil
+	case reflect.Map, reflect.Slice, reflect.Array:
+		return rv.Len(), nil
+	case reflect.Invalid:
+		return 0, nil
+	}
+	return nil, fmt.Errorf("length of a %T", p[0])
+}
+
+func fInt(p ...any) (any, error) {
+	pos, kw := splitArgs(p)
+	def := arg(pos, kw, 1, "default", 0)
+	switch x := pos[0].(type) {
+	case bool:
+		if x {
+			return 1, nil
+		}
+		return 0, nil
+	case float64:
+		return int(x), nil
+	case string:
+		s := strings.TrimSpace(x)
+		if i, err := strconv.ParseInt(s, 0, 64); err == nil {
+			return int(i), nil
+		}
+		if f, err := strconv.ParseFloat(s, 64); err == nil {
+			return int(f), nil
+		}
+		return def, nil
+	}
+	if i, ok := toInt(pos[0]); ok {
+		return i, nil
+	}
+	return def, nil
+}
+
+func fFloat(p ...any) (any, error) {
+	switch x := p[0].(type) {
+	case float64:
+		return x, nil
+	case string:
+		f, err := strconv.ParseFloat(strings.TrimSpace(x), 64)
+		if err != nil {
+			return 0.0, nil
+		}
+		return f, nil
+	}
+	if i, ok := toInt(p[0]); ok {
+		return float64(i), nil
+	}
+	return 0.0, nil
+}
+
+// toBool is Ansible's bool filter: yes/on/true/1 (any case) are true.
+func toBool(v any) bool {
+	switch x := v.(type) {
+	case bool:
+		return x
+	case string:
+		switch strings.ToLower(strings.TrimSpace(x)) {
+		case "yes", "on", "true", "1", "y", "t":
+			return true
+		}
+		return false
+	case nil:
+		return false
+	}
+	if i, ok := toInt(v); ok {
+		return i == 1
+	}
+	return Truthy(v)
+}
+
+func fReplace(p ...any) (any, error) {
+	if len(p) < 3 {
+		return nil, fmt.Errorf("replace needs (old, new)")
+	}
+	n := -1
+	if len(p) > 3 {
+		n, _ = toInt(p[3])
+	}
+	return strings.Replace(String(p[0]), String(p[1]), String(p[2]), n), nil
+}
+
+func fSplit(p ...any) (any, error) {
+	s := String(p[0])
+	var parts []string
+	if len(p) < 2 || p[1] == nil {
+		parts = strings.Fields(s)
+	} else {
+		parts = strings.Split(s, String(p[1]))
+	}
+	out := make([]any, len(parts))
+	for i, x := range parts {
+		out[i] = x
+	}
+	return out, nil
+}
+
+func fFirst(p ...any) (any, error) {
+	l, err := toList(p[0])
+	if err != nil || len(l) == 0 {
+		return Undefined{Name: "first"}, err
+	}
+	return l[0], nil
+}
+
+func fLast(p ...any) (any, error) {
+	l, err := toList(p[0])
+	if err != nil || len(l) == 0 {
+		return Undefined{Name: "last"}, err
+	}
+	return l[len(l)-1], nil
+}
+
+func fUnique(p ...any) (any, error) {
+	l, err := toList(p[0])
+	if err != nil {
+		return nil, err
+	}
+	out := []any{}
+	for _, v := range l {
+		if !containsValue(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out, nil
+}
+
+func containsValue(l []any, v any) bool {
+	return slices.ContainsFunc(l, func(x any) bool { return equal(x, v) })
+}
+
+func equal(a, b any) bool {
+	if fa, ok := number(a); ok {
+		if fb, ok := number(b); ok {
+			return fa == fb
+		}
+	}
+	return reflect.DeepEqual(a, b)
+}
+
+func number(v any) (float64, bool) {
+	switch x := v.(type) {
+	case int:
+		return float64(x), true
+	case float64:
+		return x, true
+	case int64:
+		return float64(x), true
+	}
+	return 0, false
+}
+
+func less(a, b any) bool {
+	if fa, ok := number(a); ok {
+		if fb, ok := number(b); ok {
+			return fa < fb
+		}
+	}
+	return String(a) < String(b)
+}
+
+func fSort(p ...any) (any, error) {
+	pos, kw := splitArgs(p)
+	l, err := toList(pos[0])
+	if err != nil {
+		return nil, err
+	}
+	out := slices.Clone(l)
+	reverse := toBool(arg(pos, kw, 1, "reverse", false))
+	attrName, _ := arg(pos, kw, 3, "attribute", "").(string)
+	key := func(v any) any {
+		if attrName == "" {
+			return v
+		}
+		x, _, _ := attr(v, attrName)
+		return x
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if reverse {
+			return less(key(out[j]), key(out[i]))
+		}
+		return less(key(out[i]), key(out[j]))
+	})
+	return out, nil
+}
+
+func fReverse(p ...any) (any, error) {
+	if s, ok := p[0].(string); ok {
+		r := []rune(s)
+		slices.Reverse(r)
+		return string(r), nil
+	}
+	l, err := toList(p[0])
+	if err != nil {
+		return nil, err
+	}
+	out := slices.Clone(l)
+	slices.Reverse(out)
+	return out, nil
+}
+
+// toList converts lists of any element type, and maps (their sorted keys), to []any.
+func toList(v any) ([]any, error) {
+	switch x := v.(type) {
+	case []any:
+		return x, nil
+	case nil:
+		return nil, nil
+	case string:
+		out := []any{}
+		for _, r := range x {
+			out = append(out, string(r))
+		}
+		return out, nil
+	case map[string]any:
+		keys := sortedKeys(x)
+		out := make([]any, len(keys))
+		for i, k := range keys {
+			out[i] = k
+		}
+		return out, nil
+	}
+	rv := reflect.ValueOf(v)
+	if rv.Kind() == reflect.Slice || rv.Kind() == reflect.Array {
+		out := make([]any, rv.Len())
+		for i := range out {
+			out[i] = rv.Index(i).Interface()
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("expected a list, got %T", v)
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func fFlatten(p ...any) (any, error) {
+	levels := -1
+	if len(p) > 1 {
+		levels, _ = toInt(p[1])
+	}
+	l, err := toList(p[0])
+	if err != nil {
+		return nil, err
+	}
+	return flatten(l, levels), nil
+}
+
+func flatten(l []any, levels int) []any {
+	out := []any{}
+	for _, v := range l {
+		if inner, ok := v.([]any); ok && levels != 0 {
+			out = append(out, flatten(inner, levels-1)...)
+			continue
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+func fToJSON(p ...any) (any, error) {
+	b, err := json.Marshal(p[0])
+	return string(b), err
+}
+
+func fToNiceJSON(p ...any) (any, error) {
+	b, err := json.MarshalIndent(p[0], "", "    ")
+	return string(b), err
+}
+
+func fFromJSON(p ...any) (any, error) {
+	var v any
+	if err := json.Unmarshal([]byte(String(p[0])), &v); err != nil {
+		return nil, fmt.Errorf("from_json: %w", err)
+	}
+	return normalizeJSON(v), nil
+}
+
+// normalizeJSON turns integral float64 numbers into int, as YAML decoding does.
+func normalizeJSON(v any) any {
+	switch x := v.(type) {
+	case float64:
+		if x == math.Trunc(x) && math.Abs(x) < 1<<53 {
+			return int(x)
+		}
+	case map[string]any:
+		for k, e := range x {
+			x[k] = normalizeJSON(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = normalizeJSON(e)
+		}
+	}
+	return v
+}
+
+func fToYAML(p ...any) (any, error) {
+	b, err := yaml.Marshal(p[0])
+	return strings.TrimSuffix(string(b), "\n"), err
+}
+
+func fFromYAML(p ...any) (any, error) {
+	var v any
+	if err := yaml.Unmarshal([]byte(String(p[0])), &v); err != nil {
+		return nil, fmt.Errorf("from_yaml: %w", err)
+	}
+	return v, nil
+}
+
+func fRegexSearch(p ...any) (any, error) {
+	re, err := compileRegex(p, 1)
+	if err != nil {
+		return nil, err
+	}
+	m := re.FindStringSubmatch(String(p[0]))
+	if m == nil {
+		return nil, nil
+	}
+	if len(p) > 2 {
+		out := []any{}
+		for _, g := range p[2:] {
+			s := String(g)
+			if n, err := strconv.Atoi(strings.TrimPrefix(s, "\\")); err == nil && n < len(m) {
+				out = append(out, m[n])
+			} else if i := re.SubexpIndex(strings.TrimPrefix(s, "\\g")); i >= 0 {
+				out = append(out, m[i])
+			}
+		}
+		return out, nil
+	}
+	return m[0], nil
+}
+
+func compileRegex(p []any, i int) (*regexp.Regexp, error) {
+	pos, kw := splitArgs(p)
+	if i >= len(pos) {
+		return nil, fmt.Errorf("regular expression argument missing")
+	}
+	expr := String(pos[i])
+	if toBool(kw["ignorecase"]) {
+		expr = "(?i)" + expr
+	}
+	if toBool(kw["multiline"]) {
+		expr = "(?m)" + expr
+	}
+	return regexp.Compile(expr)
+}
+
+var pyGroup = regexp.MustCompile(`\\(\d+)|\\g<(\w+)>`)
+
+func fRegexReplace(p ...any) (any, error) {
+	re, err := compileRegex(p, 1)
+	if err != nil {
+		return nil, err
+	}
+	repl := ""
+	if pos, _ := splitArgs(p); len(pos) > 2 {
+		repl = pyGroup.ReplaceAllString(String(pos[2]), "$${$1$2}")
+	}
+	return re.ReplaceAllString(String(p[0]), repl), nil
+}
+
+func fRegexFindall(p ...any) (any, error) {
+	re, err := compileRegex(p, 1)
+	if err != nil {
+		return nil, err
+	}
+	out := []any{}
+	for _, m := range re.FindAllString(String(p[0]), -1) {
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+func fCombine(p ...any) (any, error) {
+	pos, kw := splitArgs(p)
+	recursive := toBool(kw["recursive"])
+	out := map[string]any{}
+	for _, d := range pos {
+		if l, ok := d.([]any); ok {
+			for _, e := range l {
+				if err := combineInto(out, e, recursive); err != nil {
+					return nil, err
+				}
+			}
+			continue
+		}
+		if err := combineInto(out, d, recursive); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func combineInto(out map[string]any, d any, recursive bool) error {
+	m, ok := d.(map[string]any)
+	if !ok {
+		return fmt.Errorf("combine expects dictionaries, got %T", d)
+	}
+	for k, v := range m {
+		old, isMap := out[k].(map[string]any)
+		nv, newMap := v.(map[string]any)
+		if recursive && isMap && newMap {
+			merged := map[string]any{}
+			_ = combineInto(merged, old, true)
+			_ = combineInto(merged, nv, true)
+			out[k] = merged
+			continue
+		}
+		out[k] = v
+	}
+	return nil
+}
+
+func fDict2Items(p ...any) (any, error) {
+	pos, kw := splitArgs(p)
+	m, ok := pos[0].(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("dict2items expects a dictionary, got %T", pos[0])
+	}
+	kn := String(arg(nil, kw, 0, "key_name", "key"))
+	vn := String(arg(nil, kw, 0, "value_name", "value"))
+	out := make([]any, 0, len(m))
+	for _, k := range sortedKeys(m) {
+		out = append(out, map[string]any{kn: k, vn: m[k]})
+	}
+	return out, nil
+}
+
+func fItems2Dict(p ...any) (any, error) {
+	pos, kw := splitArgs(p)
+	l, err := toList(pos[0])
+	if err != nil {
+		return nil, err
+	}
+	kn := String(arg(nil, kw, 0, "key_name", "key"))
+	vn := String(arg(nil, kw, 0, "value_name", "value"))
+	out := map[string]any{}
+	for _, e := range l {
+		m, ok := e.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("items2dict expects a list of dictionaries, got %T", e)
+		}
+		out[String(m[kn])] = m[vn]
+	}
+	return out, nil
+}
+
+func fMinMax(sign int) fn {
+	return func(p ...any) (any, error) {
+		l, err := toList(p[0])
+		if err != nil || len(l) == 0 {
+			return nil, err
+		}
+		best := l[0]
+		for _, v := range l[1:] {
+			if sign < 0 && less(v, best) || sign > 0 && less(best, v) {
+				best = v
+			}
+		}
+		return best, nil
+	}
+}
+
+func fSum(p ...any) (any, error) {
+	l, err := toList(p[0])
+	if err != nil {
+		return nil, err
+	}
+	total, isFloat := 0.0, false
+	for _, v := range l {
+		f, ok := number(v)
+		if !ok {
+			return nil, fmt.Errorf("sum of a non-number %T", v)
+		}
+		_, isF := v.(float64)
+		isFloat = isFloat || isF
+		total += f
+	}
+	if isFloat {
+		return total, nil
+	}
+	return int(total), nil
+}
+
+func fAbs(p ...any) (any, error) {
+	switch x := p[0].(type) {
+	case int:
+		if x < 0 {
+			return -x, nil
+		}
+		return x, nil
+	case float64:
+		return math.Abs(x), nil
+	}
+	return nil, fmt.Errorf("abs of a %T", p[0])
+}
+
+func fRound(p ...any) (any, error) {
+	f, ok := number(p[0])
+	if !ok {
+		return nil, fmt.Errorf("round of a %T", p[0])
+	}
+	prec := 0
+	if len(p) > 1 {
+		prec, _ = toInt(p[1])
+	}
+	scale := math.Pow(10, float64(prec))
+	return math.Round(f*scale) / scale, nil
+}
+
+func fMap(p ...any) (any, error) {
+	pos, kw := splitArgs(p)
+	l, err := toList(pos[0])
+	if err != nil {
+		return nil, err
+	}
+	out := make([]any, len(l))
+	if a, ok := kw["attribute"]; ok {
+		for i, e := range l {
+			v, found, _ := attr(e, a)
+			if !found {
+				v = kw["default"]
+			}
+			out[i] = v
+		}
+		return out, nil
+	}
+	if len(pos) < 2 {
+		return nil, fmt.Errorf("map needs a filter name or attribute=")
+	}
+	f, ok := filterTable[String(pos[1])]
+	if !ok {
+		return nil, fmt.Errorf("map: unknown filter %q", String(pos[1]))
+	}
+	for i, e := range l {
+		if out[i], err = f(append([]any{e}, pos[2:]...)...); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func selectFn(reject bool) fn {
+	return func(p ...any) (any, error) {
+		l, err := toList(p[0])
+		if err != nil {
+			return nil, err
+		}
+		return filterList(l, p[1:], reject, func(e any) any { return e })
+	}
+}
+
+func selectAttrFn(reject bool) fn {
+	return func(p ...any) (any, error) {
+		l, err := toList(p[0])
+		if err != nil || len(p) < 2 {
+			return nil, fmt.Errorf("selectattr needs an attribute name: %v", err)
+		}
+		name := p[1]
+		return filterList(l, p[2:], reject, func(e any) any {
+			v, ok, _ := attr(e, name)
+			if !ok {
+				return Undefined{Name: String(name)}
+			}
+			return v
+		})
+	}
+}
+
+// filterList keeps the elements for which the test (truthiness when no test is
+// named) holds, or fails when reject is set.
+func filterList(l, testArgs []any, reject bool, value func(any) any) (any, error) {
+	test := func(v any) (bool, error) { return Truthy(v), nil }
+	if len(testArgs) > 0 {
+		t, ok := testTable[String(testArgs[0])]
+		if !ok {
+			return nil, fmt.Errorf("unknown test %q", String(testArgs[0]))
+		}
+		rest := testArgs[1:]
+		test = func(v any) (bool, error) {
+			r, err := t(append([]any{v}, rest...)...)
+			return Truthy(r), err
+		}
+	}
+	out := []any{}
+	for _, e := range l {
+		ok, err := test(value(e))
+		if err != nil {
+			return nil, err
+		}
+		if ok != reject {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// shellQuote quotes s for a POSIX shell.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=:,+@%") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'"'"'`) + "'"
+}
+
+func fB64Decode(p ...any) (any, error) {
+	b, err := base64.StdEncoding.DecodeString(String(p[0]))
+	return string(b), err
+}
+
+func setOp(keep func(inB bool) bool) fn {
+	return func(p ...any) (any, error) {
+		a, err := toList(p[0])
+		if err != nil || len(p) < 2 {
+			return nil, fmt.Errorf("set operation needs two lists: %v", err)
+		}
+		b, err := toList(p[1])
+		if err != nil {
+			return nil, err
+		}
+		out := []any{}
+		for _, v := range a {
+			if keep(containsValue(b, v)) && !containsValue(out, v) {
+				out = append(out, v)
+			}
+		}
+		return out, nil
+	}
+}
+
+func fUnion(p ...any) (any, error) {
+	a, err := toList(p[0])
+	if err != nil || len(p) < 2 {
+		return nil, fmt.Errorf("union needs two lists: %v", err)
+	}
+	b, err := toList(p[1])
+	if err != nil {
+		return nil, err
+	}
+	return fUnique(append(slices.Clone(a), b...))
+}
+
+func fTernary(p ...any) (any, error) {
+	if len(p) < 3 {
+		return nil, fmt.Errorf("ternary needs (true_value, false_value)")
+	}
+	if p[0] == nil && len(p) > 3 {
+		return p[3], nil
+	}
+	if Truthy(p[0]) {
+		return p[1], nil
+	}
+	return p[2], nil
+}
+
+func fRange(p ...any) (any, error) {
+	ints := make([]int, len(p))
+	for i, v := range p {
+		n, ok := toInt(v)
+		if !ok {
+			return nil, fmt.Errorf("range expects integers, got %T", v)
+		}
+		ints[i] = n
+	}
+	start, stop, step := 0, 0, 1
+	switch len(ints) {
+	case 1:
+		stop = ints[0]
+	case 2:
+		start, stop = ints[0], ints[1]
+	case 3:
+		start, stop, step = ints[0], ints[1], ints[2]
+	default:
+		return nil, fmt.Errorf("range expects 1 to 3 arguments")
+	}
+	if step == 0 {
+		return nil, fmt.Errorf("range step must not be zero")
+	}
+	out := []any{}
+	for i := start; step > 0 && i < stop || step < 0 && i > stop; i += step {
+		out = append(out, i)
+		if len(out) > 1_000_000 {
+			return nil, fmt.Errorf("range too large")
+		}
+	}
+	return out, nil
+}
+
+func fZip(p ...any) (any, error) {
+	lists := make([][]any, len(p))
+	n := -1
+	for i, v := range p {
+		l, err := toList(v)
+		if err != nil {
+			return nil, err
+		}
+		lists[i] = l
+		if n < 0 || len(l) < n {
+			n = len(l)
+		}
+	}
+	out := make([]any, max(n, 0))
+	for i := range out {
+		row := make([]any, len(lists))
+		for j := range lists {
+			row[j] = lists[j][i]
+		}
+		out[i] = row
+	}
+	return out, nil
+}
+
+func fKeys(p ...any) (any, error) {
+	m, ok := p[0].(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("keys of a %T", p[0])
+	}
+	return toList(m)
+}
+
+func fValues(p ...any) (any, error) {
+	m, ok := p[0].(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("values of a %T", p[0])
+	}
+	out := []any{}
+	for _, k := range sortedKeys(m) {
+		out = append(out, m[k])
+	}
+	return out, nil
+}
+
+func fIndent(p ...any) (any, error) {
+	pos, kw := splitArgs(p)
+	n, _ := toInt(arg(pos, kw, 1, "width", 4))
+	first := toBool(arg(pos, kw, 2, "first", false))
+	pad := strings.Repeat(" ", n)
+	s := strings.ReplaceAll(String(pos[0]), "\n", "\n"+pad)
+	if first {
+		s = pad + s
+	}
+	return s, nil
+}

@@ -1,0 +1,179 @@
+package template
+
+import (
+	"fmt"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// testTable maps Jinja/Ansible test names (`x is name`) to their
+// implementation; the first parameter is the value tested. Never modified.
+var testTable = map[string]fn{
+	"defined":   func(p ...any) (any, error) { _, u := p[0].(Undefined); return !u, nil },
+	"undefined": func(p ...any) (any, error) { _, u := p[0].(Undefined); return u, nil },
+	"none":      func(p ...any) (any, error) { return p[0] == nil, nil },
+	"string":    func(p ...any) (any, error) { _, ok := p[0].(string); return ok, nil },
+	"number":    func(p ...any) (any, error) { _, ok := number(p[0]); return ok, nil },
+	"integer":   func(p ...any) (any, error) { _, ok := p[0].(int); return ok, nil },
+	"float":     func(p ...any) (any, error) { _, ok := p[0].(float64); return ok, nil },
+	"boolean":   func(p ...any) (any, error) { _, ok := p[0].(bool); return ok, nil },
+	"true":      func(p ...any) (any, error) { return p[0] == true, nil },
+	"false":     func(p ...any) (any, error) { return p[0] == false, nil },
+	"mapping":   kindTest(reflect.Map),
+	"sequence":  kindTest(reflect.Slice, reflect.Array, reflect.String),
+	"iterable":  kindTest(reflect.Slice, reflect.Array, reflect.String, reflect.Map),
+	"failed":    resultTest("failed", true), "failure": resultTest("failed", true),
+	"succeeded": resultTest("failed", false), "success": resultTest("failed", false),
+	"successful": resultTest("failed", false),
+	"changed":    resultTest("changed", true), "change": resultTest("changed", true),
+	"skipped":    resultTest("skipped", true), "skip": resultTest("skipped", true),
+	"match":      regexTest(true), "regex": regexTest(false), "search": regexTest(false),
+	"equalto":    func(p ...any) (any, error) { return len(p) > 1 && equal(p[0], p[1]), nil },
+	"eq":         func(p ...any) (any, error) { return len(p) > 1 && equal(p[0], p[1]), nil },
+	"sameas":     func(p ...any) (any, error) { return len(p) > 1 && p[0] == p[1], nil },
+	"divisibleby": func(p ...any) (any, error) {
+		a, ok1 := toInt(p[0])
+		b, ok2 := toInt(arg(p, nil, 1, "", 0))
+		return ok1 && ok2 && b != 0 && a%b == 0, nil
+	},
+	"even":     func(p ...any) (any, error) { i, ok := toInt(p[0]); return ok && i%2 == 0, nil },
+	"odd":      func(p ...any) (any, error) { i, ok := toInt(p[0]); return ok && i%2 != 0, nil },
+	"in":       func(p ...any) (any, error) { return inTest(p[0], arg(p, nil, 1, "", nil)) },
+	"contains": func(p ...any) (any, error) { return inTest(arg(p, nil, 1, "", nil), p[0]) },
+	"subset":   subsetTest(false),
+	"superset": subsetTest(true),
+	"version":  versionTest,
+}
+
+func kindTest(kinds ...reflect.Kind) fn {
+	return func(p ...any) (any, error) {
+		k := reflect.ValueOf(p[0]).Kind()
+		for _, want := range kinds {
+			if k == want {
+				return true, nil
+			}
+		}
+		return false, nil
+	}
+}
+
+// resultTest reads a registered task result: failed/changed/skipped.
+func resultTest(key string, want bool) fn {
+	return func(p ...any) (any, error) {
+		m, ok := p[0].(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("the %q test expects a registered task result, got %T", key, p[0])
+		}
+		v, _ := m[key].(bool)
+		return v == want, nil
+	}
+}
+
+func regexTest(anchored bool) fn {
+	return func(p ...any) (any, error) {
+		re, err := compileRegex(p, 1)
+		if err != nil {
+			return nil, err
+		}
+		s := String(p[0])
+		if anchored {
+			loc := re.FindStringIndex(s)
+			return loc != nil && loc[0] == 0, nil
+		}
+		return re.MatchString(s), nil
+	}
+}
+
+func inTest(needle, haystack any) (any, error) {
+	switch h := haystack.(type) {
+	case string:
+		return strings.Contains(h, String(needle)), nil
+	case map[string]any:
+		_, ok := h[String(needle)]
+		return ok, nil
+	}
+	l, err := toList(haystack)
+	if err != nil {
+		return nil, err
+	}
+	return containsValue(l, needle), nil
+}
+
+func subsetTest(super bool) fn {
+	return func(p ...any) (any, error) {
+		a, err := toList(p[0])
+		if err != nil || len(p) < 2 {
+			return nil, fmt.Errorf("subset/superset needs two lists: %v", err)
+		}
+		b, err := toList(p[1])
+		if err != nil {
+			return nil, err
+		}
+		if super {
+			a, b = b, a
+		}
+		for _, v := range a {
+			if !containsValue(b, v) {
+				return false, nil
+			}
+		}
+		return true, nil
+	}
+}
+
+var versionPart = regexp.MustCompile(`\d+|[a-zA-Z]+`)
+
+// versionTest compares dotted versions: `v is version('1.2', '>=')`.
+func versionTest(p ...any) (any, error) {
+	pos, kw := splitArgs(p)
+	if len(pos) < 2 {
+		return nil, fmt.Errorf("version test needs a version to compare with")
+	}
+	op := String(arg(pos, kw, 2, "operator", "eq"))
+	c := compareVersions(String(pos[0]), String(pos[1]))
+	switch op {
+	case "<", "lt":
+		return c < 0, nil
+	case "<=", "le":
+		return c <= 0, nil
+	case ">", "gt":
+		return c > 0, nil
+	case ">=", "ge":
+		return c >= 0, nil
+	case "==", "=", "eq":
+		return c == 0, nil
+	case "!=", "<>", "ne":
+		return c != 0, nil
+	}
+	return nil, fmt.Errorf("version test: unknown operator %q", op)
+}
+
+func compareVersions(a, b string) int {
+	pa, pb := versionPart.FindAllString(a, -1), versionPart.FindAllString(b, -1)
+	for i := 0; i < max(len(pa), len(pb)); i++ {
+		x, y := "0", "0"
+		if i < len(pa) {
+			x = pa[i]
+		}
+		if i < len(pb) {
+			y = pb[i]
+		}
+		nx, ex := strconv.Atoi(x)
+		ny, ey := strconv.Atoi(y)
+		switch {
+		case ex == nil && ey == nil && nx != ny:
+			if nx < ny {
+				return -1
+			}
+			return 1
+		case (ex != nil || ey != nil) && x != y:
+			if x < y {
+				return -1
+			}
+			return 1
+		}
+	}
+	return 0
+}
