@@ -1,0 +1,162 @@
+package lab
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// killTimeout bounds how long killing a host's processes may take.
+const killTimeout = 15 * time.Second
+
+// proc is one line of the process table.
+type proc struct {
+	pid, ppid int
+	state     byte // 'Z' for a zombie
+	comm      string
+}
+
+// processTable reads /proc/*/stat. Processes that vanish while it reads are skipped.
+func processTable() (map[int]proc, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, fmt.Errorf("reading /proc: %w", err)
+	}
+	table := make(map[int]proc, len(entries))
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if p, ok := readProc(pid); ok {
+			table[pid] = p
+		}
+	}
+	return table, nil
+}
+
+// readProc parses /proc/PID/stat: "pid (comm) S ppid ...", where comm may hold spaces and
+// parentheses, so the fields are found after the last ')'.
+func readProc(pid int) (proc, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return proc{}, false
+	}
+	open, end := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
+	if open < 0 || end < open {
+		return proc{}, false
+	}
+	f := strings.Fields(string(b[end+1:]))
+	if len(f) < 2 {
+		return proc{}, false
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	return proc{pid: pid, ppid: ppid, state: f[0][0], comm: string(b[open+1 : end])}, true
+}
+
+// withDescendants adds every live descendant of roots (by parent PID) and drops zombies.
+// It catches what left the host's namespaces, such as an LXC container's init.
+func withDescendants(roots []int, table map[int]proc) []int {
+	children := map[int][]int{}
+	for _, p := range table {
+		children[p.ppid] = append(children[p.ppid], p.pid)
+	}
+	seen := map[int]bool{}
+	queue := append([]int(nil), roots...)
+	for len(queue) > 0 {
+		pid := queue[0]
+		queue = queue[1:]
+		if seen[pid] {
+			continue
+		}
+		seen[pid] = true
+		queue = append(queue, children[pid]...)
+	}
+	var out []int
+	for pid := range seen {
+		if p, ok := table[pid]; ok && p.state != 'Z' && pid != 1 && pid != os.Getpid() {
+			out = append(out, pid)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// netnsMembers returns the PIDs of the processes inside the named network namespace (what
+// `ip netns pids` prints). A namespace that does not exist has no members.
+func netnsMembers(name string) ([]int, error) {
+	var want unix.Stat_t
+	if err := unix.Stat(filepath.Join(netnsDir, name), &want); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("netns %s: %w", name, err)
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, fmt.Errorf("reading /proc: %w", err)
+	}
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		var st unix.Stat_t
+		if unix.Stat("/proc/"+e.Name()+"/ns/net", &st) == nil && st.Dev == want.Dev && st.Ino == want.Ino {
+			pids = append(pids, pid)
+		}
+	}
+	return pids, nil
+}
+
+// killAll sends SIGKILL to what find returns, plus descendants, until nothing is left
+// (processes may fork while being killed) or killTimeout passes.
+func killAll(what string, find func() ([]int, error)) error {
+	deadline := time.Now().Add(killTimeout)
+	for {
+		pids, table, err := findLive(find)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		if len(pids) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: processes still alive after %s: %s", what, killTimeout, describe(pids, table))
+		}
+		for _, pid := range pids {
+			_ = syscall.Kill(pid, syscall.SIGKILL) // ESRCH: already gone
+		}
+		time.Sleep(5 * time.Millisecond) // poll interval while the kernel tears processes down
+	}
+}
+
+func findLive(find func() ([]int, error)) ([]int, map[int]proc, error) {
+	roots, err := find()
+	if err != nil || len(roots) == 0 {
+		return nil, nil, err
+	}
+	table, err := processTable()
+	if err != nil {
+		return nil, nil, err
+	}
+	return withDescendants(roots, table), table, nil
+}
+
+func describe(pids []int, table map[int]proc) string {
+	var parts []string
+	for _, pid := range pids {
+		parts = append(parts, fmt.Sprintf("%d(%s)", pid, table[pid].comm))
+	}
+	return strings.Join(parts, " ")
+}
