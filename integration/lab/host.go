@@ -68,9 +68,9 @@ func (h *Host) Path(inHost string) (string, bool) {
 }
 
 func (h *Host) mountSource(m string) string { return filepath.Join(h.DataDir(), "fs", m) }
-func (h *Host) sshdConfigFile() string       { return filepath.Join(h.DataDir(), "sshd_config") }
-func (h *Host) hostKeyFile() string          { return filepath.Join(h.DataDir(), "ssh_host_ed25519_key") }
-func (h *Host) netnsPath() string            { return filepath.Join(netnsDir, h.st.Netns) }
+func (h *Host) sshdConfigFile() string      { return filepath.Join(h.DataDir(), "sshd_config") }
+func (h *Host) hostKeyFile() string         { return filepath.Join(h.DataDir(), "ssh_host_ed25519_key") }
+func (h *Host) netnsPath() string           { return filepath.Join(netnsDir, h.st.Netns) }
 
 // create makes the host's files, namespace and link, then starts it.
 func (h *Host) create(ctx context.Context) error {

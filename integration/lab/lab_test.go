@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -48,6 +49,9 @@ func unreachable(h *Host) error {
 func TestHostsAnswerSSH(t *testing.T) {
 	l := New(t, 3)
 	for _, h := range l.Hosts() {
+		if pids, _ := netnsMembers(h.st.Netns); slices.Contains(pids, os.Getpid()) {
+			t.Errorf("the test process is inside %s's network namespace", h.Name)
+		}
 		if got := mustSSH(t, l, h.Name, "hostname"); got != h.Name {
 			t.Errorf("%s: hostname = %q", h.Name, got)
 		}

@@ -132,15 +132,26 @@ func hostAddr(subnet *net.IPNet, i int) *net.IPNet {
 }
 
 // createNetns creates a named network namespace (like `ip netns add`). The namespace is
-// entered on a locked OS thread that is never unlocked, so the thread ends with the
-// goroutine and no other goroutine ever runs inside the new namespace.
+// entered on a locked OS thread which then returns to the original namespace; if it cannot,
+// the thread stays locked and the runtime retires it, so no other goroutine ever runs in
+// the new namespace. (Merely exiting a locked goroutine is not enough: on the main thread,
+// which the runtime never ends, the whole process would then appear to be in the namespace.)
 func createNetns(name string) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer orig.Close()
 		h, err := netns.NewNamed(name)
 		if err == nil {
 			h.Close()
+		}
+		if netns.Set(orig) == nil {
+			runtime.UnlockOSThread()
 		}
 		errc <- err
 	}()

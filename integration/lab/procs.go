@@ -63,7 +63,8 @@ func readProc(pid int) (proc, bool) {
 	return proc{pid: pid, ppid: ppid, state: f[0][0], comm: string(b[open+1 : end])}, true
 }
 
-// withDescendants adds every live descendant of roots (by parent PID) and drops zombies.
+// withDescendants adds every live descendant of roots (by parent PID) and drops zombies,
+// init and this process (and what descends only through them).
 // It catches what left the host's namespaces, such as an LXC container's init.
 func withDescendants(roots []int, table map[int]proc) []int {
 	children := map[int][]int{}
@@ -75,15 +76,15 @@ func withDescendants(roots []int, table map[int]proc) []int {
 	for len(queue) > 0 {
 		pid := queue[0]
 		queue = queue[1:]
-		if seen[pid] {
-			continue
+		if seen[pid] || pid == 1 || pid == os.Getpid() {
+			continue // never init or this process, nor their children
 		}
 		seen[pid] = true
 		queue = append(queue, children[pid]...)
 	}
 	var out []int
 	for pid := range seen {
-		if p, ok := table[pid]; ok && p.state != 'Z' && pid != 1 && pid != os.Getpid() {
+		if p, ok := table[pid]; ok && p.state != 'Z' {
 			out = append(out, pid)
 		}
 	}
