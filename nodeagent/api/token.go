@@ -1,0 +1,52 @@
+package api
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrBadToken marks a join token that cannot be decoded.
+var ErrBadToken = errors.New("invalid join token")
+
+// JoinToken is what `nodeagent cluster add NAME` prints, base64-encoded JSON as LXD's: it
+// carries the name it was issued for, the one-use secret, the cluster certificate's
+// fingerprint and the members' cluster addresses.
+type JoinToken struct {
+	ServerName  string    `json:"server_name"`
+	Secret      string    `json:"secret"`
+	Fingerprint string    `json:"fingerprint"`
+	Addresses   []string  `json:"addresses"`
+	ExpiresAt   time.Time `json:"expires_at"`
+}
+
+// Encode returns the token's printable form.
+func (t JoinToken) Encode() string {
+	b, _ := json.Marshal(t)
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+// DecodeJoinToken parses a token's printable form. The error never repeats the token.
+func DecodeJoinToken(s string) (*JoinToken, error) {
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("%w: not base64", ErrBadToken)
+	}
+	var t JoinToken
+	if err := json.Unmarshal(b, &t); err != nil {
+		return nil, fmt.Errorf("%w: not a token document", ErrBadToken)
+	}
+	switch {
+	case t.ServerName == "":
+		return nil, fmt.Errorf("%w: server_name missing", ErrBadToken)
+	case t.Secret == "":
+		return nil, fmt.Errorf("%w: secret missing", ErrBadToken)
+	case t.Fingerprint == "":
+		return nil, fmt.Errorf("%w: fingerprint missing", ErrBadToken)
+	case len(t.Addresses) == 0:
+		return nil, fmt.Errorf("%w: addresses missing", ErrBadToken)
+	}
+	return &t, nil
+}

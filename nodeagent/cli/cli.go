@@ -1,0 +1,129 @@
+// Package cli is the nodeagent command line: the daemon itself and the per-node commands
+// that talk to it over its unix socket (or, for list-database and recovery, read the agent
+// directory directly with the daemon stopped).
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/alecthomas/kong"
+
+	"orch/nodeagent/api"
+	"orch/nodeagent/daemon"
+	"orch/nodeagent/version"
+)
+
+// Globals are the flags every command shares. Like LXD_DIR, --dir or $NODEAGENT_DIR selects
+// the agent, so several agents can share one machine.
+type Globals struct {
+	Dir    string    `help:"Agent directory." env:"NODEAGENT_DIR" default:"/var/lib/nodeagent" type:"path"`
+	Stdin  io.Reader `kong:"-"`
+	Stdout io.Writer `kong:"-"`
+	Stderr io.Writer `kong:"-"`
+}
+
+// client returns a client of the daemon's unix socket.
+func (g *Globals) client() *api.Client { return api.NewUnixClient(daemon.SocketPath(g.Dir)) }
+
+// CLI is the nodeagent command tree.
+type CLI struct {
+	Globals
+	Daemon    DaemonCmd    `cmd:"" help:"Run the agent daemon in the foreground."`
+	Waitready WaitreadyCmd `cmd:"" help:"Wait until the daemon answers."`
+	Init      InitCmd      `cmd:"" help:"Bootstrap a cluster or join one (interactively, or --preseed from stdin)."`
+	Config    ConfigCmd    `cmd:"" help:"Get and set configuration keys."`
+	Cluster   ClusterCmd   `cmd:"" help:"Manage the cluster's members."`
+	Version   VersionCmd   `cmd:"" help:"Print the agent's version."`
+}
+
+// Main runs the CLI and returns the process exit code.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	cli := CLI{Globals: Globals{Stdin: stdin, Stdout: stdout, Stderr: stderr}}
+	parser, err := kong.New(&cli, kong.Name("nodeagent"),
+		kong.Description("The orch node agent: an LXD-style cluster member."),
+		kong.Writers(stdout, stderr), kong.Exit(func(int) {}),
+		kong.UsageOnError())
+	if err != nil {
+		fmt.Fprintln(stderr, "nodeagent:", err)
+		return 1
+	}
+	kctx, err := parser.Parse(args)
+	if err != nil {
+		var pe *kong.ParseError
+		if errors.As(err, &pe) && len(args) == 0 {
+			return 0
+		}
+		fmt.Fprintln(stderr, "nodeagent:", err)
+		return 2
+	}
+	if err := kctx.Run(&cli.Globals); err != nil {
+		var ec exitCode
+		if errors.As(err, &ec) {
+			return int(ec)
+		}
+		fmt.Fprintln(stderr, "Error:", err)
+		return 1
+	}
+	return 0
+}
+
+// exitCode ends a command with a code and no message.
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit code %d", int(e)) }
+
+// VersionCmd prints the version triple.
+type VersionCmd struct{}
+
+// Run prints the version.
+func (c *VersionCmd) Run(g *Globals) error {
+	v := version.Current()
+	fmt.Fprintf(g.Stdout, "%s (schema %d, api %d)\n", v.Version, v.Schema, v.APILevel)
+	return nil
+}
+
+// WaitreadyCmd waits until the daemon answers on its socket.
+type WaitreadyCmd struct {
+	Timeout int `help:"Seconds to wait (0: forever)." default:"0"`
+}
+
+// Run polls the socket until GET /1.0 succeeds or the timeout passes.
+func (c *WaitreadyCmd) Run(g *Globals) error {
+	ctx := context.Background()
+	if c.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(c.Timeout)*time.Second)
+		defer cancel()
+	}
+	cl := g.client()
+	defer cl.Close()
+	var lastErr error
+	for {
+		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, _, err := cl.Server(rctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		lastErr = err
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the daemon in %s did not answer within %ds: %v", g.Dir, c.Timeout, lastErr)
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
+}
+
+func stdinIsTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

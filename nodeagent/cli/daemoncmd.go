@@ -1,0 +1,51 @@
+package cli
+
+import (
+	"context"
+	"log/slog"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"orch/nodeagent/daemon"
+	"orch/nodeagent/store"
+)
+
+// DaemonCmd runs the daemon in the foreground; a supervisor (systemd or orch's detached
+// launcher) keeps it running. It never forks or restarts itself.
+type DaemonCmd struct {
+	Debug bool `help:"Log debug messages."`
+	// Raft timings; the defaults suit LAN clusters (see nodeagent/store/DESIGN.md).
+	RaftHeartbeat   time.Duration `help:"Raft heartbeat timeout." hidden:""`
+	RaftElection    time.Duration `help:"Raft election timeout." hidden:""`
+	RaftLeaderLease time.Duration `help:"Raft leader lease timeout." hidden:""`
+}
+
+// Run serves until SIGTERM or SIGINT, then shuts down cleanly.
+func (c *DaemonCmd) Run(g *Globals) error {
+	level := slog.LevelInfo
+	if c.Debug {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(g.Stderr, &slog.HandlerOptions{Level: level}))
+	t := store.DefaultTimings()
+	if c.RaftHeartbeat > 0 {
+		t.Heartbeat = c.RaftHeartbeat
+	}
+	if c.RaftElection > 0 {
+		t.Election = c.RaftElection
+	}
+	if c.RaftLeaderLease > 0 {
+		t.LeaderLease = c.RaftLeaderLease
+	}
+	if err := t.Validate(); err != nil {
+		return err
+	}
+	d, err := daemon.New(daemon.Config{Dir: g.Dir, Logger: log, Timings: t})
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return d.Run(ctx)
+}

@@ -1,0 +1,239 @@
+package daemon
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"sort"
+	"time"
+
+	"orch/nodeagent/api"
+	"orch/nodeagent/config"
+	"orch/nodeagent/version"
+)
+
+// getCluster is GET /1.0/cluster: this member's name and the node-specific keys a joining
+// member must supply (member_config), as LXD returns them.
+func (d *Daemon) getCluster(w http.ResponseWriter, r *http.Request) error {
+	cl := api.Cluster{ServerName: d.memberName(), Enabled: d.memberName() != "", MemberConfig: []api.MemberConfigKey{}}
+	if d.store() != nil {
+		pools, _, err := d.clusterEntities(r.Context())
+		if err != nil {
+			return err
+		}
+		for _, p := range pools {
+			keys := []string{"source"}
+			switch p.Driver {
+			case "zfs":
+				keys = append(keys, "zfs.pool_name")
+			case "lvm":
+				keys = append(keys, "lvm.vg_name")
+			}
+			for _, k := range keys {
+				cl.MemberConfig = append(cl.MemberConfig, api.MemberConfigKey{Entity: entityPool, Name: p.Name, Key: k,
+					Description: `"` + k + `" property for storage pool "` + p.Name + `"`})
+			}
+		}
+	}
+	return writeOK(w, cl, "")
+}
+
+// putCluster is PUT /1.0/cluster: bootstrap or join this member, as the guide's last
+// section does to join with a separate client address.
+func (d *Daemon) putCluster(w http.ResponseWriter, r *http.Request) error {
+	var put api.ClusterPut
+	if err := decodeBody(r, &put); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.memberName() != "" {
+		return ErrInitialised
+	}
+	p := api.Preseed{Cluster: &put}
+	if err := checkPreseedShape(&p); err != nil {
+		return badRequest("%v", err)
+	}
+	var err error
+	if put.ClusterAddress != "" || put.ClusterToken != "" {
+		err = d.join(r.Context(), p)
+	} else {
+		err = d.bootstrap(r.Context(), p)
+	}
+	if err != nil {
+		return err
+	}
+	return writeOK(w, nil, "")
+}
+
+// memberViews builds the ClusterMember list. Leader only (it knows the raft roles).
+func (d *Daemon) memberViews(ctx context.Context) ([]api.ClusterMember, error) {
+	members, err := d.members(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := d.globalConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	servers, err := d.store().Servers()
+	if err != nil {
+		return nil, err
+	}
+	roles := currentRoles(servers)
+	leader, _ := d.store().Leader()
+	threshold := offlineThreshold(cfg)
+	oldest := oldestVersion(members, threshold)
+	out := make([]api.ClusterMember, 0, len(members))
+	for _, m := range members {
+		v := api.ClusterMember{ServerName: m.name, URL: "https://" + m.address, Roles: []string{},
+			Version: m.ver.Version, SchemaVersion: m.ver.Schema, APILevel: m.ver.APILevel, LastHeartbeat: m.heartbeat.UTC()}
+		switch roles[m.name] {
+		case roleVoter:
+			v.Database = true
+			if m.name == leader {
+				v.Roles = append(v.Roles, api.RoleDatabaseLeader)
+			}
+			v.Roles = append(v.Roles, api.RoleDatabase)
+		case roleStandby:
+			v.Roles = append(v.Roles, api.RoleDatabaseStandby)
+		}
+		v.Status, v.Message = memberStatus(m, threshold, oldest)
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// oldestVersion is the lowest version among members; unknown versions do not count.
+func oldestVersion(members []memberRow, _ time.Duration) version.Info {
+	var oldest version.Info
+	for _, m := range members {
+		if m.ver.Schema == 0 {
+			continue
+		}
+		if oldest.Schema == 0 || version.Compare(m.ver, oldest) < 0 {
+			oldest = m.ver
+		}
+	}
+	return oldest
+}
+
+func (d *Daemon) getMembers(w http.ResponseWriter, r *http.Request) error {
+	views, err := d.memberViews(r.Context())
+	if err != nil {
+		return err
+	}
+	return writeOK(w, views, "")
+}
+
+func (d *Daemon) getMember(w http.ResponseWriter, r *http.Request) error {
+	name, err := pathName(r)
+	if err != nil {
+		return err
+	}
+	views, err := d.memberViews(r.Context())
+	if err != nil {
+		return err
+	}
+	for _, v := range views {
+		if v.ServerName == name {
+			return writeOK(w, v, "")
+		}
+	}
+	return notFound("no member named %q", name)
+}
+
+// postToken issues a one-use join token for a new member (`cluster add NAME`).
+func (d *Daemon) postToken(w http.ResponseWriter, r *http.Request) error {
+	var req api.ClusterMemberTokenPost
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	if err := checkMemberName(req.ServerName); err != nil {
+		return badRequest("%v", err)
+	}
+	ctx := r.Context()
+	members, err := d.members(ctx)
+	if err != nil {
+		return err
+	}
+	addrs := []string{}
+	for _, m := range members {
+		if m.name == req.ServerName {
+			return conflict("a member named %q already exists", req.ServerName)
+		}
+		addrs = append(addrs, m.address)
+	}
+	cfg, err := d.globalConfig(ctx)
+	if err != nil {
+		return err
+	}
+	expiry, err := config.ParseExpiry(cfg["cluster.join_token_expiry"])
+	if err != nil {
+		return err
+	}
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		return err
+	}
+	tok := api.JoinToken{ServerName: req.ServerName, Secret: hex.EncodeToString(secret),
+		Fingerprint: d.cluster.Load().fingerprint, Addresses: addrs, ExpiresAt: time.Now().Add(expiry).UTC().Truncate(time.Second)}
+	if _, err := d.exec(ctx, storeStmt(`INSERT INTO tokens(name, secret_hash, expires_at) VALUES(?, ?, ?)
+		ON CONFLICT(name) DO UPDATE SET secret_hash = excluded.secret_hash, expires_at = excluded.expires_at`,
+		tok.ServerName, hashSecret(tok.Secret), tok.ExpiresAt.UnixMilli())); err != nil {
+		return err
+	}
+	return writeOK(w, api.ClusterMemberToken{ServerName: tok.ServerName, ExpiresAt: tok.ExpiresAt, Token: tok.Encode()}, "")
+}
+
+func (d *Daemon) getTokens(w http.ResponseWriter, r *http.Request) error {
+	rows, err := d.query(r.Context(), `SELECT name, expires_at FROM tokens ORDER BY name`)
+	if err != nil {
+		return err
+	}
+	out := []api.ClusterMemberToken{}
+	for _, row := range rows {
+		out = append(out, api.ClusterMemberToken{ServerName: str(row[0]), ExpiresAt: time.UnixMilli(i64(row[1])).UTC()})
+	}
+	return writeOK(w, out, "")
+}
+
+func (d *Daemon) deleteToken(w http.ResponseWriter, r *http.Request) error {
+	name, err := pathName(r)
+	if err != nil {
+		return err
+	}
+	res, err := d.exec(r.Context(), storeStmt(`DELETE FROM tokens WHERE name = ?`, name))
+	if err != nil {
+		return err
+	}
+	if len(res) == 0 || res[0].RowsAffected == 0 {
+		return notFound("no join token for %q", name)
+	}
+	return writeOK(w, nil, "")
+}
+
+// getDatabase is what `cluster list-database` shows while the daemon runs.
+func (d *Daemon) getDatabase(w http.ResponseWriter, r *http.Request) error {
+	info := api.DatabaseInfo{Members: []api.DatabaseMember{}}
+	st := d.store()
+	if st == nil {
+		return ErrNotInitialised
+	}
+	servers, err := st.Servers()
+	if err == nil && len(servers) > 0 {
+		for _, s := range servers {
+			role := roleVoter
+			if s.Suffrage != "voter" {
+				role = roleStandby
+			}
+			info.Members = append(info.Members, api.DatabaseMember{Name: s.ID, Address: s.Address, Role: role})
+		}
+	} else if info.Members, err = d.local.RaftNodes(); err != nil {
+		return err
+	}
+	sort.Slice(info.Members, func(i, j int) bool { return info.Members[i].Name < info.Members[j].Name })
+	info.LastIndex, info.LastTerm = st.LastIndexTerm()
+	return writeOK(w, info, "")
+}

@@ -1,0 +1,313 @@
+// Package daemon is the nodeagent daemon: it owns the member's agent directory, serves the
+// local unix-socket API and the cluster API (HTTPS, mutual TLS, raft on the same port), and
+// runs the member's part of the cluster: bootstrap, join, heartbeats, roles.
+package daemon
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"orch/nodeagent/localdb"
+	"orch/nodeagent/netmux"
+	"orch/nodeagent/pki"
+	"orch/nodeagent/store"
+	"orch/nodeagent/version"
+)
+
+// Sentinel errors of the daemon.
+var (
+	ErrNotInitialised = errors.New("this member is not initialised: run `nodeagent init`")
+	ErrInitialised    = errors.New("this member is already initialised")
+	ErrHasData        = errors.New("the agent directory already holds cluster data; joining would lose it (pass --wipe to join anyway)")
+	ErrRunning        = errors.New("the daemon is running")
+)
+
+// Config configures a daemon.
+type Config struct {
+	// Dir is the agent directory (DIR/unix.socket, DIR/local.db, DIR/cluster.crt, DIR/database/).
+	Dir string
+	// Logger receives the daemon's logs; nil means slog.Default().
+	Logger *slog.Logger
+	// Timings are the raft timings; zero means store.DefaultTimings().
+	Timings store.Timings
+	// Version overrides the build's version triple (tests only); zero means version.Current().
+	Version version.Info
+}
+
+// Daemon is one running nodeagent.
+type Daemon struct {
+	cfg     Config
+	log     *slog.Logger
+	version version.Info
+	local   *localdb.DB
+	server  pki.KeyPair // this member's own certificate (identity before clustering, join client)
+
+	mu          sync.Mutex // serialises init, join, removal and listener changes
+	roleMu      sync.Mutex // serialises raft role changes
+	st          atomic.Pointer[store.Store]
+	cluster     atomic.Pointer[clusterIdentity]
+	name        atomic.Pointer[string]
+	mux         *netmux.Mux
+	muxSrv      *http.Server
+	clientSrv   *http.Server
+	clientAddr  string
+	unixSrv     *http.Server
+	peers       *peerPool
+	trust       *trustCache
+	health      *health
+	stopLoops   context.CancelFunc
+	loops       sync.WaitGroup
+	shutdownCtx context.Context
+}
+
+// clusterIdentity is the cluster certificate every member shares.
+type clusterIdentity struct {
+	pair        pki.KeyPair
+	tls         tls.Certificate
+	der         []byte
+	fingerprint string
+}
+
+// New opens the agent directory; it serves nothing until Run.
+func New(cfg Config) (*Daemon, error) {
+	if cfg.Dir == "" {
+		return nil, errors.New("agent directory not set")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Timings == (store.Timings{}) {
+		cfg.Timings = store.DefaultTimings()
+	}
+	if cfg.Version == (version.Info{}) {
+		cfg.Version = version.Current()
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o711); err != nil {
+		return nil, err
+	}
+	local, err := localdb.Open(filepath.Join(cfg.Dir, "local.db"))
+	if err != nil {
+		return nil, err
+	}
+	server, err := pki.LoadOrGenerate(cfg.Dir, "server", "nodeagent")
+	if err != nil {
+		local.Close()
+		return nil, fmt.Errorf("server certificate: %w", err)
+	}
+	d := &Daemon{cfg: cfg, log: cfg.Logger, version: cfg.Version, local: local, server: server}
+	d.peers = newPeerPool(d)
+	d.trust = newTrustCache()
+	d.health = newHealth()
+	return d, nil
+}
+
+// SocketPath is the daemon's unix socket in dir.
+func SocketPath(dir string) string { return filepath.Join(dir, "unix.socket") }
+
+func (d *Daemon) storeDir() string { return filepath.Join(d.cfg.Dir, "database") }
+
+// Run serves until ctx is done, then shuts down cleanly: a voter hands its role over first.
+func (d *Daemon) Run(ctx context.Context) error {
+	d.shutdownCtx = ctx
+	if err := d.serveUnix(); err != nil {
+		return err
+	}
+	if err := d.resume(ctx); err != nil {
+		d.log.Error("resuming cluster membership failed", "err", err)
+		d.stopAll()
+		return err
+	}
+	d.log.Info("daemon ready", "dir", d.cfg.Dir, "version", d.version.Version)
+	<-ctx.Done()
+	d.shutdown()
+	return nil
+}
+
+// resume restarts the member's cluster part when the directory is initialised.
+func (d *Daemon) resume(ctx context.Context) error {
+	name, err := d.local.Get(localdb.KeyMemberName)
+	if err != nil || name == "" {
+		return err
+	}
+	cid, err := d.loadClusterIdentity()
+	if err != nil {
+		return err
+	}
+	d.setName(name)
+	d.cluster.Store(cid)
+	if err := d.startNetwork(); err != nil {
+		return err
+	}
+	if err := d.openStore(); err != nil {
+		return err
+	}
+	d.startLoops()
+	go d.afterRecovery(ctx)
+	go d.announce(ctx)
+	return nil
+}
+
+func (d *Daemon) loadClusterIdentity() (*clusterIdentity, error) {
+	kp, err := pki.Load(d.cfg.Dir, "cluster")
+	if err != nil {
+		return nil, fmt.Errorf("cluster certificate: %w", err)
+	}
+	return newClusterIdentity(kp)
+}
+
+func newClusterIdentity(kp pki.KeyPair) (*clusterIdentity, error) {
+	cert, err := kp.TLS()
+	if err != nil {
+		return nil, fmt.Errorf("cluster certificate: %w", err)
+	}
+	der, err := pki.DER(kp.CertPEM)
+	if err != nil {
+		return nil, err
+	}
+	fp, _ := kp.Fingerprint()
+	return &clusterIdentity{pair: kp, tls: cert, der: der, fingerprint: fp}, nil
+}
+
+func (d *Daemon) setName(n string) { d.name.Store(&n) }
+
+// memberName is this member's name, "" before init.
+func (d *Daemon) memberName() string {
+	if p := d.name.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+func (d *Daemon) store() *store.Store { return d.st.Load() }
+
+func (d *Daemon) openStore() error {
+	cid := d.cluster.Load()
+	layer, err := d.mux.RaftLayer(d.peerTLS(cid), d.clusterAddress())
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(store.Config{
+		Dir: d.storeDir(), ID: d.memberName(), Address: d.clusterAddress(),
+		Stream: layer, Timings: d.cfg.Timings, Logger: d.log.With("component", "store"),
+	})
+	if err != nil {
+		return fmt.Errorf("opening the database: %w", err)
+	}
+	d.st.Store(st)
+	return nil
+}
+
+// clusterAddress is this member's cluster.https_address.
+func (d *Daemon) clusterAddress() string {
+	v, _ := d.local.Get("cluster.https_address")
+	return v
+}
+
+func (d *Daemon) startLoops() {
+	ctx, cancel := context.WithCancel(context.Background())
+	d.stopLoops = cancel
+	d.loops.Add(2)
+	go func() { defer d.loops.Done(); d.heartbeatLoop(ctx) }()
+	go func() { defer d.loops.Done(); d.recordLoop(ctx) }()
+}
+
+// recordLoop keeps the node-local database's copy of the last applied raft index and term
+// current, so that `cluster list-database` can print them with the daemon stopped.
+func (d *Daemon) recordLoop(ctx context.Context) {
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	var last uint64
+	for {
+		select {
+		case <-ctx.Done():
+			d.recordIndex(&last)
+			return
+		case <-t.C:
+			d.recordIndex(&last)
+		}
+	}
+}
+
+func (d *Daemon) recordIndex(last *uint64) {
+	st := d.store()
+	if st == nil {
+		return
+	}
+	i, t := st.LastIndexTerm()
+	if i == *last {
+		return
+	}
+	if err := d.local.SetLastIndexTerm(i, t); err != nil {
+		d.log.Warn("recording the last raft index failed", "err", err)
+		return
+	}
+	*last = i
+}
+
+// shutdown hands the raft role over (when a voter), then stops everything.
+func (d *Daemon) shutdown() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	d.handover(ctx)
+	d.stopAll()
+}
+
+func (d *Daemon) stopAll() {
+	d.stopMember()
+	if d.unixSrv != nil {
+		d.unixSrv.Close()
+	}
+	d.peers.close()
+	d.local.Close()
+}
+
+// stopMember stops the cluster part: loops, store, network listeners.
+func (d *Daemon) stopMember() {
+	if d.stopLoops != nil {
+		d.stopLoops()
+		d.loops.Wait()
+		d.stopLoops = nil
+	}
+	if st := d.st.Swap(nil); st != nil {
+		if err := st.Close(); err != nil {
+			d.log.Warn("closing the database", "err", err)
+		}
+	}
+	d.stopNetwork()
+}
+
+// afterRecovery runs on the first start after recover-from-quorum-loss: once this member
+// leads, every other member is marked as not seen since the epoch, so the lost members show
+// OFFLINE at once instead of looking alive until the threshold passes.
+func (d *Daemon) afterRecovery(ctx context.Context) {
+	if v, _ := d.local.Get(localdb.KeyRecovered); v == "" {
+		return
+	}
+	for ctx.Err() == nil {
+		st := d.store()
+		if st == nil {
+			return
+		}
+		if st.IsLeader() {
+			_, err := d.exec(ctx, storeStmt(`UPDATE members SET heartbeat = 0 WHERE name != ?`, d.memberName()))
+			if err == nil {
+				_ = d.local.Set(map[string]string{localdb.KeyRecovered: ""})
+				d.log.Info("recovered from quorum loss: other members marked offline")
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}

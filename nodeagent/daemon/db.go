@@ -1,0 +1,324 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+
+	"orch/nodeagent/api"
+	"orch/nodeagent/store"
+)
+
+// Rows is a query result: one []any per row, values int64, float64, string or nil.
+type Rows [][]any
+
+// str and i64 read a column value of Rows.
+func str(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case nil:
+		return ""
+	case int64:
+		return strconv.FormatInt(x, 10)
+	default:
+		return fmt.Sprint(x)
+	}
+}
+
+func i64(v any) int64 {
+	switch x := v.(type) {
+	case int64:
+		return x
+	case float64:
+		return int64(x)
+	case string:
+		n, _ := strconv.ParseInt(x, 10, 64)
+		return n
+	}
+	return 0
+}
+
+// execRequest and queryRequest are the bodies of the internal database endpoints.
+type execRequest struct {
+	Request store.Request `json:"request"`
+}
+
+type queryRequest struct {
+	SQL  string `json:"sql"`
+	Args []any  `json:"args,omitempty"`
+}
+
+// UnmarshalJSON keeps integer arguments exact.
+func (q *queryRequest) UnmarshalJSON(b []byte) error {
+	var st store.Statement
+	if err := json.Unmarshal(b, &st); err != nil {
+		return err
+	}
+	q.SQL, q.Args = st.SQL, st.Args
+	return nil
+}
+
+// exec applies one atomic request through raft, forwarding it to the leader when this
+// member is not the leader.
+func (d *Daemon) exec(ctx context.Context, stmts ...store.Statement) ([]store.Result, error) {
+	st := d.store()
+	if st == nil {
+		return nil, ErrNotInitialised
+	}
+	res, err := st.Exec(ctx, store.Request(stmts))
+	if !errors.Is(err, store.ErrNotLeader) {
+		return res, err
+	}
+	var out []store.Result
+	err = d.toLeader(ctx, "/internal/db/exec", execRequest{Request: stmts}, &out)
+	return out, err
+}
+
+// query runs a linearizable read: on the leader after confirming leadership, otherwise on
+// the leader through the internal API.
+func (d *Daemon) query(ctx context.Context, sql string, args ...any) (Rows, error) {
+	st := d.store()
+	if st == nil {
+		return nil, ErrNotInitialised
+	}
+	idx, err := st.ReadIndex(ctx)
+	if errors.Is(err, store.ErrNotLeader) {
+		var rows Rows
+		err = d.toLeader(ctx, "/internal/db/query", queryRequest{SQL: sql, Args: args}, &rows)
+		return normaliseRows(rows), err
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := st.WaitApplied(ctx, idx); err != nil {
+		return nil, err
+	}
+	return d.queryLocal(ctx, sql, args...)
+}
+
+// queryLocal reads this member's replica without any consistency check.
+func (d *Daemon) queryLocal(ctx context.Context, sql string, args ...any) (Rows, error) {
+	st := d.store()
+	if st == nil {
+		return nil, ErrNotInitialised
+	}
+	rows, err := st.DB().QueryContext(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var out Rows
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		for i, v := range vals {
+			if b, ok := v.([]byte); ok {
+				vals[i] = string(b)
+			}
+		}
+		out = append(out, vals)
+	}
+	return out, rows.Err()
+}
+
+// normaliseRows turns JSON numbers back into int64/float64.
+func normaliseRows(rows Rows) Rows {
+	for _, r := range rows {
+		for i, v := range r {
+			if n, ok := v.(json.Number); ok {
+				if x, err := n.Int64(); err == nil {
+					r[i] = x
+				} else if f, err := n.Float64(); err == nil {
+					r[i] = f
+				}
+			}
+		}
+	}
+	return rows
+}
+
+const hopsHeader = "X-Orch-Hops"
+const maxHops = 3
+
+func (d *Daemon) postExec(w http.ResponseWriter, r *http.Request) error {
+	var req execRequest
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	st := d.store()
+	if st == nil {
+		return ErrNotInitialised
+	}
+	res, err := st.Exec(r.Context(), req.Request)
+	if errors.Is(err, store.ErrNotLeader) {
+		if res, err = nil, d.forwardOnce(r, "/internal/db/exec", req, &res); err != nil {
+			return err
+		}
+	}
+	if err != nil {
+		return err
+	}
+	return writeOK(w, res, "")
+}
+
+func (d *Daemon) postQuery(w http.ResponseWriter, r *http.Request) error {
+	var req queryRequest
+	dec := json.NewDecoder(r.Body)
+	if err := dec.Decode(&req); err != nil {
+		return badRequest("request body: %v", err)
+	}
+	st := d.store()
+	if st == nil {
+		return ErrNotInitialised
+	}
+	idx, err := st.ReadIndex(r.Context())
+	if errors.Is(err, store.ErrNotLeader) {
+		var rows Rows
+		if err := d.forwardOnce(r, "/internal/db/query", req, &rows); err != nil {
+			return err
+		}
+		return writeOK(w, rows, "")
+	}
+	if err != nil {
+		return err
+	}
+	if err := st.WaitApplied(r.Context(), idx); err != nil {
+		return err
+	}
+	rows, err := d.queryLocal(r.Context(), req.SQL, req.Args...)
+	if err != nil {
+		return badRequest("%v", err)
+	}
+	return writeOK(w, rows, "")
+}
+
+// forwardOnce re-sends an internal request to the leader, counting hops so that a
+// confused view of leadership cannot loop.
+func (d *Daemon) forwardOnce(r *http.Request, path string, body, out any) error {
+	hops, _ := strconv.Atoi(r.Header.Get(hopsHeader))
+	if hops >= maxHops {
+		return unavailable("no leader reachable (forwarded %d times)", hops)
+	}
+	return d.toLeaderHops(r.Context(), path, body, out, hops+1)
+}
+
+func (d *Daemon) toLeader(ctx context.Context, path string, body, out any) error {
+	return d.toLeaderHops(ctx, path, body, out, 1)
+}
+
+// toLeaderHops posts body to the leader (or, when the leader is unknown, to a database
+// member, which forwards it).
+func (d *Daemon) toLeaderHops(ctx context.Context, path string, body, out any, hops int) error {
+	addrs := d.leaderCandidates()
+	if len(addrs) == 0 {
+		return unavailable("no database leader known")
+	}
+	var lastErr error
+	for _, addr := range addrs {
+		err := d.peers.post(ctx, addr, path, body, out, hops)
+		var ae *api.Error
+		if err == nil || errors.As(err, &ae) && ae.Code != http.StatusServiceUnavailable {
+			return mapRemoteError(err)
+		}
+		lastErr = err
+	}
+	return mapRemoteError(lastErr)
+}
+
+// mapRemoteError turns a forwarded conflict back into store.ErrConflict.
+func mapRemoteError(err error) error {
+	var ae *api.Error
+	if errors.As(err, &ae) && ae.Code == http.StatusPreconditionFailed {
+		return fmt.Errorf("%w: %s", store.ErrConflict, ae.Message)
+	}
+	return err
+}
+
+// leaderCandidates lists where to send leader-only work: the raft leader if known, then
+// the last leader announced by a heartbeat, then the database members recorded locally.
+func (d *Daemon) leaderCandidates() []string {
+	var out []string
+	seen := map[string]bool{d.clusterAddress(): true}
+	add := func(a string) {
+		if a != "" && !seen[a] {
+			seen[a] = true
+			out = append(out, a)
+		}
+	}
+	if st := d.store(); st != nil {
+		_, a := st.Leader()
+		add(a)
+	}
+	add(d.health.leaderHint())
+	nodes, _ := d.local.RaftNodes()
+	for _, n := range nodes {
+		add(n.Address)
+	}
+	return out
+}
+
+// peerPool caches one HTTPS client per member address, using the cluster certificate.
+type peerPool struct {
+	d       *Daemon
+	mu      sync.Mutex
+	fp      string
+	clients map[string]*api.Client
+}
+
+func newPeerPool(d *Daemon) *peerPool { return &peerPool{d: d, clients: map[string]*api.Client{}} }
+
+func (p *peerPool) client(addr string) (*api.Client, error) {
+	cid := p.d.cluster.Load()
+	if cid == nil {
+		return nil, ErrNotInitialised
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fp != cid.fingerprint {
+		for _, c := range p.clients {
+			c.Close()
+		}
+		p.clients, p.fp = map[string]*api.Client{}, cid.fingerprint
+	}
+	c := p.clients[addr]
+	if c == nil {
+		c = api.NewTLSClient(addr, p.d.peerTLS(cid))
+		p.clients[addr] = c
+	}
+	return c, nil
+}
+
+func (p *peerPool) post(ctx context.Context, addr, path string, body, out any, hops int) error {
+	c, err := p.client(addr)
+	if err != nil {
+		return err
+	}
+	return c.CallHeaders(ctx, http.MethodPost, path, body, out, http.Header{hopsHeader: {strconv.Itoa(hops)}})
+}
+
+func (p *peerPool) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.clients {
+		c.Close()
+	}
+	p.clients = map[string]*api.Client{}
+}
+
+
+// storeStmt builds one statement.
+func storeStmt(sql string, args ...any) store.Statement {
+	return store.Statement{SQL: sql, Args: args}
+}

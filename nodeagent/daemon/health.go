@@ -1,0 +1,263 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"orch/nodeagent/api"
+	"orch/nodeagent/store"
+	"orch/nodeagent/version"
+)
+
+// health is what this member learnt from the leader's last heartbeat.
+type health struct {
+	mu      sync.Mutex
+	leader  string // leader's cluster address
+	members []heartbeatMember
+}
+
+func newHealth() *health { return &health{} }
+
+func (h *health) leaderHint() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.leader
+}
+
+// heartbeatMember is one member as a heartbeat describes it.
+type heartbeatMember struct {
+	Name    string       `json:"name"`
+	Address string       `json:"address"`
+	Role    string       `json:"role"`
+	Version version.Info `json:"version"`
+}
+
+// heartbeat is the body the leader sends to every member each round.
+type heartbeat struct {
+	Leader        string            `json:"leader"`
+	LeaderAddress string            `json:"leader_address"`
+	Members       []heartbeatMember `json:"members"`
+}
+
+// announcement is what a member sends the leader when it starts, and answers a heartbeat with.
+type announcement struct {
+	Name    string       `json:"name"`
+	Version version.Info `json:"version"`
+}
+
+// heartbeatInterval derives the round interval from the offline threshold: four rounds per
+// threshold, so that one lost round never makes a live member OFFLINE, bounded to keep idle
+// CPU low on large thresholds and the load sane on tiny test thresholds.
+func heartbeatInterval(threshold time.Duration) time.Duration {
+	iv := threshold / 4
+	return min(max(iv, 200*time.Millisecond), 5*time.Second)
+}
+
+// heartbeatLoop runs on every member and acts while this member is the raft leader.
+func (d *Daemon) heartbeatLoop(ctx context.Context) {
+	for {
+		wait := 2 * time.Second
+		if st := d.store(); st != nil && st.IsLeader() {
+			wait = d.heartbeatRound(ctx)
+		}
+		jitter := time.Duration(rand.Int64N(int64(wait)/5+1)) - wait/10
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait + jitter):
+		}
+	}
+}
+
+// heartbeatRound contacts every member, records who answered, then rebalances roles.
+// It returns the interval until the next round.
+func (d *Daemon) heartbeatRound(ctx context.Context) time.Duration {
+	cfg, err := d.globalConfigLocal(ctx)
+	if err != nil {
+		return time.Second
+	}
+	threshold := offlineThreshold(cfg)
+	iv := heartbeatInterval(threshold)
+	members, err := d.membersLocal(ctx)
+	if err != nil {
+		return iv
+	}
+	hb := d.buildHeartbeat(members)
+	answered := d.sendHeartbeats(ctx, members, hb, min(iv, 2*time.Second))
+	if err := d.recordHeartbeats(ctx, answered); err != nil && !errors.Is(err, context.Canceled) {
+		d.log.Warn("recording heartbeats failed", "err", err)
+	}
+	if err := d.rebalance(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		d.log.Warn("rebalancing roles failed", "err", err)
+	}
+	return iv
+}
+
+func (d *Daemon) buildHeartbeat(members []memberRow) heartbeat {
+	roles := map[string]string{}
+	if servers, err := d.store().Servers(); err == nil {
+		roles = currentRoles(servers)
+	}
+	hb := heartbeat{Leader: d.memberName(), LeaderAddress: d.clusterAddress()}
+	for _, m := range members {
+		role := roles[m.name]
+		if role == "" {
+			role = roleSpare
+		}
+		hb.Members = append(hb.Members, heartbeatMember{Name: m.name, Address: m.address, Role: role, Version: m.ver})
+	}
+	return hb
+}
+
+// sendHeartbeats contacts every other member in parallel, each with a bounded timeout, and
+// returns the versions of those that answered (this member included).
+func (d *Daemon) sendHeartbeats(ctx context.Context, members []memberRow, hb heartbeat, timeout time.Duration) map[string]version.Info {
+	var mu sync.Mutex
+	answered := map[string]version.Info{d.memberName(): d.version}
+	var wg sync.WaitGroup
+	for _, m := range members {
+		if m.name == d.memberName() {
+			continue
+		}
+		wg.Add(1)
+		go func(m memberRow) {
+			defer wg.Done()
+			cctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			var ans announcement
+			if err := d.peers.post(cctx, m.address, "/internal/heartbeat", hb, &ans, 1); err != nil {
+				return
+			}
+			mu.Lock()
+			answered[m.name] = ans.Version
+			mu.Unlock()
+		}(m)
+	}
+	wg.Wait()
+	d.applyHeartbeatLocally(hb)
+	return answered
+}
+
+// recordHeartbeats writes the time of this round (chosen here, before the entry enters the
+// log) and the versions of the members that answered, in one raft entry.
+func (d *Daemon) recordHeartbeats(ctx context.Context, answered map[string]version.Info) error {
+	now := time.Now().UnixMilli()
+	stmts := make([]store.Statement, 0, len(answered))
+	names := make([]string, 0, len(answered))
+	for n := range answered {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		v := answered[n]
+		stmts = append(stmts, store.Statement{
+			SQL:  `UPDATE members SET heartbeat = ?, version = ?, schema = ?, api_level = ? WHERE name = ?`,
+			Args: []any{now, v.Version, int64(v.Schema), int64(v.APILevel), n},
+		})
+	}
+	_, err := d.exec(ctx, stmts...)
+	return err
+}
+
+// postHeartbeat receives the leader's heartbeat.
+func (d *Daemon) postHeartbeat(w http.ResponseWriter, r *http.Request) error {
+	var hb heartbeat
+	if err := decodeBody(r, &hb); err != nil {
+		return err
+	}
+	d.applyHeartbeatLocally(hb)
+	return writeOK(w, announcement{Name: d.memberName(), Version: d.version}, "")
+}
+
+// applyHeartbeatLocally records the leader and the raft members in the node-local
+// database, so that list-database works with the daemon stopped.
+func (d *Daemon) applyHeartbeatLocally(hb heartbeat) {
+	d.health.mu.Lock()
+	changed := !sameDBMembers(d.health.members, hb.Members)
+	d.health.leader, d.health.members = hb.LeaderAddress, hb.Members
+	d.health.mu.Unlock()
+	if !changed {
+		return
+	}
+	var nodes []api.DatabaseMember
+	for _, m := range hb.Members {
+		if m.Role != roleSpare {
+			nodes = append(nodes, api.DatabaseMember{Name: m.Name, Address: m.Address, Role: m.Role})
+		}
+	}
+	if err := d.local.SetRaftNodes(nodes); err != nil {
+		d.log.Warn("recording raft members failed", "err", err)
+	}
+}
+
+func sameDBMembers(a, b []heartbeatMember) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Name != b[i].Name || a[i].Address != b[i].Address || a[i].Role != b[i].Role {
+			return false
+		}
+	}
+	return true
+}
+
+// announce tells the leader this member is up, so it is ONLINE at once rather than at the
+// next heartbeat round. It retries until it succeeds or ctx ends.
+func (d *Daemon) announce(ctx context.Context) {
+	backoff := 100 * time.Millisecond
+	for {
+		ans := announcement{Name: d.memberName(), Version: d.version}
+		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		var err error
+		if st := d.store(); st != nil && st.IsLeader() {
+			err = d.recordHeartbeats(cctx, map[string]version.Info{ans.Name: ans.Version})
+		} else {
+			err = d.toLeader(cctx, "/internal/announce", ans, nil)
+		}
+		cancel()
+		if err == nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 2*time.Second)
+	}
+}
+
+// postAnnounce (leader) marks the announcing member as seen now.
+func (d *Daemon) postAnnounce(w http.ResponseWriter, r *http.Request) error {
+	var a announcement
+	if err := decodeBody(r, &a); err != nil {
+		return err
+	}
+	if err := d.recordHeartbeats(r.Context(), map[string]version.Info{a.Name: a.Version}); err != nil {
+		return err
+	}
+	go func() {
+		if err := d.rebalance(context.Background()); err != nil {
+			d.log.Warn("rebalancing roles failed", "err", err)
+		}
+	}()
+	return writeOK(w, nil, "")
+}
+
+// memberStatus is a member's status for `cluster list`: OFFLINE when its last heartbeat
+// is older than the threshold, BLOCKED when it is newer than the oldest member.
+func memberStatus(m memberRow, threshold time.Duration, oldest version.Info) (status, message string) {
+	switch {
+	case !m.online(threshold):
+		return api.StatusOffline, "No heartbeat for " + time.Since(m.heartbeat).Round(time.Second).String()
+	case version.Compare(m.ver, oldest) > 0:
+		return api.StatusBlocked, "Waiting for other members to be upgraded"
+	}
+	return api.StatusOnline, "Fully operational"
+}

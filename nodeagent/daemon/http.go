@@ -1,0 +1,201 @@
+package daemon
+
+import (
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"orch/nodeagent/api"
+	"orch/nodeagent/store"
+)
+
+type origin int
+
+const (
+	originUnix origin = iota + 1
+	originTLS
+)
+
+// access is what a route requires of its caller.
+type access int
+
+const (
+	public  access = iota // anyone (the handler authenticates what it must)
+	trusted               // the local socket, a trusted client certificate or a member
+	local                 // the local socket only
+	member                // another member (cluster certificate) or the local socket
+)
+
+// handlerFunc is a route's handler; a returned error becomes an LXD-style error response.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// caller classifies the request's origin.
+type caller struct {
+	unix    bool
+	member  bool
+	trusted bool
+	fp      string // client certificate fingerprint, if any
+}
+
+func (d *Daemon) callerOf(r *http.Request) caller {
+	if o, _ := r.Context().Value(originKey).(origin); o == originUnix {
+		return caller{unix: true, member: true, trusted: true}
+	}
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		return caller{}
+	}
+	cert := r.TLS.PeerCertificates[0]
+	c := caller{fp: api.Fingerprint(cert.Raw)}
+	if d.isClusterCert(cert) {
+		c.member, c.trusted = true, true
+		return c
+	}
+	c.trusted = d.isTrusted(r.Context(), c.fp)
+	return c
+}
+
+func (d *Daemon) handle(mux *http.ServeMux, pattern string, need access, h handlerFunc) {
+	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		c := d.callerOf(r)
+		var err error
+		switch {
+		case need == local && !c.unix:
+			err = api.Errorf(http.StatusForbidden, "only available on the local socket")
+		case need == member && !c.member:
+			err = api.Errorf(http.StatusForbidden, "only available to cluster members")
+		case need == trusted && !c.trusted:
+			err = api.Errorf(http.StatusForbidden, "not authorized: client certificate not trusted")
+		default:
+			err = d.checkBlocked(r, c, need)
+			if err == nil {
+				err = h(w, r)
+			}
+		}
+		if err != nil {
+			d.writeError(w, r, err)
+		}
+	})
+}
+
+// writeOK writes a sync success response with metadata (may be nil) and an optional ETag.
+func writeOK(w http.ResponseWriter, meta any, etag string) error {
+	raw, err := json.Marshal(meta)
+	if err != nil {
+		return err
+	}
+	if etag != "" {
+		w.Header().Set("ETag", etag)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	return json.NewEncoder(w).Encode(api.Response{Type: "sync", Status: "Success", StatusCode: http.StatusOK, Metadata: raw})
+}
+
+func (d *Daemon) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code := errorCode(err)
+	if code >= 500 {
+		d.log.Warn("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(api.Response{Type: "error", Error: err.Error(), ErrorCode: code})
+}
+
+func errorCode(err error) int {
+	var ae *api.Error
+	switch {
+	case errors.As(err, &ae):
+		return ae.Code
+	case errors.Is(err, ErrNotInitialised), errors.Is(err, store.ErrNotLeader), errors.Is(err, store.ErrClosed):
+		return http.StatusServiceUnavailable
+	case errors.Is(err, store.ErrConflict):
+		return http.StatusPreconditionFailed
+	case errors.Is(err, ErrInitialised), errors.Is(err, ErrHasData):
+		return http.StatusConflict
+	case errors.Is(err, store.ErrBadArg):
+		return http.StatusBadRequest
+	}
+	return http.StatusInternalServerError
+}
+
+// decodeBody reads a JSON request body into v, rejecting unknown fields.
+func decodeBody(r *http.Request, v any) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, 16<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return api.Errorf(http.StatusBadRequest, "request body: %v", err)
+	}
+	return nil
+}
+
+func badRequest(format string, args ...any) error {
+	return api.Errorf(http.StatusBadRequest, format, args...)
+}
+
+func notFound(format string, args ...any) error {
+	return api.Errorf(http.StatusNotFound, format, args...)
+}
+
+func conflict(format string, args ...any) error {
+	return api.Errorf(http.StatusConflict, format, args...)
+}
+
+func unavailable(format string, args ...any) error {
+	return api.Errorf(http.StatusServiceUnavailable, format, args...)
+}
+
+// routes is the API of every listener; access rules differ per route, not per listener.
+func (d *Daemon) routes() http.Handler {
+	m := http.NewServeMux()
+	d.handle(m, "GET /1.0", public, d.getServer)
+	d.handle(m, "PUT /1.0", trusted, d.putServer)
+	d.handle(m, "PATCH /1.0", trusted, d.patchServer)
+	d.handle(m, "GET /1.0/cluster", trusted, d.getCluster)
+	d.handle(m, "PUT /1.0/cluster", trusted, d.putCluster)
+	d.handle(m, "GET /1.0/cluster/members", trusted, d.onLeader(d.getMembers))
+	d.handle(m, "POST /1.0/cluster/members", trusted, d.onLeader(d.postToken))
+	d.handle(m, "GET /1.0/cluster/members/{name}", trusted, d.onLeader(d.getMember))
+	d.handle(m, "DELETE /1.0/cluster/members/{name}", trusted, d.onLeader(d.deleteMember))
+	d.handle(m, "GET /1.0/cluster/tokens", trusted, d.getTokens)
+	d.handle(m, "DELETE /1.0/cluster/tokens/{name}", trusted, d.deleteToken)
+	d.handle(m, "GET /1.0/certificates", trusted, d.getCertificates)
+	d.handle(m, "POST /1.0/certificates", public, d.postCertificate)
+	d.handle(m, "POST /internal/init", local, d.postInit)
+	d.handle(m, "GET /internal/database", local, d.getDatabase)
+	d.handle(m, "POST /internal/db/exec", member, d.postExec)
+	d.handle(m, "POST /internal/db/query", member, d.postQuery)
+	d.handle(m, "POST /internal/cluster/accept", public, d.onLeader(d.postAccept))
+	d.handle(m, "POST /internal/cluster/complete", member, d.onLeader(d.postComplete))
+	d.handle(m, "POST /internal/cluster/abort", member, d.onLeader(d.postAbort))
+	d.handle(m, "POST /internal/cluster/removed", member, d.postRemoved)
+	d.handle(m, "POST /internal/cluster/handover", member, d.onLeader(d.postHandover))
+	d.handle(m, "POST /internal/heartbeat", member, d.postHeartbeat)
+	d.handle(m, "POST /internal/announce", member, d.onLeader(d.postAnnounce))
+	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		d.writeError(w, r, notFound("no such endpoint: %s %s", r.Method, r.URL.Path))
+	})
+	return m
+}
+
+// pathName returns the {name} path value, refusing empty and odd names.
+func pathName(r *http.Request) (string, error) {
+	n := r.PathValue("name")
+	if n == "" || strings.ContainsAny(n, "/\x00") {
+		return "", badRequest("bad name %q", n)
+	}
+	return n, nil
+}
+
+func wrapf(err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf(format+": %w", append(args, err)...)
+}
+
+func pemOf(der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}

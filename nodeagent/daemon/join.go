@@ -1,0 +1,335 @@
+package daemon
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"orch/nodeagent/api"
+	"orch/nodeagent/config"
+	"orch/nodeagent/pki"
+	"orch/nodeagent/store"
+	"orch/nodeagent/version"
+)
+
+// acceptRequest is what a joining member sends to any member (forwarded to the leader).
+type acceptRequest struct {
+	Name          string                `json:"name"`
+	Address       string                `json:"address"`
+	ClientAddress string                `json:"client_address"`
+	Password      string                `json:"password,omitempty"`
+	TokenSecret   string                `json:"token_secret,omitempty"`
+	Pools         []api.StoragePool     `json:"pools,omitempty"`
+	Networks      []api.Network         `json:"networks,omitempty"`
+	MemberConfig  []api.MemberConfigKey `json:"member_config,omitempty"`
+	Version       version.Info          `json:"version"`
+}
+
+// acceptResponse hands the joiner the cluster certificate and key over the pinned TLS
+// connection, as LXD does, and the current members.
+type acceptResponse struct {
+	ClusterCert string            `json:"cluster_cert"`
+	ClusterKey  string            `json:"cluster_key"`
+	Members     []heartbeatMember `json:"members"`
+}
+
+// completeResponse tells the joiner the role it was given.
+type completeResponse struct {
+	Role string `json:"role"`
+}
+
+type nameRequest struct {
+	Name string `json:"name"`
+}
+
+// joinTarget says where and how to reach the cluster: addresses to try and the pinned
+// fingerprint of the cluster certificate.
+type joinTarget struct {
+	addresses   []string
+	fingerprint string
+	secret      string
+}
+
+func targetOf(c *api.ClusterPut) (joinTarget, error) {
+	var t joinTarget
+	if c.ClusterToken != "" {
+		tok, err := api.DecodeJoinToken(c.ClusterToken)
+		if err != nil {
+			return t, badRequest("cluster.cluster_token: %v", err)
+		}
+		if tok.ServerName != c.ServerName {
+			return t, badRequest("cluster.cluster_token was issued for member %q, not %q", tok.ServerName, c.ServerName)
+		}
+		t.addresses, t.fingerprint, t.secret = tok.Addresses, tok.Fingerprint, tok.Secret
+	}
+	if c.ClusterCertificate != "" {
+		fp, err := pki.FingerprintPEM([]byte(api.CertificatePEM(c.ClusterCertificate)))
+		if err != nil {
+			return t, badRequest("cluster.cluster_certificate: %v", err)
+		}
+		if t.fingerprint != "" && t.fingerprint != fp {
+			return t, badRequest("cluster.cluster_certificate does not match the join token's fingerprint")
+		}
+		t.fingerprint = fp
+	}
+	if c.ClusterAddress != "" {
+		a, err := config.NormaliseAddress(c.ClusterAddress, false)
+		if err != nil {
+			return t, badRequest("cluster.cluster_address: %v", err)
+		}
+		t.addresses = append([]string{a}, t.addresses...)
+	}
+	switch {
+	case t.fingerprint == "":
+		return t, badRequest("joining needs cluster.cluster_certificate or cluster.cluster_token to verify the cluster")
+	case len(t.addresses) == 0:
+		return t, badRequest("joining needs cluster.cluster_address")
+	case t.secret == "" && c.ClusterPassword == "":
+		return t, badRequest("joining needs cluster.cluster_password or cluster.cluster_token")
+	}
+	return t, nil
+}
+
+// join makes this member join an existing cluster: ask to be accepted (password or token),
+// take the cluster certificate, start the member, then ask the leader to complete the join
+// (assign the role). On failure after acceptance it asks the leader to forget it.
+func (d *Daemon) join(ctx context.Context, p api.Preseed) (err error) {
+	c := p.Cluster
+	if err := checkMemberConfig(c.MemberConfig); err != nil {
+		return badRequest("cluster.%v", err)
+	}
+	target, err := targetOf(c)
+	if err != nil {
+		return err
+	}
+	global, local, addr, err := d.preseedAddresses(p, c.ServerAddress)
+	if err != nil {
+		return err
+	}
+	if len(global) > 0 {
+		return badRequest("config: cluster-wide keys (%s) cannot be set by a joining member", strings.Join(sortedKeys(global), ", "))
+	}
+	req := acceptRequest{Name: c.ServerName, Address: addr, ClientAddress: local["core.https_address"],
+		Password: c.ClusterPassword, TokenSecret: target.secret, Pools: p.StoragePools, Networks: p.Networks,
+		MemberConfig: c.MemberConfig, Version: d.version}
+	resp, via, err := d.askAccept(ctx, target, req)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			d.abortJoin(via, c.ServerName)
+			d.undoMember()
+		}
+	}()
+	kp := pki.KeyPair{CertPEM: []byte(resp.ClusterCert), KeyPEM: []byte(resp.ClusterKey)}
+	if fp, ferr := kp.Fingerprint(); ferr != nil || fp != target.fingerprint {
+		return errors.New("the cluster sent a certificate that does not match the pinned fingerprint")
+	}
+	d.applyHeartbeatLocally(heartbeat{LeaderAddress: via, Members: resp.Members})
+	if err := d.becomeMember(kp, c.ServerName, local); err != nil {
+		return err
+	}
+	var done completeResponse
+	if err := d.toLeader(ctx, "/internal/cluster/complete", nameRequest{Name: c.ServerName}, &done); err != nil {
+		return fmt.Errorf("completing the join: %w", err)
+	}
+	d.log.Info("joined the cluster", "member", c.ServerName, "role", done.Role)
+	return d.finishMember(ctx)
+}
+
+// askAccept sends the accept request to each known address in turn over TLS pinned to the
+// cluster certificate's fingerprint, presenting this member's own certificate.
+func (d *Daemon) askAccept(ctx context.Context, t joinTarget, req acceptRequest) (*acceptResponse, string, error) {
+	cert, err := d.server.TLS()
+	if err != nil {
+		return nil, "", err
+	}
+	var lastErr error
+	for _, addr := range t.addresses {
+		cl := api.NewTLSClient(addr, api.TLSConfig(cert, t.fingerprint))
+		var resp acceptResponse
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		_, err := cl.Call(cctx, http.MethodPost, "/internal/cluster/accept", req, &resp, "")
+		cancel()
+		cl.Close()
+		if err == nil {
+			return &resp, addr, nil
+		}
+		var ae *api.Error
+		if errors.As(err, &ae) {
+			return nil, "", api.Errorf(ae.Code, "join refused by %s: %s", addr, ae.Message)
+		}
+		lastErr = fmt.Errorf("contacting %s: %w", addr, err)
+	}
+	return nil, "", unavailable("cannot reach the cluster: %v", lastErr)
+}
+
+// abortJoin asks the leader to forget a member whose join failed half-way.
+func (d *Daemon) abortJoin(via, name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if d.cluster.Load() == nil {
+		return
+	}
+	if err := d.toLeader(ctx, "/internal/cluster/abort", nameRequest{Name: name}, nil); err != nil {
+		d.log.Warn("could not withdraw the failed join", "member", name, "via", via, "err", err)
+	}
+}
+
+// postAccept (leader) authenticates a joiner and records it, Offline until it completes.
+func (d *Daemon) postAccept(w http.ResponseWriter, r *http.Request) error {
+	var req acceptRequest
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	ctx := r.Context()
+	guard, err := d.authenticateJoin(ctx, req)
+	if err != nil {
+		return err
+	}
+	if err := d.checkJoiner(ctx, req); err != nil {
+		return err
+	}
+	stmts := append(guard, store.Statement{
+		SQL:  `INSERT INTO members(name, address, client_address, version, schema, api_level, heartbeat, joined_at) VALUES(?, ?, ?, ?, ?, ?, 0, ?)`,
+		Args: []any{req.Name, req.Address, req.ClientAddress, req.Version.Version, int64(req.Version.Schema), int64(req.Version.APILevel), time.Now().UnixMilli()},
+	})
+	stmts = append(stmts, memberEntityStatements(api.Preseed{StoragePools: req.Pools, Networks: req.Networks}, req.Name, req.MemberConfig)...)
+	if _, err := d.exec(ctx, stmts...); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return api.Errorf(http.StatusForbidden, "join token for %q was already used", req.Name)
+		}
+		return err
+	}
+	d.log.Info("member accepted", "member", req.Name, "address", req.Address)
+	cid := d.cluster.Load()
+	members, err := d.membersLocal(ctx)
+	if err != nil {
+		return err
+	}
+	return writeOK(w, acceptResponse{ClusterCert: string(cid.pair.CertPEM), ClusterKey: string(cid.pair.KeyPEM),
+		Members: d.buildHeartbeat(members).Members}, "")
+}
+
+// authenticateJoin checks the trust password or the join token. For a token it returns
+// the statement that consumes it, guarded so that a token is used once only.
+func (d *Daemon) authenticateJoin(ctx context.Context, req acceptRequest) ([]store.Statement, error) {
+	if req.TokenSecret != "" {
+		return d.checkToken(ctx, req.Name, req.TokenSecret)
+	}
+	rows, err := d.query(ctx, `SELECT value FROM config WHERE key = 'core.trust_password'`)
+	if err != nil {
+		return nil, err
+	}
+	if len(rows) == 0 {
+		return nil, api.Errorf(http.StatusForbidden, "the cluster has no trust password: join with a token (`nodeagent cluster add %s`)", req.Name)
+	}
+	if !config.CheckPassword(str(rows[0][0]), req.Password) {
+		return nil, api.Errorf(http.StatusForbidden, "wrong trust password")
+	}
+	return nil, nil
+}
+
+func (d *Daemon) checkToken(ctx context.Context, name, secret string) ([]store.Statement, error) {
+	rows, err := d.query(ctx, `SELECT secret_hash, expires_at FROM tokens WHERE name = ?`, name)
+	if err != nil {
+		return nil, err
+	}
+	if len(rows) == 0 {
+		return nil, api.Errorf(http.StatusForbidden, "no valid join token for %q: it was used, revoked or never issued", name)
+	}
+	hash := hashSecret(secret)
+	if subtle.ConstantTimeCompare([]byte(hash), []byte(str(rows[0][0]))) != 1 {
+		return nil, api.Errorf(http.StatusForbidden, "invalid join token for %q", name)
+	}
+	if exp := time.UnixMilli(i64(rows[0][1])); time.Now().After(exp) {
+		return nil, api.Errorf(http.StatusForbidden, "join token for %q expired at %s", name, exp.UTC().Format(time.RFC3339))
+	}
+	return []store.Statement{{SQL: `DELETE FROM tokens WHERE name = ? AND secret_hash = ?`, Args: []any{name, hash}, Expect: store.Int64(1)}}, nil
+}
+
+func hashSecret(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+// checkJoiner refuses a joiner whose name or address is taken, whose version differs, or
+// whose pools and networks do not match the cluster's.
+func (d *Daemon) checkJoiner(ctx context.Context, req acceptRequest) error {
+	if err := checkMemberName(req.Name); err != nil {
+		return badRequest("%v", err)
+	}
+	if err := checkMemberConfig(req.MemberConfig); err != nil {
+		return badRequest("%v", err)
+	}
+	if version.Compare(req.Version, d.version) != 0 {
+		return conflict("member %q runs schema %d API %d but the cluster runs schema %d API %d: install the same version",
+			req.Name, req.Version.Schema, req.Version.APILevel, d.version.Schema, d.version.APILevel)
+	}
+	members, err := d.members(ctx)
+	if err != nil {
+		return err
+	}
+	for _, m := range members {
+		if m.name == req.Name {
+			return conflict("a member named %q already exists", req.Name)
+		}
+		if m.address == req.Address {
+			return conflict("address %s is already used by member %q", req.Address, m.name)
+		}
+	}
+	pools, nets, err := d.clusterEntities(ctx)
+	if err != nil {
+		return err
+	}
+	if err := compareEntities(pools, nets, req.Pools, req.Networks); err != nil {
+		return conflict("member %q cannot join: %v", req.Name, err)
+	}
+	return nil
+}
+
+// postComplete (leader) marks the joiner online and gives it its role.
+func (d *Daemon) postComplete(w http.ResponseWriter, r *http.Request) error {
+	var req nameRequest
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	res, err := d.exec(r.Context(), store.Statement{SQL: `UPDATE members SET heartbeat = ? WHERE name = ?`, Args: []any{time.Now().UnixMilli(), req.Name}})
+	if err != nil {
+		return err
+	}
+	if len(res) == 0 || res[0].RowsAffected != 1 {
+		return notFound("member %q is not being joined", req.Name)
+	}
+	if err := d.rebalance(r.Context()); err != nil {
+		return err
+	}
+	servers, err := d.store().Servers()
+	if err != nil {
+		return err
+	}
+	role := currentRoles(servers)[req.Name]
+	if role == "" {
+		role = roleSpare
+	}
+	return writeOK(w, completeResponse{Role: role}, "")
+}
+
+// postAbort (leader) forgets a member whose join failed.
+func (d *Daemon) postAbort(w http.ResponseWriter, r *http.Request) error {
+	var req nameRequest
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	if err := d.forgetMember(r.Context(), req.Name); err != nil {
+		return err
+	}
+	return writeOK(w, nil, "")
+}

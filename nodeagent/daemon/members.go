@@ -1,0 +1,71 @@
+package daemon
+
+import (
+	"context"
+	"time"
+
+	"orch/nodeagent/config"
+	"orch/nodeagent/version"
+)
+
+// memberRow is one row of the members table.
+type memberRow struct {
+	id            int64
+	name, address string
+	clientAddress string
+	ver           version.Info
+	heartbeat     time.Time
+}
+
+func (m memberRow) online(threshold time.Duration) bool {
+	return time.Since(m.heartbeat) <= threshold
+}
+
+const memberColumns = `id, name, address, client_address, version, schema, api_level, heartbeat`
+
+func scanMembers(rows Rows) []memberRow {
+	out := make([]memberRow, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, memberRow{
+			id: i64(r[0]), name: str(r[1]), address: str(r[2]), clientAddress: str(r[3]),
+			ver:       version.Info{Version: str(r[4]), Schema: int(i64(r[5])), APILevel: int(i64(r[6]))},
+			heartbeat: time.UnixMilli(i64(r[7])),
+		})
+	}
+	return out
+}
+
+// members reads every member, linearizably.
+func (d *Daemon) members(ctx context.Context) ([]memberRow, error) {
+	rows, err := d.query(ctx, `SELECT `+memberColumns+` FROM members ORDER BY id`)
+	return scanMembers(rows), err
+}
+
+// membersLocal reads every member from the local replica (leader-side loops).
+func (d *Daemon) membersLocal(ctx context.Context) ([]memberRow, error) {
+	rows, err := d.queryLocal(ctx, `SELECT `+memberColumns+` FROM members ORDER BY id`)
+	return scanMembers(rows), err
+}
+
+// globalConfig reads the cluster-wide configuration (defaults applied), linearizably.
+func (d *Daemon) globalConfig(ctx context.Context) (map[string]string, error) {
+	rows, err := d.query(ctx, `SELECT key, value FROM config`)
+	return configFromRows(rows), err
+}
+
+func (d *Daemon) globalConfigLocal(ctx context.Context) (map[string]string, error) {
+	rows, err := d.queryLocal(ctx, `SELECT key, value FROM config`)
+	return configFromRows(rows), err
+}
+
+func configFromRows(rows Rows) map[string]string {
+	cfg := config.Defaults()
+	for _, r := range rows {
+		cfg[str(r[0])] = str(r[1])
+	}
+	return cfg
+}
+
+func offlineThreshold(cfg map[string]string) time.Duration {
+	return time.Duration(config.Int(cfg, "cluster.offline_threshold")) * time.Second
+}

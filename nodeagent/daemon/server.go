@@ -1,0 +1,276 @@
+package daemon
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+
+	"orch/nodeagent/api"
+	"orch/nodeagent/config"
+	"orch/nodeagent/store"
+	"orch/nodeagent/version"
+)
+
+// getServer is GET /1.0: the member's identity and, for trusted callers, the configuration
+// with an ETag for compare-and-set.
+func (d *Daemon) getServer(w http.ResponseWriter, r *http.Request) error {
+	c := d.callerOf(r)
+	s := api.Server{
+		APIExtensions: version.Extensions(d.version.APILevel),
+		APIStatus:     "stable",
+		APIVersion:    "1.0",
+		Auth:          "untrusted",
+		Config:        map[string]string{},
+	}
+	if !c.trusted {
+		return writeOK(w, s, "")
+	}
+	s.Auth = "trusted"
+	cs, err := d.fullConfig(r.Context())
+	if err != nil {
+		return err
+	}
+	s.Config = cs.config
+	s.Environment = d.environment()
+	return writeOK(w, s, cs.etag)
+}
+
+func (d *Daemon) environment() api.Environment {
+	env := api.Environment{
+		ServerName:      d.memberName(),
+		ServerVersion:   d.version.Version,
+		SchemaVersion:   d.version.Schema,
+		ServerClustered: d.store() != nil,
+		Initialised:     d.memberName() != "",
+		ClusterAddress:  d.clusterAddress(),
+	}
+	if a, _ := d.local.Get("core.https_address"); a != "" {
+		env.Addresses = append(env.Addresses, a)
+	}
+	if cid := d.cluster.Load(); cid != nil {
+		env.CertificateFingerprint = cid.fingerprint
+	} else {
+		env.CertificateFingerprint, _ = d.server.Fingerprint()
+	}
+	if msg := d.blockedMessage(); msg != "" {
+		env.Blocked, env.Message = true, msg
+	}
+	return env
+}
+
+// configState is the visible configuration at one point: global and member-local keys
+// (secrets shown as "true"), the global config version it was read at, and its ETag.
+type configState struct {
+	config  map[string]string
+	version int64
+	etag    string
+}
+
+func (d *Daemon) fullConfig(ctx context.Context) (configState, error) {
+	out := map[string]string{}
+	ver := int64(0)
+	if d.store() != nil {
+		rows, err := d.query(ctx, `SELECT key, value FROM config UNION ALL SELECT 'meta:config_version', value FROM meta WHERE key = 'config_version'`)
+		if err != nil {
+			return configState{}, err
+		}
+		for _, r := range rows {
+			k, v := str(r[0]), str(r[1])
+			if k == "meta:config_version" {
+				ver = i64(r[1])
+				continue
+			}
+			if key, err := config.Lookup(k); err == nil && key.Secret {
+				v = "true"
+			}
+			out[k] = v
+		}
+	}
+	local, err := d.local.Config()
+	if err != nil {
+		return configState{}, err
+	}
+	for k, v := range local {
+		if key, err := config.Lookup(k); err == nil && key.Scope == config.Local {
+			out[k] = v
+		}
+	}
+	return configState{config: out, version: ver, etag: configETag(ver, local)}, nil
+}
+
+// configETag identifies a configuration state: the global config version (bumped by every
+// replicated change) and the member-local keys.
+func configETag(globalVersion int64, local map[string]string) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "v%d\n", globalVersion)
+	keys := make([]string, 0, len(local))
+	for k := range local {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(h, "%s=%s\n", k, local[k])
+	}
+	return `"` + hex.EncodeToString(h.Sum(nil))[:32] + `"`
+}
+
+func (d *Daemon) putServer(w http.ResponseWriter, r *http.Request) error {
+	return d.updateConfig(w, r, true)
+}
+
+func (d *Daemon) patchServer(w http.ResponseWriter, r *http.Request) error {
+	return d.updateConfig(w, r, false)
+}
+
+// updateConfig applies PUT (replace) or PATCH (merge) of the configuration. With If-Match
+// it is a compare-and-set against the ETag of GET /1.0: the replicated part is guarded by
+// the global config version inside the same raft entry, so it is atomic cluster-wide.
+func (d *Daemon) updateConfig(w http.ResponseWriter, r *http.Request, replace bool) error {
+	var put api.ServerPut
+	if err := decodeBody(r, &put); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	current, err := d.fullConfig(r.Context())
+	if err != nil {
+		return err
+	}
+	match := r.Header.Get("If-Match")
+	if match != "" && match != current.etag {
+		return api.Errorf(http.StatusPreconditionFailed, "configuration changed since it was read (ETag mismatch)")
+	}
+	changes := put.Config
+	if replace {
+		changes = replacement(current.config, put.Config)
+	}
+	global, localChanges, err := splitConfig(changes)
+	if err != nil {
+		return badRequest("%v", err)
+	}
+	if err := d.checkLocalChange(localChanges); err != nil {
+		return err
+	}
+	if len(global) > 0 {
+		guard := int64(-1)
+		if match != "" {
+			guard = current.version
+		}
+		if err := d.writeGlobalConfig(r.Context(), global, guard); err != nil {
+			return err
+		}
+	}
+	if len(localChanges) > 0 {
+		if err := d.local.Set(localChanges); err != nil {
+			return err
+		}
+		if d.mux != nil || d.memberName() == "" {
+			if err := d.reconcileClientListener(); err != nil {
+				return err
+			}
+		}
+	}
+	return writeOK(w, nil, "")
+}
+
+// replacement turns a PUT body into changes: keys absent from the body are unset.
+func replacement(current, put map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range current {
+		if _, ok := put[k]; !ok && v != "" {
+			if key, err := config.Lookup(k); err == nil && key.Secret {
+				continue // a PUT shows secrets as "true"; leaving one out keeps it
+			}
+			out[k] = ""
+		}
+	}
+	for k, v := range put {
+		out[k] = v
+	}
+	return out
+}
+
+// splitConfig validates changes and splits them by scope; secrets are hashed here.
+func splitConfig(changes map[string]string) (global, local map[string]string, err error) {
+	global, local = map[string]string{}, map[string]string{}
+	keys := make([]string, 0, len(changes))
+	for k := range changes {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		key, err := config.Lookup(k)
+		if err != nil {
+			return nil, nil, err
+		}
+		v, err := config.Validate(k, changes[k])
+		if err != nil {
+			return nil, nil, err
+		}
+		if key.Secret && v == "true" {
+			continue // the masked value GET returned: unchanged
+		}
+		if key.Secret && v != "" {
+			if v, err = config.HashPassword(v); err != nil {
+				return nil, nil, err
+			}
+		}
+		if key.Scope == config.Local {
+			local[k] = v
+		} else {
+			global[k] = v
+		}
+	}
+	return global, local, nil
+}
+
+func (d *Daemon) checkLocalChange(changes map[string]string) error {
+	if v, ok := changes["cluster.https_address"]; ok && d.memberName() != "" {
+		if cur := d.clusterAddress(); v != cur {
+			return badRequest("cluster.https_address cannot be changed on a cluster member (it is %s)", cur)
+		}
+	}
+	return nil
+}
+
+// writeGlobalConfig replicates config changes in one raft entry that also bumps the config
+// version; with guard >= 0 the entry fails unless the version is still guard.
+func (d *Daemon) writeGlobalConfig(ctx context.Context, changes map[string]string, guard int64) error {
+	if d.store() == nil {
+		return fmt.Errorf("%w: cluster-wide keys need an initialised member", ErrNotInitialised)
+	}
+	bump := store.Statement{SQL: `UPDATE meta SET value = value + 1 WHERE key = 'config_version'`}
+	if guard >= 0 {
+		bump.SQL += ` AND value = ?`
+		bump.Args = []any{guard}
+		bump.Expect = store.Int64(1)
+	}
+	stmts := append([]store.Statement{bump}, configStatements(changes)...)
+	_, err := d.exec(ctx, stmts...)
+	if errors.Is(err, store.ErrConflict) {
+		return api.Errorf(http.StatusPreconditionFailed, "configuration changed since it was read (ETag mismatch)")
+	}
+	return err
+}
+
+func configStatements(changes map[string]string) []store.Statement {
+	keys := make([]string, 0, len(changes))
+	for k := range changes {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var out []store.Statement
+	for _, k := range keys {
+		if v := changes[k]; v == "" {
+			out = append(out, store.Statement{SQL: `DELETE FROM config WHERE key = ?`, Args: []any{k}})
+		} else {
+			out = append(out, store.Statement{SQL: `INSERT INTO config(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`, Args: []any{k, v}})
+		}
+	}
+	return out
+}
+

@@ -1,0 +1,148 @@
+// Package localdb is the member's node-local SQLite database: its identity and addresses,
+// the raft members it last knew of, and its last applied raft index and term. It is read
+// with the daemon stopped (`cluster list-database`, `recover-from-quorum-loss`).
+package localdb
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+
+	_ "github.com/mattn/go-sqlite3" // SQLite driver
+
+	"orch/nodeagent/api"
+)
+
+// Keys of the node-local config table that are not configuration keys.
+const (
+	KeyMemberName = "member.name" // this member's name once initialised
+	KeyClusterID  = "cluster.id"  // fingerprint of the cluster certificate once initialised
+	KeyRecovered  = "recovered"   // set by recover-from-quorum-loss until the daemon marks the lost members offline
+)
+
+const schema = `
+CREATE TABLE IF NOT EXISTS config (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS raft_nodes (name TEXT PRIMARY KEY, address TEXT NOT NULL, role TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS raft_state (id INTEGER PRIMARY KEY CHECK (id = 1), last_index INTEGER NOT NULL, last_term INTEGER NOT NULL);
+`
+
+// DB is the node-local database.
+type DB struct{ db *sql.DB }
+
+// Open opens (creating) the database at path.
+func Open(path string) (*DB, error) {
+	db, err := sql.Open("sqlite3", "file:"+path+"?_journal_mode=WAL&_busy_timeout=5000&_synchronous=FULL")
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1)
+	if _, err := db.Exec(schema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("node-local database %s: %w", path, err)
+	}
+	return &DB{db: db}, nil
+}
+
+// Close closes the database.
+func (d *DB) Close() error { return d.db.Close() }
+
+// Get returns a config value, "" when unset.
+func (d *DB) Get(key string) (string, error) {
+	var v string
+	err := d.db.QueryRow(`SELECT value FROM config WHERE key = ?`, key).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return v, err
+}
+
+// Config returns every config row.
+func (d *DB) Config() (map[string]string, error) {
+	rows, err := d.db.Query(`SELECT key, value FROM config`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var k, v string
+		if err := rows.Scan(&k, &v); err != nil {
+			return nil, err
+		}
+		out[k] = v
+	}
+	return out, rows.Err()
+}
+
+// Set writes the given keys in one transaction; an empty value deletes the key.
+func (d *DB) Set(values map[string]string) error {
+	tx, err := d.db.Begin()
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for k, v := range values {
+		if v == "" {
+			_, err = tx.Exec(`DELETE FROM config WHERE key = ?`, k)
+		} else {
+			_, err = tx.Exec(`INSERT INTO config(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`, k, v)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// RaftNodes returns the raft members last recorded.
+func (d *DB) RaftNodes() ([]api.DatabaseMember, error) {
+	rows, err := d.db.Query(`SELECT name, address, role FROM raft_nodes ORDER BY name`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []api.DatabaseMember
+	for rows.Next() {
+		var m api.DatabaseMember
+		if err := rows.Scan(&m.Name, &m.Address, &m.Role); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// SetRaftNodes replaces the recorded raft members.
+func (d *DB) SetRaftNodes(nodes []api.DatabaseMember) error {
+	tx, err := d.db.Begin()
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.Exec(`DELETE FROM raft_nodes`); err != nil {
+		return err
+	}
+	for _, n := range nodes {
+		if _, err := tx.Exec(`INSERT INTO raft_nodes(name, address, role) VALUES(?, ?, ?)`, n.Name, n.Address, n.Role); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// SetLastIndexTerm records the last applied raft index and term.
+func (d *DB) SetLastIndexTerm(index, term uint64) error {
+	_, err := d.db.Exec(`INSERT INTO raft_state(id, last_index, last_term) VALUES(1, ?, ?)
+		ON CONFLICT(id) DO UPDATE SET last_index = excluded.last_index, last_term = excluded.last_term`, int64(index), int64(term))
+	return err
+}
+
+// LastIndexTerm returns the recorded last applied raft index and term.
+func (d *DB) LastIndexTerm() (index, term uint64, err error) {
+	var i, t int64
+	err = d.db.QueryRow(`SELECT last_index, last_term FROM raft_state WHERE id = 1`).Scan(&i, &t)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, 0, nil
+	}
+	return uint64(i), uint64(t), err
+}

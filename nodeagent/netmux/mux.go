@@ -1,0 +1,187 @@
+// Package netmux serves the cluster API and raft on one TLS port. After the TLS handshake a
+// connection whose negotiated ALPN protocol is RaftProto goes to raft; every other one goes
+// to the HTTP server. One port means one firewall rule and one certificate to pin
+// (shared/DESIGN.md).
+package netmux
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// RaftProto is the ALPN protocol name of raft connections.
+const RaftProto = "orch-raft/1"
+
+// ErrClosed is returned by Accept after Close.
+var ErrClosed = errors.New("listener closed")
+
+const handshakeTimeout = 10 * time.Second
+
+// Mux accepts TLS connections and splits them between raft and HTTP.
+type Mux struct {
+	ln        net.Listener
+	conf      *tls.Config
+	authRaft  func(*x509.Certificate) bool
+	log       *slog.Logger
+	raftCh    chan net.Conn
+	httpCh    chan net.Conn
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+// Listen starts accepting on addr. conf serves the certificate; authRaft decides whether a
+// peer certificate may speak raft (it must be the cluster certificate).
+func Listen(addr string, conf *tls.Config, authRaft func(*x509.Certificate) bool, log *slog.Logger) (*Mux, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	conf = conf.Clone()
+	conf.NextProtos = []string{RaftProto, "http/1.1"}
+	if conf.ClientAuth == tls.NoClientCert {
+		conf.ClientAuth = tls.RequestClientCert
+	}
+	m := &Mux{ln: ln, conf: conf, authRaft: authRaft, log: log,
+		raftCh: make(chan net.Conn), httpCh: make(chan net.Conn), done: make(chan struct{})}
+	go m.acceptLoop()
+	return m, nil
+}
+
+// Addr is the bound address.
+func (m *Mux) Addr() net.Addr { return m.ln.Addr() }
+
+// Close stops accepting; connections already handed out stay open.
+func (m *Mux) Close() error {
+	var err error
+	m.closeOnce.Do(func() {
+		close(m.done)
+		err = m.ln.Close()
+	})
+	return err
+}
+
+func (m *Mux) acceptLoop() {
+	for {
+		c, err := m.ln.Accept()
+		if err != nil {
+			select {
+			case <-m.done:
+				return
+			default:
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			m.log.Warn("accept failed", "err", err)
+			return
+		}
+		go m.route(c)
+	}
+}
+
+func (m *Mux) route(raw net.Conn) {
+	tc := tls.Server(raw, m.conf)
+	_ = tc.SetDeadline(time.Now().Add(handshakeTimeout))
+	if err := tc.Handshake(); err != nil {
+		raw.Close()
+		return
+	}
+	_ = tc.SetDeadline(time.Time{})
+	st := tc.ConnectionState()
+	ch := m.httpCh
+	if st.NegotiatedProtocol == RaftProto {
+		if len(st.PeerCertificates) == 0 || !m.authRaft(st.PeerCertificates[0]) {
+			m.log.Warn("refused raft connection without the cluster certificate", "remote", raw.RemoteAddr())
+			tc.Close()
+			return
+		}
+		ch = m.raftCh
+	}
+	select {
+	case ch <- tc:
+	case <-m.done:
+		tc.Close()
+	}
+}
+
+// HTTP returns a listener yielding the HTTP connections (already TLS).
+func (m *Mux) HTTP() net.Listener { return &chanListener{m: m, ch: m.httpCh} }
+
+type chanListener struct {
+	m  *Mux
+	ch chan net.Conn
+}
+
+func (l *chanListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.ch:
+		return c, nil
+	case <-l.m.done:
+		return nil, ErrClosed
+	}
+}
+
+func (l *chanListener) Close() error   { return l.m.Close() }
+func (l *chanListener) Addr() net.Addr { return l.m.Addr() }
+
+// RaftLayer returns the raft.StreamLayer of this port. dialConf presents the cluster
+// certificate and pins it on the other side; advertise is this member's cluster address.
+func (m *Mux) RaftLayer(dialConf *tls.Config, advertise string) (raft.StreamLayer, error) {
+	adv, err := net.ResolveTCPAddr("tcp", advertise)
+	if err != nil {
+		return nil, fmt.Errorf("cluster address %q: %w", advertise, err)
+	}
+	dc := dialConf.Clone()
+	dc.NextProtos = []string{RaftProto}
+	return &raftLayer{m: m, dial: dc, adv: adv, done: make(chan struct{})}, nil
+}
+
+type raftLayer struct {
+	m         *Mux
+	dial      *tls.Config
+	adv       net.Addr
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+func (l *raftLayer) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.m.raftCh:
+		return c, nil
+	case <-l.done:
+		return nil, ErrClosed
+	case <-l.m.done:
+		return nil, ErrClosed
+	}
+}
+
+func (l *raftLayer) Addr() net.Addr { return l.adv }
+
+// Close stops this layer only, not the shared port: raft shuts its transport down before the
+// daemon is done with HTTP, and a reopened store gets a new layer on the same port.
+func (l *raftLayer) Close() error {
+	l.closeOnce.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *raftLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	d := &net.Dialer{Timeout: timeout}
+	c, err := tls.DialWithDialer(d, "tcp", string(address), l.dial)
+	if err != nil {
+		return nil, err
+	}
+	if c.ConnectionState().NegotiatedProtocol != RaftProto {
+		c.Close()
+		return nil, fmt.Errorf("%s does not speak %s", address, RaftProto)
+	}
+	return c, nil
+}

@@ -1,0 +1,145 @@
+// Package pki creates, stores and loads the agent's certificates: the member's own server
+// certificate and the cluster certificate shared by every member (DIR/cluster.crt, as LXD
+// keeps it).
+package pki
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"orch/nodeagent/api"
+)
+
+// KeyPair is a certificate and its private key, both PEM.
+type KeyPair struct {
+	CertPEM []byte
+	KeyPEM  []byte
+}
+
+// Generate creates a self-signed ECDSA P-384 certificate valid for ten years, usable as
+// both server and client certificate, naming the given hosts (DNS names or IPs).
+func Generate(commonName string, hosts ...string) (KeyPair, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		return KeyPair{}, err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return KeyPair{}, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{Organization: []string{"orch"}, CommonName: commonName},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().AddDate(10, 0, 0),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		BasicConstraintsValid: true,
+	}
+	for _, h := range hosts {
+		if ip := net.ParseIP(h); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else if h != "" {
+			tmpl.DNSNames = append(tmpl.DNSNames, h)
+		}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return KeyPair{}, err
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return KeyPair{}, err
+	}
+	return KeyPair{
+		CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		KeyPEM:  pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}),
+	}, nil
+}
+
+// Save writes base.crt (0644) and base.key (0600) in dir, atomically each.
+func (k KeyPair) Save(dir, base string) error {
+	if err := writeAtomic(filepath.Join(dir, base+".key"), k.KeyPEM, 0o600); err != nil {
+		return err
+	}
+	return writeAtomic(filepath.Join(dir, base+".crt"), k.CertPEM, 0o644)
+}
+
+// Load reads base.crt and base.key from dir.
+func Load(dir, base string) (KeyPair, error) {
+	c, err := os.ReadFile(filepath.Join(dir, base+".crt"))
+	if err != nil {
+		return KeyPair{}, err
+	}
+	k, err := os.ReadFile(filepath.Join(dir, base+".key"))
+	if err != nil {
+		return KeyPair{}, err
+	}
+	return KeyPair{CertPEM: c, KeyPEM: k}, nil
+}
+
+// LoadOrGenerate loads base.crt/key from dir or creates them.
+func LoadOrGenerate(dir, base, commonName string, hosts ...string) (KeyPair, error) {
+	kp, err := Load(dir, base)
+	if err == nil {
+		return kp, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return KeyPair{}, err
+	}
+	if kp, err = Generate(commonName, hosts...); err != nil {
+		return KeyPair{}, err
+	}
+	return kp, kp.Save(dir, base)
+}
+
+// TLS returns the pair as a tls.Certificate.
+func (k KeyPair) TLS() (tls.Certificate, error) {
+	return tls.X509KeyPair(k.CertPEM, k.KeyPEM)
+}
+
+// Fingerprint returns the certificate's SHA-256 fingerprint in hex.
+func (k KeyPair) Fingerprint() (string, error) {
+	return FingerprintPEM(k.CertPEM)
+}
+
+// FingerprintPEM returns the SHA-256 fingerprint of a PEM certificate.
+func FingerprintPEM(certPEM []byte) (string, error) {
+	der, err := DER(certPEM)
+	if err != nil {
+		return "", err
+	}
+	return api.Fingerprint(der), nil
+}
+
+// DER returns the first certificate of a PEM block.
+func DER(certPEM []byte) ([]byte, error) {
+	block, _ := pem.Decode(certPEM)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return nil, fmt.Errorf("no PEM certificate found")
+	}
+	if _, err := x509.ParseCertificate(block.Bytes); err != nil {
+		return nil, fmt.Errorf("parsing certificate: %w", err)
+	}
+	return block.Bytes, nil
+}
+
+func writeAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, mode); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
