@@ -317,7 +317,6 @@ func (p *peerPool) close() {
 	p.clients = map[string]*api.Client{}
 }
 
-
 // storeStmt builds one statement.
 func storeStmt(sql string, args ...any) store.Statement {
 	return store.Statement{SQL: sql, Args: args}

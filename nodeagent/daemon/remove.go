@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"time"
-
 )
 
 // deleteMember removes a member (leader). A clean removal hands the member's raft role over,
@@ -168,4 +167,3 @@ func (d *Daemon) postHandover(w http.ResponseWriter, r *http.Request) error {
 	}
 	return writeOK(w, nil, "")
 }
-

@@ -273,4 +273,3 @@ func configStatements(changes map[string]string) []store.Statement {
 	}
 	return out
 }
-
