@@ -33,8 +33,8 @@ func expandHostPattern(entry string, pos Pos) ([]string, int, error) {
 	if err := expandRanges(name, &out); err != nil {
 		re := err.(*rangeError)
 		p := pos
-		if p.Col > 0 {
-			p.Col += strings.Index(entry, "["+re.rng+"]") + 1
+		if i := strings.Index(entry, "["+re.rng); p.Col > 0 && i >= 0 {
+			p.Col += i
 		}
 		return nil, 0, errAt(p, hostSubject(entry), ErrBadRange, " %q: %s", re.rng, re.msg)
 	}

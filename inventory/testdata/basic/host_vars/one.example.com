@@ -1,0 +1,2 @@
+ansible_become: no
+host_file_var: 1
