@@ -1,0 +1,98 @@
+package daemon
+
+import (
+	"fmt"
+	"testing"
+
+	"orch/nodeagent/version"
+)
+
+func members(n int, roles ...string) []roleCandidate {
+	var out []roleCandidate
+	for i := 0; i < n; i++ {
+		r := roleSpare
+		if i < len(roles) {
+			r = roles[i]
+		}
+		out = append(out, roleCandidate{Name: fmt.Sprintf("n%d", i+1), Online: true, Current: r})
+	}
+	return out
+}
+
+func count(plan map[string]string, role string) int {
+	n := 0
+	for _, r := range plan {
+		if r == role {
+			n++
+		}
+	}
+	return n
+}
+
+func TestPlanRolesGrowth(t *testing.T) {
+	cases := []struct {
+		n                       int
+		voters, standby, spares int
+	}{
+		{1, 1, 0, 0}, {2, 1, 0, 1}, {3, 3, 0, 0}, {4, 3, 1, 0}, {5, 3, 2, 0}, {6, 3, 2, 1}, {9, 3, 2, 4},
+	}
+	for _, c := range cases {
+		plan := planRoles(members(c.n, roleVoter), 3, 2, "n1")
+		if count(plan, roleVoter) != c.voters || count(plan, roleStandby) != c.standby || count(plan, roleSpare) != c.spares {
+			t.Errorf("%d members: plan %v, want %d voters %d standby %d spare", c.n, plan, c.voters, c.standby, c.spares)
+		}
+		if plan["n1"] != roleVoter {
+			t.Errorf("%d members: the leader lost its vote: %v", c.n, plan)
+		}
+	}
+}
+
+func TestPlanRolesPromotesStandbyWhenVoterOffline(t *testing.T) {
+	ms := members(5, roleVoter, roleVoter, roleVoter, roleStandby, roleStandby)
+	ms[1].Online = false
+	plan := planRoles(ms, 3, 2, "n1")
+	if plan["n4"] != roleVoter {
+		t.Fatalf("online stand-by not promoted: %v", plan)
+	}
+	if plan["n2"] == roleVoter {
+		t.Fatalf("offline voter kept its vote although a replacement was online: %v", plan)
+	}
+	if count(plan, roleVoter) != 3 {
+		t.Fatalf("voters: %v", plan)
+	}
+}
+
+func TestPlanRolesKeepsOfflineVoterWithoutReplacement(t *testing.T) {
+	ms := members(3, roleVoter, roleVoter, roleVoter)
+	ms[2].Online = false
+	plan := planRoles(ms, 3, 2, "n1")
+	if plan["n3"] != roleVoter {
+		t.Fatalf("offline voter dropped with no replacement, shrinking the quorum: %v", plan)
+	}
+}
+
+func TestPlanRolesIsStable(t *testing.T) {
+	ms := members(6, roleVoter, roleStandby, roleVoter, roleSpare, roleVoter, roleStandby)
+	plan := planRoles(ms, 3, 2, "n1")
+	for _, m := range ms {
+		if plan[m.Name] != m.Current {
+			t.Fatalf("balanced cluster changed roles: %v", plan)
+		}
+	}
+}
+
+func TestVersionGate(t *testing.T) {
+	v1 := version.Info{Version: "1", Schema: 1, APILevel: 1}
+	v2 := version.Info{Version: "2", Schema: 2, APILevel: 2}
+	ms := []heartbeatMember{{Name: "a", Version: v1}, {Name: "b", Version: v2}}
+	if blocked, msg := versionGate("b", v2, ms); !blocked || msg == "" {
+		t.Fatalf("newer member not blocked: %v %q", blocked, msg)
+	}
+	if blocked, msg := versionGate("a", v1, ms); !blocked || msg == "" {
+		t.Fatalf("older member serving: %v %q", blocked, msg)
+	}
+	ms[0].Version = v2
+	if blocked, _ := versionGate("b", v2, ms); blocked {
+		t.Fatal("blocked after every member upgraded")
+	}
+}
