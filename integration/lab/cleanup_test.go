@@ -20,6 +20,11 @@ func createLab(t *testing.T, pattern string, n int) *Lab {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return createLabIn(t, dir, n)
+}
+
+func createLabIn(t *testing.T, dir string, n int) *Lab {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	l, err := Create(ctx, dir, n, WithLogger(testLogger(t)))
@@ -149,5 +154,34 @@ func TestSweep(t *testing.T) {
 	assertGone(t, lost.st, nil)
 	if _, err := os.Stat(withState.Dir()); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("swept lab's directory left: %v", err)
+	}
+}
+
+func TestSweepOrphans(t *testing.T) {
+	Require(t)
+	parent, err := os.MkdirTemp("", "orch-lab-sweeptest-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(parent) })
+	orphan := createLabIn(t, filepath.Join(parent, "orphan"), 1)
+	live := createLabIn(t, filepath.Join(parent, "live"), 1)
+	dead := self()
+	dead.Start++ // same PID, other start time: a process that no longer runs
+	for l, o := range map[*Lab]*owner{orphan: dead, live: self()} {
+		l.st.Ephemeral = true
+		if err := l.setOwner(o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := SweepOrphans(filepath.Join(parent, "*")); err != nil {
+		t.Fatal(err)
+	}
+	assertGone(t, orphan.st, nil)
+	if _, err := os.Stat(orphan.Dir()); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("orphan lab's directory left: %v", err)
+	}
+	if !live.Hosts()[0].Running() {
+		t.Error("SweepOrphans removed the lab of a running test")
 	}
 }

@@ -30,8 +30,26 @@ type state struct {
 	Bridge    string      `json:"bridge"`
 	Cgroup    string      `json:"cgroup,omitempty"`
 	Ephemeral bool        `json:"ephemeral,omitempty"` // made by New: its directory is removed with it
+	Owner     *owner      `json:"owner,omitempty"`     // the test process of an ephemeral lab
 	Mounts    []string    `json:"mounts"`
 	Hosts     []hostState `json:"hosts"`
+}
+
+// owner identifies a process across PID reuse: PID plus start time (clock ticks since boot).
+type owner struct {
+	PID   int    `json:"pid"`
+	Start uint64 `json:"start"`
+}
+
+func self() *owner {
+	p, _ := readProc(os.Getpid())
+	return &owner{PID: os.Getpid(), Start: p.start}
+}
+
+// alive reports whether the owner process still runs.
+func (o *owner) alive() bool {
+	p, ok := readProc(o.PID)
+	return ok && p.state != 'Z' && p.start == o.Start
 }
 
 type hostState struct {

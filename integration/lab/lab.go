@@ -169,6 +169,13 @@ func (l *Lab) setUp() error {
 	return l.saveLocked()
 }
 
+func (l *Lab) setOwner(o *owner) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.st.Owner = o
+	return l.saveLocked()
+}
+
 func newID() (string, error) {
 	b := make([]byte, 3)
 	if _, err := rand.Read(b); err != nil {

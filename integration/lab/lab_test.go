@@ -76,8 +76,14 @@ func TestPrivateDirectories(t *testing.T) {
 	if b, err := os.ReadFile(p); !ok || string(b) != "hello\n" {
 		t.Errorf("host1's data dir %s: %q, %v", p, b, err)
 	}
-	if got := mustSSH(t, l, h1.Name, "cat /sys/class/net/eth0/address >/dev/null && ls /sys/fs/cgroup | wc -l"); got == "0" {
+	if got := mustSSH(t, l, h1.Name, "ls /sys/class/net | tr '\\n' ' '"); got != "eth0 lo" {
+		t.Errorf("host1's /sys/class/net: %q, want its own links", got)
+	}
+	if got := mustSSH(t, l, h1.Name, "ls /sys/fs/cgroup | wc -l"); got == "0" {
 		t.Errorf("host1 lost /sys/fs/cgroup")
+	}
+	if got := mustSSH(t, l, h1.Name, "grep -c ' /run/netns/' /proc/self/mountinfo || true"); got != "0" {
+		t.Errorf("host1 holds %s netns mounts (they keep deleted namespaces alive)", got)
 	}
 }
 

@@ -21,8 +21,9 @@ const killTimeout = 15 * time.Second
 // proc is one line of the process table.
 type proc struct {
 	pid, ppid int
-	state     byte // 'Z' for a zombie
-	comm      string
+	state     byte   // 'Z' for a zombie
+	comm      string // command name
+	start     uint64 // start time in clock ticks after boot
 }
 
 // processTable reads /proc/*/stat. Processes that vanish while it reads are skipped.
@@ -55,12 +56,13 @@ func readProc(pid int) (proc, bool) {
 	if open < 0 || end < open {
 		return proc{}, false
 	}
-	f := strings.Fields(string(b[end+1:]))
-	if len(f) < 2 {
+	f := strings.Fields(string(b[end+1:])) // f[0] is field 3 of proc(5)
+	if len(f) < 20 {
 		return proc{}, false
 	}
 	ppid, _ := strconv.Atoi(f[1])
-	return proc{pid: pid, ppid: ppid, state: f[0][0], comm: string(b[open+1 : end])}, true
+	start, _ := strconv.ParseUint(f[19], 10, 64)
+	return proc{pid: pid, ppid: ppid, state: f[0][0], comm: string(b[open+1 : end]), start: start}, true
 }
 
 // withDescendants adds every live descendant of roots (by parent PID) and drops zombies,

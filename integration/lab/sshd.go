@@ -59,7 +59,8 @@ func launchScript(h *Host, sshd string) string {
 	} else {
 		w("mount -t sysfs sysfs /sys")
 	}
-	w(`for m in $(cut -d' ' -f5 /proc/self/mountinfo | grep '^%s/' | sort -r); do umount -l "$m" || true; done`, netnsDir)
+	w(`m=; while read -r _ _ _ _ p _; do case $p in %s/*) m="$m $p";; esac; done < /proc/self/mountinfo`, netnsDir)
+	w(`[ -z "$m" ] || umount -l $m || true`)
 	w("exec %s -D -e -f %s", shquote(sshd), shquote(h.sshdConfigFile()))
 	return b.String()
 }

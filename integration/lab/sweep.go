@@ -48,6 +48,23 @@ func Sweep(dirGlob, prefix string, opts ...Option) error {
 	return errors.Join(err, sweepNetns(prefix), sweepLinks(prefix), sweepCgroups(prefix))
 }
 
+// SweepOrphans removes the labs under dirGlob that New made for a test process which no
+// longer runs (killed, timed out, crashed); labs of running tests and labs made by Create
+// stay.
+func SweepOrphans(dirGlob string, opts ...Option) error {
+	states, err := filepath.Glob(filepath.Join(dirGlob, stateFile))
+	if err != nil {
+		return fmt.Errorf("sweep %s: %w", dirGlob, err)
+	}
+	for _, p := range states {
+		st, lerr := loadState(filepath.Dir(p))
+		if lerr == nil && st.Ephemeral && st.Owner != nil && !st.Owner.alive() {
+			err = errors.Join(err, sweepLab(filepath.Dir(p), opts))
+		}
+	}
+	return err
+}
+
 func sweepLab(dir string, opts []Option) error {
 	l, err := Load(dir, opts...)
 	if err != nil {

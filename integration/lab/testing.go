@@ -66,6 +66,9 @@ func New(t testing.TB, n int, opts ...Option) *Lab {
 	c := newConfig(append([]Option{WithLogger(testLogger(t))}, opts...))
 	c.ephemeral = true
 	l, err := create(dir, c)
+	if err == nil {
+		err = l.setOwner(self())
+	}
 	if err != nil {
 		os.RemoveAll(dir)
 		t.Fatalf("lab: %v", err)
