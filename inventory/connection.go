@@ -26,6 +26,8 @@ type Connection struct {
 	User string
 	// PrivateKeyFile is ansible_ssh_private_key_file (or
 	// ansible_private_key_file) with a leading ~/ expanded; empty when unset.
+	// Where Ansible has two names for a variable and both are set, the
+	// ansible_ssh_ one wins, as in Ansible.
 	PrivateKeyFile string
 	// Become is ansible_become (yes/no/true/false/1/0...): run privileged
 	// commands through sudo.
@@ -66,7 +68,7 @@ func (h *Host) Connection() (Connection, error) {
 		c.Port = p
 	}
 	c.User, _ = r.str("ansible_user", "ansible_ssh_user")
-	if k, ok := r.str("ansible_ssh_private_key_file", "ansible_private_key_file"); ok {
+	if k, ok := r.str("ansible_private_key_file", "ansible_ssh_private_key_file"); ok {
 		c.PrivateKeyFile = expandHome(k)
 	}
 	c.Become, _ = r.boolean("ansible_become")
@@ -83,11 +85,13 @@ type varReader struct {
 	err error
 }
 
-// lookup returns the first of names that is set.
+// lookup returns the last of names that is set to something other than
+// null: like Ansible's config resolution (ConfigManager._loop_entries), a
+// later alias wins, so ansible_ssh_user beats ansible_user.
 func (r *varReader) lookup(names ...string) (string, any, bool) {
-	for _, n := range names {
-		if v, ok := r.h.merged.vals[n]; ok {
-			return n, v, true
+	for i := len(names) - 1; i >= 0; i-- {
+		if v, ok := r.h.merged.vals[names[i]]; ok && v != nil {
+			return names[i], v, true
 		}
 	}
 	return "", nil, false
