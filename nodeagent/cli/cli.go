@@ -38,6 +38,8 @@ type CLI struct {
 	Init      InitCmd      `cmd:"" help:"Bootstrap a cluster or join one (interactively, or --preseed from stdin)."`
 	Config    ConfigCmd    `cmd:"" help:"Get and set configuration keys."`
 	Cluster   ClusterCmd   `cmd:"" help:"Manage the cluster's members."`
+	Info      InfoCmd      `cmd:"" help:"Show what this agent is."`
+	Trust     TrustCmd     `cmd:"" help:"Manage trusted client certificates."`
 	Version   VersionCmd   `cmd:"" help:"Print the agent's version."`
 }
 
