@@ -76,8 +76,11 @@ func (p strict) Visit(node *ast.Node) {
 		}
 		ast.Patch(node, call("__get", n.Node, n.Property, &ast.StringNode{Value: describe(n.Node)}))
 	case *ast.BinaryNode:
-		if n.Operator == ".." {
+		switch n.Operator {
+		case "..":
 			ast.Patch(node, call("__concat", n.Left, n.Right))
+		case "+":
+			ast.Patch(node, call("__add", n.Left, n.Right))
 		}
 	}
 }

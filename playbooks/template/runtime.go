@@ -28,6 +28,7 @@ func internal() map[string]fn {
 		"__get":     getAttr,
 		"__softget": softGetAttr,
 		"__concat":  func(p ...any) (any, error) { return String(p[0]) + String(p[1]), nil },
+		"__add":     add,
 		"__kw":      func(p ...any) (any, error) { return kwarg{name: p[0].(string), value: p[1]}, nil },
 	}
 }
@@ -37,6 +38,9 @@ func lookupVar(strict bool) fn {
 		env, _ := p[0].(map[string]any)
 		name := p[1].(string)
 		if v, ok := env[name]; ok {
+			if u, undef := v.(Undefined); undef && strict {
+				return nil, &undefinedError{name: u.Name}
+			}
 			return v, nil
 		}
 		if strict {
@@ -189,4 +193,38 @@ func arg(pos []any, kw map[string]any, i int, name string, def any) any {
 		return v
 	}
 	return def
+}
+
+// add is Python's +: numbers add, strings and lists concatenate.
+func add(p ...any) (any, error) {
+	a, b := p[0], p[1]
+	if x, ok := a.(int); ok {
+		if y, ok := b.(int); ok {
+			return x + y, nil
+		}
+	}
+	if x, ok := number(a); ok {
+		if y, ok := number(b); ok {
+			return x + y, nil
+		}
+	}
+	if x, ok := a.(string); ok {
+		if y, ok := b.(string); ok {
+			return x + y, nil
+		}
+	}
+	la, errA := toList(a)
+	lb, errB := toList(b)
+	_, aStr := a.(string)
+	_, bStr := b.(string)
+	if errA == nil && errB == nil && !aStr && !bStr && isList(a) && isList(b) {
+		out := make([]any, 0, len(la)+len(lb))
+		return append(append(out, la...), lb...), nil
+	}
+	return nil, fmt.Errorf("unsupported operand types for +: %T and %T", a, b)
+}
+
+func isList(v any) bool {
+	k := reflect.ValueOf(v).Kind()
+	return k == reflect.Slice || k == reflect.Array
 }

@@ -9,16 +9,16 @@ import (
 
 func testVars() map[string]any {
 	return map[string]any{
-		"name":  "web",
-		"n":     3,
-		"list":  []any{3, 1, 2, 1},
-		"users": []any{map[string]any{"name": "a", "admin": true}, map[string]any{"name": "b", "admin": false}},
-		"d":     map[string]any{"k": "v", "nested": map[string]any{"x": 1}},
-		"res":   map[string]any{"rc": 0, "changed": true, "failed": false, "stdout": "ok\n"},
-		"empty": "",
-		"nil":   nil,
-		"json":  `{"a": [1, 2]}`,
-		"hostvars": map[string]any{"h1": map[string]any{"ip": "10.0.0.1"}},
+		"name":               "web",
+		"n":                  3,
+		"list":               []any{3, 1, 2, 1},
+		"users":              []any{map[string]any{"name": "a", "admin": true}, map[string]any{"name": "b", "admin": false}},
+		"d":                  map[string]any{"k": "v", "nested": map[string]any{"x": 1}},
+		"res":                map[string]any{"rc": 0, "changed": true, "failed": false, "stdout": "ok\n"},
+		"empty":              "",
+		"nil":                nil,
+		"json":               `{"a": [1, 2]}`,
+		"hostvars":           map[string]any{"h1": map[string]any{"ip": "10.0.0.1"}},
 		"inventory_hostname": "h1",
 	}
 }

@@ -28,11 +28,11 @@ var testTable = map[string]fn{
 	"succeeded": resultTest("failed", false), "success": resultTest("failed", false),
 	"successful": resultTest("failed", false),
 	"changed":    resultTest("changed", true), "change": resultTest("changed", true),
-	"skipped":    resultTest("skipped", true), "skip": resultTest("skipped", true),
-	"match":      regexTest(true), "regex": regexTest(false), "search": regexTest(false),
-	"equalto":    func(p ...any) (any, error) { return len(p) > 1 && equal(p[0], p[1]), nil },
-	"eq":         func(p ...any) (any, error) { return len(p) > 1 && equal(p[0], p[1]), nil },
-	"sameas":     func(p ...any) (any, error) { return len(p) > 1 && p[0] == p[1], nil },
+	"skipped": resultTest("skipped", true), "skip": resultTest("skipped", true),
+	"match": regexTest(true), "regex": regexTest(false), "search": regexTest(false),
+	"equalto": func(p ...any) (any, error) { return len(p) > 1 && equal(p[0], p[1]), nil },
+	"eq":      func(p ...any) (any, error) { return len(p) > 1 && equal(p[0], p[1]), nil },
+	"sameas":  func(p ...any) (any, error) { return len(p) > 1 && p[0] == p[1], nil },
 	"divisibleby": func(p ...any) (any, error) {
 		a, ok1 := toInt(p[0])
 		b, ok2 := toInt(arg(p, nil, 1, "", 0))

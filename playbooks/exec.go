@@ -1,0 +1,414 @@
+package playbooks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"strings"
+	"time"
+
+	"orch/playbooks/template"
+)
+
+// outcome is the result of a task on one host, applied after the step.
+type outcome struct {
+	res         Result
+	reg         map[string]any // what register stores
+	facts       map[string]any // ansible_facts from the module(s)
+	notify      []string
+	delegate    string
+	changed     bool
+	failed      bool
+	ignored     bool
+	skipped     bool
+	unreachable bool
+}
+
+func (o outcome) status() Status {
+	switch {
+	case o.unreachable:
+		return StatusUnreachable
+	case o.failed:
+		return StatusFailed
+	case o.skipped:
+		return StatusSkipped
+	case o.changed:
+		return StatusChanged
+	}
+	return StatusOK
+}
+
+func failure(msg string) outcome {
+	res := Result{Failed: true, Msg: msg}
+	return outcome{res: res, reg: registerValue(res), failed: true}
+}
+
+func skipped(msg string) outcome {
+	res := Result{Skipped: true, Msg: msg}
+	return outcome{res: res, reg: registerValue(res), skipped: true}
+}
+
+// execHost runs a task on one host: conditions, loop, module, retries.
+func (p *playRun) execHost(ctx context.Context, t *Task, h *hostState, in *inherit, hv map[string]any) outcome {
+	vars, err := p.taskVars(h, t, in, hv)
+	if err != nil {
+		return p.finish(t, in, failure(err.Error()))
+	}
+	conds := append(append([]string{}, in.when...), t.When...)
+	if t.Loop == nil {
+		ok, err := p.conds(conds, vars)
+		if err != nil {
+			return p.finish(t, in, failure(err.Error()))
+		}
+		if !ok {
+			return skipped("Conditional result was False")
+		}
+		return p.finish(t, in, p.execOnce(ctx, t, h, in, vars))
+	}
+	return p.finish(t, in, p.execLoop(ctx, t, h, in, vars, conds))
+}
+
+// finish applies ignore_errors and notify to an outcome.
+func (p *playRun) finish(t *Task, in *inherit, o outcome) outcome {
+	o.ignored = o.failed && !o.unreachable && (t.IgnoreErrors || in.ignoreErrors)
+	o.notify = t.Notify
+	return o
+}
+
+func (p *playRun) execLoop(ctx context.Context, t *Task, h *hostState, in *inherit, vars map[string]any, conds []string) outcome {
+	items, err := p.loopItems(t, vars)
+	if err != nil {
+		return failure(err.Error())
+	}
+	if len(items) == 0 {
+		return skipped("No items in the list")
+	}
+	loopVar := t.LoopVar
+	if loopVar == "" {
+		loopVar = "item"
+	}
+	agg := outcome{skipped: true, facts: map[string]any{}}
+	results := make([]any, 0, len(items))
+	for i, item := range items {
+		iv := cloneVars(vars)
+		iv[loopVar] = item
+		iv["ansible_loop_var"] = loopVar
+		if t.IndexVar != "" {
+			iv[t.IndexVar] = i
+		}
+		o := p.loopItem(ctx, t, h, in, iv, conds)
+		reg := maps.Clone(o.reg)
+		reg[loopVar], reg["ansible_loop_var"] = item, loopVar
+		results = append(results, reg)
+		agg.merge(o)
+		maps.Copy(vars, o.facts) // later items see facts set by earlier ones, as in Ansible
+		p.reportItem(t, h, in, o, p.itemLabel(t, iv, item))
+		if o.unreachable || ctx.Err() != nil {
+			break
+		}
+	}
+	agg.res.Data = map[string]any{"results": results}
+	if agg.failed {
+		agg.res.Msg = "One or more items failed"
+	}
+	agg.res.Changed, agg.res.Failed, agg.res.Skipped = agg.changed, agg.failed, agg.skipped
+	agg.reg = registerValue(agg.res)
+	return agg
+}
+
+func (p *playRun) loopItem(ctx context.Context, t *Task, h *hostState, in *inherit, iv map[string]any, conds []string) outcome {
+	ok, err := p.conds(conds, iv)
+	if err != nil {
+		return failure(err.Error())
+	}
+	if !ok {
+		return skipped("Conditional result was False")
+	}
+	return p.execOnce(ctx, t, h, in, iv)
+}
+
+func (o *outcome) merge(item outcome) {
+	o.changed = o.changed || item.changed
+	o.failed = o.failed || item.failed
+	o.unreachable = o.unreachable || item.unreachable
+	o.skipped = o.skipped && item.skipped
+	maps.Copy(o.facts, item.facts)
+	if item.delegate != "" {
+		o.delegate = item.delegate
+	}
+}
+
+func (p *playRun) itemLabel(t *Task, vars map[string]any, item any) string {
+	if t.LoopLabel == "" {
+		return template.String(item)
+	}
+	v, err := p.r.eng.RenderString(t.LoopLabel, vars)
+	if err != nil {
+		return template.String(item)
+	}
+	return template.String(v)
+}
+
+// loopItems evaluates loop/with_items to a list.
+func (p *playRun) loopItems(t *Task, vars map[string]any) ([]any, error) {
+	v, err := p.r.eng.Render(t.Loop, vars)
+	if err != nil {
+		return nil, fmt.Errorf("loop: %w", err)
+	}
+	if s, ok := v.(string); ok && t.LoopFlatten {
+		v = []any{s}
+	}
+	items, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("loop: expected a list, got %T", v)
+	}
+	if !t.LoopFlatten {
+		return items, nil
+	}
+	var flat []any
+	for _, it := range items {
+		if l, ok := it.([]any); ok {
+			flat = append(flat, l...)
+		} else {
+			flat = append(flat, it)
+		}
+	}
+	return flat, nil
+}
+
+// conds evaluates conditions, all of which must hold.
+func (p *playRun) conds(conds []string, vars map[string]any) (bool, error) {
+	for _, c := range conds {
+		ok, err := p.r.eng.Truth(c, vars)
+		if err != nil {
+			return false, fmt.Errorf("condition %q: %w", c, err)
+		}
+		if !ok {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// execOnce runs the module once (or until `until` holds) with vars.
+func (p *playRun) execOnce(ctx context.Context, t *Task, h *hostState, in *inherit, vars map[string]any) outcome {
+	delegate, err := p.delegate(t, in, vars)
+	if err != nil {
+		return failure(err.Error())
+	}
+	retries, delay, err := p.retryPolicy(t, vars)
+	if err != nil {
+		return failure(err.Error())
+	}
+	var o outcome
+	for attempt := 1; ; attempt++ {
+		o = p.attempt(ctx, t, h, in, vars, delegate)
+		if t.Until == "" || o.unreachable {
+			return o
+		}
+		o.reg["attempts"] = attempt
+		if t.Register != "" {
+			vars[t.Register] = o.reg
+		}
+		done, err := p.r.eng.Truth(t.Until, vars)
+		if err != nil {
+			return failure(fmt.Sprintf("until %q: %v", t.Until, err))
+		}
+		if done {
+			return o
+		}
+		if attempt > retries {
+			o.failed, o.res.Failed, o.reg["failed"] = true, true, true
+			o.res.Msg = fmt.Sprintf("until condition not met after %d attempts: %s", attempt, o.res.Msg)
+			return o
+		}
+		if err := sleep(ctx, delay); err != nil {
+			return failure(err.Error())
+		}
+	}
+}
+
+func (p *playRun) retryPolicy(t *Task, vars map[string]any) (int, time.Duration, error) {
+	if t.Until == "" {
+		return 0, 0, nil
+	}
+	args := Args{"retries": t.Retries, "delay": t.Delay}
+	rendered, err := p.r.eng.Render(map[string]any(args), vars)
+	if err != nil {
+		return 0, 0, err
+	}
+	args = rendered.(map[string]any)
+	retries, err := args.Int("retries", 3)
+	if err != nil {
+		return 0, 0, err
+	}
+	delay, err := args.Float("delay", 5)
+	return retries, time.Duration(delay * float64(time.Second)), err
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.C:
+		return nil
+	}
+}
+
+func (p *playRun) delegate(t *Task, in *inherit, vars map[string]any) (string, error) {
+	d := t.DelegateTo
+	if d == "" {
+		d = in.delegateTo
+	}
+	if d == "" {
+		return "", nil
+	}
+	v, err := p.r.eng.RenderString(d, vars)
+	if err != nil {
+		return "", fmt.Errorf("delegate_to: %w", err)
+	}
+	return template.String(v), nil
+}
+
+// attempt runs the module once and applies changed_when/failed_when.
+func (p *playRun) attempt(ctx context.Context, t *Task, h *hostState, in *inherit, vars map[string]any, delegate string) outcome {
+	rendered, err := p.r.eng.Render(p.r.args[t], vars)
+	if err != nil {
+		return failure(fmt.Sprintf("%s: %v", t.Module, err))
+	}
+	args, _ := rendered.(map[string]any)
+	tc := p.taskContext(ctx, t, h, in, vars, delegate, args)
+	res, err := runModule(ctx, p.r.modules[t.Module], tc)
+	o := outcome{delegate: delegate}
+	if err != nil {
+		if errors.Is(err, ErrUnreachable) {
+			res.Failed, res.Msg = true, err.Error()
+			o.unreachable = true
+		} else if !res.Failed || res.Msg == "" {
+			res.Failed, res.Msg = true, err.Error()
+		}
+	}
+	res.Changes = tc.changes
+	if len(tc.changes) > 0 {
+		res.Changed = true
+		if tc.Check && res.Msg == "" {
+			res.Msg = "would change: " + strings.Join(tc.changes, "; ")
+		}
+	}
+	o.res, o.reg = res, registerValue(res)
+	if facts, ok := res.Data["ansible_facts"].(map[string]any); ok {
+		o.facts = facts
+	}
+	if !o.unreachable {
+		p.overrides(t, vars, &o)
+	}
+	o.changed, o.failed, o.skipped = o.res.Changed, o.res.Failed, o.res.Skipped
+	return o
+}
+
+// overrides applies changed_when and failed_when to an outcome.
+func (p *playRun) overrides(t *Task, vars map[string]any, o *outcome) {
+	if len(t.ChangedWhen) == 0 && len(t.FailedWhen) == 0 {
+		return
+	}
+	if t.Register != "" {
+		vars[t.Register] = o.reg
+	}
+	if len(t.ChangedWhen) > 0 {
+		changed, err := p.conds(t.ChangedWhen, vars)
+		if err != nil {
+			o.res.Failed, o.res.Msg = true, "changed_when: "+err.Error()
+		}
+		o.res.Changed = changed
+	}
+	if len(t.FailedWhen) > 0 {
+		failed, err := p.conds(t.FailedWhen, vars)
+		if err != nil {
+			failed, o.res.Msg = true, "failed_when: "+err.Error()
+		} else if failed && o.res.Msg == "" {
+			o.res.Msg = "failed_when condition was true"
+		}
+		o.res.Failed = failed
+	}
+	o.reg["changed"], o.reg["failed"] = o.res.Changed, o.res.Failed
+}
+
+func runModule(ctx context.Context, m Module, tc *TaskContext) (res Result, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("module panicked: %v", r)
+		}
+	}()
+	return m.Run(ctx, tc)
+}
+
+func (p *playRun) taskContext(ctx context.Context, t *Task, h *hostState, in *inherit, vars map[string]any, delegate string, args map[string]any) *TaskContext {
+	r := p.r
+	target := h
+	if delegate != "" && delegate != h.host.Name {
+		target = r.hostByName(delegate)
+	}
+	become := in.become != nil && *in.become
+	if t.Become != nil {
+		become = *t.Become
+	}
+	return &TaskContext{
+		Host: h.host.Name, Delegate: delegate, Args: args,
+		Check: r.opts.Check, Diff: r.opts.Diff, Become: become,
+		Logger: r.log.With("host", h.host.Name, "task", t.DisplayName()),
+		ctx:    ctx, vars: vars, eng: r.eng, dir: r.pb.Dir,
+		connect: func(ctx context.Context) (Conn, error) { return r.connect(ctx, target) },
+	}
+}
+
+// registerValue is what `register` stores: the module's data plus status.
+func registerValue(res Result) map[string]any {
+	reg := make(map[string]any, len(res.Data)+4)
+	maps.Copy(reg, res.Data)
+	reg["changed"] = res.Changed
+	reg["failed"] = res.Failed
+	if res.Skipped {
+		reg["skipped"] = true
+	}
+	if res.Msg != "" {
+		reg["msg"] = res.Msg
+	}
+	if res.Diff != "" {
+		reg["diff"] = res.Diff
+	}
+	return reg
+}
+
+const noLogMsg = "the output has been hidden due to the fact that 'no_log: true' was specified for this result"
+
+func (p *playRun) censor(t *Task, in *inherit, res Result) Result {
+	if !t.NoLog && !in.noLog {
+		return res
+	}
+	return Result{Changed: res.Changed, Failed: res.Failed, Skipped: res.Skipped, Msg: noLogMsg}
+}
+
+func (p *playRun) report(t *Task, h *hostState, in *inherit, o outcome) {
+	p.r.rep.Report(Event{
+		Kind: EventHostResult, Play: p.name(), Task: t.DisplayName(), Handler: in.handler,
+		Host: h.host.Name, Delegate: o.delegate, Status: o.status(), Ignored: o.ignored,
+		Result: p.censor(t, in, o.res),
+	})
+}
+
+func (p *playRun) reportItem(t *Task, h *hostState, in *inherit, o outcome, label string) {
+	if t.NoLog || in.noLog {
+		label = "None"
+	}
+	p.r.rep.Report(Event{
+		Kind: EventItemResult, Play: p.name(), Task: t.DisplayName(), Handler: in.handler,
+		Host: h.host.Name, Delegate: o.delegate, Item: label, Status: o.status(),
+		Ignored: o.failed && (t.IgnoreErrors || in.ignoreErrors), Result: p.censor(t, in, o.res),
+	})
+}

@@ -1,0 +1,309 @@
+package playbooks
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+
+	"orch/playbooks/template"
+)
+
+// copyModule is copy (src or content) and template (src rendered with the
+// host's variables). Both are idempotent by sha256 and write atomically.
+type copyModule struct{ template bool }
+
+func (m copyModule) Run(ctx context.Context, t *TaskContext) (Result, error) {
+	name, allowed := "copy", []string{"src", "content", "dest", "mode", "force"}
+	if m.template {
+		name, allowed = "template", []string{"src", "dest", "mode", "force"}
+	}
+	if err := allowArgs(name, t.Args, allowed...); err != nil {
+		return Result{}, err
+	}
+	dest, err := t.Args.Required("dest")
+	if err != nil {
+		return Result{}, err
+	}
+	mode, hasMode, err := t.Args.Mode("mode")
+	if err != nil {
+		return Result{}, err
+	}
+	data, local, err := m.source(t)
+	if err != nil {
+		return Result{}, err
+	}
+	if strings.HasSuffix(dest, "/") && local != "" {
+		dest += path.Base(local)
+	}
+	w := fileWrite{dest: dest, data: data, local: local, mode: mode, hasMode: hasMode}
+	if force, err := t.Args.Bool("force", true); err != nil {
+		return Result{}, err
+	} else if !force {
+		w.onlyIfAbsent = true
+	}
+	return w.apply(ctx, t)
+}
+
+// source returns the content to write and, for copy with src, the local file.
+func (m copyModule) source(t *TaskContext) ([]byte, string, error) {
+	if t.Args.Has("content") && !m.template {
+		if t.Args.Has("src") {
+			return nil, "", fmt.Errorf("%w: copy takes src or content, not both", ErrArgs)
+		}
+		c := t.Args["content"]
+		if s, ok := c.(string); ok {
+			return []byte(s), "", nil
+		}
+		return []byte(template.String(c)), "", nil
+	}
+	src, err := t.Args.Required("src")
+	if err != nil {
+		return nil, "", err
+	}
+	local := t.LocalPath(src)
+	data, err := os.ReadFile(local)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: src: %w", ErrArgs, err)
+	}
+	if !m.template {
+		return data, local, nil
+	}
+	out, err := t.Render(string(data))
+	if err != nil {
+		return nil, "", fmt.Errorf("template %s: %w", src, err)
+	}
+	return []byte(template.String(out)), "", nil
+}
+
+// fileWrite puts data at dest unless it is already there.
+type fileWrite struct {
+	dest         string
+	data         []byte
+	local        string // push this local file instead of streaming data
+	mode         fs.FileMode
+	hasMode      bool
+	onlyIfAbsent bool
+}
+
+// remoteFile is what the engine learns about a remote path.
+type remoteFile struct {
+	kind   string // absent, file, directory, link
+	sum    string // sha256 of a file
+	mode   fs.FileMode
+	target string // link target
+}
+
+func statRemote(ctx context.Context, t *TaskContext, p string) (remoteFile, error) {
+	script := `p=` + shellQuote(p) + `
+if [ -L "$p" ]; then echo link; readlink "$p"
+elif [ -d "$p" ]; then echo directory; stat -c %a "$p"
+elif [ -e "$p" ]; then echo file; stat -c %a "$p"; sha256sum < "$p" | cut -d' ' -f1
+else echo absent; fi`
+	out, err := remoteOK(ctx, t, script, nil)
+	if err != nil {
+		return remoteFile{}, fmt.Errorf("stat %s: %w", p, err)
+	}
+	f := strings.Split(out, "\n")
+	rf := remoteFile{kind: f[0]}
+	switch {
+	case rf.kind == "link" && len(f) > 1:
+		rf.target = f[1]
+	case (rf.kind == "directory" || rf.kind == "file") && len(f) > 1:
+		m, _ := strconv.ParseUint(f[1], 8, 32)
+		rf.mode = fs.FileMode(m)
+		if len(f) > 2 {
+			rf.sum = f[2]
+		}
+	}
+	return rf, nil
+}
+
+func (w fileWrite) apply(ctx context.Context, t *TaskContext) (Result, error) {
+	sum := sha256.Sum256(w.data)
+	want := hex.EncodeToString(sum[:])
+	cur, err := statRemote(ctx, t, w.dest)
+	if err != nil {
+		return Result{}, err
+	}
+	if cur.kind == "directory" {
+		return Result{}, fmt.Errorf("%w: dest %s is a directory", ErrArgs, w.dest)
+	}
+	data := map[string]any{"dest": w.dest, "checksum": want, "size": len(w.data)}
+	res := Result{Data: data}
+	if cur.kind == "file" && (cur.sum == want || w.onlyIfAbsent) {
+		if w.hasMode && cur.mode != w.mode {
+			err = t.Change(fmt.Sprintf("chmod %04o %s", w.mode, w.dest), func() error {
+				_, err := remoteOK(ctx, t, fmt.Sprintf("chmod %o %s", w.mode, shellQuote(w.dest)), nil)
+				return err
+			})
+		}
+		return res, err
+	}
+	mode := w.mode
+	if !w.hasMode {
+		mode = 0o644
+		if cur.kind == "file" {
+			mode = cur.mode
+		}
+	}
+	if t.Diff {
+		res.Diff = w.diff(ctx, t, cur)
+	}
+	err = t.Change(fmt.Sprintf("write %s (%d bytes)", w.dest, len(w.data)), func() error { return w.write(ctx, t, mode) })
+	return res, err
+}
+
+func (w fileWrite) diff(ctx context.Context, t *TaskContext, cur remoteFile) string {
+	var before []byte
+	if cur.kind == "file" {
+		out, err := remoteOK(ctx, t, "head -c 65536 "+shellQuote(w.dest), nil)
+		if err != nil {
+			return ""
+		}
+		before = []byte(out + "\n")
+	}
+	return simpleDiff(w.dest, before, w.data)
+}
+
+func (w fileWrite) write(ctx context.Context, t *TaskContext, mode fs.FileMode) error {
+	if w.local != "" {
+		conn, err := t.Conn()
+		if err != nil {
+			return err
+		}
+		_, err = conn.Push(ctx, w.local, w.dest, mode)
+		return err
+	}
+	tmp := w.dest + ".orch-tmp"
+	script := fmt.Sprintf("cat > %[1]s && chmod %[2]o %[1]s && mv -f %[1]s %[3]s", shellQuote(tmp), mode, shellQuote(w.dest))
+	_, err := remoteOK(ctx, t, script, bytes.NewReader(w.data))
+	return err
+}
+
+// fileModule manages paths: state file, directory, absent, touch or link.
+func fileModule(ctx context.Context, t *TaskContext) (Result, error) {
+	if err := allowArgs("file", t.Args, "path", "dest", "name", "state", "mode", "src"); err != nil {
+		return Result{}, err
+	}
+	p, _ := t.Args.String("path", "")
+	for _, alias := range []string{"dest", "name"} {
+		if p == "" {
+			p, _ = t.Args.String(alias, "")
+		}
+	}
+	if p == "" {
+		return Result{}, fmt.Errorf("%w \"path\": required", ErrArgs)
+	}
+	state, err := t.Args.String("state", "file")
+	if err != nil {
+		return Result{}, err
+	}
+	mode, hasMode, err := t.Args.Mode("mode")
+	if err != nil {
+		return Result{}, err
+	}
+	cur, err := statRemote(ctx, t, p)
+	if err != nil {
+		return Result{}, err
+	}
+	f := fileState{p: p, cur: cur, mode: mode, hasMode: hasMode}
+	res := Result{Data: map[string]any{"path": p, "state": state}}
+	switch state {
+	case "directory":
+		err = f.directory(ctx, t)
+	case "file":
+		err = f.file(ctx, t)
+	case "absent":
+		err = f.absent(ctx, t)
+	case "touch":
+		err = f.touch(ctx, t)
+	case "link":
+		err = f.link(ctx, t)
+	default:
+		err = fmt.Errorf("%w \"state\": %q is not file, directory, absent, touch or link", ErrArgs, state)
+	}
+	return res, err
+}
+
+type fileState struct {
+	p       string
+	cur     remoteFile
+	mode    fs.FileMode
+	hasMode bool
+}
+
+func (f fileState) q() string { return shellQuote(f.p) }
+
+func (f fileState) run(ctx context.Context, t *TaskContext, desc, cmd string) error {
+	return t.Change(desc, func() error {
+		_, err := remoteOK(ctx, t, cmd, nil)
+		return err
+	})
+}
+
+func (f fileState) chmod(ctx context.Context, t *TaskContext) error {
+	if !f.hasMode || f.cur.mode == f.mode {
+		return nil
+	}
+	return f.run(ctx, t, fmt.Sprintf("chmod %04o %s", f.mode, f.p), fmt.Sprintf("chmod %o %s", f.mode, f.q()))
+}
+
+func (f fileState) directory(ctx context.Context, t *TaskContext) error {
+	switch f.cur.kind {
+	case "directory":
+		return f.chmod(ctx, t)
+	case "absent":
+		cmd := "mkdir -p " + f.q()
+		if f.hasMode {
+			cmd += fmt.Sprintf(" && chmod %o %s", f.mode, f.q())
+		}
+		return f.run(ctx, t, "create directory "+f.p, cmd)
+	}
+	return fmt.Errorf("%s exists and is a %s, not a directory", f.p, f.cur.kind)
+}
+
+func (f fileState) file(ctx context.Context, t *TaskContext) error {
+	switch f.cur.kind {
+	case "file":
+		return f.chmod(ctx, t)
+	case "absent":
+		return fmt.Errorf("file %s is absent, cannot continue (use state: touch to create it)", f.p)
+	}
+	return fmt.Errorf("%s is a %s, not a file", f.p, f.cur.kind)
+}
+
+func (f fileState) absent(ctx context.Context, t *TaskContext) error {
+	if f.cur.kind == "absent" {
+		return nil
+	}
+	return f.run(ctx, t, "remove "+f.p, "rm -rf "+f.q())
+}
+
+func (f fileState) touch(ctx context.Context, t *TaskContext) error {
+	cmd := "touch " + f.q()
+	if f.hasMode {
+		cmd += fmt.Sprintf(" && chmod %o %s", f.mode, f.q())
+	}
+	return f.run(ctx, t, "touch "+f.p, cmd)
+}
+
+func (f fileState) link(ctx context.Context, t *TaskContext) error {
+	src, err := t.Args.Required("src")
+	if err != nil {
+		return err
+	}
+	if f.cur.kind == "link" && f.cur.target == src {
+		return nil
+	}
+	if f.cur.kind == "directory" {
+		return fmt.Errorf("%s is a directory, not replacing it with a link", f.p)
+	}
+	return f.run(ctx, t, fmt.Sprintf("link %s -> %s", f.p, src), "ln -sfn "+shellQuote(src)+" "+f.q())
+}

@@ -1,0 +1,268 @@
+package playbooks
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"orch/playbooks/template"
+)
+
+// Load reads and parses a playbook file.
+func Load(path string) (*Playbook, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("loading playbook: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse parses a playbook. name is used in positions and to resolve
+// relative paths. Every expression is compiled (and cached) here, so a
+// malformed playbook is rejected before anything runs. Module names are
+// checked against the registry by Run (and Validate).
+func Parse(name string, data []byte) (*Playbook, error) {
+	p := &parser{file: name, eng: template.New()}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, p.yamlError(err)
+	}
+	pb := &Playbook{Path: name, Dir: filepath.Dir(name), eng: p.eng}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		return nil, &ParseError{Pos: Pos{File: name, Line: 1, Col: 1}, Err: errors.New("empty playbook: expected a list of plays")}
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.SequenceNode {
+		return nil, p.errf(root, "", "a playbook is a list of plays, got %s", kindName(root))
+	}
+	for _, n := range root.Content {
+		play, err := p.play(n)
+		if err != nil {
+			return nil, err
+		}
+		pb.Plays = append(pb.Plays, play)
+	}
+	return pb, nil
+}
+
+type parser struct {
+	file string
+	eng  *template.Engine
+}
+
+var yamlLine = regexp.MustCompile(`line (\d+)`)
+
+func (p *parser) yamlError(err error) error {
+	line := 1
+	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+		line, _ = strconv.Atoi(m[1])
+	}
+	return &ParseError{Pos: Pos{File: p.file, Line: line, Col: 1}, Err: err}
+}
+
+func (p *parser) pos(n *yaml.Node) Pos { return Pos{File: p.file, Line: n.Line, Col: n.Column} }
+
+func (p *parser) errf(n *yaml.Node, key, format string, args ...any) error {
+	return &ParseError{Pos: p.pos(n), Key: key, Err: fmt.Errorf(format, args...)}
+}
+
+func (p *parser) wrap(n *yaml.Node, key string, err error) error {
+	return &ParseError{Pos: p.pos(n), Key: key, Err: err}
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		if n.Tag == "!!null" {
+			return "null"
+		}
+		return fmt.Sprintf("scalar %q", n.Value)
+	case yaml.AliasNode:
+		return "an alias"
+	}
+	return "nothing"
+}
+
+// pairs iterates a mapping's keys and values, rejecting duplicate and non-string keys.
+func (p *parser) pairs(n *yaml.Node, what string, fn func(key string, k, v *yaml.Node) error) error {
+	if n.Kind != yaml.MappingNode {
+		return p.errf(n, "", "%s must be a mapping, got %s", what, kindName(n))
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Kind != yaml.ScalarNode {
+			return p.errf(k, "", "%s keys must be strings, got %s", what, kindName(k))
+		}
+		if seen[k.Value] {
+			return p.errf(k, k.Value, "duplicate key in %s", what)
+		}
+		seen[k.Value] = true
+		if v.Kind == yaml.AliasNode && v.Alias != nil {
+			v = v.Alias
+		}
+		if err := fn(k.Value, k, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.Tag == "!!null" }
+
+func (p *parser) str(n *yaml.Node, key string) (string, error) {
+	if n.Kind != yaml.ScalarNode || isNull(n) {
+		return "", p.errf(n, key, "expected a string, got %s", kindName(n))
+	}
+	return n.Value, p.checkTemplates(n, key)
+}
+
+func (p *parser) boolean(n *yaml.Node, key string) (bool, error) {
+	if n.Kind == yaml.ScalarNode {
+		switch strings.ToLower(n.Value) {
+		case "true", "yes", "on":
+			return true, nil
+		case "false", "no", "off":
+			return false, nil
+		}
+	}
+	return false, p.errf(n, key, "expected true or false, got %s", kindName(n))
+}
+
+func (p *parser) strList(n *yaml.Node, key string) ([]string, error) {
+	if n.Kind == yaml.ScalarNode && !isNull(n) {
+		s, err := p.str(n, key)
+		return []string{s}, err
+	}
+	if n.Kind != yaml.SequenceNode {
+		return nil, p.errf(n, key, "expected a string or a list of strings, got %s", kindName(n))
+	}
+	var out []string
+	for _, e := range n.Content {
+		s, err := p.str(e, key)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// tags accepts a list, a string, or a comma-separated string.
+func (p *parser) tags(n *yaml.Node, key string) ([]string, error) {
+	l, err := p.strList(n, key)
+	var out []string
+	for _, s := range l {
+		for _, t := range strings.Split(s, ",") {
+			if t = strings.TrimSpace(t); t != "" {
+				out = append(out, t)
+			}
+		}
+	}
+	return out, err
+}
+
+// conds reads when/changed_when/failed_when/until: bare expressions, booleans or lists.
+func (p *parser) conds(n *yaml.Node, key string) ([]string, error) {
+	nodes := []*yaml.Node{n}
+	if n.Kind == yaml.SequenceNode {
+		nodes = n.Content
+	}
+	var out []string
+	for _, e := range nodes {
+		if e.Kind != yaml.ScalarNode || isNull(e) {
+			return nil, p.errf(e, key, "expected an expression, got %s", kindName(e))
+		}
+		src := strings.TrimSpace(e.Value)
+		var err error
+		if template.IsTemplate(src) {
+			err = p.eng.CheckTemplate(src)
+		} else {
+			err = p.eng.Check(src)
+		}
+		if err != nil {
+			return nil, p.wrap(e, key, err)
+		}
+		out = append(out, src)
+	}
+	return out, nil
+}
+
+func (p *parser) value(n *yaml.Node, key string) (any, error) {
+	if err := p.checkTemplates(n, key); err != nil {
+		return nil, err
+	}
+	var v any
+	if err := n.Decode(&v); err != nil {
+		return nil, p.wrap(n, key, err)
+	}
+	return normalize(v), nil
+}
+
+func (p *parser) mapping(n *yaml.Node, key string) (map[string]any, error) {
+	if isNull(n) {
+		return map[string]any{}, nil
+	}
+	if n.Kind != yaml.MappingNode {
+		return nil, p.errf(n, key, "expected a mapping, got %s", kindName(n))
+	}
+	v, err := p.value(n, key)
+	if err != nil {
+		return nil, err
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, p.errf(n, key, "mapping keys must be strings")
+	}
+	return m, nil
+}
+
+// checkTemplates compiles every `{{ }}` string under n, with its position.
+func (p *parser) checkTemplates(n *yaml.Node, key string) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if n.Tag == "!!str" && (template.IsTemplate(n.Value) || strings.Contains(n.Value, "{%")) {
+			if err := p.eng.CheckTemplate(n.Value); err != nil {
+				return p.wrap(n, key, err)
+			}
+		}
+	case yaml.MappingNode, yaml.SequenceNode, yaml.DocumentNode:
+		for _, c := range n.Content {
+			if err := p.checkTemplates(c, key); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// normalize converts YAML's map[any]any (non-string keys) to map[string]any.
+func normalize(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			x[k] = normalize(e)
+		}
+	case map[any]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[fmt.Sprint(k)] = normalize(e)
+		}
+		return out
+	case []any:
+		for i, e := range x {
+			x[i] = normalize(e)
+		}
+	}
+	return v
+}

@@ -1,0 +1,202 @@
+package playbooks
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"orch/playbooks/template"
+)
+
+// playRun is the state of one play.
+type playRun struct {
+	r        *runner
+	play     *Play
+	files    map[string]any // vars_files, merged
+	hosts    []*hostState   // all hosts of the play
+	batch    []*hostState   // the current serial batch
+	topics   map[string][]*Task
+	hostvars map[string]any // snapshot, rebuilt when a view changes
+	ended    bool           // meta: end_play
+}
+
+func (r *runner) runPlay(ctx context.Context, play *Play) error {
+	p := &playRun{r: r, play: play, topics: handlerTopics(play.Handlers)}
+	names, err := r.playHosts(play)
+	if err != nil {
+		return err
+	}
+	for _, h := range r.hosts {
+		h.view = nil
+	}
+	for _, n := range names {
+		h := r.hostByName(n)
+		if h.failed || h.unreachable {
+			continue
+		}
+		h.ended, h.notified, h.view = false, map[*Task]bool{}, nil
+		p.hosts = append(p.hosts, h)
+	}
+	if p.files, err = r.loadVarsFiles(play); err != nil {
+		return err
+	}
+	if len(p.hosts) == 0 {
+		r.rep.Report(Event{Kind: EventPlayStart, Play: playName(play)})
+		r.rep.Report(Event{Kind: EventWarning, Play: playName(play), Message: fmt.Sprintf("no hosts matched %q, skipping play", play.Hosts)})
+		return nil
+	}
+	for _, batch := range serialBatches(play.Serial, p.hosts) {
+		if r.stop || p.ended || ctx.Err() != nil {
+			break
+		}
+		p.runBatch(ctx, batch)
+	}
+	return nil
+}
+
+func (p *playRun) runBatch(ctx context.Context, batch []*hostState) {
+	p.batch = batch
+	names := make([]string, len(batch))
+	for i, h := range batch {
+		names[i] = h.host.Name
+	}
+	p.r.rep.Report(Event{Kind: EventPlayStart, Play: p.name(), Hosts: names})
+	for _, h := range batch {
+		p.refresh(h)
+	}
+	for _, section := range [][]*Task{p.play.PreTasks, p.play.Tasks, p.play.PostTasks} {
+		p.runTasks(ctx, section, batch, p.rootInherit())
+		if !p.halted(ctx) {
+			p.flush(ctx, batch)
+		}
+	}
+	for _, h := range batch {
+		if !h.failed && !h.unreachable {
+			return
+		}
+	}
+	p.r.rep.Report(Event{Kind: EventNoHostsLeft, Play: p.name()})
+	p.r.stop = true
+}
+
+// name is the play's name, or its host pattern as Ansible shows it.
+func (p *playRun) name() string { return playName(p.play) }
+
+func playName(play *Play) string {
+	if play.Name != "" {
+		return play.Name
+	}
+	return play.Hosts
+}
+
+func (p *playRun) halted(ctx context.Context) bool {
+	return p.r.stop || p.ended || ctx.Err() != nil
+}
+
+// playHosts resolves the play's pattern (templated with extra vars) and --limit.
+func (r *runner) playHosts(play *Play) ([]string, error) {
+	pattern, err := r.eng.RenderString(play.Hosts, r.opts.ExtraVars)
+	if err != nil {
+		return nil, &ParseError{Pos: play.Pos, Key: "hosts", Err: err}
+	}
+	names, err := r.selectHosts(template.String(pattern))
+	if err != nil || r.opts.Limit == "" {
+		return names, err
+	}
+	limit, err := r.selectHosts(r.opts.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("--limit: %w", err)
+	}
+	return slices.DeleteFunc(names, func(n string) bool { return !slices.Contains(limit, n) }), nil
+}
+
+func (r *runner) selectHosts(pattern string) ([]string, error) {
+	names, warnings, err := r.opts.Select(pattern)
+	for _, w := range warnings {
+		r.rep.Report(Event{Kind: EventWarning, Message: w})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("host pattern %q: %w", pattern, err)
+	}
+	return names, nil
+}
+
+func (r *runner) loadVarsFiles(play *Play) (map[string]any, error) {
+	out := map[string]any{}
+	for _, f := range play.VarsFiles {
+		name, err := r.eng.RenderString(f, template.Vars(play.Vars, r.opts.ExtraVars))
+		if err != nil {
+			return nil, &ParseError{Pos: play.Pos, Key: "vars_files", Err: err}
+		}
+		path := template.String(name)
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(r.pb.Dir, path)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, &ParseError{Pos: play.Pos, Key: "vars_files", Err: err}
+		}
+		var vars map[string]any
+		if err := yaml.Unmarshal(data, &vars); err != nil {
+			return nil, &ParseError{Pos: Pos{File: path, Line: 1, Col: 1}, Err: err}
+		}
+		maps.Copy(out, normalize(vars).(map[string]any))
+	}
+	return out, nil
+}
+
+// serialBatches splits hosts as Ansible's serial does; the last size repeats.
+func serialBatches(serial []any, hosts []*hostState) [][]*hostState {
+	if len(serial) == 0 {
+		return [][]*hostState{hosts}
+	}
+	var out [][]*hostState
+	for i := 0; len(hosts) > 0; i++ {
+		n := batchSize(serial[min(i, len(serial)-1)], len(hosts)+countHosts(out))
+		n = min(max(n, 1), len(hosts))
+		out = append(out, hosts[:n])
+		hosts = hosts[n:]
+	}
+	return out
+}
+
+func countHosts(batches [][]*hostState) int {
+	n := 0
+	for _, b := range batches {
+		n += len(b)
+	}
+	return n
+}
+
+func batchSize(v any, total int) int {
+	switch x := v.(type) {
+	case int:
+		if x == 0 {
+			return total
+		}
+		return x
+	case string:
+		pct, _ := strconv.ParseFloat(strings.TrimSuffix(x, "%"), 64)
+		return int(math.Floor(pct * float64(total) / 100))
+	}
+	return total
+}
+
+func handlerTopics(handlers []*Task) map[string][]*Task {
+	out := map[string][]*Task{}
+	for _, h := range handlers {
+		out[h.Name] = append(out[h.Name], h)
+		for _, l := range h.Listen {
+			out[l] = append(out[l], h)
+		}
+	}
+	return out
+}

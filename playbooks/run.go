@@ -1,0 +1,154 @@
+package playbooks
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"maps"
+	"sync"
+
+	"orch/playbooks/template"
+)
+
+// runner is one Run of a playbook.
+type runner struct {
+	pb      *Playbook
+	opts    Options
+	eng     *template.Engine
+	log     *slog.Logger
+	modules Registry
+	args    map[*Task]map[string]any // static args, free-form already split
+	rep     *syncReporter
+	recap   *Recap
+	sem     chan struct{}
+
+	hostsMu sync.Mutex
+	hosts   map[string]*hostState
+	order   []*hostState // inventory order
+
+	started bool // start-at-task found (or not requested)
+	stop    bool // any_errors_fatal, max_fail_percentage: stop the playbook
+}
+
+// Run runs the playbook's plays in order and returns the recap. The error
+// reports what prevented running (a malformed playbook, an unknown module,
+// a bad host pattern, a cancelled context), not failed tasks: those are in
+// the recap, and ExitCode turns it into ansible-playbook's exit code.
+func Run(ctx context.Context, pb *Playbook, opts Options) (*Recap, error) {
+	r, err := newRunner(pb, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer r.closeConns()
+	for i, play := range pb.Plays {
+		if r.stop {
+			break
+		}
+		if err := r.runPlay(ctx, play); err != nil {
+			return r.recap, fmt.Errorf("play %d (%s): %w", i+1, play.Name, err)
+		}
+		if err := ctx.Err(); err != nil {
+			return r.recap, err
+		}
+	}
+	r.rep.Report(Event{Kind: EventPlaybookEnd, Recap: r.recap})
+	return r.recap, nil
+}
+
+func newRunner(pb *Playbook, opts Options) (*runner, error) {
+	if opts.Forks <= 0 {
+		opts.Forks = DefaultForks
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Select == nil {
+		opts.Select = SimpleSelector(opts.Hosts, opts.Groups)
+	}
+	r := &runner{
+		pb: pb, opts: opts, eng: pb.eng, log: opts.Logger,
+		modules: Builtins(), rep: &syncReporter{r: opts.Reporter}, recap: newRecap(),
+		sem: make(chan struct{}, opts.Forks), hosts: map[string]*hostState{},
+		started: opts.StartAtTask == "",
+	}
+	if r.eng == nil {
+		r.eng = template.New()
+	}
+	maps.Copy(r.modules, opts.Modules)
+	for _, h := range opts.Hosts {
+		hs := newHostState(h)
+		r.hosts[h.Name] = hs
+		r.order = append(r.order, hs)
+	}
+	args, err := prepare(pb, r.modules)
+	if err != nil {
+		return nil, err
+	}
+	r.args = args
+	return r, nil
+}
+
+// Validate checks a parsed playbook against the built-in modules plus extra:
+// every module must exist and free-form arguments must parse.
+func Validate(pb *Playbook, extra Registry) error {
+	reg := Builtins()
+	maps.Copy(reg, extra)
+	_, err := prepare(pb, reg)
+	return err
+}
+
+// prepare resolves every task's module and splits free-form arguments.
+func prepare(pb *Playbook, reg Registry) (map[*Task]map[string]any, error) {
+	out := map[*Task]map[string]any{}
+	var walk func([]*Task) error
+	walk = func(tasks []*Task) error {
+		for _, t := range tasks {
+			if t.IsBlock() {
+				for _, l := range [][]*Task{t.Block, t.Rescue, t.Always} {
+					if err := walk(l); err != nil {
+						return err
+					}
+				}
+				continue
+			}
+			args, err := taskArgs(t, reg)
+			if err != nil {
+				return err
+			}
+			out[t] = args
+		}
+		return nil
+	}
+	for _, play := range pb.Plays {
+		for _, l := range [][]*Task{play.PreTasks, play.Tasks, play.PostTasks, play.Handlers} {
+			if err := walk(l); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+func taskArgs(t *Task, reg Registry) (map[string]any, error) {
+	if t.Module == "meta" {
+		return map[string]any{"action": *t.FreeForm}, nil
+	}
+	mod, ok := reg[t.Module]
+	if !ok {
+		return nil, &ParseError{Pos: t.ModulePos, Key: t.Module, Err: fmt.Errorf("%w (or unknown task keyword)", ErrUnknownModule)}
+	}
+	if t.FreeForm == nil {
+		return t.Args, nil
+	}
+	var args map[string]any
+	var err error
+	if ff, ok := mod.(FreeFormer); ok {
+		args, err = ff.FreeForm(*t.FreeForm)
+	} else {
+		args, err = ParseKV(*t.FreeForm)
+	}
+	if err != nil {
+		return nil, &ParseError{Pos: t.ModulePos, Key: t.Module, Err: err}
+	}
+	return mergeArgs(args, t.Args), nil
+}

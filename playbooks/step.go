@@ -1,0 +1,251 @@
+package playbooks
+
+import (
+	"context"
+	"maps"
+	"path"
+	"sync"
+)
+
+// runTasks runs tasks with the linear strategy: each task on every active
+// host, in parallel, before the next task.
+func (p *playRun) runTasks(ctx context.Context, tasks []*Task, hosts []*hostState, in *inherit) {
+	for _, t := range tasks {
+		if p.halted(ctx) {
+			return
+		}
+		active := p.active(hosts)
+		if len(active) == 0 {
+			return
+		}
+		if t.IsBlock() {
+			p.runBlock(ctx, t, active, in)
+			continue
+		}
+		p.runTask(ctx, t, active, in)
+	}
+}
+
+// runBlock runs a block, then its rescue section on the hosts that failed,
+// then its always section on every host that entered the block.
+func (p *playRun) runBlock(ctx context.Context, b *Task, hosts []*hostState, in *inherit) {
+	inner := in.child(b)
+	blockIn := *inner
+	blockIn.rescuable = inner.rescuable || len(b.Rescue) > 0
+	p.runTasks(ctx, b.Block, hosts, &blockIn)
+	if len(b.Rescue) > 0 {
+		var failed []*hostState
+		for _, h := range hosts {
+			if h.failed && !h.unreachable {
+				h.failed, h.rescuable = false, false
+				failed = append(failed, h)
+			}
+		}
+		p.runTasks(ctx, b.Rescue, failed, inner)
+	}
+	if len(b.Always) > 0 && !p.halted(ctx) {
+		var targets []*hostState
+		wasFailed := map[*hostState]bool{}
+		for _, h := range hosts {
+			if h.unreachable || h.ended {
+				continue
+			}
+			wasFailed[h] = h.failed
+			h.failed = false
+			targets = append(targets, h)
+		}
+		p.runTasks(ctx, b.Always, targets, inner)
+		for h, f := range wasFailed {
+			h.failed = h.failed || f
+		}
+	}
+}
+
+// selected applies --tags/--skip-tags and --start-at-task to a task.
+func (p *playRun) selected(t *Task, in *inherit) bool {
+	r := p.r
+	if in.handler {
+		return true
+	}
+	tags := append(append([]string{}, in.tags...), t.Tags...)
+	if !TagsMatch(tags, r.opts.Tags, r.opts.SkipTags) {
+		return false
+	}
+	if !r.started {
+		ok, _ := path.Match(r.opts.StartAtTask, t.Name)
+		r.started = ok || t.Name == r.opts.StartAtTask
+	}
+	return r.started
+}
+
+// runTask runs one (non-block) task on hosts and applies the outcomes.
+func (p *playRun) runTask(ctx context.Context, t *Task, hosts []*hostState, in *inherit) {
+	if !p.selected(t, in) {
+		return
+	}
+	if t.Module == "meta" {
+		p.meta(ctx, t, hosts, in)
+		return
+	}
+	p.r.rep.Report(Event{Kind: EventTaskStart, Play: p.name(), Task: t.DisplayName(), Handler: in.handler})
+	targets := hosts
+	runOnce := t.RunOnce || in.runOnce
+	if runOnce {
+		targets = hosts[:1]
+	}
+	hv := p.hostvarsSnapshot()
+	outcomes := make([]outcome, len(targets))
+	var wg sync.WaitGroup
+	for i, h := range targets {
+		wg.Add(1)
+		p.r.sem <- struct{}{}
+		go func() {
+			defer func() { <-p.r.sem; wg.Done() }()
+			outcomes[i] = p.execHost(ctx, t, h, in, hv)
+			p.report(t, h, in, outcomes[i])
+		}()
+	}
+	wg.Wait()
+	for i, h := range targets {
+		p.apply(t, h, outcomes[i], in, true)
+	}
+	if runOnce {
+		for _, h := range hosts[1:] {
+			p.apply(t, h, outcomes[0], in, false)
+		}
+	}
+	p.refreshDirty(hosts)
+	p.checkFailures(hosts, in)
+}
+
+// apply records an outcome on a host: counters, failure, register, facts, notify.
+func (p *playRun) apply(t *Task, h *hostState, o outcome, in *inherit, count bool) {
+	stat := func(fn func(s *Stats)) {
+		if count {
+			p.r.recap.add(h.host.Name, fn)
+		}
+	}
+	switch {
+	case o.unreachable:
+		if count {
+			h.unreachable = true
+		}
+		stat(func(s *Stats) { s.Unreachable++ })
+	case o.failed && !o.ignored:
+		h.failed = true
+		if in.rescuable {
+			h.rescuable = true
+			p.r.recap.add(h.host.Name, func(s *Stats) { s.Rescued++ })
+		} else {
+			p.r.recap.add(h.host.Name, func(s *Stats) { s.Failed++ })
+		}
+	case o.skipped:
+		stat(func(s *Stats) { s.Skipped++ })
+	default:
+		stat(func(s *Stats) {
+			s.Ok++
+			if o.changed {
+				s.Changed++
+			}
+			if o.failed {
+				s.Ignored++
+			}
+		})
+	}
+	if t.Register != "" && !o.unreachable {
+		h.setFacts(map[string]any{t.Register: o.reg})
+	}
+	h.setFacts(o.facts)
+	if o.changed && !o.unreachable && (!o.failed || o.ignored) {
+		for _, name := range o.notify {
+			for _, hd := range p.topics[name] {
+				h.notified[hd] = true
+			}
+		}
+	}
+}
+
+// checkFailures stops the play for any_errors_fatal and max_fail_percentage.
+func (p *playRun) checkFailures(hosts []*hostState, in *inherit) {
+	failed := 0
+	for _, h := range p.batch {
+		if h.unreachable || h.failed && !h.rescuable {
+			failed++
+		}
+	}
+	if failed == 0 {
+		return
+	}
+	stop := p.play.AnyErrorsFatal
+	if mfp := p.play.MaxFailPercentage; mfp != nil {
+		stop = stop || float64(failed)*100/float64(len(p.batch)) > *mfp
+	}
+	if stop {
+		p.r.stop = true
+		p.r.recap.Aborted = true
+		p.r.rep.Report(Event{Kind: EventNoHostsLeft, Play: p.name()})
+	}
+}
+
+// flush runs notified handlers in definition order on the hosts that
+// notified them; handlers may notify later (or earlier) handlers.
+func (p *playRun) flush(ctx context.Context, hosts []*hostState) {
+	in := p.rootInherit()
+	in.handler = true
+	for pass := 0; pass <= len(p.play.Handlers); pass++ {
+		ran := false
+		for _, hd := range p.play.Handlers {
+			if p.halted(ctx) {
+				return
+			}
+			var targets []*hostState
+			for _, h := range hosts {
+				if h.notified[hd] && h.active() {
+					delete(h.notified, hd)
+					targets = append(targets, h)
+				}
+			}
+			if len(targets) > 0 {
+				ran = true
+				p.runTask(ctx, hd, targets, in)
+			}
+		}
+		if !ran {
+			return
+		}
+	}
+}
+
+// meta runs flush_handlers, end_play, end_host and noop.
+func (p *playRun) meta(ctx context.Context, t *Task, hosts []*hostState, in *inherit) {
+	action, _ := p.r.args[t]["action"].(string)
+	hv := p.hostvarsSnapshot()
+	var matched []*hostState
+	for _, h := range hosts {
+		vars, err := p.taskVars(h, t, in, hv)
+		if err == nil {
+			var ok bool
+			if ok, err = p.conds(append(append([]string{}, in.when...), t.When...), vars); err == nil && ok {
+				matched = append(matched, h)
+			}
+		}
+		if err != nil {
+			o := failure(err.Error())
+			p.r.rep.Report(Event{Kind: EventTaskStart, Play: p.name(), Task: t.DisplayName()})
+			p.report(t, h, in, o)
+			p.apply(t, h, o, in, true)
+		}
+	}
+	switch action {
+	case "flush_handlers":
+		p.flush(ctx, hosts)
+	case "end_play":
+		p.ended = p.ended || len(matched) > 0
+	case "end_host":
+		for _, h := range matched {
+			h.ended = true
+		}
+	}
+}
+
+func cloneVars(m map[string]any) map[string]any { return maps.Clone(m) }

@@ -1,0 +1,152 @@
+package playbooks
+
+import (
+	"fmt"
+
+	"orch/playbooks/template"
+)
+
+// Pos is a position in a playbook file.
+type Pos struct {
+	File      string
+	Line, Col int
+}
+
+// String formats the position as file:line:col.
+func (p Pos) String() string { return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col) }
+
+// ParseError is a malformed-playbook error with its position and the key concerned.
+type ParseError struct {
+	// Pos is where the offending node starts.
+	Pos Pos
+	// Key is the YAML key concerned, if any.
+	Key string
+	// Err says what is wrong.
+	Err error
+}
+
+// Error formats as `file:line:col: key "k": message`.
+func (e *ParseError) Error() string {
+	if e.Key != "" {
+		return fmt.Sprintf("%s: key %q: %v", e.Pos, e.Key, e.Err)
+	}
+	return fmt.Sprintf("%s: %v", e.Pos, e.Err)
+}
+
+// Unwrap returns ErrParse and the cause.
+func (e *ParseError) Unwrap() []error { return []error{ErrParse, e.Err} }
+
+// Playbook is a parsed playbook: an ordered list of plays.
+type Playbook struct {
+	// Path is the name the playbook was loaded or parsed with.
+	Path string
+	// Dir is the directory relative paths (vars_files, copy src) resolve against.
+	Dir string
+	// Plays in order.
+	Plays []*Play
+
+	eng *template.Engine
+}
+
+// Engine returns the playbook's template engine (its compiled-expression cache).
+func (pb *Playbook) Engine() *template.Engine { return pb.eng }
+
+// Play is one play of a playbook.
+type Play struct {
+	// Name of the play (PLAY [name]).
+	Name string
+	// Hosts is the host pattern, resolved with Options.Select.
+	Hosts string
+	// Serial splits the hosts into batches: numbers or "N%" strings, the last repeating.
+	Serial []any
+	// MaxFailPercentage aborts the play when more than this percentage of a batch failed.
+	MaxFailPercentage *float64
+	// AnyErrorsFatal aborts the play for all hosts when one host fails.
+	AnyErrorsFatal bool
+	// Become is the play's default privilege escalation.
+	Become bool
+	// Vars are the play's variables.
+	Vars map[string]any
+	// VarsFiles are YAML files of variables, relative to the playbook.
+	VarsFiles []string
+	// PreTasks, Tasks and PostTasks run in that order, handlers flushed after each.
+	PreTasks, Tasks, PostTasks []*Task
+	// Handlers run at flush time when notified.
+	Handlers []*Task
+	// Tags apply to every task of the play.
+	Tags []string
+	// Pos is where the play starts.
+	Pos Pos
+}
+
+// Task is a task, a handler or a block.
+type Task struct {
+	// Name shown in TASK [name]; defaults to the module name.
+	Name string
+	// Module is the action's name ("" for a block, "meta" for meta tasks).
+	Module string
+	// Args are the module's arguments (from `module: {…}` and `args:`).
+	Args map[string]any
+	// FreeForm is the module's free-form string (`command: echo hi`), if any.
+	FreeForm *string
+	// When are conditions, all of which must hold (bare expressions).
+	When []string
+	// Register names the variable that stores the result.
+	Register string
+	// Loop is the loop's list, or a template string yielding one.
+	Loop any
+	// LoopFlatten is set for with_items, which flattens one level.
+	LoopFlatten bool
+	// LoopVar names the loop variable (default "item").
+	LoopVar string
+	// IndexVar names a variable holding the loop index, if set.
+	IndexVar string
+	// LoopLabel is a template shown instead of the item.
+	LoopLabel string
+	// Until retries the task until this expression holds.
+	Until string
+	// Retries is how many times Until retries (default 3).
+	Retries any
+	// Delay is seconds between retries (default 5).
+	Delay any
+	// RunOnce runs the task on the first host of the batch only.
+	RunOnce bool
+	// DelegateTo runs the task through another host's connection.
+	DelegateTo string
+	// IgnoreErrors keeps the host going when the task fails.
+	IgnoreErrors bool
+	// ChangedWhen overrides the changed status (expressions, all must hold).
+	ChangedWhen []string
+	// FailedWhen overrides the failed status (expressions, any may hold).
+	FailedWhen []string
+	// Notify names handlers (or listen topics) to notify on change.
+	Notify []string
+	// Listen are extra topics a handler answers to.
+	Listen []string
+	// Block, Rescue and Always make the task a block.
+	Block, Rescue, Always []*Task
+	// Tags of the task.
+	Tags []string
+	// Become overrides the play's privilege escalation when set.
+	Become *bool
+	// NoLog hides arguments and results in output.
+	NoLog bool
+	// Vars are task (or block) variables.
+	Vars map[string]any
+	// Pos is where the task starts; ModulePos where its module key is.
+	Pos, ModulePos Pos
+}
+
+// IsBlock reports whether the task is a block.
+func (t *Task) IsBlock() bool { return t.Block != nil }
+
+// DisplayName is the name shown in output: the name, else the module.
+func (t *Task) DisplayName() string {
+	if t.Name != "" {
+		return t.Name
+	}
+	if t.IsBlock() {
+		return "block"
+	}
+	return t.Module
+}

@@ -1,0 +1,229 @@
+package playbooks
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"orch/playbooks/template"
+)
+
+// Variable precedence, low to high: inventory < play vars < vars_files <
+// block/task vars < set_fact/register < extra vars; magic variables and the
+// loop variable on top. Templated values of every layer but facts are
+// resolved when the host's view is built.
+
+// refresh rebuilds the host's view of its variables for the current play.
+func (p *playRun) refresh(h *hostState) {
+	r := p.r
+	layers := []map[string]any{h.host.Vars, p.play.Vars, p.files, h.facts, r.opts.ExtraVars}
+	view := template.Vars(layers...)
+	p.addMagic(h, view)
+	pending := []string{}
+	for name, v := range view {
+		if _, isFact := h.facts[name]; isFact {
+			if _, isExtra := r.opts.ExtraVars[name]; !isExtra {
+				continue
+			}
+		}
+		if template.NeedsRender(v) {
+			pending = append(pending, name)
+		}
+	}
+	p.resolve(view, pending)
+	h.view, h.dirty, p.hostvars = view, false, nil
+}
+
+// resolve renders templated variables in passes, so that variables may
+// refer to each other in any order. What still fails becomes Undefined,
+// carrying the reason, and fails when used.
+func (p *playRun) resolve(view map[string]any, pending []string) {
+	if len(pending) == 0 {
+		return
+	}
+	slices.Sort(pending)
+	raw := make(map[string]any, len(pending))
+	for _, name := range pending {
+		raw[name] = view[name]
+		view[name] = template.Undefined{Name: name}
+	}
+	errs := map[string]error{}
+	for progress := true; progress && len(pending) > 0; {
+		progress = false
+		pending = slices.DeleteFunc(pending, func(name string) bool {
+			v, err := p.r.eng.Render(raw[name], view)
+			if err != nil {
+				errs[name] = err
+				return false
+			}
+			view[name], progress = v, true
+			return true
+		})
+	}
+	for _, name := range pending {
+		view[name] = template.Undefined{Name: fmt.Sprintf("%s (%v)", name, errs[name])}
+	}
+}
+
+func (p *playRun) addMagic(h *hostState, view map[string]any) {
+	r := p.r
+	name := h.host.Name
+	short, _, _ := strings.Cut(name, ".")
+	view["inventory_hostname"] = name
+	view["inventory_hostname_short"] = short
+	view["groups"] = p.groupsVar()
+	view["group_names"] = groupNames(r.opts.Groups, name)
+	view["play_hosts"] = hostNames(p.active(p.batch))
+	view["ansible_play_batch"] = view["play_hosts"]
+	view["ansible_play_hosts"] = hostNames(p.active(p.hosts))
+	view["ansible_play_hosts_all"] = hostNames(p.hosts)
+	view["ansible_check_mode"] = r.opts.Check
+	view["ansible_diff_mode"] = r.opts.Diff
+	view["playbook_dir"] = r.pb.Dir
+}
+
+func (p *playRun) groupsVar() map[string]any {
+	out := make(map[string]any, len(p.r.opts.Groups)+1)
+	all := make([]any, 0, len(p.r.order))
+	for _, h := range p.r.order {
+		all = append(all, h.host.Name)
+	}
+	out["all"] = all
+	for g, members := range p.r.opts.Groups {
+		l := make([]any, len(members))
+		for i, m := range members {
+			l[i] = m
+		}
+		out[g] = l
+	}
+	return out
+}
+
+func groupNames(groups map[string][]string, host string) []any {
+	var names []string
+	for g, members := range groups {
+		if g != "all" && slices.Contains(members, host) {
+			names = append(names, g)
+		}
+	}
+	slices.Sort(names)
+	out := make([]any, len(names))
+	for i, n := range names {
+		out[i] = n
+	}
+	return out
+}
+
+func (p *playRun) active(hosts []*hostState) []*hostState {
+	out := make([]*hostState, 0, len(hosts))
+	for _, h := range hosts {
+		if h.active() {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+func hostNames(hosts []*hostState) []any {
+	out := make([]any, len(hosts))
+	for i, h := range hosts {
+		out[i] = h.host.Name
+	}
+	return out
+}
+
+// hostvarsSnapshot maps every known host to its current variables. Views
+// are replaced, never modified, so the snapshot is safe to share.
+func (p *playRun) hostvarsSnapshot() map[string]any {
+	if p.hostvars != nil {
+		return p.hostvars
+	}
+	r := p.r
+	r.hostsMu.Lock()
+	defer r.hostsMu.Unlock()
+	hv := make(map[string]any, len(r.hosts))
+	for name, h := range r.hosts {
+		if h.view != nil {
+			hv[name] = h.view
+			continue
+		}
+		v := template.Vars(h.host.Vars, h.facts, r.opts.ExtraVars)
+		v["inventory_hostname"] = name
+		hv[name] = v
+	}
+	p.hostvars = hv
+	return hv
+}
+
+// refreshDirty rebuilds the views of hosts whose facts changed.
+func (p *playRun) refreshDirty(hosts []*hostState) {
+	for _, h := range hosts {
+		if h.dirty {
+			p.refresh(h)
+		}
+	}
+}
+
+// inherit carries block keywords down to the tasks of the block.
+type inherit struct {
+	when         []string
+	vars         []map[string]any
+	tags         []string
+	become       *bool
+	noLog        bool
+	ignoreErrors bool
+	delegateTo   string
+	runOnce      bool
+	rescuable    bool // a failure here goes to an enclosing rescue
+	handler      bool
+}
+
+func (p *playRun) rootInherit() *inherit {
+	b := p.play.Become
+	return &inherit{tags: p.play.Tags, become: &b}
+}
+
+// child returns what the tasks of block b inherit.
+func (in *inherit) child(b *Task) *inherit {
+	c := *in
+	c.when = append(slices.Clip(in.when), b.When...)
+	if b.Vars != nil {
+		c.vars = append(slices.Clip(in.vars), b.Vars)
+	}
+	c.tags = append(slices.Clip(in.tags), b.Tags...)
+	if b.Become != nil {
+		c.become = b.Become
+	}
+	c.noLog = in.noLog || b.NoLog
+	c.ignoreErrors = in.ignoreErrors || b.IgnoreErrors
+	if b.DelegateTo != "" {
+		c.delegateTo = b.DelegateTo
+	}
+	c.runOnce = in.runOnce || b.RunOnce
+	return &c
+}
+
+// taskVars builds the variables a task sees on a host: the host's view,
+// hostvars, block and task vars (templated) and the loop variables later.
+func (p *playRun) taskVars(h *hostState, t *Task, in *inherit, hv map[string]any) (map[string]any, error) {
+	vars := make(map[string]any, len(h.view)+8)
+	maps.Copy(vars, h.view)
+	vars["hostvars"] = hv
+	for _, layer := range append(slices.Clip(in.vars), t.Vars) {
+		for k, v := range layer {
+			if _, isFact := h.facts[k]; isFact {
+				continue
+			}
+			if _, isExtra := p.r.opts.ExtraVars[k]; isExtra {
+				continue
+			}
+			rv, err := p.r.eng.Render(v, vars)
+			if err != nil {
+				return nil, fmt.Errorf("vars: %s: %w", k, err)
+			}
+			vars[k] = rv
+		}
+	}
+	return vars, nil
+}
