@@ -40,8 +40,8 @@ func (d *Daemon) postInit(w http.ResponseWriter, r *http.Request) error {
 		return badRequest("%v", err)
 	}
 	if d.memberName() != "" {
-		if p.Cluster.ClusterAddress == "" || !req.Wipe {
-			if p.Cluster.ClusterAddress != "" {
+		if joining := p.Cluster.ClusterAddress != "" || p.Cluster.ClusterToken != ""; !joining || !req.Wipe {
+			if joining {
 				return ErrHasData
 			}
 			return ErrInitialised
