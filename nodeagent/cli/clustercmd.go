@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"orch/output"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,7 +28,7 @@ type ClusterCmd struct {
 
 // ClusterListCmd lists members, as `lxc cluster list`.
 type ClusterListCmd struct {
-	Format Format `help:"table, json or yaml." default:"table"`
+	Format output.Format `help:"table, json or yaml." default:"table"`
 }
 
 // Run lists every member. On a blocked member it says so and on which members it waits.
@@ -44,22 +45,13 @@ func (c *ClusterListCmd) Run(g *Globals) error {
 		}
 		return err
 	}
-	return render(g.Stdout, c.Format, ms, func() ([]string, [][]string) { return memberTable(ms) })
-}
-
-// memberTable is the table form of a member list.
-func memberTable(ms []api.ClusterMember) ([]string, [][]string) {
-	rows := make([][]string, 0, len(ms))
-	for _, m := range ms {
-		rows = append(rows, []string{m.ServerName, m.URL, strings.Join(m.Roles, "\n"), strings.ToUpper(m.Status), m.Message})
-	}
-	return []string{"NAME", "URL", "ROLES", "STATE", "MESSAGE"}, rows
+	return output.Render(g.Stdout, c.Format, ms, func() ([]string, [][]string) { return output.MemberTable(ms) })
 }
 
 // ClusterShowCmd shows one member.
 type ClusterShowCmd struct {
-	Name   string `arg:""`
-	Format Format `help:"table, json or yaml." default:"yaml"`
+	Name   string        `arg:""`
+	Format output.Format `help:"table, json or yaml." default:"yaml"`
 }
 
 // Run shows the member.
@@ -71,7 +63,7 @@ func (c *ClusterShowCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
-	return render(g.Stdout, c.Format, m, func() ([]string, [][]string) { return memberTable([]api.ClusterMember{*m}) })
+	return output.Render(g.Stdout, c.Format, m, func() ([]string, [][]string) { return output.MemberTable([]api.ClusterMember{*m}) })
 }
 
 // ClusterRemoveCmd removes a member.
@@ -126,7 +118,7 @@ func (c *ClusterAddCmd) Run(g *Globals) error {
 
 // ClusterListTokensCmd lists outstanding tokens (never their secrets).
 type ClusterListTokensCmd struct {
-	Format Format `help:"table, json or yaml." default:"table"`
+	Format output.Format `help:"table, json or yaml." default:"table"`
 }
 
 // Run lists the tokens.
@@ -138,7 +130,7 @@ func (c *ClusterListTokensCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
-	return render(g.Stdout, c.Format, ts, func() ([]string, [][]string) {
+	return output.Render(g.Stdout, c.Format, ts, func() ([]string, [][]string) {
 		rows := [][]string{}
 		for _, t := range ts {
 			rows = append(rows, []string{t.ServerName, t.ExpiresAt.Format("2006/01/02 15:04 MST")})

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"orch/output"
 	"sort"
 )
 
@@ -90,7 +91,7 @@ func (c *ConfigUnsetCmd) Run(g *Globals) error {
 
 // ConfigShowCmd shows the configuration.
 type ConfigShowCmd struct {
-	Format Format `help:"table, json or yaml." default:"yaml"`
+	Format output.Format `help:"table, json or yaml." default:"yaml"`
 }
 
 // Run prints every key.
@@ -103,7 +104,7 @@ func (c *ConfigShowCmd) Run(g *Globals) error {
 		return err
 	}
 	out := map[string]any{"config": s.Config}
-	return render(g.Stdout, c.Format, out, func() ([]string, [][]string) {
+	return output.Render(g.Stdout, c.Format, out, func() ([]string, [][]string) {
 		keys := make([]string, 0, len(s.Config))
 		for k := range s.Config {
 			keys = append(keys, k)

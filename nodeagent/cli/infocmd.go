@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"orch/output"
 	"strings"
 
 	"orch/nodeagent/api"
@@ -11,7 +12,7 @@ import (
 
 // InfoCmd prints what this agent is (GET /1.0 without secrets), as `lxc info` does.
 type InfoCmd struct {
-	Format Format `help:"table, json or yaml." default:"yaml"`
+	Format output.Format `help:"table, json or yaml." default:"yaml"`
 }
 
 // Run prints the server's environment.
@@ -23,7 +24,7 @@ func (c *InfoCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
-	return render(g.Stdout, c.Format, s.Environment, func() ([]string, [][]string) {
+	return output.Render(g.Stdout, c.Format, s.Environment, func() ([]string, [][]string) {
 		e := s.Environment
 		return []string{"KEY", "VALUE"}, [][]string{
 			{"server_name", e.ServerName}, {"initialised", fmt.Sprint(e.Initialised)},
@@ -59,7 +60,7 @@ func (c *TrustAddCmd) Run(g *Globals) error {
 
 // TrustListCmd lists trusted certificates.
 type TrustListCmd struct {
-	Format Format `help:"table, json or yaml." default:"table"`
+	Format output.Format `help:"table, json or yaml." default:"table"`
 }
 
 // Run lists them.
@@ -74,7 +75,7 @@ func (c *TrustListCmd) Run(g *Globals) error {
 	for i := range cs {
 		cs[i].Certificate = ""
 	}
-	return render(g.Stdout, c.Format, cs, func() ([]string, [][]string) {
+	return output.Render(g.Stdout, c.Format, cs, func() ([]string, [][]string) {
 		rows := [][]string{}
 		for _, c := range cs {
 			rows = append(rows, []string{c.Name, c.Type, c.Fingerprint[:12]})

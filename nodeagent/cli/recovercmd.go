@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"orch/output"
 	"os"
 	"path/filepath"
 	"time"
@@ -19,7 +20,7 @@ import (
 // ClusterListDatabaseCmd prints the database members and this member's last raft index
 // and term, from the daemon when it runs and from the node-local database otherwise.
 type ClusterListDatabaseCmd struct {
-	Format Format `help:"table, json or yaml." default:"table"`
+	Format output.Format `help:"table, json or yaml." default:"table"`
 }
 
 // Run prints the database members.
@@ -31,7 +32,7 @@ func (c *ClusterListDatabaseCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
-	if err := render(g.Stdout, c.Format, info, func() ([]string, [][]string) {
+	if err := output.Render(g.Stdout, c.Format, info, func() ([]string, [][]string) {
 		rows := [][]string{}
 		for _, m := range info.Members {
 			rows = append(rows, []string{m.Name, m.Address, m.Role})
@@ -40,7 +41,7 @@ func (c *ClusterListDatabaseCmd) Run(g *Globals) error {
 	}); err != nil {
 		return err
 	}
-	if c.Format == FormatTable || c.Format == "" {
+	if c.Format == output.FormatTable || c.Format == "" {
 		fmt.Fprintf(g.Stdout, "Last raft index: %d (term %d)\n", info.LastIndex, info.LastTerm)
 	}
 	return nil

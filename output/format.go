@@ -1,4 +1,6 @@
-package cli
+// Package output renders lists and objects as LXD-style tables, JSON or YAML for both CLIs
+// (orch and nodeagent), so that both print the same shapes.
+package output
 
 import (
 	"encoding/json"
@@ -8,6 +10,8 @@ import (
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
+
+	"orch/nodeagent/api"
 )
 
 // Format is the --format flag of every list and show command.
@@ -29,8 +33,8 @@ func (f Format) Validate() error {
 	return fmt.Errorf("--format %q: use table, json or yaml", string(f))
 }
 
-// render writes v as JSON or YAML, or calls table for the table form.
-func render(w io.Writer, f Format, v any, table func() ([]string, [][]string)) error {
+// Render writes v as JSON or YAML, or calls table for the table form.
+func Render(w io.Writer, f Format, v any, table func() ([]string, [][]string)) error {
 	switch f {
 	case FormatJSON:
 		enc := json.NewEncoder(w)
@@ -91,4 +95,13 @@ func WriteTable(w io.Writer, header []string, rows [][]string) {
 		line(r)
 		fmt.Fprintln(w, sep)
 	}
+}
+
+// MemberTable is the table form of a cluster member list, as `lxc cluster list` prints it.
+func MemberTable(ms []api.ClusterMember) ([]string, [][]string) {
+	rows := make([][]string, 0, len(ms))
+	for _, m := range ms {
+		rows = append(rows, []string{m.ServerName, m.URL, strings.Join(m.Roles, "\n"), strings.ToUpper(m.Status), m.Message})
+	}
+	return []string{"NAME", "URL", "ROLES", "STATE", "MESSAGE"}, rows
 }
