@@ -4,13 +4,13 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"orch/output"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"orch/nodeagent/api"
 	"orch/nodeagent/pki"
+	"orch/output"
 )
 
 // ClusterCmd groups the cluster commands.

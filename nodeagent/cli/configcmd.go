@@ -3,8 +3,9 @@ package cli
 import (
 	"context"
 	"fmt"
-	"orch/output"
 	"sort"
+
+	"orch/output"
 )
 
 // ConfigCmd groups the configuration commands.

@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"orch/output"
 	"strings"
 
 	"orch/nodeagent/api"
+	"orch/output"
 )
 
 // InfoCmd prints what this agent is (GET /1.0 without secrets), as `lxc info` does.

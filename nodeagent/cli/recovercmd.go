@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"orch/output"
 	"os"
 	"path/filepath"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"orch/nodeagent/daemon"
 	"orch/nodeagent/localdb"
 	"orch/nodeagent/store"
+	"orch/output"
 )
 
 // ClusterListDatabaseCmd prints the database members and this member's last raft index
