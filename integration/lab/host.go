@@ -250,8 +250,11 @@ func (h *Host) Kill() error {
 }
 
 func (h *Host) killLocked() error {
+	pids, _, _ := findLive(h.members)
+	lxc := lxcCgroups(pids)
 	err := h.cg.kill()
 	err = errors.Join(err, killAll(h.Name, h.members))
+	removeLXCCgroups(lxc)
 	// A fresh cgroup for the next start: the kernel kills a process cloned into a cgroup
 	// that was killed through cgroup.kill before (seen on Linux 6.18), and a paused
 	// host's cgroup would freeze the next sshd.

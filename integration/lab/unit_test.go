@@ -113,3 +113,17 @@ func TestWriteInventoryRejectsNewlines(t *testing.T) {
 		t.Error("WriteInventory accepted a value with a newline")
 	}
 }
+
+func TestLXCTop(t *testing.T) {
+	for in, want := range map[string]string{
+		"/lxc.payload.c1/init.scope": "/lxc.payload.c1",
+		"/lxc.monitor.web-1":         "/lxc.monitor.web-1",
+		"/orch-lab/abc/host1":        "",
+		"/":                          "",
+		"/lxc.pivot":                 "",
+	} {
+		if got := lxcTop(in); got != want {
+			t.Errorf("lxcTop(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
