@@ -1,0 +1,254 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+
+	"github.com/hashicorp/raft"
+)
+
+// position is a log position: index and term of an entry.
+type position struct{ index, term uint64 }
+
+// outcome is the result of one Request as applied by the FSM.
+type outcome struct {
+	results []Result
+	err     error
+}
+
+// entryResult is what ApplyBatch returns for one command entry: one outcome
+// per request, in entry order. It reaches the batcher through the ApplyFuture.
+type entryResult struct {
+	outcomes []outcome
+	err      error // the whole entry failed (corrupt data or broken database)
+}
+
+// fsm applies log entries to the global database through its only writer
+// connection. Apply and ApplyBatch are called from raft's FSM goroutine only.
+type fsm struct {
+	log  *slog.Logger
+	dir  string
+	db   *sql.DB
+	conn *sql.Conn
+
+	mu       sync.Mutex
+	applied  position      // last entry whose effects are in the database
+	progress chan struct{} // closed and replaced when applied changes
+	broken   error         // set once a commit failed; nothing is applied after
+}
+
+var _ raft.BatchingFSM = (*fsm)(nil)
+
+// newFSM opens (or rebuilds) the database in dir and loads its applied position.
+func newFSM(dir string, log *slog.Logger) (*fsm, error) {
+	db, conn, err := openWriterOrRebuild(dir, log)
+	if err != nil {
+		return nil, err
+	}
+	f := &fsm{log: log, dir: dir, db: db, conn: conn, progress: make(chan struct{})}
+	pos, err := f.readApplied()
+	if err != nil {
+		f.close()
+		return nil, err
+	}
+	f.setApplied(pos)
+	return f, nil
+}
+
+// close releases the writer connection.
+func (f *fsm) close() error {
+	return errors.Join(f.conn.Close(), f.db.Close())
+}
+
+// readApplied reads the applied position stored in the database.
+func (f *fsm) readApplied() (position, error) {
+	var p position
+	err := f.conn.QueryRowContext(context.Background(),
+		"SELECT idx, term FROM "+appliedTable+" WHERE id = 1").Scan(&p.index, &p.term)
+	if err != nil {
+		return p, fmt.Errorf("reading %s: %w", appliedTable, err)
+	}
+	return p, nil
+}
+
+// writeApplied stores the applied position (inside the caller's transaction,
+// or on its own when called outside one).
+func (f *fsm) writeApplied(p position) error {
+	_, err := f.conn.ExecContext(context.Background(),
+		"UPDATE "+appliedTable+" SET idx = ?, term = ? WHERE id = 1", int64(p.index), int64(p.term))
+	return err
+}
+
+// setApplied publishes a new applied position and wakes WaitApplied callers.
+func (f *fsm) setApplied(p position) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.applied = p
+	close(f.progress)
+	f.progress = make(chan struct{})
+}
+
+// state returns the applied position, a channel closed when it changes, and
+// the broken error if any.
+func (f *fsm) state() (position, <-chan struct{}, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.applied, f.progress, f.broken
+}
+
+// breakWith marks the FSM broken: the database no longer follows the log.
+func (f *fsm) breakWith(err error) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.broken == nil {
+		f.broken = fmt.Errorf("%w: %w", ErrBroken, err)
+		f.log.Error("global database failed to apply committed entries; restart to replay the log", "error", err)
+	}
+	close(f.progress)
+	f.progress = make(chan struct{})
+	return f.broken
+}
+
+// Apply implements raft.FSM.
+func (f *fsm) Apply(l *raft.Log) any {
+	return f.ApplyBatch([]*raft.Log{l})[0]
+}
+
+// ApplyBatch implements raft.BatchingFSM: every entry of the batch is applied
+// in one SQLite transaction that also records the last applied position, so
+// an entry is never applied twice (entries at or below the stored index are
+// skipped) and never lost (a crash loses the transaction and the position
+// together, and raft replays the entries).
+func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
+	out := make([]any, len(logs))
+	cur, _, broken := f.state()
+	if broken != nil {
+		return fill(out, broken)
+	}
+	ctx := context.Background()
+	if _, err := f.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return fill(out, f.breakWith(err))
+	}
+	last, err := f.applyLogs(ctx, logs, cur, out)
+	if err == nil && last != cur {
+		err = f.writeApplied(last)
+	}
+	if err == nil {
+		_, err = f.conn.ExecContext(ctx, "COMMIT")
+	}
+	if err != nil {
+		_, _ = f.conn.ExecContext(ctx, "ROLLBACK")
+		return fill(out, f.breakWith(err))
+	}
+	if last != cur {
+		f.setApplied(last)
+	}
+	return out
+}
+
+// applyLogs applies the entries after cur, filling out, and returns the new
+// applied position. An error means a local (non-deterministic) failure: the
+// transaction must be rolled back.
+func (f *fsm) applyLogs(ctx context.Context, logs []*raft.Log, cur position, out []any) (position, error) {
+	last := cur
+	for i, l := range logs {
+		if l.Index <= cur.index {
+			continue // already in the database: replayed after a restart
+		}
+		if l.Type == raft.LogCommand {
+			res, err := f.applyEntry(ctx, l)
+			if err != nil {
+				return cur, fmt.Errorf("entry %d: %w", l.Index, err)
+			}
+			out[i] = res
+		}
+		last = position{l.Index, l.Term}
+	}
+	return last, nil
+}
+
+// applyEntry applies every request of one command entry, each in its own
+// savepoint. The returned error is a local failure, not a request's failure.
+func (f *fsm) applyEntry(ctx context.Context, l *raft.Log) (*entryResult, error) {
+	reqs, err := decodeEntry(l.Data)
+	if err != nil {
+		f.log.Error("skipping undecodable log entry", "index", l.Index, "error", err)
+		return &entryResult{err: err}, nil
+	}
+	res := &entryResult{outcomes: make([]outcome, len(reqs))}
+	for i, req := range reqs {
+		if res.outcomes[i], err = f.applyRequest(ctx, req); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// applyRequest runs one request inside a savepoint: all statements or none.
+func (f *fsm) applyRequest(ctx context.Context, req Request) (outcome, error) {
+	if _, err := f.conn.ExecContext(ctx, "SAVEPOINT req"); err != nil {
+		return outcome{}, err
+	}
+	o := outcome{results: make([]Result, 0, len(req))}
+	for i, st := range req {
+		r, err := f.execStatement(ctx, st)
+		if err != nil && !isDeterministicErr(err) {
+			return outcome{}, err
+		}
+		if err != nil {
+			o = outcome{err: fmt.Errorf("statement %d: %w", i, err)}
+			break
+		}
+		o.results = append(o.results, r)
+	}
+	if o.err != nil {
+		if _, err := f.conn.ExecContext(ctx, "ROLLBACK TO req"); err != nil {
+			return outcome{}, err
+		}
+	}
+	_, err := f.conn.ExecContext(ctx, "RELEASE req")
+	return o, err
+}
+
+// execStatement runs one statement and checks its Expect.
+func (f *fsm) execStatement(ctx context.Context, st Statement) (Result, error) {
+	res, err := f.conn.ExecContext(ctx, st.SQL, st.Args...)
+	if err != nil {
+		return Result{}, err
+	}
+	var r Result
+	r.RowsAffected, _ = res.RowsAffected()
+	r.LastInsertID, _ = res.LastInsertId()
+	if st.Expect != nil && r.RowsAffected != *st.Expect {
+		return r, fmt.Errorf("%d rows affected, expected %d: %w", r.RowsAffected, *st.Expect, ErrConflict)
+	}
+	return r, nil
+}
+
+// fill sets every element of out to err.
+func fill(out []any, err error) []any {
+	for i := range out {
+		out[i] = &entryResult{err: err}
+	}
+	return out
+}
+
+// Restore implements raft.FSM: it replaces the database content with the
+// snapshot's through SQLite's backup API.
+func (f *fsm) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	if err := restoreDB(f.conn, f.dir, rc); err != nil {
+		return fmt.Errorf("restoring snapshot: %w", err)
+	}
+	pos, err := f.readApplied()
+	if err != nil {
+		return err
+	}
+	f.setApplied(pos)
+	return nil
+}

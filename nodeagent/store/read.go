@@ -1,0 +1,130 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// maxGapScan bounds how many log entries ReadIndex and WaitApplied inspect
+// when looking for entries the FSM never sees (no-ops, barriers).
+const maxGapScan = 256
+
+// DB returns the read-only pool on the local replica. Reads are as fresh as
+// this node's applied index; use ReadIndex + WaitApplied for linearizable reads.
+func (s *Store) DB() *sql.DB { return s.reader }
+
+// AppliedIndex returns the index of the last entry applied to the local database.
+func (s *Store) AppliedIndex() uint64 {
+	p, _, _ := s.fsm.state()
+	return p.index
+}
+
+// LastIndexTerm returns the index and term of the last entry applied to the
+// local database (what `cluster list-database` shows).
+func (s *Store) LastIndexTerm() (index, term uint64) {
+	p, _, _ := s.fsm.state()
+	return p.index, p.term
+}
+
+// ReadIndex confirms this node is still leader (a quorum answers,
+// VerifyLeader) and returns the index a linearizable read must wait for:
+// every write acknowledged before the call is at or below it. Leader only:
+// elsewhere it fails with a *NotLeaderError. A follower serves the read after
+// WaitApplied(ctx, index) on its own replica.
+func (s *Store) ReadIndex(ctx context.Context) (uint64, error) {
+	if err := s.checkOpen(); err != nil {
+		return 0, err
+	}
+	if s.raft.State() != raft.Leader {
+		return 0, s.notLeader()
+	}
+	term := s.raft.CurrentTerm()
+	index := s.raft.CommitIndex()
+	if t, start, ok := s.lead.termStart(); ok && t == term {
+		// Until the new leader commits an entry of its own term its commit
+		// index can lag what the previous leader committed; those entries are
+		// all at or below the last index it had when elected.
+		index = max(index, start)
+	} else {
+		index = max(index, s.raft.LastIndex())
+	}
+	if err := waitFuture(ctx, s.raft.VerifyLeader()); err != nil {
+		return 0, s.mapRaftErr(err)
+	}
+	if s.raft.CurrentTerm() != term {
+		return 0, s.notLeader()
+	}
+	return s.lastVisible(index), nil
+}
+
+// lastVisible returns the highest index <= index of an entry the FSM applies
+// (command or configuration). The entries above it are no-ops for the
+// database, and followers only learn an applied index from entries they apply.
+func (s *Store) lastVisible(index uint64) uint64 {
+	for i := index; i > 0 && index-i < maxGapScan; i-- {
+		var l raft.Log
+		if err := s.logs.GetLog(i, &l); err != nil {
+			return index
+		}
+		if l.Type == raft.LogCommand || l.Type == raft.LogConfiguration {
+			return i
+		}
+	}
+	return index
+}
+
+// WaitApplied returns once the local database reflects every entry up to
+// index, or when ctx ends.
+func (s *Store) WaitApplied(ctx context.Context, index uint64) error {
+	var poll <-chan time.Time
+	for {
+		cur, progress, broken := s.fsm.state()
+		switch {
+		case cur.index >= index:
+			return nil
+		case broken != nil:
+			return broken
+		case s.appliedBeyond(cur.index, index):
+			return nil
+		}
+		if s.raft.AppliedIndex() < index {
+			// The target may be an entry the FSM never sees; re-check when
+			// raft has moved on even if the database does not change.
+			poll = time.After(s.cfg.Timings.Commit)
+		}
+		select {
+		case <-progress:
+		case <-poll:
+		case <-s.closed:
+			return ErrClosed
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for index %d (applied %d): %w", index, cur.index, ctx.Err())
+		}
+	}
+}
+
+// appliedBeyond reports whether the database at applied already reflects
+// index: raft has handed every entry up to index to the FSM and none of those
+// after applied is one the FSM applies (or they were compacted into a
+// snapshot the database already holds).
+func (s *Store) appliedBeyond(applied, index uint64) bool {
+	if s.raft.AppliedIndex() < index || index-applied > maxGapScan {
+		return false
+	}
+	for i := applied + 1; i <= index; i++ {
+		var l raft.Log
+		err := s.logs.GetLog(i, &l)
+		if errors.Is(err, raft.ErrLogNotFound) {
+			continue
+		}
+		if err != nil || l.Type == raft.LogCommand || l.Type == raft.LogConfiguration {
+			return false
+		}
+	}
+	return true
+}
