@@ -52,6 +52,7 @@ type pendingDecl struct {
 func parseINIInto(inv *Inventory, file string, data []byte) error {
 	p := &iniParser{inv: inv, file: file, state: "hosts", pending: map[string]*pendingDecl{}}
 	p.group = inv.groupByName[UngroupedGroup]
+	data = bytes.TrimPrefix(data, []byte("\ufeff"))
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 0, 64*1024), len(data)+1)
 	for n := 1; sc.Scan(); n++ {

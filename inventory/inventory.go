@@ -56,6 +56,7 @@ type Group struct {
 
 	pos      Pos
 	hosts    []*Host
+	hostSet  map[*Host]bool
 	children []*Group
 	parents  []*Group
 	depth    int // longest distance from all
@@ -74,7 +75,8 @@ func newInventory() *Inventory {
 	return inv
 }
 
-// Hosts returns every host in the order it was first declared.
+// Hosts returns every host in the order it was first declared. (Select("all")
+// returns Ansible's order instead, which walks the group tree.)
 func (inv *Inventory) Hosts() []*Host { return slices.Clone(inv.hosts) }
 
 // Host returns the named host, or nil.
@@ -150,14 +152,19 @@ func (inv *Inventory) addHost(name string, pos Pos, g *Group) *Host {
 }
 
 func (g *Group) addHost(h *Host) {
-	if slices.Contains(g.hosts, h) {
+	if g.hostSet[h] {
 		return
 	}
+	if g.hostSet == nil {
+		g.hostSet = map[*Host]bool{}
+	}
+	g.hostSet[h] = true
 	g.hosts = append(g.hosts, h)
 	h.groups = append(h.groups, g)
 }
 
 func (g *Group) removeHost(h *Host) {
+	delete(g.hostSet, h)
 	g.hosts = slices.DeleteFunc(g.hosts, func(x *Host) bool { return x == h })
 	h.groups = slices.DeleteFunc(h.groups, func(x *Group) bool { return x == g })
 }

@@ -2,8 +2,10 @@ package inventory
 
 import (
 	"bytes"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -17,42 +19,51 @@ var varsExts = []string{"", ".yml", ".yaml", ".json"}
 // and hosts they name (Ansible's host_group_vars vars plugin).
 func loadVarsDirs(inv *Inventory, base string) error {
 	gdir, hdir := filepath.Join(base, "group_vars"), filepath.Join(base, "host_vars")
-	if !isVarsDir(inv, gdir) && !isVarsDir(inv, hdir) {
-		return nil
-	}
+	gnames, hnames := listVarsDir(inv, gdir), listVarsDir(inv, hdir)
 	for _, g := range inv.groups {
-		if err := loadEntityVars(gdir, g.Name, &g.fileVars); err != nil {
+		if err := loadEntityVars(gdir, gnames, g.Name, &g.fileVars); err != nil {
 			return err
 		}
 	}
 	for _, h := range inv.hosts {
-		if err := loadEntityVars(hdir, h.Name, &h.fileVars); err != nil {
+		if err := loadEntityVars(hdir, hnames, h.Name, &h.fileVars); err != nil {
 			return err
 		}
 	}
-	warnUnused(inv, gdir, func(n string) bool { return inv.groupByName[n] != nil })
-	warnUnused(inv, hdir, func(n string) bool { return inv.hostByName[n] != nil })
+	warnUnused(inv, gdir, gnames, func(n string) bool { return inv.groupByName[n] != nil })
+	warnUnused(inv, hdir, hnames, func(n string) bool { return inv.hostByName[n] != nil })
 	return nil
 }
 
-func isVarsDir(inv *Inventory, dir string) bool {
+// listVarsDir returns the entry names of a vars directory (nil when it does
+// not exist), so that looking up thousands of hosts costs no stat calls.
+func listVarsDir(inv *Inventory, dir string) map[string]bool {
 	st, err := os.Stat(dir)
 	if err != nil {
-		return false
+		return nil
 	}
 	if !st.IsDir() {
 		inv.warn("%s: skipped, it is not a directory", dir)
-		return false
+		return nil
 	}
-	return true
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		inv.warn("%s: skipped: %v", dir, err)
+		return nil
+	}
+	names := map[string]bool{}
+	for _, e := range entries {
+		names[e.Name()] = true
+	}
+	return names
 }
 
 // loadEntityVars merges the vars files for one group or host into vs.
-func loadEntityVars(dir, name string, vs *varSet) error {
-	if !safeEntityName(name) {
+func loadEntityVars(dir string, names map[string]bool, name string, vs *varSet) error {
+	if len(names) == 0 || !safeEntityName(name) {
 		return nil
 	}
-	files, err := findVarsFiles(dir, name)
+	files, err := findVarsFiles(dir, names, name)
 	if err != nil {
 		return err
 	}
@@ -74,12 +85,15 @@ func safeEntityName(name string) bool {
 // findVarsFiles returns the files holding vars for name: the first of
 // NAME, NAME.yml, NAME.yaml, NAME.json that exists, or, when that is a
 // directory, its files (recursively, in name order).
-func findVarsFiles(dir, name string) ([]string, error) {
+func findVarsFiles(dir string, names map[string]bool, name string) ([]string, error) {
 	for _, ext := range varsExts {
+		if !names[name+ext] {
+			continue
+		}
 		p := filepath.Join(dir, name+ext)
 		st, err := os.Stat(p)
 		if err != nil {
-			continue
+			return nil, errAt(Pos{File: p}, "", ErrBadVarsFile, ": %v", err)
 		}
 		if st.IsDir() {
 			return dirVarsFiles(p)
@@ -149,13 +163,8 @@ func loadVarsFile(path string) (varSet, error) {
 
 // warnUnused warns about entries of a vars directory that name no known
 // group or host (usually a typo).
-func warnUnused(inv *Inventory, dir string, known func(string) bool) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return
-	}
-	for _, e := range entries {
-		n := e.Name()
+func warnUnused(inv *Inventory, dir string, names map[string]bool, known func(string) bool) {
+	for _, n := range slices.Sorted(maps.Keys(names)) {
 		if strings.HasPrefix(n, ".") || strings.HasSuffix(n, "~") {
 			continue
 		}

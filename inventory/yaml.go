@@ -3,6 +3,7 @@ package inventory
 import (
 	"regexp"
 	"strconv"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
@@ -60,6 +61,9 @@ func parseYAMLDoc(file string, data []byte) (*yaml.Node, error) {
 		if m := yamlLineErr.FindStringSubmatch(msg); m != nil {
 			pos.Line, _ = strconv.Atoi(m[1])
 			msg = m[2]
+		} else {
+			pos.Line = locateYAMLError(data, msg)
+			msg = strings.TrimPrefix(msg, "yaml: ")
 		}
 		return nil, errAt(pos, "", ErrSyntax, ": %s", msg)
 	}
@@ -71,6 +75,28 @@ func parseYAMLDoc(file string, data []byte) (*yaml.Node, error) {
 		return nil, nil
 	}
 	return root, nil
+}
+
+// maxLocateLines bounds the search for the line of a YAML error.
+const maxLocateLines = 2000
+
+// locateYAMLError finds the line of a yaml.v3 error that came without one
+// (unknown escape, unknown anchor...): the first prefix of whole lines that
+// fails with the same message ends at that line. It returns 0 when unsure.
+func locateYAMLError(data []byte, msg string) int {
+	lines := strings.SplitAfter(string(data), "\n")
+	var prefix strings.Builder
+	for i, l := range lines {
+		if i >= maxLocateLines {
+			break
+		}
+		prefix.WriteString(l)
+		var doc yaml.Node
+		if err := yaml.Unmarshal([]byte(prefix.String()), &doc); err != nil && err.Error() == msg {
+			return i + 1
+		}
+	}
+	return 0
 }
 
 func (p *yamlParser) pos(n *yaml.Node) Pos { return Pos{File: p.file, Line: n.Line, Col: n.Column} }

@@ -146,3 +146,17 @@ func TestParseSniff(t *testing.T) {
 		t.Errorf("broken YAML error = %v", err)
 	}
 }
+
+// yaml.v3 reports some errors without a line; the parser finds it.
+func TestYAMLErrorLineLocated(t *testing.T) {
+	cases := map[string]string{
+		"all:\n  vars:\n    a: \"\\q\"\n":         `inv.yml:3: syntax error: found unknown escape character`,
+		"all:\n  vars:\n    a: 1\n    b: *nope\n": `inv.yml:4: syntax error: unknown anchor 'nope' referenced`,
+	}
+	for text, want := range cases {
+		_, err := ParseYAML("inv.yml", []byte(text))
+		if err == nil || err.Error() != want {
+			t.Errorf("%q: error %v, want %s", text, err, want)
+		}
+	}
+}
