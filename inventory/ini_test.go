@@ -131,6 +131,7 @@ func TestINIErrors(t *testing.T) {
 		{"vars of undefined group", "[nope:vars]\nx=1\n", `inv.ini:1:1: group "nope": undefined group: section [nope:vars] is not valid for a group that has no [nope] or [nope:children] section`, ErrUndefinedGroup},
 		{"self child", "[a:children]\na\n", `inv.ini:2:1: group "a": cycle in group children: a -> a`, ErrCycle},
 		{"cycle", "[a:children]\nb\n[b:children]\nc\n[c:children]\na\n", `inv.ini:6:1: group "c": cycle in group children: c -> a -> b -> c`, ErrCycle},
+		{"all as child", "[g:children]\nall\n", `inv.ini:2:1: group "g": cycle in group children: all is the root group and cannot be a child of g`, ErrCycle},
 		{"bad priority", "[g]\n[g:vars]\nansible_group_priority=high\n", `inv.ini:3:1: group "g": invalid value: ansible_group_priority high is not an integer`, ErrBadValue},
 		{"empty host", "[g]\n'' x=1\n", `inv.ini:2:1: syntax error: empty host name in "'' x=1"`, ErrSyntax},
 	}

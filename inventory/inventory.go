@@ -1,9 +1,3 @@
-// Package inventory reads Ansible-compatible inventories (INI and YAML, with
-// group_vars/ and host_vars/ next to them), merges variables with Ansible's
-// precedence, evaluates Ansible host patterns and renders the outputs of
-// `ansible-inventory --list|--graph|--host`.
-//
-// An *Inventory is immutable once loaded and safe for concurrent use.
 package inventory
 
 import (
@@ -174,6 +168,9 @@ func (g *Group) removeHost(h *Host) {
 func addChild(parent, child *Group, pos Pos) error {
 	if slices.Contains(parent.children, child) {
 		return nil
+	}
+	if child.Name == AllGroup {
+		return errAt(pos, groupSubject(parent.Name), ErrCycle, ": all is the root group and cannot be a child of %s", parent.Name)
 	}
 	if path := childPath(child, parent); path != nil {
 		names := []string{parent.Name}

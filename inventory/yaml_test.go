@@ -106,6 +106,7 @@ func TestYAMLErrors(t *testing.T) {
 		{"duplicate", "web:\n  hosts:\n    a:\n    a:\n", `inv.yml:4:5: syntax error: key "a" already defined at line 3`, ErrSyntax},
 		{"range", "web:\n  hosts:\n    w[1:x]:\n", `inv.yml:3:6: host "w[1:x]": bad range "1:x": end "x" is not a number or a letter`, ErrBadRange},
 		{"cycle", "a:\n  children:\n    b:\n      children:\n        a:\n", `inv.yml:3:5: group "a": cycle in group children: a -> b -> a`, ErrCycle},
+		{"all as child", "g:\n  children:\n    all:\n", `inv.yml:3:5: group "g": cycle in group children: all is the root group and cannot be a child of g`, ErrCycle},
 		{"plugin", "plugin: aws_ec2\n", `inv.yml:1:1: syntax error: inventory plugin configuration files are not supported`, ErrSyntax},
 		{"priority", "g:\n  vars:\n    ansible_group_priority: [1]\n", `inv.yml:3:5: group "g": invalid value: ansible_group_priority [1] is not an integer`, ErrBadValue},
 	}
