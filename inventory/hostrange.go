@@ -58,6 +58,7 @@ func splitHostPort(s string) (string, int) {
 
 type rangeError struct{ rng, msg string }
 
+// Error formats the range and the problem.
 func (e *rangeError) Error() string { return e.rng + ": " + e.msg }
 
 // expandRanges expands the first [begin:end(:step)] of line and recurses on

@@ -188,3 +188,37 @@ func TestGlobToRegexp(t *testing.T) {
 		}
 	}
 }
+
+// A loaded inventory is read-only: concurrent use is safe (run with -race).
+func TestConcurrentReads(t *testing.T) {
+	inv := mustLoad(t, "testdata/cluster/hosts.yml")
+	done := make(chan error)
+	for range 4 {
+		go func() {
+			var err error
+			for range 50 {
+				if _, _, err = inv.Select("cluster:!node1"); err != nil {
+					break
+				}
+				for _, h := range inv.Hosts() {
+					h.Vars()["mutated"] = true // a copy: must not leak
+					if _, err = h.Connection(); err != nil {
+						break
+					}
+				}
+				if _, err = inv.ListJSON(); err != nil {
+					break
+				}
+			}
+			done <- err
+		}()
+	}
+	for range 4 {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+	if _, ok := inv.Host("node1").Var("mutated"); ok {
+		t.Error("Vars() returned the inventory's own map")
+	}
+}
