@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -23,6 +24,8 @@ type Conn struct {
 	done   chan struct{} // closed by Close
 	dead   chan struct{} // closed when the SSH connection ends
 
+	sftpOpts []sftp.ClientOption // SFTP client options for pushes
+
 	closeOnce sync.Once
 	toolsMu   sync.Mutex
 	tools     *remoteTools // probed on first Push
@@ -32,10 +35,11 @@ type Conn struct {
 func newConn(cfg Config, client *ssh.Client, jump *Conn) *Conn {
 	c := &Conn{
 		cfg: cfg, client: client, jump: jump,
-		log:   cfg.Logger.With("host", cfg.Name),
-		slots: make(chan struct{}, cfg.MaxSessions),
-		done:  make(chan struct{}),
-		dead:  make(chan struct{}),
+		log:      cfg.Logger.With("host", cfg.Name),
+		slots:    make(chan struct{}, cfg.MaxSessions),
+		done:     make(chan struct{}),
+		dead:     make(chan struct{}),
+		sftpOpts: sftpOptions,
 	}
 	go func() {
 		client.Wait()

@@ -21,7 +21,7 @@ type testHost struct {
 
 // startHost starts an sshd that trusts a fresh user key and returns a Config for it whose
 // known_hosts file already lists the server's ed25519 key.
-func startHost(t *testing.T, o sshdtest.Options) *testHost {
+func startHost(t testing.TB, o sshdtest.Options) *testHost {
 	t.Helper()
 	key := sshdtest.NewUserKey(t)
 	o.AuthorizedKeys = append(o.AuthorizedKeys, key.Public)
@@ -50,7 +50,7 @@ func firstKeyType(o sshdtest.Options) string {
 
 // loginUser is root when the tests run as root, else the current user (the only one a
 // non-root sshd can log in).
-func loginUser(t *testing.T) string {
+func loginUser(t testing.TB) string {
 	if os.Geteuid() == 0 {
 		return "root"
 	}
@@ -62,7 +62,7 @@ func loginUser(t *testing.T) string {
 }
 
 // dial connects with a deadline and fails the test on error.
-func dial(t *testing.T, cfg Config) *Conn {
+func dial(t testing.TB, cfg Config) *Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -75,7 +75,7 @@ func dial(t *testing.T, cfg Config) *Conn {
 }
 
 // testCtx is a context bounded by a generous deadline.
-func testCtx(t *testing.T) context.Context {
+func testCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	return ctx
@@ -92,12 +92,12 @@ func run(t *testing.T, c *Conn, cmd string, opts RunOptions) Result {
 }
 
 // testLogger logs through t.Log.
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 // tWriter adapts t.Log to io.Writer.
-type tWriter struct{ t *testing.T }
+type tWriter struct{ t testing.TB }
 
 func (w tWriter) Write(p []byte) (int, error) {
 	w.t.Helper()

@@ -151,7 +151,7 @@ func (p *pusher) openSFTP(ctx context.Context) (*sftp.Client, func(), error) {
 		release()
 		return nil, nil, p.c.wrapErr(fmt.Errorf("starting sftp: %w", err))
 	}
-	cl, err := sftp.NewClientPipe(r, w, sftpOptions...)
+	cl, err := sftp.NewClientPipe(r, w, p.c.sftpOpts...)
 	if err != nil {
 		release()
 		return nil, nil, p.sftpStartError(err, stderr.String())

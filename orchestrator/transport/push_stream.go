@@ -3,30 +3,181 @@ package transport
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io"
+	"os"
 	"path"
+	"strings"
+	"sync"
 )
 
-// stream uploads the cached gzip of the file on stdin of one remote script that
-// decompresses into a temporary file, verifies its SHA-256, chmods and renames it.
-func (p *pusher) stream(ctx context.Context) error {
-	gz, err := p.c.cfg.Files.Gzip(p.local)
-	if err != nil {
-		return err
+// Actions the client answers the stream script with.
+const (
+	actSkip  = "skip"  // content and mode already right
+	actChmod = "chmod" // content right, mode not
+	actRaw   = "raw"   // upload the file as is
+	actGzip  = "gzip"  // upload the gzip-compressed file
+)
+
+// streamResult tells what a stream push did.
+type streamResult struct {
+	noTools bool   // the host lacks sha256sum (or gzip for actGzip): use SFTP
+	action  string // what was done
+}
+
+// stream pushes in one session: the remote script reports the current digest and mode
+// of the file, the client answers with an action and, for an upload, the content,
+// which the script writes to a temporary file, verifies, chmods and renames.
+func (p *pusher) stream(ctx context.Context, gz bool) (streamResult, error) {
+	var body []byte
+	if gz {
+		var err error
+		if body, err = p.c.cfg.Files.Gzip(p.local); err != nil {
+			return streamResult{}, err
+		}
 	}
-	return p.sh(ctx, p.streamScript(tempName(p.remote)), &RunOptions{Stdin: bytes.NewReader(gz)})
+	f, err := os.Open(p.local)
+	if err != nil {
+		return streamResult{}, err
+	}
+	defer f.Close()
+	cv := newConversation(func(rf remoteFile) (string, io.Reader) {
+		return p.decide(rf, gz, body, f)
+	})
+	defer cv.abort()
+	res, err := p.c.Run(ctx, p.streamScript(tempName(p.remote)), RunOptions{Become: p.become, Stdin: cv, Stdout: cv})
+	if err != nil {
+		return streamResult{}, err
+	}
+	out := string(res.Stdout)
+	switch {
+	case strings.Contains(out, "orch-push notools"):
+		return streamResult{noTools: true}, nil
+	case res.ExitCode != 0:
+		return streamResult{}, fmt.Errorf("remote exit %d: %s", res.ExitCode, strings.TrimSpace(string(res.Stderr)))
+	case cv.action == "":
+		return streamResult{}, fmt.Errorf("remote script ended without reporting the file's state: %s", firstLine(string(res.Stderr)))
+	case cv.action != actSkip && !strings.Contains(out, "orch-push done"):
+		return streamResult{}, fmt.Errorf("remote script did not confirm the %s: %s", cv.action, firstLine(string(res.Stderr)))
+	}
+	return streamResult{action: cv.action}, nil
+}
+
+// decide picks the action for the remote file's state, and the bytes to send after it.
+func (p *pusher) decide(rf remoteFile, gz bool, body []byte, f *os.File) (string, io.Reader) {
+	switch {
+	case rf.exists && rf.sum == p.sum && rf.mode == p.mode:
+		return actSkip, nil
+	case rf.exists && rf.sum == p.sum:
+		return actChmod, nil
+	case gz:
+		return actGzip, bytes.NewReader(body)
+	default:
+		return actRaw, f
+	}
 }
 
 // streamScript is the remote half of stream. Exit 65 means the digest did not match.
 func (p *pusher) streamScript(tmp string) string {
-	return `set -e
-f=` + Quote(p.remote) + `; t=` + Quote(tmp) + `
-mkdir -p -- ` + Quote(path.Dir(p.remote)) + `
+	return `f=` + Quote(p.remote) + `; t=` + Quote(tmp) + `; d=` + Quote(path.Dir(p.remote)) + `
+want=` + p.sum + `; mode=` + modeArg(p.mode) + `
+if command -v sha256sum >/dev/null 2>&1; then sha() { sha256sum; }
+elif echo | busybox sha256sum >/dev/null 2>&1; then sha() { busybox sha256sum; }
+else echo "orch-push notools"; exit 0; fi
+if command -v gzip >/dev/null 2>&1; then gz() { gzip -dc; }
+elif echo | busybox gzip -c 2>/dev/null | busybox gzip -dc >/dev/null 2>&1; then gz() { busybox gzip -dc; }
+else gz() { echo "orch-push notools"; return 69; }; fi
+if [ -d "$f" ]; then echo "$f is a directory" >&2; exit 66; fi
+cur=; cmode=
+if [ -f "$f" ]; then
+  cur=$(sha < "$f") || exit 1; cur=${cur%% *}
+  cmode=$(stat -c %a -- "$f" 2>/dev/null) || cmode=
+fi
+echo "orch-push state sum=$cur mode=$cmode exists=$([ -f "$f" ] && echo 1)"
+read -r action || exit 0
+case $action in
+chmod) chmod "$mode" -- "$f" && echo "orch-push done"; exit ;;
+raw|gzip) ;;
+*) exit 0 ;;
+esac
+set -e
+mkdir -p -- "$d"
 trap 'rm -f -- "$t"' EXIT
-` + p.tools.gzip + ` -dc > "$t"
-s=$(` + p.tools.sha256 + ` < "$t"); s=${s%% *}
-if [ "$s" != ` + p.sum + ` ]; then echo "sha256 of uploaded $t is $s, want ` + p.sum + `" >&2; exit 65; fi
-chmod ` + modeArg(p.mode) + ` -- "$t"
+if [ "$action" = gzip ]; then gz > "$t"; else cat > "$t"; fi
+s=$(sha < "$t"); s=${s%% *}
+if [ "$s" != "$want" ]; then echo "sha256 of uploaded $t is $s, want $want" >&2; exit 65; fi
+chmod "$mode" -- "$t"
 mv -f -- "$t" "$f"
 trap - EXIT
+echo "orch-push done"
 `
+}
+
+// conversation is a session's stdout and stdin at once: when the script's state line
+// arrives on stdout, decide picks the action, which Read then serves, followed by the
+// content. Until then Read blocks; abort releases it with EOF.
+type conversation struct {
+	decide func(remoteFile) (string, io.Reader)
+
+	mu      sync.Mutex
+	partial []byte
+	action  string
+	input   io.Reader
+	ready   chan struct{}
+	once    sync.Once
+}
+
+// newConversation returns a conversation driven by decide.
+func newConversation(decide func(remoteFile) (string, io.Reader)) *conversation {
+	return &conversation{decide: decide, ready: make(chan struct{})}
+}
+
+// Write receives the script's stdout.
+func (cv *conversation) Write(b []byte) (int, error) {
+	cv.mu.Lock()
+	defer cv.mu.Unlock()
+	cv.partial = append(cv.partial, b...)
+	for {
+		i := bytes.IndexByte(cv.partial, '\n')
+		if i < 0 {
+			return len(b), nil
+		}
+		line := string(cv.partial[:i])
+		cv.partial = cv.partial[i+1:]
+		if state, ok := strings.CutPrefix(line, "orch-push state "); ok && cv.action == "" {
+			cv.start(parseStateLine(state))
+		}
+	}
+}
+
+// start records the decision and releases Read.
+func (cv *conversation) start(rf remoteFile) {
+	action, content := cv.decide(rf)
+	cv.action = action
+	readers := []io.Reader{strings.NewReader(action + "\n")}
+	if content != nil {
+		readers = append(readers, content)
+	}
+	cv.input = io.MultiReader(readers...)
+	cv.once.Do(func() { close(cv.ready) })
+}
+
+// Read feeds the script's stdin.
+func (cv *conversation) Read(b []byte) (int, error) {
+	<-cv.ready
+	cv.mu.Lock()
+	in := cv.input
+	cv.mu.Unlock()
+	if in == nil {
+		return 0, io.EOF
+	}
+	return in.Read(b)
+}
+
+// abort makes a pending Read return EOF.
+func (cv *conversation) abort() { cv.once.Do(func() { close(cv.ready) }) }
+
+// parseStateLine parses "sum=HEX mode=OCTAL exists=1".
+func parseStateLine(s string) remoteFile {
+	return parseState(strings.ReplaceAll(s, " ", "\n") + "\n")
 }

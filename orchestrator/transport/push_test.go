@@ -1,0 +1,289 @@
+package transport
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+
+	"orch/orchestrator/transport/sshdtest"
+)
+
+// pushMethods are the explicit methods every push test runs with.
+var pushMethods = []PushMethod{PushStream, PushGzip, PushSFTP}
+
+// writeRandom writes n random bytes to a new file and returns its path and content.
+func writeRandom(t testing.TB, dir, name string, n int) (string, []byte) {
+	t.Helper()
+	b := make([]byte, n)
+	rand.Read(b[:n/2]) // half random, half zeros: compressible like a binary
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p, b
+}
+
+// remoteDir is a directory the sshd host sees (same machine), removed at cleanup.
+func remoteDir(t *testing.T) string {
+	t.Helper()
+	d, err := os.MkdirTemp("", "transport-push-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return d
+}
+
+// push pushes and fails the test on error.
+func push(t *testing.T, c *Conn, local, remote string, mode os.FileMode) bool {
+	t.Helper()
+	changed, err := c.Push(testCtx(t), local, remote, mode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return changed
+}
+
+// assertFile checks content and mode of a file the remote side wrote.
+func assertFile(t *testing.T, path string, want []byte, mode os.FileMode) {
+	t.Helper()
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("%s: content differs (%d bytes, want %d)", path, len(got), len(want))
+	}
+	st, _ := os.Stat(path)
+	if st.Mode().Perm() != mode {
+		t.Fatalf("%s: mode %v, want %v", path, st.Mode().Perm(), mode)
+	}
+}
+
+// assertNoTemps fails if a push left temporary files in dir.
+func assertNoTemps(t *testing.T, dir string) {
+	t.Helper()
+	m, _ := filepath.Glob(filepath.Join(dir, "*.tmp-*"))
+	if len(m) > 0 {
+		t.Fatalf("temporary files left: %v", m)
+	}
+}
+
+func TestPushChangedThenUnchanged(t *testing.T) {
+	h := startHost(t, sshdtest.Options{})
+	for _, m := range pushMethods {
+		t.Run(m.String(), func(t *testing.T) {
+			cfg := h.cfg
+			cfg.PushMethod = m
+			c := dial(t, cfg)
+			local, content := writeRandom(t, t.TempDir(), "bin", 3<<20)
+			remote := filepath.Join(remoteDir(t), "new", "dir", "nodeagent")
+			if !push(t, c, local, remote, 0o755) {
+				t.Fatal("first push: changed=false")
+			}
+			assertFile(t, remote, content, 0o755)
+			if push(t, c, local, remote, 0o755) {
+				t.Fatal("same content pushed again: changed=true")
+			}
+			if !push(t, c, local, remote, 0o700) {
+				t.Fatal("mode change: changed=false")
+			}
+			assertFile(t, remote, content, 0o700)
+			local2, content2 := writeRandom(t, t.TempDir(), "bin", 1<<20)
+			if !push(t, c, local2, remote, 0o700) {
+				t.Fatal("new content: changed=false")
+			}
+			assertFile(t, remote, content2, 0o700)
+			assertNoTemps(t, filepath.Dir(remote))
+		})
+	}
+}
+
+// While a big file replaces a small one, the final name always shows one of the two
+// complete versions.
+func TestPushIsAtomic(t *testing.T) {
+	h := startHost(t, sshdtest.Options{})
+	for _, m := range pushMethods {
+		t.Run(m.String(), func(t *testing.T) {
+			cfg := h.cfg
+			cfg.PushMethod = m
+			c := dial(t, cfg)
+			dir := remoteDir(t)
+			remote := filepath.Join(dir, "f")
+			oldLocal, _ := writeRandom(t, t.TempDir(), "old", 64<<10)
+			newLocal, newContent := writeRandom(t, t.TempDir(), "new", 16<<20)
+			push(t, c, oldLocal, remote, 0o644)
+			var stop atomic.Bool
+			var wg sync.WaitGroup
+			var bad error
+			var seen int
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for !stop.Load() {
+					st, err := os.Stat(remote)
+					seen++
+					if err != nil || (st.Size() != 64<<10 && st.Size() != 16<<20) {
+						bad = fmt.Errorf("observed %v size %d under the final name", err, sizeOf(st))
+						return
+					}
+				}
+			}()
+			push(t, c, newLocal, remote, 0o644)
+			stop.Store(true)
+			wg.Wait()
+			if bad != nil {
+				t.Fatal(bad)
+			}
+			assertFile(t, remote, newContent, 0o644)
+			assertNoTemps(t, dir)
+			t.Logf("%d observations during the push", seen)
+		})
+	}
+}
+
+// sizeOf is st's size, or -1.
+func sizeOf(st os.FileInfo) int64 {
+	if st == nil {
+		return -1
+	}
+	return st.Size()
+}
+
+func TestPushBecomeIntoRootOwnedDir(t *testing.T) {
+	sshdtest.EnsureUser(t, "orchtest", true)
+	h := startHost(t, sshdtest.Options{})
+	rootDir := filepath.Join(remoteDir(t), "root-only")
+	if err := os.Mkdir(rootDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range pushMethods {
+		t.Run(m.String(), func(t *testing.T) {
+			cfg := h.cfg
+			cfg.User, cfg.PushMethod = "orchtest", m
+			local, content := writeRandom(t, t.TempDir(), "bin", 2<<20)
+			remote := filepath.Join(rootDir, m.String(), "nodeagent")
+			c := dial(t, cfg)
+			if _, err := c.Push(testCtx(t), local, remote, 0o755); err == nil {
+				t.Fatal("push without become into a root-only dir succeeded")
+			}
+			cfg.Become = true
+			c = dial(t, cfg)
+			if !push(t, c, local, remote, 0o755) || push(t, c, local, remote, 0o755) {
+				t.Fatal("want changed, then unchanged")
+			}
+			assertFile(t, remote, content, 0o755)
+			st, _ := os.Stat(remote)
+			if ownerUID(st) != 0 {
+				t.Fatalf("owner uid %d, want root", ownerUID(st))
+			}
+		})
+	}
+}
+
+func TestPushBecomeWithoutSudoRights(t *testing.T) {
+	sshdtest.EnsureUser(t, "orchtestpw", false)
+	h := startHost(t, sshdtest.Options{})
+	for _, m := range pushMethods {
+		cfg := h.cfg
+		cfg.User, cfg.Become, cfg.PushMethod = "orchtestpw", true, m
+		c := dial(t, cfg)
+		local, _ := writeRandom(t, t.TempDir(), "bin", 1024)
+		_, err := c.Push(testCtx(t), local, filepath.Join(remoteDir(t), "x"), 0o644)
+		if !errors.Is(err, ErrBecome) || !strings.HasPrefix(err.Error(), cfg.Name+": ") {
+			t.Fatalf("%v: got %v, want ErrBecome", m, err)
+		}
+	}
+}
+
+// Hosts without sha256sum: SFTP upload, digests by reading back over SFTP.
+func TestPushWithoutRemoteTools(t *testing.T) {
+	h := startHost(t, sshdtest.Options{})
+	cfg := h.cfg
+	cfg.PushMethod = PushSFTP
+	c := dial(t, cfg)
+	tools, err := c.remoteTools(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.tools = &remoteTools{sftpServer: tools.sftpServer} // as if gzip and sha256sum were absent
+	local, content := writeRandom(t, t.TempDir(), "bin", 1<<20)
+	remote := filepath.Join(remoteDir(t), "f")
+	if !push(t, c, local, remote, 0o640) || push(t, c, local, remote, 0o640) {
+		t.Fatal("want changed, then unchanged")
+	}
+	assertFile(t, remote, content, 0o640)
+}
+
+// An upload whose digest differs from the expected one (a truncated or corrupted
+// transfer) is never renamed into place, and its temporary file is removed.
+func TestPushRefusesContentWithWrongDigest(t *testing.T) {
+	h := startHost(t, sshdtest.Options{})
+	for _, m := range pushMethods {
+		t.Run(m.String(), func(t *testing.T) {
+			cfg := h.cfg
+			cfg.PushMethod = m
+			c := dial(t, cfg)
+			dir := remoteDir(t)
+			local, _ := writeRandom(t, t.TempDir(), "bin", 256<<10)
+			p := &pusher{c: c, local: local, remote: filepath.Join(dir, "f"), mode: 0o644,
+				sum: strings.Repeat("ab", 32)} // not the file's digest
+			_, err := p.run(testCtx(t))
+			if err == nil || !strings.Contains(err.Error(), "sha256") {
+				t.Fatalf("got %v, want a sha256 mismatch", err)
+			}
+			if _, statErr := os.Stat(p.remote); statErr == nil {
+				t.Fatal("content with a wrong digest was renamed into place")
+			}
+			assertNoTemps(t, dir)
+		})
+	}
+}
+
+func TestPushOntoDirectoryFails(t *testing.T) {
+	h := startHost(t, sshdtest.Options{})
+	c := dial(t, h.cfg)
+	dir := remoteDir(t)
+	local, _ := writeRandom(t, t.TempDir(), "bin", 1024)
+	if _, err := c.Push(testCtx(t), local, dir, 0o644); err == nil || !strings.Contains(err.Error(), "directory") {
+		t.Fatalf("got %v, want an error about a directory", err)
+	}
+	if _, err := c.Push(testCtx(t), local, "relative/path", 0o644); err == nil {
+		t.Fatal("relative remote path accepted")
+	}
+}
+
+func TestFileCacheHashesAndCompressesOnce(t *testing.T) {
+	fc := NewFileCache()
+	local, content := writeRandom(t, t.TempDir(), "bin", 1<<20)
+	sum, err := fc.Sum(local)
+	if want := fmt.Sprintf("%x", sha256.Sum256(content)); err != nil || sum != want {
+		t.Fatalf("sum %s %v, want %s", sum, err, want)
+	}
+	gz1, _ := fc.Gzip(local)
+	gz2, _ := fc.Gzip(local)
+	if len(gz1) == 0 || &gz1[0] != &gz2[0] {
+		t.Fatal("gzip not cached")
+	}
+	os.WriteFile(local, []byte("changed"), 0o644)
+	if sum2, _ := fc.Sum(local); sum2 == sum {
+		t.Fatal("changed file kept its old digest")
+	}
+}
+
+// ownerUID returns the file's owner.
+func ownerUID(st os.FileInfo) uint32 {
+	if s, ok := st.Sys().(*syscall.Stat_t); ok {
+		return s.Uid
+	}
+	return 0
+}
