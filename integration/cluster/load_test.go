@@ -47,9 +47,9 @@ type casOp struct {
 type casOutcome int
 
 const (
-	casAcked    casOutcome = iota // 200: applied
-	casRefused                    // 412: nothing changed
-	casUnknown                    // any other error: applied or not
+	casAcked   casOutcome = iota // 200: applied
+	casRefused                   // 412: nothing changed
+	casUnknown                   // any other error: applied or not
 )
 
 // keyPace is the least time between two writes of one key writer: unpaced writers would
