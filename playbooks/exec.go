@@ -295,7 +295,7 @@ func (p *playRun) attempt(ctx context.Context, t *Task, h *hostState, in *inheri
 		}
 	}
 	res.Changes = tc.changes
-	if len(tc.changes) > 0 {
+	if len(tc.changes) > 0 && err == nil {
 		res.Changed = true
 		if tc.Check && res.Msg == "" {
 			res.Msg = "would change: " + strings.Join(tc.changes, "; ")

@@ -25,6 +25,7 @@ type playRun struct {
 	batch    []*hostState   // the current serial batch
 	topics   map[string][]*Task
 	hostvars map[string]any // snapshot, rebuilt when a view changes
+	groups   map[string]any // the groups magic variable
 	ended    bool           // meta: end_play
 }
 
@@ -69,9 +70,7 @@ func (p *playRun) runBatch(ctx context.Context, batch []*hostState) {
 		names[i] = h.host.Name
 	}
 	p.r.rep.Report(Event{Kind: EventPlayStart, Play: p.name(), Hosts: names})
-	for _, h := range batch {
-		p.refresh(h)
-	}
+	p.refresh(batch...)
 	for _, section := range [][]*Task{p.play.PreTasks, p.play.Tasks, p.play.PostTasks} {
 		p.runTasks(ctx, section, batch, p.rootInherit())
 		if !p.halted(ctx) {

@@ -14,12 +14,22 @@ import (
 // loop variable on top. Templated values of every layer but facts are
 // resolved when the host's view is built.
 
-// refresh rebuilds the host's view of its variables for the current play.
-func (p *playRun) refresh(h *hostState) {
+// refresh rebuilds the views of hosts for the current play.
+func (p *playRun) refresh(hosts ...*hostState) {
+	if len(hosts) == 0 {
+		return
+	}
+	m := p.magic()
+	for _, h := range hosts {
+		p.refreshOne(h, m)
+	}
+}
+
+func (p *playRun) refreshOne(h *hostState, m magic) {
 	r := p.r
 	layers := []map[string]any{h.host.Vars, p.play.Vars, p.files, h.facts, r.opts.ExtraVars}
 	view := template.Vars(layers...)
-	p.addMagic(h, view)
+	p.addMagic(h, view, m)
 	pending := []string{}
 	for name, v := range view {
 		if _, isFact := h.facts[name]; isFact {
@@ -66,18 +76,30 @@ func (p *playRun) resolve(view map[string]any, pending []string) {
 	}
 }
 
-func (p *playRun) addMagic(h *hostState, view map[string]any) {
+// magic holds the magic variables shared by the hosts of a batch.
+type magic struct {
+	batch, playHosts, all []any
+}
+
+func (p *playRun) magic() magic {
+	if p.groups == nil {
+		p.groups = p.groupsVar()
+	}
+	return magic{batch: hostNames(p.active(p.batch)), playHosts: hostNames(p.active(p.hosts)), all: hostNames(p.hosts)}
+}
+
+func (p *playRun) addMagic(h *hostState, view map[string]any, m magic) {
 	r := p.r
 	name := h.host.Name
 	short, _, _ := strings.Cut(name, ".")
 	view["inventory_hostname"] = name
 	view["inventory_hostname_short"] = short
-	view["groups"] = p.groupsVar()
+	view["groups"] = p.groups
 	view["group_names"] = groupNames(r.opts.Groups, name)
-	view["play_hosts"] = hostNames(p.active(p.batch))
-	view["ansible_play_batch"] = view["play_hosts"]
-	view["ansible_play_hosts"] = hostNames(p.active(p.hosts))
-	view["ansible_play_hosts_all"] = hostNames(p.hosts)
+	view["play_hosts"] = m.batch
+	view["ansible_play_batch"] = m.batch
+	view["ansible_play_hosts"] = m.playHosts
+	view["ansible_play_hosts_all"] = m.all
 	view["ansible_check_mode"] = r.opts.Check
 	view["ansible_diff_mode"] = r.opts.Diff
 	view["playbook_dir"] = r.pb.Dir
@@ -158,11 +180,13 @@ func (p *playRun) hostvarsSnapshot() map[string]any {
 
 // refreshDirty rebuilds the views of hosts whose facts changed.
 func (p *playRun) refreshDirty(hosts []*hostState) {
+	var dirty []*hostState
 	for _, h := range hosts {
 		if h.dirty {
-			p.refresh(h)
+			dirty = append(dirty, h)
 		}
 	}
+	p.refresh(dirty...)
 }
 
 // inherit carries block keywords down to the tasks of the block.

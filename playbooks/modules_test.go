@@ -1,0 +1,196 @@
+package playbooks
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestCopyIdempotentAndCheckMode(t *testing.T) {
+	h := newHarness(t, "h1")
+	writeFile(t, h.dir+"/src.txt", "from src\n")
+	writeFile(t, h.dir+"/tpl.j2", "host={{ inventory_hostname }} n={{ items | join(',') }}\n")
+	src := `
+- hosts: all
+  gather_facts: false
+  vars:
+    items: [1, 2]
+  tasks:
+    - name: content
+      copy:
+        content: "hello {{ inventory_hostname }}\n"
+        dest: "{{ tmp }}/content.txt"
+        mode: "0600"
+    - name: src
+      copy: src=src.txt dest={{ tmp }}/copied.txt
+    - name: template
+      template: src=tpl.j2 dest={{ tmp }}/rendered.txt mode=0640
+    - name: dir
+      file: path={{ tmp }}/d/e state=directory mode=0750
+    - name: touch
+      file: { path: "{{ tmp }}/d/e/f", state: touch }
+    - name: link
+      file: { path: "{{ tmp }}/l", src: "{{ tmp }}/content.txt", state: link }
+    - name: absent
+      file: { path: "{{ tmp }}/gone", state: absent }
+`
+	writeFile(t, h.dir+"/gone", "x")
+
+	check := h.run(src, func(o *Options) { o.Check = true })
+	if fileExists(h.dir+"/content.txt") || fileExists(h.dir+"/d") || !fileExists(h.dir+"/gone") {
+		t.Fatal("check mode changed files")
+	}
+	h.stats(check, "h1", Stats{Ok: 7, Changed: 7})
+	h.outputContains("changed: [h1] => would change: write " + h.dir + "/content.txt (9 bytes)")
+
+	first := h.run(src)
+	h.stats(first, "h1", Stats{Ok: 7, Changed: 7})
+	if got := h.file("content.txt"); got != "hello h1\n" {
+		t.Errorf("content.txt = %q", got)
+	}
+	if got := h.file("rendered.txt"); got != "host=h1 n=1,2\n" {
+		t.Errorf("rendered.txt = %q", got)
+	}
+	if got := h.file("copied.txt"); got != "from src\n" {
+		t.Errorf("copied.txt = %q", got)
+	}
+	assertMode(t, h.dir+"/content.txt", 0o600)
+	assertMode(t, h.dir+"/rendered.txt", 0o640)
+	assertMode(t, h.dir+"/d/e", 0o750)
+	if target, _ := os.Readlink(h.dir + "/l"); target != h.dir+"/content.txt" || fileExists(h.dir+"/gone") {
+		t.Errorf("link -> %q, gone exists=%v", target, fileExists(h.dir+"/gone"))
+	}
+
+	second := h.run(src)
+	// Only touch changes every time.
+	h.stats(second, "h1", Stats{Ok: 7, Changed: 1})
+
+	os.Chmod(h.dir+"/content.txt", 0o644)
+	h.run(src)
+	assertMode(t, h.dir+"/content.txt", 0o600)
+}
+
+func assertMode(t *testing.T, path string, want os.FileMode) {
+	t.Helper()
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Errorf("stat: %v", err)
+		return
+	}
+	if got := st.Mode().Perm(); got != want {
+		t.Errorf("%s mode %o, want %o", filepath.Base(path), got, want)
+	}
+}
+
+func TestCopyDiff(t *testing.T) {
+	h := newHarness(t, "h1")
+	writeFile(t, h.dir+"/f", "old\n")
+	h.run(`
+- hosts: all
+  gather_facts: false
+  tasks:
+    - copy: { content: "new\n", dest: "{{ tmp }}/f" }
+`, func(o *Options) {
+		o.Diff = true
+		o.Reporter = MultiReporter(h.rec, NewTextReporter(&h.out, TextOptions{Diff: true}))
+	})
+	h.outputContains("-old\n+new\n")
+}
+
+func TestWaitFor(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	port := ln.Addr().(*net.TCPAddr).Port
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedPort := closed.Addr().(*net.TCPAddr).Port
+	closed.Close()
+
+	h := newHarness(t, "h1")
+	h.hosts[0].Vars["ansible_host"] = "127.0.0.1"
+	h.hosts[0].Vars["open_port"] = port
+	h.hosts[0].Vars["closed_port"] = closedPort
+	writeFile(t, h.dir+"/present", "")
+	recap := h.run(`
+- hosts: all
+  gather_facts: false
+  tasks:
+    - wait_for: port={{ open_port }} timeout=5
+    - wait_for: { port: "{{ closed_port }}", state: stopped, timeout: 5 }
+    - wait_for: { path: "{{ tmp }}/present", timeout: 5 }
+    - wait_for: { path: "{{ tmp }}/absent", state: absent }
+    - name: times out
+      wait_for: { port: "{{ closed_port }}", timeout: 0.2, sleep: 0.05 }
+      ignore_errors: true
+`)
+	h.stats(recap, "h1", Stats{Ok: 5, Ignored: 1})
+	h.outputContains("timeout after 200ms waiting for 127.0.0.1:")
+}
+
+func TestMiscModules(t *testing.T) {
+	h := newHarness(t, "h1")
+	recap := h.run(`
+- hosts: all
+  gather_facts: false
+  tasks:
+    - ping:
+      register: p
+    - pause: seconds=0
+    - set_fact: a=1 b="{{ [1, 2] }}"
+    - assert:
+        that: ["p.ping == 'pong'", "a == '1'", "b == [1, 2]"]
+        success_msg: fine
+    - assert: { that: "1 == 2", fail_msg: "math is broken" }
+      ignore_errors: true
+    - debug:
+    - fail:
+      ignore_errors: true
+`)
+	h.stats(recap, "h1", Stats{Ok: 7, Ignored: 2})
+	h.outputContains("ok: [h1] => fine", "failed: [h1] => math is broken", "ok: [h1] => Hello world!", "Failed as requested from task")
+}
+
+func TestModuleArgErrors(t *testing.T) {
+	h := newHarness(t, "h1")
+	recap := h.run(`
+- hosts: all
+  gather_facts: false
+  tasks:
+    - copy: { dest: /tmp/x, bogus: 1 }
+`)
+	h.stats(recap, "h1", Stats{Failed: 1})
+	h.outputContains("copy does not take bogus")
+}
+
+func TestCustomModuleCheckGate(t *testing.T) {
+	h := newHarness(t, "h1")
+	applied := 0
+	h.modules["thing"] = ModuleFunc(func(ctx context.Context, tc *TaskContext) (Result, error) {
+		name, err := tc.Args.Required("name")
+		if err != nil {
+			return Result{}, err
+		}
+		return Result{}, tc.Change("create thing "+name, func() error { applied++; return nil })
+	})
+	src := "- hosts: all\n  tasks:\n    - thing: { name: \"{{ inventory_hostname }}\" }\n"
+	h.run(src, func(o *Options) { o.Check = true })
+	if applied != 0 {
+		t.Fatal("check mode applied a change")
+	}
+	h.outputContains("changed: [h1] => would change: create thing h1")
+	h.run(src)
+	if applied != 1 {
+		t.Fatalf("applied %d times", applied)
+	}
+	if !strings.Contains(h.out.String(), "changed: [h1]\n") {
+		t.Errorf("output:\n%s", h.out.String())
+	}
+}
