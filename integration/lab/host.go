@@ -106,7 +106,8 @@ func (h *Host) prepareFiles() error {
 }
 
 // Start starts the host's sshd (in a new mount namespace over the same data) and waits
-// until it answers on port 22. Starting a running host only waits for it.
+// until it answers on port 22 (on a partitioned host: until it listens). Starting a
+// running host only waits for it.
 func (h *Host) Start(ctx context.Context) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -115,7 +116,12 @@ func (h *Host) Start(ctx context.Context) error {
 			return fmt.Errorf("%s: starting sshd: %w", h.Name, err)
 		}
 	}
-	if err := h.waitReady(ctx, h.done); err != nil {
+	probe := func(ctx context.Context) error { return probeSSH(ctx, h.Addr) }
+	if partitioned, _ := h.Partitioned(); partitioned {
+		pid := h.pid // unreachable from outside: check that sshd listens inside
+		probe = func(context.Context) error { return listening(pid, 22) }
+	}
+	if err := h.waitReady(ctx, h.done, probe); err != nil {
 		return fmt.Errorf("%s: %w", h.Name, err)
 	}
 	h.lab.log.Info("host up", "host", h.Name, "addr", h.Addr, "pid", h.pid)
@@ -129,7 +135,11 @@ func (h *Host) launch() error {
 	if err != nil {
 		return err
 	}
-	args := []string{"--net=" + h.netnsPath(), "--", "unshare", "--mount", "--uts", "--propagation", "private",
+	unshare, err := tool("unshare")
+	if err != nil {
+		return err
+	}
+	args := []string{"--net=" + h.netnsPath(), "--", unshare, "--mount", "--uts", "--propagation", "private",
 		"--", "/bin/sh", "-c", launchScript(h, sshd)}
 	cmd, err := h.command(context.Background(), "nsenter", args...)
 	if err != nil {
@@ -183,22 +193,25 @@ func startIn(cmd *exec.Cmd, cg cgroup) error {
 	return cmd.Start()
 }
 
-// WaitReady waits until the host's sshd answers on port 22 (e.g. after Heal).
+// WaitReady waits until the host's sshd answers on port 22 from the root namespace (e.g.
+// after Heal).
 func (h *Host) WaitReady(ctx context.Context) error {
 	h.mu.Lock()
 	done := h.done
 	h.mu.Unlock()
-	if err := h.waitReady(ctx, done); err != nil {
+	probe := func(ctx context.Context) error { return probeSSH(ctx, h.Addr) }
+	if err := h.waitReady(ctx, done, probe); err != nil {
 		return fmt.Errorf("%s: %w", h.Name, err)
 	}
 	return nil
 }
 
-func (h *Host) waitReady(ctx context.Context, done <-chan struct{}) error {
+// waitReady polls probe until it succeeds, sshd exits (done) or ctx ends.
+func (h *Host) waitReady(ctx context.Context, done <-chan struct{}, probe func(context.Context) error) error {
 	ctx, cancel := withDefaultTimeout(ctx, startTimeout)
 	defer cancel()
 	for {
-		last := probeSSH(ctx, h.Addr)
+		last := probe(ctx)
 		if last == nil {
 			return nil
 		}

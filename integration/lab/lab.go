@@ -48,9 +48,11 @@ const (
 	stateVersion = 1
 )
 
-// DefaultMounts are the directories private to each host: the host's own copies under
-// DataDir()/fs are bind-mounted over them inside the host's mount namespace.
-var DefaultMounts = []string{"/var/lib/nodeagent", "/var/lib/lxc", "/var/cache/lxc", "/var/log/lxc", "/run/lxc"}
+// DefaultMounts returns the directories private to each host: the host's own copies
+// under DataDir()/fs are bind-mounted over them inside the host's mount namespace.
+func DefaultMounts() []string {
+	return []string{"/var/lib/nodeagent", "/var/lib/lxc", "/var/cache/lxc", "/var/log/lxc", "/run/lxc"}
+}
 
 // Lab is a set of test hosts sharing one bridge, one client key and one known_hosts file.
 type Lab struct {
@@ -77,13 +79,14 @@ type config struct {
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
 
 // WithMounts adds directories (absolute paths) that each host gets its own copy of, on top
-// of DefaultMounts.
+// of DefaultMounts. Missing mount points are created in the root namespace and stay there
+// (empty), since other labs may be using them.
 func WithMounts(paths ...string) Option {
 	return func(c *config) { c.mounts = append(c.mounts, paths...) }
 }
 
 func newConfig(opts []Option) config {
-	c := config{log: slog.New(slog.DiscardHandler), mounts: append([]string(nil), DefaultMounts...)}
+	c := config{log: slog.New(slog.DiscardHandler), mounts: DefaultMounts()}
 	for _, o := range opts {
 		o(&c)
 	}

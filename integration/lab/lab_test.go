@@ -156,6 +156,9 @@ func TestPartitionAndHeal(t *testing.T) {
 	if out, err := sshRun(t, l, "host2", nil, "ping -c1 -W1 "+h.Addr+" || nc -z -w1 "+h.Addr+" 22"); err == nil {
 		t.Errorf("host2 reaches partitioned host1: %s", out)
 	}
+	if err := h.Restart(t.Context()); err != nil {
+		t.Fatalf("restarting a partitioned host: %v", err)
+	}
 	if err := h.Heal(); err != nil {
 		t.Fatal(err)
 	}
@@ -231,5 +234,18 @@ func TestInventory(t *testing.T) {
 	}
 	if !strings.Contains(string(b), "[all:vars]\nagent_dir=/var/lib/nodeagent\n") {
 		t.Errorf("inventory lacks extra vars:\n%s", b)
+	}
+}
+
+func TestWithMounts(t *testing.T) {
+	t.Cleanup(func() { os.Remove("/var/lib/orch-lab-extra") }) // the mount point, made in the root namespace
+	l := New(t, 2, WithMounts("/var/lib/orch-lab-extra"))
+	mustSSH(t, l, "host1", "echo one > /var/lib/orch-lab-extra/f")
+	if out, err := sshRun(t, l, "host2", nil, "cat /var/lib/orch-lab-extra/f"); err == nil {
+		t.Errorf("host2 sees host1's extra directory: %s", out)
+	}
+	p, ok := l.Hosts()[0].Path("/var/lib/orch-lab-extra/f")
+	if b, err := os.ReadFile(p); !ok || string(b) != "one\n" {
+		t.Errorf("host1's extra directory in %s: %q, %v", p, b, err)
 	}
 }

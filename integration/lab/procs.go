@@ -163,3 +163,20 @@ func describe(pids []int, table map[int]proc) string {
 	}
 	return strings.Join(parts, " ")
 }
+
+// listening reports (as nil) whether a TCP socket listens on port in pid's network
+// namespace, from /proc/PID/net/tcp: "sl local_address(hexIP:hexPort) rem_address st ...",
+// where st 0A is LISTEN.
+func listening(pid, port int) error {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/tcp", pid))
+	if err != nil {
+		return err
+	}
+	suffix := fmt.Sprintf(":%04X", port)
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 3 && strings.HasSuffix(f[1], suffix) && f[3] == "0A" {
+			return nil
+		}
+	}
+	return fmt.Errorf("nothing listens on port %d", port)
+}
