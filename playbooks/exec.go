@@ -283,8 +283,13 @@ func (p *playRun) attempt(ctx context.Context, t *Task, h *hostState, in *inheri
 		return failure(fmt.Sprintf("%s: %v", t.Module, err))
 	}
 	args, _ := rendered.(map[string]any)
+	dropOmitted(args)
 	tc := p.taskContext(ctx, t, h, in, vars, delegate, args)
+	tc.Logger.Debug("running module", "module", t.Module, "delegate", delegate)
 	res, err := runModule(ctx, p.r.modules[t.Module], tc)
+	if err != nil && !t.NoLog && !in.noLog {
+		tc.Logger.Debug("module error", "module", t.Module, "err", err)
+	}
 	o := outcome{delegate: delegate}
 	if err != nil {
 		if errors.Is(err, ErrUnreachable) {

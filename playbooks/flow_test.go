@@ -84,6 +84,8 @@ func TestBlockRescueAlways(t *testing.T) {
         - name: maybe fail
           fail: msg=bad
           when: inventory_hostname != 'ok'
+          args:
+            ignored_arg: "{{ omit }}"
         - name: skipped after failure
           shell: echo block >> {{ marker }}
       rescue:
@@ -97,7 +99,7 @@ func TestBlockRescueAlways(t *testing.T) {
     - name: after block
       shell: echo after >> {{ tmp }}/m-{{ inventory_hostname }}
 `)
-	want := map[string]string{"ok": "block\nalways\nafter\n", "bad": "rescue\nalways\nafter\n", "worse": "rescue\nalways\n"}
+	want := map[string]string{"ok": "block\nalways\nafter\n", "bad": "rescue bad\nalways\nafter\n", "worse": "rescue bad\nalways\n"}
 	for host, w := range want {
 		if got := h.file("m-" + host); got != w {
 			t.Errorf("%s ran:\n%s\nwant:\n%s", host, got, w)

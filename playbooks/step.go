@@ -135,6 +135,7 @@ func (p *playRun) apply(t *Task, h *hostState, o outcome, in *inherit, count boo
 		h.failed = true
 		if in.rescuable {
 			h.rescuable = true
+			h.setFacts(map[string]any{"ansible_failed_result": o.reg, "ansible_failed_task": map[string]any{"name": t.DisplayName()}})
 			p.r.recap.add(h.host.Name, func(s *Stats) { s.Rescued++ })
 		} else {
 			p.r.recap.add(h.host.Name, func(s *Stats) { s.Failed++ })

@@ -103,6 +103,19 @@ func (p *playRun) addMagic(h *hostState, view map[string]any, m magic) {
 	view["ansible_check_mode"] = r.opts.Check
 	view["ansible_diff_mode"] = r.opts.Diff
 	view["playbook_dir"] = r.pb.Dir
+	view["omit"] = omitToken
+}
+
+// omitToken is the value of `omit`: a module argument templated to it is dropped.
+const omitToken = "__omit_place_holder__orch__"
+
+// dropOmitted removes arguments whose value is the omit token.
+func dropOmitted(args map[string]any) {
+	for k, v := range args {
+		if s, ok := v.(string); ok && s == omitToken {
+			delete(args, k)
+		}
+	}
 }
 
 func (p *playRun) groupsVar() map[string]any {
