@@ -185,6 +185,16 @@ func TestPauseAndResume(t *testing.T) {
 	if err := h.WaitReady(t.Context()); err != nil {
 		t.Fatal(err)
 	}
+	if err := h.Pause(); err != nil { // a paused host can be restarted (and closed: cleanup)
+		t.Fatal(err)
+	}
+	if err := h.Restart(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	mustSSH(t, l, h.Name, "true")
+	if err := h.Pause(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestExec(t *testing.T) {
