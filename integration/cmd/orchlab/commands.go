@@ -91,7 +91,7 @@ func (c *upCmd) Run(e *env, ctx context.Context) error {
 type downCmd struct {
 	Dir      string `xor:"which" required:"" type:"path" help:"Lab directory."`
 	All      bool   `xor:"which" required:"" help:"Remove every lab under /tmp/orch-lab* and every leftover lab netns, link and cgroup."`
-	KeepData bool   `help:"Keep the lab's files (keys, host data) in DIR."`
+	KeepData bool   `help:"Keep the lab's files (keys, host data) in DIR. Otherwise a DIR matching /tmp/orch-lab* is removed whole, any other DIR loses only the lab's files."`
 	Orphans  bool   `default:"true" negatable:"" help:"Also remove labs under /tmp/orch-lab* of test processes that no longer run."`
 }
 
@@ -115,9 +115,14 @@ func down(dir string, keepData bool, e *env) error {
 	if err != nil {
 		return err
 	}
-	if keepData {
+	switch dedicated, _ := filepath.Match(lab.SweepGlob, filepath.Clean(l.Dir())); {
+	case keepData:
 		err = l.Close()
-	} else {
+	case dedicated: // /tmp/orch-lab*: the directory is the lab's, with what others put there (orch state)
+		if err = l.Close(); err == nil {
+			err = os.RemoveAll(l.Dir())
+		}
+	default:
 		err = l.Purge()
 	}
 	if err == nil {

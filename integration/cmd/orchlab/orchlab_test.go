@@ -22,6 +22,7 @@ func orchlab(t *testing.T, args ...string) string {
 func TestUpStatusExecDown(t *testing.T) {
 	lab.Require(t)
 	dir := filepath.Join(t.TempDir(), "orch-lab")
+	keep := filepath.Join(dir, "not-the-labs")
 	t.Cleanup(func() { run([]string{"down", "--dir", dir}, new(bytes.Buffer), new(bytes.Buffer)) })
 
 	out := orchlab(t, "up", "--dir", dir, "-n", "2", "--var", "agent_dir=/var/lib/nodeagent")
@@ -47,9 +48,12 @@ func TestUpStatusExecDown(t *testing.T) {
 	if out := orchlab(t, "status", "--dir", dir); strings.Count(out, " up\n") != 2 {
 		t.Errorf("status after heal and start:\n%s", out)
 	}
+	if err := os.WriteFile(keep, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	orchlab(t, "down", "--dir", dir)
-	if _, err := os.Stat(dir); !os.IsNotExist(err) {
-		t.Errorf("down left %s: %v", dir, err)
+	if entries, err := os.ReadDir(dir); err != nil || len(entries) != 1 || entries[0].Name() != "not-the-labs" {
+		t.Errorf("down outside /tmp/orch-lab* must remove just the lab's files: %v, %v", entries, err)
 	}
 	orchlab(t, "down", "--dir", dir) // idempotent
 }
