@@ -28,6 +28,8 @@ type hostState struct {
 	view map[string]any
 	// dirty means facts changed since view was built.
 	dirty bool
+	// outside caches the host's hostvars entry while it is not in the play.
+	outside map[string]any
 
 	connMu  sync.Mutex
 	conn    Conn
@@ -49,7 +51,7 @@ func (h *hostState) setFacts(facts map[string]any) {
 		return
 	}
 	maps.Copy(h.facts, facts)
-	h.dirty = true
+	h.dirty, h.outside = true, nil
 }
 
 // connect opens the host's connection once; a failure is remembered.

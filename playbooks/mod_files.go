@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -67,7 +68,7 @@ func (m copyModule) source(t *TaskContext) ([]byte, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	local := t.LocalPath(src)
+	local := localFile(t, src, map[bool]string{true: "templates", false: "files"}[m.template])
 	data, err := os.ReadFile(local)
 	if err != nil {
 		return nil, "", fmt.Errorf("%w: src: %w", ErrArgs, err)
@@ -80,6 +81,24 @@ func (m copyModule) source(t *TaskContext) ([]byte, string, error) {
 		return nil, "", fmt.Errorf("template %s: %w", src, err)
 	}
 	return []byte(template.String(out)), "", nil
+}
+
+// localFile finds src relative to the playbook, then in its files/ or
+// templates/ directory, as Ansible looks them up.
+func localFile(t *TaskContext, src, subdir string) string {
+	p := t.LocalPath(src)
+	if _, err := os.Stat(p); err == nil || filepath.IsAbs(src) {
+		return p
+	}
+	if alt := t.LocalPath(filepath.Join(subdir, src)); fileExists(alt) {
+		return alt
+	}
+	return p
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 // fileWrite puts data at dest unless it is already there.

@@ -12,7 +12,8 @@ import (
 func TestCopyIdempotentAndCheckMode(t *testing.T) {
 	h := newHarness(t, "h1")
 	writeFile(t, h.dir+"/src.txt", "from src\n")
-	writeFile(t, h.dir+"/tpl.j2", "host={{ inventory_hostname }} n={{ items | join(',') }}\n")
+	os.Mkdir(h.dir+"/templates", 0o755)
+	writeFile(t, h.dir+"/templates/tpl.j2", "host={{ inventory_hostname }} n={{ items | join(',') }}\n")
 	src := `
 - hosts: all
   gather_facts: false

@@ -183,9 +183,11 @@ func (p *playRun) hostvarsSnapshot() map[string]any {
 			hv[name] = h.view
 			continue
 		}
-		v := template.Vars(h.host.Vars, h.facts, r.opts.ExtraVars)
-		v["inventory_hostname"] = name
-		hv[name] = v
+		if h.outside == nil {
+			h.outside = template.Vars(h.host.Vars, h.facts, r.opts.ExtraVars)
+			h.outside["inventory_hostname"] = name
+		}
+		hv[name] = h.outside
 	}
 	p.hostvars = hv
 	return hv
