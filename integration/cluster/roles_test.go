@@ -35,6 +35,14 @@ func TestRoles(t *testing.T) {
 			t.Fatalf("after %s joined: %v", ms[i].name, err)
 		}
 		t.Logf("after %s: %v", ms[i].name, roles)
+		if i == 1 {
+			if st, err := readReplica(ms[1]); err == nil {
+				t.Errorf("node2 holds a replica while spare: config_version %d, %d user keys", st.version, len(st.user))
+			}
+		}
+	}
+	if st, err := readReplica(ms[1]); err != nil || st.version == 0 {
+		t.Errorf("node2, a voter since node3 joined, has no replica: %v", err)
 	}
 	roles := cliRoles(t, ms[5])
 	if roles["node1"] != api.RoleDatabaseLeader+","+api.RoleDatabase {

@@ -1,0 +1,206 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
+
+	"orch/nodeagent/api"
+)
+
+// TestInteractiveInit drives `nodeagent init` through a pseudo-terminal as an operator
+// would: bootstrap by answering the guide's questions, then join a second agent with the
+// trust password after confirming the cluster fingerprint. Prompts must come in order, the
+// password must not be echoed, and the result must be a two-member cluster.
+func TestInteractiveInit(t *testing.T) {
+	ms := startAgents(t, 2)
+	node1, node2 := ms[0], ms[1]
+	const pw = "interactive-sekret"
+
+	c := startConsole(t, node1, "init")
+	c.answer("Would you like to use clustering? (yes/no) [default=yes]: ", "")
+	c.answer("What member name should be used to identify this server in the cluster?", node1.name)
+	c.answer("What IP address or DNS name should be used to reach this server?", node1.addr)
+	c.answer("Are you joining an existing cluster? (yes/no) [default=no]: ", "no")
+	c.answer("Setup password authentication on the cluster? (yes/no) [default=no]: ", "yes")
+	c.secret("Trust password for new clients: ", pw)
+	c.answer("Do you want to configure a new storage pool? (yes/no) [default=no]: ", "yes")
+	c.answer("Name of the storage pool [default=default]: ", "")
+	c.answer("Name of the storage backend to use (dir, btrfs, lvm, zfs) [default=dir]: ", "dir")
+	c.answer("Would you like to create a new network bridge? (yes/no) [default=no]: ", "no")
+	c.expect("Member node1 is ready.")
+	c.wait()
+
+	fp := strings.TrimSpace(node1.MustRun("cluster", "fingerprint"))
+	c = startConsole(t, node2, "init")
+	c.answer("Would you like to use clustering? (yes/no) [default=yes]: ", "yes")
+	c.answer("What member name should be used to identify this server in the cluster?", node2.name)
+	c.answer("What IP address or DNS name should be used to reach this server?", node2.addr)
+	c.answer("Are you joining an existing cluster? (yes/no) [default=no]: ", "yes")
+	c.answer("Do you have a join token? (yes/no) [default=yes]: ", "no")
+	c.answer("IP address or FQDN of an existing cluster member: ", node1.addr)
+	c.expect("Cluster fingerprint: " + fp)
+	c.answer("Is this the correct fingerprint? (yes/no) [default=no]: ", "yes")
+	c.secret("Cluster trust password: ", pw)
+	c.answer("All existing data is lost when joining a cluster, continue? (yes/no) [default=no]: ", "yes")
+	c.expect("Member node2 is ready.")
+	c.wait()
+
+	roles := cliRoles(t, node2)
+	if len(roles) != 2 || roles["node1"] != api.RoleDatabaseLeader+","+api.RoleDatabase || roles["node2"] != "" {
+		t.Errorf("after the interactive join: roles %v; want node1 database-leader,database and node2 none", roles)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cl, err := node2.Client().Cluster(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cl.MemberConfig) == 0 || cl.MemberConfig[0].Entity != "storage-pool" || cl.MemberConfig[0].Name != "default" {
+		t.Errorf("GET /1.0/cluster member_config %+v: want the keys of storage pool default made interactively", cl.MemberConfig)
+	}
+}
+
+// console is a CLI process on a pseudo-terminal and the transcript of what it printed.
+type console struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	ptmx *os.File // our side
+	tty  *os.File // the process's side, kept open to watch its echo flag
+	done chan struct{}
+
+	mu      sync.Mutex
+	out     strings.Builder
+	pos     int      // transcript consumed by expect
+	secrets []string // typed without echo: must never appear in the transcript
+}
+
+// startConsole runs `nodeagent --dir DIR args...` with a pty as its terminal.
+func startConsole(t *testing.T, a *agent, args ...string) *console {
+	t.Helper()
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pseudo-terminal available (mount devpts): %v", err)
+	}
+	cmd := exec.Command(agentBin, append([]string{"--dir", a.dir}, args...)...)
+	cmd.Env = agentEnv()
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := &console{t: t, cmd: cmd, ptmx: ptmx, tty: tty, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(c.done) }()
+	go c.read()
+	t.Cleanup(func() {
+		_ = syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
+		<-c.done
+		tty.Close()
+		ptmx.Close()
+		if t.Failed() {
+			t.Logf("[%s console] transcript:\n%s", a.name, c.transcript())
+		}
+	})
+	return c
+}
+
+func (c *console) read() {
+	buf := make([]byte, 4096)
+	for {
+		n, err := c.ptmx.Read(buf)
+		c.mu.Lock()
+		c.out.Write(buf[:n])
+		c.mu.Unlock()
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (c *console) transcript() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.out.String()
+}
+
+// expect waits until s appears in the transcript after what earlier expects consumed.
+func (c *console) expect(s string) {
+	c.t.Helper()
+	waitFor(c.t, 15*time.Second, fmt.Sprintf("prompt %q", s), func() error {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		rest := c.out.String()[c.pos:]
+		if i := strings.Index(rest, s); i >= 0 {
+			c.pos += i + len(s)
+			return nil
+		}
+		select {
+		case <-c.done:
+			c.t.Fatalf("the CLI exited (%v) without printing %q; after the last prompt it printed %q", c.cmd.ProcessState, s, rest)
+		default:
+		}
+		return fmt.Errorf("printed since the last prompt: %q", rest)
+	})
+}
+
+// answer waits for prompt, then types line and Enter.
+func (c *console) answer(prompt, line string) {
+	c.t.Helper()
+	c.expect(prompt)
+	c.typeLine(line)
+}
+
+// secret waits for prompt and for the terminal's echo to be turned off, then types s.
+func (c *console) secret(prompt, s string) {
+	c.t.Helper()
+	c.expect(prompt)
+	waitFor(c.t, 10*time.Second, "echo off for "+prompt, func() error {
+		tio, err := unix.IoctlGetTermios(int(c.tty.Fd()), unix.TCGETS)
+		if err != nil {
+			return err
+		}
+		if tio.Lflag&unix.ECHO != 0 {
+			return errors.New("the terminal still echoes")
+		}
+		return nil
+	})
+	c.secrets = append(c.secrets, s)
+	c.typeLine(s)
+}
+
+func (c *console) typeLine(s string) {
+	c.t.Helper()
+	if _, err := io.WriteString(c.ptmx, s+"\r"); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// wait waits for the CLI to exit 0 and checks no secret was echoed.
+func (c *console) wait() {
+	c.t.Helper()
+	select {
+	case <-c.done:
+	case <-time.After(60 * time.Second):
+		c.t.Fatalf("the CLI did not exit within 60s")
+	}
+	if code := c.cmd.ProcessState.ExitCode(); code != 0 {
+		c.t.Fatalf("the CLI exited %d", code)
+	}
+	out := c.transcript()
+	for _, s := range c.secrets {
+		if strings.Contains(out, s) {
+			c.t.Errorf("a secret typed at a password prompt was echoed: transcript %q", out)
+		}
+	}
+}
