@@ -142,22 +142,21 @@ type cluster struct {
 func newCluster(tb testing.TB, n int, tweak func(*Config)) *cluster {
 	tb.Helper()
 	c := &cluster{tb: tb}
-	for i := range n {
-		c.nodes = append(c.nodes, newNode(tb, fmt.Sprintf("n%d", i), tweak))
-	}
+	c.nodes = append(c.nodes, newNode(tb, "n0", tweak))
 	ctx := testContext(tb, 10*time.Second)
 	if err := c.nodes[0].store.Bootstrap(ctx); err != nil {
 		tb.Fatalf("bootstrap: %v", err)
 	}
-	for _, nd := range c.nodes[1:] {
-		c.join(nd, true)
+	for i := 1; i < n; i++ {
+		c.join(newNode(tb, fmt.Sprintf("n%d", i), tweak), true)
 	}
 	return c
 }
 
-// join adds nd as voter or non-voter through the current leader and waits
-// until nd has caught up.
+// join adds nd to the cluster as voter or non-voter through the current
+// leader and waits until every member has caught up.
 func (c *cluster) join(nd *node, voter bool) {
+	c.nodes = append(c.nodes, nd)
 	c.tb.Helper()
 	ctx := testContext(c.tb, 10*time.Second)
 	l := c.leader()
