@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/raft"
 )
@@ -40,6 +41,7 @@ type fsm struct {
 	applied  position      // last entry whose effects are in the database
 	progress chan struct{} // closed and replaced when applied changes
 	broken   error         // set once a commit failed; nothing is applied after
+	restores atomic.Int64  // snapshots restored into the database (tests, stats)
 }
 
 var _ raft.BatchingFSM = (*fsm)(nil)
@@ -250,5 +252,6 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		return err
 	}
 	f.setApplied(pos)
+	f.restores.Add(1)
 	return nil
 }

@@ -136,6 +136,47 @@ func (n *node) stop() {
 type cluster struct {
 	tb    testing.TB
 	nodes []*node
+	mu    sync.RWMutex // guards node.store against concurrent writers (load tests)
+}
+
+// restart closes and reopens nd in the same directory, on the same port.
+func (c *cluster) restart(nd *node) {
+	c.tb.Helper()
+	c.stop(nd)
+	c.start(nd)
+}
+
+// stop closes nd's store.
+func (c *cluster) stop(nd *node) {
+	c.tb.Helper()
+	c.mu.Lock()
+	s := nd.store
+	nd.store = nil
+	c.mu.Unlock()
+	if err := s.Close(); err != nil {
+		c.tb.Errorf("%s: close: %v", nd.id, err)
+	}
+}
+
+// start reopens nd's store.
+func (c *cluster) start(nd *node) {
+	c.tb.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	nd.open()
+}
+
+// stores returns the open stores; safe to call from any goroutine.
+func (c *cluster) stores() []*Store {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	var out []*Store
+	for _, nd := range c.nodes {
+		if nd.store != nil {
+			out = append(out, nd.store)
+		}
+	}
+	return out
 }
 
 // newCluster bootstraps node n0 and adds n-1 voters.

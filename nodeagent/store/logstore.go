@@ -22,18 +22,22 @@ type logStore interface {
 	io.Closer
 }
 
-// logStoreOpener opens the log store for a Config.Dir.
-type logStoreOpener func(dir string, log hclog.Logger) (logStore, error)
+// logStoreOpener opens the log store in cfg.Dir.
+type logStoreOpener func(cfg Config, log hclog.Logger) (logStore, error)
 
 // openWAL opens raft-wal in dir/raft: the log store we use (DESIGN.md has the
 // numbers against bolt).
-func openWAL(dir string, log hclog.Logger) (logStore, error) {
-	path := filepath.Join(dir, "raft")
+func openWAL(cfg Config, log hclog.Logger) (logStore, error) {
+	path := filepath.Join(cfg.Dir, "raft")
 	if err := os.MkdirAll(path, 0o700); err != nil {
 		return nil, fmt.Errorf("creating raft log dir: %w", err)
 	}
 	meta := &metadb.BoltMetaDB{}
-	w, err := wal.Open(path, wal.WithLogger(log.Named("wal")), wal.WithMetaStore(meta))
+	size := 64 << 20 // raft-wal's default
+	if cfg.walSegmentSize > 0 {
+		size = cfg.walSegmentSize
+	}
+	w, err := wal.Open(path, wal.WithLogger(log.Named("wal")), wal.WithMetaStore(meta), wal.WithSegmentSize(size))
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("opening raft log %s: %w", path, err), meta.Close())
 	}
@@ -54,10 +58,11 @@ func (w walStore) Close() error {
 
 // openBolt opens raft-boltdb/v2 in dir/raft.db; kept for the benchmark that
 // compares it with raft-wal.
-func openBolt(dir string, _ hclog.Logger) (logStore, error) {
-	b, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db")})
+func openBolt(cfg Config, _ hclog.Logger) (logStore, error) {
+	path := filepath.Join(cfg.Dir, "raft.db")
+	b, err := raftboltdb.New(raftboltdb.Options{Path: path})
 	if err != nil {
-		return nil, fmt.Errorf("opening raft log %s: %w", filepath.Join(dir, "raft.db"), err)
+		return nil, fmt.Errorf("opening raft log %s: %w", path, err)
 	}
 	return b, nil
 }

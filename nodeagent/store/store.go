@@ -38,6 +38,9 @@ type Config struct {
 	openLogStore logStoreOpener
 	// maxInflight overrides defaultMaxInflight (benchmarks).
 	maxInflight int
+	// walSegmentSize overrides raft-wal's 64 MiB segments (tests: a head
+	// truncation only drops whole sealed segments).
+	walSegmentSize int
 }
 
 // withDefaults validates cfg and fills in defaults.
@@ -119,7 +122,7 @@ func openDisk(cfg Config, hlog hclog.Logger) (*disk, error) {
 	}
 	d := &disk{}
 	var err error
-	if d.logs, err = cfg.openLogStore(cfg.Dir, hlog); err != nil {
+	if d.logs, err = cfg.openLogStore(cfg, hlog); err != nil {
 		return nil, err
 	}
 	if d.snaps, err = raft.NewFileSnapshotStoreWithLogger(cfg.Dir, 2, hlog.Named("snapshots")); err != nil {
