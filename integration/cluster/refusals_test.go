@@ -92,9 +92,9 @@ func TestJoinRefusals(t *testing.T) {
 		node4 := startAgent(parent, "node4", newAddr(t))
 		tok := newToken(t, node1, node4.name)
 		node4.MustRunInput(preseedYAML(t, tokenPreseed(node4, tok)), "init", "--preseed")
-		thief := startAgent(t, "node4", newAddr(t))
-		refuse(t, thief, tokenPreseed(thief, tok), "no valid join token", "used")
-		uninitialised(t, thief)
+		// The joiner's directory presents node4's spent token under node4's name.
+		refuse(t, joiner, renamed(tokenPreseed(joiner, tok), node4.name), "no valid join token", "used")
+		uninitialised(t, joiner)
 	})
 	t.Run("wrong certificate", func(t *testing.T) {
 		other := startAgent(t, "other1", newAddr(t))
@@ -104,9 +104,9 @@ func TestJoinRefusals(t *testing.T) {
 		uninitialised(t, joiner)
 	})
 	t.Run("duplicate name", func(t *testing.T) {
-		dup := startAgent(t, "node2", newAddr(t))
-		refuse(t, dup, passwordPreseed(dup, node1.addr, cert, trustPassword), `member named "node2" already exists`)
-		uninitialised(t, dup)
+		p := renamed(passwordPreseed(joiner, node1.addr, cert, trustPassword), node2.name)
+		refuse(t, joiner, p, `member named "node2" already exists`)
+		uninitialised(t, joiner)
 		if r := node1.Run("cluster", "add", "node2"); r.Code == 0 || !strings.Contains(r.Stderr, "already exists") {
 			t.Errorf("cluster add node2 (an existing name): exit %d, %q; want refused", r.Code, r.Stderr)
 		}
@@ -184,6 +184,14 @@ func waitMember(t *testing.T, a *agent, name string) {
 		}
 		return nil
 	})
+}
+
+// renamed returns p asking to join under another member name.
+func renamed(p api.Preseed, name string) api.Preseed {
+	c := *p.Cluster
+	c.ServerName = name
+	p.Cluster = &c
+	return p
 }
 
 // decodeToken decodes a join token's printable form.
