@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -229,12 +230,25 @@ func (d *Daemon) toLeaderHops(ctx context.Context, path string, body, out any, h
 	for _, addr := range addrs {
 		err := d.peers.post(ctx, addr, path, body, out, hops)
 		var ae *api.Error
-		if err == nil || errors.As(err, &ae) && ae.Code != http.StatusServiceUnavailable {
+		switch {
+		case err == nil, errors.As(err, &ae) && ae.Code != http.StatusServiceUnavailable:
 			return mapRemoteError(err)
+		case ae == nil && !notSent(err):
+			// The request may have reached the leader and been applied: trying another
+			// member could apply it twice. The outcome is unknown; say so.
+			return unavailable("forwarding to %s: %v (the request may or may not have been applied)", addr, err)
 		}
 		lastErr = err
 	}
 	return mapRemoteError(lastErr)
+}
+
+// notSent reports whether a forwarding error happened before the request could reach the
+// other member (connection refused, unreachable, TLS handshake), so that trying another
+// member cannot apply it twice.
+func notSent(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }
 
 // mapRemoteError turns a forwarded conflict back into store.ErrConflict.

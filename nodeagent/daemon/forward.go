@@ -2,12 +2,9 @@ package daemon
 
 import (
 	"bytes"
-	"errors"
 	"io"
 	"net/http"
 	"strconv"
-
-	"orch/nodeagent/api"
 )
 
 // onLeader runs h on the raft leader: on any other member the whole request is forwarded
@@ -48,16 +45,14 @@ func (d *Daemon) proxyToLeader(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		resp, err := c.Raw(r.Context(), r.Method, r.URL.RequestURI(), bytes.NewReader(body), hdr)
-		if err != nil {
+		if err != nil && notSent(err) {
 			lastErr = unavailable("forwarding to the leader at %s: %v", addr, err)
 			continue
 		}
-		defer resp.Body.Close()
-		if resp.StatusCode == http.StatusServiceUnavailable && errors.Is(lastErr, api.ErrUnavailable) {
-			// That member could not reach a leader either; try the next one.
-			lastErr = unavailable("member at %s has no leader", addr)
-			continue
+		if err != nil {
+			return unavailable("forwarding to %s: %v (the request may or may not have been applied)", addr, err)
 		}
+		defer resp.Body.Close()
 		for _, k := range []string{"Content-Type", "ETag"} {
 			if v := resp.Header.Get(k); v != "" {
 				w.Header().Set(k, v)
