@@ -183,3 +183,45 @@ type nopSnap struct{}
 
 func (nopSnap) Persist(s raft.SnapshotSink) error { return s.Close() }
 func (nopSnap) Release()                          {}
+
+// BenchmarkFailover measures, with DefaultTimings, the time from closing the
+// leader (no transfer) until another member reports leadership. Run with a
+// small -benchtime such as 5x.
+func BenchmarkFailover(b *testing.B) {
+	c := newCluster(b, 3, func(cfg *Config) {
+		cfg.Timings = DefaultTimings()
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	})
+	var worst, total time.Duration
+	b.ResetTimer()
+	for range b.N {
+		old := c.leader()
+		gained := make(chan struct{}, len(c.nodes))
+		for _, nd := range c.running() {
+			if nd == old {
+				continue
+			}
+			go func(ch <-chan bool) {
+				for v := range ch {
+					if v {
+						gained <- struct{}{}
+						return
+					}
+				}
+			}(nd.store.LeaderChanges())
+		}
+		start := time.Now()
+		c.stop(old)
+		<-gained
+		d := time.Since(start)
+		total += d
+		worst = max(worst, d)
+		b.StopTimer()
+		c.start(old)
+		c.waitConverged()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "failover-ms")
+	b.ReportMetric(float64(worst.Milliseconds()), "worst-ms")
+	b.ReportMetric(0, "ns/op")
+}
