@@ -153,8 +153,20 @@ func TestTransferLeadershipAndMembership(t *testing.T) {
 	c := newCluster(t, 3, nil)
 	l := c.leader()
 	ctx := testContext(t, 20*time.Second)
+	changes := l.store.LeaderChanges()
+	if !<-changes {
+		t.Fatalf("leader's first LeaderChanges value is false")
+	}
 	if err := l.store.TransferLeadership(ctx); err != nil {
 		t.Fatalf("transfer: %v", err)
+	}
+	select {
+	case v := <-changes:
+		if v {
+			t.Fatalf("old leader notified true after transfer")
+		}
+	case <-ctx.Done():
+		t.Fatalf("old leader never notified of losing leadership")
 	}
 	nl := c.leader()
 	if nl == l {

@@ -26,7 +26,8 @@ type Config struct {
 	// Stream.Addr().
 	Address string
 	// Stream is the network raft uses: the daemon passes its TLS mux layer,
-	// tests pass NewTCPLayer. Open takes ownership and Close closes it.
+	// tests pass NewTCPLayer. Open takes ownership: Close closes it, and so
+	// does a failing Open.
 	Stream raft.StreamLayer
 	// Timings are the raft timers and snapshot policy; the zero value means
 	// DefaultTimings().
@@ -162,6 +163,15 @@ func checkLogCoverage(f *fsm, logs raft.LogStore) error {
 // bootstrap: a fresh node waits to be added by a leader (or Bootstrap is
 // called); a node with state rejoins its existing configuration.
 func Open(cfg Config) (*Store, error) {
+	s, err := open(cfg)
+	if err != nil && cfg.Stream != nil {
+		cfg.Stream.Close()
+	}
+	return s, err
+}
+
+// open is Open without the stream cleanup.
+func open(cfg Config) (*Store, error) {
 	cfg, err := cfg.withDefaults(true)
 	if err != nil {
 		return nil, err
