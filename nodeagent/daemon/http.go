@@ -174,6 +174,9 @@ func (d *Daemon) routes() http.Handler {
 	d.handle(m, "POST /internal/cluster/handover", member, d.onLeader(d.postHandover))
 	d.handle(m, "POST /internal/heartbeat", member, d.postHeartbeat)
 	d.handle(m, "POST /internal/announce", member, d.onLeader(d.postAnnounce))
+	d.storageRoutes(m)
+	d.networkRoutes(m)
+	d.instanceRoutes(m)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		d.writeError(w, r, notFound("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
