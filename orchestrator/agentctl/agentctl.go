@@ -1,0 +1,226 @@
+// Package agentctl manages the nodeagent daemon's lifecycle on one host through an SSH
+// connection: install the binary, start it (a systemd unit when systemd is PID 1,
+// otherwise a detached process with a pidfile and a log file), report its status, stop,
+// restart, wait until it answers, and run its CLI.
+//
+// Layout under the agent directory D:
+//
+//	D/bin/nodeagent        the binary (mode 0755)
+//	D/nodeagent.pid        PID of the detached daemon (not used under systemd)
+//	D/logs/nodeagent.log   the daemon's stdout and stderr, appended
+//	D/unix.socket          the daemon's local API
+//
+// Every operation is one remote shell script (one SSH session) and is idempotent.
+// Commands run as root when the connection's Config.Become is set.
+package agentctl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"orch/orchestrator/transport"
+)
+
+// Sentinel errors.
+var (
+	// ErrNotInstalled means AGENT_DIR/bin/nodeagent is missing or not executable.
+	ErrNotInstalled = errors.New("agent not installed")
+	// ErrStart means the daemon could not be started.
+	ErrStart = errors.New("agent failed to start")
+	// ErrNotReady means the daemon did not answer on its socket in time.
+	ErrNotReady = errors.New("agent not ready")
+)
+
+// Remote is what agentctl needs from a connection; *transport.Conn implements it.
+type Remote interface {
+	// Name is the host's name, used to start errors.
+	Name() string
+	// Run runs a shell command on the host.
+	Run(ctx context.Context, cmd string, opts transport.RunOptions) (transport.Result, error)
+	// Push copies a local file to the host atomically.
+	Push(ctx context.Context, local, remote string, mode os.FileMode) (bool, error)
+}
+
+// Binary is the agent's binary path under agentDir.
+func Binary(agentDir string) string { return path.Join(agentDir, "bin", "nodeagent") }
+
+// LogFile is the detached daemon's log file under agentDir.
+func LogFile(agentDir string) string { return path.Join(agentDir, "logs", "nodeagent.log") }
+
+// PIDFile is the detached daemon's pidfile under agentDir.
+func PIDFile(agentDir string) string { return path.Join(agentDir, "nodeagent.pid") }
+
+// Install pushes localBinary to AGENT_DIR/bin/nodeagent (mode 0755). A running daemon
+// keeps running the old binary until Restart.
+func Install(ctx context.Context, conn Remote, localBinary, agentDir string) (changed bool, err error) {
+	if err := checkDir(conn, agentDir); err != nil {
+		return false, err
+	}
+	return conn.Push(ctx, localBinary, Binary(agentDir), 0o755)
+}
+
+// Start starts the daemon unless it already runs. Under systemd it installs and enables
+// the unit nodeagent@<escaped dir>.service; otherwise it starts
+// `AGENT_DIR/bin/nodeagent daemon --dir AGENT_DIR` detached (own session, stdin from
+// /dev/null, output appended to the log file, PID in the pidfile). The SSH session
+// returns at once and the daemon outlives it.
+func Start(ctx context.Context, conn Remote, agentDir string) (changed bool, err error) {
+	if err := checkDir(conn, agentDir); err != nil {
+		return false, err
+	}
+	out, err := script(ctx, conn, agentDir, startScript)
+	if err != nil {
+		return false, err
+	}
+	return strings.Contains(out, "orch-agent changed"), nil
+}
+
+// Status reports whether the daemon runs and its PID. A daemon whose binary was
+// replaced since it started (its /proc/PID/exe reads "… (deleted)") still counts.
+func Status(ctx context.Context, conn Remote, agentDir string) (running bool, pid int, err error) {
+	if err := checkDir(conn, agentDir); err != nil {
+		return false, 0, err
+	}
+	out, err := script(ctx, conn, agentDir, statusScript)
+	if err != nil {
+		return false, 0, err
+	}
+	if rest, ok := strings.CutPrefix(lastLine(out), "orch-agent running "); ok {
+		pid, err = strconv.Atoi(rest)
+		return err == nil, pid, err
+	}
+	return false, 0, nil
+}
+
+// Stop sends SIGTERM, waits up to grace for the daemon to exit, then SIGKILLs it.
+// It reports whether a daemon was running.
+func Stop(ctx context.Context, conn Remote, agentDir string, grace time.Duration) (changed bool, err error) {
+	if err := checkDir(conn, agentDir); err != nil {
+		return false, err
+	}
+	ticks := int((grace + stopTick - 1) / stopTick)
+	out, err := script(ctx, conn, agentDir, strings.ReplaceAll(stopScript, "GRACE_TICKS", strconv.Itoa(ticks)))
+	if err != nil {
+		return false, err
+	}
+	return strings.Contains(out, "orch-agent changed"), nil
+}
+
+// stopTick is the polling interval of the remote stop loop (sleep 0.05).
+const stopTick = 50 * time.Millisecond
+
+// Restart stops the daemon (see Stop) and starts it again, for example after Install
+// replaced the binary.
+func Restart(ctx context.Context, conn Remote, agentDir string, grace time.Duration) error {
+	if _, err := Stop(ctx, conn, agentDir, grace); err != nil {
+		return err
+	}
+	_, err := Start(ctx, conn, agentDir)
+	return err
+}
+
+// WaitReady runs `nodeagent waitready --dir AGENT_DIR --timeout SECONDS` remotely. On
+// failure the error includes the end of the daemon's log.
+func WaitReady(ctx context.Context, conn Remote, agentDir string, timeout time.Duration) error {
+	if err := checkDir(conn, agentDir); err != nil {
+		return err
+	}
+	secs := int((timeout + time.Second - 1) / time.Second)
+	ctx, cancel := context.WithTimeout(ctx, timeout+30*time.Second)
+	defer cancel()
+	cmd := transport.QuoteArgs(Binary(agentDir), "waitready", "--dir", agentDir, "--timeout", strconv.Itoa(secs)) +
+		` || { rc=$?; echo "--- last lines of ` + LogFile(agentDir) + ` ---" >&2; tail -n 20 ` +
+		transport.Quote(LogFile(agentDir)) + ` >&2 2>/dev/null; exit $rc; }`
+	res, err := conn.Run(ctx, cmd, transport.RunOptions{})
+	if err != nil {
+		return fmt.Errorf("%s: waiting for the agent: %w", conn.Name(), stripHost(err, conn.Name()))
+	}
+	if res.ExitCode != 0 {
+		return fmt.Errorf("%s: %w after %v (exit %d): %s", conn.Name(), ErrNotReady, timeout, res.ExitCode,
+			strings.TrimSpace(string(res.Stderr)))
+	}
+	return nil
+}
+
+// Cmd runs the agent's CLI remotely: `AGENT_DIR/bin/nodeagent ARGS… --dir AGENT_DIR`
+// (the --dir flag goes before a "--" argument if there is one). Arguments are quoted
+// for the shell; a non-zero exit is a Result, not an error.
+func Cmd(ctx context.Context, conn Remote, agentDir string, args ...string) (transport.Result, error) {
+	if err := checkDir(conn, agentDir); err != nil {
+		return transport.Result{}, err
+	}
+	return conn.Run(ctx, transport.QuoteArgs(cmdArgs(agentDir, args)...), transport.RunOptions{})
+}
+
+// cmdArgs builds the argv of Cmd.
+func cmdArgs(agentDir string, args []string) []string {
+	argv := []string{Binary(agentDir)}
+	i := len(args)
+	for j, a := range args {
+		if a == "--" {
+			i = j
+			break
+		}
+	}
+	argv = append(argv, args[:i]...)
+	argv = append(argv, "--dir", agentDir)
+	return append(argv, args[i:]...)
+}
+
+// checkDir rejects agent directories the scripts cannot handle.
+func checkDir(conn Remote, agentDir string) error {
+	if !path.IsAbs(agentDir) || path.Clean(agentDir) == "/" {
+		return fmt.Errorf("%s: agent directory %q must be an absolute path other than /", conn.Name(), agentDir)
+	}
+	return nil
+}
+
+// script runs a lifecycle script and returns its stdout, turning a non-zero exit into
+// an error carrying its stderr.
+func script(ctx context.Context, conn Remote, agentDir, body string) (string, error) {
+	res, err := conn.Run(ctx, prelude(agentDir)+body, transport.RunOptions{})
+	if err != nil {
+		return "", err
+	}
+	msg := strings.TrimSpace(string(res.Stderr))
+	switch res.ExitCode {
+	case 0:
+		return string(res.Stdout), nil
+	case exitNotInstalled:
+		return "", fmt.Errorf("%s: %w: %s", conn.Name(), ErrNotInstalled, msg)
+	case exitStart:
+		return "", fmt.Errorf("%s: %w: %s", conn.Name(), ErrStart, msg)
+	default:
+		return "", fmt.Errorf("%s: agent script failed (exit %d): %s", conn.Name(), res.ExitCode, msg)
+	}
+}
+
+// lastLine returns the last non-empty line of s.
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
+
+// stripHost drops a leading "host: " from err's message, keeping it for errors.Is.
+func stripHost(err error, host string) error {
+	msg, ok := strings.CutPrefix(err.Error(), host+": ")
+	if !ok {
+		return err
+	}
+	return &trimmed{msg: msg, err: err}
+}
+
+// trimmed shows a shorter message but unwraps to the original error.
+type trimmed struct {
+	msg string
+	err error
+}
+
+func (e *trimmed) Error() string { return e.msg }
+func (e *trimmed) Unwrap() error { return e.err }
