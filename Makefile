@@ -39,7 +39,7 @@ demo: deps build
 	@scripts/demo.sh $(LAB_DIR)
 
 lab-down:
-	@scripts/lab-down.sh $(LAB_DIR)
+	@scripts/lab-down.sh --all
 
 bench: deps build
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m ./integration/bench/... | tee bench.out

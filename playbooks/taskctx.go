@@ -55,6 +55,21 @@ func (t *TaskContext) Change(description string, apply func() error) error {
 	return apply()
 }
 
+// ChangeIf is Change for an action that finds out itself whether anything needed doing
+// (a push that compares digests on the way): the change is recorded only when apply
+// reports it changed something. In check mode apply is not called; the module must then
+// decide with a read-only probe and call Change.
+func (t *TaskContext) ChangeIf(description string, apply func() (bool, error)) error {
+	if t.Check {
+		return nil
+	}
+	changed, err := apply()
+	if changed || err != nil {
+		t.changes = append(t.changes, description)
+	}
+	return err
+}
+
 // Eval evaluates a bare expression against the host's variables.
 func (t *TaskContext) Eval(expr string) (any, error) { return t.eng.Eval(expr, t.vars) }
 

@@ -1,0 +1,163 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"orch/orchestrator/agentctl"
+	"orch/orchestrator/transport"
+	"orch/playbooks"
+)
+
+// agentInstall pushes the nodeagent binary to AGENT_DIR/bin/nodeagent (skipped when the
+// remote copy has the same sha256).
+func (d Deps) agentInstall(ctx context.Context, t *playbooks.TaskContext) (playbooks.Result, error) {
+	conn, err := sshConn(t)
+	if err != nil {
+		return playbooks.Result{}, err
+	}
+	dir, err := agentDirOf(t)
+	if err != nil {
+		return playbooks.Result{}, err
+	}
+	src, _ := t.Args.String("src", d.AgentBinary)
+	if src == "" {
+		return playbooks.Result{}, fmt.Errorf("no agent binary: pass --agent PATH")
+	}
+	changed := false
+	if t.Check {
+		if changed, err = needsInstall(ctx, conn, src, dir); changed {
+			_ = t.Change("install "+src+" as "+agentctl.Binary(dir), nil)
+		}
+		return playbooks.Result{Changed: changed}, err
+	}
+	err = t.ChangeIf("install "+src+" as "+agentctl.Binary(dir), func() (bool, error) {
+		return agentctl.Install(ctx, conn, src, dir)
+	})
+	return playbooks.Result{}, err
+}
+
+// agentStart starts the agent (restart: true restarts it) and waits until it answers.
+func (d Deps) agentStart(ctx context.Context, t *playbooks.TaskContext) (playbooks.Result, error) {
+	conn, err := sshConn(t)
+	if err != nil {
+		return playbooks.Result{}, err
+	}
+	dir, err := agentDirOf(t)
+	if err != nil {
+		return playbooks.Result{}, err
+	}
+	restart, err := t.Args.Bool("restart", false)
+	if err != nil {
+		return playbooks.Result{}, err
+	}
+	timeout, _ := t.Args.Int("timeout", 30)
+	running, _, err := agentctl.Status(ctx, conn, dir)
+	if err != nil {
+		return playbooks.Result{}, err
+	}
+	if running && !restart {
+		return playbooks.Result{Msg: "running"}, nil
+	}
+	what := "start the agent"
+	if running {
+		what = "restart the agent"
+	}
+	err = t.Change(what, func() error {
+		if running {
+			err = agentctl.Restart(ctx, conn, dir, 15*time.Second)
+		} else {
+			_, err = agentctl.Start(ctx, conn, dir)
+		}
+		if err != nil {
+			return err
+		}
+		return agentctl.WaitReady(ctx, conn, dir, time.Duration(timeout)*time.Second)
+	})
+	return playbooks.Result{Changed: true, Msg: what}, err
+}
+
+// agentStop stops the agent (SIGTERM, then SIGKILL after the grace period).
+func (d Deps) agentStop(ctx context.Context, t *playbooks.TaskContext) (playbooks.Result, error) {
+	conn, err := sshConn(t)
+	if err != nil {
+		return playbooks.Result{}, err
+	}
+	dir, err := agentDirOf(t)
+	if err != nil {
+		return playbooks.Result{}, err
+	}
+	grace, _ := t.Args.Int("grace", 15)
+	running, _, err := agentctl.Status(ctx, conn, dir)
+	if err != nil || !running {
+		return playbooks.Result{Msg: "not running"}, err
+	}
+	err = t.Change("stop the agent", func() error {
+		_, err := agentctl.Stop(ctx, conn, dir, time.Duration(grace)*time.Second)
+		return err
+	})
+	return playbooks.Result{Changed: true}, err
+}
+
+// agentCommand runs the agent CLI on the host: `agent_command: cluster list-database`.
+// It reports no change unless `changed: true` is given (the agent CLI cannot tell).
+func (d Deps) agentCommand(ctx context.Context, t *playbooks.TaskContext) (playbooks.Result, error) {
+	conn, err := sshConn(t)
+	if err != nil {
+		return playbooks.Result{}, err
+	}
+	dir, err := agentDirOf(t)
+	if err != nil {
+		return playbooks.Result{}, err
+	}
+	args, err := t.Args.StringList("args")
+	if err != nil || len(args) == 0 {
+		cmd, _ := t.Args.String("cmd", "")
+		args = strings.Fields(cmd)
+	}
+	if len(args) == 0 {
+		return playbooks.Result{}, fmt.Errorf("agent_command: args (a list) or cmd (a string) is required")
+	}
+	changed, _ := t.Args.Bool("changed", false)
+	var out []byte
+	run := func() error {
+		out, err = agentRun(ctx, conn, dir, nil, args...)
+		return err
+	}
+	if changed {
+		err = t.Change("nodeagent "+strings.Join(args, " "), run)
+	} else {
+		err = run()
+	}
+	return playbooks.Result{Changed: changed, Data: map[string]any{"stdout": string(out), "stdout_lines": splitLines(string(out))}}, err
+}
+
+func splitLines(s string) []any {
+	var out []any
+	for _, l := range strings.Split(strings.TrimRight(s, "\n"), "\n") {
+		if l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// needsInstall compares the local binary's sha256 with the installed one (check mode).
+func needsInstall(ctx context.Context, conn *transport.Conn, src, dir string) (bool, error) {
+	files := conn.Config().Files
+	if files == nil {
+		files = transport.NewFileCache()
+	}
+	want, err := files.Sum(src)
+	if err != nil {
+		return false, err
+	}
+	res, err := conn.Run(ctx, "sha256sum "+shq(agentctl.Binary(dir))+" 2>/dev/null", transport.RunOptions{})
+	if err != nil {
+		return false, err
+	}
+	got, _, _ := strings.Cut(string(res.Stdout), " ")
+	return got != want, nil
+}

@@ -1,0 +1,459 @@
+package controller
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"sort"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"orch/nodeagent/api"
+	"orch/orchestrator/transport"
+	"orch/playbooks"
+)
+
+// agentRun runs the agent CLI on the host (`AGENT_DIR/bin/nodeagent --dir AGENT_DIR …`),
+// feeding stdin; a non-zero exit is an error carrying the agent's message (never stdin,
+// which may hold a secret).
+func agentRun(ctx context.Context, conn *transport.Conn, dir string, stdin []byte, args ...string) ([]byte, error) {
+	cmd := shq(dir+"/bin/nodeagent") + " --dir " + shq(dir)
+	for _, a := range args {
+		cmd += " " + shq(a)
+	}
+	var in io.Reader
+	if stdin != nil {
+		in = bytes.NewReader(stdin)
+	}
+	res, err := conn.Run(ctx, cmd, transport.RunOptions{Stdin: in})
+	if err != nil {
+		return nil, err
+	}
+	if res.ExitCode != 0 {
+		msg := strings.TrimSpace(string(res.Stderr))
+		msg = strings.TrimPrefix(msg, "Error: ")
+		return res.Stdout, fmt.Errorf("nodeagent %s: %s", args[0], msg)
+	}
+	return res.Stdout, nil
+}
+
+// shq quotes a word for the remote POSIX shell.
+func shq(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:@,+") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'"'"'`) + "'"
+}
+
+// facts is what agent_facts registers about a host.
+type facts struct {
+	Initialised bool   `json:"initialised"`
+	ServerName  string `json:"server_name"`
+	Fingerprint string `json:"fingerprint"`
+	Address     string `json:"cluster_address"`
+	Blocked     bool   `json:"blocked"`
+	Version     string `json:"version"`
+	Schema      int    `json:"schema_version"`
+}
+
+func (f facts) data() map[string]any {
+	b, _ := json.Marshal(f)
+	var m map[string]any
+	_ = json.Unmarshal(b, &m)
+	return m
+}
+
+func readFacts(v any) (facts, bool) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return facts{}, false
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return facts{}, false
+	}
+	var f facts
+	if json.Unmarshal(b, &f) != nil {
+		return facts{}, false
+	}
+	_, has := m["initialised"]
+	return f, has
+}
+
+// agentFacts asks the agent what it is: initialised or not, member of which cluster.
+func (d Deps) agentFacts(ctx context.Context, t *playbooks.TaskContext) (playbooks.Result, error) {
+	conn, err := sshConn(t)
+	if err != nil {
+		return playbooks.Result{}, err
+	}
+	dir, err := agentDirOf(t)
+	if err != nil {
+		return playbooks.Result{}, err
+	}
+	out, err := agentRun(ctx, conn, dir, nil, "info", "--format", "json")
+	if err != nil {
+		return playbooks.Result{}, err
+	}
+	var env api.Environment
+	if err := json.Unmarshal(out, &env); err != nil {
+		return playbooks.Result{}, fmt.Errorf("agent info: %w", err)
+	}
+	f := facts{Initialised: env.Initialised, ServerName: env.ServerName, Address: env.ClusterAddress,
+		Blocked: env.Blocked, Version: env.ServerVersion, Schema: env.SchemaVersion}
+	if env.Initialised {
+		f.Fingerprint = env.CertificateFingerprint
+	}
+	return playbooks.Result{Data: f.data()}, nil
+}
+
+// plan is what cluster_plan decides.
+type plan struct {
+	Bootstrap   string   `json:"bootstrap"`
+	Via         string   `json:"via"`
+	Join        []string `json:"join"`
+	Members     []string `json:"members"`
+	Fingerprint string   `json:"fingerprint"`
+}
+
+// clusterPlan (run once) decides, from every host's registered facts (var `facts`, or the
+// name in args.facts), who bootstraps and who joins through which live member. It never
+// bootstraps while any host is a member, nor while a host's state is unknown.
+func (d Deps) clusterPlan(ctx context.Context, t *playbooks.TaskContext) (playbooks.Result, error) {
+	factsVar, _ := t.Args.String("facts", "agent")
+	hosts, err := playHosts(t)
+	if err != nil {
+		return playbooks.Result{}, err
+	}
+	var p plan
+	var unknown []string
+	byCluster := map[string][]string{}
+	for _, h := range hosts {
+		vars, err := hostVars(t, h)
+		if err != nil {
+			return playbooks.Result{}, err
+		}
+		f, ok := readFacts(vars[factsVar])
+		switch {
+		case !ok:
+			unknown = append(unknown, h)
+		case f.Initialised:
+			byCluster[f.Fingerprint] = append(byCluster[f.Fingerprint], h)
+			p.Members = append(p.Members, h)
+		default:
+			p.Join = append(p.Join, h)
+		}
+	}
+	if len(byCluster) > 1 {
+		return playbooks.Result{}, fmt.Errorf("%w: %s", ErrSplitBrain, describeClusters(byCluster))
+	}
+	for fp, ms := range byCluster {
+		p.Fingerprint, p.Via = fp, ms[0]
+	}
+	if p.Via == "" {
+		if len(unknown) > 0 {
+			return playbooks.Result{}, fmt.Errorf("no reachable host is a cluster member and %s could not be asked: refusing to bootstrap a cluster that might already exist", strings.Join(unknown, ", "))
+		}
+		if len(p.Join) == 0 {
+			return playbooks.Result{}, fmt.Errorf("no host to bootstrap")
+		}
+		p.Bootstrap, p.Via, p.Join = p.Join[0], p.Join[0], p.Join[1:]
+	}
+	if p.Join == nil {
+		p.Join = []string{}
+	}
+	b, _ := json.Marshal(p)
+	var data map[string]any
+	_ = json.Unmarshal(b, &data)
+	return playbooks.Result{Data: data, Msg: planMessage(p)}, nil
+}
+
+func planMessage(p plan) string {
+	switch {
+	case p.Bootstrap != "" && len(p.Join) > 0:
+		return fmt.Sprintf("bootstrap %s, then join %s", p.Bootstrap, strings.Join(p.Join, ", "))
+	case p.Bootstrap != "":
+		return "bootstrap " + p.Bootstrap
+	case len(p.Join) > 0:
+		return fmt.Sprintf("join %s through %s", strings.Join(p.Join, ", "), p.Via)
+	}
+	return "every host is a member"
+}
+
+func describeClusters(by map[string][]string) string {
+	var parts []string
+	for fp, hs := range by {
+		parts = append(parts, fmt.Sprintf("%s in cluster %.12s", strings.Join(hs, ", "), fp))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, "; ")
+}
+
+// playHosts lists the hosts of the current play batch (ansible_play_batch).
+func playHosts(t *playbooks.TaskContext) ([]string, error) {
+	for _, name := range []string{"ansible_play_batch", "ansible_play_hosts", "play_hosts"} {
+		v, ok := t.Vars().Get(name)
+		if !ok {
+			continue
+		}
+		list, ok := v.([]any)
+		if !ok {
+			if ss, ok := v.([]string); ok {
+				return ss, nil
+			}
+			continue
+		}
+		var out []string
+		for _, x := range list {
+			out = append(out, fmt.Sprint(x))
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("play hosts unavailable")
+}
+
+// preseedFor builds the preseed of a host: cluster-wide settings from --preseed or from the
+// inventory vars (config, storage_pools, networks, profiles), and the member's own part.
+func (d Deps) preseedFor(vars map[string]any, bootstrap bool) (*api.Preseed, error) {
+	p := &api.Preseed{}
+	if bootstrap {
+		if d.Preseed != nil {
+			cp := *d.Preseed
+			p = &cp
+			p.Cluster = nil
+		} else if err := fromVars(vars, p); err != nil {
+			return nil, err
+		}
+	}
+	name := strVar(vars, "node_name", strVar(vars, "inventory_hostname", ""))
+	addr := strVar(vars, "cluster_address", "")
+	if addr == "" {
+		return nil, fmt.Errorf("host %s: cluster_address is not set", name)
+	}
+	if p.Config == nil {
+		p.Config = map[string]string{}
+	}
+	if bootstrap {
+		if _, ok := p.Config["cluster.https_address"]; !ok {
+			p.Config["cluster.https_address"] = addr
+		}
+		if _, ok := p.Config["core.https_address"]; !ok {
+			p.Config["core.https_address"] = strVar(vars, "client_address", addr)
+		}
+	}
+	p.Cluster = &api.ClusterPut{Enabled: true, ServerName: name, ServerAddress: addr}
+	if mc, ok := vars["member_config"]; ok && mc != nil {
+		if err := convert(mc, &p.Cluster.MemberConfig); err != nil {
+			return nil, fmt.Errorf("host %s: member_config: %w", name, err)
+		}
+	}
+	return p, nil
+}
+
+// fromVars reads the cluster-wide preseed sections from inventory vars.
+func fromVars(vars map[string]any, p *api.Preseed) error {
+	for key, dst := range map[string]any{"config": &p.Config, "storage_pools": &p.StoragePools, "networks": &p.Networks, "profiles": &p.Profiles} {
+		v, ok := vars[key]
+		if !ok || v == nil {
+			continue
+		}
+		if err := convert(v, dst); err != nil {
+			return fmt.Errorf("inventory var %s: %w", key, err)
+		}
+	}
+	return nil
+}
+
+// convert re-decodes a generic value into a typed one through YAML (scalars become strings).
+func convert(v, dst any) error {
+	b, err := yaml.Marshal(v)
+	if err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	return dec.Decode(dst)
+}
+
+// clusterBootstrap initialises the first member from the preseed.
+func (d Deps) clusterBootstrap(ctx context.Context, t *playbooks.TaskContext) (playbooks.Result, error) {
+	conn, err := sshConn(t)
+	if err != nil {
+		return playbooks.Result{}, err
+	}
+	dir, err := agentDirOf(t)
+	if err != nil {
+		return playbooks.Result{}, err
+	}
+	vars, _ := hostVars(t, "")
+	p, err := d.preseedFor(vars, true)
+	if err != nil {
+		return playbooks.Result{}, err
+	}
+	doc, err := yaml.Marshal(p)
+	if err != nil {
+		return playbooks.Result{}, err
+	}
+	err = t.Change("bootstrap cluster member "+p.Cluster.ServerName, func() error {
+		_, err := agentRun(ctx, conn, dir, doc, "init", "--preseed")
+		return err
+	})
+	return playbooks.Result{Changed: true, Msg: "bootstrapped " + p.Cluster.ServerName}, err
+}
+
+// trustHere pins the cluster certificate of the member at dir and adds orch's client
+// certificate to the cluster's trust store through the member's local socket.
+func (d Deps) trustHere(ctx context.Context, conn *transport.Conn, dir string) (string, error) {
+	res, err := conn.Run(ctx, "cat "+shq(dir+"/cluster.crt"), transport.RunOptions{})
+	if err != nil {
+		return "", err
+	}
+	if res.ExitCode != 0 {
+		return "", fmt.Errorf("reading the cluster certificate: %s", strings.TrimSpace(string(res.Stderr)))
+	}
+	fp, err := d.Store.PinCluster(res.Stdout)
+	if err != nil {
+		return "", err
+	}
+	_, pem, err := d.Store.ClientCertificate()
+	if err != nil {
+		return "", err
+	}
+	_, err = agentRun(ctx, conn, dir, pem, "trust", "add", "orch")
+	return fp, err
+}
+
+// clusterTrust makes sure orch can use the cluster API: the cluster certificate is pinned
+// and orch's client certificate trusted (checked over HTTPS, fixed over SSH). It returns the
+// cluster's fingerprint (Data.fingerprint) for the tasks that follow.
+func (d Deps) clusterTrust(ctx context.Context, t *playbooks.TaskContext) (playbooks.Result, error) {
+	vars, err := hostVars(t, t.Delegate)
+	if err != nil {
+		return playbooks.Result{}, err
+	}
+	fp, _ := t.Args.String("fingerprint", "")
+	addr := strVar(vars, "client_address", strVar(vars, "cluster_address", ""))
+	if fp != "" && d.trusted(ctx, addr, fp) {
+		return playbooks.Result{Msg: "orch is trusted", Data: map[string]any{"fingerprint": fp}}, nil
+	}
+	conn, err := sshConn(t)
+	if err != nil {
+		return playbooks.Result{}, err
+	}
+	dir, err := agentDirOf(t)
+	if err != nil {
+		return playbooks.Result{}, err
+	}
+	err = t.Change("trust orch's client certificate", func() error {
+		fp, err = d.trustHere(ctx, conn, dir)
+		return err
+	})
+	return playbooks.Result{Changed: true, Msg: "trusted orch's client certificate", Data: map[string]any{"fingerprint": fp}}, err
+}
+
+// trusted reports whether the member at addr answers orch's certificate as trusted.
+func (d Deps) trusted(ctx context.Context, addr, fp string) bool {
+	if !d.Store.Pinned(fp) {
+		return false
+	}
+	cl, err := d.Store.Client(addr, fp)
+	if err != nil {
+		return false
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	s, _, err := cl.Server(ctx)
+	return err == nil && s.Auth == "trusted"
+}
+
+// apiClient returns a client of the cluster through host via (its client address).
+func (d Deps) apiClient(t *playbooks.TaskContext, via, fp string) (*api.Client, error) {
+	vars, err := hostVars(t, via)
+	if err != nil {
+		return nil, err
+	}
+	addr := strVar(vars, "client_address", strVar(vars, "cluster_address", ""))
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return nil, fmt.Errorf("host %s: client address %q: %w", via, addr, err)
+	}
+	return d.Store.Client(addr, fp)
+}
+
+// clusterJoin joins this host: a one-use token from the cluster API, then `nodeagent init`
+// with it on the host.
+func (d Deps) clusterJoin(ctx context.Context, t *playbooks.TaskContext) (playbooks.Result, error) {
+	via, err := t.Args.Required("via")
+	if err != nil {
+		return playbooks.Result{}, err
+	}
+	fp, err := t.Args.Required("fingerprint")
+	if err != nil {
+		return playbooks.Result{}, err
+	}
+	conn, err := sshConn(t)
+	if err != nil {
+		return playbooks.Result{}, err
+	}
+	dir, err := agentDirOf(t)
+	if err != nil {
+		return playbooks.Result{}, err
+	}
+	vars, _ := hostVars(t, "")
+	p, err := d.preseedFor(vars, false)
+	if err != nil {
+		return playbooks.Result{}, err
+	}
+	err = t.Change("join "+p.Cluster.ServerName+" through "+via, func() error {
+		cl, err := d.apiClient(t, via, fp)
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		tok, err := cl.CreateToken(ctx, p.Cluster.ServerName)
+		if err != nil {
+			return fmt.Errorf("join token from %s: %w", via, err)
+		}
+		p.Cluster.ClusterToken = tok.Token
+		doc, err := yaml.Marshal(p)
+		if err != nil {
+			return err
+		}
+		_, err = agentRun(ctx, conn, dir, doc, "init", "--preseed")
+		return err
+	})
+	return playbooks.Result{Changed: true, Msg: "joined " + p.Cluster.ServerName}, err
+}
+
+// clusterMembers lists the members through the cluster API and fails when a member is not
+// online.
+func (d Deps) clusterMembers(ctx context.Context, t *playbooks.TaskContext) (playbooks.Result, error) {
+	via, err := t.Args.Required("via")
+	if err != nil {
+		return playbooks.Result{}, err
+	}
+	fp, err := t.Args.Required("fingerprint")
+	if err != nil {
+		return playbooks.Result{}, err
+	}
+	cl, err := d.apiClient(t, via, fp)
+	if err != nil {
+		return playbooks.Result{}, err
+	}
+	defer cl.Close()
+	ms, err := cl.Members(ctx)
+	if err != nil {
+		return playbooks.Result{}, err
+	}
+	var list []any
+	var summary []string
+	for _, m := range ms {
+		list = append(list, map[string]any{"name": m.ServerName, "status": m.Status, "roles": strings.Join(m.Roles, ","), "url": m.URL})
+		summary = append(summary, fmt.Sprintf("%s %s %s", m.ServerName, m.Status, strings.Join(m.Roles, ",")))
+	}
+	return playbooks.Result{Data: map[string]any{"members": list}, Msg: strings.Join(summary, "; ")}, nil
+}

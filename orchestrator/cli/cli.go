@@ -1,0 +1,99 @@
+// Package cli is the orch command line (kong): each command fills orchestrator.Options and
+// calls one function of package orchestrator.
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/alecthomas/kong"
+
+	"orch/orchestrator"
+)
+
+// Globals are the flags every command shares.
+type Globals struct {
+	Inventory  string    `short:"i" help:"Inventory file (INI or YAML)." env:"ORCH_INVENTORY" type:"path"`
+	StateDir   string    `help:"orch's state directory (client key, pinned clusters)." env:"ORCH_CONFIG" type:"path"`
+	KnownHosts string    `help:"known_hosts file." default:"~/.ssh/known_hosts" type:"path"`
+	AcceptNew  bool      `help:"Record unknown host keys (StrictHostKeyChecking=accept-new)."`
+	Forks      int       `help:"Hosts acted on at once." default:"64"`
+	Limit      string    `short:"l" help:"Restrict to hosts matching this pattern."`
+	Stdin      io.Reader `kong:"-"`
+	Stdout     io.Writer `kong:"-"`
+	Stderr     io.Writer `kong:"-"`
+}
+
+func (g *Globals) options() orchestrator.Options {
+	return orchestrator.Options{Inventory: g.Inventory, StateDir: g.StateDir, KnownHosts: g.KnownHosts,
+		AcceptNew: g.AcceptNew, Forks: g.Forks, Limit: g.Limit, Out: g.Stdout}
+}
+
+// CLI is orch's command tree.
+type CLI struct {
+	Globals
+	Up        UpCmd        `cmd:"" help:"Converge every inventory host into one cluster (push, start, bootstrap, join)."`
+	Play      PlayCmd      `cmd:"" help:"Run a playbook."`
+	Inventory InventoryCmd `cmd:"" help:"Show what the inventory holds."`
+	Cluster   ClusterCmd   `cmd:"" help:"Manage the cluster's members through its API."`
+	Node      NodeCmd      `cmd:"" help:"Run the agent CLI on one host over SSH: orch node NAME -- ARGS."`
+	Version   VersionCmd   `cmd:"" help:"Print orch's version."`
+}
+
+// exitCode ends a command with a code and no further message.
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit code %d", int(e)) }
+
+// Main runs orch and returns the process exit code.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	cli := CLI{Globals: Globals{Stdin: stdin, Stdout: stdout, Stderr: stderr}}
+	parser, err := kong.New(&cli, kong.Name("orch"),
+		kong.Description("LXD-style clusters, deployed and operated over SSH from an inventory."),
+		kong.Writers(stdout, stderr), kong.Exit(func(int) {}), kong.UsageOnError(),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}))
+	if err != nil {
+		fmt.Fprintln(stderr, "orch:", err)
+		return 1
+	}
+	kctx, err := parser.Parse(args)
+	if err != nil {
+		if len(args) == 0 || errors.Is(err, errHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "orch:", err)
+		return 1
+	}
+	err = kctx.Run(&cli.Globals)
+	var ec exitCode
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ec):
+		return int(ec)
+	}
+	fmt.Fprintln(stderr, "Error:", err)
+	return 1
+}
+
+var errHelp = errors.New("help")
+
+// VersionCmd prints orch's version.
+type VersionCmd struct{}
+
+// Run prints the version.
+func (VersionCmd) Run(g *Globals) error {
+	fmt.Fprintln(g.Stdout, orchestrator.Version)
+	return nil
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,37 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os/signal"
+	"syscall"
+
+	"orch/orchestrator"
+)
+
+// UpCmd is `orch up`.
+type UpCmd struct {
+	Agent   string `help:"nodeagent binary to push (default: the one next to orch)." type:"path"`
+	Preseed string `help:"Preseed file (the guide's format) with the cluster-wide settings." type:"existingfile"`
+	Check   bool   `help:"Show what would change without changing anything."`
+	Format  string `help:"Output: text or json." default:"text" enum:"text,json"`
+}
+
+// Run converges the cluster and exits with Ansible's codes (2 failed, 4 unreachable).
+func (c *UpCmd) Run(g *Globals) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	opts := g.options()
+	opts.AgentBinary, opts.Preseed, opts.Check, opts.Format = c.Agent, c.Preseed, c.Check, c.Format
+	code, summary, err := orchestrator.Up(ctx, opts)
+	if summary != "" && c.Format != "json" {
+		fmt.Fprintln(g.Stdout, summary)
+	}
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return exitCode(code)
+	}
+	return nil
+}

@@ -1,0 +1,218 @@
+// Package orchestrator is orch's side of the system: it turns an inventory into playbook
+// runs over SSH (`orch up`, `orch play`, and the other built-in playbooks) and talks to
+// clusters through their API with a pinned certificate.
+package orchestrator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"orch/inventory"
+	"orch/modules/controller"
+	"orch/nodeagent/api"
+	"orch/orchestrator/clientstore"
+	"orch/playbooks"
+)
+
+// Options are the settings every playbook run shares (`orch up`, `orch play`, …).
+type Options struct {
+	// Inventory is the inventory file (-i, $ORCH_INVENTORY).
+	Inventory string
+	// Limit restricts the run to hosts matching a pattern (--limit).
+	Limit string
+	// Forks bounds how many hosts run a task at once.
+	Forks int
+	// AgentBinary is the nodeagent binary to push (--agent); default: next to orch.
+	AgentBinary string
+	// KnownHosts is the known_hosts file (--known-hosts); default ~/.ssh/known_hosts.
+	KnownHosts string
+	// AcceptNew records unknown host keys (--accept-new).
+	AcceptNew bool
+	// StateDir is orch's state directory; default $ORCH_CONFIG or ~/.config/orch.
+	StateDir string
+	// Preseed is a preseed file supplying the cluster-wide settings (`up --preseed`).
+	Preseed string
+	// Check reports what would change without changing it.
+	Check bool
+	// Diff asks modules for diffs.
+	Diff bool
+	// Format is the output: "text" (live progress and recap) or "json".
+	Format string
+	// ExtraVars are -e variables.
+	ExtraVars map[string]any
+	// Tags, SkipTags and StartAtTask select tasks.
+	Tags, SkipTags []string
+	StartAtTask    string
+	// Out receives the report.
+	Out io.Writer
+	// Logger receives debug logs; nil discards.
+	Logger *slog.Logger
+}
+
+// ErrNoInventory means no inventory was given.
+var ErrNoInventory = errors.New("no inventory: pass -i FILE or set ORCH_INVENTORY")
+
+// session is one run's state: the inventory, orch's store, connections.
+type session struct {
+	opts  Options
+	inv   *inventory.Inventory
+	store *clientstore.Store
+	conns *connector
+}
+
+func openSession(opts Options) (*session, error) {
+	if opts.Inventory == "" {
+		return nil, ErrNoInventory
+	}
+	inv, err := inventory.Load(opts.Inventory)
+	if err != nil {
+		return nil, err
+	}
+	if opts.StateDir == "" {
+		opts.StateDir = clientstore.DefaultDir()
+	}
+	st, err := clientstore.Open(opts.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Out == nil {
+		opts.Out = os.Stdout
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return &session{opts: opts, inv: inv, store: st, conns: newConnector(inv, opts.KnownHosts, opts.AcceptNew)}, nil
+}
+
+func (s *session) close() { s.conns.close() }
+
+// hosts turns the inventory into the engine's hosts, with orch's own variables resolved
+// (node_name, agent_dir, cluster_address, client_address) so playbooks can use them.
+func (s *session) hosts() ([]playbooks.Host, map[string][]string, error) {
+	var out []playbooks.Host
+	for _, h := range s.inv.Hosts() {
+		a, err := h.Agent()
+		if err != nil {
+			return nil, nil, err
+		}
+		vars := h.Vars()
+		vars["node_name"], vars["agent_dir"], vars["cluster_address"] = a.NodeName, a.Dir, a.ClusterAddress
+		if _, ok := vars["client_address"]; !ok {
+			vars["client_address"] = a.ClusterAddress
+		}
+		out = append(out, playbooks.Host{Name: h.Name, Vars: vars})
+	}
+	groups := map[string][]string{}
+	for _, g := range s.inv.Groups() {
+		sel, _, err := s.inv.Select(g.Name)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, h := range sel {
+			groups[g.Name] = append(groups[g.Name], h.Name)
+		}
+	}
+	return out, groups, nil
+}
+
+func (s *session) selector() playbooks.Selector {
+	return func(pattern string) ([]string, []string, error) {
+		hs, warn, err := s.inv.Select(pattern)
+		names := make([]string, len(hs))
+		for i, h := range hs {
+			names[i] = h.Name
+		}
+		return names, warn, err
+	}
+}
+
+// registry returns the controller modules bound to this session.
+func (s *session) registry() (playbooks.Registry, error) {
+	deps := controller.Deps{AgentBinary: s.opts.AgentBinary, Store: s.store, Logger: s.opts.Logger}
+	if deps.AgentBinary == "" {
+		deps.AgentBinary = DefaultAgentBinary()
+	}
+	if s.opts.Preseed != "" {
+		data, err := os.ReadFile(s.opts.Preseed)
+		if err != nil {
+			return nil, err
+		}
+		if deps.Preseed, err = api.ParsePreseed(s.opts.Preseed, data); err != nil {
+			return nil, err
+		}
+	}
+	return controller.Registry(deps), nil
+}
+
+// DefaultAgentBinary is the nodeagent next to the running orch binary.
+func DefaultAgentBinary() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return "nodeagent"
+	}
+	return filepath.Join(filepath.Dir(exe), "nodeagent")
+}
+
+// run executes a playbook with the session's hosts, connections and modules.
+func (s *session) run(ctx context.Context, pb *playbooks.Playbook) (*playbooks.Recap, error) {
+	hosts, groups, err := s.hosts()
+	if err != nil {
+		return nil, err
+	}
+	reg, err := s.registry()
+	if err != nil {
+		return nil, err
+	}
+	rep, finish := s.reporter()
+	defer finish()
+	return playbooks.Run(ctx, pb, playbooks.Options{
+		Hosts: hosts, Groups: groups, Select: s.selector(), Connector: s.conns, Modules: reg,
+		Check: s.opts.Check, Diff: s.opts.Diff, Forks: s.opts.Forks, ExtraVars: s.opts.ExtraVars,
+		Limit: s.opts.Limit, Tags: s.opts.Tags, SkipTags: s.opts.SkipTags, StartAtTask: s.opts.StartAtTask,
+		Reporter: rep, Logger: s.opts.Logger,
+	})
+}
+
+// Play runs a user's playbook file; it returns Ansible's exit code (0, 2 failed, 4
+// unreachable).
+func Play(ctx context.Context, path string, opts Options) (int, error) {
+	s, err := openSession(opts)
+	if err != nil {
+		return 1, err
+	}
+	defer s.close()
+	pb, err := playbooks.Load(path)
+	if err != nil {
+		return 1, err
+	}
+	recap, err := s.run(ctx, pb)
+	return playbooks.ExitCode(recap, err), err
+}
+
+// RunBuiltin runs one of the built-in playbooks (up, upgrade, recover…).
+func RunBuiltin(ctx context.Context, name string, opts Options) (*playbooks.Recap, int, error) {
+	s, err := openSession(opts)
+	if err != nil {
+		return nil, 1, err
+	}
+	defer s.close()
+	pb, err := loadBuiltin(name)
+	if err != nil {
+		return nil, 1, err
+	}
+	recap, err := s.run(ctx, pb)
+	return recap, playbooks.ExitCode(recap, err), err
+}
+
+func loadBuiltin(name string) (*playbooks.Playbook, error) {
+	data, err := builtinSource(name)
+	if err != nil {
+		return nil, fmt.Errorf("built-in playbook %q: %w", name, err)
+	}
+	return playbooks.Parse("builtin/"+name+".yml", data)
+}
