@@ -85,6 +85,24 @@ func BenchmarkPush(b *testing.B) {
 			})
 		})
 	}
+	b.Run("stream-unchanged", func(b *testing.B) {
+		conns := dialAll(b, cfgs, PushStream, nil)
+		dir, err := os.MkdirTemp("", "transport-bench-")
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer os.RemoveAll(dir)
+		pushAll := func(ctx context.Context, c *Conn) error {
+			_, err := c.Push(ctx, file, filepath.Join(dir, c.Name(), "nodeagent"), 0o755)
+			return err
+		}
+		if err := firstErr(ForEach(context.Background(), conns, 0, pushAll)); err != nil {
+			b.Fatal(err)
+		}
+		benchLoop(b, srvs, size, func(string) error {
+			return firstErr(ForEach(context.Background(), conns, 0, pushAll))
+		})
+	})
 	for _, cipher := range []string{"default", "aes128-gcm@openssh.com"} {
 		b.Run("openssh-scp-"+cipher, func(b *testing.B) {
 			benchLoop(b, srvs, size, func(dir string) error {

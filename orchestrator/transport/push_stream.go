@@ -81,7 +81,8 @@ func (p *pusher) decide(rf remoteFile, gz bool, body []byte, f *os.File) (string
 func (p *pusher) streamScript(tmp string) string {
 	return `f=` + Quote(p.remote) + `; t=` + Quote(tmp) + `; d=` + Quote(path.Dir(p.remote)) + `
 want=` + p.sum + `; mode=` + modeArg(p.mode) + `
-if command -v sha256sum >/dev/null 2>&1; then sha() { sha256sum; }
+if echo | openssl dgst -sha256 -r >/dev/null 2>&1; then sha() { openssl dgst -sha256 -r; }
+elif command -v sha256sum >/dev/null 2>&1; then sha() { sha256sum; }
 elif echo | busybox sha256sum >/dev/null 2>&1; then sha() { busybox sha256sum; }
 else echo "orch-push notools"; exit 0; fi
 if command -v gzip >/dev/null 2>&1; then gz() { gzip -dc; }

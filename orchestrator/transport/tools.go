@@ -18,7 +18,7 @@ var sftpServerPaths = []string{
 type remoteTools struct {
 	sftpServer string // absolute path of sftp-server
 	gzip       string // command that accepts -dc: "gzip" or "busybox gzip"
-	sha256     string // command printing "HEX  NAME": "sha256sum" or "busybox sha256sum"
+	sha256     string // command printing "HEX …" for stdin: openssl (SHA-NI), sha256sum or busybox
 }
 
 // probeScript prints key=value lines for the tools it finds.
@@ -27,7 +27,8 @@ var probeScript = `for p in ` + strings.Join(sftpServerPaths, " ") + `; do
 done
 if command -v gzip >/dev/null 2>&1; then echo gzip=gzip
 elif echo | busybox gzip -c 2>/dev/null | busybox gzip -dc >/dev/null 2>&1; then echo "gzip=busybox gzip"; fi
-if command -v sha256sum >/dev/null 2>&1; then echo sha256=sha256sum
+if echo | openssl dgst -sha256 -r >/dev/null 2>&1; then echo "sha256=openssl dgst -sha256 -r"
+elif command -v sha256sum >/dev/null 2>&1; then echo sha256=sha256sum
 elif echo | busybox sha256sum >/dev/null 2>&1; then echo "sha256=busybox sha256sum"; fi
 `
 
