@@ -154,7 +154,7 @@ func TestProxyJump(t *testing.T) {
 	gw := e.lab.Gateway()
 	if out, err := h2.Exec(t.Context(), "sh", "-c",
 		"nft add table inet orchtest && nft add chain inet orchtest in '{ type filter hook input priority 0; }' && "+
-			"nft add rule inet orchtest in ip saddr "+gw+" tcp dport 22 drop"); err != nil {
+			"nft add rule inet orchtest in ip saddr "+gw+" tcp dport 22 reject with tcp reset"); err != nil {
 		t.Skipf("nftables unavailable in the test host (%v: %s)", err, out)
 	}
 	direct := e.up("--limit", "host2")
