@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -209,6 +210,34 @@ func TestConnectionLossFailsRunWithUnreachable(t *testing.T) {
 	_, err := c.Run(testCtx(t), "sleep 5", RunOptions{})
 	if !errors.Is(err, ErrUnreachable) {
 		t.Fatalf("got %v, want ErrUnreachable", err)
+	}
+}
+
+func TestKeepAliveDetectsHungHost(t *testing.T) {
+	h := startHost(t, sshdtest.Options{})
+	cfg := h.cfg
+	cfg.KeepAlive = 200 * time.Millisecond
+	c := dial(t, cfg)
+	run(t, c, "true", RunOptions{})
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Run(context.Background(), "sleep 600", RunOptions{})
+		done <- err
+	}()
+	sshdtest.WaitFor(t, 10*time.Second, "sleep started", func() error {
+		if out, _ := exec.Command("pgrep", "-x", "-f", "sleep 600").Output(); len(out) == 0 {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+	h.srv.Pause(t)
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrUnreachable) {
+			t.Fatalf("got %v, want ErrUnreachable", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run on a hung host did not fail within 20s")
 	}
 }
 

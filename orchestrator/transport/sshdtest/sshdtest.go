@@ -187,6 +187,26 @@ func (s *Server) Stop() {
 	}
 }
 
+// Pause stops (SIGSTOP) sshd and every process it started, as if the host hung or the
+// network dropped packets; Resume continues them. Resume runs at cleanup too.
+func (s *Server) Pause(t testing.TB) {
+	s.signalTree(syscall.SIGSTOP)
+	t.Cleanup(s.Resume)
+}
+
+// Resume continues a paused sshd.
+func (s *Server) Resume() { s.signalTree(syscall.SIGCONT) }
+
+// signalTree signals sshd and its descendants.
+func (s *Server) signalTree(sig syscall.Signal) {
+	if s.cmd == nil || s.cmd.Process == nil || s.stopped.Load() {
+		return
+	}
+	for _, pid := range append([]int{s.cmd.Process.Pid}, descendants(s.cmd.Process.Pid)...) {
+		syscall.Kill(pid, sig)
+	}
+}
+
 // kill sends SIGKILL to sshd and to every descendant (connection handlers run in their
 // own sessions, so the process group is not enough).
 func (s *Server) kill() {
