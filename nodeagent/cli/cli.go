@@ -16,6 +16,7 @@ import (
 	"orch/nodeagent/api"
 	"orch/nodeagent/daemon"
 	"orch/nodeagent/version"
+	"orch/output"
 )
 
 // Globals are the flags every command shares. Like LXD_DIR, --dir or $NODEAGENT_DIR selects
@@ -80,11 +81,16 @@ type exitCode int
 func (e exitCode) Error() string { return fmt.Sprintf("exit code %d", int(e)) }
 
 // VersionCmd prints the version triple.
-type VersionCmd struct{}
+type VersionCmd struct {
+	Format output.Format `help:"table or json." default:"table"`
+}
 
-// Run prints the version.
+// Run prints the version; orch reads the JSON form of a new binary before an upgrade.
 func (c *VersionCmd) Run(g *Globals) error {
 	v := version.Current()
+	if c.Format == output.FormatJSON || c.Format == output.FormatYAML {
+		return output.Render(g.Stdout, c.Format, v, nil)
+	}
 	fmt.Fprintf(g.Stdout, "%s (schema %d, api %d)\n", v.Version, v.Schema, v.APILevel)
 	return nil
 }
