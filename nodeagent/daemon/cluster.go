@@ -10,7 +10,6 @@ import (
 
 	"orch/nodeagent/api"
 	"orch/nodeagent/config"
-	"orch/nodeagent/version"
 )
 
 // getCluster is GET /1.0/cluster: this member's name and the node-specific keys a joining
@@ -84,7 +83,10 @@ func (d *Daemon) memberViews(ctx context.Context) ([]api.ClusterMember, error) {
 	roles := currentRoles(servers)
 	leader, _ := d.store().Leader()
 	threshold := offlineThreshold(cfg)
-	oldest := oldestVersion(members, threshold)
+	dbVersion, err := d.clusterVersionLocal(ctx)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]api.ClusterMember, 0, len(members))
 	for _, m := range members {
 		v := api.ClusterMember{ServerName: m.name, URL: "https://" + m.address, Roles: []string{},
@@ -99,24 +101,10 @@ func (d *Daemon) memberViews(ctx context.Context) ([]api.ClusterMember, error) {
 		case roleStandby:
 			v.Roles = append(v.Roles, api.RoleDatabaseStandby)
 		}
-		v.Status, v.Message = memberStatus(m, threshold, oldest)
+		v.Status, v.Message = memberStatus(m, members, threshold, dbVersion)
 		out = append(out, v)
 	}
 	return out, nil
-}
-
-// oldestVersion is the lowest version among members; unknown versions do not count.
-func oldestVersion(members []memberRow, _ time.Duration) version.Info {
-	var oldest version.Info
-	for _, m := range members {
-		if m.ver.Schema == 0 {
-			continue
-		}
-		if oldest.Schema == 0 || version.Compare(m.ver, oldest) < 0 {
-			oldest = m.ver
-		}
-	}
-	return oldest
 }
 
 func (d *Daemon) getMembers(w http.ResponseWriter, r *http.Request) error {

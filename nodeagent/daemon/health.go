@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,9 +21,21 @@ type health struct {
 	mu      sync.Mutex
 	leader  string // leader's cluster address
 	members []heartbeatMember
+	cluster version.Info // the database's schema version and API level
+	heard   bool         // a heartbeat (or an announce answer) arrived since start
+	kick    chan struct{}
 }
 
-func newHealth() *health { return &health{} }
+func newHealth() *health { return &health{kick: make(chan struct{}, 1)} }
+
+// kickRound asks the heartbeat loop for a round now (on the leader), so that a version or
+// membership change reaches every member at once rather than at the next interval.
+func (h *health) kickRound() {
+	select {
+	case h.kick <- struct{}{}:
+	default:
+	}
+}
 
 func (h *health) leaderHint() string {
 	h.mu.Lock()
@@ -42,6 +56,8 @@ type heartbeat struct {
 	Leader        string            `json:"leader"`
 	LeaderAddress string            `json:"leader_address"`
 	Members       []heartbeatMember `json:"members"`
+	// Cluster is the database's schema version and API level (meta table).
+	Cluster version.Info `json:"cluster"`
 }
 
 // announcement is what a member sends the leader when it starts, and answers a heartbeat with.
@@ -58,19 +74,29 @@ func heartbeatInterval(threshold time.Duration) time.Duration {
 	return min(max(iv, 200*time.Millisecond), 5*time.Second)
 }
 
-// heartbeatLoop runs on every member and acts while this member is the raft leader.
+// leaderPoll is how often a member that is not the leader checks whether it became one: a
+// new leader starts its first round at most this late, so members stay ONLINE across a
+// leader change.
+const leaderPoll = 50 * time.Millisecond
+
+// heartbeatLoop runs on every member and acts while this member is the raft leader. A kick
+// (announce, migration) starts a round at once.
 func (d *Daemon) heartbeatLoop(ctx context.Context) {
 	for {
-		wait := 2 * time.Second
+		wait := leaderPoll
 		if st := d.store(); st != nil && st.IsLeader() {
 			wait = d.heartbeatRound(ctx)
+			wait += time.Duration(rand.Int64N(int64(wait)/5+1)) - wait/10
 		}
-		jitter := time.Duration(rand.Int64N(int64(wait)/5+1)) - wait/10
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
-		case <-time.After(wait + jitter):
+		case <-d.health.kick:
+		case <-t.C:
 		}
+		t.Stop()
 	}
 }
 
@@ -92,18 +118,28 @@ func (d *Daemon) heartbeatRound(ctx context.Context) time.Duration {
 	if err := d.recordHeartbeats(ctx, answered); err != nil && !errors.Is(err, context.Canceled) {
 		d.log.Warn("recording heartbeats failed", "err", err)
 	}
+	if migrated, err := d.maybeMigrate(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		d.log.Warn("migrating the database failed", "err", err)
+	} else if migrated {
+		d.health.kickRound()
+	}
 	if err := d.rebalance(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		d.log.Warn("rebalancing roles failed", "err", err)
 	}
 	return iv
 }
 
+// buildHeartbeat describes members with their raft roles and versions, and the database's
+// version, all from this (the leader's) replica.
 func (d *Daemon) buildHeartbeat(members []memberRow) heartbeat {
 	roles := map[string]string{}
 	if servers, err := d.store().Servers(); err == nil {
 		roles = currentRoles(servers)
 	}
 	hb := heartbeat{Leader: d.memberName(), LeaderAddress: d.clusterAddress()}
+	if cv, err := d.clusterVersionLocal(context.Background()); err == nil {
+		hb.Cluster = cv
+	}
 	for _, m := range members {
 		role := roles[m.name]
 		if role == "" {
@@ -179,7 +215,7 @@ func (d *Daemon) postHeartbeat(w http.ResponseWriter, r *http.Request) error {
 func (d *Daemon) applyHeartbeatLocally(hb heartbeat) {
 	d.health.mu.Lock()
 	changed := !sameDBMembers(d.health.members, hb.Members)
-	d.health.leader, d.health.members = hb.LeaderAddress, hb.Members
+	d.health.leader, d.health.members, d.health.cluster, d.health.heard = hb.LeaderAddress, hb.Members, hb.Cluster, true
 	d.health.mu.Unlock()
 	if !changed {
 		return
@@ -208,17 +244,20 @@ func sameDBMembers(a, b []heartbeatMember) bool {
 }
 
 // announce tells the leader this member is up, so it is ONLINE at once rather than at the
-// next heartbeat round. It retries until it succeeds or ctx ends.
+// next heartbeat round, and learns the cluster's versions from the answer. It retries until
+// it succeeds or ctx ends.
 func (d *Daemon) announce(ctx context.Context) {
-	backoff := 100 * time.Millisecond
+	backoff := 50 * time.Millisecond
 	for {
 		ans := announcement{Name: d.memberName(), Version: d.version}
 		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		var err error
+		var hb heartbeat
 		if st := d.store(); st != nil && st.IsLeader() {
 			err = d.recordHeartbeats(cctx, map[string]version.Info{ans.Name: ans.Version})
-		} else {
-			err = d.toLeader(cctx, "/internal/announce", ans, nil)
+			d.health.kickRound()
+		} else if err = d.toLeader(cctx, "/internal/announce", ans, &hb); err == nil && hb.Leader != "" {
+			d.applyHeartbeatLocally(hb)
 		}
 		cancel()
 		if err == nil {
@@ -233,7 +272,9 @@ func (d *Daemon) announce(ctx context.Context) {
 	}
 }
 
-// postAnnounce (leader) marks the announcing member as seen now.
+// postAnnounce (leader) marks the announcing member as seen now, answers with the current
+// heartbeat (so the member knows at once whether it is blocked) and starts a round, which
+// tells every other member the new version and may run a schema migration.
 func (d *Daemon) postAnnounce(w http.ResponseWriter, r *http.Request) error {
 	var a announcement
 	if err := decodeBody(r, &a); err != nil {
@@ -242,22 +283,36 @@ func (d *Daemon) postAnnounce(w http.ResponseWriter, r *http.Request) error {
 	if err := d.recordHeartbeats(r.Context(), map[string]version.Info{a.Name: a.Version}); err != nil {
 		return err
 	}
-	go func() {
-		if err := d.rebalance(context.Background()); err != nil {
-			d.log.Warn("rebalancing roles failed", "err", err)
-		}
-	}()
-	return writeOK(w, nil, "")
+	d.health.kickRound()
+	members, err := d.membersLocal(r.Context())
+	if err != nil {
+		return err
+	}
+	return writeOK(w, d.buildHeartbeat(members), "")
 }
 
-// memberStatus is a member's status for `cluster list`: OFFLINE when its last heartbeat
-// is older than the threshold, BLOCKED when it is newer than the oldest member.
-func memberStatus(m memberRow, threshold time.Duration, oldest version.Info) (status, message string) {
-	switch {
-	case !m.online(threshold):
+// memberStatus is a member's status for `cluster list`: OFFLINE when its last heartbeat is
+// older than the threshold; BLOCKED when it is older than the database (it must be
+// upgraded) or newer than another member that is not behind the database (it waits for that
+// member's upgrade); ONLINE otherwise.
+func memberStatus(m memberRow, all []memberRow, threshold time.Duration, cluster version.Info) (status, message string) {
+	if !m.online(threshold) {
 		return api.StatusOffline, "No heartbeat for " + time.Since(m.heartbeat).Round(time.Second).String()
-	case version.Compare(m.ver, oldest) > 0:
-		return api.StatusBlocked, "Waiting for other members to be upgraded"
+	}
+	if behind(m.ver, cluster) {
+		return api.StatusBlocked, "Upgrade required: runs schema " + itoa(m.ver.Schema) + " API " + itoa(m.ver.APILevel) +
+			", the database is at schema " + itoa(cluster.Schema) + " API " + itoa(cluster.APILevel)
+	}
+	var waiting []string
+	for _, o := range all {
+		if o.name != m.name && o.ver.Schema != 0 && !behind(o.ver, cluster) && version.Compare(m.ver, o.ver) > 0 {
+			waiting = append(waiting, o.name)
+		}
+	}
+	if len(waiting) > 0 {
+		return api.StatusBlocked, "Waiting for " + strings.Join(waiting, ", ") + " to be upgraded"
 	}
 	return api.StatusOnline, "Fully operational"
 }
+
+func itoa(n int) string { return strconv.Itoa(n) }

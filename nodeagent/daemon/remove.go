@@ -30,12 +30,8 @@ func (d *Daemon) deleteMember(w http.ResponseWriter, r *http.Request) error {
 		return conflict("%q is the last member of the cluster and cannot be removed", name)
 	}
 	if !force {
-		cfg, err := d.globalConfig(ctx)
-		if err != nil {
-			return err
-		}
-		if !target.online(offlineThreshold(cfg)) {
-			return conflict("member %q is offline: remove it with --force", name)
+		if err := d.requireOnline(ctx, name); err != nil {
+			return fmt.Errorf("%w: remove it with --force", err)
 		}
 	}
 	if name == d.memberName() {

@@ -3,8 +3,6 @@ package daemon
 import (
 	"fmt"
 	"testing"
-
-	"orch/nodeagent/version"
 )
 
 func members(n int, roles ...string) []roleCandidate {
@@ -78,21 +76,5 @@ func TestPlanRolesIsStable(t *testing.T) {
 		if plan[m.Name] != m.Current {
 			t.Fatalf("balanced cluster changed roles: %v", plan)
 		}
-	}
-}
-
-func TestVersionGate(t *testing.T) {
-	v1 := version.Info{Version: "1", Schema: 1, APILevel: 1}
-	v2 := version.Info{Version: "2", Schema: 2, APILevel: 2}
-	ms := []heartbeatMember{{Name: "a", Version: v1}, {Name: "b", Version: v2}}
-	if blocked, msg := versionGate("b", v2, ms); !blocked || msg == "" {
-		t.Fatalf("newer member not blocked: %v %q", blocked, msg)
-	}
-	if blocked, msg := versionGate("a", v1, ms); !blocked || msg == "" {
-		t.Fatalf("older member serving: %v %q", blocked, msg)
-	}
-	ms[0].Version = v2
-	if blocked, _ := versionGate("b", v2, ms); blocked {
-		t.Fatal("blocked after every member upgraded")
 	}
 }

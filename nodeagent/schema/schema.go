@@ -3,7 +3,12 @@
 package schema
 
 // Updates[i] brings the schema from version i to i+1. Version 0 is the empty database.
-var Updates = []string{
+// Builds with the schemav2 tag append testUpdates (see testupdates_v2.go), so that tests can
+// run a cluster through a real schema upgrade; production builds append nothing.
+var Updates = append(core, testUpdates...)
+
+// core is the schema every build has.
+var core = []string{
 	// 0 → 1: the cluster core.
 	`
 CREATE TABLE members (

@@ -1,15 +1,21 @@
 // Package version holds what every agent carries to the cluster: its release version, the
-// schema version of the global database it speaks and its API extension level. Test builds
-// set other values with -ldflags "-X orch/nodeagent/version.Schema=2 -X ...APILevel=2"; there
-// is no runtime switch.
+// schema version of the global database it speaks and its API extension level.
+//
+// The schema version is the number of schema updates compiled in (schema.Latest()): test
+// builds with the schemav2 build tag carry one more update and so speak schema 2. The API
+// level and the release version are set with -ldflags "-X orch/nodeagent/version.APILevel=2
+// -X orch/nodeagent/version.Version=..." . There is no runtime switch.
 package version
 
-import "strconv"
+import (
+	"strconv"
+
+	"orch/nodeagent/schema"
+)
 
 // Values set at build time (strings so that -ldflags -X can set them).
 var (
 	Version  = "0.1.0"
-	Schema   = "1"
 	APILevel = "1"
 )
 
@@ -22,9 +28,8 @@ type Info struct {
 
 // Current returns this binary's version triple.
 func Current() Info {
-	s, _ := strconv.Atoi(Schema)
 	a, _ := strconv.Atoi(APILevel)
-	return Info{Version: Version, Schema: s, APILevel: a}
+	return Info{Version: Version, Schema: schema.Latest(), APILevel: a}
 }
 
 // Compare orders two agents: -1 if a is older than b, 1 if newer, 0 if the same schema and API.
@@ -42,6 +47,14 @@ func Compare(a, b Info) int {
 		return 1
 	}
 	return 0
+}
+
+// Min returns the older of a and b (a when they compare equal).
+func Min(a, b Info) Info {
+	if Compare(b, a) < 0 {
+		return b
+	}
+	return a
 }
 
 // Extensions lists the API extensions of this build's level.
