@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -25,6 +26,11 @@ func (d Deps) agentInstall(ctx context.Context, t *playbooks.TaskContext) (playb
 	src, _ := t.Args.String("src", d.AgentBinary)
 	if src == "" {
 		return playbooks.Result{}, fmt.Errorf("no agent binary: pass --agent PATH")
+	}
+	if allow, _ := t.Args.Bool("downgrade", false); !allow {
+		if err := refuseDowngrade(ctx, conn, src, dir); err != nil {
+			return playbooks.Result{}, err
+		}
 	}
 	changed := false
 	if t.Check {
@@ -160,4 +166,25 @@ func needsInstall(ctx context.Context, conn *transport.Conn, src, dir string) (b
 	}
 	got, _, _ := strings.Cut(string(res.Stdout), " ")
 	return got != want, nil
+}
+
+// refuseDowngrade fails when the installed agent is newer than src: pushing an older agent
+// onto a cluster that runs a newer schema would stop it (`orch upgrade --force` can).
+func refuseDowngrade(ctx context.Context, conn *transport.Conn, src, dir string) error {
+	res, err := conn.Run(ctx, shq(agentctl.Binary(dir))+" version --format json 2>/dev/null", transport.RunOptions{})
+	if err != nil || res.ExitCode != 0 {
+		return err // no agent installed yet (or one too old to say): nothing to protect
+	}
+	var installed versionInfo
+	if json.Unmarshal(res.Stdout, &installed) != nil {
+		return nil
+	}
+	local, err := localVersion(ctx, src)
+	if err != nil {
+		return err
+	}
+	if compareVersions(installed, local) > 0 {
+		return fmt.Errorf("the installed agent %s is newer than %s %s: refusing to downgrade (use `orch upgrade --force` if you mean it)", installed, src, local)
+	}
+	return nil
 }

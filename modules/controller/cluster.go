@@ -403,6 +403,10 @@ func (d Deps) clusterJoin(ctx context.Context, t *playbooks.TaskContext) (playbo
 	if err != nil {
 		return playbooks.Result{}, err
 	}
+	wipe, err := t.Args.Bool("wipe", false)
+	if err != nil {
+		return playbooks.Result{}, err
+	}
 	vars, _ := hostVars(t, "")
 	p, err := d.preseedFor(vars, false)
 	if err != nil {
@@ -423,7 +427,11 @@ func (d Deps) clusterJoin(ctx context.Context, t *playbooks.TaskContext) (playbo
 		if err != nil {
 			return err
 		}
-		_, err = agentRun(ctx, conn, dir, doc, "init", "--preseed")
+		args := []string{"init", "--preseed"}
+		if wipe {
+			args = append(args, "--wipe")
+		}
+		_, err = agentRun(ctx, conn, dir, doc, args...)
 		return err
 	})
 	return playbooks.Result{Changed: true, Msg: "joined " + p.Cluster.ServerName}, err

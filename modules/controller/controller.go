@@ -38,16 +38,20 @@ type Deps struct {
 // Registry returns the controller modules bound to deps.
 func Registry(deps Deps) playbooks.Registry {
 	return playbooks.Registry{
-		"agent_install":     moduleFunc(deps.agentInstall),
-		"agent_start":       moduleFunc(deps.agentStart),
-		"agent_stop":        moduleFunc(deps.agentStop),
-		"agent_facts":       moduleFunc(deps.agentFacts),
-		"agent_command":     moduleFunc(deps.agentCommand),
-		"cluster_plan":      moduleFunc(deps.clusterPlan),
-		"cluster_bootstrap": moduleFunc(deps.clusterBootstrap),
-		"cluster_trust":     moduleFunc(deps.clusterTrust),
-		"cluster_join":      moduleFunc(deps.clusterJoin),
-		"cluster_members":   moduleFunc(deps.clusterMembers),
+		"agent_install":       moduleFunc(deps.agentInstall),
+		"agent_start":         moduleFunc(deps.agentStart),
+		"agent_stop":          moduleFunc(deps.agentStop),
+		"agent_facts":         moduleFunc(deps.agentFacts),
+		"agent_command":       moduleFunc(deps.agentCommand),
+		"cluster_plan":        moduleFunc(deps.clusterPlan),
+		"cluster_bootstrap":   moduleFunc(deps.clusterBootstrap),
+		"cluster_trust":       moduleFunc(deps.clusterTrust),
+		"cluster_join":        moduleFunc(deps.clusterJoin),
+		"cluster_members":     moduleFunc(deps.clusterMembers),
+		"cluster_wait":        moduleFunc(deps.clusterWait),
+		"cluster_remove_lost": moduleFunc(deps.clusterRemoveLost),
+		"upgrade_preflight":   moduleFunc(deps.upgradePreflight),
+		"recover_plan":        moduleFunc(deps.recoverPlan),
 	}
 }
 

@@ -35,6 +35,8 @@ func (g *Globals) options() orchestrator.Options {
 type CLI struct {
 	Globals
 	Up        UpCmd        `cmd:"" help:"Converge every inventory host into one cluster (push, start, bootstrap, join)."`
+	Upgrade   UpgradeCmd   `cmd:"" help:"Rolling upgrade to a new agent binary, member by member."`
+	Recover   RecoverCmd   `cmd:"" help:"Disaster recovery after losing quorum."`
 	Play      PlayCmd      `cmd:"" help:"Run a playbook."`
 	Inventory InventoryCmd `cmd:"" help:"Show what the inventory holds."`
 	Cluster   ClusterCmd   `cmd:"" help:"Manage the cluster's members through its API."`

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"fmt"
 	"os/signal"
 	"syscall"
 
@@ -24,14 +23,5 @@ func (c *UpCmd) Run(g *Globals) error {
 	opts := g.options()
 	opts.AgentBinary, opts.Preseed, opts.Check, opts.Format = c.Agent, c.Preseed, c.Check, c.Format
 	code, summary, err := orchestrator.Up(ctx, opts)
-	if summary != "" && c.Format != "json" {
-		fmt.Fprintln(g.Stdout, summary)
-	}
-	if err != nil {
-		return err
-	}
-	if code != 0 {
-		return exitCode(code)
-	}
-	return nil
+	return finish(g, c.Format, code, summary, err)
 }

@@ -1,0 +1,210 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"sort"
+	"strings"
+	"time"
+
+	"orch/nodeagent/api"
+	"orch/playbooks"
+)
+
+// versionInfo is a version triple as `nodeagent version --format json` prints it.
+type versionInfo struct {
+	Version  string `json:"version"`
+	Schema   int    `json:"schema_version"`
+	APILevel int    `json:"api_level"`
+}
+
+func (v versionInfo) String() string {
+	return fmt.Sprintf("%s (schema %d, api %d)", v.Version, v.Schema, v.APILevel)
+}
+
+func compareVersions(a, b versionInfo) int {
+	switch {
+	case a.Schema != b.Schema:
+		return cmpInt(a.Schema, b.Schema)
+	case a.APILevel != b.APILevel:
+		return cmpInt(a.APILevel, b.APILevel)
+	}
+	return compareRelease(a.Version, b.Version)
+}
+
+// compareRelease orders dotted release numbers numerically ("0.10.0" > "0.9.1").
+func compareRelease(a, b string) int {
+	as, bs := strings.Split(a, "."), strings.Split(b, ".")
+	for i := 0; i < max(len(as), len(bs)); i++ {
+		var x, y int
+		if i < len(as) {
+			fmt.Sscanf(as[i], "%d", &x)
+		}
+		if i < len(bs) {
+			fmt.Sscanf(bs[i], "%d", &y)
+		}
+		if c := cmpInt(x, y); c != 0 {
+			return c
+		}
+	}
+	return strings.Compare(a, b)
+}
+
+func cmpInt(a, b int) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// localVersion runs the local binary to read its versions.
+func localVersion(ctx context.Context, bin string) (versionInfo, error) {
+	out, err := exec.CommandContext(ctx, bin, "version", "--format", "json").Output()
+	if err != nil {
+		return versionInfo{}, fmt.Errorf("reading the version of %s: %w", bin, err)
+	}
+	var v versionInfo
+	if err := json.Unmarshal(out, &v); err != nil {
+		return versionInfo{}, fmt.Errorf("version of %s: %w", bin, err)
+	}
+	return v, nil
+}
+
+// upgradePreflight (run once) checks that every member is ONLINE (or BLOCKED: a rollout in
+// progress), reads the new binary's versions, and refuses a downgrade unless force.
+func (d Deps) upgradePreflight(ctx context.Context, t *playbooks.TaskContext) (playbooks.Result, error) {
+	via, _ := t.Args.String("via", t.Host)
+	force, _ := t.Args.Bool("force", false)
+	src, _ := t.Args.String("src", d.AgentBinary)
+	fp, err := t.Args.Required("fingerprint")
+	if err != nil {
+		return playbooks.Result{}, err
+	}
+	newV, err := localVersion(ctx, src)
+	if err != nil {
+		return playbooks.Result{}, err
+	}
+	ms, err := d.listMembers(ctx, t, via, fp)
+	if err != nil {
+		return playbooks.Result{}, err
+	}
+	var offline, pending, done []string
+	for _, m := range ms {
+		cur := versionInfo{Version: m.Version, Schema: m.SchemaVersion, APILevel: m.APILevel}
+		switch {
+		case m.Status == api.StatusOffline:
+			offline = append(offline, m.ServerName)
+		case compareVersions(cur, newV) > 0 && !force:
+			return playbooks.Result{}, fmt.Errorf("refusing to downgrade %s from %s to %s: a newer schema cannot be read by an older agent (pass --force only if you know the schemas match)", m.ServerName, cur, newV)
+		case compareVersions(cur, newV) == 0:
+			done = append(done, m.ServerName)
+		default:
+			pending = append(pending, m.ServerName)
+		}
+	}
+	if len(offline) > 0 {
+		return playbooks.Result{}, fmt.Errorf("member(s) %s OFFLINE: bring them back, or remove them with `orch cluster remove --force NAME`, then re-run the upgrade", strings.Join(offline, ", "))
+	}
+	msg := fmt.Sprintf("upgrade to %s: %d member(s) to go (%s)", newV, len(pending), strings.Join(pending, ", "))
+	if len(done) > 0 {
+		msg += fmt.Sprintf(", already done: %s", strings.Join(done, ", "))
+	}
+	return playbooks.Result{Msg: msg, Data: map[string]any{"pending": toAny(pending), "done": toAny(done),
+		"version": newV.Version, "schema_version": newV.Schema, "api_level": newV.APILevel}}, nil
+}
+
+func toAny(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
+// listMembers lists the members through the cluster API reached via a host.
+func (d Deps) listMembers(ctx context.Context, t *playbooks.TaskContext, via, fp string) ([]api.ClusterMember, error) {
+	cl, err := d.apiClient(t, via, fp)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	return cl.Members(cctx)
+}
+
+// clusterWait waits until the cluster, seen through via, reaches a state: `member` (this
+// host's member) is back — ONLINE or BLOCKED — on version `version`; or, with `all: true`,
+// every member is ONLINE (not BLOCKED) on that version.
+func (d Deps) clusterWait(ctx context.Context, t *playbooks.TaskContext) (playbooks.Result, error) {
+	fp, err := t.Args.Required("fingerprint")
+	if err != nil {
+		return playbooks.Result{}, err
+	}
+	want, _ := t.Args.String("version", "")
+	all, _ := t.Args.Bool("all", false)
+	timeout, _ := t.Args.Int("timeout", 60)
+	vars, _ := hostVars(t, "")
+	member := strVar(vars, "node_name", t.Host)
+	vias, err := t.Args.StringList("via")
+	if err != nil || len(vias) == 0 {
+		return playbooks.Result{}, fmt.Errorf("cluster_wait: via (a list of hosts to ask) is required")
+	}
+	deadline := time.Now().Add(time.Duration(timeout) * time.Second)
+	var last string
+	for {
+		ms, err := d.anyMembers(ctx, t, vias, fp)
+		if err == nil {
+			ok, state := waitDone(ms, member, want, all)
+			if ok {
+				return playbooks.Result{Msg: state}, nil
+			}
+			last = state
+		} else {
+			last = err.Error()
+		}
+		if time.Now().After(deadline) {
+			return playbooks.Result{}, fmt.Errorf("timed out after %ds waiting: %s", timeout, last)
+		}
+		select {
+		case <-ctx.Done():
+			return playbooks.Result{}, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// anyMembers asks each host in turn until one answers.
+func (d Deps) anyMembers(ctx context.Context, t *playbooks.TaskContext, vias []string, fp string) ([]api.ClusterMember, error) {
+	var lastErr error
+	for _, v := range vias {
+		ms, err := d.listMembers(ctx, t, v, fp)
+		if err == nil {
+			return ms, nil
+		}
+		lastErr = fmt.Errorf("%s: %w", v, err)
+	}
+	return nil, lastErr
+}
+
+func waitDone(ms []api.ClusterMember, member, version string, all bool) (bool, string) {
+	var states []string
+	done := true
+	for _, m := range ms {
+		states = append(states, fmt.Sprintf("%s %s %s", m.ServerName, m.Status, m.Version))
+		onVersion := version == "" || m.Version == version
+		switch {
+		case all && (m.Status != api.StatusOnline || !onVersion):
+			done = false
+		case !all && m.ServerName == member && (m.Status == api.StatusOffline || !onVersion):
+			done = false
+		}
+	}
+	sort.Strings(states)
+	return done, strings.Join(states, "; ")
+}
