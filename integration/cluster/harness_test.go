@@ -36,6 +36,9 @@ const logTail = 400
 // agentBin is the nodeagent binary under test, set by TestMain.
 var agentBin string
 
+// binDir is a directory TestMain removes at the end, for binaries built on demand.
+var binDir string
+
 // nextHost hands out the last octet of each agent's loopback address; it starts at a random
 // point so that test binaries running side by side rarely pick the same addresses.
 var nextHost atomic.Int32
@@ -45,16 +48,17 @@ func TestMain(m *testing.M) { os.Exit(runTests(m)) }
 // runTests builds the agent once (unless $NODEAGENT_BIN names one) and runs the tests.
 func runTests(m *testing.M) int {
 	nextHost.Store(rand.Int32N(253))
-	if bin := os.Getenv("NODEAGENT_BIN"); bin != "" {
-		agentBin = bin
-		return m.Run()
-	}
 	dir, err := os.MkdirTemp("", "nodeagent-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "integration/cluster:", err)
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	binDir = dir
+	if bin := os.Getenv("NODEAGENT_BIN"); bin != "" {
+		agentBin = bin
+		return m.Run()
+	}
 	agentBin = filepath.Join(dir, "nodeagent")
 	if err := buildAgent(agentBin); err != nil {
 		fmt.Fprintln(os.Stderr, "integration/cluster: building nodeagent:", err)
@@ -63,18 +67,26 @@ func runTests(m *testing.M) int {
 	return m.Run()
 }
 
+// projectTags are the build tags every build of the project uses (see the Makefile).
+const projectTags = "osusergo,netgo,sqlite_omit_load_extension"
+
 // buildAgent runs `go build -o out ./nodeagent/cmd/nodeagent` from the module root with the
-// project's build tags (GOFLAGS from the environment when set).
-func buildAgent(out string) error {
+// project's build tags (GOFLAGS from the environment when set); extraTags, when given, are
+// added to the project's tags (e.g. schemav2 for the upgraded binary of upgrade tests).
+func buildAgent(out string, extraTags ...string) error {
 	root, err := moduleRoot()
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command("go", "build", "-o", out, "./nodeagent/cmd/nodeagent")
+	args := []string{"build", "-o", out}
+	if len(extraTags) > 0 {
+		args = append(args, "-tags="+projectTags+","+strings.Join(extraTags, ","))
+	}
+	cmd := exec.Command("go", append(args, "./nodeagent/cmd/nodeagent")...)
 	cmd.Dir = root
 	cmd.Env = os.Environ()
 	if os.Getenv("GOFLAGS") == "" {
-		cmd.Env = append(cmd.Env, "GOFLAGS=-tags=osusergo,netgo,sqlite_omit_load_extension")
+		cmd.Env = append(cmd.Env, "GOFLAGS=-tags="+projectTags)
 	}
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("%w\n%s", err, b)
@@ -127,6 +139,11 @@ type agent struct {
 	dir     string // agent directory (--dir)
 	logPath string
 
+	// bin is the binary Start runs ("" means agentBin); set it with StartWith.
+	bin string
+	// defaultRaft starts the daemon with the production raft timings instead of raftTiming.
+	defaultRaft bool
+
 	mu     sync.Mutex
 	proc   *exec.Cmd
 	done   chan struct{} // closed once proc has exited
@@ -144,6 +161,15 @@ type runResult struct {
 // a fresh agent directory and waits until its socket answers. Cleanup kills it by PID and,
 // when the test failed, prints the tail of its log prefixed with "[name] ".
 func startAgent(tb testing.TB, name, addr string) *agent {
+	tb.Helper()
+	a := newAgent(tb, name, addr)
+	a.Start()
+	return a
+}
+
+// newAgent prepares an agent directory and log for member name, with its cleanup, without
+// starting the daemon.
+func newAgent(tb testing.TB, name, addr string) *agent {
 	tb.Helper()
 	base, err := os.MkdirTemp("", "na-"+name+"-")
 	if err != nil {
@@ -163,7 +189,6 @@ func startAgent(tb testing.TB, name, addr string) *agent {
 		}
 		_ = os.RemoveAll(base)
 	})
-	a.Start()
 	return a
 }
 
@@ -182,8 +207,15 @@ func (a *agent) Start() {
 	}
 	a.starts++
 	fmt.Fprintf(logf, "=== test harness: start %d\n", a.starts)
-	cmd := exec.Command(agentBin, "daemon", "--dir", a.dir,
-		"--raft-heartbeat", raftTiming, "--raft-election", raftTiming, "--raft-leader-lease", raftTiming)
+	bin, args := agentBin, []string{"daemon", "--dir", a.dir}
+	if a.bin != "" {
+		bin = a.bin
+	}
+	if !a.defaultRaft {
+		args = append(args, "--raft-heartbeat", raftTiming, "--raft-election", raftTiming, "--raft-leader-lease", raftTiming)
+	}
+	fmt.Fprintf(logf, "=== test harness: %s %s\n", bin, strings.Join(args, " "))
+	cmd := exec.Command(bin, args...)
 	cmd.Env = agentEnv()
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Should the test binary die, its daemons die with it.
@@ -217,6 +249,16 @@ func (a *agent) waitReady() {
 		_, _, err := a.Client().Server(ctx)
 		return err
 	})
+}
+
+// StartWith starts the daemon with another binary (an upgrade or a downgrade); later Starts
+// and the agent's CLI use it too.
+func (a *agent) StartWith(bin string) {
+	a.tb.Helper()
+	a.mu.Lock()
+	a.bin = bin
+	a.mu.Unlock()
+	a.Start()
 }
 
 // Running reports whether the daemon process is alive.
@@ -311,7 +353,13 @@ func (a *agent) RunInput(stdin string, args ...string) runResult {
 	a.tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, agentBin, append([]string{"--dir", a.dir}, args...)...)
+	a.mu.Lock()
+	bin := a.bin
+	a.mu.Unlock()
+	if bin == "" {
+		bin = agentBin
+	}
+	cmd := exec.CommandContext(ctx, bin, append([]string{"--dir", a.dir}, args...)...)
 	cmd.Env = agentEnv()
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer

@@ -79,25 +79,55 @@ func heartbeatInterval(threshold time.Duration) time.Duration {
 // leader change.
 const leaderPoll = 50 * time.Millisecond
 
-// heartbeatLoop runs on every member and acts while this member is the raft leader. A kick
+// thresholdRecheck is how often the leader re-reads cluster.offline_threshold between rounds,
+// so that lowering it shortens the current wait instead of letting members look OFFLINE.
+const thresholdRecheck = 250 * time.Millisecond
+
+// heartbeatLoop runs on every member and acts while this member is the raft leader: a round
+// every interval (jittered ±10%), measured from the start of the previous round. A kick
 // (announce, migration) starts a round at once.
 func (d *Daemon) heartbeatLoop(ctx context.Context) {
+	var last, next time.Time // start of the last round, and when the next is due
 	for {
+		st := d.store()
+		leading := st != nil && st.IsLeader()
 		wait := leaderPoll
-		if st := d.store(); st != nil && st.IsLeader() {
-			wait = d.heartbeatRound(ctx)
-			wait += time.Duration(rand.Int64N(int64(wait)/5+1)) - wait/10
+		if leading {
+			if !time.Now().Before(next) {
+				last = time.Now()
+				next = last.Add(jittered(d.heartbeatRound(ctx)))
+			} else if iv := d.currentInterval(ctx); last.Add(iv).Before(next) {
+				next = last.Add(iv) // the threshold was lowered
+			}
+			wait = min(time.Until(next), thresholdRecheck)
+		} else {
+			next = time.Time{}
 		}
-		t := time.NewTimer(wait)
+		t := time.NewTimer(max(wait, 0))
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return
 		case <-d.health.kick:
+			next = time.Time{}
 		case <-t.C:
 		}
 		t.Stop()
 	}
+}
+
+// jittered spreads iv by ±10%, so that rounds of successive leaders do not line up.
+func jittered(iv time.Duration) time.Duration {
+	return iv + time.Duration(rand.Int64N(int64(iv)/5+1)) - iv/10
+}
+
+// currentInterval is the round interval for the threshold in this member's replica.
+func (d *Daemon) currentInterval(ctx context.Context) time.Duration {
+	cfg, err := d.globalConfigLocal(ctx)
+	if err != nil {
+		return time.Second
+	}
+	return heartbeatInterval(offlineThreshold(cfg))
 }
 
 // heartbeatRound contacts every member, records who answered, then rebalances roles.
