@@ -44,5 +44,9 @@ lab-down:
 bench: deps build
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m ./integration/bench/... | tee bench.out
 
+# image: a tiny busybox container image from the host's busybox-static, for tests and the demo.
+image:
+	@scripts/mkimage.sh
+
 clean:
 	rm -rf bin
