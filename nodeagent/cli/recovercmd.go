@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"time"
@@ -79,12 +80,16 @@ func openLocal(dir string) (*localdb.DB, error) {
 	return localdb.Open(path)
 }
 
-// daemonRunning reports whether the daemon answers on its socket.
+// daemonRunning reports whether a daemon listens on the agent directory's socket. It only
+// connects: a daemon that lost quorum may not answer requests in time, yet it holds the
+// database files and must not have them rewritten under it.
 func daemonRunning(g *Globals) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	_, _, err := g.client().Server(ctx)
-	return err == nil
+	c, err := net.DialTimeout("unix", daemon.SocketPath(g.Dir), 2*time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
 }
 
 // ClusterRecoverCmd rewrites the raft configuration so this member is the only voter.

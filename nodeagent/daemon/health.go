@@ -327,6 +327,9 @@ func (d *Daemon) postAnnounce(w http.ResponseWriter, r *http.Request) error {
 // member's upgrade); ONLINE otherwise.
 func memberStatus(m memberRow, all []memberRow, threshold time.Duration, cluster version.Info) (status, message string) {
 	if !m.online(threshold) {
+		if m.heartbeat.UnixMilli() == 0 {
+			return api.StatusOffline, "No heartbeat recorded" // never seen, or lost in a quorum-loss recovery
+		}
 		return api.StatusOffline, "No heartbeat for " + time.Since(m.heartbeat).Round(time.Second).String()
 	}
 	if behind(m.ver, cluster) {

@@ -150,9 +150,16 @@ func (d *Daemon) roleInputs(ctx context.Context) ([]roleCandidate, map[string]st
 }
 
 // applyRoles promotes first and demotes last, so the database never has fewer voters than
-// needed during the change.
+// needed during the change. After a change it asks for a heartbeat round, so that every
+// member records the new database members (list-database) at once.
 func (d *Daemon) applyRoles(ctx context.Context, st *store.Store, ms []roleCandidate, plan map[string]string) error {
 	sort.SliceStable(ms, func(i, j int) bool { return rank(plan[ms[i].Name]) > rank(plan[ms[j].Name]) })
+	changed := false
+	defer func() {
+		if changed {
+			d.health.kickRound()
+		}
+	}()
 	for _, m := range ms {
 		want := plan[m.Name]
 		if want == m.Current {
@@ -174,6 +181,7 @@ func (d *Daemon) applyRoles(ctx context.Context, st *store.Store, ms []roleCandi
 		if err != nil {
 			return fmt.Errorf("making %s a %s: %w", m.Name, want, err)
 		}
+		changed = true
 		d.log.Info("member role changed", "member", m.Name, "from", m.Current, "to", want)
 	}
 	return nil
