@@ -42,11 +42,14 @@ func TestMain(m *testing.M) {
 }
 
 // build compiles a main package of the module (the test runs in integration/orchup).
-func build(out, pkg string) error {
-	cmd := exec.Command("go", "build", "-o", out, pkg)
+func build(out, pkg string) error { return buildArgs("build", "-o", out, pkg) }
+
+// buildArgs runs `go ARGS` at the module root.
+func buildArgs(args ...string) error {
+	cmd := exec.Command("go", args...)
 	cmd.Dir = "../.."
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
+		return fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, b)
 	}
 	return nil
 }

@@ -448,12 +448,7 @@ func (d Deps) clusterMembers(ctx context.Context, t *playbooks.TaskContext) (pla
 	if err != nil {
 		return playbooks.Result{}, err
 	}
-	cl, err := d.apiClient(t, via, fp)
-	if err != nil {
-		return playbooks.Result{}, err
-	}
-	defer cl.Close()
-	ms, err := cl.Members(ctx)
+	ms, err := d.listMembers(ctx, t, via, fp)
 	if err != nil {
 		return playbooks.Result{}, err
 	}

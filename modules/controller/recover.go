@@ -29,33 +29,37 @@ func (d Deps) recoverPlan(ctx context.Context, t *playbooks.TaskContext) (playbo
 		return playbooks.Result{}, err
 	}
 	var views []dbView
-	var unreachable []string
+	var unreachable, fresh []string
 	for _, h := range hosts {
 		vars, err := hostVars(t, h)
 		if err != nil {
 			return playbooks.Result{}, err
 		}
 		v, ok := readDBView(vars[factsVar])
-		if !ok {
+		switch {
+		case ok:
+			v.host, v.name = h, strVar(vars, "node_name", h)
+			views = append(views, v)
+		case vars[factsVar] != nil:
+			fresh = append(fresh, h) // answered over SSH but holds no agent data
+		default:
 			unreachable = append(unreachable, h)
-			continue
 		}
-		v.host, v.name = h, strVar(vars, "node_name", h)
-		views = append(views, v)
 	}
 	survivor, why, err := pickSurvivor(views, chosen)
 	if err != nil {
 		return playbooks.Result{}, err
 	}
-	var others []any
+	others := []any{}
 	for _, v := range views {
 		if v.host != survivor.host {
 			others = append(others, v.host)
 		}
 	}
+	rejoin := append(append([]any{}, others...), toAny(fresh)...)
 	return playbooks.Result{Msg: fmt.Sprintf("recover on %s: %s", survivor.host, why),
 		Data: map[string]any{"survivor": survivor.host, "survivor_name": survivor.name, "others": others,
-			"unreachable": toAny(unreachable), "why": why}}, nil
+			"fresh": toAny(fresh), "rejoin": rejoin, "unreachable": toAny(unreachable), "why": why}}, nil
 }
 
 func readDBView(v any) (dbView, bool) {

@@ -89,7 +89,7 @@ func (d Deps) upgradePreflight(ctx context.Context, t *playbooks.TaskContext) (p
 	if err != nil {
 		return playbooks.Result{}, err
 	}
-	ms, err := d.listMembers(ctx, t, via, fp)
+	ms, err := d.membersSettled(ctx, t, via, fp, 10*time.Second)
 	if err != nil {
 		return playbooks.Result{}, err
 	}
@@ -126,16 +126,50 @@ func toAny(ss []string) []any {
 	return out
 }
 
-// listMembers lists the members through the cluster API reached via a host.
+// listMembers lists the members through the cluster API, asking via first and then every
+// other inventory host: a BLOCKED member (mid-upgrade) refuses the list, a stopped one
+// cannot answer.
 func (d Deps) listMembers(ctx context.Context, t *playbooks.TaskContext, via, fp string) ([]api.ClusterMember, error) {
+	hosts := []string{via}
+	if all, err := allHosts(t); err == nil {
+		hosts = append(hosts, all...)
+	}
+	return d.anyMembers(ctx, t, hosts, fp)
+}
+
+// membersVia lists the members through one host.
+func (d Deps) membersVia(ctx context.Context, t *playbooks.TaskContext, via, fp string) ([]api.ClusterMember, error) {
 	cl, err := d.apiClient(t, via, fp)
 	if err != nil {
 		return nil, err
 	}
 	defer cl.Close()
-	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	return cl.Members(cctx)
+}
+
+// allHosts lists every inventory host (groups['all']).
+func allHosts(t *playbooks.TaskContext) ([]string, error) {
+	g, ok := t.Vars().Get("groups")
+	if !ok {
+		return nil, fmt.Errorf("groups unavailable")
+	}
+	var out []string
+	switch gs := g.(type) {
+	case map[string]any:
+		switch l := gs["all"].(type) {
+		case []any:
+			for _, h := range l {
+				out = append(out, fmt.Sprint(h))
+			}
+		case []string:
+			out = l
+		}
+	case map[string][]string:
+		out = gs["all"]
+	}
+	return out, nil
 }
 
 // clusterWait waits until the cluster, seen through via, reaches a state: `member` (this
@@ -155,7 +189,14 @@ func (d Deps) clusterWait(ctx context.Context, t *playbooks.TaskContext) (playbo
 	if err != nil || len(vias) == 0 {
 		return playbooks.Result{}, fmt.Errorf("cluster_wait: via (a list of hosts to ask) is required")
 	}
+	failOffline, _ := t.Args.Bool("fail_offline", false)
 	deadline := time.Now().Add(time.Duration(timeout) * time.Second)
+	if !all {
+		return d.waitMemberBack(ctx, t, fp, want, deadline)
+	}
+	if missing := missingHosts(t); len(missing) > 0 {
+		return playbooks.Result{}, fmt.Errorf("%s did not take part (unreachable or failed earlier): the cluster cannot become operational until they run the new version", strings.Join(missing, ", "))
+	}
 	var last string
 	for {
 		ms, err := d.anyMembers(ctx, t, vias, fp)
@@ -163,6 +204,9 @@ func (d Deps) clusterWait(ctx context.Context, t *playbooks.TaskContext) (playbo
 			ok, state := waitDone(ms, member, want, all)
 			if ok {
 				return playbooks.Result{Msg: state}, nil
+			}
+			if off := offlineMembers(ms); failOffline && len(off) > 0 {
+				return playbooks.Result{}, fmt.Errorf("member(s) %s OFFLINE: %s", strings.Join(off, ", "), state)
 			}
 			last = state
 		} else {
@@ -182,8 +226,13 @@ func (d Deps) clusterWait(ctx context.Context, t *playbooks.TaskContext) (playbo
 // anyMembers asks each host in turn until one answers.
 func (d Deps) anyMembers(ctx context.Context, t *playbooks.TaskContext, vias []string, fp string) ([]api.ClusterMember, error) {
 	var lastErr error
+	seen := map[string]bool{}
 	for _, v := range vias {
-		ms, err := d.listMembers(ctx, t, v, fp)
+		if seen[v] {
+			continue
+		}
+		seen[v] = true
+		ms, err := d.membersVia(ctx, t, v, fp)
 		if err == nil {
 			return ms, nil
 		}
@@ -207,4 +256,92 @@ func waitDone(ms []api.ClusterMember, member, version string, all bool) (bool, s
 	}
 	sort.Strings(states)
 	return done, strings.Join(states, "; ")
+}
+
+func offlineMembers(ms []api.ClusterMember) []string {
+	var out []string
+	for _, m := range ms {
+		if m.Status == api.StatusOffline {
+			out = append(out, m.ServerName)
+		}
+	}
+	return out
+}
+
+// membersSettled lists the members, asking again for up to wait while some are OFFLINE: an
+// agent started a moment ago announces itself and turns ONLINE within a heartbeat.
+func (d Deps) membersSettled(ctx context.Context, t *playbooks.TaskContext, via, fp string, wait time.Duration) ([]api.ClusterMember, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		ms, err := d.listMembers(ctx, t, via, fp)
+		if err != nil || len(offlineMembers(ms)) == 0 || time.Now().After(deadline) {
+			return ms, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// waitMemberBack waits until this host's member answers GET /1.0 on its own client address
+// with the wanted version. It asks the member itself: while older members remain, every
+// upgraded member is BLOCKED and refuses the member list, but always answers status.
+func (d Deps) waitMemberBack(ctx context.Context, t *playbooks.TaskContext, fp, want string, deadline time.Time) (playbooks.Result, error) {
+	cl, err := d.apiClient(t, t.Host, fp)
+	if err != nil {
+		return playbooks.Result{}, err
+	}
+	defer cl.Close()
+	var last string
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		s, _, err := cl.Server(cctx)
+		cancel()
+		switch {
+		case err != nil:
+			last = err.Error()
+		case want != "" && s.Environment.ServerVersion != want:
+			last = "still on " + s.Environment.ServerVersion
+		default:
+			state := "back on " + s.Environment.ServerVersion
+			if s.Environment.Blocked {
+				state += ", BLOCKED until the other members are upgraded"
+			}
+			return playbooks.Result{Msg: state}, nil
+		}
+		if time.Now().After(deadline) {
+			return playbooks.Result{}, fmt.Errorf("timed out waiting for the member to come back: %s", last)
+		}
+		select {
+		case <-ctx.Done():
+			return playbooks.Result{}, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// missingHosts lists the inventory hosts absent from the current play: they failed or were
+// unreachable in an earlier play.
+func missingHosts(t *playbooks.TaskContext) []string {
+	all, err := allHosts(t)
+	if err != nil {
+		return nil
+	}
+	active, err := playHosts(t)
+	if err != nil {
+		return nil
+	}
+	in := map[string]bool{}
+	for _, h := range active {
+		in[h] = true
+	}
+	var out []string
+	for _, h := range all {
+		if !in[h] {
+			out = append(out, h)
+		}
+	}
+	return out
 }
