@@ -1,0 +1,346 @@
+package jepsen
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"orch/integration/lab"
+	"orch/nodeagent/api"
+	"orch/nodeagent/pki"
+)
+
+// agentDir is the agent directory inside every test host.
+const agentDir = "/var/lib/nodeagent"
+
+// clusterPort is the members' cluster and client API port.
+const clusterPort = "8443"
+
+// trustPassword is the trust password of the test clusters (joins use tokens).
+const trustPassword = "jepsen-trust-pw"
+
+// agentBin is the nodeagent binary under test, built by TestMain.
+var agentBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "jepsen-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	agentBin = filepath.Join(dir, "nodeagent")
+	code := 1
+	cmd := exec.Command("go", "build", "-o", agentBin, "./nodeagent/cmd/nodeagent")
+	cmd.Dir = "../.."
+	if out, err := cmd.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building nodeagent: %v\n%s", err, out)
+	} else {
+		code = m.Run()
+	}
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// member is one nodeagent running on a lab host.
+type member struct {
+	host *lab.Host
+	name string
+	addr string // cluster and client API address
+
+	mu     sync.Mutex
+	pid    int
+	paused bool
+}
+
+// cluster is a formed cluster on a lab, and the trusted client certificate of the workload.
+type cluster struct {
+	t       testing.TB
+	lab     *lab.Lab
+	members []*member
+	cert    tls.Certificate // the workload's client certificate, trusted with `nodeagent trust add`
+	fp      string          // the cluster certificate's fingerprint, pinned by clients
+}
+
+// newCluster creates n lab hosts, starts an agent on each and forms a cluster: the first
+// bootstraps, the others join with tokens. The workload's client certificate is trusted
+// through `nodeagent trust add` on the first member.
+func newCluster(t testing.TB, n int) *cluster {
+	t.Helper()
+	l := lab.New(t, n)
+	c := &cluster{t: t, lab: l}
+	for _, h := range l.Hosts() {
+		m := &member{host: h, name: h.Name, addr: h.Addr + ":" + clusterPort}
+		if p, ok := h.Path(agentDir + "/daemon.log"); ok {
+			l.LogFile(p)
+		}
+		c.members = append(c.members, m)
+		c.start(m)
+	}
+	t.Cleanup(func() {
+		for _, m := range c.members {
+			m.resume()
+			m.kill()
+		}
+	})
+	c.bootstrap(c.members[0])
+	for _, m := range c.members[1:] {
+		c.join(m)
+	}
+	c.trustClient()
+	return c
+}
+
+// socket is the host-side path of m's unix socket.
+func (m *member) socket() string {
+	p, _ := m.host.Path(agentDir + "/unix.socket")
+	return p
+}
+
+func (m *member) local() *api.Client { return api.NewUnixClient(m.socket()) }
+
+// start launches the agent detached inside m's host (its own session, log in the agent
+// directory) and waits until its socket answers.
+func (c *cluster) start(m *member) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	script := fmt.Sprintf("mkdir -p %s && setsid %s daemon --dir %s >>%s/daemon.log 2>&1 </dev/null & echo $!",
+		agentDir, agentBin, agentDir, agentDir)
+	out, err := m.host.Exec(ctx, "sh", "-c", script)
+	if err != nil {
+		c.t.Fatalf("%s: starting the agent: %v", m.name, err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(out)))
+	if err != nil {
+		c.t.Fatalf("%s: agent pid %q: %v", m.name, out, err)
+	}
+	m.mu.Lock()
+	m.pid, m.paused = pid, false
+	m.mu.Unlock()
+	cl := m.local()
+	defer cl.Close()
+	waitFor(c.t, 30*time.Second, m.name+" answering on its socket", func() error {
+		if syscall.Kill(pid, 0) != nil {
+			return fmt.Errorf("agent pid %d exited (see its log)", pid)
+		}
+		cctx, ccancel := context.WithTimeout(ctx, 2*time.Second)
+		defer ccancel()
+		_, _, err := cl.Server(cctx)
+		return err
+	})
+}
+
+// kill sends SIGKILL to m's agent (by PID) and waits until it is gone.
+func (m *member) kill() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.pid == 0 {
+		return
+	}
+	_ = syscall.Kill(m.pid, syscall.SIGKILL)
+	deadline := time.Now().Add(10 * time.Second)
+	for syscall.Kill(m.pid, 0) == nil && time.Now().Before(deadline) {
+		if isZombieOrGone(m.pid) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	m.pid, m.paused = 0, false
+}
+
+// isZombieOrGone reports whether pid has exited (a zombie waits for its reaper).
+func isZombieOrGone(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i > 0 && i+2 < len(s) && s[i+2] == 'Z'
+}
+
+// pause sends SIGSTOP to m's agent; resume sends SIGCONT.
+func (m *member) pause() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.pid != 0 && !m.paused {
+		_ = syscall.Kill(m.pid, syscall.SIGSTOP)
+		m.paused = true
+	}
+}
+
+func (m *member) resume() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.pid != 0 && m.paused {
+		_ = syscall.Kill(m.pid, syscall.SIGCONT)
+		m.paused = false
+	}
+}
+
+func (m *member) running() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.pid != 0
+}
+
+func (c *cluster) bootstrap(m *member) {
+	c.t.Helper()
+	cl := m.local()
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := cl.Init(ctx, api.InitPost{Preseed: api.Preseed{
+		Config:  map[string]string{"core.https_address": m.addr, "core.trust_password": trustPassword},
+		Cluster: &api.ClusterPut{Enabled: true, ServerName: m.name},
+	}})
+	if err != nil {
+		c.t.Fatalf("%s: bootstrap: %v", m.name, err)
+	}
+	srv, _, err := cl.Server(ctx)
+	if err != nil {
+		c.t.Fatalf("%s: %v", m.name, err)
+	}
+	c.fp = srv.Environment.CertificateFingerprint
+}
+
+// join issues a token on the first member and joins m with it.
+func (c *cluster) join(m *member) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	first := c.members[0].local()
+	defer first.Close()
+	tok, err := first.CreateToken(ctx, m.name)
+	if err != nil {
+		c.t.Fatalf("token for %s: %v", m.name, err)
+	}
+	cl := m.local()
+	defer cl.Close()
+	err = cl.Init(ctx, api.InitPost{Preseed: api.Preseed{Cluster: &api.ClusterPut{Enabled: true, ServerName: m.name,
+		ServerAddress: m.addr, ClusterAddress: c.members[0].addr, ClusterToken: tok.Token}}})
+	if err != nil {
+		c.t.Fatalf("%s: join: %v", m.name, err)
+	}
+}
+
+// trustClient makes the workload's certificate and trusts it with `nodeagent trust add`
+// run inside the first member's host.
+func (c *cluster) trustClient() {
+	c.t.Helper()
+	kp, err := pki.Generate("jepsen client")
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if c.cert, err = kp.TLS(); err != nil {
+		c.t.Fatal(err)
+	}
+	m := c.members[0]
+	p, _ := m.host.Path(agentDir + "/jepsen-client.crt")
+	if err := os.WriteFile(p, kp.CertPEM, 0o600); err != nil {
+		c.t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	script := fmt.Sprintf("%s --dir %s trust add jepsen < %s/jepsen-client.crt", agentBin, agentDir, agentDir)
+	if out, err := m.host.Exec(ctx, "sh", "-c", script); err != nil {
+		c.t.Fatalf("%s: nodeagent trust add: %v %s", m.name, err, out)
+	}
+}
+
+// client is an HTTPS client of m's client API with the workload's certificate.
+func (c *cluster) client(m *member) *api.Client {
+	return api.NewTLSClient(m.addr, api.TLSConfig(c.cert, c.fp))
+}
+
+// leader returns the member whose raft role is leader, as the members' list says, or nil.
+func (c *cluster) leader() *member {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	for _, m := range c.members {
+		if !m.running() {
+			continue
+		}
+		cl := m.local()
+		ms, err := cl.Members(ctx)
+		cl.Close()
+		if err != nil {
+			continue
+		}
+		for _, v := range ms {
+			for _, r := range v.Roles {
+				if r == api.RoleDatabaseLeader {
+					return c.byName(v.ServerName)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (c *cluster) byName(name string) *member {
+	for _, m := range c.members {
+		if m.name == name {
+			return m
+		}
+	}
+	return nil
+}
+
+// healAll ends every fault: links up, agents resumed, stopped agents started.
+func (c *cluster) healAll() {
+	c.t.Helper()
+	for _, m := range c.members {
+		if err := m.host.Heal(); err != nil {
+			c.t.Fatal(err)
+		}
+		m.resume()
+		if !m.running() {
+			c.start(m)
+		}
+	}
+}
+
+// waitHealthy waits until every member answers a trusted GET /1.0 over HTTPS.
+func (c *cluster) waitHealthy(timeout time.Duration) {
+	c.t.Helper()
+	for _, m := range c.members {
+		cl := c.client(m)
+		waitFor(c.t, timeout, m.name+" serving the client API", func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			s, _, err := cl.Server(ctx)
+			if err == nil && s.Auth != "trusted" {
+				err = errors.New("the client certificate is not trusted")
+			}
+			return err
+		})
+		cl.Close()
+	}
+}
+
+// waitFor polls cond until it returns nil or timeout passes, then fails with its last error.
+func waitFor(tb testing.TB, timeout time.Duration, what string, cond func() error) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out after %v waiting for %s: %v", timeout, what, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

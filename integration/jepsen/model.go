@@ -1,0 +1,176 @@
+// Package jepsen is a Jepsen-style test of the cluster's client API: several clients, each
+// talking HTTPS to a different member with a trusted client certificate, read (GET /1.0),
+// write (PATCH user.*) and compare-and-set (PATCH with If-Match) a few keys while a nemesis
+// kills, pauses and partitions members. Every history is checked for linearizability with
+// porcupine; acknowledged writes to unique keys are counted and must all survive.
+//
+// The short version runs in `go test`; `make soak` (TestSoak with -soak.* flags) runs a
+// long one and prints its summary.
+package jepsen
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/anishathalye/porcupine"
+)
+
+// opKind is what a client did.
+type opKind int
+
+const (
+	opRead  opKind = iota + 1 // GET /1.0: the register keys and the ETag
+	opWrite                   // PATCH key=value, no precondition
+	opCAS                     // PATCH key=value with If-Match: the ETag of a read
+)
+
+// outcome is how an operation ended.
+type outcome int
+
+const (
+	outOK      outcome = iota + 1 // acknowledged
+	outFail                       // definitely not applied (412 for a CAS)
+	outUnknown                    // ambiguous: timeout, reset, 5xx after sending
+)
+
+// opInput is one operation's call. For a write and a CAS, Key may be a unique (non-register)
+// key: it changes no register but bumps the configuration version, as every write does.
+type opInput struct {
+	Kind  opKind
+	Key   string
+	Value string
+	ETag  string // CAS: the ETag it is conditional on
+}
+
+// opOutput is one operation's result. A read's Values holds every register key (absent
+// keys as ""), its ETag what the member returned.
+type opOutput struct {
+	Outcome outcome
+	Values  map[string]string
+	ETag    string
+}
+
+// configState is the model's state: the registers and the configuration version, plus the
+// version each ETag seen so far stood for (an ETag is opaque; the read that returned it
+// tells which version it was, and a client only uses an ETag after reading it).
+type configState struct {
+	regs    map[string]string
+	version int
+	etags   map[string]int
+}
+
+// newModel is the linearizable specification of the configuration for the register keys:
+// a read sees the current registers, a write sets one key and bumps the version, a CAS
+// succeeds exactly when the version is still the one its ETag was read at. An ambiguous
+// write or CAS may or may not have happened.
+// initial holds the registers' values when the history starts.
+func newModel(initial map[string]string) porcupine.Model {
+	nm := porcupine.NondeterministicModel{
+		Init: func() []any {
+			return []any{configState{regs: maps.Clone(initial), etags: map[string]int{}}}
+		},
+		Step:              step,
+		Equal:             func(a, b any) bool { return stateKey(a.(configState)) == stateKey(b.(configState)) },
+		DescribeOperation: describeOp,
+		DescribeState:     func(s any) string { return describeRegs(s.(configState).regs) + fmt.Sprintf(" v%d", s.(configState).version) },
+	}
+	return nm.ToModel()
+}
+
+func step(state, input, output any) []any {
+	s, in, out := state.(configState), input.(opInput), output.(opOutput)
+	switch in.Kind {
+	case opRead:
+		for k, v := range s.regs {
+			if out.Values[k] != v {
+				return nil
+			}
+		}
+		if known, ok := s.etags[out.ETag]; ok && known != s.version {
+			return nil // the same ETag for two different versions
+		}
+		return []any{s.withETag(out.ETag)}
+	case opWrite:
+		if out.Outcome == outUnknown {
+			return []any{s, s.apply(in)}
+		}
+		return []any{s.apply(in)}
+	case opCAS:
+		v, seen := s.etags[in.ETag]
+		matches := seen && v == s.version
+		switch out.Outcome {
+		case outOK:
+			if matches {
+				return []any{s.apply(in)}
+			}
+			return nil
+		case outFail:
+			if matches {
+				return nil
+			}
+			return []any{s}
+		default:
+			if matches {
+				return []any{s, s.apply(in)}
+			}
+			return []any{s}
+		}
+	}
+	return nil
+}
+
+// apply returns the state after a write of in (copy on write: states are shared).
+func (s configState) apply(in opInput) configState {
+	n := configState{regs: s.regs, version: s.version + 1, etags: s.etags}
+	if _, ok := s.regs[in.Key]; ok {
+		n.regs = maps.Clone(s.regs)
+		n.regs[in.Key] = in.Value
+	}
+	return n
+}
+
+func (s configState) withETag(etag string) configState {
+	if etag == "" {
+		return s
+	}
+	if _, ok := s.etags[etag]; ok {
+		return s
+	}
+	n := s
+	n.etags = maps.Clone(s.etags)
+	n.etags[etag] = s.version
+	return n
+}
+
+// stateKey is a canonical string of a state, for Equal.
+func stateKey(s configState) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d|%s|", s.version, describeRegs(s.regs))
+	for _, k := range slices.Sorted(maps.Keys(s.etags)) {
+		fmt.Fprintf(&b, "%s=%d,", k, s.etags[k])
+	}
+	return b.String()
+}
+
+func describeRegs(regs map[string]string) string {
+	parts := make([]string, 0, len(regs))
+	for _, k := range slices.Sorted(maps.Keys(regs)) {
+		parts = append(parts, k+"="+regs[k])
+	}
+	return strings.Join(parts, " ")
+}
+
+func describeOp(input, output any) string {
+	in, out := input.(opInput), output.(opOutput)
+	res := map[outcome]string{outOK: "ok", outFail: "fail", outUnknown: "unknown"}[out.Outcome]
+	switch in.Kind {
+	case opRead:
+		return fmt.Sprintf("read → %s etag %.8s", describeRegs(out.Values), strings.Trim(out.ETag, `"`))
+	case opWrite:
+		return fmt.Sprintf("write %s=%s → %s", in.Key, in.Value, res)
+	default:
+		return fmt.Sprintf("cas[%.8s] %s=%s → %s", strings.Trim(in.ETag, `"`), in.Key, in.Value, res)
+	}
+}

@@ -1,0 +1,232 @@
+package jepsen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+
+	"orch/nodeagent/api"
+)
+
+// registers are the keys read, written and compare-and-set by every client.
+var registers = []string{"user.r0", "user.r1", "user.r2"}
+
+// opTimeout bounds one client request; a request that times out is ambiguous.
+const opTimeout = 3 * time.Second
+
+// history is a concurrent recorder of porcupine operations and acknowledged unique writes.
+type history struct {
+	start time.Time
+
+	mu    sync.Mutex
+	ops   []porcupine.Operation
+	acked map[string]string // unique key → value, for writes acknowledged to a client
+
+	okOps, failOps, unknownOps, droppedOps atomic.Int64
+}
+
+func newHistory() *history {
+	return &history{start: time.Now(), acked: map[string]string{}}
+}
+
+func (h *history) now() int64 { return int64(time.Since(h.start)) }
+
+func (h *history) record(client int, in opInput, out opOutput, call, ret int64) {
+	switch out.Outcome {
+	case outOK:
+		h.okOps.Add(1)
+	case outFail:
+		h.failOps.Add(1)
+	case outUnknown:
+		h.unknownOps.Add(1)
+		ret = math.MaxInt64 // it may take effect at any later time, or never
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.ops = append(h.ops, porcupine.Operation{ClientId: client, Input: in, Output: out, Call: call, Return: ret})
+	if out.Outcome == outOK && in.Kind == opWrite && !isRegister(in.Key) {
+		h.acked[in.Key] = in.Value
+	}
+}
+
+func isRegister(k string) bool {
+	for _, r := range registers {
+		if r == k {
+			return true
+		}
+	}
+	return false
+}
+
+// worker is one client bound to one member.
+type worker struct {
+	id   int
+	cl   *api.Client
+	h    *history
+	rng  *rand.Rand
+	seq  int
+	etag string // the ETag of this worker's last successful read
+}
+
+// run issues operations until ctx is done.
+func (w *worker) run(ctx context.Context) {
+	for ctx.Err() == nil {
+		w.seq++
+		p := w.rng.IntN(100)
+		switch {
+		case p < 35 || (p < 55 && w.etag == ""):
+			w.read(ctx)
+		case p < 55:
+			w.cas(ctx, registers[w.rng.IntN(len(registers))])
+		case p < 85:
+			w.write(ctx, registers[w.rng.IntN(len(registers))])
+		default:
+			w.write(ctx, fmt.Sprintf("user.u.c%d.%d", w.id, w.seq))
+		}
+	}
+}
+
+func (w *worker) value() string { return fmt.Sprintf("c%d-%d", w.id, w.seq) }
+
+func (w *worker) read(ctx context.Context) {
+	in := opInput{Kind: opRead}
+	call := w.h.now()
+	rctx, cancel := context.WithTimeout(ctx, opTimeout)
+	s, etag, err := w.cl.Server(rctx)
+	cancel()
+	ret := w.h.now()
+	if err != nil {
+		w.h.droppedOps.Add(1) // a failed read has no effect: nothing to check
+		return
+	}
+	w.etag = etag
+	w.h.record(w.id, in, opOutput{Outcome: outOK, Values: registerValues(s.Config), ETag: etag}, call, ret)
+}
+
+func registerValues(cfg map[string]string) map[string]string {
+	out := make(map[string]string, len(registers))
+	for _, k := range registers {
+		out[k] = cfg[k]
+	}
+	return out
+}
+
+func (w *worker) write(ctx context.Context, key string) {
+	w.update(ctx, opInput{Kind: opWrite, Key: key, Value: w.value()})
+}
+
+func (w *worker) cas(ctx context.Context, key string) {
+	w.update(ctx, opInput{Kind: opCAS, Key: key, Value: w.value(), ETag: w.etag})
+	w.etag = "" // read again before the next CAS
+}
+
+func (w *worker) update(ctx context.Context, in opInput) {
+	call := w.h.now()
+	rctx, cancel := context.WithTimeout(ctx, opTimeout)
+	err := w.cl.PatchConfig(rctx, map[string]string{in.Key: in.Value}, in.ETag)
+	cancel()
+	ret := w.h.now()
+	out := classify(in, err)
+	if out == 0 {
+		w.h.droppedOps.Add(1)
+		return
+	}
+	w.h.record(w.id, in, opOutput{Outcome: out}, call, ret)
+}
+
+// classify maps a write's error to its outcome: 0 means the request never left (it cannot
+// have had an effect and is left out of the history).
+func classify(in opInput, err error) outcome {
+	var ae *api.Error
+	var op *net.OpError
+	switch {
+	case err == nil:
+		return outOK
+	case in.Kind == opCAS && errors.As(err, &ae) && ae.Code == http.StatusPreconditionFailed:
+		return outFail
+	case errors.As(err, &op) && op.Op == "dial":
+		return 0
+	}
+	return outUnknown
+}
+
+// finalReads reads the registers and every acknowledged unique key through every member
+// and adds the reads to the history. It returns how many acknowledged writes are missing
+// from some member's answer, with a description of the first few.
+func finalReads(c *cluster, h *history) (lost int, details []string) {
+	h.mu.Lock()
+	acked := make(map[string]string, len(h.acked))
+	for k, v := range h.acked {
+		acked[k] = v
+	}
+	h.mu.Unlock()
+	missing := map[string]bool{}
+	for i, m := range c.members {
+		cl := c.client(m)
+		var s *api.Server
+		var etag string
+		waitFor(c.t, 30*time.Second, "a final read through "+m.name, func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+			defer cancel()
+			call := h.now()
+			var err error
+			if s, etag, err = cl.Server(ctx); err == nil {
+				h.record(1000+i, opInput{Kind: opRead}, opOutput{Outcome: outOK, Values: registerValues(s.Config), ETag: etag}, call, h.now())
+			}
+			return err
+		})
+		cl.Close()
+		for k, v := range acked {
+			if got := s.Config[k]; got != v && !missing[k] {
+				missing[k] = true
+				if len(details) < 5 {
+					details = append(details, fmt.Sprintf("%s: %s=%q, acknowledged %q", m.name, k, got, v))
+				}
+			}
+		}
+	}
+	return len(missing), details
+}
+
+// initialRegisters reads the registers before a round through the first member.
+func initialRegisters(c *cluster) map[string]string {
+	cl := c.client(c.members[0])
+	defer cl.Close()
+	var vals map[string]string
+	waitFor(c.t, 30*time.Second, "the initial read", func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+		defer cancel()
+		s, _, err := cl.Server(ctx)
+		if err == nil {
+			vals = registerValues(s.Config)
+		}
+		return err
+	})
+	return vals
+}
+
+// describeHistory counts a history's operations by kind and outcome.
+func describeHistory(ops []porcupine.Operation) string {
+	n := map[string]int{}
+	for _, op := range ops {
+		in, out := op.Input.(opInput), op.Output.(opOutput)
+		k := map[opKind]string{opRead: "read", opWrite: "write", opCAS: "cas"}[in.Kind]
+		o := map[outcome]string{outOK: "ok", outFail: "fail", outUnknown: "unknown"}[out.Outcome]
+		n[k+"/"+o]++
+	}
+	var parts []string
+	for _, k := range []string{"read/ok", "write/ok", "write/unknown", "cas/ok", "cas/fail", "cas/unknown"} {
+		parts = append(parts, fmt.Sprintf("%s %d", k, n[k]))
+	}
+	return strings.Join(parts, ", ")
+}
