@@ -204,8 +204,8 @@ func (p *playRun) execOnce(ctx context.Context, t *Task, h *hostState, in *inher
 	var o outcome
 	for attempt := 1; ; attempt++ {
 		o = p.attempt(ctx, t, h, in, vars, delegate)
-		if t.Until == "" || o.unreachable {
-			return o
+		if t.Until == "" || o.unreachable || p.r.opts.Check && len(o.res.Changes) > 0 {
+			return o // in check mode a change was only described: there is no result to test
 		}
 		o.reg["attempts"] = attempt
 		if t.Register != "" {

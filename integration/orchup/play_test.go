@@ -1,0 +1,101 @@
+package orchup
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestPlayOnRealHosts runs a user playbook with `orch play` over real SSH: files, templates,
+// creates, loops, register/when, run_once, delegate_to, until/retries, block/rescue/always,
+// handlers, wait_for, -e, tags; then --check changes nothing and a re-run is idempotent.
+func TestPlayOnRealHosts(t *testing.T) {
+	e := newEnv(t, 2)
+	wd, _ := os.Getwd()
+	site := filepath.Join(wd, "testdata/site.yml")
+
+	r := e.orch("play", site, "--check")
+	if r.code != 0 {
+		t.Fatalf("--check exited %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if _, err := e.lab.Host("host1").Exec(t.Context(), "test", "-e", "/var/lib/nodeagent/orch-play"); err == nil {
+		t.Fatal("--check created /var/lib/nodeagent/orch-play")
+	}
+
+	r = e.orch("play", site, "-e", "extra_word=bonjour")
+	if r.code != 0 {
+		t.Fatalf("play exited %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	read := func(host, path string) string {
+		t.Helper()
+		out, err := e.lab.Host(host).Exec(t.Context(), "cat", path)
+		if err != nil {
+			t.Fatalf("%s: cat %s: %v %s", host, path, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	checks := map[string]string{
+		"/var/lib/nodeagent/orch-play/greeting.txt": "hello from host2",
+		"/var/lib/nodeagent/orch-play/motd":         "HELLO on host2",
+		"/var/lib/nodeagent/orch-play/items":        "a\nb\nc",
+		"/var/lib/nodeagent/orch-play/when":         "matched",
+		"/var/lib/nodeagent/orch-play/count":        "3",
+		"/var/lib/nodeagent/orch-play/rescue":       "rescued",
+		"/var/lib/nodeagent/orch-play/always":       "always",
+		"/var/lib/nodeagent/orch-play/extra":        "bonjour",
+		"/var/lib/nodeagent/orch-play/handler.log":  "restarted",
+	}
+	for path, want := range checks {
+		if got := read("host2", path); got != want {
+			t.Errorf("host2 %s = %q, want %q", path, got, want)
+		}
+	}
+	if got := read("host1", "/var/lib/nodeagent/orch-play/once"); got != "host1" {
+		t.Errorf("run_once ran as %q, want host1", got)
+	}
+	if _, err := e.lab.Host("host2").Exec(t.Context(), "test", "-e", "/var/lib/nodeagent/orch-play/once"); err == nil {
+		t.Error("run_once also ran on host2")
+	}
+	if got := read("host1", "/var/lib/nodeagent/orch-play/delegated-host2"); got != "from-host2" {
+		t.Errorf("delegate_to: host1 has %q", got)
+	}
+	if _, err := e.lab.Host("host2").Exec(t.Context(), "test", "-e", "/var/lib/nodeagent/orch-play/never"); err == nil {
+		t.Error("a task tagged never ran")
+	}
+	if !strings.Contains(r.stdout, "rescued=1") {
+		t.Errorf("recap does not count the rescue:\n%s", r.stdout)
+	}
+
+	// Idempotence of the declarative modules: copy, template, file and creates change nothing.
+	r = e.orch("play", site, "--skip-tags", "loop", "--limit", "host2", "--diff")
+	if r.code != 0 {
+		t.Fatalf("re-run exited %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, task := range []string{"Write a file from content", "Render a template", "Make a directory", "Command with creates"} {
+		if block := taskBlock(r.stdout, task); strings.Contains(block, "changed:") {
+			t.Errorf("re-run changed %q:\n%s", task, block)
+		}
+	}
+	if got := read("host2", "/var/lib/nodeagent/orch-play/handler.log"); got != "restarted" {
+		t.Errorf("handler ran again without a change: %q", got)
+	}
+
+	r = e.orch("play", site, "--list-tasks")
+	if r.code != 0 || !strings.Contains(r.stdout, "Retry until a condition holds") {
+		t.Fatalf("--list-tasks: %d\n%s", r.code, r.stdout)
+	}
+}
+
+// taskBlock returns the output lines of one TASK section.
+func taskBlock(out, task string) string {
+	i := strings.Index(out, "TASK ["+task)
+	if i < 0 {
+		return ""
+	}
+	rest := out[i+1:]
+	if j := strings.Index(rest, "\nTASK ["); j >= 0 {
+		rest = rest[:j]
+	}
+	return rest
+}
