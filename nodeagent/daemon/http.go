@@ -128,6 +128,9 @@ func decodeBody(r *http.Request, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return api.Errorf(http.StatusBadRequest, "request body: %v", err)
 	}
+	if _, err := dec.Token(); err != io.EOF {
+		return api.Errorf(http.StatusBadRequest, "request body: unexpected data after the JSON document")
+	}
 	return nil
 }
 

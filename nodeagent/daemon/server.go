@@ -8,12 +8,16 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"time"
 
 	"orch/nodeagent/api"
 	"orch/nodeagent/config"
 	"orch/nodeagent/store"
 	"orch/nodeagent/version"
 )
+
+// statusReadTimeout bounds GET /1.0's database read, so status answers without quorum.
+const statusReadTimeout = 3 * time.Second
 
 // getServer is GET /1.0: the member's identity and, for trusted callers, the configuration
 // with an ETag for compare-and-set.
@@ -30,12 +34,29 @@ func (d *Daemon) getServer(w http.ResponseWriter, r *http.Request) error {
 		return writeOK(w, s, "")
 	}
 	s.Auth = "trusted"
-	cs, err := d.fullConfig(r.Context())
+	s.Environment = d.environment()
+	// Status must answer even when the database cannot (no quorum): bound the consistent read
+	// and fall back to this member's own settings, without an ETag.
+	ctx, cancel := context.WithTimeout(r.Context(), statusReadTimeout)
+	defer cancel()
+	cs, err := d.fullConfig(ctx)
 	if err != nil {
-		return err
+		local, lerr := d.local.Config()
+		if lerr != nil {
+			return lerr
+		}
+		for k, v := range local {
+			if key, err := config.Lookup(k); err == nil && key.Scope == config.Local {
+				s.Config[k] = v
+			}
+		}
+		s.APIStatus = "degraded"
+		if s.Environment.Message == "" {
+			s.Environment.Message = "the cluster database is unavailable: " + err.Error()
+		}
+		return writeOK(w, s, "")
 	}
 	s.Config = cs.config
-	s.Environment = d.environment()
 	return writeOK(w, s, cs.etag)
 }
 
