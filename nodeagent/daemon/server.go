@@ -35,26 +35,14 @@ func (d *Daemon) getServer(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.Auth = "trusted"
 	s.Environment = d.environment()
-	// Status must answer even when the database cannot (no quorum): bound the consistent read
-	// and fall back to this member's own settings, without an ETag.
+	// Bound the consistent read, so that a member without quorum answers at once instead of
+	// hanging; it answers an error, never a partial configuration without an ETag (a client
+	// would take it for the whole configuration and write over newer values).
 	ctx, cancel := context.WithTimeout(r.Context(), statusReadTimeout)
 	defer cancel()
 	cs, err := d.fullConfig(ctx)
 	if err != nil {
-		local, lerr := d.local.Config()
-		if lerr != nil {
-			return lerr
-		}
-		for k, v := range local {
-			if key, err := config.Lookup(k); err == nil && key.Scope == config.Local {
-				s.Config[k] = v
-			}
-		}
-		s.APIStatus = "degraded"
-		if s.Environment.Message == "" {
-			s.Environment.Message = "the cluster database is unavailable: " + err.Error()
-		}
-		return writeOK(w, s, "")
+		return unavailable("the cluster database is unavailable: %v", err)
 	}
 	s.Config = cs.config
 	return writeOK(w, s, cs.etag)
