@@ -92,11 +92,15 @@ func cliRoles(t *testing.T, a *agent) map[string]string {
 // checkDatabaseMembers checks `cluster list-database` on a lists n raft members.
 func checkDatabaseMembers(t *testing.T, a *agent, n int) {
 	t.Helper()
-	var info api.DatabaseInfo
-	if err := json.Unmarshal([]byte(a.MustRun("cluster", "list-database", "--format", "json")), &info); err != nil {
-		t.Fatal(err)
-	}
-	if len(info.Members) != n {
-		t.Errorf("list-database on %s shows %d raft members %v, want %d", a.name, len(info.Members), info.Members, n)
-	}
+	// A member learns a configuration change when the leader replicates it: wait for it.
+	waitFor(t, 10*time.Second, fmt.Sprintf("list-database on %s to show %d raft members", a.name, n), func() error {
+		var info api.DatabaseInfo
+		if err := json.Unmarshal([]byte(a.MustRun("cluster", "list-database", "--format", "json")), &info); err != nil {
+			return err
+		}
+		if len(info.Members) != n {
+			return fmt.Errorf("%d raft members %v", len(info.Members), info.Members)
+		}
+		return nil
+	})
 }
