@@ -173,7 +173,7 @@ func (s *Store) commit(tmp string, img Image, aliases []string) (Image, error) {
 		s.log.Info("image stored", "fingerprint", img.Fingerprint, "size", img.Size)
 	}
 	for _, a := range aliases {
-		if err := s.aliasLocked(a, img.Fingerprint); err != nil {
+		if err := s.setAlias(a, img.Fingerprint); err != nil {
 			return Image{}, err
 		}
 	}
@@ -187,7 +187,14 @@ func (s *Store) readMeta(ctx context.Context, dir string, img *Image) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.tarTimeout)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "tar", "-xOf", filepath.Join(dir, img.Meta), "metadata.yaml").Output()
+	var out []byte
+	var err error
+	for _, member := range []string{"metadata.yaml", "./metadata.yaml"} {
+		out, err = exec.CommandContext(ctx, "tar", "-xOf", filepath.Join(dir, img.Meta), member).Output()
+		if err == nil {
+			break
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("%w: metadata tarball has no readable metadata.yaml: %v", ErrInvalid, err)
 	}
@@ -325,7 +332,7 @@ func (s *Store) Alias(name, ref string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.aliasLocked(name, fp)
+	return s.setAlias(name, fp)
 }
 
 // Unalias removes alias name from whichever image holds it.
@@ -334,8 +341,6 @@ func (s *Store) Unalias(name string) error {
 	defer s.mu.Unlock()
 	return s.setAlias(name, "")
 }
-
-func (s *Store) aliasLocked(name, fp string) error { return s.setAlias(name, fp) }
 
 // setAlias removes name from every image, then adds it to fp (when not empty).
 func (s *Store) setAlias(name, fp string) error {
