@@ -23,6 +23,10 @@ func ForEach[T any](ctx context.Context, items []T, forks int, fn func(context.C
 	sem := make(chan struct{}, forks)
 	var wg sync.WaitGroup
 	for i, it := range items {
+		if err := ctx.Err(); err != nil {
+			errs[i] = err // select below picks at random when a slot is free too
+			continue
+		}
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
