@@ -25,6 +25,7 @@ var sections = []struct {
 	run  func(*suite, *testing.B)
 }{
 	{"forming", (*suite).forming},
+	{"cluster", (*suite).cluster},
 }
 
 // BenchmarkSideBySide is `make bench`: every section once (run it with -benchtime 1x),

@@ -160,3 +160,12 @@ func waitFor(timeout time.Duration, what string, cond func() error) (time.Durati
 
 // errSkipped marks a peer that is not available here.
 var errSkipped = errors.New("not available")
+
+// readAll is a file's content, or the error reading it.
+func readAll(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	return string(b)
+}
