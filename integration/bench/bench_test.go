@@ -26,6 +26,7 @@ var sections = []struct {
 }{
 	{"forming", (*suite).forming},
 	{"cluster", (*suite).cluster},
+	{"writes", (*suite).writes},
 }
 
 // BenchmarkSideBySide is `make bench`: every section once (run it with -benchtime 1x),

@@ -1,0 +1,193 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"orch/nodeagent/api"
+	"orch/nodeagent/store"
+)
+
+// storeCluster is three in-process stores on loopback TCP: the raft + SQLite code the
+// daemon runs, with the production timings and fsync on.
+type storeCluster struct{ nodes []*store.Store }
+
+func newStoreCluster(b testing.TB) *storeCluster {
+	b.Helper()
+	c := &storeCluster{}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i := range 3 {
+		stream, err := store.NewTCPLayer("127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		s, err := store.Open(store.Config{Dir: filepath.Join(b.TempDir(), "s"), ID: fmt.Sprintf("s%d", i),
+			Address: stream.Addr().String(), Stream: stream, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = s.Close() })
+		c.nodes = append(c.nodes, s)
+		if i == 0 {
+			err = s.Bootstrap(ctx)
+		} else {
+			err = c.nodes[0].AddVoter(ctx, fmt.Sprintf("s%d", i), stream.Addr().String())
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	return c
+}
+
+// exec applies one request on the leader (node 0, the bootstrapper).
+func (c *storeCluster) exec(ctx context.Context, req store.Request) error {
+	_, err := c.nodes[0].Exec(ctx, req)
+	return err
+}
+
+// read queries one row: linearizably on the leader (read index, then wait until applied)
+// or locally on a follower's replica.
+func (c *storeCluster) read(ctx context.Context, linearizable bool, id int) error {
+	s := c.nodes[1]
+	if linearizable {
+		s = c.nodes[0]
+		idx, err := s.ReadIndex(ctx)
+		if err != nil {
+			return err
+		}
+		if err := s.WaitApplied(ctx, idx); err != nil {
+			return err
+		}
+	}
+	var payload string
+	return s.DB().QueryRowContext(ctx, "SELECT payload FROM bench WHERE id = ?", id).Scan(&payload)
+}
+
+// writes measures replicated writes and reads through the store (1 and 16 clients, batched)
+// and config PATCH / GET /1.0 through a 3-member cluster of real daemons.
+func (s *suite) writes(b *testing.B) {
+	s.storeLoads(b)
+	s.apiLoads(b)
+}
+
+func (s *suite) storeLoads(b *testing.B) {
+	ctx := context.Background()
+	c := newStoreCluster(b)
+	if err := c.exec(ctx, store.Request{{SQL: "CREATE TABLE bench (id INTEGER PRIMARY KEY, client INTEGER, payload TEXT)"}}); err != nil {
+		b.Fatal(err)
+	}
+	insert := store.Statement{SQL: "INSERT INTO bench (client, payload) VALUES (?, ?)", Args: []any{0, "0123456789abcdef0123456789abcdef"}}
+	batch := make(store.Request, 10)
+	for i := range batch {
+		batch[i] = insert
+	}
+	shapes := []struct {
+		measure        string
+		clients, total int
+		req            store.Request
+		target         float64
+	}{
+		{"store writes, 1 client, one INSERT each (3 voters, fsync on)", 1, 1500, store.Request{insert}, 0},
+		{"store writes, 16 clients, one INSERT each", 16, 16000, store.Request{insert}, 5000},
+		{"store writes, 16 clients, batches of 10 INSERTs (requests/s)", 16, 3000, batch, 0},
+	}
+	for _, sh := range shapes {
+		var f loadFigures
+		for range s.k.runs {
+			r, err := load(sh.clients, sh.total, func(int) error { return c.exec(ctx, sh.req) })
+			if err != nil {
+				b.Fatalf("%s: %v", sh.measure, err)
+			}
+			f.add(r)
+		}
+		row := s.rep.Add(f.row("Writes", sh.measure, "writes/s"))
+		if sh.target > 0 {
+			row.Above(sh.target)
+			row.OrchNote += "; bare hashicorp/raft here: ~1,600/s bolt, ~3,200/s raft-wal (issue 10)"
+		}
+	}
+	for _, rd := range []struct {
+		measure string
+		lin     bool
+	}{{"store reads, linearizable (leader, read index), 1 client", true}, {"store reads, local replica (follower), 1 client", false}} {
+		var f loadFigures
+		for range s.k.runs {
+			r, err := load(1, 3000, func(int) error { return c.read(ctx, rd.lin, 1+int(time.Now().UnixNano()%1000)) })
+			if err != nil {
+				b.Fatalf("%s: %v", rd.measure, err)
+			}
+			f.add(r)
+		}
+		s.rep.Add(f.row("Reads", rd.measure, "reads/s"))
+	}
+}
+
+// apiLoads drives a 3-member cluster of daemons through their unix sockets.
+func (s *suite) apiLoads(b *testing.B) {
+	ns := newNetns(b)
+	o := orchDaemons{newProcs(b, ns, "orch-bench-api-", 3)}
+	for i := range 3 {
+		if err := o.start(i); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := form3(o); err != nil {
+		b.Fatal(err)
+	}
+	li, err := leaderIndex(o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	leader := api.NewUnixClient(filepath.Join(o.dir(li), "unix.socket"))
+	follower := api.NewUnixClient(filepath.Join(o.dir((li+1)%3), "unix.socket"))
+	defer leader.Close()
+	defer follower.Close()
+	ctx := context.Background()
+	for _, clients := range []int{1, 16} {
+		var f loadFigures
+		for range s.k.runs {
+			r, err := load(clients, 300*clients, func(c int) error {
+				return leader.PatchConfig(ctx, map[string]string{fmt.Sprintf("user.bench%d", c): time.Now().String()}, "")
+			})
+			if err != nil {
+				b.Fatalf("PATCH /1.0: %v", err)
+			}
+			f.add(r)
+		}
+		s.rep.Add(f.row("Writes", fmt.Sprintf("API config PATCH /1.0 on the leader, %d client(s)", clients), "writes/s"))
+	}
+	for _, rd := range []struct {
+		who string
+		cl  *api.Client
+	}{{"leader", leader}, {"follower (forwarded to the leader)", follower}} {
+		var f loadFigures
+		for range s.k.runs {
+			r, err := load(1, 500, func(int) error { _, _, err := rd.cl.Server(ctx); return err })
+			if err != nil {
+				b.Fatalf("GET /1.0: %v", err)
+			}
+			f.add(r)
+		}
+		s.rep.Add(f.row("Reads", "API GET /1.0 (linearizable config read) on the "+rd.who, "reads/s"))
+	}
+}
+
+// leaderIndex is the member that holds database-leader.
+func leaderIndex(d daemons) (int, error) {
+	ms, err := listVia(d, 0, 10*time.Second)
+	if err != nil {
+		return 0, err
+	}
+	for i := range 3 {
+		if m, ok := find(ms, name(i)); ok && m.leader() {
+			return i, nil
+		}
+	}
+	return 0, fmt.Errorf("no leader in %+v", ms)
+}
