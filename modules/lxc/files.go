@@ -157,3 +157,18 @@ func regular(f *os.File) (FileInfo, error) {
 	}
 	return FileInfo{Size: st.Size, Mode: fs.FileMode(st.Mode & 0o7777).Perm(), UID: int(st.Uid), GID: int(st.Gid)}, nil
 }
+
+// FileOpen opens the regular file at path inside the container's rootfs for reading (see
+// OpenInRoot) and describes it; the caller closes it.
+func (m *Manager) FileOpen(name, path string) (*os.File, FileInfo, error) {
+	f, err := m.openInRoot(name, path, unix.O_RDONLY, 0)
+	if err != nil {
+		return nil, FileInfo{}, err
+	}
+	info, err := regular(f)
+	if err != nil {
+		f.Close()
+		return nil, FileInfo{}, fmt.Errorf("%s:%s: %w", name, path, err)
+	}
+	return f, info, nil
+}

@@ -42,6 +42,17 @@ type CLI struct {
 	Info      InfoCmd      `cmd:"" help:"Show what this agent is."`
 	Trust     TrustCmd     `cmd:"" help:"Manage trusted client certificates."`
 	Version   VersionCmd   `cmd:"" help:"Print the agent's version."`
+	Launch    LaunchCmd    `cmd:"" help:"Launch an instance from an image (any member; --target picks one)."`
+	List      ListCmd      `cmd:"" help:"List the cluster's instances with their NODE."`
+	Start     StartCmd     `cmd:"" help:"Start instances."`
+	Stop      StopCmd      `cmd:"" help:"Stop instances."`
+	Restart   RestartCmd   `cmd:"" help:"Restart instances."`
+	Delete    DeleteCmd    `cmd:"" help:"Delete instances."`
+	Exec      ExecCmd      `cmd:"" help:"Run a command in an instance: exec NAME -- CMD..."`
+	File      FileCmd      `cmd:"" help:"Copy files into and out of instances."`
+	Image     ImageCmd     `cmd:"" help:"Manage images."`
+	Profile   ProfileCmd   `cmd:"" help:"Manage profiles."`
+	Remote    RemoteCmd    `cmd:"" help:"Manage image servers (simplestreams)."`
 }
 
 // Main runs the CLI and returns the process exit code.

@@ -67,6 +67,7 @@ type Daemon struct {
 	stopLoops   context.CancelFunc
 	loops       sync.WaitGroup
 	shutdownCtx context.Context
+	node        nodeDrivers // containers and images of this member (instance_node.go)
 }
 
 // clusterIdentity is the cluster certificate every member shares.

@@ -30,6 +30,9 @@ func (d *Daemon) deleteMember(w http.ResponseWriter, r *http.Request) error {
 		return conflict("%q is the last member of the cluster and cannot be removed", name)
 	}
 	if !force {
+		if err := d.refuseIfOwnsInstances(ctx, name); err != nil {
+			return err
+		}
 		if err := d.requireOnline(ctx, name); err != nil {
 			return fmt.Errorf("%w: remove it with --force", err)
 		}
@@ -56,6 +59,7 @@ func (d *Daemon) deleteMember(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	d.log.Info("member removed", "member", name, "force", force)
+	go d.replicateAll(context.WithoutCancel(ctx)) // the removed member's image copies are gone
 	return writeOK(w, nil, "")
 }
 
@@ -95,7 +99,7 @@ func (d *Daemon) forgetMember(ctx context.Context, name string) error {
 		}
 	}
 	id := `(SELECT id FROM members WHERE name = ?)`
-	_, err := d.exec(ctx,
+	stmts := append(forgetMemberInstances(name),
 		storeStmt(`DELETE FROM storage_pools_config WHERE member_id = `+id, name),
 		storeStmt(`DELETE FROM storage_pools_members WHERE member_id = `+id, name),
 		storeStmt(`DELETE FROM networks_config WHERE member_id = `+id, name),
@@ -103,6 +107,7 @@ func (d *Daemon) forgetMember(ctx context.Context, name string) error {
 		storeStmt(`DELETE FROM tokens WHERE name = ?`, name),
 		storeStmt(`DELETE FROM members WHERE name = ?`, name),
 	)
+	_, err := d.exec(ctx, stmts...)
 	return err
 }
 

@@ -1,0 +1,259 @@
+package api
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+// Instance statuses, as LXD shows them.
+const (
+	InstanceRunning  = "Running"
+	InstanceStopped  = "Stopped"
+	InstanceCreating = "Creating"
+	InstanceError    = "Error"
+	// InstanceUnknown is shown for an instance whose member is OFFLINE or did not answer.
+	InstanceUnknown = "Unknown"
+)
+
+// Instance is GET /1.0/instances/{name}: a container and where it runs.
+type Instance struct {
+	// Name of the instance, unique in the cluster.
+	Name string `json:"name" yaml:"name"`
+	// Location is the member that owns the instance (the NODE column).
+	Location string `json:"location" yaml:"location"`
+	// Status is Running, Stopped, Creating, Error or Unknown (owner offline).
+	Status string `json:"status" yaml:"status"`
+	// Image is the fingerprint of the image the instance was made from.
+	Image string `json:"image" yaml:"image"`
+	// Profiles applied at launch, in order.
+	Profiles []string `json:"profiles" yaml:"profiles"`
+	// IPv4 addresses of the instance.
+	IPv4 []string `json:"ipv4,omitempty" yaml:"ipv4,omitempty"`
+	// IPv6 addresses of the instance.
+	IPv6 []string `json:"ipv6,omitempty" yaml:"ipv6,omitempty"`
+	// PID of the instance's init on its member, 0 when stopped.
+	PID int `json:"pid,omitempty" yaml:"pid,omitempty"`
+	// CreatedAt is when the instance was launched.
+	CreatedAt time.Time `json:"created_at" yaml:"created_at"`
+	// Message explains an Unknown or Error status.
+	Message string `json:"message,omitempty" yaml:"message,omitempty"`
+}
+
+// InstancesPost is the body of POST /1.0/instances (launch); ?target=MEMBER pins the member.
+type InstancesPost struct {
+	// Name of the new instance.
+	Name string `json:"name" yaml:"name"`
+	// Source is the image: an alias, a fingerprint (or unique prefix) or REMOTE:ALIAS.
+	Source string `json:"source" yaml:"source"`
+	// Profiles to apply in order; empty means ["default"].
+	Profiles []string `json:"profiles,omitempty" yaml:"profiles,omitempty"`
+	// NoStart creates the instance without starting it.
+	NoStart bool `json:"no_start,omitempty" yaml:"no_start,omitempty"`
+}
+
+// InstanceStatePut is the body of PUT /1.0/instances/{name}/state.
+type InstanceStatePut struct {
+	// Action is start, stop or restart.
+	Action string `json:"action" yaml:"action"`
+	// Force kills instead of a clean shutdown (stop, restart).
+	Force bool `json:"force,omitempty" yaml:"force,omitempty"`
+}
+
+// ExecOptions are the optional parts of Client.Exec.
+type ExecOptions struct {
+	// Cwd is the working directory inside the instance.
+	Cwd string
+	// Env holds extra KEY=VALUE variables.
+	Env []string
+}
+
+// FileInfo describes a file pulled from or pushed to an instance.
+type FileInfo struct {
+	// Mode holds the permission bits.
+	Mode uint32
+	// UID and GID of the file inside the instance.
+	UID, GID int
+}
+
+// Headers of the file endpoints, as LXD names them.
+const (
+	HeaderFileMode = "X-LXD-mode"
+	HeaderFileUID  = "X-LXD-uid"
+	HeaderFileGID  = "X-LXD-gid"
+)
+
+// Launch creates (and starts, unless NoStart) an instance; target "" lets the cluster place it.
+func (c *Client) Launch(ctx context.Context, req InstancesPost, target string) (*Instance, error) {
+	var out Instance
+	path := "/1.0/instances"
+	if target != "" {
+		path += "?target=" + url.QueryEscape(target)
+	}
+	_, err := c.Call(ctx, http.MethodPost, path, req, &out, "")
+	return &out, err
+}
+
+// Instances lists every instance of the cluster with its member, state and addresses.
+func (c *Client) Instances(ctx context.Context) ([]Instance, error) {
+	var out []Instance
+	_, err := c.Call(ctx, http.MethodGet, "/1.0/instances", nil, &out, "")
+	return out, err
+}
+
+// Instance returns one instance.
+func (c *Client) Instance(ctx context.Context, name string) (*Instance, error) {
+	var out Instance
+	_, err := c.Call(ctx, http.MethodGet, "/1.0/instances/"+url.PathEscape(name), nil, &out, "")
+	return &out, err
+}
+
+// SetInstanceState starts, stops or restarts an instance.
+func (c *Client) SetInstanceState(ctx context.Context, name string, put InstanceStatePut) error {
+	_, err := c.Call(ctx, http.MethodPut, "/1.0/instances/"+url.PathEscape(name)+"/state", put, nil, "")
+	return err
+}
+
+// DeleteInstance deletes an instance; force stops a running one first.
+func (c *Client) DeleteInstance(ctx context.Context, name string, force bool) error {
+	path := "/1.0/instances/" + url.PathEscape(name)
+	if force {
+		path += "?force=1"
+	}
+	_, err := c.Call(ctx, http.MethodDelete, path, nil, nil, "")
+	return err
+}
+
+// PullFile copies the file at path inside the instance to w.
+func (c *Client) PullFile(ctx context.Context, name, path string, w io.Writer) (FileInfo, error) {
+	resp, err := c.Raw(ctx, http.MethodGet, filesPath(name, path), nil, nil)
+	if err != nil {
+		return FileInfo{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return FileInfo{}, decodeResponse(resp, nil)
+	}
+	info := FileInfo{}
+	m, _ := strconv.ParseUint(resp.Header.Get(HeaderFileMode), 8, 32)
+	info.Mode = uint32(m)
+	info.UID, _ = strconv.Atoi(resp.Header.Get(HeaderFileUID))
+	info.GID, _ = strconv.Atoi(resp.Header.Get(HeaderFileGID))
+	_, err = io.Copy(w, resp.Body)
+	return info, err
+}
+
+// PushFile writes r to path inside the instance (mode 0 means 0644).
+func (c *Client) PushFile(ctx context.Context, name, path string, r io.Reader, info FileInfo) error {
+	hdr := http.Header{"Content-Type": {"application/octet-stream"}}
+	if info.Mode != 0 {
+		hdr.Set(HeaderFileMode, fmt.Sprintf("%04o", info.Mode))
+	}
+	hdr.Set(HeaderFileUID, strconv.Itoa(info.UID))
+	hdr.Set(HeaderFileGID, strconv.Itoa(info.GID))
+	resp, err := c.Raw(ctx, http.MethodPost, filesPath(name, path), r, hdr)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	return decodeResponse(resp, nil)
+}
+
+func filesPath(name, path string) string {
+	return "/1.0/instances/" + url.PathEscape(name) + "/files?path=" + url.QueryEscape(path)
+}
+
+// ExecPath is the exec endpoint's path and query for argv and opts.
+func ExecPath(name string, argv []string, opts ExecOptions) string {
+	q := url.Values{"command": argv}
+	if opts.Cwd != "" {
+		q.Set("cwd", opts.Cwd)
+	}
+	for _, e := range opts.Env {
+		q.Add("env", e)
+	}
+	return "/1.0/instances/" + url.PathEscape(name) + "/exec?" + q.Encode()
+}
+
+// Exec runs argv in the instance, streaming stdin (nil means none) to it and its output
+// to stdout and stderr, and returns its exit code.
+func (c *Client) Exec(ctx context.Context, name string, argv []string, opts ExecOptions, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
+	if stdin == nil {
+		stdin = http.NoBody
+	}
+	hdr := http.Header{"Content-Type": {"application/octet-stream"}}
+	resp, err := c.Raw(ctx, http.MethodPost, ExecPath(name, argv, opts), stdin, hdr)
+	if err != nil {
+		return -1, err
+	}
+	defer resp.Body.Close()
+	if resp.Header.Get("Content-Type") != ExecContentType {
+		return -1, decodeResponse(resp, nil)
+	}
+	return ReadExecFrames(resp.Body, stdout, stderr)
+}
+
+// ExecContentType marks an exec response: a stream of frames (see WriteExecFrame).
+const ExecContentType = "application/vnd.orch.exec"
+
+// Exec frame kinds.
+const (
+	FrameStdout byte = 1
+	FrameStderr byte = 2
+	FrameExit   byte = 3
+	FrameError  byte = 4
+)
+
+// ErrExecStream means an exec stream ended without an exit code.
+var ErrExecStream = errors.New("exec stream ended without an exit code")
+
+// WriteExecFrame writes one frame: kind, a 4-byte big-endian length, the payload.
+func WriteExecFrame(w io.Writer, kind byte, payload []byte) error {
+	hdr := make([]byte, 5, 5+len(payload))
+	hdr[0] = kind
+	binary.BigEndian.PutUint32(hdr[1:], uint32(len(payload)))
+	_, err := w.Write(append(hdr, payload...))
+	return err
+}
+
+// ReadExecFrames copies output frames to stdout and stderr until the exit frame, and
+// returns the exit code (or the error frame's message).
+func ReadExecFrames(r io.Reader, stdout, stderr io.Writer) (int, error) {
+	hdr := make([]byte, 5)
+	for {
+		if _, err := io.ReadFull(r, hdr); err != nil {
+			return -1, fmt.Errorf("%w: %v", ErrExecStream, err)
+		}
+		n := binary.BigEndian.Uint32(hdr[1:])
+		if n > 16<<20 {
+			return -1, fmt.Errorf("%w: frame of %d bytes", ErrExecStream, n)
+		}
+		payload := make([]byte, n)
+		if _, err := io.ReadFull(r, payload); err != nil {
+			return -1, fmt.Errorf("%w: %v", ErrExecStream, err)
+		}
+		switch hdr[0] {
+		case FrameStdout:
+			if stdout != nil {
+				stdout.Write(payload)
+			}
+		case FrameStderr:
+			if stderr != nil {
+				stderr.Write(payload)
+			}
+		case FrameExit:
+			if n != 4 {
+				return -1, fmt.Errorf("%w: bad exit frame", ErrExecStream)
+			}
+			return int(int32(binary.BigEndian.Uint32(payload))), nil
+		case FrameError:
+			return -1, &Error{Code: http.StatusInternalServerError, Message: string(payload)}
+		}
+	}
+}

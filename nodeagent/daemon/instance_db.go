@@ -1,0 +1,154 @@
+package daemon
+
+import (
+	"context"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"orch/nodeagent/store"
+)
+
+// Instance row states: CREATING from placement until the owner made the container (a
+// launch in flight, counted by placement), then CREATED.
+const (
+	instCreating = "CREATING"
+	instCreated  = "CREATED"
+)
+
+// instanceRow is one row of the instances table with its member.
+type instanceRow struct {
+	name, member, address string
+	image, profiles       string
+	state                 string
+	createdAt             time.Time
+}
+
+const instanceColumns = `i.name, m.name, m.address, i.image, i.profiles, i.state, i.created_at`
+
+func scanInstances(rows Rows) []instanceRow {
+	out := make([]instanceRow, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, instanceRow{name: str(r[0]), member: str(r[1]), address: str(r[2]),
+			image: str(r[3]), profiles: str(r[4]), state: str(r[5]), createdAt: time.UnixMilli(i64(r[6]))})
+	}
+	return out
+}
+
+// instances reads every instance (or the one named), linearizably.
+func (d *Daemon) instances(ctx context.Context, name string) ([]instanceRow, error) {
+	q := `SELECT ` + instanceColumns + ` FROM instances i LEFT JOIN members m ON m.id = i.member_id`
+	var args []any
+	if name != "" {
+		q += ` WHERE i.name = ?`
+		args = append(args, name)
+	}
+	rows, err := d.query(ctx, q+` ORDER BY i.name`, args...)
+	return scanInstances(rows), err
+}
+
+// instance returns the named instance or a 404 naming it.
+func (d *Daemon) instance(ctx context.Context, name string) (instanceRow, error) {
+	rows, err := d.instances(ctx, name)
+	if err != nil {
+		return instanceRow{}, err
+	}
+	if len(rows) == 0 {
+		return instanceRow{}, notFound("no instance named %q", name)
+	}
+	return rows[0], nil
+}
+
+// placeInstance records a new instance on the candidate member with the fewest instances
+// (launches in flight included, since their rows exist from this moment), ties broken by
+// a random order the caller's member chose before the entry entered the log. Choosing and
+// inserting are one statement of one raft entry, so concurrent launches spread evenly.
+// It returns the chosen member.
+func (d *Daemon) placeInstance(ctx context.Context, name, image string, profiles, candidates []string) (string, error) {
+	order := append([]string(nil), candidates...)
+	rand.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+	list := "," + strings.Join(order, ",") + ","
+	ins := store.Statement{
+		SQL: `INSERT INTO instances(name, member_id, image, profiles, state, created_at)
+		      SELECT ?, m.id, ?, ?, ?, ? FROM members m WHERE instr(?, ',' || m.name || ',') > 0
+		      ORDER BY (SELECT count(*) FROM instances i WHERE i.member_id = m.id), instr(?, ',' || m.name || ',')
+		      LIMIT 1`,
+		Args:   []any{name, image, strings.Join(profiles, ","), instCreating, time.Now().UnixMilli(), list, list},
+		Expect: store.Int64(1),
+	}
+	if _, err := d.exec(ctx, ins); err != nil {
+		if strings.Contains(err.Error(), "UNIQUE") {
+			return "", conflict("an instance named %q already exists", name)
+		}
+		return "", err
+	}
+	row, err := d.instance(ctx, name)
+	return row.member, err
+}
+
+// setInstance updates an instance's state and image after its owner made it.
+func (d *Daemon) setInstance(ctx context.Context, name, state, image string) error {
+	_, err := d.exec(ctx, storeStmt(`UPDATE instances SET state = ?, image = ? WHERE name = ?`, state, image, name))
+	return err
+}
+
+// dropInstance deletes an instance's row.
+func (d *Daemon) dropInstance(ctx context.Context, name string) error {
+	_, err := d.exec(ctx, storeStmt(`DELETE FROM instances WHERE name = ?`, name))
+	return err
+}
+
+// onlineMembers lists the members whose heartbeat is recent, in id order.
+func (d *Daemon) onlineMembers(ctx context.Context) ([]memberRow, error) {
+	ms, err := d.members(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := d.globalConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	th := offlineThreshold(cfg)
+	var out []memberRow
+	for _, m := range ms {
+		if m.online(th) {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+// ownedInstances names the instances a member owns.
+func (d *Daemon) ownedInstances(ctx context.Context, member string) ([]string, error) {
+	rows, err := d.query(ctx, `SELECT i.name FROM instances i JOIN members m ON m.id = i.member_id WHERE m.name = ? ORDER BY i.name`, member)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, r := range rows {
+		out = append(out, str(r[0]))
+	}
+	return out, nil
+}
+
+// refuseIfOwnsInstances refuses a clean removal of a member that still owns instances.
+func (d *Daemon) refuseIfOwnsInstances(ctx context.Context, member string) error {
+	names, err := d.ownedInstances(ctx, member)
+	if err != nil {
+		return err
+	}
+	if len(names) > 0 {
+		return conflict("member %q still owns instances: %s (delete or move them first)", member, strings.Join(names, ", "))
+	}
+	return nil
+}
+
+// forgetMemberInstances are the statements that drop a removed member's instances and
+// image copies (a forced removal of a member that is gone).
+func forgetMemberInstances(member string) []store.Statement {
+	id := `(SELECT id FROM members WHERE name = ?)`
+	return []store.Statement{
+		storeStmt(`DELETE FROM instances WHERE member_id = `+id, member),
+		storeStmt(`DELETE FROM images_members WHERE member_id = `+id, member),
+	}
+}

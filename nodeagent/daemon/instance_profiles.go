@@ -1,0 +1,229 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sort"
+	"strings"
+
+	"orch/nodeagent/api"
+	"orch/nodeagent/store"
+)
+
+// profiles reads the profiles (all, or the one named) with their config and devices.
+func (d *Daemon) profiles(ctx context.Context, name string) ([]api.Profile, error) {
+	q := `SELECT p.name, p.description, 'c', c.key, c.value, '' FROM profiles p JOIN profiles_config c ON c.profile_id = p.id
+	      UNION ALL SELECT p.name, p.description, 'd', dv.key, dv.value, dv.device FROM profiles p JOIN profiles_devices dv ON dv.profile_id = p.id
+	      UNION ALL SELECT p.name, p.description, '', '', '', '' FROM profiles p`
+	rows, err := d.query(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	byName := map[string]*api.Profile{}
+	for _, r := range rows {
+		n := str(r[0])
+		if name != "" && n != name {
+			continue
+		}
+		p := byName[n]
+		if p == nil {
+			p = &api.Profile{Name: n, Description: str(r[1]), Config: map[string]string{}, Devices: map[string]map[string]string{}}
+			byName[n] = p
+		}
+		switch str(r[2]) {
+		case "c":
+			p.Config[str(r[3])] = str(r[4])
+		case "d":
+			dev := str(r[5])
+			if p.Devices[dev] == nil {
+				p.Devices[dev] = map[string]string{}
+			}
+			p.Devices[dev][str(r[3])] = str(r[4])
+		}
+	}
+	out := make([]api.Profile, 0, len(byName))
+	for _, p := range byName {
+		out = append(out, *p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// ensureDefaultProfile creates an empty "default" profile when the preseed made none.
+func (d *Daemon) ensureDefaultProfile(ctx context.Context) error {
+	_, err := d.exec(ctx, storeStmt(`INSERT INTO profiles(name, description) VALUES('default', 'Default profile') ON CONFLICT(name) DO NOTHING`))
+	return err
+}
+
+func (d *Daemon) getProfiles(w http.ResponseWriter, r *http.Request) error {
+	if err := d.ensureDefaultProfile(r.Context()); err != nil {
+		return err
+	}
+	ps, err := d.profiles(r.Context(), "")
+	if err != nil {
+		return err
+	}
+	return writeOK(w, ps, "")
+}
+
+func (d *Daemon) getProfile(w http.ResponseWriter, r *http.Request) error {
+	name, err := pathName(r)
+	if err != nil {
+		return err
+	}
+	if name == "default" {
+		if err := d.ensureDefaultProfile(r.Context()); err != nil {
+			return err
+		}
+	}
+	ps, err := d.profiles(r.Context(), name)
+	if err != nil {
+		return err
+	}
+	if len(ps) == 0 {
+		return notFound("no profile named %q", name)
+	}
+	return writeOK(w, ps[0], "")
+}
+
+func (d *Daemon) postProfile(w http.ResponseWriter, r *http.Request) error {
+	var p api.Profile
+	if err := decodeBody(r, &p); err != nil {
+		return err
+	}
+	if err := checkProfile(p); err != nil {
+		return err
+	}
+	if _, err := d.exec(r.Context(), profileStatements(p)...); err != nil {
+		if isUnique(err) {
+			return conflict("a profile named %q already exists", p.Name)
+		}
+		return err
+	}
+	return writeOK(w, nil, "")
+}
+
+func (d *Daemon) putProfile(w http.ResponseWriter, r *http.Request) error {
+	name, err := pathName(r)
+	if err != nil {
+		return err
+	}
+	var p api.Profile
+	if err := decodeBody(r, &p); err != nil {
+		return err
+	}
+	if p.Name == "" {
+		p.Name = name
+	}
+	if p.Name != name {
+		return badRequest("profile name %q in the body differs from %q in the path (renaming is not supported)", p.Name, name)
+	}
+	if err := checkProfile(p); err != nil {
+		return err
+	}
+	if name == "default" {
+		if err := d.ensureDefaultProfile(r.Context()); err != nil {
+			return err
+		}
+	}
+	stmts := []store.Statement{
+		{SQL: `DELETE FROM profiles WHERE name = ?`, Args: []any{name}, Expect: store.Int64(1)},
+	}
+	stmts = append(stmts, profileStatements(p)...)
+	if _, err := d.exec(r.Context(), stmts...); err != nil {
+		if isConflict(err) {
+			return notFound("no profile named %q", name)
+		}
+		return err
+	}
+	return writeOK(w, nil, "")
+}
+
+func (d *Daemon) deleteProfile(w http.ResponseWriter, r *http.Request) error {
+	name, err := pathName(r)
+	if err != nil {
+		return err
+	}
+	if name == "default" {
+		return badRequest("the default profile cannot be deleted")
+	}
+	rows, err := d.query(r.Context(), `SELECT name FROM instances WHERE ',' || profiles || ',' LIKE ? ORDER BY name`, "%,"+name+",%")
+	if err != nil {
+		return err
+	}
+	if len(rows) > 0 {
+		return conflict("profile %q is used by instance %s", name, str(rows[0][0]))
+	}
+	_, err = d.exec(r.Context(), store.Statement{SQL: `DELETE FROM profiles WHERE name = ?`, Args: []any{name}, Expect: store.Int64(1)})
+	if isConflict(err) {
+		return notFound("no profile named %q", name)
+	}
+	if err != nil {
+		return err
+	}
+	return writeOK(w, nil, "")
+}
+
+// checkProfile validates a profile's name and devices.
+func checkProfile(p api.Profile) error {
+	if p.Name == "" || len(p.Name) > 63 {
+		return badRequest("profile name: 1 to 63 characters")
+	}
+	for dev, kv := range p.Devices {
+		switch kv["type"] {
+		case "disk", "nic":
+		default:
+			return badRequest("profile %s: device %s: type %q (disk or nic)", p.Name, dev, kv["type"])
+		}
+	}
+	return nil
+}
+
+// launchSpec is what a member needs of the profiles to make a container.
+type launchSpec struct {
+	pool, bridge, hwaddr string
+}
+
+// expandProfiles merges the profiles in order (later ones win per device) into the root
+// disk's pool and eth0's bridge. Missing profiles are refused, naming them.
+func (d *Daemon) expandProfiles(ctx context.Context, names []string) (launchSpec, error) {
+	spec := launchSpec{pool: "default"}
+	devices := map[string]map[string]string{}
+	for _, n := range names {
+		if n == "default" {
+			if err := d.ensureDefaultProfile(ctx); err != nil {
+				return spec, err
+			}
+		}
+		ps, err := d.profiles(ctx, n)
+		if err != nil {
+			return spec, err
+		}
+		if len(ps) == 0 {
+			return spec, notFound("no profile named %q", n)
+		}
+		for dev, kv := range ps[0].Devices {
+			devices[dev] = kv
+		}
+	}
+	for _, kv := range devices {
+		switch {
+		case kv["type"] == "disk" && kv["path"] == "/" && kv["pool"] != "":
+			spec.pool = kv["pool"]
+		case kv["type"] == "nic" && (kv["name"] == "eth0" || kv["name"] == ""):
+			spec.bridge = kv["parent"]
+			if spec.bridge == "" {
+				spec.bridge = kv["network"]
+			}
+			spec.hwaddr = kv["hwaddr"]
+		}
+	}
+	return spec, nil
+}
+
+// isUnique reports a UNIQUE constraint failure (a name taken).
+func isUnique(err error) bool { return err != nil && strings.Contains(err.Error(), "UNIQUE") }
+
+// isConflict reports a failed Expect (a row that was not there).
+func isConflict(err error) bool { return errors.Is(err, store.ErrConflict) }
