@@ -22,79 +22,122 @@ var (
 	outDir       = flag.String("jepsen.out", ".", "directory for porcupine's HTML visualisation of a failed check")
 )
 
-// checkTimeout bounds porcupine's search on one round's history; a search that times out
+// checkTimeout bounds porcupine's search on one window's history; a search that times out
 // is reported as unchecked, never as passed.
-const checkTimeout = 2 * time.Minute
+const checkTimeout = 90 * time.Second
 
-// roundResult is what one round of workload and nemesis produced.
-type roundResult struct {
+// Fault timing: how long the workload runs before a fault, how long the fault lasts, and
+// how long the healed cluster serves before the window closes.
+const (
+	warmUp = 1500 * time.Millisecond
+	hold   = 4 * time.Second
+	settle = 2 * time.Second
+)
+
+// tally is what windows produced.
+type tally struct {
+	mu                              sync.Mutex
 	ops, ok, fail, unknown, dropped int64
 	faults                          []string
-	violation                       bool
-	unchecked                       bool
-	lost                            int
-	visualisation                   string
+	violations, unchecked, lost     int
 }
 
-// round runs the workload (one client per member) while the nemesis injects cycles faults
-// (or until d passes), then heals, reads everything through every member and checks.
-func round(t *testing.T, c *cluster, rng *rand.Rand, name string, cycles int, d time.Duration) roundResult {
-	t.Helper()
+// suite is one cluster under test: its windows share the acknowledged unique writes.
+type suite struct {
+	t     *testing.T
+	c     *cluster
+	rng   *rand.Rand
+	acked map[string]string
+	tally tally
+	check sync.WaitGroup
+}
+
+// window is one fault cycle: from a quiescent, healthy cluster (whose registers are the
+// model's initial state) the workload runs, one fault is injected, held and healed; then
+// the workload stops, every member is read (lost-write check) and the window's history is
+// checked. In-flight writes are resolved by then: the next window starts with a
+// linearizable read, which needs a leader that committed in its own term.
+func (s *suite) window(name string, background bool) {
+	s.t.Helper()
+	c := s.c
 	c.waitHealthy(time.Minute)
 	initial := initialRegisters(c)
 	h := newHistory()
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for i, m := range c.members {
-		w := &worker{id: i, cl: c.client(m), h: h, rng: rand.New(rand.NewPCG(rng.Uint64(), uint64(i)))}
+		w := &worker{id: i, cl: c.client(m), h: h, rng: rand.New(rand.NewPCG(s.rng.Uint64(), uint64(i)))}
 		wg.Add(1)
 		go func() { defer wg.Done(); defer w.cl.Close(); w.run(ctx) }()
 	}
-	nctx, ncancel := context.WithTimeout(context.Background(), d)
-	sleepCtx(nctx, 2*time.Second) // some history before the first fault
-	res := roundResult{faults: nemesis(nctx, c, rng, cycles, 4*time.Second, 3*time.Second)}
-	ncancel()
+	sleepCtx(ctx, warmUp)
+	faults := nemesis(context.Background(), c, s.rng, 1, hold, settle)
 	cancel()
 	wg.Wait()
 	c.healAll()
 	c.waitHealthy(time.Minute)
-	var details []string
-	res.lost, details = finalReads(c, h)
-	for _, d := range details {
-		t.Errorf("lost acknowledged write: %s", d)
+	h.mu.Lock()
+	for k, v := range h.acked {
+		s.acked[k] = v
 	}
-	res.ok, res.fail, res.unknown, res.dropped = h.okOps.Load(), h.failOps.Load(), h.unknownOps.Load(), h.droppedOps.Load()
-	res.ops = res.ok + res.fail + res.unknown + res.dropped
-	t.Logf("%s: %s", name, describeHistory(h.ops))
-	check(t, name, newModel(initial), h.ops, &res)
-	return res
+	h.mu.Unlock()
+	lost, details := finalReads(c, h, s.acked)
+	for _, d := range details {
+		s.t.Errorf("%s: lost acknowledged write: %s", name, d)
+	}
+	s.tally.add(h, faults, lost)
+	s.t.Logf("%s: %s; ambiguous because: %v", name, describeHistory(h.ops), h.unknownErrs)
+	run := func() { defer s.check.Done(); s.checkHistory(name, newModel(initial), h.ops) }
+	s.check.Add(1)
+	if background {
+		go run()
+	} else {
+		run()
+	}
 }
 
-// check runs porcupine on a history; on a violation it writes the visualisation into
-// -jepsen.out and names the file.
-func check(t *testing.T, name string, model porcupine.Model, ops []porcupine.Operation, res *roundResult) {
-	t.Helper()
+func (t *tally) add(h *history, faults []string, lost int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ok, fail, unknown, dropped := h.okOps.Load(), h.failOps.Load(), h.unknownOps.Load(), h.droppedOps.Load()
+	t.ok, t.fail, t.unknown, t.dropped = t.ok+ok, t.fail+fail, t.unknown+unknown, t.dropped+dropped
+	t.ops += ok + fail + unknown + dropped
+	t.faults = append(t.faults, faults...)
+	t.lost += lost
+}
+
+// checkHistory runs porcupine; on a violation it writes the visualisation into -jepsen.out
+// and names the file.
+func (s *suite) checkHistory(name string, model porcupine.Model, ops []porcupine.Operation) {
 	start := time.Now()
 	result, info := porcupine.CheckOperationsVerbose(model, ops, checkTimeout)
-	t.Logf("%s: porcupine %v on %d operations in %v", name, result, len(ops), time.Since(start).Round(time.Millisecond))
+	s.t.Logf("%s: porcupine: %v on %d operations in %v", name, result, len(ops), time.Since(start).Round(time.Millisecond))
+	s.tally.mu.Lock()
+	defer s.tally.mu.Unlock()
 	switch result {
 	case porcupine.Ok:
 		return
 	case porcupine.Unknown:
-		res.unchecked = true
-		t.Logf("%s: porcupine gave up after %v: the history is unchecked", name, checkTimeout)
+		s.tally.unchecked++
+		path := s.visualise(name, model, info)
+		s.t.Logf("%s: porcupine gave up after %v: this window is unchecked (partial visualisation: %s)", name, checkTimeout, path)
 		return
 	}
-	res.violation = true
+	s.tally.violations++
+	s.t.Errorf("%s: history is NOT linearizable; porcupine's visualisation: %s", name, s.visualise(name, model, info))
+}
+
+// visualise writes porcupine's HTML visualisation into -jepsen.out and returns its path
+// (or why it could not).
+func (s *suite) visualise(name string, model porcupine.Model, info porcupine.LinearizationInfo) string {
 	path, err := filepath.Abs(filepath.Join(*outDir, fmt.Sprintf("jepsen-%s-%s.html", sanitize(name), time.Now().Format("20060102T150405"))))
 	if err == nil {
 		err = porcupine.VisualizePath(model, info, path)
 	}
 	if err != nil {
-		t.Errorf("%s: history is NOT linearizable (writing the visualisation: %v)", name, err)
-		return
+		return "not written: " + err.Error()
 	}
-	t.Errorf("%s: history is NOT linearizable; porcupine's visualisation: %s", name, path)
+	return path
 }
 
 func sanitize(s string) string {
@@ -106,19 +149,24 @@ func sanitize(s string) string {
 	}, s)
 }
 
-// TestJepsen is the short version: a 3-member cluster, a few fault cycles.
-func TestJepsen(t *testing.T) {
-	c := newCluster(t, 3)
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 3))
-	res := round(t, c, rng, t.Name(), 5, 90*time.Second)
-	report(t, os.Stdout, res)
-	if res.lost > 0 || res.violation {
-		t.Fail()
-	}
+func newSuite(t *testing.T, members int, seed uint64) *suite {
+	return &suite{t: t, c: newCluster(t, members), rng: rand.New(rand.NewPCG(seed, uint64(members))), acked: map[string]string{}}
 }
 
-// TestSoak runs rounds of workload and nemesis for -soak.duration on -soak.members members
-// and prints operations, faults, violations and lost writes.
+// TestJepsen is the short version: a 3-member cluster, a few fault cycles.
+func TestJepsen(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	s := newSuite(t, 3, seed)
+	for i := 1; i <= 5; i++ {
+		s.window(fmt.Sprintf("%s/window-%d", t.Name(), i), false)
+	}
+	s.report(os.Stdout)
+}
+
+// TestSoak runs fault windows for -soak.duration on -soak.members members and prints
+// operations, faults, violations and lost writes. Histories are checked in the background
+// while the next window runs.
 func TestSoak(t *testing.T) {
 	if *soakDuration <= 0 {
 		t.Skip("soak: pass -soak.duration (e.g. make soak, or go test ./integration/jepsen -run Soak -soak.duration 10m)")
@@ -126,47 +174,31 @@ func TestSoak(t *testing.T) {
 	if *soakMembers != 3 && *soakMembers != 5 {
 		t.Fatalf("-soak.members %d: must be 3 or 5", *soakMembers)
 	}
-	c := newCluster(t, *soakMembers)
-	rng := rand.New(rand.NewPCG(*soakSeed, uint64(*soakMembers)))
-	var total roundResult
+	s := newSuite(t, *soakMembers, *soakSeed)
 	end := time.Now().Add(*soakDuration)
-	for i := 1; time.Until(end) > 10*time.Second; i++ {
-		d := min(time.Until(end), 60*time.Second)
-		res := round(t, c, rng, fmt.Sprintf("%s/round-%d", t.Name(), i), 0, d)
-		total.add(res)
-		report(t, os.Stdout, total)
+	for i := 1; time.Now().Before(end); i++ {
+		s.window(fmt.Sprintf("%s/window-%d", t.Name(), i), true)
 	}
-	fmt.Printf("soak: %d members, seed %d, %v\n", *soakMembers, *soakSeed, *soakDuration)
-	report(t, os.Stdout, total)
-	if total.lost > 0 || total.violation {
-		t.Fail()
-	}
+	s.check.Wait()
+	fmt.Printf("soak: %d members, seed %d, duration %v\n", *soakMembers, *soakSeed, *soakDuration)
+	s.report(os.Stdout)
 }
 
-func (r *roundResult) add(o roundResult) {
-	r.ops += o.ops
-	r.ok += o.ok
-	r.fail += o.fail
-	r.unknown += o.unknown
-	r.dropped += o.dropped
-	r.faults = append(r.faults, o.faults...)
-	r.violation = r.violation || o.violation
-	r.unchecked = r.unchecked || o.unchecked
-	r.lost += o.lost
-}
-
-// report prints the summary make soak promises.
-func report(t *testing.T, w *os.File, r roundResult) {
-	violations := 0
-	if r.violation {
-		violations = 1
-	}
+// report prints the summary make soak promises; violations and lost writes fail the test.
+func (s *suite) report(w *os.File) {
+	s.check.Wait()
+	r := &s.tally
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	counts := map[string]int{}
 	for _, f := range r.faults {
 		counts[strings.Fields(f)[0]]++
 	}
-	msg := fmt.Sprintf("operations done: %d (ok %d, failed %d, ambiguous %d, not sent %d)\nfaults injected: %d %v\nviolations: %d%s\nacknowledged writes lost: %d\n",
-		r.ops, r.ok, r.fail, r.unknown, r.dropped, len(r.faults), counts, violations, map[bool]string{true: " (some history unchecked: porcupine timed out)"}[r.unchecked], r.lost)
+	msg := fmt.Sprintf("operations done: %d (ok %d, failed %d, ambiguous %d, not sent %d)\nfaults injected: %d %v\nviolations: %d (windows unchecked: %d)\nacknowledged writes lost: %d (of %d acknowledged unique writes)\n",
+		r.ops, r.ok, r.fail, r.unknown, r.dropped, len(r.faults), counts, r.violations, r.unchecked, r.lost, len(s.acked))
 	fmt.Fprint(w, msg)
-	t.Log(strings.TrimSpace(msg))
+	s.t.Log(strings.TrimSpace(msg))
+	if r.violations > 0 || r.lost > 0 {
+		s.t.Fail()
+	}
 }

@@ -74,7 +74,9 @@ func newModel(initial map[string]string) porcupine.Model {
 		Step:              step,
 		Equal:             func(a, b any) bool { return stateKey(a.(configState)) == stateKey(b.(configState)) },
 		DescribeOperation: describeOp,
-		DescribeState:     func(s any) string { return describeRegs(s.(configState).regs) + fmt.Sprintf(" v%d", s.(configState).version) },
+		DescribeState: func(s any) string {
+			return describeRegs(s.(configState).regs) + fmt.Sprintf(" v%d", s.(configState).version)
+		},
 	}
 	return nm.ToModel()
 }

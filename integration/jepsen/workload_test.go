@@ -21,6 +21,10 @@ import (
 // registers are the keys read, written and compare-and-set by every client.
 var registers = []string{"user.r0", "user.r1", "user.r2"}
 
+// thinkTime paces each client between operations: it keeps a window's history small
+// enough for porcupine to check in seconds.
+const thinkTime = 15 * time.Millisecond
+
 // opTimeout bounds one client request; a request that times out is ambiguous.
 const opTimeout = 3 * time.Second
 
@@ -33,10 +37,22 @@ type history struct {
 	acked map[string]string // unique key → value, for writes acknowledged to a client
 
 	okOps, failOps, unknownOps, droppedOps atomic.Int64
+	unknownErrs                            map[string]int // why outcomes were ambiguous
+}
+
+// noteUnknown counts an ambiguous outcome's error (its first words) for the window's log.
+func (h *history) noteUnknown(err error) {
+	msg := err.Error()
+	if len(msg) > 70 {
+		msg = msg[:70]
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.unknownErrs[msg]++
 }
 
 func newHistory() *history {
-	return &history{start: time.Now(), acked: map[string]string{}}
+	return &history{start: time.Now(), acked: map[string]string{}, unknownErrs: map[string]int{}}
 }
 
 func (h *history) now() int64 { return int64(time.Since(h.start)) }
@@ -81,6 +97,7 @@ type worker struct {
 // run issues operations until ctx is done.
 func (w *worker) run(ctx context.Context) {
 	for ctx.Err() == nil {
+		sleepCtx(ctx, thinkTime)
 		w.seq++
 		p := w.rng.IntN(100)
 		switch {
@@ -107,6 +124,7 @@ func (w *worker) read(ctx context.Context) {
 	ret := w.h.now()
 	if err != nil {
 		w.h.droppedOps.Add(1) // a failed read has no effect: nothing to check
+		sleepCtx(ctx, 100*time.Millisecond)
 		return
 	}
 	w.etag = etag
@@ -137,15 +155,23 @@ func (w *worker) update(ctx context.Context, in opInput) {
 	cancel()
 	ret := w.h.now()
 	out := classify(in, err)
+	if out == outUnknown {
+		w.h.noteUnknown(err)
+	}
 	if out == 0 {
 		w.h.droppedOps.Add(1)
+		sleepCtx(ctx, 100*time.Millisecond) // the member is down: pace the retries
 		return
 	}
 	w.h.record(w.id, in, opOutput{Outcome: out}, call, ret)
 }
 
-// classify maps a write's error to its outcome: 0 means the request never left (it cannot
-// have had an effect and is left out of the history).
+// classify maps a write's error to its outcome: 0 means it certainly had no effect and is
+// left out of the history: the request never left (dial error), or the daemon answered 503
+// without saying the outcome is unknown — its contract is that a 503 means "not applied"
+// (not the leader, no leader reachable) unless the message says "may or may not have been
+// applied". If the daemon broke that contract, the write's value would be read although
+// the history lacks it, and porcupine would report the violation.
 func classify(in opInput, err error) outcome {
 	var ae *api.Error
 	var op *net.OpError
@@ -156,20 +182,16 @@ func classify(in opInput, err error) outcome {
 		return outFail
 	case errors.As(err, &op) && op.Op == "dial":
 		return 0
+	case errors.As(err, &ae) && ae.Code == http.StatusServiceUnavailable && !strings.Contains(ae.Message, "may or may not"):
+		return 0
 	}
 	return outUnknown
 }
 
-// finalReads reads the registers and every acknowledged unique key through every member
-// and adds the reads to the history. It returns how many acknowledged writes are missing
+// finalReads reads the registers and every acknowledged unique key (acked, from every
+// window so far) through every member and adds the reads to the history. It returns how many acknowledged writes are missing
 // from some member's answer, with a description of the first few.
-func finalReads(c *cluster, h *history) (lost int, details []string) {
-	h.mu.Lock()
-	acked := make(map[string]string, len(h.acked))
-	for k, v := range h.acked {
-		acked[k] = v
-	}
-	h.mu.Unlock()
+func finalReads(c *cluster, h *history, acked map[string]string) (lost int, details []string) {
 	missing := map[string]bool{}
 	for i, m := range c.members {
 		cl := c.client(m)
