@@ -41,8 +41,11 @@ demo: deps build
 lab-down:
 	@scripts/lab-down.sh --all
 
+# bench: orch side by side with scp, Ansible and LXD (installed by scripts/bench-peers.sh);
+# prints a Markdown table and writes integration/bench/results.json.
 bench: deps build
-	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m ./integration/bench/... | tee bench.out
+	@scripts/bench-peers.sh
+	set -o pipefail; $(GO) test -run '^$$' -bench SideBySide -benchtime 1x -timeout 20m ./integration/bench/ | tee bench.out
 
 # image: a tiny busybox container image from the host's busybox-static, for tests and the demo.
 image:

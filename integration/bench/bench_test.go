@@ -27,6 +27,8 @@ var sections = []struct {
 	{"forming", (*suite).forming},
 	{"cluster", (*suite).cluster},
 	{"writes", (*suite).writes},
+	{"playbook", (*suite).playbook},
+	{"resources", (*suite).resources},
 }
 
 // BenchmarkSideBySide is `make bench`: every section once (run it with -benchtime 1x),

@@ -8,7 +8,7 @@
 //
 // Environment knobs for development (defaults are what `make bench` runs):
 //
-//	ORCH_BENCH_RUNS   runs per figure (default 5; slow peers use fewer)
+//	ORCH_BENCH_RUNS   runs per figure (default 3; Ansible on 30 hosts runs once)
 //	ORCH_BENCH_HOSTS  hosts of the large forming run (default 30)
 //	ORCH_BENCH_ONLY   comma-separated sections: forming,cluster,writes,playbook,resources
 //	ORCH_BENCH_IDLE   CPU measurement window (default 25s)

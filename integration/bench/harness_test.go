@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -27,7 +28,8 @@ const moduleRoot = "../.."
 func TestMain(m *testing.M) {
 	root, _ := filepath.Abs(moduleRoot)
 	bins.orch, bins.agent = filepath.Join(root, "bin", "orch"), filepath.Join(root, "bin", "nodeagent")
-	if needsBuild() {
+	flag.Parse()
+	if benchmarking := flag.Lookup("test.bench").Value.String() != ""; benchmarking && needsBuild() {
 		cmd := exec.Command("make", "build")
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -56,7 +58,7 @@ type knobs struct {
 }
 
 func readKnobs() knobs {
-	k := knobs{runs: envInt("ORCH_BENCH_RUNS", 5), hosts: envInt("ORCH_BENCH_HOSTS", 30), idle: 25 * time.Second}
+	k := knobs{runs: envInt("ORCH_BENCH_RUNS", 3), hosts: envInt("ORCH_BENCH_HOSTS", 30), idle: 25 * time.Second}
 	if d, err := time.ParseDuration(os.Getenv("ORCH_BENCH_IDLE")); err == nil && d > 0 {
 		k.idle = d
 	}

@@ -50,6 +50,9 @@ type Row struct {
 	OrchNote string `json:"orch_note,omitempty"`
 	// HigherBetter is true for throughputs (ratios are then orch ÷ peer).
 	HigherBetter bool `json:"higher_better,omitempty"`
+	// Words are the ratio's words when orch is better and worse; default "faster"/"slower"
+	// (or "higher"/"lower" with HigherBetter).
+	Words [2]string `json:"-"`
 	// Peers are the other tools' figures.
 	Peers []Peer `json:"peers,omitempty"`
 	// Targets are the issue's goals for this measure.
@@ -243,6 +246,9 @@ func (row *Row) ratio(p Peer) string {
 	if row.HigherBetter {
 		k = 1 / k
 		better, worse = "higher", "lower"
+	}
+	if row.Words[0] != "" {
+		better, worse = row.Words[0], row.Words[1]
 	}
 	if k >= 1 {
 		return fmt.Sprintf("orch %s× %s", num(k), better)
