@@ -95,8 +95,9 @@ func (s *suite) storeLoads(b *testing.B) {
 	}{
 		{"store writes, 1 client, one INSERT each (3 voters, fsync on)", 1, 1500, store.Request{insert}, 0},
 		{"store writes, 16 clients, one INSERT each", 16, 16000, store.Request{insert}, 5000},
-		{"store writes, 16 clients, batches of 10 INSERTs (requests/s)", 16, 3000, batch, 0},
+		{"store writes, 16 clients, batches of 10 INSERTs", 16, 3000, batch, 0},
 	}
+	bare := s.bareRaftRates(b)
 	for _, sh := range shapes {
 		var f loadFigures
 		for range s.k.runs {
@@ -106,10 +107,18 @@ func (s *suite) storeLoads(b *testing.B) {
 			}
 			f.add(r)
 		}
-		row := s.rep.Add(f.row("Writes", sh.measure, "writes/s"))
+		row := f.row("Writes", sh.measure, "writes/s")
+		if len(sh.req) > 1 {
+			row.Orch.Unit = "requests/s"
+			row.OrchNote += fmt.Sprintf("; %s statements/s", num(row.Orch.Median*float64(len(sh.req))))
+		}
+		if len(sh.req) == 1 {
+			row.Peers = []Peer{{Name: "bare hashicorp/raft (raft-wal, no-op FSM)", Stat: Summarise("writes/s", bare[sh.clients].rate),
+				Note: "p50 " + num(Summarise("", bare[sh.clients].p50).Median) + " ms, p99 " + num(Summarise("", bare[sh.clients].p99).Median) + " ms"}}
+		}
+		s.rep.Add(row)
 		if sh.target > 0 {
 			row.Above(sh.target)
-			row.OrchNote += "; bare hashicorp/raft here: ~1,600/s bolt, ~3,200/s raft-wal (issue 10)"
 		}
 	}
 	for _, rd := range []struct {
@@ -126,6 +135,27 @@ func (s *suite) storeLoads(b *testing.B) {
 		}
 		s.rep.Add(f.row("Reads", rd.measure, "reads/s"))
 	}
+}
+
+// bareRaftRates measures bare raft with 1 and 16 clients, one Apply per write.
+func (s *suite) bareRaftRates(b *testing.B) map[int]*loadFigures {
+	br := newBareRaft(b)
+	out := map[int]*loadFigures{1: {}, 16: {}}
+	data := make([]byte, 64)
+	for _, clients := range []int{1, 16} {
+		for range s.k.runs {
+			l, err := br.leader()
+			if err != nil {
+				b.Fatal(err)
+			}
+			r, err := load(clients, 1000*clients/max(1, clients/4), func(int) error { return l.Apply(data, 10*time.Second).Error() })
+			if err != nil {
+				b.Fatalf("bare raft: %v", err)
+			}
+			out[clients].add(r)
+		}
+	}
+	return out
 }
 
 // apiLoads drives a 3-member cluster of daemons through their unix sockets.
