@@ -1,12 +1,15 @@
 package jepsen
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +23,7 @@ var (
 	soakSeed     = flag.Uint64("soak.seed", 1, "seed of the soak's workload and nemesis")
 	soakMembers  = flag.Int("soak.members", 3, "cluster size of the soak: 3 or 5")
 	outDir       = flag.String("jepsen.out", ".", "directory for porcupine's HTML visualisation of a failed check")
+	onlyFault    = flag.String("jepsen.fault", "", "inject only this fault (kill-leader, pause-leader, partition-minority, ...)")
 )
 
 // checkTimeout bounds porcupine's search on one window's history; a search that times out
@@ -33,6 +37,12 @@ const (
 	hold   = 4 * time.Second
 	settle = 2 * time.Second
 )
+
+// carriedOp marks (as porcupine metadata) an ambiguous write of an earlier window.
+const carriedOp = "carried from an earlier window"
+
+// carryWindows is for how many later windows an ambiguous write stays pending.
+const carryWindows = 2
 
 // tally is what windows produced.
 type tally struct {
@@ -48,8 +58,13 @@ type suite struct {
 	c     *cluster
 	rng   *rand.Rand
 	acked map[string]string
-	tally tally
-	check sync.WaitGroup
+	// carried are the ambiguous writes of the last windows: a request can reach a member
+	// long after its client gave up (a partitioned member receives the retransmitted
+	// request once healed), so they may still take effect in the next windows.
+	carried [carryWindows][]opInput
+	tally   tally
+	check   sync.WaitGroup
+	windows int
 }
 
 // window is one fault cycle: from a quiescent, healthy cluster (whose registers are the
@@ -63,10 +78,16 @@ func (s *suite) window(name string, background bool) {
 	c.waitHealthy(time.Minute)
 	initial := initialRegisters(c)
 	h := newHistory()
+	for _, ins := range s.carried {
+		for _, in := range ins {
+			h.ops = append(h.ops, porcupine.Operation{ClientId: len(c.members), Input: in, Output: opOutput{Outcome: outUnknown}, Call: 0, Return: math.MaxInt64, Metadata: carriedOp})
+		}
+	}
+	s.windows++
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for i, m := range c.members {
-		w := &worker{id: i, cl: c.client(m), h: h, rng: rand.New(rand.NewPCG(s.rng.Uint64(), uint64(i)))}
+		w := &worker{id: i, tag: fmt.Sprintf("w%d.", s.windows), cl: c.client(m), h: h, rng: rand.New(rand.NewPCG(s.rng.Uint64(), uint64(i)))}
 		wg.Add(1)
 		go func() { defer wg.Done(); defer w.cl.Close(); w.run(ctx) }()
 	}
@@ -81,6 +102,8 @@ func (s *suite) window(name string, background bool) {
 		s.acked[k] = v
 	}
 	h.mu.Unlock()
+	copy(s.carried[1:], s.carried[:carryWindows-1])
+	s.carried[0] = h.unknownWrites()
 	lost, details := finalReads(c, h, s.acked)
 	for _, d := range details {
 		s.t.Errorf("%s: lost acknowledged write: %s", name, d)
@@ -124,7 +147,29 @@ func (s *suite) checkHistory(name string, model porcupine.Model, ops []porcupine
 		return
 	}
 	s.tally.violations++
-	s.t.Errorf("%s: history is NOT linearizable; porcupine's visualisation: %s", name, s.visualise(name, model, info))
+	s.t.Errorf("%s: history is NOT linearizable; porcupine's visualisation: %s; history: %s", name, s.visualise(name, model, info), dumpHistory(name, ops))
+}
+
+// dumpHistory writes the operations as text, in call order, next to the visualisation.
+func dumpHistory(name string, ops []porcupine.Operation) string {
+	sorted := slices.Clone(ops)
+	slices.SortFunc(sorted, func(a, b porcupine.Operation) int { return cmp.Compare(a.Call, b.Call) })
+	var b strings.Builder
+	for _, op := range sorted {
+		ret := "∞"
+		if op.Return != math.MaxInt64 {
+			ret = time.Duration(op.Return).String()
+		}
+		fmt.Fprintf(&b, "c%d [%v, %s] %s\n", op.ClientId, time.Duration(op.Call), ret, describeOp(op.Input, op.Output))
+	}
+	path, err := filepath.Abs(filepath.Join(*outDir, fmt.Sprintf("jepsen-%s-%s.txt", sanitize(name), time.Now().Format("20060102T150405"))))
+	if err == nil {
+		err = os.WriteFile(path, []byte(b.String()), 0o644)
+	}
+	if err != nil {
+		return "not written: " + err.Error()
+	}
+	return path
 }
 
 // visualise writes porcupine's HTML visualisation into -jepsen.out and returns its path

@@ -171,6 +171,9 @@ func describeOp(input, output any) string {
 	case opRead:
 		return fmt.Sprintf("read → %s etag %.8s", describeRegs(out.Values), strings.Trim(out.ETag, `"`))
 	case opWrite:
+		if out.Outcome == 0 {
+			return fmt.Sprintf("write %s=%s", in.Key, in.Value)
+		}
 		return fmt.Sprintf("write %s=%s → %s", in.Key, in.Value, res)
 	default:
 		return fmt.Sprintf("cas[%.8s] %s=%s → %s", strings.Trim(in.ETag, `"`), in.Key, in.Value, res)

@@ -84,6 +84,9 @@ func nemesis(ctx context.Context, c *cluster, rng *rand.Rand, cycles int, hold, 
 	var done []string
 	for ctx.Err() == nil && (cycles == 0 || len(done) < cycles) {
 		f := faults[rng.IntN(len(faults))]
+		for *onlyFault != "" && f.name != *onlyFault {
+			f = faults[rng.IntN(len(faults))]
+		}
 		what := f.inject(c, rng)
 		done = append(done, what)
 		c.t.Logf("nemesis: %s (%s)", what, f.name)

@@ -40,6 +40,19 @@ type history struct {
 	unknownErrs                            map[string]int // why outcomes were ambiguous
 }
 
+// unknownWrites returns the inputs of the ambiguous plain writes.
+func (h *history) unknownWrites() []opInput {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []opInput
+	for _, op := range h.ops {
+		if in := op.Input.(opInput); in.Kind == opWrite && op.Output.(opOutput).Outcome == outUnknown && op.Metadata == nil {
+			out = append(out, in)
+		}
+	}
+	return out
+}
+
 // noteUnknown counts an ambiguous outcome's error (its first words) for the window's log.
 func (h *history) noteUnknown(err error) {
 	msg := err.Error()
@@ -87,6 +100,7 @@ func isRegister(k string) bool {
 // worker is one client bound to one member.
 type worker struct {
 	id   int
+	tag  string // makes values unique across windows
 	cl   *api.Client
 	h    *history
 	rng  *rand.Rand
@@ -108,12 +122,12 @@ func (w *worker) run(ctx context.Context) {
 		case p < 85:
 			w.write(ctx, registers[w.rng.IntN(len(registers))])
 		default:
-			w.write(ctx, fmt.Sprintf("user.u.c%d.%d", w.id, w.seq))
+			w.write(ctx, fmt.Sprintf("user.u.%sc%d.%d", w.tag, w.id, w.seq))
 		}
 	}
 }
 
-func (w *worker) value() string { return fmt.Sprintf("c%d-%d", w.id, w.seq) }
+func (w *worker) value() string { return fmt.Sprintf("%sc%d-%d", w.tag, w.id, w.seq) }
 
 func (w *worker) read(ctx context.Context) {
 	in := opInput{Kind: opRead}
@@ -241,13 +255,17 @@ func initialRegisters(c *cluster) map[string]string {
 func describeHistory(ops []porcupine.Operation) string {
 	n := map[string]int{}
 	for _, op := range ops {
+		if op.Metadata != nil {
+			n["carried"]++
+			continue
+		}
 		in, out := op.Input.(opInput), op.Output.(opOutput)
 		k := map[opKind]string{opRead: "read", opWrite: "write", opCAS: "cas"}[in.Kind]
 		o := map[outcome]string{outOK: "ok", outFail: "fail", outUnknown: "unknown"}[out.Outcome]
 		n[k+"/"+o]++
 	}
 	var parts []string
-	for _, k := range []string{"read/ok", "write/ok", "write/unknown", "cas/ok", "cas/fail", "cas/unknown"} {
+	for _, k := range []string{"read/ok", "write/ok", "write/unknown", "cas/ok", "cas/fail", "cas/unknown", "carried"} {
 		parts = append(parts, fmt.Sprintf("%s %d", k, n[k]))
 	}
 	return strings.Join(parts, ", ")
