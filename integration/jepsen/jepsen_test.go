@@ -42,7 +42,7 @@ const (
 const carriedOp = "carried from an earlier window"
 
 // carryWindows is for how many later windows an ambiguous write stays pending.
-const carryWindows = 2
+const carryWindows = 1
 
 // tally is what windows produced.
 type tally struct {
@@ -58,9 +58,10 @@ type suite struct {
 	c     *cluster
 	rng   *rand.Rand
 	acked map[string]string
-	// carried are the ambiguous writes of the last windows: a request can reach a member
-	// long after its client gave up (a partitioned member receives the retransmitted
-	// request once healed), so they may still take effect in the next windows.
+	// carried are the ambiguous writes of the last window: a request can reach a member
+	// seconds after its client gave up (a partitioned member receives the retransmitted
+	// request when TCP's backed-off timer fires after the heal), so they may still take
+	// effect in the next window.
 	carried [carryWindows][]opInput
 	tally   tally
 	check   sync.WaitGroup
@@ -84,14 +85,15 @@ func (s *suite) window(name string, background bool) {
 		}
 	}
 	s.windows++
+	// Workers finish their current operation when stopped (no ambiguity made by the test).
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for i, m := range c.members {
 		w := &worker{id: i, tag: fmt.Sprintf("w%d.", s.windows), cl: c.client(m), h: h, rng: rand.New(rand.NewPCG(s.rng.Uint64(), uint64(i)))}
 		wg.Add(1)
-		go func() { defer wg.Done(); defer w.cl.Close(); w.run(ctx) }()
+		go func() { defer wg.Done(); defer w.cl.Close(); w.run(ctx.Done()) }()
 	}
-	sleepCtx(ctx, warmUp)
+	sleepCtx(context.Background(), warmUp)
 	faults := nemesis(context.Background(), c, s.rng, 1, hold, settle)
 	cancel()
 	wg.Wait()

@@ -108,10 +108,15 @@ type worker struct {
 	etag string // the ETag of this worker's last successful read
 }
 
-// run issues operations until ctx is done.
-func (w *worker) run(ctx context.Context) {
-	for ctx.Err() == nil {
-		sleepCtx(ctx, thinkTime)
+// run issues operations until stop is closed; the operation in progress then finishes.
+func (w *worker) run(stop <-chan struct{}) {
+	ctx := context.Background()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-time.After(thinkTime):
+		}
 		w.seq++
 		p := w.rng.IntN(100)
 		switch {

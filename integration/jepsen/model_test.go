@@ -1,0 +1,50 @@
+package jepsen
+
+import (
+	"math"
+	"testing"
+
+	"github.com/anishathalye/porcupine"
+)
+
+// op builds a history entry for the model tests.
+func op(client int, call, ret int64, in opInput, out opOutput) porcupine.Operation {
+	return porcupine.Operation{ClientId: client, Input: in, Output: out, Call: call, Return: ret}
+}
+
+func read(r0, etag string) opOutput {
+	return opOutput{Outcome: outOK, Values: map[string]string{"user.r0": r0}, ETag: etag}
+}
+
+// TestModel checks the specification on small histories: what it must accept and refuse.
+func TestModel(t *testing.T) {
+	w := func(v string) opInput { return opInput{Kind: opWrite, Key: "user.r0", Value: v} }
+	u := func(k, v string) opInput { return opInput{Kind: opWrite, Key: k, Value: v} }
+	cas := func(v, etag string) opInput { return opInput{Kind: opCAS, Key: "user.r0", Value: v, ETag: etag} }
+	r := opInput{Kind: opRead}
+	ok, fail, unknown := opOutput{Outcome: outOK}, opOutput{Outcome: outFail}, opOutput{Outcome: outUnknown}
+	inf := int64(math.MaxInt64)
+	cases := []struct {
+		name string
+		ops  []porcupine.Operation
+		want porcupine.CheckResult
+	}{
+		{"sequential", []porcupine.Operation{op(0, 0, 1, w("a"), ok), op(1, 2, 3, r, read("a", "e1"))}, porcupine.Ok},
+		{"stale read", []porcupine.Operation{op(0, 0, 1, w("a"), ok), op(1, 2, 3, r, read("", "e0"))}, porcupine.Illegal},
+		{"concurrent read may miss", []porcupine.Operation{op(0, 0, 5, w("a"), ok), op(1, 1, 2, r, read("", "e0"))}, porcupine.Ok},
+		{"unknown write never seen", []porcupine.Operation{op(0, 0, inf, w("a"), unknown), op(1, 2, 3, r, read("", "e0"))}, porcupine.Ok},
+		{"unknown write seen", []porcupine.Operation{op(0, 0, inf, w("a"), unknown), op(1, 2, 3, r, read("a", "e1"))}, porcupine.Ok},
+		{"cas on fresh etag succeeds", []porcupine.Operation{op(0, 0, 1, r, read("", "e0")), op(0, 2, 3, cas("b", "e0"), ok), op(1, 4, 5, r, read("b", "e1"))}, porcupine.Ok},
+		{"cas on fresh etag cannot fail", []porcupine.Operation{op(0, 0, 1, r, read("", "e0")), op(0, 2, 3, cas("b", "e0"), fail)}, porcupine.Illegal},
+		{"cas after another key's write must fail", []porcupine.Operation{op(0, 0, 1, r, read("", "e0")), op(1, 2, 3, u("user.u.x", "1"), ok), op(0, 4, 5, cas("b", "e0"), ok)}, porcupine.Illegal},
+		{"cas fails after a write", []porcupine.Operation{op(0, 0, 1, r, read("", "e0")), op(1, 2, 3, w("a"), ok), op(0, 4, 5, cas("b", "e0"), fail)}, porcupine.Ok},
+		{"unknown write explains a cas failure", []porcupine.Operation{op(0, 0, 1, r, read("", "e0")), op(1, 0, inf, u("user.u.x", "1"), unknown), op(0, 4, 5, cas("b", "e0"), fail)}, porcupine.Ok},
+		{"lost acknowledged write", []porcupine.Operation{op(0, 0, 1, w("a"), ok), op(0, 2, 3, w("b"), ok), op(1, 4, 5, r, read("a", "e1"))}, porcupine.Illegal},
+	}
+	for _, c := range cases {
+		m := newModel(map[string]string{"user.r0": ""})
+		if got := porcupine.CheckOperations(m, c.ops); (got && c.want != porcupine.Ok) || (!got && c.want == porcupine.Ok) {
+			t.Errorf("%s: linearizable=%v, want %v", c.name, got, c.want)
+		}
+	}
+}
