@@ -202,6 +202,9 @@ func newSuite(t *testing.T, members int, seed uint64) *suite {
 
 // TestJepsen is the short version: a 3-member cluster, a few fault cycles.
 func TestJepsen(t *testing.T) {
+	if testing.Short() {
+		t.Skip("jepsen: a minute of faults on a lab cluster; not in -short")
+	}
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	s := newSuite(t, 3, seed)
