@@ -141,6 +141,9 @@ func (w *worker) read(ctx context.Context) {
 	s, etag, err := w.cl.Server(rctx)
 	cancel()
 	ret := w.h.now()
+	if err == nil {
+		err = consistent(s, etag)
+	}
 	if err != nil {
 		w.h.droppedOps.Add(1) // a failed read has no effect: nothing to check
 		sleepCtx(ctx, 100*time.Millisecond)
@@ -148,6 +151,16 @@ func (w *worker) read(ctx context.Context) {
 	}
 	w.etag = etag
 	w.h.record(w.id, in, opOutput{Outcome: outOK, Values: registerValues(s.Config), ETag: etag}, call, ret)
+}
+
+// consistent refuses GET /1.0's degraded answer: without quorum a member answers with its
+// own settings only (api_status "degraded", no ETag), which is not a read of the
+// configuration.
+func consistent(s *api.Server, etag string) error {
+	if s.APIStatus != "stable" || etag == "" {
+		return fmt.Errorf("degraded answer (api_status %q, etag %q): %s", s.APIStatus, etag, s.Environment.Message)
+	}
+	return nil
 }
 
 func registerValues(cfg map[string]string) map[string]string {
@@ -222,6 +235,9 @@ func finalReads(c *cluster, h *history, acked map[string]string) (lost int, deta
 			call := h.now()
 			var err error
 			if s, etag, err = cl.Server(ctx); err == nil {
+				err = consistent(s, etag)
+			}
+			if err == nil {
 				h.record(1000+i, opInput{Kind: opRead}, opOutput{Outcome: outOK, Values: registerValues(s.Config), ETag: etag}, call, h.now())
 			}
 			return err
@@ -247,7 +263,10 @@ func initialRegisters(c *cluster) map[string]string {
 	waitFor(c.t, 30*time.Second, "the initial read", func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 		defer cancel()
-		s, _, err := cl.Server(ctx)
+		s, etag, err := cl.Server(ctx)
+		if err == nil {
+			err = consistent(s, etag)
+		}
 		if err == nil {
 			vals = registerValues(s.Config)
 		}
