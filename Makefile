@@ -47,12 +47,15 @@ bench: deps build
 	@scripts/bench-peers.sh
 	set -o pipefail; $(GO) test -run '^$$' -bench SideBySide -benchtime 1x -timeout 20m ./integration/bench/ | tee bench.out
 
-# soak: the long Jepsen-style run (integration/jepsen); SOAK_DURATION, SOAK_SEED, SOAK_MEMBERS.
+# soak: the long Jepsen-style run (integration/jepsen); SOAK_DURATION, SOAK_SEED, SOAK_MEMBERS;
+# porcupine's visualisation of a failed window goes to SOAK_OUT.
 SOAK_DURATION ?= 10m
 SOAK_SEED ?= 1
 SOAK_MEMBERS ?= 3
+SOAK_OUT ?= /tmp/orch-soak
 soak: deps
-	set -o pipefail; $(GO) test -count=1 -v -timeout 0 -run '^TestSoak$$' ./integration/jepsen -soak.duration $(SOAK_DURATION) -soak.seed $(SOAK_SEED) -soak.members $(SOAK_MEMBERS) | grep -v '^    testing.go'
+	mkdir -p $(SOAK_OUT)
+	set -o pipefail; $(GO) test -count=1 -v -timeout 0 -run '^TestSoak$$' ./integration/jepsen -soak.duration $(SOAK_DURATION) -soak.seed $(SOAK_SEED) -soak.members $(SOAK_MEMBERS) -jepsen.out $(SOAK_OUT) | grep -v '^    testing.go'
 
 # image: a tiny busybox container image from the host's busybox-static, for tests and the demo.
 image:
