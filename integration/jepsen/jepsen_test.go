@@ -50,6 +50,7 @@ type tally struct {
 	ops, ok, fail, unknown, dropped int64
 	faults                          []string
 	violations, unchecked, lost     int
+	perKey                          int // windows whose ETag semantics went unchecked
 }
 
 // suite is one cluster under test: its windows share the acknowledged unique writes.
@@ -112,7 +113,7 @@ func (s *suite) window(name string, background bool) {
 	}
 	s.tally.add(h, faults, lost)
 	s.t.Logf("%s: %s; ambiguous because: %v", name, describeHistory(h.ops), h.unknownErrs)
-	run := func() { defer s.check.Done(); s.checkHistory(name, newModel(initial), h.ops) }
+	run := func() { defer s.check.Done(); s.checkHistory(name, initial, h.ops) }
 	s.check.Add(1)
 	if background {
 		go run()
@@ -133,9 +134,27 @@ func (t *tally) add(h *history, faults []string, lost int) {
 
 // checkHistory runs porcupine; on a violation it writes the visualisation into -jepsen.out
 // and names the file.
-func (s *suite) checkHistory(name string, model porcupine.Model, ops []porcupine.Operation) {
+func (s *suite) checkHistory(name string, initial map[string]string, ops []porcupine.Operation) {
 	start := time.Now()
+	model := newModel(initial)
 	result, info := porcupine.CheckOperationsVerbose(model, ops, checkTimeout)
+	if result == porcupine.Unknown {
+		// The whole-configuration search gave up: check each register alone, which is
+		// cheap. A violation there is a violation; a pass leaves the ETag semantics
+		// of this window unchecked.
+		s.t.Logf("%s: porcupine gave up on the whole configuration after %v; checking each key alone", name, checkTimeout)
+		model = registerModel()
+		ops = registerHistory(initial, ops)
+		if r, i := porcupine.CheckOperationsVerbose(model, ops, checkTimeout); r != porcupine.Ok {
+			result, info = r, i
+		} else {
+			s.t.Logf("%s: each key is linearizable (%d register operations)", name, len(ops))
+			s.tally.mu.Lock()
+			s.tally.perKey++
+			s.tally.mu.Unlock()
+			return
+		}
+	}
 	s.t.Logf("%s: porcupine: %v on %d operations in %v", name, result, len(ops), time.Since(start).Round(time.Millisecond))
 	s.tally.mu.Lock()
 	defer s.tally.mu.Unlock()
@@ -244,8 +263,8 @@ func (s *suite) report(w *os.File) {
 	for _, f := range r.faults {
 		counts[strings.Fields(f)[0]]++
 	}
-	msg := fmt.Sprintf("operations done: %d (ok %d, failed %d, ambiguous %d, not sent %d)\nfaults injected: %d %v\nviolations: %d (windows unchecked: %d)\nacknowledged writes lost: %d (of %d acknowledged unique writes)\n",
-		r.ops, r.ok, r.fail, r.unknown, r.dropped, len(r.faults), counts, r.violations, r.unchecked, r.lost, len(s.acked))
+	msg := fmt.Sprintf("operations done: %d (ok %d, failed %d, ambiguous %d, not sent %d)\nfaults injected: %d %v\nviolations: %d (windows checked per key only: %d, unchecked: %d)\nacknowledged writes lost: %d (of %d acknowledged unique writes)\n",
+		r.ops, r.ok, r.fail, r.unknown, r.dropped, len(r.faults), counts, r.violations, r.perKey, r.unchecked, r.lost, len(s.acked))
 	fmt.Fprint(w, msg)
 	s.t.Log(strings.TrimSpace(msg))
 	if r.violations > 0 || r.lost > 0 {

@@ -179,3 +179,70 @@ func describeOp(input, output any) string {
 		return fmt.Sprintf("cas[%.8s] %s=%s → %s", strings.Trim(in.ETag, `"`), in.Key, in.Value, res)
 	}
 }
+
+// regOp is one operation on one register, for the per-key check.
+type regOp struct {
+	Key   string
+	Write bool
+	Value string // written, or read
+}
+
+// registerModel is a set of independent registers (one partition per key): the weaker check
+// used when the whole-configuration search gives up. It leaves out what couples the keys
+// (the ETag version), so it says nothing about compare-and-set refusals; it does check that
+// every read returns the latest write of its key, acknowledged compare-and-sets included.
+func registerModel() porcupine.Model {
+	return porcupine.Model{
+		Partition: func(history []porcupine.Operation) [][]porcupine.Operation {
+			byKey := map[string][]porcupine.Operation{}
+			for _, op := range history {
+				k := op.Input.(regOp).Key
+				byKey[k] = append(byKey[k], op)
+			}
+			var out [][]porcupine.Operation
+			for _, k := range slices.Sorted(maps.Keys(byKey)) {
+				out = append(out, byKey[k])
+			}
+			return out
+		},
+		Init: func() any { return "" },
+		Step: func(state, input, output any) (bool, any) {
+			in := input.(regOp)
+			if in.Write {
+				return true, in.Value
+			}
+			return output.(string) == state.(string), state
+		},
+		DescribeOperation: func(input, output any) string {
+			in := input.(regOp)
+			if in.Write {
+				return fmt.Sprintf("%s := %s", in.Key, in.Value)
+			}
+			return fmt.Sprintf("%s → %s", in.Key, output)
+		},
+	}
+}
+
+// registerHistory projects a configuration history on the register keys: each read becomes
+// one read per key, acknowledged writes and compare-and-sets become writes, refused
+// compare-and-sets disappear (they had no effect), ambiguous ones stay ambiguous, and the
+// initial values are written first.
+func registerHistory(initial map[string]string, ops []porcupine.Operation) []porcupine.Operation {
+	var out []porcupine.Operation
+	for _, k := range slices.Sorted(maps.Keys(initial)) {
+		out = append(out, porcupine.Operation{ClientId: 0, Input: regOp{Key: k, Write: true, Value: initial[k]}, Output: "", Call: -2, Return: -1})
+	}
+	for _, op := range ops {
+		in, res := op.Input.(opInput), op.Output.(opOutput)
+		switch {
+		case in.Kind == opRead:
+			for _, k := range slices.Sorted(maps.Keys(initial)) {
+				out = append(out, porcupine.Operation{ClientId: op.ClientId, Input: regOp{Key: k}, Output: res.Values[k], Call: op.Call, Return: op.Return})
+			}
+		case res.Outcome == outFail:
+		case slices.Contains(slices.Collect(maps.Keys(initial)), in.Key):
+			out = append(out, porcupine.Operation{ClientId: op.ClientId, Input: regOp{Key: in.Key, Write: true, Value: in.Value}, Output: "", Call: op.Call, Return: op.Return})
+		}
+	}
+	return out
+}

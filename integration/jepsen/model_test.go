@@ -48,3 +48,17 @@ func TestModel(t *testing.T) {
 		}
 	}
 }
+
+// TestRegisterModel checks the per-key projection on a history with a stale read.
+func TestRegisterModel(t *testing.T) {
+	w := opInput{Kind: opWrite, Key: "user.r0", Value: "a"}
+	good := []porcupine.Operation{op(0, 0, 1, w, opOutput{Outcome: outOK}), op(1, 2, 3, opInput{Kind: opRead}, read("a", "e1"))}
+	stale := []porcupine.Operation{op(0, 0, 1, w, opOutput{Outcome: outOK}), op(1, 2, 3, opInput{Kind: opRead}, read("", "e0"))}
+	init := map[string]string{"user.r0": ""}
+	if !porcupine.CheckOperations(registerModel(), registerHistory(init, good)) {
+		t.Error("a fresh read was refused")
+	}
+	if porcupine.CheckOperations(registerModel(), registerHistory(init, stale)) {
+		t.Error("a stale read was accepted")
+	}
+}
