@@ -28,7 +28,7 @@ var (
 
 // checkTimeout bounds porcupine's search on one window's history; a search that times out
 // is reported as unchecked, never as passed.
-const checkTimeout = 90 * time.Second
+const checkTimeout = 45 * time.Second
 
 // Fault timing: how long the workload runs before a fault, how long the fault lasts, and
 // how long the healed cluster serves before the window closes.
