@@ -41,6 +41,14 @@ type CLI struct {
 	Inventory InventoryCmd `cmd:"" help:"Show what the inventory holds."`
 	Cluster   ClusterCmd   `cmd:"" help:"Manage the cluster's members through its API."`
 	Node      NodeCmd      `cmd:"" help:"Run the agent CLI on one host over SSH: orch node NAME -- ARGS."`
+	Launch    LaunchCmd    `cmd:"" help:"Launch an instance (--target picks the member)."`
+	List      ListCmd      `cmd:"" help:"List the cluster's instances with their NODE."`
+	Start     StartCmd     `cmd:"" help:"Start instances."`
+	Stop      StopCmd      `cmd:"" help:"Stop instances."`
+	Restart   RestartCmd   `cmd:"" help:"Restart instances."`
+	Delete    DeleteCmd    `cmd:"" help:"Delete instances."`
+	Exec      ExecCmd      `cmd:"" help:"Run a command in an instance: orch exec NAME -- CMD..."`
+	File      FileCmd      `cmd:"" help:"Copy files into and out of instances."`
 	Version   VersionCmd   `cmd:"" help:"Print orch's version."`
 }
 
