@@ -142,7 +142,6 @@ func (c *ExecCmd) Run(g *Globals) error {
 	})
 }
 
-
 // FileCmd groups file push and pull.
 type FileCmd struct {
 	Pull FilePullCmd `cmd:"" help:"Copy a file out of an instance to stdout: NAME/PATH."`
