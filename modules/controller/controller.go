@@ -52,6 +52,7 @@ func Registry(deps Deps) playbooks.Registry {
 		"cluster_remove_lost": moduleFunc(deps.clusterRemoveLost),
 		"upgrade_preflight":   moduleFunc(deps.upgradePreflight),
 		"recover_plan":        moduleFunc(deps.recoverPlan),
+		"instance":            moduleFunc(deps.instance),
 	}
 }
 
