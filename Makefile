@@ -45,7 +45,7 @@ lab-down:
 # prints a Markdown table and writes integration/bench/results.json.
 bench: deps build
 	@scripts/bench-peers.sh
-	set -o pipefail; $(GO) test -run '^$$' -bench SideBySide -benchtime 1x -timeout 20m ./integration/bench/ | tee bench.out
+	set -o pipefail; $(GO) test -run '^$$' -bench SideBySide -benchtime 1x -timeout 30m ./integration/bench/ | tee bench.out
 
 # soak: the long Jepsen-style run (integration/jepsen); SOAK_DURATION, SOAK_SEED, SOAK_MEMBERS;
 # porcupine's visualisation of a failed window goes to SOAK_OUT.

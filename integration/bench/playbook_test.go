@@ -10,7 +10,7 @@ import (
 )
 
 // playbookTasks is the task count of the long playbook; the baseline has one task.
-const playbookTasks = 11
+const playbookTasks = 6
 
 // playbook measures the engine's overhead per host-task on warm connections: a playbook of
 // playbookTasks `command: /bin/true` tasks minus the one-task baseline, divided by the
