@@ -1,0 +1,73 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// ErrVolumeExists is returned when creating a volume whose directory, subvolume, LV or
+// dataset is already there.
+var ErrVolumeExists = errors.New("volume already exists")
+
+// dirDriver keeps a pool in a directory: DIR/storage-pools/NAME, or a symlink there to the
+// directory in source. Volumes are directories.
+type dirDriver struct{ pool Pool }
+
+func (d *dirDriver) Create(ctx context.Context) error {
+	mp := d.pool.MountPoint()
+	if src := d.pool.Config["source"]; src != "" {
+		if err := os.MkdirAll(src, 0o711); err != nil {
+			return fmt.Errorf("pool %s: source: %w", d.pool.Name, err)
+		}
+		if err := os.MkdirAll(filepath.Dir(mp), 0o711); err != nil {
+			return err
+		}
+		if target, err := os.Readlink(mp); err != nil || target != src {
+			_ = os.Remove(mp)
+			if err := os.Symlink(src, mp); err != nil {
+				return fmt.Errorf("pool %s: %w", d.pool.Name, err)
+			}
+		}
+	}
+	return os.MkdirAll(filepath.Join(mp, "custom"), 0o711)
+}
+
+func (d *dirDriver) Delete(ctx context.Context) error {
+	mp := d.pool.MountPoint()
+	if d.pool.Config["source"] != "" {
+		// The source belongs to the user: remove only what the pool put there.
+		if err := os.RemoveAll(filepath.Join(d.pool.Config["source"], "custom")); err != nil {
+			return err
+		}
+		return ignoreNotExist(os.Remove(mp))
+	}
+	return os.RemoveAll(mp)
+}
+
+func (d *dirDriver) CreateVolume(ctx context.Context, name string, _ map[string]string) error {
+	if err := CheckName("volume", name); err != nil {
+		return err
+	}
+	p := d.pool.VolumePath(name)
+	if exists(p) {
+		return fmt.Errorf("%w: %s", ErrVolumeExists, p)
+	}
+	return os.MkdirAll(p, 0o711)
+}
+
+func (d *dirDriver) DeleteVolume(ctx context.Context, name string) error {
+	if err := CheckName("volume", name); err != nil {
+		return err
+	}
+	return os.RemoveAll(d.pool.VolumePath(name))
+}
+
+func ignoreNotExist(err error) error {
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,200 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// DefaultThinPool is the thin pool's name when lvm.thinpool_name is not set.
+const DefaultThinPool = "OrchThinPool"
+
+// lvmDriver keeps a pool in an LVM thin pool: in a volume group made on a loop file (no
+// source) or on the block device in source, or in the existing volume group named by
+// source. Volumes are thin LVs named custom_VOL with an ext4 filesystem.
+type lvmDriver struct {
+	pool     Pool
+	run      runner
+	vg, thin string
+}
+
+func newLVM(p Pool, o Options, r runner) (*lvmDriver, error) {
+	if err := needTools("lvm", "lvm2", "lvm", "losetup", "mkfs.ext4", "mount", "umount"); err != nil {
+		return nil, err
+	}
+	if err := o.Kernel("device-mapper"); err != nil {
+		return nil, fmt.Errorf("lvm driver: %w", err)
+	}
+	d := &lvmDriver{pool: p, run: r, vg: p.Config["lvm.vg_name"], thin: p.Config["lvm.thinpool_name"]}
+	if src := p.Config["source"]; src != "" && !strings.HasPrefix(src, "/") {
+		d.vg = src // an existing volume group
+	}
+	if d.vg == "" {
+		d.vg = p.Name
+	}
+	if d.thin == "" {
+		d.thin = DefaultThinPool
+	}
+	return d, nil
+}
+
+// ownsVG reports whether the pool made its volume group (and so deletes it).
+func (l *lvmDriver) ownsVG() bool {
+	src := l.pool.Config["source"]
+	return src == "" || strings.HasPrefix(src, "/")
+}
+
+func (l *lvmDriver) Create(ctx context.Context) error {
+	if l.ownsVG() {
+		if _, err := l.run.run(ctx, "lvm", "vgs", "--noheadings", l.vg); err != nil {
+			if err := l.makeVG(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	if _, err := l.run.run(ctx, "lvm", "lvs", "--noheadings", l.vg+"/"+l.thin); err != nil {
+		if _, err := l.run.run(ctx, "lvm", "lvcreate", "-y", "--type", "thin-pool", "--extents", "100%FREE", "--name", l.thin, l.vg); err != nil {
+			return err
+		}
+	}
+	return os.MkdirAll(filepath.Join(l.pool.MountPoint(), "custom"), 0o711)
+}
+
+// makeVG makes the physical volume and the volume group on the loop file or source.
+func (l *lvmDriver) makeVG(ctx context.Context) error {
+	dev := l.pool.Config["source"]
+	if dev == "" {
+		var err error
+		if dev, err = l.attachLoop(ctx); err != nil {
+			return err
+		}
+	}
+	if _, err := l.run.run(ctx, "lvm", "pvcreate", "-y", dev); err != nil {
+		return err
+	}
+	_, err := l.run.run(ctx, "lvm", "vgcreate", l.vg, dev)
+	return err
+}
+
+// attachLoop makes the loop file and attaches it (or finds it attached).
+func (l *lvmDriver) attachLoop(ctx context.Context) (string, error) {
+	file, err := makeLoopFile(l.pool)
+	if err != nil {
+		return "", err
+	}
+	if dev := l.loopDevice(ctx); dev != "" {
+		return dev, nil
+	}
+	out, err := l.run.run(ctx, "losetup", "--find", "--show", file)
+	return strings.TrimSpace(out), err
+}
+
+// loopDevice is the loop device the pool's loop file is attached to, "" if none.
+func (l *lvmDriver) loopDevice(ctx context.Context) string {
+	out, err := l.run.run(ctx, "losetup", "--noheadings", "--output", "NAME", "--associated", l.pool.LoopFile())
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(strings.SplitN(out, "\n", 2)[0])
+}
+
+func (l *lvmDriver) Delete(ctx context.Context) error {
+	if err := l.run.unmount(ctx, filepath.Join(l.pool.MountPoint(), "custom")); err != nil {
+		return err
+	}
+	_ = os.RemoveAll(l.pool.MountPoint())
+	if !l.ownsVG() {
+		_, err := l.run.run(ctx, "lvm", "lvremove", "-y", l.vg+"/"+l.thin)
+		return err
+	}
+	if _, err := l.run.run(ctx, "lvm", "vgs", "--noheadings", l.vg); err == nil {
+		if _, err := l.run.run(ctx, "lvm", "vgremove", "-y", l.vg); err != nil {
+			return err
+		}
+	}
+	dev := l.pool.Config["source"]
+	if dev == "" {
+		dev = l.loopDevice(ctx)
+	}
+	if dev != "" {
+		if _, err := l.run.run(ctx, "lvm", "pvremove", "-y", dev); err != nil {
+			return err
+		}
+	}
+	if l.pool.Config["source"] != "" {
+		return nil
+	}
+	if dev != "" {
+		if _, err := l.run.run(ctx, "losetup", "--detach", dev); err != nil {
+			return err
+		}
+	}
+	return ignoreNotExist(os.Remove(l.pool.LoopFile()))
+}
+
+func (l *lvmDriver) lv(vol string) string { return "custom_" + vol }
+
+func (l *lvmDriver) CreateVolume(ctx context.Context, name string, cfg map[string]string) error {
+	if err := CheckName("volume", name); err != nil {
+		return err
+	}
+	size, err := volumeSize(l.pool, cfg)
+	if err != nil {
+		return err
+	}
+	path := l.pool.VolumePath(name)
+	if exists(path) {
+		return fmt.Errorf("%w: %s", ErrVolumeExists, path)
+	}
+	if _, err := l.run.run(ctx, "lvm", "lvcreate", "-y", "--type", "thin", "--virtualsize", fmt.Sprintf("%db", size),
+		"--thinpool", l.thin, "--name", l.lv(name), l.vg); err != nil {
+		return err
+	}
+	dev := "/dev/" + l.vg + "/" + l.lv(name)
+	if _, err := l.run.run(ctx, "mkfs.ext4", "-q", dev); err == nil {
+		if err = os.MkdirAll(path, 0o711); err == nil {
+			_, err = l.run.run(ctx, "mount", dev, path)
+		}
+		if err == nil {
+			return nil
+		}
+		_ = os.Remove(path)
+		_, _ = l.run.run(ctx, "lvm", "lvremove", "-y", l.vg+"/"+l.lv(name))
+		return err
+	} else {
+		_, _ = l.run.run(ctx, "lvm", "lvremove", "-y", l.vg+"/"+l.lv(name))
+		return err
+	}
+}
+
+func (l *lvmDriver) DeleteVolume(ctx context.Context, name string) error {
+	if err := CheckName("volume", name); err != nil {
+		return err
+	}
+	if err := l.run.unmount(ctx, l.pool.VolumePath(name)); err != nil {
+		return err
+	}
+	if _, err := l.run.run(ctx, "lvm", "lvs", "--noheadings", l.vg+"/"+l.lv(name)); err != nil {
+		return nil // already gone
+	}
+	_, err := l.run.run(ctx, "lvm", "lvremove", "-y", l.vg+"/"+l.lv(name))
+	return err
+}
+
+// volumeSize is a volume's size: its "size" key, else the pool's "volume.size", else 1GiB.
+func volumeSize(p Pool, cfg map[string]string) (int64, error) {
+	s := cfg["size"]
+	if s == "" {
+		s = p.Config["volume.size"]
+	}
+	if s == "" {
+		s = DefaultSize
+	}
+	n, err := parseSize(s)
+	if err != nil {
+		return 0, fmt.Errorf("pool %s: volume %w", p.Name, err)
+	}
+	return n, nil
+}
