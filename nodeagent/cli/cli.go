@@ -53,6 +53,8 @@ type CLI struct {
 	Image     ImageCmd     `cmd:"" help:"Manage images."`
 	Profile   ProfileCmd   `cmd:"" help:"Manage profiles."`
 	Remote    RemoteCmd    `cmd:"" help:"Manage image servers (simplestreams)."`
+	Storage   StorageCmd   `cmd:"" help:"Manage storage pools and volumes."`
+	Network   NetworkCmd   `cmd:"" help:"Manage bridge networks."`
 }
 
 // Main runs the CLI and returns the process exit code.

@@ -67,7 +67,8 @@ type Daemon struct {
 	stopLoops   context.CancelFunc
 	loops       sync.WaitGroup
 	shutdownCtx context.Context
-	node        nodeDrivers // containers and images of this member (instance_node.go)
+	node        nodeDrivers  // containers and images of this member (instance_node.go)
+	stor        storageState // storage pools and networks (storage_*.go, network_*.go)
 }
 
 // clusterIdentity is the cluster certificate every member shares.
@@ -154,6 +155,7 @@ func (d *Daemon) resume(ctx context.Context) error {
 	d.startLoops()
 	go d.afterRecovery(ctx)
 	go d.announce(ctx)
+	go d.storageAfterResume(ctx)
 	return nil
 }
 

@@ -205,6 +205,7 @@ func (d *Daemon) finishMember(ctx context.Context) error {
 		return err
 	}
 	d.startLoops()
+	d.storageAfterInit(ctx)
 	return nil
 }
 

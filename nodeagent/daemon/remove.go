@@ -33,6 +33,9 @@ func (d *Daemon) deleteMember(w http.ResponseWriter, r *http.Request) error {
 		if err := d.refuseIfOwnsInstances(ctx, name); err != nil {
 			return err
 		}
+		if err := d.refuseIfHoldsVolumes(ctx, name); err != nil {
+			return err
+		}
 		if err := d.requireOnline(ctx, name); err != nil {
 			return fmt.Errorf("%w: remove it with --force", err)
 		}
@@ -99,7 +102,7 @@ func (d *Daemon) forgetMember(ctx context.Context, name string) error {
 		}
 	}
 	id := `(SELECT id FROM members WHERE name = ?)`
-	stmts := append(forgetMemberInstances(name),
+	stmts := append(append(forgetMemberInstances(name), forgetMemberStorage(name)...),
 		storeStmt(`DELETE FROM storage_pools_config WHERE member_id = `+id, name),
 		storeStmt(`DELETE FROM storage_pools_members WHERE member_id = `+id, name),
 		storeStmt(`DELETE FROM networks_config WHERE member_id = `+id, name),

@@ -1,0 +1,50 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+)
+
+// NetworkInfo is GET /1.0/networks/{name}: the definition, its status and the members
+// where it exists. With ?target=MEMBER, Config also holds that member's node-specific keys.
+type NetworkInfo struct {
+	Network `yaml:",inline"`
+	// Managed is true for networks orch made (always, in this API).
+	Managed bool `json:"managed" yaml:"managed"`
+	// Status is Pending, Created or Errored.
+	Status string `json:"status" yaml:"status"`
+	// Locations are the members where the network is defined or created.
+	Locations []string `json:"locations" yaml:"locations"`
+	// Message explains an Errored status.
+	Message string `json:"message,omitempty" yaml:"message,omitempty"`
+}
+
+func networkPath(name string) string { return "/1.0/networks/" + url.PathEscape(name) }
+
+// CreateNetwork defines a network on target (node-specific keys only; it stays Pending) or,
+// with target "", creates it on every member.
+func (c *Client) CreateNetwork(ctx context.Context, n Network, target string) error {
+	_, err := c.Call(ctx, http.MethodPost, withTarget("/1.0/networks", target), n, nil, "")
+	return err
+}
+
+// Networks lists the cluster's networks with status and locations.
+func (c *Client) Networks(ctx context.Context) ([]NetworkInfo, error) {
+	var out []NetworkInfo
+	_, err := c.Call(ctx, http.MethodGet, "/1.0/networks", nil, &out, "")
+	return out, err
+}
+
+// NetworkByName returns one network; target shows that member's keys and status.
+func (c *Client) NetworkByName(ctx context.Context, name, target string) (*NetworkInfo, error) {
+	var out NetworkInfo
+	_, err := c.Call(ctx, http.MethodGet, withTarget(networkPath(name), target), nil, &out, "")
+	return &out, err
+}
+
+// DeleteNetwork deletes a network on every member.
+func (c *Client) DeleteNetwork(ctx context.Context, name string) error {
+	_, err := c.Call(ctx, http.MethodDelete, networkPath(name), nil, nil, "")
+	return err
+}

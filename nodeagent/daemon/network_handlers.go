@@ -1,0 +1,158 @@
+package daemon
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"net/http"
+
+	"orch/modules/bridge"
+	"orch/nodeagent/api"
+)
+
+// bridgeManager is what the daemon needs of modules/bridge.
+type bridgeManager interface {
+	Create(ctx context.Context, name string, cfg map[string]string) error
+	Delete(ctx context.Context, name string) error
+	AutoIPv4() (string, error)
+}
+
+// networkKind is the network flavour of the cluster-wide flow (bridge networks only).
+var networkKind = &entityKind{
+	noun: "network", entity: entityNetwork,
+	table: "networks", config: "networks_config", members: "networks_members",
+	idCol: "network_id", typeCol: "type", internal: "/internal/networks",
+	create: func(d *Daemon, ctx context.Context, req entityRequest) error {
+		m, err := d.bridges()
+		if err != nil {
+			return err
+		}
+		return m.Create(ctx, req.Name, req.Config)
+	},
+	delete: func(d *Daemon, ctx context.Context, req entityRequest) error {
+		m, err := d.bridges()
+		if err != nil {
+			return err
+		}
+		return m.Delete(ctx, req.Name)
+	},
+	prepare: func(d *Daemon, global map[string]string) error { return d.resolveAuto(global) },
+}
+
+// bridges is this member's bridge manager (made on first use).
+func (d *Daemon) bridges() (bridgeManager, error) {
+	s := &d.stor
+	s.netOnce.Do(func() {
+		m, err := bridge.New(bridge.Options{Dir: d.cfg.Dir, Logger: d.log.With("component", "bridge")})
+		if err != nil {
+			s.netErr = err
+			return
+		}
+		s.net = m
+	})
+	return s.net, s.netErr
+}
+
+// resolveAuto turns ipv4.address=auto (a free 10.x.y.1/24 as this member sees it) and
+// ipv6.address=auto (a random fd42::/64) into addresses, stored cluster-wide as LXD does.
+func (d *Daemon) resolveAuto(global map[string]string) error {
+	if global["ipv4.address"] == "auto" {
+		m, err := d.bridges()
+		if err != nil {
+			return err
+		}
+		if global["ipv4.address"], err = m.AutoIPv4(); err != nil {
+			return err
+		}
+	}
+	if global["ipv6.address"] == "auto" {
+		var b [6]byte
+		_, _ = rand.Read(b[:])
+		global["ipv6.address"] = fmt.Sprintf("fd42:%x:%x:%x::1/64", uint16(b[0])<<8|uint16(b[1]), uint16(b[2])<<8|uint16(b[3]), uint16(b[4])<<8|uint16(b[5]))
+	}
+	_, err := bridge.ParseConfig(global)
+	return err
+}
+
+func (d *Daemon) postNetwork(w http.ResponseWriter, r *http.Request) error {
+	var req api.Network
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	if err := bridge.CheckName(req.Name); err != nil {
+		return badRequest("%v", err)
+	}
+	if req.Type == "" {
+		req.Type = "bridge"
+	}
+	if req.Type != "bridge" {
+		return badRequest("network %q: type %q is not supported (bridge)", req.Name, req.Type)
+	}
+	var e *entityRow
+	var err error
+	if t := targetOfRequest(r); t != "" {
+		if err = d.defineOn(r.Context(), networkKind, req.Name, req.Type, req.Description, req.Config, t); err == nil {
+			e, err = d.loadEntity(r.Context(), networkKind, req.Name)
+		}
+	} else {
+		e, err = d.createEverywhere(r.Context(), networkKind, req.Name, req.Type, req.Description, req.Config)
+	}
+	if err != nil {
+		return err
+	}
+	return writeNetwork(w, e, targetOfRequest(r))
+}
+
+func networkInfo(e *entityRow, target string) (api.NetworkInfo, error) {
+	status, cfg, locs, err := e.info(target)
+	return api.NetworkInfo{
+		Network: api.Network{Name: e.name, Type: e.typ, Description: e.description, Config: cfg},
+		Managed: true, Status: status, Locations: locs, Message: e.message,
+	}, err
+}
+
+func writeNetwork(w http.ResponseWriter, e *entityRow, target string) error {
+	n, err := networkInfo(e, target)
+	if err != nil {
+		return err
+	}
+	return writeOK(w, n, "")
+}
+
+func (d *Daemon) getNetworks(w http.ResponseWriter, r *http.Request) error {
+	es, err := d.listEntities(r.Context(), networkKind)
+	if err != nil {
+		return err
+	}
+	out := make([]api.NetworkInfo, 0, len(es))
+	for _, e := range es {
+		if t := targetOfRequest(r); t != "" && e.members[t] == nil {
+			continue
+		}
+		n, err := networkInfo(e, targetOfRequest(r))
+		if err != nil {
+			return err
+		}
+		out = append(out, n)
+	}
+	return writeOK(w, out, "")
+}
+
+func (d *Daemon) getNetwork(w http.ResponseWriter, r *http.Request) error {
+	e, err := d.namedEntity(r, networkKind)
+	if err != nil {
+		return err
+	}
+	return writeNetwork(w, e, targetOfRequest(r))
+}
+
+func (d *Daemon) deleteNetwork(w http.ResponseWriter, r *http.Request) error {
+	name, err := pathName(r)
+	if err != nil {
+		return err
+	}
+	if err := d.deleteEverywhere(r.Context(), networkKind, name); err != nil {
+		return err
+	}
+	return writeOK(w, nil, "")
+}

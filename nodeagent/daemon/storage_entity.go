@@ -1,0 +1,414 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"net/http"
+	"strings"
+	"sync"
+
+	"orch/nodeagent/api"
+	"orch/nodeagent/store"
+)
+
+// Storage pools and networks follow one cluster-wide flow (LXD's): `create --target M`
+// records member M's node-specific keys and leaves the entity Pending; the final `create`
+// (no target) asks every member, over the internal API, to make its own part, rolls back
+// the members that succeeded when any fails, and marks the entity Created. The tables of
+// pools and networks have the same shape; entityKind names them.
+
+// entityKind names the tables and the local operations of pools or networks.
+type entityKind struct {
+	noun     string // "storage pool", "network"
+	entity   string // entityPool, entityNetwork (node-specific keys)
+	table    string
+	config   string
+	members  string
+	idCol    string
+	typeCol  string
+	internal string // internal API prefix: POST {internal}/create, {internal}/delete
+	// create and delete make and remove this member's part; both are idempotent.
+	create, delete func(d *Daemon, ctx context.Context, req entityRequest) error
+	// prepare fills in global keys before the fan-out (network: ipv4.address=auto).
+	prepare func(d *Daemon, global map[string]string) error
+	// beforeDelete refuses a delete (pool: volumes left).
+	beforeDelete func(d *Daemon, ctx context.Context, e *entityRow) error
+}
+
+// entityRequest is the body of the internal create/delete calls: everything the member
+// needs, so it reads nothing from the database.
+type entityRequest struct {
+	Name   string            `json:"name"`
+	Type   string            `json:"type"`
+	Config map[string]string `json:"config"`
+}
+
+// memberPart is one member's row of an entity.
+type memberPart struct {
+	state, message string
+	config         map[string]string
+}
+
+// entityRow is a pool or network with its global keys and its members' parts.
+type entityRow struct {
+	id                     int64
+	name, typ, description string
+	state, message         string
+	global                 map[string]string
+	members                map[string]*memberPart
+	order                  []string // member names in member id order
+}
+
+// memberConfig is the config member m sees: global keys plus its node-specific keys.
+func (e *entityRow) memberConfig(m string) map[string]string {
+	cfg := maps.Clone(e.global)
+	if p := e.members[m]; p != nil {
+		maps.Copy(cfg, p.config)
+	}
+	return cfg
+}
+
+func (e *entityRow) request(m string) entityRequest {
+	return entityRequest{Name: e.name, Type: e.typ, Config: e.memberConfig(m)}
+}
+
+// storageState is the daemon's storage and network state.
+type storageState struct {
+	// mu serialises creates and deletes coordinated by this member (the leader).
+	mu sync.Mutex
+	// net is the bridge manager, made on first use.
+	netOnce sync.Once
+	net     bridgeManager
+	netErr  error
+}
+
+// loadEntity reads one pool or network; nil when there is none.
+func (d *Daemon) loadEntity(ctx context.Context, k *entityKind, name string) (*entityRow, error) {
+	rows, err := d.query(ctx, `SELECT id, name, `+k.typeCol+`, description, state, message FROM `+k.table+` WHERE name = ?`, name)
+	if err != nil || len(rows) == 0 {
+		return nil, err
+	}
+	r := rows[0]
+	e := &entityRow{id: i64(r[0]), name: str(r[1]), typ: str(r[2]), description: str(r[3]), state: str(r[4]), message: str(r[5]),
+		global: map[string]string{}, members: map[string]*memberPart{}}
+	rows, err = d.query(ctx, `SELECT m.name, pm.state, pm.message FROM `+k.members+` pm JOIN members m ON m.id = pm.member_id
+		WHERE pm.`+k.idCol+` = ? ORDER BY m.id`, e.id)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rows {
+		e.members[str(r[0])] = &memberPart{state: str(r[1]), message: str(r[2]), config: map[string]string{}}
+		e.order = append(e.order, str(r[0]))
+	}
+	rows, err = d.query(ctx, `SELECT c.member_id, COALESCE(m.name, ''), c.key, c.value FROM `+k.config+` c
+		LEFT JOIN members m ON m.id = c.member_id WHERE c.`+k.idCol+` = ?`, e.id)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rows {
+		if i64(r[0]) == 0 {
+			e.global[str(r[2])] = str(r[3])
+		} else if p := e.members[str(r[1])]; p != nil {
+			p.config[str(r[2])] = str(r[3])
+		}
+	}
+	return e, nil
+}
+
+// listEntities reads every pool or network.
+func (d *Daemon) listEntities(ctx context.Context, k *entityKind) ([]*entityRow, error) {
+	rows, err := d.query(ctx, `SELECT name FROM `+k.table+` ORDER BY name`)
+	if err != nil {
+		return nil, err
+	}
+	var out []*entityRow
+	for _, r := range rows {
+		e, err := d.loadEntity(ctx, k, str(r[0]))
+		if err != nil {
+			return nil, err
+		}
+		if e != nil {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// defineOn records member target's node-specific keys; the entity stays Pending.
+func (d *Daemon) defineOn(ctx context.Context, k *entityKind, name, typ, desc string, cfg map[string]string, target string) error {
+	for _, key := range sortedKeys(cfg) {
+		if !api.IsNodeSpecific(k.entity, key) {
+			return badRequest("%s %q: key %q is not node-specific and cannot be set with --target %s (give it in the final create, without --target)", k.noun, name, key, target)
+		}
+	}
+	d.stor.mu.Lock()
+	defer d.stor.mu.Unlock()
+	members, err := d.members(ctx)
+	if err != nil {
+		return err
+	}
+	if _, ok := findMember(members, target); !ok {
+		return notFound("no member named %q", target)
+	}
+	e, err := d.loadEntity(ctx, k, name)
+	if err != nil {
+		return err
+	}
+	if e != nil && e.state == api.StatusCreated {
+		return conflict("%s %q is already created on every member", k.noun, name)
+	}
+	if e != nil && typ != "" && typ != e.typ {
+		return badRequest("%s %q is defined with %s %q, not %q", k.noun, name, k.typeCol, e.typ, typ)
+	}
+	_, err = d.exec(ctx, defineStatements(k, name, typ, desc, cfg, target)...)
+	return err
+}
+
+// defineStatements insert the entity (if new) and member's row and replace its keys.
+func defineStatements(k *entityKind, name, typ, desc string, cfg map[string]string, member string) []store.Statement {
+	id := `(SELECT id FROM ` + k.table + ` WHERE name = ?)`
+	mid := `(SELECT id FROM members WHERE name = ?)`
+	out := []store.Statement{
+		storeStmt(`INSERT OR IGNORE INTO `+k.table+`(name, `+k.typeCol+`, description, state) VALUES(?, ?, ?, ?)`, name, typ, desc, api.StatusPending),
+		storeStmt(`INSERT OR IGNORE INTO `+k.members+`(`+k.idCol+`, member_id, state) VALUES(`+id+`, `+mid+`, ?)`, name, member, api.StatusPending),
+		storeStmt(`DELETE FROM `+k.config+` WHERE `+k.idCol+` = `+id+` AND member_id = `+mid, name, member),
+	}
+	for _, key := range sortedKeys(cfg) {
+		out = append(out, storeStmt(`INSERT INTO `+k.config+`(`+k.idCol+`, member_id, key, value) VALUES(`+id+`, `+mid+`, ?, ?)`, name, member, key, cfg[key]))
+	}
+	return out
+}
+
+// createEverywhere is the final create: every member makes its part, or none keeps one.
+func (d *Daemon) createEverywhere(ctx context.Context, k *entityKind, name, typ, desc string, cfg map[string]string) (*entityRow, error) {
+	d.stor.mu.Lock()
+	defer d.stor.mu.Unlock()
+	members, err := d.members(ctx)
+	if err != nil {
+		return nil, err
+	}
+	e, err := d.pendingEntity(ctx, k, name, typ, desc, cfg, members)
+	if err != nil {
+		return nil, err
+	}
+	if missing := undefinedOn(e, members); len(missing) > 0 {
+		return nil, conflict("%s %q is not defined on member(s) %s: define it there first with --target (nothing was created)", k.noun, name, strings.Join(missing, ", "))
+	}
+	if err := d.requireOnline(ctx); err != nil {
+		d.setEntityMessage(ctx, k, name, err.Error())
+		return nil, fmt.Errorf("creating %s %q (nothing was created): %w", k.noun, name, err)
+	}
+	maps.Copy(e.global, api.GlobalConfig(k.entity, cfg))
+	if desc != "" {
+		e.description = desc
+	}
+	if k.prepare != nil {
+		if err := k.prepare(d, e.global); err != nil {
+			return nil, badRequest("%s %q: %v", k.noun, name, err)
+		}
+	}
+	if err := d.fanOut(ctx, k, e, members, true); err != nil {
+		return nil, err
+	}
+	if _, err := d.exec(ctx, createdStatements(k, e)...); err != nil {
+		return nil, err
+	}
+	return d.loadEntity(ctx, k, name)
+}
+
+// pendingEntity loads the entity for a final create; in a one-member cluster an undefined
+// one is defined on the spot (node-specific keys allowed), as LXD does.
+func (d *Daemon) pendingEntity(ctx context.Context, k *entityKind, name, typ, desc string, cfg map[string]string, members []memberRow) (*entityRow, error) {
+	e, err := d.loadEntity(ctx, k, name)
+	if err != nil {
+		return nil, err
+	}
+	if e != nil && e.state == api.StatusCreated {
+		return nil, conflict("%s %q already exists", k.noun, name)
+	}
+	if e != nil && typ != "" && typ != e.typ {
+		return nil, badRequest("%s %q is defined with %s %q, not %q", k.noun, name, k.typeCol, e.typ, typ)
+	}
+	specific := map[string]string{}
+	for key, v := range cfg {
+		if api.IsNodeSpecific(k.entity, key) {
+			specific[key] = v
+		}
+	}
+	if len(members) > 1 && len(specific) > 0 {
+		return nil, badRequest("%s %q: key %q is node-specific: set it on each member with --target", k.noun, name, sortedKeys(specific)[0])
+	}
+	if len(members) == 1 && (e == nil || len(specific) > 0) {
+		if typ == "" && e == nil {
+			return nil, badRequest("%s %q: %s is required", k.noun, name, k.typeCol)
+		}
+		if typ == "" {
+			typ = e.typ
+		}
+		if _, err := d.exec(ctx, defineStatements(k, name, typ, desc, specific, members[0].name)...); err != nil {
+			return nil, err
+		}
+		return d.loadEntity(ctx, k, name)
+	}
+	if e == nil {
+		return nil, conflict("%s %q is not defined on any member: define it on each member with --target first", k.noun, name)
+	}
+	return e, nil
+}
+
+func undefinedOn(e *entityRow, members []memberRow) []string {
+	var missing []string
+	for _, m := range members {
+		if e.members[m.name] == nil {
+			missing = append(missing, m.name)
+		}
+	}
+	return missing
+}
+
+// fanOut asks each member to create (or delete) its part, in parallel. When a create
+// fails anywhere, the members that succeeded delete theirs again and the entity is
+// marked Errored with the reasons.
+func (d *Daemon) fanOut(ctx context.Context, k *entityKind, e *entityRow, members []memberRow, create bool) error {
+	errs := make([]error, len(members))
+	var wg sync.WaitGroup
+	for i, m := range members {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = d.onMember(ctx, k, m, e.request(m.name), create)
+		}()
+	}
+	wg.Wait()
+	var failed []string
+	for i, err := range errs {
+		if err != nil {
+			failed = append(failed, fmt.Sprintf("member %s: %v", members[i].name, err))
+		}
+	}
+	if len(failed) == 0 {
+		return nil
+	}
+	msg := strings.Join(failed, "; ")
+	if create {
+		for i, m := range members {
+			if errs[i] == nil {
+				if err := d.onMember(context.WithoutCancel(ctx), k, m, e.request(m.name), false); err != nil {
+					msg += fmt.Sprintf("; rolling back member %s: %v", m.name, err)
+				}
+			}
+		}
+		_, _ = d.exec(context.WithoutCancel(ctx), storeStmt(`UPDATE `+k.table+` SET state = ?, message = ? WHERE id = ?`, api.StatusErrored, msg, e.id))
+		return api.Errorf(http.StatusInternalServerError, "creating %s %q failed (rolled back on the other members): %s", k.noun, e.name, msg)
+	}
+	return api.Errorf(http.StatusInternalServerError, "deleting %s %q: %s", k.noun, e.name, msg)
+}
+
+// onMember runs the create or delete on member m: here, or over the internal API.
+func (d *Daemon) onMember(ctx context.Context, k *entityKind, m memberRow, req entityRequest, create bool) error {
+	op, path := k.delete, k.internal+"/delete"
+	if create {
+		op, path = k.create, k.internal+"/create"
+	}
+	if m.name == d.memberName() {
+		return op(d, ctx, req)
+	}
+	return d.peers.post(ctx, m.address, path, req, nil, 1)
+}
+
+// createdStatements record a successful create.
+func createdStatements(k *entityKind, e *entityRow) []store.Statement {
+	out := []store.Statement{
+		storeStmt(`DELETE FROM `+k.config+` WHERE `+k.idCol+` = ? AND member_id = 0`, e.id),
+		storeStmt(`UPDATE `+k.table+` SET state = ?, message = '', description = ? WHERE id = ?`, api.StatusCreated, e.description, e.id),
+		storeStmt(`UPDATE `+k.members+` SET state = ?, message = '' WHERE `+k.idCol+` = ?`, api.StatusCreated, e.id),
+	}
+	for _, key := range sortedKeys(e.global) {
+		out = append(out, storeStmt(`INSERT INTO `+k.config+`(`+k.idCol+`, member_id, key, value) VALUES(?, 0, ?, ?)`, e.id, key, e.global[key]))
+	}
+	return out
+}
+
+func (d *Daemon) setEntityMessage(ctx context.Context, k *entityKind, name, msg string) {
+	_, _ = d.exec(context.WithoutCancel(ctx), storeStmt(`UPDATE `+k.table+` SET message = ? WHERE name = ?`, msg, name))
+}
+
+// deleteEverywhere removes every member's part, then the entity.
+func (d *Daemon) deleteEverywhere(ctx context.Context, k *entityKind, name string) error {
+	d.stor.mu.Lock()
+	defer d.stor.mu.Unlock()
+	e, err := d.loadEntity(ctx, k, name)
+	if err != nil {
+		return err
+	}
+	if e == nil {
+		return notFound("no %s named %q", k.noun, name)
+	}
+	if k.beforeDelete != nil {
+		if err := k.beforeDelete(d, ctx, e); err != nil {
+			return err
+		}
+	}
+	members, err := d.members(ctx)
+	if err != nil {
+		return err
+	}
+	var holders []memberRow
+	for _, m := range members {
+		if p := e.members[m.name]; p != nil && p.state == api.StatusCreated {
+			holders = append(holders, m)
+		}
+	}
+	names := make([]string, len(holders))
+	for i, m := range holders {
+		names[i] = m.name
+	}
+	if len(names) > 0 {
+		if err := d.requireOnline(ctx, names...); err != nil {
+			return fmt.Errorf("deleting %s %q (nothing was deleted): %w", k.noun, name, err)
+		}
+	}
+	if err := d.fanOut(ctx, k, e, holders, false); err != nil {
+		return err
+	}
+	_, err = d.exec(ctx, storeStmt(`DELETE FROM `+k.table+` WHERE id = ?`, e.id))
+	return err
+}
+
+// info builds the API view; with target, that member's keys and status.
+func (e *entityRow) info(target string) (status string, cfg map[string]string, locations []string, err error) {
+	status, cfg, locations = e.state, e.global, e.order
+	if locations == nil {
+		locations = []string{}
+	}
+	if target != "" {
+		p := e.members[target]
+		if p == nil {
+			return "", nil, nil, notFound("%q is not defined on member %q", e.name, target)
+		}
+		status, cfg = p.state, e.memberConfig(target)
+	}
+	return status, cfg, locations, nil
+}
+
+// postInternalEntity is a member's side of the fan-out.
+func (d *Daemon) postInternalEntity(k *entityKind, create bool) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		var req entityRequest
+		if err := decodeBody(r, &req); err != nil {
+			return err
+		}
+		op := k.delete
+		if create {
+			op = k.create
+		}
+		if err := op(d, r.Context(), req); err != nil {
+			return api.Errorf(http.StatusInternalServerError, "%s: %v", d.memberName(), err)
+		}
+		return writeOK(w, nil, "")
+	}
+}
+
+// targetOfRequest reads ?target=.
+func targetOfRequest(r *http.Request) string { return r.URL.Query().Get("target") }

@@ -1,0 +1,266 @@
+package daemon
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"orch/modules/storage"
+	"orch/nodeagent/api"
+	"orch/nodeagent/store"
+)
+
+// A custom volume lives on one member of a pool. Its row is inserted (state Creating)
+// before the member makes it, so that two creates of one name on one member cannot both
+// reach the driver; a failed create drops the row again.
+
+// volumeRequest is the body of the internal volume calls.
+type volumeRequest struct {
+	Pool   entityRequest     `json:"pool"`
+	Name   string            `json:"name"`
+	Config map[string]string `json:"config,omitempty"`
+}
+
+// volumeRow is one storage_volumes row.
+type volumeRow struct {
+	id                 int64
+	name, typ, pool    string
+	member, address    string
+	description, state string
+	config             map[string]string
+}
+
+func (v volumeRow) api() api.StorageVolume {
+	return api.StorageVolume{Name: v.name, Type: v.typ, Pool: v.pool, Location: v.member, Description: v.description, Config: v.config}
+}
+
+// volumes reads a pool's volumes, optionally only those named name (and on target).
+func (d *Daemon) volumes(ctx context.Context, pool, name, target string) ([]volumeRow, error) {
+	sql := `SELECT v.id, v.name, v.type, p.name, m.name, m.address, v.description, v.state
+		FROM storage_volumes v JOIN storage_pools p ON p.id = v.pool_id JOIN members m ON m.id = v.member_id
+		WHERE p.name = ?`
+	args := []any{pool}
+	if name != "" {
+		sql += ` AND v.name = ?`
+		args = append(args, name)
+	}
+	if target != "" {
+		sql += ` AND m.name = ?`
+		args = append(args, target)
+	}
+	rows, err := d.query(ctx, sql+` ORDER BY v.name, m.id`, args...)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]volumeRow, 0, len(rows))
+	for _, r := range rows {
+		v := volumeRow{id: i64(r[0]), name: str(r[1]), typ: str(r[2]), pool: str(r[3]), member: str(r[4]), address: str(r[5]),
+			description: str(r[6]), state: str(r[7]), config: map[string]string{}}
+		cfg, err := d.query(ctx, `SELECT key, value FROM storage_volumes_config WHERE volume_id = ?`, v.id)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range cfg {
+			v.config[str(c[0])] = str(c[1])
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// oneVolume resolves pool/name[@target]; a name on several members needs a target.
+func (d *Daemon) oneVolume(ctx context.Context, pool, name, target string) (volumeRow, error) {
+	vs, err := d.volumes(ctx, pool, name, target)
+	if err != nil {
+		return volumeRow{}, err
+	}
+	switch {
+	case len(vs) == 0 && target != "":
+		return volumeRow{}, notFound("no volume %q in pool %q on member %q", name, pool, target)
+	case len(vs) == 0:
+		return volumeRow{}, notFound("no volume %q in pool %q", name, pool)
+	case len(vs) > 1:
+		members := make([]string, len(vs))
+		for i, v := range vs {
+			members[i] = v.member
+		}
+		return volumeRow{}, badRequest("volume %q exists on several members (%s): choose one with --target", name, strings.Join(members, ", "))
+	}
+	return vs[0], nil
+}
+
+func (d *Daemon) getVolumes(w http.ResponseWriter, r *http.Request) error {
+	e, err := d.namedEntity(r, poolKind)
+	if err != nil {
+		return err
+	}
+	vs, err := d.volumes(r.Context(), e.name, "", targetOfRequest(r))
+	if err != nil {
+		return err
+	}
+	out := make([]api.StorageVolume, len(vs))
+	for i, v := range vs {
+		out[i] = v.api()
+	}
+	return writeOK(w, out, "")
+}
+
+func (d *Daemon) getVolume(w http.ResponseWriter, r *http.Request) error {
+	v, err := d.oneVolume(r.Context(), r.PathValue("name"), r.PathValue("vol"), targetOfRequest(r))
+	if err != nil {
+		return err
+	}
+	return writeOK(w, v.api(), "")
+}
+
+func (d *Daemon) postVolume(w http.ResponseWriter, r *http.Request) error {
+	var req api.StorageVolumesPost
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	if req.Type != "" && req.Type != "custom" {
+		return badRequest("volume type %q: only custom volumes can be created", req.Type)
+	}
+	if err := storage.CheckName("volume", req.Name); err != nil {
+		return badRequest("%v", err)
+	}
+	e, err := d.namedEntity(r, poolKind)
+	if err != nil {
+		return err
+	}
+	loc := targetOfRequest(r)
+	if loc == "" {
+		loc = d.memberName()
+	}
+	if p := e.members[loc]; p == nil || p.state != api.StatusCreated {
+		return conflict("storage pool %q is not created on member %q", e.name, loc)
+	}
+	v, err := d.createVolume(r.Context(), e, loc, req)
+	if err != nil {
+		return err
+	}
+	return writeOK(w, v.api(), "")
+}
+
+// createVolume records the volume, has its member make it, and drops the row on failure.
+func (d *Daemon) createVolume(ctx context.Context, e *entityRow, loc string, req api.StorageVolumesPost) (volumeRow, error) {
+	if err := d.requireOnline(ctx, loc); err != nil {
+		return volumeRow{}, err
+	}
+	mid := `(SELECT id FROM members WHERE name = ?)`
+	_, err := d.exec(ctx, storeStmt(`INSERT INTO storage_volumes(pool_id, member_id, name, type, description, state) VALUES(?, `+mid+`, ?, 'custom', ?, 'Creating')`,
+		e.id, loc, req.Name, req.Description))
+	if err != nil {
+		if strings.Contains(err.Error(), "UNIQUE") {
+			return volumeRow{}, conflict("volume %q already exists in pool %q on member %q", req.Name, e.name, loc)
+		}
+		return volumeRow{}, err
+	}
+	v, err := d.oneVolume(ctx, e.name, req.Name, loc)
+	if err != nil {
+		return volumeRow{}, err
+	}
+	vr := volumeRequest{Pool: e.request(loc), Name: req.Name, Config: req.Config}
+	if err := d.volumeOn(ctx, v, vr, true); err != nil {
+		_, _ = d.exec(context.WithoutCancel(ctx), storeStmt(`DELETE FROM storage_volumes WHERE id = ?`, v.id))
+		return volumeRow{}, err
+	}
+	stmts := volumeCreatedStatements(v.id, req.Config)
+	if _, err := d.exec(ctx, stmts...); err != nil {
+		return volumeRow{}, err
+	}
+	v.state, v.config = "Created", req.Config
+	return v, nil
+}
+
+func volumeCreatedStatements(id int64, cfg map[string]string) []store.Statement {
+	out := []store.Statement{storeStmt(`UPDATE storage_volumes SET state = 'Created' WHERE id = ?`, id)}
+	for _, k := range sortedKeys(cfg) {
+		out = append(out, storeStmt(`INSERT INTO storage_volumes_config(volume_id, key, value) VALUES(?, ?, ?)`, id, k, cfg[k]))
+	}
+	return out
+}
+
+func (d *Daemon) deleteVolume(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	v, err := d.oneVolume(ctx, r.PathValue("name"), r.PathValue("vol"), targetOfRequest(r))
+	if err != nil {
+		return err
+	}
+	if err := d.requireOnline(ctx, v.member); err != nil {
+		return err
+	}
+	e, err := d.loadEntity(ctx, poolKind, v.pool)
+	if err != nil || e == nil {
+		return notFound("no storage pool named %q", v.pool)
+	}
+	if err := d.volumeOn(ctx, v, volumeRequest{Pool: e.request(v.member), Name: v.name}, false); err != nil {
+		return err
+	}
+	if _, err := d.exec(ctx, storeStmt(`DELETE FROM storage_volumes WHERE id = ?`, v.id)); err != nil {
+		return err
+	}
+	return writeOK(w, nil, "")
+}
+
+// volumeOn makes or removes the volume on its member: here or over the internal API.
+func (d *Daemon) volumeOn(ctx context.Context, v volumeRow, req volumeRequest, create bool) error {
+	if v.member == d.memberName() {
+		return d.volumeHere(ctx, req, create)
+	}
+	path := "/internal/storage/volumes/delete"
+	if create {
+		path = "/internal/storage/volumes/create"
+	}
+	return d.peers.post(ctx, v.address, path, req, nil, 1)
+}
+
+func (d *Daemon) volumeHere(ctx context.Context, req volumeRequest, create bool) error {
+	drv, _, err := d.poolDriver(req.Pool)
+	if err != nil {
+		return err
+	}
+	if create {
+		return drv.CreateVolume(ctx, req.Name, req.Config)
+	}
+	return drv.DeleteVolume(ctx, req.Name)
+}
+
+func (d *Daemon) postInternalVolume(create bool) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		var req volumeRequest
+		if err := decodeBody(r, &req); err != nil {
+			return err
+		}
+		if err := d.volumeHere(r.Context(), req, create); err != nil {
+			return api.Errorf(http.StatusInternalServerError, "%s: %v", d.memberName(), err)
+		}
+		return writeOK(w, nil, "")
+	}
+}
+
+// memberVolumes names the volumes a member holds ("pool/volume").
+func (d *Daemon) memberVolumes(ctx context.Context, member string) ([]string, error) {
+	rows, err := d.query(ctx, `SELECT p.name, v.name FROM storage_volumes v JOIN storage_pools p ON p.id = v.pool_id
+		WHERE v.member_id = (SELECT id FROM members WHERE name = ?) ORDER BY p.name, v.name`, member)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(rows))
+	for i, r := range rows {
+		out[i] = str(r[0]) + "/" + str(r[1])
+	}
+	return out, nil
+}
+
+// refuseIfHoldsVolumes refuses a clean removal of a member that still holds volumes.
+func (d *Daemon) refuseIfHoldsVolumes(ctx context.Context, member string) error {
+	vs, err := d.memberVolumes(ctx, member)
+	if err != nil {
+		return err
+	}
+	if len(vs) > 0 {
+		return conflict("member %q still holds storage volumes: %s (delete them first)", member, strings.Join(vs, ", "))
+	}
+	return nil
+}
