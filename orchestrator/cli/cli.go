@@ -49,6 +49,8 @@ type CLI struct {
 	Delete    DeleteCmd    `cmd:"" help:"Delete instances."`
 	Exec      ExecCmd      `cmd:"" help:"Run a command in an instance: orch exec NAME -- CMD..."`
 	File      FileCmd      `cmd:"" help:"Copy files into and out of instances."`
+	Storage   StorageCmd   `cmd:"" help:"Manage storage pools and volumes through the cluster API."`
+	Network   NetworkCmd   `cmd:"" help:"Manage bridge networks through the cluster API."`
 	Version   VersionCmd   `cmd:"" help:"Print orch's version."`
 }
 
