@@ -1,0 +1,155 @@
+// Package clustermodules holds the playbook modules that declare storage pools, storage
+// volumes and networks through the cluster API, idempotently (state present or absent):
+//
+//   - storage_pool: {via: node1, fingerprint: "...", name: data, driver: btrfs,
+//     config: {volume.size: 1GiB}, members: {node1: {size: 5GiB}, node2: {source: /dev/sdb}},
+//     state: present}
+//   - storage_volume: {via: node1, fingerprint: "...", pool: data, name: v1, target: node2,
+//     config: {size: 1GiB}, state: present}
+//   - network: {via: node1, fingerprint: "...", name: br0, config: {ipv4.address: auto,
+//     ipv4.nat: "true"}, members: {node1: {bridge.external_interfaces: eth1}}, state: present}
+//
+// A pool or network is defined on every member (with that member's keys from members, if
+// any) and then created; nothing is changed when it already exists with the same global
+// keys. Every change goes through TaskContext.Change, so --check only describes it.
+package clustermodules
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+
+	"orch/nodeagent/api"
+	"orch/playbooks"
+)
+
+// ErrDiffers is returned when a pool or network exists with other global keys: changing
+// them in place is not supported.
+var ErrDiffers = errors.New("exists with a different configuration")
+
+// Client opens a cluster API client for a task: the member named via, its cluster
+// certificate pinned by fingerprint (the controller modules' Deps.apiClient).
+type Client func(t *playbooks.TaskContext, via, fingerprint string) (*api.Client, error)
+
+// Registry returns the modules bound to open.
+func Registry(open Client) playbooks.Registry {
+	m := modules{open: open}
+	return playbooks.Registry{
+		"storage_pool":   playbooks.ModuleFunc(m.storagePool),
+		"storage_volume": playbooks.ModuleFunc(m.storageVolume),
+		"network":        playbooks.ModuleFunc(m.network),
+	}
+}
+
+type modules struct{ open Client }
+
+// step is one API call a module makes.
+type step struct {
+	what string
+	do   func(ctx context.Context, cl *api.Client) error
+}
+
+// common are the arguments every module takes.
+type common struct{ via, fp, name, state string }
+
+func commonArgs(a playbooks.Args) (common, error) {
+	var c common
+	var err error
+	if c.via, err = a.Required("via"); err != nil {
+		return c, err
+	}
+	if c.fp, err = a.Required("fingerprint"); err != nil {
+		return c, err
+	}
+	if c.name, err = a.Required("name"); err != nil {
+		return c, err
+	}
+	if c.state, err = a.String("state", "present"); err != nil {
+		return c, err
+	}
+	if c.state != "present" && c.state != "absent" {
+		return c, fmt.Errorf("state: %q (present or absent)", c.state)
+	}
+	return c, nil
+}
+
+// stringMap reads a map argument of string values (numbers and booleans are formatted).
+func stringMap(a playbooks.Args, name string) (map[string]string, error) {
+	out := map[string]string{}
+	switch v := a[name].(type) {
+	case nil:
+	case map[string]any:
+		for k, x := range v {
+			switch x.(type) {
+			case string, bool, int, int64, float64:
+				out[k] = fmt.Sprint(x)
+			default:
+				return nil, fmt.Errorf("%s.%s: want a string, got %T", name, k, x)
+			}
+		}
+	case map[string]string:
+		for k, x := range v {
+			out[k] = x
+		}
+	default:
+		return nil, fmt.Errorf("%s: want a map of key: value, got %T", name, v)
+	}
+	return out, nil
+}
+
+// memberMaps reads members: {member: {key: value}}.
+func memberMaps(a playbooks.Args) (map[string]map[string]string, error) {
+	out := map[string]map[string]string{}
+	v, ok := a["members"].(map[string]any)
+	if a["members"] != nil && !ok {
+		return nil, fmt.Errorf("members: want a map of member: {key: value}, got %T", a["members"])
+	}
+	for m := range v {
+		cfg, err := stringMap(playbooks.Args(v), m)
+		if err != nil {
+			return nil, fmt.Errorf("members.%w", err)
+		}
+		out[m] = cfg
+	}
+	return out, nil
+}
+
+// run applies steps through the --check gate.
+func run(ctx context.Context, t *playbooks.TaskContext, cl *api.Client, kind, name string, steps []step) (playbooks.Result, error) {
+	for _, s := range steps {
+		if err := t.Change(s.what, func() error { return s.do(ctx, cl) }); err != nil {
+			return playbooks.Result{}, fmt.Errorf("%s %s: %w", kind, name, err)
+		}
+	}
+	return playbooks.Result{Changed: len(steps) > 0, Msg: fmt.Sprintf("%s %s is as declared", kind, name), Data: map[string]any{"name": name}}, nil
+}
+
+func isNotFound(err error) bool {
+	var ae *api.Error
+	return errors.As(err, &ae) && ae.Code == http.StatusNotFound
+}
+
+// diffKey names the first declared global key whose value differs from the current one.
+func diffKey(want, have map[string]string) string {
+	keys := make([]string, 0, len(want))
+	for k := range want {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if want[k] != have[k] && !(want[k] == "auto" && have[k] != "") {
+			return k
+		}
+	}
+	return ""
+}
+
+func memberNames(ms []api.ClusterMember) []string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = m.ServerName
+	}
+	return out
+}
