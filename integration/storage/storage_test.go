@@ -242,6 +242,18 @@ func TestRefusals(t *testing.T) {
 	}
 	m1.MustRun("storage", "delete", "bad")
 
+	// lvm on a kernel without device-mapper: every member refuses, naming what is missing.
+	if b, _ := os.ReadFile("/proc/misc"); !strings.Contains(string(b), "device-mapper") {
+		for _, a := range as {
+			m1.MustRun("storage", "create", "lv", "lvm", "--target", a.name)
+		}
+		wantFail(t, m1.Run("storage", "create", "lv", "lvm"), "device-mapper")
+		if p := pools(t, m3)["lv"]; p.Status != api.StatusErrored || !strings.Contains(p.Message, "device-mapper") {
+			t.Fatalf("lv = %+v, want Errored naming device-mapper", p)
+		}
+		m1.MustRun("storage", "delete", "lv")
+	}
+
 	// An OFFLINE member.
 	for _, a := range as {
 		m1.MustRun("storage", "create", "d2", "dir", "--target", a.name)
