@@ -167,6 +167,21 @@ func TestPendingToCreated(t *testing.T) {
 		t.Fatalf("show --target m2 lacks its size: %s", show)
 	}
 
+	// A restarted member whose pool is no longer mounted (a reboot) mounts it again.
+	m2.Stop()
+	for _, mp := range mountsBelow(m2.dir) {
+		if out, err := exec.Command("umount", mp).CombinedOutput(); err != nil {
+			t.Fatalf("umount %s: %v %s", mp, err, out)
+		}
+	}
+	m2.Start()
+	waitFor(t, 30*time.Second, "m2 remounting bt after a restart", func() error {
+		if mps := mountsBelow(m2.dir); len(mps) != 1 {
+			return fmt.Errorf("mounts %v", mps)
+		}
+		return nil
+	})
+
 	volumes(t, as)
 
 	// Deleting the pool leaves nothing anywhere.
