@@ -257,6 +257,10 @@ func TestRefusals(t *testing.T) {
 	}
 	m1.MustRun("storage", "delete", "bad")
 
+	// A pool a profile uses cannot be deleted.
+	m1.MustRunInput("devices:\n  root:\n    type: disk\n    path: /\n    pool: local\n", "profile", "edit", "default")
+	wantFail(t, m1.Run("storage", "delete", "local"), "in use by profile(s) default")
+
 	// lvm on a kernel without device-mapper: every member refuses, naming what is missing.
 	if b, _ := os.ReadFile("/proc/misc"); !strings.Contains(string(b), "device-mapper") {
 		for _, a := range as {

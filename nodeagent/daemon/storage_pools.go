@@ -153,7 +153,8 @@ func (d *Daemon) namedEntity(r *http.Request, k *entityKind) (*entityRow, error)
 	return e, nil
 }
 
-// refuseIfPoolHasVolumes refuses deleting a pool that still holds volumes, naming them.
+// refuseIfPoolHasVolumes refuses deleting a pool that still holds volumes, naming them, or
+// that a profile uses.
 func (d *Daemon) refuseIfPoolHasVolumes(ctx context.Context, e *entityRow) error {
 	rows, err := d.query(ctx, `SELECT v.name, m.name FROM storage_volumes v JOIN members m ON m.id = v.member_id
 		WHERE v.pool_id = ? ORDER BY v.name, m.name`, e.id)
@@ -161,11 +162,26 @@ func (d *Daemon) refuseIfPoolHasVolumes(ctx context.Context, e *entityRow) error
 		return err
 	}
 	if len(rows) == 0 {
-		return nil
+		return d.refuseIfProfilesUsePool(ctx, e.name)
 	}
 	names := make([]string, len(rows))
 	for i, r := range rows {
 		names[i] = fmt.Sprintf("%s (on %s)", str(r[0]), str(r[1]))
 	}
 	return conflict("storage pool %q still holds volumes: %s (delete them first)", e.name, strings.Join(names, ", "))
+}
+
+// refuseIfProfilesUsePool refuses deleting a pool a profile's device names (as LXD does):
+// instances made from that profile keep their root filesystem in it.
+func (d *Daemon) refuseIfProfilesUsePool(ctx context.Context, pool string) error {
+	rows, err := d.query(ctx, `SELECT DISTINCT p.name FROM profiles_devices pd JOIN profiles p ON p.id = pd.profile_id
+		WHERE pd.key = 'pool' AND pd.value = ? ORDER BY p.name`, pool)
+	if err != nil || len(rows) == 0 {
+		return err
+	}
+	names := make([]string, len(rows))
+	for i, r := range rows {
+		names[i] = str(r[0])
+	}
+	return conflict("storage pool %q is in use by profile(s) %s", pool, strings.Join(names, ", "))
 }
