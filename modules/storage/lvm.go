@@ -153,20 +153,24 @@ func (l *lvmDriver) CreateVolume(ctx context.Context, name string, cfg map[strin
 		return err
 	}
 	dev := "/dev/" + l.vg + "/" + l.lv(name)
-	if _, err := l.run.run(ctx, "mkfs.ext4", "-q", dev); err == nil {
-		if err = os.MkdirAll(path, 0o711); err == nil {
-			_, err = l.run.run(ctx, "mount", dev, path)
-		}
-		if err == nil {
-			return nil
-		}
+	if err := l.formatAndMount(ctx, dev, path); err != nil {
 		_ = os.Remove(path)
 		_, _ = l.run.run(ctx, "lvm", "lvremove", "-y", l.vg+"/"+l.lv(name))
 		return err
-	} else {
-		_, _ = l.run.run(ctx, "lvm", "lvremove", "-y", l.vg+"/"+l.lv(name))
+	}
+	return nil
+}
+
+// formatAndMount puts ext4 on a new thin LV and mounts it at path.
+func (l *lvmDriver) formatAndMount(ctx context.Context, dev, path string) error {
+	if _, err := l.run.run(ctx, "mkfs.ext4", "-q", dev); err != nil {
 		return err
 	}
+	if err := os.MkdirAll(path, 0o711); err != nil {
+		return err
+	}
+	_, err := l.run.run(ctx, "mount", dev, path)
+	return err
 }
 
 func (l *lvmDriver) DeleteVolume(ctx context.Context, name string) error {
