@@ -220,3 +220,18 @@ func TestRealLVMAndZFS(t *testing.T) {
 		}
 	}
 }
+
+// TestLVMFailedVolumeRemovesTheLV: when mkfs fails the new thin LV is removed again.
+func TestLVMFailedVolumeRemovesTheLV(t *testing.T) {
+	log := standIn(t, []string{"lvm", "losetup", "mkfs.ext4", "mount", "umount"}, []string{"mkfs.ext4 -q"}, nil)
+	dir := t.TempDir()
+	d, _ := New("lvm", Pool{Name: "lv", AgentDir: dir}, Options{Kernel: noKernelCheck})
+	if err := d.CreateVolume(context.Background(), "v1", nil); err == nil || !strings.Contains(err.Error(), "mkfs.ext4 -q /dev/lv/custom_v1") {
+		t.Fatalf("err = %v", err)
+	}
+	wantCalls(t, calls(t, log, dir), []string{
+		"lvm lvcreate -y --type thin --virtualsize 1073741824b --thinpool OrchThinPool --name custom_v1 lv",
+		"mkfs.ext4 -q /dev/lv/custom_v1",
+		"lvm lvremove -y lv/custom_v1",
+	})
+}
