@@ -29,6 +29,7 @@ type Conn struct {
 	closeOnce sync.Once
 	toolsMu   sync.Mutex
 	tools     *remoteTools // probed on first Push
+	runners   runners      // long-lived shells for Run (runner.go)
 }
 
 // newConn wraps an authenticated client.

@@ -34,7 +34,23 @@ type Result struct {
 // Run runs cmd with the login user's shell in a new session and waits for it. Cancelling
 // ctx kills the remote command's process group (SIGKILL) and closes the session, and Run
 // returns ctx's error. With Become, a sudo that wants a password fails with ErrBecome.
+//
+// A command without stdin and without streamed output goes to the connection's command
+// runner (see runner.go) when the host can run one, else to a session of its own.
 func (c *Conn) Run(ctx context.Context, cmd string, opts RunOptions) (Result, error) {
+	if opts.Stdin == nil && opts.Stdout == nil && opts.Stderr == nil {
+		become := c.becomes(opts.Become)
+		if r := c.takeRunner(ctx, become); r != nil {
+			res, err := r.run(ctx, cmd)
+			c.putRunner(r)
+			return res, err
+		}
+	}
+	return c.runSession(ctx, cmd, opts)
+}
+
+// runSession runs cmd in a session of its own.
+func (c *Conn) runSession(ctx context.Context, cmd string, opts RunOptions) (Result, error) {
 	become := c.becomes(opts.Become)
 	if become {
 		cmd = BecomeCommand(cmd)
@@ -94,7 +110,7 @@ func (c *Conn) kill(pid int, become bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), killGrace)
 	defer cancel()
 	p := strconv.Itoa(pid)
-	_, err := c.Run(ctx, "kill -KILL -- -"+p+" 2>/dev/null || kill -KILL "+p, RunOptions{Become: become})
+	_, err := c.runSession(ctx, "kill -KILL -- -"+p+" 2>/dev/null || kill -KILL "+p, RunOptions{Become: become})
 	if err != nil {
 		c.log.Debug("killing cancelled command", "pid", pid, "err", err)
 	}
