@@ -23,6 +23,9 @@ func ParseYAML(name string, data []byte) (*Inventory, error) {
 type yamlParser struct {
 	inv  *Inventory
 	file string
+	// onPath holds the group bodies being parsed: an alias back to one of
+	// them (a group that is its own child through an anchor) is an error.
+	onPath map[*yaml.Node]bool
 }
 
 func parseYAMLInto(inv *Inventory, file string, data []byte) error {
@@ -30,7 +33,7 @@ func parseYAMLInto(inv *Inventory, file string, data []byte) error {
 	if err != nil || root == nil {
 		return err
 	}
-	p := &yamlParser{inv: inv, file: file}
+	p := &yamlParser{inv: inv, file: file, onPath: map[*yaml.Node]bool{}}
 	if root.Kind != yaml.MappingNode {
 		return errAt(p.pos(root), "", ErrSyntax, ": a YAML inventory must be a mapping of group names, got %s", kindName(root))
 	}
@@ -42,7 +45,7 @@ func parseYAMLInto(inv *Inventory, file string, data []byte) error {
 		if kv.key.Value == "plugin" {
 			return errAt(p.pos(kv.key), "", ErrSyntax, ": inventory plugin configuration files are not supported")
 		}
-		if _, err := p.group(kv.key, kv.val); err != nil {
+		if _, err := p.group(kv.key, kv.at); err != nil {
 			return err
 		}
 	}
@@ -102,8 +105,14 @@ func locateYAMLError(data []byte, msg string) int {
 func (p *yamlParser) pos(n *yaml.Node) Pos { return Pos{File: p.file, Line: n.Line, Col: n.Column} }
 
 // group parses one group body (mapping with vars, children, hosts, or null)
-// and returns the group.
-func (p *yamlParser) group(key, body *yaml.Node) (*Group, error) {
+// as written at (maybe an alias) and returns the group.
+func (p *yamlParser) group(key, at *yaml.Node) (*Group, error) {
+	body, err := followAlias(p.file, at, p.onPath, "group body: ")
+	if err != nil {
+		return nil, err
+	}
+	p.onPath[body] = true
+	defer delete(p.onPath, body)
 	name := key.Value
 	if key.Kind != yaml.ScalarNode || name == "" {
 		return nil, errAt(p.pos(key), "", ErrSyntax, ": group name must be a non-empty string")
@@ -180,7 +189,7 @@ func (p *yamlParser) groupVars(g *Group, pairs []keyVal) error {
 
 func (p *yamlParser) children(g *Group, pairs []keyVal) error {
 	for _, kv := range pairs {
-		child, err := p.group(kv.key, kv.val)
+		child, err := p.group(kv.key, kv.at)
 		if err != nil {
 			return err
 		}

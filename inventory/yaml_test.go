@@ -2,7 +2,9 @@ package inventory
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -108,6 +110,11 @@ func TestYAMLErrors(t *testing.T) {
 		{"cycle", "a:\n  children:\n    b:\n      children:\n        a:\n", `inv.yml:3:5: group "a": cycle in group children: a -> b -> a`, ErrCycle},
 		{"all as child", "g:\n  children:\n    all:\n", `inv.yml:3:5: group "g": cycle in group children: all is the root group and cannot be a child of g`, ErrCycle},
 		{"plugin", "plugin: aws_ec2\n", `inv.yml:1:1: syntax error: inventory plugin configuration files are not supported`, ErrSyntax},
+		{"merge self", "all:\n  hosts:\n    h: &a\n      <<: *a\n", `inv.yml:4:11: syntax error: merge key: alias cycle through anchor &a`, ErrSyntax},
+		{"merge cycle", "all:\n  vars:\n    x: &a\n      y: &b\n        <<: [{k: 1}, *a]\n      <<: *b\n", `inv.yml:5:22: syntax error: merge key: alias cycle through anchor &a`, ErrSyntax},
+		{"value cycle via merge", "all:\n  vars:\n    x: &a\n      y: &b\n        <<: [{k: 1}, *a]\n", `inv.yml:4:10: syntax error: alias cycle through anchor &b`, ErrSyntax},
+		{"value self", "all:\n  vars:\n    a: &a [1, *a]\n", `inv.yml:3:15: syntax error: alias cycle through anchor &a`, ErrSyntax},
+		{"group self", "all: &a\n  children:\n    x: *a\n", `inv.yml:3:8: syntax error: group body: alias cycle through anchor &a`, ErrSyntax},
 		{"priority", "g:\n  vars:\n    ansible_group_priority: [1]\n", `inv.yml:3:5: group "g": invalid value: ansible_group_priority [1] is not an integer`, ErrBadValue},
 	}
 	for _, c := range cases {
@@ -159,5 +166,21 @@ func TestYAMLErrorLineLocated(t *testing.T) {
 		if err == nil || err.Error() != want {
 			t.Errorf("%q: error %v, want %s", text, err, want)
 		}
+	}
+}
+
+// A merge DAG that names one anchor many times at every level resolves in
+// linear time (2^40 paths without memoisation), and shared (acyclic)
+// aliases stay legal.
+func TestYAMLMergeDAGLinear(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("all:\n  vars:\n    l0: &l0 {k0: 0}\n")
+	for i := 1; i <= 40; i++ {
+		fmt.Fprintf(&b, "    l%d: &l%d {<<: [*l%d, *l%d], k%d: %d}\n", i, i, i-1, i-1, i, i)
+	}
+	inv := mustParse(t, "inv.yml", b.String())
+	l40, _ := inv.Group("all").Vars["l40"].(map[string]any)
+	if len(l40) != 41 || l40["k0"] != 0 || l40["k40"] != 40 {
+		t.Errorf("l40 = %v", l40)
 	}
 }

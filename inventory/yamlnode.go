@@ -11,7 +11,9 @@ import (
 // memory).
 const maxValueNodes = 1 << 20
 
-type keyVal struct{ key, val *yaml.Node }
+// keyVal is one pair of a mapping: val has aliases resolved, at is the
+// value as written (the alias node itself when there is one), for positions.
+type keyVal struct{ key, val, at *yaml.Node }
 
 func resolveAlias(n *yaml.Node) *yaml.Node {
 	for i := 0; n.Kind == yaml.AliasNode && n.Alias != nil && i < 100; i++ {
@@ -43,15 +45,34 @@ func kindName(n *yaml.Node) string {
 
 // mappingPairs returns the key/value pairs of a mapping node with aliases
 // resolved and merge keys (<<) applied: merged keys first, explicit keys
-// override them. A key given twice is an error (PyYAML would only warn).
+// override them. A key given twice is an error (PyYAML would only warn), and
+// so is a merge that leads back to a mapping it is merging into.
 func mappingPairs(file string, n *yaml.Node) ([]keyVal, error) {
-	n = resolveAlias(n)
+	w := &mergeWalk{file: file, onPath: map[*yaml.Node]bool{}, done: map[*yaml.Node][]keyVal{}}
+	return w.pairs(resolveAlias(n))
+}
+
+// mergeWalk resolves merge keys. onPath holds the mappings being merged
+// into (an alias back to one of them is a cycle); done memoises finished
+// mappings so a document merging the same anchor many times stays linear.
+type mergeWalk struct {
+	file   string
+	onPath map[*yaml.Node]bool
+	done   map[*yaml.Node][]keyVal
+}
+
+func (w *mergeWalk) pairs(n *yaml.Node) ([]keyVal, error) {
+	if out, ok := w.done[n]; ok {
+		return out, nil
+	}
+	w.onPath[n] = true
+	defer delete(w.onPath, n)
 	var merged, explicit []keyVal
 	seen := map[string]*yaml.Node{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], resolveAlias(n.Content[i+1])
+		k, v := n.Content[i], n.Content[i+1]
 		if k.Kind == yaml.ScalarNode && k.Tag == "!!merge" {
-			m, err := mergeSources(file, v)
+			m, err := w.sources(v)
 			if err != nil {
 				return nil, err
 			}
@@ -60,13 +81,13 @@ func mappingPairs(file string, n *yaml.Node) ([]keyVal, error) {
 		}
 		k = resolveAlias(k)
 		if k.Kind != yaml.ScalarNode {
-			return nil, errAt(Pos{file, k.Line, k.Column}, "", ErrSyntax, ": mapping keys must be scalars, got %s", kindName(k))
+			return nil, errAt(Pos{w.file, k.Line, k.Column}, "", ErrSyntax, ": mapping keys must be scalars, got %s", kindName(k))
 		}
 		if prev, dup := seen[k.Value]; dup {
-			return nil, errAt(Pos{file, k.Line, k.Column}, "", ErrSyntax, ": key %q already defined at line %d", k.Value, prev.Line)
+			return nil, errAt(Pos{w.file, k.Line, k.Column}, "", ErrSyntax, ": key %q already defined at line %d", k.Value, prev.Line)
 		}
 		seen[k.Value] = k
-		explicit = append(explicit, keyVal{k, v})
+		explicit = append(explicit, keyVal{key: k, val: resolveAlias(v), at: v})
 	}
 	var out []keyVal
 	mergedSeen := map[string]bool{}
@@ -76,28 +97,37 @@ func mappingPairs(file string, n *yaml.Node) ([]keyVal, error) {
 			out = append(out, kv)
 		}
 	}
-	return append(out, explicit...), nil
+	out = append(out, explicit...)
+	w.done[n] = out
+	return out, nil
 }
 
-// mergeSources returns the pairs a merge key brings in: one mapping or a
-// list of mappings (earlier ones win, as YAML specifies).
-func mergeSources(file string, v *yaml.Node) ([]keyVal, error) {
+// sources returns the pairs a merge key brings in: one mapping or a list of
+// mappings (earlier ones win, as YAML specifies).
+func (w *mergeWalk) sources(raw *yaml.Node) ([]keyVal, error) {
+	v, err := w.follow(raw)
+	if err != nil {
+		return nil, err
+	}
 	var srcs []*yaml.Node
 	switch v.Kind {
 	case yaml.MappingNode:
-		srcs = []*yaml.Node{v}
+		srcs = []*yaml.Node{raw}
 	case yaml.SequenceNode:
 		srcs = v.Content
 	default:
-		return nil, errAt(Pos{file, v.Line, v.Column}, "", ErrSyntax, ": merge key << needs a mapping or a list of mappings")
+		return nil, errAt(Pos{w.file, v.Line, v.Column}, "", ErrSyntax, ": merge key << needs a mapping or a list of mappings")
 	}
 	var out []keyVal
-	for _, s := range srcs {
-		s = resolveAlias(s)
-		if s.Kind != yaml.MappingNode {
-			return nil, errAt(Pos{file, s.Line, s.Column}, "", ErrSyntax, ": merge key << needs a mapping or a list of mappings")
+	for _, rs := range srcs {
+		s, err := w.follow(rs)
+		if err != nil {
+			return nil, err
 		}
-		pairs, err := mappingPairs(file, s)
+		if s.Kind != yaml.MappingNode {
+			return nil, errAt(Pos{w.file, s.Line, s.Column}, "", ErrSyntax, ": merge key << needs a mapping or a list of mappings")
+		}
+		pairs, err := w.pairs(s)
 		if err != nil {
 			return nil, err
 		}
@@ -106,48 +136,89 @@ func mergeSources(file string, v *yaml.Node) ([]keyVal, error) {
 	return out, nil
 }
 
+// follow resolves raw and fails when it leads back to a mapping being
+// merged into, naming the alias's position and the anchor.
+func (w *mergeWalk) follow(raw *yaml.Node) (*yaml.Node, error) {
+	return followAlias(w.file, raw, w.onPath, "merge key: ")
+}
+
+// followAlias resolves raw and fails when it leads back to a node in
+// onPath (a value containing itself), naming where the alias is written and
+// the anchor it points to.
+func followAlias(file string, raw *yaml.Node, onPath map[*yaml.Node]bool, what string) (*yaml.Node, error) {
+	n := resolveAlias(raw)
+	if onPath[n] {
+		return nil, errAt(Pos{file, raw.Line, raw.Column}, "", ErrSyntax, ": %salias cycle through anchor &%s", what, n.Anchor)
+	}
+	return n, nil
+}
+
 // nodeValue converts a YAML node into plain Go values: map[string]any,
 // []any, string, int, float64, bool or nil. Like Ansible's (YAML 1.1)
 // loader, unquoted yes/no/on/off are booleans and timestamps stay strings.
 func nodeValue(file string, n *yaml.Node) (any, error) {
-	budget := maxValueNodes
-	return convertNode(file, n, &budget)
+	c := &converter{file: file, budget: maxValueNodes, onPath: map[*yaml.Node]bool{}}
+	return c.convert(n)
 }
 
-func convertNode(file string, n *yaml.Node, budget *int) (any, error) {
-	n = resolveAlias(n)
-	if *budget--; *budget < 0 {
-		return nil, errAt(Pos{file, n.Line, n.Column}, "", ErrSyntax, ": value expands to more than %d nodes", maxValueNodes)
+// converter turns YAML nodes into Go values. budget bounds the nodes one
+// value may expand to; onPath holds the collections being converted, so an
+// alias back to one of them (a value containing itself) is an error.
+type converter struct {
+	file   string
+	budget int
+	onPath map[*yaml.Node]bool
+}
+
+func (c *converter) convert(raw *yaml.Node) (any, error) {
+	n, err := followAlias(c.file, raw, c.onPath, "")
+	if err != nil {
+		return nil, err
+	}
+	if c.budget--; c.budget < 0 {
+		return nil, errAt(Pos{c.file, n.Line, n.Column}, "", ErrSyntax, ": value expands to more than %d nodes", maxValueNodes)
 	}
 	switch n.Kind {
 	case yaml.MappingNode:
-		pairs, err := mappingPairs(file, n)
+		return c.mapping(n)
+	case yaml.SequenceNode:
+		return c.sequence(n)
+	case yaml.ScalarNode:
+		return scalarValue(c.file, n)
+	}
+	return nil, errAt(Pos{c.file, n.Line, n.Column}, "", ErrSyntax, ": unsupported YAML node")
+}
+
+func (c *converter) mapping(n *yaml.Node) (any, error) {
+	pairs, err := mappingPairs(c.file, n)
+	if err != nil {
+		return nil, err
+	}
+	c.onPath[n] = true
+	defer delete(c.onPath, n)
+	out := make(map[string]any, len(pairs))
+	for _, kv := range pairs {
+		v, err := c.convert(kv.at)
 		if err != nil {
 			return nil, err
 		}
-		out := make(map[string]any, len(pairs))
-		for _, kv := range pairs {
-			v, err := convertNode(file, kv.val, budget)
-			if err != nil {
-				return nil, err
-			}
-			out[scalarKey(kv.key)] = v
-		}
-		return out, nil
-	case yaml.SequenceNode:
-		out := make([]any, 0, len(n.Content))
-		for _, c := range n.Content {
-			v, err := convertNode(file, c, budget)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, v)
-		}
-		return out, nil
-	case yaml.ScalarNode:
-		return scalarValue(file, n)
+		out[scalarKey(kv.key)] = v
 	}
-	return nil, errAt(Pos{file, n.Line, n.Column}, "", ErrSyntax, ": unsupported YAML node")
+	return out, nil
+}
+
+func (c *converter) sequence(n *yaml.Node) (any, error) {
+	c.onPath[n] = true
+	defer delete(c.onPath, n)
+	out := make([]any, 0, len(n.Content))
+	for _, item := range n.Content {
+		v, err := c.convert(item)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }
 
 func scalarKey(k *yaml.Node) string {
