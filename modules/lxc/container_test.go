@@ -266,3 +266,30 @@ func TestSameNameTwoAgents(t *testing.T) {
 		t.Fatal("both agents report the same container")
 	}
 }
+
+// TestFailedStartLeavesNoCgroup starts a container whose rootfs has no init twice: both
+// starts fail for that reason (not on a monitor cgroup the first one left), no cgroup of
+// the container is left, and after init is put back the container starts.
+func TestFailedStartLeavesNoCgroup(t *testing.T) {
+	needLXC(t)
+	m := newTestManager(t, fmt.Sprintf("lxcfail%d", os.Getpid()%100000))
+	rootfs := busyboxRootfs(t)
+	must(t, os.Remove(filepath.Join(rootfs, "sbin", "init")))
+	c := ctx(t)
+	must(t, m.Create(c, "noinit", CreateConfig{Rootfs: rootfs}))
+	for i := range 2 {
+		err := m.Start(c, "noinit")
+		if err == nil {
+			t.Fatalf("start %d of a container without init succeeded", i+1)
+		}
+		if strings.Contains(err.Error(), "monitor cgroup") {
+			t.Fatalf("start %d failed on a left-over cgroup: %v", i+1, err)
+		}
+	}
+	if m.hasCgroups("noinit") {
+		t.Fatal("cgroups left after failed starts")
+	}
+	must(t, os.Link(filepath.Join(rootfs, "bin", "busybox"), filepath.Join(rootfs, "sbin", "init")))
+	must(t, m.Start(c, "noinit"))
+	must(t, m.Delete(c, "noinit", true))
+}

@@ -20,8 +20,11 @@ func (m *Manager) Start(ctx context.Context, name string) error {
 	ctx, cancel := m.withTimeout(ctx)
 	defer cancel()
 	_ = os.Truncate(m.logPath(name), 0)
+	m.removeStaleCgroups(name)
 	if _, err := m.run(ctx, call{tool: "lxc-start", name: name, args: m.args(name)}); err != nil {
-		return m.withLog(name, err)
+		err = m.withLog(name, err)
+		m.removeStaleCgroupsWait(name)
+		return err
 	}
 	return nil
 }
@@ -87,6 +90,7 @@ func (m *Manager) Delete(ctx context.Context, name string, force bool) error {
 	if _, err := m.run(ctx, call{tool: "lxc-destroy", name: name, args: m.args(name)}); err != nil {
 		return err
 	}
+	m.removeStaleCgroups(name)
 	return os.RemoveAll(m.dir(name))
 }
 

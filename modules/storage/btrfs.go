@@ -81,23 +81,34 @@ func (b *btrfsDriver) Delete(ctx context.Context) error {
 	return nil
 }
 
-func (b *btrfsDriver) CreateVolume(ctx context.Context, name string, _ map[string]string) error {
-	if err := CheckName("volume", name); err != nil {
+func (b *btrfsDriver) CreateVolume(ctx context.Context, name string, cfg map[string]string) error {
+	return b.CreateTypedVolume(ctx, VolumeCustom, name, cfg)
+}
+
+func (b *btrfsDriver) DeleteVolume(ctx context.Context, name string) error {
+	return b.DeleteTypedVolume(ctx, VolumeCustom, name)
+}
+
+func (b *btrfsDriver) CreateTypedVolume(ctx context.Context, typ VolumeType, name string, _ map[string]string) error {
+	if _, err := checkVolume(typ, name); err != nil {
 		return err
 	}
-	p := b.pool.VolumePath(name)
+	p := b.pool.VolumePathOf(typ, name)
 	if exists(p) {
 		return fmt.Errorf("%w: %s", ErrVolumeExists, p)
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o711); err != nil {
+		return err
 	}
 	_, err := b.run.run(ctx, "btrfs", "subvolume", "create", p)
 	return err
 }
 
-func (b *btrfsDriver) DeleteVolume(ctx context.Context, name string) error {
-	if err := CheckName("volume", name); err != nil {
+func (b *btrfsDriver) DeleteTypedVolume(ctx context.Context, typ VolumeType, name string) error {
+	if _, err := checkVolume(typ, name); err != nil {
 		return err
 	}
-	p := b.pool.VolumePath(name)
+	p := b.pool.VolumePathOf(typ, name)
 	if !exists(p) {
 		return nil
 	}

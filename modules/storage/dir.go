@@ -42,27 +42,36 @@ func (d *dirDriver) Delete(ctx context.Context) error {
 		if err := os.RemoveAll(filepath.Join(d.pool.Config["source"], "custom")); err != nil {
 			return err
 		}
+		_ = os.Remove(filepath.Join(d.pool.Config["source"], "containers")) // empty: instances are gone
 		return ignoreNotExist(os.Remove(mp))
 	}
 	return os.RemoveAll(mp)
 }
 
-func (d *dirDriver) CreateVolume(ctx context.Context, name string, _ map[string]string) error {
-	if err := CheckName("volume", name); err != nil {
+func (d *dirDriver) CreateVolume(ctx context.Context, name string, cfg map[string]string) error {
+	return d.CreateTypedVolume(ctx, VolumeCustom, name, cfg)
+}
+
+func (d *dirDriver) DeleteVolume(ctx context.Context, name string) error {
+	return d.DeleteTypedVolume(ctx, VolumeCustom, name)
+}
+
+func (d *dirDriver) CreateTypedVolume(ctx context.Context, typ VolumeType, name string, _ map[string]string) error {
+	if _, err := checkVolume(typ, name); err != nil {
 		return err
 	}
-	p := d.pool.VolumePath(name)
+	p := d.pool.VolumePathOf(typ, name)
 	if exists(p) {
 		return fmt.Errorf("%w: %s", ErrVolumeExists, p)
 	}
 	return os.MkdirAll(p, 0o711)
 }
 
-func (d *dirDriver) DeleteVolume(ctx context.Context, name string) error {
-	if err := CheckName("volume", name); err != nil {
+func (d *dirDriver) DeleteTypedVolume(ctx context.Context, typ VolumeType, name string) error {
+	if _, err := checkVolume(typ, name); err != nil {
 		return err
 	}
-	return os.RemoveAll(d.pool.VolumePath(name))
+	return os.RemoveAll(d.pool.VolumePathOf(typ, name))
 }
 
 func ignoreNotExist(err error) error {

@@ -134,28 +134,37 @@ func (l *lvmDriver) Delete(ctx context.Context) error {
 	return ignoreNotExist(os.Remove(l.pool.LoopFile()))
 }
 
-func (l *lvmDriver) lv(vol string) string { return "custom_" + vol }
-
 func (l *lvmDriver) CreateVolume(ctx context.Context, name string, cfg map[string]string) error {
-	if err := CheckName("volume", name); err != nil {
+	return l.CreateTypedVolume(ctx, VolumeCustom, name, cfg)
+}
+
+func (l *lvmDriver) DeleteVolume(ctx context.Context, name string) error {
+	return l.DeleteTypedVolume(ctx, VolumeCustom, name)
+}
+
+// CreateTypedVolume makes a thin LV FOLDER_NAME (custom_v1, containers_c1) with ext4,
+// mounted at the volume's path.
+func (l *lvmDriver) CreateTypedVolume(ctx context.Context, typ VolumeType, name string, cfg map[string]string) error {
+	folder, err := checkVolume(typ, name)
+	if err != nil {
 		return err
 	}
 	size, err := volumeSize(l.pool, cfg)
 	if err != nil {
 		return err
 	}
-	path := l.pool.VolumePath(name)
+	path, lv := l.pool.VolumePathOf(typ, name), folder+"_"+name
 	if exists(path) {
 		return fmt.Errorf("%w: %s", ErrVolumeExists, path)
 	}
 	if _, err := l.run.run(ctx, "lvm", "lvcreate", "-y", "--type", "thin", "--virtualsize", fmt.Sprintf("%db", size),
-		"--thinpool", l.thin, "--name", l.lv(name), l.vg); err != nil {
+		"--thinpool", l.thin, "--name", lv, l.vg); err != nil {
 		return err
 	}
-	dev := "/dev/" + l.vg + "/" + l.lv(name)
+	dev := "/dev/" + l.vg + "/" + lv
 	if err := l.formatAndMount(ctx, dev, path); err != nil {
 		_ = os.Remove(path)
-		_, _ = l.run.run(ctx, "lvm", "lvremove", "-y", l.vg+"/"+l.lv(name))
+		_, _ = l.run.run(ctx, "lvm", "lvremove", "-y", l.vg+"/"+lv)
 		return err
 	}
 	return nil
@@ -173,17 +182,19 @@ func (l *lvmDriver) formatAndMount(ctx context.Context, dev, path string) error 
 	return err
 }
 
-func (l *lvmDriver) DeleteVolume(ctx context.Context, name string) error {
-	if err := CheckName("volume", name); err != nil {
+func (l *lvmDriver) DeleteTypedVolume(ctx context.Context, typ VolumeType, name string) error {
+	folder, err := checkVolume(typ, name)
+	if err != nil {
 		return err
 	}
-	if err := l.run.unmount(ctx, l.pool.VolumePath(name)); err != nil {
+	if err := l.run.unmount(ctx, l.pool.VolumePathOf(typ, name)); err != nil {
 		return err
 	}
-	if _, err := l.run.run(ctx, "lvm", "lvs", "--noheadings", l.vg+"/"+l.lv(name)); err != nil {
+	lv := l.vg + "/" + folder + "_" + name
+	if _, err := l.run.run(ctx, "lvm", "lvs", "--noheadings", lv); err != nil {
 		return nil // already gone
 	}
-	_, err := l.run.run(ctx, "lvm", "lvremove", "-y", l.vg+"/"+l.lv(name))
+	_, err = l.run.run(ctx, "lvm", "lvremove", "-y", lv)
 	return err
 }
 

@@ -76,6 +76,10 @@ type Driver interface {
 	Delete(ctx context.Context) error
 	CreateVolume(ctx context.Context, name string, config map[string]string) error
 	DeleteVolume(ctx context.Context, name string) error
+	// CreateTypedVolume and DeleteTypedVolume act on a volume of any type; CreateVolume
+	// and DeleteVolume are those of custom volumes.
+	CreateTypedVolume(ctx context.Context, typ VolumeType, name string, config map[string]string) error
+	DeleteTypedVolume(ctx context.Context, typ VolumeType, name string) error
 }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)

@@ -86,10 +86,26 @@ func (z *zfsDriver) Delete(ctx context.Context) error {
 }
 
 func (z *zfsDriver) CreateVolume(ctx context.Context, name string, cfg map[string]string) error {
-	if err := CheckName("volume", name); err != nil {
+	return z.CreateTypedVolume(ctx, VolumeCustom, name, cfg)
+}
+
+func (z *zfsDriver) DeleteVolume(ctx context.Context, name string) error {
+	return z.DeleteTypedVolume(ctx, VolumeCustom, name)
+}
+
+// CreateTypedVolume makes the dataset POOL/FOLDER/NAME mounted at the volume's path; the
+// parent of container volumes (POOL/containers) is made on first use.
+func (z *zfsDriver) CreateTypedVolume(ctx context.Context, typ VolumeType, name string, cfg map[string]string) error {
+	folder, err := checkVolume(typ, name)
+	if err != nil {
 		return err
 	}
-	args := []string{"create", "-o", "mountpoint=" + z.pool.VolumePath(name)}
+	if typ != VolumeCustom { // the pool's Create made POOL/custom
+		if _, err := z.run.run(ctx, "zfs", "create", "-p", "-o", "mountpoint=none", z.dataset+"/"+folder); err != nil {
+			return err
+		}
+	}
+	args := []string{"create", "-o", "mountpoint=" + z.pool.VolumePathOf(typ, name)}
 	if cfg["size"] != "" || z.pool.Config["volume.size"] != "" {
 		size, err := volumeSize(z.pool, cfg)
 		if err != nil {
@@ -97,20 +113,21 @@ func (z *zfsDriver) CreateVolume(ctx context.Context, name string, cfg map[strin
 		}
 		args = append(args, "-o", fmt.Sprintf("quota=%d", size))
 	}
-	_, err := z.run.run(ctx, "zfs", append(args, z.dataset+"/custom/"+name)...)
+	_, err = z.run.run(ctx, "zfs", append(args, z.dataset+"/"+folder+"/"+name)...)
 	return err
 }
 
-func (z *zfsDriver) DeleteVolume(ctx context.Context, name string) error {
-	if err := CheckName("volume", name); err != nil {
+func (z *zfsDriver) DeleteTypedVolume(ctx context.Context, typ VolumeType, name string) error {
+	folder, err := checkVolume(typ, name)
+	if err != nil {
 		return err
 	}
-	ds := z.dataset + "/custom/" + name
+	ds := z.dataset + "/" + folder + "/" + name
 	if _, err := z.run.run(ctx, "zfs", "list", "-H", "-o", "name", ds); err != nil {
 		return nil // already gone
 	}
 	if _, err := z.run.run(ctx, "zfs", "destroy", "-r", ds); err != nil {
 		return err
 	}
-	return ignoreNotExist(os.Remove(z.pool.VolumePath(name)))
+	return ignoreNotExist(os.Remove(z.pool.VolumePathOf(typ, name)))
 }

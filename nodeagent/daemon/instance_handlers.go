@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -122,30 +120,28 @@ func (d *Daemon) createLocal(ctx context.Context, req api.InstancesPost) (err er
 	if err != nil {
 		return err
 	}
-	if spec.bridge != "" {
-		if _, err := net.InterfaceByName(spec.bridge); err != nil {
-			return conflict("bridge %q of eth0 does not exist on member %s", spec.bridge, d.memberName())
-		}
-	}
-	dir, err := d.rootfsDir(ctx, spec.pool, req.Name)
+	bridge, err := d.eth0Bridge(ctx, spec)
 	if err != nil {
 		return err
 	}
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		return fmt.Errorf("rootfs of %s on member %s: %w", req.Name, d.memberName(), err)
+	dir, err := d.makeRootfs(ctx, spec.pool, req.Name)
+	if err != nil {
+		return err
 	}
 	defer func() {
 		if err != nil {
 			if m.Exists(req.Name) {
 				_ = m.Delete(context.WithoutCancel(ctx), req.Name, true)
 			}
-			_ = os.RemoveAll(dir)
+			if derr := d.dropRootfs(context.WithoutCancel(ctx), req.Name); derr != nil {
+				d.log.Warn("removing a failed launch's root disk", "instance", req.Name, "err", derr)
+			}
 		}
 	}()
 	if err := images.Unpack(ctx, fp, dir); err != nil {
 		return err
 	}
-	if err := m.Create(ctx, req.Name, lxc.CreateConfig{Rootfs: dir, Bridge: spec.bridge, HWAddr: spec.hwaddr}); err != nil {
+	if err := m.Create(ctx, req.Name, lxc.CreateConfig{Rootfs: dir, Bridge: bridge, HWAddr: spec.hwaddr}); err != nil {
 		return driverError(err)
 	}
 	if !req.NoStart {
@@ -339,17 +335,14 @@ func (d *Daemon) deleteInstance(w http.ResponseWriter, r *http.Request, row inst
 	}
 	ctx := r.Context()
 	if m.Exists(row.name) {
-		rootfs, rerr := m.Rootfs(row.name)
 		if err := m.Delete(ctx, row.name, force); err != nil {
 			return driverError(err)
 		}
-		if rerr == nil {
-			if err := os.RemoveAll(rootfs); err != nil {
-				d.log.Warn("removing an instance's rootfs", "instance", row.name, "rootfs", rootfs, "err", err)
-			}
-		}
 	} else if row.state == instCreating && !force {
 		return conflict("instance %q is being created", row.name)
+	}
+	if err := d.dropRootfs(ctx, row.name); err != nil {
+		return err
 	}
 	if err := d.dropInstance(ctx, row.name); err != nil {
 		return err

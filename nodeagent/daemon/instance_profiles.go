@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"sort"
 	"strings"
@@ -182,11 +183,17 @@ func checkProfile(p api.Profile) error {
 
 // launchSpec is what a member needs of the profiles to make a container.
 type launchSpec struct {
-	pool, bridge, hwaddr string
+	// pool holds the root disk.
+	pool string
+	// parent is an existing host bridge for eth0 (nic "parent"); network a managed
+	// network (nic "network"), whose bridge has its name. At most one is set.
+	parent, network string
+	// hwaddr is eth0's MAC address, "" for LXC's choice.
+	hwaddr string
 }
 
 // expandProfiles merges the profiles in order (later ones win per device) into the root
-// disk's pool and eth0's bridge. Missing profiles are refused, naming them.
+// disk's pool and eth0's network or parent bridge. Missing profiles are refused, naming them.
 func (d *Daemon) expandProfiles(ctx context.Context, names []string) (launchSpec, error) {
 	spec := launchSpec{pool: "default"}
 	devices := map[string]map[string]string{}
@@ -212,11 +219,10 @@ func (d *Daemon) expandProfiles(ctx context.Context, names []string) (launchSpec
 		case kv["type"] == "disk" && kv["path"] == "/" && kv["pool"] != "":
 			spec.pool = kv["pool"]
 		case kv["type"] == "nic" && (kv["name"] == "eth0" || kv["name"] == ""):
-			spec.bridge = kv["parent"]
-			if spec.bridge == "" {
-				spec.bridge = kv["network"]
+			spec.parent, spec.network, spec.hwaddr = kv["parent"], kv["network"], kv["hwaddr"]
+			if spec.network != "" {
+				spec.parent = ""
 			}
-			spec.hwaddr = kv["hwaddr"]
 		}
 	}
 	return spec, nil
@@ -227,3 +233,29 @@ func isUnique(err error) bool { return err != nil && strings.Contains(err.Error(
 
 // isConflict reports a failed Expect (a row that was not there).
 func isConflict(err error) bool { return errors.Is(err, store.ErrConflict) }
+
+// eth0Bridge is the host bridge eth0 goes on, "" for no eth0: a managed network's bridge,
+// which must be Created on this member, or an existing parent bridge.
+func (d *Daemon) eth0Bridge(ctx context.Context, spec launchSpec) (string, error) {
+	me := d.memberName()
+	switch {
+	case spec.network != "":
+		e, err := d.loadEntity(ctx, networkKind, spec.network)
+		if err != nil {
+			return "", err
+		}
+		if e == nil {
+			return "", notFound("network %q of eth0 does not exist", spec.network)
+		}
+		if p := e.members[me]; p == nil || p.state != api.StatusCreated {
+			return "", conflict("network %q of eth0 is not created on member %s", spec.network, me)
+		}
+		return spec.network, nil
+	case spec.parent != "":
+		if _, err := net.InterfaceByName(spec.parent); err != nil {
+			return "", conflict("bridge %q of eth0 does not exist on member %s", spec.parent, me)
+		}
+		return spec.parent, nil
+	}
+	return "", nil
+}

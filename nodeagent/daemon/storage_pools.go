@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -156,17 +155,12 @@ func (d *Daemon) namedEntity(r *http.Request, k *entityKind) (*entityRow, error)
 // refuseIfPoolHasVolumes refuses deleting a pool that still holds volumes, naming them, or
 // that a profile uses.
 func (d *Daemon) refuseIfPoolHasVolumes(ctx context.Context, e *entityRow) error {
-	rows, err := d.query(ctx, `SELECT v.name, m.name FROM storage_volumes v JOIN members m ON m.id = v.member_id
-		WHERE v.pool_id = ? ORDER BY v.name, m.name`, e.id)
+	names, err := d.poolVolumeHolders(ctx, e.id)
 	if err != nil {
 		return err
 	}
-	if len(rows) == 0 {
+	if len(names) == 0 {
 		return d.refuseIfProfilesUsePool(ctx, e.name)
-	}
-	names := make([]string, len(rows))
-	for i, r := range rows {
-		names[i] = fmt.Sprintf("%s (on %s)", str(r[0]), str(r[1]))
 	}
 	return conflict("storage pool %q still holds volumes: %s (delete them first)", e.name, strings.Join(names, ", "))
 }

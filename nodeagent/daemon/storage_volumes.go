@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -34,12 +35,17 @@ func (v volumeRow) api() api.StorageVolume {
 	return api.StorageVolume{Name: v.name, Type: v.typ, Pool: v.pool, Location: v.member, Description: v.description, Config: v.config}
 }
 
-// volumes reads a pool's volumes, optionally only those named name (and on target).
-func (d *Daemon) volumes(ctx context.Context, pool, name, target string) ([]volumeRow, error) {
+// volumes reads a pool's volumes of type typ ("all": every type), optionally only those
+// named name (and on target).
+func (d *Daemon) volumes(ctx context.Context, pool, typ, name, target string) ([]volumeRow, error) {
 	sql := `SELECT v.id, v.name, v.type, p.name, m.name, m.address, v.description, v.state
 		FROM storage_volumes v JOIN storage_pools p ON p.id = v.pool_id JOIN members m ON m.id = v.member_id
 		WHERE p.name = ?`
 	args := []any{pool}
+	if typ != "all" {
+		sql += ` AND v.type = ?`
+		args = append(args, typ)
+	}
 	if name != "" {
 		sql += ` AND v.name = ?`
 		args = append(args, name)
@@ -68,9 +74,10 @@ func (d *Daemon) volumes(ctx context.Context, pool, name, target string) ([]volu
 	return out, nil
 }
 
-// oneVolume resolves pool/name[@target]; a name on several members needs a target.
+// oneVolume resolves the custom volume pool/name[@target]; a name on several members
+// needs a target.
 func (d *Daemon) oneVolume(ctx context.Context, pool, name, target string) (volumeRow, error) {
-	vs, err := d.volumes(ctx, pool, name, target)
+	vs, err := d.volumes(ctx, pool, string(storage.VolumeCustom), name, target)
 	if err != nil {
 		return volumeRow{}, err
 	}
@@ -89,12 +96,22 @@ func (d *Daemon) oneVolume(ctx context.Context, pool, name, target string) (volu
 	return vs[0], nil
 }
 
+// getVolumes lists a pool's custom volumes, or those of ?type=container or all (instances'
+// root disks are container volumes, listed as LXD does with their type).
 func (d *Daemon) getVolumes(w http.ResponseWriter, r *http.Request) error {
 	e, err := d.namedEntity(r, poolKind)
 	if err != nil {
 		return err
 	}
-	vs, err := d.volumes(r.Context(), e.name, "", targetOfRequest(r))
+	typ := r.URL.Query().Get("type")
+	switch typ {
+	case "":
+		typ = string(storage.VolumeCustom)
+	case string(storage.VolumeCustom), string(storage.VolumeContainer), "all":
+	default:
+		return badRequest("volume type %q: custom, container or all", typ)
+	}
+	vs, err := d.volumes(r.Context(), e.name, typ, "", targetOfRequest(r))
 	if err != nil {
 		return err
 	}
@@ -239,16 +256,38 @@ func (d *Daemon) postInternalVolume(create bool) handlerFunc {
 	}
 }
 
-// memberVolumes names the volumes a member holds ("pool/volume").
+// memberVolumes names the volumes a member holds ("pool/volume", "pool/container/NAME"
+// for an instance's root disk).
 func (d *Daemon) memberVolumes(ctx context.Context, member string) ([]string, error) {
-	rows, err := d.query(ctx, `SELECT p.name, v.name FROM storage_volumes v JOIN storage_pools p ON p.id = v.pool_id
-		WHERE v.member_id = (SELECT id FROM members WHERE name = ?) ORDER BY p.name, v.name`, member)
+	rows, err := d.query(ctx, `SELECT p.name, v.name, v.type FROM storage_volumes v JOIN storage_pools p ON p.id = v.pool_id
+		WHERE v.member_id = (SELECT id FROM members WHERE name = ?) ORDER BY p.name, v.type DESC, v.name`, member)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]string, len(rows))
 	for i, r := range rows {
 		out[i] = str(r[0]) + "/" + str(r[1])
+		if str(r[2]) != string(storage.VolumeCustom) {
+			out[i] = str(r[0]) + "/" + str(r[2]) + "/" + str(r[1])
+		}
+	}
+	return out, nil
+}
+
+// poolVolumeHolders names what still holds volumes in pool id: "instance c1 (on node1)"
+// for root disks, "vol (on node1)" for custom volumes.
+func (d *Daemon) poolVolumeHolders(ctx context.Context, poolID int64) ([]string, error) {
+	rows, err := d.query(ctx, `SELECT v.name, m.name, v.type FROM storage_volumes v JOIN members m ON m.id = v.member_id
+		WHERE v.pool_id = ? ORDER BY v.type, v.name, m.name`, poolID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(rows))
+	for i, r := range rows {
+		out[i] = fmt.Sprintf("%s (on %s)", str(r[0]), str(r[1]))
+		if str(r[2]) == string(storage.VolumeContainer) {
+			out[i] = "instance " + out[i]
+		}
 	}
 	return out, nil
 }
