@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -153,6 +154,9 @@ func normaliseRows(rows Rows) Rows {
 const hopsHeader = "X-Orch-Hops"
 const maxHops = 3
 
+// queryPath is the internal read endpoint: a read may be retried on any member.
+const queryPath = "/internal/db/query"
+
 func (d *Daemon) postExec(w http.ResponseWriter, r *http.Request) error {
 	var req execRequest
 	if err := decodeBody(r, &req); err != nil {
@@ -187,7 +191,7 @@ func (d *Daemon) postQuery(w http.ResponseWriter, r *http.Request) error {
 	idx, err := st.ReadIndex(r.Context())
 	if errors.Is(err, store.ErrNotLeader) {
 		var rows Rows
-		if err := d.forwardOnce(r, "/internal/db/query", req, &rows); err != nil {
+		if err := d.forwardOnce(r, queryPath, req, &rows); err != nil {
 			return err
 		}
 		return writeOK(w, rows, "")
@@ -210,7 +214,7 @@ func (d *Daemon) postQuery(w http.ResponseWriter, r *http.Request) error {
 func (d *Daemon) forwardOnce(r *http.Request, path string, body, out any) error {
 	hops, _ := strconv.Atoi(r.Header.Get(hopsHeader))
 	if hops >= maxHops {
-		return unavailable("no leader reachable (forwarded %d times)", hops)
+		return notApplied(unavailable("no leader reachable (forwarded %d times)", hops))
 	}
 	return d.toLeaderHops(r.Context(), path, body, out, hops+1)
 }
@@ -224,21 +228,37 @@ func (d *Daemon) toLeader(ctx context.Context, path string, body, out any) error
 func (d *Daemon) toLeaderHops(ctx context.Context, path string, body, out any, hops int) error {
 	addrs := d.leaderCandidates()
 	if len(addrs) == 0 {
-		return unavailable("no database leader known")
+		return notApplied(unavailable("no database leader known"))
 	}
+	return d.postFirst(ctx, addrs, path, body, out, hops)
+}
+
+// postFirst posts body to the first of addrs that takes it. A write moves on to the next
+// address only when it certainly was not applied: the connection could not be made, or
+// the member answered with an error marked not applied (notAppliedHeader). Any other
+// failure ends the search, because the next member could apply the write a second time:
+// an error answer is returned as is, a connection lost after sending becomes a 503 saying
+// the outcome is unknown. A read (queryPath) moves on after any 503 or transport error.
+func (d *Daemon) postFirst(ctx context.Context, addrs []string, path string, body, out any, hops int) error {
 	var lastErr error
 	for _, addr := range addrs {
 		err := d.peers.post(ctx, addr, path, body, out, hops)
 		var ae *api.Error
+		isAPI := errors.As(err, &ae)
 		switch {
-		case err == nil, errors.As(err, &ae) && ae.Code != http.StatusServiceUnavailable:
+		case err == nil:
+			return nil
+		case notSent(err):
+			lastErr = notApplied(unavailable("forwarding to %s: %v", addr, err))
+		case knownNotApplied(err):
+			lastErr = err
+		case path == queryPath && (!isAPI || ae.Code == http.StatusServiceUnavailable):
+			lastErr = err
+		case isAPI:
 			return mapRemoteError(err)
-		case ae == nil && !notSent(err):
-			// The request may have reached the leader and been applied: trying another
-			// member could apply it twice. The outcome is unknown; say so.
+		default:
 			return unavailable("forwarding to %s: %v (the request may or may not have been applied)", addr, err)
 		}
-		lastErr = err
 	}
 	return mapRemoteError(lastErr)
 }
@@ -314,12 +334,28 @@ func (p *peerPool) client(addr string) (*api.Client, error) {
 	return c, nil
 }
 
+// post sends body to addr's internal endpoint path and decodes the answer into out. An
+// error answer carrying notAppliedHeader comes back wrapped by notApplied.
 func (p *peerPool) post(ctx context.Context, addr, path string, body, out any, hops int) error {
 	c, err := p.client(addr)
 	if err != nil {
 		return err
 	}
-	return c.CallHeaders(ctx, http.MethodPost, path, body, out, http.Header{hopsHeader: {strconv.Itoa(hops)}})
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	hdr := http.Header{hopsHeader: {strconv.Itoa(hops)}, "Content-Type": {"application/json"}}
+	resp, err := c.Raw(ctx, http.MethodPost, path, bytes.NewReader(raw), hdr)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	err = decodeAnswer(resp, out)
+	if err != nil && resp.Header.Get(notAppliedHeader) != "" {
+		return notApplied(err)
+	}
+	return err
 }
 
 func (p *peerPool) close() {

@@ -99,6 +99,9 @@ func (d *Daemon) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if code >= 500 {
 		d.log.Warn("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
+	if knownNotApplied(err) {
+		w.Header().Set(notAppliedHeader, "1")
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(api.Response{Type: "error", Error: err.Error(), ErrorCode: code})
