@@ -225,3 +225,21 @@ func BenchmarkFailover(b *testing.B) {
 	b.ReportMetric(float64(worst.Milliseconds()), "worst-ms")
 	b.ReportMetric(0, "ns/op")
 }
+
+// BenchmarkBootstrap is a new single-voter cluster with the default timings, from
+// Bootstrap until this node leads: without electNow it waits out a heartbeat timeout
+// (0.4-0.8 s).
+func BenchmarkBootstrap(b *testing.B) {
+	for b.Loop() {
+		b.StopTimer()
+		n := newNode(b, "solo", func(c *Config) { c.Timings = DefaultTimings() })
+		b.StartTimer()
+		if err := n.store.Bootstrap(testContext(b, 10*time.Second)); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		n.store.Close()
+		n.store = nil
+		b.StartTimer()
+	}
+}

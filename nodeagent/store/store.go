@@ -258,7 +258,27 @@ func (s *Store) Bootstrap(ctx context.Context) error {
 		}
 		return fmt.Errorf("bootstrapping %s: %w", s.cfg.ID, err)
 	}
+	s.electNow()
 	return s.lead.waitLeader(ctx, s.closed)
+}
+
+// electNow makes a follower that is the single voter of its configuration stand for
+// election at once instead of after its heartbeat timeout (0.4-0.8 s with the default
+// timings): raft re-arms a follower's timer to fire immediately when the heartbeat timeout
+// is lowered, so lower it by a millisecond and put it back. Without room under the
+// heartbeat timeout (LeaderLease == Heartbeat) the election just comes at the usual time.
+func (s *Store) electNow() {
+	rc := s.raft.ReloadableConfig()
+	hb := rc.HeartbeatTimeout
+	if hb-time.Millisecond < s.cfg.Timings.LeaderLease {
+		return
+	}
+	rc.HeartbeatTimeout = hb - time.Millisecond
+	if err := s.raft.ReloadConfig(rc); err != nil {
+		return
+	}
+	rc.HeartbeatTimeout = hb
+	_ = s.raft.ReloadConfig(rc)
 }
 
 // checkOpen returns ErrClosed after Close.

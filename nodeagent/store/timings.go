@@ -46,9 +46,11 @@ type Timings struct {
 //   - Election 400ms: only matters when a vote splits (rare with two survivors
 //     and randomised timers); a retry then costs 0.4-0.8 s more. Raft requires
 //     Election >= Heartbeat, so this is the smallest allowed value.
-//   - LeaderLease 400ms: an isolated leader steps down after 0.4-0.8 s without
+//   - LeaderLease 390ms: an isolated leader steps down after 0.39-0.8 s without
 //     a quorum, about when the others elect a new one, so two nodes do not
-//     both believe they lead for long; raft requires Lease <= Heartbeat.
+//     both believe they lead for long; raft requires Lease <= Heartbeat, and
+//     the 10ms under it let Bootstrap trigger the first election at once
+//     (electNow).
 //   - Commit 20ms: an idle leader propagates its commit index within 20ms, so
 //     a follower's linearizable read (ReadIndex + WaitApplied) waits at most
 //     that long; the cost is one small RPC per follower every 20ms when idle.
@@ -61,7 +63,7 @@ func DefaultTimings() Timings {
 	return Timings{
 		Heartbeat:         400 * time.Millisecond,
 		Election:          400 * time.Millisecond,
-		LeaderLease:       400 * time.Millisecond,
+		LeaderLease:       390 * time.Millisecond,
 		Commit:            20 * time.Millisecond,
 		SnapshotThreshold: 8192,
 		SnapshotInterval:  2 * time.Minute,
