@@ -98,11 +98,40 @@ func (h *Host) prepareFiles() error {
 			return err
 		}
 	}
+	if err := h.seedHome(); err != nil {
+		return err
+	}
 	if err := newKeyPair(h.hostKeyFile(), "root@"+h.Name); err != nil {
 		return err
 	}
 	cfg := sshdConfig(h.Addr, h.hostKeyFile(), filepath.Join(h.lab.st.Dir, "authorized_keys"))
 	return os.WriteFile(h.sshdConfigFile(), []byte(cfg), 0o644)
+}
+
+// seedHome gives a new host's private /root the files of /etc/skel, as useradd would.
+func (h *Host) seedHome() error {
+	home := h.mountSource("/root")
+	if err := os.Chmod(home, 0o700); err != nil {
+		return err
+	}
+	skel, _ := os.ReadDir("/etc/skel")
+	for _, e := range skel {
+		dst := filepath.Join(home, e.Name())
+		if !e.Type().IsRegular() {
+			continue
+		}
+		if _, err := os.Stat(dst); err == nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/etc/skel", e.Name()))
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(dst, b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Start starts the host's sshd (in a new mount namespace over the same data) and waits
