@@ -87,6 +87,9 @@ type pusher struct {
 // run compares, then uploads or chmods as needed.
 func (p *pusher) run(ctx context.Context) (bool, error) {
 	if m := p.c.cfg.PushMethod; m != PushSFTP {
+		if done, changed, err := p.upToDate(ctx); done || err != nil {
+			return changed, err
+		}
 		r, err := p.stream(ctx, m == PushGzip)
 		if err != nil || !r.noTools {
 			return r.action != actSkip, err
@@ -94,6 +97,25 @@ func (p *pusher) run(ctx context.Context) (bool, error) {
 		p.c.log.Debug("no sha256sum or gzip on host: pushing over SFTP", "file", p.remote)
 	}
 	return p.viaSFTP(ctx)
+}
+
+// upToDate settles a push whose remote file already has the right content (chmod'ing it
+// if only the mode differs) with commands through the connection's runner, so that an
+// unchanged file costs no session of its own; done=false means it must be uploaded.
+func (p *pusher) upToDate(ctx context.Context) (done, changed bool, err error) {
+	tools, err := p.c.remoteTools(ctx)
+	if err != nil || tools.sha256 == "" {
+		return false, false, nil // the stream script finds its own tools or says there are none
+	}
+	p.tools = tools
+	rf, err := p.state(ctx, p.remote)
+	if err != nil || !rf.exists || rf.sum != p.sum {
+		return false, false, nil
+	}
+	if rf.mode == p.mode {
+		return true, false, nil
+	}
+	return true, true, p.sh(ctx, "chmod "+modeArg(p.mode)+" -- "+Quote(p.remote), nil)
 }
 
 // viaSFTP compares with a state script (or by reading back) and uploads over SFTP.

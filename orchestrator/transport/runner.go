@@ -169,10 +169,11 @@ func (r *runner) run(ctx context.Context, cmd string) (Result, error) {
 	}
 	err := r.exchange(ctx, req, read)
 	if err != nil && ctx.Err() != nil {
+		// The command may have been sent just now: its pid line follows the fork at once.
 		select {
 		case <-pidSeen:
 			r.c.killTree(pid, r.become)
-		default:
+		case <-time.After(killGrace):
 		}
 		r.close()
 		return Result{}, fmt.Errorf("%s: command interrupted: %w", r.c.cfg.Name, ctx.Err())
