@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"sync"
 
@@ -20,6 +21,7 @@ type connector struct {
 	knownHosts string
 	acceptNew  bool
 	files      *transport.FileCache
+	log        *slog.Logger
 
 	mu    sync.Mutex
 	conns map[string]*lazyConn
@@ -31,8 +33,8 @@ type lazyConn struct {
 	err  error
 }
 
-func newConnector(inv *inventory.Inventory, knownHosts string, acceptNew bool) *connector {
-	return &connector{inv: inv, knownHosts: knownHosts, acceptNew: acceptNew,
+func newConnector(inv *inventory.Inventory, knownHosts string, acceptNew bool, log *slog.Logger) *connector {
+	return &connector{inv: inv, knownHosts: knownHosts, acceptNew: acceptNew, log: log,
 		files: transport.NewFileCache(), conns: map[string]*lazyConn{}}
 }
 
@@ -71,7 +73,7 @@ func (c *connector) config(name string) (transport.Config, error) {
 		return transport.Config{}, err
 	}
 	cfg := transport.Config{Name: name, Host: ic.Host, Port: ic.Port, User: ic.User,
-		KnownHostsFile: c.knownHosts, AcceptNew: c.acceptNew, Become: ic.Become, Files: c.files}
+		KnownHostsFile: c.knownHosts, AcceptNew: c.acceptNew, Become: ic.Become, Files: c.files, Logger: c.log}
 	if ic.PrivateKeyFile != "" {
 		cfg.KeyFiles = []string{ic.PrivateKeyFile}
 	}

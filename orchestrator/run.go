@@ -86,7 +86,7 @@ func openSession(opts Options) (*session, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &session{opts: opts, inv: inv, store: st, conns: newConnector(inv, opts.KnownHosts, opts.AcceptNew)}, nil
+	return &session{opts: opts, inv: inv, store: st, conns: newConnector(inv, opts.KnownHosts, opts.AcceptNew, opts.Logger)}, nil
 }
 
 func (s *session) close() { s.conns.close() }

@@ -27,17 +27,19 @@ func (d Deps) agentInstall(ctx context.Context, t *playbooks.TaskContext) (playb
 	if src == "" {
 		return playbooks.Result{}, fmt.Errorf("no agent binary: pass --agent PATH")
 	}
+	// The same binary installed (the converged case) settles it in one command.
+	need, err := needsInstall(ctx, conn, src, dir)
+	if err != nil || !need {
+		return playbooks.Result{}, err
+	}
 	if allow, _ := t.Args.Bool("downgrade", false); !allow {
 		if err := refuseDowngrade(ctx, conn, src, dir); err != nil {
 			return playbooks.Result{}, err
 		}
 	}
-	changed := false
 	if t.Check {
-		if changed, err = needsInstall(ctx, conn, src, dir); changed {
-			_ = t.Change("install "+src+" as "+agentctl.Binary(dir), nil)
-		}
-		return playbooks.Result{Changed: changed}, err
+		_ = t.Change("install "+src+" as "+agentctl.Binary(dir), nil)
+		return playbooks.Result{Changed: true}, nil
 	}
 	err = t.ChangeIf("install "+src+" as "+agentctl.Binary(dir), func() (bool, error) {
 		return agentctl.Install(ctx, conn, src, dir)
@@ -150,7 +152,7 @@ func splitLines(s string) []any {
 	return out
 }
 
-// needsInstall compares the local binary's sha256 with the installed one (check mode).
+// needsInstall compares the local binary's sha256 and mode 0755 with the installed one.
 func needsInstall(ctx context.Context, conn *transport.Conn, src, dir string) (bool, error) {
 	files := conn.Config().Files
 	if files == nil {
@@ -160,12 +162,16 @@ func needsInstall(ctx context.Context, conn *transport.Conn, src, dir string) (b
 	if err != nil {
 		return false, err
 	}
-	res, err := conn.Run(ctx, "sha256sum "+shq(agentctl.Binary(dir))+" 2>/dev/null", transport.RunOptions{})
+	bin := shq(agentctl.Binary(dir))
+	// openssl uses the CPU's SHA extensions: 3-6x faster than sha256sum on a 17 MB binary.
+	res, err := conn.Run(ctx, "[ -f "+bin+" ] && stat -c %a "+bin+" && { openssl dgst -sha256 -r "+bin+
+		" 2>/dev/null || sha256sum "+bin+"; } 2>/dev/null", transport.RunOptions{})
 	if err != nil {
 		return false, err
 	}
-	got, _, _ := strings.Cut(string(res.Stdout), " ")
-	return got != want, nil
+	mode, sum, _ := strings.Cut(string(res.Stdout), "\n")
+	got, _, _ := strings.Cut(sum, " ")
+	return got != want || mode != "755", nil
 }
 
 // refuseDowngrade fails when the installed agent is newer than src: pushing an older agent

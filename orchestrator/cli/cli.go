@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 
 	"github.com/alecthomas/kong"
@@ -21,14 +22,19 @@ type Globals struct {
 	AcceptNew  bool      `help:"Record unknown host keys (StrictHostKeyChecking=accept-new)."`
 	Forks      int       `help:"Hosts acted on at once." default:"64"`
 	Limit      string    `short:"l" help:"Restrict to hosts matching this pattern."`
+	Verbose    bool      `short:"v" help:"Debug logs (connections, sessions, commands) on stderr."`
 	Stdin      io.Reader `kong:"-"`
 	Stdout     io.Writer `kong:"-"`
 	Stderr     io.Writer `kong:"-"`
 }
 
 func (g *Globals) options() orchestrator.Options {
-	return orchestrator.Options{Inventory: g.Inventory, StateDir: g.StateDir, KnownHosts: g.KnownHosts,
+	o := orchestrator.Options{Inventory: g.Inventory, StateDir: g.StateDir, KnownHosts: g.KnownHosts,
 		AcceptNew: g.AcceptNew, Forks: g.Forks, Limit: g.Limit, Out: g.Stdout}
+	if g.Verbose {
+		o.Logger = slog.New(slog.NewTextHandler(g.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return o
 }
 
 // CLI is orch's command tree.

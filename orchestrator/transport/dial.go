@@ -59,6 +59,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 func connect(ctx context.Context, cfg Config, jump *Conn) (*ssh.Client, error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
+	start := time.Now()
 	addr := cfg.Address()
 	nc, err := dialNet(ctx, addr, jump)
 	if err != nil {
@@ -85,7 +86,8 @@ func connect(ctx context.Context, cfg Config, jump *Conn) (*ssh.Client, error) {
 		nc.Close()
 		return nil, classifyHandshake(ctx, cfg, hk, err)
 	}
-	cfg.Logger.Debug("connected", "host", cfg.Name, "addr", addr, "user", cfg.User, "via_jump", jump != nil)
+	cfg.Logger.Debug("connected", "host", cfg.Name, "addr", addr, "user", cfg.User, "via_jump", jump != nil,
+		"ms", float64(time.Since(start).Microseconds())/1000)
 	return ssh.NewClient(c, chans, reqs), nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -38,15 +39,34 @@ type Result struct {
 // A command without stdin and without streamed output goes to the connection's command
 // runner (see runner.go) when the host can run one, else to a session of its own.
 func (c *Conn) Run(ctx context.Context, cmd string, opts RunOptions) (Result, error) {
+	start := time.Now()
+	via := "session"
+	var res Result
+	var err error
 	if opts.Stdin == nil && opts.Stdout == nil && opts.Stderr == nil {
 		become := c.becomes(opts.Become)
 		if r := c.takeRunner(ctx, become); r != nil {
-			res, err := r.run(ctx, cmd)
+			via = "runner"
+			res, err = r.run(ctx, cmd)
 			c.putRunner(r)
-			return res, err
 		}
 	}
-	return c.runSession(ctx, cmd, opts)
+	if via == "session" {
+		res, err = c.runSession(ctx, cmd, opts)
+	}
+	// Only the program's name: arguments may carry secrets.
+	c.log.Debug("command", "program", programName(cmd), "via", via, "exit", res.ExitCode,
+		"ms", float64(time.Since(start).Microseconds())/1000, "err", err)
+	return res, err
+}
+
+// programName is the first word of a shell command.
+func programName(cmd string) string {
+	f := strings.Fields(cmd)
+	if len(f) == 0 {
+		return ""
+	}
+	return path.Base(strings.Trim(f[0], `'"`))
 }
 
 // runSession runs cmd in a session of its own.
