@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"strings"
 
 	"orch/nodeagent/api"
@@ -37,8 +39,20 @@ func (c *InfoCmd) Run(g *Globals) error {
 
 // TrustCmd manages trusted client certificates.
 type TrustCmd struct {
-	Add  TrustAddCmd  `cmd:"" help:"Trust a client certificate read (PEM) from stdin."`
-	List TrustListCmd `cmd:"" help:"List trusted client certificates."`
+	Add    TrustAddCmd    `cmd:"" help:"Trust a client certificate read (PEM) from stdin."`
+	List   TrustListCmd   `cmd:"" help:"List trusted client certificates."`
+	Remove TrustRemoveCmd `cmd:"" help:"Stop trusting a client certificate, on every member at once."`
+}
+
+// TrustRemoveCmd removes a trusted client certificate cluster-wide.
+type TrustRemoveCmd struct {
+	Fingerprint string `arg:"" help:"The certificate's fingerprint, or a unique prefix of it (at least 8 hex digits)."`
+}
+
+// Run removes it (DELETE /1.0/certificates/FINGERPRINT).
+func (c *TrustRemoveCmd) Run(g *Globals) error {
+	_, err := g.client().Call(context.Background(), http.MethodDelete, "/1.0/certificates/"+url.PathEscape(c.Fingerprint), nil, nil, "")
+	return err
 }
 
 // TrustAddCmd trusts a client certificate.

@@ -169,6 +169,8 @@ func (d *Daemon) routes() http.Handler {
 	d.handle(m, "DELETE /1.0/cluster/tokens/{name}", trusted, d.deleteToken)
 	d.handle(m, "GET /1.0/certificates", trusted, d.getCertificates)
 	d.handle(m, "POST /1.0/certificates", public, d.postCertificate)
+	d.handle(m, "DELETE /1.0/certificates/{fingerprint}", trusted, d.deleteCertificate)
+	d.handle(m, "POST /internal/trust/forget", member, d.postTrustForget)
 	d.handle(m, "POST /internal/init", local, d.postInit)
 	d.handle(m, "GET /internal/database", local, d.getDatabase)
 	d.handle(m, "POST /internal/db/exec", member, d.postExec)

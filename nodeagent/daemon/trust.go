@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -11,51 +12,90 @@ import (
 	"orch/nodeagent/pki"
 )
 
-// trustCache remembers which client certificate fingerprints are trusted. A miss is looked
-// up in the database (linearizably) and remembered briefly, so an unknown client cannot
-// make every request a database round trip.
+// trustCache remembers which client certificate fingerprints are trusted. A trusted
+// fingerprint is remembered with the local replica's applied index at which it was last
+// confirmed: once the replica moves on, the next request re-checks it there (a local read),
+// so a removal reaches every member's cache through raft even when the member missed the
+// removal's notice. A miss is looked up in the database (linearizably) and remembered
+// briefly, so an unknown client cannot make every request a database round trip.
 type trustCache struct {
 	mu      sync.Mutex
-	trusted map[string]bool
+	epoch   uint64            // bumped by forget: lookups begun before it are not remembered
+	trusted map[string]uint64 // fingerprint → applied index when last confirmed
 	misses  map[string]time.Time
 }
 
 const missTTL = 2 * time.Second
 
 func newTrustCache() *trustCache {
-	return &trustCache{trusted: map[string]bool{}, misses: map[string]time.Time{}}
+	return &trustCache{trusted: map[string]uint64{}, misses: map[string]time.Time{}}
 }
 
-func (t *trustCache) cached(fp string) (trusted, known bool) {
+// cached returns what the cache knows of fp: trusted (confirmed at index at), or a
+// recent miss, or nothing (known false).
+func (t *trustCache) cached(fp string) (trusted bool, at uint64, known bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.trusted[fp] {
-		return true, true
+	if at, ok := t.trusted[fp]; ok {
+		return true, at, true
 	}
 	if at, ok := t.misses[fp]; ok && time.Since(at) < missTTL {
-		return false, true
+		return false, 0, true
 	}
-	return false, false
+	return false, 0, false
 }
 
-func (t *trustCache) remember(fp string, trusted bool) {
+// begin returns the epoch a lookup starts in, for remember.
+func (t *trustCache) begin() uint64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	return t.epoch
+}
+
+// remember records a lookup's answer unless a forget happened since it began (the answer
+// may predate the change).
+func (t *trustCache) remember(fp string, trusted bool, epoch, at uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.epoch != epoch {
+		return
+	}
 	if trusted {
-		t.trusted[fp] = true
+		t.trusted[fp] = at
 		delete(t.misses, fp)
 	} else {
+		delete(t.trusted, fp)
 		t.misses[fp] = time.Now()
 	}
 }
 
+// forget drops everything known about fp (its trust changed).
+func (t *trustCache) forget(fp string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.epoch++
+	delete(t.trusted, fp)
+	delete(t.misses, fp)
+}
+
 // isTrusted reports whether a client certificate fingerprint is in the cluster's trust store.
 func (d *Daemon) isTrusted(ctx context.Context, fp string) bool {
-	if ok, known := d.trust.cached(fp); known {
-		return ok
-	}
-	if d.store() == nil {
+	st := d.store()
+	if st == nil {
 		return false
+	}
+	applied := st.AppliedIndex()
+	ok, at, known := d.trust.cached(fp)
+	switch {
+	case known && !ok:
+		return false
+	case ok && at == applied:
+		return true
+	}
+	epoch := d.trust.begin()
+	if ok && d.trustedLocally(ctx, fp) {
+		d.trust.remember(fp, true, epoch, applied)
+		return true
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -63,8 +103,14 @@ func (d *Daemon) isTrusted(ctx context.Context, fp string) bool {
 	if err != nil {
 		return false
 	}
-	d.trust.remember(fp, len(rows) > 0)
+	d.trust.remember(fp, len(rows) > 0, epoch, applied)
 	return len(rows) > 0
+}
+
+// trustedLocally looks fp up in this member's replica.
+func (d *Daemon) trustedLocally(ctx context.Context, fp string) bool {
+	rows, err := d.queryLocal(ctx, `SELECT 1 FROM certificates WHERE fingerprint = ?`, fp)
+	return err == nil && len(rows) > 0
 }
 
 // postCertificate trusts a client certificate: a trusted caller may add any; an untrusted
@@ -101,7 +147,99 @@ func (d *Daemon) postCertificate(w http.ResponseWriter, r *http.Request) error {
 		ON CONFLICT(fingerprint) DO UPDATE SET name = excluded.name`, fp, req.Name, req.Type, req.Certificate)); err != nil {
 		return err
 	}
-	d.trust.remember(fp, true)
+	d.trust.forget(fp)
+	d.notifyTrustChange(ctx, fp)
+	return writeOK(w, nil, "")
+}
+
+// minFingerprintPrefix is the shortest fingerprint prefix DELETE /1.0/certificates accepts.
+const minFingerprintPrefix = 8
+
+// trustNoticeTimeout bounds how long a trust change waits for each member's acknowledgement.
+const trustNoticeTimeout = 3 * time.Second
+
+// deleteCertificate is DELETE /1.0/certificates/{fingerprint} (a full fingerprint or a
+// unique prefix): it removes a trusted client certificate in one raft write, then tells
+// every member to drop it from its cache before answering, so that the client is refused
+// at once everywhere. A member that misses the notice drops it when its replica applies
+// the removal (isTrusted re-checks cached entries against the replica).
+func (d *Daemon) deleteCertificate(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	fp, err := d.resolveFingerprint(ctx, r.PathValue("fingerprint"))
+	if err != nil {
+		return err
+	}
+	res, err := d.exec(ctx, storeStmt(`DELETE FROM certificates WHERE fingerprint = ?`, fp))
+	if err != nil {
+		return err
+	}
+	if len(res) == 1 && res[0].RowsAffected == 0 {
+		return notFound("no trusted certificate %s", fp)
+	}
+	d.trust.forget(fp)
+	d.notifyTrustChange(ctx, fp)
+	return writeOK(w, nil, "")
+}
+
+// resolveFingerprint turns a fingerprint or a unique prefix of one into the full
+// fingerprint of a trusted certificate.
+func (d *Daemon) resolveFingerprint(ctx context.Context, prefix string) (string, error) {
+	prefix = strings.ToLower(prefix)
+	if len(prefix) < minFingerprintPrefix || len(prefix) > 64 || strings.Trim(prefix, "0123456789abcdef") != "" {
+		return "", badRequest("fingerprint %q: want at least %d hex digits of a SHA-256 fingerprint", prefix, minFingerprintPrefix)
+	}
+	rows, err := d.query(ctx, `SELECT fingerprint FROM certificates WHERE substr(fingerprint, 1, ?) = ? ORDER BY fingerprint`, int64(len(prefix)), prefix)
+	if err != nil {
+		return "", err
+	}
+	switch len(rows) {
+	case 0:
+		return "", notFound("no trusted certificate %s", prefix)
+	case 1:
+		return str(rows[0][0]), nil
+	}
+	return "", conflict("fingerprint prefix %s matches %d certificates; give more digits", prefix, len(rows))
+}
+
+// fingerprintRequest is the body of /internal/trust/forget.
+type fingerprintRequest struct {
+	Fingerprint string `json:"fingerprint"`
+}
+
+// notifyTrustChange tells every other member to drop fp from its trust cache, in parallel,
+// and waits for them (each within trustNoticeTimeout). A member that cannot be told is
+// logged; it catches up when its replica applies the change.
+func (d *Daemon) notifyTrustChange(ctx context.Context, fp string) {
+	members, err := d.membersLocal(ctx)
+	if err != nil {
+		d.log.Warn("trust change: listing members failed", "err", err)
+		return
+	}
+	var wg sync.WaitGroup
+	for _, m := range members {
+		if m.name == d.memberName() {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cctx, cancel := context.WithTimeout(ctx, trustNoticeTimeout)
+			defer cancel()
+			if err := d.peers.post(cctx, m.address, "/internal/trust/forget", fingerprintRequest{Fingerprint: fp}, nil, 1); err != nil {
+				d.log.Warn("trust change: member not told; it catches up through raft", "member", m.name, "err", err)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// postTrustForget (member) drops a fingerprint from this member's trust cache.
+func (d *Daemon) postTrustForget(w http.ResponseWriter, r *http.Request) error {
+	var req fingerprintRequest
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	d.trust.forget(strings.ToLower(req.Fingerprint))
 	return writeOK(w, nil, "")
 }
 
