@@ -161,29 +161,39 @@ func (e *env) mustUp(extra ...string) result {
 // members lists the cluster through orch's API client.
 func (e *env) members() []api.ClusterMember {
 	e.t.Helper()
-	r := e.orch("cluster", "list", "--format", "json")
-	if r.code != 0 {
-		e.t.Fatalf("orch cluster list exited %d: %s%s", r.code, r.stdout, r.stderr)
-	}
-	var ms []api.ClusterMember
-	if err := json.Unmarshal([]byte(r.stdout), &ms); err != nil {
-		e.t.Fatalf("cluster list output: %v\n%s", err, r.stdout)
+	ms, err := e.tryMembers()
+	if err != nil {
+		e.t.Fatal(err)
 	}
 	return ms
 }
 
-// waitMembers waits until the members satisfy cond, reporting the last list.
+// tryMembers is `orch cluster list --format json`, its failure an error.
+func (e *env) tryMembers() ([]api.ClusterMember, error) {
+	r := e.orch("cluster", "list", "--format", "json")
+	if r.code != 0 {
+		return nil, fmt.Errorf("orch cluster list exited %d: %s%s", r.code, r.stdout, r.stderr)
+	}
+	var ms []api.ClusterMember
+	if err := json.Unmarshal([]byte(r.stdout), &ms); err != nil {
+		return nil, fmt.Errorf("cluster list output: %v\n%s", err, r.stdout)
+	}
+	return ms, nil
+}
+
+// waitMembers waits until the members satisfy cond, reporting the last list or error. A
+// failing list is retried: right after a member dies the survivors may still be electing
+// a leader.
 func (e *env) waitMembers(what string, cond func([]api.ClusterMember) bool) []api.ClusterMember {
 	e.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
-	var ms []api.ClusterMember
 	for {
-		ms = e.members()
-		if cond(ms) {
+		ms, err := e.tryMembers()
+		if err == nil && cond(ms) {
 			return ms
 		}
 		if time.Now().After(deadline) {
-			e.t.Fatalf("timed out waiting for %s; members: %+v", what, ms)
+			e.t.Fatalf("timed out waiting for %s; members: %+v (last error: %v)", what, ms, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -93,7 +93,11 @@ func (d *Daemon) isTrusted(ctx context.Context, fp string) bool {
 		return true
 	}
 	epoch := d.trust.begin()
-	if ok && d.trustedLocally(ctx, fp) {
+	// The local replica first: it answers without a leader (during an election, or on a
+	// member cut off from the majority), and a removal reaches it through raft plus the
+	// forget notice. Only a fingerprint it lacks (perhaps added a moment ago) needs the
+	// leader.
+	if d.trustedLocally(ctx, fp) {
 		d.trust.remember(fp, true, epoch, applied)
 		return true
 	}
