@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"orch/nodeagent/api"
@@ -112,10 +114,14 @@ func (d *Daemon) fullConfig(ctx context.Context) (configState, error) {
 }
 
 // configETag identifies a configuration state: the global config version (bumped by every
-// replicated change) and the member-local keys.
+// replicated change) in clear, so that a compare-and-set can hand it to the replicated
+// write as its guard, and a hash of the member-local keys.
 func configETag(globalVersion int64, local map[string]string) string {
+	return fmt.Sprintf(`"%d-%s"`, globalVersion, localConfigHash(local))
+}
+
+func localConfigHash(local map[string]string) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "v%d\n", globalVersion)
 	keys := make([]string, 0, len(local))
 	for k := range local {
 		keys = append(keys, k)
@@ -124,7 +130,27 @@ func configETag(globalVersion int64, local map[string]string) string {
 	for _, k := range keys {
 		fmt.Fprintf(h, "%s=%s\n", k, local[k])
 	}
-	return `"` + hex.EncodeToString(h.Sum(nil))[:32] + `"`
+	return hex.EncodeToString(h.Sum(nil))[:24]
+}
+
+// errStaleETag is the answer to an If-Match that does not name the current configuration.
+func errStaleETag() error {
+	return api.Errorf(http.StatusPreconditionFailed, "configuration changed since it was read (ETag mismatch)")
+}
+
+// parseETag splits an ETag of configETag into the global config version and the local
+// hash; ok is false for anything else.
+func parseETag(etag string) (version int64, localHash string, ok bool) {
+	inner, found := strings.CutPrefix(etag, `"`)
+	if inner, found = strings.CutSuffix(inner, `"`); !found {
+		return 0, "", false
+	}
+	v, h, found := strings.Cut(inner, "-")
+	version, err := strconv.ParseInt(v, 10, 64)
+	if !found || err != nil || version < 0 || len(h) != 24 {
+		return 0, "", false
+	}
+	return version, h, true
 }
 
 func (d *Daemon) putServer(w http.ResponseWriter, r *http.Request) error {
@@ -135,27 +161,50 @@ func (d *Daemon) patchServer(w http.ResponseWriter, r *http.Request) error {
 	return d.updateConfig(w, r, false)
 }
 
-// updateConfig applies PUT (replace) or PATCH (merge) of the configuration. With If-Match
-// it is a compare-and-set against the ETag of GET /1.0: the replicated part is guarded by
-// the global config version inside the same raft entry, so it is atomic cluster-wide.
+// maxPutRetries bounds how often a PUT without If-Match re-reads the configuration when a
+// concurrent write got in between its read and its write.
+const maxPutRetries = 8
+
+// updateConfig applies PUT (replace) or PATCH (merge) of the configuration. The replicated
+// part is one raft entry that bumps the global config version; with If-Match that entry is
+// guarded by the version the ETag names, so the compare-and-set happens in the state
+// machine, atomically cluster-wide, and concurrent writes share log entries instead of
+// queueing on a lock. A PUT without If-Match is guarded by the version it read (and
+// retried when that went stale), so that it replaces the configuration as a whole.
 func (d *Daemon) updateConfig(w http.ResponseWriter, r *http.Request, replace bool) error {
 	var put api.ServerPut
 	if err := decodeBody(r, &put); err != nil {
 		return err
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	current, err := d.fullConfig(r.Context())
+	match := r.Header.Get("If-Match")
+	var err error
+	for range maxPutRetries {
+		err = d.applyConfig(r.Context(), put.Config, replace, match)
+		if !errors.Is(err, errPutRaced) {
+			break
+		}
+	}
+	if errors.Is(err, errPutRaced) {
+		return unavailable("configuration changed %d times while replacing it; try again", maxPutRetries)
+	}
 	if err != nil {
 		return err
 	}
-	match := r.Header.Get("If-Match")
-	if match != "" && match != current.etag {
-		return api.Errorf(http.StatusPreconditionFailed, "configuration changed since it was read (ETag mismatch)")
-	}
-	changes := put.Config
+	return writeOK(w, nil, "")
+}
+
+// errPutRaced reports that a PUT without If-Match lost its guard to a concurrent write.
+var errPutRaced = errors.New("a concurrent write changed the configuration")
+
+// applyConfig makes one attempt of updateConfig.
+func (d *Daemon) applyConfig(ctx context.Context, body map[string]string, replace bool, match string) error {
+	changes, guard := body, int64(-1)
 	if replace {
-		changes = replacement(current.config, put.Config)
+		current, err := d.fullConfig(ctx)
+		if err != nil {
+			return err
+		}
+		changes, guard = replacement(current.config, body), current.version
 	}
 	global, localChanges, err := splitConfig(changes)
 	if err != nil {
@@ -164,26 +213,84 @@ func (d *Daemon) updateConfig(w http.ResponseWriter, r *http.Request, replace bo
 	if err := d.checkLocalChange(localChanges); err != nil {
 		return err
 	}
+	if match != "" || len(localChanges) > 0 {
+		// Member-local keys live outside raft (and may move listeners): their check and
+		// change stay under the daemon's lock.
+		d.mu.Lock()
+		defer d.mu.Unlock()
+	}
+	if match != "" {
+		if guard, err = d.checkETag(ctx, match, len(global) == 0); err != nil {
+			return err
+		}
+	}
 	if len(global) > 0 {
-		guard := int64(-1)
-		if match != "" {
-			guard = current.version
-		}
-		if err := d.writeGlobalConfig(r.Context(), global, guard); err != nil {
-			return err
-		}
-	}
-	if len(localChanges) > 0 {
-		if err := d.local.Set(localChanges); err != nil {
-			return err
-		}
-		if d.mux != nil || d.memberName() == "" {
-			if err := d.reconcileClientListener(); err != nil {
-				return err
+		err := d.writeGlobalConfig(ctx, global, guard)
+		if errors.Is(err, store.ErrConflict) {
+			if match == "" {
+				return errPutRaced
 			}
+			return errStaleETag()
+		}
+		if err != nil {
+			return err
 		}
 	}
-	return writeOK(w, nil, "")
+	return d.setLocalConfig(localChanges)
+}
+
+// checkETag compares the local half of an If-Match ETag with this member's local keys and
+// returns the global config version it names, for the replicated write to check. With no
+// replicated write to carry that check (verifyVersion), the version is checked here with
+// a linearizable read.
+func (d *Daemon) checkETag(ctx context.Context, match string, verifyVersion bool) (int64, error) {
+	version, localHash, ok := parseETag(match)
+	if !ok {
+		return 0, errStaleETag()
+	}
+	local, err := d.local.Config()
+	if err != nil {
+		return 0, err
+	}
+	if localHash != localConfigHash(local) {
+		return 0, errStaleETag()
+	}
+	if verifyVersion {
+		cur, err := d.configVersion(ctx)
+		if err != nil {
+			return 0, err
+		}
+		if cur != version {
+			return 0, errStaleETag()
+		}
+	}
+	return version, nil
+}
+
+// configVersion reads the global config version linearizably (0 before init).
+func (d *Daemon) configVersion(ctx context.Context) (int64, error) {
+	if d.store() == nil {
+		return 0, nil
+	}
+	rows, err := d.query(ctx, `SELECT value FROM meta WHERE key = 'config_version'`)
+	if err != nil || len(rows) == 0 {
+		return 0, err
+	}
+	return i64(rows[0][0]), nil
+}
+
+// setLocalConfig stores member-local keys and moves the client listener when needed.
+func (d *Daemon) setLocalConfig(changes map[string]string) error {
+	if len(changes) == 0 {
+		return nil
+	}
+	if err := d.local.Set(changes); err != nil {
+		return err
+	}
+	if d.mux != nil || d.memberName() == "" {
+		return d.reconcileClientListener()
+	}
+	return nil
 }
 
 // replacement turns a PUT body into changes: keys absent from the body are unset.
@@ -247,7 +354,8 @@ func (d *Daemon) checkLocalChange(changes map[string]string) error {
 }
 
 // writeGlobalConfig replicates config changes in one raft entry that also bumps the config
-// version; with guard >= 0 the entry fails unless the version is still guard.
+// version; with guard >= 0 the entry fails with store.ErrConflict unless the version is
+// still guard.
 func (d *Daemon) writeGlobalConfig(ctx context.Context, changes map[string]string, guard int64) error {
 	if d.store() == nil {
 		return fmt.Errorf("%w: cluster-wide keys need an initialised member", ErrNotInitialised)
@@ -260,9 +368,6 @@ func (d *Daemon) writeGlobalConfig(ctx context.Context, changes map[string]strin
 	}
 	stmts := append([]store.Statement{bump}, configStatements(changes)...)
 	_, err := d.exec(ctx, stmts...)
-	if errors.Is(err, store.ErrConflict) {
-		return api.Errorf(http.StatusPreconditionFailed, "configuration changed since it was read (ETag mismatch)")
-	}
 	return err
 }
 
