@@ -1,5 +1,6 @@
 // Package clustermodules holds the playbook modules that declare storage pools, storage
-// volumes and networks through the cluster API, idempotently (state present or absent):
+// volumes, networks, profiles and images through the cluster API, idempotently (state
+// present or absent):
 //
 //   - storage_pool: {via: node1, fingerprint: "...", name: data, driver: btrfs,
 //     config: {volume.size: 1GiB}, members: {node1: {size: 5GiB}, node2: {source: /dev/sdb}},
@@ -8,10 +9,18 @@
 //     config: {size: 1GiB}, state: present}
 //   - network: {via: node1, fingerprint: "...", name: br0, config: {ipv4.address: auto,
 //     ipv4.nat: "true"}, members: {node1: {bridge.external_interfaces: eth1}}, state: present}
+//   - profile: {via: node1, fingerprint: "...", name: web, description: "...",
+//     config: {limits.memory: 256MiB}, devices: {eth0: {type: nic, network: br0, name: eth0}},
+//     state: present}
+//   - image: {via: node1, fingerprint: "...", alias: busybox, src: busybox.tar.xz,
+//     state: present}
 //
 // A pool or network is defined on every member (with that member's keys from members, if
 // any) and then created; nothing is changed when it already exists with the same global
-// keys. Every change goes through TaskContext.Change, so --check only describes it.
+// keys. A profile is created, or replaced when its description, config or devices differ.
+// An image is imported from src (a controller-side tarball, relative to the playbook) when
+// no image has the alias; an existing alias is left as it is, whatever image it names.
+// Every change goes through TaskContext.Change, so --check only describes it.
 package clustermodules
 
 import (
@@ -40,6 +49,8 @@ func Registry(open Client) playbooks.Registry {
 		"storage_pool":   playbooks.ModuleFunc(m.storagePool),
 		"storage_volume": playbooks.ModuleFunc(m.storageVolume),
 		"network":        playbooks.ModuleFunc(m.network),
+		"profile":        playbooks.ModuleFunc(m.profile),
+		"image":          playbooks.ModuleFunc(m.image),
 	}
 }
 
@@ -101,15 +112,20 @@ func stringMap(a playbooks.Args, name string) (map[string]string, error) {
 
 // memberMaps reads members: {member: {key: value}}.
 func memberMaps(a playbooks.Args) (map[string]map[string]string, error) {
+	return nestedMaps(a, "members")
+}
+
+// nestedMaps reads a map argument of maps of string values: name: {outer: {key: value}}.
+func nestedMaps(a playbooks.Args, name string) (map[string]map[string]string, error) {
 	out := map[string]map[string]string{}
-	v, ok := a["members"].(map[string]any)
-	if a["members"] != nil && !ok {
-		return nil, fmt.Errorf("members: want a map of member: {key: value}, got %T", a["members"])
+	v, ok := a[name].(map[string]any)
+	if a[name] != nil && !ok {
+		return nil, fmt.Errorf("%s: want a map of name: {key: value}, got %T", name, a[name])
 	}
 	for m := range v {
 		cfg, err := stringMap(playbooks.Args(v), m)
 		if err != nil {
-			return nil, fmt.Errorf("members.%w", err)
+			return nil, fmt.Errorf("%s.%w", name, err)
 		}
 		out[m] = cfg
 	}

@@ -35,9 +35,10 @@ type Deps struct {
 	Logger *slog.Logger
 }
 
-// Registry returns the controller modules bound to deps.
+// Registry returns the controller modules bound to deps, with the cluster entity modules
+// (storage_pool, storage_volume, network, profile, image; see entities.go).
 func Registry(deps Deps) playbooks.Registry {
-	return playbooks.Registry{
+	return deps.withEntities(playbooks.Registry{
 		"agent_install":       moduleFunc(deps.agentInstall),
 		"agent_start":         moduleFunc(deps.agentStart),
 		"agent_stop":          moduleFunc(deps.agentStop),
@@ -53,7 +54,7 @@ func Registry(deps Deps) playbooks.Registry {
 		"upgrade_preflight":   moduleFunc(deps.upgradePreflight),
 		"recover_plan":        moduleFunc(deps.recoverPlan),
 		"instance":            moduleFunc(deps.instance),
-	}
+	})
 }
 
 // moduleFunc adapts a function to playbooks.Module.

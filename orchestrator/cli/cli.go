@@ -57,6 +57,9 @@ type CLI struct {
 	File      FileCmd      `cmd:"" help:"Copy files into and out of instances."`
 	Storage   StorageCmd   `cmd:"" help:"Manage storage pools and volumes through the cluster API."`
 	Network   NetworkCmd   `cmd:"" help:"Manage bridge networks through the cluster API."`
+	Image     ImageCmd     `cmd:"" help:"Manage the cluster's images (import streams a tarball)."`
+	Profile   ProfileCmd   `cmd:"" help:"Manage the cluster's profiles."`
+	Remote    RemoteCmd    `cmd:"" help:"Manage the cluster's image servers (simplestreams)."`
 	Version   VersionCmd   `cmd:"" help:"Print orch's version."`
 }
 

@@ -1,0 +1,158 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"orch/nodeagent/api"
+	"orch/orchestrator"
+	"orch/output"
+)
+
+// The image, profile and remote verbs are the agent CLI's (nodeagent/cli), spoken to the
+// cluster API of the first reachable member (withMember); errors start with that member.
+
+// ImageCmd is `orch image`: the cluster's images, as the agent's `image`.
+type ImageCmd struct {
+	Import ImageImportCmd `cmd:"" help:"Import a rootfs tarball as an image (streamed to one member, then replicated)."`
+	List   ImageListCmd   `cmd:"" help:"List the cluster's images and their holders."`
+	Show   ImageShowCmd   `cmd:"" help:"Show one image."`
+	Delete ImageDeleteCmd `cmd:"" help:"Delete an image from every member."`
+	Alias  ImageAliasCmd  `cmd:"" help:"Manage image aliases."`
+}
+
+// ImageImportCmd is `image import TARBALL --alias NAME [--target MEMBER]`.
+type ImageImportCmd struct {
+	Tarball string   `arg:"" help:"Rootfs tarball (.tar, .tar.gz, .tar.xz)." type:"path"`
+	Alias   []string `help:"Alias to give the image (repeatable)."`
+	Target  string   `help:"Member to upload to (its inventory host; default: the first that answers)."`
+}
+
+// Run streams the tarball from disk to the member's API (never held in memory).
+func (c *ImageImportCmd) Run(g *Globals) error {
+	f, err := os.Open(c.Tarball)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil {
+		return err
+	} else if !st.Mode().IsRegular() {
+		return fmt.Errorf("%s: not a regular file", c.Tarball)
+	}
+	return withMember(g, c.Target, func(ctx context.Context, m *orchestrator.Member) error {
+		img, err := m.ImportImage(ctx, f, c.Alias)
+		if err != nil {
+			return fmt.Errorf("importing %s: %w", c.Tarball, err)
+		}
+		fmt.Fprintf(g.Stdout, "Image imported with fingerprint: %s\n", img.Fingerprint)
+		return nil
+	})
+}
+
+// ImageListCmd is `image list`.
+type ImageListCmd struct {
+	Format output.Format `help:"table, json or yaml." default:"table"`
+}
+
+// Run lists the images.
+func (c *ImageListCmd) Run(g *Globals) error {
+	if err := c.Format.Validate(); err != nil {
+		return err
+	}
+	return withMember(g, "", func(ctx context.Context, m *orchestrator.Member) error {
+		imgs, err := m.Images(ctx)
+		if err != nil {
+			return err
+		}
+		return output.Render(g.Stdout, c.Format, imgs, func() ([]string, [][]string) { return output.ImageTable(imgs) })
+	})
+}
+
+// ImageShowCmd is `image show IMAGE`.
+type ImageShowCmd struct {
+	Image  string        `arg:"" help:"Alias or fingerprint (prefix)."`
+	Format output.Format `help:"table, json or yaml." default:"yaml"`
+}
+
+// Run shows the image.
+func (c *ImageShowCmd) Run(g *Globals) error {
+	if err := c.Format.Validate(); err != nil {
+		return err
+	}
+	return withMember(g, "", func(ctx context.Context, m *orchestrator.Member) error {
+		img, err := m.Image(ctx, c.Image)
+		if err != nil {
+			return fmt.Errorf("image %s: %w", c.Image, err)
+		}
+		return output.Render(g.Stdout, c.Format, img, func() ([]string, [][]string) { return output.ImageTable([]api.Image{*img}) })
+	})
+}
+
+// ImageDeleteCmd is `image delete IMAGE`.
+type ImageDeleteCmd struct {
+	Image string `arg:"" help:"Alias or fingerprint (prefix)."`
+}
+
+// Run deletes the image.
+func (c *ImageDeleteCmd) Run(g *Globals) error {
+	return withMember(g, "", func(ctx context.Context, m *orchestrator.Member) error {
+		if err := m.DeleteImage(ctx, c.Image); err != nil {
+			return fmt.Errorf("image %s: %w", c.Image, err)
+		}
+		return nil
+	})
+}
+
+// ImageAliasCmd is `image alias create|delete` (add is create's other name).
+type ImageAliasCmd struct {
+	Create ImageAliasCreateCmd `cmd:"" aliases:"add" help:"Point an alias at an image."`
+	Delete ImageAliasDeleteCmd `cmd:"" help:"Remove an alias."`
+}
+
+// ImageAliasCreateCmd is `image alias create NAME TARGET`.
+type ImageAliasCreateCmd struct {
+	Name   string `arg:""`
+	Target string `arg:"" help:"Fingerprint (prefix) or alias."`
+}
+
+// Run creates (or moves) the alias.
+func (c *ImageAliasCreateCmd) Run(g *Globals) error {
+	return withMember(g, "", func(ctx context.Context, m *orchestrator.Member) error {
+		if err := m.CreateImageAlias(ctx, c.Name, c.Target); err != nil {
+			return fmt.Errorf("alias %s -> image %s: %w", c.Name, c.Target, err)
+		}
+		return nil
+	})
+}
+
+// ImageAliasDeleteCmd is `image alias delete NAME`.
+type ImageAliasDeleteCmd struct {
+	Name string `arg:""`
+}
+
+// Run deletes the alias.
+func (c *ImageAliasDeleteCmd) Run(g *Globals) error {
+	return withMember(g, "", func(ctx context.Context, m *orchestrator.Member) error {
+		if err := m.DeleteImageAlias(ctx, c.Name); err != nil {
+			return fmt.Errorf("alias %s: %w", c.Name, err)
+		}
+		return nil
+	})
+}
+
+// withMember runs fn with a client of the first reachable member (only target's, when
+// set); an error fn returns starts with the member that answered.
+func withMember(g *Globals, target string, fn func(ctx context.Context, m *orchestrator.Member) error) error {
+	ctx := context.Background()
+	m, done, err := orchestrator.ClusterMember(ctx, g.options(), target)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if err := fn(ctx, m); err != nil {
+		return fmt.Errorf("member %s: %w", m.Name, err)
+	}
+	return nil
+}
