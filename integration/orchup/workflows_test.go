@@ -202,6 +202,7 @@ func TestRecover(t *testing.T) {
 	if !strings.Contains(r.stdout, "recover on host1") {
 		t.Fatalf("survivor not named:\n%s", r.stdout)
 	}
+	t.Logf("orch recover:\n%s", r.stdout)
 	ms := e.waitMembers("host1 alone", func(ms []api.ClusterMember) bool { return len(ms) == 1 && allOnline(ms) })
 	if ms[0].ServerName != "host1" || !ms[0].Database {
 		t.Fatalf("after recovery: %+v", ms)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"orch/nodeagent/api"
 	"orch/playbooks"
@@ -116,6 +117,9 @@ func isDatabaseMember(v dbView) bool {
 	return false
 }
 
+// lostWait bounds the wait for the recovered survivor to mark the lost members OFFLINE.
+const lostWait = 15 * time.Second
+
 // clusterRemoveLost (run once, through the recovered member) removes with --force every
 // member that is OFFLINE, except the members of the inventory hosts in keep_hosts.
 func (d Deps) clusterRemoveLost(ctx context.Context, t *playbooks.TaskContext) (playbooks.Result, error) {
@@ -128,22 +132,42 @@ func (d Deps) clusterRemoveLost(ctx context.Context, t *playbooks.TaskContext) (
 		return playbooks.Result{}, err
 	}
 	keep, _ := t.Args.StringList("keep_hosts")
-	ms, err := d.listMembers(ctx, t, via, fp)
-	if err != nil {
-		return playbooks.Result{}, err
-	}
 	kept := map[string]bool{}
-	for _, h := range keep {
+	for _, h := range append(keep, via) {
 		vars, err := hostVars(t, h)
 		if err != nil {
 			return playbooks.Result{}, err
 		}
 		kept[strVar(vars, "node_name", h)] = true
 	}
+	// The restarted survivor marks the other members OFFLINE once it leads (a moment after
+	// it starts); until then they may still look ONLINE. Wait for that, within a bound:
+	// what is still ONLINE after it is alive and is not removed.
 	var lost []string
-	for _, m := range ms {
-		if m.Status == api.StatusOffline && !kept[m.ServerName] {
-			lost = append(lost, m.ServerName)
+	deadline := time.Now().Add(lostWait)
+	for {
+		ms, err := d.listMembers(ctx, t, via, fp)
+		if err != nil {
+			return playbooks.Result{}, err
+		}
+		lost = lost[:0]
+		pending := 0
+		for _, m := range ms {
+			switch {
+			case kept[m.ServerName]:
+			case m.Status == api.StatusOffline:
+				lost = append(lost, m.ServerName)
+			default:
+				pending++
+			}
+		}
+		if pending == 0 || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return playbooks.Result{}, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 	if len(lost) == 0 {
