@@ -7,15 +7,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=$PATH:/usr/local/go/bin:/usr/sbin:/sbin
 lab=${1:-/tmp/orch-lab}
-# dhcp_script configures eth0 from busybox udhcpc's lease (the image has no default script).
-dhcp_script='#!/bin/sh
-case "$1" in bound|renew)
-  ip addr flush dev "$interface"
-  ip addr add "$ip/$mask" dev "$interface"
-  [ -n "$router" ] && ip route replace default via "${router%% *}" dev "$interface";;
-esac
-exit 0'
-
 # wait_for DESCRIPTION TRIES CMD...: runs CMD until it succeeds, at most TRIES times 0.2s apart.
 wait_for() {
   local what=$1 tries=$2
@@ -32,29 +23,28 @@ wait_for() {
 network_created_on() { bin/orch network show orchbr0 --target "$1" --format json | grep -q '"status": *"Created"'; }
 has_ipv4() { bin/orch list --format json | grep -q '"ipv4": *\['; }
 
-# launch_demo_container imports the busybox image (built with `make image` if missing),
-# launches c1 through orch, asks DHCP inside it and shows `orch list`.
+# launch_demo_container imports the busybox image (built with `make image` if missing or stale)
+# through orch, launches c1 and shows `orch list` once c1's own udhcpc (started by the
+# image's init) has its lease from dnsmasq on c1's member.
 launch_demo_container() {
   local img=bin/busybox-image.tar.xz
   [ -f "$img" ] || img=bin/busybox-image.tar.gz
-  if [ ! -f "$img" ]; then
-    echo "== make image (no busybox image in bin/)"
+  if [ ! -f "$img" ] || [ scripts/mkimage.sh -nt "$img" ]; then
+    echo "== make image (no busybox image in bin/, or one older than scripts/mkimage.sh)"
+    rm -f bin/busybox-image.tar.xz bin/busybox-image.tar.gz
     make --no-print-directory image
     img=bin/busybox-image.tar.xz
     [ -f "$img" ] || img=bin/busybox-image.tar.gz
   fi
-  echo "== orch node host1 -- image import $img --alias busybox"
-  bin/orch node host1 --known-hosts "$lab/known_hosts" -- image import "$PWD/$img" --alias busybox
+  echo "== orch image import $img --alias busybox"
+  bin/orch image import "$img" --alias busybox
   for h in host1 host2 host3; do
     wait_for "network orchbr0 on $h" 150 network_created_on "$h"
   done
   echo
   echo "== orch launch busybox c1"
   bin/orch launch busybox c1
-  echo "== orch exec c1 -- udhcpc -i eth0 (a lease from dnsmasq on c1's member)"
-  printf '%s\n' "$dhcp_script" | bin/orch exec c1 -- sh -c 'cat >/tmp/dhcp.sh && chmod 755 /tmp/dhcp.sh'
-  bin/orch exec c1 -- udhcpc -i eth0 -n -q -t 10 -T 1 -s /tmp/dhcp.sh 2>&1 | grep -i lease || true
-  wait_for "c1's IPv4 address in orch list" 50 has_ipv4 || true
+  wait_for "c1's DHCP lease (IPv4 in orch list)" 100 has_ipv4
   echo
   echo "== orch list"
   bin/orch list
@@ -88,4 +78,4 @@ launch_demo_container
 echo
 echo "The lab stays up. Try:"
 echo "  ORCH_CONFIG=$lab/orch-state bin/orch -i $lab/inventory.ini --known-hosts $lab/known_hosts node host2 -- cluster list-database"
-echo "Tear it down with: make lab-down"
+echo "Tear it down with: bin/orchlab down --dir $lab"

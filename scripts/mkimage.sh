@@ -3,7 +3,10 @@
 #
 # The output is a rootfs tarball (xz when xz exists, else gzip) laid out as LXC's `local`
 # template expects its fstree: /bin/busybox with its applets linked, /sbin/init, a minimal
-# /etc (passwd, group, inittab, rcS that brings eth0 up and asks DHCP when a server answers).
+# /etc (passwd, group, inittab, rcS). rcS brings eth0 up (when the container has one) and
+# leaves busybox udhcpc running in the background with /usr/share/udhcpc/default.script,
+# which applies each lease (address, prefix, default route, resolv.conf), so a container on
+# a managed bridge gets its IPv4 address without anyone exec'ing into it.
 # Usage: scripts/mkimage.sh [bin/busybox-image.tar.xz]
 set -euo pipefail
 
@@ -27,7 +30,7 @@ mkdir -p "$(dirname "$out")"
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
 
-for d in bin sbin usr/bin usr/sbin etc/init.d dev dev/pts proc sys tmp root home mnt var/log var/run run lib; do
+for d in bin sbin usr/bin usr/sbin usr/share/udhcpc etc/init.d etc/udhcpc dev dev/pts proc sys tmp root home mnt var/log var/run run lib; do
 	mkdir -p "$root/$d"
 	chmod 755 "$root/$d"
 done
@@ -54,9 +57,49 @@ cat >"$root/etc/init.d/rcS" <<'RCS'
 #!/bin/sh
 /bin/mount -a 2>/dev/null
 /bin/ip link set lo up
-/bin/ip link set eth0 up 2>/dev/null
+if /bin/ip link show eth0 >/dev/null 2>&1; then
+	/bin/ip link set eth0 up
+	# Foreground mode, backgrounded here: rcS returns at once and udhcpc keeps renewing,
+	# retrying every few seconds while no server answers.
+	/bin/udhcpc -f -i eth0 -s /usr/share/udhcpc/default.script -t 5 -T 1 -A 3 \
+		-x hostname:"$(/bin/hostname)" </dev/null >/dev/null 2>&1 &
+fi
 RCS
 chmod 755 "$root/etc/init.d/rcS"
+cat >"$root/usr/share/udhcpc/default.script" <<'DHCP'
+#!/bin/sh
+# busybox udhcpc event script: $1 is the event, the lease is in the environment
+# ($interface, $ip, $mask as a prefix length, $broadcast, $router, $dns, $domain).
+log() { echo "$(date '+%F %T') udhcpc $*" >>/var/log/udhcpc.log; }
+case "$1" in
+deconfig)
+	ip -4 addr flush dev "$interface"
+	ip link set "$interface" up
+	;;
+bound|renew)
+	if ! ip -4 addr show dev "$interface" | grep -q "inet $ip/$mask "; then
+		ip -4 addr flush dev "$interface"
+		ip addr add "$ip/$mask" ${broadcast:+broadcast "$broadcast"} dev "$interface"
+		log "$1 $interface $ip/$mask"
+	fi
+	if [ -n "$router" ]; then
+		ip route replace default via "${router%% *}" dev "$interface"
+	fi
+	if [ -n "$dns" ]; then
+		{
+			[ -n "$domain" ] && echo "search $domain"
+			for s in $dns; do echo "nameserver $s"; done
+		} >/etc/resolv.conf
+	fi
+	;;
+leasefail | nak)
+	log "$1 $interface"
+	;;
+esac
+exit 0
+DHCP
+chmod 755 "$root/usr/share/udhcpc/default.script"
+ln -s /usr/share/udhcpc/default.script "$root/etc/udhcpc/default.script"
 
 if [[ "$out" == *.xz ]]; then
 	tar --numeric-owner --owner=0 --group=0 -C "$root" -cf - . | xz -T1 -6 >"$out.tmp"
