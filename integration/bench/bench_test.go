@@ -26,6 +26,7 @@ var sections = []struct {
 }{
 	{"forming", (*suite).forming},
 	{"cluster", (*suite).cluster},
+	{"upgrade", (*suite).upgrade},
 	{"writes", (*suite).writes},
 	{"playbook", (*suite).playbook},
 	{"resources", (*suite).resources},
