@@ -74,46 +74,71 @@ func heartbeatInterval(threshold time.Duration) time.Duration {
 	return min(max(iv, 200*time.Millisecond), 5*time.Second)
 }
 
-// leaderPoll is how often a member that is not the leader checks whether it became one: a
-// new leader starts its first round at most this late, so members stay ONLINE across a
-// leader change.
-const leaderPoll = 50 * time.Millisecond
-
-// thresholdRecheck is how often the leader re-reads cluster.offline_threshold between rounds,
-// so that lowering it shortens the current wait instead of letting members look OFFLINE.
+// thresholdRecheck is how often the leader re-checks cluster.offline_threshold between
+// rounds, so that lowering it shortens the current wait instead of letting members look
+// OFFLINE. The configuration is only read again when the replica has moved on.
 const thresholdRecheck = 250 * time.Millisecond
 
 // heartbeatLoop runs on every member and acts while this member is the raft leader: a round
 // every interval (jittered ±10%), measured from the start of the previous round. A kick
-// (announce, migration) starts a round at once.
+// (announce, migration) or gaining leadership starts a round at once. It follows raft's
+// leadership notifications, so a member that does not lead sleeps until it does.
 func (d *Daemon) heartbeatLoop(ctx context.Context) {
+	st := d.store()
+	if st == nil {
+		return
+	}
+	leaderCh := st.LeaderChanges()
+	leading := false
 	var last, next time.Time // start of the last round, and when the next is due
+	iv := intervalCache{}
 	for {
-		st := d.store()
-		leading := st != nil && st.IsLeader()
-		wait := leaderPoll
+		var timeout <-chan time.Time
+		var t *time.Timer
 		if leading {
 			if !time.Now().Before(next) {
 				last = time.Now()
 				next = last.Add(jittered(d.heartbeatRound(ctx)))
-			} else if iv := d.currentInterval(ctx); last.Add(iv).Before(next) {
-				next = last.Add(iv) // the threshold was lowered
+			} else if cur := iv.get(ctx, d, st.AppliedIndex()); last.Add(cur).Before(next) {
+				next = last.Add(cur) // the threshold was lowered
 			}
-			wait = min(time.Until(next), thresholdRecheck)
-		} else {
-			next = time.Time{}
+			t = time.NewTimer(max(min(time.Until(next), thresholdRecheck), 0))
+			timeout = t.C
 		}
-		t := time.NewTimer(max(wait, 0))
 		select {
 		case <-ctx.Done():
-			t.Stop()
-			return
+		case v, ok := <-leaderCh:
+			if !ok {
+				return // the store closed
+			}
+			if v != leading {
+				leading, next = v, time.Time{}
+			}
 		case <-d.health.kick:
 			next = time.Time{}
-		case <-t.C:
+		case <-timeout:
 		}
-		t.Stop()
+		if t != nil {
+			t.Stop()
+		}
+		if ctx.Err() != nil {
+			return
+		}
 	}
+}
+
+// intervalCache is the round interval for the threshold in this member's replica, read
+// again only when the replica has applied new entries.
+type intervalCache struct {
+	applied uint64
+	iv      time.Duration
+}
+
+func (c *intervalCache) get(ctx context.Context, d *Daemon, applied uint64) time.Duration {
+	if c.iv == 0 || applied != c.applied {
+		c.applied, c.iv = applied, d.currentInterval(ctx)
+	}
+	return c.iv
 }
 
 // jittered spreads iv by ±10%, so that rounds of successive leaders do not line up.

@@ -14,6 +14,10 @@ import (
 // when looking for entries the FSM never sees (no-ops, barriers).
 const maxGapScan = 256
 
+// maxGapPoll bounds how long WaitApplied waits before looking again at raft's
+// applied index when the entries it waits for may be ones the FSM never sees.
+const maxGapPoll = 20 * time.Millisecond
+
 // DB returns the read-only pool on the local replica. Reads are as fresh as
 // this node's applied index; use ReadIndex + WaitApplied for linearizable reads.
 func (s *Store) DB() *sql.DB { return s.reader }
@@ -95,7 +99,7 @@ func (s *Store) WaitApplied(ctx context.Context, index uint64) error {
 		if s.raft.AppliedIndex() < index {
 			// The target may be an entry the FSM never sees; re-check when
 			// raft has moved on even if the database does not change.
-			poll = time.After(s.cfg.Timings.Commit)
+			poll = time.After(min(s.cfg.Timings.Commit, maxGapPoll))
 		}
 		select {
 		case <-progress:
