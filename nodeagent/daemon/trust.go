@@ -23,12 +23,15 @@ type trustCache struct {
 	epoch   uint64            // bumped by forget: lookups begun before it are not remembered
 	trusted map[string]uint64 // fingerprint → applied index when last confirmed
 	misses  map[string]time.Time
+	// revoked holds fingerprints removed while this member's replica may not have applied
+	// the removal yet: the replica is not asked about them until it has.
+	revoked map[string]bool
 }
 
 const missTTL = 2 * time.Second
 
 func newTrustCache() *trustCache {
-	return &trustCache{trusted: map[string]uint64{}, misses: map[string]time.Time{}}
+	return &trustCache{trusted: map[string]uint64{}, misses: map[string]time.Time{}, revoked: map[string]bool{}}
 }
 
 // cached returns what the cache knows of fp: trusted (confirmed at index at), or a
@@ -69,13 +72,32 @@ func (t *trustCache) remember(fp string, trusted bool, epoch, at uint64) {
 	}
 }
 
-// forget drops everything known about fp (its trust changed).
-func (t *trustCache) forget(fp string) {
+// forget drops everything known about fp (its trust changed); removed marks it revoked.
+func (t *trustCache) forget(fp string, removed bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.epoch++
 	delete(t.trusted, fp)
 	delete(t.misses, fp)
+	if removed {
+		t.revoked[fp] = true
+	} else {
+		delete(t.revoked, fp)
+	}
+}
+
+// isRevoked reports whether fp was removed and the replica may still hold it.
+func (t *trustCache) isRevoked(fp string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.revoked[fp]
+}
+
+// settled ends fp's revoked state: the replica no longer holds it, or it was trusted again.
+func (t *trustCache) settled(fp string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.revoked, fp)
 }
 
 // isTrusted reports whether a client certificate fingerprint is in the cluster's trust store.
@@ -94,10 +116,11 @@ func (d *Daemon) isTrusted(ctx context.Context, fp string) bool {
 	}
 	epoch := d.trust.begin()
 	// The local replica first: it answers without a leader (during an election, or on a
-	// member cut off from the majority), and a removal reaches it through raft plus the
-	// forget notice. Only a fingerprint it lacks (perhaps added a moment ago) needs the
-	// leader.
-	if d.trustedLocally(ctx, fp) {
+	// member cut off from the majority). A removal reaches it through raft, a moment after
+	// the forget notice: until then a revoked fingerprint is asked of the leader. Only a
+	// fingerprint the replica lacks (perhaps added a moment ago) needs the leader too.
+	revoked := d.trust.isRevoked(fp)
+	if !revoked && d.trustedLocally(ctx, fp) {
 		d.trust.remember(fp, true, epoch, applied)
 		return true
 	}
@@ -107,8 +130,12 @@ func (d *Daemon) isTrusted(ctx context.Context, fp string) bool {
 	if err != nil {
 		return false
 	}
-	d.trust.remember(fp, len(rows) > 0, epoch, applied)
-	return len(rows) > 0
+	trusted := len(rows) > 0
+	if revoked && (trusted || !d.trustedLocally(ctx, fp)) {
+		d.trust.settled(fp)
+	}
+	d.trust.remember(fp, trusted, epoch, applied)
+	return trusted
 }
 
 // trustedLocally looks fp up in this member's replica.
@@ -151,8 +178,8 @@ func (d *Daemon) postCertificate(w http.ResponseWriter, r *http.Request) error {
 		ON CONFLICT(fingerprint) DO UPDATE SET name = excluded.name`, fp, req.Name, req.Type, req.Certificate)); err != nil {
 		return err
 	}
-	d.trust.forget(fp)
-	d.notifyTrustChange(ctx, fp)
+	d.trust.forget(fp, false)
+	d.notifyTrustChange(ctx, fp, false)
 	return writeOK(w, nil, "")
 }
 
@@ -164,9 +191,10 @@ const trustNoticeTimeout = 3 * time.Second
 
 // deleteCertificate is DELETE /1.0/certificates/{fingerprint} (a full fingerprint or a
 // unique prefix): it removes a trusted client certificate in one raft write, then tells
-// every member to drop it from its cache before answering, so that the client is refused
-// at once everywhere. A member that misses the notice drops it when its replica applies
-// the removal (isTrusted re-checks cached entries against the replica).
+// every member, before answering, to drop it from its cache and to ask the leader about
+// it until its own replica has applied the removal, so that the client is refused at once
+// everywhere. A member that misses the notice refuses it once its replica applies the
+// removal (isTrusted re-checks cached entries against the replica).
 func (d *Daemon) deleteCertificate(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	fp, err := d.resolveFingerprint(ctx, r.PathValue("fingerprint"))
@@ -180,8 +208,8 @@ func (d *Daemon) deleteCertificate(w http.ResponseWriter, r *http.Request) error
 	if len(res) == 1 && res[0].RowsAffected == 0 {
 		return notFound("no trusted certificate %s", fp)
 	}
-	d.trust.forget(fp)
-	d.notifyTrustChange(ctx, fp)
+	d.trust.forget(fp, true)
+	d.notifyTrustChange(ctx, fp, true)
 	return writeOK(w, nil, "")
 }
 
@@ -208,12 +236,14 @@ func (d *Daemon) resolveFingerprint(ctx context.Context, prefix string) (string,
 // fingerprintRequest is the body of /internal/trust/forget.
 type fingerprintRequest struct {
 	Fingerprint string `json:"fingerprint"`
+	// Removed is set when the certificate was removed (rather than added).
+	Removed bool `json:"removed,omitempty"`
 }
 
 // notifyTrustChange tells every other member to drop fp from its trust cache, in parallel,
 // and waits for them (each within trustNoticeTimeout). A member that cannot be told is
 // logged; it catches up when its replica applies the change.
-func (d *Daemon) notifyTrustChange(ctx context.Context, fp string) {
+func (d *Daemon) notifyTrustChange(ctx context.Context, fp string, removed bool) {
 	members, err := d.membersLocal(ctx)
 	if err != nil {
 		d.log.Warn("trust change: listing members failed", "err", err)
@@ -229,7 +259,7 @@ func (d *Daemon) notifyTrustChange(ctx context.Context, fp string) {
 			defer wg.Done()
 			cctx, cancel := context.WithTimeout(ctx, trustNoticeTimeout)
 			defer cancel()
-			if err := d.peers.post(cctx, m.address, "/internal/trust/forget", fingerprintRequest{Fingerprint: fp}, nil, 1); err != nil {
+			if err := d.peers.post(cctx, m.address, "/internal/trust/forget", fingerprintRequest{Fingerprint: fp, Removed: removed}, nil, 1); err != nil {
 				d.log.Warn("trust change: member not told; it catches up through raft", "member", m.name, "err", err)
 			}
 		}()
@@ -243,7 +273,7 @@ func (d *Daemon) postTrustForget(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	d.trust.forget(strings.ToLower(req.Fingerprint))
+	d.trust.forget(strings.ToLower(req.Fingerprint), req.Removed)
 	return writeOK(w, nil, "")
 }
 
