@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"orch/nodeagent/api"
+	"orch/nodeagent/localdb"
 	"orch/nodeagent/store"
 	"orch/nodeagent/version"
 )
@@ -79,6 +80,10 @@ func heartbeatInterval(threshold time.Duration) time.Duration {
 // OFFLINE. The configuration is only read again when the replica has moved on.
 const thresholdRecheck = 250 * time.Millisecond
 
+// recoveryPoll is how often a leader that was just recovered from quorum loss checks
+// whether the lost members have been marked OFFLINE (afterRecovery), before its first round.
+const recoveryPoll = 50 * time.Millisecond
+
 // heartbeatLoop runs on every member and acts while this member is the raft leader: a round
 // every interval (jittered ±10%), measured from the start of the previous round. A kick
 // (announce, migration) or gaining leadership starts a round at once. It follows raft's
@@ -90,19 +95,13 @@ func (d *Daemon) heartbeatLoop(ctx context.Context) {
 	}
 	leaderCh := st.LeaderChanges()
 	leading := false
-	var last, next time.Time // start of the last round, and when the next is due
-	iv := intervalCache{}
+	recovered, _ := d.local.Get(localdb.KeyRecovered)
+	sched := roundSchedule{recovering: recovered != ""}
 	for {
 		var timeout <-chan time.Time
 		var t *time.Timer
 		if leading {
-			if !time.Now().Before(next) {
-				last = time.Now()
-				next = last.Add(jittered(d.heartbeatRound(ctx)))
-			} else if cur := iv.get(ctx, d, st.AppliedIndex()); last.Add(cur).Before(next) {
-				next = last.Add(cur) // the threshold was lowered
-			}
-			t = time.NewTimer(max(min(time.Until(next), thresholdRecheck), 0))
+			t = time.NewTimer(d.leaderStep(ctx, st, &sched))
 			timeout = t.C
 		}
 		select {
@@ -112,10 +111,10 @@ func (d *Daemon) heartbeatLoop(ctx context.Context) {
 				return // the store closed
 			}
 			if v != leading {
-				leading, next = v, time.Time{}
+				leading, sched.next = v, time.Time{}
 			}
 		case <-d.health.kick:
-			next = time.Time{}
+			sched.next = time.Time{}
 		case <-timeout:
 		}
 		if t != nil {
@@ -125,6 +124,34 @@ func (d *Daemon) heartbeatLoop(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// roundSchedule is the heartbeat loop's state while this member leads.
+type roundSchedule struct {
+	last, next time.Time // start of the last round, and when the next is due
+	iv         intervalCache
+	// recovering is set while this member, restarted after recover-from-quorum-loss, may
+	// not yet have marked the lost members OFFLINE: a round then would see them ONLINE and
+	// make them voters again.
+	recovering bool
+}
+
+// leaderStep runs a round when one is due and returns how long to wait before the next
+// step.
+func (d *Daemon) leaderStep(ctx context.Context, st *store.Store, s *roundSchedule) time.Duration {
+	if s.recovering {
+		if v, _ := d.local.Get(localdb.KeyRecovered); v != "" {
+			return recoveryPoll
+		}
+		s.recovering = false
+	}
+	if !time.Now().Before(s.next) {
+		s.last = time.Now()
+		s.next = s.last.Add(jittered(d.heartbeatRound(ctx)))
+	} else if cur := s.iv.get(ctx, d, st.AppliedIndex()); s.last.Add(cur).Before(s.next) {
+		s.next = s.last.Add(cur) // the threshold was lowered
+	}
+	return max(min(time.Until(s.next), thresholdRecheck), 0)
 }
 
 // intervalCache is the round interval for the threshold in this member's replica, read
