@@ -3,6 +3,8 @@ package orchup
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -108,6 +110,7 @@ func TestRollingUpgrade(t *testing.T) {
 	e := newEnv(t, 3)
 	e.mustUp()
 	agentB := buildAgentB(t)
+	c1PID := launchForUpgrade(t, e) // "" when this machine cannot run containers
 	w := startWriter(t, e)
 	sawBlocked := make(chan bool, 1)
 	ctx, cancel := context.WithCancel(t.Context())
@@ -144,6 +147,11 @@ func TestRollingUpgrade(t *testing.T) {
 		}
 	}
 	checkWrites(t, e, acked)
+	if c1PID != "" {
+		if pid := containerPID(t, e, "host2", "c1"); pid != c1PID {
+			t.Errorf("c1's init PID went from %s to %q through the upgrade: the container was restarted or stopped", c1PID, pid)
+		}
+	}
 
 	r = e.orch("upgrade", "--agent", bins.agent)
 	if r.code == 0 || !strings.Contains(r.stdout+r.stderr, "refusing to downgrade") {
@@ -223,4 +231,42 @@ func TestRecover(t *testing.T) {
 		t.Fatalf("recover --rejoin exited %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	e.waitMembers("host1 and host2", func(ms []api.ClusterMember) bool { return len(ms) == 2 && allOnline(ms) })
+}
+
+// launchForUpgrade runs the entities playbook (pool, bridge, profile, busybox image, c1 on
+// host2) and returns c1's init PID, or "" (logged) when this machine cannot run containers.
+func launchForUpgrade(t *testing.T, e *env) string {
+	t.Helper()
+	for _, tool := range []string{"lxc-start", "lxc-info", "dnsmasq", "xz"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Logf("no container through the upgrade: %s not found", tool)
+			return ""
+		}
+	}
+	if _, err := os.Stat("/bin/busybox"); err != nil {
+		t.Log("no container through the upgrade: no /bin/busybox")
+		return ""
+	}
+	pb := filepath.Join(e.dir, "entities.yml")
+	if err := os.WriteFile(pb, []byte(entitiesPlaybook), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.orch("play", pb, "-e", "image_src="+busyboxImage(t)); r.code != 0 {
+		t.Fatalf("launching c1: play exited %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	pid := containerPID(t, e, "host2", "c1")
+	if pid == "" || pid == "-1" {
+		t.Fatalf("c1 is not running on host2 (lxc-info pid %q)", pid)
+	}
+	return pid
+}
+
+// containerPID is the init PID lxc-info reports for a container on a lab host.
+func containerPID(t *testing.T, e *env, host, name string) string {
+	t.Helper()
+	out, err := e.lab.Host(host).Exec(t.Context(), "lxc-info", "-P", "/var/lib/nodeagent/containers", "-n", name, "-p", "-H")
+	if err != nil {
+		t.Fatalf("lxc-info on %s: %v", host, err)
+	}
+	return strings.TrimSpace(string(out))
 }
