@@ -122,7 +122,8 @@ func (c *Conn) wait(ctx context.Context, s *ssh.Session, cmd string, sniff *pidS
 // killGrace bounds the wait for a killed command's session to end.
 const killGrace = 5 * time.Second
 
-// kill sends SIGKILL to the remote process group led by pid, from a new session.
+// kill sends SIGKILL to the remote process group led by pid, or (when pid leads none, as a
+// runner's commands) to pid's children and pid, from a new session.
 func (c *Conn) kill(pid int, become bool) {
 	if pid <= 0 {
 		return
@@ -130,8 +131,8 @@ func (c *Conn) kill(pid int, become bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), killGrace)
 	defer cancel()
 	p := strconv.Itoa(pid)
-	_, err := c.runSession(ctx, "kill -KILL -- -"+p+" 2>/dev/null || kill -KILL "+p, RunOptions{Become: become})
-	if err != nil {
+	script := "kill -KILL -- -" + p + " 2>/dev/null || { pkill -KILL -P " + p + " 2>/dev/null; kill -KILL " + p + "; }"
+	if _, err := c.runSession(ctx, script, RunOptions{Become: become}); err != nil {
 		c.log.Debug("killing cancelled command", "pid", pid, "err", err)
 	}
 }

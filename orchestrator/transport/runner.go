@@ -172,7 +172,7 @@ func (r *runner) run(ctx context.Context, cmd string) (Result, error) {
 		// The command may have been sent just now: its pid line follows the fork at once.
 		select {
 		case <-pidSeen:
-			r.c.killTree(pid, r.become)
+			r.c.kill(pid, r.become)
 		case <-time.After(killGrace):
 		}
 		r.close()
@@ -311,19 +311,4 @@ func (c *Conn) putRunner(r *runner) {
 	default:
 	}
 	rs.idle[r.become] = r
-}
-
-// killTree kills a cancelled command started by a runner: its process group when it leads
-// one, else its children and itself.
-func (c *Conn) killTree(pid int, become bool) {
-	if pid <= 0 {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), killGrace)
-	defer cancel()
-	p := strconv.Itoa(pid)
-	script := "kill -KILL -- -" + p + " 2>/dev/null || { pkill -KILL -P " + p + " 2>/dev/null; kill -KILL " + p + "; }"
-	if _, err := c.runSession(ctx, script, RunOptions{Become: become}); err != nil {
-		c.log.Debug("killing cancelled command", "pid", pid, "err", err)
-	}
 }
