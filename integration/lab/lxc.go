@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"orch/modules/lxc"
 )
 
 // lxcCgroupPrefixes start the names of the cgroups LXC makes for a container, at the top
@@ -56,7 +58,7 @@ func removeLXCCgroups(rel []string) {
 	if len(rel) == 0 {
 		return
 	}
-	for _, mount := range cgroupMounts() {
+	for _, mount := range lxc.CgroupMounts() {
 		for _, r := range rel {
 			cg := cgroup(filepath.Join(mount, r))
 			deadline := time.Now().Add(2 * time.Second)
@@ -65,22 +67,4 @@ func removeLXCCgroups(rel []string) {
 			}
 		}
 	}
-}
-
-// cgroupMounts lists the mount points of every cgroup hierarchy (v1 and v2).
-func cgroupMounts() []string {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		for i, x := range f {
-			if x == "-" && i > 4 && i+1 < len(f) && (f[i+1] == "cgroup" || f[i+1] == "cgroup2") {
-				out = append(out, f[4])
-			}
-		}
-	}
-	return out
 }

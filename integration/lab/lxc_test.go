@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"orch/modules/lxc"
 )
 
 // TestLXCContainerDiesWithHost runs a busybox container in each of two hosts (same name:
@@ -55,7 +57,7 @@ func TestLXCContainerDiesWithHost(t *testing.T) {
 	if p, ok := readProc(pids["host1"]); ok && p.state != 'Z' {
 		t.Errorf("host1's container init %d survived Kill", pids["host1"])
 	}
-	for _, m := range cgroupMounts() {
+	for _, m := range lxc.CgroupMounts() {
 		for _, cg := range cgs {
 			if _, err := os.Stat(filepath.Join(m, cg)); err == nil {
 				t.Errorf("cgroup %s left after Kill", filepath.Join(m, cg))

@@ -24,7 +24,7 @@ func (m *Manager) cgroupNames(name string) []string {
 // removeStaleCgroups removes the container's empty cgroups from every hierarchy, at its
 // root and under this process's own cgroup (where LXC makes them). Best effort.
 func (m *Manager) removeStaleCgroups(name string) {
-	for _, mount := range cgroupMounts() {
+	for _, mount := range CgroupMounts() {
 		for _, parent := range selfCgroups() {
 			for _, cg := range m.cgroupNames(name) {
 				dir := filepath.Join(mount, parent, cg)
@@ -53,7 +53,7 @@ func (m *Manager) removeStaleCgroupsWait(name string) {
 
 // hasCgroups reports whether any of the container's cgroups exists.
 func (m *Manager) hasCgroups(name string) bool {
-	for _, mount := range cgroupMounts() {
+	for _, mount := range CgroupMounts() {
 		for _, parent := range selfCgroups() {
 			for _, cg := range m.cgroupNames(name) {
 				if exists(filepath.Join(mount, parent, cg)) {
@@ -76,8 +76,8 @@ func removeTree(dir string) {
 	_ = os.Remove(dir)
 }
 
-// cgroupMounts lists the mount points of every cgroup hierarchy (v1 and v2).
-func cgroupMounts() []string {
+// CgroupMounts lists the mount points of every cgroup hierarchy (v1 and v2).
+func CgroupMounts() []string {
 	b, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		return nil
