@@ -60,8 +60,8 @@ func TestImportListShowAliasDelete(t *testing.T) {
 		t.Fatalf("imported %+v", img)
 	}
 	// Importing again is idempotent and adds aliases.
-	again, err := s.Import(ctx, bytes.NewReader(root), ImportOptions{Aliases: []string{"bb"}})
-	if err != nil || strings.Join(again.Aliases, ",") != "bb,busybox" {
+	again, err := s.Import(ctx, bytes.NewReader(root), ImportOptions{Aliases: []string{"bbox"}})
+	if err != nil || strings.Join(again.Aliases, ",") != "bbox,busybox" {
 		t.Fatalf("re-import: %+v %v", again, err)
 	}
 	// A split image: fingerprint over meta then rootfs; metadata.yaml read from meta.
@@ -88,7 +88,7 @@ func TestImportListShowAliasDelete(t *testing.T) {
 	if fp, _ := s.Resolve("busybox"); fp != split.Fingerprint {
 		t.Fatalf("alias did not move: %s", fp)
 	}
-	if got, _ := s.Show(img.Fingerprint); strings.Join(got.Aliases, ",") != "bb" {
+	if got, _ := s.Show(img.Fingerprint); strings.Join(got.Aliases, ",") != "bbox" {
 		t.Fatalf("old image aliases %v", got.Aliases)
 	}
 	if _, err := s.Resolve("nope"); !errors.Is(err, ErrNotFound) {
@@ -97,24 +97,24 @@ func TestImportListShowAliasDelete(t *testing.T) {
 	if _, err := s.Resolve(""); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("Resolve(\"\") = %v", err)
 	}
-	if err := s.Alias("../x", "bb"); !errors.Is(err, ErrInvalid) {
+	if err := s.Alias("../x", "bbox"); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("bad alias: %v", err)
 	}
 	// Unpack gives the rootfs.
 	dir := t.TempDir()
-	if err := s.Unpack(ctx, "bb", dir); err != nil {
+	if err := s.Unpack(ctx, "bbox", dir); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, "etc", "hostname")); string(b) != "one\n" {
 		t.Fatalf("unpacked hostname %q", b)
 	}
-	if err := s.Delete("bb"); err != nil {
+	if err := s.Delete("bbox"); err != nil {
 		t.Fatal(err)
 	}
 	if s.Has(img.Fingerprint) {
 		t.Fatal("deleted image still there")
 	}
-	if err := s.Delete("bb"); !errors.Is(err, ErrNotFound) {
+	if err := s.Delete("bbox"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("second delete: %v", err)
 	}
 }
