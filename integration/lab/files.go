@@ -32,6 +32,8 @@ type state struct {
 	Ephemeral bool        `json:"ephemeral,omitempty"` // made by New: its directory is removed with it
 	Owner     *owner      `json:"owner,omitempty"`     // the test process of an ephemeral lab
 	Mounts    []string    `json:"mounts"`
+	OS        string      `json:"os,omitempty"`  // the kind of every host: OSNamespace or OSDebian
+	NAT       string      `json:"nat,omitempty"` // nftables table masquerading the subnet (Debian hosts reach the package mirror)
 	Hosts     []hostState `json:"hosts"`
 }
 
@@ -58,6 +60,7 @@ type hostState struct {
 	Addr  string `json:"addr"`
 	Netns string `json:"netns"`
 	Veth  string `json:"veth"`
+	OS    string `json:"os,omitempty"` // OSNamespace or OSDebian
 }
 
 // saveLocked writes the state file atomically; l.mu is held.

@@ -32,6 +32,7 @@ type Host struct {
 	lab *Lab
 	st  hostState
 	cg  cgroup
+	ct  *container // the LXC system container of a Debian host, nil on a namespace host
 
 	mu   sync.Mutex
 	pid  int           // the sshd this lab started, 0 if none
@@ -42,6 +43,9 @@ type Host struct {
 
 func (l *Lab) newHost(hs hostState) *Host {
 	h := &Host{Name: hs.Name, Addr: hs.Addr, lab: l, st: hs}
+	if hs.OS == OSDebian {
+		h.ct = &container{h: h}
+	}
 	if l.cg != "" {
 		h.cg = cgroup(filepath.Join(string(l.cg), hs.Name))
 	}
@@ -58,6 +62,9 @@ func (h *Host) SSHDLogFile() string { return filepath.Join(h.DataDir(), "sshd.lo
 // Path maps a path inside the host to where the file lives in the root namespace, if it
 // is below one of the host's private directories (e.g. /var/lib/nodeagent/x).
 func (h *Host) Path(inHost string) (string, bool) {
+	if h.ct != nil {
+		return h.ct.path(inHost)
+	}
 	inHost = filepath.Clean(inHost)
 	for _, m := range h.lab.st.Mounts {
 		if inHost == m || strings.HasPrefix(inHost, m+"/") {
@@ -74,6 +81,9 @@ func (h *Host) netnsPath() string           { return filepath.Join(netnsDir, h.s
 
 // create makes the host's files, namespace and link, then starts it.
 func (h *Host) create(ctx context.Context) error {
+	if h.ct != nil {
+		return h.ct.create(ctx)
+	}
 	if err := h.prepareFiles(); err != nil {
 		return fmt.Errorf("%s: %w", h.Name, err)
 	}
@@ -138,6 +148,9 @@ func (h *Host) seedHome() error {
 // until it answers on port 22 (on a partitioned host: until it listens). Starting a
 // running host only waits for it.
 func (h *Host) Start(ctx context.Context) error {
+	if h.ct != nil {
+		return h.ct.start(ctx)
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.sshdPIDLocked() == 0 {
@@ -225,6 +238,9 @@ func startIn(cmd *exec.Cmd, cg cgroup) error {
 // WaitReady waits until the host's sshd answers on port 22 from the root namespace (e.g.
 // after Heal).
 func (h *Host) WaitReady(ctx context.Context) error {
+	if h.ct != nil {
+		return h.ct.waitSSH(ctx)
+	}
 	h.mu.Lock()
 	done := h.done
 	h.mu.Unlock()
@@ -286,6 +302,9 @@ func withDefaultTimeout(ctx context.Context, d time.Duration) (context.Context, 
 // started (daemons that left the session, containers that left the namespaces). The host's
 // network namespace and data stay; Start brings it back.
 func (h *Host) Kill() error {
+	if h.ct != nil {
+		return h.ct.kill()
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.killLocked()
@@ -331,6 +350,18 @@ func (h *Host) Restart(ctx context.Context) error {
 	return h.Start(ctx)
 }
 
+// Reboot reboots a Debian host cleanly through systemd and waits until sshd answers again.
+// Namespace hosts have no init to reboot them: Restart is their nearest equivalent.
+func (h *Host) Reboot(ctx context.Context) error {
+	if h.ct == nil {
+		return fmt.Errorf("%s: reboot: %w (namespace hosts have no init; use Restart)", h.Name, errors.ErrUnsupported)
+	}
+	return h.ct.reboot(ctx)
+}
+
+// OS is the kind of host: OSNamespace or OSDebian.
+func (h *Host) OS() string { return h.st.OS }
+
 // Partition sets the host's link down: the host becomes unreachable, its processes live on.
 func (h *Host) Partition() error {
 	if err := setLinkUp(h.st.Veth, false); err != nil {
@@ -358,6 +389,9 @@ func (h *Host) Partitioned() (bool, error) {
 // Pause freezes every process of the host (cgroup v2 freezer), like a hung machine whose
 // network still answers ARP; Resume thaws it.
 func (h *Host) Pause() error {
+	if h.ct != nil {
+		return h.ct.freeze(true)
+	}
 	if err := h.cg.freeze(true); err != nil {
 		return fmt.Errorf("%s: pause: %w", h.Name, err)
 	}
@@ -366,6 +400,9 @@ func (h *Host) Pause() error {
 
 // Resume thaws a paused host.
 func (h *Host) Resume() error {
+	if h.ct != nil {
+		return h.ct.freeze(false)
+	}
 	if err := h.cg.freeze(false); err != nil {
 		return fmt.Errorf("%s: resume: %w", h.Name, err)
 	}
@@ -374,6 +411,9 @@ func (h *Host) Resume() error {
 
 // Running reports whether the host's sshd is alive.
 func (h *Host) Running() bool {
+	if h.ct != nil {
+		return h.ct.running()
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.sshdPIDLocked() != 0
@@ -382,6 +422,9 @@ func (h *Host) Running() bool {
 // Exec runs a command inside the host's network, mount and UTS namespaces (as root, not
 // through SSH) and returns its standard output; the error carries its standard error.
 func (h *Host) Exec(ctx context.Context, args ...string) ([]byte, error) {
+	if h.ct != nil {
+		return h.ct.exec(ctx, args...)
+	}
 	h.mu.Lock()
 	pid, cg := h.sshdPIDLocked(), h.cg
 	h.mu.Unlock()
@@ -442,6 +485,9 @@ func (h *Host) inHost(pid int) bool {
 
 // destroy kills the host and removes its link, namespace and cgroup.
 func (h *Host) destroy() error {
+	if h.ct != nil {
+		return h.ct.destroy()
+	}
 	err := h.Kill()
 	err = errors.Join(err, deleteLink(h.st.Veth), deleteNetns(h.st.Netns), h.cg.remove())
 	if err != nil {

@@ -74,6 +74,7 @@ type Option func(*config)
 
 type config struct {
 	log       *slog.Logger
+	os        string
 	mounts    []string
 	ephemeral bool
 }
@@ -87,6 +88,9 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
 func WithMounts(paths ...string) Option {
 	return func(c *config) { c.mounts = append(c.mounts, paths...) }
 }
+
+// WithOS makes the lab's hosts of kind os: OSNamespace (default) or OSDebian.
+func WithOS(os string) Option { return func(c *config) { c.os = os } }
 
 func newConfig(opts []Option) config {
 	c := config{log: slog.New(slog.DiscardHandler), mounts: DefaultMounts()}
@@ -111,6 +115,9 @@ func Create(ctx context.Context, dir string, n int, opts ...Option) (*Lab, error
 }
 
 func create(dir string, c config) (*Lab, error) {
+	if c.os != OSNamespace && c.os != OSDebian {
+		return nil, fmt.Errorf("lab host OS %q: %w (namespace hosts: \"\", or %q)", c.os, errors.ErrUnsupported, OSDebian)
+	}
 	for _, m := range c.mounts {
 		if !filepath.IsAbs(m) {
 			return nil, fmt.Errorf("lab mount %q: not an absolute path", m)
@@ -129,7 +136,7 @@ func create(dir string, c config) (*Lab, error) {
 	}
 	l := &Lab{log: c.log.With("lab", id), st: state{
 		Version: stateVersion, ID: id, Dir: dir, Bridge: namePrefix + id,
-		Ephemeral: c.ephemeral, Mounts: c.mounts,
+		Ephemeral: c.ephemeral, Mounts: c.mounts, OS: c.os,
 	}}
 	if err := l.setUp(); err != nil {
 		return nil, errors.Join(err, l.Close())
@@ -166,6 +173,15 @@ func (l *Lab) setUp() error {
 		return err
 	}
 	l.st.Subnet = subnet.String()
+	if l.st.OS == OSDebian {
+		l.st.NAT = namePrefix + l.st.ID
+		if err := l.saveLocked(); err != nil {
+			return err
+		}
+		if err := addNAT(l.st.NAT, subnet); err != nil {
+			return err
+		}
+	}
 	cg, err := newCgroup("orch-lab", l.st.ID)
 	if err != nil {
 		return err
@@ -283,6 +299,7 @@ func (l *Lab) reserveHosts(k int) ([]*Host, error) {
 			Addr:  hostAddr(l.Subnet(), i).IP.String(),
 			Netns: namePrefix + l.st.ID + "-host" + strconv.Itoa(i),
 			Veth:  namePrefix + l.st.ID + "v" + strconv.Itoa(i),
+			OS:    l.st.OS,
 		}
 		l.st.Hosts = append(l.st.Hosts, hs)
 		h := l.newHost(hs)
@@ -310,6 +327,9 @@ func (l *Lab) Close() error {
 	err := parallel(l.hosts, (*Host).destroy)
 	if l.st.Bridge != "" {
 		err = errors.Join(err, deleteLink(l.st.Bridge))
+	}
+	if l.st.NAT != "" {
+		err = errors.Join(err, deleteNAT(l.st.NAT))
 	}
 	err = errors.Join(err, l.cg.remove())
 	if l.cg != "" {

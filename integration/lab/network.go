@@ -25,14 +25,17 @@ const (
 )
 
 // withMachineLock runs fn while holding an exclusive flock shared by every lab on the machine.
-func withMachineLock(fn func() error) error {
-	f, err := os.OpenFile(lockFile, os.O_CREATE|os.O_RDWR, 0o600)
+func withMachineLock(fn func() error) error { return withFileLock(lockFile, fn) }
+
+// withFileLock runs fn while holding an exclusive flock on path (created if missing).
+func withFileLock(path string, fn func() error) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return fmt.Errorf("lab lock: %w", err)
 	}
 	defer f.Close()
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		return fmt.Errorf("lab lock %s: %w", lockFile, err)
+		return fmt.Errorf("lab lock %s: %w", path, err)
 	}
 	defer syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 	return fn()

@@ -32,7 +32,7 @@ func (l *Lab) Purge() error {
 }
 
 // Sweep removes every lab whose directory matches dirGlob (e.g. SweepGlob) and then any
-// network namespace, link or cgroup left without a state file whose name starts with
+// network namespace, link, cgroup or NAT table left without a state file whose name starts with
 // prefix (which must start with "orl", the prefix of every lab name; "orl" sweeps all).
 func Sweep(dirGlob, prefix string, opts ...Option) error {
 	if !strings.HasPrefix(prefix, namePrefix) {
@@ -45,7 +45,18 @@ func Sweep(dirGlob, prefix string, opts ...Option) error {
 	for _, p := range states {
 		err = errors.Join(err, sweepLab(filepath.Dir(p), opts))
 	}
-	return errors.Join(err, sweepNetns(prefix), sweepLinks(prefix), sweepCgroups(prefix))
+	return errors.Join(err, sweepNetns(prefix), sweepLinks(prefix), sweepCgroups(prefix), sweepNAT(prefix))
+}
+
+// sweepNAT removes the NAT tables of labs (named like their bridge) left without a lab.
+func sweepNAT(prefix string) error {
+	var err error
+	for name := range natTables() {
+		if strings.HasPrefix(name, prefix) {
+			err = errors.Join(err, deleteNAT(name))
+		}
+	}
+	return err
 }
 
 // SweepOrphans removes the labs under dirGlob that New made for a test process which no

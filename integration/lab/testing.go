@@ -74,12 +74,31 @@ func New(t testing.TB, n int, opts ...Option) *Lab {
 		t.Fatalf("lab: %v", err)
 	}
 	t.Cleanup(func() { l.cleanUp(t) })
+	if c.os == OSDebian {
+		requireDebianBase(t)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if _, err := l.AddHosts(ctx, n); err != nil {
 		t.Fatalf("lab: %v", err)
 	}
 	return l
+}
+
+// requireDebianBase builds the Debian base rootfs if the machine has none (once per
+// machine, about a minute), or skips the test naming what is missing.
+func requireDebianBase(t testing.TB) {
+	t.Helper()
+	for _, r := range debianRequirements {
+		if _, err := tool(r.tool); err != nil {
+			t.Skipf("lab: debian hosts need %s (apt-get install %s; scripts/install-deps.sh installs it)", r.tool, r.pkg)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	if _, err := DebianBase(ctx); err != nil {
+		t.Fatalf("lab: %v", err)
+	}
 }
 
 func (l *Lab) cleanUp(t testing.TB) {

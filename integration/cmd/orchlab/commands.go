@@ -24,7 +24,8 @@ type cli struct {
 	Down      downCmd   `cmd:"" help:"Remove the lab in DIR, or every lab (--all)."`
 	Status    statusCmd `cmd:"" help:"Show the hosts of the lab in DIR."`
 	Exec      execCmd   `cmd:"" help:"Run a command inside a host (as root, not through SSH)."`
-	Kill      hostCmd   `cmd:"" help:"Kill every process of a host (its data stays)."`
+	Kill      hostCmd   `cmd:"" help:"Kill every process of a host, or power a Debian host off hard (its data stays)."`
+	Reboot    hostCmd   `cmd:"" help:"Reboot a Debian host cleanly through systemd and wait until sshd answers."`
 	Start     hostCmd   `cmd:"" help:"Start a killed host again."`
 	Partition hostCmd   `cmd:"" help:"Cut a host off the network (link down)."`
 	Heal      hostCmd   `cmd:"" help:"Reconnect a partitioned host."`
@@ -61,6 +62,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 type upCmd struct {
 	Dir     string            `required:"" type:"path" help:"Lab directory (keys, known_hosts, inventory.ini, host data)."`
 	Hosts   int               `short:"n" default:"3" help:"Number of hosts."`
+	OS      string            `name:"os" enum:"namespace,debian" default:"namespace" help:"Kind of host: namespace (sshd in a network namespace over this machine's files) or debian (Debian 12 system container booted by systemd, base rootfs built once with debootstrap)."`
 	Replace bool              `help:"Remove a lab already in DIR first."`
 	Var     map[string]string `help:"Extra inventory variable KEY=VALUE for [all:vars] (repeatable)."`
 }
@@ -71,7 +73,11 @@ func (c *upCmd) Run(e *env, ctx context.Context) error {
 			return err
 		}
 	}
-	l, err := lab.Create(ctx, c.Dir, c.Hosts, lab.WithLogger(e.log))
+	os := lab.OSNamespace
+	if c.OS == "debian" {
+		os = lab.OSDebian
+	}
+	l, err := lab.Create(ctx, c.Dir, c.Hosts, lab.WithLogger(e.log), lab.WithOS(os))
 	if err != nil {
 		return err
 	}
@@ -199,6 +205,8 @@ func (c *hostCmd) Run(e *env, ctx context.Context, kctx *kong.Context) error {
 	switch kctx.Selected().Name {
 	case "kill":
 		return h.Kill()
+	case "reboot":
+		return h.Reboot(ctx)
 	case "start":
 		return h.Start(ctx)
 	case "partition":
