@@ -54,6 +54,8 @@ func Registry(deps Deps) playbooks.Registry {
 		"upgrade_preflight":   moduleFunc(deps.upgradePreflight),
 		"recover_plan":        moduleFunc(deps.recoverPlan),
 		"instance":            moduleFunc(deps.instance),
+		"setup":               moduleFunc(deps.setup),
+		"host_prereqs":        moduleFunc(deps.hostPrereqs),
 	})
 }
 

@@ -7,7 +7,8 @@
 //
 //	D/bin/nodeagent        the binary (mode 0755)
 //	D/nodeagent.pid        PID of the detached daemon (not used under systemd)
-//	D/logs/nodeagent.log   the daemon's stdout and stderr, appended
+//	D/logs/nodeagent.log   the daemon's stdout and stderr, appended (without systemd; a
+//	                       systemd unit logs to the journal: journalctl -u nodeagent@...)
 //	D/unix.socket          the daemon's local API
 //
 // Every operation is one remote shell script (one SSH session) and is idempotent.
@@ -135,8 +136,9 @@ func WaitReady(ctx context.Context, conn Remote, agentDir string, timeout time.D
 	ctx, cancel := context.WithTimeout(ctx, timeout+30*time.Second)
 	defer cancel()
 	cmd := transport.QuoteArgs(Binary(agentDir), "waitready", "--dir", agentDir, "--timeout", strconv.Itoa(secs)) +
-		` || { rc=$?; echo "--- last lines of ` + LogFile(agentDir) + ` ---" >&2; tail -n 20 ` +
-		transport.Quote(LogFile(agentDir)) + ` >&2 2>/dev/null; exit $rc; }`
+		` || { rc=$?; echo "--- last lines of the agent's log ---" >&2; ` +
+		`{ journalctl -q -u ` + transport.Quote(UnitName(agentDir)) + ` -n 20 --no-pager -o cat 2>/dev/null | grep . ||` +
+		` tail -n 20 ` + transport.Quote(LogFile(agentDir)) + `; } >&2 2>/dev/null; exit $rc; }`
 	res, err := conn.Run(ctx, cmd, transport.RunOptions{})
 	if err != nil {
 		return fmt.Errorf("%s: waiting for the agent: %w", conn.Name(), stripHost(err, conn.Name()))

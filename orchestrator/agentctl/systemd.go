@@ -17,12 +17,13 @@ Wants=network-online.target
 
 [Service]
 ExecStart="%f/bin/nodeagent" daemon --dir "%f"
-StandardOutput=append:%f/logs/nodeagent.log
-StandardError=inherit
+StandardOutput=journal
+StandardError=journal
+SyslogIdentifier=nodeagent
 Restart=on-failure
 RestartSec=2s
 KillMode=mixed
-TimeoutStopSec=30s
+TimeoutStopSec=60s
 
 [Install]
 WantedBy=multi-user.target
