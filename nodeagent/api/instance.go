@@ -34,6 +34,8 @@ type Instance struct {
 	Image string `json:"image" yaml:"image"`
 	// Profiles applied at launch, in order.
 	Profiles []string `json:"profiles" yaml:"profiles"`
+	// Config is the instance's configuration, volatile keys included.
+	Config map[string]string `json:"config,omitempty" yaml:"config,omitempty"`
 	// IPv4 addresses of the instance.
 	IPv4 []string `json:"ipv4,omitempty" yaml:"ipv4,omitempty"`
 	// IPv6 addresses of the instance.
@@ -56,6 +58,9 @@ type InstancesPost struct {
 	Profiles []string `json:"profiles,omitempty" yaml:"profiles,omitempty"`
 	// NoStart creates the instance without starting it.
 	NoStart bool `json:"no_start,omitempty" yaml:"no_start,omitempty"`
+	// Config is the instance's configuration (LXD's keys, e.g. boot.autostart=true), as
+	// `launch -c KEY=VALUE` sets it. Keys starting with volatile. are the agent's own.
+	Config map[string]string `json:"config,omitempty" yaml:"config,omitempty"`
 }
 
 // InstanceStatePut is the body of PUT /1.0/instances/{name}/state.

@@ -155,7 +155,10 @@ func (d *Daemon) resume(ctx context.Context) error {
 	d.startLoops()
 	go d.afterRecovery(ctx)
 	go d.announce(ctx)
-	go d.storageAfterResume(ctx)
+	go func() {
+		d.storageAfterResume(ctx)
+		d.autostartInstances(ctx)
+	}()
 	return nil
 }
 
@@ -260,6 +263,9 @@ func (d *Daemon) recordIndex(last *uint64) {
 func (d *Daemon) shutdown() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if hostShuttingDown() {
+		d.stopInstancesForShutdown()
+	}
 	d.handover(ctx)
 	d.stopAll()
 }

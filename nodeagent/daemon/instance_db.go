@@ -22,15 +22,17 @@ type instanceRow struct {
 	image, profiles       string
 	state                 string
 	createdAt             time.Time
+	config                map[string]string
 }
 
-const instanceColumns = `i.name, m.name, m.address, i.image, i.profiles, i.state, i.created_at`
+const instanceColumns = `i.name, m.name, m.address, i.image, i.profiles, i.state, i.created_at, i.config`
 
 func scanInstances(rows Rows) []instanceRow {
 	out := make([]instanceRow, 0, len(rows))
 	for _, r := range rows {
 		out = append(out, instanceRow{name: str(r[0]), member: str(r[1]), address: str(r[2]),
-			image: str(r[3]), profiles: str(r[4]), state: str(r[5]), createdAt: time.UnixMilli(i64(r[6]))})
+			image: str(r[3]), profiles: str(r[4]), state: str(r[5]), createdAt: time.UnixMilli(i64(r[6])),
+			config: configOf(str(r[7]))})
 	}
 	return out
 }
@@ -64,16 +66,16 @@ func (d *Daemon) instance(ctx context.Context, name string) (instanceRow, error)
 // a random order the caller's member chose before the entry entered the log. Choosing and
 // inserting are one statement of one raft entry, so concurrent launches spread evenly.
 // It returns the chosen member.
-func (d *Daemon) placeInstance(ctx context.Context, name, image string, profiles, candidates []string) (string, error) {
+func (d *Daemon) placeInstance(ctx context.Context, name, image string, profiles, candidates []string, config map[string]string) (string, error) {
 	order := append([]string(nil), candidates...)
 	rand.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 	list := "," + strings.Join(order, ",") + ","
 	ins := store.Statement{
-		SQL: `INSERT INTO instances(name, member_id, image, profiles, state, created_at)
-		      SELECT ?, m.id, ?, ?, ?, ? FROM members m WHERE instr(?, ',' || m.name || ',') > 0
+		SQL: `INSERT INTO instances(name, member_id, image, profiles, state, created_at, config)
+		      SELECT ?, m.id, ?, ?, ?, ?, ? FROM members m WHERE instr(?, ',' || m.name || ',') > 0
 		      ORDER BY (SELECT count(*) FROM instances i WHERE i.member_id = m.id), instr(?, ',' || m.name || ',')
 		      LIMIT 1`,
-		Args:   []any{name, image, strings.Join(profiles, ","), instCreating, time.Now().UnixMilli(), list, list},
+		Args:   []any{name, image, strings.Join(profiles, ","), instCreating, time.Now().UnixMilli(), configJSON(config), list, list},
 		Expect: store.Int64(1),
 	}
 	if _, err := d.exec(ctx, ins); err != nil {

@@ -40,7 +40,10 @@ func (d *Daemon) postInstance(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	owner, err := d.placeInstance(ctx, req.Name, req.Source, req.Profiles, candidates)
+	if err := validInstanceConfig(req.Config); err != nil {
+		return err
+	}
+	owner, err := d.placeInstance(ctx, req.Name, req.Source, req.Profiles, candidates, req.Config)
 	if err != nil {
 		return err
 	}
@@ -148,6 +151,9 @@ func (d *Daemon) createLocal(ctx context.Context, req api.InstancesPost) (err er
 		if err := m.Start(ctx, req.Name); err != nil {
 			return driverError(err)
 		}
+		if err := d.recordPower(ctx, req.Name, powerRunning); err != nil {
+			return err
+		}
 	}
 	d.log.Info("instance created", "instance", req.Name, "image", fp[:12], "rootfs", dir)
 	return d.setInstance(ctx, req.Name, instCreated, fp)
@@ -231,7 +237,7 @@ func (d *Daemon) instanceViews(ctx context.Context, rows []instanceRow) []api.In
 // viewOf merges a record with its live state.
 func viewOf(row instanceRow, live map[string]api.Instance, problems map[string]string) api.Instance {
 	v := api.Instance{Name: row.name, Location: row.member, Image: row.image, CreatedAt: row.createdAt,
-		Profiles: strings.Split(row.profiles, ",")}
+		Profiles: strings.Split(row.profiles, ","), Config: row.config}
 	switch in, ok := live[row.name]; {
 	case row.state == instCreating:
 		v.Status = api.InstanceCreating
@@ -322,6 +328,13 @@ func (d *Daemon) putInstanceState(w http.ResponseWriter, r *http.Request, row in
 	}
 	if err != nil {
 		return driverError(err)
+	}
+	power := powerRunning
+	if put.Action == "stop" {
+		power = powerStopped
+	}
+	if err := d.recordPower(ctx, row.name, power); err != nil {
+		return err
 	}
 	return d.writeInstance(w, r, row.name)
 }
