@@ -36,6 +36,10 @@ func NewUnixClient(socketPath string) *Client {
 	return &Client{http: &http.Client{Transport: tr}, base: "http://unix"}
 }
 
+// ErrFingerprintMismatch is the error of a TLS connection (as errors.Is finds it through
+// the HTTP client's wrapping) whose server presented another certificate than the pinned one.
+var ErrFingerprintMismatch = errors.New("server certificate fingerprint does not match the pinned fingerprint")
+
 // TLSConfig builds a client TLS configuration that presents cert and accepts only a server
 // whose certificate has the given SHA-256 fingerprint (hex).
 func TLSConfig(cert tls.Certificate, fingerprint string, nextProtos ...string) *tls.Config {
@@ -50,7 +54,7 @@ func TLSConfig(cert tls.Certificate, fingerprint string, nextProtos ...string) *
 				return errors.New("server presented no certificate")
 			}
 			if got := Fingerprint(raw[0]); got != want {
-				return fmt.Errorf("server certificate fingerprint %s does not match the pinned %s", got, want)
+				return fmt.Errorf("%w: the server presents %s, pinned is %s", ErrFingerprintMismatch, got, want)
 			}
 			return nil
 		},
