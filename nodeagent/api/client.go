@@ -240,6 +240,15 @@ func (c *Client) Init(ctx context.Context, req InitPost) error {
 	return err
 }
 
+// JoinInfo asks a cluster member which member-specific keys a joining member supplies.
+func (c *Client) JoinInfo(ctx context.Context, req ClusterJoinInfoPost) (*Cluster, error) {
+	var out Cluster
+	if _, err := c.Call(ctx, http.MethodPost, "/internal/cluster/join-info", req, &out, ""); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // AddCertificate trusts a client certificate.
 func (c *Client) AddCertificate(ctx context.Context, cert CertificatesPost) error {
 	_, err := c.Call(ctx, http.MethodPost, "/1.0/certificates", cert, nil, "")
