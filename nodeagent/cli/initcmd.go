@@ -113,4 +113,3 @@ func (c *InitCmd) readPreseed(g *Globals) (string, []byte, error) {
 	data, err := io.ReadAll(io.LimitReader(g.Stdin, 16<<20))
 	return "<stdin>", data, err
 }
-
