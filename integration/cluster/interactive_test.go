@@ -270,3 +270,25 @@ func (c *console) wait() {
 		}
 	}
 }
+
+// TestInteractiveJoinWithToken joins with a join token from a script on stdin: the joiner
+// is asked, as in LXD, for the member-specific keys of the cluster's pool "local" (the
+// cluster answers for the token without consuming it), and the join then uses the token.
+func TestInteractiveJoinWithToken(t *testing.T) {
+	ms := startAgents(t, 2)
+	node1, node2 := ms[0], ms[1]
+	bootstrap(t, node1, api.Preseed{StoragePools: []api.StoragePool{{Name: "local", Driver: "dir"}}})
+	tok := newToken(t, node1, node2.name)
+	script := strings.Join([]string{"yes", node2.name, node2.addr, "yes", "yes", tok, "yes", "", "no"}, "\n") + "\n"
+	out := node2.MustRunInput(script, "init")
+	for _, w := range []string{`Choose "source" property for storage pool "local": `,
+		`Would you like a YAML "init" preseed to be printed? (yes/no) [default=no]: `, "Member node2 is ready."} {
+		if !strings.Contains(out, w) {
+			t.Errorf("the interactive join did not print %q:\n%s", w, out)
+		}
+	}
+	if strings.Contains(out, tok) {
+		t.Errorf("the join token appears in the output:\n%s", out)
+	}
+	waitMember(t, node1, node2.name)
+}
