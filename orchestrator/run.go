@@ -63,6 +63,8 @@ type session struct {
 	inv   *inventory.Inventory
 	store *clientstore.Store
 	conns *connector
+	// findings are what the modules found for the summary (refused downgrades, the plan).
+	findings *controller.Findings
 }
 
 func openSession(opts Options) (*session, error) {
@@ -86,7 +88,8 @@ func openSession(opts Options) (*session, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &session{opts: opts, inv: inv, store: st, conns: newConnector(inv, opts.KnownHosts, opts.AcceptNew, opts.Logger)}, nil
+	return &session{opts: opts, inv: inv, store: st, conns: newConnector(inv, opts.KnownHosts, opts.AcceptNew, opts.Logger),
+		findings: &controller.Findings{}}, nil
 }
 
 func (s *session) close() { s.conns.close() }
@@ -133,7 +136,7 @@ func (s *session) selector() playbooks.Selector {
 
 // registry returns the controller modules bound to this session.
 func (s *session) registry() (playbooks.Registry, error) {
-	deps := controller.Deps{AgentBinary: s.opts.AgentBinary, Store: s.store, Logger: s.opts.Logger}
+	deps := controller.Deps{AgentBinary: s.opts.AgentBinary, Store: s.store, Logger: s.opts.Logger, Findings: s.findings}
 	if deps.AgentBinary == "" {
 		deps.AgentBinary = DefaultAgentBinary()
 	}
@@ -196,17 +199,23 @@ func Play(ctx context.Context, path string, opts Options) (int, error) {
 
 // RunBuiltin runs one of the built-in playbooks (up, upgrade, recover…).
 func RunBuiltin(ctx context.Context, name string, opts Options) (*playbooks.Recap, int, error) {
+	recap, _, code, err := runBuiltin(ctx, name, opts)
+	return recap, code, err
+}
+
+// runBuiltin is RunBuiltin that also returns what the modules found for the summary.
+func runBuiltin(ctx context.Context, name string, opts Options) (*playbooks.Recap, *controller.Findings, int, error) {
 	s, err := openSession(opts)
 	if err != nil {
-		return nil, 1, err
+		return nil, nil, 1, err
 	}
 	defer s.close()
 	pb, err := loadBuiltin(name)
 	if err != nil {
-		return nil, 1, err
+		return nil, nil, 1, err
 	}
 	recap, err := s.run(ctx, pb)
-	return recap, playbooks.ExitCode(recap, err), err
+	return recap, s.findings, playbooks.ExitCode(recap, err), err
 }
 
 func loadBuiltin(name string) (*playbooks.Playbook, error) {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
+
+	"orch/modules/controller"
 )
 
 // Version is orch's release version.
@@ -13,27 +15,54 @@ var Version = "0.1.0"
 // when no host is a member yet, join the others through a live member. It returns Ansible's
 // exit code and a one-line summary that says whether anything changed.
 func Up(ctx context.Context, opts Options) (int, string, error) {
-	recap, code, err := RunBuiltin(ctx, "up", opts)
+	recap, findings, code, err := runBuiltin(ctx, "up", opts)
 	if recap == nil {
 		return code, "", err
 	}
-	var changed, bad []string
+	refused := map[string]bool{}
+	var downgrades []controller.Downgrade
+	if findings != nil {
+		downgrades = findings.Downgrades()
+	}
+	for _, d := range downgrades {
+		refused[d.Host] = true
+	}
+	var changed, bad, good []string
 	for _, h := range recap.HostNames() {
 		s := recap.Hosts[h]
 		if s.Changed > 0 {
 			changed = append(changed, h)
 		}
-		if s.Failed > 0 || s.Unreachable > 0 {
+		switch {
+		case refused[h]:
+		case s.Failed > 0 || s.Unreachable > 0:
 			bad = append(bad, h)
+		default:
+			good = append(good, h)
 		}
 	}
 	switch {
+	case len(downgrades) > 0:
+		return code, controller.DowngradeSummary(downgrades, "up") + otherHosts(bad, good), err
 	case len(bad) > 0:
-		return code, fmt.Sprintf("Not converged: %s failed or unreachable; the other hosts converged.", strings.Join(bad, ", ")), err
+		return code, "Not converged: " + strings.Join(bad, ", ") + " failed or unreachable." + otherHosts(nil, good), err
 	case opts.Check && len(changed) > 0:
 		return code, "Would change: " + strings.Join(changed, ", "), err
 	case len(changed) == 0:
 		return code, "Converged: nothing changed.", err
 	}
 	return code, "Converged: changed " + strings.Join(changed, ", ") + ".", err
+}
+
+// otherHosts completes a failure summary with the hosts that failed otherwise and those
+// that converged, naming them; it says nothing of hosts that do not exist.
+func otherHosts(bad, good []string) string {
+	var out string
+	if len(bad) > 0 {
+		out += fmt.Sprintf(" Also failed or unreachable: %s.", strings.Join(bad, ", "))
+	}
+	if len(good) > 0 {
+		out += fmt.Sprintf(" Converged: %s.", strings.Join(good, ", "))
+	}
+	return out
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"orch/modules/controller"
 	"orch/playbooks"
 )
 
@@ -44,14 +45,30 @@ func Upgrade(ctx context.Context, opts Options, uo UpgradeOptions) (int, string,
 	}
 	recap, err := s.run(ctx, pb)
 	code := playbooks.ExitCode(recap, err)
+	if ds := s.findings.Downgrades(); len(ds) > 0 {
+		return code, controller.DowngradeSummary(ds, "upgrade"), err
+	}
 	if code == 0 {
 		if opts.Check {
-			return code, "Check mode: the plan above changed nothing.", err
+			return code, "Check mode, nothing was changed: " + upgradePlanSummary(s.findings.Plan()) + ".", err
 		}
 		return code, "Upgrade complete: every member runs the new version and is operational.", err
 	}
 	return code, s.clusterState(ctx, "Upgrade stopped: "+failedHosts(recap)+".",
 		"Fix the cause, then re-run `orch upgrade` with the same binary: members already upgraded are skipped."), err
+}
+
+// upgradePlanSummary says what a dry run of the upgrade would do.
+func upgradePlanSummary(plan []controller.UpgradeStep) string {
+	if len(plan) == 0 {
+		return "the pre-flight did not run, so there is no plan"
+	}
+	for _, st := range plan {
+		if !st.Done {
+			return "would upgrade to " + st.To + " " + controller.PlanSummary(plan)
+		}
+	}
+	return "every member already runs " + plan[0].To
 }
 
 // RecoverOptions tune `orch recover`.

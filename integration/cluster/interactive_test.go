@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -22,7 +23,10 @@ import (
 // TestInteractiveInit drives `nodeagent init` through a pseudo-terminal as an operator
 // would: bootstrap by answering the guide's questions, then join a second agent with the
 // trust password after confirming the cluster fingerprint. Prompts must come in order, the
-// password must not be echoed, and the result must be a two-member cluster.
+// password must not be echoed, and the result must be a two-member cluster. As in LXD, the
+// trust password is confirmed ("Again: "), the pool made becomes the default profile's root
+// disk, the joiner is asked for the pool's member-specific keys, and each side may print its
+// preseed, which leaves the secrets out.
 func TestInteractiveInit(t *testing.T) {
 	ms := startAgents(t, 2)
 	node1, node2 := ms[0], ms[1]
@@ -35,14 +39,31 @@ func TestInteractiveInit(t *testing.T) {
 	c.answer("Are you joining an existing cluster? (yes/no) [default=no]: ", "no")
 	c.answer("Setup password authentication on the cluster? (yes/no) [default=no]: ", "yes")
 	c.secret("Trust password for new clients: ", pw)
+	c.secret("Again: ", pw+"-typo")
+	c.expect("The passwords do not match; try again.")
+	c.secret("Trust password for new clients: ", pw)
+	c.secret("Again: ", pw)
 	c.answer("Do you want to configure a new storage pool? (yes/no) [default=no]: ", "yes")
 	c.answer("Name of the storage pool [default=default]: ", "")
 	c.answer("Name of the storage backend to use (dir, btrfs, lvm, zfs) [default=dir]: ", "dir")
 	c.answer("Would you like to create a new network bridge? (yes/no) [default=no]: ", "no")
+	c.answer(`Would you like a YAML "init" preseed to be printed? (yes/no) [default=no]: `, "yes")
+	c.expect("# config.core.trust_password is not printed")
+	c.expect("profiles:")
 	c.expect("Member node1 is ready.")
 	c.wait()
+	profile := node1.MustRun("profile", "show", "default")
+	for _, w := range []string{"root:", "pool: default", "path: /", "type: disk"} {
+		if !strings.Contains(profile, w) {
+			t.Errorf("the default profile has no root disk on pool default (%q missing):\n%s", w, profile)
+		}
+	}
 
 	fp := strings.TrimSpace(node1.MustRun("cluster", "fingerprint"))
+	source := filepath.Join(filepath.Dir(node2.dir), "pool-source")
+	if err := os.Mkdir(source, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	c = startConsole(t, node2, "init")
 	c.answer("Would you like to use clustering? (yes/no) [default=yes]: ", "yes")
 	c.answer("What member name should be used to identify this server in the cluster?", node2.name)
@@ -54,6 +75,10 @@ func TestInteractiveInit(t *testing.T) {
 	c.answer("Is this the correct fingerprint? (yes/no) [default=no]: ", "yes")
 	c.secret("Cluster trust password: ", pw)
 	c.answer("All existing data is lost when joining a cluster, continue? (yes/no) [default=no]: ", "yes")
+	c.answer(`Choose "source" property for storage pool "default": `, source)
+	c.answer(`Would you like a YAML "init" preseed to be printed? (yes/no) [default=no]: `, "yes")
+	c.expect("# cluster.cluster_password is not printed")
+	c.expect("value: " + source)
 	c.expect("Member node2 is ready.")
 	c.wait()
 
@@ -69,6 +94,47 @@ func TestInteractiveInit(t *testing.T) {
 	}
 	if len(cl.MemberConfig) == 0 || cl.MemberConfig[0].Entity != "storage-pool" || cl.MemberConfig[0].Name != "default" {
 		t.Errorf("GET /1.0/cluster member_config %+v: want the keys of storage pool default made interactively", cl.MemberConfig)
+	}
+	if show := node1.MustRun("storage", "show", "default", "--target", node2.name); !strings.Contains(show, "source: "+source) {
+		t.Errorf("storage pool default on %s does not have the source answered interactively (%s):\n%s", node2.name, source, show)
+	}
+}
+
+// TestInteractiveInitDump answers the bootstrap questions from a script on stdin, with a
+// pool and a bridge, and `--dump`: the preseed printed has the default profile's root disk
+// on the pool and its eth0 on the bridge, as LXD's, leaves the trust password out, and the
+// agent is left uninitialised.
+func TestInteractiveInitDump(t *testing.T) {
+	a := startAgent(t, "node1", newAddr(t))
+	const pw = "dump-sekret"
+	script := strings.Join([]string{"yes", a.name, a.addr, "no", "yes", pw, pw, "yes", "data", "dir", "yes", "orchbr9", "auto"}, "\n") + "\n"
+	out := a.MustRunInput(script, "init", "--dump")
+	if strings.Contains(out, pw) {
+		t.Errorf("the printed preseed holds the trust password:\n%s", out)
+	}
+	if !strings.Contains(out, "# config.core.trust_password is not printed") {
+		t.Errorf("the printed preseed does not say the trust password was left out:\n%s", out)
+	}
+	yamlStart := strings.Index(out, "config:")
+	if yamlStart < 0 {
+		t.Fatalf("no preseed printed:\n%s", out)
+	}
+	p, err := api.ParsePreseed("output", []byte(out[yamlStart:]))
+	if err != nil {
+		t.Fatalf("the printed preseed does not parse: %v\n%s", err, out)
+	}
+	want := map[string]map[string]string{
+		"root": {"path": "/", "pool": "data", "type": "disk"},
+		"eth0": {"name": "eth0", "nictype": "bridged", "parent": "orchbr9", "type": "nic"},
+	}
+	if len(p.Profiles) != 1 || p.Profiles[0].Name != "default" || fmt.Sprint(p.Profiles[0].Devices) != fmt.Sprint(want) {
+		t.Errorf("profiles %+v; want default with devices %v", p.Profiles, want)
+	}
+	if _, ok := p.Config["core.trust_password"]; ok {
+		t.Errorf("config %v holds core.trust_password", p.Config)
+	}
+	if s, _ := server(t, a); s.Environment.Initialised {
+		t.Errorf("init --dump initialised the agent")
 	}
 }
 
@@ -203,4 +269,26 @@ func (c *console) wait() {
 			c.t.Errorf("a secret typed at a password prompt was echoed: transcript %q", out)
 		}
 	}
+}
+
+// TestInteractiveJoinWithToken joins with a join token from a script on stdin: the joiner
+// is asked, as in LXD, for the member-specific keys of the cluster's pool "local" (the
+// cluster answers for the token without consuming it), and the join then uses the token.
+func TestInteractiveJoinWithToken(t *testing.T) {
+	ms := startAgents(t, 2)
+	node1, node2 := ms[0], ms[1]
+	bootstrap(t, node1, api.Preseed{StoragePools: []api.StoragePool{{Name: "local", Driver: "dir"}}})
+	tok := newToken(t, node1, node2.name)
+	script := strings.Join([]string{"yes", node2.name, node2.addr, "yes", "yes", tok, "yes", "", "no"}, "\n") + "\n"
+	out := node2.MustRunInput(script, "init")
+	for _, w := range []string{`Choose "source" property for storage pool "local": `,
+		`Would you like a YAML "init" preseed to be printed? (yes/no) [default=no]: `, "Member node2 is ready."} {
+		if !strings.Contains(out, w) {
+			t.Errorf("the interactive join did not print %q:\n%s", w, out)
+		}
+	}
+	if strings.Contains(out, tok) {
+		t.Errorf("the join token appears in the output:\n%s", out)
+	}
+	waitMember(t, node1, node2.name)
 }

@@ -100,7 +100,7 @@ func TestJoinRefusals(t *testing.T) {
 		other := startAgent(t, "other1", newAddr(t))
 		bootstrap(t, other, api.Preseed{})
 		p := passwordPreseed(joiner, node1.addr, clusterCert(t, other), trustPassword)
-		refuse(t, joiner, p, "fingerprint", node1.addr)
+		refuse(t, joiner, p, "fingerprint", node1.addr, "server.crt")
 		uninitialised(t, joiner)
 	})
 	t.Run("duplicate name", func(t *testing.T) {

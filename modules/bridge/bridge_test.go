@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -249,4 +250,20 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() error) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("waiting for %s: %v", what, err)
+}
+
+// TestFillDefaults: LXD's creation defaults fill unset keys only.
+func TestFillDefaults(t *testing.T) {
+	for _, c := range []struct{ in, want map[string]string }{
+		{map[string]string{}, map[string]string{"ipv4.address": "auto", "ipv4.nat": "true"}},
+		{map[string]string{"ipv4.address": "none"}, map[string]string{"ipv4.address": "none"}},
+		{map[string]string{"ipv4.address": "10.1.2.1/24"}, map[string]string{"ipv4.address": "10.1.2.1/24"}},
+		{map[string]string{"ipv4.nat": "false"}, map[string]string{"ipv4.address": "auto", "ipv4.nat": "false"}},
+	} {
+		got := maps.Clone(c.in)
+		FillDefaults(got)
+		if !maps.Equal(got, c.want) {
+			t.Errorf("FillDefaults(%v) = %v; want %v", c.in, got, c.want)
+		}
+	}
 }

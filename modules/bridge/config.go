@@ -35,6 +35,22 @@ type Config struct {
 var Keys = []string{"ipv4.address", "ipv4.nat", "ipv4.dhcp", "ipv4.dhcp.ranges", "ipv6.address",
 	"dns.domain", "bridge.external_interfaces", "bridge.mtu"}
 
+// FillDefaults sets LXD's values for a new bridge's unset keys, as LXD does when a network
+// is created: ipv4.address=auto, and ipv4.nat=true when the address is auto. IPv6 stays off
+// unless asked for (ipv6.address=auto or an address): LXD turns it on with ipv6.nat=true
+// where the kernel has IPv6, but this bridge does no IPv6 NAT, and a ULA prefix without NAT
+// only gives instances addresses that lead nowhere. Callers fill defaults once, at
+// creation, and store the result: ParseConfig reads an unset ipv4.address as none, so a
+// network stored by an earlier version keeps its configuration.
+func FillDefaults(cfg map[string]string) {
+	if cfg["ipv4.address"] == "" {
+		cfg["ipv4.address"] = "auto"
+	}
+	if cfg["ipv4.address"] == "auto" && cfg["ipv4.nat"] == "" {
+		cfg["ipv4.nat"] = "true"
+	}
+}
+
 // ParseConfig reads a network's keys; "auto" addresses must have been resolved first
 // (AutoIPv4). Errors name the key.
 func ParseConfig(cfg map[string]string) (Config, error) {

@@ -33,7 +33,7 @@ func (d Deps) agentInstall(ctx context.Context, t *playbooks.TaskContext) (playb
 		return playbooks.Result{}, err
 	}
 	if allow, _ := t.Args.Bool("downgrade", false); !allow {
-		if err := refuseDowngrade(ctx, conn, src, dir); err != nil {
+		if err := d.refuseDowngrade(ctx, t, conn, src, dir); err != nil {
 			return playbooks.Result{}, err
 		}
 	}
@@ -175,8 +175,9 @@ func needsInstall(ctx context.Context, conn *transport.Conn, src, dir string) (b
 }
 
 // refuseDowngrade fails when the installed agent is newer than src: pushing an older agent
-// onto a cluster that runs a newer schema would stop it (`orch upgrade --force` can).
-func refuseDowngrade(ctx context.Context, conn *transport.Conn, src, dir string) error {
+// onto a cluster that runs a newer schema would stop it (`orch upgrade --force` can). The
+// refusal is recorded for the run's summary.
+func (d Deps) refuseDowngrade(ctx context.Context, t *playbooks.TaskContext, conn *transport.Conn, src, dir string) error {
 	res, err := conn.Run(ctx, shq(agentctl.Binary(dir))+" version --format json 2>/dev/null", transport.RunOptions{})
 	if err != nil || res.ExitCode != 0 {
 		return err // no agent installed yet (or one too old to say): nothing to protect
@@ -189,8 +190,12 @@ func refuseDowngrade(ctx context.Context, conn *transport.Conn, src, dir string)
 	if err != nil {
 		return err
 	}
-	if compareVersions(installed, local) > 0 {
-		return fmt.Errorf("the installed agent %s is newer than %s %s: refusing to downgrade (use `orch upgrade --force` if you mean it)", installed, src, local)
+	if compareVersions(installed, local) <= 0 {
+		return nil
 	}
-	return nil
+	vars, _ := hostVars(t, "")
+	d.Findings.addDowngrade(Downgrade{Host: t.Host, Member: strVar(vars, "node_name", t.Host),
+		Running: installed.String(), Offered: local.String(), Src: src})
+	return fmt.Errorf("%w: the installed agent %s is newer than the offered %s %s: pass the agent the cluster runs with --agent, "+
+		"or downgrade on purpose with `orch upgrade --agent %s --force`", ErrDowngrade, installed, src, local, src)
 }

@@ -33,6 +33,9 @@ type Deps struct {
 	Preseed *api.Preseed
 	// Logger receives debug logs.
 	Logger *slog.Logger
+	// Findings, when set, collect what the run's summary reports (refused downgrades,
+	// the upgrade plan).
+	Findings *Findings
 }
 
 // Registry returns the controller modules bound to deps, with the cluster entity modules

@@ -76,7 +76,8 @@ func localVersion(ctx context.Context, bin string) (versionInfo, error) {
 }
 
 // upgradePreflight (run once) checks that every member is ONLINE (or BLOCKED: a rollout in
-// progress), reads the new binary's versions, and refuses a downgrade unless force.
+// progress), reads the new binary's versions, and refuses a downgrade unless force. It
+// reports the plan: which members, in which order, from which version to which.
 func (d Deps) upgradePreflight(ctx context.Context, t *playbooks.TaskContext) (playbooks.Result, error) {
 	via, _ := t.Args.String("via", t.Host)
 	force, _ := t.Args.Bool("force", false)
@@ -93,29 +94,85 @@ func (d Deps) upgradePreflight(ctx context.Context, t *playbooks.TaskContext) (p
 	if err != nil {
 		return playbooks.Result{}, err
 	}
-	var offline, pending, done []string
+	hostOf := memberHosts(t)
+	var offline, pending, done, newer []string
 	for _, m := range ms {
 		cur := versionInfo{Version: m.Version, Schema: m.SchemaVersion, APILevel: m.APILevel}
 		switch {
 		case m.Status == api.StatusOffline:
 			offline = append(offline, m.ServerName)
 		case compareVersions(cur, newV) > 0 && !force:
-			return playbooks.Result{}, fmt.Errorf("refusing to downgrade %s from %s to %s: a newer schema cannot be read by an older agent (pass --force only if you know the schemas match)", m.ServerName, cur, newV)
+			newer = append(newer, m.ServerName)
+			d.Findings.addDowngrade(Downgrade{Host: hostOf[m.ServerName], Member: m.ServerName, Running: cur.String(), Offered: newV.String(), Src: src})
 		case compareVersions(cur, newV) == 0:
 			done = append(done, m.ServerName)
 		default:
 			pending = append(pending, m.ServerName)
 		}
 	}
+	if len(newer) > 0 {
+		return playbooks.Result{}, fmt.Errorf("%w: member(s) %s run a newer agent than %s %s: a newer schema cannot be read by an older agent (pass --force only if you know the schemas match)",
+			ErrDowngrade, strings.Join(newer, ", "), src, newV)
+	}
 	if len(offline) > 0 {
 		return playbooks.Result{}, fmt.Errorf("member(s) %s OFFLINE: bring them back, or remove them with `orch cluster remove --force NAME`, then re-run the upgrade", strings.Join(offline, ", "))
 	}
-	msg := fmt.Sprintf("upgrade to %s: %d member(s) to go (%s)", newV, len(pending), strings.Join(pending, ", "))
-	if len(done) > 0 {
-		msg += fmt.Sprintf(", already done: %s", strings.Join(done, ", "))
+	plan := upgradePlan(t, ms, newV)
+	d.Findings.setPlan(plan)
+	verb := "upgrade"
+	if t.Check {
+		verb = "check mode, would upgrade"
 	}
+	msg := fmt.Sprintf("%s to %s: %s", verb, newV, PlanSummary(plan))
 	return playbooks.Result{Msg: msg, Data: map[string]any{"pending": toAny(pending), "done": toAny(done),
 		"version": newV.Version, "schema_version": newV.Schema, "api_level": newV.APILevel}}, nil
+}
+
+// memberHosts maps member names to the inventory hosts that run them (node_name).
+func memberHosts(t *playbooks.TaskContext) map[string]string {
+	out := map[string]string{}
+	hosts, _ := allHosts(t)
+	for _, h := range hosts {
+		vars, err := hostVars(t, h)
+		if err != nil {
+			continue
+		}
+		out[strVar(vars, "node_name", h)] = h
+	}
+	return out
+}
+
+// upgradePlan orders the members as the serial play upgrades them: inventory order, then
+// the members the inventory does not name (which the play cannot upgrade).
+func upgradePlan(t *playbooks.TaskContext, ms []api.ClusterMember, newV versionInfo) []UpgradeStep {
+	byName := map[string]api.ClusterMember{}
+	for _, m := range ms {
+		byName[m.ServerName] = m
+	}
+	step := func(host string, m api.ClusterMember) UpgradeStep {
+		cur := versionInfo{Version: m.Version, Schema: m.SchemaVersion, APILevel: m.APILevel}
+		return UpgradeStep{Host: host, Member: m.ServerName, From: cur.String(), To: newV.String(), Done: compareVersions(cur, newV) == 0}
+	}
+	var plan []UpgradeStep
+	seen := map[string]bool{}
+	hosts, _ := allHosts(t)
+	for _, h := range hosts {
+		vars, err := hostVars(t, h)
+		if err != nil {
+			continue
+		}
+		name := strVar(vars, "node_name", h)
+		if m, ok := byName[name]; ok && !seen[name] {
+			seen[name] = true
+			plan = append(plan, step(h, m))
+		}
+	}
+	for _, m := range ms {
+		if !seen[m.ServerName] {
+			plan = append(plan, step("", m))
+		}
+	}
+	return plan
 }
 
 func toAny(ss []string) []any {
@@ -190,6 +247,9 @@ func (d Deps) clusterWait(ctx context.Context, t *playbooks.TaskContext) (playbo
 		return playbooks.Result{}, fmt.Errorf("cluster_wait: via (a list of hosts to ask) is required")
 	}
 	failOffline, _ := t.Args.Bool("fail_offline", false)
+	if t.Check {
+		return d.checkWait(ctx, t, fp, want, all, vias, member)
+	}
 	deadline := time.Now().Add(time.Duration(timeout) * time.Second)
 	if !all {
 		return d.waitMemberBack(ctx, t, fp, want, deadline)
@@ -221,6 +281,21 @@ func (d Deps) clusterWait(ctx context.Context, t *playbooks.TaskContext) (playbo
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// checkWait is cluster_wait in check mode: nothing was restarted, so it reports what it
+// would wait for instead of waiting for a version that cannot come.
+func (d Deps) checkWait(ctx context.Context, t *playbooks.TaskContext, fp, want string, all bool, vias []string, member string) (playbooks.Result, error) {
+	what := fmt.Sprintf("would wait until member %s is back on %s", member, want)
+	if all {
+		what = fmt.Sprintf("would wait until every member is ONLINE on %s", want)
+	}
+	ms, err := d.anyMembers(ctx, t, vias, fp)
+	if err != nil {
+		return playbooks.Result{Msg: "check mode: " + what}, nil
+	}
+	_, state := waitDone(ms, member, want, all)
+	return playbooks.Result{Msg: "check mode: " + what + " (now: " + state + ")"}, nil
 }
 
 // anyMembers asks each host in turn until one answers.

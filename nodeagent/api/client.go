@@ -36,6 +36,10 @@ func NewUnixClient(socketPath string) *Client {
 	return &Client{http: &http.Client{Transport: tr}, base: "http://unix"}
 }
 
+// ErrFingerprintMismatch is the error of a TLS connection (as errors.Is finds it through
+// the HTTP client's wrapping) whose server presented another certificate than the pinned one.
+var ErrFingerprintMismatch = errors.New("server certificate fingerprint does not match the pinned fingerprint")
+
 // TLSConfig builds a client TLS configuration that presents cert and accepts only a server
 // whose certificate has the given SHA-256 fingerprint (hex).
 func TLSConfig(cert tls.Certificate, fingerprint string, nextProtos ...string) *tls.Config {
@@ -50,7 +54,7 @@ func TLSConfig(cert tls.Certificate, fingerprint string, nextProtos ...string) *
 				return errors.New("server presented no certificate")
 			}
 			if got := Fingerprint(raw[0]); got != want {
-				return fmt.Errorf("server certificate fingerprint %s does not match the pinned %s", got, want)
+				return fmt.Errorf("%w: the server presents %s, pinned is %s", ErrFingerprintMismatch, got, want)
 			}
 			return nil
 		},
@@ -234,6 +238,15 @@ func (c *Client) RevokeToken(ctx context.Context, name string) error {
 func (c *Client) Init(ctx context.Context, req InitPost) error {
 	_, err := c.Call(ctx, http.MethodPost, "/internal/init", req, nil, "")
 	return err
+}
+
+// JoinInfo asks a cluster member which member-specific keys a joining member supplies.
+func (c *Client) JoinInfo(ctx context.Context, req ClusterJoinInfoPost) (*Cluster, error) {
+	var out Cluster
+	if _, err := c.Call(ctx, http.MethodPost, "/internal/cluster/join-info", req, &out, ""); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }
 
 // AddCertificate trusts a client certificate.

@@ -70,6 +70,16 @@ type ClusterPut struct {
 	MemberConfig       []MemberConfigKey `json:"member_config,omitempty" yaml:"member_config,omitempty"`
 }
 
+// ClusterJoinInfoPost asks a cluster member, before joining, which member-specific keys
+// the joining member supplies (POST /internal/cluster/join-info; the answer is a Cluster
+// whose MemberConfig lists them). It authenticates as the join will: the trust password or
+// the join token's secret, which it does not consume.
+type ClusterJoinInfoPost struct {
+	ServerName  string `json:"server_name"`
+	Password    string `json:"password,omitempty"`
+	TokenSecret string `json:"token_secret,omitempty"`
+}
+
 // MemberConfigKey is one node-specific key a joining member supplies.
 type MemberConfigKey struct {
 	Entity      string `json:"entity" yaml:"entity"`

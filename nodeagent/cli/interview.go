@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"encoding/pem"
 	"errors"
@@ -70,9 +71,27 @@ func (p *prompter) secret(question string) (string, error) {
 	return strings.TrimSpace(string(b)), err
 }
 
+// newPassword asks for a new secret twice ("Again: "), as LXD does, until both match.
+func (p *prompter) newPassword(question string) (string, error) {
+	for {
+		pw, err := p.secret(question)
+		if err != nil {
+			return "", err
+		}
+		again, err := p.secret("Again")
+		if err != nil {
+			return "", err
+		}
+		if pw == again {
+			return pw, nil
+		}
+		fmt.Fprintln(p.g.Stdout, "The passwords do not match; try again.")
+	}
+}
+
 // interview asks the guide's questions in its order and builds a preseed.
-func interview(g *Globals) (*api.Preseed, bool, error) {
-	p := &prompter{g: g, in: bufio.NewReader(g.Stdin)}
+func interview(g *Globals, in *bufio.Reader) (*api.Preseed, bool, error) {
+	p := &prompter{g: g, in: in}
 	use, err := p.yesNo("Would you like to use clustering?", true)
 	if err != nil {
 		return nil, false, err
@@ -150,7 +169,80 @@ func askJoin(p *prompter, pre *api.Preseed, addr string) (*api.Preseed, bool, er
 	if !wipe {
 		return nil, false, errors.New("not joining: nothing changed")
 	}
+	if err := askMemberConfig(p, pre.Cluster); err != nil {
+		return nil, false, err
+	}
 	return pre, true, nil
+}
+
+// askMemberConfig asks, as LXD does, for each member-specific key of the cluster's pools
+// ("Choose "source" property for storage pool "local": "); an empty answer keeps the
+// default. The cluster is asked which keys there are, authenticated as the join will be.
+func askMemberConfig(p *prompter, c *api.ClusterPut) error {
+	keys, err := joinInfo(c)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		v, err := p.ask("Choose "+k.Description, "")
+		if err != nil {
+			return err
+		}
+		if v != "" {
+			c.MemberConfig = append(c.MemberConfig, api.MemberConfigKey{Entity: k.Entity, Name: k.Name, Key: k.Key, Value: v})
+		}
+	}
+	return nil
+}
+
+// joinInfo asks a member of the cluster to join, over TLS pinned to the cluster's
+// fingerprint (the token's, or the certificate the operator confirmed), which
+// member-specific keys a joining member supplies.
+func joinInfo(c *api.ClusterPut) ([]api.MemberConfigKey, error) {
+	req := api.ClusterJoinInfoPost{ServerName: c.ServerName, Password: c.ClusterPassword}
+	var addrs []string
+	var fp string
+	if c.ClusterToken != "" {
+		tok, err := api.DecodeJoinToken(c.ClusterToken)
+		if err != nil {
+			return nil, fmt.Errorf("join token: %w", err)
+		}
+		req.TokenSecret, addrs, fp = tok.Secret, tok.Addresses, tok.Fingerprint
+	} else {
+		der, err := certDER(c.ClusterCertificate)
+		if err != nil {
+			return nil, err
+		}
+		addrs, fp = []string{c.ClusterAddress}, api.Fingerprint(der)
+	}
+	var lastErr error
+	for _, addr := range addrs {
+		cfg := api.TLSConfig(tls.Certificate{}, fp)
+		cfg.Certificates = nil // the request authenticates with the password or token
+		cl := api.NewTLSClient(addr, cfg)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		info, err := cl.JoinInfo(ctx, req)
+		cancel()
+		cl.Close()
+		if err == nil {
+			return info.MemberConfig, nil
+		}
+		var ae *api.Error
+		if errors.As(err, &ae) {
+			return nil, fmt.Errorf("%s: %w", addr, err)
+		}
+		lastErr = fmt.Errorf("contacting %s: %w", addr, err)
+	}
+	return nil, fmt.Errorf("asking the cluster for its member-specific keys: %w", lastErr)
+}
+
+// certDER decodes the PEM certificate the operator confirmed.
+func certDER(certPEM string) ([]byte, error) {
+	b, _ := pem.Decode([]byte(certPEM))
+	if b == nil {
+		return nil, errors.New("the cluster certificate is not PEM")
+	}
+	return b.Bytes, nil
 }
 
 func askBootstrap(p *prompter, pre *api.Preseed) (*api.Preseed, bool, error) {
@@ -159,43 +251,69 @@ func askBootstrap(p *prompter, pre *api.Preseed) (*api.Preseed, bool, error) {
 		return nil, false, err
 	}
 	if setPw {
-		pw, err := p.secret("Trust password for new clients")
+		pw, err := p.newPassword("Trust password for new clients")
 		if err != nil {
 			return nil, false, err
 		}
 		pre.Config["core.trust_password"] = pw
 	}
-	pool, err := p.yesNo("Do you want to configure a new storage pool?", false)
-	if err != nil {
+	if err := askPool(p, pre); err != nil {
 		return nil, false, err
 	}
-	if pool {
-		name, err := p.ask("Name of the storage pool", "default")
-		if err != nil {
-			return nil, false, err
-		}
-		driver, err := p.ask("Name of the storage backend to use (dir, btrfs, lvm, zfs)", "dir")
-		if err != nil {
-			return nil, false, err
-		}
-		pre.StoragePools = append(pre.StoragePools, api.StoragePool{Name: name, Driver: driver})
-	}
-	bridge, err := p.yesNo("Would you like to create a new network bridge?", false)
-	if err != nil {
+	if err := askBridge(p, pre); err != nil {
 		return nil, false, err
-	}
-	if bridge {
-		name, err := p.ask("What should the new bridge be called?", "orchbr0")
-		if err != nil {
-			return nil, false, err
-		}
-		v4, err := p.ask("What IPv4 address should be used? (CIDR subnet notation, \"auto\" or \"none\")", "auto")
-		if err != nil {
-			return nil, false, err
-		}
-		pre.Networks = append(pre.Networks, api.Network{Name: name, Type: "bridge", Config: map[string]string{"ipv4.address": v4, "ipv6.address": "none"}})
 	}
 	return pre, false, nil
+}
+
+// askPool offers a storage pool; one made becomes the default profile's root disk, as in
+// LXD.
+func askPool(p *prompter, pre *api.Preseed) error {
+	pool, err := p.yesNo("Do you want to configure a new storage pool?", false)
+	if err != nil || !pool {
+		return err
+	}
+	name, err := p.ask("Name of the storage pool", "default")
+	if err != nil {
+		return err
+	}
+	driver, err := p.ask("Name of the storage backend to use (dir, btrfs, lvm, zfs)", "dir")
+	if err != nil {
+		return err
+	}
+	pre.StoragePools = append(pre.StoragePools, api.StoragePool{Name: name, Driver: driver})
+	defaultProfileDevice(pre, "root", map[string]string{"path": "/", "pool": name, "type": "disk"})
+	return nil
+}
+
+// askBridge offers a bridge; one made becomes the default profile's eth0, as in LXD.
+func askBridge(p *prompter, pre *api.Preseed) error {
+	bridge, err := p.yesNo("Would you like to create a new network bridge?", false)
+	if err != nil || !bridge {
+		return err
+	}
+	name, err := p.ask("What should the new bridge be called?", "orchbr0")
+	if err != nil {
+		return err
+	}
+	v4, err := p.ask("What IPv4 address should be used? (CIDR subnet notation, \"auto\" or \"none\")", "auto")
+	if err != nil {
+		return err
+	}
+	pre.Networks = append(pre.Networks, api.Network{Name: name, Type: "bridge", Config: map[string]string{"ipv4.address": v4, "ipv6.address": "none"}})
+	defaultProfileDevice(pre, "eth0", map[string]string{"name": "eth0", "nictype": "bridged", "parent": name, "type": "nic"})
+	return nil
+}
+
+// defaultProfileDevice adds a device to the preseed's default profile.
+func defaultProfileDevice(pre *api.Preseed, dev string, cfg map[string]string) {
+	for i := range pre.Profiles {
+		if pre.Profiles[i].Name == "default" {
+			pre.Profiles[i].Devices[dev] = cfg
+			return
+		}
+	}
+	pre.Profiles = append(pre.Profiles, api.Profile{Name: "default", Devices: map[string]map[string]string{dev: cfg}})
 }
 
 // fetchCertificate reads the certificate a member presents, for the operator to confirm.

@@ -17,25 +17,40 @@ import (
 func (d *Daemon) getCluster(w http.ResponseWriter, r *http.Request) error {
 	cl := api.Cluster{ServerName: d.memberName(), Enabled: d.memberName() != "", MemberConfig: []api.MemberConfigKey{}}
 	if d.store() != nil {
-		pools, _, err := d.clusterEntities(r.Context())
+		keys, err := d.memberConfigKeys(r.Context())
 		if err != nil {
 			return err
 		}
-		for _, p := range pools {
-			keys := []string{"source"}
-			switch p.Driver {
-			case "zfs":
-				keys = append(keys, "zfs.pool_name")
-			case "lvm":
-				keys = append(keys, "lvm.vg_name")
-			}
-			for _, k := range keys {
-				cl.MemberConfig = append(cl.MemberConfig, api.MemberConfigKey{Entity: entityPool, Name: p.Name, Key: k,
-					Description: `"` + k + `" property for storage pool "` + p.Name + `"`})
-			}
-		}
+		cl.MemberConfig = keys
 	}
 	return writeOK(w, cl, "")
+}
+
+// memberConfigKeys are the member-specific keys of the cluster's storage pools that a
+// joining member supplies, with LXD's descriptions: source, size for the drivers that make
+// a loop file, and the driver's own pool name.
+func (d *Daemon) memberConfigKeys(ctx context.Context) ([]api.MemberConfigKey, error) {
+	pools, _, err := d.clusterEntities(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := []api.MemberConfigKey{}
+	for _, p := range pools {
+		keys := []string{"source"}
+		switch p.Driver {
+		case "btrfs":
+			keys = append(keys, "size")
+		case "zfs":
+			keys = append(keys, "size", "zfs.pool_name")
+		case "lvm":
+			keys = append(keys, "size", "lvm.vg_name")
+		}
+		for _, k := range keys {
+			out = append(out, api.MemberConfigKey{Entity: entityPool, Name: p.Name, Key: k,
+				Description: `"` + k + `" property for storage pool "` + p.Name + `"`})
+		}
+	}
+	return out, nil
 }
 
 // putCluster is PUT /1.0/cluster: bootstrap or join this member, as the guide's last

@@ -49,7 +49,10 @@ type Daemon struct {
 	log     *slog.Logger
 	version version.Info
 	local   *localdb.DB
-	server  pki.KeyPair // this member's own certificate (identity before clustering, join client)
+	// server is DIR/server.crt/.key: the member's own certificate before it is clustered (its
+	// identity and its client certificate when joining), the cluster certificate once it is
+	// a member, as LXD keeps it, so that the guide's recipe reading server.crt works.
+	server atomic.Pointer[pki.KeyPair]
 
 	mu          sync.Mutex // serialises init, join, removal and listener changes
 	roleMu      sync.Mutex // serialises raft role changes
@@ -100,12 +103,13 @@ func New(cfg Config) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	server, err := pki.LoadOrGenerate(cfg.Dir, "server", "nodeagent")
+	server, err := pki.LoadOrGenerate(cfg.Dir, serverCertBase, "nodeagent")
 	if err != nil {
 		local.Close()
 		return nil, fmt.Errorf("server certificate: %w", err)
 	}
-	d := &Daemon{cfg: cfg, log: cfg.Logger, version: cfg.Version, local: local, server: server}
+	d := &Daemon{cfg: cfg, log: cfg.Logger, version: cfg.Version, local: local}
+	d.server.Store(&server)
 	d.peers = newPeerPool(d)
 	d.trust = newTrustCache()
 	d.health = newHealth()
@@ -144,6 +148,9 @@ func (d *Daemon) resume(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := d.serverIsCluster(cid.pair); err != nil {
+		return err
+	}
 	d.setName(name)
 	d.cluster.Store(cid)
 	if err := d.startNetwork(); err != nil {
@@ -163,7 +170,7 @@ func (d *Daemon) resume(ctx context.Context) error {
 }
 
 func (d *Daemon) loadClusterIdentity() (*clusterIdentity, error) {
-	kp, err := pki.Load(d.cfg.Dir, "cluster")
+	kp, err := pki.Load(d.cfg.Dir, clusterCertBase)
 	if err != nil {
 		return nil, fmt.Errorf("cluster certificate: %w", err)
 	}

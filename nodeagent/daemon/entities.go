@@ -225,7 +225,7 @@ func compareEntities(clusterPools []api.StoragePool, clusterNets []api.Network, 
 		if n.Type != "" && c.Type != n.Type {
 			return fmt.Errorf("network %q: type %q differs from the cluster's %q", n.Name, n.Type, c.Type)
 		}
-		if k := api.DiffConfig(api.GlobalConfig(entityNetwork, n.Config), c.Config); k != "" {
+		if k := api.DiffConfig(api.GlobalConfig(entityNetwork, joinerNetworkConfig(n.Config, c.Config)), c.Config); k != "" {
 			return fmt.Errorf("network %q: key %q differs from the cluster's", n.Name, k)
 		}
 	}

@@ -176,14 +176,18 @@ func (d *Daemon) bootstrap(ctx context.Context, p api.Preseed) (err error) {
 	return d.finishMember(ctx)
 }
 
-// becomeMember saves the cluster identity and member-local settings, opens the network
-// and the database. Undone by undoMember.
+// becomeMember saves the cluster identity (DIR/cluster.crt, and DIR/server.crt as LXD
+// does) and member-local settings, opens the network and the database. Undone by
+// undoMember.
 func (d *Daemon) becomeMember(kp pki.KeyPair, name string, local map[string]string) error {
 	cid, err := newClusterIdentity(kp)
 	if err != nil {
 		return err
 	}
-	if err := kp.Save(d.cfg.Dir, "cluster"); err != nil {
+	if err := kp.Save(d.cfg.Dir, clusterCertBase); err != nil {
+		return err
+	}
+	if err := d.serverIsCluster(kp); err != nil {
 		return err
 	}
 	if err := d.local.Set(local); err != nil {
@@ -215,8 +219,11 @@ func (d *Daemon) undoMember() {
 	d.cluster.Store(nil)
 	d.setName("")
 	_ = os.RemoveAll(d.storeDir())
-	for _, f := range []string{"cluster.crt", "cluster.key"} {
+	for _, f := range []string{clusterCertBase + ".crt", clusterCertBase + ".key"} {
 		_ = os.Remove(filepath.Join(d.cfg.Dir, f))
+	}
+	if err := d.newServerPair(); err != nil {
+		d.log.Error("the member left its cluster but still presents the cluster certificate", "err", err)
 	}
 	_ = d.local.Set(map[string]string{localdb.KeyMemberName: "", localdb.KeyClusterID: "", "cluster.https_address": ""})
 	_ = d.local.SetRaftNodes(nil)

@@ -54,6 +54,9 @@ type joinTarget struct {
 	addresses   []string
 	fingerprint string
 	secret      string
+	// fromCertificate: the fingerprint is the preseed's cluster_certificate's (not only a
+	// token's), so a mismatch is the operator's choice of file.
+	fromCertificate bool
 }
 
 func targetOf(c *api.ClusterPut) (joinTarget, error) {
@@ -76,7 +79,7 @@ func targetOf(c *api.ClusterPut) (joinTarget, error) {
 		if t.fingerprint != "" && t.fingerprint != fp {
 			return t, badRequest("cluster.cluster_certificate does not match the join token's fingerprint")
 		}
-		t.fingerprint = fp
+		t.fingerprint, t.fromCertificate = fp, true
 	}
 	if c.ClusterAddress != "" {
 		a, err := config.NormaliseAddress(c.ClusterAddress, false)
@@ -147,7 +150,7 @@ func (d *Daemon) join(ctx context.Context, p api.Preseed) (err error) {
 // askAccept sends the accept request to each known address in turn over TLS pinned to the
 // cluster certificate's fingerprint, presenting this member's own certificate.
 func (d *Daemon) askAccept(ctx context.Context, t joinTarget, req acceptRequest) (*acceptResponse, string, error) {
-	cert, err := d.server.TLS()
+	cert, err := d.serverPair().TLS()
 	if err != nil {
 		return nil, "", err
 	}
@@ -166,9 +169,35 @@ func (d *Daemon) askAccept(ctx context.Context, t joinTarget, req acceptRequest)
 		if errors.As(err, &ae) {
 			return nil, "", api.Errorf(ae.Code, "join refused by %s: %s", addr, ae.Message)
 		}
+		if errors.Is(err, api.ErrFingerprintMismatch) {
+			return nil, "", mismatchError(t, addr, err)
+		}
 		lastErr = fmt.Errorf("contacting %s: %w", addr, err)
 	}
 	return nil, "", unavailable("cannot reach the cluster: %v", lastErr)
+}
+
+// mismatchError explains a member that presents another certificate than the preseed's:
+// the cluster certificate is DIR/server.crt (the same as DIR/cluster.crt) on any member.
+func mismatchError(t joinTarget, addr string, err error) error {
+	what := "the join token's cluster fingerprint"
+	if t.fromCertificate {
+		what = "cluster.cluster_certificate"
+	}
+	return badRequest("%s is not the certificate of the cluster member at %s (%v): "+
+		"use the cluster certificate, server.crt in the agent directory of a member (the same as its cluster.crt; "+
+		"/var/lib/nodeagent/server.crt by default), e.g. `sed ':a;N;$!ba;s/\\n/\\n\\n/g' /var/lib/nodeagent/server.crt` "+
+		"on the bootstrap member; `nodeagent cluster fingerprint` there prints its fingerprint", what, addr, pinError(err))
+}
+
+// pinError is the innermost error of err that says which fingerprints differ.
+func pinError(err error) error {
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if errors.Unwrap(e) == api.ErrFingerprintMismatch {
+			return e
+		}
+	}
+	return err
 }
 
 // abortJoin asks the leader to forget a member whose join failed half-way.

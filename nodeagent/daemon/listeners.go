@@ -56,7 +56,7 @@ func (d *Daemon) serverTLS() *tls.Config {
 			if cid := d.cluster.Load(); cid != nil {
 				return &cid.tls, nil
 			}
-			c, err := d.server.TLS()
+			c, err := d.serverPair().TLS()
 			return &c, err
 		},
 	}

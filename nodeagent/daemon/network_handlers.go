@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"maps"
 	"net/http"
 
 	"orch/modules/bridge"
@@ -53,9 +54,13 @@ func (d *Daemon) bridges() (bridgeManager, error) {
 	return s.net, s.netErr
 }
 
-// resolveAuto turns ipv4.address=auto (a free 10.x.y.1/24 as this member sees it) and
-// ipv6.address=auto (a random fd42::/64) into addresses, stored cluster-wide as LXD does.
+// resolveAuto fills LXD's defaults for unset keys (ipv4.address=auto, ipv4.nat=true) and
+// turns ipv4.address=auto (a free 10.x.y.1/24 as this member sees it) and
+// ipv6.address=auto (a random fd42::/64) into addresses. It runs once per network, on the
+// member that handles the final create, and the result is stored cluster-wide as LXD does:
+// every member's bridge gets the same subnet.
 func (d *Daemon) resolveAuto(global map[string]string) error {
+	bridge.FillDefaults(global)
 	if global["ipv4.address"] == "auto" {
 		m, err := d.bridges()
 		if err != nil {
@@ -155,4 +160,20 @@ func (d *Daemon) deleteNetwork(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return writeOK(w, nil, "")
+}
+
+// joinerNetworkConfig is a joining member's declaration of a network as the cluster stored
+// it: LXD's defaults filled in, and "auto" addresses matching the address the cluster chose.
+func joinerNetworkConfig(joiner, cluster map[string]string) map[string]string {
+	out := maps.Clone(joiner)
+	if out == nil {
+		out = map[string]string{}
+	}
+	bridge.FillDefaults(out)
+	for _, k := range []string{"ipv4.address", "ipv6.address"} {
+		if out[k] == "auto" && cluster[k] != "" && cluster[k] != "none" {
+			out[k] = cluster[k]
+		}
+	}
+	return out
 }

@@ -65,7 +65,7 @@ func (d *Daemon) environment() api.Environment {
 	if cid := d.cluster.Load(); cid != nil {
 		env.CertificateFingerprint = cid.fingerprint
 	} else {
-		env.CertificateFingerprint, _ = d.server.Fingerprint()
+		env.CertificateFingerprint, _ = d.serverPair().Fingerprint()
 	}
 	if msg := d.blockedMessage(); msg != "" {
 		env.Blocked, env.Message = true, msg

@@ -1,6 +1,8 @@
-// Package pki creates, stores and loads the agent's certificates: the member's own server
-// certificate and the cluster certificate shared by every member (DIR/cluster.crt, as LXD
-// keeps it).
+// Package pki creates, stores and loads the agent's certificates: the member's server
+// certificate (DIR/server.crt) and the cluster certificate shared by every member
+// (DIR/cluster.crt). As in LXD, a clustered member's server certificate is the cluster
+// certificate (the daemon writes both files alike at bootstrap and join); an uninitialised
+// member has a server certificate of its own.
 package pki
 
 import (
