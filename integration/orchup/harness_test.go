@@ -66,10 +66,10 @@ type env struct {
 	known string
 }
 
-func newEnv(t *testing.T, n int) *env {
+func newEnv(t *testing.T, n int, opts ...lab.Option) *env {
 	t.Helper()
 	lab.Require(t)
-	l := lab.New(t, n)
+	l := lab.New(t, n, opts...)
 	e := &env{t: t, lab: l, dir: t.TempDir(), vars: map[string]map[string]string{}, all: map[string]string{},
 		known: l.KnownHostsFile()}
 	e.inv, e.state = filepath.Join(e.dir, "inventory.ini"), filepath.Join(e.dir, "state")

@@ -1,0 +1,148 @@
+package orchup
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"orch/integration/lab"
+	"orch/integration/wait"
+	"orch/nodeagent/api"
+)
+
+// debianVars are the cluster-wide settings of the real-host scenario: a dir pool and a
+// managed bridge (LXD's defaults: an IPv4 subnet chosen once, NAT), the default profile on
+// both.
+const debianVars = `storage_pools:
+  - {name: default, driver: dir}
+networks:
+  - {name: orchbr0, type: bridge}
+profiles:
+  - name: default
+    devices:
+      root: {path: /, pool: default, type: disk}
+      eth0: {name: eth0, network: orchbr0, type: nic}
+`
+
+// TestDebianHosts is the real-server scenario on fresh Debian 12 hosts booted by systemd
+// with none of LXC, dnsmasq or nftables installed: orch up installs what the cluster needs
+// (and nothing on a re-run), the agent is a systemd unit logging to the journal, two
+// instances are launched, a host reboots cleanly and comes back ONLINE with its bridge and
+// the instance that was running (the one stopped by its user stays stopped), and an agent
+// killed with SIGKILL is restarted by systemd.
+func TestDebianHosts(t *testing.T) {
+	needContainers(t)
+	e := newEnv(t, 3, lab.WithOS(lab.OSDebian))
+	if err := os.MkdirAll(filepath.Join(e.dir, "group_vars"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(e.dir, "group_vars", "all.yml"), []byte(debianVars), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	img := busyboxImage(t)
+	h1 := e.lab.Host("host1")
+	if _, err := h1.Exec(t.Context(), "sh", "-c", "command -v lxc-start || command -v dnsmasq"); err == nil {
+		t.Fatal("a fresh Debian host already has LXC or dnsmasq")
+	}
+
+	if r := e.orch("up", "--no-install"); r.code == 0 || !strings.Contains(r.stdout+r.stderr, "dnsmasq-base (dnsmasq, for DHCP on managed bridges)") {
+		t.Fatalf("up --no-install: exit %d, want a refusal naming dnsmasq-base:\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	e.mustUp()
+	for _, h := range e.lab.Hosts() {
+		if out, err := h.Exec(t.Context(), "dpkg-query", "-W", "-f=${Status} ", "lxc", "dnsmasq-base", "nftables", "xz-utils"); err != nil ||
+			strings.Count(string(out), "install ok installed") != 4 {
+			t.Errorf("%s: packages after orch up: %s %v", h.Name, out, err)
+		}
+	}
+	if r := e.mustUp(); !strings.Contains(r.stdout, "nothing to install") || !strings.Contains(r.stdout, "Converged: nothing changed.") {
+		t.Errorf("re-run of up is not a no-op:\n%s", r.stdout)
+	}
+	unit := "nodeagent@var-lib-nodeagent.service"
+	if out, err := h1.Exec(t.Context(), "systemctl", "is-enabled", unit); err != nil || strings.TrimSpace(string(out)) != "enabled" {
+		t.Fatalf("%s on host1: %s %v", unit, out, err)
+	}
+	if out, _ := h1.Exec(t.Context(), "journalctl", "-u", unit, "--no-pager", "-o", "cat"); !strings.Contains(string(out), "daemon ready") {
+		t.Errorf("journalctl -u %s lacks the agent's log:\n%s", unit, out)
+	}
+
+	mustRun(t, e, "image", "import", img, "--alias", "busybox")
+	mustRun(t, e, "launch", "busybox", "c1", "--target", "host1")
+	mustRun(t, e, "launch", "busybox", "c2", "--target", "host1")
+	mustRun(t, e, "stop", "c2", "--force")
+	lease := waitInstance(t, e, "c1", func(in api.Instance) bool { return len(in.IPv4) > 0 })
+
+	if err := h1.Reboot(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	e.waitMembers("host1 ONLINE after its reboot", allOnline)
+	after := waitInstance(t, e, "c1", func(in api.Instance) bool {
+		return in.Status == api.InstanceRunning && len(in.IPv4) > 0 && in.PID != lease.PID
+	})
+	t.Logf("c1 before the reboot: pid %d %v; after: pid %d %v", lease.PID, lease.IPv4, after.PID, after.IPv4)
+	waitInstance(t, e, "c2", func(in api.Instance) bool { return in.Status == api.InstanceStopped })
+
+	h2 := e.lab.Host("host2")
+	pid := mainPID(t, h2, unit)
+	if _, err := h2.Exec(t.Context(), "kill", "-9", pid); err != nil {
+		t.Fatal(err)
+	}
+	wait.For(t, 30*time.Second, "systemd restarting the killed agent on host2", func() error {
+		if now := mainPID(t, h2, unit); now == "0" || now == pid {
+			return fmt.Errorf("MainPID %s", now)
+		}
+		return nil
+	})
+	e.waitMembers("host2 ONLINE after its agent was killed", allOnline)
+}
+
+func mustRun(t *testing.T, e *env, args ...string) string {
+	t.Helper()
+	r := e.orch(args...)
+	if r.code != 0 {
+		t.Fatalf("orch %v exited %d: %s%s", args, r.code, r.stdout, r.stderr)
+	}
+	return r.stdout
+}
+
+// waitInstance waits until orch list shows the instance meeting cond.
+func waitInstance(t *testing.T, e *env, name string, cond func(api.Instance) bool) api.Instance {
+	t.Helper()
+	var got api.Instance
+	wait.For(t, 60*time.Second, "instance "+name, func() error {
+		var list []api.Instance
+		r := e.orch("list", "--format", "json")
+		if r.code != 0 {
+			return fmt.Errorf("orch list: %s", r.stderr)
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &list); err != nil {
+			return err
+		}
+		for _, in := range list {
+			if in.Name == name {
+				got = in
+				if cond(in) {
+					return nil
+				}
+				return fmt.Errorf("%+v", in)
+			}
+		}
+		return fmt.Errorf("no instance %s in %v", name, list)
+	})
+	return got
+}
+
+// mainPID is the unit's main PID on the host ("0" when it runs none).
+func mainPID(t *testing.T, h *lab.Host, unit string) string {
+	t.Helper()
+	out, err := h.Exec(context.Background(), "systemctl", "show", "-p", "MainPID", "--value", unit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(out))
+}
