@@ -129,11 +129,26 @@ func (l *Lab) Dump(t testing.TB) {
 	files := append([]string(nil), l.logFiles...)
 	l.mu.Unlock()
 	for _, h := range l.Hosts() {
-		logLines(t, h.Name+" sshd.log", readTail(h.SSHDLogFile()))
+		if h.ct != nil { // a Debian host: its journal holds sshd's and the agent's logs
+			logLines(t, h.Name+" journal", h.journal())
+		} else {
+			logLines(t, h.Name+" sshd.log", readTail(h.SSHDLogFile()))
+		}
 		for _, f := range files {
 			logLines(t, h.Name+" "+f, h.readFile(f))
 		}
 	}
+}
+
+// journal returns the last 300 lines of a Debian host's journal (this boot).
+func (h *Host) journal() []byte {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := h.Exec(ctx, "journalctl", "-b", "-n", "300", "--no-pager", "-o", "short-precise")
+	if err != nil {
+		return []byte(err.Error())
+	}
+	return out
 }
 
 // readFile reads a file of the host: through its data directory when the file is in a

@@ -99,6 +99,64 @@ func TestDebianHosts(t *testing.T) {
 		return nil
 	})
 	e.waitMembers("host2 ONLINE after its agent was killed", allOnline)
+
+	t.Run("upgrade through systemd", func(t *testing.T) {
+		agentB := buildAgentB(t)
+		if r := e.orch("upgrade", "--agent", agentB); r.code != 0 {
+			t.Fatalf("upgrade exited %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		ms := e.waitMembers("every member ONLINE on 0.9.0", func(ms []api.ClusterMember) bool {
+			for _, m := range ms {
+				if m.Version != "0.9.0" {
+					return false
+				}
+			}
+			return allOnline(ms)
+		})
+		if now := mainPID(t, h2, unit); now == "0" {
+			t.Errorf("host2's unit runs no agent after the upgrade (members %+v)", ms)
+		}
+	})
+	t.Run("reset", func(t *testing.T) { checkReset(t, e, unit) })
+}
+
+// checkReset: `orch reset --limit host3` removes host3 from the cluster and its unit; a
+// reset that would leave the cluster without quorum is refused; `orch reset --purge` of
+// every host takes the whole cluster away with the agent directories.
+func checkReset(t *testing.T, e *env, unit string) {
+	h1, h2, h3 := e.lab.Host("host1"), e.lab.Host("host2"), e.lab.Host("host3")
+	if r := e.orch("reset", "--limit", "host3", "--yes"); r.code != 0 {
+		t.Fatalf("reset host3 exited %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	ms := e.waitMembers("host3 gone", func(ms []api.ClusterMember) bool { return len(ms) == 2 && allOnline(ms) })
+	t.Logf("after reset of host3: %d members", len(ms))
+	if out, err := h3.Exec(t.Context(), "systemctl", "is-enabled", unit); err == nil {
+		t.Errorf("host3's unit still enabled: %s", out)
+	}
+	if err := h2.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	r := e.orch("reset", "--limit", "host1", "--yes")
+	if r.code == 0 || !strings.Contains(r.stdout+r.stderr, "--force") {
+		t.Errorf("reset of host1 with host2 down: exit %d, want a refusal pointing to --force:\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if out, err := h1.Exec(t.Context(), "systemctl", "is-active", unit); err != nil {
+		t.Errorf("the refused reset stopped host1's agent: %s %v", out, err)
+	}
+	if err := h2.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	e.waitMembers("host2 back", func(ms []api.ClusterMember) bool { return len(ms) == 2 && allOnline(ms) })
+	if r := e.orch("reset", "--purge", "--yes"); r.code != 0 {
+		t.Fatalf("reset --purge exited %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, h := range e.lab.Hosts() {
+		left := `for f in /var/lib/nodeagent /etc/systemd/system/nodeagent@.service; do [ -e $f ] && echo $f; done
+pgrep -ax nodeagent; ip -br link show orchbr0 2>/dev/null; true`
+		if out, err := h.Exec(t.Context(), "sh", "-c", left); err != nil || len(strings.TrimSpace(string(out))) > 0 {
+			t.Errorf("%s after reset --purge still has: %s %v", h.Name, out, err)
+		}
+	}
 }
 
 func mustRun(t *testing.T, e *env, args ...string) string {

@@ -75,8 +75,8 @@ func newEnv(t *testing.T, n int, opts ...lab.Option) *env {
 	e.inv, e.state = filepath.Join(e.dir, "inventory.ini"), filepath.Join(e.dir, "state")
 	for _, h := range l.Hosts() {
 		e.addHost(h)
-		if log, ok := h.Path("/var/lib/nodeagent/logs/nodeagent.log"); ok {
-			l.LogFile(log)
+		if log, ok := h.Path("/var/lib/nodeagent/logs/nodeagent.log"); ok && h.OS() == lab.OSNamespace {
+			l.LogFile(log) // Debian hosts log to their journal, which the lab dumps
 		}
 	}
 	return e

@@ -59,6 +59,9 @@ func Registry(deps Deps) playbooks.Registry {
 		"instance":            moduleFunc(deps.instance),
 		"setup":               moduleFunc(deps.setup),
 		"host_prereqs":        moduleFunc(deps.hostPrereqs),
+		"reset_plan":          moduleFunc(deps.resetPlan),
+		"cluster_leave":       moduleFunc(deps.clusterLeave),
+		"agent_remove":        moduleFunc(deps.agentRemove),
 	})
 }
 

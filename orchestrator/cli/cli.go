@@ -43,6 +43,7 @@ type CLI struct {
 	Up        UpCmd        `cmd:"" help:"Converge every inventory host into one cluster (push, start, bootstrap, join)."`
 	Upgrade   UpgradeCmd   `cmd:"" help:"Rolling upgrade to a new agent binary, member by member."`
 	Recover   RecoverCmd   `cmd:"" help:"Disaster recovery after losing quorum."`
+	Reset     ResetCmd     `cmd:"" help:"Take the agent off hosts: leave the cluster cleanly, remove the unit (--purge: and the agent directory)."`
 	Play      PlayCmd      `cmd:"" help:"Run a playbook."`
 	Inventory InventoryCmd `cmd:"" help:"Show what the inventory holds."`
 	Cluster   ClusterCmd   `cmd:"" help:"Manage the cluster's members through its API."`
