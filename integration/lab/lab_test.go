@@ -87,6 +87,22 @@ func TestPrivateDirectories(t *testing.T) {
 	}
 }
 
+// TestNoNetnsMountsAfterIPNetnsAdd: once something has run `ip netns add` (which bind-mounts
+// /run/netns on itself, shared), a new host still holds none of the netns mounts of labs
+// made before or after it (they would keep deleted namespaces alive).
+func TestNoNetnsMountsAfterIPNetnsAdd(t *testing.T) {
+	before := New(t, 1)
+	probe := namePrefix + before.ID() + "-probe"
+	if out, err := exec.Command("ip", "netns", "add", probe).CombinedOutput(); err != nil {
+		t.Skipf("ip netns add: %v: %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", probe).Run() })
+	l := New(t, 1)
+	if got := mustSSH(t, l, "host1", "grep -c ' /run/netns' /proc/self/mountinfo || true"); got != "0" {
+		t.Errorf("host1 holds %s netns mounts", got)
+	}
+}
+
 func TestSudoUser(t *testing.T) {
 	l := New(t, 1)
 	out := mustSSH(t, l, TestUser+"@host1", "id -un; sudo -n id -u")

@@ -140,6 +140,9 @@ func hostAddr(subnet *net.IPNet, i int) *net.IPNet {
 // the new namespace. (Merely exiting a locked goroutine is not enough: on the main thread,
 // which the runtime never ends, the whole process would then appear to be in the namespace.)
 func createNetns(name string) error {
+	if err := withMachineLock(ensureNetnsMount); err != nil {
+		return err
+	}
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -160,6 +163,30 @@ func createNetns(name string) error {
 	}()
 	if err := <-errc; err != nil {
 		return fmt.Errorf("netns %s: %w", name, err)
+	}
+	return nil
+}
+
+// ensureNetnsMount makes /run/netns a shared mount of itself, as `ip netns add` does the
+// first time it runs, while no namespace is mounted there yet. Done later by iproute2, that
+// bind would stack over the namespaces mounted before it: they could then no longer be
+// unmounted through their path (nor their files removed), and every host would inherit
+// copies of them. Done first, iproute2 finds the mount in place and leaves it.
+func ensureNetnsMount() error {
+	if err := os.MkdirAll(netnsDir, 0o755); err != nil {
+		return fmt.Errorf("%s: %w", netnsDir, err)
+	}
+	if err := unix.Mount("", netnsDir, "none", unix.MS_SHARED|unix.MS_REC, ""); err == nil {
+		return nil // a mount point already (ours or iproute2's): made shared, as iproute2 does
+	}
+	if entries, _ := os.ReadDir(netnsDir); len(entries) > 0 {
+		return nil // namespaces are mounted in the plain directory: binding now would stack
+	}
+	if err := unix.Mount(netnsDir, netnsDir, "none", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("bind-mounting %s on itself: %w", netnsDir, err)
+	}
+	if err := unix.Mount("", netnsDir, "none", unix.MS_SHARED|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("making %s shared: %w", netnsDir, err)
 	}
 	return nil
 }

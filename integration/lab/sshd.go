@@ -59,8 +59,11 @@ func launchScript(h *Host, sshd string) string {
 	} else {
 		w("mount -t sysfs sysfs /sys")
 	}
-	w(`m=; while read -r _ _ _ _ p _; do case $p in %s/*) m="$m $p";; esac; done < /proc/self/mountinfo`, netnsDir)
-	w(`[ -z "$m" ] || umount -l $m || true`)
+	// `ip netns add` bind-mounts /run/netns on itself (shared): netns mounts made before
+	// that sit under that mount and only show once it is gone, so unmount in rounds,
+	// deepest first, until none is left.
+	w(`i=0; while [ $i -lt 5 ]; do m=; while read -r _ _ _ _ p _; do case $p in %[1]s|%[1]s/*) m="$p $m";; esac; done < /proc/self/mountinfo`, netnsDir)
+	w(`  [ -n "$m" ] || break; for p in $m; do umount -l "$p" 2>/dev/null || true; done; i=$((i+1)); done`)
 	w("exec %s -D -e -f %s", shquote(sshd), shquote(h.sshdConfigFile()))
 	return b.String()
 }
