@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# make demo: a local lab of 3 test hosts (network namespaces with their own sshd), then
-# `orch up` with the example inventory, `orch cluster list`, and a busybox container
-# launched through orch (eth0 on the managed bridge orchbr0) shown by `orch list`.
-#   usage: scripts/demo.sh LAB_DIR
+# make demo: a local lab of 3 fresh Debian 12 hosts (system containers booted by systemd,
+# with none of LXC, dnsmasq or nftables installed), then `orch up` with the example
+# inventory (which installs what the cluster needs), `orch cluster list`, a busybox
+# container launched through orch (eth0 on the managed bridge orchbr0) shown by `orch list`,
+# and a clean reboot of its host, after which it runs again.
+#   usage: scripts/demo.sh LAB_DIR   (LAB_OS=namespace for the fast namespace hosts)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=$PATH:/usr/local/go/bin:/usr/sbin:/sbin
@@ -60,8 +62,12 @@ if [ -f "$lab/lab.json" ]; then
   echo "== Removing the previous demo lab in $lab"
   bin/orchlab down --dir "$lab"
 fi
-echo "== Creating 3 test hosts in $lab"
-bin/orchlab up --dir "$lab" -n 3
+os=${LAB_OS:-debian}
+if [ "$os" = debian ] && [ ! -e /var/cache/orch-lab/debian-bookworm/rootfs/.orch-lab-ready ]; then
+  echo "== Building the Debian 12 base of the test hosts once (debootstrap, about a minute)"
+fi
+echo "== Creating 3 $os test hosts in $lab"
+bin/orchlab up --dir "$lab" -n 3 --os "$os"
 cp -r examples/demo/group_vars "$lab/"
 export ORCH_CONFIG=$lab/orch-state ORCH_INVENTORY=$lab/inventory.ini
 echo
@@ -75,6 +81,15 @@ echo "== orch cluster list"
 bin/orch cluster list
 echo
 launch_demo_container
+if [ "$os" = debian ]; then
+  node=$(bin/orch list --format json | sed -n 's/.*"location": *"\([^"]*\)".*/\1/p' | head -n 1)
+  echo
+  echo "== orchlab reboot $node (systemd reboots the host; the agent and c1 come back)"
+  bin/orchlab reboot --dir "$lab" "$node"
+  wait_for "c1 running again with a lease" 300 has_ipv4
+  bin/orch cluster list
+  bin/orch list
+fi
 echo
 echo "The lab stays up. Try:"
 echo "  ORCH_CONFIG=$lab/orch-state bin/orch -i $lab/inventory.ini --known-hosts $lab/known_hosts node host2 -- cluster list-database"

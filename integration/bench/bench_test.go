@@ -30,6 +30,7 @@ var sections = []struct {
 	{"writes", (*suite).writes},
 	{"playbook", (*suite).playbook},
 	{"resources", (*suite).resources},
+	{"realhosts", (*suite).realHosts},
 }
 
 // BenchmarkSideBySide is `make bench`: every section once (run it with -benchtime 1x),
