@@ -81,8 +81,10 @@ func (c container) writeConfig(base string) error {
 		"lxc.mount.auto = proc:rw sys:rw cgroup:rw:force",
 		"lxc.apparmor.profile = unconfined",
 		"lxc.cgroup2.devices.allow = a",
+		"lxc.cgroup.devices.allow = a", // hybrid hierarchies: the v1 devices controller too
 		"lxc.cap.drop =",
 		"lxc.mount.entry = /dev/loop-control dev/loop-control none bind,create=file,optional 0 0",
+		"lxc.hook.autodev = " + c.autodevHook(),
 		"lxc.net.0.type = veth",
 		"lxc.net.0.link = " + c.h.lab.st.Bridge,
 		"lxc.net.0.veth.pair = " + c.h.st.Veth,
@@ -93,14 +95,28 @@ func (c container) writeConfig(base string) error {
 		"lxc.log.file = " + filepath.Join(c.h.DataDir(), "lxc.log"),
 		"lxc.log.level = WARN",
 	}
-	for i := range 16 { // loop devices for pools on loop files (created by losetup on the machine)
-		lines = append(lines, fmt.Sprintf("lxc.mount.entry = /dev/loop%d dev/loop%d none bind,create=file,optional 0 0", i, i))
-	}
 	if err := os.MkdirAll(filepath.Dir(c.configFile()), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(c.autodevHook(), []byte(autodevScript), 0o755); err != nil {
 		return err
 	}
 	return os.WriteFile(c.configFile(), []byte(strings.Join(lines, "\n")+"\n"), 0o644)
 }
+
+// autodevHook is the script LXC runs once the container's /dev is made.
+func (c container) autodevHook() string { return filepath.Join(c.lxcPath(), c.name(), "autodev.sh") }
+
+// autodevScript gives the container the nodes of 64 loop devices, as a real server's /dev
+// has: losetup asks /dev/loop-control for a free device, which the kernel makes on demand,
+// then opens its node, which LXC's minimal /dev lacks.
+const autodevScript = `#!/bin/sh
+i=0
+while [ $i -lt 64 ]; do
+  [ -e "$LXC_ROOTFS_MOUNT/dev/loop$i" ] || mknod -m 660 "$LXC_ROOTFS_MOUNT/dev/loop$i" b 7 $i
+  i=$((i+1))
+done
+`
 
 // seedFiles writes the host's identity into its upper layer: hostname, hosts file, sshd
 // host key, the lab's client key for root, and this machine's resolver.

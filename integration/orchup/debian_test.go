@@ -15,11 +15,11 @@ import (
 	"orch/nodeagent/api"
 )
 
-// debianVars are the cluster-wide settings of the real-host scenario: a dir pool and a
-// managed bridge (LXD's defaults: an IPv4 subnet chosen once, NAT), the default profile on
+// debianVars are the cluster-wide settings of the real-host scenario: a btrfs pool on a loop
+// file and a managed bridge (LXD's defaults: an IPv4 subnet chosen once, NAT), the default profile on
 // both.
 const debianVars = `storage_pools:
-  - {name: default, driver: dir}
+  - {name: default, driver: btrfs, config: {size: 1GiB}}
 networks:
   - {name: orchbr0, type: bridge}
 profiles:
@@ -32,8 +32,8 @@ profiles:
 // TestDebianHosts is the real-server scenario on fresh Debian 12 hosts booted by systemd
 // with none of LXC, dnsmasq or nftables installed: orch up installs what the cluster needs
 // (and nothing on a re-run), the agent is a systemd unit logging to the journal, two
-// instances are launched, a host reboots cleanly and comes back ONLINE with its bridge and
-// the instance that was running (the one stopped by its user stays stopped), and an agent
+// instances are launched, a host reboots cleanly and comes back ONLINE with its btrfs pool
+// mounted from its loop file, its bridge and the instance that was running (the one stopped by its user stays stopped), and an agent
 // killed with SIGKILL is restarted by systemd.
 func TestDebianHosts(t *testing.T) {
 	needContainers(t)
@@ -55,8 +55,8 @@ func TestDebianHosts(t *testing.T) {
 	}
 	e.mustUp()
 	for _, h := range e.lab.Hosts() {
-		if out, err := h.Exec(t.Context(), "dpkg-query", "-W", "-f=${Status} ", "lxc", "dnsmasq-base", "nftables", "xz-utils"); err != nil ||
-			strings.Count(string(out), "install ok installed") != 4 {
+		if out, err := h.Exec(t.Context(), "dpkg-query", "-W", "-f=${Status} ", "lxc", "dnsmasq-base", "nftables", "xz-utils", "btrfs-progs"); err != nil ||
+			strings.Count(string(out), "install ok installed") != 5 {
 			t.Errorf("%s: packages after orch up: %s %v", h.Name, out, err)
 		}
 	}
@@ -81,6 +81,9 @@ func TestDebianHosts(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.waitMembers("host1 ONLINE after its reboot", allOnline)
+	if out, err := h1.Exec(t.Context(), "findmnt", "-n", "-t", "btrfs", "-o", "SOURCE", "/var/lib/nodeagent/storage-pools/default"); err != nil || !strings.HasPrefix(string(out), "/dev/loop") {
+		t.Errorf("host1's btrfs pool after the reboot: %q %v", out, err)
+	}
 	after := waitInstance(t, e, "c1", func(in api.Instance) bool {
 		return in.Status == api.InstanceRunning && len(in.IPv4) > 0 && in.PID != lease.PID
 	})

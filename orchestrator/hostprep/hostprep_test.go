@@ -110,3 +110,20 @@ func TestInstallErrors(t *testing.T) {
 		t.Errorf("ran %v", r.calls)
 	}
 }
+
+// TestInstallWithDnf runs the dnf path with the real dnf (Debian packages it): on a machine
+// without repositories it fails, and the error names the packages, dnf, and dnf's own words.
+func TestInstallWithDnf(t *testing.T) {
+	if _, err := exec.LookPath("dnf"); err != nil {
+		t.Skip("dnf not installed (apt-get install dnf; scripts/install-deps.sh does)")
+	}
+	r := &localRunner{}
+	err := Install(t.Context(), r, &Facts{PkgMgr: "dnf"}, []string{"orch-no-such-package"}, false)
+	if !errors.Is(err, ErrInstall) || !strings.Contains(err.Error(), "orch-no-such-package: dnf install") ||
+		!strings.Contains(err.Error(), "repositor") {
+		t.Errorf("dnf install error: %v", err)
+	}
+	if len(r.calls) != 1 || !strings.HasPrefix(r.calls[0], "dnf install -y -q orch-no-such-package") {
+		t.Errorf("commands: %q", r.calls)
+	}
+}
