@@ -84,6 +84,9 @@ func TestDebianHosts(t *testing.T) {
 	if out, err := h1.Exec(t.Context(), "findmnt", "-n", "-t", "btrfs", "-o", "SOURCE", "/var/lib/nodeagent/storage-pools/default"); err != nil || !strings.HasPrefix(string(out), "/dev/loop") {
 		t.Errorf("host1's btrfs pool after the reboot: %q %v", out, err)
 	}
+	if out, err := h1.Exec(t.Context(), "nft", "list", "table", "ip", "orch_orchbr0"); err != nil || !strings.Contains(string(out), "masquerade") {
+		t.Errorf("host1's bridge NAT after the reboot: %s %v", out, err)
+	}
 	after := waitInstance(t, e, "c1", func(in api.Instance) bool {
 		return in.Status == api.InstanceRunning && len(in.IPv4) > 0 && in.PID != lease.PID
 	})
