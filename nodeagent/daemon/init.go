@@ -218,7 +218,10 @@ func (d *Daemon) undoMember() {
 	for _, f := range []string{"cluster.crt", "cluster.key"} {
 		_ = os.Remove(filepath.Join(d.cfg.Dir, f))
 	}
-	_ = d.local.Set(map[string]string{localdb.KeyMemberName: "", localdb.KeyClusterID: "", "cluster.https_address": ""})
+	_ = d.local.Set(map[string]string{localdb.KeyMemberName: "", localdb.KeyClusterID: "", "cluster.https_address": "",
+		localdb.KeyEpoch: "", localdb.KeyCutOff: "", localdb.KeyRecovered: ""})
+	d.epoch.Store(&api.Epoch{})
+	d.cutOff.Store(nil)
 	_ = d.local.SetRaftNodes(nil)
 	_ = d.local.SetLastIndexTerm(0, 0)
 }
