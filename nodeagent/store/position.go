@@ -112,20 +112,23 @@ func newestSnapshotMeta(dir string) (index, term uint64, err error) {
 func Inspect(dir string) (Position, error) {
 	var p Position
 	var err error
-	if p.AppliedIndex, p.AppliedTerm, err = readApplied(dir); err != nil {
+	if p.LastLogIndex, p.LastLogTerm, err = inspectLog(dir); err != nil {
 		return p, err
 	}
-	p.LastLogIndex, p.LastLogTerm, err = inspectLog(dir)
+	p.AppliedIndex, p.AppliedTerm, err = readApplied(dir)
 	return p, err
 }
 
-// readApplied reads the applied position recorded in dir's database, read-only.
+// readApplied reads the applied position recorded in dir's database. The connection only
+// queries, but is not read-only: a read-only one cannot rebuild the WAL index of a
+// database whose daemon was killed, and would read the main file without the WAL's last
+// transactions.
 func readApplied(dir string) (index, term uint64, err error) {
 	path := filepath.Join(dir, dbFile)
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return 0, 0, nil
 	}
-	db, err := sql.Open("sqlite3", readerDSN(path))
+	db, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=5000&_query_only=true")
 	if err != nil {
 		return 0, 0, fmt.Errorf("opening %s: %w", path, err)
 	}
