@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -153,7 +154,7 @@ func inspectLog(dir string) (index, term uint64, err error) {
 	if err := checkLogFree(filepath.Join(src, metadb.FileName)); err != nil {
 		return 0, 0, err
 	}
-	tmp, err := os.MkdirTemp("", "nodeagent-inspect-")
+	tmp, err := os.MkdirTemp(dir, ".inspect-") // beside the log, so that sealed segments can be hard links
 	if err != nil {
 		return 0, 0, err
 	}
@@ -190,7 +191,10 @@ func checkLogFree(path string) error {
 	return db.Close()
 }
 
-// copyDir copies the regular files of src (not recursive) into a new directory dst.
+// copyDir copies raft-wal's directory src into a new directory dst. Sealed segments are
+// never written again, so they are hard-linked when the filesystem allows; the meta
+// database and the tail segment (the newest, which opening recovers and may rewrite) are
+// copied.
 func copyDir(src, dst string) error {
 	if err := os.MkdirAll(dst, 0o700); err != nil {
 		return err
@@ -200,11 +204,21 @@ func copyDir(src, dst string) error {
 		return err
 	}
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
+	tail := ""
+	for _, e := range entries {
+		if e.Type().IsRegular() && strings.HasSuffix(e.Name(), ".wal") {
+			tail = e.Name() // names start with the zero-padded base index: the last is the tail
+		}
+	}
 	for _, e := range entries {
 		if !e.Type().IsRegular() {
 			continue
 		}
-		if err := copyRegular(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())); err != nil {
+		from, to := filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())
+		if strings.HasSuffix(e.Name(), ".wal") && e.Name() != tail && os.Link(from, to) == nil {
+			continue
+		}
+		if err := copyRegular(from, to); err != nil {
 			return err
 		}
 	}
