@@ -1,0 +1,147 @@
+package orchup
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+
+	"orch/nodeagent/api"
+	"orch/orchestrator/clientstore"
+)
+
+// TestUpAfterRecover (issue 20): after `orch recover` on host1 with host2 and host3 lost and
+// a write on host1, host2 and host3 come back; `orch up` must not start their agents (two
+// old members would outvote the recovered one): it names them and says how to bring them
+// back, the write stays, the removed members do not reappear, and a re-run changes nothing.
+// `orch recover --rejoin` then wipes and rejoins them.
+func TestUpAfterRecover(t *testing.T) {
+	e := newEnv(t, 3)
+	e.mustUp()
+	for _, h := range []string{"host2", "host3"} {
+		if err := e.lab.Host(h).Kill(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r := e.orch("recover", "--yes"); r.code != 0 {
+		t.Fatalf("recover exited %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	e.waitMembers("host1 alone", func(ms []api.ClusterMember) bool { return len(ms) == 1 && allOnline(ms) })
+	patch(t, e, "user.after-recovery", "kept")
+	for _, h := range []string{"host2", "host3"} {
+		if err := e.lab.Host(h).Start(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for run := 1; run <= 2; run++ {
+		r := e.up()
+		if r.code == 0 {
+			t.Fatalf("orch up #%d with cut-off members exited 0\n%s", run, r.stdout)
+		}
+		for _, h := range []string{"host2", "host3"} {
+			if !strings.Contains(r.stdout, h+" (member "+h+") was cut off by a recovery on host1") || !strings.Contains(r.stdout, "orch recover --rejoin") {
+				t.Errorf("orch up #%d does not name %s as cut off with the way back:\n%s", run, h, r.stdout)
+			}
+			if agentRunning(t, e, h) {
+				t.Fatalf("orch up #%d started %s's agent\n%s", run, h, r.stdout)
+			}
+		}
+		if run == 2 {
+			if changed := changedHosts(r.stdout); len(changed) > 0 {
+				t.Errorf("the re-run of orch up changed %v\n%s", changed, r.stdout)
+			}
+		}
+		ms := e.members()
+		if len(ms) != 1 || ms[0].ServerName != "host1" {
+			t.Fatalf("after orch up #%d the members are %+v; want host1 alone", run, ms)
+		}
+		checkWrites(t, e, map[string]string{"user.after-recovery": "kept"})
+	}
+
+	r := e.orch("recover", "--yes", "--rejoin")
+	if r.code != 0 {
+		t.Fatalf("recover --rejoin exited %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	e.waitMembers("host1, host2 and host3", func(ms []api.ClusterMember) bool { return len(ms) == 3 && allOnline(ms) })
+	checkWrites(t, e, map[string]string{"user.after-recovery": "kept"})
+	if r := e.up(); r.code != 0 || len(changedHosts(r.stdout)) > 0 {
+		t.Fatalf("orch up after the rejoin: exit %d, changed %v\n%s%s", r.code, changedHosts(r.stdout), r.stdout, r.stderr)
+	}
+}
+
+// TestRecoverAgentsKilled (issue 20): only the agents of host2 and host3 die, the hosts stay
+// reachable; `orch recover` must end with host1 alone and the others removed (not "no lost
+// member" with two OFFLINE members left), exit 0 and say what it did to each host.
+func TestRecoverAgentsKilled(t *testing.T) {
+	e := newEnv(t, 3)
+	e.mustUp()
+	patch(t, e, "user.before", "written")
+	for _, h := range []string{"host2", "host3"} {
+		if out, err := e.lab.Host(h).Exec(t.Context(), "sh", "-c", "kill -9 $(cat /var/lib/nodeagent/nodeagent.pid)"); err != nil {
+			t.Fatalf("killing %s's agent: %v %s", h, err, out)
+		}
+	}
+	r := e.orch("recover", "--yes")
+	if r.code != 0 {
+		t.Fatalf("recover exited %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	t.Logf("orch recover:\n%s", r.stdout)
+	for _, h := range []string{"host2", "host3"} {
+		if !strings.Contains(r.stdout, h+": agent stopped, member removed") {
+			t.Errorf("the recovery does not say what it did to %s:\n%s", h, r.stdout)
+		}
+	}
+	ms := e.waitMembers("host1 alone", func(ms []api.ClusterMember) bool { return len(ms) == 1 && allOnline(ms) })
+	if ms[0].ServerName != "host1" {
+		t.Fatalf("after recovery: %+v", ms)
+	}
+	checkWrites(t, e, map[string]string{"user.before": "written"})
+	if r := e.up(); r.code == 0 || !strings.Contains(r.stdout, "orch recover --rejoin") || agentRunning(t, e, "host2") {
+		t.Errorf("orch up after the recovery: exit %d, host2 agent running %v\n%s", r.code, agentRunning(t, e, "host2"), r.stdout)
+	}
+}
+
+// patch writes one config key through host1's client address.
+func patch(t *testing.T, e *env, k, v string) {
+	t.Helper()
+	st, err := clientstore.Open(e.state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := st.ClientAny(e.lab.Host("host1").Addr + ":8443")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.PatchConfig(t.Context(), map[string]string{k: v}, ""); err != nil {
+		t.Fatalf("writing %s through host1: %v", k, err)
+	}
+}
+
+// agentRunning asks the host's agent CLI whether its daemon answers.
+func agentRunning(t *testing.T, e *env, host string) bool {
+	t.Helper()
+	out, err := e.lab.Host(host).Exec(t.Context(), "/var/lib/nodeagent/bin/nodeagent", "--dir", "/var/lib/nodeagent", "cluster", "list-database", "--format", "json")
+	if err != nil {
+		t.Fatalf("%s: list-database: %v", host, err)
+	}
+	var info api.DatabaseInfo
+	if err := json.Unmarshal(out, &info); err != nil {
+		t.Fatalf("%s: list-database: %v: %s", host, err, out)
+	}
+	return info.Running
+}
+
+var recapLine = regexp.MustCompile(`(?m)^(\S+)\s+: ok=\d+\s+changed=(\d+)`)
+
+// changedHosts lists the hosts whose recap line counts changes.
+func changedHosts(out string) []string {
+	var hs []string
+	for _, m := range recapLine.FindAllStringSubmatch(out, -1) {
+		if m[2] != "0" {
+			hs = append(hs, fmt.Sprintf("%s (changed=%s)", m[1], m[2]))
+		}
+	}
+	return hs
+}
