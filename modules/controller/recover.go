@@ -49,40 +49,29 @@ func newerLog(a, b dbView) bool {
 	return x.LastIndex > y.LastIndex
 }
 
-// recoverPlan (run once) picks the member to recover on: among every reachable member that
-// holds a raft log (voters and stand-bys), the one whose log ends with the highest (term,
-// index); or the member named by args.member. It prints the table it decided from. It
-// refuses when the database members that answered as running (the hosts' own daemons, and
-// the members their --probe reached) are a majority of the voters: quorum is not lost.
+// recoverPlan (run once) picks the member to recover on: among every reachable member of
+// the newest cluster epoch that holds a raft log (voters and stand-bys), the one whose log
+// ends with the highest (term, index); or the member named by args.member. It prints the
+// table it decided from. When the database members that answer as running (the hosts' own
+// daemons, and the members their --probe reached) are a majority of the voters, quorum is
+// not lost: it refuses, or with args.rejoin plans no recovery and only the rejoin of the
+// hosts that are cut off or hold no member.
 func (d Deps) recoverPlan(ctx context.Context, t *playbooks.TaskContext) (playbooks.Result, error) {
 	factsVar, _ := t.Args.String("facts", "db")
 	chosen, _ := t.Args.String("member", "")
-	hosts, err := playHosts(t)
+	rejoin, _ := t.Args.Bool("rejoin", false)
+	views, fresh, unreachable, err := collectViews(t, factsVar)
 	if err != nil {
 		return playbooks.Result{}, err
 	}
-	var views []dbView
-	var unreachable, fresh []string
-	for _, h := range hosts {
-		vars, err := hostVars(t, h)
-		if err != nil {
-			return playbooks.Result{}, err
+	current, stale := splitByEpoch(views)
+	if qerr := refuseIfQuorum(current); qerr != nil {
+		if !rejoin || chosen != "" {
+			return playbooks.Result{}, fmt.Errorf("%w\n%s", qerr, positionTable(views, ""))
 		}
-		v, ok := readDBView(vars[factsVar])
-		switch {
-		case ok && v.info.Member != "":
-			v.host, v.name = h, v.info.Member
-			views = append(views, v)
-		case ok || vars[factsVar] != nil:
-			fresh = append(fresh, h) // answered over SSH but holds no member
-		default:
-			unreachable = append(unreachable, h)
-		}
+		return rejoinPlan(current, stale, fresh, unreachable)
 	}
-	if err := refuseIfQuorum(views); err != nil {
-		return playbooks.Result{}, err
-	}
-	survivor, why, err := pickSurvivor(views, chosen)
+	survivor, why, err := pickSurvivor(current, chosen)
 	if err != nil {
 		return playbooks.Result{}, fmt.Errorf("%w\n%s", err, positionTable(views, ""))
 	}
@@ -92,11 +81,101 @@ func (d Deps) recoverPlan(ctx context.Context, t *playbooks.TaskContext) (playbo
 			others = append(others, v.host)
 		}
 	}
-	rejoin := append(append([]any{}, others...), toAny(fresh)...)
 	msg := fmt.Sprintf("recover on %s: %s\n%s", survivor.host, why, positionTable(views, survivor.host))
-	return playbooks.Result{Msg: msg,
-		Data: map[string]any{"survivor": survivor.host, "survivor_name": survivor.name, "others": others,
-			"fresh": toAny(fresh), "rejoin": rejoin, "unreachable": toAny(unreachable), "why": why}}, nil
+	return playbooks.Result{Msg: msg, Data: map[string]any{"recover": true, "survivor": survivor.host, "survivor_name": survivor.name,
+		"others": others, "fresh": toAny(fresh), "rejoin": append(append([]any{}, others...), toAny(fresh)...),
+		"unreachable": toAny(unreachable), "why": why}}, nil
+}
+
+// collectViews reads every inventory host's registered list-database answer: members,
+// hosts that answered but hold no member, and hosts that could not be asked (including
+// those the play already dropped as unreachable).
+func collectViews(t *playbooks.TaskContext, factsVar string) (views []dbView, fresh, unreachable []string, err error) {
+	inPlay, err := playHosts(t)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	active := map[string]bool{}
+	for _, h := range inPlay {
+		active[h] = true
+	}
+	all, _ := allHosts(t)
+	if len(all) == 0 {
+		all = inPlay
+	}
+	for _, h := range all {
+		vars, err := hostVars(t, h)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		v, ok := readDBView(vars[factsVar])
+		switch {
+		case !active[h]:
+			unreachable = append(unreachable, h)
+		case ok && v.info.Member != "":
+			v.host, v.name = h, v.info.Member
+			views = append(views, v)
+		case ok || vars[factsVar] != nil:
+			fresh = append(fresh, h) // answered over SSH but holds no member
+		default:
+			unreachable = append(unreachable, h)
+		}
+	}
+	return views, fresh, unreachable, nil
+}
+
+// splitByEpoch separates the members of the newest cluster epoch from those a recovery cut
+// off (or that are behind it): only the former can be recovered on or count for quorum.
+func splitByEpoch(views []dbView) (current, stale []dbView) {
+	var newest api.Epoch
+	for _, v := range views {
+		if v.info.CutOff == nil && v.info.Epoch.Number > newest.Number {
+			newest = v.info.Epoch
+		}
+	}
+	for _, v := range views {
+		if staleReason(v.info, newest) != "" {
+			stale = append(stale, v)
+		} else {
+			current = append(current, v)
+		}
+	}
+	return current, stale
+}
+
+// rejoinPlan is the plan when quorum is not lost and --rejoin was given: no recovery; the
+// cut-off members are stopped and, with the hosts holding no member, wiped and joined
+// through a running member.
+func rejoinPlan(current, stale []dbView, fresh, unreachable []string) (playbooks.Result, error) {
+	var via dbView
+	for _, v := range current {
+		if v.info.Running {
+			via = v
+			break
+		}
+	}
+	if via.host == "" {
+		return playbooks.Result{}, fmt.Errorf("quorum is not lost but no reachable member's agent runs to rejoin through")
+	}
+	others := []any{}
+	for _, v := range stale {
+		others = append(others, v.host)
+	}
+	rejoin := append(append([]any{}, others...), toAny(fresh)...)
+	msg := fmt.Sprintf("quorum is not lost: no recovery; rejoin %s through %s\n%s", joinAny(rejoin), via.host, positionTable(append(current, stale...), ""))
+	return playbooks.Result{Msg: msg, Data: map[string]any{"recover": false, "survivor": via.host, "survivor_name": via.name,
+		"others": others, "fresh": toAny(fresh), "rejoin": rejoin, "unreachable": toAny(unreachable), "why": "quorum is not lost"}}, nil
+}
+
+func joinAny(l []any) string {
+	if len(l) == 0 {
+		return "nothing"
+	}
+	var out []string
+	for _, x := range l {
+		out = append(out, fmt.Sprint(x))
+	}
+	return strings.Join(out, ", ")
 }
 
 func readDBView(v any) (dbView, bool) {
@@ -206,7 +285,8 @@ func refuseIfQuorum(views []dbView) error {
 const lostWait = 15 * time.Second
 
 // clusterRemoveLost (run once, through the recovered member) removes with --force every
-// member that is OFFLINE, except the members of the inventory hosts in keep_hosts.
+// member that is OFFLINE, except the members of the inventory hosts in keep_hosts; with
+// only_hosts, only the members of those inventory hosts (when present and OFFLINE).
 func (d Deps) clusterRemoveLost(ctx context.Context, t *playbooks.TaskContext) (playbooks.Result, error) {
 	via, err := t.Args.Required("via")
 	if err != nil {
@@ -217,6 +297,10 @@ func (d Deps) clusterRemoveLost(ctx context.Context, t *playbooks.TaskContext) (
 		return playbooks.Result{}, err
 	}
 	keep, _ := t.Args.StringList("keep_hosts")
+	only, onlyGiven, err := onlyMembers(t)
+	if err != nil {
+		return playbooks.Result{}, err
+	}
 	kept := map[string]bool{}
 	for _, h := range append(keep, via) {
 		vars, err := hostVars(t, h)
@@ -239,7 +323,7 @@ func (d Deps) clusterRemoveLost(ctx context.Context, t *playbooks.TaskContext) (
 		pending := 0
 		for _, m := range ms {
 			switch {
-			case kept[m.ServerName]:
+			case kept[m.ServerName], onlyGiven && !only[m.ServerName]:
 			case m.Status == api.StatusOffline:
 				lost = append(lost, m.ServerName)
 			default:
@@ -256,7 +340,7 @@ func (d Deps) clusterRemoveLost(ctx context.Context, t *playbooks.TaskContext) (
 		}
 	}
 	if len(lost) == 0 {
-		return playbooks.Result{Msg: "no lost member"}, nil
+		return playbooks.Result{Msg: "no member to remove"}, nil
 	}
 	cl, err := d.apiClient(t, via, fp)
 	if err != nil {
@@ -284,6 +368,9 @@ func (d Deps) recoverReport(ctx context.Context, t *playbooks.TaskContext) (play
 	rejoin, _ := t.Args.Bool("rejoin", false)
 	survivor, _ := p["survivor"].(string)
 	lines := []string{survivor + ": recovered here; it is the only database member, in a new cluster epoch"}
+	if recovered, _ := p["recover"].(bool); !recovered {
+		lines = []string{survivor + ": running member, quorum not lost: no recovery"}
+	}
 	other := "agent stopped, member removed; it is cut off: `orch recover --rejoin` wipes and rejoins it"
 	if rejoin {
 		other = "wiped and joined again"
@@ -312,4 +399,24 @@ func anyStrings(v any) []string {
 		}
 	}
 	return out
+}
+
+// onlyMembers reads only_hosts: the member names of those inventory hosts.
+func onlyMembers(t *playbooks.TaskContext) (map[string]bool, bool, error) {
+	if _, given := t.Args["only_hosts"]; !given {
+		return nil, false, nil
+	}
+	hosts, err := t.Args.StringList("only_hosts")
+	if err != nil {
+		return nil, false, err
+	}
+	out := map[string]bool{}
+	for _, h := range hosts {
+		vars, err := hostVars(t, h)
+		if err != nil {
+			return nil, false, err
+		}
+		out[strVar(vars, "node_name", h)] = true
+	}
+	return out, true, nil
 }
