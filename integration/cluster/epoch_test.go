@@ -199,3 +199,32 @@ func TestOldEpochMembersComeBack(t *testing.T) {
 		time.Sleep(500 * time.Millisecond) // observing that nothing changes, not waiting for a condition
 	}
 }
+
+// TestQuorumLossMessages (issue 20): after two of three members die, requests on the
+// survivor say that quorum is lost and point to list-database, recover-from-quorum-loss and
+// orch recover, instead of blaming a dead "leader at ADDR".
+func TestQuorumLossMessages(t *testing.T) {
+	ms := formCluster(t, 3)
+	waitAllOnline(t, ms[0], 3, 10*time.Second)
+	for _, m := range ms[1:] {
+		m.Kill()
+	}
+	for _, args := range [][]string{{"config", "set", "user.k", "v"}, {"cluster", "list"}, {"config", "get", "user.k"}} {
+		var r runResult
+		waitFor(t, 20*time.Second, "`"+strings.Join(args, " ")+"` saying quorum is lost", func() error {
+			r = ms[0].Run(args...)
+			if r.Code == 0 || !strings.Contains(r.Stderr, "quorum is lost") {
+				return fmt.Errorf("exit %d: %s", r.Code, strings.TrimSpace(r.Stderr))
+			}
+			return nil
+		})
+		for _, want := range []string{"nodeagent cluster list-database", "recover-from-quorum-loss", "orch recover"} {
+			if !strings.Contains(r.Stderr, want) {
+				t.Errorf("`%s`: %q does not point to %s", strings.Join(args, " "), r.Stderr, want)
+			}
+		}
+		if strings.Contains(r.Stderr, "leader at") {
+			t.Errorf("`%s` still blames a leader: %q", strings.Join(args, " "), r.Stderr)
+		}
+	}
+}
