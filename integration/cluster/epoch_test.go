@@ -228,3 +228,32 @@ func TestQuorumLossMessages(t *testing.T) {
 		}
 	}
 }
+
+// TestRemovedMemberSaysSo (issue 20): a member removed with --force while it was down
+// starts again: it must say that it was removed (in `cluster list` and errors) rather than
+// stand for election with its stale member list; wiped, it joins again.
+func TestRemovedMemberSaysSo(t *testing.T) {
+	ms := formCluster(t, 3)
+	waitAllOnline(t, ms[0], 3, 10*time.Second)
+	gone := ms[2]
+	gone.Kill()
+	leader := leaderOf(t, ms[:2])
+	leader.MustRun("cluster", "remove", "--force", "--yes", gone.name)
+	gone.Start()
+	want := "was removed from the cluster"
+	waitFor(t, 20*time.Second, gone.name+" saying it was removed", func() error {
+		r := gone.Run("cluster", "list")
+		if r.Code == 0 || !strings.Contains(r.Stderr, want) || !strings.Contains(r.Stderr, "rejoin") {
+			return fmt.Errorf("cluster list: exit %d, stdout %q, stderr %q", r.Code, r.Stdout, r.Stderr)
+		}
+		return nil
+	})
+	if r := gone.Run("config", "set", "user.k", "v"); r.Code == 0 || !strings.Contains(r.Stderr, want) {
+		t.Errorf("a write on the removed member: exit %d, stderr %q", r.Code, r.Stderr)
+	}
+	if list := mustMembers(t, leader); len(list) != 2 {
+		t.Errorf("the removed member reappeared: %v", statuses(list))
+	}
+	gone.MustRunInput(preseedYAML(t, tokenPreseed(gone, newToken(t, leader, gone.name))), "init", "--preseed", "--wipe")
+	waitAllOnline(t, leader, 3, 15*time.Second)
+}

@@ -71,7 +71,7 @@ type Daemon struct {
 	epoch       atomic.Pointer[api.Epoch]  // the cluster epoch this member belongs to (epoch.go)
 	cutOff      atomic.Pointer[api.CutOff] // set once a recovery elsewhere cut this member off
 	node        nodeDrivers                // containers and images of this member (instance_node.go)
-	stor        storageState // storage pools and networks (storage_*.go, network_*.go)
+	stor        storageState               // storage pools and networks (storage_*.go, network_*.go)
 }
 
 // clusterIdentity is the cluster certificate every member shares.

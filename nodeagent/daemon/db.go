@@ -227,6 +227,9 @@ func (d *Daemon) toLeader(ctx context.Context, path string, body, out any) error
 // toLeaderHops posts body to the leader (or, when the leader is unknown, to a database
 // member, which forwards it).
 func (d *Daemon) toLeaderHops(ctx context.Context, path string, body, out any, hops int) error {
+	if c := d.cutOffState(); c != nil {
+		return notApplied(unavailable("%s: %s", d.memberName(), c.Error()))
+	}
 	addrs := d.leaderCandidates()
 	if len(addrs) == 0 {
 		return d.noLeader(addrs, notApplied(unavailable("no database leader known")))

@@ -1,11 +1,13 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -24,10 +26,11 @@ import (
 
 // Headers of member-to-member requests.
 const (
-	epochHeader  = "X-Orch-Epoch"        // the sender's epoch (JSON api.Epoch)
-	memberHeader = "X-Orch-Member"       // the sender's member name
-	cutOffHeader = "X-Orch-Cut-Off"      // on a refusal: why the requester is cut off (JSON api.CutOff)
-	peerEpochHdr = "X-Orch-Member-Epoch" // on every answer to a member: the answering member's epoch
+	epochHeader  = "X-Orch-Epoch"          // the sender's epoch (JSON api.Epoch)
+	memberHeader = "X-Orch-Member"         // the sender's member name
+	cutOffHeader = "X-Orch-Cut-Off"        // on a refusal: why a member is cut off (JSON api.CutOff)
+	cutOffTarget = "X-Orch-Cut-Off-Member" // the member cutOffHeader is about (a forwarded answer passes through others)
+	peerEpochHdr = "X-Orch-Member-Epoch"   // on every answer to a member: the answering member's epoch
 )
 
 // ErrEpoch is the refusal of a peer whose epoch differs from this member's.
@@ -193,10 +196,29 @@ func (d *Daemon) checkPeerEpoch(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	if cut != nil {
-		b, _ := json.Marshal(cut)
-		w.Header().Set(cutOffHeader, string(b))
+		setCutOff(w, r.Header.Get(memberHeader), *cut)
 	}
 	return notApplied(api.Errorf(http.StatusConflict, "%v", err))
+}
+
+// setCutOff tells member, in the answer's headers, why it is cut off.
+func setCutOff(w http.ResponseWriter, member string, c api.CutOff) {
+	b, _ := json.Marshal(c)
+	w.Header().Set(cutOffHeader, string(b))
+	w.Header().Set(cutOffTarget, member)
+}
+
+// cutOffFor reads a cut-off notice addressed to member from an answer's headers.
+func cutOffFor(h http.Header, member string) *api.CutOff {
+	v := h.Get(cutOffHeader)
+	if v == "" || h.Get(cutOffTarget) != member {
+		return nil
+	}
+	var c api.CutOff
+	if json.Unmarshal([]byte(v), &c) != nil {
+		return nil
+	}
+	return &c
 }
 
 func encodeEpoch(e api.Epoch) string {
@@ -221,11 +243,8 @@ func (t epochTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return resp, err
 	}
-	if v := resp.Header.Get(cutOffHeader); v != "" {
-		var c api.CutOff
-		if json.Unmarshal([]byte(v), &c) == nil {
-			t.d.becomeCutOff(c)
-		}
+	if c := cutOffFor(resp.Header, t.d.memberName()); c != nil {
+		t.d.becomeCutOff(*c)
 	} else if v := resp.Header.Get(peerEpochHdr); v != "" {
 		var e api.Epoch
 		if json.Unmarshal([]byte(v), &e) == nil && e.Number > t.d.currentEpoch().Number {
@@ -357,12 +376,9 @@ func probePeer(ctx context.Context, conf *tls.Config, self string, epoch api.Epo
 		return
 	}
 	defer resp.Body.Close()
-	if v := resp.Header.Get(cutOffHeader); v != "" {
-		var c api.CutOff
-		if json.Unmarshal([]byte(v), &c) == nil {
-			pr.CutOff = &c
-			return
-		}
+	if c := cutOffFor(resp.Header, self); c != nil {
+		pr.CutOff = c
+		return
 	}
 	var st api.PeerState
 	if err := decodeAnswer(resp, &st); err != nil {
@@ -370,4 +386,32 @@ func probePeer(ctx context.Context, conf *tls.Config, self string, epoch api.Epo
 		return
 	}
 	pr.State = &st
+}
+
+// refuseRemoved wraps the leader's announce handler: a member that announces itself after
+// a restart but is no longer in the members table was removed (`cluster remove --force`
+// while it was down). It is told so (cutOffHeader), records it and stops, instead of
+// standing for election forever with a stale member list.
+func (d *Daemon) refuseRemoved(h handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		if err != nil {
+			return err
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		var a announcement
+		if err := json.Unmarshal(body, &a); err != nil || a.Name == "" {
+			return h(w, r)
+		}
+		rows, err := d.query(r.Context(), `SELECT 1 FROM members WHERE name = ?`, a.Name)
+		if err != nil {
+			return err
+		}
+		if len(rows) > 0 {
+			return h(w, r)
+		}
+		setCutOff(w, a.Name, api.CutOff{Removed: true, By: d.memberName()})
+		d.log.Warn("a removed member announced itself; told it so", "member", a.Name)
+		return notApplied(api.Errorf(http.StatusConflict, "member %s was removed from the cluster; wipe and rejoin it (e.g. `orch recover --rejoin`)", a.Name))
+	}
 }

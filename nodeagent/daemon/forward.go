@@ -111,7 +111,7 @@ func (d *Daemon) proxyToLeader(w http.ResponseWriter, r *http.Request) error {
 			lastErr = notApplied(decodeAnswer(resp, nil))
 			continue
 		}
-		for _, k := range []string{"Content-Type", "ETag", notAppliedHeader} {
+		for _, k := range []string{"Content-Type", "ETag", notAppliedHeader, cutOffHeader, cutOffTarget} {
 			if v := resp.Header.Get(k); v != "" {
 				w.Header().Set(k, v)
 			}

@@ -190,7 +190,7 @@ func (d *Daemon) routes() http.Handler {
 	d.handle(m, "GET /internal/cluster/state", member, d.getPeerState)
 	d.handle(m, "POST /internal/cluster/handover", member, d.onLeader(d.postHandover))
 	d.handle(m, "POST /internal/heartbeat", member, d.postHeartbeat)
-	d.handle(m, "POST /internal/announce", member, d.onLeader(d.postAnnounce))
+	d.handle(m, "POST /internal/announce", member, d.onLeader(d.refuseRemoved(d.postAnnounce)))
 	d.storageRoutes(m)
 	d.networkRoutes(m)
 	d.instanceRoutes(m)

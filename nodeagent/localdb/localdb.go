@@ -16,9 +16,9 @@ import (
 
 // Keys of the node-local config table that are not configuration keys.
 const (
-	KeyMemberName = "member.name" // this member's name once initialised
-	KeyClusterID  = "cluster.id"  // fingerprint of the cluster certificate once initialised
-	KeyRecovered  = "recovered"   // set by recover-from-quorum-loss until the daemon marks the lost members offline
+	KeyMemberName = "member.name"     // this member's name once initialised
+	KeyClusterID  = "cluster.id"      // fingerprint of the cluster certificate once initialised
+	KeyRecovered  = "recovered"       // set by recover-from-quorum-loss until the daemon marks the lost members offline
 	KeyEpoch      = "cluster.epoch"   // the cluster epoch this member belongs to (JSON api.Epoch), unset for epoch 0
 	KeyCutOff     = "cluster.cut_off" // why this member no longer belongs to its cluster (JSON api.CutOff)
 )

@@ -135,7 +135,7 @@ func readApplied(dir string) (index, term uint64, err error) {
 	}
 	defer db.Close()
 	var i, t int64
-	err = db.QueryRow(`SELECT idx, term FROM ` + appliedTable + ` WHERE id = 1`).Scan(&i, &t)
+	err = db.QueryRow(`SELECT idx, term FROM `+appliedTable+` WHERE id = 1`).Scan(&i, &t)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, 0, nil
 	}
