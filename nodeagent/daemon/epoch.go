@@ -180,6 +180,12 @@ func (f raftFence) Answered(addr string, answer []byte) error {
 	return fmt.Errorf("raft connection refused by %s (%s): %s", a.Member, addr, a.Error)
 }
 
+// Legacy implements netmux.Fence: an agent older than epochs is in epoch 0, so it may
+// speak raft only while this member is in epoch 0 too.
+func (f raftFence) Legacy() bool {
+	return f.d.cutOffState() == nil && f.d.currentEpoch().Number == 0
+}
+
 // checkPeerEpoch is the cluster API's half of the fence: a request from another member
 // (cluster certificate) carries its epoch; a different one is refused, and a requester of
 // an older epoch is told it was cut off.

@@ -26,6 +26,10 @@ import (
 // each side decides whether the other belongs to its cluster epoch.
 const RaftProto = "orch-raft/2"
 
+// LegacyRaftProto is raft without the handshake, spoken by agents before cluster epochs;
+// the Fence decides whether such a peer is admitted (only while no recovery happened).
+const LegacyRaftProto = "orch-raft/1"
+
 // Fence decides whether a raft peer belongs to this member's cluster epoch, on both ends
 // of a connection. hashicorp/raft accepts AppendEntries from any leader, even one outside
 // its configuration, so a member fenced off by a recovery must be refused here, before
@@ -39,6 +43,9 @@ type Fence interface {
 	// Answered handles the acceptor's answer at addr to this member's hello: nil to go on,
 	// or the error that refuses the connection.
 	Answered(addr string, answer []byte) error
+	// Legacy reports whether raft without the handshake (LegacyRaftProto, an older agent
+	// during a rolling upgrade) may be spoken.
+	Legacy() bool
 }
 
 // maxHandshake bounds a hello or an answer.
@@ -73,7 +80,7 @@ func Listen(addr string, conf *tls.Config, authRaft func(*x509.Certificate) bool
 		return nil, err
 	}
 	conf = conf.Clone()
-	conf.NextProtos = []string{RaftProto, "http/1.1"}
+	conf.NextProtos = []string{RaftProto, LegacyRaftProto, "http/1.1"}
 	if conf.ClientAuth == tls.NoClientCert {
 		conf.ClientAuth = tls.RequestClientCert
 	}
@@ -126,13 +133,13 @@ func (m *Mux) route(raw net.Conn) {
 	_ = tc.SetDeadline(time.Time{})
 	st := tc.ConnectionState()
 	ch := m.httpCh
-	if st.NegotiatedProtocol == RaftProto {
+	if st.NegotiatedProtocol == RaftProto || st.NegotiatedProtocol == LegacyRaftProto {
 		if len(st.PeerCertificates) == 0 || !m.authRaft(st.PeerCertificates[0]) {
 			m.log.Warn("refused raft connection without the cluster certificate", "remote", raw.RemoteAddr())
 			tc.Close()
 			return
 		}
-		if !m.admit(tc) {
+		if !m.admit(tc, st.NegotiatedProtocol) {
 			tc.Close()
 			return
 		}
@@ -146,10 +153,13 @@ func (m *Mux) route(raw net.Conn) {
 }
 
 // admit runs the acceptor's half of the raft handshake.
-func (m *Mux) admit(c net.Conn) bool {
+func (m *Mux) admit(c net.Conn, proto string) bool {
 	box := m.fence.Load()
 	if box == nil {
 		return false // no raft layer yet: nothing to talk raft with
+	}
+	if proto == LegacyRaftProto {
+		return box.f.Legacy()
 	}
 	_ = c.SetDeadline(time.Now().Add(handshakeTimeout))
 	hello, err := readFrame(c)
@@ -221,7 +231,7 @@ func (m *Mux) RaftLayer(dialConf *tls.Config, advertise string, fence Fence) (ra
 		return nil, errors.New("raft layer without a fence")
 	}
 	dc := dialConf.Clone()
-	dc.NextProtos = []string{RaftProto}
+	dc.NextProtos = []string{RaftProto, LegacyRaftProto}
 	m.fence.Store(&fenceBox{f: fence})
 	return &raftLayer{m: m, dial: dc, adv: adv, fence: fence, done: make(chan struct{})}, nil
 }
@@ -261,7 +271,10 @@ func (l *raftLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net
 	if err != nil {
 		return nil, err
 	}
-	if c.ConnectionState().NegotiatedProtocol != RaftProto {
+	switch proto := c.ConnectionState().NegotiatedProtocol; {
+	case proto == LegacyRaftProto && l.fence.Legacy():
+		return c, nil // an older agent (rolling upgrade): no handshake
+	case proto != RaftProto:
 		c.Close()
 		return nil, fmt.Errorf("%s does not speak %s", address, RaftProto)
 	}
