@@ -146,4 +146,3 @@ func TestRaftHandshakeFences(t *testing.T) {
 		lc.Close()
 	}
 }
-
