@@ -1,7 +1,9 @@
 package cluster
 
 import (
+	"database/sql"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -182,6 +184,9 @@ func TestOldEpochMembersComeBack(t *testing.T) {
 		}
 		return nil
 	})
+	waitFor(t, 10*time.Second, "epoch 1 by "+survivor.name+" in the replicated database", func() error {
+		return replicatedEpoch(survivor, 1)
+	})
 	for _, m := range lost {
 		m.Start()
 	}
@@ -256,4 +261,23 @@ func TestRemovedMemberSaysSo(t *testing.T) {
 	}
 	gone.MustRunInput(preseedYAML(t, tokenPreseed(gone, newToken(t, leader, gone.name))), "init", "--preseed", "--wipe")
 	waitAllOnline(t, leader, 3, 15*time.Second)
+}
+
+// replicatedEpoch checks the epoch rows of a's replica of the global database.
+func replicatedEpoch(a *agent, want int64) error {
+	db, err := sql.Open("sqlite3", "file:"+filepath.Join(a.dir, "database", "global.db")+"?mode=ro&_busy_timeout=5000")
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var n, by, at int64
+	err = db.QueryRow(`SELECT (SELECT value FROM meta WHERE key = 'epoch'), (SELECT value FROM meta WHERE key = ?),
+		(SELECT value FROM meta WHERE key = 'epoch_time')`, "epoch_member:"+a.name).Scan(&n, &by, &at)
+	if err != nil {
+		return err
+	}
+	if n != want || by != want || at == 0 {
+		return fmt.Errorf("epoch %d, epoch_member:%s %d, epoch_time %d", n, a.name, by, at)
+	}
+	return nil
 }
