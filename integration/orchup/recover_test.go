@@ -145,3 +145,28 @@ func changedHosts(out string) []string {
 	}
 	return hs
 }
+
+// TestRecoverRefusedWithQuorum (issue 14): `orch recover` on a healthy cluster refuses,
+// naming the voters that answered, and changes nothing.
+func TestRecoverRefusedWithQuorum(t *testing.T) {
+	e := newEnv(t, 3)
+	e.mustUp()
+	r := e.orch("recover", "--yes")
+	if r.code == 0 || !strings.Contains(r.stdout, "refusing to recover") {
+		t.Fatalf("recover on a healthy cluster: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, h := range []string{"host1", "host2", "host3"} {
+		if !strings.Contains(r.stdout, h+" (seen by") {
+			t.Errorf("the refusal does not name %s as running:\n%s", h, r.stdout)
+		}
+	}
+	ms := e.members()
+	if len(ms) != 3 || !allOnline(ms) {
+		t.Fatalf("after the refused recovery: %+v", ms)
+	}
+	out, err := e.lab.Host("host1").Exec(t.Context(), "/var/lib/nodeagent/bin/nodeagent", "--dir", "/var/lib/nodeagent", "cluster", "list-database", "--format", "json")
+	var info api.DatabaseInfo
+	if err != nil || json.Unmarshal(out, &info) != nil || info.Epoch.Number != 0 || len(info.Members) != 3 {
+		t.Fatalf("host1 after the refused recovery: %v %s", err, out)
+	}
+}
