@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"orch/nodeagent/api"
 	"orch/orchestrator/clientstore"
@@ -168,5 +170,95 @@ func TestRecoverRefusedWithQuorum(t *testing.T) {
 	var info api.DatabaseInfo
 	if err != nil || json.Unmarshal(out, &info) != nil || info.Epoch.Number != 0 || len(info.Members) != 3 {
 		t.Fatalf("host1 after the refused recovery: %v %s", err, out)
+	}
+}
+
+// TestRecoverPicksNewestLog is the issue's lost-write scenario through `orch recover`: 5
+// hosts (3 voters, 2 stand-bys), the stand-by E stopped, a write W acknowledged, the leader
+// killed at once and then the other voters. The other stand-by B holds W in its log without
+// having applied it; E (reachable again, agent stopped) is behind. orch recover must choose
+// B — both are stand-bys, and E may come first in the inventory — and W must survive.
+func TestRecoverPicksNewestLog(t *testing.T) {
+	e := newEnv(t, 5)
+	e.mustUp()
+	ms := e.waitMembers("3 voters and 2 stand-bys", func(ms []api.ClusterMember) bool {
+		return len(ms) == 5 && roleCount(ms, api.RoleDatabase) == 3 && roleCount(ms, api.RoleDatabaseStandby) == 2
+	})
+	var leader string
+	var voters, standbys []string
+	for _, m := range ms {
+		switch {
+		case hasRole(m, api.RoleDatabaseLeader):
+			leader = m.ServerName
+		case hasRole(m, api.RoleDatabase):
+			voters = append(voters, m.ServerName)
+		case hasRole(m, api.RoleDatabaseStandby):
+			standbys = append(standbys, m.ServerName)
+		}
+	}
+	sort.Strings(standbys)
+	stale, b := standbys[0], standbys[1] // the stale one first in inventory order
+	if out, err := e.lab.Host(stale).Exec(t.Context(), "sh", "-c", "kill $(cat /var/lib/nodeagent/nodeagent.pid)"); err != nil {
+		t.Fatalf("stopping %s's agent: %v %s", stale, err, out)
+	}
+	waitStopped(t, e, stale)
+	st, err := clientstore.Open(e.state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := st.ClientAny(e.lab.Host(leader).Addr + ":8443")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.PatchConfig(t.Context(), map[string]string{"user.w": "acknowledged"}, ""); err != nil {
+		t.Fatalf("W through the leader %s: %v", leader, err)
+	}
+	for _, h := range append([]string{leader}, voters...) { // the leader first: nobody tells B W is committed
+		if err := e.lab.Host(h).Kill(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := e.orch("recover", "--yes")
+	t.Logf("orch recover:\n%s", r.stdout)
+	if r.code != 0 {
+		t.Fatalf("recover exited %d\n%s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "recover on "+b+":") {
+		t.Fatalf("orch recover did not choose %s, whose log holds W", b)
+	}
+	e.waitMembers(b+" alone", func(ms []api.ClusterMember) bool { return len(ms) == 1 && ms[0].ServerName == b && allOnline(ms) })
+	bc, err := st.ClientAny(e.lab.Host(b).Addr + ":8443")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bc.Close()
+	s, _, err := bc.Server(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Config["user.w"] != "acknowledged" {
+		t.Fatalf("the acknowledged write W is lost after recovering on %s: user.w = %q", b, s.Config["user.w"])
+	}
+}
+
+func hasRole(m api.ClusterMember, role string) bool {
+	for _, r := range m.Roles {
+		if r == role {
+			return true
+		}
+	}
+	return false
+}
+
+// waitStopped waits until the host's agent no longer answers.
+func waitStopped(t *testing.T, e *env, host string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for agentRunning(t, e, host) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s's agent still runs 30s after SIGTERM", host)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
