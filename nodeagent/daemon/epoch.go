@@ -267,17 +267,18 @@ func (t epochTransport) CloseIdleConnections() {
 	}
 }
 
-// cutOffAllowed lists the routes a cut-off member still serves: its status, the local
-// database view, the peer state (for fencing checks) and init (to wipe and rejoin).
+// cutOffAllowed lists the routes a cut-off member still serves: the local database view,
+// the peer state (for fencing checks) and init (to wipe and rejoin); its status only on
+// the local socket (waitready, info), where it holds no global configuration to show.
 var cutOffAllowed = map[string]bool{
-	"GET /1.0": true, "GET /internal/database": true, "GET /internal/cluster/state": true,
+	"GET /internal/database": true, "GET /internal/cluster/state": true,
 	"POST /internal/init": true, "PUT /1.0/cluster": true,
 }
 
 // refuseIfCutOff refuses every other request of a cut-off member, saying why.
-func (d *Daemon) refuseIfCutOff(pattern string) error {
+func (d *Daemon) refuseIfCutOff(pattern string, unix bool) error {
 	c := d.cutOffState()
-	if c == nil || cutOffAllowed[pattern] {
+	if c == nil || cutOffAllowed[pattern] || unix && pattern == "GET /1.0" {
 		return nil
 	}
 	return notApplied(api.Errorf(http.StatusServiceUnavailable, "%s: %s", d.memberName(), c.Error()))

@@ -74,7 +74,7 @@ func (d *Daemon) handle(mux *http.ServeMux, pattern string, need access, h handl
 				err = d.checkPeerEpoch(w, r)
 			}
 			if err == nil {
-				err = d.refuseIfCutOff(pattern)
+				err = d.refuseIfCutOff(pattern, c.unix)
 			}
 			if err == nil {
 				err = d.checkBlocked(r, c, need)
