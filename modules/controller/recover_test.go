@@ -83,3 +83,27 @@ func TestStaleReason(t *testing.T) {
 		t.Errorf("removed member: %q", r)
 	}
 }
+
+// TestSplitByEpoch: after a recovery only the members of the newest epoch count; with
+// quorum among them and --rejoin, the plan recovers nothing and rejoins the cut-off hosts
+// and the fresh ones through a running member.
+func TestSplitByEpoch(t *testing.T) {
+	epoch1 := api.Epoch{Number: 1, Member: "h1", Time: time.Date(2026, 12, 6, 13, 0, 0, 0, time.UTC)}
+	h1 := view("h1", "voter", 3, 40, 40)
+	h1.info.Epoch, h1.info.Running = epoch1, true
+	h2 := view("h2", "voter", 2, 90, 90, api.DatabaseMember{Name: "h1", Role: "voter"}, api.DatabaseMember{Name: "h3", Role: "voter"})
+	current, stale := splitByEpoch([]dbView{h1, h2})
+	if len(current) != 1 || current[0].host != "h1" || len(stale) != 1 || stale[0].host != "h2" {
+		t.Fatalf("current %v, stale %v", current, stale)
+	}
+	if err := refuseIfQuorum(current); err == nil {
+		t.Fatal("h1 alone in epoch 1 and running has quorum: want a refusal")
+	}
+	res, err := rejoinPlan(current, stale, []string{"h4"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Data["recover"] != false || res.Data["survivor"] != "h1" || joinAny(res.Data["rejoin"].([]any)) != "h2, h4" {
+		t.Errorf("rejoin plan %+v", res.Data)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -103,7 +104,14 @@ func probePeer(ctx context.Context, conf *tls.Config, self string, epoch api.Epo
 		return
 	}
 	var st api.PeerState
-	if err := decodeAnswer(resp, &st); err != nil {
+	err = decodeAnswer(resp, &st)
+	var ae *api.Error
+	if errors.As(err, &ae) && ae.Code == http.StatusNotFound {
+		// An agent older than the fencing check: it answered with the cluster
+		// certificate, so it runs as a member.
+		st, err = api.PeerState{Member: pr.Member}, nil
+	}
+	if err != nil {
 		pr.Err = err
 		return
 	}
