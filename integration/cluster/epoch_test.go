@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"database/sql"
 	"fmt"
 	"path/filepath"
@@ -25,11 +26,25 @@ func TestRecoveryKeepsUnappliedWrite(t *testing.T) {
 	voters, standbys := splitRoles(t, ms)
 	b, e := standbys[0], standbys[1]
 	leader := leaderOf(t, ms)
+	waitFor(t, 10*time.Second, e.name+" caught up with "+b.name+" before it stops", func() error {
+		bi, ei := listDatabase(t, b), listDatabase(t, e)
+		if ei.LastIndex == 0 || ei.LastIndex != bi.LastIndex {
+			return fmt.Errorf("%s applied %d, %s applied %d", e.name, ei.LastIndex, b.name, bi.LastIndex)
+		}
+		return nil
+	})
 	e.Stop()
 
 	// W, then kill every voter at once: within the leader's commit timeout (200 ms) B has
-	// W in its log without knowing it is committed.
-	leader.MustRun("config", "set", "user.w", "acknowledged")
+	// W in its log without knowing it is committed. W goes through the API from this
+	// process, so that nothing (a CLI process exiting) stands between its acknowledgement
+	// and the kill.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	err := leader.Client().PatchConfig(ctx, map[string]string{"user.w": "acknowledged"}, "")
+	cancel()
+	if err != nil {
+		t.Fatalf("W through the leader %s: %v", leader.name, err)
+	}
 	for _, v := range voters {
 		_ = syscall.Kill(v.PID(), syscall.SIGKILL)
 	}
