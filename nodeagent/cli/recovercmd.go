@@ -138,6 +138,9 @@ func offlineInfo(dir string, ldb *localdb.DB) (*api.DatabaseInfo, error) {
 
 // probeOthers asks the other database members whether they run (the fencing check).
 func probeOthers(dir string, info *api.DatabaseInfo) ([]daemon.PeerProbe, error) {
+	if info.Member == "" {
+		return nil, nil // not a member: nobody to ask
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*daemon.ProbeTimeout)
 	defer cancel()
 	return daemon.ProbePeers(ctx, dir, info.Member, info.Epoch, info.Members)
