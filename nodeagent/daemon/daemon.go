@@ -164,6 +164,7 @@ func (d *Daemon) resume(ctx context.Context) error {
 		return err
 	}
 	d.startLoops()
+	go d.checkEpochAtStart(ctx) // after startLoops: retire may stop what they started
 	go d.afterRecovery(ctx)
 	go d.announce(ctx)
 	go d.storageAfterResume(ctx)

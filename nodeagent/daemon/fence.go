@@ -145,3 +145,30 @@ func (d *Daemon) refuseRemoved(h handlerFunc) handlerFunc {
 		return notApplied(api.Errorf(http.StatusConflict, "member %s was removed from the cluster; wipe and rejoin it (e.g. `orch recover --rejoin`)", a.Name))
 	}
 }
+
+// checkEpochAtStart asks the database members this member last knew of whether they are
+// in a newer epoch, right after it starts: a member that was down during a recovery learns
+// that it is cut off before its old peers can elect a leader among themselves (an election
+// timeout away) and acknowledge a write the recovered cluster will never have. Its raft
+// connections would teach it the same a moment later; this closes the window.
+func (d *Daemon) checkEpochAtStart(ctx context.Context) {
+	peers, err := d.local.RaftNodes()
+	if err != nil || len(peers) < 2 {
+		return
+	}
+	probes, err := ProbePeers(ctx, d.cfg.Dir, d.memberName(), d.currentEpoch(), peers)
+	if err != nil {
+		d.log.Warn("asking the other members for their epoch failed", "err", err)
+		return
+	}
+	for _, p := range probes {
+		if p.CutOff != nil {
+			d.becomeCutOff(*p.CutOff)
+			return
+		}
+		if p.State != nil && p.State.Epoch.Number > d.currentEpoch().Number {
+			_, _ = d.judgePeer(p.Member, p.State.Epoch)
+			return
+		}
+	}
+}
