@@ -176,9 +176,9 @@ func TestRecoveryFencing(t *testing.T) {
 }
 
 // TestOldEpochMembersComeBack: two of three members are killed, the survivor recovers and
-// takes a write; the two come back together (a majority of the old configuration): they
-// must not lead or follow the recovered member, the write stays, and each says it was cut
-// off.
+// takes a write, one of the two is removed; the two come back together (a majority of the
+// old configuration): they must not lead or follow the recovered member, the write stays,
+// and each says it was cut off.
 func TestOldEpochMembersComeBack(t *testing.T) {
 	ms := formCluster(t, 3)
 	waitAllOnline(t, ms[0], 3, 10*time.Second)
@@ -202,6 +202,9 @@ func TestOldEpochMembersComeBack(t *testing.T) {
 	waitFor(t, 10*time.Second, "epoch 1 by "+survivor.name+" in the replicated database", func() error {
 		return replicatedEpoch(survivor, 1)
 	})
+	// One lost member is removed, as orch recover does: the survivor no longer sends it
+	// heartbeats, so it must learn from its own connections that it was cut off.
+	survivor.MustRun("cluster", "remove", "--force", "--yes", lost[0].name)
 	for _, m := range lost {
 		m.Start()
 	}
@@ -215,6 +218,9 @@ func TestOldEpochMembersComeBack(t *testing.T) {
 		info := listDatabase(t, survivor)
 		if len(info.Members) != 1 || info.Members[0].Name != survivor.name {
 			t.Fatalf("the recovered member's database members: %+v", info.Members)
+		}
+		if list := mustMembers(t, survivor); len(list) != 2 {
+			t.Fatalf("the removed member reappeared: %v", statuses(list))
 		}
 		time.Sleep(500 * time.Millisecond) // observing that nothing changes, not waiting for a condition
 	}
