@@ -79,7 +79,9 @@ type RecoverOptions struct {
 	Rejoin bool
 }
 
-// Recover runs the built-in disaster-recovery playbook.
+// Recover runs the built-in disaster-recovery playbook. Hosts unreachable from the start
+// are the lost ones a recovery expects: a run where nothing failed otherwise succeeds (exit
+// 0), and the summary names them.
 func Recover(ctx context.Context, opts Options, ro RecoverOptions) (int, string, error) {
 	if opts.ExtraVars == nil {
 		opts.ExtraVars = map[string]any{}
@@ -89,10 +91,43 @@ func Recover(ctx context.Context, opts Options, ro RecoverOptions) (int, string,
 		opts.ExtraVars["recover_member"] = ro.Member
 	}
 	recap, code, err := RunBuiltin(ctx, "recover", opts)
+	lost, ok := lostFromStart(recap)
+	if code == playbooks.ExitUnreachable && ok && err == nil {
+		code = playbooks.ExitOK
+	}
 	if code == 0 {
-		return code, "Recovered: the cluster is writable again.", err
+		msg := "Recovered: the cluster is writable again."
+		if opts.Check {
+			msg = "Check mode: the plan above changed nothing."
+		}
+		if len(lost) > 0 {
+			msg += " Unreachable, as lost hosts are: " + strings.Join(lost, ", ") +
+				" (removed from the cluster and cut off; if they come back, `orch recover --rejoin` wipes and rejoins them)."
+		}
+		return code, msg, err
 	}
 	return code, "Recovery stopped: " + failedHosts(recap) + ". Read the task output above; re-running `orch recover` is safe.", err
+}
+
+// lostFromStart lists the hosts that were unreachable without having done anything (lost
+// before the run), and reports whether every other host went through without failing.
+func lostFromStart(r *playbooks.Recap) ([]string, bool) {
+	if r == nil || r.Aborted {
+		return nil, false
+	}
+	var lost []string
+	for _, h := range r.HostNames() {
+		st := r.Hosts[h]
+		switch {
+		case st.Failed > 0:
+			return nil, false
+		case st.Unreachable > 0 && st.Ok == 0 && st.Changed == 0:
+			lost = append(lost, h)
+		case st.Unreachable > 0:
+			return nil, false // lost half-way: the recovery may not have finished there
+		}
+	}
+	return lost, true
 }
 
 // failedHosts names the hosts that failed or were unreachable in a run.

@@ -49,7 +49,8 @@ func TestQuorumLossRecovery(t *testing.T) {
 		t.Errorf("list-database with the daemon stopped: %+v; want 3 members and the last index and term", info)
 	}
 	table := survivor.MustRun("cluster", "list-database")
-	if !strings.Contains(table, fmt.Sprintf("Last raft index: %d (term %d)", info.LastIndex, info.LastTerm)) {
+	if !strings.Contains(table, fmt.Sprintf("Last applied entry: index %d (term %d)", info.LastIndex, info.LastTerm)) ||
+		!strings.Contains(table, fmt.Sprintf("Last raft log entry: index %d (term %d)", info.LastLogIndex, info.LastLogTerm)) {
 		t.Errorf("list-database table does not give the last index and term:\n%s", table)
 	}
 	for _, m := range ms {

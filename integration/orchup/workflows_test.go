@@ -204,11 +204,16 @@ func TestRecover(t *testing.T) {
 		}
 	}
 	r := e.orch("recover", "--yes")
-	if r.code != 4 { // host2 and host3 are unreachable: reported, and the rest recovers
-		t.Fatalf("recover exited %d, want 4 (two hosts unreachable)\n%s%s", r.code, r.stdout, r.stderr)
+	if r.code != 0 { // host2 and host3 are unreachable: expected of lost hosts
+		t.Fatalf("recover exited %d, want 0 (lost hosts are expected to be unreachable)\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	if !strings.Contains(r.stdout, "recover on host1") {
-		t.Fatalf("survivor not named:\n%s", r.stdout)
+	if !strings.Contains(r.stdout, "recover on host1") || !strings.Contains(r.stdout, "LAST LOG") {
+		t.Fatalf("survivor or the table it was chosen from not shown:\n%s", r.stdout)
+	}
+	for _, h := range []string{"host2", "host3"} {
+		if !strings.Contains(r.stdout, h+": unreachable (lost): removed from the cluster") {
+			t.Errorf("the recovery does not say what it did to %s:\n%s", h, r.stdout)
+		}
 	}
 	t.Logf("orch recover:\n%s", r.stdout)
 	ms := e.waitMembers("host1 alone", func(ms []api.ClusterMember) bool { return len(ms) == 1 && allOnline(ms) })

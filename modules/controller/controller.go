@@ -56,6 +56,8 @@ func Registry(deps Deps) playbooks.Registry {
 		"cluster_remove_lost": moduleFunc(deps.clusterRemoveLost),
 		"upgrade_preflight":   moduleFunc(deps.upgradePreflight),
 		"recover_plan":        moduleFunc(deps.recoverPlan),
+		"recover_report":      moduleFunc(deps.recoverReport),
+		"cluster_stale":       moduleFunc(deps.clusterStale),
 		"instance":            moduleFunc(deps.instance),
 		"setup":               moduleFunc(deps.setup),
 		"host_prereqs":        moduleFunc(deps.hostPrereqs),

@@ -78,6 +78,12 @@ func NewTLSClient(address string, cfg *tls.Config) *Client {
 	return &Client{http: &http.Client{Transport: tr}, base: "https://" + address}
 }
 
+// WrapTransport wraps the client's HTTP transport, e.g. to add headers to every request
+// and look at every answer; call it before the first request.
+func (c *Client) WrapTransport(wrap func(http.RoundTripper) http.RoundTripper) {
+	c.http.Transport = wrap(c.http.Transport)
+}
+
 // Close releases idle connections.
 func (c *Client) Close() { c.http.CloseIdleConnections() }
 

@@ -3,7 +3,10 @@
 // API so that users of LXD recognise them.
 package api
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Member statuses, as LXD's ClusterMember.Status.
 const (
@@ -147,9 +150,77 @@ type DatabaseMember struct {
 }
 
 // DatabaseInfo is what `cluster list-database` prints: the raft members last known to this
-// member, and its last applied raft index and term.
+// member, the last entry of its raft log and the last entry applied to its database, its
+// cluster epoch, and whether it was cut off by a recovery.
 type DatabaseInfo struct {
-	Members   []DatabaseMember `json:"members" yaml:"members"`
-	LastIndex uint64           `json:"last_index" yaml:"last_index"`
-	LastTerm  uint64           `json:"last_term" yaml:"last_term"`
+	// Member is this member's name.
+	Member  string           `json:"member,omitempty" yaml:"member,omitempty"`
+	Members []DatabaseMember `json:"members" yaml:"members"`
+	// LastIndex and LastTerm are the last entry applied to the database (known committed).
+	LastIndex uint64 `json:"last_index" yaml:"last_index"`
+	LastTerm  uint64 `json:"last_term" yaml:"last_term"`
+	// LastLogIndex and LastLogTerm are the last entry of the raft log itself: it may hold
+	// entries (acknowledged writes among them) this member has not yet applied. Recovery
+	// picks the member with the highest (LastLogTerm, LastLogIndex).
+	LastLogIndex uint64 `json:"last_log_index" yaml:"last_log_index"`
+	LastLogTerm  uint64 `json:"last_log_term" yaml:"last_log_term"`
+	// Running is true when the answer came from the running daemon.
+	Running bool `json:"running" yaml:"running"`
+	// Epoch is the cluster epoch this member belongs to.
+	Epoch Epoch `json:"epoch" yaml:"epoch"`
+	// CutOff is set when a recovery elsewhere cut this member off.
+	CutOff *CutOff `json:"cut_off,omitempty" yaml:"cut_off,omitempty"`
+	// Alive (with --probe) lists the other members that answered as running cluster members.
+	Alive []string `json:"alive,omitempty" yaml:"alive,omitempty"`
+}
+
+// Epoch is a cluster epoch: 0 from the bootstrap, then one more at every recovery from
+// quorum loss, with the member that recovered and when. Every member-to-member
+// connection carries it, and members of an older epoch are refused.
+type Epoch struct {
+	Number uint64    `json:"number" yaml:"number"`
+	Member string    `json:"member,omitempty" yaml:"member,omitempty"`
+	Time   time.Time `json:"time,omitempty" yaml:"time,omitempty"`
+}
+
+// Same reports whether e and o are the same epoch (the same recovery).
+func (e Epoch) Same(o Epoch) bool {
+	return e.Number == o.Number && e.Member == o.Member && e.Time.Equal(o.Time)
+}
+
+// String describes the epoch for messages.
+func (e Epoch) String() string {
+	if e.Number == 0 {
+		return "epoch 0 (no recovery)"
+	}
+	return fmt.Sprintf("epoch %d (recovery on %s at %s)", e.Number, e.Member, e.Time.UTC().Format(time.RFC3339))
+}
+
+// CutOff says why this member no longer belongs to the cluster.
+type CutOff struct {
+	// Epoch is the newer epoch that cut this member off; zero when Removed.
+	Epoch Epoch `json:"epoch" yaml:"epoch"`
+	// Removed is true when the cluster removed this member (`cluster remove --force`).
+	Removed bool `json:"removed,omitempty" yaml:"removed,omitempty"`
+	// By names the member that said so.
+	By string `json:"by,omitempty" yaml:"by,omitempty"`
+}
+
+// Error is the message every refusal of a cut-off member carries.
+func (c CutOff) Error() string {
+	if c.Removed {
+		return fmt.Sprintf("this member was removed from the cluster (said %s); wipe and rejoin it (e.g. `orch recover --rejoin`)", c.By)
+	}
+	return fmt.Sprintf("this member was cut off by a recovery on %s at %s; wipe and rejoin it (e.g. `orch recover --rejoin`)",
+		c.Epoch.Member, c.Epoch.Time.UTC().Format(time.RFC3339))
+}
+
+// PeerState is what a member answers on GET /internal/cluster/state to another member:
+// whether it runs as a cluster member, in which epoch.
+type PeerState struct {
+	Member string  `json:"member"`
+	Epoch  Epoch   `json:"epoch"`
+	CutOff *CutOff `json:"cut_off,omitempty"`
+	// Leader is the raft leader this member knows of, "" when none.
+	Leader string `json:"leader,omitempty"`
 }

@@ -10,6 +10,7 @@ import (
 
 	"orch/nodeagent/api"
 	"orch/nodeagent/config"
+	"orch/nodeagent/store"
 )
 
 // getCluster is GET /1.0/cluster: this member's name and the node-specific keys a joining
@@ -219,12 +220,17 @@ func (d *Daemon) deleteToken(w http.ResponseWriter, r *http.Request) error {
 
 // getDatabase is what `cluster list-database` shows while the daemon runs.
 func (d *Daemon) getDatabase(w http.ResponseWriter, r *http.Request) error {
-	info := api.DatabaseInfo{Members: []api.DatabaseMember{}}
+	info := api.DatabaseInfo{Member: d.memberName(), Members: []api.DatabaseMember{}, Running: true,
+		Epoch: d.currentEpoch(), CutOff: d.cutOffState()}
 	st := d.store()
-	if st == nil {
+	if st == nil && info.CutOff == nil {
 		return ErrNotInitialised
 	}
-	servers, err := st.Servers()
+	var servers []store.Server
+	var err error
+	if st != nil {
+		servers, err = st.Servers()
+	}
 	if err == nil && len(servers) > 0 {
 		for _, s := range servers {
 			role := roleVoter
@@ -237,6 +243,16 @@ func (d *Daemon) getDatabase(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	sort.Slice(info.Members, func(i, j int) bool { return info.Members[i].Name < info.Members[j].Name })
-	info.LastIndex, info.LastTerm = st.LastIndexTerm()
+	var pos store.Position
+	if st != nil {
+		pos, err = st.Position()
+	} else {
+		pos, err = store.Inspect(d.storeDir()) // cut off: the store is closed
+	}
+	if err != nil {
+		return err
+	}
+	info.LastIndex, info.LastTerm = pos.AppliedIndex, pos.AppliedTerm
+	info.LastLogIndex, info.LastLogTerm = pos.LastLogIndex, pos.LastLogTerm
 	return writeOK(w, info, "")
 }

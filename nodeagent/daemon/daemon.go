@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"orch/nodeagent/api"
 	"orch/nodeagent/localdb"
 	"orch/nodeagent/netmux"
 	"orch/nodeagent/pki"
@@ -70,8 +71,10 @@ type Daemon struct {
 	stopLoops   context.CancelFunc
 	loops       sync.WaitGroup
 	shutdownCtx context.Context
-	node        nodeDrivers  // containers and images of this member (instance_node.go)
-	stor        storageState // storage pools and networks (storage_*.go, network_*.go)
+	epoch       atomic.Pointer[api.Epoch]  // the cluster epoch this member belongs to (epoch.go)
+	cutOff      atomic.Pointer[api.CutOff] // set once a recovery elsewhere cut this member off
+	node        nodeDrivers                // containers and images of this member (instance_node.go)
+	stor        storageState               // storage pools and networks (storage_*.go, network_*.go)
 }
 
 // clusterIdentity is the cluster certificate every member shares.
@@ -110,6 +113,10 @@ func New(cfg Config) (*Daemon, error) {
 	}
 	d := &Daemon{cfg: cfg, log: cfg.Logger, version: cfg.Version, local: local}
 	d.server.Store(&server)
+	if err := d.loadEpoch(); err != nil {
+		local.Close()
+		return nil, err
+	}
 	d.peers = newPeerPool(d)
 	d.trust = newTrustCache()
 	d.health = newHealth()
@@ -156,10 +163,15 @@ func (d *Daemon) resume(ctx context.Context) error {
 	if err := d.startNetwork(); err != nil {
 		return err
 	}
+	if c := d.cutOffState(); c != nil {
+		d.log.Error("not starting the database: this member is cut off from the cluster", "reason", c.Error())
+		return nil
+	}
 	if err := d.openStore(); err != nil {
 		return err
 	}
 	d.startLoops()
+	go d.checkEpochAtStart(ctx) // after startLoops: retire may stop what they started
 	go d.afterRecovery(ctx)
 	go d.announce(ctx)
 	go func() {
@@ -204,7 +216,7 @@ func (d *Daemon) store() *store.Store { return d.st.Load() }
 
 func (d *Daemon) openStore() error {
 	cid := d.cluster.Load()
-	layer, err := d.mux.RaftLayer(d.peerTLS(cid), d.clusterAddress())
+	layer, err := d.mux.RaftLayer(d.peerTLS(cid), d.clusterAddress(), raftFence{d: d})
 	if err != nil {
 		return err
 	}
@@ -315,6 +327,9 @@ func (d *Daemon) afterRecovery(ctx context.Context) {
 		}
 		if st.IsLeader() {
 			_, err := d.exec(ctx, storeStmt(`UPDATE members SET heartbeat = 0 WHERE name != ?`, d.memberName()))
+			if err == nil {
+				err = d.recordEpochReplicated(ctx)
+			}
 			if err == nil {
 				_ = d.local.Set(map[string]string{localdb.KeyRecovered: ""})
 				d.log.Info("recovered from quorum loss: other members marked offline")

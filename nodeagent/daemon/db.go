@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 
 	"orch/nodeagent/api"
@@ -226,11 +227,32 @@ func (d *Daemon) toLeader(ctx context.Context, path string, body, out any) error
 // toLeaderHops posts body to the leader (or, when the leader is unknown, to a database
 // member, which forwards it).
 func (d *Daemon) toLeaderHops(ctx context.Context, path string, body, out any, hops int) error {
+	if c := d.cutOffState(); c != nil {
+		return notApplied(unavailable("%s: %s", d.memberName(), c.Error()))
+	}
 	addrs := d.leaderCandidates()
 	if len(addrs) == 0 {
-		return notApplied(unavailable("no database leader known"))
+		return d.noLeader(addrs, notApplied(unavailable("no database leader known")))
 	}
-	return d.postFirst(ctx, addrs, path, body, out, hops)
+	err := d.postFirst(ctx, addrs, path, body, out, hops)
+	if err != nil && knownNotApplied(err) {
+		return d.noLeader(addrs, err)
+	}
+	return err
+}
+
+// noLeader explains a request that found no leader: when this member knows of none
+// either, quorum is lost (or an election is under way), and the error says what to do
+// rather than blaming the dead member it last tried.
+func (d *Daemon) noLeader(tried []string, last error) error {
+	if st := d.store(); st == nil || d.cutOffState() != nil {
+		return last
+	} else if id, _ := st.Leader(); id != "" {
+		return last
+	}
+	return notApplied(unavailable("%s: no database leader: quorum is lost, or an election is under way (the other database members %s did not answer: %v). "+
+		"See `nodeagent cluster list-database`; if the lost members are gone for good, stop this daemon and run `nodeagent cluster recover-from-quorum-loss`, or run `orch recover` from the control machine",
+		d.memberName(), strings.Join(tried, ", "), last))
 }
 
 // postFirst posts body to the first of addrs that takes it. A write moves on to the next
@@ -329,6 +351,7 @@ func (p *peerPool) client(addr string) (*api.Client, error) {
 	c := p.clients[addr]
 	if c == nil {
 		c = api.NewTLSClient(addr, p.d.peerTLS(cid))
+		c.WrapTransport(func(next http.RoundTripper) http.RoundTripper { return epochTransport{d: p.d, next: next} })
 		p.clients[addr] = c
 	}
 	return c, nil

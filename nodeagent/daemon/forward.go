@@ -100,7 +100,7 @@ func (d *Daemon) proxyToLeader(w http.ResponseWriter, r *http.Request) error {
 		}
 		resp, err := c.Raw(r.Context(), r.Method, r.URL.RequestURI(), bytes.NewReader(body), hdr)
 		if err != nil && notSent(err) {
-			lastErr = notApplied(unavailable("forwarding to the leader at %s: %v", addr, err))
+			lastErr = notApplied(unavailable("forwarding to %s: %v", addr, err))
 			continue
 		}
 		if err != nil {
@@ -111,7 +111,7 @@ func (d *Daemon) proxyToLeader(w http.ResponseWriter, r *http.Request) error {
 			lastErr = notApplied(decodeAnswer(resp, nil))
 			continue
 		}
-		for _, k := range []string{"Content-Type", "ETag", notAppliedHeader} {
+		for _, k := range []string{"Content-Type", "ETag", notAppliedHeader, cutOffHeader, cutOffTarget} {
 			if v := resp.Header.Get(k); v != "" {
 				w.Header().Set(k, v)
 			}
@@ -120,5 +120,5 @@ func (d *Daemon) proxyToLeader(w http.ResponseWriter, r *http.Request) error {
 		_, err = io.Copy(w, resp.Body)
 		return err
 	}
-	return lastErr
+	return d.noLeader(addrs, lastErr)
 }

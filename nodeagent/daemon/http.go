@@ -70,7 +70,15 @@ func (d *Daemon) handle(mux *http.ServeMux, pattern string, need access, h handl
 		case need == trusted && !c.trusted:
 			err = api.Errorf(http.StatusForbidden, "not authorized: client certificate not trusted")
 		default:
-			err = d.checkBlocked(r, c, need)
+			if c.member && !c.unix {
+				err = d.checkPeerEpoch(w, r)
+			}
+			if err == nil {
+				err = d.refuseIfCutOff(pattern, c.unix)
+			}
+			if err == nil {
+				err = d.checkBlocked(r, c, need)
+			}
 			if err == nil {
 				err = h(w, r)
 			}
@@ -180,9 +188,10 @@ func (d *Daemon) routes() http.Handler {
 	d.handle(m, "POST /internal/cluster/complete", member, d.onLeader(d.postComplete))
 	d.handle(m, "POST /internal/cluster/abort", member, d.onLeader(d.postAbort))
 	d.handle(m, "POST /internal/cluster/removed", member, d.postRemoved)
+	d.handle(m, "GET /internal/cluster/state", member, d.getPeerState)
 	d.handle(m, "POST /internal/cluster/handover", member, d.onLeader(d.postHandover))
 	d.handle(m, "POST /internal/heartbeat", member, d.postHeartbeat)
-	d.handle(m, "POST /internal/announce", member, d.onLeader(d.postAnnounce))
+	d.handle(m, "POST /internal/announce", member, d.onLeader(d.refuseRemoved(d.postAnnounce)))
 	d.storageRoutes(m)
 	d.networkRoutes(m)
 	d.instanceRoutes(m)

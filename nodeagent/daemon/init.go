@@ -225,7 +225,10 @@ func (d *Daemon) undoMember() {
 	if err := d.newServerPair(); err != nil {
 		d.log.Error("the member left its cluster but still presents the cluster certificate", "err", err)
 	}
-	_ = d.local.Set(map[string]string{localdb.KeyMemberName: "", localdb.KeyClusterID: "", "cluster.https_address": ""})
+	_ = d.local.Set(map[string]string{localdb.KeyMemberName: "", localdb.KeyClusterID: "", "cluster.https_address": "",
+		localdb.KeyEpoch: "", localdb.KeyCutOff: "", localdb.KeyRecovered: ""})
+	d.epoch.Store(&api.Epoch{})
+	d.cutOff.Store(nil)
 	_ = d.local.SetRaftNodes(nil)
 	_ = d.local.SetLastIndexTerm(0, 0)
 }

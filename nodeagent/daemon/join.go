@@ -37,6 +37,8 @@ type acceptResponse struct {
 	ClusterCert string            `json:"cluster_cert"`
 	ClusterKey  string            `json:"cluster_key"`
 	Members     []heartbeatMember `json:"members"`
+	// Epoch is the cluster epoch the joiner enters (epoch.go).
+	Epoch api.Epoch `json:"epoch"`
 }
 
 // completeResponse tells the joiner the role it was given.
@@ -134,6 +136,9 @@ func (d *Daemon) join(ctx context.Context, p api.Preseed) (err error) {
 	kp := pki.KeyPair{CertPEM: []byte(resp.ClusterCert), KeyPEM: []byte(resp.ClusterKey)}
 	if fp, ferr := kp.Fingerprint(); ferr != nil || fp != target.fingerprint {
 		return errors.New("the cluster sent a certificate that does not match the pinned fingerprint")
+	}
+	if err := d.adoptEpoch(resp.Epoch); err != nil {
+		return err
 	}
 	d.applyHeartbeatLocally(heartbeat{LeaderAddress: via, Members: resp.Members})
 	if err := d.becomeMember(kp, c.ServerName, local); err != nil {
@@ -244,7 +249,7 @@ func (d *Daemon) postAccept(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return writeOK(w, acceptResponse{ClusterCert: string(cid.pair.CertPEM), ClusterKey: string(cid.pair.KeyPEM),
-		Members: d.buildHeartbeat(members).Members}, "")
+		Members: d.buildHeartbeat(members).Members, Epoch: d.currentEpoch()}, "")
 }
 
 // authenticateJoin checks the trust password or the join token. For a token it returns

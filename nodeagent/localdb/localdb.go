@@ -5,6 +5,7 @@ package localdb
 
 import (
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -15,9 +16,11 @@ import (
 
 // Keys of the node-local config table that are not configuration keys.
 const (
-	KeyMemberName = "member.name" // this member's name once initialised
-	KeyClusterID  = "cluster.id"  // fingerprint of the cluster certificate once initialised
-	KeyRecovered  = "recovered"   // set by recover-from-quorum-loss until the daemon marks the lost members offline
+	KeyMemberName = "member.name"     // this member's name once initialised
+	KeyClusterID  = "cluster.id"      // fingerprint of the cluster certificate once initialised
+	KeyRecovered  = "recovered"       // set by recover-from-quorum-loss until the daemon marks the lost members offline
+	KeyEpoch      = "cluster.epoch"   // the cluster epoch this member belongs to (JSON api.Epoch), unset for epoch 0
+	KeyCutOff     = "cluster.cut_off" // why this member no longer belongs to its cluster (JSON api.CutOff)
 )
 
 const schema = `
@@ -145,4 +148,49 @@ func (d *DB) LastIndexTerm() (index, term uint64, err error) {
 		return 0, 0, nil
 	}
 	return uint64(i), uint64(t), err
+}
+
+// Epoch returns the recorded cluster epoch (epoch 0 when none is recorded).
+func (d *DB) Epoch() (api.Epoch, error) {
+	var e api.Epoch
+	err := d.getJSON(KeyEpoch, &e)
+	return e, err
+}
+
+// SetEpoch records the cluster epoch.
+func (d *DB) SetEpoch(e api.Epoch) error { return d.setJSON(KeyEpoch, e) }
+
+// CutOff returns why this member was cut off, nil when it was not.
+func (d *DB) CutOff() (*api.CutOff, error) {
+	var c api.CutOff
+	v, err := d.Get(KeyCutOff)
+	if err != nil || v == "" {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(v), &c); err != nil {
+		return nil, fmt.Errorf("node-local %s: %w", KeyCutOff, err)
+	}
+	return &c, nil
+}
+
+// SetCutOff records why this member was cut off.
+func (d *DB) SetCutOff(c api.CutOff) error { return d.setJSON(KeyCutOff, c) }
+
+func (d *DB) getJSON(key string, out any) error {
+	v, err := d.Get(key)
+	if err != nil || v == "" {
+		return err
+	}
+	if err := json.Unmarshal([]byte(v), out); err != nil {
+		return fmt.Errorf("node-local %s: %w", key, err)
+	}
+	return nil
+}
+
+func (d *DB) setJSON(key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return d.Set(map[string]string{key: string(b)})
 }

@@ -321,8 +321,12 @@ func TestRecoverSingleVoter(t *testing.T) {
 	cfg := survivor.config()
 	cfg.Stream.Close()
 	cfg.Stream = nil
-	if err := RecoverSingleVoter(cfg); err != nil {
+	rec, err := RecoverSingleVoter(cfg)
+	if err != nil {
 		t.Fatalf("recover: %v", err)
+	}
+	if rec.Before.AppliedIndex == 0 || rec.Before.LastLogIndex < rec.Before.AppliedIndex || rec.Kept != rec.Before.Unapplied() {
+		t.Fatalf("recovery report %+v", rec)
 	}
 	c.start(survivor)
 	if got := count(t, survivor, "SELECT count(*) FROM t"); got != 40 {
@@ -349,5 +353,38 @@ func TestRecoverSingleVoter(t *testing.T) {
 	}
 	if got := count(t, survivor, "SELECT count(*) FROM t"); got != 41 {
 		t.Fatalf("after restart %d rows, want 41", got)
+	}
+}
+
+// TestInspect: a stopped member's position read from its files (a copy of the log and a
+// read-only database) is the one the running store reported; while the store runs, Inspect
+// refuses with ErrLogBusy instead of touching the log.
+func TestInspect(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	c.exec(stmt("CREATE TABLE t (x INTEGER)"))
+	for i := range 20 {
+		c.exec(stmt("INSERT INTO t VALUES (?)", i))
+	}
+	c.waitConverged()
+	nd := c.nodes[2]
+	if _, err := Inspect(nd.dir); !errors.Is(err, ErrLogBusy) {
+		t.Fatalf("Inspect while the store runs: %v, want ErrLogBusy", err)
+	}
+	running, err := nd.store.Position()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if running.LastLogIndex < running.AppliedIndex || running.AppliedIndex == 0 || running.LastLogTerm == 0 {
+		t.Fatalf("running position %+v", running)
+	}
+	for _, n := range c.nodes {
+		c.stop(n)
+	}
+	got, err := Inspect(nd.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.LastLogIndex < running.LastLogIndex || got.LastLogTerm != running.LastLogTerm || got.AppliedIndex < running.AppliedIndex {
+		t.Fatalf("Inspect after stop = %+v, running store said %+v", got, running)
 	}
 }
