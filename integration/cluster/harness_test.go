@@ -143,6 +143,8 @@ type agent struct {
 	bin string
 	// defaultRaft starts the daemon with the production raft timings instead of raftTiming.
 	defaultRaft bool
+	// daemonArgs are added to `nodeagent daemon` (e.g. --debug-clock-offset=60s).
+	daemonArgs []string
 
 	mu     sync.Mutex
 	proc   *exec.Cmd
@@ -214,6 +216,7 @@ func (a *agent) Start() {
 	if !a.defaultRaft {
 		args = append(args, "--raft-heartbeat", raftTiming, "--raft-election", raftTiming, "--raft-leader-lease", raftTiming)
 	}
+	args = append(args, a.daemonArgs...)
 	fmt.Fprintf(logf, "=== test harness: %s %s\n", bin, strings.Join(args, " "))
 	cmd := exec.Command(bin, args...)
 	cmd.Env = agentEnv()

@@ -82,6 +82,7 @@ func (d *Daemon) memberViews(ctx context.Context) ([]api.ClusterMember, error) {
 	}
 	roles := currentRoles(servers)
 	leader, _ := d.store().Leader()
+	now := d.clusterNow()
 	threshold := offlineThreshold(cfg)
 	dbVersion, err := d.clusterVersionLocal(ctx)
 	if err != nil {
@@ -101,7 +102,7 @@ func (d *Daemon) memberViews(ctx context.Context) ([]api.ClusterMember, error) {
 		case roleStandby:
 			v.Roles = append(v.Roles, api.RoleDatabaseStandby)
 		}
-		v.Status, v.Message = memberStatus(m, members, threshold, dbVersion)
+		v.Status, v.Message = memberStatus(m, members, now, threshold, dbVersion)
 		out = append(out, v)
 	}
 	return out, nil
@@ -166,7 +167,7 @@ func (d *Daemon) postToken(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	tok := api.JoinToken{ServerName: req.ServerName, Secret: hex.EncodeToString(secret),
-		Fingerprint: d.cluster.Load().fingerprint, Addresses: addrs, ExpiresAt: time.Now().Add(expiry).UTC().Truncate(time.Second)}
+		Fingerprint: d.cluster.Load().fingerprint, Addresses: addrs, ExpiresAt: d.now().Add(expiry).UTC().Truncate(time.Second)}
 	if _, err := d.exec(ctx, storeStmt(`INSERT INTO tokens(name, secret_hash, expires_at) VALUES(?, ?, ?)
 		ON CONFLICT(name) DO UPDATE SET secret_hash = excluded.secret_hash, expires_at = excluded.expires_at`,
 		tok.ServerName, hashSecret(tok.Secret), tok.ExpiresAt.UnixMilli())); err != nil {

@@ -41,6 +41,9 @@ type Config struct {
 	Timings store.Timings
 	// Version overrides the build's version triple (tests only); zero means version.Current().
 	Version version.Info
+	// ClockOffset shifts this daemon's notion of now (tests and fault injection only:
+	// `nodeagent daemon --debug-clock-offset`), as a member whose clock is wrong.
+	ClockOffset time.Duration
 }
 
 // Daemon is one running nodeagent.
@@ -181,6 +184,10 @@ func newClusterIdentity(kp pki.KeyPair) (*clusterIdentity, error) {
 }
 
 func (d *Daemon) setName(n string) { d.name.Store(&n) }
+
+// now is this member's clock (shifted by Config.ClockOffset in fault tests). Times that
+// enter the database are read from it on the leader (heartbeats, joins, tokens).
+func (d *Daemon) now() time.Time { return time.Now().Add(d.cfg.ClockOffset) }
 
 // memberName is this member's name, "" before init.
 func (d *Daemon) memberName() string {

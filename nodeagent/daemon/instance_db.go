@@ -108,10 +108,10 @@ func (d *Daemon) onlineMembers(ctx context.Context) ([]memberRow, error) {
 	if err != nil {
 		return nil, err
 	}
-	th := offlineThreshold(cfg)
+	th, now := offlineThreshold(cfg), d.clusterNow()
 	var out []memberRow
 	for _, m := range ms {
-		if m.online(th) {
+		if m.online(now, th) {
 			out = append(out, m)
 		}
 	}

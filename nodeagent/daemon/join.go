@@ -199,7 +199,7 @@ func (d *Daemon) postAccept(w http.ResponseWriter, r *http.Request) error {
 	}
 	stmts := append(guard, store.Statement{
 		SQL:  `INSERT INTO members(name, address, client_address, version, schema, api_level, heartbeat, joined_at) VALUES(?, ?, ?, ?, ?, ?, 0, ?)`,
-		Args: []any{req.Name, req.Address, req.ClientAddress, req.Version.Version, int64(req.Version.Schema), int64(req.Version.APILevel), time.Now().UnixMilli()},
+		Args: []any{req.Name, req.Address, req.ClientAddress, req.Version.Version, int64(req.Version.Schema), int64(req.Version.APILevel), d.now().UnixMilli()},
 	})
 	stmts = append(stmts, memberEntityStatements(api.Preseed{StoragePools: req.Pools, Networks: req.Networks}, req.Name, req.MemberConfig)...)
 	if _, err := d.exec(ctx, stmts...); err != nil {
@@ -249,7 +249,7 @@ func (d *Daemon) checkToken(ctx context.Context, name, secret string) ([]store.S
 	if subtle.ConstantTimeCompare([]byte(hash), []byte(str(rows[0][0]))) != 1 {
 		return nil, api.Errorf(http.StatusForbidden, "invalid join token for %q", name)
 	}
-	if exp := time.UnixMilli(i64(rows[0][1])); time.Now().After(exp) {
+	if exp := time.UnixMilli(i64(rows[0][1])); d.now().After(exp) {
 		return nil, api.Errorf(http.StatusForbidden, "join token for %q expired at %s", name, exp.UTC().Format(time.RFC3339))
 	}
 	return []store.Statement{{SQL: `DELETE FROM tokens WHERE name = ? AND secret_hash = ?`, Args: []any{name, hash}, Expect: store.Int64(1)}}, nil
@@ -301,7 +301,7 @@ func (d *Daemon) postComplete(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	res, err := d.exec(r.Context(), store.Statement{SQL: `UPDATE members SET heartbeat = ? WHERE name = ?`, Args: []any{time.Now().UnixMilli(), req.Name}})
+	res, err := d.exec(r.Context(), store.Statement{SQL: `UPDATE members SET heartbeat = ? WHERE name = ?`, Args: []any{d.now().UnixMilli(), req.Name}})
 	if err != nil {
 		return err
 	}

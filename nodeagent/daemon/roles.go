@@ -137,14 +137,14 @@ func (d *Daemon) roleInputs(ctx context.Context) ([]roleCandidate, map[string]st
 	if err != nil {
 		return nil, nil, err
 	}
-	threshold := offlineThreshold(cfg)
+	threshold, now := offlineThreshold(cfg), d.clusterNow()
 	var ms []roleCandidate
 	for _, m := range members {
 		role := cur[m.name]
 		if role == "" {
 			role = roleSpare
 		}
-		ms = append(ms, roleCandidate{Name: m.name, Address: m.address, Online: m.online(threshold), Current: role})
+		ms = append(ms, roleCandidate{Name: m.name, Address: m.address, Online: m.online(now, threshold), Current: role})
 	}
 	return ms, cfg, nil
 }
