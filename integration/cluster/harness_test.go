@@ -197,6 +197,13 @@ func newAgent(tb testing.TB, name, addr string) *agent {
 // Start starts the daemon on the agent's directory and waits until its socket answers.
 func (a *agent) Start() {
 	a.tb.Helper()
+	a.Launch()
+	a.waitReady()
+}
+
+// Launch starts the daemon on the agent's directory without waiting for it to answer.
+func (a *agent) Launch() {
+	a.tb.Helper()
 	a.mu.Lock()
 	if a.proc != nil {
 		a.mu.Unlock()
@@ -237,7 +244,6 @@ func (a *agent) Start() {
 	}
 	a.cl = api.NewUnixClient(filepath.Join(a.dir, "unix.socket"))
 	a.mu.Unlock()
-	a.waitReady()
 }
 
 // waitReady waits until GET /1.0 answers on the socket, failing at once if the daemon exits.

@@ -70,6 +70,10 @@ type Daemon struct {
 	stopLoops   context.CancelFunc
 	loops       sync.WaitGroup
 	shutdownCtx context.Context
+	// resumed is set once Run has reopened the member's database (or found the directory
+	// uninitialised): until then GET /1.0 answers 503, so that `waitready` cannot return
+	// before a consistent read is possible.
+	resumed atomic.Bool
 	node        nodeDrivers  // containers and images of this member (instance_node.go)
 	stor        storageState // storage pools and networks (storage_*.go, network_*.go)
 }
@@ -131,6 +135,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.stopAll()
 		return err
 	}
+	d.resumed.Store(true)
 	d.log.Info("daemon ready", "dir", d.cfg.Dir, "version", d.version.Version)
 	<-ctx.Done()
 	d.shutdown()
