@@ -70,12 +70,13 @@ type Daemon struct {
 	stopLoops   context.CancelFunc
 	loops       sync.WaitGroup
 	shutdownCtx context.Context
+	node        nodeDrivers  // containers and images of this member (instance_node.go)
+	stor        storageState // storage pools and networks (storage_*.go, network_*.go)
+
 	// resumed is set once Run has reopened the member's database (or found the directory
 	// uninitialised): until then GET /1.0 answers 503, so that `waitready` cannot return
 	// before a consistent read is possible.
 	resumed atomic.Bool
-	node        nodeDrivers  // containers and images of this member (instance_node.go)
-	stor        storageState // storage pools and networks (storage_*.go, network_*.go)
 }
 
 // clusterIdentity is the cluster certificate every member shares.
