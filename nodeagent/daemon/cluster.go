@@ -177,7 +177,7 @@ func (d *Daemon) postToken(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (d *Daemon) getTokens(w http.ResponseWriter, r *http.Request) error {
-	rows, err := d.query(r.Context(), `SELECT name, expires_at FROM tokens ORDER BY name`)
+	rows, err := d.query(r.Context(), `SELECT name, expires_at FROM tokens WHERE secret_hash NOT LIKE 'accepted:%' ORDER BY name`)
 	if err != nil {
 		return err
 	}
@@ -193,7 +193,7 @@ func (d *Daemon) deleteToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	res, err := d.exec(r.Context(), storeStmt(`DELETE FROM tokens WHERE name = ?`, name))
+	res, err := d.exec(r.Context(), storeStmt(`DELETE FROM tokens WHERE name = ? AND secret_hash NOT LIKE 'accepted:%'`, name))
 	if err != nil {
 		return err
 	}
