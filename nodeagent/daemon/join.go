@@ -422,7 +422,10 @@ func (d *Daemon) postAbort(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	if err := d.forgetMember(r.Context(), req.Name); err != nil {
+	d.roleMu.Lock()
+	err := d.forgetMember(r.Context(), req.Name)
+	d.roleMu.Unlock()
+	if err != nil {
 		return err
 	}
 	return writeOK(w, nil, "")
