@@ -143,6 +143,8 @@ type agent struct {
 	bin string
 	// defaultRaft starts the daemon with the production raft timings instead of raftTiming.
 	defaultRaft bool
+	// daemonArgs are added to `nodeagent daemon` (e.g. --debug-clock-offset=60s).
+	daemonArgs []string
 
 	mu     sync.Mutex
 	proc   *exec.Cmd
@@ -195,6 +197,13 @@ func newAgent(tb testing.TB, name, addr string) *agent {
 // Start starts the daemon on the agent's directory and waits until its socket answers.
 func (a *agent) Start() {
 	a.tb.Helper()
+	a.Launch()
+	a.waitReady()
+}
+
+// Launch starts the daemon on the agent's directory without waiting for it to answer.
+func (a *agent) Launch() {
+	a.tb.Helper()
 	a.mu.Lock()
 	if a.proc != nil {
 		a.mu.Unlock()
@@ -214,6 +223,7 @@ func (a *agent) Start() {
 	if !a.defaultRaft {
 		args = append(args, "--raft-heartbeat", raftTiming, "--raft-election", raftTiming, "--raft-leader-lease", raftTiming)
 	}
+	args = append(args, a.daemonArgs...)
 	fmt.Fprintf(logf, "=== test harness: %s %s\n", bin, strings.Join(args, " "))
 	cmd := exec.Command(bin, args...)
 	cmd.Env = agentEnv()
@@ -234,7 +244,6 @@ func (a *agent) Start() {
 	}
 	a.cl = api.NewUnixClient(filepath.Join(a.dir, "unix.socket"))
 	a.mu.Unlock()
-	a.waitReady()
 }
 
 // waitReady waits until GET /1.0 answers on the socket, failing at once if the daemon exits.

@@ -108,12 +108,15 @@ func (c *VersionCmd) Run(g *Globals) error {
 	return nil
 }
 
-// WaitreadyCmd waits until the daemon answers on its socket.
+// WaitreadyCmd waits until the daemon is ready: it answers on its socket and, when it is a
+// cluster member, a linearizable read of the cluster database works (a leader is known and
+// confirms it leads), so that the next command does not fail with "no database leader known".
 type WaitreadyCmd struct {
 	Timeout int `help:"Seconds to wait (0: forever)." default:"0"`
 }
 
-// Run polls the socket until GET /1.0 succeeds or the timeout passes.
+// Run polls the socket until GET /1.0 succeeds (it reads the cluster configuration
+// linearizably on a member) or the timeout passes.
 func (c *WaitreadyCmd) Run(g *Globals) error {
 	ctx := context.Background()
 	if c.Timeout > 0 {
@@ -125,9 +128,12 @@ func (c *WaitreadyCmd) Run(g *Globals) error {
 	defer cl.Close()
 	var lastErr error
 	for {
-		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		_, _, err := cl.Server(rctx)
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		s, _, err := cl.Server(rctx)
 		cancel()
+		if err == nil && s.Environment.Initialised && !s.Environment.ServerClustered {
+			err = errors.New("the member's database is not open yet")
+		}
 		if err == nil {
 			return nil
 		}

@@ -19,6 +19,8 @@ type DaemonCmd struct {
 	RaftHeartbeat   time.Duration `help:"Raft heartbeat timeout." hidden:""`
 	RaftElection    time.Duration `help:"Raft election timeout." hidden:""`
 	RaftLeaderLease time.Duration `help:"Raft leader lease timeout." hidden:""`
+	// DebugClockOffset shifts the daemon's clock (fault tests: a member whose clock is wrong).
+	DebugClockOffset time.Duration `name:"debug-clock-offset" help:"Test only: shift this daemon's clock by DURATION (e.g. 60s, -60s)." hidden:""`
 }
 
 // Run serves until SIGTERM or SIGINT, then shuts down cleanly.
@@ -41,7 +43,7 @@ func (c *DaemonCmd) Run(g *Globals) error {
 	if err := t.Validate(); err != nil {
 		return err
 	}
-	d, err := daemon.New(daemon.Config{Dir: g.Dir, Logger: log, Timings: t})
+	d, err := daemon.New(daemon.Config{Dir: g.Dir, Logger: log, Timings: t, ClockOffset: c.DebugClockOffset})
 	if err != nil {
 		return err
 	}

@@ -98,6 +98,7 @@ func (d *Daemon) memberViews(ctx context.Context) ([]api.ClusterMember, error) {
 	}
 	roles := currentRoles(servers)
 	leader, _ := d.store().Leader()
+	now := d.clusterNow()
 	threshold := offlineThreshold(cfg)
 	dbVersion, err := d.clusterVersionLocal(ctx)
 	if err != nil {
@@ -117,7 +118,7 @@ func (d *Daemon) memberViews(ctx context.Context) ([]api.ClusterMember, error) {
 		case roleStandby:
 			v.Roles = append(v.Roles, api.RoleDatabaseStandby)
 		}
-		v.Status, v.Message = memberStatus(m, members, threshold, dbVersion)
+		v.Status, v.Message = memberStatus(m, members, now, threshold, dbVersion)
 		out = append(out, v)
 	}
 	return out, nil
@@ -182,7 +183,7 @@ func (d *Daemon) postToken(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	tok := api.JoinToken{ServerName: req.ServerName, Secret: hex.EncodeToString(secret),
-		Fingerprint: d.cluster.Load().fingerprint, Addresses: addrs, ExpiresAt: time.Now().Add(expiry).UTC().Truncate(time.Second)}
+		Fingerprint: d.cluster.Load().fingerprint, Addresses: addrs, ExpiresAt: d.now().Add(expiry).UTC().Truncate(time.Second)}
 	if _, err := d.exec(ctx, storeStmt(`INSERT INTO tokens(name, secret_hash, expires_at) VALUES(?, ?, ?)
 		ON CONFLICT(name) DO UPDATE SET secret_hash = excluded.secret_hash, expires_at = excluded.expires_at`,
 		tok.ServerName, hashSecret(tok.Secret), tok.ExpiresAt.UnixMilli())); err != nil {
@@ -192,7 +193,7 @@ func (d *Daemon) postToken(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (d *Daemon) getTokens(w http.ResponseWriter, r *http.Request) error {
-	rows, err := d.query(r.Context(), `SELECT name, expires_at FROM tokens ORDER BY name`)
+	rows, err := d.query(r.Context(), `SELECT name, expires_at FROM tokens WHERE secret_hash NOT LIKE 'accepted:%' ORDER BY name`)
 	if err != nil {
 		return err
 	}
@@ -208,7 +209,7 @@ func (d *Daemon) deleteToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	res, err := d.exec(r.Context(), storeStmt(`DELETE FROM tokens WHERE name = ?`, name))
+	res, err := d.exec(r.Context(), storeStmt(`DELETE FROM tokens WHERE name = ? AND secret_hash NOT LIKE 'accepted:%'`, name))
 	if err != nil {
 		return err
 	}

@@ -42,6 +42,9 @@ type Config struct {
 	Timings store.Timings
 	// Version overrides the build's version triple (tests only); zero means version.Current().
 	Version version.Info
+	// ClockOffset shifts this daemon's notion of now (tests and fault injection only:
+	// `nodeagent daemon --debug-clock-offset`), as a member whose clock is wrong.
+	ClockOffset time.Duration
 }
 
 // Daemon is one running nodeagent.
@@ -75,6 +78,11 @@ type Daemon struct {
 	cutOff      atomic.Pointer[api.CutOff] // set once a recovery elsewhere cut this member off
 	node        nodeDrivers                // containers and images of this member (instance_node.go)
 	stor        storageState               // storage pools and networks (storage_*.go, network_*.go)
+
+	// resumed is set once Run has reopened the member's database (or found the directory
+	// uninitialised): until then GET /1.0 answers 503, so that `waitready` cannot return
+	// before a consistent read is possible.
+	resumed atomic.Bool
 }
 
 // clusterIdentity is the cluster certificate every member shares.
@@ -139,6 +147,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.stopAll()
 		return err
 	}
+	d.resumed.Store(true)
 	d.log.Info("daemon ready", "dir", d.cfg.Dir, "version", d.version.Version)
 	<-ctx.Done()
 	d.shutdown()
@@ -203,6 +212,10 @@ func newClusterIdentity(kp pki.KeyPair) (*clusterIdentity, error) {
 }
 
 func (d *Daemon) setName(n string) { d.name.Store(&n) }
+
+// now is this member's clock (shifted by Config.ClockOffset in fault tests). Times that
+// enter the database are read from it on the leader (heartbeats, joins, tokens).
+func (d *Daemon) now() time.Time { return time.Now().Add(d.cfg.ClockOffset) }
 
 // memberName is this member's name, "" before init.
 func (d *Daemon) memberName() string {

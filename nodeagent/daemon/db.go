@@ -368,7 +368,8 @@ func (p *peerPool) post(ctx context.Context, addr, path string, body, out any, h
 	if err != nil {
 		return err
 	}
-	hdr := http.Header{hopsHeader: {strconv.Itoa(hops)}, "Content-Type": {"application/json"}}
+	hdr := http.Header{hopsHeader: {strconv.Itoa(hops)}, "Content-Type": {"application/json"},
+		clockHeader: {strconv.FormatInt(p.d.now().UnixMilli(), 10)}}
 	resp, err := c.Raw(ctx, http.MethodPost, path, bytes.NewReader(raw), hdr)
 	if err != nil {
 		return err

@@ -25,6 +25,40 @@ type health struct {
 	cluster version.Info // the database's schema version and API level
 	heard   bool         // a heartbeat (or an announce answer) arrived since start
 	kick    chan struct{}
+	// offset is the leader's clock minus this member's, measured when its last heartbeat
+	// arrived (clockHeader); zero until one has.
+	offset time.Duration
+}
+
+// clockHeader carries the sender's clock (Unix milliseconds) on every member-to-member
+// request, so that a member learns the leader's clock from its heartbeats. A header, not a
+// heartbeat field: members of an older version decode heartbeats strictly.
+const clockHeader = "X-Orch-Clock"
+
+// clusterNow is the leader's clock as this member knows it: its own clock when it leads,
+// else its own clock shifted by the offset measured at the leader's last heartbeat. Member
+// health (ONLINE/OFFLINE) is always decided on it, so that one member's wrong clock does
+// not make it see every other member OFFLINE or refuse operations.
+func (d *Daemon) clusterNow() time.Time {
+	now := d.now()
+	if st := d.store(); st != nil && st.IsLeader() {
+		return now
+	}
+	d.health.mu.Lock()
+	defer d.health.mu.Unlock()
+	return now.Add(d.health.offset)
+}
+
+// noteLeaderClock records the offset of the leader's clock sent with a heartbeat.
+func (d *Daemon) noteLeaderClock(r *http.Request) {
+	ms, err := strconv.ParseInt(r.Header.Get(clockHeader), 10, 64)
+	if err != nil || ms <= 0 {
+		return
+	}
+	off := time.UnixMilli(ms).Sub(d.now())
+	d.health.mu.Lock()
+	d.health.offset = off
+	d.health.mu.Unlock()
 }
 
 func newHealth() *health { return &health{kick: make(chan struct{}, 1)} }
@@ -261,11 +295,20 @@ func (d *Daemon) sendHeartbeats(ctx context.Context, members []memberRow, hb hea
 	return answered
 }
 
-// recordHeartbeats writes the time of this round (chosen here, before the entry enters the
-// log) and the versions of the members that answered, in one raft entry.
+// recordHeartbeats writes the time of this round by this (the leader's) clock, chosen here
+// before the entry enters the log, and the versions of the members that answered, in one
+// raft entry. The same entry brings heartbeats that a previous leader with a clock ahead
+// recorded in the future back to now, so that a member that is gone goes OFFLINE after
+// the threshold. Leader only: an ex-leader's round that ends after it lost leadership is
+// dropped rather than forwarded, so it cannot overwrite newer versions.
 func (d *Daemon) recordHeartbeats(ctx context.Context, answered map[string]version.Info) error {
-	now := time.Now().UnixMilli()
-	stmts := make([]store.Statement, 0, len(answered))
+	st := d.store()
+	if st == nil {
+		return ErrNotInitialised
+	}
+	now := d.now().UnixMilli()
+	stmts := make([]store.Statement, 0, len(answered)+1)
+	stmts = append(stmts, storeStmt(`UPDATE members SET heartbeat = ? WHERE heartbeat > ?`, now, now))
 	names := make([]string, 0, len(answered))
 	for n := range answered {
 		names = append(names, n)
@@ -278,7 +321,7 @@ func (d *Daemon) recordHeartbeats(ctx context.Context, answered map[string]versi
 			Args: []any{now, v.Version, int64(v.Schema), int64(v.APILevel), n},
 		})
 	}
-	_, err := d.exec(ctx, stmts...)
+	_, err := st.Exec(ctx, store.Request(stmts))
 	return err
 }
 
@@ -289,6 +332,12 @@ func (d *Daemon) postHeartbeat(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	d.applyHeartbeatLocally(hb)
+	d.noteLeaderClock(r)
+	if st := d.store(); st != nil && st.Broken() != nil {
+		// Not answering makes this member OFFLINE, so the leader gives its role to
+		// another member when it can (its replica no longer follows the log).
+		return unavailable("member %q: its database is broken until the daemon restarts: %v", d.memberName(), st.Broken())
+	}
 	return writeOK(w, announcement{Name: d.memberName(), Version: d.version}, "")
 }
 
@@ -374,15 +423,15 @@ func (d *Daemon) postAnnounce(w http.ResponseWriter, r *http.Request) error {
 }
 
 // memberStatus is a member's status for `cluster list`: OFFLINE when its last heartbeat is
-// older than the threshold; BLOCKED when it is older than the database (it must be
+// older than the threshold at now (the leader's clock); BLOCKED when it is older than the database (it must be
 // upgraded) or newer than another member that is not behind the database (it waits for that
 // member's upgrade); ONLINE otherwise.
-func memberStatus(m memberRow, all []memberRow, threshold time.Duration, cluster version.Info) (status, message string) {
-	if !m.online(threshold) {
+func memberStatus(m memberRow, all []memberRow, now time.Time, threshold time.Duration, cluster version.Info) (status, message string) {
+	if !m.online(now, threshold) {
 		if m.heartbeat.UnixMilli() == 0 {
 			return api.StatusOffline, "No heartbeat recorded" // never seen, or lost in a quorum-loss recovery
 		}
-		return api.StatusOffline, "No heartbeat for " + time.Since(m.heartbeat).Round(time.Second).String()
+		return api.StatusOffline, "No heartbeat for " + m.age(now).Round(time.Second).String()
 	}
 	if behind(m.ver, cluster) {
 		return api.StatusBlocked, "Upgrade required: runs schema " + itoa(m.ver.Schema) + " API " + itoa(m.ver.APILevel) +

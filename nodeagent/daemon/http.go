@@ -183,7 +183,7 @@ func (d *Daemon) routes() http.Handler {
 	d.handle(m, "GET /internal/database", local, d.getDatabase)
 	d.handle(m, "POST /internal/db/exec", member, d.postExec)
 	d.handle(m, "POST /internal/db/query", member, d.postQuery)
-	d.handle(m, "POST /internal/cluster/accept", public, d.onLeader(d.postAccept))
+	d.handle(m, "POST /internal/cluster/accept", public, d.acceptRoute)
 	d.handle(m, "POST /internal/cluster/join-info", public, d.onLeader(d.postJoinInfo))
 	d.handle(m, "POST /internal/cluster/complete", member, d.onLeader(d.postComplete))
 	d.handle(m, "POST /internal/cluster/abort", member, d.onLeader(d.postAbort))

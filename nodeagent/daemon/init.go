@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"orch/nodeagent/api"
 	"orch/nodeagent/config"
@@ -163,7 +162,7 @@ func (d *Daemon) bootstrap(ctx context.Context, p api.Preseed) (err error) {
 	if _, err := d.exec(ctx, schemaStatements(0, schema.Latest())...); err != nil {
 		return fmt.Errorf("creating the schema: %w", err)
 	}
-	now := time.Now().UnixMilli()
+	now := d.now().UnixMilli()
 	stmts := []store.Statement{{
 		SQL:  `INSERT INTO members(name, address, client_address, version, schema, api_level, heartbeat, joined_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?)`,
 		Args: []any{p.Cluster.ServerName, addr, local["core.https_address"], d.version.Version, int64(d.version.Schema), int64(d.version.APILevel), now, now},

@@ -70,22 +70,45 @@ func (d *Daemon) placeInstance(ctx context.Context, name, image string, profiles
 	order := append([]string(nil), candidates...)
 	rand.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 	list := "," + strings.Join(order, ",") + ","
+	plist, nprof := profileSet(profiles)
+	// The profiles must still exist when the row is written: checked in the same statement,
+	// so a profile deleted since the caller read it cannot be left referenced.
 	ins := store.Statement{
 		SQL: `INSERT INTO instances(name, member_id, image, profiles, state, created_at, config)
 		      SELECT ?, m.id, ?, ?, ?, ?, ? FROM members m WHERE instr(?, ',' || m.name || ',') > 0
+		        AND (SELECT count(*) FROM profiles p WHERE instr(?, ',' || p.name || ',') > 0) = ?
 		      ORDER BY (SELECT count(*) FROM instances i WHERE i.member_id = m.id), instr(?, ',' || m.name || ',')
 		      LIMIT 1`,
-		Args:   []any{name, image, strings.Join(profiles, ","), instCreating, time.Now().UnixMilli(), configJSON(config), list, list},
+		Args:   []any{name, image, strings.Join(profiles, ","), instCreating, time.Now().UnixMilli(), configJSON(config), list, plist, nprof, list},
 		Expect: store.Int64(1),
 	}
 	if _, err := d.exec(ctx, ins); err != nil {
 		if strings.Contains(err.Error(), "UNIQUE") {
 			return "", conflict("an instance named %q already exists", name)
 		}
+		if isConflict(err) {
+			if _, perr := d.expandProfiles(ctx, profiles); perr != nil {
+				return "", perr
+			}
+			return "", conflict("instance %q: none of the members %s can take it", name, strings.Join(candidates, ", "))
+		}
 		return "", err
 	}
 	row, err := d.instance(ctx, name)
 	return row.member, err
+}
+
+// profileSet is ",a,b," for the distinct names of profiles, and how many there are.
+func profileSet(profiles []string) (string, int64) {
+	seen := map[string]bool{}
+	var uniq []string
+	for _, p := range profiles {
+		if !seen[p] {
+			seen[p] = true
+			uniq = append(uniq, p)
+		}
+	}
+	return "," + strings.Join(uniq, ",") + ",", int64(len(uniq))
 }
 
 // setInstance updates an instance's state and image after its owner made it.
@@ -110,10 +133,10 @@ func (d *Daemon) onlineMembers(ctx context.Context) ([]memberRow, error) {
 	if err != nil {
 		return nil, err
 	}
-	th := offlineThreshold(cfg)
+	th, now := offlineThreshold(cfg), d.clusterNow()
 	var out []memberRow
 	for _, m := range ms {
-		if m.online(th) {
+		if m.online(now, th) {
 			out = append(out, m)
 		}
 	}

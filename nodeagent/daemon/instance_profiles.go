@@ -149,21 +149,31 @@ func (d *Daemon) deleteProfile(w http.ResponseWriter, r *http.Request) error {
 	if name == "default" {
 		return badRequest("the default profile cannot be deleted")
 	}
-	rows, err := d.query(r.Context(), `SELECT name FROM instances WHERE ',' || profiles || ',' LIKE ? ORDER BY name`, "%,"+name+",%")
+	// The check and the delete are one statement, so an instance created meanwhile with
+	// this profile either keeps it or is refused (placeInstance checks its profiles).
+	_, err = d.exec(r.Context(), store.Statement{
+		SQL: `DELETE FROM profiles WHERE name = ?
+		      AND NOT EXISTS (SELECT 1 FROM instances WHERE ',' || profiles || ',' LIKE ?)`,
+		Args: []any{name, "%," + name + ",%"}, Expect: store.Int64(1)})
+	if isConflict(err) {
+		return d.whyProfileKept(r.Context(), name)
+	}
+	if err != nil {
+		return err
+	}
+	return writeOK(w, nil, "")
+}
+
+// whyProfileKept explains a profile delete that deleted nothing.
+func (d *Daemon) whyProfileKept(ctx context.Context, name string) error {
+	rows, err := d.query(ctx, `SELECT name FROM instances WHERE ',' || profiles || ',' LIKE ? ORDER BY name`, "%,"+name+",%")
 	if err != nil {
 		return err
 	}
 	if len(rows) > 0 {
 		return conflict("profile %q is used by instance %s", name, str(rows[0][0]))
 	}
-	_, err = d.exec(r.Context(), store.Statement{SQL: `DELETE FROM profiles WHERE name = ?`, Args: []any{name}, Expect: store.Int64(1)})
-	if isConflict(err) {
-		return notFound("no profile named %q", name)
-	}
-	if err != nil {
-		return err
-	}
-	return writeOK(w, nil, "")
+	return notFound("no profile named %q", name)
 }
 
 // checkProfile validates a profile's name and devices.

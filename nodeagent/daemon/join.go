@@ -1,12 +1,15 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -29,6 +32,10 @@ type acceptRequest struct {
 	Networks      []api.Network         `json:"networks,omitempty"`
 	MemberConfig  []api.MemberConfigKey `json:"member_config,omitempty"`
 	Version       version.Info          `json:"version"`
+	// Fingerprint is the joiner's TLS client certificate, recorded by the member that
+	// received the request from the joiner (acceptRoute); the leader trusts it only from a
+	// member. A retry of the same join presents the same certificate.
+	Fingerprint string `json:"fingerprint,omitempty"`
 }
 
 // acceptResponse hands the joiner the cluster certificate and key over the pinned TLS
@@ -217,13 +224,56 @@ func (d *Daemon) abortJoin(via, name string) {
 	}
 }
 
-// postAccept (leader) authenticates a joiner and records it, Offline until it completes.
-func (d *Daemon) postAccept(w http.ResponseWriter, r *http.Request) error {
+// acceptedPrefix marks the tokens row of a member whose join was accepted and not yet
+// completed: "accepted:FINGERPRINT:SECRET_HASH" (SECRET_HASH empty for a trust-password
+// join). It lets the same joiner (same certificate, same name, same secret) retry an accept
+// whose answer it lost and get the same answer; postComplete and forgetMember delete it.
+const acceptedPrefix = "accepted:"
+
+// acceptedMarker is the tokens row value of an accepted join.
+func acceptedMarker(fingerprint, secretHash string) string {
+	return acceptedPrefix + fingerprint + ":" + secretHash
+}
+
+// acceptRoute is POST /internal/cluster/accept on any member: the member the joiner
+// reached records the joiner's certificate fingerprint from the TLS handshake, then
+// handles the request when it leads or forwards it to the leader.
+func (d *Daemon) acceptRoute(w http.ResponseWriter, r *http.Request) error {
 	var req acceptRequest
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	ctx := r.Context()
+	if c := d.callerOf(r); !c.member {
+		req.Fingerprint = c.fp
+	}
+	st := d.store()
+	if st == nil {
+		return ErrNotInitialised
+	}
+	if st.IsLeader() {
+		return d.postAccept(r.Context(), w, req)
+	}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	return d.proxyToLeader(w, r)
+}
+
+// postAccept (leader) authenticates a joiner and records it, Offline until it completes.
+// The same joiner retrying a join that was accepted (its answer lost) gets the same answer.
+func (d *Daemon) postAccept(ctx context.Context, w http.ResponseWriter, req acceptRequest) error {
+	if req.Fingerprint == "" {
+		return api.Errorf(http.StatusForbidden, "joining needs a client certificate")
+	}
+	if retried, err := d.retriedAccept(ctx, req); err != nil || retried {
+		if err != nil {
+			return err
+		}
+		d.log.Info("member accepted again (retry)", "member", req.Name, "address", req.Address)
+		return d.writeAccepted(ctx, w)
+	}
 	guard, err := d.authenticateJoin(ctx, req)
 	if err != nil {
 		return err
@@ -233,16 +283,52 @@ func (d *Daemon) postAccept(w http.ResponseWriter, r *http.Request) error {
 	}
 	stmts := append(guard, store.Statement{
 		SQL:  `INSERT INTO members(name, address, client_address, version, schema, api_level, heartbeat, joined_at) VALUES(?, ?, ?, ?, ?, ?, 0, ?)`,
-		Args: []any{req.Name, req.Address, req.ClientAddress, req.Version.Version, int64(req.Version.Schema), int64(req.Version.APILevel), time.Now().UnixMilli()},
+		Args: []any{req.Name, req.Address, req.ClientAddress, req.Version.Version, int64(req.Version.Schema), int64(req.Version.APILevel), d.now().UnixMilli()},
 	})
 	stmts = append(stmts, memberEntityStatements(api.Preseed{StoragePools: req.Pools, Networks: req.Networks}, req.Name, req.MemberConfig)...)
 	if _, err := d.exec(ctx, stmts...); err != nil {
-		if errors.Is(err, store.ErrConflict) {
+		switch {
+		case errors.Is(err, store.ErrConflict):
 			return api.Errorf(http.StatusForbidden, "join token for %q was already used", req.Name)
+		case strings.Contains(err.Error(), "UNIQUE constraint failed: members"):
+			return conflict("member %q cannot join: its name or address %s was taken meanwhile", req.Name, req.Address)
 		}
 		return err
 	}
 	d.log.Info("member accepted", "member", req.Name, "address", req.Address)
+	return d.writeAccepted(ctx, w)
+}
+
+// retriedAccept reports whether req repeats an accepted join that has not completed: the
+// same name, address, certificate and secret (token secret or trust password). A join of
+// that name accepted for another certificate is refused.
+func (d *Daemon) retriedAccept(ctx context.Context, req acceptRequest) (bool, error) {
+	rows, err := d.query(ctx, `SELECT t.secret_hash, m.address, m.heartbeat FROM tokens t JOIN members m ON m.name = t.name
+		WHERE t.name = ? AND t.secret_hash LIKE 'accepted:%'`, req.Name)
+	if err != nil || len(rows) == 0 {
+		return false, err
+	}
+	fp, hash, _ := strings.Cut(strings.TrimPrefix(str(rows[0][0]), acceptedPrefix), ":")
+	if i64(rows[0][2]) != 0 {
+		return false, nil // completed: the usual checks refuse the name
+	}
+	if subtle.ConstantTimeCompare([]byte(fp), []byte(req.Fingerprint)) != 1 || str(rows[0][1]) != req.Address {
+		return false, conflict("member %q is being joined from another certificate or address", req.Name)
+	}
+	if hash != "" {
+		if req.TokenSecret == "" || subtle.ConstantTimeCompare([]byte(hashSecret(req.TokenSecret)), []byte(hash)) != 1 {
+			return false, api.Errorf(http.StatusForbidden, "invalid join token for %q", req.Name)
+		}
+		return true, nil
+	}
+	if _, err := d.authenticateJoin(ctx, acceptRequest{Name: req.Name, Password: req.Password, Fingerprint: req.Fingerprint}); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// writeAccepted answers an accepted joiner with the cluster certificate and the members.
+func (d *Daemon) writeAccepted(ctx context.Context, w http.ResponseWriter) error {
 	cid := d.cluster.Load()
 	members, err := d.membersLocal(ctx)
 	if err != nil {
@@ -256,7 +342,7 @@ func (d *Daemon) postAccept(w http.ResponseWriter, r *http.Request) error {
 // the statement that consumes it, guarded so that a token is used once only.
 func (d *Daemon) authenticateJoin(ctx context.Context, req acceptRequest) ([]store.Statement, error) {
 	if req.TokenSecret != "" {
-		return d.checkToken(ctx, req.Name, req.TokenSecret)
+		return d.checkToken(ctx, req.Name, req.TokenSecret, req.Fingerprint)
 	}
 	rows, err := d.query(ctx, `SELECT value FROM config WHERE key = 'core.trust_password'`)
 	if err != nil {
@@ -268,25 +354,31 @@ func (d *Daemon) authenticateJoin(ctx context.Context, req acceptRequest) ([]sto
 	if !config.CheckPassword(str(rows[0][0]), req.Password) {
 		return nil, api.Errorf(http.StatusForbidden, "wrong trust password")
 	}
-	return nil, nil
+	return []store.Statement{{SQL: `INSERT INTO tokens(name, secret_hash, expires_at) VALUES(?, ?, 0)
+		ON CONFLICT(name) DO UPDATE SET secret_hash = excluded.secret_hash, expires_at = 0`,
+		Args: []any{req.Name, acceptedMarker(req.Fingerprint, "")}}}, nil
 }
 
-func (d *Daemon) checkToken(ctx context.Context, name, secret string) ([]store.Statement, error) {
+// checkToken checks a join token and returns the statement that consumes it: it becomes
+// the accepted marker of this joiner, in the entry that records the member, and only if it
+// is still the token that was checked (a token is used once).
+func (d *Daemon) checkToken(ctx context.Context, name, secret, fingerprint string) ([]store.Statement, error) {
 	rows, err := d.query(ctx, `SELECT secret_hash, expires_at FROM tokens WHERE name = ?`, name)
 	if err != nil {
 		return nil, err
 	}
-	if len(rows) == 0 {
+	if len(rows) == 0 || strings.HasPrefix(str(rows[0][0]), acceptedPrefix) {
 		return nil, api.Errorf(http.StatusForbidden, "no valid join token for %q: it was used, revoked or never issued", name)
 	}
 	hash := hashSecret(secret)
 	if subtle.ConstantTimeCompare([]byte(hash), []byte(str(rows[0][0]))) != 1 {
 		return nil, api.Errorf(http.StatusForbidden, "invalid join token for %q", name)
 	}
-	if exp := time.UnixMilli(i64(rows[0][1])); time.Now().After(exp) {
+	if exp := time.UnixMilli(i64(rows[0][1])); d.now().After(exp) {
 		return nil, api.Errorf(http.StatusForbidden, "join token for %q expired at %s", name, exp.UTC().Format(time.RFC3339))
 	}
-	return []store.Statement{{SQL: `DELETE FROM tokens WHERE name = ? AND secret_hash = ?`, Args: []any{name, hash}, Expect: store.Int64(1)}}, nil
+	return []store.Statement{{SQL: `UPDATE tokens SET secret_hash = ? WHERE name = ? AND secret_hash = ?`,
+		Args: []any{acceptedMarker(fingerprint, hash), name, hash}, Expect: store.Int64(1)}}, nil
 }
 
 func hashSecret(s string) string {
@@ -335,7 +427,9 @@ func (d *Daemon) postComplete(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	res, err := d.exec(r.Context(), store.Statement{SQL: `UPDATE members SET heartbeat = ? WHERE name = ?`, Args: []any{time.Now().UnixMilli(), req.Name}})
+	res, err := d.exec(r.Context(),
+		store.Statement{SQL: `UPDATE members SET heartbeat = ? WHERE name = ?`, Args: []any{d.now().UnixMilli(), req.Name}},
+		storeStmt(`DELETE FROM tokens WHERE name = ? AND secret_hash LIKE 'accepted:%'`, req.Name))
 	if err != nil {
 		return err
 	}
@@ -362,7 +456,10 @@ func (d *Daemon) postAbort(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	if err := d.forgetMember(r.Context(), req.Name); err != nil {
+	d.roleMu.Lock()
+	err := d.forgetMember(r.Context(), req.Name)
+	d.roleMu.Unlock()
+	if err != nil {
 		return err
 	}
 	return writeOK(w, nil, "")

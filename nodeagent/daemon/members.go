@@ -17,9 +17,16 @@ type memberRow struct {
 	heartbeat     time.Time
 }
 
-func (m memberRow) online(threshold time.Duration) bool {
-	return time.Since(m.heartbeat) <= threshold
+// online reports whether the member's last heartbeat is at most threshold old at now, a
+// time of the leader's clock (Daemon.clusterNow): heartbeats are recorded by the leader's
+// clock, so comparing them with another member's clock would make every member look
+// OFFLINE (or ONLINE forever) on a member whose clock is off.
+func (m memberRow) online(now time.Time, threshold time.Duration) bool {
+	return m.age(now) <= threshold
 }
+
+// age is how long ago, at now (the leader's clock), the member's last heartbeat was.
+func (m memberRow) age(now time.Time) time.Duration { return now.Sub(m.heartbeat) }
 
 const memberColumns = `id, name, address, client_address, version, schema, api_level, heartbeat`
 

@@ -50,10 +50,7 @@ func (d *Daemon) deleteMember(w http.ResponseWriter, r *http.Request) error {
 		}
 		return d.proxyToLeader(w, r)
 	}
-	if err := d.rebalanceWithout(ctx, name, true); err != nil {
-		return fmt.Errorf("taking %q out of the database: %w", name, err)
-	}
-	if err := d.forgetMember(ctx, name); err != nil {
+	if err := d.removeFromDatabase(ctx, name); err != nil {
 		return err
 	}
 	if !force {
@@ -88,6 +85,19 @@ func (d *Daemon) waitForOtherLeader(ctx context.Context) error {
 		}
 	}
 	return unavailable("no new leader after handing leadership over")
+}
+
+// removeFromDatabase hands the member's raft role over, takes it out of the raft
+// configuration and deletes its rows, with roleMu held throughout: a heartbeat round's
+// rebalance in between would see its row and could give it a role again, leaving a raft
+// server without a member row once the rows are gone.
+func (d *Daemon) removeFromDatabase(ctx context.Context, name string) error {
+	d.roleMu.Lock()
+	defer d.roleMu.Unlock()
+	if err := d.rebalanceLocked(ctx, name, true); err != nil {
+		return fmt.Errorf("taking %q out of the database: %w", name, err)
+	}
+	return d.forgetMember(ctx, name)
 }
 
 // forgetMember takes a member out of the raft configuration (if still there) and deletes

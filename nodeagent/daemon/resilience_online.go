@@ -56,12 +56,12 @@ func (d *Daemon) requireOnline(ctx context.Context, names ...string) error {
 	if err != nil {
 		return err
 	}
-	return offlineAmong(members, offlineThreshold(cfg), names)
+	return offlineAmong(members, d.clusterNow(), offlineThreshold(cfg), names)
 }
 
 // offlineAmong checks the named members (every member when names is empty) against the
-// threshold, in the order given.
-func offlineAmong(members []memberRow, threshold time.Duration, names []string) error {
+// threshold at now (the leader's clock), in the order given.
+func offlineAmong(members []memberRow, now time.Time, threshold time.Duration, names []string) error {
 	byName := make(map[string]memberRow, len(members))
 	for _, m := range members {
 		byName[m.name] = m
@@ -77,9 +77,9 @@ func offlineAmong(members []memberRow, threshold time.Duration, names []string) 
 		if !ok {
 			return notFound("no member named %q", n)
 		}
-		if !m.online(threshold) {
+		if !m.online(now, threshold) {
 			off.names = append(off.names, n)
-			off.ages = append(off.ages, time.Since(m.heartbeat))
+			off.ages = append(off.ages, m.age(now))
 		}
 	}
 	if len(off.names) > 0 {

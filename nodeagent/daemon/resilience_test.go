@@ -68,7 +68,7 @@ func TestMemberStatus(t *testing.T) {
 		{api.StatusOffline, "No heartbeat for 1m0s"},
 	}
 	for i, m := range ms {
-		st, msg := memberStatus(m, ms, 20*time.Second, v1)
+		st, msg := memberStatus(m, ms, time.Now(), 20*time.Second, v1)
 		if st != want[i].status || msg != want[i].msg {
 			t.Errorf("%s: %s %q; want %s %q", m.name, st, msg, want[i].status, want[i].msg)
 		}
@@ -77,7 +77,7 @@ func TestMemberStatus(t *testing.T) {
 	// others are not held back by it.
 	ms = rows(v2, v2, v1)
 	for i, m := range ms {
-		st, msg := memberStatus(m, ms, 20*time.Second, v2)
+		st, msg := memberStatus(m, ms, time.Now(), 20*time.Second, v2)
 		wantBlocked := i == 2
 		if (st == api.StatusBlocked) != wantBlocked || wantBlocked && !strings.HasPrefix(msg, "Upgrade required") {
 			t.Errorf("after migration %s: %s %q", m.name, st, msg)
@@ -126,21 +126,21 @@ func TestOfflineAmong(t *testing.T) {
 	ms := rows(v1, v1, v1)
 	ms[1].heartbeat = time.Now().Add(-30 * time.Second)
 	ms[2].heartbeat = time.Now().Add(-40 * time.Second)
-	if err := offlineAmong(ms, 20*time.Second, []string{"a"}); err != nil {
+	if err := offlineAmong(ms, time.Now(), 20*time.Second, []string{"a"}); err != nil {
 		t.Fatalf("online member refused: %v", err)
 	}
-	err := offlineAmong(ms, 20*time.Second, nil)
+	err := offlineAmong(ms, time.Now(), 20*time.Second, nil)
 	if !errors.Is(err, ErrMemberOffline) || !strings.Contains(err.Error(), "members b (no heartbeat for 30s), c (no heartbeat for 40s) are offline") {
 		t.Fatalf("every member: %v", err)
 	}
 	if got := errorCode(err); got != http.StatusConflict {
 		t.Errorf("status %d, want 409", got)
 	}
-	wrapped := errors.Join(errors.New("ctx"), offlineAmong(ms, 20*time.Second, []string{"b"}))
+	wrapped := errors.Join(errors.New("ctx"), offlineAmong(ms, time.Now(), 20*time.Second, []string{"b"}))
 	if !errors.Is(wrapped, ErrMemberOffline) || !strings.Contains(wrapped.Error(), "member b (no heartbeat for 30s) is offline") {
 		t.Fatalf("one member: %v", wrapped)
 	}
-	if err := offlineAmong(ms, 20*time.Second, []string{"zz"}); !errors.Is(err, api.ErrNotFound) {
+	if err := offlineAmong(ms, time.Now(), 20*time.Second, []string{"zz"}); !errors.Is(err, api.ErrNotFound) {
 		t.Fatalf("unknown member: %v", err)
 	}
 }

@@ -95,6 +95,13 @@ func (d *Daemon) rebalance(ctx context.Context) error {
 func (d *Daemon) rebalanceWithout(ctx context.Context, leaving string, remove bool) error {
 	d.roleMu.Lock()
 	defer d.roleMu.Unlock()
+	return d.rebalanceLocked(ctx, leaving, remove)
+}
+
+// rebalanceLocked is rebalanceWithout with roleMu held: a member removal holds it from its
+// role hand-over until its rows are gone, so that a heartbeat round's rebalance cannot
+// give the member a raft role again from its row in between.
+func (d *Daemon) rebalanceLocked(ctx context.Context, leaving string, remove bool) error {
 	st := d.store()
 	if st == nil || !st.IsLeader() {
 		return nil
@@ -120,7 +127,52 @@ func (d *Daemon) rebalanceWithout(ctx context.Context, leaving string, remove bo
 		plan[gone.Name] = roleSpare
 		others = append(others, *gone)
 	}
-	return d.applyRoles(ctx, st, others, plan)
+	if err := d.applyRoles(ctx, st, others, plan); err != nil {
+		return err
+	}
+	return d.removeOrphans(ctx, st, ms)
+}
+
+// removeOrphans takes out of the raft configuration the servers that have no member row
+// (left behind by a removal that raced a rebalance in older versions): nothing else would
+// ever remove them, and a voter without a member counts for the quorum. The rows are read
+// linearizably, so that a replica still applying a join's entry does not look orphaned.
+func (d *Daemon) removeOrphans(ctx context.Context, st *store.Store, local []roleCandidate) error {
+	servers, err := st.Servers()
+	if err != nil {
+		return err
+	}
+	known := map[string]bool{d.memberName(): true}
+	for _, m := range local {
+		known[m.Name] = true
+	}
+	var suspects []string
+	for _, s := range servers {
+		if !known[s.ID] {
+			suspects = append(suspects, s.ID)
+		}
+	}
+	if len(suspects) == 0 {
+		return nil
+	}
+	members, err := d.members(ctx)
+	if err != nil {
+		return err
+	}
+	for _, m := range members {
+		known[m.name] = true
+	}
+	for _, id := range suspects {
+		if known[id] {
+			continue
+		}
+		if err := st.RemoveServer(ctx, id); err != nil {
+			return fmt.Errorf("removing raft server %q, which has no member row: %w", id, err)
+		}
+		d.log.Warn("removed a raft server that had no member row", "server", id)
+		d.health.kickRound()
+	}
+	return nil
 }
 
 func (d *Daemon) roleInputs(ctx context.Context) ([]roleCandidate, map[string]string, error) {
@@ -137,14 +189,14 @@ func (d *Daemon) roleInputs(ctx context.Context) ([]roleCandidate, map[string]st
 	if err != nil {
 		return nil, nil, err
 	}
-	threshold := offlineThreshold(cfg)
+	threshold, now := offlineThreshold(cfg), d.clusterNow()
 	var ms []roleCandidate
 	for _, m := range members {
 		role := cur[m.name]
 		if role == "" {
 			role = roleSpare
 		}
-		ms = append(ms, roleCandidate{Name: m.name, Address: m.address, Online: m.online(threshold), Current: role})
+		ms = append(ms, roleCandidate{Name: m.name, Address: m.address, Online: m.online(now, threshold), Current: role})
 	}
 	return ms, cfg, nil
 }

@@ -36,6 +36,9 @@ func (d *Daemon) getServer(w http.ResponseWriter, r *http.Request) error {
 		return writeOK(w, s, "")
 	}
 	s.Auth = "trusted"
+	if !d.resumed.Load() {
+		return unavailable("member %q is starting: its database is not open yet", d.memberName())
+	}
 	s.Environment = d.environment()
 	// Bound the consistent read, so that a member without quorum answers at once instead of
 	// hanging; it answers an error, never a partial configuration without an ETag (a client

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -149,7 +150,10 @@ func (b *batcher) wait(f raft.Future) error {
 	}
 }
 
-// deliver answers every request of an applied (or failed) entry.
+// deliver answers every request of an applied (or failed) entry. An entry
+// that failed because this member's store broke may still have been committed
+// and applied elsewhere: its requests get ErrOutcomeUnknown, never a plain
+// failure.
 func deliver(batch []*pending, f raft.ApplyFuture, err error) {
 	if err == nil {
 		res, ok := f.Response().(*entryResult)
@@ -166,6 +170,9 @@ func deliver(batch []*pending, f raft.ApplyFuture, err error) {
 			}
 			return
 		}
+	}
+	if errors.Is(err, ErrBroken) {
+		err = fmt.Errorf("%w: %w", ErrOutcomeUnknown, err)
 	}
 	for _, p := range batch {
 		p.done <- outcome{err: err}

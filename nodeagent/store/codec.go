@@ -32,6 +32,12 @@ const (
 // errCorruptEntry is returned when log entry data cannot be decoded.
 var errCorruptEntry = errors.New("corrupt log entry")
 
+// errUnknownVersion is returned for an entry written by a codec version this
+// binary does not know (a newer binary wrote it). Unlike a corrupt entry,
+// which every replica skips alike, it must stop the FSM: newer replicas apply
+// it, and skipping it here would make this replica diverge.
+var errUnknownVersion = errors.New("unknown log entry codec version")
+
 // encodeRequest appends the binary form of a validated request to b.
 func encodeRequest(b []byte, req Request) []byte {
 	b = binary.AppendUvarint(b, uint64(len(req)))
@@ -97,8 +103,11 @@ type decoder struct {
 
 // decodeEntry parses a log entry's data.
 func decodeEntry(data []byte) ([]Request, error) {
-	if len(data) == 0 || data[0] != entryVersion {
-		return nil, fmt.Errorf("%w: unknown version", errCorruptEntry)
+	if len(data) == 0 {
+		return nil, fmt.Errorf("%w: empty", errCorruptEntry)
+	}
+	if data[0] != entryVersion {
+		return nil, fmt.Errorf("%w %d (this binary reads version %d; upgrade it)", errUnknownVersion, data[0], entryVersion)
 	}
 	d := &decoder{b: data[1:]}
 	n := d.count()

@@ -63,6 +63,29 @@ func checkSQL(sql string, args []any) error {
 	return nil
 }
 
+// expectWords are the statements whose sqlite3_changes() count is their own:
+// only they may carry an Expect.
+var expectWords = map[string]bool{"insert": true, "update": true, "delete": true, "replace": true}
+
+// checkExpect rejects, with ErrBadArg, an Expect on a statement that is not an
+// INSERT, UPDATE, DELETE or REPLACE: SQLite leaves sqlite3_changes() at the
+// previous statement's count for anything else (SELECT, CREATE, a WITH
+// prefix...), a count that depends on what ran before on that connection and
+// so differs between replicas and across restarts.
+func checkExpect(st Statement) error {
+	if st.Expect == nil {
+		return nil
+	}
+	toks, err := lex(st.SQL)
+	if err != nil || len(toks) == 0 {
+		return fmt.Errorf("expect: empty or unreadable SQL: %w", ErrBadArg)
+	}
+	if toks[0].kind != tokIdent || !expectWords[toks[0].text] {
+		return fmt.Errorf("expect is only allowed on INSERT, UPDATE, DELETE or REPLACE, not %q: %w", toks[0].text, ErrBadArg)
+	}
+	return nil
+}
+
 // checkShape enforces one statement that is not transaction control.
 func checkShape(toks []token) error {
 	if toks[0].kind == tokIdent && forbiddenFirstWords[toks[0].text] {

@@ -32,8 +32,16 @@ var (
 	// ErrHasState is returned by Bootstrap when the node already has raft state.
 	ErrHasState = errors.New("raft state already exists")
 	// ErrBroken is returned once the local database failed to commit an
-	// applied entry; the store must be restarted (it then replays the log).
+	// applied entry, or the local raft log failed to store entries, or an
+	// entry was written by a newer codec version: the store must be restarted
+	// (it then replays the log). A broken member hands leadership over and
+	// stops standing for election (see DESIGN.md, "A broken member").
 	ErrBroken = errors.New("local database failed to commit; restart required")
+	// ErrOutcomeUnknown is returned for a write that may or may not have been
+	// committed: this member's database broke while the write was in flight,
+	// but the other members may have applied it. It must not be retried
+	// blindly; read the state to find out.
+	ErrOutcomeUnknown = errors.New("outcome unknown: the write may have been committed")
 )
 
 // NotLeaderError is the concrete ErrNotLeader: it names the current leader

@@ -12,8 +12,10 @@ import (
 // was applied). A failing statement (SQL error, or ErrConflict when Expect
 // does not match) rolls the whole request back and fails only this request,
 // even when it shared a log entry with others. If ctx ends after the request
-// was queued, the write may still be applied. ErrLeadershipLost means the
-// outcome is unknown.
+// was queued, the write may still be applied. ErrLeadershipLost and
+// ErrOutcomeUnknown (this member's store broke while the write was in flight)
+// mean the outcome is unknown. A broken member refuses new writes as not
+// leader (nothing applied).
 func (s *Store) Exec(ctx context.Context, req Request) ([]Result, error) {
 	p, err := s.prepare(ctx, req)
 	if err != nil {
@@ -46,6 +48,9 @@ func (s *Store) prepare(ctx context.Context, req Request) (*pending, error) {
 	}
 	if s.raft.State() != raft.Leader {
 		return nil, s.notLeader()
+	}
+	if err := s.refuseBroken(); err != nil {
+		return nil, err
 	}
 	req, err := req.validate()
 	if err != nil {

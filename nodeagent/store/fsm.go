@@ -41,6 +41,7 @@ type fsm struct {
 	applied  position      // last entry whose effects are in the database
 	progress chan struct{} // closed and replaced when applied changes
 	broken   error         // set once a commit failed; nothing is applied after
+	onBreak  func(error)   // called once, in its own goroutine, when broken is set
 	restores atomic.Int64  // snapshots restored into the database (tests, stats)
 }
 
@@ -110,6 +111,9 @@ func (f *fsm) breakWith(err error) error {
 	if f.broken == nil {
 		f.broken = fmt.Errorf("%w: %w", ErrBroken, err)
 		f.log.Error("global database failed to apply committed entries; restart to replay the log", "error", err)
+		if f.onBreak != nil {
+			go f.onBreak(f.broken)
+		}
 	}
 	close(f.progress)
 	f.progress = make(chan struct{})
@@ -178,6 +182,9 @@ func (f *fsm) applyLogs(ctx context.Context, logs []*raft.Log, cur position, out
 // savepoint. The returned error is a local failure, not a request's failure.
 func (f *fsm) applyEntry(ctx context.Context, l *raft.Log) (*entryResult, error) {
 	reqs, err := decodeEntry(l.Data)
+	if errors.Is(err, errUnknownVersion) {
+		return nil, err // stop here: newer replicas apply this entry
+	}
 	if err != nil {
 		f.log.Error("skipping undecodable log entry", "index", l.Index, "error", err)
 		return &entryResult{err: err}, nil

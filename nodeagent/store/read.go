@@ -47,6 +47,9 @@ func (s *Store) ReadIndex(ctx context.Context) (uint64, error) {
 	if s.raft.State() != raft.Leader {
 		return 0, s.notLeader()
 	}
+	if err := s.refuseBroken(); err != nil {
+		return 0, err
+	}
 	term := s.raft.CurrentTerm()
 	index := s.raft.CommitIndex()
 	if t, start, ok := s.lead.termStart(); ok && t == term {

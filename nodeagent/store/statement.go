@@ -16,7 +16,10 @@ type Statement struct {
 	// before it enters the log.
 	Args []any `json:"args,omitempty"`
 	// Expect, if set, is the exact RowsAffected the statement must produce,
-	// else the whole Request fails with ErrConflict.
+	// else the whole Request fails with ErrConflict. Only an INSERT, UPDATE,
+	// DELETE or REPLACE statement may carry it (sqlite3_changes is not reset
+	// by other statements, so their count would differ between replicas);
+	// anything else is rejected with ErrBadArg before it enters the log.
 	Expect *int64 `json:"expect,omitempty"`
 }
 
@@ -108,6 +111,9 @@ func (req Request) validate() (Request, error) {
 			return nil, fmt.Errorf("statement %d: %w", i, err)
 		}
 		if err := checkSQL(st.SQL, st.Args); err != nil {
+			return nil, fmt.Errorf("statement %d: %w", i, err)
+		}
+		if err := checkExpect(st); err != nil {
 			return nil, fmt.Errorf("statement %d: %w", i, err)
 		}
 		out[i] = st

@@ -90,6 +90,7 @@ type Store struct {
 	reader *sql.DB
 	lead   *leadership
 	batch  *batcher
+	broken fault // first local storage failure (broken.go)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -206,7 +207,9 @@ func (s *Store) startRaft(hlog hclog.Logger) error {
 	rc := s.cfg.Timings.raftConfig(s.cfg.ID)
 	rc.Logger = hlog.Named("raft")
 	rc.NotifyCh = notify
-	r, err := raft.NewRaft(rc, s.fsm, s.logs, s.logs, s.snaps, s.trans)
+	s.fsm.onBreak = s.breakWith
+	trans := ballotTransport{NetworkTransport: s.trans, broken: s.Broken}
+	r, err := raft.NewRaft(rc, s.fsm, faultLog{logStore: s.logs, onFail: s.breakWith}, s.logs, s.snaps, trans)
 	if err != nil {
 		s.trans.Close()
 		return fmt.Errorf("starting raft for %s: %w", s.cfg.ID, err)

@@ -1,0 +1,232 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"orch/nodeagent/api"
+)
+
+// smallDiskMiB is the size of the leader's agent filesystem: raft-wal preallocates its
+// 64 MiB log segment, the rest is for the databases until the test fills it.
+const smallDiskMiB = 112
+
+// mountSmallDisk mounts a fresh ext4 filesystem of smallDiskMiB on a loop file over a's
+// agent directory (before its daemon starts). Cleanup kills the daemon, then unmounts.
+func mountSmallDisk(t *testing.T, a *agent) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a loop filesystem")
+	}
+	for _, tool := range []string{"mkfs.ext4", "mount", "umount"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s (apt-get install e2fsprogs mount)", tool)
+		}
+	}
+	img := filepath.Join(t.TempDir(), "disk.img")
+	f, err := os.Create(img)
+	if err == nil {
+		err = errors.Join(f.Truncate(smallDiskMiB<<20), f.Close())
+	}
+	if err != nil {
+		t.Fatalf("%s: creating %s: %v", a.name, img, err)
+	}
+	run := func(name string, args ...string) {
+		t.Helper()
+		if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %s %s: %v\n%s", a.name, name, strings.Join(args, " "), err, out)
+		}
+	}
+	run("mkfs.ext4", "-q", "-F", img)
+	run("mount", "-o", "loop", img, a.dir)
+	t.Cleanup(func() {
+		a.killQuietly()
+		if out, err := exec.Command("umount", a.dir).CombinedOutput(); err != nil {
+			t.Logf("%s: umount %s: %v: %s", a.name, a.dir, err, out)
+			_ = exec.Command("umount", "-l", a.dir).Run()
+		}
+	})
+	if err := os.Chmod(a.dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fillDisk grows a filler file in dir, a MiB at a time, until the filesystem refuses more,
+// and returns its path.
+func fillDisk(t *testing.T, dir string) string {
+	t.Helper()
+	path := filepath.Join(dir, "filler")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var size int64
+	for {
+		err := syscall.Fallocate(int(f.Fd()), 0, size, 1<<20)
+		if errors.Is(err, syscall.ENOSPC) {
+			return path
+		}
+		if err != nil {
+			t.Fatalf("fallocate in %s: %v", path, err)
+		}
+		size += 1 << 20
+	}
+}
+
+// writeLog is what the writers of the full-disk test saw: the keys acknowledged, the keys
+// whose write failed with a definite error, and the errors.
+type writeLog struct {
+	mu        sync.Mutex
+	acked     map[string]string
+	refused   map[string]string // key -> error: the write must not have happened
+	ambiguous int
+	lastOK    time.Time
+	firstErr  time.Time
+}
+
+// ambiguousWrite reports whether an error leaves the outcome of a write open.
+func ambiguousWrite(err error) bool {
+	msg := err.Error()
+	for _, s := range []string{"outcome unknown", "may or may not", "may still", "deadline exceeded", "EOF", "connection reset"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// record notes one write's result.
+func (w *writeLog) record(key, val string, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch {
+	case err == nil:
+		w.acked[key] = val
+		w.lastOK = time.Now()
+	case ambiguousWrite(err):
+		w.ambiguous++
+	default:
+		w.refused[key] = err.Error()
+	}
+	if err != nil && w.firstErr.IsZero() {
+		w.firstErr = time.Now()
+	}
+}
+
+// TestFullDiskOnLeader: the leader's agent directory fills up under write load. Its
+// database breaks; it must hand leadership over, so writes through another member succeed
+// again within seconds; no write that was committed is reported as a plain failure; after
+// space is freed and it restarts, its replica catches up with no divergence.
+func TestFullDiskOnLeader(t *testing.T) {
+	n1 := newAgent(t, "node1", newAddr(t))
+	mountSmallDisk(t, n1)
+	n1.Start()
+	ms := []*agent{n1, startAgent(t, "node2", newAddr(t)), startAgent(t, "node3", newAddr(t))}
+	form(t, ms)
+	if l := leaderOf(t, ms); l != n1 {
+		t.Fatalf("leader is %s, want node1 (the bootstrap member)", l.name)
+	}
+
+	w := &writeLog{acked: map[string]string{}, refused: map[string]string{}}
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	val := strings.Repeat("v", 24<<10)
+	for _, via := range ms[1:] {
+		wg.Add(1)
+		go func(via *agent) {
+			defer wg.Done()
+			for i := 0; ctx.Err() == nil; i++ {
+				key := fmt.Sprintf("user.%s-%d", via.name, i)
+				cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				err := via.Client().PatchConfig(cctx, map[string]string{key: val}, "")
+				cancel()
+				if ctx.Err() == nil {
+					w.record(key, val, err)
+				}
+			}
+		}(via)
+	}
+	t.Cleanup(func() { stop(); wg.Wait() })
+
+	waitFor(t, 10*time.Second, "writes acknowledged before the disk fills", func() error {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if len(w.acked) < 10 {
+			return fmt.Errorf("%d acknowledged", len(w.acked))
+		}
+		return nil
+	})
+	filler := fillDisk(t, n1.dir)
+	filled := time.Now()
+
+	var newLeader *agent
+	waitFor(t, 20*time.Second, "node1's database breaking and another member leading", func() error {
+		list, err := listMembers(ms[1])
+		if err != nil {
+			return err
+		}
+		for name, r := range roleMap(list) {
+			if strings.HasPrefix(r, api.RoleDatabaseLeader) && name != n1.name {
+				newLeader = byName(ms, name)
+				return nil
+			}
+		}
+		return fmt.Errorf("roles %v", roleMap(list))
+	})
+	// Writes through the others succeed again within a few seconds of the disk filling.
+	waitFor(t, 15*time.Second, "a write acknowledged after the new leader took over", func() error {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if w.lastOK.After(filled) && !w.firstErr.IsZero() && w.lastOK.After(w.firstErr) {
+			return nil
+		}
+		return fmt.Errorf("last acknowledged %s, first error %s (disk filled %s)",
+			w.lastOK.Format(time.StampMilli), w.firstErr.Format(time.StampMilli), filled.Format(time.StampMilli))
+	})
+	w.mu.Lock()
+	t.Logf("disk full at %s, first error %s after, writes acknowledged again %s after; new leader %s",
+		filled.Format(time.StampMilli), w.firstErr.Sub(filled).Round(time.Millisecond),
+		w.lastOK.Sub(filled).Round(time.Millisecond), newLeader.name)
+	w.mu.Unlock()
+	if r := n1.Run("cluster", "list"); !strings.Contains(r.Stdout+r.Stderr, "node1") {
+		t.Logf("node1: cluster list: %s %s", r.Stdout, r.Stderr)
+	}
+
+	stop()
+	wg.Wait()
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	n1.Kill()
+	n1.Start()
+	if err := ms[1].Client().PatchConfig(context.Background(), map[string]string{"user.marker": "after-restart"}, ""); err != nil {
+		t.Fatalf("node2: write after node1's restart: %v", err)
+	}
+	st := settledReplicas(t, ms, nil)
+	if st.user["user.marker"] != "after-restart" {
+		t.Fatalf("replicas lack the last write: %v", st.user["user.marker"])
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for k, v := range w.acked {
+		if st.user[k] != v {
+			t.Errorf("acknowledged write %s is missing from the replicas", k)
+		}
+	}
+	for k, e := range w.refused {
+		if _, ok := st.user[k]; ok {
+			t.Errorf("write %s was reported as failed (%s) but it was committed", k, e)
+		}
+	}
+	t.Logf("%d writes acknowledged, %d refused (not applied), %d with outcome unknown", len(w.acked), len(w.refused), w.ambiguous)
+}

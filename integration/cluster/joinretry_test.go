@@ -1,0 +1,100 @@
+package cluster
+
+import (
+	"context"
+	"crypto/tls"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"orch/nodeagent/api"
+	"orch/nodeagent/pki"
+	"orch/nodeagent/version"
+)
+
+// acceptBody is the joiner's accept request as the daemon sends it (daemon/join.go).
+type acceptBody struct {
+	Name          string       `json:"name"`
+	Address       string       `json:"address"`
+	ClientAddress string       `json:"client_address"`
+	TokenSecret   string       `json:"token_secret,omitempty"`
+	Version       version.Info `json:"version"`
+}
+
+// askAccept sends the accept request of a join with token tok to the cluster member at
+// addr, presenting cert, as a joining daemon does, and returns the error (nil when
+// accepted; the answer itself is dropped, as if lost on the way back).
+func askAccept(t *testing.T, addr string, cert tls.Certificate, tok *api.JoinToken, name, joinAddr string) error {
+	t.Helper()
+	cl := api.NewTLSClient(addr, api.TLSConfig(cert, tok.Fingerprint))
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req := acceptBody{Name: name, Address: joinAddr, TokenSecret: tok.Secret, Version: version.Current()}
+	_, err := cl.Call(ctx, http.MethodPost, "/internal/cluster/accept", req, nil, "")
+	return err
+}
+
+// serverCert loads the daemon's own certificate (DIR/server.crt), which a joiner presents.
+func serverCert(t *testing.T, a *agent) tls.Certificate {
+	t.Helper()
+	kp, err := pki.Load(a.dir, "server")
+	if err != nil {
+		t.Fatalf("%s: %v", a.name, err)
+	}
+	cert, err := kp.TLS()
+	if err != nil {
+		t.Fatalf("%s: %v", a.name, err)
+	}
+	return cert
+}
+
+// TestJoinRetryAfterLostAcceptAnswer: a joiner whose accept request was applied but whose
+// answer never arrived (token consumed, name taken) retries the same join, with the same
+// certificate, name and token, and gets in. Another certificate cannot take over the
+// accepted join, through the leader or through another member.
+func TestJoinRetryAfterLostAcceptAnswer(t *testing.T) {
+	ms := startAgents(t, 3)
+	bootstrap(t, ms[0], api.Preseed{})
+	joinWithToken(t, ms[0], ms[1])
+	joiner := ms[2]
+	raw := newToken(t, ms[0], joiner.name)
+	tok, err := api.DecodeJoinToken(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The first attempt is applied, its answer lost: sent through the non-leader member.
+	if err := askAccept(t, ms[1].addr, serverCert(t, joiner), tok, joiner.name, joiner.addr); err != nil {
+		t.Fatalf("first accept: %v", err)
+	}
+	// Someone else with the token cannot take the accepted join over.
+	other, err := pki.Generate("intruder")
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherCert, _ := other.TLS()
+	for _, via := range ms[:2] {
+		if err := askAccept(t, via.addr, otherCert, tok, joiner.name, joiner.addr); err == nil {
+			t.Fatalf("accept through %s with another certificate succeeded", via.name)
+		}
+	}
+	if out := ms[0].MustRun("cluster", "list-tokens"); strings.Contains(out, joiner.name) {
+		t.Errorf("the used token is still listed as outstanding:\n%s", out)
+	}
+
+	// The joiner retries the whole join with the same token.
+	joiner.MustRunInput(preseedYAML(t, tokenPreseed(joiner, raw)), "init", "--preseed")
+	for _, via := range ms {
+		waitAllOnline(t, via, 3, 15*time.Second)
+	}
+	if err := askAccept(t, ms[0].addr, serverCert(t, joiner), tok, joiner.name, joiner.addr); err == nil {
+		t.Fatalf("accept after the join completed succeeded: the token must be spent")
+	}
+	if _, err := os.Stat(filepath.Join(joiner.dir, "cluster.crt")); err != nil {
+		t.Fatalf("%s: %v", joiner.name, err)
+	}
+}

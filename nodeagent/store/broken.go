@@ -1,0 +1,144 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// A member whose local storage fails (SQLite cannot commit, the raft log
+// cannot store entries, an entry of an unknown codec version) is broken until
+// it is restarted: its database no longer follows the log. Were it leader,
+// every linearizable read and every write of the cluster would fail through
+// it while raft kept it in charge. So a broken member hands leadership over
+// and stops standing for election: its own vote and pre-vote requests fail in
+// the transport (ballotTransport), so it can never gather a majority. It keeps
+// answering other members' vote requests, which depend only on its raft log:
+// a 3-voter cluster with one broken member still elects a leader when another
+// member goes down. See DESIGN.md.
+
+// transferAttempts bounds how often a broken leader tries to hand leadership
+// over; a leader that cannot (no other voter caught up) stays in place, and
+// refuses reads and writes as not leader.
+const transferAttempts = 5
+
+// fault records the first local storage failure and starts stepping aside.
+type fault struct {
+	once sync.Once
+	mu   sync.Mutex
+	err  error
+}
+
+// get returns the recorded failure, nil if none.
+func (f *fault) get() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
+}
+
+// Broken returns the error that broke this member's store (wrapping
+// ErrBroken), or nil while it is healthy.
+func (s *Store) Broken() error {
+	if err := s.broken.get(); err != nil {
+		return err
+	}
+	_, _, err := s.fsm.state()
+	return err
+}
+
+// breakWith marks the store broken (once) and steps aside in the background.
+func (s *Store) breakWith(err error) {
+	s.broken.once.Do(func() {
+		s.broken.mu.Lock()
+		s.broken.err = err
+		s.broken.mu.Unlock()
+		s.log.Error("this member's store is broken: handing leadership over and no longer standing for election until restarted", "error", err)
+		go s.stepAside()
+	})
+}
+
+// stepAside hands leadership over while this member leads (its vote requests
+// already fail, so it cannot be elected again before a restart).
+func (s *Store) stepAside() {
+	for i := 0; i < transferAttempts && s.raft.State() == raft.Leader; i++ {
+		if s.checkOpen() != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*s.cfg.Timings.Election+time.Second)
+		err := s.TransferLeadership(ctx)
+		cancel()
+		if err != nil {
+			s.log.Warn("broken member: handing leadership over failed", "attempt", i+1, "error", err)
+		}
+	}
+}
+
+// ballotTransport is the raft transport of a member: once the member is
+// broken, the vote and pre-vote requests it sends fail, so it never becomes
+// leader again before a restart.
+type ballotTransport struct {
+	*raft.NetworkTransport
+	broken func() error
+}
+
+// RequestVote implements raft.Transport.
+func (t ballotTransport) RequestVote(id raft.ServerID, target raft.ServerAddress, args *raft.RequestVoteRequest, resp *raft.RequestVoteResponse) error {
+	if err := t.broken(); err != nil {
+		return fmt.Errorf("not standing for election: %w", err)
+	}
+	return t.NetworkTransport.RequestVote(id, target, args, resp)
+}
+
+// RequestPreVote implements raft.WithPreVote.
+func (t ballotTransport) RequestPreVote(id raft.ServerID, target raft.ServerAddress, args *raft.RequestPreVoteRequest, resp *raft.RequestPreVoteResponse) error {
+	if err := t.broken(); err != nil {
+		return fmt.Errorf("not standing for election: %w", err)
+	}
+	return t.NetworkTransport.RequestPreVote(id, target, args, resp)
+}
+
+// refuseBroken answers a leader-only operation on a broken member as "not
+// leader" (nothing was applied), so the caller tries the next leader.
+func (s *Store) refuseBroken() error {
+	if err := s.Broken(); err != nil {
+		return fmt.Errorf("%w (this member is stepping down: %w)", s.notLeader(), err)
+	}
+	return nil
+}
+
+// faultLog is the log store raft writes through: a failure to store entries
+// (disk full, I/O error) breaks the member.
+type faultLog struct {
+	logStore
+	onFail func(error)
+}
+
+// StoreLog implements raft.LogStore.
+func (l faultLog) StoreLog(e *raft.Log) error {
+	return l.check(l.logStore.StoreLog(e))
+}
+
+// StoreLogs implements raft.LogStore.
+func (l faultLog) StoreLogs(es []*raft.Log) error {
+	return l.check(l.logStore.StoreLogs(es))
+}
+
+// IsMonotonic implements raft.MonotonicLogStore when the wrapped store does
+// (raft-wal): raft must then clear the whole log after installing a snapshot.
+func (l faultLog) IsMonotonic() bool {
+	m, ok := l.logStore.(raft.MonotonicLogStore)
+	return ok && m.IsMonotonic()
+}
+
+// check breaks the member on a failure to store entries.
+func (l faultLog) check(err error) error {
+	if err == nil {
+		return nil
+	}
+	err = fmt.Errorf("%w: storing raft log entries: %w", ErrBroken, err)
+	l.onFail(err)
+	return err
+}
