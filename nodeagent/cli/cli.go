@@ -5,7 +5,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -14,6 +13,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"orch/nodeagent/api"
+	"orch/nodeagent/api/verbs"
 	"orch/nodeagent/daemon"
 	"orch/nodeagent/version"
 	"orch/output"
@@ -57,41 +57,22 @@ type CLI struct {
 	Network   NetworkCmd   `cmd:"" help:"Manage bridge networks."`
 }
 
-// Main runs the CLI and returns the process exit code.
+// Main runs the CLI and returns the process exit code: 0 after --help or with no command
+// (the usage is printed, as plain `lxc` does), 2 for a wrong command line, 1 for a failed
+// command, else the code the command chose (exec passes the remote command's through).
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cli := CLI{Globals: Globals{Stdin: stdin, Stdout: stdout, Stderr: stderr}}
-	parser, err := kong.New(&cli, kong.Name("nodeagent"),
-		kong.Description("The orch node agent: an LXD-style cluster member."),
-		kong.Writers(stdout, stderr), kong.Exit(func(int) {}),
-		kong.UsageOnError())
+	parser, err := kong.New(&cli, append(verbs.Options(stdout, stderr), kong.Name("nodeagent"),
+		kong.Description("The orch node agent: an LXD-style cluster member."))...)
 	if err != nil {
 		fmt.Fprintln(stderr, "nodeagent:", err)
 		return 1
 	}
-	kctx, err := parser.Parse(args)
-	if err != nil {
-		var pe *kong.ParseError
-		if errors.As(err, &pe) && len(args) == 0 {
-			return 0
-		}
-		fmt.Fprintln(stderr, "nodeagent:", err)
-		return 2
-	}
-	if err := kctx.Run(&cli.Globals); err != nil {
-		var ec exitCode
-		if errors.As(err, &ec) {
-			return int(ec)
-		}
-		fmt.Fprintln(stderr, "Error:", err)
-		return 1
-	}
-	return 0
+	return verbs.Main(parser, args, 2, stderr, &cli.Globals)
 }
 
 // exitCode ends a command with a code and no message.
-type exitCode int
-
-func (e exitCode) Error() string { return fmt.Sprintf("exit code %d", int(e)) }
+type exitCode = verbs.ExitCode
 
 // VersionCmd prints the version triple.
 type VersionCmd struct {

@@ -3,7 +3,6 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/alecthomas/kong"
 
+	"orch/nodeagent/api/verbs"
 	"orch/orchestrator"
 )
 
@@ -64,42 +64,21 @@ type CLI struct {
 }
 
 // exitCode ends a command with a code and no further message.
-type exitCode int
+type exitCode = verbs.ExitCode
 
-func (e exitCode) Error() string { return fmt.Sprintf("exit code %d", int(e)) }
-
-// Main runs orch and returns the process exit code.
+// Main runs orch and returns the process exit code: 0 after --help, 1 for a wrong command
+// line or a failed command, else the code the command chose (Ansible's for playbooks).
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cli := CLI{Globals: Globals{Stdin: stdin, Stdout: stdout, Stderr: stderr}}
-	parser, err := kong.New(&cli, kong.Name("orch"),
+	parser, err := kong.New(&cli, append(verbs.Options(stdout, stderr), kong.Name("orch"),
 		kong.Description("LXD-style clusters, deployed and operated over SSH from an inventory."),
-		kong.Writers(stdout, stderr), kong.Exit(func(int) {}), kong.UsageOnError(),
-		kong.ConfigureHelp(kong.HelpOptions{Compact: true}))
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}))...)
 	if err != nil {
 		fmt.Fprintln(stderr, "orch:", err)
 		return 1
 	}
-	kctx, err := parser.Parse(args)
-	if err != nil {
-		if len(args) == 0 || errors.Is(err, errHelp) {
-			return 0
-		}
-		fmt.Fprintln(stderr, "orch:", err)
-		return 1
-	}
-	err = kctx.Run(&cli.Globals)
-	var ec exitCode
-	switch {
-	case err == nil:
-		return 0
-	case errors.As(err, &ec):
-		return int(ec)
-	}
-	fmt.Fprintln(stderr, "Error:", err)
-	return 1
+	return verbs.Main(parser, args, 1, stderr, &cli.Globals)
 }
-
-var errHelp = errors.New("help")
 
 // VersionCmd prints orch's version.
 type VersionCmd struct{}
