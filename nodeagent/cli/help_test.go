@@ -21,6 +21,9 @@ func TestHelpHasNoSideEffects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := verbs.CheckNoDigitShortFlags(parser.Model); err != nil {
+		t.Fatal(err)
+	}
 	paths := append([][]string{nil}, verbs.CommandPaths(parser.Model)...)
 	if len(paths) < 40 {
 		t.Fatalf("only %d commands found in the tree", len(paths))

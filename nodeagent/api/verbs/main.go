@@ -28,7 +28,7 @@ func exit(code int) { panic(exitRequest(code)) }
 // out, errors on errw, --help ending the parse (Main turns that into exit code 0), and
 // negative numbers as values (see NegativeNumbers).
 func Options(out, errw io.Writer) []kong.Option {
-	return []kong.Option{kong.Writers(out, errw), kong.Exit(exit)}
+	return append([]kong.Option{kong.Writers(out, errw), kong.Exit(exit)}, negativeNumberMappers()...)
 }
 
 // Main parses args with k and runs the chosen command with binds, and returns the process
@@ -37,7 +37,7 @@ func Options(out, errw io.Writer) []kong.Option {
 // for a wrong command line, the code an ExitCode carries, 1 for any other error. Errors go
 // to errw: "NAME: ..." for the command line, "Error: ..." for a command.
 func Main(k *kong.Kong, args []string, usage int, errw io.Writer, binds ...any) int {
-	kctx, code, err := parse(k, args)
+	kctx, code, err := parse(k, EscapeNegativeNumbers(args))
 	if err != nil {
 		fmt.Fprintf(errw, "%s: %v\n", k.Model.Name, err)
 		return usage
