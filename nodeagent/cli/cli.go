@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/alecthomas/kong"
@@ -31,30 +30,17 @@ type Globals struct {
 // client returns a client of the daemon's unix socket.
 func (g *Globals) client() *api.Client { return api.NewUnixClient(daemon.SocketPath(g.Dir)) }
 
-// CLI is the nodeagent command tree.
+// CLI is the nodeagent command tree: the daemon and what needs the agent directory, then
+// the cluster verbs shared with orch (nodeagent/api/verbs), spoken over the unix socket.
 type CLI struct {
 	Globals
-	Daemon    DaemonCmd    `cmd:"" help:"Run the agent daemon in the foreground."`
-	Waitready WaitreadyCmd `cmd:"" help:"Wait until the daemon answers."`
-	Init      InitCmd      `cmd:"" help:"Bootstrap a cluster or join one (interactively, or --preseed from stdin)."`
-	Config    ConfigCmd    `cmd:"" help:"Get and set configuration keys."`
-	Cluster   ClusterCmd   `cmd:"" help:"Manage the cluster's members."`
-	Info      InfoCmd      `cmd:"" help:"Show what this agent is."`
-	Trust     TrustCmd     `cmd:"" help:"Manage trusted client certificates."`
-	Version   VersionCmd   `cmd:"" help:"Print the agent's version."`
-	Launch    LaunchCmd    `cmd:"" help:"Launch an instance from an image (any member; --target picks one)."`
-	List      ListCmd      `cmd:"" help:"List the cluster's instances with their NODE."`
-	Start     StartCmd     `cmd:"" help:"Start instances."`
-	Stop      StopCmd      `cmd:"" help:"Stop instances."`
-	Restart   RestartCmd   `cmd:"" help:"Restart instances."`
-	Delete    DeleteCmd    `cmd:"" help:"Delete instances."`
-	Exec      ExecCmd      `cmd:"" help:"Run a command in an instance: exec NAME -- CMD..."`
-	File      FileCmd      `cmd:"" help:"Copy files into and out of instances."`
-	Image     ImageCmd     `cmd:"" help:"Manage images."`
-	Profile   ProfileCmd   `cmd:"" help:"Manage profiles."`
-	Remote    RemoteCmd    `cmd:"" help:"Manage image servers (simplestreams)."`
-	Storage   StorageCmd   `cmd:"" help:"Manage storage pools and volumes."`
-	Network   NetworkCmd   `cmd:"" help:"Manage bridge networks."`
+	Daemon      DaemonCmd    `cmd:"" help:"Run the agent daemon in the foreground."`
+	Waitready   WaitreadyCmd `cmd:"" help:"Wait until the daemon answers."`
+	Init        InitCmd      `cmd:"" help:"Bootstrap a cluster or join one (interactively, or --preseed from stdin)."`
+	Cluster     ClusterCmd   `cmd:"" help:"Manage the cluster's members."`
+	Info        InfoCmd      `cmd:"" help:"Show what this agent is."`
+	Version     VersionCmd   `cmd:"" help:"Print the agent's version."`
+	verbs.Verbs `embed:""`
 }
 
 // Main runs the CLI and returns the process exit code: 0 after --help or with no command
@@ -68,7 +54,8 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "nodeagent:", err)
 		return 1
 	}
-	return verbs.Main(parser, args, 2, stderr, &cli.Globals)
+	env := &verbs.Env{Stdin: stdin, Stdout: stdout, Stderr: stderr, Reacher: socket{&cli.Globals}}
+	return verbs.Main(parser, args, 2, stderr, &cli.Globals, env)
 }
 
 // exitCode ends a command with a code and no message.
@@ -119,13 +106,4 @@ func (c *WaitreadyCmd) Run(g *Globals) error {
 		case <-time.After(25 * time.Millisecond):
 		}
 	}
-}
-
-func stdinIsTerminal(r io.Reader) bool {
-	f, ok := r.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

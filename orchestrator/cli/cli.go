@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 
 	"github.com/alecthomas/kong"
 
@@ -37,30 +36,19 @@ func (g *Globals) options() orchestrator.Options {
 	return o
 }
 
-// CLI is orch's command tree.
+// CLI is orch's command tree: the workflows over SSH, then the cluster verbs shared with
+// the agent CLI (nodeagent/api/verbs), spoken over mutual TLS to a member of the inventory.
 type CLI struct {
 	Globals
-	Up        UpCmd        `cmd:"" help:"Converge every inventory host into one cluster (push, start, bootstrap, join)."`
-	Upgrade   UpgradeCmd   `cmd:"" help:"Rolling upgrade to a new agent binary, member by member."`
-	Recover   RecoverCmd   `cmd:"" help:"Disaster recovery after losing quorum."`
-	Play      PlayCmd      `cmd:"" help:"Run a playbook."`
-	Inventory InventoryCmd `cmd:"" help:"Show what the inventory holds."`
-	Cluster   ClusterCmd   `cmd:"" help:"Manage the cluster's members through its API."`
-	Node      NodeCmd      `cmd:"" help:"Run the agent CLI on one host over SSH: orch node NAME -- ARGS."`
-	Launch    LaunchCmd    `cmd:"" help:"Launch an instance (--target picks the member)."`
-	List      ListCmd      `cmd:"" help:"List the cluster's instances with their NODE."`
-	Start     StartCmd     `cmd:"" help:"Start instances."`
-	Stop      StopCmd      `cmd:"" help:"Stop instances."`
-	Restart   RestartCmd   `cmd:"" help:"Restart instances."`
-	Delete    DeleteCmd    `cmd:"" help:"Delete instances."`
-	Exec      ExecCmd      `cmd:"" help:"Run a command in an instance: orch exec NAME -- CMD..."`
-	File      FileCmd      `cmd:"" help:"Copy files into and out of instances."`
-	Storage   StorageCmd   `cmd:"" help:"Manage storage pools and volumes through the cluster API."`
-	Network   NetworkCmd   `cmd:"" help:"Manage bridge networks through the cluster API."`
-	Image     ImageCmd     `cmd:"" help:"Manage the cluster's images (import streams a tarball)."`
-	Profile   ProfileCmd   `cmd:"" help:"Manage the cluster's profiles."`
-	Remote    RemoteCmd    `cmd:"" help:"Manage the cluster's image servers (simplestreams)."`
-	Version   VersionCmd   `cmd:"" help:"Print orch's version."`
+	Up          UpCmd            `cmd:"" help:"Converge every inventory host into one cluster (push, start, bootstrap, join)."`
+	Upgrade     UpgradeCmd       `cmd:"" help:"Rolling upgrade to a new agent binary, member by member."`
+	Recover     RecoverCmd       `cmd:"" help:"Disaster recovery after losing quorum."`
+	Play        PlayCmd          `cmd:"" help:"Run a playbook."`
+	Inventory   InventoryCmd     `cmd:"" help:"Show what the inventory holds."`
+	Node        NodeCmd          `cmd:"" help:"Run the agent CLI on one host over SSH: orch node NAME -- ARGS."`
+	Version     VersionCmd       `cmd:"" help:"Print orch's version."`
+	Cluster     verbs.ClusterCmd `cmd:"" help:"Manage the cluster's members through its API."`
+	verbs.Verbs `embed:""`
 }
 
 // exitCode ends a command with a code and no further message.
@@ -77,7 +65,8 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "orch:", err)
 		return 1
 	}
-	return verbs.Main(parser, args, 1, stderr, &cli.Globals)
+	env := &verbs.Env{Stdin: stdin, Stdout: stdout, Stderr: stderr, Reacher: inventoryMember{&cli.Globals}}
+	return verbs.Main(parser, args, 1, stderr, &cli.Globals, env)
 }
 
 // VersionCmd prints orch's version.
@@ -87,13 +76,4 @@ type VersionCmd struct{}
 func (VersionCmd) Run(g *Globals) error {
 	fmt.Fprintln(g.Stdout, orchestrator.Version)
 	return nil
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
