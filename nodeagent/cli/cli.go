@@ -34,12 +34,13 @@ func (g *Globals) client() *api.Client { return api.NewUnixClient(daemon.SocketP
 // the cluster verbs shared with orch (nodeagent/api/verbs), spoken over the unix socket.
 type CLI struct {
 	Globals
-	Daemon      DaemonCmd    `cmd:"" help:"Run the agent daemon in the foreground."`
-	Waitready   WaitreadyCmd `cmd:"" help:"Wait until the daemon answers."`
-	Init        InitCmd      `cmd:"" help:"Bootstrap a cluster or join one (interactively, or --preseed from stdin)."`
-	Cluster     ClusterCmd   `cmd:"" help:"Manage the cluster's members."`
-	Info        InfoCmd      `cmd:"" help:"Show what this agent is."`
-	Version     VersionCmd   `cmd:"" help:"Print the agent's version."`
+	Daemon      DaemonCmd           `cmd:"" help:"Run the agent daemon in the foreground."`
+	Waitready   WaitreadyCmd        `cmd:"" help:"Wait until the daemon answers."`
+	Init        InitCmd             `cmd:"" help:"Bootstrap a cluster or join one (interactively, or --preseed from stdin)."`
+	Cluster     ClusterCmd          `cmd:"" help:"Manage the cluster's members."`
+	Info        InfoCmd             `cmd:"" help:"Show what this agent is."`
+	Version     VersionCmd          `cmd:"" help:"Print the agent's version."`
+	Completion  verbs.CompletionCmd `cmd:"" help:"Print a shell's completion script (bash, zsh, fish)."`
 	verbs.Verbs `embed:""`
 }
 

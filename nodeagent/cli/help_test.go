@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -78,5 +79,37 @@ func runWithin(t *testing.T, d time.Duration, args []string) (int, string, strin
 	case <-time.After(d):
 		t.Fatalf("nodeagent %v did not return within %s", args, d)
 		return 0, "", ""
+	}
+}
+
+// TestCompletion: `completion SHELL` prints a script that hooks this binary into bash, zsh
+// or fish, and the completion request those scripts make ($COMP_LINE) is answered with the
+// subcommands and flags that fit, nothing being run.
+func TestCompletion(t *testing.T) {
+	for shell, want := range map[string]string{"bash": "complete -C ", "zsh": "bashcompinit", "fish": "complete -f -c nodeagent"} {
+		code, out, errb := runWithin(t, 10*time.Second, []string{"completion", shell})
+		if code != 0 || !strings.Contains(out, want) || !strings.Contains(out, "nodeagent") {
+			t.Errorf("completion %s: exit %d, %q, %q", shell, code, out, errb)
+		}
+	}
+	dir := t.TempDir()
+	for line, want := range map[string][]string{
+		"nodeagent clu":                      {"cluster"},
+		"nodeagent cluster list-":            {"list-tokens", "list-database"},
+		"nodeagent storage volume ":          {"create", "delete", "list", "show"},
+		"nodeagent config set --":            {"--dir", "--help"},
+		"nodeagent --dir " + dir + " daemon": {"daemon"},
+	} {
+		t.Setenv("COMP_LINE", line)
+		code, out, errb := runWithin(t, 10*time.Second, nil)
+		got := strings.Fields(out)
+		for _, w := range want {
+			if !slices.Contains(got, w) {
+				t.Errorf("COMP_LINE=%q: exit %d, candidates %q (stderr %q), want %q among them", line, code, got, errb, w)
+			}
+		}
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("completing `daemon` created %v", ents)
 	}
 }

@@ -40,14 +40,15 @@ func (g *Globals) options() orchestrator.Options {
 // the agent CLI (nodeagent/api/verbs), spoken over mutual TLS to a member of the inventory.
 type CLI struct {
 	Globals
-	Up          UpCmd            `cmd:"" help:"Converge every inventory host into one cluster (push, start, bootstrap, join)."`
-	Upgrade     UpgradeCmd       `cmd:"" help:"Rolling upgrade to a new agent binary, member by member."`
-	Recover     RecoverCmd       `cmd:"" help:"Disaster recovery after losing quorum."`
-	Play        PlayCmd          `cmd:"" help:"Run a playbook."`
-	Inventory   InventoryCmd     `cmd:"" help:"Show what the inventory holds."`
-	Node        NodeCmd          `cmd:"" help:"Run the agent CLI on one host over SSH: orch node NAME -- ARGS."`
-	Version     VersionCmd       `cmd:"" help:"Print orch's version."`
-	Cluster     verbs.ClusterCmd `cmd:"" help:"Manage the cluster's members through its API."`
+	Up          UpCmd               `cmd:"" help:"Converge every inventory host into one cluster (push, start, bootstrap, join)."`
+	Upgrade     UpgradeCmd          `cmd:"" help:"Rolling upgrade to a new agent binary, member by member."`
+	Recover     RecoverCmd          `cmd:"" help:"Disaster recovery after losing quorum."`
+	Play        PlayCmd             `cmd:"" help:"Run a playbook."`
+	Inventory   InventoryCmd        `cmd:"" help:"Show what the inventory holds."`
+	Node        NodeCmd             `cmd:"" help:"Run the agent CLI on one host over SSH: orch node NAME -- ARGS."`
+	Version     VersionCmd          `cmd:"" help:"Print orch's version."`
+	Completion  verbs.CompletionCmd `cmd:"" help:"Print a shell's completion script (bash, zsh, fish)."`
+	Cluster     verbs.ClusterCmd    `cmd:"" help:"Manage the cluster's members through its API."`
 	verbs.Verbs `embed:""`
 }
 

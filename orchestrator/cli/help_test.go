@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -79,5 +80,31 @@ func runWithin(t *testing.T, d time.Duration, args []string) (int, string, strin
 	case <-time.After(d):
 		t.Fatalf("orch %v did not return within %s", args, d)
 		return 0, "", ""
+	}
+}
+
+// TestCompletion: `orch completion SHELL` prints the script, and the completion request
+// the scripts make ($COMP_LINE) is answered with the subcommands that fit.
+func TestCompletion(t *testing.T) {
+	for shell, want := range map[string]string{"bash": "complete -C ", "zsh": "bashcompinit", "fish": "complete -f -c orch"} {
+		code, out, errb := runWithin(t, 10*time.Second, []string{"completion", shell})
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("completion %s: exit %d, %q, %q", shell, code, out, errb)
+		}
+	}
+	for line, want := range map[string][]string{
+		"orch u":                 {"up", "upgrade"},
+		"orch storage volume ":   {"create", "delete", "list", "show"},
+		"orch inventory ":        {"graph", "host", "list"},
+		"orch cluster list --fo": {"--format"},
+	} {
+		t.Setenv("COMP_LINE", line)
+		code, out, errb := runWithin(t, 10*time.Second, nil)
+		got := strings.Fields(out)
+		for _, w := range want {
+			if !slices.Contains(got, w) {
+				t.Errorf("COMP_LINE=%q: exit %d, candidates %q (stderr %q), want %q among them", line, code, got, errb, w)
+			}
+		}
 	}
 }

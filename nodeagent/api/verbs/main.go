@@ -32,11 +32,18 @@ func Options(out, errw io.Writer) []kong.Option {
 }
 
 // Main parses args with k and runs the chosen command with binds, and returns the process
-// exit code: 0 after --help/-h (help printed, nothing run, created or asked) and after a
+// exit code (when $COMP_LINE is set it answers the shell's completion request instead): 0 after --help/-h (help printed, nothing run, created or asked) and after a
 // bare command group such as `cluster` (its help printed, as `lxc cluster` does), usage
 // for a wrong command line, the code an ExitCode carries, 1 for any other error. Errors go
 // to errw: "NAME: ..." for the command line, "Error: ..." for a command.
 func Main(k *kong.Kong, args []string, usage int, errw io.Writer, binds ...any) int {
+	if answered, err := complete(k); answered || err != nil {
+		if err != nil {
+			fmt.Fprintf(errw, "%s: completion: %v\n", k.Model.Name, err)
+			return 1
+		}
+		return 0
+	}
 	kctx, code, err := parse(k, EscapeNegativeNumbers(args))
 	if err != nil {
 		fmt.Fprintf(errw, "%s: %v\n", k.Model.Name, err)
