@@ -15,9 +15,11 @@ import (
 // member it finds in the inventory. Requests about another member's objects are forwarded
 // inside the cluster, so any member will do unless a command needs one itself.
 type Reacher interface {
-	// Reach returns a client of a member and a function that releases it. A non-empty
-	// target asks for that member itself (image import streams the tarball to it).
-	Reach(ctx context.Context, target string) (*api.Client, func(), error)
+	// Reach returns a client of a member, the name errors give it ("" when it goes
+	// without saying, as for the agent's own socket), and a function that releases the
+	// client. A non-empty target asks for that member itself (image import streams the
+	// tarball to it).
+	Reach(ctx context.Context, target string) (cl *api.Client, who string, release func(), err error)
 }
 
 // Env is what every cluster verb runs with: the process's streams and a Reacher.
@@ -29,15 +31,21 @@ type Env struct {
 	Reacher Reacher
 }
 
-// with runs fn with a client of a member (target's, when set).
+// with runs fn with a client of a member (target's, when set); an error of fn starts with
+// the member that answered when the Reacher names it ("member host1: ...").
 func (e *Env) with(target string, fn func(ctx context.Context, cl *api.Client) error) error {
 	ctx := context.Background()
-	cl, done, err := e.Reacher.Reach(ctx, target)
+	cl, who, done, err := e.Reacher.Reach(ctx, target)
 	if err != nil {
 		return err
 	}
 	defer done()
-	return fn(ctx, cl)
+	if err := fn(ctx, cl); err != nil && who != "" {
+		return fmt.Errorf("member %s: %w", who, err)
+	} else if err != nil {
+		return err
+	}
+	return nil
 }
 
 // confirm asks a yes/no question on the streams; only "y" or "yes" is yes.
