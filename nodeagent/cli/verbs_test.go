@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -79,6 +81,34 @@ func TestVerbsAgainstAgent(t *testing.T) {
 	if out := a.mustRun("", "cluster", "list"); !strings.Contains(out, "| n1 ") || !strings.Contains(out, "NAME") {
 		t.Errorf("cluster list:\n%s", out)
 	}
+	// LXD's columns, the architecture recorded by the member itself, and cluster edit
+	// taking cluster show's output back.
+	waitFor(t, 20*time.Second, "n1's architecture", func() error {
+		var m api.ClusterMember
+		if err := json.Unmarshal([]byte(a.mustRun("", "cluster", "show", "n1", "--format", "json")), &m); err != nil {
+			return err
+		}
+		if m.Architecture == "" || m.FailureDomain != "default" {
+			return fmt.Errorf("%+v", m)
+		}
+		return nil
+	})
+	shown := a.mustRun("", "cluster", "show", "n1")
+	edited := strings.NewReplacer("failure_domain: default", "failure_domain: rack1", `description: ""`, "description: first member").Replace(shown)
+	a.mustRun(edited, "cluster", "edit", "n1")
+	out := a.mustRun("", "cluster", "list")
+	for _, want := range []string{"ARCHITECTURE", "FAILURE DOMAIN", "DESCRIPTION", machineName(t), "rack1", "first member"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("cluster list has no %q:\n%s", want, out)
+		}
+	}
+	if code, _, errb := a.run("server_name: n2\n", "cluster", "edit", "n1"); code != 1 || !strings.Contains(errb, `"n2" differs`) {
+		t.Errorf("cluster edit n1 with n2's YAML: exit %d, %q", code, errb)
+	}
+	if code, _, errb := a.run("description: x\n", "cluster", "edit", "n9"); code != 1 || !strings.Contains(errb, "n9") {
+		t.Errorf("cluster edit n9: exit %d, %q", code, errb)
+	}
+
 	a.mustRun("", "config", "set", "cluster.images_minimal_replica", "-1")
 	if out := a.mustRun("", "config", "get", "cluster.images_minimal_replica"); out != "-1\n" {
 		t.Errorf("config get after set -1: %q", out)
@@ -125,4 +155,29 @@ func TestVerbsAgainstAgent(t *testing.T) {
 	if code != 1 || strings.Count(errb, "nosuch") != 1 {
 		t.Errorf("delete nosuch: exit %d, %q (the name once)", code, errb)
 	}
+}
+
+// waitFor polls cond until it returns nil or d passes, then fails with its last error.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %s: %v", what, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// machineName is uname -m.
+func machineName(t *testing.T) string {
+	out, err := exec.Command("uname", "-m").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(out))
 }

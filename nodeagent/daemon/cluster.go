@@ -104,6 +104,9 @@ func (d *Daemon) memberViews(ctx context.Context) ([]api.ClusterMember, error) {
 		v.Status, v.Message = memberStatus(m, members, threshold, dbVersion)
 		out = append(out, v)
 	}
+	if err := d.addMemberInfo(ctx, out); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 

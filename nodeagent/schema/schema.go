@@ -44,7 +44,7 @@ CREATE TABLE profiles_config (profile_id INTEGER NOT NULL REFERENCES profiles(id
   key TEXT NOT NULL, value TEXT NOT NULL, UNIQUE(profile_id, key));
 CREATE TABLE profiles_devices (profile_id INTEGER NOT NULL REFERENCES profiles(id) ON DELETE CASCADE,
   device TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, UNIQUE(profile_id, device, key));
-` + instancesV1 + storageV1,
+` + instancesV1 + storageV1 + membersInfoV1,
 }
 
 // Latest is the schema version this package can build.

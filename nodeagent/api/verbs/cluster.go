@@ -3,6 +3,7 @@ package verbs
 import (
 	"context"
 	"fmt"
+	"io"
 
 	"orch/nodeagent/api"
 	"orch/output"
@@ -12,6 +13,7 @@ import (
 type ClusterCmd struct {
 	List        ClusterListCmd        `cmd:"" help:"List the cluster's members."`
 	Show        ClusterShowCmd        `cmd:"" help:"Show one member."`
+	Edit        ClusterEditCmd        `cmd:"" help:"Set a member's description and failure domain from YAML on stdin (cluster show's output)."`
 	Remove      ClusterRemoveCmd      `cmd:"" help:"Remove a member."`
 	Add         ClusterAddCmd         `cmd:"" help:"Issue a one-use join token for a new member."`
 	ListTokens  ClusterListTokensCmd  `cmd:"" name:"list-tokens" help:"List outstanding join tokens."`
@@ -58,6 +60,53 @@ func (c *ClusterShowCmd) Run(e *Env) error {
 		}
 		return output.Render(e.Stdout, c.Format, m, func() ([]string, [][]string) { return output.MemberTable([]api.ClusterMember{*m}) })
 	})
+}
+
+// ClusterEditCmd is `cluster edit NAME`, as `lxc cluster edit`: the member's YAML (as
+// `cluster show` prints it) on stdin; its description and failure_domain are applied, the
+// read-only keys ignored.
+type ClusterEditCmd struct {
+	Name string `arg:""`
+}
+
+// Run reads the YAML (errors name <stdin>, line and column) and applies it.
+func (c *ClusterEditCmd) Run(e *Env) error {
+	if e.Stdin == nil {
+		return fmt.Errorf("member %s: no YAML on stdin", c.Name)
+	}
+	data, err := io.ReadAll(io.LimitReader(e.Stdin, 1<<20))
+	if err != nil {
+		return fmt.Errorf("reading <stdin>: %w", err)
+	}
+	var m memberEdit
+	if err := api.DecodeStrict("<stdin>", data, &m); err != nil {
+		return err
+	}
+	if m.ServerName != "" && m.ServerName != c.Name {
+		return fmt.Errorf("<stdin>: server_name %q differs from %q", m.ServerName, c.Name)
+	}
+	return e.with("", func(ctx context.Context, cl *api.Client) error {
+		return cl.UpdateMember(ctx, c.Name, api.ClusterMemberPut{Description: m.Description, FailureDomain: m.FailureDomain})
+	})
+}
+
+// memberEdit is what `cluster edit` reads: the editable keys, and the read-only keys of
+// `cluster show` that it accepts and ignores (any other key is an error).
+type memberEdit struct {
+	ServerName    string `yaml:"server_name"`
+	Description   string `yaml:"description"`
+	FailureDomain string `yaml:"failure_domain"`
+
+	URL           any `yaml:"url"`
+	Database      any `yaml:"database"`
+	Roles         any `yaml:"roles"`
+	Status        any `yaml:"status"`
+	Message       any `yaml:"message"`
+	Version       any `yaml:"version"`
+	SchemaVersion any `yaml:"schema_version"`
+	APILevel      any `yaml:"api_level"`
+	LastHeartbeat any `yaml:"last_heartbeat"`
+	Architecture  any `yaml:"architecture"`
 }
 
 // ClusterRemoveCmd removes a member.
