@@ -83,6 +83,7 @@ func TestInstances(t *testing.T) {
 		if out := n2.MustRun("exec", "tgt", "--", "cat", "/etc/variant"); out != "0" {
 			t.Fatalf("exec cat /etc/variant = %q", out)
 		}
+		checkExecTerminal(t, n1, "tgt")
 	})
 
 	t.Run("files", func(t *testing.T) {
