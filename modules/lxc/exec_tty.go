@@ -116,4 +116,3 @@ func resizeLoop(ptmx *os.File, resize <-chan Window, stop <-chan struct{}) {
 		}
 	}
 }
-
