@@ -1,5 +1,3 @@
-// Package verbs is the command line both binaries share: how a kong command tree is parsed
-// and run (--help ends the parse; a bare group prints its help).
 package verbs
 
 import (
