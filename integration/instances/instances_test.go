@@ -115,6 +115,22 @@ func TestInstances(t *testing.T) {
 		if r := n2.Run("file", "pull", "tgt/root/in.txt", "tgt/root/new/dir/in.txt", filepath.Join(pulled, "in.txt")); r.Code == 0 || !strings.Contains(r.Stderr, "not a directory") {
 			t.Fatalf("file pull of two files to a file: exit %d %s", r.Code, r.Stderr)
 		}
+		// -r: a tree in, and back out (regular files and directories).
+		tree := filepath.Join(t.TempDir(), "tree")
+		must(t, os.MkdirAll(filepath.Join(tree, "b", "c"), 0o755))
+		must(t, os.WriteFile(filepath.Join(tree, "x.txt"), []byte("x"), 0o644))
+		must(t, os.WriteFile(filepath.Join(tree, "b", "c", "y.txt"), []byte("y"), 0o600))
+		n1.MustRun("file", "push", "-r", tree, "tgt/root/tree")
+		if out := n2.MustRun("exec", "tgt", "--", "cat", "/root/tree/x.txt", "/root/tree/b/c/y.txt"); out != "xy" {
+			t.Fatalf("file push -r: cat says %q", out)
+		}
+		back := filepath.Join(t.TempDir(), "back")
+		n3.MustRun("file", "pull", "-r", "tgt/root/tree", back)
+		for rel, want := range map[string]string{"x.txt": "x", "b/c/y.txt": "y"} {
+			if b, err := os.ReadFile(filepath.Join(back, rel)); err != nil || string(b) != want {
+				t.Fatalf("file pull -r: %s = %q, %v", rel, b, err)
+			}
+		}
 		// Path traversal: ".." above the root is refused; symlinks resolve inside the rootfs.
 		secret := filepath.Join(t.TempDir(), "host-secret")
 		must(t, os.WriteFile(secret, []byte("host only"), 0o600))

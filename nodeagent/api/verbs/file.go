@@ -24,6 +24,7 @@ type FileCmd struct {
 type FilePullCmd struct {
 	Args       []string `arg:"" name:"source-and-dest" help:"NAME/PATH inside the instance (repeatable), then a local file, directory, or - for stdout."`
 	CreateDirs bool     `short:"p" help:"Create DEST's missing directories."`
+	Recursive  bool     `short:"r" help:"Copy directories and what they hold (regular files)."`
 }
 
 // Run copies the files out.
@@ -46,14 +47,29 @@ func (c *FilePullCmd) Run(e *Env) error {
 			return fmt.Errorf("%s: not a directory, and there are %d files to pull", dest, len(srcs))
 		}
 	}
+	if c.Recursive && dest == "-" {
+		return fmt.Errorf("-r needs a local DEST directory, not stdout")
+	}
 	return e.with("", func(ctx context.Context, cl *api.Client) error {
 		for _, src := range srcs {
-			if err := pullOne(ctx, cl, src, dest, e.Stdout); err != nil {
+			if err := c.pull(ctx, e, cl, src, dest); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+}
+
+// pull copies one source: a tree with -r, else a file.
+func (c *FilePullCmd) pull(ctx context.Context, e *Env, cl *api.Client, src, dest string) error {
+	if !c.Recursive {
+		return pullOne(ctx, cl, src, dest, e.Stdout)
+	}
+	name, p, err := splitInstancePath(src)
+	if err != nil {
+		return err
+	}
+	return pullTree(ctx, e, cl, name, p, dest)
 }
 
 // pullOne copies NAME/PATH to dest (a file, a directory, or - for w), replacing dest
@@ -93,6 +109,7 @@ func pullOne(ctx context.Context, cl *api.Client, src, dest string, w io.Writer)
 type FilePushCmd struct {
 	Args       []string `arg:"" name:"source-and-dest" help:"Local files (or - for stdin), then NAME/PATH inside the instance."`
 	CreateDirs bool     `short:"p" help:"Create the missing directories inside the instance (runs mkdir -p there)."`
+	Recursive  bool     `short:"r" help:"Copy directories and what they hold (regular files; runs mkdir -p there)."`
 	Mode       string   `help:"Octal mode (default: the source's, or 0644)."`
 	UID        int      `help:"Owner inside the instance."`
 	GID        int      `help:"Group inside the instance."`
@@ -122,12 +139,22 @@ func (c *FilePushCmd) Run(e *Env) error {
 			}
 		}
 		for _, src := range srcs {
-			if err := c.pushOne(ctx, e, cl, src, name, p, mode); err != nil {
+			if err := c.push(ctx, e, cl, src, name, p, mode); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+}
+
+// push copies one source: a directory's tree with -r, else a file.
+func (c *FilePushCmd) push(ctx context.Context, e *Env, cl *api.Client, src, name, p string, mode uint32) error {
+	if c.Recursive && src != "-" {
+		if st, err := os.Stat(src); err == nil && st.IsDir() {
+			return c.pushTree(ctx, e, cl, src, name, p, mode)
+		}
+	}
+	return c.pushOne(ctx, e, cl, src, name, p, mode)
 }
 
 // pushOne copies src (or stdin for -) to name's p; p ending in / keeps src's name.
