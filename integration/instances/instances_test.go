@@ -131,6 +131,11 @@ func TestInstances(t *testing.T) {
 				t.Fatalf("file pull -r: %s = %q, %v", rel, b, err)
 			}
 		}
+		// A missing file: the instance and the path are each named once.
+		if r := n2.Run("file", "pull", "tgt/root/nope", "-"); r.Code == 0 || strings.Count(r.Stderr, "tgt") != 1 ||
+			strings.Count(r.Stderr, "/root/nope") != 1 || !strings.Contains(r.Stderr, "no such file") {
+			t.Errorf("file pull of a missing file: exit %d, %q", r.Code, r.Stderr)
+		}
 		// Path traversal: ".." above the root is refused; symlinks resolve inside the rootfs.
 		secret := filepath.Join(t.TempDir(), "host-secret")
 		must(t, os.WriteFile(secret, []byte("host only"), 0o600))

@@ -104,7 +104,7 @@ func (d *Daemon) getFile(w http.ResponseWriter, r *http.Request, row instanceRow
 	path := r.URL.Query().Get("path")
 	f, info, err := m.FileOpen(row.name, path)
 	if err != nil {
-		return driverError(fmt.Errorf("instance %s: %w", row.name, err))
+		return driverError(err) // the driver names the instance
 	}
 	defer f.Close()
 	w.Header().Set("Content-Type", "application/octet-stream")
@@ -134,7 +134,7 @@ func (d *Daemon) postFile(w http.ResponseWriter, r *http.Request, row instanceRo
 	opts.UID, _ = strconv.Atoi(r.Header.Get(api.HeaderFileUID))
 	opts.GID, _ = strconv.Atoi(r.Header.Get(api.HeaderFileGID))
 	if err := m.FilePush(row.name, r.URL.Query().Get("path"), r.Body, opts); err != nil {
-		return driverError(fmt.Errorf("instance %s: %w", row.name, err))
+		return driverError(err) // the driver names the instance
 	}
 	return writeOK(w, nil, "")
 }
