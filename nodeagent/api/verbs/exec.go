@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 
+	"golang.org/x/term"
+
 	"orch/nodeagent/api"
 )
 
@@ -81,12 +83,9 @@ func exitWith(code int, err error) error {
 	return nil
 }
 
-// isTerminal reports whether v is a terminal (a character device).
+// isTerminal reports whether v is a terminal (not merely a character device: /dev/null is
+// one too).
 func isTerminal(v any) bool {
 	f, ok := v.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(int(f.Fd()))
 }
