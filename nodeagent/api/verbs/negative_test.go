@@ -19,6 +19,10 @@ type negCLI struct {
 		Path  string        `type:"path"`
 		Env   []string      `help:"."`
 	} `cmd:""`
+	Exec struct {
+		Name string   `arg:""`
+		Argv []string `arg:"" passthrough:""`
+	} `cmd:""`
 	Get struct {
 		Key   string `arg:""`
 		Value string `arg:""`
@@ -52,6 +56,18 @@ func TestNegativeNumbersAreValues(t *testing.T) {
 	}
 	if c.Get.Key != "k" || c.Get.Value != "-1" || c.Get.N != -42 {
 		t.Errorf("%v parsed as %+v", args, c.Get)
+	}
+	for _, args := range [][]string{{"exec", "c1", "expr", "-1", "+", "-2"}, {"exec", "c1", "--", "expr", "-1", "+", "-2"}} {
+		if _, err := k.Parse(EscapeNegativeNumbers(args)); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		argv := c.Exec.Argv
+		if len(argv) > 0 && argv[0] == "--" {
+			argv = argv[1:]
+		}
+		if !reflect.DeepEqual(argv, []string{"expr", "-1", "+", "-2"}) {
+			t.Errorf("%v: argv %q", args, c.Exec.Argv)
+		}
 	}
 	if _, err := k.Parse(EscapeNegativeNumbers([]string{"get", "k", "-x"})); err == nil {
 		t.Errorf("get k -x: an unknown flag was taken as a value")
