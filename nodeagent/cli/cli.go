@@ -1,6 +1,7 @@
 // Package cli is the nodeagent command line: the daemon itself and the per-node commands
 // that talk to it over its unix socket (or, for list-database and recovery, read the agent
-// directory directly with the daemon stopped).
+// directory directly with the daemon stopped), plus the cluster verbs it shares with orch
+// (nodeagent/api/verbs), which reach the daemon through the same socket (socket.go).
 package cli
 
 import (

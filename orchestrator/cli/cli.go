@@ -1,5 +1,6 @@
 // Package cli is the orch command line (kong): each command fills orchestrator.Options and
-// calls one function of package orchestrator.
+// calls one function of package orchestrator. The cluster verbs are the ones the agent CLI
+// mounts too (nodeagent/api/verbs); orch only says how they reach a member (member.go).
 package cli
 
 import (
