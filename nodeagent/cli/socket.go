@@ -4,9 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 
 	"orch/nodeagent/api"
+	"orch/nodeagent/daemon"
 )
+
+// ErrNoDaemon means no daemon listens on the agent directory's socket.
+var ErrNoDaemon = errors.New("no daemon listens there")
 
 // ErrNotThisMember means a command asked for another member (--target) than the one whose
 // socket the agent CLI talks to.
@@ -18,6 +24,10 @@ type socket struct{ g *Globals }
 // Reach returns a client of the socket (errors need not name the member: it is this
 // one); a target must be this member.
 func (s socket) Reach(ctx context.Context, target string) (*api.Client, string, func(), error) {
+	if _, err := os.Stat(daemon.SocketPath(s.g.Dir)); errors.Is(err, fs.ErrNotExist) {
+		return nil, "", nil, fmt.Errorf("%s: %w (start one with `nodeagent daemon --dir %s`, or pick the agent with --dir or $NODEAGENT_DIR)",
+			daemon.SocketPath(s.g.Dir), ErrNoDaemon, s.g.Dir)
+	}
 	cl := s.g.client()
 	if target == "" {
 		return cl, "", func() { cl.Close() }, nil

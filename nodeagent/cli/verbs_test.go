@@ -181,3 +181,14 @@ func machineName(t *testing.T) string {
 	}
 	return strings.TrimSpace(string(out))
 }
+
+// TestNoDaemon: a verb on a directory where no daemon runs says so and how to start one,
+// instead of an HTTP dial error.
+func TestNoDaemon(t *testing.T) {
+	dir := t.TempDir()
+	var out, errb bytes.Buffer
+	code := Main([]string{"--dir", dir, "cluster", "list"}, strings.NewReader(""), &out, &errb)
+	if code != 1 || !strings.Contains(errb.String(), "no daemon listens there") || !strings.Contains(errb.String(), "nodeagent daemon --dir "+dir) {
+		t.Errorf("cluster list without a daemon: exit %d, %q", code, errb.String())
+	}
+}
