@@ -40,12 +40,11 @@ func (e *Env) with(target string, fn func(ctx context.Context, cl *api.Client) e
 		return err
 	}
 	defer done()
-	if err := fn(ctx, cl); err != nil && who != "" {
-		return fmt.Errorf("member %s: %w", who, err)
-	} else if err != nil {
-		return err
+	err = fn(ctx, cl)
+	if err != nil && who != "" {
+		err = fmt.Errorf("member %s: %w", who, err)
 	}
-	return nil
+	return err
 }
 
 // confirm asks a yes/no question on the streams; only "y" or "yes" is yes.
