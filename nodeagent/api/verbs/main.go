@@ -24,16 +24,17 @@ func exit(code int) { panic(exitRequest(code)) }
 
 // Options are the kong options both binaries build their parser with: help and usage on
 // out, errors on errw, --help ending the parse (Main turns that into exit code 0), and
-// negative numbers as values (see NegativeNumbers).
+// negative numbers as values (see EscapeNegativeNumbers).
 func Options(out, errw io.Writer) []kong.Option {
 	return append([]kong.Option{kong.Writers(out, errw), kong.Exit(exit)}, negativeNumberMappers()...)
 }
 
 // Main parses args with k and runs the chosen command with binds, and returns the process
-// exit code (when $COMP_LINE is set it answers the shell's completion request instead): 0 after --help/-h (help printed, nothing run, created or asked) and after a
+// exit code: 0 after --help/-h (help printed, nothing run, created or asked) and after a
 // bare command group such as `cluster` (its help printed, as `lxc cluster` does), usage
 // for a wrong command line, the code an ExitCode carries, 1 for any other error. Errors go
-// to errw: "NAME: ..." for the command line, "Error: ..." for a command.
+// to errw: "NAME: ..." for the command line, "Error: ..." for a command. When $COMP_LINE
+// is set, Main answers the shell's completion request instead (see CompletionCmd).
 func Main(k *kong.Kong, args []string, usage int, errw io.Writer, binds ...any) int {
 	if answered, err := complete(k); answered || err != nil {
 		if err != nil {
