@@ -37,11 +37,14 @@ func (d *Daemon) memberInfos(ctx context.Context) (map[string]memberInfo, error)
 	return out, nil
 }
 
-// addMemberInfo fills the descriptive fields of views.
+// addMemberInfo fills the descriptive fields of views. A database without the columns
+// (written by a build before them: they joined the first schema update, nothing being
+// released) leaves the fields empty rather than failing `cluster list`.
 func (d *Daemon) addMemberInfo(ctx context.Context, views []api.ClusterMember) error {
 	infos, err := d.memberInfos(ctx)
 	if err != nil {
-		return err
+		d.log.Warn("members' architecture, failure domain and description unreadable", "err", err)
+		return nil
 	}
 	for i := range views {
 		in := infos[views[i].ServerName]
@@ -107,14 +110,19 @@ func (d *Daemon) architectureLoop(ctx context.Context) {
 }
 
 // recordArchitecture writes arch into this member's row unless it is there already, and
-// reports whether the row now holds it.
+// reports whether it is done: the row holds it, or the database has no such column (a
+// database from a build before it), which retrying would not change.
 func (d *Daemon) recordArchitecture(ctx context.Context, arch string) bool {
 	if d.store() == nil {
 		return false
 	}
 	me := d.memberName()
 	rows, err := d.queryLocal(ctx, `SELECT architecture FROM members WHERE name = ?`, me)
-	if err != nil || len(rows) == 0 {
+	if err != nil {
+		d.log.Warn("not recording this member's architecture", "err", err)
+		return true
+	}
+	if len(rows) == 0 {
 		return false
 	}
 	if str(rows[0][0]) == arch {
