@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"net/http"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -118,9 +119,12 @@ func (d *Daemon) recordArchitecture(ctx context.Context, arch string) bool {
 	}
 	me := d.memberName()
 	rows, err := d.queryLocal(ctx, `SELECT architecture FROM members WHERE name = ?`, me)
-	if err != nil {
+	if err != nil && strings.Contains(err.Error(), "no such column") {
 		d.log.Warn("not recording this member's architecture", "err", err)
 		return true
+	}
+	if err != nil { // a joiner's replica may not hold the tables yet
+		return false
 	}
 	if len(rows) == 0 {
 		return false
