@@ -101,7 +101,8 @@ func WriteTable(w io.Writer, header []string, rows [][]string) {
 func MemberTable(ms []api.ClusterMember) ([]string, [][]string) {
 	rows := make([][]string, 0, len(ms))
 	for _, m := range ms {
-		rows = append(rows, []string{m.ServerName, m.URL, strings.Join(m.Roles, "\n"), strings.ToUpper(m.Status), m.Message})
+		rows = append(rows, []string{m.ServerName, m.URL, strings.Join(m.Roles, "\n"), m.Architecture, m.FailureDomain,
+			m.Description, strings.ToUpper(m.Status), m.Message})
 	}
-	return []string{"NAME", "URL", "ROLES", "STATE", "MESSAGE"}, rows
+	return []string{"NAME", "URL", "ROLES", "ARCHITECTURE", "FAILURE DOMAIN", "DESCRIPTION", "STATE", "MESSAGE"}, rows
 }

@@ -83,6 +83,7 @@ func TestInstances(t *testing.T) {
 		if out := n2.MustRun("exec", "tgt", "--", "cat", "/etc/variant"); out != "0" {
 			t.Fatalf("exec cat /etc/variant = %q", out)
 		}
+		checkExecTerminal(t, n1, "tgt")
 	})
 
 	t.Run("files", func(t *testing.T) {
@@ -96,6 +97,44 @@ func TestInstances(t *testing.T) {
 		}
 		if st, _ := os.Stat(dest); st.Mode().Perm() != 0o640 {
 			t.Fatalf("pulled mode %v, want 0640", st.Mode().Perm())
+		}
+		// lxc's word orders: several sources into a directory, -p to create it.
+		src2 := filepath.Join(filepath.Dir(src), "second.txt")
+		must(t, os.WriteFile(src2, []byte("second"), 0o600))
+		n1.MustRun("file", "push", "-p", src, src2, "tgt/root/new/dir/")
+		if out := n3.MustRun("exec", "tgt", "--", "cat", "/root/new/dir/in.txt", "/root/new/dir/second.txt"); out != "pushed through node2second" {
+			t.Fatalf("file push -p SRC SRC tgt/root/new/dir/: cat says %q", out)
+		}
+		pulled := filepath.Join(t.TempDir(), "a", "b")
+		n2.MustRun("file", "pull", "-p", "tgt/root/new/dir/in.txt", "tgt/root/new/dir/second.txt", pulled+"/")
+		for name, want := range map[string]string{"in.txt": "pushed through node2", "second.txt": "second"} {
+			if b, err := os.ReadFile(filepath.Join(pulled, name)); err != nil || string(b) != want {
+				t.Fatalf("file pull -p SRC SRC DIR/: %s = %q, %v", name, b, err)
+			}
+		}
+		if r := n2.Run("file", "pull", "tgt/root/in.txt", "tgt/root/new/dir/in.txt", filepath.Join(pulled, "in.txt")); r.Code == 0 || !strings.Contains(r.Stderr, "not a directory") {
+			t.Fatalf("file pull of two files to a file: exit %d %s", r.Code, r.Stderr)
+		}
+		// -r: a tree in, and back out (regular files and directories).
+		tree := filepath.Join(t.TempDir(), "tree")
+		must(t, os.MkdirAll(filepath.Join(tree, "b", "c"), 0o755))
+		must(t, os.WriteFile(filepath.Join(tree, "x.txt"), []byte("x"), 0o644))
+		must(t, os.WriteFile(filepath.Join(tree, "b", "c", "y.txt"), []byte("y"), 0o600))
+		n1.MustRun("file", "push", "-r", tree, "tgt/root/tree")
+		if out := n2.MustRun("exec", "tgt", "--", "cat", "/root/tree/x.txt", "/root/tree/b/c/y.txt"); out != "xy" {
+			t.Fatalf("file push -r: cat says %q", out)
+		}
+		back := filepath.Join(t.TempDir(), "back")
+		n3.MustRun("file", "pull", "-r", "tgt/root/tree", back)
+		for rel, want := range map[string]string{"x.txt": "x", "b/c/y.txt": "y"} {
+			if b, err := os.ReadFile(filepath.Join(back, rel)); err != nil || string(b) != want {
+				t.Fatalf("file pull -r: %s = %q, %v", rel, b, err)
+			}
+		}
+		// A missing file: the instance and the path are each named once.
+		if r := n2.Run("file", "pull", "tgt/root/nope", "-"); r.Code == 0 || strings.Count(r.Stderr, "tgt") != 1 ||
+			strings.Count(r.Stderr, "/root/nope") != 1 || !strings.Contains(r.Stderr, "no such file") {
+			t.Errorf("file pull of a missing file: exit %d, %q", r.Code, r.Stderr)
 		}
 		// Path traversal: ".." above the root is refused; symlinks resolve inside the rootfs.
 		secret := filepath.Join(t.TempDir(), "host-secret")
@@ -130,7 +169,10 @@ func TestInstances(t *testing.T) {
 		if in := show(t, n1, "tgt"); in.Status != api.InstanceRunning || in.PID == 0 {
 			t.Fatalf("after start+restart: %+v", in)
 		}
-		if r := n2.Run("delete", "tgt"); r.Code == 0 || !strings.Contains(r.Stderr, "running") {
+		// The instance is named once ("tgt: tgt: container is running" before) and the
+		// advice names the flag.
+		if r := n2.Run("delete", "tgt"); r.Code == 0 || !strings.Contains(r.Stderr, "running") ||
+			strings.Count(r.Stderr, "tgt") != 1 || !strings.Contains(r.Stderr, "--force") {
 			t.Fatalf("delete of a running instance without --force: %d %s", r.Code, r.Stderr)
 		}
 		n2.MustRun("delete", "--force", "tgt")

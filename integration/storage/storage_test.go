@@ -105,6 +105,24 @@ func wantFail(t *testing.T, r runResult, substrings ...string) {
 			t.Fatalf("error %q does not contain %q", strings.TrimSpace(r.Stderr), s)
 		}
 	}
+	if rep := repeatedPrefix(r.Stderr); rep != "" {
+		t.Fatalf("error %q says %q twice in a row", strings.TrimSpace(r.Stderr), rep)
+	}
+}
+
+// repeatedPrefix finds a "X: X: " stutter (as "member m2: m2: ..." was) and returns X.
+func repeatedPrefix(msg string) string {
+	parts := strings.Split(msg, ": ")
+	for i := 1; i < len(parts)-1; i++ {
+		prev := parts[i-1]
+		if j := strings.LastIndexAny(prev, " ;("); j >= 0 {
+			prev = prev[j+1:]
+		}
+		if parts[i] != "" && parts[i] == prev {
+			return parts[i]
+		}
+	}
+	return ""
 }
 
 func exists(path string) bool {

@@ -5,11 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -147,6 +150,7 @@ func TestContainerLifecycle(t *testing.T) {
 
 	t.Run("exec", func(t *testing.T) { testExec(t, m) })
 	t.Run("files", func(t *testing.T) { testFiles(t, m, rootfs) })
+	t.Run("exec on a terminal", func(t *testing.T) { testExecTTY(t, m) })
 
 	names, err := m.Names(c)
 	must(t, err)
@@ -174,6 +178,60 @@ func TestContainerLifecycle(t *testing.T) {
 	if _, err := m.Info(c, "c1"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("info after delete: %v, want ErrNotFound", err)
 	}
+}
+
+// testExecTTY: with TTY the command runs on a terminal of the container's (tty names a
+// /dev/pts path) of the given size, its lines end "\r\n" as on any terminal, typed input
+// reaches it, a resize reaches it, and its exit code survives.
+func testExecTTY(t *testing.T, m *Manager) {
+	c := ctx(t)
+	var out bytes.Buffer
+	code, err := m.Exec(c, "c1", []string{"sh", "-c", "tty; stty size; exit 4"}, nil, &out, nil,
+		ExecOptions{TTY: &TTY{Size: Window{Width: 100, Height: 30}}})
+	must(t, err)
+	if code != 4 || !regexp.MustCompile(`^/dev/pts/\d+\r\n30 100\r\n$`).MatchString(out.String()) {
+		t.Fatalf("exec on a terminal = %d, %q", code, out.String())
+	}
+	resize := make(chan Window, 1)
+	stdin, typed := io.Pipe()
+	defer typed.Close()
+	done := make(chan error, 1)
+	out2 := &syncBuf{}
+	go func() {
+		_, err := m.Exec(c, "c1", []string{"sh", "-c", "while read x; do stty size; done"}, stdin, out2, nil,
+			ExecOptions{TTY: &TTY{Size: Window{Width: 100, Height: 30}, Resize: resize}})
+		done <- err
+	}()
+	resize <- Window{Width: 120, Height: 40}
+	// Each line typed makes the loop print the size, until it is the new one.
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out2.String(), "40 120") {
+		if time.Now().After(deadline) {
+			t.Fatalf("after a resize to 120x40 the command saw %q", out2.String())
+		}
+		_, _ = typed.Write([]byte("\r"))
+		time.Sleep(50 * time.Millisecond)
+	}
+	_, _ = typed.Write([]byte{4}) // ^D: read fails, the loop ends
+	must(t, <-done)
+}
+
+// syncBuf is a bytes.Buffer for one writer and one reader at once.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func testExec(t *testing.T, m *Manager) {

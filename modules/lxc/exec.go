@@ -17,6 +17,8 @@ type ExecOptions struct {
 	Env []string
 	// Cwd is the working directory inside the container (default /).
 	Cwd string
+	// TTY, when set, runs the command on a terminal (see TTY; stderr is then unused).
+	TTY *TTY
 }
 
 // Exec runs argv inside the running container with lxc-attach, streaming stdin (nil means
@@ -49,6 +51,9 @@ func (m *Manager) Exec(ctx context.Context, name string, argv []string, stdin io
 		argv = append([]string{"/bin/sh", "-c", `cd "$0" && exec "$@"`, opts.Cwd}, argv...)
 	}
 	args = append(append(args, "--"), argv...)
+	if opts.TTY != nil {
+		return m.execTTY(ctx, name, args, stdin, stdout, opts.TTY)
+	}
 	_, err = m.run(ctx, call{tool: "lxc-attach", name: name, args: args, stdin: stdin, stdout: stdout, stderr: stderr})
 	var te *ToolError
 	if errors.As(err, &te) && te.ExitCode >= 0 && ctx.Err() == nil {

@@ -87,7 +87,11 @@ func (m *Manager) openInRoot(name, path string, flags int, mode uint32) (*os.Fil
 	if err != nil {
 		return nil, err
 	}
-	return OpenInRoot(rootfs, path, flags, mode)
+	f, err := OpenInRoot(rootfs, path, flags, mode)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return f, nil
 }
 
 // OpenInRoot opens path (absolute or relative, as seen from inside) below root with the
@@ -111,7 +115,7 @@ func OpenInRoot(root, path string, flags int, mode uint32) (*os.File, error) {
 	}
 	fd, err := unix.Openat2(rootFD, rel, &how)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, &fs.PathError{Op: "open", Path: path, Err: err})
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
 	return os.NewFile(uintptr(fd), path), nil
 }

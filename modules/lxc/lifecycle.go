@@ -75,7 +75,7 @@ func (m *Manager) Delete(ctx context.Context, name string, force bool) error {
 	}
 	if st != StateStopped {
 		if !force {
-			return fmt.Errorf("%s: %w (stop it or force)", name, ErrRunning)
+			return fmt.Errorf("%s: %w: stop it first or pass --force", name, ErrRunning)
 		}
 		if err := m.Stop(ctx, name, true); err != nil {
 			return err

@@ -27,7 +27,7 @@ var (
 	ErrExists = errors.New("container already exists")
 	// ErrInvalidName means the name is not a valid container (host) name.
 	ErrInvalidName = errors.New("invalid container name")
-	// ErrRunning means the operation needs a stopped container (or force).
+	// ErrRunning means the operation needs a stopped container (or --force).
 	ErrRunning = errors.New("container is running")
 	// ErrNotRunning means the operation needs a running container.
 	ErrNotRunning = errors.New("container is not running")

@@ -104,6 +104,18 @@ type ClusterMember struct {
 	SchemaVersion int       `json:"schema_version" yaml:"schema_version"`
 	APILevel      int       `json:"api_level" yaml:"api_level"`
 	LastHeartbeat time.Time `json:"last_heartbeat" yaml:"last_heartbeat"`
+	// Architecture is the member's kernel architecture (uname -m), recorded by the member.
+	Architecture string `json:"architecture" yaml:"architecture"`
+	// FailureDomain and Description are set with `cluster edit` (ClusterMemberPut).
+	FailureDomain string `json:"failure_domain" yaml:"failure_domain"`
+	Description   string `json:"description" yaml:"description"`
+}
+
+// ClusterMemberPut is the editable part of a member (PUT /1.0/cluster/members/NAME), as
+// LXD's: what `cluster edit` reads. An empty failure domain is "default".
+type ClusterMemberPut struct {
+	Description   string `json:"description" yaml:"description"`
+	FailureDomain string `json:"failure_domain" yaml:"failure_domain"`
 }
 
 // ClusterMemberTokenPost is the body of POST /1.0/cluster/members (create a join token).

@@ -1,6 +1,7 @@
 // Package cli is the nodeagent command line: the daemon itself and the per-node commands
 // that talk to it over its unix socket (or, for list-database and recovery, read the agent
-// directory directly with the daemon stopped).
+// directory directly with the daemon stopped), plus the cluster verbs it shares with orch
+// (nodeagent/api/verbs), which reach the daemon through the same socket (socket.go).
 package cli
 
 import (
@@ -8,12 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/alecthomas/kong"
 
 	"orch/nodeagent/api"
+	"orch/nodeagent/api/verbs"
 	"orch/nodeagent/daemon"
 	"orch/nodeagent/version"
 	"orch/output"
@@ -31,67 +32,37 @@ type Globals struct {
 // client returns a client of the daemon's unix socket.
 func (g *Globals) client() *api.Client { return api.NewUnixClient(daemon.SocketPath(g.Dir)) }
 
-// CLI is the nodeagent command tree.
+// CLI is the nodeagent command tree: the daemon and what needs the agent directory, then
+// the cluster verbs shared with orch (nodeagent/api/verbs), spoken over the unix socket.
 type CLI struct {
 	Globals
-	Daemon    DaemonCmd    `cmd:"" help:"Run the agent daemon in the foreground."`
-	Waitready WaitreadyCmd `cmd:"" help:"Wait until the daemon answers."`
-	Init      InitCmd      `cmd:"" help:"Bootstrap a cluster or join one (interactively, or --preseed from stdin)."`
-	Config    ConfigCmd    `cmd:"" help:"Get and set configuration keys."`
-	Cluster   ClusterCmd   `cmd:"" help:"Manage the cluster's members."`
-	Info      InfoCmd      `cmd:"" help:"Show what this agent is."`
-	Trust     TrustCmd     `cmd:"" help:"Manage trusted client certificates."`
-	Version   VersionCmd   `cmd:"" help:"Print the agent's version."`
-	Launch    LaunchCmd    `cmd:"" help:"Launch an instance from an image (any member; --target picks one)."`
-	List      ListCmd      `cmd:"" help:"List the cluster's instances with their NODE."`
-	Start     StartCmd     `cmd:"" help:"Start instances."`
-	Stop      StopCmd      `cmd:"" help:"Stop instances."`
-	Restart   RestartCmd   `cmd:"" help:"Restart instances."`
-	Delete    DeleteCmd    `cmd:"" help:"Delete instances."`
-	Exec      ExecCmd      `cmd:"" help:"Run a command in an instance: exec NAME -- CMD..."`
-	File      FileCmd      `cmd:"" help:"Copy files into and out of instances."`
-	Image     ImageCmd     `cmd:"" help:"Manage images."`
-	Profile   ProfileCmd   `cmd:"" help:"Manage profiles."`
-	Remote    RemoteCmd    `cmd:"" help:"Manage image servers (simplestreams)."`
-	Storage   StorageCmd   `cmd:"" help:"Manage storage pools and volumes."`
-	Network   NetworkCmd   `cmd:"" help:"Manage bridge networks."`
+	Daemon      DaemonCmd           `cmd:"" help:"Run the agent daemon in the foreground."`
+	Waitready   WaitreadyCmd        `cmd:"" help:"Wait until the daemon answers."`
+	Init        InitCmd             `cmd:"" help:"Bootstrap a cluster or join one (interactively, or --preseed from stdin)."`
+	Cluster     ClusterCmd          `cmd:"" help:"Manage the cluster's members."`
+	Info        InfoCmd             `cmd:"" help:"Show what this agent is."`
+	Version     VersionCmd          `cmd:"" help:"Print the agent's version."`
+	Completion  verbs.CompletionCmd `cmd:"" help:"Print a shell's completion script (bash, zsh, fish)."`
+	verbs.Verbs `embed:""`
 }
 
-// Main runs the CLI and returns the process exit code.
+// Main runs the CLI and returns the process exit code: 0 after --help or with no command
+// (the usage is printed, as plain `lxc` does), 2 for a wrong command line, 1 for a failed
+// command, else the code the command chose (exec passes the remote command's through).
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cli := CLI{Globals: Globals{Stdin: stdin, Stdout: stdout, Stderr: stderr}}
-	parser, err := kong.New(&cli, kong.Name("nodeagent"),
-		kong.Description("The orch node agent: an LXD-style cluster member."),
-		kong.Writers(stdout, stderr), kong.Exit(func(int) {}),
-		kong.UsageOnError())
+	parser, err := kong.New(&cli, append(verbs.Options(stdout, stderr), kong.Name("nodeagent"),
+		kong.Description("The orch node agent: an LXD-style cluster member."))...)
 	if err != nil {
 		fmt.Fprintln(stderr, "nodeagent:", err)
 		return 1
 	}
-	kctx, err := parser.Parse(args)
-	if err != nil {
-		var pe *kong.ParseError
-		if errors.As(err, &pe) && len(args) == 0 {
-			return 0
-		}
-		fmt.Fprintln(stderr, "nodeagent:", err)
-		return 2
-	}
-	if err := kctx.Run(&cli.Globals); err != nil {
-		var ec exitCode
-		if errors.As(err, &ec) {
-			return int(ec)
-		}
-		fmt.Fprintln(stderr, "Error:", err)
-		return 1
-	}
-	return 0
+	env := &verbs.Env{Stdin: stdin, Stdout: stdout, Stderr: stderr, Reacher: socket{&cli.Globals}}
+	return verbs.Main(parser, args, 2, stderr, &cli.Globals, env)
 }
 
 // exitCode ends a command with a code and no message.
-type exitCode int
-
-func (e exitCode) Error() string { return fmt.Sprintf("exit code %d", int(e)) }
+type exitCode = verbs.ExitCode
 
 // VersionCmd prints the version triple.
 type VersionCmd struct {
@@ -144,13 +115,4 @@ func (c *WaitreadyCmd) Run(g *Globals) error {
 		case <-time.After(25 * time.Millisecond):
 		}
 	}
-}
-
-func stdinIsTerminal(r io.Reader) bool {
-	f, ok := r.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

@@ -253,9 +253,10 @@ func (d *Daemon) clusterAddress() string {
 func (d *Daemon) startLoops() {
 	ctx, cancel := context.WithCancel(context.Background())
 	d.stopLoops = cancel
-	d.loops.Add(2)
+	d.loops.Add(3)
 	go func() { defer d.loops.Done(); d.heartbeatLoop(ctx) }()
 	go func() { defer d.loops.Done(); d.recordLoop(ctx) }()
+	go func() { defer d.loops.Done(); d.architectureLoop(ctx) }()
 }
 
 // recordLoop keeps the node-local database's copy of the last applied raft index and term

@@ -173,6 +173,8 @@ func (d *Daemon) routes() http.Handler {
 	d.handle(m, "POST /1.0/cluster/members", trusted, d.onLeader(d.postToken))
 	d.handle(m, "GET /1.0/cluster/members/{name}", trusted, d.onLeader(d.getMember))
 	d.handle(m, "DELETE /1.0/cluster/members/{name}", trusted, d.onLeader(d.deleteMember))
+	d.handle(m, "PUT /1.0/cluster/members/{name}", trusted, d.onLeader(d.putMember))
+	d.handle(m, "PATCH /1.0/cluster/members/{name}", trusted, d.onLeader(d.putMember))
 	d.handle(m, "GET /1.0/cluster/tokens", trusted, d.getTokens)
 	d.handle(m, "DELETE /1.0/cluster/tokens/{name}", trusted, d.deleteToken)
 	d.handle(m, "GET /1.0/certificates", trusted, d.getCertificates)

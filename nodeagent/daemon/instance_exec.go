@@ -14,7 +14,8 @@ import (
 )
 
 // postInstanceExec runs a command in the instance (on its owner): the request body is its stdin,
-// the answer a stream of output frames ending with the exit code (api.ReadExecFrames).
+// the answer a stream of output frames ending with the exit code (api.ReadExecFrames). With
+// tty=1 the command gets a terminal and the body is frames too (api.ExecTTY).
 func (d *Daemon) postInstanceExec(w http.ResponseWriter, r *http.Request, row instanceRow) error {
 	q := r.URL.Query()
 	argv := q["command"]
@@ -32,14 +33,23 @@ func (d *Daemon) postInstanceExec(w http.ResponseWriter, r *http.Request, row in
 	if info.State != lxc.StateRunning {
 		return conflict("instance %q is not running (%s)", row.name, statusOf(info.State))
 	}
+	opts := lxc.ExecOptions{Cwd: q.Get("cwd"), Env: q["env"]}
+	var stdin io.Reader = r.Body
+	if q.Get("tty") != "" {
+		in, err := newTTYInput(q, r.Body)
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		stdin, opts.TTY = in, in.tty
+	}
 	rc := http.NewResponseController(w)
 	_ = rc.EnableFullDuplex()
 	w.Header().Set("Content-Type", api.ExecContentType)
 	w.WriteHeader(http.StatusOK)
 	_ = rc.Flush()
 	fw := &frameWriter{w: w, rc: rc}
-	code, err := m.Exec(r.Context(), row.name, argv, r.Body, fw.stream(api.FrameStdout), fw.stream(api.FrameStderr),
-		lxc.ExecOptions{Cwd: q.Get("cwd"), Env: q["env"]})
+	code, err := m.Exec(r.Context(), row.name, argv, stdin, fw.stream(api.FrameStdout), fw.stream(api.FrameStderr), opts)
 	if err != nil {
 		return fw.write(api.FrameError, []byte(err.Error()))
 	}
@@ -94,7 +104,7 @@ func (d *Daemon) getFile(w http.ResponseWriter, r *http.Request, row instanceRow
 	path := r.URL.Query().Get("path")
 	f, info, err := m.FileOpen(row.name, path)
 	if err != nil {
-		return driverError(fmt.Errorf("instance %s: %w", row.name, err))
+		return driverError(err) // the driver names the instance
 	}
 	defer f.Close()
 	w.Header().Set("Content-Type", "application/octet-stream")
@@ -124,7 +134,7 @@ func (d *Daemon) postFile(w http.ResponseWriter, r *http.Request, row instanceRo
 	opts.UID, _ = strconv.Atoi(r.Header.Get(api.HeaderFileUID))
 	opts.GID, _ = strconv.Atoi(r.Header.Get(api.HeaderFileGID))
 	if err := m.FilePush(row.name, r.URL.Query().Get("path"), r.Body, opts); err != nil {
-		return driverError(fmt.Errorf("instance %s: %w", row.name, err))
+		return driverError(err) // the driver names the instance
 	}
 	return writeOK(w, nil, "")
 }

@@ -404,7 +404,9 @@ func (d *Daemon) postInternalEntity(k *entityKind, create bool) handlerFunc {
 			op = k.create
 		}
 		if err := op(d, r.Context(), req); err != nil {
-			return api.Errorf(http.StatusInternalServerError, "%s: %v", d.memberName(), err)
+			// fanOut, the only caller, names this member ("member m2: ..."), as it does
+			// for its own part: naming it here too said "member m2: m2: ...".
+			return api.Errorf(http.StatusInternalServerError, "%v", err)
 		}
 		return writeOK(w, nil, "")
 	}

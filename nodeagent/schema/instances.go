@@ -7,7 +7,8 @@ const instancesV1 = `
 CREATE TABLE instances (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,
   member_id INTEGER NOT NULL, image TEXT NOT NULL DEFAULT '', profiles TEXT NOT NULL DEFAULT '',
   state TEXT NOT NULL DEFAULT 'CREATING', description TEXT NOT NULL DEFAULT '',
-  created_at INTEGER NOT NULL DEFAULT 0);
+  created_at INTEGER NOT NULL DEFAULT 0,
+  config TEXT NOT NULL DEFAULT '{}');
 CREATE INDEX instances_member ON instances(member_id);
 CREATE TABLE images (fingerprint TEXT PRIMARY KEY, size INTEGER NOT NULL DEFAULT 0,
   architecture TEXT NOT NULL DEFAULT '', properties TEXT NOT NULL DEFAULT '{}',

@@ -44,10 +44,7 @@ CREATE TABLE profiles_config (profile_id INTEGER NOT NULL REFERENCES profiles(id
   key TEXT NOT NULL, value TEXT NOT NULL, UNIQUE(profile_id, key));
 CREATE TABLE profiles_devices (profile_id INTEGER NOT NULL REFERENCES profiles(id) ON DELETE CASCADE,
   device TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, UNIQUE(profile_id, device, key));
-` + instancesV1 + storageV1,
-	// 1 → 2: instance configuration (boot.autostart, volatile.last_state.power, ...) as a
-	// JSON object of strings, as LXD keeps per-instance config.
-	`ALTER TABLE instances ADD COLUMN config TEXT NOT NULL DEFAULT '{}'`,
+` + instancesV1 + storageV1 + membersInfoV1,
 }
 
 // Latest is the schema version this package can build.

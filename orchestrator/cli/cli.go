@@ -1,16 +1,16 @@
 // Package cli is the orch command line (kong): each command fills orchestrator.Options and
-// calls one function of package orchestrator.
+// calls one function of package orchestrator. The cluster verbs are the ones the agent CLI
+// mounts too (nodeagent/api/verbs); orch only says how they reach a member (member.go).
 package cli
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 
 	"github.com/alecthomas/kong"
 
+	"orch/nodeagent/api/verbs"
 	"orch/orchestrator"
 )
 
@@ -37,70 +37,40 @@ func (g *Globals) options() orchestrator.Options {
 	return o
 }
 
-// CLI is orch's command tree.
+// CLI is orch's command tree: the workflows over SSH, then the cluster verbs shared with
+// the agent CLI (nodeagent/api/verbs), spoken over mutual TLS to a member of the inventory.
 type CLI struct {
 	Globals
-	Up        UpCmd        `cmd:"" help:"Converge every inventory host into one cluster (push, start, bootstrap, join)."`
-	Upgrade   UpgradeCmd   `cmd:"" help:"Rolling upgrade to a new agent binary, member by member."`
-	Recover   RecoverCmd   `cmd:"" help:"Disaster recovery after losing quorum."`
-	Reset     ResetCmd     `cmd:"" help:"Take the agent off hosts: leave the cluster cleanly, remove the unit (--purge: and the agent directory)."`
-	Play      PlayCmd      `cmd:"" help:"Run a playbook."`
-	Inventory InventoryCmd `cmd:"" help:"Show what the inventory holds."`
-	Cluster   ClusterCmd   `cmd:"" help:"Manage the cluster's members through its API."`
-	Node      NodeCmd      `cmd:"" help:"Run the agent CLI on one host over SSH: orch node NAME -- ARGS."`
-	Launch    LaunchCmd    `cmd:"" help:"Launch an instance (--target picks the member)."`
-	List      ListCmd      `cmd:"" help:"List the cluster's instances with their NODE."`
-	Start     StartCmd     `cmd:"" help:"Start instances."`
-	Stop      StopCmd      `cmd:"" help:"Stop instances."`
-	Restart   RestartCmd   `cmd:"" help:"Restart instances."`
-	Delete    DeleteCmd    `cmd:"" help:"Delete instances."`
-	Exec      ExecCmd      `cmd:"" help:"Run a command in an instance: orch exec NAME -- CMD..."`
-	File      FileCmd      `cmd:"" help:"Copy files into and out of instances."`
-	Storage   StorageCmd   `cmd:"" help:"Manage storage pools and volumes through the cluster API."`
-	Network   NetworkCmd   `cmd:"" help:"Manage bridge networks through the cluster API."`
-	Image     ImageCmd     `cmd:"" help:"Manage the cluster's images (import streams a tarball)."`
-	Profile   ProfileCmd   `cmd:"" help:"Manage the cluster's profiles."`
-	Remote    RemoteCmd    `cmd:"" help:"Manage the cluster's image servers (simplestreams)."`
-	Version   VersionCmd   `cmd:"" help:"Print orch's version."`
+	Up          UpCmd               `cmd:"" help:"Converge every inventory host into one cluster (push, start, bootstrap, join)."`
+	Upgrade     UpgradeCmd          `cmd:"" help:"Rolling upgrade to a new agent binary, member by member."`
+	Recover     RecoverCmd          `cmd:"" help:"Disaster recovery after losing quorum."`
+	Reset       ResetCmd            `cmd:"" help:"Take the agent off hosts: leave the cluster cleanly, remove the unit (--purge: and the agent directory)."`
+	Play        PlayCmd             `cmd:"" help:"Run a playbook."`
+	Inventory   InventoryCmd        `cmd:"" help:"Show what the inventory holds."`
+	Node        NodeCmd             `cmd:"" help:"Run the agent CLI on one host over SSH: orch node NAME -- ARGS."`
+	Version     VersionCmd          `cmd:"" help:"Print orch's version."`
+	Completion  verbs.CompletionCmd `cmd:"" help:"Print a shell's completion script (bash, zsh, fish)."`
+	Cluster     verbs.ClusterCmd    `cmd:"" help:"Manage the cluster's members through its API."`
+	verbs.Verbs `embed:""`
 }
 
 // exitCode ends a command with a code and no further message.
-type exitCode int
+type exitCode = verbs.ExitCode
 
-func (e exitCode) Error() string { return fmt.Sprintf("exit code %d", int(e)) }
-
-// Main runs orch and returns the process exit code.
+// Main runs orch and returns the process exit code: 0 after --help, 1 for a wrong command
+// line or a failed command, else the code the command chose (Ansible's for playbooks).
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cli := CLI{Globals: Globals{Stdin: stdin, Stdout: stdout, Stderr: stderr}}
-	parser, err := kong.New(&cli, kong.Name("orch"),
+	parser, err := kong.New(&cli, append(verbs.Options(stdout, stderr), kong.Name("orch"),
 		kong.Description("LXD-style clusters, deployed and operated over SSH from an inventory."),
-		kong.Writers(stdout, stderr), kong.Exit(func(int) {}), kong.UsageOnError(),
-		kong.ConfigureHelp(kong.HelpOptions{Compact: true}))
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}))...)
 	if err != nil {
 		fmt.Fprintln(stderr, "orch:", err)
 		return 1
 	}
-	kctx, err := parser.Parse(args)
-	if err != nil {
-		if len(args) == 0 || errors.Is(err, errHelp) {
-			return 0
-		}
-		fmt.Fprintln(stderr, "orch:", err)
-		return 1
-	}
-	err = kctx.Run(&cli.Globals)
-	var ec exitCode
-	switch {
-	case err == nil:
-		return 0
-	case errors.As(err, &ec):
-		return int(ec)
-	}
-	fmt.Fprintln(stderr, "Error:", err)
-	return 1
+	env := &verbs.Env{Stdin: stdin, Stdout: stdout, Stderr: stderr, Reacher: inventoryMember{&cli.Globals}}
+	return verbs.Main(parser, args, 1, stderr, &cli.Globals, env)
 }
-
-var errHelp = errors.New("help")
 
 // VersionCmd prints orch's version.
 type VersionCmd struct{}
@@ -109,13 +79,4 @@ type VersionCmd struct{}
 func (VersionCmd) Run(g *Globals) error {
 	fmt.Fprintln(g.Stdout, orchestrator.Version)
 	return nil
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

@@ -73,3 +73,19 @@ func TestImageProfileRemoteVerbs(t *testing.T) {
 		t.Errorf("profile edit of another name: exit %d, %q", code, errb)
 	}
 }
+
+// TestNegativeValues: `orch config set cluster.images_minimal_replica -1` (the guide's
+// command) parses: it fails reaching the member (none runs here), not with "unknown flag".
+func TestNegativeValues(t *testing.T) {
+	g := oneHostInventory(t)
+	for _, args := range [][]string{
+		{"config", "set", "cluster.images_minimal_replica", "-1"},
+		{"storage", "volume", "create", "p", "v", "size=1GiB", "--target", "n1"},
+		{"exec", "c1", "--", "sh", "-c", "exit -1"},
+	} {
+		code, _, errb := run(t, "", append(g, args...)...)
+		if code != 1 || strings.Contains(errb, "unknown flag") || !strings.Contains(errb, "no cluster member answered") {
+			t.Errorf("orch %v: exit %d, %q", args, code, errb)
+		}
+	}
+}

@@ -1,4 +1,4 @@
-package cli
+package verbs
 
 import (
 	"context"
@@ -26,21 +26,23 @@ type NetworkCreateCmd struct {
 }
 
 // Run defines or creates the network.
-func (c *NetworkCreateCmd) Run(g *Globals) error {
-	cfg, err := entityKeyValues(c.Config)
-	if err != nil {
-		return err
-	}
-	n := api.Network{Name: c.Name, Type: c.Type, Description: c.Description, Config: cfg}
-	if err := g.client().CreateNetwork(context.Background(), n, c.Target); err != nil {
-		return err
-	}
-	if c.Target != "" {
-		fmt.Fprintf(g.Stdout, "Network %s pending on member %s\n", c.Name, c.Target)
-	} else {
-		fmt.Fprintf(g.Stdout, "Network %s created\n", c.Name)
-	}
-	return nil
+func (c *NetworkCreateCmd) Run(e *Env) error {
+	return e.with("", func(ctx context.Context, cl *api.Client) error {
+		cfg, err := clusterKeyValues(c.Config)
+		if err != nil {
+			return err
+		}
+		n := api.Network{Name: c.Name, Type: c.Type, Description: c.Description, Config: cfg}
+		if err := cl.CreateNetwork(ctx, n, c.Target); err != nil {
+			return err
+		}
+		if c.Target != "" {
+			fmt.Fprintf(e.Stdout, "Network %s pending on member %s\n", c.Name, c.Target)
+		} else {
+			fmt.Fprintf(e.Stdout, "Network %s created\n", c.Name)
+		}
+		return nil
+	})
 }
 
 // NetworkListCmd is `network list`.
@@ -49,15 +51,17 @@ type NetworkListCmd struct {
 }
 
 // Run lists the networks.
-func (c *NetworkListCmd) Run(g *Globals) error {
-	if err := c.Format.Validate(); err != nil {
-		return err
-	}
-	ns, err := g.client().Networks(context.Background())
-	if err != nil {
-		return err
-	}
-	return output.Render(g.Stdout, c.Format, ns, func() ([]string, [][]string) { return output.NetworkTable(ns) })
+func (c *NetworkListCmd) Run(e *Env) error {
+	return e.with("", func(ctx context.Context, cl *api.Client) error {
+		if err := c.Format.Validate(); err != nil {
+			return err
+		}
+		ns, err := cl.Networks(ctx)
+		if err != nil {
+			return err
+		}
+		return output.Render(e.Stdout, c.Format, ns, func() ([]string, [][]string) { return output.NetworkTable(ns) })
+	})
 }
 
 // NetworkShowCmd is `network show NAME [--target]`.
@@ -68,12 +72,14 @@ type NetworkShowCmd struct {
 }
 
 // Run shows the network.
-func (c *NetworkShowCmd) Run(g *Globals) error {
-	n, err := g.client().NetworkByName(context.Background(), c.Name, c.Target)
-	if err != nil {
-		return err
-	}
-	return output.Render(g.Stdout, showFormat(c.Format), n, nil)
+func (c *NetworkShowCmd) Run(e *Env) error {
+	return e.with("", func(ctx context.Context, cl *api.Client) error {
+		n, err := cl.NetworkByName(ctx, c.Name, c.Target)
+		if err != nil {
+			return err
+		}
+		return output.Render(e.Stdout, oneFormat(c.Format), n, nil)
+	})
 }
 
 // NetworkDeleteCmd is `network delete NAME`.
@@ -82,6 +88,8 @@ type NetworkDeleteCmd struct {
 }
 
 // Run deletes the network.
-func (c *NetworkDeleteCmd) Run(g *Globals) error {
-	return g.client().DeleteNetwork(context.Background(), c.Name)
+func (c *NetworkDeleteCmd) Run(e *Env) error {
+	return e.with("", func(ctx context.Context, cl *api.Client) error {
+		return cl.DeleteNetwork(ctx, c.Name)
+	})
 }

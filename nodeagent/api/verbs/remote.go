@@ -1,15 +1,14 @@
-package cli
+package verbs
 
 import (
 	"context"
 	"fmt"
 
 	"orch/nodeagent/api"
-	"orch/orchestrator"
 	"orch/output"
 )
 
-// RemoteCmd is `orch remote`: the cluster's image servers, as the agent's `remote`.
+// RemoteCmd is `remote`: the cluster's image servers, as `lxc remote`.
 type RemoteCmd struct {
 	Add    RemoteAddCmd    `cmd:"" help:"Add a simplestreams image server: NAME URL."`
 	List   RemoteListCmd   `cmd:"" help:"List image servers."`
@@ -23,9 +22,9 @@ type RemoteAddCmd struct {
 }
 
 // Run records the remote.
-func (c *RemoteAddCmd) Run(g *Globals) error {
-	return withMember(g, "", func(ctx context.Context, m *orchestrator.Member) error {
-		if err := m.AddRemote(ctx, api.Remote{Name: c.Name, URL: c.URL, Protocol: "simplestreams"}); err != nil {
+func (c *RemoteAddCmd) Run(e *Env) error {
+	return e.with("", func(ctx context.Context, cl *api.Client) error {
+		if err := cl.AddRemote(ctx, api.Remote{Name: c.Name, URL: c.URL, Protocol: "simplestreams"}); err != nil {
 			return fmt.Errorf("remote %s: %w", c.Name, err)
 		}
 		return nil
@@ -38,16 +37,16 @@ type RemoteListCmd struct {
 }
 
 // Run lists the remotes.
-func (c *RemoteListCmd) Run(g *Globals) error {
+func (c *RemoteListCmd) Run(e *Env) error {
 	if err := c.Format.Validate(); err != nil {
 		return err
 	}
-	return withMember(g, "", func(ctx context.Context, m *orchestrator.Member) error {
-		rs, err := m.Remotes(ctx)
+	return e.with("", func(ctx context.Context, cl *api.Client) error {
+		rs, err := cl.Remotes(ctx)
 		if err != nil {
 			return err
 		}
-		return output.Render(g.Stdout, c.Format, rs, func() ([]string, [][]string) { return remoteTable(rs) })
+		return output.Render(e.Stdout, c.Format, rs, func() ([]string, [][]string) { return remoteTable(rs) })
 	})
 }
 
@@ -66,9 +65,9 @@ type RemoteRemoveCmd struct {
 }
 
 // Run removes the remote.
-func (c *RemoteRemoveCmd) Run(g *Globals) error {
-	return withMember(g, "", func(ctx context.Context, m *orchestrator.Member) error {
-		if err := m.RemoveRemote(ctx, c.Name); err != nil {
+func (c *RemoteRemoveCmd) Run(e *Env) error {
+	return e.with("", func(ctx context.Context, cl *api.Client) error {
+		if err := cl.RemoveRemote(ctx, c.Name); err != nil {
 			return fmt.Errorf("remote %s: %w", c.Name, err)
 		}
 		return nil

@@ -1,4 +1,4 @@
-package cli
+package verbs
 
 import (
 	"context"
@@ -28,21 +28,23 @@ type StorageCreateCmd struct {
 }
 
 // Run defines or creates the pool.
-func (c *StorageCreateCmd) Run(g *Globals) error {
-	cfg, err := entityKeyValues(c.Config)
-	if err != nil {
-		return err
-	}
-	pool := api.StoragePool{Name: c.Name, Driver: c.Driver, Description: c.Description, Config: cfg}
-	if err := g.client().CreateStoragePool(context.Background(), pool, c.Target); err != nil {
-		return err
-	}
-	if c.Target != "" {
-		fmt.Fprintf(g.Stdout, "Storage pool %s pending on member %s\n", c.Name, c.Target)
-	} else {
-		fmt.Fprintf(g.Stdout, "Storage pool %s created\n", c.Name)
-	}
-	return nil
+func (c *StorageCreateCmd) Run(e *Env) error {
+	return e.with("", func(ctx context.Context, cl *api.Client) error {
+		cfg, err := clusterKeyValues(c.Config)
+		if err != nil {
+			return err
+		}
+		pool := api.StoragePool{Name: c.Name, Driver: c.Driver, Description: c.Description, Config: cfg}
+		if err := cl.CreateStoragePool(ctx, pool, c.Target); err != nil {
+			return err
+		}
+		if c.Target != "" {
+			fmt.Fprintf(e.Stdout, "Storage pool %s pending on member %s\n", c.Name, c.Target)
+		} else {
+			fmt.Fprintf(e.Stdout, "Storage pool %s created\n", c.Name)
+		}
+		return nil
+	})
 }
 
 // StorageListCmd is `storage list`.
@@ -51,15 +53,17 @@ type StorageListCmd struct {
 }
 
 // Run lists the pools.
-func (c *StorageListCmd) Run(g *Globals) error {
-	if err := c.Format.Validate(); err != nil {
-		return err
-	}
-	ps, err := g.client().StoragePools(context.Background())
-	if err != nil {
-		return err
-	}
-	return output.Render(g.Stdout, c.Format, ps, func() ([]string, [][]string) { return output.StoragePoolTable(ps) })
+func (c *StorageListCmd) Run(e *Env) error {
+	return e.with("", func(ctx context.Context, cl *api.Client) error {
+		if err := c.Format.Validate(); err != nil {
+			return err
+		}
+		ps, err := cl.StoragePools(ctx)
+		if err != nil {
+			return err
+		}
+		return output.Render(e.Stdout, c.Format, ps, func() ([]string, [][]string) { return output.StoragePoolTable(ps) })
+	})
 }
 
 // StorageShowCmd is `storage show NAME [--target]`.
@@ -70,12 +74,14 @@ type StorageShowCmd struct {
 }
 
 // Run shows the pool.
-func (c *StorageShowCmd) Run(g *Globals) error {
-	p, err := g.client().StoragePool(context.Background(), c.Name, c.Target)
-	if err != nil {
-		return err
-	}
-	return output.Render(g.Stdout, showFormat(c.Format), p, nil)
+func (c *StorageShowCmd) Run(e *Env) error {
+	return e.with("", func(ctx context.Context, cl *api.Client) error {
+		p, err := cl.StoragePool(ctx, c.Name, c.Target)
+		if err != nil {
+			return err
+		}
+		return output.Render(e.Stdout, oneFormat(c.Format), p, nil)
+	})
 }
 
 // StorageDeleteCmd is `storage delete NAME`.
@@ -84,8 +90,10 @@ type StorageDeleteCmd struct {
 }
 
 // Run deletes the pool.
-func (c *StorageDeleteCmd) Run(g *Globals) error {
-	return g.client().DeleteStoragePool(context.Background(), c.Name)
+func (c *StorageDeleteCmd) Run(e *Env) error {
+	return e.with("", func(ctx context.Context, cl *api.Client) error {
+		return cl.DeleteStoragePool(ctx, c.Name)
+	})
 }
 
 // VolumeCmd is `storage volume`.
@@ -105,17 +113,19 @@ type VolumeCreateCmd struct {
 }
 
 // Run creates the volume.
-func (c *VolumeCreateCmd) Run(g *Globals) error {
-	cfg, err := entityKeyValues(c.Config)
-	if err != nil {
-		return err
-	}
-	v, err := g.client().CreateStorageVolume(context.Background(), c.Pool, api.StorageVolumesPost{Name: c.Name, Config: cfg}, c.Target)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(g.Stdout, "Storage volume %s created on %s\n", v.Name, v.Location)
-	return nil
+func (c *VolumeCreateCmd) Run(e *Env) error {
+	return e.with("", func(ctx context.Context, cl *api.Client) error {
+		cfg, err := clusterKeyValues(c.Config)
+		if err != nil {
+			return err
+		}
+		v, err := cl.CreateStorageVolume(ctx, c.Pool, api.StorageVolumesPost{Name: c.Name, Config: cfg}, c.Target)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.Stdout, "Storage volume %s created on %s\n", v.Name, v.Location)
+		return nil
+	})
 }
 
 // VolumeListCmd is `storage volume list POOL`.
@@ -125,15 +135,17 @@ type VolumeListCmd struct {
 }
 
 // Run lists the volumes.
-func (c *VolumeListCmd) Run(g *Globals) error {
-	if err := c.Format.Validate(); err != nil {
-		return err
-	}
-	vs, err := g.client().StorageVolumes(context.Background(), c.Pool)
-	if err != nil {
-		return err
-	}
-	return output.Render(g.Stdout, c.Format, vs, func() ([]string, [][]string) { return output.StorageVolumeTable(vs) })
+func (c *VolumeListCmd) Run(e *Env) error {
+	return e.with("", func(ctx context.Context, cl *api.Client) error {
+		if err := c.Format.Validate(); err != nil {
+			return err
+		}
+		vs, err := cl.StorageVolumes(ctx, c.Pool)
+		if err != nil {
+			return err
+		}
+		return output.Render(e.Stdout, c.Format, vs, func() ([]string, [][]string) { return output.StorageVolumeTable(vs) })
+	})
 }
 
 // VolumeShowCmd is `storage volume show POOL NAME [--target]`.
@@ -145,12 +157,14 @@ type VolumeShowCmd struct {
 }
 
 // Run shows the volume.
-func (c *VolumeShowCmd) Run(g *Globals) error {
-	v, err := g.client().StorageVolume(context.Background(), c.Pool, c.Name, c.Target)
-	if err != nil {
-		return err
-	}
-	return output.Render(g.Stdout, showFormat(c.Format), v, nil)
+func (c *VolumeShowCmd) Run(e *Env) error {
+	return e.with("", func(ctx context.Context, cl *api.Client) error {
+		v, err := cl.StorageVolume(ctx, c.Pool, c.Name, c.Target)
+		if err != nil {
+			return err
+		}
+		return output.Render(e.Stdout, oneFormat(c.Format), v, nil)
+	})
 }
 
 // VolumeDeleteCmd is `storage volume delete POOL NAME [--target]`.
@@ -161,12 +175,14 @@ type VolumeDeleteCmd struct {
 }
 
 // Run deletes the volume.
-func (c *VolumeDeleteCmd) Run(g *Globals) error {
-	return g.client().DeleteStorageVolume(context.Background(), c.Pool, c.Name, c.Target)
+func (c *VolumeDeleteCmd) Run(e *Env) error {
+	return e.with("", func(ctx context.Context, cl *api.Client) error {
+		return cl.DeleteStorageVolume(ctx, c.Pool, c.Name, c.Target)
+	})
 }
 
-// entityKeyValues reads key=value arguments (none is fine).
-func entityKeyValues(args []string) (map[string]string, error) {
+// clusterKeyValues reads key=value arguments (none is fine).
+func clusterKeyValues(args []string) (map[string]string, error) {
 	out := map[string]string{}
 	for _, a := range args {
 		k, v, ok := strings.Cut(a, "=")
@@ -178,8 +194,8 @@ func entityKeyValues(args []string) (map[string]string, error) {
 	return out, nil
 }
 
-// showFormat makes "table" (meaningless for one object) mean yaml.
-func showFormat(f output.Format) output.Format {
+// oneFormat makes "table" (meaningless for one object) mean yaml.
+func oneFormat(f output.Format) output.Format {
 	if f == output.FormatJSON {
 		return f
 	}

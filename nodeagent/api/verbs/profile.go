@@ -1,4 +1,4 @@
-package cli
+package verbs
 
 import (
 	"context"
@@ -6,11 +6,10 @@ import (
 	"io"
 
 	"orch/nodeagent/api"
-	"orch/orchestrator"
 	"orch/output"
 )
 
-// ProfileCmd is `orch profile`: the cluster's profiles, as the agent's `profile`.
+// ProfileCmd is `profile`: the cluster's profiles, as `lxc profile`.
 type ProfileCmd struct {
 	List   ProfileListCmd   `cmd:"" help:"List profiles."`
 	Show   ProfileShowCmd   `cmd:"" help:"Show a profile as YAML."`
@@ -25,16 +24,16 @@ type ProfileListCmd struct {
 }
 
 // Run lists the profiles.
-func (c *ProfileListCmd) Run(g *Globals) error {
+func (c *ProfileListCmd) Run(e *Env) error {
 	if err := c.Format.Validate(); err != nil {
 		return err
 	}
-	return withMember(g, "", func(ctx context.Context, m *orchestrator.Member) error {
-		ps, err := m.Profiles(ctx)
+	return e.with("", func(ctx context.Context, cl *api.Client) error {
+		ps, err := cl.Profiles(ctx)
 		if err != nil {
 			return err
 		}
-		return output.Render(g.Stdout, c.Format, ps, func() ([]string, [][]string) { return output.ProfileTable(ps) })
+		return output.Render(e.Stdout, c.Format, ps, func() ([]string, [][]string) { return output.ProfileTable(ps) })
 	})
 }
 
@@ -45,16 +44,16 @@ type ProfileShowCmd struct {
 }
 
 // Run shows the profile.
-func (c *ProfileShowCmd) Run(g *Globals) error {
+func (c *ProfileShowCmd) Run(e *Env) error {
 	if err := c.Format.Validate(); err != nil {
 		return err
 	}
-	return withMember(g, "", func(ctx context.Context, m *orchestrator.Member) error {
-		p, err := m.Profile(ctx, c.Name)
+	return e.with("", func(ctx context.Context, cl *api.Client) error {
+		p, err := cl.Profile(ctx, c.Name)
 		if err != nil {
 			return fmt.Errorf("profile %s: %w", c.Name, err)
 		}
-		return output.Render(g.Stdout, c.Format, p, func() ([]string, [][]string) { return output.ProfileTable([]api.Profile{*p}) })
+		return output.Render(e.Stdout, c.Format, p, func() ([]string, [][]string) { return output.ProfileTable([]api.Profile{*p}) })
 	})
 }
 
@@ -65,19 +64,19 @@ type ProfileCreateCmd struct {
 }
 
 // Run creates the profile.
-func (c *ProfileCreateCmd) Run(g *Globals) error {
+func (c *ProfileCreateCmd) Run(e *Env) error {
 	p := api.Profile{Name: c.Name}
 	if c.Stdin {
 		var err error
-		if p, err = readProfile(g.Stdin, c.Name); err != nil {
+		if p, err = readProfile(e.Stdin, c.Name); err != nil {
 			return err
 		}
 	}
-	return withMember(g, "", func(ctx context.Context, m *orchestrator.Member) error {
-		if err := m.CreateProfile(ctx, p); err != nil {
+	return e.with("", func(ctx context.Context, cl *api.Client) error {
+		if err := cl.CreateProfile(ctx, p); err != nil {
 			return fmt.Errorf("profile %s: %w", c.Name, err)
 		}
-		fmt.Fprintf(g.Stdout, "Profile %s created\n", c.Name)
+		fmt.Fprintf(e.Stdout, "Profile %s created\n", c.Name)
 		return nil
 	})
 }
@@ -88,13 +87,13 @@ type ProfileEditCmd struct {
 }
 
 // Run replaces the profile.
-func (c *ProfileEditCmd) Run(g *Globals) error {
-	p, err := readProfile(g.Stdin, c.Name)
+func (c *ProfileEditCmd) Run(e *Env) error {
+	p, err := readProfile(e.Stdin, c.Name)
 	if err != nil {
 		return err
 	}
-	return withMember(g, "", func(ctx context.Context, m *orchestrator.Member) error {
-		if err := m.UpdateProfile(ctx, p); err != nil {
+	return e.with("", func(ctx context.Context, cl *api.Client) error {
+		if err := cl.UpdateProfile(ctx, p); err != nil {
 			return fmt.Errorf("profile %s: %w", c.Name, err)
 		}
 		return nil
@@ -107,9 +106,9 @@ type ProfileDeleteCmd struct {
 }
 
 // Run deletes the profile.
-func (c *ProfileDeleteCmd) Run(g *Globals) error {
-	return withMember(g, "", func(ctx context.Context, m *orchestrator.Member) error {
-		if err := m.DeleteProfile(ctx, c.Name); err != nil {
+func (c *ProfileDeleteCmd) Run(e *Env) error {
+	return e.with("", func(ctx context.Context, cl *api.Client) error {
+		if err := cl.DeleteProfile(ctx, c.Name); err != nil {
 			return fmt.Errorf("profile %s: %w", c.Name, err)
 		}
 		return nil

@@ -1,4 +1,4 @@
-package cli
+package verbs
 
 import (
 	"context"
@@ -6,14 +6,10 @@ import (
 	"os"
 
 	"orch/nodeagent/api"
-	"orch/orchestrator"
 	"orch/output"
 )
 
-// The image, profile and remote verbs are the agent CLI's (nodeagent/cli), spoken to the
-// cluster API of the first reachable member (withMember); errors start with that member.
-
-// ImageCmd is `orch image`: the cluster's images, as the agent's `image`.
+// ImageCmd is `image`: the cluster's images, as `lxc image`.
 type ImageCmd struct {
 	Import ImageImportCmd `cmd:"" help:"Import a rootfs tarball as an image (streamed to one member, then replicated)."`
 	List   ImageListCmd   `cmd:"" help:"List the cluster's images and their holders."`
@@ -26,11 +22,11 @@ type ImageCmd struct {
 type ImageImportCmd struct {
 	Tarball string   `arg:"" help:"Rootfs tarball (.tar, .tar.gz, .tar.xz)." type:"path"`
 	Alias   []string `help:"Alias to give the image (repeatable)."`
-	Target  string   `help:"Member to upload to (its inventory host; default: the first that answers)."`
+	Target  string   `help:"Member to upload to (default: the one this command reaches)."`
 }
 
 // Run streams the tarball from disk to the member's API (never held in memory).
-func (c *ImageImportCmd) Run(g *Globals) error {
+func (c *ImageImportCmd) Run(e *Env) error {
 	f, err := os.Open(c.Tarball)
 	if err != nil {
 		return err
@@ -41,12 +37,12 @@ func (c *ImageImportCmd) Run(g *Globals) error {
 	} else if !st.Mode().IsRegular() {
 		return fmt.Errorf("%s: not a regular file", c.Tarball)
 	}
-	return withMember(g, c.Target, func(ctx context.Context, m *orchestrator.Member) error {
-		img, err := m.ImportImage(ctx, f, c.Alias)
+	return e.with(c.Target, func(ctx context.Context, cl *api.Client) error {
+		img, err := cl.ImportImage(ctx, f, c.Alias)
 		if err != nil {
 			return fmt.Errorf("importing %s: %w", c.Tarball, err)
 		}
-		fmt.Fprintf(g.Stdout, "Image imported with fingerprint: %s\n", img.Fingerprint)
+		fmt.Fprintf(e.Stdout, "Image imported with fingerprint: %s\n", img.Fingerprint)
 		return nil
 	})
 }
@@ -57,16 +53,16 @@ type ImageListCmd struct {
 }
 
 // Run lists the images.
-func (c *ImageListCmd) Run(g *Globals) error {
+func (c *ImageListCmd) Run(e *Env) error {
 	if err := c.Format.Validate(); err != nil {
 		return err
 	}
-	return withMember(g, "", func(ctx context.Context, m *orchestrator.Member) error {
-		imgs, err := m.Images(ctx)
+	return e.with("", func(ctx context.Context, cl *api.Client) error {
+		imgs, err := cl.Images(ctx)
 		if err != nil {
 			return err
 		}
-		return output.Render(g.Stdout, c.Format, imgs, func() ([]string, [][]string) { return output.ImageTable(imgs) })
+		return output.Render(e.Stdout, c.Format, imgs, func() ([]string, [][]string) { return output.ImageTable(imgs) })
 	})
 }
 
@@ -77,16 +73,16 @@ type ImageShowCmd struct {
 }
 
 // Run shows the image.
-func (c *ImageShowCmd) Run(g *Globals) error {
+func (c *ImageShowCmd) Run(e *Env) error {
 	if err := c.Format.Validate(); err != nil {
 		return err
 	}
-	return withMember(g, "", func(ctx context.Context, m *orchestrator.Member) error {
-		img, err := m.Image(ctx, c.Image)
+	return e.with("", func(ctx context.Context, cl *api.Client) error {
+		img, err := cl.Image(ctx, c.Image)
 		if err != nil {
 			return fmt.Errorf("image %s: %w", c.Image, err)
 		}
-		return output.Render(g.Stdout, c.Format, img, func() ([]string, [][]string) { return output.ImageTable([]api.Image{*img}) })
+		return output.Render(e.Stdout, c.Format, img, func() ([]string, [][]string) { return output.ImageTable([]api.Image{*img}) })
 	})
 }
 
@@ -96,9 +92,9 @@ type ImageDeleteCmd struct {
 }
 
 // Run deletes the image.
-func (c *ImageDeleteCmd) Run(g *Globals) error {
-	return withMember(g, "", func(ctx context.Context, m *orchestrator.Member) error {
-		if err := m.DeleteImage(ctx, c.Image); err != nil {
+func (c *ImageDeleteCmd) Run(e *Env) error {
+	return e.with("", func(ctx context.Context, cl *api.Client) error {
+		if err := cl.DeleteImage(ctx, c.Image); err != nil {
 			return fmt.Errorf("image %s: %w", c.Image, err)
 		}
 		return nil
@@ -118,9 +114,9 @@ type ImageAliasCreateCmd struct {
 }
 
 // Run creates (or moves) the alias.
-func (c *ImageAliasCreateCmd) Run(g *Globals) error {
-	return withMember(g, "", func(ctx context.Context, m *orchestrator.Member) error {
-		if err := m.CreateImageAlias(ctx, c.Name, c.Target); err != nil {
+func (c *ImageAliasCreateCmd) Run(e *Env) error {
+	return e.with("", func(ctx context.Context, cl *api.Client) error {
+		if err := cl.CreateImageAlias(ctx, c.Name, c.Target); err != nil {
 			return fmt.Errorf("alias %s -> image %s: %w", c.Name, c.Target, err)
 		}
 		return nil
@@ -133,26 +129,11 @@ type ImageAliasDeleteCmd struct {
 }
 
 // Run deletes the alias.
-func (c *ImageAliasDeleteCmd) Run(g *Globals) error {
-	return withMember(g, "", func(ctx context.Context, m *orchestrator.Member) error {
-		if err := m.DeleteImageAlias(ctx, c.Name); err != nil {
+func (c *ImageAliasDeleteCmd) Run(e *Env) error {
+	return e.with("", func(ctx context.Context, cl *api.Client) error {
+		if err := cl.DeleteImageAlias(ctx, c.Name); err != nil {
 			return fmt.Errorf("alias %s: %w", c.Name, err)
 		}
 		return nil
 	})
-}
-
-// withMember runs fn with a client of the first reachable member (only target's, when
-// set); an error fn returns starts with the member that answered.
-func withMember(g *Globals, target string, fn func(ctx context.Context, m *orchestrator.Member) error) error {
-	ctx := context.Background()
-	m, done, err := orchestrator.ClusterMember(ctx, g.options(), target)
-	if err != nil {
-		return err
-	}
-	defer done()
-	if err := fn(ctx, m); err != nil {
-		return fmt.Errorf("member %s: %w", m.Name, err)
-	}
-	return nil
 }

@@ -1,0 +1,63 @@
+package cluster
+
+import (
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMemberColumns: `cluster list` has LXD's ARCHITECTURE, FAILURE DOMAIN and DESCRIPTION
+// columns; every member, joined ones included, records its own architecture; `cluster
+// edit` through a follower sets a member's failure domain and description, seen from every
+// member.
+func TestMemberColumns(t *testing.T) {
+	ms := formCluster(t, 3)
+	arch, err := exec.Command("uname", "-m").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.TrimSpace(string(arch))
+	waitFor(t, 20*time.Second, "every member's architecture", func() error {
+		members, err := listMembers(ms[2])
+		if err != nil {
+			return err
+		}
+		for _, m := range members {
+			if m.Architecture != want || m.FailureDomain != "default" {
+				return fmt.Errorf("%s: architecture %q, failure domain %q", m.ServerName, m.Architecture, m.FailureDomain)
+			}
+		}
+		return nil
+	})
+	follower := ms[0]
+	if follower == leaderOf(t, ms) {
+		follower = ms[1]
+	}
+	shown := follower.MustRun("cluster", "show", ms[1].name)
+	edited := strings.NewReplacer("failure_domain: default", "failure_domain: rack2", `description: ""`, "description: second").Replace(shown)
+	follower.MustRunInput(edited, "cluster", "edit", ms[1].name)
+	for _, a := range ms {
+		out := a.MustRun("cluster", "list")
+		header, row := "", ""
+		for _, line := range strings.Split(out, "\n") {
+			if strings.Contains(line, "NAME") {
+				header = line
+			}
+			if strings.Contains(line, "| "+ms[1].name+" ") {
+				row = line
+			}
+		}
+		for _, w := range []string{"ARCHITECTURE", "FAILURE DOMAIN", "DESCRIPTION"} {
+			if !strings.Contains(header, w) {
+				t.Errorf("%s: cluster list has no %s column:\n%s", a.name, w, out)
+			}
+		}
+		for _, w := range []string{want, "rack2", "second"} {
+			if !strings.Contains(row, w) {
+				t.Errorf("%s: %s's row has no %q:\n%s", a.name, ms[1].name, w, out)
+			}
+		}
+	}
+}
