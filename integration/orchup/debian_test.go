@@ -31,8 +31,8 @@ profiles:
 
 // TestDebianHosts is the real-server scenario on fresh Debian 12 hosts booted by systemd
 // with none of LXC, dnsmasq or nftables installed: orch up installs what the cluster needs
-// (and nothing on a re-run), the agent is a systemd unit logging to the journal, two
-// instances are launched, a host reboots cleanly and comes back ONLINE with its btrfs pool
+// (and nothing on a re-run), the agent is a systemd unit logging to the journal, four
+// instances are launched with and without boot.autostart, a host reboots cleanly and comes back ONLINE with its btrfs pool
 // mounted from its loop file, its bridge and the instance that was running (the one stopped by its user stays stopped), and an agent
 // killed with SIGKILL is restarted by systemd.
 func TestDebianHosts(t *testing.T) {
@@ -72,10 +72,18 @@ func TestDebianHosts(t *testing.T) {
 	}
 
 	mustRun(t, e, "image", "import", img, "--alias", "busybox")
-	mustRun(t, e, "launch", "busybox", "c1", "--target", "host1")
+	// As in LXD: c1 (boot.autostart=true) starts at boot although its user stopped it; c2
+	// (no key) comes back because it was running; c3 (boot.autostart=false) stays stopped
+	// although it was running; c4 (no key) stays stopped because its user stopped it.
+	mustRun(t, e, "launch", "busybox", "c1", "--target", "host1", "-c", "boot.autostart=true")
 	mustRun(t, e, "launch", "busybox", "c2", "--target", "host1")
-	mustRun(t, e, "stop", "c2", "--force")
-	lease := waitInstance(t, e, "c1", func(in api.Instance) bool { return len(in.IPv4) > 0 })
+	mustRun(t, e, "launch", "busybox", "c3", "--target", "host1", "-c", "boot.autostart=false")
+	mustRun(t, e, "launch", "busybox", "c4", "--target", "host1")
+	mustRun(t, e, "stop", "c1", "c4", "--force")
+	lease := waitInstance(t, e, "c2", func(in api.Instance) bool { return len(in.IPv4) > 0 })
+	if r := e.orch("launch", "busybox", "c5", "-c", "volatile.last_state.power=RUNNING"); r.code == 0 || !strings.Contains(r.stderr, "volatile") {
+		t.Errorf("launch with a volatile key: exit %d, want a refusal naming it: %s", r.code, r.stderr)
+	}
 
 	if err := h1.Reboot(t.Context()); err != nil {
 		t.Fatal(err)
@@ -87,11 +95,23 @@ func TestDebianHosts(t *testing.T) {
 	if out, err := h1.Exec(t.Context(), "nft", "list", "table", "ip", "orch_orchbr0"); err != nil || !strings.Contains(string(out), "masquerade") {
 		t.Errorf("host1's bridge NAT after the reboot: %s %v", out, err)
 	}
-	after := waitInstance(t, e, "c1", func(in api.Instance) bool {
+	after := waitInstance(t, e, "c2", func(in api.Instance) bool {
 		return in.Status == api.InstanceRunning && len(in.IPv4) > 0 && in.PID != lease.PID
 	})
-	t.Logf("c1 before the reboot: pid %d %v; after: pid %d %v", lease.PID, lease.IPv4, after.PID, after.IPv4)
-	waitInstance(t, e, "c2", func(in api.Instance) bool { return in.Status == api.InstanceStopped })
+	t.Logf("c2 before the reboot: pid %d %v; after: pid %d %v", lease.PID, lease.IPv4, after.PID, after.IPv4)
+	waitInstance(t, e, "c1", func(in api.Instance) bool { return in.Status == api.InstanceRunning && len(in.IPv4) > 0 })
+	wait.For(t, 60*time.Second, "host1's agent deciding which instances to start", func() error {
+		out, _ := h1.Exec(t.Context(), "journalctl", "-b", "-u", unit, "--no-pager", "-o", "cat")
+		if !strings.Contains(string(out), "autostart done") {
+			return fmt.Errorf("no 'autostart done' in this boot's journal")
+		}
+		return nil
+	})
+	for _, name := range []string{"c3", "c4"} {
+		if in := waitInstance(t, e, name, func(api.Instance) bool { return true }); in.Status != api.InstanceStopped {
+			t.Errorf("%s after the reboot: %s, want Stopped", name, in.Status)
+		}
+	}
 
 	h2 := e.lab.Host("host2")
 	pid := mainPID(t, h2, unit)

@@ -101,6 +101,7 @@ func (d *Daemon) autostartInstances(ctx context.Context) {
 		d.log.Warn("autostart: no container manager", "err", err)
 		return
 	}
+	started := 0
 	for _, row := range rows {
 		if row.state != instCreated || !wantsRunning(row.config) {
 			continue
@@ -112,8 +113,10 @@ func (d *Daemon) autostartInstances(ctx context.Context) {
 			d.log.Warn("autostart failed", "instance", row.name, "err", err)
 			continue
 		}
+		started++
 		d.log.Info("instance started at boot", "instance", row.name)
 	}
+	d.log.Info("autostart done", "instances", len(rows), "started", started)
 }
 
 // localInstanceRows reads this member's instances, retrying until the database answers

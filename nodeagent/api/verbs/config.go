@@ -56,20 +56,28 @@ func (c *ConfigSetCmd) Run(e *Env) error {
 
 // parseKeyValues reads KEY VALUE (exactly two words, the first without "=") or KEY=VALUE...
 func parseKeyValues(args []string) (map[string]string, error) {
-	out := map[string]string{}
 	if len(args) == 2 && !strings.Contains(args[0], "=") {
-		out[args[0]] = args[1]
-		return out, nil
+		return map[string]string{args[0]: args[1]}, nil
 	}
-	for _, a := range args {
-		k, v, ok := strings.Cut(a, "=")
-		if !ok || k == "" {
-			return nil, fmt.Errorf("%q: expected KEY=VALUE (or exactly KEY VALUE)", a)
-		}
-		out[k] = v
+	out, err := parseAssignments(args)
+	if err != nil {
+		return nil, fmt.Errorf("%w (or exactly KEY VALUE)", err)
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("no key given")
+	}
+	return out, nil
+}
+
+// parseAssignments reads KEY=VALUE words (launch -c, config set).
+func parseAssignments(args []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, a := range args {
+		k, v, ok := strings.Cut(a, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("%q: expected KEY=VALUE", a)
+		}
+		out[k] = v
 	}
 	return out, nil
 }

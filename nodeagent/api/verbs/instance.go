@@ -15,12 +15,17 @@ type LaunchCmd struct {
 	Target   string   `help:"Member to launch on (default: the one with the fewest instances)."`
 	Profiles []string `short:"p" name:"profile" help:"Profile to apply (repeatable; default: default)."`
 	NoStart  bool     `help:"Create without starting."`
+	Config   []string `short:"c" name:"config" help:"Instance config KEY=VALUE (repeatable), as lxc launch -c: e.g. boot.autostart=true."`
 }
 
 // Run launches the instance.
 func (c *LaunchCmd) Run(e *Env) error {
 	return e.with("", func(ctx context.Context, cl *api.Client) error {
-		in, err := cl.Launch(ctx, api.InstancesPost{Name: c.Name, Source: c.Image, Profiles: c.Profiles, NoStart: c.NoStart}, c.Target)
+		config, err := parseAssignments(c.Config)
+		if err != nil {
+			return fmt.Errorf("--config: %w", err)
+		}
+		in, err := cl.Launch(ctx, api.InstancesPost{Name: c.Name, Source: c.Image, Profiles: c.Profiles, NoStart: c.NoStart, Config: config}, c.Target)
 		if err != nil {
 			return err
 		}
