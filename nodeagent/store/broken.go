@@ -22,11 +22,6 @@ import (
 // copy of committed entries the healthy members lack (raft then elects no one
 // else), and it hands leadership over as soon as it wins. See DESIGN.md.
 
-// transferAttempts bounds how often a broken leader tries to hand leadership
-// over in one go; a leader that cannot (no other voter caught up) stays, and
-// refuses reads and writes as not leader, until the next attempt.
-const transferAttempts = 5
-
 // campaignPatience is how long a broken member waits without hearing from a
 // leader before it stands for election itself: long enough for the healthy
 // members to elect one of theirs several times over.
@@ -69,18 +64,23 @@ func (s *Store) breakWith(err error) {
 	})
 }
 
-// stepAside hands leadership over while this member leads. It runs when the
+// stepAside hands leadership over while this member leads, retrying every
+// election timeout while no other voter can take it (unreachable, behind); in
+// the meantime it refuses reads and writes as not leader. It runs when the
 // store breaks and whenever a broken member wins an election.
 func (s *Store) stepAside() {
-	for i := 0; i < transferAttempts && s.raft.State() == raft.Leader; i++ {
-		if s.checkOpen() != nil {
-			return
-		}
+	for s.raft.State() == raft.Leader {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*s.cfg.Timings.Election+time.Second)
 		err := s.TransferLeadership(ctx)
 		cancel()
-		if err != nil {
-			s.log.Warn("broken member: handing leadership over failed", "attempt", i+1, "error", err)
+		if err == nil {
+			continue
+		}
+		s.log.Warn("broken member: handing leadership over failed; retrying", "error", err)
+		select {
+		case <-s.closed:
+			return
+		case <-time.After(s.cfg.Timings.Election):
 		}
 	}
 }
