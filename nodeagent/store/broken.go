@@ -14,16 +14,20 @@ import (
 // it is restarted: its database no longer follows the log. Were it leader,
 // every linearizable read and every write of the cluster would fail through
 // it while raft kept it in charge. So a broken member hands leadership over
-// and stops standing for election: its own vote and pre-vote requests fail in
-// the transport (ballotTransport), so it can never gather a majority. It keeps
-// answering other members' vote requests, which depend only on its raft log:
-// a 3-voter cluster with one broken member still elects a leader when another
-// member goes down. See DESIGN.md.
+// and stands aside in elections (ballotTransport): it refuses leadership
+// transfers to it, and its own vote requests fail while the cluster has had a
+// leader within campaignPatience. It keeps answering other members' vote
+// requests, which depend only on its raft log. As a last resort, after
+// campaignPatience without a leader, it may stand again: it can hold the only
+// copy of committed entries the healthy members lack (raft then elects no one
+// else), and it hands leadership over as soon as it wins. See DESIGN.md.
 
-// transferAttempts bounds how often a broken leader tries to hand leadership
-// over; a leader that cannot (no other voter caught up) stays in place, and
-// refuses reads and writes as not leader.
-const transferAttempts = 5
+// campaignPatience is how long a broken member waits without hearing from a
+// leader before it stands for election itself: long enough for the healthy
+// members to elect one of theirs several times over.
+func (s *Store) campaignPatience() time.Duration {
+	return 2*s.cfg.Timings.Heartbeat + 4*s.cfg.Timings.Election
+}
 
 // fault records the first local storage failure and starts stepping aside.
 type fault struct {
@@ -60,42 +64,95 @@ func (s *Store) breakWith(err error) {
 	})
 }
 
-// stepAside hands leadership over while this member leads (its vote requests
-// already fail, so it cannot be elected again before a restart).
+// stepAside hands leadership over while this member leads, retrying every
+// election timeout while no other voter can take it (unreachable, behind); in
+// the meantime it refuses reads and writes as not leader. It runs when the
+// store breaks and whenever a broken member wins an election.
 func (s *Store) stepAside() {
-	for i := 0; i < transferAttempts && s.raft.State() == raft.Leader; i++ {
-		if s.checkOpen() != nil {
-			return
-		}
+	for s.raft.State() == raft.Leader {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*s.cfg.Timings.Election+time.Second)
 		err := s.TransferLeadership(ctx)
 		cancel()
-		if err != nil {
-			s.log.Warn("broken member: handing leadership over failed", "attempt", i+1, "error", err)
+		if err == nil {
+			continue
+		}
+		s.log.Warn("broken member: handing leadership over failed; retrying", "error", err)
+		select {
+		case <-s.closed:
+			return
+		case <-time.After(s.cfg.Timings.Election):
 		}
 	}
 }
 
-// ballotTransport is the raft transport of a member: once the member is
-// broken, the vote and pre-vote requests it sends fail, so it never becomes
-// leader again before a restart.
-type ballotTransport struct {
-	*raft.NetworkTransport
-	broken func() error
+// mayCampaign is nil when this member may ask for votes: it is healthy, or it
+// is broken but the cluster has had no leader for campaignPatience.
+func (s *Store) mayCampaign() error {
+	err := s.Broken()
+	if err == nil || time.Since(s.raft.LastContact()) > s.campaignPatience() {
+		return nil
+	}
+	return fmt.Errorf("not standing for election: %w", err)
 }
 
+// ballotTransport is the raft transport of a member: once the member is
+// broken, it refuses leadership transfers to it (TimeoutNow), and the vote and
+// pre-vote requests it sends fail unless mayCampaign allows them.
+type ballotTransport struct {
+	*raft.NetworkTransport
+	broken      func() error
+	mayCampaign func() error
+	rpcs        chan raft.RPC
+	stop        <-chan struct{}
+}
+
+// newBallotTransport wraps nt and starts filtering its incoming RPCs.
+func newBallotTransport(nt *raft.NetworkTransport, broken, mayCampaign func() error, stop <-chan struct{}) *ballotTransport {
+	t := &ballotTransport{NetworkTransport: nt, broken: broken, mayCampaign: mayCampaign, rpcs: make(chan raft.RPC), stop: stop}
+	go t.filter(nt.Consumer())
+	return t
+}
+
+// filter passes incoming RPCs to raft, answering a leadership transfer to a
+// broken member with an error instead: raft would make it a candidate that
+// cannot win and that keeps its old leader in mind, refusing other members'
+// pre-votes.
+func (t *ballotTransport) filter(in <-chan raft.RPC) {
+	for {
+		select {
+		case rpc := <-in:
+			if _, ok := rpc.Command.(*raft.TimeoutNowRequest); ok {
+				if err := t.broken(); err != nil {
+					rpc.Respond(&raft.TimeoutNowResponse{}, fmt.Errorf("not taking leadership: %w", err))
+					continue
+				}
+			}
+			select {
+			case t.rpcs <- rpc:
+			case <-t.stop:
+				return
+			}
+		case <-t.stop:
+			return
+		}
+	}
+}
+
+// Consumer implements raft.Transport.
+func (t *ballotTransport) Consumer() <-chan raft.RPC { return t.rpcs }
+
 // RequestVote implements raft.Transport.
-func (t ballotTransport) RequestVote(id raft.ServerID, target raft.ServerAddress, args *raft.RequestVoteRequest, resp *raft.RequestVoteResponse) error {
-	if err := t.broken(); err != nil {
-		return fmt.Errorf("not standing for election: %w", err)
+func (t *ballotTransport) RequestVote(id raft.ServerID, target raft.ServerAddress, args *raft.RequestVoteRequest, resp *raft.RequestVoteResponse) error {
+	if err := t.mayCampaign(); err != nil {
+		return err
 	}
 	return t.NetworkTransport.RequestVote(id, target, args, resp)
 }
 
 // RequestPreVote implements raft.WithPreVote.
-func (t ballotTransport) RequestPreVote(id raft.ServerID, target raft.ServerAddress, args *raft.RequestPreVoteRequest, resp *raft.RequestPreVoteResponse) error {
-	if err := t.broken(); err != nil {
-		return fmt.Errorf("not standing for election: %w", err)
+func (t *ballotTransport) RequestPreVote(id raft.ServerID, target raft.ServerAddress, args *raft.RequestPreVoteRequest, resp *raft.RequestPreVoteResponse) error {
+	if err := t.mayCampaign(); err != nil {
+		return err
 	}
 	return t.NetworkTransport.RequestPreVote(id, target, args, resp)
 }

@@ -12,7 +12,8 @@ import (
 // leader, since which index", wakes Bootstrap, and feeds LeaderChanges
 // subscribers.
 type leadership struct {
-	raft *raft.Raft
+	raft     *raft.Raft
+	onChange func(leader bool) // called after every change, from the follower goroutine
 
 	mu      sync.Mutex
 	leader  bool
@@ -26,9 +27,10 @@ type leadership struct {
 	stopped chan struct{}
 }
 
-// newLeadership starts following notify (raft Config.NotifyCh).
-func newLeadership(r *raft.Raft, notify <-chan bool) *leadership {
-	l := &leadership{raft: r, changed: make(chan struct{}), stop: make(chan struct{}), stopped: make(chan struct{})}
+// newLeadership starts following notify (raft Config.NotifyCh); onChange,
+// if not nil, is called after every change and must not block.
+func newLeadership(r *raft.Raft, notify <-chan bool, onChange func(bool)) *leadership {
+	l := &leadership{raft: r, onChange: onChange, changed: make(chan struct{}), stop: make(chan struct{}), stopped: make(chan struct{})}
 	go l.run(notify)
 	return l
 }
@@ -40,6 +42,9 @@ func (l *leadership) run(notify <-chan bool) {
 		select {
 		case v := <-notify:
 			l.set(v)
+			if l.onChange != nil {
+				l.onChange(v)
+			}
 		case <-l.stop:
 			return
 		}

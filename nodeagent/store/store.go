@@ -208,16 +208,24 @@ func (s *Store) startRaft(hlog hclog.Logger) error {
 	rc.Logger = hlog.Named("raft")
 	rc.NotifyCh = notify
 	s.fsm.onBreak = s.breakWith
-	trans := ballotTransport{NetworkTransport: s.trans, broken: s.Broken}
+	trans := newBallotTransport(s.trans, s.Broken, s.mayCampaign, s.closed)
 	r, err := raft.NewRaft(rc, s.fsm, faultLog{logStore: s.logs, onFail: s.breakWith}, s.logs, s.snaps, trans)
 	if err != nil {
 		s.trans.Close()
 		return fmt.Errorf("starting raft for %s: %w", s.cfg.ID, err)
 	}
 	s.raft = r
-	s.lead = newLeadership(r, notify)
+	s.lead = newLeadership(r, notify, s.onLeadership)
 	s.batch = newBatcher(r, s.cfg.maxInflight, s.mapRaftErr)
 	return nil
+}
+
+// onLeadership runs on every leadership change: a broken member that won an
+// election (as a last resort) hands leadership over at once.
+func (s *Store) onLeadership(leader bool) {
+	if leader && s.Broken() != nil {
+		go s.stepAside()
+	}
 }
 
 // Close shuts raft down (without transferring leadership), fails queued
