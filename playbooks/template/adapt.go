@@ -298,12 +298,20 @@ func (w *walker) walk(v reflect.Value) {
 	}
 }
 
+// arithmetic maps the operators gonja gets wrong (or panics on) to the
+// global functions computing them with Python's rules.
+var arithmetic = map[tokens.Type]string{tokens.Modulo: "__mod", tokens.Multiply: "__mul", tokens.Division: "__div", tokens.FloorDivision: "__floordiv"}
+
 // rewrite returns the replacement of a node, or nil.
 func (w *walker) rewrite(n any) nodes.Expression {
 	b, ok := n.(*nodes.BinaryExpression)
-	if !ok || b.Operator == nil || b.Operator.Token == nil || b.Operator.Token.Type != tokens.Modulo {
+	if !ok || b.Operator == nil || b.Operator.Token == nil {
 		return nil
 	}
-	tok := &tokens.Token{Type: tokens.Name, Val: "__mod", Pos: b.Operator.Token.Pos, Line: b.Operator.Token.Line, Col: b.Operator.Token.Col}
+	fn, ok := arithmetic[b.Operator.Token.Type]
+	if !ok {
+		return nil
+	}
+	tok := &tokens.Token{Type: tokens.Name, Val: fn, Pos: b.Operator.Token.Pos, Line: b.Operator.Token.Line, Col: b.Operator.Token.Col}
 	return &nodes.Call{Location: tok, Func: &nodes.Name{Name: tok}, Args: []nodes.Expression{b.Left, b.Right}, Kwargs: map[string]nodes.Expression{}}
 }

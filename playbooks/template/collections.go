@@ -270,6 +270,9 @@ func fMap(p ...any) (any, error) {
 			v, found, _ := attr(e, a)
 			if !found {
 				v = kw["default"]
+				if _, ok := kw["default"]; !ok {
+					v = Undefined{Name: String(a)}
+				}
 			}
 			out[i] = v
 		}

@@ -3,6 +3,7 @@ package template
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,9 +33,113 @@ func globalFunctions(e *Engine) map[string]any {
 			}
 			return gexec.AsValue(out)
 		},
-		"lookup": func(ev *gexec.Evaluator, va *gexec.VarArgs) *gexec.Value { return e.lookup(ev, va, false) },
-		"query":  func(ev *gexec.Evaluator, va *gexec.VarArgs) *gexec.Value { return e.lookup(ev, va, true) },
-		"q":      func(ev *gexec.Evaluator, va *gexec.VarArgs) *gexec.Value { return e.lookup(ev, va, true) },
+		"__div": binary(divide(false)),
+		"__mul": binary(multiply),
+		"range": func(va *gexec.VarArgs) *gexec.Value {
+			p := make([]any, len(va.Args))
+			for i, a := range va.Args {
+				p[i] = goValue(a)
+			}
+			out, err := fRange(p...)
+			if err != nil {
+				return gexec.AsValue(err)
+			}
+			return gexec.AsValue(out)
+		},
+		"__floordiv": binary(divide(true)),
+		"lookup":     func(ev *gexec.Evaluator, va *gexec.VarArgs) *gexec.Value { return e.lookup(ev, va, false) },
+		"query":      func(ev *gexec.Evaluator, va *gexec.VarArgs) *gexec.Value { return e.lookup(ev, va, true) },
+		"q":          func(ev *gexec.Evaluator, va *gexec.VarArgs) *gexec.Value { return e.lookup(ev, va, true) },
+	}
+}
+
+func binary(f func(a, b any) (any, error)) func(va *gexec.VarArgs) *gexec.Value {
+	return func(va *gexec.VarArgs) *gexec.Value {
+		if len(va.Args) != 2 {
+			return gexec.AsValue(fmt.Errorf("an operator needs two operands"))
+		}
+		out, err := f(goValue(va.Args[0]), goValue(va.Args[1]))
+		if err != nil {
+			return gexec.AsValue(err)
+		}
+		return gexec.AsValue(out)
+	}
+}
+
+// maxRepeat bounds the text or list that `*` may build.
+const maxRepeat = 16 << 20
+
+// multiply is Python's *: numbers multiply, a string or list times an int repeats.
+func multiply(a, b any) (any, error) {
+	if _, ok := b.(string); ok {
+		a, b = b, a
+	}
+	if _, ok := b.([]any); ok {
+		a, b = b, a
+	}
+	switch x := a.(type) {
+	case string:
+		n, ok := toInt(b)
+		if !ok {
+			return nil, fmt.Errorf("can't multiply a string by %T", b)
+		}
+		if n <= 0 {
+			return "", nil
+		}
+		if len(x)*n > maxRepeat || n > maxRepeat {
+			return nil, fmt.Errorf("string repeated %d times is too long", n)
+		}
+		return strings.Repeat(x, n), nil
+	case []any:
+		n, ok := toInt(b)
+		if !ok {
+			return nil, fmt.Errorf("can't multiply a list by %T", b)
+		}
+		if n > 0 && (len(x)*n > maxRepeat || n > maxRepeat) {
+			return nil, fmt.Errorf("list repeated %d times is too long", n)
+		}
+		out := []any{}
+		for range max(n, 0) {
+			out = append(out, x...)
+		}
+		return out, nil
+	}
+	x, okA := toInt(a)
+	y, okB := toInt(b)
+	_, fa := a.(float64)
+	_, fb := b.(float64)
+	if okA && okB && !fa && !fb {
+		return x * y, nil
+	}
+	fx, ok1 := number(a)
+	fy, ok2 := number(b)
+	if !ok1 || !ok2 {
+		return nil, fmt.Errorf("unsupported operand types for *: %T and %T", a, b)
+	}
+	return fx * fy, nil
+}
+
+// divide is Python's / (always a float) or // (floored; an int for ints).
+func divide(floor bool) func(a, b any) (any, error) {
+	return func(a, b any) (any, error) {
+		x, ok1 := number(a)
+		y, ok2 := number(b)
+		if !ok1 || !ok2 {
+			return nil, fmt.Errorf("unsupported operand types for /: %T and %T", a, b)
+		}
+		if y == 0 {
+			return nil, fmt.Errorf("division by zero")
+		}
+		if !floor {
+			return x / y, nil
+		}
+		q := math.Floor(x / y)
+		_, fa := a.(float64)
+		_, fb := b.(float64)
+		if fa || fb {
+			return q, nil
+		}
+		return int(q), nil
 	}
 }
 

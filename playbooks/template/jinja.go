@@ -49,7 +49,7 @@ func (l stringLoader) Read(path string) (io.Reader, error) {
 	}
 	return strings.NewReader(l.src), nil
 }
-func (l stringLoader) Resolve(path string) (string, error)           { return path, nil }
+func (l stringLoader) Resolve(path string) (string, error)         { return path, nil }
 func (l stringLoader) Inherit(from string) (loaders.Loader, error) { return l, nil }
 
 func (e *Engine) parse(s string) (*parsed, error) {
@@ -199,6 +199,28 @@ func (e *Engine) context(vars map[string]any) *exec.Context {
 	return ctx
 }
 
+// flatContext is context's data in one map, for gonja's Template.Execute
+// (which copies only the context's own entries).
+func (e *Engine) flatContext(vars map[string]any) *exec.Context {
+	data := make(map[string]any, len(vars)+2)
+	var undef map[string]string
+	for k, v := range vars {
+		if u, ok := v.(Undefined); ok {
+			if undef == nil {
+				undef = map[string]string{}
+			}
+			undef[k] = u.Name
+			continue
+		}
+		data[k] = v
+	}
+	if undef != nil {
+		data[undefKey] = undef
+	}
+	data[ownVarsKey] = vars
+	return exec.NewContext(data)
+}
+
 func (e *Engine) runEnv(vars map[string]any) *exec.Environment {
 	return &exec.Environment{
 		Context:           e.context(vars),
@@ -232,14 +254,14 @@ func (e *Engine) evalExpr(x *expression, vars map[string]any) (any, error) {
 		return nil, e.evalError(x.src, v, ev)
 	}
 	out := goValue(v)
-	if u, ok := out.(Undefined); ok {
+	if u, ok := hasUndefined(out); ok {
 		return nil, fmt.Errorf("%w %q in %q", ErrUndefined, u.Name, x.src)
 	}
 	return out, nil
 }
 
 func (e *Engine) execute(src string, t *exec.Template, vars map[string]any) (string, error) {
-	ctx := e.context(vars)
+	ctx := e.flatContext(vars)
 	var b strings.Builder
 	if err := t.Execute(&b, ctx); err != nil {
 		return "", e.mapError(src, err, ctx)
@@ -346,7 +368,7 @@ func environment(e *Engine) *exec.Environment {
 		Filters:           filters,
 		Tests:             tests,
 		ControlStructures: exec.NewControlStructureSet(map[string]parser.ControlStructureParser{}).Update(builtins.ControlStructures),
-		Methods:           builtins.Methods,
+		Methods:           methods(),
 	}
 }
 
@@ -379,4 +401,20 @@ func dataText(d *nodes.Data) string {
 		out = strings.TrimRight(out, " \r\n\t")
 	}
 	return out
+}
+
+// hasUndefined finds an Undefined result or list element (map(attribute=)
+// of a missing attribute yields them, for select('defined') to drop).
+func hasUndefined(v any) (Undefined, bool) {
+	switch x := v.(type) {
+	case Undefined:
+		return x, true
+	case []any:
+		for _, e := range x {
+			if u, ok := e.(Undefined); ok {
+				return u, true
+			}
+		}
+	}
+	return Undefined{}, false
 }
