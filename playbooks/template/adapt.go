@@ -315,3 +315,85 @@ func (w *walker) rewrite(n any) nodes.Expression {
 	tok := &tokens.Token{Type: tokens.Name, Val: fn, Pos: b.Operator.Token.Pos, Line: b.Operator.Token.Line, Col: b.Operator.Token.Col}
 	return &nodes.Call{Location: tok, Func: &nodes.Name{Name: tok}, Args: []nodes.Expression{b.Left, b.Right}, Kwargs: map[string]nodes.Expression{}}
 }
+
+// lex tokenizes s, turning a test called with keyword arguments
+// (`v is version('1', '>=', strict=true)`, which gonja's parser does not
+// accept) into the equivalent filter call `v | __is_version(...)`.
+func (e *Engine) lex(s string) *tokens.Stream {
+	st := tokens.LexAll(s, e.cfg)
+	var toks []*tokens.Token
+	for !st.End() {
+		toks = append(toks, st.Next())
+	}
+	toks = append(toks, st.Current())
+	for i := 0; i+2 < len(toks); i++ {
+		if toks[i].Type != tokens.Is {
+			continue
+		}
+		j, negate := i+1, false
+		if toks[j].Type == tokens.Not {
+			j, negate = j+1, true
+		}
+		if j+1 >= len(toks) || toks[j].Type != tokens.Name || toks[j+1].Type != tokens.LeftParenthesis || !hasKeyword(toks[j+1:]) {
+			continue
+		}
+		name := "__is_" + toks[j].Val
+		if negate {
+			name = "__isnot_" + toks[j].Val
+		}
+		pipe := *toks[i]
+		pipe.Type, pipe.Val = tokens.Pipe, "|"
+		fn := *toks[j]
+		fn.Val = name
+		rest := append([]*tokens.Token{&pipe, &fn}, toks[j+1:]...)
+		toks = append(toks[:i], rest...)
+	}
+	return tokens.NewStream(toks)
+}
+
+// hasKeyword reports whether the parenthesised arguments starting at
+// toks[0] contain a keyword argument (name=value) at their own level.
+func hasKeyword(toks []*tokens.Token) bool {
+	depth := 0
+	for _, t := range toks {
+		switch t.Type {
+		case tokens.LeftParenthesis, tokens.LeftBracket, tokens.LeftBrace:
+			depth++
+		case tokens.RightParenthesis, tokens.RightBracket, tokens.RightBrace:
+			depth--
+			if depth == 0 {
+				return false
+			}
+		case tokens.Assign:
+			if depth == 1 {
+				return true
+			}
+		case tokens.EOF:
+			return false
+		}
+	}
+	return false
+}
+
+// testFilters exposes every test as __is_<name> and __isnot_<name> filters
+// (see lex).
+func testFilters(tests map[string]fn) map[string]exec.FilterFunction {
+	out := map[string]exec.FilterFunction{}
+	for name, f := range tests {
+		t := adaptTest(name, f).(func(*exec.Evaluator, *exec.Value, *exec.VarArgs) (bool, error))
+		for _, negate := range []bool{false, true} {
+			prefix := "__is_"
+			if negate {
+				prefix = "__isnot_"
+			}
+			out[prefix+name] = func(ev *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
+				ok, err := t(ev, in, params)
+				if err != nil {
+					return exec.AsValue(err)
+				}
+				return exec.AsValue(ok != negate)
+			}
+		}
+	}
+	return out
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/nikolalohinski/gonja/v2/builtins"
@@ -11,7 +12,6 @@ import (
 	"github.com/nikolalohinski/gonja/v2/loaders"
 	"github.com/nikolalohinski/gonja/v2/nodes"
 	"github.com/nikolalohinski/gonja/v2/parser"
-	"github.com/nikolalohinski/gonja/v2/tokens"
 	pkgerrors "github.com/pkg/errors"
 )
 
@@ -117,7 +117,7 @@ func exprSource(o *nodes.Output, s string) string {
 
 // parseNodes parses s and checks and rewrites its nodes.
 func (e *Engine) parseNodes(s string) (*nodes.Template, error) {
-	stream := tokens.LexAll(s, e.cfg)
+	stream := e.lex(s)
 	root, err := parser.NewParser("template", stream, e.cfg, stringLoader{"template", s}, e.env.ControlStructures).Parse()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %q: %s", ErrSyntax, s, rootMessage(err))
@@ -147,7 +147,7 @@ func (e *Engine) parseExpression(src string) (x *expression, err error) {
 	if strings.Contains(src, "}}") || strings.Contains(src, "{%") || strings.TrimSpace(src) == "" {
 		return nil, fmt.Errorf("%w: %q is not an expression", ErrSyntax, src)
 	}
-	stream := tokens.LexAll("{{ "+src+" }}", e.cfg)
+	stream := e.lex("{{ " + src + " }}")
 	root, err := parser.NewParser("expression", stream, e.cfg, stringLoader{}, e.env.ControlStructures).Parse()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %q: %s", ErrSyntax, src, rootMessage(err))
@@ -294,6 +294,7 @@ func (e *Engine) mapError(src string, err error, ctx *exec.Context) error {
 var undefinedPatterns = []*regexp.Regexp{
 	regexp.MustCompile(`Unable to evaluate name "([^"]*)"`),
 	regexp.MustCompile(`(?i:unable to evaluate) ([^:]*): (?:attribute|item) '?([^']*?)'? not found`),
+	regexp.MustCompile(`undefined variable ("(?:[^"\\]|\\.)*")`), // undefinedError, flattened by gonja
 }
 
 // undefinedName reports whether err (at its root) is a missing variable or
@@ -310,6 +311,9 @@ func undefinedName(err error) (string, bool) {
 		for _, m := range re.FindAllStringSubmatchIndex(msg, -1) {
 			if m[0] > at {
 				best, at = msg[m[2]:m[3]], m[0]
+				if u, err := strconv.Unquote(best); err == nil && strings.HasPrefix(best, `"`) {
+					best = u
+				}
 			}
 		}
 	}
@@ -355,6 +359,9 @@ func environment(e *Engine) *exec.Environment {
 		setFilter(filters, name, adaptFilter(name, f))
 	}
 	setFilter(filters, "map", adaptFilter("map", fMap))
+	for name, f := range testFilters(testTable) {
+		setFilter(filters, name, f)
+	}
 	tests := exec.NewTestSet(map[string]exec.TestFunction{}).Update(builtins.Tests)
 	for name, f := range testTable {
 		setTest(tests, name, adaptTest(name, f))
