@@ -266,3 +266,11 @@ func normalize(v any) any {
 	}
 	return v
 }
+
+func (p *parser) integer(n *yaml.Node, key string) (int, error) {
+	var i int
+	if n.Kind != yaml.ScalarNode || n.Decode(&i) != nil {
+		return 0, p.errf(n, key, "expected an integer")
+	}
+	return i, nil
+}
