@@ -11,7 +11,7 @@ import (
 
 // Builtins returns a fresh registry of the engine's built-in modules:
 // command, shell, raw, ping, copy, file, template, wait_for, debug,
-// set_fact, assert, fail and pause (meta is handled by the engine).
+// set_fact, include_vars, assert, fail and pause (meta is handled by the engine).
 func Builtins() Registry {
 	return Registry{
 		"command":  commandModule{},
@@ -24,6 +24,7 @@ func Builtins() Registry {
 		"wait_for": waitForModule{},
 		"debug":    ModuleFunc(debugModule),
 		"set_fact": setFactModule{},
+		"include_vars": includeVarsModule{},
 		"assert":   ModuleFunc(assertModule),
 		"fail":     ModuleFunc(failModule),
 		"pause":    ModuleFunc(pauseModule),
