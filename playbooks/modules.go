@@ -14,21 +14,21 @@ import (
 // set_fact, include_vars, assert, fail and pause (meta is handled by the engine).
 func Builtins() Registry {
 	return Registry{
-		"command":  commandModule{},
-		"shell":    commandModule{shell: true},
-		"raw":      rawModule{},
-		"ping":     ModuleFunc(pingModule),
-		"copy":     copyModule{},
-		"template": copyModule{template: true},
-		"file":     ModuleFunc(fileModule),
-		"wait_for": waitForModule{},
-		"debug":    ModuleFunc(debugModule),
-		"set_fact": setFactModule{},
+		"command":      commandModule{},
+		"shell":        commandModule{shell: true},
+		"raw":          rawModule{},
+		"ping":         ModuleFunc(pingModule),
+		"copy":         copyModule{},
+		"template":     copyModule{template: true},
+		"file":         ModuleFunc(fileModule),
+		"wait_for":     waitForModule{},
+		"debug":        ModuleFunc(debugModule),
+		"set_fact":     setFactModule{},
 		"include_vars": includeVarsModule{},
-		"assert":   ModuleFunc(assertModule),
-		"fail":     ModuleFunc(failModule),
-		"pause":    ModuleFunc(pauseModule),
-		"meta":     ModuleFunc(func(context.Context, *TaskContext) (Result, error) { return Result{}, nil }),
+		"assert":       ModuleFunc(assertModule),
+		"fail":         ModuleFunc(failModule),
+		"pause":        ModuleFunc(pauseModule),
+		"meta":         ModuleFunc(func(context.Context, *TaskContext) (Result, error) { return Result{}, nil }),
 	}
 }
 
