@@ -96,3 +96,21 @@ func TestIncludeErrors(t *testing.T) {
 		t.Error("something ran")
 	}
 }
+
+// TestUndefinedNamesTaskAndFile: a template error on a host names the
+// variable, the task and where the task is written (here in an imported file).
+func TestUndefinedNamesTaskAndFile(t *testing.T) {
+	h := newHarness(t, "h1")
+	writeFile(t, filepath.Join(h.dir, "inc.yml"), "- name: uses it\n  debug: msg={{ nosuchvar.x }}\n- name: cond\n  debug: msg=x\n  when: other_missing > 1\n")
+	recap := h.run("- hosts: all\n  tasks:\n    - import_tasks: inc.yml\n      ignore_errors: true\n")
+	h.stats(recap, "h1", Stats{Ok: 2, Ignored: 2})
+	for task, want := range map[string]string{
+		"uses it": `inc.yml:1:3: task "uses it": debug: msg: undefined variable "nosuchvar"`,
+		"cond":    `inc.yml:3:3: task "cond": condition "other_missing > 1": undefined variable "other_missing"`,
+	} {
+		e, ok := h.rec.results(task)["h1"]
+		if !ok || !strings.Contains(e.Result.Msg, want) {
+			t.Errorf("%s: %+v, want a message containing %q", task, e.Result, want)
+		}
+	}
+}
