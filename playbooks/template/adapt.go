@@ -231,7 +231,7 @@ func (w *walker) walk(v reflect.Value) {
 		if v.IsNil() {
 			return
 		}
-		if v.CanSet() && v.Type() == exprType {
+		if v.CanSet() && (v.Type() == exprType || v.Type() == nodeType) {
 			if r := w.rewrite(v.Elem().Interface()); r != nil {
 				v.Set(reflect.ValueOf(r))
 			}
@@ -247,6 +247,12 @@ func (w *walker) walk(v reflect.Value) {
 			if !w.e.env.Filters.Exists(n.Name) {
 				w.err = fmt.Sprintf("unknown filter %q", n.Name)
 				return
+			}
+		case *nodes.Call:
+			// gonja sets the receiver of a method call only after a name
+			// (`x.upper()`), not after parentheses (`(a ~ b).upper()`).
+			if g, ok := n.Func.(*nodes.GetAttribute); ok && n.Parent == nil && g.Attribute != "" {
+				n.Parent = g.Node
 			}
 		case *nodes.TestCall:
 			if !w.e.env.Tests.Exists(n.Name) {
@@ -274,7 +280,7 @@ func (w *walker) walk(v reflect.Value) {
 	case reflect.Struct:
 		for i := 0; i < v.NumField(); i++ {
 			f := v.Field(i)
-			if !v.Type().Field(i).IsExported() || v.Type().Field(i).Name == "Parent" {
+			if !v.Type().Field(i).IsExported() {
 				continue
 			}
 			w.walk(f)
@@ -287,7 +293,7 @@ func (w *walker) walk(v reflect.Value) {
 		iter := v.MapRange()
 		for iter.Next() {
 			val := iter.Value()
-			if val.Kind() == reflect.Interface && val.Type() == exprType && !val.IsNil() {
+			if val.Kind() == reflect.Interface && (val.Type() == exprType || val.Type() == nodeType) && !val.IsNil() {
 				if r := w.rewrite(val.Elem().Interface()); r != nil {
 					v.SetMapIndex(iter.Key(), reflect.ValueOf(r))
 					val = reflect.ValueOf(r)

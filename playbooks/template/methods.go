@@ -11,8 +11,8 @@ import (
 var strMethodNames = []string{"capitalize", "capwords", "casefold", "center", "count", "encode", "endswith",
 	"expandtabs", "find", "format", "format_map", "isalnum", "isalpha", "isascii", "isdecimal", "isdigit",
 	"islower", "isnumeric", "isprintable", "isspace", "istitle", "isupper", "join", "ljust", "lower", "lstrip",
-	"partition", "removeprefix", "removesuffix", "rfind", "rjust", "rpartition", "rsplit", "rstrip",
-	"split", "splitlines", "startswith", "strip", "swapcase", "title", "upper", "zfill"}
+	"partition", "removeprefix", "removesuffix", "rfind", "rjust", "rpartition", "rstrip",
+	"splitlines", "startswith", "strip", "swapcase", "title", "upper", "zfill"}
 
 var listMethodNames = []string{"append", "reverse", "copy"}
 
@@ -35,6 +35,12 @@ func methods() exec.Methods {
 			n = a.Args[2].Integer()
 		}
 		return strings.Replace(self, a.Args[0].String(), a.Args[1].String(), n), nil
+	}
+	strs["split"] = func(self string, _ *exec.Value, a *exec.VarArgs) (any, error) {
+		return pySplit(self, a, false), nil
+	}
+	strs["rsplit"] = func(self string, _ *exec.Value, a *exec.VarArgs) (any, error) {
+		return pySplit(self, a, true), nil
 	}
 	strs["index"] = func(self string, _ *exec.Value, a *exec.VarArgs) (any, error) {
 		i := strings.Index(self, a.First().String())
@@ -71,4 +77,54 @@ func methods() exec.Methods {
 	m.Str = exec.NewMethodSet(strs)
 	m.List = exec.NewMethodSet(lists)
 	return m
+}
+
+// pySplit is Python's str.split/rsplit: no separator (or None) splits on
+// runs of whitespace; maxsplit bounds the number of splits.
+func pySplit(s string, a *exec.VarArgs, fromRight bool) []any {
+	sep, hasSep := "", false
+	maxSplit := -1
+	if len(a.Args) > 0 && !a.Args[0].IsNil() {
+		sep, hasSep = a.Args[0].String(), true
+	} else if v, ok := a.KwArgs["sep"]; ok && !v.IsNil() {
+		sep, hasSep = v.String(), true
+	}
+	if len(a.Args) > 1 {
+		maxSplit = a.Args[1].Integer()
+	} else if v, ok := a.KwArgs["maxsplit"]; ok {
+		maxSplit = v.Integer()
+	}
+	var parts []string
+	switch {
+	case !hasSep:
+		parts = strings.Fields(s)
+		if maxSplit >= 0 && len(parts) > maxSplit+1 {
+			// re-split keeping the remainder intact
+			rest := strings.TrimLeft(s, " \t\n\r\v\f")
+			parts = parts[:0]
+			for i := 0; i < maxSplit; i++ {
+				j := strings.IndexAny(rest, " \t\n\r\v\f")
+				parts = append(parts, rest[:j])
+				rest = strings.TrimLeft(rest[j:], " \t\n\r\v\f")
+			}
+			parts = append(parts, rest)
+		}
+	case fromRight && maxSplit >= 0:
+		all := strings.Split(s, sep)
+		if len(all) > maxSplit+1 {
+			head := strings.Join(all[:len(all)-maxSplit], sep)
+			all = append([]string{head}, all[len(all)-maxSplit:]...)
+		}
+		parts = all
+	default:
+		parts = strings.SplitN(s, sep, maxSplit+1)
+		if maxSplit < 0 {
+			parts = strings.Split(s, sep)
+		}
+	}
+	out := make([]any, len(parts))
+	for i, p := range parts {
+		out[i] = p
+	}
+	return out
 }
