@@ -56,6 +56,7 @@ func New() *Engine {
 	cfg := config.New()
 	cfg.StrictUndefined = true
 	cfg.KeepTrailingNewline = true
+	cfg.TrimBlocks = true // Ansible's templar and template module default
 	e := &Engine{cfg: cfg}
 	e.env = environment(e)
 	e.globals = e.env.Context
