@@ -310,6 +310,11 @@ var arithmetic = map[tokens.Type]string{tokens.Modulo: "__mod", tokens.Multiply:
 
 // rewrite returns the replacement of a node, or nil.
 func (w *walker) rewrite(n any) nodes.Expression {
+	if neg, ok := n.(*nodes.Negation); ok && neg.Operator != nil {
+		// gonja's `not 0` is the int 1; Python's is True.
+		tok := &tokens.Token{Type: tokens.Name, Val: "__not", Pos: neg.Operator.Pos, Line: neg.Operator.Line, Col: neg.Operator.Col}
+		return &nodes.Call{Location: tok, Func: &nodes.Name{Name: tok}, Args: []nodes.Expression{neg.Term}, Kwargs: map[string]nodes.Expression{}}
+	}
 	b, ok := n.(*nodes.BinaryExpression)
 	if !ok || b.Operator == nil || b.Operator.Token == nil {
 		return nil

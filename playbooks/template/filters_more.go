@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/jmespath/go-jmespath"
 	"gopkg.in/yaml.v3"
@@ -37,6 +38,16 @@ func moreFilters() map[string]fn {
 		"subelements":          fSubelements,
 		"dict":                 fItems2DictPairs,
 		"bool":                 func(p ...any) (any, error) { return toBool(p[0]), nil },
+		"extract":              fExtract,
+		"strftime": func(p ...any) (any, error) {
+			t := time.Now()
+			if len(p) > 1 {
+				if s, ok := number(p[1]); ok {
+					t = time.Unix(int64(s), 0)
+				}
+			}
+			return strftime(t, String(p[0])), nil
+		},
 	}
 }
 
@@ -249,4 +260,33 @@ func fItems2DictPairs(p ...any) (any, error) {
 		out[String(kv[0])] = kv[1]
 	}
 	return out, nil
+}
+
+// fExtract is `key | extract(container, morekeys)`: container[key][morekeys...].
+func fExtract(p ...any) (any, error) {
+	pos, kw := splitArgs(p)
+	if len(pos) < 2 {
+		return nil, fmt.Errorf("extract needs a container")
+	}
+	v, found, err := attr(pos[1], pos[0])
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return Undefined{Name: String(pos[0])}, nil
+	}
+	more := arg(pos, kw, 2, "morekeys", nil)
+	keys, ok := more.([]any)
+	if more != nil && !ok {
+		keys = []any{more}
+	}
+	for _, k := range keys {
+		if v, found, err = attr(v, k); err != nil {
+			return nil, err
+		}
+		if !found {
+			return Undefined{Name: String(k)}, nil
+		}
+	}
+	return v, nil
 }

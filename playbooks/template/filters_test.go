@@ -62,6 +62,8 @@ func TestAnsibleFilters(t *testing.T) {
 		{"{{ [3, 1] | min }} {{ [3, 1] | max }} {{ [3, 1] | sum }} {{ [3, 1] | length }} {{ [3, 1] | count }}", "1 3 4 2 2"},
 		{"{{ [3, 1] | first }}{{ [3, 1] | last }}", "31"},
 		{"{{ (n > 1) | ternary('yes', 'no') }}", "yes"},
+		{"{{ ['h1'] | map('extract', hostvars, 'ip') | list }}", []any{"10.0.0.1"}},
+		{"{{ 'h1' | extract(hostvars) }}", map[string]any{"ip": "10.0.0.1"}},
 		{`{{ data | json_query("users[?name=='x'].groups[]") }}`, []any{"g1", "g2"}},
 		{"{{ data.users | json_query('[*].name') }}", []any{"x", "y"}},
 		{"{{ data.users | subelements('groups') | map('last') | list }}", []any{"g1", "g2"}},

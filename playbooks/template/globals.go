@@ -35,6 +35,25 @@ func globalFunctions(e *Engine) map[string]any {
 		},
 		"__div": binary(divide(false)),
 		"__mul": binary(multiply),
+		"__not": func(va *gexec.VarArgs) *gexec.Value {
+			if len(va.Args) != 1 {
+				return gexec.AsValue(fmt.Errorf("not needs one operand"))
+			}
+			if va.Args[0].IsError() {
+				return va.Args[0]
+			}
+			return gexec.AsValue(!Truthy(goValue(va.Args[0])))
+		},
+		"now": func(va *gexec.VarArgs) *gexec.Value {
+			t := time.Now()
+			if v, ok := va.KwArgs["utc"]; ok && v.IsTrue() || len(va.Args) > 0 && va.Args[0].IsTrue() {
+				t = t.UTC()
+			}
+			if f, ok := va.KwArgs["fmt"]; ok {
+				return gexec.AsValue(strftime(t, f.String()))
+			}
+			return gexec.AsValue(nowValue(t))
+		},
 		"range": func(va *gexec.VarArgs) *gexec.Value {
 			p := make([]any, len(va.Args))
 			for i, a := range va.Args {
@@ -419,4 +438,48 @@ func contextVars(ctx *gexec.Context) map[string]any {
 		}
 	}
 	return vars
+}
+
+// nowValue is what now() returns: the datetime's fields, strftime and isoformat.
+func nowValue(t time.Time) map[string]any {
+	return map[string]any{
+		"year": t.Year(), "month": int(t.Month()), "day": t.Day(), "hour": t.Hour(), "minute": t.Minute(),
+		"second": t.Second(), "microsecond": t.Nanosecond() / 1000,
+		"strftime":  func(f string) string { return strftime(t, f) },
+		"isoformat": func() string { return t.Format("2006-01-02T15:04:05.000000") },
+		"timestamp": func() float64 { return float64(t.UnixNano()) / 1e9 },
+	}
+}
+
+// strftime formats t with Python's common directives.
+func strftime(t time.Time, f string) string {
+	layouts := map[byte]string{'Y': "2006", 'y': "06", 'm': "01", 'd': "02", 'H': "15", 'I': "03", 'M': "04", 'S': "05",
+		'p': "PM", 'z': "-0700", 'Z': "MST", 'a': "Mon", 'A': "Monday", 'b': "Jan", 'B': "January"}
+	var b strings.Builder
+	for i := 0; i < len(f); i++ {
+		if f[i] != '%' || i+1 == len(f) {
+			b.WriteByte(f[i])
+			continue
+		}
+		i++
+		c := f[i]
+		switch l, ok := layouts[c]; {
+		case ok:
+			b.WriteString(t.Format(l))
+		case c == 'f':
+			fmt.Fprintf(&b, "%06d", t.Nanosecond()/1000)
+		case c == 'j':
+			fmt.Fprintf(&b, "%03d", t.YearDay())
+		case c == 's':
+			fmt.Fprintf(&b, "%d", t.Unix())
+		case c == 'w':
+			fmt.Fprintf(&b, "%d", int(t.Weekday()))
+		case c == '%':
+			b.WriteByte('%')
+		default:
+			b.WriteByte('%')
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }

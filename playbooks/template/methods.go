@@ -42,6 +42,21 @@ func methods() exec.Methods {
 	strs["rsplit"] = func(self string, _ *exec.Value, a *exec.VarArgs) (any, error) {
 		return pySplit(self, a, true), nil
 	}
+	for _, name := range []string{"startswith", "endswith"} {
+		suffix := name == "endswith"
+		strs[name] = func(self string, _ *exec.Value, a *exec.VarArgs) (any, error) {
+			cands, ok := goValue(a.First()).([]any)
+			if !ok {
+				cands = []any{goValue(a.First())}
+			}
+			for _, c := range cands {
+				if suffix && strings.HasSuffix(self, String(c)) || !suffix && strings.HasPrefix(self, String(c)) {
+					return true, nil
+				}
+			}
+			return false, nil
+		}
+	}
 	strs["index"] = func(self string, _ *exec.Value, a *exec.VarArgs) (any, error) {
 		i := strings.Index(self, a.First().String())
 		if i < 0 {
