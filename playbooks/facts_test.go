@@ -4,15 +4,16 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
 // fakeSetup stands for orch's setup module (modules/controller, tested with
 // the real facts command there): it reads the host's name through the
 // connection, as a real setup does, and returns Ansible-named facts.
-func fakeSetup(calls *int) Module {
+func fakeSetup(calls *atomic.Int32) Module {
 	return ModuleFunc(func(ctx context.Context, t *TaskContext) (Result, error) {
-		*calls++
+		calls.Add(1)
 		c, err := t.Conn()
 		if err != nil {
 			return Result{}, err
@@ -33,7 +34,7 @@ func fakeSetup(calls *int) Module {
 // and ansible_X, as in Ansible.
 func TestFactsGatheredByDefault(t *testing.T) {
 	h := newHarness(t, "h1", "h2")
-	calls := 0
+	var calls atomic.Int32
 	h.modules["setup"] = fakeSetup(&calls)
 	recap := h.run(`- hosts: all
   tasks:
@@ -49,8 +50,8 @@ func TestFactsGatheredByDefault(t *testing.T) {
   tasks:
     - debug: msg="{{ ansible_facts.hostname }}"
 `, func(o *Options) { o.NoFacts = false })
-	if calls != 2 {
-		t.Errorf("setup ran %d times, want once per host (2)", calls)
+	if n := calls.Load(); n != 2 {
+		t.Errorf("setup ran %d times, want once per host (2)", n)
 	}
 	h.stats(recap, "h1", Stats{Ok: 3})
 	h.stats(recap, "h2", Stats{Ok: 2})
