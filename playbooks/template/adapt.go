@@ -3,6 +3,7 @@ package template
 import (
 	"fmt"
 	"reflect"
+	"strings"
 
 	"github.com/nikolalohinski/gonja/v2/exec"
 	"github.com/nikolalohinski/gonja/v2/nodes"
@@ -407,4 +408,44 @@ func testFilters(tests map[string]fn) map[string]exec.FilterFunction {
 		}
 	}
 	return out
+}
+
+// rewriteSource applies lex's rewrite of tests with keyword arguments to the
+// text of a whole template (gonja lexes those itself), by token positions;
+// the text is left as it is where positions do not match it.
+func (e *Engine) rewriteSource(s string) string {
+	if !strings.Contains(s, "=") || strings.Contains(s, "\r") {
+		return s
+	}
+	st := tokens.LexAll(s, e.cfg)
+	var toks []*tokens.Token
+	for !st.End() {
+		toks = append(toks, st.Next())
+	}
+	type edit struct {
+		from, to int
+		text     string
+	}
+	var edits []edit
+	for i := 0; i+2 < len(toks); i++ {
+		if toks[i].Type != tokens.Is {
+			continue
+		}
+		j, prefix := i+1, "__is_"
+		if toks[j].Type == tokens.Not {
+			j, prefix = j+1, "__isnot_"
+		}
+		if j+1 >= len(toks) || toks[j].Type != tokens.Name || toks[j+1].Type != tokens.LeftParenthesis || !hasKeyword(append(toks[j+1:], &tokens.Token{Type: tokens.EOF})) {
+			continue
+		}
+		from, to := toks[i].Pos, toks[j].Pos+len(toks[j].Val)
+		if from < 0 || to > len(s) || !strings.HasPrefix(s[from:], toks[i].Val) || !strings.HasPrefix(s[toks[j].Pos:], toks[j].Val) {
+			continue
+		}
+		edits = append(edits, edit{from, to, "| " + prefix + toks[j].Val})
+	}
+	for k := len(edits) - 1; k >= 0; k-- {
+		s = s[:edits[k].from] + edits[k].text + s[edits[k].to:]
+	}
+	return s
 }

@@ -71,7 +71,7 @@ func (e *Engine) split(s string) (p *parsed, err error) {
 		}
 	}()
 	if strings.Contains(s, "{%") {
-		t, err := exec.NewTemplate("template", e.cfg, stringLoader{"template", s}, e.env)
+		t, err := exec.NewTemplate("template", e.cfg, stringLoader{"template", e.rewriteSource(s)}, e.env)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %q: %s", ErrSyntax, s, rootMessage(err))
 		}

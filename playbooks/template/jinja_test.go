@@ -44,6 +44,8 @@ func TestJinja(t *testing.T) {
 		{"{{ '%(a)s!' % {'a': 'x'} }}", "x!"},
 		{"{{ '%.1f%%' % 12.34 }}", "12.3%"},
 		{"{{ 7 % 3 }}", 1},
+		{"{% if '1.10' is version('1.9', '>', strict=false) %}new{% endif %}", "new"},
+		{"{% if '1.10' is not version('1.9', operator='<') %}{{ 'x' is version('y', 'eq', version_type='loose') }}{% endif %}", "False"},
 		{"{{ not 0 }}", true},
 		{"{{ not list }}", false},
 		{"{% if not empty %}e{% endif %}", "e"},
