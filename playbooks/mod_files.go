@@ -76,7 +76,7 @@ func (m copyModule) source(t *TaskContext) ([]byte, string, error) {
 	if !m.template {
 		return data, local, nil
 	}
-	out, err := t.eng.RenderText(src, string(data), t.vars)
+	out, err := t.eng.RenderFile(local, string(data), t.vars)
 	if err != nil {
 		return nil, "", fmt.Errorf("template %w", err)
 	}

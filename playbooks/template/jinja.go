@@ -3,6 +3,8 @@ package template
 import (
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -424,4 +426,62 @@ func hasUndefined(v any) (Undefined, bool) {
 		}
 	}
 	return Undefined{}, false
+}
+
+// fileLoader serves a template file's text and reads the files it includes
+// or imports relative to its directory.
+type fileLoader struct{ name, src, dir string }
+
+func (l fileLoader) Read(path string) (io.Reader, error) {
+	if path == l.name {
+		return strings.NewReader(l.src), nil
+	}
+	p := path
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(l.dir, p)
+	}
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return nil, err
+	}
+	return strings.NewReader(string(data)), nil
+}
+func (l fileLoader) Resolve(path string) (string, error)         { return path, nil }
+func (l fileLoader) Inherit(from string) (loaders.Loader, error) { return l, nil }
+
+// RenderFile renders a template file's text (the template module) like
+// RenderText; `{% include %}`, `{% import %}` and `{% extends %}` read other
+// files relative to the file's directory.
+func (e *Engine) RenderFile(path, text string, vars map[string]any) (out string, err error) {
+	if !strings.Contains(text, "{%") {
+		return e.RenderText(path, text, vars)
+	}
+	key := "file\x00" + path + "\x00" + text
+	var t *exec.Template
+	if c, ok := e.tmpls.Load(key); ok {
+		t = c.(*parsed).full
+	} else {
+		name := filepath.Base(path)
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					err = fmt.Errorf("%w: %v", ErrSyntax, r)
+				}
+			}()
+			t, err = exec.NewTemplate(name, e.cfg, fileLoader{name: name, src: e.rewriteSource(text), dir: filepath.Dir(path)}, e.env)
+		}()
+		if err != nil {
+			return "", fmt.Errorf("%s: %w: %s", path, ErrSyntax, rootMessage(err))
+		}
+		if err := e.prepare(t.Root(), path); err != nil {
+			return "", fmt.Errorf("%s: %w", path, err)
+		}
+		e.tmpls.Store(key, &parsed{full: t})
+	}
+	defer guard(path, &err)
+	v, err := e.execute(path, t, vars)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	return v, nil
 }

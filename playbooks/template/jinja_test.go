@@ -193,3 +193,27 @@ func TestLookup(t *testing.T) {
 		t.Errorf("unknown lookup: %v", err)
 	}
 }
+
+// TestRenderFileIncludes: a template file includes another relative to its
+// directory and imports its macros.
+func TestRenderFileIncludes(t *testing.T) {
+	e := New()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "part.j2"), []byte("part {{ name }}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "macros.j2"), []byte("{% macro hi(x) %}hi {{ x }}{% endmacro %}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src := "{% import 'macros.j2' as m %}\n{% include 'part.j2' %}\n{{ m.hi(n) }}\n"
+	got, err := e.RenderFile(filepath.Join(dir, "main.j2"), src, testVars())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "part web\nhi 3\n"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	if _, err := e.RenderFile(filepath.Join(dir, "bad.j2"), "{% include 'nope.j2' %}", testVars()); err == nil || !strings.Contains(err.Error(), "bad.j2") {
+		t.Errorf("missing include: %v", err)
+	}
+}
