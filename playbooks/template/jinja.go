@@ -45,6 +45,7 @@ const (
 // stringLoader serves one template's source to gonja (no includes).
 type stringLoader struct{ name, src string }
 
+// Read, Resolve and Inherit implement gonja's loaders.Loader.
 func (l stringLoader) Read(path string) (io.Reader, error) {
 	if path != l.name {
 		return nil, fmt.Errorf("template %q: includes are not supported", path)
@@ -432,6 +433,7 @@ func hasUndefined(v any) (Undefined, bool) {
 // or imports relative to its directory.
 type fileLoader struct{ name, src, dir string }
 
+// Read, Resolve and Inherit implement gonja's loaders.Loader.
 func (l fileLoader) Read(path string) (io.Reader, error) {
 	if path == l.name {
 		return strings.NewReader(l.src), nil
