@@ -5,9 +5,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/nikolalohinski/gonja/v2/builtins"
 	"github.com/nikolalohinski/gonja/v2/exec"
@@ -194,12 +196,36 @@ func (e *Engine) context(vars map[string]any) *exec.Context {
 			}
 		}
 	}
-	ctx := exec.NewContext(data).Inherit().Update(e.globals)
+	own := map[string]any{ownVarsKey: vars}
 	if undef != nil {
-		ctx.Set(undefKey, undef)
+		own[undefKey] = undef
 	}
-	ctx.Set(ownVarsKey, vars)
+	// vars over globals, as Jinja's context over its globals; without copying vars.
+	varsCtx := exec.NewContext(data)
+	ctx := exec.NewContext(own)
+	if setParent(varsCtx, e.globals) && setParent(ctx, varsCtx) {
+		return ctx
+	}
+	ctx = exec.NewContext(data).Inherit().Update(e.globals)
+	ctx.Update(exec.NewContext(own))
 	return ctx
+}
+
+// contextParent is exec.Context's unexported parent field, if it still has
+// that name and type (checked once; otherwise context copies the globals).
+var contextParent, hasContextParent = func() (uintptr, bool) {
+	f, ok := reflect.TypeFor[exec.Context]().FieldByName("parent")
+	return f.Offset, ok && f.Type == reflect.TypeFor[*exec.Context]()
+}()
+
+// setParent chains child to parent, which gonja's API only does by copying
+// (Inherit + Update); child must be new and unshared.
+func setParent(child, parent *exec.Context) bool {
+	if !hasContextParent {
+		return false
+	}
+	*(**exec.Context)(unsafe.Add(unsafe.Pointer(child), contextParent)) = parent
+	return true
 }
 
 // flatContext is context's data in one map, for gonja's Template.Execute

@@ -217,3 +217,28 @@ func TestRenderFileIncludes(t *testing.T) {
 		t.Errorf("missing include: %v", err)
 	}
 }
+
+// TestContextChaining: the variables are chained under the engine's own
+// entries without being copied (gonja's Context still has its parent
+// field) and are never written to.
+func TestContextChaining(t *testing.T) {
+	if !hasContextParent {
+		t.Fatal("gonja's exec.Context has no parent field any more: every evaluation copies the globals")
+	}
+	e := New()
+	vars := testVars()
+	vars["broken"] = Undefined{Name: "broken (why)"}
+	n := len(vars)
+	for _, s := range []string{"{{ name | upper }}", "{{ range(2) | list }}", "{{ broken is defined }}", "{{ lookup('vars', 'name') }}"} {
+		if _, err := e.RenderString(s, vars); err != nil {
+			t.Errorf("%s: %v", s, err)
+		}
+	}
+	if len(vars) != n {
+		t.Errorf("evaluation wrote into the variables: %d keys, had %d", len(vars), n)
+	}
+	vars["range"] = "mine"
+	if v, err := e.RenderString("{{ range }}", vars); err != nil || v != "mine" {
+		t.Errorf("a variable should shadow a global, as in Jinja: %v %v", v, err)
+	}
+}
