@@ -29,7 +29,7 @@ func BenchmarkTaskOverhead(b *testing.B) {
 			for i := range hosts {
 				hosts[i] = Host{Name: fmt.Sprintf("h%d", i), Vars: map[string]any{"x": i, "y": "z"}}
 			}
-			opts := Options{Hosts: hosts, Modules: Registry{"noop": noop}}
+			opts := Options{Hosts: hosts, Modules: Registry{"noop": noop}, NoFacts: true}
 			start := time.Now()
 			for b.Loop() {
 				recap, err := Run(context.Background(), pb, opts)

@@ -39,6 +39,12 @@ func (o outcome) status() Status {
 	return StatusOK
 }
 
+// templateFailure is a failure to template a task: the message names the
+// task and where it is written (the variable is named by the engine).
+func templateFailure(t *Task, err error) outcome {
+	return failure(fmt.Sprintf("%s: task %q: %v", t.Pos, t.DisplayName(), err))
+}
+
 func failure(msg string) outcome {
 	res := Result{Failed: true, Msg: msg}
 	return outcome{res: res, reg: registerValue(res), failed: true}
@@ -53,13 +59,13 @@ func skipped(msg string) outcome {
 func (p *playRun) execHost(ctx context.Context, t *Task, h *hostState, in *inherit, hv map[string]any) outcome {
 	vars, err := p.taskVars(h, t, in, hv)
 	if err != nil {
-		return p.finish(t, in, failure(err.Error()))
+		return p.finish(t, in, templateFailure(t, err))
 	}
 	conds := append(append([]string{}, in.when...), t.When...)
 	if t.Loop == nil {
 		ok, err := p.conds(conds, vars)
 		if err != nil {
-			return p.finish(t, in, failure(err.Error()))
+			return p.finish(t, in, templateFailure(t, err))
 		}
 		if !ok {
 			return skipped("Conditional result was False")
@@ -280,7 +286,7 @@ func (p *playRun) delegate(t *Task, in *inherit, vars map[string]any) (string, e
 func (p *playRun) attempt(ctx context.Context, t *Task, h *hostState, in *inherit, vars map[string]any, delegate string) outcome {
 	rendered, err := p.r.eng.Render(p.r.args[t], vars)
 	if err != nil {
-		return failure(fmt.Sprintf("%s: %v", t.Module, err))
+		return templateFailure(t, fmt.Errorf("%s: %w", t.Module, err))
 	}
 	args, _ := rendered.(map[string]any)
 	dropOmitted(args)

@@ -329,7 +329,7 @@ func TestListHostsAndTasks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := Options{Hosts: []Host{{Name: "h1"}, {Name: "h2"}}, Groups: map[string][]string{"web": {"h2"}}}
+	opts := Options{Hosts: []Host{{Name: "h1"}, {Name: "h2"}}, Groups: map[string][]string{"web": {"h2"}}, NoFacts: true}
 	plays, err := List(pb, opts)
 	if err != nil {
 		t.Fatal(err)

@@ -138,7 +138,7 @@ func newHarness(t *testing.T, names ...string) *harness {
 
 func (h *harness) options() Options {
 	return Options{
-		Hosts: h.hosts, Groups: h.groups, Connector: h.conn, Modules: h.modules, Forks: 8,
+		Hosts: h.hosts, Groups: h.groups, Connector: h.conn, Modules: h.modules, Forks: 8, NoFacts: true,
 		Reporter: MultiReporter(h.rec, NewTextReporter(&h.out, TextOptions{})),
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strings"
 	"sync"
 )
 
@@ -51,6 +52,25 @@ func (h *hostState) setFacts(facts map[string]any) {
 		return
 	}
 	maps.Copy(h.facts, facts)
+	// Facts named ansible_X are also ansible_facts.X, as in Ansible.
+	var af map[string]any
+	for k, v := range facts {
+		name, ok := strings.CutPrefix(k, "ansible_")
+		if !ok || k == "ansible_facts" {
+			continue
+		}
+		if af == nil {
+			old, _ := h.facts["ansible_facts"].(map[string]any)
+			af = maps.Clone(old)
+			if af == nil {
+				af = map[string]any{}
+			}
+		}
+		af[name] = v
+	}
+	if af != nil {
+		h.facts["ansible_facts"] = af
+	}
 	h.dirty, h.outside = true, nil
 }
 

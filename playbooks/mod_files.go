@@ -76,11 +76,11 @@ func (m copyModule) source(t *TaskContext) ([]byte, string, error) {
 	if !m.template {
 		return data, local, nil
 	}
-	out, err := t.Render(string(data))
+	out, err := t.eng.RenderFile(local, string(data), t.vars)
 	if err != nil {
-		return nil, "", fmt.Errorf("template %s: %w", src, err)
+		return nil, "", fmt.Errorf("template %w", err)
 	}
-	return []byte(template.String(out)), "", nil
+	return []byte(out), "", nil
 }
 
 // localFile finds src relative to the playbook, then in its files/ or

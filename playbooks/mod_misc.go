@@ -4,8 +4,12 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
+	"strings"
 	"time"
+
+	"gopkg.in/yaml.v3"
 
 	"orch/playbooks/template"
 )
@@ -211,4 +215,44 @@ func (w waitSpec) check(ctx context.Context, t *TaskContext) (bool, error) {
 		return false, ctx.Err()
 	}
 	return (err == nil) == w.want(), nil
+}
+
+// includeVarsModule loads a YAML file of variables (on the controller,
+// relative to the playbook or its vars/ directory) as host facts; name puts
+// them under one variable.
+type includeVarsModule struct{}
+
+// FreeForm parses `include_vars: file.yml`.
+func (includeVarsModule) FreeForm(raw string) (map[string]any, error) {
+	return map[string]any{"file": strings.TrimSpace(raw)}, nil
+}
+
+func (includeVarsModule) Run(_ context.Context, t *TaskContext) (Result, error) {
+	if err := allowArgs("include_vars", t.Args, "file", "name", "_raw_params"); err != nil {
+		return Result{}, err
+	}
+	file, _ := t.Args.String("file", "")
+	if file == "" {
+		file, _ = t.Args.String("_raw_params", "")
+	}
+	if file == "" {
+		return Result{}, fmt.Errorf("%w: include_vars needs a file", ErrArgs)
+	}
+	path := localFile(t, file, "vars")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Result{}, fmt.Errorf("%w: include_vars: %w", ErrArgs, err)
+	}
+	var vars map[string]any
+	if err := yaml.Unmarshal(data, &vars); err != nil {
+		return Result{}, fmt.Errorf("%w: include_vars %s: %w", ErrArgs, path, err)
+	}
+	facts, _ := normalize(vars).(map[string]any)
+	if facts == nil {
+		facts = map[string]any{}
+	}
+	if name, _ := t.Args.String("name", ""); name != "" {
+		facts = map[string]any{name: facts}
+	}
+	return Result{Msg: path, Data: map[string]any{"ansible_facts": facts}}, nil
 }

@@ -11,23 +11,24 @@ import (
 
 // Builtins returns a fresh registry of the engine's built-in modules:
 // command, shell, raw, ping, copy, file, template, wait_for, debug,
-// set_fact, assert, fail and pause (meta is handled by the engine).
+// set_fact, include_vars, assert, fail and pause (meta is handled by the engine).
 func Builtins() Registry {
 	return Registry{
-		"command":  commandModule{},
-		"shell":    commandModule{shell: true},
-		"raw":      rawModule{},
-		"ping":     ModuleFunc(pingModule),
-		"copy":     copyModule{},
-		"template": copyModule{template: true},
-		"file":     ModuleFunc(fileModule),
-		"wait_for": waitForModule{},
-		"debug":    ModuleFunc(debugModule),
-		"set_fact": setFactModule{},
-		"assert":   ModuleFunc(assertModule),
-		"fail":     ModuleFunc(failModule),
-		"pause":    ModuleFunc(pauseModule),
-		"meta":     ModuleFunc(func(context.Context, *TaskContext) (Result, error) { return Result{}, nil }),
+		"command":      commandModule{},
+		"shell":        commandModule{shell: true},
+		"raw":          rawModule{},
+		"ping":         ModuleFunc(pingModule),
+		"copy":         copyModule{},
+		"template":     copyModule{template: true},
+		"file":         ModuleFunc(fileModule),
+		"wait_for":     waitForModule{},
+		"debug":        ModuleFunc(debugModule),
+		"set_fact":     setFactModule{},
+		"include_vars": includeVarsModule{},
+		"assert":       ModuleFunc(assertModule),
+		"fail":         ModuleFunc(failModule),
+		"pause":        ModuleFunc(pauseModule),
+		"meta":         ModuleFunc(func(context.Context, *TaskContext) (Result, error) { return Result{}, nil }),
 	}
 }
 

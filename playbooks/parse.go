@@ -3,6 +3,7 @@ package playbooks
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -28,33 +29,54 @@ func Load(path string) (*Playbook, error) {
 // malformed playbook is rejected before anything runs. Module names are
 // checked against the registry by Run (and Validate).
 func Parse(name string, data []byte) (*Playbook, error) {
-	p := &parser{file: name, eng: template.New()}
+	p := &parser{file: name, eng: template.New(), root: filepath.Dir(name)}
+	plays, err := p.playbook(data)
+	if err != nil {
+		return nil, err
+	}
+	return &Playbook{Path: name, Dir: filepath.Dir(name), eng: p.eng, Plays: plays}, nil
+}
+
+// playbook parses a list of plays (and import_playbook entries).
+func (p *parser) playbook(data []byte) ([]*Play, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, p.yamlError(err)
 	}
-	pb := &Playbook{Path: name, Dir: filepath.Dir(name), eng: p.eng}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
-		return nil, &ParseError{Pos: Pos{File: name, Line: 1, Col: 1}, Err: errors.New("empty playbook: expected a list of plays")}
+		return nil, &ParseError{Pos: Pos{File: p.file, Line: 1, Col: 1}, Err: errors.New("empty playbook: expected a list of plays")}
 	}
 	root := doc.Content[0]
 	if root.Kind != yaml.SequenceNode {
 		return nil, p.errf(root, "", "a playbook is a list of plays, got %s", kindName(root))
 	}
+	var plays []*Play
 	for _, n := range root.Content {
+		if imported, ok, err := p.importPlaybook(n); ok || err != nil {
+			if err != nil {
+				return nil, err
+			}
+			plays = append(plays, imported...)
+			continue
+		}
 		play, err := p.play(n)
 		if err != nil {
 			return nil, err
 		}
-		pb.Plays = append(pb.Plays, play)
+		plays = append(plays, play)
 	}
-	return pb, nil
+	return plays, nil
 }
 
 type parser struct {
-	file string
-	eng  *template.Engine
+	file  string
+	eng   *template.Engine
+	root  string // the playbook's directory
+	depth int    // import/include nesting
 }
+
+// maxIncludeDepth bounds nested import_tasks/include_tasks/import_playbook.
+const maxIncludeDepth = 32
 
 var yamlLine = regexp.MustCompile(`line (\d+)`)
 
@@ -265,4 +287,98 @@ func normalize(v any) any {
 		}
 	}
 	return v
+}
+
+func (p *parser) integer(n *yaml.Node, key string) (int, error) {
+	var i int
+	if n.Kind != yaml.ScalarNode || n.Decode(&i) != nil {
+		return 0, p.errf(n, key, "expected an integer")
+	}
+	return i, nil
+}
+
+// sub returns a parser for an imported file, refusing deep nesting.
+func (p *parser) sub(n *yaml.Node, key, file string) (*parser, []byte, error) {
+	if p.depth >= maxIncludeDepth {
+		return nil, nil, p.errf(n, key, "imports nested deeper than %d", maxIncludeDepth)
+	}
+	path := p.resolve(file)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, p.wrap(n, key, err)
+	}
+	return &parser{file: path, eng: p.eng, root: p.root, depth: p.depth + 1}, data, nil
+}
+
+// resolve finds an imported file as Ansible does: relative to the importing
+// file's directory, then to the playbook's.
+func (p *parser) resolve(file string) string {
+	if filepath.IsAbs(file) {
+		return file
+	}
+	for _, dir := range []string{filepath.Dir(p.file), filepath.Join(filepath.Dir(p.file), "tasks"), p.root} {
+		cand := filepath.Join(dir, file)
+		if _, err := os.Stat(cand); err == nil {
+			return cand
+		}
+	}
+	return filepath.Join(filepath.Dir(p.file), file)
+}
+
+// importPlaybook parses `- import_playbook: other.yml` (with optional name,
+// vars and tags applied to its plays); ok is false for an ordinary play.
+func (p *parser) importPlaybook(n *yaml.Node) ([]*Play, bool, error) {
+	if n.Kind != yaml.MappingNode {
+		return nil, false, nil
+	}
+	var fileNode *yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i].Value; k == "import_playbook" || k == "ansible.builtin.import_playbook" {
+			fileNode = n.Content[i+1]
+		}
+	}
+	if fileNode == nil {
+		return nil, false, nil
+	}
+	var file string
+	var vars map[string]any
+	var tags []string
+	err := p.pairs(n, "import_playbook", func(key string, k, v *yaml.Node) error {
+		var err error
+		switch key {
+		case "import_playbook", "ansible.builtin.import_playbook":
+			file, err = p.str(v, key)
+			if err == nil && strings.Contains(file, "{{") {
+				err = p.errf(v, key, "a templated playbook name is not supported")
+			}
+		case "name":
+		case "vars":
+			vars, err = p.mapping(v, key)
+		case "tags":
+			tags, err = p.tags(v, key)
+		default:
+			err = p.errf(k, key, "unsupported with import_playbook (name, vars, tags)")
+		}
+		return err
+	})
+	if err != nil {
+		return nil, true, err
+	}
+	sp, data, err := p.sub(fileNode, "import_playbook", file)
+	if err != nil {
+		return nil, true, err
+	}
+	plays, err := sp.playbook(data)
+	if err != nil {
+		return nil, true, err
+	}
+	for _, play := range plays {
+		play.Tags = append(append([]string{}, tags...), play.Tags...)
+		if vars != nil {
+			merged := maps.Clone(vars)
+			maps.Copy(merged, play.Vars)
+			play.Vars = merged
+		}
+	}
+	return plays, true, nil
 }

@@ -28,9 +28,13 @@ func (p *parser) play(n *yaml.Node) (*Play, error) {
 			play.AnyErrorsFatal, err = p.boolean(v, key)
 		case "gather_facts":
 			var on bool
-			if on, err = p.boolean(v, key); err == nil && on {
-				err = p.errf(v, key, "fact gathering is not supported; set gather_facts: false")
+			if on, err = p.boolean(v, key); err == nil {
+				play.GatherFacts = &on
 			}
+		case "gather_subset":
+			play.GatherSubset, err = p.strList(v, key)
+		case "gather_timeout":
+			play.GatherTimeout, err = p.integer(v, key)
 		case "become":
 			play.Become, err = p.boolean(v, key)
 		case "vars":

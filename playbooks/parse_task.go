@@ -1,6 +1,7 @@
 package playbooks
 
 import (
+	"fmt"
 	"maps"
 	"strings"
 
@@ -36,6 +37,12 @@ func (p *parser) task(n *yaml.Node, handler bool) (*Task, error) {
 			extraArgs, err = p.mapping(v, key)
 			return err
 		}
+		if key == "action" || key == "local_action" {
+			if key == "local_action" {
+				t.DelegateTo = "localhost"
+			}
+			return p.action(t, key, k, v)
+		}
 		if key == "listen" && !handler {
 			return p.errf(k, key, "listen is only valid in handlers")
 		}
@@ -59,7 +66,70 @@ func (p *parser) task(n *yaml.Node, handler bool) (*Task, error) {
 	if extraArgs != nil {
 		t.Args = mergeArgs(extraArgs, t.Args)
 	}
+	if t.Module == "import_tasks" || t.Module == "include_tasks" {
+		return t, p.includeTasks(t, n, handler)
+	}
 	return t, p.checkMeta(t, n)
+}
+
+// includeTasks turns import_tasks/include_tasks into a block of the file's
+// tasks: its when, tags and vars apply to each task, as Ansible's import
+// does; a loop runs the block once per item (see playRun.runLoopBlock).
+// The file is read at parse time, so its name cannot be templated.
+func (p *parser) includeTasks(t *Task, n *yaml.Node, handler bool) error {
+	key := t.Module
+	file := ""
+	if t.FreeForm != nil {
+		file = strings.TrimSpace(*t.FreeForm)
+	}
+	for k, v := range t.Args {
+		switch k {
+		case "file", "_raw_params":
+			file, _ = v.(string)
+		case "apply":
+			apply, _ := v.(map[string]any)
+			for ak, av := range apply {
+				if ak != "tags" {
+					return p.errf(n, key, "apply: only tags are supported, not %q", ak)
+				}
+				switch tv := av.(type) {
+				case string:
+					t.Tags = append(t.Tags, tv)
+				case []any:
+					for _, x := range tv {
+						t.Tags = append(t.Tags, fmt.Sprint(x))
+					}
+				}
+			}
+		default:
+			return p.errf(n, key, "unknown argument %q (file, apply)", k)
+		}
+	}
+	if file == "" {
+		return p.errf(n, key, "needs a file name")
+	}
+	if strings.Contains(file, "{{") {
+		return p.errf(n, key, "a templated file name is not supported (%s)", file)
+	}
+	sp, data, err := p.sub(n, key, file)
+	if err != nil {
+		return err
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return sp.yamlError(err)
+	}
+	tasks := []*Task{}
+	if len(doc.Content) > 0 {
+		if tasks, err = sp.tasks(doc.Content[0], key, handler); err != nil {
+			return err
+		}
+	}
+	if t.Name == "" {
+		t.Name = key + " " + file
+	}
+	t.Block, t.Module, t.FreeForm, t.Args = tasks, "", nil, nil
+	return nil
 }
 
 func firstNonNil(ns ...*yaml.Node) *yaml.Node {
@@ -227,4 +297,42 @@ func (p *parser) module(t *Task, key string, k, v *yaml.Node) error {
 		return p.errf(v, key, "module arguments must be a mapping or a string, got %s", kindName(v))
 	}
 	return nil
+}
+
+// action parses the old `action: module args` / `action: {module: m, ...}`
+// form (and local_action, which also delegates to localhost).
+func (p *parser) action(t *Task, key string, k, v *yaml.Node) error {
+	switch v.Kind {
+	case yaml.ScalarNode:
+		s, err := p.str(v, key)
+		if err != nil {
+			return err
+		}
+		name, rest, _ := strings.Cut(strings.TrimSpace(s), " ")
+		if name == "" {
+			return p.errf(v, key, "no module named")
+		}
+		rest = strings.TrimSpace(rest)
+		node := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: rest, Line: v.Line, Column: v.Column}
+		if rest == "" {
+			node = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Line: v.Line, Column: v.Column}
+		}
+		return p.module(t, name, k, node)
+	case yaml.MappingNode:
+		args, err := p.mapping(v, key)
+		if err != nil {
+			return err
+		}
+		name, ok := args["module"].(string)
+		if !ok || name == "" {
+			return p.errf(v, key, "the mapping form of %s needs module: NAME", key)
+		}
+		delete(args, "module")
+		if err := p.module(t, name, k, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null"}); err != nil {
+			return err
+		}
+		t.Args = args
+		return nil
+	}
+	return p.errf(v, key, "expected a string or a mapping, got %s", kindName(v))
 }

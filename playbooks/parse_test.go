@@ -18,7 +18,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad serial pct", "- hosts: all\n  serial: [1, 120%]\n  tasks: []\n", `pb.yml:2:15: key "serial"`},
 		{"bad when", "- hosts: all\n  tasks:\n    - debug: msg=x\n      when: x ==\n", `pb.yml:4:13: key "when": template syntax error`},
 		{"bad template", "- hosts: all\n  tasks:\n    - debug:\n        msg: \"{{ x | nofilter }}\"\n", `pb.yml:4:14: key "debug": template syntax error: "x | nofilter": unknown filter "nofilter"`},
-		{"gather_facts", "- hosts: all\n  gather_facts: true\n", `pb.yml:2:17: key "gather_facts": fact gathering is not supported`},
+		{"gather_facts", "- hosts: all\n  gather_facts: maybe\n", `pb.yml:2:17: key "gather_facts"`},
 		{"unknown handler", "- hosts: all\n  tasks:\n    - debug: msg=x\n      notify: nope\n", `pb.yml:3:7: key "notify": no handler named or listening to "nope"`},
 		{"rescue without block", "- hosts: all\n  tasks:\n    - debug: msg=x\n      rescue: []\n", `pb.yml:4:7: rescue and always need a block`},
 		{"bad meta", "- hosts: all\n  tasks:\n    - meta: reboot\n", `pb.yml:3:7: key "meta": unsupported meta action "reboot"`},
@@ -53,7 +53,7 @@ func TestUnknownModuleRejectedBeforeRunning(t *testing.T) {
 	if fileExists(h.dir + "/ran") {
 		t.Error("a task ran before the unknown module was reported")
 	}
-	pb, _ := Parse("x.yml", []byte("- hosts: all\n  tasks:\n    - mine: {}\n"))
+	pb, _ := Parse("x.yml", []byte("- hosts: all\n  gather_facts: false\n  tasks:\n    - mine: {}\n"))
 	if err := Validate(pb, Registry{"mine": ModuleFunc(nil)}); err != nil {
 		t.Errorf("Validate with the module registered: %v", err)
 	}
@@ -82,7 +82,7 @@ func TestParseForms(t *testing.T) {
 	if play.Hosts != "web:db" || len(play.Serial) != 2 || *play.MaxFailPercentage != 25 {
 		t.Errorf("play = %+v", play)
 	}
-	args, err := prepare(pb, Builtins())
+	args, err := prepare(pb, Builtins(), true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -71,6 +71,9 @@ func (p *playRun) runBatch(ctx context.Context, batch []*hostState) {
 	}
 	p.r.rep.Report(Event{Kind: EventPlayStart, Play: p.name(), Hosts: names})
 	p.refresh(batch...)
+	if t := p.play.factsTask; t != nil {
+		p.gatherFacts(ctx, t, batch)
+	}
 	for _, section := range [][]*Task{p.play.PreTasks, p.play.Tasks, p.play.PostTasks} {
 		p.runTasks(ctx, section, batch, p.rootInherit())
 		if !p.halted(ctx) {
@@ -198,4 +201,13 @@ func handlerTopics(handlers []*Task) map[string][]*Task {
 		}
 	}
 	return out
+}
+
+// gatherFacts runs the play's "Gathering Facts" task first on the batch,
+// whatever --start-at-task says (as Ansible does).
+func (p *playRun) gatherFacts(ctx context.Context, t *Task, batch []*hostState) {
+	started := p.r.started
+	p.r.started = true
+	p.runTasks(ctx, []*Task{t}, batch, p.rootInherit())
+	p.r.started = started
 }

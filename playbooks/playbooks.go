@@ -133,6 +133,11 @@ type Options struct {
 	SkipTags []string
 	// StartAtTask skips tasks until one with this name (glob allowed).
 	StartAtTask string
+	// NoFacts makes gather_facts default to false (the engine's own tests,
+	// callers without a setup module); a play saying gather_facts: true
+	// still gathers. Without it, a play gathering facts needs a module named
+	// "setup" in Modules (orch registers one), else Run refuses the playbook.
+	NoFacts bool
 	// Reporter receives progress events; nil reports nothing.
 	Reporter Reporter
 	// Logger receives debug logs; nil discards them.

@@ -2,6 +2,7 @@ package playbooks
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -80,7 +81,7 @@ func newRunner(pb *Playbook, opts Options) (*runner, error) {
 		r.hosts[h.Name] = hs
 		r.order = append(r.order, hs)
 	}
-	args, err := prepare(pb, r.modules)
+	args, err := prepare(pb, r.modules, opts.NoFacts)
 	if err != nil {
 		return nil, err
 	}
@@ -89,16 +90,18 @@ func newRunner(pb *Playbook, opts Options) (*runner, error) {
 }
 
 // Validate checks a parsed playbook against the built-in modules plus extra:
-// every module must exist and free-form arguments must parse.
+// every module must exist and free-form arguments must parse; a play that
+// gathers facts needs a "setup" module.
 func Validate(pb *Playbook, extra Registry) error {
 	reg := Builtins()
 	maps.Copy(reg, extra)
-	_, err := prepare(pb, reg)
+	_, err := prepare(pb, reg, false)
 	return err
 }
 
-// prepare resolves every task's module and splits free-form arguments.
-func prepare(pb *Playbook, reg Registry) (map[*Task]map[string]any, error) {
+// prepare resolves every task's module and splits free-form arguments, and
+// adds each fact-gathering play's "Gathering Facts" task.
+func prepare(pb *Playbook, reg Registry, noFacts bool) (map[*Task]map[string]any, error) {
 	out := map[*Task]map[string]any{}
 	var walk func([]*Task) error
 	walk = func(tasks []*Task) error {
@@ -120,6 +123,14 @@ func prepare(pb *Playbook, reg Registry) (map[*Task]map[string]any, error) {
 		return nil
 	}
 	for _, play := range pb.Plays {
+		t, err := factsTask(play, reg, noFacts)
+		if err != nil {
+			return nil, err
+		}
+		play.factsTask = t
+		if t != nil {
+			out[t] = t.Args
+		}
 		for _, l := range [][]*Task{play.PreTasks, play.Tasks, play.PostTasks, play.Handlers} {
 			if err := walk(l); err != nil {
 				return nil, err
@@ -151,4 +162,38 @@ func taskArgs(t *Task, reg Registry) (map[string]any, error) {
 		return nil, &ParseError{Pos: t.ModulePos, Key: t.Module, Err: err}
 	}
 	return mergeArgs(args, t.Args), nil
+}
+
+// ErrNoSetup means that a play gathers facts but no "setup" module is registered.
+var ErrNoSetup = errors.New(`fact gathering needs a "setup" module and none is registered; set gather_facts: false`)
+
+// factsTask returns the play's "Gathering Facts" task, or nil when it does
+// not gather (gather_facts: false, or NoFacts and no explicit true).
+func factsTask(play *Play, reg Registry, noFacts bool) (*Task, error) {
+	gather := !noFacts
+	if play.GatherFacts != nil {
+		gather = *play.GatherFacts
+	}
+	if !gather {
+		return nil, nil
+	}
+	if _, ok := reg["setup"]; !ok {
+		why := "gather_facts defaults to true, as in Ansible"
+		if play.GatherFacts != nil {
+			why = "gather_facts: true"
+		}
+		return nil, &ParseError{Pos: play.Pos, Key: "gather_facts", Err: fmt.Errorf("play %q (%s): %w", playName(play), why, ErrNoSetup)}
+	}
+	args := map[string]any{}
+	if len(play.GatherSubset) > 0 {
+		subset := make([]any, len(play.GatherSubset))
+		for i, s := range play.GatherSubset {
+			subset[i] = s
+		}
+		args["gather_subset"] = subset
+	}
+	if play.GatherTimeout > 0 {
+		args["gather_timeout"] = play.GatherTimeout
+	}
+	return &Task{Name: "Gathering Facts", Module: "setup", Args: args, Tags: []string{"always"}, Pos: play.Pos, ModulePos: play.Pos}, nil
 }

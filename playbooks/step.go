@@ -18,6 +18,10 @@ func (p *playRun) runTasks(ctx context.Context, tasks []*Task, hosts []*hostStat
 		if len(active) == 0 {
 			return
 		}
+		if t.IsBlock() && t.Loop != nil {
+			p.runLoopBlock(ctx, t, active, in)
+			continue
+		}
 		if t.IsBlock() {
 			p.runBlock(ctx, t, active, in)
 			continue
@@ -250,3 +254,59 @@ func (p *playRun) meta(ctx context.Context, t *Task, hosts []*hostState, in *inh
 }
 
 func cloneVars(m map[string]any) map[string]any { return maps.Clone(m) }
+
+// runLoopBlock runs an include_tasks with a loop: the items are evaluated
+// per host, then the block runs once per item index on the hosts that have
+// that item, with the loop variables set for each host.
+func (p *playRun) runLoopBlock(ctx context.Context, b *Task, hosts []*hostState, in *inherit) {
+	hv := p.hostvarsSnapshot()
+	items := map[*hostState][]any{}
+	rounds := 0
+	bare := *b
+	bare.Vars = nil // they may use the loop variable
+	for _, h := range hosts {
+		vars, err := p.taskVars(h, &bare, in, hv)
+		var list []any
+		if err == nil {
+			list, err = p.loopItems(b, vars)
+		}
+		if err != nil {
+			o := failure(err.Error())
+			p.r.rep.Report(Event{Kind: EventTaskStart, Play: p.name(), Task: b.DisplayName()})
+			p.report(b, h, in, o)
+			p.apply(b, h, o, in, true)
+			continue
+		}
+		items[h] = list
+		rounds = max(rounds, len(list))
+	}
+	loopVar := b.LoopVar
+	if loopVar == "" {
+		loopVar = "item"
+	}
+	for i := 0; i < rounds && !p.halted(ctx); i++ {
+		perHost := maps.Clone(in.perHost)
+		if perHost == nil {
+			perHost = map[*hostState]map[string]any{}
+		}
+		var targets []*hostState
+		for _, h := range hosts {
+			if i >= len(items[h]) {
+				continue
+			}
+			lv := maps.Clone(in.perHost[h])
+			if lv == nil {
+				lv = map[string]any{}
+			}
+			lv[loopVar] = items[h][i]
+			if b.IndexVar != "" {
+				lv[b.IndexVar] = i
+			}
+			perHost[h] = lv
+			targets = append(targets, h)
+		}
+		round := *in
+		round.perHost = perHost
+		p.runBlock(ctx, b, targets, &round)
+	}
+}

@@ -75,8 +75,16 @@ type Play struct {
 	Handlers []*Task
 	// Tags apply to every task of the play.
 	Tags []string
+	// GatherFacts is the play's gather_facts; nil means true, as in Ansible
+	// (unless Options.NoFacts).
+	GatherFacts *bool
+	// GatherSubset and GatherTimeout are passed to the setup module.
+	GatherSubset  []string
+	GatherTimeout int
 	// Pos is where the play starts.
 	Pos Pos
+	// factsTask is the synthetic "Gathering Facts" task (set by prepare).
+	factsTask *Task
 }
 
 // Task is a task, a handler or a block.

@@ -216,6 +216,8 @@ type inherit struct {
 	runOnce      bool
 	rescuable    bool // a failure here goes to an enclosing rescue
 	handler      bool
+	// perHost are the loop variables of an include_tasks loop, per host.
+	perHost map[*hostState]map[string]any
 }
 
 func (p *playRun) rootInherit() *inherit {
@@ -249,6 +251,7 @@ func (p *playRun) taskVars(h *hostState, t *Task, in *inherit, hv map[string]any
 	vars := make(map[string]any, len(h.view)+8)
 	maps.Copy(vars, h.view)
 	vars["hostvars"] = hv
+	maps.Copy(vars, in.perHost[h])
 	for _, layer := range append(slices.Clip(in.vars), t.Vars) {
 		for k, v := range layer {
 			if _, isFact := h.facts[k]; isFact {

@@ -99,3 +99,30 @@ func taskBlock(out, task string) string {
 	}
 	return rest
 }
+
+// TestPlayGathersFacts runs, over real SSH, a playbook that says nothing about facts: orch
+// gathers them first (one command per host) and the tasks use ansible_facts, ansible_*,
+// Jinja statements in a template file, Python methods, tuples and % formatting.
+func TestPlayGathersFacts(t *testing.T) {
+	e := newEnv(t, 2)
+	wd, _ := os.Getwd()
+	r := e.orch("play", filepath.Join(wd, "testdata/facts/site.yml"))
+	if r.code != 0 {
+		t.Fatalf("play exited %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "TASK [Gathering Facts]") {
+		t.Errorf("no Gathering Facts task:\n%s", r.stdout)
+	}
+	out, err := e.lab.Host("host2").Exec(t.Context(), "cat", "/var/lib/nodeagent/orch-facts.txt")
+	if err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "host2 ") || lines[1] != "port 80" || lines[2] != "port 443 tls" {
+		t.Errorf("report = %q", out)
+	}
+	ports, err := e.lab.Host("host1").Exec(t.Context(), "cat", "/var/lib/nodeagent/orch-facts-ports")
+	if err != nil || strings.TrimSpace(string(ports)) != "80\n443" {
+		t.Errorf("include_tasks loop wrote %q (%v)", ports, err)
+	}
+}

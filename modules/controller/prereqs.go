@@ -2,7 +2,11 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
+	"path"
+	"strings"
 
 	"orch/nodeagent/api"
 	"orch/orchestrator/hostprep"
@@ -10,15 +14,102 @@ import (
 )
 
 // setup gathers the host's facts in one command (Ansible's module name): OS family and
-// version, init system, architecture, package manager, kernel features and the tools the
-// agent drives, as host facts (ansible_os_family, ..., orch_kernel_features, orch_tools).
+// version, init system, architecture, package manager, host names, addresses and
+// interfaces, memory, CPUs, environment and clock, kernel features and the tools the agent
+// drives, as host facts (ansible_os_family, ..., orch_kernel_features, orch_tools).
+// gather_subset keeps or drops the network and hardware facts (the command is the same);
+// filter keeps the facts whose names match one of its globs (with or without ansible_).
 func (d Deps) setup(ctx context.Context, t *playbooks.TaskContext) (playbooks.Result, error) {
+	subset, err := t.Args.StringList("gather_subset")
+	if err != nil {
+		return playbooks.Result{}, err
+	}
+	filter, err := t.Args.StringList("filter")
+	if err != nil {
+		return playbooks.Result{}, err
+	}
 	f, err := gatherFacts(ctx, t)
 	if err != nil {
 		return playbooks.Result{}, err
 	}
+	facts, err := selectFacts(f.AnsibleFacts(), subset, filter)
+	if err != nil {
+		return playbooks.Result{}, err
+	}
 	msg := fmt.Sprintf("%s %s, %s, %s, %s", f.Distribution, f.Version, f.ServiceMgr, f.Architecture, f.PkgMgr)
-	return playbooks.Result{Msg: msg, Data: map[string]any{"ansible_facts": f.AnsibleFacts()}}, nil
+	return playbooks.Result{Msg: msg, Data: map[string]any{"ansible_facts": facts}}, nil
+}
+
+// factSubsets are the gather_subset names orch knows, with the facts they hold (the
+// rest is in "min", always gathered, as in Ansible).
+var factSubsets = map[string][]string{
+	"network":  {"ansible_default_ipv4", "ansible_all_ipv4_addresses", "ansible_interfaces"},
+	"hardware": {"ansible_memtotal_mb", "ansible_processor_vcpus"},
+}
+
+// errSubset means gather_subset names a subset orch does not know.
+var errSubset = errors.New("unknown gather_subset")
+
+// selectFacts applies gather_subset and filter to the facts.
+func selectFacts(facts map[string]any, subset, filter []string) (map[string]any, error) {
+	include, exclude := map[string]bool{}, map[string]bool{}
+	if len(subset) == 0 {
+		subset = []string{"all"}
+	}
+	for _, s := range subset {
+		for _, name := range strings.Split(s, ",") {
+			name = strings.TrimSpace(name)
+			neg := strings.HasPrefix(name, "!")
+			name = strings.TrimPrefix(name, "!")
+			if _, known := factSubsets[name]; !known && name != "all" && name != "min" {
+				return nil, fmt.Errorf("%w %q (orch knows all, min, network, hardware)", errSubset, name)
+			}
+			if neg {
+				exclude[name] = true
+			} else {
+				include[name] = true
+			}
+		}
+	}
+	out := maps.Clone(facts)
+	for name, keys := range factSubsets {
+		keep := (include["all"] || include[name]) && !exclude[name] && !(exclude["all"] && !include[name])
+		if keep {
+			continue
+		}
+		for _, k := range keys {
+			delete(out, k)
+		}
+		if name == "network" {
+			for k, v := range out {
+				if m, ok := v.(map[string]any); ok && m["device"] != nil {
+					delete(out, k)
+				}
+			}
+		}
+	}
+	if len(filter) == 0 {
+		return out, nil
+	}
+	for k := range out {
+		if !matchesAny(k, filter) {
+			delete(out, k)
+		}
+	}
+	return out, nil
+}
+
+func matchesAny(name string, globs []string) bool {
+	short := strings.TrimPrefix(name, "ansible_")
+	for _, g := range globs {
+		if ok, _ := path.Match(g, name); ok {
+			return true
+		}
+		if ok, _ := path.Match(strings.TrimPrefix(g, "ansible_"), short); ok {
+			return true
+		}
+	}
+	return false
 }
 
 func gatherFacts(ctx context.Context, t *playbooks.TaskContext) (*hostprep.Facts, error) {

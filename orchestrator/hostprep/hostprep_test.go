@@ -4,10 +4,15 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
+	"os"
 	"os/exec"
 	"reflect"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"orch/nodeagent/api"
 )
@@ -125,5 +130,79 @@ func TestInstallWithDnf(t *testing.T) {
 	}
 	if len(r.calls) != 1 || !strings.HasPrefix(r.calls[0], "dnf install -y -q orch-no-such-package") {
 		t.Errorf("commands: %q", r.calls)
+	}
+}
+
+// TestGatherHostFacts checks the network, memory, CPU, environment and clock
+// facts of the same one command against this machine.
+func TestGatherHostFacts(t *testing.T) {
+	start := time.Now()
+	f, err := Gather(t.Context(), &localRunner{}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("one facts command: %v", time.Since(start))
+	if h, _ := os.Hostname(); f.Hostname != h || f.FQDN == "" {
+		t.Errorf("hostname %q fqdn %q, want %q", f.Hostname, f.FQDN, h)
+	}
+	if f.MemTotalMB <= 0 || f.VCPUs != runtime.NumCPU() {
+		t.Errorf("mem %d MiB, %d vcpus (want %d)", f.MemTotalMB, f.VCPUs, runtime.NumCPU())
+	}
+	if ifaces, _ := net.Interfaces(); len(f.Interfaces) != len(ifaces) {
+		t.Errorf("interfaces %v, want %d", f.Interfaces, len(ifaces))
+	}
+	if out, _ := exec.Command("sh", "-c", "ip -4 route show default | awk '{print $3, $5; exit}'").Output(); len(out) > 0 {
+		gw, dev, _ := strings.Cut(strings.TrimSpace(string(out)), " ")
+		if f.DefaultIPv4.Gateway != gw || f.DefaultIPv4.Interface != dev || f.DefaultIPv4.Address == "" {
+			t.Errorf("default_ipv4 %+v, want gateway %s on %s", f.DefaultIPv4, gw, dev)
+		}
+	}
+	if f.Env["PATH"] == "" {
+		t.Errorf("env has no PATH: %v", f.Env)
+	}
+	if d := time.Since(f.Time); d < -time.Minute || d > time.Minute {
+		t.Errorf("date %v is %v off", f.Time, d)
+	}
+	facts := f.AnsibleFacts()
+	dt := facts["ansible_date_time"].(map[string]any)
+	if dt["epoch"] != strconv.FormatInt(f.Time.Unix(), 10) || len(dt["iso8601_basic"].(string)) != 21 {
+		t.Errorf("date_time %v", dt)
+	}
+	if len(facts["ansible_all_ipv4_addresses"].([]any)) != len(f.IPv4) {
+		t.Errorf("all_ipv4_addresses %v", facts["ansible_all_ipv4_addresses"])
+	}
+}
+
+func TestParseNetworkFacts(t *testing.T) {
+	f := parseFacts("route=eth0 010200C0\naddr=lo 127.0.0.1/8\naddr=eth0 192.0.2.2/24\naddr=eth1 10.0.0.5/16\niface=lo\niface=eth0\nmemkb=2048000\nvcpus=4\ndate=1765029057 123456789 +0100 CET\nenv:\nA=1\x00B=x\ny\x00")
+	want := Address{Interface: "eth0", Address: "192.0.2.2", Gateway: "192.0.2.1", Prefix: 24}
+	if f.DefaultIPv4 != want || len(f.IPv4) != 2 || f.MemTotalMB != 2000 || f.VCPUs != 4 {
+		t.Errorf("got %+v", f)
+	}
+	if f.Env["B"] != "x\ny" || f.Env["A"] != "1" {
+		t.Errorf("env %q", f.Env)
+	}
+	facts := f.AnsibleFacts()
+	d4 := facts["ansible_default_ipv4"].(map[string]any)
+	if d4["netmask"] != "255.255.255.0" || d4["network"] != "192.0.2.0" || d4["gateway"] != "192.0.2.1" {
+		t.Errorf("default_ipv4 %v", d4)
+	}
+	dt := facts["ansible_date_time"].(map[string]any)
+	if dt["hour"] != "14" || dt["tz_offset"] != "+0100" || dt["iso8601"] != "2025-12-06T13:50:57Z" || dt["weekday"] != "Saturday" || dt["iso8601_basic"] != "20251206T145057123456" {
+		t.Errorf("date_time %v", dt)
+	}
+	if facts["ansible_eth1"].(map[string]any)["ipv4"].(map[string]any)["address"] != "10.0.0.5" {
+		t.Errorf("ansible_eth1 %v", facts["ansible_eth1"])
+	}
+}
+
+// BenchmarkGather measures the one facts command on this machine.
+func BenchmarkGather(b *testing.B) {
+	r := &localRunner{}
+	for b.Loop() {
+		if _, err := Gather(b.Context(), r, false); err != nil {
+			b.Fatal(err)
+		}
+		r.calls = nil
 	}
 }

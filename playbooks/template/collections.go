@@ -124,11 +124,12 @@ func sortedKeys(m map[string]any) []string {
 }
 
 func fFlatten(p ...any) (any, error) {
+	pos, kw := splitArgs(p)
 	levels := -1
-	if len(p) > 1 {
-		levels, _ = toInt(p[1])
+	if v := arg(pos, kw, 1, "levels", nil); v != nil {
+		levels, _ = toInt(v)
 	}
-	l, err := toList(p[0])
+	l, err := toList(pos[0])
 	if err != nil {
 		return nil, err
 	}
@@ -270,6 +271,9 @@ func fMap(p ...any) (any, error) {
 			v, found, _ := attr(e, a)
 			if !found {
 				v = kw["default"]
+				if _, ok := kw["default"]; !ok {
+					v = Undefined{Name: String(a)}
+				}
 			}
 			out[i] = v
 		}

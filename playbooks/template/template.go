@@ -1,11 +1,12 @@
-// Package template evaluates Ansible-style `{{ expr }}` templates and bare
-// Jinja2 expressions with github.com/expr-lang/expr.
+// Package template evaluates Ansible-style templates (`{{ expr }}`, `{% %}`
+// statements) and bare Jinja2 expressions with Jinja2's semantics, on
+// github.com/nikolalohinski/gonja/v2.
 //
-// Jinja's syntax is rewritten before compiling (filter pipes, `is` tests,
-// keyword arguments, `~`, Python literals and conditionals); every compiled
-// expression is cached in the Engine. Variables are looked up strictly: a
+// Ansible's filters and tests are registered over gonja's own; every parsed
+// template is cached in the Engine. Variables are looked up strictly: a
 // missing variable or attribute is an error naming it, unless it is the value
-// of `default` or the subject of `is defined`.
+// of `default`/`mandatory` or the subject of `is defined`. A panic inside
+// gonja becomes an error naming the template.
 package template
 
 import (
@@ -18,8 +19,8 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/expr-lang/expr"
-	"github.com/expr-lang/expr/vm"
+	"github.com/nikolalohinski/gonja/v2/config"
+	"github.com/nikolalohinski/gonja/v2/exec"
 )
 
 // Errors returned by the engine; they are wrapped with the expression concerned.
@@ -35,62 +36,56 @@ var (
 // maxDepth bounds recursive rendering of nested values.
 const maxDepth = 64
 
-// Undefined is the value of a missing variable inside default() and the
-// defined/undefined tests. It never leaves the engine.
+// Undefined is the value of a variable that could not be resolved (Name
+// carries the reason). Such variables are absent from the templates' view:
+// `is defined` is false and any other use fails naming Name.
 type Undefined struct{ Name string }
 
-// Engine compiles and evaluates templates; its caches make it cheap to
+// Engine parses and evaluates templates; its caches make it cheap to
 // evaluate the same expression many times. It is safe for concurrent use.
 type Engine struct {
-	options []expr.Option
-	exprs   sync.Map // bare expression source → *vm.Program
+	cfg     *config.Config
+	env     *exec.Environment
+	globals *exec.Context
+	exprs   sync.Map // bare expression source → *expression
 	tmpls   sync.Map // template string → *parsed
 }
 
-// New returns an engine with the built-in filters and tests.
+// New returns an engine with Jinja2's and Ansible's filters and tests.
 func New() *Engine {
-	e := &Engine{}
-	for name, fn := range functions() {
-		e.options = append(e.options, expr.Function(name, fn))
-	}
+	cfg := config.New()
+	cfg.StrictUndefined = true
+	cfg.KeepTrailingNewline = true
+	cfg.TrimBlocks = true // Ansible's templar and template module default
+	e := &Engine{cfg: cfg}
+	e.env = environment(e)
+	e.globals = e.env.Context
 	return e
 }
 
-// IsTemplate reports whether s contains a `{{ }}` expression.
-func IsTemplate(s string) bool { return strings.Contains(s, "{{") }
+// IsTemplate reports whether s contains a `{{ }}` expression or a `{% %}` statement.
+func IsTemplate(s string) bool { return strings.Contains(s, "{{") || strings.Contains(s, "{%") }
 
-// Program returns the compiled form of a bare expression, compiling it once.
-func (e *Engine) Program(src string) (*vm.Program, error) {
-	if p, ok := e.exprs.Load(src); ok {
-		return p.(*vm.Program), nil
-	}
-	p, err := e.compileExpr(src)
-	if err != nil {
-		return nil, err
-	}
-	e.exprs.Store(src, p)
-	return p, nil
-}
-
-// Check compiles a bare expression, reporting syntax errors only.
+// Check parses a bare expression, reporting syntax errors only.
 func (e *Engine) Check(src string) error {
-	_, err := e.Program(src)
+	_, err := e.expression(src)
 	return err
 }
 
-// CheckTemplate compiles every `{{ }}` expression of s.
+// CheckTemplate parses a template.
 func (e *Engine) CheckTemplate(s string) error {
 	_, err := e.parse(s)
 	return err
 }
 
 // Eval evaluates a bare expression (as in `when:`) against vars.
-func (e *Engine) Eval(src string, vars map[string]any) (any, error) {
-	p, err := e.Program(src)
+func (e *Engine) Eval(src string, vars map[string]any) (v any, err error) {
+	x, err := e.expression(src)
 	if err != nil {
 		return nil, err
 	}
-	return e.run(src, p, vars)
+	defer guard(src, &err)
+	return e.evalExpr(x, vars)
 }
 
 // Truth evaluates a bare expression and converts the result with Truthy.
@@ -109,24 +104,11 @@ func (e *Engine) Truth(src string, vars map[string]any) (bool, error) {
 	return Truthy(v), nil
 }
 
-func (e *Engine) run(src string, p *vm.Program, vars map[string]any) (v any, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: %q: %v", ErrEval, src, r)
-		}
-	}()
-	v, err = expr.Run(p, vars)
-	if err != nil {
-		var u *undefinedError
-		if errors.As(err, &u) {
-			return nil, fmt.Errorf("%w %q in %q", ErrUndefined, u.name, src)
-		}
-		return nil, fmt.Errorf("%w: %q: %s", ErrEval, src, firstLine(err))
+// guard turns a panic into an error naming the template.
+func guard(src string, err *error) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("%w: %q: %v", ErrEval, src, r)
 	}
-	if u, ok := v.(Undefined); ok {
-		return nil, fmt.Errorf("%w %q in %q", ErrUndefined, u.Name, src)
-	}
-	return v, nil
 }
 
 // Render templates every string inside v (maps and lists recursively) and
@@ -188,9 +170,10 @@ func NeedsRender(v any) bool {
 }
 
 // RenderString renders one template string. A string that is exactly one
-// `{{ expr }}` yields the expression's value with its type; otherwise the
-// values are interpolated into a string.
-func (e *Engine) RenderString(s string, vars map[string]any) (any, error) {
+// `{{ expr }}` yields the expression's value with its type (Ansible's native
+// rule); a string with only `{{ }}` expressions interpolates them with
+// String; a string with `{% %}` statements is rendered by Jinja as a whole.
+func (e *Engine) RenderString(s string, vars map[string]any) (out any, err error) {
 	if !IsTemplate(s) && !strings.Contains(s, "{#") {
 		return s, nil
 	}
@@ -198,22 +181,51 @@ func (e *Engine) RenderString(s string, vars map[string]any) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(p.parts) == 1 && p.parts[0].prog != nil {
-		return e.run(p.parts[0].src, p.parts[0].prog, vars)
+	defer guard(s, &err)
+	if p.full != nil {
+		return e.execute(s, p.full, vars)
+	}
+	if len(p.parts) == 1 && p.parts[0].expr != nil {
+		return e.evalExpr(p.parts[0].expr, vars)
 	}
 	var b strings.Builder
 	for _, part := range p.parts {
-		if part.prog == nil {
+		if part.expr == nil {
 			b.WriteString(part.text)
 			continue
 		}
-		v, err := e.run(part.src, part.prog, vars)
+		v, err := e.evalExpr(part.expr, vars)
 		if err != nil {
 			return nil, err
 		}
 		b.WriteString(String(v))
 	}
 	return b.String(), nil
+}
+
+// RenderText renders a template file's text (the template module) with the
+// whole language; the result is always a string.
+func (e *Engine) RenderText(name, s string, vars map[string]any) (out string, err error) {
+	p, err := e.parse(s)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", name, err)
+	}
+	defer guard(name, &err)
+	if p.full == nil {
+		v, err := e.RenderString(s, vars)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", name, err)
+		}
+		if len(p.parts) == 1 && p.parts[0].expr != nil {
+			return String(v), nil
+		}
+		return v.(string), nil
+	}
+	v, err := e.execute(name, p.full, vars)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", name, err)
+	}
+	return v, nil
 }
 
 // String converts a value to its text in an interpolated template: strings

@@ -123,16 +123,33 @@ func subsetTest(super bool) fn {
 	}
 }
 
-var versionPart = regexp.MustCompile(`\d+|[a-zA-Z]+`)
+var (
+	loosePart     = regexp.MustCompile(`\d+|[a-z]+|\.|[^\da-z.]+`) // LooseVersion keeps other runs too
+	strictVersion = regexp.MustCompile(`^(\d+)\.(\d+)(?:\.(\d+))?(?:([ab])(\d+))?$`)
+	semVersion    = regexp.MustCompile(`^v?(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$`)
+)
 
-// versionTest compares dotted versions: `v is version('1.2', '>=')`.
+// versionTest compares versions as Ansible's version test (and the
+// version_compare filter): `v is version('1.2', '>=', strict, version_type)`
+// with LooseVersion's rules by default, StrictVersion's with strict=true or
+// version_type='strict', and semantic versioning with 'semver'/'semantic'.
 func versionTest(p ...any) (any, error) {
 	pos, kw := splitArgs(p)
 	if len(pos) < 2 {
 		return nil, fmt.Errorf("version test needs a version to compare with")
 	}
 	op := String(arg(pos, kw, 2, "operator", "eq"))
-	c := compareVersions(String(pos[0]), String(pos[1]))
+	kind := "loose"
+	if toBool(arg(pos, kw, 3, "strict", false)) {
+		kind = "strict"
+	}
+	if vt := arg(pos, kw, 4, "version_type", nil); vt != nil {
+		kind = String(vt)
+	}
+	c, err := compareVersionsAs(kind, String(pos[0]), String(pos[1]))
+	if err != nil {
+		return nil, err
+	}
 	switch op {
 	case "<", "lt":
 		return c < 0, nil
@@ -150,30 +167,131 @@ func versionTest(p ...any) (any, error) {
 	return nil, fmt.Errorf("version test: unknown operator %q", op)
 }
 
-func compareVersions(a, b string) int {
-	pa, pb := versionPart.FindAllString(a, -1), versionPart.FindAllString(b, -1)
-	for i := 0; i < max(len(pa), len(pb)); i++ {
-		x, y := "0", "0"
-		if i < len(pa) {
-			x = pa[i]
-		}
-		if i < len(pb) {
-			y = pb[i]
-		}
+func compareVersionsAs(kind, a, b string) (int, error) {
+	switch kind {
+	case "loose", "":
+		return compareLoose(a, b)
+	case "strict":
+		return compareStrict(a, b)
+	case "semver", "semantic":
+		return compareSemver(a, b)
+	}
+	return 0, fmt.Errorf("version test: unknown version_type %q (loose, strict, semver)", kind)
+}
+
+// compareLoose is LooseVersion: numbers and letter runs, compared in
+// order; a longer version with an equal prefix is greater.
+func compareLoose(a, b string) (int, error) {
+	pa, pb := looseParts(a), looseParts(b)
+	for i := 0; i < min(len(pa), len(pb)); i++ {
+		x, y := pa[i], pb[i]
 		nx, ex := strconv.Atoi(x)
 		ny, ey := strconv.Atoi(y)
 		switch {
-		case ex == nil && ey == nil && nx != ny:
-			if nx < ny {
-				return -1
+		case ex == nil && ey == nil:
+			if nx != ny {
+				return cmpInt(nx, ny), nil
 			}
-			return 1
-		case (ex != nil || ey != nil) && x != y:
-			if x < y {
-				return -1
+		case ex != nil && ey != nil:
+			if x != y {
+				return strings.Compare(x, y), nil
 			}
-			return 1
+		default:
+			return 0, fmt.Errorf("version comparison failed: %q and %q mix a number and a string in the same position", a, b)
 		}
 	}
+	return cmpInt(len(pa), len(pb)), nil
+}
+
+func looseParts(v string) []string {
+	var out []string
+	for _, p := range loosePart.FindAllString(v, -1) {
+		if p != "." {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func cmpInt(a, b int) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
 	return 0
+}
+
+// compareStrict is StrictVersion: N.N[.N][(a|b)N]; a pre-release is older.
+func compareStrict(a, b string) (int, error) {
+	ma, mb := strictVersion.FindStringSubmatch(a), strictVersion.FindStringSubmatch(b)
+	if ma == nil {
+		return 0, fmt.Errorf("invalid version number %q", a)
+	}
+	if mb == nil {
+		return 0, fmt.Errorf("invalid version number %q", b)
+	}
+	for i := 1; i <= 3; i++ {
+		x, _ := strconv.Atoi(ma[i])
+		y, _ := strconv.Atoi(mb[i])
+		if x != y {
+			return cmpInt(x, y), nil
+		}
+	}
+	switch {
+	case ma[4] == "" && mb[4] == "":
+		return 0, nil
+	case ma[4] == "":
+		return 1, nil
+	case mb[4] == "":
+		return -1, nil
+	case ma[4] != mb[4]:
+		return strings.Compare(ma[4], mb[4]), nil
+	}
+	x, _ := strconv.Atoi(ma[5])
+	y, _ := strconv.Atoi(mb[5])
+	return cmpInt(x, y), nil
+}
+
+// compareSemver follows semver.org's precedence (build metadata ignored).
+func compareSemver(a, b string) (int, error) {
+	ma, mb := semVersion.FindStringSubmatch(a), semVersion.FindStringSubmatch(b)
+	if ma == nil {
+		return 0, fmt.Errorf("invalid semantic version %q", a)
+	}
+	if mb == nil {
+		return 0, fmt.Errorf("invalid semantic version %q", b)
+	}
+	for i := 1; i <= 3; i++ {
+		x, _ := strconv.Atoi(ma[i])
+		y, _ := strconv.Atoi(mb[i])
+		if x != y {
+			return cmpInt(x, y), nil
+		}
+	}
+	switch {
+	case ma[4] == "" && mb[4] == "":
+		return 0, nil
+	case ma[4] == "":
+		return 1, nil
+	case mb[4] == "":
+		return -1, nil
+	}
+	pa, pb := strings.Split(ma[4], "."), strings.Split(mb[4], ".")
+	for i := 0; i < min(len(pa), len(pb)); i++ {
+		nx, ex := strconv.Atoi(pa[i])
+		ny, ey := strconv.Atoi(pb[i])
+		switch {
+		case ex == nil && ey == nil && nx != ny:
+			return cmpInt(nx, ny), nil
+		case ex == nil && ey != nil:
+			return -1, nil
+		case ex != nil && ey == nil:
+			return 1, nil
+		case ex != nil && pa[i] != pb[i]:
+			return strings.Compare(pa[i], pb[i]), nil
+		}
+	}
+	return cmpInt(len(pa), len(pb)), nil
 }

@@ -1,0 +1,116 @@
+package playbooks
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestImportAndIncludeTasks: import_tasks/include_tasks read another file's
+// tasks (relative to the including file), apply when/vars/tags to each, and
+// include_tasks with a loop runs them once per item with the loop variable.
+func TestImportAndIncludeTasks(t *testing.T) {
+	h := newHarness(t, "h1", "h2")
+	if err := os.MkdirAll(filepath.Join(h.dir, "tasks"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(h.dir, "tasks", "write.yml"), `- name: write one
+  shell: echo {{ word }} >> {{ tmp }}/{{ inventory_hostname }}.out
+- ansible.builtin.import_tasks: nested.yml
+`)
+	writeFile(t, filepath.Join(h.dir, "tasks", "nested.yml"), "- shell: echo nested-{{ word }} >> {{ tmp }}/{{ inventory_hostname }}.out\n")
+	recap := h.run(`- hosts: all
+  tasks:
+    - import_tasks: tasks/write.yml
+      vars: { word: imported }
+    - include_tasks:
+        file: tasks/write.yml
+      vars: { word: "{{ item }}" }
+      loop: "{{ ['a', 'b'] if inventory_hostname == 'h1' else ['c'] }}"
+    - name: skipped on h2
+      include_tasks: tasks/write.yml
+      vars: { word: only-h1 }
+      when: inventory_hostname == 'h1'
+`)
+	if got := h.file("h1.out"); got != "imported\nnested-imported\na\nnested-a\nb\nnested-b\nonly-h1\nnested-only-h1\n" {
+		t.Errorf("h1.out = %q", got)
+	}
+	if got := h.file("h2.out"); got != "imported\nnested-imported\nc\nnested-c\n" {
+		t.Errorf("h2.out = %q", got)
+	}
+	h.stats(recap, "h2", Stats{Ok: 4, Changed: 4, Skipped: 2})
+}
+
+// TestImportPlaybookAndIncludeVars: import_playbook adds the other file's
+// plays (its vars applied), include_vars loads a vars file as facts, the
+// action: form and FQCN names run modules.
+func TestImportPlaybookAndIncludeVars(t *testing.T) {
+	h := newHarness(t, "h1")
+	writeFile(t, filepath.Join(h.dir, "other.yml"), `- hosts: all
+  tasks:
+    - action: shell echo {{ who }} > {{ tmp }}/other
+`)
+	if err := os.MkdirAll(filepath.Join(h.dir, "vars"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(h.dir, "vars", "v.yml"), "color: blue\nsizes: [1, 2]\n")
+	h.run(`- import_playbook: other.yml
+  vars: { who: imported }
+- hosts: all
+  tasks:
+    - ansible.builtin.include_vars: v.yml
+    - include_vars: { file: v.yml, name: bag }
+    - action:
+        module: ansible.builtin.copy
+        content: "{{ color }} {{ sizes | sum }} {{ bag.color }}"
+        dest: "{{ tmp }}/out"
+`)
+	if got := h.file("other"); got != "imported\n" {
+		t.Errorf("other = %q", got)
+	}
+	if got := h.file("out"); got != "blue 3 blue" {
+		t.Errorf("out = %q", got)
+	}
+}
+
+func TestIncludeErrors(t *testing.T) {
+	h := newHarness(t, "h1")
+	writeFile(t, filepath.Join(h.dir, "bad.yml"), "- hosts: all\n  tasks:\n    - debug: msg={{ x | nofilter }}\n")
+	writeFile(t, filepath.Join(h.dir, "loop.yml"), "- import_tasks: loop.yml\n")
+	for src, want := range map[string]string{
+		"- import_playbook: bad.yml\n":                                 "bad.yml:3:14",
+		"- hosts: all\n  tasks:\n    - import_tasks: missing.yml\n":    "missing.yml",
+		"- hosts: all\n  tasks:\n    - include_tasks: '{{ f }}.yml'\n": "templated file name",
+		"- hosts: all\n  tasks:\n    - import_tasks: loop.yml\n":       "nested deeper than",
+		"- hosts: all\n  tasks:\n    - action: {}\n":                   "needs module",
+	} {
+		_, err := h.runErr(src)
+		var pe *ParseError
+		if !errors.As(err, &pe) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: err = %v, want a ParseError mentioning %q", src, err, want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(h.dir, "ran")); err == nil {
+		t.Error("something ran")
+	}
+}
+
+// TestUndefinedNamesTaskAndFile: a template error on a host names the
+// variable, the task and where the task is written (here in an imported file).
+func TestUndefinedNamesTaskAndFile(t *testing.T) {
+	h := newHarness(t, "h1")
+	writeFile(t, filepath.Join(h.dir, "inc.yml"), "- name: uses it\n  debug: msg={{ nosuchvar.x }}\n- name: cond\n  debug: msg=x\n  when: other_missing > 1\n")
+	recap := h.run("- hosts: all\n  tasks:\n    - import_tasks: inc.yml\n      ignore_errors: true\n")
+	h.stats(recap, "h1", Stats{Ok: 2, Ignored: 2})
+	for task, want := range map[string]string{
+		"uses it": `inc.yml:1:3: task "uses it": debug: msg: undefined variable "nosuchvar"`,
+		"cond":    `inc.yml:3:3: task "cond": condition "other_missing > 1": undefined variable "other_missing"`,
+	} {
+		e, ok := h.rec.results(task)["h1"]
+		if !ok || !strings.Contains(e.Result.Msg, want) {
+			t.Errorf("%s: %+v, want a message containing %q", task, e.Result, want)
+		}
+	}
+}
