@@ -89,12 +89,21 @@ func TestDebianHosts(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.waitMembers("host1 ONLINE after its reboot", allOnline)
-	if out, err := h1.Exec(t.Context(), "findmnt", "-n", "-t", "btrfs", "-o", "SOURCE", "/var/lib/nodeagent/storage-pools/default"); err != nil || !strings.HasPrefix(string(out), "/dev/loop") {
-		t.Errorf("host1's btrfs pool after the reboot: %q %v", out, err)
-	}
-	if out, err := h1.Exec(t.Context(), "nft", "list", "table", "ip", "orch_orchbr0"); err != nil || !strings.Contains(string(out), "masquerade") {
-		t.Errorf("host1's bridge NAT after the reboot: %s %v", out, err)
-	}
+	// The member answers (ONLINE) before it has brought its pools and bridges up again.
+	wait.For(t, 60*time.Second, "host1's btrfs pool mounted from its loop file after the reboot", func() error {
+		out, err := h1.Exec(t.Context(), "findmnt", "-n", "-t", "btrfs", "-o", "SOURCE", "/var/lib/nodeagent/storage-pools/default")
+		if err != nil || !strings.HasPrefix(string(out), "/dev/loop") {
+			return fmt.Errorf("findmnt: %q %v", out, err)
+		}
+		return nil
+	})
+	wait.For(t, 60*time.Second, "host1's bridge NAT after the reboot", func() error {
+		out, err := h1.Exec(t.Context(), "nft", "list", "table", "ip", "orch_orchbr0")
+		if err != nil || !strings.Contains(string(out), "masquerade") {
+			return fmt.Errorf("nft: %s %v", out, err)
+		}
+		return nil
+	})
 	after := waitInstance(t, e, "c2", func(in api.Instance) bool {
 		return in.Status == api.InstanceRunning && len(in.IPv4) > 0 && in.PID != lease.PID
 	})
