@@ -38,17 +38,36 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	agentBin = filepath.Join(dir, "nodeagent")
+	binDir = dir
 	code := 1
-	cmd := exec.Command("go", "build", "-o", agentBin, "./nodeagent/cmd/nodeagent")
-	cmd.Dir = "../.."
-	if out, err := cmd.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building nodeagent: %v\n%s", err, out)
+	if agentBin, err = buildAgent(""); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 	} else {
 		code = m.Run()
 	}
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// binDir holds the agent binaries built by the tests.
+var binDir string
+
+// buildTags are the Makefile's build tags (a different set rebuilds cgo SQLite).
+const buildTags = "osusergo,netgo,sqlite_omit_load_extension"
+
+// buildAgent builds nodeagent with the Makefile's tags plus tag (a mutation's, or none).
+func buildAgent(tag string) (string, error) {
+	tags, name := buildTags, "nodeagent"
+	if tag != "" {
+		tags, name = tags+","+tag, "nodeagent-"+tag
+	}
+	bin := filepath.Join(binDir, name)
+	cmd := exec.Command("go", "build", "-tags", tags, "-o", bin, "./nodeagent/cmd/nodeagent")
+	cmd.Dir = "../.."
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building nodeagent (tags %s): %w\n%s", tags, err, out)
+	}
+	return bin, nil
 }
 
 // member is one nodeagent running on a lab host.
@@ -60,11 +79,14 @@ type member struct {
 	mu     sync.Mutex
 	pid    int
 	paused bool
+	args   []string // extra `nodeagent daemon` flags of the next start (a fault's)
+	filled bool     // its database filesystem was filled by the nemesis
 }
 
 // cluster is a formed cluster on a lab, and the trusted client certificate of the workload.
 type cluster struct {
 	t       testing.TB
+	bin     string // the nodeagent binary the members run
 	lab     *lab.Lab
 	members []*member
 	cert    tls.Certificate // the workload's client certificate, trusted with `nodeagent trust add`
@@ -74,16 +96,24 @@ type cluster struct {
 // newCluster creates n lab hosts, starts an agent on each and forms a cluster: the first
 // bootstraps, the others join with tokens. The workload's client certificate is trusted
 // through `nodeagent trust add` on the first member.
-func newCluster(t testing.TB, n int) *cluster {
+// Every member's namespace gets the partition table, and (with smallDisks) its database
+// directory is a small loop-mounted filesystem.
+func newCluster(t testing.TB, n int, bin string, smallDisks bool) *cluster {
 	t.Helper()
 	l := lab.New(t, n)
-	c := &cluster{t: t, lab: l}
+	c := &cluster{t: t, lab: l, bin: bin}
 	for _, h := range l.Hosts() {
 		m := &member{host: h, name: h.Name, addr: h.Addr + ":" + clusterPort}
 		if p, ok := h.Path(agentDir + "/daemon.log"); ok {
 			l.LogFile(p)
 		}
 		c.members = append(c.members, m)
+	}
+	c.setUpPartitions()
+	if smallDisks {
+		c.mountSmallDisks()
+	}
+	for _, m := range c.members {
 		c.start(m)
 	}
 	t.Cleanup(func() {
@@ -114,8 +144,11 @@ func (c *cluster) start(m *member) {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	script := fmt.Sprintf("mkdir -p %s && setsid %s daemon --dir %s >>%s/daemon.log 2>&1 </dev/null & echo $!",
-		agentDir, agentBin, agentDir, agentDir)
+	m.mu.Lock()
+	extra := strings.Join(m.args, " ")
+	m.mu.Unlock()
+	script := fmt.Sprintf("mkdir -p %s && setsid %s daemon --dir %s %s >>%s/daemon.log 2>&1 </dev/null & echo $!",
+		agentDir, c.bin, agentDir, extra, agentDir)
 	out, err := m.host.Exec(ctx, "sh", "-c", script)
 	if err != nil {
 		c.t.Fatalf("%s: starting the agent: %v", m.name, err)
@@ -252,7 +285,7 @@ func (c *cluster) trustClient() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	script := fmt.Sprintf("%s --dir %s trust add jepsen < %s/jepsen-client.crt", agentBin, agentDir, agentDir)
+	script := fmt.Sprintf("%s --dir %s trust add jepsen < %s/jepsen-client.crt", c.bin, agentDir, agentDir)
 	if out, err := m.host.Exec(ctx, "sh", "-c", script); err != nil {
 		c.t.Fatalf("%s: nodeagent trust add: %v %s", m.name, err, out)
 	}
@@ -264,11 +297,17 @@ func (c *cluster) client(m *member) *api.Client {
 }
 
 // leader returns the member whose raft role is leader, as the members' list says, or nil.
-func (c *cluster) leader() *member {
+func (c *cluster) leader() *member { return c.leaderSeenBy(c.members) }
+
+// leaderSeenBy asks the running, unpaused members of ms (through their sockets) who leads.
+func (c *cluster) leaderSeenBy(ms []*member) *member {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	for _, m := range c.members {
-		if !m.running() {
+	for _, m := range ms {
+		m.mu.Lock()
+		up := m.pid != 0 && !m.paused
+		m.mu.Unlock()
+		if !up {
 			continue
 		}
 		cl := m.local()
@@ -297,14 +336,26 @@ func (c *cluster) byName(name string) *member {
 	return nil
 }
 
-// healAll ends every fault: links up, agents resumed, stopped agents started.
+// healAll ends every fault: links up, member-to-member paths back, agents resumed,
+// stopped agents started (without a fault's extra flags), full disks freed.
 func (c *cluster) healAll() {
 	c.t.Helper()
+	c.healCuts()
 	for _, m := range c.members {
 		if err := m.host.Heal(); err != nil {
 			c.t.Fatal(err)
 		}
 		m.resume()
+		if m.freeDisk() {
+			m.kill() // a database that hit ENOSPC is broken until the member restarts
+		}
+		m.mu.Lock()
+		restart := len(m.args) > 0
+		m.args = nil
+		m.mu.Unlock()
+		if restart {
+			m.kill()
+		}
 		if !m.running() {
 			c.start(m)
 		}
