@@ -33,6 +33,9 @@ const trustPassword = "jepsen-trust-pw"
 var agentBin string
 
 func TestMain(m *testing.M) {
+	if path := os.Getenv(replicaEnv); path != "" {
+		os.Exit(readReplicaMain(path))
+	}
 	dir, err := os.MkdirTemp("", "jepsen-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

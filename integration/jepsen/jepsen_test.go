@@ -191,6 +191,13 @@ func (t *tally) add(h *history, faults []string, lost int, diverged bool) {
 // checkHistory runs porcupine; on a violation it writes the visualisation into -jepsen.out
 // and names the file. A window it cannot decide in checkTimeout waits for the longer check.
 func (s *suite) checkHistory(name string, initial map[string]string, ops []porcupine.Operation) {
+	if stale := staleReads(ops, etagVersion); len(stale) > 0 {
+		s.tally.mu.Lock()
+		s.tally.violations++
+		s.tally.mu.Unlock()
+		s.errorf("%s: history is NOT linearizable: stale reads: %v; history: %s", name, stale, dumpHistory(name, ops))
+		return
+	}
 	start := time.Now()
 	model := newModel(initial)
 	result, info := porcupine.CheckOperationsVerbose(model, ops, checkTimeout)

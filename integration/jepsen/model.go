@@ -9,10 +9,12 @@
 package jepsen
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/anishathalye/porcupine"
 )
@@ -242,6 +244,57 @@ func registerHistory(initial map[string]string, ops []porcupine.Operation) []por
 		case res.Outcome == outFail:
 		case slices.Contains(slices.Collect(maps.Keys(initial)), in.Key):
 			out = append(out, porcupine.Operation{ClientId: op.ClientId, Input: regOp{Key: in.Key, Write: true, Value: in.Value}, Output: "", Call: op.Call, Return: op.Return})
+		}
+	}
+	return out
+}
+
+// staleRead is a read that returned an older configuration version than a read that ended
+// before it began.
+type staleRead struct {
+	Read, Earlier porcupine.Operation
+	Version, Seen int64
+}
+
+// String describes the stale read for a failure message.
+func (s staleRead) String() string {
+	return fmt.Sprintf("client %d's read [%v, %v] returned config version %d, but client %d's read that ended at %v, before it began, had returned version %d",
+		s.Read.ClientId, time.Duration(s.Read.Call), time.Duration(s.Read.Return), s.Version, s.Earlier.ClientId, time.Duration(s.Earlier.Return), s.Seen)
+}
+
+// staleReads is a fast check of one consequence of linearizability that needs no search:
+// the configuration version only grows, so a read must not return an older version than a
+// read that completed before it was called. The version is the one an ETag carries in
+// clear (etagVersion). It returns the first few offending reads.
+func staleReads(ops []porcupine.Operation, etagVersion func(string) (int64, error)) []staleRead {
+	type read struct {
+		op  porcupine.Operation
+		ver int64
+	}
+	var reads []read
+	for _, op := range ops {
+		if op.Input.(opInput).Kind != opRead {
+			continue
+		}
+		if v, err := etagVersion(op.Output.(opOutput).ETag); err == nil {
+			reads = append(reads, read{op, v})
+		}
+	}
+	byReturn := slices.Clone(reads)
+	slices.SortFunc(byReturn, func(a, b read) int { return cmp.Compare(a.op.Return, b.op.Return) })
+	slices.SortFunc(reads, func(a, b read) int { return cmp.Compare(a.op.Call, b.op.Call) })
+	var out []staleRead
+	var best read
+	best.ver = -1
+	j := 0
+	for _, r := range reads {
+		for ; j < len(byReturn) && byReturn[j].op.Return < r.op.Call; j++ {
+			if byReturn[j].ver > best.ver {
+				best = byReturn[j]
+			}
+		}
+		if best.ver > r.ver && len(out) < 5 {
+			out = append(out, staleRead{Read: r.op, Earlier: best.op, Version: r.ver, Seen: best.ver})
 		}
 	}
 	return out

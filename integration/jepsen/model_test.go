@@ -62,3 +62,19 @@ func TestRegisterModel(t *testing.T) {
 		t.Error("a stale read was accepted")
 	}
 }
+
+// TestStaleReads checks the version-order check: a read may not return an older version
+// than a read that ended before it began; overlapping reads may.
+func TestStaleReads(t *testing.T) {
+	v := func(e string) (int64, error) { return etagVersion(e) }
+	r := opInput{Kind: opRead}
+	rd := func(ver string) opOutput { return opOutput{Outcome: outOK, ETag: `"` + ver + `-abc"`} }
+	ordered := []porcupine.Operation{op(0, 0, 1, r, rd("5")), op(1, 2, 3, r, rd("4"))}
+	if got := staleReads(ordered, v); len(got) != 1 || got[0].Version != 4 || got[0].Seen != 5 {
+		t.Errorf("a read of version 4 after one of version 5 ended: got %v, want one stale read", got)
+	}
+	overlapping := []porcupine.Operation{op(0, 0, 3, r, rd("5")), op(1, 2, 4, r, rd("4"))}
+	if got := staleReads(overlapping, v); len(got) != 0 {
+		t.Errorf("overlapping reads: got %v, want none", got)
+	}
+}

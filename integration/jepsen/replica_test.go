@@ -3,9 +3,12 @@ package jepsen
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,56 +24,80 @@ type replica struct {
 	config  map[string]string
 }
 
-// errNoAgent is returned when a member's replica cannot be reached because its agent is down.
-var errNoAgent = errors.New("agent not running")
+// replicaEnv, when set in the environment, makes the test binary read the SQLite file it
+// names, print it as JSON and exit (see TestMain): the test runs itself inside a member's
+// mount namespace, where that member's database directory (maybe a loop filesystem of its
+// own) is mounted. SQLite resolves symbolic links, so /proc/PID/root/... would lead it back
+// to the test's own namespace.
+const replicaEnv = "JEPSEN_READ_REPLICA"
 
-// replicaPath is the host-side path of m's global database: through the agent's
-// /proc/PID/root, so that a database directory mounted inside the host's mount namespace
-// (a small loop filesystem) is the one read.
-func (m *member) replicaPath() (string, error) {
-	m.mu.Lock()
-	pid := m.pid
-	m.mu.Unlock()
-	if pid == 0 {
-		return "", fmt.Errorf("%s: %w", m.name, errNoAgent)
+// replicaJSON is what the reader prints.
+type replicaJSON struct {
+	Version int64             `json:"version"`
+	Config  map[string]string `json:"config"`
+}
+
+// readReplicaMain is the reader: it runs instead of the tests when replicaEnv is set.
+func readReplicaMain(path string) int {
+	r, err := readReplicaFile(path)
+	if err == nil {
+		err = json.NewEncoder(os.Stdout).Encode(replicaJSON{Version: r.version, Config: r.config})
 	}
-	return fmt.Sprintf("/proc/%d/root%s/database/global.db", pid, agentDir), nil
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
 }
 
 // replica reads m's own replica directly from its SQLite file (read-only), bypassing the
 // daemon: no leader, no forwarding, no consistency check.
 func (m *member) replica() (replica, error) {
-	path, err := m.replicaPath()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	path := agentDir + "/database/global.db"
+	out, err := m.host.Exec(ctx, "env", replicaEnv+"="+path, testBinary)
 	if err != nil {
-		return replica{}, err
+		return replica{}, fmt.Errorf("%s: reading its own replica %s: %w", m.name, path, err)
 	}
+	var r replicaJSON
+	if err := json.Unmarshal(out, &r); err != nil {
+		return replica{}, fmt.Errorf("%s: its replica %s: %w (%s)", m.name, path, err, out)
+	}
+	return replica{version: r.Version, config: r.Config}, nil
+}
+
+// testBinary is this test binary's absolute path, for running the replica reader.
+var testBinary, _ = filepath.Abs(os.Args[0])
+
+func readReplicaFile(path string) (replica, error) {
 	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro&_busy_timeout=5000&_query_only=true")
 	if err != nil {
-		return replica{}, fmt.Errorf("%s: opening its replica %s: %w", m.name, path, err)
+		return replica{}, fmt.Errorf("opening %s: %w", path, err)
 	}
 	defer db.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return replica{}, fmt.Errorf("%s: reading its replica: %w", m.name, err)
+		return replica{}, fmt.Errorf("reading %s: %w", path, err)
 	}
 	defer tx.Rollback()
 	r := replica{config: map[string]string{}}
 	var ver string
 	if err := tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'config_version'`).Scan(&ver); err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return replica{}, fmt.Errorf("%s: its replica's config version: %w", m.name, err)
+		return replica{}, fmt.Errorf("%s: config version: %w", path, err)
 	}
 	r.version, _ = strconv.ParseInt(ver, 10, 64)
 	rows, err := tx.QueryContext(ctx, `SELECT key, value FROM config`)
 	if err != nil {
-		return replica{}, fmt.Errorf("%s: its replica's config: %w", m.name, err)
+		return replica{}, fmt.Errorf("%s: config: %w", path, err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var k, v string
 		if err := rows.Scan(&k, &v); err != nil {
-			return replica{}, fmt.Errorf("%s: its replica's config: %w", m.name, err)
+			return replica{}, fmt.Errorf("%s: config: %w", path, err)
 		}
 		r.config[k] = v
 	}
