@@ -113,7 +113,8 @@ func (s *suite) window(name string, background bool) {
 	s.t.Helper()
 	c := s.c
 	c.waitHealthy(time.Minute)
-	initial := initialRegisters(c)
+	start, v0 := initialState(c)
+	initial := registerValues(start)
 	h := newHistory()
 	for _, in := range s.open {
 		in.Kind, in.ETag = opWrite, ""
@@ -144,11 +145,11 @@ func (s *suite) window(name string, background bool) {
 		s.acked[k] = v
 	}
 	h.mu.Unlock()
-	lost, details, cfg := finalReads(c, h, s.acked)
+	lost, details, end := finalReads(c, h, s.acked)
 	for _, d := range details {
 		s.errorf("%s: %s", name, d)
 	}
-	s.resolve(h, cfg)
+	s.settle(name, h, start, v0, end)
 	s.tally.add(h, faults, lost, len(details) > 0 && lost == 0)
 	s.t.Logf("%s: %s; ambiguous because: %v; updates still open: %d", name, describeHistory(h.ops), h.unknownErrs, len(s.open))
 	run := func() { defer s.check.Done(); s.checkHistory(name, initial, h.ops) }
@@ -160,19 +161,66 @@ func (s *suite) window(name string, background bool) {
 	}
 }
 
-// resolve carries this window's ambiguous updates forward and closes those a read has
-// shown applied (values are unique, and a request is applied at most once): in this
-// window's reads, or in the converged configuration.
-func (s *suite) resolve(h *history, converged map[string]string) {
+// settle decides what it can of the window's ambiguous updates (its own and the open ones
+// of earlier windows) before the check, and carries the rest forward. Values are unique and
+// a request is applied at most once, so an update whose value a read returned (or the final
+// configuration holds) was applied — before the window if its start already held it, else
+// during it. Every write bumps the configuration version by one, so the version's move over
+// the window, less the acknowledged updates, is how many ambiguous ones were applied in it:
+// when that is how many were seen applied, the others were not applied in this window and
+// leave its history (they stay open for later windows). This keeps porcupine from searching
+// where each ambiguous update might fit, which it cannot do in time for more than a few.
+func (s *suite) settle(name string, h *history, start map[string]string, v0 int64, end replica) {
 	seen := h.seen()
-	var open []opInput
-	for _, in := range append(s.open, h.unknownUpdates()...) {
-		if seen[in.Key+"="+in.Value] || converged[in.Key] == in.Value {
-			continue
+	has := func(cfg map[string]string, in opInput) bool { return cfg[in.Key] == in.Value }
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var definite int64
+	var ambiguous, appliedHere []int
+	var keep []porcupine.Operation
+	for _, op := range h.ops {
+		in, out := op.Input.(opInput), op.Output.(opOutput)
+		switch {
+		case in.Kind == opRead:
+		case out.Outcome == outOK:
+			definite++
+		case out.Outcome == outUnknown && op.Metadata != nil && has(start, in):
+			continue // a carried update applied before this window: in its initial state
+		case out.Outcome == outUnknown:
+			ambiguous = append(ambiguous, len(keep))
+			if seen[in.Key+"="+in.Value] || has(end.config, in) {
+				appliedHere = append(appliedHere, len(keep))
+			}
 		}
-		open = append(open, in)
+		keep = append(keep, op)
+	}
+	applied := end.version - v0 - definite
+	if applied < int64(len(appliedHere)) || applied > int64(len(ambiguous)) {
+		s.tally.mu.Lock()
+		s.tally.violations++
+		s.tally.mu.Unlock()
+		s.errorf("%s: the configuration version moved by %d (from %d to %d) but the window acknowledged %d updates, had %d ambiguous ones and saw %d of those applied: an update was lost or applied twice, or a refused one applied",
+			name, end.version-v0, v0, end.version, definite, len(ambiguous), len(appliedHere))
+	} else {
+		for _, i := range appliedHere {
+			out := keep[i].Output.(opOutput)
+			out.Outcome = outOK // applied at some point after its call
+			keep[i].Output = out
+		}
+		if applied == int64(len(appliedHere)) {
+			keep = slices.DeleteFunc(keep, func(op porcupine.Operation) bool {
+				return op.Input.(opInput).Kind != opRead && op.Output.(opOutput).Outcome == outUnknown
+			})
+		}
+	}
+	var open []opInput
+	for _, in := range append(s.open, h.unknownUpdatesLocked()...) {
+		if !seen[in.Key+"="+in.Value] && !has(end.config, in) && !has(start, in) {
+			open = append(open, in)
+		}
 	}
 	s.open = open
+	h.ops = keep
 }
 
 func (t *tally) add(h *history, faults []string, lost int, diverged bool) {

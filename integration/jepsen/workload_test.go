@@ -48,6 +48,10 @@ type history struct {
 func (h *history) unknownUpdates() []opInput {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	return h.unknownUpdatesLocked()
+}
+
+func (h *history) unknownUpdatesLocked() []opInput {
 	var out []opInput
 	for _, op := range h.ops {
 		if in := op.Input.(opInput); in.Kind != opRead && op.Output.(opOutput).Outcome == outUnknown && op.Metadata == nil {
@@ -260,7 +264,7 @@ func classify(in opInput, err error) outcome {
 // acknowledged unique write (acked, from every window so far) must be in every replica.
 // It returns how many acknowledged writes are missing somewhere, a description of the
 // first few problems, and the converged configuration.
-func finalReads(c *cluster, h *history, acked map[string]string) (lost int, details []string, converged map[string]string) {
+func finalReads(c *cluster, h *history, acked map[string]string) (lost int, details []string, converged replica) {
 	for i, m := range c.members {
 		cl := c.client(m)
 		waitFor(c.t, 30*time.Second, "a final read through "+m.name, func() error {
@@ -291,14 +295,14 @@ func finalReads(c *cluster, h *history, acked map[string]string) (lost int, deta
 			}
 		}
 	}
-	return len(missing), details, replicas[c.members[0].name].config
+	return len(missing), details, replicas[c.members[0].name]
 }
 
-// initialRegisters reads the registers before a round through the first member.
-func initialRegisters(c *cluster) map[string]string {
+// initialState reads the configuration and its version before a window, through the first
+// member (a linearizable read).
+func initialState(c *cluster) (config map[string]string, version int64) {
 	cl := c.client(c.members[0])
 	defer cl.Close()
-	var vals map[string]string
 	waitFor(c.t, 30*time.Second, "the initial read", func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 		defer cancel()
@@ -307,11 +311,12 @@ func initialRegisters(c *cluster) map[string]string {
 			err = consistent(s, etag)
 		}
 		if err == nil {
-			vals = registerValues(s.Config)
+			config = s.Config
+			version, err = etagVersion(etag)
 		}
 		return err
 	})
-	return vals
+	return config, version
 }
 
 // describeHistory counts a history's operations by kind and outcome.
