@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -88,12 +89,14 @@ type member struct {
 
 // cluster is a formed cluster on a lab, and the trusted client certificate of the workload.
 type cluster struct {
-	t       testing.TB
-	bin     string // the nodeagent binary the members run
-	lab     *lab.Lab
-	members []*member
-	cert    tls.Certificate // the workload's client certificate, trusted with `nodeagent trust add`
-	fp      string          // the cluster certificate's fingerprint, pinned by clients
+	t   testing.TB
+	bin string // the nodeagent binary the members run
+	// smallDisks: every member's database directory is a small loop filesystem (disk_test.go).
+	smallDisks bool
+	lab        *lab.Lab
+	members    []*member
+	cert       tls.Certificate // the workload's client certificate, trusted with `nodeagent trust add`
+	fp         string          // the cluster certificate's fingerprint, pinned by clients
 }
 
 // newCluster creates n lab hosts, starts an agent on each and forms a cluster: the first
@@ -104,7 +107,7 @@ type cluster struct {
 func newCluster(t testing.TB, n int, bin string, smallDisks bool) *cluster {
 	t.Helper()
 	l := lab.New(t, n)
-	c := &cluster{t: t, lab: l, bin: bin}
+	c := &cluster{t: t, lab: l, bin: bin, smallDisks: smallDisks}
 	for _, h := range l.Hosts() {
 		m := &member{host: h, name: h.Name, addr: h.Addr + ":" + clusterPort}
 		if p, ok := h.Path(agentDir + "/daemon.log"); ok {
@@ -142,9 +145,20 @@ func (m *member) socket() string {
 func (m *member) local() *api.Client { return api.NewUnixClient(m.socket()) }
 
 // start launches the agent detached inside m's host (its own session, log in the agent
-// directory) and waits until its socket answers.
+// directory) and waits until its socket answers; it fails the test when it cannot.
 func (c *cluster) start(m *member) {
 	c.t.Helper()
+	if err := c.tryStart(m); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// errAgentExited is tryStart's error when the agent exits before it answers (a flag it
+// does not know, a database it cannot open).
+var errAgentExited = errors.New("agent exited (see its log)")
+
+// tryStart is start that returns its error.
+func (c *cluster) tryStart(m *member) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	m.mu.Lock()
@@ -154,26 +168,35 @@ func (c *cluster) start(m *member) {
 		agentDir, c.bin, agentDir, extra, agentDir)
 	out, err := m.host.Exec(ctx, "sh", "-c", script)
 	if err != nil {
-		c.t.Fatalf("%s: starting the agent: %v", m.name, err)
+		return fmt.Errorf("%s: starting the agent: %w", m.name, err)
 	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(out)))
 	if err != nil {
-		c.t.Fatalf("%s: agent pid %q: %v", m.name, out, err)
+		return fmt.Errorf("%s: agent pid %q: %w", m.name, out, err)
 	}
 	m.mu.Lock()
 	m.pid, m.paused = pid, false
 	m.mu.Unlock()
 	cl := m.local()
 	defer cl.Close()
-	waitFor(c.t, 30*time.Second, m.name+" answering on its socket", func() error {
-		if syscall.Kill(pid, 0) != nil {
-			return fmt.Errorf("agent pid %d exited (see its log)", pid)
+	err = poll(30*time.Second, func() error {
+		if isZombieOrGone(pid) {
+			return fmt.Errorf("%s: pid %d: %w", m.name, pid, errAgentExited)
 		}
 		cctx, ccancel := context.WithTimeout(ctx, 2*time.Second)
 		defer ccancel()
 		_, _, err := cl.Server(cctx)
 		return err
-	})
+	}, errAgentExited)
+	if err != nil {
+		if errors.Is(err, errAgentExited) {
+			m.mu.Lock()
+			m.pid = 0
+			m.mu.Unlock()
+		}
+		return fmt.Errorf("%s: waiting for the agent to answer on its socket: %w", m.name, err)
+	}
+	return nil
 }
 
 // kill sends SIGKILL to m's agent (by PID) and waits until it is gone.
@@ -386,14 +409,19 @@ func (c *cluster) waitHealthy(timeout time.Duration) {
 // waitFor polls cond until it returns nil or timeout passes, then fails with its last error.
 func waitFor(tb testing.TB, timeout time.Duration, what string, cond func() error) {
 	tb.Helper()
+	if err := poll(timeout, cond); err != nil {
+		tb.Fatalf("timed out after %v waiting for %s: %v", timeout, what, err)
+	}
+}
+
+// poll calls cond until it returns nil, an error that is one of final, or timeout passes;
+// it returns cond's last error.
+func poll(timeout time.Duration, cond func() error, final ...error) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out after %v waiting for %s: %v", timeout, what, err)
+		if err == nil || slices.ContainsFunc(final, func(f error) bool { return errors.Is(err, f) }) || time.Now().After(deadline) {
+			return err
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -54,6 +54,7 @@ type tally struct {
 	violations, undecided, lost     int
 	longChecked                     int // windows decided only by the longer check
 	diverged                        int // windows whose replicas differed at one version
+	faultChecks                     int // checks of a fault that failed
 }
 
 // undecidedWindow is a window porcupine gave up on, kept for the longer check.
@@ -98,6 +99,16 @@ func (s *suite) errorf(format string, args ...any) {
 	s.t.Errorf(format, args...)
 }
 
+// faultCheckFailed reports a fault's check that failed (a recovery that was not refused, a
+// broken leader that kept leading, ...).
+func (s *suite) faultCheckFailed(format string, args ...any) {
+	s.t.Helper()
+	s.tally.mu.Lock()
+	s.tally.faultChecks++
+	s.tally.mu.Unlock()
+	s.errorf(format, args...)
+}
+
 // caught reports whether the suite found a violation, a lost write or diverged replicas.
 func (s *suite) caught() bool {
 	s.tally.mu.Lock()
@@ -135,7 +146,7 @@ func (s *suite) window(name string, background bool) {
 	if s.windows <= len(s.script) {
 		fault = s.script[s.windows-1]
 	}
-	faults := nemesis(&nemesisRun{c: c, rng: s.rng, h: h, hold: hold, tag: fmt.Sprintf("w%d.", s.windows)}, fault, settle)
+	faults := nemesis(&nemesisRun{c: c, rng: s.rng, h: h, hold: hold, tag: fmt.Sprintf("w%d.", s.windows), fail: s.faultCheckFailed}, fault, settle)
 	cancel()
 	wg.Wait()
 	c.healAll()
@@ -401,11 +412,11 @@ func (s *suite) report(w *os.File) {
 	for _, f := range r.faults {
 		counts[strings.Fields(f)[0]]++
 	}
-	msg := fmt.Sprintf("seed: %d\noperations done: %d (ok %d, failed %d, ambiguous %d, not sent %d; updates still open at the end: %d)\nfaults injected: %d %v\nviolations: %d (windows decided only by the %v check: %d, undecided: %d)\nreplicas diverged in %d windows\nacknowledged writes lost: %d (of %d acknowledged unique writes)\n",
-		s.seed, r.ops, r.ok, r.fail, r.unknown, r.dropped, len(s.open), len(r.faults), counts, r.violations, longCheckTimeout, r.longChecked, r.undecided, r.diverged, r.lost, len(s.acked))
+	msg := fmt.Sprintf("seed: %d\noperations done: %d (ok %d, failed %d, ambiguous %d, not sent %d; updates still open at the end: %d)\nfaults injected: %d %v\nviolations: %d (windows decided only by the %v check: %d, undecided: %d)\nreplicas diverged in %d windows; fault checks failed: %d\nacknowledged writes lost: %d (of %d acknowledged unique writes)\n",
+		s.seed, r.ops, r.ok, r.fail, r.unknown, r.dropped, len(s.open), len(r.faults), counts, r.violations, longCheckTimeout, r.longChecked, r.undecided, r.diverged, r.faultChecks, r.lost, len(s.acked))
 	fmt.Fprint(w, msg)
 	s.t.Log(strings.TrimSpace(msg))
-	if r.violations > 0 || r.lost > 0 || r.undecided > 0 || r.diverged > 0 {
+	if r.violations > 0 || r.lost > 0 || r.undecided > 0 || r.diverged > 0 || r.faultChecks > 0 {
 		s.t.Fail()
 	}
 }

@@ -34,6 +34,9 @@ var faults = []fault{
 	{"partition-bridge", (*nemesisRun).partitionBridge},
 	{"link-down", (*nemesisRun).linkDown},
 	{"kill-during-recovery", (*nemesisRun).killDuringRecovery},
+	{"disk-full-leader", (*nemesisRun).diskFullLeader},
+	{"clock-offset", (*nemesisRun).clockOffset},
+	{"recover-majority-alive", (*nemesisRun).recoverMajorityAlive},
 }
 
 // faultByName finds a fault of the repertoire.
@@ -65,6 +68,9 @@ type nemesisRun struct {
 	tag    string // makes the nemesis's written values unique across windows
 	start  time.Time
 	probes int
+	writes int
+	// fail reports a check of a fault that failed (the run then fails).
+	fail func(format string, args ...any)
 }
 
 // nemesis runs one fault (name, else -jepsen.fault, else a random one), heals everything
@@ -265,27 +271,35 @@ func (n *nemesisRun) marker(via []*member) bool {
 		sleepCtx(context.Background(), 50*time.Millisecond)
 	}
 	for i := 0; time.Now().Before(deadline); i++ {
-		m := via[i%len(via)]
-		cl := n.c.client(m)
-		in := opInput{Kind: opWrite, Key: fmt.Sprintf("user.u.%snemesis.%d", n.tag, i), Value: fmt.Sprintf("%snemesis-%d", n.tag, i)}
-		call := n.h.now()
-		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
-		err := cl.PatchConfig(ctx, map[string]string{in.Key: in.Value}, "")
-		cancel()
-		cl.Close()
-		switch out := classify(in, err); out {
-		case outOK:
-			n.h.record(1090, in, opOutput{Outcome: out}, call, n.h.now())
+		if n.write(via[i%len(via)], fmt.Sprintf("marker.%d", i)) {
 			return true
-		case 0:
-			n.h.droppedOps.Add(1)
-			sleepCtx(context.Background(), 50*time.Millisecond)
-		default: // a failed or ambiguous write: try another unique key
-			n.h.record(1090, in, opOutput{Outcome: out}, call, n.h.now())
-			n.h.noteUnknown(err)
 		}
 	}
 	return false
+}
+
+// write writes one unique key through m and records it; it reports whether it was
+// acknowledged. A write that certainly did not leave is paced, not recorded.
+func (n *nemesisRun) write(m *member, suffix string) bool {
+	n.writes++
+	cl := n.c.client(m)
+	defer cl.Close()
+	in := opInput{Kind: opWrite, Key: fmt.Sprintf("user.u.%snemesis.%s", n.tag, suffix), Value: fmt.Sprintf("%snemesis-%d", n.tag, n.writes)}
+	call := n.h.now()
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	err := cl.PatchConfig(ctx, map[string]string{in.Key: in.Value}, "")
+	cancel()
+	out := classify(in, err)
+	switch out {
+	case 0:
+		n.h.droppedOps.Add(1)
+		sleepCtx(context.Background(), 50*time.Millisecond)
+		return false
+	case outUnknown:
+		n.h.noteUnknown(err)
+	}
+	n.h.record(1090, in, opOutput{Outcome: out}, call, n.h.now())
+	return out == outOK
 }
 
 // probeReads is how many reads a probe sends at once.
