@@ -61,6 +61,7 @@ type tally struct {
 type undecidedWindow struct {
 	name    string
 	initial map[string]string
+	v0      int64
 	ops     []porcupine.Operation
 }
 
@@ -163,7 +164,7 @@ func (s *suite) window(name string, background bool) {
 	s.settle(name, h, start, v0, end)
 	s.tally.add(h, faults, lost, len(details) > 0 && lost == 0)
 	s.t.Logf("%s: %s; ambiguous because: %v; updates still open: %d", name, describeHistory(h.ops), h.unknownErrs, len(s.open))
-	run := func() { defer s.check.Done(); s.checkHistory(name, initial, h.ops) }
+	run := func() { defer s.check.Done(); s.checkHistory(name, initial, v0, h.ops) }
 	s.check.Add(1)
 	if background {
 		go run()
@@ -249,7 +250,7 @@ func (t *tally) add(h *history, faults []string, lost int, diverged bool) {
 
 // checkHistory runs porcupine; on a violation it writes the visualisation into -jepsen.out
 // and names the file. A window it cannot decide in checkTimeout waits for the longer check.
-func (s *suite) checkHistory(name string, initial map[string]string, ops []porcupine.Operation) {
+func (s *suite) checkHistory(name string, initial map[string]string, v0 int64, ops []porcupine.Operation) {
 	if stale := staleReads(ops, etagVersion); len(stale) > 0 {
 		s.tally.mu.Lock()
 		s.tally.violations++
@@ -258,7 +259,7 @@ func (s *suite) checkHistory(name string, initial map[string]string, ops []porcu
 		return
 	}
 	start := time.Now()
-	model := newModel(initial)
+	model := newModel(initial, v0)
 	result, info := porcupine.CheckOperationsVerbose(model, ops, checkTimeout)
 	s.t.Logf("%s: porcupine: %v on %d operations in %v", name, result, len(ops), time.Since(start).Round(time.Millisecond))
 	s.tally.mu.Lock()
@@ -266,7 +267,7 @@ func (s *suite) checkHistory(name string, initial map[string]string, ops []porcu
 	switch result {
 	case porcupine.Ok:
 	case porcupine.Unknown:
-		s.undecided = append(s.undecided, undecidedWindow{name: name, initial: initial, ops: ops})
+		s.undecided = append(s.undecided, undecidedWindow{name: name, initial: initial, v0: v0, ops: ops})
 	default:
 		s.violation(name, model, info, ops)
 	}
@@ -284,7 +285,7 @@ func (s *suite) violation(name string, model porcupine.Model, info porcupine.Lin
 func (s *suite) checkUndecided() {
 	for _, w := range s.undecided {
 		start := time.Now()
-		model := newModel(w.initial)
+		model := newModel(w.initial, w.v0)
 		result, info := porcupine.CheckOperationsVerbose(model, w.ops, longCheckTimeout)
 		s.t.Logf("%s: longer check: %v on %d operations in %v", w.name, result, len(w.ops), time.Since(start).Round(time.Millisecond))
 		s.tally.mu.Lock()

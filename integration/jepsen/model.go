@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -54,24 +55,25 @@ type opOutput struct {
 	ETag    string
 }
 
-// configState is the model's state: the registers and the configuration version, plus the
-// version each ETag seen so far stood for (an ETag is opaque; the read that returned it
-// tells which version it was, and a client only uses an ETag after reading it).
+// configState is the model's state: the registers and the global configuration version.
+// Every write bumps the version by one, and an ETag of GET /1.0 carries the version it was
+// read at in clear ("V-hash", etagVersion): a read must return the current version, and a
+// compare-and-set succeeds exactly when its ETag names the current version. A small state
+// with no history in it lets porcupine's cache merge the orders of concurrent operations.
 type configState struct {
 	regs    map[string]string
-	version int
-	etags   map[string]int
+	version int64
 }
 
 // newModel is the linearizable specification of the configuration for the register keys:
-// a read sees the current registers, a write sets one key and bumps the version, a CAS
-// succeeds exactly when the version is still the one its ETag was read at. An ambiguous
-// write or CAS may or may not have happened.
-// initial holds the registers' values when the history starts.
-func newModel(initial map[string]string) porcupine.Model {
+// a read sees the current registers and version, a write sets one key and bumps the
+// version, a CAS succeeds exactly when the version is still the one its ETag was read at.
+// An ambiguous write or CAS may or may not have happened. initial and version are the
+// registers' values and the configuration version when the history starts.
+func newModel(initial map[string]string, version int64) porcupine.Model {
 	nm := porcupine.NondeterministicModel{
 		Init: func() []any {
-			return []any{configState{regs: maps.Clone(initial), etags: map[string]int{}}}
+			return []any{configState{regs: maps.Clone(initial), version: version}}
 		},
 		Step:              step,
 		Equal:             func(a, b any) bool { return stateKey(a.(configState)) == stateKey(b.(configState)) },
@@ -92,18 +94,18 @@ func step(state, input, output any) []any {
 				return nil
 			}
 		}
-		if known, ok := s.etags[out.ETag]; ok && known != s.version {
-			return nil // the same ETag for two different versions
+		if v, err := etagVersion(out.ETag); err != nil || v != s.version {
+			return nil
 		}
-		return []any{s.withETag(out.ETag)}
+		return []any{s}
 	case opWrite:
 		if out.Outcome == outUnknown {
 			return []any{s, s.apply(in)}
 		}
 		return []any{s.apply(in)}
 	case opCAS:
-		v, seen := s.etags[in.ETag]
-		matches := seen && v == s.version
+		v, err := etagVersion(in.ETag)
+		matches := err == nil && v == s.version
 		switch out.Outcome {
 		case outOK:
 			if matches {
@@ -127,7 +129,7 @@ func step(state, input, output any) []any {
 
 // apply returns the state after a write of in (copy on write: states are shared).
 func (s configState) apply(in opInput) configState {
-	n := configState{regs: s.regs, version: s.version + 1, etags: s.etags}
+	n := configState{regs: s.regs, version: s.version + 1}
 	if _, ok := s.regs[in.Key]; ok {
 		n.regs = maps.Clone(s.regs)
 		n.regs[in.Key] = in.Value
@@ -135,27 +137,15 @@ func (s configState) apply(in opInput) configState {
 	return n
 }
 
-func (s configState) withETag(etag string) configState {
-	if etag == "" {
-		return s
-	}
-	if _, ok := s.etags[etag]; ok {
-		return s
-	}
-	n := s
-	n.etags = maps.Clone(s.etags)
-	n.etags[etag] = s.version
-	return n
+// etagVersion is the global configuration version an ETag of GET /1.0 names ("V-hash").
+func etagVersion(etag string) (int64, error) {
+	v, _, _ := strings.Cut(strings.Trim(etag, `"`), "-")
+	return strconv.ParseInt(v, 10, 64)
 }
 
 // stateKey is a canonical string of a state, for Equal.
 func stateKey(s configState) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%d|%s|", s.version, describeRegs(s.regs))
-	for _, k := range slices.Sorted(maps.Keys(s.etags)) {
-		fmt.Fprintf(&b, "%s=%d,", k, s.etags[k])
-	}
-	return b.String()
+	return fmt.Sprintf("%d|%s", s.version, describeRegs(s.regs))
 }
 
 func describeRegs(regs map[string]string) string {

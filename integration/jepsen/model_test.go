@@ -2,6 +2,7 @@ package jepsen
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/anishathalye/porcupine"
@@ -12,15 +13,18 @@ func op(client int, call, ret int64, in opInput, out opOutput) porcupine.Operati
 	return porcupine.Operation{ClientId: client, Input: in, Output: out, Call: call, Return: ret}
 }
 
+// read is a read's output; etag "eN" stands for an ETag of version N.
 func read(r0, etag string) opOutput {
-	return opOutput{Outcome: outOK, Values: map[string]string{"user.r0": r0}, ETag: etag}
+	return opOutput{Outcome: outOK, Values: map[string]string{"user.r0": r0}, ETag: tag(etag)}
 }
+
+func tag(e string) string { return `"` + strings.TrimPrefix(e, "e") + `-h"` }
 
 // TestModel checks the specification on small histories: what it must accept and refuse.
 func TestModel(t *testing.T) {
 	w := func(v string) opInput { return opInput{Kind: opWrite, Key: "user.r0", Value: v} }
 	u := func(k, v string) opInput { return opInput{Kind: opWrite, Key: k, Value: v} }
-	cas := func(v, etag string) opInput { return opInput{Kind: opCAS, Key: "user.r0", Value: v, ETag: etag} }
+	cas := func(v, etag string) opInput { return opInput{Kind: opCAS, Key: "user.r0", Value: v, ETag: tag(etag)} }
 	r := opInput{Kind: opRead}
 	ok, fail, unknown := opOutput{Outcome: outOK}, opOutput{Outcome: outFail}, opOutput{Outcome: outUnknown}
 	inf := int64(math.MaxInt64)
@@ -42,7 +46,7 @@ func TestModel(t *testing.T) {
 		{"lost acknowledged write", []porcupine.Operation{op(0, 0, 1, w("a"), ok), op(0, 2, 3, w("b"), ok), op(1, 4, 5, r, read("a", "e1"))}, porcupine.Illegal},
 	}
 	for _, c := range cases {
-		m := newModel(map[string]string{"user.r0": ""})
+		m := newModel(map[string]string{"user.r0": ""}, 0)
 		if got := porcupine.CheckOperations(m, c.ops); (got && c.want != porcupine.Ok) || (!got && c.want == porcupine.Ok) {
 			t.Errorf("%s: linearizable=%v, want %v", c.name, got, c.want)
 		}

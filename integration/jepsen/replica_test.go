@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	_ "github.com/mattn/go-sqlite3" // reads the members' own replicas
@@ -102,12 +101,6 @@ func readReplicaFile(path string) (replica, error) {
 		r.config[k] = v
 	}
 	return r, rows.Err()
-}
-
-// etagVersion is the global configuration version an ETag of GET /1.0 names ("V-hash").
-func etagVersion(etag string) (int64, error) {
-	v, _, _ := strings.Cut(strings.Trim(etag, `"`), "-")
-	return strconv.ParseInt(v, 10, 64)
 }
 
 // converge waits until every member's own replica is at the version a linearizable read
