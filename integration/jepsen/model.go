@@ -1,11 +1,24 @@
-// Package jepsen is a Jepsen-style test of the cluster's client API: several clients, each
-// talking HTTPS to a different member with a trusted client certificate, read (GET /1.0),
-// write (PATCH user.*) and compare-and-set (PATCH with If-Match) a few keys while a nemesis
-// kills, pauses and partitions members. Every history is checked for linearizability with
-// porcupine; acknowledged writes to unique keys are counted and must all survive.
+// Package jepsen is a Jepsen-style test of the cluster's client API: several clients per
+// member, each talking HTTPS to its member with a trusted client certificate, read (GET
+// /1.0), write (PATCH user.*) and compare-and-set (PATCH with If-Match, right after a read,
+// mostly on one hot key) while a nemesis kills, pauses and partitions members, fills a
+// leader's disk, shifts a member's clock and attempts a recovery with the majority alive.
+// Partitions cut member-to-member paths (nftables in each member's namespace) and leave
+// every member reachable by its clients, so a deposed leader keeps getting requests; the
+// aimed faults send it reads after a new leader acknowledged a write.
 //
+// Every window's history is checked twice: a version-order check (a read may not return an
+// older configuration version than a read that ended before it began) and porcupine
+// against the configuration model. Ambiguous updates stay open until a read shows them
+// applied; a window porcupine cannot decide gets a longer check at the end and fails the
+// run if still undecided. After each window every member's own replica (its SQLite file,
+// read inside its mount namespace) must reach the cluster's version with the same
+// configuration, holding every acknowledged write.
+//
+// TestMutations proves the suite can fail: agents built with a known bug (build tags
+// jepsen_mutation_*, nodeagent/store/mutation_*.go) must each produce a violation.
 // The short version runs in `go test`; `make soak` (TestSoak with -soak.* flags) runs a
-// long one and prints its summary.
+// long one and prints its summary; seeds are random unless -soak.seed is given.
 package jepsen
 
 import (
