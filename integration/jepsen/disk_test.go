@@ -12,8 +12,9 @@ import (
 // filesystem on a loop device, mounted inside the member's mount namespace, so that the
 // nemesis can fill it (disk-full-leader) and free it again.
 
-// smallDiskSize is the size of a member's database filesystem.
-const smallDiskSize = "64M"
+// smallDiskSize is the size of a member's database filesystem (a sparse image): room for
+// raft-wal's preallocated 64 MiB segments and the database, little more.
+const smallDiskSize = "256M"
 
 // fillFile is the file the nemesis fills a member's database filesystem with.
 const fillFile = agentDir + "/database/jepsen-fill"
@@ -33,7 +34,7 @@ func (c *cluster) mountSmallDisks() {
 		if out, err := exec.Command("sh", "-c", fmt.Sprintf("truncate -s %s %s && mkfs.ext4 -q -F -m 0 %s", smallDiskSize, img, img)).CombinedOutput(); err != nil {
 			c.t.Fatalf("%s: making its database filesystem: %v %s", m.name, err, out)
 		}
-		m.exec(c.t, fmt.Sprintf("mkdir -p %[1]s/database && mount -o loop %[1]s/database.img %[1]s/database", agentDir))
+		m.exec(c.t, fmt.Sprintf("mkdir -p %[1]s/database && mount -o loop,discard %[1]s/database.img %[1]s/database", agentDir))
 		c.t.Cleanup(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
@@ -59,13 +60,14 @@ func (m *member) exec(t interface {
 	return string(out)
 }
 
-// fillDisk fills m's database filesystem (the write that hits ENOSPC is expected).
+// fillDisk fills m's database filesystem: fallocate takes what df says is free, dd the
+// rest (its ENOSPC is expected).
 func (m *member) fillDisk(t interface {
 	Helper()
 	Fatalf(string, ...any)
 }) {
 	t.Helper()
-	m.exec(t, fmt.Sprintf("dd if=/dev/zero of=%s bs=1M 2>/dev/null; sync; true", fillFile))
+	m.exec(t, fmt.Sprintf("fallocate -l $(df --output=avail -B1 %[1]s/database | tail -1) %[2]s; dd if=/dev/zero of=%[2]s.rest bs=4k 2>/dev/null; true", agentDir, fillFile))
 	m.mu.Lock()
 	m.filled = true
 	m.mu.Unlock()
@@ -82,6 +84,6 @@ func (m *member) freeDisk() bool {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_, _ = m.host.Exec(ctx, "rm", "-f", fillFile)
+	_, _ = m.host.Exec(ctx, "rm", "-f", fillFile, fillFile+".rest")
 	return true
 }
