@@ -88,6 +88,7 @@ type suite struct {
 	// mutant is set when the agents carry a known bug: the suite's findings are then the
 	// expected outcome, logged instead of failing the test (TestMutations checks them).
 	mutant bool
+	out    string // where failed checks leave their visualisation and history (-jepsen.out)
 }
 
 // errorf reports a finding: a test failure, or a log line for a mutant.
@@ -259,7 +260,7 @@ func (s *suite) checkHistory(name string, initial map[string]string, v0 int64, o
 		s.tally.mu.Lock()
 		s.tally.violations++
 		s.tally.mu.Unlock()
-		s.errorf("%s: history is NOT linearizable: stale reads: %v; history: %s", name, stale, dumpHistory(name, ops))
+		s.errorf("%s: history is NOT linearizable: stale reads: %v; history: %s", name, stale, s.dumpHistory(name, ops))
 		return
 	}
 	start := time.Now()
@@ -280,7 +281,7 @@ func (s *suite) checkHistory(name string, initial map[string]string, v0 int64, o
 // violation records and reports a window that is not linearizable (tally.mu held).
 func (s *suite) violation(name string, model porcupine.Model, info porcupine.LinearizationInfo, ops []porcupine.Operation) {
 	s.tally.violations++
-	s.errorf("%s: history is NOT linearizable; porcupine's visualisation: %s; history: %s", name, s.visualise(name, model, info), dumpHistory(name, ops))
+	s.errorf("%s: history is NOT linearizable; porcupine's visualisation: %s; history: %s", name, s.visualise(name, model, info), s.dumpHistory(name, ops))
 }
 
 // checkUndecided runs the longer check on every window porcupine gave up on. A window still
@@ -307,7 +308,7 @@ func (s *suite) checkUndecided() {
 			s.tally.undecided++
 			keys, _ := porcupine.CheckOperationsVerbose(registerModel(), registerHistory(w.initial, w.ops), checkTimeout)
 			s.errorf("%s: porcupine could not decide this window in %v (each key alone: %v); partial visualisation: %s; history: %s",
-				w.name, longCheckTimeout, keys, s.visualise(w.name, model, info), dumpHistory(w.name, w.ops))
+				w.name, longCheckTimeout, keys, s.visualise(w.name, model, info), s.dumpHistory(w.name, w.ops))
 		}
 		s.tally.mu.Unlock()
 	}
@@ -315,7 +316,7 @@ func (s *suite) checkUndecided() {
 }
 
 // dumpHistory writes the operations as text, in call order, next to the visualisation.
-func dumpHistory(name string, ops []porcupine.Operation) string {
+func (s *suite) dumpHistory(name string, ops []porcupine.Operation) string {
 	sorted := slices.Clone(ops)
 	slices.SortFunc(sorted, func(a, b porcupine.Operation) int { return cmp.Compare(a.Call, b.Call) })
 	var b strings.Builder
@@ -326,7 +327,7 @@ func dumpHistory(name string, ops []porcupine.Operation) string {
 		}
 		fmt.Fprintf(&b, "c%d [%v, %s] %s\n", op.ClientId, time.Duration(op.Call), ret, describeOp(op.Input, op.Output))
 	}
-	path, err := filepath.Abs(filepath.Join(*outDir, fmt.Sprintf("jepsen-%s-%s.txt", sanitize(name), time.Now().Format("20060102T150405"))))
+	path, err := filepath.Abs(filepath.Join(s.out, fmt.Sprintf("jepsen-%s-%s.txt", sanitize(name), time.Now().Format("20060102T150405"))))
 	if err == nil {
 		err = os.WriteFile(path, []byte(b.String()), 0o644)
 	}
@@ -339,7 +340,7 @@ func dumpHistory(name string, ops []porcupine.Operation) string {
 // visualise writes porcupine's HTML visualisation into -jepsen.out and returns its path
 // (or why it could not).
 func (s *suite) visualise(name string, model porcupine.Model, info porcupine.LinearizationInfo) string {
-	path, err := filepath.Abs(filepath.Join(*outDir, fmt.Sprintf("jepsen-%s-%s.html", sanitize(name), time.Now().Format("20060102T150405"))))
+	path, err := filepath.Abs(filepath.Join(s.out, fmt.Sprintf("jepsen-%s-%s.html", sanitize(name), time.Now().Format("20060102T150405"))))
 	if err == nil {
 		err = porcupine.VisualizePath(model, info, path)
 	}
@@ -360,7 +361,7 @@ func sanitize(s string) string {
 
 func newSuite(t *testing.T, members int, seed uint64, bin string, smallDisks bool) *suite {
 	return &suite{t: t, c: newCluster(t, members, bin, smallDisks), rng: rand.New(rand.NewPCG(seed, uint64(members))),
-		seed: seed, acked: map[string]string{}, clients: *perMember}
+		seed: seed, acked: map[string]string{}, clients: *perMember, out: *outDir}
 }
 
 // runSeed is -soak.seed, or a random seed when it is 0; it is printed so that a failing

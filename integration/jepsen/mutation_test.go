@@ -31,7 +31,7 @@ func TestMutations(t *testing.T) {
 				t.Fatal(err)
 			}
 			s := newSuite(t, 3, runSeed(t), bin, false)
-			s.mutant = true
+			s.mutant, s.out = true, t.TempDir()
 			s.script = mu.script
 			for i := range mu.script {
 				s.window(fmt.Sprintf("%s/window-%d", t.Name(), i+1), false)

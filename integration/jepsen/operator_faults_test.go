@@ -68,7 +68,7 @@ func (n *nemesisRun) recoverMajorityAlive() string {
 	m := n.random()
 	m.kill()
 	db, backup := agentDir+"/database", agentDir+"/database.jepsen-backup"
-	m.exec(n.c.t, fmt.Sprintf("rm -rf %[2]s && cp -a %[1]s/. %[2]s", db, backup))
+	m.exec(n.c.t, fmt.Sprintf("rm -rf %[2]s && cp -a %[1]s/. %[2]s && mkdir %[2]s-local && cp -a %[3]s/local.db* %[2]s-local/", db, backup, agentDir))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	out, err := m.host.Exec(ctx, n.c.bin, "--dir", agentDir, "cluster", "recover-from-quorum-loss", "--yes")
 	cancel()
@@ -76,9 +76,9 @@ func (n *nemesisRun) recoverMajorityAlive() string {
 	if !refused {
 		n.fail("recover-majority-alive: recover-from-quorum-loss on %s succeeded while %s were running (it must be refused): %s",
 			m.name, names(n.others(m)), out)
-		m.exec(n.c.t, fmt.Sprintf("find %[1]s -mindepth 1 -maxdepth 1 ! -name lost+found -exec rm -rf {} + && cp -a %[2]s/. %[1]s", db, backup))
+		m.exec(n.c.t, fmt.Sprintf("find %[1]s -mindepth 1 -maxdepth 1 ! -name lost+found -exec rm -rf {} + && cp -a %[2]s/. %[1]s && rm -f %[3]s/local.db* && cp -a %[2]s-local/. %[3]s/", db, backup, agentDir))
 	}
-	m.exec(n.c.t, "rm -rf "+backup)
+	m.exec(n.c.t, fmt.Sprintf("rm -rf %[1]s %[1]s-local", backup))
 	n.c.start(m)
 	var after []string
 	err = poll(time.Until(n.start.Add(n.hold))+10*time.Second, func() error {
