@@ -12,9 +12,11 @@ import (
 // filesystem on a loop device, mounted inside the member's mount namespace, so that the
 // nemesis can fill it (disk-full-leader) and free it again.
 
-// smallDiskSize is the size of a member's database filesystem (a sparse image): room for
-// raft-wal's preallocated 64 MiB segments and the database, little more.
-const smallDiskSize = "256M"
+// smallDiskSize is the size of a member's database filesystem (a sparse image, mounted
+// with discard, filled with fallocate: its size costs nothing). raft-wal preallocates 64 MiB
+// segments and keeps several; at 256 MiB a follower ran out of space during an ordinary
+// soak, and raft-wal then failed every later "clear log suffix" with "file exists".
+const smallDiskSize = "1G"
 
 // fillFile is the file the nemesis fills a member's database filesystem with.
 const fillFile = agentDir + "/database/jepsen-fill"

@@ -376,14 +376,15 @@ func runSeed(t *testing.T) uint64 {
 	return seed
 }
 
-// TestJepsen is the short version: a 3-member cluster, a few fault cycles, the first ones
-// aimed at a deposed leader (pause, partition, both).
+// TestJepsen is the short version: a 3-member cluster, five fault cycles, the first three
+// aimed at a deposed leader (pause, partition, both), then overlapping kills and a bridge
+// partition. (The operator faults run in TestSoak: see nemesis_test.go.)
 func TestJepsen(t *testing.T) {
 	if testing.Short() {
 		t.Skip("jepsen: a minute of faults on a lab cluster; not in -short")
 	}
 	s := newSuite(t, 3, runSeed(t), agentBin, false)
-	s.script = []string{"pause-leader", "pause-during-partition", "partition-leader", "kill-during-recovery", ""}
+	s.script = []string{"pause-leader", "pause-during-partition", "partition-leader", "kill-during-recovery", "partition-bridge"}
 	for i := range s.script {
 		s.window(fmt.Sprintf("%s/window-%d", t.Name(), i+1), false)
 	}
