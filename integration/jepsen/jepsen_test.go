@@ -59,10 +59,11 @@ type tally struct {
 
 // undecidedWindow is a window porcupine gave up on, kept for the longer check.
 type undecidedWindow struct {
-	name    string
-	initial map[string]string
-	v0      int64
-	ops     []porcupine.Operation
+	name      string
+	initial   map[string]string
+	v0        int64
+	invisible int64
+	ops       []porcupine.Operation
 }
 
 // suite is one cluster under test: its windows share the acknowledged unique writes and
@@ -162,10 +163,10 @@ func (s *suite) window(name string, background bool) {
 	for _, d := range details {
 		s.errorf("%s: %s", name, d)
 	}
-	s.settle(name, h, start, v0, end)
+	invisible := s.settle(name, h, start, v0, end)
 	s.tally.add(h, faults, lost, len(details) > 0 && lost == 0)
 	s.t.Logf("%s: %s; ambiguous because: %v; updates still open: %d", name, describeHistory(h.ops), h.unknownErrs, len(s.open))
-	run := func() { defer s.check.Done(); s.checkHistory(name, initial, v0, h.ops) }
+	run := func() { defer s.check.Done(); s.checkHistory(name, initial, v0, invisible, h.ops) }
 	s.check.Add(1)
 	if background {
 		go run()
@@ -181,11 +182,13 @@ func (s *suite) window(name string, background bool) {
 // during it. A unique key is never overwritten, so an ambiguous write of one that the final
 // configuration lacks was not applied in this window. Every write bumps the configuration
 // version by one, so the version's move over the window, less the acknowledged updates, is
-// how many ambiguous ones were applied in it: when that is how many were seen applied, the
-// others were not applied in this window either. Updates not applied leave the window's
-// history (they stay open for later windows); this keeps porcupine from searching where
-// each ambiguous update might fit, which it cannot do in time for more than a few.
-func (s *suite) settle(name string, h *history, start map[string]string, v0 int64, end replica) {
+// how many ambiguous ones were applied in it; those seen applied become acknowledged
+// updates (returning at the end of time), the others leave the window's history (they stay
+// open for later windows), and the number applied without being seen is returned: the
+// model spends it as invisible version bumps (newModel). This keeps porcupine from
+// searching where each ambiguous update might fit, which it cannot do in time for more
+// than a few; the price is that an unseen applied update is checked as a version bump only.
+func (s *suite) settle(name string, h *history, start map[string]string, v0 int64, end replica) (invisible int64) {
 	seen := h.seen()
 	has := func(cfg map[string]string, in opInput) bool { return cfg[in.Key] == in.Value }
 	h.mu.Lock()
@@ -224,11 +227,12 @@ func (s *suite) settle(name string, h *history, start map[string]string, v0 int6
 			out.Outcome = outOK // applied at some point after its call
 			keep[i].Output = out
 		}
-		if applied == int64(len(appliedHere)) {
-			keep = slices.DeleteFunc(keep, func(op porcupine.Operation) bool {
-				return op.Input.(opInput).Kind != opRead && op.Output.(opOutput).Outcome == outUnknown
-			})
-		}
+		// The others are not in the history: the ones applied without being seen become
+		// invisible updates of the model (version bumps at any point).
+		invisible = applied - int64(len(appliedHere))
+		keep = slices.DeleteFunc(keep, func(op porcupine.Operation) bool {
+			return op.Input.(opInput).Kind != opRead && op.Output.(opOutput).Outcome == outUnknown
+		})
 	}
 	var open []opInput
 	for _, in := range append(s.open, h.unknownUpdatesLocked()...) {
@@ -238,6 +242,7 @@ func (s *suite) settle(name string, h *history, start map[string]string, v0 int6
 	}
 	s.open = open
 	h.ops = keep
+	return invisible
 }
 
 func (t *tally) add(h *history, faults []string, lost int, diverged bool) {
@@ -255,7 +260,7 @@ func (t *tally) add(h *history, faults []string, lost int, diverged bool) {
 
 // checkHistory runs porcupine; on a violation it writes the visualisation into -jepsen.out
 // and names the file. A window it cannot decide in checkTimeout waits for the longer check.
-func (s *suite) checkHistory(name string, initial map[string]string, v0 int64, ops []porcupine.Operation) {
+func (s *suite) checkHistory(name string, initial map[string]string, v0, invisible int64, ops []porcupine.Operation) {
 	if stale := staleReads(ops, etagVersion); len(stale) > 0 {
 		s.tally.mu.Lock()
 		s.tally.violations++
@@ -264,7 +269,7 @@ func (s *suite) checkHistory(name string, initial map[string]string, v0 int64, o
 		return
 	}
 	start := time.Now()
-	model := newModel(initial, v0)
+	model := newModel(initial, v0, invisible)
 	result, info := porcupine.CheckOperationsVerbose(model, ops, checkTimeout)
 	s.t.Logf("%s: porcupine: %v on %d operations in %v", name, result, len(ops), time.Since(start).Round(time.Millisecond))
 	s.tally.mu.Lock()
@@ -272,7 +277,7 @@ func (s *suite) checkHistory(name string, initial map[string]string, v0 int64, o
 	switch result {
 	case porcupine.Ok:
 	case porcupine.Unknown:
-		s.undecided = append(s.undecided, undecidedWindow{name: name, initial: initial, v0: v0, ops: ops})
+		s.undecided = append(s.undecided, undecidedWindow{name: name, initial: initial, v0: v0, invisible: invisible, ops: ops})
 	default:
 		s.violation(name, model, info, ops)
 	}
@@ -295,7 +300,7 @@ func (s *suite) checkUndecided() {
 			break
 		}
 		start := time.Now()
-		model := newModel(w.initial, w.v0)
+		model := newModel(w.initial, w.v0, w.invisible)
 		result, info := porcupine.CheckOperationsVerbose(model, w.ops, longCheckTimeout)
 		s.t.Logf("%s: longer check: %v on %d operations in %v", w.name, result, len(w.ops), time.Since(start).Round(time.Millisecond))
 		s.tally.mu.Lock()

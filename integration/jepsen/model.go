@@ -73,33 +73,56 @@ type opOutput struct {
 // read at in clear ("V-hash", etagVersion): a read must return the current version, and a
 // compare-and-set succeeds exactly when its ETag names the current version. A small state
 // with no history in it lets porcupine's cache merge the orders of concurrent operations.
+//
+// pending is a budget of invisible updates: ambiguous updates that were applied in the
+// window (the version count says how many) although no read ever returned their values.
+// They left the history; the model may spend them at any step, as version bumps only.
 type configState struct {
 	regs    map[string]string
 	version int64
+	pending int64
 }
 
 // newModel is the linearizable specification of the configuration for the register keys:
 // a read sees the current registers and version, a write sets one key and bumps the
 // version, a CAS succeeds exactly when the version is still the one its ETag was read at.
 // An ambiguous write or CAS may or may not have happened. initial and version are the
-// registers' values and the configuration version when the history starts.
-func newModel(initial map[string]string, version int64) porcupine.Model {
+// registers' values and the configuration version when the history starts, pending the
+// number of invisible updates (configState).
+func newModel(initial map[string]string, version, pending int64) porcupine.Model {
 	nm := porcupine.NondeterministicModel{
 		Init: func() []any {
-			return []any{configState{regs: maps.Clone(initial), version: version}}
+			return []any{configState{regs: maps.Clone(initial), version: version, pending: pending}}
 		},
 		Step:              step,
 		Equal:             func(a, b any) bool { return stateKey(a.(configState)) == stateKey(b.(configState)) },
 		DescribeOperation: describeOp,
 		DescribeState: func(s any) string {
-			return describeRegs(s.(configState).regs) + fmt.Sprintf(" v%d", s.(configState).version)
+			st := s.(configState)
+			return describeRegs(st.regs) + fmt.Sprintf(" v%d (+%d invisible)", st.version, st.pending)
 		},
 	}
 	return nm.ToModel()
 }
 
+// spend returns the state after j invisible updates.
+func (s configState) spend(j int64) configState {
+	return configState{regs: s.regs, version: s.version + j, pending: s.pending - j}
+}
+
 func step(state, input, output any) []any {
 	s, in, out := state.(configState), input.(opInput), output.(opOutput)
+	var next []any
+	for j := int64(0); j <= s.pending; j++ {
+		for _, n := range stepAt(s.spend(j), in, out) {
+			next = append(next, n)
+		}
+	}
+	return next
+}
+
+// stepAt is step with no invisible update spent before the operation.
+func stepAt(s configState, in opInput, out opOutput) []configState {
 	switch in.Kind {
 	case opRead:
 		for k, v := range s.regs {
@@ -110,31 +133,31 @@ func step(state, input, output any) []any {
 		if v, err := etagVersion(out.ETag); err != nil || v != s.version {
 			return nil
 		}
-		return []any{s}
+		return []configState{s}
 	case opWrite:
 		if out.Outcome == outUnknown {
-			return []any{s, s.apply(in)}
+			return []configState{s, s.apply(in)}
 		}
-		return []any{s.apply(in)}
+		return []configState{s.apply(in)}
 	case opCAS:
 		v, err := etagVersion(in.ETag)
 		matches := err == nil && v == s.version
 		switch out.Outcome {
 		case outOK:
 			if matches {
-				return []any{s.apply(in)}
+				return []configState{s.apply(in)}
 			}
 			return nil
 		case outFail:
 			if matches {
 				return nil
 			}
-			return []any{s}
+			return []configState{s}
 		default:
 			if matches {
-				return []any{s, s.apply(in)}
+				return []configState{s, s.apply(in)}
 			}
-			return []any{s}
+			return []configState{s}
 		}
 	}
 	return nil
@@ -142,7 +165,7 @@ func step(state, input, output any) []any {
 
 // apply returns the state after a write of in (copy on write: states are shared).
 func (s configState) apply(in opInput) configState {
-	n := configState{regs: s.regs, version: s.version + 1}
+	n := configState{regs: s.regs, version: s.version + 1, pending: s.pending}
 	if _, ok := s.regs[in.Key]; ok {
 		n.regs = maps.Clone(s.regs)
 		n.regs[in.Key] = in.Value
@@ -158,7 +181,7 @@ func etagVersion(etag string) (int64, error) {
 
 // stateKey is a canonical string of a state, for Equal.
 func stateKey(s configState) string {
-	return fmt.Sprintf("%d|%s", s.version, describeRegs(s.regs))
+	return fmt.Sprintf("%d|%d|%s", s.version, s.pending, describeRegs(s.regs))
 }
 
 func describeRegs(regs map[string]string) string {

@@ -46,8 +46,34 @@ func TestModel(t *testing.T) {
 		{"lost acknowledged write", []porcupine.Operation{op(0, 0, 1, w("a"), ok), op(0, 2, 3, w("b"), ok), op(1, 4, 5, r, read("a", "e1"))}, porcupine.Illegal},
 	}
 	for _, c := range cases {
-		m := newModel(map[string]string{"user.r0": ""}, 0)
+		m := newModel(map[string]string{"user.r0": ""}, 0, 0)
 		if got := porcupine.CheckOperations(m, c.ops); (got && c.want != porcupine.Ok) || (!got && c.want == porcupine.Ok) {
+			t.Errorf("%s: linearizable=%v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// TestInvisibleUpdates checks the budget of invisible updates: a read may see the version
+// moved by at most that many updates nobody saw, and only forward.
+func TestInvisibleUpdates(t *testing.T) {
+	r := opInput{Kind: opRead}
+	w := opInput{Kind: opWrite, Key: "user.r0", Value: "a"}
+	ok := opOutput{Outcome: outOK}
+	cases := []struct {
+		name    string
+		pending int64
+		ops     []porcupine.Operation
+		want    bool
+	}{
+		{"one invisible update explains a skipped version", 1, []porcupine.Operation{op(0, 0, 1, r, read("", "e0")), op(0, 2, 3, r, read("", "e1"))}, true},
+		{"one is not two", 1, []porcupine.Operation{op(0, 0, 1, r, read("", "e2"))}, false},
+		{"none: the version may not move", 0, []porcupine.Operation{op(0, 0, 1, r, read("", "e1"))}, false},
+		{"spent before a write", 1, []porcupine.Operation{op(0, 0, 1, w, ok), op(0, 2, 3, r, read("a", "e2"))}, true},
+		{"never backwards", 1, []porcupine.Operation{op(0, 0, 1, r, read("", "e1")), op(0, 2, 3, r, read("", "e0"))}, false},
+	}
+	for _, c := range cases {
+		m := newModel(map[string]string{"user.r0": ""}, 0, c.pending)
+		if got := porcupine.CheckOperations(m, c.ops); got != c.want {
 			t.Errorf("%s: linearizable=%v, want %v", c.name, got, c.want)
 		}
 	}
