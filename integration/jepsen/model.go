@@ -112,8 +112,24 @@ func (s configState) spend(j int64) configState {
 
 func step(state, input, output any) []any {
 	s, in, out := state.(configState), input.(opInput), output.(opOutput)
+	// Invisible updates touch no register, so they only need spending right before an
+	// operation that looks at the version: a read (which names the version it saw), a CAS.
+	spend := []int64{0}
+	switch in.Kind {
+	case opRead:
+		v, err := etagVersion(out.ETag)
+		if err != nil || v < s.version || v > s.version+s.pending {
+			return nil
+		}
+		spend = []int64{v - s.version}
+	case opCAS:
+		spend = spend[:0]
+		for j := int64(0); j <= s.pending; j++ {
+			spend = append(spend, j)
+		}
+	}
 	var next []any
-	for j := int64(0); j <= s.pending; j++ {
+	for _, j := range spend {
 		for _, n := range stepAt(s.spend(j), in, out) {
 			next = append(next, n)
 		}
