@@ -82,6 +82,7 @@ type suite struct {
 	open      []opInput
 	tally     tally
 	check     sync.WaitGroup
+	checking  sync.Mutex
 	windows   int
 	undecided []undecidedWindow
 	clients   int      // per member
@@ -166,7 +167,12 @@ func (s *suite) window(name string, background bool) {
 	invisible := s.settle(name, h, start, v0, end)
 	s.tally.add(h, faults, lost, len(details) > 0 && lost == 0)
 	s.t.Logf("%s: %s; ambiguous because: %v; updates still open: %d", name, describeHistory(h.ops), h.unknownErrs, len(s.open))
-	run := func() { defer s.check.Done(); s.checkHistory(name, initial, v0, invisible, h.ops) }
+	run := func() {
+		defer s.check.Done()
+		s.checking.Lock() // one check at a time: the timeout is porcupine's time, not a queue's
+		defer s.checking.Unlock()
+		s.checkHistory(name, initial, v0, invisible, h.ops)
+	}
 	s.check.Add(1)
 	if background {
 		go run()
@@ -269,6 +275,7 @@ func (s *suite) checkHistory(name string, initial map[string]string, v0, invisib
 		return
 	}
 	start := time.Now()
+	ops = pruneRefusedCAS(ops)
 	model := newModel(initial, v0, invisible)
 	result, info := porcupine.CheckOperationsVerbose(model, ops, checkTimeout)
 	s.t.Logf("%s: porcupine: %v on %d operations in %v", name, result, len(ops), time.Since(start).Round(time.Millisecond))

@@ -108,3 +108,35 @@ func TestStaleReads(t *testing.T) {
 		t.Errorf("overlapping reads: got %v, want none", got)
 	}
 }
+
+// TestPruneRefusedCAS checks which refused compare-and-sets may leave a history: those a
+// read that ended before they returned shows stale, not the others.
+func TestPruneRefusedCAS(t *testing.T) {
+	r := opInput{Kind: opRead}
+	cas := func(etag string) opInput { return opInput{Kind: opCAS, Key: "user.r0", Value: "x", ETag: tag(etag)} }
+	fail := opOutput{Outcome: outFail}
+	ops := []porcupine.Operation{
+		op(0, 0, 1, r, read("a", "e1")),
+		op(1, 2, 5, cas("e0"), fail), // a read saw version 1 before it returned: prunable
+		op(2, 0, 1, cas("e1"), fail), // nothing newer than 1 seen before it returned: kept
+		op(3, 6, 9, r, read("b", "e2")),
+		op(4, 7, 8, cas("e1"), fail), // the read of version 2 ended after it: kept
+	}
+	got := pruneRefusedCAS(ops)
+	if len(got) != 4 || got[1].ClientId != 2 || got[3].ClientId != 4 {
+		t.Errorf("kept clients %v, want 0 2 3 4", clients(got))
+	}
+	// The pruned history keeps what it decides: a refused CAS on the current version.
+	bad := []porcupine.Operation{op(0, 0, 1, r, read("", "e0")), op(0, 2, 3, cas("e0"), fail)}
+	if porcupine.CheckOperations(newModel(map[string]string{"user.r0": ""}, 0, 0), pruneRefusedCAS(bad)) {
+		t.Error("a CAS refused on the current version was pruned away")
+	}
+}
+
+func clients(ops []porcupine.Operation) []int {
+	var out []int
+	for _, op := range ops {
+		out = append(out, op.ClientId)
+	}
+	return out
+}
