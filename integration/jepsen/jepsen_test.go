@@ -24,7 +24,7 @@ var (
 	soakMembers  = flag.Int("soak.members", 3, "cluster size of the soak: 3 or 5")
 	outDir       = flag.String("jepsen.out", ".", "directory for porcupine's HTML visualisation of a failed check")
 	onlyFault    = flag.String("jepsen.fault", "", "inject only this fault (see faultNames: kill-leader, pause-leader, partition-leader, ...)")
-	perMember    = flag.Int("jepsen.clients", 3, "concurrent clients per member")
+	perMember    = flag.Int("jepsen.clients", 0, "concurrent clients per member (0: 3 on 3 members, 2 on more, which keeps 5-member windows decidable)")
 )
 
 // checkTimeout bounds porcupine's search on one window's history; a window it cannot
@@ -372,8 +372,15 @@ func sanitize(s string) string {
 }
 
 func newSuite(t *testing.T, members int, seed uint64, bin string, smallDisks bool) *suite {
+	clients := *perMember
+	if clients <= 0 {
+		clients = 3
+		if members > 3 {
+			clients = 2
+		}
+	}
 	return &suite{t: t, c: newCluster(t, members, bin, smallDisks), rng: rand.New(rand.NewPCG(seed, uint64(members))),
-		seed: seed, acked: map[string]string{}, clients: *perMember, out: *outDir}
+		seed: seed, acked: map[string]string{}, clients: clients, out: *outDir}
 }
 
 // runSeed is -soak.seed, or a random seed when it is 0; it is printed so that a failing
