@@ -353,6 +353,28 @@ func (c *cluster) leaderSeenBy(ms []*member) *member {
 	return nil
 }
 
+// withRole lists the members that have role, as the members' list says.
+func (c *cluster) withRole(role string) []*member {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	for _, m := range c.members {
+		cl := m.local()
+		ms, err := cl.Members(ctx)
+		cl.Close()
+		if err != nil {
+			continue
+		}
+		var out []*member
+		for _, v := range ms {
+			if slices.Contains(v.Roles, role) {
+				out = append(out, c.byName(v.ServerName))
+			}
+		}
+		return out
+	}
+	return nil
+}
+
 func (c *cluster) byName(name string) *member {
 	for _, m := range c.members {
 		if m.name == name {

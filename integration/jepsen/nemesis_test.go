@@ -28,6 +28,7 @@ var faults = []fault{
 	{"pause-random", func(n *nemesisRun) string { return n.pause(n.random()) }},
 	{"pause-leader", (*nemesisRun).pauseLeader},
 	{"partition-leader", (*nemesisRun).partitionLeader},
+	{"pause-leader-standbys-behind", (*nemesisRun).pauseLeaderStandbysBehind},
 	{"pause-during-partition", (*nemesisRun).pauseDuringPartition},
 	{"partition-minority", (*nemesisRun).partitionMinority},
 	{"partition-majority", (*nemesisRun).partitionMajority},
@@ -163,6 +164,36 @@ func (n *nemesisRun) pauseDuringPartition() string {
 	p.wait()
 	n.holdRest()
 	return fmt.Sprintf("SIGSTOP %s, cut from the others, a write acknowledged without it (%v), %d reads sent to it, SIGCONT while cut off", l.name, acked, p.k)
+}
+
+// pauseLeaderStandbysBehind is pauseLeader with the old leader and the stand-by members
+// (non-voters) cut from the other voters while it is paused: the stand-bys never hear of the
+// new term, so after the old leader resumes they still answer its heartbeats. Their answers
+// must not count towards its leadership check (only voters make a quorum; hashicorp/raft's
+// VerifyLeader counts every follower's answer). Without stand-bys (3 members) it is
+// pauseLeader.
+func (n *nemesisRun) pauseLeaderStandbysBehind() string {
+	standbys := n.c.withRole(api.RoleDatabaseStandby)
+	l := n.leader()
+	if len(standbys) == 0 {
+		return n.pauseLeader() + " (no stand-bys)"
+	}
+	p := n.newProbe(l)
+	l.pause()
+	var voters []*member
+	for _, m := range n.others(l) {
+		if !contains(standbys, m) {
+			voters = append(voters, m)
+		}
+	}
+	n.c.split(voters) // the old leader and the stand-bys on one side, the other voters on the other
+	acked := n.marker(voters)
+	p.fire()
+	l.resume()
+	p.wait()
+	n.holdRest()
+	return fmt.Sprintf("SIGSTOP %s, it and stand-bys %s cut from the other voters, a write acknowledged without it (%v), %d reads sent to it, SIGCONT",
+		l.name, names(standbys), acked, p.k)
 }
 
 // partitionLeader cuts the leader from the other members; its clients keep sending to it.
