@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,22 +34,44 @@ const trustPassword = "jepsen-trust-pw"
 var agentBin string
 
 func TestMain(m *testing.M) {
+	if path := os.Getenv(replicaEnv); path != "" {
+		os.Exit(readReplicaMain(path))
+	}
 	dir, err := os.MkdirTemp("", "jepsen-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	agentBin = filepath.Join(dir, "nodeagent")
+	binDir = dir
 	code := 1
-	cmd := exec.Command("go", "build", "-o", agentBin, "./nodeagent/cmd/nodeagent")
-	cmd.Dir = "../.."
-	if out, err := cmd.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building nodeagent: %v\n%s", err, out)
+	if agentBin, err = buildAgent(""); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 	} else {
 		code = m.Run()
 	}
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// binDir holds the agent binaries built by the tests.
+var binDir string
+
+// buildTags are the Makefile's build tags (a different set rebuilds cgo SQLite).
+const buildTags = "osusergo,netgo,sqlite_omit_load_extension"
+
+// buildAgent builds nodeagent with the Makefile's tags plus tag (a mutation's, or none).
+func buildAgent(tag string) (string, error) {
+	tags, name := buildTags, "nodeagent"
+	if tag != "" {
+		tags, name = tags+","+tag, "nodeagent-"+tag
+	}
+	bin := filepath.Join(binDir, name)
+	cmd := exec.Command("go", "build", "-tags", tags, "-o", bin, "./nodeagent/cmd/nodeagent")
+	cmd.Dir = "../.."
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building nodeagent (tags %s): %w\n%s", tags, err, out)
+	}
+	return bin, nil
 }
 
 // member is one nodeagent running on a lab host.
@@ -60,30 +83,43 @@ type member struct {
 	mu     sync.Mutex
 	pid    int
 	paused bool
+	args   []string // extra `nodeagent daemon` flags of the next start (a fault's)
+	filled bool     // its database filesystem was filled by the nemesis
 }
 
 // cluster is a formed cluster on a lab, and the trusted client certificate of the workload.
 type cluster struct {
-	t       testing.TB
-	lab     *lab.Lab
-	members []*member
-	cert    tls.Certificate // the workload's client certificate, trusted with `nodeagent trust add`
-	fp      string          // the cluster certificate's fingerprint, pinned by clients
+	t   testing.TB
+	bin string // the nodeagent binary the members run
+	// smallDisks: every member's database directory is a small loop filesystem (disk_test.go).
+	smallDisks bool
+	lab        *lab.Lab
+	members    []*member
+	cert       tls.Certificate // the workload's client certificate, trusted with `nodeagent trust add`
+	fp         string          // the cluster certificate's fingerprint, pinned by clients
 }
 
 // newCluster creates n lab hosts, starts an agent on each and forms a cluster: the first
 // bootstraps, the others join with tokens. The workload's client certificate is trusted
 // through `nodeagent trust add` on the first member.
-func newCluster(t testing.TB, n int) *cluster {
+// Every member's namespace gets the partition table, and (with smallDisks) its database
+// directory is a small loop-mounted filesystem.
+func newCluster(t testing.TB, n int, bin string, smallDisks bool) *cluster {
 	t.Helper()
 	l := lab.New(t, n)
-	c := &cluster{t: t, lab: l}
+	c := &cluster{t: t, lab: l, bin: bin, smallDisks: smallDisks}
 	for _, h := range l.Hosts() {
 		m := &member{host: h, name: h.Name, addr: h.Addr + ":" + clusterPort}
 		if p, ok := h.Path(agentDir + "/daemon.log"); ok {
 			l.LogFile(p)
 		}
 		c.members = append(c.members, m)
+	}
+	c.setUpPartitions()
+	if smallDisks {
+		c.mountSmallDisks()
+	}
+	for _, m := range c.members {
 		c.start(m)
 	}
 	t.Cleanup(func() {
@@ -109,35 +145,58 @@ func (m *member) socket() string {
 func (m *member) local() *api.Client { return api.NewUnixClient(m.socket()) }
 
 // start launches the agent detached inside m's host (its own session, log in the agent
-// directory) and waits until its socket answers.
+// directory) and waits until its socket answers; it fails the test when it cannot.
 func (c *cluster) start(m *member) {
 	c.t.Helper()
+	if err := c.tryStart(m); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// errAgentExited is tryStart's error when the agent exits before it answers (a flag it
+// does not know, a database it cannot open).
+var errAgentExited = errors.New("agent exited (see its log)")
+
+// tryStart is start that returns its error.
+func (c *cluster) tryStart(m *member) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	script := fmt.Sprintf("mkdir -p %s && setsid %s daemon --dir %s >>%s/daemon.log 2>&1 </dev/null & echo $!",
-		agentDir, agentBin, agentDir, agentDir)
+	m.mu.Lock()
+	extra := strings.Join(m.args, " ")
+	m.mu.Unlock()
+	script := fmt.Sprintf("mkdir -p %s && setsid %s daemon --dir %s %s >>%s/daemon.log 2>&1 </dev/null & echo $!",
+		agentDir, c.bin, agentDir, extra, agentDir)
 	out, err := m.host.Exec(ctx, "sh", "-c", script)
 	if err != nil {
-		c.t.Fatalf("%s: starting the agent: %v", m.name, err)
+		return fmt.Errorf("%s: starting the agent: %w", m.name, err)
 	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(out)))
 	if err != nil {
-		c.t.Fatalf("%s: agent pid %q: %v", m.name, out, err)
+		return fmt.Errorf("%s: agent pid %q: %w", m.name, out, err)
 	}
 	m.mu.Lock()
 	m.pid, m.paused = pid, false
 	m.mu.Unlock()
 	cl := m.local()
 	defer cl.Close()
-	waitFor(c.t, 30*time.Second, m.name+" answering on its socket", func() error {
-		if syscall.Kill(pid, 0) != nil {
-			return fmt.Errorf("agent pid %d exited (see its log)", pid)
+	err = poll(30*time.Second, func() error {
+		if isZombieOrGone(pid) {
+			return fmt.Errorf("%s: pid %d: %w", m.name, pid, errAgentExited)
 		}
 		cctx, ccancel := context.WithTimeout(ctx, 2*time.Second)
 		defer ccancel()
 		_, _, err := cl.Server(cctx)
 		return err
-	})
+	}, errAgentExited)
+	if err != nil {
+		if errors.Is(err, errAgentExited) {
+			m.mu.Lock()
+			m.pid = 0
+			m.mu.Unlock()
+		}
+		return fmt.Errorf("%s: waiting for the agent to answer on its socket: %w", m.name, err)
+	}
+	return nil
 }
 
 // kill sends SIGKILL to m's agent (by PID) and waits until it is gone.
@@ -252,7 +311,7 @@ func (c *cluster) trustClient() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	script := fmt.Sprintf("%s --dir %s trust add jepsen < %s/jepsen-client.crt", agentBin, agentDir, agentDir)
+	script := fmt.Sprintf("%s --dir %s trust add jepsen < %s/jepsen-client.crt", c.bin, agentDir, agentDir)
 	if out, err := m.host.Exec(ctx, "sh", "-c", script); err != nil {
 		c.t.Fatalf("%s: nodeagent trust add: %v %s", m.name, err, out)
 	}
@@ -264,11 +323,17 @@ func (c *cluster) client(m *member) *api.Client {
 }
 
 // leader returns the member whose raft role is leader, as the members' list says, or nil.
-func (c *cluster) leader() *member {
+func (c *cluster) leader() *member { return c.leaderSeenBy(c.members) }
+
+// leaderSeenBy asks the running, unpaused members of ms (through their sockets) who leads.
+func (c *cluster) leaderSeenBy(ms []*member) *member {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	for _, m := range c.members {
-		if !m.running() {
+	for _, m := range ms {
+		m.mu.Lock()
+		up := m.pid != 0 && !m.paused
+		m.mu.Unlock()
+		if !up {
 			continue
 		}
 		cl := m.local()
@@ -288,6 +353,28 @@ func (c *cluster) leader() *member {
 	return nil
 }
 
+// withRole lists the members that have role, as the members' list says.
+func (c *cluster) withRole(role string) []*member {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	for _, m := range c.members {
+		cl := m.local()
+		ms, err := cl.Members(ctx)
+		cl.Close()
+		if err != nil {
+			continue
+		}
+		var out []*member
+		for _, v := range ms {
+			if slices.Contains(v.Roles, role) {
+				out = append(out, c.byName(v.ServerName))
+			}
+		}
+		return out
+	}
+	return nil
+}
+
 func (c *cluster) byName(name string) *member {
 	for _, m := range c.members {
 		if m.name == name {
@@ -297,14 +384,26 @@ func (c *cluster) byName(name string) *member {
 	return nil
 }
 
-// healAll ends every fault: links up, agents resumed, stopped agents started.
+// healAll ends every fault: links up, member-to-member paths back, agents resumed,
+// stopped agents started (without a fault's extra flags), full disks freed.
 func (c *cluster) healAll() {
 	c.t.Helper()
+	c.healCuts()
 	for _, m := range c.members {
 		if err := m.host.Heal(); err != nil {
 			c.t.Fatal(err)
 		}
 		m.resume()
+		if m.freeDisk() {
+			m.kill() // a database that hit ENOSPC is broken until the member restarts
+		}
+		m.mu.Lock()
+		restart := len(m.args) > 0
+		m.args = nil
+		m.mu.Unlock()
+		if restart {
+			m.kill()
+		}
 		if !m.running() {
 			c.start(m)
 		}
@@ -332,14 +431,19 @@ func (c *cluster) waitHealthy(timeout time.Duration) {
 // waitFor polls cond until it returns nil or timeout passes, then fails with its last error.
 func waitFor(tb testing.TB, timeout time.Duration, what string, cond func() error) {
 	tb.Helper()
+	if err := poll(timeout, cond); err != nil {
+		tb.Fatalf("timed out after %v waiting for %s: %v", timeout, what, err)
+	}
+}
+
+// poll calls cond until it returns nil, an error that is one of final, or timeout passes;
+// it returns cond's last error.
+func poll(timeout time.Duration, cond func() error, final ...error) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out after %v waiting for %s: %v", timeout, what, err)
+		if err == nil || slices.ContainsFunc(final, func(f error) bool { return errors.Is(err, f) }) || time.Now().After(deadline) {
+			return err
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -18,12 +18,16 @@ import (
 	"orch/nodeagent/api"
 )
 
-// registers are the keys read, written and compare-and-set by every client.
+// registers are the keys read, written and compare-and-set by every client; the first is
+// the hot key most updates go to, so that concurrent compare-and-sets race on one version.
 var registers = []string{"user.r0", "user.r1", "user.r2"}
 
-// thinkTime paces each client between operations: it keeps a window's history small
-// enough for porcupine to check in seconds.
-const thinkTime = 15 * time.Millisecond
+// hotKeyPercent is the share of register updates that go to registers[0].
+const hotKeyPercent = 70
+
+// thinkTime paces each client between operations: with several clients per member it
+// keeps a window's history small enough for porcupine to check in seconds.
+const thinkTime = 30 * time.Millisecond
 
 // opTimeout bounds one client request; a request that times out is ambiguous.
 const opTimeout = 3 * time.Second
@@ -40,14 +44,33 @@ type history struct {
 	unknownErrs                            map[string]int // why outcomes were ambiguous
 }
 
-// unknownWrites returns the inputs of the ambiguous plain writes.
-func (h *history) unknownWrites() []opInput {
+// unknownUpdates returns the inputs of this window's ambiguous writes and compare-and-sets.
+func (h *history) unknownUpdates() []opInput {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	return h.unknownUpdatesLocked()
+}
+
+func (h *history) unknownUpdatesLocked() []opInput {
 	var out []opInput
 	for _, op := range h.ops {
-		if in := op.Input.(opInput); in.Kind == opWrite && op.Output.(opOutput).Outcome == outUnknown && op.Metadata == nil {
+		if in := op.Input.(opInput); in.Kind != opRead && op.Output.(opOutput).Outcome == outUnknown && op.Metadata == nil {
 			out = append(out, in)
+		}
+	}
+	return out
+}
+
+// seen returns every key=value a read of this window returned.
+func (h *history) seen() map[string]bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := map[string]bool{}
+	for _, op := range h.ops {
+		if op.Input.(opInput).Kind == opRead {
+			for k, v := range op.Output.(opOutput).Values {
+				out[k+"="+v] = true
+			}
 		}
 	}
 	return out
@@ -109,6 +132,9 @@ type worker struct {
 }
 
 // run issues operations until stop is closed; the operation in progress then finishes.
+// A compare-and-set follows its read at once, so that the clients of a member (and of the
+// others) race on one version; plain writes are rarer than compare-and-sets, so that many
+// of those succeed.
 func (w *worker) run(stop <-chan struct{}) {
 	ctx := context.Background()
 	for {
@@ -120,21 +146,32 @@ func (w *worker) run(stop <-chan struct{}) {
 		w.seq++
 		p := w.rng.IntN(100)
 		switch {
-		case p < 35 || (p < 55 && w.etag == ""):
+		case p < 30:
 			w.read(ctx)
-		case p < 55:
-			w.cas(ctx, registers[w.rng.IntN(len(registers))])
-		case p < 85:
-			w.write(ctx, registers[w.rng.IntN(len(registers))])
+		case p < 70:
+			if w.read(ctx) {
+				w.cas(ctx, w.register())
+			}
+		case p < 88:
+			w.write(ctx, w.register())
 		default:
 			w.write(ctx, fmt.Sprintf("user.u.%sc%d.%d", w.tag, w.id, w.seq))
 		}
 	}
 }
 
+// register picks the hot key most of the time.
+func (w *worker) register() string {
+	if w.rng.IntN(100) < hotKeyPercent {
+		return registers[0]
+	}
+	return registers[1+w.rng.IntN(len(registers)-1)]
+}
+
 func (w *worker) value() string { return fmt.Sprintf("%sc%d-%d", w.tag, w.id, w.seq) }
 
-func (w *worker) read(ctx context.Context) {
+// read reads the configuration and keeps its ETag; it reports whether the read succeeded.
+func (w *worker) read(ctx context.Context) bool {
 	in := opInput{Kind: opRead}
 	call := w.h.now()
 	rctx, cancel := context.WithTimeout(ctx, opTimeout)
@@ -147,10 +184,11 @@ func (w *worker) read(ctx context.Context) {
 	if err != nil {
 		w.h.droppedOps.Add(1) // a failed read has no effect: nothing to check
 		sleepCtx(ctx, 100*time.Millisecond)
-		return
+		return false
 	}
 	w.etag = etag
 	w.h.record(w.id, in, opOutput{Outcome: outOK, Values: registerValues(s.Config), ETag: etag}, call, ret)
+	return true
 }
 
 // consistent refuses GET /1.0's degraded answer: without quorum a member answers with its
@@ -220,21 +258,21 @@ func classify(in opInput, err error) outcome {
 	return outUnknown
 }
 
-// finalReads reads the registers and every acknowledged unique key (acked, from every
-// window so far) through every member and adds the reads to the history. It returns how many acknowledged writes are missing
-// from some member's answer, with a description of the first few.
-func finalReads(c *cluster, h *history, acked map[string]string) (lost int, details []string) {
-	missing := map[string]bool{}
+// finalReads reads the registers through every member (linearizable reads, added to the
+// history), then waits until every member's own replica holds the same configuration
+// version and compares them: replicas that differ at one version diverged, and every
+// acknowledged unique write (acked, from every window so far) must be in every replica.
+// It returns how many acknowledged writes are missing somewhere, a description of the
+// first few problems, and the converged configuration.
+func finalReads(c *cluster, h *history, acked map[string]string) (lost int, details []string, converged replica) {
 	for i, m := range c.members {
 		cl := c.client(m)
-		var s *api.Server
-		var etag string
 		waitFor(c.t, 30*time.Second, "a final read through "+m.name, func() error {
 			ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 			defer cancel()
 			call := h.now()
-			var err error
-			if s, etag, err = cl.Server(ctx); err == nil {
+			s, etag, err := cl.Server(ctx)
+			if err == nil {
 				err = consistent(s, etag)
 			}
 			if err == nil {
@@ -243,23 +281,28 @@ func finalReads(c *cluster, h *history, acked map[string]string) (lost int, deta
 			return err
 		})
 		cl.Close()
+	}
+	replicas, diverged := c.converge(time.Minute)
+	details = append(details, diverged...)
+	missing := map[string]bool{}
+	for _, m := range c.members {
 		for k, v := range acked {
-			if got := s.Config[k]; got != v && !missing[k] {
+			if got := replicas[m.name].config[k]; got != v && !missing[k] {
 				missing[k] = true
 				if len(details) < 5 {
-					details = append(details, fmt.Sprintf("%s: %s=%q, acknowledged %q", m.name, k, got, v))
+					details = append(details, fmt.Sprintf("%s's own replica: %s=%q, acknowledged %q", m.name, k, got, v))
 				}
 			}
 		}
 	}
-	return len(missing), details
+	return len(missing), details, replicas[c.members[0].name]
 }
 
-// initialRegisters reads the registers before a round through the first member.
-func initialRegisters(c *cluster) map[string]string {
+// initialState reads the configuration and its version before a window, through the first
+// member (a linearizable read).
+func initialState(c *cluster) (config map[string]string, version int64) {
 	cl := c.client(c.members[0])
 	defer cl.Close()
-	var vals map[string]string
 	waitFor(c.t, 30*time.Second, "the initial read", func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 		defer cancel()
@@ -268,11 +311,12 @@ func initialRegisters(c *cluster) map[string]string {
 			err = consistent(s, etag)
 		}
 		if err == nil {
-			vals = registerValues(s.Config)
+			config = s.Config
+			version, err = etagVersion(etag)
 		}
 		return err
 	})
-	return vals
+	return config, version
 }
 
 // describeHistory counts a history's operations by kind and outcome.
