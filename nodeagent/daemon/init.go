@@ -213,17 +213,20 @@ func (d *Daemon) finishMember(ctx context.Context) error {
 }
 
 // undoMember reverts becomeMember after a failed bootstrap or join.
+// The member's own certificate replaces the cluster's, and the cluster's files go, before
+// the member stops reporting itself initialised: whoever sees it reset never sees it with
+// the cluster's identity.
 func (d *Daemon) undoMember() {
 	d.stopMember()
 	d.cluster.Store(nil)
-	d.setName("")
+	if err := d.newServerPair(); err != nil {
+		d.log.Error("the member left its cluster but still presents the cluster certificate", "err", err)
+	}
 	_ = os.RemoveAll(d.storeDir())
 	for _, f := range []string{clusterCertBase + ".crt", clusterCertBase + ".key"} {
 		_ = os.Remove(filepath.Join(d.cfg.Dir, f))
 	}
-	if err := d.newServerPair(); err != nil {
-		d.log.Error("the member left its cluster but still presents the cluster certificate", "err", err)
-	}
+	d.setName("")
 	_ = d.local.Set(map[string]string{localdb.KeyMemberName: "", localdb.KeyClusterID: "", "cluster.https_address": "",
 		localdb.KeyEpoch: "", localdb.KeyCutOff: "", localdb.KeyRecovered: ""})
 	d.epoch.Store(&api.Epoch{})

@@ -69,10 +69,47 @@ func (s *Store) ReadIndex(ctx context.Context) (uint64, error) {
 	if err := waitFuture(ctx, s.raft.VerifyLeader()); err != nil {
 		return 0, s.mapRaftErr(err)
 	}
+	if err := s.confirmWithVoters(ctx); err != nil {
+		return 0, err
+	}
 	if s.raft.CurrentTerm() != term {
 		return 0, s.notLeader()
 	}
 	return s.lastVisible(index), nil
+}
+
+// confirmWithVoters confirms leadership with a majority of voters when the configuration
+// has non-voters. hashicorp/raft's VerifyLeader counts the answer of every follower,
+// non-voters (stand-bys) included, against a quorum of voters, so a deposed leader whose
+// stand-bys have not heard of the new term yet passes it (integration/jepsen's
+// pause-leader-standbys-behind fault read stale values that way on 5 members). A barrier
+// entry commits only with a majority of voters in this leader's term, which no leader
+// deposed by a newer term can get. Concurrent reads share raft's batched log writes.
+func (s *Store) confirmWithVoters(ctx context.Context) error {
+	if !s.hasNonvoters() {
+		return nil
+	}
+	if err := waitFuture(ctx, s.raft.Barrier(barrierTimeout)); err != nil {
+		return s.mapRaftErr(err)
+	}
+	return nil
+}
+
+// barrierTimeout bounds the wait to enqueue a leadership-confirming barrier.
+const barrierTimeout = 5 * time.Second
+
+// hasNonvoters reports whether the latest configuration holds a non-voter.
+func (s *Store) hasNonvoters() bool {
+	f := s.raft.GetConfiguration()
+	if f.Error() != nil {
+		return true // unknown: confirm with voters, the safe side
+	}
+	for _, srv := range f.Configuration().Servers {
+		if srv.Suffrage != raft.Voter {
+			return true
+		}
+	}
+	return false
 }
 
 // lastVisible returns the highest index <= index of an entry the FSM applies
