@@ -15,11 +15,7 @@ import (
 // agentInstall pushes the nodeagent binary to AGENT_DIR/bin/nodeagent (skipped when the
 // remote copy has the same sha256).
 func (d Deps) agentInstall(ctx context.Context, t *playbooks.TaskContext) (playbooks.Result, error) {
-	conn, err := sshConn(t)
-	if err != nil {
-		return playbooks.Result{}, err
-	}
-	dir, err := agentDirOf(t)
+	conn, dir, err := hostAgent(t)
 	if err != nil {
 		return playbooks.Result{}, err
 	}
@@ -49,11 +45,7 @@ func (d Deps) agentInstall(ctx context.Context, t *playbooks.TaskContext) (playb
 
 // agentStart starts the agent (restart: true restarts it) and waits until it answers.
 func (d Deps) agentStart(ctx context.Context, t *playbooks.TaskContext) (playbooks.Result, error) {
-	conn, err := sshConn(t)
-	if err != nil {
-		return playbooks.Result{}, err
-	}
-	dir, err := agentDirOf(t)
+	conn, dir, err := hostAgent(t)
 	if err != nil {
 		return playbooks.Result{}, err
 	}
@@ -89,11 +81,7 @@ func (d Deps) agentStart(ctx context.Context, t *playbooks.TaskContext) (playboo
 
 // agentStop stops the agent (SIGTERM, then SIGKILL after the grace period).
 func (d Deps) agentStop(ctx context.Context, t *playbooks.TaskContext) (playbooks.Result, error) {
-	conn, err := sshConn(t)
-	if err != nil {
-		return playbooks.Result{}, err
-	}
-	dir, err := agentDirOf(t)
+	conn, dir, err := hostAgent(t)
 	if err != nil {
 		return playbooks.Result{}, err
 	}
@@ -112,11 +100,7 @@ func (d Deps) agentStop(ctx context.Context, t *playbooks.TaskContext) (playbook
 // agentCommand runs the agent CLI on the host: `agent_command: cluster list-database`.
 // It reports no change unless `changed: true` is given (the agent CLI cannot tell).
 func (d Deps) agentCommand(ctx context.Context, t *playbooks.TaskContext) (playbooks.Result, error) {
-	conn, err := sshConn(t)
-	if err != nil {
-		return playbooks.Result{}, err
-	}
-	dir, err := agentDirOf(t)
+	conn, dir, err := hostAgent(t)
 	if err != nil {
 		return playbooks.Result{}, err
 	}

@@ -87,11 +87,7 @@ func readFacts(v any) (facts, bool) {
 
 // agentFacts asks the agent what it is: initialised or not, member of which cluster.
 func (d Deps) agentFacts(ctx context.Context, t *playbooks.TaskContext) (playbooks.Result, error) {
-	conn, err := sshConn(t)
-	if err != nil {
-		return playbooks.Result{}, err
-	}
-	dir, err := agentDirOf(t)
+	conn, dir, err := hostAgent(t)
 	if err != nil {
 		return playbooks.Result{}, err
 	}
@@ -281,11 +277,7 @@ func convert(v, dst any) error {
 
 // clusterBootstrap initialises the first member from the preseed.
 func (d Deps) clusterBootstrap(ctx context.Context, t *playbooks.TaskContext) (playbooks.Result, error) {
-	conn, err := sshConn(t)
-	if err != nil {
-		return playbooks.Result{}, err
-	}
-	dir, err := agentDirOf(t)
+	conn, dir, err := hostAgent(t)
 	if err != nil {
 		return playbooks.Result{}, err
 	}
@@ -340,11 +332,7 @@ func (d Deps) clusterTrust(ctx context.Context, t *playbooks.TaskContext) (playb
 	if fp != "" && d.trusted(ctx, addr, fp) {
 		return playbooks.Result{Msg: "orch is trusted", Data: map[string]any{"fingerprint": fp}}, nil
 	}
-	conn, err := sshConn(t)
-	if err != nil {
-		return playbooks.Result{}, err
-	}
-	dir, err := agentDirOf(t)
+	conn, dir, err := hostAgent(t)
 	if err != nil {
 		return playbooks.Result{}, err
 	}
@@ -395,11 +383,7 @@ func (d Deps) clusterJoin(ctx context.Context, t *playbooks.TaskContext) (playbo
 	if err != nil {
 		return playbooks.Result{}, err
 	}
-	conn, err := sshConn(t)
-	if err != nil {
-		return playbooks.Result{}, err
-	}
-	dir, err := agentDirOf(t)
+	conn, dir, err := hostAgent(t)
 	if err != nil {
 		return playbooks.Result{}, err
 	}

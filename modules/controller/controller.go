@@ -91,6 +91,20 @@ func sshConn(t *playbooks.TaskContext) (*transport.Conn, error) {
 	return tc.Transport(), nil
 }
 
+// hostAgent returns the SSH connection of the task's host (or delegate) and the agent
+// directory there: what every module acting on the agent starts with.
+func hostAgent(t *playbooks.TaskContext) (*transport.Conn, string, error) {
+	conn, err := sshConn(t)
+	if err != nil {
+		return nil, "", err
+	}
+	dir, err := agentDirOf(t)
+	if err != nil {
+		return nil, "", err
+	}
+	return conn, dir, nil
+}
+
 // hostVars returns the variables of another host (hostvars[name]), or the task host's.
 func hostVars(t *playbooks.TaskContext, name string) (map[string]any, error) {
 	if name == "" || name == t.Host {

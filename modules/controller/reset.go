@@ -173,11 +173,7 @@ func (d Deps) clusterLeave(ctx context.Context, t *playbooks.TaskContext) (playb
 // agentRemove takes the agent off the host (unit or detached daemon); purge: true also
 // removes its containers, pools' mounts, bridges and directory.
 func (d Deps) agentRemove(ctx context.Context, t *playbooks.TaskContext) (playbooks.Result, error) {
-	conn, err := sshConn(t)
-	if err != nil {
-		return playbooks.Result{}, err
-	}
-	dir, err := agentDirOf(t)
+	conn, dir, err := hostAgent(t)
 	if err != nil {
 		return playbooks.Result{}, err
 	}

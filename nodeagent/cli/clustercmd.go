@@ -1,11 +1,9 @@
 package cli
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"orch/nodeagent/api/verbs"
 	"orch/nodeagent/pki"
@@ -21,15 +19,7 @@ type ClusterCmd struct {
 }
 
 // confirm asks a yes/no question on the CLI's streams.
-func confirm(g *Globals, question string) bool {
-	fmt.Fprint(g.Stdout, question)
-	line, _ := bufio.NewReader(g.Stdin).ReadString('\n')
-	switch strings.ToLower(strings.TrimSpace(line)) {
-	case "y", "yes":
-		return true
-	}
-	return false
-}
+func confirm(g *Globals, question string) bool { return verbs.Confirm(g.Stdin, g.Stdout, question) }
 
 // ClusterFingerprintCmd prints the cluster certificate's fingerprint, to confirm a join.
 type ClusterFingerprintCmd struct{}

@@ -1,13 +1,12 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os/signal"
-	"strings"
 	"syscall"
 
+	"orch/nodeagent/api/verbs"
 	"orch/orchestrator"
 )
 
@@ -45,9 +44,7 @@ func (c *RecoverCmd) Run(g *Globals) error {
 		if c.Rejoin {
 			q += ", and wipes and rejoins the other reachable hosts"
 		}
-		fmt.Fprint(g.Stdout, q+". Continue? (yes/no) [default=no]: ")
-		line, _ := bufio.NewReader(g.Stdin).ReadString('\n')
-		if a := strings.ToLower(strings.TrimSpace(line)); a != "yes" && a != "y" {
+		if !verbs.Confirm(g.Stdin, g.Stdout, q+". Continue? (yes/no) [default=no]: ") {
 			return fmt.Errorf("aborted: nothing changed")
 		}
 	}

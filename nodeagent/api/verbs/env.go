@@ -48,12 +48,16 @@ func (e *Env) with(target string, fn func(ctx context.Context, cl *api.Client) e
 }
 
 // confirm asks a yes/no question on the streams; only "y" or "yes" is yes.
-func (e *Env) confirm(question string) bool {
-	fmt.Fprint(e.Stdout, question)
-	if e.Stdin == nil {
+func (e *Env) confirm(question string) bool { return Confirm(e.Stdin, e.Stdout, question) }
+
+// Confirm writes question to out and reads one answer line from in: only "y" or "yes" is
+// yes; no input (nil, end of file) is no. Both binaries ask their questions with it.
+func Confirm(in io.Reader, out io.Writer, question string) bool {
+	fmt.Fprint(out, question)
+	if in == nil {
 		return false
 	}
-	line, _ := bufio.NewReader(e.Stdin).ReadString('\n')
+	line, _ := bufio.NewReader(in).ReadString('\n')
 	switch strings.ToLower(strings.TrimSpace(line)) {
 	case "y", "yes":
 		return true
