@@ -47,6 +47,9 @@ type Environment struct {
 	Blocked bool `json:"blocked,omitempty" yaml:"blocked,omitempty"`
 	// Message explains Blocked (on which members it waits) or an upgrade requirement.
 	Message string `json:"message,omitempty" yaml:"message,omitempty"`
+	// CutOff is set when a recovery elsewhere cut this member off (or the cluster removed
+	// it): it runs, but opens no database until it is wiped and rejoined.
+	CutOff *CutOff `json:"cut_off,omitempty" yaml:"cut_off,omitempty"`
 }
 
 // ServerPut is the body of PUT and PATCH /1.0.

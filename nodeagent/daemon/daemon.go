@@ -125,6 +125,10 @@ func New(cfg Config) (*Daemon, error) {
 		local.Close()
 		return nil, err
 	}
+	if err := d.dropStaleClusterIdentity(); err != nil {
+		local.Close()
+		return nil, fmt.Errorf("server certificate: %w", err)
+	}
 	d.peers = newPeerPool(d)
 	d.trust = newTrustCache()
 	d.health = newHealth()

@@ -2,8 +2,12 @@ package daemon
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 
+	"orch/nodeagent/localdb"
 	"orch/nodeagent/pki"
 )
 
@@ -47,4 +51,26 @@ func (d *Daemon) newServerPair() error {
 	}
 	d.server.Store(&kp)
 	return nil
+}
+
+// dropStaleClusterIdentity runs at start: an uninitialised agent directory that still holds
+// the cluster certificate (its member data lost or partly wiped, the certificate files left)
+// must not present it, or the cluster would take the agent for a member. The leftover
+// cluster files go and the agent gets a certificate of its own.
+func (d *Daemon) dropStaleClusterIdentity() error {
+	name, err := d.local.Get(localdb.KeyMemberName)
+	if err != nil || name != "" {
+		return err
+	}
+	crt := filepath.Join(d.cfg.Dir, clusterCertBase+".crt")
+	if _, err := os.Stat(crt); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	d.log.Warn("an uninitialised agent directory holds a cluster certificate: dropping it", "file", crt)
+	for _, f := range []string{crt, filepath.Join(d.cfg.Dir, clusterCertBase+".key")} {
+		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return d.newServerPair()
 }

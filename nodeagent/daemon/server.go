@@ -73,6 +73,7 @@ func (d *Daemon) environment() api.Environment {
 	if msg := d.blockedMessage(); msg != "" {
 		env.Blocked, env.Message = true, msg
 	}
+	env.CutOff = d.cutOffState()
 	return env
 }
 
