@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"orch/nodeagent/api"
-	"orch/nodeagent/pki"
+	"orch/nodeagent/api/pki"
 )
 
 // guideSed is the guide's recipe that makes a PEM file fit a YAML double-quoted string.

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"orch/nodeagent/api"
-	"orch/nodeagent/pki"
+	"orch/nodeagent/api/pki"
 )
 
 // memberExec applies SQL statements through a's internal database endpoint, as a member

@@ -18,7 +18,7 @@ import (
 
 	"orch/integration/lab"
 	"orch/nodeagent/api"
-	"orch/nodeagent/pki"
+	"orch/nodeagent/api/pki"
 )
 
 // agentDir is the agent directory inside every test host.

@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"orch/nodeagent/api"
-	"orch/nodeagent/pki"
+	"orch/nodeagent/api/pki"
 )
 
 // trustPassword is the trust password of every test cluster; the tests grep for it.

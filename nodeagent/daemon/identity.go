@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"fmt"
 
-	"orch/nodeagent/pki"
+	"orch/nodeagent/api/pki"
 )
 
 // The certificate files of the agent directory (DIR/BASE.crt and DIR/BASE.key). As in LXD,
