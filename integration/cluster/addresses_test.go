@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"orch/nodeagent/api"
-	"orch/nodeagent/pki"
+	"orch/nodeagent/api/pki"
 )
 
 // TestSeparateAddresses follows the guide's last section: node1 bootstraps with

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"orch/internal/wait"
 	"orch/nodeagent/api"
 )
 
@@ -25,7 +26,7 @@ func BenchmarkForm3(b *testing.B) {
 		for _, m := range ms[1:] {
 			joinWithToken(b, ms[0], m)
 		}
-		waitFor(b, 30*time.Second, "three ONLINE voters", func() error { return threeOnlineVoters(ms[0]) })
+		wait.For(b, 30*time.Second, "three ONLINE voters", func() error { return threeOnlineVoters(ms[0]) })
 		b.StopTimer()
 		for _, m := range ms {
 			m.Kill()
@@ -53,7 +54,7 @@ func threeOnlineVoters(a *agent) error {
 // forwards it to the leader).
 func BenchmarkClusterList(b *testing.B) {
 	ms := formCluster(b, 3)
-	waitFor(b, 30*time.Second, "three ONLINE voters", func() error { return threeOnlineVoters(ms[0]) })
+	wait.For(b, 30*time.Second, "three ONLINE voters", func() error { return threeOnlineVoters(ms[0]) })
 	leader := leaderOf(b, ms)
 	for _, c := range []struct {
 		name string

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"orch/internal/wait"
 	"orch/nodeagent/api"
 )
 
@@ -75,7 +76,7 @@ func TestClockOffset(t *testing.T) {
 			}
 			t.Logf("%s OFFLINE in every list %v after kill -9", victim.name, time.Since(killed).Round(time.Millisecond))
 			for _, via := range rest {
-				waitFor(t, 10*time.Second, "a volume refused on the OFFLINE "+victim.name+" through "+via.name, func() error {
+				wait.For(t, 10*time.Second, "a volume refused on the OFFLINE "+victim.name+" through "+via.name, func() error {
 					err := createVolume(via, victim.name, "v2-"+via.name)
 					if err == nil || !strings.Contains(err.Error(), "offline") {
 						return fmt.Errorf("creating a volume on %s: %v, want refused as offline", victim.name, err)

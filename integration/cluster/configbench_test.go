@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"orch/internal/wait"
 	"sync"
 	"testing"
 	"time"
@@ -14,7 +15,7 @@ import (
 // should go well beyond one.
 func BenchmarkConfigPatch(b *testing.B) {
 	ms := formCluster(b, 3)
-	waitFor(b, 30*time.Second, "three ONLINE voters", func() error { return threeOnlineVoters(ms[0]) })
+	wait.For(b, 30*time.Second, "three ONLINE voters", func() error { return threeOnlineVoters(ms[0]) })
 	leader := leaderOf(b, ms)
 	for _, clients := range []int{1, 16} {
 		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"orch/internal/wait"
 	"orch/nodeagent/api"
 )
 
@@ -26,7 +27,7 @@ func TestRecoveryKeepsUnappliedWrite(t *testing.T) {
 	voters, standbys := splitRoles(t, ms)
 	b, e := standbys[0], standbys[1]
 	leader := leaderOf(t, ms)
-	waitFor(t, 10*time.Second, e.name+" caught up with "+b.name+" before it stops", func() error {
+	wait.For(t, 10*time.Second, e.name+" caught up with "+b.name+" before it stops", func() error {
 		bi, ei := listDatabase(t, b), listDatabase(t, e)
 		if ei.LastIndex == 0 || ei.LastIndex != bi.LastIndex {
 			return fmt.Errorf("%s applied %d, %s applied %d", e.name, ei.LastIndex, b.name, bi.LastIndex)
@@ -77,7 +78,7 @@ func TestRecoveryKeepsUnappliedWrite(t *testing.T) {
 		t.Errorf("recovery output lacks %q", want)
 	}
 	b.Start()
-	waitFor(t, 15*time.Second, "W readable on the recovered "+b.name, func() error {
+	wait.For(t, 15*time.Second, "W readable on the recovered "+b.name, func() error {
 		r := b.Run("config", "get", "user.w")
 		if got := strings.TrimSpace(r.Stdout); r.Code != 0 || got != "acknowledged" {
 			return fmt.Errorf("user.w = %q (exit %d, %s)", got, r.Code, strings.TrimSpace(r.Stderr))
@@ -97,7 +98,7 @@ func TestRecoveryKeepsUnappliedWrite(t *testing.T) {
 	}
 	b.MustRun("cluster", "remove", "--force", "--yes", e.name)
 	e.MustRunInput(preseedYAML(t, tokenPreseed(e, newToken(t, b, e.name))), "init", "--preseed", "--wipe")
-	waitFor(t, 15*time.Second, e.name+" reading the recovered data after rejoining", func() error {
+	wait.For(t, 15*time.Second, e.name+" reading the recovered data after rejoining", func() error {
 		r := e.Run("config", "get", "user.after")
 		if got := strings.TrimSpace(r.Stdout); r.Code != 0 || got != "yes" {
 			return fmt.Errorf("user.after = %q (exit %d, %s)", got, r.Code, strings.TrimSpace(r.Stderr))
@@ -128,7 +129,7 @@ func splitRoles(t *testing.T, ms []*agent) (voters, standbys []*agent) {
 func waitCutOff(t *testing.T, a *agent, by string) {
 	t.Helper()
 	want := "cut off by a recovery on " + by
-	waitFor(t, 20*time.Second, a.name+" saying it was cut off", func() error {
+	wait.For(t, 20*time.Second, a.name+" saying it was cut off", func() error {
 		r := a.Run("cluster", "list")
 		if r.Code == 0 || !strings.Contains(r.Stderr, want) || !strings.Contains(r.Stderr, "rejoin") {
 			return fmt.Errorf("cluster list: exit %d, stdout %q, stderr %q", r.Code, r.Stdout, r.Stderr)
@@ -146,7 +147,7 @@ func waitCutOff(t *testing.T, a *agent, by string) {
 func TestRecoveryFencing(t *testing.T) {
 	ms := formCluster(t, 3)
 	waitAllOnline(t, ms[0], 3, 10*time.Second)
-	waitFor(t, 10*time.Second, "3 raft members in "+ms[0].name+"'s local database", func() error {
+	wait.For(t, 10*time.Second, "3 raft members in "+ms[0].name+"'s local database", func() error {
 		return localRaftNodes(ms[0], 3)
 	})
 	ms[0].Stop()
@@ -182,7 +183,7 @@ func TestRecoveryFencing(t *testing.T) {
 func TestOldEpochMembersComeBack(t *testing.T) {
 	ms := formCluster(t, 3)
 	waitAllOnline(t, ms[0], 3, 10*time.Second)
-	waitFor(t, 10*time.Second, "3 raft members in "+ms[0].name+"'s local database", func() error {
+	wait.For(t, 10*time.Second, "3 raft members in "+ms[0].name+"'s local database", func() error {
 		return localRaftNodes(ms[0], 3)
 	})
 	survivor, lost := ms[0], ms[1:]
@@ -192,14 +193,14 @@ func TestOldEpochMembersComeBack(t *testing.T) {
 	survivor.Stop()
 	survivor.MustRun("cluster", "recover-from-quorum-loss", "--yes")
 	survivor.Start()
-	waitFor(t, 15*time.Second, "a write on the recovered "+survivor.name, func() error {
+	wait.For(t, 15*time.Second, "a write on the recovered "+survivor.name, func() error {
 		r := survivor.Run("config", "set", "user.after-recovery", "kept")
 		if r.Code != 0 {
 			return fmt.Errorf("exit %d: %s", r.Code, strings.TrimSpace(r.Stderr))
 		}
 		return nil
 	})
-	waitFor(t, 10*time.Second, "epoch 1 by "+survivor.name+" in the replicated database", func() error {
+	wait.For(t, 10*time.Second, "epoch 1 by "+survivor.name+" in the replicated database", func() error {
 		return replicatedEpoch(survivor, 1)
 	})
 	// One lost member is removed, as orch recover does: the survivor no longer sends it
@@ -237,7 +238,7 @@ func TestQuorumLossMessages(t *testing.T) {
 	}
 	for _, args := range [][]string{{"config", "set", "user.k", "v"}, {"cluster", "list"}, {"config", "get", "user.k"}} {
 		var r runResult
-		waitFor(t, 20*time.Second, "`"+strings.Join(args, " ")+"` saying quorum is lost", func() error {
+		wait.For(t, 20*time.Second, "`"+strings.Join(args, " ")+"` saying quorum is lost", func() error {
 			r = ms[0].Run(args...)
 			if r.Code == 0 || !strings.Contains(r.Stderr, "quorum is lost") {
 				return fmt.Errorf("exit %d: %s", r.Code, strings.TrimSpace(r.Stderr))
@@ -267,7 +268,7 @@ func TestRemovedMemberSaysSo(t *testing.T) {
 	leader.MustRun("cluster", "remove", "--force", "--yes", gone.name)
 	gone.Start()
 	want := "was removed from the cluster"
-	waitFor(t, 20*time.Second, gone.name+" saying it was removed", func() error {
+	wait.For(t, 20*time.Second, gone.name+" saying it was removed", func() error {
 		r := gone.Run("cluster", "list")
 		if r.Code == 0 || !strings.Contains(r.Stderr, want) || !strings.Contains(r.Stderr, "rejoin") {
 			return fmt.Errorf("cluster list: exit %d, stdout %q, stderr %q", r.Code, r.Stdout, r.Stderr)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"orch/internal/wait"
 	"orch/nodeagent/api"
 )
 
@@ -158,7 +159,7 @@ func TestFullDiskOnLeader(t *testing.T) {
 	}
 	t.Cleanup(func() { stop(); wg.Wait() })
 
-	waitFor(t, 10*time.Second, "writes acknowledged before the disk fills", func() error {
+	wait.For(t, 10*time.Second, "writes acknowledged before the disk fills", func() error {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		if len(w.acked) < 10 {
@@ -170,7 +171,7 @@ func TestFullDiskOnLeader(t *testing.T) {
 	filled := time.Now()
 
 	var newLeader *agent
-	waitFor(t, 20*time.Second, "node1's database breaking and another member leading", func() error {
+	wait.For(t, 20*time.Second, "node1's database breaking and another member leading", func() error {
 		list, err := listMembers(ms[1])
 		if err != nil {
 			return err
@@ -184,7 +185,7 @@ func TestFullDiskOnLeader(t *testing.T) {
 		return fmt.Errorf("roles %v", roleMap(list))
 	})
 	// Writes through the others succeed again within a few seconds of the disk filling.
-	waitFor(t, 15*time.Second, "a write acknowledged after the new leader took over", func() error {
+	wait.For(t, 15*time.Second, "a write acknowledged after the new leader took over", func() error {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		if w.lastOK.After(filled) && !w.firstErr.IsZero() && w.lastOK.After(w.firstErr) {

@@ -11,8 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"orch/internal/wait"
 	"orch/nodeagent/api"
-	"orch/nodeagent/pki"
+	"orch/nodeagent/api/pki"
 )
 
 // guideSed is the guide's recipe that makes a PEM file fit a YAML double-quoted string.
@@ -110,7 +111,7 @@ func TestGuideJoinWithServerCert(t *testing.T) {
 
 	// A removed member no longer presents the cluster's certificate.
 	node1.MustRun("cluster", "remove", node3.name, "--yes")
-	waitFor(t, 15*time.Second, node3.name+" reset after its removal", func() error {
+	wait.For(t, 15*time.Second, node3.name+" reset after its removal", func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		s, _, err := node3.Client().Server(ctx)

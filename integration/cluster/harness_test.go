@@ -19,6 +19,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"orch/internal/wait"
 	"orch/nodeagent/api"
 )
 
@@ -249,7 +250,7 @@ func (a *agent) Launch() {
 // waitReady waits until GET /1.0 answers on the socket, failing at once if the daemon exits.
 func (a *agent) waitReady() {
 	a.tb.Helper()
-	waitFor(a.tb, 15*time.Second, a.name+" answering on its socket", func() error {
+	wait.For(a.tb, 15*time.Second, a.name+" answering on its socket", func() error {
 		if !a.Running() {
 			a.tb.Fatalf("%s: the daemon exited while starting (see its log)", a.name)
 		}
@@ -428,23 +429,6 @@ func (a *agent) dumpLog() {
 	a.tb.Logf("log of %s (%s):\n%s", a.name, a.dir, sb.String())
 }
 
-// waitFor polls cond until it returns nil; after timeout it fails the test naming what it
-// waited for and cond's last error.
-func waitFor(tb testing.TB, timeout time.Duration, what string, cond func() error) {
-	tb.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("waited %v for %s; last error: %v", timeout, what, err)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-}
-
 // startAgents starts n daemons named node1..nodeN, each on its own loopback address.
 func startAgents(tb testing.TB, n int) []*agent {
 	tb.Helper()
@@ -558,7 +542,7 @@ func isVoter(roles string) bool {
 // waitRoles waits until `GET /1.0/cluster/members` through via satisfies check.
 func waitRoles(tb testing.TB, via *agent, timeout time.Duration, what string, check func(map[string]string) error) {
 	tb.Helper()
-	waitFor(tb, timeout, what, func() error {
+	wait.For(tb, timeout, what, func() error {
 		ms, err := listMembers(via)
 		if err != nil {
 			return err
@@ -601,7 +585,7 @@ func wantRoleCounts(voters, standby, spare int) func(map[string]string) error {
 func leaderOf(tb testing.TB, ms []*agent) *agent {
 	tb.Helper()
 	var leader *agent
-	waitFor(tb, 15*time.Second, "a database leader", func() error {
+	wait.For(tb, 15*time.Second, "a database leader", func() error {
 		var lastErr error = errors.New("no member running")
 		for _, via := range ms {
 			if !via.Running() {

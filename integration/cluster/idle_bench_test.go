@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"fmt"
+	"orch/internal/wait"
 	"os"
 	"strconv"
 	"strings"
@@ -32,7 +33,7 @@ func BenchmarkIdleCPU(b *testing.B) {
 	leader := leaderOf(b, ms)
 	// Let joins, role changes and the first rounds settle before measuring.
 	settle := time.Now().Add(5 * time.Second)
-	waitFor(b, 10*time.Second, "the cluster to settle", func() error {
+	wait.For(b, 10*time.Second, "the cluster to settle", func() error {
 		if time.Now().Before(settle) {
 			return fmt.Errorf("settling")
 		}

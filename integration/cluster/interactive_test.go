@@ -17,6 +17,7 @@ import (
 	"github.com/creack/pty"
 	"golang.org/x/sys/unix"
 
+	"orch/internal/wait"
 	"orch/nodeagent/api"
 )
 
@@ -203,7 +204,7 @@ func (c *console) transcript() string {
 // expect waits until s appears in the transcript after what earlier expects consumed.
 func (c *console) expect(s string) {
 	c.t.Helper()
-	waitFor(c.t, 15*time.Second, fmt.Sprintf("prompt %q", s), func() error {
+	wait.For(c.t, 15*time.Second, fmt.Sprintf("prompt %q", s), func() error {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		rest := c.out.String()[c.pos:]
@@ -231,7 +232,7 @@ func (c *console) answer(prompt, line string) {
 func (c *console) secret(prompt, s string) {
 	c.t.Helper()
 	c.expect(prompt)
-	waitFor(c.t, 10*time.Second, "echo off for "+prompt, func() error {
+	wait.For(c.t, 10*time.Second, "echo off for "+prompt, func() error {
 		tio, err := unix.IoctlGetTermios(int(c.tty.Fd()), unix.TCGETS)
 		if err != nil {
 			return err

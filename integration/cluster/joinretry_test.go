@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"orch/nodeagent/api"
-	"orch/nodeagent/pki"
+	"orch/nodeagent/api/pki"
 	"orch/nodeagent/version"
 )
 

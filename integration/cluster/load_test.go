@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"orch/internal/wait"
 	"orch/nodeagent/api"
 )
 
@@ -164,7 +165,7 @@ func (l *load) ackedCount(via *agent) int {
 func (l *load) waitProgress(t *testing.T, via *agent, n int, what string) {
 	t.Helper()
 	start := l.ackedCount(via)
-	waitFor(t, 30*time.Second, what, func() error {
+	wait.For(t, 30*time.Second, what, func() error {
 		if got := l.ackedCount(via) - start; got < n {
 			l.mu.Lock()
 			defer l.mu.Unlock()

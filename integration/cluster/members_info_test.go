@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"fmt"
+	"orch/internal/wait"
 	"os/exec"
 	"strings"
 	"testing"
@@ -19,7 +20,7 @@ func TestMemberColumns(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := strings.TrimSpace(string(arch))
-	waitFor(t, 20*time.Second, "every member's architecture", func() error {
+	wait.For(t, 20*time.Second, "every member's architecture", func() error {
 		members, err := listMembers(ms[2])
 		if err != nil {
 			return err

@@ -7,8 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"orch/internal/wait"
 	"orch/nodeagent/api"
-	"orch/nodeagent/pki"
+	"orch/nodeagent/api/pki"
 )
 
 // memberExec applies SQL statements through a's internal database endpoint, as a member
@@ -44,7 +45,7 @@ func TestOrphanRaftServerRemoved(t *testing.T) {
 	victim := otherThan(ms, leader)
 	victim.Kill()
 	memberExec(t, leader, `DELETE FROM members WHERE name = ?`, victim.name)
-	waitFor(t, 15*time.Second, "the raft server "+victim.name+" without a member row removed", func() error {
+	wait.For(t, 15*time.Second, "the raft server "+victim.name+" without a member row removed", func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		info, err := leader.Client().Database(ctx)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"orch/internal/wait"
 	"orch/nodeagent/api"
 )
 
@@ -31,7 +32,7 @@ func TestQuorumLossRecovery(t *testing.T) {
 	lost := ms[1:]
 	settledReplicas(t, ms, want)
 	// Raft members reach the node-local database with the heartbeat after a role change.
-	waitFor(t, 10*time.Second, "3 raft members in "+survivor.name+"'s local database", func() error {
+	wait.For(t, 10*time.Second, "3 raft members in "+survivor.name+"'s local database", func() error {
 		return localRaftNodes(survivor, 3)
 	})
 	for _, m := range lost {
@@ -69,7 +70,7 @@ func TestQuorumLossRecovery(t *testing.T) {
 	survivor.Start()
 	// At once: the lost members' last heartbeats are younger than the 20 s threshold.
 	list := waitStatus(t, survivor, survivor.name, api.StatusOnline, 10*time.Second)
-	waitFor(t, 5*time.Second, "the lost members OFFLINE right after the restart", func() error {
+	wait.For(t, 5*time.Second, "the lost members OFFLINE right after the restart", func() error {
 		var err error
 		if list, err = listMembers(survivor); err != nil {
 			return err

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"orch/internal/wait"
 	"orch/nodeagent/api"
 )
 
@@ -78,7 +79,7 @@ func TestJoinRefusals(t *testing.T) {
 		if d := time.Until(exp); d > 2*time.Second {
 			t.Fatalf("token expires in %v with cluster.join_token_expiry 1S", d)
 		}
-		waitFor(t, 5*time.Second, "the token's expiry to pass", func() error {
+		wait.For(t, 5*time.Second, "the token's expiry to pass", func() error {
 			if now := time.Now(); !now.After(exp.Add(10 * time.Millisecond)) {
 				return fmt.Errorf("now %s, expires %s", now.Format(time.StampMilli), exp.Format(time.StampMilli))
 			}
@@ -156,7 +157,7 @@ func TestJoinRefusals(t *testing.T) {
 func memberShape(t *testing.T, a *agent) string {
 	t.Helper()
 	var list []api.ClusterMember
-	waitFor(t, 10*time.Second, "the member list", func() error {
+	wait.For(t, 10*time.Second, "the member list", func() error {
 		var err error
 		list, err = listMembers(a)
 		return err
@@ -172,7 +173,7 @@ func memberShape(t *testing.T, a *agent) string {
 // waitMember waits until name is an ONLINE member in the list through a.
 func waitMember(t *testing.T, a *agent, name string) {
 	t.Helper()
-	waitFor(t, 10*time.Second, name+" ONLINE in the member list", func() error {
+	wait.For(t, 10*time.Second, name+" ONLINE in the member list", func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		m, err := a.Client().Member(ctx, name)

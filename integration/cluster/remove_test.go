@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"orch/internal/wait"
 	"orch/nodeagent/api"
 )
 
@@ -27,7 +28,7 @@ func TestRemove(t *testing.T) {
 			}
 			return wantRoleCounts(3, 0, 0)(roles)
 		})
-		waitFor(t, 10*time.Second, "node2 to reset itself", func() error {
+		wait.For(t, 10*time.Second, "node2 to reset itself", func() error {
 			s, _ := server(t, node2)
 			if s.Environment.Initialised || s.Environment.ServerClustered {
 				return fmt.Errorf("node2 still initialised: %+v", s.Environment)
@@ -76,7 +77,7 @@ func TestRemove(t *testing.T) {
 func mustMembers(t *testing.T, a *agent) []api.ClusterMember {
 	t.Helper()
 	var list []api.ClusterMember
-	waitFor(t, 10*time.Second, "the member list through "+a.name, func() error {
+	wait.For(t, 10*time.Second, "the member list through "+a.name, func() error {
 		var err error
 		list, err = listMembers(a)
 		return err

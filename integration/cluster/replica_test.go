@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"orch/internal/wait"
 	"path/filepath"
 	"testing"
 	"time"
@@ -57,7 +58,7 @@ func readReplica(a *agent) (replicaState, error) {
 func settledReplicas(t *testing.T, ms []*agent, want map[string]string) replicaState {
 	t.Helper()
 	var first replicaState
-	waitFor(t, 20*time.Second, "every replica to hold the same configuration", func() error {
+	wait.For(t, 20*time.Second, "every replica to hold the same configuration", func() error {
 		for i, a := range ms {
 			st, err := readReplica(a)
 			if err != nil {

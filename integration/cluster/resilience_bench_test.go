@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"orch/internal/wait"
 	"orch/nodeagent/api"
 )
 
@@ -21,7 +22,7 @@ func formDefaultRaft(b *testing.B, n int) []*agent {
 		ms[i].Start()
 	}
 	form(b, ms)
-	waitFor(b, 30*time.Second, "three ONLINE voters", func() error { return threeOnlineVoters(ms[0]) })
+	wait.For(b, 30*time.Second, "three ONLINE voters", func() error { return threeOnlineVoters(ms[0]) })
 	return ms
 }
 
@@ -62,7 +63,7 @@ func statusIs(via *agent, name, status string, out *api.ClusterMember) func() er
 func restore(b *testing.B, m, via *agent) {
 	b.Helper()
 	m.Start()
-	waitFor(b, 30*time.Second, "three ONLINE voters after restarting "+m.name, func() error { return threeOnlineVoters(via) })
+	wait.For(b, 30*time.Second, "three ONLINE voters after restarting "+m.name, func() error { return threeOnlineVoters(via) })
 }
 
 // BenchmarkLeaderFailover kills the leader of three members (production raft timings) with
@@ -115,7 +116,7 @@ func BenchmarkMemberBackOnline(b *testing.B) {
 		took := time.Since(start)
 		b.StopTimer()
 		worst = max(worst, took)
-		waitFor(b, 30*time.Second, "three ONLINE voters", func() error { return threeOnlineVoters(leader) })
+		wait.For(b, 30*time.Second, "three ONLINE voters", func() error { return threeOnlineVoters(leader) })
 	}
 	b.ReportMetric(float64(worst.Milliseconds()), "worst-ms")
 }

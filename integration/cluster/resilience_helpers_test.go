@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"orch/internal/wait"
 	"orch/nodeagent/api"
 )
 
@@ -53,7 +54,7 @@ func memberOf(ms []api.ClusterMember, name string) (api.ClusterMember, bool) {
 func waitStatus(tb testing.TB, via *agent, name, status string, timeout time.Duration) []api.ClusterMember {
 	tb.Helper()
 	var list []api.ClusterMember
-	waitFor(tb, timeout, fmt.Sprintf("%s %s in the list through %s", name, status, via.name), func() error {
+	wait.For(tb, timeout, fmt.Sprintf("%s %s in the list through %s", name, status, via.name), func() error {
 		var err error
 		if list, err = listMembers(via); err != nil {
 			return err
@@ -73,7 +74,7 @@ func waitStatus(tb testing.TB, via *agent, name, status string, timeout time.Dur
 // waitAllOnline waits until every member listed through via is ONLINE.
 func waitAllOnline(tb testing.TB, via *agent, n int, timeout time.Duration) {
 	tb.Helper()
-	waitFor(tb, timeout, fmt.Sprintf("%d ONLINE members through %s", n, via.name), func() error {
+	wait.For(tb, timeout, fmt.Sprintf("%d ONLINE members through %s", n, via.name), func() error {
 		list, err := listMembers(via)
 		if err != nil {
 			return err
@@ -107,7 +108,7 @@ func patch(a *agent, key, value string) error {
 // waitWrite waits until a write through a succeeds.
 func waitWrite(tb testing.TB, a *agent, key, value string, timeout time.Duration) {
 	tb.Helper()
-	waitFor(tb, timeout, "a write through "+a.name, func() error { return patch(a, key, value) })
+	wait.For(tb, timeout, "a write through "+a.name, func() error { return patch(a, key, value) })
 }
 
 // otherThanAll returns the members of ms that are not in except.

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"orch/internal/wait"
 	"orch/nodeagent/api"
 )
 
@@ -69,7 +70,7 @@ func TestRoles(t *testing.T) {
 func cliRoles(t *testing.T, a *agent) map[string]string {
 	t.Helper()
 	var roles map[string]string
-	waitFor(t, 10*time.Second, "every member ONLINE in cluster list", func() error {
+	wait.For(t, 10*time.Second, "every member ONLINE in cluster list", func() error {
 		r := a.Run("cluster", "list", "--format", "json")
 		if r.Code != 0 {
 			return fmt.Errorf("cluster list: exit %d: %s", r.Code, r.Stderr)
@@ -93,7 +94,7 @@ func cliRoles(t *testing.T, a *agent) map[string]string {
 func checkDatabaseMembers(t *testing.T, a *agent, n int) {
 	t.Helper()
 	// A member learns a configuration change when the leader replicates it: wait for it.
-	waitFor(t, 10*time.Second, fmt.Sprintf("list-database on %s to show %d raft members", a.name, n), func() error {
+	wait.For(t, 10*time.Second, fmt.Sprintf("list-database on %s to show %d raft members", a.name, n), func() error {
 		var info api.DatabaseInfo
 		if err := json.Unmarshal([]byte(a.MustRun("cluster", "list-database", "--format", "json")), &info); err != nil {
 			return err

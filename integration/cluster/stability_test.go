@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"orch/internal/wait"
 	"orch/nodeagent/api"
 )
 
@@ -31,7 +32,7 @@ func TestLeaderStability(t *testing.T) {
 		ms[i].Start()
 	}
 	form(t, ms)
-	waitFor(t, 30*time.Second, "three ONLINE voters", func() error { return threeOnlineVoters(ms[0]) })
+	wait.For(t, 30*time.Second, "three ONLINE voters", func() error { return threeOnlineVoters(ms[0]) })
 	leader, term := leaderAndTerm(t, ms)
 	t.Logf("leader %s, term %d", leader, term)
 	watch := func(phase string, d time.Duration) {

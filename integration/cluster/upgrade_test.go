@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"orch/internal/wait"
 	"orch/nodeagent/api"
 )
 
@@ -55,7 +56,7 @@ func TestRollingUpgrade(t *testing.T) {
 		}
 	}
 	for _, m := range ms {
-		waitFor(t, 10*time.Second, m.name+"'s replica at schema 2", func() error { return checkSchema2(m) })
+		wait.For(t, 10*time.Second, m.name+"'s replica at schema 2", func() error { return checkSchema2(m) })
 	}
 	want := map[string]string{}
 	for i, m := range ms {
@@ -86,7 +87,7 @@ func names(ms []*agent) []string {
 func checkBlocked(t *testing.T, u *agent, waiting []string) {
 	t.Helper()
 	want := "waiting for " + strings.Join(waiting, ", ") + " to be upgraded"
-	waitFor(t, 10*time.Second, u.name+" blocked, "+want, func() error {
+	wait.For(t, 10*time.Second, u.name+" blocked, "+want, func() error {
 		r := u.Run("config", "set", "user.blocked-write", u.name)
 		if r.Code == 0 || !strings.Contains(r.Stderr, want) {
 			return fmt.Errorf("config set on %s: exit %d, stderr %q", u.name, r.Code, r.Stderr)
@@ -135,7 +136,7 @@ func downgrade(t *testing.T, ms []*agent, binB string) {
 	old := ms[1]
 	old.Stop()
 	old.StartWith(agentBin)
-	waitFor(t, 10*time.Second, old.name+" saying upgrade required", func() error {
+	wait.For(t, 10*time.Second, old.name+" saying upgrade required", func() error {
 		r := old.Run("config", "set", "user.old-binary", "yes")
 		if r.Code == 0 || !strings.Contains(r.Stderr, "upgrade required") {
 			return fmt.Errorf("config set on %s: exit %d, stderr %q", old.name, r.Code, r.Stderr)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"orch/internal/wait"
 	"orch/nodeagent/api"
 )
 
@@ -255,7 +256,7 @@ func TestInstances(t *testing.T) {
 		n1.MustRun("image", "delete", "all")
 		n1.MustRun("config", "set", "cluster.images_minimal_replica", "3")
 		n1.MustRun("cluster", "remove", "node4")
-		waitFor(t, 30*time.Second, "3 holders of image three after node4 left", func() error {
+		wait.For(t, 30*time.Second, "3 holders of image three after node4 left", func() error {
 			if got := holders(t, n1, "three"); len(got) != 3 {
 				return fmt.Errorf("holders %v", got)
 			}
@@ -271,7 +272,7 @@ func TestInstances(t *testing.T) {
 			}
 		}
 		n3.Kill()
-		waitFor(t, 30*time.Second, "node3 OFFLINE", func() error {
+		wait.For(t, 30*time.Second, "node3 OFFLINE", func() error {
 			out := n1.MustRun("cluster", "list")
 			for _, line := range strings.Split(out, "\n") {
 				if strings.Contains(line, "node3") && strings.Contains(strings.ToUpper(line), "OFFLINE") {

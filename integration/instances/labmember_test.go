@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"orch/integration/lab"
+	"orch/internal/wait"
 	"orch/nodeagent/api"
 )
 
@@ -51,7 +52,7 @@ func startLabMember(t *testing.T, h *lab.Host, name string) *labMember {
 	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) }) // the lab kills the rest of the host
 	cl := api.NewUnixClient(filepath.Join(dir, "unix.socket"))
 	defer cl.Close()
-	waitFor(t, 15*time.Second, name+" answering", func() error {
+	wait.For(t, 15*time.Second, name+" answering", func() error {
 		_, _, err := cl.Server(ctx)
 		return err
 	})
@@ -107,7 +108,7 @@ func (m *labMember) list() []api.Instance {
 // poolCreatedEverywhere waits until pool's part is Created on every member.
 func poolCreatedEverywhere(t *testing.T, via *labMember, pool string, ms []*labMember) {
 	t.Helper()
-	waitFor(t, 60*time.Second, "pool "+pool+" created on every member", func() error {
+	wait.For(t, 60*time.Second, "pool "+pool+" created on every member", func() error {
 		for _, m := range ms {
 			var p api.StoragePoolInfo
 			r := via.run("", "storage", "show", pool, "--target", m.name, "--format", "json")

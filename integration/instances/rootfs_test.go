@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"orch/integration/lab"
+	"orch/internal/wait"
 	"orch/nodeagent/api"
 )
 
@@ -105,7 +106,7 @@ func TestRootfsOnPoolAndEth0OnNetwork(t *testing.T) {
 		m1.mustRun(dhcpScript, "exec", "c1", "--", "sh", "-c", "cat >/tmp/dhcp.sh && chmod 755 /tmp/dhcp.sh")
 		m1.mustRun("", "exec", "c1", "--", "udhcpc", "-i", "eth0", "-n", "-q", "-t", "10", "-T", "1", "-s", "/tmp/dhcp.sh")
 		var ip string
-		waitFor(t, 20*time.Second, "list showing c1's leased address", func() error {
+		wait.For(t, 20*time.Second, "list showing c1's leased address", func() error {
 			for _, in := range m1.list() {
 				if in.Name == "c1" && len(in.IPv4) > 0 && subnet.Contains(net.ParseIP(in.IPv4[0])) {
 					ip = in.IPv4[0]

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"orch/internal/wait"
 	"orch/nodeagent/api"
 )
 
@@ -40,7 +41,7 @@ func TestInstancesSurviveUpgrade(t *testing.T) {
 	}
 	wantContainers(t, n2, pid, "agent stopped")
 	n2.StartWith(binB)
-	waitFor(t, 20*time.Second, n2.name+" BLOCKED on the newer build", func() error {
+	wait.For(t, 20*time.Second, n2.name+" BLOCKED on the newer build", func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		s, _, err := n2.Client().Server(ctx)
@@ -68,7 +69,7 @@ func TestInstancesSurviveUpgrade(t *testing.T) {
 		}
 		a.StartWith(binB)
 	}
-	waitFor(t, 30*time.Second, n2.name+" serving after the last upgrade", func() error {
+	wait.For(t, 30*time.Second, n2.name+" serving after the last upgrade", func() error {
 		if r := n2.Run("config", "set", "user.upgraded", "yes"); r.Code != 0 {
 			return fmt.Errorf("config set: %s", r.Stderr)
 		}

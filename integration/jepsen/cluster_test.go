@@ -17,8 +17,9 @@ import (
 	"time"
 
 	"orch/integration/lab"
+	"orch/internal/wait"
 	"orch/nodeagent/api"
-	"orch/nodeagent/pki"
+	"orch/nodeagent/api/pki"
 )
 
 // agentDir is the agent directory inside every test host.
@@ -415,7 +416,7 @@ func (c *cluster) waitHealthy(timeout time.Duration) {
 	c.t.Helper()
 	for _, m := range c.members {
 		cl := c.client(m)
-		waitFor(c.t, timeout, m.name+" serving the client API", func() error {
+		wait.For(c.t, timeout, m.name+" serving the client API", func() error {
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 			defer cancel()
 			s, _, err := cl.Server(ctx)
@@ -425,14 +426,6 @@ func (c *cluster) waitHealthy(timeout time.Duration) {
 			return err
 		})
 		cl.Close()
-	}
-}
-
-// waitFor polls cond until it returns nil or timeout passes, then fails with its last error.
-func waitFor(tb testing.TB, timeout time.Duration, what string, cond func() error) {
-	tb.Helper()
-	if err := poll(timeout, cond); err != nil {
-		tb.Fatalf("timed out after %v waiting for %s: %v", timeout, what, err)
 	}
 }
 

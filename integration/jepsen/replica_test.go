@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"orch/internal/wait"
 	"os"
 	"path/filepath"
 	"slices"
@@ -112,7 +113,7 @@ func (c *cluster) converge(timeout time.Duration) (map[string]replica, []string)
 	defer cl.Close()
 	var out map[string]replica
 	var diverged []string
-	waitFor(c.t, timeout, "every member's own replica at the cluster's configuration version", func() error {
+	wait.For(c.t, timeout, "every member's own replica at the cluster's configuration version", func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 		defer cancel()
 		s, etag, err := cl.Server(ctx)

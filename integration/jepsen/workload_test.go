@@ -15,6 +15,7 @@ import (
 
 	"github.com/anishathalye/porcupine"
 
+	"orch/internal/wait"
 	"orch/nodeagent/api"
 )
 
@@ -267,7 +268,7 @@ func classify(in opInput, err error) outcome {
 func finalReads(c *cluster, h *history, acked map[string]string) (lost int, details []string, converged replica) {
 	for i, m := range c.members {
 		cl := c.client(m)
-		waitFor(c.t, 30*time.Second, "a final read through "+m.name, func() error {
+		wait.For(c.t, 30*time.Second, "a final read through "+m.name, func() error {
 			ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 			defer cancel()
 			call := h.now()
@@ -303,7 +304,7 @@ func finalReads(c *cluster, h *history, acked map[string]string) (lost int, deta
 func initialState(c *cluster) (config map[string]string, version int64) {
 	cl := c.client(c.members[0])
 	defer cl.Close()
-	waitFor(c.t, 30*time.Second, "the initial read", func() error {
+	wait.For(c.t, 30*time.Second, "the initial read", func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 		defer cancel()
 		s, etag, err := cl.Server(ctx)

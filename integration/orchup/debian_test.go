@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"orch/integration/lab"
-	"orch/integration/wait"
+	"orch/internal/wait"
 	"orch/nodeagent/api"
 )
 

@@ -17,8 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"orch/internal/wait"
 	"orch/nodeagent/api"
-	"orch/nodeagent/pki"
+	"orch/nodeagent/api/pki"
 )
 
 // trustPassword is the trust password of every test cluster; the tests grep for it.
@@ -78,7 +79,7 @@ func startAgent(t *testing.T, name string) *agent {
 	})
 	cl := a.local()
 	defer cl.Close()
-	waitFor(t, 15*time.Second, name+" answering on its socket", func() error {
+	wait.For(t, 15*time.Second, name+" answering on its socket", func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		_, _, err := cl.Server(ctx)
@@ -157,21 +158,4 @@ func ctxT(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// waitFor polls cond until it returns nil or the timeout passes, then fails with its last
-// error.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s: %v", what, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"orch/internal/wait"
 	"orch/nodeagent/api"
 )
 
@@ -72,7 +73,7 @@ func TestTrustRemoveRefusedEverywhere(t *testing.T) {
 	keepers := make([]*api.Client, len(ms))
 	for i, m := range ms {
 		clients[i], keepers[i] = tlsClient(t, m, cert), tlsClient(t, m, other)
-		waitFor(t, 10*time.Second, "the client served as trusted by "+m.name, func() error { return servedAsTrusted(t, clients[i]) })
+		wait.For(t, 10*time.Second, "the client served as trusted by "+m.name, func() error { return servedAsTrusted(t, clients[i]) })
 	}
 	fp := fingerprintOf(t, cert)
 	// Removed through the last member (a follower or the leader, either must work), by the

@@ -19,6 +19,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"orch/internal/wait"
 	"orch/nodeagent/api"
 )
 
@@ -233,7 +234,7 @@ func (a *agent) Start() {
 // waitReady waits until GET /1.0 answers on the socket, failing at once if the daemon exits.
 func (a *agent) waitReady() {
 	a.tb.Helper()
-	waitFor(a.tb, 15*time.Second, a.name+" answering on its socket", func() error {
+	wait.For(a.tb, 15*time.Second, a.name+" answering on its socket", func() error {
 		if !a.Running() {
 			a.tb.Fatalf("%s: the daemon exited while starting (see its log)", a.name)
 		}
@@ -410,23 +411,6 @@ func (a *agent) dumpLog() {
 		fmt.Fprintf(&sb, "[%s] %s\n", a.name, l)
 	}
 	a.tb.Logf("log of %s (%s):\n%s", a.name, a.dir, sb.String())
-}
-
-// waitFor polls cond until it returns nil; after timeout it fails the test naming what it
-// waited for and cond's last error.
-func waitFor(tb testing.TB, timeout time.Duration, what string, cond func() error) {
-	tb.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("waited %v for %s; last error: %v", timeout, what, err)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
 }
 
 // bootstrap initialises a as the first member from preseed p (its address and name added).

@@ -12,6 +12,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"orch/integration/lab"
+	"orch/internal/wait"
 	"orch/nodeagent/api"
 )
 
@@ -40,7 +41,7 @@ func TestBridgeDefaultsLikeLXD(t *testing.T) {
 		Networks: nets,
 		Cluster:  &api.ClusterPut{Enabled: true, ServerName: "m1"},
 	}), "init", "--preseed")
-	waitFor(t, 30*time.Second, "orchdef created on m1", func() error {
+	wait.For(t, 30*time.Second, "orchdef created on m1", func() error {
 		if n := networks(t, m1)["orchdef"]; n.Status != api.StatusCreated {
 			return fmt.Errorf("orchdef = %+v", n)
 		}
@@ -61,7 +62,7 @@ func TestBridgeDefaultsLikeLXD(t *testing.T) {
 
 	for _, name := range []string{"orchdef", "orchcli"} {
 		var addr *net.IPNet
-		waitFor(t, 30*time.Second, name+" with LXD's defaults on every member", func() error {
+		wait.For(t, 30*time.Second, name+" with LXD's defaults on every member", func() error {
 			n := networks(t, m2)[name]
 			if n.Status != api.StatusCreated || len(n.Locations) != 2 {
 				return fmt.Errorf("%s = %+v", name, n)

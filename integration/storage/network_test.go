@@ -20,6 +20,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"orch/integration/lab"
+	"orch/internal/wait"
 	"orch/nodeagent/api"
 )
 
@@ -55,7 +56,7 @@ func startLabMember(t *testing.T, h *lab.Host, name string) *labMember {
 	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) }) // the lab kills the rest of the host
 	cl := api.NewUnixClient(filepath.Join(dir, "unix.socket"))
 	defer cl.Close()
-	waitFor(t, 15*time.Second, name+" answering", func() error {
+	wait.For(t, 15*time.Second, name+" answering", func() error {
 		_, _, err := cl.Server(ctx)
 		return err
 	})
@@ -178,7 +179,7 @@ func TestBridgesAcrossMembers(t *testing.T) {
 		p := api.Preseed{Cluster: &api.ClusterPut{Enabled: true, ServerName: m.name, ServerAddress: m.h.Addr + ":8443", ClusterToken: tok}}
 		m.mustRunInput(mustYAML(t, p), "init", "--preseed")
 	}
-	waitFor(t, 30*time.Second, "preseed network on every member", func() error {
+	wait.For(t, 30*time.Second, "preseed network on every member", func() error {
 		n := networks(t, ms[2])["orchpre"]
 		if n.Status != api.StatusCreated || len(n.Locations) != 3 {
 			return fmt.Errorf("orchpre = %+v", n)

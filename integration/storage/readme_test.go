@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"orch/integration/lab"
+	"orch/internal/wait"
 	"orch/nodeagent/api"
 )
 
@@ -92,7 +93,7 @@ func TestReadmeGuidePreseeds(t *testing.T) {
 	join := readmeCert.ReplaceAllLiteralString(addrs.Replace(joinYAML), `"`+string(cert)+`"`)
 	n2.mustRunInput(join, "init", "--preseed")
 
-	waitFor(t, 30*time.Second, "the guide's cluster", func() error {
+	wait.For(t, 30*time.Second, "the guide's cluster", func() error {
 		var ms []api.ClusterMember
 		if err := json.Unmarshal([]byte(n2.mustRun("cluster", "list", "--format", "json")), &ms); err != nil {
 			return err

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"orch/internal/wait"
 	"orch/nodeagent/api"
 )
 
@@ -140,7 +141,7 @@ func TestPendingToCreated(t *testing.T) {
 	as := cluster3(t)
 	m1, m2, m3 := as[0], as[1], as[2]
 
-	waitFor(t, 20*time.Second, "preseed pool created on every member", func() error {
+	wait.For(t, 20*time.Second, "preseed pool created on every member", func() error {
 		p := pools(t, m2)["local"]
 		if p.Status != api.StatusCreated || len(p.Locations) != 3 {
 			return fmt.Errorf("local = %+v", p)
@@ -193,7 +194,7 @@ func TestPendingToCreated(t *testing.T) {
 		}
 	}
 	m2.Start()
-	waitFor(t, 30*time.Second, "m2 remounting bt after a restart", func() error {
+	wait.For(t, 30*time.Second, "m2 remounting bt after a restart", func() error {
 		if mps := mountsBelow(m2.dir); len(mps) != 1 {
 			return fmt.Errorf("mounts %v", mps)
 		}
@@ -296,7 +297,7 @@ func TestRefusals(t *testing.T) {
 		m1.MustRun("storage", "create", "d2", "dir", "--target", a.name)
 	}
 	m3.Kill()
-	waitFor(t, 30*time.Second, "m3 OFFLINE", func() error {
+	wait.For(t, 30*time.Second, "m3 OFFLINE", func() error {
 		out := m1.MustRun("cluster", "list", "--format", "json")
 		var ms []api.ClusterMember
 		_ = json.Unmarshal([]byte(out), &ms)

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"net"
+	"orch/internal/wait"
 	"os"
 	"os/exec"
 	"runtime"
@@ -100,7 +101,7 @@ func TestBridgeDHCPAndCleanup(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "dnsmasq restarted", func() error {
+	wait.For(t, 10*time.Second, "dnsmasq restarted", func() error {
 		if p := m.DnsmasqPID("orchbr0"); p == pid || p == 0 || syscall.Kill(p, 0) != nil {
 			return fmt.Errorf("pid %d (was %d)", p, pid)
 		}
@@ -123,7 +124,7 @@ func TestBridgeDHCPAndCleanup(t *testing.T) {
 	if exec.Command("nsenter", "--net=/run/netns/"+brNS, "nft", "list", "table", "ip", "orch_orchbr0").Run() == nil {
 		t.Fatal("nft table left behind")
 	}
-	waitFor(t, 5*time.Second, "dnsmasq gone", func() error {
+	wait.For(t, 5*time.Second, "dnsmasq gone", func() error {
 		if syscall.Kill(newPID, 0) == nil {
 			return fmt.Errorf("pid %d alive", newPID)
 		}
@@ -237,19 +238,6 @@ func veth(t *testing.T, nsA, nsB, a, b string) {
 	if l, err := hb.LinkByName(b); err == nil {
 		_ = hb.LinkSetUp(l)
 	}
-}
-
-func waitFor(t *testing.T, d time.Duration, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = cond(); err == nil {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("waiting for %s: %v", what, err)
 }
 
 // TestFillDefaults: LXD's creation defaults fill unset keys only.

@@ -5,8 +5,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"orch/nodeagent/api/pki"
 	"orch/nodeagent/api/verbs"
-	"orch/nodeagent/pki"
 )
 
 // ClusterCmd is the shared `cluster` verbs plus what only the agent can do: read its

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"orch/internal/wait"
 	"orch/nodeagent/api"
 	"orch/nodeagent/daemon"
 	"orch/nodeagent/store"
@@ -83,7 +84,7 @@ func TestVerbsAgainstAgent(t *testing.T) {
 	}
 	// LXD's columns, the architecture recorded by the member itself, and cluster edit
 	// taking cluster show's output back.
-	waitFor(t, 20*time.Second, "n1's architecture", func() error {
+	wait.For(t, 20*time.Second, "n1's architecture", func() error {
 		var m api.ClusterMember
 		if err := json.Unmarshal([]byte(a.mustRun("", "cluster", "show", "n1", "--format", "json")), &m); err != nil {
 			return err
@@ -154,22 +155,6 @@ func TestVerbsAgainstAgent(t *testing.T) {
 	code, _, errb = a.run("", "delete", "nosuch")
 	if code != 1 || strings.Count(errb, "nosuch") != 1 {
 		t.Errorf("delete nosuch: exit %d, %q (the name once)", code, errb)
-	}
-}
-
-// waitFor polls cond until it returns nil or d passes, then fails with its last error.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting for %s: %v", what, err)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 

@@ -17,9 +17,9 @@ import (
 	"time"
 
 	"orch/nodeagent/api"
+	"orch/nodeagent/api/pki"
 	"orch/nodeagent/localdb"
 	"orch/nodeagent/netmux"
-	"orch/nodeagent/pki"
 	"orch/nodeagent/store"
 	"orch/nodeagent/version"
 )

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"orch/nodeagent/api"
-	"orch/nodeagent/pki"
+	"orch/nodeagent/api/pki"
 )
 
 // Fencing checks between members: a recovery asks the other members whether they still

@@ -18,9 +18,10 @@ import (
 	"testing"
 	"time"
 
+	"orch/internal/wait"
 	"orch/nodeagent/api"
+	"orch/nodeagent/api/pki"
 	"orch/nodeagent/config"
-	"orch/nodeagent/pki"
 	"orch/nodeagent/store"
 )
 
@@ -62,7 +63,7 @@ func newFuzzDaemon(tb testing.TB) *Daemon {
 	})
 	cl := api.NewUnixClient(SocketPath(dir))
 	defer cl.Close()
-	waitUntil(tb, 10*time.Second, "the daemon's socket", func() error { _, _, err := cl.Server(ctx); return err })
+	wait.For(tb, 10*time.Second, "the daemon's socket", func() error { _, _, err := cl.Server(ctx); return err })
 	init := api.InitPost{Preseed: api.Preseed{
 		Config:  map[string]string{"core.https_address": freeLoopback(tb), "core.trust_password": fuzzTrustPassword},
 		Cluster: &api.ClusterPut{Enabled: true, ServerName: "fuzz1"},
@@ -80,23 +81,6 @@ func freeLoopback(tb testing.TB) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
-}
-
-// waitUntil polls cond until it returns nil or the deadline passes, then fails with its
-// last error.
-func waitUntil(tb testing.TB, timeout time.Duration, what string, cond func() error) {
-	tb.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("waiting for %s: %v", what, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // fuzzCaller is who sends a fuzzed request: the local socket (root) or a TLS client with a

@@ -7,8 +7,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"orch/nodeagent/api/pki"
 	"orch/nodeagent/localdb"
-	"orch/nodeagent/pki"
 )
 
 // The certificate files of the agent directory (DIR/BASE.crt and DIR/BASE.key). As in LXD,

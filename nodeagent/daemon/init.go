@@ -11,9 +11,9 @@ import (
 	"strings"
 
 	"orch/nodeagent/api"
+	"orch/nodeagent/api/pki"
 	"orch/nodeagent/config"
 	"orch/nodeagent/localdb"
-	"orch/nodeagent/pki"
 	"orch/nodeagent/schema"
 	"orch/nodeagent/store"
 )

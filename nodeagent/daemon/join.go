@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"orch/nodeagent/api"
+	"orch/nodeagent/api/pki"
 	"orch/nodeagent/config"
-	"orch/nodeagent/pki"
 	"orch/nodeagent/store"
 	"orch/nodeagent/version"
 )

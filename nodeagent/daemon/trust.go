@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"orch/nodeagent/api"
+	"orch/nodeagent/api/pki"
 	"orch/nodeagent/config"
-	"orch/nodeagent/pki"
 )
 
 // trustCache remembers which client certificate fingerprints are trusted. A trusted

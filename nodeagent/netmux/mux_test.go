@@ -13,7 +13,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"orch/nodeagent/api"
-	"orch/nodeagent/pki"
+	"orch/nodeagent/api/pki"
 )
 
 // testFence admits a hello equal to its own epoch string; it records answers it got.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"orch/internal/wait"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -159,7 +160,7 @@ func bareCluster(b *testing.B, open logStoreOpener) *raft.Raft {
 		b.Fatal(err)
 	}
 	var leader *raft.Raft
-	waitFor(b, 10*time.Second, "bare leader", func() error {
+	wait.For(b, 10*time.Second, "bare leader", func() error {
 		for _, r := range nodes {
 			if r.State() == raft.Leader {
 				leader = r

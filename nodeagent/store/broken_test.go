@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"orch/internal/wait"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +18,7 @@ import (
 func healthyLeader(t *testing.T, c *cluster, broken *node) *node {
 	t.Helper()
 	var found *node
-	waitFor(t, 10*time.Second, "a leader other than the broken "+broken.id, func() error {
+	wait.For(t, 10*time.Second, "a leader other than the broken "+broken.id, func() error {
 		for _, nd := range c.nodes {
 			if nd != broken && nd.store != nil && nd.store.IsLeader() {
 				found = nd
@@ -64,7 +65,7 @@ func TestBrokenLeaderStepsAside(t *testing.T) {
 	}
 
 	var leader *node
-	waitFor(t, 5*time.Second, "another member leading", func() error {
+	wait.For(t, 5*time.Second, "another member leading", func() error {
 		for _, nd := range c.nodes {
 			if nd != old && nd.store.IsLeader() {
 				leader = nd
@@ -74,7 +75,7 @@ func TestBrokenLeaderStepsAside(t *testing.T) {
 		return fmt.Errorf("%s still leads (state %v)", old.id, old.store.raft.State())
 	})
 	// The write that broke the old leader was committed: the new leader applies it.
-	waitFor(t, 5*time.Second, leader.id+" applying w1 (the write was committed)", func() error {
+	wait.For(t, 5*time.Second, leader.id+" applying w1 (the write was committed)", func() error {
 		if n := count(t, leader, "SELECT count(*) FROM kv WHERE k = 'w1'"); n != 1 {
 			return fmt.Errorf("w1 rows = %d", n)
 		}
@@ -123,7 +124,7 @@ func TestBrokenFollowerDoesNotCampaign(t *testing.T) {
 	}
 	fillDatabase(t, broken)
 	c.exec(stmt("INSERT INTO kv VALUES ('w1', ?)", strings.Repeat("y", 64<<10)))
-	waitFor(t, 5*time.Second, broken.id+" broken", func() error {
+	wait.For(t, 5*time.Second, broken.id+" broken", func() error {
 		if broken.store.Broken() == nil {
 			return errors.New("not broken yet")
 		}
@@ -174,7 +175,7 @@ func TestUnknownCodecVersionStops(t *testing.T) {
 	}
 	check("after apply")
 	c.restart(nd)
-	waitFor(t, 5*time.Second, "replay reaching the entry", func() error {
+	wait.For(t, 5*time.Second, "replay reaching the entry", func() error {
 		if nd.store.Broken() == nil {
 			return errors.New("not broken")
 		}

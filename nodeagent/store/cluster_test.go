@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"orch/internal/wait"
 	"testing"
 	"time"
 )
@@ -170,7 +171,7 @@ func TestTransferLeadershipAndMembership(t *testing.T) {
 	}
 	nl := c.leader()
 	if nl == l {
-		waitFor(t, 5*time.Second, "leadership moves", func() error {
+		wait.For(t, 5*time.Second, "leadership moves", func() error {
 			if c.leader() == l {
 				return errors.New("still on the old leader")
 			}

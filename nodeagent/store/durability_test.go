@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"orch/internal/wait"
 	"os"
 	"path/filepath"
 	"strings"
@@ -97,7 +98,7 @@ func (w *loadWriters) ackedCount() int {
 func (w *loadWriters) waitAcked(tb testing.TB, more int) {
 	tb.Helper()
 	target := w.ackedCount() + more
-	waitFor(tb, 20*time.Second, "acknowledged writes", func() error {
+	wait.For(tb, 20*time.Second, "acknowledged writes", func() error {
 		if got := w.ackedCount(); got < target {
 			return fmt.Errorf("%d acknowledged, want %d", got, target)
 		}
@@ -176,7 +177,7 @@ func lowSnapshots(cfg *Config) {
 // waitSnapshotted waits until nd's log was compacted by a snapshot.
 func waitSnapshotted(t *testing.T, nd *node) {
 	t.Helper()
-	waitFor(t, 20*time.Second, nd.id+" snapshot and compaction", func() error {
+	wait.For(t, 20*time.Second, nd.id+" snapshot and compaction", func() error {
 		first, err := nd.store.logs.FirstIndex()
 		if err != nil {
 			return err

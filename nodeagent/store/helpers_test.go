@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"orch/internal/wait"
 	"strings"
 	"sync"
 	"testing"
@@ -23,23 +24,6 @@ func testTimings() Timings {
 		SnapshotThreshold: 8192,
 		SnapshotInterval:  time.Second,
 		TrailingLogs:      10240,
-	}
-}
-
-// waitFor polls cond until it returns nil or the deadline passes, then fails
-// with cond's last error.
-func waitFor(tb testing.TB, timeout time.Duration, what string, cond func() error) {
-	tb.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("%s: not done after %s: %v", what, timeout, err)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -215,7 +199,7 @@ func (c *cluster) join(nd *node, voter bool) {
 func (c *cluster) leader() *node {
 	c.tb.Helper()
 	var found *node
-	waitFor(c.tb, 10*time.Second, "a leader", func() error {
+	wait.For(c.tb, 10*time.Second, "a leader", func() error {
 		for _, nd := range c.nodes {
 			if nd.store != nil && nd.store.IsLeader() {
 				found = nd
@@ -243,7 +227,7 @@ func (c *cluster) running() []*node {
 func (c *cluster) waitConverged() {
 	c.tb.Helper()
 	var idx uint64
-	waitFor(c.tb, 10*time.Second, "read index", func() error {
+	wait.For(c.tb, 10*time.Second, "read index", func() error {
 		var err error
 		idx, err = c.leader().store.ReadIndex(context.Background())
 		return err
@@ -260,7 +244,7 @@ func (c *cluster) waitConverged() {
 func (c *cluster) exec(req Request) []Result {
 	c.tb.Helper()
 	var res []Result
-	waitFor(c.tb, 10*time.Second, "exec on the leader", func() error {
+	wait.For(c.tb, 10*time.Second, "exec on the leader", func() error {
 		var err error
 		res, err = c.leader().store.Exec(context.Background(), req)
 		if errors.Is(err, ErrNotLeader) || errors.Is(err, ErrClosed) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"orch/internal/wait"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -91,7 +92,7 @@ func TestLinearizableHistory(t *testing.T) {
 	}
 	waitOps := func(more int) {
 		target := ops() + more
-		waitFor(t, 30*time.Second, "operations", func() error {
+		wait.For(t, 30*time.Second, "operations", func() error {
 			if n := ops(); n < target {
 				return fmt.Errorf("%d operations, want %d", n, target)
 			}

@@ -15,7 +15,7 @@ import (
 	"sync"
 
 	"orch/nodeagent/api"
-	"orch/nodeagent/pki"
+	"orch/nodeagent/api/pki"
 )
 
 // ErrUnknownCluster means no pinned certificate matches.

@@ -2,7 +2,8 @@
 // certificate (DIR/server.crt) and the cluster certificate shared by every member
 // (DIR/cluster.crt). As in LXD, a clustered member's server certificate is the cluster
 // certificate (the daemon writes both files alike at bootstrap and join); an uninitialised
-// member has a server certificate of its own.
+// member has a server certificate of its own. It lives under nodeagent/api because orch
+// uses it too (its client certificate, fingerprints); it imports nothing of the agent.
 package pki
 
 import (
