@@ -73,7 +73,14 @@ func (s *Store) ReadIndex(ctx context.Context) (uint64, error) {
 	if s.raft.CurrentTerm() != term {
 		return 0, s.notLeader()
 	}
-	return s.lastVisible(index), nil
+	if err := s.refuseBroken(); err != nil {
+		return 0, err
+	}
+	// The barrier is answered once the FSM has processed every entry before it, so the
+	// local database already holds every write up to index: its own applied index (the
+	// last entry it applied, at or below the barrier) is what the read waits for. Returning
+	// index itself could name a barrier of an earlier read, which the FSM never sees.
+	return s.AppliedIndex(), nil
 }
 
 // confirmLeadership proves this node still leads, after the read index was noted, by
