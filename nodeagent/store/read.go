@@ -55,17 +55,8 @@ func (s *Store) ReadIndex(ctx context.Context) (uint64, error) {
 		return 0, err
 	}
 	term := s.raft.CurrentTerm()
-	index := s.raft.CommitIndex()
-	if t, start, ok := s.lead.termStart(); ok && t == term {
-		// Until the new leader commits an entry of its own term its commit
-		// index can lag what the previous leader committed; those entries are
-		// all at or below the last index it had when elected.
-		index = max(index, start)
-	} else {
-		index = max(index, s.raft.LastIndex())
-	}
 	if mutationNoVerify { // a known bug, only in jepsen's mutation builds
-		return s.lastVisible(index), nil
+		return s.lastVisible(s.notedIndex(term)), nil
 	}
 	if err := s.confirmLeadership(ctx); err != nil {
 		return 0, err
@@ -77,10 +68,24 @@ func (s *Store) ReadIndex(ctx context.Context) (uint64, error) {
 		return 0, err
 	}
 	// The barrier is answered once the FSM has processed every entry before it, so the
-	// local database already holds every write up to index: its own applied index (the
-	// last entry it applied, at or below the barrier) is what the read waits for. Returning
-	// index itself could name a barrier of an earlier read, which the FSM never sees.
+	// local database already holds every acknowledged write: its own applied index (the
+	// last entry it applied, at or below the barrier) is what the read waits for. A raft
+	// index could name a barrier of an earlier read, which the FSM never sees.
 	return s.AppliedIndex(), nil
+}
+
+// notedIndex is the classic read index: every write acknowledged so far is at or below it.
+// The barrier of confirmLeadership makes it unnecessary (the barrier follows every such
+// write); the noverify mutant, which skips the barrier, still reads at it.
+func (s *Store) notedIndex(term uint64) uint64 {
+	index := s.raft.CommitIndex()
+	if t, start, ok := s.lead.termStart(); ok && t == term {
+		// Until the new leader commits an entry of its own term its commit
+		// index can lag what the previous leader committed; those entries are
+		// all at or below the last index it had when elected.
+		return max(index, start)
+	}
+	return max(index, s.raft.LastIndex())
 }
 
 // confirmLeadership proves this node still leads, after the read index was noted, by
