@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -248,7 +247,7 @@ func recoverQuestion(name string, next api.Epoch, alive []string) string {
 func recoverHere(g *Globals, ldb *localdb.DB, info *api.DatabaseInfo, addr string, next api.Epoch) error {
 	dbDir := filepath.Join(g.Dir, "database")
 	backup := dbDir + ".backup-" + time.Now().UTC().Format("20060102-150405")
-	if err := copyTree(dbDir, backup); err != nil {
+	if err := store.CopyTree(dbDir, backup); err != nil {
 		return fmt.Errorf("backing up %s: %w", dbDir, err)
 	}
 	rec, err := store.RecoverSingleVoter(store.Config{Dir: dbDir, ID: info.Member, Address: addr})
@@ -269,39 +268,4 @@ func recoverHere(g *Globals, ldb *localdb.DB, info *api.DatabaseInfo, addr strin
 		rec.Kept, rec.Before.AppliedIndex, rec.Before.LastLogIndex, rec.Before.LastLogTerm)
 	fmt.Fprintf(g.Stdout, "Start the daemon, then remove the lost members with `nodeagent cluster remove --force NAME`; members of the old epoch are refused until wiped and rejoined.\n")
 	return nil
-}
-
-// copyTree copies a directory of regular files (the database) to dst.
-func copyTree(src, dst string) error {
-	return filepath.WalkDir(src, func(path string, de fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, path)
-		target := filepath.Join(dst, rel)
-		if de.IsDir() {
-			return os.MkdirAll(target, 0o700)
-		}
-		if !de.Type().IsRegular() {
-			return nil
-		}
-		return copyFile(path, target)
-	})
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }

@@ -225,6 +225,25 @@ func copyDir(src, dst string) error {
 	return nil
 }
 
+// CopyTree copies a directory tree of regular files (an agent's database directory, as a
+// backup before a recovery rewrites it) to dst; other kinds of file are skipped.
+func CopyTree(src, dst string) error {
+	return filepath.WalkDir(src, func(path string, de fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		target := filepath.Join(dst, rel)
+		if de.IsDir() {
+			return os.MkdirAll(target, 0o700)
+		}
+		if !de.Type().IsRegular() {
+			return nil
+		}
+		return copyRegular(path, target)
+	})
+}
+
 func copyRegular(src, dst string) error {
 	in, err := os.Open(src)
 	if err != nil {
