@@ -225,28 +225,14 @@ func cmpInt(a, b int) int {
 
 // compareStrict is StrictVersion: N.N[.N][(a|b)N]; a pre-release is older.
 func compareStrict(a, b string) (int, error) {
-	ma, mb := strictVersion.FindStringSubmatch(a), strictVersion.FindStringSubmatch(b)
-	if ma == nil {
-		return 0, fmt.Errorf("invalid version number %q", a)
+	ma, mb, err := versionParts(strictVersion, a, b, "version number")
+	if err != nil {
+		return 0, err
 	}
-	if mb == nil {
-		return 0, fmt.Errorf("invalid version number %q", b)
+	if c, done := compareRelease(ma, mb); done {
+		return c, nil
 	}
-	for i := 1; i <= 3; i++ {
-		x, _ := strconv.Atoi(ma[i])
-		y, _ := strconv.Atoi(mb[i])
-		if x != y {
-			return cmpInt(x, y), nil
-		}
-	}
-	switch {
-	case ma[4] == "" && mb[4] == "":
-		return 0, nil
-	case ma[4] == "":
-		return 1, nil
-	case mb[4] == "":
-		return -1, nil
-	case ma[4] != mb[4]:
+	if ma[4] != mb[4] {
 		return strings.Compare(ma[4], mb[4]), nil
 	}
 	x, _ := strconv.Atoi(ma[5])
@@ -254,29 +240,47 @@ func compareStrict(a, b string) (int, error) {
 	return cmpInt(x, y), nil
 }
 
-// compareSemver follows semver.org's precedence (build metadata ignored).
-func compareSemver(a, b string) (int, error) {
-	ma, mb := semVersion.FindStringSubmatch(a), semVersion.FindStringSubmatch(b)
-	if ma == nil {
-		return 0, fmt.Errorf("invalid semantic version %q", a)
+// versionParts matches a and b against re (groups 1-3 the numbers, 4 the pre-release); the
+// error names the one that is not a what.
+func versionParts(re *regexp.Regexp, a, b, what string) (ma, mb []string, err error) {
+	if ma = re.FindStringSubmatch(a); ma == nil {
+		return nil, nil, fmt.Errorf("invalid %s %q", what, a)
 	}
-	if mb == nil {
-		return 0, fmt.Errorf("invalid semantic version %q", b)
+	if mb = re.FindStringSubmatch(b); mb == nil {
+		return nil, nil, fmt.Errorf("invalid %s %q", what, b)
 	}
+	return ma, mb, nil
+}
+
+// compareRelease compares the numbers, then puts a release above a pre-release of the same
+// numbers; done is false when both are pre-releases of the same numbers.
+func compareRelease(ma, mb []string) (c int, done bool) {
 	for i := 1; i <= 3; i++ {
 		x, _ := strconv.Atoi(ma[i])
 		y, _ := strconv.Atoi(mb[i])
 		if x != y {
-			return cmpInt(x, y), nil
+			return cmpInt(x, y), true
 		}
 	}
 	switch {
 	case ma[4] == "" && mb[4] == "":
-		return 0, nil
+		return 0, true
 	case ma[4] == "":
-		return 1, nil
+		return 1, true
 	case mb[4] == "":
-		return -1, nil
+		return -1, true
+	}
+	return 0, false
+}
+
+// compareSemver follows semver.org's precedence (build metadata ignored).
+func compareSemver(a, b string) (int, error) {
+	ma, mb, err := versionParts(semVersion, a, b, "semantic version")
+	if err != nil {
+		return 0, err
+	}
+	if c, done := compareRelease(ma, mb); done {
+		return c, nil
 	}
 	pa, pb := strings.Split(ma[4], "."), strings.Split(mb[4], ".")
 	for i := 0; i < min(len(pa), len(pb)); i++ {
