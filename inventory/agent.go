@@ -31,6 +31,10 @@ type AgentSettings struct {
 	// hostname:8443 when ansible_host is unset. A value without a port gets
 	// :8443.
 	ClusterAddress string
+	// ClientAddress is client_address: host:port of the agent's client API
+	// (core.https_address), where orch reaches the cluster; default
+	// ClusterAddress. A value without a port gets :8443.
+	ClientAddress string
 	// MemberConfig is member_config: member-specific settings for the
 	// preseed, a list of {entity, name, key, value} (description optional).
 	MemberConfig []MemberConfig
@@ -73,6 +77,7 @@ func (h *Host) Agent() (AgentSettings, error) {
 		a.Dir = path.Clean(s)
 	}
 	a.ClusterAddress = r.clusterAddress()
+	a.ClientAddress = r.address("client_address", a.ClusterAddress)
 	a.MemberConfig = r.memberConfig()
 	return a, r.err
 }
@@ -88,8 +93,13 @@ func (r *varReader) clusterAddress() string {
 	if s, ok := r.str("ansible_host", "ansible_ssh_host"); ok && s != "" {
 		defHost = s
 	}
-	def := net.JoinHostPort(defHost, strconv.Itoa(DefaultClusterPort))
-	s, ok := r.str("cluster_address")
+	return r.address("cluster_address", net.JoinHostPort(defHost, strconv.Itoa(DefaultClusterPort)))
+}
+
+// address reads the host:port variable name (def when unset or empty); a value without a
+// port gets DefaultClusterPort.
+func (r *varReader) address(name, def string) string {
+	s, ok := r.str(name)
 	if !ok || s == "" {
 		return def
 	}
@@ -98,12 +108,12 @@ func (r *varReader) clusterAddress() string {
 		if ip := net.ParseIP(strings.Trim(s, "[]")); ip != nil || !strings.Contains(s, ":") {
 			return net.JoinHostPort(strings.Trim(s, "[]"), strconv.Itoa(DefaultClusterPort))
 		}
-		r.fail("cluster_address", " %q: want host:port", s)
+		r.fail(name, " %q: want host:port", s)
 		return def
 	}
 	p, err := strconv.Atoi(port)
 	if err != nil || p < 1 || p > 65535 || host == "" {
-		r.fail("cluster_address", " %q: want host:port with a port in 1-65535", s)
+		r.fail(name, " %q: want host:port with a port in 1-65535", s)
 		return def
 	}
 	return net.JoinHostPort(host, port)

@@ -108,16 +108,19 @@ all:
         - {entity: storage-pool, name: local, key: size, value: 10, description: in GiB}
     n5:
       cluster_address: 10.1.0.5
+    n6:
+      client_address: 192.0.2.6
 `)
 	cases := map[string]AgentSettings{
-		"n1": {NodeName: "n1", Dir: DefaultAgentDir, ClusterAddress: "n1:8443"},
-		"n2": {NodeName: "n2", Dir: DefaultAgentDir, ClusterAddress: "10.0.0.2:8443"},
-		"n3": {NodeName: "n3", Dir: DefaultAgentDir, ClusterAddress: "[2001:db8::3]:8443"},
-		"n4": {NodeName: "member-4", Dir: "/srv/agent4", ClusterAddress: "10.1.0.4:9443", MemberConfig: []MemberConfig{
+		"n1": {NodeName: "n1", Dir: DefaultAgentDir, ClusterAddress: "n1:8443", ClientAddress: "n1:8443"},
+		"n2": {NodeName: "n2", Dir: DefaultAgentDir, ClusterAddress: "10.0.0.2:8443", ClientAddress: "10.0.0.2:8443"},
+		"n3": {NodeName: "n3", Dir: DefaultAgentDir, ClusterAddress: "[2001:db8::3]:8443", ClientAddress: "[2001:db8::3]:8443"},
+		"n4": {NodeName: "member-4", Dir: "/srv/agent4", ClusterAddress: "10.1.0.4:9443", ClientAddress: "10.1.0.4:9443", MemberConfig: []MemberConfig{
 			{Entity: "storage-pool", Name: "local", Key: "source", Value: "/dev/sdb"},
 			{Entity: "storage-pool", Name: "local", Key: "size", Value: "10", Description: "in GiB"},
 		}},
-		"n5": {NodeName: "n5", Dir: DefaultAgentDir, ClusterAddress: "10.1.0.5:8443"},
+		"n5": {NodeName: "n5", Dir: DefaultAgentDir, ClusterAddress: "10.1.0.5:8443", ClientAddress: "10.1.0.5:8443"},
+		"n6": {NodeName: "n6", Dir: DefaultAgentDir, ClusterAddress: "n6:8443", ClientAddress: "192.0.2.6:8443"},
 	}
 	for name, want := range cases {
 		got, err := inv.Host(name).Agent()
@@ -137,6 +140,7 @@ func TestAgentSettingsErrors(t *testing.T) {
 		{"agent_dir: relative/dir", `inv.yml:4:7: host "h": agent_dir: invalid value "relative/dir": want an absolute path`},
 		{"cluster_address: 'a:b:c'", `inv.yml:4:7: host "h": cluster_address: invalid value "a:b:c": want host:port`},
 		{"cluster_address: 'h:0'", `inv.yml:4:7: host "h": cluster_address: invalid value "h:0": want host:port with a port in 1-65535`},
+		{"client_address: 'a:b:c'", `inv.yml:4:7: host "h": client_address: invalid value "a:b:c": want host:port`},
 		{"member_config: {entity: x}", `inv.yml:4:7: host "h": member_config: invalid value: want a list of {entity, name, key, value}, got a mapping`},
 		{"member_config: [{entity: x, key: k, colour: red}]", `inv.yml:4:7: host "h": member_config: invalid value[0]: unknown field "colour" (want entity, name, key, value, description)`},
 		{"member_config: [{entity: x}]", `inv.yml:4:7: host "h": member_config: invalid value[0]: key is required`},

@@ -2,9 +2,8 @@
 // group_vars/ and host_vars/ next to them), merges variables with Ansible's
 // precedence, evaluates Ansible host patterns and renders the outputs of
 // `ansible-inventory --list|--graph|--host`. Typed accessors read the
-// connection variables (Host.Connection), orch's agent variables
-// (Host.Agent) and the cluster-wide group variables
-// (Inventory.ClusterSettings).
+// connection variables (Host.Connection) and orch's agent variables
+// (Host.Agent): read and validated once here, they travel typed.
 //
 // An *Inventory is immutable once loaded and safe for concurrent use.
 //

@@ -55,11 +55,6 @@ func exercise(t *testing.T, inv *Inventory) {
 			checkLocated(t, err)
 		}
 	}
-	for _, g := range inv.Groups() {
-		if _, err := inv.ClusterSettings(g.Name); err != nil {
-			checkLocated(t, err)
-		}
-	}
 }
 
 func FuzzINI(f *testing.F) {

@@ -7,54 +7,6 @@ import (
 	"strings"
 )
 
-// clusterSettingKeys are the group variables that describe cluster-wide
-// state, as in an LXD preseed.
-var clusterSettingKeys = []string{"config", "storage_pools", "networks", "profiles"}
-
-// ClusterSettings returns the cluster-wide settings a host of group would
-// see: the group variables config (a mapping), storage_pools, networks and
-// profiles (lists of mappings), inherited from parent groups and group_vars/
-// with the usual precedence. Values are raw; keys that are unset are
-// absent. The caller builds the preseed from them.
-func (inv *Inventory) ClusterSettings(group string) (map[string]any, error) {
-	g := inv.groupByName[group]
-	if g == nil {
-		return nil, &Error{Subject: groupSubject(group), Err: ErrUnknownGroup}
-	}
-	vs := mergeGroupVars(g)
-	out := map[string]any{}
-	for _, k := range clusterSettingKeys {
-		v, ok := vs.vals[k]
-		if !ok || v == nil {
-			continue
-		}
-		if msg := checkClusterSetting(k, v); msg != "" {
-			return nil, errAt(vs.pos[k], groupSubject(group)+": "+k, ErrBadValue, ": %s", msg)
-		}
-		out[k] = deepCopy(v)
-	}
-	return out, nil
-}
-
-func checkClusterSetting(key string, v any) string {
-	if key == "config" {
-		if _, ok := v.(map[string]any); !ok {
-			return "want a mapping of keys to values, got " + describe(v)
-		}
-		return ""
-	}
-	list, ok := v.([]any)
-	if !ok {
-		return "want a list of mappings, got " + describe(v)
-	}
-	for i, item := range list {
-		if _, ok := item.(map[string]any); !ok {
-			return fmt.Sprintf("[%d]: want a mapping, got %s", i, describe(item))
-		}
-	}
-	return ""
-}
-
 // ListJSON renders the inventory like `ansible-inventory --list`: one key
 // per non-empty group with its hosts and children in inventory order,
 // all with its children only, and _meta.hostvars with the merged variables

@@ -89,35 +89,6 @@ func TestListJSONEmpty(t *testing.T) {
 	}
 }
 
-func TestClusterSettings(t *testing.T) {
-	inv := mustLoad(t, "testdata/cluster/hosts.yml")
-	got, err := inv.ClusterSettings("cluster")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]any{
-		"config":        map[string]any{"core.https_address": ":8443", "images.auto_update_interval": 6},
-		"storage_pools": []any{map[string]any{"name": "local", "driver": "dir"}},
-		"networks":      []any{map[string]any{"name": "lxdbr0", "type": "bridge", "config": map[string]any{"ipv4.address": "10.10.0.1/24"}}},
-		"profiles": []any{map[string]any{"name": "default", "devices": map[string]any{
-			"root": map[string]any{"path": "/", "pool": "local", "type": "disk"}}}},
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("ClusterSettings:\n got %#v\nwant %#v", got, want)
-	}
-	if got, err := inv.ClusterSettings("spares"); err != nil || len(got) != 0 {
-		t.Errorf("spares settings = %v, %v", got, err)
-	}
-	if _, err := inv.ClusterSettings("nope"); !errors.Is(err, ErrUnknownGroup) {
-		t.Errorf("unknown group error = %v", err)
-	}
-	bad := mustParse(t, "inv.yml", "c:\n  vars:\n    storage_pools: {name: x}\n")
-	_, err = bad.ClusterSettings("c")
-	if err == nil || err.Error() != `inv.yml:3:5: group "c": storage_pools: invalid value: want a list of mappings, got a mapping` {
-		t.Errorf("bad storage_pools error = %v", err)
-	}
-}
-
 func TestClusterFixtureHosts(t *testing.T) {
 	inv := mustLoad(t, "testdata/cluster/hosts.yml")
 	c, err := inv.Host("spare1").Connection()

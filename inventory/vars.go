@@ -98,16 +98,6 @@ func mergeHostVars(h *Host) varSet {
 	return out
 }
 
-// mergeGroupVars returns what a host in g alone would inherit from g and its
-// ancestors.
-func mergeGroupVars(g *Group) varSet {
-	out := mergeVars(append([]*Group{g}, g.ancestors()...), nil)
-	if out.vals == nil {
-		out.vals, out.pos = map[string]any{}, map[string]Pos{}
-	}
-	return out
-}
-
 func deepCopyMap(m map[string]any) map[string]any {
 	out := make(map[string]any, len(m))
 	for k, v := range m {

@@ -81,8 +81,7 @@ func (s *session) clusterHosts(limit, target string) ([]playbooks.Host, error) {
 	}
 	var out []playbooks.Host
 	for _, h := range hosts {
-		node, _ := h.Vars["node_name"].(string)
-		if keep(h) && (target == "" || target == node || target == h.Name) {
+		if keep(h) && (target == "" || target == s.agents[h.Name].NodeName || target == h.Name) {
 			out = append(out, h)
 		}
 	}
@@ -94,8 +93,7 @@ func (s *session) clusterHosts(limit, target string) ([]playbooks.Host, error) {
 
 // reach opens a client of host h and checks orch's certificate is trusted there.
 func (s *session) reach(ctx context.Context, h playbooks.Host) (*Member, error) {
-	addr, _ := h.Vars["client_address"].(string)
-	node, _ := h.Vars["node_name"].(string)
+	addr, node := s.agents[h.Name].ClientAddress, s.agents[h.Name].NodeName
 	cl, err := s.store.ClientAny(addr)
 	if err != nil {
 		return nil, fmt.Errorf("%s (%s): %w", h.Name, addr, err)

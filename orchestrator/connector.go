@@ -38,20 +38,27 @@ func newConnector(inv *inventory.Inventory, knownHosts string, acceptNew bool, l
 		files: transport.NewFileCache(), conns: map[string]*lazyConn{}}
 }
 
-// Connect returns the host's connection, dialing it once.
+// Connect returns the host's connection for the playbook engine, dialing it once.
 func (c *connector) Connect(ctx context.Context, h playbooks.Host) (playbooks.Conn, error) {
+	conn, err := c.SSH(ctx, h.Name)
+	if err != nil {
+		return nil, err
+	}
+	return connAdapter{conn}, nil
+}
+
+// SSH returns the run's SSH connection to host, dialing it once; the modules that drive
+// the agent use it (modules.SSHDialer).
+func (c *connector) SSH(ctx context.Context, host string) (*transport.Conn, error) {
 	c.mu.Lock()
-	lc := c.conns[h.Name]
+	lc := c.conns[host]
 	if lc == nil {
 		lc = &lazyConn{}
-		c.conns[h.Name] = lc
+		c.conns[host] = lc
 	}
 	c.mu.Unlock()
-	lc.once.Do(func() { lc.conn, lc.err = c.dial(ctx, h.Name) })
-	if lc.err != nil {
-		return nil, lc.err
-	}
-	return connAdapter{lc.conn}, nil
+	lc.once.Do(func() { lc.conn, lc.err = c.dial(ctx, host) })
+	return lc.conn, lc.err
 }
 
 func (c *connector) dial(ctx context.Context, name string) (*transport.Conn, error) {
@@ -102,8 +109,7 @@ func (c *connector) close() {
 	}
 }
 
-// connAdapter is a transport.Conn seen as a playbooks.Conn; modules that need more use
-// Transport() (controller.Transporter).
+// connAdapter is a transport.Conn seen as a playbooks.Conn.
 type connAdapter struct{ c *transport.Conn }
 
 func (a connAdapter) Run(ctx context.Context, cmd string, stdin io.Reader, become bool) ([]byte, []byte, int, error) {
@@ -114,5 +120,3 @@ func (a connAdapter) Run(ctx context.Context, cmd string, stdin io.Reader, becom
 func (a connAdapter) Push(ctx context.Context, local, remote string, mode fs.FileMode) (bool, error) {
 	return a.c.Push(ctx, local, remote, os.FileMode(mode))
 }
-
-func (a connAdapter) Transport() *transport.Conn { return a.c }

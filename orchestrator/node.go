@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 
+	"orch/orchestrator/agentctl"
 	"orch/orchestrator/transport"
 	"orch/playbooks"
 )
@@ -22,30 +22,15 @@ func Node(ctx context.Context, opts Options, host string, args []string, stdin i
 	if h == nil {
 		return 1, fmt.Errorf("no host %q in %s", host, opts.Inventory)
 	}
-	a, err := h.Agent()
+	c, err := s.conns.SSH(ctx, host)
 	if err != nil {
 		return 1, err
 	}
-	c, err := s.conns.Connect(ctx, playbooks.Host{Name: host})
-	if err != nil {
-		return 1, err
-	}
-	cmd := quote(a.Dir+"/bin/nodeagent") + " --dir " + quote(a.Dir)
-	for _, arg := range args {
-		cmd += " " + quote(arg)
-	}
-	res, err := c.(connAdapter).c.Run(ctx, cmd, transport.RunOptions{Stdin: stdin, Stdout: stdout, Stderr: stderr, Become: true})
+	res, err := agentctl.Cmd(ctx, c, s.agents[host].Dir, transport.RunOptions{Stdin: stdin, Stdout: stdout, Stderr: stderr, Become: true}, args...)
 	if err != nil {
 		return 1, err
 	}
 	return res.ExitCode, nil
-}
-
-func quote(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:@,+") == "" {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'"'"'`) + "'"
 }
 
 // List prints the hosts and/or tasks a playbook would run (--list-hosts, --list-tasks).

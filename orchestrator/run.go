@@ -13,9 +13,9 @@ import (
 	"path/filepath"
 
 	"orch/inventory"
-	"orch/modules/controller"
 	"orch/nodeagent/api"
 	"orch/orchestrator/clientstore"
+	"orch/orchestrator/modules"
 	"orch/playbooks"
 )
 
@@ -63,8 +63,10 @@ type session struct {
 	inv   *inventory.Inventory
 	store *clientstore.Store
 	conns *connector
+	// agents are every inventory host's agent settings, read once (inventory.Host.Agent).
+	agents map[string]inventory.AgentSettings
 	// findings are what the modules found for the summary (refused downgrades, the plan).
-	findings *controller.Findings
+	findings *modules.Findings
 }
 
 func openSession(opts Options) (*session, error) {
@@ -88,27 +90,36 @@ func openSession(opts Options) (*session, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	agents, err := agentSettings(inv)
+	if err != nil {
+		return nil, err
+	}
 	return &session{opts: opts, inv: inv, store: st, conns: newConnector(inv, opts.KnownHosts, opts.AcceptNew, opts.Logger),
-		findings: &controller.Findings{}}, nil
+		agents: agents, findings: &modules.Findings{}}, nil
+}
+
+// agentSettings reads every host's agent settings, the one place they are read and
+// validated.
+func agentSettings(inv *inventory.Inventory) (map[string]inventory.AgentSettings, error) {
+	out := map[string]inventory.AgentSettings{}
+	for _, h := range inv.Hosts() {
+		a, err := h.Agent()
+		if err != nil {
+			return nil, err
+		}
+		out[h.Name] = a
+	}
+	return out, nil
 }
 
 func (s *session) close() { s.conns.close() }
 
-// hosts turns the inventory into the engine's hosts, with orch's own variables resolved
-// (node_name, agent_dir, cluster_address, client_address) so playbooks can use them.
+// hosts turns the inventory into the engine's hosts and groups. orch's own variables
+// (node_name, agent_dir, …) reach the modules typed (modules.Deps.Agents), not here.
 func (s *session) hosts() ([]playbooks.Host, map[string][]string, error) {
 	var out []playbooks.Host
 	for _, h := range s.inv.Hosts() {
-		a, err := h.Agent()
-		if err != nil {
-			return nil, nil, err
-		}
-		vars := h.Vars()
-		vars["node_name"], vars["agent_dir"], vars["cluster_address"] = a.NodeName, a.Dir, a.ClusterAddress
-		if _, ok := vars["client_address"]; !ok {
-			vars["client_address"] = a.ClusterAddress
-		}
-		out = append(out, playbooks.Host{Name: h.Name, Vars: vars})
+		out = append(out, playbooks.Host{Name: h.Name, Vars: h.Vars()})
 	}
 	groups := map[string][]string{}
 	for _, g := range s.inv.Groups() {
@@ -134,9 +145,10 @@ func (s *session) selector() playbooks.Selector {
 	}
 }
 
-// registry returns the controller modules bound to this session.
+// registry returns the modules bound to this session.
 func (s *session) registry() (playbooks.Registry, error) {
-	deps := controller.Deps{AgentBinary: s.opts.AgentBinary, Store: s.store, Logger: s.opts.Logger, Findings: s.findings}
+	deps := modules.Deps{AgentBinary: s.opts.AgentBinary, Store: s.store, Logger: s.opts.Logger, Findings: s.findings,
+		Agents: s.agents, SSH: s.conns}
 	if deps.AgentBinary == "" {
 		deps.AgentBinary = DefaultAgentBinary()
 	}
@@ -149,7 +161,7 @@ func (s *session) registry() (playbooks.Registry, error) {
 			return nil, err
 		}
 	}
-	return controller.Registry(deps), nil
+	return modules.Registry(deps), nil
 }
 
 // DefaultAgentBinary is the nodeagent next to the running orch binary.
@@ -204,7 +216,7 @@ func RunBuiltin(ctx context.Context, name string, opts Options) (*playbooks.Reca
 }
 
 // runBuiltin is RunBuiltin that also returns what the modules found for the summary.
-func runBuiltin(ctx context.Context, name string, opts Options) (*playbooks.Recap, *controller.Findings, int, error) {
+func runBuiltin(ctx context.Context, name string, opts Options) (*playbooks.Recap, *modules.Findings, int, error) {
 	s, err := openSession(opts)
 	if err != nil {
 		return nil, nil, 1, err

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"orch/modules/controller"
+	"orch/orchestrator/modules"
 )
 
 // Version is orch's release version.
@@ -20,7 +20,7 @@ func Up(ctx context.Context, opts Options) (int, string, error) {
 		return code, "", err
 	}
 	refused := map[string]bool{}
-	var downgrades []controller.Downgrade
+	var downgrades []modules.Downgrade
 	if findings != nil {
 		downgrades = findings.Downgrades()
 	}
@@ -43,7 +43,7 @@ func Up(ctx context.Context, opts Options) (int, string, error) {
 	}
 	switch {
 	case len(downgrades) > 0:
-		return code, controller.DowngradeSummary(downgrades, "up") + otherHosts(bad, good), err
+		return code, modules.DowngradeSummary(downgrades, "up") + otherHosts(bad, good), err
 	case len(bad) > 0:
 		return code, "Not converged: " + strings.Join(bad, ", ") + " failed or unreachable." + otherHosts(nil, good), err
 	case opts.Check && len(changed) > 0:

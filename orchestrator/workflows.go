@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"orch/modules/controller"
+	"orch/orchestrator/modules"
 	"orch/playbooks"
 )
 
@@ -46,7 +46,7 @@ func Upgrade(ctx context.Context, opts Options, uo UpgradeOptions) (int, string,
 	recap, err := s.run(ctx, pb)
 	code := playbooks.ExitCode(recap, err)
 	if ds := s.findings.Downgrades(); len(ds) > 0 {
-		return code, controller.DowngradeSummary(ds, "upgrade"), err
+		return code, modules.DowngradeSummary(ds, "upgrade"), err
 	}
 	if code == 0 {
 		if opts.Check {
@@ -59,13 +59,13 @@ func Upgrade(ctx context.Context, opts Options, uo UpgradeOptions) (int, string,
 }
 
 // upgradePlanSummary says what a dry run of the upgrade would do.
-func upgradePlanSummary(plan []controller.UpgradeStep) string {
+func upgradePlanSummary(plan []modules.UpgradeStep) string {
 	if len(plan) == 0 {
 		return "the pre-flight did not run, so there is no plan"
 	}
 	for _, st := range plan {
 		if !st.Done {
-			return "would upgrade to " + st.To + " " + controller.PlanSummary(plan)
+			return "would upgrade to " + st.To + " " + modules.PlanSummary(plan)
 		}
 	}
 	return "every member already runs " + plan[0].To

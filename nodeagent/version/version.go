@@ -10,6 +10,7 @@ package version
 import (
 	"strconv"
 
+	"orch/nodeagent/api"
 	"orch/nodeagent/schema"
 )
 
@@ -19,12 +20,9 @@ var (
 	APILevel = "1"
 )
 
-// Info is the version triple of one agent.
-type Info struct {
-	Version  string `json:"version"`
-	Schema   int    `json:"schema_version"`
-	APILevel int    `json:"api_level"`
-}
+// Info is the version triple of one agent: the shared definition in the API package,
+// which orch orders agents by too.
+type Info = api.AgentVersion
 
 // Current returns this binary's version triple.
 func Current() Info {
@@ -32,30 +30,12 @@ func Current() Info {
 	return Info{Version: Version, Schema: schema.Latest(), APILevel: a}
 }
 
-// Compare orders two agents: -1 if a is older than b, 1 if newer, 0 if the same schema and API.
-func Compare(a, b Info) int {
-	switch {
-	case a.Schema != b.Schema:
-		if a.Schema < b.Schema {
-			return -1
-		}
-		return 1
-	case a.APILevel != b.APILevel:
-		if a.APILevel < b.APILevel {
-			return -1
-		}
-		return 1
-	}
-	return 0
-}
+// Compare orders two agents: -1 if a is older than b, 1 if newer, 0 if the same schema and
+// API (api.CompareVersions).
+func Compare(a, b Info) int { return api.CompareVersions(a, b) }
 
-// Min returns the older of a and b (a when they compare equal).
-func Min(a, b Info) Info {
-	if Compare(b, a) < 0 {
-		return b
-	}
-	return a
-}
+// Min returns the older of a and b (a when they compare equal; api.MinVersion).
+func Min(a, b Info) Info { return api.MinVersion(a, b) }
 
 // Extensions lists the API extensions of this build's level.
 func Extensions(level int) []string {

@@ -3,19 +3,28 @@
 // otherwise a detached process with a pidfile and a log file), report its status, stop,
 // restart, wait until it answers, and run its CLI.
 //
-// Layout under the agent directory D:
+// It is the one place orch knows the agent directory's layout and the agent's command
+// line: the start script, the systemd unit, `orch node`, the playbook modules and the
+// upgrade all build them here (Binary, Command, Run, Cmd, ClusterCert). Layout under the
+// agent directory D:
 //
 //	D/bin/nodeagent        the binary (mode 0755)
 //	D/nodeagent.pid        PID of the detached daemon (not used under systemd)
 //	D/logs/nodeagent.log   the daemon's stdout and stderr, appended (without systemd; a
 //	                       systemd unit logs to the journal: journalctl -u nodeagent@...)
 //	D/unix.socket          the daemon's local API
+//	D/cluster.crt          the cluster certificate (once the agent is a member)
+//
+// The agent's command line is `D/bin/nodeagent --dir D ARGS…`; the daemon runs as
+// `D/bin/nodeagent daemon --dir D` (the systemd unit's ExecStart, unchanged since units were
+// first installed).
 //
 // Every operation is one remote shell script (one SSH session) and is idempotent.
 // Commands run as root when the connection's Config.Become is set.
 package agentctl
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -57,6 +66,23 @@ func LogFile(agentDir string) string { return path.Join(agentDir, "logs", "nodea
 // PIDFile is the detached daemon's pidfile under agentDir.
 func PIDFile(agentDir string) string { return path.Join(agentDir, "nodeagent.pid") }
 
+// ClusterCert is the cluster certificate of the member in agentDir.
+func ClusterCert(agentDir string) string { return path.Join(agentDir, "cluster.crt") }
+
+// Command is the shell command that runs the agent's CLI in agentDir with args:
+// `AGENT_DIR/bin/nodeagent --dir AGENT_DIR ARGS…`, every word quoted. --dir comes first so
+// that no argument, not even one after a command that passes the rest through (exec), can
+// take it for its own.
+func Command(agentDir string, args ...string) string {
+	return transport.QuoteArgs(append([]string{Binary(agentDir), "--dir", agentDir}, args...)...)
+}
+
+// daemonArgv is the daemon's command line in agentDir, as the start script and the systemd
+// unit (with agentDir "%f") run it.
+func daemonArgv(agentDir string) []string {
+	return []string{Binary(agentDir), "daemon", "--dir", agentDir}
+}
+
 // Install pushes localBinary to AGENT_DIR/bin/nodeagent (mode 0755). A running daemon
 // keeps running the old binary until Restart.
 func Install(ctx context.Context, conn Remote, localBinary, agentDir string) (changed bool, err error) {
@@ -75,7 +101,7 @@ func Start(ctx context.Context, conn Remote, agentDir string) (changed bool, err
 	if err := checkDir(conn, agentDir); err != nil {
 		return false, err
 	}
-	out, err := script(ctx, conn, agentDir, startScript)
+	out, err := script(ctx, conn, agentDir, startScript(agentDir))
 	if err != nil {
 		return false, err
 	}
@@ -135,7 +161,7 @@ func WaitReady(ctx context.Context, conn Remote, agentDir string, timeout time.D
 	secs := int((timeout + time.Second - 1) / time.Second)
 	ctx, cancel := context.WithTimeout(ctx, timeout+30*time.Second)
 	defer cancel()
-	cmd := transport.QuoteArgs(Binary(agentDir), "waitready", "--dir", agentDir, "--timeout", strconv.Itoa(secs)) +
+	cmd := Command(agentDir, "waitready", "--timeout", strconv.Itoa(secs)) +
 		` || { rc=$?; echo "--- last lines of the agent's log ---" >&2; ` +
 		`{ journalctl -q -u ` + transport.Quote(UnitName(agentDir)) + ` -n 20 --no-pager -o cat 2>/dev/null | grep . ||` +
 		` tail -n 20 ` + transport.Quote(LogFile(agentDir)) + `; } >&2 2>/dev/null; exit $rc; }`
@@ -150,29 +176,32 @@ func WaitReady(ctx context.Context, conn Remote, agentDir string, timeout time.D
 	return nil
 }
 
-// Cmd runs the agent's CLI remotely: `AGENT_DIR/bin/nodeagent ARGS… --dir AGENT_DIR`
-// (the --dir flag goes before a "--" argument if there is one). Arguments are quoted
-// for the shell; a non-zero exit is a Result, not an error.
-func Cmd(ctx context.Context, conn Remote, agentDir string, args ...string) (transport.Result, error) {
+// Cmd runs the agent's CLI remotely (Command) with opts: stdin, streamed output, become. A
+// non-zero exit is a Result, not an error.
+func Cmd(ctx context.Context, conn Remote, agentDir string, opts transport.RunOptions, args ...string) (transport.Result, error) {
 	if err := checkDir(conn, agentDir); err != nil {
 		return transport.Result{}, err
 	}
-	return conn.Run(ctx, transport.QuoteArgs(cmdArgs(agentDir, args)...), transport.RunOptions{})
+	return conn.Run(ctx, Command(agentDir, args...), opts)
 }
 
-// cmdArgs builds the argv of Cmd.
-func cmdArgs(agentDir string, args []string) []string {
-	argv := []string{Binary(agentDir)}
-	i := len(args)
-	for j, a := range args {
-		if a == "--" {
-			i = j
-			break
-		}
+// Run runs the agent's CLI remotely, feeding stdin, and returns its stdout. A non-zero exit
+// is an error carrying the agent's message (never stdin, which may hold a secret), named
+// by the command (args[0]).
+func Run(ctx context.Context, conn Remote, agentDir string, stdin []byte, args ...string) ([]byte, error) {
+	var opts transport.RunOptions
+	if stdin != nil {
+		opts.Stdin = bytes.NewReader(stdin)
 	}
-	argv = append(argv, args[:i]...)
-	argv = append(argv, "--dir", agentDir)
-	return append(argv, args[i:]...)
+	res, err := Cmd(ctx, conn, agentDir, opts, args...)
+	if err != nil {
+		return nil, err
+	}
+	if res.ExitCode != 0 {
+		msg := strings.TrimPrefix(strings.TrimSpace(string(res.Stderr)), "Error: ")
+		return res.Stdout, fmt.Errorf("nodeagent %s: %s", args[0], msg)
+	}
+	return res.Stdout, nil
 }
 
 // checkDir rejects agent directories the scripts cannot handle.

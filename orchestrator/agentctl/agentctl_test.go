@@ -269,7 +269,7 @@ func TestCmdQuotesArguments(t *testing.T) {
 	if _, err := Install(ctx(t), c, standIn(t, "1"), dir); err != nil {
 		t.Fatal(err)
 	}
-	res, err := Cmd(ctx(t), c, dir, "cluster", "it's $HOME", "--", "x y")
+	res, err := Cmd(ctx(t), c, dir, transport.RunOptions{}, "cluster", "it's $HOME", "--", "x y")
 	if err != nil || res.ExitCode != 0 {
 		t.Fatalf("cmd: %v %+v", err, res)
 	}
@@ -366,14 +366,18 @@ func TestUnitNameAndText(t *testing.T) {
 		"nodeagent@"+strings.TrimSpace(string(out))+".service" != UnitName("/srv/agent-2/") {
 		t.Errorf("differs from systemd-escape: %q", out)
 	}
-	if !strings.Contains(unitText, `ExecStart="%f/bin/nodeagent" daemon --dir "%f"`) {
+	if !strings.Contains(unitText(), `ExecStart="%f/bin/nodeagent" daemon --dir "%f"`) {
 		t.Error("unit does not run the daemon from the instance's directory")
 	}
 }
 
-func TestCmdArgs(t *testing.T) {
-	got := strings.Join(cmdArgs("/d", []string{"a", "--", "b"}), " ")
-	if got != "/d/bin/nodeagent a --dir /d -- b" {
+// TestCommand: --dir comes first, so that a command passing the rest of its arguments
+// through (exec c1 ls -la) does not take it for its own.
+func TestCommand(t *testing.T) {
+	if got := Command("/d", "exec", "c1", "ls", "--dir", "x y"); got != "/d/bin/nodeagent --dir /d exec c1 ls --dir 'x y'" {
 		t.Fatalf("got %q", got)
+	}
+	if got := systemdWords(daemonArgv("%f")); got != `"%f/bin/nodeagent" daemon --dir "%f"` {
+		t.Fatalf("ExecStart %q", got)
 	}
 }

@@ -20,7 +20,7 @@ const (
 //	systemd     PID 1 is systemd
 func prelude(agentDir string) string {
 	return `D=` + transport.Quote(agentDir) + `
-BIN="$D/bin/nodeagent"; PIDF="$D/nodeagent.pid"; LOG="$D/logs/nodeagent.log"
+BIN=` + transport.Quote(Binary(agentDir)) + `; PIDF=` + transport.Quote(PIDFile(agentDir)) + `; LOG=` + transport.Quote(LogFile(agentDir)) + `
 UNIT=` + transport.Quote(UnitName(agentDir)) + `; UNITFILE=/etc/systemd/system/` + unitTemplate + `
 systemd() { [ "$(cat /proc/1/comm 2>/dev/null)" = systemd ] && command -v systemctl >/dev/null 2>&1; }
 alive() {
@@ -45,13 +45,15 @@ agentpid() {
 const statusScript = `if p=$(agentpid); then echo "orch-agent running $p"; else echo "orch-agent stopped"; fi
 `
 
-// startScript starts the daemon if needed and prints "orch-agent changed" when it did.
-var startScript = `if p=$(agentpid); then echo "orch-agent running $p"; exit 0; fi
+// startScript starts the daemon in agentDir if needed and prints "orch-agent changed" when
+// it did.
+func startScript(agentDir string) string {
+	return `if p=$(agentpid); then echo "orch-agent running $p"; exit 0; fi
 [ -x "$BIN" ] || { echo "$BIN is missing or not executable" >&2; exit 66; }
-mkdir -p "$D/logs"
+mkdir -p "${LOG%/*}"
 if systemd; then
   u=$(cat <<'ORCH_UNIT_EOF'
-` + strings.TrimSuffix(unitText, "\n") + `
+` + strings.TrimSuffix(unitText(), "\n") + `
 ORCH_UNIT_EOF
 )
   if [ "$(cat "$UNITFILE" 2>/dev/null)" != "$u" ]; then
@@ -61,7 +63,7 @@ ORCH_UNIT_EOF
   echo "orch-agent changed"; exit 0
 fi
 rm -f "$PIDF"
-setsid sh -c 'echo $$ > "$1.tmp" && mv -f "$1.tmp" "$1" && exec "$2" daemon --dir "$3"' sh "$PIDF" "$BIN" "$D" >>"$LOG" 2>&1 </dev/null &
+setsid sh -c 'echo $$ > "$1.tmp" && mv -f "$1.tmp" "$1" && shift && exec "$@"' sh "$PIDF" ` + transport.QuoteArgs(daemonArgv(agentDir)...) + ` >>"$LOG" 2>&1 </dev/null &
 i=0
 while [ ! -s "$PIDF" ]; do
   i=$((i+1)); [ $i -le 200 ] || { echo "no pidfile $PIDF after 10s; log:" >&2; tail -n 20 "$LOG" >&2; exit 67; }
@@ -69,6 +71,7 @@ while [ ! -s "$PIDF" ]; do
 done
 echo "orch-agent changed $(cat "$PIDF")"
 `
+}
 
 // stopScript stops the daemon: SIGTERM, up to GRACE_TICKS × 50ms, then SIGKILL.
 // It prints "orch-agent changed" when a daemon was running.

@@ -9,14 +9,16 @@ import (
 // agent directory, so several agents can share a machine.
 const unitTemplate = "nodeagent@.service"
 
-// unitText is the template unit: %f is the unescaped instance with its leading "/": the agent directory.
-const unitText = `[Unit]
+// unitText is the template unit: %f is the unescaped instance with its leading "/": the
+// agent directory. An installed unit is rewritten when this text changes.
+func unitText() string {
+	return `[Unit]
 Description=orch node agent in %f
 After=network-online.target
 Wants=network-online.target
 
 [Service]
-ExecStart="%f/bin/nodeagent" daemon --dir "%f"
+ExecStart=` + systemdWords(daemonArgv("%f")) + `
 StandardOutput=journal
 StandardError=journal
 SyslogIdentifier=nodeagent
@@ -28,6 +30,20 @@ TimeoutStopSec=60s
 [Install]
 WantedBy=multi-user.target
 `
+}
+
+// systemdWords joins a command line for ExecStart, double-quoting the words that are not
+// plain (paths with specifiers such as %f).
+func systemdWords(argv []string) string {
+	q := make([]string, len(argv))
+	for i, w := range argv {
+		q[i] = w
+		if strings.Trim(w, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") != "" {
+			q[i] = `"` + w + `"`
+		}
+	}
+	return strings.Join(q, " ")
+}
 
 // UnitName is the systemd unit of the agent in agentDir: nodeagent@<escaped>.service,
 // where <escaped> is what `systemd-escape --path agentDir` prints.

@@ -2,14 +2,13 @@
 # Stand-in for nodeagent in agentctl tests. "daemon" stays in the foreground until
 # SIGTERM, marking readiness by creating DIR/unix.socket (a plain file); it ignores
 # SIGTERM when DIR/ignore-term exists. "waitready" waits for that file. Any other
-# command prints its arguments.
-cmd=$1; [ $# -gt 0 ] && shift
-dir=; timeout=10; args=
+# command prints its arguments. As with the real agent, --dir may come before the command.
+cmd=; dir=; timeout=10; args=
 while [ $# -gt 0 ]; do
   case $1 in
     --dir) dir=$2; shift 2 ;;
     --timeout) timeout=$2; shift 2 ;;
-    *) args="$args[$1]"; shift ;;
+    *) if [ -z "$cmd" ]; then cmd=$1; else args="$args[$1]"; fi; shift ;;
   esac
 done
 case $cmd in

@@ -1,54 +1,22 @@
-package controller
+package modules
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"sort"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"orch/inventory"
 	"orch/nodeagent/api"
+	"orch/orchestrator/agentctl"
 	"orch/orchestrator/transport"
 	"orch/playbooks"
 )
-
-// agentRun runs the agent CLI on the host (`AGENT_DIR/bin/nodeagent --dir AGENT_DIR …`),
-// feeding stdin; a non-zero exit is an error carrying the agent's message (never stdin,
-// which may hold a secret).
-func agentRun(ctx context.Context, conn *transport.Conn, dir string, stdin []byte, args ...string) ([]byte, error) {
-	cmd := shq(dir+"/bin/nodeagent") + " --dir " + shq(dir)
-	for _, a := range args {
-		cmd += " " + shq(a)
-	}
-	var in io.Reader
-	if stdin != nil {
-		in = bytes.NewReader(stdin)
-	}
-	res, err := conn.Run(ctx, cmd, transport.RunOptions{Stdin: in})
-	if err != nil {
-		return nil, err
-	}
-	if res.ExitCode != 0 {
-		msg := strings.TrimSpace(string(res.Stderr))
-		msg = strings.TrimPrefix(msg, "Error: ")
-		return res.Stdout, fmt.Errorf("nodeagent %s: %s", args[0], msg)
-	}
-	return res.Stdout, nil
-}
-
-// shq quotes a word for the remote POSIX shell.
-func shq(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:@,+") == "" {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'"'"'`) + "'"
-}
 
 // facts is what agent_facts registers about a host.
 type facts struct {
@@ -87,11 +55,11 @@ func readFacts(v any) (facts, bool) {
 
 // agentFacts asks the agent what it is: initialised or not, member of which cluster.
 func (d Deps) agentFacts(ctx context.Context, t *playbooks.TaskContext) (playbooks.Result, error) {
-	conn, dir, err := hostAgent(t)
+	conn, a, err := d.hostAgent(ctx, t)
 	if err != nil {
 		return playbooks.Result{}, err
 	}
-	out, err := agentRun(ctx, conn, dir, nil, "info", "--format", "json")
+	out, err := agentctl.Run(ctx, conn, a.Dir, nil, "info", "--format", "json")
 	if err != nil {
 		return playbooks.Result{}, err
 	}
@@ -213,8 +181,9 @@ func playHosts(t *playbooks.TaskContext) ([]string, error) {
 }
 
 // preseedFor builds the preseed of a host: cluster-wide settings from --preseed or from the
-// inventory vars (config, storage_pools, networks, profiles), and the member's own part.
-func (d Deps) preseedFor(vars map[string]any, bootstrap bool) (*api.Preseed, error) {
+// inventory vars (config, storage_pools, networks, profiles), and the member's own part
+// from its agent settings.
+func (d Deps) preseedFor(a inventory.AgentSettings, vars map[string]any, bootstrap bool) (*api.Preseed, error) {
 	p := &api.Preseed{}
 	if bootstrap {
 		if d.Preseed != nil {
@@ -225,29 +194,29 @@ func (d Deps) preseedFor(vars map[string]any, bootstrap bool) (*api.Preseed, err
 			return nil, err
 		}
 	}
-	name := strVar(vars, "node_name", strVar(vars, "inventory_hostname", ""))
-	addr := strVar(vars, "cluster_address", "")
-	if addr == "" {
-		return nil, fmt.Errorf("host %s: cluster_address is not set", name)
-	}
 	if p.Config == nil {
 		p.Config = map[string]string{}
 	}
 	if bootstrap {
 		if _, ok := p.Config["cluster.https_address"]; !ok {
-			p.Config["cluster.https_address"] = addr
+			p.Config["cluster.https_address"] = a.ClusterAddress
 		}
 		if _, ok := p.Config["core.https_address"]; !ok {
-			p.Config["core.https_address"] = strVar(vars, "client_address", addr)
+			p.Config["core.https_address"] = a.ClientAddress
 		}
 	}
-	p.Cluster = &api.ClusterPut{Enabled: true, ServerName: name, ServerAddress: addr}
-	if mc, ok := vars["member_config"]; ok && mc != nil {
-		if err := convert(mc, &p.Cluster.MemberConfig); err != nil {
-			return nil, fmt.Errorf("host %s: member_config: %w", name, err)
-		}
-	}
+	p.Cluster = &api.ClusterPut{Enabled: true, ServerName: a.NodeName, ServerAddress: a.ClusterAddress,
+		MemberConfig: memberConfig(a.MemberConfig)}
 	return p, nil
+}
+
+// memberConfig turns the inventory's member_config into the preseed's.
+func memberConfig(mc []inventory.MemberConfig) []api.MemberConfigKey {
+	var out []api.MemberConfigKey
+	for _, c := range mc {
+		out = append(out, api.MemberConfigKey{Entity: c.Entity, Name: c.Name, Key: c.Key, Value: c.Value, Description: c.Description})
+	}
+	return out
 }
 
 // fromVars reads the cluster-wide preseed sections from inventory vars.
@@ -277,12 +246,12 @@ func convert(v, dst any) error {
 
 // clusterBootstrap initialises the first member from the preseed.
 func (d Deps) clusterBootstrap(ctx context.Context, t *playbooks.TaskContext) (playbooks.Result, error) {
-	conn, dir, err := hostAgent(t)
+	conn, a, err := d.hostAgent(ctx, t)
 	if err != nil {
 		return playbooks.Result{}, err
 	}
 	vars, _ := hostVars(t, "")
-	p, err := d.preseedFor(vars, true)
+	p, err := d.preseedFor(a, vars, true)
 	if err != nil {
 		return playbooks.Result{}, err
 	}
@@ -291,7 +260,7 @@ func (d Deps) clusterBootstrap(ctx context.Context, t *playbooks.TaskContext) (p
 		return playbooks.Result{}, err
 	}
 	err = t.Change("bootstrap cluster member "+p.Cluster.ServerName, func() error {
-		_, err := agentRun(ctx, conn, dir, doc, "init", "--preseed")
+		_, err := agentctl.Run(ctx, conn, a.Dir, doc, "init", "--preseed")
 		return err
 	})
 	return playbooks.Result{Changed: true, Msg: "bootstrapped " + p.Cluster.ServerName}, err
@@ -300,7 +269,7 @@ func (d Deps) clusterBootstrap(ctx context.Context, t *playbooks.TaskContext) (p
 // trustHere pins the cluster certificate of the member at dir and adds orch's client
 // certificate to the cluster's trust store through the member's local socket.
 func (d Deps) trustHere(ctx context.Context, conn *transport.Conn, dir string) (string, error) {
-	res, err := conn.Run(ctx, "cat "+shq(dir+"/cluster.crt"), transport.RunOptions{})
+	res, err := conn.Run(ctx, "cat "+transport.Quote(agentctl.ClusterCert(dir)), transport.RunOptions{})
 	if err != nil {
 		return "", err
 	}
@@ -315,7 +284,7 @@ func (d Deps) trustHere(ctx context.Context, conn *transport.Conn, dir string) (
 	if err != nil {
 		return "", err
 	}
-	_, err = agentRun(ctx, conn, dir, pem, "trust", "add", "orch")
+	_, err = agentctl.Run(ctx, conn, dir, pem, "trust", "add", "orch")
 	return fp, err
 }
 
@@ -323,21 +292,20 @@ func (d Deps) trustHere(ctx context.Context, conn *transport.Conn, dir string) (
 // and orch's client certificate trusted (checked over HTTPS, fixed over SSH). It returns the
 // cluster's fingerprint (Data.fingerprint) for the tasks that follow.
 func (d Deps) clusterTrust(ctx context.Context, t *playbooks.TaskContext) (playbooks.Result, error) {
-	vars, err := hostVars(t, t.Delegate)
+	a, err := d.agent(connHost(t))
 	if err != nil {
 		return playbooks.Result{}, err
 	}
 	fp, _ := t.Args.String("fingerprint", "")
-	addr := strVar(vars, "client_address", strVar(vars, "cluster_address", ""))
-	if fp != "" && d.trusted(ctx, addr, fp) {
+	if fp != "" && d.trusted(ctx, a.ClientAddress, fp) {
 		return playbooks.Result{Msg: "orch is trusted", Data: map[string]any{"fingerprint": fp}}, nil
 	}
-	conn, dir, err := hostAgent(t)
+	conn, a, err := d.hostAgent(ctx, t)
 	if err != nil {
 		return playbooks.Result{}, err
 	}
 	err = t.Change("trust orch's client certificate", func() error {
-		fp, err = d.trustHere(ctx, conn, dir)
+		fp, err = d.trustHere(ctx, conn, a.Dir)
 		return err
 	})
 	return playbooks.Result{Changed: true, Msg: "trusted orch's client certificate", Data: map[string]any{"fingerprint": fp}}, err
@@ -360,30 +328,22 @@ func (d Deps) trusted(ctx context.Context, addr, fp string) bool {
 }
 
 // apiClient returns a client of the cluster through host via (its client address).
-func (d Deps) apiClient(t *playbooks.TaskContext, via, fp string) (*api.Client, error) {
-	vars, err := hostVars(t, via)
+func (d Deps) apiClient(via, fp string) (*api.Client, error) {
+	a, err := d.agent(via)
 	if err != nil {
 		return nil, err
 	}
-	addr := strVar(vars, "client_address", strVar(vars, "cluster_address", ""))
-	if _, _, err := net.SplitHostPort(addr); err != nil {
-		return nil, fmt.Errorf("host %s: client address %q: %w", via, addr, err)
-	}
-	return d.Store.Client(addr, fp)
+	return d.Store.Client(a.ClientAddress, fp)
 }
 
 // clusterJoin joins this host: a one-use token from the cluster API, then `nodeagent init`
 // with it on the host.
 func (d Deps) clusterJoin(ctx context.Context, t *playbooks.TaskContext) (playbooks.Result, error) {
-	via, err := t.Args.Required("via")
+	via, fp, err := viaArgs(t.Args)
 	if err != nil {
 		return playbooks.Result{}, err
 	}
-	fp, err := t.Args.Required("fingerprint")
-	if err != nil {
-		return playbooks.Result{}, err
-	}
-	conn, dir, err := hostAgent(t)
+	conn, a, err := d.hostAgent(ctx, t)
 	if err != nil {
 		return playbooks.Result{}, err
 	}
@@ -391,13 +351,12 @@ func (d Deps) clusterJoin(ctx context.Context, t *playbooks.TaskContext) (playbo
 	if err != nil {
 		return playbooks.Result{}, err
 	}
-	vars, _ := hostVars(t, "")
-	p, err := d.preseedFor(vars, false)
+	p, err := d.preseedFor(a, nil, false)
 	if err != nil {
 		return playbooks.Result{}, err
 	}
 	err = t.Change("join "+p.Cluster.ServerName+" through "+via, func() error {
-		cl, err := d.apiClient(t, via, fp)
+		cl, err := d.apiClient(via, fp)
 		if err != nil {
 			return err
 		}
@@ -415,7 +374,7 @@ func (d Deps) clusterJoin(ctx context.Context, t *playbooks.TaskContext) (playbo
 		if wipe {
 			args = append(args, "--wipe")
 		}
-		_, err = agentRun(ctx, conn, dir, doc, args...)
+		_, err = agentctl.Run(ctx, conn, a.Dir, doc, args...)
 		return err
 	})
 	return playbooks.Result{Changed: true, Msg: "joined " + p.Cluster.ServerName}, err
@@ -424,11 +383,7 @@ func (d Deps) clusterJoin(ctx context.Context, t *playbooks.TaskContext) (playbo
 // clusterMembers lists the members through the cluster API and fails when a member is not
 // online.
 func (d Deps) clusterMembers(ctx context.Context, t *playbooks.TaskContext) (playbooks.Result, error) {
-	via, err := t.Args.Required("via")
-	if err != nil {
-		return playbooks.Result{}, err
-	}
-	fp, err := t.Args.Required("fingerprint")
+	via, fp, err := viaArgs(t.Args)
 	if err != nil {
 		return playbooks.Result{}, err
 	}

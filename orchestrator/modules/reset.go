@@ -1,4 +1,4 @@
-package controller
+package modules
 
 import (
 	"context"
@@ -61,8 +61,7 @@ func (d Deps) resetPlan(ctx context.Context, t *playbooks.TaskContext) (playbook
 	}
 	names := map[string]string{} // member name -> inventory host
 	for _, h := range all {
-		vars, _ := hostVars(t, h)
-		names[strVar(vars, "node_name", h)] = h
+		names[d.memberName(h)] = h
 	}
 	var staying, online []string
 	var via string
@@ -139,11 +138,7 @@ func registeredMsg(reg any) string {
 
 // clusterLeave (run once) removes the members in args.members one by one through args.via.
 func (d Deps) clusterLeave(ctx context.Context, t *playbooks.TaskContext) (playbooks.Result, error) {
-	via, err := t.Args.Required("via")
-	if err != nil {
-		return playbooks.Result{}, err
-	}
-	fp, err := t.Args.Required("fingerprint")
+	via, fp, err := viaArgs(t.Args)
 	if err != nil {
 		return playbooks.Result{}, err
 	}
@@ -152,7 +147,7 @@ func (d Deps) clusterLeave(ctx context.Context, t *playbooks.TaskContext) (playb
 		return playbooks.Result{Msg: "no member to remove"}, err
 	}
 	force, _ := t.Args.Bool("force", false)
-	cl, err := d.apiClient(t, via, fp)
+	cl, err := d.apiClient(via, fp)
 	if err != nil {
 		return playbooks.Result{}, err
 	}
@@ -173,10 +168,11 @@ func (d Deps) clusterLeave(ctx context.Context, t *playbooks.TaskContext) (playb
 // agentRemove takes the agent off the host (unit or detached daemon); purge: true also
 // removes its containers, pools' mounts, bridges and directory.
 func (d Deps) agentRemove(ctx context.Context, t *playbooks.TaskContext) (playbooks.Result, error) {
-	conn, dir, err := hostAgent(t)
+	conn, a, err := d.hostAgent(ctx, t)
 	if err != nil {
 		return playbooks.Result{}, err
 	}
+	dir := a.Dir
 	purge, err := t.Args.Bool("purge", false)
 	if err != nil {
 		return playbooks.Result{}, err

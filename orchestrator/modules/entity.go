@@ -1,6 +1,8 @@
-// Package clustermodules holds the playbook modules that declare storage pools, storage
-// volumes, networks, profiles and images through the cluster API, idempotently (state
-// present or absent):
+package modules
+
+// The entity modules declare instances, storage pools, storage volumes, networks, profiles
+// and images through the cluster API, idempotently (state present or absent; an instance
+// also running or stopped, see instance.go):
 //
 //   - storage_pool: {via: node1, fingerprint: "...", name: data, driver: btrfs,
 //     config: {volume.size: 1GiB}, members: {node1: {size: 5GiB}, node2: {source: /dev/sdb}},
@@ -20,8 +22,9 @@
 // keys. A profile is created, or replaced when its description, config or devices differ.
 // An image is imported from src (a controller-side tarball, relative to the playbook) when
 // no image has the alias; an existing alias is left as it is, whatever image it names.
-// Every change goes through TaskContext.Change, so --check only describes it.
-package clustermodules
+// Every change goes through TaskContext.Change, so --check only describes it. Each reaches
+// the cluster through the via host's client address with orch's certificate, the cluster
+// certificate pinned by fingerprint (Deps.apiClient).
 
 import (
 	"context"
@@ -38,40 +41,30 @@ import (
 // them in place is not supported.
 var ErrDiffers = errors.New("exists with a different configuration")
 
-// Client opens a cluster API client for a task: the member named via, its cluster
-// certificate pinned by fingerprint (the controller modules' Deps.apiClient).
-type Client func(t *playbooks.TaskContext, via, fingerprint string) (*api.Client, error)
-
-// Registry returns the modules bound to open.
-func Registry(open Client) playbooks.Registry {
-	m := modules{open: open}
-	return playbooks.Registry{
-		"storage_pool":   playbooks.ModuleFunc(m.storagePool),
-		"storage_volume": playbooks.ModuleFunc(m.storageVolume),
-		"network":        playbooks.ModuleFunc(m.network),
-		"profile":        playbooks.ModuleFunc(m.profile),
-		"image":          playbooks.ModuleFunc(m.image),
-	}
-}
-
-type modules struct{ open Client }
-
 // step is one API call a module makes.
 type step struct {
 	what string
 	do   func(ctx context.Context, cl *api.Client) error
 }
 
-// common are the arguments every module takes.
+// viaArgs reads the arguments of every module that acts through the cluster API: via, the
+// inventory host whose client address to reach, and fingerprint, the cluster certificate
+// to pin.
+func viaArgs(a playbooks.Args) (via, fp string, err error) {
+	if via, err = a.Required("via"); err != nil {
+		return "", "", err
+	}
+	fp, err = a.Required("fingerprint")
+	return via, fp, err
+}
+
+// common are the arguments every entity module takes.
 type common struct{ via, fp, name, state string }
 
 func commonArgs(a playbooks.Args) (common, error) {
 	var c common
 	var err error
-	if c.via, err = a.Required("via"); err != nil {
-		return c, err
-	}
-	if c.fp, err = a.Required("fingerprint"); err != nil {
+	if c.via, c.fp, err = viaArgs(a); err != nil {
 		return c, err
 	}
 	if c.name, err = a.Required("name"); err != nil {

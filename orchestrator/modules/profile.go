@@ -1,4 +1,4 @@
-package clustermodules
+package modules
 
 import (
 	"context"
@@ -39,7 +39,7 @@ func sameProfile(a, b api.Profile) bool {
 }
 
 // profile is the profile module.
-func (m modules) profile(ctx context.Context, t *playbooks.TaskContext) (playbooks.Result, error) {
+func (d Deps) profile(ctx context.Context, t *playbooks.TaskContext) (playbooks.Result, error) {
 	c, err := commonArgs(t.Args)
 	if err != nil {
 		return playbooks.Result{}, err
@@ -54,7 +54,7 @@ func (m modules) profile(ctx context.Context, t *playbooks.TaskContext) (playboo
 	if want.Devices, err = nestedMaps(t.Args, "devices"); err != nil {
 		return playbooks.Result{}, err
 	}
-	cl, err := m.open(t, c.via, c.fp)
+	cl, err := d.apiClient(c.via, c.fp)
 	if err != nil {
 		return playbooks.Result{}, err
 	}

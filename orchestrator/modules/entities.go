@@ -1,4 +1,4 @@
-package clustermodules
+package modules
 
 import (
 	"context"
@@ -139,12 +139,12 @@ func entityArgs(a playbooks.Args, typeArg, typeDef string) (entitySpec, error) {
 }
 
 // storagePool is the storage_pool module.
-func (m modules) storagePool(ctx context.Context, t *playbooks.TaskContext) (playbooks.Result, error) {
+func (d Deps) storagePool(ctx context.Context, t *playbooks.TaskContext) (playbooks.Result, error) {
 	s, err := entityArgs(t.Args, "driver", "")
 	if err != nil {
 		return playbooks.Result{}, err
 	}
-	return m.entity(ctx, t, poolAPI, s, func(cl *api.Client) (*entityState, error) {
+	return d.entity(ctx, t, poolAPI, s, func(cl *api.Client) (*entityState, error) {
 		p, err := cl.StoragePool(ctx, s.name, "")
 		if err != nil {
 			return nil, err
@@ -154,12 +154,12 @@ func (m modules) storagePool(ctx context.Context, t *playbooks.TaskContext) (pla
 }
 
 // network is the network module.
-func (m modules) network(ctx context.Context, t *playbooks.TaskContext) (playbooks.Result, error) {
+func (d Deps) network(ctx context.Context, t *playbooks.TaskContext) (playbooks.Result, error) {
 	s, err := entityArgs(t.Args, "type", "bridge")
 	if err != nil {
 		return playbooks.Result{}, err
 	}
-	return m.entity(ctx, t, networkAPI, s, func(cl *api.Client) (*entityState, error) {
+	return d.entity(ctx, t, networkAPI, s, func(cl *api.Client) (*entityState, error) {
 		n, err := cl.NetworkByName(ctx, s.name, "")
 		if err != nil {
 			return nil, err
@@ -168,8 +168,8 @@ func (m modules) network(ctx context.Context, t *playbooks.TaskContext) (playboo
 	})
 }
 
-func (m modules) entity(ctx context.Context, t *playbooks.TaskContext, e entityAPI, s entitySpec, get func(*api.Client) (*entityState, error)) (playbooks.Result, error) {
-	cl, err := m.open(t, s.via, s.fp)
+func (d Deps) entity(ctx context.Context, t *playbooks.TaskContext, e entityAPI, s entitySpec, get func(*api.Client) (*entityState, error)) (playbooks.Result, error) {
+	cl, err := d.apiClient(s.via, s.fp)
 	if err != nil {
 		return playbooks.Result{}, err
 	}

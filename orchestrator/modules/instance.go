@@ -1,10 +1,9 @@
-package controller
+package modules
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 
 	"orch/nodeagent/api"
 	"orch/playbooks"
@@ -22,25 +21,21 @@ func (d Deps) instance(ctx context.Context, t *playbooks.TaskContext) (playbooks
 	if err != nil {
 		return playbooks.Result{}, err
 	}
-	cl, err := d.apiClient(t, spec.via, spec.fp)
+	cl, err := d.apiClient(spec.via, spec.fp)
 	if err != nil {
 		return playbooks.Result{}, err
 	}
 	defer cl.Close()
 	cur, err := cl.Instance(ctx, spec.name)
-	var ae *api.Error
 	exists := err == nil
-	if err != nil && !(errors.As(err, &ae) && ae.Code == http.StatusNotFound) {
+	if err != nil && !isNotFound(err) {
 		return playbooks.Result{}, fmt.Errorf("instance %s: %w", spec.name, err)
 	}
-	steps := instanceSteps(spec, exists, cur)
-	for _, s := range steps {
-		if err := t.Change(s.what, func() error { return s.do(ctx, cl) }); err != nil {
-			return playbooks.Result{}, fmt.Errorf("instance %s: %w", spec.name, err)
-		}
+	res, err := run(ctx, t, cl, "instance", spec.name, instanceSteps(spec, exists, cur))
+	if err == nil {
+		res.Msg = fmt.Sprintf("instance %s is %s", spec.name, spec.state)
 	}
-	msg := fmt.Sprintf("instance %s is %s", spec.name, spec.state)
-	return playbooks.Result{Changed: len(steps) > 0, Msg: msg, Data: map[string]any{"name": spec.name}}, nil
+	return res, err
 }
 
 // instanceSpec is the instance module's arguments.
@@ -52,12 +47,15 @@ type instanceSpec struct {
 func instanceArgs(a playbooks.Args) (instanceSpec, error) {
 	var s instanceSpec
 	var err error
+	if s.via, s.fp, err = viaArgs(a); err != nil {
+		return s, err
+	}
 	for _, f := range []struct {
 		dst      *string
 		name     string
 		required bool
 		def      string
-	}{{&s.via, "via", true, ""}, {&s.fp, "fingerprint", true, ""}, {&s.name, "name", true, ""},
+	}{{&s.name, "name", true, ""},
 		{&s.image, "image", false, ""}, {&s.state, "state", false, "running"}, {&s.target, "target", false, ""}} {
 		if f.required {
 			*f.dst, err = a.Required(f.name)
@@ -82,35 +80,29 @@ func instanceArgs(a playbooks.Args) (instanceSpec, error) {
 	return s, nil
 }
 
-// instanceStep is one API call the module makes.
-type instanceStep struct {
-	what string
-	do   func(ctx context.Context, cl *api.Client) error
-}
-
 // instanceSteps decides what to do to bring the instance to the wanted state.
-func instanceSteps(s instanceSpec, exists bool, cur *api.Instance) []instanceStep {
-	state := func(action string) instanceStep {
-		return instanceStep{action + " " + s.name, func(ctx context.Context, cl *api.Client) error {
+func instanceSteps(s instanceSpec, exists bool, cur *api.Instance) []step {
+	state := func(action string) step {
+		return step{action + " " + s.name, func(ctx context.Context, cl *api.Client) error {
 			return cl.SetInstanceState(ctx, s.name, api.InstanceStatePut{Action: action})
 		}}
 	}
 	switch {
 	case s.state == "absent" && exists:
-		return []instanceStep{{"delete " + s.name, func(ctx context.Context, cl *api.Client) error {
+		return []step{{"delete " + s.name, func(ctx context.Context, cl *api.Client) error {
 			return cl.DeleteInstance(ctx, s.name, true)
 		}}}
 	case s.state == "absent":
 		return nil
 	case !exists:
-		return []instanceStep{{fmt.Sprintf("launch %s from %s", s.name, s.image), func(ctx context.Context, cl *api.Client) error {
+		return []step{{fmt.Sprintf("launch %s from %s", s.name, s.image), func(ctx context.Context, cl *api.Client) error {
 			_, err := cl.Launch(ctx, api.InstancesPost{Name: s.name, Source: s.image, Profiles: s.profiles, NoStart: s.state != "running"}, s.target)
 			return err
 		}}}
 	case s.state == "running" && cur.Status != api.InstanceRunning:
-		return []instanceStep{state("start")}
+		return []step{state("start")}
 	case s.state == "stopped" && cur.Status == api.InstanceRunning:
-		return []instanceStep{state("stop")}
+		return []step{state("stop")}
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
-package controller
+package modules
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,25 +14,18 @@ import (
 	"orch/playbooks"
 )
 
-// versionInfo is a version triple as `nodeagent version --format json` prints it.
-type versionInfo struct {
-	Version  string `json:"version"`
-	Schema   int    `json:"schema_version"`
-	APILevel int    `json:"api_level"`
-}
-
-func (v versionInfo) String() string {
-	return fmt.Sprintf("%s (schema %d, api %d)", v.Version, v.Schema, v.APILevel)
-}
-
-func compareVersions(a, b versionInfo) int {
-	switch {
-	case a.Schema != b.Schema:
-		return cmpInt(a.Schema, b.Schema)
-	case a.APILevel != b.APILevel:
-		return cmpInt(a.APILevel, b.APILevel)
+// compareAgents orders agents as an upgrade does: by schema and API level
+// (api.CompareVersions), then by release number.
+func compareAgents(a, b api.AgentVersion) int {
+	if c := api.CompareVersions(a, b); c != 0 {
+		return c
 	}
 	return compareRelease(a.Version, b.Version)
+}
+
+// describeVersion is a version triple as the run's messages show it.
+func describeVersion(v api.AgentVersion) string {
+	return fmt.Sprintf("%s (schema %d, api %d)", v.Version, v.Schema, v.APILevel)
 }
 
 // compareRelease orders dotted release numbers numerically ("0.10.0" > "0.9.1").
@@ -45,32 +39,22 @@ func compareRelease(a, b string) int {
 		if i < len(bs) {
 			fmt.Sscanf(bs[i], "%d", &y)
 		}
-		if c := cmpInt(x, y); c != 0 {
+		if c := cmp.Compare(x, y); c != 0 {
 			return c
 		}
 	}
 	return strings.Compare(a, b)
 }
 
-func cmpInt(a, b int) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
 // localVersion runs the local binary to read its versions.
-func localVersion(ctx context.Context, bin string) (versionInfo, error) {
+func localVersion(ctx context.Context, bin string) (api.AgentVersion, error) {
 	out, err := exec.CommandContext(ctx, bin, "version", "--format", "json").Output()
 	if err != nil {
-		return versionInfo{}, fmt.Errorf("reading the version of %s: %w", bin, err)
+		return api.AgentVersion{}, fmt.Errorf("reading the version of %s: %w", bin, err)
 	}
-	var v versionInfo
+	var v api.AgentVersion
 	if err := json.Unmarshal(out, &v); err != nil {
-		return versionInfo{}, fmt.Errorf("version of %s: %w", bin, err)
+		return api.AgentVersion{}, fmt.Errorf("version of %s: %w", bin, err)
 	}
 	return v, nil
 }
@@ -94,17 +78,17 @@ func (d Deps) upgradePreflight(ctx context.Context, t *playbooks.TaskContext) (p
 	if err != nil {
 		return playbooks.Result{}, err
 	}
-	hostOf := memberHosts(t)
+	hostOf := d.memberHosts(t)
 	var offline, pending, done, newer []string
 	for _, m := range ms {
-		cur := versionInfo{Version: m.Version, Schema: m.SchemaVersion, APILevel: m.APILevel}
+		cur := m.AgentVersion()
 		switch {
 		case m.Status == api.StatusOffline:
 			offline = append(offline, m.ServerName)
-		case compareVersions(cur, newV) > 0 && !force:
+		case compareAgents(cur, newV) > 0 && !force:
 			newer = append(newer, m.ServerName)
-			d.Findings.addDowngrade(Downgrade{Host: hostOf[m.ServerName], Member: m.ServerName, Running: cur.String(), Offered: newV.String(), Src: src})
-		case compareVersions(cur, newV) == 0:
+			d.Findings.addDowngrade(Downgrade{Host: hostOf[m.ServerName], Member: m.ServerName, Running: describeVersion(cur), Offered: describeVersion(newV), Src: src})
+		case compareAgents(cur, newV) == 0:
 			done = append(done, m.ServerName)
 		default:
 			pending = append(pending, m.ServerName)
@@ -112,64 +96,56 @@ func (d Deps) upgradePreflight(ctx context.Context, t *playbooks.TaskContext) (p
 	}
 	if len(newer) > 0 {
 		return playbooks.Result{}, fmt.Errorf("%w: member(s) %s run a newer agent than %s %s: a newer schema cannot be read by an older agent (pass --force only if you know the schemas match)",
-			ErrDowngrade, strings.Join(newer, ", "), src, newV)
+			ErrDowngrade, strings.Join(newer, ", "), src, describeVersion(newV))
 	}
 	if len(offline) > 0 {
 		return playbooks.Result{}, fmt.Errorf("member(s) %s OFFLINE: bring them back, or remove them with `orch cluster remove --force NAME`, then re-run the upgrade", strings.Join(offline, ", "))
 	}
-	plan := upgradePlan(t, ms, newV)
+	plan := d.upgradePlan(t, ms, newV)
 	d.Findings.setPlan(plan)
 	verb := "upgrade"
 	if t.Check {
 		verb = "check mode, would upgrade"
 	}
-	msg := fmt.Sprintf("%s to %s: %s", verb, newV, PlanSummary(plan))
+	msg := fmt.Sprintf("%s to %s: %s", verb, describeVersion(newV), PlanSummary(plan))
 	return playbooks.Result{Msg: msg, Data: map[string]any{"pending": toAny(pending), "done": toAny(done),
 		"version": newV.Version, "schema_version": newV.Schema, "api_level": newV.APILevel}}, nil
 }
 
 // memberHosts maps member names to the inventory hosts that run them (node_name).
-func memberHosts(t *playbooks.TaskContext) map[string]string {
+func (d Deps) memberHosts(t *playbooks.TaskContext) map[string]string {
 	out := map[string]string{}
 	hosts, _ := allHosts(t)
 	for _, h := range hosts {
-		vars, err := hostVars(t, h)
-		if err != nil {
-			continue
-		}
-		out[strVar(vars, "node_name", h)] = h
+		out[d.memberName(h)] = h
 	}
 	return out
 }
 
 // upgradePlan orders the members as the serial play upgrades them: inventory order, then
 // the members the inventory does not name (which the play cannot upgrade).
-func upgradePlan(t *playbooks.TaskContext, ms []api.ClusterMember, newV versionInfo) []UpgradeStep {
+func (d Deps) upgradePlan(t *playbooks.TaskContext, ms []api.ClusterMember, newV api.AgentVersion) []UpgradeStep {
 	byName := map[string]api.ClusterMember{}
 	for _, m := range ms {
 		byName[m.ServerName] = m
 	}
-	step := func(host string, m api.ClusterMember) UpgradeStep {
-		cur := versionInfo{Version: m.Version, Schema: m.SchemaVersion, APILevel: m.APILevel}
-		return UpgradeStep{Host: host, Member: m.ServerName, From: cur.String(), To: newV.String(), Done: compareVersions(cur, newV) == 0}
+	stepOf := func(host string, m api.ClusterMember) UpgradeStep {
+		cur := m.AgentVersion()
+		return UpgradeStep{Host: host, Member: m.ServerName, From: describeVersion(cur), To: describeVersion(newV), Done: compareAgents(cur, newV) == 0}
 	}
 	var plan []UpgradeStep
 	seen := map[string]bool{}
 	hosts, _ := allHosts(t)
 	for _, h := range hosts {
-		vars, err := hostVars(t, h)
-		if err != nil {
-			continue
-		}
-		name := strVar(vars, "node_name", h)
+		name := d.memberName(h)
 		if m, ok := byName[name]; ok && !seen[name] {
 			seen[name] = true
-			plan = append(plan, step(h, m))
+			plan = append(plan, stepOf(h, m))
 		}
 	}
 	for _, m := range ms {
 		if !seen[m.ServerName] {
-			plan = append(plan, step("", m))
+			plan = append(plan, stepOf("", m))
 		}
 	}
 	return plan
@@ -196,7 +172,7 @@ func (d Deps) listMembers(ctx context.Context, t *playbooks.TaskContext, via, fp
 
 // membersVia lists the members through one host.
 func (d Deps) membersVia(ctx context.Context, t *playbooks.TaskContext, via, fp string) ([]api.ClusterMember, error) {
-	cl, err := d.apiClient(t, via, fp)
+	cl, err := d.apiClient(via, fp)
 	if err != nil {
 		return nil, err
 	}
@@ -240,8 +216,7 @@ func (d Deps) clusterWait(ctx context.Context, t *playbooks.TaskContext) (playbo
 	want, _ := t.Args.String("version", "")
 	all, _ := t.Args.Bool("all", false)
 	timeout, _ := t.Args.Int("timeout", 60)
-	vars, _ := hostVars(t, "")
-	member := strVar(vars, "node_name", t.Host)
+	member := d.memberName(t.Host)
 	vias, err := t.Args.StringList("via")
 	if err != nil || len(vias) == 0 {
 		return playbooks.Result{}, fmt.Errorf("cluster_wait: via (a list of hosts to ask) is required")
@@ -364,7 +339,7 @@ func (d Deps) membersSettled(ctx context.Context, t *playbooks.TaskContext, via,
 // with the wanted version. It asks the member itself: while older members remain, every
 // upgraded member is BLOCKED and refuses the member list, but always answers status.
 func (d Deps) waitMemberBack(ctx context.Context, t *playbooks.TaskContext, fp, want string, deadline time.Time) (playbooks.Result, error) {
-	cl, err := d.apiClient(t, t.Host, fp)
+	cl, err := d.apiClient(t.Host, fp)
 	if err != nil {
 		return playbooks.Result{}, err
 	}

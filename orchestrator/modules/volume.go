@@ -1,4 +1,4 @@
-package clustermodules
+package modules
 
 import (
 	"context"
@@ -39,7 +39,7 @@ func orAny(target string) string {
 }
 
 // storageVolume is the storage_volume module.
-func (m modules) storageVolume(ctx context.Context, t *playbooks.TaskContext) (playbooks.Result, error) {
+func (d Deps) storageVolume(ctx context.Context, t *playbooks.TaskContext) (playbooks.Result, error) {
 	var s volumeSpec
 	var err error
 	if s.common, err = commonArgs(t.Args); err != nil {
@@ -54,7 +54,7 @@ func (m modules) storageVolume(ctx context.Context, t *playbooks.TaskContext) (p
 	if s.config, err = stringMap(t.Args, "config"); err != nil {
 		return playbooks.Result{}, err
 	}
-	cl, err := m.open(t, s.via, s.fp)
+	cl, err := d.apiClient(s.via, s.fp)
 	if err != nil {
 		return playbooks.Result{}, err
 	}

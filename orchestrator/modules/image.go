@@ -1,4 +1,4 @@
-package clustermodules
+package modules
 
 import (
 	"context"
@@ -74,12 +74,12 @@ func importTarball(ctx context.Context, cl *api.Client, path, alias string) erro
 }
 
 // image is the image module.
-func (m modules) image(ctx context.Context, t *playbooks.TaskContext) (playbooks.Result, error) {
+func (d Deps) image(ctx context.Context, t *playbooks.TaskContext) (playbooks.Result, error) {
 	s, err := imageArgs(t)
 	if err != nil {
 		return playbooks.Result{}, err
 	}
-	cl, err := m.open(t, s.via, s.fp)
+	cl, err := d.apiClient(s.via, s.fp)
 	if err != nil {
 		return playbooks.Result{}, err
 	}

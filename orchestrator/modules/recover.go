@@ -1,4 +1,4 @@
-package controller
+package modules
 
 import (
 	"context"
@@ -288,26 +288,22 @@ const lostWait = 15 * time.Second
 // member that is OFFLINE, except the members of the inventory hosts in keep_hosts; with
 // only_hosts, only the members of those inventory hosts (when present and OFFLINE).
 func (d Deps) clusterRemoveLost(ctx context.Context, t *playbooks.TaskContext) (playbooks.Result, error) {
-	via, err := t.Args.Required("via")
-	if err != nil {
-		return playbooks.Result{}, err
-	}
-	fp, err := t.Args.Required("fingerprint")
+	via, fp, err := viaArgs(t.Args)
 	if err != nil {
 		return playbooks.Result{}, err
 	}
 	keep, _ := t.Args.StringList("keep_hosts")
-	only, onlyGiven, err := onlyMembers(t)
+	only, onlyGiven, err := d.onlyMembers(t)
 	if err != nil {
 		return playbooks.Result{}, err
 	}
 	kept := map[string]bool{}
 	for _, h := range append(keep, via) {
-		vars, err := hostVars(t, h)
+		a, err := d.agent(h)
 		if err != nil {
 			return playbooks.Result{}, err
 		}
-		kept[strVar(vars, "node_name", h)] = true
+		kept[a.NodeName] = true
 	}
 	// The restarted survivor marks the other members OFFLINE once it leads (a moment after
 	// it starts); until then they may still look ONLINE. Wait for that, within a bound:
@@ -342,7 +338,7 @@ func (d Deps) clusterRemoveLost(ctx context.Context, t *playbooks.TaskContext) (
 	if len(lost) == 0 {
 		return playbooks.Result{Msg: "no member to remove"}, nil
 	}
-	cl, err := d.apiClient(t, via, fp)
+	cl, err := d.apiClient(via, fp)
 	if err != nil {
 		return playbooks.Result{}, err
 	}
@@ -402,7 +398,7 @@ func anyStrings(v any) []string {
 }
 
 // onlyMembers reads only_hosts: the member names of those inventory hosts.
-func onlyMembers(t *playbooks.TaskContext) (map[string]bool, bool, error) {
+func (d Deps) onlyMembers(t *playbooks.TaskContext) (map[string]bool, bool, error) {
 	if _, given := t.Args["only_hosts"]; !given {
 		return nil, false, nil
 	}
@@ -412,11 +408,11 @@ func onlyMembers(t *playbooks.TaskContext) (map[string]bool, bool, error) {
 	}
 	out := map[string]bool{}
 	for _, h := range hosts {
-		vars, err := hostVars(t, h)
+		a, err := d.agent(h)
 		if err != nil {
 			return nil, false, err
 		}
-		out[strVar(vars, "node_name", h)] = true
+		out[a.NodeName] = true
 	}
 	return out, true, nil
 }

@@ -1,4 +1,4 @@
-package clustermodules
+package modules
 
 import (
 	"testing"

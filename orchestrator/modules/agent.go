@@ -1,4 +1,4 @@
-package controller
+package modules
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"orch/nodeagent/api"
 	"orch/orchestrator/agentctl"
 	"orch/orchestrator/transport"
 	"orch/playbooks"
@@ -15,10 +16,11 @@ import (
 // agentInstall pushes the nodeagent binary to AGENT_DIR/bin/nodeagent (skipped when the
 // remote copy has the same sha256).
 func (d Deps) agentInstall(ctx context.Context, t *playbooks.TaskContext) (playbooks.Result, error) {
-	conn, dir, err := hostAgent(t)
+	conn, a, err := d.hostAgent(ctx, t)
 	if err != nil {
 		return playbooks.Result{}, err
 	}
+	dir := a.Dir
 	src, _ := t.Args.String("src", d.AgentBinary)
 	if src == "" {
 		return playbooks.Result{}, fmt.Errorf("no agent binary: pass --agent PATH")
@@ -45,10 +47,11 @@ func (d Deps) agentInstall(ctx context.Context, t *playbooks.TaskContext) (playb
 
 // agentStart starts the agent (restart: true restarts it) and waits until it answers.
 func (d Deps) agentStart(ctx context.Context, t *playbooks.TaskContext) (playbooks.Result, error) {
-	conn, dir, err := hostAgent(t)
+	conn, a, err := d.hostAgent(ctx, t)
 	if err != nil {
 		return playbooks.Result{}, err
 	}
+	dir := a.Dir
 	restart, err := t.Args.Bool("restart", false)
 	if err != nil {
 		return playbooks.Result{}, err
@@ -81,10 +84,11 @@ func (d Deps) agentStart(ctx context.Context, t *playbooks.TaskContext) (playboo
 
 // agentStop stops the agent (SIGTERM, then SIGKILL after the grace period).
 func (d Deps) agentStop(ctx context.Context, t *playbooks.TaskContext) (playbooks.Result, error) {
-	conn, dir, err := hostAgent(t)
+	conn, a, err := d.hostAgent(ctx, t)
 	if err != nil {
 		return playbooks.Result{}, err
 	}
+	dir := a.Dir
 	grace, _ := t.Args.Int("grace", 15)
 	running, _, err := agentctl.Status(ctx, conn, dir)
 	if err != nil || !running {
@@ -100,10 +104,11 @@ func (d Deps) agentStop(ctx context.Context, t *playbooks.TaskContext) (playbook
 // agentCommand runs the agent CLI on the host: `agent_command: cluster list-database`.
 // It reports no change unless `changed: true` is given (the agent CLI cannot tell).
 func (d Deps) agentCommand(ctx context.Context, t *playbooks.TaskContext) (playbooks.Result, error) {
-	conn, dir, err := hostAgent(t)
+	conn, a, err := d.hostAgent(ctx, t)
 	if err != nil {
 		return playbooks.Result{}, err
 	}
+	dir := a.Dir
 	args, err := t.Args.StringList("args")
 	if err != nil || len(args) == 0 {
 		cmd, _ := t.Args.String("cmd", "")
@@ -115,7 +120,7 @@ func (d Deps) agentCommand(ctx context.Context, t *playbooks.TaskContext) (playb
 	changed, _ := t.Args.Bool("changed", false)
 	var out []byte
 	run := func() error {
-		out, err = agentRun(ctx, conn, dir, nil, args...)
+		out, err = agentctl.Run(ctx, conn, dir, nil, args...)
 		return err
 	}
 	if changed {
@@ -146,7 +151,7 @@ func needsInstall(ctx context.Context, conn *transport.Conn, src, dir string) (b
 	if err != nil {
 		return false, err
 	}
-	bin := shq(agentctl.Binary(dir))
+	bin := transport.Quote(agentctl.Binary(dir))
 	// openssl uses the CPU's SHA extensions: 3-6x faster than sha256sum on a 17 MB binary.
 	res, err := conn.Run(ctx, "[ -f "+bin+" ] && stat -c %a "+bin+" && { openssl dgst -sha256 -r "+bin+
 		" 2>/dev/null || sha256sum "+bin+"; } 2>/dev/null", transport.RunOptions{})
@@ -162,11 +167,11 @@ func needsInstall(ctx context.Context, conn *transport.Conn, src, dir string) (b
 // onto a cluster that runs a newer schema would stop it (`orch upgrade --force` can). The
 // refusal is recorded for the run's summary.
 func (d Deps) refuseDowngrade(ctx context.Context, t *playbooks.TaskContext, conn *transport.Conn, src, dir string) error {
-	res, err := conn.Run(ctx, shq(agentctl.Binary(dir))+" version --format json 2>/dev/null", transport.RunOptions{})
+	res, err := agentctl.Cmd(ctx, conn, dir, transport.RunOptions{}, "version", "--format", "json")
 	if err != nil || res.ExitCode != 0 {
 		return err // no agent installed yet (or one too old to say): nothing to protect
 	}
-	var installed versionInfo
+	var installed api.AgentVersion
 	if json.Unmarshal(res.Stdout, &installed) != nil {
 		return nil
 	}
@@ -174,12 +179,11 @@ func (d Deps) refuseDowngrade(ctx context.Context, t *playbooks.TaskContext, con
 	if err != nil {
 		return err
 	}
-	if compareVersions(installed, local) <= 0 {
+	if compareAgents(installed, local) <= 0 {
 		return nil
 	}
-	vars, _ := hostVars(t, "")
-	d.Findings.addDowngrade(Downgrade{Host: t.Host, Member: strVar(vars, "node_name", t.Host),
-		Running: installed.String(), Offered: local.String(), Src: src})
+	d.Findings.addDowngrade(Downgrade{Host: t.Host, Member: d.memberName(t.Host),
+		Running: describeVersion(installed), Offered: describeVersion(local), Src: src})
 	return fmt.Errorf("%w: the installed agent %s is newer than the offered %s %s: pass the agent the cluster runs with --agent, "+
-		"or downgrade on purpose with `orch upgrade --agent %s --force`", ErrDowngrade, installed, src, local, src)
+		"or downgrade on purpose with `orch upgrade --agent %s --force`", ErrDowngrade, describeVersion(installed), src, describeVersion(local), src)
 }

@@ -1,0 +1,106 @@
+package modules
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"maps"
+
+	"orch/inventory"
+	"orch/nodeagent/api"
+	"orch/orchestrator/clientstore"
+	"orch/orchestrator/transport"
+	"orch/playbooks"
+)
+
+// ErrSplitBrain means the hosts belong to different clusters.
+var ErrSplitBrain = errors.New("hosts belong to different clusters")
+
+// Deps are what the modules need from orch, given once per run.
+type Deps struct {
+	// AgentBinary is the local nodeagent binary to push.
+	AgentBinary string
+	// Store holds orch's client certificate and the pinned cluster certificates.
+	Store *clientstore.Store
+	// Preseed, when set (`orch up --preseed FILE`), supplies the cluster-wide settings
+	// instead of the inventory's config/storage_pools/networks/profiles vars.
+	Preseed *api.Preseed
+	// Logger receives debug logs.
+	Logger *slog.Logger
+	// Findings, when set, collect what the run's summary reports (refused downgrades,
+	// the upgrade plan).
+	Findings *Findings
+	// Agents are the agent settings of every inventory host (node_name, agent_dir,
+	// cluster_address, client_address, member_config), by inventory hostname: read and
+	// validated once from the inventory (inventory.Host.Agent).
+	Agents map[string]inventory.AgentSettings
+	// SSH gives the modules that drive the agent the SSH connection to a host.
+	SSH SSHDialer
+}
+
+// SSHDialer hands out the run's SSH connection to an inventory host, dialing it on first
+// use; orch's connector implements it.
+type SSHDialer interface {
+	SSH(ctx context.Context, host string) (*transport.Conn, error)
+}
+
+// Registry returns every module `orch play` and `orch up` can run, bound to deps: the
+// engine's generic modules (playbooks.Builtins), then the host modules, then orch's own
+// modules (agent_*, cluster_*, instance, storage_pool, network, profile, image, setup,
+// host_prereqs, upgrade_preflight, recover_*, reset_plan, …). A later set replaces a
+// module of the same name in an earlier one.
+func Registry(deps Deps) playbooks.Registry {
+	r := playbooks.Builtins()
+	// Ansible's generic host modules (apt, service, user, lineinfile, …) go here, in this
+	// one place: maps.Copy(r, hostmods.Registry()).
+	maps.Copy(r, deps.agentModules())
+	maps.Copy(r, deps.clusterModules())
+	maps.Copy(r, deps.entityModules())
+	return r
+}
+
+// agentModules act on one host's agent over SSH, or gather the host's facts.
+func (d Deps) agentModules() playbooks.Registry {
+	return playbooks.Registry{
+		"agent_install": playbooks.ModuleFunc(d.agentInstall),
+		"agent_start":   playbooks.ModuleFunc(d.agentStart),
+		"agent_stop":    playbooks.ModuleFunc(d.agentStop),
+		"agent_facts":   playbooks.ModuleFunc(d.agentFacts),
+		"agent_command": playbooks.ModuleFunc(d.agentCommand),
+		"agent_remove":  playbooks.ModuleFunc(d.agentRemove),
+		"setup":         playbooks.ModuleFunc(d.setup),
+		"host_prereqs":  playbooks.ModuleFunc(d.hostPrereqs),
+	}
+}
+
+// clusterModules plan and carry out cluster membership: bootstrap, join, trust, upgrade,
+// recovery and reset.
+func (d Deps) clusterModules() playbooks.Registry {
+	return playbooks.Registry{
+		"cluster_plan":        playbooks.ModuleFunc(d.clusterPlan),
+		"cluster_bootstrap":   playbooks.ModuleFunc(d.clusterBootstrap),
+		"cluster_trust":       playbooks.ModuleFunc(d.clusterTrust),
+		"cluster_join":        playbooks.ModuleFunc(d.clusterJoin),
+		"cluster_members":     playbooks.ModuleFunc(d.clusterMembers),
+		"cluster_wait":        playbooks.ModuleFunc(d.clusterWait),
+		"cluster_remove_lost": playbooks.ModuleFunc(d.clusterRemoveLost),
+		"cluster_stale":       playbooks.ModuleFunc(d.clusterStale),
+		"cluster_leave":       playbooks.ModuleFunc(d.clusterLeave),
+		"upgrade_preflight":   playbooks.ModuleFunc(d.upgradePreflight),
+		"recover_plan":        playbooks.ModuleFunc(d.recoverPlan),
+		"recover_report":      playbooks.ModuleFunc(d.recoverReport),
+		"reset_plan":          playbooks.ModuleFunc(d.resetPlan),
+	}
+}
+
+// entityModules declare cluster objects through the API (see entities.go).
+func (d Deps) entityModules() playbooks.Registry {
+	return playbooks.Registry{
+		"instance":       playbooks.ModuleFunc(d.instance),
+		"storage_pool":   playbooks.ModuleFunc(d.storagePool),
+		"storage_volume": playbooks.ModuleFunc(d.storageVolume),
+		"network":        playbooks.ModuleFunc(d.network),
+		"profile":        playbooks.ModuleFunc(d.profile),
+		"image":          playbooks.ModuleFunc(d.image),
+	}
+}
