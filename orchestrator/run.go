@@ -1,6 +1,3 @@
-// Package orchestrator is orch's side of the system: it turns an inventory into playbook
-// runs over SSH (`orch up`, `orch play`, and the other built-in playbooks) and talks to
-// clusters through their API with a pinned certificate.
 package orchestrator
 
 import (

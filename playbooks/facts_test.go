@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-// fakeSetup stands for orch's setup module (modules/controller, tested with
+// fakeSetup stands for orch's setup module (orchestrator/modules, tested with
 // the real facts command there): it reads the host's name through the
 // connection, as a real setup does, and returns Ansible-named facts.
 func fakeSetup(calls *atomic.Int32) Module {

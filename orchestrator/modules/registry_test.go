@@ -1,14 +1,37 @@
 package modules
 
-import "testing"
+import (
+	"testing"
 
-// TestRegistryHasEntityModules: the cluster entity modules are registered next to the
-// controller's own, which keep their names.
-func TestRegistryHasEntityModules(t *testing.T) {
-	r := Registry(Deps{})
-	for _, name := range []string{"storage_pool", "storage_volume", "network", "profile", "image", "instance", "agent_install"} {
+	"orch/playbooks"
+)
+
+// TestRegistryComposesEverything: the one registry holds the engine's generic modules and
+// every orch module, and no set silently replaces a module of another.
+func TestRegistryComposesEverything(t *testing.T) {
+	d := Deps{}
+	r := Registry(d)
+	sets := map[string]playbooks.Registry{"builtins": playbooks.Builtins(), "agent": d.agentModules(),
+		"cluster": d.clusterModules(), "entity": d.entityModules()}
+	owner := map[string]string{}
+	for set, reg := range sets {
+		for name := range reg {
+			if other, ok := owner[name]; ok {
+				t.Errorf("module %s is in both %s and %s", name, other, set)
+			}
+			owner[name] = set
+			if r[name] == nil {
+				t.Errorf("module %s (%s) is not registered", name, set)
+			}
+		}
+	}
+	for _, name := range []string{"command", "copy", "setup", "agent_install", "cluster_join", "reset_plan",
+		"instance", "storage_pool", "storage_volume", "network", "profile", "image"} {
 		if r[name] == nil {
 			t.Errorf("module %s is not registered", name)
 		}
+	}
+	if len(r) != len(owner) {
+		t.Errorf("registry has %d modules, the sets %d", len(r), len(owner))
 	}
 }
