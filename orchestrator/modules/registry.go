@@ -46,22 +46,19 @@ type SSHDialer interface {
 
 // Registry returns every module `orch play` and `orch up` can run, bound to deps: the
 // engine's generic modules (playbooks.Builtins), then the host modules, then orch's own
-// modules (agent_*, cluster_*, instance, storage_pool, network, profile, image, setup,
-// host_prereqs, upgrade_preflight, recover_*, reset_plan, …). A later set replaces a
-// module of the same name in an earlier one.
+// (Deps.own). A later set replaces a module of the same name in an earlier one.
 func Registry(deps Deps) playbooks.Registry {
 	r := playbooks.Builtins()
 	// Ansible's generic host modules (apt, service, user, lineinfile, …) go here, in this
 	// one place: maps.Copy(r, hostmods.Registry()).
-	maps.Copy(r, deps.agentModules())
-	maps.Copy(r, deps.clusterModules())
-	maps.Copy(r, deps.entityModules())
+	maps.Copy(r, deps.own())
 	return r
 }
 
-// agentModules act on one host's agent over SSH, or gather the host's facts.
-func (d Deps) agentModules() playbooks.Registry {
+// own are orch's own modules (one map literal, so a name cannot be given twice).
+func (d Deps) own() playbooks.Registry {
 	return playbooks.Registry{
+		// The agent on one host, over SSH, and the host's facts and packages.
 		"agent_install": playbooks.ModuleFunc(d.agentInstall),
 		"agent_start":   playbooks.ModuleFunc(d.agentStart),
 		"agent_stop":    playbooks.ModuleFunc(d.agentStop),
@@ -70,13 +67,7 @@ func (d Deps) agentModules() playbooks.Registry {
 		"agent_remove":  playbooks.ModuleFunc(d.agentRemove),
 		"setup":         playbooks.ModuleFunc(d.setup),
 		"host_prereqs":  playbooks.ModuleFunc(d.hostPrereqs),
-	}
-}
-
-// clusterModules plan and carry out cluster membership: bootstrap, join, trust, upgrade,
-// recovery and reset.
-func (d Deps) clusterModules() playbooks.Registry {
-	return playbooks.Registry{
+		// Cluster membership: bootstrap, join, trust, upgrade, recovery and reset.
 		"cluster_plan":        playbooks.ModuleFunc(d.clusterPlan),
 		"cluster_bootstrap":   playbooks.ModuleFunc(d.clusterBootstrap),
 		"cluster_trust":       playbooks.ModuleFunc(d.clusterTrust),
@@ -90,12 +81,7 @@ func (d Deps) clusterModules() playbooks.Registry {
 		"recover_plan":        playbooks.ModuleFunc(d.recoverPlan),
 		"recover_report":      playbooks.ModuleFunc(d.recoverReport),
 		"reset_plan":          playbooks.ModuleFunc(d.resetPlan),
-	}
-}
-
-// entityModules declare cluster objects through the API (see entities.go).
-func (d Deps) entityModules() playbooks.Registry {
-	return playbooks.Registry{
+		// The cluster's objects through its API (entity.go).
 		"instance":       playbooks.ModuleFunc(d.instance),
 		"storage_pool":   playbooks.ModuleFunc(d.storagePool),
 		"storage_volume": playbooks.ModuleFunc(d.storageVolume),

@@ -7,12 +7,11 @@ import (
 )
 
 // TestRegistryComposesEverything: the one registry holds the engine's generic modules and
-// every orch module, and no set silently replaces a module of another.
+// every orch module, and orch's modules replace none of the engine's.
 func TestRegistryComposesEverything(t *testing.T) {
 	d := Deps{}
 	r := Registry(d)
-	sets := map[string]playbooks.Registry{"builtins": playbooks.Builtins(), "agent": d.agentModules(),
-		"cluster": d.clusterModules(), "entity": d.entityModules()}
+	sets := map[string]playbooks.Registry{"builtins": playbooks.Builtins(), "orch": d.own()}
 	owner := map[string]string{}
 	for set, reg := range sets {
 		for name := range reg {
