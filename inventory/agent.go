@@ -23,8 +23,8 @@ type AgentSettings struct {
 	// NodeName is node_name: the member's name in the cluster; default the
 	// inventory hostname.
 	NodeName string
-	// Dir is agent_dir: the agent's directory on the host (absolute);
-	// default /var/lib/nodeagent.
+	// Dir is agent_dir: the agent's directory on the host (absolute, not /:
+	// `orch reset --purge` removes it); default /var/lib/nodeagent.
 	Dir string
 	// ClusterAddress is cluster_address: host:port the agent listens on for
 	// cluster and raft traffic; default ansible_host:8443, or the inventory
@@ -71,8 +71,11 @@ func (h *Host) Agent() (AgentSettings, error) {
 		a.NodeName = s
 	}
 	if s, ok := r.str("agent_dir"); ok {
-		if !path.IsAbs(s) {
+		switch {
+		case !path.IsAbs(s):
 			r.fail("agent_dir", " %q: want an absolute path", s)
+		case path.Clean(s) == "/":
+			r.fail("agent_dir", " %q: want an absolute path other than /", s)
 		}
 		a.Dir = path.Clean(s)
 	}

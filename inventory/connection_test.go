@@ -138,6 +138,7 @@ func TestAgentSettingsErrors(t *testing.T) {
 	cases := []struct{ vars, want string }{
 		{"node_name: 'a b'", `inv.yml:4:7: host "h": node_name: invalid value "a b": want a non-empty name without blanks, slashes or control characters`},
 		{"agent_dir: relative/dir", `inv.yml:4:7: host "h": agent_dir: invalid value "relative/dir": want an absolute path`},
+		{"agent_dir: //", `inv.yml:4:7: host "h": agent_dir: invalid value "//": want an absolute path other than /`},
 		{"cluster_address: 'a:b:c'", `inv.yml:4:7: host "h": cluster_address: invalid value "a:b:c": want host:port`},
 		{"cluster_address: 'h:0'", `inv.yml:4:7: host "h": cluster_address: invalid value "h:0": want host:port with a port in 1-65535`},
 		{"client_address: 'a:b:c'", `inv.yml:4:7: host "h": client_address: invalid value "a:b:c": want host:port`},
