@@ -49,8 +49,8 @@ type SSHDialer interface {
 // (Deps.own). A later set replaces a module of the same name in an earlier one.
 func Registry(deps Deps) playbooks.Registry {
 	r := playbooks.Builtins()
-	// Ansible's generic host modules (apt, service, user, lineinfile, …) go here, in this
-	// one place: maps.Copy(r, hostmods.Registry()).
+	// The one place for Ansible's generic host modules (apt, service, user, lineinfile, …)
+	// of package orch/playbooks/hostmods, once it is merged: maps.Copy(r, hostmods.Registry()).
 	maps.Copy(r, deps.own())
 	return r
 }
