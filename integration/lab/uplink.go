@@ -89,3 +89,27 @@ func burstBytes(bits float64) int {
 }
 
 func bytesTrim(b []byte) string { return strings.TrimSpace(string(b)) }
+
+// sentSyntax finds the byte counter in `tc -s qdisc show`.
+var sentSyntax = regexp.MustCompile(`Sent (\d+) bytes`)
+
+// UplinkSent is how many bytes this machine has sent to the lab's hosts through the shaped
+// uplink since it was shaped (the bucket's own counter): what a benchmark charges to the
+// control node's link.
+func (l *Lab) UplinkSent() (int64, error) {
+	l.mu.Lock()
+	bridge, rate := l.st.Bridge, l.st.Uplink
+	l.mu.Unlock()
+	if rate == "" {
+		return 0, fmt.Errorf("lab %s: uplink not shaped: no counter", l.st.ID)
+	}
+	out, err := exec.Command("tc", "-s", "qdisc", "show", "dev", bridge, "root").CombinedOutput()
+	if err != nil {
+		return 0, fmt.Errorf("uplink of bridge %s: tc -s qdisc show: %w: %s", bridge, err, bytesTrim(out))
+	}
+	m := sentSyntax.FindSubmatch(out)
+	if m == nil {
+		return 0, fmt.Errorf("uplink of bridge %s: no byte counter in %q", bridge, bytesTrim(out))
+	}
+	return strconv.ParseInt(string(m[1]), 10, 64)
+}

@@ -36,7 +36,14 @@ func TestUplinkShapesControlToHostOnly(t *testing.T) {
 	}
 	floor := time.Duration(float64(size*8) / 32e6 * 0.75 * float64(time.Second))
 
+	before, err := l.UplinkSent()
+	if err != nil {
+		t.Fatal(err)
+	}
 	shaped := timeSSHCopy(t, l, nil, "host1", size)
+	if after, err := l.UplinkSent(); err != nil || after-before < size {
+		t.Errorf("uplink counter went from %d to %d (%v) over a %d-byte copy", before, after, err, size)
+	}
 	if shaped < floor {
 		t.Errorf("control -> host1: %d bytes in %v, faster than %s allows (%v)", size, shaped, rate, floor)
 	}
