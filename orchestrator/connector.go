@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"orch/inventory"
+	"orch/orchestrator/agentctl"
 	"orch/orchestrator/transport"
 	"orch/playbooks"
 )
@@ -21,6 +22,7 @@ type connector struct {
 	knownHosts string
 	acceptNew  bool
 	files      *transport.FileCache
+	relay      *transport.Relay // hosts pass the agent binary on to each other
 	log        *slog.Logger
 
 	mu    sync.Mutex
@@ -35,7 +37,8 @@ type lazyConn struct {
 
 func newConnector(inv *inventory.Inventory, knownHosts string, acceptNew bool, log *slog.Logger) *connector {
 	return &connector{inv: inv, knownHosts: knownHosts, acceptNew: acceptNew, log: log,
-		files: transport.NewFileCache(), conns: map[string]*lazyConn{}}
+		files: transport.NewFileCache(), conns: map[string]*lazyConn{},
+		relay: transport.NewRelay(transport.RelayOptions{Lend: agentctl.LendCommand})}
 }
 
 // Connect returns the host's connection for the playbook engine, dialing it once.
@@ -80,7 +83,7 @@ func (c *connector) config(name string) (transport.Config, error) {
 		return transport.Config{}, err
 	}
 	cfg := transport.Config{Name: name, Host: ic.Host, Port: ic.Port, User: ic.User,
-		KnownHostsFile: c.knownHosts, AcceptNew: c.acceptNew, Become: ic.Become, Files: c.files, Logger: c.log}
+		KnownHostsFile: c.knownHosts, AcceptNew: c.acceptNew, Become: ic.Become, Files: c.files, Relay: c.relay, Logger: c.log}
 	if ic.PrivateKeyFile != "" {
 		cfg.KeyFiles = []string{ic.PrivateKeyFile}
 	}
@@ -98,8 +101,9 @@ func (c *connector) config(name string) (transport.Config, error) {
 	return cfg, nil
 }
 
-// close closes every connection of the run.
+// close stops the hosts' lenders and closes every connection of the run.
 func (c *connector) close() {
+	c.relay.Close()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, lc := range c.conns {

@@ -31,6 +31,7 @@ var sections = []struct {
 	{"playbook", (*suite).playbook},
 	{"resources", (*suite).resources},
 	{"realhosts", (*suite).realHosts},
+	{"slowlink", (*suite).slowLink},
 }
 
 // BenchmarkSideBySide is `make bench`: every section once (run it with -benchtime 1x),

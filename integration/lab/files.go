@@ -32,8 +32,9 @@ type state struct {
 	Ephemeral bool        `json:"ephemeral,omitempty"` // made by New: its directory is removed with it
 	Owner     *owner      `json:"owner,omitempty"`     // the test process of an ephemeral lab
 	Mounts    []string    `json:"mounts"`
-	OS        string      `json:"os,omitempty"`  // the kind of every host: OSNamespace or OSDebian
-	NAT       string      `json:"nat,omitempty"` // nftables table masquerading the subnet (Debian hosts reach the package mirror)
+	OS        string      `json:"os,omitempty"`     // the kind of every host: OSNamespace or OSDebian
+	NAT       string      `json:"nat,omitempty"`    // nftables table masquerading the subnet (Debian hosts reach the package mirror)
+	Uplink    string      `json:"uplink,omitempty"` // tc rate shaping control-to-host traffic on the bridge
 	Hosts     []hostState `json:"hosts"`
 }
 

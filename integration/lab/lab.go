@@ -77,6 +77,7 @@ type config struct {
 	os        string
 	mounts    []string
 	ephemeral bool
+	uplink    string // tc rate of the control-to-host link, "" unshaped
 }
 
 // WithLogger makes the lab log its steps (host started, killed, partitioned) to l.
@@ -118,6 +119,11 @@ func create(dir string, c config) (*Lab, error) {
 	if c.os != OSNamespace && c.os != OSDebian {
 		return nil, fmt.Errorf("lab host OS %q: %w (namespace hosts: \"\", or %q)", c.os, errors.ErrUnsupported, OSDebian)
 	}
+	if c.uplink != "" {
+		if _, err := ParseRate(c.uplink); err != nil {
+			return nil, err
+		}
+	}
 	for _, m := range c.mounts {
 		if !filepath.IsAbs(m) {
 			return nil, fmt.Errorf("lab mount %q: not an absolute path", m)
@@ -136,7 +142,7 @@ func create(dir string, c config) (*Lab, error) {
 	}
 	l := &Lab{log: c.log.With("lab", id), st: state{
 		Version: stateVersion, ID: id, Dir: dir, Bridge: namePrefix + id,
-		Ephemeral: c.ephemeral, Mounts: c.mounts, OS: c.os,
+		Ephemeral: c.ephemeral, Mounts: c.mounts, OS: c.os, Uplink: c.uplink,
 	}}
 	if err := l.setUp(); err != nil {
 		return nil, errors.Join(err, l.Close())
@@ -173,6 +179,9 @@ func (l *Lab) setUp() error {
 		return err
 	}
 	l.st.Subnet = subnet.String()
+	if err := shapeBridge(l.st.Bridge, l.st.Uplink); err != nil {
+		return err
+	}
 	if l.st.OS == OSDebian {
 		l.st.NAT = namePrefix + l.st.ID
 		if err := l.saveLocked(); err != nil {

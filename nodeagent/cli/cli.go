@@ -43,6 +43,7 @@ type CLI struct {
 	Info        InfoCmd             `cmd:"" help:"Show what this agent is."`
 	Version     VersionCmd          `cmd:"" help:"Print the agent's version."`
 	Completion  verbs.CompletionCmd `cmd:"" help:"Print a shell's completion script (bash, zsh, fish)."`
+	ServeFile   ServeFileCmd        `cmd:"" name:"serve-file" hidden:"" help:"Lend a file to other hosts (orch's fan-out of the agent)."`
 	verbs.Verbs `embed:""`
 }
 

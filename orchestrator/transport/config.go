@@ -67,6 +67,10 @@ type Config struct {
 	// Files caches file digests and compressed copies; share one across the Conns of a
 	// run so a binary is hashed and compressed once. Default: a cache per Conn.
 	Files *FileCache
+	// Relay, shared between the Conns of a run, lets hosts fetch the files it lends (the
+	// agent binary) from hosts that already hold them instead of through this link.
+	// Default: none, every push comes from the control node.
+	Relay *Relay
 	// Logger receives debug logs. Default: discard.
 	Logger *slog.Logger
 }

@@ -66,11 +66,24 @@ func (c *Conn) Push(ctx context.Context, local, remote string, mode os.FileMode)
 		return false, fmt.Errorf("%s: push: %w", c.cfg.Name, err)
 	}
 	p := &pusher{c: c, become: c.becomes(false), local: local, remote: remote, sum: sum, mode: mode.Perm()}
-	changed, err = p.run(ctx)
+	if lend, ok := c.lendCommand(remote); ok {
+		changed, err = p.pushRelayed(ctx, c.cfg.Relay, lend)
+	} else {
+		changed, err = p.run(ctx)
+	}
 	if err != nil {
 		return false, fmt.Errorf("%s: push %s to %s: %w", c.cfg.Name, local, remote, stripHost(err, c.cfg.Name))
 	}
 	return changed, nil
+}
+
+// lendCommand is the command that lends remote to other hosts, when the connection has a
+// relay and the relay lends such files.
+func (c *Conn) lendCommand(remote string) (string, bool) {
+	if c.cfg.Relay == nil || c.cfg.Relay.opts.Lend == nil {
+		return "", false
+	}
+	return c.cfg.Relay.opts.Lend(remote)
 }
 
 // pusher carries one Push.

@@ -29,6 +29,7 @@ type cli struct {
 	Start     hostCmd   `cmd:"" help:"Start a killed host again."`
 	Partition hostCmd   `cmd:"" help:"Cut a host off the network (link down)."`
 	Heal      hostCmd   `cmd:"" help:"Reconnect a partitioned host."`
+	Uplink    uplinkCmd `cmd:"" help:"Shape the link between this machine and the lab's hosts to RATE (tc syntax, e.g. 100mbit), or unshape it with \"none\"."`
 }
 
 // env is what every command gets: output and a logger.
@@ -63,6 +64,7 @@ type upCmd struct {
 	Dir     string            `required:"" type:"path" help:"Lab directory (keys, known_hosts, inventory.ini, host data)."`
 	Hosts   int               `short:"n" default:"3" help:"Number of hosts."`
 	OS      string            `name:"os" enum:"namespace,debian" default:"namespace" help:"Kind of host: namespace (sshd in a network namespace over this machine's files) or debian (Debian 12 system container booted by systemd, base rootfs built once with debootstrap)."`
+	Uplink  string            `placeholder:"RATE" help:"Shape the control-to-host link to RATE (tc syntax: 100mbit, 1gbit, 12.5mbps); host-to-host traffic stays unshaped."`
 	Replace bool              `help:"Remove a lab already in DIR first."`
 	Var     map[string]string `help:"Extra inventory variable KEY=VALUE for [all:vars] (repeatable)."`
 }
@@ -77,7 +79,7 @@ func (c *upCmd) Run(e *env, ctx context.Context) error {
 	if c.OS == "debian" {
 		os = lab.OSDebian
 	}
-	l, err := lab.Create(ctx, c.Dir, c.Hosts, lab.WithLogger(e.log), lab.WithOS(os))
+	l, err := lab.Create(ctx, c.Dir, c.Hosts, lab.WithLogger(e.log), lab.WithOS(os), lab.WithUplink(c.Uplink))
 	if err != nil {
 		return err
 	}
@@ -85,7 +87,7 @@ func (c *upCmd) Run(e *env, ctx context.Context) error {
 	if err := l.WriteInventory(inv, c.Var); err != nil {
 		return errors.Join(err, l.Close())
 	}
-	fmt.Fprintf(e.out, "lab %s up in %s (subnet %s, gateway %s)\n", l.ID(), l.Dir(), l.Subnet(), l.Gateway())
+	fmt.Fprintf(e.out, "lab %s up in %s (subnet %s, gateway %s%s)\n", l.ID(), l.Dir(), l.Subnet(), l.Gateway(), uplinkNote(l))
 	for _, h := range l.Hosts() {
 		fmt.Fprintf(e.out, "  %-8s %s\n", h.Name, h.Addr)
 	}
@@ -146,7 +148,7 @@ func (c *statusCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.out, "lab %s in %s (subnet %s)\n", l.ID(), l.Dir(), l.Subnet())
+	fmt.Fprintf(e.out, "lab %s in %s (subnet %s%s)\n", l.ID(), l.Dir(), l.Subnet(), uplinkNote(l))
 	tw := tabwriter.NewWriter(e.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "HOST\tADDR\tSTATE")
 	for _, h := range l.Hosts() {
@@ -192,6 +194,35 @@ func (c *execCmd) Run(e *env, ctx context.Context) error {
 }
 
 // hostCmd is a fault or repair applied to one host; the command's name says which.
+type uplinkCmd struct {
+	Dir  string `required:"" type:"path" help:"Lab directory."`
+	Rate string `arg:"" help:"Rate in tc syntax (100mbit, 1gbit, 12.5mbps), or none."`
+}
+
+func (c *uplinkCmd) Run(e *env) error {
+	l, err := lab.Load(c.Dir, lab.WithLogger(e.log))
+	if err != nil {
+		return err
+	}
+	rate := c.Rate
+	if rate == "none" {
+		rate = ""
+	}
+	if err := l.SetUplink(rate); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.out, "lab %s: uplink %s\n", l.ID(), c.Rate)
+	return nil
+}
+
+// uplinkNote is ", uplink RATE" for a shaped lab.
+func uplinkNote(l *lab.Lab) string {
+	if r := l.Uplink(); r != "" {
+		return ", uplink " + r
+	}
+	return ""
+}
+
 type hostCmd struct {
 	Dir  string `required:"" type:"path" help:"Lab directory."`
 	Host string `arg:"" help:"Host name (host1, ...)."`
