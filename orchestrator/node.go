@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 
+	"orch/internal/shell"
 	"orch/orchestrator/transport"
 	"orch/playbooks"
 )
@@ -30,22 +30,15 @@ func Node(ctx context.Context, opts Options, host string, args []string, stdin i
 	if err != nil {
 		return 1, err
 	}
-	cmd := quote(a.Dir+"/bin/nodeagent") + " --dir " + quote(a.Dir)
+	cmd := shell.Quote(a.Dir+"/bin/nodeagent") + " --dir " + shell.Quote(a.Dir)
 	for _, arg := range args {
-		cmd += " " + quote(arg)
+		cmd += " " + shell.Quote(arg)
 	}
 	res, err := c.(connAdapter).c.Run(ctx, cmd, transport.RunOptions{Stdin: stdin, Stdout: stdout, Stderr: stderr, Become: true})
 	if err != nil {
 		return 1, err
 	}
 	return res.ExitCode, nil
-}
-
-func quote(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:@,+") == "" {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'"'"'`) + "'"
 }
 
 // List prints the hosts and/or tasks a playbook would run (--list-hosts, --list-tasks).

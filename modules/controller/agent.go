@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"orch/internal/shell"
 	"orch/orchestrator/agentctl"
 	"orch/orchestrator/transport"
 	"orch/playbooks"
@@ -146,7 +147,7 @@ func needsInstall(ctx context.Context, conn *transport.Conn, src, dir string) (b
 	if err != nil {
 		return false, err
 	}
-	bin := shq(agentctl.Binary(dir))
+	bin := shell.Quote(agentctl.Binary(dir))
 	// openssl uses the CPU's SHA extensions: 3-6x faster than sha256sum on a 17 MB binary.
 	res, err := conn.Run(ctx, "[ -f "+bin+" ] && stat -c %a "+bin+" && { openssl dgst -sha256 -r "+bin+
 		" 2>/dev/null || sha256sum "+bin+"; } 2>/dev/null", transport.RunOptions{})
@@ -162,7 +163,7 @@ func needsInstall(ctx context.Context, conn *transport.Conn, src, dir string) (b
 // onto a cluster that runs a newer schema would stop it (`orch upgrade --force` can). The
 // refusal is recorded for the run's summary.
 func (d Deps) refuseDowngrade(ctx context.Context, t *playbooks.TaskContext, conn *transport.Conn, src, dir string) error {
-	res, err := conn.Run(ctx, shq(agentctl.Binary(dir))+" version --format json 2>/dev/null", transport.RunOptions{})
+	res, err := conn.Run(ctx, shell.Quote(agentctl.Binary(dir))+" version --format json 2>/dev/null", transport.RunOptions{})
 	if err != nil || res.ExitCode != 0 {
 		return err // no agent installed yet (or one too old to say): nothing to protect
 	}

@@ -13,6 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"orch/internal/shell"
 	"orch/nodeagent/api"
 	"orch/orchestrator/transport"
 	"orch/playbooks"
@@ -22,9 +23,9 @@ import (
 // feeding stdin; a non-zero exit is an error carrying the agent's message (never stdin,
 // which may hold a secret).
 func agentRun(ctx context.Context, conn *transport.Conn, dir string, stdin []byte, args ...string) ([]byte, error) {
-	cmd := shq(dir+"/bin/nodeagent") + " --dir " + shq(dir)
+	cmd := shell.Quote(dir+"/bin/nodeagent") + " --dir " + shell.Quote(dir)
 	for _, a := range args {
-		cmd += " " + shq(a)
+		cmd += " " + shell.Quote(a)
 	}
 	var in io.Reader
 	if stdin != nil {
@@ -40,14 +41,6 @@ func agentRun(ctx context.Context, conn *transport.Conn, dir string, stdin []byt
 		return res.Stdout, fmt.Errorf("nodeagent %s: %s", args[0], msg)
 	}
 	return res.Stdout, nil
-}
-
-// shq quotes a word for the remote POSIX shell.
-func shq(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:@,+") == "" {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'"'"'`) + "'"
 }
 
 // facts is what agent_facts registers about a host.
@@ -300,7 +293,7 @@ func (d Deps) clusterBootstrap(ctx context.Context, t *playbooks.TaskContext) (p
 // trustHere pins the cluster certificate of the member at dir and adds orch's client
 // certificate to the cluster's trust store through the member's local socket.
 func (d Deps) trustHere(ctx context.Context, conn *transport.Conn, dir string) (string, error) {
-	res, err := conn.Run(ctx, "cat "+shq(dir+"/cluster.crt"), transport.RunOptions{})
+	res, err := conn.Run(ctx, "cat "+shell.Quote(dir+"/cluster.crt"), transport.RunOptions{})
 	if err != nil {
 		return "", err
 	}

@@ -25,6 +25,7 @@ import (
 	"strings"
 	"time"
 
+	"orch/internal/shell"
 	"orch/orchestrator/transport"
 )
 
@@ -135,10 +136,10 @@ func WaitReady(ctx context.Context, conn Remote, agentDir string, timeout time.D
 	secs := int((timeout + time.Second - 1) / time.Second)
 	ctx, cancel := context.WithTimeout(ctx, timeout+30*time.Second)
 	defer cancel()
-	cmd := transport.QuoteArgs(Binary(agentDir), "waitready", "--dir", agentDir, "--timeout", strconv.Itoa(secs)) +
+	cmd := shell.Join(Binary(agentDir), "waitready", "--dir", agentDir, "--timeout", strconv.Itoa(secs)) +
 		` || { rc=$?; echo "--- last lines of the agent's log ---" >&2; ` +
-		`{ journalctl -q -u ` + transport.Quote(UnitName(agentDir)) + ` -n 20 --no-pager -o cat 2>/dev/null | grep . ||` +
-		` tail -n 20 ` + transport.Quote(LogFile(agentDir)) + `; } >&2 2>/dev/null; exit $rc; }`
+		`{ journalctl -q -u ` + shell.Quote(UnitName(agentDir)) + ` -n 20 --no-pager -o cat 2>/dev/null | grep . ||` +
+		` tail -n 20 ` + shell.Quote(LogFile(agentDir)) + `; } >&2 2>/dev/null; exit $rc; }`
 	res, err := conn.Run(ctx, cmd, transport.RunOptions{})
 	if err != nil {
 		return fmt.Errorf("%s: waiting for the agent: %w", conn.Name(), stripHost(err, conn.Name()))
@@ -157,7 +158,7 @@ func Cmd(ctx context.Context, conn Remote, agentDir string, args ...string) (tra
 	if err := checkDir(conn, agentDir); err != nil {
 		return transport.Result{}, err
 	}
-	return conn.Run(ctx, transport.QuoteArgs(cmdArgs(agentDir, args)...), transport.RunOptions{})
+	return conn.Run(ctx, shell.Join(cmdArgs(agentDir, args)...), transport.RunOptions{})
 }
 
 // cmdArgs builds the argv of Cmd.

@@ -3,7 +3,7 @@ package agentctl
 import (
 	"strings"
 
-	"orch/orchestrator/transport"
+	"orch/internal/shell"
 )
 
 // Exit codes of the lifecycle scripts.
@@ -19,9 +19,9 @@ const (
 //	agentpid    prints the daemon's PID, or fails
 //	systemd     PID 1 is systemd
 func prelude(agentDir string) string {
-	return `D=` + transport.Quote(agentDir) + `
+	return `D=` + shell.Quote(agentDir) + `
 BIN="$D/bin/nodeagent"; PIDF="$D/nodeagent.pid"; LOG="$D/logs/nodeagent.log"
-UNIT=` + transport.Quote(UnitName(agentDir)) + `; UNITFILE=/etc/systemd/system/` + unitTemplate + `
+UNIT=` + shell.Quote(UnitName(agentDir)) + `; UNITFILE=/etc/systemd/system/` + unitTemplate + `
 systemd() { [ "$(cat /proc/1/comm 2>/dev/null)" = systemd ] && command -v systemctl >/dev/null 2>&1; }
 alive() {
   st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) || return 1
