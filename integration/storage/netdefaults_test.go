@@ -32,12 +32,11 @@ func TestBridgeDefaultsLikeLXD(t *testing.T) {
 		}
 	}
 	l := lab.New(t, 2)
-	l.LogFile("/var/lib/nodeagent/daemon.log")
 	m1 := startLabMember(t, l.Hosts()[0], "m1")
 	m2 := startLabMember(t, l.Hosts()[1], "m2")
 	nets := []api.Network{{Name: "orchdef", Type: "bridge"}}
-	m1.mustRunInput(mustYAML(t, api.Preseed{
-		Config:   map[string]string{"core.https_address": m1.h.Addr + ":8443"},
+	m1.MustRun(mustYAML(t, api.Preseed{
+		Config:   map[string]string{"core.https_address": m1.Host.Addr + ":8443"},
 		Networks: nets,
 		Cluster:  &api.ClusterPut{Enabled: true, ServerName: "m1"},
 	}), "init", "--preseed")
@@ -48,17 +47,17 @@ func TestBridgeDefaultsLikeLXD(t *testing.T) {
 		return nil
 	})
 	// The joiner declares the same network as the bootstrap preseed did: it matches.
-	tok := strings.TrimSpace(m1.mustRun("cluster", "add", "m2"))
-	m2.mustRunInput(mustYAML(t, api.Preseed{Networks: nets,
-		Cluster: &api.ClusterPut{Enabled: true, ServerName: "m2", ServerAddress: m2.h.Addr + ":8443", ClusterToken: tok}}), "init", "--preseed")
+	tok := strings.TrimSpace(m1.MustRun("", "cluster", "add", "m2"))
+	m2.MustRun(mustYAML(t, api.Preseed{Networks: nets,
+		Cluster: &api.ClusterPut{Enabled: true, ServerName: "m2", ServerAddress: m2.Host.Addr + ":8443", ClusterToken: tok}}), "init", "--preseed")
 
 	for _, nw := range []string{"orchcli", "orchnone"} {
 		for _, m := range []*labMember{m1, m2} {
-			m1.mustRun("network", "create", nw, "--target", m.name)
+			m1.MustRun("", "network", "create", nw, "--target", m.Name)
 		}
 	}
-	m2.mustRun("network", "create", "orchcli")
-	m1.mustRun("network", "create", "orchnone", "ipv4.address=none")
+	m2.MustRun("", "network", "create", "orchcli")
+	m1.MustRun("", "network", "create", "orchnone", "ipv4.address=none")
 
 	for _, name := range []string{"orchdef", "orchcli"} {
 		var addr *net.IPNet
@@ -87,7 +86,7 @@ func TestBridgeDefaultsLikeLXD(t *testing.T) {
 	}
 	for _, m := range []*labMember{m1, m2} {
 		if m.hasTable("orch_orchnone") {
-			t.Errorf("%s: orchnone (ipv4.address=none) NATs", m.name)
+			t.Errorf("%s: orchnone (ipv4.address=none) NATs", m.Name)
 		}
 	}
 }
@@ -98,11 +97,11 @@ func bridgeServes(m *labMember, name string, addr *net.IPNet) error {
 	h := m.netlink()
 	l, err := h.LinkByName(name)
 	if err != nil {
-		return fmt.Errorf("%s: %w", m.name, err)
+		return fmt.Errorf("%s: %w", m.Name, err)
 	}
 	as, err := h.AddrList(l, netlink.FAMILY_V4)
 	if err != nil {
-		return fmt.Errorf("%s: %w", m.name, err)
+		return fmt.Errorf("%s: %w", m.Name, err)
 	}
 	found := false
 	for _, a := range as {
@@ -110,11 +109,11 @@ func bridgeServes(m *labMember, name string, addr *net.IPNet) error {
 	}
 	switch {
 	case !found:
-		return fmt.Errorf("%s: bridge %s has addresses %v, not %s", m.name, name, as, addr)
+		return fmt.Errorf("%s: bridge %s has addresses %v, not %s", m.Name, name, as, addr)
 	case !m.hasTable("orch_" + name):
-		return fmt.Errorf("%s: no nft table for %s", m.name, name)
+		return fmt.Errorf("%s: no nft table for %s", m.Name, name)
 	case m.dnsmasqPID(name) == 0:
-		return fmt.Errorf("%s: no dnsmasq for %s", m.name, name)
+		return fmt.Errorf("%s: no dnsmasq for %s", m.Name, name)
 	}
 	return nil
 }
