@@ -117,7 +117,7 @@ func (a *Agent) Launch() {
 	if a.cl != nil {
 		a.cl.Close()
 	}
-	a.cl = api.NewUnixClient(filepath.Join(a.Dir, "unix.socket"))
+	a.cl = a.Local()
 }
 
 // daemonArgsLocked is the `nodeagent daemon` command line of the next start.
@@ -227,12 +227,16 @@ func (a *Agent) KillQuietly() {
 	}
 }
 
-// Client is an API client of the daemon's unix socket.
+// Client is the agent's API client of the daemon's unix socket, shared by the test: do not
+// close it.
 func (a *Agent) Client() *api.Client {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.cl
 }
+
+// Local is a new API client of the daemon's unix socket; the caller closes it.
+func (a *Agent) Local() *api.Client { return api.NewUnixClient(filepath.Join(a.Dir, "unix.socket")) }
 
 // Run runs the agent's CLI against its directory.
 func (a *Agent) Run(args ...string) Result { return a.RunInput("", args...) }

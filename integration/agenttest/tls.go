@@ -27,6 +27,7 @@ func NewClientCert(tb testing.TB, cn string) (tls.Certificate, []byte) {
 // fingerprint fp and presenting cert (no certificate at all when cert has no leaf). The
 // test's cleanup closes it.
 func TLSClient(tb testing.TB, addr, fp string, cert tls.Certificate) *api.Client {
+	tb.Helper()
 	cfg := api.TLSConfig(cert, fp)
 	if len(cert.Certificate) == 0 {
 		cfg.Certificates = nil
@@ -39,8 +40,8 @@ func TLSClient(tb testing.TB, addr, fp string, cert tls.Certificate) *api.Client
 
 // TLSClient is a mutual-TLS client of a's API (at a.Addr), pinned to the cluster
 // certificate a reports over its socket and presenting cert; see the function TLSClient.
-func (a *Agent) TLSClient(cert tls.Certificate) *api.Client {
-	a.tb.Helper()
-	s, _ := Server(a.tb, a)
-	return TLSClient(a.tb, a.Addr, s.Environment.CertificateFingerprint, cert)
+func (a *Agent) TLSClient(tb testing.TB, cert tls.Certificate) *api.Client {
+	tb.Helper()
+	s, _ := Server(tb, a)
+	return TLSClient(tb, a.Addr, s.Environment.CertificateFingerprint, cert)
 }
