@@ -2,6 +2,7 @@ package orchup
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"sort"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"orch/internal/wait"
 	"orch/nodeagent/api"
 	"orch/orchestrator/clientstore"
 )
@@ -254,11 +256,10 @@ func hasRole(m api.ClusterMember, role string) bool {
 // waitStopped waits until the host's agent no longer answers.
 func waitStopped(t *testing.T, e *env, host string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for agentRunning(t, e, host) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s's agent still runs 30s after SIGTERM", host)
+	wait.ForEvery(t, 30*time.Second, 50*time.Millisecond, host+"'s agent to stop after SIGTERM", func() error {
+		if agentRunning(t, e, host) {
+			return errors.New("its agent still answers")
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 }
