@@ -63,7 +63,7 @@ func (m *labMember) hasTable(table string) bool {
 }
 
 func (m *labMember) dnsmasqPID(network string) int {
-	b, _ := os.ReadFile(filepath.Join(m.Dir, "networks", network, "dnsmasq.PID()"))
+	b, _ := os.ReadFile(filepath.Join(m.Dir, "networks", network, "dnsmasq.pid"))
 	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
 	return pid
 }
