@@ -272,6 +272,19 @@ func mustSucceed(tb testing.TB, name string, r Result, args []string) string {
 	return r.Stdout
 }
 
+// WantFailure fails the test unless r failed with every substring in its stderr.
+func WantFailure(tb testing.TB, r Result, substrings ...string) {
+	tb.Helper()
+	if r.Code == 0 {
+		tb.Fatalf("command succeeded, want an error containing %q:\n%s", substrings, r.Stdout)
+	}
+	for _, s := range substrings {
+		if !strings.Contains(r.Stderr, s) {
+			tb.Fatalf("error %q does not contain %q", strings.TrimSpace(r.Stderr), s)
+		}
+	}
+}
+
 // RunCLI runs `bin --dir dir args...` with stdin (90s at the most) and returns its output
 // and exit code; the error is for a command that could not run at all.
 func RunCLI(bin, dir, stdin string, args ...string) (Result, error) {

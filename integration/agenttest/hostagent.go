@@ -212,6 +212,15 @@ func (a *HostAgent) PID() int {
 	return a.pid
 }
 
+// Exec runs a command inside the agent's host (30s at the most) and returns its standard
+// output; the error carries its standard error.
+func (a *HostAgent) Exec(args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := a.Host.Exec(ctx, args...)
+	return string(out), err
+}
+
 // Run runs the agent's CLI from the root namespace against the agent's directory, with stdin.
 func (a *HostAgent) Run(stdin string, args ...string) Result {
 	a.tb.Helper()

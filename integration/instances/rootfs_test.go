@@ -55,9 +55,9 @@ func TestRootfsOnPoolAndEth0OnNetwork(t *testing.T) {
 	needRootfsLab(t)
 	xz, _ := busyboxTarballs(t, 0)
 	l := lab.New(t, 3)
-	var ms []*labMember
+	var ms []*agenttest.HostAgent
 	for i, h := range l.Hosts() {
-		ms = append(ms, startLabMember(t, h, fmt.Sprintf("rfs%d", i+1)))
+		ms = append(ms, agenttest.StartInHost(t, h, fmt.Sprintf("rfs%d", i+1)))
 	}
 	m1, m2 := ms[0], ms[1]
 	boot := api.Preseed{
@@ -86,13 +86,13 @@ func TestRootfsOnPoolAndEth0OnNetwork(t *testing.T) {
 
 	m1.MustRun("", "launch", "busybox", "c1", "--target", m2.Name)
 	vol := "/var/lib/nodeagent/storage-pools/default/containers/c1"
-	if out, err := m2.exec("btrfs", "subvolume", "show", vol); err != nil {
+	if out, err := m2.Exec("btrfs", "subvolume", "show", vol); err != nil {
 		t.Fatalf("%s: c1's volume is not a btrfs subvolume: %v\n%s", m2.Name, err, out)
 	}
-	if out, _ := m2.exec("stat", "-c", "%i", vol); strings.TrimSpace(out) != "256" {
+	if out, _ := m2.Exec("stat", "-c", "%i", vol); strings.TrimSpace(out) != "256" {
 		t.Fatalf("%s: inode of %s = %q, want 256 (a subvolume root)", m2.Name, vol, out)
 	}
-	if out, err := m2.exec("lxc-info", "-n", "c1", "-P", "/var/lib/nodeagent/containers", "-s", "-H"); err != nil || strings.TrimSpace(out) != "RUNNING" {
+	if out, err := m2.Exec("lxc-info", "-n", "c1", "-P", "/var/lib/nodeagent/containers", "-s", "-H"); err != nil || strings.TrimSpace(out) != "RUNNING" {
 		t.Fatalf("%s: lxc-info c1: %v %q", m2.Name, err, out)
 	}
 
@@ -107,13 +107,13 @@ func TestRootfsOnPoolAndEth0OnNetwork(t *testing.T) {
 		m1.MustRun("", "exec", "c1", "--", "udhcpc", "-i", "eth0", "-n", "-q", "-t", "10", "-T", "1", "-s", "/tmp/dhcp.sh")
 		var ip string
 		wait.For(t, 20*time.Second, "list showing c1's leased address", func() error {
-			for _, in := range m1.list() {
+			for _, in := range listInstances(t, m1) {
 				if in.Name == "c1" && len(in.IPv4) > 0 && subnet.Contains(net.ParseIP(in.IPv4[0])) {
 					ip = in.IPv4[0]
 					return nil
 				}
 			}
-			return fmt.Errorf("list: %+v", m1.list())
+			return fmt.Errorf("list: %+v", listInstances(t, m1))
 		})
 		out := m1.MustRun("", "list")
 		if !strings.Contains(out, ip) {
@@ -137,7 +137,7 @@ func TestRootfsOnPoolAndEth0OnNetwork(t *testing.T) {
 		if len(vs) != 1 || vs[0].Name != "c1" || vs[0].Type != "container" || vs[0].Location != m2.Name {
 			t.Fatalf("container volumes: %+v", vs)
 		}
-		wantFailure(t, m1.Run("", "storage", "delete", "default"), "instance c1 (on "+m2.Name+")")
+		agenttest.WantFailure(t, m1.Run("", "storage", "delete", "default"), "instance c1 (on "+m2.Name+")")
 	})
 
 	t.Run("network not created on the member", func(t *testing.T) {
@@ -145,7 +145,7 @@ func TestRootfsOnPoolAndEth0OnNetwork(t *testing.T) {
 		m1.MustRun("", "profile", "create", "half")
 		m1.MustRun("devices:\n  root: {path: /, pool: default, type: disk}\n  eth0: {name: eth0, network: orchhalf, type: nic}\n",
 			"profile", "edit", "half")
-		wantFailure(t, m1.Run("", "launch", "busybox", "nonet", "-p", "half", "--target", ms[2].Name),
+		agenttest.WantFailure(t, m1.Run("", "launch", "busybox", "nonet", "-p", "half", "--target", ms[2].Name),
 			`network "orchhalf"`, "not created on member "+ms[2].Name)
 		noTrace(t, m1, ms[2], "nonet")
 		m1.MustRun("", "profile", "delete", "half")
@@ -154,13 +154,13 @@ func TestRootfsOnPoolAndEth0OnNetwork(t *testing.T) {
 	t.Run("failed launch leaves nothing", func(t *testing.T) {
 		m1.MustRun("", "image", "import", noInitTarball(t, xz), "--alias", "noinit")
 		r := m1.Run("", "launch", "noinit", "broken", "--target", ms[2].Name)
-		wantFailure(t, r, "broken", "lxc-start")
+		agenttest.WantFailure(t, r, "broken", "lxc-start")
 		t.Logf("launch of an image without init: %s", strings.TrimSpace(r.Stderr))
 		noTrace(t, m1, ms[2], "broken")
 	})
 
 	m1.MustRun("", "delete", "--force", "c1")
-	if out, err := m2.exec("btrfs", "subvolume", "list", "/var/lib/nodeagent/storage-pools/default"); err != nil || strings.Contains(out, "containers/c1") {
+	if out, err := m2.Exec("btrfs", "subvolume", "list", "/var/lib/nodeagent/storage-pools/default"); err != nil || strings.Contains(out, "containers/c1") {
 		t.Fatalf("%s: c1's subvolume after delete: %v\n%s", m2.Name, err, out)
 	}
 	if _, err := os.Stat(filepath.Join(m2.Dir, "storage-pools/default/containers/c1")); err == nil {
@@ -171,14 +171,14 @@ func TestRootfsOnPoolAndEth0OnNetwork(t *testing.T) {
 
 // noTrace checks that instance name left nothing on m: no record, no container, no
 // volume row, no volume directory.
-func noTrace(t *testing.T, via, m *labMember, name string) {
+func noTrace(t *testing.T, via, m *agenttest.HostAgent, name string) {
 	t.Helper()
-	for _, in := range via.list() {
+	for _, in := range listInstances(t, via) {
 		if in.Name == name {
 			t.Fatalf("%s still listed: %+v", name, in)
 		}
 	}
-	if out, _ := m.exec("lxc-ls", "-P", "/var/lib/nodeagent/containers", "-1"); slices.Contains(strings.Fields(out), name) {
+	if out, _ := m.Exec("lxc-ls", "-P", "/var/lib/nodeagent/containers", "-1"); slices.Contains(strings.Fields(out), name) {
 		t.Fatalf("%s: container %s left", m.Name, name)
 	}
 	if _, err := os.Stat(filepath.Join(m.Dir, "storage-pools/default/containers", name)); err == nil {

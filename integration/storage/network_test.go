@@ -25,44 +25,30 @@ import (
 	"orch/nodeagent/api"
 )
 
-// labMember is a nodeagent daemon running inside a lab host (its network and mount
-// namespaces): bridges, nft tables and dnsmasq it makes stay in the host's namespace.
-type labMember struct {
-	*agenttest.HostAgent
-	t *testing.T
-}
-
-// startLabMember starts a daemon in host h (agent directory /var/lib/nodeagent there) and
-// waits until its socket answers.
-func startLabMember(t *testing.T, h *lab.Host, name string) *labMember {
+// netlinkOf is a handle in the member's network namespace.
+func netlinkOf(t *testing.T, m *agenttest.HostAgent) *netlink.Handle {
 	t.Helper()
-	return &labMember{HostAgent: agenttest.StartInHost(t, h, name), t: t}
-}
-
-// netlink is a handle in the member's network namespace.
-func (m *labMember) netlink() *netlink.Handle {
-	m.t.Helper()
 	ns, err := netns.GetFromPid(m.PID())
 	if err != nil {
-		m.t.Fatal(err)
+		t.Fatal(err)
 	}
 	defer ns.Close()
 	h, err := netlink.NewHandleAt(ns)
 	if err != nil {
-		m.t.Fatal(err)
+		t.Fatal(err)
 	}
-	m.t.Cleanup(h.Close)
+	t.Cleanup(h.Close)
 	return h
 }
 
-func (m *labMember) hasTable(table string) bool {
+func hasTable(m *agenttest.HostAgent, table string) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_, err := m.Host.Exec(ctx, "nft", "list", "table", "ip", table)
 	return err == nil
 }
 
-func (m *labMember) dnsmasqPID(network string) int {
+func dnsmasqPID(m *agenttest.HostAgent, network string) int {
 	b, _ := os.ReadFile(filepath.Join(m.Dir, "networks", network, "dnsmasq.pid"))
 	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
 	return pid
@@ -76,7 +62,7 @@ func mustYAML(t *testing.T, v any) string {
 	return string(b)
 }
 
-func networks(t *testing.T, m *labMember) map[string]api.NetworkInfo {
+func networks(t *testing.T, m *agenttest.HostAgent) map[string]api.NetworkInfo {
 	t.Helper()
 	var ns []api.NetworkInfo
 	if err := json.Unmarshal([]byte(m.MustRun("", "network", "list", "--format", "json")), &ns); err != nil {
@@ -104,9 +90,9 @@ func TestBridgesAcrossMembers(t *testing.T) {
 		}
 	}
 	l := lab.New(t, 3)
-	var ms []*labMember
+	var ms []*agenttest.HostAgent
 	for i, h := range l.Hosts() {
-		ms = append(ms, startLabMember(t, h, fmt.Sprintf("m%d", i+1)))
+		ms = append(ms, agenttest.StartInHost(t, h, fmt.Sprintf("m%d", i+1)))
 	}
 	boot := api.Preseed{
 		Config:   map[string]string{"core.https_address": ms[0].Host.Addr + ":8443"},
@@ -125,8 +111,8 @@ func TestBridgesAcrossMembers(t *testing.T) {
 			return fmt.Errorf("orchpre = %+v", n)
 		}
 		for _, m := range ms {
-			if _, err := m.netlink().LinkByName("orchpre"); err != nil || !m.hasTable("orch_orchpre") || m.dnsmasqPID("orchpre") == 0 {
-				return fmt.Errorf("%s: bridge %v, table %v, dnsmasq %d", m.Name, err, m.hasTable("orch_orchpre"), m.dnsmasqPID("orchpre"))
+			if _, err := netlinkOf(t, m).LinkByName("orchpre"); err != nil || !hasTable(m, "orch_orchpre") || dnsmasqPID(m, "orchpre") == 0 {
+				return fmt.Errorf("%s: bridge %v, table %v, dnsmasq %d", m.Name, err, hasTable(m, "orch_orchpre"), dnsmasqPID(m, "orchpre"))
 			}
 		}
 		return nil
@@ -134,7 +120,7 @@ func TestBridgesAcrossMembers(t *testing.T) {
 
 	// An external interface on each member: vext0, whose peer vcli0 a DHCP client uses.
 	for _, m := range ms {
-		h := m.netlink()
+		h := netlinkOf(t, m)
 		if err := h.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "vext0"}, PeerName: "vcli0"}); err != nil {
 			t.Fatal(err)
 		}
@@ -145,7 +131,7 @@ func TestBridgesAcrossMembers(t *testing.T) {
 	}
 	wantLabFail(t, ms[1].Run("", "network", "create", "orchbr1", "ipv4.address=auto", "ipv4.nat=true"), "not defined on member(s) m3")
 	for _, m := range ms {
-		if _, err := m.netlink().LinkByName("orchbr1"); err == nil {
+		if _, err := netlinkOf(t, m).LinkByName("orchbr1"); err == nil {
 			t.Fatalf("%s: bridge made by a refused create", m.Name)
 		}
 	}
@@ -157,7 +143,7 @@ func TestBridgesAcrossMembers(t *testing.T) {
 		t.Fatalf("orchbr1 = %+v", n)
 	}
 	for _, m := range ms {
-		h := m.netlink()
+		h := netlinkOf(t, m)
 		br, err := h.LinkByName("orchbr1")
 		if err != nil {
 			t.Fatalf("%s: %v", m.Name, err)
@@ -175,18 +161,18 @@ func TestBridgesAcrossMembers(t *testing.T) {
 	pids := map[string]int{}
 	for _, m := range ms {
 		for _, nw := range []string{"orchpre", "orchbr1"} {
-			pids[m.Name+"/"+nw] = m.dnsmasqPID(nw)
+			pids[m.Name+"/"+nw] = dnsmasqPID(m, nw)
 		}
 	}
 	ms[2].MustRun("", "network", "delete", "orchbr1")
 	ms[0].MustRun("", "network", "delete", "orchpre")
 	for _, m := range ms {
-		h := m.netlink()
+		h := netlinkOf(t, m)
 		for _, nw := range []string{"orchpre", "orchbr1"} {
 			if _, err := h.LinkByName(nw); err == nil {
 				t.Errorf("%s: bridge %s left", m.Name, nw)
 			}
-			if m.hasTable("orch_" + nw) {
+			if hasTable(m, "orch_"+nw) {
 				t.Errorf("%s: nft table of %s left", m.Name, nw)
 			}
 			if pid := pids[m.Name+"/"+nw]; pid != 0 && syscall.Kill(pid, 0) == nil {
@@ -208,7 +194,7 @@ func wantLabFail(t *testing.T, r agenttest.Result, want string) {
 
 // dhcpFrom moves iface of member m into a new namespace and runs busybox udhcpc there;
 // it returns the leased address. The namespace is deleted in Cleanup.
-func dhcpFrom(t *testing.T, m *labMember, iface string) string {
+func dhcpFrom(t *testing.T, m *agenttest.HostAgent, iface string) string {
 	t.Helper()
 	name := fmt.Sprintf("orchdhcp%d", os.Getpid()%100000)
 	func() {
@@ -234,7 +220,7 @@ func dhcpFrom(t *testing.T, m *labMember, iface string) string {
 		t.Fatal(err)
 	}
 	defer target.Close()
-	h := m.netlink()
+	h := netlinkOf(t, m)
 	l, err := h.LinkByName(iface)
 	if err != nil {
 		t.Fatal(err)

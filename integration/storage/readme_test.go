@@ -78,8 +78,8 @@ func TestReadmeGuidePreseeds(t *testing.T) {
 	}
 	bootYAML, joinYAML := readmePreseeds(t)
 	l := lab.New(t, 2)
-	n1 := startLabMember(t, l.Hosts()[0], "node1")
-	n2 := startLabMember(t, l.Hosts()[1], "node2")
+	n1 := agenttest.StartInHost(t, l.Hosts()[0], "node1")
+	n2 := agenttest.StartInHost(t, l.Hosts()[1], "node2")
 	addrs := strings.NewReplacer(readmeAddrs[0], n1.Host.Addr, readmeAddrs[1], n2.Host.Addr)
 
 	n1.MustRun(addrs.Replace(bootYAML), "init", "--preseed")
@@ -116,8 +116,8 @@ func TestReadmeGuidePreseeds(t *testing.T) {
 	if v := strings.TrimSpace(n2.MustRun("", "config", "get", "images.auto_update_interval")); v != "15" {
 		t.Errorf("images.auto_update_interval = %q; want the bootstrap preseed's 15", v)
 	}
-	for _, m := range []*labMember{n1, n2} {
-		if _, err := m.netlink().LinkByName("lxdbr0"); err != nil {
+	for _, m := range []*agenttest.HostAgent{n1, n2} {
+		if _, err := netlinkOf(t, m).LinkByName("lxdbr0"); err != nil {
 			t.Errorf("%s: no lxdbr0 bridge: %v", m.Name, err)
 		}
 	}

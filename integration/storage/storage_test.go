@@ -97,16 +97,10 @@ func pools(t *testing.T, a *agenttest.Agent) map[string]api.StoragePoolInfo {
 	return out
 }
 
+// wantFail is agenttest.WantFailure that also refuses an error saying a prefix twice.
 func wantFail(t *testing.T, r agenttest.Result, substrings ...string) {
 	t.Helper()
-	if r.Code == 0 {
-		t.Fatalf("command succeeded, want an error containing %q:\n%s", substrings, r.Stdout)
-	}
-	for _, s := range substrings {
-		if !strings.Contains(r.Stderr, s) {
-			t.Fatalf("error %q does not contain %q", strings.TrimSpace(r.Stderr), s)
-		}
-	}
+	agenttest.WantFailure(t, r, substrings...)
 	if rep := repeatedPrefix(r.Stderr); rep != "" {
 		t.Fatalf("error %q says %q twice in a row", strings.TrimSpace(r.Stderr), rep)
 	}

@@ -12,9 +12,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"orch/internal/syncbuf"
 
 	"github.com/vishvananda/netlink"
 )
@@ -196,7 +197,7 @@ func testExecTTY(t *testing.T, m *Manager) {
 	stdin, typed := io.Pipe()
 	defer typed.Close()
 	done := make(chan error, 1)
-	out2 := &syncBuf{}
+	out2 := &syncbuf.Buffer{}
 	go func() {
 		_, err := m.Exec(c, "c1", []string{"sh", "-c", "while read x; do stty size; done"}, stdin, out2, nil,
 			ExecOptions{TTY: &TTY{Size: Window{Width: 100, Height: 30}, Resize: resize}})
@@ -214,24 +215,6 @@ func testExecTTY(t *testing.T, m *Manager) {
 	}
 	_, _ = typed.Write([]byte{4}) // ^D: read fails, the loop ends
 	must(t, <-done)
-}
-
-// syncBuf is a bytes.Buffer for one writer and one reader at once.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func testExec(t *testing.T, m *Manager) {
