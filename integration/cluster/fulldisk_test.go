@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -21,46 +20,6 @@ import (
 // smallDiskMiB is the size of the leader's agent filesystem: raft-wal preallocates its
 // 64 MiB log segment, the rest is for the databases until the test fills it.
 const smallDiskMiB = 112
-
-// mountSmallDisk mounts a fresh ext4 filesystem of smallDiskMiB on a loop file over a's
-// agent directory (before its daemon starts). Cleanup kills the daemon, then unmounts.
-func mountSmallDisk(t *testing.T, a *agenttest.Agent) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a loop filesystem")
-	}
-	for _, tool := range []string{"mkfs.ext4", "mount", "umount"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s (apt-get install e2fsprogs mount)", tool)
-		}
-	}
-	img := filepath.Join(t.TempDir(), "disk.img")
-	f, err := os.Create(img)
-	if err == nil {
-		err = errors.Join(f.Truncate(smallDiskMiB<<20), f.Close())
-	}
-	if err != nil {
-		t.Fatalf("%s: creating %s: %v", a.Name, img, err)
-	}
-	run := func(name string, args ...string) {
-		t.Helper()
-		if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
-			t.Fatalf("%s: %s %s: %v\n%s", a.Name, name, strings.Join(args, " "), err, out)
-		}
-	}
-	run("mkfs.ext4", "-q", "-F", img)
-	run("mount", "-o", "loop", img, a.Dir)
-	t.Cleanup(func() {
-		a.KillQuietly()
-		if out, err := exec.Command("umount", a.Dir).CombinedOutput(); err != nil {
-			t.Logf("%s: umount %s: %v: %s", a.Name, a.Dir, err, out)
-			_ = exec.Command("umount", "-l", a.Dir).Run()
-		}
-	})
-	if err := os.Chmod(a.Dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // fillDisk grows a filler file in dir, a MiB at a time, until the filesystem refuses more,
 // and returns its path.
@@ -131,7 +90,7 @@ func (w *writeLog) record(key, val string, err error) {
 // space is freed and it restarts, its replica catches up with no divergence.
 func TestFullDiskOnLeader(t *testing.T) {
 	n1 := agenttest.New(t, "node1", agenttest.NewAddr(t))
-	mountSmallDisk(t, n1)
+	agenttest.MountSmallDisk(t, n1, smallDiskMiB)
 	n1.Start()
 	ms := []*agenttest.Agent{n1, agenttest.Start(t, "node2", agenttest.NewAddr(t)), agenttest.Start(t, "node3", agenttest.NewAddr(t))}
 	agenttest.Form(t, ms)

@@ -126,15 +126,24 @@ func patch(t *testing.T, e *env, k, v string) {
 // agentRunning asks the host's agent CLI whether its daemon answers.
 func agentRunning(t *testing.T, e *env, host string) bool {
 	t.Helper()
+	running, err := tryAgentRunning(t, e, host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return running
+}
+
+// tryAgentRunning is agentRunning with its failure an error.
+func tryAgentRunning(t *testing.T, e *env, host string) (bool, error) {
 	out, err := e.lab.Host(host).Exec(t.Context(), "/var/lib/nodeagent/bin/nodeagent", "--dir", "/var/lib/nodeagent", "cluster", "list-database", "--format", "json")
 	if err != nil {
-		t.Fatalf("%s: list-database: %v", host, err)
+		return false, fmt.Errorf("%s: list-database: %w", host, err)
 	}
 	var info api.DatabaseInfo
 	if err := json.Unmarshal(out, &info); err != nil {
-		t.Fatalf("%s: list-database: %v: %s", host, err, out)
+		return false, fmt.Errorf("%s: list-database: %w: %s", host, err, out)
 	}
-	return info.Running
+	return info.Running, nil
 }
 
 var recapLine = regexp.MustCompile(`(?m)^(\S+)\s+: ok=\d+\s+changed=(\d+)`)
@@ -257,7 +266,13 @@ func hasRole(m api.ClusterMember, role string) bool {
 func waitStopped(t *testing.T, e *env, host string) {
 	t.Helper()
 	wait.ForEvery(t, 30*time.Second, 50*time.Millisecond, host+"'s agent to stop after SIGTERM", func() error {
-		if agentRunning(t, e, host) {
+		// While it stops, the daemon may still answer, or answer list-database with an
+		// error ("runs but did not answer"): both mean not stopped yet.
+		running, err := tryAgentRunning(t, e, host)
+		switch {
+		case err != nil:
+			return err
+		case running:
 			return errors.New("its agent still answers")
 		}
 		return nil
