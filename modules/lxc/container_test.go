@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"orch/internal/syncbuf"
+	"orch/internal/wait"
 
 	"github.com/vishvananda/netlink"
 )
@@ -205,14 +206,13 @@ func testExecTTY(t *testing.T, m *Manager) {
 	}()
 	resize <- Window{Width: 120, Height: 40}
 	// Each line typed makes the loop print the size, until it is the new one.
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(out2.String(), "40 120") {
-		if time.Now().After(deadline) {
-			t.Fatalf("after a resize to 120x40 the command saw %q", out2.String())
+	wait.ForEvery(t, 10*time.Second, 50*time.Millisecond, "the command seeing the resize to 120x40", func() error {
+		if got := out2.String(); !strings.Contains(got, "40 120") {
+			_, _ = typed.Write([]byte("\r"))
+			return fmt.Errorf("the command saw %q", got)
 		}
-		_, _ = typed.Write([]byte("\r"))
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	_, _ = typed.Write([]byte{4}) // ^D: read fails, the loop ends
 	must(t, <-done)
 }
