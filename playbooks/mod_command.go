@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"orch/internal/shell"
 )
 
 // commandModule is command and shell. Both hand the command line to
@@ -55,11 +57,7 @@ func (m commandModule) commandLine(args Args) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		quoted := make([]string, len(argv))
-		for i, a := range argv {
-			quoted[i] = shellQuote(a)
-		}
-		cmd = strings.Join(quoted, " ")
+		cmd = shell.Join(argv...)
 	} else {
 		var err error
 		if cmd, err = args.Required("cmd"); err != nil {
@@ -70,10 +68,10 @@ func (m commandModule) commandLine(args Args) (string, error) {
 		return "", fmt.Errorf("%w: %s: empty command", ErrArgs, m.name())
 	}
 	if exe, _ := args.String("executable", ""); m.shell && exe != "" {
-		cmd = shellQuote(exe) + " -c " + shellQuote(cmd)
+		cmd = shell.Quote(exe) + " -c " + shell.Quote(cmd)
 	}
 	if dir, _ := args.String("chdir", ""); dir != "" {
-		cmd = "cd " + shellQuote(dir) + " && " + cmd
+		cmd = "cd " + shell.Quote(dir) + " && " + cmd
 	}
 	return cmd, nil
 }
@@ -90,7 +88,7 @@ func guard(ctx context.Context, t *TaskContext) (bool, string, error) {
 		if p == "" {
 			continue
 		}
-		_, _, rc, err := remote(ctx, t, "test -e "+shellQuote(p), nil)
+		_, _, rc, err := remote(ctx, t, "test -e "+shell.Quote(p), nil)
 		if err != nil {
 			return false, "", err
 		}
@@ -150,7 +148,7 @@ func (rawModule) Run(ctx context.Context, t *TaskContext) (Result, error) {
 		return Result{}, err
 	}
 	if exe, _ := t.Args.String("executable", ""); exe != "" {
-		cmd = shellQuote(exe) + " -c " + shellQuote(cmd)
+		cmd = shell.Quote(exe) + " -c " + shell.Quote(cmd)
 	}
 	return runCommand(ctx, t, cmd, nil)
 }
@@ -158,7 +156,7 @@ func (rawModule) Run(ctx context.Context, t *TaskContext) (Result, error) {
 // pingModule checks that the host runs commands.
 func pingModule(ctx context.Context, t *TaskContext) (Result, error) {
 	data, _ := t.Args.String("data", "pong")
-	out, err := remoteOK(ctx, t, "echo "+shellQuote(data), nil)
+	out, err := remoteOK(ctx, t, "echo "+shell.Quote(data), nil)
 	if err != nil {
 		return Result{}, err
 	}

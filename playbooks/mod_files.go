@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"orch/internal/shell"
 	"orch/playbooks/template"
 )
 
@@ -120,7 +121,7 @@ type remoteFile struct {
 }
 
 func statRemote(ctx context.Context, t *TaskContext, p string) (remoteFile, error) {
-	script := `p=` + shellQuote(p) + `
+	script := `p=` + shell.Quote(p) + `
 if [ -L "$p" ]; then echo link; readlink "$p"
 elif [ -d "$p" ]; then echo directory; stat -c %a "$p"
 elif [ -e "$p" ]; then echo file; stat -c %a "$p"; sha256sum < "$p" | cut -d' ' -f1
@@ -159,7 +160,7 @@ func (w fileWrite) apply(ctx context.Context, t *TaskContext) (Result, error) {
 	if cur.kind == "file" && (cur.sum == want || w.onlyIfAbsent) {
 		if w.hasMode && cur.mode != w.mode {
 			err = t.Change(fmt.Sprintf("chmod %04o %s", w.mode, w.dest), func() error {
-				_, err := remoteOK(ctx, t, fmt.Sprintf("chmod %o %s", w.mode, shellQuote(w.dest)), nil)
+				_, err := remoteOK(ctx, t, fmt.Sprintf("chmod %o %s", w.mode, shell.Quote(w.dest)), nil)
 				return err
 			})
 		}
@@ -182,7 +183,7 @@ func (w fileWrite) apply(ctx context.Context, t *TaskContext) (Result, error) {
 func (w fileWrite) diff(ctx context.Context, t *TaskContext, cur remoteFile) string {
 	var before []byte
 	if cur.kind == "file" {
-		out, err := remoteOK(ctx, t, "head -c 65536 "+shellQuote(w.dest), nil)
+		out, err := remoteOK(ctx, t, "head -c 65536 "+shell.Quote(w.dest), nil)
 		if err != nil {
 			return ""
 		}
@@ -201,7 +202,7 @@ func (w fileWrite) write(ctx context.Context, t *TaskContext, mode fs.FileMode) 
 		return err
 	}
 	tmp := w.dest + ".orch-tmp"
-	script := fmt.Sprintf("cat > %[1]s && chmod %[2]o %[1]s && mv -f %[1]s %[3]s", shellQuote(tmp), mode, shellQuote(w.dest))
+	script := fmt.Sprintf("cat > %[1]s && chmod %[2]o %[1]s && mv -f %[1]s %[3]s", shell.Quote(tmp), mode, shell.Quote(w.dest))
 	_, err := remoteOK(ctx, t, script, bytes.NewReader(w.data))
 	return err
 }
@@ -258,7 +259,7 @@ type fileState struct {
 	hasMode bool
 }
 
-func (f fileState) q() string { return shellQuote(f.p) }
+func (f fileState) q() string { return shell.Quote(f.p) }
 
 func (f fileState) run(ctx context.Context, t *TaskContext, desc, cmd string) error {
 	return t.Change(desc, func() error {
@@ -324,5 +325,5 @@ func (f fileState) link(ctx context.Context, t *TaskContext) error {
 	if f.cur.kind == "directory" {
 		return fmt.Errorf("%s is a directory, not replacing it with a link", f.p)
 	}
-	return f.run(ctx, t, fmt.Sprintf("link %s -> %s", f.p, src), "ln -sfn "+shellQuote(src)+" "+f.q())
+	return f.run(ctx, t, fmt.Sprintf("link %s -> %s", f.p, src), "ln -sfn "+shell.Quote(src)+" "+f.q())
 }

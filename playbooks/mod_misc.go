@@ -11,6 +11,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"orch/internal/shell"
 	"orch/playbooks/template"
 )
 
@@ -203,7 +204,7 @@ func (w waitSpec) what() string {
 
 func (w waitSpec) check(ctx context.Context, t *TaskContext) (bool, error) {
 	if w.path != "" {
-		_, _, rc, err := remote(ctx, t, "test -e "+shellQuote(w.path), nil)
+		_, _, rc, err := remote(ctx, t, "test -e "+shell.Quote(w.path), nil)
 		return (rc == 0) == w.want(), err
 	}
 	d := net.Dialer{Timeout: w.dialTimeout}

@@ -64,11 +64,7 @@ func (s *suite) clusterRows(orch, lxd clusterFigures, lxdErr error) {
 
 // measure forms a cluster of 3 from scratch and takes one sample of each figure.
 func (f *clusterFigures) measure(d daemons, p *procs) error {
-	defer func() {
-		for i := range p.cmds {
-			p.kill(i)
-		}
-	}()
+	defer p.killAll()
 	for i := range 3 {
 		if err := d.start(i); err != nil {
 			return err

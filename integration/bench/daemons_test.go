@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"orch/integration/agenttest"
 )
 
 // offlineThreshold is cluster.offline_threshold for both orch and LXD (LXD's minimum is 11).
@@ -54,8 +56,7 @@ type procs struct {
 	b     testing.TB
 	ns    *netns
 	base  string
-	cmds  []*exec.Cmd
-	dones []chan struct{}
+	procs []*agenttest.Proc
 }
 
 func newProcs(b testing.TB, ns *netns, prefix string, n int) *procs {
@@ -64,16 +65,14 @@ func newProcs(b testing.TB, ns *netns, prefix string, n int) *procs {
 	if err != nil {
 		b.Fatal(err)
 	}
-	p := &procs{b: b, ns: ns, base: base, cmds: make([]*exec.Cmd, n), dones: make([]chan struct{}, n)}
+	p := &procs{b: b, ns: ns, base: base, procs: make([]*agenttest.Proc, n)}
 	for i := range n {
 		if err := os.MkdirAll(p.dir(i), 0o755); err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.Cleanup(func() {
-		for i := range p.cmds {
-			p.kill(i)
-		}
+		p.killAll()
 		unmountUnder(base)
 		_ = os.RemoveAll(base)
 	})
@@ -84,44 +83,42 @@ func (p *procs) dir(i int) string     { return filepath.Join(p.base, fmt.Sprintf
 func (p *procs) logFile(i int) string { return filepath.Join(p.base, fmt.Sprintf("m%d.log", i+1)) }
 func name(i int) string               { return fmt.Sprintf("node%d", i+1) }
 
-// spawn starts cmd as member i's daemon, its output appended to the member's log.
+// spawn starts cmd as member i's daemon in a session of its own, its output appended to
+// the member's log.
 func (p *procs) spawn(i int, cmd *exec.Cmd) error {
-	logf, err := os.OpenFile(p.logFile(i), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	proc, err := agenttest.Spawn(cmd, p.logFile(i), "")
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: %w", name(i), err)
 	}
-	defer logf.Close()
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setsid: true}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("%s: starting %s: %w", name(i), cmd.Path, err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	p.cmds[i], p.dones[i] = cmd, done
+	p.procs[i] = proc
 	return nil
 }
 
 // pid is member i's daemon PID, 0 when it is not running.
 func (p *procs) pid(i int) int {
-	if p.cmds[i] == nil {
+	if p.procs[i] == nil {
 		return 0
 	}
-	return p.cmds[i].Process.Pid
+	return p.procs[i].PID()
 }
 
 // kill sends SIGKILL to member i's daemon (by PID) and waits until it has exited.
 func (p *procs) kill(i int) {
-	if p.cmds[i] == nil {
+	if p.procs[i] == nil {
 		return
 	}
-	_ = syscall.Kill(p.cmds[i].Process.Pid, syscall.SIGKILL)
-	select {
-	case <-p.dones[i]:
-	case <-time.After(10 * time.Second):
-		p.b.Errorf("%s: pid %d still running 10s after SIGKILL", name(i), p.cmds[i].Process.Pid)
+	if err := p.procs[i].SignalAndWait(syscall.SIGKILL, 10*time.Second); err != nil {
+		p.b.Errorf("%s: %v", name(i), err)
 	}
-	p.cmds[i], p.dones[i] = nil, nil
+	p.procs[i] = nil
+}
+
+// killAll kills every member's daemon.
+func (p *procs) killAll() {
+	for i := range p.procs {
+		p.kill(i)
+	}
 }
 
 // runIn runs a command (stdin given) and returns its stdout, or an error with its output.

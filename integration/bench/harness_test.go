@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"orch/integration/lab"
+	"orch/internal/wait"
 )
 
 // bins are the binaries under test: the ones `make build` leaves in bin/ (what users run:
@@ -143,21 +144,14 @@ func tailOf(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// waitFor polls cond until it returns nil and returns how long that took; after timeout it
-// returns an error naming what it waited for and cond's last error.
+// waitFor polls cond every 20ms until it returns nil and returns how long that took;
+// after timeout it returns an error naming what it waited for and cond's last error.
 func waitFor(timeout time.Duration, what string, cond func() error) (time.Duration, error) {
 	start := time.Now()
-	deadline := start.Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return time.Since(start), nil
-		}
-		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("waited %v for %s; last error: %w", timeout, what, err)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err := wait.UntilEvery(timeout, 20*time.Millisecond, cond); err != nil {
+		return 0, fmt.Errorf("waited %v for %s; last error: %w", timeout, what, err)
 	}
+	return time.Since(start), nil
 }
 
 // errSkipped marks a peer that is not available here.

@@ -3,13 +3,12 @@ package bench
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"orch/integration/agenttest"
 	"orch/nodeagent/api"
 	"orch/orchestrator/clientstore"
 )
@@ -40,13 +39,12 @@ func (s *suite) upgrade(b *testing.B) {
 func buildNewerAgent(b *testing.B) string {
 	b.Helper()
 	out := filepath.Join(b.TempDir(), "nodeagent-newer")
-	cmd := exec.Command("go", "build", "-ldflags",
-		"-X orch/nodeagent/version.Version=0.9.0 -X orch/nodeagent/version.APILevel=2 -linkmode external -extldflags -static -s -w",
-		"-o", out, "./nodeagent/cmd/nodeagent")
-	cmd.Dir = moduleRoot
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
-	if o, err := cmd.CombinedOutput(); err != nil {
-		b.Fatalf("building the newer agent: %v\n%s", err, o)
+	err := agenttest.Build(out, agenttest.AgentPkg, agenttest.BuildOptions{
+		Flags: []string{"-ldflags", "-X orch/nodeagent/version.Version=0.9.0 -X orch/nodeagent/version.APILevel=2 -linkmode external -extldflags -static -s -w"},
+		Env:   []string{"CGO_ENABLED=1"},
+	})
+	if err != nil {
+		b.Fatalf("building the newer agent: %v", err)
 	}
 	return out
 }

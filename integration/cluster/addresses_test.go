@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"orch/integration/agenttest"
 	"orch/nodeagent/api"
 	"orch/nodeagent/api/pki"
 )
@@ -19,19 +20,19 @@ import (
 // answers the client API on its client address and the cluster API on its cluster address,
 // and `cluster list` shows the cluster addresses.
 func TestSeparateAddresses(t *testing.T) {
-	ms := startAgents(t, 2)
+	ms := agenttest.StartN(t, 2)
 	node1, node2 := ms[0], ms[1]
-	client1 := freePort(t, hostOf(node1.addr))
-	client2 := freePort(t, hostOf(node2.addr))
+	client1 := agenttest.FreePort(t, hostOf(node1.Addr))
+	client2 := agenttest.FreePort(t, hostOf(node2.Addr))
 
-	bootstrap(t, node1, api.Preseed{Config: map[string]string{
-		"core.https_address": client1, "cluster.https_address": node1.addr}})
+	agenttest.Bootstrap(t, node1, api.Preseed{Config: map[string]string{
+		"core.https_address": client1, "cluster.https_address": node1.Addr}})
 	node2.MustRun("config", "set", "core.https_address", client2)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	err := node2.Client().JoinCluster(ctx, api.ClusterPut{Enabled: true, ServerName: node2.name,
-		ServerAddress: node2.addr, ClusterAddress: node1.addr,
-		ClusterCertificate: clusterCert(t, node1), ClusterPassword: trustPassword})
+	err := node2.Client().JoinCluster(ctx, api.ClusterPut{Enabled: true, ServerName: node2.Name,
+		ServerAddress: node2.Addr, ClusterAddress: node1.Addr,
+		ClusterCertificate: agenttest.ClusterCert(t, node1), ClusterPassword: agenttest.TrustPassword})
 	if err != nil {
 		t.Fatalf("PUT /1.0/cluster on node2: %v", err)
 	}
@@ -42,24 +43,24 @@ func TestSeparateAddresses(t *testing.T) {
 		urls = append(urls, m.ServerName+"="+m.URL)
 	}
 	sort.Strings(urls)
-	want := []string{"node1=https://" + node1.addr, "node2=https://" + node2.addr}
+	want := []string{"node1=https://" + node1.Addr, "node2=https://" + node2.Addr}
 	if strings.Join(urls, " ") != strings.Join(want, " ") {
 		t.Errorf("cluster list URLs %v; want the cluster addresses %v", urls, want)
 	}
 
 	fp := strings.TrimSpace(node1.MustRun("cluster", "fingerprint"))
 	for _, c := range []struct {
-		a               *agent
+		a               *agenttest.Agent
 		client, cluster string
-	}{{node1, client1, node1.addr}, {node2, client2, node2.addr}} {
-		s, _ := server(t, c.a)
+	}{{node1, client1, node1.Addr}, {node2, client2, node2.Addr}} {
+		s, _ := agenttest.Server(t, c.a)
 		if s.Environment.ClusterAddress != c.cluster || strings.Join(s.Environment.Addresses, ",") != c.client {
 			t.Errorf("%s: GET /1.0 environment addresses %v, cluster_address %s; want [%s] and %s",
-				c.a.name, s.Environment.Addresses, s.Environment.ClusterAddress, c.client, c.cluster)
+				c.a.Name, s.Environment.Addresses, s.Environment.ClusterAddress, c.client, c.cluster)
 		}
 		for _, addr := range []string{c.client, c.cluster} {
 			if err := getOverTLS(t, addr, fp); err != nil {
-				t.Errorf("%s: %v", c.a.name, err)
+				t.Errorf("%s: %v", c.a.Name, err)
 			}
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"orch/integration/agenttest"
 	"orch/internal/wait"
 	"orch/nodeagent/api"
 )
@@ -18,13 +19,13 @@ func BenchmarkForm3(b *testing.B) {
 	var boot time.Duration
 	for range b.N {
 		b.StopTimer()
-		ms := startAgents(b, 3)
+		ms := agenttest.StartN(b, 3)
 		b.StartTimer()
 		start := time.Now()
-		bootstrap(b, ms[0], api.Preseed{})
+		agenttest.Bootstrap(b, ms[0], api.Preseed{})
 		boot += time.Since(start)
 		for _, m := range ms[1:] {
-			joinWithToken(b, ms[0], m)
+			agenttest.JoinWithToken(b, ms[0], m)
 		}
 		wait.For(b, 30*time.Second, "three ONLINE voters", func() error { return threeOnlineVoters(ms[0]) })
 		b.StopTimer()
@@ -36,8 +37,8 @@ func BenchmarkForm3(b *testing.B) {
 }
 
 // threeOnlineVoters checks the member list through a shows three ONLINE voters.
-func threeOnlineVoters(a *agent) error {
-	list, err := listMembers(a)
+func threeOnlineVoters(a *agenttest.Agent) error {
+	list, err := agenttest.ListMembers(a)
 	if err != nil {
 		return err
 	}
@@ -46,19 +47,19 @@ func threeOnlineVoters(a *agent) error {
 			return fmt.Errorf("%s is %s", m.ServerName, m.Status)
 		}
 	}
-	return wantRoleCounts(3, 0, 0)(roleMap(list))
+	return agenttest.WantRoleCounts(3, 0, 0)(agenttest.RoleMap(list))
 }
 
 // BenchmarkClusterList is the latency of GET /1.0/cluster/members (what `cluster list`
 // asks) through the API client on the local socket, of the leader and of a follower (which
 // forwards it to the leader).
 func BenchmarkClusterList(b *testing.B) {
-	ms := formCluster(b, 3)
+	ms := agenttest.FormCluster(b, 3)
 	wait.For(b, 30*time.Second, "three ONLINE voters", func() error { return threeOnlineVoters(ms[0]) })
-	leader := leaderOf(b, ms)
+	leader := agenttest.LeaderOf(b, ms)
 	for _, c := range []struct {
 		name string
-		a    *agent
+		a    *agenttest.Agent
 	}{{"leader", leader}, {"follower", otherThan(ms, leader)}} {
 		b.Run(c.name, func(b *testing.B) {
 			cl := c.a.Client()

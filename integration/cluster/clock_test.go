@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"orch/integration/agenttest"
 	"orch/internal/wait"
 	"orch/nodeagent/api"
 )
@@ -18,7 +19,7 @@ const clockThreshold = 3
 
 // createVolume creates custom volume name in pool d2 on member target, through via's
 // socket (via checks that target is ONLINE first).
-func createVolume(via *agent, target, name string) error {
+func createVolume(via *agenttest.Agent, target, name string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_, err := via.Client().CreateStorageVolume(ctx, "d2", api.StorageVolumesPost{Name: name}, target)
@@ -43,27 +44,27 @@ func TestClockOffset(t *testing.T) {
 		{"leader-ahead", 0, "60s", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ms := make([]*agent, 3)
+			ms := make([]*agenttest.Agent, 3)
 			for i := range ms {
-				ms[i] = newAgent(t, fmt.Sprintf("node%d", i+1), newAddr(t))
+				ms[i] = agenttest.New(t, fmt.Sprintf("node%d", i+1), agenttest.NewAddr(t))
 			}
 			skewed := ms[tc.skewed]
-			skewed.daemonArgs = []string{"--debug-clock-offset=" + tc.offset}
+			skewed.DaemonArgs = []string{"--debug-clock-offset=" + tc.offset}
 			for _, a := range ms {
 				a.Start()
 			}
-			form(t, ms)
+			agenttest.Form(t, ms)
 			setThreshold(t, ms[0], clockThreshold)
 			for _, a := range ms {
-				ms[0].MustRun("storage", "create", "d2", "dir", "--target", a.name)
+				ms[0].MustRun("storage", "create", "d2", "dir", "--target", a.Name)
 			}
 			ms[0].MustRun("storage", "create", "d2", "dir")
 			for _, via := range ms {
 				waitAllOnline(t, via, 3, 10*time.Second)
 			}
 			for _, target := range otherThanAll(ms, skewed) {
-				if err := createVolume(skewed, target.name, "v-"+target.name); err != nil {
-					t.Fatalf("%s (clock %s): creating a volume on %s: %v", skewed.name, tc.offset, target.name, err)
+				if err := createVolume(skewed, target.Name, "v-"+target.Name); err != nil {
+					t.Fatalf("%s (clock %s): creating a volume on %s: %v", skewed.Name, tc.offset, target.Name, err)
 				}
 			}
 
@@ -72,24 +73,24 @@ func TestClockOffset(t *testing.T) {
 			killed := time.Now()
 			rest := otherThanAll(ms, victim)
 			for _, via := range rest {
-				waitStatus(t, via, victim.name, api.StatusOffline, clockThreshold*time.Second+5*time.Second)
+				waitStatus(t, via, victim.Name, api.StatusOffline, clockThreshold*time.Second+5*time.Second)
 			}
-			t.Logf("%s OFFLINE in every list %v after kill -9", victim.name, time.Since(killed).Round(time.Millisecond))
+			t.Logf("%s OFFLINE in every list %v after kill -9", victim.Name, time.Since(killed).Round(time.Millisecond))
 			for _, via := range rest {
-				wait.For(t, 10*time.Second, "a volume refused on the OFFLINE "+victim.name+" through "+via.name, func() error {
-					err := createVolume(via, victim.name, "v2-"+via.name)
+				wait.For(t, 10*time.Second, "a volume refused on the OFFLINE "+victim.Name+" through "+via.Name, func() error {
+					err := createVolume(via, victim.Name, "v2-"+via.Name)
 					if err == nil || !strings.Contains(err.Error(), "offline") {
-						return fmt.Errorf("creating a volume on %s: %v, want refused as offline", victim.name, err)
+						return fmt.Errorf("creating a volume on %s: %v, want refused as offline", victim.Name, err)
 					}
 					return nil
 				})
-				list, err := listMembers(via)
+				list, err := agenttest.ListMembers(via)
 				if err != nil {
-					t.Fatalf("%s: cluster list: %v", via.name, err)
+					t.Fatalf("%s: cluster list: %v", via.Name, err)
 				}
 				for _, m := range list {
-					if m.ServerName != victim.name && m.Status != api.StatusOnline {
-						t.Errorf("through %s: %s is %s (%s), want ONLINE", via.name, m.ServerName, m.Status, m.Message)
+					if m.ServerName != victim.Name && m.Status != api.StatusOnline {
+						t.Errorf("through %s: %s is %s (%s), want ONLINE", via.Name, m.ServerName, m.Status, m.Message)
 					}
 				}
 			}

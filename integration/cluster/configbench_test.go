@@ -3,10 +3,12 @@ package cluster
 import (
 	"context"
 	"fmt"
-	"orch/internal/wait"
 	"sync"
 	"testing"
 	"time"
+
+	"orch/integration/agenttest"
+	"orch/internal/wait"
 )
 
 // BenchmarkConfigPatch is the rate of PATCH /1.0 (one user.* key each, no If-Match) through
@@ -14,9 +16,9 @@ import (
 // writing different keys. Concurrent PATCHes should share raft entries, so 16 clients
 // should go well beyond one.
 func BenchmarkConfigPatch(b *testing.B) {
-	ms := formCluster(b, 3)
+	ms := agenttest.FormCluster(b, 3)
 	wait.For(b, 30*time.Second, "three ONLINE voters", func() error { return threeOnlineVoters(ms[0]) })
-	leader := leaderOf(b, ms)
+	leader := agenttest.LeaderOf(b, ms)
 	for _, clients := range []int{1, 16} {
 		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
 			ctx := context.Background()

@@ -3,5 +3,6 @@
 // the agent's own CLI and API client, killed with SIGKILL, stopped with SIGTERM and restarted.
 //
 // The tests build the binary once (or use $NODEAGENT_BIN), need no root and send traffic to
-// 127.0.0.0/8 only. The harness is in harness_test.go: startAgent, formCluster, waitFor.
+// 127.0.0.0/8 only. The harness is integration/agenttest (agenttest.Start, FormCluster,
+// LeaderOf) and the waits are internal/wait's.
 package cluster

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"orch/integration/agenttest"
 	"orch/internal/wait"
 	"orch/nodeagent/api"
 )
@@ -20,46 +20,6 @@ import (
 // smallDiskMiB is the size of the leader's agent filesystem: raft-wal preallocates its
 // 64 MiB log segment, the rest is for the databases until the test fills it.
 const smallDiskMiB = 112
-
-// mountSmallDisk mounts a fresh ext4 filesystem of smallDiskMiB on a loop file over a's
-// agent directory (before its daemon starts). Cleanup kills the daemon, then unmounts.
-func mountSmallDisk(t *testing.T, a *agent) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a loop filesystem")
-	}
-	for _, tool := range []string{"mkfs.ext4", "mount", "umount"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s (apt-get install e2fsprogs mount)", tool)
-		}
-	}
-	img := filepath.Join(t.TempDir(), "disk.img")
-	f, err := os.Create(img)
-	if err == nil {
-		err = errors.Join(f.Truncate(smallDiskMiB<<20), f.Close())
-	}
-	if err != nil {
-		t.Fatalf("%s: creating %s: %v", a.name, img, err)
-	}
-	run := func(name string, args ...string) {
-		t.Helper()
-		if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
-			t.Fatalf("%s: %s %s: %v\n%s", a.name, name, strings.Join(args, " "), err, out)
-		}
-	}
-	run("mkfs.ext4", "-q", "-F", img)
-	run("mount", "-o", "loop", img, a.dir)
-	t.Cleanup(func() {
-		a.killQuietly()
-		if out, err := exec.Command("umount", a.dir).CombinedOutput(); err != nil {
-			t.Logf("%s: umount %s: %v: %s", a.name, a.dir, err, out)
-			_ = exec.Command("umount", "-l", a.dir).Run()
-		}
-	})
-	if err := os.Chmod(a.dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // fillDisk grows a filler file in dir, a MiB at a time, until the filesystem refuses more,
 // and returns its path.
@@ -129,13 +89,13 @@ func (w *writeLog) record(key, val string, err error) {
 // again within seconds; no write that was committed is reported as a plain failure; after
 // space is freed and it restarts, its replica catches up with no divergence.
 func TestFullDiskOnLeader(t *testing.T) {
-	n1 := newAgent(t, "node1", newAddr(t))
-	mountSmallDisk(t, n1)
+	n1 := agenttest.New(t, "node1", agenttest.NewAddr(t))
+	agenttest.MountSmallDisk(t, n1, smallDiskMiB)
 	n1.Start()
-	ms := []*agent{n1, startAgent(t, "node2", newAddr(t)), startAgent(t, "node3", newAddr(t))}
-	form(t, ms)
-	if l := leaderOf(t, ms); l != n1 {
-		t.Fatalf("leader is %s, want node1 (the bootstrap member)", l.name)
+	ms := []*agenttest.Agent{n1, agenttest.Start(t, "node2", agenttest.NewAddr(t)), agenttest.Start(t, "node3", agenttest.NewAddr(t))}
+	agenttest.Form(t, ms)
+	if l := agenttest.LeaderOf(t, ms); l != n1 {
+		t.Fatalf("leader is %s, want node1 (the bootstrap member)", l.Name)
 	}
 
 	w := &writeLog{acked: map[string]string{}, refused: map[string]string{}}
@@ -144,10 +104,10 @@ func TestFullDiskOnLeader(t *testing.T) {
 	val := strings.Repeat("v", 24<<10)
 	for _, via := range ms[1:] {
 		wg.Add(1)
-		go func(via *agent) {
+		go func(via *agenttest.Agent) {
 			defer wg.Done()
 			for i := 0; ctx.Err() == nil; i++ {
-				key := fmt.Sprintf("user.%s-%d", via.name, i)
+				key := fmt.Sprintf("user.%s-%d", via.Name, i)
 				cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 				err := via.Client().PatchConfig(cctx, map[string]string{key: val}, "")
 				cancel()
@@ -167,22 +127,22 @@ func TestFullDiskOnLeader(t *testing.T) {
 		}
 		return nil
 	})
-	filler := fillDisk(t, n1.dir)
+	filler := fillDisk(t, n1.Dir)
 	filled := time.Now()
 
-	var newLeader *agent
+	var newLeader *agenttest.Agent
 	wait.For(t, 20*time.Second, "node1's database breaking and another member leading", func() error {
-		list, err := listMembers(ms[1])
+		list, err := agenttest.ListMembers(ms[1])
 		if err != nil {
 			return err
 		}
-		for name, r := range roleMap(list) {
-			if strings.HasPrefix(r, api.RoleDatabaseLeader) && name != n1.name {
-				newLeader = byName(ms, name)
+		for name, r := range agenttest.RoleMap(list) {
+			if strings.HasPrefix(r, api.RoleDatabaseLeader) && name != n1.Name {
+				newLeader = agenttest.ByName(ms, name)
 				return nil
 			}
 		}
-		return fmt.Errorf("roles %v", roleMap(list))
+		return fmt.Errorf("roles %v", agenttest.RoleMap(list))
 	})
 	// Writes through the others succeed again within a few seconds of the disk filling.
 	wait.For(t, 15*time.Second, "a write acknowledged after the new leader took over", func() error {
@@ -197,7 +157,7 @@ func TestFullDiskOnLeader(t *testing.T) {
 	w.mu.Lock()
 	t.Logf("disk full at %s, first error %s after, writes acknowledged again %s after; new leader %s",
 		filled.Format(time.StampMilli), w.firstErr.Sub(filled).Round(time.Millisecond),
-		w.lastOK.Sub(filled).Round(time.Millisecond), newLeader.name)
+		w.lastOK.Sub(filled).Round(time.Millisecond), newLeader.Name)
 	w.mu.Unlock()
 	if r := n1.Run("cluster", "list"); !strings.Contains(r.Stdout+r.Stderr, "node1") {
 		t.Logf("node1: cluster list: %s %s", r.Stdout, r.Stderr)

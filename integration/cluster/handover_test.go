@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"orch/integration/agenttest"
 	"orch/nodeagent/api"
 )
 
@@ -19,15 +20,15 @@ func TestGracefulStopHandover(t *testing.T) {
 }
 
 func stopVoter(t *testing.T, stopLeader bool) {
-	ms := formCluster(t, 4)
-	waitRoles(t, ms[0], 10*time.Second, "3 voters + 1 stand-by", wantRoleCounts(3, 1, 0))
-	roles := roleMap(mustMembers(t, ms[0]))
-	var leader, voter, standby *agent
+	ms := agenttest.FormCluster(t, 4)
+	agenttest.WaitRoles(t, ms[0], 10*time.Second, "3 voters + 1 stand-by", agenttest.WantRoleCounts(3, 1, 0))
+	roles := agenttest.RoleMap(mustMembers(t, ms[0]))
+	var leader, voter, standby *agenttest.Agent
 	for _, m := range ms {
-		switch r := roles[m.name]; {
+		switch r := roles[m.Name]; {
 		case strings.HasPrefix(r, api.RoleDatabaseLeader):
 			leader = m
-		case isVoter(r):
+		case agenttest.IsVoter(r):
 			voter = m
 		case r == api.RoleDatabaseStandby:
 			standby = m
@@ -37,37 +38,37 @@ func stopVoter(t *testing.T, stopLeader bool) {
 	if stopLeader {
 		victim = leader
 	}
-	var rest []*agent
+	var rest []*agenttest.Agent
 	for _, m := range ms {
 		if m != victim {
 			rest = append(rest, m)
 		}
 	}
 	if code := victim.Stop(); code != 0 {
-		t.Errorf("%s exited %d after SIGTERM; want 0", victim.name, code)
+		t.Errorf("%s exited %d after SIGTERM; want 0", victim.Name, code)
 	}
 	// The hand-over happens before the process exits: the stand-by is a voter at once.
-	after := roleMap(mustMembers(t, rest[0]))
-	if !isVoter(after[standby.name]) {
-		t.Errorf("right after %s stopped, the stand-by %s has roles %q; want a voter (roles %v)", victim.name, standby.name, after[standby.name], after)
+	after := agenttest.RoleMap(mustMembers(t, rest[0]))
+	if !agenttest.IsVoter(after[standby.Name]) {
+		t.Errorf("right after %s stopped, the stand-by %s has roles %q; want a voter (roles %v)", victim.Name, standby.Name, after[standby.Name], after)
 	}
-	waitRoles(t, rest[0], 10*time.Second, "the three running members as voters", func(roles map[string]string) error {
+	agenttest.WaitRoles(t, rest[0], 10*time.Second, "the three running members as voters", func(roles map[string]string) error {
 		for _, m := range rest {
-			if !isVoter(roles[m.name]) {
-				return fmt.Errorf("%s has roles %q (%v)", m.name, roles[m.name], roles)
+			if !agenttest.IsVoter(roles[m.Name]) {
+				return fmt.Errorf("%s has roles %q (%v)", m.Name, roles[m.Name], roles)
 			}
 		}
-		if isVoter(roles[victim.name]) {
-			return fmt.Errorf("the stopped %s still votes (%v)", victim.name, roles)
+		if agenttest.IsVoter(roles[victim.Name]) {
+			return fmt.Errorf("the stopped %s still votes (%v)", victim.Name, roles)
 		}
 		return nil
 	})
 	for i, w := range rest {
 		key := fmt.Sprintf("user.after-stop-%d", i)
-		w.MustRun("config", "set", key, w.name)
+		w.MustRun("config", "set", key, w.Name)
 		for _, r := range rest {
-			if got := strings.TrimSpace(r.MustRun("config", "get", key)); got != w.name {
-				t.Errorf("%s: %s = %q after %s set it; want %q", r.name, key, got, w.name, w.name)
+			if got := strings.TrimSpace(r.MustRun("config", "get", key)); got != w.Name {
+				t.Errorf("%s: %s = %q after %s set it; want %q", r.Name, key, got, w.Name, w.Name)
 			}
 		}
 	}

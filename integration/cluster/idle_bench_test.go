@@ -2,12 +2,14 @@ package cluster
 
 import (
 	"fmt"
-	"orch/internal/wait"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"orch/integration/agenttest"
+	"orch/internal/wait"
 )
 
 // idleWindow is how long BenchmarkIdleCPU watches the idle cluster ($IDLE_WINDOW overrides,
@@ -30,7 +32,7 @@ func BenchmarkIdleCPU(b *testing.B) {
 		window = d
 	}
 	ms := formDefaultRaft(b, 3)
-	leader := leaderOf(b, ms)
+	leader := agenttest.LeaderOf(b, ms)
 	// Let joins, role changes and the first rounds settle before measuring.
 	settle := time.Now().Add(5 * time.Second)
 	wait.For(b, 10*time.Second, "the cluster to settle", func() error {
@@ -56,7 +58,7 @@ func BenchmarkIdleCPU(b *testing.B) {
 				role = "leader"
 				b.ReportMetric(float64(perMin.Milliseconds()), "leader-ms/min")
 			}
-			b.Logf("%s (%s): %v CPU in %v = %d ms per idle minute", m.name, role, used, elapsed.Round(time.Second), perMin.Milliseconds())
+			b.Logf("%s (%s): %v CPU in %v = %d ms per idle minute", m.Name, role, used, elapsed.Round(time.Second), perMin.Milliseconds())
 			total += perMin
 			worst = max(worst, perMin)
 		}

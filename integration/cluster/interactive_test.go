@@ -17,6 +17,7 @@ import (
 	"github.com/creack/pty"
 	"golang.org/x/sys/unix"
 
+	"orch/integration/agenttest"
 	"orch/internal/wait"
 	"orch/nodeagent/api"
 )
@@ -29,14 +30,14 @@ import (
 // disk, the joiner is asked for the pool's member-specific keys, and each side may print its
 // preseed, which leaves the secrets out.
 func TestInteractiveInit(t *testing.T) {
-	ms := startAgents(t, 2)
+	ms := agenttest.StartN(t, 2)
 	node1, node2 := ms[0], ms[1]
 	const pw = "interactive-sekret"
 
 	c := startConsole(t, node1, "init")
 	c.answer("Would you like to use clustering? (yes/no) [default=yes]: ", "")
-	c.answer("What member name should be used to identify this server in the cluster?", node1.name)
-	c.answer("What IP address or DNS name should be used to reach this server?", node1.addr)
+	c.answer("What member name should be used to identify this server in the cluster?", node1.Name)
+	c.answer("What IP address or DNS name should be used to reach this server?", node1.Addr)
 	c.answer("Are you joining an existing cluster? (yes/no) [default=no]: ", "no")
 	c.answer("Setup password authentication on the cluster? (yes/no) [default=no]: ", "yes")
 	c.secret("Trust password for new clients: ", pw)
@@ -61,17 +62,17 @@ func TestInteractiveInit(t *testing.T) {
 	}
 
 	fp := strings.TrimSpace(node1.MustRun("cluster", "fingerprint"))
-	source := filepath.Join(filepath.Dir(node2.dir), "pool-source")
+	source := filepath.Join(filepath.Dir(node2.Dir), "pool-source")
 	if err := os.Mkdir(source, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	c = startConsole(t, node2, "init")
 	c.answer("Would you like to use clustering? (yes/no) [default=yes]: ", "yes")
-	c.answer("What member name should be used to identify this server in the cluster?", node2.name)
-	c.answer("What IP address or DNS name should be used to reach this server?", node2.addr)
+	c.answer("What member name should be used to identify this server in the cluster?", node2.Name)
+	c.answer("What IP address or DNS name should be used to reach this server?", node2.Addr)
 	c.answer("Are you joining an existing cluster? (yes/no) [default=no]: ", "yes")
 	c.answer("Do you have a join token? (yes/no) [default=yes]: ", "no")
-	c.answer("IP address or FQDN of an existing cluster member: ", node1.addr)
+	c.answer("IP address or FQDN of an existing cluster member: ", node1.Addr)
 	c.expect("Cluster fingerprint: " + fp)
 	c.answer("Is this the correct fingerprint? (yes/no) [default=no]: ", "yes")
 	c.secret("Cluster trust password: ", pw)
@@ -96,8 +97,8 @@ func TestInteractiveInit(t *testing.T) {
 	if len(cl.MemberConfig) == 0 || cl.MemberConfig[0].Entity != "storage-pool" || cl.MemberConfig[0].Name != "default" {
 		t.Errorf("GET /1.0/cluster member_config %+v: want the keys of storage pool default made interactively", cl.MemberConfig)
 	}
-	if show := node1.MustRun("storage", "show", "default", "--target", node2.name); !strings.Contains(show, "source: "+source) {
-		t.Errorf("storage pool default on %s does not have the source answered interactively (%s):\n%s", node2.name, source, show)
+	if show := node1.MustRun("storage", "show", "default", "--target", node2.Name); !strings.Contains(show, "source: "+source) {
+		t.Errorf("storage pool default on %s does not have the source answered interactively (%s):\n%s", node2.Name, source, show)
 	}
 }
 
@@ -106,9 +107,9 @@ func TestInteractiveInit(t *testing.T) {
 // on the pool and its eth0 on the bridge, as LXD's, leaves the trust password out, and the
 // agent is left uninitialised.
 func TestInteractiveInitDump(t *testing.T) {
-	a := startAgent(t, "node1", newAddr(t))
+	a := agenttest.Start(t, "node1", agenttest.NewAddr(t))
 	const pw = "dump-sekret"
-	script := strings.Join([]string{"yes", a.name, a.addr, "no", "yes", pw, pw, "yes", "data", "dir", "yes", "orchbr9", "auto"}, "\n") + "\n"
+	script := strings.Join([]string{"yes", a.Name, a.Addr, "no", "yes", pw, pw, "yes", "data", "dir", "yes", "orchbr9", "auto"}, "\n") + "\n"
 	out := a.MustRunInput(script, "init", "--dump")
 	if strings.Contains(out, pw) {
 		t.Errorf("the printed preseed holds the trust password:\n%s", out)
@@ -134,7 +135,7 @@ func TestInteractiveInitDump(t *testing.T) {
 	if _, ok := p.Config["core.trust_password"]; ok {
 		t.Errorf("config %v holds core.trust_password", p.Config)
 	}
-	if s, _ := server(t, a); s.Environment.Initialised {
+	if s, _ := agenttest.Server(t, a); s.Environment.Initialised {
 		t.Errorf("init --dump initialised the agent")
 	}
 }
@@ -154,14 +155,14 @@ type console struct {
 }
 
 // startConsole runs `nodeagent --dir DIR args...` with a pty as its terminal.
-func startConsole(t *testing.T, a *agent, args ...string) *console {
+func startConsole(t *testing.T, a *agenttest.Agent, args ...string) *console {
 	t.Helper()
 	ptmx, tty, err := pty.Open()
 	if err != nil {
 		t.Skipf("no pseudo-terminal available (mount devpts): %v", err)
 	}
-	cmd := exec.Command(agentBin, append([]string{"--dir", a.dir}, args...)...)
-	cmd.Env = agentEnv()
+	cmd := exec.Command(agenttest.Bin(), append([]string{"--dir", a.Dir}, args...)...)
+	cmd.Env = agenttest.Env()
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -176,7 +177,7 @@ func startConsole(t *testing.T, a *agent, args ...string) *console {
 		tty.Close()
 		ptmx.Close()
 		if t.Failed() {
-			t.Logf("[%s console] transcript:\n%s", a.name, c.transcript())
+			t.Logf("[%s console] transcript:\n%s", a.Name, c.transcript())
 		}
 	})
 	return c
@@ -276,11 +277,11 @@ func (c *console) wait() {
 // is asked, as in LXD, for the member-specific keys of the cluster's pool "local" (the
 // cluster answers for the token without consuming it), and the join then uses the token.
 func TestInteractiveJoinWithToken(t *testing.T) {
-	ms := startAgents(t, 2)
+	ms := agenttest.StartN(t, 2)
 	node1, node2 := ms[0], ms[1]
-	bootstrap(t, node1, api.Preseed{StoragePools: []api.StoragePool{{Name: "local", Driver: "dir"}}})
-	tok := newToken(t, node1, node2.name)
-	script := strings.Join([]string{"yes", node2.name, node2.addr, "yes", "yes", tok, "yes", "", "no"}, "\n") + "\n"
+	agenttest.Bootstrap(t, node1, api.Preseed{StoragePools: []api.StoragePool{{Name: "local", Driver: "dir"}}})
+	tok := agenttest.NewToken(t, node1, node2.Name)
+	script := strings.Join([]string{"yes", node2.Name, node2.Addr, "yes", "yes", tok, "yes", "", "no"}, "\n") + "\n"
 	out := node2.MustRunInput(script, "init")
 	for _, w := range []string{`Choose "source" property for storage pool "local": `,
 		`Would you like a YAML "init" preseed to be printed? (yes/no) [default=no]: `, "Member node2 is ready."} {
@@ -291,5 +292,5 @@ func TestInteractiveJoinWithToken(t *testing.T) {
 	if strings.Contains(out, tok) {
 		t.Errorf("the join token appears in the output:\n%s", out)
 	}
-	waitMember(t, node1, node2.name)
+	waitMember(t, node1, node2.Name)
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"orch/integration/agenttest"
 	"orch/nodeagent/api"
 	"orch/nodeagent/api/pki"
 	"orch/nodeagent/version"
@@ -39,15 +40,15 @@ func askAccept(t *testing.T, addr string, cert tls.Certificate, tok *api.JoinTok
 }
 
 // serverCert loads the daemon's own certificate (DIR/server.crt), which a joiner presents.
-func serverCert(t *testing.T, a *agent) tls.Certificate {
+func serverCert(t *testing.T, a *agenttest.Agent) tls.Certificate {
 	t.Helper()
-	kp, err := pki.Load(a.dir, "server")
+	kp, err := pki.Load(a.Dir, "server")
 	if err != nil {
-		t.Fatalf("%s: %v", a.name, err)
+		t.Fatalf("%s: %v", a.Name, err)
 	}
 	cert, err := kp.TLS()
 	if err != nil {
-		t.Fatalf("%s: %v", a.name, err)
+		t.Fatalf("%s: %v", a.Name, err)
 	}
 	return cert
 }
@@ -57,18 +58,18 @@ func serverCert(t *testing.T, a *agent) tls.Certificate {
 // certificate, name and token, and gets in. Another certificate cannot take over the
 // accepted join, through the leader or through another member.
 func TestJoinRetryAfterLostAcceptAnswer(t *testing.T) {
-	ms := startAgents(t, 3)
-	bootstrap(t, ms[0], api.Preseed{})
-	joinWithToken(t, ms[0], ms[1])
+	ms := agenttest.StartN(t, 3)
+	agenttest.Bootstrap(t, ms[0], api.Preseed{})
+	agenttest.JoinWithToken(t, ms[0], ms[1])
 	joiner := ms[2]
-	raw := newToken(t, ms[0], joiner.name)
+	raw := agenttest.NewToken(t, ms[0], joiner.Name)
 	tok, err := api.DecodeJoinToken(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	// The first attempt is applied, its answer lost: sent through the non-leader member.
-	if err := askAccept(t, ms[1].addr, serverCert(t, joiner), tok, joiner.name, joiner.addr); err != nil {
+	if err := askAccept(t, ms[1].Addr, serverCert(t, joiner), tok, joiner.Name, joiner.Addr); err != nil {
 		t.Fatalf("first accept: %v", err)
 	}
 	// Someone else with the token cannot take the accepted join over.
@@ -78,23 +79,23 @@ func TestJoinRetryAfterLostAcceptAnswer(t *testing.T) {
 	}
 	otherCert, _ := other.TLS()
 	for _, via := range ms[:2] {
-		if err := askAccept(t, via.addr, otherCert, tok, joiner.name, joiner.addr); err == nil {
-			t.Fatalf("accept through %s with another certificate succeeded", via.name)
+		if err := askAccept(t, via.Addr, otherCert, tok, joiner.Name, joiner.Addr); err == nil {
+			t.Fatalf("accept through %s with another certificate succeeded", via.Name)
 		}
 	}
-	if out := ms[0].MustRun("cluster", "list-tokens"); strings.Contains(out, joiner.name) {
+	if out := ms[0].MustRun("cluster", "list-tokens"); strings.Contains(out, joiner.Name) {
 		t.Errorf("the used token is still listed as outstanding:\n%s", out)
 	}
 
 	// The joiner retries the whole join with the same token.
-	joiner.MustRunInput(preseedYAML(t, tokenPreseed(joiner, raw)), "init", "--preseed")
+	joiner.MustRunInput(agenttest.PreseedYAML(t, agenttest.TokenPreseed(joiner, raw)), "init", "--preseed")
 	for _, via := range ms {
 		waitAllOnline(t, via, 3, 15*time.Second)
 	}
-	if err := askAccept(t, ms[0].addr, serverCert(t, joiner), tok, joiner.name, joiner.addr); err == nil {
+	if err := askAccept(t, ms[0].Addr, serverCert(t, joiner), tok, joiner.Name, joiner.Addr); err == nil {
 		t.Fatalf("accept after the join completed succeeded: the token must be spent")
 	}
-	if _, err := os.Stat(filepath.Join(joiner.dir, "cluster.crt")); err != nil {
-		t.Fatalf("%s: %v", joiner.name, err)
+	if _, err := os.Stat(filepath.Join(joiner.Dir, "cluster.crt")); err != nil {
+		t.Fatalf("%s: %v", joiner.Name, err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"orch/integration/agenttest"
 	"orch/internal/wait"
 	"orch/nodeagent/api"
 )
@@ -58,7 +59,7 @@ const (
 const keyPace = 25 * time.Millisecond
 
 // startLoad starts writersPerMember key writers and one compare-and-set writer per member.
-func startLoad(ms []*agent, writersPerMember int) *load {
+func startLoad(ms []*agenttest.Agent, writersPerMember int) *load {
 	l := &load{sent: map[string]string{}, acked: map[string]string{},
 		ackedVia: map[string]int{}, failures: map[string]int{}, lastErr: map[string]string{}}
 	id := 0
@@ -66,10 +67,10 @@ func startLoad(ms []*agent, writersPerMember int) *load {
 		for range writersPerMember {
 			id++
 			l.wg.Add(1)
-			go func(a *agent, id int) { defer l.wg.Done(); l.writeKeys(a, id) }(a, id)
+			go func(a *agenttest.Agent, id int) { defer l.wg.Done(); l.writeKeys(a, id) }(a, id)
 		}
 		l.wg.Add(1)
-		go func(a *agent) { defer l.wg.Done(); l.increment(a) }(a)
+		go func(a *agenttest.Agent) { defer l.wg.Done(); l.increment(a) }(a)
 	}
 	return l
 }
@@ -82,10 +83,10 @@ func (l *load) stop() {
 }
 
 // writeKeys PATCHes user.wID.SEQ keys through a until ctx ends.
-func (l *load) writeKeys(a *agent, id int) {
+func (l *load) writeKeys(a *agenttest.Agent, id int) {
 	for seq := 0; !l.stopping.Load(); seq++ {
 		next := time.Now().Add(keyPace)
-		key, val := fmt.Sprintf("user.w%d.%d", id, seq), fmt.Sprintf("%s/%d", a.name, seq)
+		key, val := fmt.Sprintf("user.w%d.%d", id, seq), fmt.Sprintf("%s/%d", a.Name, seq)
 		l.mu.Lock()
 		l.sent[key] = val
 		l.mu.Unlock()
@@ -98,14 +99,14 @@ func (l *load) writeKeys(a *agent, id int) {
 		}
 		l.mu.Lock()
 		l.acked[key] = val
-		l.ackedVia[a.name]++
+		l.ackedVia[a.Name]++
 		l.mu.Unlock()
 		time.Sleep(time.Until(next)) // pacing, not waiting for a condition
 	}
 }
 
 // increment reads counterKey and its ETag through a and writes counter+1 with If-Match.
-func (l *load) increment(a *agent) {
+func (l *load) increment(a *agenttest.Agent) {
 	for seq := 0; !l.stopping.Load(); seq++ {
 		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		s, etag, err := a.Client().Server(cctx)
@@ -115,7 +116,7 @@ func (l *load) increment(a *agent) {
 			continue
 		}
 		n, _ := strconv.Atoi(s.Config[counterKey])
-		op := casOp{n: n + 1, token: fmt.Sprintf("%s/%d", a.name, seq)}
+		op := casOp{n: n + 1, token: fmt.Sprintf("%s/%d", a.Name, seq)}
 		err = a.Client().PatchConfig(cctx, map[string]string{counterKey: strconv.Itoa(op.n), casMark(op.n): op.token}, etag)
 		cancel()
 		switch {
@@ -129,7 +130,7 @@ func (l *load) increment(a *agent) {
 		l.mu.Lock()
 		l.cas = append(l.cas, op)
 		if err == nil {
-			l.ackedVia[a.name]++
+			l.ackedVia[a.Name]++
 		}
 		l.mu.Unlock()
 		if op.outcome == casUnknown {
@@ -139,20 +140,20 @@ func (l *load) increment(a *agent) {
 }
 
 // failed records a failed request and pauses briefly so a dead member is not spun on.
-func (l *load) failed(a *agent, err error) {
+func (l *load) failed(a *agenttest.Agent, err error) {
 	l.mu.Lock()
-	l.failures[a.name]++
-	l.lastErr[a.name] = err.Error()
+	l.failures[a.Name]++
+	l.lastErr[a.Name] = err.Error()
 	l.mu.Unlock()
 	time.Sleep(20 * time.Millisecond) // back-off, not waiting for a condition
 }
 
 // ackedCount is the number of acknowledged writes, through via when via is not nil.
-func (l *load) ackedCount(via *agent) int {
+func (l *load) ackedCount(via *agenttest.Agent) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if via != nil {
-		return l.ackedVia[via.name]
+		return l.ackedVia[via.Name]
 	}
 	n := 0
 	for _, c := range l.ackedVia {
@@ -162,7 +163,7 @@ func (l *load) ackedCount(via *agent) int {
 }
 
 // waitProgress waits until n more writes are acknowledged (through via, if not nil).
-func (l *load) waitProgress(t *testing.T, via *agent, n int, what string) {
+func (l *load) waitProgress(t *testing.T, via *agenttest.Agent, n int, what string) {
 	t.Helper()
 	start := l.ackedCount(via)
 	wait.For(t, 30*time.Second, what, func() error {
@@ -190,10 +191,10 @@ func TestKillUnderWriteLoad(t *testing.T) {
 }
 
 func killUnderLoad(t *testing.T, killLeader bool) {
-	ms := formCluster(t, 3)
-	waitRoles(t, ms[0], 10*time.Second, "3 voters", wantRoleCounts(3, 0, 0))
+	ms := agenttest.FormCluster(t, 3)
+	agenttest.WaitRoles(t, ms[0], 10*time.Second, "3 voters", agenttest.WantRoleCounts(3, 0, 0))
 	baseline := settledReplicas(t, ms, nil).version
-	victim := leaderOf(t, ms)
+	victim := agenttest.LeaderOf(t, ms)
 	if !killLeader {
 		victim = otherThan(ms, victim)
 	}
@@ -201,31 +202,31 @@ func killUnderLoad(t *testing.T, killLeader bool) {
 	defer ld.stop()
 	ld.waitProgress(t, nil, 60, "writes before the kill")
 	victim.Kill()
-	t.Logf("killed %s (leader: %v) after %d acknowledged writes", victim.name, killLeader, ld.ackedCount(nil))
-	ld.waitProgress(t, nil, 60, "writes while "+victim.name+" is down")
+	t.Logf("killed %s (leader: %v) after %d acknowledged writes", victim.Name, killLeader, ld.ackedCount(nil))
+	ld.waitProgress(t, nil, 60, "writes while "+victim.Name+" is down")
 	victim.Start()
-	ld.waitProgress(t, victim, 20, "writes through the restarted "+victim.name)
+	ld.waitProgress(t, victim, 20, "writes through the restarted "+victim.Name)
 	ld.waitProgress(t, nil, 40, "writes after the restart")
 	ld.stop()
 	t.Logf("acknowledged writes per member %v; failed requests %v", ld.ackedVia, ld.failures)
-	waitRoles(t, victim, 15*time.Second, "3 voters after the restart", wantRoleCounts(3, 0, 0))
+	agenttest.WaitRoles(t, victim, 15*time.Second, "3 voters after the restart", agenttest.WantRoleCounts(3, 0, 0))
 	settledReplicas(t, ms, nil)
 	checkLoadResult(t, ms, ld, baseline)
 }
 
 // checkLoadResult checks the acknowledged writes and the counter on every member.
-func checkLoadResult(t *testing.T, ms []*agent, ld *load, baseline int64) {
+func checkLoadResult(t *testing.T, ms []*agenttest.Agent, ld *load, baseline int64) {
 	t.Helper()
 	var want map[string]string
 	for _, a := range ms {
-		s, _ := server(t, a)
+		s, _ := agenttest.Server(t, a)
 		got := userKeys(s.Config)
 		if want == nil {
 			want = got
 			continue
 		}
 		if k := firstDiff(want, got); k != "" {
-			t.Errorf("linearizable reads differ: %s=%q on %s, %q on %s", k, want[k], ms[0].name, got[k], a.name)
+			t.Errorf("linearizable reads differ: %s=%q on %s, %q on %s", k, want[k], ms[0].Name, got[k], a.Name)
 		}
 	}
 	checkAcked(t, ld, want)

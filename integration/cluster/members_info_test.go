@@ -2,11 +2,13 @@ package cluster
 
 import (
 	"fmt"
-	"orch/internal/wait"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"orch/integration/agenttest"
+	"orch/internal/wait"
 )
 
 // TestMemberColumns: `cluster list` has LXD's ARCHITECTURE, FAILURE DOMAIN and DESCRIPTION
@@ -14,14 +16,14 @@ import (
 // edit` through a follower sets a member's failure domain and description, seen from every
 // member.
 func TestMemberColumns(t *testing.T) {
-	ms := formCluster(t, 3)
+	ms := agenttest.FormCluster(t, 3)
 	arch, err := exec.Command("uname", "-m").Output()
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := strings.TrimSpace(string(arch))
 	wait.For(t, 20*time.Second, "every member's architecture", func() error {
-		members, err := listMembers(ms[2])
+		members, err := agenttest.ListMembers(ms[2])
 		if err != nil {
 			return err
 		}
@@ -33,12 +35,12 @@ func TestMemberColumns(t *testing.T) {
 		return nil
 	})
 	follower := ms[0]
-	if follower == leaderOf(t, ms) {
+	if follower == agenttest.LeaderOf(t, ms) {
 		follower = ms[1]
 	}
-	shown := follower.MustRun("cluster", "show", ms[1].name)
+	shown := follower.MustRun("cluster", "show", ms[1].Name)
 	edited := strings.NewReplacer("failure_domain: default", "failure_domain: rack2", `description: ""`, "description: second").Replace(shown)
-	follower.MustRunInput(edited, "cluster", "edit", ms[1].name)
+	follower.MustRunInput(edited, "cluster", "edit", ms[1].Name)
 	for _, a := range ms {
 		out := a.MustRun("cluster", "list")
 		header, row := "", ""
@@ -46,18 +48,18 @@ func TestMemberColumns(t *testing.T) {
 			if strings.Contains(line, "NAME") {
 				header = line
 			}
-			if strings.Contains(line, "| "+ms[1].name+" ") {
+			if strings.Contains(line, "| "+ms[1].Name+" ") {
 				row = line
 			}
 		}
 		for _, w := range []string{"ARCHITECTURE", "FAILURE DOMAIN", "DESCRIPTION"} {
 			if !strings.Contains(header, w) {
-				t.Errorf("%s: cluster list has no %s column:\n%s", a.name, w, out)
+				t.Errorf("%s: cluster list has no %s column:\n%s", a.Name, w, out)
 			}
 		}
 		for _, w := range []string{want, "rack2", "second"} {
 			if !strings.Contains(row, w) {
-				t.Errorf("%s: %s's row has no %q:\n%s", a.name, ms[1].name, w, out)
+				t.Errorf("%s: %s's row has no %q:\n%s", a.Name, ms[1].Name, w, out)
 			}
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"orch/integration/agenttest"
 	"orch/internal/wait"
 	"orch/nodeagent/api"
 )
@@ -20,11 +21,11 @@ import (
 // threshold), `cluster remove --force --yes` drops them, the cluster is writable and a new
 // member can join.
 func TestQuorumLossRecovery(t *testing.T) {
-	ms := formCluster(t, 3)
+	ms := agenttest.FormCluster(t, 3)
 	waitAllOnline(t, ms[0], 3, 10*time.Second)
 	want := map[string]string{}
 	for i := range 5 {
-		k, v := fmt.Sprintf("user.row-%d", i), ms[i%3].name
+		k, v := fmt.Sprintf("user.row-%d", i), ms[i%3].Name
 		ms[i%3].MustRun("config", "set", k, v)
 		want[k] = v
 	}
@@ -32,7 +33,7 @@ func TestQuorumLossRecovery(t *testing.T) {
 	lost := ms[1:]
 	settledReplicas(t, ms, want)
 	// Raft members reach the node-local database with the heartbeat after a role change.
-	wait.For(t, 10*time.Second, "3 raft members in "+survivor.name+"'s local database", func() error {
+	wait.For(t, 10*time.Second, "3 raft members in "+survivor.Name+"'s local database", func() error {
 		return localRaftNodes(survivor, 3)
 	})
 	for _, m := range lost {
@@ -55,8 +56,8 @@ func TestQuorumLossRecovery(t *testing.T) {
 		t.Errorf("list-database table does not give the last index and term:\n%s", table)
 	}
 	for _, m := range ms {
-		if !strings.Contains(table, m.name) || !strings.Contains(table, m.addr) {
-			t.Errorf("list-database table does not list %s at %s:\n%s", m.name, m.addr, table)
+		if !strings.Contains(table, m.Name) || !strings.Contains(table, m.Addr) {
+			t.Errorf("list-database table does not list %s at %s:\n%s", m.Name, m.Addr, table)
 		}
 	}
 
@@ -64,20 +65,20 @@ func TestQuorumLossRecovery(t *testing.T) {
 	if !strings.Contains(out, "is now the only database member") {
 		t.Errorf("recover printed %q", out)
 	}
-	if info := listDatabase(t, survivor); len(info.Members) != 1 || info.Members[0].Name != survivor.name {
-		t.Errorf("list-database after recovery: %+v; want %s alone", info.Members, survivor.name)
+	if info := listDatabase(t, survivor); len(info.Members) != 1 || info.Members[0].Name != survivor.Name {
+		t.Errorf("list-database after recovery: %+v; want %s alone", info.Members, survivor.Name)
 	}
 	survivor.Start()
 	// At once: the lost members' last heartbeats are younger than the 20 s threshold.
-	list := waitStatus(t, survivor, survivor.name, api.StatusOnline, 10*time.Second)
+	list := waitStatus(t, survivor, survivor.Name, api.StatusOnline, 10*time.Second)
 	wait.For(t, 5*time.Second, "the lost members OFFLINE right after the restart", func() error {
 		var err error
-		if list, err = listMembers(survivor); err != nil {
+		if list, err = agenttest.ListMembers(survivor); err != nil {
 			return err
 		}
 		for _, m := range lost {
-			if got, _ := memberOf(list, m.name); got.Status != api.StatusOffline {
-				return fmt.Errorf("%s is %s (%s)", m.name, got.Status, got.Message)
+			if got, _ := memberOf(list, m.Name); got.Status != api.StatusOffline {
+				return fmt.Errorf("%s is %s (%s)", m.Name, got.Status, got.Message)
 			}
 		}
 		return nil
@@ -88,20 +89,20 @@ func TestQuorumLossRecovery(t *testing.T) {
 		}
 	}
 
-	r = survivor.Run("cluster", "remove", lost[0].name)
-	if r.Code == 0 || !strings.Contains(r.Stderr, lost[0].name) || !strings.Contains(r.Stderr, "offline") {
-		t.Errorf("clean remove of the lost %s: exit %d, stderr %q; want a refusal naming it", lost[0].name, r.Code, r.Stderr)
+	r = survivor.Run("cluster", "remove", lost[0].Name)
+	if r.Code == 0 || !strings.Contains(r.Stderr, lost[0].Name) || !strings.Contains(r.Stderr, "offline") {
+		t.Errorf("clean remove of the lost %s: exit %d, stderr %q; want a refusal naming it", lost[0].Name, r.Code, r.Stderr)
 	}
 	for _, m := range lost {
-		survivor.MustRun("cluster", "remove", "--force", "--yes", m.name)
+		survivor.MustRun("cluster", "remove", "--force", "--yes", m.Name)
 	}
 	survivor.MustRun("config", "set", "user.after-recovery", "yes")
 	if list := mustMembers(t, survivor); len(list) != 1 {
 		t.Errorf("after removing the lost members: %v", statuses(list))
 	}
 
-	node4 := startAgent(t, "node4", newAddr(t))
-	joinWithToken(t, survivor, node4)
+	node4 := agenttest.Start(t, "node4", agenttest.NewAddr(t))
+	agenttest.JoinWithToken(t, survivor, node4)
 	waitAllOnline(t, survivor, 2, 10*time.Second)
 	if got := strings.TrimSpace(node4.MustRun("config", "get", "user.row-1")); got != want["user.row-1"] {
 		t.Errorf("the new member reads user.row-1 = %q, want %q", got, want["user.row-1"])
@@ -110,7 +111,7 @@ func TestQuorumLossRecovery(t *testing.T) {
 }
 
 // listDatabase runs `cluster list-database --format json` on a.
-func listDatabase(t *testing.T, a *agent) api.DatabaseInfo {
+func listDatabase(t *testing.T, a *agenttest.Agent) api.DatabaseInfo {
 	t.Helper()
 	var info api.DatabaseInfo
 	out := a.MustRun("cluster", "list-database", "--format", "json")
@@ -122,8 +123,8 @@ func listDatabase(t *testing.T, a *agent) api.DatabaseInfo {
 
 // localRaftNodes checks that a's node-local database (read beside the daemon) records n raft
 // members.
-func localRaftNodes(a *agent, n int) error {
-	db, err := sql.Open("sqlite3", "file:"+filepath.Join(a.dir, "local.db")+"?mode=ro&_busy_timeout=5000")
+func localRaftNodes(a *agenttest.Agent, n int) error {
+	db, err := sql.Open("sqlite3", "file:"+filepath.Join(a.Dir, "local.db")+"?mode=ro&_busy_timeout=5000")
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"orch/integration/agenttest"
 	"orch/internal/wait"
 	"orch/nodeagent/api"
 )
@@ -20,61 +21,61 @@ import (
 // error naming the problem and change nothing: the member list is the same before and after
 // and the joiner stays uninitialised. At the end the same joiner directories join correctly.
 func TestJoinRefusals(t *testing.T) {
-	ms := startAgents(t, 2)
+	ms := agenttest.StartN(t, 2)
 	// The cluster has a storage pool whose global key a joiner can get wrong.
-	bootstrap(t, ms[0], api.Preseed{StoragePools: []api.StoragePool{
+	agenttest.Bootstrap(t, ms[0], api.Preseed{StoragePools: []api.StoragePool{
 		{Name: "default", Driver: "dir", Config: map[string]string{"rsync.bwlimit": "100"}},
 	}})
-	joinWithToken(t, ms[0], ms[1])
+	agenttest.JoinWithToken(t, ms[0], ms[1])
 	node1, node2 := ms[0], ms[1]
-	cert := clusterCert(t, node1)
-	joiner := startAgent(t, "node3", newAddr(t))
+	cert := agenttest.ClusterCert(t, node1)
+	joiner := agenttest.Start(t, "node3", agenttest.NewAddr(t))
 	parent := t // members that end up in the cluster live as long as the whole test
 
-	refuse := func(t *testing.T, a *agent, p api.Preseed, wantErr ...string) {
+	refuse := func(t *testing.T, a *agenttest.Agent, p api.Preseed, wantErr ...string) {
 		t.Helper()
 		before := memberShape(t, node2)
-		r := a.RunInput(preseedYAML(t, p), "init", "--preseed")
+		r := a.RunInput(agenttest.PreseedYAML(t, p), "init", "--preseed")
 		if r.Code == 0 {
-			t.Fatalf("%s: init --preseed succeeded; want it refused with %q", a.name, wantErr)
+			t.Fatalf("%s: init --preseed succeeded; want it refused with %q", a.Name, wantErr)
 		}
 		for _, w := range wantErr {
 			if !strings.Contains(r.Stderr, w) {
-				t.Errorf("%s: error %q does not say %q", a.name, strings.TrimSpace(r.Stderr), w)
+				t.Errorf("%s: error %q does not say %q", a.Name, strings.TrimSpace(r.Stderr), w)
 			}
 		}
-		if strings.Contains(r.Stderr, trustPassword) {
-			t.Errorf("%s: the error repeats the trust password: %q", a.name, r.Stderr)
+		if strings.Contains(r.Stderr, agenttest.TrustPassword) {
+			t.Errorf("%s: the error repeats the trust password: %q", a.Name, r.Stderr)
 		}
 		if after := memberShape(t, node1); after != before {
 			t.Errorf("the member list changed:\nbefore %s\nafter  %s", before, after)
 		}
 		t.Logf("refused: %s", strings.TrimSpace(r.Stderr))
 	}
-	uninitialised := func(t *testing.T, a *agent) {
+	uninitialised := func(t *testing.T, a *agenttest.Agent) {
 		t.Helper()
-		s, _ := server(t, a)
+		s, _ := agenttest.Server(t, a)
 		if s.Environment.Initialised || s.Environment.ServerClustered {
-			t.Errorf("%s is initialised after a refused join: %+v", a.name, s.Environment)
+			t.Errorf("%s is initialised after a refused join: %+v", a.Name, s.Environment)
 		}
-		if _, err := os.Stat(filepath.Join(a.dir, "cluster.crt")); err == nil {
-			t.Errorf("%s holds a cluster certificate after a refused join", a.name)
+		if _, err := os.Stat(filepath.Join(a.Dir, "cluster.crt")); err == nil {
+			t.Errorf("%s holds a cluster certificate after a refused join", a.Name)
 		}
 	}
 
 	t.Run("wrong password", func(t *testing.T) {
-		refuse(t, joiner, passwordPreseed(joiner, node1.addr, cert, "not-the-password"), "wrong trust password")
+		refuse(t, joiner, agenttest.PasswordPreseed(joiner, node1.Addr, cert, "not-the-password"), "wrong trust password")
 		uninitialised(t, joiner)
 	})
 	t.Run("tampered token", func(t *testing.T) {
-		tok := tamperToken(t, newToken(t, node1, joiner.name))
-		refuse(t, joiner, tokenPreseed(joiner, tok), "invalid join token", joiner.name)
+		tok := tamperToken(t, agenttest.NewToken(t, node1, joiner.Name))
+		refuse(t, joiner, agenttest.TokenPreseed(joiner, tok), "invalid join token", joiner.Name)
 		uninitialised(t, joiner)
 	})
 	t.Run("expired token", func(t *testing.T) {
 		node1.MustRun("config", "set", "cluster.join_token_expiry", "1S")
 		defer node1.MustRun("config", "unset", "cluster.join_token_expiry")
-		tok := newToken(t, node1, joiner.name)
+		tok := agenttest.NewToken(t, node1, joiner.Name)
 		exp := decodeToken(t, tok).ExpiresAt
 		if d := time.Until(exp); d > 2*time.Second {
 			t.Fatalf("token expires in %v with cluster.join_token_expiry 1S", d)
@@ -85,27 +86,27 @@ func TestJoinRefusals(t *testing.T) {
 			}
 			return nil
 		})
-		refuse(t, joiner, tokenPreseed(joiner, tok), "expired", joiner.name)
+		refuse(t, joiner, agenttest.TokenPreseed(joiner, tok), "expired", joiner.Name)
 		uninitialised(t, joiner)
 	})
 	t.Run("reused token", func(t *testing.T) {
 		// node4 joins with its token; a second agent presenting the same token is refused.
-		node4 := startAgent(parent, "node4", newAddr(t))
-		tok := newToken(t, node1, node4.name)
-		node4.MustRunInput(preseedYAML(t, tokenPreseed(node4, tok)), "init", "--preseed")
+		node4 := agenttest.Start(parent, "node4", agenttest.NewAddr(t))
+		tok := agenttest.NewToken(t, node1, node4.Name)
+		node4.MustRunInput(agenttest.PreseedYAML(t, agenttest.TokenPreseed(node4, tok)), "init", "--preseed")
 		// The joiner's directory presents node4's spent token under node4's name.
-		refuse(t, joiner, renamed(tokenPreseed(joiner, tok), node4.name), "no valid join token", "used")
+		refuse(t, joiner, renamed(agenttest.TokenPreseed(joiner, tok), node4.Name), "no valid join token", "used")
 		uninitialised(t, joiner)
 	})
 	t.Run("wrong certificate", func(t *testing.T) {
-		other := startAgent(t, "other1", newAddr(t))
-		bootstrap(t, other, api.Preseed{})
-		p := passwordPreseed(joiner, node1.addr, clusterCert(t, other), trustPassword)
-		refuse(t, joiner, p, "fingerprint", node1.addr, "server.crt")
+		other := agenttest.Start(t, "other1", agenttest.NewAddr(t))
+		agenttest.Bootstrap(t, other, api.Preseed{})
+		p := agenttest.PasswordPreseed(joiner, node1.Addr, agenttest.ClusterCert(t, other), agenttest.TrustPassword)
+		refuse(t, joiner, p, "fingerprint", node1.Addr, "server.crt")
 		uninitialised(t, joiner)
 	})
 	t.Run("duplicate name", func(t *testing.T) {
-		p := renamed(passwordPreseed(joiner, node1.addr, cert, trustPassword), node2.name)
+		p := renamed(agenttest.PasswordPreseed(joiner, node1.Addr, cert, agenttest.TrustPassword), node2.Name)
 		refuse(t, joiner, p, `member named "node2" already exists`)
 		uninitialised(t, joiner)
 		if r := node1.Run("cluster", "add", "node2"); r.Code == 0 || !strings.Contains(r.Stderr, "already exists") {
@@ -113,7 +114,7 @@ func TestJoinRefusals(t *testing.T) {
 		}
 	})
 	t.Run("mismatched storage pool", func(t *testing.T) {
-		p := passwordPreseed(joiner, node1.addr, cert, trustPassword)
+		p := agenttest.PasswordPreseed(joiner, node1.Addr, cert, agenttest.TrustPassword)
 		p.StoragePools = []api.StoragePool{{Name: "default", Driver: "dir",
 			Config: map[string]string{"rsync.bwlimit": "200", "source": "/srv/pool"}}}
 		refuse(t, joiner, p, `storage pool "default"`, "rsync.bwlimit")
@@ -121,45 +122,45 @@ func TestJoinRefusals(t *testing.T) {
 	})
 	t.Run("initialised directory", func(t *testing.T) {
 		// A member of another cluster must not join without --wipe, and nothing of it changes.
-		other := startAgent(parent, "node5", newAddr(t))
-		bootstrap(t, other, api.Preseed{})
+		other := agenttest.Start(parent, "node5", agenttest.NewAddr(t))
+		agenttest.Bootstrap(t, other, api.Preseed{})
 		fp := strings.TrimSpace(other.MustRun("cluster", "fingerprint"))
-		refuse(t, other, passwordPreseed(other, node1.addr, cert, trustPassword), "--wipe")
-		tok := newToken(t, node1, other.name)
-		refuse(t, other, tokenPreseed(other, tok), "--wipe")
+		refuse(t, other, agenttest.PasswordPreseed(other, node1.Addr, cert, agenttest.TrustPassword), "--wipe")
+		tok := agenttest.NewToken(t, node1, other.Name)
+		refuse(t, other, agenttest.TokenPreseed(other, tok), "--wipe")
 		if got := strings.TrimSpace(other.MustRun("cluster", "fingerprint")); got != fp {
-			t.Errorf("%s's cluster certificate changed from %s to %s", other.name, fp, got)
+			t.Errorf("%s's cluster certificate changed from %s to %s", other.Name, fp, got)
 		}
-		s, _ := server(t, other)
-		if !s.Environment.Initialised || s.Environment.ServerName != other.name {
-			t.Errorf("%s lost its own cluster: %+v", other.name, s.Environment)
+		s, _ := agenttest.Server(t, other)
+		if !s.Environment.Initialised || s.Environment.ServerName != other.Name {
+			t.Errorf("%s lost its own cluster: %+v", other.Name, s.Environment)
 		}
-		other.MustRunInput(preseedYAML(t, tokenPreseed(other, tok)), "init", "--preseed", "--wipe")
-		waitMember(t, node1, other.name)
+		other.MustRunInput(agenttest.PreseedYAML(t, agenttest.TokenPreseed(other, tok)), "init", "--preseed", "--wipe")
+		waitMember(t, node1, other.Name)
 	})
 	if t.Failed() {
 		return
 	}
 	t.Run("joiner can still join", func(t *testing.T) {
-		p := passwordPreseed(joiner, node1.addr, cert, trustPassword)
+		p := agenttest.PasswordPreseed(joiner, node1.Addr, cert, agenttest.TrustPassword)
 		p.StoragePools = []api.StoragePool{{Name: "default", Driver: "dir",
 			Config: map[string]string{"rsync.bwlimit": "100", "source": "/srv/pool"}}}
-		joiner.MustRunInput(preseedYAML(t, p), "init", "--preseed")
-		waitMember(t, node2, joiner.name)
-		s, _ := server(t, joiner)
-		if !s.Environment.Initialised || s.Environment.ServerName != joiner.name {
-			t.Errorf("%s after joining: %+v", joiner.name, s.Environment)
+		joiner.MustRunInput(agenttest.PreseedYAML(t, p), "init", "--preseed")
+		waitMember(t, node2, joiner.Name)
+		s, _ := agenttest.Server(t, joiner)
+		if !s.Environment.Initialised || s.Environment.ServerName != joiner.Name {
+			t.Errorf("%s after joining: %+v", joiner.Name, s.Environment)
 		}
 	})
 }
 
 // memberShape is the member list through a (names, URLs, roles), as a comparable string.
-func memberShape(t *testing.T, a *agent) string {
+func memberShape(t *testing.T, a *agenttest.Agent) string {
 	t.Helper()
 	var list []api.ClusterMember
 	wait.For(t, 10*time.Second, "the member list", func() error {
 		var err error
-		list, err = listMembers(a)
+		list, err = agenttest.ListMembers(a)
 		return err
 	})
 	rows := make([]string, 0, len(list))
@@ -171,7 +172,7 @@ func memberShape(t *testing.T, a *agent) string {
 }
 
 // waitMember waits until name is an ONLINE member in the list through a.
-func waitMember(t *testing.T, a *agent, name string) {
+func waitMember(t *testing.T, a *agenttest.Agent, name string) {
 	t.Helper()
 	wait.For(t, 10*time.Second, name+" ONLINE in the member list", func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -4,10 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"orch/internal/wait"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"orch/integration/agenttest"
+	"orch/internal/wait"
 
 	_ "github.com/mattn/go-sqlite3" // reads each member's replica file directly
 )
@@ -20,8 +22,8 @@ type replicaState struct {
 
 // readReplica reads a member's replica (DIR/database/global.db) read-only, in one read
 // transaction, beside the running daemon.
-func readReplica(a *agent) (replicaState, error) {
-	path := filepath.Join(a.dir, "database", "global.db")
+func readReplica(a *agenttest.Agent) (replicaState, error) {
+	path := filepath.Join(a.Dir, "database", "global.db")
 	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro&_busy_timeout=5000")
 	if err != nil {
 		return replicaState{}, err
@@ -55,7 +57,7 @@ func readReplica(a *agent) (replicaState, error) {
 
 // settledReplicas waits until every member's replica holds the same config version and
 // user.* keys (equal to want, when want is not nil) and returns that state.
-func settledReplicas(t *testing.T, ms []*agent, want map[string]string) replicaState {
+func settledReplicas(t *testing.T, ms []*agenttest.Agent, want map[string]string) replicaState {
 	t.Helper()
 	var first replicaState
 	wait.For(t, 20*time.Second, "every replica to hold the same configuration", func() error {
@@ -68,16 +70,16 @@ func settledReplicas(t *testing.T, ms []*agent, want map[string]string) replicaS
 				first = st
 				if want != nil {
 					if k := firstDiff(want, st.user); k != "" {
-						return fmt.Errorf("%s's replica: %s=%q, linearizable read %q", a.name, k, st.user[k], want[k])
+						return fmt.Errorf("%s's replica: %s=%q, linearizable read %q", a.Name, k, st.user[k], want[k])
 					}
 				}
 				continue
 			}
 			if st.version != first.version {
-				return fmt.Errorf("config_version %d in %s's replica, %d in %s's", st.version, a.name, first.version, ms[0].name)
+				return fmt.Errorf("config_version %d in %s's replica, %d in %s's", st.version, a.Name, first.version, ms[0].Name)
 			}
 			if k := firstDiff(first.user, st.user); k != "" {
-				return fmt.Errorf("%s=%q in %s's replica, %q in %s's", k, st.user[k], a.name, first.user[k], ms[0].name)
+				return fmt.Errorf("%s=%q in %s's replica, %q in %s's", k, st.user[k], a.Name, first.user[k], ms[0].Name)
 			}
 		}
 		return nil

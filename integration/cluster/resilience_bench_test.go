@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"orch/integration/agenttest"
 	"orch/internal/wait"
 	"orch/nodeagent/api"
 )
@@ -13,40 +14,26 @@ import (
 const benchThreshold = 2
 
 // formDefaultRaft forms a cluster of n members running the production raft timings.
-func formDefaultRaft(b *testing.B, n int) []*agent {
+func formDefaultRaft(b *testing.B, n int) []*agenttest.Agent {
 	b.Helper()
-	ms := make([]*agent, n)
+	ms := make([]*agenttest.Agent, n)
 	for i := range ms {
-		ms[i] = newAgent(b, fmt.Sprintf("node%d", i+1), newAddr(b))
-		ms[i].defaultRaft = true
+		ms[i] = agenttest.New(b, fmt.Sprintf("node%d", i+1), agenttest.NewAddr(b))
+		ms[i].DefaultRaft = true
 		ms[i].Start()
 	}
-	form(b, ms)
+	agenttest.Form(b, ms)
 	wait.For(b, 30*time.Second, "three ONLINE voters", func() error { return threeOnlineVoters(ms[0]) })
 	return ms
 }
 
-// poll checks cond every 5ms (finer than waitFor, for timing) until it holds; it fails the
-// benchmark with cond's last error after timeout.
-func poll(b *testing.B, timeout time.Duration, what string, cond func() error) {
-	b.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("waited %v for %s; last error: %v", timeout, what, err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+// pollEvery is the interval of the benchmarks' waits: finer than wait.Interval, for timing.
+const pollEvery = 5 * time.Millisecond
 
 // statusIs is a poll condition: via lists member name with status; it stores the entry.
-func statusIs(via *agent, name, status string, out *api.ClusterMember) func() error {
+func statusIs(via *agenttest.Agent, name, status string, out *api.ClusterMember) func() error {
 	return func() error {
-		list, err := listMembers(via)
+		list, err := agenttest.ListMembers(via)
 		if err != nil {
 			return err
 		}
@@ -60,10 +47,10 @@ func statusIs(via *agent, name, status string, out *api.ClusterMember) func() er
 }
 
 // restore restarts a killed member and waits (untimed) until the three are ONLINE voters.
-func restore(b *testing.B, m, via *agent) {
+func restore(b *testing.B, m, via *agenttest.Agent) {
 	b.Helper()
 	m.Start()
-	wait.For(b, 30*time.Second, "three ONLINE voters after restarting "+m.name, func() error { return threeOnlineVoters(via) })
+	wait.For(b, 30*time.Second, "three ONLINE voters after restarting "+m.Name, func() error { return threeOnlineVoters(via) })
 }
 
 // BenchmarkLeaderFailover kills the leader of three members (production raft timings) with
@@ -75,19 +62,19 @@ func BenchmarkLeaderFailover(b *testing.B) {
 	b.ResetTimer()
 	for i := range b.N {
 		b.StopTimer()
-		leader := leaderOf(b, ms)
+		leader := agenttest.LeaderOf(b, ms)
 		survivor := otherThan(ms, leader)
 		b.StartTimer()
 		start := time.Now()
 		leader.Kill()
-		poll(b, 15*time.Second, "a write through "+survivor.name, func() error {
+		wait.ForEvery(b, 15*time.Second, pollEvery, "a write through "+survivor.Name, func() error {
 			return patch(survivor, "user.failover", fmt.Sprint(i))
 		})
 		took := time.Since(start)
 		b.StopTimer()
 		worst = max(worst, took)
-		if nl := leaderOf(b, otherThanAll(ms, leader)); nl == leader {
-			b.Fatalf("%s still leads", leader.name)
+		if nl := agenttest.LeaderOf(b, otherThanAll(ms, leader)); nl == leader {
+			b.Fatalf("%s still leads", leader.Name)
 		}
 		restore(b, leader, survivor)
 	}
@@ -105,14 +92,14 @@ func BenchmarkMemberBackOnline(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		b.StopTimer()
-		leader := leaderOf(b, ms)
+		leader := agenttest.LeaderOf(b, ms)
 		victim := otherThan(ms, leader)
 		victim.Kill()
-		poll(b, 15*time.Second, victim.name+" OFFLINE", statusIs(leader, victim.name, api.StatusOffline, &m))
+		wait.ForEvery(b, 15*time.Second, pollEvery, victim.Name+" OFFLINE", statusIs(leader, victim.Name, api.StatusOffline, &m))
 		b.StartTimer()
 		start := time.Now()
 		victim.Start()
-		poll(b, 15*time.Second, victim.name+" ONLINE", statusIs(leader, victim.name, api.StatusOnline, &m))
+		wait.ForEvery(b, 15*time.Second, pollEvery, victim.Name+" ONLINE", statusIs(leader, victim.Name, api.StatusOnline, &m))
 		took := time.Since(start)
 		b.StopTimer()
 		worst = max(worst, took)
@@ -133,11 +120,11 @@ func BenchmarkOfflineDetection(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		b.StopTimer()
-		leader := leaderOf(b, ms)
+		leader := agenttest.LeaderOf(b, ms)
 		victim := otherThan(ms, leader)
 		b.StartTimer()
 		victim.Kill()
-		poll(b, 15*time.Second, victim.name+" OFFLINE", statusIs(leader, victim.name, api.StatusOffline, &m))
+		wait.ForEvery(b, 15*time.Second, pollEvery, victim.Name+" OFFLINE", statusIs(leader, victim.Name, api.StatusOffline, &m))
 		seen := time.Now()
 		b.StopTimer()
 		l := seen.Sub(m.LastHeartbeat) - threshold

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"orch/integration/agenttest"
 	"orch/internal/wait"
 	"orch/nodeagent/api"
 )
@@ -16,8 +17,8 @@ import (
 // upgradedBin is the nodeagent binary built with the schemav2 tag (schema 2), built once per
 // test binary on first use.
 var upgradedBin = sync.OnceValues(func() (string, error) {
-	out := filepath.Join(binDir, "nodeagent-schemav2")
-	return out, buildAgent(out, "schemav2")
+	out := filepath.Join(agenttest.BinDir(), "nodeagent-schemav2")
+	return out, agenttest.BuildAgent(out, "schemav2")
 })
 
 // upgraded returns the schemav2 binary, failing the test if it does not build.
@@ -51,12 +52,12 @@ func memberOf(ms []api.ClusterMember, name string) (api.ClusterMember, bool) {
 
 // waitStatus waits until the member list through via shows member name with status, and
 // returns that list.
-func waitStatus(tb testing.TB, via *agent, name, status string, timeout time.Duration) []api.ClusterMember {
+func waitStatus(tb testing.TB, via *agenttest.Agent, name, status string, timeout time.Duration) []api.ClusterMember {
 	tb.Helper()
 	var list []api.ClusterMember
-	wait.For(tb, timeout, fmt.Sprintf("%s %s in the list through %s", name, status, via.name), func() error {
+	wait.For(tb, timeout, fmt.Sprintf("%s %s in the list through %s", name, status, via.Name), func() error {
 		var err error
-		if list, err = listMembers(via); err != nil {
+		if list, err = agenttest.ListMembers(via); err != nil {
 			return err
 		}
 		m, ok := memberOf(list, name)
@@ -72,10 +73,10 @@ func waitStatus(tb testing.TB, via *agent, name, status string, timeout time.Dur
 }
 
 // waitAllOnline waits until every member listed through via is ONLINE.
-func waitAllOnline(tb testing.TB, via *agent, n int, timeout time.Duration) {
+func waitAllOnline(tb testing.TB, via *agenttest.Agent, n int, timeout time.Duration) {
 	tb.Helper()
-	wait.For(tb, timeout, fmt.Sprintf("%d ONLINE members through %s", n, via.name), func() error {
-		list, err := listMembers(via)
+	wait.For(tb, timeout, fmt.Sprintf("%d ONLINE members through %s", n, via.Name), func() error {
+		list, err := agenttest.ListMembers(via)
 		if err != nil {
 			return err
 		}
@@ -92,28 +93,28 @@ func waitAllOnline(tb testing.TB, via *agent, n int, timeout time.Duration) {
 }
 
 // setThreshold sets cluster.offline_threshold (seconds) through a.
-func setThreshold(tb testing.TB, a *agent, seconds int) {
+func setThreshold(tb testing.TB, a *agenttest.Agent, seconds int) {
 	tb.Helper()
 	a.MustRun("config", "set", "cluster.offline_threshold", fmt.Sprint(seconds))
 }
 
 // patch sets one configuration key through a's socket API (no CLI process: what the
 // benchmarks time).
-func patch(a *agent, key, value string) error {
+func patch(a *agenttest.Agent, key, value string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return a.Client().PatchConfig(ctx, map[string]string{key: value}, "")
 }
 
 // waitWrite waits until a write through a succeeds.
-func waitWrite(tb testing.TB, a *agent, key, value string, timeout time.Duration) {
+func waitWrite(tb testing.TB, a *agenttest.Agent, key, value string, timeout time.Duration) {
 	tb.Helper()
-	wait.For(tb, timeout, "a write through "+a.name, func() error { return patch(a, key, value) })
+	wait.For(tb, timeout, "a write through "+a.Name, func() error { return patch(a, key, value) })
 }
 
 // otherThanAll returns the members of ms that are not in except.
-func otherThanAll(ms []*agent, except ...*agent) []*agent {
-	var out []*agent
+func otherThanAll(ms []*agenttest.Agent, except ...*agenttest.Agent) []*agenttest.Agent {
+	var out []*agenttest.Agent
 	for _, m := range ms {
 		skip := false
 		for _, e := range except {
@@ -132,7 +133,7 @@ func otherThanAll(ms []*agent, except ...*agent) []*agent {
 // ONLINE after Expect(name, true).
 type offlineWatch struct {
 	tb   testing.TB
-	ms   []*agent
+	ms   []*agenttest.Agent
 	stop chan struct{}
 	done chan struct{}
 
@@ -144,11 +145,11 @@ type offlineWatch struct {
 }
 
 // watchOffline starts an offlineWatch over ms (all expected alive); Stop reports.
-func watchOffline(tb testing.TB, ms []*agent) *offlineWatch {
+func watchOffline(tb testing.TB, ms []*agenttest.Agent) *offlineWatch {
 	w := &offlineWatch{tb: tb, ms: ms, stop: make(chan struct{}), done: make(chan struct{}),
 		alive: map[string]bool{}, returning: map[string]bool{}}
 	for _, m := range ms {
-		w.alive[m.name] = true
+		w.alive[m.Name] = true
 	}
 	go w.run()
 	tb.Cleanup(func() { w.halt() })
@@ -182,7 +183,7 @@ func (w *offlineWatch) poll() {
 		if !via.Running() {
 			continue
 		}
-		list, err := listMembers(via)
+		list, err := agenttest.ListMembers(via)
 		if err != nil {
 			continue
 		}
@@ -194,7 +195,7 @@ func (w *offlineWatch) poll() {
 				w.alive[m.ServerName], w.returning[m.ServerName] = true, false
 			case w.alive[m.ServerName] && m.Status == api.StatusOffline:
 				w.violations = append(w.violations, fmt.Sprintf("%s OFFLINE while alive at %s (%s; through %s)",
-					m.ServerName, time.Now().Format("15:04:05.000"), m.Message, via.name))
+					m.ServerName, time.Now().Format("15:04:05.000"), m.Message, via.Name))
 			}
 		}
 		w.mu.Unlock()

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"orch/integration/agenttest"
 	"orch/internal/wait"
 	"orch/nodeagent/api"
 )
@@ -14,8 +15,8 @@ import (
 // from `cluster list --format json` as an operator sees them: one member holds the database
 // alone until the third joins; then three voters, two stand-bys, and spares beyond.
 func TestRoles(t *testing.T) {
-	ms := startAgents(t, 6)
-	bootstrap(t, ms[0], api.Preseed{})
+	ms := agenttest.StartN(t, 6)
+	agenttest.Bootstrap(t, ms[0], api.Preseed{})
 	want := []struct{ voters, standby, spare int }{
 		{1, 0, 0}, // node1 alone: database-leader
 		{1, 0, 1}, // node2 joins without a replica
@@ -26,16 +27,16 @@ func TestRoles(t *testing.T) {
 	}
 	for i, w := range want {
 		if i > 0 {
-			joinWithToken(t, ms[0], ms[i])
+			agenttest.JoinWithToken(t, ms[0], ms[i])
 		}
 		roles := cliRoles(t, ms[i])
 		if len(roles) != i+1 {
-			t.Fatalf("after %s joined, cluster list shows %d members: %v", ms[i].name, len(roles), roles)
+			t.Fatalf("after %s joined, cluster list shows %d members: %v", ms[i].Name, len(roles), roles)
 		}
-		if err := wantRoleCounts(w.voters, w.standby, w.spare)(roles); err != nil {
-			t.Fatalf("after %s joined: %v", ms[i].name, err)
+		if err := agenttest.WantRoleCounts(w.voters, w.standby, w.spare)(roles); err != nil {
+			t.Fatalf("after %s joined: %v", ms[i].Name, err)
 		}
-		t.Logf("after %s: %v", ms[i].name, roles)
+		t.Logf("after %s: %v", ms[i].Name, roles)
 		if i == 1 {
 			if st, err := readReplica(ms[1]); err == nil {
 				t.Errorf("node2 holds a replica while spare: config_version %d, %d user keys", st.version, len(st.user))
@@ -50,7 +51,7 @@ func TestRoles(t *testing.T) {
 		t.Errorf("node1 (bootstrap) roles %q, want database-leader,database", roles["node1"])
 	}
 	for _, n := range []string{"node2", "node3"} {
-		if !isVoter(roles[n]) {
+		if !agenttest.IsVoter(roles[n]) {
 			t.Errorf("%s roles %q, want a voter (promoted when node3 joined)", n, roles[n])
 		}
 	}
@@ -67,7 +68,7 @@ func TestRoles(t *testing.T) {
 
 // cliRoles runs `cluster list --format json` on a and maps member names to their roles,
 // waiting until every member is ONLINE.
-func cliRoles(t *testing.T, a *agent) map[string]string {
+func cliRoles(t *testing.T, a *agenttest.Agent) map[string]string {
 	t.Helper()
 	var roles map[string]string
 	wait.For(t, 10*time.Second, "every member ONLINE in cluster list", func() error {
@@ -84,17 +85,17 @@ func cliRoles(t *testing.T, a *agent) map[string]string {
 				return fmt.Errorf("%s is %s (%s)", m.ServerName, m.Status, m.Message)
 			}
 		}
-		roles = roleMap(list)
+		roles = agenttest.RoleMap(list)
 		return nil
 	})
 	return roles
 }
 
 // checkDatabaseMembers checks `cluster list-database` on a lists n raft members.
-func checkDatabaseMembers(t *testing.T, a *agent, n int) {
+func checkDatabaseMembers(t *testing.T, a *agenttest.Agent, n int) {
 	t.Helper()
 	// A member learns a configuration change when the leader replicates it: wait for it.
-	wait.For(t, 10*time.Second, fmt.Sprintf("list-database on %s to show %d raft members", a.name, n), func() error {
+	wait.For(t, 10*time.Second, fmt.Sprintf("list-database on %s to show %d raft members", a.Name, n), func() error {
 		var info api.DatabaseInfo
 		if err := json.Unmarshal([]byte(a.MustRun("cluster", "list-database", "--format", "json")), &info); err != nil {
 			return err

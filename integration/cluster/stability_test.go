@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"orch/integration/agenttest"
 	"orch/internal/wait"
 	"orch/nodeagent/api"
 )
@@ -25,13 +26,13 @@ func TestLeaderStability(t *testing.T) {
 	if *stability == 0 {
 		t.Skip("long test: run with -stability 10m")
 	}
-	ms := make([]*agent, 3)
+	ms := make([]*agenttest.Agent, 3)
 	for i := range ms {
-		ms[i] = newAgent(t, fmt.Sprintf("node%d", i+1), newAddr(t))
-		ms[i].defaultRaft = true
+		ms[i] = agenttest.New(t, fmt.Sprintf("node%d", i+1), agenttest.NewAddr(t))
+		ms[i].DefaultRaft = true
 		ms[i].Start()
 	}
-	form(t, ms)
+	agenttest.Form(t, ms)
 	wait.For(t, 30*time.Second, "three ONLINE voters", func() error { return threeOnlineVoters(ms[0]) })
 	leader, term := leaderAndTerm(t, ms)
 	t.Logf("leader %s, term %d", leader, term)
@@ -70,7 +71,7 @@ func TestLeaderStability(t *testing.T) {
 
 // leaderAndTerm reads the leader's name from the member list and the highest raft term
 // any member reports.
-func leaderAndTerm(t *testing.T, ms []*agent) (string, uint64) {
+func leaderAndTerm(t *testing.T, ms []*agenttest.Agent) (string, uint64) {
 	t.Helper()
 	var leader string
 	for _, m := range mustMembers(t, ms[0]) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
+	"orch/integration/agenttest"
 	"orch/modules/image/simplestreams"
 	"orch/nodeagent/api"
 )
@@ -55,7 +56,7 @@ func testBridge(t *testing.T) string {
 // (each with its own /etc/variant, so each has its own fingerprint), as .tar.gz files.
 func busyboxTarballs(t *testing.T, n int) (xz string, variants []string) {
 	t.Helper()
-	root, err := moduleRoot()
+	root, err := agenttest.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,10 +92,10 @@ func imageServer(t *testing.T, rootfs string) string {
 
 // cleanupContainers kills and destroys every container under the agents' directories
 // (a killed daemon leaves its containers running), before the directories go.
-func cleanupContainers(t *testing.T, ms []*agent) {
+func cleanupContainers(t *testing.T, ms []*agenttest.Agent) {
 	t.Cleanup(func() {
 		for _, a := range ms {
-			lxcpath := filepath.Join(a.dir, "containers")
+			lxcpath := filepath.Join(a.Dir, "containers")
 			out, _ := exec.Command("lxc-ls", "-P", lxcpath, "-1").Output()
 			for _, n := range strings.Fields(string(out)) {
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -108,17 +109,17 @@ func cleanupContainers(t *testing.T, ms []*agent) {
 
 // formInstanceCluster starts n members with a default profile (root disk on pool
 // "default", eth0 on bridge) and a short offline threshold.
-func formInstanceCluster(t *testing.T, n int, bridge string) []*agent {
+func formInstanceCluster(t *testing.T, n int, bridge string) []*agenttest.Agent {
 	t.Helper()
-	ms := make([]*agent, n)
+	ms := make([]*agenttest.Agent, n)
 	for i := range ms {
-		ms[i] = newAgent(t, fmt.Sprintf("node%d", i+1), newAddr(t))
+		ms[i] = agenttest.New(t, fmt.Sprintf("node%d", i+1), agenttest.NewAddr(t))
 	}
 	cleanupContainers(t, ms) // registered after the agents: runs before their directories go
 	for _, a := range ms {
 		a.Start()
 	}
-	bootstrap(t, ms[0], api.Preseed{
+	agenttest.Bootstrap(t, ms[0], api.Preseed{
 		Config:       map[string]string{"cluster.offline_threshold": "4", "cluster.images_minimal_replica": "1"},
 		StoragePools: []api.StoragePool{{Name: "default", Driver: "dir"}},
 		Profiles: []api.Profile{{Name: "default", Devices: map[string]map[string]string{
@@ -127,7 +128,7 @@ func formInstanceCluster(t *testing.T, n int, bridge string) []*agent {
 		}}},
 	})
 	for _, a := range ms[1:] {
-		joinWithToken(t, ms[0], a)
+		agenttest.JoinWithToken(t, ms[0], a)
 	}
 	return ms
 }

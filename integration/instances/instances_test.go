@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"orch/integration/agenttest"
 	"orch/internal/wait"
 	"orch/nodeagent/api"
 )
@@ -219,10 +220,10 @@ func TestInstances(t *testing.T) {
 	})
 
 	// A fourth member, so that replica 3 and -1 differ.
-	n4 := newAgent(t, "node4", newAddr(t))
-	cleanupContainers(t, []*agent{n4})
+	n4 := agenttest.New(t, "node4", agenttest.NewAddr(t))
+	cleanupContainers(t, []*agenttest.Agent{n4})
 	n4.Start()
-	joinWithToken(t, n1, n4)
+	agenttest.JoinWithToken(t, n1, n4)
 	ms = append(ms, n4)
 
 	t.Run("replicas", func(t *testing.T) {
@@ -243,8 +244,8 @@ func TestInstances(t *testing.T) {
 			have[h] = true
 		}
 		for _, a := range ms {
-			if !have[a.name] {
-				lacking = a.name
+			if !have[a.Name] {
+				lacking = a.Name
 			}
 		}
 		n1.MustRun("launch", "three", "ondemand", "--target", lacking)
@@ -301,7 +302,7 @@ func TestInstances(t *testing.T) {
 }
 
 // list returns `list --format json` run on a.
-func list(t *testing.T, a *agent) []api.Instance {
+func list(t *testing.T, a *agenttest.Agent) []api.Instance {
 	t.Helper()
 	var out []api.Instance
 	must(t, json.Unmarshal([]byte(a.MustRun("list", "--format", "json")), &out))
@@ -309,19 +310,19 @@ func list(t *testing.T, a *agent) []api.Instance {
 }
 
 // show returns one instance as a sees it.
-func show(t *testing.T, a *agent, name string) api.Instance {
+func show(t *testing.T, a *agenttest.Agent, name string) api.Instance {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	in, err := a.Client().Instance(ctx, name)
 	if err != nil {
-		t.Fatalf("%s: instance %s: %v", a.name, name, err)
+		t.Fatalf("%s: instance %s: %v", a.Name, name, err)
 	}
 	return *in
 }
 
 // holders lists the members holding a copy of an image, sorted.
-func holders(t *testing.T, a *agent, ref string) []string {
+func holders(t *testing.T, a *agenttest.Agent, ref string) []string {
 	t.Helper()
 	var img api.Image
 	must(t, json.Unmarshal([]byte(a.MustRun("image", "show", ref, "--format", "json")), &img))

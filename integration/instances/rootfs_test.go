@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"orch/integration/agenttest"
 	"orch/integration/lab"
 	"orch/internal/wait"
 	"orch/nodeagent/api"
@@ -54,68 +55,67 @@ func TestRootfsOnPoolAndEth0OnNetwork(t *testing.T) {
 	needRootfsLab(t)
 	xz, _ := busyboxTarballs(t, 0)
 	l := lab.New(t, 3)
-	l.LogFile("/var/lib/nodeagent/daemon.log")
-	var ms []*labMember
+	var ms []*agenttest.HostAgent
 	for i, h := range l.Hosts() {
-		ms = append(ms, startLabMember(t, h, fmt.Sprintf("rfs%d", i+1)))
+		ms = append(ms, agenttest.StartInHost(t, h, fmt.Sprintf("rfs%d", i+1)))
 	}
 	m1, m2 := ms[0], ms[1]
 	boot := api.Preseed{
-		Config:       map[string]string{"core.https_address": m1.h.Addr + ":8443", "cluster.images_minimal_replica": "1"},
+		Config:       map[string]string{"core.https_address": m1.Host.Addr + ":8443", "cluster.images_minimal_replica": "1"},
 		StoragePools: []api.StoragePool{{Name: "default", Driver: "btrfs", Config: map[string]string{"size": "512MiB"}}},
 		Profiles: []api.Profile{{Name: "default", Devices: map[string]map[string]string{
 			"root": {"path": "/", "pool": "default", "type": "disk"},
 		}}},
-		Cluster: &api.ClusterPut{Enabled: true, ServerName: m1.name},
+		Cluster: &api.ClusterPut{Enabled: true, ServerName: m1.Name},
 	}
-	m1.mustRun(preseedYAML(t, boot), "init", "--preseed")
+	m1.MustRun(agenttest.PreseedYAML(t, boot), "init", "--preseed")
 	for _, m := range ms[1:] {
-		tok := strings.TrimSpace(m1.mustRun("", "cluster", "add", m.name))
-		p := api.Preseed{Cluster: &api.ClusterPut{Enabled: true, ServerName: m.name, ServerAddress: m.h.Addr + ":8443", ClusterToken: tok}}
-		m.mustRun(preseedYAML(t, p), "init", "--preseed")
+		tok := strings.TrimSpace(m1.MustRun("", "cluster", "add", m.Name))
+		p := api.Preseed{Cluster: &api.ClusterPut{Enabled: true, ServerName: m.Name, ServerAddress: m.Host.Addr + ":8443", ClusterToken: tok}}
+		m.MustRun(agenttest.PreseedYAML(t, p), "init", "--preseed")
 	}
 	poolCreatedEverywhere(t, m1, "default", ms)
 	for _, m := range ms {
-		m1.mustRun("", "network", "create", "orchinst", "--target", m.name)
+		m1.MustRun("", "network", "create", "orchinst", "--target", m.Name)
 	}
-	m2.mustRun("", "network", "create", "orchinst", "ipv4.address=auto")
-	m1.mustRun("description: btrfs root, eth0 on orchinst\ndevices:\n"+
+	m2.MustRun("", "network", "create", "orchinst", "ipv4.address=auto")
+	m1.MustRun("description: btrfs root, eth0 on orchinst\ndevices:\n"+
 		"  root: {path: /, pool: default, type: disk}\n"+
 		"  eth0: {name: eth0, network: orchinst, type: nic}\n", "profile", "edit", "default")
-	m1.mustRun("", "image", "import", xz, "--alias", "busybox")
+	m1.MustRun("", "image", "import", xz, "--alias", "busybox")
 
-	m1.mustRun("", "launch", "busybox", "c1", "--target", m2.name)
+	m1.MustRun("", "launch", "busybox", "c1", "--target", m2.Name)
 	vol := "/var/lib/nodeagent/storage-pools/default/containers/c1"
-	if out, err := m2.exec("btrfs", "subvolume", "show", vol); err != nil {
-		t.Fatalf("%s: c1's volume is not a btrfs subvolume: %v\n%s", m2.name, err, out)
+	if out, err := m2.Exec("btrfs", "subvolume", "show", vol); err != nil {
+		t.Fatalf("%s: c1's volume is not a btrfs subvolume: %v\n%s", m2.Name, err, out)
 	}
-	if out, _ := m2.exec("stat", "-c", "%i", vol); strings.TrimSpace(out) != "256" {
-		t.Fatalf("%s: inode of %s = %q, want 256 (a subvolume root)", m2.name, vol, out)
+	if out, _ := m2.Exec("stat", "-c", "%i", vol); strings.TrimSpace(out) != "256" {
+		t.Fatalf("%s: inode of %s = %q, want 256 (a subvolume root)", m2.Name, vol, out)
 	}
-	if out, err := m2.exec("lxc-info", "-n", "c1", "-P", "/var/lib/nodeagent/containers", "-s", "-H"); err != nil || strings.TrimSpace(out) != "RUNNING" {
-		t.Fatalf("%s: lxc-info c1: %v %q", m2.name, err, out)
+	if out, err := m2.Exec("lxc-info", "-n", "c1", "-P", "/var/lib/nodeagent/containers", "-s", "-H"); err != nil || strings.TrimSpace(out) != "RUNNING" {
+		t.Fatalf("%s: lxc-info c1: %v %q", m2.Name, err, out)
 	}
 
 	t.Run("dhcp lease from the member's dnsmasq", func(t *testing.T) {
 		var n api.NetworkInfo
-		must(t, json.Unmarshal([]byte(m1.mustRun("", "network", "show", "orchinst", "--format", "json")), &n))
+		must(t, json.Unmarshal([]byte(m1.MustRun("", "network", "show", "orchinst", "--format", "json")), &n))
 		_, subnet, err := net.ParseCIDR(n.Config["ipv4.address"])
 		if err != nil {
 			t.Fatalf("orchinst ipv4.address %q: %v", n.Config["ipv4.address"], err)
 		}
-		m1.mustRun(dhcpScript, "exec", "c1", "--", "sh", "-c", "cat >/tmp/dhcp.sh && chmod 755 /tmp/dhcp.sh")
-		m1.mustRun("", "exec", "c1", "--", "udhcpc", "-i", "eth0", "-n", "-q", "-t", "10", "-T", "1", "-s", "/tmp/dhcp.sh")
+		m1.MustRun(dhcpScript, "exec", "c1", "--", "sh", "-c", "cat >/tmp/dhcp.sh && chmod 755 /tmp/dhcp.sh")
+		m1.MustRun("", "exec", "c1", "--", "udhcpc", "-i", "eth0", "-n", "-q", "-t", "10", "-T", "1", "-s", "/tmp/dhcp.sh")
 		var ip string
 		wait.For(t, 20*time.Second, "list showing c1's leased address", func() error {
-			for _, in := range m1.list() {
+			for _, in := range listInstances(t, m1) {
 				if in.Name == "c1" && len(in.IPv4) > 0 && subnet.Contains(net.ParseIP(in.IPv4[0])) {
 					ip = in.IPv4[0]
 					return nil
 				}
 			}
-			return fmt.Errorf("list: %+v", m1.list())
+			return fmt.Errorf("list: %+v", listInstances(t, m1))
 		})
-		out := m1.mustRun("", "list")
+		out := m1.MustRun("", "list")
 		if !strings.Contains(out, ip) {
 			t.Fatalf("list shows no %s:\n%s", ip, out)
 		}
@@ -123,70 +123,70 @@ func TestRootfsOnPoolAndEth0OnNetwork(t *testing.T) {
 	})
 
 	t.Run("container volumes", func(t *testing.T) {
-		if out := m1.mustRun("", "storage", "volume", "list", "default"); strings.Contains(out, "c1") {
+		if out := m1.MustRun("", "storage", "volume", "list", "default"); strings.Contains(out, "c1") {
 			t.Fatalf("storage volume list (custom volumes) shows the root disk:\n%s", out)
 		}
 		var vs []api.StorageVolume
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		cl := api.NewUnixClient(filepath.Join(m1.dir, "unix.socket"))
+		cl := api.NewUnixClient(filepath.Join(m1.Dir, "unix.socket"))
 		defer cl.Close()
 		if _, err := cl.Call(ctx, "GET", "/1.0/storage-pools/default/volumes?type=container", nil, &vs, ""); err != nil {
 			t.Fatal(err)
 		}
-		if len(vs) != 1 || vs[0].Name != "c1" || vs[0].Type != "container" || vs[0].Location != m2.name {
+		if len(vs) != 1 || vs[0].Name != "c1" || vs[0].Type != "container" || vs[0].Location != m2.Name {
 			t.Fatalf("container volumes: %+v", vs)
 		}
-		wantFailure(t, m1.run("", "storage", "delete", "default"), "instance c1 (on "+m2.name+")")
+		agenttest.WantFailure(t, m1.Run("", "storage", "delete", "default"), "instance c1 (on "+m2.Name+")")
 	})
 
 	t.Run("network not created on the member", func(t *testing.T) {
-		ms[2].mustRun("", "network", "create", "orchhalf", "--target", m1.name)
-		m1.mustRun("", "profile", "create", "half")
-		m1.mustRun("devices:\n  root: {path: /, pool: default, type: disk}\n  eth0: {name: eth0, network: orchhalf, type: nic}\n",
+		ms[2].MustRun("", "network", "create", "orchhalf", "--target", m1.Name)
+		m1.MustRun("", "profile", "create", "half")
+		m1.MustRun("devices:\n  root: {path: /, pool: default, type: disk}\n  eth0: {name: eth0, network: orchhalf, type: nic}\n",
 			"profile", "edit", "half")
-		wantFailure(t, m1.run("", "launch", "busybox", "nonet", "-p", "half", "--target", ms[2].name),
-			`network "orchhalf"`, "not created on member "+ms[2].name)
+		agenttest.WantFailure(t, m1.Run("", "launch", "busybox", "nonet", "-p", "half", "--target", ms[2].Name),
+			`network "orchhalf"`, "not created on member "+ms[2].Name)
 		noTrace(t, m1, ms[2], "nonet")
-		m1.mustRun("", "profile", "delete", "half")
+		m1.MustRun("", "profile", "delete", "half")
 	})
 
 	t.Run("failed launch leaves nothing", func(t *testing.T) {
-		m1.mustRun("", "image", "import", noInitTarball(t, xz), "--alias", "noinit")
-		r := m1.run("", "launch", "noinit", "broken", "--target", ms[2].name)
-		wantFailure(t, r, "broken", "lxc-start")
+		m1.MustRun("", "image", "import", noInitTarball(t, xz), "--alias", "noinit")
+		r := m1.Run("", "launch", "noinit", "broken", "--target", ms[2].Name)
+		agenttest.WantFailure(t, r, "broken", "lxc-start")
 		t.Logf("launch of an image without init: %s", strings.TrimSpace(r.Stderr))
 		noTrace(t, m1, ms[2], "broken")
 	})
 
-	m1.mustRun("", "delete", "--force", "c1")
-	if out, err := m2.exec("btrfs", "subvolume", "list", "/var/lib/nodeagent/storage-pools/default"); err != nil || strings.Contains(out, "containers/c1") {
-		t.Fatalf("%s: c1's subvolume after delete: %v\n%s", m2.name, err, out)
+	m1.MustRun("", "delete", "--force", "c1")
+	if out, err := m2.Exec("btrfs", "subvolume", "list", "/var/lib/nodeagent/storage-pools/default"); err != nil || strings.Contains(out, "containers/c1") {
+		t.Fatalf("%s: c1's subvolume after delete: %v\n%s", m2.Name, err, out)
 	}
-	if _, err := os.Stat(filepath.Join(m2.dir, "storage-pools/default/containers/c1")); err == nil {
-		t.Fatalf("%s: c1's volume directory left after delete", m2.name)
+	if _, err := os.Stat(filepath.Join(m2.Dir, "storage-pools/default/containers/c1")); err == nil {
+		t.Fatalf("%s: c1's volume directory left after delete", m2.Name)
 	}
 	noTrace(t, m1, m2, "c1")
 }
 
 // noTrace checks that instance name left nothing on m: no record, no container, no
 // volume row, no volume directory.
-func noTrace(t *testing.T, via, m *labMember, name string) {
+func noTrace(t *testing.T, via, m *agenttest.HostAgent, name string) {
 	t.Helper()
-	for _, in := range via.list() {
+	for _, in := range listInstances(t, via) {
 		if in.Name == name {
 			t.Fatalf("%s still listed: %+v", name, in)
 		}
 	}
-	if out, _ := m.exec("lxc-ls", "-P", "/var/lib/nodeagent/containers", "-1"); slices.Contains(strings.Fields(out), name) {
-		t.Fatalf("%s: container %s left", m.name, name)
+	if out, _ := m.Exec("lxc-ls", "-P", "/var/lib/nodeagent/containers", "-1"); slices.Contains(strings.Fields(out), name) {
+		t.Fatalf("%s: container %s left", m.Name, name)
 	}
-	if _, err := os.Stat(filepath.Join(m.dir, "storage-pools/default/containers", name)); err == nil {
-		t.Fatalf("%s: root disk of %s left", m.name, name)
+	if _, err := os.Stat(filepath.Join(m.Dir, "storage-pools/default/containers", name)); err == nil {
+		t.Fatalf("%s: root disk of %s left", m.Name, name)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cl := api.NewUnixClient(filepath.Join(via.dir, "unix.socket"))
+	cl := api.NewUnixClient(filepath.Join(via.Dir, "unix.socket"))
 	defer cl.Close()
 	var vs []api.StorageVolume
 	if _, err := cl.Call(ctx, "GET", "/1.0/storage-pools/default/volumes?type=all", nil, &vs, ""); err != nil {

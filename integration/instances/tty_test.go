@@ -1,7 +1,6 @@
 package instances
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,9 +8,12 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"orch/integration/agenttest"
+	"orch/internal/syncbuf"
+	"orch/internal/wait"
 
 	"github.com/creack/pty"
 )
@@ -20,7 +22,7 @@ import (
 // (tty prints a /dev/pts path, stty its 80x24 default, the exit code survives), -T and a
 // non-terminal caller get none, and a caller on a terminal gets its size, then each new
 // size when its window changes (SIGWINCH). via runs the CLI; the instance runs elsewhere.
-func checkExecTerminal(t *testing.T, via *agent, name string) {
+func checkExecTerminal(t *testing.T, via *agenttest.Agent, name string) {
 	r := via.Run("exec", name, "-t", "--", "tty")
 	if r.Code != 0 || !regexp.MustCompile(`^/dev/pts/\d+\r?\n$`).MatchString(r.Stdout) {
 		t.Fatalf("exec -t tty: exit %d, stdout %q, stderr %q", r.Code, r.Stdout, r.Stderr)
@@ -41,18 +43,18 @@ func checkExecTerminal(t *testing.T, via *agent, name string) {
 
 // checkWindowFollowed runs exec on a terminal of 30x100, resizes it to 40x120 and waits
 // for the command to see the new size; ^D ends it with exit code 0.
-func checkWindowFollowed(t *testing.T, via *agent, name string) {
+func checkWindowFollowed(t *testing.T, via *agenttest.Agent, name string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, agentBin, "--dir", via.dir, "exec", name, "--",
+	cmd := exec.CommandContext(ctx, agenttest.Bin(), "--dir", via.Dir, "exec", name, "--",
 		"sh", "-c", "while stty size; do read x || break; done")
-	cmd.Env = agentEnv()
+	cmd.Env = agenttest.Env()
 	ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 30, Cols: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ptmx.Close()
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	go func() { _, _ = io.Copy(out, ptmx) }()
 	waitOutput(t, out, "30 100", nil)
 	if err := pty.Setsize(ptmx, &pty.Winsize{Rows: 40, Cols: 120}); err != nil {
@@ -74,34 +76,15 @@ func checkWindowFollowed(t *testing.T, via *agent, name string) {
 }
 
 // waitOutput waits up to 20s for want in out, calling poke (when set) between looks.
-func waitOutput(t *testing.T, out *syncBuffer, want string, poke func()) {
+func waitOutput(t *testing.T, out *syncbuf.Buffer, want string, poke func()) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(out.String(), want) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the terminal never showed %q:\n%q", want, out.String())
+	wait.ForEvery(t, 20*time.Second, 100*time.Millisecond, fmt.Sprintf("the terminal to show %q", want), func() error {
+		if got := out.String(); !strings.Contains(got, want) {
+			if poke != nil {
+				poke()
+			}
+			return fmt.Errorf("the terminal shows %q", got)
 		}
-		if poke != nil {
-			poke()
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// syncBuffer is a bytes.Buffer safe for one writer and one reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return fmt.Sprint(s.b.String())
+		return nil
+	})
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"orch/integration/agenttest"
 	"orch/internal/wait"
 	"orch/nodeagent/api"
 )
@@ -23,7 +24,7 @@ import (
 func TestInstancesSurviveUpgrade(t *testing.T) {
 	needLXC(t)
 	binB := filepath.Join(t.TempDir(), "nodeagent-schemav2")
-	if err := buildAgent(binB, "schemav2"); err != nil {
+	if err := agenttest.BuildAgent(binB, "schemav2"); err != nil {
 		t.Fatalf("building nodeagent with -tags schemav2: %v", err)
 	}
 	bridge := testBridge(t)
@@ -31,17 +32,17 @@ func TestInstancesSurviveUpgrade(t *testing.T) {
 	ms := formInstanceCluster(t, 3, bridge)
 	n1, n2, n3 := ms[0], ms[1], ms[2]
 	n1.MustRun("image", "import", xz, "--alias", "busybox")
-	n1.MustRun("launch", "busybox", "up1", "--target", n2.name)
-	n3.MustRun("launch", "busybox", "down1", "--target", n2.name)
+	n1.MustRun("launch", "busybox", "up1", "--target", n2.Name)
+	n3.MustRun("launch", "busybox", "down1", "--target", n2.Name)
 	n1.MustRun("stop", "down1")
 	pid := lxcPID(t, n2, "up1")
 
 	if code := n2.Stop(); code != 0 {
-		t.Fatalf("%s exited %d on SIGTERM", n2.name, code)
+		t.Fatalf("%s exited %d on SIGTERM", n2.Name, code)
 	}
 	wantContainers(t, n2, pid, "agent stopped")
 	n2.StartWith(binB)
-	wait.For(t, 20*time.Second, n2.name+" BLOCKED on the newer build", func() error {
+	wait.For(t, 20*time.Second, n2.Name+" BLOCKED on the newer build", func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		s, _, err := n2.Client().Server(ctx)
@@ -55,21 +56,21 @@ func TestInstancesSurviveUpgrade(t *testing.T) {
 	})
 	wantContainers(t, n2, pid, "member blocked")
 	if r := n2.Run("list"); r.Code == 0 || !strings.Contains(r.Stderr, "blocked") {
-		t.Errorf("list on the blocked %s: exit %d %s", n2.name, r.Code, r.Stderr)
+		t.Errorf("list on the blocked %s: exit %d %s", n2.Name, r.Code, r.Stderr)
 	}
-	for _, via := range []*agent{n1, n3} {
-		if in := show(t, via, "up1"); in.Status != api.InstanceRunning || in.PID != pid || in.Location != n2.name {
-			t.Fatalf("%s shows up1 on the blocked %s as %+v; want RUNNING with pid %d", via.name, n2.name, in, pid)
+	for _, via := range []*agenttest.Agent{n1, n3} {
+		if in := show(t, via, "up1"); in.Status != api.InstanceRunning || in.PID != pid || in.Location != n2.Name {
+			t.Fatalf("%s shows up1 on the blocked %s as %+v; want RUNNING with pid %d", via.Name, n2.Name, in, pid)
 		}
 	}
 
-	for _, a := range []*agent{n1, n3} {
+	for _, a := range []*agenttest.Agent{n1, n3} {
 		if code := a.Stop(); code != 0 {
-			t.Fatalf("%s exited %d on SIGTERM", a.name, code)
+			t.Fatalf("%s exited %d on SIGTERM", a.Name, code)
 		}
 		a.StartWith(binB)
 	}
-	wait.For(t, 30*time.Second, n2.name+" serving after the last upgrade", func() error {
+	wait.For(t, 30*time.Second, n2.Name+" serving after the last upgrade", func() error {
 		if r := n2.Run("config", "set", "user.upgraded", "yes"); r.Code != 0 {
 			return fmt.Errorf("config set: %s", r.Stderr)
 		}
@@ -89,14 +90,14 @@ func TestInstancesSurviveUpgrade(t *testing.T) {
 	if out := n1.MustRun("exec", "up1", "--", "hostname"); out != "up1\n" {
 		t.Fatalf("exec in up1 after the upgrade: %q", out)
 	}
-	if out := n3.MustRun("list"); !strings.Contains(out, "up1") || !strings.Contains(out, "RUNNING") || !strings.Contains(out, n2.name) {
+	if out := n3.MustRun("list"); !strings.Contains(out, "up1") || !strings.Contains(out, "RUNNING") || !strings.Contains(out, n2.Name) {
 		t.Fatalf("list after the upgrade:\n%s", out)
 	}
 }
 
 // wantContainers checks on a's host, with LXC's own tools, that up1 runs with init pid
 // and down1 is stopped.
-func wantContainers(t *testing.T, a *agent, pid int, when string) {
+func wantContainers(t *testing.T, a *agenttest.Agent, pid int, when string) {
 	t.Helper()
 	if got := lxcPID(t, a, "up1"); got != pid {
 		t.Fatalf("%s: up1's init is pid %d, was %d", when, got, pid)
@@ -107,26 +108,26 @@ func wantContainers(t *testing.T, a *agent, pid int, when string) {
 }
 
 // lxcPID is the init PID of a running container of a, from lxc-info (0 when stopped).
-func lxcPID(t *testing.T, a *agent, name string) int {
+func lxcPID(t *testing.T, a *agenttest.Agent, name string) int {
 	t.Helper()
 	if st := lxcState(t, a, name); st != "RUNNING" {
-		t.Fatalf("%s: %s is %s, want RUNNING", a.name, name, st)
+		t.Fatalf("%s: %s is %s, want RUNNING", a.Name, name, st)
 	}
 	pid, err := strconv.Atoi(lxcInfo(t, a, name, "-p"))
 	if err != nil || pid <= 0 {
-		t.Fatalf("%s: pid of %s: %v", a.name, name, err)
+		t.Fatalf("%s: pid of %s: %v", a.Name, name, err)
 	}
 	return pid
 }
 
 // lxcState is the state lxc-info reports for a's container.
-func lxcState(t *testing.T, a *agent, name string) string { return lxcInfo(t, a, name, "-s") }
+func lxcState(t *testing.T, a *agenttest.Agent, name string) string { return lxcInfo(t, a, name, "-s") }
 
-func lxcInfo(t *testing.T, a *agent, name, flag string) string {
+func lxcInfo(t *testing.T, a *agenttest.Agent, name, flag string) string {
 	t.Helper()
-	out, err := exec.Command("lxc-info", "-n", name, "-P", filepath.Join(a.dir, "containers"), flag, "-H").CombinedOutput()
+	out, err := exec.Command("lxc-info", "-n", name, "-P", filepath.Join(a.Dir, "containers"), flag, "-H").CombinedOutput()
 	if err != nil {
-		t.Fatalf("%s: lxc-info %s %s: %v: %s", a.name, name, flag, err, out)
+		t.Fatalf("%s: lxc-info %s %s: %v: %s", a.Name, name, flag, err, out)
 	}
 	return strings.TrimSpace(string(out))
 }

@@ -6,16 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"orch/integration/agenttest"
 	"orch/integration/lab"
 	"orch/internal/wait"
 	"orch/nodeagent/api"
@@ -31,48 +28,20 @@ const clusterPort = "8443"
 // trustPassword is the trust password of the test clusters (joins use tokens).
 const trustPassword = "jepsen-trust-pw"
 
-// agentBin is the nodeagent binary under test, built by TestMain.
+// agentBin is the nodeagent binary under test, built by TestMain (agenttest.Main).
 var agentBin string
 
 func TestMain(m *testing.M) {
 	if path := os.Getenv(replicaEnv); path != "" {
 		os.Exit(readReplicaMain(path))
 	}
-	dir, err := os.MkdirTemp("", "jepsen-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binDir = dir
-	code := 1
-	if agentBin, err = buildAgent(""); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-	} else {
-		code = m.Run()
-	}
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(agenttest.Main(m, func() error { agentBin = agenttest.Bin(); return nil }))
 }
 
-// binDir holds the agent binaries built by the tests.
-var binDir string
-
-// buildTags are the Makefile's build tags (a different set rebuilds cgo SQLite).
-const buildTags = "osusergo,netgo,sqlite_omit_load_extension"
-
-// buildAgent builds nodeagent with the Makefile's tags plus tag (a mutation's, or none).
+// buildAgent builds nodeagent with the project's tags plus a mutation's tag.
 func buildAgent(tag string) (string, error) {
-	tags, name := buildTags, "nodeagent"
-	if tag != "" {
-		tags, name = tags+","+tag, "nodeagent-"+tag
-	}
-	bin := filepath.Join(binDir, name)
-	cmd := exec.Command("go", "build", "-tags", tags, "-o", bin, "./nodeagent/cmd/nodeagent")
-	cmd.Dir = "../.."
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building nodeagent (tags %s): %w\n%s", tags, err, out)
-	}
-	return bin, nil
+	bin := filepath.Join(agenttest.BinDir(), "nodeagent-"+tag)
+	return bin, agenttest.BuildAgent(bin, tag)
 }
 
 // member is one nodeagent running on a lab host.
@@ -81,9 +50,10 @@ type member struct {
 	name string
 	addr string // cluster and client API address
 
+	// agent runs the member's daemon (production raft timings) by PID.
+	agent *agenttest.HostAgent
+
 	mu     sync.Mutex
-	pid    int
-	paused bool
 	args   []string // extra `nodeagent daemon` flags of the next start (a fault's)
 	filled bool     // its database filesystem was filled by the nemesis
 }
@@ -110,25 +80,19 @@ func newCluster(t testing.TB, n int, bin string, smallDisks bool) *cluster {
 	l := lab.New(t, n)
 	c := &cluster{t: t, lab: l, bin: bin, smallDisks: smallDisks}
 	for _, h := range l.Hosts() {
-		m := &member{host: h, name: h.Name, addr: h.Addr + ":" + clusterPort}
-		if p, ok := h.Path(agentDir + "/daemon.log"); ok {
-			l.LogFile(p)
-		}
-		c.members = append(c.members, m)
+		c.members = append(c.members, &member{host: h, name: h.Name, addr: h.Addr + ":" + clusterPort})
 	}
 	c.setUpPartitions()
 	if smallDisks {
 		c.mountSmallDisks()
 	}
 	for _, m := range c.members {
+		// After the small disks: the agents' cleanup (resume, kill, log on failure) runs
+		// before the disks are unmounted.
+		m.agent = agenttest.NewHostAgent(t, m.host, m.name, bin)
+		m.agent.DefaultRaft = true
 		c.start(m)
 	}
-	t.Cleanup(func() {
-		for _, m := range c.members {
-			m.resume()
-			m.kill()
-		}
-	})
 	c.bootstrap(c.members[0])
 	for _, m := range c.members[1:] {
 		c.join(m)
@@ -137,13 +101,7 @@ func newCluster(t testing.TB, n int, bin string, smallDisks bool) *cluster {
 	return c
 }
 
-// socket is the host-side path of m's unix socket.
-func (m *member) socket() string {
-	p, _ := m.host.Path(agentDir + "/unix.socket")
-	return p
-}
-
-func (m *member) local() *api.Client { return api.NewUnixClient(m.socket()) }
+func (m *member) local() *api.Client { return m.agent.Local() }
 
 // start launches the agent detached inside m's host (its own session, log in the agent
 // directory) and waits until its socket answers; it fails the test when it cannot.
@@ -154,105 +112,23 @@ func (c *cluster) start(m *member) {
 	}
 }
 
-// errAgentExited is tryStart's error when the agent exits before it answers (a flag it
-// does not know, a database it cannot open).
-var errAgentExited = errors.New("agent exited (see its log)")
-
-// tryStart is start that returns its error.
+// tryStart is start that returns its error (wrapping agenttest.ErrExited when the agent
+// exits before it answers: a flag it does not know, a database it cannot open).
 func (c *cluster) tryStart(m *member) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	m.mu.Lock()
-	extra := strings.Join(m.args, " ")
+	extra := append([]string(nil), m.args...)
 	m.mu.Unlock()
-	script := fmt.Sprintf("mkdir -p %s && setsid %s daemon --dir %s %s >>%s/daemon.log 2>&1 </dev/null & echo $!",
-		agentDir, c.bin, agentDir, extra, agentDir)
-	out, err := m.host.Exec(ctx, "sh", "-c", script)
-	if err != nil {
-		return fmt.Errorf("%s: starting the agent: %w", m.name, err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(out)))
-	if err != nil {
-		return fmt.Errorf("%s: agent pid %q: %w", m.name, out, err)
-	}
-	m.mu.Lock()
-	m.pid, m.paused = pid, false
-	m.mu.Unlock()
-	cl := m.local()
-	defer cl.Close()
-	err = poll(30*time.Second, func() error {
-		if isZombieOrGone(pid) {
-			return fmt.Errorf("%s: pid %d: %w", m.name, pid, errAgentExited)
-		}
-		cctx, ccancel := context.WithTimeout(ctx, 2*time.Second)
-		defer ccancel()
-		_, _, err := cl.Server(cctx)
-		return err
-	}, errAgentExited)
-	if err != nil {
-		if errors.Is(err, errAgentExited) {
-			m.mu.Lock()
-			m.pid = 0
-			m.mu.Unlock()
-		}
-		return fmt.Errorf("%s: waiting for the agent to answer on its socket: %w", m.name, err)
-	}
-	return nil
+	return m.agent.TryStart(extra...)
 }
 
 // kill sends SIGKILL to m's agent (by PID) and waits until it is gone.
-func (m *member) kill() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.pid == 0 {
-		return
-	}
-	_ = syscall.Kill(m.pid, syscall.SIGKILL)
-	deadline := time.Now().Add(10 * time.Second)
-	for syscall.Kill(m.pid, 0) == nil && time.Now().Before(deadline) {
-		if isZombieOrGone(m.pid) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	m.pid, m.paused = 0, false
-}
-
-// isZombieOrGone reports whether pid has exited (a zombie waits for its reaper).
-func isZombieOrGone(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i > 0 && i+2 < len(s) && s[i+2] == 'Z'
-}
+func (m *member) kill() { m.agent.Kill() }
 
 // pause sends SIGSTOP to m's agent; resume sends SIGCONT.
-func (m *member) pause() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.pid != 0 && !m.paused {
-		_ = syscall.Kill(m.pid, syscall.SIGSTOP)
-		m.paused = true
-	}
-}
+func (m *member) pause()  { m.agent.Pause() }
+func (m *member) resume() { m.agent.Resume() }
 
-func (m *member) resume() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.pid != 0 && m.paused {
-		_ = syscall.Kill(m.pid, syscall.SIGCONT)
-		m.paused = false
-	}
-}
-
-func (m *member) running() bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.pid != 0
-}
+func (m *member) running() bool { return m.agent.Running() }
 
 func (c *cluster) bootstrap(m *member) {
 	c.t.Helper()
@@ -331,10 +207,7 @@ func (c *cluster) leaderSeenBy(ms []*member) *member {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	for _, m := range ms {
-		m.mu.Lock()
-		up := m.pid != 0 && !m.paused
-		m.mu.Unlock()
-		if !up {
+		if !m.agent.Up() {
 			continue
 		}
 		cl := m.local()
@@ -429,15 +302,14 @@ func (c *cluster) waitHealthy(timeout time.Duration) {
 	}
 }
 
-// poll calls cond until it returns nil, an error that is one of final, or timeout passes;
-// it returns cond's last error.
+// poll calls cond every 50ms until it returns nil, an error that is one of final, or
+// timeout passes; it returns cond's last error.
 func poll(timeout time.Duration, cond func() error, final ...error) error {
-	deadline := time.Now().Add(timeout)
-	for {
+	return wait.UntilEvery(timeout, 50*time.Millisecond, func() error {
 		err := cond()
-		if err == nil || slices.ContainsFunc(final, func(f error) bool { return errors.Is(err, f) }) || time.Now().After(deadline) {
-			return err
+		if err != nil && slices.ContainsFunc(final, func(f error) bool { return errors.Is(err, f) }) {
+			return wait.Stop(err)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return err
+	})
 }

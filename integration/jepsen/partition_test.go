@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"orch/internal/shell"
 )
 
 // Member-to-member partitions. Every member lives in its own network namespace behind one
@@ -30,8 +32,7 @@ const nftRuleset = `table inet jepsen {
 func (m *member) nft(script string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	quoted := strings.ReplaceAll(script, "'", `'\''`)
-	if out, err := m.host.Exec(ctx, "sh", "-c", "printf '%s' '"+quoted+"' | nft -f -"); err != nil {
+	if out, err := m.host.Exec(ctx, "sh", "-c", "printf '%s' "+shell.Quote(script)+" | nft -f -"); err != nil {
 		return fmt.Errorf("%s: nft: %w (%s)", m.name, err, out)
 	}
 	return nil

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"orch/internal/wait"
 )
 
 // cgroup is the path of a cgroup v2 directory; "" means cgroup v2 is not available, and
@@ -131,14 +133,7 @@ func (c cgroup) remove() error {
 	if c == "" {
 		return nil
 	}
-	deadline := time.Now().Add(killTimeout)
-	for {
-		err := c.removeOnce()
-		if err == nil || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(5 * time.Millisecond) // poll interval while processes exit
-	}
+	return wait.UntilEvery(killTimeout, 5*time.Millisecond, c.removeOnce) // while processes exit
 }
 
 func (c cgroup) removeOnce() error {

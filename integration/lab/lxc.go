@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"orch/internal/wait"
 	"orch/modules/lxc"
 )
 
@@ -61,10 +62,7 @@ func removeLXCCgroups(rel []string) {
 	for _, mount := range lxc.CgroupMounts() {
 		for _, r := range rel {
 			cg := cgroup(filepath.Join(mount, r))
-			deadline := time.Now().Add(2 * time.Second)
-			for cg.removeOnce() != nil && time.Now().Before(deadline) {
-				time.Sleep(5 * time.Millisecond) // poll interval while killed processes exit
-			}
+			_ = wait.UntilEvery(2*time.Second, 5*time.Millisecond, cg.removeOnce) // while killed processes exit
 		}
 	}
 }

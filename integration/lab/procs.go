@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"orch/internal/wait"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -125,23 +127,20 @@ func netnsMembers(name string) ([]int, error) {
 // killAll sends SIGKILL to what find returns, plus descendants, until nothing is left
 // (processes may fork while being killed) or killTimeout passes.
 func killAll(what string, find func() ([]int, error)) error {
-	deadline := time.Now().Add(killTimeout)
-	for {
+	// Poll every 5ms while the kernel tears processes down.
+	return wait.UntilEvery(killTimeout, 5*time.Millisecond, func() error {
 		pids, table, err := findLive(find)
 		if err != nil {
-			return fmt.Errorf("%s: %w", what, err)
+			return wait.Stop(fmt.Errorf("%s: %w", what, err))
 		}
 		if len(pids) == 0 {
 			return nil
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s: processes still alive after %s: %s", what, killTimeout, describe(pids, table))
-		}
 		for _, pid := range pids {
 			_ = syscall.Kill(pid, syscall.SIGKILL) // ESRCH: already gone
 		}
-		time.Sleep(5 * time.Millisecond) // poll interval while the kernel tears processes down
-	}
+		return fmt.Errorf("%s: processes still alive after %s: %s", what, killTimeout, describe(pids, table))
+	})
 }
 
 func findLive(find func() ([]int, error)) ([]int, map[int]proc, error) {

@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"orch/internal/shell"
 )
 
 // sshdConfig renders the sshd configuration of one host. Root logs in by key only; the
@@ -46,13 +48,13 @@ func launchScript(h *Host, sshd string) string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
 	w("set -e")
-	w("printf %%s %s > /proc/sys/kernel/hostname", shquote(h.Name))
+	w("printf %%s %s > /proc/sys/kernel/hostname", shell.Quote(h.Name))
 	for _, m := range h.lab.st.Mounts {
-		w("mount --bind %s %s", shquote(h.mountSource(m)), shquote(m))
+		w("mount --bind %s %s", shell.Quote(h.mountSource(m)), shell.Quote(m))
 	}
-	w("mount --bind %s /etc/hosts", shquote(h.lab.hostsFile()))
+	w("mount --bind %s /etc/hosts", shell.Quote(h.lab.hostsFile()))
 	if cgroupMounted() {
-		tmp := shquote(filepath.Join(h.DataDir(), "cgroup"))
+		tmp := shell.Quote(filepath.Join(h.DataDir(), "cgroup"))
 		w("mount --rbind /sys/fs/cgroup %s", tmp)
 		w("mount -t sysfs sysfs /sys")
 		w("mount --move %s /sys/fs/cgroup", tmp)
@@ -64,7 +66,7 @@ func launchScript(h *Host, sshd string) string {
 	// deepest first, until none is left.
 	w(`i=0; while [ $i -lt 5 ]; do m=; while read -r _ _ _ _ p _; do case $p in %[1]s|%[1]s/*) m="$p $m";; esac; done < /proc/self/mountinfo`, netnsDir)
 	w(`  [ -n "$m" ] || break; for p in $m; do umount -l "$p" 2>/dev/null || true; done; i=$((i+1)); done`)
-	w("exec %s -D -e -f %s", shquote(sshd), shquote(h.sshdConfigFile()))
+	w("exec %s -D -e -f %s", shell.Quote(sshd), shell.Quote(h.sshdConfigFile()))
 	return b.String()
 }
 
@@ -81,11 +83,6 @@ func cgroupMounted() bool {
 		}
 	}
 	return false
-}
-
-// shquote quotes s for a POSIX shell.
-func shquote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // tool finds a system binary, also in the sbin directories that a non-login PATH may lack.

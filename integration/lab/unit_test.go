@@ -55,12 +55,6 @@ func TestAddresses(t *testing.T) {
 	}
 }
 
-func TestShquote(t *testing.T) {
-	if got := shquote("/tmp/it's here"); got != `'/tmp/it'\''s here'` {
-		t.Errorf("shquote: %s", got)
-	}
-}
-
 func TestSSHDConfig(t *testing.T) {
 	cfg := sshdConfig("10.201.0.11", "/d/key", "/d/authorized_keys")
 	for _, want := range []string{"ListenAddress 10.201.0.11:22", "HostKey /d/key", "AuthorizedKeysFile /d/authorized_keys",

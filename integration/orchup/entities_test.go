@@ -2,6 +2,7 @@ package orchup
 
 import (
 	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"orch/internal/wait"
 	"orch/nodeagent/api"
 )
 
@@ -127,20 +129,19 @@ func waitLease(t *testing.T, e *env, name string) api.Instance {
 	if err != nil {
 		t.Fatalf("playbr0 ipv4.address %q: %v", n.Config["ipv4.address"], err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	var last []api.Instance
-	for time.Now().Before(deadline) {
-		last = nil
-		mustJSON(t, e, &last, "list", "--format", "json")
-		for _, in := range last {
+	var got api.Instance
+	wait.ForEvery(t, 30*time.Second, 200*time.Millisecond, fmt.Sprintf("a DHCP lease in %s for %s", subnet, name), func() error {
+		var list []api.Instance
+		mustJSON(t, e, &list, "list", "--format", "json")
+		for _, in := range list {
 			if in.Name == name && len(in.IPv4) > 0 && subnet.Contains(net.ParseIP(in.IPv4[0])) {
-				return in
+				got = in
+				return nil
 			}
 		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("no DHCP lease in %s for %s: orch list %+v", subnet, name, last)
-	return api.Instance{}
+		return fmt.Errorf("orch list %+v", list)
+	})
+	return got
 }
 
 // mustJSON runs orch and decodes its JSON output into v.

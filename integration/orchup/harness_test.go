@@ -16,42 +16,20 @@ import (
 	"testing"
 	"time"
 
+	"orch/integration/agenttest"
 	"orch/integration/lab"
+	"orch/internal/wait"
 	"orch/nodeagent/api"
 )
 
+// bins are the binaries under test, built once by TestMain (agenttest.Main).
 var bins struct{ orch, agent string }
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "orchup-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	bins.orch, bins.agent = filepath.Join(dir, "orch"), filepath.Join(dir, "nodeagent")
-	code := 1
-	if err := build(bins.orch, "./orchestrator/cmd/orch"); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-	} else if err := build(bins.agent, "./nodeagent/cmd/nodeagent"); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-	} else {
-		code = m.Run()
-	}
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-// build compiles a main package of the module (the test runs in integration/orchup).
-func build(out, pkg string) error { return buildArgs("build", "-o", out, pkg) }
-
-// buildArgs runs `go ARGS` at the module root.
-func buildArgs(args ...string) error {
-	cmd := exec.Command("go", args...)
-	cmd.Dir = "../.."
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, b)
-	}
-	return nil
+	os.Exit(agenttest.Main(m, func() error {
+		bins.agent, bins.orch = agenttest.Bin(), filepath.Join(agenttest.BinDir(), "orch")
+		return agenttest.Build(bins.orch, "./orchestrator/cmd/orch", agenttest.BuildOptions{})
+	}))
 }
 
 // env is one test's lab, inventory and orch state.
@@ -186,17 +164,18 @@ func (e *env) tryMembers() ([]api.ClusterMember, error) {
 // a leader.
 func (e *env) waitMembers(what string, cond func([]api.ClusterMember) bool) []api.ClusterMember {
 	e.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		ms, err := e.tryMembers()
-		if err == nil && cond(ms) {
-			return ms
+	var ms []api.ClusterMember
+	wait.ForEvery(e.t, 30*time.Second, 100*time.Millisecond, what, func() error {
+		var err error
+		if ms, err = e.tryMembers(); err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("timed out waiting for %s; members: %+v (last error: %v)", what, ms, err)
+		if !cond(ms) {
+			return fmt.Errorf("members: %+v", ms)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
+	return ms
 }
 
 func roleCount(ms []api.ClusterMember, role string) int {

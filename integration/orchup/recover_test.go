@@ -2,6 +2,7 @@ package orchup
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"sort"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"orch/internal/wait"
 	"orch/nodeagent/api"
 	"orch/orchestrator/clientstore"
 )
@@ -124,15 +126,24 @@ func patch(t *testing.T, e *env, k, v string) {
 // agentRunning asks the host's agent CLI whether its daemon answers.
 func agentRunning(t *testing.T, e *env, host string) bool {
 	t.Helper()
+	running, err := tryAgentRunning(t, e, host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return running
+}
+
+// tryAgentRunning is agentRunning with its failure an error.
+func tryAgentRunning(t *testing.T, e *env, host string) (bool, error) {
 	out, err := e.lab.Host(host).Exec(t.Context(), "/var/lib/nodeagent/bin/nodeagent", "--dir", "/var/lib/nodeagent", "cluster", "list-database", "--format", "json")
 	if err != nil {
-		t.Fatalf("%s: list-database: %v", host, err)
+		return false, fmt.Errorf("%s: list-database: %w", host, err)
 	}
 	var info api.DatabaseInfo
 	if err := json.Unmarshal(out, &info); err != nil {
-		t.Fatalf("%s: list-database: %v: %s", host, err, out)
+		return false, fmt.Errorf("%s: list-database: %w: %s", host, err, out)
 	}
-	return info.Running
+	return info.Running, nil
 }
 
 var recapLine = regexp.MustCompile(`(?m)^(\S+)\s+: ok=\d+\s+changed=(\d+)`)
@@ -254,11 +265,16 @@ func hasRole(m api.ClusterMember, role string) bool {
 // waitStopped waits until the host's agent no longer answers.
 func waitStopped(t *testing.T, e *env, host string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for agentRunning(t, e, host) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s's agent still runs 30s after SIGTERM", host)
+	wait.ForEvery(t, 30*time.Second, 50*time.Millisecond, host+"'s agent to stop after SIGTERM", func() error {
+		// While it stops, the daemon may still answer, or answer list-database with an
+		// error ("runs but did not answer"): both mean not stopped yet.
+		running, err := tryAgentRunning(t, e, host)
+		switch {
+		case err != nil:
+			return err
+		case running:
+			return errors.New("its agent still answers")
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 }

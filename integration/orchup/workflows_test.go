@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"orch/integration/agenttest"
 	"orch/nodeagent/api"
 	"orch/orchestrator/clientstore"
 )
@@ -19,8 +20,8 @@ import (
 func buildAgentB(t *testing.T) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "nodeagent-b")
-	cmd := []string{"build", "-ldflags", "-X orch/nodeagent/version.Version=0.9.0 -X orch/nodeagent/version.APILevel=2", "-o", out, "./nodeagent/cmd/nodeagent"}
-	if err := buildArgs(cmd...); err != nil {
+	ldflags := "-X orch/nodeagent/version.Version=0.9.0 -X orch/nodeagent/version.APILevel=2"
+	if err := agenttest.Build(out, agenttest.AgentPkg, agenttest.BuildOptions{Flags: []string{"-ldflags", ldflags}}); err != nil {
 		t.Fatal(err)
 	}
 	return out

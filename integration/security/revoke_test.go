@@ -5,33 +5,25 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os/exec"
 	"testing"
 	"time"
 
+	"orch/integration/agenttest"
 	"orch/internal/wait"
 	"orch/nodeagent/api"
 )
 
 // join makes a join the cluster of via with the trust password.
-func join(t *testing.T, via, a *agent) {
+func join(t *testing.T, via, a *agenttest.Agent) {
 	t.Helper()
-	cl := a.local()
+	cl := a.Local()
 	defer cl.Close()
 	err := cl.Init(ctxT(t, time.Minute), api.InitPost{Preseed: api.Preseed{Cluster: &api.ClusterPut{Enabled: true,
-		ServerName: a.name, ServerAddress: a.addr, ClusterAddress: via.addr, ClusterPassword: trustPassword,
-		ClusterCertificate: clusterCertPEM(t, via)}}})
+		ServerName: a.Name, ServerAddress: a.Addr, ClusterAddress: via.Addr, ClusterPassword: trustPassword,
+		ClusterCertificate: agenttest.ClusterCert(t, via)}}})
 	if err != nil {
-		t.Fatalf("%s: joining through %s: %v", a.name, via.name, err)
+		t.Fatalf("%s: joining through %s: %v", a.Name, via.Name, err)
 	}
-}
-
-// runCLI runs the agent's CLI against a's directory.
-func (a *agent) runCLI(t *testing.T, args ...string) (string, error) {
-	t.Helper()
-	cmd := exec.Command(agentBin, append([]string{"--dir", a.dir}, args...)...)
-	out, err := cmd.CombinedOutput()
-	return string(out), err
 }
 
 // servedAsTrusted checks that cl is served as a trusted client by its member: GET /1.0
@@ -55,14 +47,14 @@ func servedAsTrusted(t *testing.T, cl *api.Client) error {
 // remove` on one of them, with no waiting: the removal is replicated and each member's
 // cache is dropped before the command returns.
 func TestTrustRemoveRefusedEverywhere(t *testing.T) {
-	ms := []*agent{startAgent(t, "rev1"), startAgent(t, "rev2"), startAgent(t, "rev3")}
-	ms[0].bootstrap(t)
+	ms := []*agenttest.Agent{startAgent(t, "rev1"), startAgent(t, "rev2"), startAgent(t, "rev3")}
+	bootstrap(t, ms[0])
 	for _, m := range ms[1:] {
 		join(t, ms[0], m)
 	}
-	cert, certPEM := newClientCert(t)
-	other, otherPEM := newClientCert(t)
-	local := ms[0].local()
+	cert, certPEM := agenttest.NewClientCert(t, "security test client")
+	other, otherPEM := agenttest.NewClientCert(t, "security test client")
+	local := ms[0].Local()
 	defer local.Close()
 	for name, p := range map[string][]byte{"revokee": certPEM, "keeper": otherPEM} {
 		if err := local.AddCertificate(ctxT(t, 10*time.Second), api.CertificatesPost{Name: name, Type: "client", Certificate: string(p)}); err != nil {
@@ -72,27 +64,27 @@ func TestTrustRemoveRefusedEverywhere(t *testing.T) {
 	clients := make([]*api.Client, len(ms))
 	keepers := make([]*api.Client, len(ms))
 	for i, m := range ms {
-		clients[i], keepers[i] = tlsClient(t, m, cert), tlsClient(t, m, other)
-		wait.For(t, 10*time.Second, "the client served as trusted by "+m.name, func() error { return servedAsTrusted(t, clients[i]) })
+		clients[i], keepers[i] = m.TLSClient(t, cert), m.TLSClient(t, other)
+		wait.For(t, 10*time.Second, "the client served as trusted by "+m.Name, func() error { return servedAsTrusted(t, clients[i]) })
 	}
 	fp := fingerprintOf(t, cert)
 	// Removed through the last member (a follower or the leader, either must work), by the
 	// 12-digit prefix `trust list` shows.
-	if out, err := ms[2].runCLI(t, "trust", "remove", fp[:12]); err != nil {
-		t.Fatalf("nodeagent trust remove %s: %v\n%s", fp[:12], err, out)
+	if r := ms[2].Run("trust", "remove", fp[:12]); r.Code != 0 {
+		t.Fatalf("nodeagent trust remove %s: exit %d\n%s%s", fp[:12], r.Code, r.Stdout, r.Stderr)
 	}
 	for i, m := range ms {
 		s, _, err := clients[i].Server(ctxT(t, 10*time.Second))
 		if err != nil || s.Auth != "untrusted" {
-			t.Errorf("%s: GET /1.0 right after the removal: auth %q, err %v; want untrusted", m.name, s.Auth, err)
+			t.Errorf("%s: GET /1.0 right after the removal: auth %q, err %v; want untrusted", m.Name, s.Auth, err)
 		}
 		for _, path := range []string{"/1.0/cluster/members", "/1.0/certificates"} {
 			if code := rawStatus(t, clients[i], "GET", path, ""); code != http.StatusForbidden {
-				t.Errorf("%s: GET %s right after the removal: status %d, want 403", m.name, path, code)
+				t.Errorf("%s: GET %s right after the removal: status %d, want 403", m.Name, path, code)
 			}
 		}
 		if err := servedAsTrusted(t, keepers[i]); err != nil {
-			t.Errorf("%s: another trusted client is refused after the removal: %v", m.name, err)
+			t.Errorf("%s: another trusted client is refused after the removal: %v", m.Name, err)
 		}
 	}
 	certs, err := local.Certificates(ctxT(t, 10*time.Second))
@@ -120,7 +112,7 @@ func TestTrustRemoveRefusedEverywhere(t *testing.T) {
 	}
 	for i, m := range ms {
 		if err := servedAsTrusted(t, clients[i]); err != nil {
-			t.Errorf("%s: right after trusting the client again: %v", m.name, err)
+			t.Errorf("%s: right after trusting the client again: %v", m.Name, err)
 		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"orch/integration/agenttest"
 	"orch/nodeagent/api"
 )
 
@@ -25,14 +26,14 @@ import (
 // the client API and on the cluster API's internal endpoints (same port).
 func TestUntrustedClientRefused(t *testing.T) {
 	a := startAgent(t, "sec1")
-	a.bootstrap(t)
-	stranger, _ := newClientCert(t)
+	bootstrap(t, a)
+	stranger, _ := agenttest.NewClientCert(t, "security test client")
 	for _, c := range []struct {
 		name string
 		cert tls.Certificate
 	}{{"no certificate", tls.Certificate{}}, {"untrusted certificate", stranger}} {
 		t.Run(c.name, func(t *testing.T) {
-			cl := tlsClient(t, a, c.cert)
+			cl := a.TLSClient(t, c.cert)
 			s, etag, err := cl.Server(ctxT(t, 10*time.Second))
 			if err != nil {
 				t.Fatalf("GET /1.0: %v", err)
@@ -69,7 +70,7 @@ func TestUntrustedClientRefused(t *testing.T) {
 		})
 	}
 	// The same certificate with the password is trusted, and then reads the config.
-	cl := tlsClient(t, a, stranger)
+	cl := a.TLSClient(t, stranger)
 	if err := cl.AddCertificate(ctxT(t, 10*time.Second), api.CertificatesPost{Name: "me", Password: trustPassword}); err != nil {
 		t.Fatalf("trusting with the right password: %v", err)
 	}
@@ -95,9 +96,9 @@ func rawStatus(t *testing.T, cl *api.Client, method, path, body string) int {
 // and no file of either agent directory (databases, raft log, snapshots).
 func TestTrustPasswordNeverShown(t *testing.T) {
 	a := startAgent(t, "sec1")
-	a.bootstrap(t)
+	bootstrap(t, a)
 	joiner := startAgent(t, "sec2")
-	local := a.local()
+	local := a.Local()
 	defer local.Close()
 	var rows [][]any
 	if err := local.CallHeaders(ctxT(t, 10*time.Second), "POST", "/internal/db/query",
@@ -109,19 +110,19 @@ func TestTrustPasswordNeverShown(t *testing.T) {
 	}
 	// Use it: wrong and right certificate adds, a wrong-password and a right-password join.
 	var outputs bytes.Buffer
-	cert, _ := newClientCert(t)
-	cl := tlsClient(t, a, cert)
+	cert, _ := agenttest.NewClientCert(t, "security test client")
+	cl := a.TLSClient(t, cert)
 	for _, pw := range []string{trustPassword + "x", trustPassword} {
 		if err := cl.AddCertificate(ctxT(t, 10*time.Second), api.CertificatesPost{Name: "c", Password: pw}); err != nil {
 			outputs.WriteString(err.Error())
 		}
 	}
-	jl := joiner.local()
+	jl := joiner.Local()
 	defer jl.Close()
 	for _, pw := range []string{"not-" + trustPassword, trustPassword} {
 		err := jl.Init(ctxT(t, time.Minute), api.InitPost{Preseed: api.Preseed{Cluster: &api.ClusterPut{Enabled: true,
-			ServerName: joiner.name, ServerAddress: joiner.addr, ClusterAddress: a.addr, ClusterPassword: pw,
-			ClusterCertificate: clusterCertPEM(t, a)}}})
+			ServerName: joiner.Name, ServerAddress: joiner.Addr, ClusterAddress: a.Addr, ClusterPassword: pw,
+			ClusterCertificate: agenttest.ClusterCert(t, a)}}})
 		if err != nil {
 			outputs.WriteString(err.Error())
 		}
@@ -138,19 +139,9 @@ func TestTrustPasswordNeverShown(t *testing.T) {
 	if bytes.Contains(outputs.Bytes(), []byte(trustPassword)) {
 		t.Errorf("an API answer or error contains the trust password:\n%s", outputs.String())
 	}
-	for _, ag := range []*agent{a, joiner} {
-		grepTree(t, filepath.Dir(ag.dir), trustPassword) // the agent directory and the daemon log
+	for _, ag := range []*agenttest.Agent{a, joiner} {
+		grepTree(t, filepath.Dir(ag.Dir), trustPassword) // the agent directory and the daemon log
 	}
-}
-
-// clusterCertPEM is the cluster certificate a joiner pins.
-func clusterCertPEM(t *testing.T, a *agent) string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(a.dir, "cluster.crt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }
 
 // grepTree fails if any file under root contains secret (raw or hex-encoded).
@@ -187,7 +178,7 @@ func TestUnixSocketRootOnly(t *testing.T) {
 		t.Skip("needs root: run the tests as root (sudo -E go test ./integration/security)")
 	}
 	a := startAgent(t, "sec1")
-	sock := filepath.Join(a.dir, "unix.socket")
+	sock := filepath.Join(a.Dir, "unix.socket")
 	fi, err := os.Stat(sock)
 	if err != nil {
 		t.Fatal(err)
@@ -204,12 +195,12 @@ func TestUnixSocketRootOnly(t *testing.T) {
 	gid, _ := strconv.Atoi(u.Gid)
 	// Let the other user run the binary and reach the socket's directory, so that only the
 	// socket's mode stops it.
-	for _, d := range []string{filepath.Dir(agentBin), filepath.Dir(a.dir), a.dir} {
+	for _, d := range []string{filepath.Dir(agenttest.Bin()), filepath.Dir(a.Dir), a.Dir} {
 		if err := os.Chmod(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	cmd := exec.Command(agentBin, "--dir", a.dir, "info")
+	cmd := exec.Command(agenttest.Bin(), "--dir", a.Dir, "info")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
 	out, err := cmd.CombinedOutput()
 	if err == nil {
@@ -228,23 +219,24 @@ func TestUnixSocketRootOnly(t *testing.T) {
 // integration/cluster's TestJoinRefusals.
 func TestForgedJoinToken(t *testing.T) {
 	a := startAgent(t, "sec1")
-	a.bootstrap(t)
+	bootstrap(t, a)
 	joiner := startAgent(t, "sec2")
-	local := a.local()
+	local := a.Local()
 	defer local.Close()
 	before := members(t, local)
-	fp := a.fingerprint(t)
+	srv, _ := agenttest.Server(t, a)
+	fp := srv.Environment.CertificateFingerprint
 	for _, c := range []struct {
 		name, fingerprint, want string
 	}{
 		{"forged secret", fp, "no valid join token"},
 		{"forged fingerprint", strings.Repeat("ab", 32), "fingerprint"},
 	} {
-		tok := api.JoinToken{ServerName: joiner.name, Secret: strings.Repeat("0", 64), Fingerprint: c.fingerprint,
-			Addresses: []string{a.addr}, ExpiresAt: time.Now().Add(time.Hour)}
-		jl := joiner.local()
+		tok := api.JoinToken{ServerName: joiner.Name, Secret: strings.Repeat("0", 64), Fingerprint: c.fingerprint,
+			Addresses: []string{a.Addr}, ExpiresAt: time.Now().Add(time.Hour)}
+		jl := joiner.Local()
 		err := jl.Init(ctxT(t, time.Minute), api.InitPost{Preseed: api.Preseed{Cluster: &api.ClusterPut{Enabled: true,
-			ServerName: joiner.name, ServerAddress: joiner.addr, ClusterToken: tok.Encode()}}})
+			ServerName: joiner.Name, ServerAddress: joiner.Addr, ClusterToken: tok.Encode()}}})
 		jl.Close()
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: join: %v, want refused with %q", c.name, err, c.want)
@@ -253,7 +245,7 @@ func TestForgedJoinToken(t *testing.T) {
 			t.Errorf("%s: members changed from %s to %s", c.name, before, after)
 		}
 	}
-	jl := joiner.local()
+	jl := joiner.Local()
 	defer jl.Close()
 	s, _, err := jl.Server(ctxT(t, 10*time.Second))
 	if err != nil || s.Environment.Initialised {
@@ -278,8 +270,8 @@ func members(t *testing.T, cl *api.Client) string {
 // are stored and returned verbatim, and every table is intact afterwards.
 func TestSQLInjection(t *testing.T) {
 	a := startAgent(t, "sec1")
-	a.bootstrap(t)
-	cl := a.local()
+	bootstrap(t, a)
+	cl := a.Local()
 	defer cl.Close()
 	ctx := ctxT(t, time.Minute)
 	evil := `'; DROP TABLE members; --`
@@ -299,7 +291,7 @@ func TestSQLInjection(t *testing.T) {
 	if _, err := cl.CreateToken(ctx, evil); err == nil {
 		t.Errorf("token for the member name %q (with spaces) was accepted", evil)
 	}
-	_, certPEM := newClientCert(t)
+	_, certPEM := agenttest.NewClientCert(t, "security test client")
 	if err := cl.AddCertificate(ctx, api.CertificatesPost{Name: evil, Type: "client", Certificate: string(certPEM)}); err != nil {
 		t.Fatalf("certificate named %q: %v", evil, err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
+	"orch/integration/agenttest"
 	"orch/integration/lab"
 	"orch/internal/wait"
 	"orch/nodeagent/api"
@@ -32,12 +33,11 @@ func TestBridgeDefaultsLikeLXD(t *testing.T) {
 		}
 	}
 	l := lab.New(t, 2)
-	l.LogFile("/var/lib/nodeagent/daemon.log")
-	m1 := startLabMember(t, l.Hosts()[0], "m1")
-	m2 := startLabMember(t, l.Hosts()[1], "m2")
+	m1 := agenttest.StartInHost(t, l.Hosts()[0], "m1")
+	m2 := agenttest.StartInHost(t, l.Hosts()[1], "m2")
 	nets := []api.Network{{Name: "orchdef", Type: "bridge"}}
-	m1.mustRunInput(mustYAML(t, api.Preseed{
-		Config:   map[string]string{"core.https_address": m1.h.Addr + ":8443"},
+	m1.MustRun(mustYAML(t, api.Preseed{
+		Config:   map[string]string{"core.https_address": m1.Host.Addr + ":8443"},
 		Networks: nets,
 		Cluster:  &api.ClusterPut{Enabled: true, ServerName: "m1"},
 	}), "init", "--preseed")
@@ -48,17 +48,17 @@ func TestBridgeDefaultsLikeLXD(t *testing.T) {
 		return nil
 	})
 	// The joiner declares the same network as the bootstrap preseed did: it matches.
-	tok := strings.TrimSpace(m1.mustRun("cluster", "add", "m2"))
-	m2.mustRunInput(mustYAML(t, api.Preseed{Networks: nets,
-		Cluster: &api.ClusterPut{Enabled: true, ServerName: "m2", ServerAddress: m2.h.Addr + ":8443", ClusterToken: tok}}), "init", "--preseed")
+	tok := strings.TrimSpace(m1.MustRun("", "cluster", "add", "m2"))
+	m2.MustRun(mustYAML(t, api.Preseed{Networks: nets,
+		Cluster: &api.ClusterPut{Enabled: true, ServerName: "m2", ServerAddress: m2.Host.Addr + ":8443", ClusterToken: tok}}), "init", "--preseed")
 
 	for _, nw := range []string{"orchcli", "orchnone"} {
-		for _, m := range []*labMember{m1, m2} {
-			m1.mustRun("network", "create", nw, "--target", m.name)
+		for _, m := range []*agenttest.HostAgent{m1, m2} {
+			m1.MustRun("", "network", "create", nw, "--target", m.Name)
 		}
 	}
-	m2.mustRun("network", "create", "orchcli")
-	m1.mustRun("network", "create", "orchnone", "ipv4.address=none")
+	m2.MustRun("", "network", "create", "orchcli")
+	m1.MustRun("", "network", "create", "orchnone", "ipv4.address=none")
 
 	for _, name := range []string{"orchdef", "orchcli"} {
 		var addr *net.IPNet
@@ -72,8 +72,8 @@ func TestBridgeDefaultsLikeLXD(t *testing.T) {
 				return fmt.Errorf("%s config %v: want ipv4.address an address and ipv4.nat true (%v)", name, n.Config, err)
 			}
 			addr = &net.IPNet{IP: ip, Mask: subnet.Mask}
-			for _, m := range []*labMember{m1, m2} {
-				if err := bridgeServes(m, name, addr); err != nil {
+			for _, m := range []*agenttest.HostAgent{m1, m2} {
+				if err := bridgeServes(t, m, name, addr); err != nil {
 					return err
 				}
 			}
@@ -85,24 +85,24 @@ func TestBridgeDefaultsLikeLXD(t *testing.T) {
 	if a := n.Config["ipv4.address"]; a != "none" || n.Config["ipv4.nat"] != "" {
 		t.Errorf("orchnone (ipv4.address=none) config %v: want none kept and no ipv4.nat", n.Config)
 	}
-	for _, m := range []*labMember{m1, m2} {
-		if m.hasTable("orch_orchnone") {
-			t.Errorf("%s: orchnone (ipv4.address=none) NATs", m.name)
+	for _, m := range []*agenttest.HostAgent{m1, m2} {
+		if hasTable(m, "orch_orchnone") {
+			t.Errorf("%s: orchnone (ipv4.address=none) NATs", m.Name)
 		}
 	}
 }
 
 // bridgeServes checks member m's bridge name: it carries addr, has its NAT table and a
 // running dnsmasq.
-func bridgeServes(m *labMember, name string, addr *net.IPNet) error {
-	h := m.netlink()
+func bridgeServes(t *testing.T, m *agenttest.HostAgent, name string, addr *net.IPNet) error {
+	h := netlinkOf(t, m)
 	l, err := h.LinkByName(name)
 	if err != nil {
-		return fmt.Errorf("%s: %w", m.name, err)
+		return fmt.Errorf("%s: %w", m.Name, err)
 	}
 	as, err := h.AddrList(l, netlink.FAMILY_V4)
 	if err != nil {
-		return fmt.Errorf("%s: %w", m.name, err)
+		return fmt.Errorf("%s: %w", m.Name, err)
 	}
 	found := false
 	for _, a := range as {
@@ -110,11 +110,11 @@ func bridgeServes(m *labMember, name string, addr *net.IPNet) error {
 	}
 	switch {
 	case !found:
-		return fmt.Errorf("%s: bridge %s has addresses %v, not %s", m.name, name, as, addr)
-	case !m.hasTable("orch_" + name):
-		return fmt.Errorf("%s: no nft table for %s", m.name, name)
-	case m.dnsmasqPID(name) == 0:
-		return fmt.Errorf("%s: no dnsmasq for %s", m.name, name)
+		return fmt.Errorf("%s: bridge %s has addresses %v, not %s", m.Name, name, as, addr)
+	case !hasTable(m, "orch_"+name):
+		return fmt.Errorf("%s: no nft table for %s", m.Name, name)
+	case dnsmasqPID(m, name) == 0:
+		return fmt.Errorf("%s: no dnsmasq for %s", m.Name, name)
 	}
 	return nil
 }

@@ -19,110 +19,37 @@ import (
 	"github.com/vishvananda/netns"
 	"gopkg.in/yaml.v3"
 
+	"orch/integration/agenttest"
 	"orch/integration/lab"
 	"orch/internal/wait"
 	"orch/nodeagent/api"
 )
 
-// labMember is a nodeagent daemon running inside a lab host (its network and mount
-// namespaces): bridges, nft tables and dnsmasq it makes stay in the host's namespace.
-type labMember struct {
-	t    *testing.T
-	h    *lab.Host
-	name string
-	dir  string // the agent directory as the root namespace sees it
-	pid  int
-}
-
-func startLabMember(t *testing.T, h *lab.Host, name string) *labMember {
+// netlinkOf is a handle in the member's network namespace.
+func netlinkOf(t *testing.T, m *agenttest.HostAgent) *netlink.Handle {
 	t.Helper()
-	dir, ok := h.Path("/var/lib/nodeagent")
-	if !ok {
-		t.Fatalf("%s: /var/lib/nodeagent is not a private directory of the host", h.Name)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := fmt.Sprintf("%s daemon --dir /var/lib/nodeagent --raft-heartbeat %s --raft-election %s --raft-leader-lease %s >/var/lib/nodeagent/daemon.log 2>&1 & echo $!",
-		agentBin, raftTiming, raftTiming, raftTiming)
-	out, err := h.Exec(ctx, "sh", "-c", cmd)
+	ns, err := netns.GetFromPid(m.PID())
 	if err != nil {
 		t.Fatal(err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(out)))
-	if err != nil {
-		t.Fatalf("%s: daemon pid %q", h.Name, out)
-	}
-	m := &labMember{t: t, h: h, name: name, dir: dir, pid: pid}
-	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) }) // the lab kills the rest of the host
-	cl := api.NewUnixClient(filepath.Join(dir, "unix.socket"))
-	defer cl.Close()
-	wait.For(t, 15*time.Second, name+" answering", func() error {
-		_, _, err := cl.Server(ctx)
-		return err
-	})
-	return m
-}
-
-// run runs the nodeagent CLI against the member's socket from the root namespace.
-func (m *labMember) run(stdin string, args ...string) runResult {
-	cmd := exec.Command(agentBin, append([]string{"--dir", m.dir}, args...)...)
-	cmd.Stdin = strings.NewReader(stdin)
-	var so, se strings.Builder
-	cmd.Stdout, cmd.Stderr = &so, &se
-	err := cmd.Run()
-	code := 0
-	if err != nil {
-		code = 1
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		}
-	}
-	return runResult{Stdout: so.String(), Stderr: se.String(), Code: code}
-}
-
-func (m *labMember) mustRun(args ...string) string {
-	m.t.Helper()
-	r := m.run("", args...)
-	if r.Code != 0 {
-		m.t.Fatalf("%s: nodeagent %s: %s", m.name, strings.Join(args, " "), r.Stderr)
-	}
-	return r.Stdout
-}
-
-func (m *labMember) mustRunInput(stdin string, args ...string) string {
-	m.t.Helper()
-	r := m.run(stdin, args...)
-	if r.Code != 0 {
-		m.t.Fatalf("%s: nodeagent %s: %s", m.name, strings.Join(args, " "), r.Stderr)
-	}
-	return r.Stdout
-}
-
-// netlink is a handle in the member's network namespace.
-func (m *labMember) netlink() *netlink.Handle {
-	m.t.Helper()
-	ns, err := netns.GetFromPid(m.pid)
-	if err != nil {
-		m.t.Fatal(err)
 	}
 	defer ns.Close()
 	h, err := netlink.NewHandleAt(ns)
 	if err != nil {
-		m.t.Fatal(err)
+		t.Fatal(err)
 	}
-	m.t.Cleanup(h.Close)
+	t.Cleanup(h.Close)
 	return h
 }
 
-func (m *labMember) hasTable(table string) bool {
+func hasTable(m *agenttest.HostAgent, table string) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err := m.h.Exec(ctx, "nft", "list", "table", "ip", table)
+	_, err := m.Host.Exec(ctx, "nft", "list", "table", "ip", table)
 	return err == nil
 }
 
-func (m *labMember) dnsmasqPID(network string) int {
-	b, _ := os.ReadFile(filepath.Join(m.dir, "networks", network, "dnsmasq.pid"))
+func dnsmasqPID(m *agenttest.HostAgent, network string) int {
+	b, _ := os.ReadFile(filepath.Join(m.Dir, "networks", network, "dnsmasq.pid"))
 	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
 	return pid
 }
@@ -135,10 +62,10 @@ func mustYAML(t *testing.T, v any) string {
 	return string(b)
 }
 
-func networks(t *testing.T, m *labMember) map[string]api.NetworkInfo {
+func networks(t *testing.T, m *agenttest.HostAgent) map[string]api.NetworkInfo {
 	t.Helper()
 	var ns []api.NetworkInfo
-	if err := json.Unmarshal([]byte(m.mustRun("network", "list", "--format", "json")), &ns); err != nil {
+	if err := json.Unmarshal([]byte(m.MustRun("", "network", "list", "--format", "json")), &ns); err != nil {
 		t.Fatal(err)
 	}
 	out := map[string]api.NetworkInfo{}
@@ -163,21 +90,20 @@ func TestBridgesAcrossMembers(t *testing.T) {
 		}
 	}
 	l := lab.New(t, 3)
-	l.LogFile("/var/lib/nodeagent/daemon.log")
-	var ms []*labMember
+	var ms []*agenttest.HostAgent
 	for i, h := range l.Hosts() {
-		ms = append(ms, startLabMember(t, h, fmt.Sprintf("m%d", i+1)))
+		ms = append(ms, agenttest.StartInHost(t, h, fmt.Sprintf("m%d", i+1)))
 	}
 	boot := api.Preseed{
-		Config:   map[string]string{"core.https_address": ms[0].h.Addr + ":8443"},
+		Config:   map[string]string{"core.https_address": ms[0].Host.Addr + ":8443"},
 		Networks: []api.Network{{Name: "orchpre", Type: "bridge", Config: map[string]string{"ipv4.address": "auto", "ipv4.nat": "true"}}},
 		Cluster:  &api.ClusterPut{Enabled: true, ServerName: "m1"},
 	}
-	ms[0].mustRunInput(mustYAML(t, boot), "init", "--preseed")
+	ms[0].MustRun(mustYAML(t, boot), "init", "--preseed")
 	for _, m := range ms[1:] {
-		tok := strings.TrimSpace(ms[0].mustRun("cluster", "add", m.name))
-		p := api.Preseed{Cluster: &api.ClusterPut{Enabled: true, ServerName: m.name, ServerAddress: m.h.Addr + ":8443", ClusterToken: tok}}
-		m.mustRunInput(mustYAML(t, p), "init", "--preseed")
+		tok := strings.TrimSpace(ms[0].MustRun("", "cluster", "add", m.Name))
+		p := api.Preseed{Cluster: &api.ClusterPut{Enabled: true, ServerName: m.Name, ServerAddress: m.Host.Addr + ":8443", ClusterToken: tok}}
+		m.MustRun(mustYAML(t, p), "init", "--preseed")
 	}
 	wait.For(t, 30*time.Second, "preseed network on every member", func() error {
 		n := networks(t, ms[2])["orchpre"]
@@ -185,8 +111,8 @@ func TestBridgesAcrossMembers(t *testing.T) {
 			return fmt.Errorf("orchpre = %+v", n)
 		}
 		for _, m := range ms {
-			if _, err := m.netlink().LinkByName("orchpre"); err != nil || !m.hasTable("orch_orchpre") || m.dnsmasqPID("orchpre") == 0 {
-				return fmt.Errorf("%s: bridge %v, table %v, dnsmasq %d", m.name, err, m.hasTable("orch_orchpre"), m.dnsmasqPID("orchpre"))
+			if _, err := netlinkOf(t, m).LinkByName("orchpre"); err != nil || !hasTable(m, "orch_orchpre") || dnsmasqPID(m, "orchpre") == 0 {
+				return fmt.Errorf("%s: bridge %v, table %v, dnsmasq %d", m.Name, err, hasTable(m, "orch_orchpre"), dnsmasqPID(m, "orchpre"))
 			}
 		}
 		return nil
@@ -194,36 +120,36 @@ func TestBridgesAcrossMembers(t *testing.T) {
 
 	// An external interface on each member: vext0, whose peer vcli0 a DHCP client uses.
 	for _, m := range ms {
-		h := m.netlink()
+		h := netlinkOf(t, m)
 		if err := h.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "vext0"}, PeerName: "vcli0"}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	wantLabFail(t, ms[0].run("", "network", "create", "orchbr1", "ipv4.nat=true", "--target", "m1"), `"ipv4.nat" is not node-specific`)
+	wantLabFail(t, ms[0].Run("", "network", "create", "orchbr1", "ipv4.nat=true", "--target", "m1"), `"ipv4.nat" is not node-specific`)
 	for _, m := range ms[:2] {
-		ms[0].mustRun("network", "create", "orchbr1", "bridge.external_interfaces=vext0", "--target", m.name)
+		ms[0].MustRun("", "network", "create", "orchbr1", "bridge.external_interfaces=vext0", "--target", m.Name)
 	}
-	wantLabFail(t, ms[1].run("", "network", "create", "orchbr1", "ipv4.address=auto", "ipv4.nat=true"), "not defined on member(s) m3")
+	wantLabFail(t, ms[1].Run("", "network", "create", "orchbr1", "ipv4.address=auto", "ipv4.nat=true"), "not defined on member(s) m3")
 	for _, m := range ms {
-		if _, err := m.netlink().LinkByName("orchbr1"); err == nil {
-			t.Fatalf("%s: bridge made by a refused create", m.name)
+		if _, err := netlinkOf(t, m).LinkByName("orchbr1"); err == nil {
+			t.Fatalf("%s: bridge made by a refused create", m.Name)
 		}
 	}
-	ms[2].mustRun("network", "create", "orchbr1", "bridge.external_interfaces=vext0", "--target", "m3")
-	ms[1].mustRun("network", "create", "orchbr1", "ipv4.address=auto", "ipv4.nat=true")
+	ms[2].MustRun("", "network", "create", "orchbr1", "bridge.external_interfaces=vext0", "--target", "m3")
+	ms[1].MustRun("", "network", "create", "orchbr1", "ipv4.address=auto", "ipv4.nat=true")
 	n := networks(t, ms[0])["orchbr1"]
 	_, subnet, err := net.ParseCIDR(n.Config["ipv4.address"])
 	if n.Status != api.StatusCreated || err != nil {
 		t.Fatalf("orchbr1 = %+v", n)
 	}
 	for _, m := range ms {
-		h := m.netlink()
+		h := netlinkOf(t, m)
 		br, err := h.LinkByName("orchbr1")
 		if err != nil {
-			t.Fatalf("%s: %v", m.name, err)
+			t.Fatalf("%s: %v", m.Name, err)
 		}
 		if ext, err := h.LinkByName("vext0"); err != nil || ext.Attrs().MasterIndex != br.Attrs().Index {
-			t.Fatalf("%s: vext0 not attached to orchbr1", m.name)
+			t.Fatalf("%s: vext0 not attached to orchbr1", m.Name)
 		}
 	}
 
@@ -235,22 +161,22 @@ func TestBridgesAcrossMembers(t *testing.T) {
 	pids := map[string]int{}
 	for _, m := range ms {
 		for _, nw := range []string{"orchpre", "orchbr1"} {
-			pids[m.name+"/"+nw] = m.dnsmasqPID(nw)
+			pids[m.Name+"/"+nw] = dnsmasqPID(m, nw)
 		}
 	}
-	ms[2].mustRun("network", "delete", "orchbr1")
-	ms[0].mustRun("network", "delete", "orchpre")
+	ms[2].MustRun("", "network", "delete", "orchbr1")
+	ms[0].MustRun("", "network", "delete", "orchpre")
 	for _, m := range ms {
-		h := m.netlink()
+		h := netlinkOf(t, m)
 		for _, nw := range []string{"orchpre", "orchbr1"} {
 			if _, err := h.LinkByName(nw); err == nil {
-				t.Errorf("%s: bridge %s left", m.name, nw)
+				t.Errorf("%s: bridge %s left", m.Name, nw)
 			}
-			if m.hasTable("orch_" + nw) {
-				t.Errorf("%s: nft table of %s left", m.name, nw)
+			if hasTable(m, "orch_"+nw) {
+				t.Errorf("%s: nft table of %s left", m.Name, nw)
 			}
-			if pid := pids[m.name+"/"+nw]; pid != 0 && syscall.Kill(pid, 0) == nil {
-				t.Errorf("%s: dnsmasq of %s (pid %d) left", m.name, nw, pid)
+			if pid := pids[m.Name+"/"+nw]; pid != 0 && syscall.Kill(pid, 0) == nil {
+				t.Errorf("%s: dnsmasq of %s (pid %d) left", m.Name, nw, pid)
 			}
 		}
 	}
@@ -259,7 +185,7 @@ func TestBridgesAcrossMembers(t *testing.T) {
 	}
 }
 
-func wantLabFail(t *testing.T, r runResult, want string) {
+func wantLabFail(t *testing.T, r agenttest.Result, want string) {
 	t.Helper()
 	if r.Code == 0 || !strings.Contains(r.Stderr, want) {
 		t.Fatalf("exit %d, stderr %q; want an error containing %q", r.Code, r.Stderr, want)
@@ -268,7 +194,7 @@ func wantLabFail(t *testing.T, r runResult, want string) {
 
 // dhcpFrom moves iface of member m into a new namespace and runs busybox udhcpc there;
 // it returns the leased address. The namespace is deleted in Cleanup.
-func dhcpFrom(t *testing.T, m *labMember, iface string) string {
+func dhcpFrom(t *testing.T, m *agenttest.HostAgent, iface string) string {
 	t.Helper()
 	name := fmt.Sprintf("orchdhcp%d", os.Getpid()%100000)
 	func() {
@@ -294,7 +220,7 @@ func dhcpFrom(t *testing.T, m *labMember, iface string) string {
 		t.Fatal(err)
 	}
 	defer target.Close()
-	h := m.netlink()
+	h := netlinkOf(t, m)
 	l, err := h.LinkByName(iface)
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"orch/integration/agenttest"
 	"orch/integration/lab"
 	"orch/internal/wait"
 	"orch/nodeagent/api"
@@ -34,7 +35,7 @@ var (
 // readmePreseeds returns the bootstrap and join preseeds of the README's guide section.
 func readmePreseeds(t *testing.T) (bootstrap, join string) {
 	t.Helper()
-	root, err := moduleRoot()
+	root, err := agenttest.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,13 +78,12 @@ func TestReadmeGuidePreseeds(t *testing.T) {
 	}
 	bootYAML, joinYAML := readmePreseeds(t)
 	l := lab.New(t, 2)
-	l.LogFile("/var/lib/nodeagent/daemon.log")
-	n1 := startLabMember(t, l.Hosts()[0], "node1")
-	n2 := startLabMember(t, l.Hosts()[1], "node2")
-	addrs := strings.NewReplacer(readmeAddrs[0], n1.h.Addr, readmeAddrs[1], n2.h.Addr)
+	n1 := agenttest.StartInHost(t, l.Hosts()[0], "node1")
+	n2 := agenttest.StartInHost(t, l.Hosts()[1], "node2")
+	addrs := strings.NewReplacer(readmeAddrs[0], n1.Host.Addr, readmeAddrs[1], n2.Host.Addr)
 
-	n1.mustRunInput(addrs.Replace(bootYAML), "init", "--preseed")
-	cert, err := exec.Command("sed", `:a;N;$!ba;s/\n/\n\n/g`, filepath.Join(n1.dir, "server.crt")).Output()
+	n1.MustRun(addrs.Replace(bootYAML), "init", "--preseed")
+	cert, err := exec.Command("sed", `:a;N;$!ba;s/\n/\n\n/g`, filepath.Join(n1.Dir, "server.crt")).Output()
 	if err != nil {
 		t.Fatalf("node1: sed server.crt: %v", err)
 	}
@@ -91,11 +91,11 @@ func TestReadmeGuidePreseeds(t *testing.T) {
 		t.Fatalf("the README's join preseed has no quoted certificate:\n%s", joinYAML)
 	}
 	join := readmeCert.ReplaceAllLiteralString(addrs.Replace(joinYAML), `"`+string(cert)+`"`)
-	n2.mustRunInput(join, "init", "--preseed")
+	n2.MustRun(join, "init", "--preseed")
 
 	wait.For(t, 30*time.Second, "the guide's cluster", func() error {
 		var ms []api.ClusterMember
-		if err := json.Unmarshal([]byte(n2.mustRun("cluster", "list", "--format", "json")), &ms); err != nil {
+		if err := json.Unmarshal([]byte(n2.MustRun("", "cluster", "list", "--format", "json")), &ms); err != nil {
 			return err
 		}
 		if len(ms) != 2 || ms[0].Status != api.StatusOnline || ms[1].Status != api.StatusOnline {
@@ -107,18 +107,18 @@ func TestReadmeGuidePreseeds(t *testing.T) {
 		}
 		return nil
 	})
-	profile := n2.mustRun("profile", "show", "default")
+	profile := n2.MustRun("", "profile", "show", "default")
 	for _, w := range []string{"pool: default", "parent: lxdbr0", "nictype: bridged"} {
 		if !strings.Contains(profile, w) {
 			t.Errorf("the default profile lacks %q:\n%s", w, profile)
 		}
 	}
-	if v := strings.TrimSpace(n2.mustRun("config", "get", "images.auto_update_interval")); v != "15" {
+	if v := strings.TrimSpace(n2.MustRun("", "config", "get", "images.auto_update_interval")); v != "15" {
 		t.Errorf("images.auto_update_interval = %q; want the bootstrap preseed's 15", v)
 	}
-	for _, m := range []*labMember{n1, n2} {
-		if _, err := m.netlink().LinkByName("lxdbr0"); err != nil {
-			t.Errorf("%s: no lxdbr0 bridge: %v", m.name, err)
+	for _, m := range []*agenttest.HostAgent{n1, n2} {
+		if _, err := netlinkOf(t, m).LinkByName("lxdbr0"); err != nil {
+			t.Errorf("%s: no lxdbr0 bridge: %v", m.Name, err)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"orch/integration/agenttest"
 	"orch/internal/wait"
 	"orch/nodeagent/api"
 )
@@ -70,20 +71,20 @@ func loopsBelow(dir string) []string {
 }
 
 // cluster3 forms a 3-member cluster whose bootstrap preseed declares a dir pool "local".
-func cluster3(t *testing.T) []*agent {
+func cluster3(t *testing.T) []*agenttest.Agent {
 	t.Helper()
-	as := make([]*agent, 3)
+	as := make([]*agenttest.Agent, 3)
 	for i := range as {
-		as[i] = startAgent(t, fmt.Sprintf("m%d", i+1), newAddr(t))
-		cleanupMounts(t, as[i].dir)
+		as[i] = agenttest.Start(t, fmt.Sprintf("m%d", i+1), agenttest.NewAddr(t))
+		cleanupMounts(t, as[i].Dir)
 	}
-	bootstrap(t, as[0], api.Preseed{StoragePools: []api.StoragePool{{Name: "local", Driver: "dir"}}})
-	joinWithToken(t, as[0], as[1])
-	joinWithToken(t, as[0], as[2])
+	agenttest.Bootstrap(t, as[0], api.Preseed{StoragePools: []api.StoragePool{{Name: "local", Driver: "dir"}}})
+	agenttest.JoinWithToken(t, as[0], as[1])
+	agenttest.JoinWithToken(t, as[0], as[2])
 	return as
 }
 
-func pools(t *testing.T, a *agent) map[string]api.StoragePoolInfo {
+func pools(t *testing.T, a *agenttest.Agent) map[string]api.StoragePoolInfo {
 	t.Helper()
 	var ps []api.StoragePoolInfo
 	if err := json.Unmarshal([]byte(a.MustRun("storage", "list", "--format", "json")), &ps); err != nil {
@@ -96,16 +97,10 @@ func pools(t *testing.T, a *agent) map[string]api.StoragePoolInfo {
 	return out
 }
 
-func wantFail(t *testing.T, r runResult, substrings ...string) {
+// wantFail is agenttest.WantFailure that also refuses an error saying a prefix twice.
+func wantFail(t *testing.T, r agenttest.Result, substrings ...string) {
 	t.Helper()
-	if r.Code == 0 {
-		t.Fatalf("command succeeded, want an error containing %q:\n%s", substrings, r.Stdout)
-	}
-	for _, s := range substrings {
-		if !strings.Contains(r.Stderr, s) {
-			t.Fatalf("error %q does not contain %q", strings.TrimSpace(r.Stderr), s)
-		}
-	}
+	agenttest.WantFailure(t, r, substrings...)
 	if rep := repeatedPrefix(r.Stderr); rep != "" {
 		t.Fatalf("error %q says %q twice in a row", strings.TrimSpace(r.Stderr), rep)
 	}
@@ -147,8 +142,8 @@ func TestPendingToCreated(t *testing.T) {
 			return fmt.Errorf("local = %+v", p)
 		}
 		for _, a := range as {
-			if !exists(filepath.Join(a.dir, "storage-pools/local/custom")) {
-				return fmt.Errorf("%s has no local pool directory", a.name)
+			if !exists(filepath.Join(a.Dir, "storage-pools/local/custom")) {
+				return fmt.Errorf("%s has no local pool directory", a.Name)
 			}
 		}
 		return nil
@@ -156,8 +151,8 @@ func TestPendingToCreated(t *testing.T) {
 
 	// Definitions: node-specific keys only.
 	wantFail(t, m1.Run("storage", "create", "bt", "btrfs", "volume.size=1GiB", "--target", "m1"), `"volume.size" is not node-specific`)
-	for _, a := range []*agent{m1, m2} {
-		m3.MustRun("storage", "create", "bt", "btrfs", "size=128MiB", "--target", a.name)
+	for _, a := range []*agenttest.Agent{m1, m2} {
+		m3.MustRun("storage", "create", "bt", "btrfs", "size=128MiB", "--target", a.Name)
 	}
 	if p := pools(t, m1)["bt"]; p.Status != api.StatusPending || len(p.Locations) != 2 {
 		t.Fatalf("bt after two definitions = %+v", p)
@@ -165,8 +160,8 @@ func TestPendingToCreated(t *testing.T) {
 	wantFail(t, m2.Run("storage", "create", "bt", "btrfs"), "not defined on member(s) m3")
 	wantFail(t, m2.Run("storage", "create", "bt", "btrfs", "size=1GiB"), `"size" is node-specific`)
 	for _, a := range as {
-		if len(mountsBelow(a.dir)) > 0 || len(loopsBelow(a.dir)) > 0 {
-			t.Fatalf("%s: something was made by a refused create", a.name)
+		if len(mountsBelow(a.Dir)) > 0 || len(loopsBelow(a.Dir)) > 0 {
+			t.Fatalf("%s: something was made by a refused create", a.Name)
 		}
 	}
 	m1.MustRun("storage", "create", "bt", "btrfs", "size=128MiB", "--target", "m3")
@@ -176,8 +171,8 @@ func TestPendingToCreated(t *testing.T) {
 		t.Fatalf("bt = %+v", p)
 	}
 	for _, a := range as {
-		if mps := mountsBelow(a.dir); len(mps) != 1 || !strings.HasSuffix(mps[0], "storage-pools/bt") {
-			t.Fatalf("%s: mounts %v, want the bt pool", a.name, mps)
+		if mps := mountsBelow(a.Dir); len(mps) != 1 || !strings.HasSuffix(mps[0], "storage-pools/bt") {
+			t.Fatalf("%s: mounts %v, want the bt pool", a.Name, mps)
 		}
 	}
 	show := m1.MustRun("storage", "show", "bt", "--target", "m2", "--format", "json")
@@ -188,14 +183,14 @@ func TestPendingToCreated(t *testing.T) {
 
 	// A restarted member whose pool is no longer mounted (a reboot) mounts it again.
 	m2.Stop()
-	for _, mp := range mountsBelow(m2.dir) {
+	for _, mp := range mountsBelow(m2.Dir) {
 		if out, err := exec.Command("umount", mp).CombinedOutput(); err != nil {
 			t.Fatalf("umount %s: %v %s", mp, err, out)
 		}
 	}
 	m2.Start()
 	wait.For(t, 30*time.Second, "m2 remounting bt after a restart", func() error {
-		if mps := mountsBelow(m2.dir); len(mps) != 1 {
+		if mps := mountsBelow(m2.Dir); len(mps) != 1 {
 			return fmt.Errorf("mounts %v", mps)
 		}
 		return nil
@@ -206,8 +201,8 @@ func TestPendingToCreated(t *testing.T) {
 	// Deleting the pool leaves nothing anywhere.
 	m3.MustRun("storage", "delete", "bt")
 	for _, a := range as {
-		if len(mountsBelow(a.dir)) > 0 || len(loopsBelow(a.dir)) > 0 || exists(filepath.Join(a.dir, "disks/bt.img")) {
-			t.Fatalf("%s: mount, loop device or loop file left after delete", a.name)
+		if len(mountsBelow(a.Dir)) > 0 || len(loopsBelow(a.Dir)) > 0 || exists(filepath.Join(a.Dir, "disks/bt.img")) {
+			t.Fatalf("%s: mount, loop device or loop file left after delete", a.Name)
 		}
 	}
 	if _, ok := pools(t, m1)["bt"]; ok {
@@ -216,7 +211,7 @@ func TestPendingToCreated(t *testing.T) {
 }
 
 // volumes: same name on two members; --target required; removal refused; clean delete.
-func volumes(t *testing.T, as []*agent) {
+func volumes(t *testing.T, as []*agenttest.Agent) {
 	m1, m2, m3 := as[0], as[1], as[2]
 	m3.MustRun("storage", "volume", "create", "bt", "data", "--target", "m1")
 	m3.MustRun("storage", "volume", "create", "bt", "data", "--target", "m2")
@@ -233,7 +228,7 @@ func volumes(t *testing.T, as []*agent) {
 			t.Fatalf("volume list lacks %q:\n%s", want, list)
 		}
 	}
-	out, err := exec.Command("btrfs", "subvolume", "list", filepath.Join(m2.dir, "storage-pools/bt")).CombinedOutput()
+	out, err := exec.Command("btrfs", "subvolume", "list", filepath.Join(m2.Dir, "storage-pools/bt")).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "custom/data") {
 		t.Fatalf("m2 has no data subvolume: %s %v", out, err)
 	}
@@ -244,7 +239,7 @@ func volumes(t *testing.T, as []*agent) {
 		m3.MustRun("storage", "volume", "delete", "bt", "data", "--target", target)
 	}
 	m1.MustRun("storage", "volume", "delete", "bt", "solo")
-	if exists(filepath.Join(m2.dir, "storage-pools/bt/custom/data")) || exists(filepath.Join(m3.dir, "storage-pools/bt/custom/solo")) {
+	if exists(filepath.Join(m2.Dir, "storage-pools/bt/custom/data")) || exists(filepath.Join(m3.Dir, "storage-pools/bt/custom/solo")) {
 		t.Fatal("subvolume left after volume delete")
 	}
 }
@@ -270,8 +265,8 @@ func TestRefusals(t *testing.T) {
 		t.Fatalf("bad = %+v, want Errored naming m2", p)
 	}
 	for _, a := range as {
-		if len(mountsBelow(a.dir)) > 0 || len(loopsBelow(a.dir)) > 0 || exists(filepath.Join(a.dir, "disks/bad.img")) {
-			t.Fatalf("%s: leftovers of a rolled-back create", a.name)
+		if len(mountsBelow(a.Dir)) > 0 || len(loopsBelow(a.Dir)) > 0 || exists(filepath.Join(a.Dir, "disks/bad.img")) {
+			t.Fatalf("%s: leftovers of a rolled-back create", a.Name)
 		}
 	}
 	m1.MustRun("storage", "delete", "bad")
@@ -283,7 +278,7 @@ func TestRefusals(t *testing.T) {
 	// lvm on a kernel without device-mapper: every member refuses, naming what is missing.
 	if b, _ := os.ReadFile("/proc/misc"); !strings.Contains(string(b), "device-mapper") {
 		for _, a := range as {
-			m1.MustRun("storage", "create", "lv", "lvm", "--target", a.name)
+			m1.MustRun("storage", "create", "lv", "lvm", "--target", a.Name)
 		}
 		wantFail(t, m1.Run("storage", "create", "lv", "lvm"), "device-mapper")
 		if p := pools(t, m3)["lv"]; p.Status != api.StatusErrored || !strings.Contains(p.Message, "device-mapper") {
@@ -294,7 +289,7 @@ func TestRefusals(t *testing.T) {
 
 	// An OFFLINE member.
 	for _, a := range as {
-		m1.MustRun("storage", "create", "d2", "dir", "--target", a.name)
+		m1.MustRun("storage", "create", "d2", "dir", "--target", a.Name)
 	}
 	m3.Kill()
 	wait.For(t, 30*time.Second, "m3 OFFLINE", func() error {
@@ -313,8 +308,8 @@ func TestRefusals(t *testing.T) {
 		t.Fatalf("d2 = %+v, want Pending", p)
 	}
 	for _, a := range as[:2] {
-		if exists(filepath.Join(a.dir, "storage-pools/d2")) {
-			t.Fatalf("%s: d2 made although m3 is offline", a.name)
+		if exists(filepath.Join(a.Dir, "storage-pools/d2")) {
+			t.Fatalf("%s: d2 made although m3 is offline", a.Name)
 		}
 	}
 }

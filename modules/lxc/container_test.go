@@ -12,9 +12,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"orch/internal/syncbuf"
+	"orch/internal/wait"
 
 	"github.com/vishvananda/netlink"
 )
@@ -196,7 +198,7 @@ func testExecTTY(t *testing.T, m *Manager) {
 	stdin, typed := io.Pipe()
 	defer typed.Close()
 	done := make(chan error, 1)
-	out2 := &syncBuf{}
+	out2 := &syncbuf.Buffer{}
 	go func() {
 		_, err := m.Exec(c, "c1", []string{"sh", "-c", "while read x; do stty size; done"}, stdin, out2, nil,
 			ExecOptions{TTY: &TTY{Size: Window{Width: 100, Height: 30}, Resize: resize}})
@@ -204,34 +206,15 @@ func testExecTTY(t *testing.T, m *Manager) {
 	}()
 	resize <- Window{Width: 120, Height: 40}
 	// Each line typed makes the loop print the size, until it is the new one.
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(out2.String(), "40 120") {
-		if time.Now().After(deadline) {
-			t.Fatalf("after a resize to 120x40 the command saw %q", out2.String())
+	wait.ForEvery(t, 10*time.Second, 50*time.Millisecond, "the command seeing the resize to 120x40", func() error {
+		if got := out2.String(); !strings.Contains(got, "40 120") {
+			_, _ = typed.Write([]byte("\r"))
+			return fmt.Errorf("the command saw %q", got)
 		}
-		_, _ = typed.Write([]byte("\r"))
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	_, _ = typed.Write([]byte{4}) // ^D: read fails, the loop ends
 	must(t, <-done)
-}
-
-// syncBuf is a bytes.Buffer for one writer and one reader at once.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func testExec(t *testing.T, m *Manager) {

@@ -1,16 +1,17 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"orch/internal/wait"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"orch/internal/syncbuf"
+	"orch/internal/wait"
 )
 
 // testTimings are short raft timings for in-process clusters on a loaded
@@ -27,31 +28,13 @@ func testTimings() Timings {
 	}
 }
 
-// syncBuffer is a goroutine-safe log buffer.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // node is one in-process cluster member.
 type node struct {
 	tb    testing.TB
 	id    string
 	dir   string
 	addr  string
-	logs  *syncBuffer
+	logs  *syncbuf.Buffer
 	store *Store
 	tweak func(*Config)
 }
@@ -59,7 +42,7 @@ type node struct {
 // newNode opens a fresh store in its own directory on a free loopback port.
 func newNode(tb testing.TB, id string, tweak func(*Config)) *node {
 	tb.Helper()
-	n := &node{tb: tb, id: id, dir: tb.TempDir(), logs: &syncBuffer{}, tweak: tweak}
+	n := &node{tb: tb, id: id, dir: tb.TempDir(), logs: &syncbuf.Buffer{}, tweak: tweak}
 	tb.Cleanup(func() {
 		if n.store != nil {
 			n.store.Close()

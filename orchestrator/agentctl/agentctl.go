@@ -34,6 +34,7 @@ import (
 	"strings"
 	"time"
 
+	"orch/internal/shell"
 	"orch/orchestrator/transport"
 )
 
@@ -74,7 +75,7 @@ func ClusterCert(agentDir string) string { return path.Join(agentDir, "cluster.c
 // that no argument, not even one after a command that passes the rest through (exec), can
 // take it for its own.
 func Command(agentDir string, args ...string) string {
-	return transport.QuoteArgs(append([]string{Binary(agentDir), "--dir", agentDir}, args...)...)
+	return shell.Join(append([]string{Binary(agentDir), "--dir", agentDir}, args...)...)
 }
 
 // daemonArgv is the daemon's command line in agentDir, as the start script and the systemd
@@ -163,8 +164,8 @@ func WaitReady(ctx context.Context, conn Remote, agentDir string, timeout time.D
 	defer cancel()
 	cmd := Command(agentDir, "waitready", "--timeout", strconv.Itoa(secs)) +
 		` || { rc=$?; echo "--- last lines of the agent's log ---" >&2; ` +
-		`{ journalctl -q -u ` + transport.Quote(UnitName(agentDir)) + ` -n 20 --no-pager -o cat 2>/dev/null | grep . ||` +
-		` tail -n 20 ` + transport.Quote(LogFile(agentDir)) + `; } >&2 2>/dev/null; exit $rc; }`
+		`{ journalctl -q -u ` + shell.Quote(UnitName(agentDir)) + ` -n 20 --no-pager -o cat 2>/dev/null | grep . ||` +
+		` tail -n 20 ` + shell.Quote(LogFile(agentDir)) + `; } >&2 2>/dev/null; exit $rc; }`
 	res, err := conn.Run(ctx, cmd, transport.RunOptions{})
 	if err != nil {
 		return fmt.Errorf("%s: waiting for the agent: %w", conn.Name(), stripHost(err, conn.Name()))

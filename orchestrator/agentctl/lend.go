@@ -1,9 +1,8 @@
 package agentctl
 
 import (
+	"orch/internal/shell"
 	"path"
-
-	"orch/orchestrator/transport"
 )
 
 // LendCommand is the command that lends the agent binary at remote to other hosts (the
@@ -13,5 +12,5 @@ func LendCommand(remote string) (string, bool) {
 	if path.Base(remote) != "nodeagent" || path.Base(path.Dir(remote)) != "bin" {
 		return "", false
 	}
-	return transport.QuoteArgs(remote, "serve-file", "--file", remote), true
+	return shell.Join(remote, "serve-file", "--file", remote), true
 }

@@ -3,7 +3,7 @@ package agentctl
 import (
 	"strings"
 
-	"orch/orchestrator/transport"
+	"orch/internal/shell"
 )
 
 // Exit codes of the lifecycle scripts.
@@ -19,9 +19,9 @@ const (
 //	agentpid    prints the daemon's PID, or fails
 //	systemd     PID 1 is systemd
 func prelude(agentDir string) string {
-	return `D=` + transport.Quote(agentDir) + `
-BIN=` + transport.Quote(Binary(agentDir)) + `; PIDF=` + transport.Quote(PIDFile(agentDir)) + `; LOG=` + transport.Quote(LogFile(agentDir)) + `
-UNIT=` + transport.Quote(UnitName(agentDir)) + `; UNITFILE=/etc/systemd/system/` + unitTemplate + `
+	return `D=` + shell.Quote(agentDir) + `
+BIN=` + shell.Quote(Binary(agentDir)) + `; PIDF=` + shell.Quote(PIDFile(agentDir)) + `; LOG=` + shell.Quote(LogFile(agentDir)) + `
+UNIT=` + shell.Quote(UnitName(agentDir)) + `; UNITFILE=/etc/systemd/system/` + unitTemplate + `
 systemd() { [ "$(cat /proc/1/comm 2>/dev/null)" = systemd ] && command -v systemctl >/dev/null 2>&1; }
 alive() {
   st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) || return 1
@@ -63,7 +63,7 @@ ORCH_UNIT_EOF
   echo "orch-agent changed"; exit 0
 fi
 rm -f "$PIDF"
-setsid sh -c 'echo $$ > "$1.tmp" && mv -f "$1.tmp" "$1" && shift && exec "$@"' sh "$PIDF" ` + transport.QuoteArgs(daemonArgv(agentDir)...) + ` >>"$LOG" 2>&1 </dev/null &
+setsid sh -c 'echo $$ > "$1.tmp" && mv -f "$1.tmp" "$1" && shift && exec "$@"' sh "$PIDF" ` + shell.Join(daemonArgv(agentDir)...) + ` >>"$LOG" 2>&1 </dev/null &
 i=0
 while [ ! -s "$PIDF" ]; do
   i=$((i+1)); [ $i -le 200 ] || { echo "no pidfile $PIDF after 10s; log:" >&2; tail -n 20 "$LOG" >&2; exit 67; }

@@ -11,6 +11,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"orch/internal/shell"
 	"orch/inventory"
 	"orch/nodeagent/api"
 	"orch/orchestrator/agentctl"
@@ -269,7 +270,7 @@ func (d Deps) clusterBootstrap(ctx context.Context, t *playbooks.TaskContext) (p
 // trustHere pins the cluster certificate of the member at dir and adds orch's client
 // certificate to the cluster's trust store through the member's local socket.
 func (d Deps) trustHere(ctx context.Context, conn *transport.Conn, dir string) (string, error) {
-	res, err := conn.Run(ctx, "cat "+transport.Quote(agentctl.ClusterCert(dir)), transport.RunOptions{})
+	res, err := conn.Run(ctx, "cat "+shell.Quote(agentctl.ClusterCert(dir)), transport.RunOptions{})
 	if err != nil {
 		return "", err
 	}

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"orch/internal/shell"
 	"orch/orchestrator/transport/sshdtest"
 )
 
@@ -309,7 +310,7 @@ func TestQuote(t *testing.T) {
 	h := startHost(t, sshdtest.Options{})
 	c := dial(t, h.cfg)
 	args := []string{"plain", "", "two words", "it's", `"$HOME"`, "`id`", "a\nb", "--dir=/x", "*"}
-	res := run(t, c, "printf '[%s]' "+QuoteArgs(args...), RunOptions{})
+	res := run(t, c, "printf '[%s]' "+shell.Join(args...), RunOptions{})
 	var want strings.Builder
 	for _, a := range args {
 		want.WriteString("[" + a + "]")

@@ -9,6 +9,8 @@ import (
 	"path"
 	"strconv"
 	"strings"
+
+	"orch/internal/shell"
 )
 
 // PushMethod selects how Push moves file contents.
@@ -128,7 +130,7 @@ func (p *pusher) upToDate(ctx context.Context) (done, changed bool, err error) {
 	if rf.mode == p.mode {
 		return true, false, nil
 	}
-	return true, true, p.sh(ctx, "chmod "+modeArg(p.mode)+" -- "+Quote(p.remote), nil)
+	return true, true, p.sh(ctx, "chmod "+modeArg(p.mode)+" -- "+shell.Quote(p.remote), nil)
 }
 
 // viaSFTP compares with a state script (or by reading back) and uploads over SFTP.
@@ -151,14 +153,14 @@ func (p *pusher) viaSFTP(ctx context.Context) (bool, error) {
 		if rf.mode == p.mode {
 			return false, nil
 		}
-		return true, p.sh(ctx, "chmod "+modeArg(p.mode)+" -- "+Quote(p.remote), nil)
+		return true, p.sh(ctx, "chmod "+modeArg(p.mode)+" -- "+shell.Quote(p.remote), nil)
 	}
 	return true, p.sftp(ctx)
 }
 
 // state reports the remote file's existence, digest and mode in one round trip.
 func (p *pusher) state(ctx context.Context, file string) (remoteFile, error) {
-	script := "f=" + Quote(file) + `
+	script := "f=" + shell.Quote(file) + `
 [ -f "$f" ] || { echo absent; exit 0; }
 echo "mode=$(stat -c %a -- "$f" 2>/dev/null)"`
 	if p.tools.sha256 != "" {

@@ -14,6 +14,8 @@ import (
 	"sync"
 
 	"github.com/pkg/sftp"
+
+	"orch/internal/shell"
 )
 
 // sftpMaxPacket is the largest write OpenSSH's sftp-server accepts (256 KiB messages
@@ -54,7 +56,7 @@ func (p *pusher) sftp(ctx context.Context) (err error) {
 	if err := cl.PosixRename(tmp, p.remote); err != nil {
 		// Servers without posix-rename@openssh.com: mv is rename(2) in one directory.
 		closeFn()
-		return p.sh(ctx, "mv -f -- "+Quote(tmp)+" "+Quote(p.remote), nil)
+		return p.sh(ctx, "mv -f -- "+shell.Quote(tmp)+" "+shell.Quote(p.remote), nil)
 	}
 	return nil
 }
@@ -143,7 +145,7 @@ func (p *pusher) openSFTP(ctx context.Context) (*sftp.Client, func(), error) {
 		return nil, nil, p.c.wrapErr(err)
 	}
 	if p.become {
-		err = s.Start("sudo -n -- " + Quote(p.tools.sftpServer))
+		err = s.Start("sudo -n -- " + shell.Quote(p.tools.sftpServer))
 	} else {
 		err = s.RequestSubsystem("sftp")
 	}

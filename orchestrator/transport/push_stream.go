@@ -9,6 +9,8 @@ import (
 	"path"
 	"strings"
 	"sync"
+
+	"orch/internal/shell"
 )
 
 // Actions the client answers the stream script with.
@@ -79,7 +81,7 @@ func (p *pusher) decide(rf remoteFile, gz bool, body []byte, f *os.File) (string
 
 // streamScript is the remote half of stream. Exit 65 means the digest did not match.
 func (p *pusher) streamScript(tmp string) string {
-	return `f=` + Quote(p.remote) + `; t=` + Quote(tmp) + `; d=` + Quote(path.Dir(p.remote)) + `
+	return `f=` + shell.Quote(p.remote) + `; t=` + shell.Quote(tmp) + `; d=` + shell.Quote(path.Dir(p.remote)) + `
 want=` + p.sum + `; mode=` + modeArg(p.mode) + `
 if echo | openssl dgst -sha256 -r >/dev/null 2>&1; then sha() { openssl dgst -sha256 -r; }
 elif command -v sha256sum >/dev/null 2>&1; then sha() { sha256sum; }

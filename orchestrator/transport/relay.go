@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"orch/internal/shell"
 	"path"
 	"strconv"
 	"strings"
@@ -277,8 +278,8 @@ const exitNoFetch = 75
 // /dev/tcp, the token on the script's stdin (never on a command line), checked against the
 // digest like every push.
 func (p *pusher) fetch(ctx context.Context, l *lender) error {
-	script := `f=` + Quote(p.remote) + `; t=` + Quote(tempName(p.remote)) + `; d=` + Quote(path.Dir(p.remote)) + `
-want=` + p.sum + `; mode=` + modeArg(p.mode) + `; addr=` + Quote(l.addr) + `; port=` + strconv.Itoa(l.port) + `
+	script := `f=` + shell.Quote(p.remote) + `; t=` + shell.Quote(tempName(p.remote)) + `; d=` + shell.Quote(path.Dir(p.remote)) + `
+want=` + p.sum + `; mode=` + modeArg(p.mode) + `; addr=` + shell.Quote(l.addr) + `; port=` + strconv.Itoa(l.port) + `
 IFS= read -r tok || exit ` + strconv.Itoa(exitNoFetch) + `
 command -v bash >/dev/null 2>&1 || exit ` + strconv.Itoa(exitNoFetch) + `
 to=; to5=; if command -v timeout >/dev/null 2>&1; then to="timeout 120"; to5="timeout 5"; fi

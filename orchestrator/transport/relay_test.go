@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"orch/internal/shell"
 	"orch/orchestrator/transport/sshdtest"
 )
 
@@ -26,7 +27,7 @@ func agentBinary(t *testing.T) string {
 
 // lendAgent lends a pushed agent binary with its own serve-file command.
 func lendAgent(remote string) (string, bool) {
-	return Quote(remote) + " serve-file --file " + Quote(remote), true
+	return shell.Quote(remote) + " serve-file --file " + shell.Quote(remote), true
 }
 
 // relayPushAll pushes local to every host at once through relay, each host to its own
@@ -117,7 +118,7 @@ func TestRelayBadLenderFallsBack(t *testing.T) {
 	lent := filepath.Join(base, "lent-copy")
 	r := NewRelay(RelayOptions{Direct: 1, Fanout: 8, Lend: func(remote string) (string, bool) {
 		return fmt.Sprintf("cp %s %s && printf garbage >> %s && %s serve-file --file %s",
-			Quote(remote), Quote(lent), Quote(lent), Quote(remote), Quote(lent)), true
+			shell.Quote(remote), shell.Quote(lent), shell.Quote(lent), shell.Quote(remote), shell.Quote(lent)), true
 	}})
 	defer r.Close()
 	conns := relayHosts(t, 4, r)

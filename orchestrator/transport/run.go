@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"orch/internal/shell"
 )
 
 // RunOptions tunes one Run.
@@ -187,24 +189,7 @@ func (c *Conn) becomeError(res Result) error {
 
 // BecomeCommand wraps a shell command so that it runs as root: `sudo -n -- sh -c '…'`.
 func BecomeCommand(cmd string) string {
-	return "sudo -n -- sh -c " + Quote(cmd)
-}
-
-// Quote quotes s for a POSIX shell as one word.
-func Quote(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:,+@%") == "" {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
-// QuoteArgs quotes each argument and joins them with spaces.
-func QuoteArgs(args ...string) string {
-	q := make([]string, len(args))
-	for i, a := range args {
-		q[i] = Quote(a)
-	}
-	return strings.Join(q, " ")
+	return "sudo -n -- sh -c " + shell.Quote(cmd)
 }
 
 // teeTo writes to buf and, when set, to w.

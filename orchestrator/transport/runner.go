@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"orch/internal/shell"
 )
 
 // A runner is one long-lived POSIX shell on the host that runs commands one after another.
@@ -197,7 +199,7 @@ func (r *runner) request(cmd string) string {
 	if r.seq%runnerSweep == 0 {
 		b.WriteString("rm -f " + d + "/*; ")
 	}
-	b.WriteString("/bin/sh -c " + Quote(cmd) + " </dev/null >" + o + " 2>" + e + " & ")
+	b.WriteString("/bin/sh -c " + shell.Quote(cmd) + " </dev/null >" + o + " 2>" + e + " & ")
 	b.WriteString(`printf '\036%s pid %d\n' ` + nonce + " $!; wait $!; r=$?; ")
 	b.WriteString("[ ! -s " + o + " ] || cat " + o + "; ")
 	b.WriteString(`printf '\036%s %d\n' ` + nonce + " $r; ")

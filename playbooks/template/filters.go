@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"orch/internal/shell"
 )
 
 // filterTable maps Jinja filter names to their implementation; the first
@@ -66,7 +68,7 @@ var filterTable = map[string]fn{
 	"rejectattr":    selectAttrFn(true),
 	"basename":      strFn(path.Base),
 	"dirname":       strFn(path.Dir),
-	"quote":         strFn(shellQuote),
+	"quote":         strFn(shell.Quote),
 	"b64encode":     strFn(func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }),
 	"b64decode":     fB64Decode,
 	"difference":    setOp(func(inB bool) bool { return !inB }),
@@ -416,16 +418,6 @@ func fRound(p ...any) (any, error) {
 	}
 	scale := math.Pow(10, float64(prec))
 	return math.Round(f*scale) / scale, nil
-}
-
-// filterList keeps the elements for which the test (truthiness when no test is
-// named) holds, or fails when reject is set.
-// shellQuote quotes s for a POSIX shell.
-func shellQuote(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=:,+@%") == "" {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'"'"'`) + "'"
 }
 
 func fB64Decode(p ...any) (any, error) {

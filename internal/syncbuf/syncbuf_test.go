@@ -1,0 +1,27 @@
+package syncbuf
+
+import (
+	"strings"
+	"sync"
+	"testing"
+)
+
+// TestConcurrentWrites writes from several goroutines while reading, under -race too.
+func TestConcurrentWrites(t *testing.T) {
+	var b Buffer
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 100 {
+				_, _ = b.Write([]byte("x"))
+				_ = b.String()
+			}
+		}()
+	}
+	wg.Wait()
+	if got := b.String(); got != strings.Repeat("x", 800) {
+		t.Fatalf("got %d bytes, want 800", len(got))
+	}
+}
