@@ -29,6 +29,7 @@ var sections = []struct {
 	{"upgrade", (*suite).upgrade},
 	{"writes", (*suite).writes},
 	{"playbook", (*suite).playbook},
+	{"facts", (*suite).facts},
 	{"resources", (*suite).resources},
 	{"realhosts", (*suite).realHosts},
 	{"slowlink", (*suite).slowLink},
