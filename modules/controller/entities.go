@@ -5,6 +5,7 @@ import (
 
 	"orch/modules/clustermodules"
 	"orch/playbooks"
+	"orch/playbooks/hostmods"
 )
 
 // withEntities adds to r the modules that declare cluster objects through the API
@@ -13,6 +14,7 @@ import (
 // orch's certificate, the pinned fingerprint); a name r already has keeps r's module.
 func (d Deps) withEntities(r playbooks.Registry) playbooks.Registry {
 	out := clustermodules.Registry(d.apiClient)
+	maps.Copy(out, hostmods.Registry()) // Ansible's host modules (apt, service, user, lineinfile...)
 	maps.Copy(out, r)
 	return out
 }

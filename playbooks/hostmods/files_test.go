@@ -1,0 +1,182 @@
+package hostmods_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"orch/playbooks"
+)
+
+// TestLineinfile: each of Ansible's documented uses converges (--check honest, changed once,
+// then ok) to the content ansible's lineinfile writes, and --diff shows before/after.
+func TestLineinfile(t *testing.T) {
+	cases := []struct {
+		name, before, task, want, msg string
+	}{
+		{"replace by regexp", "SELINUX=enforcing\nother=1\n",
+			"lineinfile: {path: '{{ d }}/f', regexp: '^SELINUX=', line: SELINUX=disabled}",
+			"SELINUX=disabled\nother=1\n", "line replaced"},
+		{"append when absent", "a\nb", "lineinfile: {path: '{{ d }}/f', line: c}", "a\nb\nc\n", "line added"},
+		{"insertafter the last match", "[x]\nk=1\n[y]\nk=2\n",
+			"lineinfile: {path: '{{ d }}/f', line: new, insertafter: '^\\[x\\]'}", "[x]\nnew\nk=1\n[y]\nk=2\n", "line added"},
+		{"insertbefore BOF", "a\n", "lineinfile: {path: '{{ d }}/f', line: first, insertbefore: BOF}", "first\na\n", "line added"},
+		{"backrefs", "#port = 80\n",
+			"lineinfile: {path: '{{ d }}/f', regexp: '^#?(port) = \\d+$', line: '\\g<1> = 8080', backrefs: true}", "port = 8080\n", "line replaced"},
+		{"absent by regexp", "keep\n#drop1\n#drop2\n", "lineinfile: {path: '{{ d }}/f', regexp: '^#', state: absent}", "keep\n", "2 line(s) removed"},
+		{"search_string", "Listen 80\n", "lineinfile: {path: '{{ d }}/f', search_string: 'Listen 80', line: 'Listen 8080'}", "Listen 8080\n", "line replaced"},
+		{"create", "", "lineinfile: {path: '{{ d }}/sub/new', line: hello, create: true, mode: '0600'}", "hello\n", "line added"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t)
+			file := "f"
+			if c.before != "" {
+				h.write("f", c.before)
+			} else {
+				file = "sub/new"
+			}
+			first := h.converge(c.task)
+			if got := h.read(file); got != c.want {
+				t.Errorf("content %q, want %q", got, c.want)
+			}
+			if first.res.Msg != c.msg {
+				t.Errorf("msg %q, want %q", first.res.Msg, c.msg)
+			}
+			if c.before != "" && !strings.Contains(first.res.Diff, "--- before: ") {
+				t.Errorf("no diff: %q", first.res.Diff)
+			}
+		})
+	}
+	t.Run("mode only", func(t *testing.T) {
+		h := newHarness(t)
+		h.write("f", "x\n")
+		first := h.converge("lineinfile: {path: '{{ d }}/f', line: x, mode: '0600'}")
+		if fi, _ := os.Stat(filepath.Join(h.dir, "f")); fi.Mode().Perm() != 0o600 {
+			t.Errorf("mode %v", fi.Mode())
+		}
+		if !strings.Contains(first.res.Msg, "ownership, perms") {
+			t.Errorf("msg %q", first.res.Msg)
+		}
+	})
+	t.Run("missing file", func(t *testing.T) {
+		h := newHarness(t)
+		o := h.run("lineinfile: {path: '{{ d }}/nope', line: x}", false, false)
+		if o.status != playbooks.StatusFailed || !strings.Contains(o.res.Msg, "does not exist") {
+			t.Errorf("status %s msg %q", o.status, o.res.Msg)
+		}
+	})
+	t.Run("validate refuses", func(t *testing.T) {
+		h := newHarness(t)
+		h.write("f", "ok\n")
+		o := h.run(`lineinfile: {path: '{{ d }}/f', line: bad, validate: 'test "$(grep -c bad %s)" = 0'}`, false, false)
+		if o.status != playbooks.StatusFailed || !strings.Contains(o.res.Msg, "failed to validate") {
+			t.Errorf("status %s msg %q", o.status, o.res.Msg)
+		}
+		if got := h.read("f"); got != "ok\n" {
+			t.Errorf("file changed despite validation failure: %q", got)
+		}
+	})
+	t.Run("backup", func(t *testing.T) {
+		h := newHarness(t)
+		h.write("f", "a\n")
+		o := h.run("lineinfile: {path: '{{ d }}/f', line: b, backup: true}", false, false)
+		bk, _ := o.res.Data["backup"].(string)
+		if b, err := os.ReadFile(bk); err != nil || string(b) != "a\n" {
+			t.Errorf("backup %q: %q %v", bk, b, err)
+		}
+	})
+}
+
+// TestBlockinfile: a block is inserted with its markers, replaced in place when it changes,
+// and removed with state=absent.
+func TestBlockinfile(t *testing.T) {
+	h := newHarness(t)
+	h.write("f", "head\ntail\n")
+	first := h.converge("blockinfile: {path: '{{ d }}/f', block: \"one\\ntwo\", insertafter: '^head'}")
+	want := "head\n# BEGIN ANSIBLE MANAGED BLOCK\none\ntwo\n# END ANSIBLE MANAGED BLOCK\ntail\n"
+	if got := h.read("f"); got != want || first.res.Msg != "Block inserted" {
+		t.Fatalf("content %q msg %q", got, first.res.Msg)
+	}
+	h.converge("blockinfile: {path: '{{ d }}/f', block: three, marker: '# {mark} X'}")
+	if got := h.read("f"); !strings.HasSuffix(got, "# BEGIN X\nthree\n# END X\n") {
+		t.Fatalf("second block: %q", got)
+	}
+	h.converge("blockinfile: {path: '{{ d }}/f', block: three2, marker: '# {mark} X'}")
+	if got := h.read("f"); strings.Count(got, "# BEGIN X") != 1 || !strings.Contains(got, "three2") {
+		t.Fatalf("block not replaced in place: %q", got)
+	}
+	h.converge("blockinfile: {path: '{{ d }}/f', state: absent}")
+	if got := h.read("f"); got != "head\ntail\n# BEGIN X\nthree2\n# END X\n" {
+		t.Fatalf("after absent: %q", got)
+	}
+}
+
+// TestReplace: Python backreferences, the after/before window, the count message.
+func TestReplace(t *testing.T) {
+	h := newHarness(t)
+	h.write("f", "host=a.old\n[s]\nhost=b.old\nhost=c.old\n[t]\nhost=d.old\n")
+	first := h.converge("replace: {path: '{{ d }}/f', regexp: '^host=(\\w+)\\.old$', replace: 'host=\\1.new', after: '\\[s\\]', before: '\\[t\\]'}")
+	if got := h.read("f"); got != "host=a.old\n[s]\nhost=b.new\nhost=c.new\n[t]\nhost=d.old\n" {
+		t.Fatalf("content %q", got)
+	}
+	if first.res.Msg != "2 replacements made" {
+		t.Errorf("msg %q", first.res.Msg)
+	}
+}
+
+// TestIniFile: options set in an existing section, a new section appended, a commented-out
+// option reused, an option removed.
+func TestIniFile(t *testing.T) {
+	h := newHarness(t)
+	h.write("f.ini", "[main]\n# debug = true\nname = x\n\n[other]\nk = v\n")
+	h.converge("ini_file: {path: '{{ d }}/f.ini', section: main, option: debug, value: 'false'}")
+	h.converge("ini_file: {path: '{{ d }}/f.ini', section: main, option: name, value: y}")
+	first := h.converge("ini_file: {path: '{{ d }}/f.ini', section: new, option: a, value: '1', no_extra_spaces: true}")
+	if first.res.Msg != "section and option added" {
+		t.Errorf("msg %q", first.res.Msg)
+	}
+	h.converge("ini_file: {path: '{{ d }}/f.ini', section: other, option: k, state: absent}")
+	want := "[main]\ndebug = false\nname = y\n\n[other]\n[new]\na=1\n"
+	if got := h.read("f.ini"); got != want {
+		t.Fatalf("content:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// TestStatSlurpFetch: stat and slurp report without changing anything; fetch copies to
+// dest/HOST/path once.
+func TestStatSlurpFetch(t *testing.T) {
+	h := newHarness(t)
+	p := h.write("data.txt", "hello\n")
+	if err := os.Symlink(p, filepath.Join(h.dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	o := h.run("stat: {path: '{{ d }}/data.txt'}", false, false)
+	st, _ := o.res.Data["stat"].(map[string]any)
+	if o.status != playbooks.StatusOK || st["exists"] != true || st["isreg"] != true || st["size"] != int64(6) ||
+		st["mode"] != "0644" || st["checksum"] != "f572d396fae9206628714fb2ce00f72e94f2258f" {
+		t.Errorf("stat: %s %v", o.status, st)
+	}
+	o = h.run("stat: {path: '{{ d }}/link'}", false, false)
+	if st, _ := o.res.Data["stat"].(map[string]any); st["islnk"] != true || st["lnk_source"] != p {
+		t.Errorf("stat of a link: %v", st)
+	}
+	o = h.run("stat: {path: '{{ d }}/none'}", true, false)
+	if st, _ := o.res.Data["stat"].(map[string]any); st["exists"] != false || o.status != playbooks.StatusOK {
+		t.Errorf("stat of nothing: %s %v", o.status, st)
+	}
+	o = h.run("slurp: {src: '{{ d }}/data.txt'}", false, false)
+	if o.res.Data["content"] != "aGVsbG8K" || o.res.Data["encoding"] != "base64" {
+		t.Errorf("slurp: %v", o.res.Data)
+	}
+	first := h.converge("fetch: {src: '{{ d }}/data.txt', dest: '{{ d }}/fetched'}")
+	dest := filepath.Join(h.dir, "fetched", "h1", p)
+	if b, err := os.ReadFile(dest); err != nil || string(b) != "hello\n" || first.res.Data["dest"] != dest {
+		t.Errorf("fetched %s: %q %v (%v)", dest, b, err, first.res.Data)
+	}
+	o = h.run("fetch: {src: '{{ d }}/none', dest: '{{ d }}/x', flat: true}", false, false)
+	if o.status != playbooks.StatusFailed {
+		t.Errorf("fetch of a missing file: %s", o.status)
+	}
+}
