@@ -43,7 +43,7 @@ func TestDebianHostModules(t *testing.T) {
 		e.converge(t, "apt: {deb: /root/orch-test.deb}", e.ok("dpkg-query -W -f='${Status}' orch-test-deb | grep -q 'install ok installed'"))
 	})
 	t.Run("systemd and service", func(t *testing.T) {
-		if _, ok := e.sh("host1", "printf '[Unit]\\nDescription=t\\n[Service]\\nExecStart=/bin/sleep infinity\\n[Install]\\nWantedBy=multi-user.target\\n' > /etc/systemd/system/orchtest.service"); !ok {
+		if _, ok := e.sh("host1", "printf '[Unit]\\nDescription=t\\n[Service]\\nExecStart=/bin/sleep infinity\\n[Install]\\nWantedBy=multi-user.target\\n' > /lib/systemd/system/orchtest.service"); !ok {
 			t.Fatal("writing the unit")
 		}
 		e.converge(t, "systemd: {name: orchtest, state: started, enabled: true, daemon_reload: true}",

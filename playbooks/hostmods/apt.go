@@ -397,7 +397,7 @@ func (s aptSpec) installDeb(ctx context.Context, t *playbooks.TaskContext, res *
 n=$(dpkg-deb -f "$f" Package) && v=$(dpkg-deb -f "$f" Version) || exit 1
 `
 	if force, _ := t.Args.Bool("force", false); !force {
-		script += "[ \"$(dpkg-query -W -f='${Status} ${Version}' \"$n\" 2>/dev/null)\" = \"install ok installed $v\" ] && { echo unchanged=1; exit 0; }\n"
+		script += "if [ \"$(dpkg-query -W -f='${Status} ${Version}' \"$n\" 2>/dev/null)\" = \"install ok installed $v\" ]; then echo unchanged=1; exit 0; fi\n"
 	}
 	apply := script + "apt-get -y -q " + quoteAll(s.opts) + " install \"$f\"\n"
 	return s.runDecided(ctx, t, res, "install "+deb, script, apply, func(o output) bool { return fields(o.stdout)["unchanged"] != "1" })

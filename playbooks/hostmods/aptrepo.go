@@ -59,7 +59,7 @@ func aptRepositoryModule(ctx context.Context, t *playbooks.TaskContext) (playboo
 		for _, f := range files {
 			if f.has(repo) {
 				removed = append(removed, f.path)
-				edits = append(edits, "sed -i -E "+q(`/^[[:space:]]*`+sourceRegexp(repo)+`[[:space:]]*$/d`)+" "+q(f.path)+
+				edits = append(edits, "sed -i -E "+q(`\#^[[:space:]]*`+sourceRegexp(repo)+`[[:space:]]*$#d`)+" "+q(f.path)+
 					" && { grep -q '[^[:space:]]' "+q(f.path)+" || rm -f -- "+q(f.path)+"; }")
 			}
 		}
@@ -87,11 +87,12 @@ func fileModeArg(a playbooks.Args) string {
 // normalizeSource collapses blanks, as apt_repository compares sources.
 func normalizeSource(s string) string { return strings.Join(strings.Fields(s), " ") }
 
-// sourceRegexp matches a source line whatever its blanks (for sed -E).
+// sourceRegexp matches a source line whatever its blanks (for sed -E with # as the
+// delimiter).
 func sourceRegexp(repo string) string {
 	parts := strings.Fields(repo)
 	for i, p := range parts {
-		parts[i] = regexp.QuoteMeta(p)
+		parts[i] = strings.ReplaceAll(regexp.QuoteMeta(p), "#", `\#`)
 	}
 	return strings.Join(parts, "[[:space:]]+")
 }
