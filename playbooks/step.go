@@ -161,6 +161,9 @@ func (p *playRun) apply(t *Task, h *hostState, o outcome, in *inherit, count boo
 		h.setFacts(map[string]any{t.Register: o.reg})
 	}
 	h.setFacts(o.facts)
+	if !o.unreachable && !o.failed {
+		p.applyInventory(h, o.res.Data)
+	}
 	if o.changed && !o.unreachable && (!o.failed || o.ignored) {
 		for _, name := range o.notify {
 			for _, hd := range p.topics[name] {

@@ -1,6 +1,10 @@
 package hostmods
 
 import (
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -101,9 +105,69 @@ func TestDebianHostModules(t *testing.T) {
 			}
 		}
 	})
+	t.Run("files over ssh", func(t *testing.T) { filesOverSSH(t, e) })
+	t.Run("apt_key", func(t *testing.T) {
+		if _, ok := e.sh("host1", `export GNUPGHOME=$(mktemp -d); gpg --batch --passphrase '' --quick-gen-key orch-test@example.invalid ed25519 sign never && gpg --armor --export orch-test@example.invalid > /root/orch.asc`); !ok {
+			t.Fatal("making a key on the host")
+		}
+		fpr, _ := e.sh("host1", `gpg --show-keys --with-colons /root/orch.asc | awk -F: '$1=="fpr"{print $10; exit}'`)
+		listed := func(ring string) func() bool {
+			return e.ok("gpg --no-default-keyring --keyring " + ring + " --with-colons --list-keys 2>/dev/null | grep -q " + fpr)
+		}
+		e.converge(t, "apt_key: {file: /root/orch.asc, keyring: /etc/apt/keyrings/orch.gpg}", listed("/etc/apt/keyrings/orch.gpg"))
+		e.converge(t, "apt_key: {id: '"+fpr[len(fpr)-16:]+"', keyring: /etc/apt/keyrings/orch.gpg, state: absent}", func() bool { return !listed("/etc/apt/keyrings/orch.gpg")() })
+		e.converge(t, "apt_key: {url: 'file:///root/orch.asc'}", listed("/etc/apt/trusted.gpg"))
+	})
 	t.Run("wait_for_connection", func(t *testing.T) {
 		if o := e.play(t, "wait_for_connection: {timeout: 30}", false); o.status != playbooks.StatusOK {
 			t.Fatalf("%s\n%s", o.status, o.out)
 		}
 	})
+}
+
+// filesOverSSH runs the file modules through SSH and SFTP: lineinfile, stat, slurp and fetch
+// (back to this machine), unarchive and script (pushed over SFTP), get_url from an HTTP
+// server on the lab's gateway, git from a repository on the host.
+func filesOverSSH(t *testing.T, e *env) {
+	e.converge(t, "lineinfile: {path: /etc/orch.conf, line: 'a = 1', create: true}", e.ok("grep -qx 'a = 1' /etc/orch.conf"))
+	if o := e.play(t, "stat: {path: /etc/orch.conf}", false); o.res.Data["stat"].(map[string]any)["size"] != int64(6) {
+		t.Errorf("stat: %v", o.res.Data)
+	}
+	if o := e.play(t, "slurp: {src: /etc/orch.conf}", false); o.res.Data["content"] != "YSA9IDEK" {
+		t.Errorf("slurp: %v", o.res.Data)
+	}
+	dest := t.TempDir()
+	e.converge(t, "fetch: {src: /etc/orch.conf, dest: '"+dest+"/'}", func() bool {
+		b, err := os.ReadFile(filepath.Join(dest, "host1", "etc", "orch.conf"))
+		return err == nil && string(b) == "a = 1\n"
+	})
+
+	ln, err := net.Listen("tcp", net.JoinHostPort(e.lab.Gateway(), "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("served\n")) })}
+	go srv.Serve(ln)
+	defer srv.Close()
+	e.converge(t, "get_url: {url: 'http://"+ln.Addr().String()+"/x', dest: /root/got.txt, mode: '0600'}", e.ok("grep -qx served /root/got.txt && [ $(stat -c %a /root/got.txt) = 600 ]"))
+
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "hello.sh"), []byte("#!/bin/sh\necho \"hi $1\" > /root/script.out\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	saved := e.dir
+	e.dir = dir
+	defer func() { e.dir = saved }()
+	if o := e.play(t, "script: hello.sh there", false); o.status != playbooks.StatusChanged {
+		t.Fatalf("script: %s\n%s", o.status, o.out)
+	}
+	if out, _ := e.sh("host1", "cat /root/script.out"); out != "hi there" {
+		t.Errorf("script output %q", out)
+	}
+	if _, ok := e.sh("host1", "mkdir -p /root/src/d /root/out && echo x > /root/src/d/f && tar -C /root/src -czf /root/a.tgz d && "+
+		"git init -q -b main /root/repo && cd /root/repo && echo 1 > f && git add f && git -c user.name=t -c user.email=t@t commit -qm one"); !ok {
+		t.Fatal("preparing the archive and the repository")
+	}
+	e.converge(t, "unarchive: {src: /root/a.tgz, dest: /root/out, remote_src: true}", e.ok("grep -qx x /root/out/d/f"))
+	e.converge(t, "git: {repo: /root/repo, dest: /root/clone}", e.ok("grep -qx 1 /root/clone/f"))
 }
