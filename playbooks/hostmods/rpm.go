@@ -63,22 +63,25 @@ func (m rpmModule) Run(ctx context.Context, t *playbooks.TaskContext) (playbooks
 	if err != nil {
 		return playbooks.Result{}, err
 	}
-	tool := m.tool
+	tool, rpm := m.tool, "rpm"
+	if root, _ := a.String("installroot", "/"); root != "/" && root != "" {
+		rpm = "rpm --root " + q(root)
+	}
 	probe := "export LC_ALL=C\ncommand -v " + tool + " >/dev/null || { echo '" + tool + " not found' >&2; exit 127; }\n" +
 		"command -v rpm >/dev/null || { echo 'rpm not found' >&2; exit 127; }\n"
 	for i, n := range names {
 		if isRPMFile(n) {
 			probe += fmt.Sprintf("n=$(rpm -qp --qf '%%{NAME}' %[1]s 2>/dev/null) || { echo 'cannot read %[2]s' >&2; exit 2; }\n"+
 				"v=$(rpm -qp --qf '%%{EPOCHNUM}:%%{VERSION}-%%{RELEASE}' %[1]s)\n"+
-				"echo \"p%[3]d=$n\"; rpm -q --qf '%%{EPOCHNUM}:%%{VERSION}-%%{RELEASE}\\n' \"$n\" 2>/dev/null | grep -qx \"$v\" && echo i%[3]d=same\n", q(n), n, i)
+				"echo \"p%[3]d=$n\"; %[4]s -q --qf '%%{EPOCHNUM}:%%{VERSION}-%%{RELEASE}\\n' \"$n\" 2>/dev/null | grep -qx \"$v\" && echo i%[3]d=same\n", q(n), n, i, rpm)
 		} else {
-			probe += fmt.Sprintf("echo p%[1]d=%[2]s; rpm -q --whatprovides %[2]s >/dev/null 2>&1 && echo i%[1]d=yes\n", i, q(n))
+			probe += fmt.Sprintf("echo p%[1]d=%[2]s; %[3]s -q --whatprovides %[2]s >/dev/null 2>&1 && echo i%[1]d=yes\n", i, q(n), rpm)
 			if state == "latest" {
 				probe += fmt.Sprintf("%s -q check-update %s %s >/dev/null 2>&1; [ $? = 100 ] && echo u%d=yes\n", tool, opts, q(n), i)
 			}
 		}
 	}
-	o, err := run(ctx, t, probe, nil)
+	o, err := run(ctx, t, probe+"exit 0\n", nil)
 	if err != nil {
 		return playbooks.Result{}, err
 	}
