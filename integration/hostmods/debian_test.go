@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"orch/integration/lab"
 	"orch/playbooks"
@@ -32,6 +33,12 @@ func TestDebianHostModules(t *testing.T) {
 		e.converge(t, "apt: {name: hello, state: present}", installed)
 		gone := func() bool { return !installed() }
 		e.converge(t, "apt: {name: hello, state: absent, purge: true}", gone)
+		for _, task := range []string{"apt: {autoremove: true}", "apt: {upgrade: safe, autoclean: true}"} {
+			e.play(t, task, false)
+			if o := e.play(t, task, false); o.status != playbooks.StatusOK {
+				t.Errorf("%s a second time: %s, want ok\n%s", task, o.status, o.out)
+			}
+		}
 		o := e.play(t, "apt: {name: no-such-package-orch}", false)
 		if o.status != playbooks.StatusFailed || !strings.Contains(o.res.Msg, "No package matching 'no-such-package-orch'") {
 			t.Fatalf("missing package: %s %q", o.status, o.res.Msg)
@@ -130,6 +137,9 @@ func TestDebianHostModules(t *testing.T) {
 // server on the lab's gateway, git from a repository on the host.
 func filesOverSSH(t *testing.T, e *env) {
 	e.converge(t, "lineinfile: {path: /etc/orch.conf, line: 'a = 1', create: true}", e.ok("grep -qx 'a = 1' /etc/orch.conf"))
+	start := time.Now()
+	e.play(t, "lineinfile: {path: /etc/orch.conf, line: 'a = 1'}", false)
+	t.Logf("a converged lineinfile play over SSH (facts gathered, one probe): %v", time.Since(start))
 	if o := e.play(t, "stat: {path: /etc/orch.conf}", false); o.res.Data["stat"].(map[string]any)["size"] != int64(6) {
 		t.Errorf("stat: %v", o.res.Data)
 	}

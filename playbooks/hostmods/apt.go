@@ -28,6 +28,7 @@ type aptSpec struct {
 	purge        bool
 	autoremove   bool
 	opts         []string // apt-get options common to every call
+	policyRCD    int      // policy_rc_d's exit code, -1 if not set
 }
 
 // apt installs, upgrades or removes Debian packages with apt-get, after reading the cache
@@ -57,15 +58,68 @@ func aptModule(ctx context.Context, t *playbooks.TaskContext) (playbooks.Result,
 	}
 	switch {
 	case s.deb != "":
-		return res, s.installDeb(ctx, t, &res)
+		err = s.installDeb(ctx, t, &res)
 	case s.upgrade != "" && s.upgrade != "no":
-		return res, s.upgradeAll(ctx, t, &res)
+		err = s.upgradeAll(ctx, t, &res)
+	case s.state == "build-dep" || s.state == "fixed":
+		verb := map[string]string{"build-dep": "build-dep", "fixed": "--fix-broken install"}[s.state]
+		err = s.decided(ctx, t, &res, verb, s.names)
 	case len(s.names) > 0:
-		return res, s.packages(ctx, t, p, &res)
+		err = s.packages(ctx, t, p, &res)
 	case s.autoremove:
-		return res, s.aptGet(ctx, t, &res, "autoremove", nil, "autoremove")
+		err = s.decided(ctx, t, &res, "autoremove", nil)
 	}
-	return res, nil
+	if err != nil || res.Failed {
+		return res, err
+	}
+	return res, s.cleanCache(ctx, t)
+}
+
+// aptCmd is the shell script of one apt-get call; with policy_rc_d, /usr/sbin/policy-rc.d
+// exits with it for the duration of a real (not simulated) call, as Ansible's does.
+func (s aptSpec) aptCmd(simulate bool, verb string, args []string) string {
+	sim := ""
+	if simulate {
+		sim = "--simulate "
+	}
+	cmd := "export LC_ALL=C DEBIAN_FRONTEND=noninteractive\napt-get -y -q " + sim + quoteAll(s.opts) + " " + verb + " " + quoteAll(args)
+	if s.policyRCD < 0 || simulate {
+		return cmd
+	}
+	return fmt.Sprintf("printf '#!/bin/sh\\nexit %d\\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d || exit 1\n%s\nrc=$?\nrm -f /usr/sbin/policy-rc.d\nexit $rc", s.policyRCD, cmd)
+}
+
+// decided runs an apt-get verb whose simulation tells whether it would do anything.
+func (s aptSpec) decided(ctx context.Context, t *playbooks.TaskContext, res *playbooks.Result, verb string, args []string) error {
+	return s.runDecided(ctx, t, res, "apt-get "+verb+" "+strings.Join(args, " "), s.aptCmd(true, verb, args), s.aptCmd(false, verb, args),
+		func(o output) bool { return !aptNothingDone(o.stdout) })
+}
+
+// aptNothingDone reports apt-get's summary of a run that installs, upgrades and removes nothing.
+func aptNothingDone(out string) bool {
+	return strings.Contains("\n"+out, "\n0 upgraded, 0 newly installed, 0 to remove")
+}
+
+// cleanCache is autoclean/clean: apt-get's own cache of downloaded packages, not the
+// system's state, so never a change (as in Ansible).
+func (s aptSpec) cleanCache(ctx context.Context, t *playbooks.TaskContext) error {
+	var verbs []string
+	if on, _ := t.Args.Bool("autoclean", false); on {
+		verbs = append(verbs, "autoclean")
+	}
+	if on, _ := t.Args.Bool("clean", false); on {
+		verbs = append(verbs, "clean")
+	}
+	for _, v := range verbs {
+		err := t.ChangeIf("apt-get "+v, func() (bool, error) {
+			_, err := runOK(ctx, t, "apt-get "+v, "apt-get -q "+v, nil)
+			return false, err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func aptArgs(a playbooks.Args) (aptSpec, error) {
@@ -103,6 +157,12 @@ func aptArgs(a playbooks.Args) (aptSpec, error) {
 	}
 	if s.autoremove, err = a.Bool("autoremove", false); err != nil {
 		return s, err
+	}
+	s.policyRCD = -1
+	if a.Has("policy_rc_d") {
+		if s.policyRCD, err = a.Int("policy_rc_d", -1); err != nil {
+			return s, err
+		}
 	}
 	s.opts, err = aptOptions(a)
 	return s, err
@@ -328,7 +388,7 @@ func versionMatch(want, have string) bool {
 
 // aptGet runs one apt-get command through the gate and records its output.
 func (s aptSpec) aptGet(ctx context.Context, t *playbooks.TaskContext, res *playbooks.Result, verb string, args []string, desc string) error {
-	script := "export LC_ALL=C DEBIAN_FRONTEND=noninteractive\napt-get -y -q " + quoteAll(s.opts) + " " + verb + " " + quoteAll(args)
+	script := s.aptCmd(false, verb, args)
 	return t.Change(desc, func() error {
 		o, err := run(ctx, t, script, nil)
 		if err != nil {
@@ -351,11 +411,8 @@ func (s aptSpec) upgradeAll(ctx context.Context, t *playbooks.TaskContext, res *
 	if s.autoremove {
 		verb += " --auto-remove"
 	}
-	script := func(sim string) string {
-		return "export LC_ALL=C DEBIAN_FRONTEND=noninteractive\napt-get -y -q " + sim + quoteAll(s.opts) + " " + verb
-	}
-	return s.runDecided(ctx, t, res, "apt-get "+verb, script("--simulate "), script(""), func(o output) bool {
-		return !strings.Contains("\n"+o.stdout, "\n0 upgraded, 0 newly installed")
+	return s.runDecided(ctx, t, res, "apt-get "+verb, s.aptCmd(true, verb, nil), s.aptCmd(false, verb, nil), func(o output) bool {
+		return !aptNothingDone(o.stdout)
 	})
 }
 

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"orch/playbooks"
@@ -178,5 +179,40 @@ func TestStatSlurpFetch(t *testing.T) {
 	o = h.run("fetch: {src: '{{ d }}/none', dest: '{{ d }}/x', flat: true}", false, false)
 	if o.status != playbooks.StatusFailed {
 		t.Errorf("fetch of a missing file: %s", o.status)
+	}
+}
+
+// TestOneCommandWhenConverged: on a host already in the state asked, each module runs one
+// command (its probe), and one more to change it.
+func TestOneCommandWhenConverged(t *testing.T) {
+	for _, task := range []string{
+		"lineinfile: {path: '{{ d }}/f', line: a, mode: '0644'}",
+		"blockinfile: {path: '{{ d }}/f', block: b}",
+		"replace: {path: '{{ d }}/f', regexp: '^a$', replace: a}",
+		"ini_file: {path: '{{ d }}/f', section: s, option: o, value: v}",
+		"stat: {path: '{{ d }}/f'}",
+		"cron: {name: j, job: /bin/true, user: root, cron_file: '{{ d }}/c'}",
+	} {
+		h := newHarness(t)
+		h.write("f", "a\n")
+		h.run(task, false, false)
+		before := h.runs.Load()
+		h.run(task, false, false)
+		if n := h.runs.Load() - before; n != 1 {
+			t.Errorf("%s: %d commands on a converged host, want 1", task, n)
+		}
+	}
+}
+
+// BenchmarkConvergedLineinfile is one play of one converged lineinfile task through the
+// engine on this machine's sh: the engine's per-task cost plus one command.
+func BenchmarkConvergedLineinfile(b *testing.B) {
+	h := &harness{t: b, dir: b.TempDir(), runs: &atomic.Int64{}}
+	h.write("f", "a\n")
+	b.ResetTimer()
+	for range b.N {
+		if o := h.run("lineinfile: {path: '{{ d }}/f', line: a}", false, false); o.status != playbooks.StatusOK {
+			b.Fatalf("status %s\n%s", o.status, o.out)
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,9 +23,10 @@ import (
 
 // localConn runs commands on this machine with sh -c: a real shell on real files, the
 // transport of these tests (integration/hostmods runs the same modules over SSH on lab hosts).
-type localConn struct{}
+type localConn struct{ runs *atomic.Int64 }
 
-func (localConn) Run(ctx context.Context, cmd string, stdin io.Reader, _ bool) ([]byte, []byte, int, error) {
+func (c localConn) Run(ctx context.Context, cmd string, stdin io.Reader, _ bool) ([]byte, []byte, int, error) {
+	c.runs.Add(1)
 	var out, errOut bytes.Buffer
 	x := exec.CommandContext(ctx, "sh", "-c", cmd)
 	x.Stdin, x.Stdout, x.Stderr = stdin, &out, &errOut
@@ -44,20 +46,21 @@ func (localConn) Push(_ context.Context, local, remote string, mode fs.FileMode)
 	return true, os.WriteFile(remote, data, mode)
 }
 
-type localConnector struct{}
+type localConnector struct{ runs *atomic.Int64 }
 
-func (localConnector) Connect(context.Context, playbooks.Host) (playbooks.Conn, error) {
-	return localConn{}, nil
+func (c localConnector) Connect(context.Context, playbooks.Host) (playbooks.Conn, error) {
+	return localConn{c.runs}, nil
 }
 
 // harness runs one-task playbooks with hostmods' registry against this machine.
 type harness struct {
-	t   *testing.T
-	dir string // the playbook's directory, also {{ d }} in tasks
+	t    testing.TB
+	dir  string        // the playbook's directory, also {{ d }} in tasks
+	runs *atomic.Int64 // commands run on the host so far
 }
 
 func newHarness(t *testing.T) *harness {
-	return &harness{t: t, dir: t.TempDir()}
+	return &harness{t: t, dir: t.TempDir(), runs: &atomic.Int64{}}
 }
 
 // outcome is one task's result on the host.
@@ -104,7 +107,7 @@ func (h *harness) runSrc(src string, check, diff bool) outcome {
 	defer cancel()
 	_, err = playbooks.Run(ctx, pb, playbooks.Options{
 		Hosts:     []playbooks.Host{{Name: "h1", Vars: map[string]any{"d": h.dir}}},
-		Connector: localConnector{}, Modules: hostmods.Registry(), NoFacts: true, Check: check, Diff: diff, Reporter: rep,
+		Connector: localConnector{h.runs}, Modules: hostmods.Registry(), NoFacts: true, Check: check, Diff: diff, Reporter: rep,
 	})
 	if err != nil {
 		h.t.Fatalf("run: %v\n%s", err, text.String())
@@ -123,7 +126,7 @@ func indent(s, prefix string) string {
 
 // snapshot fingerprints every file under dir (path, mode, content) but site.yml and
 // SQLite -shm files.
-func snapshot(t *testing.T, dir string) string {
+func snapshot(t testing.TB, dir string) string {
 	t.Helper()
 	var lines []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {

@@ -19,6 +19,7 @@ type serviceSpec struct {
 	daemonReload, scope string
 	user                bool
 	pattern, arguments  string
+	noBlock             bool
 }
 
 func (m serviceModule) moduleName() string {
@@ -96,6 +97,7 @@ func serviceArgs(a playbooks.Args) (serviceSpec, error) {
 	if err := choice("scope", s.scope, "system", "user", "global"); err != nil {
 		return s, err
 	}
+	s.noBlock, _ = a.Bool("no_block", false)
 	s.pattern, _ = a.String("pattern", "")
 	s.arguments, _ = strArg(a, "", "arguments", "args")
 	if s.name == "" && (s.state != "" || s.enabled != nil || s.masked != nil || s.daemonReload == "") {
@@ -105,10 +107,14 @@ func serviceArgs(a playbooks.Args) (serviceSpec, error) {
 }
 
 func (s serviceSpec) systemctl() string {
+	c := "systemctl"
 	if s.scope != "system" {
-		return "systemctl --" + s.scope
+		c += " --" + s.scope
 	}
-	return "systemctl"
+	if s.noBlock {
+		c += " --no-block"
+	}
+	return c
 }
 
 // runSystemd reads the unit's properties and is-enabled in one command, then masks,

@@ -79,10 +79,13 @@ func userModule(ctx context.Context, t *playbooks.TaskContext) (playbooks.Result
 			}
 		}
 	}
-	maps := map[string]any{"uid": atoi(cur.uid), "group": atoi(cur.gid), "home": cur.home, "shell": cur.shell,
-		"comment": cur.comment, "groups": strings.Join(cur.groups, ","), "system": false, "append": false,
-		"move_home": false, "create_home": true}
-	for k, v := range maps {
+	sys, _ := a.Bool("system", false)
+	create, _ := boolArg(a, true, "create_home", "createhome")
+	appendOnly, _ := a.Bool("append", false)
+	move, _ := a.Bool("move_home", false)
+	for k, v := range map[string]any{"uid": atoi(cur.uid), "group": atoi(cur.gid), "home": cur.home, "shell": cur.shell,
+		"comment": cur.comment, "groups": strings.Join(cur.groups, ","), "system": sys, "append": appendOnly,
+		"move_home": move, "create_home": create} {
 		res.Data[k] = v
 	}
 	if a.Has("password") {
