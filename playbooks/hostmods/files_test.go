@@ -192,6 +192,8 @@ func TestOneCommandWhenConverged(t *testing.T) {
 		"ini_file: {path: '{{ d }}/f', section: s, option: o, value: v}",
 		"stat: {path: '{{ d }}/f'}",
 		"cron: {name: j, job: /bin/true, user: root, cron_file: '{{ d }}/c'}",
+		"sysctl: {name: vm.swappiness, value: '10', sysctl_file: '{{ d }}/s', reload: false}",
+		"mount: {path: /mnt/x, src: tmpfs, fstype: tmpfs, state: present, fstab: '{{ d }}/fstab'}",
 	} {
 		h := newHarness(t)
 		h.write("f", "a\n")
@@ -214,5 +216,39 @@ func BenchmarkConvergedLineinfile(b *testing.B) {
 		if o := h.run("lineinfile: {path: '{{ d }}/f', line: a}", false, false); o.status != playbooks.StatusOK {
 			b.Fatalf("status %s\n%s", o.status, o.out)
 		}
+	}
+}
+
+// TestEditThroughLink: editing a symbolic link edits its target and keeps the link, as
+// Ansible (which writes to the realpath) does.
+func TestEditThroughLink(t *testing.T) {
+	h := newHarness(t)
+	target := h.write("target", "a\n")
+	if err := os.Symlink(target, filepath.Join(h.dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	h.converge("lineinfile: {path: '{{ d }}/link', line: b}")
+	if fi, err := os.Lstat(filepath.Join(h.dir, "link")); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("the link was replaced: %v %v", fi.Mode(), err)
+	}
+	if got := h.read("target"); got != "a\nb\n" {
+		t.Errorf("target %q", got)
+	}
+}
+
+// TestMountFstab: state=present only writes the fstab entry (a file here), replacing the
+// line of the same mount point; absent removes it.
+func TestMountFstab(t *testing.T) {
+	h := newHarness(t)
+	h.write("fstab", "# static\nUUID=1 / ext4 defaults 0 1\ntmpfs /mnt/x tmpfs size=1m 0 0\n")
+	h.converge("mount: {path: /mnt/x, src: tmpfs, fstype: tmpfs, opts: size=2m, state: present, fstab: '{{ d }}/fstab'}")
+	h.converge("mount: {path: /mnt/y z, src: /dev/sdb1, fstype: ext4, state: present, boot: false, fstab: '{{ d }}/fstab'}")
+	want := "# static\nUUID=1 / ext4 defaults 0 1\ntmpfs /mnt/x tmpfs size=2m 0 0\n/dev/sdb1 /mnt/y\\040z ext4 noauto 0 0\n"
+	if got := h.read("fstab"); got != want {
+		t.Fatalf("fstab %q, want %q", got, want)
+	}
+	h.converge("mount: {path: /mnt/x, state: absent_from_fstab, fstab: '{{ d }}/fstab'}")
+	if got := h.read("fstab"); strings.Contains(got, "/mnt/x") {
+		t.Fatalf("fstab %q", got)
 	}
 }

@@ -27,15 +27,11 @@ func mountModule(ctx context.Context, t *playbooks.TaskContext) (playbooks.Resul
 	if err != nil {
 		return playbooks.Result{}, err
 	}
-	f, err := readTextFile(ctx, t, m.fstab)
+	f, cur, err := readTextFileWith(ctx, t, m.fstab, "awk -v p="+q(escapeFstab(m.path))+" '$2 == p {print \"mounted=1\"}' /proc/self/mounts")
 	if err != nil {
 		return playbooks.Result{}, err
 	}
-	o, err := runOK(ctx, t, "reading mounts", "awk -v p="+q(m.path)+" '$2 == p {print \"mounted=1\"}' /proc/self/mounts", nil)
-	if err != nil {
-		return playbooks.Result{}, err
-	}
-	mounted := fields(o.stdout)["mounted"] == "1"
+	mounted := cur["mounted"] == "1"
 	res := playbooks.Result{Data: map[string]any{"name": m.path, "src": m.src, "fstype": m.fstype, "opts": m.opts,
 		"dump": m.dump, "passno": m.passno, "fstab": m.fstab, "boot": m.boot}}
 	content := f.content

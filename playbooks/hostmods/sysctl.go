@@ -37,15 +37,12 @@ func sysctlModule(ctx context.Context, t *playbooks.TaskContext) (playbooks.Resu
 	reload, _ := a.Bool("reload", true)
 	set, _ := a.Bool("sysctl_set", false)
 	ignore, _ := a.Bool("ignoreerrors", false)
-	f, err := readTextFile(ctx, t, file)
+	f, cur, err := readTextFileWith(ctx, t, file, "echo \"proc=$(sysctl -e -n -- "+q(name)+" 2>/dev/null | tr '\\n\\t' '  ')\"")
 	if err != nil {
 		return playbooks.Result{}, err
 	}
-	o, err := run(ctx, t, "sysctl -e -n -- "+q(name), nil)
-	if err != nil {
-		return playbooks.Result{}, err
-	}
-	proc, hasProc := normalizeSysctl(o.stdout), o.rc == 0 && strings.TrimSpace(o.stdout) != ""
+	proc := normalizeSysctl(cur["proc"])
+	hasProc := proc != ""
 	fileValue, inFile := sysctlFileValue(f.content, name)
 	content := sysctlFix(f.content, name, value, state == "present")
 	write, differs := false, false

@@ -28,15 +28,35 @@ type textFile struct {
 
 // readTextFile reads path on the host; a missing file is exists=false, a directory an error.
 func readTextFile(ctx context.Context, t *playbooks.TaskContext, path string) (textFile, error) {
-	script := `p=` + q(path) + `
+	f, _, err := readTextFileWith(ctx, t, path, "")
+	return f, err
+}
+
+// fileMark separates the output of readTextFileWith's extra commands from the file.
+const fileMark = "<<orch-file>>\n"
+
+// readTextFileWith reads path and, in the same command, runs extra (commands printing
+// key=value lines), returned as fields: a module's whole probe in one round trip.
+func readTextFileWith(ctx context.Context, t *playbooks.TaskContext, path, extra string) (textFile, map[string]string, error) {
+	script := extra + "\nprintf '" + strings.TrimSuffix(fileMark, "\n") + "\\n'\n" + `p=` + q(path) + `
 if [ -d "$p" ]; then echo dir; exit 0; fi
 if [ ! -e "$p" ]; then echo absent; exit 0; fi
 stat -L -c 'file %a %U %G %u %g' -- "$p" && cat -- "$p"`
 	o, err := runOK(ctx, t, "reading "+path, script, nil)
 	if err != nil {
-		return textFile{}, err
+		return textFile{}, nil, err
 	}
-	head, body, _ := strings.Cut(o.stdout, "\n")
+	before, rest, ok := strings.Cut(o.stdout, fileMark)
+	if !ok {
+		return textFile{}, nil, fmt.Errorf("reading %s: unexpected output %q", path, lastLines(o.stdout, 3))
+	}
+	f, err := parseTextFile(path, rest)
+	return f, fields(before), err
+}
+
+// parseTextFile reads the header line (kind, mode, owner...) and the content after it.
+func parseTextFile(path, out string) (textFile, error) {
+	head, body, _ := strings.Cut(out, "\n")
 	f := textFile{path: path}
 	h := strings.Fields(head)
 	switch {
@@ -164,7 +184,8 @@ func (e fileEdit) apply(ctx context.Context, t *playbooks.TaskContext, old textF
 // file's name.
 func (e fileEdit) write(ctx context.Context, t *playbooks.TaskContext, old textFile, content string) (string, error) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "p=%s\nd=$(dirname -- \"$p\")\n", q(e.path))
+	// A link is followed, as Ansible writes to the link's target (realpath).
+	fmt.Fprintf(&b, "p=%s\n[ -L \"$p\" ] && p=$(readlink -f -- \"$p\")\nd=$(dirname -- \"$p\")\n", q(e.path))
 	if e.mkdirs {
 		b.WriteString("mkdir -p -- \"$d\" || exit 1\n")
 	}
