@@ -14,6 +14,11 @@ import (
 // and `groups`/`group_names` include them. The caller's Options are never modified: the
 // runner works on copies of Groups and of the host variables.
 
+// bypassesHostLoop reports a module Ansible runs once per task, on the first host, whatever
+// the play's hosts (its BYPASS_HOST_LOOP actions): unlike run_once, the result stays with
+// that host.
+func bypassesHostLoop(module string) bool { return module == "add_host" }
+
 // groupByModule puts the host in the group named key (and key in parents).
 func groupByModule(_ context.Context, t *TaskContext) (Result, error) {
 	if err := allowArgs("group_by", t.Args, "key", "parents"); err != nil {

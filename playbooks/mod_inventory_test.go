@@ -18,19 +18,25 @@ func TestGroupByAddHost(t *testing.T) {
   tasks:
     - group_by: {key: "kind_{{ kind }}", parents: [top]}
     - add_host: {name: newhost, groups: [added, other], foo: bar, tmp: "{{ tmp }}"}
-      run_once: true
+      register: added
 - hosts: kind_a
   tasks:
     - copy: {content: "{{ group_names | join(',') }} {{ groups.top | sort | join(',') }}", dest: "{{ tmp }}/{{ inventory_hostname }}.a"}
 - hosts: "added:&other"
   tasks:
     - copy: {content: "{{ foo }} {{ group_names | join(',') }}", dest: "{{ tmp }}/{{ inventory_hostname }}.added"}
+- hosts: h2
+  tasks:
+    - copy: {content: "{{ added is defined }}", dest: "{{ tmp }}/h2.registered"}
 - hosts: "web:!kind_b"
   tasks:
     - copy: {content: "x", dest: "{{ tmp }}/{{ inventory_hostname }}.web"}
 `)
 	h.stats(recap, "h1", Stats{Ok: 4, Changed: 4})
-	h.stats(recap, "h2", Stats{Ok: 1, Changed: 1})
+	h.stats(recap, "h2", Stats{Ok: 2, Changed: 2}) // add_host ran on h1 only, its result stays there
+	if got := h.file("h2.registered"); got != "false" {
+		t.Errorf("add_host's result registered on h2: %q", got)
+	}
 	h.stats(recap, "newhost", Stats{Ok: 1, Changed: 1})
 	if got := h.file("h1.a"); got != "kind_a,top,web h1,h2" {
 		t.Errorf("h1.a = %q", got)

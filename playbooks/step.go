@@ -94,7 +94,7 @@ func (p *playRun) runTask(ctx context.Context, t *Task, hosts []*hostState, in *
 	p.r.rep.Report(Event{Kind: EventTaskStart, Play: p.name(), Task: t.DisplayName(), Handler: in.handler})
 	targets := hosts
 	runOnce := t.RunOnce || in.runOnce
-	if runOnce {
+	if runOnce || bypassesHostLoop(t.Module) {
 		targets = hosts[:1]
 	}
 	hv := p.hostvarsSnapshot()
