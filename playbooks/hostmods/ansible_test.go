@@ -67,6 +67,12 @@ var ansibleCases = []ansibleCase{
 	{before: "#Ansible: job\n* * * * * root /bin/false\n", task: "cron: {name: job, job: /bin/true, hour: '2', cron_file: '{{ f }}', user: root}"},
 	{before: "#Ansible: job\n* * * * * root /bin/false\nX=1\n", task: "cron: {name: job, cron_file: '{{ f }}', state: absent}"},
 	{before: "", task: "cron: {name: job, job: /bin/true, special_time: daily, disabled: true, cron_file: '{{ f }}', user: root}"},
+	{absent: true, task: "get_url: {url: '{{ url }}/a.txt', dest: '{{ f }}'}"},
+	{before: "old\n", task: "get_url: {url: '{{ url }}/a.txt', dest: '{{ f }}', force: true}"},
+	{before: "old\n", task: "get_url: {url: '{{ url }}/a.txt', dest: '{{ f }}', checksum: 'sha1:b01ddea55e77e8e2fb663fd4a406b8791a70464c'}"},
+	{absent: true, task: "git: {repo: '{{ repo }}', dest: '{{ f }}'}"},
+	{before: "x\n", task: "stat: {path: '{{ f }}'}"},
+	{before: "x\n", task: "slurp: {src: '{{ f }}'}"},
 }
 
 // TestAgainstAnsible runs the same playbook (every case above, twice) with ansible-playbook
@@ -85,7 +91,16 @@ func TestAgainstAnsible(t *testing.T) {
 		t.Log("crontab not installed: Ansible's cron module refuses to run, the cron cases are left out")
 		cases = slices.DeleteFunc(slices.Clone(cases), func(c ansibleCase) bool { return strings.HasPrefix(c.task, "cron:") })
 	}
-	pb := ansiblePlaybook(cases)
+	if _, err := exec.LookPath("curl"); err != nil {
+		cases = slices.DeleteFunc(slices.Clone(cases), func(c ansibleCase) bool { return strings.HasPrefix(c.task, "get_url:") })
+	}
+	url := serve(t, map[string]string{"/a.txt": "served\n"})
+	repo := t.TempDir()
+	if out, err := exec.Command("sh", "-c", "cd "+repo+" && git init -q -b main && echo 1 > f && git add f && "+
+		"git -c user.name=t -c user.email=t@t commit -qm one").CombinedOutput(); err != nil {
+		t.Fatalf("making a repository: %v\n%s", err, out)
+	}
+	pb := ansiblePlaybook(cases, map[string]string{"url": url, "repo": repo})
 	theirs, ours := t.TempDir(), newHarness(t)
 	for _, dir := range []string{theirs, ours.dir} {
 		for i, c := range cases {
@@ -123,9 +138,13 @@ func TestAgainstAnsible(t *testing.T) {
 }
 
 // ansiblePlaybook is every case twice, each registered, then a file of results.
-func ansiblePlaybook(cases []ansibleCase) string {
+func ansiblePlaybook(cases []ansibleCase, vars map[string]string) string {
 	var b strings.Builder
-	b.WriteString("- hosts: all\n  gather_facts: false\n  tasks:\n")
+	b.WriteString("- hosts: all\n  gather_facts: false\n  vars:\n")
+	for k, v := range vars {
+		fmt.Fprintf(&b, "    %s: %q\n", k, v)
+	}
+	b.WriteString("  tasks:\n")
 	var keys []string
 	for pass := range 2 {
 		for i, c := range cases {

@@ -168,7 +168,11 @@ uid=%u
 gid=%g
 size=%s' -- "$d"; }; exit 0; }
 `)
-	b.WriteString("case \"$(" + g.uptodateTest() + ")\" in 1) finish;; esac\n")
+	already := ""
+	if g.sum != "" {
+		already = "echo already=1; " // Ansible says "file already exists" when the checksum matches
+	}
+	b.WriteString("case \"$(" + g.uptodateTest() + ")\" in 1) " + already + "finish;; esac\n")
 	if check {
 		b.WriteString("[ -e \"$d\" ] || { echo changed=1; exit 0; }\n")
 	}
@@ -227,6 +231,9 @@ func (g getURL) result(o output) (playbooks.Result, error) {
 	case 0:
 		if sz, ok := data["size"]; ok {
 			data["msg"] = fmt.Sprintf("OK (%v bytes)", sz)
+		}
+		if f["already"] == "1" {
+			data["msg"] = "file already exists"
 		}
 		return playbooks.Result{Data: data}, nil
 	case 4:
