@@ -183,7 +183,7 @@ func TestStatSlurpFetch(t *testing.T) {
 }
 
 // TestOneCommandWhenConverged: on a host already in the state asked, each module runs one
-// command (its probe), and one more to change it.
+// command (its probe); a run that changes the host runs one more.
 func TestOneCommandWhenConverged(t *testing.T) {
 	for _, task := range []string{
 		"lineinfile: {path: '{{ d }}/f', line: a, mode: '0644'}",
@@ -197,7 +197,11 @@ func TestOneCommandWhenConverged(t *testing.T) {
 	} {
 		h := newHarness(t)
 		h.write("f", "a\n")
-		h.run(task, false, false)
+		o := h.run(task, false, false)
+		want := int64(map[bool]int{true: 2, false: 1}[o.status == playbooks.StatusChanged])
+		if n := h.runs.Load(); n != want {
+			t.Errorf("%s: %d commands for a %s run, want %d", task, n, o.status, want)
+		}
 		before := h.runs.Load()
 		h.run(task, false, false)
 		if n := h.runs.Load() - before; n != 1 {
