@@ -115,7 +115,7 @@ func (e *env) play(t *testing.T, task string, check bool) outcome {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	_, err = playbooks.Run(ctx, pb, playbooks.Options{Hosts: hosts, Connector: e.conn,
-		Modules: controller.Registry(controller.Deps{}), Check: check, Diff: true, Reporter: rep})
+		Modules: orchRegistry(), Check: check, Diff: true, Reporter: rep})
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, text.String())
 	}
@@ -175,3 +175,7 @@ func (e *env) sh(host, cmd string) (string, bool) {
 func (e *env) ok(cmd string) func() bool {
 	return func() bool { _, ok := e.sh("host1", cmd); return ok }
 }
+
+// orchRegistry is `orch play`'s registry: the controller modules (setup among them) with
+// the host modules merged in.
+func orchRegistry() playbooks.Registry { return controller.Registry(controller.Deps{}) }
