@@ -15,6 +15,7 @@ import (
 	"maps"
 	"strings"
 
+	"orch/internal/shell"
 	"orch/playbooks"
 )
 
@@ -78,8 +79,8 @@ func Registry() playbooks.Registry {
 	return r
 }
 
-// q quotes one shell word (the engine's quoting, see playbooks.ShellQuote).
-func q(s string) string { return playbooks.ShellQuote(s) }
+// q quotes one shell word (the module's one quoting function, internal/shell).
+func q(s string) string { return shell.Quote(s) }
 
 // output is what one command printed and how it ended.
 type output struct {
