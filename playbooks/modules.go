@@ -11,7 +11,8 @@ import (
 
 // Builtins returns a fresh registry of the engine's built-in modules:
 // command, shell, raw, ping, copy, file, template, wait_for, debug,
-// set_fact, include_vars, assert, fail and pause (meta is handled by the engine).
+// set_fact, include_vars, assert, fail, pause, group_by and add_host (meta is handled by
+// the engine).
 func Builtins() Registry {
 	return Registry{
 		"command":      commandModule{},
@@ -28,6 +29,8 @@ func Builtins() Registry {
 		"assert":       ModuleFunc(assertModule),
 		"fail":         ModuleFunc(failModule),
 		"pause":        ModuleFunc(pauseModule),
+		"group_by":     ModuleFunc(groupByModule),
+		"add_host":     ModuleFunc(addHostModule),
 		"meta":         ModuleFunc(func(context.Context, *TaskContext) (Result, error) { return Result{}, nil }),
 	}
 }

@@ -27,6 +27,8 @@ type runner struct {
 	hosts   map[string]*hostState
 	order   []*hostState // inventory order
 
+	dyn *dynamicInventory // groups and hosts added by group_by/add_host (mod_inventory.go)
+
 	started bool // start-at-task found (or not requested)
 	stop    bool // any_errors_fatal, max_fail_percentage: stop the playbook
 }

@@ -94,7 +94,7 @@ func (p *playRun) runTask(ctx context.Context, t *Task, hosts []*hostState, in *
 	p.r.rep.Report(Event{Kind: EventTaskStart, Play: p.name(), Task: t.DisplayName(), Handler: in.handler})
 	targets := hosts
 	runOnce := t.RunOnce || in.runOnce
-	if runOnce {
+	if runOnce || bypassesHostLoop(t.Module) {
 		targets = hosts[:1]
 	}
 	hv := p.hostvarsSnapshot()
@@ -161,6 +161,9 @@ func (p *playRun) apply(t *Task, h *hostState, o outcome, in *inherit, count boo
 		h.setFacts(map[string]any{t.Register: o.reg})
 	}
 	h.setFacts(o.facts)
+	if !o.unreachable && !o.failed {
+		p.applyInventory(h, o.res.Data)
+	}
 	if o.changed && !o.unreachable && (!o.failed || o.ignored) {
 		for _, name := range o.notify {
 			for _, hd := range p.topics[name] {

@@ -11,6 +11,7 @@ import (
 	"orch/orchestrator/clientstore"
 	"orch/orchestrator/transport"
 	"orch/playbooks"
+	"orch/playbooks/hostmods"
 )
 
 // ErrSplitBrain means the hosts belong to different clusters.
@@ -49,8 +50,7 @@ type SSHDialer interface {
 // (Deps.own). A later set replaces a module of the same name in an earlier one.
 func Registry(deps Deps) playbooks.Registry {
 	r := playbooks.Builtins()
-	// The one place for Ansible's generic host modules (apt, service, user, lineinfile, …)
-	// of package orch/playbooks/hostmods, once it is merged: maps.Copy(r, hostmods.Registry()).
+	maps.Copy(r, hostmods.Registry()) // Ansible's host modules: apt, service, user, lineinfile, …
 	maps.Copy(r, deps.own())
 	return r
 }

@@ -4,14 +4,15 @@ import (
 	"testing"
 
 	"orch/playbooks"
+	"orch/playbooks/hostmods"
 )
 
-// TestRegistryComposesEverything: the one registry holds the engine's generic modules and
-// every orch module, and orch's modules replace none of the engine's.
+// TestRegistryComposesEverything: the one registry holds the engine's generic modules, the
+// host modules and every orch module, and no set replaces another's module.
 func TestRegistryComposesEverything(t *testing.T) {
 	d := Deps{}
 	r := Registry(d)
-	sets := map[string]playbooks.Registry{"builtins": playbooks.Builtins(), "orch": d.own()}
+	sets := map[string]playbooks.Registry{"builtins": playbooks.Builtins(), "hostmods": hostmods.Registry(), "orch": d.own()}
 	owner := map[string]string{}
 	for set, reg := range sets {
 		for name := range reg {
@@ -24,7 +25,7 @@ func TestRegistryComposesEverything(t *testing.T) {
 			}
 		}
 	}
-	for _, name := range []string{"command", "copy", "setup", "agent_install", "cluster_join", "reset_plan",
+	for _, name := range []string{"command", "copy", "apt", "ansible.builtin.service", "lineinfile", "setup", "agent_install", "cluster_join", "reset_plan",
 		"instance", "storage_pool", "storage_volume", "network", "profile", "image"} {
 		if r[name] == nil {
 			t.Errorf("module %s is not registered", name)
