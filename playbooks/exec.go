@@ -369,13 +369,17 @@ func (p *playRun) taskContext(ctx context.Context, t *Task, h *hostState, in *in
 	if t.Become != nil {
 		become = *t.Become
 	}
-	return &TaskContext{
+	tc := &TaskContext{
 		Host: h.host.Name, Delegate: delegate, Args: args,
 		Check: r.opts.Check, Diff: r.opts.Diff, Become: become,
 		Logger: r.log.With("host", h.host.Name, "task", t.DisplayName()),
 		ctx:    ctx, vars: vars, eng: r.eng, dir: r.pb.Dir,
 		connect: func(ctx context.Context) (Conn, error) { return r.connect(ctx, target) },
 	}
+	if t.role != nil {
+		tc.roleDir = t.role.role.Dir
+	}
+	return tc
 }
 
 // registerValue is what `register` stores: the module's data plus status.

@@ -83,9 +83,17 @@ func (m copyModule) source(t *TaskContext) ([]byte, string, error) {
 	return []byte(out), "", nil
 }
 
-// localFile finds src relative to the playbook, then in its files/ or
-// templates/ directory, as Ansible looks them up.
+// localFile finds src as Ansible looks it up: in the task's role (its files/
+// or templates/ directory, then the role's directory), then relative to the
+// playbook, then in the playbook's files/ or templates/.
 func localFile(t *TaskContext, src, subdir string) string {
+	if t.roleDir != "" && !filepath.IsAbs(src) {
+		for _, cand := range []string{filepath.Join(t.roleDir, subdir, src), filepath.Join(t.roleDir, "tasks", src), filepath.Join(t.roleDir, src)} {
+			if fileExists(cand) {
+				return cand
+			}
+		}
+	}
 	p := t.LocalPath(src)
 	if _, err := os.Stat(p); err == nil || filepath.IsAbs(src) {
 		return p

@@ -30,6 +30,7 @@ func Load(path string) (*Playbook, error) {
 // checked against the registry by Run (and Validate).
 func Parse(name string, data []byte) (*Playbook, error) {
 	p := &parser{file: name, eng: template.New(), root: filepath.Dir(name)}
+	p.rolesPath = rolesPath(p.root)
 	plays, err := p.playbook(data)
 	if err != nil {
 		return nil, err
@@ -69,10 +70,13 @@ func (p *parser) playbook(data []byte) ([]*Play, error) {
 }
 
 type parser struct {
-	file  string
-	eng   *template.Engine
-	root  string // the playbook's directory
-	depth int    // import/include nesting
+	file      string
+	eng       *template.Engine
+	root      string // the playbook's directory
+	depth     int    // import/include nesting
+	pc        *playCtx
+	role      *roleUse // the role whose files are being read, if any
+	rolesPath []string
 }
 
 // maxIncludeDepth bounds nested import_tasks/include_tasks/import_playbook.
@@ -307,7 +311,7 @@ func (p *parser) sub(n *yaml.Node, key, file string) (*parser, []byte, error) {
 	if err != nil {
 		return nil, nil, p.wrap(n, key, err)
 	}
-	return &parser{file: path, eng: p.eng, root: p.root, depth: p.depth + 1}, data, nil
+	return &parser{file: path, eng: p.eng, root: p.root, depth: p.depth + 1, pc: p.pc, role: p.role, rolesPath: p.rolesPath}, data, nil
 }
 
 // resolve finds an imported file as Ansible does: relative to the importing
@@ -367,6 +371,9 @@ func (p *parser) importPlaybook(n *yaml.Node) ([]*Play, bool, error) {
 	sp, data, err := p.sub(fileNode, "import_playbook", file)
 	if err != nil {
 		return nil, true, err
+	}
+	if dir := filepath.Dir(sp.file); dir != p.root {
+		sp.rolesPath = append(rolesPath(dir), p.rolesPath...) // its roles/ first
 	}
 	plays, err := sp.playbook(data)
 	if err != nil {

@@ -12,6 +12,10 @@ import (
 func (p *parser) play(n *yaml.Node) (*Play, error) {
 	play := &Play{Pos: p.pos(n)}
 	hasHosts := false
+	pp := *p
+	pp.pc = &playCtx{play: play, seen: map[string]bool{}, handlers: map[string]bool{}}
+	p = &pp
+	var roles []*Task
 	err := p.pairs(n, "a play", func(key string, k, v *yaml.Node) error {
 		var err error
 		switch key {
@@ -51,8 +55,40 @@ func (p *parser) play(n *yaml.Node) (*Play, error) {
 			play.PostTasks, err = p.tasks(v, key, false)
 		case "handlers":
 			play.Handlers, err = p.tasks(v, key, true)
-		case "roles", "import_playbook", "include", "import_tasks", "include_tasks", "strategy", "vars_prompt":
-			err = p.errf(k, key, "not supported by orch's playbook engine")
+		case "roles":
+			roles, err = p.roles(v)
+		case "remote_user", "become_user", "become_method", "connection":
+			err = p.connKeyword(&play.Conn, key, v)
+		case "user":
+			err = p.connKeyword(&play.Conn, "remote_user", v)
+		case "environment":
+			play.Environment, err = p.value(v, key)
+		case "strategy":
+			play.Strategy, err = p.str(v, key)
+			if s := strings.TrimPrefix(play.Strategy, "ansible.builtin."); err == nil && s != "linear" && s != "free" && !strings.Contains(s, "{{") {
+				err = p.errf(v, key, "strategy %q is not supported (linear, free)", play.Strategy)
+			}
+			play.Strategy = strings.TrimPrefix(play.Strategy, "ansible.builtin.")
+		case "order":
+			play.Order, err = p.str(v, key)
+			switch play.Order {
+			case "inventory", "reverse_inventory", "sorted", "reverse_sorted", "shuffle":
+			default:
+				err = p.errf(v, key, "order %q is not one of inventory, reverse_inventory, sorted, reverse_sorted, shuffle", play.Order)
+			}
+		case "module_defaults":
+			play.ModuleDefaults, err = p.moduleDefaults(v, key)
+		case "check_mode":
+			play.CheckMode, err = p.optBool(v, key)
+		case "diff":
+			play.Diff, err = p.optBool(v, key)
+		case "vars_prompt":
+			play.VarsPrompt, err = p.varsPrompt(v, key)
+		case "collections", "debugger", "force_handlers", "fact_path", "ignore_unreachable", "ignore_errors",
+			"become_flags", "become_exe", "timeout", "port", "no_log", "run_once", "throttle", "sudo", "sudo_user":
+			_, err = p.value(v, key) // accepted; orch has no use for them
+		case "import_playbook", "include", "import_tasks", "include_tasks":
+			err = p.errf(k, key, "%s is not a play keyword: put it in a task list (or import_playbook as a list item of its own)", key)
 		default:
 			err = p.errf(k, key, "unknown play keyword")
 		}
@@ -61,10 +97,36 @@ func (p *parser) play(n *yaml.Node) (*Play, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(roles) > 0 {
+		play.Tasks = append(roles, play.Tasks...)
+	}
 	if !hasHosts {
 		return nil, p.errf(n, "hosts", "a play needs hosts")
 	}
 	return play, p.checkNotify(play)
+}
+
+// varsPrompt reads vars_prompt: orch never prompts, so each variable takes
+// its default (a variable without one is left undefined).
+func (p *parser) varsPrompt(n *yaml.Node, key string) (map[string]any, error) {
+	if n.Kind != yaml.SequenceNode {
+		return nil, p.errf(n, key, "expected a list of prompts, got %s", kindName(n))
+	}
+	out := map[string]any{}
+	for _, e := range n.Content {
+		m, err := p.mapping(e, key)
+		if err != nil {
+			return nil, err
+		}
+		name, _ := m["name"].(string)
+		if name == "" {
+			return nil, p.errf(e, key, "a prompt needs name:")
+		}
+		if d, ok := m["default"]; ok {
+			out[name] = d
+		}
+	}
+	return out, nil
 }
 
 func (p *parser) hostPattern(n *yaml.Node, key string) (string, error) {

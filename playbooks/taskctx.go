@@ -34,6 +34,7 @@ type TaskContext struct {
 	vars    map[string]any
 	eng     *template.Engine
 	dir     string
+	roleDir string // the task's role directory, if any
 	connect func(ctx context.Context) (Conn, error)
 	changes []string
 }

@@ -27,7 +27,8 @@ func (p *playRun) refresh(hosts ...*hostState) {
 
 func (p *playRun) refreshOne(h *hostState, m magic) {
 	r := p.r
-	layers := []map[string]any{h.host.Vars, p.play.Vars, p.files, h.facts, r.opts.ExtraVars}
+	play := p.play
+	layers := []map[string]any{play.roleDefaults, h.host.Vars, play.Vars, play.VarsPrompt, p.files, play.roleVars, h.facts, r.opts.ExtraVars}
 	view := template.Vars(layers...)
 	p.addMagic(h, view, m)
 	pending := []string{}
@@ -246,12 +247,16 @@ func (in *inherit) child(b *Task) *inherit {
 }
 
 // taskVars builds the variables a task sees on a host: the host's view,
-// hostvars, block and task vars (templated) and the loop variables later.
+// hostvars, its role's defaults and vars, block and task vars (templated),
+// role parameters, and the loop variables later.
 func (p *playRun) taskVars(h *hostState, t *Task, in *inherit, hv map[string]any) (map[string]any, error) {
 	vars := make(map[string]any, len(h.view)+8)
 	maps.Copy(vars, h.view)
 	vars["hostvars"] = hv
 	maps.Copy(vars, in.perHost[h])
+	if t.role != nil {
+		p.roleLayers(h, t.role, vars)
+	}
 	for _, layer := range append(slices.Clip(in.vars), t.Vars) {
 		for k, v := range layer {
 			if _, isFact := h.facts[k]; isFact {
@@ -267,5 +272,49 @@ func (p *playRun) taskVars(h *hostState, t *Task, in *inherit, hv map[string]any
 			vars[k] = rv
 		}
 	}
+	if t.role != nil && len(t.role.params) > 0 {
+		var pending []string
+		for k, v := range t.role.params {
+			if _, isExtra := p.r.opts.ExtraVars[k]; !isExtra {
+				vars[k] = v
+				pending = append(pending, k)
+			}
+		}
+		p.resolve(vars, pending)
+	}
 	return vars, nil
+}
+
+// roleLayers puts a role task's own defaults and vars into vars, where no
+// layer above them defines the name (Ansible's precedence: role defaults
+// are the lowest, role vars are above play vars and vars_files, below
+// block/task vars, include_vars and set_fact). They are already in the
+// view when the role is public; this makes the task's own role win over
+// other roles' and serves private (include_role) roles.
+func (p *playRun) roleLayers(h *hostState, ru *roleUse, vars map[string]any) {
+	r, play := p.r, p.play
+	var pending []string
+	for k, v := range ru.defaults {
+		if !inAny(k, h.host.Vars, play.Vars, play.VarsPrompt, p.files, play.roleVars, ru.vars, h.facts, r.opts.ExtraVars) {
+			vars[k] = v
+			pending = append(pending, k)
+		}
+	}
+	for k, v := range ru.vars {
+		if !inAny(k, h.facts, r.opts.ExtraVars) {
+			vars[k] = v
+			pending = append(pending, k)
+		}
+	}
+	vars["role_path"], vars["role_name"], vars["ansible_role_name"] = ru.role.Dir, ru.role.Name, ru.role.Name
+	p.resolve(vars, pending)
+}
+
+func inAny(k string, layers ...map[string]any) bool {
+	for _, l := range layers {
+		if _, ok := l[k]; ok {
+			return true
+		}
+	}
+	return false
 }
