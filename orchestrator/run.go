@@ -149,7 +149,17 @@ func (s *session) registry() (playbooks.Registry, error) {
 			return nil, err
 		}
 	}
-	return controller.Registry(deps), nil
+	return moduleRegistry(deps), nil
+}
+
+// moduleRegistry is every module orch runs besides the engine's built-ins.
+func moduleRegistry(deps controller.Deps) playbooks.Registry { return controller.Registry(deps) }
+
+// SyntaxCheck checks a playbook without an inventory or a connection (`orch play
+// --syntax-check`): everything it imports, its roles, templates and modules. The error
+// lists every problem with its file:line:col.
+func SyntaxCheck(path string) error {
+	return playbooks.SyntaxCheck(path, moduleRegistry(controller.Deps{}))
 }
 
 // DefaultAgentBinary is the nodeagent next to the running orch binary.

@@ -92,7 +92,8 @@ func (p *parser) play(n *yaml.Node) (*Play, error) {
 		default:
 			err = p.errf(k, key, "unknown play keyword")
 		}
-		return err
+		p.report(err) // go on: one pass reports every blocker
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -203,7 +204,8 @@ func (p *parser) tasks(n *yaml.Node, key string, handlers bool) ([]*Task, error)
 	for _, e := range n.Content {
 		t, err := p.task(e, handlers)
 		if err != nil {
-			return nil, err
+			p.report(err) // go on with the next task: one pass reports every blocker
+			continue
 		}
 		out = append(out, t)
 	}

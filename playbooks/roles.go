@@ -61,7 +61,8 @@ type roleSpec struct {
 }
 
 // rolesPath is where roles are searched: the playbook's roles/, then
-// ANSIBLE_ROLES_PATH or ansible.cfg's roles_path (next to the playbook),
+// ANSIBLE_ROLES_PATH or ansible.cfg's roles_path (the file named by
+// ANSIBLE_CONFIG, else ./ansible.cfg, else the one next to the playbook),
 // then Ansible's default directories, then the playbook's directory.
 func rolesPath(root string) []string {
 	dirs := []string{filepath.Join(root, "roles")}
@@ -76,10 +77,20 @@ func rolesPath(root string) []string {
 	return append(dirs, root)
 }
 
-// cfgRolesPath reads roles_path from [defaults] of the ansible.cfg next to
-// the playbook (relative entries are relative to that file).
+// cfgRolesPath reads roles_path from [defaults] of ansible.cfg (relative
+// entries are relative to that file).
 func cfgRolesPath(root string) []string {
-	data, err := os.ReadFile(filepath.Join(root, "ansible.cfg"))
+	var data []byte
+	err := os.ErrNotExist
+	for _, cfg := range []string{os.Getenv("ANSIBLE_CONFIG"), "ansible.cfg", filepath.Join(root, "ansible.cfg")} {
+		if cfg == "" {
+			continue
+		}
+		if data, err = os.ReadFile(cfg); err == nil {
+			root, _ = filepath.Abs(filepath.Dir(cfg))
+			break
+		}
+	}
 	if err != nil {
 		return nil
 	}
@@ -185,7 +196,7 @@ func (p *parser) loadVarsFile(path string) (map[string]any, error) {
 		if len(doc.Content) == 0 || isNull(doc.Content[0]) {
 			continue
 		}
-		sp := &parser{file: f, eng: p.eng}
+		sp := &parser{file: f, eng: p.eng, probs: p.probs}
 		m, err := sp.mapping(doc.Content[0], "")
 		if err != nil {
 			return nil, err
@@ -230,7 +241,7 @@ func (p *parser) useRole(n *yaml.Node, spec roleSpec) (*Task, error) {
 	if ru.vars, err = p.roleVarsFile(n, dir, "vars", or(spec.varsFrom, "main")); err != nil {
 		return nil, err
 	}
-	sp := &parser{file: p.file, eng: p.eng, root: p.root, depth: p.depth + 1, pc: p.pc, role: ru, rolesPath: p.rolesPath}
+	sp := &parser{file: p.file, eng: p.eng, root: p.root, depth: p.depth + 1, pc: p.pc, role: ru, rolesPath: p.rolesPath, probs: p.probs}
 	deps, err := sp.roleMeta(n, r)
 	if err != nil {
 		return nil, err

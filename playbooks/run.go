@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"os"
+	"slices"
 	"sync"
 
 	"orch/playbooks/template"
@@ -91,7 +93,7 @@ func newRunner(pb *Playbook, opts Options) (*runner, error) {
 
 // Validate checks a parsed playbook against the built-in modules plus extra:
 // every module must exist and free-form arguments must parse; a play that
-// gathers facts needs a "setup" module.
+// gathers facts needs a "setup" module. The error lists every problem.
 func Validate(pb *Playbook, extra Registry) error {
 	reg := Builtins()
 	maps.Copy(reg, extra)
@@ -99,45 +101,81 @@ func Validate(pb *Playbook, extra Registry) error {
 	return err
 }
 
+// SyntaxCheck reads a playbook and checks it as Run would before running
+// anything: every file it imports, its roles, its templates, and its
+// modules against the built-ins plus extra. The error lists every problem
+// found (file:line:col each), not only the first.
+func SyntaxCheck(path string, extra Registry) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("loading playbook: %w", err)
+	}
+	pb, perr := parse(path, data)
+	verr := Validate(pb, extra)
+	if perr == nil || verr == nil {
+		return errors.Join(perr, verr)
+	}
+	return errors.Join(append(unjoin(perr), unjoin(verr)...)...)
+}
+
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok && !isParseError(err) {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+func isParseError(err error) bool {
+	_, ok := err.(*ParseError)
+	return ok
+}
+
 // prepare resolves every task's module and splits free-form arguments, and
-// adds each fact-gathering play's "Gathering Facts" task.
+// adds each fact-gathering play's "Gathering Facts" task. It reports every
+// problem, not only the first.
 func prepare(pb *Playbook, reg Registry, noFacts bool) (map[*Task]map[string]any, error) {
 	out := map[*Task]map[string]any{}
-	var walk func([]*Task) error
-	walk = func(tasks []*Task) error {
+	var errs []error
+	var walk func([]*Task)
+	walk = func(tasks []*Task) {
 		for _, t := range tasks {
 			if t.IsBlock() {
 				for _, l := range [][]*Task{t.Block, t.Rescue, t.Always} {
-					if err := walk(l); err != nil {
-						return err
-					}
+					walk(l)
 				}
 				continue
 			}
 			args, err := taskArgs(t, reg)
 			if err != nil {
-				return err
+				errs = append(errs, err)
+				continue
 			}
 			out[t] = args
 		}
-		return nil
 	}
 	for _, play := range pb.Plays {
 		t, err := factsTask(play, reg, noFacts)
 		if err != nil {
-			return nil, err
+			errs = append(errs, err)
 		}
 		play.factsTask = t
 		if t != nil {
 			out[t] = t.Args
 		}
 		for _, l := range [][]*Task{play.PreTasks, play.Tasks, play.PostTasks, play.Handlers} {
-			if err := walk(l); err != nil {
-				return nil, err
-			}
+			walk(l)
 		}
 	}
-	return out, nil
+	return out, (&problems{errs: dedupe(errs)}).err()
+}
+
+func dedupe(errs []error) []error {
+	seen := map[string]bool{}
+	return slices.DeleteFunc(errs, func(e error) bool {
+		dup := seen[e.Error()]
+		seen[e.Error()] = true
+		return dup
+	})
 }
 
 func taskArgs(t *Task, reg Registry) (map[string]any, error) {
@@ -146,7 +184,7 @@ func taskArgs(t *Task, reg Registry) (map[string]any, error) {
 	}
 	mod, ok := reg[t.Module]
 	if !ok {
-		return nil, &ParseError{Pos: t.ModulePos, Key: t.Module, Err: fmt.Errorf("%w (or unknown task keyword)", ErrUnknownModule)}
+		return nil, &ParseError{Pos: t.ModulePos, Key: t.Module, Err: unknownModule(t.Module, reg)}
 	}
 	if t.FreeForm == nil {
 		return t.Args, nil
