@@ -38,26 +38,31 @@ func newConnector(inv *inventory.Inventory, knownHosts string, acceptNew bool, l
 		files: transport.NewFileCache(), conns: map[string]*lazyConn{}}
 }
 
-// Connect returns the host's connection, dialing it once.
+// Connect returns the host's connection, dialing it once per login user: the engine
+// passes ansible_user in h.Vars when a play or task says remote_user.
 func (c *connector) Connect(ctx context.Context, h playbooks.Host) (playbooks.Conn, error) {
+	user, _ := h.Vars["ansible_user"].(string)
 	c.mu.Lock()
-	lc := c.conns[h.Name]
+	lc := c.conns[h.Name+"\x00"+user]
 	if lc == nil {
 		lc = &lazyConn{}
-		c.conns[h.Name] = lc
+		c.conns[h.Name+"\x00"+user] = lc
 	}
 	c.mu.Unlock()
-	lc.once.Do(func() { lc.conn, lc.err = c.dial(ctx, h.Name) })
+	lc.once.Do(func() { lc.conn, lc.err = c.dial(ctx, h.Name, user) })
 	if lc.err != nil {
 		return nil, lc.err
 	}
 	return connAdapter{lc.conn}, nil
 }
 
-func (c *connector) dial(ctx context.Context, name string) (*transport.Conn, error) {
+func (c *connector) dial(ctx context.Context, name, user string) (*transport.Conn, error) {
 	cfg, err := c.config(name)
 	if err != nil {
 		return nil, err
+	}
+	if user != "" {
+		cfg.User = user
 	}
 	return transport.Dial(ctx, cfg)
 }

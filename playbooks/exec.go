@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,6 +24,8 @@ type outcome struct {
 	ignored     bool
 	skipped     bool
 	unreachable bool
+	// ignoredBySettings is a templated ignore_errors that held.
+	ignoredBySettings bool
 }
 
 func (o outcome) status() Status {
@@ -77,7 +80,7 @@ func (p *playRun) execHost(ctx context.Context, t *Task, h *hostState, in *inher
 
 // finish applies ignore_errors and notify to an outcome.
 func (p *playRun) finish(t *Task, in *inherit, o outcome) outcome {
-	o.ignored = o.failed && !o.unreachable && (t.IgnoreErrors || in.ignoreErrors)
+	o.ignored = o.failed && !o.unreachable && (t.IgnoreErrors || in.ignoreErrors || o.ignoredBySettings)
 	o.notify = t.Notify
 	return o
 }
@@ -108,6 +111,7 @@ func (p *playRun) execLoop(ctx context.Context, t *Task, h *hostState, in *inher
 		reg[loopVar], reg["ansible_loop_var"] = item, loopVar
 		results = append(results, reg)
 		agg.merge(o)
+		agg.ignoredBySettings = agg.ignoredBySettings || o.ignoredBySettings
 		maps.Copy(vars, o.facts) // later items see facts set by earlier ones, as in Ansible
 		p.reportItem(t, h, in, o, p.itemLabel(t, iv, item))
 		if o.unreachable || ctx.Err() != nil {
@@ -284,18 +288,33 @@ func (p *playRun) delegate(t *Task, in *inherit, vars map[string]any) (string, e
 
 // attempt runs the module once and applies changed_when/failed_when.
 func (p *playRun) attempt(ctx context.Context, t *Task, h *hostState, in *inherit, vars map[string]any, delegate string) outcome {
-	rendered, err := p.r.eng.Render(p.r.args[t], vars)
+	s, err := p.settings(t, in, vars)
+	if err != nil {
+		return templateFailure(t, err)
+	}
+	rendered, err := p.r.eng.Render(withDefaults(p.r.args[t], t.Module, append(slices.Clip(in.defaults), t.ModuleDefaults)), vars)
 	if err != nil {
 		return templateFailure(t, fmt.Errorf("%s: %w", t.Module, err))
 	}
 	args, _ := rendered.(map[string]any)
 	dropOmitted(args)
-	tc := p.taskContext(ctx, t, h, in, vars, delegate, args)
+	tc := p.taskContext(ctx, t, h, s, vars, delegate, args)
+	if t.Async != nil {
+		return p.async(ctx, t, tc, vars, delegate)
+	}
 	tc.Logger.Debug("running module", "module", t.Module, "delegate", delegate)
 	res, err := runModule(ctx, p.r.modules[t.Module], tc)
 	if err != nil && !t.NoLog && !in.noLog {
 		tc.Logger.Debug("module error", "module", t.Module, "err", err)
 	}
+	o := p.moduleOutcome(t, tc, res, err, vars, delegate)
+	o.ignoredBySettings = s.ignoreErrors
+	return o
+}
+
+// moduleOutcome turns a module's result into an outcome and applies
+// changed_when/failed_when.
+func (p *playRun) moduleOutcome(t *Task, tc *TaskContext, res Result, err error, vars map[string]any, delegate string) outcome {
 	o := outcome{delegate: delegate}
 	if err != nil {
 		if errors.Is(err, ErrUnreachable) {
@@ -359,22 +378,24 @@ func runModule(ctx context.Context, m Module, tc *TaskContext) (res Result, err 
 	return m.Run(ctx, tc)
 }
 
-func (p *playRun) taskContext(ctx context.Context, t *Task, h *hostState, in *inherit, vars map[string]any, delegate string, args map[string]any) *TaskContext {
+func (p *playRun) taskContext(ctx context.Context, t *Task, h *hostState, s settings, vars map[string]any, delegate string, args map[string]any) *TaskContext {
 	r := p.r
 	target := h
 	if delegate != "" && delegate != h.host.Name {
 		target = r.hostByName(delegate)
 	}
-	become := in.become != nil && *in.become
-	if t.Become != nil {
-		become = *t.Become
-	}
 	tc := &TaskContext{
 		Host: h.host.Name, Delegate: delegate, Args: args,
-		Check: r.opts.Check, Diff: r.opts.Diff, Become: become,
+		Check: s.check, Diff: s.diff, Become: s.become,
 		Logger: r.log.With("host", h.host.Name, "task", t.DisplayName()),
-		ctx:    ctx, vars: vars, eng: r.eng, dir: r.pb.Dir,
-		connect: func(ctx context.Context) (Conn, error) { return r.connect(ctx, target) },
+		ctx:    ctx, vars: vars, eng: r.eng, dir: r.pb.Dir, jobs: &r.jobs,
+		connect: func(ctx context.Context) (Conn, error) {
+			c, err := r.connect(ctx, target, s.conn)
+			if err != nil {
+				return nil, err
+			}
+			return wrapConn(c, s), nil
+		},
 	}
 	if t.role != nil {
 		tc.roleDir = t.role.role.Dir

@@ -28,6 +28,7 @@ func Builtins() Registry {
 		"assert":       ModuleFunc(assertModule),
 		"fail":         ModuleFunc(failModule),
 		"pause":        ModuleFunc(pauseModule),
+		"async_status": asyncStatusModule{},
 		"meta":         ModuleFunc(func(context.Context, *TaskContext) (Result, error) { return Result{}, nil }),
 	}
 }

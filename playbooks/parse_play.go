@@ -25,14 +25,21 @@ func (p *parser) play(n *yaml.Node) (*Play, error) {
 			hasHosts = true
 			play.Hosts, err = p.hostPattern(v, key)
 		case "serial":
-			play.Serial, err = p.serial(v, key)
+			if !p.dynamic(v, key, &play.dyn, &err) {
+				play.Serial, err = p.serial(v, key)
+			}
 		case "max_fail_percentage":
 			play.MaxFailPercentage, err = p.percentage(v, key)
 		case "any_errors_fatal":
-			play.AnyErrorsFatal, err = p.boolean(v, key)
+			if !p.dynamic(v, key, &play.dyn, &err) {
+				play.AnyErrorsFatal, err = p.boolean(v, key)
+			}
 		case "gather_facts":
 			var on bool
-			if on, err = p.boolean(v, key); err == nil {
+			if p.dynamic(v, key, &play.dyn, &err) {
+				on = true // decided when the play starts
+				play.GatherFacts = &on
+			} else if on, err = p.boolean(v, key); err == nil {
 				play.GatherFacts = &on
 			}
 		case "gather_subset":
@@ -40,7 +47,9 @@ func (p *parser) play(n *yaml.Node) (*Play, error) {
 		case "gather_timeout":
 			play.GatherTimeout, err = p.integer(v, key)
 		case "become":
-			play.Become, err = p.boolean(v, key)
+			if !p.dynamic(v, key, &play.dyn, &err) {
+				play.Become, err = p.boolean(v, key)
+			}
 		case "vars":
 			play.Vars, err = p.mapping(v, key)
 		case "vars_files":
@@ -79,9 +88,13 @@ func (p *parser) play(n *yaml.Node) (*Play, error) {
 		case "module_defaults":
 			play.ModuleDefaults, err = p.moduleDefaults(v, key)
 		case "check_mode":
-			play.CheckMode, err = p.optBool(v, key)
+			if !p.dynamic(v, key, &play.dyn, &err) {
+				play.CheckMode, err = p.optBool(v, key)
+			}
 		case "diff":
-			play.Diff, err = p.optBool(v, key)
+			if !p.dynamic(v, key, &play.dyn, &err) {
+				play.Diff, err = p.optBool(v, key)
+			}
 		case "vars_prompt":
 			play.VarsPrompt, err = p.varsPrompt(v, key)
 		case "collections", "debugger", "force_handlers", "fact_path", "ignore_unreachable", "ignore_errors",

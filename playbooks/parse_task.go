@@ -11,9 +11,9 @@ import (
 
 // metaActions are the supported `meta:` actions.
 var metaActions = map[string]bool{
-	"flush_handlers": true, "end_play": true, "end_host": true, "end_batch": true, "end_role": true,
+	"flush_handlers": true, "end_play": true, "end_host": true, "end_batch": true,
 	"noop": true, "reset_connection": true, "clear_facts": true, "clear_host_errors": true,
-	"refresh_inventory": true, "role_complete": true,
+	"refresh_inventory": true,
 }
 
 // ModuleName strips Ansible's collection prefixes: ansible.builtin.copy → copy
@@ -246,9 +246,13 @@ func (p *parser) taskKeyword(t *Task, key string, v *yaml.Node) (bool, error) {
 	case "throttle":
 		t.Throttle, err = p.integer(v, key)
 	case "check_mode":
-		t.CheckMode, err = p.optBool(v, key)
+		if !p.dynamic(v, key, &t.dyn, &err) {
+			t.CheckMode, err = p.optBool(v, key)
+		}
 	case "diff":
-		t.Diff, err = p.optBool(v, key)
+		if !p.dynamic(v, key, &t.dyn, &err) {
+			t.Diff, err = p.optBool(v, key)
+		}
 	case "async":
 		t.Async, err = p.value(v, key)
 	case "poll":
@@ -265,11 +269,15 @@ func (p *parser) taskKeyword(t *Task, key string, v *yaml.Node) (bool, error) {
 	case "delay":
 		t.Delay, err = p.value(v, key)
 	case "run_once":
-		t.RunOnce, err = p.boolean(v, key)
+		if !p.dynamic(v, key, &t.dyn, &err) {
+			t.RunOnce, err = p.boolean(v, key)
+		}
 	case "delegate_to":
 		t.DelegateTo, err = p.str(v, key)
 	case "ignore_errors":
-		t.IgnoreErrors, err = p.boolean(v, key)
+		if !p.dynamic(v, key, &t.dyn, &err) {
+			t.IgnoreErrors, err = p.boolean(v, key)
+		}
 	case "notify":
 		t.Notify, err = p.strList(v, key)
 	case "listen":
@@ -277,11 +285,17 @@ func (p *parser) taskKeyword(t *Task, key string, v *yaml.Node) (bool, error) {
 	case "tags":
 		t.Tags, err = p.tags(v, key)
 	case "become":
-		var b bool
-		b, err = p.boolean(v, key)
-		t.Become = &b
+		if !p.dynamic(v, key, &t.dyn, &err) {
+			var b bool
+			b, err = p.boolean(v, key)
+			t.Become = &b
+		}
 	case "no_log":
-		t.NoLog, err = p.boolean(v, key)
+		if !p.dynamic(v, key, &t.dyn, &err) {
+			t.NoLog, err = p.boolean(v, key)
+		} else {
+			t.NoLog = true // a templated no_log hides output: the safe reading
+		}
 	case "vars":
 		t.Vars, err = p.mapping(v, key)
 	case "block", "rescue", "always":
@@ -316,6 +330,21 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// dynamic records a templated keyword value (`ignore_errors: "{{ x }}"`) in
+// dyn, evaluated when the task runs, and reports whether it was one.
+func (p *parser) dynamic(v *yaml.Node, key string, dyn *map[string]string, err *error) bool {
+	if v.Kind != yaml.ScalarNode || v.Tag != "!!str" || !strings.Contains(v.Value, "{{") {
+		return false
+	}
+	if *err = p.checkTemplates(v, key); *err == nil {
+		if *dyn == nil {
+			*dyn = map[string]string{}
+		}
+		(*dyn)[key] = v.Value
+	}
+	return true
 }
 
 func (p *parser) optBool(v *yaml.Node, key string) (*bool, error) {

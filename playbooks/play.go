@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -30,11 +31,16 @@ type playRun struct {
 }
 
 func (r *runner) runPlay(ctx context.Context, play *Play) error {
+	play, err := r.playKeywords(play)
+	if err != nil {
+		return err
+	}
 	p := &playRun{r: r, play: play, topics: handlerTopics(play.Handlers)}
 	names, err := r.playHosts(play)
 	if err != nil {
 		return err
 	}
+	names = orderHosts(names, play.Order)
 	for _, h := range r.hosts {
 		h.view = nil
 	}
@@ -103,6 +109,61 @@ func (p *playRun) halted(ctx context.Context) bool {
 	return p.r.stop || p.ended || ctx.Err() != nil
 }
 
+// playKeywords returns the play with its templated keywords (serial,
+// any_errors_fatal, become, gather_facts, check_mode, diff) evaluated with
+// the play's vars and the extra vars, as Ansible does.
+func (r *runner) playKeywords(play *Play) (*Play, error) {
+	if len(play.dyn) == 0 {
+		return play, nil
+	}
+	c := *play
+	vars := template.Vars(play.Vars, play.VarsPrompt, r.opts.ExtraVars)
+	for _, key := range sortedKeys(play.dyn) {
+		v, err := r.eng.Render(play.dyn[key], vars)
+		if err != nil {
+			return nil, &ParseError{Pos: play.Pos, Key: key, Err: err}
+		}
+		b := template.Truthy(v)
+		switch key {
+		case "serial":
+			s, err := parseSerial(&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: template.String(v)})
+			if err != nil {
+				return nil, &ParseError{Pos: play.Pos, Key: key, Err: err}
+			}
+			c.Serial = []any{s}
+		case "any_errors_fatal":
+			c.AnyErrorsFatal = b
+		case "become":
+			c.Become = b
+		case "gather_facts":
+			if !b {
+				c.factsTask = nil
+			}
+		case "check_mode":
+			c.CheckMode = &b
+		case "diff":
+			c.Diff = &b
+		}
+	}
+	return &c, nil
+}
+
+// orderHosts applies the play's order keyword.
+func orderHosts(names []string, order string) []string {
+	switch order {
+	case "reverse_inventory":
+		slices.Reverse(names)
+	case "sorted":
+		slices.Sort(names)
+	case "reverse_sorted":
+		slices.Sort(names)
+		slices.Reverse(names)
+	case "shuffle":
+		rand.Shuffle(len(names), func(i, j int) { names[i], names[j] = names[j], names[i] })
+	}
+	return names
+}
+
 // playHosts resolves the play's pattern (templated with extra vars) and --limit.
 func (r *runner) playHosts(play *Play) ([]string, error) {
 	pattern, err := r.eng.RenderString(play.Hosts, r.opts.ExtraVars)
@@ -110,6 +171,11 @@ func (r *runner) playHosts(play *Play) ([]string, error) {
 		return nil, &ParseError{Pos: play.Pos, Key: "hosts", Err: err}
 	}
 	names, err := r.selectHosts(template.String(pattern))
+	if err == nil && len(names) == 0 && isLocalhost(strings.TrimSpace(template.String(pattern))) {
+		name := strings.TrimSpace(template.String(pattern))
+		r.hostByName(name) // Ansible's implicit localhost
+		names = []string{name}
+	}
 	if err != nil || r.opts.Limit == "" {
 		return names, err
 	}

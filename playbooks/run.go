@@ -29,8 +29,9 @@ type runner struct {
 	hosts   map[string]*hostState
 	order   []*hostState // inventory order
 
-	started bool // start-at-task found (or not requested)
-	stop    bool // any_errors_fatal, max_fail_percentage: stop the playbook
+	jobs    jobTable // async jobs (poll: 0)
+	started bool     // start-at-task found (or not requested)
+	stop    bool     // any_errors_fatal, max_fail_percentage: stop the playbook
 }
 
 // Run runs the playbook's plays in order and returns the recap. The error

@@ -93,18 +93,31 @@ func (p *playRun) runTask(ctx context.Context, t *Task, hosts []*hostState, in *
 	}
 	p.r.rep.Report(Event{Kind: EventTaskStart, Play: p.name(), Task: t.DisplayName(), Handler: in.handler})
 	targets := hosts
-	runOnce := t.RunOnce || in.runOnce
+	hv := p.hostvarsSnapshot()
+	runOnce := p.runOnce(t, in, hosts[0], hv)
 	if runOnce {
 		targets = hosts[:1]
 	}
-	hv := p.hostvarsSnapshot()
 	outcomes := make([]outcome, len(targets))
+	var throttle chan struct{}
+	if n := max(t.Throttle, in.throttle); n > 0 {
+		throttle = make(chan struct{}, n)
+	}
 	var wg sync.WaitGroup
 	for i, h := range targets {
 		wg.Add(1)
 		p.r.sem <- struct{}{}
+		if throttle != nil {
+			throttle <- struct{}{}
+		}
 		go func() {
-			defer func() { <-p.r.sem; wg.Done() }()
+			defer func() {
+				if throttle != nil {
+					<-throttle
+				}
+				<-p.r.sem
+				wg.Done()
+			}()
 			outcomes[i] = p.execHost(ctx, t, h, in, hv)
 			p.report(t, h, in, outcomes[i])
 		}()
@@ -221,7 +234,23 @@ func (p *playRun) flush(ctx context.Context, hosts []*hostState) {
 	}
 }
 
-// meta runs flush_handlers, end_play, end_host and noop.
+// runOnce evaluates run_once (templated with the first host's variables).
+func (p *playRun) runOnce(t *Task, in *inherit, first *hostState, hv map[string]any) bool {
+	src, ok := t.dyn["run_once"]
+	if !ok {
+		return t.RunOnce || in.runOnce
+	}
+	vars, err := p.taskVars(first, t, in, hv)
+	if err != nil {
+		return false
+	}
+	b, err := p.r.eng.Truth(src, vars)
+	return err == nil && b
+}
+
+// meta runs flush_handlers, end_play, end_batch, end_host, reset_connection,
+// clear_facts, clear_host_errors, noop and refresh_inventory (a no-op: the
+// inventory is read once).
 func (p *playRun) meta(ctx context.Context, t *Task, hosts []*hostState, in *inherit) {
 	action, _ := p.r.args[t]["action"].(string)
 	hv := p.hostvarsSnapshot()
@@ -249,6 +278,26 @@ func (p *playRun) meta(ctx context.Context, t *Task, hosts []*hostState, in *inh
 	case "end_host":
 		for _, h := range matched {
 			h.ended = true
+		}
+	case "end_batch":
+		if len(matched) > 0 {
+			for _, h := range p.batch {
+				h.ended = true
+			}
+		}
+	case "reset_connection":
+		for _, h := range matched {
+			p.r.resetConn(h)
+		}
+	case "clear_facts":
+		for _, h := range matched {
+			h.facts = map[string]any{}
+			h.dirty, h.outside = true, nil
+		}
+		p.refreshDirty(matched)
+	case "clear_host_errors":
+		for _, h := range p.hosts {
+			h.failed, h.unreachable = false, false
 		}
 	}
 }

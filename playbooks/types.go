@@ -102,6 +102,9 @@ type Play struct {
 	// roleDefaults and roleVars are the merged defaults and vars of the
 	// play's public roles (roles:, import_role, include_role public: true).
 	roleDefaults, roleVars map[string]any
+	// dyn are templated keyword values (serial, any_errors_fatal, become,
+	// gather_facts, check_mode, diff), evaluated when the play starts.
+	dyn map[string]string
 	// factsTask is the synthetic "Gathering Facts" task (set by prepare).
 	factsTask *Task
 }
@@ -181,6 +184,9 @@ type Task struct {
 
 	// role is the role the task was read from, nil outside roles.
 	role *roleUse
+	// dyn are templated keyword values (ignore_errors, become, run_once,
+	// check_mode, diff), evaluated per host when the task runs.
+	dyn map[string]string
 }
 
 // ConnKeywords are the connection keywords of a play, block or task; empty

@@ -217,13 +217,28 @@ type inherit struct {
 	runOnce      bool
 	rescuable    bool // a failure here goes to an enclosing rescue
 	handler      bool
+	conn         ConnKeywords
+	env          []any // environment: mappings (or templates), outer first
+	defaults     []map[string]map[string]any
+	checkMode    *bool
+	diff         *bool
+	throttle     int
+	dyn          []map[string]string // templated keywords of enclosing blocks
 	// perHost are the loop variables of an include_tasks loop, per host.
 	perHost map[*hostState]map[string]any
 }
 
 func (p *playRun) rootInherit() *inherit {
-	b := p.play.Become
-	return &inherit{tags: p.play.Tags, become: &b}
+	play := p.play
+	b := play.Become
+	in := &inherit{tags: play.Tags, become: &b, conn: play.Conn, checkMode: play.CheckMode, diff: play.Diff}
+	if play.Environment != nil {
+		in.env = []any{play.Environment}
+	}
+	if play.ModuleDefaults != nil {
+		in.defaults = []map[string]map[string]any{play.ModuleDefaults}
+	}
+	return in
 }
 
 // child returns what the tasks of block b inherit.
@@ -243,6 +258,25 @@ func (in *inherit) child(b *Task) *inherit {
 		c.delegateTo = b.DelegateTo
 	}
 	c.runOnce = in.runOnce || b.RunOnce
+	c.conn = in.conn.over(b.Conn)
+	if b.Environment != nil {
+		c.env = append(slices.Clip(in.env), b.Environment)
+	}
+	if b.ModuleDefaults != nil {
+		c.defaults = append(slices.Clip(in.defaults), b.ModuleDefaults)
+	}
+	if b.CheckMode != nil {
+		c.checkMode = b.CheckMode
+	}
+	if b.Diff != nil {
+		c.diff = b.Diff
+	}
+	if b.Throttle > 0 {
+		c.throttle = b.Throttle
+	}
+	if b.dyn != nil {
+		c.dyn = append(slices.Clip(in.dyn), b.dyn)
+	}
 	return &c
 }
 

@@ -1,0 +1,150 @@
+package playbooks
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestLocalConnection: a play on localhost that is not in the inventory, a
+// task delegated to localhost and a host with ansible_connection=local run
+// on this machine without asking the Connector, as Ansible's implicit
+// localhost does.
+func TestLocalConnection(t *testing.T) {
+	h := newHarness(t, "h1", "loc")
+	h.hosts[1].Vars["ansible_connection"] = "local"
+	h.run(`- hosts: localhost
+  tasks:
+    - shell: echo implicit > ` + h.dir + `/implicit
+- hosts: all
+  tasks:
+    - shell: echo {{ inventory_hostname }} >> {{ tmp }}/delegated
+      delegate_to: localhost
+    - local_action: shell echo {{ inventory_hostname }} >> {{ tmp }}/local_action
+    - shell: echo here > {{ tmp }}/{{ inventory_hostname }}.ran
+`)
+	if got := h.file("implicit"); got != "implicit\n" {
+		t.Errorf("implicit localhost wrote %q", got)
+	}
+	for _, f := range []string{"delegated", "local_action"} {
+		lines := strings.Fields(h.file(f))
+		slices.Sort(lines)
+		if !slices.Equal(lines, []string{"h1", "loc"}) {
+			t.Errorf("%s = %q", f, h.file(f))
+		}
+	}
+	if h.file("loc.ran") != "here\n" || h.file("h1.ran") != "here\n" {
+		t.Errorf("tasks did not run on both hosts")
+	}
+	if !slices.Equal(h.conn.log.connects, []string{"h1"}) {
+		t.Errorf("Connector asked for %v, want only h1 (localhost and loc are local)", h.conn.log.connects)
+	}
+}
+
+// TestRemoteUserBecomeEnvironment: remote_user reaches the Connector as
+// ansible_user (unless the host sets ansible_user), become_user/su and
+// environment wrap the commands the modules run.
+func TestRemoteUserBecomeEnvironment(t *testing.T) {
+	h := newHarness(t, "h1", "h2")
+	h.hosts[1].Vars["ansible_user"] = "inventory-user"
+	h.run(`- hosts: all
+  remote_user: deploy
+  environment: { GREETING: "hello {{ inventory_hostname }}" }
+  tasks:
+    - shell: echo "$GREETING" > {{ tmp }}/{{ inventory_hostname }}.env
+    - shell: "true"
+      become: true
+      become_user: bob
+      ignore_errors: true
+    - shell: "true"
+      become: true
+      become_method: su
+      become_user: alice
+      environment: { X: "1" }
+      ignore_errors: true
+`)
+	if got := h.file("h1.env"); got != "hello h1\n" {
+		t.Errorf("h1.env = %q", got)
+	}
+	if !slices.Equal(h.conn.log.users, []string{"h1=deploy", "h2=inventory-user"}) && !slices.Equal(h.conn.log.users, []string{"h2=inventory-user", "h1=deploy"}) {
+		t.Errorf("connector users = %v", h.conn.log.users)
+	}
+	var sudo, su bool
+	for i, r := range h.conn.log.runs {
+		if strings.Contains(r, "sudo -n -H -u bob -- sh -c") && !h.conn.log.become[i] {
+			sudo = true
+		}
+		if strings.Contains(r, "su -s /bin/sh alice -c") && strings.Contains(r, "export X=1") && h.conn.log.become[i] {
+			su = true
+		}
+	}
+	if !sudo || !su {
+		t.Errorf("become_user commands not wrapped (sudo %v, su %v): %q", sudo, su, h.conn.log.runs)
+	}
+}
+
+// TestPlayAndTaskKeywords: order, throttle, per-task check_mode, templated
+// keywords, module_defaults by short and FQCN name, async with poll 0 and
+// async_status, meta clear_facts and end_batch.
+func TestPlayAndTaskKeywords(t *testing.T) {
+	h := newHarness(t, "b", "a", "c")
+	recap := h.run(`- hosts: all
+  order: sorted
+  serial: "{{ batch | default(3) }}"
+  any_errors_fatal: "{{ false }}"
+  module_defaults:
+    ansible.builtin.shell: { chdir: ` + h.dir + ` }
+  tasks:
+    - shell: echo {{ inventory_hostname }} >> order
+      throttle: 1
+    - shell: echo real > {{ inventory_hostname }}.real
+      check_mode: false
+    - shell: echo fake > {{ inventory_hostname }}.fake
+      check_mode: true
+    - shell: exit 3
+      ignore_errors: "{{ inventory_hostname == 'a' }}"
+      when: inventory_hostname == 'a'
+    - shell: sleep 0.2; echo done > {{ inventory_hostname }}.async
+      async: 10
+      poll: 0
+      register: job
+    - async_status: { jid: "{{ job.ansible_job_id }}" }
+      register: st
+      until: st.finished == 1
+      retries: 50
+      delay: 0.05
+    - set_fact: { f: 1 }
+    - meta: clear_facts
+    - debug: { msg: "{{ f | default('cleared') }}" }
+      register: d
+    - shell: echo {{ d.msg }} > {{ inventory_hostname }}.cleared
+`)
+	if got := h.file("order"); got != "a\nb\nc\n" {
+		t.Errorf("order = %q, want sorted", got)
+	}
+	for _, n := range []string{"a", "b", "c"} {
+		if h.file(n+".real") != "real\n" || h.file(n+".fake") != "" || h.file(n+".async") != "done\n" || h.file(n+".cleared") != "cleared\n" {
+			t.Errorf("%s: real %q fake %q async %q cleared %q", n, h.file(n+".real"), h.file(n+".fake"), h.file(n+".async"), h.file(n+".cleared"))
+		}
+	}
+	if s := recap.Hosts["a"]; s == nil || s.Ignored != 1 || s.Failed != 0 {
+		t.Errorf("a: %+v, want the templated ignore_errors to hold", s)
+	}
+
+	h2 := newHarness(t, "h1", "h2", "h3")
+	h2.run(`- hosts: all
+  serial: 1
+  tasks:
+    - meta: end_batch
+      when: inventory_hostname == 'h2'
+    - shell: echo {{ inventory_hostname }} >> {{ tmp }}/ran
+`)
+	if got := h2.file("ran"); got != "h1\nh3\n" {
+		t.Errorf("end_batch: ran = %q, want h1 and h3", got)
+	}
+	if _, err := os.Stat(filepath.Join(h.dir, "b.fake")); err == nil {
+		t.Error("check_mode: true ran the command")
+	}
+}
