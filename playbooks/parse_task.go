@@ -125,7 +125,17 @@ func (p *parser) includeTasks(t *Task, n *yaml.Node, handler bool) error {
 		return p.errf(n, key, "needs a file name")
 	}
 	if strings.Contains(file, "{{") {
-		return p.errf(n, key, "a templated file name is not supported (%s)", file)
+		if err := p.eng.CheckTemplate(file); err != nil {
+			return p.wrap(n, key, err)
+		}
+		// read when the task runs, once the name can be templated for each host
+		sp := *p
+		t.dynInclude = &dynInclude{file: file, parser: &sp, handler: handler}
+		if t.Name == "" {
+			t.Name = key + " " + file
+		}
+		t.Block, t.Module, t.FreeForm, t.Args = []*Task{}, "", nil, nil
+		return nil
 	}
 	if p.role != nil && !filepath.IsAbs(file) {
 		if cand := filepath.Join(p.role.role.Dir, "tasks", file); fileExists(cand) {

@@ -94,3 +94,25 @@ func TestRolesPathFromConfig(t *testing.T) {
 		t.Errorf("out = %q", got)
 	}
 }
+
+// TestDynamicInclude: include_tasks with a templated file name reads the
+// file each host names (in the role's tasks/ first), with a loop too.
+func TestDynamicInclude(t *testing.T) {
+	h := newHarness(t, "h1", "h2")
+	h.hosts[0].Vars["family"] = "Debian"
+	h.hosts[1].Vars["family"] = "RedHat"
+	writeTree(t, h.dir, map[string]string{
+		"roles/os/tasks/main.yml":         "- include_tasks: \"setup-{{ family }}.yml\"\n- include_tasks: \"{{ item }}.yml\"\n  loop: [one, two]\n  when: family == 'Debian'\n",
+		"roles/os/tasks/setup-Debian.yml": "- shell: echo deb >> {{ tmp }}/{{ inventory_hostname }}\n",
+		"roles/os/tasks/setup-RedHat.yml": "- shell: echo rh >> {{ tmp }}/{{ inventory_hostname }}\n",
+		"roles/os/tasks/one.yml":          "- shell: echo one-{{ item }} >> {{ tmp }}/{{ inventory_hostname }}\n",
+		"roles/os/tasks/two.yml":          "- shell: echo two-{{ item }} >> {{ tmp }}/{{ inventory_hostname }}\n",
+	})
+	h.run("- hosts: all\n  roles: [os]\n")
+	if got := h.file("h1"); got != "deb\none-one\ntwo-two\n" {
+		t.Errorf("h1 = %q", got)
+	}
+	if got := h.file("h2"); got != "rh\n" {
+		t.Errorf("h2 = %q", got)
+	}
+}

@@ -29,9 +29,10 @@ type runner struct {
 	hosts   map[string]*hostState
 	order   []*hostState // inventory order
 
-	jobs    jobTable // async jobs (poll: 0)
-	started bool     // start-at-task found (or not requested)
-	stop    bool     // any_errors_fatal, max_fail_percentage: stop the playbook
+	jobs     jobTable           // async jobs (poll: 0)
+	included map[string][]*Task // dynamic include_tasks files, read once
+	started  bool               // start-at-task found (or not requested)
+	stop     bool               // any_errors_fatal, max_fail_percentage: stop the playbook
 }
 
 // Run runs the playbook's plays in order and returns the recap. The error

@@ -33,6 +33,10 @@ func (p *playRun) runTasks(ctx context.Context, tasks []*Task, hosts []*hostStat
 // runBlock runs a block, then its rescue section on the hosts that failed,
 // then its always section on every host that entered the block.
 func (p *playRun) runBlock(ctx context.Context, b *Task, hosts []*hostState, in *inherit) {
+	if b.dynInclude != nil {
+		p.runDynInclude(ctx, b, hosts, in)
+		return
+	}
 	inner := in.child(b)
 	blockIn := *inner
 	blockIn.rescuable = inner.rescuable || len(b.Rescue) > 0

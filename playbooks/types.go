@@ -184,6 +184,9 @@ type Task struct {
 
 	// role is the role the task was read from, nil outside roles.
 	role *roleUse
+	// dynInclude is an include_tasks whose file name is templated: read
+	// when it runs (see dyninclude.go).
+	dynInclude *dynInclude
 	// dyn are templated keyword values (ignore_errors, become, run_once,
 	// check_mode, diff), evaluated per host when the task runs.
 	dyn map[string]string
