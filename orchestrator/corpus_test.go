@@ -105,7 +105,7 @@ func fileExists(p string) bool {
 
 var (
 	posPrefix   = regexp.MustCompile(`^\S+:\d+:\d+: `)
-	quoted      = regexp.MustCompile(`"[^"]*"`)
+	quoted      = regexp.MustCompile(`"[^"]{25,}"`)
 	moduleError = regexp.MustCompile(`unknown module[^:]*: (\S+?)(;|$| is)`)
 )
 

@@ -107,3 +107,29 @@ func TestFilterErrors(t *testing.T) {
 		t.Errorf("mandatory: %v, want ErrUndefined", err)
 	}
 }
+
+// TestIPFilters: ansible.utils' ipaddr family as kubespray uses it.
+func TestIPFilters(t *testing.T) {
+	e := New()
+	vars := map[string]any{"svc": "10.233.0.0/18", "v6": "fd85:ee78:d8a6:8607::1:0/112"}
+	cases := map[string]any{
+		`{{ svc | ansible.utils.ipaddr('net') | ansible.utils.ipaddr(3) | ansible.utils.ipaddr('address') }}`: "10.233.0.3",
+		`{{ svc | ipaddr('prefix') }}`:                             18,
+		`{{ '10.0.0.5' | ipaddr('net') }}`:                         false,
+		`{{ '10.0.0.5' | ipaddr(svc) }}`:                           false,
+		`{{ '10.233.1.5' | ipaddr(svc) }}`:                         "10.233.1.5",
+		`{{ ['x', '1.2.3.4', 'fe80::1'] | ipv4 }}`:                 []any{"1.2.3.4"},
+		`{{ 'fe80::1' | ansible.utils.ipwrap }}`:                   "[fe80::1]",
+		`{{ '1.2.3.4' | ipwrap }}`:                                 "1.2.3.4",
+		`{{ v6 | ipaddr('net') | ipaddr(1) | ipaddr('address') }}`: "fd85:ee78:d8a6:8607::1:1",
+		`{{ '192.168.1.0/24' | ipaddr('netmask') }}`:               "255.255.255.0",
+		`{{ '192.168.1.0/24' | ipaddr('broadcast') }}`:             "192.168.1.255",
+		`{{ '192.168.1.0/24' | ipaddr(-1) }}`:                      "192.168.1.255/24",
+	}
+	for in, want := range cases {
+		got, err := e.Render(in, vars)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("%s = %#v, %v; want %#v", in, got, err, want)
+		}
+	}
+}

@@ -265,6 +265,7 @@ func TestPythonGrammar(t *testing.T) {
 		{`{{ (1 if os == 'RedHat' else 2) + 10 }}`, 11},
 		{`{{ [0 if false else 5, nothing.x if false else 'lazy'] }}`, []any{5, "lazy"}},
 		{`{{ l | join(' if ' if true else ',') }}`, "a if b"},
+		{`{{ 'install' if ('version 2' in v | default('') or 'x' in l | default([])) else 'upgrade' }}`, "install"},
 		{`{% set x = 'p' if l else 'q' %}{{ x }}{% for i in l if i != 'a' %}{{ i }}{% endfor %}`, "pb"},
 	}
 	for _, c := range cases {

@@ -18,7 +18,7 @@ import (
 //   - a conditional expression in another's else branch is parenthesised
 //     (`a if x else b if y else c`, which gonja's parser refuses).
 func (e *Engine) fixSource(s string) string {
-	if !strings.Contains(s, `\`) && !strings.Contains(s, " if ") && !strings.Contains(s, ".") {
+	if !strings.Contains(s, `\`) && !strings.Contains(s, " if ") && !strings.Contains(s, ".") && !strings.Contains(s, " in ") {
 		return s
 	}
 	st := tokens.LexAll(s, e.cfg)
@@ -29,6 +29,7 @@ func (e *Engine) fixSource(s string) string {
 	var edits []edit
 	edits = append(edits, stringEdits(s, toks)...)
 	edits = append(edits, fqcnEdits(s, toks)...)
+	edits = append(edits, inEdits(s, toks)...)
 	s = applyEdits(s, edits)
 	if strings.Contains(s, "else") {
 		s = e.rewriteConditionals(s)
@@ -175,6 +176,99 @@ func encodeLiteral(v string) string {
 	}
 	b.WriteByte('"')
 	return b.String()
+}
+
+// inEdits parenthesises a filtered right operand of `in`
+// (`'x' in out | default('') or y`, which gonja's parser refuses).
+func inEdits(s string, toks []*tokens.Token) []edit {
+	var out []edit
+	for i, t := range toks {
+		if (t.Type != tokens.In && !(t.Type == tokens.Name && t.Val == "in")) || i+1 >= len(toks) {
+			continue
+		}
+		j := skipPrimary(toks, i+1)
+		if j < 0 || j >= len(toks) || toks[j].Type != tokens.Pipe {
+			continue
+		}
+		for j < len(toks) && toks[j].Type == tokens.Pipe {
+			j++
+			for j+1 < len(toks) && toks[j].Type == tokens.Name && toks[j+1].Type == tokens.Dot {
+				j += 2
+			}
+			if j >= len(toks) || toks[j].Type != tokens.Name {
+				j = -1
+				break
+			}
+			j++
+			if j < len(toks) && toks[j].Type == tokens.LeftParenthesis {
+				if j = matching(toks, j); j < 0 {
+					break
+				}
+				j++
+			}
+		}
+		if j < 0 || j >= len(toks) {
+			continue
+		}
+		from, to := toks[i+1].Pos, toks[j].Pos
+		if from < 0 || to > len(s) || from >= to {
+			continue
+		}
+		out = append(out, edit{from, from, "("}, edit{to, to, ")"})
+	}
+	return out
+}
+
+// skipPrimary returns the index after the primary expression (with its
+// attributes, subscripts and calls) starting at toks[i], or -1.
+func skipPrimary(toks []*tokens.Token, i int) int {
+	switch toks[i].Type {
+	case tokens.LeftParenthesis, tokens.LeftBracket, tokens.LeftBrace:
+		if i = matching(toks, i); i < 0 {
+			return -1
+		}
+		i++
+	case tokens.Name, tokens.String, tokens.Integer, tokens.Float:
+		i++
+	default:
+		return -1
+	}
+	for i < len(toks) {
+		switch toks[i].Type {
+		case tokens.Dot:
+			if i+1 >= len(toks) || toks[i+1].Type != tokens.Name && toks[i+1].Type != tokens.Integer {
+				return -1
+			}
+			i += 2
+		case tokens.LeftBracket, tokens.LeftParenthesis:
+			if i = matching(toks, i); i < 0 {
+				return -1
+			}
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// matching returns the index of the bracket closing toks[i], or -1.
+func matching(toks []*tokens.Token, i int) int {
+	depth := 0
+	for ; i < len(toks); i++ {
+		switch toks[i].Type {
+		case tokens.LeftParenthesis, tokens.LeftBracket, tokens.LeftBrace:
+			depth++
+		case tokens.RightParenthesis, tokens.RightBracket, tokens.RightBrace:
+			depth--
+			if depth == 0 {
+				return i
+			}
+		case tokens.EOF:
+			return -1
+		}
+	}
+	return -1
 }
 
 // fqcnEdits drops collection names of filters and tests: `| a.b.name`.
