@@ -20,6 +20,9 @@ type dynInclude struct {
 	file    string
 	parser  *parser // the including file's parser: role, directories
 	handler bool
+	// role is set for include_role with a templated name (file is the name).
+	role *roleSpec
+	node *yaml.Node
 }
 
 // runDynInclude resolves a dynamic include per host and runs the files.
@@ -80,8 +83,11 @@ func (p *playRun) failHost(t *Task, h *hostState, in *inherit, o outcome) {
 	p.apply(t, h, o, in, true)
 }
 
-// includeTasks reads and prepares an included file's tasks, once per run.
+// includeTasks reads and prepares an included file's tasks (or role), once per run.
 func (r *runner) includeTasks(d *dynInclude, file string) ([]*Task, error) {
+	if d.role != nil {
+		return r.includeRole(d, file)
+	}
 	sp := *d.parser
 	path := file
 	if sp.role != nil && !filepath.IsAbs(file) {
@@ -113,9 +119,14 @@ func (r *runner) includeTasks(d *dynInclude, file string) ([]*Task, error) {
 			return nil, err
 		}
 	}
+	return tasks, r.prepared(key, tasks)
+}
+
+// prepared resolves the modules of tasks read at run time and remembers them.
+func (r *runner) prepared(key string, tasks []*Task) error {
 	args, err := prepare(&Playbook{Plays: []*Play{{Tasks: tasks, GatherFacts: new(bool)}}}, r.modules, true)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for t, a := range args {
 		r.args[t] = a
@@ -124,5 +135,25 @@ func (r *runner) includeTasks(d *dynInclude, file string) ([]*Task, error) {
 		r.included = map[string][]*Task{}
 	}
 	r.included[key] = tasks
-	return tasks, nil
+	return nil
+}
+
+// includeRole reads the role an include_role names on a host, once per run.
+func (r *runner) includeRole(d *dynInclude, name string) ([]*Task, error) {
+	key := fmt.Sprintf("%p|role|%s", d, name)
+	if tasks, ok := r.included[key]; ok {
+		return tasks, nil
+	}
+	sp := *d.parser
+	sp.probs = &problems{}
+	spec := *d.role
+	spec.name, spec.block = name, &Task{Pos: sp.pos(d.node)}
+	b, err := sp.useRole(d.node, spec)
+	if err == nil {
+		err = sp.probs.err()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return b.Block, r.prepared(key, b.Block)
 }

@@ -110,6 +110,12 @@ func (r *runner) connect(ctx context.Context, h *hostState, kw ConnKeywords) (Co
 		hc.conn = &LocalConn{}
 		return hc.conn, nil
 	}
+	switch kw.Connection {
+	case "", "ssh", "smart", "paramiko", "paramiko_ssh":
+	default:
+		hc.err = fmt.Errorf("%s: %w: connection %q is not supported (ssh, local)", h.host.Name, ErrUnreachable, kw.Connection)
+		return nil, hc.err
+	}
 	if r.opts.Connector == nil {
 		hc.err = fmt.Errorf("%s: %w: no connector configured", h.host.Name, ErrUnreachable)
 		return nil, hc.err

@@ -113,6 +113,16 @@ func (p *parser) playbook(data []byte) ([]*Play, error) {
 	return plays, nil
 }
 
+// guardPlay applies import_playbook's when to every task of play, as
+// Ansible does: each section becomes a block carrying the conditions.
+func guardPlay(play *Play, when []string) {
+	for _, l := range []*[]*Task{&play.PreTasks, &play.Tasks, &play.PostTasks} {
+		if len(*l) > 0 {
+			*l = []*Task{{Name: "import_playbook", When: when, Block: *l, Pos: play.Pos}}
+		}
+	}
+}
+
 type parser struct {
 	file      string
 	eng       *template.Engine
@@ -122,6 +132,7 @@ type parser struct {
 	role      *roleUse // the role whose files are being read, if any
 	rolesPath []string
 	probs     *problems // shared by every parser of one Parse
+	parent    *parser   // the parser of the including file, if any
 }
 
 // maxIncludeDepth bounds nested import_tasks/include_tasks/import_playbook.
@@ -356,7 +367,7 @@ func (p *parser) sub(n *yaml.Node, key, file string) (*parser, []byte, error) {
 	if err != nil {
 		return nil, nil, p.wrap(n, key, err)
 	}
-	return &parser{file: path, eng: p.eng, root: p.root, depth: p.depth + 1, pc: p.pc, role: p.role, rolesPath: p.rolesPath, probs: p.probs}, data, nil
+	return &parser{file: path, eng: p.eng, root: p.root, depth: p.depth + 1, pc: p.pc, role: p.role, rolesPath: p.rolesPath, probs: p.probs, parent: p}, data, nil
 }
 
 // resolve finds an imported file as Ansible does: relative to the importing
@@ -391,7 +402,7 @@ func (p *parser) importPlaybook(n *yaml.Node) ([]*Play, bool, error) {
 	}
 	var file string
 	var vars map[string]any
-	var tags []string
+	var tags, when []string
 	err := p.pairs(n, "import_playbook", func(key string, k, v *yaml.Node) error {
 		var err error
 		switch key {
@@ -405,8 +416,10 @@ func (p *parser) importPlaybook(n *yaml.Node) ([]*Play, bool, error) {
 			vars, err = p.mapping(v, key)
 		case "tags":
 			tags, err = p.tags(v, key)
+		case "when":
+			when, err = p.conds(v, key)
 		default:
-			err = p.errf(k, key, "unsupported with import_playbook (name, vars, tags)")
+			err = p.errf(k, key, "unsupported with import_playbook (name, vars, tags, when)")
 		}
 		return err
 	})
@@ -426,6 +439,9 @@ func (p *parser) importPlaybook(n *yaml.Node) ([]*Play, bool, error) {
 	}
 	for _, play := range plays {
 		play.Tags = append(append([]string{}, tags...), play.Tags...)
+		if len(when) > 0 {
+			guardPlay(play, when)
+		}
 		if vars != nil {
 			merged := maps.Clone(vars)
 			maps.Copy(merged, play.Vars)

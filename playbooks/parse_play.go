@@ -51,9 +51,9 @@ func (p *parser) play(n *yaml.Node) (*Play, error) {
 				play.Become, err = p.boolean(v, key)
 			}
 		case "vars":
-			play.Vars, err = p.mapping(v, key)
+			play.Vars, err = p.varsMapping(v, key)
 		case "vars_files":
-			play.VarsFiles, err = p.strList(v, key)
+			play.VarsFiles, err = p.varsFiles(v, key)
 		case "tags":
 			play.Tags, err = p.tags(v, key)
 		case "pre_tasks":
@@ -118,6 +118,23 @@ func (p *parser) play(n *yaml.Node) (*Play, error) {
 		return nil, p.errf(n, "hosts", "a play needs hosts")
 	}
 	return play, p.checkNotify(play)
+}
+
+// varsFiles reads vars_files: file names, or lists of names of which the
+// first that exists is read (Ansible's fallback form), kept as "a|b|c".
+func (p *parser) varsFiles(v *yaml.Node, key string) ([]string, error) {
+	if v.Kind != yaml.SequenceNode {
+		return p.strList(v, key)
+	}
+	var out []string
+	for _, e := range v.Content {
+		l, err := p.strList(e, key)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, strings.Join(l, "\x00"))
+	}
+	return out, nil
 }
 
 // varsPrompt reads vars_prompt: orch never prompts, so each variable takes

@@ -124,7 +124,7 @@ func (p *parser) includeTasks(t *Task, n *yaml.Node, handler bool) error {
 	if file == "" {
 		return p.errf(n, key, "needs a file name")
 	}
-	if strings.Contains(file, "{{") {
+	if strings.Contains(file, "{{") || key == "include_tasks" && p.including(file) {
 		if err := p.eng.CheckTemplate(file); err != nil {
 			return p.wrap(n, key, err)
 		}
@@ -186,6 +186,24 @@ func (p *parser) applyKeywords(t *Task, n *yaml.Node, key string, v any) error {
 		}
 		return err
 	})
+}
+
+// including reports whether file is one of the files being read (an
+// include_tasks that includes itself, conditionally): such an include is
+// read when it runs, as Ansible's dynamic includes are.
+func (p *parser) including(file string) bool {
+	if p.role != nil && !filepath.IsAbs(file) {
+		if cand := filepath.Join(p.role.role.Dir, "tasks", file); fileExists(cand) {
+			file = cand
+		}
+	}
+	path, _ := filepath.Abs(p.resolve(file))
+	for q := p; q != nil; q = q.parent {
+		if f, _ := filepath.Abs(q.file); f == path {
+			return true
+		}
+	}
+	return p.depth >= maxIncludeDepth-1
 }
 
 func firstNonNil(ns ...*yaml.Node) *yaml.Node {
@@ -254,7 +272,9 @@ func (p *parser) taskKeyword(t *Task, key string, v *yaml.Node) (bool, error) {
 	case "environment":
 		t.Environment, err = p.value(v, key)
 	case "throttle":
-		t.Throttle, err = p.integer(v, key)
+		if !p.dynamic(v, key, &t.dyn, &err) {
+			t.Throttle, err = p.integer(v, key)
+		}
 	case "check_mode":
 		if !p.dynamic(v, key, &t.dyn, &err) {
 			t.CheckMode, err = p.optBool(v, key)
@@ -307,7 +327,7 @@ func (p *parser) taskKeyword(t *Task, key string, v *yaml.Node) (bool, error) {
 			t.NoLog = true // a templated no_log hides output: the safe reading
 		}
 	case "vars":
-		t.Vars, err = p.mapping(v, key)
+		t.Vars, err = p.varsMapping(v, key)
 	case "block", "rescue", "always":
 		err = p.blockSection(t, key, v)
 	default:
@@ -331,6 +351,22 @@ var lookupLoops = map[string]bool{
 	"random_choice": true, "inventory_hostnames": true, "cartesian": true, "file": true, "env": true,
 	"template": true, "pipe": true, "vars": true, "password": true, "community.general.filetree": true,
 	"filetree": true, "ini": true, "csvfile": true,
+}
+
+// varsMapping reads vars: a mapping, or the older list of mappings.
+func (p *parser) varsMapping(v *yaml.Node, key string) (map[string]any, error) {
+	if v.Kind != yaml.SequenceNode {
+		return p.mapping(v, key)
+	}
+	out := map[string]any{}
+	for _, e := range v.Content {
+		m, err := p.mapping(e, key)
+		if err != nil {
+			return nil, err
+		}
+		maps.Copy(out, m)
+	}
+	return out, nil
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -384,9 +420,7 @@ func (p *parser) connKeyword(c *ConnKeywords, key string, v *yaml.Node) error {
 		switch s = strings.TrimPrefix(s, "ansible.builtin."); s {
 		case "local", "ssh", "smart", "paramiko", "paramiko_ssh":
 		default:
-			if !strings.Contains(s, "{{") {
-				return p.errf(v, key, "connection %q is not supported (local, ssh)", s)
-			}
+			// winrm, docker, …: valid for Ansible; connecting fails (ErrConnection)
 		}
 		c.Connection = s
 	}

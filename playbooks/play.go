@@ -200,13 +200,9 @@ func (r *runner) selectHosts(pattern string) ([]string, error) {
 func (r *runner) loadVarsFiles(play *Play) (map[string]any, error) {
 	out := map[string]any{}
 	for _, f := range play.VarsFiles {
-		name, err := r.eng.RenderString(f, template.Vars(play.Vars, r.opts.ExtraVars))
+		path, err := r.varsFile(play, f)
 		if err != nil {
 			return nil, &ParseError{Pos: play.Pos, Key: "vars_files", Err: err}
-		}
-		path := template.String(name)
-		if !filepath.IsAbs(path) {
-			path = filepath.Join(r.pb.Dir, path)
 		}
 		data, err := os.ReadFile(path)
 		if err != nil {
@@ -219,6 +215,29 @@ func (r *runner) loadVarsFiles(play *Play) (map[string]any, error) {
 		maps.Copy(out, normalize(vars).(map[string]any))
 	}
 	return out, nil
+}
+
+// varsFile templates a vars_files entry (with the play's vars and the
+// extra vars) and picks the first existing file of a fallback list.
+func (r *runner) varsFile(play *Play, entry string) (string, error) {
+	var first string
+	for i, f := range strings.Split(entry, "\x00") {
+		name, err := r.eng.RenderString(f, template.Vars(play.Vars, r.opts.ExtraVars))
+		if err != nil {
+			return "", err
+		}
+		path := template.String(name)
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(r.pb.Dir, path)
+		}
+		if i == 0 {
+			first = path
+		}
+		if fileExists(path) {
+			return path, nil
+		}
+	}
+	return first, nil
 }
 
 // serialBatches splits hosts as Ansible's serial does; the last size repeats.

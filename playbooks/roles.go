@@ -306,7 +306,7 @@ func (p *parser) roleTasks(n *yaml.Node, dir, sub, name string, handlers, requir
 		return nil, p.wrap(n, sub, err)
 	}
 	sp := *p
-	sp.file = path
+	sp.file, sp.parent = path, p
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, sp.yamlError(err)
@@ -496,6 +496,18 @@ func (p *parser) includeRole(t *Task, n *yaml.Node) error {
 	}
 	if spec.name == "" {
 		return p.errf(n, key, "needs name: ROLE")
+	}
+	if strings.Contains(spec.name, "{{") && key == "include_role" {
+		if err := p.eng.CheckTemplate(spec.name); err != nil {
+			return p.wrap(n, "name", err)
+		}
+		sp := *p
+		t.dynInclude = &dynInclude{file: spec.name, parser: &sp, role: &spec, node: n}
+		if t.Name == "" {
+			t.Name = "include_role " + spec.name
+		}
+		t.Block, t.Module, t.FreeForm, t.Args = []*Task{}, "", nil, nil
+		return nil
 	}
 	name := t.Name
 	t.Module, t.FreeForm, t.Args = "", nil, nil

@@ -104,7 +104,7 @@ func (p *playRun) runTask(ctx context.Context, t *Task, hosts []*hostState, in *
 	}
 	outcomes := make([]outcome, len(targets))
 	var throttle chan struct{}
-	if n := max(t.Throttle, in.throttle); n > 0 {
+	if n := max(t.Throttle, in.throttle, p.dynInt(t, "throttle", in, hosts[0], hv)); n > 0 {
 		throttle = make(chan struct{}, n)
 	}
 	var wg sync.WaitGroup
@@ -236,6 +236,27 @@ func (p *playRun) flush(ctx context.Context, hosts []*hostState) {
 			return
 		}
 	}
+}
+
+// dynInt evaluates a templated integer keyword with the first host's variables (0 if unset or bad).
+func (p *playRun) dynInt(t *Task, key string, in *inherit, first *hostState, hv map[string]any) int {
+	src, ok := t.dyn[key]
+	if !ok {
+		return 0
+	}
+	vars, err := p.taskVars(first, t, in, hv)
+	if err != nil {
+		return 0
+	}
+	v, err := p.r.eng.Render(src, vars)
+	if err != nil {
+		return 0
+	}
+	n, err := Args{key: v}.Int(key, 0)
+	if err != nil {
+		return 0
+	}
+	return n
 }
 
 // runOnce evaluates run_once (templated with the first host's variables).
