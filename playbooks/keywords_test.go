@@ -148,3 +148,34 @@ func TestPlayAndTaskKeywords(t *testing.T) {
 		t.Error("check_mode: true ran the command")
 	}
 }
+
+// TestGroupByAddHost: group_by makes groups later plays target and
+// `groups` shows; add_host adds a host (here a local one) to later plays.
+func TestGroupByAddHost(t *testing.T) {
+	h := newHarness(t, "h1", "h2", "h3")
+	h.hosts[0].Vars["role"] = "web"
+	h.hosts[1].Vars["role"] = "db"
+	h.hosts[2].Vars["role"] = "web"
+	h.run(`- hosts: all
+  tasks:
+    - group_by: { key: "kind_{{ role }}", parents: [grouped] }
+    - add_host: { name: extra, groups: [added], ansible_connection: local, color: blue, tmp: "{{ tmp }}" }
+      run_once: true
+    - shell: echo {{ groups['kind_web'] | join(',') }} > {{ tmp }}/{{ inventory_hostname }}.groups
+- hosts: kind_web:&grouped
+  tasks:
+    - shell: echo {{ inventory_hostname }} >> {{ tmp }}/web
+- hosts: added
+  tasks:
+    - shell: echo {{ color }} > {{ tmp }}/extra
+`)
+	if got := h.file("h2.groups"); got != "h1,h3\n" {
+		t.Errorf("groups['kind_web'] on h2 = %q", got)
+	}
+	if got := strings.Fields(h.file("web")); !slices.Equal(slices.Sorted(slices.Values(got)), []string{"h1", "h3"}) {
+		t.Errorf("kind_web:&grouped ran on %q", got)
+	}
+	if got := h.file("extra"); got != "blue\n" {
+		t.Errorf("added host wrote %q\n%s", got, h.out.String())
+	}
+}

@@ -29,6 +29,8 @@ func Builtins() Registry {
 		"fail":         ModuleFunc(failModule),
 		"pause":        ModuleFunc(pauseModule),
 		"async_status": asyncStatusModule{},
+		"group_by":     groupByModule{},
+		"add_host":     addHostModule{},
 		"meta":         ModuleFunc(func(context.Context, *TaskContext) (Result, error) { return Result{}, nil }),
 	}
 }

@@ -28,6 +28,8 @@ type playRun struct {
 	hostvars map[string]any // snapshot, rebuilt when a view changes
 	groups   map[string]any // the groups magic variable
 	ended    bool           // meta: end_play
+	// invChanged is set when group_by/add_host changed groups: every view is rebuilt.
+	invChanged bool
 }
 
 func (r *runner) runPlay(ctx context.Context, play *Play) error {
@@ -187,7 +189,11 @@ func (r *runner) playHosts(play *Play) ([]string, error) {
 }
 
 func (r *runner) selectHosts(pattern string) ([]string, error) {
-	names, warnings, err := r.opts.Select(pattern)
+	sel := r.opts.Select
+	if len(r.dynGroups) > 0 || len(r.added) > 0 {
+		sel = r.selectDynamic
+	}
+	names, warnings, err := sel(pattern)
 	for _, w := range warnings {
 		r.rep.Report(Event{Kind: EventWarning, Message: w})
 	}

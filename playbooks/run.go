@@ -29,10 +29,13 @@ type runner struct {
 	hosts   map[string]*hostState
 	order   []*hostState // inventory order
 
-	jobs     jobTable           // async jobs (poll: 0)
-	included map[string][]*Task // dynamic include_tasks files, read once
-	started  bool               // start-at-task found (or not requested)
-	stop     bool               // any_errors_fatal, max_fail_percentage: stop the playbook
+	jobs      jobTable            // async jobs (poll: 0)
+	groups    map[string][]string // the inventory's groups, with group_by/add_host's
+	dynGroups map[string][]string // groups made or grown by group_by/add_host
+	added     []string            // hosts added by add_host
+	included  map[string][]*Task  // dynamic include_tasks files, read once
+	started   bool                // start-at-task found (or not requested)
+	stop      bool                // any_errors_fatal, max_fail_percentage: stop the playbook
 }
 
 // Run runs the playbook's plays in order and returns the recap. The error
@@ -74,7 +77,7 @@ func newRunner(pb *Playbook, opts Options) (*runner, error) {
 		pb: pb, opts: opts, eng: pb.eng, log: opts.Logger,
 		modules: Builtins(), rep: &syncReporter{r: opts.Reporter}, recap: newRecap(),
 		sem: make(chan struct{}, opts.Forks), hosts: map[string]*hostState{},
-		started: opts.StartAtTask == "",
+		started: opts.StartAtTask == "", groups: cloneGroups(opts.Groups), dynGroups: map[string][]string{},
 	}
 	if r.eng == nil {
 		r.eng = template.New()

@@ -136,6 +136,10 @@ func (p *playRun) runTask(ctx context.Context, t *Task, hosts []*hostState, in *
 		}
 	}
 	p.refreshDirty(hosts)
+	if p.invChanged {
+		p.invChanged = false
+		p.refresh(p.hosts...)
+	}
 	p.checkFailures(hosts, in)
 }
 
@@ -178,6 +182,7 @@ func (p *playRun) apply(t *Task, h *hostState, o outcome, in *inherit, count boo
 		h.setFacts(map[string]any{t.Register: o.reg})
 	}
 	h.setFacts(o.facts)
+	p.applyInventory(t, h, o)
 	if o.changed && !o.unreachable && (!o.failed || o.ignored) {
 		for _, name := range o.notify {
 			for _, hd := range p.topics[name] {

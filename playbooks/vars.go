@@ -96,7 +96,7 @@ func (p *playRun) addMagic(h *hostState, view map[string]any, m magic) {
 	view["inventory_hostname"] = name
 	view["inventory_hostname_short"] = short
 	view["groups"] = p.groups
-	view["group_names"] = groupNames(r.opts.Groups, name)
+	view["group_names"] = groupNames(r.groups, name)
 	view["play_hosts"] = m.batch
 	view["ansible_play_batch"] = m.batch
 	view["ansible_play_hosts"] = m.playHosts
@@ -120,13 +120,16 @@ func dropOmitted(args map[string]any) {
 }
 
 func (p *playRun) groupsVar() map[string]any {
-	out := make(map[string]any, len(p.r.opts.Groups)+1)
+	out := make(map[string]any, len(p.r.groups)+1)
 	all := make([]any, 0, len(p.r.order))
 	for _, h := range p.r.order {
 		all = append(all, h.host.Name)
 	}
+	for _, name := range p.r.added {
+		all = append(all, name)
+	}
 	out["all"] = all
-	for g, members := range p.r.opts.Groups {
+	for g, members := range p.r.groups {
 		l := make([]any, len(members))
 		for i, m := range members {
 			l[i] = m
