@@ -14,7 +14,18 @@ import (
 // corpusFloor is the fraction of the corpus playbooks that ansible-playbook
 // accepts which orch's --syntax-check must accept; it may only rise (the
 // issue's target is 0.90).
-const corpusFloor = 0.0
+const corpusFloor = 0.20
+
+// plannedModules are the generic host modules issue 17 lists that are being
+// written (playbooks/hostmods): the test also reports the acceptance once
+// they exist, to tell the language's blockers from the missing modules.
+var plannedModules = map[string]bool{
+	"package": true, "apt": true, "apt_repository": true, "apt_key": true, "dnf": true, "yum": true,
+	"service": true, "systemd": true, "systemd_service": true, "user": true, "group": true,
+	"lineinfile": true, "blockinfile": true, "replace": true, "ini_file": true, "get_url": true,
+	"unarchive": true, "stat": true, "fetch": true, "slurp": true, "git": true, "cron": true,
+	"sysctl": true, "mount": true, "hostname": true, "wait_for_connection": true, "script": true,
+}
 
 // TestPlaybookCorpus checks every third-party playbook of the corpus that
 // ansible-playbook --syntax-check accepts (playbooks/testdata/corpus/ANSIBLE,
@@ -29,6 +40,7 @@ func TestPlaybookCorpus(t *testing.T) {
 	accepted := ansibleAccepted(t, filepath.Join(corpus, "ANSIBLE"))
 	blockers := map[string]int{}
 	var rejects []string
+	onlyPlanned := 0 // rejects whose every blocker is a planned module
 	for _, pb := range accepted {
 		path := filepath.Join(corpus, pb)
 		t.Setenv("ANSIBLE_CONFIG", nearestConfig(corpus, filepath.Dir(path)))
@@ -37,14 +49,21 @@ func TestPlaybookCorpus(t *testing.T) {
 			continue
 		}
 		reasons := blockerKinds(err)
+		planned := true
 		for _, r := range reasons {
 			blockers[r]++
+			m, ok := strings.CutPrefix(r, "unknown module ")
+			planned = planned && ok && plannedModules[m]
+		}
+		if planned {
+			onlyPlanned++
 		}
 		rejects = append(rejects, fmt.Sprintf("%s: %s", pb, strings.Join(reasons, "; ")))
 	}
 	ok := len(accepted) - len(rejects)
 	frac := float64(ok) / float64(len(accepted))
 	t.Logf("orch accepts %d of the %d corpus playbooks ansible-playbook accepts (%.1f%%; target 90%%)", ok, len(accepted), 100*frac)
+	t.Logf("with the planned host modules (hostmods) it would accept %d (%.1f%%)", ok+onlyPlanned, 100*float64(ok+onlyPlanned)/float64(len(accepted)))
 	for _, r := range rejects {
 		t.Logf("rejected: %s", r)
 	}
