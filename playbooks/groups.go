@@ -14,7 +14,8 @@ import (
 // with the variables given (connected through the Connector like any host).
 
 // groupByModule is group_by: the host joins the group named by key (and
-// its parents); the engine applies it after the task (runner.applyInventory).
+// its parents); the engine applies it after the task (applyInventory). Like
+// Ansible 2.14 it reports changed.
 type groupByModule struct{}
 
 func (groupByModule) Run(_ context.Context, t *TaskContext) (Result, error) {
@@ -30,7 +31,7 @@ func (groupByModule) Run(_ context.Context, t *TaskContext) (Result, error) {
 		return Result{}, err
 	}
 	key = strings.ReplaceAll(key, " ", "-")
-	return Result{Data: map[string]any{"add_group": key, "parent_groups": toAny(parents)}}, nil
+	return Result{Changed: true, Data: map[string]any{"add_group": key, "parent_groups": toAny(parents)}}, nil
 }
 
 // addHostModule is add_host: a host (name, groups, other arguments as its

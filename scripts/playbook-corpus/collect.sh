@@ -11,8 +11,8 @@ set -eu
 mirrors=${1:-/work/.mirror}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out=$root/playbooks/testdata/corpus
-rm -rf "$out"
 mkdir -p "$out"
+rm -rf "$out"/*+* # the copies; PLAYBOOKS and ANSIBLE (ansible-check.sh's results) stay
 : > "$out/SOURCES"
 
 # copy REPO SRC DST: one file from the mirror's HEAD.
@@ -30,8 +30,9 @@ files() {
 	git --git-dir="$mirrors/$(echo "$1" | tr / +)/repo" ls-tree -r --name-only HEAD | grep -E "$2" || true
 }
 
-# Ansible's own examples: every playbook, role file, vars file and template.
-for f in $(files ansible/ansible-examples '\.(yml|yaml|j2|cfg)$|/(group|host)_vars/|/hosts$' | grep -v '^\.github/'); do
+# Ansible's own examples: every playbook, role file, vars file, template and
+# role file (files/, templates/; not the binary .war files).
+for f in $(files ansible/ansible-examples '\.(yml|yaml|j2|cfg)$|/(group|host)_vars/|/hosts$|/(files|templates)/[^/]+$' | grep -v '^\.github/\|\.war$\|/secret$'); do
 	copy ansible/ansible-examples "$f" "$f"
 done
 
