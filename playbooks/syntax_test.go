@@ -26,7 +26,7 @@ func TestSyntaxCheckReportsEveryBlocker(t *testing.T) {
   gather_facts: false
   tasks: [ { name: no module } ]
 `,
-		"more.yml":              "- copyy: { src: a, dest: b }\n",
+		"more.yml":               "- copyy: { src: a, dest: b }\n",
 		"roles/r/tasks/main.yml": "- ansible.builtin.templat: { src: a, dest: b }\n",
 	})
 	err := SyntaxCheck(filepath.Join(dir, "site.yml"), nil)

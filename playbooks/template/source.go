@@ -179,7 +179,7 @@ func encodeLiteral(v string) string {
 }
 
 // inEdits parenthesises a filtered right operand of `in`
-// (`'x' in out | default('') or y`, which gonja's parser refuses).
+// (`'x' in out | default(”) or y`, which gonja's parser refuses).
 func inEdits(s string, toks []*tokens.Token) []edit {
 	var out []edit
 	for i, t := range toks {
