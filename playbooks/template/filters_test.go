@@ -133,3 +133,23 @@ func TestIPFilters(t *testing.T) {
 		}
 	}
 }
+
+// TestPasswordHash: SHA-crypt hashes equal glibc's crypt(3) (Python's
+// crypt.crypt gave the expected values); bcrypt verifies.
+func TestPasswordHash(t *testing.T) {
+	e := New()
+	cases := map[string]string{
+		`{{ 'secret' | password_hash('sha512', 'saltsalt') }}`:       "$6$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77vwPZN.Pq.H91p5hVO1",
+		`{{ 'secret' | password_hash('sha256', 'saltsalt', 5000) }}`: "$5$rounds=5000$saltsalt$0IyaXrmV7.sGNS6tirgqHLqX/G.FBvgkYA.lpPdS5sA",
+	}
+	for in, want := range cases {
+		got, err := e.Render(in, nil)
+		if err != nil || got != want {
+			t.Errorf("%s = %v, %v; want %s", in, got, err, want)
+		}
+	}
+	got, err := e.Render(`{{ 'pw' | password_hash('bcrypt') }}`, nil)
+	if err != nil || !strings.HasPrefix(String(got), "$2a$") {
+		t.Errorf("bcrypt = %v, %v", got, err)
+	}
+}
