@@ -166,6 +166,9 @@ func (p *playRun) loopItems(t *Task, vars map[string]any) ([]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loop: %w", err)
 	}
+	if t.LoopWith != "" {
+		return p.lookupItems(t, v, vars)
+	}
 	if s, ok := v.(string); ok && t.LoopFlatten {
 		v = []any{s}
 	}
@@ -185,6 +188,28 @@ func (p *playRun) loopItems(t *Task, vars map[string]any) ([]any, error) {
 		}
 	}
 	return flat, nil
+}
+
+// lookupItems runs a with_X loop's lookup on its (templated) terms;
+// first_found looks in templates/, vars/ or files/ after the task's module,
+// as Ansible does.
+func (p *playRun) lookupItems(t *Task, v any, vars map[string]any) ([]any, error) {
+	terms, ok := v.([]any)
+	if !ok {
+		terms = []any{v}
+	}
+	sub := "files"
+	switch t.Module {
+	case "template":
+		sub = "templates"
+	case "include_vars":
+		sub = "vars"
+	}
+	items, err := p.r.eng.Query(t.LoopWith, terms, map[string]any{"_subdir": sub}, vars)
+	if err != nil {
+		return nil, fmt.Errorf("with_%s: %w", t.LoopWith, err)
+	}
+	return items, nil
 }
 
 // conds evaluates conditions, all of which must hold.

@@ -122,8 +122,17 @@ func cfgRolesPath(root string) []string {
 	return nil
 }
 
-// findRole resolves a role name (or path) to its directory.
+// findRole resolves a role name (or path) to its directory, made absolute
+// (its files are joined to it later, whatever the working directory).
 func (p *parser) findRole(name string) (string, error) {
+	dir, err := p.findRoleDir(name)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Abs(dir)
+}
+
+func (p *parser) findRoleDir(name string) (string, error) {
 	if strings.ContainsAny(name, "/") || filepath.IsAbs(name) {
 		dir := name
 		if !filepath.IsAbs(dir) {

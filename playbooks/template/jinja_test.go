@@ -250,7 +250,8 @@ func TestContextChaining(t *testing.T) {
 // evaluated lazily.
 func TestPythonGrammar(t *testing.T) {
 	e := New()
-	vars := map[string]any{"v": "git version 2.39.5", "os": "RedHat", "l": []any{"a", "b"}}
+	vars := map[string]any{"v": "git version 2.39.5", "os": "RedHat", "l": []any{"a", "b"},
+		"r": map[string]any{"stat": map[string]any{"exists": false}}}
 	cases := []struct {
 		in   string
 		want any
@@ -265,6 +266,10 @@ func TestPythonGrammar(t *testing.T) {
 		{`{{ (1 if os == 'RedHat' else 2) + 10 }}`, 11},
 		{`{{ [0 if false else 5, nothing.x if false else 'lazy'] }}`, []any{5, "lazy"}},
 		{`{{ l | join(' if ' if true else ',') }}`, "a if b"},
+		{`{{ not r.stat.exists }}`, true},
+		{`{{ not r.stat.exists and not r['stat'].exists }}`, true},
+		{`{{ not l | length }}`, false},
+		{`{{ r.stat is not ansible.builtin.defined }}`, false},
 		{`{{ 'install' if ('version 2' in v | default('') or 'x' in l | default([])) else 'upgrade' }}`, "install"},
 		{`{% set x = 'p' if l else 'q' %}{{ x }}{% for i in l if i != 'a' %}{{ i }}{% endfor %}`, "pb"},
 	}

@@ -18,7 +18,7 @@ import (
 //   - a conditional expression in another's else branch is parenthesised
 //     (`a if x else b if y else c`, which gonja's parser refuses).
 func (e *Engine) fixSource(s string) string {
-	if !strings.Contains(s, `\`) && !strings.Contains(s, " if ") && !strings.Contains(s, ".") && !strings.Contains(s, " in ") {
+	if !strings.Contains(s, `\`) && !strings.Contains(s, " if ") && !strings.Contains(s, ".") && !strings.Contains(s, " in ") && !strings.Contains(s, "not ") {
 		return s
 	}
 	st := tokens.LexAll(s, e.cfg)
@@ -179,44 +179,54 @@ func encodeLiteral(v string) string {
 }
 
 // inEdits parenthesises a filtered right operand of `in`
-// (`'x' in out | default(”) or y`, which gonja's parser refuses).
+// (`'x' in out | default('') or y`, which gonja's parser refuses), and the
+// operand of `not` when it has attributes, subscripts or filters (gonja
+// reads `not r.stat.exists` as `(not r.stat).exists`).
 func inEdits(s string, toks []*tokens.Token) []edit {
 	var out []edit
 	for i, t := range toks {
-		if (t.Type != tokens.In && !(t.Type == tokens.Name && t.Val == "in")) || i+1 >= len(toks) {
+		if i+1 >= len(toks) {
 			continue
 		}
-		j := skipPrimary(toks, i+1)
-		if j < 0 || j >= len(toks) || toks[j].Type != tokens.Pipe {
+		isIn := t.Type == tokens.In || t.Type == tokens.Name && t.Val == "in"
+		isNot := t.Type == tokens.Not && (i == 0 || toks[i-1].Type != tokens.Is) && toks[i+1].Type != tokens.In
+		if !isIn && !isNot {
 			continue
 		}
-		for j < len(toks) && toks[j].Type == tokens.Pipe {
-			j++
-			for j+1 < len(toks) && toks[j].Type == tokens.Name && toks[j+1].Type == tokens.Dot {
-				j += 2
-			}
-			if j >= len(toks) || toks[j].Type != tokens.Name {
-				j = -1
-				break
-			}
-			j++
-			if j < len(toks) && toks[j].Type == tokens.LeftParenthesis {
-				if j = matching(toks, j); j < 0 {
-					break
-				}
-				j++
-			}
+		end := operandEnd(toks, i+1)
+		if end < 0 || end >= len(toks) || end == i+2 || isIn && toks[skipPrimary(toks, i+1)].Type != tokens.Pipe {
+			continue // a lone name or literal; or `in x` without filters
 		}
-		if j < 0 || j >= len(toks) {
-			continue
-		}
-		from, to := toks[i+1].Pos, toks[j].Pos
-		if from < 0 || to > len(s) || from >= to {
+		from, to := toks[i+1].Pos, toks[end].Pos
+		if from < 0 || to > len(s) || from >= to || toks[i+1].Type == tokens.LeftParenthesis && end == matching(toks, i+1)+1 {
 			continue
 		}
 		out = append(out, edit{from, from, "("}, edit{to, to, ")"})
 	}
 	return out
+}
+
+// operandEnd returns the index after a primary expression and the filters
+// applied to it (`a.b[0] | f(x) | g`), or -1.
+func operandEnd(toks []*tokens.Token, i int) int {
+	j := skipPrimary(toks, i)
+	for j >= 0 && j < len(toks) && toks[j].Type == tokens.Pipe {
+		j++
+		for j+1 < len(toks) && toks[j].Type == tokens.Name && toks[j+1].Type == tokens.Dot {
+			j += 2
+		}
+		if j >= len(toks) || toks[j].Type != tokens.Name {
+			return -1
+		}
+		j++
+		if j < len(toks) && toks[j].Type == tokens.LeftParenthesis {
+			if j = matching(toks, j); j < 0 {
+				return -1
+			}
+			j++
+		}
+	}
+	return j
 }
 
 // skipPrimary returns the index after the primary expression (with its
@@ -275,7 +285,8 @@ func matching(toks []*tokens.Token, i int) int {
 func fqcnEdits(s string, toks []*tokens.Token) []edit {
 	var out []edit
 	for i := 0; i+5 < len(toks); i++ {
-		if toks[i].Type != tokens.Pipe && toks[i].Type != tokens.Is && toks[i].Type != tokens.Not {
+		isTest := toks[i].Type == tokens.Is || toks[i].Type == tokens.Not && i > 0 && toks[i-1].Type == tokens.Is
+		if toks[i].Type != tokens.Pipe && !isTest {
 			continue
 		}
 		j := i + 1
