@@ -179,7 +179,7 @@ func encodeLiteral(v string) string {
 }
 
 // inEdits parenthesises a filtered right operand of `in`
-// (`'x' in out | default('') or y`, which gonja's parser refuses), and the
+// (`'x' in out | default(”) or y`, which gonja's parser refuses), and the
 // operand of `not` when it has attributes, subscripts or filters (gonja
 // reads `not r.stat.exists` as `(not r.stat).exists`).
 func inEdits(s string, toks []*tokens.Token) []edit {
