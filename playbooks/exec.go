@@ -361,14 +361,17 @@ func (p *playRun) moduleOutcome(t *Task, tc *TaskContext, res Result, err error,
 		o.facts = facts
 	}
 	if !o.unreachable {
-		p.overrides(t, vars, &o)
+		p.overrides(t, vars, &o, tc.Check && len(tc.changes) > 0)
 	}
 	o.changed, o.failed, o.skipped = o.res.Changed, o.res.Failed, o.res.Skipped
 	return o
 }
 
-// overrides applies changed_when and failed_when to an outcome.
-func (p *playRun) overrides(t *Task, vars map[string]any, o *outcome) {
+// overrides applies changed_when and failed_when to an outcome. described
+// means check mode recorded a change without making it (a command did not
+// run): a condition that cannot be evaluated on that result (no rc) is
+// left out rather than failing the task, as Ansible skips such tasks.
+func (p *playRun) overrides(t *Task, vars map[string]any, o *outcome, described bool) {
 	if len(t.ChangedWhen) == 0 && len(t.FailedWhen) == 0 {
 		return
 	}
@@ -377,14 +380,20 @@ func (p *playRun) overrides(t *Task, vars map[string]any, o *outcome) {
 	}
 	if len(t.ChangedWhen) > 0 {
 		changed, err := p.conds(t.ChangedWhen, vars)
-		if err != nil {
+		switch {
+		case err != nil && described:
+		case err != nil:
 			o.res.Failed, o.res.Msg = true, "changed_when: "+err.Error()
+			o.res.Changed = changed
+		default:
+			o.res.Changed = changed
 		}
-		o.res.Changed = changed
 	}
 	if len(t.FailedWhen) > 0 {
 		failed, err := p.conds(t.FailedWhen, vars)
-		if err != nil {
+		if err != nil && described {
+			failed = o.res.Failed
+		} else if err != nil {
 			failed, o.res.Msg = true, "failed_when: "+err.Error()
 		} else if failed && o.res.Msg == "" {
 			o.res.Msg = "failed_when condition was true"

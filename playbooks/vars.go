@@ -105,7 +105,13 @@ func (p *playRun) addMagic(h *hostState, view map[string]any, m magic) {
 	view["ansible_diff_mode"] = r.opts.Diff
 	view["playbook_dir"] = r.pb.Dir
 	view["omit"] = omitToken
+	view["ansible_version"] = ansibleVersion
 }
+
+// ansibleVersion is the ansible_version magic variable: the Ansible release
+// whose playbook language orch follows (roles test it: `ansible_version.full
+// is version('2.12', '>=')`).
+var ansibleVersion = map[string]any{"full": "2.16.0", "major": 2, "minor": 16, "revision": 0, "string": "2.16.0"}
 
 // omitToken is the value of `omit`: a module argument templated to it is dropped.
 const omitToken = "__omit_place_holder__orch__"

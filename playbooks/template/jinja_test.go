@@ -267,6 +267,8 @@ func TestPythonGrammar(t *testing.T) {
 		{`{{ [0 if false else 5, nothing.x if false else 'lazy'] }}`, []any{5, "lazy"}},
 		{`{{ l | join(' if ' if true else ',') }}`, "a if b"},
 		{`{{ not r.stat.exists }}`, true},
+		{"{% if os == 'x' or\n      (os == 'RedHat' and\n '2.1' is version('2.0', '>')) %}yes{% endif %}", "yes"},
+		{"{{ os == 'x' or\n os == 'RedHat' }}", true},
 		{`{{ not r.stat.exists and not r['stat'].exists }}`, true},
 		{`{{ not l | length }}`, false},
 		{`{{ r.stat is not ansible.builtin.defined }}`, false},

@@ -18,6 +18,7 @@ import (
 //   - a conditional expression in another's else branch is parenthesised
 //     (`a if x else b if y else c`, which gonja's parser refuses).
 func (e *Engine) fixSource(s string) string {
+	s = joinTagLines(s)
 	if !strings.Contains(s, `\`) && !strings.Contains(s, " if ") && !strings.Contains(s, ".") && !strings.Contains(s, " in ") && !strings.Contains(s, "not ") {
 		return s
 	}
@@ -35,6 +36,43 @@ func (e *Engine) fixSource(s string) string {
 		s = e.rewriteConditionals(s)
 	}
 	return s
+}
+
+// joinTagLines turns newlines inside `{% %}` and `{{ }}` tags (outside
+// string literals) into spaces: gonja refuses `{% if a or\n b %}`, which
+// Jinja2 reads as one line. Byte positions do not move.
+func joinTagLines(s string) string {
+	if !strings.Contains(s, "\n") || !strings.Contains(s, "{") {
+		return s
+	}
+	b := []byte(s)
+	for i := 0; i+1 < len(b); i++ {
+		if b[i] != '{' || b[i+1] != '%' && b[i+1] != '{' {
+			continue
+		}
+		end := "%}"
+		if b[i+1] == '{' {
+			end = "}}"
+		}
+		var quote byte
+		for j := i + 2; j+1 < len(b); j++ {
+			c := b[j]
+			switch {
+			case quote != 0:
+				if c == quote && b[j-1] != '\\' {
+					quote = 0
+				}
+			case c == '\'' || c == '"':
+				quote = c
+			case c == '\n':
+				b[j] = ' '
+			case c == end[0] && b[j+1] == end[1]:
+				i = j + 1
+				j = len(b)
+			}
+		}
+	}
+	return string(b)
 }
 
 type edit struct {
