@@ -322,6 +322,14 @@ func (p *playRun) attempt(ctx context.Context, t *Task, h *hostState, in *inheri
 		return templateFailure(t, fmt.Errorf("%s: %w", t.Module, err))
 	}
 	args, _ := rendered.(map[string]any)
+	if whole, ok := args[argsTemplateKey]; ok {
+		m, ok := whole.(map[string]any)
+		if !ok {
+			return templateFailure(t, fmt.Errorf("%s: the arguments template gave %T, not a mapping", t.Module, whole))
+		}
+		delete(args, argsTemplateKey)
+		args = mergeArgs(m, args)
+	}
 	dropOmitted(args)
 	tc := p.taskContext(ctx, t, h, s, vars, delegate, args)
 	if t.Async != nil {

@@ -179,3 +179,34 @@ func TestGroupByAddHost(t *testing.T) {
 		t.Errorf("added host wrote %q\n%s", got, h.out.String())
 	}
 }
+
+// TestArgsTemplateAndLookups: module arguments given as one template
+// yielding a mapping (kubespray's `helm: "{{ defaults | combine(item) }}"`),
+// with_X loops through their lookups, query('varnames'), ansible_version.
+func TestArgsTemplateAndLookups(t *testing.T) {
+	h := newHarness(t, "h1")
+	writeTree(t, h.dir, map[string]string{"files/a.conf": "a", "files/b.conf": "b", "vars/Debian.yml": "fam: deb\n"})
+	h.run(`- hosts: all
+  vars:
+    base: { dest: "{{ tmp }}/out" }
+    prefix_one: 1
+    prefix_two: 2
+  tasks:
+    - copy: "{{ base | combine({'content': 'x=' ~ ansible_version.major}) }}"
+    - shell: echo {{ item.key }}={{ item.value }} >> {{ tmp }}/dict
+      with_dict: { b: 2, a: 1 }
+    - shell: echo {{ item | basename }} >> {{ tmp }}/glob
+      with_fileglob: "*.conf"
+    - shell: echo {{ item.0 }}{{ item.1 }} >> {{ tmp }}/nested
+      with_nested: [[x, y], [1, 2]]
+    - include_vars: "{{ item }}"
+      with_first_found: [RedHat.yml, Debian.yml]
+    - shell: echo {{ fam }} {{ query('varnames', '^prefix_') | sort | join(',') }} > {{ tmp }}/names
+`)
+	for f, want := range map[string]string{"out": "x=2", "dict": "a=1\nb=2\n", "glob": "a.conf\nb.conf\n",
+		"nested": "x1\nx2\ny1\ny2\n", "names": "deb prefix_one,prefix_two\n"} {
+		if got := h.file(f); got != want {
+			t.Errorf("%s = %q, want %q\n%s", f, got, want, h.out.String())
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 
 	"orch/playbooks/template"
@@ -196,6 +197,10 @@ func taskArgs(t *Task, reg Registry) (map[string]any, error) {
 	}
 	var args map[string]any
 	var err error
+	if _, ok := mod.(FreeFormer); !ok && isWholeTemplate(*t.FreeForm) {
+		// `module: "{{ a_dict | combine(b) }}"`: the arguments are the template's value
+		return mergeArgs(map[string]any{argsTemplateKey: *t.FreeForm}, t.Args), nil
+	}
 	if ff, ok := mod.(FreeFormer); ok {
 		args, err = ff.FreeForm(*t.FreeForm)
 	} else {
@@ -205,6 +210,16 @@ func taskArgs(t *Task, reg Registry) (map[string]any, error) {
 		return nil, &ParseError{Pos: t.ModulePos, Key: t.Module, Err: err}
 	}
 	return mergeArgs(args, t.Args), nil
+}
+
+// argsTemplateKey holds a module's arguments given as one template yielding
+// a mapping; attempt renders it and merges the other arguments over it.
+const argsTemplateKey = "\x00args"
+
+// isWholeTemplate reports whether s is exactly one `{{ expr }}`.
+func isWholeTemplate(s string) bool {
+	s = strings.TrimSpace(s)
+	return strings.HasPrefix(s, "{{") && strings.HasSuffix(s, "}}") && strings.Count(s, "{{") == 1
 }
 
 // ErrNoSetup means that a play gathers facts but no "setup" module is registered.

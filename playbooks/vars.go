@@ -111,7 +111,7 @@ func (p *playRun) addMagic(h *hostState, view map[string]any, m magic) {
 // ansibleVersion is the ansible_version magic variable: the Ansible release
 // whose playbook language orch follows (roles test it: `ansible_version.full
 // is version('2.12', '>=')`).
-var ansibleVersion = map[string]any{"full": "2.16.0", "major": 2, "minor": 16, "revision": 0, "string": "2.16.0"}
+var ansibleVersion = map[string]any{"full": "2.18.0", "major": 2, "minor": 18, "revision": 0, "string": "2.18.0"}
 
 // omitToken is the value of `omit`: a module argument templated to it is dropped.
 const omitToken = "__omit_place_holder__orch__"

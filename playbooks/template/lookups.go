@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,6 +31,25 @@ var moreLookups = map[string]lookupFunc{
 	"lines":               lookupLines,
 	"inventory_hostnames": lookupInventoryHostnames,
 	"random_choice":       lookupRandomChoice,
+	"varnames":            lookupVarnames,
+}
+
+// lookupVarnames lists the variable names matching each regular expression.
+func lookupVarnames(ctx *gexec.Context, terms []any, _ map[string]any) ([]any, error) {
+	names := sortedMapKeys(contextVars(ctx))
+	out := []any{}
+	for _, t := range terms {
+		re, err := regexp.Compile(String(t))
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range names {
+			if re.MatchString(n) && !slices.Contains(out, any(n)) {
+				out = append(out, n)
+			}
+		}
+	}
+	return out, nil
 }
 
 func lookupNames() []string {
@@ -293,11 +313,8 @@ func lookupFileglob(ctx *gexec.Context, terms []any, _ map[string]any) ([]any, e
 	for _, t := range terms {
 		pattern := String(t)
 		if !filepath.IsAbs(pattern) {
-			dir := filepath.Dir(lookupPath(ctx, filepath.Join(filepath.Dir(pattern), "."), "files"))
-			pattern = filepath.Join(dir, filepath.Base(pattern))
-			if d := filepath.Dir(String(t)); d != "." {
-				pattern = filepath.Join(lookupPath(ctx, d, "files"), filepath.Base(String(t)))
-			}
+			// the directory part is looked up as a file would be (files/ first)
+			pattern = filepath.Join(lookupPath(ctx, filepath.Dir(pattern), "files"), filepath.Base(pattern))
 		}
 		matches, err := filepath.Glob(pattern)
 		if err != nil {
