@@ -210,3 +210,22 @@ func TestArgsTemplateAndLookups(t *testing.T) {
 		}
 	}
 }
+
+// TestVarsPrompt: orch never prompts: a prompt's default is the value, one
+// without a default fails where it is used, saying how to pass it.
+func TestVarsPrompt(t *testing.T) {
+	h := newHarness(t, "h1")
+	recap := h.run(`- hosts: all
+  vars_prompt:
+    - { name: who, prompt: "Who?", default: world }
+    - { name: pw, prompt: "Password?", private: true }
+  tasks:
+    - shell: echo {{ who }} > {{ tmp }}/who
+    - debug: { msg: "{{ pw }}" }
+`)
+	h.stats(recap, "h1", Stats{Ok: 1, Changed: 1, Failed: 1})
+	if h.file("who") != "world\n" {
+		t.Errorf("who = %q", h.file("who"))
+	}
+	h.outputContains("orch does not prompt; pass -e pw=")
+}

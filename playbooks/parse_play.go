@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"orch/playbooks/template"
 )
 
 func (p *parser) play(n *yaml.Node) (*Play, error) {
@@ -138,7 +140,7 @@ func (p *parser) varsFiles(v *yaml.Node, key string) ([]string, error) {
 }
 
 // varsPrompt reads vars_prompt: orch never prompts, so each variable takes
-// its default (a variable without one is left undefined).
+// its default; one without is undefined, saying so when it is used.
 func (p *parser) varsPrompt(n *yaml.Node, key string) (map[string]any, error) {
 	if n.Kind != yaml.SequenceNode {
 		return nil, p.errf(n, key, "expected a list of prompts, got %s", kindName(n))
@@ -155,6 +157,8 @@ func (p *parser) varsPrompt(n *yaml.Node, key string) (map[string]any, error) {
 		}
 		if d, ok := m["default"]; ok {
 			out[name] = d
+		} else {
+			out[name] = template.Undefined{Name: name + " (a vars_prompt without a default: orch does not prompt; pass -e " + name + "=…)"}
 		}
 	}
 	return out, nil
