@@ -128,9 +128,11 @@ func (r *runner) prepared(key string, tasks []*Task) error {
 	if err != nil {
 		return err
 	}
+	r.argsMu.Lock()
 	for t, a := range args {
 		r.args[t] = a
 	}
+	r.argsMu.Unlock()
 	if r.included == nil {
 		r.included = map[string][]*Task{}
 	}

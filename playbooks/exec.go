@@ -317,7 +317,7 @@ func (p *playRun) attempt(ctx context.Context, t *Task, h *hostState, in *inheri
 	if err != nil {
 		return templateFailure(t, err)
 	}
-	rendered, err := p.r.eng.Render(withDefaults(p.r.args[t], t.Module, append(slices.Clip(in.defaults), t.ModuleDefaults)), vars)
+	rendered, err := p.r.eng.Render(withDefaults(p.r.argsOf(t), t.Module, append(slices.Clip(in.defaults), t.ModuleDefaults)), vars)
 	if err != nil {
 		return templateFailure(t, fmt.Errorf("%s: %w", t.Module, err))
 	}

@@ -229,3 +229,31 @@ func TestVarsPrompt(t *testing.T) {
 	}
 	h.outputContains("orch does not prompt; pass -e pw=")
 }
+
+// TestStrategyFree: with strategy: free a fast host goes through its tasks
+// without waiting for a slow one (with linear, h2's second task would wait
+// for h1's first); the recap is the same.
+func TestStrategyFree(t *testing.T) {
+	h := newHarness(t, "h1", "h2")
+	recap := h.run(`- hosts: all
+  strategy: free
+  tasks:
+    - shell: "{{ 'sleep 2;' if inventory_hostname == 'h1' else '' }} echo {{ inventory_hostname }}-a >> {{ tmp }}/order"
+    - group_by: { key: "g_{{ inventory_hostname }}" }
+    - shell: echo {{ inventory_hostname }}-b-{{ groups['g_' ~ inventory_hostname] | join(',') }} >> {{ tmp }}/order
+      notify: done
+  handlers:
+    - name: done
+      shell: echo {{ inventory_hostname }}-handler >> {{ tmp }}/handlers
+`)
+	lines := strings.Fields(h.file("order"))
+	if len(lines) != 4 || lines[0] != "h2-a" || lines[1] != "h2-b-h2" || lines[2] != "h1-a" || lines[3] != "h1-b-h1" {
+		t.Errorf("order = %q, want h2 to finish before h1's slow task", lines)
+	}
+	for _, n := range []string{"h1", "h2"} {
+		h.stats(recap, n, Stats{Ok: 4, Changed: 4})
+	}
+	if got := strings.Fields(h.file("handlers")); len(got) != 2 {
+		t.Errorf("handlers ran %q", got)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"gopkg.in/yaml.v3"
 
@@ -30,6 +31,10 @@ type playRun struct {
 	ended    bool           // meta: end_play
 	// invChanged is set when group_by/add_host changed groups: every view is rebuilt.
 	invChanged bool
+	// free is strategy: free; gil is then held by a host's goroutine
+	// except while its module runs (see runFree).
+	free bool
+	gil  sync.Mutex
 }
 
 func (r *runner) runPlay(ctx context.Context, play *Play) error {
@@ -37,7 +42,7 @@ func (r *runner) runPlay(ctx context.Context, play *Play) error {
 	if err != nil {
 		return err
 	}
-	p := &playRun{r: r, play: play, topics: handlerTopics(play.Handlers)}
+	p := &playRun{r: r, play: play, topics: handlerTopics(play.Handlers), free: play.Strategy == "free"}
 	names, err := r.playHosts(play)
 	if err != nil {
 		return err
@@ -83,7 +88,11 @@ func (p *playRun) runBatch(ctx context.Context, batch []*hostState) {
 		p.gatherFacts(ctx, t, batch)
 	}
 	for _, section := range [][]*Task{p.play.PreTasks, p.play.Tasks, p.play.PostTasks} {
-		p.runTasks(ctx, section, batch, p.rootInherit())
+		if p.free {
+			p.runFree(ctx, section, batch)
+		} else {
+			p.runTasks(ctx, section, batch, p.rootInherit())
+		}
 		if !p.halted(ctx) {
 			p.flush(ctx, batch)
 		}
@@ -95,6 +104,41 @@ func (p *playRun) runBatch(ctx context.Context, batch []*hostState) {
 	}
 	p.r.rep.Report(Event{Kind: EventNoHostsLeft, Play: p.name()})
 	p.r.stop = true
+}
+
+// runFree is strategy: free: each host goes through the tasks on its own,
+// not waiting for the others. A host's goroutine holds p.gil except while
+// its modules run, so the engine's state is touched by one goroutine at a
+// time, as in the linear strategy, and hosts overlap only in module runs.
+// Handlers run when every host finished the section.
+func (p *playRun) runFree(ctx context.Context, tasks []*Task, batch []*hostState) {
+	var wg sync.WaitGroup
+	for _, h := range batch {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.gil.Lock()
+			defer p.gil.Unlock()
+			in := p.rootInherit()
+			in.free = true
+			p.runTasks(ctx, tasks, []*hostState{h}, in)
+		}()
+	}
+	wg.Wait()
+}
+
+// release and acquire let other hosts go on while this host's modules run
+// (in a runFree goroutine); they do nothing otherwise.
+func (p *playRun) release(in *inherit) {
+	if in.free {
+		p.gil.Unlock()
+	}
+}
+
+func (p *playRun) acquire(in *inherit) {
+	if in.free {
+		p.gil.Lock()
+	}
 }
 
 // name is the play's name, or its host pattern as Ansible shows it.

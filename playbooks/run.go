@@ -22,6 +22,7 @@ type runner struct {
 	log     *slog.Logger
 	modules Registry
 	args    map[*Task]map[string]any // static args, free-form already split
+	argsMu  sync.RWMutex             // args grows with dynamic includes (free strategy: concurrently)
 	rep     *syncReporter
 	recap   *Recap
 	sem     chan struct{}
@@ -210,6 +211,13 @@ func taskArgs(t *Task, reg Registry) (map[string]any, error) {
 		return nil, &ParseError{Pos: t.ModulePos, Key: t.Module, Err: err}
 	}
 	return mergeArgs(args, t.Args), nil
+}
+
+// argsOf returns a task's static arguments.
+func (r *runner) argsOf(t *Task) map[string]any {
+	r.argsMu.RLock()
+	defer r.argsMu.RUnlock()
+	return r.args[t]
 }
 
 // argsTemplateKey holds a module's arguments given as one template yielding

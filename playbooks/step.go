@@ -96,6 +96,9 @@ func (p *playRun) runTask(ctx context.Context, t *Task, hosts []*hostState, in *
 		return
 	}
 	p.r.rep.Report(Event{Kind: EventTaskStart, Play: p.name(), Task: t.DisplayName(), Handler: in.handler})
+	if p.free {
+		p.refreshDirty(hosts) // group_by on another host marked it
+	}
 	targets := hosts
 	hv := p.hostvarsSnapshot()
 	runOnce := p.runOnce(t, in, hosts[0], hv)
@@ -126,7 +129,9 @@ func (p *playRun) runTask(ctx context.Context, t *Task, hosts []*hostState, in *
 			p.report(t, h, in, outcomes[i])
 		}()
 	}
+	p.release(in)
 	wg.Wait()
+	p.acquire(in)
 	for i, h := range targets {
 		p.apply(t, h, outcomes[i], in, true)
 	}
@@ -138,7 +143,13 @@ func (p *playRun) runTask(ctx context.Context, t *Task, hosts []*hostState, in *
 	p.refreshDirty(hosts)
 	if p.invChanged {
 		p.invChanged = false
-		p.refresh(p.hosts...)
+		if p.free { // the others' modules may be reading their views: they refresh themselves
+			for _, h := range p.hosts {
+				h.dirty = true
+			}
+		} else {
+			p.refresh(p.hosts...)
+		}
 	}
 	p.checkFailures(hosts, in)
 }
@@ -282,7 +293,7 @@ func (p *playRun) runOnce(t *Task, in *inherit, first *hostState, hv map[string]
 // clear_facts, clear_host_errors, noop and refresh_inventory (a no-op: the
 // inventory is read once).
 func (p *playRun) meta(ctx context.Context, t *Task, hosts []*hostState, in *inherit) {
-	action, _ := p.r.args[t]["action"].(string)
+	action, _ := p.r.argsOf(t)["action"].(string)
 	hv := p.hostvarsSnapshot()
 	var matched []*hostState
 	for _, h := range hosts {

@@ -226,6 +226,7 @@ type inherit struct {
 	runOnce      bool
 	rescuable    bool // a failure here goes to an enclosing rescue
 	handler      bool
+	free         bool // in a strategy: free host goroutine holding p.gil
 	conn         ConnKeywords
 	env          []any // environment: mappings (or templates), outer first
 	defaults     []map[string]map[string]any
