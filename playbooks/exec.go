@@ -331,18 +331,39 @@ func (p *playRun) attempt(ctx context.Context, t *Task, h *hostState, in *inheri
 		args = mergeArgs(m, args)
 	}
 	dropOmitted(args)
+	parent, limit := ctx, p.timeout(t, vars)
+	if limit > 0 {
+		tctx, cancel := context.WithTimeout(ctx, limit)
+		defer cancel()
+		ctx = tctx
+	}
 	tc := p.taskContext(ctx, t, h, s, vars, delegate, args)
 	if t.Async != nil {
 		return p.async(ctx, t, tc, vars, delegate)
 	}
 	tc.Logger.Debug("running module", "module", t.Module, "delegate", delegate)
 	res, err := runModule(ctx, p.r.modules[t.Module], tc)
+	if limit > 0 && ctx.Err() != nil && parent.Err() == nil {
+		res, err = Result{}, fmt.Errorf("the task did not finish within its timeout (%s) and was stopped", limit)
+	}
 	if err != nil && !t.NoLog && !in.noLog {
 		tc.Logger.Debug("module error", "module", t.Module, "err", err)
 	}
 	o := p.moduleOutcome(t, tc, res, err, vars, delegate)
 	o.ignoredBySettings = s.ignoreErrors
 	return o
+}
+
+// timeout is the task's timeout keyword (templated or not), 0 if none.
+func (p *playRun) timeout(t *Task, vars map[string]any) time.Duration {
+	n := t.Timeout
+	if src, ok := t.dyn["timeout"]; ok {
+		v, err := p.r.eng.Render(src, vars)
+		if err == nil {
+			n, _ = Args{"t": v}.Int("t", 0)
+		}
+	}
+	return time.Duration(n) * time.Second
 }
 
 // moduleOutcome turns a module's result into an outcome and applies

@@ -257,3 +257,45 @@ func TestStrategyFree(t *testing.T) {
 		t.Errorf("handlers ran %q", got)
 	}
 }
+
+// TestTaskErrorKeywords: task-level any_errors_fatal stops the play when
+// that task fails; ignore_unreachable keeps an unreachable host in the
+// play; delegate_facts gives set facts to the delegate; timeout stops a
+// module that runs too long.
+func TestTaskErrorKeywords(t *testing.T) {
+	h := newHarness(t, "h1", "h2", "down")
+	h.conn.down["down"] = true
+	recap := h.run(`- hosts: all
+  tasks:
+    - shell: "true"
+      ignore_unreachable: true
+    - set_fact: { seen_by: "{{ inventory_hostname }}" }
+      delegate_to: h2
+      delegate_facts: true
+      when: inventory_hostname == 'h1'
+    - shell: exec sleep 5
+      timeout: 1
+      when: inventory_hostname == 'h1'
+      ignore_errors: true
+      register: slow
+    - shell: echo {{ hostvars['h2'].seen_by | default('none') }} {{ seen_by | default('none') }} > {{ tmp }}/{{ inventory_hostname }}
+      when: inventory_hostname != 'down'
+    - shell: "exit {{ 1 if inventory_hostname == 'h2' else 0 }}"
+      any_errors_fatal: true
+      when: inventory_hostname != 'down'
+    - shell: echo after > {{ tmp }}/after
+`)
+	if got := h.file("h1"); got != "h1 none\n" {
+		t.Errorf("h1 wrote %q, want the fact on h2 only", got)
+	}
+	if h.file("after") != "" {
+		t.Error("the play went on after an any_errors_fatal task failed")
+	}
+	if !recap.Aborted {
+		t.Error("recap not aborted")
+	}
+	if s := recap.Hosts["down"]; s == nil || s.Unreachable != 1 || s.Skipped < 2 {
+		t.Errorf("down: %+v", s)
+	}
+	h.outputContains("did not finish within its timeout (1s)")
+}

@@ -289,8 +289,19 @@ func (p *parser) taskKeyword(t *Task, key string, v *yaml.Node) (bool, error) {
 		t.Poll, err = p.value(v, key)
 	case "module_defaults":
 		t.ModuleDefaults, err = p.moduleDefaults(v, key)
-	case "any_errors_fatal", "collections", "debugger", "become_flags", "become_exe", "timeout", "port",
-		"ignore_unreachable", "delegate_facts", "become_pass", "sudo", "sudo_user", "su", "su_user":
+	case "any_errors_fatal":
+		if !p.dynamic(v, key, &t.dyn, &err) {
+			t.AnyErrorsFatal, err = p.optBool(v, key)
+		}
+	case "ignore_unreachable":
+		t.IgnoreUnreachable, err = p.boolean(v, key)
+	case "delegate_facts":
+		t.DelegateFacts, err = p.boolean(v, key)
+	case "timeout":
+		if !p.dynamic(v, key, &t.dyn, &err) {
+			t.Timeout, err = p.integer(v, key)
+		}
+	case "collections", "debugger", "become_flags", "become_exe", "port", "become_pass", "sudo", "sudo_user", "su", "su_user":
 		_, err = p.value(v, key) // accepted; orch has no use for them
 	case "loop_control":
 		err = p.loopControl(t, v)

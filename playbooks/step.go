@@ -132,13 +132,18 @@ func (p *playRun) runTask(ctx context.Context, t *Task, hosts []*hostState, in *
 	p.release(in)
 	wg.Wait()
 	p.acquire(in)
+	failedNow := false
 	for i, h := range targets {
 		p.apply(t, h, outcomes[i], in, true)
+		failedNow = failedNow || outcomes[i].unreachable || outcomes[i].failed && !outcomes[i].ignored
 	}
 	if runOnce {
 		for _, h := range hosts[1:] {
 			p.apply(t, h, outcomes[0], in, false)
 		}
+	}
+	if failedNow && p.taskFatal(t, in) {
+		p.abort()
 	}
 	p.refreshDirty(hosts)
 	if p.invChanged {
@@ -163,7 +168,7 @@ func (p *playRun) apply(t *Task, h *hostState, o outcome, in *inherit, count boo
 	}
 	switch {
 	case o.unreachable:
-		if count {
+		if count && !t.IgnoreUnreachable && !in.ignoreUnreach {
 			h.unreachable = true
 		}
 		stat(func(s *Stats) { s.Unreachable++ })
@@ -192,7 +197,13 @@ func (p *playRun) apply(t *Task, h *hostState, o outcome, in *inherit, count boo
 	if t.Register != "" && !o.unreachable {
 		h.setFacts(map[string]any{t.Register: o.reg})
 	}
-	h.setFacts(o.facts)
+	if t.DelegateFacts && o.delegate != "" && o.delegate != h.host.Name {
+		d := p.r.hostByName(o.delegate)
+		d.setFacts(o.facts)
+		p.invChanged = p.invChanged || len(o.facts) > 0 // the delegate's view and hostvars
+	} else {
+		h.setFacts(o.facts)
+	}
 	p.applyInventory(t, h, o)
 	if o.changed && !o.unreachable && (!o.failed || o.ignored) {
 		for _, name := range o.notify {
@@ -219,10 +230,26 @@ func (p *playRun) checkFailures(hosts []*hostState, in *inherit) {
 		stop = stop || float64(failed)*100/float64(len(p.batch)) > *mfp
 	}
 	if stop {
-		p.r.stop = true
-		p.r.recap.Aborted = true
-		p.r.rep.Report(Event{Kind: EventNoHostsLeft, Play: p.name()})
+		p.abort()
 	}
+}
+
+// abort stops the run (any_errors_fatal, max_fail_percentage).
+func (p *playRun) abort() {
+	if p.r.stop {
+		return
+	}
+	p.r.stop = true
+	p.r.recap.Aborted = true
+	p.r.rep.Report(Event{Kind: EventNoHostsLeft, Play: p.name()})
+}
+
+// taskFatal is any_errors_fatal set on the task or an enclosing block.
+func (p *playRun) taskFatal(t *Task, in *inherit) bool {
+	if t.AnyErrorsFatal != nil {
+		return *t.AnyErrorsFatal
+	}
+	return in.fatal != nil && *in.fatal
 }
 
 // flush runs notified handlers in definition order on the hosts that

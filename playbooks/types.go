@@ -175,6 +175,14 @@ type Task struct {
 	Async, Poll any
 	// ModuleDefaults are default module arguments for the tasks of a block.
 	ModuleDefaults map[string]map[string]any
+	// AnyErrorsFatal (task or block) stops the play when this task fails on a host.
+	AnyErrorsFatal *bool
+	// IgnoreUnreachable keeps a host that this task cannot reach in the play.
+	IgnoreUnreachable bool
+	// DelegateFacts gives the facts a delegated task sets to the delegate.
+	DelegateFacts bool
+	// Timeout bounds one run of the module, in seconds (0: none).
+	Timeout int
 	// NoLog hides arguments and results in output.
 	NoLog bool
 	// Vars are task (or block) variables.

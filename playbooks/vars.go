@@ -216,24 +216,26 @@ func (p *playRun) refreshDirty(hosts []*hostState) {
 
 // inherit carries block keywords down to the tasks of the block.
 type inherit struct {
-	when         []string
-	vars         []map[string]any
-	tags         []string
-	become       *bool
-	noLog        bool
-	ignoreErrors bool
-	delegateTo   string
-	runOnce      bool
-	rescuable    bool // a failure here goes to an enclosing rescue
-	handler      bool
-	free         bool // in a strategy: free host goroutine holding p.gil
-	conn         ConnKeywords
-	env          []any // environment: mappings (or templates), outer first
-	defaults     []map[string]map[string]any
-	checkMode    *bool
-	diff         *bool
-	throttle     int
-	dyn          []map[string]string // templated keywords of enclosing blocks
+	when          []string
+	vars          []map[string]any
+	tags          []string
+	become        *bool
+	noLog         bool
+	ignoreErrors  bool
+	delegateTo    string
+	runOnce       bool
+	rescuable     bool // a failure here goes to an enclosing rescue
+	handler       bool
+	free          bool // in a strategy: free host goroutine holding p.gil
+	fatal         *bool
+	ignoreUnreach bool
+	conn          ConnKeywords
+	env           []any // environment: mappings (or templates), outer first
+	defaults      []map[string]map[string]any
+	checkMode     *bool
+	diff          *bool
+	throttle      int
+	dyn           []map[string]string // templated keywords of enclosing blocks
 	// perHost are the loop variables of an include_tasks loop, per host.
 	perHost map[*hostState]map[string]any
 }
@@ -284,6 +286,10 @@ func (in *inherit) child(b *Task) *inherit {
 	if b.Throttle > 0 {
 		c.throttle = b.Throttle
 	}
+	if b.AnyErrorsFatal != nil {
+		c.fatal = b.AnyErrorsFatal
+	}
+	c.ignoreUnreach = in.ignoreUnreach || b.IgnoreUnreachable
 	if b.dyn != nil {
 		c.dyn = append(slices.Clip(in.dyn), b.dyn)
 	}
