@@ -331,7 +331,7 @@ func (p *playRun) attempt(ctx context.Context, t *Task, h *hostState, in *inheri
 		args = mergeArgs(m, args)
 	}
 	dropOmitted(args)
-	parent, limit := ctx, p.timeout(t, vars)
+	parent, limit := ctx, p.timeout(t, in, vars)
 	if limit > 0 {
 		tctx, cancel := context.WithTimeout(ctx, limit)
 		defer cancel()
@@ -355,8 +355,11 @@ func (p *playRun) attempt(ctx context.Context, t *Task, h *hostState, in *inheri
 }
 
 // timeout is the task's timeout keyword (templated or not), 0 if none.
-func (p *playRun) timeout(t *Task, vars map[string]any) time.Duration {
+func (p *playRun) timeout(t *Task, in *inherit, vars map[string]any) time.Duration {
 	n := t.Timeout
+	if n == 0 {
+		n = in.timeout
+	}
 	if src, ok := t.dyn["timeout"]; ok {
 		v, err := p.r.eng.Render(src, vars)
 		if err == nil {

@@ -299,3 +299,42 @@ func TestTaskErrorKeywords(t *testing.T) {
 	}
 	h.outputContains("did not finish within its timeout (1s)")
 }
+
+// TestPlayTaskKeywords: play-level ignore_errors, no_log and run_once reach
+// every task; force_handlers runs a failed host's handlers.
+func TestPlayTaskKeywords(t *testing.T) {
+	h := newHarness(t, "h1", "h2")
+	h.run(`- hosts: all
+  ignore_errors: true
+  tasks:
+    - shell: "exit 1"
+    - shell: echo {{ inventory_hostname }} >> {{ tmp }}/ran
+- hosts: all
+  run_once: true
+  no_log: true
+  tasks:
+    - shell: echo {{ inventory_hostname }} secret >> {{ tmp }}/once
+- hosts: all
+  force_handlers: true
+  tasks:
+    - shell: "true"
+      notify: handle
+    - fail: { msg: stop }
+      when: inventory_hostname == 'h1'
+  handlers:
+    - name: handle
+      shell: echo {{ inventory_hostname }} >> {{ tmp }}/forced
+`)
+	if got := strings.Fields(h.file("ran")); len(got) != 2 {
+		t.Errorf("ran = %q: play ignore_errors did not keep the hosts", got)
+	}
+	if got := h.file("once"); got != "h1 secret\n" {
+		t.Errorf("once = %q", got)
+	}
+	if strings.Contains(h.out.String(), "secret") {
+		t.Error("no_log play printed a result")
+	}
+	if got := strings.Fields(h.file("forced")); len(got) != 2 {
+		t.Errorf("forced = %q, want both hosts' handler (h1 failed)", got)
+	}
+}

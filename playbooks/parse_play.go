@@ -99,8 +99,11 @@ func (p *parser) play(n *yaml.Node) (*Play, error) {
 			}
 		case "vars_prompt":
 			play.VarsPrompt, err = p.varsPrompt(v, key)
-		case "collections", "debugger", "force_handlers", "fact_path", "ignore_unreachable", "ignore_errors",
-			"become_flags", "become_exe", "timeout", "port", "no_log", "run_once", "throttle", "sudo", "sudo_user":
+		case "ignore_unreachable", "ignore_errors", "timeout", "no_log", "run_once", "throttle":
+			_, err = p.taskKeyword(&play.keywords, key, v) // inherited by every task
+		case "force_handlers":
+			play.ForceHandlers, err = p.boolean(v, key)
+		case "collections", "debugger", "fact_path", "become_flags", "become_exe", "port", "sudo", "sudo_user":
 			_, err = p.value(v, key) // accepted; orch has no use for them
 		case "import_playbook", "include", "import_tasks", "include_tasks":
 			err = p.errf(k, key, "%s is not a play keyword: put it in a task list (or import_playbook as a list item of its own)", key)

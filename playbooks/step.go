@@ -265,7 +265,7 @@ func (p *playRun) flush(ctx context.Context, hosts []*hostState) {
 			}
 			var targets []*hostState
 			for _, h := range hosts {
-				if h.notified[hd] && h.active() {
+				if h.notified[hd] && (h.active() || p.play.ForceHandlers && h.failed && !h.unreachable) {
 					delete(h.notified, hd)
 					targets = append(targets, h)
 				}

@@ -81,6 +81,8 @@ type Play struct {
 	CheckMode, Diff *bool
 	// VarsPrompt are the play's vars_prompt entries: name → default (no prompting).
 	VarsPrompt map[string]any
+	// ForceHandlers runs notified handlers on hosts that failed too.
+	ForceHandlers bool
 	// Vars are the play's variables.
 	Vars map[string]any
 	// VarsFiles are YAML files of variables, relative to the playbook.
@@ -105,6 +107,9 @@ type Play struct {
 	// dyn are templated keyword values (serial, any_errors_fatal, become,
 	// gather_facts, check_mode, diff), evaluated when the play starts.
 	dyn map[string]string
+	// keywords are the play's task keywords (ignore_errors, no_log,
+	// run_once, ignore_unreachable, throttle, timeout) as a block's.
+	keywords Task
 	// factsTask is the synthetic "Gathering Facts" task (set by prepare).
 	factsTask *Task
 }

@@ -228,6 +228,7 @@ type inherit struct {
 	handler       bool
 	free          bool // in a strategy: free host goroutine holding p.gil
 	fatal         *bool
+	timeout       int
 	ignoreUnreach bool
 	conn          ConnKeywords
 	env           []any // environment: mappings (or templates), outer first
@@ -250,7 +251,7 @@ func (p *playRun) rootInherit() *inherit {
 	if play.ModuleDefaults != nil {
 		in.defaults = []map[string]map[string]any{play.ModuleDefaults}
 	}
-	return in
+	return in.child(&play.keywords)
 }
 
 // child returns what the tasks of block b inherit.
@@ -290,6 +291,9 @@ func (in *inherit) child(b *Task) *inherit {
 		c.fatal = b.AnyErrorsFatal
 	}
 	c.ignoreUnreach = in.ignoreUnreach || b.IgnoreUnreachable
+	if b.Timeout > 0 {
+		c.timeout = b.Timeout
+	}
 	if b.dyn != nil {
 		c.dyn = append(slices.Clip(in.dyn), b.dyn)
 	}
