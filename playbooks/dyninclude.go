@@ -150,6 +150,7 @@ func (r *runner) includeRole(d *dynInclude, name string) ([]*Task, error) {
 	sp.probs = &problems{}
 	spec := *d.role
 	spec.name, spec.block = name, &Task{Pos: sp.pos(d.node)}
+	spec.public = false // the play's views are built: its tasks get its variables themselves
 	b, err := sp.useRole(d.node, spec)
 	if err == nil {
 		err = sp.probs.err()

@@ -38,6 +38,8 @@ type roleUse struct {
 	vars     map[string]any
 	// params are the role entry's parameters (and vars:), above facts.
 	params map[string]any
+	// public uses have their defaults and vars in the play's view already.
+	public bool
 }
 
 // playCtx is parse state shared by every file of one play.
@@ -272,6 +274,17 @@ func (p *parser) useRole(n *yaml.Node, spec roleSpec) (*Task, error) {
 	}
 	if spec.public {
 		play := p.pc.play
+		ru.public = true
+		for _, layer := range []struct{ play, role map[string]any }{{play.roleDefaults, ru.defaults}, {play.roleVars, ru.vars}} {
+			for k := range layer.role {
+				if _, dup := layer.play[k]; dup {
+					if play.roleShared == nil {
+						play.roleShared = map[string]bool{}
+					}
+					play.roleShared[k] = true
+				}
+			}
+		}
 		play.roleDefaults = mergeArgs(play.roleDefaults, ru.defaults)
 		play.roleVars = mergeArgs(play.roleVars, ru.vars)
 	}

@@ -104,6 +104,9 @@ type Play struct {
 	// roleDefaults and roleVars are the merged defaults and vars of the
 	// play's public roles (roles:, import_role, include_role public: true).
 	roleDefaults, roleVars map[string]any
+	// roleShared are the names that several public roles define (in their
+	// defaults or their vars): a role task re-applies only these of its own.
+	roleShared map[string]bool
 	// dyn are templated keyword values (serial, any_errors_fatal, become,
 	// gather_facts, check_mode, diff), evaluated when the play starts.
 	dyn map[string]string

@@ -349,12 +349,18 @@ func (p *playRun) roleLayers(h *hostState, ru *roleUse, vars map[string]any) {
 	r, play := p.r, p.play
 	var pending []string
 	for k, v := range ru.defaults {
+		if ru.public && !play.roleShared[k] {
+			continue // already in the view, from this role
+		}
 		if !inAny(k, h.host.Vars, play.Vars, play.VarsPrompt, p.files, play.roleVars, ru.vars, h.facts, r.opts.ExtraVars) {
 			vars[k] = v
 			pending = append(pending, k)
 		}
 	}
 	for k, v := range ru.vars {
+		if ru.public && !play.roleShared[k] {
+			continue
+		}
 		if !inAny(k, h.facts, r.opts.ExtraVars) {
 			vars[k] = v
 			pending = append(pending, k)
