@@ -239,8 +239,8 @@ func (p *playRun) execOnce(ctx context.Context, t *Task, h *hostState, in *inher
 	var o outcome
 	for attempt := 1; ; attempt++ {
 		o = p.attempt(ctx, t, h, in, vars, delegate)
-		if t.Until == "" || o.unreachable || p.r.opts.Check && len(o.res.Changes) > 0 {
-			return o // in check mode a change was only described: there is no result to test
+		if t.Until == "" || o.unreachable || o.skipped || p.r.opts.Check && len(o.res.Changes) > 0 {
+			return o // skipped, or in check mode a change only described: no result to test
 		}
 		o.reg["attempts"] = attempt
 		if t.Register != "" {
@@ -392,7 +392,7 @@ func (p *playRun) moduleOutcome(t *Task, tc *TaskContext, res Result, err error,
 	if facts, ok := res.Data["ansible_facts"].(map[string]any); ok {
 		o.facts = facts
 	}
-	if !o.unreachable {
+	if !o.unreachable && !o.res.Skipped {
 		p.overrides(t, vars, &o, tc.Check && len(tc.changes) > 0)
 	}
 	o.changed, o.failed, o.skipped = o.res.Changed, o.res.Failed, o.res.Skipped

@@ -234,3 +234,40 @@ func TestFileOwnershipValidateManaged(t *testing.T) {
 	again := h.run(src)
 	h.stats(again, "h1", Stats{Ok: 4, Changed: 0, Ignored: 1})
 }
+
+// TestCommandCheckMode: in check mode command, shell and raw are skipped as
+// Ansible's are ("Command would have run…"), registering rc None and empty
+// output, so conditions on the result are false, not errors, and until
+// does not retry; check_mode: false still runs them.
+func TestCommandCheckMode(t *testing.T) {
+	h := newHarness(t, "h1")
+	recap := h.run(`- hosts: all
+  tasks:
+    - shell: echo ran > {{ tmp }}/ran
+      register: r
+      until: r.rc == 0
+      retries: 3
+      delay: 5
+    - shell: echo rc-zero > {{ tmp }}/when
+      when: r.rc == 0 or r.stdout.find('x') != -1
+    - command: echo real
+      check_mode: false
+      register: real
+      failed_when: real.rc != 0
+    - debug: { msg: "{{ r.rc is none }} {{ real.stdout }}" }
+`, func(o *Options) { o.Check = true })
+	h.stats(recap, "h1", Stats{Ok: 2, Changed: 1, Skipped: 2})
+	if h.file("ran") != "" || h.file("when") != "" {
+		t.Error("a command ran in check mode")
+	}
+	h.outputContains("ok: [h1] => true real")
+	var msgs []string
+	for _, e := range h.rec.events {
+		if e.Kind == EventHostResult && e.Status == StatusSkipped {
+			msgs = append(msgs, e.Result.Msg)
+		}
+	}
+	if len(msgs) == 0 || msgs[0] != "Command would have run if not in check mode" {
+		t.Errorf("skipped results say %q", msgs)
+	}
+}
