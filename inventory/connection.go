@@ -317,3 +317,13 @@ func parseEndpoint(s string) (Endpoint, error) {
 	}
 	return ep, nil
 }
+
+// HostFromVars is a host known only by its variables (a host a playbook's add_host made,
+// which no inventory file declares), for reading its connection settings the same way.
+func HostFromVars(name string, vars map[string]any) *Host {
+	h := &Host{Name: name}
+	for k, v := range vars {
+		h.merged.set(k, v, Pos{})
+	}
+	return h
+}

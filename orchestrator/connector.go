@@ -41,42 +41,58 @@ func newConnector(inv *inventory.Inventory, knownHosts string, acceptNew bool, l
 		relay: transport.NewRelay(transport.RelayOptions{Lend: agentctl.LendCommand})}
 }
 
-// Connect returns the host's connection for the playbook engine, dialing it once.
+// Connect returns the host's connection for the playbook engine, dialing it once per login
+// user: the engine passes ansible_user in h.Vars when a play or task says remote_user. A
+// host the inventory does not declare (added by add_host) is reached with its own vars.
 func (c *connector) Connect(ctx context.Context, h playbooks.Host) (playbooks.Conn, error) {
-	conn, err := c.SSH(ctx, h.Name)
+	user, _ := h.Vars["ansible_user"].(string)
+	conn, err := c.connect(ctx, h.Name, user, h.Vars)
 	if err != nil {
 		return nil, err
 	}
 	return connAdapter{conn}, nil
 }
 
-// SSH returns the run's SSH connection to host, dialing it once; the modules that drive
-// the agent use it (modules.SSHDialer).
+// SSH returns the run's SSH connection to host as its inventory user, dialing it once; the
+// modules that drive the agent use it (modules.SSHDialer).
 func (c *connector) SSH(ctx context.Context, host string) (*transport.Conn, error) {
+	return c.connect(ctx, host, "", nil)
+}
+
+// connect returns the connection to host as user ("" = the inventory's), dialing it once.
+func (c *connector) connect(ctx context.Context, host, user string, vars map[string]any) (*transport.Conn, error) {
 	c.mu.Lock()
-	lc := c.conns[host]
+	key := host + "\x00" + user
+	lc := c.conns[key]
 	if lc == nil {
 		lc = &lazyConn{}
-		c.conns[host] = lc
+		c.conns[key] = lc
 	}
 	c.mu.Unlock()
-	lc.once.Do(func() { lc.conn, lc.err = c.dial(ctx, host) })
+	lc.once.Do(func() { lc.conn, lc.err = c.dial(ctx, host, user, vars) })
 	return lc.conn, lc.err
 }
 
-func (c *connector) dial(ctx context.Context, name string) (*transport.Conn, error) {
-	cfg, err := c.config(name)
+func (c *connector) dial(ctx context.Context, name, user string, vars map[string]any) (*transport.Conn, error) {
+	cfg, err := c.config(name, vars)
 	if err != nil {
 		return nil, err
+	}
+	if user != "" {
+		cfg.User = user
 	}
 	return transport.Dial(ctx, cfg)
 }
 
-// config turns the inventory's connection variables into a transport.Config.
-func (c *connector) config(name string) (transport.Config, error) {
+// config turns the host's connection variables into a transport.Config: the inventory's,
+// or, for a host the inventory does not declare, vars (the engine's, from add_host).
+func (c *connector) config(name string, vars map[string]any) (transport.Config, error) {
 	h := c.inv.Host(name)
-	if h == nil {
+	if h == nil && vars == nil {
 		return transport.Config{}, fmt.Errorf("%s: not in the inventory", name)
+	}
+	if h == nil {
+		h = inventory.HostFromVars(name, vars)
 	}
 	ic, err := h.Connection()
 	if err != nil {

@@ -161,6 +161,13 @@ func (s *session) registry() (playbooks.Registry, error) {
 	return modules.Registry(deps), nil
 }
 
+// SyntaxCheck checks a playbook without an inventory or a connection (`orch play
+// --syntax-check`): everything it imports, its roles, templates and modules. The error
+// lists every problem with its file:line:col.
+func SyntaxCheck(path string) error {
+	return playbooks.SyntaxCheck(path, modules.Registry(modules.Deps{}))
+}
+
 // DefaultAgentBinary is the nodeagent next to the running orch binary.
 func DefaultAgentBinary() string {
 	exe, err := os.Executable()

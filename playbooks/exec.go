@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,6 +24,8 @@ type outcome struct {
 	ignored     bool
 	skipped     bool
 	unreachable bool
+	// ignoredBySettings is a templated ignore_errors that held.
+	ignoredBySettings bool
 }
 
 func (o outcome) status() Status {
@@ -77,7 +80,7 @@ func (p *playRun) execHost(ctx context.Context, t *Task, h *hostState, in *inher
 
 // finish applies ignore_errors and notify to an outcome.
 func (p *playRun) finish(t *Task, in *inherit, o outcome) outcome {
-	o.ignored = o.failed && !o.unreachable && (t.IgnoreErrors || in.ignoreErrors)
+	o.ignored = o.failed && !o.unreachable && (t.IgnoreErrors || in.ignoreErrors || o.ignoredBySettings)
 	o.notify = t.Notify
 	return o
 }
@@ -108,6 +111,7 @@ func (p *playRun) execLoop(ctx context.Context, t *Task, h *hostState, in *inher
 		reg[loopVar], reg["ansible_loop_var"] = item, loopVar
 		results = append(results, reg)
 		agg.merge(o)
+		agg.ignoredBySettings = agg.ignoredBySettings || o.ignoredBySettings
 		maps.Copy(vars, o.facts) // later items see facts set by earlier ones, as in Ansible
 		p.reportItem(t, h, in, o, p.itemLabel(t, iv, item))
 		if o.unreachable || ctx.Err() != nil {
@@ -162,6 +166,9 @@ func (p *playRun) loopItems(t *Task, vars map[string]any) ([]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loop: %w", err)
 	}
+	if t.LoopWith != "" {
+		return p.lookupItems(t, v, vars)
+	}
 	if s, ok := v.(string); ok && t.LoopFlatten {
 		v = []any{s}
 	}
@@ -181,6 +188,28 @@ func (p *playRun) loopItems(t *Task, vars map[string]any) ([]any, error) {
 		}
 	}
 	return flat, nil
+}
+
+// lookupItems runs a with_X loop's lookup on its (templated) terms;
+// first_found looks in templates/, vars/ or files/ after the task's module,
+// as Ansible does.
+func (p *playRun) lookupItems(t *Task, v any, vars map[string]any) ([]any, error) {
+	terms, ok := v.([]any)
+	if !ok {
+		terms = []any{v}
+	}
+	sub := "files"
+	switch t.Module {
+	case "template":
+		sub = "templates"
+	case "include_vars":
+		sub = "vars"
+	}
+	items, err := p.r.eng.Query(t.LoopWith, terms, map[string]any{"_subdir": sub}, vars)
+	if err != nil {
+		return nil, fmt.Errorf("with_%s: %w", t.LoopWith, err)
+	}
+	return items, nil
 }
 
 // conds evaluates conditions, all of which must hold.
@@ -210,8 +239,8 @@ func (p *playRun) execOnce(ctx context.Context, t *Task, h *hostState, in *inher
 	var o outcome
 	for attempt := 1; ; attempt++ {
 		o = p.attempt(ctx, t, h, in, vars, delegate)
-		if t.Until == "" || o.unreachable || p.r.opts.Check && len(o.res.Changes) > 0 {
-			return o // in check mode a change was only described: there is no result to test
+		if t.Until == "" || o.unreachable || o.skipped || p.r.opts.Check && len(o.res.Changes) > 0 {
+			return o // skipped, or in check mode a change only described: no result to test
 		}
 		o.reg["attempts"] = attempt
 		if t.Register != "" {
@@ -284,18 +313,65 @@ func (p *playRun) delegate(t *Task, in *inherit, vars map[string]any) (string, e
 
 // attempt runs the module once and applies changed_when/failed_when.
 func (p *playRun) attempt(ctx context.Context, t *Task, h *hostState, in *inherit, vars map[string]any, delegate string) outcome {
-	rendered, err := p.r.eng.Render(p.r.args[t], vars)
+	s, err := p.settings(t, in, vars)
+	if err != nil {
+		return templateFailure(t, err)
+	}
+	rendered, err := p.r.eng.Render(withDefaults(p.r.argsOf(t), t.Module, append(slices.Clip(in.defaults), t.ModuleDefaults)), vars)
 	if err != nil {
 		return templateFailure(t, fmt.Errorf("%s: %w", t.Module, err))
 	}
 	args, _ := rendered.(map[string]any)
+	if whole, ok := args[argsTemplateKey]; ok {
+		m, ok := whole.(map[string]any)
+		if !ok {
+			return templateFailure(t, fmt.Errorf("%s: the arguments template gave %T, not a mapping", t.Module, whole))
+		}
+		delete(args, argsTemplateKey)
+		args = mergeArgs(m, args)
+	}
 	dropOmitted(args)
-	tc := p.taskContext(ctx, t, h, in, vars, delegate, args)
+	parent, limit := ctx, p.timeout(t, in, vars)
+	if limit > 0 {
+		tctx, cancel := context.WithTimeout(ctx, limit)
+		defer cancel()
+		ctx = tctx
+	}
+	tc := p.taskContext(ctx, t, h, s, vars, delegate, args)
+	if t.Async != nil {
+		return p.async(ctx, t, tc, vars, delegate)
+	}
 	tc.Logger.Debug("running module", "module", t.Module, "delegate", delegate)
 	res, err := runModule(ctx, p.r.modules[t.Module], tc)
+	if limit > 0 && ctx.Err() != nil && parent.Err() == nil {
+		res, err = Result{}, fmt.Errorf("the task did not finish within its timeout (%s) and was stopped", limit)
+	}
 	if err != nil && !t.NoLog && !in.noLog {
 		tc.Logger.Debug("module error", "module", t.Module, "err", err)
 	}
+	o := p.moduleOutcome(t, tc, res, err, vars, delegate)
+	o.ignoredBySettings = s.ignoreErrors
+	return o
+}
+
+// timeout is the task's timeout keyword (templated or not), 0 if none.
+func (p *playRun) timeout(t *Task, in *inherit, vars map[string]any) time.Duration {
+	n := t.Timeout
+	if n == 0 {
+		n = in.timeout
+	}
+	if src, ok := t.dyn["timeout"]; ok {
+		v, err := p.r.eng.Render(src, vars)
+		if err == nil {
+			n, _ = Args{"t": v}.Int("t", 0)
+		}
+	}
+	return time.Duration(n) * time.Second
+}
+
+// moduleOutcome turns a module's result into an outcome and applies
+// changed_when/failed_when.
+func (p *playRun) moduleOutcome(t *Task, tc *TaskContext, res Result, err error, vars map[string]any, delegate string) outcome {
 	o := outcome{delegate: delegate}
 	if err != nil {
 		if errors.Is(err, ErrUnreachable) {
@@ -316,15 +392,18 @@ func (p *playRun) attempt(ctx context.Context, t *Task, h *hostState, in *inheri
 	if facts, ok := res.Data["ansible_facts"].(map[string]any); ok {
 		o.facts = facts
 	}
-	if !o.unreachable {
-		p.overrides(t, vars, &o)
+	if !o.unreachable && !o.res.Skipped {
+		p.overrides(t, vars, &o, tc.Check && len(tc.changes) > 0)
 	}
 	o.changed, o.failed, o.skipped = o.res.Changed, o.res.Failed, o.res.Skipped
 	return o
 }
 
-// overrides applies changed_when and failed_when to an outcome.
-func (p *playRun) overrides(t *Task, vars map[string]any, o *outcome) {
+// overrides applies changed_when and failed_when to an outcome. described
+// means check mode recorded a change without making it (a command did not
+// run): a condition that cannot be evaluated on that result (no rc) is
+// left out rather than failing the task, as Ansible skips such tasks.
+func (p *playRun) overrides(t *Task, vars map[string]any, o *outcome, described bool) {
 	if len(t.ChangedWhen) == 0 && len(t.FailedWhen) == 0 {
 		return
 	}
@@ -333,14 +412,20 @@ func (p *playRun) overrides(t *Task, vars map[string]any, o *outcome) {
 	}
 	if len(t.ChangedWhen) > 0 {
 		changed, err := p.conds(t.ChangedWhen, vars)
-		if err != nil {
+		switch {
+		case err != nil && described:
+		case err != nil:
 			o.res.Failed, o.res.Msg = true, "changed_when: "+err.Error()
+			o.res.Changed = changed
+		default:
+			o.res.Changed = changed
 		}
-		o.res.Changed = changed
 	}
 	if len(t.FailedWhen) > 0 {
 		failed, err := p.conds(t.FailedWhen, vars)
-		if err != nil {
+		if err != nil && described {
+			failed = o.res.Failed
+		} else if err != nil {
 			failed, o.res.Msg = true, "failed_when: "+err.Error()
 		} else if failed && o.res.Msg == "" {
 			o.res.Msg = "failed_when condition was true"
@@ -359,23 +444,29 @@ func runModule(ctx context.Context, m Module, tc *TaskContext) (res Result, err 
 	return m.Run(ctx, tc)
 }
 
-func (p *playRun) taskContext(ctx context.Context, t *Task, h *hostState, in *inherit, vars map[string]any, delegate string, args map[string]any) *TaskContext {
+func (p *playRun) taskContext(ctx context.Context, t *Task, h *hostState, s settings, vars map[string]any, delegate string, args map[string]any) *TaskContext {
 	r := p.r
 	target := h
 	if delegate != "" && delegate != h.host.Name {
 		target = r.hostByName(delegate)
 	}
-	become := in.become != nil && *in.become
-	if t.Become != nil {
-		become = *t.Become
-	}
-	return &TaskContext{
+	tc := &TaskContext{
 		Host: h.host.Name, Delegate: delegate, Args: args,
-		Check: r.opts.Check, Diff: r.opts.Diff, Become: become,
+		Check: s.check, Diff: s.diff, Become: s.become,
 		Logger: r.log.With("host", h.host.Name, "task", t.DisplayName()),
-		ctx:    ctx, vars: vars, eng: r.eng, dir: r.pb.Dir,
-		connect: func(ctx context.Context) (Conn, error) { return r.connect(ctx, target) },
+		ctx:    ctx, vars: vars, eng: r.eng, dir: r.pb.Dir, jobs: &r.jobs,
+		connect: func(ctx context.Context) (Conn, error) {
+			c, err := r.connect(ctx, target, s.conn)
+			if err != nil {
+				return nil, err
+			}
+			return wrapConn(c, s), nil
+		},
 	}
+	if t.role != nil {
+		tc.roleDir = t.role.role.Dir
+	}
+	return tc
 }
 
 // registerValue is what `register` stores: the module's data plus status.

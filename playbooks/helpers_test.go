@@ -26,6 +26,7 @@ type localConn struct {
 type connLog struct {
 	mu       sync.Mutex
 	connects []string // hosts Connect was called for
+	users    []string // their ansible_user, as host=user
 	runs     []string // "conn-host: cmd"
 	become   []bool
 }
@@ -74,7 +75,12 @@ type localConnector struct {
 }
 
 func (c *localConnector) Connect(ctx context.Context, h Host) (Conn, error) {
-	c.log.add(func() { c.log.connects = append(c.log.connects, h.Name) })
+	c.log.add(func() {
+		c.log.connects = append(c.log.connects, h.Name)
+		if u, ok := h.Vars["ansible_user"].(string); ok {
+			c.log.users = append(c.log.users, h.Name+"="+u)
+		}
+	})
 	if c.down[h.Name] {
 		return nil, fmt.Errorf("dial %s: connection refused", h.Name)
 	}

@@ -32,9 +32,8 @@ type hostState struct {
 	// outside caches the host's hostvars entry while it is not in the play.
 	outside map[string]any
 
-	connMu  sync.Mutex
-	conn    Conn
-	connErr error
+	connMu sync.Mutex
+	conns  map[string]*hostConn
 }
 
 func newHostState(h Host) *hostState {
@@ -74,18 +73,59 @@ func (h *hostState) setFacts(facts map[string]any) {
 	h.dirty, h.outside = true, nil
 }
 
-// connect opens the host's connection once; a failure is remembered.
-func (r *runner) connect(ctx context.Context, h *hostState) (Conn, error) {
+// connect opens the host's connection once per login user and connection
+// type; a failure is remembered. A host whose ansible_connection (or the
+// task's connection keyword) is local runs commands on this machine;
+// remote_user is the login user unless the host sets ansible_user.
+func (r *runner) connect(ctx context.Context, h *hostState, kw ConnKeywords) (Conn, error) {
+	hv := h.host.Vars
+	local := kw.Connection == "local"
+	if c, ok := hv["ansible_connection"].(string); ok && c != "" {
+		local = c == "local" // the variable beats the keyword, as in Ansible
+	}
+	user := ""
+	if _, set := hv["ansible_user"]; !set && kw.RemoteUser != "" {
+		if _, set := hv["ansible_ssh_user"]; !set {
+			user = kw.RemoteUser
+		}
+	}
+	key := user
+	if local {
+		key = "\x00local"
+	}
 	h.connMu.Lock()
 	defer h.connMu.Unlock()
-	if h.conn != nil || h.connErr != nil {
-		return h.conn, h.connErr
+	if h.conns == nil {
+		h.conns = map[string]*hostConn{}
+	}
+	hc := h.conns[key]
+	if hc == nil {
+		hc = &hostConn{}
+		h.conns[key] = hc
+	}
+	if hc.conn != nil || hc.err != nil {
+		return hc.conn, hc.err
+	}
+	if local {
+		hc.conn = &LocalConn{}
+		return hc.conn, nil
+	}
+	switch kw.Connection {
+	case "", "ssh", "smart", "paramiko", "paramiko_ssh":
+	default:
+		hc.err = fmt.Errorf("%s: %w: connection %q is not supported (ssh, local)", h.host.Name, ErrUnreachable, kw.Connection)
+		return nil, hc.err
 	}
 	if r.opts.Connector == nil {
-		h.connErr = fmt.Errorf("%s: %w: no connector configured", h.host.Name, ErrUnreachable)
-		return nil, h.connErr
+		hc.err = fmt.Errorf("%s: %w: no connector configured", h.host.Name, ErrUnreachable)
+		return nil, hc.err
 	}
-	conn, err := r.opts.Connector.Connect(ctx, h.host)
+	host := h.host
+	if user != "" {
+		host.Vars = maps.Clone(hv)
+		host.Vars["ansible_user"] = user
+	}
+	conn, err := r.opts.Connector.Connect(ctx, host)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("%s: %w", h.host.Name, ctx.Err())
@@ -93,22 +133,45 @@ func (r *runner) connect(ctx context.Context, h *hostState) (Conn, error) {
 		if !errors.Is(err, ErrUnreachable) {
 			err = fmt.Errorf("%w: %w", ErrUnreachable, err)
 		}
-		h.connErr = fmt.Errorf("%s: %w", h.host.Name, err)
-		return nil, h.connErr
+		hc.err = fmt.Errorf("%s: %w", h.host.Name, err)
+		return nil, hc.err
 	}
-	h.conn = conn
+	hc.conn = conn
 	return conn, nil
 }
 
+// resetConn closes and forgets a host's connections (meta: reset_connection).
+func (r *runner) resetConn(h *hostState) {
+	h.connMu.Lock()
+	defer h.connMu.Unlock()
+	for _, hc := range h.conns {
+		if c, ok := hc.conn.(interface{ Close() error }); ok {
+			_ = c.Close()
+		}
+	}
+	h.conns = nil
+}
+
+// hostConn is one connection of a host (per login user / connection type).
+type hostConn struct {
+	conn Conn
+	err  error
+}
+
 // hostByName returns the state of a host, adding one without variables for
-// a delegate that is not in the inventory.
+// a delegate that is not in the inventory; localhost (and 127.0.0.1) not in
+// the inventory is Ansible's implicit localhost, with a local connection.
 func (r *runner) hostByName(name string) *hostState {
 	r.hostsMu.Lock()
 	defer r.hostsMu.Unlock()
 	if h, ok := r.hosts[name]; ok {
 		return h
 	}
-	h := newHostState(Host{Name: name})
+	host := Host{Name: name}
+	if isLocalhost(name) {
+		host.Vars = map[string]any{"ansible_connection": "local"}
+	}
+	h := newHostState(host)
 	r.hosts[name] = h
 	return h
 }
@@ -116,8 +179,10 @@ func (r *runner) hostByName(name string) *hostState {
 // closeConns closes connections that implement io.Closer.
 func (r *runner) closeConns() {
 	for _, h := range r.hosts {
-		if c, ok := h.conn.(interface{ Close() error }); ok {
-			_ = c.Close()
-		}
+		r.resetConn(h)
 	}
+}
+
+func isLocalhost(name string) bool {
+	return name == "localhost" || name == "127.0.0.1" || name == "::1"
 }

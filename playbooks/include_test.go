@@ -80,11 +80,11 @@ func TestIncludeErrors(t *testing.T) {
 	writeFile(t, filepath.Join(h.dir, "bad.yml"), "- hosts: all\n  tasks:\n    - debug: msg={{ x | nofilter }}\n")
 	writeFile(t, filepath.Join(h.dir, "loop.yml"), "- import_tasks: loop.yml\n")
 	for src, want := range map[string]string{
-		"- import_playbook: bad.yml\n":                                 "bad.yml:3:14",
-		"- hosts: all\n  tasks:\n    - import_tasks: missing.yml\n":    "missing.yml",
-		"- hosts: all\n  tasks:\n    - include_tasks: '{{ f }}.yml'\n": "templated file name",
-		"- hosts: all\n  tasks:\n    - import_tasks: loop.yml\n":       "nested deeper than",
-		"- hosts: all\n  tasks:\n    - action: {}\n":                   "needs module",
+		"- import_playbook: bad.yml\n":                              "bad.yml:3:14",
+		"- hosts: all\n  tasks:\n    - import_tasks: missing.yml\n": "missing.yml",
+		"- import_playbook: '{{ f }}.yml'\n":                        "templated playbook name",
+		"- hosts: all\n  tasks:\n    - import_tasks: loop.yml\n":    "nested deeper than",
+		"- hosts: all\n  tasks:\n    - action: {}\n":                "needs module",
 	} {
 		_, err := h.runErr(src)
 		var pe *ParseError

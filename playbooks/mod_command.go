@@ -99,9 +99,20 @@ func guard(ctx context.Context, t *TaskContext) (bool, string, error) {
 	return false, "", nil
 }
 
+// checkModeMsg is what a command reports in check mode, as Ansible's does.
+const checkModeMsg = "Command would have run if not in check mode"
+
 // runCommand runs cmd through the Change gate and registers rc/stdout/stderr.
+// In check mode a command is skipped, as Ansible's command, shell and raw
+// are: its registered result has rc None and empty output, so conditions
+// on it (`when: r.rc == 0`) are false rather than errors.
 func runCommand(ctx context.Context, t *TaskContext, cmd string, stdin io.Reader) (Result, error) {
 	data := map[string]any{"cmd": cmd}
+	if t.Check {
+		data["rc"], data["stdout"], data["stderr"] = nil, "", ""
+		data["stdout_lines"], data["stderr_lines"] = []any{}, []any{}
+		return Result{Skipped: true, Msg: checkModeMsg, Data: data}, nil
+	}
 	err := t.Change("run "+cmd, func() error {
 		out, errOut, rc, err := remote(ctx, t, cmd, stdin)
 		if err != nil {

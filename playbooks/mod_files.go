@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -22,9 +23,10 @@ import (
 type copyModule struct{ template bool }
 
 func (m copyModule) Run(ctx context.Context, t *TaskContext) (Result, error) {
-	name, allowed := "copy", []string{"src", "content", "dest", "mode", "force"}
+	name, allowed := "copy", append([]string{"src", "content", "dest", "mode", "force", "owner", "group", "backup", "validate"}, ignoredFileArgs...)
 	if m.template {
-		name, allowed = "template", []string{"src", "dest", "mode", "force"}
+		name, allowed = "template", append([]string{"src", "dest", "mode", "force", "owner", "group", "backup", "validate",
+			"trim_blocks", "lstrip_blocks", "newline_sequence"}, ignoredFileArgs...)
 	}
 	if err := allowArgs(name, t.Args, allowed...); err != nil {
 		return Result{}, err
@@ -45,6 +47,15 @@ func (m copyModule) Run(ctx context.Context, t *TaskContext) (Result, error) {
 		dest += path.Base(local)
 	}
 	w := fileWrite{dest: dest, data: data, local: local, mode: mode, hasMode: hasMode}
+	if w.own, err = ownership(t); err != nil {
+		return Result{}, err
+	}
+	if w.validate, err = t.Args.String("validate", ""); err != nil {
+		return Result{}, err
+	}
+	if w.backup, err = t.Args.Bool("backup", false); err != nil {
+		return Result{}, err
+	}
 	if force, err := t.Args.Bool("force", true); err != nil {
 		return Result{}, err
 	} else if !force {
@@ -77,16 +88,37 @@ func (m copyModule) source(t *TaskContext) ([]byte, string, error) {
 	if !m.template {
 		return data, local, nil
 	}
-	out, err := t.eng.RenderFile(local, string(data), t.vars)
+	out, err := t.eng.RenderFile(local, string(data), templateVars(t.vars, local))
 	if err != nil {
 		return nil, "", fmt.Errorf("template %w", err)
 	}
 	return []byte(out), "", nil
 }
 
-// localFile finds src relative to the playbook, then in its files/ or
-// templates/ directory, as Ansible looks them up.
+// templateVars are the host's variables plus what Ansible's template
+// module adds: ansible_managed and template_* about the source file.
+func templateVars(vars map[string]any, src string) map[string]any {
+	out := maps.Clone(vars)
+	host, _ := os.Hostname()
+	out["template_path"], out["template_fullpath"], out["template_host"] = src, src, host
+	out["template_destpath"] = ""
+	if _, ok := out["ansible_managed"]; !ok {
+		out["ansible_managed"] = "Ansible managed"
+	}
+	return out
+}
+
+// localFile finds src as Ansible looks it up: in the task's role (its files/
+// or templates/ directory, then the role's directory), then relative to the
+// playbook, then in the playbook's files/ or templates/.
 func localFile(t *TaskContext, src, subdir string) string {
+	if t.roleDir != "" && !filepath.IsAbs(src) {
+		for _, cand := range []string{filepath.Join(t.roleDir, subdir, src), filepath.Join(t.roleDir, "tasks", src), filepath.Join(t.roleDir, src)} {
+			if fileExists(cand) {
+				return cand
+			}
+		}
+	}
 	p := t.LocalPath(src)
 	if _, err := os.Stat(p); err == nil || filepath.IsAbs(src) {
 		return p
@@ -110,21 +142,63 @@ type fileWrite struct {
 	mode         fs.FileMode
 	hasMode      bool
 	onlyIfAbsent bool
+	own          owner
+	validate     string // a command run on the new file (%s) before it replaces dest
+	backup       bool   // keep the old file as dest.TIME~
+}
+
+// ignoredFileArgs are file arguments accepted and left alone: SELinux
+// contexts (orch does not relabel), chattr attributes, unsafe_writes.
+var ignoredFileArgs = []string{"setype", "seuser", "serole", "selevel", "attributes", "attr", "unsafe_writes"}
+
+// owner is the owner and group arguments (empty: leave as they are).
+type owner struct{ user, group string }
+
+func ownership(t *TaskContext) (owner, error) {
+	u, err := t.Args.String("owner", "")
+	if err != nil {
+		return owner{}, err
+	}
+	g, err := t.Args.String("group", "")
+	return owner{u, g}, err
+}
+
+// chown sets owner and group where they differ from cur's (all of them when cur is absent).
+func (o owner) chown(ctx context.Context, t *TaskContext, p string, cur remoteFile, recurse bool) error {
+	spec := ""
+	if o.user != "" && (cur.kind == "absent" || o.user != cur.user) {
+		spec = o.user
+	}
+	if o.group != "" && (cur.kind == "absent" || o.group != cur.group) {
+		spec += ":" + o.group
+	}
+	if spec == "" {
+		return nil
+	}
+	flag := ""
+	if recurse {
+		flag = "-R "
+	}
+	return t.Change(fmt.Sprintf("chown %s%s %s", flag, spec, p), func() error {
+		_, err := remoteOK(ctx, t, "chown "+flag+shell.Quote(spec)+" "+shell.Quote(p), nil)
+		return err
+	})
 }
 
 // remoteFile is what the engine learns about a remote path.
 type remoteFile struct {
-	kind   string // absent, file, directory, link
-	sum    string // sha256 of a file
-	mode   fs.FileMode
-	target string // link target
+	kind        string // absent, file, directory, link
+	sum         string // sha256 of a file
+	mode        fs.FileMode
+	user, group string // owner names
+	target      string // link target
 }
 
 func statRemote(ctx context.Context, t *TaskContext, p string) (remoteFile, error) {
 	script := `p=` + shell.Quote(p) + `
 if [ -L "$p" ]; then echo link; readlink "$p"
-elif [ -d "$p" ]; then echo directory; stat -c %a "$p"
-elif [ -e "$p" ]; then echo file; stat -c %a "$p"; sha256sum < "$p" | cut -d' ' -f1
+elif [ -d "$p" ]; then echo directory; stat -c '%a %U %G' "$p"
+elif [ -e "$p" ]; then echo file; stat -c '%a %U %G' "$p"; sha256sum < "$p" | cut -d' ' -f1
 else echo absent; fi`
 	out, err := remoteOK(ctx, t, script, nil)
 	if err != nil {
@@ -136,8 +210,12 @@ else echo absent; fi`
 	case rf.kind == "link" && len(f) > 1:
 		rf.target = f[1]
 	case (rf.kind == "directory" || rf.kind == "file") && len(f) > 1:
-		m, _ := strconv.ParseUint(f[1], 8, 32)
+		fields := strings.Fields(f[1])
+		m, _ := strconv.ParseUint(fields[0], 8, 32)
 		rf.mode = fs.FileMode(m)
+		if len(fields) == 3 {
+			rf.user, rf.group = fields[1], fields[2]
+		}
 		if len(f) > 2 {
 			rf.sum = f[2]
 		}
@@ -164,6 +242,9 @@ func (w fileWrite) apply(ctx context.Context, t *TaskContext) (Result, error) {
 				return err
 			})
 		}
+		if err == nil {
+			err = w.own.chown(ctx, t, w.dest, cur, false)
+		}
 		return res, err
 	}
 	mode := w.mode
@@ -176,7 +257,17 @@ func (w fileWrite) apply(ctx context.Context, t *TaskContext) (Result, error) {
 	if t.Diff {
 		res.Diff = w.diff(ctx, t, cur)
 	}
-	err = t.Change(fmt.Sprintf("write %s (%d bytes)", w.dest, len(w.data)), func() error { return w.write(ctx, t, mode) })
+	err = t.Change(fmt.Sprintf("write %s (%d bytes)", w.dest, len(w.data)), func() error {
+		if w.backup && cur.kind == "file" {
+			if _, err := remoteOK(ctx, t, fmt.Sprintf("cp -p %[1]s %[1]s.$(date +%%Y-%%m-%%d@%%H:%%M:%%S)~", shell.Quote(w.dest)), nil); err != nil {
+				return err
+			}
+		}
+		return w.write(ctx, t, mode)
+	})
+	if err == nil {
+		err = w.own.chown(ctx, t, w.dest, remoteFile{kind: "absent"}, false)
+	}
 	return res, err
 }
 
@@ -193,7 +284,7 @@ func (w fileWrite) diff(ctx context.Context, t *TaskContext, cur remoteFile) str
 }
 
 func (w fileWrite) write(ctx context.Context, t *TaskContext, mode fs.FileMode) error {
-	if w.local != "" {
+	if w.local != "" && w.validate == "" {
 		conn, err := t.Conn()
 		if err != nil {
 			return err
@@ -201,15 +292,28 @@ func (w fileWrite) write(ctx context.Context, t *TaskContext, mode fs.FileMode) 
 		_, err = conn.Push(ctx, w.local, w.dest, mode)
 		return err
 	}
+	data := w.data
+	if w.local != "" {
+		b, err := os.ReadFile(w.local)
+		if err != nil {
+			return err
+		}
+		data = b
+	}
 	tmp := w.dest + ".orch-tmp"
-	script := fmt.Sprintf("cat > %[1]s && chmod %[2]o %[1]s && mv -f %[1]s %[3]s", shell.Quote(tmp), mode, shell.Quote(w.dest))
-	_, err := remoteOK(ctx, t, script, bytes.NewReader(w.data))
+	check := ""
+	if w.validate != "" {
+		v := strings.ReplaceAll(w.validate, "%s", shell.Quote(tmp))
+		check = fmt.Sprintf(" && { %s || { rm -f %s; echo 'validation failed: %s' >&2; exit 1; }; }", v, shell.Quote(tmp), strings.ReplaceAll(w.validate, "'", ""))
+	}
+	script := fmt.Sprintf("cat > %[1]s && chmod %[2]o %[1]s%[4]s && mv -f %[1]s %[3]s", shell.Quote(tmp), mode, shell.Quote(w.dest), check)
+	_, err := remoteOK(ctx, t, script, bytes.NewReader(data))
 	return err
 }
 
 // fileModule manages paths: state file, directory, absent, touch or link.
 func fileModule(ctx context.Context, t *TaskContext) (Result, error) {
-	if err := allowArgs("file", t.Args, "path", "dest", "name", "state", "mode", "src"); err != nil {
+	if err := allowArgs("file", t.Args, append([]string{"path", "dest", "name", "state", "mode", "src", "owner", "group", "recurse", "force", "follow"}, ignoredFileArgs...)...); err != nil {
 		return Result{}, err
 	}
 	p, _ := t.Args.String("path", "")
@@ -234,6 +338,12 @@ func fileModule(ctx context.Context, t *TaskContext) (Result, error) {
 		return Result{}, err
 	}
 	f := fileState{p: p, cur: cur, mode: mode, hasMode: hasMode}
+	if f.own, err = ownership(t); err != nil {
+		return Result{}, err
+	}
+	if f.recurse, err = t.Args.Bool("recurse", false); err != nil {
+		return Result{}, err
+	}
 	res := Result{Data: map[string]any{"path": p, "state": state}}
 	switch state {
 	case "directory":
@@ -249,6 +359,9 @@ func fileModule(ctx context.Context, t *TaskContext) (Result, error) {
 	default:
 		err = fmt.Errorf("%w \"state\": %q is not file, directory, absent, touch or link", ErrArgs, state)
 	}
+	if err == nil && (state == "directory" || state == "file" || state == "touch") {
+		err = f.own.chown(ctx, t, p, cur, f.recurse && state == "directory")
+	}
 	return res, err
 }
 
@@ -257,6 +370,8 @@ type fileState struct {
 	cur     remoteFile
 	mode    fs.FileMode
 	hasMode bool
+	own     owner
+	recurse bool
 }
 
 func (f fileState) q() string { return shell.Quote(f.p) }

@@ -29,8 +29,9 @@ func Builtins() Registry {
 		"assert":       ModuleFunc(assertModule),
 		"fail":         ModuleFunc(failModule),
 		"pause":        ModuleFunc(pauseModule),
-		"group_by":     ModuleFunc(groupByModule),
-		"add_host":     ModuleFunc(addHostModule),
+		"async_status": asyncStatusModule{},
+		"group_by":     groupByModule{},
+		"add_host":     addHostModule{},
 		"meta":         ModuleFunc(func(context.Context, *TaskContext) (Result, error) { return Result{}, nil }),
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -193,5 +194,80 @@ func TestCustomModuleCheckGate(t *testing.T) {
 	}
 	if !strings.Contains(h.out.String(), "changed: [h1]\n") {
 		t.Errorf("output:\n%s", h.out.String())
+	}
+}
+
+// TestFileOwnershipValidateManaged: copy/template/file set owner and group
+// (and only change them when they differ), validate refuses a bad file
+// before it replaces dest, templates see ansible_managed.
+func TestFileOwnershipValidateManaged(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("chown needs root")
+	}
+	h := newHarness(t, "h1")
+	writeFile(t, filepath.Join(h.dir, "t.j2"), "# {{ ansible_managed }}\nx={{ inventory_hostname }}\n")
+	src := `- hosts: all
+  tasks:
+    - template: { src: t.j2, dest: "{{ tmp }}/out", owner: nobody, group: nogroup, mode: "0640" }
+    - file: { path: "{{ tmp }}/d", state: directory, owner: nobody }
+    - copy: { content: "bad\n", dest: "{{ tmp }}/v", validate: "grep -q good %s" }
+      ignore_errors: true
+    - copy: { content: "good\n", dest: "{{ tmp }}/v", validate: "grep -q good %s" }
+`
+	recap := h.run(src)
+	h.stats(recap, "h1", Stats{Ok: 4, Changed: 3, Ignored: 1})
+	if got := h.file("out"); got != "# Ansible managed\nx=h1\n" {
+		t.Errorf("out = %q", got)
+	}
+	for _, p := range []string{"out", "d"} {
+		st, err := os.Stat(filepath.Join(h.dir, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if uid := st.Sys().(*syscall.Stat_t).Uid; uid != 65534 {
+			t.Errorf("%s owned by %d, want nobody", p, uid)
+		}
+	}
+	if got := h.file("v"); got != "good\n" {
+		t.Errorf("v = %q", got)
+	}
+	again := h.run(src)
+	h.stats(again, "h1", Stats{Ok: 4, Changed: 0, Ignored: 1})
+}
+
+// TestCommandCheckMode: in check mode command, shell and raw are skipped as
+// Ansible's are ("Command would have run…"), registering rc None and empty
+// output, so conditions on the result are false, not errors, and until
+// does not retry; check_mode: false still runs them.
+func TestCommandCheckMode(t *testing.T) {
+	h := newHarness(t, "h1")
+	recap := h.run(`- hosts: all
+  tasks:
+    - shell: echo ran > {{ tmp }}/ran
+      register: r
+      until: r.rc == 0
+      retries: 3
+      delay: 5
+    - shell: echo rc-zero > {{ tmp }}/when
+      when: r.rc == 0 or r.stdout.find('x') != -1
+    - command: echo real
+      check_mode: false
+      register: real
+      failed_when: real.rc != 0
+    - debug: { msg: "{{ r.rc is none }} {{ real.stdout }}" }
+`, func(o *Options) { o.Check = true })
+	h.stats(recap, "h1", Stats{Ok: 2, Changed: 1, Skipped: 2})
+	if h.file("ran") != "" || h.file("when") != "" {
+		t.Error("a command ran in check mode")
+	}
+	h.outputContains("ok: [h1] => true real")
+	var msgs []string
+	for _, e := range h.rec.events {
+		if e.Kind == EventHostResult && e.Status == StatusSkipped {
+			msgs = append(msgs, e.Result.Msg)
+		}
+	}
+	if len(msgs) == 0 || msgs[0] != "Command would have run if not in check mode" {
+		t.Errorf("skipped results say %q", msgs)
 	}
 }

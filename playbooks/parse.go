@@ -29,12 +29,55 @@ func Load(path string) (*Playbook, error) {
 // malformed playbook is rejected before anything runs. Module names are
 // checked against the registry by Run (and Validate).
 func Parse(name string, data []byte) (*Playbook, error) {
-	p := &parser{file: name, eng: template.New(), root: filepath.Dir(name)}
-	plays, err := p.playbook(data)
+	pb, err := parse(name, data)
 	if err != nil {
 		return nil, err
 	}
-	return &Playbook{Path: name, Dir: filepath.Dir(name), eng: p.eng, Plays: plays}, nil
+	return pb, nil
+}
+
+// parse parses a playbook, going on after errors so that one pass finds
+// every blocker: it returns what it could read and all the errors.
+func parse(name string, data []byte) (*Playbook, error) {
+	p := &parser{file: name, eng: template.New(), root: filepath.Dir(name), probs: &problems{}}
+	p.rolesPath = rolesPath(p.root)
+	plays, err := p.playbook(data)
+	p.report(err)
+	return &Playbook{Path: name, Dir: filepath.Dir(name), eng: p.eng, Plays: plays}, p.probs.err()
+}
+
+// problems collects the errors of one parse.
+type problems struct {
+	errs []error
+	seen map[string]bool
+}
+
+// report records err (once: a role used twice reports its errors once).
+func (p *parser) report(err error) {
+	if err == nil {
+		return
+	}
+	if p.probs == nil {
+		p.probs = &problems{}
+	}
+	if p.probs.seen == nil {
+		p.probs.seen = map[string]bool{}
+	}
+	if msg := err.Error(); !p.probs.seen[msg] {
+		p.probs.seen[msg] = true
+		p.probs.errs = append(p.probs.errs, err)
+	}
+}
+
+// err returns the problems as one error (each on its own line), nil if none.
+func (ps *problems) err() error {
+	switch len(ps.errs) {
+	case 0:
+		return nil
+	case 1:
+		return ps.errs[0]
+	}
+	return errors.Join(ps.errs...)
 }
 
 // playbook parses a list of plays (and import_playbook entries).
@@ -54,25 +97,42 @@ func (p *parser) playbook(data []byte) ([]*Play, error) {
 	for _, n := range root.Content {
 		if imported, ok, err := p.importPlaybook(n); ok || err != nil {
 			if err != nil {
-				return nil, err
+				p.report(err)
+				continue
 			}
 			plays = append(plays, imported...)
 			continue
 		}
 		play, err := p.play(n)
 		if err != nil {
-			return nil, err
+			p.report(err)
+			continue
 		}
 		plays = append(plays, play)
 	}
 	return plays, nil
 }
 
+// guardPlay applies import_playbook's when to every task of play, as
+// Ansible does: each section becomes a block carrying the conditions.
+func guardPlay(play *Play, when []string) {
+	for _, l := range []*[]*Task{&play.PreTasks, &play.Tasks, &play.PostTasks} {
+		if len(*l) > 0 {
+			*l = []*Task{{Name: "import_playbook", When: when, Block: *l, Pos: play.Pos}}
+		}
+	}
+}
+
 type parser struct {
-	file  string
-	eng   *template.Engine
-	root  string // the playbook's directory
-	depth int    // import/include nesting
+	file      string
+	eng       *template.Engine
+	root      string // the playbook's directory
+	depth     int    // import/include nesting
+	pc        *playCtx
+	role      *roleUse // the role whose files are being read, if any
+	rolesPath []string
+	probs     *problems // shared by every parser of one Parse
+	parent    *parser   // the parser of the including file, if any
 }
 
 // maxIncludeDepth bounds nested import_tasks/include_tasks/import_playbook.
@@ -307,7 +367,7 @@ func (p *parser) sub(n *yaml.Node, key, file string) (*parser, []byte, error) {
 	if err != nil {
 		return nil, nil, p.wrap(n, key, err)
 	}
-	return &parser{file: path, eng: p.eng, root: p.root, depth: p.depth + 1}, data, nil
+	return &parser{file: path, eng: p.eng, root: p.root, depth: p.depth + 1, pc: p.pc, role: p.role, rolesPath: p.rolesPath, probs: p.probs, parent: p}, data, nil
 }
 
 // resolve finds an imported file as Ansible does: relative to the importing
@@ -342,7 +402,7 @@ func (p *parser) importPlaybook(n *yaml.Node) ([]*Play, bool, error) {
 	}
 	var file string
 	var vars map[string]any
-	var tags []string
+	var tags, when []string
 	err := p.pairs(n, "import_playbook", func(key string, k, v *yaml.Node) error {
 		var err error
 		switch key {
@@ -356,8 +416,10 @@ func (p *parser) importPlaybook(n *yaml.Node) ([]*Play, bool, error) {
 			vars, err = p.mapping(v, key)
 		case "tags":
 			tags, err = p.tags(v, key)
+		case "when":
+			when, err = p.conds(v, key)
 		default:
-			err = p.errf(k, key, "unsupported with import_playbook (name, vars, tags)")
+			err = p.errf(k, key, "unsupported with import_playbook (name, vars, tags, when)")
 		}
 		return err
 	})
@@ -368,12 +430,18 @@ func (p *parser) importPlaybook(n *yaml.Node) ([]*Play, bool, error) {
 	if err != nil {
 		return nil, true, err
 	}
+	if dir := filepath.Dir(sp.file); dir != p.root {
+		sp.rolesPath = append(rolesPath(dir), p.rolesPath...) // its roles/ first
+	}
 	plays, err := sp.playbook(data)
 	if err != nil {
 		return nil, true, err
 	}
 	for _, play := range plays {
 		play.Tags = append(append([]string{}, tags...), play.Tags...)
+		if len(when) > 0 {
+			guardPlay(play, when)
+		}
 		if vars != nil {
 			merged := maps.Clone(vars)
 			maps.Copy(merged, play.Vars)

@@ -7,11 +7,17 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"orch/playbooks/template"
 )
 
 func (p *parser) play(n *yaml.Node) (*Play, error) {
 	play := &Play{Pos: p.pos(n)}
 	hasHosts := false
+	pp := *p
+	pp.pc = &playCtx{play: play, seen: map[string]bool{}, handlers: map[string]bool{}}
+	p = &pp
+	var roles []*Task
 	err := p.pairs(n, "a play", func(key string, k, v *yaml.Node) error {
 		var err error
 		switch key {
@@ -21,14 +27,21 @@ func (p *parser) play(n *yaml.Node) (*Play, error) {
 			hasHosts = true
 			play.Hosts, err = p.hostPattern(v, key)
 		case "serial":
-			play.Serial, err = p.serial(v, key)
+			if !p.dynamic(v, key, &play.dyn, &err) {
+				play.Serial, err = p.serial(v, key)
+			}
 		case "max_fail_percentage":
 			play.MaxFailPercentage, err = p.percentage(v, key)
 		case "any_errors_fatal":
-			play.AnyErrorsFatal, err = p.boolean(v, key)
+			if !p.dynamic(v, key, &play.dyn, &err) {
+				play.AnyErrorsFatal, err = p.boolean(v, key)
+			}
 		case "gather_facts":
 			var on bool
-			if on, err = p.boolean(v, key); err == nil {
+			if p.dynamic(v, key, &play.dyn, &err) {
+				on = true // decided when the play starts
+				play.GatherFacts = &on
+			} else if on, err = p.boolean(v, key); err == nil {
 				play.GatherFacts = &on
 			}
 		case "gather_subset":
@@ -36,11 +49,13 @@ func (p *parser) play(n *yaml.Node) (*Play, error) {
 		case "gather_timeout":
 			play.GatherTimeout, err = p.integer(v, key)
 		case "become":
-			play.Become, err = p.boolean(v, key)
+			if !p.dynamic(v, key, &play.dyn, &err) {
+				play.Become, err = p.boolean(v, key)
+			}
 		case "vars":
-			play.Vars, err = p.mapping(v, key)
+			play.Vars, err = p.varsMapping(v, key)
 		case "vars_files":
-			play.VarsFiles, err = p.strList(v, key)
+			play.VarsFiles, err = p.varsFiles(v, key)
 		case "tags":
 			play.Tags, err = p.tags(v, key)
 		case "pre_tasks":
@@ -51,20 +66,105 @@ func (p *parser) play(n *yaml.Node) (*Play, error) {
 			play.PostTasks, err = p.tasks(v, key, false)
 		case "handlers":
 			play.Handlers, err = p.tasks(v, key, true)
-		case "roles", "import_playbook", "include", "import_tasks", "include_tasks", "strategy", "vars_prompt":
-			err = p.errf(k, key, "not supported by orch's playbook engine")
+		case "roles":
+			roles, err = p.roles(v)
+		case "remote_user", "become_user", "become_method", "connection":
+			err = p.connKeyword(&play.Conn, key, v)
+		case "user":
+			err = p.connKeyword(&play.Conn, "remote_user", v)
+		case "environment":
+			play.Environment, err = p.value(v, key)
+		case "strategy":
+			play.Strategy, err = p.str(v, key)
+			if s := strings.TrimPrefix(play.Strategy, "ansible.builtin."); err == nil && s != "linear" && s != "free" && !strings.Contains(s, "{{") {
+				err = p.errf(v, key, "strategy %q is not supported (linear, free)", play.Strategy)
+			}
+			play.Strategy = strings.TrimPrefix(play.Strategy, "ansible.builtin.")
+		case "order":
+			play.Order, err = p.str(v, key)
+			switch play.Order {
+			case "inventory", "reverse_inventory", "sorted", "reverse_sorted", "shuffle":
+			default:
+				err = p.errf(v, key, "order %q is not one of inventory, reverse_inventory, sorted, reverse_sorted, shuffle", play.Order)
+			}
+		case "module_defaults":
+			play.ModuleDefaults, err = p.moduleDefaults(v, key)
+		case "check_mode":
+			if !p.dynamic(v, key, &play.dyn, &err) {
+				play.CheckMode, err = p.optBool(v, key)
+			}
+		case "diff":
+			if !p.dynamic(v, key, &play.dyn, &err) {
+				play.Diff, err = p.optBool(v, key)
+			}
+		case "vars_prompt":
+			play.VarsPrompt, err = p.varsPrompt(v, key)
+		case "ignore_unreachable", "ignore_errors", "timeout", "no_log", "run_once", "throttle":
+			_, err = p.taskKeyword(&play.keywords, key, v) // inherited by every task
+		case "force_handlers":
+			play.ForceHandlers, err = p.boolean(v, key)
+		case "collections", "debugger", "fact_path", "become_flags", "become_exe", "port", "sudo", "sudo_user":
+			_, err = p.value(v, key) // accepted; orch has no use for them
+		case "import_playbook", "include", "import_tasks", "include_tasks":
+			err = p.errf(k, key, "%s is not a play keyword: put it in a task list (or import_playbook as a list item of its own)", key)
 		default:
 			err = p.errf(k, key, "unknown play keyword")
 		}
-		return err
+		p.report(err) // go on: one pass reports every blocker
+		return nil
 	})
 	if err != nil {
 		return nil, err
+	}
+	if len(roles) > 0 {
+		play.Tasks = append(roles, play.Tasks...)
 	}
 	if !hasHosts {
 		return nil, p.errf(n, "hosts", "a play needs hosts")
 	}
 	return play, p.checkNotify(play)
+}
+
+// varsFiles reads vars_files: file names, or lists of names of which the
+// first that exists is read (Ansible's fallback form), kept as "a|b|c".
+func (p *parser) varsFiles(v *yaml.Node, key string) ([]string, error) {
+	if v.Kind != yaml.SequenceNode {
+		return p.strList(v, key)
+	}
+	var out []string
+	for _, e := range v.Content {
+		l, err := p.strList(e, key)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, strings.Join(l, "\x00"))
+	}
+	return out, nil
+}
+
+// varsPrompt reads vars_prompt: orch never prompts, so each variable takes
+// its default; one without is undefined, saying so when it is used.
+func (p *parser) varsPrompt(n *yaml.Node, key string) (map[string]any, error) {
+	if n.Kind != yaml.SequenceNode {
+		return nil, p.errf(n, key, "expected a list of prompts, got %s", kindName(n))
+	}
+	out := map[string]any{}
+	for _, e := range n.Content {
+		m, err := p.mapping(e, key)
+		if err != nil {
+			return nil, err
+		}
+		name, _ := m["name"].(string)
+		if name == "" {
+			return nil, p.errf(e, key, "a prompt needs name:")
+		}
+		if d, ok := m["default"]; ok {
+			out[name] = d
+		} else {
+			out[name] = template.Undefined{Name: name + " (a vars_prompt without a default: orch does not prompt; pass -e " + name + "=…)"}
+		}
+	}
+	return out, nil
 }
 
 func (p *parser) hostPattern(n *yaml.Node, key string) (string, error) {
@@ -141,7 +241,8 @@ func (p *parser) tasks(n *yaml.Node, key string, handlers bool) ([]*Task, error)
 	for _, e := range n.Content {
 		t, err := p.task(e, handlers)
 		if err != nil {
-			return nil, err
+			p.report(err) // go on with the next task: one pass reports every blocker
+			continue
 		}
 		out = append(out, t)
 	}

@@ -26,7 +26,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad register", "- hosts: all\n  tasks:\n    - debug: msg=x\n      register: a-b\n", `pb.yml:4:17: key "register": "a-b" is not a valid variable name`},
 		{"dup key", "- hosts: all\n  hosts: web\n", `pb.yml:2:3: key "hosts": duplicate key in a play`},
 		{"args list", "- hosts: all\n  tasks:\n    - copy: [a]\n", `pb.yml:3:13: key "copy": module arguments must be a mapping or a string`},
-		{"roles", "- hosts: all\n  roles: [x]\n", `pb.yml:2:3: key "roles": not supported`},
+		{"missing role", "- hosts: all\n  roles: [x]\n", `pb.yml:2:11: key "role": role not found: "x"`},
 		{"empty", "", `pb.yml:1:1: empty playbook`},
 	}
 	for _, c := range cases {

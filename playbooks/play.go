@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"gopkg.in/yaml.v3"
 
@@ -27,14 +29,25 @@ type playRun struct {
 	hostvars map[string]any // snapshot, rebuilt when a view changes
 	groups   map[string]any // the groups magic variable
 	ended    bool           // meta: end_play
+	// invChanged is set when group_by/add_host changed groups: every view is rebuilt.
+	invChanged bool
+	// free is strategy: free; gil is then held by a host's goroutine
+	// except while its module runs (see runFree).
+	free bool
+	gil  sync.Mutex
 }
 
 func (r *runner) runPlay(ctx context.Context, play *Play) error {
-	p := &playRun{r: r, play: play, topics: handlerTopics(play.Handlers)}
+	play, err := r.playKeywords(play)
+	if err != nil {
+		return err
+	}
+	p := &playRun{r: r, play: play, topics: handlerTopics(play.Handlers), free: play.Strategy == "free"}
 	names, err := r.playHosts(play)
 	if err != nil {
 		return err
 	}
+	names = orderHosts(names, play.Order)
 	for _, h := range r.hosts {
 		h.view = nil
 	}
@@ -75,7 +88,11 @@ func (p *playRun) runBatch(ctx context.Context, batch []*hostState) {
 		p.gatherFacts(ctx, t, batch)
 	}
 	for _, section := range [][]*Task{p.play.PreTasks, p.play.Tasks, p.play.PostTasks} {
-		p.runTasks(ctx, section, batch, p.rootInherit())
+		if p.free {
+			p.runFree(ctx, section, batch)
+		} else {
+			p.runTasks(ctx, section, batch, p.rootInherit())
+		}
 		if !p.halted(ctx) {
 			p.flush(ctx, batch)
 		}
@@ -87,6 +104,41 @@ func (p *playRun) runBatch(ctx context.Context, batch []*hostState) {
 	}
 	p.r.rep.Report(Event{Kind: EventNoHostsLeft, Play: p.name()})
 	p.r.stop = true
+}
+
+// runFree is strategy: free: each host goes through the tasks on its own,
+// not waiting for the others. A host's goroutine holds p.gil except while
+// its modules run, so the engine's state is touched by one goroutine at a
+// time, as in the linear strategy, and hosts overlap only in module runs.
+// Handlers run when every host finished the section.
+func (p *playRun) runFree(ctx context.Context, tasks []*Task, batch []*hostState) {
+	var wg sync.WaitGroup
+	for _, h := range batch {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.gil.Lock()
+			defer p.gil.Unlock()
+			in := p.rootInherit()
+			in.free = true
+			p.runTasks(ctx, tasks, []*hostState{h}, in)
+		}()
+	}
+	wg.Wait()
+}
+
+// release and acquire let other hosts go on while this host's modules run
+// (in a runFree goroutine); they do nothing otherwise.
+func (p *playRun) release(in *inherit) {
+	if in.free {
+		p.gil.Unlock()
+	}
+}
+
+func (p *playRun) acquire(in *inherit) {
+	if in.free {
+		p.gil.Lock()
+	}
 }
 
 // name is the play's name, or its host pattern as Ansible shows it.
@@ -103,6 +155,61 @@ func (p *playRun) halted(ctx context.Context) bool {
 	return p.r.stop || p.ended || ctx.Err() != nil
 }
 
+// playKeywords returns the play with its templated keywords (serial,
+// any_errors_fatal, become, gather_facts, check_mode, diff) evaluated with
+// the play's vars and the extra vars, as Ansible does.
+func (r *runner) playKeywords(play *Play) (*Play, error) {
+	if len(play.dyn) == 0 {
+		return play, nil
+	}
+	c := *play
+	vars := template.Vars(play.Vars, play.VarsPrompt, r.opts.ExtraVars)
+	for _, key := range sortedKeys(play.dyn) {
+		v, err := r.eng.Render(play.dyn[key], vars)
+		if err != nil {
+			return nil, &ParseError{Pos: play.Pos, Key: key, Err: err}
+		}
+		b := template.Truthy(v)
+		switch key {
+		case "serial":
+			s, err := parseSerial(&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: template.String(v)})
+			if err != nil {
+				return nil, &ParseError{Pos: play.Pos, Key: key, Err: err}
+			}
+			c.Serial = []any{s}
+		case "any_errors_fatal":
+			c.AnyErrorsFatal = b
+		case "become":
+			c.Become = b
+		case "gather_facts":
+			if !b {
+				c.factsTask = nil
+			}
+		case "check_mode":
+			c.CheckMode = &b
+		case "diff":
+			c.Diff = &b
+		}
+	}
+	return &c, nil
+}
+
+// orderHosts applies the play's order keyword.
+func orderHosts(names []string, order string) []string {
+	switch order {
+	case "reverse_inventory":
+		slices.Reverse(names)
+	case "sorted":
+		slices.Sort(names)
+	case "reverse_sorted":
+		slices.Sort(names)
+		slices.Reverse(names)
+	case "shuffle":
+		rand.Shuffle(len(names), func(i, j int) { names[i], names[j] = names[j], names[i] })
+	}
+	return names
+}
+
 // playHosts resolves the play's pattern (templated with extra vars) and --limit.
 func (r *runner) playHosts(play *Play) ([]string, error) {
 	pattern, err := r.eng.RenderString(play.Hosts, r.opts.ExtraVars)
@@ -110,6 +217,11 @@ func (r *runner) playHosts(play *Play) ([]string, error) {
 		return nil, &ParseError{Pos: play.Pos, Key: "hosts", Err: err}
 	}
 	names, err := r.selectHosts(template.String(pattern))
+	if err == nil && len(names) == 0 && isLocalhost(strings.TrimSpace(template.String(pattern))) {
+		name := strings.TrimSpace(template.String(pattern))
+		r.hostByName(name) // Ansible's implicit localhost
+		names = []string{name}
+	}
 	if err != nil || r.opts.Limit == "" {
 		return names, err
 	}
@@ -121,7 +233,11 @@ func (r *runner) playHosts(play *Play) ([]string, error) {
 }
 
 func (r *runner) selectHosts(pattern string) ([]string, error) {
-	names, warnings, err := r.opts.Select(pattern)
+	sel := r.opts.Select
+	if len(r.dynGroups) > 0 || len(r.added) > 0 {
+		sel = r.selectDynamic
+	}
+	names, warnings, err := sel(pattern)
 	for _, w := range warnings {
 		r.rep.Report(Event{Kind: EventWarning, Message: w})
 	}
@@ -134,13 +250,9 @@ func (r *runner) selectHosts(pattern string) ([]string, error) {
 func (r *runner) loadVarsFiles(play *Play) (map[string]any, error) {
 	out := map[string]any{}
 	for _, f := range play.VarsFiles {
-		name, err := r.eng.RenderString(f, template.Vars(play.Vars, r.opts.ExtraVars))
+		path, err := r.varsFile(play, f)
 		if err != nil {
 			return nil, &ParseError{Pos: play.Pos, Key: "vars_files", Err: err}
-		}
-		path := template.String(name)
-		if !filepath.IsAbs(path) {
-			path = filepath.Join(r.pb.Dir, path)
 		}
 		data, err := os.ReadFile(path)
 		if err != nil {
@@ -153,6 +265,29 @@ func (r *runner) loadVarsFiles(play *Play) (map[string]any, error) {
 		maps.Copy(out, normalize(vars).(map[string]any))
 	}
 	return out, nil
+}
+
+// varsFile templates a vars_files entry (with the play's vars and the
+// extra vars) and picks the first existing file of a fallback list.
+func (r *runner) varsFile(play *Play, entry string) (string, error) {
+	var first string
+	for i, f := range strings.Split(entry, "\x00") {
+		name, err := r.eng.RenderString(f, template.Vars(play.Vars, r.opts.ExtraVars))
+		if err != nil {
+			return "", err
+		}
+		path := template.String(name)
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(r.pb.Dir, path)
+		}
+		if i == 0 {
+			first = path
+		}
+		if fileExists(path) {
+			return path, nil
+		}
+	}
+	return first, nil
 }
 
 // serialBatches splits hosts as Ansible's serial does; the last size repeats.

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"os"
+	"slices"
+	"strings"
 	"sync"
 
 	"orch/playbooks/template"
@@ -19,6 +22,7 @@ type runner struct {
 	log     *slog.Logger
 	modules Registry
 	args    map[*Task]map[string]any // static args, free-form already split
+	argsMu  sync.RWMutex             // args grows with dynamic includes (free strategy: concurrently)
 	rep     *syncReporter
 	recap   *Recap
 	sem     chan struct{}
@@ -27,10 +31,13 @@ type runner struct {
 	hosts   map[string]*hostState
 	order   []*hostState // inventory order
 
-	dyn *dynamicInventory // groups and hosts added by group_by/add_host (mod_inventory.go)
-
-	started bool // start-at-task found (or not requested)
-	stop    bool // any_errors_fatal, max_fail_percentage: stop the playbook
+	jobs      jobTable            // async jobs (poll: 0)
+	groups    map[string][]string // the inventory's groups, with group_by/add_host's
+	dynGroups map[string][]string // groups made or grown by group_by/add_host
+	added     []string            // hosts added by add_host
+	included  map[string][]*Task  // dynamic include_tasks files, read once
+	started   bool                // start-at-task found (or not requested)
+	stop      bool                // any_errors_fatal, max_fail_percentage: stop the playbook
 }
 
 // Run runs the playbook's plays in order and returns the recap. The error
@@ -72,7 +79,7 @@ func newRunner(pb *Playbook, opts Options) (*runner, error) {
 		pb: pb, opts: opts, eng: pb.eng, log: opts.Logger,
 		modules: Builtins(), rep: &syncReporter{r: opts.Reporter}, recap: newRecap(),
 		sem: make(chan struct{}, opts.Forks), hosts: map[string]*hostState{},
-		started: opts.StartAtTask == "",
+		started: opts.StartAtTask == "", groups: cloneGroups(opts.Groups), dynGroups: map[string][]string{},
 	}
 	if r.eng == nil {
 		r.eng = template.New()
@@ -93,7 +100,7 @@ func newRunner(pb *Playbook, opts Options) (*runner, error) {
 
 // Validate checks a parsed playbook against the built-in modules plus extra:
 // every module must exist and free-form arguments must parse; a play that
-// gathers facts needs a "setup" module.
+// gathers facts needs a "setup" module. The error lists every problem.
 func Validate(pb *Playbook, extra Registry) error {
 	reg := Builtins()
 	maps.Copy(reg, extra)
@@ -101,45 +108,81 @@ func Validate(pb *Playbook, extra Registry) error {
 	return err
 }
 
+// SyntaxCheck reads a playbook and checks it as Run would before running
+// anything: every file it imports, its roles, its templates, and its
+// modules against the built-ins plus extra. The error lists every problem
+// found (file:line:col each), not only the first.
+func SyntaxCheck(path string, extra Registry) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("loading playbook: %w", err)
+	}
+	pb, perr := parse(path, data)
+	verr := Validate(pb, extra)
+	if perr == nil || verr == nil {
+		return errors.Join(perr, verr)
+	}
+	return errors.Join(append(unjoin(perr), unjoin(verr)...)...)
+}
+
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok && !isParseError(err) {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+func isParseError(err error) bool {
+	_, ok := err.(*ParseError)
+	return ok
+}
+
 // prepare resolves every task's module and splits free-form arguments, and
-// adds each fact-gathering play's "Gathering Facts" task.
+// adds each fact-gathering play's "Gathering Facts" task. It reports every
+// problem, not only the first.
 func prepare(pb *Playbook, reg Registry, noFacts bool) (map[*Task]map[string]any, error) {
 	out := map[*Task]map[string]any{}
-	var walk func([]*Task) error
-	walk = func(tasks []*Task) error {
+	var errs []error
+	var walk func([]*Task)
+	walk = func(tasks []*Task) {
 		for _, t := range tasks {
 			if t.IsBlock() {
 				for _, l := range [][]*Task{t.Block, t.Rescue, t.Always} {
-					if err := walk(l); err != nil {
-						return err
-					}
+					walk(l)
 				}
 				continue
 			}
 			args, err := taskArgs(t, reg)
 			if err != nil {
-				return err
+				errs = append(errs, err)
+				continue
 			}
 			out[t] = args
 		}
-		return nil
 	}
 	for _, play := range pb.Plays {
 		t, err := factsTask(play, reg, noFacts)
 		if err != nil {
-			return nil, err
+			errs = append(errs, err)
 		}
 		play.factsTask = t
 		if t != nil {
 			out[t] = t.Args
 		}
 		for _, l := range [][]*Task{play.PreTasks, play.Tasks, play.PostTasks, play.Handlers} {
-			if err := walk(l); err != nil {
-				return nil, err
-			}
+			walk(l)
 		}
 	}
-	return out, nil
+	return out, (&problems{errs: dedupe(errs)}).err()
+}
+
+func dedupe(errs []error) []error {
+	seen := map[string]bool{}
+	return slices.DeleteFunc(errs, func(e error) bool {
+		dup := seen[e.Error()]
+		seen[e.Error()] = true
+		return dup
+	})
 }
 
 func taskArgs(t *Task, reg Registry) (map[string]any, error) {
@@ -148,13 +191,17 @@ func taskArgs(t *Task, reg Registry) (map[string]any, error) {
 	}
 	mod, ok := reg[t.Module]
 	if !ok {
-		return nil, &ParseError{Pos: t.ModulePos, Key: t.Module, Err: fmt.Errorf("%w (or unknown task keyword)", ErrUnknownModule)}
+		return nil, &ParseError{Pos: t.ModulePos, Key: t.Module, Err: unknownModule(t.Module, reg)}
 	}
 	if t.FreeForm == nil {
 		return t.Args, nil
 	}
 	var args map[string]any
 	var err error
+	if _, ok := mod.(FreeFormer); !ok && isWholeTemplate(*t.FreeForm) {
+		// `module: "{{ a_dict | combine(b) }}"`: the arguments are the template's value
+		return mergeArgs(map[string]any{argsTemplateKey: *t.FreeForm}, t.Args), nil
+	}
 	if ff, ok := mod.(FreeFormer); ok {
 		args, err = ff.FreeForm(*t.FreeForm)
 	} else {
@@ -164,6 +211,23 @@ func taskArgs(t *Task, reg Registry) (map[string]any, error) {
 		return nil, &ParseError{Pos: t.ModulePos, Key: t.Module, Err: err}
 	}
 	return mergeArgs(args, t.Args), nil
+}
+
+// argsOf returns a task's static arguments.
+func (r *runner) argsOf(t *Task) map[string]any {
+	r.argsMu.RLock()
+	defer r.argsMu.RUnlock()
+	return r.args[t]
+}
+
+// argsTemplateKey holds a module's arguments given as one template yielding
+// a mapping; attempt renders it and merges the other arguments over it.
+const argsTemplateKey = "\x00args"
+
+// isWholeTemplate reports whether s is exactly one `{{ expr }}`.
+func isWholeTemplate(s string) bool {
+	s = strings.TrimSpace(s)
+	return strings.HasPrefix(s, "{{") && strings.HasSuffix(s, "}}") && strings.Count(s, "{{") == 1
 }
 
 // ErrNoSetup means that a play gathers facts but no "setup" module is registered.

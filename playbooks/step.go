@@ -33,6 +33,10 @@ func (p *playRun) runTasks(ctx context.Context, tasks []*Task, hosts []*hostStat
 // runBlock runs a block, then its rescue section on the hosts that failed,
 // then its always section on every host that entered the block.
 func (p *playRun) runBlock(ctx context.Context, b *Task, hosts []*hostState, in *inherit) {
+	if b.dynInclude != nil {
+		p.runDynInclude(ctx, b, hosts, in)
+		return
+	}
 	inner := in.child(b)
 	blockIn := *inner
 	blockIn.rescuable = inner.rescuable || len(b.Rescue) > 0
@@ -92,33 +96,66 @@ func (p *playRun) runTask(ctx context.Context, t *Task, hosts []*hostState, in *
 		return
 	}
 	p.r.rep.Report(Event{Kind: EventTaskStart, Play: p.name(), Task: t.DisplayName(), Handler: in.handler})
+	if p.free {
+		p.refreshDirty(hosts) // group_by on another host marked it
+	}
 	targets := hosts
-	runOnce := t.RunOnce || in.runOnce
+	hv := p.hostvarsSnapshot()
+	runOnce := p.runOnce(t, in, hosts[0], hv)
 	if runOnce || bypassesHostLoop(t.Module) {
 		targets = hosts[:1]
 	}
-	hv := p.hostvarsSnapshot()
 	outcomes := make([]outcome, len(targets))
+	var throttle chan struct{}
+	if n := max(t.Throttle, in.throttle, p.dynInt(t, "throttle", in, hosts[0], hv)); n > 0 {
+		throttle = make(chan struct{}, n)
+	}
 	var wg sync.WaitGroup
 	for i, h := range targets {
 		wg.Add(1)
 		p.r.sem <- struct{}{}
+		if throttle != nil {
+			throttle <- struct{}{}
+		}
 		go func() {
-			defer func() { <-p.r.sem; wg.Done() }()
+			defer func() {
+				if throttle != nil {
+					<-throttle
+				}
+				<-p.r.sem
+				wg.Done()
+			}()
 			outcomes[i] = p.execHost(ctx, t, h, in, hv)
 			p.report(t, h, in, outcomes[i])
 		}()
 	}
+	p.release(in)
 	wg.Wait()
+	p.acquire(in)
+	failedNow := false
 	for i, h := range targets {
 		p.apply(t, h, outcomes[i], in, true)
+		failedNow = failedNow || outcomes[i].unreachable || outcomes[i].failed && !outcomes[i].ignored
 	}
 	if runOnce {
 		for _, h := range hosts[1:] {
 			p.apply(t, h, outcomes[0], in, false)
 		}
 	}
+	if failedNow && p.taskFatal(t, in) {
+		p.abort()
+	}
 	p.refreshDirty(hosts)
+	if p.invChanged {
+		p.invChanged = false
+		if p.free { // the others' modules may be reading their views: they refresh themselves
+			for _, h := range p.hosts {
+				h.dirty = true
+			}
+		} else {
+			p.refresh(p.hosts...)
+		}
+	}
 	p.checkFailures(hosts, in)
 }
 
@@ -131,7 +168,7 @@ func (p *playRun) apply(t *Task, h *hostState, o outcome, in *inherit, count boo
 	}
 	switch {
 	case o.unreachable:
-		if count {
+		if count && !t.IgnoreUnreachable && !in.ignoreUnreach {
 			h.unreachable = true
 		}
 		stat(func(s *Stats) { s.Unreachable++ })
@@ -160,10 +197,14 @@ func (p *playRun) apply(t *Task, h *hostState, o outcome, in *inherit, count boo
 	if t.Register != "" && !o.unreachable {
 		h.setFacts(map[string]any{t.Register: o.reg})
 	}
-	h.setFacts(o.facts)
-	if !o.unreachable && !o.failed {
-		p.applyInventory(h, o.res.Data)
+	if t.DelegateFacts && o.delegate != "" && o.delegate != h.host.Name {
+		d := p.r.hostByName(o.delegate)
+		d.setFacts(o.facts)
+		p.invChanged = p.invChanged || len(o.facts) > 0 // the delegate's view and hostvars
+	} else {
+		h.setFacts(o.facts)
 	}
+	p.applyInventory(t, h, o)
 	if o.changed && !o.unreachable && (!o.failed || o.ignored) {
 		for _, name := range o.notify {
 			for _, hd := range p.topics[name] {
@@ -189,10 +230,26 @@ func (p *playRun) checkFailures(hosts []*hostState, in *inherit) {
 		stop = stop || float64(failed)*100/float64(len(p.batch)) > *mfp
 	}
 	if stop {
-		p.r.stop = true
-		p.r.recap.Aborted = true
-		p.r.rep.Report(Event{Kind: EventNoHostsLeft, Play: p.name()})
+		p.abort()
 	}
+}
+
+// abort stops the run (any_errors_fatal, max_fail_percentage).
+func (p *playRun) abort() {
+	if p.r.stop {
+		return
+	}
+	p.r.stop = true
+	p.r.recap.Aborted = true
+	p.r.rep.Report(Event{Kind: EventNoHostsLeft, Play: p.name()})
+}
+
+// taskFatal is any_errors_fatal set on the task or an enclosing block.
+func (p *playRun) taskFatal(t *Task, in *inherit) bool {
+	if t.AnyErrorsFatal != nil {
+		return *t.AnyErrorsFatal
+	}
+	return in.fatal != nil && *in.fatal
 }
 
 // flush runs notified handlers in definition order on the hosts that
@@ -208,7 +265,7 @@ func (p *playRun) flush(ctx context.Context, hosts []*hostState) {
 			}
 			var targets []*hostState
 			for _, h := range hosts {
-				if h.notified[hd] && h.active() {
+				if h.notified[hd] && (h.active() || p.play.ForceHandlers && h.failed && !h.unreachable) {
 					delete(h.notified, hd)
 					targets = append(targets, h)
 				}
@@ -224,9 +281,46 @@ func (p *playRun) flush(ctx context.Context, hosts []*hostState) {
 	}
 }
 
-// meta runs flush_handlers, end_play, end_host and noop.
+// dynInt evaluates a templated integer keyword with the first host's variables (0 if unset or bad).
+func (p *playRun) dynInt(t *Task, key string, in *inherit, first *hostState, hv map[string]any) int {
+	src, ok := t.dyn[key]
+	if !ok {
+		return 0
+	}
+	vars, err := p.taskVars(first, t, in, hv)
+	if err != nil {
+		return 0
+	}
+	v, err := p.r.eng.Render(src, vars)
+	if err != nil {
+		return 0
+	}
+	n, err := Args{key: v}.Int(key, 0)
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+// runOnce evaluates run_once (templated with the first host's variables).
+func (p *playRun) runOnce(t *Task, in *inherit, first *hostState, hv map[string]any) bool {
+	src, ok := t.dyn["run_once"]
+	if !ok {
+		return t.RunOnce || in.runOnce
+	}
+	vars, err := p.taskVars(first, t, in, hv)
+	if err != nil {
+		return false
+	}
+	b, err := p.r.eng.Truth(src, vars)
+	return err == nil && b
+}
+
+// meta runs flush_handlers, end_play, end_batch, end_host, reset_connection,
+// clear_facts, clear_host_errors, noop and refresh_inventory (a no-op: the
+// inventory is read once).
 func (p *playRun) meta(ctx context.Context, t *Task, hosts []*hostState, in *inherit) {
-	action, _ := p.r.args[t]["action"].(string)
+	action, _ := p.r.argsOf(t)["action"].(string)
 	hv := p.hostvarsSnapshot()
 	var matched []*hostState
 	for _, h := range hosts {
@@ -252,6 +346,26 @@ func (p *playRun) meta(ctx context.Context, t *Task, hosts []*hostState, in *inh
 	case "end_host":
 		for _, h := range matched {
 			h.ended = true
+		}
+	case "end_batch":
+		if len(matched) > 0 {
+			for _, h := range p.batch {
+				h.ended = true
+			}
+		}
+	case "reset_connection":
+		for _, h := range matched {
+			p.r.resetConn(h)
+		}
+	case "clear_facts":
+		for _, h := range matched {
+			h.facts = map[string]any{}
+			h.dirty, h.outside = true, nil
+		}
+		p.refreshDirty(matched)
+	case "clear_host_errors":
+		for _, h := range p.hosts {
+			h.failed, h.unreachable = false, false
 		}
 	}
 }

@@ -34,6 +34,8 @@ type TaskContext struct {
 	vars    map[string]any
 	eng     *template.Engine
 	dir     string
+	roleDir string    // the task's role directory, if any
+	jobs    *jobTable // the run's async jobs
 	connect func(ctx context.Context) (Conn, error)
 	changes []string
 }

@@ -65,6 +65,24 @@ type Play struct {
 	AnyErrorsFatal bool
 	// Become is the play's default privilege escalation.
 	Become bool
+	// Conn are the play's connection keywords (remote_user, become_user,
+	// become_method, connection), inherited by its tasks.
+	Conn ConnKeywords
+	// Environment is the play's environment for commands (a mapping or a template).
+	Environment any
+	// Strategy is "linear" (default) or "free".
+	Strategy string
+	// Order is the host order: inventory (default), reverse_inventory,
+	// sorted, reverse_sorted or shuffle.
+	Order string
+	// ModuleDefaults are default arguments per module (or group/NAME).
+	ModuleDefaults map[string]map[string]any
+	// CheckMode and Diff force check mode / diff for the play's tasks when set.
+	CheckMode, Diff *bool
+	// VarsPrompt are the play's vars_prompt entries: name → default (no prompting).
+	VarsPrompt map[string]any
+	// ForceHandlers runs notified handlers on hosts that failed too.
+	ForceHandlers bool
 	// Vars are the play's variables.
 	Vars map[string]any
 	// VarsFiles are YAML files of variables, relative to the playbook.
@@ -83,6 +101,18 @@ type Play struct {
 	GatherTimeout int
 	// Pos is where the play starts.
 	Pos Pos
+	// roleDefaults and roleVars are the merged defaults and vars of the
+	// play's public roles (roles:, import_role, include_role public: true).
+	roleDefaults, roleVars map[string]any
+	// roleShared are the names that several public roles define (in their
+	// defaults or their vars): a role task re-applies only these of its own.
+	roleShared map[string]bool
+	// dyn are templated keyword values (serial, any_errors_fatal, become,
+	// gather_facts, check_mode, diff), evaluated when the play starts.
+	dyn map[string]string
+	// keywords are the play's task keywords (ignore_errors, no_log,
+	// run_once, ignore_unreachable, throttle, timeout) as a block's.
+	keywords Task
 	// factsTask is the synthetic "Gathering Facts" task (set by prepare).
 	factsTask *Task
 }
@@ -105,6 +135,9 @@ type Task struct {
 	Loop any
 	// LoopFlatten is set for with_items, which flattens one level.
 	LoopFlatten bool
+	// LoopWith names the lookup of a with_X loop (with_dict: "dict"); Loop
+	// is then its terms.
+	LoopWith string
 	// LoopVar names the loop variable (default "item").
 	LoopVar string
 	// IndexVar names a variable holding the loop index, if set.
@@ -137,12 +170,71 @@ type Task struct {
 	Tags []string
 	// Become overrides the play's privilege escalation when set.
 	Become *bool
+	// Conn are the task's connection keywords (remote_user, become_user, …).
+	Conn ConnKeywords
+	// Environment sets environment variables for the task's commands.
+	Environment any
+	// Throttle bounds how many hosts run the task at once (0: no bound).
+	Throttle int
+	// CheckMode and Diff override the run's check mode / diff when set.
+	CheckMode, Diff *bool
+	// Async is the task's time limit in seconds (async:); Poll how often to
+	// check (poll:, default 10; 0 starts the job and goes on).
+	Async, Poll any
+	// ModuleDefaults are default module arguments for the tasks of a block.
+	ModuleDefaults map[string]map[string]any
+	// AnyErrorsFatal (task or block) stops the play when this task fails on a host.
+	AnyErrorsFatal *bool
+	// IgnoreUnreachable keeps a host that this task cannot reach in the play.
+	IgnoreUnreachable bool
+	// DelegateFacts gives the facts a delegated task sets to the delegate.
+	DelegateFacts bool
+	// Timeout bounds one run of the module, in seconds (0: none).
+	Timeout int
 	// NoLog hides arguments and results in output.
 	NoLog bool
 	// Vars are task (or block) variables.
 	Vars map[string]any
 	// Pos is where the task starts; ModulePos where its module key is.
 	Pos, ModulePos Pos
+
+	// role is the role the task was read from, nil outside roles.
+	role *roleUse
+	// dynInclude is an include_tasks whose file name is templated: read
+	// when it runs (see dyninclude.go).
+	dynInclude *dynInclude
+	// dyn are templated keyword values (ignore_errors, become, run_once,
+	// check_mode, diff), evaluated per host when the task runs.
+	dyn map[string]string
+}
+
+// ConnKeywords are the connection keywords of a play, block or task; empty
+// fields inherit.
+type ConnKeywords struct {
+	// RemoteUser is remote_user: the login user when ansible_user is not set.
+	RemoteUser string
+	// BecomeUser is become_user (default root).
+	BecomeUser string
+	// BecomeMethod is become_method: sudo (default) or su.
+	BecomeMethod string
+	// Connection is the connection keyword: ssh (default) or local.
+	Connection string
+}
+
+// over returns k with c's set fields replacing its own.
+func (k ConnKeywords) over(c ConnKeywords) ConnKeywords {
+	for _, f := range []struct {
+		dst *string
+		src string
+	}{
+		{&k.RemoteUser, c.RemoteUser}, {&k.BecomeUser, c.BecomeUser},
+		{&k.BecomeMethod, c.BecomeMethod}, {&k.Connection, c.Connection},
+	} {
+		if f.src != "" {
+			*f.dst = f.src
+		}
+	}
+	return k
 }
 
 // IsBlock reports whether the task is a block.

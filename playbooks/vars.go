@@ -27,7 +27,8 @@ func (p *playRun) refresh(hosts ...*hostState) {
 
 func (p *playRun) refreshOne(h *hostState, m magic) {
 	r := p.r
-	layers := []map[string]any{h.host.Vars, p.play.Vars, p.files, h.facts, r.opts.ExtraVars}
+	play := p.play
+	layers := []map[string]any{play.roleDefaults, h.host.Vars, play.Vars, play.VarsPrompt, p.files, play.roleVars, h.facts, r.opts.ExtraVars}
 	view := template.Vars(layers...)
 	p.addMagic(h, view, m)
 	pending := []string{}
@@ -95,7 +96,7 @@ func (p *playRun) addMagic(h *hostState, view map[string]any, m magic) {
 	view["inventory_hostname"] = name
 	view["inventory_hostname_short"] = short
 	view["groups"] = p.groups
-	view["group_names"] = groupNames(r.opts.Groups, name)
+	view["group_names"] = groupNames(r.groups, name)
 	view["play_hosts"] = m.batch
 	view["ansible_play_batch"] = m.batch
 	view["ansible_play_hosts"] = m.playHosts
@@ -104,7 +105,13 @@ func (p *playRun) addMagic(h *hostState, view map[string]any, m magic) {
 	view["ansible_diff_mode"] = r.opts.Diff
 	view["playbook_dir"] = r.pb.Dir
 	view["omit"] = omitToken
+	view["ansible_version"] = ansibleVersion
 }
+
+// ansibleVersion is the ansible_version magic variable: the Ansible release
+// whose playbook language orch follows (roles test it: `ansible_version.full
+// is version('2.12', '>=')`).
+var ansibleVersion = map[string]any{"full": "2.18.0", "major": 2, "minor": 18, "revision": 0, "string": "2.18.0"}
 
 // omitToken is the value of `omit`: a module argument templated to it is dropped.
 const omitToken = "__omit_place_holder__orch__"
@@ -119,13 +126,16 @@ func dropOmitted(args map[string]any) {
 }
 
 func (p *playRun) groupsVar() map[string]any {
-	out := make(map[string]any, len(p.r.opts.Groups)+1)
+	out := make(map[string]any, len(p.r.groups)+1)
 	all := make([]any, 0, len(p.r.order))
 	for _, h := range p.r.order {
 		all = append(all, h.host.Name)
 	}
+	for _, name := range p.r.added {
+		all = append(all, name)
+	}
 	out["all"] = all
-	for g, members := range p.r.opts.Groups {
+	for g, members := range p.r.groups {
 		l := make([]any, len(members))
 		for i, m := range members {
 			l[i] = m
@@ -206,23 +216,42 @@ func (p *playRun) refreshDirty(hosts []*hostState) {
 
 // inherit carries block keywords down to the tasks of the block.
 type inherit struct {
-	when         []string
-	vars         []map[string]any
-	tags         []string
-	become       *bool
-	noLog        bool
-	ignoreErrors bool
-	delegateTo   string
-	runOnce      bool
-	rescuable    bool // a failure here goes to an enclosing rescue
-	handler      bool
+	when          []string
+	vars          []map[string]any
+	tags          []string
+	become        *bool
+	noLog         bool
+	ignoreErrors  bool
+	delegateTo    string
+	runOnce       bool
+	rescuable     bool // a failure here goes to an enclosing rescue
+	handler       bool
+	free          bool // in a strategy: free host goroutine holding p.gil
+	fatal         *bool
+	timeout       int
+	ignoreUnreach bool
+	conn          ConnKeywords
+	env           []any // environment: mappings (or templates), outer first
+	defaults      []map[string]map[string]any
+	checkMode     *bool
+	diff          *bool
+	throttle      int
+	dyn           []map[string]string // templated keywords of enclosing blocks
 	// perHost are the loop variables of an include_tasks loop, per host.
 	perHost map[*hostState]map[string]any
 }
 
 func (p *playRun) rootInherit() *inherit {
-	b := p.play.Become
-	return &inherit{tags: p.play.Tags, become: &b}
+	play := p.play
+	b := play.Become
+	in := &inherit{tags: play.Tags, become: &b, conn: play.Conn, checkMode: play.CheckMode, diff: play.Diff}
+	if play.Environment != nil {
+		in.env = []any{play.Environment}
+	}
+	if play.ModuleDefaults != nil {
+		in.defaults = []map[string]map[string]any{play.ModuleDefaults}
+	}
+	return in.child(&play.keywords)
 }
 
 // child returns what the tasks of block b inherit.
@@ -242,16 +271,46 @@ func (in *inherit) child(b *Task) *inherit {
 		c.delegateTo = b.DelegateTo
 	}
 	c.runOnce = in.runOnce || b.RunOnce
+	c.conn = in.conn.over(b.Conn)
+	if b.Environment != nil {
+		c.env = append(slices.Clip(in.env), b.Environment)
+	}
+	if b.ModuleDefaults != nil {
+		c.defaults = append(slices.Clip(in.defaults), b.ModuleDefaults)
+	}
+	if b.CheckMode != nil {
+		c.checkMode = b.CheckMode
+	}
+	if b.Diff != nil {
+		c.diff = b.Diff
+	}
+	if b.Throttle > 0 {
+		c.throttle = b.Throttle
+	}
+	if b.AnyErrorsFatal != nil {
+		c.fatal = b.AnyErrorsFatal
+	}
+	c.ignoreUnreach = in.ignoreUnreach || b.IgnoreUnreachable
+	if b.Timeout > 0 {
+		c.timeout = b.Timeout
+	}
+	if b.dyn != nil {
+		c.dyn = append(slices.Clip(in.dyn), b.dyn)
+	}
 	return &c
 }
 
 // taskVars builds the variables a task sees on a host: the host's view,
-// hostvars, block and task vars (templated) and the loop variables later.
+// hostvars, its role's defaults and vars, block and task vars (templated),
+// role parameters, and the loop variables later.
 func (p *playRun) taskVars(h *hostState, t *Task, in *inherit, hv map[string]any) (map[string]any, error) {
 	vars := make(map[string]any, len(h.view)+8)
 	maps.Copy(vars, h.view)
 	vars["hostvars"] = hv
 	maps.Copy(vars, in.perHost[h])
+	if t.role != nil {
+		p.roleLayers(h, t.role, vars)
+	}
 	for _, layer := range append(slices.Clip(in.vars), t.Vars) {
 		for k, v := range layer {
 			if _, isFact := h.facts[k]; isFact {
@@ -267,5 +326,55 @@ func (p *playRun) taskVars(h *hostState, t *Task, in *inherit, hv map[string]any
 			vars[k] = rv
 		}
 	}
+	if t.role != nil && len(t.role.params) > 0 {
+		var pending []string
+		for k, v := range t.role.params {
+			if _, isExtra := p.r.opts.ExtraVars[k]; !isExtra {
+				vars[k] = v
+				pending = append(pending, k)
+			}
+		}
+		p.resolve(vars, pending)
+	}
 	return vars, nil
+}
+
+// roleLayers puts a role task's own defaults and vars into vars, where no
+// layer above them defines the name (Ansible's precedence: role defaults
+// are the lowest, role vars are above play vars and vars_files, below
+// block/task vars, include_vars and set_fact). They are already in the
+// view when the role is public; this makes the task's own role win over
+// other roles' and serves private (include_role) roles.
+func (p *playRun) roleLayers(h *hostState, ru *roleUse, vars map[string]any) {
+	r, play := p.r, p.play
+	var pending []string
+	for k, v := range ru.defaults {
+		if ru.public && !play.roleShared[k] {
+			continue // already in the view, from this role
+		}
+		if !inAny(k, h.host.Vars, play.Vars, play.VarsPrompt, p.files, play.roleVars, ru.vars, h.facts, r.opts.ExtraVars) {
+			vars[k] = v
+			pending = append(pending, k)
+		}
+	}
+	for k, v := range ru.vars {
+		if ru.public && !play.roleShared[k] {
+			continue
+		}
+		if !inAny(k, h.facts, r.opts.ExtraVars) {
+			vars[k] = v
+			pending = append(pending, k)
+		}
+	}
+	vars["role_path"], vars["role_name"], vars["ansible_role_name"] = ru.role.Dir, ru.role.Name, ru.role.Name
+	p.resolve(vars, pending)
+}
+
+func inAny(k string, layers ...map[string]any) bool {
+	for _, l := range layers {
+		if _, ok := l[k]; ok {
+			return true
+		}
+	}
+	return false
 }

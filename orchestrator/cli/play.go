@@ -25,11 +25,15 @@ type PlayCmd struct {
 	StartAtTask string   `help:"Start at the task with this name."`
 	ListHosts   bool     `help:"List the hosts each play would run on, then exit."`
 	ListTasks   bool     `help:"List the tasks, then exit."`
+	SyntaxCheck bool     `help:"Check the playbook (imports, roles, templates, modules) without running it; report every problem."`
 	Format      string   `help:"Output: text or json." default:"text" enum:"text,json"`
 }
 
 // Run runs the playbook.
 func (c *PlayCmd) Run(g *Globals) error {
+	if c.SyntaxCheck {
+		return orchestrator.SyntaxCheck(c.Playbook)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	extra, err := parseExtraVars(c.ExtraVars)

@@ -332,7 +332,7 @@ func (w *walker) rewrite(n any) nodes.Expression {
 // (`v is version('1', '>=', strict=true)`, which gonja's parser does not
 // accept) into the equivalent filter call `v | __is_version(...)`.
 func (e *Engine) lex(s string) *tokens.Stream {
-	st := tokens.LexAll(s, e.cfg)
+	st := tokens.LexAll(e.fixSource(s), e.cfg)
 	var toks []*tokens.Token
 	for !st.End() {
 		toks = append(toks, st.Next())
@@ -414,6 +414,9 @@ func testFilters(tests map[string]fn) map[string]exec.FilterFunction {
 // text of a whole template (gonja lexes those itself), by token positions;
 // the text is left as it is where positions do not match it.
 func (e *Engine) rewriteSource(s string) string {
+	if !strings.Contains(s, "\r") {
+		s = e.fixSource(s)
+	}
 	if !strings.Contains(s, "=") || strings.Contains(s, "\r") {
 		return s
 	}

@@ -107,3 +107,49 @@ func TestFilterErrors(t *testing.T) {
 		t.Errorf("mandatory: %v, want ErrUndefined", err)
 	}
 }
+
+// TestIPFilters: ansible.utils' ipaddr family as kubespray uses it.
+func TestIPFilters(t *testing.T) {
+	e := New()
+	vars := map[string]any{"svc": "10.233.0.0/18", "v6": "fd85:ee78:d8a6:8607::1:0/112"}
+	cases := map[string]any{
+		`{{ svc | ansible.utils.ipaddr('net') | ansible.utils.ipaddr(3) | ansible.utils.ipaddr('address') }}`: "10.233.0.3",
+		`{{ svc | ipaddr('prefix') }}`:                             18,
+		`{{ '10.0.0.5' | ipaddr('net') }}`:                         false,
+		`{{ '10.0.0.5' | ipaddr(svc) }}`:                           false,
+		`{{ '10.233.1.5' | ipaddr(svc) }}`:                         "10.233.1.5",
+		`{{ ['x', '1.2.3.4', 'fe80::1'] | ipv4 }}`:                 []any{"1.2.3.4"},
+		`{{ 'fe80::1' | ansible.utils.ipwrap }}`:                   "[fe80::1]",
+		`{{ '1.2.3.4' | ipwrap }}`:                                 "1.2.3.4",
+		`{{ v6 | ipaddr('net') | ipaddr(1) | ipaddr('address') }}`: "fd85:ee78:d8a6:8607::1:1",
+		`{{ '192.168.1.0/24' | ipaddr('netmask') }}`:               "255.255.255.0",
+		`{{ '192.168.1.0/24' | ipaddr('broadcast') }}`:             "192.168.1.255",
+		`{{ '192.168.1.0/24' | ipaddr(-1) }}`:                      "192.168.1.255/24",
+	}
+	for in, want := range cases {
+		got, err := e.Render(in, vars)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("%s = %#v, %v; want %#v", in, got, err, want)
+		}
+	}
+}
+
+// TestPasswordHash: SHA-crypt hashes equal glibc's crypt(3) (Python's
+// crypt.crypt gave the expected values); bcrypt verifies.
+func TestPasswordHash(t *testing.T) {
+	e := New()
+	cases := map[string]string{
+		`{{ 'secret' | password_hash('sha512', 'saltsalt') }}`:       "$6$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77vwPZN.Pq.H91p5hVO1",
+		`{{ 'secret' | password_hash('sha256', 'saltsalt', 5000) }}`: "$5$rounds=5000$saltsalt$0IyaXrmV7.sGNS6tirgqHLqX/G.FBvgkYA.lpPdS5sA",
+	}
+	for in, want := range cases {
+		got, err := e.Render(in, nil)
+		if err != nil || got != want {
+			t.Errorf("%s = %v, %v; want %s", in, got, err, want)
+		}
+	}
+	got, err := e.Render(`{{ 'pw' | password_hash('bcrypt') }}`, nil)
+	if err != nil || !strings.HasPrefix(String(got), "$2a$") {
+		t.Errorf("bcrypt = %v, %v", got, err)
+	}
+}

@@ -370,13 +370,11 @@ func (e *Engine) runLookup(ev *gexec.Evaluator, plugin string, terms []any, kw m
 		}
 	case "pipe", "ansible.builtin.pipe":
 		for _, t := range terms {
-			c, cancel := context.WithTimeout(context.Background(), pipeTimeout)
-			b, err := exec.CommandContext(c, "sh", "-c", String(t)).Output()
-			cancel()
+			b, err := runPipe(String(t))
 			if err != nil {
-				return nil, fmt.Errorf("%q: %w", String(t), err)
+				return nil, err
 			}
-			out = append(out, strings.TrimRight(string(b), "\n"))
+			out = append(out, strings.TrimRight(b, "\n"))
 		}
 	case "vars", "ansible.builtin.vars":
 		for _, t := range terms {
@@ -393,17 +391,25 @@ func (e *Engine) runLookup(ev *gexec.Evaluator, plugin string, terms []any, kw m
 	case "items", "list", "ansible.builtin.items", "ansible.builtin.list":
 		out = terms
 	case "first_found", "ansible.builtin.first_found":
-		for _, t := range terms {
-			path := lookupPath(ctx, String(t), "files")
-			if _, err := os.Stat(path); err == nil {
-				return []any{path}, nil
-			}
-		}
-		return nil, fmt.Errorf("no file found among %v", terms)
+		return firstFound(ctx, terms, kw)
 	default:
-		return nil, fmt.Errorf("no lookup plugin named %q (known: env, file, template, pipe, vars, items, list, first_found)", plugin)
+		if f, ok := moreLookups[strings.TrimPrefix(plugin, "ansible.builtin.")]; ok {
+			return f(ctx, terms, kw)
+		}
+		return nil, fmt.Errorf("no lookup plugin named %q (known: env, file, template, pipe, vars, items, list, first_found, %s)", plugin, strings.Join(lookupNames(), ", "))
 	}
 	return out, nil
+}
+
+// runPipe runs a controller command for the pipe and lines lookups.
+func runPipe(cmd string) (string, error) {
+	c, cancel := context.WithTimeout(context.Background(), pipeTimeout)
+	defer cancel()
+	b, err := exec.CommandContext(c, "sh", "-c", cmd).Output()
+	if err != nil {
+		return "", fmt.Errorf("%q: %w", cmd, err)
+	}
+	return string(b), nil
 }
 
 // lookupPath resolves a relative path against the role's or playbook's
@@ -415,6 +421,8 @@ func lookupPath(ctx *gexec.Context, p, plugin string) string {
 	sub := "files"
 	if strings.HasSuffix(plugin, "template") {
 		sub = "templates"
+	} else if plugin == "vars" {
+		sub = "vars"
 	}
 	for _, base := range []string{"role_path", "playbook_dir"} {
 		if d, ok := ctx.Get(base); ok {

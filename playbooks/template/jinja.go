@@ -315,10 +315,17 @@ func (e *Engine) mapError(src string, err error, ctx *exec.Context) error {
 				name = r
 			}
 		}
+		if m := callItem.FindStringSubmatch(name); m != nil {
+			// gonja names a subscript of a call's result by the call's Go form
+			return fmt.Errorf("%w: no element %s in the result of a call (index out of range or missing key) in %q", ErrUndefined, m[1], src)
+		}
 		return fmt.Errorf("%w %q in %q", ErrUndefined, name, src)
 	}
 	return fmt.Errorf("%w: %q: %s", ErrEval, src, rootMessage(err))
 }
+
+// callItem matches gonja's name for a missing item of a call's result: `call([], map[])[2]`.
+var callItem = regexp.MustCompile(`^call\(.*\)\[(.+)\]$`)
 
 var undefinedPatterns = []*regexp.Regexp{
 	regexp.MustCompile(`Unable to evaluate name "([^"]*)"`),

@@ -242,3 +242,47 @@ func TestContextChaining(t *testing.T) {
 		t.Errorf("a variable should shadow a global, as in Jinja: %v %v", v, err)
 	}
 }
+
+// TestPythonGrammar: what gonja's grammar refuses and Jinja2 accepts, from
+// the corpus (geerlingguy's roles, kubespray): Python string escapes in
+// regexes, collection-qualified filter and test names, and conditional
+// expressions inside parentheses, lists, arguments and else branches,
+// evaluated lazily.
+func TestPythonGrammar(t *testing.T) {
+	e := New()
+	vars := map[string]any{"v": "git version 2.39.5", "os": "RedHat", "l": []any{"a", "b"},
+		"r": map[string]any{"stat": map[string]any{"exists": false}}}
+	cases := []struct {
+		in   string
+		want any
+	}{
+		{`{{ v | regex_replace("^.*?([0-9\.]+)$", "\\1") }}`, "2.39.5"},
+		{`{{ v | regex_search('\d+\.\d+') }}`, "2.39"},
+		{`{{ 'a\tb\\c\x41' }}`, "a\tb\\cA"},
+		{`{{ l | ansible.builtin.join(',') | ansible.builtin.upper }}`, "A,B"},
+		{`{{ '2.1' is ansible.builtin.version('2.0', '>') }}`, true},
+		{`{{ 'fedora' if os == 'Fedora' else 'rhel' if os == 'RedHat' else 'centos' }}`, "rhel"},
+		{`x-{{ 'fedora' if os == 'Fedora' else 'rhel' if os == 'RedHat' else 'centos' }}/y`, "x-rhel/y"},
+		{`{{ (1 if os == 'RedHat' else 2) + 10 }}`, 11},
+		{`{{ [0 if false else 5, nothing.x if false else 'lazy'] }}`, []any{5, "lazy"}},
+		{`{{ l | join(' if ' if true else ',') }}`, "a if b"},
+		{`{{ not r.stat.exists }}`, true},
+		{"{% if os == 'x' or\n      (os == 'RedHat' and\n '2.1' is version('2.0', '>')) %}yes{% endif %}", "yes"},
+		{"{{ os == 'x' or\n os == 'RedHat' }}", true},
+		{`{{ not r.stat.exists and not r['stat'].exists }}`, true},
+		{`{{ not l | length }}`, false},
+		{`{{ r.stat is not ansible.builtin.defined }}`, false},
+		{`{{ 'install' if ('version 2' in v | default('') or 'x' in l | default([])) else 'upgrade' }}`, "install"},
+		{`{% set x = 'p' if l else 'q' %}{{ x }}{% for i in l if i != 'a' %}{{ i }}{% endfor %}`, "pb"},
+	}
+	for _, c := range cases {
+		got, err := e.Render(c.in, vars)
+		if err != nil {
+			t.Errorf("%s: %v", c.in, err)
+			continue
+		}
+		if !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s = %#v, want %#v", c.in, got, c.want)
+		}
+	}
+}

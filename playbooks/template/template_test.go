@@ -141,3 +141,12 @@ func BenchmarkRender(b *testing.B) {
 		}
 	}
 }
+
+// TestIndexErrorMessage: an out-of-range subscript of a method's result
+// says so instead of naming gonja's internal form of the call.
+func TestIndexErrorMessage(t *testing.T) {
+	_, err := New().Render("{{ out.split()[2] }}", map[string]any{"out": "a b"})
+	if !errors.Is(err, ErrUndefined) || !strings.Contains(err.Error(), "no element 2 in the result of a call") {
+		t.Errorf("err = %v", err)
+	}
+}
