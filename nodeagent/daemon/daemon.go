@@ -18,6 +18,8 @@ import (
 
 	"orch/nodeagent/api"
 	"orch/nodeagent/api/pki"
+	"orch/nodeagent/daemon/images"
+	"orch/nodeagent/daemon/rest"
 	"orch/nodeagent/localdb"
 	"orch/nodeagent/netmux"
 	"orch/nodeagent/store"
@@ -26,7 +28,7 @@ import (
 
 // Sentinel errors of the daemon.
 var (
-	ErrNotInitialised = errors.New("this member is not initialised: run `nodeagent init`")
+	ErrNotInitialised = rest.ErrNotInitialised
 	ErrInitialised    = errors.New("this member is already initialised")
 	ErrHasData        = errors.New("the agent directory already holds cluster data; joining would lose it (pass --wipe to join anyway)")
 	ErrRunning        = errors.New("the daemon is running")
@@ -78,6 +80,7 @@ type Daemon struct {
 	cutOff      atomic.Pointer[api.CutOff] // set once a recovery elsewhere cut this member off
 	node        nodeDrivers                // containers and images of this member (instance_node.go)
 	stor        storageState               // storage pools and networks (storage_*.go, network_*.go)
+	imgs        *images.Service            // images and remotes (daemon/images)
 
 	// resumed is set once Run has reopened the member's database (or found the directory
 	// uninitialised): until then GET /1.0 answers 503, so that `waitready` cannot return
@@ -132,6 +135,7 @@ func New(cfg Config) (*Daemon, error) {
 	d.peers = newPeerPool(d)
 	d.trust = newTrustCache()
 	d.health = newHealth()
+	d.wireDomains()
 	return d, nil
 }
 

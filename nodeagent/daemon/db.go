@@ -13,38 +13,17 @@ import (
 	"sync"
 
 	"orch/nodeagent/api"
+	"orch/nodeagent/daemon/db"
 	"orch/nodeagent/store"
 )
 
 // Rows is a query result: one []any per row, values int64, float64, string or nil.
-type Rows [][]any
+type Rows = db.Rows
 
 // str and i64 read a column value of Rows.
-func str(v any) string {
-	switch x := v.(type) {
-	case string:
-		return x
-	case nil:
-		return ""
-	case int64:
-		return strconv.FormatInt(x, 10)
-	default:
-		return fmt.Sprint(x)
-	}
-}
+func str(v any) string { return db.Str(v) }
 
-func i64(v any) int64 {
-	switch x := v.(type) {
-	case int64:
-		return x
-	case float64:
-		return int64(x)
-	case string:
-		n, _ := strconv.ParseInt(x, 10, 64)
-		return n
-	}
-	return 0
-}
+func i64(v any) int64 { return db.I64(v) }
 
 // execRequest and queryRequest are the bodies of the internal database endpoints.
 type execRequest struct {
@@ -392,6 +371,4 @@ func (p *peerPool) close() {
 }
 
 // storeStmt builds one statement.
-func storeStmt(sql string, args ...any) store.Statement {
-	return store.Statement{SQL: sql, Args: args}
-}
+func storeStmt(sql string, args ...any) store.Statement { return db.Stmt(sql, args...) }

@@ -6,6 +6,7 @@ import (
 	"sort"
 
 	"orch/nodeagent/api"
+	"orch/nodeagent/daemon/db"
 	"orch/nodeagent/store"
 )
 
@@ -154,14 +155,7 @@ func splitEntity(id string) (entity, name string) {
 	return id, ""
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
+func sortedKeys[V any](m map[string]V) []string { return db.SortedKeys(m) }
 
 // clusterEntities reads the cluster's pools and networks with their global config.
 func (d *Daemon) clusterEntities(ctx context.Context) (pools []api.StoragePool, networks []api.Network, err error) {

@@ -5,11 +5,10 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"strings"
 
 	"orch/nodeagent/api"
+	"orch/nodeagent/daemon/rest"
 	"orch/nodeagent/store"
 )
 
@@ -20,18 +19,18 @@ const (
 	originTLS
 )
 
-// access is what a route requires of its caller.
-type access int
+// access is what a route requires of its caller (rest.Access).
+type access = rest.Access
 
 const (
-	public  access = iota // anyone (the handler authenticates what it must)
-	trusted               // the local socket, a trusted client certificate or a member
-	local                 // the local socket only
-	member                // another member (cluster certificate) or the local socket
+	public  = rest.Public  // anyone (the handler authenticates what it must)
+	trusted = rest.Trusted // the local socket, a trusted client certificate or a member
+	local   = rest.Local   // the local socket only
+	member  = rest.Member  // another member (cluster certificate) or the local socket
 )
 
 // handlerFunc is a route's handler; a returned error becomes an LXD-style error response.
-type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+type handlerFunc = rest.HandlerFunc
 
 // caller classifies the request's origin.
 type caller struct {
@@ -91,15 +90,7 @@ func (d *Daemon) handle(mux *http.ServeMux, pattern string, need access, h handl
 
 // writeOK writes a sync success response with metadata (may be nil) and an optional ETag.
 func writeOK(w http.ResponseWriter, meta any, etag string) error {
-	raw, err := json.Marshal(meta)
-	if err != nil {
-		return err
-	}
-	if etag != "" {
-		w.Header().Set("ETag", etag)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	return json.NewEncoder(w).Encode(api.Response{Type: "sync", Status: "Success", StatusCode: http.StatusOK, Metadata: raw})
+	return rest.WriteOK(w, meta, etag)
 }
 
 func (d *Daemon) writeError(w http.ResponseWriter, r *http.Request, err error) {
@@ -133,33 +124,15 @@ func errorCode(err error) int {
 }
 
 // decodeBody reads a JSON request body into v, rejecting unknown fields.
-func decodeBody(r *http.Request, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, 16<<20))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return api.Errorf(http.StatusBadRequest, "request body: %v", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return api.Errorf(http.StatusBadRequest, "request body: unexpected data after the JSON document")
-	}
-	return nil
-}
+func decodeBody(r *http.Request, v any) error { return rest.DecodeBody(r, v) }
 
-func badRequest(format string, args ...any) error {
-	return api.Errorf(http.StatusBadRequest, format, args...)
-}
-
-func notFound(format string, args ...any) error {
-	return api.Errorf(http.StatusNotFound, format, args...)
-}
-
-func conflict(format string, args ...any) error {
-	return api.Errorf(http.StatusConflict, format, args...)
-}
-
-func unavailable(format string, args ...any) error {
-	return api.Errorf(http.StatusServiceUnavailable, format, args...)
-}
+// badRequest, notFound, conflict and unavailable are the rest package's API errors.
+var (
+	badRequest  = rest.BadRequest
+	notFound    = rest.NotFound
+	conflict    = rest.Conflict
+	unavailable = rest.Unavailable
+)
 
 // routes is the API of every listener; access rules differ per route, not per listener.
 func (d *Daemon) routes() http.Handler {
@@ -204,13 +177,7 @@ func (d *Daemon) routes() http.Handler {
 }
 
 // pathName returns the {name} path value, refusing empty and odd names.
-func pathName(r *http.Request) (string, error) {
-	n := r.PathValue("name")
-	if n == "" || strings.ContainsAny(n, "/\x00") {
-		return "", badRequest("bad name %q", n)
-	}
-	return n, nil
-}
+func pathName(r *http.Request) (string, error) { return rest.PathName(r) }
 
 func wrapf(err error, format string, args ...any) error {
 	if err == nil {

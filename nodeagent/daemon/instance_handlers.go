@@ -115,7 +115,7 @@ func (d *Daemon) createLocal(ctx context.Context, req api.InstancesPost) (err er
 	if err != nil {
 		return err
 	}
-	fp, err := d.ensureImage(ctx, req.Source)
+	fp, err := d.imgs.Ensure(ctx, req.Source)
 	if err != nil {
 		return err
 	}

@@ -2,13 +2,12 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"net"
 	"net/http"
 	"sort"
-	"strings"
 
 	"orch/nodeagent/api"
+	"orch/nodeagent/daemon/rest"
 	"orch/nodeagent/store"
 )
 
@@ -239,10 +238,10 @@ func (d *Daemon) expandProfiles(ctx context.Context, names []string) (launchSpec
 }
 
 // isUnique reports a UNIQUE constraint failure (a name taken).
-func isUnique(err error) bool { return err != nil && strings.Contains(err.Error(), "UNIQUE") }
+func isUnique(err error) bool { return rest.IsUnique(err) }
 
 // isConflict reports a failed Expect (a row that was not there).
-func isConflict(err error) bool { return errors.Is(err, store.ErrConflict) }
+func isConflict(err error) bool { return rest.IsConflict(err) }
 
 // eth0Bridge is the host bridge eth0 goes on, "" for no eth0: a managed network's bridge,
 // which must be Created on this member, or an existing parent bridge.

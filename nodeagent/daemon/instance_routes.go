@@ -2,8 +2,8 @@ package daemon
 
 import "net/http"
 
-// instanceRoutes registers the instance, profile and image endpoints (instance_*.go,
-// image_*.go). Requests about one instance run on the member owning it (onOwner).
+// instanceRoutes registers the instance and profile endpoints (instance_*.go) and the
+// images domain's (daemon/images). Requests about one instance run on the member owning it (onOwner).
 func (d *Daemon) instanceRoutes(m *http.ServeMux) {
 	d.handle(m, "GET /1.0/instances", trusted, d.getInstances)
 	d.handle(m, "POST /1.0/instances", trusted, d.postInstance)
@@ -22,17 +22,5 @@ func (d *Daemon) instanceRoutes(m *http.ServeMux) {
 	d.handle(m, "PUT /1.0/profiles/{name}", trusted, d.putProfile)
 	d.handle(m, "DELETE /1.0/profiles/{name}", trusted, d.deleteProfile)
 
-	d.handle(m, "GET /1.0/images", trusted, d.getImages)
-	d.handle(m, "POST /1.0/images", trusted, d.postImage)
-	d.handle(m, "GET /1.0/images/{name}", trusted, d.getImage)
-	d.handle(m, "DELETE /1.0/images/{name}", trusted, d.deleteImage)
-	d.handle(m, "POST /1.0/images/aliases", trusted, d.postImageAlias)
-	d.handle(m, "DELETE /1.0/images/aliases/{name}", trusted, d.deleteImageAlias)
-	d.handle(m, "GET /internal/images/{fp}/{part}", member, d.getImageFile)
-	d.handle(m, "POST /internal/images/{fp}/fetch", member, d.postImageFetch)
-	d.handle(m, "POST /internal/images/{fp}/drop", member, d.postImageDrop)
-
-	d.handle(m, "GET /1.0/remotes", trusted, d.getRemotes)
-	d.handle(m, "POST /1.0/remotes", trusted, d.postRemote)
-	d.handle(m, "DELETE /1.0/remotes/{name}", trusted, d.deleteRemote)
+	d.imgs.Routes(router{d: d, mux: m})
 }

@@ -59,7 +59,7 @@ func (d *Daemon) deleteMember(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	d.log.Info("member removed", "member", name, "force", force)
-	go d.replicateAll(context.WithoutCancel(ctx)) // the removed member's image copies are gone
+	go d.imgs.ReplicateAll(context.WithoutCancel(ctx)) // the removed member's image copies are gone
 	return writeOK(w, nil, "")
 }
 

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"orch/nodeagent/api"
+	"orch/nodeagent/daemon/rest"
 	"orch/nodeagent/store"
 )
 
@@ -413,4 +414,4 @@ func (d *Daemon) postInternalEntity(k *entityKind, create bool) handlerFunc {
 }
 
 // targetOfRequest reads ?target=.
-func targetOfRequest(r *http.Request) string { return r.URL.Query().Get("target") }
+func targetOfRequest(r *http.Request) string { return rest.Target(r) }

@@ -1,0 +1,93 @@
+package daemon
+
+import (
+	"context"
+	"net/http"
+
+	"orch/nodeagent/api"
+	"orch/nodeagent/daemon/db"
+	"orch/nodeagent/daemon/images"
+	"orch/nodeagent/daemon/rest"
+	"orch/nodeagent/store"
+)
+
+// The daemon is the composition root of its domains (DESIGN.md): it builds each domain
+// service and hands it the small interfaces the domain declares, implemented here over the
+// daemon's database, membership, peers and routes.
+
+// wireDomains builds the domain services.
+func (d *Daemon) wireDomains() {
+	d.imgs = images.New(images.Deps{
+		DB: dbAccess{d}, Members: memberAccess{d}, Config: memberAccess{d}, Peers: peerAccess{d},
+		Open: d.imageStore, Log: d.log,
+	})
+}
+
+// dbAccess is the replicated database as domains see it.
+type dbAccess struct{ d *Daemon }
+
+// Query is a linearizable read (Daemon.query).
+func (a dbAccess) Query(ctx context.Context, sql string, args ...any) (db.Rows, error) {
+	return a.d.query(ctx, sql, args...)
+}
+
+// Exec is an atomic write through raft (Daemon.exec).
+func (a dbAccess) Exec(ctx context.Context, stmts ...store.Statement) ([]store.Result, error) {
+	return a.d.exec(ctx, stmts...)
+}
+
+// memberAccess is the membership as domains see it.
+type memberAccess struct{ d *Daemon }
+
+// Self is this member's name.
+func (a memberAccess) Self() string { return a.d.memberName() }
+
+// All are the members, read linearizably.
+func (a memberAccess) All(ctx context.Context) ([]db.Member, error) {
+	ms, err := a.d.members(ctx)
+	return dbMembers(ms), err
+}
+
+// Online are the members ONLINE by the leader's clock.
+func (a memberAccess) Online(ctx context.Context) ([]db.Member, error) {
+	ms, err := a.d.onlineMembers(ctx)
+	return dbMembers(ms), err
+}
+
+// GlobalConfig is the cluster-wide configuration, defaults applied.
+func (a memberAccess) GlobalConfig(ctx context.Context) (map[string]string, error) {
+	return a.d.globalConfig(ctx)
+}
+
+func dbMembers(ms []memberRow) []db.Member {
+	out := make([]db.Member, len(ms))
+	for i, m := range ms {
+		out[i] = db.Member{Name: m.name, Address: m.address}
+	}
+	return out
+}
+
+// peerAccess is the other members' internal API as domains see it.
+type peerAccess struct{ d *Daemon }
+
+// Post sends one request (first hop) to the member at addr.
+func (a peerAccess) Post(ctx context.Context, addr, path string, body, out any) error {
+	return a.d.peers.post(ctx, addr, path, body, out, 1)
+}
+
+// Client is the pooled client of the member at addr.
+func (a peerAccess) Client(addr string) (*api.Client, error) { return a.d.peers.client(addr) }
+
+// router registers a domain's routes on mux with the daemon's access checks.
+type router struct {
+	d   *Daemon
+	mux *http.ServeMux
+}
+
+// Handle registers h at pattern, reachable by callers that have need.
+func (r router) Handle(pattern string, need rest.Access, h rest.HandlerFunc) {
+	r.d.handle(r.mux, pattern, need, h)
+}
+
+// OnLeader wraps h to run on the raft leader (Daemon.onLeader).
+func (r router) OnLeader(h rest.HandlerFunc) rest.HandlerFunc { return r.d.onLeader(h) }
