@@ -20,6 +20,7 @@ import (
 	"orch/nodeagent/api/pki"
 	"orch/nodeagent/daemon/images"
 	"orch/nodeagent/daemon/rest"
+	"orch/nodeagent/daemon/trust"
 	"orch/nodeagent/localdb"
 	"orch/nodeagent/netmux"
 	"orch/nodeagent/store"
@@ -71,7 +72,7 @@ type Daemon struct {
 	clientAddr  string
 	unixSrv     *http.Server
 	peers       *peerPool
-	trust       *trustCache
+	trust       *trust.Service // trusted client certificates (daemon/trust)
 	health      *health
 	stopLoops   context.CancelFunc
 	loops       sync.WaitGroup
@@ -133,7 +134,6 @@ func New(cfg Config) (*Daemon, error) {
 		return nil, fmt.Errorf("server certificate: %w", err)
 	}
 	d.peers = newPeerPool(d)
-	d.trust = newTrustCache()
 	d.health = newHealth()
 	d.wireDomains()
 	return d, nil

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
@@ -409,4 +410,9 @@ func validateInit(d *Daemon, body []byte) error {
 	}
 	_, _, _, err := d.preseedAddresses(p, p.Cluster.ServerAddress)
 	return err
+}
+
+// pemOf encodes a DER certificate as PEM.
+func pemOf(der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }

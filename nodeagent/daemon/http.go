@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
@@ -53,7 +52,7 @@ func (d *Daemon) callerOf(r *http.Request) caller {
 		c.member, c.trusted = true, true
 		return c
 	}
-	c.trusted = d.isTrusted(r.Context(), c.fp)
+	c.trusted = d.trust.IsTrusted(r.Context(), c.fp)
 	return c
 }
 
@@ -150,10 +149,7 @@ func (d *Daemon) routes() http.Handler {
 	d.handle(m, "PATCH /1.0/cluster/members/{name}", trusted, d.onLeader(d.putMember))
 	d.handle(m, "GET /1.0/cluster/tokens", trusted, d.getTokens)
 	d.handle(m, "DELETE /1.0/cluster/tokens/{name}", trusted, d.deleteToken)
-	d.handle(m, "GET /1.0/certificates", trusted, d.getCertificates)
-	d.handle(m, "POST /1.0/certificates", public, d.postCertificate)
-	d.handle(m, "DELETE /1.0/certificates/{fingerprint}", trusted, d.deleteCertificate)
-	d.handle(m, "POST /internal/trust/forget", member, d.postTrustForget)
+	d.trust.Routes(router{d: d, mux: m})
 	d.handle(m, "POST /internal/init", local, d.postInit)
 	d.handle(m, "GET /internal/database", local, d.getDatabase)
 	d.handle(m, "POST /internal/db/exec", member, d.postExec)
@@ -184,8 +180,4 @@ func wrapf(err error, format string, args ...any) error {
 		return nil
 	}
 	return fmt.Errorf(format+": %w", append(args, err)...)
-}
-
-func pemOf(der []byte) []byte {
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }

@@ -8,6 +8,7 @@ import (
 	"orch/nodeagent/daemon/db"
 	"orch/nodeagent/daemon/images"
 	"orch/nodeagent/daemon/rest"
+	"orch/nodeagent/daemon/trust"
 	"orch/nodeagent/store"
 )
 
@@ -20,6 +21,9 @@ func (d *Daemon) wireDomains() {
 	d.imgs = images.New(images.Deps{
 		DB: dbAccess{d}, Members: memberAccess{d}, Config: memberAccess{d}, Peers: peerAccess{d},
 		Open: d.imageStore, Log: d.log,
+	})
+	d.trust = trust.New(trust.Deps{
+		DB: dbAccess{d}, Members: memberAccess{d}, Peers: peerAccess{d}, Callers: callerAccess{d}, Log: d.log,
 	})
 }
 
@@ -34,6 +38,20 @@ func (a dbAccess) Query(ctx context.Context, sql string, args ...any) (db.Rows, 
 // Exec is an atomic write through raft (Daemon.exec).
 func (a dbAccess) Exec(ctx context.Context, stmts ...store.Statement) ([]store.Result, error) {
 	return a.d.exec(ctx, stmts...)
+}
+
+// QueryLocal reads this member's replica without any consistency check.
+func (a dbAccess) QueryLocal(ctx context.Context, sql string, args ...any) (db.Rows, error) {
+	return a.d.queryLocal(ctx, sql, args...)
+}
+
+// Applied is the replica's last applied index; ok is false without a database.
+func (a dbAccess) Applied() (uint64, bool) {
+	st := a.d.store()
+	if st == nil {
+		return 0, false
+	}
+	return st.AppliedIndex(), true
 }
 
 // memberAccess is the membership as domains see it.
@@ -51,6 +69,12 @@ func (a memberAccess) All(ctx context.Context) ([]db.Member, error) {
 // Online are the members ONLINE by the leader's clock.
 func (a memberAccess) Online(ctx context.Context) ([]db.Member, error) {
 	ms, err := a.d.onlineMembers(ctx)
+	return dbMembers(ms), err
+}
+
+// Local are the members as this member's replica has them.
+func (a memberAccess) Local(ctx context.Context) ([]db.Member, error) {
+	ms, err := a.d.membersLocal(ctx)
 	return dbMembers(ms), err
 }
 
@@ -77,6 +101,15 @@ func (a peerAccess) Post(ctx context.Context, addr, path string, body, out any) 
 
 // Client is the pooled client of the member at addr.
 func (a peerAccess) Client(addr string) (*api.Client, error) { return a.d.peers.client(addr) }
+
+// callerAccess classifies requests for domains (Daemon.callerOf).
+type callerAccess struct{ d *Daemon }
+
+// Caller is who sent r.
+func (a callerAccess) Caller(r *http.Request) trust.Caller {
+	c := a.d.callerOf(r)
+	return trust.Caller{Fingerprint: c.fp, Trusted: c.trusted}
+}
 
 // router registers a domain's routes on mux with the daemon's access checks.
 type router struct {

@@ -1,7 +1,8 @@
-package daemon
+package trust
 
 import (
 	"context"
+	"encoding/pem"
 	"net/http"
 	"strings"
 	"sync"
@@ -10,6 +11,8 @@ import (
 	"orch/nodeagent/api"
 	"orch/nodeagent/api/pki"
 	"orch/nodeagent/config"
+	"orch/nodeagent/daemon/db"
+	"orch/nodeagent/daemon/rest"
 )
 
 // trustCache remembers which client certificate fingerprints are trusted. A trusted
@@ -101,70 +104,69 @@ func (t *trustCache) settled(fp string) {
 }
 
 // isTrusted reports whether a client certificate fingerprint is in the cluster's trust store.
-func (d *Daemon) isTrusted(ctx context.Context, fp string) bool {
-	st := d.store()
-	if st == nil {
+func (s *Service) isTrusted(ctx context.Context, fp string) bool {
+	applied, ok := s.db.Applied()
+	if !ok {
 		return false
 	}
-	applied := st.AppliedIndex()
-	ok, at, known := d.trust.cached(fp)
+	ok, at, known := s.cache.cached(fp)
 	switch {
 	case known && !ok:
 		return false
 	case ok && at == applied:
 		return true
 	}
-	epoch := d.trust.begin()
+	epoch := s.cache.begin()
 	// The local replica first: it answers without a leader (during an election, or on a
 	// member cut off from the majority). A removal reaches it through raft, a moment after
 	// the forget notice: until then a revoked fingerprint is asked of the leader. Only a
 	// fingerprint the replica lacks (perhaps added a moment ago) needs the leader too.
-	revoked := d.trust.isRevoked(fp)
-	if !revoked && d.trustedLocally(ctx, fp) {
-		d.trust.remember(fp, true, epoch, applied)
+	revoked := s.cache.isRevoked(fp)
+	if !revoked && s.trustedLocally(ctx, fp) {
+		s.cache.remember(fp, true, epoch, applied)
 		return true
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	rows, err := d.query(ctx, `SELECT 1 FROM certificates WHERE fingerprint = ?`, fp)
+	rows, err := s.db.Query(ctx, `SELECT 1 FROM certificates WHERE fingerprint = ?`, fp)
 	if err != nil {
 		return false
 	}
 	trusted := len(rows) > 0
-	if revoked && (trusted || !d.trustedLocally(ctx, fp)) {
-		d.trust.settled(fp)
+	if revoked && (trusted || !s.trustedLocally(ctx, fp)) {
+		s.cache.settled(fp)
 	}
-	d.trust.remember(fp, trusted, epoch, applied)
+	s.cache.remember(fp, trusted, epoch, applied)
 	return trusted
 }
 
 // trustedLocally looks fp up in this member's replica.
-func (d *Daemon) trustedLocally(ctx context.Context, fp string) bool {
-	rows, err := d.queryLocal(ctx, `SELECT 1 FROM certificates WHERE fingerprint = ?`, fp)
+func (s *Service) trustedLocally(ctx context.Context, fp string) bool {
+	rows, err := s.db.QueryLocal(ctx, `SELECT 1 FROM certificates WHERE fingerprint = ?`, fp)
 	return err == nil && len(rows) > 0
 }
 
 // postCertificate trusts a client certificate: a trusted caller may add any; an untrusted
 // one must give the trust password and adds its own (LXD's `lxc remote add`).
-func (d *Daemon) postCertificate(w http.ResponseWriter, r *http.Request) error {
+func (s *Service) postCertificate(w http.ResponseWriter, r *http.Request) error {
 	var req api.CertificatesPost
-	if err := decodeBody(r, &req); err != nil {
+	if err := rest.DecodeBody(r, &req); err != nil {
 		return err
 	}
 	ctx := r.Context()
-	c := d.callerOf(r)
-	if req.Certificate == "" && c.fp != "" && r.TLS != nil {
-		req.Certificate = string(pemOf(r.TLS.PeerCertificates[0].Raw))
+	c := s.callers.Caller(r)
+	if req.Certificate == "" && c.Fingerprint != "" && r.TLS != nil {
+		req.Certificate = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: r.TLS.PeerCertificates[0].Raw}))
 	}
 	fp, err := pki.FingerprintPEM([]byte(req.Certificate))
 	if err != nil {
-		return badRequest("certificate: %v", err)
+		return rest.BadRequest("certificate: %v", err)
 	}
-	if !c.trusted {
-		if err := d.checkTrustPassword(ctx, req.Password); err != nil {
+	if !c.Trusted {
+		if err := s.checkTrustPassword(ctx, req.Password); err != nil {
 			return err
 		}
-		if fp != c.fp {
+		if fp != c.Fingerprint {
 			return api.Errorf(http.StatusForbidden, "an untrusted client can only add its own certificate")
 		}
 	}
@@ -172,15 +174,15 @@ func (d *Daemon) postCertificate(w http.ResponseWriter, r *http.Request) error {
 		req.Type = "client"
 	}
 	if req.Type != "client" {
-		return badRequest("type %q: only \"client\" certificates can be added", req.Type)
+		return rest.BadRequest("type %q: only \"client\" certificates can be added", req.Type)
 	}
-	if _, err := d.exec(ctx, storeStmt(`INSERT INTO certificates(fingerprint, name, type, certificate) VALUES(?, ?, ?, ?)
+	if _, err := s.db.Exec(ctx, db.Stmt(`INSERT INTO certificates(fingerprint, name, type, certificate) VALUES(?, ?, ?, ?)
 		ON CONFLICT(fingerprint) DO UPDATE SET name = excluded.name`, fp, req.Name, req.Type, req.Certificate)); err != nil {
 		return err
 	}
-	d.trust.forget(fp, false)
-	d.notifyTrustChange(ctx, fp, false)
-	return writeOK(w, nil, "")
+	s.cache.forget(fp, false)
+	s.notifyTrustChange(ctx, fp, false)
+	return rest.WriteOK(w, nil, "")
 }
 
 // minFingerprintPrefix is the shortest fingerprint prefix DELETE /1.0/certificates accepts.
@@ -195,42 +197,42 @@ const trustNoticeTimeout = 3 * time.Second
 // it until its own replica has applied the removal, so that the client is refused at once
 // everywhere. A member that misses the notice refuses it once its replica applies the
 // removal (isTrusted re-checks cached entries against the replica).
-func (d *Daemon) deleteCertificate(w http.ResponseWriter, r *http.Request) error {
+func (s *Service) deleteCertificate(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	fp, err := d.resolveFingerprint(ctx, r.PathValue("fingerprint"))
+	fp, err := s.resolveFingerprint(ctx, r.PathValue("fingerprint"))
 	if err != nil {
 		return err
 	}
-	res, err := d.exec(ctx, storeStmt(`DELETE FROM certificates WHERE fingerprint = ?`, fp))
+	res, err := s.db.Exec(ctx, db.Stmt(`DELETE FROM certificates WHERE fingerprint = ?`, fp))
 	if err != nil {
 		return err
 	}
 	if len(res) == 1 && res[0].RowsAffected == 0 {
-		return notFound("no trusted certificate %s", fp)
+		return rest.NotFound("no trusted certificate %s", fp)
 	}
-	d.trust.forget(fp, true)
-	d.notifyTrustChange(ctx, fp, true)
-	return writeOK(w, nil, "")
+	s.cache.forget(fp, true)
+	s.notifyTrustChange(ctx, fp, true)
+	return rest.WriteOK(w, nil, "")
 }
 
 // resolveFingerprint turns a fingerprint or a unique prefix of one into the full
 // fingerprint of a trusted certificate.
-func (d *Daemon) resolveFingerprint(ctx context.Context, prefix string) (string, error) {
+func (s *Service) resolveFingerprint(ctx context.Context, prefix string) (string, error) {
 	prefix = strings.ToLower(prefix)
 	if len(prefix) < minFingerprintPrefix || len(prefix) > 64 || strings.Trim(prefix, "0123456789abcdef") != "" {
-		return "", badRequest("fingerprint %q: want at least %d hex digits of a SHA-256 fingerprint", prefix, minFingerprintPrefix)
+		return "", rest.BadRequest("fingerprint %q: want at least %d hex digits of a SHA-256 fingerprint", prefix, minFingerprintPrefix)
 	}
-	rows, err := d.query(ctx, `SELECT fingerprint FROM certificates WHERE substr(fingerprint, 1, ?) = ? ORDER BY fingerprint`, int64(len(prefix)), prefix)
+	rows, err := s.db.Query(ctx, `SELECT fingerprint FROM certificates WHERE substr(fingerprint, 1, ?) = ? ORDER BY fingerprint`, int64(len(prefix)), prefix)
 	if err != nil {
 		return "", err
 	}
 	switch len(rows) {
 	case 0:
-		return "", notFound("no trusted certificate %s", prefix)
+		return "", rest.NotFound("no trusted certificate %s", prefix)
 	case 1:
-		return str(rows[0][0]), nil
+		return db.Str(rows[0][0]), nil
 	}
-	return "", conflict("fingerprint prefix %s matches %d certificates; give more digits", prefix, len(rows))
+	return "", rest.Conflict("fingerprint prefix %s matches %d certificates; give more digits", prefix, len(rows))
 }
 
 // fingerprintRequest is the body of /internal/trust/forget.
@@ -243,15 +245,15 @@ type fingerprintRequest struct {
 // notifyTrustChange tells every other member to drop fp from its trust cache, in parallel,
 // and waits for them (each within trustNoticeTimeout). A member that cannot be told is
 // logged; it catches up when its replica applies the change.
-func (d *Daemon) notifyTrustChange(ctx context.Context, fp string, removed bool) {
-	members, err := d.membersLocal(ctx)
+func (s *Service) notifyTrustChange(ctx context.Context, fp string, removed bool) {
+	members, err := s.members.Local(ctx)
 	if err != nil {
-		d.log.Warn("trust change: listing members failed", "err", err)
+		s.log.Warn("trust change: listing members failed", "err", err)
 		return
 	}
 	var wg sync.WaitGroup
 	for _, m := range members {
-		if m.name == d.memberName() {
+		if m.Name == s.members.Self() {
 			continue
 		}
 		wg.Add(1)
@@ -259,8 +261,8 @@ func (d *Daemon) notifyTrustChange(ctx context.Context, fp string, removed bool)
 			defer wg.Done()
 			cctx, cancel := context.WithTimeout(ctx, trustNoticeTimeout)
 			defer cancel()
-			if err := d.peers.post(cctx, m.address, "/internal/trust/forget", fingerprintRequest{Fingerprint: fp, Removed: removed}, nil, 1); err != nil {
-				d.log.Warn("trust change: member not told; it catches up through raft", "member", m.name, "err", err)
+			if err := s.peers.Post(cctx, m.Address, "/internal/trust/forget", fingerprintRequest{Fingerprint: fp, Removed: removed}, nil); err != nil {
+				s.log.Warn("trust change: member not told; it catches up through raft", "member", m.Name, "err", err)
 			}
 		}()
 	}
@@ -268,37 +270,37 @@ func (d *Daemon) notifyTrustChange(ctx context.Context, fp string, removed bool)
 }
 
 // postTrustForget (member) drops a fingerprint from this member's trust cache.
-func (d *Daemon) postTrustForget(w http.ResponseWriter, r *http.Request) error {
+func (s *Service) postTrustForget(w http.ResponseWriter, r *http.Request) error {
 	var req fingerprintRequest
-	if err := decodeBody(r, &req); err != nil {
+	if err := rest.DecodeBody(r, &req); err != nil {
 		return err
 	}
-	d.trust.forget(strings.ToLower(req.Fingerprint), req.Removed)
-	return writeOK(w, nil, "")
+	s.cache.forget(strings.ToLower(req.Fingerprint), req.Removed)
+	return rest.WriteOK(w, nil, "")
 }
 
-func (d *Daemon) checkTrustPassword(ctx context.Context, pw string) error {
-	if d.store() == nil {
-		return ErrNotInitialised
+func (s *Service) checkTrustPassword(ctx context.Context, pw string) error {
+	if _, ok := s.db.Applied(); !ok {
+		return rest.ErrNotInitialised
 	}
-	rows, err := d.query(ctx, `SELECT value FROM config WHERE key = 'core.trust_password'`)
+	rows, err := s.db.Query(ctx, `SELECT value FROM config WHERE key = 'core.trust_password'`)
 	if err != nil {
 		return err
 	}
-	if len(rows) == 0 || pw == "" || !config.CheckPassword(str(rows[0][0]), pw) {
+	if len(rows) == 0 || pw == "" || !config.CheckPassword(db.Str(rows[0][0]), pw) {
 		return api.Errorf(http.StatusForbidden, "not authorized: wrong or missing trust password")
 	}
 	return nil
 }
 
-func (d *Daemon) getCertificates(w http.ResponseWriter, r *http.Request) error {
-	rows, err := d.query(r.Context(), `SELECT fingerprint, name, type, certificate FROM certificates ORDER BY name, fingerprint`)
+func (s *Service) getCertificates(w http.ResponseWriter, r *http.Request) error {
+	rows, err := s.db.Query(r.Context(), `SELECT fingerprint, name, type, certificate FROM certificates ORDER BY name, fingerprint`)
 	if err != nil {
 		return err
 	}
 	out := []api.Certificate{}
 	for _, row := range rows {
-		out = append(out, api.Certificate{Fingerprint: str(row[0]), Name: str(row[1]), Type: str(row[2]), Certificate: str(row[3])})
+		out = append(out, api.Certificate{Fingerprint: db.Str(row[0]), Name: db.Str(row[1]), Type: db.Str(row[2]), Certificate: db.Str(row[3])})
 	}
-	return writeOK(w, out, "")
+	return rest.WriteOK(w, out, "")
 }
