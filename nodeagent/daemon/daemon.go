@@ -18,6 +18,7 @@ import (
 
 	"orch/nodeagent/api"
 	"orch/nodeagent/api/pki"
+	"orch/nodeagent/daemon/entity"
 	"orch/nodeagent/daemon/images"
 	"orch/nodeagent/daemon/rest"
 	"orch/nodeagent/daemon/trust"
@@ -80,7 +81,7 @@ type Daemon struct {
 	epoch       atomic.Pointer[api.Epoch]  // the cluster epoch this member belongs to (epoch.go)
 	cutOff      atomic.Pointer[api.CutOff] // set once a recovery elsewhere cut this member off
 	node        nodeDrivers                // containers and images of this member (instance_node.go)
-	stor        storageState               // storage pools and networks (storage_*.go, network_*.go)
+	ents        *entity.Service            // storage pools, volumes and networks (daemon/entity)
 	imgs        *images.Service            // images and remotes (daemon/images)
 
 	// resumed is set once Run has reopened the member's database (or found the directory
@@ -192,7 +193,7 @@ func (d *Daemon) resume(ctx context.Context) error {
 	go d.afterRecovery(ctx)
 	go d.announce(ctx)
 	go func() {
-		d.storageAfterResume(ctx)
+		d.ents.AfterResume(ctx)
 		d.autostartInstances(ctx)
 	}()
 	return nil

@@ -7,12 +7,13 @@ import (
 
 	"orch/nodeagent/api"
 	"orch/nodeagent/daemon/db"
+	"orch/nodeagent/daemon/entity"
 	"orch/nodeagent/store"
 )
 
 const (
-	entityPool    = "storage-pool"
-	entityNetwork = "network"
+	entityPool    = entity.PoolEntity
+	entityNetwork = entity.NetworkEntity
 	statePending  = "Pending"
 )
 
@@ -219,7 +220,7 @@ func compareEntities(clusterPools []api.StoragePool, clusterNets []api.Network, 
 		if n.Type != "" && c.Type != n.Type {
 			return fmt.Errorf("network %q: type %q differs from the cluster's %q", n.Name, n.Type, c.Type)
 		}
-		if k := api.DiffConfig(api.GlobalConfig(entityNetwork, joinerNetworkConfig(n.Config, c.Config)), c.Config); k != "" {
+		if k := api.DiffConfig(api.GlobalConfig(entityNetwork, entity.JoinerNetworkConfig(n.Config, c.Config)), c.Config); k != "" {
 			return fmt.Errorf("network %q: key %q differs from the cluster's", n.Name, k)
 		}
 	}

@@ -163,8 +163,7 @@ func (d *Daemon) routes() http.Handler {
 	d.handle(m, "POST /internal/cluster/handover", member, d.onLeader(d.postHandover))
 	d.handle(m, "POST /internal/heartbeat", member, d.postHeartbeat)
 	d.handle(m, "POST /internal/announce", member, d.onLeader(d.refuseRemoved(d.postAnnounce)))
-	d.storageRoutes(m)
-	d.networkRoutes(m)
+	d.ents.Routes(router{d: d, mux: m})
 	d.instanceRoutes(m)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		d.writeError(w, r, notFound("no such endpoint: %s %s", r.Method, r.URL.Path))

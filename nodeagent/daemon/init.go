@@ -208,7 +208,7 @@ func (d *Daemon) finishMember(ctx context.Context) error {
 		return err
 	}
 	d.startLoops()
-	d.storageAfterInit(ctx)
+	d.ents.AfterInit(ctx)
 	return nil
 }
 

@@ -249,14 +249,14 @@ func (d *Daemon) eth0Bridge(ctx context.Context, spec launchSpec) (string, error
 	me := d.memberName()
 	switch {
 	case spec.network != "":
-		e, err := d.loadEntity(ctx, networkKind, spec.network)
+		e, ok, err := d.ents.Network(ctx, spec.network)
 		if err != nil {
 			return "", err
 		}
-		if e == nil {
+		if !ok {
 			return "", notFound("network %q of eth0 does not exist", spec.network)
 		}
-		if p := e.members[me]; p == nil || p.state != api.StatusCreated {
+		if !e.CreatedOn(me) {
 			return "", conflict("network %q of eth0 is not created on member %s", spec.network, me)
 		}
 		return spec.network, nil

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 
 	"orch/modules/storage"
-	"orch/nodeagent/api"
 )
 
 // An instance's root filesystem is a volume of type "container" on the pool of its root
@@ -22,22 +21,22 @@ import (
 // folder. On any failure nothing is left: neither the volume nor its row.
 func (d *Daemon) makeRootfs(ctx context.Context, pool, name string) (rootfs string, err error) {
 	me := d.memberName()
-	e, err := d.loadEntity(ctx, poolKind, pool)
+	e, ok, err := d.ents.Pool(ctx, pool)
 	if err != nil {
 		return "", err
 	}
-	if e == nil {
+	if !ok {
 		return "", notFound("storage pool %q of the root disk does not exist", pool)
 	}
-	if p := e.members[me]; p == nil || p.state != api.StatusCreated {
+	if !e.CreatedOn(me) {
 		return "", conflict("storage pool %q of the root disk is not created on member %s", pool, me)
 	}
-	drv, sp, err := d.poolDriver(e.request(me))
+	drv, sp, err := d.ents.PoolDriver(e)
 	if err != nil {
 		return "", fmt.Errorf("storage pool %s on member %s: %w", pool, me, err)
 	}
 	_, err = d.exec(ctx, storeStmt(`INSERT INTO storage_volumes(pool_id, member_id, name, type, state)
-		VALUES(?, (SELECT id FROM members WHERE name = ?), ?, 'container', 'Creating')`, e.id, me, name))
+		VALUES(?, (SELECT id FROM members WHERE name = ?), ?, 'container', 'Creating')`, e.ID(), me, name))
 	if isUnique(err) {
 		return "", conflict("storage pool %q already holds a container volume %q on member %s", pool, name, me)
 	}
@@ -46,7 +45,7 @@ func (d *Daemon) makeRootfs(ctx context.Context, pool, name string) (rootfs stri
 	}
 	defer func() {
 		if err != nil {
-			d.forgetRootfs(context.WithoutCancel(ctx), e.id, name)
+			d.forgetRootfs(context.WithoutCancel(ctx), e.ID(), name)
 		}
 	}()
 	if err := drv.CreateTypedVolume(ctx, storage.VolumeContainer, name, nil); err != nil {
@@ -64,7 +63,7 @@ func (d *Daemon) makeRootfs(ctx context.Context, pool, name string) (rootfs stri
 		return "", fmt.Errorf("root disk of %s on member %s: %w", name, me, err)
 	}
 	if _, err := d.exec(ctx, storeStmt(`UPDATE storage_volumes SET state = 'Created'
-		WHERE pool_id = ? AND type = 'container' AND name = ? AND member_id = (SELECT id FROM members WHERE name = ?)`, e.id, name, me)); err != nil {
+		WHERE pool_id = ? AND type = 'container' AND name = ? AND member_id = (SELECT id FROM members WHERE name = ?)`, e.ID(), name, me)); err != nil {
 		return "", err
 	}
 	return rootfs, nil
@@ -80,12 +79,12 @@ func (d *Daemon) dropRootfs(ctx context.Context, name string) error {
 		return err
 	}
 	pool, poolID := str(rows[0][0]), i64(rows[0][1])
-	e, err := d.loadEntity(ctx, poolKind, pool)
+	e, ok, err := d.ents.Pool(ctx, pool)
 	if err != nil {
 		return err
 	}
-	if e != nil {
-		drv, _, err := d.poolDriver(e.request(me))
+	if ok {
+		drv, _, err := d.ents.PoolDriver(e)
 		if err != nil {
 			return fmt.Errorf("storage pool %s on member %s: %w", pool, me, err)
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"orch/nodeagent/daemon/entity"
 	"time"
 )
 
@@ -33,7 +34,7 @@ func (d *Daemon) deleteMember(w http.ResponseWriter, r *http.Request) error {
 		if err := d.refuseIfOwnsInstances(ctx, name); err != nil {
 			return err
 		}
-		if err := d.refuseIfHoldsVolumes(ctx, name); err != nil {
+		if err := d.ents.RefuseIfHoldsVolumes(ctx, name); err != nil {
 			return err
 		}
 		if err := d.requireOnline(ctx, name); err != nil {
@@ -112,7 +113,7 @@ func (d *Daemon) forgetMember(ctx context.Context, name string) error {
 		}
 	}
 	id := `(SELECT id FROM members WHERE name = ?)`
-	stmts := append(append(forgetMemberInstances(name), forgetMemberStorage(name)...),
+	stmts := append(append(forgetMemberInstances(name), entity.ForgetMemberStatements(name)...),
 		storeStmt(`DELETE FROM storage_pools_config WHERE member_id = `+id, name),
 		storeStmt(`DELETE FROM storage_pools_members WHERE member_id = `+id, name),
 		storeStmt(`DELETE FROM networks_config WHERE member_id = `+id, name),

@@ -6,6 +6,7 @@ import (
 
 	"orch/nodeagent/api"
 	"orch/nodeagent/daemon/db"
+	"orch/nodeagent/daemon/entity"
 	"orch/nodeagent/daemon/images"
 	"orch/nodeagent/daemon/rest"
 	"orch/nodeagent/daemon/trust"
@@ -21,6 +22,9 @@ func (d *Daemon) wireDomains() {
 	d.imgs = images.New(images.Deps{
 		DB: dbAccess{d}, Members: memberAccess{d}, Config: memberAccess{d}, Peers: peerAccess{d},
 		Open: d.imageStore, Log: d.log,
+	})
+	d.ents = entity.New(entity.Deps{
+		DB: dbAccess{d}, Members: memberAccess{d}, Peers: peerAccess{d}, Dir: d.cfg.Dir, Log: d.log,
 	})
 	d.trust = trust.New(trust.Deps{
 		DB: dbAccess{d}, Members: memberAccess{d}, Peers: peerAccess{d}, Callers: callerAccess{d}, Log: d.log,
@@ -77,6 +81,15 @@ func (a memberAccess) Local(ctx context.Context) ([]db.Member, error) {
 	ms, err := a.d.membersLocal(ctx)
 	return dbMembers(ms), err
 }
+
+// RequireOnline fails, naming them, when a named member (any, when none is named) is
+// OFFLINE (Daemon.requireOnline).
+func (a memberAccess) RequireOnline(ctx context.Context, names ...string) error {
+	return a.d.requireOnline(ctx, names...)
+}
+
+// IsLeader reports whether this member is the raft leader.
+func (a memberAccess) IsLeader() bool { return a.d.store().IsLeader() }
 
 // GlobalConfig is the cluster-wide configuration, defaults applied.
 func (a memberAccess) GlobalConfig(ctx context.Context) (map[string]string, error) {

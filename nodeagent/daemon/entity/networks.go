@@ -1,4 +1,4 @@
-package daemon
+package entity
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"orch/modules/bridge"
 	"orch/nodeagent/api"
+	"orch/nodeagent/daemon/rest"
 )
 
 // bridgeManager is what the daemon needs of modules/bridge.
@@ -20,31 +21,30 @@ type bridgeManager interface {
 
 // networkKind is the network flavour of the cluster-wide flow (bridge networks only).
 var networkKind = &entityKind{
-	noun: "network", entity: entityNetwork,
+	noun: "network", entity: NetworkEntity,
 	table: "networks", config: "networks_config", members: "networks_members",
 	idCol: "network_id", typeCol: "type", internal: "/internal/networks",
-	create: func(d *Daemon, ctx context.Context, req entityRequest) error {
-		m, err := d.bridges()
+	create: func(s *Service, ctx context.Context, req entityRequest) error {
+		m, err := s.bridges()
 		if err != nil {
 			return err
 		}
 		return m.Create(ctx, req.Name, req.Config)
 	},
-	delete: func(d *Daemon, ctx context.Context, req entityRequest) error {
-		m, err := d.bridges()
+	delete: func(s *Service, ctx context.Context, req entityRequest) error {
+		m, err := s.bridges()
 		if err != nil {
 			return err
 		}
 		return m.Delete(ctx, req.Name)
 	},
-	prepare: func(d *Daemon, global map[string]string) error { return d.resolveAuto(global) },
+	prepare: func(s *Service, global map[string]string) error { return s.resolveAuto(global) },
 }
 
 // bridges is this member's bridge manager (made on first use).
-func (d *Daemon) bridges() (bridgeManager, error) {
-	s := &d.stor
+func (s *Service) bridges() (bridgeManager, error) {
 	s.netOnce.Do(func() {
-		m, err := bridge.New(bridge.Options{Dir: d.cfg.Dir, Logger: d.log.With("component", "bridge")})
+		m, err := bridge.New(bridge.Options{Dir: s.dir, Logger: s.log.With("component", "bridge")})
 		if err != nil {
 			s.netErr = err
 			return
@@ -59,10 +59,10 @@ func (d *Daemon) bridges() (bridgeManager, error) {
 // ipv6.address=auto (a random fd42::/64) into addresses. It runs once per network, on the
 // member that handles the final create, and the result is stored cluster-wide as LXD does:
 // every member's bridge gets the same subnet.
-func (d *Daemon) resolveAuto(global map[string]string) error {
+func (s *Service) resolveAuto(global map[string]string) error {
 	bridge.FillDefaults(global)
 	if global["ipv4.address"] == "auto" {
-		m, err := d.bridges()
+		m, err := s.bridges()
 		if err != nil {
 			return err
 		}
@@ -79,33 +79,33 @@ func (d *Daemon) resolveAuto(global map[string]string) error {
 	return err
 }
 
-func (d *Daemon) postNetwork(w http.ResponseWriter, r *http.Request) error {
+func (s *Service) postNetwork(w http.ResponseWriter, r *http.Request) error {
 	var req api.Network
-	if err := decodeBody(r, &req); err != nil {
+	if err := rest.DecodeBody(r, &req); err != nil {
 		return err
 	}
 	if err := bridge.CheckName(req.Name); err != nil {
-		return badRequest("%v", err)
+		return rest.BadRequest("%v", err)
 	}
 	if req.Type == "" {
 		req.Type = "bridge"
 	}
 	if req.Type != "bridge" {
-		return badRequest("network %q: type %q is not supported (bridge)", req.Name, req.Type)
+		return rest.BadRequest("network %q: type %q is not supported (bridge)", req.Name, req.Type)
 	}
 	var e *entityRow
 	var err error
-	if t := targetOfRequest(r); t != "" {
-		if err = d.defineOn(r.Context(), networkKind, req.Name, req.Type, req.Description, req.Config, t); err == nil {
-			e, err = d.loadEntity(r.Context(), networkKind, req.Name)
+	if t := rest.Target(r); t != "" {
+		if err = s.defineOn(r.Context(), networkKind, req.Name, req.Type, req.Description, req.Config, t); err == nil {
+			e, err = s.loadEntity(r.Context(), networkKind, req.Name)
 		}
 	} else {
-		e, err = d.createEverywhere(r.Context(), networkKind, req.Name, req.Type, req.Description, req.Config)
+		e, err = s.createEverywhere(r.Context(), networkKind, req.Name, req.Type, req.Description, req.Config)
 	}
 	if err != nil {
 		return err
 	}
-	return writeNetwork(w, e, targetOfRequest(r))
+	return writeNetwork(w, e, rest.Target(r))
 }
 
 func networkInfo(e *entityRow, target string) (api.NetworkInfo, error) {
@@ -121,45 +121,45 @@ func writeNetwork(w http.ResponseWriter, e *entityRow, target string) error {
 	if err != nil {
 		return err
 	}
-	return writeOK(w, n, "")
+	return rest.WriteOK(w, n, "")
 }
 
-func (d *Daemon) getNetworks(w http.ResponseWriter, r *http.Request) error {
-	es, err := d.listEntities(r.Context(), networkKind)
+func (s *Service) getNetworks(w http.ResponseWriter, r *http.Request) error {
+	es, err := s.listEntities(r.Context(), networkKind)
 	if err != nil {
 		return err
 	}
 	out := make([]api.NetworkInfo, 0, len(es))
 	for _, e := range es {
-		if t := targetOfRequest(r); t != "" && e.members[t] == nil {
+		if t := rest.Target(r); t != "" && e.members[t] == nil {
 			continue
 		}
-		n, err := networkInfo(e, targetOfRequest(r))
+		n, err := networkInfo(e, rest.Target(r))
 		if err != nil {
 			return err
 		}
 		out = append(out, n)
 	}
-	return writeOK(w, out, "")
+	return rest.WriteOK(w, out, "")
 }
 
-func (d *Daemon) getNetwork(w http.ResponseWriter, r *http.Request) error {
-	e, err := d.namedEntity(r, networkKind)
+func (s *Service) getNetwork(w http.ResponseWriter, r *http.Request) error {
+	e, err := s.namedEntity(r, networkKind)
 	if err != nil {
 		return err
 	}
-	return writeNetwork(w, e, targetOfRequest(r))
+	return writeNetwork(w, e, rest.Target(r))
 }
 
-func (d *Daemon) deleteNetwork(w http.ResponseWriter, r *http.Request) error {
-	name, err := pathName(r)
+func (s *Service) deleteNetwork(w http.ResponseWriter, r *http.Request) error {
+	name, err := rest.PathName(r)
 	if err != nil {
 		return err
 	}
-	if err := d.deleteEverywhere(r.Context(), networkKind, name); err != nil {
+	if err := s.deleteEverywhere(r.Context(), networkKind, name); err != nil {
 		return err
 	}
-	return writeOK(w, nil, "")
+	return rest.WriteOK(w, nil, "")
 }
 
 // joinerNetworkConfig is a joining member's declaration of a network as the cluster stored
