@@ -20,6 +20,7 @@ import (
 	"orch/nodeagent/api/pki"
 	"orch/nodeagent/daemon/entity"
 	"orch/nodeagent/daemon/images"
+	"orch/nodeagent/daemon/instances"
 	"orch/nodeagent/daemon/rest"
 	"orch/nodeagent/daemon/trust"
 	"orch/nodeagent/localdb"
@@ -82,6 +83,7 @@ type Daemon struct {
 	cutOff      atomic.Pointer[api.CutOff] // set once a recovery elsewhere cut this member off
 	node        nodeDrivers                // containers and images of this member (instance_node.go)
 	ents        *entity.Service            // storage pools, volumes and networks (daemon/entity)
+	insts       *instances.Service         // instances and profiles (daemon/instances)
 	imgs        *images.Service            // images and remotes (daemon/images)
 
 	// resumed is set once Run has reopened the member's database (or found the directory
@@ -194,7 +196,7 @@ func (d *Daemon) resume(ctx context.Context) error {
 	go d.announce(ctx)
 	go func() {
 		d.ents.AfterResume(ctx)
-		d.autostartInstances(ctx)
+		d.insts.Autostart(ctx)
 	}()
 	return nil
 }
@@ -305,8 +307,8 @@ func (d *Daemon) recordIndex(last *uint64) {
 func (d *Daemon) shutdown() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if hostShuttingDown() {
-		d.stopInstancesForShutdown()
+	if instances.HostShuttingDown() {
+		d.insts.StopForShutdown()
 	}
 	d.handover(ctx)
 	d.stopAll()

@@ -3,11 +3,11 @@ package daemon
 import (
 	"context"
 	"fmt"
-	"sort"
 
 	"orch/nodeagent/api"
 	"orch/nodeagent/daemon/db"
 	"orch/nodeagent/daemon/entity"
+	"orch/nodeagent/daemon/instances"
 	"orch/nodeagent/store"
 )
 
@@ -82,7 +82,7 @@ func preseedStatements(p api.Preseed, member string, mc []api.MemberConfigKey) [
 	}
 	out = append(out, memberEntityStatements(p, member, mc)...)
 	for _, pr := range p.Profiles {
-		out = append(out, profileStatements(pr)...)
+		out = append(out, instances.ProfileStatements(pr)...)
 	}
 	return out
 }
@@ -117,30 +117,6 @@ func memberEntityStatements(p api.Preseed, member string, mc []api.MemberConfigK
 				SQL: `INSERT INTO ` + table + `(` + idCol + `, member_id, key, value)
 				      SELECT p.id, m.id, ?, ? FROM ` + parent + ` p, members m WHERE p.name = ? AND m.name = ?`,
 				Args: []any{k, specific[id][k], name, member},
-			})
-		}
-	}
-	return out
-}
-
-func profileStatements(pr api.Profile) []store.Statement {
-	out := []store.Statement{{SQL: `INSERT INTO profiles(name, description) VALUES(?, ?)`, Args: []any{pr.Name, pr.Description}}}
-	for _, k := range sortedKeys(pr.Config) {
-		out = append(out, store.Statement{
-			SQL:  `INSERT INTO profiles_config(profile_id, key, value) VALUES((SELECT id FROM profiles WHERE name = ?), ?, ?)`,
-			Args: []any{pr.Name, k, pr.Config[k]},
-		})
-	}
-	devs := make([]string, 0, len(pr.Devices))
-	for dev := range pr.Devices {
-		devs = append(devs, dev)
-	}
-	sort.Strings(devs)
-	for _, dev := range devs {
-		for _, k := range sortedKeys(pr.Devices[dev]) {
-			out = append(out, store.Statement{
-				SQL:  `INSERT INTO profiles_devices(profile_id, device, key, value) VALUES((SELECT id FROM profiles WHERE name = ?), ?, ?, ?)`,
-				Args: []any{pr.Name, dev, k, pr.Devices[dev][k]},
 			})
 		}
 	}

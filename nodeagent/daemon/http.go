@@ -164,7 +164,8 @@ func (d *Daemon) routes() http.Handler {
 	d.handle(m, "POST /internal/heartbeat", member, d.postHeartbeat)
 	d.handle(m, "POST /internal/announce", member, d.onLeader(d.refuseRemoved(d.postAnnounce)))
 	d.ents.Routes(router{d: d, mux: m})
-	d.instanceRoutes(m)
+	d.insts.Routes(router{d: d, mux: m})
+	d.imgs.Routes(router{d: d, mux: m})
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		d.writeError(w, r, notFound("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"orch/nodeagent/daemon/entity"
+	"orch/nodeagent/daemon/instances"
 	"time"
 )
 
@@ -31,7 +32,7 @@ func (d *Daemon) deleteMember(w http.ResponseWriter, r *http.Request) error {
 		return conflict("%q is the last member of the cluster and cannot be removed", name)
 	}
 	if !force {
-		if err := d.refuseIfOwnsInstances(ctx, name); err != nil {
+		if err := d.insts.RefuseIfOwnsInstances(ctx, name); err != nil {
 			return err
 		}
 		if err := d.ents.RefuseIfHoldsVolumes(ctx, name); err != nil {
@@ -113,7 +114,7 @@ func (d *Daemon) forgetMember(ctx context.Context, name string) error {
 		}
 	}
 	id := `(SELECT id FROM members WHERE name = ?)`
-	stmts := append(append(forgetMemberInstances(name), entity.ForgetMemberStatements(name)...),
+	stmts := append(append(instances.ForgetMemberStatements(name), entity.ForgetMemberStatements(name)...),
 		storeStmt(`DELETE FROM storage_pools_config WHERE member_id = `+id, name),
 		storeStmt(`DELETE FROM storage_pools_members WHERE member_id = `+id, name),
 		storeStmt(`DELETE FROM networks_config WHERE member_id = `+id, name),

@@ -4,10 +4,12 @@ import (
 	"context"
 	"net/http"
 
+	"orch/modules/storage"
 	"orch/nodeagent/api"
 	"orch/nodeagent/daemon/db"
 	"orch/nodeagent/daemon/entity"
 	"orch/nodeagent/daemon/images"
+	"orch/nodeagent/daemon/instances"
 	"orch/nodeagent/daemon/rest"
 	"orch/nodeagent/daemon/trust"
 	"orch/nodeagent/store"
@@ -25,6 +27,10 @@ func (d *Daemon) wireDomains() {
 	})
 	d.ents = entity.New(entity.Deps{
 		DB: dbAccess{d}, Members: memberAccess{d}, Peers: peerAccess{d}, Dir: d.cfg.Dir, Log: d.log,
+	})
+	d.insts = instances.New(instances.Deps{
+		DB: dbAccess{d}, Members: memberAccess{d}, Peers: peerAccess{d}, Images: d.imgs,
+		Entities: entityAccess{d}, Drivers: d.drivers, Log: d.log,
 	})
 	d.trust = trust.New(trust.Deps{
 		DB: dbAccess{d}, Members: memberAccess{d}, Peers: peerAccess{d}, Callers: callerAccess{d}, Log: d.log,
@@ -114,6 +120,24 @@ func (a peerAccess) Post(ctx context.Context, addr, path string, body, out any) 
 
 // Client is the pooled client of the member at addr.
 func (a peerAccess) Client(addr string) (*api.Client, error) { return a.d.peers.client(addr) }
+
+// entityAccess is the entity domain as instances see it.
+type entityAccess struct{ d *Daemon }
+
+// Pool reads the storage pool name.
+func (a entityAccess) Pool(ctx context.Context, name string) (instances.Entity, bool, error) {
+	return a.d.ents.Pool(ctx, name)
+}
+
+// Network reads the network name.
+func (a entityAccess) Network(ctx context.Context, name string) (instances.Entity, bool, error) {
+	return a.d.ents.Network(ctx, name)
+}
+
+// PoolDriver is this member's driver of pool, which Pool returned.
+func (a entityAccess) PoolDriver(pool instances.Entity) (storage.Driver, storage.Pool, error) {
+	return a.d.ents.PoolDriver(pool.(entity.Row))
+}
 
 // callerAccess classifies requests for domains (Daemon.callerOf).
 type callerAccess struct{ d *Daemon }

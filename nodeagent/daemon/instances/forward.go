@@ -1,4 +1,4 @@
-package daemon
+package instances
 
 import (
 	"errors"
@@ -11,6 +11,7 @@ import (
 	"orch/modules/image"
 	"orch/modules/lxc"
 	"orch/nodeagent/api"
+	"orch/nodeagent/daemon/rest"
 )
 
 // forwardedHeader marks a request a member forwarded to the instance's owner, which must
@@ -22,26 +23,26 @@ type ownerHandler func(w http.ResponseWriter, r *http.Request, row instanceRow) 
 
 // onOwner runs h on the member owning the {name} instance: here, or forwarded over the
 // cluster API. An OFFLINE owner fails the request at once with an error naming it.
-func (d *Daemon) onOwner(h ownerHandler) handlerFunc {
+func (s *Service) onOwner(h ownerHandler) rest.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		name, err := pathName(r)
+		name, err := rest.PathName(r)
 		if err != nil {
 			return err
 		}
-		row, err := d.instance(r.Context(), name)
+		row, err := s.instance(r.Context(), name)
 		if err != nil {
 			return err
 		}
-		if row.member == d.memberName() {
+		if row.member == s.members.Self() {
 			return h(w, r, row)
 		}
 		if r.Header.Get(forwardedHeader) != "" {
-			return conflict("instance %q belongs to member %s, not %s", name, row.member, d.memberName())
+			return rest.Conflict("instance %q belongs to member %s, not %s", name, row.member, s.members.Self())
 		}
-		if err := d.requireOnline(r.Context(), row.member); err != nil {
+		if err := s.members.RequireOnline(r.Context(), row.member); err != nil {
 			return fmt.Errorf("instance %q is on member %s: %w", name, row.member, err)
 		}
-		return d.proxyTo(w, r, row.member, row.address)
+		return s.proxyTo(w, r, row.member, row.address)
 	}
 }
 
@@ -50,12 +51,12 @@ var proxyHeaders = []string{"Content-Type", "ETag", api.HeaderFileMode, api.Head
 
 // proxyTo streams the request to member at addr and its answer back, in both directions at
 // once (exec's stdin and output).
-func (d *Daemon) proxyTo(w http.ResponseWriter, r *http.Request, member, addr string) error {
-	c, err := d.peers.client(addr)
+func (s *Service) proxyTo(w http.ResponseWriter, r *http.Request, member, addr string) error {
+	c, err := s.peers.Client(addr)
 	if err != nil {
 		return err
 	}
-	hdr := http.Header{forwardedHeader: {d.memberName()}}
+	hdr := http.Header{forwardedHeader: {s.members.Self()}}
 	for _, k := range proxyHeaders {
 		if v := r.Header.Get(k); v != "" {
 			hdr.Set(k, v)

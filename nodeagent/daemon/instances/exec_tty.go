@@ -1,4 +1,4 @@
-package daemon
+package instances
 
 import (
 	"io"
@@ -7,6 +7,7 @@ import (
 
 	"orch/modules/lxc"
 	"orch/nodeagent/api"
+	"orch/nodeagent/daemon/rest"
 )
 
 // ttyInput is the input of an exec with a terminal (api.ExecTTY): the request body's
@@ -22,7 +23,7 @@ func newTTYInput(q url.Values, body io.Reader) (*ttyInput, error) {
 	w, werr := strconv.ParseUint(q.Get("width"), 10, 16)
 	h, herr := strconv.ParseUint(q.Get("height"), 10, 16)
 	if werr != nil || herr != nil || w == 0 || h == 0 {
-		return nil, badRequest("tty: width %q and height %q must be positive numbers of characters", q.Get("width"), q.Get("height"))
+		return nil, rest.BadRequest("tty: width %q and height %q must be positive numbers of characters", q.Get("width"), q.Get("height"))
 	}
 	resize := make(chan lxc.Window, 16)
 	pr, pw := io.Pipe()

@@ -1,4 +1,4 @@
-package daemon
+package instances
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"orch/nodeagent/daemon/db"
+	"orch/nodeagent/daemon/rest"
 	"orch/nodeagent/store"
 )
 
@@ -27,36 +29,36 @@ type instanceRow struct {
 
 const instanceColumns = `i.name, m.name, m.address, i.image, i.profiles, i.state, i.created_at, i.config`
 
-func scanInstances(rows Rows) []instanceRow {
+func scanInstances(rows db.Rows) []instanceRow {
 	out := make([]instanceRow, 0, len(rows))
 	for _, r := range rows {
-		out = append(out, instanceRow{name: str(r[0]), member: str(r[1]), address: str(r[2]),
-			image: str(r[3]), profiles: str(r[4]), state: str(r[5]), createdAt: time.UnixMilli(i64(r[6])),
-			config: configOf(str(r[7]))})
+		out = append(out, instanceRow{name: db.Str(r[0]), member: db.Str(r[1]), address: db.Str(r[2]),
+			image: db.Str(r[3]), profiles: db.Str(r[4]), state: db.Str(r[5]), createdAt: time.UnixMilli(db.I64(r[6])),
+			config: configOf(db.Str(r[7]))})
 	}
 	return out
 }
 
 // instances reads every instance (or the one named), linearizably.
-func (d *Daemon) instances(ctx context.Context, name string) ([]instanceRow, error) {
+func (s *Service) instances(ctx context.Context, name string) ([]instanceRow, error) {
 	q := `SELECT ` + instanceColumns + ` FROM instances i LEFT JOIN members m ON m.id = i.member_id`
 	var args []any
 	if name != "" {
 		q += ` WHERE i.name = ?`
 		args = append(args, name)
 	}
-	rows, err := d.query(ctx, q+` ORDER BY i.name`, args...)
+	rows, err := s.db.Query(ctx, q+` ORDER BY i.name`, args...)
 	return scanInstances(rows), err
 }
 
 // instance returns the named instance or a 404 naming it.
-func (d *Daemon) instance(ctx context.Context, name string) (instanceRow, error) {
-	rows, err := d.instances(ctx, name)
+func (s *Service) instance(ctx context.Context, name string) (instanceRow, error) {
+	rows, err := s.instances(ctx, name)
 	if err != nil {
 		return instanceRow{}, err
 	}
 	if len(rows) == 0 {
-		return instanceRow{}, notFound("no instance named %q", name)
+		return instanceRow{}, rest.NotFound("no instance named %q", name)
 	}
 	return rows[0], nil
 }
@@ -66,7 +68,7 @@ func (d *Daemon) instance(ctx context.Context, name string) (instanceRow, error)
 // a random order the caller's member chose before the entry entered the log. Choosing and
 // inserting are one statement of one raft entry, so concurrent launches spread evenly.
 // It returns the chosen member.
-func (d *Daemon) placeInstance(ctx context.Context, name, image string, profiles, candidates []string, config map[string]string) (string, error) {
+func (s *Service) placeInstance(ctx context.Context, name, image string, profiles, candidates []string, config map[string]string) (string, error) {
 	order := append([]string(nil), candidates...)
 	rand.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 	list := "," + strings.Join(order, ",") + ","
@@ -82,19 +84,19 @@ func (d *Daemon) placeInstance(ctx context.Context, name, image string, profiles
 		Args:   []any{name, image, strings.Join(profiles, ","), instCreating, time.Now().UnixMilli(), configJSON(config), list, plist, nprof, list},
 		Expect: store.Int64(1),
 	}
-	if _, err := d.exec(ctx, ins); err != nil {
+	if _, err := s.db.Exec(ctx, ins); err != nil {
 		if strings.Contains(err.Error(), "UNIQUE") {
-			return "", conflict("an instance named %q already exists", name)
+			return "", rest.Conflict("an instance named %q already exists", name)
 		}
-		if isConflict(err) {
-			if _, perr := d.expandProfiles(ctx, profiles); perr != nil {
+		if rest.IsConflict(err) {
+			if _, perr := s.expandProfiles(ctx, profiles); perr != nil {
 				return "", perr
 			}
-			return "", conflict("instance %q: none of the members %s can take it", name, strings.Join(candidates, ", "))
+			return "", rest.Conflict("instance %q: none of the members %s can take it", name, strings.Join(candidates, ", "))
 		}
 		return "", err
 	}
-	row, err := d.instance(ctx, name)
+	row, err := s.instance(ctx, name)
 	return row.member, err
 }
 
@@ -112,58 +114,38 @@ func profileSet(profiles []string) (string, int64) {
 }
 
 // setInstance updates an instance's state and image after its owner made it.
-func (d *Daemon) setInstance(ctx context.Context, name, state, image string) error {
-	_, err := d.exec(ctx, storeStmt(`UPDATE instances SET state = ?, image = ? WHERE name = ?`, state, image, name))
+func (s *Service) setInstance(ctx context.Context, name, state, image string) error {
+	_, err := s.db.Exec(ctx, db.Stmt(`UPDATE instances SET state = ?, image = ? WHERE name = ?`, state, image, name))
 	return err
 }
 
 // dropInstance deletes an instance's row.
-func (d *Daemon) dropInstance(ctx context.Context, name string) error {
-	_, err := d.exec(ctx, storeStmt(`DELETE FROM instances WHERE name = ?`, name))
+func (s *Service) dropInstance(ctx context.Context, name string) error {
+	_, err := s.db.Exec(ctx, db.Stmt(`DELETE FROM instances WHERE name = ?`, name))
 	return err
 }
 
-// onlineMembers lists the members whose heartbeat is recent, in id order.
-func (d *Daemon) onlineMembers(ctx context.Context) ([]memberRow, error) {
-	ms, err := d.members(ctx)
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := d.globalConfig(ctx)
-	if err != nil {
-		return nil, err
-	}
-	th, now := offlineThreshold(cfg), d.clusterNow()
-	var out []memberRow
-	for _, m := range ms {
-		if m.online(now, th) {
-			out = append(out, m)
-		}
-	}
-	return out, nil
-}
-
 // ownedInstances names the instances a member owns.
-func (d *Daemon) ownedInstances(ctx context.Context, member string) ([]string, error) {
-	rows, err := d.query(ctx, `SELECT i.name FROM instances i JOIN members m ON m.id = i.member_id WHERE m.name = ? ORDER BY i.name`, member)
+func (s *Service) ownedInstances(ctx context.Context, member string) ([]string, error) {
+	rows, err := s.db.Query(ctx, `SELECT i.name FROM instances i JOIN members m ON m.id = i.member_id WHERE m.name = ? ORDER BY i.name`, member)
 	if err != nil {
 		return nil, err
 	}
 	var out []string
 	for _, r := range rows {
-		out = append(out, str(r[0]))
+		out = append(out, db.Str(r[0]))
 	}
 	return out, nil
 }
 
 // refuseIfOwnsInstances refuses a clean removal of a member that still owns instances.
-func (d *Daemon) refuseIfOwnsInstances(ctx context.Context, member string) error {
-	names, err := d.ownedInstances(ctx, member)
+func (s *Service) refuseIfOwnsInstances(ctx context.Context, member string) error {
+	names, err := s.ownedInstances(ctx, member)
 	if err != nil {
 		return err
 	}
 	if len(names) > 0 {
-		return conflict("member %q still owns instances: %s (delete or move them first)", member, strings.Join(names, ", "))
+		return rest.Conflict("member %q still owns instances: %s (delete or move them first)", member, strings.Join(names, ", "))
 	}
 	return nil
 }
@@ -173,7 +155,7 @@ func (d *Daemon) refuseIfOwnsInstances(ctx context.Context, member string) error
 func forgetMemberInstances(member string) []store.Statement {
 	id := `(SELECT id FROM members WHERE name = ?)`
 	return []store.Statement{
-		storeStmt(`DELETE FROM instances WHERE member_id = `+id, member),
-		storeStmt(`DELETE FROM images_members WHERE member_id = `+id, member),
+		db.Stmt(`DELETE FROM instances WHERE member_id = `+id, member),
+		db.Stmt(`DELETE FROM images_members WHERE member_id = `+id, member),
 	}
 }

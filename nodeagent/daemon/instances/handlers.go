@@ -1,4 +1,4 @@
-package daemon
+package instances
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"orch/modules/lxc"
 	"orch/nodeagent/api"
+	"orch/nodeagent/daemon/rest"
 )
 
 // peerCallTimeout bounds a member's answer about its instances when listing.
@@ -18,78 +19,78 @@ const peerCallTimeout = 5 * time.Second
 
 // postInstance is POST /1.0/instances[?target=MEMBER]: place the instance, record it, and
 // have its member create (and start) it.
-func (d *Daemon) postInstance(w http.ResponseWriter, r *http.Request) error {
+func (s *Service) postInstance(w http.ResponseWriter, r *http.Request) error {
 	var req api.InstancesPost
-	if err := decodeBody(r, &req); err != nil {
+	if err := rest.DecodeBody(r, &req); err != nil {
 		return err
 	}
 	if err := lxc.ValidName(req.Name); err != nil {
-		return badRequest("%v", err)
+		return rest.BadRequest("%v", err)
 	}
 	if req.Source == "" {
-		return badRequest("no image given (source)")
+		return rest.BadRequest("no image given (source)")
 	}
 	if len(req.Profiles) == 0 {
 		req.Profiles = []string{"default"}
 	}
 	ctx := r.Context()
-	if _, err := d.expandProfiles(ctx, req.Profiles); err != nil {
+	if _, err := s.expandProfiles(ctx, req.Profiles); err != nil {
 		return err
 	}
-	candidates, err := d.launchCandidates(ctx, r.URL.Query().Get("target"))
+	candidates, err := s.launchCandidates(ctx, r.URL.Query().Get("target"))
 	if err != nil {
 		return err
 	}
 	if err := validInstanceConfig(req.Config); err != nil {
 		return err
 	}
-	owner, err := d.placeInstance(ctx, req.Name, req.Source, req.Profiles, candidates, req.Config)
+	owner, err := s.placeInstance(ctx, req.Name, req.Source, req.Profiles, candidates, req.Config)
 	if err != nil {
 		return err
 	}
-	d.log.Info("instance placed", "instance", req.Name, "member", owner)
-	if err := d.createOn(ctx, owner, req); err != nil {
-		if derr := d.dropInstance(context.WithoutCancel(ctx), req.Name); derr != nil {
-			d.log.Warn("dropping the failed instance's record", "instance", req.Name, "err", derr)
+	s.log.Info("instance placed", "instance", req.Name, "member", owner)
+	if err := s.createOn(ctx, owner, req); err != nil {
+		if derr := s.dropInstance(context.WithoutCancel(ctx), req.Name); derr != nil {
+			s.log.Warn("dropping the failed instance's record", "instance", req.Name, "err", derr)
 		}
 		return fmt.Errorf("launching %s on %s: %w", req.Name, owner, err)
 	}
-	return d.writeInstance(w, r, req.Name)
+	return s.writeInstance(w, r, req.Name)
 }
 
 // launchCandidates lists the members a launch may go to: the target (which must be an
 // ONLINE member) or every ONLINE member.
-func (d *Daemon) launchCandidates(ctx context.Context, target string) ([]string, error) {
+func (s *Service) launchCandidates(ctx context.Context, target string) ([]string, error) {
 	if target != "" {
-		if err := d.requireOnline(ctx, target); err != nil {
+		if err := s.members.RequireOnline(ctx, target); err != nil {
 			return nil, err
 		}
 		return []string{target}, nil
 	}
-	ms, err := d.onlineMembers(ctx)
+	ms, err := s.members.Online(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if len(ms) == 0 {
-		return nil, unavailable("no member is online")
+		return nil, rest.Unavailable("no member is online")
 	}
 	names := make([]string, len(ms))
 	for i, m := range ms {
-		names[i] = m.name
+		names[i] = m.Name
 	}
 	return names, nil
 }
 
 // createOn has owner create the instance: here, or through its internal API.
-func (d *Daemon) createOn(ctx context.Context, owner string, req api.InstancesPost) error {
-	if owner == d.memberName() {
-		return d.createLocal(ctx, req)
+func (s *Service) createOn(ctx context.Context, owner string, req api.InstancesPost) error {
+	if owner == s.members.Self() {
+		return s.createLocal(ctx, req)
 	}
-	row, err := d.instance(ctx, req.Name)
+	row, err := s.instance(ctx, req.Name)
 	if err != nil {
 		return err
 	}
-	c, err := d.peers.client(row.address)
+	c, err := s.peers.Client(row.address)
 	if err != nil {
 		return err
 	}
@@ -97,37 +98,37 @@ func (d *Daemon) createOn(ctx context.Context, owner string, req api.InstancesPo
 }
 
 // postInternalInstance is the owner's part of a launch.
-func (d *Daemon) postInternalInstance(w http.ResponseWriter, r *http.Request) error {
+func (s *Service) postInternalInstance(w http.ResponseWriter, r *http.Request) error {
 	var req api.InstancesPost
-	if err := decodeBody(r, &req); err != nil {
+	if err := rest.DecodeBody(r, &req); err != nil {
 		return err
 	}
-	if err := d.createLocal(r.Context(), req); err != nil {
+	if err := s.createLocal(r.Context(), req); err != nil {
 		return err
 	}
-	return writeOK(w, nil, "")
+	return rest.WriteOK(w, nil, "")
 }
 
 // createLocal makes the container on this member: image (fetched if needed), rootfs on the
 // profile's pool, eth0 on its bridge; then starts it and marks the record CREATED.
-func (d *Daemon) createLocal(ctx context.Context, req api.InstancesPost) (err error) {
-	m, images, err := d.drivers()
+func (s *Service) createLocal(ctx context.Context, req api.InstancesPost) (err error) {
+	m, images, err := s.drivers()
 	if err != nil {
 		return err
 	}
-	fp, err := d.imgs.Ensure(ctx, req.Source)
+	fp, err := s.images.Ensure(ctx, req.Source)
 	if err != nil {
 		return err
 	}
-	spec, err := d.expandProfiles(ctx, req.Profiles)
+	spec, err := s.expandProfiles(ctx, req.Profiles)
 	if err != nil {
 		return err
 	}
-	bridge, err := d.eth0Bridge(ctx, spec)
+	bridge, err := s.eth0Bridge(ctx, spec)
 	if err != nil {
 		return err
 	}
-	dir, err := d.makeRootfs(ctx, spec.pool, req.Name)
+	dir, err := s.makeRootfs(ctx, spec.pool, req.Name)
 	if err != nil {
 		return err
 	}
@@ -136,8 +137,8 @@ func (d *Daemon) createLocal(ctx context.Context, req api.InstancesPost) (err er
 			if m.Exists(req.Name) {
 				_ = m.Delete(context.WithoutCancel(ctx), req.Name, true)
 			}
-			if derr := d.dropRootfs(context.WithoutCancel(ctx), req.Name); derr != nil {
-				d.log.Warn("removing a failed launch's root disk", "instance", req.Name, "err", derr)
+			if derr := s.dropRootfs(context.WithoutCancel(ctx), req.Name); derr != nil {
+				s.log.Warn("removing a failed launch's root disk", "instance", req.Name, "err", derr)
 			}
 		}
 	}()
@@ -151,56 +152,56 @@ func (d *Daemon) createLocal(ctx context.Context, req api.InstancesPost) (err er
 		if err := m.Start(ctx, req.Name); err != nil {
 			return driverError(err)
 		}
-		if err := d.recordPower(ctx, req.Name, powerRunning); err != nil {
+		if err := s.recordPower(ctx, req.Name, powerRunning); err != nil {
 			return err
 		}
 	}
-	d.log.Info("instance created", "instance", req.Name, "image", fp[:12], "rootfs", dir)
-	return d.setInstance(ctx, req.Name, instCreated, fp)
+	s.log.Info("instance created", "instance", req.Name, "image", fp[:12], "rootfs", dir)
+	return s.setInstance(ctx, req.Name, instCreated, fp)
 }
 
 // writeInstance answers with the instance as its owner sees it.
-func (d *Daemon) writeInstance(w http.ResponseWriter, r *http.Request, name string) error {
-	rows, err := d.instances(r.Context(), name)
+func (s *Service) writeInstance(w http.ResponseWriter, r *http.Request, name string) error {
+	rows, err := s.instances(r.Context(), name)
 	if err != nil {
 		return err
 	}
 	if len(rows) == 0 {
-		return notFound("no instance named %q", name)
+		return rest.NotFound("no instance named %q", name)
 	}
-	views := d.instanceViews(r.Context(), rows)
-	return writeOK(w, views[0], "")
+	views := s.instanceViews(r.Context(), rows)
+	return rest.WriteOK(w, views[0], "")
 }
 
 // getInstances is GET /1.0/instances: every instance, with state from its owner.
-func (d *Daemon) getInstances(w http.ResponseWriter, r *http.Request) error {
-	rows, err := d.instances(r.Context(), "")
+func (s *Service) getInstances(w http.ResponseWriter, r *http.Request) error {
+	rows, err := s.instances(r.Context(), "")
 	if err != nil {
 		return err
 	}
-	return writeOK(w, d.instanceViews(r.Context(), rows), "")
+	return rest.WriteOK(w, s.instanceViews(r.Context(), rows), "")
 }
 
 // getInstance is GET /1.0/instances/{name}.
-func (d *Daemon) getInstance(w http.ResponseWriter, r *http.Request) error {
-	name, err := pathName(r)
+func (s *Service) getInstance(w http.ResponseWriter, r *http.Request) error {
+	name, err := rest.PathName(r)
 	if err != nil {
 		return err
 	}
-	return d.writeInstance(w, r, name)
+	return s.writeInstance(w, r, name)
 }
 
 // instanceViews joins the records with the live state each owner reports; instances of
 // OFFLINE or silent members show Unknown with the reason.
-func (d *Daemon) instanceViews(ctx context.Context, rows []instanceRow) []api.Instance {
+func (s *Service) instanceViews(ctx context.Context, rows []instanceRow) []api.Instance {
 	byMember := map[string][]instanceRow{}
 	for _, row := range rows {
 		byMember[row.member] = append(byMember[row.member], row)
 	}
 	online := map[string]bool{}
-	if ms, err := d.onlineMembers(ctx); err == nil {
+	if ms, err := s.members.Online(ctx); err == nil {
 		for _, m := range ms {
-			online[m.name] = true
+			online[m.Name] = true
 		}
 	}
 	live := map[string]api.Instance{}
@@ -215,7 +216,7 @@ func (d *Daemon) instanceViews(ctx context.Context, rows []instanceRow) []api.In
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			got, err := d.memberInstances(ctx, member, mrows[0].address)
+			got, err := s.memberInstances(ctx, member, mrows[0].address)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -252,13 +253,13 @@ func viewOf(row instanceRow, live map[string]api.Instance, problems map[string]s
 }
 
 // memberInstances asks a member (maybe this one) for the live state of its containers.
-func (d *Daemon) memberInstances(ctx context.Context, member, addr string) ([]api.Instance, error) {
-	if member == d.memberName() {
-		return d.localInstances(ctx)
+func (s *Service) memberInstances(ctx context.Context, member, addr string) ([]api.Instance, error) {
+	if member == s.members.Self() {
+		return s.localInstances(ctx)
 	}
 	ctx, cancel := context.WithTimeout(ctx, peerCallTimeout)
 	defer cancel()
-	c, err := d.peers.client(addr)
+	c, err := s.peers.Client(addr)
 	if err != nil {
 		return nil, err
 	}
@@ -268,17 +269,17 @@ func (d *Daemon) memberInstances(ctx context.Context, member, addr string) ([]ap
 }
 
 // getInternalInstances answers another member with this member's containers.
-func (d *Daemon) getInternalInstances(w http.ResponseWriter, r *http.Request) error {
-	out, err := d.localInstances(r.Context())
+func (s *Service) getInternalInstances(w http.ResponseWriter, r *http.Request) error {
+	out, err := s.localInstances(r.Context())
 	if err != nil {
 		return err
 	}
-	return writeOK(w, out, "")
+	return rest.WriteOK(w, out, "")
 }
 
 // localInstances is the live state of this member's containers.
-func (d *Daemon) localInstances(ctx context.Context) ([]api.Instance, error) {
-	m, _, err := d.drivers()
+func (s *Service) localInstances(ctx context.Context) ([]api.Instance, error) {
+	m, _, err := s.drivers()
 	if err != nil {
 		return nil, err
 	}
@@ -288,7 +289,7 @@ func (d *Daemon) localInstances(ctx context.Context) ([]api.Instance, error) {
 	}
 	out := make([]api.Instance, 0, len(infos))
 	for _, in := range infos {
-		out = append(out, api.Instance{Name: in.Name, Location: d.memberName(), Status: statusOf(in.State),
+		out = append(out, api.Instance{Name: in.Name, Location: s.members.Self(), Status: statusOf(in.State),
 			PID: in.PID, IPv4: in.IPv4, IPv6: in.IPv6})
 	}
 	return out, nil
@@ -306,12 +307,12 @@ func statusOf(s lxc.State) string {
 }
 
 // putInstanceState starts, stops or restarts the instance (on its owner).
-func (d *Daemon) putInstanceState(w http.ResponseWriter, r *http.Request, row instanceRow) error {
+func (s *Service) putInstanceState(w http.ResponseWriter, r *http.Request, row instanceRow) error {
 	var put api.InstanceStatePut
-	if err := decodeBody(r, &put); err != nil {
+	if err := rest.DecodeBody(r, &put); err != nil {
 		return err
 	}
-	m, _, err := d.drivers()
+	m, _, err := s.drivers()
 	if err != nil {
 		return err
 	}
@@ -324,7 +325,7 @@ func (d *Daemon) putInstanceState(w http.ResponseWriter, r *http.Request, row in
 	case "restart":
 		err = m.Restart(ctx, row.name, put.Force)
 	default:
-		return badRequest("action %q: start, stop or restart", put.Action)
+		return rest.BadRequest("action %q: start, stop or restart", put.Action)
 	}
 	if err != nil {
 		return driverError(err)
@@ -333,16 +334,16 @@ func (d *Daemon) putInstanceState(w http.ResponseWriter, r *http.Request, row in
 	if put.Action == "stop" {
 		power = powerStopped
 	}
-	if err := d.recordPower(ctx, row.name, power); err != nil {
+	if err := s.recordPower(ctx, row.name, power); err != nil {
 		return err
 	}
-	return d.writeInstance(w, r, row.name)
+	return s.writeInstance(w, r, row.name)
 }
 
 // deleteInstance removes the container, its rootfs and its record (on its owner).
-func (d *Daemon) deleteInstance(w http.ResponseWriter, r *http.Request, row instanceRow) error {
+func (s *Service) deleteInstance(w http.ResponseWriter, r *http.Request, row instanceRow) error {
 	force := r.URL.Query().Get("force") == "1" || r.URL.Query().Get("force") == "true"
-	m, _, err := d.drivers()
+	m, _, err := s.drivers()
 	if err != nil {
 		return err
 	}
@@ -352,16 +353,16 @@ func (d *Daemon) deleteInstance(w http.ResponseWriter, r *http.Request, row inst
 			return driverError(err)
 		}
 	} else if row.state == instCreating && !force {
-		return conflict("instance %q is being created", row.name)
+		return rest.Conflict("instance %q is being created", row.name)
 	}
-	if err := d.dropRootfs(ctx, row.name); err != nil {
+	if err := s.dropRootfs(ctx, row.name); err != nil {
 		return err
 	}
-	if err := d.dropInstance(ctx, row.name); err != nil {
+	if err := s.dropInstance(ctx, row.name); err != nil {
 		return err
 	}
-	d.log.Info("instance deleted", "instance", row.name)
-	return writeOK(w, nil, "")
+	s.log.Info("instance deleted", "instance", row.name)
+	return rest.WriteOK(w, nil, "")
 }
 
 // errBadCommand is returned for an exec without a command.

@@ -1,4 +1,4 @@
-package daemon
+package instances
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"orch/modules/lxc"
+	"orch/nodeagent/daemon/db"
+	"orch/nodeagent/daemon/rest"
 )
 
 // Instances across host reboots, as LXD does: when the agent starts with its member, it
@@ -59,12 +61,12 @@ func validInstanceConfig(c map[string]string) error {
 	for k, v := range c {
 		switch {
 		case strings.HasPrefix(k, "volatile."):
-			return badRequest("config key %q: volatile keys are set by the agent", k)
+			return rest.BadRequest("config key %q: volatile keys are set by the agent", k)
 		case k == keyAutostart && v != "true" && v != "false":
-			return badRequest("config key %s: %q is not true or false", k, v)
+			return rest.BadRequest("config key %s: %q is not true or false", k, v)
 		case k == keyShutdownTimeout:
 			if _, err := time.ParseDuration(v + "s"); err != nil {
-				return badRequest("config key %s: %q is not a number of seconds", k, v)
+				return rest.BadRequest("config key %s: %q is not a number of seconds", k, v)
 			}
 		}
 	}
@@ -72,8 +74,8 @@ func validInstanceConfig(c map[string]string) error {
 }
 
 // recordPower records the power state users asked for, in the instance's config.
-func (d *Daemon) recordPower(ctx context.Context, name, power string) error {
-	_, err := d.exec(ctx, storeStmt(`UPDATE instances SET config = json_set(config, '$."`+keyLastPower+`"', ?) WHERE name = ?`, power, name))
+func (s *Service) recordPower(ctx context.Context, name, power string) error {
+	_, err := s.db.Exec(ctx, db.Stmt(`UPDATE instances SET config = json_set(config, '$."`+keyLastPower+`"', ?) WHERE name = ?`, power, name))
 	return err
 }
 
@@ -90,15 +92,15 @@ func wantsRunning(c map[string]string) bool {
 
 // autostartInstances starts this member's stopped instances that should run. It waits
 // (bounded) for the database, since it runs right after the agent started.
-func (d *Daemon) autostartInstances(ctx context.Context) {
-	rows, err := d.localInstanceRows(ctx)
+func (s *Service) autostartInstances(ctx context.Context) {
+	rows, err := s.localInstanceRows(ctx)
 	if err != nil {
-		d.log.Warn("autostart: reading this member's instances failed", "err", err)
+		s.log.Warn("autostart: reading this member's instances failed", "err", err)
 		return
 	}
-	m, _, err := d.drivers()
+	m, _, err := s.drivers()
 	if err != nil {
-		d.log.Warn("autostart: no container manager", "err", err)
+		s.log.Warn("autostart: no container manager", "err", err)
 		return
 	}
 	started := 0
@@ -110,25 +112,25 @@ func (d *Daemon) autostartInstances(ctx context.Context) {
 			continue
 		}
 		if err := m.Start(ctx, row.name); err != nil {
-			d.log.Warn("autostart failed", "instance", row.name, "err", err)
+			s.log.Warn("autostart failed", "instance", row.name, "err", err)
 			continue
 		}
 		started++
-		d.log.Info("instance started at boot", "instance", row.name)
+		s.log.Info("instance started at boot", "instance", row.name)
 	}
-	d.log.Info("autostart done", "instances", len(rows), "started", started)
+	s.log.Info("autostart done", "instances", len(rows), "started", started)
 }
 
 // localInstanceRows reads this member's instances, retrying until the database answers
 // (a member that just started may not know its leader yet) or two minutes pass.
-func (d *Daemon) localInstanceRows(ctx context.Context) ([]instanceRow, error) {
+func (s *Service) localInstanceRows(ctx context.Context) ([]instanceRow, error) {
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		rows, err := d.instances(ctx, "")
+		rows, err := s.instances(ctx, "")
 		if err == nil || time.Now().After(deadline) {
 			var mine []instanceRow
 			for _, r := range rows {
-				if r.member == d.memberName() {
+				if r.member == s.members.Self() {
 					mine = append(mine, r)
 				}
 			}
@@ -155,18 +157,18 @@ func hostShuttingDown() bool {
 // stopInstancesForShutdown stops every running container of this member cleanly, in
 // parallel, each within its boot.host_shutdown_timeout (then killed); recorded power
 // states stay as they are. It reads the containers, not the database: quorum may be gone.
-func (d *Daemon) stopInstancesForShutdown() {
-	m, _, err := d.drivers()
+func (s *Service) stopInstancesForShutdown() {
+	m, _, err := s.drivers()
 	if err != nil {
 		return
 	}
 	ctx := context.Background()
 	list, err := m.List(ctx)
 	if err != nil {
-		d.log.Warn("host shutdown: listing containers failed", "err", err)
+		s.log.Warn("host shutdown: listing containers failed", "err", err)
 		return
 	}
-	timeouts := d.shutdownTimeouts()
+	timeouts := s.shutdownTimeouts()
 	var wg sync.WaitGroup
 	for _, in := range list {
 		if in.State != lxc.StateRunning {
@@ -182,7 +184,7 @@ func (d *Daemon) stopInstancesForShutdown() {
 			if err := m.Stop(sctx, in.Name, false); err != nil {
 				_ = m.Stop(ctx, in.Name, true)
 			}
-			d.log.Info("instance stopped for host shutdown", "instance", in.Name)
+			s.log.Info("instance stopped for host shutdown", "instance", in.Name)
 		})
 	}
 	wg.Wait()
@@ -190,22 +192,14 @@ func (d *Daemon) stopInstancesForShutdown() {
 
 // shutdownTimeouts reads boot.host_shutdown_timeout of this member's instances from the
 // local replica (no leader needed); instances without it use the default.
-func (d *Daemon) shutdownTimeouts() map[string]time.Duration {
+func (s *Service) shutdownTimeouts() map[string]time.Duration {
 	out := map[string]time.Duration{}
-	st := d.store()
-	if st == nil {
-		return out
-	}
-	rows, err := st.DB().Query(`SELECT name, config FROM instances`)
+	rows, err := s.db.QueryLocal(context.Background(), `SELECT name, config FROM instances`)
 	if err != nil {
 		return out
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var name, config string
-		if rows.Scan(&name, &config) != nil {
-			continue
-		}
+	for _, r := range rows {
+		name, config := db.Str(r[0]), db.Str(r[1])
 		if v, ok := configOf(config)[keyShutdownTimeout]; ok {
 			if t, err := time.ParseDuration(v + "s"); err == nil {
 				out[name] = t

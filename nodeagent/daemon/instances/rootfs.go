@@ -1,4 +1,4 @@
-package daemon
+package instances
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 
 	"orch/modules/storage"
+	"orch/nodeagent/daemon/db"
+	"orch/nodeagent/daemon/rest"
 )
 
 // An instance's root filesystem is a volume of type "container" on the pool of its root
@@ -19,33 +21,33 @@ import (
 
 // makeRootfs makes the container volume of instance name on pool and returns its rootfs
 // folder. On any failure nothing is left: neither the volume nor its row.
-func (d *Daemon) makeRootfs(ctx context.Context, pool, name string) (rootfs string, err error) {
-	me := d.memberName()
-	e, ok, err := d.ents.Pool(ctx, pool)
+func (s *Service) makeRootfs(ctx context.Context, pool, name string) (rootfs string, err error) {
+	me := s.members.Self()
+	e, ok, err := s.entities.Pool(ctx, pool)
 	if err != nil {
 		return "", err
 	}
 	if !ok {
-		return "", notFound("storage pool %q of the root disk does not exist", pool)
+		return "", rest.NotFound("storage pool %q of the root disk does not exist", pool)
 	}
 	if !e.CreatedOn(me) {
-		return "", conflict("storage pool %q of the root disk is not created on member %s", pool, me)
+		return "", rest.Conflict("storage pool %q of the root disk is not created on member %s", pool, me)
 	}
-	drv, sp, err := d.ents.PoolDriver(e)
+	drv, sp, err := s.entities.PoolDriver(e)
 	if err != nil {
 		return "", fmt.Errorf("storage pool %s on member %s: %w", pool, me, err)
 	}
-	_, err = d.exec(ctx, storeStmt(`INSERT INTO storage_volumes(pool_id, member_id, name, type, state)
+	_, err = s.db.Exec(ctx, db.Stmt(`INSERT INTO storage_volumes(pool_id, member_id, name, type, state)
 		VALUES(?, (SELECT id FROM members WHERE name = ?), ?, 'container', 'Creating')`, e.ID(), me, name))
-	if isUnique(err) {
-		return "", conflict("storage pool %q already holds a container volume %q on member %s", pool, name, me)
+	if rest.IsUnique(err) {
+		return "", rest.Conflict("storage pool %q already holds a container volume %q on member %s", pool, name, me)
 	}
 	if err != nil {
 		return "", err
 	}
 	defer func() {
 		if err != nil {
-			d.forgetRootfs(context.WithoutCancel(ctx), e.ID(), name)
+			s.forgetRootfs(context.WithoutCancel(ctx), e.ID(), name)
 		}
 	}()
 	if err := drv.CreateTypedVolume(ctx, storage.VolumeContainer, name, nil); err != nil {
@@ -54,7 +56,7 @@ func (d *Daemon) makeRootfs(ctx context.Context, pool, name string) (rootfs stri
 	defer func() {
 		if err != nil {
 			if derr := drv.DeleteTypedVolume(context.WithoutCancel(ctx), storage.VolumeContainer, name); derr != nil {
-				d.log.Warn("removing a failed launch's root disk", "instance", name, "pool", pool, "err", derr)
+				s.log.Warn("removing a failed launch's root disk", "instance", name, "pool", pool, "err", derr)
 			}
 		}
 	}()
@@ -62,7 +64,7 @@ func (d *Daemon) makeRootfs(ctx context.Context, pool, name string) (rootfs stri
 	if err := os.Mkdir(rootfs, 0o755); err != nil {
 		return "", fmt.Errorf("root disk of %s on member %s: %w", name, me, err)
 	}
-	if _, err := d.exec(ctx, storeStmt(`UPDATE storage_volumes SET state = 'Created'
+	if _, err := s.db.Exec(ctx, db.Stmt(`UPDATE storage_volumes SET state = 'Created'
 		WHERE pool_id = ? AND type = 'container' AND name = ? AND member_id = (SELECT id FROM members WHERE name = ?)`, e.ID(), name, me)); err != nil {
 		return "", err
 	}
@@ -71,20 +73,20 @@ func (d *Daemon) makeRootfs(ctx context.Context, pool, name string) (rootfs stri
 
 // dropRootfs deletes instance name's container volume on this member through its pool's
 // driver, then its row. An instance without one is left alone.
-func (d *Daemon) dropRootfs(ctx context.Context, name string) error {
-	me := d.memberName()
-	rows, err := d.query(ctx, `SELECT p.name, p.id FROM storage_volumes v JOIN storage_pools p ON p.id = v.pool_id
+func (s *Service) dropRootfs(ctx context.Context, name string) error {
+	me := s.members.Self()
+	rows, err := s.db.Query(ctx, `SELECT p.name, p.id FROM storage_volumes v JOIN storage_pools p ON p.id = v.pool_id
 		WHERE v.type = 'container' AND v.name = ? AND v.member_id = (SELECT id FROM members WHERE name = ?)`, name, me)
 	if err != nil || len(rows) == 0 {
 		return err
 	}
-	pool, poolID := str(rows[0][0]), i64(rows[0][1])
-	e, ok, err := d.ents.Pool(ctx, pool)
+	pool, poolID := db.Str(rows[0][0]), db.I64(rows[0][1])
+	e, ok, err := s.entities.Pool(ctx, pool)
 	if err != nil {
 		return err
 	}
 	if ok {
-		drv, _, err := d.ents.PoolDriver(e)
+		drv, _, err := s.entities.PoolDriver(e)
 		if err != nil {
 			return fmt.Errorf("storage pool %s on member %s: %w", pool, me, err)
 		}
@@ -92,16 +94,16 @@ func (d *Daemon) dropRootfs(ctx context.Context, name string) error {
 			return fmt.Errorf("root disk of %s on pool %s (member %s): %w", name, pool, me, err)
 		}
 	}
-	d.log.Info("root disk deleted", "instance", name, "pool", pool)
-	return d.forgetRootfs(ctx, poolID, name)
+	s.log.Info("root disk deleted", "instance", name, "pool", pool)
+	return s.forgetRootfs(ctx, poolID, name)
 }
 
 // forgetRootfs drops the row of instance name's container volume on this member.
-func (d *Daemon) forgetRootfs(ctx context.Context, poolID int64, name string) error {
-	_, err := d.exec(ctx, storeStmt(`DELETE FROM storage_volumes WHERE pool_id = ? AND type = 'container' AND name = ?
-		AND member_id = (SELECT id FROM members WHERE name = ?)`, poolID, name, d.memberName()))
+func (s *Service) forgetRootfs(ctx context.Context, poolID int64, name string) error {
+	_, err := s.db.Exec(ctx, db.Stmt(`DELETE FROM storage_volumes WHERE pool_id = ? AND type = 'container' AND name = ?
+		AND member_id = (SELECT id FROM members WHERE name = ?)`, poolID, name, s.members.Self()))
 	if err != nil {
-		d.log.Warn("dropping a root disk's row", "instance", name, "err", err)
+		s.log.Warn("dropping a root disk's row", "instance", name, "err", err)
 	}
 	return err
 }

@@ -1,4 +1,4 @@
-package daemon
+package instances
 
 import (
 	"encoding/binary"
@@ -11,18 +11,19 @@ import (
 
 	"orch/modules/lxc"
 	"orch/nodeagent/api"
+	"orch/nodeagent/daemon/rest"
 )
 
 // postInstanceExec runs a command in the instance (on its owner): the request body is its stdin,
 // the answer a stream of output frames ending with the exit code (api.ReadExecFrames). With
 // tty=1 the command gets a terminal and the body is frames too (api.ExecTTY).
-func (d *Daemon) postInstanceExec(w http.ResponseWriter, r *http.Request, row instanceRow) error {
+func (s *Service) postInstanceExec(w http.ResponseWriter, r *http.Request, row instanceRow) error {
 	q := r.URL.Query()
 	argv := q["command"]
 	if len(argv) == 0 {
-		return badRequest("%v", errBadCommand)
+		return rest.BadRequest("%v", errBadCommand)
 	}
-	m, _, err := d.drivers()
+	m, _, err := s.drivers()
 	if err != nil {
 		return err
 	}
@@ -31,7 +32,7 @@ func (d *Daemon) postInstanceExec(w http.ResponseWriter, r *http.Request, row in
 		return driverError(err)
 	}
 	if info.State != lxc.StateRunning {
-		return conflict("instance %q is not running (%s)", row.name, statusOf(info.State))
+		return rest.Conflict("instance %q is not running (%s)", row.name, statusOf(info.State))
 	}
 	opts := lxc.ExecOptions{Cwd: q.Get("cwd"), Env: q["env"]}
 	var stdin io.Reader = r.Body
@@ -96,8 +97,8 @@ func (s streamWriter) Write(p []byte) (int, error) {
 
 // getFile is GET /1.0/instances/{name}/files?path=P (on the owner): the file's bytes, with
 // its mode and owner in headers. The path is resolved inside the instance's rootfs.
-func (d *Daemon) getFile(w http.ResponseWriter, r *http.Request, row instanceRow) error {
-	m, _, err := d.drivers()
+func (s *Service) getFile(w http.ResponseWriter, r *http.Request, row instanceRow) error {
+	m, _, err := s.drivers()
 	if err != nil {
 		return err
 	}
@@ -118,8 +119,8 @@ func (d *Daemon) getFile(w http.ResponseWriter, r *http.Request, row instanceRow
 
 // postFile is POST /1.0/instances/{name}/files?path=P (on the owner): the body becomes the
 // file, created or truncated, inside the instance's rootfs.
-func (d *Daemon) postFile(w http.ResponseWriter, r *http.Request, row instanceRow) error {
-	m, _, err := d.drivers()
+func (s *Service) postFile(w http.ResponseWriter, r *http.Request, row instanceRow) error {
+	m, _, err := s.drivers()
 	if err != nil {
 		return err
 	}
@@ -127,7 +128,7 @@ func (d *Daemon) postFile(w http.ResponseWriter, r *http.Request, row instanceRo
 	if v := r.Header.Get(api.HeaderFileMode); v != "" {
 		mode, err := strconv.ParseUint(v, 8, 32)
 		if err != nil {
-			return badRequest("%s: %q is not an octal mode", api.HeaderFileMode, v)
+			return rest.BadRequest("%s: %q is not an octal mode", api.HeaderFileMode, v)
 		}
 		opts.Mode = fs.FileMode(mode)
 	}
@@ -136,5 +137,5 @@ func (d *Daemon) postFile(w http.ResponseWriter, r *http.Request, row instanceRo
 	if err := m.FilePush(row.name, r.URL.Query().Get("path"), r.Body, opts); err != nil {
 		return driverError(err) // the driver names the instance
 	}
-	return writeOK(w, nil, "")
+	return rest.WriteOK(w, nil, "")
 }
