@@ -22,6 +22,7 @@ import (
 	"orch/nodeagent/daemon/images"
 	"orch/nodeagent/daemon/instances"
 	"orch/nodeagent/daemon/rest"
+	"orch/nodeagent/daemon/serverconfig"
 	"orch/nodeagent/daemon/trust"
 	"orch/nodeagent/localdb"
 	"orch/nodeagent/netmux"
@@ -84,6 +85,7 @@ type Daemon struct {
 	node        nodeDrivers                // containers and images of this member (instance_node.go)
 	ents        *entity.Service            // storage pools, volumes and networks (daemon/entity)
 	insts       *instances.Service         // instances and profiles (daemon/instances)
+	conf        *serverconfig.Service      // the server configuration, PUT/PATCH /1.0 (daemon/serverconfig)
 	imgs        *images.Service            // images and remotes (daemon/images)
 
 	// resumed is set once Run has reopened the member's database (or found the directory

@@ -137,8 +137,7 @@ var (
 func (d *Daemon) routes() http.Handler {
 	m := http.NewServeMux()
 	d.handle(m, "GET /1.0", public, d.getServer)
-	d.handle(m, "PUT /1.0", trusted, d.putServer)
-	d.handle(m, "PATCH /1.0", trusted, d.patchServer)
+	d.conf.Routes(router{d: d, mux: m})
 	d.handle(m, "GET /1.0/cluster", trusted, d.getCluster)
 	d.handle(m, "PUT /1.0/cluster", trusted, d.putCluster)
 	d.handle(m, "GET /1.0/cluster/members", trusted, d.onLeader(d.getMembers))

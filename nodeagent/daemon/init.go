@@ -13,6 +13,7 @@ import (
 	"orch/nodeagent/api"
 	"orch/nodeagent/api/pki"
 	"orch/nodeagent/config"
+	"orch/nodeagent/daemon/serverconfig"
 	"orch/nodeagent/localdb"
 	"orch/nodeagent/schema"
 	"orch/nodeagent/store"
@@ -102,7 +103,7 @@ func checkMemberName(n string) error {
 // preseedAddresses validates the preseed's config and returns the global part (secrets
 // hashed), the member-local part, and this member's cluster address.
 func (d *Daemon) preseedAddresses(p api.Preseed, serverAddress string) (global, local map[string]string, clusterAddr string, err error) {
-	global, local, err = splitConfig(p.Config)
+	global, local, err = serverconfig.Split(p.Config)
 	if err != nil {
 		return nil, nil, "", badRequest("config: %v", err)
 	}
@@ -167,7 +168,7 @@ func (d *Daemon) bootstrap(ctx context.Context, p api.Preseed) (err error) {
 		SQL:  `INSERT INTO members(name, address, client_address, version, schema, api_level, heartbeat, joined_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?)`,
 		Args: []any{p.Cluster.ServerName, addr, local["core.https_address"], d.version.Version, int64(d.version.Schema), int64(d.version.APILevel), now, now},
 	}}
-	stmts = append(stmts, configStatements(global)...)
+	stmts = append(stmts, serverconfig.Statements(global)...)
 	stmts = append(stmts, preseedStatements(p, p.Cluster.ServerName, p.Cluster.MemberConfig)...)
 	if _, err := d.exec(ctx, stmts...); err != nil {
 		return fmt.Errorf("recording the preseed: %w", err)

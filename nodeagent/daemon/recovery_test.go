@@ -139,9 +139,9 @@ func TestRecoverFromQuorumLoss(t *testing.T) {
 		}
 		return nil
 	})
-	cs, err := m.d.fullConfig(context.Background())
-	if err != nil || cs.config["user.before"] != "kept" {
-		t.Errorf("after recovery user.before = %q (%v), want kept", cs.config["user.before"], err)
+	cs, err := m.d.conf.Full(context.Background())
+	if err != nil || cs.Config["user.before"] != "kept" {
+		t.Errorf("after recovery user.before = %q (%v), want kept", cs.Config["user.before"], err)
 	}
 	if e := m.d.currentEpoch(); e != plan.Next {
 		t.Errorf("restarted in epoch %+v, want %+v", e, plan.Next)

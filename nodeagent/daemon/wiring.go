@@ -11,6 +11,7 @@ import (
 	"orch/nodeagent/daemon/images"
 	"orch/nodeagent/daemon/instances"
 	"orch/nodeagent/daemon/rest"
+	"orch/nodeagent/daemon/serverconfig"
 	"orch/nodeagent/daemon/trust"
 	"orch/nodeagent/store"
 )
@@ -32,6 +33,7 @@ func (d *Daemon) wireDomains() {
 		DB: dbAccess{d}, Members: memberAccess{d}, Peers: peerAccess{d}, Images: d.imgs,
 		Entities: entityAccess{d}, Drivers: d.drivers, Log: d.log,
 	})
+	d.conf = serverconfig.New(serverconfig.Deps{DB: dbAccess{d}, Local: d.local, Member: configMember{d}, Lock: &d.mu})
 	d.trust = trust.New(trust.Deps{
 		DB: dbAccess{d}, Members: memberAccess{d}, Peers: peerAccess{d}, Callers: callerAccess{d}, Log: d.log,
 	})
@@ -137,6 +139,27 @@ func (a entityAccess) Network(ctx context.Context, name string) (instances.Entit
 // PoolDriver is this member's driver of pool, which Pool returned.
 func (a entityAccess) PoolDriver(pool instances.Entity) (storage.Driver, storage.Pool, error) {
 	return a.d.ents.PoolDriver(pool.(entity.Row))
+}
+
+// configMember is this member as the server configuration sees it.
+type configMember struct{ d *Daemon }
+
+// Self is this member's name.
+func (a configMember) Self() string { return a.d.memberName() }
+
+// ClusterAddress is this member's cluster.https_address.
+func (a configMember) ClusterAddress() string { return a.d.clusterAddress() }
+
+// Clustered reports whether the cluster database is open.
+func (a configMember) Clustered() bool { return a.d.store() != nil }
+
+// LocalChanged moves the client listener after a member-local change, once the member's
+// network runs or before it is initialised.
+func (a configMember) LocalChanged() error {
+	if a.d.mux != nil || a.d.memberName() == "" {
+		return a.d.reconcileClientListener()
+	}
+	return nil
 }
 
 // callerAccess classifies requests for domains (Daemon.callerOf).
