@@ -93,26 +93,7 @@ func (d *Daemon) queryLocal(ctx context.Context, sql string, args ...any) (Rows,
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	cols, _ := rows.Columns()
-	var out Rows
-	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			return nil, err
-		}
-		for i, v := range vals {
-			if b, ok := v.([]byte); ok {
-				vals[i] = string(b)
-			}
-		}
-		out = append(out, vals)
-	}
-	return out, rows.Err()
+	return db.Scan(rows)
 }
 
 // normaliseRows turns JSON numbers back into int64/float64.

@@ -9,6 +9,7 @@
 package db
 
 import (
+	"database/sql"
 	"fmt"
 	"sort"
 	"strconv"
@@ -45,6 +46,30 @@ func I64(v any) int64 {
 		return n
 	}
 	return 0
+}
+
+// Scan reads every row of rows (and closes it): one []any per row, text as string.
+func Scan(rows *sql.Rows) (Rows, error) {
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var out Rows
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		for i, v := range vals {
+			if b, ok := v.([]byte); ok {
+				vals[i] = string(b)
+			}
+		}
+		out = append(out, vals)
+	}
+	return out, rows.Err()
 }
 
 // Stmt builds one statement.

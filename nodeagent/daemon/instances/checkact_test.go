@@ -46,26 +46,7 @@ func (r replica) QueryLocal(ctx context.Context, sql string, args ...any) (db.Ro
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	cols, _ := rows.Columns()
-	var out db.Rows
-	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			return nil, err
-		}
-		for i, v := range vals {
-			if b, ok := v.([]byte); ok {
-				vals[i] = string(b)
-			}
-		}
-		out = append(out, vals)
-	}
-	return out, rows.Err()
+	return db.Scan(rows)
 }
 
 // oneMember is the member the tests' instances are placed on.
