@@ -1,6 +1,11 @@
 // Package daemon is the nodeagent daemon: it owns the member's agent directory, serves the
 // local unix-socket API and the cluster API (HTTPS, mutual TLS, raft on the same port), and
-// runs the member's part of the cluster: bootstrap, join, heartbeats, roles.
+// runs the member's part of the cluster: bootstrap, join, heartbeats, roles, epochs, and
+// recovery from quorum loss with the daemon stopped (recovery.go). It is the composition
+// root of the domain packages under it (images, entity, instances, trust, serverconfig),
+// wiring each to the small interfaces it declares (wiring.go, DESIGN.md).
+//
+// It must not import orchestrator, playbooks or inventory.
 package daemon
 
 import (
