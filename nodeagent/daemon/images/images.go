@@ -115,23 +115,15 @@ func (s *Service) Ensure(ctx context.Context, source string) (string, error) {
 func (s *Service) ReplicateAll(ctx context.Context) { s.replicateAll(ctx) }
 
 // driverError turns an image store error into the API error it means.
-func driverError(err error) error {
-	if err == nil {
-		return nil
-	}
-	var ae *api.Error
-	if errors.As(err, &ae) {
-		return err
-	}
-	code := 0
+func driverError(err error) error { return rest.WithStatus(err, imageStatus) }
+
+// imageStatus is the HTTP status of an image store error, 0 when it has none.
+func imageStatus(err error) int {
 	switch {
 	case errors.Is(err, image.ErrNotFound), errors.Is(err, fs.ErrNotExist):
-		code = http.StatusNotFound
+		return http.StatusNotFound
 	case errors.Is(err, image.ErrInvalid), errors.Is(err, fs.ErrInvalid), strings.Contains(err.Error(), "not a regular file"):
-		code = http.StatusBadRequest
+		return http.StatusBadRequest
 	}
-	if code == 0 {
-		return err
-	}
-	return api.Errorf(code, "%v", err)
+	return 0
 }

@@ -93,26 +93,18 @@ func (f flushWriter) Write(p []byte) (int, error) {
 }
 
 // driverError gives errors of the lxc and image modules their HTTP status.
-func driverError(err error) error {
-	if err == nil {
-		return nil
-	}
-	var ae *api.Error
-	if errors.As(err, &ae) {
-		return err
-	}
-	code := 0
+func driverError(err error) error { return rest.WithStatus(err, driverStatus) }
+
+// driverStatus is the HTTP status of an lxc or image module error, 0 when it has none.
+func driverStatus(err error) int {
 	switch {
 	case errors.Is(err, lxc.ErrNotFound), errors.Is(err, image.ErrNotFound), errors.Is(err, fs.ErrNotExist):
-		code = http.StatusNotFound
+		return http.StatusNotFound
 	case errors.Is(err, lxc.ErrRunning), errors.Is(err, lxc.ErrNotRunning), errors.Is(err, lxc.ErrExists):
-		code = http.StatusConflict
+		return http.StatusConflict
 	case errors.Is(err, lxc.ErrInvalidName), errors.Is(err, lxc.ErrPathEscapes), errors.Is(err, image.ErrInvalid),
 		errors.Is(err, fs.ErrInvalid), strings.Contains(err.Error(), "not a regular file"):
-		code = http.StatusBadRequest
+		return http.StatusBadRequest
 	}
-	if code == 0 {
-		return err
-	}
-	return api.Errorf(code, "%v", err)
+	return 0
 }

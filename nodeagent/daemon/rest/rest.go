@@ -94,6 +94,24 @@ func PathName(r *http.Request) (string, error) {
 // Target reads ?target= (the member a request is about).
 func Target(r *http.Request) string { return r.URL.Query().Get("target") }
 
+// WithStatus gives err the HTTP status code(err) says (an API error with that code and
+// err's message); an API error, nil and an error code answers 0 for are returned as they
+// are. Domains pass the classification of their drivers' errors.
+func WithStatus(err error, code func(error) int) error {
+	if err == nil {
+		return nil
+	}
+	var ae *api.Error
+	if errors.As(err, &ae) {
+		return err
+	}
+	c := code(err)
+	if c == 0 {
+		return err
+	}
+	return api.Errorf(c, "%v", err)
+}
+
 // IsUnique reports a write refused by a UNIQUE constraint.
 func IsUnique(err error) bool { return err != nil && strings.Contains(err.Error(), "UNIQUE") }
 
