@@ -29,6 +29,7 @@ import (
 	"orch/nodeagent/daemon/rest"
 	"orch/nodeagent/daemon/serverconfig"
 	"orch/nodeagent/daemon/trust"
+	"orch/nodeagent/daemon/upgrade"
 	"orch/nodeagent/localdb"
 	"orch/nodeagent/netmux"
 	"orch/nodeagent/store"
@@ -91,6 +92,7 @@ type Daemon struct {
 	ents        *entity.Service            // storage pools, volumes and networks (daemon/entity)
 	insts       *instances.Service         // instances and profiles (daemon/instances)
 	conf        *serverconfig.Service      // the server configuration, PUT/PATCH /1.0 (daemon/serverconfig)
+	migrator    *upgrade.Migrator          // schema migrations on the leader (daemon/upgrade)
 	imgs        *images.Service            // images and remotes (daemon/images)
 
 	// resumed is set once Run has reopened the member's database (or found the directory

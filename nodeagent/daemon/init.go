@@ -14,6 +14,7 @@ import (
 	"orch/nodeagent/api/pki"
 	"orch/nodeagent/config"
 	"orch/nodeagent/daemon/serverconfig"
+	"orch/nodeagent/daemon/upgrade"
 	"orch/nodeagent/localdb"
 	"orch/nodeagent/schema"
 	"orch/nodeagent/store"
@@ -160,7 +161,7 @@ func (d *Daemon) bootstrap(ctx context.Context, p api.Preseed) (err error) {
 	if err := d.store().Bootstrap(ctx); err != nil {
 		return fmt.Errorf("bootstrapping the database: %w", err)
 	}
-	if _, err := d.exec(ctx, schemaStatements(0, schema.Latest())...); err != nil {
+	if _, err := d.exec(ctx, upgrade.SchemaStatements(0, schema.Latest())...); err != nil {
 		return fmt.Errorf("creating the schema: %w", err)
 	}
 	now := d.now().UnixMilli()
@@ -240,21 +241,4 @@ func (d *Daemon) undoMember() {
 func (d *Daemon) wipe() error {
 	d.undoMember()
 	return nil
-}
-
-// schemaStatements returns the DDL bringing the schema from version from to version to.
-func schemaStatements(from, to int) []store.Statement {
-	var out []store.Statement
-	for v := from; v < to; v++ {
-		for _, sql := range strings.Split(schema.Updates[v], ";") {
-			if sql = strings.TrimSpace(sql); sql != "" {
-				out = append(out, store.Statement{SQL: sql})
-			}
-		}
-	}
-	out = append(out, store.Statement{
-		SQL:  `INSERT INTO meta(key, value) VALUES('schema_version', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
-		Args: []any{int64(to)},
-	})
-	return out
 }

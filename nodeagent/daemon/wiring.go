@@ -13,7 +13,9 @@ import (
 	"orch/nodeagent/daemon/rest"
 	"orch/nodeagent/daemon/serverconfig"
 	"orch/nodeagent/daemon/trust"
+	"orch/nodeagent/daemon/upgrade"
 	"orch/nodeagent/store"
+	"orch/nodeagent/version"
 )
 
 // The daemon is the composition root of its domains (DESIGN.md): it builds each domain
@@ -34,6 +36,7 @@ func (d *Daemon) wireDomains() {
 		Entities: entityAccess{d}, Drivers: d.drivers, Log: d.log,
 	})
 	d.conf = serverconfig.New(serverconfig.Deps{DB: dbAccess{d}, Local: d.local, Member: configMember{d}, Lock: &d.mu})
+	d.migrator = upgrade.NewMigrator(dbAccess{d}, upgradeCluster{d}, d.log)
 	d.trust = trust.New(trust.Deps{
 		DB: dbAccess{d}, Members: memberAccess{d}, Peers: peerAccess{d}, Callers: callerAccess{d}, Log: d.log,
 	})
@@ -160,6 +163,28 @@ func (a configMember) LocalChanged() error {
 		return a.d.reconcileClientListener()
 	}
 	return nil
+}
+
+// upgradeCluster is the membership as a schema migration sees it.
+type upgradeCluster struct{ d *Daemon }
+
+// Leader reports whether this member has the database open and leads.
+func (a upgradeCluster) Leader() bool {
+	st := a.d.store()
+	return st != nil && st.IsLeader()
+}
+
+// Versions are the members' versions from the local replica, in id order.
+func (a upgradeCluster) Versions(ctx context.Context) ([]version.Info, error) {
+	ms, err := a.d.membersLocal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]version.Info, len(ms))
+	for i, m := range ms {
+		out[i] = m.ver
+	}
+	return out, nil
 }
 
 // callerAccess classifies requests for domains (Daemon.callerOf).

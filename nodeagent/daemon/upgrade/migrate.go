@@ -1,10 +1,12 @@
-package daemon
+package upgrade
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
+	"orch/nodeagent/daemon/db"
 	"orch/nodeagent/schema"
 	"orch/nodeagent/store"
 	"orch/nodeagent/version"
@@ -17,48 +19,47 @@ const (
 	metaAPILevel      = "api_level"
 )
 
-// clusterVersionLocal reads the database's schema version and API level from this member's
+// ClusterVersion reads the database's schema version and API level from this member's
 // replica (Version is left empty: the database has no release version).
-func (d *Daemon) clusterVersionLocal(ctx context.Context) (version.Info, error) {
-	rows, err := d.queryLocal(ctx, `SELECT key, value FROM meta WHERE key IN (?, ?)`, metaSchemaVersion, metaAPILevel)
+func ClusterVersion(ctx context.Context, r LocalReader) (version.Info, error) {
+	rows, err := r.QueryLocal(ctx, `SELECT key, value FROM meta WHERE key IN (?, ?)`, metaSchemaVersion, metaAPILevel)
 	if err != nil {
 		return version.Info{}, fmt.Errorf("reading the database version: %w", err)
 	}
 	var v version.Info
 	for _, r := range rows {
-		switch str(r[0]) {
+		switch db.Str(r[0]) {
 		case metaSchemaVersion:
-			v.Schema = int(i64(r[1]))
+			v.Schema = int(db.I64(r[1]))
 		case metaAPILevel:
-			v.APILevel = int(i64(r[1]))
+			v.APILevel = int(db.I64(r[1]))
 		}
 	}
 	return v, nil
 }
 
-// maybeMigrate (leader) brings the database up to the oldest member's version once every
+// Migrate (leader) brings the database up to the oldest member's version once every
 // member runs a newer one than the database: the missing schema updates and the new
 // versions go through raft in ONE entry, guarded by compare-and-set on both meta rows, so
 // that it applies exactly once even if two leaders (or two rounds) try. It reports whether
 // this call migrated.
-func (d *Daemon) maybeMigrate(ctx context.Context) (bool, error) {
-	st := d.store()
-	if st == nil || !st.IsLeader() {
+func (m *Migrator) Migrate(ctx context.Context) (bool, error) {
+	if !m.cluster.Leader() {
 		return false, nil
 	}
-	members, err := d.membersLocal(ctx)
+	members, err := m.cluster.Versions(ctx)
 	if err != nil {
 		return false, err
 	}
-	from, err := d.clusterVersionLocal(ctx)
+	from, err := ClusterVersion(ctx, m.db)
 	if err != nil {
 		return false, err
 	}
-	to, ok := migrationTarget(members, from, schema.Latest())
+	to, ok := Target(members, from, schema.Latest())
 	if !ok {
 		return false, nil
 	}
-	_, err = d.exec(ctx, migrationStatements(from, to)...)
+	_, err = m.db.Exec(ctx, Statements(from, to)...)
 	if errors.Is(err, store.ErrConflict) {
 		return false, nil // another round migrated first
 	}
@@ -66,35 +67,35 @@ func (d *Daemon) maybeMigrate(ctx context.Context) (bool, error) {
 		return false, fmt.Errorf("migrating the database from schema %d API %d to schema %d API %d: %w",
 			from.Schema, from.APILevel, to.Schema, to.APILevel, err)
 	}
-	d.log.Info("database migrated", "from_schema", from.Schema, "to_schema", to.Schema,
+	m.log.Info("database migrated", "from_schema", from.Schema, "to_schema", to.Schema,
 		"from_api", from.APILevel, "to_api", to.APILevel)
 	return true, nil
 }
 
-// migrationTarget is the version the database can move to: the oldest member's, when every
+// Target is the version the database can move to: the oldest member's, when every
 // member's version is known and newer than the database's; the schema is capped at what
 // this binary can build (latest). ok is false when there is nothing to do.
-func migrationTarget(members []memberRow, db version.Info, latest int) (to version.Info, ok bool) {
-	if len(members) == 0 || db.Schema == 0 {
+func Target(members []version.Info, dbv version.Info, latest int) (to version.Info, ok bool) {
+	if len(members) == 0 || dbv.Schema == 0 {
 		return version.Info{}, false
 	}
-	oldest := members[0].ver
-	for _, m := range members {
-		if m.ver.Schema == 0 {
+	oldest := members[0]
+	for _, v := range members {
+		if v.Schema == 0 {
 			return version.Info{}, false // a member that never reported its version
 		}
-		oldest = version.Min(oldest, m.ver)
+		oldest = version.Min(oldest, v)
 	}
 	to = version.Info{Schema: min(oldest.Schema, latest), APILevel: oldest.APILevel}
-	if to.Schema < db.Schema || version.Compare(to, db) <= 0 {
+	if to.Schema < dbv.Schema || version.Compare(to, dbv) <= 0 {
 		return version.Info{}, false
 	}
 	return to, true
 }
 
-// migrationStatements is the one request of a migration: the two compare-and-set guards
+// Statements is the one request of a migration: the two compare-and-set guards
 // first (a mismatch rolls the whole request back), then the schema updates.
-func migrationStatements(from, to version.Info) []store.Statement {
+func Statements(from, to version.Info) []store.Statement {
 	stmts := []store.Statement{
 		{
 			SQL:    `UPDATE meta SET value = ? WHERE key = ? AND value = ?`,
@@ -109,7 +110,24 @@ func migrationStatements(from, to version.Info) []store.Statement {
 		},
 	}
 	if to.Schema > from.Schema {
-		stmts = append(stmts, schemaStatements(from.Schema, to.Schema)...)
+		stmts = append(stmts, SchemaStatements(from.Schema, to.Schema)...)
 	}
 	return stmts
+}
+
+// SchemaStatements returns the DDL bringing the schema from version from to version to.
+func SchemaStatements(from, to int) []store.Statement {
+	var out []store.Statement
+	for v := from; v < to; v++ {
+		for _, sql := range strings.Split(schema.Updates[v], ";") {
+			if sql = strings.TrimSpace(sql); sql != "" {
+				out = append(out, store.Statement{SQL: sql})
+			}
+		}
+	}
+	out = append(out, store.Statement{
+		SQL:  `INSERT INTO meta(key, value) VALUES('schema_version', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
+		Args: []any{int64(to)},
+	})
+	return out
 }
