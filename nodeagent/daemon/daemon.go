@@ -21,9 +21,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"orch/nodeagent/api"
 	"orch/nodeagent/api/pki"
 	"orch/nodeagent/daemon/entity"
+	"orch/nodeagent/daemon/epoch"
 	"orch/nodeagent/daemon/images"
 	"orch/nodeagent/daemon/instances"
 	"orch/nodeagent/daemon/rest"
@@ -86,14 +86,13 @@ type Daemon struct {
 	stopLoops   context.CancelFunc
 	loops       sync.WaitGroup
 	shutdownCtx context.Context
-	epoch       atomic.Pointer[api.Epoch]  // the cluster epoch this member belongs to (epoch.go)
-	cutOff      atomic.Pointer[api.CutOff] // set once a recovery elsewhere cut this member off
-	node        nodeDrivers                // containers and images of this member (instance_node.go)
-	ents        *entity.Service            // storage pools, volumes and networks (daemon/entity)
-	insts       *instances.Service         // instances and profiles (daemon/instances)
-	conf        *serverconfig.Service      // the server configuration, PUT/PATCH /1.0 (daemon/serverconfig)
-	migrator    *upgrade.Migrator          // schema migrations on the leader (daemon/upgrade)
-	imgs        *images.Service            // images and remotes (daemon/images)
+	fence       *epoch.Fence          // the cluster epoch this member belongs to, and whether it was cut off (daemon/epoch)
+	node        nodeDrivers           // containers and images of this member (instance_node.go)
+	ents        *entity.Service       // storage pools, volumes and networks (daemon/entity)
+	insts       *instances.Service    // instances and profiles (daemon/instances)
+	conf        *serverconfig.Service // the server configuration, PUT/PATCH /1.0 (daemon/serverconfig)
+	migrator    *upgrade.Migrator     // schema migrations on the leader (daemon/upgrade)
+	imgs        *images.Service       // images and remotes (daemon/images)
 
 	// resumed is set once Run has reopened the member's database (or found the directory
 	// uninitialised): until then GET /1.0 answers 503, so that `waitready` cannot return
@@ -137,7 +136,8 @@ func New(cfg Config) (*Daemon, error) {
 	}
 	d := &Daemon{cfg: cfg, log: cfg.Logger, version: cfg.Version, local: local}
 	d.server.Store(&server)
-	if err := d.loadEpoch(); err != nil {
+	d.fence = epoch.New(local, d.memberName, cfg.Logger, d.retire)
+	if err := d.fence.Load(); err != nil {
 		local.Close()
 		return nil, err
 	}
@@ -249,7 +249,7 @@ func (d *Daemon) store() *store.Store { return d.st.Load() }
 
 func (d *Daemon) openStore() error {
 	cid := d.cluster.Load()
-	layer, err := d.mux.RaftLayer(d.peerTLS(cid), d.clusterAddress(), raftFence{d: d})
+	layer, err := d.mux.RaftLayer(d.peerTLS(cid), d.clusterAddress(), d.fence.Raft())
 	if err != nil {
 		return err
 	}

@@ -311,7 +311,7 @@ func (p *peerPool) client(addr string) (*api.Client, error) {
 	c := p.clients[addr]
 	if c == nil {
 		c = api.NewTLSClient(addr, p.d.peerTLS(cid))
-		c.WrapTransport(func(next http.RoundTripper) http.RoundTripper { return epochTransport{d: p.d, next: next} })
+		c.WrapTransport(func(next http.RoundTripper) http.RoundTripper { return p.d.fence.Transport(next) })
 		p.clients[addr] = c
 	}
 	return c, nil

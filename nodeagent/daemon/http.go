@@ -69,10 +69,10 @@ func (d *Daemon) handle(mux *http.ServeMux, pattern string, need access, h handl
 			err = api.Errorf(http.StatusForbidden, "not authorized: client certificate not trusted")
 		default:
 			if c.member && !c.unix {
-				err = d.checkPeerEpoch(w, r)
+				err = d.fence.CheckPeer(w, r)
 			}
 			if err == nil {
-				err = d.refuseIfCutOff(pattern, c.unix)
+				err = d.fence.RefuseIfCutOff(pattern, c.unix)
 			}
 			if err == nil {
 				err = d.checkBlocked(r, c, need)

@@ -231,8 +231,7 @@ func (d *Daemon) undoMember() {
 	d.setName("")
 	_ = d.local.Set(map[string]string{localdb.KeyMemberName: "", localdb.KeyClusterID: "", "cluster.https_address": "",
 		localdb.KeyEpoch: "", localdb.KeyCutOff: "", localdb.KeyRecovered: ""})
-	d.epoch.Store(&api.Epoch{})
-	d.cutOff.Store(nil)
+	d.fence.Reset()
 	_ = d.local.SetRaftNodes(nil)
 	_ = d.local.SetLastIndexTerm(0, 0)
 }

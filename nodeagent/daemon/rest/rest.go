@@ -112,6 +112,26 @@ func WithStatus(err error, code func(error) int) error {
 	return api.Errorf(c, "%v", err)
 }
 
+// NotAppliedHeader marks an error answer to a request that was refused before it could
+// take effect: whoever forwarded it may try another member.
+const NotAppliedHeader = "X-Orch-Not-Applied"
+
+// notAppliedError is an error returned before the request entered the raft log, so
+// that retrying it elsewhere cannot apply it twice.
+type notAppliedError struct{ err error }
+
+func (e *notAppliedError) Error() string { return e.err.Error() }
+func (e *notAppliedError) Unwrap() error { return e.err }
+
+// NotApplied marks err as returned before anything was applied.
+func NotApplied(err error) error { return &notAppliedError{err: err} }
+
+// IsNotApplied reports whether err was marked by NotApplied.
+func IsNotApplied(err error) bool {
+	var na *notAppliedError
+	return errors.As(err, &na)
+}
+
 // IsUnique reports a write refused by a UNIQUE constraint.
 func IsUnique(err error) bool { return err != nil && strings.Contains(err.Error(), "UNIQUE") }
 
