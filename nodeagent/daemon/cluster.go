@@ -121,7 +121,7 @@ func (d *Daemon) memberViews(ctx context.Context) ([]api.ClusterMember, error) {
 		v.Status, v.Message = memberStatus(m, members, now, threshold, dbVersion)
 		out = append(out, v)
 	}
-	if err := d.addMemberInfo(ctx, out); err != nil {
+	if err := d.infos.Add(ctx, out); err != nil {
 		return nil, err
 	}
 	return out, nil

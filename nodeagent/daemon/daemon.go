@@ -26,6 +26,7 @@ import (
 	"orch/nodeagent/daemon/epoch"
 	"orch/nodeagent/daemon/images"
 	"orch/nodeagent/daemon/instances"
+	"orch/nodeagent/daemon/memberinfo"
 	"orch/nodeagent/daemon/rest"
 	"orch/nodeagent/daemon/serverconfig"
 	"orch/nodeagent/daemon/trust"
@@ -92,6 +93,7 @@ type Daemon struct {
 	insts       *instances.Service    // instances and profiles (daemon/instances)
 	conf        *serverconfig.Service // the server configuration, PUT/PATCH /1.0 (daemon/serverconfig)
 	migrator    *upgrade.Migrator     // schema migrations on the leader (daemon/upgrade)
+	infos       *memberinfo.Service   // members' architecture, failure domain, description (daemon/memberinfo)
 	imgs        *images.Service       // images and remotes (daemon/images)
 
 	// resumed is set once Run has reopened the member's database (or found the directory
@@ -276,7 +278,7 @@ func (d *Daemon) startLoops() {
 	d.loops.Add(3)
 	go func() { defer d.loops.Done(); d.heartbeatLoop(ctx) }()
 	go func() { defer d.loops.Done(); d.recordLoop(ctx) }()
-	go func() { defer d.loops.Done(); d.architectureLoop(ctx) }()
+	go func() { defer d.loops.Done(); d.infos.ArchitectureLoop(ctx) }()
 }
 
 // recordLoop keeps the node-local database's copy of the last applied raft index and term

@@ -10,6 +10,7 @@ import (
 	"orch/nodeagent/daemon/entity"
 	"orch/nodeagent/daemon/images"
 	"orch/nodeagent/daemon/instances"
+	"orch/nodeagent/daemon/memberinfo"
 	"orch/nodeagent/daemon/rest"
 	"orch/nodeagent/daemon/serverconfig"
 	"orch/nodeagent/daemon/trust"
@@ -37,6 +38,7 @@ func (d *Daemon) wireDomains() {
 	})
 	d.conf = serverconfig.New(serverconfig.Deps{DB: dbAccess{d}, Local: d.local, Member: configMember{d}, Lock: &d.mu})
 	d.migrator = upgrade.NewMigrator(dbAccess{d}, upgradeCluster{d}, d.log)
+	d.infos = memberinfo.New(dbAccess{d}, configMember{d}, d.log)
 	d.trust = trust.New(trust.Deps{
 		DB: dbAccess{d}, Members: memberAccess{d}, Peers: peerAccess{d}, Callers: callerAccess{d}, Log: d.log,
 	})
