@@ -46,7 +46,7 @@ var rules = []rule{
 // daemonDomains are the packages the daemon was split into, one per domain; daemonLeaves
 // are what they share.
 var (
-	daemonDomains = []string{"nodeagent/daemon/images", "nodeagent/daemon/trust", "nodeagent/daemon/entity", "nodeagent/daemon/instances", "nodeagent/daemon/serverconfig", "nodeagent/daemon/upgrade", "nodeagent/daemon/roles", "nodeagent/daemon/epoch", "nodeagent/daemon/memberinfo"}
+	daemonDomains = []string{"nodeagent/daemon/images", "nodeagent/daemon/trust", "nodeagent/daemon/entity", "nodeagent/daemon/instances", "nodeagent/daemon/serverconfig", "nodeagent/daemon/upgrade", "nodeagent/daemon/roles", "nodeagent/daemon/epoch", "nodeagent/daemon/memberinfo", "nodeagent/daemon/tokens"}
 	daemonLeaves  = []string{"nodeagent/daemon/rest", "nodeagent/daemon/db"}
 )
 

@@ -29,6 +29,7 @@ import (
 	"orch/nodeagent/daemon/memberinfo"
 	"orch/nodeagent/daemon/rest"
 	"orch/nodeagent/daemon/serverconfig"
+	"orch/nodeagent/daemon/tokens"
 	"orch/nodeagent/daemon/trust"
 	"orch/nodeagent/daemon/upgrade"
 	"orch/nodeagent/localdb"
@@ -94,6 +95,7 @@ type Daemon struct {
 	conf        *serverconfig.Service // the server configuration, PUT/PATCH /1.0 (daemon/serverconfig)
 	migrator    *upgrade.Migrator     // schema migrations on the leader (daemon/upgrade)
 	infos       *memberinfo.Service   // members' architecture, failure domain, description (daemon/memberinfo)
+	tokens      *tokens.Service       // join tokens (daemon/tokens)
 	imgs        *images.Service       // images and remotes (daemon/images)
 
 	// resumed is set once Run has reopened the member's database (or found the directory

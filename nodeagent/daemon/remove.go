@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
+
 	"orch/nodeagent/daemon/entity"
 	"orch/nodeagent/daemon/instances"
-	"time"
 )
 
 // deleteMember removes a member (leader). A clean removal hands the member's raft role over,

@@ -13,6 +13,7 @@ import (
 	"orch/nodeagent/daemon/memberinfo"
 	"orch/nodeagent/daemon/rest"
 	"orch/nodeagent/daemon/serverconfig"
+	"orch/nodeagent/daemon/tokens"
 	"orch/nodeagent/daemon/trust"
 	"orch/nodeagent/daemon/upgrade"
 	"orch/nodeagent/store"
@@ -39,6 +40,10 @@ func (d *Daemon) wireDomains() {
 	d.conf = serverconfig.New(serverconfig.Deps{DB: dbAccess{d}, Local: d.local, Member: configMember{d}, Lock: &d.mu})
 	d.migrator = upgrade.NewMigrator(dbAccess{d}, upgradeCluster{d}, d.log)
 	d.infos = memberinfo.New(dbAccess{d}, configMember{d}, d.log)
+	d.tokens = tokens.New(tokens.Deps{
+		DB: dbAccess{d}, Members: memberAccess{d}, Config: memberAccess{d}, Cluster: clusterCert{d},
+		Now: d.now, CheckName: checkMemberName,
+	})
 	d.trust = trust.New(trust.Deps{
 		DB: dbAccess{d}, Members: memberAccess{d}, Peers: peerAccess{d}, Callers: callerAccess{d}, Log: d.log,
 	})
@@ -188,6 +193,12 @@ func (a upgradeCluster) Versions(ctx context.Context) ([]version.Info, error) {
 	}
 	return out, nil
 }
+
+// clusterCert is the cluster certificate of a member (set once it is initialised).
+type clusterCert struct{ d *Daemon }
+
+// Fingerprint is the cluster certificate's fingerprint.
+func (a clusterCert) Fingerprint() string { return a.d.cluster.Load().fingerprint }
 
 // callerAccess classifies requests for domains (Daemon.callerOf).
 type callerAccess struct{ d *Daemon }

@@ -7,14 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+
 	"orch/nodeagent/api"
 	"orch/nodeagent/config"
 	"orch/nodeagent/daemon/db"
 	"orch/nodeagent/daemon/rest"
 	"orch/nodeagent/store"
-	"sort"
-	"strconv"
-	"strings"
 )
 
 // State is the visible configuration at one point: global and member-local keys
