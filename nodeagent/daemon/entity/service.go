@@ -140,12 +140,6 @@ func (s *Service) RefuseIfHoldsVolumes(ctx context.Context, member string) error
 // ForgetMemberStatements are the statements dropping a removed member's volumes.
 func ForgetMemberStatements(member string) []store.Statement { return forgetMemberStorage(member) }
 
-// JoinerNetworkConfig is a joining member's declaration of a network as the cluster stored
-// it (see joinerNetworkConfig).
-func JoinerNetworkConfig(joiner, cluster map[string]string) map[string]string {
-	return joinerNetworkConfig(joiner, cluster)
-}
-
 // findMember finds the member named name.
 func findMember(ms []db.Member, name string) (db.Member, bool) {
 	for _, m := range ms {
