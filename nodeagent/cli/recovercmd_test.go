@@ -1,10 +1,15 @@
 package cli
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"orch/internal/wait"
+	"orch/nodeagent/daemon"
 )
 
 // The recovery commands on a real member: list-database from the daemon and from the
@@ -20,6 +25,19 @@ func TestRecoverCommands(t *testing.T) {
 	if code != 1 || !strings.Contains(errb, "the daemon is running in "+a.dir+": stop it first") {
 		t.Errorf("recover while running: exit %d, %q", code, errb)
 	}
+	// The node-local list of database members is written by the first heartbeat round;
+	// the offline view below reads it.
+	wait.For(t, 10*time.Second, "n1 recorded as the database member", func() error {
+		ldb, err := daemon.OpenLocal(a.dir)
+		if err != nil {
+			return err
+		}
+		defer ldb.Close()
+		if nodes, err := ldb.RaftNodes(); err != nil || len(nodes) != 1 {
+			return fmt.Errorf("raft members %v, %v", nodes, err)
+		}
+		return nil
+	})
 	a.stop()
 	offline := a.mustRun("", "cluster", "list-database")
 	for _, want := range []string{"| n1 ", "voter", "Last raft log entry: index ", "Last applied entry: index ", "Cluster epoch 0 (no recovery)"} {

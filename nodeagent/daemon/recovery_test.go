@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -67,6 +68,15 @@ func bootstrapped(t *testing.T) string {
 	if code, msg := patchConfig(m.d, m.d.routes(), map[string]string{"user.before": "kept"}, ""); code != 200 {
 		t.Fatalf("PATCH user.before: %d %s", code, msg)
 	}
+	// The node-local list of database members is written by the first heartbeat round;
+	// a member stopped before it has none to recover from.
+	wait.For(t, 10*time.Second, "r1 recorded as the database member", func() error {
+		nodes, err := m.d.local.RaftNodes()
+		if err != nil || len(nodes) != 1 {
+			return fmt.Errorf("raft members %v, %v", nodes, err)
+		}
+		return nil
+	})
 	m.stop()
 	return dir
 }
