@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +25,8 @@ import (
 type agent struct {
 	t   *testing.T
 	dir string
+	// stop stops the daemon (also done in cleanup); the directory stays.
+	stop func()
 }
 
 // startAgent starts a daemon in-process and bootstraps it as member n1 with a dir pool,
@@ -40,8 +43,10 @@ func startAgent(t *testing.T) *agent {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = d.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	a := &agent{t: t, dir: dir}
+	var once sync.Once
+	stop := func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	a := &agent{t: t, dir: dir, stop: stop}
 	a.mustRun("", "waitready", "--timeout", "20")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

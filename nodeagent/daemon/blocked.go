@@ -2,45 +2,14 @@ package daemon
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"strings"
 	"time"
 
 	"orch/nodeagent/api"
+	"orch/nodeagent/daemon/upgrade"
 	"orch/nodeagent/version"
 )
-
-// versionGate computes, from the database's version (cluster) and the members' versions,
-// whether this member must refuse the client API: "upgrade required" while it is older than
-// the database, BLOCKED while it is newer than some member that is not itself behind the
-// database (such a member has to be upgraded anyway and holds nobody back). A member older
-// than another member but not than the database keeps serving: it is the one not yet upgraded.
-func versionGate(self string, mine, cluster version.Info, members []heartbeatMember) (blocked bool, msg string) {
-	if behind(mine, cluster) {
-		return true, fmt.Sprintf("upgrade required: this member runs schema %d API %d but the cluster's database is at schema %d API %d",
-			mine.Schema, mine.APILevel, cluster.Schema, cluster.APILevel)
-	}
-	var older []string
-	for _, m := range members {
-		if m.Name == self || m.Version == (version.Info{}) || behind(m.Version, cluster) {
-			continue
-		}
-		if version.Compare(mine, m.Version) > 0 {
-			older = append(older, m.Name)
-		}
-	}
-	if len(older) > 0 {
-		return true, "this member is blocked: waiting for " + strings.Join(older, ", ") + " to be upgraded"
-	}
-	return false, ""
-}
-
-// behind reports whether a member running v is older than the database (cluster); an
-// unknown database version (zero) holds nobody behind.
-func behind(v, cluster version.Info) bool {
-	return cluster.Schema > 0 && version.Compare(v, cluster) < 0
-}
 
 // blockedMessage returns why this member refuses the client API, or "". Until the first
 // heartbeat (or announce answer) arrives it judges from its own replica, so that a member
@@ -55,7 +24,7 @@ func (d *Daemon) blockedMessage() string {
 			return ""
 		}
 	}
-	_, msg := versionGate(d.memberName(), d.version, cluster, members)
+	_, msg := upgrade.Gate(d.memberName(), d.version, cluster, gateMembers(members))
 	return msg
 }
 
@@ -94,4 +63,19 @@ func (d *Daemon) checkBlocked(r *http.Request, c caller, need access) error {
 		return api.Errorf(http.StatusServiceUnavailable, "%s", msg)
 	}
 	return nil
+}
+
+// gateMembers are the members' versions as the version gate takes them.
+func gateMembers(ms []heartbeatMember) []upgrade.Member {
+	out := make([]upgrade.Member, len(ms))
+	for i, m := range ms {
+		out[i] = upgrade.Member{Name: m.Name, Version: m.Version}
+	}
+	return out
+}
+
+// clusterVersionLocal reads the database's schema version and API level from this
+// member's replica.
+func (d *Daemon) clusterVersionLocal(ctx context.Context) (version.Info, error) {
+	return upgrade.ClusterVersion(ctx, dbAccess{d})
 }

@@ -2,14 +2,10 @@ package daemon
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"net/http"
 	"sort"
-	"time"
 
 	"orch/nodeagent/api"
-	"orch/nodeagent/config"
 	"orch/nodeagent/store"
 )
 
@@ -121,7 +117,7 @@ func (d *Daemon) memberViews(ctx context.Context) ([]api.ClusterMember, error) {
 		v.Status, v.Message = memberStatus(m, members, now, threshold, dbVersion)
 		out = append(out, v)
 	}
-	if err := d.addMemberInfo(ctx, out); err != nil {
+	if err := d.infos.Add(ctx, out); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -150,76 +146,6 @@ func (d *Daemon) getMember(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	return notFound("no member named %q", name)
-}
-
-// postToken issues a one-use join token for a new member (`cluster add NAME`).
-func (d *Daemon) postToken(w http.ResponseWriter, r *http.Request) error {
-	var req api.ClusterMemberTokenPost
-	if err := decodeBody(r, &req); err != nil {
-		return err
-	}
-	if err := checkMemberName(req.ServerName); err != nil {
-		return badRequest("%v", err)
-	}
-	ctx := r.Context()
-	members, err := d.members(ctx)
-	if err != nil {
-		return err
-	}
-	addrs := []string{}
-	for _, m := range members {
-		if m.name == req.ServerName {
-			return conflict("a member named %q already exists", req.ServerName)
-		}
-		addrs = append(addrs, m.address)
-	}
-	cfg, err := d.globalConfig(ctx)
-	if err != nil {
-		return err
-	}
-	expiry, err := config.ParseExpiry(cfg["cluster.join_token_expiry"])
-	if err != nil {
-		return err
-	}
-	secret := make([]byte, 32)
-	if _, err := rand.Read(secret); err != nil {
-		return err
-	}
-	tok := api.JoinToken{ServerName: req.ServerName, Secret: hex.EncodeToString(secret),
-		Fingerprint: d.cluster.Load().fingerprint, Addresses: addrs, ExpiresAt: d.now().Add(expiry).UTC().Truncate(time.Second)}
-	if _, err := d.exec(ctx, storeStmt(`INSERT INTO tokens(name, secret_hash, expires_at) VALUES(?, ?, ?)
-		ON CONFLICT(name) DO UPDATE SET secret_hash = excluded.secret_hash, expires_at = excluded.expires_at`,
-		tok.ServerName, hashSecret(tok.Secret), tok.ExpiresAt.UnixMilli())); err != nil {
-		return err
-	}
-	return writeOK(w, api.ClusterMemberToken{ServerName: tok.ServerName, ExpiresAt: tok.ExpiresAt, Token: tok.Encode()}, "")
-}
-
-func (d *Daemon) getTokens(w http.ResponseWriter, r *http.Request) error {
-	rows, err := d.query(r.Context(), `SELECT name, expires_at FROM tokens WHERE secret_hash NOT LIKE 'accepted:%' ORDER BY name`)
-	if err != nil {
-		return err
-	}
-	out := []api.ClusterMemberToken{}
-	for _, row := range rows {
-		out = append(out, api.ClusterMemberToken{ServerName: str(row[0]), ExpiresAt: time.UnixMilli(i64(row[1])).UTC()})
-	}
-	return writeOK(w, out, "")
-}
-
-func (d *Daemon) deleteToken(w http.ResponseWriter, r *http.Request) error {
-	name, err := pathName(r)
-	if err != nil {
-		return err
-	}
-	res, err := d.exec(r.Context(), storeStmt(`DELETE FROM tokens WHERE name = ? AND secret_hash NOT LIKE 'accepted:%'`, name))
-	if err != nil {
-		return err
-	}
-	if len(res) == 0 || res[0].RowsAffected == 0 {
-		return notFound("no join token for %q", name)
-	}
-	return writeOK(w, nil, "")
 }
 
 // getDatabase is what `cluster list-database` shows while the daemon runs.

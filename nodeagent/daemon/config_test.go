@@ -52,12 +52,12 @@ func TestConcurrentPatchesShareLogEntries(t *testing.T) {
 	} else {
 		t.Logf("%d concurrent PATCHes in %d log entries", clients, entries)
 	}
-	cs, err := d.fullConfig(context.Background())
+	cs, err := d.conf.Full(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := range clients {
-		if v := cs.config[fmt.Sprintf("user.c%d", i)]; v != "v" {
+		if v := cs.Config[fmt.Sprintf("user.c%d", i)]; v != "v" {
 			t.Errorf("user.c%d = %q", i, v)
 		}
 	}
@@ -70,7 +70,7 @@ func TestConcurrentPatchesShareLogEntries(t *testing.T) {
 func TestPatchIfMatchIsCompareAndSet(t *testing.T) {
 	d := newFuzzDaemon(t)
 	h := d.routes()
-	cs, err := d.fullConfig(context.Background())
+	cs, err := d.conf.Full(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func TestPatchIfMatchIsCompareAndSet(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			codes[i], _ = patchConfig(d, h, map[string]string{"user.cas": fmt.Sprint(i), fmt.Sprintf("user.by%d", i): "x"}, cs.etag)
+			codes[i], _ = patchConfig(d, h, map[string]string{"user.cas": fmt.Sprint(i), fmt.Sprintf("user.by%d", i): "x"}, cs.ETag)
 		}()
 	}
 	close(start)
@@ -102,19 +102,19 @@ func TestPatchIfMatchIsCompareAndSet(t *testing.T) {
 	if won < 0 {
 		t.Fatal("no PATCH succeeded with a fresh ETag")
 	}
-	after, err := d.fullConfig(context.Background())
+	after, err := d.conf.Full(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if after.config["user.cas"] != fmt.Sprint(won) {
-		t.Errorf("user.cas = %q, want %d (the winner)", after.config["user.cas"], won)
+	if after.Config["user.cas"] != fmt.Sprint(won) {
+		t.Errorf("user.cas = %q, want %d (the winner)", after.Config["user.cas"], won)
 	}
 	for i := range clients {
-		if _, ok := after.config[fmt.Sprintf("user.by%d", i)]; ok != (i == won) {
+		if _, ok := after.Config[fmt.Sprintf("user.by%d", i)]; ok != (i == won) {
 			t.Errorf("user.by%d present = %v; only the winner's keys may be written", i, ok)
 		}
 	}
-	for name, etag := range map[string]string{"stale": cs.etag, "garbage": `"not-an-etag"`, "star": "*", "unquoted": after.etag[1 : len(after.etag)-1]} {
+	for name, etag := range map[string]string{"stale": cs.ETag, "garbage": `"not-an-etag"`, "star": "*", "unquoted": after.ETag[1 : len(after.ETag)-1]} {
 		if code, msg := patchConfig(d, h, map[string]string{"user.cas": "late"}, etag); code != http.StatusPreconditionFailed {
 			t.Errorf("%s ETag: %d %s, want 412", name, code, msg)
 		}
@@ -122,10 +122,10 @@ func TestPatchIfMatchIsCompareAndSet(t *testing.T) {
 			t.Errorf("%s ETag on an empty PATCH: %d, want 412", name, code)
 		}
 	}
-	if code, msg := patchConfig(d, h, map[string]string{}, after.etag); code != http.StatusOK {
+	if code, msg := patchConfig(d, h, map[string]string{}, after.ETag); code != http.StatusOK {
 		t.Errorf("empty PATCH with the fresh ETag: %d %s", code, msg)
 	}
-	if code, msg := patchConfig(d, h, map[string]string{"user.cas": "fresh"}, after.etag); code != http.StatusOK {
+	if code, msg := patchConfig(d, h, map[string]string{"user.cas": "fresh"}, after.ETag); code != http.StatusOK {
 		t.Errorf("PATCH with the fresh ETag: %d %s", code, msg)
 	}
 }

@@ -1,6 +1,11 @@
 // Package daemon is the nodeagent daemon: it owns the member's agent directory, serves the
 // local unix-socket API and the cluster API (HTTPS, mutual TLS, raft on the same port), and
-// runs the member's part of the cluster: bootstrap, join, heartbeats, roles.
+// runs the member's part of the cluster: bootstrap, join, heartbeats, roles, epochs, and
+// recovery from quorum loss with the daemon stopped (recovery.go). It is the composition
+// root of the domain packages under it (images, entity, instances, trust, serverconfig),
+// wiring each to the small interfaces it declares (wiring.go, DESIGN.md).
+//
+// It must not import orchestrator, playbooks or inventory.
 package daemon
 
 import (
@@ -16,8 +21,17 @@ import (
 	"sync/atomic"
 	"time"
 
-	"orch/nodeagent/api"
 	"orch/nodeagent/api/pki"
+	"orch/nodeagent/daemon/entity"
+	"orch/nodeagent/daemon/epoch"
+	"orch/nodeagent/daemon/images"
+	"orch/nodeagent/daemon/instances"
+	"orch/nodeagent/daemon/memberinfo"
+	"orch/nodeagent/daemon/rest"
+	"orch/nodeagent/daemon/serverconfig"
+	"orch/nodeagent/daemon/tokens"
+	"orch/nodeagent/daemon/trust"
+	"orch/nodeagent/daemon/upgrade"
 	"orch/nodeagent/localdb"
 	"orch/nodeagent/netmux"
 	"orch/nodeagent/store"
@@ -26,7 +40,7 @@ import (
 
 // Sentinel errors of the daemon.
 var (
-	ErrNotInitialised = errors.New("this member is not initialised: run `nodeagent init`")
+	ErrNotInitialised = rest.ErrNotInitialised
 	ErrInitialised    = errors.New("this member is already initialised")
 	ErrHasData        = errors.New("the agent directory already holds cluster data; joining would lose it (pass --wipe to join anyway)")
 	ErrRunning        = errors.New("the daemon is running")
@@ -69,15 +83,20 @@ type Daemon struct {
 	clientAddr  string
 	unixSrv     *http.Server
 	peers       *peerPool
-	trust       *trustCache
+	trust       *trust.Service // trusted client certificates (daemon/trust)
 	health      *health
 	stopLoops   context.CancelFunc
 	loops       sync.WaitGroup
 	shutdownCtx context.Context
-	epoch       atomic.Pointer[api.Epoch]  // the cluster epoch this member belongs to (epoch.go)
-	cutOff      atomic.Pointer[api.CutOff] // set once a recovery elsewhere cut this member off
-	node        nodeDrivers                // containers and images of this member (instance_node.go)
-	stor        storageState               // storage pools and networks (storage_*.go, network_*.go)
+	fence       *epoch.Fence          // the cluster epoch this member belongs to, and whether it was cut off (daemon/epoch)
+	node        nodeDrivers           // containers and images of this member (instance_node.go)
+	ents        *entity.Service       // storage pools, volumes and networks (daemon/entity)
+	insts       *instances.Service    // instances and profiles (daemon/instances)
+	conf        *serverconfig.Service // the server configuration, PUT/PATCH /1.0 (daemon/serverconfig)
+	migrator    *upgrade.Migrator     // schema migrations on the leader (daemon/upgrade)
+	infos       *memberinfo.Service   // members' architecture, failure domain, description (daemon/memberinfo)
+	tokens      *tokens.Service       // join tokens (daemon/tokens)
+	imgs        *images.Service       // images and remotes (daemon/images)
 
 	// resumed is set once Run has reopened the member's database (or found the directory
 	// uninitialised): until then GET /1.0 answers 503, so that `waitready` cannot return
@@ -121,7 +140,8 @@ func New(cfg Config) (*Daemon, error) {
 	}
 	d := &Daemon{cfg: cfg, log: cfg.Logger, version: cfg.Version, local: local}
 	d.server.Store(&server)
-	if err := d.loadEpoch(); err != nil {
+	d.fence = epoch.New(local, d.memberName, cfg.Logger, d.retire)
+	if err := d.fence.Load(); err != nil {
 		local.Close()
 		return nil, err
 	}
@@ -130,8 +150,8 @@ func New(cfg Config) (*Daemon, error) {
 		return nil, fmt.Errorf("server certificate: %w", err)
 	}
 	d.peers = newPeerPool(d)
-	d.trust = newTrustCache()
 	d.health = newHealth()
+	d.wireDomains()
 	return d, nil
 }
 
@@ -188,8 +208,8 @@ func (d *Daemon) resume(ctx context.Context) error {
 	go d.afterRecovery(ctx)
 	go d.announce(ctx)
 	go func() {
-		d.storageAfterResume(ctx)
-		d.autostartInstances(ctx)
+		d.ents.AfterResume(ctx)
+		d.insts.Autostart(ctx)
 	}()
 	return nil
 }
@@ -233,7 +253,7 @@ func (d *Daemon) store() *store.Store { return d.st.Load() }
 
 func (d *Daemon) openStore() error {
 	cid := d.cluster.Load()
-	layer, err := d.mux.RaftLayer(d.peerTLS(cid), d.clusterAddress(), raftFence{d: d})
+	layer, err := d.mux.RaftLayer(d.peerTLS(cid), d.clusterAddress(), d.fence.Raft())
 	if err != nil {
 		return err
 	}
@@ -260,7 +280,7 @@ func (d *Daemon) startLoops() {
 	d.loops.Add(3)
 	go func() { defer d.loops.Done(); d.heartbeatLoop(ctx) }()
 	go func() { defer d.loops.Done(); d.recordLoop(ctx) }()
-	go func() { defer d.loops.Done(); d.architectureLoop(ctx) }()
+	go func() { defer d.loops.Done(); d.infos.ArchitectureLoop(ctx) }()
 }
 
 // recordLoop keeps the node-local database's copy of the last applied raft index and term
@@ -300,8 +320,8 @@ func (d *Daemon) recordIndex(last *uint64) {
 func (d *Daemon) shutdown() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if hostShuttingDown() {
-		d.stopInstancesForShutdown()
+	if instances.HostShuttingDown() {
+		d.insts.StopForShutdown()
 	}
 	d.handover(ctx)
 	d.stopAll()

@@ -13,38 +13,17 @@ import (
 	"sync"
 
 	"orch/nodeagent/api"
+	"orch/nodeagent/daemon/db"
 	"orch/nodeagent/store"
 )
 
 // Rows is a query result: one []any per row, values int64, float64, string or nil.
-type Rows [][]any
+type Rows = db.Rows
 
 // str and i64 read a column value of Rows.
-func str(v any) string {
-	switch x := v.(type) {
-	case string:
-		return x
-	case nil:
-		return ""
-	case int64:
-		return strconv.FormatInt(x, 10)
-	default:
-		return fmt.Sprint(x)
-	}
-}
+func str(v any) string { return db.Str(v) }
 
-func i64(v any) int64 {
-	switch x := v.(type) {
-	case int64:
-		return x
-	case float64:
-		return int64(x)
-	case string:
-		n, _ := strconv.ParseInt(x, 10, 64)
-		return n
-	}
-	return 0
-}
+func i64(v any) int64 { return db.I64(v) }
 
 // execRequest and queryRequest are the bodies of the internal database endpoints.
 type execRequest struct {
@@ -114,26 +93,7 @@ func (d *Daemon) queryLocal(ctx context.Context, sql string, args ...any) (Rows,
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	cols, _ := rows.Columns()
-	var out Rows
-	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			return nil, err
-		}
-		for i, v := range vals {
-			if b, ok := v.([]byte); ok {
-				vals[i] = string(b)
-			}
-		}
-		out = append(out, vals)
-	}
-	return out, rows.Err()
+	return db.Scan(rows)
 }
 
 // normaliseRows turns JSON numbers back into int64/float64.
@@ -351,7 +311,7 @@ func (p *peerPool) client(addr string) (*api.Client, error) {
 	c := p.clients[addr]
 	if c == nil {
 		c = api.NewTLSClient(addr, p.d.peerTLS(cid))
-		c.WrapTransport(func(next http.RoundTripper) http.RoundTripper { return epochTransport{d: p.d, next: next} })
+		c.WrapTransport(func(next http.RoundTripper) http.RoundTripper { return p.d.fence.Transport(next) })
 		p.clients[addr] = c
 	}
 	return c, nil
@@ -392,6 +352,4 @@ func (p *peerPool) close() {
 }
 
 // storeStmt builds one statement.
-func storeStmt(sql string, args ...any) store.Statement {
-	return store.Statement{SQL: sql, Args: args}
-}
+func storeStmt(sql string, args ...any) store.Statement { return db.Stmt(sql, args...) }

@@ -14,6 +14,7 @@ import (
 
 	"orch/nodeagent/api"
 	"orch/nodeagent/api/pki"
+	"orch/nodeagent/daemon/epoch"
 )
 
 // Fencing checks between members: a recovery asks the other members whether they still
@@ -87,19 +88,19 @@ func ProbePeers(ctx context.Context, dir, self string, epoch api.Epoch, peers []
 }
 
 // probePeer fills pr with the answer of one member.
-func probePeer(ctx context.Context, conf *tls.Config, self string, epoch api.Epoch, pr *PeerProbe) {
+func probePeer(ctx context.Context, conf *tls.Config, self string, ep api.Epoch, pr *PeerProbe) {
 	ctx, cancel := context.WithTimeout(ctx, ProbeTimeout)
 	defer cancel()
 	cl := api.NewTLSClient(pr.Address, conf)
 	defer cl.Close()
-	hdr := http.Header{epochHeader: {encodeEpoch(epoch)}, memberHeader: {self}}
+	hdr := http.Header{epoch.Header: {epoch.Encode(ep)}, epoch.MemberHeader: {self}}
 	resp, err := cl.Raw(ctx, http.MethodGet, "/internal/cluster/state", nil, hdr)
 	if err != nil {
 		pr.Err = err
 		return
 	}
 	defer resp.Body.Close()
-	if c := cutOffFor(resp.Header, self); c != nil {
+	if c := epoch.CutOffFor(resp.Header, self); c != nil {
 		pr.CutOff = c
 		return
 	}
@@ -120,7 +121,7 @@ func probePeer(ctx context.Context, conf *tls.Config, self string, epoch api.Epo
 
 // refuseRemoved wraps the leader's announce handler: a member that announces itself after
 // a restart but is no longer in the members table was removed (`cluster remove --force`
-// while it was down). It is told so (cutOffHeader), records it and stops, instead of
+// while it was down). It is told so (epoch.CutOffHeader), records it and stops, instead of
 // standing for election forever with a stale member list.
 func (d *Daemon) refuseRemoved(h handlerFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
@@ -140,7 +141,7 @@ func (d *Daemon) refuseRemoved(h handlerFunc) handlerFunc {
 		if len(rows) > 0 {
 			return h(w, r)
 		}
-		setCutOff(w, a.Name, api.CutOff{Removed: true, By: d.memberName()})
+		epoch.SetCutOff(w, a.Name, api.CutOff{Removed: true, By: d.memberName()})
 		d.log.Warn("a removed member announced itself; told it so", "member", a.Name)
 		return notApplied(api.Errorf(http.StatusConflict, "member %s was removed from the cluster; wipe and rejoin it (e.g. `orch recover --rejoin`)", a.Name))
 	}
@@ -163,11 +164,11 @@ func (d *Daemon) checkEpochAtStart(ctx context.Context) {
 	}
 	for _, p := range probes {
 		if p.CutOff != nil {
-			d.becomeCutOff(*p.CutOff)
+			d.fence.BecomeCutOff(*p.CutOff)
 			return
 		}
 		if p.State != nil && p.State.Epoch.Number > d.currentEpoch().Number {
-			_, _ = d.judgePeer(p.Member, p.State.Epoch)
+			_, _ = d.fence.Judge(p.Member, p.State.Epoch)
 			return
 		}
 	}

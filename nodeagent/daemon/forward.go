@@ -10,6 +10,8 @@ import (
 	"strconv"
 
 	"orch/nodeagent/api"
+	"orch/nodeagent/daemon/epoch"
+	"orch/nodeagent/daemon/rest"
 	"orch/nodeagent/store"
 )
 
@@ -17,23 +19,15 @@ import (
 // take effect (this member is not the leader, knows no leader, is not initialised, or
 // refused one hop too many): whoever forwarded it may try another member. An error
 // answer without it, above all a 503, may come from a write that was applied.
-const notAppliedHeader = "X-Orch-Not-Applied"
+const notAppliedHeader = rest.NotAppliedHeader
 
-// notAppliedError is an error returned before the request entered the raft log, so
-// that retrying it elsewhere cannot apply it twice.
-type notAppliedError struct{ err error }
-
-func (e *notAppliedError) Error() string { return e.err.Error() }
-func (e *notAppliedError) Unwrap() error { return e.err }
-
-// notApplied marks err as returned before anything was applied.
-func notApplied(err error) error { return &notAppliedError{err: err} }
+// notApplied marks err as returned before anything was applied (rest.NotApplied).
+func notApplied(err error) error { return rest.NotApplied(err) }
 
 // knownNotApplied reports whether err certainly left the database unchanged: marked by
 // notApplied, or a refusal that happens before a write enters the log.
 func knownNotApplied(err error) bool {
-	var na *notAppliedError
-	return errors.As(err, &na) || errors.Is(err, store.ErrNotLeader) || errors.Is(err, ErrNotInitialised)
+	return rest.IsNotApplied(err) || errors.Is(err, store.ErrNotLeader) || errors.Is(err, ErrNotInitialised)
 }
 
 // decodeAnswer reads an API answer envelope: the metadata into out, an error answer as
@@ -111,7 +105,7 @@ func (d *Daemon) proxyToLeader(w http.ResponseWriter, r *http.Request) error {
 			lastErr = notApplied(decodeAnswer(resp, nil))
 			continue
 		}
-		for _, k := range []string{"Content-Type", "ETag", notAppliedHeader, cutOffHeader, cutOffTarget} {
+		for _, k := range []string{"Content-Type", "ETag", notAppliedHeader, epoch.CutOffHeader, epoch.CutOffTarget} {
 			if v := resp.Header.Get(k); v != "" {
 				w.Header().Set(k, v)
 			}

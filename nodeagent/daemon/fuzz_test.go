@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
@@ -208,11 +209,11 @@ func FuzzServerConfigBody(f *testing.F) {
 		}
 		hdr := http.Header{}
 		if ifMatch {
-			cs, err := d.fullConfig(context.Background())
+			cs, err := d.conf.Full(context.Background())
 			if err != nil {
 				t.Fatal(err)
 			}
-			hdr.Set("If-Match", cs.etag)
+			hdr.Set("If-Match", cs.ETag)
 		}
 		before := dbState(t, d)
 		code, resp := serve(d, h, fuzzCaller{}, method, "/1.0", body, hdr)
@@ -233,13 +234,13 @@ func checkUserKeysApplied(t *testing.T, d *Daemon, body []byte) {
 	if err := json.NewDecoder(bytes.NewReader(body)).Decode(&put); err != nil {
 		t.Fatalf("accepted a body encoding/json refuses: %q: %v", body, err)
 	}
-	cs, err := d.fullConfig(context.Background())
+	cs, err := d.conf.Full(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	for k, v := range put.Config {
-		if strings.HasPrefix(k, "user.") && cs.config[k] != v {
-			t.Fatalf("%q accepted but %s reads %q, want %q", body, k, cs.config[k], v)
+		if strings.HasPrefix(k, "user.") && cs.Config[k] != v {
+			t.Fatalf("%q accepted but %s reads %q, want %q", body, k, cs.Config[k], v)
 		}
 	}
 }
@@ -409,4 +410,9 @@ func validateInit(d *Daemon, body []byte) error {
 	}
 	_, _, _, err := d.preseedAddresses(p, p.Cluster.ServerAddress)
 	return err
+}
+
+// pemOf encodes a DER certificate as PEM.
+func pemOf(der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }

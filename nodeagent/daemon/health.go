@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"orch/nodeagent/api"
+	"orch/nodeagent/daemon/upgrade"
 	"orch/nodeagent/localdb"
 	"orch/nodeagent/store"
 	"orch/nodeagent/version"
@@ -234,7 +235,7 @@ func (d *Daemon) heartbeatRound(ctx context.Context) time.Duration {
 	if err := d.recordHeartbeats(ctx, answered); err != nil && !errors.Is(err, context.Canceled) {
 		d.log.Warn("recording heartbeats failed", "err", err)
 	}
-	if migrated, err := d.maybeMigrate(ctx); err != nil && !errors.Is(err, context.Canceled) {
+	if migrated, err := d.migrator.Migrate(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		d.log.Warn("migrating the database failed", "err", err)
 	} else if migrated {
 		d.health.kickRound()
@@ -433,13 +434,13 @@ func memberStatus(m memberRow, all []memberRow, now time.Time, threshold time.Du
 		}
 		return api.StatusOffline, "No heartbeat for " + m.age(now).Round(time.Second).String()
 	}
-	if behind(m.ver, cluster) {
+	if upgrade.Behind(m.ver, cluster) {
 		return api.StatusBlocked, "Upgrade required: runs schema " + itoa(m.ver.Schema) + " API " + itoa(m.ver.APILevel) +
 			", the database is at schema " + itoa(cluster.Schema) + " API " + itoa(cluster.APILevel)
 	}
 	var waiting []string
 	for _, o := range all {
-		if o.name != m.name && o.ver.Schema != 0 && !behind(o.ver, cluster) && version.Compare(m.ver, o.ver) > 0 {
+		if o.name != m.name && o.ver.Schema != 0 && !upgrade.Behind(o.ver, cluster) && version.Compare(m.ver, o.ver) > 0 {
 			waiting = append(waiting, o.name)
 		}
 	}

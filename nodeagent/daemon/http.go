@@ -2,14 +2,12 @@ package daemon
 
 import (
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"strings"
 
 	"orch/nodeagent/api"
+	"orch/nodeagent/daemon/rest"
 	"orch/nodeagent/store"
 )
 
@@ -20,18 +18,18 @@ const (
 	originTLS
 )
 
-// access is what a route requires of its caller.
-type access int
+// access is what a route requires of its caller (rest.Access).
+type access = rest.Access
 
 const (
-	public  access = iota // anyone (the handler authenticates what it must)
-	trusted               // the local socket, a trusted client certificate or a member
-	local                 // the local socket only
-	member                // another member (cluster certificate) or the local socket
+	public  = rest.Public  // anyone (the handler authenticates what it must)
+	trusted = rest.Trusted // the local socket, a trusted client certificate or a member
+	local   = rest.Local   // the local socket only
+	member  = rest.Member  // another member (cluster certificate) or the local socket
 )
 
 // handlerFunc is a route's handler; a returned error becomes an LXD-style error response.
-type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+type handlerFunc = rest.HandlerFunc
 
 // caller classifies the request's origin.
 type caller struct {
@@ -54,7 +52,7 @@ func (d *Daemon) callerOf(r *http.Request) caller {
 		c.member, c.trusted = true, true
 		return c
 	}
-	c.trusted = d.isTrusted(r.Context(), c.fp)
+	c.trusted = d.trust.IsTrusted(r.Context(), c.fp)
 	return c
 }
 
@@ -71,10 +69,10 @@ func (d *Daemon) handle(mux *http.ServeMux, pattern string, need access, h handl
 			err = api.Errorf(http.StatusForbidden, "not authorized: client certificate not trusted")
 		default:
 			if c.member && !c.unix {
-				err = d.checkPeerEpoch(w, r)
+				err = d.fence.CheckPeer(w, r)
 			}
 			if err == nil {
-				err = d.refuseIfCutOff(pattern, c.unix)
+				err = d.fence.RefuseIfCutOff(pattern, c.unix)
 			}
 			if err == nil {
 				err = d.checkBlocked(r, c, need)
@@ -91,15 +89,7 @@ func (d *Daemon) handle(mux *http.ServeMux, pattern string, need access, h handl
 
 // writeOK writes a sync success response with metadata (may be nil) and an optional ETag.
 func writeOK(w http.ResponseWriter, meta any, etag string) error {
-	raw, err := json.Marshal(meta)
-	if err != nil {
-		return err
-	}
-	if etag != "" {
-		w.Header().Set("ETag", etag)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	return json.NewEncoder(w).Encode(api.Response{Type: "sync", Status: "Success", StatusCode: http.StatusOK, Metadata: raw})
+	return rest.WriteOK(w, meta, etag)
 }
 
 func (d *Daemon) writeError(w http.ResponseWriter, r *http.Request, err error) {
@@ -133,54 +123,29 @@ func errorCode(err error) int {
 }
 
 // decodeBody reads a JSON request body into v, rejecting unknown fields.
-func decodeBody(r *http.Request, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, 16<<20))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return api.Errorf(http.StatusBadRequest, "request body: %v", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return api.Errorf(http.StatusBadRequest, "request body: unexpected data after the JSON document")
-	}
-	return nil
-}
+func decodeBody(r *http.Request, v any) error { return rest.DecodeBody(r, v) }
 
-func badRequest(format string, args ...any) error {
-	return api.Errorf(http.StatusBadRequest, format, args...)
-}
-
-func notFound(format string, args ...any) error {
-	return api.Errorf(http.StatusNotFound, format, args...)
-}
-
-func conflict(format string, args ...any) error {
-	return api.Errorf(http.StatusConflict, format, args...)
-}
-
-func unavailable(format string, args ...any) error {
-	return api.Errorf(http.StatusServiceUnavailable, format, args...)
-}
+// badRequest, notFound, conflict and unavailable are the rest package's API errors.
+var (
+	badRequest  = rest.BadRequest
+	notFound    = rest.NotFound
+	conflict    = rest.Conflict
+	unavailable = rest.Unavailable
+)
 
 // routes is the API of every listener; access rules differ per route, not per listener.
 func (d *Daemon) routes() http.Handler {
 	m := http.NewServeMux()
 	d.handle(m, "GET /1.0", public, d.getServer)
-	d.handle(m, "PUT /1.0", trusted, d.putServer)
-	d.handle(m, "PATCH /1.0", trusted, d.patchServer)
+	d.conf.Routes(router{d: d, mux: m})
 	d.handle(m, "GET /1.0/cluster", trusted, d.getCluster)
 	d.handle(m, "PUT /1.0/cluster", trusted, d.putCluster)
 	d.handle(m, "GET /1.0/cluster/members", trusted, d.onLeader(d.getMembers))
-	d.handle(m, "POST /1.0/cluster/members", trusted, d.onLeader(d.postToken))
+	d.tokens.Routes(router{d: d, mux: m})
 	d.handle(m, "GET /1.0/cluster/members/{name}", trusted, d.onLeader(d.getMember))
 	d.handle(m, "DELETE /1.0/cluster/members/{name}", trusted, d.onLeader(d.deleteMember))
-	d.handle(m, "PUT /1.0/cluster/members/{name}", trusted, d.onLeader(d.putMember))
-	d.handle(m, "PATCH /1.0/cluster/members/{name}", trusted, d.onLeader(d.putMember))
-	d.handle(m, "GET /1.0/cluster/tokens", trusted, d.getTokens)
-	d.handle(m, "DELETE /1.0/cluster/tokens/{name}", trusted, d.deleteToken)
-	d.handle(m, "GET /1.0/certificates", trusted, d.getCertificates)
-	d.handle(m, "POST /1.0/certificates", public, d.postCertificate)
-	d.handle(m, "DELETE /1.0/certificates/{fingerprint}", trusted, d.deleteCertificate)
-	d.handle(m, "POST /internal/trust/forget", member, d.postTrustForget)
+	d.infos.Routes(router{d: d, mux: m})
+	d.trust.Routes(router{d: d, mux: m})
 	d.handle(m, "POST /internal/init", local, d.postInit)
 	d.handle(m, "GET /internal/database", local, d.getDatabase)
 	d.handle(m, "POST /internal/db/exec", member, d.postExec)
@@ -194,9 +159,9 @@ func (d *Daemon) routes() http.Handler {
 	d.handle(m, "POST /internal/cluster/handover", member, d.onLeader(d.postHandover))
 	d.handle(m, "POST /internal/heartbeat", member, d.postHeartbeat)
 	d.handle(m, "POST /internal/announce", member, d.onLeader(d.refuseRemoved(d.postAnnounce)))
-	d.storageRoutes(m)
-	d.networkRoutes(m)
-	d.instanceRoutes(m)
+	d.ents.Routes(router{d: d, mux: m})
+	d.insts.Routes(router{d: d, mux: m})
+	d.imgs.Routes(router{d: d, mux: m})
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		d.writeError(w, r, notFound("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
@@ -204,21 +169,11 @@ func (d *Daemon) routes() http.Handler {
 }
 
 // pathName returns the {name} path value, refusing empty and odd names.
-func pathName(r *http.Request) (string, error) {
-	n := r.PathValue("name")
-	if n == "" || strings.ContainsAny(n, "/\x00") {
-		return "", badRequest("bad name %q", n)
-	}
-	return n, nil
-}
+func pathName(r *http.Request) (string, error) { return rest.PathName(r) }
 
 func wrapf(err error, format string, args ...any) error {
 	if err == nil {
 		return nil
 	}
 	return fmt.Errorf(format+": %w", append(args, err)...)
-}
-
-func pemOf(der []byte) []byte {
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }

@@ -13,6 +13,8 @@ import (
 	"orch/nodeagent/api"
 	"orch/nodeagent/api/pki"
 	"orch/nodeagent/config"
+	"orch/nodeagent/daemon/serverconfig"
+	"orch/nodeagent/daemon/upgrade"
 	"orch/nodeagent/localdb"
 	"orch/nodeagent/schema"
 	"orch/nodeagent/store"
@@ -102,7 +104,7 @@ func checkMemberName(n string) error {
 // preseedAddresses validates the preseed's config and returns the global part (secrets
 // hashed), the member-local part, and this member's cluster address.
 func (d *Daemon) preseedAddresses(p api.Preseed, serverAddress string) (global, local map[string]string, clusterAddr string, err error) {
-	global, local, err = splitConfig(p.Config)
+	global, local, err = serverconfig.Split(p.Config)
 	if err != nil {
 		return nil, nil, "", badRequest("config: %v", err)
 	}
@@ -159,7 +161,7 @@ func (d *Daemon) bootstrap(ctx context.Context, p api.Preseed) (err error) {
 	if err := d.store().Bootstrap(ctx); err != nil {
 		return fmt.Errorf("bootstrapping the database: %w", err)
 	}
-	if _, err := d.exec(ctx, schemaStatements(0, schema.Latest())...); err != nil {
+	if _, err := d.exec(ctx, upgrade.SchemaStatements(0, schema.Latest())...); err != nil {
 		return fmt.Errorf("creating the schema: %w", err)
 	}
 	now := d.now().UnixMilli()
@@ -167,7 +169,7 @@ func (d *Daemon) bootstrap(ctx context.Context, p api.Preseed) (err error) {
 		SQL:  `INSERT INTO members(name, address, client_address, version, schema, api_level, heartbeat, joined_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?)`,
 		Args: []any{p.Cluster.ServerName, addr, local["core.https_address"], d.version.Version, int64(d.version.Schema), int64(d.version.APILevel), now, now},
 	}}
-	stmts = append(stmts, configStatements(global)...)
+	stmts = append(stmts, serverconfig.Statements(global)...)
 	stmts = append(stmts, preseedStatements(p, p.Cluster.ServerName, p.Cluster.MemberConfig)...)
 	if _, err := d.exec(ctx, stmts...); err != nil {
 		return fmt.Errorf("recording the preseed: %w", err)
@@ -208,7 +210,7 @@ func (d *Daemon) finishMember(ctx context.Context) error {
 		return err
 	}
 	d.startLoops()
-	d.storageAfterInit(ctx)
+	d.ents.AfterInit(ctx)
 	return nil
 }
 
@@ -229,8 +231,7 @@ func (d *Daemon) undoMember() {
 	d.setName("")
 	_ = d.local.Set(map[string]string{localdb.KeyMemberName: "", localdb.KeyClusterID: "", "cluster.https_address": "",
 		localdb.KeyEpoch: "", localdb.KeyCutOff: "", localdb.KeyRecovered: ""})
-	d.epoch.Store(&api.Epoch{})
-	d.cutOff.Store(nil)
+	d.fence.Reset()
 	_ = d.local.SetRaftNodes(nil)
 	_ = d.local.SetLastIndexTerm(0, 0)
 }
@@ -239,21 +240,4 @@ func (d *Daemon) undoMember() {
 func (d *Daemon) wipe() error {
 	d.undoMember()
 	return nil
-}
-
-// schemaStatements returns the DDL bringing the schema from version from to version to.
-func schemaStatements(from, to int) []store.Statement {
-	var out []store.Statement
-	for v := from; v < to; v++ {
-		for _, sql := range strings.Split(schema.Updates[v], ";") {
-			if sql = strings.TrimSpace(sql); sql != "" {
-				out = append(out, store.Statement{SQL: sql})
-			}
-		}
-	}
-	out = append(out, store.Statement{
-		SQL:  `INSERT INTO meta(key, value) VALUES('schema_version', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
-		Args: []any{int64(to)},
-	})
-	return out
 }

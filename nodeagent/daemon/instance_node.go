@@ -14,9 +14,6 @@ type nodeDrivers struct {
 	mu     sync.Mutex
 	lxc    *lxc.Manager
 	images *image.Store
-	// fetchMu serialises image fetches on this member, so that concurrent launches of one
-	// image download it once.
-	fetchMu sync.Mutex
 }
 
 // drivers returns the member's LXC manager and image store.
@@ -41,4 +38,10 @@ func (d *Daemon) drivers() (*lxc.Manager, *image.Store, error) {
 	}
 	n.lxc, n.images = m, s
 	return m, s, nil
+}
+
+// imageStore is the member's image store (the images domain's Deps.Open).
+func (d *Daemon) imageStore() (*image.Store, error) {
+	_, s, err := d.drivers()
+	return s, err
 }

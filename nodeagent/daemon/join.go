@@ -3,9 +3,7 @@ package daemon
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +15,7 @@ import (
 	"orch/nodeagent/api"
 	"orch/nodeagent/api/pki"
 	"orch/nodeagent/config"
+	"orch/nodeagent/daemon/tokens"
 	"orch/nodeagent/store"
 	"orch/nodeagent/version"
 )
@@ -224,16 +223,14 @@ func (d *Daemon) abortJoin(via, name string) {
 	}
 }
 
-// acceptedPrefix marks the tokens row of a member whose join was accepted and not yet
-// completed: "accepted:FINGERPRINT:SECRET_HASH" (SECRET_HASH empty for a trust-password
-// join). It lets the same joiner (same certificate, same name, same secret) retry an accept
-// whose answer it lost and get the same answer; postComplete and forgetMember delete it.
-const acceptedPrefix = "accepted:"
+// acceptedPrefix, acceptedMarker and hashSecret are the tokens package's (see there).
+const acceptedPrefix = tokens.AcceptedPrefix
 
-// acceptedMarker is the tokens row value of an accepted join.
 func acceptedMarker(fingerprint, secretHash string) string {
-	return acceptedPrefix + fingerprint + ":" + secretHash
+	return tokens.AcceptedMarker(fingerprint, secretHash)
 }
+
+func hashSecret(s string) string { return tokens.HashSecret(s) }
 
 // acceptRoute is POST /internal/cluster/accept on any member: the member the joiner
 // reached records the joiner's certificate fingerprint from the TLS handshake, then
@@ -342,7 +339,7 @@ func (d *Daemon) writeAccepted(ctx context.Context, w http.ResponseWriter) error
 // the statement that consumes it, guarded so that a token is used once only.
 func (d *Daemon) authenticateJoin(ctx context.Context, req acceptRequest) ([]store.Statement, error) {
 	if req.TokenSecret != "" {
-		return d.checkToken(ctx, req.Name, req.TokenSecret, req.Fingerprint)
+		return d.tokens.Check(ctx, req.Name, req.TokenSecret, req.Fingerprint)
 	}
 	rows, err := d.query(ctx, `SELECT value FROM config WHERE key = 'core.trust_password'`)
 	if err != nil {
@@ -357,33 +354,6 @@ func (d *Daemon) authenticateJoin(ctx context.Context, req acceptRequest) ([]sto
 	return []store.Statement{{SQL: `INSERT INTO tokens(name, secret_hash, expires_at) VALUES(?, ?, 0)
 		ON CONFLICT(name) DO UPDATE SET secret_hash = excluded.secret_hash, expires_at = 0`,
 		Args: []any{req.Name, acceptedMarker(req.Fingerprint, "")}}}, nil
-}
-
-// checkToken checks a join token and returns the statement that consumes it: it becomes
-// the accepted marker of this joiner, in the entry that records the member, and only if it
-// is still the token that was checked (a token is used once).
-func (d *Daemon) checkToken(ctx context.Context, name, secret, fingerprint string) ([]store.Statement, error) {
-	rows, err := d.query(ctx, `SELECT secret_hash, expires_at FROM tokens WHERE name = ?`, name)
-	if err != nil {
-		return nil, err
-	}
-	if len(rows) == 0 || strings.HasPrefix(str(rows[0][0]), acceptedPrefix) {
-		return nil, api.Errorf(http.StatusForbidden, "no valid join token for %q: it was used, revoked or never issued", name)
-	}
-	hash := hashSecret(secret)
-	if subtle.ConstantTimeCompare([]byte(hash), []byte(str(rows[0][0]))) != 1 {
-		return nil, api.Errorf(http.StatusForbidden, "invalid join token for %q", name)
-	}
-	if exp := time.UnixMilli(i64(rows[0][1])); d.now().After(exp) {
-		return nil, api.Errorf(http.StatusForbidden, "join token for %q expired at %s", name, exp.UTC().Format(time.RFC3339))
-	}
-	return []store.Statement{{SQL: `UPDATE tokens SET secret_hash = ? WHERE name = ? AND secret_hash = ?`,
-		Args: []any{acceptedMarker(fingerprint, hash), name, hash}, Expect: store.Int64(1)}}, nil
-}
-
-func hashSecret(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(sum[:])
 }
 
 // checkJoiner refuses a joiner whose name or address is taken, whose version differs, or

@@ -76,3 +76,23 @@ func configFromRows(rows Rows) map[string]string {
 func offlineThreshold(cfg map[string]string) time.Duration {
 	return time.Duration(config.Int(cfg, "cluster.offline_threshold")) * time.Second
 }
+
+// onlineMembers lists the members whose heartbeat is recent, in id order.
+func (d *Daemon) onlineMembers(ctx context.Context) ([]memberRow, error) {
+	ms, err := d.members(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := d.globalConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	th, now := offlineThreshold(cfg), d.clusterNow()
+	var out []memberRow
+	for _, m := range ms {
+		if m.online(now, th) {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"orch/nodeagent/daemon/entity"
+	"orch/nodeagent/daemon/instances"
 )
 
 // deleteMember removes a member (leader). A clean removal hands the member's raft role over,
@@ -30,10 +33,10 @@ func (d *Daemon) deleteMember(w http.ResponseWriter, r *http.Request) error {
 		return conflict("%q is the last member of the cluster and cannot be removed", name)
 	}
 	if !force {
-		if err := d.refuseIfOwnsInstances(ctx, name); err != nil {
+		if err := d.insts.RefuseIfOwnsInstances(ctx, name); err != nil {
 			return err
 		}
-		if err := d.refuseIfHoldsVolumes(ctx, name); err != nil {
+		if err := d.ents.RefuseIfHoldsVolumes(ctx, name); err != nil {
 			return err
 		}
 		if err := d.requireOnline(ctx, name); err != nil {
@@ -59,7 +62,7 @@ func (d *Daemon) deleteMember(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	d.log.Info("member removed", "member", name, "force", force)
-	go d.replicateAll(context.WithoutCancel(ctx)) // the removed member's image copies are gone
+	go d.imgs.ReplicateAll(context.WithoutCancel(ctx)) // the removed member's image copies are gone
 	return writeOK(w, nil, "")
 }
 
@@ -112,7 +115,7 @@ func (d *Daemon) forgetMember(ctx context.Context, name string) error {
 		}
 	}
 	id := `(SELECT id FROM members WHERE name = ?)`
-	stmts := append(append(forgetMemberInstances(name), forgetMemberStorage(name)...),
+	stmts := append(append(instances.ForgetMemberStatements(name), entity.ForgetMemberStatements(name)...),
 		storeStmt(`DELETE FROM storage_pools_config WHERE member_id = `+id, name),
 		storeStmt(`DELETE FROM storage_pools_members WHERE member_id = `+id, name),
 		storeStmt(`DELETE FROM networks_config WHERE member_id = `+id, name),

@@ -16,41 +16,6 @@ var (
 	v2 = version.Info{Version: "2", Schema: 2, APILevel: 1}
 )
 
-func hbMembers(vs ...version.Info) []heartbeatMember {
-	out := make([]heartbeatMember, len(vs))
-	for i, v := range vs {
-		out[i] = heartbeatMember{Name: string(rune('a' + i)), Version: v}
-	}
-	return out
-}
-
-func TestVersionGate(t *testing.T) {
-	cases := []struct {
-		name    string
-		self    string
-		mine    version.Info
-		db      version.Info
-		members []heartbeatMember
-		want    string // substring of the message; "" means serving
-	}{
-		{"all equal", "a", v1, v1, hbMembers(v1, v1, v1), ""},
-		{"upgraded first waits for the others", "a", v2, v1, hbMembers(v2, v1, v1), "waiting for b, c to be upgraded"},
-		{"not yet upgraded keeps serving", "b", v1, v1, hbMembers(v2, v1, v1), ""},
-		{"last one left", "a", v2, v1, hbMembers(v2, v2, v1), "waiting for c to be upgraded"},
-		{"all upgraded before the migration", "a", v2, v1, hbMembers(v2, v2, v2), ""},
-		{"older than the database", "c", v1, v2, hbMembers(v2, v2, v1), "upgrade required"},
-		{"a member behind the database holds nobody", "a", v2, v2, hbMembers(v2, v2, v1), ""},
-		{"unknown database version", "a", v1, version.Info{}, hbMembers(v1, v1), ""},
-		{"unknown member version ignored", "a", v2, v1, hbMembers(v2, version.Info{}), ""},
-	}
-	for _, c := range cases {
-		blocked, msg := versionGate(c.self, c.mine, c.db, c.members)
-		if blocked != (c.want != "") || !strings.Contains(msg, c.want) {
-			t.Errorf("%s: blocked=%v %q; want %q", c.name, blocked, msg, c.want)
-		}
-	}
-}
-
 func rows(vs ...version.Info) []memberRow {
 	out := make([]memberRow, len(vs))
 	for i, v := range vs {
@@ -81,43 +46,6 @@ func TestMemberStatus(t *testing.T) {
 		wantBlocked := i == 2
 		if (st == api.StatusBlocked) != wantBlocked || wantBlocked && !strings.HasPrefix(msg, "Upgrade required") {
 			t.Errorf("after migration %s: %s %q", m.name, st, msg)
-		}
-	}
-}
-
-func TestMigrationTarget(t *testing.T) {
-	cases := []struct {
-		name   string
-		ms     []memberRow
-		db     version.Info
-		latest int
-		want   version.Info
-		ok     bool
-	}{
-		{"one member behind", rows(v2, v2, v1), version.Info{Schema: 1, APILevel: 1}, 2, version.Info{}, false},
-		{"all upgraded", rows(v2, v2, v2), version.Info{Schema: 1, APILevel: 1}, 2, version.Info{Schema: 2, APILevel: 1}, true},
-		{"already done", rows(v2, v2), version.Info{Schema: 2, APILevel: 1}, 2, version.Info{}, false},
-		{"API level recorded first time", rows(v1, v1), version.Info{Schema: 1}, 1, version.Info{Schema: 1, APILevel: 1}, true},
-		{"capped at what this binary builds", rows(v2, v2), version.Info{Schema: 1, APILevel: 1}, 1, version.Info{}, false},
-		{"unknown member version", rows(v2, version.Info{}), version.Info{Schema: 1, APILevel: 1}, 2, version.Info{}, false},
-		{"no database version", rows(v2), version.Info{}, 2, version.Info{}, false},
-	}
-	for _, c := range cases {
-		got, ok := migrationTarget(c.ms, c.db, c.latest)
-		if ok != c.ok || got != c.want {
-			t.Errorf("%s: %+v %v; want %+v %v", c.name, got, ok, c.want, c.ok)
-		}
-	}
-}
-
-func TestMigrationStatementsAreGuarded(t *testing.T) {
-	stmts := migrationStatements(version.Info{Schema: 1, APILevel: 1}, version.Info{Schema: 1, APILevel: 2})
-	if len(stmts) != 2 {
-		t.Fatalf("API-only migration has %d statements, want the 2 guards", len(stmts))
-	}
-	for i, s := range stmts {
-		if s.Expect == nil || *s.Expect != 1 {
-			t.Errorf("statement %d (%s) is not guarded by Expect=1", i, s.SQL)
 		}
 	}
 }

@@ -3,86 +3,27 @@ package daemon
 import (
 	"context"
 	"fmt"
-	"sort"
 
 	"orch/nodeagent/config"
+	"orch/nodeagent/daemon/roles"
 	"orch/nodeagent/store"
 )
 
-// Raft roles of a member.
+// Raft roles of a member (roles.Voter, ...), the planner's view of a member, and the
+// daemon's names for the roles package's functions.
 const (
-	roleVoter   = "voter"
-	roleStandby = "standby"
-	roleSpare   = "spare"
+	roleVoter   = roles.Voter
+	roleStandby = roles.Standby
+	roleSpare   = roles.Spare
 )
 
-// roleCandidate is what the role planner knows of one member.
-type roleCandidate struct {
-	Name    string
-	Address string
-	Online  bool
-	Current string // roleVoter, roleStandby or roleSpare
-}
+type roleCandidate = roles.Candidate
 
-// planRoles decides every member's raft role, as LXD does: with fewer than three members
-// only the current voters hold the database; from three on, up to maxVoters voters, then up
-// to maxStandby stand-bys, the rest spare. Online members are preferred; a member keeps its
-// role when possible, so that roles move only when they must. Members are in join order.
 func planRoles(ms []roleCandidate, maxVoters, maxStandby int, leader string) map[string]string {
-	out := map[string]string{}
-	for _, m := range ms {
-		out[m.Name] = roleSpare
-		if m.Current == roleVoter && len(ms) < 3 {
-			out[m.Name] = roleVoter
-		}
-	}
-	if len(ms) < 3 {
-		return out
-	}
-	pick := func(role string, limit int, tiers ...func(roleCandidate) bool) {
-		n := 0
-		for _, v := range out {
-			if v == role {
-				n++
-			}
-		}
-		for _, tier := range tiers {
-			for _, m := range ms {
-				if n >= limit {
-					return
-				}
-				if out[m.Name] == roleSpare && tier(m) {
-					out[m.Name] = role
-					n++
-				}
-			}
-		}
-	}
-	isLeader := func(m roleCandidate) bool { return m.Name == leader }
-	onlineWas := func(role string) func(roleCandidate) bool {
-		return func(m roleCandidate) bool { return m.Online && m.Current == role }
-	}
-	online := func(m roleCandidate) bool { return m.Online }
-	was := func(role string) func(roleCandidate) bool {
-		return func(m roleCandidate) bool { return m.Current == role }
-	}
-	pick(roleVoter, maxVoters, isLeader, onlineWas(roleVoter), onlineWas(roleStandby), online, was(roleVoter))
-	pick(roleStandby, maxStandby, onlineWas(roleStandby), online, was(roleStandby))
-	return out
+	return roles.Plan(ms, maxVoters, maxStandby, leader)
 }
 
-// currentRoles maps raft servers to roles; members absent from raft are spare.
-func currentRoles(servers []store.Server) map[string]string {
-	out := map[string]string{}
-	for _, s := range servers {
-		if s.Suffrage == "voter" {
-			out[s.ID] = roleVoter
-		} else {
-			out[s.ID] = roleStandby
-		}
-	}
-	return out
-}
+func currentRoles(servers []store.Server) map[string]string { return roles.Current(servers) }
 
 // rebalance brings the raft configuration in line with planRoles. Leader only.
 func (d *Daemon) rebalance(ctx context.Context) error {
@@ -201,50 +142,8 @@ func (d *Daemon) roleInputs(ctx context.Context) ([]roleCandidate, map[string]st
 	return ms, cfg, nil
 }
 
-// applyRoles promotes first and demotes last, so the database never has fewer voters than
-// needed during the change. After a change it asks for a heartbeat round, so that every
-// member records the new database members (list-database) at once.
+// applyRoles applies plan (roles.Apply), asking for a heartbeat round after a change so
+// that every member records the new database members (list-database) at once.
 func (d *Daemon) applyRoles(ctx context.Context, st *store.Store, ms []roleCandidate, plan map[string]string) error {
-	sort.SliceStable(ms, func(i, j int) bool { return rank(plan[ms[i].Name]) > rank(plan[ms[j].Name]) })
-	changed := false
-	defer func() {
-		if changed {
-			d.health.kickRound()
-		}
-	}()
-	for _, m := range ms {
-		want := plan[m.Name]
-		if want == m.Current {
-			continue
-		}
-		var err error
-		switch want {
-		case roleVoter:
-			err = st.AddVoter(ctx, m.Name, m.Address)
-		case roleStandby:
-			if m.Current == roleVoter {
-				err = st.DemoteVoter(ctx, m.Name)
-			} else {
-				err = st.AddNonvoter(ctx, m.Name, m.Address)
-			}
-		case roleSpare:
-			err = st.RemoveServer(ctx, m.Name)
-		}
-		if err != nil {
-			return fmt.Errorf("making %s a %s: %w", m.Name, want, err)
-		}
-		changed = true
-		d.log.Info("member role changed", "member", m.Name, "from", m.Current, "to", want)
-	}
-	return nil
-}
-
-func rank(role string) int {
-	switch role {
-	case roleVoter:
-		return 2
-	case roleStandby:
-		return 1
-	}
-	return 0
+	return roles.Apply(ctx, st, ms, plan, d.log, d.health.kickRound)
 }

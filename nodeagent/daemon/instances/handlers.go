@@ -1,0 +1,369 @@
+package instances
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"orch/modules/lxc"
+	"orch/nodeagent/api"
+	"orch/nodeagent/daemon/rest"
+)
+
+// peerCallTimeout bounds a member's answer about its instances when listing.
+const peerCallTimeout = 5 * time.Second
+
+// postInstance is POST /1.0/instances[?target=MEMBER]: place the instance, record it, and
+// have its member create (and start) it.
+func (s *Service) postInstance(w http.ResponseWriter, r *http.Request) error {
+	var req api.InstancesPost
+	if err := rest.DecodeBody(r, &req); err != nil {
+		return err
+	}
+	if err := lxc.ValidName(req.Name); err != nil {
+		return rest.BadRequest("%v", err)
+	}
+	if req.Source == "" {
+		return rest.BadRequest("no image given (source)")
+	}
+	if len(req.Profiles) == 0 {
+		req.Profiles = []string{"default"}
+	}
+	ctx := r.Context()
+	if _, err := s.expandProfiles(ctx, req.Profiles); err != nil {
+		return err
+	}
+	candidates, err := s.launchCandidates(ctx, r.URL.Query().Get("target"))
+	if err != nil {
+		return err
+	}
+	if err := validInstanceConfig(req.Config); err != nil {
+		return err
+	}
+	owner, err := s.placeInstance(ctx, req.Name, req.Source, req.Profiles, candidates, req.Config)
+	if err != nil {
+		return err
+	}
+	s.log.Info("instance placed", "instance", req.Name, "member", owner)
+	if err := s.createOn(ctx, owner, req); err != nil {
+		if derr := s.dropInstance(context.WithoutCancel(ctx), req.Name); derr != nil {
+			s.log.Warn("dropping the failed instance's record", "instance", req.Name, "err", derr)
+		}
+		return fmt.Errorf("launching %s on %s: %w", req.Name, owner, err)
+	}
+	return s.writeInstance(w, r, req.Name)
+}
+
+// launchCandidates lists the members a launch may go to: the target (which must be an
+// ONLINE member) or every ONLINE member.
+func (s *Service) launchCandidates(ctx context.Context, target string) ([]string, error) {
+	if target != "" {
+		if err := s.members.RequireOnline(ctx, target); err != nil {
+			return nil, err
+		}
+		return []string{target}, nil
+	}
+	ms, err := s.members.Online(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(ms) == 0 {
+		return nil, rest.Unavailable("no member is online")
+	}
+	names := make([]string, len(ms))
+	for i, m := range ms {
+		names[i] = m.Name
+	}
+	return names, nil
+}
+
+// createOn has owner create the instance: here, or through its internal API.
+func (s *Service) createOn(ctx context.Context, owner string, req api.InstancesPost) error {
+	if owner == s.members.Self() {
+		return s.createLocal(ctx, req)
+	}
+	row, err := s.instance(ctx, req.Name)
+	if err != nil {
+		return err
+	}
+	c, err := s.peers.Client(row.address)
+	if err != nil {
+		return err
+	}
+	return c.CallHeaders(ctx, http.MethodPost, "/internal/instances", req, nil, nil)
+}
+
+// postInternalInstance is the owner's part of a launch.
+func (s *Service) postInternalInstance(w http.ResponseWriter, r *http.Request) error {
+	var req api.InstancesPost
+	if err := rest.DecodeBody(r, &req); err != nil {
+		return err
+	}
+	if err := s.createLocal(r.Context(), req); err != nil {
+		return err
+	}
+	return rest.WriteOK(w, nil, "")
+}
+
+// createLocal makes the container on this member: image (fetched if needed), rootfs on the
+// profile's pool, eth0 on its bridge; then starts it and marks the record CREATED.
+func (s *Service) createLocal(ctx context.Context, req api.InstancesPost) (err error) {
+	m, images, err := s.drivers()
+	if err != nil {
+		return err
+	}
+	fp, err := s.images.Ensure(ctx, req.Source)
+	if err != nil {
+		return err
+	}
+	spec, err := s.expandProfiles(ctx, req.Profiles)
+	if err != nil {
+		return err
+	}
+	bridge, err := s.eth0Bridge(ctx, spec)
+	if err != nil {
+		return err
+	}
+	dir, err := s.makeRootfs(ctx, spec.pool, req.Name)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			if m.Exists(req.Name) {
+				_ = m.Delete(context.WithoutCancel(ctx), req.Name, true)
+			}
+			if derr := s.dropRootfs(context.WithoutCancel(ctx), req.Name); derr != nil {
+				s.log.Warn("removing a failed launch's root disk", "instance", req.Name, "err", derr)
+			}
+		}
+	}()
+	if err := images.Unpack(ctx, fp, dir); err != nil {
+		return err
+	}
+	if err := m.Create(ctx, req.Name, lxc.CreateConfig{Rootfs: dir, Bridge: bridge, HWAddr: spec.hwaddr}); err != nil {
+		return driverError(err)
+	}
+	if !req.NoStart {
+		if err := m.Start(ctx, req.Name); err != nil {
+			return driverError(err)
+		}
+		if err := s.recordPower(ctx, req.Name, powerRunning); err != nil {
+			return err
+		}
+	}
+	s.log.Info("instance created", "instance", req.Name, "image", fp[:12], "rootfs", dir)
+	return s.setInstance(ctx, req.Name, instCreated, fp)
+}
+
+// writeInstance answers with the instance as its owner sees it.
+func (s *Service) writeInstance(w http.ResponseWriter, r *http.Request, name string) error {
+	rows, err := s.instances(r.Context(), name)
+	if err != nil {
+		return err
+	}
+	if len(rows) == 0 {
+		return rest.NotFound("no instance named %q", name)
+	}
+	views := s.instanceViews(r.Context(), rows)
+	return rest.WriteOK(w, views[0], "")
+}
+
+// getInstances is GET /1.0/instances: every instance, with state from its owner.
+func (s *Service) getInstances(w http.ResponseWriter, r *http.Request) error {
+	rows, err := s.instances(r.Context(), "")
+	if err != nil {
+		return err
+	}
+	return rest.WriteOK(w, s.instanceViews(r.Context(), rows), "")
+}
+
+// getInstance is GET /1.0/instances/{name}.
+func (s *Service) getInstance(w http.ResponseWriter, r *http.Request) error {
+	name, err := rest.PathName(r)
+	if err != nil {
+		return err
+	}
+	return s.writeInstance(w, r, name)
+}
+
+// instanceViews joins the records with the live state each owner reports; instances of
+// OFFLINE or silent members show Unknown with the reason.
+func (s *Service) instanceViews(ctx context.Context, rows []instanceRow) []api.Instance {
+	byMember := map[string][]instanceRow{}
+	for _, row := range rows {
+		byMember[row.member] = append(byMember[row.member], row)
+	}
+	online := map[string]bool{}
+	if ms, err := s.members.Online(ctx); err == nil {
+		for _, m := range ms {
+			online[m.Name] = true
+		}
+	}
+	live := map[string]api.Instance{}
+	problems := map[string]string{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for member, mrows := range byMember {
+		if !online[member] {
+			problems[member] = "member " + member + " is offline"
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got, err := s.memberInstances(ctx, member, mrows[0].address)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				problems[member] = fmt.Sprintf("member %s did not answer: %v", member, err)
+			}
+			for _, in := range got {
+				live[in.Name] = in
+			}
+		}()
+	}
+	wg.Wait()
+	out := make([]api.Instance, 0, len(rows))
+	for _, row := range rows {
+		out = append(out, viewOf(row, live, problems))
+	}
+	return out
+}
+
+// viewOf merges a record with its live state.
+func viewOf(row instanceRow, live map[string]api.Instance, problems map[string]string) api.Instance {
+	v := api.Instance{Name: row.name, Location: row.member, Image: row.image, CreatedAt: row.createdAt,
+		Profiles: strings.Split(row.profiles, ","), Config: row.config}
+	switch in, ok := live[row.name]; {
+	case row.state == instCreating:
+		v.Status = api.InstanceCreating
+	case problems[row.member] != "":
+		v.Status, v.Message = api.InstanceUnknown, problems[row.member]
+	case !ok:
+		v.Status, v.Message = api.InstanceError, "the container is missing on member "+row.member
+	default:
+		v.Status, v.PID, v.IPv4, v.IPv6 = in.Status, in.PID, in.IPv4, in.IPv6
+	}
+	return v
+}
+
+// memberInstances asks a member (maybe this one) for the live state of its containers.
+func (s *Service) memberInstances(ctx context.Context, member, addr string) ([]api.Instance, error) {
+	if member == s.members.Self() {
+		return s.localInstances(ctx)
+	}
+	ctx, cancel := context.WithTimeout(ctx, peerCallTimeout)
+	defer cancel()
+	c, err := s.peers.Client(addr)
+	if err != nil {
+		return nil, err
+	}
+	var out []api.Instance
+	err = c.CallHeaders(ctx, http.MethodGet, "/internal/instances", nil, &out, nil)
+	return out, err
+}
+
+// getInternalInstances answers another member with this member's containers.
+func (s *Service) getInternalInstances(w http.ResponseWriter, r *http.Request) error {
+	out, err := s.localInstances(r.Context())
+	if err != nil {
+		return err
+	}
+	return rest.WriteOK(w, out, "")
+}
+
+// localInstances is the live state of this member's containers.
+func (s *Service) localInstances(ctx context.Context) ([]api.Instance, error) {
+	m, _, err := s.drivers()
+	if err != nil {
+		return nil, err
+	}
+	infos, err := m.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.Instance, 0, len(infos))
+	for _, in := range infos {
+		out = append(out, api.Instance{Name: in.Name, Location: s.members.Self(), Status: statusOf(in.State),
+			PID: in.PID, IPv4: in.IPv4, IPv6: in.IPv6})
+	}
+	return out, nil
+}
+
+// statusOf names an LXC state as LXD does.
+func statusOf(s lxc.State) string {
+	switch s {
+	case lxc.StateRunning:
+		return api.InstanceRunning
+	case lxc.StateStopped:
+		return api.InstanceStopped
+	}
+	return strings.ToUpper(string(s[:1])) + strings.ToLower(string(s[1:]))
+}
+
+// putInstanceState starts, stops or restarts the instance (on its owner).
+func (s *Service) putInstanceState(w http.ResponseWriter, r *http.Request, row instanceRow) error {
+	var put api.InstanceStatePut
+	if err := rest.DecodeBody(r, &put); err != nil {
+		return err
+	}
+	m, _, err := s.drivers()
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	switch put.Action {
+	case "start":
+		err = m.Start(ctx, row.name)
+	case "stop":
+		err = m.Stop(ctx, row.name, put.Force)
+	case "restart":
+		err = m.Restart(ctx, row.name, put.Force)
+	default:
+		return rest.BadRequest("action %q: start, stop or restart", put.Action)
+	}
+	if err != nil {
+		return driverError(err)
+	}
+	power := powerRunning
+	if put.Action == "stop" {
+		power = powerStopped
+	}
+	if err := s.recordPower(ctx, row.name, power); err != nil {
+		return err
+	}
+	return s.writeInstance(w, r, row.name)
+}
+
+// deleteInstance removes the container, its rootfs and its record (on its owner).
+func (s *Service) deleteInstance(w http.ResponseWriter, r *http.Request, row instanceRow) error {
+	force := r.URL.Query().Get("force") == "1" || r.URL.Query().Get("force") == "true"
+	m, _, err := s.drivers()
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	if m.Exists(row.name) {
+		if err := m.Delete(ctx, row.name, force); err != nil {
+			return driverError(err)
+		}
+	} else if row.state == instCreating && !force {
+		return rest.Conflict("instance %q is being created", row.name)
+	}
+	if err := s.dropRootfs(ctx, row.name); err != nil {
+		return err
+	}
+	if err := s.dropInstance(ctx, row.name); err != nil {
+		return err
+	}
+	s.log.Info("instance deleted", "instance", row.name)
+	return rest.WriteOK(w, nil, "")
+}
+
+// errBadCommand is returned for an exec without a command.
+var errBadCommand = errors.New("exec: no command given")

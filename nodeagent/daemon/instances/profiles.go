@@ -1,0 +1,291 @@
+package instances
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"sort"
+
+	"orch/nodeagent/api"
+	"orch/nodeagent/daemon/db"
+	"orch/nodeagent/daemon/rest"
+	"orch/nodeagent/store"
+)
+
+// profiles reads the profiles (all, or the one named) with their config and devices.
+func (s *Service) profiles(ctx context.Context, name string) ([]api.Profile, error) {
+	q := `SELECT p.name, p.description, 'c', c.key, c.value, '' FROM profiles p JOIN profiles_config c ON c.profile_id = p.id
+	      UNION ALL SELECT p.name, p.description, 'd', dv.key, dv.value, dv.device FROM profiles p JOIN profiles_devices dv ON dv.profile_id = p.id
+	      UNION ALL SELECT p.name, p.description, '', '', '', '' FROM profiles p`
+	rows, err := s.db.Query(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	byName := map[string]*api.Profile{}
+	for _, r := range rows {
+		n := db.Str(r[0])
+		if name != "" && n != name {
+			continue
+		}
+		p := byName[n]
+		if p == nil {
+			p = &api.Profile{Name: n, Description: db.Str(r[1]), Config: map[string]string{}, Devices: map[string]map[string]string{}}
+			byName[n] = p
+		}
+		switch db.Str(r[2]) {
+		case "c":
+			p.Config[db.Str(r[3])] = db.Str(r[4])
+		case "d":
+			dev := db.Str(r[5])
+			if p.Devices[dev] == nil {
+				p.Devices[dev] = map[string]string{}
+			}
+			p.Devices[dev][db.Str(r[3])] = db.Str(r[4])
+		}
+	}
+	out := make([]api.Profile, 0, len(byName))
+	for _, p := range byName {
+		out = append(out, *p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// ensureDefaultProfile creates an empty "default" profile when the preseed made none.
+func (s *Service) ensureDefaultProfile(ctx context.Context) error {
+	_, err := s.db.Exec(ctx, db.Stmt(`INSERT INTO profiles(name, description) VALUES('default', 'Default profile') ON CONFLICT(name) DO NOTHING`))
+	return err
+}
+
+func (s *Service) getProfiles(w http.ResponseWriter, r *http.Request) error {
+	if err := s.ensureDefaultProfile(r.Context()); err != nil {
+		return err
+	}
+	ps, err := s.profiles(r.Context(), "")
+	if err != nil {
+		return err
+	}
+	return rest.WriteOK(w, ps, "")
+}
+
+func (s *Service) getProfile(w http.ResponseWriter, r *http.Request) error {
+	name, err := rest.PathName(r)
+	if err != nil {
+		return err
+	}
+	if name == "default" {
+		if err := s.ensureDefaultProfile(r.Context()); err != nil {
+			return err
+		}
+	}
+	ps, err := s.profiles(r.Context(), name)
+	if err != nil {
+		return err
+	}
+	if len(ps) == 0 {
+		return rest.NotFound("no profile named %q", name)
+	}
+	return rest.WriteOK(w, ps[0], "")
+}
+
+func (s *Service) postProfile(w http.ResponseWriter, r *http.Request) error {
+	var p api.Profile
+	if err := rest.DecodeBody(r, &p); err != nil {
+		return err
+	}
+	if err := checkProfile(p); err != nil {
+		return err
+	}
+	if _, err := s.db.Exec(r.Context(), ProfileStatements(p)...); err != nil {
+		if rest.IsUnique(err) {
+			return rest.Conflict("a profile named %q already exists", p.Name)
+		}
+		return err
+	}
+	return rest.WriteOK(w, nil, "")
+}
+
+func (s *Service) putProfile(w http.ResponseWriter, r *http.Request) error {
+	name, err := rest.PathName(r)
+	if err != nil {
+		return err
+	}
+	var p api.Profile
+	if err := rest.DecodeBody(r, &p); err != nil {
+		return err
+	}
+	if p.Name == "" {
+		p.Name = name
+	}
+	if p.Name != name {
+		return rest.BadRequest("profile name %q in the body differs from %q in the path (renaming is not supported)", p.Name, name)
+	}
+	if err := checkProfile(p); err != nil {
+		return err
+	}
+	if name == "default" {
+		if err := s.ensureDefaultProfile(r.Context()); err != nil {
+			return err
+		}
+	}
+	stmts := []store.Statement{
+		{SQL: `DELETE FROM profiles WHERE name = ?`, Args: []any{name}, Expect: store.Int64(1)},
+	}
+	stmts = append(stmts, ProfileStatements(p)...)
+	if _, err := s.db.Exec(r.Context(), stmts...); err != nil {
+		if rest.IsConflict(err) {
+			return rest.NotFound("no profile named %q", name)
+		}
+		return err
+	}
+	return rest.WriteOK(w, nil, "")
+}
+
+func (s *Service) deleteProfile(w http.ResponseWriter, r *http.Request) error {
+	name, err := rest.PathName(r)
+	if err != nil {
+		return err
+	}
+	if name == "default" {
+		return rest.BadRequest("the default profile cannot be deleted")
+	}
+	// The check and the delete are one statement, so an instance created meanwhile with
+	// this profile either keeps it or is refused (placeInstance checks its profiles).
+	_, err = s.db.Exec(r.Context(), store.Statement{
+		SQL: `DELETE FROM profiles WHERE name = ?
+		      AND NOT EXISTS (SELECT 1 FROM instances WHERE ',' || profiles || ',' LIKE ?)`,
+		Args: []any{name, "%," + name + ",%"}, Expect: store.Int64(1)})
+	if rest.IsConflict(err) {
+		return s.whyProfileKept(r.Context(), name)
+	}
+	if err != nil {
+		return err
+	}
+	return rest.WriteOK(w, nil, "")
+}
+
+// whyProfileKept explains a profile delete that deleted nothing.
+func (s *Service) whyProfileKept(ctx context.Context, name string) error {
+	rows, err := s.db.Query(ctx, `SELECT name FROM instances WHERE ',' || profiles || ',' LIKE ? ORDER BY name`, "%,"+name+",%")
+	if err != nil {
+		return err
+	}
+	if len(rows) > 0 {
+		return rest.Conflict("profile %q is used by instance %s", name, db.Str(rows[0][0]))
+	}
+	return rest.NotFound("no profile named %q", name)
+}
+
+// checkProfile validates a profile's name and devices.
+func checkProfile(p api.Profile) error {
+	if p.Name == "" || len(p.Name) > 63 {
+		return rest.BadRequest("profile name: 1 to 63 characters")
+	}
+	for dev, kv := range p.Devices {
+		switch kv["type"] {
+		case "disk", "nic":
+		default:
+			return rest.BadRequest("profile %s: device %s: type %q (disk or nic)", p.Name, dev, kv["type"])
+		}
+	}
+	return nil
+}
+
+// launchSpec is what a member needs of the profiles to make a container.
+type launchSpec struct {
+	// pool holds the root disk.
+	pool string
+	// parent is an existing host bridge for eth0 (nic "parent"); network a managed
+	// network (nic "network"), whose bridge has its name. At most one is set.
+	parent, network string
+	// hwaddr is eth0's MAC address, "" for LXC's choice.
+	hwaddr string
+}
+
+// expandProfiles merges the profiles in order (later ones win per device) into the root
+// disk's pool and eth0's network or parent bridge. Missing profiles are refused, naming them.
+func (s *Service) expandProfiles(ctx context.Context, names []string) (launchSpec, error) {
+	spec := launchSpec{pool: "default"}
+	devices := map[string]map[string]string{}
+	for _, n := range names {
+		if n == "default" {
+			if err := s.ensureDefaultProfile(ctx); err != nil {
+				return spec, err
+			}
+		}
+		ps, err := s.profiles(ctx, n)
+		if err != nil {
+			return spec, err
+		}
+		if len(ps) == 0 {
+			return spec, rest.NotFound("no profile named %q", n)
+		}
+		for dev, kv := range ps[0].Devices {
+			devices[dev] = kv
+		}
+	}
+	for _, kv := range devices {
+		switch {
+		case kv["type"] == "disk" && kv["path"] == "/" && kv["pool"] != "":
+			spec.pool = kv["pool"]
+		case kv["type"] == "nic" && (kv["name"] == "eth0" || kv["name"] == ""):
+			spec.parent, spec.network, spec.hwaddr = kv["parent"], kv["network"], kv["hwaddr"]
+			if spec.network != "" {
+				spec.parent = ""
+			}
+		}
+	}
+	return spec, nil
+}
+
+// eth0Bridge is the host bridge eth0 goes on, "" for no eth0: a managed network's bridge,
+// which must be Created on this member, or an existing parent bridge.
+func (s *Service) eth0Bridge(ctx context.Context, spec launchSpec) (string, error) {
+	me := s.members.Self()
+	switch {
+	case spec.network != "":
+		e, ok, err := s.entities.Network(ctx, spec.network)
+		if err != nil {
+			return "", err
+		}
+		if !ok {
+			return "", rest.NotFound("network %q of eth0 does not exist", spec.network)
+		}
+		if !e.CreatedOn(me) {
+			return "", rest.Conflict("network %q of eth0 is not created on member %s", spec.network, me)
+		}
+		return spec.network, nil
+	case spec.parent != "":
+		if _, err := net.InterfaceByName(spec.parent); err != nil {
+			return "", rest.Conflict("bridge %q of eth0 does not exist on member %s", spec.parent, me)
+		}
+		return spec.parent, nil
+	}
+	return "", nil
+}
+
+// ProfileStatements record a new profile with its config and devices (a POST, or a
+// preseed's profiles), in a deterministic order.
+func ProfileStatements(pr api.Profile) []store.Statement {
+	out := []store.Statement{{SQL: `INSERT INTO profiles(name, description) VALUES(?, ?)`, Args: []any{pr.Name, pr.Description}}}
+	for _, k := range db.SortedKeys(pr.Config) {
+		out = append(out, store.Statement{
+			SQL:  `INSERT INTO profiles_config(profile_id, key, value) VALUES((SELECT id FROM profiles WHERE name = ?), ?, ?)`,
+			Args: []any{pr.Name, k, pr.Config[k]},
+		})
+	}
+	devs := make([]string, 0, len(pr.Devices))
+	for dev := range pr.Devices {
+		devs = append(devs, dev)
+	}
+	sort.Strings(devs)
+	for _, dev := range devs {
+		for _, k := range db.SortedKeys(pr.Devices[dev]) {
+			out = append(out, store.Statement{
+				SQL:  `INSERT INTO profiles_devices(profile_id, device, key, value) VALUES((SELECT id FROM profiles WHERE name = ?), ?, ?, ?)`,
+				Args: []any{pr.Name, dev, k, pr.Devices[dev][k]},
+			})
+		}
+	}
+	return out
+}

@@ -1,0 +1,24 @@
+package instances
+
+import "orch/nodeagent/daemon/rest"
+
+// Routes registers the instance and profile endpoints. Requests about one instance run on
+// the member owning it (onOwner).
+func (s *Service) Routes(m Router) {
+	m.Handle("GET /1.0/instances", rest.Trusted, s.getInstances)
+	m.Handle("POST /1.0/instances", rest.Trusted, s.postInstance)
+	m.Handle("GET /1.0/instances/{name}", rest.Trusted, s.getInstance)
+	m.Handle("DELETE /1.0/instances/{name}", rest.Trusted, s.onOwner(s.deleteInstance))
+	m.Handle("PUT /1.0/instances/{name}/state", rest.Trusted, s.onOwner(s.putInstanceState))
+	m.Handle("POST /1.0/instances/{name}/exec", rest.Trusted, s.onOwner(s.postInstanceExec))
+	m.Handle("GET /1.0/instances/{name}/files", rest.Trusted, s.onOwner(s.getFile))
+	m.Handle("POST /1.0/instances/{name}/files", rest.Trusted, s.onOwner(s.postFile))
+	m.Handle("GET /internal/instances", rest.Member, s.getInternalInstances)
+	m.Handle("POST /internal/instances", rest.Member, s.postInternalInstance)
+
+	m.Handle("GET /1.0/profiles", rest.Trusted, s.getProfiles)
+	m.Handle("POST /1.0/profiles", rest.Trusted, s.postProfile)
+	m.Handle("GET /1.0/profiles/{name}", rest.Trusted, s.getProfile)
+	m.Handle("PUT /1.0/profiles/{name}", rest.Trusted, s.putProfile)
+	m.Handle("DELETE /1.0/profiles/{name}", rest.Trusted, s.deleteProfile)
+}

@@ -1,0 +1,195 @@
+// Package memberinfo owns what `cluster list` shows of a member besides its address,
+// roles and state, as LXD: its architecture, which each member records from its own kernel
+// once it is a member, and the failure domain and description `cluster edit` sets (PUT or
+// PATCH /1.0/cluster/members/NAME). The database and this member are the daemon's, reached
+// through the small interfaces of this file.
+//
+// It must not import the daemon, another domain package of the daemon, orchestrator,
+// playbooks or inventory.
+package memberinfo
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"orch/nodeagent/api"
+	"orch/nodeagent/daemon/db"
+	"orch/nodeagent/daemon/rest"
+	"orch/nodeagent/store"
+)
+
+// Database is the replicated database as member information uses it.
+type Database interface {
+	// QueryLocal reads this member's replica without any consistency check.
+	QueryLocal(ctx context.Context, sql string, args ...any) (db.Rows, error)
+	// Exec is an atomic write through raft.
+	Exec(ctx context.Context, stmts ...store.Statement) ([]store.Result, error)
+}
+
+// Member is this member.
+type Member interface {
+	// Self is this member's name.
+	Self() string
+	// Clustered reports whether it has the cluster database open.
+	Clustered() bool
+}
+
+// Router registers a route with the access it requires.
+type Router interface {
+	Handle(pattern string, need rest.Access, h rest.HandlerFunc)
+	OnLeader(h rest.HandlerFunc) rest.HandlerFunc
+}
+
+// Service is the member information of one member.
+type Service struct {
+	db     Database
+	member Member
+	log    *slog.Logger
+}
+
+// New builds the member information service.
+func New(d Database, m Member, log *slog.Logger) *Service {
+	return &Service{db: d, member: m, log: log}
+}
+
+// Routes registers PUT and PATCH /1.0/cluster/members/{name} (leader only).
+func (s *Service) Routes(m Router) {
+	m.Handle("PUT /1.0/cluster/members/{name}", rest.Trusted, m.OnLeader(s.putMember))
+	m.Handle("PATCH /1.0/cluster/members/{name}", rest.Trusted, m.OnLeader(s.putMember))
+}
+
+// Add fills the descriptive fields of views (see addMemberInfo).
+func (s *Service) Add(ctx context.Context, views []api.ClusterMember) error {
+	return s.addMemberInfo(ctx, views)
+}
+
+// ArchitectureLoop records this member's architecture in its row once the row exists (see
+// architectureLoop).
+func (s *Service) ArchitectureLoop(ctx context.Context) { s.architectureLoop(ctx) }
+
+// defaultFailureDomain is LXD's name for the domain of a member nobody placed.
+const defaultFailureDomain = "default"
+
+// memberInfo is the descriptive part of a member's row.
+type memberInfo struct {
+	architecture, failureDomain, description string
+}
+
+// memberInfos reads every member's descriptive columns from the local replica (callers
+// have just read the members linearizably).
+func (s *Service) memberInfos(ctx context.Context) (map[string]memberInfo, error) {
+	rows, err := s.db.QueryLocal(ctx, `SELECT name, architecture, failure_domain, description FROM members`)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]memberInfo, len(rows))
+	for _, r := range rows {
+		out[db.Str(r[0])] = memberInfo{architecture: db.Str(r[1]), failureDomain: db.Str(r[2]), description: db.Str(r[3])}
+	}
+	return out, nil
+}
+
+// addMemberInfo fills the descriptive fields of views. A database without the columns
+// (written by a build before them: they joined the first schema update, nothing being
+// released) leaves the fields empty rather than failing `cluster list`.
+func (s *Service) addMemberInfo(ctx context.Context, views []api.ClusterMember) error {
+	infos, err := s.memberInfos(ctx)
+	if err != nil {
+		s.log.Warn("members' architecture, failure domain and description unreadable", "err", err)
+		return nil
+	}
+	for i := range views {
+		in := infos[views[i].ServerName]
+		views[i].Architecture, views[i].FailureDomain, views[i].Description = in.architecture, in.failureDomain, in.description
+	}
+	return nil
+}
+
+// putMember is PUT and PATCH /1.0/cluster/members/{name}: set the description and failure
+// domain (an empty failure domain is "default"). Leader only.
+func (s *Service) putMember(w http.ResponseWriter, r *http.Request) error {
+	name, err := rest.PathName(r)
+	if err != nil {
+		return err
+	}
+	var put api.ClusterMemberPut
+	if err := rest.DecodeBody(r, &put); err != nil {
+		return err
+	}
+	if put.FailureDomain == "" {
+		put.FailureDomain = defaultFailureDomain
+	}
+	res, err := s.db.Exec(r.Context(), db.Stmt(`UPDATE members SET description = ?, failure_domain = ? WHERE name = ?`,
+		put.Description, put.FailureDomain, name))
+	if err != nil {
+		return err
+	}
+	if len(res) == 0 || res[0].RowsAffected == 0 {
+		return rest.NotFound("no member named %q", name)
+	}
+	return rest.WriteOK(w, nil, "")
+}
+
+// machine is the kernel's architecture name (uname -m), as LXD reports it.
+func machine() string {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return ""
+	}
+	return unix.ByteSliceToString(u.Machine[:])
+}
+
+// architectureLoop records this member's architecture in its row once the row exists
+// (after bootstrap, join, or an upgrade from a build that did not record it), retrying
+// each second until it has, then returns.
+func (s *Service) architectureLoop(ctx context.Context) {
+	arch := machine()
+	if arch == "" {
+		return
+	}
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		if s.recordArchitecture(ctx, arch) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// recordArchitecture writes arch into this member's row unless it is there already, and
+// reports whether it is done: the row holds it, or the database has no such column (a
+// database from a build before it), which retrying would not change.
+func (s *Service) recordArchitecture(ctx context.Context, arch string) bool {
+	if !s.member.Clustered() {
+		return false
+	}
+	me := s.member.Self()
+	rows, err := s.db.QueryLocal(ctx, `SELECT architecture FROM members WHERE name = ?`, me)
+	if err != nil && strings.Contains(err.Error(), "no such column") {
+		s.log.Warn("not recording this member's architecture", "err", err)
+		return true
+	}
+	if err != nil { // a joiner's replica may not hold the tables yet
+		return false
+	}
+	if len(rows) == 0 {
+		return false
+	}
+	if db.Str(rows[0][0]) == arch {
+		return true
+	}
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err = s.db.Exec(wctx, db.Stmt(`UPDATE members SET architecture = ? WHERE name = ?`, arch, me))
+	return err == nil
+}

@@ -1,0 +1,139 @@
+// Package rest is what every domain of the daemon needs to answer API requests: the
+// handler type and access levels routes are registered with, the success answer, strict
+// decoding of request bodies, and the API errors (LXD-style envelopes are written by the
+// daemon from the *api.Error these return).
+//
+// It is a leaf: it imports nodeagent/api, nodeagent/store and the standard library only,
+// never the daemon, a domain package, orchestrator, playbooks or inventory.
+package rest
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+
+	"orch/nodeagent/api"
+	"orch/nodeagent/store"
+)
+
+// ErrNotInitialised is the answer of anything that needs the cluster database on a member
+// that has none yet (the daemon answers it 503).
+var ErrNotInitialised = errors.New("this member is not initialised: run `nodeagent init`")
+
+// Access is what a route requires of its caller.
+type Access int
+
+// Access levels of routes.
+const (
+	Public  Access = iota // anyone (the handler authenticates what it must)
+	Trusted               // the local socket, a trusted client certificate or a member
+	Local                 // the local socket only
+	Member                // another member (cluster certificate) or the local socket
+)
+
+// HandlerFunc is a route's handler; a returned error becomes an LXD-style error response.
+type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// WriteOK writes a sync success response with metadata (may be nil) and an optional ETag.
+func WriteOK(w http.ResponseWriter, meta any, etag string) error {
+	raw, err := json.Marshal(meta)
+	if err != nil {
+		return err
+	}
+	if etag != "" {
+		w.Header().Set("ETag", etag)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	return json.NewEncoder(w).Encode(api.Response{Type: "sync", Status: "Success", StatusCode: http.StatusOK, Metadata: raw})
+}
+
+// DecodeBody reads a JSON request body into v, rejecting unknown fields.
+func DecodeBody(r *http.Request, v any) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, 16<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return api.Errorf(http.StatusBadRequest, "request body: %v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return api.Errorf(http.StatusBadRequest, "request body: unexpected data after the JSON document")
+	}
+	return nil
+}
+
+// BadRequest is a 400 answer.
+func BadRequest(format string, args ...any) error {
+	return api.Errorf(http.StatusBadRequest, format, args...)
+}
+
+// NotFound is a 404 answer.
+func NotFound(format string, args ...any) error {
+	return api.Errorf(http.StatusNotFound, format, args...)
+}
+
+// Conflict is a 409 answer.
+func Conflict(format string, args ...any) error {
+	return api.Errorf(http.StatusConflict, format, args...)
+}
+
+// Unavailable is a 503 answer.
+func Unavailable(format string, args ...any) error {
+	return api.Errorf(http.StatusServiceUnavailable, format, args...)
+}
+
+// PathName returns the {name} path value, refusing empty and odd names.
+func PathName(r *http.Request) (string, error) {
+	n := r.PathValue("name")
+	if n == "" || strings.ContainsAny(n, "/\x00") {
+		return "", BadRequest("bad name %q", n)
+	}
+	return n, nil
+}
+
+// Target reads ?target= (the member a request is about).
+func Target(r *http.Request) string { return r.URL.Query().Get("target") }
+
+// WithStatus gives err the HTTP status code(err) says (an API error with that code and
+// err's message); an API error, nil and an error code answers 0 for are returned as they
+// are. Domains pass the classification of their drivers' errors.
+func WithStatus(err error, code func(error) int) error {
+	if err == nil {
+		return nil
+	}
+	var ae *api.Error
+	if errors.As(err, &ae) {
+		return err
+	}
+	c := code(err)
+	if c == 0 {
+		return err
+	}
+	return api.Errorf(c, "%v", err)
+}
+
+// NotAppliedHeader marks an error answer to a request that was refused before it could
+// take effect: whoever forwarded it may try another member.
+const NotAppliedHeader = "X-Orch-Not-Applied"
+
+// notAppliedError is an error returned before the request entered the raft log, so
+// that retrying it elsewhere cannot apply it twice.
+type notAppliedError struct{ err error }
+
+func (e *notAppliedError) Error() string { return e.err.Error() }
+func (e *notAppliedError) Unwrap() error { return e.err }
+
+// NotApplied marks err as returned before anything was applied.
+func NotApplied(err error) error { return &notAppliedError{err: err} }
+
+// IsNotApplied reports whether err was marked by NotApplied.
+func IsNotApplied(err error) bool {
+	var na *notAppliedError
+	return errors.As(err, &na)
+}
+
+// IsUnique reports a write refused by a UNIQUE constraint.
+func IsUnique(err error) bool { return err != nil && strings.Contains(err.Error(), "UNIQUE") }
+
+// IsConflict reports a write whose expectation (store.Statement.Expect) failed.
+func IsConflict(err error) bool { return errors.Is(err, store.ErrConflict) }

@@ -1,0 +1,150 @@
+// Package roles owns the raft role policy of the cluster, as LXD's: which members are
+// voters, stand-by non-voters or spares (Plan), reading roles off the raft configuration
+// (Current), and changing the configuration to follow a plan without ever having fewer
+// voters than needed (Apply). When to rebalance and who the members are stay with the
+// daemon's membership code.
+//
+// It must not import the daemon, another domain package of the daemon, orchestrator,
+// playbooks or inventory.
+package roles
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+
+	"orch/nodeagent/store"
+)
+
+// Raft is the raft configuration changes Apply makes (store.Store).
+type Raft interface {
+	AddVoter(ctx context.Context, id, addr string) error
+	DemoteVoter(ctx context.Context, id string) error
+	AddNonvoter(ctx context.Context, id, addr string) error
+	RemoveServer(ctx context.Context, id string) error
+}
+
+// Raft roles of a member.
+const (
+	Voter   = "voter"
+	Standby = "standby"
+	Spare   = "spare"
+)
+
+// Candidate is what the role planner knows of one member.
+type Candidate struct {
+	Name    string
+	Address string
+	Online  bool
+	Current string // Voter, Standby or Spare
+}
+
+// Plan decides every member's raft role, as LXD does: with fewer than three members
+// only the current voters hold the database; from three on, up to maxVoters voters, then up
+// to maxStandby stand-bys, the rest spare. Online members are preferred; a member keeps its
+// role when possible, so that roles move only when they must. Members are in join order.
+func Plan(ms []Candidate, maxVoters, maxStandby int, leader string) map[string]string {
+	out := map[string]string{}
+	for _, m := range ms {
+		out[m.Name] = Spare
+		if m.Current == Voter && len(ms) < 3 {
+			out[m.Name] = Voter
+		}
+	}
+	if len(ms) < 3 {
+		return out
+	}
+	pick := func(role string, limit int, tiers ...func(Candidate) bool) {
+		n := 0
+		for _, v := range out {
+			if v == role {
+				n++
+			}
+		}
+		for _, tier := range tiers {
+			for _, m := range ms {
+				if n >= limit {
+					return
+				}
+				if out[m.Name] == Spare && tier(m) {
+					out[m.Name] = role
+					n++
+				}
+			}
+		}
+	}
+	isLeader := func(m Candidate) bool { return m.Name == leader }
+	onlineWas := func(role string) func(Candidate) bool {
+		return func(m Candidate) bool { return m.Online && m.Current == role }
+	}
+	online := func(m Candidate) bool { return m.Online }
+	was := func(role string) func(Candidate) bool {
+		return func(m Candidate) bool { return m.Current == role }
+	}
+	pick(Voter, maxVoters, isLeader, onlineWas(Voter), onlineWas(Standby), online, was(Voter))
+	pick(Standby, maxStandby, onlineWas(Standby), online, was(Standby))
+	return out
+}
+
+// Current maps raft servers to roles; members absent from raft are spare.
+func Current(servers []store.Server) map[string]string {
+	out := map[string]string{}
+	for _, s := range servers {
+		if s.Suffrage == "voter" {
+			out[s.ID] = Voter
+		} else {
+			out[s.ID] = Standby
+		}
+	}
+	return out
+}
+
+// Apply makes the raft configuration follow plan: it promotes first and demotes last, so
+// the database never has fewer voters than needed during the change. After a change it
+// calls changed (the daemon asks for a heartbeat round, so that every member records the
+// new database members at once).
+func Apply(ctx context.Context, st Raft, ms []Candidate, plan map[string]string, log *slog.Logger, changedFn func()) error {
+	sort.SliceStable(ms, func(i, j int) bool { return rank(plan[ms[i].Name]) > rank(plan[ms[j].Name]) })
+	changed := false
+	defer func() {
+		if changed {
+			changedFn()
+		}
+	}()
+	for _, m := range ms {
+		want := plan[m.Name]
+		if want == m.Current {
+			continue
+		}
+		var err error
+		switch want {
+		case Voter:
+			err = st.AddVoter(ctx, m.Name, m.Address)
+		case Standby:
+			if m.Current == Voter {
+				err = st.DemoteVoter(ctx, m.Name)
+			} else {
+				err = st.AddNonvoter(ctx, m.Name, m.Address)
+			}
+		case Spare:
+			err = st.RemoveServer(ctx, m.Name)
+		}
+		if err != nil {
+			return fmt.Errorf("making %s a %s: %w", m.Name, want, err)
+		}
+		changed = true
+		log.Info("member role changed", "member", m.Name, "from", m.Current, "to", want)
+	}
+	return nil
+}
+
+func rank(role string) int {
+	switch role {
+	case Voter:
+		return 2
+	case Standby:
+		return 1
+	}
+	return 0
+}
