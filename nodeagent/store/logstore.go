@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
@@ -32,28 +34,181 @@ func openWAL(cfg Config, log hclog.Logger) (logStore, error) {
 	if err := os.MkdirAll(path, 0o700); err != nil {
 		return nil, fmt.Errorf("creating raft log dir: %w", err)
 	}
-	meta := &metadb.BoltMetaDB{}
 	size := 64 << 20 // raft-wal's default
 	if cfg.walSegmentSize > 0 {
 		size = cfg.walSegmentSize
 	}
-	w, err := wal.Open(path, wal.WithLogger(log.Named("wal")), wal.WithMetaStore(meta), wal.WithSegmentSize(size))
-	if err != nil {
-		return nil, errors.Join(fmt.Errorf("opening raft log %s: %w", path, err), meta.Close())
+	w := &walStore{path: path, log: log.Named("wal"), segmentSize: size}
+	if err := w.open(); err != nil {
+		return nil, err
 	}
-	return walStore{WAL: w, meta: meta}, nil
+	return w, nil
 }
 
-// walStore closes the WAL's meta database too: WAL.Close leaves it open, and
-// its file lock would block the next Open in the same process.
+// walStore is raft-wal, reopened after a failed write. raft-wal's state on disk
+// survives a failed file operation (its recovery is the one it does after a
+// crash), but its state in memory does not: when creating the next segment
+// fails (a full disk), the segment's ID is already committed to the meta
+// database and its file left behind, and every retry in the same process fails
+// with "file exists". So after a write fails, the next call first reopens the
+// WAL from disk (TestLogStoreRecoversFromFullDisk). Close also closes the meta
+// database: WAL.Close leaves it open, and its file lock would block the next
+// Open in the same process.
 type walStore struct {
-	*wal.WAL
-	meta *metadb.BoltMetaDB
+	path        string
+	log         hclog.Logger
+	segmentSize int
+
+	mu    sync.RWMutex // held shared by every call, exclusively to reopen
+	wal   *wal.WAL
+	meta  *metadb.BoltMetaDB
+	stale atomic.Bool // a write failed: reopen before the next call
 }
+
+// open opens the WAL and its meta database (mu held exclusively, or not shared yet).
+func (w *walStore) open() error {
+	meta := &metadb.BoltMetaDB{}
+	l, err := wal.Open(w.path, wal.WithLogger(w.log), wal.WithMetaStore(meta), wal.WithSegmentSize(w.segmentSize))
+	if err != nil {
+		return errors.Join(fmt.Errorf("opening raft log %s: %w", w.path, err), meta.Close())
+	}
+	w.wal, w.meta = l, meta
+	return nil
+}
+
+// current returns the WAL to call, reopening it first after a failed write,
+// and the function that ends the call.
+func (w *walStore) current() (*wal.WAL, func(), error) {
+	for {
+		w.mu.RLock()
+		if !w.stale.Load() {
+			if w.wal == nil {
+				w.mu.RUnlock()
+				return nil, nil, fmt.Errorf("raft log %s: %w", w.path, wal.ErrClosed)
+			}
+			return w.wal, w.mu.RUnlock, nil
+		}
+		w.mu.RUnlock()
+		if err := w.reopen(); err != nil {
+			return nil, nil, err
+		}
+	}
+}
+
+// reopen closes the WAL and opens it again from disk; it stays stale when that
+// fails (the next call tries again).
+func (w *walStore) reopen() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.stale.Load() {
+		return nil
+	}
+	if w.wal != nil {
+		if err := errors.Join(w.wal.Close(), w.meta.Close()); err != nil {
+			w.log.Warn("closing the raft log after a failed write", "error", err)
+		}
+		w.wal, w.meta = nil, nil
+	}
+	if err := w.open(); err != nil {
+		return fmt.Errorf("reopening the raft log after a failed write: %w", err)
+	}
+	w.log.Info("reopened the raft log after a failed write")
+	w.stale.Store(false)
+	return nil
+}
+
+// write runs a call that changes the WAL and marks it stale when it fails.
+func (w *walStore) write(fn func(*wal.WAL) error) error {
+	l, done, err := w.current()
+	if err != nil {
+		return err
+	}
+	defer done()
+	if err := fn(l); err != nil {
+		w.stale.Store(true)
+		return err
+	}
+	return nil
+}
+
+// read runs a call that only reads the WAL.
+func (w *walStore) read(fn func(*wal.WAL) error) error {
+	l, done, err := w.current()
+	if err != nil {
+		return err
+	}
+	defer done()
+	return fn(l)
+}
+
+// FirstIndex implements raft.LogStore.
+func (w *walStore) FirstIndex() (i uint64, err error) {
+	err = w.read(func(l *wal.WAL) (err error) { i, err = l.FirstIndex(); return err })
+	return i, err
+}
+
+// LastIndex implements raft.LogStore.
+func (w *walStore) LastIndex() (i uint64, err error) {
+	err = w.read(func(l *wal.WAL) (err error) { i, err = l.LastIndex(); return err })
+	return i, err
+}
+
+// GetLog implements raft.LogStore.
+func (w *walStore) GetLog(index uint64, log *raft.Log) error {
+	return w.read(func(l *wal.WAL) error { return l.GetLog(index, log) })
+}
+
+// StoreLog implements raft.LogStore.
+func (w *walStore) StoreLog(log *raft.Log) error {
+	return w.write(func(l *wal.WAL) error { return l.StoreLog(log) })
+}
+
+// StoreLogs implements raft.LogStore.
+func (w *walStore) StoreLogs(logs []*raft.Log) error {
+	return w.write(func(l *wal.WAL) error { return l.StoreLogs(logs) })
+}
+
+// DeleteRange implements raft.LogStore.
+func (w *walStore) DeleteRange(min, max uint64) error {
+	return w.write(func(l *wal.WAL) error { return l.DeleteRange(min, max) })
+}
+
+// Set implements raft.StableStore.
+func (w *walStore) Set(key, val []byte) error {
+	return w.write(func(l *wal.WAL) error { return l.Set(key, val) })
+}
+
+// Get implements raft.StableStore.
+func (w *walStore) Get(key []byte) (v []byte, err error) {
+	err = w.read(func(l *wal.WAL) (err error) { v, err = l.Get(key); return err })
+	return v, err
+}
+
+// SetUint64 implements raft.StableStore.
+func (w *walStore) SetUint64(key []byte, val uint64) error {
+	return w.write(func(l *wal.WAL) error { return l.SetUint64(key, val) })
+}
+
+// GetUint64 implements raft.StableStore.
+func (w *walStore) GetUint64(key []byte) (v uint64, err error) {
+	err = w.read(func(l *wal.WAL) (err error) { v, err = l.GetUint64(key); return err })
+	return v, err
+}
+
+// IsMonotonic implements raft.MonotonicLogStore: raft must clear the whole log
+// after installing a snapshot.
+func (w *walStore) IsMonotonic() bool { return true }
 
 // Close implements io.Closer.
-func (w walStore) Close() error {
-	return errors.Join(w.WAL.Close(), w.meta.Close())
+func (w *walStore) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.wal == nil {
+		return nil
+	}
+	err := errors.Join(w.wal.Close(), w.meta.Close())
+	w.wal, w.meta = nil, nil
+	return err
 }
 
 // openBolt opens raft-boltdb/v2 in dir/raft.db; kept for the benchmark that
