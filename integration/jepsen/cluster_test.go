@@ -126,7 +126,9 @@ func newCluster(t testing.TB, n int, bin string, smallDisks bool) *cluster {
 	t.Cleanup(func() {
 		for _, m := range c.members {
 			m.resume()
-			m.kill()
+			if err := m.tryKill(killTimeout); err != nil {
+				t.Error(err)
+			}
 		}
 	})
 	c.bootstrap(c.members[0])
@@ -163,8 +165,11 @@ func (c *cluster) tryStart(m *member) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	m.mu.Lock()
-	extra := strings.Join(m.args, " ")
+	extra, old := strings.Join(m.args, " "), m.pid
 	m.mu.Unlock()
+	if old != 0 && !isZombieOrGone(old) {
+		return fmt.Errorf("%s: not starting another agent: pid %d is still running", m.name, old)
+	}
 	script := fmt.Sprintf("mkdir -p %s && setsid %s daemon --dir %s %s >>%s/daemon.log 2>&1 </dev/null & echo $!",
 		agentDir, c.bin, agentDir, extra, agentDir)
 	out, err := m.host.Exec(ctx, "sh", "-c", script)
@@ -200,27 +205,65 @@ func (c *cluster) tryStart(m *member) error {
 	return nil
 }
 
-// kill sends SIGKILL to m's agent (by PID) and waits until it is gone.
-func (m *member) kill() {
+// killTimeout bounds how long kill waits for a SIGKILLed agent to be gone. A killed
+// process keeps its sockets until it has exited, and exiting can take seconds under load
+// (its dirty pages, a loop device full of writes): its unix socket still accepts
+// connections meanwhile, so an agent started then finds "the daemon is running" and exits.
+const killTimeout = 2 * time.Minute
+
+// errStillRunning is kill's error when the agent outlived killTimeout.
+var errStillRunning = errors.New("still running after SIGKILL")
+
+// kill sends SIGKILL to m's agent (by PID) and waits until its process is gone; it fails
+// the test when the process outlives killTimeout. The PID is forgotten only once the
+// process is gone, so that a later kill (the test's cleanup) still finds it.
+func (m *member) kill(t testing.TB) {
+	t.Helper()
+	if err := m.tryKill(killTimeout); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tryKill is kill that returns its error instead of failing the test.
+func (m *member) tryKill(timeout time.Duration) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.pid == 0 {
-		return
+		return nil
 	}
 	_ = syscall.Kill(m.pid, syscall.SIGKILL)
-	deadline := time.Now().Add(10 * time.Second)
-	for syscall.Kill(m.pid, 0) == nil && time.Now().Before(deadline) {
-		if isZombieOrGone(m.pid) {
-			break
+	deadline := time.Now().Add(timeout)
+	for !isZombieOrGone(m.pid) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: agent pid %d: %w for %v", m.name, m.pid, errStillRunning, timeout)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	m.pid, m.paused = 0, false
+	return nil
 }
 
-// isZombieOrGone reports whether pid has exited (a zombie waits for its reaper).
+// isZombieOrGone reports whether pid has exited (a zombie waits for its reaper). Every
+// thread counts: after SIGKILL the thread-group leader can be a zombie while another
+// thread is still finishing a write to a full disk, and until that one is gone the
+// process keeps its files and sockets open (its unix socket still answered, so the next
+// agent refused to start: "the daemon is running").
 func isZombieOrGone(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return true
+	}
+	for _, task := range tasks {
+		if !statZombieOrGone(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name())) {
+			return false
+		}
+	}
+	return true
+}
+
+// statZombieOrGone reports whether the task of a /proc stat file is a zombie or gone.
+func statZombieOrGone(path string) bool {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return true
 	}
@@ -396,14 +439,14 @@ func (c *cluster) healAll() {
 		}
 		m.resume()
 		if m.freeDisk() {
-			m.kill() // a database that hit ENOSPC is broken until the member restarts
+			m.kill(c.t) // a database that hit ENOSPC is broken until the member restarts
 		}
 		m.mu.Lock()
 		restart := len(m.args) > 0
 		m.args = nil
 		m.mu.Unlock()
 		if restart {
-			m.kill()
+			m.kill(c.t)
 		}
 		if !m.running() {
 			c.start(m)
