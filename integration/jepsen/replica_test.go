@@ -7,11 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"orch/internal/wait"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"syscall"
 	"time"
 
 	_ "github.com/mattn/go-sqlite3" // reads the members' own replicas
@@ -113,7 +113,7 @@ func (c *cluster) converge(timeout time.Duration) (map[string]replica, []string)
 	defer cl.Close()
 	var out map[string]replica
 	var diverged []string
-	wait.For(c.t, timeout, "every member's own replica at the cluster's configuration version", func() error {
+	err := poll(timeout, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 		defer cancel()
 		s, etag, err := cl.Server(ctx)
@@ -141,7 +141,39 @@ func (c *cluster) converge(timeout time.Duration) (map[string]replica, []string)
 		diverged = compareReplicas(c.members, out)
 		return nil
 	})
+	if err != nil {
+		c.dumpGoroutines()
+		c.t.Fatalf("timed out after %v waiting for every member's own replica at the cluster's configuration version: %v (the members' goroutines are in their logs)", timeout, err)
+	}
 	return out, diverged
+}
+
+// dumpGoroutines sends SIGQUIT to every running agent: the Go runtime writes every
+// goroutine's stack to its log (dumped with the lab's logs) and exits. It is for a
+// failure that shows no error, such as a replica that stopped following the log.
+func (c *cluster) dumpGoroutines() {
+	for _, m := range c.members {
+		m.mu.Lock()
+		if m.pid != 0 {
+			_ = syscall.Kill(m.pid, syscall.SIGCONT)
+			_ = syscall.Kill(m.pid, syscall.SIGQUIT)
+		}
+		m.mu.Unlock()
+	}
+	for _, m := range c.members {
+		m.mu.Lock()
+		pid := m.pid
+		m.mu.Unlock()
+		_ = poll(10*time.Second, func() error { // the dump takes a moment; SIGKILL would cut it
+			if pid != 0 && !isZombieOrGone(pid) {
+				return errStillRunning
+			}
+			return nil
+		})
+		if err := m.tryKill(killTimeout); err != nil {
+			c.t.Error(err)
+		}
+	}
 }
 
 // compareReplicas describes how the members' replicas (all at one version) differ.
