@@ -18,7 +18,7 @@ import (
 )
 
 // smallDiskMiB is the size of the leader's agent filesystem: raft-wal preallocates its
-// 64 MiB log segment, the rest is for the databases until the test fills it.
+// 8 MiB log segments, the rest is for the databases until the test fills it.
 const smallDiskMiB = 112
 
 // mountSmallDisk mounts a fresh ext4 filesystem of smallDiskMiB on a loop file over a's

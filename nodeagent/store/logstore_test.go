@@ -146,3 +146,30 @@ func TestLogStoreRecoversFromFullDisk(t *testing.T) {
 	}
 	checkLog("after reopening", logs)
 }
+
+// TestLogTruncationsFitSmallDisk: every truncation of the log's suffix (a follower
+// dropping a deposed leader's uncommitted entries, after most leader changes) seals the
+// tail segment early and preallocates a whole new one, and sealed segments are freed only
+// when a snapshot's head truncation passes them. With raft-wal's 64 MiB segments a soak
+// (a fault every ten seconds) left fourteen segments, 896 MiB, on a member's 1 GiB
+// filesystem, which then ran out of space. Sixteen truncations must fit in 256 MiB.
+func TestLogTruncationsFitSmallDisk(t *testing.T) {
+	dir := smallFS(t, 256)
+	logs, err := openWAL(Config{Dir: dir}, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { logs.Close() })
+	next := uint64(1)
+	for term := uint64(1); term <= 16; term++ {
+		if err := logs.StoreLogs(entries(next, next+49, term)); err != nil {
+			t.Fatalf("term %d: appending entries %d-%d: %v", term, next, next+49, err)
+		}
+		if err := logs.DeleteRange(next+40, next+49); err != nil {
+			var st syscall.Statfs_t
+			_ = syscall.Statfs(dir, &st)
+			t.Fatalf("term %d: truncating the suffix %d-%d: %v (%d MiB free)", term, next+40, next+49, err, st.Bavail*uint64(st.Bsize)>>20)
+		}
+		next += 40
+	}
+}
