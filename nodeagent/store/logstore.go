@@ -59,8 +59,9 @@ func openWAL(cfg Config, log hclog.Logger) (logStore, error) {
 // crash), but its state in memory does not: when creating the next segment
 // fails (a full disk), the segment's ID is already committed to the meta
 // database and its file left behind, and every retry in the same process fails
-// with "file exists". So after a write fails, the next call first reopens the
-// WAL from disk (TestLogStoreRecoversFromFullDisk). Close also closes the meta
+// with "file exists". So a failed write reopens the WAL from disk and is
+// retried once on it (write), and a WAL whose retry failed too is reopened
+// before the next call (TestLogStoreRecoversFromFullDisk). Close also closes the meta
 // database: WAL.Close leaves it open, and its file lock would block the next
 // Open in the same process.
 type walStore struct {
@@ -126,8 +127,33 @@ func (w *walStore) reopen() error {
 	return nil
 }
 
-// write runs a call that changes the WAL and marks it stale when it fails.
-func (w *walStore) write(fn func(*wal.WAL) error) error {
+// write runs a call that changes the WAL. When it fails, the WAL is reopened from disk and
+// the call retried once (again, if not nil, instead of fn): raft takes a failed write for
+// one that changed nothing and keeps its own idea of the last index, but raft-wal can fail
+// after its change became durable (a suffix truncation committed to the meta database
+// whose new segment could not be preallocated). On the reopened WAL the retry finds the
+// truncation done, or stores the batch again. When the retry fails too, the WAL stays
+// stale for the next call.
+func (w *walStore) write(fn, again func(*wal.WAL) error) error {
+	err := w.try(fn)
+	if err == nil {
+		return nil
+	}
+	if again == nil {
+		again = fn
+	}
+	if rerr := w.reopen(); rerr != nil {
+		return errors.Join(err, rerr)
+	}
+	if err := w.try(again); err != nil {
+		return err
+	}
+	w.log.Warn("a raft log write failed, then succeeded on the log reopened from disk", "error", err)
+	return nil
+}
+
+// try runs fn on the current WAL and marks it stale when fn fails.
+func (w *walStore) try(fn func(*wal.WAL) error) error {
 	l, done, err := w.current()
 	if err != nil {
 		return err
@@ -138,6 +164,24 @@ func (w *walStore) write(fn func(*wal.WAL) error) error {
 		return err
 	}
 	return nil
+}
+
+// storeAgain stores logs on a reopened WAL that may hold part of them (durable before the
+// failure): that part goes first, so that the log is what raft believes.
+func storeAgain(l *wal.WAL, logs []*raft.Log) error {
+	if len(logs) == 0 {
+		return nil
+	}
+	last, err := l.LastIndex()
+	if err != nil {
+		return err
+	}
+	if first := logs[0].Index; last >= first {
+		if err := l.DeleteRange(first, last); err != nil {
+			return err
+		}
+	}
+	return l.StoreLogs(logs)
 }
 
 // read runs a call that only reads the WAL.
@@ -169,22 +213,22 @@ func (w *walStore) GetLog(index uint64, log *raft.Log) error {
 
 // StoreLog implements raft.LogStore.
 func (w *walStore) StoreLog(log *raft.Log) error {
-	return w.write(func(l *wal.WAL) error { return l.StoreLog(log) })
+	return w.StoreLogs([]*raft.Log{log})
 }
 
 // StoreLogs implements raft.LogStore.
 func (w *walStore) StoreLogs(logs []*raft.Log) error {
-	return w.write(func(l *wal.WAL) error { return l.StoreLogs(logs) })
+	return w.write(func(l *wal.WAL) error { return l.StoreLogs(logs) }, func(l *wal.WAL) error { return storeAgain(l, logs) })
 }
 
 // DeleteRange implements raft.LogStore.
 func (w *walStore) DeleteRange(min, max uint64) error {
-	return w.write(func(l *wal.WAL) error { return l.DeleteRange(min, max) })
+	return w.write(func(l *wal.WAL) error { return l.DeleteRange(min, max) }, nil)
 }
 
 // Set implements raft.StableStore.
 func (w *walStore) Set(key, val []byte) error {
-	return w.write(func(l *wal.WAL) error { return l.Set(key, val) })
+	return w.write(func(l *wal.WAL) error { return l.Set(key, val) }, nil)
 }
 
 // Get implements raft.StableStore.
@@ -195,7 +239,7 @@ func (w *walStore) Get(key []byte) (v []byte, err error) {
 
 // SetUint64 implements raft.StableStore.
 func (w *walStore) SetUint64(key []byte, val uint64) error {
-	return w.write(func(l *wal.WAL) error { return l.SetUint64(key, val) })
+	return w.write(func(l *wal.WAL) error { return l.SetUint64(key, val) }, nil)
 }
 
 // GetUint64 implements raft.StableStore.
