@@ -48,7 +48,8 @@ bench: deps build
 	set -o pipefail; $(GO) test -run '^$$' -bench SideBySide -benchtime 1x -timeout 30m ./integration/bench/ | tee bench.out
 
 # soak: the long Jepsen-style run (integration/jepsen); SOAK_DURATION, SOAK_SEED, SOAK_MEMBERS;
-# porcupine's visualisation of a failed window goes to SOAK_OUT. SOAK_SEED 0 picks a random
+# porcupine's visualisation of a failed window goes to SOAK_OUT, and the whole output with the
+# lab's log dumps (which the terminal is spared) to SOAK_OUT/soak.log. SOAK_SEED 0 picks a random
 # seed and prints it; pass it back as SOAK_SEED to repeat a run. SOAK_FAULT runs one fault.
 SOAK_DURATION ?= 10m
 SOAK_SEED ?= 0
@@ -57,7 +58,7 @@ SOAK_MEMBERS ?= 3
 SOAK_OUT ?= /tmp/orch-soak
 soak: deps
 	mkdir -p $(SOAK_OUT)
-	set -o pipefail; $(GO) test -count=1 -v -timeout 0 -run '^TestSoak$$' ./integration/jepsen -soak.duration $(SOAK_DURATION) -soak.seed $(SOAK_SEED) -soak.members $(SOAK_MEMBERS) -jepsen.out $(SOAK_OUT) -jepsen.fault '$(SOAK_FAULT)' | grep -v '^    testing.go'
+	set -o pipefail; $(GO) test -count=1 -v -timeout 0 -run '^TestSoak$$' ./integration/jepsen -soak.duration $(SOAK_DURATION) -soak.seed $(SOAK_SEED) -soak.members $(SOAK_MEMBERS) -jepsen.out $(SOAK_OUT) -jepsen.fault '$(SOAK_FAULT)' 2>&1 | tee $(SOAK_OUT)/soak.log | grep -v '^    testing.go'
 
 # image: a tiny busybox container image from the host's busybox-static, for tests and the demo.
 image:

@@ -92,6 +92,9 @@ func (a *HostAgent) Start(args ...string) {
 func (a *HostAgent) TryStart(args ...string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	if old := a.PID(); old != 0 && !Exited(old) {
+		return fmt.Errorf("%s: not starting another agent: pid %d is still running", a.Name, old)
+	}
 	pid, err := a.launch(ctx, args)
 	if err != nil {
 		return err
@@ -99,7 +102,7 @@ func (a *HostAgent) TryStart(args ...string) error {
 	cl := a.Local()
 	defer cl.Close()
 	err = wait.Until(30*time.Second, func() error {
-		if exited(pid) {
+		if Exited(pid) {
 			return wait.Stop(fmt.Errorf("%s: pid %d: %w", a.Name, pid, ErrExited))
 		}
 		cctx, ccancel := context.WithTimeout(ctx, 2*time.Second)
@@ -141,28 +144,66 @@ func (a *HostAgent) launch(ctx context.Context, extra []string) (int, error) {
 	return pid, nil
 }
 
-// Kill sends SIGKILL to the daemon (by PID) and waits until it is gone.
+// KillTimeout bounds how long Kill waits for a SIGKILLed daemon to be gone. A killed
+// process keeps its sockets until it has exited, and exiting can take seconds under load
+// (its dirty pages, a loop device full of writes): its unix socket still accepts
+// connections meanwhile, so a daemon started then finds "the daemon is running" and exits.
+const KillTimeout = 2 * time.Minute
+
+// ErrStillRunning is TryKill's error when the daemon outlived its timeout.
+var ErrStillRunning = errors.New("still running after SIGKILL")
+
+// Kill sends SIGKILL to the daemon (by PID) and waits until its process is gone; the test
+// fails (without stopping: nemesis goroutines call it) when it outlives KillTimeout.
 func (a *HostAgent) Kill() {
+	if err := a.TryKill(KillTimeout); err != nil {
+		a.tb.Error(err)
+	}
+}
+
+// TryKill is Kill returning its error. The PID is forgotten only once the process is gone,
+// so that a later kill (the test's cleanup) still finds it.
+func (a *HostAgent) TryKill(timeout time.Duration) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.pid == 0 {
-		return
+		return nil
 	}
 	_ = syscall.Kill(a.pid, syscall.SIGKILL)
-	if err := wait.Until(10*time.Second, func() error {
-		if exited(a.pid) {
+	err := wait.UntilEvery(timeout, 10*time.Millisecond, func() error {
+		if Exited(a.pid) {
 			return nil
 		}
-		return fmt.Errorf("pid %d still running after SIGKILL", a.pid)
-	}); err != nil {
-		a.tb.Logf("%s: %v", a.Name, err)
+		return fmt.Errorf("%s: agent pid %d: %w", a.Name, a.pid, ErrStillRunning)
+	})
+	if err != nil {
+		return err
 	}
 	a.pid, a.paused = 0, false
+	return nil
 }
 
-// exited reports whether pid has exited (a zombie waits for its reaper, the host's init).
-func exited(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+// Exited reports whether pid has exited (a zombie waits for its reaper, the host's init).
+// Every thread counts: after SIGKILL the thread-group leader can be a zombie while another
+// thread is still finishing a write to a full disk, and until that one is gone the process
+// keeps its files and sockets open (its unix socket still answered, so the next daemon
+// refused to start: "the daemon is running").
+func Exited(pid int) bool {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return true
+	}
+	for _, task := range tasks {
+		if !taskExited(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name())) {
+			return false
+		}
+	}
+	return true
+}
+
+// taskExited reports whether the task of a /proc stat file is a zombie or gone.
+func taskExited(path string) bool {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return true
 	}

@@ -18,7 +18,7 @@ import (
 )
 
 // smallDiskMiB is the size of the leader's agent filesystem: raft-wal preallocates its
-// 64 MiB log segment, the rest is for the databases until the test fills it.
+// 8 MiB log segments, the rest is for the databases until the test fills it.
 const smallDiskMiB = 112
 
 // fillDisk grows a filler file in dir, a MiB at a time, until the filesystem refuses more,

@@ -121,8 +121,15 @@ func (c *cluster) tryStart(m *member) error {
 	return m.agent.TryStart(extra...)
 }
 
-// kill sends SIGKILL to m's agent (by PID) and waits until it is gone.
-func (m *member) kill() { m.agent.Kill() }
+// kill sends SIGKILL to m's agent (by PID) and waits until its process is gone (every
+// thread: agenttest.Exited); it fails the test when the process outlives
+// agenttest.KillTimeout.
+func (m *member) kill(t testing.TB) {
+	t.Helper()
+	if err := m.agent.TryKill(agenttest.KillTimeout); err != nil {
+		t.Fatal(err)
+	}
+}
 
 // pause sends SIGSTOP to m's agent; resume sends SIGCONT.
 func (m *member) pause()  { m.agent.Pause() }
@@ -269,14 +276,14 @@ func (c *cluster) healAll() {
 		}
 		m.resume()
 		if m.freeDisk() {
-			m.kill() // a database that hit ENOSPC is broken until the member restarts
+			m.kill(c.t) // a database that hit ENOSPC is broken until the member restarts
 		}
 		m.mu.Lock()
 		restart := len(m.args) > 0
 		m.args = nil
 		m.mu.Unlock()
 		if restart {
-			m.kill()
+			m.kill(c.t)
 		}
 		if !m.running() {
 			c.start(m)

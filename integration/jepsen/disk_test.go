@@ -13,9 +13,9 @@ import (
 // nemesis can fill it (disk-full-leader) and free it again.
 
 // smallDiskSize is the size of a member's database filesystem (a sparse image, mounted
-// with discard, filled with fallocate: its size costs nothing). raft-wal preallocates 64 MiB
-// segments and keeps several; at 256 MiB a follower ran out of space during an ordinary
-// soak, and raft-wal then failed every later "clear log suffix" with "file exists".
+// with discard, filled with fallocate: its size costs nothing). raft-wal preallocates each
+// log segment (8 MiB, nodeagent/store) and creates one after every truncation of the log's
+// suffix; with its default 64 MiB segments a member of a 30-minute soak ran out of 1 GiB.
 const smallDiskSize = "1G"
 
 // fillFile is the file the nemesis fills a member's database filesystem with.

@@ -22,7 +22,7 @@ var (
 	soakDuration = flag.Duration("soak.duration", 0, "run TestSoak for this long (0 skips it)")
 	soakSeed     = flag.Uint64("soak.seed", 0, "seed of the workload and nemesis of TestJepsen and TestSoak (0: a random one, printed)")
 	soakMembers  = flag.Int("soak.members", 3, "cluster size of the soak: 3 or 5")
-	outDir       = flag.String("jepsen.out", ".", "directory for porcupine's HTML visualisation of a failed check")
+	outDir       = flag.String("jepsen.out", "", "directory for porcupine's HTML visualisation and the history of a failed check (default: a new directory under $TMPDIR, kept)")
 	onlyFault    = flag.String("jepsen.fault", "", "inject only this fault (see faultNames: kill-leader, pause-leader, partition-leader, ...)")
 	perMember    = flag.Int("jepsen.clients", 0, "concurrent clients per member (0: 3 on 3 members, 2 on more, which keeps 5-member windows decidable)")
 )
@@ -380,7 +380,24 @@ func newSuite(t *testing.T, members int, seed uint64, bin string, smallDisks boo
 		}
 	}
 	return &suite{t: t, c: newCluster(t, members, bin, smallDisks), rng: rand.New(rand.NewPCG(seed, uint64(members))),
-		seed: seed, acked: map[string]string{}, clients: clients, out: *outDir}
+		seed: seed, acked: map[string]string{}, clients: clients, out: artifactDir(t)}
+}
+
+// artifactDir is -jepsen.out, made if missing, or a new directory under $TMPDIR: never the
+// package directory (a failed run once left its history there to be committed). The
+// default one is kept after the test, since a failure names the files in it.
+func artifactDir(t *testing.T) string {
+	if *outDir != "" {
+		if err := os.MkdirAll(*outDir, 0o755); err != nil {
+			t.Fatalf("-jepsen.out: %v", err)
+		}
+		return *outDir
+	}
+	dir, err := os.MkdirTemp("", "orch-jepsen-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 // runSeed is -soak.seed, or a random seed when it is 0; it is printed so that a failing
@@ -441,7 +458,7 @@ func (s *suite) report(w *os.File) {
 	defer r.mu.Unlock()
 	counts := map[string]int{}
 	for _, f := range r.faults {
-		counts[strings.Fields(f)[0]]++
+		counts[strings.TrimSuffix(strings.Fields(f)[0], ":")]++
 	}
 	msg := fmt.Sprintf("seed: %d\noperations done: %d (ok %d, failed %d, ambiguous %d, not sent %d; updates still open at the end: %d)\nfaults injected: %d %v\nviolations: %d (windows decided only by the %v check: %d, undecided: %d)\nreplicas diverged in %d windows; fault checks failed: %d\nacknowledged writes lost: %d (of %d acknowledged unique writes)\n",
 		s.seed, r.ops, r.ok, r.fail, r.unknown, r.dropped, len(s.open), len(r.faults), counts, r.violations, longCheckTimeout, r.longChecked, r.undecided, r.diverged, r.faultChecks, r.lost, len(s.acked))

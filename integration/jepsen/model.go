@@ -112,8 +112,15 @@ func (s configState) spend(j int64) configState {
 
 func step(state, input, output any) []any {
 	s, in, out := state.(configState), input.(opInput), output.(opOutput)
-	// Invisible updates touch no register, so they only need spending right before an
-	// operation that looks at the version: a read (which names the version it saw), a CAS.
+	// Invisible updates touch no register and commute with writes (every update bumps the
+	// version by one), so they are spent lazily: right before an operation that needs the
+	// version moved, and only as many as it needs. A read spends exactly up to the version
+	// it names; a compare-and-set that took effect, up to its ETag's version; a refused one
+	// needs none unless its ETag names the current version (then one); an ambiguous one
+	// either had no effect (none) or took effect (up to its ETag's version). Spending more
+	// at that point is never needed: a later operation that needs it spends it then. Eager
+	// spending (every count at every compare-and-set) multiplied the states porcupine
+	// explored, and windows with a paused leader's timed-out updates went undecided.
 	spend := []int64{0}
 	switch in.Kind {
 	case opRead:
@@ -123,10 +130,7 @@ func step(state, input, output any) []any {
 		}
 		spend = []int64{v - s.version}
 	case opCAS:
-		spend = spend[:0]
-		for j := int64(0); j <= s.pending; j++ {
-			spend = append(spend, j)
-		}
+		spend = casSpends(s, in, out)
 	}
 	var next []any
 	for _, j := range spend {
@@ -135,6 +139,36 @@ func step(state, input, output any) []any {
 		}
 	}
 	return next
+}
+
+// casSpends lists how many invisible updates to spend before a compare-and-set (step).
+func casSpends(s configState, in opInput, out opOutput) []int64 {
+	v, err := etagVersion(in.ETag)
+	if err != nil {
+		return []int64{0}
+	}
+	toMatch := v - s.version // spending this many makes the ETag current
+	canMatch := toMatch >= 0 && toMatch <= s.pending
+	switch out.Outcome {
+	case outOK:
+		if !canMatch {
+			return nil
+		}
+		return []int64{toMatch}
+	case outFail:
+		if toMatch != 0 {
+			return []int64{0}
+		}
+		if s.pending == 0 {
+			return nil
+		}
+		return []int64{1}
+	default:
+		if !canMatch || toMatch == 0 {
+			return []int64{0}
+		}
+		return []int64{0, toMatch}
+	}
 }
 
 // stepAt is step with no invisible update spent before the operation.

@@ -58,7 +58,8 @@ func TestModel(t *testing.T) {
 func TestInvisibleUpdates(t *testing.T) {
 	r := opInput{Kind: opRead}
 	w := opInput{Kind: opWrite, Key: "user.r0", Value: "a"}
-	ok := opOutput{Outcome: outOK}
+	ok, fail, unknown := opOutput{Outcome: outOK}, opOutput{Outcome: outFail}, opOutput{Outcome: outUnknown}
+	casOn := func(etag string) opInput { return opInput{Kind: opCAS, Key: "user.r0", Value: "a", ETag: tag(etag)} }
 	cases := []struct {
 		name    string
 		pending int64
@@ -70,6 +71,12 @@ func TestInvisibleUpdates(t *testing.T) {
 		{"none: the version may not move", 0, []porcupine.Operation{op(0, 0, 1, r, read("", "e1"))}, false},
 		{"spent before a write", 1, []porcupine.Operation{op(0, 0, 1, w, ok), op(0, 2, 3, r, read("a", "e2"))}, true},
 		{"never backwards", 1, []porcupine.Operation{op(0, 0, 1, r, read("", "e1")), op(0, 2, 3, r, read("", "e0"))}, false},
+		{"a refused compare-and-set on the current version spends one", 1, []porcupine.Operation{op(0, 0, 1, r, read("", "e0")), op(0, 2, 3, casOn("e0"), fail), op(0, 4, 5, r, read("", "e1"))}, true},
+		{"which it must have", 0, []porcupine.Operation{op(0, 0, 1, r, read("", "e0")), op(0, 2, 3, casOn("e0"), fail)}, false},
+		{"a refused one leaves the rest for later", 2, []porcupine.Operation{op(0, 0, 1, casOn("e0"), fail), op(0, 2, 3, r, read("", "e2"))}, true},
+		{"a compare-and-set that took effect after one", 1, []porcupine.Operation{op(0, 0, 1, casOn("e1"), ok), op(0, 2, 3, r, read("a", "e2"))}, true},
+		{"an ambiguous one after one", 1, []porcupine.Operation{op(0, 0, 1, casOn("e1"), unknown), op(0, 2, 3, r, read("a", "e2"))}, true},
+		{"an ambiguous one never ahead of its version", 1, []porcupine.Operation{op(0, 0, 1, casOn("e2"), unknown), op(0, 2, 3, r, read("a", "e2"))}, false},
 	}
 	for _, c := range cases {
 		m := newModel(map[string]string{"user.r0": ""}, 0, c.pending)

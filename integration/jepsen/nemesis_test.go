@@ -122,7 +122,7 @@ func (n *nemesisRun) others(m *member) []*member {
 }
 
 func (n *nemesisRun) kill(m *member) string {
-	m.kill()
+	m.kill(n.c.t)
 	n.holdRest()
 	return "kill -9 " + m.name
 }
@@ -279,12 +279,12 @@ func (n *nemesisRun) killDuringRecovery() string {
 	if n.rng.IntN(2) == 0 {
 		a = n.leader()
 	}
-	a.kill()
+	a.kill(n.c.t)
 	sleepCtx(context.Background(), n.hold/2)
 	n.c.start(a)
 	others := n.others(a)
 	b := others[n.rng.IntN(len(others))]
-	b.kill()
+	b.kill(n.c.t)
 	n.holdRest()
 	return fmt.Sprintf("kill -9 %s, restart it, kill -9 %s while it recovers", a.name, b.name)
 }

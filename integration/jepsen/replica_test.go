@@ -7,12 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"orch/internal/wait"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"syscall"
 	"time"
+
+	"orch/integration/agenttest"
+	"orch/internal/wait"
 
 	_ "github.com/mattn/go-sqlite3" // reads the members' own replicas
 )
@@ -113,7 +116,7 @@ func (c *cluster) converge(timeout time.Duration) (map[string]replica, []string)
 	defer cl.Close()
 	var out map[string]replica
 	var diverged []string
-	wait.For(c.t, timeout, "every member's own replica at the cluster's configuration version", func() error {
+	err := poll(timeout, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 		defer cancel()
 		s, etag, err := cl.Server(ctx)
@@ -141,7 +144,35 @@ func (c *cluster) converge(timeout time.Duration) (map[string]replica, []string)
 		diverged = compareReplicas(c.members, out)
 		return nil
 	})
+	if err != nil {
+		c.dumpGoroutines()
+		c.t.Fatalf("timed out after %v waiting for every member's own replica at the cluster's configuration version: %v (the members' goroutines are in their logs)", timeout, err)
+	}
 	return out, diverged
+}
+
+// dumpGoroutines sends SIGQUIT to every running agent: the Go runtime writes every
+// goroutine's stack to its log (dumped with the lab's logs) and exits. It is for a
+// failure that shows no error, such as a replica that stopped following the log.
+func (c *cluster) dumpGoroutines() {
+	for _, m := range c.members {
+		if pid := m.agent.PID(); pid != 0 {
+			_ = syscall.Kill(pid, syscall.SIGCONT)
+			_ = syscall.Kill(pid, syscall.SIGQUIT)
+		}
+	}
+	for _, m := range c.members {
+		pid := m.agent.PID()
+		_ = wait.Until(10*time.Second, func() error { // the dump takes a moment; SIGKILL would cut it
+			if pid != 0 && !agenttest.Exited(pid) {
+				return agenttest.ErrStillRunning
+			}
+			return nil
+		})
+		if err := m.agent.TryKill(agenttest.KillTimeout); err != nil {
+			c.t.Error(err)
+		}
+	}
 }
 
 // compareReplicas describes how the members' replicas (all at one version) differ.

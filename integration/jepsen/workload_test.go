@@ -241,8 +241,11 @@ func (w *worker) update(ctx context.Context, in opInput) {
 // left out of the history: the request never left (dial error), or the daemon answered 503
 // without saying the outcome is unknown — its contract is that a 503 means "not applied"
 // (not the leader, no leader reachable) unless the message says "may or may not have been
-// applied". If the daemon broke that contract, the write's value would be read although
-// the history lacks it, and porcupine would report the violation.
+// applied". A 403 is refused at the door too: the member checks the client certificate
+// before it handles anything (a member restarted a moment ago can refuse it until its
+// replica is open), and requests between members carry the cluster certificate. If the
+// daemon broke that contract, the write's value would be read although the history lacks
+// it, and porcupine would report the violation.
 func classify(in opInput, err error) outcome {
 	var ae *api.Error
 	var op *net.OpError
@@ -254,6 +257,8 @@ func classify(in opInput, err error) outcome {
 	case errors.As(err, &op) && op.Op == "dial":
 		return 0
 	case errors.As(err, &ae) && ae.Code == http.StatusServiceUnavailable && !strings.Contains(ae.Message, "may or may not"):
+		return 0
+	case errors.As(err, &ae) && ae.Code == http.StatusForbidden:
 		return 0
 	}
 	return outUnknown

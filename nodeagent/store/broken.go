@@ -183,6 +183,22 @@ func (l faultLog) StoreLogs(es []*raft.Log) error {
 	return l.check(l.logStore.StoreLogs(es))
 }
 
+// DeleteRange implements raft.LogStore. A failed truncation of the log's suffix breaks the
+// member: raft keeps believing its log ends where it did, so the entries the leader sends
+// next are looked up where the log may no longer have them ("failed to get log entry", for
+// every append until a restart). A failed compaction of the head only leaves entries that a
+// later snapshot drops.
+func (l faultLog) DeleteRange(min, max uint64) error {
+	err := l.logStore.DeleteRange(min, max)
+	if err == nil {
+		return nil
+	}
+	if first, ferr := l.logStore.FirstIndex(); ferr == nil && min <= first {
+		return err
+	}
+	return l.check(err)
+}
+
 // IsMonotonic implements raft.MonotonicLogStore when the wrapped store does
 // (raft-wal): raft must then clear the whole log after installing a snapshot.
 func (l faultLog) IsMonotonic() bool {
@@ -195,7 +211,7 @@ func (l faultLog) check(err error) error {
 	if err == nil {
 		return nil
 	}
-	err = fmt.Errorf("%w: storing raft log entries: %w", ErrBroken, err)
+	err = fmt.Errorf("%w: writing the raft log: %w", ErrBroken, err)
 	l.onFail(err)
 	return err
 }

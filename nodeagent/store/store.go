@@ -39,7 +39,7 @@ type Config struct {
 	openLogStore logStoreOpener
 	// maxInflight overrides defaultMaxInflight (benchmarks).
 	maxInflight int
-	// walSegmentSize overrides raft-wal's 64 MiB segments (tests: a head
+	// walSegmentSize overrides walSegmentSize (tests: a head
 	// truncation only drops whole sealed segments).
 	walSegmentSize int
 }

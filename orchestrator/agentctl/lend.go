@@ -1,8 +1,9 @@
 package agentctl
 
 import (
-	"orch/internal/shell"
 	"path"
+
+	"orch/internal/shell"
 )
 
 // LendCommand is the command that lends the agent binary at remote to other hosts (the

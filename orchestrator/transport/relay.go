@@ -7,12 +7,13 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"orch/internal/shell"
 	"path"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"orch/internal/shell"
 )
 
 // Relay lets hosts fetch a pushed file from hosts that already hold it, over the network
