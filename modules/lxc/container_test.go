@@ -140,10 +140,20 @@ func TestContainerLifecycle(t *testing.T) {
 		t.Fatalf("exec on stopped: %v, want ErrNotRunning", err)
 	}
 	must(t, m.Start(c, "c1"))
-	in, err := m.Info(c, "c1")
-	must(t, err)
-	if in.State != StateRunning || in.PID <= 0 || len(in.IPv4) != 1 || in.IPv4[0] != "10.254.77.10" {
-		t.Fatalf("info after start = %+v", in)
+	// The address shows once the container's init has brought eth0 up, a moment after
+	// Start returns on a loaded machine.
+	var in Info
+	if err := wait.Until(30*time.Second, func() error {
+		var err error
+		if in, err = m.Info(c, "c1"); err != nil {
+			return err
+		}
+		if in.State != StateRunning || in.PID <= 0 || len(in.IPv4) != 1 || in.IPv4[0] != "10.254.77.10" {
+			return fmt.Errorf("info after start = %+v", in)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 	cg, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", in.PID))
 	if !strings.Contains(string(cg), "lxc.payload.lxctest-c1") {
