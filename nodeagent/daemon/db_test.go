@@ -130,26 +130,3 @@ func TestForwardedWriteRetriesOnlyWhenNotApplied(t *testing.T) {
 		}
 	})
 }
-
-// writeError marks exactly the refusals that happen before a write enters the log.
-func TestWriteErrorNotAppliedMark(t *testing.T) {
-	d := newFuzzDaemon(t)
-	cases := []struct {
-		err    error
-		marked bool
-	}{
-		{&store.NotLeaderError{}, true},
-		{ErrNotInitialised, true},
-		{rest.NotApplied(unavailable("no database leader known")), true},
-		{unavailable("forwarding to x: EOF (the request may or may not have been applied)"), false},
-		{store.ErrClosed, false},
-		{store.ErrLeadershipLost, false},
-	}
-	for _, c := range cases {
-		rec := httptest.NewRecorder()
-		d.srv.WriteError(rec, httptest.NewRequest(http.MethodPost, "/internal/db/exec", nil), c.err)
-		if got := rec.Header().Get(rest.NotAppliedHeader) != ""; got != c.marked {
-			t.Errorf("%v: marked %v, want %v (status %d)", c.err, got, c.marked, rec.Code)
-		}
-	}
-}
