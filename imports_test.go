@@ -48,10 +48,11 @@ var rules = []rule{
 		to:   []string{"inventory", "orchestrator", "modules"}},
 }
 
-// daemonDomains are the packages the daemon was split into, one per domain; daemonLeaves
+// daemonDomains are the packages the daemon was split into, one per domain (serve is the
+// serving layer: it too imports no domain, only through the interfaces it declares); daemonLeaves
 // are what they share.
 var (
-	daemonDomains = []string{"nodeagent/daemon/images", "nodeagent/daemon/trust", "nodeagent/daemon/entity", "nodeagent/daemon/instances", "nodeagent/daemon/serverconfig", "nodeagent/daemon/upgrade", "nodeagent/daemon/roles", "nodeagent/daemon/epoch", "nodeagent/daemon/memberinfo", "nodeagent/daemon/tokens"}
+	daemonDomains = []string{"nodeagent/daemon/images", "nodeagent/daemon/trust", "nodeagent/daemon/entity", "nodeagent/daemon/instances", "nodeagent/daemon/serverconfig", "nodeagent/daemon/upgrade", "nodeagent/daemon/roles", "nodeagent/daemon/epoch", "nodeagent/daemon/memberinfo", "nodeagent/daemon/tokens", "nodeagent/daemon/serve"}
 	daemonLeaves  = []string{"nodeagent/daemon/rest", "nodeagent/daemon/db"}
 )
 

@@ -56,7 +56,7 @@ func (d *Daemon) checkBlocked(r *http.Request, c caller, need access) error {
 	if need == member || need == local || r.Method == http.MethodGet && r.URL.Path == "/1.0" {
 		return nil
 	}
-	if strings.HasPrefix(r.URL.Path, "/internal/") || c.member && !c.unix {
+	if strings.HasPrefix(r.URL.Path, "/internal/") || c.Member && !c.Unix {
 		return nil // cluster traffic, including requests other members forward here
 	}
 	if msg := d.blockedMessage(); msg != "" {

@@ -16,7 +16,7 @@ func patchConfig(d *Daemon, h http.Handler, cfg map[string]string, ifMatch strin
 	if ifMatch != "" {
 		hdr.Set("If-Match", ifMatch)
 	}
-	code, resp := serve(d, h, fuzzCaller{}, http.MethodPatch, "/1.0", body, hdr)
+	code, resp := serveAs(d, h, fuzzCaller{}, http.MethodPatch, "/1.0", body, hdr)
 	return code, resp.Error
 }
 
@@ -24,7 +24,7 @@ func patchConfig(d *Daemon, h http.Handler, cfg map[string]string, ifMatch strin
 // log entries. Under a daemon-wide lock every PATCH took an entry of its own.
 func TestConcurrentPatchesShareLogEntries(t *testing.T) {
 	d := newFuzzDaemon(t)
-	h := d.routes()
+	h := d.srv.Handler()
 	const clients = 32
 	before, _ := d.store().LastIndexTerm()
 	var wg sync.WaitGroup
@@ -69,7 +69,7 @@ func TestConcurrentPatchesShareLogEntries(t *testing.T) {
 // checks the version.
 func TestPatchIfMatchIsCompareAndSet(t *testing.T) {
 	d := newFuzzDaemon(t)
-	h := d.routes()
+	h := d.srv.Handler()
 	cs, err := d.conf.Full(context.Background())
 	if err != nil {
 		t.Fatal(err)

@@ -1,9 +1,12 @@
-// Package daemon is the nodeagent daemon: it owns the member's agent directory, serves the
-// local unix-socket API and the cluster API (HTTPS, mutual TLS, raft on the same port), and
-// runs the member's part of the cluster: bootstrap, join, heartbeats, roles, epochs, and
-// recovery from quorum loss with the daemon stopped (recovery.go). It is the composition
-// root of the domain packages under it (images, entity, instances, trust, serverconfig),
-// wiring each to the small interfaces it declares (wiring.go, DESIGN.md).
+// Package daemon is the nodeagent daemon: it owns the member's agent directory and the
+// membership and health of the member: bootstrap, init, join, removal, heartbeats and
+// member states, roles, epochs, the version gate, and recovery from quorum loss with the
+// daemon stopped (recovery.go). Serving (the unix-socket API, the cluster API over HTTPS
+// with mutual TLS and raft on the same port, access levels, forwarding to the leader or a
+// member, the database access) is daemon/serve, which reads membership through the
+// interfaces it declares (serving.go implements them). It is the composition root of the
+// domain packages under it (serve, images, entity, instances, trust, serverconfig, ...),
+// wiring each to the small interfaces it declares (wiring.go, serving.go, DESIGN.md).
 //
 // It must not import orchestrator, playbooks or inventory.
 package daemon
@@ -14,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -28,12 +30,12 @@ import (
 	"orch/nodeagent/daemon/instances"
 	"orch/nodeagent/daemon/memberinfo"
 	"orch/nodeagent/daemon/rest"
+	"orch/nodeagent/daemon/serve"
 	"orch/nodeagent/daemon/serverconfig"
 	"orch/nodeagent/daemon/tokens"
 	"orch/nodeagent/daemon/trust"
 	"orch/nodeagent/daemon/upgrade"
 	"orch/nodeagent/localdb"
-	"orch/nodeagent/netmux"
 	"orch/nodeagent/store"
 	"orch/nodeagent/version"
 )
@@ -43,7 +45,7 @@ var (
 	ErrNotInitialised = rest.ErrNotInitialised
 	ErrInitialised    = errors.New("this member is already initialised")
 	ErrHasData        = errors.New("the agent directory already holds cluster data; joining would lose it (pass --wipe to join anyway)")
-	ErrRunning        = errors.New("the daemon is running")
+	ErrRunning        = serve.ErrRunning
 )
 
 // Config configures a daemon.
@@ -77,12 +79,7 @@ type Daemon struct {
 	st          atomic.Pointer[store.Store]
 	cluster     atomic.Pointer[clusterIdentity]
 	name        atomic.Pointer[string]
-	mux         *netmux.Mux
-	muxSrv      *http.Server
-	clientSrv   *http.Server
-	clientAddr  string
-	unixSrv     *http.Server
-	peers       *peerPool
+	srv         *serve.Server  // listeners, routes, forwarding, database access (daemon/serve)
 	trust       *trust.Service // trusted client certificates (daemon/trust)
 	health      *health
 	stopLoops   context.CancelFunc
@@ -110,6 +107,7 @@ type clusterIdentity struct {
 	tls         tls.Certificate
 	der         []byte
 	fingerprint string
+	id          serve.Identity // the same, as the serving layer takes it
 }
 
 // New opens the agent directory; it serves nothing until Run.
@@ -149,9 +147,9 @@ func New(cfg Config) (*Daemon, error) {
 		local.Close()
 		return nil, fmt.Errorf("server certificate: %w", err)
 	}
-	d.peers = newPeerPool(d)
 	d.health = newHealth()
 	d.wireDomains()
+	d.srv = d.newServer()
 	return d, nil
 }
 
@@ -163,7 +161,7 @@ func (d *Daemon) storeDir() string { return filepath.Join(d.cfg.Dir, "database")
 // Run serves until ctx is done, then shuts down cleanly: a voter hands its role over first.
 func (d *Daemon) Run(ctx context.Context) error {
 	d.shutdownCtx = ctx
-	if err := d.serveUnix(); err != nil {
+	if err := d.srv.ServeUnix(SocketPath(d.cfg.Dir)); err != nil {
 		return err
 	}
 	if err := d.resume(ctx); err != nil {
@@ -193,7 +191,7 @@ func (d *Daemon) resume(ctx context.Context) error {
 	}
 	d.setName(name)
 	d.cluster.Store(cid)
-	if err := d.startNetwork(); err != nil {
+	if err := d.srv.StartNetwork(); err != nil {
 		return err
 	}
 	if c := d.cutOffState(); c != nil {
@@ -232,7 +230,8 @@ func newClusterIdentity(kp pki.KeyPair) (*clusterIdentity, error) {
 		return nil, err
 	}
 	fp, _ := kp.Fingerprint()
-	return &clusterIdentity{pair: kp, tls: cert, der: der, fingerprint: fp}, nil
+	return &clusterIdentity{pair: kp, tls: cert, der: der, fingerprint: fp,
+		id: serve.Identity{TLS: cert, DER: der, Fingerprint: fp}}, nil
 }
 
 func (d *Daemon) setName(n string) { d.name.Store(&n) }
@@ -253,7 +252,7 @@ func (d *Daemon) store() *store.Store { return d.st.Load() }
 
 func (d *Daemon) openStore() error {
 	cid := d.cluster.Load()
-	layer, err := d.mux.RaftLayer(d.peerTLS(cid), d.clusterAddress(), d.fence.Raft())
+	layer, err := d.srv.Mux().RaftLayer(serve.PeerTLS(&cid.id), d.clusterAddress(), d.fence.Raft())
 	if err != nil {
 		return err
 	}
@@ -329,10 +328,7 @@ func (d *Daemon) shutdown() {
 
 func (d *Daemon) stopAll() {
 	d.stopMember()
-	if d.unixSrv != nil {
-		d.unixSrv.Close()
-	}
-	d.peers.close()
+	d.srv.Close()
 	d.local.Close()
 }
 
@@ -348,7 +344,7 @@ func (d *Daemon) stopMember() {
 			d.log.Warn("closing the database", "err", err)
 		}
 	}
-	d.stopNetwork()
+	d.srv.StopNetwork()
 }
 
 // afterRecovery runs on the first start after recover-from-quorum-loss: once this member

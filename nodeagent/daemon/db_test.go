@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"orch/nodeagent/api"
+	"orch/nodeagent/daemon/rest"
+	"orch/nodeagent/daemon/serve"
 	"orch/nodeagent/store"
 )
 
@@ -41,7 +43,7 @@ func newFakePeer(t *testing.T, d *Daemon, answer func(w http.ResponseWriter, r *
 func answerError(code int, msg string, marked bool) func(http.ResponseWriter, *http.Request) {
 	return func(w http.ResponseWriter, _ *http.Request) {
 		if marked {
-			w.Header().Set(notAppliedHeader, "1")
+			w.Header().Set(rest.NotAppliedHeader, "1")
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(code)
@@ -81,7 +83,7 @@ func TestForwardedWriteRetriesOnlyWhenNotApplied(t *testing.T) {
 		{"503 not leader", answerError(503, "not the raft leader (leader unknown)", true), "/internal/db/exec", true, ""},
 		{"connection dropped after sending", hangUp, "/internal/db/exec", false, "may or may not have been applied"},
 		{"412 conflict is final", answerError(412, "1 rows affected, expected 0", false), "/internal/db/exec", false, "conflict"},
-		{"read after unmarked 503", answerError(503, "database unavailable", false), queryPath, true, ""},
+		{"read after unmarked 503", answerError(503, "database unavailable", false), serve.QueryPath, true, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -90,8 +92,8 @@ func TestForwardedWriteRetriesOnlyWhenNotApplied(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			var out []store.Result
-			body := execRequest{Request: store.Request{storeStmt(`INSERT INTO config(key, value) VALUES ('user.x', '1')`)}}
-			err := d.postFirst(ctx, []string{first.addr, next.addr}, c.path, body, &out, 1)
+			body := serve.ExecRequest{Request: store.Request{storeStmt(`INSERT INTO config(key, value) VALUES ('user.x', '1')`)}}
+			err := d.srv.PostFirst(ctx, []string{first.addr, next.addr}, c.path, body, &out, 1)
 			if got := next.calls.Load(); (got == 1) != c.wantNext {
 				t.Fatalf("next member got %d requests (want retried=%v); err %v", got, c.wantNext, err)
 			}
@@ -107,7 +109,7 @@ func TestForwardedWriteRetriesOnlyWhenNotApplied(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), c.wantInErr) {
 				t.Fatalf("error %v, want one mentioning %q", err, c.wantInErr)
 			}
-			if knownNotApplied(err) {
+			if serve.KnownNotApplied(err) {
 				t.Fatalf("error %v is marked not applied", err)
 			}
 		})
@@ -115,39 +117,16 @@ func TestForwardedWriteRetriesOnlyWhenNotApplied(t *testing.T) {
 	t.Run("dial failure", func(t *testing.T) {
 		next := newFakePeer(t, d, answerOK)
 		var out []store.Result
-		if err := d.postFirst(context.Background(), []string{closed, next.addr}, "/internal/db/exec", execRequest{}, &out, 1); err != nil || next.calls.Load() != 1 {
+		if err := d.srv.PostFirst(context.Background(), []string{closed, next.addr}, "/internal/db/exec", serve.ExecRequest{}, &out, 1); err != nil || next.calls.Load() != 1 {
 			t.Fatalf("err %v, next called %d times", err, next.calls.Load())
 		}
 	})
 	t.Run("all refused stays marked", func(t *testing.T) {
 		a := newFakePeer(t, d, answerError(503, "not the raft leader", true))
-		err := d.postFirst(context.Background(), []string{closed, a.addr}, "/internal/db/exec", execRequest{}, nil, 1)
+		err := d.srv.PostFirst(context.Background(), []string{closed, a.addr}, "/internal/db/exec", serve.ExecRequest{}, nil, 1)
 		var ae *api.Error
-		if !knownNotApplied(err) || !errors.As(err, &ae) || ae.Code != 503 {
+		if !serve.KnownNotApplied(err) || !errors.As(err, &ae) || ae.Code != 503 {
 			t.Fatalf("error %v (%T): want a 503 marked not applied", err, err)
 		}
 	})
-}
-
-// writeError marks exactly the refusals that happen before a write enters the log.
-func TestWriteErrorNotAppliedMark(t *testing.T) {
-	d := newFuzzDaemon(t)
-	cases := []struct {
-		err    error
-		marked bool
-	}{
-		{&store.NotLeaderError{}, true},
-		{ErrNotInitialised, true},
-		{notApplied(unavailable("no database leader known")), true},
-		{unavailable("forwarding to x: EOF (the request may or may not have been applied)"), false},
-		{store.ErrClosed, false},
-		{store.ErrLeadershipLost, false},
-	}
-	for _, c := range cases {
-		rec := httptest.NewRecorder()
-		d.writeError(rec, httptest.NewRequest(http.MethodPost, "/internal/db/exec", nil), c.err)
-		if got := rec.Header().Get(notAppliedHeader) != ""; got != c.marked {
-			t.Errorf("%v: marked %v, want %v (status %d)", c.err, got, c.marked, rec.Code)
-		}
-	}
 }

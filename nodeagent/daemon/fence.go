@@ -15,6 +15,8 @@ import (
 	"orch/nodeagent/api"
 	"orch/nodeagent/api/pki"
 	"orch/nodeagent/daemon/epoch"
+	"orch/nodeagent/daemon/rest"
+	"orch/nodeagent/daemon/serve"
 )
 
 // Fencing checks between members: a recovery asks the other members whether they still
@@ -105,7 +107,7 @@ func probePeer(ctx context.Context, conf *tls.Config, self string, ep api.Epoch,
 		return
 	}
 	var st api.PeerState
-	err = decodeAnswer(resp, &st)
+	err = serve.DecodeAnswer(resp, &st)
 	var ae *api.Error
 	if errors.As(err, &ae) && ae.Code == http.StatusNotFound {
 		// An agent older than the fencing check: it answered with the cluster
@@ -143,7 +145,7 @@ func (d *Daemon) refuseRemoved(h handlerFunc) handlerFunc {
 		}
 		epoch.SetCutOff(w, a.Name, api.CutOff{Removed: true, By: d.memberName()})
 		d.log.Warn("a removed member announced itself; told it so", "member", a.Name)
-		return notApplied(api.Errorf(http.StatusConflict, "member %s was removed from the cluster; wipe and rejoin it (e.g. `orch recover --rejoin`)", a.Name))
+		return rest.NotApplied(api.Errorf(http.StatusConflict, "member %s was removed from the cluster; wipe and rejoin it (e.g. `orch recover --rejoin`)", a.Name))
 	}
 }
 

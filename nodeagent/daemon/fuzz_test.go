@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"orch/nodeagent/daemon/serve"
 	"os"
 	"path/filepath"
 	"strings"
@@ -106,12 +107,12 @@ func untrustedCaller(tb testing.TB) fuzzCaller {
 	return fuzzCaller{cert: x}
 }
 
-// serve runs one request through the daemon's routes as caller and returns the status and
+// serveAs runs one request through the daemon's routes as caller and returns the status and
 // the decoded response.
-func serve(d *Daemon, h http.Handler, who fuzzCaller, method, path string, body []byte, hdr http.Header) (int, api.Response) {
-	ctx := context.WithValue(context.Background(), originKey, originUnix)
+func serveAs(d *Daemon, h http.Handler, who fuzzCaller, method, path string, body []byte, hdr http.Header) (int, api.Response) {
+	ctx := serve.OnSocket(context.Background())
 	if who.cert != nil {
-		ctx = context.WithValue(context.Background(), originKey, originTLS)
+		ctx = serve.OnTLS(context.Background())
 	}
 	req := httptest.NewRequestWithContext(ctx, method, path, bytes.NewReader(body))
 	for k, v := range hdr {
@@ -198,7 +199,7 @@ func FuzzServerConfigBody(f *testing.F) {
 	f.Add([]byte(`{"config":{"user.a":1}}`), false, false)
 	f.Add([]byte(`[`), true, true)
 	d := newFuzzDaemon(f)
-	h := d.routes()
+	h := d.srv.Handler()
 	f.Fuzz(func(t *testing.T, body []byte, put, ifMatch bool) {
 		if touchesLocalKeys(body) {
 			t.Skip("member-local keys open listeners")
@@ -216,7 +217,7 @@ func FuzzServerConfigBody(f *testing.F) {
 			hdr.Set("If-Match", cs.ETag)
 		}
 		before := dbState(t, d)
-		code, resp := serve(d, h, fuzzCaller{}, method, "/1.0", body, hdr)
+		code, resp := serveAs(d, h, fuzzCaller{}, method, "/1.0", body, hdr)
 		checkAnswer(t, method+" /1.0", body, code, resp)
 		checkUnchanged(t, d, method+" /1.0", body, code, before)
 		if code == http.StatusOK {
@@ -254,10 +255,10 @@ func FuzzTokenBody(f *testing.F) {
 	f.Add([]byte(`{"server_name":1}`))
 	f.Add([]byte(`{}`))
 	d := newFuzzDaemon(f)
-	h := d.routes()
+	h := d.srv.Handler()
 	f.Fuzz(func(t *testing.T, body []byte) {
 		before := dbState(t, d)
-		code, resp := serve(d, h, fuzzCaller{}, http.MethodPost, "/1.0/cluster/members", body, nil)
+		code, resp := serveAs(d, h, fuzzCaller{}, http.MethodPost, "/1.0/cluster/members", body, nil)
 		checkAnswer(t, "POST /1.0/cluster/members", body, code, resp)
 		checkUnchanged(t, d, "POST /1.0/cluster/members", body, code, before)
 		if code != http.StatusOK {
@@ -294,7 +295,7 @@ func FuzzCertificateBody(f *testing.F) {
 		f.Add(b, true)
 	}
 	d := newFuzzDaemon(f)
-	h := d.routes()
+	h := d.srv.Handler()
 	stranger := untrustedCaller(f)
 	f.Fuzz(func(t *testing.T, body []byte, untrusted bool) {
 		who := fuzzCaller{}
@@ -302,7 +303,7 @@ func FuzzCertificateBody(f *testing.F) {
 			who = stranger
 		}
 		before := dbState(t, d)
-		code, resp := serve(d, h, who, http.MethodPost, "/1.0/certificates", body, nil)
+		code, resp := serveAs(d, h, who, http.MethodPost, "/1.0/certificates", body, nil)
 		checkAnswer(t, "POST /1.0/certificates", body, code, resp)
 		checkUnchanged(t, d, "POST /1.0/certificates", body, code, before)
 		if code == http.StatusOK && untrusted {
@@ -333,11 +334,11 @@ func FuzzAcceptBody(f *testing.F) {
 		b, _ := json.Marshal(seed)
 		f.Add(b)
 	}
-	h := d.routes()
+	h := d.srv.Handler()
 	stranger := untrustedCaller(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		before := dbState(t, d)
-		code, resp := serve(d, h, stranger, http.MethodPost, "/internal/cluster/accept", body, nil)
+		code, resp := serveAs(d, h, stranger, http.MethodPost, "/internal/cluster/accept", body, nil)
 		checkAnswer(t, "POST /internal/cluster/accept", body, code, resp)
 		checkUnchanged(t, d, "POST /internal/cluster/accept", body, code, before)
 		if code == http.StatusOK {
@@ -380,7 +381,7 @@ func FuzzInitBody(f *testing.F) {
 			if strings.TrimSpace(err.Error()) == "" {
 				t.Fatalf("%q: empty error", body)
 			}
-			if code := errorCode(err); code >= 500 {
+			if code := d.srv.ErrorCode(err); code >= 500 {
 				t.Fatalf("%q: status %d: %v", body, code, err)
 			}
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"orch/nodeagent/api"
+	"orch/nodeagent/daemon/serve"
 	"orch/nodeagent/daemon/upgrade"
 	"orch/nodeagent/localdb"
 	"orch/nodeagent/store"
@@ -32,9 +33,9 @@ type health struct {
 }
 
 // clockHeader carries the sender's clock (Unix milliseconds) on every member-to-member
-// request, so that a member learns the leader's clock from its heartbeats. A header, not a
-// heartbeat field: members of an older version decode heartbeats strictly.
-const clockHeader = "X-Orch-Clock"
+// request (serve sets it), so that a member learns the leader's clock from its heartbeats.
+// A header, not a heartbeat field: members of an older version decode heartbeats strictly.
+const clockHeader = serve.ClockHeader
 
 // clusterNow is the leader's clock as this member knows it: its own clock when it leads,
 // else its own clock shifted by the offset measured at the leader's last heartbeat. Member
@@ -283,7 +284,7 @@ func (d *Daemon) sendHeartbeats(ctx context.Context, members []memberRow, hb hea
 			cctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
 			var ans announcement
-			if err := d.peers.post(cctx, m.address, "/internal/heartbeat", hb, &ans, 1); err != nil {
+			if err := d.srv.Post(cctx, m.address, "/internal/heartbeat", hb, &ans, 1); err != nil {
 				return
 			}
 			mu.Lock()
@@ -388,7 +389,7 @@ func (d *Daemon) announce(ctx context.Context) {
 		if st := d.store(); st != nil && st.IsLeader() {
 			err = d.recordHeartbeats(cctx, map[string]version.Info{ans.Name: ans.Version})
 			d.health.kickRound()
-		} else if err = d.toLeader(cctx, "/internal/announce", ans, &hb); err == nil && hb.Leader != "" {
+		} else if err = d.srv.ToLeader(cctx, "/internal/announce", ans, &hb); err == nil && hb.Leader != "" {
 			d.applyHeartbeatLocally(hb)
 		}
 		cancel()

@@ -196,7 +196,7 @@ func (d *Daemon) becomeMember(kp pki.KeyPair, name string, local map[string]stri
 	}
 	d.cluster.Store(cid)
 	d.setName(name)
-	if err := d.startNetwork(); err != nil {
+	if err := d.srv.StartNetwork(); err != nil {
 		return err
 	}
 	return d.openStore()

@@ -151,7 +151,7 @@ func (d *Daemon) join(ctx context.Context, p api.Preseed) (err error) {
 		return err
 	}
 	var done completeResponse
-	if err := d.toLeader(ctx, "/internal/cluster/complete", nameRequest{Name: c.ServerName}, &done); err != nil {
+	if err := d.srv.ToLeader(ctx, "/internal/cluster/complete", nameRequest{Name: c.ServerName}, &done); err != nil {
 		return fmt.Errorf("completing the join: %w", err)
 	}
 	d.log.Info("joined the cluster", "member", c.ServerName, "role", done.Role)
@@ -218,7 +218,7 @@ func (d *Daemon) abortJoin(via, name string) {
 	if d.cluster.Load() == nil {
 		return
 	}
-	if err := d.toLeader(ctx, "/internal/cluster/abort", nameRequest{Name: name}, nil); err != nil {
+	if err := d.srv.ToLeader(ctx, "/internal/cluster/abort", nameRequest{Name: name}, nil); err != nil {
 		d.log.Warn("could not withdraw the failed join", "member", name, "via", via, "err", err)
 	}
 }
@@ -240,8 +240,8 @@ func (d *Daemon) acceptRoute(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	if c := d.callerOf(r); !c.member {
-		req.Fingerprint = c.fp
+	if c := d.srv.CallerOf(r); !c.Member {
+		req.Fingerprint = c.FP
 	}
 	st := d.store()
 	if st == nil {
@@ -255,7 +255,7 @@ func (d *Daemon) acceptRoute(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	return d.proxyToLeader(w, r)
+	return d.srv.ProxyToLeader(w, r)
 }
 
 // postAccept (leader) authenticates a joiner and records it, Offline until it completes.

@@ -65,7 +65,7 @@ func bootstrapped(t *testing.T) string {
 	if err := cl.Init(ctx, init); err != nil {
 		t.Fatalf("bootstrapping r1: %v", err)
 	}
-	if code, msg := patchConfig(m.d, m.d.routes(), map[string]string{"user.before": "kept"}, ""); code != 200 {
+	if code, msg := patchConfig(m.d, m.d.srv.Handler(), map[string]string{"user.before": "kept"}, ""); code != 200 {
 		t.Fatalf("PATCH user.before: %d %s", code, msg)
 	}
 	// The node-local list of database members is written by the first heartbeat round;

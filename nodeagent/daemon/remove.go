@@ -51,13 +51,13 @@ func (d *Daemon) deleteMember(w http.ResponseWriter, r *http.Request) error {
 		if err := d.waitForOtherLeader(ctx); err != nil {
 			return err
 		}
-		return d.proxyToLeader(w, r)
+		return d.srv.ProxyToLeader(w, r)
 	}
 	if err := d.removeFromDatabase(ctx, name); err != nil {
 		return err
 	}
 	if !force {
-		if err := d.peers.post(ctx, target.address, "/internal/cluster/removed", nameRequest{Name: name}, nil, 1); err != nil {
+		if err := d.srv.Post(ctx, target.address, "/internal/cluster/removed", nameRequest{Name: name}, nil, 1); err != nil {
 			d.log.Warn("removed member could not be told to reset", "member", name, "err", err)
 		}
 	}
@@ -168,7 +168,7 @@ func (d *Daemon) handover(ctx context.Context) {
 		}
 		_ = d.waitForOtherLeader(ctx)
 	}
-	if err := d.toLeader(ctx, "/internal/cluster/handover", nameRequest{Name: d.memberName()}, nil); err != nil && !errors.Is(err, context.Canceled) {
+	if err := d.srv.ToLeader(ctx, "/internal/cluster/handover", nameRequest{Name: d.memberName()}, nil); err != nil && !errors.Is(err, context.Canceled) {
 		d.log.Warn("handing the database role over failed", "err", err)
 	}
 }

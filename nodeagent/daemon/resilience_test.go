@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"orch/nodeagent/api"
+	"orch/nodeagent/daemon/serve"
 	"orch/nodeagent/version"
 )
 
@@ -61,7 +62,7 @@ func TestOfflineAmong(t *testing.T) {
 	if !errors.Is(err, ErrMemberOffline) || !strings.Contains(err.Error(), "members b (no heartbeat for 30s), c (no heartbeat for 40s) are offline") {
 		t.Fatalf("every member: %v", err)
 	}
-	if got := errorCode(err); got != http.StatusConflict {
+	if got := serve.New(serve.Deps{Conflicts: conflicts}).ErrorCode(err); got != http.StatusConflict {
 		t.Errorf("status %d, want 409", got)
 	}
 	wrapped := errors.Join(errors.New("ctx"), offlineAmong(ms, time.Now(), 20*time.Second, []string{"b"}))

@@ -15,7 +15,7 @@ const statusReadTimeout = 3 * time.Second
 // getServer is GET /1.0: the member's identity and, for trusted callers, the configuration
 // with an ETag for compare-and-set.
 func (d *Daemon) getServer(w http.ResponseWriter, r *http.Request) error {
-	c := d.callerOf(r)
+	c := d.srv.CallerOf(r)
 	s := api.Server{
 		APIExtensions: version.Extensions(d.version.APILevel),
 		APIStatus:     "stable",
@@ -23,7 +23,7 @@ func (d *Daemon) getServer(w http.ResponseWriter, r *http.Request) error {
 		Auth:          "untrusted",
 		Config:        map[string]string{},
 	}
-	if !c.trusted {
+	if !c.Trusted {
 		return writeOK(w, s, "")
 	}
 	s.Auth = "trusted"

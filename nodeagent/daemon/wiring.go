@@ -11,7 +11,6 @@ import (
 	"orch/nodeagent/daemon/images"
 	"orch/nodeagent/daemon/instances"
 	"orch/nodeagent/daemon/memberinfo"
-	"orch/nodeagent/daemon/rest"
 	"orch/nodeagent/daemon/serverconfig"
 	"orch/nodeagent/daemon/tokens"
 	"orch/nodeagent/daemon/trust"
@@ -127,11 +126,11 @@ type peerAccess struct{ d *Daemon }
 
 // Post sends one request (first hop) to the member at addr.
 func (a peerAccess) Post(ctx context.Context, addr, path string, body, out any) error {
-	return a.d.peers.post(ctx, addr, path, body, out, 1)
+	return a.d.srv.Post(ctx, addr, path, body, out, 1)
 }
 
 // Client is the pooled client of the member at addr.
-func (a peerAccess) Client(addr string) (*api.Client, error) { return a.d.peers.client(addr) }
+func (a peerAccess) Client(addr string) (*api.Client, error) { return a.d.srv.Client(addr) }
 
 // entityAccess is the entity domain as instances see it.
 type entityAccess struct{ d *Daemon }
@@ -166,8 +165,8 @@ func (a configMember) Clustered() bool { return a.d.store() != nil }
 // LocalChanged moves the client listener after a member-local change, once the member's
 // network runs or before it is initialised.
 func (a configMember) LocalChanged() error {
-	if a.d.mux != nil || a.d.memberName() == "" {
-		return a.d.reconcileClientListener()
+	if a.d.srv.Mux() != nil || a.d.memberName() == "" {
+		return a.d.srv.ReconcileClientListener()
 	}
 	return nil
 }
@@ -205,20 +204,6 @@ type callerAccess struct{ d *Daemon }
 
 // Caller is who sent r.
 func (a callerAccess) Caller(r *http.Request) trust.Caller {
-	c := a.d.callerOf(r)
-	return trust.Caller{Fingerprint: c.fp, Trusted: c.trusted}
+	c := a.d.srv.CallerOf(r)
+	return trust.Caller{Fingerprint: c.FP, Trusted: c.Trusted}
 }
-
-// router registers a domain's routes on mux with the daemon's access checks.
-type router struct {
-	d   *Daemon
-	mux *http.ServeMux
-}
-
-// Handle registers h at pattern, reachable by callers that have need.
-func (r router) Handle(pattern string, need rest.Access, h rest.HandlerFunc) {
-	r.d.handle(r.mux, pattern, need, h)
-}
-
-// OnLeader wraps h to run on the raft leader (Daemon.onLeader).
-func (r router) OnLeader(h rest.HandlerFunc) rest.HandlerFunc { return r.d.onLeader(h) }

@@ -1,0 +1,101 @@
+package serve
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+
+	"orch/nodeagent/api"
+	"orch/nodeagent/daemon/rest"
+)
+
+// DecodeAnswer reads an API answer envelope: the metadata into out, an error answer as
+// an *api.Error.
+func DecodeAnswer(resp *http.Response, out any) error {
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return err
+	}
+	var env api.Response
+	if err := json.Unmarshal(data, &env); err != nil {
+		return &api.Error{Code: resp.StatusCode, Message: fmt.Sprintf("unexpected answer (HTTP %d): %.200s", resp.StatusCode, data)}
+	}
+	if env.Type == "error" || resp.StatusCode >= 400 {
+		code := env.ErrorCode
+		if code == 0 {
+			code = resp.StatusCode
+		}
+		return &api.Error{Code: code, Message: env.Error}
+	}
+	if out != nil && len(env.Metadata) > 0 {
+		return json.Unmarshal(env.Metadata, out)
+	}
+	return nil
+}
+
+// OnLeader runs h on the raft leader: on any other member the whole request is forwarded
+// to the leader over the cluster API (the caller was already authorised here; the leader
+// sees the cluster certificate).
+func (s *Server) OnLeader(h rest.HandlerFunc) rest.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		st := s.Members.Store()
+		if st == nil {
+			return rest.ErrNotInitialised
+		}
+		if st.IsLeader() {
+			return h(w, r)
+		}
+		return s.ProxyToLeader(w, r)
+	}
+}
+
+// ProxyToLeader forwards the whole request to the leader and copies its answer back.
+func (s *Server) ProxyToLeader(w http.ResponseWriter, r *http.Request) error {
+	hops, _ := strconv.Atoi(r.Header.Get(hopsHeader))
+	if hops >= maxHops {
+		return rest.NotApplied(rest.Unavailable("no leader reachable (forwarded %d times)", hops))
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 16<<20))
+	if err != nil {
+		return err
+	}
+	hdr := http.Header{hopsHeader: {strconv.Itoa(hops + 1)}}
+	for _, k := range []string{"Content-Type", "If-Match"} {
+		if v := r.Header.Get(k); v != "" {
+			hdr.Set(k, v)
+		}
+	}
+	var lastErr error = rest.NotApplied(rest.Unavailable("no database leader known"))
+	addrs := s.leaderCandidates()
+	for i, addr := range addrs {
+		c, err := s.peers.client(addr)
+		if err != nil {
+			return err
+		}
+		resp, err := c.Raw(r.Context(), r.Method, r.URL.RequestURI(), bytes.NewReader(body), hdr)
+		if err != nil && notSent(err) {
+			lastErr = rest.NotApplied(rest.Unavailable("forwarding to %s: %v", addr, err))
+			continue
+		}
+		if err != nil {
+			return rest.Unavailable("forwarding to %s: %v (the request may or may not have been applied)", addr, err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode >= 400 && resp.Header.Get(rest.NotAppliedHeader) != "" && i+1 < len(addrs) {
+			lastErr = rest.NotApplied(DecodeAnswer(resp, nil))
+			continue
+		}
+		for _, k := range append([]string{"Content-Type", "ETag", rest.NotAppliedHeader}, s.AnswerHeaders...) {
+			if v := resp.Header.Get(k); v != "" {
+				w.Header().Set(k, v)
+			}
+		}
+		w.WriteHeader(resp.StatusCode)
+		_, err = io.Copy(w, resp.Body)
+		return err
+	}
+	return s.noLeader(addrs, lastErr)
+}
