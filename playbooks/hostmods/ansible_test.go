@@ -73,6 +73,10 @@ var ansibleCases = []ansibleCase{
 	{absent: true, task: "git: {repo: '{{ repo }}', dest: '{{ f }}'}"},
 	{before: "x\n", task: "stat: {path: '{{ f }}'}"},
 	{before: "x\n", task: "slurp: {src: '{{ f }}'}"},
+	{before: "x\n", task: "uri: {url: '{{ url }}/a.txt', return_content: true}"},
+	{before: "x\n", task: "uri: {url: '{{ url }}/none', status_code: [200, 201]}"},
+	{before: "x\n", task: "find: {paths: '{{ d }}', patterns: 'f1*'}"},
+	{before: "x\n", task: "find: {paths: ['{{ d }}/nope', '{{ d }}'], file_type: directory}"},
 }
 
 // TestAgainstAnsible runs the same playbook (every case above, twice) with ansible-playbook
@@ -92,7 +96,9 @@ func TestAgainstAnsible(t *testing.T) {
 		cases = slices.DeleteFunc(slices.Clone(cases), func(c ansibleCase) bool { return strings.HasPrefix(c.task, "cron:") })
 	}
 	if _, err := exec.LookPath("curl"); err != nil {
-		cases = slices.DeleteFunc(slices.Clone(cases), func(c ansibleCase) bool { return strings.HasPrefix(c.task, "get_url:") })
+		cases = slices.DeleteFunc(slices.Clone(cases), func(c ansibleCase) bool {
+			return strings.HasPrefix(c.task, "get_url:") || strings.HasPrefix(c.task, "uri:")
+		})
 	}
 	url := serve(t, map[string]string{"/a.txt": "served\n"})
 	repo := t.TempDir()

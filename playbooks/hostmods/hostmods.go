@@ -56,6 +56,11 @@ var modules = map[string]playbooks.Module{
 	"apt_repository":      playbooks.ModuleFunc(aptRepositoryModule),
 	"apt_key":             playbooks.ModuleFunc(aptKeyModule),
 	"wait_for_connection": playbooks.ModuleFunc(waitForConnectionModule),
+	"uri":                 playbooks.ModuleFunc(uriModule),
+	"service_facts":       playbooks.ModuleFunc(serviceFactsModule),
+	"package_facts":       playbooks.ModuleFunc(packageFactsModule),
+	"dpkg_selections":     playbooks.ModuleFunc(dpkgSelectionsModule),
+	"find":                playbooks.ModuleFunc(findModule),
 }
 
 // collections maps a short name to the collection Ansible ships it in, when that is not

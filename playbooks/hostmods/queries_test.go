@@ -1,0 +1,221 @@
+package hostmods_test
+
+import (
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"orch/playbooks"
+)
+
+// apiServer is a small JSON API on 127.0.0.1: GET /item returns {"n": 1}, POST /echo
+// returns the JSON it got with the request's Content-Type and X-Token headers, /missing 404.
+func apiServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/item", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-Served-By", "test")
+		w.Write([]byte(`{"n": 1, "tags": ["a"]}`))
+	})
+	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var got any
+		if err := json.Unmarshal(body, &got); err != nil {
+			http.Error(w, "not json: "+string(body), http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.WriteHeader(http.StatusCreated)
+		json.NewEncoder(w).Encode(map[string]any{"method": r.Method, "got": got, "ctype": r.Header.Get("Content-Type"), "token": r.Header.Get("X-Token")})
+	})
+	mux.HandleFunc("/redirect", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/item", http.StatusFound) })
+	srv := &http.Server{Handler: mux}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return "http://" + ln.Addr().String()
+}
+
+// TestURI: GET with a JSON answer (json, headers lower-cased with _, status, msg), POST of a
+// body_format json dict with headers and status_code 201 and return_content, a redirect
+// followed, a status not in status_code failing with Ansible's message, check mode skipped,
+// and the result never changed.
+func TestURI(t *testing.T) {
+	requireTool(t, "curl")
+	url := apiServer(t)
+	h := newHarness(t)
+	get := h.run("uri: {url: '"+url+"/item'}", false, false)
+	if get.status != playbooks.StatusOK {
+		t.Fatalf("GET: %s\n%s", get.status, get.out)
+	}
+	d := get.res.Data
+	js, _ := d["json"].(map[string]any)
+	if d["status"] != 200 || js["n"] == nil || d["x_served_by"] != "test" || d["content_type"] != "application/json" ||
+		d["msg"] != "OK (23 bytes)" || d["redirected"] != false || d["content"] != nil {
+		t.Errorf("GET result: %v", d)
+	}
+	post := h.run("uri:\n  url: "+url+"/echo\n  method: POST\n  body_format: json\n  body: {a: 1, l: [x]}\n"+
+		"  headers: {X-Token: secret}\n  status_code: [200, 201]\n  return_content: true", false, false)
+	if post.status != playbooks.StatusOK {
+		t.Fatalf("POST: %s\n%s", post.status, post.out)
+	}
+	js, _ = post.res.Data["json"].(map[string]any)
+	got, _ := js["got"].(map[string]any)
+	if post.res.Data["status"] != 201 || js["method"] != "POST" || js["ctype"] != "application/json" || js["token"] != "secret" ||
+		got["a"] != float64(1) || !strings.Contains(post.res.Data["content"].(string), `"method":"POST"`) {
+		t.Errorf("POST result: %v", post.res.Data)
+	}
+	red := h.run("uri: {url: '"+url+"/redirect'}", false, false)
+	if red.status != playbooks.StatusOK || red.res.Data["redirected"] != true || red.res.Data["url"] != url+"/item" {
+		t.Errorf("redirect: %s %v", red.status, red.res.Data)
+	}
+	bad := h.run("uri: {url: '"+url+"/missing'}", false, false)
+	if bad.status != playbooks.StatusFailed || bad.res.Msg != "Status code was 404 and not [200]: HTTP Error 404: Not Found" {
+		t.Errorf("404: %s %q", bad.status, bad.res.Msg)
+	}
+	if c := h.run("uri: {url: '"+url+"/item'}", true, false); c.status != playbooks.StatusSkipped {
+		t.Errorf("--check: %s, want skipped as Ansible's uri (no check mode)", c.status)
+	}
+}
+
+// TestServiceFacts: this machine's services are listed (sysv here, systemd where PID 1 is
+// systemd), each with name, state and source; nothing changes.
+func TestServiceFacts(t *testing.T) {
+	requireTool(t, "service")
+	h := newHarness(t)
+	o := h.run("service_facts:", false, false)
+	if o.status != playbooks.StatusOK {
+		t.Fatalf("service_facts: %s\n%s", o.status, o.out)
+	}
+	facts, _ := o.res.Data["ansible_facts"].(map[string]any)
+	services, _ := facts["services"].(map[string]any)
+	if len(services) == 0 {
+		t.Fatalf("no services: %v", o.res.Data)
+	}
+	for name, s := range services {
+		m := s.(map[string]any)
+		if m["name"] != name || (m["state"] != "running" && m["state"] != "stopped" && m["source"] == "sysv") || m["source"] == nil {
+			t.Errorf("service %s: %v", name, m)
+		}
+	}
+	out, _ := exec.Command("sh", "-c", "service --status-all 2>/dev/null | sed -n 's/.*\\] *//p' | head -1").Output()
+	if first := strings.TrimSpace(string(out)); first != "" && services[first] == nil {
+		t.Errorf("%s (from service --status-all) not in %v", first, services)
+	}
+}
+
+// TestPackageFacts: the packages dpkg has installed are listed with name, version, arch and
+// source apt, as `dpkg-query -W` sees them.
+func TestPackageFacts(t *testing.T) {
+	requireTool(t, "dpkg-query")
+	h := newHarness(t)
+	o := h.run("package_facts: {manager: auto}", false, false)
+	if o.status != playbooks.StatusOK {
+		t.Fatalf("package_facts: %s\n%s", o.status, o.out)
+	}
+	facts, _ := o.res.Data["ansible_facts"].(map[string]any)
+	pkgs, _ := facts["packages"].(map[string]any)
+	want, err := exec.Command("dpkg-query", "-W", "-f", "${Version}", "dpkg").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, _ := pkgs["dpkg"].([]any)
+	if len(l) != 1 || l[0].(map[string]any)["version"] != string(want) || l[0].(map[string]any)["source"] != "apt" {
+		t.Errorf("dpkg: %v, want version %s", pkgs["dpkg"], want)
+	}
+	if bad := h.run("package_facts: {strategy: some}", false, false); bad.status != playbooks.StatusFailed {
+		t.Errorf("strategy some: %s", bad.status)
+	}
+}
+
+// TestDpkgSelections holds an installed package and puts it back: --check reports without
+// changing, a run changes, a second run is ok; before/after as Ansible returns them.
+func TestDpkgSelections(t *testing.T) {
+	requireTool(t, "dpkg")
+	out, err := exec.Command("dpkg", "--get-selections", "less").Output()
+	if err != nil || !strings.Contains(string(out), "install") {
+		t.Skipf("less is not installed with selection install: %q", out)
+	}
+	t.Cleanup(func() {
+		c := exec.Command("dpkg", "--set-selections")
+		c.Stdin = strings.NewReader("less install\n")
+		if out, err := c.CombinedOutput(); err != nil {
+			t.Errorf("restoring less's selection: %v %s", err, out)
+		}
+	})
+	h := newHarness(t)
+	first := h.converge("dpkg_selections: {name: less, selection: hold}")
+	if first.res.Data["before"] != "install" || first.res.Data["after"] != "hold" {
+		t.Errorf("result: %v", first.res.Data)
+	}
+	if out, _ := exec.Command("dpkg", "--get-selections", "less").Output(); !strings.Contains(string(out), "hold") {
+		t.Errorf("dpkg --get-selections less: %q", out)
+	}
+}
+
+// TestFind: patterns, excludes, regex, file_type, recurse, hidden, depth, size, age and
+// contains over a tree, with stat keys, matched and examined; a missing path is skipped.
+func TestFind(t *testing.T) {
+	h := newHarness(t)
+	h.write("t/a.log", "error: x\n")
+	h.write("t/b.log", "ok\nan error\n")
+	h.write("t/c.txt", strings.Repeat("x", 2048))
+	h.write("t/.hidden.log", "h\n")
+	h.write("t/sub/d.log", "error\n")
+	h.write("t/sub/deep/e.log", "e\n")
+	old := filepath.Join(h.dir, "t/b.log")
+	if err := os.Chtimes(old, time.Now().Add(-48*time.Hour), time.Now().Add(-48*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	names := func(o outcome) string {
+		var l []string
+		files, _ := o.res.Data["files"].([]any)
+		for _, f := range files {
+			rel, _ := filepath.Rel(filepath.Join(h.dir, "t"), f.(map[string]any)["path"].(string))
+			l = append(l, rel)
+		}
+		return strings.Join(l, " ")
+	}
+	cases := []struct{ task, want string }{
+		{"find: {paths: '{{ d }}/t'}", "a.log b.log c.txt"},
+		{"find: {paths: '{{ d }}/t', patterns: '*.log'}", "a.log b.log"},
+		{"find: {paths: '{{ d }}/t', patterns: '*.log', hidden: true}", ".hidden.log a.log b.log"},
+		{"find: {paths: '{{ d }}/t', patterns: '*.log', recurse: true}", "a.log b.log sub/d.log sub/deep/e.log"},
+		{"find: {paths: '{{ d }}/t', patterns: '*.log', recurse: true, depth: 2}", "a.log b.log sub/d.log"},
+		{"find: {paths: '{{ d }}/t', patterns: '^[ab]\\.', use_regex: true}", "a.log b.log"},
+		{"find: {paths: '{{ d }}/t', excludes: 'a*'}", "b.log c.txt"},
+		{"find: {paths: '{{ d }}/t', file_type: directory, recurse: true}", "sub sub/deep"},
+		{"find: {paths: '{{ d }}/t', size: 1k}", "c.txt"},
+		{"find: {paths: '{{ d }}/t', age: 1d}", "b.log"},
+		{"find: {paths: '{{ d }}/t', age: -1d, patterns: '*.log'}", "a.log"},
+		{"find: {paths: '{{ d }}/t', contains: 'error', recurse: true}", "a.log sub/d.log"},
+		{"find: {paths: '{{ d }}/t', contains: 'error', read_whole_file: true}", "a.log b.log"},
+	}
+	for _, c := range cases {
+		o := h.run(c.task, false, false)
+		if o.status != playbooks.StatusOK || names(o) != c.want {
+			t.Errorf("%s: %s %q, want %q\n%s", c.task, o.status, names(o), c.want, o.out)
+		}
+	}
+	o := h.run("find: {paths: ['{{ d }}/t', '{{ d }}/nope'], patterns: 'c.txt', get_checksum: true}", true, false)
+	files, _ := o.res.Data["files"].([]any)
+	if o.status != playbooks.StatusOK || len(files) != 1 || o.res.Data["matched"] != 1 || o.res.Data["examined"] != 5 ||
+		o.res.Data["msg"] != "Not all paths examined, check warnings for details" {
+		t.Fatalf("with a missing path, in check mode: %s %v", o.status, o.res.Data)
+	}
+	f := files[0].(map[string]any)
+	if f["size"] != int64(2048) || f["isreg"] != true || f["mode"] != "0644" || f["checksum"] == nil || f["pw_name"] == "" {
+		t.Errorf("stat keys: %v", f)
+	}
+}
