@@ -76,6 +76,9 @@ var ansibleCases = []ansibleCase{
 	{before: "x\n", task: "uri: {url: '{{ url }}/a.txt', return_content: true}"},
 	{before: "x\n", task: "uri: {url: '{{ url }}/none', status_code: [200, 201]}"},
 	{before: "x\n", task: "find: {paths: '{{ d }}', patterns: 'f1*'}"},
+	{before: "x\n", task: "getent: {database: passwd, key: root}"},
+	{before: "x\n", task: "getent: {database: passwd, key: no-such-user-orch}"},
+	{before: "x\n", task: "getent: {database: passwd, key: no-such-user-orch, fail_key: false}"},
 	{before: "x\n", task: "find: {paths: ['{{ d }}/nope', '{{ d }}'], file_type: directory}"},
 }
 

@@ -61,17 +61,24 @@ var modules = map[string]playbooks.Module{
 	"package_facts":       playbooks.ModuleFunc(packageFactsModule),
 	"dpkg_selections":     playbooks.ModuleFunc(dpkgSelectionsModule),
 	"find":                playbooks.ModuleFunc(findModule),
+	"timezone":            playbooks.ModuleFunc(timezoneModule),
+	"getent":              playbooks.ModuleFunc(getentModule),
+	"modprobe":            playbooks.ModuleFunc(modprobeModule),
+	"locale_gen":          playbooks.ModuleFunc(localeGenModule),
+	"pip":                 playbooks.ModuleFunc(pipModule),
 }
 
 // collections maps a short name to the collection Ansible ships it in, when that is not
 // ansible.builtin (the engine strips ansible.builtin. and ansible.legacy. itself).
 var collections = map[string]string{
 	"ini_file": "community.general", "sysctl": "ansible.posix", "mount": "ansible.posix",
+	"timezone": "community.general", "modprobe": "community.general", "locale_gen": "community.general",
 }
 
 // Registry returns a fresh registry of the package's modules, under their short names,
 // their ansible.builtin.X names and, for those living elsewhere in Ansible, their
-// collection's name (community.general.ini_file, ansible.posix.mount, ansible.posix.sysctl).
+// collection's name (community.general.ini_file, ansible.posix.mount, ansible.posix.sysctl,
+// community.general.timezone/modprobe/locale_gen).
 func Registry() playbooks.Registry {
 	r := make(playbooks.Registry, 3*len(modules))
 	maps.Copy(r, modules)

@@ -1,7 +1,9 @@
 package hostmods_test
 
 import (
+	"archive/zip"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -217,5 +219,132 @@ func TestFind(t *testing.T) {
 	f := files[0].(map[string]any)
 	if f["size"] != int64(2048) || f["isreg"] != true || f["mode"] != "0644" || f["checksum"] == nil || f["pw_name"] == "" {
 		t.Errorf("stat keys: %v", f)
+	}
+}
+
+// TestGetent: a passwd record split at colons into ansible_facts.getent_passwd, a missing
+// key failing (or not, with fail_key: false), hosts split at white space.
+func TestGetent(t *testing.T) {
+	requireTool(t, "getent")
+	h := newHarness(t)
+	o := h.run("getent: {database: passwd, key: root}", false, false)
+	facts, _ := o.res.Data["ansible_facts"].(map[string]any)
+	pw, _ := facts["getent_passwd"].(map[string]any)
+	root, _ := pw["root"].([]any)
+	if o.status != playbooks.StatusOK || len(root) != 6 || root[1] != "0" || root[2] != "0" {
+		t.Fatalf("passwd root: %s %v", o.status, o.res.Data)
+	}
+	if o := h.run("getent: {database: passwd, key: no-such-user-orch}", false, false); o.status != playbooks.StatusFailed ||
+		o.res.Msg != "One or more supplied key could not be found in the database." {
+		t.Errorf("missing key: %s %q", o.status, o.res.Msg)
+	}
+	if o := h.run("getent: {database: passwd, key: no-such-user-orch, fail_key: false}", false, false); o.status != playbooks.StatusOK {
+		t.Errorf("missing key, fail_key false: %s", o.status)
+	}
+	o = h.run("getent: {database: hosts, key: localhost}", true, false)
+	facts, _ = o.res.Data["ansible_facts"].(map[string]any)
+	if hosts, _ := facts["getent_hosts"].(map[string]any); o.status != playbooks.StatusOK || len(hosts) != 1 {
+		t.Errorf("hosts localhost in check mode: %s %v", o.status, o.res.Data)
+	}
+}
+
+// TestModprobe runs what this kernel allows: with no /proc/modules (a kernel without
+// loadable modules) --check reports that modprobe would run and a real run fails naming
+// the command; state absent of a module not loaded is ok. Where /proc/modules lists a
+// module, present is ok and absent in --check reports changed without unloading it.
+func TestModprobe(t *testing.T) {
+	h := newHarness(t)
+	if o := h.run("modprobe: {name: orch_no_such_module, state: absent}", false, false); o.status != playbooks.StatusOK {
+		t.Errorf("absent, not loaded: %s\n%s", o.status, o.out)
+	}
+	if c := h.run("modprobe: {name: orch_no_such_module}", true, false); c.status != playbooks.StatusChanged {
+		t.Errorf("--check of a module not loaded: %s", c.status)
+	}
+	if o := h.run("modprobe: {name: orch_no_such_module}", false, false); o.status != playbooks.StatusFailed ||
+		!strings.Contains(o.res.Msg, "modprobe 'orch_no_such_module'") && !strings.Contains(o.res.Msg, "modprobe orch_no_such_module") {
+		t.Errorf("loading a missing module: %s %q", o.status, o.res.Msg)
+	}
+	data, err := os.ReadFile("/proc/modules")
+	if err != nil || len(data) == 0 {
+		t.Logf("no /proc/modules on this kernel: the loaded-module cases are left out")
+		return
+	}
+	name := strings.Fields(string(data))[0]
+	if o := h.run("modprobe: {name: "+name+"}", false, false); o.status != playbooks.StatusOK {
+		t.Errorf("present, already loaded %s: %s", name, o.status)
+	}
+	if c := h.run("modprobe: {name: "+name+", state: absent}", true, false); c.status != playbooks.StatusChanged {
+		t.Errorf("--check absent of loaded %s: %s", name, c.status)
+	}
+	if after, _ := os.ReadFile("/proc/modules"); !strings.Contains(string(after), name+" ") {
+		t.Errorf("--check unloaded %s", name)
+	}
+}
+
+// writeWheel writes a pure-Python wheel of distribution name at version into dir, the
+// package index of TestPip (no network: pip runs with --no-index --find-links).
+func writeWheel(t *testing.T, dir, name, version string) {
+	t.Helper()
+	di := name + "-" + version + ".dist-info/"
+	files := map[string]string{
+		name + ".py":         "VALUE = 1\n",
+		di + "METADATA":      "Metadata-Version: 2.1\nName: " + name + "\nVersion: " + version + "\n",
+		di + "WHEEL":         "Wheel-Version: 1.0\nGenerator: orch-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+		di + "top_level.txt": name + "\n",
+	}
+	var record strings.Builder
+	for n := range files {
+		record.WriteString(n + ",,\n")
+	}
+	files[di+"RECORD"] = record.String() + di + "RECORD,,\n"
+	p := filepath.Join(dir, name+"-"+version+"-py3-none-any.whl")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	z := zip.NewWriter(f)
+	for n, c := range files {
+		w, err := z.Create(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write([]byte(c))
+	}
+	if err := z.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPip: a package installed into a virtualenv created by python3 -m venv converges
+// (--check creates nothing, the first run creates the venv and installs, a second run is
+// ok), a pinned version upgrades, absent uninstalls.
+func TestPip(t *testing.T) {
+	requireTool(t, "python3")
+	if out, err := exec.Command("python3", "-c", "import venv, ensurepip").CombinedOutput(); err != nil {
+		t.Skipf("python3 has no venv/ensurepip (apt-get install python3-venv): %s", out)
+	}
+	h := newHarness(t)
+	wheels := filepath.Join(h.dir, "wheels")
+	os.MkdirAll(wheels, 0o755)
+	writeWheel(t, wheels, "orchdemo", "1.0")
+	writeWheel(t, wheels, "orchdemo", "2.0")
+	common := "virtualenv: '{{ d }}/venv', virtualenv_command: 'python3 -m venv', extra_args: '--no-index --find-links {{ d }}/wheels'"
+	first := h.converge("pip: {name: orchdemo, version: '1.0', " + common + "}")
+	if !strings.Contains(fmt.Sprint(first.res.Data["stdout"]), "Successfully installed orchdemo-1.0") {
+		t.Errorf("first run: %v", first.res.Data)
+	}
+	list := func() string {
+		out, _ := exec.Command(filepath.Join(h.dir, "venv/bin/pip"), "list", "--format=freeze").Output()
+		return string(out)
+	}
+	h.converge("pip: {name: 'orchdemo==2.0', " + common + "}")
+	if !strings.Contains(list(), "orchdemo==2.0") {
+		t.Errorf("after pinning 2.0: %s", list())
+	}
+	// extra_args go to pip uninstall too (as in Ansible), which has no --no-index.
+	h.converge("pip: {name: orchdemo, state: absent, virtualenv: '{{ d }}/venv'}")
+	if strings.Contains(list(), "orchdemo") {
+		t.Errorf("after absent: %s", list())
 	}
 }
