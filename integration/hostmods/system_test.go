@@ -48,6 +48,20 @@ func TestDebianSystemModules(t *testing.T) {
 		}
 		e.converge(t, "dpkg_selections: {name: openssh-server, selection: hold}", e.ok("dpkg --get-selections openssh-server | grep -q hold"))
 	})
+	t.Run("iptables", func(t *testing.T) {
+		if _, ok := e.sh("host1", "command -v iptables || DEBIAN_FRONTEND=noninteractive apt-get install -y -q iptables"); !ok {
+			t.Skip("iptables cannot be installed on the lab host")
+		}
+		rule := "iptables -C INPUT -p tcp -m multiport --dports 80,443 -m conntrack --ctstate NEW -j ACCEPT -m comment --comment web"
+		first := e.converge(t, "iptables: {chain: INPUT, protocol: tcp, destination_ports: ['80', '443'], ctstate: [NEW], jump: ACCEPT, comment: web}", e.ok(rule))
+		if first.res.Data["rule"] != "-p tcp -j ACCEPT -m multiport --dports 80,443 -m conntrack --ctstate NEW -m comment --comment web" {
+			t.Errorf("rule: %q", first.res.Data["rule"])
+		}
+		e.converge(t, "ansible.builtin.iptables: {chain: INPUT, protocol: tcp, destination_ports: ['80', '443'], ctstate: [NEW], jump: ACCEPT, comment: web, state: absent}",
+			func() bool { return !e.ok(rule)() })
+		e.converge(t, "iptables: {chain: FORWARD, policy: DROP}", e.ok("iptables -L FORWARD -n | head -1 | grep -q 'policy DROP'"))
+		e.converge(t, "iptables: {chain: ORCH, jump: RETURN, chain_management: true}", e.ok("iptables -C ORCH -j RETURN"))
+	})
 	t.Run("locale_gen", func(t *testing.T) {
 		if _, ok := e.sh("host1", "command -v locale-gen || DEBIAN_FRONTEND=noninteractive apt-get install -y -q locales"); !ok {
 			t.Skip("locales cannot be installed on the lab host")

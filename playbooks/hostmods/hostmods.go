@@ -66,6 +66,7 @@ var modules = map[string]playbooks.Module{
 	"modprobe":            playbooks.ModuleFunc(modprobeModule),
 	"locale_gen":          playbooks.ModuleFunc(localeGenModule),
 	"pip":                 playbooks.ModuleFunc(pipModule),
+	"iptables":            playbooks.ModuleFunc(iptablesModule),
 }
 
 // collections maps a short name to the collection Ansible ships it in, when that is not

@@ -348,3 +348,19 @@ func TestPip(t *testing.T) {
 		t.Errorf("after absent: %s", list())
 	}
 }
+
+// TestIptablesWithoutIptables: where iptables is not installed (this machine) a rule fails
+// naming the missing command; where it is, a rule already absent stays ok in --check.
+func TestIptablesWithoutIptables(t *testing.T) {
+	h := newHarness(t)
+	o := h.run("iptables: {chain: INPUT, protocol: tcp, destination_port: '22', jump: ACCEPT}", true, false)
+	if _, err := exec.LookPath("iptables"); err != nil {
+		if o.status != playbooks.StatusFailed || !strings.Contains(o.res.Msg, "iptables not found") {
+			t.Errorf("without iptables: %s %q", o.status, o.res.Msg)
+		}
+		return
+	}
+	if o := h.run("iptables: {chain: INPUT, comment: orch-no-such-rule, jump: ACCEPT, state: absent}", true, false); o.status != playbooks.StatusOK {
+		t.Errorf("absent rule in --check: %s\n%s", o.status, o.out)
+	}
+}
