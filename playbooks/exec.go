@@ -462,6 +462,7 @@ func (p *playRun) taskContext(ctx context.Context, t *Task, h *hostState, s sett
 			}
 			return wrapConn(c, s), nil
 		},
+		reset: func() { r.resetConn(target) },
 	}
 	if t.role != nil {
 		tc.roleDir = t.role.role.Dir

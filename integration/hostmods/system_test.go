@@ -72,4 +72,21 @@ func TestDebianSystemModules(t *testing.T) {
 			t.Errorf("unknown locale: %s", o.status)
 		}
 	})
+	t.Run("reboot", func(t *testing.T) {
+		initStart := func() string { out, _ := e.sh("host1", "cut -d' ' -f22 /proc/1/stat"); return out }
+		before := initStart()
+		if c := e.play(t, "reboot:", true); c.status != playbooks.StatusChanged || initStart() != before {
+			t.Fatalf("--check: %s, init %s -> %s", c.status, before, initStart())
+		}
+		o := e.play(t, "reboot: {reboot_timeout: 120}", false)
+		if o.status != playbooks.StatusChanged || o.res.Data["rebooted"] != true {
+			t.Fatalf("reboot: %s %v\n%s", o.status, o.res.Data, o.out)
+		}
+		if after := initStart(); after == before || after == "" {
+			t.Errorf("init started at %s before and %q after: not rebooted", before, after)
+		}
+		if o := e.play(t, "stat: {path: /}", false); o.status != playbooks.StatusOK {
+			t.Errorf("a task after the reboot: %s\n%s", o.status, o.out)
+		}
+	})
 }

@@ -67,6 +67,7 @@ var modules = map[string]playbooks.Module{
 	"locale_gen":          playbooks.ModuleFunc(localeGenModule),
 	"pip":                 playbooks.ModuleFunc(pipModule),
 	"iptables":            playbooks.ModuleFunc(iptablesModule),
+	"reboot":              playbooks.ModuleFunc(rebootModule),
 }
 
 // collections maps a short name to the collection Ansible ships it in, when that is not
