@@ -77,6 +77,9 @@ var ansibleCases = []ansibleCase{
 	{before: "x\n", task: "uri: {url: '{{ url }}/none', status_code: [200, 201]}"},
 	{before: "x\n", task: "find: {paths: '{{ d }}', patterns: 'f1*'}"},
 	{before: "x\n", task: "getent: {database: passwd, key: root}"},
+	{before: "x\n", task: "service_facts:"},
+	{before: "x\n", task: "package_facts: {manager: auto}"},
+	{before: "x\n", task: "pip: {name: orchdemo, virtualenv: '{{ f }}.venv', virtualenv_command: 'python3 -m venv', extra_args: '--no-index --find-links {{ wheels }}'}"},
 	{before: "x\n", task: "getent: {database: passwd, key: no-such-user-orch}"},
 	{before: "x\n", task: "getent: {database: passwd, key: no-such-user-orch, fail_key: false}"},
 	{before: "x\n", task: "find: {paths: ['{{ d }}/nope', '{{ d }}'], file_type: directory}"},
@@ -109,7 +112,9 @@ func TestAgainstAnsible(t *testing.T) {
 		"git -c user.name=t -c user.email=t@t commit -qm one").CombinedOutput(); err != nil {
 		t.Fatalf("making a repository: %v\n%s", err, out)
 	}
-	pb := ansiblePlaybook(cases, map[string]string{"url": url, "repo": repo})
+	wheels := t.TempDir()
+	writeWheel(t, wheels, "orchdemo", "1.0")
+	pb := ansiblePlaybook(cases, map[string]string{"url": url, "repo": repo, "wheels": wheels})
 	theirs, ours := t.TempDir(), newHarness(t)
 	for _, dir := range []string{theirs, ours.dir} {
 		for i, c := range cases {

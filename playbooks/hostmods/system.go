@@ -192,7 +192,8 @@ func modprobeModule(ctx context.Context, t *playbooks.TaskContext) (playbooks.Re
 		return playbooks.Result{}, fmt.Errorf("%w \"persistent\": only disabled is supported", playbooks.ErrArgs)
 	}
 	mod := strings.ReplaceAll(name, "-", "_")
-	probe := "m=" + q(mod) + "\nif grep -q \"^$m \" /proc/modules 2>/dev/null; then echo loaded=1\n" +
+	probe := "PATH=$PATH:/sbin:/usr/sbin; command -v modprobe >/dev/null || echo nomodprobe=1\n" +
+		"m=" + q(mod) + "\nif grep -q \"^$m \" /proc/modules 2>/dev/null; then echo loaded=1\n" +
 		"elif grep -Eq \"/$m\\.ko(\\.[a-z]+)?$\" /lib/modules/$(uname -r)/modules.builtin 2>/dev/null; then echo loaded=1; echo builtin=1; fi\n"
 	o, err := runOK(ctx, t, "reading loaded modules", probe, nil)
 	if err != nil {
@@ -200,6 +201,9 @@ func modprobeModule(ctx context.Context, t *playbooks.TaskContext) (playbooks.Re
 	}
 	f := fields(o.stdout)
 	data := map[string]any{"name": name, "params": params, "state": state}
+	if f["nomodprobe"] == "1" {
+		return playbooks.Result{Failed: true, Msg: `Failed to find required executable "modprobe"`, Data: data}, nil
+	}
 	loaded := f["loaded"] == "1"
 	if loaded == (state == "present") {
 		return playbooks.Result{Data: data}, nil
@@ -207,9 +211,9 @@ func modprobeModule(ctx context.Context, t *playbooks.TaskContext) (playbooks.Re
 	if state == "absent" && f["builtin"] == "1" {
 		return playbooks.Result{Failed: true, Msg: name + " is built into the kernel and cannot be unloaded", Data: data}, nil
 	}
-	cmd := "modprobe " + q(name)
+	cmd := "PATH=$PATH:/sbin:/usr/sbin modprobe " + q(name)
 	if state == "absent" {
-		cmd = "modprobe -r " + q(name)
+		cmd = "PATH=$PATH:/sbin:/usr/sbin modprobe -r " + q(name)
 	} else if params != "" {
 		cmd += " " + params // params are module options split by the shell, as Ansible splits them
 	}
