@@ -374,3 +374,26 @@ func TestIptablesWithoutIptables(t *testing.T) {
 		t.Errorf("absent rule in --check: %s\n%s", o.status, o.out)
 	}
 }
+
+// TestGatheredFactsUnderAnsibleFacts: the facts service_facts, package_facts and getent set
+// are both variables (getent_passwd) and ansible_facts.<name>, as in Ansible, even with
+// gather_facts off; set_fact's variables are not under ansible_facts.
+func TestGatheredFactsUnderAnsibleFacts(t *testing.T) {
+	requireTool(t, "getent", "dpkg-query", "service")
+	h := newHarness(t)
+	for _, c := range []struct {
+		that string
+		ok   bool
+	}{
+		{"getent_passwd.root[1] == '0' and ansible_facts.getent_passwd.root[1] == '0'", true},
+		{"'dpkg' in ansible_facts.packages and 'dpkg' in packages", true},
+		{"ansible_facts.services | length > 0", true},
+		{"ansible_facts.x is defined", false},
+	} {
+		o := h.runSrc("- hosts: h1\n  gather_facts: false\n  tasks:\n    - getent: {database: passwd, key: root}\n    - package_facts:\n"+
+			"    - service_facts:\n    - set_fact: {x: 1}\n    - assert: {that: [\""+c.that+"\"]}\n", false, false)
+		if (o.status == playbooks.StatusOK) != c.ok {
+			t.Errorf("%s: %s %s", c.that, o.status, o.res.Msg)
+		}
+	}
+}
