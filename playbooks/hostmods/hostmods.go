@@ -68,6 +68,7 @@ var modules = map[string]playbooks.Module{
 	"pip":                 playbooks.ModuleFunc(pipModule),
 	"iptables":            playbooks.ModuleFunc(iptablesModule),
 	"reboot":              playbooks.ModuleFunc(rebootModule),
+	"yum_repository":      playbooks.ModuleFunc(yumRepositoryModule),
 }
 
 // collections maps a short name to the collection Ansible ships it in, when that is not

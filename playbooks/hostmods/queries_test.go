@@ -397,3 +397,26 @@ func TestGatheredFactsUnderAnsibleFacts(t *testing.T) {
 		}
 	}
 }
+
+// TestYumRepository: a repository section converges in a .repo file (written as Python's
+// RawConfigParser writes it), another file's sections and comments-free rewrite are kept,
+// absent removes the section and then the empty file.
+func TestYumRepository(t *testing.T) {
+	h := newHarness(t)
+	h.write("other.repo", "# comment\n[keep]\nname = Keep\nbaseurl = http://192.0.2.9/\n")
+	task := "yum_repository: {name: epel, description: EPEL 9, baseurl: ['http://192.0.2.1/a', 'http://192.0.2.1/b'], gpgcheck: true, enabled: true, reposdir: '{{ d }}', file: other}"
+	h.converge(task)
+	want := "[keep]\nname = Keep\nbaseurl = http://192.0.2.9/\n\n[epel]\nbaseurl = http://192.0.2.1/a\n\thttp://192.0.2.1/b\nenabled = 1\ngpgcheck = 1\nname = EPEL 9\n\n"
+	if got := h.read("other.repo"); got != want {
+		t.Errorf("other.repo:\n%s\nwant:\n%s", got, want)
+	}
+	h.converge("yum_repository: {name: epel, state: absent, reposdir: '{{ d }}', file: other}")
+	h.converge("yum_repository: {name: keep, state: absent, reposdir: '{{ d }}', file: other}")
+	if _, err := os.Stat(filepath.Join(h.dir, "other.repo")); !os.IsNotExist(err) {
+		t.Errorf("the empty file is still there: %v", err)
+	}
+	if o := h.run("yum_repository: {name: x, description: X, baseurl: 'http://192.0.2.1/', reposdir: '{{ d }}/nope'}", false, false); o.status != playbooks.StatusFailed ||
+		o.res.Msg != "Repo directory '"+h.dir+"/nope' does not exist." {
+		t.Errorf("missing reposdir: %s %q", o.status, o.res.Msg)
+	}
+}
