@@ -420,3 +420,25 @@ func TestYumRepository(t *testing.T) {
 		t.Errorf("missing reposdir: %s %q", o.status, o.res.Msg)
 	}
 }
+
+// TestSelinuxConfig: on a host where SELinux does not run (this one, the Debian lab's) the
+// state and policy converge in the config file and a reboot is reported as required;
+// a state other than disabled needs a policy.
+func TestSelinuxConfig(t *testing.T) {
+	if out, err := exec.Command("sh", "-c", "command -v getenforce && getenforce").Output(); err == nil && !strings.Contains(string(out), "Disabled") {
+		t.Skipf("SELinux runs here (%s): the test would change it", out)
+	}
+	h := newHarness(t)
+	h.write("config", "# SELinux config\nSELINUX=disabled\nSELINUXTYPE=targeted\n")
+	first := h.converge("ansible.posix.selinux: {policy: mls, state: permissive, configfile: '{{ d }}/config'}")
+	if got := h.read("config"); got != "# SELinux config\nSELINUX=permissive\nSELINUXTYPE=mls\n" {
+		t.Errorf("config: %q", got)
+	}
+	if first.res.Data["reboot_required"] != true || !strings.Contains(first.res.Msg, "Config SELinux state changed from 'disabled' to 'permissive'") {
+		t.Errorf("result: %q %v", first.res.Msg, first.res.Data)
+	}
+	if o := h.run("selinux: {state: enforcing, configfile: '{{ d }}/config'}", false, false); o.status != playbooks.StatusFailed ||
+		o.res.Msg != "Policy is required if state is not 'disabled'" {
+		t.Errorf("no policy: %s %q", o.status, o.res.Msg)
+	}
+}
