@@ -70,6 +70,7 @@ var modules = map[string]playbooks.Module{
 	"reboot":              playbooks.ModuleFunc(rebootModule),
 	"yum_repository":      playbooks.ModuleFunc(yumRepositoryModule),
 	"selinux":             playbooks.ModuleFunc(selinuxModule),
+	"seboolean":           playbooks.ModuleFunc(sebooleanModule),
 }
 
 // collections maps a short name to the collection Ansible ships it in, when that is not
@@ -77,7 +78,7 @@ var modules = map[string]playbooks.Module{
 var collections = map[string]string{
 	"ini_file": "community.general", "sysctl": "ansible.posix", "mount": "ansible.posix",
 	"timezone": "community.general", "modprobe": "community.general", "locale_gen": "community.general",
-	"selinux": "ansible.posix",
+	"selinux": "ansible.posix", "seboolean": "ansible.posix",
 }
 
 // Registry returns a fresh registry of the package's modules, under their short names,

@@ -442,3 +442,18 @@ func TestSelinuxConfig(t *testing.T) {
 		t.Errorf("no policy: %s %q", o.status, o.res.Msg)
 	}
 }
+
+// TestSebooleanWithoutSelinux: where SELinux does not run, seboolean fails with Ansible's
+// message (--check too).
+func TestSebooleanWithoutSelinux(t *testing.T) {
+	if out, err := exec.Command("sh", "-c", "command -v getenforce && getenforce").Output(); err == nil && !strings.Contains(string(out), "Disabled") {
+		t.Skipf("SELinux runs here (%s)", out)
+	}
+	h := newHarness(t)
+	for _, check := range []bool{true, false} {
+		if o := h.run("ansible.posix.seboolean: {name: httpd_can_network_connect, state: true, persistent: true}", check, false); o.status != playbooks.StatusFailed ||
+			o.res.Msg != "SELinux is disabled on this host." {
+			t.Errorf("check=%v: %s %q", check, o.status, o.res.Msg)
+		}
+	}
+}

@@ -103,3 +103,59 @@ func setSelinuxKey(content, key, value string) string {
 	}
 	return content + key + "=" + value + "\n"
 }
+
+// seboolean sets an SELinux boolean (setsebool, -P with persistent) when getsebool shows
+// another value; on a host where SELinux does not run it fails as Ansible's does unless
+// ignore_selinux_state.
+func sebooleanModule(ctx context.Context, t *playbooks.TaskContext) (playbooks.Result, error) {
+	a := t.Args
+	if err := playbooks.AllowArgs("seboolean", a, "name", "state", "persistent", "ignore_selinux_state"); err != nil {
+		return playbooks.Result{}, err
+	}
+	name, err := a.Required("name")
+	if err != nil {
+		return playbooks.Result{}, err
+	}
+	if !a.Has("state") {
+		return playbooks.Result{}, fmt.Errorf("%w \"state\": required", playbooks.ErrArgs)
+	}
+	state, err := a.Bool("state", false)
+	if err != nil {
+		return playbooks.Result{}, err
+	}
+	persistent, err := a.Bool("persistent", false)
+	if err != nil {
+		return playbooks.Result{}, err
+	}
+	ignore, err := a.Bool("ignore_selinux_state", false)
+	if err != nil {
+		return playbooks.Result{}, err
+	}
+	o, err := runOK(ctx, t, "getsebool "+name, "command -v getenforce >/dev/null 2>&1 && echo \"runtime=$(getenforce)\"\n"+
+		"command -v getsebool >/dev/null 2>&1 && echo \"value=$(getsebool "+q(name)+" 2>/dev/null)\"; exit 0", nil)
+	if err != nil {
+		return playbooks.Result{}, err
+	}
+	f := fields(o.stdout)
+	data := map[string]any{"name": name, "state": state, "persistent": persistent}
+	if (f["runtime"] == "" || f["runtime"] == "Disabled") && !ignore {
+		return playbooks.Result{Failed: true, Msg: "SELinux is disabled on this host.", Data: data}, nil
+	}
+	cur, ok := strings.CutPrefix(f["value"], name+" --> ")
+	if !ok {
+		return playbooks.Result{Failed: true, Msg: "SELinux boolean " + name + " does not exist.", Data: data}, nil
+	}
+	want := map[bool]string{true: "on", false: "off"}[state]
+	if strings.HasPrefix(cur, want) {
+		return playbooks.Result{Data: data}, nil
+	}
+	cmd := "setsebool "
+	if persistent {
+		cmd += "-P "
+	}
+	cmd += q(name) + " " + want
+	return playbooks.Result{Data: data}, t.Change(cmd, func() error {
+		_, err := runOK(ctx, t, cmd, cmd, nil)
+		return err
+	})
+}
