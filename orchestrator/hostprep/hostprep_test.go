@@ -71,7 +71,7 @@ func TestParseFacts(t *testing.T) {
 	f := parseFacts("id=rocky\nlike=rhel centos fedora\nname=Rocky Linux\nversion=9.4\ninit=systemd\narch=aarch64\nkernel=5.14\npm=dnf\ntool=nft\nfeature=dm_mod\nmem=SwapTotal:2048\nsockets=2\ncores=4\nfips=1\n")
 	want := &Facts{OSFamily: "RedHat", Distribution: "Rocky", Version: "9.4", ServiceMgr: "systemd", Architecture: "aarch64",
 		Kernel: "5.14", PkgMgr: "dnf", Features: map[string]bool{"btrfs": false, "zfs": false, "device-mapper": true, "nftables": false},
-		Tools: map[string]bool{"lxc-start": false, "dnsmasq": false, "nft": true, "mkfs.btrfs": false, "lvcreate": false, "zfs": false, "xz": false},
+		Tools:  map[string]bool{"lxc-start": false, "dnsmasq": false, "nft": true, "mkfs.btrfs": false, "lvcreate": false, "zfs": false, "xz": false},
 		Memory: map[string]int{"SwapTotal": 2048}, Sockets: 2, Cores: 4, FIPS: true}
 	if !reflect.DeepEqual(f, want) {
 		t.Errorf("got %+v\nwant %+v", f, want)
