@@ -50,7 +50,7 @@ func (c *connector) Connect(ctx context.Context, h playbooks.Host) (playbooks.Co
 	if err != nil {
 		return nil, err
 	}
-	return connAdapter{conn}, nil
+	return connAdapter{conn, func() { c.forget(h.Name+"\x00"+user, conn) }}, nil
 }
 
 // SSH returns the run's SSH connection to host as its inventory user, dialing it once; the
@@ -70,7 +70,24 @@ func (c *connector) connect(ctx context.Context, host, user string, vars map[str
 	}
 	c.mu.Unlock()
 	lc.once.Do(func() { lc.conn, lc.err = c.dial(ctx, host, user, vars) })
+	if lc.err != nil {
+		c.mu.Lock()
+		if c.conns[key] == lc {
+			delete(c.conns, key) // a later Connect (after reset_connection, a reboot) dials again
+		}
+		c.mu.Unlock()
+	}
 	return lc.conn, lc.err
+}
+
+// forget drops the connection under key if it is still conn, so that the next Connect
+// dials again (meta: reset_connection, the reboot module).
+func (c *connector) forget(key string, conn *transport.Conn) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if lc := c.conns[key]; lc != nil && lc.conn == conn {
+		delete(c.conns, key)
+	}
 }
 
 func (c *connector) dial(ctx context.Context, name, user string, vars map[string]any) (*transport.Conn, error) {
@@ -129,8 +146,20 @@ func (c *connector) close() {
 	}
 }
 
-// connAdapter is a transport.Conn seen as a playbooks.Conn.
-type connAdapter struct{ c *transport.Conn }
+// connAdapter is a transport.Conn seen as a playbooks.Conn; Close (the engine's
+// reset_connection) closes it and makes the connector dial again next time.
+type connAdapter struct {
+	c      *transport.Conn
+	forget func()
+}
+
+// Close forgets and closes the connection.
+func (a connAdapter) Close() error {
+	if a.forget != nil {
+		a.forget()
+	}
+	return a.c.Close()
+}
 
 func (a connAdapter) Run(ctx context.Context, cmd string, stdin io.Reader, become bool) ([]byte, []byte, int, error) {
 	res, err := a.c.Run(ctx, cmd, transport.RunOptions{Stdin: stdin, Become: become})

@@ -17,6 +17,7 @@ type outcome struct {
 	res         Result
 	reg         map[string]any // what register stores
 	facts       map[string]any // ansible_facts from the module(s)
+	hostFacts   bool           // facts are a module's host facts (not set_fact's/include_vars' variables)
 	notify      []string
 	delegate    string
 	changed     bool
@@ -369,6 +370,11 @@ func (p *playRun) timeout(t *Task, in *inherit, vars map[string]any) time.Durati
 	return time.Duration(n) * time.Second
 }
 
+// variableModules return variables as ansible_facts: they are not gathered facts, so
+// they do not appear under ansible_facts (as in Ansible, where set_fact without cacheable
+// and include_vars are not in the fact cache).
+var variableModules = map[string]bool{"set_fact": true, "include_vars": true}
+
 // moduleOutcome turns a module's result into an outcome and applies
 // changed_when/failed_when.
 func (p *playRun) moduleOutcome(t *Task, tc *TaskContext, res Result, err error, vars map[string]any, delegate string) outcome {
@@ -391,6 +397,7 @@ func (p *playRun) moduleOutcome(t *Task, tc *TaskContext, res Result, err error,
 	o.res, o.reg = res, registerValue(res)
 	if facts, ok := res.Data["ansible_facts"].(map[string]any); ok {
 		o.facts = facts
+		o.hostFacts = !variableModules[t.Module]
 	}
 	if !o.unreachable && !o.res.Skipped {
 		p.overrides(t, vars, &o, tc.Check && len(tc.changes) > 0)
@@ -462,6 +469,7 @@ func (p *playRun) taskContext(ctx context.Context, t *Task, h *hostState, s sett
 			}
 			return wrapConn(c, s), nil
 		},
+		reset: func() { r.resetConn(target) },
 	}
 	if t.role != nil {
 		tc.roleDir = t.role.role.Dir

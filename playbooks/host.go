@@ -73,6 +73,38 @@ func (h *hostState) setFacts(facts map[string]any) {
 	h.dirty, h.outside = true, nil
 }
 
+// setFactsFrom sets an outcome's facts, as host facts or as variables.
+func (h *hostState) setFactsFrom(o outcome) {
+	if o.hostFacts {
+		h.setModuleFacts(o.facts)
+	} else {
+		h.setFacts(o.facts)
+	}
+}
+
+// setModuleFacts is setFacts for the facts a module gathered (service_facts' services,
+// getent's getent_passwd...): as in Ansible, every one is also ansible_facts.<name>, not
+// only the ansible_X ones.
+func (h *hostState) setModuleFacts(facts map[string]any) {
+	h.setFacts(facts)
+	var af map[string]any
+	for k, v := range facts {
+		if strings.HasPrefix(k, "ansible_") {
+			continue
+		}
+		if af == nil {
+			old, _ := h.facts["ansible_facts"].(map[string]any)
+			if af = maps.Clone(old); af == nil {
+				af = map[string]any{}
+			}
+		}
+		af[k] = v
+	}
+	if af != nil {
+		h.facts["ansible_facts"] = af
+	}
+}
+
 // connect opens the host's connection once per login user and connection
 // type; a failure is remembered. A host whose ansible_connection (or the
 // task's connection keyword) is local runs commands on this machine;

@@ -199,10 +199,10 @@ func (p *playRun) apply(t *Task, h *hostState, o outcome, in *inherit, count boo
 	}
 	if t.DelegateFacts && o.delegate != "" && o.delegate != h.host.Name {
 		d := p.r.hostByName(o.delegate)
-		d.setFacts(o.facts)
+		d.setFactsFrom(o)
 		p.invChanged = p.invChanged || len(o.facts) > 0 // the delegate's view and hostvars
 	} else {
-		h.setFacts(o.facts)
+		h.setFactsFrom(o)
 	}
 	p.applyInventory(t, h, o)
 	if o.changed && !o.unreachable && (!o.failed || o.ignored) {

@@ -37,6 +37,7 @@ type TaskContext struct {
 	roleDir string    // the task's role directory, if any
 	jobs    *jobTable // the run's async jobs
 	connect func(ctx context.Context) (Conn, error)
+	reset   func()
 	changes []string
 }
 
@@ -46,6 +47,14 @@ func (t *TaskContext) Vars() VarView { return VarView{m: t.vars} }
 // Conn returns the connection to the host (or delegate), opening it on
 // first use. The error wraps ErrUnreachable.
 func (t *TaskContext) Conn() (Conn, error) { return t.connect(t.ctx) }
+
+// ResetConn closes and forgets the connections to the task's host (or delegate), as
+// `meta: reset_connection` does: the next Conn opens a new one (after a reboot, say).
+func (t *TaskContext) ResetConn() {
+	if t.reset != nil {
+		t.reset()
+	}
+}
 
 // Change is the single gate for side effects: it records description and,
 // unless in check mode, calls apply. Every module change goes through it.

@@ -27,7 +27,7 @@ const systemPlaybook = `
 - hosts: all
   tasks:
     - name: packages
-      apt: {name: [hello, cron], update_cache: true, cache_valid_time: 3600}
+      apt: {name: [hello, cron, locales, iptables], update_cache: true, cache_valid_time: 3600}
     - name: package module
       package: {name: hello, state: present}
     - name: group
@@ -57,6 +57,25 @@ const systemPlaybook = `
       register: st
     - name: assert
       assert: {that: [st.stat.exists, "st.stat.mode == '0640'"]}
+    - name: timezone
+      community.general.timezone: {name: Europe/Paris}
+    - name: locale
+      community.general.locale_gen: {name: fr_FR.UTF-8}
+    - name: service facts
+      service_facts:
+    - name: package facts
+      package_facts: {manager: auto}
+    - name: hold
+      dpkg_selections: {name: hello, selection: hold}
+    - name: getent
+      getent: {database: passwd, key: appu}
+    - name: find
+      find: {paths: /etc, patterns: 'app.*'}
+      register: found
+    - name: facts used
+      assert: {that: ["ansible_facts.services['app.service'].state == 'running'", "'hello' in ansible_facts.packages", "getent_passwd.appu[1] == '3100'", "found.matched == 2"]}
+    - name: firewall
+      iptables: {chain: INPUT, protocol: tcp, destination_port: '8080', jump: ACCEPT, comment: app}
 `
 
 // TestDebianAgainstAnsible runs the same playbook twice with ansible-playbook on one fresh
@@ -78,8 +97,8 @@ func TestDebianAgainstAnsible(t *testing.T) {
 		t.Logf("run %d, ansible-playbook:\n%s", run, strings.Join(want, "\n"))
 		// The playbook is not idempotent on purpose (replace undoes lineinfile's line, as real
 		// playbooks do): the second run changes those two tasks again, on both sides.
-		if changes := strings.Count(strings.Join(want, "\n"), ": changed"); len(want) != 17 || changes != map[int]int{1: 12, 2: 2}[run] {
-			t.Fatalf("run %d: ansible-playbook reported %d task results (want 17), %d changed", run, len(want), changes)
+		if changes := strings.Count(strings.Join(want, "\n"), ": changed"); len(want) != 26 || changes != map[int]int{1: 16, 2: 2}[run] {
+			t.Fatalf("run %d: ansible-playbook reported %d task results (want 26), %d changed", run, len(want), changes)
 		}
 		if strings.Join(want, "\n") != strings.Join(got, "\n") {
 			t.Errorf("run %d: task results differ\nansible:\n%s\norch:\n%s", run, strings.Join(want, "\n"), strings.Join(got, "\n"))

@@ -22,8 +22,17 @@ import (
 	"orch/playbooks/hostmods"
 )
 
-// sshConn is a transport.Conn seen as a playbooks.Conn (as orch's connector adapts it).
-type sshConn struct{ c *transport.Conn }
+// sshConn is a transport.Conn seen as a playbooks.Conn (as orch's connector adapts it);
+// Close forgets it in the connector, which dials again next time (reset_connection, reboot).
+type sshConn struct {
+	c      *transport.Conn
+	forget func()
+}
+
+func (a sshConn) Close() error {
+	a.forget()
+	return a.c.Close()
+}
 
 func (a sshConn) Run(ctx context.Context, cmd string, stdin io.Reader, become bool) ([]byte, []byte, int, error) {
 	res, err := a.c.Run(ctx, cmd, transport.RunOptions{Stdin: stdin, Become: become})
@@ -44,8 +53,17 @@ type connector struct {
 func (c *connector) Connect(ctx context.Context, h playbooks.Host) (playbooks.Conn, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	forget := func(conn *transport.Conn) func() {
+		return func() {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if c.conns[h.Name] == conn {
+				delete(c.conns, h.Name)
+			}
+		}
+	}
 	if conn := c.conns[h.Name]; conn != nil {
-		return sshConn{conn}, nil
+		return sshConn{conn, forget(conn)}, nil
 	}
 	lh := c.lab.Host(h.Name)
 	conn, err := transport.Dial(ctx, transport.Config{Name: h.Name, Host: lh.Addr, User: "root",
@@ -54,7 +72,7 @@ func (c *connector) Connect(ctx context.Context, h playbooks.Host) (playbooks.Co
 		return nil, err
 	}
 	c.conns[h.Name] = conn
-	return sshConn{conn}, nil
+	return sshConn{conn, forget(conn)}, nil
 }
 
 func (c *connector) close() {

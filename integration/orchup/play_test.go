@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"orch/integration/lab"
 )
 
 // TestPlayOnRealHosts runs a user playbook with `orch play` over real SSH: files, templates,
@@ -124,5 +126,39 @@ func TestPlayGathersFacts(t *testing.T) {
 	ports, err := e.lab.Host("host1").Exec(t.Context(), "cat", "/var/lib/nodeagent/orch-facts-ports")
 	if err != nil || strings.TrimSpace(string(ports)) != "80\n443" {
 		t.Errorf("include_tasks loop wrote %q (%v)", ports, err)
+	}
+}
+
+// TestPlayRebootsDebianHost runs `orch play` with the reboot module on a Debian host booted
+// by systemd: the host reboots (a new init), orch reconnects over a new SSH connection and
+// the next task runs; the recap counts the reboot as changed.
+func TestPlayRebootsDebianHost(t *testing.T) {
+	e := newEnv(t, 1, lab.WithOS(lab.OSDebian))
+	initStart := func() string {
+		out, err := e.lab.Host("host1").Exec(t.Context(), "sh", "-c", "cut -d' ' -f22 /proc/1/stat")
+		if err != nil {
+			t.Fatalf("%v %s", err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	before := initStart()
+	site := filepath.Join(e.dir, "reboot.yml")
+	play := "- hosts: all\n  gather_facts: false\n  tasks:\n    - ansible.builtin.reboot: {reboot_timeout: 120}\n" +
+		"    - ansible.builtin.copy: {dest: /root/after-reboot, content: \"ok\\n\"}\n"
+	if err := os.WriteFile(site, []byte(play), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := e.orch("play", site)
+	if r.code != 0 {
+		t.Fatalf("play exited %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if after := initStart(); after == before {
+		t.Errorf("init started at %s before and after: not rebooted", before)
+	}
+	if !strings.Contains(r.stdout, "changed=2") {
+		t.Errorf("recap:\n%s", r.stdout)
+	}
+	if out, err := e.lab.Host("host1").Exec(t.Context(), "cat", "/root/after-reboot"); err != nil || string(out) != "ok\n" {
+		t.Errorf("the task after the reboot: %q %v", out, err)
 	}
 }

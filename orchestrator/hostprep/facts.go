@@ -58,6 +58,14 @@ type Facts struct {
 	Interfaces []string
 	// MemTotalMB is MemTotal in MiB; VCPUs the online processors (ansible_processor_vcpus).
 	MemTotalMB, VCPUs int
+	// Memory is /proc/meminfo's figures in KiB (MemFree, Buffers, Cached, SwapTotal,
+	// SwapFree, SwapCached), for ansible_memory_mb and ansible_swap*_mb.
+	Memory map[string]int
+	// Sockets are the distinct physical ids of /proc/cpuinfo (ansible_processor_count), Cores
+	// its "cpu cores" (ansible_processor_cores).
+	Sockets, Cores int
+	// FIPS is /proc/sys/crypto/fips_enabled set (ansible_fips).
+	FIPS bool
 	// Env is the command's environment (ansible_env).
 	Env map[string]string
 	// Time is the host's clock and time zone when the facts were read (ansible_date_time).
@@ -97,7 +105,11 @@ done
   find /lib/modules/$k ${missing# -o } 2>/dev/null | sed -n 's|.*/\([^/]*\)\.ko.*|feature=\1|p' | sort -u
 read -r h < /proc/sys/kernel/hostname 2>/dev/null; echo "hostname=$h"; echo "fqdn=$(hostname -f 2>/dev/null)"
 awk 'FILENAME == "/proc/net/route" && $2 == "00000000" && !r { print "route=" $1 " " $3; r = 1 }
-  /^MemTotal:/ { print "memkb=" $2 } /^processor/ { n++ } END { print "vcpus=" n }' /proc/net/route /proc/meminfo /proc/cpuinfo 2>/dev/null
+  /^MemTotal:/ { print "memkb=" $2 } /^processor/ { n++ }
+  /^(MemFree|Buffers|Cached|SwapTotal|SwapFree|SwapCached):/ { print "mem=" $1 $2 }
+  /^physical id/ { if (!($4 in s)) { s[$4] = 1; ns++ } } /^cpu cores/ && !c { c = $4 }
+  END { print "vcpus=" n; print "sockets=" ns; print "cores=" c }' /proc/net/route /proc/meminfo /proc/cpuinfo 2>/dev/null
+read -r fips < /proc/sys/crypto/fips_enabled 2>/dev/null; echo "fips=$fips"
 ip -o -4 addr show 2>/dev/null | awk '{ print "addr=" $2 " " $4 }'
 set +f; for i in /sys/class/net/*; do echo "iface=${i##*/}"; done
 echo "date=$(date '+%%s %%N %%z %%Z')"
@@ -147,7 +159,7 @@ func parseEnv(s string) map[string]string {
 }
 
 func parseLines(out string) *Facts {
-	f := &Facts{Features: map[string]bool{}, Tools: map[string]bool{}}
+	f := &Facts{Features: map[string]bool{}, Tools: map[string]bool{}, Memory: map[string]int{}}
 	for _, t := range tools {
 		f.Tools[t] = false
 	}
@@ -168,6 +180,10 @@ func parseLines(out string) *Facts {
 		case k == "addr":
 			if a, ok := parseAddr(v); ok && a.Interface != "lo" && !strings.HasPrefix(a.Address, "127.") {
 				f.IPv4 = append(f.IPv4, a)
+			}
+		case k == "mem":
+			if name, n, ok := strings.Cut(v, ":"); ok {
+				f.Memory[name], _ = strconv.Atoi(n)
 			}
 		case k == "feature":
 			for feature, mod := range kernelFeatures {
@@ -191,6 +207,9 @@ func parseLines(out string) *Facts {
 		f.MemTotalMB = mem / 1024
 	}
 	f.VCPUs, _ = strconv.Atoi(kv["vcpus"])
+	f.Sockets, _ = strconv.Atoi(kv["sockets"])
+	f.Cores, _ = strconv.Atoi(kv["cores"])
+	f.FIPS = kv["fips"] == "1"
 	f.DefaultIPv4 = defaultRoute(kv["route"], f.IPv4)
 	f.Time = parseDate(kv["date"])
 	return f
@@ -324,6 +343,15 @@ func (f *Facts) AnsibleFacts() map[string]any {
 		"ansible_interfaces":                 anyList(f.Interfaces),
 		"ansible_memtotal_mb":                f.MemTotalMB,
 		"ansible_processor_vcpus":            f.VCPUs,
+		"ansible_processor_count":            f.processorCount(),
+		"ansible_processor_cores":            f.processorCores(),
+		"ansible_processor_threads_per_core": f.threadsPerCore(),
+		"ansible_machine":                    f.Architecture,
+		"ansible_memory_mb":                  f.memoryMB(),
+		"ansible_memfree_mb":                 f.Memory["MemFree"] / 1024,
+		"ansible_swaptotal_mb":               f.Memory["SwapTotal"] / 1024,
+		"ansible_swapfree_mb":                f.Memory["SwapFree"] / 1024,
+		"ansible_fips":                       f.FIPS,
 		"ansible_env":                        anyMap(f.Env),
 		"ansible_date_time":                  dateTime(f.Time),
 	}
@@ -334,6 +362,44 @@ func (f *Facts) AnsibleFacts() map[string]any {
 		}
 	}
 	return out
+}
+
+// processorCount is Ansible's: the sockets, or the processors when cpuinfo has no
+// physical ids (ARM, some VMs).
+func (f *Facts) processorCount() int {
+	if f.Sockets > 0 {
+		return f.Sockets
+	}
+	return f.VCPUs
+}
+
+// processorCores is the cores per socket ("cpu cores"), 1 when cpuinfo does not say.
+func (f *Facts) processorCores() int {
+	if f.Cores > 0 {
+		return f.Cores
+	}
+	return 1
+}
+
+// threadsPerCore is vcpus / (sockets * cores), at least 1, as Ansible derives it.
+func (f *Facts) threadsPerCore() int {
+	if n := f.processorCount() * f.processorCores(); n > 0 && f.VCPUs/n > 0 {
+		return f.VCPUs / n
+	}
+	return 1
+}
+
+// memoryMB is Ansible's ansible_memory_mb: real, nocache and swap, in MiB.
+func (f *Facts) memoryMB() map[string]any {
+	m := f.Memory
+	total, free := f.MemTotalMB, m["MemFree"]/1024
+	nocacheFree := (m["MemFree"] + m["Buffers"] + m["Cached"]) / 1024
+	swapTotal, swapFree := m["SwapTotal"]/1024, m["SwapFree"]/1024
+	return map[string]any{
+		"real":    map[string]any{"total": total, "free": free, "used": total - free},
+		"nocache": map[string]any{"free": nocacheFree, "used": total - nocacheFree},
+		"swap":    map[string]any{"total": swapTotal, "free": swapFree, "used": swapTotal - swapFree, "cached": m["SwapCached"] / 1024},
+	}
 }
 
 func (a Address) fact() map[string]any {

@@ -2,7 +2,9 @@ package hostprep
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -66,10 +68,11 @@ func lookPath(tool string) error {
 }
 
 func TestParseFacts(t *testing.T) {
-	f := parseFacts("id=rocky\nlike=rhel centos fedora\nname=Rocky Linux\nversion=9.4\ninit=systemd\narch=aarch64\nkernel=5.14\npm=dnf\ntool=nft\nfeature=dm_mod\n")
+	f := parseFacts("id=rocky\nlike=rhel centos fedora\nname=Rocky Linux\nversion=9.4\ninit=systemd\narch=aarch64\nkernel=5.14\npm=dnf\ntool=nft\nfeature=dm_mod\nmem=SwapTotal:2048\nsockets=2\ncores=4\nfips=1\n")
 	want := &Facts{OSFamily: "RedHat", Distribution: "Rocky", Version: "9.4", ServiceMgr: "systemd", Architecture: "aarch64",
 		Kernel: "5.14", PkgMgr: "dnf", Features: map[string]bool{"btrfs": false, "zfs": false, "device-mapper": true, "nftables": false},
-		Tools: map[string]bool{"lxc-start": false, "dnsmasq": false, "nft": true, "mkfs.btrfs": false, "lvcreate": false, "zfs": false, "xz": false}}
+		Tools:  map[string]bool{"lxc-start": false, "dnsmasq": false, "nft": true, "mkfs.btrfs": false, "lvcreate": false, "zfs": false, "xz": false},
+		Memory: map[string]int{"SwapTotal": 2048}, Sockets: 2, Cores: 4, FIPS: true}
 	if !reflect.DeepEqual(f, want) {
 		t.Errorf("got %+v\nwant %+v", f, want)
 	}
@@ -205,4 +208,53 @@ func BenchmarkGather(b *testing.B) {
 		}
 		r.calls = nil
 	}
+}
+
+// TestHardwareFactsAgainstAnsible compares the hardware facts the corpus roles use
+// (ansible_machine, processor_count/cores, memtotal_mb, memory_mb.swap.total, fips) with
+// what ansible-core's setup gathers on this machine, when ansible is installed.
+func TestHardwareFactsAgainstAnsible(t *testing.T) {
+	f, err := Gather(t.Context(), &localRunner{}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours := f.AnsibleFacts()
+	mem := ours["ansible_memory_mb"].(map[string]any)
+	if mem["real"].(map[string]any)["total"] != f.MemTotalMB || ours["ansible_machine"] != runtimeMachine(t) {
+		t.Errorf("memory_mb %v, machine %v", mem, ours["ansible_machine"])
+	}
+	ansible, err := exec.LookPath("ansible")
+	if err != nil {
+		t.Skip("ansible not installed: nothing to compare with")
+	}
+	out, err := exec.Command(ansible, "localhost", "-c", "local", "-m", "setup", "-a", "gather_subset=hardware").Output()
+	if err != nil {
+		t.Fatalf("ansible setup: %v", err)
+	}
+	_, js, _ := strings.Cut(string(out), "=> ")
+	var theirs struct {
+		Facts map[string]any `json:"ansible_facts"`
+	}
+	if err := json.Unmarshal([]byte(js), &theirs); err != nil {
+		t.Fatalf("ansible's output: %v\n%s", err, out)
+	}
+	for _, k := range []string{"ansible_machine", "ansible_processor_count", "ansible_processor_cores", "ansible_processor_vcpus",
+		"ansible_processor_threads_per_core", "ansible_memtotal_mb", "ansible_swaptotal_mb", "ansible_fips"} {
+		if fmt.Sprint(theirs.Facts[k]) != fmt.Sprint(ours[k]) {
+			t.Errorf("%s: ansible %v, orch %v", k, theirs.Facts[k], ours[k])
+		}
+	}
+	swap := theirs.Facts["ansible_memory_mb"].(map[string]any)["swap"].(map[string]any)
+	if fmt.Sprint(swap["total"]) != fmt.Sprint(mem["swap"].(map[string]any)["total"]) {
+		t.Errorf("memory_mb.swap: ansible %v, orch %v", swap, mem["swap"])
+	}
+}
+
+// runtimeMachine is uname -m.
+func runtimeMachine(t *testing.T) string {
+	out, err := exec.Command("uname", "-m").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(out))
 }

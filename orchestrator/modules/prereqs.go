@@ -43,8 +43,10 @@ func (d Deps) setup(ctx context.Context, t *playbooks.TaskContext) (playbooks.Re
 // factSubsets are the gather_subset names orch knows, with the facts they hold (the
 // rest is in "min", always gathered, as in Ansible).
 var factSubsets = map[string][]string{
-	"network":  {"ansible_default_ipv4", "ansible_all_ipv4_addresses", "ansible_interfaces"},
-	"hardware": {"ansible_memtotal_mb", "ansible_processor_vcpus"},
+	"network": {"ansible_default_ipv4", "ansible_all_ipv4_addresses", "ansible_interfaces"},
+	"hardware": {"ansible_memtotal_mb", "ansible_processor_vcpus", "ansible_processor_count", "ansible_processor_cores",
+		"ansible_processor_threads_per_core", "ansible_machine", "ansible_memory_mb", "ansible_memfree_mb",
+		"ansible_swaptotal_mb", "ansible_swapfree_mb", "ansible_fips"},
 }
 
 // errSubset means gather_subset names a subset orch does not know.

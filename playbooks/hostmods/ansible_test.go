@@ -73,6 +73,20 @@ var ansibleCases = []ansibleCase{
 	{absent: true, task: "git: {repo: '{{ repo }}', dest: '{{ f }}'}"},
 	{before: "x\n", task: "stat: {path: '{{ f }}'}"},
 	{before: "x\n", task: "slurp: {src: '{{ f }}'}"},
+	{before: "x\n", task: "uri: {url: '{{ url }}/a.txt', return_content: true}"},
+	{before: "x\n", task: "uri: {url: '{{ url }}/none', status_code: [200, 201]}"},
+	{before: "x\n", task: "find: {paths: '{{ d }}', patterns: 'f1*'}"},
+	{before: "x\n", task: "getent: {database: passwd, key: root}"},
+	{before: "x\n", task: "service_facts:"},
+	{before: "x\n", task: "yum_repository: {name: epel, description: EPEL, baseurl: 'http://192.0.2.1/epel', gpgcheck: false, reposdir: '{{ d }}', file: '{{ f | basename }}'}"},
+	{before: "x\n", task: "yum_repository: {name: epel, description: EPEL, baseurl: ['http://192.0.2.1/a', 'http://192.0.2.1/b'], gpgkey: 'http://192.0.2.1/k', exclude: [a, b], reposdir: '{{ d }}', file: '{{ f | basename }}', enabled: yes, priority: 10}"},
+	{before: "x\n", task: "yum_repository: {name: epel, state: absent, reposdir: '{{ d }}', file: f57}"},
+	{before: "x\n", task: "yum_repository: {name: epel, description: EPEL, reposdir: '{{ d }}'}"},
+	{before: "x\n", task: "package_facts: {manager: auto}"},
+	{before: "x\n", task: "pip: {name: orchdemo, virtualenv: '{{ f }}.venv', virtualenv_command: 'python3 -m venv', extra_args: '--no-index --find-links {{ wheels }}'}"},
+	{before: "x\n", task: "getent: {database: passwd, key: no-such-user-orch}"},
+	{before: "x\n", task: "getent: {database: passwd, key: no-such-user-orch, fail_key: false}"},
+	{before: "x\n", task: "find: {paths: ['{{ d }}/nope', '{{ d }}'], file_type: directory}"},
 }
 
 // TestAgainstAnsible runs the same playbook (every case above, twice) with ansible-playbook
@@ -92,7 +106,9 @@ func TestAgainstAnsible(t *testing.T) {
 		cases = slices.DeleteFunc(slices.Clone(cases), func(c ansibleCase) bool { return strings.HasPrefix(c.task, "cron:") })
 	}
 	if _, err := exec.LookPath("curl"); err != nil {
-		cases = slices.DeleteFunc(slices.Clone(cases), func(c ansibleCase) bool { return strings.HasPrefix(c.task, "get_url:") })
+		cases = slices.DeleteFunc(slices.Clone(cases), func(c ansibleCase) bool {
+			return strings.HasPrefix(c.task, "get_url:") || strings.HasPrefix(c.task, "uri:")
+		})
 	}
 	url := serve(t, map[string]string{"/a.txt": "served\n"})
 	repo := t.TempDir()
@@ -100,7 +116,9 @@ func TestAgainstAnsible(t *testing.T) {
 		"git -c user.name=t -c user.email=t@t commit -qm one").CombinedOutput(); err != nil {
 		t.Fatalf("making a repository: %v\n%s", err, out)
 	}
-	pb := ansiblePlaybook(cases, map[string]string{"url": url, "repo": repo})
+	wheels := t.TempDir()
+	writeWheel(t, wheels, "orchdemo", "1.0")
+	pb := ansiblePlaybook(cases, map[string]string{"url": url, "repo": repo, "wheels": wheels})
 	theirs, ours := t.TempDir(), newHarness(t)
 	for _, dir := range []string{theirs, ours.dir} {
 		for i, c := range cases {
@@ -129,10 +147,12 @@ func TestAgainstAnsible(t *testing.T) {
 				t.Errorf("case %d %s, run %d:\n ansible: %s\n    orch: %s", i, c.task, pass+1, want[k], got[k])
 			}
 		}
-		a, _ := os.ReadFile(filepath.Join(theirs, fmt.Sprintf("f%d", i)))
-		b, _ := os.ReadFile(filepath.Join(ours.dir, fmt.Sprintf("f%d", i)))
-		if string(a) != string(b) {
-			t.Errorf("case %d %s: file\n ansible: %q\n    orch: %q", i, c.task, a, b)
+		for _, name := range []string{fmt.Sprintf("f%d", i), fmt.Sprintf("f%d.repo", i)} {
+			a, errA := os.ReadFile(filepath.Join(theirs, name))
+			b, errB := os.ReadFile(filepath.Join(ours.dir, name))
+			if string(a) != string(b) || (errA == nil) != (errB == nil) {
+				t.Errorf("case %d %s: %s\n ansible: %q\n    orch: %q", i, c.task, name, a, b)
+			}
 		}
 	}
 }

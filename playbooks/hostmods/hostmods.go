@@ -56,17 +56,35 @@ var modules = map[string]playbooks.Module{
 	"apt_repository":      playbooks.ModuleFunc(aptRepositoryModule),
 	"apt_key":             playbooks.ModuleFunc(aptKeyModule),
 	"wait_for_connection": playbooks.ModuleFunc(waitForConnectionModule),
+	"uri":                 playbooks.ModuleFunc(uriModule),
+	"service_facts":       playbooks.ModuleFunc(serviceFactsModule),
+	"package_facts":       playbooks.ModuleFunc(packageFactsModule),
+	"dpkg_selections":     playbooks.ModuleFunc(dpkgSelectionsModule),
+	"find":                playbooks.ModuleFunc(findModule),
+	"timezone":            playbooks.ModuleFunc(timezoneModule),
+	"getent":              playbooks.ModuleFunc(getentModule),
+	"modprobe":            playbooks.ModuleFunc(modprobeModule),
+	"locale_gen":          playbooks.ModuleFunc(localeGenModule),
+	"pip":                 playbooks.ModuleFunc(pipModule),
+	"iptables":            playbooks.ModuleFunc(iptablesModule),
+	"reboot":              playbooks.ModuleFunc(rebootModule),
+	"yum_repository":      playbooks.ModuleFunc(yumRepositoryModule),
+	"selinux":             playbooks.ModuleFunc(selinuxModule),
+	"seboolean":           playbooks.ModuleFunc(sebooleanModule),
 }
 
 // collections maps a short name to the collection Ansible ships it in, when that is not
 // ansible.builtin (the engine strips ansible.builtin. and ansible.legacy. itself).
 var collections = map[string]string{
 	"ini_file": "community.general", "sysctl": "ansible.posix", "mount": "ansible.posix",
+	"timezone": "community.general", "modprobe": "community.general", "locale_gen": "community.general",
+	"selinux": "ansible.posix", "seboolean": "ansible.posix",
 }
 
 // Registry returns a fresh registry of the package's modules, under their short names,
 // their ansible.builtin.X names and, for those living elsewhere in Ansible, their
-// collection's name (community.general.ini_file, ansible.posix.mount, ansible.posix.sysctl).
+// collection's name (community.general.ini_file, ansible.posix.mount, ansible.posix.sysctl,
+// community.general.timezone/modprobe/locale_gen).
 func Registry() playbooks.Registry {
 	r := make(playbooks.Registry, 3*len(modules))
 	maps.Copy(r, modules)
