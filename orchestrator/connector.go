@@ -46,6 +46,9 @@ func newConnector(inv *inventory.Inventory, knownHosts string, acceptNew bool, l
 // host the inventory does not declare (added by add_host) is reached with its own vars.
 func (c *connector) Connect(ctx context.Context, h playbooks.Host) (playbooks.Conn, error) {
 	user, _ := h.Vars["ansible_user"].(string)
+	if user != "" && c.inventoryUser(h.Name) == user {
+		user = "" // the inventory's own user: one connection, shared with the modules' SSH
+	}
 	conn, err := c.connect(ctx, h.Name, user, h.Vars)
 	if err != nil {
 		return nil, err
@@ -78,6 +81,20 @@ func (c *connector) connect(ctx context.Context, host, user string, vars map[str
 		c.mu.Unlock()
 	}
 	return lc.conn, lc.err
+}
+
+// inventoryUser is the login user the inventory gives host ("" when it gives none or does
+// not know the host).
+func (c *connector) inventoryUser(host string) string {
+	h := c.inv.Host(host)
+	if h == nil {
+		return ""
+	}
+	ic, err := h.Connection()
+	if err != nil {
+		return ""
+	}
+	return ic.User
 }
 
 // forget drops the connection under key if it is still conn, so that the next Connect
