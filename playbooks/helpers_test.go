@@ -3,12 +3,10 @@ package playbooks
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -42,29 +40,11 @@ func (c *localConn) Run(ctx context.Context, cmd string, stdin io.Reader, become
 		c.log.runs = append(c.log.runs, c.host+": "+cmd)
 		c.log.become = append(c.log.become, become)
 	})
-	var out, errOut bytes.Buffer
-	x := exec.CommandContext(ctx, "sh", "-c", cmd)
-	x.Stdin, x.Stdout, x.Stderr = stdin, &out, &errOut
-	err := x.Run()
-	var exit *exec.ExitError
-	if errors.As(err, &exit) {
-		return out.Bytes(), errOut.Bytes(), exit.ExitCode(), nil
-	}
-	return out.Bytes(), errOut.Bytes(), 0, err
+	return runLocal(ctx, []string{"sh", "-c", cmd}, stdin) // become is recorded, not applied
 }
 
 func (c *localConn) Push(ctx context.Context, local, remote string, mode fs.FileMode) (bool, error) {
-	data, err := os.ReadFile(local)
-	if err != nil {
-		return false, err
-	}
-	if old, err := os.ReadFile(remote); err == nil && bytes.Equal(old, data) {
-		return false, os.Chmod(remote, mode)
-	}
-	if err := os.WriteFile(remote, data, mode); err != nil {
-		return false, err
-	}
-	return true, os.Chmod(remote, mode)
+	return LocalConn{}.Push(ctx, local, remote, mode)
 }
 
 // localConnector connects every host to the local machine, except the

@@ -23,6 +23,12 @@ func (LocalConn) Run(ctx context.Context, cmd string, stdin io.Reader, become bo
 	if become && os.Geteuid() != 0 {
 		args = append([]string{"sudo", "-n", "--"}, args...)
 	}
+	return runLocal(ctx, args, stdin)
+}
+
+// runLocal runs args on this machine: its output, and its exit code as a result, not an
+// error, as a Conn reports it.
+func runLocal(ctx context.Context, args []string, stdin io.Reader) ([]byte, []byte, int, error) {
 	var out, errOut bytes.Buffer
 	x := exec.CommandContext(ctx, args[0], args[1:]...)
 	x.Stdin, x.Stdout, x.Stderr = stdin, &out, &errOut

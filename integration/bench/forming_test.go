@@ -52,14 +52,7 @@ func scpFloor(ctx context.Context, l *lab.Lab, file string) (time.Duration, erro
 	var wg sync.WaitGroup
 	start := time.Now()
 	for i, h := range hosts {
-		wg.Go(func() {
-			out, err := exec.CommandContext(ctx, "scp", "-q", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
-				"-o", "UserKnownHostsFile="+l.KnownHostsFile(), "-i", l.KeyFile(),
-				file, "root@"+h.Addr+":/var/lib/nodeagent/scp-floor").CombinedOutput()
-			if err != nil {
-				errs[i] = fmt.Errorf("%s: scp: %w: %s", h.Name, err, strings.TrimSpace(string(out)))
-			}
-		})
+		wg.Go(func() { errs[i] = scpTo(ctx, l, h, file, "/var/lib/nodeagent/scp-floor") })
 	}
 	wg.Wait()
 	took := time.Since(start)
@@ -69,6 +62,17 @@ func scpFloor(ctx context.Context, l *lab.Lab, file string) (time.Duration, erro
 		}
 	}
 	return took, nil
+}
+
+// scpTo copies file to dest on host h with OpenSSH scp, the lab's key and known_hosts.
+func scpTo(ctx context.Context, l *lab.Lab, h *lab.Host, file, dest string) error {
+	out, err := exec.CommandContext(ctx, "scp", "-q", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+		"-o", "UserKnownHostsFile="+l.KnownHostsFile(), "-i", l.KeyFile(),
+		file, "root@"+h.Addr+":"+dest).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s: scp: %w: %s", h.Name, err, strings.TrimSpace(string(out)))
+	}
+	return nil
 }
 
 // forming is `orch up` on fresh hosts (push included) and its converged re-run, against

@@ -3,8 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -78,9 +76,5 @@ func overhead(hosts int, play func(ctx context.Context, tasks int) run) (perHost
 
 // play runs `orch play` on a playbook of n no-op command tasks.
 func (e *orchEnv) play(ctx context.Context, tasks int) run {
-	path := filepath.Join(filepath.Dir(e.inv), fmt.Sprintf("noop%d.yml", tasks))
-	if err := os.WriteFile(path, []byte(noopPlaybook(tasks)), 0o644); err != nil {
-		return run{err: err}
-	}
-	return e.orch(ctx, "play", path)
+	return e.playText(ctx, fmt.Sprintf("noop%d.yml", tasks), noopPlaybook(tasks))
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
-	"strings"
 	"testing"
 	"time"
 
@@ -61,10 +59,8 @@ func (f *slowFigures) measure(b *testing.B, n int) error {
 // and the parallel scp of it to every host.
 func (f *slowFigures) floors(ctx context.Context, l *lab.Lab) error {
 	start := time.Now()
-	if out, err := exec.CommandContext(ctx, "scp", "-q", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
-		"-o", "UserKnownHostsFile="+l.KnownHostsFile(), "-i", l.KeyFile(),
-		bins.agent, "root@"+l.Hosts()[0].Addr+":/var/lib/nodeagent/scp-one").CombinedOutput(); err != nil {
-		return fmt.Errorf("scp to one host: %w: %s", err, strings.TrimSpace(string(out)))
+	if err := scpTo(ctx, l, l.Hosts()[0], bins.agent, "/var/lib/nodeagent/scp-one"); err != nil {
+		return fmt.Errorf("scp to one host: %w", err)
 	}
 	f.one = time.Since(start)
 	took, err := scpFloor(ctx, l, bins.agent)

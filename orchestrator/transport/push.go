@@ -105,12 +105,18 @@ func (p *pusher) run(ctx context.Context) (bool, error) {
 		if done, changed, err := p.upToDate(ctx); done || err != nil {
 			return changed, err
 		}
-		r, err := p.stream(ctx, m == PushGzip)
-		if err != nil || !r.noTools {
-			return r.action != actSkip, err
-		}
-		p.c.log.Debug("no sha256sum or gzip on host: pushing over SFTP", "file", p.remote)
+		return p.streamOrSFTP(ctx, m == PushGzip)
 	}
+	return p.viaSFTP(ctx)
+}
+
+// streamOrSFTP is one stream push (gzip'd when gz), or SFTP when the host lacks the tools.
+func (p *pusher) streamOrSFTP(ctx context.Context, gz bool) (bool, error) {
+	r, err := p.stream(ctx, gz)
+	if err != nil || !r.noTools {
+		return r.action != actSkip, err
+	}
+	p.c.log.Debug("no sha256sum or gzip on host: pushing over SFTP", "file", p.remote)
 	return p.viaSFTP(ctx)
 }
 

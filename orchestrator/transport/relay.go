@@ -246,9 +246,9 @@ func (p *pusher) pushRelayed(ctx context.Context, r *Relay, lendCmd string) (boo
 			return true, nil
 		}
 		p.c.log.Debug("fetch from a lender failed: pushing from the control node", "file", p.remote, "lender", src.lender.name, "err", err)
-		return p.stream1(ctx)
+		return p.streamOrSFTP(ctx, p.tools.gzip != "")
 	}
-	changed, err := p.stream1(ctx)
+	changed, err := p.streamOrSFTP(ctx, p.tools.gzip != "")
 	if err != nil {
 		r.release(src, false)
 		return false, err
@@ -258,18 +258,6 @@ func (p *pusher) pushRelayed(ctx context.Context, r *Relay, lendCmd string) (boo
 	r.startLending(p, lendCmd)
 	r.release(src, false)
 	return changed, nil
-}
-
-// stream1 is one compressed stream push from the control node.
-func (p *pusher) stream1(ctx context.Context) (bool, error) {
-	res, err := p.stream(ctx, p.tools.gzip != "")
-	if err != nil {
-		return false, err
-	}
-	if res.noTools {
-		return p.viaSFTP(ctx)
-	}
-	return res.action != actSkip, nil
 }
 
 // exitNoFetch is the fetch script's exit code when it cannot reach the lender.

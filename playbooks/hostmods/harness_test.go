@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -27,15 +25,7 @@ type localConn struct{ runs *atomic.Int64 }
 
 func (c localConn) Run(ctx context.Context, cmd string, stdin io.Reader, _ bool) ([]byte, []byte, int, error) {
 	c.runs.Add(1)
-	var out, errOut bytes.Buffer
-	x := exec.CommandContext(ctx, "sh", "-c", cmd)
-	x.Stdin, x.Stdout, x.Stderr = stdin, &out, &errOut
-	err := x.Run()
-	var exit *exec.ExitError
-	if errors.As(err, &exit) {
-		return out.Bytes(), errOut.Bytes(), exit.ExitCode(), nil
-	}
-	return out.Bytes(), errOut.Bytes(), 0, err
+	return playbooks.LocalConn{}.Run(ctx, cmd, stdin, false)
 }
 
 func (localConn) Push(_ context.Context, local, remote string, mode fs.FileMode) (bool, error) {
