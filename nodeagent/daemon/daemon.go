@@ -29,6 +29,7 @@ import (
 	"orch/nodeagent/daemon/images"
 	"orch/nodeagent/daemon/instances"
 	"orch/nodeagent/daemon/memberinfo"
+	"orch/nodeagent/daemon/metrics"
 	"orch/nodeagent/daemon/rest"
 	"orch/nodeagent/daemon/serve"
 	"orch/nodeagent/daemon/serverconfig"
@@ -94,6 +95,7 @@ type Daemon struct {
 	infos       *memberinfo.Service   // members' architecture, failure domain, description (daemon/memberinfo)
 	tokens      *tokens.Service       // join tokens (daemon/tokens)
 	imgs        *images.Service       // images and remotes (daemon/images)
+	metrics     *metrics.Service      // GET /1.0/metrics (daemon/metrics)
 
 	// resumed is set once Run has reopened the member's database (or found the directory
 	// uninitialised): until then GET /1.0 answers 503, so that `waitready` cannot return

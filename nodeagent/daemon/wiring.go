@@ -46,6 +46,7 @@ func (d *Daemon) wireDomains() {
 	d.trust = trust.New(trust.Deps{
 		DB: dbAccess{d}, Members: memberAccess{d}, Peers: peerAccess{d}, Callers: callerAccess{d}, Log: d.log,
 	})
+	d.metrics = newMetrics(d)
 }
 
 // dbAccess is the replicated database as domains see it.

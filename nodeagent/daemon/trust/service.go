@@ -98,3 +98,9 @@ func (s *Service) Routes(m Router) {
 // IsTrusted reports whether a client certificate fingerprint is in the cluster's trust
 // store (see isTrusted).
 func (s *Service) IsTrusted(ctx context.Context, fp string) bool { return s.isTrusted(ctx, fp) }
+
+// IsMetricsClient reports whether fp is a trusted certificate of type metrics, which
+// IsTrusted does not count: it is good for GET /1.0/metrics only.
+func (s *Service) IsMetricsClient(ctx context.Context, fp string) bool {
+	return s.isMetricsClient(ctx, fp)
+}
