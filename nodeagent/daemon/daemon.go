@@ -46,6 +46,8 @@ var (
 	ErrInitialised    = errors.New("this member is already initialised")
 	ErrHasData        = errors.New("the agent directory already holds cluster data; joining would lose it (pass --wipe to join anyway)")
 	ErrRunning        = serve.ErrRunning
+	ErrStarting       = rest.ErrStarting
+	ErrStopping       = rest.ErrStopping
 )
 
 // Config configures a daemon.
@@ -99,6 +101,12 @@ type Daemon struct {
 	// uninitialised): until then GET /1.0 answers 503, so that `waitready` cannot return
 	// before a consistent read is possible.
 	resumed atomic.Bool
+	// stopping is set when Run begins to shut down: from then on a missing database is
+	// answered "stopping", not "not initialised".
+	stopping atomic.Bool
+	// beforeOpenStore, when set (tests), runs in resume between starting the network and
+	// opening the database: the moment a restarted member serves without a database.
+	beforeOpenStore func()
 }
 
 // clusterIdentity is the cluster certificate every member shares.
@@ -172,6 +180,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.resumed.Store(true)
 	d.log.Info("daemon ready", "dir", d.cfg.Dir, "version", d.version.Version)
 	<-ctx.Done()
+	d.stopping.Store(true)
 	d.shutdown()
 	return nil
 }
@@ -197,6 +206,9 @@ func (d *Daemon) resume(ctx context.Context) error {
 	if c := d.cutOffState(); c != nil {
 		d.log.Error("not starting the database: this member is cut off from the cluster", "reason", c.Error())
 		return nil
+	}
+	if d.beforeOpenStore != nil {
+		d.beforeOpenStore()
 	}
 	if err := d.openStore(); err != nil {
 		return err
@@ -249,6 +261,25 @@ func (d *Daemon) memberName() string {
 }
 
 func (d *Daemon) store() *store.Store { return d.st.Load() }
+
+// initialised reports whether the agent directory holds a member (its name is recorded).
+func (d *Daemon) initialised() bool {
+	name, err := d.local.Get(localdb.KeyMemberName)
+	return err == nil && name != ""
+}
+
+// noStore is why this member has no open cluster database: it is stopping, it is
+// initialised but Run has not reopened the database yet (ErrStarting: a 503 that says try
+// again, where "not initialised" or a 403 would read as a refusal), or it has none.
+func (d *Daemon) noStore() error {
+	switch {
+	case d.stopping.Load():
+		return ErrStopping
+	case !d.resumed.Load() && d.initialised() && d.cutOffState() == nil:
+		return ErrStarting
+	}
+	return ErrNotInitialised
+}
 
 func (d *Daemon) openStore() error {
 	cid := d.cluster.Load()

@@ -152,6 +152,9 @@ func (m servedMember) ClientAddress() string {
 // Store is the open cluster database, nil when there is none.
 func (m servedMember) Store() *store.Store { return m.d.store() }
 
+// NoStore is why Store is nil (Daemon.noStore).
+func (m servedMember) NoStore() error { return m.d.noStore() }
+
 // LeaderHint is the last leader a heartbeat announced.
 func (m servedMember) LeaderHint() string { return m.d.health.leaderHint() }
 

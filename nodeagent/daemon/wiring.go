@@ -66,13 +66,13 @@ func (a dbAccess) QueryLocal(ctx context.Context, sql string, args ...any) (db.R
 	return a.d.queryLocal(ctx, sql, args...)
 }
 
-// Applied is the replica's last applied index; ok is false without a database.
-func (a dbAccess) Applied() (uint64, bool) {
+// Applied is the replica's last applied index; err says why there is no database.
+func (a dbAccess) Applied() (uint64, error) {
 	st := a.d.store()
 	if st == nil {
-		return 0, false
+		return 0, a.d.noStore()
 	}
-	return st.AppliedIndex(), true
+	return st.AppliedIndex(), nil
 }
 
 // memberAccess is the membership as domains see it.

@@ -43,7 +43,7 @@ func (q *queryRequest) UnmarshalJSON(b []byte) error {
 func (s *Server) Exec(ctx context.Context, stmts ...store.Statement) ([]store.Result, error) {
 	st := s.Members.Store()
 	if st == nil {
-		return nil, rest.ErrNotInitialised
+		return nil, s.Members.NoStore()
 	}
 	res, err := st.Exec(ctx, store.Request(stmts))
 	if !errors.Is(err, store.ErrNotLeader) {
@@ -59,7 +59,7 @@ func (s *Server) Exec(ctx context.Context, stmts ...store.Statement) ([]store.Re
 func (s *Server) Query(ctx context.Context, sql string, args ...any) (db.Rows, error) {
 	st := s.Members.Store()
 	if st == nil {
-		return nil, rest.ErrNotInitialised
+		return nil, s.Members.NoStore()
 	}
 	idx, err := st.ReadIndex(ctx)
 	if errors.Is(err, store.ErrNotLeader) {
@@ -80,7 +80,7 @@ func (s *Server) Query(ctx context.Context, sql string, args ...any) (db.Rows, e
 func (s *Server) QueryLocal(ctx context.Context, sql string, args ...any) (db.Rows, error) {
 	st := s.Members.Store()
 	if st == nil {
-		return nil, rest.ErrNotInitialised
+		return nil, s.Members.NoStore()
 	}
 	rows, err := st.DB().QueryContext(ctx, sql, args...)
 	if err != nil {
@@ -118,7 +118,7 @@ func (s *Server) postExec(w http.ResponseWriter, r *http.Request) error {
 	}
 	st := s.Members.Store()
 	if st == nil {
-		return rest.ErrNotInitialised
+		return s.Members.NoStore()
 	}
 	res, err := st.Exec(r.Context(), req.Request)
 	if errors.Is(err, store.ErrNotLeader) {
@@ -140,7 +140,7 @@ func (s *Server) postQuery(w http.ResponseWriter, r *http.Request) error {
 	}
 	st := s.Members.Store()
 	if st == nil {
-		return rest.ErrNotInitialised
+		return s.Members.NoStore()
 	}
 	idx, err := st.ReadIndex(r.Context())
 	if errors.Is(err, store.ErrNotLeader) {

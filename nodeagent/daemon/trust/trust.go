@@ -3,6 +3,7 @@ package trust
 import (
 	"context"
 	"encoding/pem"
+	"errors"
 	"net/http"
 	"strings"
 	"sync"
@@ -104,17 +105,23 @@ func (t *trustCache) settled(fp string) {
 }
 
 // isTrusted reports whether a client certificate fingerprint is in the cluster's trust store.
-func (s *Service) isTrusted(ctx context.Context, fp string) bool {
-	applied, ok := s.db.Applied()
-	if !ok {
-		return false
+// Without an open database (starting, stopping) or an answer from the leader about a
+// fingerprint the replica lacks, it cannot tell: undecided says why (a 503, not a 403). A
+// member that is not initialised trusts nobody.
+func (s *Service) isTrusted(ctx context.Context, fp string) (bool, error) {
+	applied, err := s.db.Applied()
+	if errors.Is(err, rest.ErrNotInitialised) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
 	}
 	ok, at, known := s.cache.cached(fp)
 	switch {
 	case known && !ok:
-		return false
+		return false, nil
 	case ok && at == applied:
-		return true
+		return true, nil
 	}
 	epoch := s.cache.begin()
 	// The local replica first: it answers without a leader (during an election, or on a
@@ -124,20 +131,20 @@ func (s *Service) isTrusted(ctx context.Context, fp string) bool {
 	revoked := s.cache.isRevoked(fp)
 	if !revoked && s.trustedLocally(ctx, fp) {
 		s.cache.remember(fp, true, epoch, applied)
-		return true
+		return true, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	rows, err := s.db.Query(ctx, `SELECT 1 FROM certificates WHERE fingerprint = ?`, fp)
 	if err != nil {
-		return false
+		return false, rest.NotApplied(rest.Unavailable("cannot tell whether the client certificate is trusted now (asking the database leader: %v); try again", err))
 	}
 	trusted := len(rows) > 0
 	if revoked && (trusted || !s.trustedLocally(ctx, fp)) {
 		s.cache.settled(fp)
 	}
 	s.cache.remember(fp, trusted, epoch, applied)
-	return trusted
+	return trusted, nil
 }
 
 // trustedLocally looks fp up in this member's replica.
@@ -280,8 +287,8 @@ func (s *Service) postTrustForget(w http.ResponseWriter, r *http.Request) error 
 }
 
 func (s *Service) checkTrustPassword(ctx context.Context, pw string) error {
-	if _, ok := s.db.Applied(); !ok {
-		return rest.ErrNotInitialised
+	if _, err := s.db.Applied(); err != nil {
+		return err
 	}
 	rows, err := s.db.Query(ctx, `SELECT value FROM config WHERE key = 'core.trust_password'`)
 	if err != nil {
