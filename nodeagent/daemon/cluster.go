@@ -154,7 +154,7 @@ func (d *Daemon) getDatabase(w http.ResponseWriter, r *http.Request) error {
 		Epoch: d.currentEpoch(), CutOff: d.cutOffState()}
 	st := d.store()
 	if st == nil && info.CutOff == nil {
-		return ErrNotInitialised
+		return d.noStore()
 	}
 	var servers []store.Server
 	var err error
