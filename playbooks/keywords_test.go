@@ -258,6 +258,29 @@ func TestStrategyFree(t *testing.T) {
 	}
 }
 
+// TestStrategyFreeHandlersPerHost: with strategy: free each host runs its
+// handlers when it finishes the section, without waiting for a slow host;
+// ansible-playbook 2.14 (two local hosts, this playbook) writes h2-a,
+// h2-handler, h1-a, h1-handler.
+func TestStrategyFreeHandlersPerHost(t *testing.T) {
+	h := newHarness(t, "h1", "h2")
+	recap := h.run(`- hosts: all
+  strategy: free
+  tasks:
+    - shell: "{{ 'sleep 2;' if inventory_hostname == 'h1' else '' }} echo {{ inventory_hostname }}-a >> {{ tmp }}/order"
+      notify: done
+  handlers:
+    - name: done
+      shell: echo {{ inventory_hostname }}-handler >> {{ tmp }}/order
+`)
+	if got := strings.Fields(h.file("order")); strings.Join(got, " ") != "h2-a h2-handler h1-a h1-handler" {
+		t.Errorf("order = %q, want h2's handler before h1's slow task ends (as Ansible)", got)
+	}
+	for _, n := range []string{"h1", "h2"} {
+		h.stats(recap, n, Stats{Ok: 2, Changed: 2})
+	}
+}
+
 // TestTaskErrorKeywords: task-level any_errors_fatal stops the play when
 // that task fails; ignore_unreachable keeps an unreachable host in the
 // play; delegate_facts gives set facts to the delegate; timeout stops a

@@ -253,10 +253,12 @@ func (p *playRun) taskFatal(t *Task, in *inherit) bool {
 }
 
 // flush runs notified handlers in definition order on the hosts that
-// notified them; handlers may notify later (or earlier) handlers.
-func (p *playRun) flush(ctx context.Context, hosts []*hostState) {
+// notified them; handlers may notify later (or earlier) handlers. free is
+// set in a host's strategy-free goroutine (the handlers then release the
+// engine while their modules run, as the tasks do).
+func (p *playRun) flush(ctx context.Context, hosts []*hostState, free bool) {
 	in := p.rootInherit()
-	in.handler = true
+	in.handler, in.free = true, free
 	for pass := 0; pass <= len(p.play.Handlers); pass++ {
 		ran := false
 		for _, hd := range p.play.Handlers {
@@ -340,7 +342,7 @@ func (p *playRun) meta(ctx context.Context, t *Task, hosts []*hostState, in *inh
 	}
 	switch action {
 	case "flush_handlers":
-		p.flush(ctx, hosts)
+		p.flush(ctx, hosts, in.free)
 	case "end_play":
 		p.ended = p.ended || len(matched) > 0
 	case "end_host":
