@@ -84,8 +84,8 @@ func (c container) writeConfig(base string) error {
 		"lxc.apparmor.profile = unconfined",
 		"lxc.cgroup2.devices.allow = a",
 		"lxc.cgroup.devices.allow = a", // hybrid hierarchies: the v1 devices controller too
-		"lxc.cap.drop =",         // debian.common.conf's drops undone (nested LXC, modprobe)...
-		"lxc.cap.drop = sys_time", // ...but this machine's clock is not the host's to set
+		"lxc.cap.drop =",               // debian.common.conf's drops undone (nested LXC, modprobe)...
+		"lxc.cap.drop = sys_time",      // ...but this machine's clock is not the host's to set
 		"lxc.mount.entry = /dev/loop-control dev/loop-control none bind,create=file,optional 0 0",
 		"lxc.hook.autodev = " + c.autodevHook(),
 		"lxc.net.0.type = veth",
