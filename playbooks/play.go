@@ -38,7 +38,11 @@ type playRun struct {
 }
 
 func (r *runner) runPlay(ctx context.Context, play *Play) error {
-	play, err := r.playKeywords(play)
+	play, err := r.promptVars(play)
+	if err != nil {
+		return err
+	}
+	play, err = r.playKeywords(play)
 	if err != nil {
 		return err
 	}

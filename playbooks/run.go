@@ -38,6 +38,8 @@ type runner struct {
 	included  map[string][]*Task  // dynamic include_tasks files, read once
 	started   bool                // start-at-task found (or not requested)
 	stop      bool                // any_errors_fatal, max_fail_percentage: stop the playbook
+	// promptWarned: the not-interactive warning of vars_prompt was given.
+	promptWarned bool
 }
 
 // Run runs the playbook's plays in order and returns the recap. The error

@@ -79,7 +79,10 @@ type Play struct {
 	ModuleDefaults map[string]map[string]any
 	// CheckMode and Diff force check mode / diff for the play's tasks when set.
 	CheckMode, Diff *bool
-	// VarsPrompt are the play's vars_prompt entries: name → default (no prompting).
+	// Prompts are the play's vars_prompt entries, in order.
+	Prompts []VarPrompt
+	// VarsPrompt are their values: the defaults after parsing (what --syntax-check and
+	// --list-* see), the answers (or defaults) once the play runs.
 	VarsPrompt map[string]any
 	// ForceHandlers runs notified handlers on hosts that failed too.
 	ForceHandlers bool
