@@ -71,6 +71,10 @@ var modules = map[string]playbooks.Module{
 	"yum_repository":      playbooks.ModuleFunc(yumRepositoryModule),
 	"selinux":             playbooks.ModuleFunc(selinuxModule),
 	"seboolean":           playbooks.ModuleFunc(sebooleanModule),
+	"synchronize":         playbooks.ModuleFunc(synchronizeModule),
+	"kube":                playbooks.ModuleFunc(kubeModule),
+	"helm":                playbooks.ModuleFunc(helmModule),
+	"helm_repository":     playbooks.ModuleFunc(helmRepositoryModule),
 }
 
 // collections maps a short name to the collection Ansible ships it in, when that is not
@@ -78,7 +82,8 @@ var modules = map[string]playbooks.Module{
 var collections = map[string]string{
 	"ini_file": "community.general", "sysctl": "ansible.posix", "mount": "ansible.posix",
 	"timezone": "community.general", "modprobe": "community.general", "locale_gen": "community.general",
-	"selinux": "ansible.posix", "seboolean": "ansible.posix",
+	"selinux": "ansible.posix", "seboolean": "ansible.posix", "synchronize": "ansible.posix",
+	"helm": "kubernetes.core", "helm_repository": "kubernetes.core",
 }
 
 // Registry returns a fresh registry of the package's modules, under their short names,
