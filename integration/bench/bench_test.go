@@ -28,6 +28,7 @@ var sections = []struct {
 	{"cluster", (*suite).cluster},
 	{"upgrade", (*suite).upgrade},
 	{"writes", (*suite).writes},
+	{"api", (*suite).apiReadsWrites},
 	{"playbook", (*suite).playbook},
 	{"facts", (*suite).facts},
 	{"resources", (*suite).resources},

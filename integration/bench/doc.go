@@ -10,6 +10,6 @@
 //
 //	ORCH_BENCH_RUNS   runs per figure (default 3; Ansible on 30 hosts runs once)
 //	ORCH_BENCH_HOSTS  hosts of the large forming run (default 30)
-//	ORCH_BENCH_ONLY   comma-separated sections: forming,cluster,upgrade,writes,playbook,facts,resources,realhosts,slowlink
+//	ORCH_BENCH_ONLY   comma-separated sections: forming,cluster,upgrade,writes,api,playbook,facts,resources,realhosts,slowlink
 //	ORCH_BENCH_IDLE   CPU measurement window (default 25s)
 package bench
