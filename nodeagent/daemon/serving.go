@@ -92,6 +92,8 @@ func (d *Daemon) newServer() *serve.Server {
 			func(r serve.Router) { d.ents.Routes(r) },
 			func(r serve.Router) { d.insts.Routes(r) },
 			func(r serve.Router) { d.imgs.Routes(r) },
+			func(r serve.Router) { d.ops.Routes(r) },
+			func(r serve.Router) { d.events.Routes(r) },
 		},
 	})
 }
