@@ -146,7 +146,7 @@ func (d *Daemon) bootstrap(ctx context.Context, p api.Preseed) (err error) {
 		return err
 	}
 	host, _, _ := net.SplitHostPort(addr)
-	kp, err := pki.Generate("orch cluster", host)
+	kp, err := pki.Generate("orch cluster", pki.ClusterDNSName, host)
 	if err != nil {
 		return err
 	}
