@@ -11,8 +11,8 @@ package instances
 
 import (
 	"context"
-	"net/http"
 	"log/slog"
+	"net/http"
 
 	"orch/modules/image"
 	"orch/modules/lxc"
