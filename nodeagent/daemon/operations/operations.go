@@ -135,7 +135,6 @@ func (m *Manager) Start(r *http.Request, t rest.Task) (api.Operation, error) {
 			}
 			fds[fd], op.secrets[s] = s, fd
 			op.sockets[fd] = make(chan rest.Socket, 1)
-			fds[fd] = s
 		}
 		op.view.Metadata["fds"] = fds
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"sync"
 
@@ -135,5 +134,4 @@ func closeWrite(c any) {
 	}
 }
 
-var _ net.Conn = (*net.TCPConn)(nil)
 var _ rest.Socket = (*socket)(nil)
