@@ -15,7 +15,8 @@ import (
 // TestOperationListAndMonitor: a token operation started through node2 runs on the leader
 // (node1) and `lxc operation list` through node3 lists it with its member; `lxc monitor`
 // connected to node2 receives the lifecycle event of a token issued through node3 (which
-// the leader publishes), and `--type=operation` the operation's own events.
+// the leader publishes), of a profile created through node3 and of a member removal (once),
+// and `--type=operation` the operation's own events.
 func TestOperationListAndMonitor(t *testing.T) {
 	NeedLXC(t)
 	ms := StartCluster(t, 3)
@@ -52,6 +53,16 @@ func TestOperationListAndMonitor(t *testing.T) {
 	waitFor(t, lifecycle, "action: cluster-token-created", poke)
 	waitFor(t, lifecycle, "location: node1", nil)
 	waitFor(t, ops, "class: token", nil)
+	ms[2].MustRun("profile", "create", "watched")
+	waitFor(t, lifecycle, "action: profile-created", nil)
+	waitFor(t, lifecycle, "source: /1.0/profiles/watched", nil)
+	ms[1].MustRun("cluster", "remove", "node3")
+	waitFor(t, lifecycle, "source: /1.0/cluster/members/node3", nil)
+	ms[1].MustRun("profile", "create", "after") // node2's own events arrive in order: a duplicate would be before it
+	waitFor(t, lifecycle, "source: /1.0/profiles/after", nil)
+	if n := strings.Count(lifecycle.String(), "action: cluster-member-removed"); n != 1 {
+		t.Fatalf("lxc monitor printed %d cluster-member-removed events, want 1 (the request came through node2, which forwards it to the leader):\n%s", n, lifecycle)
+	}
 	if strings.Contains(lifecycle.String(), "class: token") {
 		t.Fatalf("lxc monitor --type=lifecycle got an operation event:\n%s", lifecycle)
 	}
