@@ -16,7 +16,7 @@ import (
 // (node1) and `lxc operation list` through node3 lists it with its member; `lxc monitor`
 // connected to node2 receives the lifecycle event of a token issued through node3 (which
 // the leader publishes), of a profile created through node3 and of a member removal (once),
-// and `--type=operation` the operation's own events.
+// `--type=operation` the operation's own events and `--type=logging` the leader's log line.
 func TestOperationListAndMonitor(t *testing.T) {
 	NeedLXC(t)
 	ms := StartCluster(t, 3)
@@ -45,6 +45,7 @@ func TestOperationListAndMonitor(t *testing.T) {
 
 	lifecycle := monitor(t, via2, "--type=lifecycle")
 	ops := monitor(t, via2, "--type=operation")
+	logs := monitor(t, via2, "--type=logging")
 	n := 0
 	poke := func() {
 		n++
@@ -58,6 +59,8 @@ func TestOperationListAndMonitor(t *testing.T) {
 	waitFor(t, lifecycle, "source: /1.0/profiles/watched", nil)
 	ms[1].MustRun("cluster", "remove", "node3")
 	waitFor(t, lifecycle, "source: /1.0/cluster/members/node3", nil)
+	waitFor(t, logs, "message: member removed", nil)
+	waitFor(t, logs, "member: node3", nil)
 	ms[1].MustRun("profile", "create", "after") // node2's own events arrive in order: a duplicate would be before it
 	waitFor(t, lifecycle, "source: /1.0/profiles/after", nil)
 	if n := strings.Count(lifecycle.String(), "action: cluster-member-removed"); n != 1 {

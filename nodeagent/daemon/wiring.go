@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 
 	"orch/nodeagent/daemon/events"
@@ -29,6 +30,7 @@ import (
 // wireDomains builds the domain services.
 func (d *Daemon) wireDomains() {
 	d.events = events.New(events.Deps{Members: memberAccess{d}, Peers: peerAccess{d}, Now: d.now, Log: d.log})
+	d.log = slog.New(d.events.Tee(d.log.Handler())) // the domains' and membership's lines are logging events too
 	d.ops = operations.New(operations.Deps{Members: memberAccess{d}, Peers: peerAccess{d}, Events: d.events, Now: d.now, Log: d.log})
 	d.imgs = images.New(images.Deps{
 		DB: dbAccess{d}, Members: memberAccess{d}, Config: memberAccess{d}, Peers: peerAccess{d},
