@@ -101,8 +101,10 @@ func (c *Client) Launch(ctx context.Context, req InstancesPost, target string) (
 	if target != "" {
 		path += "?target=" + url.QueryEscape(target)
 	}
-	_, err := c.Call(ctx, http.MethodPost, path, req, &out, "")
-	return &out, err
+	if _, err := c.Call(ctx, http.MethodPost, path, req, nil, ""); err != nil {
+		return &out, err
+	}
+	return c.Instance(ctx, req.Name)
 }
 
 // Instances lists every instance of the cluster with its member, state and addresses.

@@ -50,3 +50,24 @@ func DecodeJoinToken(s string) (*JoinToken, error) {
 	}
 	return &t, nil
 }
+
+// JoinTokenOperation is the metadata of a join token's operation (class token), as LXD's:
+// what `lxc cluster add` reads back.
+type JoinTokenOperation struct {
+	ServerName  string    `json:"serverName"`
+	Secret      string    `json:"secret"`
+	Fingerprint string    `json:"fingerprint"`
+	Addresses   []string  `json:"addresses"`
+	ExpiresAt   time.Time `json:"expiresAt"`
+}
+
+// Token is the join token the operation carries.
+func (o JoinTokenOperation) Token() JoinToken {
+	return JoinToken{ServerName: o.ServerName, Secret: o.Secret, Fingerprint: o.Fingerprint, Addresses: o.Addresses, ExpiresAt: o.ExpiresAt}
+}
+
+// Metadata is the operation metadata of the token t.
+func (t JoinToken) Metadata() map[string]any {
+	return map[string]any{"serverName": t.ServerName, "secret": t.Secret, "fingerprint": t.Fingerprint,
+		"addresses": t.Addresses, "expiresAt": t.ExpiresAt.Format(time.RFC3339Nano)}
+}

@@ -23,6 +23,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"orch/nodeagent/daemon/events"
+	"orch/nodeagent/daemon/operations"
+
 	"orch/nodeagent/api/pki"
 	"orch/nodeagent/daemon/entity"
 	"orch/nodeagent/daemon/epoch"
@@ -96,6 +99,8 @@ type Daemon struct {
 	infos       *memberinfo.Service   // members' architecture, failure domain, description (daemon/memberinfo)
 	tokens      *tokens.Service       // join tokens (daemon/tokens)
 	imgs        *images.Service       // images and remotes (daemon/images)
+	ops         *operations.Manager   // background operations, cluster wide (daemon/operations)
+	events      *events.Hub           // /1.0/events, cluster wide (daemon/events)
 
 	// resumed is set once Run has reopened the member's database (or found the directory
 	// uninitialised): until then GET /1.0 answers 503, so that `waitready` cannot return
