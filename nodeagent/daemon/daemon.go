@@ -81,6 +81,7 @@ type Daemon struct {
 
 	mu          sync.Mutex // serialises init, join, removal and listener changes
 	roleMu      sync.Mutex // serialises raft role changes
+	loopMu      sync.Mutex // serialises starting and stopping the member's loops (and the store watcher's reopening)
 	st          atomic.Pointer[store.Store]
 	cluster     atomic.Pointer[clusterIdentity]
 	name        atomic.Pointer[string]
@@ -109,6 +110,9 @@ type Daemon struct {
 	// stopping is set when Run begins to shut down: from then on a missing database is
 	// answered "stopping", not "not initialised".
 	stopping atomic.Bool
+	// repairing is set while the store watcher reopens a broken database (repair.go).
+	repairing atomic.Bool
+	watch     storeWatch // the store watcher (repair.go)
 	// beforeOpenStore, when set (tests), runs in resume between starting the network and
 	// opening the database: the moment a restarted member serves without a database.
 	beforeOpenStore func()
@@ -280,6 +284,8 @@ func (d *Daemon) noStore() error {
 	switch {
 	case d.stopping.Load():
 		return ErrStopping
+	case d.repairing.Load():
+		return rest.ErrRepairing
 	case !d.resumed.Load() && d.initialised() && d.cutOffState() == nil:
 		return ErrStarting
 	}
@@ -309,7 +315,21 @@ func (d *Daemon) clusterAddress() string {
 	return v
 }
 
+// startLoops starts the member's loops and the store watcher (repair.go).
 func (d *Daemon) startLoops() {
+	d.startMemberLoops()
+	d.startWatch()
+}
+
+// startMemberLoops starts heartbeats, the record of the raft position and the
+// architecture loop over the current store.
+func (d *Daemon) startMemberLoops() {
+	d.loopMu.Lock()
+	defer d.loopMu.Unlock()
+	d.startMemberLoopsLocked()
+}
+
+func (d *Daemon) startMemberLoopsLocked() {
 	ctx, cancel := context.WithCancel(context.Background())
 	d.stopLoops = cancel
 	d.loops.Add(3)
@@ -368,13 +388,25 @@ func (d *Daemon) stopAll() {
 	d.local.Close()
 }
 
-// stopMember stops the cluster part: loops, store, network listeners.
-func (d *Daemon) stopMember() {
+// stopMemberLoops stops the loops startMemberLoops started and waits for them.
+func (d *Daemon) stopMemberLoops() {
+	d.loopMu.Lock()
+	defer d.loopMu.Unlock()
+	d.stopMemberLoopsLocked()
+}
+
+func (d *Daemon) stopMemberLoopsLocked() {
 	if d.stopLoops != nil {
 		d.stopLoops()
 		d.loops.Wait()
 		d.stopLoops = nil
 	}
+}
+
+// stopMember stops the cluster part: loops, store, network listeners.
+func (d *Daemon) stopMember() {
+	d.stopWatch() // first: a repair must not reopen the store behind this
+	d.stopMemberLoops()
 	if st := d.st.Swap(nil); st != nil {
 		if err := st.Close(); err != nil {
 			d.log.Warn("closing the database", "err", err)

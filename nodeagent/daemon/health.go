@@ -338,7 +338,7 @@ func (d *Daemon) postHeartbeat(w http.ResponseWriter, r *http.Request) error {
 	if st := d.store(); st != nil && st.Broken() != nil {
 		// Not answering makes this member OFFLINE, so the leader gives its role to
 		// another member when it can (its replica no longer follows the log).
-		return unavailable("member %q: its database is broken until the daemon restarts: %v", d.memberName(), st.Broken())
+		return unavailable("member %q: its database is broken until it is reopened (the daemon does so by itself): %v", d.memberName(), st.Broken())
 	}
 	return writeOK(w, announcement{Name: d.memberName(), Version: d.version}, "")
 }
