@@ -92,6 +92,7 @@ func (d *Daemon) newServer() *serve.Server {
 			func(r serve.Router) { d.ents.Routes(r) },
 			func(r serve.Router) { d.insts.Routes(r) },
 			func(r serve.Router) { d.imgs.Routes(r) },
+			d.projectRoutes,
 		},
 	})
 }
