@@ -115,7 +115,7 @@ func (c *Client) Launch(ctx context.Context, req InstancesPost, target string) (
 // Instances lists every instance of the cluster with its member, state and addresses.
 func (c *Client) Instances(ctx context.Context) ([]Instance, error) {
 	var out []Instance
-	_, err := c.Call(ctx, http.MethodGet, "/1.0/instances", nil, &out, "")
+	_, err := c.Call(ctx, http.MethodGet, "/1.0/instances?recursion=1", nil, &out, "")
 	return out, err
 }
 

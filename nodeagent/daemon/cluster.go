@@ -6,6 +6,8 @@ import (
 	"sort"
 
 	"orch/nodeagent/api"
+	"orch/nodeagent/daemon/memberinfo"
+	"orch/nodeagent/daemon/rest"
 	"orch/nodeagent/store"
 )
 
@@ -102,7 +104,7 @@ func (d *Daemon) memberViews(ctx context.Context) ([]api.ClusterMember, error) {
 	}
 	out := make([]api.ClusterMember, 0, len(members))
 	for _, m := range members {
-		v := api.ClusterMember{ServerName: m.name, URL: "https://" + m.address, Roles: []string{},
+		v := api.ClusterMember{ServerName: m.name, URL: "https://" + m.address, Roles: []string{}, Config: map[string]string{}, Groups: []string{},
 			Version: m.ver.Version, SchemaVersion: m.ver.Schema, APILevel: m.ver.APILevel, LastHeartbeat: m.heartbeat.UTC()}
 		switch roles[m.name] {
 		case roleVoter:
@@ -128,7 +130,7 @@ func (d *Daemon) getMembers(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeOK(w, views, "")
+	return rest.WriteList(w, r, "/1.0/cluster/members", views, func(m api.ClusterMember) string { return m.ServerName })
 }
 
 func (d *Daemon) getMember(w http.ResponseWriter, r *http.Request) error {
@@ -142,7 +144,7 @@ func (d *Daemon) getMember(w http.ResponseWriter, r *http.Request) error {
 	}
 	for _, v := range views {
 		if v.ServerName == name {
-			return writeOK(w, v, "")
+			return writeOK(w, v, memberinfo.ETag(v))
 		}
 	}
 	return notFound("no member named %q", name)

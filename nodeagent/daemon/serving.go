@@ -95,6 +95,7 @@ func (d *Daemon) newServer() *serve.Server {
 			func(r serve.Router) { d.imgs.Routes(d.lifecycle(r)) },
 			func(r serve.Router) { d.ops.Routes(r) },
 			func(r serve.Router) { d.events.Routes(r) },
+			d.projectRoutes,
 		},
 	})
 }

@@ -91,6 +91,9 @@ func New(d Deps) *Service {
 func (s *Service) Routes(m Router) {
 	m.Handle("GET /1.0/certificates", rest.Trusted, s.getCertificates)
 	m.Handle("POST /1.0/certificates", rest.Public, s.postCertificate)
+	m.Handle("GET /1.0/certificates/{fingerprint}", rest.Trusted, s.getCertificate)
+	m.Handle("PUT /1.0/certificates/{fingerprint}", rest.Trusted, s.putCertificate(false))
+	m.Handle("PATCH /1.0/certificates/{fingerprint}", rest.Trusted, s.putCertificate(true))
 	m.Handle("DELETE /1.0/certificates/{fingerprint}", rest.Trusted, s.deleteCertificate)
 	m.Handle("POST /internal/trust/forget", rest.Member, s.postTrustForget)
 }
