@@ -2,6 +2,7 @@ package lxdclient
 
 import (
 	"context"
+	"errors"
 	"os/exec"
 	"strings"
 	"testing"
@@ -52,9 +53,12 @@ func TestInstancesWithLXC(t *testing.T) {
 	}
 
 	c.WantFailure([]string{"delete", "c1"}, "stop it first")
-	c.MustRun("delete", "c1", "--force")
-	if _, err := ms[2].Client().Instance(context.Background(), "c1"); err == nil {
-		t.Fatal("c1 is still there after lxc delete --force")
+	c.MustRun("stop", "c1", "--force")
+	if r := c.Run("delete", "c1"); r.Code != 0 || r.Stdout != "" || r.Stderr != "" {
+		t.Fatalf("%s", r)
+	}
+	if _, err := ms[2].Client().Instance(context.Background(), "c1"); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("c1 after lxc delete: %v", err)
 	}
 }
 
