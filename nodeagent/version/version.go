@@ -64,6 +64,7 @@ var lxdExtensions = []string{
 	"event_lifecycle",            // lifecycle events on /1.0/events
 	"event_location",             // location of events (the member that sent them)
 	"cluster_join_token_expiry",  // join tokens expire (cluster.join_token_expiry)
+	"certificate_token",          // POST /1.0/certificates with token: a certificate-add token operation
 }
 
 // Extensions lists the API extensions of this build's level: LXD's that are implemented,
