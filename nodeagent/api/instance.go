@@ -69,6 +69,11 @@ type InstanceStatePut struct {
 	Action string `json:"action" yaml:"action"`
 	// Force kills instead of a clean shutdown (stop, restart).
 	Force bool `json:"force,omitempty" yaml:"force,omitempty"`
+	// Timeout is LXD's clean-shutdown timeout in seconds (-1: the default); the member's
+	// own stop timeout applies.
+	Timeout int `json:"timeout,omitempty" yaml:"timeout,omitempty"`
+	// Stateful is LXD's stateful stop or start (not supported: refused when set).
+	Stateful bool `json:"stateful,omitempty" yaml:"stateful,omitempty"`
 }
 
 // ExecOptions are the optional parts of Client.Exec.

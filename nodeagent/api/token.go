@@ -71,3 +71,28 @@ func (t JoinToken) Metadata() map[string]any {
 	return map[string]any{"serverName": t.ServerName, "secret": t.Secret, "fingerprint": t.Fingerprint,
 		"addresses": t.Addresses, "expiresAt": t.ExpiresAt.Format(time.RFC3339Nano)}
 }
+
+// CertificateAddToken is what `lxc config trust add` prints (base64 JSON, as LXD's): the
+// client's name, the cluster certificate's fingerprint, the members' addresses and the
+// one-use secret; `lxc remote add NAME TOKEN` sends it back as the password.
+type CertificateAddToken struct {
+	ClientName  string    `json:"client_name"`
+	Fingerprint string    `json:"fingerprint"`
+	Addresses   []string  `json:"addresses"`
+	Secret      string    `json:"secret"`
+	ExpiresAt   time.Time `json:"expires_at"`
+}
+
+// DecodeCertificateAddToken parses a certificate-add token's printable form; the error
+// never repeats it.
+func DecodeCertificateAddToken(s string) (*CertificateAddToken, error) {
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("%w: not base64", ErrBadToken)
+	}
+	var t CertificateAddToken
+	if err := json.Unmarshal(b, &t); err != nil || t.Secret == "" || t.ClientName == "" {
+		return nil, fmt.Errorf("%w: not a certificate-add token", ErrBadToken)
+	}
+	return &t, nil
+}

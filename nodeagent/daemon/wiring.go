@@ -52,6 +52,7 @@ func (d *Daemon) wireDomains() {
 	})
 	d.trust = trust.New(trust.Deps{
 		DB: dbAccess{d}, Members: memberAccess{d}, Peers: peerAccess{d}, Callers: callerAccess{d}, Log: d.log,
+		Ops: d.ops, ClusterFingerprint: clusterCert{d}.Fingerprint,
 	})
 }
 

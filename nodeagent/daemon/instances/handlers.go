@@ -349,6 +349,9 @@ func (s *Service) putInstanceState(w http.ResponseWriter, r *http.Request, row i
 	if !ok {
 		return rest.BadRequest("action %q: start, stop or restart", put.Action)
 	}
+	if put.Stateful {
+		return rest.BadRequest("stateful %s is not supported (LXC containers here have no checkpoints)", put.Action)
+	}
 	m, _, err := s.drivers()
 	if err != nil {
 		return err

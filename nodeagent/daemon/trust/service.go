@@ -69,22 +69,27 @@ type Deps struct {
 	Members Members
 	Peers   Peers
 	Callers Callers
-	Log     *slog.Logger
+	// Ops holds certificate-add tokens; ClusterFingerprint is the certificate they pin.
+	Ops                Operations
+	ClusterFingerprint func() string
+	Log                *slog.Logger
 }
 
 // Service is the trust domain of one member.
 type Service struct {
-	db      Database
-	members Members
-	peers   Peers
-	callers Callers
-	log     *slog.Logger
-	cache   *trustCache
+	db        Database
+	members   Members
+	peers     Peers
+	callers   Callers
+	ops       Operations
+	clusterFP func() string
+	log       *slog.Logger
+	cache     *trustCache
 }
 
 // New builds the trust domain.
 func New(d Deps) *Service {
-	return &Service{db: d.DB, members: d.Members, peers: d.Peers, callers: d.Callers, log: d.Log, cache: newTrustCache()}
+	return &Service{db: d.DB, members: d.Members, peers: d.Peers, callers: d.Callers, ops: d.Ops, clusterFP: d.ClusterFingerprint, log: d.Log, cache: newTrustCache()}
 }
 
 // Routes registers the certificate endpoints.

@@ -162,7 +162,7 @@ func (s *Service) postCertificate(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	if req.Token {
-		return rest.BadRequest("token: certificate-add tokens are not supported by this member")
+		return s.postCertificateToken(w, r, req)
 	}
 	if err := checkUnrestricted(req.Restricted, req.Projects); err != nil {
 		return err
@@ -180,7 +180,13 @@ func (s *Service) postCertificate(w http.ResponseWriter, r *http.Request) error 
 		req.Name = commonName(req.Certificate) // as LXD: `lxc remote add` sends no name
 	}
 	if !c.Trusted {
-		if err := s.checkTrustPassword(ctx, req.Password); err != nil {
+		name, isToken, err := s.redeemToken(ctx, req.Password)
+		if err != nil {
+			return err
+		}
+		if isToken {
+			req.Name = name
+		} else if err := s.checkTrustPassword(ctx, req.Password); err != nil {
 			return err
 		}
 		if fp != c.Fingerprint {
