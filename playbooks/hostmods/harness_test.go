@@ -153,7 +153,7 @@ func (h *harness) converge(task string) outcome {
 	before := snapshot(h.t, h.dir)
 	c := h.run(task, true, true)
 	if c.status != playbooks.StatusChanged {
-		h.t.Fatalf("--check: status %s, want changed\n%s", c.status, c.out)
+		h.t.Fatalf("--check: status %s, want changed\n%s\nresult: %v %q", c.status, c.out, c.res.Data, c.res.Msg)
 	}
 	if after := snapshot(h.t, h.dir); after != before {
 		h.t.Fatalf("--check changed files:\nbefore:\n%s\nafter:\n%s", before, after)
@@ -163,7 +163,7 @@ func (h *harness) converge(task string) outcome {
 		h.t.Fatalf("first run: status %s, want changed\n%s", first.status, first.out)
 	}
 	if again := h.run(task, false, false); again.status != playbooks.StatusOK {
-		h.t.Fatalf("second run: status %s, want ok (idempotent)\n%s", again.status, again.out)
+		h.t.Fatalf("second run: status %s, want ok (idempotent)\n%s\nchanges: %q", again.status, again.out, again.res.Changes)
 	}
 	if c := h.run(task, true, false); c.status != playbooks.StatusOK {
 		h.t.Fatalf("--check after converging: status %s, want ok\n%s", c.status, c.out)

@@ -75,6 +75,9 @@ var modules = map[string]playbooks.Module{
 	"kube":                playbooks.ModuleFunc(kubeModule),
 	"helm":                playbooks.ModuleFunc(helmModule),
 	"helm_repository":     playbooks.ModuleFunc(helmRepositoryModule),
+	"mysql_db":            playbooks.ModuleFunc(mysqlDBModule),
+	"mysql_user":          playbooks.ModuleFunc(mysqlUserModule),
+	"mysql_replication":   playbooks.ModuleFunc(mysqlReplicationModule),
 }
 
 // collections maps a short name to the collection Ansible ships it in, when that is not
@@ -84,6 +87,7 @@ var collections = map[string]string{
 	"timezone": "community.general", "modprobe": "community.general", "locale_gen": "community.general",
 	"selinux": "ansible.posix", "seboolean": "ansible.posix", "synchronize": "ansible.posix",
 	"helm": "kubernetes.core", "helm_repository": "kubernetes.core",
+	"mysql_db": "community.mysql", "mysql_user": "community.mysql", "mysql_replication": "community.mysql",
 }
 
 // Registry returns a fresh registry of the package's modules, under their short names,
