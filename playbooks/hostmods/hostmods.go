@@ -78,6 +78,7 @@ var modules = map[string]playbooks.Module{
 	"mysql_db":            playbooks.ModuleFunc(mysqlDBModule),
 	"mysql_user":          playbooks.ModuleFunc(mysqlUserModule),
 	"mysql_replication":   playbooks.ModuleFunc(mysqlReplicationModule),
+	"firewalld":           playbooks.ModuleFunc(firewalldModule),
 }
 
 // collections maps a short name to the collection Ansible ships it in, when that is not
@@ -85,7 +86,7 @@ var modules = map[string]playbooks.Module{
 var collections = map[string]string{
 	"ini_file": "community.general", "sysctl": "ansible.posix", "mount": "ansible.posix",
 	"timezone": "community.general", "modprobe": "community.general", "locale_gen": "community.general",
-	"selinux": "ansible.posix", "seboolean": "ansible.posix", "synchronize": "ansible.posix",
+	"selinux": "ansible.posix", "seboolean": "ansible.posix", "synchronize": "ansible.posix", "firewalld": "ansible.posix",
 	"helm": "kubernetes.core", "helm_repository": "kubernetes.core",
 	"mysql_db": "community.mysql", "mysql_user": "community.mysql", "mysql_replication": "community.mysql",
 }
