@@ -79,6 +79,10 @@ var modules = map[string]playbooks.Module{
 	"mysql_user":          playbooks.ModuleFunc(mysqlUserModule),
 	"mysql_replication":   playbooks.ModuleFunc(mysqlReplicationModule),
 	"firewalld":           playbooks.ModuleFunc(firewalldModule),
+	"pacman":              playbooks.ModuleFunc(pacmanTool.run),
+	"pkgng":               playbooks.ModuleFunc(pkgngTool.run),
+	"openbsd_pkg":         playbooks.ModuleFunc(openbsdPkgTool.run),
+	"zypper":              playbooks.ModuleFunc(zypperTool.run),
 }
 
 // collections maps a short name to the collection Ansible ships it in, when that is not
@@ -88,6 +92,7 @@ var collections = map[string]string{
 	"timezone": "community.general", "modprobe": "community.general", "locale_gen": "community.general",
 	"selinux": "ansible.posix", "seboolean": "ansible.posix", "synchronize": "ansible.posix", "firewalld": "ansible.posix",
 	"helm": "kubernetes.core", "helm_repository": "kubernetes.core",
+	"pacman": "community.general", "pkgng": "community.general", "openbsd_pkg": "community.general", "zypper": "community.general",
 	"mysql_db": "community.mysql", "mysql_user": "community.mysql", "mysql_replication": "community.mysql",
 }
 
