@@ -55,7 +55,7 @@ func (p *playRun) runDynInclude(ctx context.Context, b *Task, hosts []*hostState
 			continue
 		}
 		blk := bare
-		blk.dynInclude, blk.Block = nil, tasks
+		blk.dynInclude, blk.Block, blk.include = nil, tasks, "" // the include was entered (enterInclude)
 		p.runBlock(ctx, &blk, groups[file], in)
 	}
 }

@@ -314,6 +314,9 @@ func (p *playRun) delegate(t *Task, in *inherit, vars map[string]any) (string, e
 
 // attempt runs the module once and applies changed_when/failed_when.
 func (p *playRun) attempt(ctx context.Context, t *Task, h *hostState, in *inherit, vars map[string]any, delegate string) outcome {
+	if t.deferred != nil {
+		return failure(t.deferred.Error())
+	}
 	s, err := p.settings(t, in, vars)
 	if err != nil {
 		return templateFailure(t, err)
