@@ -183,3 +183,29 @@ func TestIncludedUnknownModuleFailsWhenRun(t *testing.T) {
 		t.Errorf("import_tasks of an unknown module: %v", err)
 	}
 }
+
+// TestIncludeVarsTemplatedWhenUsed: include_vars' values are templated when
+// used, inside lists and mappings too (geerlingguy.apache's vars/apache-24.yml
+// loops over items whose line is a template), while a registered output that
+// looks like a template is never rendered; ansible-playbook 2.14 writes the
+// same files.
+func TestIncludeVarsTemplatedWhenUsed(t *testing.T) {
+	h := newHarness(t, "h1")
+	writeFile(t, filepath.Join(h.dir, "lv.yml"), "items_v: [{line: 'Listen {{ port }}'}]\n")
+	h.run(`- hosts: h1
+  vars: {port: 80}
+  tasks:
+    - include_vars: lv.yml
+    - shell: echo "{{ item.line }}" >> {{ tmp }}/out
+      with_items: "{{ items_v }}"
+    - shell: printf '%s%s port }}' '{' '{'
+      register: echoed
+    - copy: {content: "{{ echoed.stdout }}", dest: "{{ tmp }}/raw"}
+`)
+	if got := h.file("out"); got != "Listen 80\n" {
+		t.Errorf("out = %q", got)
+	}
+	if got := h.file("raw"); got != "{{ port }}" {
+		t.Errorf("a registered value was templated again: %q", got)
+	}
+}
