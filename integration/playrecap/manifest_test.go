@@ -97,11 +97,13 @@ func parseRun(f []string) (labPlaybook, error) {
 	return p, nil
 }
 
-// inventory is the INI inventory of p with each host at addrs[i] (p.hosts order).
+// inventory is the YAML inventory of p with each host at addrs[i] (p.hosts order): YAML
+// because some repositories' ansible.cfg enable only the yaml inventory plugin.
 func (p labPlaybook) inventory(addrs []string, key string) string {
 	var b strings.Builder
+	b.WriteString("all:\n  hosts:\n")
 	for i, h := range p.hosts {
-		fmt.Fprintf(&b, "%s ansible_host=%s ansible_user=root ansible_ssh_private_key_file=%s ansible_python_interpreter=/usr/bin/python3\n", h, addrs[i], key)
+		fmt.Fprintf(&b, "    %s: {ansible_host: %s, ansible_user: root, ansible_ssh_private_key_file: %s, ansible_python_interpreter: /usr/bin/python3}\n", h, addrs[i], key)
 	}
 	groups := make([]string, 0, len(p.groups))
 	for g := range p.groups {
@@ -110,8 +112,14 @@ func (p labPlaybook) inventory(addrs []string, key string) string {
 		}
 	}
 	slices.Sort(groups)
+	if len(groups) > 0 {
+		b.WriteString("  children:\n")
+	}
 	for _, g := range groups {
-		fmt.Fprintf(&b, "\n[%s]\n%s\n", g, strings.Join(p.groups[g], "\n"))
+		fmt.Fprintf(&b, "    %s:\n      hosts:\n", g)
+		for _, h := range p.groups[g] {
+			fmt.Fprintf(&b, "        %s:\n", h)
+		}
 	}
 	return b.String()
 }

@@ -147,7 +147,7 @@ func compare(t *testing.T, ansible, corpus string, p labPlaybook) outcome {
 		return out
 	}
 	dir := t.TempDir()
-	invA, invB := filepath.Join(dir, "ansible.ini"), filepath.Join(dir, "orch.ini")
+	invA, invB := filepath.Join(dir, "ansible.yml"), filepath.Join(dir, "orch.yml")
 	writeFile(t, invA, p.inventory(addrs(hosts[:k]), l.KeyFile()))
 	writeFile(t, invB, p.inventory(addrs(hosts[k:]), l.KeyFile()))
 	var extra []string
