@@ -58,6 +58,7 @@ var keys = map[string]Key{
 	"cluster.images_minimal_replica": {Name: "cluster.images_minimal_replica", Scope: Global, Default: "3", check: checkReplica},
 	"images.auto_update_interval":    {Name: "images.auto_update_interval", Scope: Global, Default: "6", check: intRange(0, 1<<20)},
 	"cluster.join_token_expiry":      {Name: "cluster.join_token_expiry", Scope: Global, Default: "3H", check: checkExpiry},
+	"core.metrics_authentication":    {Name: "core.metrics_authentication", Scope: Global, Default: "true", check: checkBool},
 }
 
 // Lookup returns the description of key; user.* keys are free-form and global.
@@ -113,6 +114,17 @@ func Int(cfg map[string]string, key string) int {
 }
 
 func nonEmpty(v string) (string, error) { return v, nil }
+
+// checkBool accepts true or false (as LXD's boolean keys, any case).
+func checkBool(v string) (string, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "true", "1", "yes", "on":
+		return "true", nil
+	case "false", "0", "no", "off":
+		return "false", nil
+	}
+	return "", errors.New("must be true or false")
+}
 
 func intRange(lo, hi int) func(string) (string, error) {
 	return func(v string) (string, error) {

@@ -32,6 +32,7 @@ import (
 	"orch/nodeagent/daemon/images"
 	"orch/nodeagent/daemon/instances"
 	"orch/nodeagent/daemon/memberinfo"
+	"orch/nodeagent/daemon/metrics"
 	"orch/nodeagent/daemon/rest"
 	"orch/nodeagent/daemon/serve"
 	"orch/nodeagent/daemon/serverconfig"
@@ -102,6 +103,7 @@ type Daemon struct {
 	imgs        *images.Service       // images and remotes (daemon/images)
 	ops         *operations.Manager   // background operations, cluster wide (daemon/operations)
 	events      *events.Hub           // /1.0/events, cluster wide (daemon/events)
+	metrics     *metrics.Service      // GET /1.0/metrics (daemon/metrics)
 
 	// resumed is set once Run has reopened the member's database (or found the directory
 	// uninitialised): until then GET /1.0 answers 503, so that `waitready` cannot return

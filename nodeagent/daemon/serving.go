@@ -96,6 +96,7 @@ func (d *Daemon) newServer() *serve.Server {
 			func(r serve.Router) { d.ops.Routes(r) },
 			func(r serve.Router) { d.events.Routes(r) },
 			d.projectRoutes,
+			func(r serve.Router) { d.metrics.Routes(r) },
 		},
 	})
 }

@@ -54,6 +54,7 @@ func (d *Daemon) wireDomains() {
 		DB: dbAccess{d}, Members: memberAccess{d}, Peers: peerAccess{d}, Callers: callerAccess{d}, Log: d.log,
 		Ops: d.ops, ClusterFingerprint: clusterCert{d}.Fingerprint,
 	})
+	d.metrics = newMetrics(d)
 }
 
 // dbAccess is the replicated database as domains see it.

@@ -28,6 +28,9 @@ func (s *Store) AppliedIndex() uint64 {
 	return p.index
 }
 
+// CommitIndex is the last raft log entry this node knows committed.
+func (s *Store) CommitIndex() uint64 { return s.raft.CommitIndex() }
+
 // LastIndexTerm returns the index and term of the last entry applied to the
 // local database (what `cluster list-database` shows).
 func (s *Store) LastIndexTerm() (index, term uint64) {

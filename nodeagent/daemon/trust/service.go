@@ -109,3 +109,9 @@ func (s *Service) Routes(m Router) {
 func (s *Service) IsTrusted(ctx context.Context, fp string) (trusted bool, undecided error) {
 	return s.isTrusted(ctx, fp)
 }
+
+// IsMetricsClient reports whether fp is a trusted certificate of type metrics, which
+// IsTrusted does not count: it is good for GET /1.0/metrics only.
+func (s *Service) IsMetricsClient(ctx context.Context, fp string) bool {
+	return s.isMetricsClient(ctx, fp)
+}

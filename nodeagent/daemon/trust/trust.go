@@ -136,7 +136,7 @@ func (s *Service) isTrusted(ctx context.Context, fp string) (bool, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	rows, err := s.db.Query(ctx, `SELECT 1 FROM certificates WHERE fingerprint = ?`, fp)
+	rows, err := s.db.Query(ctx, `SELECT 1 FROM certificates WHERE fingerprint = ? AND type != ?`, fp, MetricsType)
 	if err != nil {
 		return false, rest.NotApplied(rest.Unavailable("cannot tell whether the client certificate is trusted now (asking the database leader: %v); try again", err))
 	}
@@ -150,7 +150,21 @@ func (s *Service) isTrusted(ctx context.Context, fp string) (bool, error) {
 
 // trustedLocally looks fp up in this member's replica.
 func (s *Service) trustedLocally(ctx context.Context, fp string) bool {
-	rows, err := s.db.QueryLocal(ctx, `SELECT 1 FROM certificates WHERE fingerprint = ?`, fp)
+	rows, err := s.db.QueryLocal(ctx, `SELECT 1 FROM certificates WHERE fingerprint = ? AND type != ?`, fp, MetricsType)
+	return err == nil && len(rows) > 0
+}
+
+// MetricsType is the certificate type good only for GET /1.0/metrics (as LXD's).
+const MetricsType = "metrics"
+
+// isMetricsClient reports whether fp is a certificate of type metrics: the local replica
+// first, then (for one added a moment ago) a linearizable read.
+func (s *Service) isMetricsClient(ctx context.Context, fp string) bool {
+	const q = `SELECT 1 FROM certificates WHERE fingerprint = ? AND type = ?`
+	if rows, err := s.db.QueryLocal(ctx, q, fp, MetricsType); err == nil && len(rows) > 0 {
+		return true
+	}
+	rows, err := s.db.Query(ctx, q, fp, MetricsType)
 	return err == nil && len(rows) > 0
 }
 
@@ -196,8 +210,8 @@ func (s *Service) postCertificate(w http.ResponseWriter, r *http.Request) error 
 	if req.Type == "" {
 		req.Type = "client"
 	}
-	if req.Type != "client" {
-		return rest.BadRequest("type %q: only \"client\" certificates can be added", req.Type)
+	if req.Type != "client" && req.Type != MetricsType {
+		return rest.BadRequest("type %q: only \"client\" and \"metrics\" certificates can be added", req.Type)
 	}
 	if _, err := s.db.Exec(ctx, db.Stmt(`INSERT INTO certificates(fingerprint, name, type, certificate) VALUES(?, ?, ?, ?)
 		ON CONFLICT(fingerprint) DO UPDATE SET name = excluded.name`, fp, req.Name, req.Type, req.Certificate)); err != nil {
