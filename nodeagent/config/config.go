@@ -49,8 +49,10 @@ type Key struct {
 const DefaultPort = "8443"
 
 var keys = map[string]Key{
-	"core.https_address":             {Name: "core.https_address", Scope: Local, check: checkAddress(true)},
-	"cluster.https_address":          {Name: "cluster.https_address", Scope: Local, check: checkAddress(false)},
+	"core.https_address":    {Name: "core.https_address", Scope: Local, check: checkAddress(true)},
+	"cluster.https_address": {Name: "cluster.https_address", Scope: Local, check: checkAddress(false)},
+	// core.debug_address is LXD's: where this member serves Go's pprof over plain HTTP.
+	"core.debug_address":             {Name: "core.debug_address", Scope: Local, check: checkHostPort},
 	"core.trust_password":            {Name: "core.trust_password", Scope: Global, Secret: true, check: nonEmpty},
 	"cluster.max_voters":             {Name: "cluster.max_voters", Scope: Global, Default: "3", check: checkMaxVoters},
 	"cluster.max_standby":            {Name: "cluster.max_standby", Scope: Global, Default: "2", check: intRange(0, 5)},
@@ -182,6 +184,18 @@ func checkAddress(wildcardOK bool) func(string) (string, error) {
 	return func(v string) (string, error) {
 		return NormaliseAddress(v, wildcardOK)
 	}
+}
+
+// checkHostPort accepts HOST:PORT with an explicit port (a debug address has no default).
+func checkHostPort(v string) (string, error) {
+	_, port, err := net.SplitHostPort(strings.TrimSpace(v))
+	if err != nil {
+		return "", err
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return "", fmt.Errorf("port %q: must be 1-65535", port)
+	}
+	return strings.TrimSpace(v), nil
 }
 
 // NormaliseAddress adds the default port to a host address and validates it. A wildcard

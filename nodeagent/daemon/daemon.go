@@ -94,6 +94,7 @@ type Daemon struct {
 	infos       *memberinfo.Service   // members' architecture, failure domain, description (daemon/memberinfo)
 	tokens      *tokens.Service       // join tokens (daemon/tokens)
 	imgs        *images.Service       // images and remotes (daemon/images)
+	debug       debugServer           // core.debug_address (debug.go)
 
 	// resumed is set once Run has reopened the member's database (or found the directory
 	// uninitialised): until then GET /1.0 answers 503, so that `waitready` cannot return
@@ -163,6 +164,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.shutdownCtx = ctx
 	if err := d.srv.ServeUnix(SocketPath(d.cfg.Dir)); err != nil {
 		return err
+	}
+	if err := d.reconcileDebug(); err != nil {
+		d.log.Warn("core.debug_address: not serving pprof", "err", err)
 	}
 	if err := d.resume(ctx); err != nil {
 		d.log.Error("resuming cluster membership failed", "err", err)
@@ -329,6 +333,7 @@ func (d *Daemon) shutdown() {
 func (d *Daemon) stopAll() {
 	d.stopMember()
 	d.srv.Close()
+	d.debug.close()
 	d.local.Close()
 }
 

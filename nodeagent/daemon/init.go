@@ -194,6 +194,9 @@ func (d *Daemon) becomeMember(kp pki.KeyPair, name string, local map[string]stri
 	if err := d.local.Set(local); err != nil {
 		return err
 	}
+	if err := d.reconcileDebug(); err != nil {
+		d.log.Warn("core.debug_address: not serving pprof", "err", err)
+	}
 	d.cluster.Store(cid)
 	d.setName(name)
 	if err := d.srv.StartNetwork(); err != nil {
