@@ -54,7 +54,8 @@ type Config struct {
 	Dir string
 	// Logger receives the daemon's logs; nil means slog.Default().
 	Logger *slog.Logger
-	// Timings are the raft timings; zero means store.DefaultTimings().
+	// Timings are fixed raft timings (tests); zero means the cluster's (the
+	// cluster.raft_* keys, store.DefaultTimings() until set).
 	Timings store.Timings
 	// Version overrides the build's version triple (tests only); zero means version.Current().
 	Version version.Info
@@ -95,6 +96,7 @@ type Daemon struct {
 	tokens      *tokens.Service       // join tokens (daemon/tokens)
 	imgs        *images.Service       // images and remotes (daemon/images)
 	debug       debugServer           // core.debug_address (debug.go)
+	timings     raftTimings           // the cluster's raft timing keys (raft_timings.go)
 
 	// resumed is set once Run has reopened the member's database (or found the directory
 	// uninitialised): until then GET /1.0 answers 503, so that `waitready` cannot return
@@ -119,9 +121,7 @@ func New(cfg Config) (*Daemon, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.Timings == (store.Timings{}) {
-		cfg.Timings = store.DefaultTimings()
-	}
+	fixedTimings := cfg.Timings != (store.Timings{})
 	if cfg.Version == (version.Info{}) {
 		cfg.Version = version.Current()
 	}
@@ -138,6 +138,7 @@ func New(cfg Config) (*Daemon, error) {
 		return nil, fmt.Errorf("server certificate: %w", err)
 	}
 	d := &Daemon{cfg: cfg, log: cfg.Logger, version: cfg.Version, local: local}
+	d.timings.fixed = fixedTimings
 	d.server.Store(&server)
 	d.fence = epoch.New(local, d.memberName, cfg.Logger, d.retire)
 	if err := d.fence.Load(); err != nil {
@@ -262,7 +263,7 @@ func (d *Daemon) openStore() error {
 	}
 	st, err := store.Open(store.Config{
 		Dir: d.storeDir(), ID: d.memberName(), Address: d.clusterAddress(),
-		Stream: layer, Timings: d.cfg.Timings, Logger: d.log.With("component", "store"),
+		Stream: layer, Timings: d.storeTimings(), Logger: d.log.With("component", "store"),
 	})
 	if err != nil {
 		return fmt.Errorf("opening the database: %w", err)

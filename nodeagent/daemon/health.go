@@ -293,6 +293,7 @@ func (d *Daemon) heartbeatRound(ctx context.Context) time.Duration {
 	if err != nil {
 		return iv
 	}
+	d.followRaftTimings(ctx)
 	hb := d.buildHeartbeat(members)
 	answered := d.sendHeartbeats(ctx, members, hb, min(iv, 2*time.Second))
 	if err := d.recordHeartbeats(ctx, answered); err != nil && !errors.Is(err, context.Canceled) {
@@ -453,6 +454,7 @@ func (d *Daemon) postHeartbeat(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.Header().Set(membersHaveHeader, d.health.heldHash())
 	d.noteLeaderClock(r)
+	d.followRaftTimings(r.Context())
 	if st := d.store(); st != nil && st.Broken() != nil {
 		// Not answering makes this member OFFLINE, so the leader gives its role to
 		// another member when it can (its replica no longer follows the log).
