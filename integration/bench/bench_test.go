@@ -46,6 +46,7 @@ func BenchmarkSideBySide(b *testing.B) { runSections(b, sections, "results.json"
 // for `make bench`'s 20 minutes.
 var scaleSections = []section{
 	{"members", (*suite).members},
+	{"wan", (*suite).wan},
 }
 
 // BenchmarkScale is `make bench-scale` (run it with -benchtime 1x): the table on stdout and

@@ -17,5 +17,6 @@
 //	ORCH_BENCH_PROFILE a directory: pprof CPU and allocation profiles of the leader and a spare
 //	                  of the large cluster over its idle window (core.debug_address)
 //	ORCH_BENCH_IDLE   CPU measurement window (default 25s)
+//	ORCH_BENCH_WAN_IDLE idle window of the WAN rows (default 10m)
 //	ORCH_BENCH_HOLD   a file: the large cluster is kept, once formed, while it exists (development)
 package bench

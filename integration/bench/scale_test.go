@@ -56,7 +56,8 @@ func (f *scaleFigures) measure(b *testing.B, n int, idle time.Duration) error {
 	l := newLab(b, n)
 	defer closeLab(b, l)
 	e := newOrchEnv(b, l)
-	if err := profileForming(ctx, e); err != nil {
+	formingProfiled, err := profileForming(ctx, e)
+	if err != nil {
 		return err
 	}
 	r := e.upStamped(ctx)
@@ -76,6 +77,7 @@ func (f *scaleFigures) measure(b *testing.B, n int, idle time.Duration) error {
 		return fmt.Errorf("no leader in the member list")
 	}
 	via := hosts[(li+1)%n].Name
+	<-formingProfiled // one CPU profile at a time
 	stop, err := startProfiles(ctx, e, hosts[li], hosts[spareHost(hosts, ms)], idle)
 	if err != nil {
 		return err
@@ -438,17 +440,21 @@ func startProfiles(ctx context.Context, e *orchEnv, leader, spare *lab.Host, win
 }
 
 // profileForming, when ORCH_BENCH_PROFILE is set, has the first host (the bootstrap member)
-// serve pprof from its preseed on and takes a CPU profile of it while the others join.
-func profileForming(ctx context.Context, e *orchEnv) error {
+// serve pprof from its preseed on and takes a CPU profile of it while the others join; done
+// is closed when that profile is taken (at once without the knob).
+func profileForming(ctx context.Context, e *orchEnv) (done <-chan struct{}, err error) {
+	ch := make(chan struct{})
 	dir := os.Getenv("ORCH_BENCH_PROFILE")
 	if dir == "" {
-		return nil
+		close(ch)
+		return ch, nil
 	}
 	first := e.lab.Hosts()[0]
 	if err := e.lab.WriteInventory(e.inv, map[string]string{"config": fmt.Sprintf("{'core.debug_address': '%s:%s'}", first.Addr, profilePort)}); err != nil {
-		return err
+		return nil, err
 	}
 	go func() {
+		defer close(ch)
 		_, err := waitFor(5*time.Minute, "pprof on "+first.Name, func() error {
 			return fetchProfile(ctx, first, "profile?seconds=25", filepath.Join(dir, "leader-forming-cpu.pprof"))
 		})
@@ -456,7 +462,7 @@ func profileForming(ctx context.Context, e *orchEnv) error {
 			saveOutput("leader-forming-cpu.err", err.Error())
 		}
 	}()
-	return nil
+	return ch, nil
 }
 
 // fetchProfile saves /debug/pprof/<what> of host h to file.
