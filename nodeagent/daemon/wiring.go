@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 
@@ -174,6 +175,9 @@ func (a configMember) Clustered() bool { return a.d.store() != nil }
 // LocalChanged moves the client listener after a member-local change, once the member's
 // network runs or before it is initialised.
 func (a configMember) LocalChanged() error {
+	if err := a.d.reconcileDebug(); err != nil {
+		return fmt.Errorf("core.debug_address: %w", err)
+	}
 	if a.d.srv.Mux() != nil || a.d.memberName() == "" {
 		return a.d.srv.ReconcileClientListener()
 	}
