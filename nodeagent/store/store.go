@@ -84,6 +84,7 @@ type Store struct {
 	log    *slog.Logger
 	raft   *raft.Raft
 	trans  *raft.NetworkTransport
+	ballot *ballotTransport // trans as raft uses it (broken.go, progress.go)
 	logs   logStore
 	snaps  raft.SnapshotStore
 	fsm    *fsm
@@ -211,6 +212,7 @@ func (s *Store) startRaft(hlog hclog.Logger) error {
 	rc.NotifyCh = notify
 	s.fsm.onBreak = s.breakWith
 	trans := newBallotTransport(s.trans, s.Broken, s.mayCampaign, s.closed)
+	s.ballot = trans
 	r, err := raft.NewRaft(rc, s.fsm, faultLog{logStore: s.logs, onFail: s.breakWith}, s.logs, s.snaps, trans)
 	if err != nil {
 		s.trans.Close()

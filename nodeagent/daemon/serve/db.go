@@ -28,7 +28,7 @@ type ExecRequest struct {
 func (s *Server) Exec(ctx context.Context, stmts ...store.Statement) ([]store.Result, error) {
 	st := s.Members.Store()
 	if st == nil {
-		return nil, rest.ErrNotInitialised
+		return nil, s.Members.NoStore()
 	}
 	res, err := st.Exec(ctx, store.Request(stmts))
 	if !errors.Is(err, store.ErrNotLeader) {
@@ -43,7 +43,7 @@ func (s *Server) Exec(ctx context.Context, stmts ...store.Statement) ([]store.Re
 func (s *Server) QueryLocal(ctx context.Context, sql string, args ...any) (db.Rows, error) {
 	st := s.Members.Store()
 	if st == nil {
-		return nil, rest.ErrNotInitialised
+		return nil, s.Members.NoStore()
 	}
 	rows, err := st.DB().QueryContext(ctx, sql, args...)
 	if err != nil {
@@ -78,7 +78,7 @@ func (s *Server) postExec(w http.ResponseWriter, r *http.Request) error {
 	}
 	st := s.Members.Store()
 	if st == nil {
-		return rest.ErrNotInitialised
+		return s.Members.NoStore()
 	}
 	res, err := st.Exec(r.Context(), req.Request)
 	if errors.Is(err, store.ErrNotLeader) {
@@ -251,26 +251,40 @@ func (p *peerPool) client(addr string) (*api.Client, error) {
 }
 
 func (p *peerPool) post(ctx context.Context, addr, path string, body, out any, hops int) error {
-	c, err := p.client(addr)
-	if err != nil {
-		return err
-	}
 	raw, err := json.Marshal(body)
 	if err != nil {
 		return err
 	}
+	_, err = p.exchange(ctx, addr, path, raw, nil, out, hops)
+	return err
+}
+
+// Exchange is Post with a body encoded once by the caller (a heartbeat round sends the
+// same body to every member), extra request headers, and the answer's headers returned.
+func (s *Server) Exchange(ctx context.Context, addr, path string, body []byte, extra http.Header, out any) (http.Header, error) {
+	return s.peers.exchange(ctx, addr, path, body, extra, out, 1)
+}
+
+func (p *peerPool) exchange(ctx context.Context, addr, path string, raw []byte, extra http.Header, out any, hops int) (http.Header, error) {
+	c, err := p.client(addr)
+	if err != nil {
+		return nil, err
+	}
 	hdr := http.Header{hopsHeader: {strconv.Itoa(hops)}, "Content-Type": {"application/json"},
 		ClockHeader: {strconv.FormatInt(p.s.Members.Now().UnixMilli(), 10)}}
+	for k, v := range extra {
+		hdr[k] = v
+	}
 	resp, err := c.Raw(ctx, http.MethodPost, path, bytes.NewReader(raw), hdr)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	err = DecodeAnswer(resp, out)
 	if err != nil && resp.Header.Get(rest.NotAppliedHeader) != "" {
-		return rest.NotApplied(err)
+		return resp.Header, rest.NotApplied(err)
 	}
-	return err
+	return resp.Header, err
 }
 
 func (p *peerPool) close() {

@@ -81,7 +81,7 @@ type readIndexAnswer struct {
 func (s *Server) Query(ctx context.Context, sql string, args ...any) (db.Rows, error) {
 	st := s.Members.Store()
 	if st == nil {
-		return nil, rest.ErrNotInitialised
+		return nil, s.Members.NoStore()
 	}
 	err := s.consistent(ctx, st)
 	if errors.Is(err, errNoReplica) {
@@ -167,7 +167,7 @@ func (s *Server) postReadIndex(w http.ResponseWriter, r *http.Request) error {
 	}
 	st := s.Members.Store()
 	if st == nil {
-		return rest.ErrNotInitialised
+		return s.Members.NoStore()
 	}
 	idx, err := st.ReadIndex(r.Context())
 	if errors.Is(err, store.ErrNotLeader) {
@@ -193,7 +193,7 @@ func (s *Server) postQuery(w http.ResponseWriter, r *http.Request) error {
 	}
 	st := s.Members.Store()
 	if st == nil {
-		return rest.ErrNotInitialised
+		return s.Members.NoStore()
 	}
 	idx, err := st.ReadIndex(r.Context())
 	if errors.Is(err, store.ErrNotLeader) {
