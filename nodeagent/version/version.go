@@ -65,6 +65,8 @@ var lxdExtensions = []string{
 	"event_location",             // location of events (the member that sent them)
 	"cluster_join_token_expiry",  // join tokens expire (cluster.join_token_expiry)
 	"certificate_token",          // POST /1.0/certificates with token: a certificate-add token operation
+	"metrics",                    // GET /1.0/metrics (instances' and the daemon's), certificates of type metrics
+	"metrics_authentication",     // core.metrics_authentication=false opens /1.0/metrics to anyone
 }
 
 // Extensions lists the API extensions of this build's level: LXD's that are implemented,
