@@ -3,7 +3,10 @@ package lxdclient
 import (
 	"context"
 	"errors"
+	"io/fs"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -54,11 +57,40 @@ func TestInstancesWithLXC(t *testing.T) {
 
 	c.WantFailure([]string{"delete", "c1"}, "stop it first")
 	c.MustRun("stop", "c1", "--force")
+	// A start that fails on the owner comes back as a failed operation with its error.
+	must(t, os.Remove(initOf(t, ms[2], "c1")))
+	c.WantFailure([]string{"start", "c1"}, "lxc-start")
+	if got := status(t, ms[0], "c1"); got != api.InstanceStopped {
+		t.Fatalf("after a failed start: %s", got)
+	}
 	if r := c.Run("delete", "c1"); r.Code != 0 || r.Stdout != "" || r.Stderr != "" {
 		t.Fatalf("%s", r)
 	}
 	if _, err := ms[2].Client().Instance(context.Background(), "c1"); !errors.Is(err, api.ErrNotFound) {
 		t.Fatalf("c1 after lxc delete: %v", err)
+	}
+}
+
+// initOf is the path of an instance's /sbin/init on its member a.
+func initOf(t *testing.T, a *agenttest.Agent, name string) string {
+	t.Helper()
+	var found string
+	_ = filepath.WalkDir(a.Dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && found == "" && strings.HasSuffix(p, "/sbin/init") && strings.Contains(p, "/"+name+"/") {
+			found = p
+		}
+		return nil
+	})
+	if found == "" {
+		t.Fatalf("no /sbin/init of %s under %s", name, a.Dir)
+	}
+	return found
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
