@@ -8,11 +8,18 @@ func (s *Service) Routes(m Router) {
 	m.Handle("GET /1.0/instances", rest.Trusted, s.getInstances)
 	m.Handle("POST /1.0/instances", rest.Trusted, s.postInstance)
 	m.Handle("GET /1.0/instances/{name}", rest.Trusted, s.getInstance)
+	m.Handle("GET /1.0/instances/{name}/state", rest.Trusted, s.getInstance)
+	m.Handle("GET /1.0/instances/{name}/snapshots", rest.Trusted, s.getSnapshots)
+	// LXD's older URLs, which pylxd 2.2 uses: the same objects (every instance is a container).
+	m.Handle("GET /1.0/containers", rest.Trusted, s.getInstances)
+	m.Handle("GET /1.0/containers/{name}", rest.Trusted, s.getInstance)
+	m.Handle("GET /1.0/containers/{name}/state", rest.Trusted, s.getInstance)
 	m.Handle("DELETE /1.0/instances/{name}", rest.Trusted, s.onOwner(s.deleteInstance))
 	m.Handle("PUT /1.0/instances/{name}/state", rest.Trusted, s.onOwner(s.putInstanceState))
 	m.Handle("POST /1.0/instances/{name}/exec", rest.Trusted, s.onOwner(s.postInstanceExec))
 	m.Handle("GET /1.0/instances/{name}/files", rest.Trusted, s.onOwner(s.getFile))
 	m.Handle("POST /1.0/instances/{name}/files", rest.Trusted, s.onOwner(s.postFile))
+	m.Handle("DELETE /1.0/instances/{name}/files", rest.Trusted, s.onOwner(s.deleteFile))
 	m.Handle("GET /internal/instances", rest.Member, s.getInternalInstances)
 	m.Handle("POST /internal/instances", rest.Member, s.postInternalInstance)
 
@@ -20,5 +27,6 @@ func (s *Service) Routes(m Router) {
 	m.Handle("POST /1.0/profiles", rest.Trusted, s.postProfile)
 	m.Handle("GET /1.0/profiles/{name}", rest.Trusted, s.getProfile)
 	m.Handle("PUT /1.0/profiles/{name}", rest.Trusted, s.putProfile)
+	m.Handle("PATCH /1.0/profiles/{name}", rest.Trusted, s.putProfile)
 	m.Handle("DELETE /1.0/profiles/{name}", rest.Trusted, s.deleteProfile)
 }
