@@ -67,7 +67,37 @@ func TestInstanceLifecycleWithLXC(t *testing.T) {
 	if _, err := ms[2].Client().Instance(context.Background(), "c1"); !errors.Is(err, api.ErrNotFound) {
 		t.Fatalf("c1 after lxc delete: %v", err)
 	}
+
+	// lxc launch --target through node1: created (an operation) on node2, then started.
+	if out := c.MustRun("launch", "busybox", "c2", "--target", "node2"); out != "Creating c2\nStarting c2\n" {
+		t.Fatalf("lxc launch printed %q", out)
+	}
+	if in, err := ms[2].Client().Instance(context.Background(), "c2"); err != nil || in.Location != "node2" || in.Status != api.InstanceRunning {
+		t.Fatalf("c2 after lxc launch --target node2: %+v %v", in, err)
+	}
+	c.MustRun("delete", "c2", "--force")
+
+	// pylxd through node3: an instance created (waiting for its operation) and started.
+	r = c.Python(ms[2], pylxdCreateAndStart)
+	if r.Code != 0 || r.Stdout != "Stopped\nRunning node1\n" {
+		t.Fatalf("pylxd: %s", r)
+	}
+	if got := status(t, ms[0], "py1"); got != api.InstanceRunning {
+		t.Fatalf("py1 after pylxd start: %s", got)
+	}
 }
+
+// pylxdCreateAndStart creates py1 on node1 from the busybox alias, waits, prints its
+// status, starts it, waits and prints its status and location.
+const pylxdCreateAndStart = `
+import os, pylxd
+c = pylxd.Client(endpoint=os.environ["LXD_URL"], cert=(os.environ["LXD_CERT"], os.environ["LXD_KEY"]), verify=False)
+i = c.containers.create({"name": "py1", "source": {"type": "image", "alias": "busybox"}}, wait=True, target="node1")
+print(i.status)
+i.start(wait=True)
+i.sync()
+print(i.status, i.location)
+`
 
 // initOf is the path of an instance's /sbin/init on its member a.
 func initOf(t *testing.T, a *agenttest.Agent, name string) string {

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"orch/integration/agenttest"
@@ -32,7 +33,14 @@ func (c *LXC) Python(a *agenttest.Agent, script string) Result {
 	if err := os.WriteFile(path, []byte(script), 0o600); err != nil {
 		c.tb.Fatal(err)
 	}
-	env := append(c.Env(), "LXD_URL="+URL(a),
+	var env []string
+	for _, kv := range c.Env() {
+		// requests lets these override a session's verify=False, which pylxd's verify=False is.
+		if !strings.HasPrefix(kv, "REQUESTS_CA_BUNDLE=") && !strings.HasPrefix(kv, "CURL_CA_BUNDLE=") {
+			env = append(env, kv)
+		}
+	}
+	env = append(env, "LXD_URL="+URL(a),
 		"LXD_CERT="+filepath.Join(c.Conf, "client.crt"), "LXD_KEY="+filepath.Join(c.Conf, "client.key"))
 	res, err := run(env, "", SystemPython, path)
 	if err != nil {
