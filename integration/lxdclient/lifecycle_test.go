@@ -3,6 +3,7 @@ package lxdclient
 import (
 	"context"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -10,6 +11,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/creack/pty"
+
+	"orch/internal/syncbuf"
 
 	"orch/integration/agenttest"
 	"orch/nodeagent/api"
@@ -52,6 +57,8 @@ func TestInstanceLifecycleWithLXC(t *testing.T) {
 	if code != 4 || !strings.Contains(out, "/dev/pts/") || !strings.Contains(out, "on-a-terminal") {
 		t.Fatalf("interactive exec under a pty: exit %d, output %q", code, out)
 	}
+
+	checkWindow(t, c, "c1")
 
 	c.WantFailure([]string{"delete", "c1"}, "stop it first")
 	c.MustRun("stop", "c1", "--force")
@@ -98,6 +105,30 @@ i.start(wait=True)
 i.sync()
 print(i.status, i.location)
 `
+
+// checkWindow runs an interactive `lxc exec` on a terminal of 100x30 whose command
+// prints its terminal's size, waits for a line, and prints it again after the terminal was
+// made 120x40 (the kernel tells lxc with SIGWINCH; lxc sends window-resize on the control
+// websocket).
+func checkWindow(t *testing.T, c *LXC, name string) {
+	t.Helper()
+	cmd := exec.Command(LXCBin, "exec", name, "--", "sh", "-c", "stty size; read x; stty size")
+	cmd.Env = c.Env()
+	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 30, Cols: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tty.Close()
+	out := &syncbuf.Buffer{}
+	go func() { _, _ = io.Copy(out, tty) }()
+	waitFor(t, out, "30 100", nil)
+	must(t, pty.Setsize(tty, &pty.Winsize{Rows: 40, Cols: 120}))
+	_, _ = tty.Write([]byte("\r"))
+	waitFor(t, out, "40 120", func() { _, _ = tty.Write([]byte("\r")) })
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("lxc exec on a terminal: %v; it showed %q", err, out)
+	}
+}
 
 // initOf is the path of an instance's /sbin/init on its member a.
 func initOf(t *testing.T, a *agenttest.Agent, name string) string {
