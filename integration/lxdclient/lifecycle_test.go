@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -59,6 +60,7 @@ func TestInstanceLifecycleWithLXC(t *testing.T) {
 	}
 
 	checkWindow(t, c, "c1")
+	checkSignal(t, c, "c1")
 
 	c.WantFailure([]string{"delete", "c1"}, "stop it first")
 	c.MustRun("stop", "c1", "--force")
@@ -127,6 +129,32 @@ func checkWindow(t *testing.T, c *LXC, name string) {
 	waitFor(t, out, "40 120", func() { _, _ = tty.Write([]byte("\r")) })
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("lxc exec on a terminal: %v; it showed %q", err, out)
+	}
+}
+
+// checkSignal sends SIGTERM to a non-interactive `lxc exec`, which forwards it on the
+// control websocket to the command (its trap answers and sets the exit code).
+func checkSignal(t *testing.T, c *LXC, name string) {
+	t.Helper()
+	cmd := exec.Command(LXCBin, "exec", name, "-T", "--", "sh", "-c", `trap "echo got-term; exit 7" TERM; echo ready; while :; do sleep 0.1; done`)
+	cmd.Env = c.Env()
+	out := &syncbuf.Buffer{}
+	cmd.Stdout = out
+	must(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	waitFor(t, out, "ready", nil)
+	must(t, cmd.Process.Signal(syscall.SIGTERM))
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("lxc exec still runs 20s after SIGTERM (the signal did not reach the command): %q", out)
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 7 || out.String() != "ready\ngot-term\n" {
+		t.Fatalf("lxc exec after SIGTERM: %v, output %q (want exit 7 and got-term)", err, out)
 	}
 }
 
