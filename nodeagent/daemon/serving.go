@@ -96,6 +96,7 @@ func (d *Daemon) newServer() *serve.Server {
 			func(r serve.Router) { d.ops.Routes(r) },
 			func(r serve.Router) { d.events.Routes(r) },
 			d.projectRoutes,
+			func(r serve.Router) { d.metrics.Routes(r) },
 		},
 	})
 }
@@ -172,6 +173,9 @@ func (m servedMember) ClientAddress() string {
 
 // Store is the open cluster database, nil when there is none.
 func (m servedMember) Store() *store.Store { return m.d.store() }
+
+// NoStore is why Store is nil (Daemon.noStore).
+func (m servedMember) NoStore() error { return m.d.noStore() }
 
 // LeaderHint is the last leader a heartbeat announced.
 func (m servedMember) LeaderHint() string { return m.d.health.leaderHint() }

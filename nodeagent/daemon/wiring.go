@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 
@@ -54,6 +55,7 @@ func (d *Daemon) wireDomains() {
 		DB: dbAccess{d}, Members: memberAccess{d}, Peers: peerAccess{d}, Callers: callerAccess{d}, Log: d.log,
 		Ops: d.ops, ClusterFingerprint: clusterCert{d}.Fingerprint,
 	})
+	d.metrics = newMetrics(d)
 }
 
 // dbAccess is the replicated database as domains see it.
@@ -74,13 +76,13 @@ func (a dbAccess) QueryLocal(ctx context.Context, sql string, args ...any) (db.R
 	return a.d.queryLocal(ctx, sql, args...)
 }
 
-// Applied is the replica's last applied index; ok is false without a database.
-func (a dbAccess) Applied() (uint64, bool) {
+// Applied is the replica's last applied index; err says why there is no database.
+func (a dbAccess) Applied() (uint64, error) {
 	st := a.d.store()
 	if st == nil {
-		return 0, false
+		return 0, a.d.noStore()
 	}
-	return st.AppliedIndex(), true
+	return st.AppliedIndex(), nil
 }
 
 // memberAccess is the membership as domains see it.
@@ -173,6 +175,9 @@ func (a configMember) Clustered() bool { return a.d.store() != nil }
 // LocalChanged moves the client listener after a member-local change, once the member's
 // network runs or before it is initialised.
 func (a configMember) LocalChanged() error {
+	if err := a.d.reconcileDebug(); err != nil {
+		return fmt.Errorf("core.debug_address: %w", err)
+	}
 	if a.d.srv.Mux() != nil || a.d.memberName() == "" {
 		return a.d.srv.ReconcileClientListener()
 	}

@@ -26,9 +26,9 @@ type Database interface {
 	QueryLocal(ctx context.Context, sql string, args ...any) (db.Rows, error)
 	// Exec is an atomic write through raft.
 	Exec(ctx context.Context, stmts ...store.Statement) ([]store.Result, error)
-	// Applied is the replica's last applied index; ok is false while this member has no
-	// database (not initialised, or stopped).
-	Applied() (index uint64, ok bool)
+	// Applied is the replica's last applied index; err says why this member has no
+	// database (rest.ErrNotInitialised, rest.ErrStarting, rest.ErrStopping).
+	Applied() (index uint64, err error)
 }
 
 // Members is what trust needs to know of the membership.
@@ -104,5 +104,14 @@ func (s *Service) Routes(m Router) {
 }
 
 // IsTrusted reports whether a client certificate fingerprint is in the cluster's trust
-// store (see isTrusted).
-func (s *Service) IsTrusted(ctx context.Context, fp string) bool { return s.isTrusted(ctx, fp) }
+// store (see isTrusted); undecided is why it could not tell (see rest.NoDatabase), nil
+// when the answer is final.
+func (s *Service) IsTrusted(ctx context.Context, fp string) (trusted bool, undecided error) {
+	return s.isTrusted(ctx, fp)
+}
+
+// IsMetricsClient reports whether fp is a trusted certificate of type metrics, which
+// IsTrusted does not count: it is good for GET /1.0/metrics only.
+func (s *Service) IsMetricsClient(ctx context.Context, fp string) bool {
+	return s.isMetricsClient(ctx, fp)
+}
