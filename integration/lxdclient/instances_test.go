@@ -76,6 +76,14 @@ func TestInstancesWithLXC(t *testing.T) {
 			t.Fatalf("after delete bb3:\n%s", out)
 		}
 		wantAll(t, "lxc image show busybox", c.MustRun("image", "show", "busybox"), "public: false", "profiles: []")
+		// edit (GET + PUT with If-Match): the description property shows in the list.
+		ishow := c.MustRun("image", "show", "busybox")
+		c.MustRunInput(strings.Replace(ishow, "properties: {}", "properties:\n  description: tiny busybox", 1), "image", "edit", "busybox")
+		wantAll(t, "lxc image list after edit", c.MustRun("image", "list", "--format", "csv"), "busybox,", ",tiny busybox,")
+		r := c.RunInput(strings.Replace(ishow, "public: false", "public: true", 1), "image", "edit", "busybox")
+		if r.Code == 0 || !strings.Contains(r.Stderr, "public: public images are not supported") {
+			t.Fatalf("a public image: %s", r)
+		}
 		wantAll(t, "lxc image info busybox", c.MustRun("image", "info", "busybox"), "Fingerprint: ", "Aliases:\n    - busybox", "Type: container")
 	}
 	{ // profiles
