@@ -4,6 +4,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"orch/integration/agenttest"
 )
 
 // TestExplore (LXDCLIENT_EXPLORE=1) runs the commands of $LXDCLIENT_CMDS (one per line)
@@ -21,7 +23,8 @@ func TestExplore(t *testing.T) {
 			continue
 		}
 		if strings.Contains(line, "$IMAGE") {
-			line = strings.ReplaceAll(line, "$IMAGE", BusyboxImage(t))
+			xz, _ := agenttest.BusyboxTarballs(t, 0)
+			line = strings.ReplaceAll(line, "$IMAGE", xz)
 		}
 		r := c.Run(strings.Fields(line)...)
 		t.Logf("\n$ lxc %s\n[exit %d]\n%s%s", line, r.Code, r.Stdout, r.Stderr)

@@ -1,100 +1,96 @@
 package lxdclient
 
 import (
-	"os"
-	"path/filepath"
+	"context"
+	"errors"
+	"os/exec"
 	"strings"
 	"testing"
+	"time"
+
+	"orch/integration/agenttest"
+	"orch/nodeagent/api"
 )
 
-// TestInstancesWithLXC: containers launched with the agent's CLI, then seen and used
-// through lxc: list with the LOCATION column (recursion=2, filters), info, file
-// push/pull (files, directories, append), image list/alias, profile set/show.
+// TestInstancesWithLXC drives an instance's life with the real client through a member
+// that does not own it: start/stop/restart wait for their operation and print nothing
+// (no "websocket: bad handshake"), exec runs non-interactively (-T: separate stdin, stdout,
+// stderr websockets) and interactively under a pty (one websocket and a terminal), exit
+// codes come back, and delete removes it.
 func TestInstancesWithLXC(t *testing.T) {
 	NeedLXC(t)
-	NeedContainers(t)
-	ms := StartInstanceCluster(t, 3)
-	ms[0].MustRun("image", "import", BusyboxImage(t), "--alias", "busybox")
-	ms[0].MustRun("launch", "busybox", "c1", "--target", "node2")
-	ms[0].MustRun("launch", "busybox", "c2", "--target", "node3")
+	agenttest.NeedLXC(t)
+	bridge := agenttest.TestBridge(t, "lc")
+	_, variants := agenttest.BusyboxTarballs(t, 1)
+	ms := agenttest.FormInstanceCluster(t, 3, bridge)
+	ms[0].MustRun("image", "import", variants[0], "--alias", "busybox")
 	c := NewLXC(t)
 	c.AddRemoteTrusted("orch", ms[0])
 
-	{ // list
-		out := c.MustRun("list", "-c", "nsL", "--format", "csv")
-		wantAll(t, "lxc list -c nsL", out, "c1,RUNNING,node2", "c2,RUNNING,node3")
-		if out := c.MustRun("list", "location=node3", "-c", "nL", "--format", "csv"); strings.TrimSpace(out) != "c2,node3" {
-			t.Fatalf("lxc list location=node3: %q", out)
+	ms[1].MustRun("launch", "busybox", "c1", "--target", "node3")
+	for _, step := range []struct{ action, status string }{
+		{"stop", api.InstanceStopped}, {"start", api.InstanceRunning}, {"restart", api.InstanceRunning},
+	} {
+		r := c.Run(step.action, "c1")
+		if r.Code != 0 || r.Stdout != "" || r.Stderr != "" {
+			t.Fatalf("%s", r)
 		}
-		wantAll(t, "lxc list (table)", c.MustRun("list"), "LOCATION", "c1", "RUNNING", "CONTAINER")
-	}
-	{ // info
-		wantAll(t, "lxc info c1", c.MustRun("info", "c1"), "Name: c1", "Status: RUNNING", "Type: container", "Location: node2", "PID:")
-	}
-	{ // files
-		src := filepath.Join(t.TempDir(), "hello.txt")
-		if err := os.WriteFile(src, []byte("hello from lxc\n"), 0o640); err != nil {
-			t.Fatal(err)
-		}
-		c.MustRun("file", "push", src, "c2/root/hello.txt")
-		dest := filepath.Join(t.TempDir(), "back.txt")
-		c.MustRun("file", "pull", "c2/root/hello.txt", dest)
-		if b, err := os.ReadFile(dest); err != nil || string(b) != "hello from lxc\n" {
-			t.Fatalf("pulled %q, %v", b, err)
-		}
-		if st, err := os.Stat(dest); err != nil || st.Mode().Perm() != 0o640 {
-			t.Fatalf("pulled mode %v, %v; want 0640", st.Mode().Perm(), err)
-		}
-		// A tree: push -r makes the directories (X-LXD-type: directory), pull -r lists them.
-		tree := filepath.Join(t.TempDir(), "tree")
-		if err := os.MkdirAll(filepath.Join(tree, "sub"), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(tree, "sub", "f"), []byte("deep"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		c.MustRun("file", "push", "-r", tree, "c2/root/")
-		back := t.TempDir()
-		c.MustRun("file", "pull", "-r", "c2/root/tree", back)
-		if b, err := os.ReadFile(filepath.Join(back, "tree", "sub", "f")); err != nil || string(b) != "deep" {
-			t.Fatalf("push -r then pull -r: %q, %v", b, err)
-		}
-		c.MustRun("file", "delete", "c2/root/hello.txt")
-		c.WantFailure([]string{"file", "pull", "c2/root/hello.txt", dest}, "no such file")
-	}
-	{ // images
-		wantAll(t, "lxc image list", c.MustRun("image", "list", "--format", "csv"), "busybox,")
-		c.MustRun("image", "alias", "create", "bb2", "busybox")
-		wantAll(t, "lxc image alias list", c.MustRun("image", "alias", "list", "--format", "csv"), "bb2,", "busybox,")
-		c.MustRun("image", "alias", "rename", "bb2", "bb3")
-		out := c.MustRun("image", "alias", "list", "--format", "csv")
-		if strings.Contains(out, "bb2,") || !strings.Contains(out, "bb3,") {
-			t.Fatalf("after rename bb2 bb3:\n%s", out)
-		}
-		c.MustRun("image", "alias", "delete", "bb3")
-		if out := c.MustRun("image", "alias", "list", "--format", "csv"); strings.Contains(out, "bb3") {
-			t.Fatalf("after delete bb3:\n%s", out)
-		}
-		wantAll(t, "lxc image show busybox", c.MustRun("image", "show", "busybox"), "public: false", "profiles: []")
-		// edit (GET + PUT with If-Match): the description property shows in the list.
-		ishow := c.MustRun("image", "show", "busybox")
-		c.MustRunInput(strings.Replace(ishow, "properties: {}", "properties:\n  description: tiny busybox", 1), "image", "edit", "busybox")
-		wantAll(t, "lxc image list after edit", c.MustRun("image", "list", "--format", "csv"), "busybox,", ",tiny busybox,")
-		r := c.RunInput(strings.Replace(ishow, "public: false", "public: true", 1), "image", "edit", "busybox")
-		if r.Code == 0 || !strings.Contains(r.Stderr, "public: public images are not supported") {
-			t.Fatalf("a public image: %s", r)
-		}
-		wantAll(t, "lxc image info busybox", c.MustRun("image", "info", "busybox"), "Fingerprint: ", "Aliases:\n    - busybox", "Type: container")
-	}
-	{ // profiles
-		c.MustRun("profile", "create", "p1")
-		c.MustRun("profile", "set", "p1", "boot.autostart", "true")
-		wantAll(t, "lxc profile show p1", c.MustRun("profile", "show", "p1"), "boot.autostart: \"true\"", "name: p1")
-		wantAll(t, "lxc profile show default", c.MustRun("profile", "show", "default"), "/1.0/instances/c1", "/1.0/instances/c2", "pool: default")
-		wantAll(t, "lxc profile list", c.MustRun("profile", "list", "--format", "csv"), "default,", "p1,")
-		c.MustRun("profile", "delete", "p1")
-		if out := c.MustRun("profile", "list", "--format", "csv"); strings.Contains(out, "p1,") {
-			t.Fatalf("p1 still listed:\n%s", out)
+		if got := status(t, ms[1], "c1"); got != step.status {
+			t.Fatalf("after lxc %s c1: %s, want %s", step.action, got, step.status)
 		}
 	}
+
+	r := c.RunInput("from stdin\n", "exec", "c1", "-T", "--", "sh", "-c", "cat; echo to-stderr >&2; hostname; exit 3")
+	if r.Code != 3 || r.Stdout != "from stdin\nc1\n" || r.Stderr != "to-stderr\n" {
+		t.Fatalf("non-interactive exec: %s", r)
+	}
+	if r := c.Run("exec", "c1", "--", "cat", "/etc/variant"); r.Code != 0 || r.Stdout != "0" {
+		t.Fatalf("exec without a terminal on stdin: %s", r)
+	}
+	out, code := underPTY(t, c, "exec c1 -- sh -c 'tty; echo on-a-terminal; exit 4'")
+	if code != 4 || !strings.Contains(out, "/dev/pts/") || !strings.Contains(out, "on-a-terminal") {
+		t.Fatalf("interactive exec under a pty: exit %d, output %q", code, out)
+	}
+
+	c.WantFailure([]string{"delete", "c1"}, "stop it first")
+	c.MustRun("stop", "c1", "--force")
+	if r := c.Run("delete", "c1"); r.Code != 0 || r.Stdout != "" || r.Stderr != "" {
+		t.Fatalf("%s", r)
+	}
+	if _, err := ms[2].Client().Instance(context.Background(), "c1"); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("c1 after lxc delete: %v", err)
+	}
+}
+
+// status is an instance's status as the cluster reports it through a.
+func status(t *testing.T, a *agenttest.Agent, name string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	in, err := a.Client().Instance(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in.Status
+}
+
+// underPTY runs `lxc args` on a pseudo terminal (script(1)), which makes lxc interactive,
+// and returns what the terminal showed and lxc's exit code.
+func underPTY(t *testing.T, c *LXC, args string) (string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), Deadline)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "script", "-qec", LXCBin+" "+args, "/dev/null")
+	cmd.Env = c.Env()
+	out, err := cmd.Output()
+	if ctx.Err() != nil {
+		t.Fatalf("lxc %s under a pty: no answer within %v: %q", args, Deadline, out)
+	}
+	if ee, ok := err.(*exec.ExitError); ok {
+		return string(out), ee.ExitCode()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out), 0
 }

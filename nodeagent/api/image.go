@@ -116,7 +116,10 @@ func (c *Client) ImportImage(ctx context.Context, tarball io.Reader, aliases []s
 	}
 	defer resp.Body.Close()
 	var out Image
-	return &out, decodeResponse(resp, &out)
+	if err := c.decode(ctx, resp, &out); err != nil {
+		return &out, err
+	}
+	return c.Image(ctx, out.Fingerprint)
 }
 
 // Images lists the cluster's images.

@@ -60,6 +60,11 @@ var lxdExtensions = []string{
 	"directory_manipulation",     // files API: directories (X-LXD-type: directory)
 	"file_delete",                // DELETE /1.0/instances/NAME/files?path=
 	"file_append",                // X-LXD-write: append on file push
+	"operation_description",      // description of operations (/1.0/operations)
+	"event_lifecycle",            // lifecycle events on /1.0/events
+	"event_location",             // location of events (the member that sent them)
+	"cluster_join_token_expiry",  // join tokens expire (cluster.join_token_expiry)
+	"certificate_token",          // POST /1.0/certificates with token: a certificate-add token operation
 }
 
 // Extensions lists the API extensions of this build's level: LXD's that are implemented,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"net/http"
 	"strings"
 	"sync"
@@ -105,17 +106,23 @@ func (t *trustCache) settled(fp string) {
 }
 
 // isTrusted reports whether a client certificate fingerprint is in the cluster's trust store.
-func (s *Service) isTrusted(ctx context.Context, fp string) bool {
-	applied, ok := s.db.Applied()
-	if !ok {
-		return false
+// Without an open database (starting, stopping) or an answer from the leader about a
+// fingerprint the replica lacks, it cannot tell: undecided says why (a 503, not a 403). A
+// member that is not initialised trusts nobody.
+func (s *Service) isTrusted(ctx context.Context, fp string) (bool, error) {
+	applied, err := s.db.Applied()
+	if errors.Is(err, rest.ErrNotInitialised) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
 	}
 	ok, at, known := s.cache.cached(fp)
 	switch {
 	case known && !ok:
-		return false
+		return false, nil
 	case ok && at == applied:
-		return true
+		return true, nil
 	}
 	epoch := s.cache.begin()
 	// The local replica first: it answers without a leader (during an election, or on a
@@ -125,25 +132,39 @@ func (s *Service) isTrusted(ctx context.Context, fp string) bool {
 	revoked := s.cache.isRevoked(fp)
 	if !revoked && s.trustedLocally(ctx, fp) {
 		s.cache.remember(fp, true, epoch, applied)
-		return true
+		return true, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	rows, err := s.db.Query(ctx, `SELECT 1 FROM certificates WHERE fingerprint = ?`, fp)
+	rows, err := s.db.Query(ctx, `SELECT 1 FROM certificates WHERE fingerprint = ? AND type != ?`, fp, MetricsType)
 	if err != nil {
-		return false
+		return false, rest.NotApplied(rest.Unavailable("cannot tell whether the client certificate is trusted now (asking the database leader: %v); try again", err))
 	}
 	trusted := len(rows) > 0
 	if revoked && (trusted || !s.trustedLocally(ctx, fp)) {
 		s.cache.settled(fp)
 	}
 	s.cache.remember(fp, trusted, epoch, applied)
-	return trusted
+	return trusted, nil
 }
 
 // trustedLocally looks fp up in this member's replica.
 func (s *Service) trustedLocally(ctx context.Context, fp string) bool {
-	rows, err := s.db.QueryLocal(ctx, `SELECT 1 FROM certificates WHERE fingerprint = ?`, fp)
+	rows, err := s.db.QueryLocal(ctx, `SELECT 1 FROM certificates WHERE fingerprint = ? AND type != ?`, fp, MetricsType)
+	return err == nil && len(rows) > 0
+}
+
+// MetricsType is the certificate type good only for GET /1.0/metrics (as LXD's).
+const MetricsType = "metrics"
+
+// isMetricsClient reports whether fp is a certificate of type metrics: the local replica
+// first, then (for one added a moment ago) a linearizable read.
+func (s *Service) isMetricsClient(ctx context.Context, fp string) bool {
+	const q = `SELECT 1 FROM certificates WHERE fingerprint = ? AND type = ?`
+	if rows, err := s.db.QueryLocal(ctx, q, fp, MetricsType); err == nil && len(rows) > 0 {
+		return true
+	}
+	rows, err := s.db.Query(ctx, q, fp, MetricsType)
 	return err == nil && len(rows) > 0
 }
 
@@ -155,7 +176,7 @@ func (s *Service) postCertificate(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	if req.Token {
-		return rest.BadRequest("token: certificate-add tokens are not supported by this member")
+		return s.postCertificateToken(w, r, req)
 	}
 	if err := checkUnrestricted(req.Restricted, req.Projects); err != nil {
 		return err
@@ -173,7 +194,13 @@ func (s *Service) postCertificate(w http.ResponseWriter, r *http.Request) error 
 		req.Name = commonName(req.Certificate) // as LXD: `lxc remote add` sends no name
 	}
 	if !c.Trusted {
-		if err := s.checkTrustPassword(ctx, req.Password); err != nil {
+		name, isToken, err := s.redeemToken(ctx, req.Password)
+		if err != nil {
+			return err
+		}
+		if isToken {
+			req.Name = name
+		} else if err := s.checkTrustPassword(ctx, req.Password); err != nil {
 			return err
 		}
 		if fp != c.Fingerprint {
@@ -183,8 +210,8 @@ func (s *Service) postCertificate(w http.ResponseWriter, r *http.Request) error 
 	if req.Type == "" {
 		req.Type = "client"
 	}
-	if req.Type != "client" {
-		return rest.BadRequest("type %q: only \"client\" certificates can be added", req.Type)
+	if req.Type != "client" && req.Type != MetricsType {
+		return rest.BadRequest("type %q: only \"client\" and \"metrics\" certificates can be added", req.Type)
 	}
 	if _, err := s.db.Exec(ctx, db.Stmt(`INSERT INTO certificates(fingerprint, name, type, certificate) VALUES(?, ?, ?, ?)
 		ON CONFLICT(fingerprint) DO UPDATE SET name = excluded.name`, fp, req.Name, req.Type, req.Certificate)); err != nil {
@@ -303,8 +330,8 @@ func (s *Service) postTrustForget(w http.ResponseWriter, r *http.Request) error 
 }
 
 func (s *Service) checkTrustPassword(ctx context.Context, pw string) error {
-	if _, ok := s.db.Applied(); !ok {
-		return rest.ErrNotInitialised
+	if _, err := s.db.Applied(); err != nil {
+		return err
 	}
 	rows, err := s.db.Query(ctx, `SELECT value FROM config WHERE key = 'core.trust_password'`)
 	if err != nil {
