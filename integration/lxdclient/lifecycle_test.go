@@ -28,9 +28,7 @@ import (
 // codes come back, and delete removes it.
 func TestInstanceLifecycleWithLXC(t *testing.T) {
 	NeedLXC(t)
-	NeedContainers(t)
-	ms := StartInstanceCluster(t, 3)
-	ms[0].MustRun("image", "import", BusyboxImage(t), "--alias", "busybox")
+	ms := instanceCluster(t)
 	c := NewLXC(t)
 	c.AddRemoteTrusted("orch", ms[0])
 

@@ -25,7 +25,8 @@ func NeedPylxd(tb testing.TB) {
 // Python runs a python script with the system interpreter; its environment holds
 // LXD_URL (a's https URL), LXD_CERT and LXD_KEY (the client's certificate and key, which
 // a must already trust, e.g. after AddRemoteTrusted) so that the script can connect with
-// pylxd.Client(endpoint=LXD_URL, cert=(LXD_CERT, LXD_KEY), verify=False).
+// pylxd.Client(endpoint=LXD_URL, cert=(LXD_CERT, LXD_KEY), verify=False). REQUESTS_CA_BUNDLE
+// and CURL_CA_BUNDLE are left out: requests would let them override verify=False.
 func (c *LXC) Python(a *agenttest.Agent, script string) Result {
 	c.tb.Helper()
 	NeedPylxd(c.tb)
@@ -35,7 +36,7 @@ func (c *LXC) Python(a *agenttest.Agent, script string) Result {
 	}
 	var env []string
 	for _, kv := range c.Env() {
-		// requests lets these override a session's verify=False, which pylxd's verify=False is.
+		// requests lets these override verify=False (merge_environment_settings).
 		if !strings.HasPrefix(kv, "REQUESTS_CA_BUNDLE=") && !strings.HasPrefix(kv, "CURL_CA_BUNDLE=") {
 			env = append(env, kv)
 		}

@@ -20,7 +20,7 @@ type Image struct {
 	// Architecture from the image metadata, when known.
 	Architecture string `json:"architecture,omitempty" yaml:"architecture,omitempty"`
 	// Properties from the image metadata (os, release, description).
-	Properties map[string]string `json:"properties,omitempty" yaml:"properties,omitempty"`
+	Properties map[string]string `json:"properties" yaml:"properties,omitempty"`
 	// Source is where the image came from (a remote's URL), empty for an import.
 	Source string `json:"source,omitempty" yaml:"source,omitempty"`
 	// Members holding a copy.

@@ -21,7 +21,7 @@ type StoragePool struct {
 	Name        string            `json:"name" yaml:"name"`
 	Driver      string            `json:"driver" yaml:"driver"`
 	Description string            `json:"description,omitempty" yaml:"description,omitempty"`
-	Config      map[string]string `json:"config,omitempty" yaml:"config,omitempty"`
+	Config      map[string]string `json:"config" yaml:"config,omitempty"`
 }
 
 // Network is a network definition as a preseed carries it.
@@ -29,7 +29,7 @@ type Network struct {
 	Name        string            `json:"name" yaml:"name"`
 	Type        string            `json:"type,omitempty" yaml:"type,omitempty"`
 	Description string            `json:"description,omitempty" yaml:"description,omitempty"`
-	Config      map[string]string `json:"config,omitempty" yaml:"config,omitempty"`
+	Config      map[string]string `json:"config" yaml:"config,omitempty"`
 }
 
 // Profile is a profile definition as a preseed carries it.

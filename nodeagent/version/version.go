@@ -49,7 +49,6 @@ var lxdExtensions = []string{
 	"clustering_roles",               // roles of members (database, database-leader, database-standby)
 	"clustering_failure_domains",     // failure_domain of members, PUT/PATCH to set it
 	"clustering_edit_roles",          // PUT/PATCH of members with roles (the database roles are the cluster's to assign, as in LXD: sent back unchanged, other roles refused)
-	"clustering_config",              // config of members (always {} here; never null)
 	"storage",                        // /1.0/storage-pools and custom volumes, ?target=
 	"network",                        // /1.0/networks, ?target=
 	"instances",                      // /1.0/instances (and /1.0/containers as its alias)

@@ -30,6 +30,9 @@ func (s *Service) clusterImages(ctx context.Context, fp string) ([]api.Image, er
 			Type: "container", Project: "default", Profiles: []string{}}
 		img.UploadedAt, img.LastUsedAt = img.CreatedAt, img.CreatedAt
 		_ = json.Unmarshal([]byte(db.Str(r[3])), &img.Properties)
+		if img.Properties == nil {
+			img.Properties = map[string]string{}
+		}
 		idx[img.Fingerprint] = len(out)
 		out = append(out, img)
 	}

@@ -66,7 +66,7 @@ func (s *Service) writeImage(w http.ResponseWriter, r *http.Request, fp string) 
 	if len(imgs) == 0 {
 		return rest.NotFound("no image %s", fp)
 	}
-	return rest.WriteOK(w, imgs[0], rest.ETag([]any{imgs[0].AutoUpdate, imgs[0].Properties, imgs[0].Public, imgs[0].Profiles}))
+	return rest.WriteOK(w, imgs[0], rest.ETag(imageWritable(imgs[0])))
 }
 
 func (s *Service) getImages(w http.ResponseWriter, r *http.Request) error {

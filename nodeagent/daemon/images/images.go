@@ -108,6 +108,8 @@ func (s *Service) Routes(m Router) {
 	m.Handle("GET /1.0/images", rest.Trusted, s.getImages)
 	m.Handle("POST /1.0/images", rest.Trusted, s.postImage)
 	m.Handle("GET /1.0/images/{name}", rest.Trusted, s.getImage)
+	m.Handle("PUT /1.0/images/{name}", rest.Trusted, s.putImage)
+	m.Handle("PATCH /1.0/images/{name}", rest.Trusted, s.putImage)
 	m.Handle("DELETE /1.0/images/{name}", rest.Trusted, s.deleteImage)
 	m.Handle("GET /1.0/images/aliases", rest.Trusted, s.getImageAliases)
 	m.Handle("POST /1.0/images/aliases", rest.Trusted, s.postImageAlias)

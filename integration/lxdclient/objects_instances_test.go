@@ -5,16 +5,16 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"orch/integration/agenttest"
 )
 
-// TestInstancesWithLXC: containers launched with the agent's CLI, then seen and used
+// TestInstanceObjectsWithLXC: containers launched with the agent's CLI, then seen and used
 // through lxc: list with the LOCATION column (recursion=2, filters), info, file
-// push/pull (files, directories, append), image list/alias, profile set/show.
-func TestInstancesWithLXC(t *testing.T) {
+// push/pull (files, directories, delete), image list/edit/alias, profile set/show.
+func TestInstanceObjectsWithLXC(t *testing.T) {
 	NeedLXC(t)
-	NeedContainers(t)
-	ms := StartInstanceCluster(t, 3)
-	ms[0].MustRun("image", "import", BusyboxImage(t), "--alias", "busybox")
+	ms := instanceCluster(t)
 	ms[0].MustRun("launch", "busybox", "c1", "--target", "node2")
 	ms[0].MustRun("launch", "busybox", "c2", "--target", "node3")
 	c := NewLXC(t)
@@ -76,6 +76,14 @@ func TestInstancesWithLXC(t *testing.T) {
 			t.Fatalf("after delete bb3:\n%s", out)
 		}
 		wantAll(t, "lxc image show busybox", c.MustRun("image", "show", "busybox"), "public: false", "profiles: []")
+		// edit (GET + PUT with If-Match): the description property shows in the list.
+		ishow := c.MustRun("image", "show", "busybox")
+		c.MustRunInput(strings.Replace(ishow, "properties: {}", "properties:\n  description: tiny busybox", 1), "image", "edit", "busybox")
+		wantAll(t, "lxc image list after edit", c.MustRun("image", "list", "--format", "csv"), "busybox,", ",tiny busybox,")
+		r := c.RunInput(strings.Replace(ishow, "public: false", "public: true", 1), "image", "edit", "busybox")
+		if r.Code == 0 || !strings.Contains(r.Stderr, "public: public images are not supported") {
+			t.Fatalf("a public image: %s", r)
+		}
 		wantAll(t, "lxc image info busybox", c.MustRun("image", "info", "busybox"), "Fingerprint: ", "Aliases:\n    - busybox", "Type: container")
 	}
 	{ // profiles
@@ -89,4 +97,17 @@ func TestInstancesWithLXC(t *testing.T) {
 			t.Fatalf("p1 still listed:\n%s", out)
 		}
 	}
+}
+
+// instanceCluster is a 3-member cluster that runs containers (agenttest's instance
+// cluster: a "default" dir pool, a default profile with a root disk on it and eth0 on a
+// bridge of the test) with the busybox image imported as "busybox".
+func instanceCluster(t *testing.T) []*agenttest.Agent {
+	t.Helper()
+	agenttest.NeedLXC(t)
+	bridge := agenttest.TestBridge(t, "lo")
+	_, variants := agenttest.BusyboxTarballs(t, 1)
+	ms := agenttest.FormInstanceCluster(t, 3, bridge)
+	ms[0].MustRun("image", "import", variants[0], "--alias", "busybox")
+	return ms
 }
