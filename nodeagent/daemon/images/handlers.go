@@ -66,7 +66,7 @@ func (s *Service) writeImage(w http.ResponseWriter, r *http.Request, fp string) 
 	if len(imgs) == 0 {
 		return rest.NotFound("no image %s", fp)
 	}
-	return rest.WriteOK(w, imgs[0], "")
+	return rest.WriteOK(w, imgs[0], rest.ETag(imageWritable(imgs[0])))
 }
 
 func (s *Service) getImages(w http.ResponseWriter, r *http.Request) error {
@@ -74,7 +74,17 @@ func (s *Service) getImages(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return rest.WriteOK(w, imgs, "")
+	f, err := rest.ParseFilter(r)
+	if err != nil {
+		return err
+	}
+	kept := imgs[:0]
+	for _, img := range imgs {
+		if f.Match(img) {
+			kept = append(kept, img)
+		}
+	}
+	return rest.WriteList(w, r, "/1.0/images", kept, func(img api.Image) string { return img.Fingerprint })
 }
 
 func (s *Service) getImage(w http.ResponseWriter, r *http.Request) error {
@@ -122,6 +132,9 @@ func (s *Service) postImageAlias(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err := image.ValidAlias(req.Name); err != nil {
 		return rest.BadRequest("%v", err)
+	}
+	if err := checkAliasFields(req.Description, req.Type); err != nil {
+		return err
 	}
 	fp, err := s.resolveImage(r.Context(), req.Target)
 	if err != nil {
