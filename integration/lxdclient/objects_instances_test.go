@@ -28,6 +28,19 @@ func TestInstanceObjectsWithLXC(t *testing.T) {
 		}
 		wantAll(t, "lxc list (table)", c.MustRun("list"), "LOCATION", "c1", "RUNNING", "CONTAINER")
 	}
+	{ // config (PUT /1.0/instances/NAME, an operation)
+		c.MustRun("config", "set", "c1", "user.team", "blue")
+		c.MustRun("config", "set", "c1", "boot.autostart", "false")
+		if got := strings.TrimSpace(c.MustRun("config", "get", "c1", "user.team")); got != "blue" {
+			t.Fatalf("lxc config get c1 user.team = %q after set blue", got)
+		}
+		wantAll(t, "lxc config show c1", c.MustRun("config", "show", "c1"), "user.team: blue", `boot.autostart: "false"`, "- default")
+		c.WantFailure([]string{"config", "set", "c1", "limits.memory", "64MB"}, `config key "limits.memory" cannot change`)
+		c.MustRun("config", "unset", "c1", "user.team")
+		if out := c.MustRun("config", "show", "c1"); strings.Contains(out, "user.team") {
+			t.Fatalf("user.team after unset:\n%s", out)
+		}
+	}
 	{ // info
 		wantAll(t, "lxc info c1", c.MustRun("info", "c1"), "Name: c1", "Status: RUNNING", "Type: container", "Location: node2", "PID:")
 	}
