@@ -97,6 +97,14 @@ func TestInstanceObjectsWithLXC(t *testing.T) {
 		if r.Code == 0 || !strings.Contains(r.Stderr, "public: public images are not supported") {
 			t.Fatalf("a public image: %s", r)
 		}
+		// import (an operation) with an alias, list, delete (an operation).
+		xz, _ := agenttest.BusyboxTarballs(t, 0)
+		wantAll(t, "lxc image import", c.MustRun("image", "import", xz, "--alias", "bbx"), "Image imported with fingerprint: ")
+		wantAll(t, "lxc image list after import", c.MustRun("image", "list", "bbx", "--format", "csv"), "bbx,", ",CONTAINER,")
+		c.MustRun("image", "delete", "bbx")
+		if out := c.MustRun("image", "list", "--format", "csv"); strings.Contains(out, "bbx") {
+			t.Fatalf("bbx still listed after delete:\n%s", out)
+		}
 		wantAll(t, "lxc image info busybox", c.MustRun("image", "info", "busybox"), "Fingerprint: ", "Aliases:\n    - busybox", "Type: container")
 	}
 	{ // profiles
