@@ -1,12 +1,18 @@
 package lxdclient
 
 import (
+	"context"
+	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"orch/integration/agenttest"
+	"orch/nodeagent/api"
 )
 
 // TestInstanceObjectsWithLXC: containers launched with the agent's CLI, then seen and used
@@ -72,6 +78,12 @@ func TestInstanceObjectsWithLXC(t *testing.T) {
 		if b, err := os.ReadFile(filepath.Join(back, "tree", "sub", "f")); err != nil || string(b) != "deep" {
 			t.Fatalf("push -r then pull -r: %q, %v", b, err)
 		}
+		// file_append: X-LXD-write: append (lxc 5.0 has no flag for it; LXD's Go client sends it).
+		appendFile(t, ms[1], "c2", "/root/hello.txt", "more\n")
+		c.MustRun("file", "pull", "c2/root/hello.txt", dest)
+		if b, _ := os.ReadFile(dest); string(b) != "hello from lxc\nmore\n" {
+			t.Fatalf("after an append: %q", b)
+		}
 		c.MustRun("file", "delete", "c2/root/hello.txt")
 		c.WantFailure([]string{"file", "pull", "c2/root/hello.txt", dest}, "no such file")
 	}
@@ -131,4 +143,22 @@ func instanceCluster(t *testing.T) []*agenttest.Agent {
 	ms := agenttest.FormInstanceCluster(t, 3, bridge)
 	ms[0].MustRun("image", "import", variants[0], "--alias", "busybox")
 	return ms
+}
+
+// appendFile appends data to a file of an instance through a's socket (POST
+// /1.0/instances/NAME/files with X-LXD-write: append).
+func appendFile(t *testing.T, a *agenttest.Agent, name, path, data string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	hdr := http.Header{api.HeaderFileWrite: {"append"}, api.HeaderFileType: {"file"}}
+	resp, err := a.Client().Raw(ctx, http.MethodPost, "/1.0/instances/"+name+"/files?path="+url.QueryEscape(path), strings.NewReader(data), hdr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("append to %s:%s: HTTP %d %s", name, path, resp.StatusCode, b)
+	}
 }
