@@ -102,6 +102,23 @@ func (s *Service) deleteImage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	op, err := s.ops.Start(r, rest.Task{Description: "Deleting image",
+		Resources: map[string][]string{"images": {"/1.0/images/" + fp}},
+		Run: func(ctx context.Context, _ rest.Op) error {
+			if err := s.forgetImage(ctx, fp); err != nil {
+				return err
+			}
+			s.events.Lifecycle("image-deleted", "/1.0/images/"+fp, nil)
+			return nil
+		}})
+	if err != nil {
+		return err
+	}
+	return rest.WriteAsync(w, op) // as LXD: `lxc image delete` waits for the operation
+}
+
+// forgetImage removes an image from the database and asks every holder to drop its copy.
+func (s *Service) forgetImage(ctx context.Context, fp string) error {
 	holders, err := s.holders(ctx, fp)
 	if err != nil {
 		return err
@@ -122,7 +139,7 @@ func (s *Service) deleteImage(w http.ResponseWriter, r *http.Request) error {
 			s.log.Warn("member could not drop its image copy", "member", h.Name, "fingerprint", fp, "err", err)
 		}
 	}
-	return rest.WriteOK(w, nil, "")
+	return nil
 }
 
 func (s *Service) postImageAlias(w http.ResponseWriter, r *http.Request) error {

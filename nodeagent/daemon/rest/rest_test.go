@@ -120,3 +120,23 @@ func TestWriteList(t *testing.T) {
 		t.Errorf("recursion=7: %v", err)
 	}
 }
+
+// LXD's request bodies decode into the API types with every field LXD's clients send
+// (`lxc remote add --password` sends restricted, projects and token), while a field LXD
+// does not have is refused naming it.
+func TestDecodeLXDBodies(t *testing.T) {
+	lxdBody := `{"name":"","type":"client","restricted":false,"projects":null,"certificate":"","password":"pw","token":false}`
+	var cp api.CertificatesPost
+	if err := DecodeBody(httptest.NewRequest(http.MethodPost, "/1.0/certificates", strings.NewReader(lxdBody)), &cp); err != nil {
+		t.Fatalf("LXD's certificate body: %v", err)
+	}
+	var vp api.StorageVolumesPost
+	volBody := `{"name":"v","type":"custom","config":{},"description":"","content_type":"filesystem","source":{"name":"","type":"","pool":""}}`
+	if err := DecodeBody(httptest.NewRequest(http.MethodPost, "/1.0/storage-pools/p/volumes", strings.NewReader(volBody)), &vp); err != nil {
+		t.Fatalf("LXD's volume body: %v", err)
+	}
+	err := DecodeBody(httptest.NewRequest(http.MethodPost, "/1.0/certificates", strings.NewReader(`{"name":"x","bogus_field":1}`)), &cp)
+	if !errors.Is(err, api.ErrBadRequest) || !strings.Contains(err.Error(), `"bogus_field"`) {
+		t.Fatalf("unknown field: %v, want a 400 naming it", err)
+	}
+}
