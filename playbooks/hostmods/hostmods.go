@@ -83,6 +83,9 @@ var modules = map[string]playbooks.Module{
 	"pkgng":               playbooks.ModuleFunc(pkgngTool.run),
 	"openbsd_pkg":         playbooks.ModuleFunc(openbsdPkgTool.run),
 	"zypper":              playbooks.ModuleFunc(zypperTool.run),
+	"zypper_repository":   playbooks.ModuleFunc(zypperRepositoryModule),
+	"deb822_repository":   playbooks.ModuleFunc(deb822RepositoryModule),
+	"rpm_key":             playbooks.ModuleFunc(rpmKeyModule),
 	"postgresql_db":       playbooks.ModuleFunc(postgresqlDBModule),
 	"postgresql_user":     playbooks.ModuleFunc(postgresqlUserModule),
 	"postgresql_privs":    playbooks.ModuleFunc(postgresqlPrivsModule),
@@ -95,7 +98,7 @@ var collections = map[string]string{
 	"timezone": "community.general", "modprobe": "community.general", "locale_gen": "community.general",
 	"selinux": "ansible.posix", "seboolean": "ansible.posix", "synchronize": "ansible.posix", "firewalld": "ansible.posix",
 	"helm": "kubernetes.core", "helm_repository": "kubernetes.core",
-	"pacman": "community.general", "pkgng": "community.general", "openbsd_pkg": "community.general", "zypper": "community.general",
+	"pacman": "community.general", "pkgng": "community.general", "openbsd_pkg": "community.general", "zypper": "community.general", "zypper_repository": "community.general",
 	"postgresql_db": "community.postgresql", "postgresql_user": "community.postgresql", "postgresql_privs": "community.postgresql",
 	"mysql_db": "community.mysql", "mysql_user": "community.mysql", "mysql_replication": "community.mysql",
 }
