@@ -86,6 +86,8 @@ var modules = map[string]playbooks.Module{
 	"zypper_repository":   playbooks.ModuleFunc(zypperRepositoryModule),
 	"deb822_repository":   playbooks.ModuleFunc(deb822RepositoryModule),
 	"rpm_key":             playbooks.ModuleFunc(rpmKeyModule),
+	"haproxy":             playbooks.ModuleFunc(haproxyModule),
+	"nagios":              playbooks.ModuleFunc(nagiosModule),
 	"postgresql_db":       playbooks.ModuleFunc(postgresqlDBModule),
 	"postgresql_user":     playbooks.ModuleFunc(postgresqlUserModule),
 	"postgresql_privs":    playbooks.ModuleFunc(postgresqlPrivsModule),
@@ -99,6 +101,7 @@ var collections = map[string]string{
 	"selinux": "ansible.posix", "seboolean": "ansible.posix", "synchronize": "ansible.posix", "firewalld": "ansible.posix",
 	"helm": "kubernetes.core", "helm_repository": "kubernetes.core",
 	"pacman": "community.general", "pkgng": "community.general", "openbsd_pkg": "community.general", "zypper": "community.general", "zypper_repository": "community.general",
+	"haproxy":       "community.general",
 	"postgresql_db": "community.postgresql", "postgresql_user": "community.postgresql", "postgresql_privs": "community.postgresql",
 	"mysql_db": "community.mysql", "mysql_user": "community.mysql", "mysql_replication": "community.mysql",
 }
