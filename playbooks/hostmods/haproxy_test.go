@@ -18,6 +18,9 @@ import (
 // servers (no health checks), as ansible-examples' lamp_haproxy load balancer.
 func startHAProxy(t *testing.T) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: starts real servers / drives real tools")
+	}
 	if _, err := exec.LookPath("haproxy"); err != nil {
 		t.Skip("haproxy not installed (scripts/install-deps.sh installs it)")
 	}

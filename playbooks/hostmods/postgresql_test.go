@@ -19,6 +19,9 @@ import (
 // local connections.
 func startPostgres(t *testing.T) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: starts real servers / drives real tools")
+	}
 	bin := "/usr/lib/postgresql/15/bin"
 	if matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/postgres"); len(matches) > 0 {
 		bin = filepath.Dir(matches[len(matches)-1])

@@ -17,6 +17,9 @@ import (
 // command runs with HOME set to the test's directory); the key comes from a local HTTP
 // server, as geerlingguy's roles give a URL.
 func TestRPMKeyWithRPM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: starts real servers / drives real tools")
+	}
 	for _, bin := range []string{"rpm", "gpg"} {
 		if _, err := exec.LookPath(bin); err != nil {
 			t.Skipf("%s not installed", bin)

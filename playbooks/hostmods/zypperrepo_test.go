@@ -16,6 +16,9 @@ import (
 // copies and never this machine's configuration. It returns the copies, in dirs' order.
 func bindHarness(t *testing.T, tools []string, dirs ...string) (*harness, []string) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: starts real servers / drives real tools")
+	}
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (mount namespace)")
 	}
