@@ -464,7 +464,7 @@ func (p *playRun) taskContext(ctx context.Context, t *Task, h *hostState, s sett
 	}
 	tc := &TaskContext{
 		Host: h.host.Name, Delegate: delegate, Args: args,
-		Check: s.check, Diff: s.diff, Become: s.become,
+		Check: s.check, Diff: s.diff, Become: s.become, RemoteUser: s.conn.RemoteUser, Connection: s.conn.Connection,
 		Logger: r.log.With("host", h.host.Name, "task", t.DisplayName()),
 		ctx:    ctx, vars: vars, eng: r.eng, dir: r.pb.Dir, jobs: &r.jobs,
 		connect: func(ctx context.Context) (Conn, error) {
