@@ -8,3 +8,8 @@ package playbooks
 func AllowArgs(module string, args Args, allowed ...string) error {
 	return allowArgs(module, args, allowed...)
 }
+
+// LocalFile finds a controller-side file as the copy module does: in the task's role
+// (subdir, e.g. "files", then tasks/ and the role's directory), then relative to the
+// playbook, then in the playbook's subdir.
+func LocalFile(t *TaskContext, src, subdir string) string { return localFile(t, src, subdir) }

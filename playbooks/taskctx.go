@@ -27,6 +27,12 @@ type TaskContext struct {
 	Diff bool
 	// Become asks for privilege escalation when running commands.
 	Become bool
+	// RemoteUser is the task's remote_user keyword (rendered), "" when unset; ansible_user
+	// in Vars takes precedence over it, as in Ansible. Modules that open their own
+	// connection to the host (synchronize's rsync over ssh) log in with it.
+	RemoteUser string
+	// Connection is the task's connection keyword (ssh or local), "" when unset.
+	Connection string
 	// Logger is the engine's logger with host and task attributes.
 	Logger *slog.Logger
 

@@ -57,7 +57,7 @@ func TestBrokenDatabaseReopensItself(t *testing.T) {
 	})
 	filler := fillDisk(t, n3.Dir)
 	wait.For(t, 30*time.Second, "node3's database breaking on its full disk", func() error {
-		return logSays(n3, "store is broken")
+		return logSays(n3, "store is broken")()
 	})
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
@@ -78,23 +78,11 @@ func TestBrokenDatabaseReopensItself(t *testing.T) {
 			t.Errorf("acknowledged write %s is missing from the replicas", k)
 		}
 	}
-	if err := logSays(n3, "database reopened"); err != nil {
+	if err := logSays(n3, "database reopened")(); err != nil {
 		t.Error(err)
 	}
 	if got := n3.PID(); got != pid {
 		t.Errorf("node3's daemon was restarted (pid %d, was %d): it must mend itself in-process", got, pid)
 	}
 	t.Logf("%d writes acknowledged, %d refused, %d with outcome unknown", len(w.acked), len(w.refused), w.ambiguous)
-}
-
-// logSays reports (as nil) whether a's log holds s.
-func logSays(a *agenttest.Agent, s string) error {
-	b, err := os.ReadFile(a.LogPath)
-	if err != nil {
-		return err
-	}
-	if !strings.Contains(string(b), s) {
-		return fmt.Errorf("%s's log does not say %q yet", a.Name, s)
-	}
-	return nil
 }

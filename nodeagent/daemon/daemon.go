@@ -23,12 +23,16 @@ import (
 	"sync/atomic"
 	"time"
 
+	"orch/nodeagent/daemon/events"
+	"orch/nodeagent/daemon/operations"
+
 	"orch/nodeagent/api/pki"
 	"orch/nodeagent/daemon/entity"
 	"orch/nodeagent/daemon/epoch"
 	"orch/nodeagent/daemon/images"
 	"orch/nodeagent/daemon/instances"
 	"orch/nodeagent/daemon/memberinfo"
+	"orch/nodeagent/daemon/metrics"
 	"orch/nodeagent/daemon/rest"
 	"orch/nodeagent/daemon/serve"
 	"orch/nodeagent/daemon/serverconfig"
@@ -56,7 +60,8 @@ type Config struct {
 	Dir string
 	// Logger receives the daemon's logs; nil means slog.Default().
 	Logger *slog.Logger
-	// Timings are the raft timings; zero means store.DefaultTimings().
+	// Timings are fixed raft timings (tests); zero means the cluster's (the
+	// cluster.raft_* keys, store.DefaultTimings() until set).
 	Timings store.Timings
 	// Version overrides the build's version triple (tests only); zero means version.Current().
 	Version version.Info
@@ -97,6 +102,11 @@ type Daemon struct {
 	infos       *memberinfo.Service   // members' architecture, failure domain, description (daemon/memberinfo)
 	tokens      *tokens.Service       // join tokens (daemon/tokens)
 	imgs        *images.Service       // images and remotes (daemon/images)
+	ops         *operations.Manager   // background operations, cluster wide (daemon/operations)
+	events      *events.Hub           // /1.0/events, cluster wide (daemon/events)
+	metrics     *metrics.Service      // GET /1.0/metrics (daemon/metrics)
+	debug       debugServer           // core.debug_address (debug.go)
+	timings     raftTimings           // the cluster's raft timing keys (raft_timings.go)
 
 	// resumed is set once Run has reopened the member's database (or found the directory
 	// uninitialised): until then GET /1.0 answers 503, so that `waitready` cannot return
@@ -130,9 +140,7 @@ func New(cfg Config) (*Daemon, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.Timings == (store.Timings{}) {
-		cfg.Timings = store.DefaultTimings()
-	}
+	fixedTimings := cfg.Timings != (store.Timings{})
 	if cfg.Version == (version.Info{}) {
 		cfg.Version = version.Current()
 	}
@@ -149,6 +157,7 @@ func New(cfg Config) (*Daemon, error) {
 		return nil, fmt.Errorf("server certificate: %w", err)
 	}
 	d := &Daemon{cfg: cfg, log: cfg.Logger, version: cfg.Version, local: local}
+	d.timings.fixed = fixedTimings
 	d.server.Store(&server)
 	d.fence = epoch.New(local, d.memberName, cfg.Logger, d.retire)
 	if err := d.fence.Load(); err != nil {
@@ -175,6 +184,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.shutdownCtx = ctx
 	if err := d.srv.ServeUnix(SocketPath(d.cfg.Dir)); err != nil {
 		return err
+	}
+	if err := d.reconcileDebug(); err != nil {
+		d.log.Warn("core.debug_address: not serving pprof", "err", err)
 	}
 	if err := d.resume(ctx); err != nil {
 		d.log.Error("resuming cluster membership failed", "err", err)
@@ -295,7 +307,7 @@ func (d *Daemon) openStore() error {
 	}
 	st, err := store.Open(store.Config{
 		Dir: d.storeDir(), ID: d.memberName(), Address: d.clusterAddress(),
-		Stream: layer, Timings: d.cfg.Timings, Logger: d.log.With("component", "store"),
+		Stream: layer, Timings: d.storeTimings(), Logger: d.log.With("component", "store"),
 	})
 	if err != nil {
 		return fmt.Errorf("opening the database: %w", err)
@@ -380,6 +392,7 @@ func (d *Daemon) shutdown() {
 func (d *Daemon) stopAll() {
 	d.stopMember()
 	d.srv.Close()
+	d.debug.close()
 	d.local.Close()
 }
 

@@ -91,7 +91,8 @@ type Store struct {
 	reader *sql.DB
 	lead   *leadership
 	batch  *batcher
-	broken fault // first local storage failure (broken.go)
+	reads  *Rounds // leadership-confirming rounds shared by concurrent ReadIndex calls
+	broken fault   // first local storage failure (broken.go)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -189,6 +190,7 @@ func open(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{cfg: cfg, log: cfg.Logger, logs: d.logs, snaps: d.snaps, fsm: d.fsm, reader: reader, closed: make(chan struct{})}
+	s.reads = NewRounds(barrierTimeout, s.readIndexRound)
 	if err := s.startRaft(hlog); err != nil {
 		reader.Close()
 		d.close()

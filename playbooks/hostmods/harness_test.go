@@ -21,10 +21,17 @@ import (
 
 // localConn runs commands on this machine with sh -c: a real shell on real files, the
 // transport of these tests (integration/hostmods runs the same modules over SSH on lab hosts).
-type localConn struct{ runs *atomic.Int64 }
+// wrap, when set, rewrites each command (firewalld's test runs them in a mount namespace).
+type localConn struct {
+	runs *atomic.Int64
+	wrap func(string) string
+}
 
 func (c localConn) Run(ctx context.Context, cmd string, stdin io.Reader, _ bool) ([]byte, []byte, int, error) {
 	c.runs.Add(1)
+	if c.wrap != nil {
+		cmd = c.wrap(cmd)
+	}
 	return playbooks.LocalConn{}.Run(ctx, cmd, stdin, false)
 }
 
@@ -36,10 +43,13 @@ func (localConn) Push(_ context.Context, local, remote string, mode fs.FileMode)
 	return true, os.WriteFile(remote, data, mode)
 }
 
-type localConnector struct{ runs *atomic.Int64 }
+type localConnector struct {
+	runs *atomic.Int64
+	wrap func(string) string
+}
 
 func (c localConnector) Connect(context.Context, playbooks.Host) (playbooks.Conn, error) {
-	return localConn{c.runs}, nil
+	return localConn{c.runs, c.wrap}, nil
 }
 
 // harness runs one-task playbooks with hostmods' registry against this machine.
@@ -47,6 +57,7 @@ type harness struct {
 	t    testing.TB
 	dir  string        // the playbook's directory, also {{ d }} in tasks
 	runs *atomic.Int64 // commands run on the host so far
+	wrap func(string) string
 }
 
 func newHarness(t *testing.T) *harness {
@@ -97,7 +108,7 @@ func (h *harness) runSrc(src string, check, diff bool) outcome {
 	defer cancel()
 	_, err = playbooks.Run(ctx, pb, playbooks.Options{
 		Hosts:     []playbooks.Host{{Name: "h1", Vars: map[string]any{"d": h.dir}}},
-		Connector: localConnector{h.runs}, Modules: hostmods.Registry(), NoFacts: true, Check: check, Diff: diff, Reporter: rep,
+		Connector: localConnector{h.runs, h.wrap}, Modules: hostmods.Registry(), NoFacts: true, Check: check, Diff: diff, Reporter: rep,
 	})
 	if err != nil {
 		h.t.Fatalf("run: %v\n%s", err, text.String())
@@ -153,7 +164,7 @@ func (h *harness) converge(task string) outcome {
 	before := snapshot(h.t, h.dir)
 	c := h.run(task, true, true)
 	if c.status != playbooks.StatusChanged {
-		h.t.Fatalf("--check: status %s, want changed\n%s", c.status, c.out)
+		h.t.Fatalf("--check: status %s, want changed\n%s\nresult: %v %q", c.status, c.out, c.res.Data, c.res.Msg)
 	}
 	if after := snapshot(h.t, h.dir); after != before {
 		h.t.Fatalf("--check changed files:\nbefore:\n%s\nafter:\n%s", before, after)
@@ -163,7 +174,7 @@ func (h *harness) converge(task string) outcome {
 		h.t.Fatalf("first run: status %s, want changed\n%s", first.status, first.out)
 	}
 	if again := h.run(task, false, false); again.status != playbooks.StatusOK {
-		h.t.Fatalf("second run: status %s, want ok (idempotent)\n%s", again.status, again.out)
+		h.t.Fatalf("second run: status %s, want ok (idempotent)\n%s\nchanges: %q", again.status, again.out, again.res.Changes)
 	}
 	if c := h.run(task, true, false); c.status != playbooks.StatusOK {
 		h.t.Fatalf("--check after converging: status %s, want ok\n%s", c.status, c.out)

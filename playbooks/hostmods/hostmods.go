@@ -71,6 +71,18 @@ var modules = map[string]playbooks.Module{
 	"yum_repository":      playbooks.ModuleFunc(yumRepositoryModule),
 	"selinux":             playbooks.ModuleFunc(selinuxModule),
 	"seboolean":           playbooks.ModuleFunc(sebooleanModule),
+	"synchronize":         playbooks.ModuleFunc(synchronizeModule),
+	"kube":                playbooks.ModuleFunc(kubeModule),
+	"helm":                playbooks.ModuleFunc(helmModule),
+	"helm_repository":     playbooks.ModuleFunc(helmRepositoryModule),
+	"mysql_db":            playbooks.ModuleFunc(mysqlDBModule),
+	"mysql_user":          playbooks.ModuleFunc(mysqlUserModule),
+	"mysql_replication":   playbooks.ModuleFunc(mysqlReplicationModule),
+	"firewalld":           playbooks.ModuleFunc(firewalldModule),
+	"pacman":              playbooks.ModuleFunc(pacmanTool.run),
+	"pkgng":               playbooks.ModuleFunc(pkgngTool.run),
+	"openbsd_pkg":         playbooks.ModuleFunc(openbsdPkgTool.run),
+	"zypper":              playbooks.ModuleFunc(zypperTool.run),
 }
 
 // collections maps a short name to the collection Ansible ships it in, when that is not
@@ -78,7 +90,10 @@ var modules = map[string]playbooks.Module{
 var collections = map[string]string{
 	"ini_file": "community.general", "sysctl": "ansible.posix", "mount": "ansible.posix",
 	"timezone": "community.general", "modprobe": "community.general", "locale_gen": "community.general",
-	"selinux": "ansible.posix", "seboolean": "ansible.posix",
+	"selinux": "ansible.posix", "seboolean": "ansible.posix", "synchronize": "ansible.posix", "firewalld": "ansible.posix",
+	"helm": "kubernetes.core", "helm_repository": "kubernetes.core",
+	"pacman": "community.general", "pkgng": "community.general", "openbsd_pkg": "community.general", "zypper": "community.general",
+	"mysql_db": "community.mysql", "mysql_user": "community.mysql", "mysql_replication": "community.mysql",
 }
 
 // Registry returns a fresh registry of the package's modules, under their short names,

@@ -154,6 +154,7 @@ func (s *Server) Handler() http.Handler {
 	}
 	r.Handle("POST /internal/db/exec", rest.Member, s.postExec)
 	r.Handle("POST /internal/db/query", rest.Member, s.postQuery)
+	r.Handle("POST "+ReadIndexPath, rest.Member, s.postReadIndex)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.WriteError(w, r, rest.NotFound("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})

@@ -114,18 +114,21 @@ type Deps struct {
 // Server serves the API on the member's listeners.
 type Server struct {
 	Deps
-	peers      *peerPool
-	mux        *netmux.Mux
-	muxSrv     *http.Server
-	clientSrv  *http.Server
-	clientAddr string
-	unixSrv    *http.Server
+	peers *peerPool
+	// remoteReads shares read index round trips to the leader among this member's readers.
+	remoteReads *store.Rounds
+	mux         *netmux.Mux
+	muxSrv      *http.Server
+	clientSrv   *http.Server
+	clientAddr  string
+	unixSrv     *http.Server
 }
 
 // New builds a server; it listens on nothing until ServeUnix and StartNetwork.
 func New(deps Deps) *Server {
 	s := &Server{Deps: deps}
 	s.peers = newPeerPool(s)
+	s.remoteReads = store.NewRounds(readIndexTimeout, s.askLeaderIndex)
 	return s
 }
 
