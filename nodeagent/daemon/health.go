@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"orch/nodeagent/api"
+	"orch/nodeagent/daemon/rest"
 	"orch/nodeagent/daemon/serve"
 	"orch/nodeagent/daemon/upgrade"
 	"orch/nodeagent/localdb"
@@ -536,6 +537,9 @@ func (d *Daemon) postHeartbeat(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set(membersHaveHeader, d.health.heldHash())
 	d.noteLeaderClock(r)
 	d.followRaftTimings(r.Context())
+	if d.repairing.Load() {
+		return unavailable("member %q: %v", d.memberName(), rest.ErrRepairing)
+	}
 	if st := d.store(); st != nil && st.Broken() != nil {
 		// Not answering makes this member OFFLINE, so the leader gives its role to
 		// another member when it can (its replica no longer follows the log).
