@@ -6,7 +6,7 @@ export GOFLAGS := -tags=osusergo,netgo,sqlite_omit_load_extension
 STATIC_LDFLAGS := -linkmode external -extldflags -static -s -w
 LAB_DIR ?= /tmp/orch-lab
 
-.PHONY: build test deps vet fmt-check unit demo lab-down bench soak image clean
+.PHONY: build test deps vet fmt-check unit demo lab-down bench soak image clean recap-compare bench-scale
 
 build: bin/nodeagent bin/orch
 
@@ -47,6 +47,12 @@ bench: deps build
 	@scripts/bench-peers.sh
 	set -o pipefail; $(GO) test -run '^$$' -bench SideBySide -benchtime 1x -timeout 30m ./integration/bench/ | tee bench.out
 
+# bench-scale: what does not fit bench's 20 minutes (issue 19): 200 namespace-host members
+# (ORCH_BENCH_MEMBERS) and raft over a 100 ms RTT link; prints its table and writes
+# integration/bench/results-scale.json.
+bench-scale: deps build
+	set -o pipefail; $(GO) test -run '^$$' -bench Scale -benchtime 1x -timeout 60m ./integration/bench/ | tee bench-scale.out
+
 # soak: the long Jepsen-style run (integration/jepsen); SOAK_DURATION, SOAK_SEED, SOAK_MEMBERS;
 # porcupine's visualisation of a failed window goes to SOAK_OUT, and the whole output with the
 # lab's log dumps (which the terminal is spared) to SOAK_OUT/soak.log. SOAK_SEED 0 picks a random
@@ -59,6 +65,16 @@ SOAK_OUT ?= /tmp/orch-soak
 soak: deps
 	mkdir -p $(SOAK_OUT)
 	set -o pipefail; $(GO) test -count=1 -v -timeout 0 -run '^TestSoak$$' ./integration/jepsen -soak.duration $(SOAK_DURATION) -soak.seed $(SOAK_SEED) -soak.members $(SOAK_MEMBERS) -jepsen.out $(SOAK_OUT) -jepsen.fault '$(SOAK_FAULT)' 2>&1 | tee $(SOAK_OUT)/soak.log | grep -v '^    testing.go'
+
+# recap-compare: every corpus playbook that can run on lab hosts (playbooks/testdata/corpus/LAB)
+# runs for real with ansible-playbook on fresh Debian 12 hosts and with orch on their twins;
+# the per-host PLAY RECAPs are compared and written to playbooks/testdata/corpus/RECAP-LAB.
+# Needs root, debootstrap, LXC and ansible-playbook (make deps); about half an hour.
+# RECAP_ONLY=substring runs the matching playbooks only (and writes nothing).
+RECAP_PARALLEL ?= 2
+RECAP_ONLY ?=
+recap-compare: deps
+	set -o pipefail; ORCH_RECAP_LAB=1 ORCH_RECAP_WRITE=1 ORCH_RECAP_ONLY='$(RECAP_ONLY)' $(GO) test -count=1 -v -timeout 120m -parallel $(RECAP_PARALLEL) -run '^TestCorpusRecapOnLab$$' ./integration/playrecap/ 2>&1 | grep -v '^    testing.go'
 
 # image: a tiny busybox container image from the host's busybox-static, for tests and the demo.
 image:

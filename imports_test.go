@@ -52,7 +52,7 @@ var rules = []rule{
 // serving layer: it too imports no domain, only through the interfaces it declares); daemonLeaves
 // are what they share.
 var (
-	daemonDomains = []string{"nodeagent/daemon/images", "nodeagent/daemon/trust", "nodeagent/daemon/entity", "nodeagent/daemon/instances", "nodeagent/daemon/serverconfig", "nodeagent/daemon/upgrade", "nodeagent/daemon/roles", "nodeagent/daemon/epoch", "nodeagent/daemon/memberinfo", "nodeagent/daemon/tokens", "nodeagent/daemon/serve"}
+	daemonDomains = []string{"nodeagent/daemon/images", "nodeagent/daemon/trust", "nodeagent/daemon/entity", "nodeagent/daemon/instances", "nodeagent/daemon/serverconfig", "nodeagent/daemon/upgrade", "nodeagent/daemon/roles", "nodeagent/daemon/epoch", "nodeagent/daemon/memberinfo", "nodeagent/daemon/tokens", "nodeagent/daemon/metrics", "nodeagent/daemon/serve", "nodeagent/daemon/operations", "nodeagent/daemon/events"}
 	daemonLeaves  = []string{"nodeagent/daemon/rest", "nodeagent/daemon/db"}
 )
 

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	"orch/inventory"
 	"orch/orchestrator/agentctl"
@@ -31,9 +32,13 @@ type connector struct {
 
 type lazyConn struct {
 	once sync.Once
+	done atomic.Bool // set once the dial ended (conn or err set)
 	conn *transport.Conn
 	err  error
 }
+
+// lost reports whether lc's dial succeeded and the connection has ended since.
+func (lc *lazyConn) lost() bool { return lc.done.Load() && lc.conn != nil && lc.conn.Lost() }
 
 func newConnector(inv *inventory.Inventory, knownHosts string, acceptNew bool, log *slog.Logger) *connector {
 	return &connector{inv: inv, knownHosts: knownHosts, acceptNew: acceptNew, log: log,
@@ -67,12 +72,22 @@ func (c *connector) connect(ctx context.Context, host, user string, vars map[str
 	c.mu.Lock()
 	key := host + "\x00" + user
 	lc := c.conns[key]
+	if lc != nil && lc.lost() {
+		// The host reset it (a reboot, a network fault): close it (its jump connection and
+		// goroutines) and dial again rather than hand it out dead for the rest of the run.
+		c.log.Debug("SSH connection lost: dialing again", "host", host)
+		lc.conn.Close()
+		lc = nil
+	}
 	if lc == nil {
 		lc = &lazyConn{}
 		c.conns[key] = lc
 	}
 	c.mu.Unlock()
-	lc.once.Do(func() { lc.conn, lc.err = c.dial(ctx, host, user, vars) })
+	lc.once.Do(func() {
+		lc.conn, lc.err = c.dial(ctx, host, user, vars)
+		lc.done.Store(true)
+	})
 	if lc.err != nil {
 		c.mu.Lock()
 		if c.conns[key] == lc {

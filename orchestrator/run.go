@@ -45,6 +45,8 @@ type Options struct {
 	// Tags, SkipTags and StartAtTask select tasks.
 	Tags, SkipTags []string
 	StartAtTask    string
+	// Prompter asks vars_prompt questions (orch play on a terminal); nil: not interactive.
+	Prompter playbooks.Prompter
 	// Out receives the report.
 	Out io.Writer
 	// Logger receives debug logs; nil discards.
@@ -193,7 +195,7 @@ func (s *session) run(ctx context.Context, pb *playbooks.Playbook) (*playbooks.R
 		Hosts: hosts, Groups: groups, Select: s.selector(), Connector: s.conns, Modules: reg,
 		Check: s.opts.Check, Diff: s.opts.Diff, Forks: s.opts.Forks, ExtraVars: s.opts.ExtraVars,
 		Limit: s.opts.Limit, Tags: s.opts.Tags, SkipTags: s.opts.SkipTags, StartAtTask: s.opts.StartAtTask,
-		Reporter: rep, Logger: s.opts.Logger,
+		Reporter: rep, Logger: s.opts.Logger, Prompter: s.opts.Prompter,
 	})
 }
 

@@ -54,8 +54,16 @@ func (p *playRun) runDynInclude(ctx context.Context, b *Task, hosts []*hostState
 			}
 			continue
 		}
+		if d := b.dynInclude; d.role != nil {
+			if err := p.addHandlers(d.parser.pc.play.Handlers); err != nil {
+				for _, h := range groups[file] {
+					p.failHost(b, h, in, failure(err.Error()))
+				}
+				continue
+			}
+		}
 		blk := bare
-		blk.dynInclude, blk.Block = nil, tasks
+		blk.dynInclude, blk.Block, blk.include = nil, tasks, "" // the include was entered (enterInclude)
 		p.runBlock(ctx, &blk, groups[file], in)
 	}
 }
@@ -74,6 +82,39 @@ func (p *playRun) includeName(b, bare *Task, h *hostState, in *inherit, hv map[s
 		return "", false, err
 	}
 	return template.String(v), true, nil
+}
+
+// addHandlers registers the handlers a role read at run time added to the
+// parsed play (include_role with a templated name): the play being run may
+// be a copy made before, its topics were computed at its start, and the
+// handlers' modules are resolved here.
+func (p *playRun) addHandlers(all []*Task) error {
+	known, listed := map[*Task]bool{}, map[*Task]bool{}
+	for _, hs := range p.topics {
+		for _, hd := range hs {
+			known[hd] = true
+		}
+	}
+	for _, hd := range p.play.Handlers {
+		listed[hd] = true
+	}
+	var added []*Task
+	for _, hd := range all {
+		if known[hd] {
+			continue
+		}
+		added = append(added, hd)
+		if !listed[hd] {
+			p.play.Handlers = append(p.play.Handlers, hd)
+		}
+	}
+	if len(added) == 0 {
+		return nil
+	}
+	for name, hs := range handlerTopics(added) {
+		p.topics[name] = append(p.topics[name], hs...)
+	}
+	return p.r.prepared(fmt.Sprintf("%p|handlers", added[0]), added)
 }
 
 // failHost reports and applies a failure of a task on one host.

@@ -18,6 +18,7 @@ type outcome struct {
 	reg         map[string]any // what register stores
 	facts       map[string]any // ansible_facts from the module(s)
 	hostFacts   bool           // facts are a module's host facts (not set_fact's/include_vars' variables)
+	lazyFacts   bool           // facts are include_vars' variables: templated when used, as in Ansible
 	notify      []string
 	delegate    string
 	changed     bool
@@ -314,6 +315,9 @@ func (p *playRun) delegate(t *Task, in *inherit, vars map[string]any) (string, e
 
 // attempt runs the module once and applies changed_when/failed_when.
 func (p *playRun) attempt(ctx context.Context, t *Task, h *hostState, in *inherit, vars map[string]any, delegate string) outcome {
+	if t.deferred != nil {
+		return failure(t.deferred.Error())
+	}
 	s, err := p.settings(t, in, vars)
 	if err != nil {
 		return templateFailure(t, err)
@@ -398,6 +402,7 @@ func (p *playRun) moduleOutcome(t *Task, tc *TaskContext, res Result, err error,
 	if facts, ok := res.Data["ansible_facts"].(map[string]any); ok {
 		o.facts = facts
 		o.hostFacts = !variableModules[t.Module]
+		o.lazyFacts = t.Module == "include_vars"
 	}
 	if !o.unreachable && !o.res.Skipped {
 		p.overrides(t, vars, &o, tc.Check && len(tc.changes) > 0)

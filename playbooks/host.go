@@ -16,6 +16,9 @@ type hostState struct {
 	host Host
 	// facts hold set_fact and register results; they outlive plays.
 	facts map[string]any
+	// lazy names the facts include_vars set: their templates are rendered
+	// when used (other facts are values, never templated again).
+	lazy map[string]bool
 	// failed and unreachable hosts leave the play and later plays.
 	failed, unreachable bool
 	// rescuable marks a failure inside a block that has a rescue section.
@@ -75,6 +78,16 @@ func (h *hostState) setFacts(facts map[string]any) {
 
 // setFactsFrom sets an outcome's facts, as host facts or as variables.
 func (h *hostState) setFactsFrom(o outcome) {
+	for k := range o.facts {
+		if o.lazyFacts {
+			if h.lazy == nil {
+				h.lazy = map[string]bool{}
+			}
+			h.lazy[k] = true
+		} else {
+			delete(h.lazy, k)
+		}
+	}
 	if o.hostFacts {
 		h.setModuleFacts(o.facts)
 	} else {

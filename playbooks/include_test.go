@@ -40,7 +40,46 @@ func TestImportAndIncludeTasks(t *testing.T) {
 	if got := h.file("h2.out"); got != "imported\nnested-imported\nc\nnested-c\n" {
 		t.Errorf("h2.out = %q", got)
 	}
-	h.stats(recap, "h2", Stats{Ok: 4, Changed: 4, Skipped: 2})
+	// ansible-playbook 2.14 on this playbook: h1 ok=11 changed=8, h2 ok=5 changed=4
+	// skipped=1 (each include_tasks is a result: "included" per item, or skipped once).
+	h.stats(recap, "h1", Stats{Ok: 11, Changed: 8})
+	h.stats(recap, "h2", Stats{Ok: 5, Changed: 4, Skipped: 1})
+}
+
+// TestIncludeResultsAsAnsible: include_tasks and include_role are results of
+// their own, as Ansible's dynamic includes: include_tasks counts ok
+// ("included") per host and loop item, a false when counts one skipped for
+// the include (not one per included task) and is evaluated once, at the
+// include; include_role counts only when skipped; import_tasks and the old
+// include count nothing. ansible-playbook 2.14 gives ok=13 changed=1 skipped=2 here
+// (and runs the second task of cond.yml although the first set the flag).
+func TestIncludeResultsAsAnsible(t *testing.T) {
+	h := newHarness(t, "h1")
+	writeFile(t, filepath.Join(h.dir, "inc.yml"), "- debug: {msg: inc}\n")
+	writeFile(t, filepath.Join(h.dir, "cond.yml"), "- set_fact: {flag: true}\n- shell: echo ran > {{ tmp }}/cond\n")
+	if err := os.MkdirAll(filepath.Join(h.dir, "roles", "r1", "tasks"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(h.dir, "roles", "r1", "tasks", "main.yml"), "- debug: {msg: r1}\n")
+	recap := h.run(`- hosts: h1
+  tasks:
+    - include_tasks: inc.yml
+    - include_tasks: inc.yml
+      when: false
+    - include_role: {name: r1}
+    - include_role: {name: r1}
+      when: false
+    - import_tasks: inc.yml
+    - include_tasks: "{{ 'inc.yml' }}"
+    - include_tasks: inc.yml
+      loop: [1, 2]
+    - include_tasks: cond.yml
+      when: flag is not defined
+`)
+	h.stats(recap, "h1", Stats{Ok: 13, Changed: 1, Skipped: 2})
+	if h.file("cond") != "ran\n" {
+		t.Errorf("the include's when was evaluated again inside it")
+	}
 }
 
 // TestImportPlaybookAndIncludeVars: import_playbook adds the other file's
@@ -112,5 +151,61 @@ func TestUndefinedNamesTaskAndFile(t *testing.T) {
 		if !ok || !strings.Contains(e.Result.Msg, want) {
 			t.Errorf("%s: %+v, want a message containing %q", task, e.Result, want)
 		}
+	}
+}
+
+// TestIncludedUnknownModuleFailsWhenRun: a file that include_tasks or
+// include_role reads may use a module orch lacks (a role's
+// setup-Archlinux.yml with pacman): as in Ansible, which loads included
+// files when the include runs, the playbook runs and only a task that runs
+// fails; an import with the same file is refused before anything runs.
+func TestIncludedUnknownModuleFailsWhenRun(t *testing.T) {
+	h := newHarness(t, "h1")
+	writeFile(t, filepath.Join(h.dir, "arch.yml"), "- pacman: {name: git}\n")
+	recap := h.run(`- hosts: h1
+  tasks:
+    - include_tasks: arch.yml
+      when: false
+    - shell: echo ran > {{ tmp }}/ran
+    - include_tasks: arch.yml
+`)
+	h.stats(recap, "h1", Stats{Ok: 2, Changed: 1, Failed: 1, Skipped: 1})
+	if h.file("ran") != "ran\n" {
+		t.Error("the play did not run")
+	}
+	h.outputContains("unknown module (or unknown task keyword): pacman")
+	_, err := h.runErr(`- hosts: h1
+  tasks:
+    - import_tasks: arch.yml
+      when: false
+`)
+	if !errors.Is(err, ErrUnknownModule) {
+		t.Errorf("import_tasks of an unknown module: %v", err)
+	}
+}
+
+// TestIncludeVarsTemplatedWhenUsed: include_vars' values are templated when
+// used, inside lists and mappings too (geerlingguy.apache's vars/apache-24.yml
+// loops over items whose line is a template), while a registered output that
+// looks like a template is never rendered; ansible-playbook 2.14 writes the
+// same files.
+func TestIncludeVarsTemplatedWhenUsed(t *testing.T) {
+	h := newHarness(t, "h1")
+	writeFile(t, filepath.Join(h.dir, "lv.yml"), "items_v: [{line: 'Listen {{ port }}'}]\n")
+	h.run(`- hosts: h1
+  vars: {port: 80}
+  tasks:
+    - include_vars: lv.yml
+    - shell: echo "{{ item.line }}" >> {{ tmp }}/out
+      with_items: "{{ items_v }}"
+    - shell: printf '%s%s port }}' '{' '{'
+      register: echoed
+    - copy: {content: "{{ echoed.stdout }}", dest: "{{ tmp }}/raw"}
+`)
+	if got := h.file("out"); got != "Listen 80\n" {
+		t.Errorf("out = %q", got)
+	}
+	if got := h.file("raw"); got != "{{ port }}" {
+		t.Errorf("a registered value was templated again: %q", got)
 	}
 }

@@ -1,6 +1,8 @@
 package playbooks
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -211,23 +213,76 @@ func TestArgsTemplateAndLookups(t *testing.T) {
 	}
 }
 
-// TestVarsPrompt: orch never prompts: a prompt's default is the value, one
-// without a default fails where it is used, saying how to pass it.
+// TestVarsPrompt: without a terminal (no Prompter) nothing is asked, as
+// ansible-playbook 2.14 does with stdin not a terminal: its warning, each
+// variable its default or none; an extra var is never asked.
 func TestVarsPrompt(t *testing.T) {
 	h := newHarness(t, "h1")
 	recap := h.run(`- hosts: all
   vars_prompt:
     - { name: who, prompt: "Who?", default: world }
     - { name: pw, prompt: "Password?", private: true }
+    - { name: given, prompt: "Given?", default: no }
   tasks:
-    - shell: echo {{ who }} > {{ tmp }}/who
-    - debug: { msg: "{{ pw }}" }
-`)
-	h.stats(recap, "h1", Stats{Ok: 1, Changed: 1, Failed: 1})
-	if h.file("who") != "world\n" {
+    - shell: echo {{ who }} {{ 'none' if pw is none else pw }} {{ given }} > {{ tmp }}/who
+`, func(o *Options) { o.ExtraVars = map[string]any{"given": "yes", "tmp": h.dir} })
+	h.stats(recap, "h1", Stats{Ok: 1, Changed: 1})
+	if h.file("who") != "world none yes\n" {
 		t.Errorf("who = %q", h.file("who"))
 	}
-	h.outputContains("orch does not prompt; pass -e pw=")
+	h.outputContains("[WARNING]: Not prompting as we are not in interactive mode")
+}
+
+// scriptedPrompter answers prompts from a list and records the questions.
+type scriptedPrompter struct {
+	answers []string
+	asked   []string
+}
+
+func (s *scriptedPrompter) Prompt(msg string, private bool) (string, error) {
+	s.asked = append(s.asked, fmt.Sprintf("%s|%v", msg, private))
+	if len(s.answers) == 0 {
+		return "", errors.New("no more answers")
+	}
+	a := s.answers[0]
+	s.answers = s.answers[1:]
+	return a, nil
+}
+
+// TestVarsPromptAsks: with a terminal each variable not given as an extra
+// var is asked with Ansible's "Prompt [default]: " (private by default), an
+// empty answer takes the default, confirm asks again until both match,
+// encrypt hashes the answer (password_hash), and the prompt is templated
+// with the play's vars.
+func TestVarsPromptAsks(t *testing.T) {
+	h := newHarness(t, "h1")
+	p := &scriptedPrompter{answers: []string{"", "bob", "s1", "s2", "pw", "pw", "x", "skipped"}}
+	recap := h.run(`- hosts: all
+  vars: {thing: Colour}
+  vars_prompt:
+    - { name: who, prompt: "Who?", default: world, private: false }
+    - { name: name, prompt: "{{ thing }}?" }
+    - { name: pw, prompt: "Password", confirm: true, encrypt: sha512_crypt, salt: saltsalt }
+    - { name: bare }
+    - { name: given, prompt: "Given?" }
+  tasks:
+    - copy: {content: "{{ who }} {{ name }} {{ pw }} {{ bare }} {{ given }}", dest: "{{ tmp }}/out"}
+`, func(o *Options) {
+		o.Prompter = p
+		o.ExtraVars = map[string]any{"given": "yes", "tmp": h.dir}
+	})
+	h.stats(recap, "h1", Stats{Ok: 1, Changed: 1})
+	// crypt(3) of "pw" with that salt (python3: crypt.crypt('pw', '$6$saltsalt')).
+	want := "world bob $6$saltsalt$pauPrmdmG4BTE9h2HPmywiw152IFch6BJCEsaY6D.PLTfpV8sqvXwWdyfsgVgozkYH9B80bAip/08R2BPH2xk/ x yes"
+	if got := h.file("out"); got != want {
+		t.Errorf("out = %q, want %q", got, want)
+	}
+	asked := strings.Join(p.asked, "\n")
+	wantAsked := "Who? [world]: |false\nColour?: |true\nPassword: |true\nconfirm Password: |true\nPassword: |true\nconfirm Password: |true\ninput for bare: |true"
+	if asked != wantAsked {
+		t.Errorf("asked:\n%s\nwant:\n%s", asked, wantAsked)
+	}
+	h.outputContains("VALUES ENTERED DO NOT MATCH")
 }
 
 // TestStrategyFree: with strategy: free a fast host goes through its tasks
@@ -255,6 +310,29 @@ func TestStrategyFree(t *testing.T) {
 	}
 	if got := strings.Fields(h.file("handlers")); len(got) != 2 {
 		t.Errorf("handlers ran %q", got)
+	}
+}
+
+// TestStrategyFreeHandlersPerHost: with strategy: free each host runs its
+// handlers when it finishes the section, without waiting for a slow host;
+// ansible-playbook 2.14 (two local hosts, this playbook) writes h2-a,
+// h2-handler, h1-a, h1-handler.
+func TestStrategyFreeHandlersPerHost(t *testing.T) {
+	h := newHarness(t, "h1", "h2")
+	recap := h.run(`- hosts: all
+  strategy: free
+  tasks:
+    - shell: "{{ 'sleep 2;' if inventory_hostname == 'h1' else '' }} echo {{ inventory_hostname }}-a >> {{ tmp }}/order"
+      notify: done
+  handlers:
+    - name: done
+      shell: echo {{ inventory_hostname }}-handler >> {{ tmp }}/order
+`)
+	if got := strings.Fields(h.file("order")); strings.Join(got, " ") != "h2-a h2-handler h1-a h1-handler" {
+		t.Errorf("order = %q, want h2's handler before h1's slow task ends (as Ansible)", got)
+	}
+	for _, n := range []string{"h1", "h2"} {
+		h.stats(recap, n, Stats{Ok: 2, Changed: 2})
 	}
 }
 

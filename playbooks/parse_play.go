@@ -7,8 +7,6 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
-
-	"orch/playbooks/template"
 )
 
 func (p *parser) play(n *yaml.Node) (*Play, error) {
@@ -98,7 +96,7 @@ func (p *parser) play(n *yaml.Node) (*Play, error) {
 				play.Diff, err = p.optBool(v, key)
 			}
 		case "vars_prompt":
-			play.VarsPrompt, err = p.varsPrompt(v, key)
+			play.Prompts, play.VarsPrompt, err = p.varsPrompt(v, key)
 		case "ignore_unreachable", "ignore_errors", "timeout", "no_log", "run_once", "throttle":
 			_, err = p.taskKeyword(&play.keywords, key, v) // inherited by every task
 		case "force_handlers":
@@ -138,31 +136,6 @@ func (p *parser) varsFiles(v *yaml.Node, key string) ([]string, error) {
 			return nil, err
 		}
 		out = append(out, strings.Join(l, "\x00"))
-	}
-	return out, nil
-}
-
-// varsPrompt reads vars_prompt: orch never prompts, so each variable takes
-// its default; one without is undefined, saying so when it is used.
-func (p *parser) varsPrompt(n *yaml.Node, key string) (map[string]any, error) {
-	if n.Kind != yaml.SequenceNode {
-		return nil, p.errf(n, key, "expected a list of prompts, got %s", kindName(n))
-	}
-	out := map[string]any{}
-	for _, e := range n.Content {
-		m, err := p.mapping(e, key)
-		if err != nil {
-			return nil, err
-		}
-		name, _ := m["name"].(string)
-		if name == "" {
-			return nil, p.errf(e, key, "a prompt needs name:")
-		}
-		if d, ok := m["default"]; ok {
-			out[name] = d
-		} else {
-			out[name] = template.Undefined{Name: name + " (a vars_prompt without a default: orch does not prompt; pass -e " + name + "=…)"}
-		}
 	}
 	return out, nil
 }

@@ -87,6 +87,9 @@ func (p *parser) task(n *yaml.Node, handler bool) (*Task, error) {
 // The file is read at parse time, so its name cannot be templated.
 func (p *parser) includeTasks(t *Task, n *yaml.Node, handler bool) error {
 	key := t.Module
+	if key == "include_tasks" {
+		t.include = key
+	}
 	file := ""
 	if t.FreeForm != nil {
 		file = strings.TrimSpace(*t.FreeForm)
@@ -146,6 +149,7 @@ func (p *parser) includeTasks(t *Task, n *yaml.Node, handler bool) error {
 	if err != nil {
 		return err
 	}
+	t.includeFile = sp.file
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return sp.yamlError(err)

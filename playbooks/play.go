@@ -38,7 +38,11 @@ type playRun struct {
 }
 
 func (r *runner) runPlay(ctx context.Context, play *Play) error {
-	play, err := r.playKeywords(play)
+	play, err := r.promptVars(play)
+	if err != nil {
+		return err
+	}
+	play, err = r.playKeywords(play)
 	if err != nil {
 		return err
 	}
@@ -94,7 +98,7 @@ func (p *playRun) runBatch(ctx context.Context, batch []*hostState) {
 			p.runTasks(ctx, section, batch, p.rootInherit())
 		}
 		if !p.halted(ctx) {
-			p.flush(ctx, batch)
+			p.flush(ctx, batch, false)
 		}
 	}
 	for _, h := range batch {
@@ -110,7 +114,8 @@ func (p *playRun) runBatch(ctx context.Context, batch []*hostState) {
 // not waiting for the others. A host's goroutine holds p.gil except while
 // its modules run, so the engine's state is touched by one goroutine at a
 // time, as in the linear strategy, and hosts overlap only in module runs.
-// Handlers run when every host finished the section.
+// Each host runs its notified handlers as soon as it finished the section,
+// as Ansible's free strategy does (not when every host has).
 func (p *playRun) runFree(ctx context.Context, tasks []*Task, batch []*hostState) {
 	var wg sync.WaitGroup
 	for _, h := range batch {
@@ -122,6 +127,9 @@ func (p *playRun) runFree(ctx context.Context, tasks []*Task, batch []*hostState
 			in := p.rootInherit()
 			in.free = true
 			p.runTasks(ctx, tasks, []*hostState{h}, in)
+			if !p.halted(ctx) {
+				p.flush(ctx, []*hostState{h}, true)
+			}
 		}()
 	}
 	wg.Wait()

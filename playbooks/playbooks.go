@@ -140,6 +140,9 @@ type Options struct {
 	NoFacts bool
 	// Reporter receives progress events; nil reports nothing.
 	Reporter Reporter
+	// Prompter asks vars_prompt questions; nil when not interactive (each
+	// prompted variable then takes its default, or none, as in Ansible).
+	Prompter Prompter
 	// Logger receives debug logs; nil discards them.
 	Logger *slog.Logger
 }

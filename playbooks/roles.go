@@ -485,6 +485,9 @@ func (p *parser) roles(n *yaml.Node) ([]*Task, error) {
 func (p *parser) includeRole(t *Task, n *yaml.Node) error {
 	key := t.Module
 	spec := roleSpec{block: t, public: key == "import_role"}
+	if key == "include_role" {
+		t.include = key
+	}
 	if t.FreeForm != nil {
 		kv, err := ParseKV(*t.FreeForm)
 		if err != nil {

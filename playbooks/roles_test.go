@@ -116,3 +116,29 @@ func TestDynamicInclude(t *testing.T) {
 		t.Errorf("h2 = %q", got)
 	}
 }
+
+// TestTemplatedIncludeRoleHandlers: a role included by a templated name
+// brings its handlers, notified by its tasks by name or as "ROLE : NAME",
+// as ansible-playbook 2.14 runs them (once each, after the tasks).
+func TestTemplatedIncludeRoleHandlers(t *testing.T) {
+	h := newHarness(t, "h1")
+	for path, text := range map[string]string{
+		"roles/web/tasks/main.yml":    "- shell: echo task >> {{ tmp }}/log\n  notify: [restart web, 'web : reload web']\n",
+		"roles/web/handlers/main.yml": "- name: restart web\n  shell: echo restart >> {{ tmp }}/log\n- name: reload web\n  shell: echo reload >> {{ tmp }}/log\n",
+	} {
+		if err := os.MkdirAll(filepath.Join(h.dir, filepath.Dir(path)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(h.dir, path), text)
+	}
+	recap := h.run(`- hosts: h1
+  vars: {which: web}
+  tasks:
+    - include_role: {name: "{{ which }}"}
+    - shell: echo after >> {{ tmp }}/log
+`)
+	if got := h.file("log"); got != "task\nafter\nrestart\nreload\n" {
+		t.Errorf("log = %q", got)
+	}
+	h.stats(recap, "h1", Stats{Ok: 4, Changed: 4})
+}

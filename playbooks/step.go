@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"path"
+	"slices"
 	"sync"
 )
 
@@ -33,6 +34,14 @@ func (p *playRun) runTasks(ctx context.Context, tasks []*Task, hosts []*hostStat
 // runBlock runs a block, then its rescue section on the hosts that failed,
 // then its always section on every host that entered the block.
 func (p *playRun) runBlock(ctx context.Context, b *Task, hosts []*hostState, in *inherit) {
+	if b.include != "" && !in.handler {
+		if hosts = p.enterInclude(b, hosts, in); len(hosts) == 0 {
+			return
+		}
+		bare := *b
+		bare.When = nil // evaluated once, at the include
+		b = &bare
+	}
 	if b.dynInclude != nil {
 		p.runDynInclude(ctx, b, hosts, in)
 		return
@@ -67,6 +76,53 @@ func (p *playRun) runBlock(ctx context.Context, b *Task, hosts []*hostState, in 
 			h.failed = h.failed || f
 		}
 	}
+}
+
+// enterInclude evaluates an include_tasks/include_role's condition once per
+// host, as Ansible does for its dynamic includes, and reports the include's
+// own result as Ansible counts it: skipped where the condition is false,
+// and for include_tasks "included" (ok) where it holds (include_role has
+// no result of its own then). It returns the hosts that include.
+func (p *playRun) enterInclude(b *Task, hosts []*hostState, in *inherit) []*hostState {
+	r := p.r
+	shown := r.started && TagsMatch(append(slices.Clip(in.tags), b.Tags...), r.opts.Tags, r.opts.SkipTags)
+	file := b.includeFile
+	if b.dynInclude != nil {
+		file = b.dynInclude.file
+	}
+	hv := p.hostvarsSnapshot()
+	var out []*hostState
+	started := false
+	for _, h := range hosts {
+		vars, err := p.taskVars(h, b, in, hv)
+		ok := false
+		if err == nil {
+			ok, err = p.conds(append(slices.Clip(in.when), b.When...), vars)
+		}
+		var o outcome
+		switch {
+		case err != nil:
+			o = templateFailure(b, err)
+		case !ok:
+			o = skipped("Conditional result was False")
+		case b.include == "include_tasks":
+			out = append(out, h)
+			o = outcome{res: Result{Msg: "included: " + file + " for " + h.host.Name}}
+		default:
+			out = append(out, h)
+			continue
+		}
+		if !shown && !o.failed {
+			continue
+		}
+		if !started {
+			started = true
+			r.rep.Report(Event{Kind: EventTaskStart, Play: p.name(), Task: b.DisplayName()})
+		}
+		p.report(b, h, in, o)
+		p.apply(b, h, o, in, true)
+	}
+	return out
 }
 
 // selected applies --tags/--skip-tags and --start-at-task to a task.
@@ -253,10 +309,12 @@ func (p *playRun) taskFatal(t *Task, in *inherit) bool {
 }
 
 // flush runs notified handlers in definition order on the hosts that
-// notified them; handlers may notify later (or earlier) handlers.
-func (p *playRun) flush(ctx context.Context, hosts []*hostState) {
+// notified them; handlers may notify later (or earlier) handlers. free is
+// set in a host's strategy-free goroutine (the handlers then release the
+// engine while their modules run, as the tasks do).
+func (p *playRun) flush(ctx context.Context, hosts []*hostState, free bool) {
 	in := p.rootInherit()
-	in.handler = true
+	in.handler, in.free = true, free
 	for pass := 0; pass <= len(p.play.Handlers); pass++ {
 		ran := false
 		for _, hd := range p.play.Handlers {
@@ -340,7 +398,7 @@ func (p *playRun) meta(ctx context.Context, t *Task, hosts []*hostState, in *inh
 	}
 	switch action {
 	case "flush_handlers":
-		p.flush(ctx, hosts)
+		p.flush(ctx, hosts, in.free)
 	case "end_play":
 		p.ended = p.ended || len(matched) > 0
 	case "end_host":

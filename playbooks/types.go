@@ -79,7 +79,10 @@ type Play struct {
 	ModuleDefaults map[string]map[string]any
 	// CheckMode and Diff force check mode / diff for the play's tasks when set.
 	CheckMode, Diff *bool
-	// VarsPrompt are the play's vars_prompt entries: name → default (no prompting).
+	// Prompts are the play's vars_prompt entries, in order.
+	Prompts []VarPrompt
+	// VarsPrompt are their values: the defaults after parsing (what --syntax-check and
+	// --list-* see), the answers (or defaults) once the play runs.
 	VarsPrompt map[string]any
 	// ForceHandlers runs notified handlers on hosts that failed too.
 	ForceHandlers bool
@@ -200,6 +203,16 @@ type Task struct {
 
 	// role is the role the task was read from, nil outside roles.
 	role *roleUse
+	// include is "include_tasks" or "include_role" for a block made by one
+	// (Ansible's dynamic includes: a result of their own, `when` evaluated
+	// once at the include), "" otherwise (imports, the old static include).
+	include string
+	// deferred is the error of a task inside an include whose module is
+	// unknown: the task fails with it if it runs (Ansible loads included
+	// files only then).
+	deferred error
+	// includeFile is the file an include_tasks block was read from.
+	includeFile string
 	// dynInclude is an include_tasks whose file name is templated: read
 	// when it runs (see dyninclude.go).
 	dynInclude *dynInclude

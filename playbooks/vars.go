@@ -33,7 +33,7 @@ func (p *playRun) refreshOne(h *hostState, m magic) {
 	p.addMagic(h, view, m)
 	pending := []string{}
 	for name, v := range view {
-		if _, isFact := h.facts[name]; isFact {
+		if _, isFact := h.facts[name]; isFact && !h.lazy[name] {
 			if _, isExtra := r.opts.ExtraVars[name]; !isExtra {
 				continue
 			}

@@ -20,14 +20,12 @@ func (s *suite) peer(version string) {
 }
 
 // sections are the parts of the run, in order; ORCH_BENCH_ONLY picks some.
-var sections = []struct {
-	name string
-	run  func(*suite, *testing.B)
-}{
+var sections = []section{
 	{"forming", (*suite).forming},
 	{"cluster", (*suite).cluster},
 	{"upgrade", (*suite).upgrade},
 	{"writes", (*suite).writes},
+	{"api", (*suite).apiReadsWrites},
 	{"playbook", (*suite).playbook},
 	{"facts", (*suite).facts},
 	{"resources", (*suite).resources},
@@ -35,11 +33,32 @@ var sections = []struct {
 	{"slowlink", (*suite).slowLink},
 }
 
+// section is one part of a run.
+type section struct {
+	name string
+	run  func(*suite, *testing.B)
+}
+
 // BenchmarkSideBySide is `make bench`: every section once (run it with -benchtime 1x),
 // then the table on stdout and results.json next to this file.
-func BenchmarkSideBySide(b *testing.B) {
+func BenchmarkSideBySide(b *testing.B) { runSections(b, sections, "results.json") }
+
+// scaleSections are `make bench-scale`: the large cluster and the WAN raft timings, too long
+// for `make bench`'s 20 minutes.
+var scaleSections = []section{
+	{"members", (*suite).members},
+	{"wan", (*suite).wan},
+}
+
+// BenchmarkScale is `make bench-scale` (run it with -benchtime 1x): the table on stdout and
+// results-scale.json next to this file.
+func BenchmarkScale(b *testing.B) { runSections(b, scaleSections, "results-scale.json") }
+
+// runSections runs the sections ORCH_BENCH_ONLY picks (all by default) once each, then
+// prints the table and writes it as JSON to jsonFile.
+func runSections(b *testing.B, secs []section, jsonFile string) {
 	s := &suite{k: readKnobs(), rep: &Report{Date: time.Now().UTC(), Machine: ThisMachine()}}
-	for _, sec := range sections {
+	for _, sec := range secs {
 		if s.k.only != nil && !s.k.only[sec.name] {
 			continue
 		}
@@ -52,7 +71,7 @@ func BenchmarkSideBySide(b *testing.B) {
 	if err := s.rep.WriteMarkdown(os.Stdout); err != nil {
 		b.Fatal(err)
 	}
-	if err := s.rep.WriteJSON("results.json"); err != nil {
+	if err := s.rep.WriteJSON(jsonFile); err != nil {
 		b.Fatal(err)
 	}
 }

@@ -52,14 +52,16 @@ func needsBuild() bool {
 
 // knobs are the run's sizes, from the environment (see doc.go).
 type knobs struct {
-	runs  int
-	hosts int
-	idle  time.Duration
-	only  map[string]bool
+	runs    int
+	hosts   int
+	members int
+	idle    time.Duration
+	only    map[string]bool
 }
 
 func readKnobs() knobs {
-	k := knobs{runs: envInt("ORCH_BENCH_RUNS", 3), hosts: envInt("ORCH_BENCH_HOSTS", 30), idle: 25 * time.Second}
+	k := knobs{runs: envInt("ORCH_BENCH_RUNS", 3), hosts: envInt("ORCH_BENCH_HOSTS", 30),
+		members: envInt("ORCH_BENCH_MEMBERS", 200), idle: 25 * time.Second}
 	if d, err := time.ParseDuration(os.Getenv("ORCH_BENCH_IDLE")); err == nil && d > 0 {
 		k.idle = d
 	}
@@ -91,7 +93,7 @@ func newLab(b testing.TB, n int) *lab.Lab {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), max(2*time.Minute, time.Duration(n)*time.Second))
 	defer cancel()
 	l, err := lab.Create(ctx, dir, n, lab.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {

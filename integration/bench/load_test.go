@@ -53,7 +53,7 @@ func (r loadResult) pct(p int) float64 {
 }
 
 // loadFigures collects the runs of one load shape.
-type loadFigures struct{ rate, p50, p99 []float64 }
+type loadFigures struct{ rate, p50, p99, cpu []float64 } // cpu: µs of daemon CPU per operation, when measured
 
 func (f *loadFigures) add(r loadResult) {
 	f.rate = append(f.rate, r.rate)
@@ -64,5 +64,13 @@ func (f *loadFigures) add(r loadResult) {
 // row is the figures as a throughput row with the latencies in its note.
 func (f *loadFigures) row(section, measure, unit string) *Row {
 	return &Row{Section: section, Measure: measure, HigherBetter: true, Orch: Summarise(unit, f.rate),
-		OrchNote: "p50 " + num(Summarise("", f.p50).Median) + " ms, p99 " + num(Summarise("", f.p99).Median) + " ms"}
+		OrchNote: "p50 " + num(Summarise("", f.p50).Median) + " ms, p99 " + num(Summarise("", f.p99).Median) + " ms" + f.cpuNote()}
+}
+
+// cpuNote is the daemons' CPU per operation, when it was measured.
+func (f *loadFigures) cpuNote() string {
+	if len(f.cpu) == 0 {
+		return ""
+	}
+	return ", daemons' CPU " + num(Summarise("", f.cpu).Median) + " µs/op"
 }

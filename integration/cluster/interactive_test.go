@@ -145,8 +145,13 @@ type console struct {
 	t    *testing.T
 	cmd  *exec.Cmd
 	ptmx *os.File // our side
-	tty  *os.File // the process's side, kept open to watch its echo flag
+	tty  *os.File // the process's side, kept open to watch its echo flag until it exits
 	done chan struct{}
+	// drained is closed once the reader has everything the process printed: the process
+	// exited, our copy of its side was closed, and reading our side reached the end. A
+	// process that exited has not necessarily been read to the end yet: expect judged its
+	// transcript on exit alone and missed the CLI's last line (~1 run in 5 under load).
+	drained chan struct{}
 
 	mu      sync.Mutex
 	out     strings.Builder
@@ -168,8 +173,12 @@ func startConsole(t *testing.T, a *agenttest.Agent, args ...string) *console {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	c := &console{t: t, cmd: cmd, ptmx: ptmx, tty: tty, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(c.done) }()
+	c := &console{t: t, cmd: cmd, ptmx: ptmx, tty: tty, done: make(chan struct{}), drained: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait()
+		close(c.done)
+		tty.Close() // the last open copy of the terminal's side: reading ours then ends
+	}()
 	go c.read()
 	t.Cleanup(func() {
 		_ = syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
@@ -191,6 +200,7 @@ func (c *console) read() {
 		c.out.Write(buf[:n])
 		c.mu.Unlock()
 		if err != nil {
+			close(c.drained)
 			return
 		}
 	}
@@ -206,6 +216,12 @@ func (c *console) transcript() string {
 func (c *console) expect(s string) {
 	c.t.Helper()
 	wait.For(c.t, 15*time.Second, fmt.Sprintf("prompt %q", s), func() error {
+		drained := false
+		select {
+		case <-c.drained: // before reading the transcript: it is then complete
+			drained = true
+		default:
+		}
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		rest := c.out.String()[c.pos:]
@@ -213,10 +229,8 @@ func (c *console) expect(s string) {
 			c.pos += i + len(s)
 			return nil
 		}
-		select {
-		case <-c.done:
+		if drained {
 			c.t.Fatalf("the CLI exited (%v) without printing %q; after the last prompt it printed %q", c.cmd.ProcessState, s, rest)
-		default:
 		}
 		return fmt.Errorf("printed since the last prompt: %q", rest)
 	})

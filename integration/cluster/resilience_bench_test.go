@@ -14,7 +14,7 @@ import (
 const benchThreshold = 2
 
 // formDefaultRaft forms a cluster of n members running the production raft timings.
-func formDefaultRaft(b *testing.B, n int) []*agenttest.Agent {
+func formDefaultRaft(b testing.TB, n int) []*agenttest.Agent {
 	b.Helper()
 	ms := make([]*agenttest.Agent, n)
 	for i := range ms {

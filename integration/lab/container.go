@@ -69,7 +69,9 @@ func (c container) create(ctx context.Context) error {
 
 // writeConfig writes the LXC config: Debian's common settings, nesting (orch's agent runs LXC
 // inside), a writable cgroup tree, no AppArmor confinement, every device allowed (loop
-// devices for btrfs pools), and a static address on the lab bridge.
+// devices for btrfs pools), every capability but CAP_SYS_TIME (the kernel's clock is this
+// machine's: `timedatectl set-local-rtc` inside once shifted it an hour), and a static
+// address on the lab bridge.
 func (c container) writeConfig(base string) error {
 	addr := hostAddr(c.h.lab.Subnet(), c.h.st.Index)
 	lines := []string{
@@ -82,7 +84,8 @@ func (c container) writeConfig(base string) error {
 		"lxc.apparmor.profile = unconfined",
 		"lxc.cgroup2.devices.allow = a",
 		"lxc.cgroup.devices.allow = a", // hybrid hierarchies: the v1 devices controller too
-		"lxc.cap.drop =",
+		"lxc.cap.drop =",               // debian.common.conf's drops undone (nested LXC, modprobe)...
+		"lxc.cap.drop = sys_time",      // ...but this machine's clock is not the host's to set
 		"lxc.mount.entry = /dev/loop-control dev/loop-control none bind,create=file,optional 0 0",
 		"lxc.hook.autodev = " + c.autodevHook(),
 		"lxc.net.0.type = veth",

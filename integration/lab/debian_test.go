@@ -3,10 +3,15 @@ package lab
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestDebianHost: a Debian host is a real server as far as orch can tell: systemd is PID 1,
@@ -89,4 +94,55 @@ func TestDebianLabRemovedWhole(t *testing.T) {
 	if out, _ := exec.CommandContext(context.Background(), "ip", "-o", "link").Output(); strings.Contains(string(out), h.st.Veth) {
 		t.Errorf("link %s left behind", h.st.Veth)
 	}
+}
+
+// capSysTime is CAP_SYS_TIME's bit in /proc/PID/status's capability masks.
+const capSysTime = 25
+
+// TestDebianHostCannotSetClock: a Debian host shares this machine's kernel, and so its
+// clock; with CAP_SYS_TIME a command inside (`timedatectl set-local-rtc`, `date -s`) sets
+// this machine's time (a test once shifted it an hour back). The container's init must lack
+// it in its bounding set, so nothing inside can gain it; only then is `date -s` tried (to
+// the current second), and it must be refused with this machine's clock untouched.
+func TestDebianHostCannotSetClock(t *testing.T) {
+	l := New(t, 1, WithOS(OSDebian))
+	h := l.Hosts()[0]
+	pid := h.ct.initPID()
+	if pid <= 0 {
+		t.Fatalf("%s: no init PID", h.Name)
+	}
+	bnd, err := capBounding(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bnd&(1<<capSysTime) != 0 {
+		t.Fatalf("%s: init (PID %d) has CAP_SYS_TIME in its bounding set (CapBnd %016x): it can set this machine's clock", h.Name, pid, bnd)
+	}
+	offset := func() time.Duration { // the wall clock against the monotonic one
+		var ts unix.Timespec
+		_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+		return time.Duration(time.Now().UnixNano() - ts.Nano())
+	}
+	before := offset()
+	out, err := sshRun(t, l, h.Name, nil, "date -s @$(date +%s)")
+	if err == nil || !strings.Contains(out, "not permitted") {
+		t.Errorf("%s: date -s: %v %q, want it refused (Operation not permitted)", h.Name, err, out)
+	}
+	if d := offset() - before; d > time.Second || d < -time.Second {
+		t.Errorf("this machine's clock moved by %v while %s ran date -s", d, h.Name)
+	}
+}
+
+// capBounding reads the capability bounding set of process pid.
+func capBounding(pid int) (uint64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "CapBnd:"); ok {
+			return strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+		}
+	}
+	return 0, fmt.Errorf("/proc/%d/status has no CapBnd line", pid)
 }

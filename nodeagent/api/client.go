@@ -99,7 +99,7 @@ func (c *Client) Call(ctx context.Context, method, path string, body, out any, i
 		return "", err
 	}
 	defer resp.Body.Close()
-	return resp.Header.Get("ETag"), decodeResponse(resp, out)
+	return resp.Header.Get("ETag"), c.decode(ctx, resp, out)
 }
 
 // CallHeaders is Call with extra request headers and no ETag.
@@ -109,7 +109,7 @@ func (c *Client) CallHeaders(ctx context.Context, method, path string, body, out
 		return err
 	}
 	defer resp.Body.Close()
-	return decodeResponse(resp, out)
+	return c.decode(ctx, resp, out)
 }
 
 func (c *Client) send(ctx context.Context, method, path string, body any, hdr http.Header) (*http.Response, error) {
@@ -141,26 +141,10 @@ func (c *Client) Raw(ctx context.Context, method, path string, body io.Reader, h
 	return c.http.Do(req)
 }
 
+// decodeResponse reads a sync or error answer (an async one is not followed: Client.decode does).
 func decodeResponse(resp *http.Response, out any) error {
-	var env Response
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(data, &env); err != nil {
-		return &Error{Code: resp.StatusCode, Message: fmt.Sprintf("unexpected answer (HTTP %d): %.200s", resp.StatusCode, data)}
-	}
-	if env.Type == "error" || resp.StatusCode >= 400 {
-		code := env.ErrorCode
-		if code == 0 {
-			code = resp.StatusCode
-		}
-		return &Error{Code: code, Message: env.Error}
-	}
-	if out != nil && len(env.Metadata) > 0 {
-		return json.Unmarshal(env.Metadata, out)
-	}
-	return nil
+	_, err := decodeEnvelope(resp, out, &Operation{})
+	return err
 }
 
 // Server returns GET /1.0 and its ETag.
@@ -222,9 +206,12 @@ func (c *Client) RemoveMember(ctx context.Context, name string, force bool) erro
 
 // CreateToken issues a one-use join token for a member called name.
 func (c *Client) CreateToken(ctx context.Context, name string) (*ClusterMemberToken, error) {
-	var t ClusterMemberToken
-	_, err := c.Call(ctx, http.MethodPost, "/1.0/cluster/members", ClusterMemberTokenPost{ServerName: name}, &t, "")
-	return &t, err
+	var op JoinTokenOperation
+	if _, err := c.Call(ctx, http.MethodPost, "/1.0/cluster/members", ClusterMemberTokenPost{ServerName: name}, &op, ""); err != nil {
+		return nil, err
+	}
+	tok := op.Token()
+	return &ClusterMemberToken{ServerName: tok.ServerName, ExpiresAt: tok.ExpiresAt, Token: tok.Encode()}, nil
 }
 
 // Tokens lists outstanding join tokens (without their secrets).

@@ -62,13 +62,16 @@ func (c *Client) ImportImage(ctx context.Context, tarball io.Reader, aliases []s
 	}
 	defer resp.Body.Close()
 	var out Image
-	return &out, decodeResponse(resp, &out)
+	if err := c.decode(ctx, resp, &out); err != nil {
+		return &out, err
+	}
+	return c.Image(ctx, out.Fingerprint)
 }
 
 // Images lists the cluster's images.
 func (c *Client) Images(ctx context.Context) ([]Image, error) {
 	var out []Image
-	_, err := c.Call(ctx, http.MethodGet, "/1.0/images", nil, &out, "")
+	_, err := c.Call(ctx, http.MethodGet, "/1.0/images?recursion=1", nil, &out, "")
 	return out, err
 }
 
@@ -119,7 +122,7 @@ func (c *Client) RemoveRemote(ctx context.Context, name string) error {
 // Profiles lists the profiles.
 func (c *Client) Profiles(ctx context.Context) ([]Profile, error) {
 	var out []Profile
-	_, err := c.Call(ctx, http.MethodGet, "/1.0/profiles", nil, &out, "")
+	_, err := c.Call(ctx, http.MethodGet, "/1.0/profiles?recursion=1", nil, &out, "")
 	return out, err
 }
 

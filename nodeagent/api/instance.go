@@ -69,6 +69,11 @@ type InstanceStatePut struct {
 	Action string `json:"action" yaml:"action"`
 	// Force kills instead of a clean shutdown (stop, restart).
 	Force bool `json:"force,omitempty" yaml:"force,omitempty"`
+	// Timeout is LXD's clean-shutdown timeout in seconds (-1: the default); the member's
+	// own stop timeout applies.
+	Timeout int `json:"timeout,omitempty" yaml:"timeout,omitempty"`
+	// Stateful is LXD's stateful stop or start (not supported: refused when set).
+	Stateful bool `json:"stateful,omitempty" yaml:"stateful,omitempty"`
 }
 
 // ExecOptions are the optional parts of Client.Exec.
@@ -101,14 +106,16 @@ func (c *Client) Launch(ctx context.Context, req InstancesPost, target string) (
 	if target != "" {
 		path += "?target=" + url.QueryEscape(target)
 	}
-	_, err := c.Call(ctx, http.MethodPost, path, req, &out, "")
-	return &out, err
+	if _, err := c.Call(ctx, http.MethodPost, path, req, nil, ""); err != nil {
+		return &out, err
+	}
+	return c.Instance(ctx, req.Name)
 }
 
 // Instances lists every instance of the cluster with its member, state and addresses.
 func (c *Client) Instances(ctx context.Context) ([]Instance, error) {
 	var out []Instance
-	_, err := c.Call(ctx, http.MethodGet, "/1.0/instances", nil, &out, "")
+	_, err := c.Call(ctx, http.MethodGet, "/1.0/instances?recursion=1", nil, &out, "")
 	return out, err
 }
 

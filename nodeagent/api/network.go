@@ -18,6 +18,19 @@ type NetworkInfo struct {
 	Locations []string `json:"locations" yaml:"locations"`
 	// Message explains an Errored status.
 	Message string `json:"message,omitempty" yaml:"message,omitempty"`
+	// UsedBy lists the URLs of what uses the network, as LXD's (not tracked: always []).
+	UsedBy []string `json:"used_by" yaml:"used_by"`
+}
+
+// NetworkPut is the editable part of a network (PUT/PATCH /1.0/networks/NAME), as LXD's.
+type NetworkPut struct {
+	Description string            `json:"description" yaml:"description"`
+	Config      map[string]string `json:"config" yaml:"config"`
+}
+
+// Writable is the editable part of n.
+func (n NetworkInfo) Writable() NetworkPut {
+	return NetworkPut{Description: n.Description, Config: n.Config}
 }
 
 func networkPath(name string) string { return "/1.0/networks/" + url.PathEscape(name) }
@@ -32,7 +45,7 @@ func (c *Client) CreateNetwork(ctx context.Context, n Network, target string) er
 // Networks lists the cluster's networks with status and locations.
 func (c *Client) Networks(ctx context.Context) ([]NetworkInfo, error) {
 	var out []NetworkInfo
-	_, err := c.Call(ctx, http.MethodGet, "/1.0/networks", nil, &out, "")
+	_, err := c.Call(ctx, http.MethodGet, "/1.0/networks?recursion=1", nil, &out, "")
 	return out, err
 }
 

@@ -26,6 +26,8 @@ type Response struct {
 	Error      string          `json:"error,omitempty"`
 	ErrorCode  int             `json:"error_code,omitempty"`
 	Metadata   json.RawMessage `json:"metadata,omitempty"`
+	// Operation is the URL of the operation of an async answer.
+	Operation string `json:"operation,omitempty"`
 }
 
 // Error is a failed API call: the HTTP status code and the server's message.

@@ -27,6 +27,19 @@ type StoragePoolInfo struct {
 	Locations []string `json:"locations" yaml:"locations"`
 	// Message explains an Errored status.
 	Message string `json:"message,omitempty" yaml:"message,omitempty"`
+	// UsedBy lists the URLs of what uses the pool, as LXD's (not tracked: always []).
+	UsedBy []string `json:"used_by" yaml:"used_by"`
+}
+
+// StoragePoolPut is the editable part of a pool (PUT/PATCH /1.0/storage-pools/NAME), as LXD's.
+type StoragePoolPut struct {
+	Description string            `json:"description" yaml:"description"`
+	Config      map[string]string `json:"config" yaml:"config"`
+}
+
+// Writable is the editable part of p.
+func (p StoragePoolInfo) Writable() StoragePoolPut {
+	return StoragePoolPut{Description: p.Description, Config: p.Config}
 }
 
 // StorageVolume is one custom volume: it lives on one member of one pool.
@@ -42,7 +55,46 @@ type StorageVolume struct {
 	// Description is free text.
 	Description string `json:"description,omitempty" yaml:"description,omitempty"`
 	// Config are the volume's keys (e.g. size).
-	Config map[string]string `json:"config,omitempty" yaml:"config,omitempty"`
+	Config map[string]string `json:"config" yaml:"config"`
+	// UsedBy lists the URLs of instances using the volume, as LXD's (not tracked: []).
+	UsedBy []string `json:"used_by" yaml:"used_by"`
+	// ContentType is "filesystem" (block volumes are not supported).
+	ContentType string `json:"content_type" yaml:"content_type"`
+	// Project is always "default".
+	Project string `json:"project" yaml:"project"`
+}
+
+// StorageVolumePut is the editable part of a volume (PUT/PATCH), as LXD's.
+type StorageVolumePut struct {
+	Description string            `json:"description" yaml:"description"`
+	Config      map[string]string `json:"config" yaml:"config"`
+}
+
+// Writable is the editable part of v.
+func (v StorageVolume) Writable() StorageVolumePut {
+	return StorageVolumePut{Description: v.Description, Config: v.Config}
+}
+
+// StorageVolumeSource is where a new volume's content comes from, as LXD's body carries
+// it; only an empty source (a new empty volume) is supported.
+type StorageVolumeSource struct {
+	Name        string            `json:"name,omitempty" yaml:"name,omitempty"`
+	Type        string            `json:"type,omitempty" yaml:"type,omitempty"`
+	Pool        string            `json:"pool,omitempty" yaml:"pool,omitempty"`
+	Certificate string            `json:"certificate,omitempty" yaml:"certificate,omitempty"`
+	Location    string            `json:"location,omitempty" yaml:"location,omitempty"`
+	Mode        string            `json:"mode,omitempty" yaml:"mode,omitempty"`
+	Operation   string            `json:"operation,omitempty" yaml:"operation,omitempty"`
+	Secrets     map[string]string `json:"secrets,omitempty" yaml:"secrets,omitempty"`
+	VolumeOnly  bool              `json:"volume_only,omitempty" yaml:"volume_only,omitempty"`
+	Refresh     bool              `json:"refresh,omitempty" yaml:"refresh,omitempty"`
+	Project     string            `json:"project,omitempty" yaml:"project,omitempty"`
+}
+
+// Empty reports whether the source names nothing (a new empty volume).
+func (s StorageVolumeSource) Empty() bool {
+	return s.Name == "" && s.Type == "" && s.Pool == "" && s.Certificate == "" && s.Location == "" &&
+		s.Mode == "" && s.Operation == "" && len(s.Secrets) == 0 && !s.VolumeOnly && !s.Refresh && s.Project == ""
 }
 
 // StorageVolumesPost is the body of POST /1.0/storage-pools/{pool}/volumes[?target=MEMBER].
@@ -55,6 +107,10 @@ type StorageVolumesPost struct {
 	Description string `json:"description,omitempty" yaml:"description,omitempty"`
 	// Config are the volume's keys (e.g. size).
 	Config map[string]string `json:"config,omitempty" yaml:"config,omitempty"`
+	// ContentType is "filesystem" or empty (LXD's field; block volumes are refused).
+	ContentType string `json:"content_type,omitempty" yaml:"content_type,omitempty"`
+	// Source must be empty (LXD's field: copies and migrations are not supported).
+	Source *StorageVolumeSource `json:"source,omitempty" yaml:"source,omitempty"`
 }
 
 func withTarget(path, target string) string {
@@ -80,7 +136,7 @@ func (c *Client) CreateStoragePool(ctx context.Context, pool StoragePool, target
 // StoragePools lists the cluster's pools with status and locations.
 func (c *Client) StoragePools(ctx context.Context) ([]StoragePoolInfo, error) {
 	var out []StoragePoolInfo
-	_, err := c.Call(ctx, http.MethodGet, "/1.0/storage-pools", nil, &out, "")
+	_, err := c.Call(ctx, http.MethodGet, "/1.0/storage-pools?recursion=1", nil, &out, "")
 	return out, err
 }
 
@@ -107,7 +163,7 @@ func (c *Client) CreateStorageVolume(ctx context.Context, pool string, vol Stora
 // StorageVolumes lists a pool's custom volumes on every member.
 func (c *Client) StorageVolumes(ctx context.Context, pool string) ([]StorageVolume, error) {
 	var out []StorageVolume
-	_, err := c.Call(ctx, http.MethodGet, poolPath(pool)+"/volumes", nil, &out, "")
+	_, err := c.Call(ctx, http.MethodGet, poolPath(pool)+"/volumes/custom?recursion=1", nil, &out, "")
 	return out, err
 }
 

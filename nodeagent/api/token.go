@@ -50,3 +50,49 @@ func DecodeJoinToken(s string) (*JoinToken, error) {
 	}
 	return &t, nil
 }
+
+// JoinTokenOperation is the metadata of a join token's operation (class token), as LXD's:
+// what `lxc cluster add` reads back.
+type JoinTokenOperation struct {
+	ServerName  string    `json:"serverName"`
+	Secret      string    `json:"secret"`
+	Fingerprint string    `json:"fingerprint"`
+	Addresses   []string  `json:"addresses"`
+	ExpiresAt   time.Time `json:"expiresAt"`
+}
+
+// Token is the join token the operation carries.
+func (o JoinTokenOperation) Token() JoinToken {
+	return JoinToken{ServerName: o.ServerName, Secret: o.Secret, Fingerprint: o.Fingerprint, Addresses: o.Addresses, ExpiresAt: o.ExpiresAt}
+}
+
+// Metadata is the operation metadata of the token t.
+func (t JoinToken) Metadata() map[string]any {
+	return map[string]any{"serverName": t.ServerName, "secret": t.Secret, "fingerprint": t.Fingerprint,
+		"addresses": t.Addresses, "expiresAt": t.ExpiresAt.Format(time.RFC3339Nano)}
+}
+
+// CertificateAddToken is what `lxc config trust add` prints (base64 JSON, as LXD's): the
+// client's name, the cluster certificate's fingerprint, the members' addresses and the
+// one-use secret; `lxc remote add NAME TOKEN` sends it back as the password.
+type CertificateAddToken struct {
+	ClientName  string    `json:"client_name"`
+	Fingerprint string    `json:"fingerprint"`
+	Addresses   []string  `json:"addresses"`
+	Secret      string    `json:"secret"`
+	ExpiresAt   time.Time `json:"expires_at"`
+}
+
+// DecodeCertificateAddToken parses a certificate-add token's printable form; the error
+// never repeats it.
+func DecodeCertificateAddToken(s string) (*CertificateAddToken, error) {
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("%w: not base64", ErrBadToken)
+	}
+	var t CertificateAddToken
+	if err := json.Unmarshal(b, &t); err != nil || t.Secret == "" || t.ClientName == "" {
+		return nil, fmt.Errorf("%w: not a certificate-add token", ErrBadToken)
+	}
+	return &t, nil
+}

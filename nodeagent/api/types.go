@@ -28,6 +28,8 @@ type Server struct {
 	APIStatus     string            `json:"api_status" yaml:"api_status"`
 	APIVersion    string            `json:"api_version" yaml:"api_version"`
 	Auth          string            `json:"auth" yaml:"auth"`
+	Public        bool              `json:"public" yaml:"public"`
+	AuthMethods   []string          `json:"auth_methods" yaml:"auth_methods"`
 	Config        map[string]string `json:"config" yaml:"config"`
 	Environment   Environment       `json:"environment" yaml:"environment"`
 }
@@ -41,6 +43,22 @@ type Environment struct {
 	Addresses              []string `json:"addresses" yaml:"addresses"`
 	ClusterAddress         string   `json:"cluster_address" yaml:"cluster_address"`
 	CertificateFingerprint string   `json:"certificate_fingerprint" yaml:"certificate_fingerprint"`
+	// Certificate is the server certificate (PEM): the cluster's once clustered.
+	Certificate string `json:"certificate" yaml:"certificate"`
+	// Server is the server's kind ("orch"; LXD says "lxd").
+	Server string `json:"server" yaml:"server"`
+	// ServerPid is the daemon's process ID.
+	ServerPid int `json:"server_pid" yaml:"server_pid"`
+	// Project is the project the answer is about (always "default").
+	Project string `json:"project" yaml:"project"`
+	// Driver is the instance driver ("lxc").
+	Driver string `json:"driver" yaml:"driver"`
+	// Architectures are the instance architectures the member runs (its kernel's).
+	Architectures []string `json:"architectures" yaml:"architectures"`
+	// Kernel, KernelArchitecture and KernelVersion are uname's sysname, machine and release.
+	Kernel             string `json:"kernel" yaml:"kernel"`
+	KernelArchitecture string `json:"kernel_architecture" yaml:"kernel_architecture"`
+	KernelVersion      string `json:"kernel_version" yaml:"kernel_version"`
 	// Initialised is false until `nodeagent init` has bootstrapped or joined this member.
 	Initialised bool `json:"initialised" yaml:"initialised"`
 	// Blocked is set when this member waits for others to be upgraded.
@@ -112,13 +130,24 @@ type ClusterMember struct {
 	// FailureDomain and Description are set with `cluster edit` (ClusterMemberPut).
 	FailureDomain string `json:"failure_domain" yaml:"failure_domain"`
 	Description   string `json:"description" yaml:"description"`
+	// Config holds member configuration keys, as LXD's (none are supported: always {},
+	// never null, so that LXD's clients can set into it).
+	Config map[string]string `json:"config" yaml:"config"`
+	// Groups are LXD's cluster groups (not supported: always []).
+	Groups []string `json:"groups" yaml:"groups"`
 }
 
 // ClusterMemberPut is the editable part of a member (PUT /1.0/cluster/members/NAME), as
-// LXD's: what `cluster edit` reads. An empty failure domain is "default".
+// LXD's: what `cluster edit` reads. An empty failure domain is "default". Roles, Config
+// and Groups are accepted as LXD's clients send them back: database roles are the
+// cluster's to assign (they are ignored), other roles, config keys and groups but
+// "default" are refused.
 type ClusterMemberPut struct {
-	Description   string `json:"description" yaml:"description"`
-	FailureDomain string `json:"failure_domain" yaml:"failure_domain"`
+	Description   string            `json:"description" yaml:"description"`
+	FailureDomain string            `json:"failure_domain" yaml:"failure_domain"`
+	Roles         []string          `json:"roles,omitempty" yaml:"roles,omitempty"`
+	Config        map[string]string `json:"config,omitempty" yaml:"config,omitempty"`
+	Groups        []string          `json:"groups,omitempty" yaml:"groups,omitempty"`
 }
 
 // ClusterMemberTokenPost is the body of POST /1.0/cluster/members (create a join token).
@@ -134,20 +163,46 @@ type ClusterMemberToken struct {
 	Token      string    `json:"token,omitempty" yaml:"token,omitempty"`
 }
 
-// CertificatesPost adds a trusted client certificate (POST /1.0/certificates).
+// CertificatesPost adds a trusted client certificate (POST /1.0/certificates), as LXD's
+// body: `lxc remote add --password` sends its own certificate with the trust password;
+// `lxc config trust add` a certificate or, with Token, asks for a certificate-add token.
 type CertificatesPost struct {
 	Name        string `json:"name" yaml:"name"`
 	Type        string `json:"type" yaml:"type"`
 	Certificate string `json:"certificate" yaml:"certificate"`
-	Password    string `json:"password,omitempty" yaml:"password,omitempty"`
+	// Restricted limits the certificate to Projects (LXD); only false is supported.
+	Restricted bool `json:"restricted,omitempty" yaml:"restricted,omitempty"`
+	// Projects a restricted certificate may use; empty or ["default"] only.
+	Projects []string `json:"projects,omitempty" yaml:"projects,omitempty"`
+	Password string   `json:"password,omitempty" yaml:"password,omitempty"`
+	// Token asks for a certificate-add token instead of adding a certificate.
+	Token bool `json:"token,omitempty" yaml:"token,omitempty"`
 }
 
-// Certificate is a trusted certificate as listed by GET /1.0/certificates.
+// CertificatePut is the editable part of a trusted certificate (PUT and PATCH
+// /1.0/certificates/FINGERPRINT), as LXD's.
+type CertificatePut struct {
+	Name        string   `json:"name" yaml:"name"`
+	Type        string   `json:"type" yaml:"type"`
+	Restricted  bool     `json:"restricted" yaml:"restricted"`
+	Projects    []string `json:"projects" yaml:"projects"`
+	Certificate string   `json:"certificate" yaml:"certificate"`
+}
+
+// Certificate is a trusted certificate (GET /1.0/certificates/FINGERPRINT and the objects
+// of GET /1.0/certificates?recursion=1), as LXD's.
 type Certificate struct {
-	Name        string `json:"name" yaml:"name"`
-	Type        string `json:"type" yaml:"type"`
-	Fingerprint string `json:"fingerprint" yaml:"fingerprint"`
-	Certificate string `json:"certificate" yaml:"certificate"`
+	Name        string   `json:"name" yaml:"name"`
+	Type        string   `json:"type" yaml:"type"`
+	Restricted  bool     `json:"restricted" yaml:"restricted"`
+	Projects    []string `json:"projects" yaml:"projects"`
+	Certificate string   `json:"certificate" yaml:"certificate"`
+	Fingerprint string   `json:"fingerprint" yaml:"fingerprint"`
+}
+
+// Writable is the editable part of c.
+func (c Certificate) Writable() CertificatePut {
+	return CertificatePut{Name: c.Name, Type: c.Type, Restricted: c.Restricted, Projects: c.Projects, Certificate: c.Certificate}
 }
 
 // InitPost is the body of POST /internal/init on the local socket: `nodeagent init`.
@@ -238,4 +293,12 @@ type PeerState struct {
 	CutOff *CutOff `json:"cut_off,omitempty"`
 	// Leader is the raft leader this member knows of, "" when none.
 	Leader string `json:"leader,omitempty"`
+}
+
+// Project is an LXD project (GET /1.0/projects/NAME): an orch cluster has only "default".
+type Project struct {
+	Name        string            `json:"name" yaml:"name"`
+	Description string            `json:"description" yaml:"description"`
+	Config      map[string]string `json:"config" yaml:"config"`
+	UsedBy      []string          `json:"used_by" yaml:"used_by"`
 }

@@ -15,7 +15,7 @@ import (
 // launcher) keeps it running. It never forks or restarts itself.
 type DaemonCmd struct {
 	Debug bool `help:"Log debug messages."`
-	// Raft timings; the defaults suit LAN clusters (see nodeagent/store/DESIGN.md).
+	// Fixed raft timings for tests; a cluster's are its cluster.raft_* keys.
 	RaftHeartbeat   time.Duration `help:"Raft heartbeat timeout." hidden:""`
 	RaftElection    time.Duration `help:"Raft election timeout." hidden:""`
 	RaftLeaderLease time.Duration `help:"Raft leader lease timeout." hidden:""`
@@ -30,18 +30,22 @@ func (c *DaemonCmd) Run(g *Globals) error {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(g.Stderr, &slog.HandlerOptions{Level: level}))
-	t := store.DefaultTimings()
-	if c.RaftHeartbeat > 0 {
-		t.Heartbeat = c.RaftHeartbeat
-	}
-	if c.RaftElection > 0 {
-		t.Election = c.RaftElection
-	}
-	if c.RaftLeaderLease > 0 {
-		t.LeaderLease = c.RaftLeaderLease
-	}
-	if err := t.Validate(); err != nil {
-		return err
+	// Without the test flags the timings are the cluster's (cluster.raft_* keys).
+	var t store.Timings
+	if c.RaftHeartbeat > 0 || c.RaftElection > 0 || c.RaftLeaderLease > 0 {
+		t = store.DefaultTimings()
+		if c.RaftHeartbeat > 0 {
+			t.Heartbeat = c.RaftHeartbeat
+		}
+		if c.RaftElection > 0 {
+			t.Election = c.RaftElection
+		}
+		if c.RaftLeaderLease > 0 {
+			t.LeaderLease = c.RaftLeaderLease
+		}
+		if err := t.Validate(); err != nil {
+			return err
+		}
 	}
 	d, err := daemon.New(daemon.Config{Dir: g.Dir, Logger: log, Timings: t, ClockOffset: c.DebugClockOffset})
 	if err != nil {

@@ -89,6 +89,9 @@ func databaseInfo(g *Globals) (*api.DatabaseInfo, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		info, err := g.client().Database(ctx)
+		if err != nil && strings.Contains(err.Error(), daemon.ErrStopping.Error()) {
+			return nil, fmt.Errorf("the daemon in %s: %w; run list-database again once it has stopped to read its files", g.Dir, err)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("the daemon in %s runs but did not answer: %w (stop it to read its files)", g.Dir, err)
 		}

@@ -49,8 +49,10 @@ type Key struct {
 const DefaultPort = "8443"
 
 var keys = map[string]Key{
-	"core.https_address":             {Name: "core.https_address", Scope: Local, check: checkAddress(true)},
-	"cluster.https_address":          {Name: "cluster.https_address", Scope: Local, check: checkAddress(false)},
+	"core.https_address":    {Name: "core.https_address", Scope: Local, check: checkAddress(true)},
+	"cluster.https_address": {Name: "cluster.https_address", Scope: Local, check: checkAddress(false)},
+	// core.debug_address is LXD's: where this member serves Go's pprof over plain HTTP.
+	"core.debug_address":             {Name: "core.debug_address", Scope: Local, check: checkHostPort},
 	"core.trust_password":            {Name: "core.trust_password", Scope: Global, Secret: true, check: nonEmpty},
 	"cluster.max_voters":             {Name: "cluster.max_voters", Scope: Global, Default: "3", check: checkMaxVoters},
 	"cluster.max_standby":            {Name: "cluster.max_standby", Scope: Global, Default: "2", check: intRange(0, 5)},
@@ -58,6 +60,72 @@ var keys = map[string]Key{
 	"cluster.images_minimal_replica": {Name: "cluster.images_minimal_replica", Scope: Global, Default: "3", check: checkReplica},
 	"images.auto_update_interval":    {Name: "images.auto_update_interval", Scope: Global, Default: "6", check: intRange(0, 1<<20)},
 	"cluster.join_token_expiry":      {Name: "cluster.join_token_expiry", Scope: Global, Default: "3H", check: checkExpiry},
+	"core.metrics_authentication":    {Name: "core.metrics_authentication", Scope: Global, Default: "true", check: checkBool},
+	// Raft's timers (RaftHeartbeatTimeout and the two below): see RaftTimings.
+	RaftHeartbeatTimeout:   {Name: RaftHeartbeatTimeout, Scope: Global, Default: "400ms", check: durationRange(20*time.Millisecond, time.Minute)},
+	RaftElectionTimeout:    {Name: RaftElectionTimeout, Scope: Global, Default: "400ms", check: durationRange(20*time.Millisecond, time.Minute)},
+	RaftLeaderLeaseTimeout: {Name: RaftLeaderLeaseTimeout, Scope: Global, Default: "390ms", check: durationRange(10*time.Millisecond, time.Minute)},
+}
+
+// The raft timing keys, cluster-wide, applied by every database member.
+//
+//   - cluster.raft_heartbeat_timeout (default 400ms): a voter or stand-by that hears nothing
+//     from the leader for a random time in [T, 2T) starts an election; the leader contacts
+//     each of them about every T/10. A dead leader is replaced after ~1-2 T. Raise it on
+//     links with a high or jittery round-trip time (e.g. 1s-2s for 100 ms RTT).
+//   - cluster.raft_election_timeout (default 400ms, at least the heartbeat timeout): how long
+//     a candidate waits for votes before trying again.
+//   - cluster.raft_leader_lease_timeout (default 390ms, at most the heartbeat timeout): a
+//     leader that cannot reach a quorum for this long steps down.
+//
+// Values are Go durations ("400ms", "1.5s"). The heartbeat and election timeouts take effect
+// on every member as soon as its replica has the change; the leader lease when the member's
+// daemon next starts (raft fixes it at start; until then a heartbeat timeout below a
+// member's running lease waits for that restart too).
+const (
+	RaftHeartbeatTimeout   = "cluster.raft_heartbeat_timeout"
+	RaftElectionTimeout    = "cluster.raft_election_timeout"
+	RaftLeaderLeaseTimeout = "cluster.raft_leader_lease_timeout"
+)
+
+// RaftTimings reads the raft timing keys of cfg, defaults applied (values that do not
+// parse count as their default).
+func RaftTimings(cfg map[string]string) (heartbeat, election, lease time.Duration) {
+	get := func(key string) time.Duration {
+		if d, err := time.ParseDuration(cfg[key]); err == nil && d > 0 {
+			return d
+		}
+		d, _ := time.ParseDuration(keys[key].Default)
+		return d
+	}
+	return get(RaftHeartbeatTimeout), get(RaftElectionTimeout), get(RaftLeaderLeaseTimeout)
+}
+
+// CheckRaftTimings checks what raft requires of the three timings together; the error
+// names the keys.
+func CheckRaftTimings(cfg map[string]string) error {
+	hb, el, lease := RaftTimings(cfg)
+	switch {
+	case el < hb:
+		return fmt.Errorf("%w: %s %v must be at least %s %v", ErrBadValue, RaftElectionTimeout, el, RaftHeartbeatTimeout, hb)
+	case lease > hb:
+		return fmt.Errorf("%w: %s %v must be at most %s %v", ErrBadValue, RaftLeaderLeaseTimeout, lease, RaftHeartbeatTimeout, hb)
+	}
+	return nil
+}
+
+// durationRange accepts a Go duration in [lo, hi].
+func durationRange(lo, hi time.Duration) func(string) (string, error) {
+	return func(v string) (string, error) {
+		d, err := time.ParseDuration(strings.TrimSpace(v))
+		if err != nil {
+			return "", errors.New(`not a duration (e.g. "400ms", "1.5s")`)
+		}
+		if d < lo || d > hi {
+			return "", fmt.Errorf("must be between %v and %v", lo, hi)
+		}
+		return d.String(), nil
+	}
 }
 
 // Lookup returns the description of key; user.* keys are free-form and global.
@@ -113,6 +181,17 @@ func Int(cfg map[string]string, key string) int {
 }
 
 func nonEmpty(v string) (string, error) { return v, nil }
+
+// checkBool accepts true or false (as LXD's boolean keys, any case).
+func checkBool(v string) (string, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "true", "1", "yes", "on":
+		return "true", nil
+	case "false", "0", "no", "off":
+		return "false", nil
+	}
+	return "", errors.New("must be true or false")
+}
 
 func intRange(lo, hi int) func(string) (string, error) {
 	return func(v string) (string, error) {
@@ -182,6 +261,18 @@ func checkAddress(wildcardOK bool) func(string) (string, error) {
 	return func(v string) (string, error) {
 		return NormaliseAddress(v, wildcardOK)
 	}
+}
+
+// checkHostPort accepts HOST:PORT with an explicit port (a debug address has no default).
+func checkHostPort(v string) (string, error) {
+	_, port, err := net.SplitHostPort(strings.TrimSpace(v))
+	if err != nil {
+		return "", err
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return "", fmt.Errorf("port %q: must be 1-65535", port)
+	}
+	return strings.TrimSpace(v), nil
 }
 
 // NormaliseAddress adds the default port to a host address and validates it. A wildcard

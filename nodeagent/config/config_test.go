@@ -73,3 +73,47 @@ func TestParseExpiry(t *testing.T) {
 		}
 	}
 }
+
+// TestRaftTimingKeys: the raft timing keys take Go durations within their bounds
+// (normalised), the combination raft requires is checked naming the keys, and unset keys
+// read as the defaults.
+func TestRaftTimingKeys(t *testing.T) {
+	for key, cases := range map[string]map[string]bool{
+		RaftHeartbeatTimeout:   {"1.5s": true, "400ms": true, "1m": true, "19ms": false, "2m": false, "fast": false, "400": false},
+		RaftElectionTimeout:    {"2s": true, "10ms": false},
+		RaftLeaderLeaseTimeout: {"10ms": true, "5ms": false},
+	} {
+		for v, ok := range cases {
+			_, err := Validate(key, v)
+			if (err == nil) != ok {
+				t.Errorf("Validate(%s, %q) = %v, want ok=%v", key, v, err, ok)
+			}
+			if err != nil && (!errors.Is(err, ErrBadValue) || !strings.Contains(err.Error(), key)) {
+				t.Errorf("Validate(%s, %q): %v does not name the key or wrap ErrBadValue", key, v, err)
+			}
+		}
+	}
+	if v, _ := Validate(RaftHeartbeatTimeout, "1500ms"); v != "1.5s" {
+		t.Errorf("1500ms normalised to %q, want 1.5s", v)
+	}
+	hb, el, lease := RaftTimings(map[string]string{})
+	if hb != 400*time.Millisecond || el != 400*time.Millisecond || lease != 390*time.Millisecond {
+		t.Errorf("defaults %v %v %v", hb, el, lease)
+	}
+	for cfg, bad := range map[[3]string]string{
+		{"1s", "1s", "900ms"}:    "",
+		{"1s", "500ms", "900ms"}: RaftElectionTimeout,
+		{"1s", "2s", "1.5s"}:     RaftLeaderLeaseTimeout,
+		{"300ms", "", ""}:        RaftLeaderLeaseTimeout, // the default election timeout 400ms is fine, the default lease 390ms is not
+		{"2s", "2s", ""}:         "",
+	} {
+		m := map[string]string{RaftHeartbeatTimeout: cfg[0], RaftElectionTimeout: cfg[1], RaftLeaderLeaseTimeout: cfg[2]}
+		err := CheckRaftTimings(m)
+		switch {
+		case bad == "" && err != nil:
+			t.Errorf("%v: %v", cfg, err)
+		case bad != "" && (err == nil || !strings.Contains(err.Error(), bad)):
+			t.Errorf("%v: got %v, want an error naming %s", cfg, err, bad)
+		}
+	}
+}

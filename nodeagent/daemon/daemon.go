@@ -23,12 +23,16 @@ import (
 	"sync/atomic"
 	"time"
 
+	"orch/nodeagent/daemon/events"
+	"orch/nodeagent/daemon/operations"
+
 	"orch/nodeagent/api/pki"
 	"orch/nodeagent/daemon/entity"
 	"orch/nodeagent/daemon/epoch"
 	"orch/nodeagent/daemon/images"
 	"orch/nodeagent/daemon/instances"
 	"orch/nodeagent/daemon/memberinfo"
+	"orch/nodeagent/daemon/metrics"
 	"orch/nodeagent/daemon/rest"
 	"orch/nodeagent/daemon/serve"
 	"orch/nodeagent/daemon/serverconfig"
@@ -46,6 +50,8 @@ var (
 	ErrInitialised    = errors.New("this member is already initialised")
 	ErrHasData        = errors.New("the agent directory already holds cluster data; joining would lose it (pass --wipe to join anyway)")
 	ErrRunning        = serve.ErrRunning
+	ErrStarting       = rest.ErrStarting
+	ErrStopping       = rest.ErrStopping
 )
 
 // Config configures a daemon.
@@ -54,7 +60,8 @@ type Config struct {
 	Dir string
 	// Logger receives the daemon's logs; nil means slog.Default().
 	Logger *slog.Logger
-	// Timings are the raft timings; zero means store.DefaultTimings().
+	// Timings are fixed raft timings (tests); zero means the cluster's (the
+	// cluster.raft_* keys, store.DefaultTimings() until set).
 	Timings store.Timings
 	// Version overrides the build's version triple (tests only); zero means version.Current().
 	Version version.Info
@@ -76,6 +83,7 @@ type Daemon struct {
 
 	mu          sync.Mutex // serialises init, join, removal and listener changes
 	roleMu      sync.Mutex // serialises raft role changes
+	loopMu      sync.Mutex // serialises starting and stopping the member's loops (and the store watcher's reopening)
 	st          atomic.Pointer[store.Store]
 	cluster     atomic.Pointer[clusterIdentity]
 	name        atomic.Pointer[string]
@@ -94,11 +102,25 @@ type Daemon struct {
 	infos       *memberinfo.Service   // members' architecture, failure domain, description (daemon/memberinfo)
 	tokens      *tokens.Service       // join tokens (daemon/tokens)
 	imgs        *images.Service       // images and remotes (daemon/images)
+	ops         *operations.Manager   // background operations, cluster wide (daemon/operations)
+	events      *events.Hub           // /1.0/events, cluster wide (daemon/events)
+	metrics     *metrics.Service      // GET /1.0/metrics (daemon/metrics)
+	debug       debugServer           // core.debug_address (debug.go)
+	timings     raftTimings           // the cluster's raft timing keys (raft_timings.go)
 
 	// resumed is set once Run has reopened the member's database (or found the directory
 	// uninitialised): until then GET /1.0 answers 503, so that `waitready` cannot return
 	// before a consistent read is possible.
 	resumed atomic.Bool
+	// stopping is set when Run begins to shut down: from then on a missing database is
+	// answered "stopping", not "not initialised".
+	stopping atomic.Bool
+	// repairing is set while the store watcher reopens a broken database (repair.go).
+	repairing atomic.Bool
+	watch     storeWatch // the store watcher (repair.go)
+	// beforeOpenStore, when set (tests), runs in resume between starting the network and
+	// opening the database: the moment a restarted member serves without a database.
+	beforeOpenStore func()
 }
 
 // clusterIdentity is the cluster certificate every member shares.
@@ -118,9 +140,7 @@ func New(cfg Config) (*Daemon, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.Timings == (store.Timings{}) {
-		cfg.Timings = store.DefaultTimings()
-	}
+	fixedTimings := cfg.Timings != (store.Timings{})
 	if cfg.Version == (version.Info{}) {
 		cfg.Version = version.Current()
 	}
@@ -137,6 +157,7 @@ func New(cfg Config) (*Daemon, error) {
 		return nil, fmt.Errorf("server certificate: %w", err)
 	}
 	d := &Daemon{cfg: cfg, log: cfg.Logger, version: cfg.Version, local: local}
+	d.timings.fixed = fixedTimings
 	d.server.Store(&server)
 	d.fence = epoch.New(local, d.memberName, cfg.Logger, d.retire)
 	if err := d.fence.Load(); err != nil {
@@ -164,6 +185,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err := d.srv.ServeUnix(SocketPath(d.cfg.Dir)); err != nil {
 		return err
 	}
+	if err := d.reconcileDebug(); err != nil {
+		d.log.Warn("core.debug_address: not serving pprof", "err", err)
+	}
 	if err := d.resume(ctx); err != nil {
 		d.log.Error("resuming cluster membership failed", "err", err)
 		d.stopAll()
@@ -172,6 +196,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.resumed.Store(true)
 	d.log.Info("daemon ready", "dir", d.cfg.Dir, "version", d.version.Version)
 	<-ctx.Done()
+	d.stopping.Store(true)
 	d.shutdown()
 	return nil
 }
@@ -197,6 +222,9 @@ func (d *Daemon) resume(ctx context.Context) error {
 	if c := d.cutOffState(); c != nil {
 		d.log.Error("not starting the database: this member is cut off from the cluster", "reason", c.Error())
 		return nil
+	}
+	if d.beforeOpenStore != nil {
+		d.beforeOpenStore()
 	}
 	if err := d.openStore(); err != nil {
 		return err
@@ -250,6 +278,27 @@ func (d *Daemon) memberName() string {
 
 func (d *Daemon) store() *store.Store { return d.st.Load() }
 
+// initialised reports whether the agent directory holds a member (its name is recorded).
+func (d *Daemon) initialised() bool {
+	name, err := d.local.Get(localdb.KeyMemberName)
+	return err == nil && name != ""
+}
+
+// noStore is why this member has no open cluster database: it is stopping, it is
+// initialised but Run has not reopened the database yet (ErrStarting: a 503 that says try
+// again, where "not initialised" or a 403 would read as a refusal), or it has none.
+func (d *Daemon) noStore() error {
+	switch {
+	case d.stopping.Load():
+		return ErrStopping
+	case d.repairing.Load():
+		return rest.ErrRepairing
+	case !d.resumed.Load() && d.initialised() && d.cutOffState() == nil:
+		return ErrStarting
+	}
+	return ErrNotInitialised
+}
+
 func (d *Daemon) openStore() error {
 	cid := d.cluster.Load()
 	layer, err := d.srv.Mux().RaftLayer(serve.PeerTLS(&cid.id), d.clusterAddress(), d.fence.Raft())
@@ -258,7 +307,7 @@ func (d *Daemon) openStore() error {
 	}
 	st, err := store.Open(store.Config{
 		Dir: d.storeDir(), ID: d.memberName(), Address: d.clusterAddress(),
-		Stream: layer, Timings: d.cfg.Timings, Logger: d.log.With("component", "store"),
+		Stream: layer, Timings: d.storeTimings(), Logger: d.log.With("component", "store"),
 	})
 	if err != nil {
 		return fmt.Errorf("opening the database: %w", err)
@@ -273,7 +322,21 @@ func (d *Daemon) clusterAddress() string {
 	return v
 }
 
+// startLoops starts the member's loops and the store watcher (repair.go).
 func (d *Daemon) startLoops() {
+	d.startMemberLoops()
+	d.startWatch()
+}
+
+// startMemberLoops starts heartbeats, the record of the raft position and the
+// architecture loop over the current store.
+func (d *Daemon) startMemberLoops() {
+	d.loopMu.Lock()
+	defer d.loopMu.Unlock()
+	d.startMemberLoopsLocked()
+}
+
+func (d *Daemon) startMemberLoopsLocked() {
 	ctx, cancel := context.WithCancel(context.Background())
 	d.stopLoops = cancel
 	d.loops.Add(3)
@@ -329,16 +392,29 @@ func (d *Daemon) shutdown() {
 func (d *Daemon) stopAll() {
 	d.stopMember()
 	d.srv.Close()
+	d.debug.close()
 	d.local.Close()
 }
 
-// stopMember stops the cluster part: loops, store, network listeners.
-func (d *Daemon) stopMember() {
+// stopMemberLoops stops the loops startMemberLoops started and waits for them.
+func (d *Daemon) stopMemberLoops() {
+	d.loopMu.Lock()
+	defer d.loopMu.Unlock()
+	d.stopMemberLoopsLocked()
+}
+
+func (d *Daemon) stopMemberLoopsLocked() {
 	if d.stopLoops != nil {
 		d.stopLoops()
 		d.loops.Wait()
 		d.stopLoops = nil
 	}
+}
+
+// stopMember stops the cluster part: loops, store, network listeners.
+func (d *Daemon) stopMember() {
+	d.stopWatch() // first: a repair must not reopen the store behind this
+	d.stopMemberLoops()
 	if st := d.st.Swap(nil); st != nil {
 		if err := st.Close(); err != nil {
 			d.log.Warn("closing the database", "err", err)

@@ -31,11 +31,9 @@ func NextEpoch(from api.Epoch, member string) api.Epoch { return epoch.Next(from
 func (d *Daemon) retire() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.stopLoops != nil {
-		d.stopLoops()
-		d.loops.Wait()
-		d.stopLoops = nil
-	}
+	d.loopMu.Lock()
+	defer d.loopMu.Unlock()
+	d.stopMemberLoopsLocked()
 	if st := d.st.Swap(nil); st != nil {
 		if err := st.Close(); err != nil {
 			d.log.Warn("closing the database", "err", err)

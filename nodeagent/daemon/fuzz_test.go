@@ -13,12 +13,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"orch/nodeagent/daemon/serve"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"orch/nodeagent/daemon/serve"
 
 	"orch/internal/wait"
 	"orch/nodeagent/api"

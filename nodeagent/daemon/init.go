@@ -108,6 +108,9 @@ func (d *Daemon) preseedAddresses(p api.Preseed, serverAddress string) (global, 
 	if err != nil {
 		return nil, nil, "", badRequest("config: %v", err)
 	}
+	if err := config.CheckRaftTimings(global); err != nil {
+		return nil, nil, "", badRequest("config: %v", err)
+	}
 	existing, _ := d.local.Config()
 	for _, k := range []string{"core.https_address", "cluster.https_address"} {
 		if _, ok := local[k]; !ok && existing[k] != "" {
@@ -146,7 +149,7 @@ func (d *Daemon) bootstrap(ctx context.Context, p api.Preseed) (err error) {
 		return err
 	}
 	host, _, _ := net.SplitHostPort(addr)
-	kp, err := pki.Generate("orch cluster", host)
+	kp, err := pki.Generate("orch cluster", pki.ClusterDNSName, host)
 	if err != nil {
 		return err
 	}
@@ -193,6 +196,9 @@ func (d *Daemon) becomeMember(kp pki.KeyPair, name string, local map[string]stri
 	}
 	if err := d.local.Set(local); err != nil {
 		return err
+	}
+	if err := d.reconcileDebug(); err != nil {
+		d.log.Warn("core.debug_address: not serving pprof", "err", err)
 	}
 	d.cluster.Store(cid)
 	d.setName(name)

@@ -245,7 +245,7 @@ func (d *Daemon) acceptRoute(w http.ResponseWriter, r *http.Request) error {
 	}
 	st := d.store()
 	if st == nil {
-		return ErrNotInitialised
+		return d.noStore()
 	}
 	if st.IsLeader() {
 		return d.postAccept(r.Context(), w, req)

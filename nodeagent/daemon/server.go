@@ -3,7 +3,11 @@ package daemon
 import (
 	"context"
 	"net/http"
+	"os"
+	"slices"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"orch/nodeagent/api"
 	"orch/nodeagent/version"
@@ -21,6 +25,7 @@ func (d *Daemon) getServer(w http.ResponseWriter, r *http.Request) error {
 		APIStatus:     "stable",
 		APIVersion:    "1.0",
 		Auth:          "untrusted",
+		AuthMethods:   []string{"tls"},
 		Config:        map[string]string{},
 	}
 	if !c.Trusted {
@@ -53,9 +58,15 @@ func (d *Daemon) environment() api.Environment {
 		Initialised:     d.memberName() != "",
 		ClusterAddress:  d.clusterAddress(),
 	}
+	env.Addresses = []string{}
 	if a, _ := d.local.Get("core.https_address"); a != "" {
 		env.Addresses = append(env.Addresses, a)
 	}
+	if ca := env.ClusterAddress; ca != "" && !slices.Contains(env.Addresses, ca) {
+		env.Addresses = append(env.Addresses, ca) // the client API is served there too
+	}
+	addHost(&env)
+	env.Certificate = string(d.serverPair().CertPEM)
 	if cid := d.cluster.Load(); cid != nil {
 		env.CertificateFingerprint = cid.fingerprint
 	} else {
@@ -66,4 +77,18 @@ func (d *Daemon) environment() api.Environment {
 	}
 	env.CutOff = d.cutOffState()
 	return env
+}
+
+// addHost fills the environment's host fields as LXD's: uname, the daemon's PID, the
+// instance driver and the (only) project.
+func addHost(env *api.Environment) {
+	env.Server, env.ServerPid, env.Project, env.Driver = "orch", os.Getpid(), "default", "lxc"
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return
+	}
+	env.Kernel = unix.ByteSliceToString(u.Sysname[:])
+	env.KernelArchitecture = unix.ByteSliceToString(u.Machine[:])
+	env.KernelVersion = unix.ByteSliceToString(u.Release[:])
+	env.Architectures = []string{env.KernelArchitecture}
 }

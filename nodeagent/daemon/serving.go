@@ -10,6 +10,7 @@ import (
 	"orch/nodeagent/api"
 	"orch/nodeagent/daemon/db"
 	"orch/nodeagent/daemon/epoch"
+	"orch/nodeagent/daemon/events"
 	"orch/nodeagent/daemon/rest"
 	"orch/nodeagent/daemon/serve"
 	"orch/nodeagent/store"
@@ -80,24 +81,45 @@ func (d *Daemon) newServer() *serve.Server {
 	return serve.New(serve.Deps{
 		Members: servedMember{d}, Certs: servedMember{d}, Gate: servedMember{d},
 		Fence: d.fence, Trust: d.trust, Log: d.log,
-		AnswerHeaders: []string{epoch.CutOffHeader, epoch.CutOffTarget},
+		AnswerHeaders: []string{epoch.CutOffHeader, epoch.CutOffTarget, events.SentHeader},
 		Conflicts:     conflicts,
 		Domains: []serve.Domain{
-			d.memberRoutes,
-			func(r serve.Router) { d.conf.Routes(r) },
-			func(r serve.Router) { d.tokens.Routes(r) },
-			func(r serve.Router) { d.infos.Routes(r) },
-			func(r serve.Router) { d.trust.Routes(r) },
+			func(r serve.Router) { d.memberRoutes(d.lifecycle(r)) },
+			func(r serve.Router) { d.conf.Routes(d.lifecycle(r)) },
+			func(r serve.Router) { d.tokens.Routes(d.lifecycle(r)) },
+			func(r serve.Router) { d.infos.Routes(d.lifecycle(r)) },
+			func(r serve.Router) { d.trust.Routes(d.lifecycle(r)) },
 			d.joinRoutes,
-			func(r serve.Router) { d.ents.Routes(r) },
-			func(r serve.Router) { d.insts.Routes(r) },
-			func(r serve.Router) { d.imgs.Routes(r) },
+			func(r serve.Router) { d.ents.Routes(d.lifecycle(r)) },
+			func(r serve.Router) { d.insts.Routes(d.lifecycle(r)) },
+			func(r serve.Router) { d.imgs.Routes(d.lifecycle(r)) },
+			func(r serve.Router) { d.ops.Routes(r) },
+			func(r serve.Router) { d.events.Routes(r) },
+			d.projectRoutes,
+			func(r serve.Router) { d.metrics.Routes(r) },
 		},
 	})
 }
 
+// lifecycleRouter mounts a domain's routes so that their successes send lifecycle events
+// (events.Hub.Wrap).
+type lifecycleRouter struct {
+	serve.Router
+	hub *events.Hub
+}
+
+// Handle registers h wrapped by the hub.
+func (l lifecycleRouter) Handle(pattern string, need rest.Access, h rest.HandlerFunc) {
+	l.Router.Handle(pattern, need, l.hub.Wrap(pattern, h))
+}
+
+// lifecycle is r sending lifecycle events.
+func (d *Daemon) lifecycle(r serve.Router) lifecycleRouter {
+	return lifecycleRouter{Router: r, hub: d.events}
+}
+
 // memberRoutes are membership's client routes: status, the cluster and its members.
-func (d *Daemon) memberRoutes(m serve.Router) {
+func (d *Daemon) memberRoutes(m lifecycleRouter) {
 	m.Handle("GET /1.0", public, d.getServer)
 	m.Handle("GET /1.0/cluster", trusted, d.getCluster)
 	m.Handle("PUT /1.0/cluster", trusted, d.putCluster)
@@ -151,6 +173,9 @@ func (m servedMember) ClientAddress() string {
 
 // Store is the open cluster database, nil when there is none.
 func (m servedMember) Store() *store.Store { return m.d.store() }
+
+// NoStore is why Store is nil (Daemon.noStore).
+func (m servedMember) NoStore() error { return m.d.noStore() }
 
 // LeaderHint is the last leader a heartbeat announced.
 func (m servedMember) LeaderHint() string { return m.d.health.leaderHint() }

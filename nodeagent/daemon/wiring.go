@@ -2,7 +2,12 @@ package daemon
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"net/http"
+
+	"orch/nodeagent/daemon/events"
+	"orch/nodeagent/daemon/operations"
 
 	"orch/modules/storage"
 	"orch/nodeagent/api"
@@ -25,27 +30,32 @@ import (
 
 // wireDomains builds the domain services.
 func (d *Daemon) wireDomains() {
+	d.events = events.New(events.Deps{Members: memberAccess{d}, Peers: peerAccess{d}, Now: d.now, Log: d.log})
+	d.log = slog.New(d.events.Tee(d.log.Handler())) // the domains' and membership's lines are logging events too
+	d.ops = operations.New(operations.Deps{Members: memberAccess{d}, Peers: peerAccess{d}, Events: d.events, Now: d.now, Log: d.log})
 	d.imgs = images.New(images.Deps{
 		DB: dbAccess{d}, Members: memberAccess{d}, Config: memberAccess{d}, Peers: peerAccess{d},
-		Open: d.imageStore, Log: d.log,
+		Open: d.imageStore, Ops: d.ops, Events: d.events, Log: d.log,
 	})
 	d.ents = entity.New(entity.Deps{
 		DB: dbAccess{d}, Members: memberAccess{d}, Peers: peerAccess{d}, Dir: d.cfg.Dir, Log: d.log,
 	})
 	d.insts = instances.New(instances.Deps{
 		DB: dbAccess{d}, Members: memberAccess{d}, Peers: peerAccess{d}, Images: d.imgs,
-		Entities: entityAccess{d}, Drivers: d.drivers, Log: d.log,
+		Entities: entityAccess{d}, Drivers: d.drivers, Ops: d.ops, Events: d.events, Log: d.log,
 	})
 	d.conf = serverconfig.New(serverconfig.Deps{DB: dbAccess{d}, Local: d.local, Member: configMember{d}, Lock: &d.mu})
 	d.migrator = upgrade.NewMigrator(dbAccess{d}, upgradeCluster{d}, d.log)
 	d.infos = memberinfo.New(dbAccess{d}, configMember{d}, d.log)
 	d.tokens = tokens.New(tokens.Deps{
 		DB: dbAccess{d}, Members: memberAccess{d}, Config: memberAccess{d}, Cluster: clusterCert{d},
-		Now: d.now, CheckName: checkMemberName,
+		Now: d.now, CheckName: checkMemberName, Ops: d.ops, Events: d.events,
 	})
 	d.trust = trust.New(trust.Deps{
 		DB: dbAccess{d}, Members: memberAccess{d}, Peers: peerAccess{d}, Callers: callerAccess{d}, Log: d.log,
+		Ops: d.ops, ClusterFingerprint: clusterCert{d}.Fingerprint,
 	})
+	d.metrics = newMetrics(d)
 }
 
 // dbAccess is the replicated database as domains see it.
@@ -66,13 +76,13 @@ func (a dbAccess) QueryLocal(ctx context.Context, sql string, args ...any) (db.R
 	return a.d.queryLocal(ctx, sql, args...)
 }
 
-// Applied is the replica's last applied index; ok is false without a database.
-func (a dbAccess) Applied() (uint64, bool) {
+// Applied is the replica's last applied index; err says why there is no database.
+func (a dbAccess) Applied() (uint64, error) {
 	st := a.d.store()
 	if st == nil {
-		return 0, false
+		return 0, a.d.noStore()
 	}
-	return st.AppliedIndex(), true
+	return st.AppliedIndex(), nil
 }
 
 // memberAccess is the membership as domains see it.
@@ -165,6 +175,9 @@ func (a configMember) Clustered() bool { return a.d.store() != nil }
 // LocalChanged moves the client listener after a member-local change, once the member's
 // network runs or before it is initialised.
 func (a configMember) LocalChanged() error {
+	if err := a.d.reconcileDebug(); err != nil {
+		return fmt.Errorf("core.debug_address: %w", err)
+	}
 	if a.d.srv.Mux() != nil || a.d.memberName() == "" {
 		return a.d.srv.ReconcileClientListener()
 	}

@@ -21,6 +21,9 @@ const (
 	KeyRecovered  = "recovered"       // set by recover-from-quorum-loss until the daemon marks the lost members offline
 	KeyEpoch      = "cluster.epoch"   // the cluster epoch this member belongs to (JSON api.Epoch), unset for epoch 0
 	KeyCutOff     = "cluster.cut_off" // why this member no longer belongs to its cluster (JSON api.CutOff)
+	// KeyRaftTimings is the cluster's raft heartbeat, election and leader lease timeouts as
+	// this member last applied them ("400ms 400ms 390ms"): its raft starts with them.
+	KeyRaftTimings = "raft.timings"
 )
 
 const schema = `

@@ -104,11 +104,12 @@ type ballotTransport struct {
 	mayCampaign func() error
 	rpcs        chan raft.RPC
 	stop        <-chan struct{}
+	progress    *progress // followers' acknowledged log, as the answers show (progress.go)
 }
 
 // newBallotTransport wraps nt and starts filtering its incoming RPCs.
 func newBallotTransport(nt *raft.NetworkTransport, broken, mayCampaign func() error, stop <-chan struct{}) *ballotTransport {
-	t := &ballotTransport{NetworkTransport: nt, broken: broken, mayCampaign: mayCampaign, rpcs: make(chan raft.RPC), stop: stop}
+	t := &ballotTransport{NetworkTransport: nt, broken: broken, mayCampaign: mayCampaign, rpcs: make(chan raft.RPC), stop: stop, progress: newProgress()}
 	go t.filter(nt.Consumer())
 	return t
 }

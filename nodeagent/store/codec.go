@@ -38,6 +38,10 @@ var errCorruptEntry = errors.New("corrupt log entry")
 // it, and skipping it here would make this replica diverge.
 var errUnknownVersion = errors.New("unknown log entry codec version")
 
+// NeedsUpgrade reports whether err (Broken's) is an entry written by a newer codec
+// version: reopening the store cannot mend it, only a newer binary can.
+func NeedsUpgrade(err error) bool { return errors.Is(err, errUnknownVersion) }
+
 // encodeRequest appends the binary form of a validated request to b.
 func encodeRequest(b []byte, req Request) []byte {
 	b = binary.AppendUvarint(b, uint64(len(req)))

@@ -195,9 +195,9 @@ func waitSnapshotted(t *testing.T, nd *node) {
 
 func TestSnapshotInstallAndRestart(t *testing.T) {
 	c := newCluster(t, 3, lowSnapshots)
-	c.exec(stmt("CREATE TABLE log (id INTEGER PRIMARY KEY, k TEXT NOT NULL)"))
+	c.execIdempotent(stmt("CREATE TABLE IF NOT EXISTS log (id INTEGER PRIMARY KEY, k TEXT NOT NULL)"))
 	for i := range 100 {
-		c.exec(stmt("INSERT INTO log (k) VALUES (?)", fmt.Sprintf("k%d", i)))
+		c.execIdempotent(stmt("INSERT OR IGNORE INTO log (id, k) VALUES (?, ?)", i+1, fmt.Sprintf("k%d", i)))
 	}
 	waitSnapshotted(t, c.leader())
 	// A member joining now can only catch up through a snapshot.

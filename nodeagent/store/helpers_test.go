@@ -172,10 +172,31 @@ func (c *cluster) join(nd *node, voter bool) {
 	if voter {
 		add = l.store.AddVoter
 	}
-	if err := add(ctx, nd.id, nd.addr); err != nil {
-		c.tb.Fatalf("adding %s: %v", nd.id, err)
-	}
+	// Adding a server again is a no-op, so a change whose outcome is unknown (the leader
+	// lost its lease: a loaded machine starves it for longer than the test timings'
+	// LeaderLease) is retried on the next leader.
+	wait.For(c.tb, 10*time.Second, "adding "+nd.id, func() error {
+		err := add(ctx, nd.id, nd.addr)
+		if retryable(err) {
+			l = c.leader()
+			add = l.store.AddNonvoter
+			if voter {
+				add = l.store.AddVoter
+			}
+			return err
+		}
+		if err != nil {
+			c.tb.Fatalf("adding %s: %v", nd.id, err)
+		}
+		return nil
+	})
 	c.waitConverged()
+}
+
+// retryable reports an error after which an idempotent request may be sent again to the
+// next leader.
+func retryable(err error) bool {
+	return errors.Is(err, ErrNotLeader) || errors.Is(err, ErrClosed) || errors.Is(err, ErrLeadershipLost)
 }
 
 // leader waits for a leader among the running nodes and returns it.
@@ -231,6 +252,27 @@ func (c *cluster) exec(req Request) []Result {
 		var err error
 		res, err = c.leader().store.Exec(context.Background(), req)
 		if errors.Is(err, ErrNotLeader) || errors.Is(err, ErrClosed) {
+			return err
+		}
+		if err != nil {
+			c.tb.Fatalf("exec %v: %v", req, err)
+		}
+		return nil
+	})
+	return res
+}
+
+// execIdempotent is exec for a request that may be applied twice with one effect (CREATE
+// TABLE IF NOT EXISTS, INSERT OR IGNORE with explicit keys): a write whose outcome is
+// unknown because the leader lost its lease is sent again. Test setups use it, so that a
+// loaded machine starving the leader for longer than the LeaderLease does not fail them.
+func (c *cluster) execIdempotent(req Request) []Result {
+	c.tb.Helper()
+	var res []Result
+	wait.For(c.tb, 10*time.Second, "exec on the leader", func() error {
+		var err error
+		res, err = c.leader().store.Exec(context.Background(), req)
+		if retryable(err) {
 			return err
 		}
 		if err != nil {

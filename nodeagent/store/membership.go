@@ -72,6 +72,7 @@ func (s *Store) LeaderChanges() <-chan bool { return s.lead.subscribe() }
 
 // AddVoter adds (or promotes) id at addr as a voter. Leader only.
 func (s *Store) AddVoter(ctx context.Context, id, addr string) error {
+	s.forgetProgressOfNew(id)
 	return s.change(ctx, "adding voter "+id, func() raft.Future {
 		return s.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, 0)
 	})
@@ -80,9 +81,25 @@ func (s *Store) AddVoter(ctx context.Context, id, addr string) error {
 // AddNonvoter adds id at addr as a non-voting stand-by replica (a voter keeps
 // its vote). Leader only.
 func (s *Store) AddNonvoter(ctx context.Context, id, addr string) error {
+	s.forgetProgressOfNew(id)
 	return s.change(ctx, "adding non-voter "+id, func() raft.Future {
 		return s.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(addr), 0, 0)
 	})
+}
+
+// forgetProgressOfNew drops what is known of id's log when id is not in the configuration
+// (a wiped member that rejoins holds nothing of what it acknowledged before).
+func (s *Store) forgetProgressOfNew(id string) {
+	servers, err := s.Servers()
+	if err != nil {
+		return
+	}
+	for _, srv := range servers {
+		if srv.ID == id {
+			return
+		}
+	}
+	s.ballot.progress.forget(raft.ServerID(id))
 }
 
 // DemoteVoter turns voter id into a non-voter. Leader only.

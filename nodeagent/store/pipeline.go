@@ -34,11 +34,12 @@ func (p stallGuardedPipeline) AppendEntries(args *raft.AppendEntriesRequest, res
 	return p.AppendPipeline.AppendEntries(args, resp)
 }
 
-// AppendEntriesPipeline implements raft.Transport with a stall-guarded pipeline.
+// AppendEntriesPipeline implements raft.Transport with a stall-guarded pipeline whose
+// answers record the follower's progress.
 func (t *ballotTransport) AppendEntriesPipeline(id raft.ServerID, target raft.ServerAddress) (raft.AppendPipeline, error) {
 	p, err := t.NetworkTransport.AppendEntriesPipeline(id, target)
 	if err != nil {
 		return nil, err
 	}
-	return stallGuardedPipeline{AppendPipeline: p, stall: pipelineStall}, nil
+	return newProgressPipeline(stallGuardedPipeline{AppendPipeline: p, stall: pipelineStall}, id, t.progress), nil
 }

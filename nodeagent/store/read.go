@@ -28,6 +28,9 @@ func (s *Store) AppliedIndex() uint64 {
 	return p.index
 }
 
+// CommitIndex is the last raft log entry this node knows committed.
+func (s *Store) CommitIndex() uint64 { return s.raft.CommitIndex() }
+
 // LastIndexTerm returns the index and term of the last entry applied to the
 // local database (what `cluster list-database` shows).
 func (s *Store) LastIndexTerm() (index, term uint64) {
@@ -41,12 +44,26 @@ func (s *Store) LastIndexTerm() (index, term uint64) {
 // every write acknowledged before the call is at or below it. Leader only:
 // elsewhere it fails with a *NotLeaderError. A follower serves the read after
 // WaitApplied(ctx, index) on its own replica.
+//
+// Concurrent calls share rounds (Rounds): one barrier confirms leadership for every
+// reader that arrived while the previous one was being committed.
 func (s *Store) ReadIndex(ctx context.Context) (uint64, error) {
 	if err := s.checkOpen(); err != nil {
 		return 0, err
 	}
 	if mutationLocalRead { // a known bug, only in jepsen's mutation builds
 		return s.AppliedIndex(), nil
+	}
+	if s.raft.State() != raft.Leader {
+		return 0, s.notLeader()
+	}
+	return s.reads.Do(ctx)
+}
+
+// readIndexRound is one round of ReadIndex, run for all the callers that joined it.
+func (s *Store) readIndexRound(ctx context.Context) (uint64, error) {
+	if err := s.checkOpen(); err != nil {
+		return 0, err
 	}
 	if s.raft.State() != raft.Leader {
 		return 0, s.notLeader()
@@ -72,6 +89,22 @@ func (s *Store) ReadIndex(ctx context.Context) (uint64, error) {
 	// last entry it applied, at or below the barrier) is what the read waits for. A raft
 	// index could name a barrier of an earlier read, which the FSM never sees.
 	return s.AppliedIndex(), nil
+}
+
+// HoldsReplica reports whether the member id is a voter or a stand-by (non-voter) in this
+// node's latest raft configuration: those receive every entry, so their replica catches
+// up with a read index; any other member (a spare) must not wait for one.
+func (s *Store) HoldsReplica(id string) bool {
+	f := s.raft.GetConfiguration()
+	if f.Error() != nil {
+		return false
+	}
+	for _, srv := range f.Configuration().Servers {
+		if string(srv.ID) == id {
+			return srv.Suffrage == raft.Voter || srv.Suffrage == raft.Nonvoter
+		}
+	}
+	return false
 }
 
 // notedIndex is the classic read index: every write acknowledged so far is at or below it.

@@ -84,13 +84,15 @@ type Store struct {
 	log    *slog.Logger
 	raft   *raft.Raft
 	trans  *raft.NetworkTransport
+	ballot *ballotTransport // trans as raft uses it (broken.go, progress.go)
 	logs   logStore
 	snaps  raft.SnapshotStore
 	fsm    *fsm
 	reader *sql.DB
 	lead   *leadership
 	batch  *batcher
-	broken fault // first local storage failure (broken.go)
+	reads  *Rounds // leadership-confirming rounds shared by concurrent ReadIndex calls
+	broken fault   // first local storage failure (broken.go)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -188,6 +190,7 @@ func open(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{cfg: cfg, log: cfg.Logger, logs: d.logs, snaps: d.snaps, fsm: d.fsm, reader: reader, closed: make(chan struct{})}
+	s.reads = NewRounds(barrierTimeout, s.readIndexRound)
 	if err := s.startRaft(hlog); err != nil {
 		reader.Close()
 		d.close()
@@ -209,6 +212,7 @@ func (s *Store) startRaft(hlog hclog.Logger) error {
 	rc.NotifyCh = notify
 	s.fsm.onBreak = s.breakWith
 	trans := newBallotTransport(s.trans, s.Broken, s.mayCampaign, s.closed)
+	s.ballot = trans
 	r, err := raft.NewRaft(rc, s.fsm, faultLog{logStore: s.logs, onFail: s.breakWith}, s.logs, s.snaps, trans)
 	if err != nil {
 		s.trans.Close()

@@ -116,3 +116,29 @@ func (t Timings) raftConfig(id string) *raft.Config {
 	c.PreVoteDisabled = false
 	return c
 }
+
+// SetElectionTimings changes raft's heartbeat and election timeouts while it runs (the
+// cluster's cluster.raft_heartbeat_timeout and cluster.raft_election_timeout). Raft fixes
+// the leader lease when it starts: a heartbeat timeout below the running lease, or an
+// election timeout below the heartbeat timeout, is refused with ErrBadArg.
+func (s *Store) SetElectionTimings(heartbeat, election time.Duration) error {
+	if err := s.checkOpen(); err != nil {
+		return err
+	}
+	rc := s.raft.ReloadableConfig()
+	if rc.HeartbeatTimeout == heartbeat && rc.ElectionTimeout == election {
+		return nil
+	}
+	if heartbeat < s.cfg.Timings.LeaderLease || election < heartbeat {
+		return fmt.Errorf("raft timings: heartbeat %v must be at least the running leader lease %v and at most the election timeout %v: %w",
+			heartbeat, s.cfg.Timings.LeaderLease, election, ErrBadArg)
+	}
+	rc.HeartbeatTimeout, rc.ElectionTimeout = heartbeat, election
+	return s.raft.ReloadConfig(rc)
+}
+
+// ElectionTimings are raft's heartbeat and election timeouts as they run now.
+func (s *Store) ElectionTimings() (heartbeat, election time.Duration) {
+	rc := s.raft.ReloadableConfig()
+	return rc.HeartbeatTimeout, rc.ElectionTimeout
+}

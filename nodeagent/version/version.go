@@ -37,9 +37,42 @@ func Compare(a, b Info) int { return api.CompareVersions(a, b) }
 // Min returns the older of a and b (a when they compare equal; api.MinVersion).
 func Min(a, b Info) Info { return api.MinVersion(a, b) }
 
-// Extensions lists the API extensions of this build's level.
+// lxdExtensions are the LXD API extensions this agent implements, by LXD's names, each
+// with what it promises (LXD's doc/api-extensions.md). LXD's clients switch behaviour on
+// them (the lxc client refuses storage, network, list and projects commands without theirs
+// and uses /1.0/containers without "instances"), so an extension is listed only when what
+// it promises works.
+var lxdExtensions = []string{
+	"etag_config",                // ETag and If-Match on GET/PUT/PATCH /1.0 and the objects
+	"clustering",                 // /1.0/cluster, /1.0/cluster/members
+	"clustering_join_token",      // join tokens from POST /1.0/cluster/members
+	"clustering_roles",           // roles of members (database, database-leader, database-standby)
+	"clustering_failure_domains", // failure_domain of members, PUT/PATCH to set it
+	"clustering_edit_roles",      // PUT/PATCH of members with roles (the database roles are the cluster's to assign, as in LXD: sent back unchanged, other roles refused)
+	"clustering_config",          // config of members (always {} here; never null)
+	"storage",                    // /1.0/storage-pools and custom volumes, ?target=
+	"network",                    // /1.0/networks, ?target=
+	"instances",                  // /1.0/instances (and /1.0/containers as its alias)
+	"container_full",             // GET /1.0/instances?recursion=2: instances with state
+	"api_filtering",              // ?filter= on GET /1.0/instances and /1.0/images
+	"projects",                   // /1.0/projects: the default project only
+	"certificate_update",         // PUT/PATCH /1.0/certificates/FINGERPRINT
+	"directory_manipulation",     // files API: directories (X-LXD-type: directory)
+	"file_delete",                // DELETE /1.0/instances/NAME/files?path=
+	"file_append",                // X-LXD-write: append on file push
+	"operation_description",      // description of operations (/1.0/operations)
+	"event_lifecycle",            // lifecycle events on /1.0/events
+	"event_location",             // location of events (the member that sent them)
+	"cluster_join_token_expiry",  // join tokens expire (cluster.join_token_expiry)
+	"certificate_token",          // POST /1.0/certificates with token: a certificate-add token operation
+	"metrics",                    // GET /1.0/metrics (instances' and the daemon's), certificates of type metrics
+	"metrics_authentication",     // core.metrics_authentication=false opens /1.0/metrics to anyone
+}
+
+// Extensions lists the API extensions of this build's level: LXD's that are implemented,
+// then api_level_N for each level above 1.
 func Extensions(level int) []string {
-	base := []string{"clustering", "clustering_join_token", "clustering_roles", "etag_config"}
+	base := append([]string(nil), lxdExtensions...)
 	for i := 2; i <= level; i++ {
 		base = append(base, "api_level_"+strconv.Itoa(i))
 	}

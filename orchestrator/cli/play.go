@@ -43,6 +43,9 @@ func (c *PlayCmd) Run(g *Globals) error {
 	opts := g.options()
 	opts.AgentBinary, opts.Check, opts.Diff, opts.ExtraVars = c.Agent, c.Check, c.Diff, extra
 	opts.Tags, opts.SkipTags, opts.StartAtTask, opts.Format = c.Tags, c.SkipTags, c.StartAtTask, c.Format
+	if p := newTermPrompter(g.Stdin, g.Stdout); p != nil {
+		opts.Prompter = p // vars_prompt asks on the terminal
+	}
 	if c.ListHosts || c.ListTasks {
 		return orchestrator.List(c.Playbook, opts, c.ListHosts, c.ListTasks)
 	}

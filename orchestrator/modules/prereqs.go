@@ -49,6 +49,30 @@ var factSubsets = map[string][]string{
 		"ansible_swaptotal_mb", "ansible_swapfree_mb", "ansible_fips"},
 }
 
+// subsetAliases are the other names Ansible's gather_subset takes (its collectors and
+// their fact ids, ansible-core 2.14): a network or hardware fact id selects that subset;
+// the rest orch gathers with "min", always there.
+var subsetAliases = func() map[string]string {
+	out := map[string]string{}
+	for _, n := range []string{"all_ipv4_addresses", "all_ipv6_addresses", "default_ipv4", "default_ipv6", "interfaces"} {
+		out[n] = "network"
+	}
+	for _, n := range []string{"devices", "mounts", "processor", "processor_cores", "processor_count"} {
+		out[n] = "hardware"
+	}
+	for _, n := range strings.Fields(`apparmor architecture caps chroot cmdline date_time distribution
+		distribution_major_version distribution_release distribution_version dns effective_group_ids
+		effective_user_id env facter fips is_chroot kernel kernel_version loadavg local lsb machine
+		machine_id ohai os_family pkg_mgr platform python python_version real_user_id selinux
+		service_mgr ssh_host_key_dsa_public ssh_host_key_ecdsa_public ssh_host_key_ed25519_public
+		ssh_host_key_rsa_public ssh_host_pub_keys ssh_pub_keys system system_capabilities
+		system_capabilities_enforced user user_dir user_gecos user_gid user_id user_shell user_uid
+		virtual virtualization_role virtualization_tech_guest virtualization_tech_host virtualization_type`) {
+		out[n] = "min"
+	}
+	return out
+}()
+
 // errSubset means gather_subset names a subset orch does not know.
 var errSubset = errors.New("unknown gather_subset")
 
@@ -63,8 +87,11 @@ func selectFacts(facts map[string]any, subset, filter []string) (map[string]any,
 			name = strings.TrimSpace(name)
 			neg := strings.HasPrefix(name, "!")
 			name = strings.TrimPrefix(name, "!")
+			if alias, ok := subsetAliases[name]; ok {
+				name = alias
+			}
 			if _, known := factSubsets[name]; !known && name != "all" && name != "min" {
-				return nil, fmt.Errorf("%w %q (orch knows all, min, network, hardware)", errSubset, name)
+				return nil, fmt.Errorf("%w %q (orch knows all, min, network, hardware and Ansible's collector names)", errSubset, name)
 			}
 			if neg {
 				exclude[name] = true

@@ -91,6 +91,9 @@ func TestSelectFacts(t *testing.T) {
 	}{
 		{nil, nil, 5}, {[]string{"!all"}, nil, 2}, {[]string{"!all", "network"}, nil, 4}, {[]string{"all", "!hardware"}, nil, 4},
 		{nil, []string{"os_*"}, 1}, {nil, []string{"ansible_eth*", "orch_*"}, 2},
+		// Ansible's collector names and fact ids (incus-deploy's update-packages.yaml):
+		// distribution_release is in min, interfaces selects network.
+		{[]string{"distribution_release"}, nil, 2}, {[]string{"!all", "interfaces"}, nil, 4},
 	} {
 		got, err := selectFacts(facts, c.subset, c.filter)
 		if err != nil || len(got) != c.want {

@@ -71,6 +71,17 @@ func (c *Conn) Close() error {
 	return err
 }
 
+// Lost reports whether the SSH connection has ended (closed here, reset by the host, or
+// failed its keepalive); a lost connection never recovers: dial a new one.
+func (c *Conn) Lost() bool {
+	select {
+	case <-c.dead:
+		return true
+	default:
+		return false
+	}
+}
+
 // DialContext opens a TCP connection from the remote host to addr (like ssh -L), for
 // example to reach a service that listens only on the host's loopback.
 func (c *Conn) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {

@@ -31,6 +31,12 @@ type KeyPair struct {
 	KeyPEM  []byte
 }
 
+// ClusterDNSName is the DNS name every cluster certificate carries first. LXD's clients
+// (lxc, pylxd through Go's and Python's TLS) verify a pinned server certificate against the
+// first DNS name it holds, whichever member address they dialled: a certificate naming only
+// the bootstrap member's IP fails on every other member ("certificate is valid for A, not B").
+const ClusterDNSName = "orch-cluster"
+
 // Generate creates a self-signed ECDSA P-384 certificate valid for ten years, usable as
 // both server and client certificate, naming the given hosts (DNS names or IPs).
 func Generate(commonName string, hosts ...string) (KeyPair, error) {

@@ -107,6 +107,8 @@ type memberEdit struct {
 	APILevel      any `yaml:"api_level"`
 	LastHeartbeat any `yaml:"last_heartbeat"`
 	Architecture  any `yaml:"architecture"`
+	Config        any `yaml:"config"`
+	Groups        any `yaml:"groups"`
 }
 
 // ClusterRemoveCmd removes a member.

@@ -112,7 +112,7 @@ func networkInfo(e *entityRow, target string) (api.NetworkInfo, error) {
 	status, cfg, locs, err := e.info(target)
 	return api.NetworkInfo{
 		Network: api.Network{Name: e.name, Type: e.typ, Description: e.description, Config: cfg},
-		Managed: true, Status: status, Locations: locs, Message: e.message,
+		Managed: true, Status: status, Locations: locs, Message: e.message, UsedBy: []string{},
 	}, err
 }
 
@@ -121,7 +121,7 @@ func writeNetwork(w http.ResponseWriter, e *entityRow, target string) error {
 	if err != nil {
 		return err
 	}
-	return rest.WriteOK(w, n, "")
+	return rest.WriteOK(w, n, rest.ETag(n.Writable()))
 }
 
 func (s *Service) getNetworks(w http.ResponseWriter, r *http.Request) error {
@@ -140,7 +140,7 @@ func (s *Service) getNetworks(w http.ResponseWriter, r *http.Request) error {
 		}
 		out = append(out, n)
 	}
-	return rest.WriteOK(w, out, "")
+	return rest.WriteList(w, r, "/1.0/networks", out, func(n api.NetworkInfo) string { return n.Name })
 }
 
 func (s *Service) getNetwork(w http.ResponseWriter, r *http.Request) error {

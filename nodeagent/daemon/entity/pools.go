@@ -89,14 +89,14 @@ func writePool(w http.ResponseWriter, e *entityRow, target string) error {
 	if err != nil {
 		return err
 	}
-	return rest.WriteOK(w, p, "")
+	return rest.WriteOK(w, p, rest.ETag(p.Writable()))
 }
 
 func poolInfo(e *entityRow, target string) (api.StoragePoolInfo, error) {
 	status, cfg, locs, err := e.info(target)
 	return api.StoragePoolInfo{
 		StoragePool: api.StoragePool{Name: e.name, Driver: e.typ, Description: e.description, Config: cfg},
-		Status:      status, Locations: locs, Message: e.message,
+		Status:      status, Locations: locs, Message: e.message, UsedBy: []string{},
 	}, err
 }
 
@@ -116,7 +116,7 @@ func (s *Service) getStoragePools(w http.ResponseWriter, r *http.Request) error 
 		}
 		out = append(out, p)
 	}
-	return rest.WriteOK(w, out, "")
+	return rest.WriteList(w, r, "/1.0/storage-pools", out, func(p api.StoragePoolInfo) string { return p.Name })
 }
 
 func (s *Service) getStoragePool(w http.ResponseWriter, r *http.Request) error {

@@ -12,7 +12,7 @@ func (s *Service) Routes(m Router) {
 	m.Handle("GET /1.0/storage-pools/{name}", rest.Trusted, s.getStoragePool)
 	m.Handle("DELETE /1.0/storage-pools/{name}", rest.Trusted, m.OnLeader(s.deleteStoragePool))
 	m.Handle("GET /1.0/storage-pools/{name}/volumes", rest.Trusted, s.getVolumes)
-	m.Handle("GET /1.0/storage-pools/{name}/volumes/custom", rest.Trusted, s.getVolumes)
+	m.Handle("GET /1.0/storage-pools/{name}/volumes/{type}", rest.Trusted, s.getVolumes)
 	m.Handle("POST /1.0/storage-pools/{name}/volumes", rest.Trusted, s.postVolume)
 	m.Handle("POST /1.0/storage-pools/{name}/volumes/custom", rest.Trusted, s.postVolume)
 	m.Handle("GET /1.0/storage-pools/{name}/volumes/custom/{vol}", rest.Trusted, s.getVolume)

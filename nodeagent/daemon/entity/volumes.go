@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"orch/modules/storage"
@@ -34,7 +35,12 @@ type volumeRow struct {
 }
 
 func (v volumeRow) api() api.StorageVolume {
-	return api.StorageVolume{Name: v.name, Type: v.typ, Pool: v.pool, Location: v.member, Description: v.description, Config: v.config}
+	cfg := v.config
+	if cfg == nil {
+		cfg = map[string]string{}
+	}
+	return api.StorageVolume{Name: v.name, Type: v.typ, Pool: v.pool, Location: v.member, Description: v.description,
+		Config: cfg, UsedBy: []string{}, ContentType: "filesystem", Project: "default"}
 }
 
 // volumes reads a pool's volumes of type typ ("all": every type), optionally only those
@@ -106,9 +112,12 @@ func (s *Service) getVolumes(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	typ := r.URL.Query().Get("type")
+	if pt := r.PathValue("type"); pt != "" { // /volumes/{type}: that type only
+		typ = pt
+	}
 	switch typ {
 	case "":
-		typ = string(storage.VolumeCustom)
+		typ = "all" // as LXD: /volumes lists every type
 	case string(storage.VolumeCustom), string(storage.VolumeContainer), "all":
 	default:
 		return rest.BadRequest("volume type %q: custom, container or all", typ)
@@ -121,7 +130,8 @@ func (s *Service) getVolumes(w http.ResponseWriter, r *http.Request) error {
 	for i, v := range vs {
 		out[i] = v.api()
 	}
-	return rest.WriteOK(w, out, "")
+	prefix := "/1.0/storage-pools/" + url.PathEscape(e.name) + "/volumes"
+	return rest.WriteList(w, r, prefix, out, func(v api.StorageVolume) string { return v.Type + "/" + v.Name })
 }
 
 func (s *Service) getVolume(w http.ResponseWriter, r *http.Request) error {
@@ -129,7 +139,8 @@ func (s *Service) getVolume(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return rest.WriteOK(w, v.api(), "")
+	av := v.api()
+	return rest.WriteOK(w, av, rest.ETag(av.Writable()))
 }
 
 func (s *Service) postVolume(w http.ResponseWriter, r *http.Request) error {
@@ -139,6 +150,12 @@ func (s *Service) postVolume(w http.ResponseWriter, r *http.Request) error {
 	}
 	if req.Type != "" && req.Type != "custom" {
 		return rest.BadRequest("volume type %q: only custom volumes can be created", req.Type)
+	}
+	if req.ContentType != "" && req.ContentType != "filesystem" {
+		return rest.BadRequest("content_type %q: only filesystem volumes are supported", req.ContentType)
+	}
+	if req.Source != nil && !req.Source.Empty() {
+		return rest.BadRequest("source: copying or migrating volumes is not supported (only new empty volumes)")
 	}
 	if err := storage.CheckName("volume", req.Name); err != nil {
 		return rest.BadRequest("%v", err)
@@ -158,7 +175,8 @@ func (s *Service) postVolume(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return rest.WriteOK(w, v.api(), "")
+	av := v.api()
+	return rest.WriteOK(w, av, rest.ETag(av.Writable()))
 }
 
 // createVolume records the volume, has its member make it, and drops the row on failure.

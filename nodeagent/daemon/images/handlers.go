@@ -41,11 +41,21 @@ func (s *Service) postImage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return driverError(err)
 	}
-	if err := s.recordImage(r.Context(), img, "", aliases); err != nil {
+	op, err := s.ops.Start(r, rest.Task{Description: "Downloading image",
+		Resources: map[string][]string{"images": {"/1.0/images/" + img.Fingerprint}},
+		Run: func(ctx context.Context, op rest.Op) error {
+			if err := s.recordImage(ctx, img, "", aliases); err != nil {
+				return err
+			}
+			s.replicate(ctx, img.Fingerprint)
+			op.SetMetadata(map[string]any{"fingerprint": img.Fingerprint, "size": img.Size})
+			s.events.Lifecycle("image-created", "/1.0/images/"+img.Fingerprint, nil)
+			return nil
+		}})
+	if err != nil {
 		return err
 	}
-	s.replicate(r.Context(), img.Fingerprint)
-	return s.writeImage(w, r, img.Fingerprint)
+	return rest.WriteAsync(w, op)
 }
 
 func (s *Service) writeImage(w http.ResponseWriter, r *http.Request, fp string) error {

@@ -54,6 +54,16 @@ type Peers interface {
 	Client(addr string) (*api.Client, error)
 }
 
+// Operations starts a request's operation.
+type Operations interface {
+	Start(r *http.Request, t rest.Task) (api.Operation, error)
+}
+
+// Events publishes lifecycle events.
+type Events interface {
+	Lifecycle(action, source string, ctx map[string]any)
+}
+
 // Router registers a route with the access it requires.
 type Router interface {
 	Handle(pattern string, need rest.Access, h rest.HandlerFunc)
@@ -67,7 +77,10 @@ type Deps struct {
 	Peers   Peers
 	// Open returns this member's image store (made on first use by the daemon).
 	Open func() (*image.Store, error)
-	Log  *slog.Logger
+	// Ops answers an import as an operation; Events tells listeners.
+	Ops    Operations
+	Events Events
+	Log    *slog.Logger
 }
 
 // Service is the images domain of one member.
@@ -77,6 +90,8 @@ type Service struct {
 	config  Config
 	peers   Peers
 	open    func() (*image.Store, error)
+	ops     Operations
+	events  Events
 	log     *slog.Logger
 	// fetchMu serialises image fetches on this member, so that concurrent launches of one
 	// image download it once.
@@ -85,7 +100,7 @@ type Service struct {
 
 // New builds the images domain.
 func New(d Deps) *Service {
-	return &Service{db: d.DB, members: d.Members, config: d.Config, peers: d.Peers, open: d.Open, log: d.Log}
+	return &Service{db: d.DB, members: d.Members, config: d.Config, peers: d.Peers, open: d.Open, ops: d.Ops, events: d.Events, log: d.Log}
 }
 
 // Routes registers the image and remote endpoints.

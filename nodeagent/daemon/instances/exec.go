@@ -19,6 +19,9 @@ import (
 // tty=1 the command gets a terminal and the body is frames too (api.ExecTTY).
 func (s *Service) postInstanceExec(w http.ResponseWriter, r *http.Request, row instanceRow) error {
 	q := r.URL.Query()
+	if !q.Has("command") {
+		return s.postExecOperation(w, r, row)
+	}
 	argv := q["command"]
 	if len(argv) == 0 {
 		return rest.BadRequest("%v", errBadCommand)

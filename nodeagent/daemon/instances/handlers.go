@@ -49,14 +49,32 @@ func (s *Service) postInstance(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.log.Info("instance placed", "instance", req.Name, "member", owner)
+	op, err := s.ops.Start(r, rest.Task{Description: "Creating instance", Resources: resources(req.Name),
+		Run: func(ctx context.Context, _ rest.Op) error { return s.launch(ctx, owner, req) }})
+	if err != nil {
+		return err
+	}
+	return rest.WriteAsync(w, op)
+}
+
+// launch has owner create the instance, and drops its record when that fails.
+func (s *Service) launch(ctx context.Context, owner string, req api.InstancesPost) error {
 	if err := s.createOn(ctx, owner, req); err != nil {
 		if derr := s.dropInstance(context.WithoutCancel(ctx), req.Name); derr != nil {
 			s.log.Warn("dropping the failed instance's record", "instance", req.Name, "err", derr)
 		}
 		return fmt.Errorf("launching %s on %s: %w", req.Name, owner, err)
 	}
-	return s.writeInstance(w, r, req.Name)
+	return nil
 }
+
+// resources are an operation's resources for the instance name.
+func resources(name string) map[string][]string {
+	return map[string][]string{"instances": {"/1.0/instances/" + name}}
+}
+
+// source is an instance's URL, a lifecycle event's source.
+func source(name string) string { return "/1.0/instances/" + name }
 
 // launchCandidates lists the members a launch may go to: the target (which must be an
 // ONLINE member) or every ONLINE member.
@@ -157,7 +175,14 @@ func (s *Service) createLocal(ctx context.Context, req api.InstancesPost) (err e
 		}
 	}
 	s.log.Info("instance created", "instance", req.Name, "image", fp[:12], "rootfs", dir)
-	return s.setInstance(ctx, req.Name, instCreated, fp)
+	if err := s.setInstance(ctx, req.Name, instCreated, fp); err != nil {
+		return err
+	}
+	s.events.Lifecycle("instance-created", source(req.Name), map[string]any{"location": s.members.Self()})
+	if !req.NoStart {
+		s.events.Lifecycle("instance-started", source(req.Name), nil)
+	}
+	return nil
 }
 
 // writeInstance answers with the instance as its owner sees it.
@@ -306,26 +331,55 @@ func statusOf(s lxc.State) string {
 	return strings.ToUpper(string(s[:1])) + strings.ToLower(string(s[1:]))
 }
 
-// putInstanceState starts, stops or restarts the instance (on its owner).
+// stateActions are the actions of PUT /1.0/instances/NAME/state: the operation's
+// description and the lifecycle event of each.
+var stateActions = map[string]struct{ desc, event string }{
+	"start":   {"Starting instance", "instance-started"},
+	"stop":    {"Stopping instance", "instance-stopped"},
+	"restart": {"Restarting instance", "instance-restarted"},
+}
+
+// putInstanceState starts, stops or restarts the instance (on its owner), in an operation.
 func (s *Service) putInstanceState(w http.ResponseWriter, r *http.Request, row instanceRow) error {
 	var put api.InstanceStatePut
 	if err := rest.DecodeBody(r, &put); err != nil {
 		return err
 	}
+	act, ok := stateActions[put.Action]
+	if !ok {
+		return rest.BadRequest("action %q: start, stop or restart", put.Action)
+	}
+	if put.Stateful {
+		return rest.BadRequest("stateful %s is not supported (LXC containers here have no checkpoints)", put.Action)
+	}
 	m, _, err := s.drivers()
 	if err != nil {
 		return err
 	}
-	ctx := r.Context()
+	op, err := s.ops.Start(r, rest.Task{Description: act.desc, Resources: resources(row.name),
+		Run: func(ctx context.Context, _ rest.Op) error {
+			if err := s.changeState(ctx, m, row.name, put); err != nil {
+				return err
+			}
+			s.events.Lifecycle(act.event, source(row.name), nil)
+			return nil
+		}})
+	if err != nil {
+		return err
+	}
+	return rest.WriteAsync(w, op)
+}
+
+// changeState runs a state action on this member's container and records the power state.
+func (s *Service) changeState(ctx context.Context, m *lxc.Manager, name string, put api.InstanceStatePut) error {
+	var err error
 	switch put.Action {
 	case "start":
-		err = m.Start(ctx, row.name)
+		err = m.Start(ctx, name)
 	case "stop":
-		err = m.Stop(ctx, row.name, put.Force)
+		err = m.Stop(ctx, name, put.Force)
 	case "restart":
-		err = m.Restart(ctx, row.name, put.Force)
-	default:
-		return rest.BadRequest("action %q: start, stop or restart", put.Action)
+		err = m.Restart(ctx, name, put.Force)
 	}
 	if err != nil {
 		return driverError(err)
@@ -334,26 +388,38 @@ func (s *Service) putInstanceState(w http.ResponseWriter, r *http.Request, row i
 	if put.Action == "stop" {
 		power = powerStopped
 	}
-	if err := s.recordPower(ctx, row.name, power); err != nil {
-		return err
-	}
-	return s.writeInstance(w, r, row.name)
+	return s.recordPower(ctx, name, power)
 }
 
-// deleteInstance removes the container, its rootfs and its record (on its owner).
+// deleteInstance removes the container, its rootfs and its record (on its owner), in an
+// operation; what would refuse it (running without force, being created) is answered at once.
 func (s *Service) deleteInstance(w http.ResponseWriter, r *http.Request, row instanceRow) error {
 	force := r.URL.Query().Get("force") == "1" || r.URL.Query().Get("force") == "true"
 	m, _, err := s.drivers()
 	if err != nil {
 		return err
 	}
-	ctx := r.Context()
+	if m.Exists(row.name) && !force {
+		if info, err := m.Info(r.Context(), row.name); err == nil && info.State != lxc.StateStopped {
+			return driverError(fmt.Errorf("%s: %w: stop it first or pass --force", row.name, lxc.ErrRunning))
+		}
+	} else if !m.Exists(row.name) && row.state == instCreating && !force {
+		return rest.Conflict("instance %q is being created", row.name)
+	}
+	op, err := s.ops.Start(r, rest.Task{Description: "Deleting instance", Resources: resources(row.name),
+		Run: func(ctx context.Context, _ rest.Op) error { return s.removeInstance(ctx, m, row, force) }})
+	if err != nil {
+		return err
+	}
+	return rest.WriteAsync(w, op)
+}
+
+// removeInstance deletes this member's container, its rootfs and its record.
+func (s *Service) removeInstance(ctx context.Context, m *lxc.Manager, row instanceRow, force bool) error {
 	if m.Exists(row.name) {
 		if err := m.Delete(ctx, row.name, force); err != nil {
 			return driverError(err)
 		}
-	} else if row.state == instCreating && !force {
-		return rest.Conflict("instance %q is being created", row.name)
 	}
 	if err := s.dropRootfs(ctx, row.name); err != nil {
 		return err
@@ -362,7 +428,8 @@ func (s *Service) deleteInstance(w http.ResponseWriter, r *http.Request, row ins
 		return err
 	}
 	s.log.Info("instance deleted", "instance", row.name)
-	return rest.WriteOK(w, nil, "")
+	s.events.Lifecycle("instance-deleted", source(row.name), nil)
+	return nil
 }
 
 // errBadCommand is returned for an exec without a command.

@@ -12,6 +12,7 @@ package instances
 import (
 	"context"
 	"log/slog"
+	"net/http"
 
 	"orch/modules/image"
 	"orch/modules/lxc"
@@ -71,6 +72,18 @@ type Entities interface {
 	PoolDriver(pool Entity) (storage.Driver, storage.Pool, error)
 }
 
+// Operations runs a request's work in the background, answered as an LXD operation.
+type Operations interface {
+	// Start starts t and returns the operation for the async answer (rest.WriteAsync).
+	Start(r *http.Request, t rest.Task) (api.Operation, error)
+}
+
+// Events publishes lifecycle events (/1.0/events).
+type Events interface {
+	// Lifecycle publishes action ("instance-started") on source ("/1.0/instances/c1").
+	Lifecycle(action, source string, ctx map[string]any)
+}
+
 // Router registers a route with the access it requires.
 type Router interface {
 	Handle(pattern string, need rest.Access, h rest.HandlerFunc)
@@ -86,6 +99,8 @@ type Deps struct {
 	// Drivers returns this member's container manager and image store (made on first use
 	// by the daemon).
 	Drivers func() (*lxc.Manager, *image.Store, error)
+	Ops     Operations
+	Events  Events
 	Log     *slog.Logger
 }
 
@@ -97,12 +112,14 @@ type Service struct {
 	images   Images
 	entities Entities
 	drivers  func() (*lxc.Manager, *image.Store, error)
+	ops      Operations
+	events   Events
 	log      *slog.Logger
 }
 
 // New builds the instances domain.
 func New(d Deps) *Service {
-	return &Service{db: d.DB, members: d.Members, peers: d.Peers, images: d.Images, entities: d.Entities, drivers: d.Drivers, log: d.Log}
+	return &Service{db: d.DB, members: d.Members, peers: d.Peers, images: d.Images, entities: d.Entities, drivers: d.Drivers, ops: d.Ops, events: d.Events, log: d.Log}
 }
 
 // Autostart starts this member's instances that should run, after a restart.

@@ -110,15 +110,39 @@ func (s *Service) addMemberInfo(ctx context.Context, views []api.ClusterMember) 
 	return nil
 }
 
+// ETag is the entity tag of a member's editable part (its description and failure
+// domain; roles change without a PUT and are not part of it).
+func ETag(m api.ClusterMember) string {
+	return rest.ETag([]string{m.Description, m.FailureDomain})
+}
+
 // putMember is PUT and PATCH /1.0/cluster/members/{name}: set the description and failure
-// domain (an empty failure domain is "default"). Leader only.
+// domain (an empty failure domain is "default"); PATCH keeps what the body leaves out.
+// If-Match is checked against ETag. Leader only.
 func (s *Service) putMember(w http.ResponseWriter, r *http.Request) error {
 	name, err := rest.PathName(r)
 	if err != nil {
 		return err
 	}
+	infos, err := s.memberInfos(r.Context())
+	if err != nil {
+		return err
+	}
+	cur, ok := infos[name]
+	if !ok {
+		return rest.NotFound("no member named %q", name)
+	}
+	if err := rest.CheckIfMatch(r, []string{cur.description, cur.failureDomain}); err != nil {
+		return err
+	}
 	var put api.ClusterMemberPut
+	if r.Method == http.MethodPatch {
+		put = api.ClusterMemberPut{Description: cur.description, FailureDomain: cur.failureDomain}
+	}
 	if err := rest.DecodeBody(r, &put); err != nil {
+		return err
+	}
+	if err := checkMemberPut(put); err != nil {
 		return err
 	}
 	if put.FailureDomain == "" {
@@ -133,6 +157,28 @@ func (s *Service) putMember(w http.ResponseWriter, r *http.Request) error {
 		return rest.NotFound("no member named %q", name)
 	}
 	return rest.WriteOK(w, nil, "")
+}
+
+// checkMemberPut refuses what orch does not support in a member's PUT, naming the field:
+// roles other than the database roles the cluster assigns itself, config keys, and
+// groups but "default".
+func checkMemberPut(put api.ClusterMemberPut) error {
+	for _, role := range put.Roles {
+		switch role {
+		case api.RoleDatabase, api.RoleDatabaseLeader, api.RoleDatabaseStandby:
+		default:
+			return rest.BadRequest("roles: %q cannot be set (the cluster assigns the database roles itself)", role)
+		}
+	}
+	for k := range put.Config {
+		return rest.BadRequest("config: member key %q is not supported", k)
+	}
+	for _, g := range put.Groups {
+		if g != "default" {
+			return rest.BadRequest("groups: cluster groups are not supported (%q)", g)
+		}
+	}
+	return nil
 }
 
 // machine is the kernel's architecture name (uname -m), as LXD reports it.

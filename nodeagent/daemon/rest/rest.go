@@ -22,6 +22,26 @@ import (
 // that has none yet (the daemon answers it 503).
 var ErrNotInitialised = errors.New("this member is not initialised: run `nodeagent init`")
 
+// ErrStarting is the answer of anything that needs the cluster database on a member that
+// is initialised but has not reopened its database yet after a start (503: try again).
+var ErrStarting = errors.New("this member is starting: its cluster database is not open yet, try again in a moment")
+
+// ErrStopping is the answer of anything that needs the cluster database on a member whose
+// daemon is shutting down (503: ask another member, or this one once it runs again).
+var ErrStopping = errors.New("this member is stopping: its cluster database is closed")
+
+// ErrRepairing is the answer of anything that needs the cluster database on a member whose
+// database broke (disk full, I/O error, a corrupt file) while it reopens it from the raft
+// snapshot and log (503: try again, or another member).
+var ErrRepairing = errors.New("this member's database broke and is being reopened from the raft log; try again in a moment")
+
+// NoDatabase reports the errors a member without an open cluster database answers with
+// (ErrNotInitialised, ErrStarting, ErrStopping, ErrRepairing): each left the database
+// unchanged.
+func NoDatabase(err error) bool {
+	return errors.Is(err, ErrNotInitialised) || errors.Is(err, ErrStarting) || errors.Is(err, ErrStopping) || errors.Is(err, ErrRepairing)
+}
+
 // Access is what a route requires of its caller.
 type Access int
 

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"time"
 
 	"orch/nodeagent/store"
 )
@@ -23,7 +24,13 @@ type Raft interface {
 	DemoteVoter(ctx context.Context, id string) error
 	AddNonvoter(ctx context.Context, id, addr string) error
 	RemoveServer(ctx context.Context, id string) error
+	// WaitCaughtUp waits until id holds the leader's log as it stands when called.
+	WaitCaughtUp(ctx context.Context, id string) error
 }
+
+// CatchUpTimeout bounds how long Apply waits for a member to hold the log before making
+// it a voter; one that is still behind stays a stand-by until the next rebalance.
+const CatchUpTimeout = 10 * time.Second
 
 // Raft roles of a member.
 const (
@@ -120,7 +127,9 @@ func Apply(ctx context.Context, st Raft, ms []Candidate, plan map[string]string,
 		var err error
 		switch want {
 		case Voter:
-			err = st.AddVoter(ctx, m.Name, m.Address)
+			var added bool
+			added, err = promote(ctx, st, m)
+			changed = changed || added
 		case Standby:
 			if m.Current == Voter {
 				err = st.DemoteVoter(ctx, m.Name)
@@ -137,6 +146,29 @@ func Apply(ctx context.Context, st Raft, ms []Candidate, plan map[string]string,
 		log.Info("member role changed", "member", m.Name, "from", m.Current, "to", want)
 	}
 	return nil
+}
+
+// promote makes m a voter once it holds the log: a spare is added as a non-voter first,
+// then Apply waits for it to catch up. A voter added before it catches up counts for the
+// quorum without being able to answer: two such (a spare promoted and a joiner added back
+// to back when the third member joins) left the leader without a quorum for its lease, and
+// it stepped down in the middle of the join ("leadership lost while committing log").
+// Apply promotes members one after the other, so at most one voter is ever behind.
+// It reports whether it added m as a non-voter (the configuration changed even when the
+// promotion did not happen).
+func promote(ctx context.Context, st Raft, m Candidate) (added bool, err error) {
+	if m.Current == Spare {
+		if err := st.AddNonvoter(ctx, m.Name, m.Address); err != nil {
+			return false, err
+		}
+		added = true
+	}
+	wctx, cancel := context.WithTimeout(ctx, CatchUpTimeout)
+	defer cancel()
+	if err := st.WaitCaughtUp(wctx, m.Name); err != nil {
+		return added, fmt.Errorf("waiting for it to catch up (it stays a stand-by until it has): %w", err)
+	}
+	return added, st.AddVoter(ctx, m.Name, m.Address)
 }
 
 func rank(role string) int {

@@ -1,8 +1,14 @@
 package roles
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
 	"testing"
+	"time"
 )
 
 func members(n int, roles ...string) []Candidate {
@@ -76,5 +82,71 @@ func TestPlanRolesIsStable(t *testing.T) {
 		if plan[m.Name] != m.Current {
 			t.Fatalf("balanced cluster changed roles: %v", plan)
 		}
+	}
+}
+
+// recordingRaft is a raft configuration that records the changes asked of it, and whose
+// members catch up once caughtUp says so (the real WaitCaughtUp is tested on real raft in
+// nodeagent/store, TestWaitCaughtUp).
+type recordingRaft struct {
+	calls    []string
+	caughtUp map[string]bool
+}
+
+func (r *recordingRaft) AddVoter(_ context.Context, id, _ string) error {
+	r.calls = append(r.calls, "voter "+id)
+	return nil
+}
+func (r *recordingRaft) DemoteVoter(_ context.Context, id string) error {
+	r.calls = append(r.calls, "demote "+id)
+	return nil
+}
+func (r *recordingRaft) AddNonvoter(_ context.Context, id, _ string) error {
+	r.calls = append(r.calls, "nonvoter "+id)
+	return nil
+}
+func (r *recordingRaft) RemoveServer(_ context.Context, id string) error {
+	r.calls = append(r.calls, "remove "+id)
+	return nil
+}
+func (r *recordingRaft) WaitCaughtUp(ctx context.Context, id string) error {
+	r.calls = append(r.calls, "caught up? "+id)
+	if !r.caughtUp[id] {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	return nil
+}
+
+// When the third member joins, the spare (n2) and the joiner (n3) become voters: each is
+// added as a non-voter, waited for until it holds the log, and only then made a voter, one
+// after the other. Both were made voters at once before either caught up, and the leader
+// lost its quorum for its lease in the middle of the join.
+func TestApplyPromotesOneCaughtUpVoterAtATime(t *testing.T) {
+	ms := members(3, Voter, Spare, Spare)
+	plan := Plan(ms, 3, 2, "n1")
+	r := &recordingRaft{caughtUp: map[string]bool{"n2": true, "n3": true}}
+	kicked := 0
+	if err := Apply(context.Background(), r, ms, plan, slog.New(slog.DiscardHandler), func() { kicked++ }); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"nonvoter n2", "caught up? n2", "voter n2", "nonvoter n3", "caught up? n3", "voter n3"}
+	if !slices.Equal(r.calls, want) {
+		t.Errorf("changes %q, want %q", r.calls, want)
+	}
+	if kicked != 1 {
+		t.Errorf("heartbeat rounds asked %d, want 1", kicked)
+	}
+
+	// A member that does not catch up stays a stand-by: no voter is added behind it.
+	r = &recordingRaft{caughtUp: map[string]bool{"n3": true}}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	err := Apply(ctx, r, members(3, Voter, Spare, Spare), plan, slog.New(slog.DiscardHandler), func() { kicked++ })
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "making n2 a voter") {
+		t.Errorf("Apply with n2 behind: %v, want n2's catch-up deadline", err)
+	}
+	if want := []string{"nonvoter n2", "caught up? n2"}; !slices.Equal(r.calls, want) {
+		t.Errorf("changes with n2 behind %q, want %q", r.calls, want)
 	}
 }

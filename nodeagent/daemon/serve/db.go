@@ -18,24 +18,9 @@ import (
 	"orch/nodeagent/store"
 )
 
-// ExecRequest and queryRequest are the bodies of the internal database endpoints.
+// ExecRequest is the body of the internal write endpoint.
 type ExecRequest struct {
 	Request store.Request `json:"request"`
-}
-
-type queryRequest struct {
-	SQL  string `json:"sql"`
-	Args []any  `json:"args,omitempty"`
-}
-
-// UnmarshalJSON keeps integer arguments exact.
-func (q *queryRequest) UnmarshalJSON(b []byte) error {
-	var st store.Statement
-	if err := json.Unmarshal(b, &st); err != nil {
-		return err
-	}
-	q.SQL, q.Args = st.SQL, st.Args
-	return nil
 }
 
 // Exec applies one atomic request through raft, forwarding it to the leader when this
@@ -43,7 +28,7 @@ func (q *queryRequest) UnmarshalJSON(b []byte) error {
 func (s *Server) Exec(ctx context.Context, stmts ...store.Statement) ([]store.Result, error) {
 	st := s.Members.Store()
 	if st == nil {
-		return nil, rest.ErrNotInitialised
+		return nil, s.Members.NoStore()
 	}
 	res, err := st.Exec(ctx, store.Request(stmts))
 	if !errors.Is(err, store.ErrNotLeader) {
@@ -54,33 +39,11 @@ func (s *Server) Exec(ctx context.Context, stmts ...store.Statement) ([]store.Re
 	return out, err
 }
 
-// Query runs a linearizable read: on the leader after confirming leadership, otherwise on
-// the leader through the internal API.
-func (s *Server) Query(ctx context.Context, sql string, args ...any) (db.Rows, error) {
-	st := s.Members.Store()
-	if st == nil {
-		return nil, rest.ErrNotInitialised
-	}
-	idx, err := st.ReadIndex(ctx)
-	if errors.Is(err, store.ErrNotLeader) {
-		var rows db.Rows
-		err = s.ToLeader(ctx, "/internal/db/query", queryRequest{SQL: sql, Args: args}, &rows)
-		return normaliseRows(rows), err
-	}
-	if err != nil {
-		return nil, err
-	}
-	if err := st.WaitApplied(ctx, idx); err != nil {
-		return nil, err
-	}
-	return s.QueryLocal(ctx, sql, args...)
-}
-
 // QueryLocal reads this member's replica without any consistency check.
 func (s *Server) QueryLocal(ctx context.Context, sql string, args ...any) (db.Rows, error) {
 	st := s.Members.Store()
 	if st == nil {
-		return nil, rest.ErrNotInitialised
+		return nil, s.Members.NoStore()
 	}
 	rows, err := st.DB().QueryContext(ctx, sql, args...)
 	if err != nil {
@@ -108,9 +71,6 @@ func normaliseRows(rows db.Rows) db.Rows {
 const hopsHeader = "X-Orch-Hops"
 const maxHops = 3
 
-// QueryPath is the internal read endpoint: a read may be retried on any member.
-const QueryPath = "/internal/db/query"
-
 func (s *Server) postExec(w http.ResponseWriter, r *http.Request) error {
 	var req ExecRequest
 	if err := rest.DecodeBody(r, &req); err != nil {
@@ -118,7 +78,7 @@ func (s *Server) postExec(w http.ResponseWriter, r *http.Request) error {
 	}
 	st := s.Members.Store()
 	if st == nil {
-		return rest.ErrNotInitialised
+		return s.Members.NoStore()
 	}
 	res, err := st.Exec(r.Context(), req.Request)
 	if errors.Is(err, store.ErrNotLeader) {
@@ -130,37 +90,6 @@ func (s *Server) postExec(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return rest.WriteOK(w, res, "")
-}
-
-func (s *Server) postQuery(w http.ResponseWriter, r *http.Request) error {
-	var req queryRequest
-	dec := json.NewDecoder(r.Body)
-	if err := dec.Decode(&req); err != nil {
-		return rest.BadRequest("request body: %v", err)
-	}
-	st := s.Members.Store()
-	if st == nil {
-		return rest.ErrNotInitialised
-	}
-	idx, err := st.ReadIndex(r.Context())
-	if errors.Is(err, store.ErrNotLeader) {
-		var rows db.Rows
-		if err := s.forwardOnce(r, QueryPath, req, &rows); err != nil {
-			return err
-		}
-		return rest.WriteOK(w, rows, "")
-	}
-	if err != nil {
-		return err
-	}
-	if err := st.WaitApplied(r.Context(), idx); err != nil {
-		return err
-	}
-	rows, err := s.QueryLocal(r.Context(), req.SQL, req.Args...)
-	if err != nil {
-		return rest.BadRequest("%v", err)
-	}
-	return rest.WriteOK(w, rows, "")
 }
 
 // forwardOnce re-sends an internal request to the leader, counting hops so that a
@@ -214,7 +143,8 @@ func (s *Server) noLeader(tried []string, last error) error {
 // the member answered with an error marked not applied (rest.NotAppliedHeader). Any other
 // failure ends the search, because the next member could apply the write a second time:
 // an error answer is returned as is, a connection lost after sending becomes a 503 saying
-// the outcome is unknown. A read (QueryPath) moves on after any 503 or transport error.
+// the outcome is unknown. A read (QueryPath, ReadIndexPath) moves on after any 503 or
+// transport error.
 func (s *Server) PostFirst(ctx context.Context, addrs []string, path string, body, out any, hops int) error {
 	var lastErr error
 	for _, addr := range addrs {
@@ -228,7 +158,7 @@ func (s *Server) PostFirst(ctx context.Context, addrs []string, path string, bod
 			lastErr = rest.NotApplied(rest.Unavailable("forwarding to %s: %v", addr, err))
 		case KnownNotApplied(err):
 			lastErr = err
-		case path == QueryPath && (!isAPI || ae.Code == http.StatusServiceUnavailable):
+		case isRead(path) && (!isAPI || ae.Code == http.StatusServiceUnavailable):
 			lastErr = err
 		case isAPI:
 			return mapRemoteError(err)
@@ -321,26 +251,40 @@ func (p *peerPool) client(addr string) (*api.Client, error) {
 }
 
 func (p *peerPool) post(ctx context.Context, addr, path string, body, out any, hops int) error {
-	c, err := p.client(addr)
-	if err != nil {
-		return err
-	}
 	raw, err := json.Marshal(body)
 	if err != nil {
 		return err
 	}
+	_, err = p.exchange(ctx, addr, path, raw, nil, out, hops)
+	return err
+}
+
+// Exchange is Post with a body encoded once by the caller (a heartbeat round sends the
+// same body to every member), extra request headers, and the answer's headers returned.
+func (s *Server) Exchange(ctx context.Context, addr, path string, body []byte, extra http.Header, out any) (http.Header, error) {
+	return s.peers.exchange(ctx, addr, path, body, extra, out, 1)
+}
+
+func (p *peerPool) exchange(ctx context.Context, addr, path string, raw []byte, extra http.Header, out any, hops int) (http.Header, error) {
+	c, err := p.client(addr)
+	if err != nil {
+		return nil, err
+	}
 	hdr := http.Header{hopsHeader: {strconv.Itoa(hops)}, "Content-Type": {"application/json"},
 		ClockHeader: {strconv.FormatInt(p.s.Members.Now().UnixMilli(), 10)}}
+	for k, v := range extra {
+		hdr[k] = v
+	}
 	resp, err := c.Raw(ctx, http.MethodPost, path, bytes.NewReader(raw), hdr)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	err = DecodeAnswer(resp, out)
 	if err != nil && resp.Header.Get(rest.NotAppliedHeader) != "" {
-		return rest.NotApplied(err)
+		return resp.Header, rest.NotApplied(err)
 	}
-	return err
+	return resp.Header, err
 }
 
 func (p *peerPool) close() {

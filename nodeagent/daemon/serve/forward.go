@@ -43,7 +43,7 @@ func (s *Server) OnLeader(h rest.HandlerFunc) rest.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		st := s.Members.Store()
 		if st == nil {
-			return rest.ErrNotInitialised
+			return s.Members.NoStore()
 		}
 		if st.IsLeader() {
 			return h(w, r)

@@ -39,6 +39,10 @@ type Caller struct {
 	Member  bool
 	Trusted bool
 	FP      string // client certificate fingerprint, if any
+	// Undecided is why an untrusted-looking certificate could not be checked (the member's
+	// database is not open yet, or no leader answered): such a caller is answered 503, not
+	// 403, so that it tries again instead of taking it as a refusal.
+	Undecided error
 }
 
 // CallerOf is who sent r.
@@ -55,7 +59,7 @@ func (s *Server) CallerOf(r *http.Request) Caller {
 		c.Member, c.Trusted = true, true
 		return c
 	}
-	c.Trusted = s.Trust.IsTrusted(r.Context(), c.FP)
+	c.Trusted, c.Undecided = s.Trust.IsTrusted(r.Context(), c.FP)
 	return c
 }
 
@@ -68,6 +72,8 @@ func (s *Server) handle(mux *http.ServeMux, pattern string, need rest.Access, h 
 			err = api.Errorf(http.StatusForbidden, "only available on the local socket")
 		case need == rest.Member && !c.Member:
 			err = api.Errorf(http.StatusForbidden, "only available to cluster members")
+		case need == rest.Trusted && !c.Trusted && c.Undecided != nil:
+			err = c.Undecided
 		case need == rest.Trusted && !c.Trusted:
 			err = api.Errorf(http.StatusForbidden, "not authorized: client certificate not trusted")
 		default:
@@ -111,7 +117,7 @@ func (s *Server) ErrorCode(err error) int {
 	switch {
 	case errors.As(err, &ae):
 		return ae.Code
-	case errors.Is(err, rest.ErrNotInitialised), errors.Is(err, store.ErrNotLeader), errors.Is(err, store.ErrClosed):
+	case rest.NoDatabase(err), errors.Is(err, store.ErrNotLeader), errors.Is(err, store.ErrClosed):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, store.ErrConflict):
 		return http.StatusPreconditionFailed
@@ -135,7 +141,7 @@ func (s *Server) isConflict(err error) bool {
 // KnownNotApplied reports whether err certainly left the database unchanged: marked by
 // rest.NotApplied, or a refusal that happens before a write enters the log.
 func KnownNotApplied(err error) bool {
-	return rest.IsNotApplied(err) || errors.Is(err, store.ErrNotLeader) || errors.Is(err, rest.ErrNotInitialised)
+	return rest.IsNotApplied(err) || errors.Is(err, store.ErrNotLeader) || rest.NoDatabase(err)
 }
 
 // Handler is the API of every listener: every domain's routes, then the database's
@@ -148,6 +154,7 @@ func (s *Server) Handler() http.Handler {
 	}
 	r.Handle("POST /internal/db/exec", rest.Member, s.postExec)
 	r.Handle("POST /internal/db/query", rest.Member, s.postQuery)
+	r.Handle("POST "+ReadIndexPath, rest.Member, s.postReadIndex)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.WriteError(w, r, rest.NotFound("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})

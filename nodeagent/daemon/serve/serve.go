@@ -43,6 +43,9 @@ type Membership interface {
 	ClientAddress() string
 	// Store is the open cluster database, nil when there is none.
 	Store() *store.Store
+	// NoStore is why Store is nil: rest.ErrNotInitialised, rest.ErrStarting or
+	// rest.ErrStopping (never nil).
+	NoStore() error
 	// LeaderHint is the last leader a heartbeat announced, "" when none.
 	LeaderHint() string
 	// DatabaseAddresses are the database members recorded locally.
@@ -82,7 +85,9 @@ type Fence interface {
 
 // Trust tells trusted client certificates (daemon/trust).
 type Trust interface {
-	IsTrusted(ctx context.Context, fp string) bool
+	// IsTrusted reports whether fp is trusted; when it could not tell (no database yet, no
+	// leader), trusted is false and undecided says why.
+	IsTrusted(ctx context.Context, fp string) (trusted bool, undecided error)
 }
 
 // Domain mounts one domain's routes.
@@ -109,18 +114,21 @@ type Deps struct {
 // Server serves the API on the member's listeners.
 type Server struct {
 	Deps
-	peers      *peerPool
-	mux        *netmux.Mux
-	muxSrv     *http.Server
-	clientSrv  *http.Server
-	clientAddr string
-	unixSrv    *http.Server
+	peers *peerPool
+	// remoteReads shares read index round trips to the leader among this member's readers.
+	remoteReads *store.Rounds
+	mux         *netmux.Mux
+	muxSrv      *http.Server
+	clientSrv   *http.Server
+	clientAddr  string
+	unixSrv     *http.Server
 }
 
 // New builds a server; it listens on nothing until ServeUnix and StartNetwork.
 func New(deps Deps) *Server {
 	s := &Server{Deps: deps}
 	s.peers = newPeerPool(s)
+	s.remoteReads = store.NewRounds(readIndexTimeout, s.askLeaderIndex)
 	return s
 }
 

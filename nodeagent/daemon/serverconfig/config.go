@@ -158,6 +158,9 @@ func (s *Service) applyConfig(ctx context.Context, body map[string]string, repla
 	if err := s.checkLocalChange(localChanges); err != nil {
 		return err
 	}
+	if err := s.checkRaftTimings(ctx, global); err != nil {
+		return err
+	}
 	if match != "" || len(localChanges) > 0 {
 		// Member-local keys live outside raft (and may move listeners): their check and
 		// change stay under the daemon's lock.
@@ -284,6 +287,35 @@ func splitConfig(changes map[string]string) (global, local map[string]string, er
 		}
 	}
 	return global, local, nil
+}
+
+// checkRaftTimings refuses a change of the raft timing keys that raft would refuse together
+// with the ones it leaves as they are (election >= heartbeat >= leader lease).
+func (s *Service) checkRaftTimings(ctx context.Context, global map[string]string) error {
+	touched := false
+	for k := range global {
+		touched = touched || strings.HasPrefix(k, "cluster.raft_")
+	}
+	if !touched {
+		return nil
+	}
+	merged := map[string]string{}
+	if s.member.Clustered() {
+		rows, err := s.db.Query(ctx, `SELECT key, value FROM config WHERE key LIKE 'cluster.raft_%'`)
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			merged[db.Str(r[0])] = db.Str(r[1])
+		}
+	}
+	for k, v := range global {
+		merged[k] = v // "" unsets: the default
+	}
+	if err := config.CheckRaftTimings(merged); err != nil {
+		return rest.BadRequest("%v", err)
+	}
+	return nil
 }
 
 func (s *Service) checkLocalChange(changes map[string]string) error {

@@ -47,6 +47,16 @@ type Cluster interface {
 	Fingerprint() string
 }
 
+// Operations starts a request's operation (a token is one, as LXD's).
+type Operations interface {
+	Start(r *http.Request, t rest.Task) (api.Operation, error)
+}
+
+// Events publishes lifecycle events.
+type Events interface {
+	Lifecycle(action, source string, ctx map[string]any)
+}
+
 // Router registers a route with the access it requires.
 type Router interface {
 	Handle(pattern string, need rest.Access, h rest.HandlerFunc)
@@ -63,6 +73,9 @@ type Deps struct {
 	Now func() time.Time
 	// CheckName validates a new member's name.
 	CheckName func(string) error
+	// Ops starts the token's operation; Events tells listeners.
+	Ops    Operations
+	Events Events
 }
 
 // Service is the join tokens of the cluster, as one member serves them.
@@ -73,11 +86,13 @@ type Service struct {
 	cluster   Cluster
 	now       func() time.Time
 	checkName func(string) error
+	ops       Operations
+	events    Events
 }
 
 // New builds the join tokens service.
 func New(d Deps) *Service {
-	return &Service{db: d.DB, members: d.Members, config: d.Config, cluster: d.Cluster, now: d.Now, checkName: d.CheckName}
+	return &Service{db: d.DB, members: d.Members, config: d.Config, cluster: d.Cluster, now: d.Now, checkName: d.CheckName, ops: d.Ops, events: d.Events}
 }
 
 // Routes registers the token endpoints.
@@ -138,7 +153,29 @@ func (s *Service) postToken(w http.ResponseWriter, r *http.Request) error {
 		tok.ServerName, HashSecret(tok.Secret), tok.ExpiresAt.UnixMilli())); err != nil {
 		return err
 	}
-	return rest.WriteOK(w, api.ClusterMemberToken{ServerName: tok.ServerName, ExpiresAt: tok.ExpiresAt, Token: tok.Encode()}, "")
+	op, err := s.ops.Start(r, s.tokenTask(tok))
+	if err != nil {
+		return err
+	}
+	s.events.Lifecycle("cluster-token-created", "/1.0/cluster/members", map[string]any{"serverName": tok.ServerName})
+	return rest.WriteAsync(w, op)
+}
+
+// tokenTask is the operation of a join token, as LXD's (class token, its metadata what
+// `lxc cluster add` prints and `lxc cluster list-tokens` lists): it ends when the token is
+// used (the row is no longer this secret's), revoked (cancelling deletes the row) or expired.
+func (s *Service) tokenTask(tok api.JoinToken) rest.Task {
+	hash := HashSecret(tok.Secret)
+	return rest.Task{Class: api.OperationClassToken, Description: "Executing operation",
+		Resources: map[string][]string{"cluster": {}}, Metadata: tok.Metadata(), ExpiresAt: tok.ExpiresAt,
+		Alive: func(ctx context.Context) bool {
+			rows, err := s.db.Query(ctx, `SELECT 1 FROM tokens WHERE name = ? AND secret_hash = ?`, tok.ServerName, hash)
+			return err != nil || len(rows) > 0 // unknown when the database does not answer: keep it
+		},
+		OnCancel: func(ctx context.Context) error {
+			_, err := s.db.Exec(ctx, db.Stmt(`DELETE FROM tokens WHERE name = ? AND secret_hash = ?`, tok.ServerName, hash))
+			return err
+		}}
 }
 
 func (s *Service) getTokens(w http.ResponseWriter, r *http.Request) error {

@@ -26,9 +26,9 @@ type Database interface {
 	QueryLocal(ctx context.Context, sql string, args ...any) (db.Rows, error)
 	// Exec is an atomic write through raft.
 	Exec(ctx context.Context, stmts ...store.Statement) ([]store.Result, error)
-	// Applied is the replica's last applied index; ok is false while this member has no
-	// database (not initialised, or stopped).
-	Applied() (index uint64, ok bool)
+	// Applied is the replica's last applied index; err says why this member has no
+	// database (rest.ErrNotInitialised, rest.ErrStarting, rest.ErrStopping).
+	Applied() (index uint64, err error)
 }
 
 // Members is what trust needs to know of the membership.
@@ -69,32 +69,49 @@ type Deps struct {
 	Members Members
 	Peers   Peers
 	Callers Callers
-	Log     *slog.Logger
+	// Ops holds certificate-add tokens; ClusterFingerprint is the certificate they pin.
+	Ops                Operations
+	ClusterFingerprint func() string
+	Log                *slog.Logger
 }
 
 // Service is the trust domain of one member.
 type Service struct {
-	db      Database
-	members Members
-	peers   Peers
-	callers Callers
-	log     *slog.Logger
-	cache   *trustCache
+	db        Database
+	members   Members
+	peers     Peers
+	callers   Callers
+	ops       Operations
+	clusterFP func() string
+	log       *slog.Logger
+	cache     *trustCache
 }
 
 // New builds the trust domain.
 func New(d Deps) *Service {
-	return &Service{db: d.DB, members: d.Members, peers: d.Peers, callers: d.Callers, log: d.Log, cache: newTrustCache()}
+	return &Service{db: d.DB, members: d.Members, peers: d.Peers, callers: d.Callers, ops: d.Ops, clusterFP: d.ClusterFingerprint, log: d.Log, cache: newTrustCache()}
 }
 
 // Routes registers the certificate endpoints.
 func (s *Service) Routes(m Router) {
 	m.Handle("GET /1.0/certificates", rest.Trusted, s.getCertificates)
 	m.Handle("POST /1.0/certificates", rest.Public, s.postCertificate)
+	m.Handle("GET /1.0/certificates/{fingerprint}", rest.Trusted, s.getCertificate)
+	m.Handle("PUT /1.0/certificates/{fingerprint}", rest.Trusted, s.putCertificate(false))
+	m.Handle("PATCH /1.0/certificates/{fingerprint}", rest.Trusted, s.putCertificate(true))
 	m.Handle("DELETE /1.0/certificates/{fingerprint}", rest.Trusted, s.deleteCertificate)
 	m.Handle("POST /internal/trust/forget", rest.Member, s.postTrustForget)
 }
 
 // IsTrusted reports whether a client certificate fingerprint is in the cluster's trust
-// store (see isTrusted).
-func (s *Service) IsTrusted(ctx context.Context, fp string) bool { return s.isTrusted(ctx, fp) }
+// store (see isTrusted); undecided is why it could not tell (see rest.NoDatabase), nil
+// when the answer is final.
+func (s *Service) IsTrusted(ctx context.Context, fp string) (trusted bool, undecided error) {
+	return s.isTrusted(ctx, fp)
+}
+
+// IsMetricsClient reports whether fp is a trusted certificate of type metrics, which
+// IsTrusted does not count: it is good for GET /1.0/metrics only.
+func (s *Service) IsMetricsClient(ctx context.Context, fp string) bool {
+	return s.isMetricsClient(ctx, fp)
+}

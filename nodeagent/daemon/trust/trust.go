@@ -2,7 +2,9 @@ package trust
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"net/http"
 	"strings"
 	"sync"
@@ -104,17 +106,23 @@ func (t *trustCache) settled(fp string) {
 }
 
 // isTrusted reports whether a client certificate fingerprint is in the cluster's trust store.
-func (s *Service) isTrusted(ctx context.Context, fp string) bool {
-	applied, ok := s.db.Applied()
-	if !ok {
-		return false
+// Without an open database (starting, stopping) or an answer from the leader about a
+// fingerprint the replica lacks, it cannot tell: undecided says why (a 503, not a 403). A
+// member that is not initialised trusts nobody.
+func (s *Service) isTrusted(ctx context.Context, fp string) (bool, error) {
+	applied, err := s.db.Applied()
+	if errors.Is(err, rest.ErrNotInitialised) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
 	}
 	ok, at, known := s.cache.cached(fp)
 	switch {
 	case known && !ok:
-		return false
+		return false, nil
 	case ok && at == applied:
-		return true
+		return true, nil
 	}
 	epoch := s.cache.begin()
 	// The local replica first: it answers without a leader (during an election, or on a
@@ -124,25 +132,39 @@ func (s *Service) isTrusted(ctx context.Context, fp string) bool {
 	revoked := s.cache.isRevoked(fp)
 	if !revoked && s.trustedLocally(ctx, fp) {
 		s.cache.remember(fp, true, epoch, applied)
-		return true
+		return true, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	rows, err := s.db.Query(ctx, `SELECT 1 FROM certificates WHERE fingerprint = ?`, fp)
+	rows, err := s.db.Query(ctx, `SELECT 1 FROM certificates WHERE fingerprint = ? AND type != ?`, fp, MetricsType)
 	if err != nil {
-		return false
+		return false, rest.NotApplied(rest.Unavailable("cannot tell whether the client certificate is trusted now (asking the database leader: %v); try again", err))
 	}
 	trusted := len(rows) > 0
 	if revoked && (trusted || !s.trustedLocally(ctx, fp)) {
 		s.cache.settled(fp)
 	}
 	s.cache.remember(fp, trusted, epoch, applied)
-	return trusted
+	return trusted, nil
 }
 
 // trustedLocally looks fp up in this member's replica.
 func (s *Service) trustedLocally(ctx context.Context, fp string) bool {
-	rows, err := s.db.QueryLocal(ctx, `SELECT 1 FROM certificates WHERE fingerprint = ?`, fp)
+	rows, err := s.db.QueryLocal(ctx, `SELECT 1 FROM certificates WHERE fingerprint = ? AND type != ?`, fp, MetricsType)
+	return err == nil && len(rows) > 0
+}
+
+// MetricsType is the certificate type good only for GET /1.0/metrics (as LXD's).
+const MetricsType = "metrics"
+
+// isMetricsClient reports whether fp is a certificate of type metrics: the local replica
+// first, then (for one added a moment ago) a linearizable read.
+func (s *Service) isMetricsClient(ctx context.Context, fp string) bool {
+	const q = `SELECT 1 FROM certificates WHERE fingerprint = ? AND type = ?`
+	if rows, err := s.db.QueryLocal(ctx, q, fp, MetricsType); err == nil && len(rows) > 0 {
+		return true
+	}
+	rows, err := s.db.Query(ctx, q, fp, MetricsType)
 	return err == nil && len(rows) > 0
 }
 
@@ -151,6 +173,12 @@ func (s *Service) trustedLocally(ctx context.Context, fp string) bool {
 func (s *Service) postCertificate(w http.ResponseWriter, r *http.Request) error {
 	var req api.CertificatesPost
 	if err := rest.DecodeBody(r, &req); err != nil {
+		return err
+	}
+	if req.Token {
+		return s.postCertificateToken(w, r, req)
+	}
+	if err := checkUnrestricted(req.Restricted, req.Projects); err != nil {
 		return err
 	}
 	ctx := r.Context()
@@ -162,8 +190,17 @@ func (s *Service) postCertificate(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return rest.BadRequest("certificate: %v", err)
 	}
+	if req.Name == "" {
+		req.Name = commonName(req.Certificate) // as LXD: `lxc remote add` sends no name
+	}
 	if !c.Trusted {
-		if err := s.checkTrustPassword(ctx, req.Password); err != nil {
+		name, isToken, err := s.redeemToken(ctx, req.Password)
+		if err != nil {
+			return err
+		}
+		if isToken {
+			req.Name = name
+		} else if err := s.checkTrustPassword(ctx, req.Password); err != nil {
 			return err
 		}
 		if fp != c.Fingerprint {
@@ -173,8 +210,8 @@ func (s *Service) postCertificate(w http.ResponseWriter, r *http.Request) error 
 	if req.Type == "" {
 		req.Type = "client"
 	}
-	if req.Type != "client" {
-		return rest.BadRequest("type %q: only \"client\" certificates can be added", req.Type)
+	if req.Type != "client" && req.Type != MetricsType {
+		return rest.BadRequest("type %q: only \"client\" and \"metrics\" certificates can be added", req.Type)
 	}
 	if _, err := s.db.Exec(ctx, db.Stmt(`INSERT INTO certificates(fingerprint, name, type, certificate) VALUES(?, ?, ?, ?)
 		ON CONFLICT(fingerprint) DO UPDATE SET name = excluded.name`, fp, req.Name, req.Type, req.Certificate)); err != nil {
@@ -183,6 +220,19 @@ func (s *Service) postCertificate(w http.ResponseWriter, r *http.Request) error 
 	s.cache.forget(fp, false)
 	s.notifyTrustChange(ctx, fp, false)
 	return rest.WriteOK(w, nil, "")
+}
+
+// commonName is the subject common name of a PEM certificate ("" when unreadable).
+func commonName(certPEM string) string {
+	b, _ := pem.Decode([]byte(certPEM))
+	if b == nil {
+		return ""
+	}
+	c, err := x509.ParseCertificate(b.Bytes)
+	if err != nil {
+		return ""
+	}
+	return c.Subject.CommonName
 }
 
 // minFingerprintPrefix is the shortest fingerprint prefix DELETE /1.0/certificates accepts.
@@ -280,8 +330,8 @@ func (s *Service) postTrustForget(w http.ResponseWriter, r *http.Request) error 
 }
 
 func (s *Service) checkTrustPassword(ctx context.Context, pw string) error {
-	if _, ok := s.db.Applied(); !ok {
-		return rest.ErrNotInitialised
+	if _, err := s.db.Applied(); err != nil {
+		return err
 	}
 	rows, err := s.db.Query(ctx, `SELECT value FROM config WHERE key = 'core.trust_password'`)
 	if err != nil {
@@ -294,13 +344,110 @@ func (s *Service) checkTrustPassword(ctx context.Context, pw string) error {
 }
 
 func (s *Service) getCertificates(w http.ResponseWriter, r *http.Request) error {
-	rows, err := s.db.Query(r.Context(), `SELECT fingerprint, name, type, certificate FROM certificates ORDER BY name, fingerprint`)
+	out, err := s.certificates(r.Context(), "")
 	if err != nil {
 		return err
 	}
+	return rest.WriteList(w, r, "/1.0/certificates", out, func(c api.Certificate) string { return c.Fingerprint })
+}
+
+// certificates reads the trusted certificates (only fp's when fp is not "") in LXD's shape.
+func (s *Service) certificates(ctx context.Context, fp string) ([]api.Certificate, error) {
+	rows, err := s.db.Query(ctx, `SELECT fingerprint, name, type, certificate FROM certificates
+		WHERE ? = '' OR fingerprint = ? ORDER BY name, fingerprint`, fp, fp)
+	if err != nil {
+		return nil, err
+	}
 	out := []api.Certificate{}
 	for _, row := range rows {
-		out = append(out, api.Certificate{Fingerprint: db.Str(row[0]), Name: db.Str(row[1]), Type: db.Str(row[2]), Certificate: db.Str(row[3])})
+		out = append(out, api.Certificate{Fingerprint: db.Str(row[0]), Name: db.Str(row[1]), Type: db.Str(row[2]),
+			Certificate: db.Str(row[3]), Projects: []string{}})
 	}
-	return rest.WriteOK(w, out, "")
+	return out, nil
 }
+
+// certificate reads one trusted certificate by fingerprint or unique prefix.
+func (s *Service) certificate(ctx context.Context, prefix string) (api.Certificate, error) {
+	fp, err := s.resolveFingerprint(ctx, prefix)
+	if err != nil {
+		return api.Certificate{}, err
+	}
+	cs, err := s.certificates(ctx, fp)
+	if err != nil {
+		return api.Certificate{}, err
+	}
+	if len(cs) == 0 {
+		return api.Certificate{}, rest.NotFound("no trusted certificate %s", fp)
+	}
+	return cs[0], nil
+}
+
+// getCertificate is GET /1.0/certificates/{fingerprint} (or a unique prefix), with an ETag.
+func (s *Service) getCertificate(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.certificate(r.Context(), r.PathValue("fingerprint"))
+	if err != nil {
+		return err
+	}
+	return rest.WriteOK(w, c, rest.ETag(c.Writable()))
+}
+
+// putCertificate is PUT (or, with patch, PATCH) /1.0/certificates/{fingerprint}: it renames
+// a certificate. The certificate itself, its type and restrictions cannot change here
+// (refused naming the field): an orch certificate is a client certificate of every project.
+func (s *Service) putCertificate(patch bool) rest.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		ctx := r.Context()
+		cur, err := s.certificate(ctx, r.PathValue("fingerprint"))
+		if err != nil {
+			return err
+		}
+		if err := rest.CheckIfMatch(r, cur.Writable()); err != nil {
+			return err
+		}
+		put := api.CertificatePut{}
+		if patch {
+			put = cur.Writable()
+		}
+		if err := rest.DecodeBody(r, &put); err != nil {
+			return err
+		}
+		if err := checkCertificatePut(cur, put); err != nil {
+			return err
+		}
+		if _, err := s.db.Exec(ctx, db.Stmt(`UPDATE certificates SET name = ? WHERE fingerprint = ?`, put.Name, cur.Fingerprint)); err != nil {
+			return err
+		}
+		return rest.WriteOK(w, nil, "")
+	}
+}
+
+// checkCertificatePut refuses what a PUT may not change, naming the field.
+func checkCertificatePut(cur api.Certificate, put api.CertificatePut) error {
+	if put.Name == "" {
+		return rest.BadRequest("name: a certificate needs a name")
+	}
+	if put.Type != "" && put.Type != cur.Type {
+		return rest.BadRequest("type %q: the type of a trusted certificate cannot change", put.Type)
+	}
+	if put.Certificate != "" && strings.TrimSpace(put.Certificate) != strings.TrimSpace(cur.Certificate) {
+		return rest.BadRequest("certificate: replacing the certificate itself is not supported; add the new one and remove the old")
+	}
+	return checkUnrestricted(put.Restricted, put.Projects)
+}
+
+// checkUnrestricted refuses restricted certificates: orch has one project (default) and
+// no per-certificate restrictions.
+func checkUnrestricted(restricted bool, projects []string) error {
+	if restricted {
+		return rest.BadRequest("restricted: restricted certificates are not supported (orch has only the default project)")
+	}
+	for _, p := range projects {
+		if p != DefaultProject {
+			return rest.BadRequest("projects: no project %q (orch has only %q)", p, DefaultProject)
+		}
+	}
+	return nil
+}
+
+// DefaultProject is the only project (LXD's default project).
+const DefaultProject = "default"

@@ -220,6 +220,27 @@ func (s *Server) kill() {
 	}
 }
 
+// Connections is how many client connections sshd serves now: its direct children (each
+// connection is one forked sshd process, from the TCP accept to the disconnect).
+func (s *Server) Connections() int {
+	n := 0
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		if p, err := strconv.Atoi(e.Name()); err == nil && parentPID(p) == s.cmd.Process.Pid {
+			n++
+		}
+	}
+	return n
+}
+
+// KillConnections kills (SIGKILL) the processes serving client connections, as a host
+// that reboots or drops its network does; sshd itself goes on accepting.
+func (s *Server) KillConnections() {
+	for _, pid := range descendants(s.cmd.Process.Pid) {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
+
 // descendants lists the processes below pid, from /proc.
 func descendants(pid int) []int {
 	children := map[int][]int{}

@@ -1,0 +1,148 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"orch/integration/lab"
+	"orch/nodeagent/api"
+)
+
+// wanDelay is the relays' delay each way: 100 ms round-trip time between members.
+const wanDelay = 50 * time.Millisecond
+
+// wanTimings are the raft settings the WAN rows run with: a follower waits 0.8-1.6 s of
+// silence before it stands for election (the leader's heartbeats arrive every ~0.2-0.3 s
+// over this link), and a leader steps down after 0.75 s without a quorum.
+var wanTimings = map[string]string{
+	"cluster.raft_heartbeat_timeout":    "800ms",
+	"cluster.raft_election_timeout":     "800ms",
+	"cluster.raft_leader_lease_timeout": "750ms",
+}
+
+// wanFigures are one timing configuration's samples.
+type wanFigures struct {
+	elections int // raft terms started during the idle window
+	window    time.Duration
+	clusterFigures
+}
+
+// wan runs three members whose traffic to each other crosses delaying relays (lab.DelayRelay:
+// 100 ms RTT; this kernel has no netem), first with wanTimings as cluster settings, then
+// with the default (LAN) timings: raft terms started during ORCH_BENCH_WAN_IDLE idle (default
+// 10 minutes), and kill -9 of the leader until a survivor answers naming another.
+func (s *suite) wan(b *testing.B) {
+	idle := 10 * time.Minute
+	if d, err := time.ParseDuration(os.Getenv("ORCH_BENCH_WAN_IDLE")); err == nil && d > 0 {
+		idle = d
+	}
+	var tuned, lan wanFigures
+	if err := tuned.measure(b, wanTimings, idle); err != nil {
+		b.Errorf("WAN timings: %v", err)
+	}
+	if err := lan.measure(b, nil, idle); err != nil {
+		b.Errorf("default timings over the WAN link: %v", err)
+	}
+	s.wanRows(tuned, lan)
+}
+
+// wanDaemons are orchDaemons whose bootstrap preseed carries raft timing settings.
+type wanDaemons struct {
+	orchDaemons
+	timings map[string]string
+}
+
+func (w wanDaemons) bootstrap() error {
+	cfg := map[string]string{"core.https_address": w.addr(0), "cluster.offline_threshold": offlineThreshold}
+	for k, v := range w.timings {
+		cfg[k] = v
+	}
+	return w.preseed(0, api.Preseed{Config: cfg, Cluster: &api.ClusterPut{Enabled: true, ServerName: name(0)}})
+}
+
+func (f *wanFigures) measure(b *testing.B, timings map[string]string, idle time.Duration) error {
+	ns := newNetns(b)
+	nsPath := fmt.Sprintf("/proc/%d/ns/net", ns.holder.Process.Pid)
+	w := wanDaemons{orchDaemons{newProcs(b, ns, "orch-bench-wan-", 3)}, timings}
+	defer w.killAll()
+	redirect := map[string]string{}
+	for i := range 3 {
+		relay := fmt.Sprintf("127.0.3.%d:8443", i+1)
+		r, err := lab.StartDelayRelay(nsPath, relay, w.addr(i), wanDelay)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		redirect[w.addr(i)] = relay
+	}
+	if err := lab.RedirectThroughRelays(nsPath, redirect); err != nil {
+		return err
+	}
+	if err := startAndForm(w); err != nil {
+		return err
+	}
+	terms0, err := w.terms()
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	time.Sleep(idle) // the measurement itself: the cluster is left alone
+	f.window = time.Since(start)
+	terms1, err := w.terms()
+	if err != nil {
+		return err
+	}
+	for i := range terms0 {
+		f.elections = max(f.elections, int(terms1[i]-terms0[i]))
+	}
+	return f.failoverAndBack(w, w.procs)
+}
+
+// terms are the raft term of each member's last log entry.
+func (w wanDaemons) terms() ([]uint64, error) {
+	out := make([]uint64, 3)
+	for i := range out {
+		s, err := runIn(w.cli(i, "cluster", "list-database", "--format", "json"), "")
+		if err != nil {
+			return nil, err
+		}
+		var info api.DatabaseInfo
+		if err := json.Unmarshal([]byte(s), &info); err != nil {
+			return nil, fmt.Errorf("%s: list-database: %w: %.200s", name(i), err, s)
+		}
+		out[i] = info.LastLogTerm
+	}
+	return out, nil
+}
+
+func (s *suite) wanRows(tuned, lan wanFigures) {
+	desc := func(m map[string]string) string {
+		var parts []string
+		for _, k := range []string{"cluster.raft_heartbeat_timeout", "cluster.raft_election_timeout", "cluster.raft_leader_lease_timeout"} {
+			parts = append(parts, strings.TrimPrefix(k, "cluster.raft_")+"="+m[k])
+		}
+		return strings.Join(parts, " ")
+	}
+	one := func(v float64) Stat { return Summarise("elections", []float64{v}) }
+	if tuned.window > 0 {
+		peers := []Peer{}
+		if lan.window > 0 {
+			peers = append(peers, Peer{Name: "default timings", Stat: one(float64(lan.elections)), Note: "400ms/400ms/390ms over the same link"})
+		}
+		r := s.rep.Add(&Row{Section: "WAN", Measure: fmt.Sprintf("raft terms started in %v idle, 3 members at 100 ms RTT (delaying relays), %s",
+			tuned.window.Round(time.Second), desc(wanTimings)), Orch: one(float64(tuned.elections)), Peers: peers})
+		r.target("no spurious election", true, tuned.elections == 0)
+	}
+	if len(tuned.failover) > 0 {
+		peers := []Peer{}
+		if len(lan.failover) > 0 {
+			peers = append(peers, Peer{Name: "default timings", Stat: Summarise("s", Seconds(lan.failover)), Note: "over the same link"})
+		}
+		s.rep.Add(&Row{Section: "WAN", Measure: "kill -9 leader → a survivor answers with a new leader, 100 ms RTT, " + desc(wanTimings),
+			Orch: Summarise("s", Seconds(tuned.failover)), Peers: peers}).Below(3)
+	}
+}

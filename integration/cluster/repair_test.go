@@ -1,0 +1,88 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"orch/integration/agenttest"
+	"orch/internal/wait"
+)
+
+// TestBrokenDatabaseReopensItself: a follower's agent filesystem fills up under write
+// load, its database breaks (SQLite or the raft log cannot write); once space is freed it
+// reopens its database by itself, without a restart, says so in its log, and catches up:
+// every replica ends up holding every acknowledged write and the last one. It stayed broken
+// (and OFFLINE) until someone restarted the daemon.
+func TestBrokenDatabaseReopensItself(t *testing.T) {
+	n3 := agenttest.New(t, "node3", agenttest.NewAddr(t))
+	agenttest.MountSmallDisk(t, n3, smallDiskMiB)
+	ms := []*agenttest.Agent{agenttest.Start(t, "node1", agenttest.NewAddr(t)), agenttest.Start(t, "node2", agenttest.NewAddr(t)), n3}
+	n3.Start()
+	agenttest.Form(t, ms)
+	pid := n3.PID()
+
+	w := &writeLog{acked: map[string]string{}, refused: map[string]string{}}
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	val := strings.Repeat("v", 24<<10)
+	for _, via := range ms[:2] {
+		wg.Add(1)
+		go func(via *agenttest.Agent) {
+			defer wg.Done()
+			for i := 0; ctx.Err() == nil; i++ {
+				key := fmt.Sprintf("user.%s-%d", via.Name, i)
+				cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				err := via.Client().PatchConfig(cctx, map[string]string{key: val}, "")
+				cancel()
+				if ctx.Err() == nil {
+					w.record(key, val, err)
+				}
+			}
+		}(via)
+	}
+	t.Cleanup(func() { stop(); wg.Wait() })
+
+	wait.For(t, 10*time.Second, "writes acknowledged before the disk fills", func() error {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if len(w.acked) < 10 {
+			return fmt.Errorf("%d acknowledged", len(w.acked))
+		}
+		return nil
+	})
+	filler := fillDisk(t, n3.Dir)
+	wait.For(t, 30*time.Second, "node3's database breaking on its full disk", func() error {
+		return logSays(n3, "store is broken")()
+	})
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	wg.Wait()
+	if err := ms[0].Client().PatchConfig(context.Background(), map[string]string{"user.marker": "after-repair"}, ""); err != nil {
+		t.Fatalf("node1: write after node3's repair: %v", err)
+	}
+	st := settledReplicas(t, ms, nil)
+	if st.user["user.marker"] != "after-repair" {
+		t.Fatalf("replicas lack the last write: %v", st.user["user.marker"])
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for k, v := range w.acked {
+		if st.user[k] != v {
+			t.Errorf("acknowledged write %s is missing from the replicas", k)
+		}
+	}
+	if err := logSays(n3, "database reopened")(); err != nil {
+		t.Error(err)
+	}
+	if got := n3.PID(); got != pid {
+		t.Errorf("node3's daemon was restarted (pid %d, was %d): it must mend itself in-process", got, pid)
+	}
+	t.Logf("%d writes acknowledged, %d refused, %d with outcome unknown", len(w.acked), len(w.refused), w.ambiguous)
+}

@@ -1,0 +1,82 @@
+package trust
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"net/http"
+
+	"orch/nodeagent/api"
+	"orch/nodeagent/daemon/rest"
+)
+
+// Operations are the cluster's operations as certificate-add tokens use them.
+type Operations interface {
+	// Start starts a token operation for the async answer.
+	Start(r *http.Request, t rest.Task) (api.Operation, error)
+	// Find is a running token operation (of any ONLINE member) match accepts.
+	Find(ctx context.Context, match func(api.Operation) bool) (api.Operation, bool)
+	// Cancel ends an operation wherever it is.
+	Cancel(ctx context.Context, id string) error
+}
+
+// postCertificateToken answers POST /1.0/certificates with "token": true (a trusted
+// caller only): a token operation, as LXD's, whose metadata is what `lxc config trust add`
+// prints and `lxc config trust list-tokens` lists; `lxc remote add NAME TOKEN` redeems it.
+func (s *Service) postCertificateToken(w http.ResponseWriter, r *http.Request, req api.CertificatesPost) error {
+	if !s.callers.Caller(r).Trusted {
+		return api.Errorf(http.StatusForbidden, "not authorized: only a trusted client can issue certificate-add tokens")
+	}
+	if req.Name == "" {
+		return rest.BadRequest("name: a certificate-add token needs the client's name")
+	}
+	if s.ops == nil || s.clusterFP == nil {
+		return rest.Unavailable("certificate-add tokens need a clustered member")
+	}
+	ms, err := s.members.Local(r.Context())
+	if err != nil {
+		return err
+	}
+	addrs := make([]string, 0, len(ms))
+	for _, m := range ms {
+		addrs = append(addrs, m.Address)
+	}
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return err
+	}
+	meta := map[string]any{"request": map[string]any{"name": req.Name, "type": "client", "token": true},
+		"secret": hex.EncodeToString(b), "fingerprint": s.clusterFP(), "addresses": addrs}
+	op, err := s.ops.Start(r, rest.Task{Class: api.OperationClassToken, Description: "Executing operation",
+		Resources: map[string][]string{}, Metadata: meta})
+	if err != nil {
+		return err
+	}
+	return rest.WriteAsync(w, op)
+}
+
+// redeemToken checks a password that is a certificate-add token: ok is false when it is
+// not one (the trust password is then checked); a token no member has is refused. The
+// token's operation is cancelled (one use) and the client's name returned.
+func (s *Service) redeemToken(ctx context.Context, password string) (name string, ok bool, err error) {
+	tok, derr := api.DecodeCertificateAddToken(password)
+	if derr != nil || s.ops == nil {
+		return "", false, nil
+	}
+	op, found := s.ops.Find(ctx, func(op api.Operation) bool {
+		secret, _ := op.Metadata["secret"].(string)
+		_, isCert := op.Metadata["request"]
+		return isCert && subtle.ConstantTimeCompare([]byte(secret), []byte(tok.Secret)) == 1
+	})
+	if !found {
+		return "", true, api.Errorf(http.StatusForbidden, "no valid certificate-add token: it was used, revoked or never issued")
+	}
+	if err := s.ops.Cancel(ctx, op.ID); err != nil {
+		return "", true, err
+	}
+	if req, _ := op.Metadata["request"].(map[string]any); req != nil {
+		name, _ = req["name"].(string)
+	}
+	return name, true, nil
+}
