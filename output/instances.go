@@ -26,7 +26,7 @@ func ImageTable(imgs []api.Image) ([]string, [][]string) {
 		if len(fp) > 12 {
 			fp = fp[:12]
 		}
-		rows = append(rows, []string{strings.Join(img.Aliases, "\n"), fp, img.Properties["description"],
+		rows = append(rows, []string{strings.Join(img.AliasNames(), "\n"), fp, img.Properties["description"],
 			fmt.Sprintf("%.2fMiB", float64(img.Size)/(1<<20)), strings.Join(img.Members, "\n")})
 	}
 	return []string{"ALIAS", "FINGERPRINT", "DESCRIPTION", "SIZE", "MEMBERS"}, rows

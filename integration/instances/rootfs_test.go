@@ -131,7 +131,7 @@ func TestRootfsOnPoolAndEth0OnNetwork(t *testing.T) {
 		defer cancel()
 		cl := api.NewUnixClient(filepath.Join(m1.Dir, "unix.socket"))
 		defer cl.Close()
-		if _, err := cl.Call(ctx, "GET", "/1.0/storage-pools/default/volumes?type=container", nil, &vs, ""); err != nil {
+		if _, err := cl.Call(ctx, "GET", "/1.0/storage-pools/default/volumes?type=container&recursion=1", nil, &vs, ""); err != nil {
 			t.Fatal(err)
 		}
 		if len(vs) != 1 || vs[0].Name != "c1" || vs[0].Type != "container" || vs[0].Location != m2.Name {
@@ -189,7 +189,7 @@ func noTrace(t *testing.T, via, m *agenttest.HostAgent, name string) {
 	cl := api.NewUnixClient(filepath.Join(via.Dir, "unix.socket"))
 	defer cl.Close()
 	var vs []api.StorageVolume
-	if _, err := cl.Call(ctx, "GET", "/1.0/storage-pools/default/volumes?type=all", nil, &vs, ""); err != nil {
+	if _, err := cl.Call(ctx, "GET", "/1.0/storage-pools/default/volumes?type=all&recursion=1", nil, &vs, ""); err != nil {
 		t.Fatal(err)
 	}
 	for _, v := range vs {

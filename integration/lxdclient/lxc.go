@@ -24,6 +24,7 @@ const Deadline = 90 * time.Second
 
 // Result is what one client invocation produced.
 type Result struct {
+	Bin            string
 	Args           []string
 	Stdout, Stderr string
 	Code           int
@@ -31,7 +32,7 @@ type Result struct {
 
 // String is the command line and what it said, for failure messages.
 func (r Result) String() string {
-	return fmt.Sprintf("lxc %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(r.Args, " "), r.Code, r.Stdout, strings.TrimSpace(r.Stderr))
+	return fmt.Sprintf("%s %s: exit %d\nstdout: %s\nstderr: %s", filepath.Base(r.Bin), strings.Join(r.Args, " "), r.Code, r.Stdout, strings.TrimSpace(r.Stderr))
 }
 
 // LXC is one `lxc` client with its own configuration directory (LXD_CONF): its
@@ -150,7 +151,7 @@ func run(env []string, stdin, bin string, args ...string) (Result, error) {
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
-	res := Result{Args: args, Stdout: out.String(), Stderr: errb.String()}
+	res := Result{Bin: bin, Args: args, Stdout: out.String(), Stderr: errb.String()}
 	if ctx.Err() != nil {
 		return res, fmt.Errorf("%s %s: no answer within %v (stdout %q, stderr %q)", bin, strings.Join(args, " "), Deadline, res.Stdout, res.Stderr)
 	}

@@ -66,9 +66,18 @@ func TestStorageAndNetworks(t *testing.T) {
 	wantAll(t, "lxc storage list", c.MustRun("storage", "list", "--format", "csv"), "pool1,dir,,0,CREATED")
 	wantAll(t, "lxc storage show", c.MustRun("storage", "show", "pool1", "--target", "node2"), "name: pool1", "driver: dir", "status: Created", "- node1\n- node2\n- node3")
 
+	// edit (GET + PUT with If-Match) changes the description; set of a config key is refused.
+	show := c.MustRun("storage", "show", "pool1")
+	c.MustRunInput(strings.Replace(show, `description: ""`, "description: fast disks", 1), "storage", "edit", "pool1")
+	wantAll(t, "lxc storage show after edit", c.MustRun("storage", "show", "pool1"), "description: fast disks")
+	c.WantFailure([]string{"storage", "set", "pool1", "rsync.bwlimit", "10"}, `config: changing "rsync.bwlimit" of storage pool pool1 is not supported`)
+
 	wantAll(t, "lxc storage volume create", c.MustRun("storage", "volume", "create", "pool1", "vol1", "--target", "node2"), "Storage volume vol1 created")
 	wantAll(t, "lxc storage volume list", c.MustRun("storage", "volume", "list", "pool1", "--format", "csv"), "custom,vol1,,filesystem,0,node2")
-	wantAll(t, "lxc storage volume show", c.MustRun("storage", "volume", "show", "pool1", "vol1", "--target", "node2"), "name: vol1", "type: custom", "location: node2")
+	vshow := c.MustRun("storage", "volume", "show", "pool1", "vol1", "--target", "node2")
+	wantAll(t, "lxc storage volume show", vshow, "name: vol1", "type: custom", "location: node2")
+	c.MustRunInput(strings.Replace(vshow, `description: ""`, "description: scratch", 1), "storage", "volume", "edit", "pool1", "vol1", "--target", "node2")
+	wantAll(t, "lxc storage volume show after edit", c.MustRun("storage", "volume", "show", "pool1", "vol1", "--target", "node2"), "description: scratch")
 	c.WantFailure([]string{"storage", "volume", "show", "pool1", "vol1", "--target", "node3"}, "vol1")
 	wantAll(t, "lxc storage volume delete", c.MustRun("storage", "volume", "delete", "pool1", "vol1", "--target", "node2"), "Storage volume vol1 deleted")
 	if out := c.MustRun("storage", "volume", "list", "pool1", "--format", "csv"); strings.Contains(out, "vol1") {
@@ -81,6 +90,9 @@ func TestStorageAndNetworks(t *testing.T) {
 	}
 	wantAll(t, "lxc network list (pending)", c.MustRun("network", "list", "--format", "csv"), "lxdbr9,bridge,YES,,,,0,PENDING")
 	wantAll(t, "lxc network show", c.MustRun("network", "show", "lxdbr9", "--target", "node3"), "name: lxdbr9", "type: bridge", "status: Pending", "managed: true")
+	nshow := c.MustRun("network", "show", "lxdbr9")
+	c.MustRunInput(strings.Replace(nshow, `description: ""`, "description: lab bridge", 1), "network", "edit", "lxdbr9")
+	wantAll(t, "lxc network show after edit", c.MustRun("network", "show", "lxdbr9"), "description: lab bridge")
 	wantAll(t, "lxc network delete", c.MustRun("network", "delete", "lxdbr9"), "Network lxdbr9 deleted")
 	if out := c.MustRun("network", "list", "--format", "csv"); strings.Contains(out, "lxdbr9") {
 		t.Fatalf("lxdbr9 still listed after delete:\n%s", out)

@@ -168,7 +168,7 @@ func checkVerbs(t *testing.T, e *env, img string) {
 	}
 	var imgs []api.Image
 	mustJSON(t, e, &imgs, "image", "list", "--format", "json")
-	if len(imgs) != 1 || len(imgs[0].Aliases) != 1 || imgs[0].Aliases[0] != "busybox" {
+	if len(imgs) != 1 || len(imgs[0].Aliases) != 1 || imgs[0].Aliases[0].Name != "busybox" {
 		t.Fatalf("image list: %+v", imgs)
 	}
 	fp := imgs[0].Fingerprint

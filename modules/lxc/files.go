@@ -30,6 +30,8 @@ type PushOptions struct {
 	UID int
 	// GID of the file's group.
 	GID int
+	// Append adds to the end of an existing file instead of replacing its content.
+	Append bool
 }
 
 // FilePull copies the regular file at path (inside the container's rootfs) to w.
@@ -56,7 +58,11 @@ func (m *Manager) FilePush(name, path string, r io.Reader, opts PushOptions) err
 	if mode == 0 {
 		mode = 0o644
 	}
-	f, err := m.openInRoot(name, path, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC, uint32(mode))
+	flags := unix.O_WRONLY | unix.O_CREAT | unix.O_TRUNC
+	if opts.Append {
+		flags = unix.O_WRONLY | unix.O_CREAT | unix.O_APPEND
+	}
+	f, err := m.openInRoot(name, path, flags, uint32(mode))
 	if err != nil {
 		return err
 	}

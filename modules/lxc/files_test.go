@@ -90,3 +90,46 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// Directories below a root: make (twice: the second leaves it), open and list, remove;
+// a path climbing out of the root is refused.
+func TestDirsInRoot(t *testing.T) {
+	root := t.TempDir()
+	opts := PushOptions{Mode: 0o750, UID: os.Getuid(), GID: os.Getgid()}
+	for range 2 {
+		if err := MkdirInRoot(root, "/a", opts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(root, "a", "f"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e, err := OpenEntryInRoot(root, "/a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := e.Names()
+	e.File.Close()
+	if err != nil || !e.Dir || e.Info.Mode != 0o750 || len(names) != 1 || names[0] != "f" {
+		t.Fatalf("entry %+v names %v err %v", e, names, err)
+	}
+	if f, err := OpenEntryInRoot(root, "a/f"); err != nil || f.Dir || f.Info.Size != 1 {
+		t.Fatalf("file entry %+v err %v", f, err)
+	} else {
+		f.File.Close()
+	}
+	if err := RemoveInRoot(root, "/a"); err == nil {
+		t.Fatal("removed a non-empty directory")
+	}
+	for _, p := range []string{"/a/f", "/a"} {
+		if err := RemoveInRoot(root, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(root, "a")); !os.IsNotExist(err) {
+		t.Fatalf("a still there: %v", err)
+	}
+	if err := MkdirInRoot(root, "../../x", opts); !errors.Is(err, ErrPathEscapes) {
+		t.Fatalf("mkdir ../../x: %v", err)
+	}
+}

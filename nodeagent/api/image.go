@@ -13,28 +13,82 @@ import (
 type Image struct {
 	// Fingerprint is the image's SHA-256.
 	Fingerprint string `json:"fingerprint" yaml:"fingerprint"`
-	// Aliases pointing at the image.
-	Aliases []string `json:"aliases" yaml:"aliases"`
+	// Aliases pointing at the image, as LXD's objects.
+	Aliases []ImageAlias `json:"aliases" yaml:"aliases"`
 	// Size of the image's tarballs in bytes.
 	Size int64 `json:"size" yaml:"size"`
 	// Architecture from the image metadata, when known.
 	Architecture string `json:"architecture,omitempty" yaml:"architecture,omitempty"`
 	// Properties from the image metadata (os, release, description).
-	Properties map[string]string `json:"properties,omitempty" yaml:"properties,omitempty"`
+	Properties map[string]string `json:"properties" yaml:"properties,omitempty"`
 	// Source is where the image came from (a remote's URL), empty for an import.
 	Source string `json:"source,omitempty" yaml:"source,omitempty"`
 	// Members holding a copy.
 	Members []string `json:"members" yaml:"members"`
 	// CreatedAt is when the image entered the cluster.
 	CreatedAt time.Time `json:"created_at" yaml:"created_at"`
+
+	// LXD's fields of an image, for LXD's clients.
+
+	// UploadedAt and LastUsedAt are CreatedAt (not tracked apart).
+	UploadedAt time.Time `json:"uploaded_at" yaml:"uploaded_at"`
+	LastUsedAt time.Time `json:"last_used_at" yaml:"last_used_at"`
+	// Type is always "container"; Project always "default".
+	Type    string `json:"type" yaml:"type"`
+	Project string `json:"project" yaml:"project"`
+	// Public, Cached and AutoUpdate are always false.
+	Public     bool `json:"public" yaml:"public"`
+	Cached     bool `json:"cached" yaml:"cached"`
+	AutoUpdate bool `json:"auto_update" yaml:"auto_update"`
+	// Profiles are always [] (images carry no profiles).
+	Profiles []string `json:"profiles" yaml:"profiles"`
 }
 
-// ImageAliasesPost is the body of POST /1.0/images/aliases.
+// AliasNames are the names of the image's aliases.
+func (i Image) AliasNames() []string {
+	out := make([]string, 0, len(i.Aliases))
+	for _, a := range i.Aliases {
+		out = append(out, a.Name)
+	}
+	return out
+}
+
+// ImageAlias is one alias of an image, as LXD's image object lists them.
+type ImageAlias struct {
+	Name        string `json:"name" yaml:"name"`
+	Description string `json:"description" yaml:"description"`
+}
+
+// ImageAliasesPost is the body of POST /1.0/images/aliases, as LXD's.
 type ImageAliasesPost struct {
 	// Name of the alias.
 	Name string `json:"name" yaml:"name"`
 	// Target is the image's fingerprint (or unique prefix, or another alias).
 	Target string `json:"target" yaml:"target"`
+	// Description must be empty (alias descriptions are not stored).
+	Description string `json:"description,omitempty" yaml:"description,omitempty"`
+	// Type must be empty or "container".
+	Type string `json:"type,omitempty" yaml:"type,omitempty"`
+}
+
+// ImageAliasesEntry is GET /1.0/images/aliases/NAME, as LXD's.
+type ImageAliasesEntry struct {
+	Name        string `json:"name" yaml:"name"`
+	Description string `json:"description" yaml:"description"`
+	Target      string `json:"target" yaml:"target"`
+	Type        string `json:"type" yaml:"type"`
+}
+
+// ImageAliasesEntryPut is the body of PUT/PATCH /1.0/images/aliases/NAME: point the alias
+// at another image.
+type ImageAliasesEntryPut struct {
+	Description string `json:"description,omitempty" yaml:"description,omitempty"`
+	Target      string `json:"target" yaml:"target"`
+}
+
+// ImageAliasesEntryPost is the body of POST /1.0/images/aliases/NAME: rename the alias.
+type ImageAliasesEntryPost struct {
+	Name string `json:"name" yaml:"name"`
 }
 
 // Remote is an image server (GET /1.0/remotes).

@@ -46,6 +46,106 @@ type Instance struct {
 	CreatedAt time.Time `json:"created_at" yaml:"created_at"`
 	// Message explains an Unknown or Error status.
 	Message string `json:"message,omitempty" yaml:"message,omitempty"`
+
+	// LXD's fields of an instance (GET /1.0/instances/NAME), for LXD's clients.
+
+	// Type is always "container".
+	Type string `json:"type" yaml:"type"`
+	// Project is always "default".
+	Project string `json:"project" yaml:"project"`
+	// Architecture is the owner's kernel architecture.
+	Architecture string `json:"architecture" yaml:"architecture"`
+	// StatusCode is LXD's code of Status (103 running, 102 stopped, 106 starting, 112 error).
+	StatusCode int `json:"status_code" yaml:"status_code"`
+	// Description is always "" (not stored).
+	Description string `json:"description" yaml:"description"`
+	// Devices of the instance itself (its devices come from its profiles: always {}).
+	Devices map[string]map[string]string `json:"devices" yaml:"devices"`
+	// ExpandedConfig is the profiles' config, in order, overlaid with the instance's.
+	ExpandedConfig map[string]string `json:"expanded_config" yaml:"expanded_config"`
+	// ExpandedDevices are the profiles' devices, in order.
+	ExpandedDevices map[string]map[string]string `json:"expanded_devices" yaml:"expanded_devices"`
+	// Ephemeral and Stateful are always false.
+	Ephemeral bool `json:"ephemeral" yaml:"ephemeral"`
+	Stateful  bool `json:"stateful" yaml:"stateful"`
+	// LastUsedAt is when the instance was created (start times are not stored).
+	LastUsedAt time.Time `json:"last_used_at" yaml:"last_used_at"`
+}
+
+// InstanceFull is an instance with its state: the objects of GET
+// /1.0/instances?recursion=2 (`lxc list`), as LXD's.
+type InstanceFull struct {
+	Instance `yaml:",inline"`
+	// State is the instance's live state (nil when its member did not answer).
+	State *InstanceState `json:"state" yaml:"state"`
+	// Snapshots and Backups are not supported: always null.
+	Snapshots []any `json:"snapshots" yaml:"snapshots"`
+	Backups   []any `json:"backups" yaml:"backups"`
+}
+
+// InstanceState is GET /1.0/instances/NAME/state, as LXD's.
+type InstanceState struct {
+	Status     string                          `json:"status" yaml:"status"`
+	StatusCode int                             `json:"status_code" yaml:"status_code"`
+	Disk       map[string]any                  `json:"disk" yaml:"disk"`
+	Memory     InstanceStateMemory             `json:"memory" yaml:"memory"`
+	Network    map[string]InstanceStateNetwork `json:"network" yaml:"network"`
+	Pid        int64                           `json:"pid" yaml:"pid"`
+	Processes  int64                           `json:"processes" yaml:"processes"`
+	CPU        InstanceStateCPU                `json:"cpu" yaml:"cpu"`
+}
+
+// InstanceStateMemory is the memory part of an instance's state (not measured: zeros).
+type InstanceStateMemory struct {
+	Usage         int64 `json:"usage" yaml:"usage"`
+	UsagePeak     int64 `json:"usage_peak" yaml:"usage_peak"`
+	SwapUsage     int64 `json:"swap_usage" yaml:"swap_usage"`
+	SwapUsagePeak int64 `json:"swap_usage_peak" yaml:"swap_usage_peak"`
+}
+
+// InstanceStateCPU is the CPU part of an instance's state (not measured: zero).
+type InstanceStateCPU struct {
+	Usage int64 `json:"usage" yaml:"usage"`
+}
+
+// InstanceStateNetwork is one interface of an instance's state.
+type InstanceStateNetwork struct {
+	Addresses []InstanceStateNetworkAddress `json:"addresses" yaml:"addresses"`
+	Counters  map[string]int64              `json:"counters" yaml:"counters"`
+	Hwaddr    string                        `json:"hwaddr" yaml:"hwaddr"`
+	HostName  string                        `json:"host_name" yaml:"host_name"`
+	Mtu       int                           `json:"mtu" yaml:"mtu"`
+	State     string                        `json:"state" yaml:"state"`
+	Type      string                        `json:"type" yaml:"type"`
+}
+
+// InstanceStateNetworkAddress is one address of an interface.
+type InstanceStateNetworkAddress struct {
+	Family  string `json:"family" yaml:"family"`
+	Address string `json:"address" yaml:"address"`
+	Netmask string `json:"netmask" yaml:"netmask"`
+	Scope   string `json:"scope" yaml:"scope"`
+}
+
+// LXD's status codes of instances.
+const (
+	StatusCodeStopped  = 102
+	StatusCodeRunning  = 103
+	StatusCodeStarting = 106
+	StatusCodeError    = 112
+)
+
+// InstanceStatusCode is LXD's status code of an instance status.
+func InstanceStatusCode(status string) int {
+	switch status {
+	case InstanceRunning:
+		return StatusCodeRunning
+	case InstanceStopped:
+		return StatusCodeStopped
+	case InstanceCreating:
+		return StatusCodeStarting
+	}
+	return StatusCodeError
 }
 
 // InstancesPost is the body of POST /1.0/instances (launch); ?target=MEMBER pins the member.
@@ -97,6 +197,10 @@ const (
 	HeaderFileMode = "X-LXD-mode"
 	HeaderFileUID  = "X-LXD-uid"
 	HeaderFileGID  = "X-LXD-gid"
+	// HeaderFileType is "file" or "directory" (LXD's; "symlink" is not supported).
+	HeaderFileType = "X-LXD-type"
+	// HeaderFileWrite is "overwrite" (the default) or "append" on a push.
+	HeaderFileWrite = "X-LXD-write"
 )
 
 // Launch creates (and starts, unless NoStart) an instance; target "" lets the cluster place it.

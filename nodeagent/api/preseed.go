@@ -21,7 +21,7 @@ type StoragePool struct {
 	Name        string            `json:"name" yaml:"name"`
 	Driver      string            `json:"driver" yaml:"driver"`
 	Description string            `json:"description,omitempty" yaml:"description,omitempty"`
-	Config      map[string]string `json:"config,omitempty" yaml:"config,omitempty"`
+	Config      map[string]string `json:"config" yaml:"config,omitempty"`
 }
 
 // Network is a network definition as a preseed carries it.
@@ -29,15 +29,22 @@ type Network struct {
 	Name        string            `json:"name" yaml:"name"`
 	Type        string            `json:"type,omitempty" yaml:"type,omitempty"`
 	Description string            `json:"description,omitempty" yaml:"description,omitempty"`
-	Config      map[string]string `json:"config,omitempty" yaml:"config,omitempty"`
+	Config      map[string]string `json:"config" yaml:"config,omitempty"`
 }
 
 // Profile is a profile definition as a preseed carries it.
 type Profile struct {
 	Name        string                       `json:"name" yaml:"name"`
 	Description string                       `json:"description,omitempty" yaml:"description,omitempty"`
-	Config      map[string]string            `json:"config,omitempty" yaml:"config,omitempty"`
-	Devices     map[string]map[string]string `json:"devices,omitempty" yaml:"devices,omitempty"`
+	Config      map[string]string            `json:"config" yaml:"config,omitempty"`
+	Devices     map[string]map[string]string `json:"devices" yaml:"devices,omitempty"`
+}
+
+// ProfileInfo is GET /1.0/profiles/NAME, as LXD's: the profile and the URLs of the
+// instances using it.
+type ProfileInfo struct {
+	Profile `yaml:",inline"`
+	UsedBy  []string `json:"used_by" yaml:"used_by"`
 }
 
 // ParsePreseed decodes a preseed strictly; errors name file:line:col and the key.

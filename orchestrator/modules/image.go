@@ -85,7 +85,7 @@ func (d Deps) image(ctx context.Context, t *playbooks.TaskContext) (playbooks.Re
 	}
 	defer cl.Close()
 	cur, err := cl.Image(ctx, s.alias)
-	if isNotFound(err) || (err == nil && !slices.Contains(cur.Aliases, s.alias)) {
+	if isNotFound(err) || (err == nil && !slices.Contains(cur.AliasNames(), s.alias)) {
 		cur, err = nil, nil // not found, or the name is only a fingerprint prefix
 	}
 	if err != nil {

@@ -44,7 +44,7 @@ func TestProfileSteps(t *testing.T) {
 // the alias names.
 func TestImageSteps(t *testing.T) {
 	s := imageSpec{alias: "busybox", src: "/tmp/b.tar.xz", state: "present"}
-	img := &api.Image{Fingerprint: "0123456789abcdef0123", Aliases: []string{"busybox"}}
+	img := &api.Image{Fingerprint: "0123456789abcdef0123", Aliases: []api.ImageAlias{{Name: "busybox"}}}
 	if got := whats(imageSteps(s, nil)); got != "import /tmp/b.tar.xz as busybox" {
 		t.Errorf("missing: %q", got)
 	}

@@ -381,6 +381,9 @@ func (e *entityRow) info(target string) (status string, cfg map[string]string, l
 		}
 		status, cfg = p.state, e.memberConfig(target)
 	}
+	if cfg == nil {
+		cfg = map[string]string{} // never null: LXD's clients set keys into it
+	}
 	return status, cfg, locations, nil
 }
 

@@ -26,8 +26,13 @@ func (s *Service) clusterImages(ctx context.Context, fp string) ([]api.Image, er
 	idx := map[string]int{}
 	for _, r := range rows {
 		img := api.Image{Fingerprint: db.Str(r[0]), Size: db.I64(r[1]), Architecture: db.Str(r[2]), Source: db.Str(r[4]),
-			CreatedAt: time.UnixMilli(db.I64(r[5])), Aliases: []string{}, Members: []string{}}
+			CreatedAt: time.UnixMilli(db.I64(r[5])), Aliases: []api.ImageAlias{}, Members: []string{},
+			Type: "container", Project: "default", Profiles: []string{}}
+		img.UploadedAt, img.LastUsedAt = img.CreatedAt, img.CreatedAt
 		_ = json.Unmarshal([]byte(db.Str(r[3])), &img.Properties)
+		if img.Properties == nil {
+			img.Properties = map[string]string{}
+		}
 		idx[img.Fingerprint] = len(out)
 		out = append(out, img)
 	}
@@ -37,7 +42,7 @@ func (s *Service) clusterImages(ctx context.Context, fp string) ([]api.Image, er
 	}
 	for _, r := range aliases {
 		if i, ok := idx[db.Str(r[1])]; ok {
-			out[i].Aliases = append(out[i].Aliases, db.Str(r[0]))
+			out[i].Aliases = append(out[i].Aliases, api.ImageAlias{Name: db.Str(r[0])})
 		}
 	}
 	holders, err := s.db.Query(ctx, `SELECT im.fingerprint, m.Name FROM images_members im JOIN members m ON m.id = im.member_id ORDER BY m.Name`)

@@ -66,7 +66,7 @@ func (s *Service) writeImage(w http.ResponseWriter, r *http.Request, fp string) 
 	if len(imgs) == 0 {
 		return rest.NotFound("no image %s", fp)
 	}
-	return rest.WriteOK(w, imgs[0], "")
+	return rest.WriteOK(w, imgs[0], rest.ETag(imageWritable(imgs[0])))
 }
 
 func (s *Service) getImages(w http.ResponseWriter, r *http.Request) error {
@@ -74,7 +74,17 @@ func (s *Service) getImages(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return rest.WriteOK(w, imgs, "")
+	f, err := rest.ParseFilter(r)
+	if err != nil {
+		return err
+	}
+	kept := imgs[:0]
+	for _, img := range imgs {
+		if f.Match(img) {
+			kept = append(kept, img)
+		}
+	}
+	return rest.WriteList(w, r, "/1.0/images", kept, func(img api.Image) string { return img.Fingerprint })
 }
 
 func (s *Service) getImage(w http.ResponseWriter, r *http.Request) error {
@@ -92,6 +102,23 @@ func (s *Service) deleteImage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	op, err := s.ops.Start(r, rest.Task{Description: "Deleting image",
+		Resources: map[string][]string{"images": {"/1.0/images/" + fp}},
+		Run: func(ctx context.Context, _ rest.Op) error {
+			if err := s.forgetImage(ctx, fp); err != nil {
+				return err
+			}
+			s.events.Lifecycle("image-deleted", "/1.0/images/"+fp, nil)
+			return nil
+		}})
+	if err != nil {
+		return err
+	}
+	return rest.WriteAsync(w, op) // as LXD: `lxc image delete` waits for the operation
+}
+
+// forgetImage removes an image from the database and asks every holder to drop its copy.
+func (s *Service) forgetImage(ctx context.Context, fp string) error {
 	holders, err := s.holders(ctx, fp)
 	if err != nil {
 		return err
@@ -112,7 +139,7 @@ func (s *Service) deleteImage(w http.ResponseWriter, r *http.Request) error {
 			s.log.Warn("member could not drop its image copy", "member", h.Name, "fingerprint", fp, "err", err)
 		}
 	}
-	return rest.WriteOK(w, nil, "")
+	return nil
 }
 
 func (s *Service) postImageAlias(w http.ResponseWriter, r *http.Request) error {
@@ -122,6 +149,9 @@ func (s *Service) postImageAlias(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err := image.ValidAlias(req.Name); err != nil {
 		return rest.BadRequest("%v", err)
+	}
+	if err := checkAliasFields(req.Description, req.Type); err != nil {
+		return err
 	}
 	fp, err := s.resolveImage(r.Context(), req.Target)
 	if err != nil {

@@ -2,11 +2,8 @@ package instances
 
 import (
 	"encoding/binary"
-	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
-	"strconv"
 	"sync"
 
 	"orch/modules/lxc"
@@ -96,49 +93,4 @@ func (s streamWriter) Write(p []byte) (int, error) {
 		rest = rest[n:]
 	}
 	return len(p), nil
-}
-
-// getFile is GET /1.0/instances/{name}/files?path=P (on the owner): the file's bytes, with
-// its mode and owner in headers. The path is resolved inside the instance's rootfs.
-func (s *Service) getFile(w http.ResponseWriter, r *http.Request, row instanceRow) error {
-	m, _, err := s.drivers()
-	if err != nil {
-		return err
-	}
-	path := r.URL.Query().Get("path")
-	f, info, err := m.FileOpen(row.name, path)
-	if err != nil {
-		return driverError(err) // the driver names the instance
-	}
-	defer f.Close()
-	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set(api.HeaderFileMode, fmt.Sprintf("%04o", uint32(info.Mode)))
-	w.Header().Set(api.HeaderFileUID, strconv.Itoa(info.UID))
-	w.Header().Set(api.HeaderFileGID, strconv.Itoa(info.GID))
-	w.Header().Set("Content-Length", strconv.FormatInt(info.Size, 10))
-	_, _ = io.Copy(w, f)
-	return nil
-}
-
-// postFile is POST /1.0/instances/{name}/files?path=P (on the owner): the body becomes the
-// file, created or truncated, inside the instance's rootfs.
-func (s *Service) postFile(w http.ResponseWriter, r *http.Request, row instanceRow) error {
-	m, _, err := s.drivers()
-	if err != nil {
-		return err
-	}
-	opts := lxc.PushOptions{}
-	if v := r.Header.Get(api.HeaderFileMode); v != "" {
-		mode, err := strconv.ParseUint(v, 8, 32)
-		if err != nil {
-			return rest.BadRequest("%s: %q is not an octal mode", api.HeaderFileMode, v)
-		}
-		opts.Mode = fs.FileMode(mode)
-	}
-	opts.UID, _ = strconv.Atoi(r.Header.Get(api.HeaderFileUID))
-	opts.GID, _ = strconv.Atoi(r.Header.Get(api.HeaderFileGID))
-	if err := m.FilePush(row.name, r.URL.Query().Get("path"), r.Body, opts); err != nil {
-		return driverError(err) // the driver names the instance
-	}
-	return rest.WriteOK(w, nil, "")
 }

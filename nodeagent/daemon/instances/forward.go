@@ -47,7 +47,7 @@ func (s *Service) onOwner(h ownerHandler) rest.HandlerFunc {
 }
 
 // proxyHeaders are the request and response headers passed through a forward.
-var proxyHeaders = []string{"Content-Type", "ETag", "Location", api.HeaderFileMode, api.HeaderFileUID, api.HeaderFileGID, api.HeaderImageAliases}
+var proxyHeaders = []string{"Content-Type", "ETag", "Location", api.HeaderFileMode, api.HeaderFileUID, api.HeaderFileGID, api.HeaderFileType, api.HeaderFileWrite, api.HeaderImageAliases}
 
 // proxyTo streams the request to member at addr and its answer back, in both directions at
 // once (exec's stdin and output).

@@ -194,8 +194,18 @@ func (s *Service) writeInstance(w http.ResponseWriter, r *http.Request, name str
 	if len(rows) == 0 {
 		return rest.NotFound("no instance named %q", name)
 	}
-	views := s.instanceViews(r.Context(), rows)
-	return rest.WriteOK(w, views[0], "")
+	views, err := s.withLXDFields(r.Context(), s.instanceViews(r.Context(), rows))
+	if err != nil {
+		return err
+	}
+	if strings.HasSuffix(r.URL.Path, "/state") {
+		return rest.WriteOK(w, stateOf(views[0]), "")
+	}
+	etag := rest.ETag(instanceWritable(views[0]))
+	if level, err := rest.Recursion(r); err != nil || level > rest.RecursionURLs {
+		return rest.WriteOK(w, full(views[0]), etag) // LXD's instance_get_full (an error: ignored, as LXD)
+	}
+	return rest.WriteOK(w, views[0], etag)
 }
 
 // getInstances is GET /1.0/instances: every instance, with state from its owner.
@@ -204,7 +214,12 @@ func (s *Service) getInstances(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return rest.WriteOK(w, s.instanceViews(r.Context(), rows), "")
+	views, err := s.withLXDFields(r.Context(), s.instanceViews(r.Context(), rows))
+	if err != nil {
+		return err
+	}
+	prefix, _, _ := strings.Cut(r.URL.Path, "?")
+	return s.writeInstances(w, r, strings.TrimSuffix(prefix, "/"), views)
 }
 
 // getInstance is GET /1.0/instances/{name}.
@@ -272,7 +287,7 @@ func viewOf(row instanceRow, live map[string]api.Instance, problems map[string]s
 	case !ok:
 		v.Status, v.Message = api.InstanceError, "the container is missing on member "+row.member
 	default:
-		v.Status, v.PID, v.IPv4, v.IPv6 = in.Status, in.PID, in.IPv4, in.IPv6
+		v.Status, v.PID, v.IPv4, v.IPv6, v.Architecture = in.Status, in.PID, in.IPv4, in.IPv6, in.Architecture
 	}
 	return v
 }
@@ -315,7 +330,7 @@ func (s *Service) localInstances(ctx context.Context) ([]api.Instance, error) {
 	out := make([]api.Instance, 0, len(infos))
 	for _, in := range infos {
 		out = append(out, api.Instance{Name: in.Name, Location: s.members.Self(), Status: statusOf(in.State),
-			PID: in.PID, IPv4: in.IPv4, IPv6: in.IPv6})
+			PID: in.PID, IPv4: in.IPv4, IPv6: in.IPv6, Architecture: machine()})
 	}
 	return out, nil
 }

@@ -2,9 +2,13 @@ package instances
 
 import (
 	"context"
+	"maps"
 	"net"
 	"net/http"
+	"net/url"
+	"slices"
 	"sort"
+	"strings"
 
 	"orch/nodeagent/api"
 	"orch/nodeagent/daemon/db"
@@ -51,6 +55,18 @@ func (s *Service) profiles(ctx context.Context, name string) ([]api.Profile, err
 	return out, nil
 }
 
+// patchProfile is cur with patch's description (when set), config keys and devices merged
+// in, as LXD's PATCH.
+func patchProfile(cur, patch api.Profile) api.Profile {
+	out := api.Profile{Name: cur.Name, Description: cur.Description, Config: maps.Clone(cur.Config), Devices: maps.Clone(cur.Devices)}
+	if patch.Description != "" {
+		out.Description = patch.Description
+	}
+	maps.Copy(out.Config, patch.Config)
+	maps.Copy(out.Devices, patch.Devices)
+	return out
+}
+
 // ensureDefaultProfile creates an empty "default" profile when the preseed made none.
 func (s *Service) ensureDefaultProfile(ctx context.Context) error {
 	_, err := s.db.Exec(ctx, db.Stmt(`INSERT INTO profiles(name, description) VALUES('default', 'Default profile') ON CONFLICT(name) DO NOTHING`))
@@ -61,12 +77,39 @@ func (s *Service) getProfiles(w http.ResponseWriter, r *http.Request) error {
 	if err := s.ensureDefaultProfile(r.Context()); err != nil {
 		return err
 	}
-	ps, err := s.profiles(r.Context(), "")
+	ps, err := s.profileInfos(r.Context(), "")
 	if err != nil {
 		return err
 	}
-	return rest.WriteOK(w, ps, "")
+	return rest.WriteList(w, r, "/1.0/profiles", ps, func(p api.ProfileInfo) string { return p.Name })
 }
+
+// profileInfos are the profiles (all, or the one named) as LXD shows them: with the URLs
+// of the instances using each.
+func (s *Service) profileInfos(ctx context.Context, name string) ([]api.ProfileInfo, error) {
+	ps, err := s.profiles(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.db.Query(ctx, `SELECT name, profiles FROM instances ORDER BY name`)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.ProfileInfo, len(ps))
+	for i, p := range ps {
+		out[i] = api.ProfileInfo{Profile: p, UsedBy: []string{}}
+		for _, row := range rows {
+			if slices.Contains(strings.Split(db.Str(row[1]), ","), p.Name) {
+				out[i].UsedBy = append(out[i].UsedBy, "/1.0/instances/"+url.PathEscape(db.Str(row[0])))
+			}
+		}
+	}
+	return out, nil
+}
+
+// profileWritable is the editable part of a profile (LXD's ProfilePut), whose hash is its
+// ETag.
+func profileWritable(p api.Profile) any { return []any{p.Config, p.Description, p.Devices} }
 
 func (s *Service) getProfile(w http.ResponseWriter, r *http.Request) error {
 	name, err := rest.PathName(r)
@@ -78,14 +121,14 @@ func (s *Service) getProfile(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	ps, err := s.profiles(r.Context(), name)
+	ps, err := s.profileInfos(r.Context(), name)
 	if err != nil {
 		return err
 	}
 	if len(ps) == 0 {
 		return rest.NotFound("no profile named %q", name)
 	}
-	return rest.WriteOK(w, ps[0], "")
+	return rest.WriteOK(w, ps[0], rest.ETag(profileWritable(ps[0].Profile)))
 }
 
 func (s *Service) postProfile(w http.ResponseWriter, r *http.Request) error {
@@ -105,14 +148,35 @@ func (s *Service) postProfile(w http.ResponseWriter, r *http.Request) error {
 	return rest.WriteOK(w, nil, "")
 }
 
+// putProfile is PUT and PATCH /1.0/profiles/{name}: PUT replaces the profile, PATCH
+// merges the body's config keys and devices into it (as LXD); If-Match is checked against
+// the profile's ETag.
 func (s *Service) putProfile(w http.ResponseWriter, r *http.Request) error {
 	name, err := rest.PathName(r)
 	if err != nil {
 		return err
 	}
+	if name == "default" {
+		if err := s.ensureDefaultProfile(r.Context()); err != nil {
+			return err
+		}
+	}
+	cur, err := s.profiles(r.Context(), name)
+	if err != nil {
+		return err
+	}
+	if len(cur) == 0 {
+		return rest.NotFound("no profile named %q", name)
+	}
+	if err := rest.CheckIfMatch(r, profileWritable(cur[0])); err != nil {
+		return err
+	}
 	var p api.Profile
 	if err := rest.DecodeBody(r, &p); err != nil {
 		return err
+	}
+	if r.Method == http.MethodPatch {
+		p = patchProfile(cur[0], p)
 	}
 	if p.Name == "" {
 		p.Name = name
@@ -122,11 +186,6 @@ func (s *Service) putProfile(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err := checkProfile(p); err != nil {
 		return err
-	}
-	if name == "default" {
-		if err := s.ensureDefaultProfile(r.Context()); err != nil {
-			return err
-		}
 	}
 	stmts := []store.Statement{
 		{SQL: `DELETE FROM profiles WHERE name = ?`, Args: []any{name}, Expect: store.Int64(1)},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -64,5 +65,78 @@ func TestPathNameAndConflicts(t *testing.T) {
 		if !errors.As(err, &ae) || ae.Code != want {
 			t.Errorf("%v: want an API error %d", err, want)
 		}
+	}
+}
+
+// LXD's API filtering: eq/ne, and/or/not, dotted fields into maps whose keys hold dots.
+func TestFilter(t *testing.T) {
+	obj := map[string]any{"name": "c1", "status": "Running", "location": "node2",
+		"config": map[string]string{"boot.autostart": "true"}, "state": map[string]any{"pid": 42}}
+	for expr, want := range map[string]bool{
+		"":           true,
+		"name eq c1": true,
+		"name ne c1": false,
+		"location eq node2 and status eq Running": true,
+		"location eq node1 or status eq Running":  true,
+		"not location eq node2":                   false,
+		"config.boot.autostart eq true":           true,
+		"state.pid eq 42":                         true,
+		"missing eq x":                            false,
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/1.0/instances?filter="+url.QueryEscape(expr), nil)
+		f, err := ParseFilter(r)
+		if err != nil {
+			t.Fatalf("%q: %v", expr, err)
+		}
+		if got := f.Match(obj); got != want {
+			t.Errorf("%q matches %v, want %v", expr, got, want)
+		}
+	}
+	for _, bad := range []string{"name eq", "name gt 3", "name eq c1 c2 eq x"} {
+		r := httptest.NewRequest(http.MethodGet, "/1.0/instances?filter="+url.QueryEscape(bad), nil)
+		if _, err := ParseFilter(r); !errors.Is(err, api.ErrBadRequest) {
+			t.Errorf("%q: err %v, want a bad request", bad, err)
+		}
+	}
+}
+
+// Collections answer URLs at recursion 0 and objects at 1, and refuse other levels.
+func TestWriteList(t *testing.T) {
+	type obj struct{ Name string }
+	items := []obj{{"a b"}, {"c"}}
+	for q, want := range map[string]string{
+		"":            `["/1.0/things/a%20b","/1.0/things/c"]`,
+		"recursion=1": `[{"Name":"a b"},{"Name":"c"}]`,
+	} {
+		w := httptest.NewRecorder()
+		if err := WriteList(w, httptest.NewRequest(http.MethodGet, "/1.0/things?"+q, nil), "/1.0/things", items, func(o obj) string { return o.Name }); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(w.Body.String(), `"metadata":`+want) {
+			t.Errorf("?%s: %s, want metadata %s", q, w.Body.String(), want)
+		}
+	}
+	if err := WriteList(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/1.0/things?recursion=7", nil), "/1.0/things", items, func(o obj) string { return o.Name }); !errors.Is(err, api.ErrBadRequest) {
+		t.Errorf("recursion=7: %v", err)
+	}
+}
+
+// LXD's request bodies decode into the API types with every field LXD's clients send
+// (`lxc remote add --password` sends restricted, projects and token), while a field LXD
+// does not have is refused naming it.
+func TestDecodeLXDBodies(t *testing.T) {
+	lxdBody := `{"name":"","type":"client","restricted":false,"projects":null,"certificate":"","password":"pw","token":false}`
+	var cp api.CertificatesPost
+	if err := DecodeBody(httptest.NewRequest(http.MethodPost, "/1.0/certificates", strings.NewReader(lxdBody)), &cp); err != nil {
+		t.Fatalf("LXD's certificate body: %v", err)
+	}
+	var vp api.StorageVolumesPost
+	volBody := `{"name":"v","type":"custom","config":{},"description":"","content_type":"filesystem","source":{"name":"","type":"","pool":""}}`
+	if err := DecodeBody(httptest.NewRequest(http.MethodPost, "/1.0/storage-pools/p/volumes", strings.NewReader(volBody)), &vp); err != nil {
+		t.Fatalf("LXD's volume body: %v", err)
+	}
+	err := DecodeBody(httptest.NewRequest(http.MethodPost, "/1.0/certificates", strings.NewReader(`{"name":"x","bogus_field":1}`)), &cp)
+	if !errors.Is(err, api.ErrBadRequest) || !strings.Contains(err.Error(), `"bogus_field"`) {
+		t.Fatalf("unknown field: %v, want a 400 naming it", err)
 	}
 }
