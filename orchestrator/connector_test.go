@@ -96,9 +96,9 @@ func TestResetConnectionClosesTheConnection(t *testing.T) {
 	if code := playbooks.ExitCode(recap, err); code != 0 {
 		t.Fatalf("the play failed: exit %d, %v", code, err)
 	}
-	// The run's last connection is open until c.close; the 5 dropped ones must be gone.
-	wait.For(t, 10*time.Second, "one SSH connection left to h1", func() error {
-		if n := srv.Connections(); n != 1 {
+	// The run's last connection may be open until c.close; the 5 dropped ones must be gone.
+	wait.For(t, 10*time.Second, "at most one SSH connection left to h1", func() error {
+		if n := srv.Connections(); n > 1 {
 			return fmt.Errorf("sshd serves %d connections", n)
 		}
 		return nil

@@ -234,9 +234,9 @@ func TestSnapshotInstallAndRestart(t *testing.T) {
 
 func TestDatabaseDeletedIsRebuilt(t *testing.T) {
 	c := newCluster(t, 3, lowSnapshots)
-	c.exec(stmt("CREATE TABLE log (id INTEGER PRIMARY KEY, k TEXT NOT NULL)"))
+	c.execIdempotent(stmt("CREATE TABLE IF NOT EXISTS log (id INTEGER PRIMARY KEY, k TEXT NOT NULL)"))
 	for i := range 60 {
-		c.exec(stmt("INSERT INTO log (k) VALUES (?)", fmt.Sprintf("a%d", i)))
+		c.execIdempotent(stmt("INSERT OR IGNORE INTO log (id, k) VALUES (?, ?)", i+1, fmt.Sprintf("a%d", i)))
 	}
 	var victim *node
 	for _, nd := range c.nodes {
@@ -248,7 +248,7 @@ func TestDatabaseDeletedIsRebuilt(t *testing.T) {
 	c.stop(victim)
 	removeDBFiles(filepath.Join(victim.dir, dbFile))
 	for i := range 30 {
-		c.exec(stmt("INSERT INTO log (k) VALUES (?)", fmt.Sprintf("b%d", i)))
+		c.execIdempotent(stmt("INSERT OR IGNORE INTO log (id, k) VALUES (?, ?)", 61+i, fmt.Sprintf("b%d", i)))
 	}
 	c.start(victim)
 	c.waitConverged()
