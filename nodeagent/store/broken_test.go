@@ -50,7 +50,7 @@ func fillDatabase(t *testing.T, nd *node) {
 // leadership over, never stands for election again, and catches up after a restart.
 func TestBrokenLeaderStepsAside(t *testing.T) {
 	c := newCluster(t, 3, nil)
-	c.exec(stmt("CREATE TABLE kv (k TEXT PRIMARY KEY, v TEXT)"))
+	c.execIdempotent(stmt("CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v TEXT)"))
 	c.waitConverged()
 	old := c.leader()
 	fillDatabase(t, old)
@@ -84,17 +84,17 @@ func TestBrokenLeaderStepsAside(t *testing.T) {
 	if _, err := old.store.Exec(context.Background(), stmt("INSERT INTO kv VALUES ('w2', 'v')")); !errors.Is(err, ErrNotLeader) {
 		t.Fatalf("%s: write on the broken ex-leader: err = %v, want ErrNotLeader", old.id, err)
 	}
-	c.exec(stmt("INSERT INTO kv VALUES ('w3', 'v')"))
+	c.execIdempotent(stmt("INSERT OR REPLACE INTO kv VALUES ('w3', 'v')"))
 
 	// With the new leader gone, the healthy member leads (the broken one votes for it, or
 	// wins as a last resort and hands over).
 	c.stop(leader)
 	healthyLeader(t, c, old)
-	c.exec(stmt("INSERT INTO kv VALUES ('w4', 'v')"))
+	c.execIdempotent(stmt("INSERT OR REPLACE INTO kv VALUES ('w4', 'v')"))
 
 	c.start(leader)
 	c.restart(old)
-	c.exec(stmt("INSERT INTO kv VALUES ('w5', 'v')"))
+	c.execIdempotent(stmt("INSERT OR REPLACE INTO kv VALUES ('w5', 'v')"))
 	c.waitConverged()
 	want := dump(t, c.leader(), "kv")
 	for _, nd := range c.nodes {
