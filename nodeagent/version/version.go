@@ -54,6 +54,7 @@ var lxdExtensions = []string{
 	"instances",                  // /1.0/instances (and /1.0/containers as its alias)
 	"container_full",             // GET /1.0/instances?recursion=2: instances with state
 	"instance_get_full",          // GET /1.0/instances/NAME?recursion=1: the instance with its state
+	"instance_all_projects",      // GET /1.0/instances?all-projects=true: every project's (there is one, default)
 	"api_filtering",              // ?filter= on GET /1.0/instances and /1.0/images
 	"projects",                   // /1.0/projects: the default project only
 	"certificate_update",         // PUT/PATCH /1.0/certificates/FINGERPRINT
