@@ -70,7 +70,7 @@ soak: deps
 # runs for real with ansible-playbook on fresh Debian 12 hosts and with orch on their twins;
 # the per-host PLAY RECAPs are compared and written to playbooks/testdata/corpus/RECAP-LAB.
 # Needs root, debootstrap, LXC and ansible-playbook (make deps); about half an hour.
-# RECAP_ONLY=substring runs the matching playbooks only (and writes nothing).
+# RECAP_ONLY=regexp runs the matching playbooks only and replaces their lines in RECAP-LAB.
 RECAP_PARALLEL ?= 2
 RECAP_ONLY ?=
 recap-compare: deps

@@ -466,7 +466,7 @@ func (p *playRun) taskContext(ctx context.Context, t *Task, h *hostState, s sett
 		Host: h.host.Name, Delegate: delegate, Args: args,
 		Check: s.check, Diff: s.diff, Become: s.become, RemoteUser: s.conn.RemoteUser, Connection: s.conn.Connection,
 		Logger: r.log.With("host", h.host.Name, "task", t.DisplayName()),
-		ctx:    ctx, vars: vars, eng: r.eng, dir: r.pb.Dir, jobs: &r.jobs,
+		ctx:    ctx, vars: vars, eng: r.eng, dir: r.pb.Dir, jobs: &r.jobs, modules: r.modules,
 		connect: func(ctx context.Context) (Conn, error) {
 			c, err := r.connect(ctx, target, s.conn)
 			if err != nil {

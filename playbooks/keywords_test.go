@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -85,6 +86,44 @@ func TestRemoteUserBecomeEnvironment(t *testing.T) {
 	if !sudo || !su {
 		t.Errorf("become_user commands not wrapped (sudo %v, su %v): %q", sudo, su, h.conn.log.runs)
 	}
+}
+
+// TestBecomeUserPushOwnsFiles: a file copy pushes with become_user is the
+// become user's (and their group's), as ansible-playbook 2.14 leaves it
+// (checked with become_user nobody over a local connection, into a
+// directory nobody may write: 65534:65534); an unchanged file is not
+// touched.
+func TestBecomeUserPushOwnsFiles(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("chown to another user needs root")
+	}
+	h := newHarness(t, "h1")
+	writeFile(t, filepath.Join(h.dir, "src.txt"), "hello\n")
+	for dir, mode := range map[string]os.FileMode{h.dir: 0o777, filepath.Dir(h.dir): 0o755} {
+		if err := os.Chmod(dir, mode); err != nil { // nobody reads and writes there
+			t.Fatal(err)
+		}
+	}
+	play := `- hosts: h1
+  tasks:
+    - copy: {src: src.txt, dest: "{{ tmp }}/pushed.txt"}
+      become: true
+      become_user: nobody
+`
+	h.stats(h.run(play), "h1", Stats{Ok: 1, Changed: 1})
+	owner := func(name string) string {
+		st, err := os.Stat(filepath.Join(h.dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sys := st.Sys().(*syscall.Stat_t)
+		return fmt.Sprintf("%d:%d", sys.Uid, sys.Gid)
+	}
+	if got := owner("pushed.txt"); got != "65534:65534" {
+		t.Errorf("pushed.txt is %s, want nobody's (65534:65534)", got)
+	}
+	h.out.Reset()
+	h.stats(h.run(play), "h1", Stats{Ok: 1})
 }
 
 // TestPlayAndTaskKeywords: order, throttle, per-task check_mode, templated

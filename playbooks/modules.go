@@ -33,6 +33,8 @@ func Builtins() Registry {
 		"group_by":     groupByModule{},
 		"add_host":     addHostModule{},
 		"meta":         ModuleFunc(func(context.Context, *TaskContext) (Result, error) { return Result{}, nil }),
+
+		templatedActionModule: templatedAction{},
 	}
 }
 

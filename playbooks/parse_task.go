@@ -560,6 +560,11 @@ func (p *parser) action(t *Task, key string, k, v *yaml.Node) error {
 		if name == "" {
 			return p.errf(v, key, "no module named")
 		}
+		if strings.HasPrefix(name, "{{") {
+			// `action: "{{ packager }} pkg=x"`: the module is known once templated
+			node := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: strings.TrimSpace(s), Line: v.Line, Column: v.Column}
+			return p.module(t, templatedActionModule, k, node)
+		}
 		rest = strings.TrimSpace(rest)
 		node := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: rest, Line: v.Line, Column: v.Column}
 		if rest == "" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"slices"
 	"strings"
@@ -132,6 +133,7 @@ type taskConn struct {
 	env          map[string]string
 	becomeUser   string
 	becomeMethod string
+	become       bool
 }
 
 // wrapConn applies s to c when it asks for more than c does by itself.
@@ -140,7 +142,25 @@ func wrapConn(c Conn, s settings) Conn {
 	if len(s.env) == 0 && (user == "" || user == "root") && (method == "" || method == "sudo") {
 		return c
 	}
-	return taskConn{Conn: c, env: s.env, becomeUser: user, becomeMethod: method}
+	return taskConn{Conn: c, env: s.env, becomeUser: user, becomeMethod: method, become: s.become}
+}
+
+// Push writes the file as the connection does, then, with become to a user
+// other than root, gives a file it wrote to that user and their group, as
+// Ansible's copy leaves a file the become user wrote (a module's owner/group
+// arguments are applied after and win).
+func (c taskConn) Push(ctx context.Context, local, remote string, mode fs.FileMode) (bool, error) {
+	changed, err := c.Conn.Push(ctx, local, remote, mode)
+	if err != nil || !changed || !c.become || c.becomeUser == "" || c.becomeUser == "root" {
+		return changed, err
+	}
+	u := shell.Quote(c.becomeUser)
+	cmd := fmt.Sprintf("chown %s:\"$(id -gn %s)\" %s", u, u, shell.Quote(remote))
+	_, stderr, code, err := c.Conn.Run(ctx, cmd, nil, true)
+	if err == nil && code != 0 {
+		err = fmt.Errorf("%s: giving it to %s: %s", remote, c.becomeUser, strings.TrimSpace(string(stderr)))
+	}
+	return changed, err
 }
 
 // Run prefixes the environment and, with become, switches to the become

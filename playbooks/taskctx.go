@@ -45,6 +45,7 @@ type TaskContext struct {
 	connect func(ctx context.Context) (Conn, error)
 	reset   func()
 	changes []string
+	modules Registry // the run's modules (a templated action's module is found at run time)
 }
 
 // Vars returns a read-only view of the host's variables for this task.

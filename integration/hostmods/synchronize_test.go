@@ -28,6 +28,9 @@ type syncEnv struct {
 
 func newSyncEnv(t *testing.T) *syncEnv {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: starts a real sshd")
+	}
 	for _, bin := range []string{"rsync", "ssh"} {
 		if _, err := exec.LookPath(bin); err != nil {
 			t.Skipf("%s not installed (scripts/install-deps.sh installs it)", bin)

@@ -35,9 +35,7 @@ func TestMetrics(t *testing.T) {
 	trusted, trustedPEM := agenttest.NewClientCert(t, "metrics test: trusted")
 	n1.MustRunInput(string(trustedPEM), "trust", "add", "scraper")
 	onlyMetrics, onlyMetricsPEM := agenttest.NewClientCert(t, "metrics test: metrics type")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	must(t, n1.Local().AddCertificate(ctx, api.CertificatesPost{Name: "prometheus", Type: "metrics", Certificate: string(onlyMetricsPEM)}))
+	n1.MustRunInput(string(onlyMetricsPEM), "trust", "add", "prometheus", "--type", "metrics")
 	stranger, _ := agenttest.NewClientCert(t, "metrics test: untrusted")
 
 	tc := n2.TLSClient(t, trusted)

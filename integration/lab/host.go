@@ -311,10 +311,10 @@ func (h *Host) Kill() error {
 }
 
 func (h *Host) killLocked() error {
-	pids, _, _ := findLive(h.members)
+	pids, _, _ := findLive(h.members) // with LXC containers' inits, their monitors' children
 	lxc := lxcCgroups(pids)
 	err := h.cg.kill()
-	err = errors.Join(err, killAll(h.Name, h.members))
+	err = errors.Join(err, killAll(h.Name, h.members, pids...))
 	removeLXCCgroups(lxc)
 	// A fresh cgroup for the next start: the kernel kills a process cloned into a cgroup
 	// that was killed through cgroup.kill before (seen on Linux 6.18), and a paused

@@ -54,7 +54,7 @@ func TestLXCContainerDiesWithHost(t *testing.T) {
 	if err := l.Hosts()[0].Kill(); err != nil {
 		t.Fatal(err)
 	}
-	if p, ok := readProc(pids["host1"]); ok && p.state != 'Z' {
+	if p, ok := readProc(pids["host1"]); ok && !p.dead() {
 		t.Errorf("host1's container init %d survived Kill", pids["host1"])
 	}
 	for _, m := range lxc.CgroupMounts() {

@@ -26,7 +26,16 @@ type proc struct {
 	state     byte   // 'Z' for a zombie
 	comm      string // command name
 	start     uint64 // start time in clock ticks after boot
+	flags     uint64 // the kernel's PF_* flags
 }
+
+// pfExiting is the kernel's PF_EXITING: the process is in exit and never runs its own code
+// again (its namespaces are already released: it is no longer found in the host's network
+// namespace), though the kernel may take a while to make it a zombie.
+const pfExiting = 0x4
+
+// dead reports whether p is a zombie or in exit.
+func (p proc) dead() bool { return p.state == 'Z' || p.flags&pfExiting != 0 }
 
 // processTable reads /proc/*/stat. Processes that vanish while it reads are skipped.
 func processTable() (map[int]proc, error) {
@@ -63,8 +72,9 @@ func readProc(pid int) (proc, bool) {
 		return proc{}, false
 	}
 	ppid, _ := strconv.Atoi(f[1])
+	flags, _ := strconv.ParseUint(f[6], 10, 64)
 	start, _ := strconv.ParseUint(f[19], 10, 64)
-	return proc{pid: pid, ppid: ppid, state: f[0][0], comm: string(b[open+1 : end]), start: start}, true
+	return proc{pid: pid, ppid: ppid, state: f[0][0], comm: string(b[open+1 : end]), start: start, flags: flags}, true
 }
 
 // withDescendants adds every live descendant of roots (by parent PID) and drops zombies,
@@ -125,18 +135,42 @@ func netnsMembers(name string) ([]int, error) {
 }
 
 // killAll sends SIGKILL to what find returns, plus descendants, until nothing is left
-// (processes may fork while being killed) or killTimeout passes.
-func killAll(what string, find func() ([]int, error)) error {
+// (processes may fork while being killed) or killTimeout passes. It also waits for every
+// process it signalled to be dead (gone, a zombie or in exit): an LXC container's init is
+// found only as its monitor's child, and once the monitor is dead it is nobody's
+// descendant here (its own network namespace and cgroup); the host was reported killed
+// with that init not yet dying (TestLXCContainerDiesWithHost, under load).
+// Processes in seed (found before, as the host's members were) are killed and waited
+// for too.
+func killAll(what string, find func() ([]int, error), seed ...int) error {
+	signalled := map[int]uint64{} // pid -> start time, so that a reused PID is not waited for
+	for _, pid := range seed {
+		if p, ok := readProc(pid); ok {
+			signalled[pid] = p.start
+		}
+	}
 	// Poll every 5ms while the kernel tears processes down.
 	return wait.UntilEvery(killTimeout, 5*time.Millisecond, func() error {
 		pids, table, err := findLive(find)
 		if err != nil {
 			return wait.Stop(fmt.Errorf("%s: %w", what, err))
 		}
+		for pid, start := range signalled {
+			if p, ok := readProc(pid); ok && p.start == start && !p.dead() && !slices.Contains(pids, pid) {
+				pids = append(pids, pid)
+				if table == nil {
+					table = map[int]proc{}
+				}
+				table[pid] = p
+			}
+		}
 		if len(pids) == 0 {
 			return nil
 		}
 		for _, pid := range pids {
+			if _, ok := signalled[pid]; !ok {
+				signalled[pid] = table[pid].start
+			}
 			_ = syscall.Kill(pid, syscall.SIGKILL) // ESRCH: already gone
 		}
 		return fmt.Errorf("%s: processes still alive after %s: %s", what, killTimeout, describe(pids, table))

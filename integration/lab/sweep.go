@@ -6,6 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
+
+	"orch/internal/wait"
 
 	"github.com/vishvananda/netlink"
 )
@@ -107,7 +110,7 @@ func sweepNetns(prefix string) error {
 }
 
 func sweepLinks(prefix string) error {
-	links, err := netlink.LinkList()
+	links, err := listLinks()
 	if err != nil {
 		return fmt.Errorf("listing links: %w", err)
 	}
@@ -117,6 +120,25 @@ func sweepLinks(prefix string) error {
 		}
 	}
 	return err
+}
+
+// listLinks lists this namespace's links, dumping again while the kernel says a dump was
+// interrupted (links added or removed meanwhile, as other labs on the machine do): the
+// list is then incomplete (TestSweep failed on it under load).
+func listLinks() ([]netlink.Link, error) {
+	var links []netlink.Link
+	err := wait.UntilEvery(5*time.Second, time.Millisecond, func() error {
+		var err error
+		links, err = netlink.LinkList()
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, netlink.ErrDumpInterrupted):
+			return err
+		}
+		return wait.Stop(err)
+	})
+	return links, err
 }
 
 // sweepCgroups removes lab cgroups (orch-lab/<id>, named prefix+id) after killing what

@@ -38,6 +38,13 @@ func TestOperationListAndMonitor(t *testing.T) {
 			t.Fatalf("lxc operation show %s through node2 has no %q:\n%s", id, want, show)
 		}
 	}
+	// The agent's own CLI (the command tree orch mounts too) sees the same.
+	if out := ms[2].MustRun("operation", "list"); !strings.Contains(out, id) || !strings.Contains(out, "node1") {
+		t.Fatalf("nodeagent operation list on node3:\n%s", out)
+	}
+	if out := ms[1].MustRun("operation", "show", id); !strings.Contains(out, "location: node1") || !strings.Contains(out, "class: token") {
+		t.Fatalf("nodeagent operation show on node2:\n%s", out)
+	}
 	via3.MustRun("operation", "delete", id)
 	if out := via2.MustRun("operation", "list"); strings.Contains(out, id) && strings.Contains(out, "RUNNING") {
 		t.Fatalf("after lxc operation delete %s:\n%s", id, out)

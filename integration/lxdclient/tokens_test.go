@@ -13,8 +13,8 @@ import (
 
 // TestClusterTokens drives join tokens with the real client: `lxc cluster add` prints a
 // token (a token operation), `list-tokens` lists it through another member, `revoke-token`
-// cancels it, a second token printed by the client joins a 4th member, and `lxc cluster
-// remove` removes it.
+// cancels it, a second token printed by the client joins a 4th member (whose events reach
+// an `lxc monitor` connected before it joined), and `lxc cluster remove` removes it.
 func TestClusterTokens(t *testing.T) {
 	NeedLXC(t)
 	ms := StartCluster(t, 3)
@@ -38,6 +38,7 @@ func TestClusterTokens(t *testing.T) {
 		t.Fatalf("after revoke-token the cluster still holds tokens %v (%v)", ts, err)
 	}
 
+	watch := monitor(t, c, "--type=lifecycle") // connected before node4 exists
 	tok = printedToken(t, c.MustRun("cluster", "add", "node4"), "node4")
 	n4 := agenttest.Start(t, "node4", agenttest.NewAddr(t))
 	n4.MustRunInput(agenttest.PreseedYAML(t, agenttest.TokenPreseed(n4, tok)), "init", "--preseed")
@@ -48,6 +49,10 @@ func TestClusterTokens(t *testing.T) {
 		}
 		return nil
 	})
+	// A profile is created, and its event sent, by the member handling the request: node4's
+	// events reach node2's client once node2 follows the member its replica just learnt of.
+	n := 0
+	waitFor(t, watch, "location: node4", func() { n++; n4.MustRun("profile", "create", fmt.Sprintf("from4-%d", n)) })
 	if list := c.MustRun("cluster", "list-tokens"); strings.Contains(list, "node4") {
 		t.Fatalf("list-tokens still has the used token of node4:\n%s", list)
 	}

@@ -64,7 +64,7 @@ type outcome struct {
 }
 
 func (o outcome) equal() bool {
-	return o.err == "" && len(o.ansible) > 0 && fmt.Sprint(o.ansible) == fmt.Sprint(o.orch)
+	return o.err == "" && fmt.Sprint(o.ansible) == fmt.Sprint(o.orch)
 }
 
 // TestCorpusRecapOnLab runs every corpus playbook the manifest (playbooks/testdata/corpus/LAB)
@@ -91,10 +91,13 @@ func TestCorpusRecapOnLab(t *testing.T) {
 	checkSelection(t, corpus, m)
 	var mu sync.Mutex
 	var results []outcome
-	only := os.Getenv("ORCH_RECAP_ONLY")
+	only, err := regexp.Compile(os.Getenv("ORCH_RECAP_ONLY"))
+	if err != nil {
+		t.Fatalf("ORCH_RECAP_ONLY: %v", err)
+	}
 	t.Run("playbooks", func(t *testing.T) {
 		for _, p := range m.run {
-			if only != "" && !strings.Contains(p.path, only) {
+			if !only.MatchString(p.path) {
 				continue
 			}
 			t.Run(p.path, func(t *testing.T) {
@@ -172,8 +175,11 @@ func compare(t *testing.T, ansible, corpus string, p labPlaybook) outcome {
 	}()
 	wg.Wait()
 	o.ansible, o.orch, o.took = recap(aOut), recap(oOut), time.Since(start)
-	if len(o.ansible) == 0 {
-		o.err = "ansible-playbook printed no recap"
+	switch {
+	case !strings.Contains(aOut, "PLAY RECAP"):
+		o.err = "ansible-playbook did not run it"
+	case !strings.Contains(oOut, "PLAY RECAP"):
+		o.err = "orch did not run it: " + firstLine(oOut, "Error: ")
 	}
 	if !o.equal() {
 		t.Logf("ansible-playbook:\n%s\norch:\n%s", aOut, oOut)
@@ -219,6 +225,16 @@ func run(dir string, env []string, name string, args ...string) string {
 	return out.String()
 }
 
+// firstLine is the first line of out starting with prefix, or "".
+func firstLine(out, prefix string) string {
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			return strings.TrimPrefix(l, prefix)
+		}
+	}
+	return ""
+}
+
 var recapLine = regexp.MustCompile(`(?m)^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+skipped=(\d+)`)
 
 // recap reads the PLAY RECAP lines of a run's output.
@@ -231,47 +247,75 @@ func recap(out string) map[string]string {
 }
 
 // report logs the fraction and each difference with its known cause, writes RECAP-LAB when
-// ORCH_RECAP_WRITE is set, and fails below the target.
+// ORCH_RECAP_WRITE is set (a run of some playbooks, ORCH_RECAP_ONLY, replaces their lines
+// and keeps the others'), and fails below the target.
 func report(t *testing.T, corpus string, m manifest, results []outcome, ansible string) {
-	slices.SortFunc(results, func(a, b outcome) int { return strings.Compare(a.path, b.path) })
+	path := filepath.Join(corpus, "RECAP-LAB")
+	lines := map[string]string{}
+	if os.Getenv("ORCH_RECAP_ONLY") != "" {
+		lines = previousLines(path, m)
+	}
+	equal := 0
+	for _, o := range results {
+		lines[o.path] = resultLine(o, m)
+	}
+	for _, l := range lines {
+		if strings.HasPrefix(l, "same\t") {
+			equal++
+		}
+	}
+	frac := float64(equal) / float64(max(len(lines), 1))
 	var b strings.Builder
 	version, _ := exec.Command(ansible, "--version").Output()
 	first, _, _ := strings.Cut(string(version), "\n")
 	fmt.Fprintf(&b, "# Per-host PLAY RECAP of orch play vs %s on fresh Debian 12 lab hosts,\n", first)
-	fmt.Fprintf(&b, "# %s (integration/playrecap TestCorpusRecapOnLab, `make recap-compare`).\n", time.Now().UTC().Format("2006-01-02"))
-	equal := 0
-	for _, o := range results {
-		if o.equal() {
-			equal++
-		}
-	}
-	frac := float64(equal) / float64(max(len(results), 1))
+	fmt.Fprintf(&b, "# %s (integration/playrecap TestCorpusRecapOnLab, `make recap-compare`; the corpus/LAB selection).\n", time.Now().UTC().Format("2006-01-02"))
 	fmt.Fprintf(&b, "# %d of %d playbooks have equal recaps (%.1f%%; target %.0f%%); %d corpus playbooks skipped (LAB says why).\n",
-		equal, len(results), 100*frac, 100*target, len(m.skip))
-	for _, o := range results {
-		state := "same"
-		if !o.equal() {
-			state = "DIFF"
-		}
-		fmt.Fprintf(&b, "%s\t%s\t%ds\tansible %s", state, o.path, int(o.took.Seconds()), fmtRecap(o.ansible))
-		if !o.equal() {
-			fmt.Fprintf(&b, "\torch %s", fmtRecap(o.orch))
-			if o.err != "" {
-				fmt.Fprintf(&b, "\t(%s)", o.err)
-			}
-			if c := m.known[o.path]; c != "" {
-				fmt.Fprintf(&b, "\tcause: %s", c)
-			}
-		}
-		b.WriteString("\n")
+		equal, len(lines), 100*frac, 100*target, len(m.skip))
+	b.WriteString("# state\tplaybook\tseconds (both runs, in parallel)\tansible's recap\t[orch's recap, cause when different]\n")
+	for _, p := range slices.Sorted(maps.Keys(lines)) {
+		b.WriteString(lines[p] + "\n")
 	}
 	t.Log("\n" + b.String())
-	if os.Getenv("ORCH_RECAP_WRITE") != "" && os.Getenv("ORCH_RECAP_ONLY") == "" {
-		writeFile(t, filepath.Join(corpus, "RECAP-LAB"), b.String())
+	if os.Getenv("ORCH_RECAP_WRITE") != "" {
+		writeFile(t, path, b.String())
 	}
 	if frac < target {
 		t.Errorf("%.1f%% of the recaps are equal, target %.0f%%", 100*frac, 100*target)
 	}
+}
+
+// resultLine is o's line in RECAP-LAB.
+func resultLine(o outcome, m manifest) string {
+	state := "same"
+	if !o.equal() {
+		state = "DIFF"
+	}
+	l := fmt.Sprintf("%s\t%s\t%ds\tansible %s", state, o.path, int(o.took.Seconds()), fmtRecap(o.ansible))
+	if o.equal() {
+		return l
+	}
+	l += "\torch " + fmtRecap(o.orch)
+	if o.err != "" {
+		l += "\t(" + o.err + ")"
+	}
+	if c := m.known[o.path]; c != "" {
+		l += "\tcause: " + c
+	}
+	return l
+}
+
+// previousLines reads RECAP-LAB's result lines of the playbooks the manifest still runs.
+func previousLines(path string, m manifest) map[string]string {
+	out := map[string]string{}
+	data, _ := os.ReadFile(path)
+	for _, l := range strings.Split(string(data), "\n") {
+		f := strings.Split(l, "\t")
+		if len(f) > 2 && (f[0] == "same" || f[0] == "DIFF") && slices.ContainsFunc(m.run, func(p labPlaybook) bool { return p.path == f[1] }) {
+			out[f[1]] = l
+		}
+	}
+	return out
 }
 
 func fmtRecap(m map[string]string) string {

@@ -52,18 +52,18 @@ func (c StatusCode) IsFinal() bool { return c >= Success }
 
 // Operation is a background operation, as LXD's (GET /1.0/operations/ID).
 type Operation struct {
-	ID          string              `json:"id"`
-	Class       string              `json:"class"`
-	Description string              `json:"description"`
-	CreatedAt   time.Time           `json:"created_at"`
-	UpdatedAt   time.Time           `json:"updated_at"`
-	Status      string              `json:"status"`
-	StatusCode  StatusCode          `json:"status_code"`
-	Resources   map[string][]string `json:"resources"`
-	Metadata    map[string]any      `json:"metadata"`
-	MayCancel   bool                `json:"may_cancel"`
-	Err         string              `json:"err"`
-	Location    string              `json:"location"`
+	ID          string              `json:"id" yaml:"id"`
+	Class       string              `json:"class" yaml:"class"`
+	Description string              `json:"description" yaml:"description"`
+	CreatedAt   time.Time           `json:"created_at" yaml:"created_at"`
+	UpdatedAt   time.Time           `json:"updated_at" yaml:"updated_at"`
+	Status      string              `json:"status" yaml:"status"`
+	StatusCode  StatusCode          `json:"status_code" yaml:"status_code"`
+	Resources   map[string][]string `json:"resources" yaml:"resources"`
+	Metadata    map[string]any      `json:"metadata" yaml:"metadata"`
+	MayCancel   bool                `json:"may_cancel" yaml:"may_cancel"`
+	Err         string              `json:"err" yaml:"err"`
+	Location    string              `json:"location" yaml:"location"`
 }
 
 // Event types, as LXD's.
@@ -75,52 +75,52 @@ const (
 
 // Event is one message of /1.0/events.
 type Event struct {
-	Type      string          `json:"type"`
-	Timestamp time.Time       `json:"timestamp"`
-	Metadata  json.RawMessage `json:"metadata"`
-	Location  string          `json:"location,omitempty"`
-	Project   string          `json:"project,omitempty"`
+	Type      string          `json:"type" yaml:"type"`
+	Timestamp time.Time       `json:"timestamp" yaml:"timestamp"`
+	Metadata  json.RawMessage `json:"metadata" yaml:"metadata"`
+	Location  string          `json:"location,omitempty" yaml:"location,omitempty"`
+	Project   string          `json:"project,omitempty" yaml:"project,omitempty"`
 }
 
 // EventLifecycle is the metadata of a lifecycle event (an object created, started, …).
 type EventLifecycle struct {
-	Action    string         `json:"action"`
-	Source    string         `json:"source"`
-	Context   map[string]any `json:"context,omitempty"`
-	Requestor *Requestor     `json:"requestor,omitempty"`
+	Action    string         `json:"action" yaml:"action"`
+	Source    string         `json:"source" yaml:"source"`
+	Context   map[string]any `json:"context,omitempty" yaml:"context,omitempty"`
+	Requestor *Requestor     `json:"requestor,omitempty" yaml:"requestor,omitempty"`
 }
 
 // Requestor is who caused a lifecycle event.
 type Requestor struct {
-	Username string `json:"username"`
-	Protocol string `json:"protocol"`
-	Address  string `json:"address"`
+	Username string `json:"username" yaml:"username"`
+	Protocol string `json:"protocol" yaml:"protocol"`
+	Address  string `json:"address" yaml:"address"`
 }
 
 // EventLogging is the metadata of a logging event.
 type EventLogging struct {
-	Message string            `json:"message"`
-	Level   string            `json:"level"`
-	Context map[string]string `json:"context"`
+	Message string            `json:"message" yaml:"message"`
+	Level   string            `json:"level" yaml:"level"`
+	Context map[string]string `json:"context" yaml:"context"`
 }
 
 // InstanceExecPost is POST /1.0/instances/NAME/exec, as LXD's.
 type InstanceExecPost struct {
-	Command      []string          `json:"command"`
+	Command      []string          `json:"command" yaml:"command"`
 	WaitForWS    bool              `json:"wait-for-websocket"`
-	Interactive  bool              `json:"interactive"`
-	Environment  map[string]string `json:"environment"`
-	Width        int               `json:"width"`
-	Height       int               `json:"height"`
+	Interactive  bool              `json:"interactive" yaml:"interactive"`
+	Environment  map[string]string `json:"environment" yaml:"environment"`
+	Width        int               `json:"width" yaml:"width"`
+	Height       int               `json:"height" yaml:"height"`
 	RecordOutput bool              `json:"record-output"`
-	User         uint32            `json:"user"`
-	Group        uint32            `json:"group"`
-	Cwd          string            `json:"cwd"`
+	User         uint32            `json:"user" yaml:"user"`
+	Group        uint32            `json:"group" yaml:"group"`
+	Cwd          string            `json:"cwd" yaml:"cwd"`
 }
 
 // InstanceExecControl is a message of an exec's control websocket.
 type InstanceExecControl struct {
-	Command string            `json:"command"`
-	Args    map[string]string `json:"args"`
-	Signal  int               `json:"signal"`
+	Command string            `json:"command" yaml:"command"`
+	Args    map[string]string `json:"args" yaml:"args"`
+	Signal  int               `json:"signal" yaml:"signal"`
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"orch/nodeagent/api"
+	"orch/nodeagent/daemon/rest"
 	"orch/nodeagent/daemon/serve"
 	"orch/nodeagent/daemon/upgrade"
 	"orch/nodeagent/localdb"
@@ -30,7 +31,9 @@ type health struct {
 	hash    string // membersHash(members)
 	// held is, on the leader, the hash of the member list each member said it holds
 	// (membersHaveHeader): a member holding the current list gets heartbeats without it.
-	held    map[string]string
+	held map[string]string
+	// seen is, on the leader, when each member last answered a heartbeat round.
+	seen    map[string]time.Time
 	cluster version.Info // the database's schema version and API level
 	heard   bool         // a heartbeat (or an announce answer) arrived since start
 	kick    chan struct{}
@@ -70,7 +73,9 @@ func (d *Daemon) noteLeaderClock(r *http.Request) {
 	d.health.mu.Unlock()
 }
 
-func newHealth() *health { return &health{kick: make(chan struct{}, 1), held: map[string]string{}} }
+func newHealth() *health {
+	return &health{kick: make(chan struct{}, 1), held: map[string]string{}, seen: map[string]time.Time{}}
+}
 
 // membersHashHeader (leader to member) is membersHash of the cluster's member list; a
 // heartbeat whose members are null means "the list you said you hold". membersHaveHeader
@@ -119,11 +124,13 @@ func (h *health) setHeld(name, hash string) {
 	h.held[name] = hash
 }
 
-// forgetHeld drops what members said they hold (on gaining or losing leadership).
+// forgetHeld drops what members said they hold and when they last answered (on gaining or
+// losing leadership): another leader may have heard from them since.
 func (h *health) forgetHeld() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	clear(h.held)
+	clear(h.seen)
 }
 
 // kickRound asks the heartbeat loop for a round now (on the leader), so that a version or
@@ -296,7 +303,7 @@ func (d *Daemon) heartbeatRound(ctx context.Context) time.Duration {
 	d.followRaftTimings(ctx)
 	hb := d.buildHeartbeat(members)
 	answered := d.sendHeartbeats(ctx, members, hb, min(iv, 2*time.Second))
-	if err := d.recordHeartbeats(ctx, answered); err != nil && !errors.Is(err, context.Canceled) {
+	if err := d.recordRound(ctx, members, answered, threshold); err != nil && !errors.Is(err, context.Canceled) {
 		d.log.Warn("recording heartbeats failed", "err", err)
 	}
 	if migrated, err := d.migrator.Migrate(ctx); err != nil && !errors.Is(err, context.Canceled) {
@@ -411,6 +418,81 @@ func (d *Daemon) heartbeatOne(ctx context.Context, m memberRow, bodies [2][]byte
 	return ans.Version, true
 }
 
+// recordRound writes what a round learnt through raft, and only what a reader of the
+// members table needs: an answering member's heartbeat once the recorded one is half the
+// threshold old (or its version changed), and for a member that stopped answering the exact
+// time the leader last heard it (kept in memory between writes). So a live member never
+// looks older than half the threshold plus a round, a dead one goes OFFLINE exactly the
+// threshold after its last answer, and an idle cluster writes a round entry every other
+// round instead of every round (issue 19: heartbeat rounds written through raft). After a
+// failover the new leader knows nothing in memory: a member that died in the old leader's
+// last half-threshold may be listed OFFLINE that much early.
+func (d *Daemon) recordRound(ctx context.Context, members []memberRow, answered map[string]version.Info, threshold time.Duration) error {
+	st := d.store()
+	if st == nil {
+		return ErrNotInitialised
+	}
+	stmts := d.roundStatements(members, answered, d.now(), threshold)
+	if len(stmts) == 0 {
+		return nil
+	}
+	_, err := st.Exec(ctx, store.Request(stmts))
+	return err
+}
+
+// roundStatements are recordRound's writes; it notes who answered, at now.
+func (d *Daemon) roundStatements(members []memberRow, answered map[string]version.Info, now time.Time, threshold time.Duration) []store.Statement {
+	ms := now.UnixMilli()
+	var stmts []store.Statement
+	d.health.mu.Lock()
+	defer d.health.mu.Unlock()
+	known := map[string]bool{}
+	for _, m := range members {
+		known[m.name] = true
+		if m.heartbeat.After(now) && len(stmts) == 0 {
+			// A previous leader with a clock ahead recorded heartbeats in the future.
+			stmts = append(stmts, storeStmt(`UPDATE members SET heartbeat = ? WHERE heartbeat > ?`, ms, ms))
+		}
+	}
+	for _, m := range members {
+		v, ok := answered[m.name]
+		if ok {
+			d.health.seen[m.name] = now
+			if v != m.ver || now.Sub(m.heartbeat) >= threshold/2 || m.heartbeat.After(now) {
+				stmts = append(stmts, heartbeatStmt(ms, m.name, v))
+			}
+			continue
+		}
+		if seen, ok := d.health.seen[m.name]; ok && seen.After(m.heartbeat) {
+			stmts = append(stmts, storeStmt(`UPDATE members SET heartbeat = ? WHERE name = ?`, seen.UnixMilli(), m.name))
+		}
+	}
+	for _, n := range sortedAnswered(answered) {
+		if !known[n] { // joined since the round read the members
+			stmts = append(stmts, heartbeatStmt(ms, n, answered[n]))
+		}
+	}
+	return stmts
+}
+
+// heartbeatStmt records member name heard at ms (Unix milliseconds) running v.
+func heartbeatStmt(ms int64, name string, v version.Info) store.Statement {
+	return store.Statement{
+		SQL:  `UPDATE members SET heartbeat = ?, version = ?, schema = ?, api_level = ? WHERE name = ?`,
+		Args: []any{ms, v.Version, int64(v.Schema), int64(v.APILevel), name},
+	}
+}
+
+// sortedAnswered are the names of answered, sorted.
+func sortedAnswered(answered map[string]version.Info) []string {
+	names := make([]string, 0, len(answered))
+	for n := range answered {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
 // recordHeartbeats writes the time of this round by this (the leader's) clock, chosen here
 // before the entry enters the log, and the versions of the members that answered, in one
 // raft entry. The same entry brings heartbeats that a previous leader with a clock ahead
@@ -455,6 +537,9 @@ func (d *Daemon) postHeartbeat(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set(membersHaveHeader, d.health.heldHash())
 	d.noteLeaderClock(r)
 	d.followRaftTimings(r.Context())
+	if d.repairing.Load() {
+		return unavailable("member %q: %v", d.memberName(), rest.ErrRepairing)
+	}
 	if st := d.store(); st != nil && st.Broken() != nil {
 		// Not answering makes this member OFFLINE, so the leader gives its role to
 		// another member when it can (its replica no longer follows the log).

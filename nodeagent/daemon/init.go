@@ -158,6 +158,8 @@ func (d *Daemon) bootstrap(ctx context.Context, p api.Preseed) (err error) {
 			d.undoMember()
 		}
 	}()
+	// Raft starts with the preseed's timings, the leader lease included (fixed at start).
+	local[localdb.KeyRaftTimings] = formatRaftTimings(clusterTimings(global))
 	if err := d.becomeMember(kp, p.Cluster.ServerName, local); err != nil {
 		return err
 	}
@@ -236,7 +238,7 @@ func (d *Daemon) undoMember() {
 	}
 	d.setName("")
 	_ = d.local.Set(map[string]string{localdb.KeyMemberName: "", localdb.KeyClusterID: "", "cluster.https_address": "",
-		localdb.KeyEpoch: "", localdb.KeyCutOff: "", localdb.KeyRecovered: ""})
+		localdb.KeyEpoch: "", localdb.KeyCutOff: "", localdb.KeyRecovered: "", localdb.KeyRaftTimings: ""})
 	d.fence.Reset()
 	_ = d.local.SetRaftNodes(nil)
 	_ = d.local.SetLastIndexTerm(0, 0)

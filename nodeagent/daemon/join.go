@@ -16,6 +16,7 @@ import (
 	"orch/nodeagent/api/pki"
 	"orch/nodeagent/config"
 	"orch/nodeagent/daemon/tokens"
+	"orch/nodeagent/localdb"
 	"orch/nodeagent/store"
 	"orch/nodeagent/version"
 )
@@ -45,6 +46,10 @@ type acceptResponse struct {
 	Members     []heartbeatMember `json:"members"`
 	// Epoch is the cluster epoch the joiner enters (epoch.go).
 	Epoch api.Epoch `json:"epoch"`
+	// RaftTimings are the cluster's raft timings (formatRaftTimings), so that the joiner's
+	// raft starts with them, the leader lease included. Joiner and leader run the same
+	// version (checkJoiner), so the field is always understood.
+	RaftTimings string `json:"raft_timings,omitempty"`
 }
 
 // completeResponse tells the joiner the role it was given.
@@ -147,6 +152,9 @@ func (d *Daemon) join(ctx context.Context, p api.Preseed) (err error) {
 		return err
 	}
 	d.applyHeartbeatLocally(heartbeat{LeaderAddress: via, Members: resp.Members})
+	if resp.RaftTimings != "" {
+		local[localdb.KeyRaftTimings] = resp.RaftTimings
+	}
 	if err := d.becomeMember(kp, c.ServerName, local); err != nil {
 		return err
 	}
@@ -331,8 +339,12 @@ func (d *Daemon) writeAccepted(ctx context.Context, w http.ResponseWriter) error
 	if err != nil {
 		return err
 	}
+	cfg, err := d.globalConfigLocal(ctx)
+	if err != nil {
+		return err
+	}
 	return writeOK(w, acceptResponse{ClusterCert: string(cid.pair.CertPEM), ClusterKey: string(cid.pair.KeyPEM),
-		Members: d.buildHeartbeat(members).Members, Epoch: d.currentEpoch()}, "")
+		Members: d.buildHeartbeat(members).Members, Epoch: d.currentEpoch(), RaftTimings: formatRaftTimings(clusterTimings(cfg))}, "")
 }
 
 // authenticateJoin checks the trust password or the join token. For a token it returns

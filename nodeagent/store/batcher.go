@@ -14,7 +14,7 @@ import (
 // together into the next entry, up to maxEntryRequests requests or
 // maxEntryBytes bytes (one request larger than that still gets an entry).
 const (
-	defaultMaxInflight = 2
+	defaultMaxInflight = 1
 	maxEntryRequests   = 1024
 	maxEntryBytes      = 1 << 20
 	maxRequestBytes    = 16 << 20

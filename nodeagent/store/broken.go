@@ -11,7 +11,8 @@ import (
 
 // A member whose local storage fails (SQLite cannot commit, the raft log
 // cannot store entries, an entry of an unknown codec version) is broken until
-// it is restarted: its database no longer follows the log. Were it leader,
+// it is reopened (Close, Open: the daemon does so by itself): its database no
+// longer follows the log. Were it leader,
 // every linearizable read and every write of the cluster would fail through
 // it while raft kept it in charge. So a broken member hands leadership over
 // and stands aside in elections (ballotTransport): it refuses leadership
@@ -59,7 +60,7 @@ func (s *Store) breakWith(err error) {
 		s.broken.mu.Lock()
 		s.broken.err = err
 		s.broken.mu.Unlock()
-		s.log.Error("this member's store is broken: handing leadership over and no longer standing for election until restarted", "error", err)
+		s.log.Error("this member's store is broken: handing leadership over and no longer standing for election until it is reopened", "error", err)
 		go s.stepAside()
 	})
 }

@@ -33,10 +33,11 @@ var (
 	ErrHasState = errors.New("raft state already exists")
 	// ErrBroken is returned once the local database failed to commit an
 	// applied entry, or the local raft log failed to store entries, or an
-	// entry was written by a newer codec version: the store must be restarted
-	// (it then replays the log). A broken member hands leadership over and
+	// entry was written by a newer codec version: the store must be closed and
+	// opened again (it then replays the log; the daemon does it by itself, see
+	// nodeagent/daemon/repair.go). A broken member hands leadership over and
 	// stops standing for election (see DESIGN.md, "A broken member").
-	ErrBroken = errors.New("local database failed to commit; restart required")
+	ErrBroken = errors.New("local database failed to commit; the store must be reopened (the daemon reopens it by itself)")
 	// ErrOutcomeUnknown is returned for a write that may or may not have been
 	// committed: this member's database broke while the write was in flight,
 	// but the other members may have applied it. It must not be retried

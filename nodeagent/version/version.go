@@ -43,29 +43,32 @@ func Min(a, b Info) Info { return api.MinVersion(a, b) }
 // and uses /1.0/containers without "instances"), so an extension is listed only when what
 // it promises works.
 var lxdExtensions = []string{
-	"etag_config",                // ETag and If-Match on GET/PUT/PATCH /1.0 and the objects
-	"clustering",                 // /1.0/cluster, /1.0/cluster/members
-	"clustering_join_token",      // join tokens from POST /1.0/cluster/members
-	"clustering_roles",           // roles of members (database, database-leader, database-standby)
-	"clustering_failure_domains", // failure_domain of members, PUT/PATCH to set it
-	"clustering_edit_roles",      // PUT/PATCH of members with roles (the database roles are the cluster's to assign, as in LXD: sent back unchanged, other roles refused)
-	"storage",                    // /1.0/storage-pools and custom volumes, ?target=
-	"network",                    // /1.0/networks, ?target=
-	"instances",                  // /1.0/instances (and /1.0/containers as its alias)
-	"container_full",             // GET /1.0/instances?recursion=2: instances with state
-	"instance_get_full",          // GET /1.0/instances/NAME?recursion=1: the instance with its state
-	"instance_all_projects",      // GET /1.0/instances?all-projects=true: every project's (there is one, default)
-	"api_filtering",              // ?filter= on GET /1.0/instances and /1.0/images
-	"projects",                   // /1.0/projects: the default project only
-	"certificate_update",         // PUT/PATCH /1.0/certificates/FINGERPRINT
-	"directory_manipulation",     // files API: directories (X-LXD-type: directory)
-	"file_delete",                // DELETE /1.0/instances/NAME/files?path=
-	"file_append",                // X-LXD-write: append on file push
-	"operation_description",      // description of operations (/1.0/operations)
-	"event_lifecycle",            // lifecycle events on /1.0/events
-	"event_location",             // location of events (the member that sent them)
-	"cluster_join_token_expiry",  // join tokens expire (cluster.join_token_expiry)
-	"certificate_token",          // POST /1.0/certificates with token: a certificate-add token operation
+	"etag_config",                    // ETag and If-Match on GET/PUT/PATCH /1.0 and the objects
+	"clustering",                     // /1.0/cluster, /1.0/cluster/members
+	"clustering_join_token",          // join tokens from POST /1.0/cluster/members
+	"clustering_roles",               // roles of members (database, database-leader, database-standby)
+	"clustering_failure_domains",     // failure_domain of members, PUT/PATCH to set it
+	"clustering_edit_roles",          // PUT/PATCH of members with roles (the database roles are the cluster's to assign, as in LXD: sent back unchanged, other roles refused)
+	"storage",                        // /1.0/storage-pools and custom volumes, ?target=
+	"network",                        // /1.0/networks, ?target=
+	"instances",                      // /1.0/instances (and /1.0/containers as its alias)
+	"container_full",                 // GET /1.0/instances?recursion=2: instances with state
+	"instance_get_full",              // GET /1.0/instances/NAME?recursion=1: the instance with its state
+	"instance_all_projects",          // GET /1.0/instances?all-projects=true: every project's (there is one, default)
+	"api_filtering",                  // ?filter= on GET /1.0/instances and /1.0/images
+	"projects",                       // /1.0/projects: the default project only
+	"certificate_update",             // PUT/PATCH /1.0/certificates/FINGERPRINT
+	"directory_manipulation",         // files API: directories (X-LXD-type: directory)
+	"file_delete",                    // DELETE /1.0/instances/NAME/files?path=
+	"file_append",                    // X-LXD-write: append on file push
+	"operation_description",          // description of operations (/1.0/operations)
+	"event_lifecycle",                // lifecycle events on /1.0/events
+	"event_location",                 // location of events (the member that sent them)
+	"cluster_join_token_expiry",      // join tokens expire (cluster.join_token_expiry)
+	"certificate_token",              // POST /1.0/certificates with token: a certificate-add token operation
+	"metrics",                        // GET /1.0/metrics (instances' and the daemon's), certificates of type metrics
+	"metrics_authentication",         // core.metrics_authentication=false opens /1.0/metrics to anyone
+	"container_exec_signal_handling", // exec's control websocket passes signals on to the command
 }
 
 // Extensions lists the API extensions of this build's level: LXD's that are implemented,

@@ -42,6 +42,8 @@ type Facts struct {
 	ServiceMgr   string // systemd when systemd is PID 1, else PID 1's name (ansible_service_mgr)
 	Architecture string // uname -m (ansible_architecture)
 	Kernel       string // uname -r (ansible_kernel)
+	System       string // uname -s: Linux (ansible_system)
+	Release      string // os-release's VERSION_CODENAME: bookworm (ansible_distribution_release)
 	PkgMgr       string // apt, dnf, yum or "" (ansible_pkg_mgr)
 	// Features are kernel features: btrfs, zfs, device-mapper, nftables (built in, loaded or
 	// available as a module).
@@ -90,9 +92,9 @@ var tools = []string{"lxc-start", "dnsmasq", "nft", "mkfs.btrfs", "lvcreate", "z
 const factsScript = `PATH=$PATH:/usr/sbin:/sbin
 set -f
 . /etc/os-release 2>/dev/null
-echo "id=$ID"; echo "like=$ID_LIKE"; echo "name=$NAME"; echo "version=$VERSION_ID"
+echo "id=$ID"; echo "like=$ID_LIKE"; echo "name=$NAME"; echo "version=$VERSION_ID"; echo "release=$VERSION_CODENAME"
 read -r init < /proc/1/comm 2>/dev/null; echo "init=$init"
-set -- $(uname -rm); k=$1; echo "arch=$2"; echo "kernel=$k"
+set -- $(uname -srm); k=$2; echo "system=$1"; echo "arch=$3"; echo "kernel=$k"
 for pm in apt-get dnf yum; do command -v $pm >/dev/null 2>&1 && { echo "pm=$pm"; break; }; done
 for t in %s; do command -v $t >/dev/null 2>&1 && echo "tool=$t"; done
 words=" $(cat /proc/filesystems /proc/misc 2>/dev/null | tr -s '\t\n' '  ') "
@@ -198,6 +200,7 @@ func parseLines(out string) *Facts {
 	f.Distribution, f.Version = distribution(kv["id"], kv["name"]), kv["version"]
 	f.OSFamily = osFamily(kv["id"], kv["like"])
 	f.ServiceMgr, f.Architecture, f.Kernel = kv["init"], kv["arch"], kv["kernel"]
+	f.System, f.Release = kv["system"], kv["release"]
 	f.PkgMgr = strings.TrimSuffix(kv["pm"], "-get")
 	f.Hostname, f.FQDN = kv["hostname"], kv["fqdn"]
 	if f.FQDN == "" {
@@ -332,6 +335,8 @@ func (f *Facts) AnsibleFacts() map[string]any {
 		"ansible_service_mgr":                f.ServiceMgr,
 		"ansible_architecture":               f.Architecture,
 		"ansible_kernel":                     f.Kernel,
+		"ansible_system":                     f.System,
+		"ansible_distribution_release":       f.Release,
 		"ansible_pkg_mgr":                    f.PkgMgr,
 		"orch_kernel_features":               features,
 		"orch_tools":                         present,

@@ -68,8 +68,8 @@ func lookPath(tool string) error {
 }
 
 func TestParseFacts(t *testing.T) {
-	f := parseFacts("id=rocky\nlike=rhel centos fedora\nname=Rocky Linux\nversion=9.4\ninit=systemd\narch=aarch64\nkernel=5.14\npm=dnf\ntool=nft\nfeature=dm_mod\nmem=SwapTotal:2048\nsockets=2\ncores=4\nfips=1\n")
-	want := &Facts{OSFamily: "RedHat", Distribution: "Rocky", Version: "9.4", ServiceMgr: "systemd", Architecture: "aarch64",
+	f := parseFacts("id=rocky\nlike=rhel centos fedora\nname=Rocky Linux\nversion=9.4\nrelease=blue onyx\ninit=systemd\nsystem=Linux\narch=aarch64\nkernel=5.14\npm=dnf\ntool=nft\nfeature=dm_mod\nmem=SwapTotal:2048\nsockets=2\ncores=4\nfips=1\n")
+	want := &Facts{OSFamily: "RedHat", Distribution: "Rocky", Version: "9.4", ServiceMgr: "systemd", Architecture: "aarch64", System: "Linux", Release: "blue onyx",
 		Kernel: "5.14", PkgMgr: "dnf", Features: map[string]bool{"btrfs": false, "zfs": false, "device-mapper": true, "nftables": false},
 		Tools:  map[string]bool{"lxc-start": false, "dnsmasq": false, "nft": true, "mkfs.btrfs": false, "lvcreate": false, "zfs": false, "xz": false},
 		Memory: map[string]int{"SwapTotal": 2048}, Sockets: 2, Cores: 4, FIPS: true}
@@ -257,4 +257,34 @@ func runtimeMachine(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// TestPlatformFactsAgainstAnsible: ansible_system and ansible_distribution_release (roles
+// template them: ansible-examples' foo.j2, apt repository lines) are Ansible's on this machine.
+func TestPlatformFactsAgainstAnsible(t *testing.T) {
+	f, err := Gather(t.Context(), &localRunner{}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours := f.AnsibleFacts()
+	ansible, err := exec.LookPath("ansible")
+	if err != nil {
+		t.Skip("ansible not installed: nothing to compare with")
+	}
+	out, err := exec.Command(ansible, "localhost", "-c", "local", "-m", "setup", "-a", "gather_subset=min").Output()
+	if err != nil {
+		t.Fatalf("ansible setup: %v", err)
+	}
+	_, js, _ := strings.Cut(string(out), "=> ")
+	var theirs struct {
+		Facts map[string]any `json:"ansible_facts"`
+	}
+	if err := json.Unmarshal([]byte(js), &theirs); err != nil {
+		t.Fatalf("ansible's output: %v\n%s", err, out)
+	}
+	for _, k := range []string{"ansible_system", "ansible_distribution_release", "ansible_kernel", "ansible_architecture"} {
+		if fmt.Sprint(theirs.Facts[k]) != fmt.Sprint(ours[k]) {
+			t.Errorf("%s: ansible %v, orch %v", k, theirs.Facts[k], ours[k])
+		}
+	}
 }

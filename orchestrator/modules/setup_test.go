@@ -60,7 +60,7 @@ func TestSetupGathersByDefault(t *testing.T) {
       register: trimmed
     - assert:
         that:
-          - trimmed.ansible_facts | length == 4
+          - trimmed.ansible_facts | length == 5  # distribution, _version, _major_version, _release, kernel
           - trimmed.ansible_facts.ansible_kernel is defined
 `))
 	if err != nil {

@@ -2,46 +2,20 @@ package hostmods_test
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"orch/internal/shell"
 	"orch/playbooks"
 )
 
-// firewalldHarness runs every host command in a private mount namespace where a copy of
-// /etc/firewalld is mounted over it: firewall-offline-cmd (the real tool) edits the copy,
-// never this machine's configuration. firewalld itself does not run here (no D-Bus, and
+// firewalldHarness: firewall-offline-cmd (the real tool) edits a copy of /etc/firewalld
+// mounted over it in a private namespace. firewalld itself does not run here (no D-Bus, and
 // starting it would rewrite this shared machine's nftables), so runtime changes are tested
 // only on their refusal.
 func firewalldHarness(t *testing.T) (*harness, string) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (mount namespace)")
-	}
-	for _, bin := range []string{"firewall-offline-cmd", "unshare"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("%s not installed (scripts/install-deps.sh installs firewalld)", bin)
-		}
-	}
-	h := newHarness(t)
-	conf := filepath.Join(h.dir, "firewalld")
-	if out, err := exec.Command("cp", "-a", "/etc/firewalld/.", conf+"/").CombinedOutput(); err != nil {
-		if err := os.MkdirAll(conf, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if out, err := exec.Command("cp", "-a", "/etc/firewalld/.", conf+"/").CombinedOutput(); err != nil {
-			t.Fatalf("copy /etc/firewalld: %v\n%s", err, out)
-		}
-	} else {
-		_ = out
-	}
-	h.wrap = func(cmd string) string {
-		return "unshare -m sh -c " + shell.Quote("mount --bind "+shell.Quote(conf)+" /etc/firewalld && exec sh -c \"$0\"") + " " + shell.Quote(cmd)
-	}
-	return h, conf
+	h, dirs := bindHarness(t, []string{"firewall-offline-cmd"}, "/etc/firewalld")
+	return h, dirs[0]
 }
 
 // TestFirewalldOffline: the corpus's firewalld tasks (a port, permanent, as ansible-examples'

@@ -1,5 +1,7 @@
 // Package hostmods holds Ansible's everyday host modules (apt, package, service, user,
-// lineinfile, stat, get_url, git, cron, ...) run through a playbooks.Conn: they know nothing
+// lineinfile, stat, get_url, git, cron, ...) and the collection modules third-party
+// playbooks use (synchronize, mysql_*, postgresql_*, firewalld, helm, pacman, ...), run
+// through a playbooks.Conn: they know nothing
 // of orch, its inventory or its agent. Each takes Ansible's argument names and defaults,
 // returns Ansible's documented keys, reads the host's state in one command, decides in Go,
 // and changes the host through TaskContext.Change (so --check reports without changing)
@@ -83,6 +85,20 @@ var modules = map[string]playbooks.Module{
 	"pkgng":               playbooks.ModuleFunc(pkgngTool.run),
 	"openbsd_pkg":         playbooks.ModuleFunc(openbsdPkgTool.run),
 	"zypper":              playbooks.ModuleFunc(zypperTool.run),
+	"zypper_repository":   playbooks.ModuleFunc(zypperRepositoryModule),
+	"deb822_repository":   playbooks.ModuleFunc(deb822RepositoryModule),
+	"rpm_key":             playbooks.ModuleFunc(rpmKeyModule),
+	"haproxy":             playbooks.ModuleFunc(haproxyModule),
+	"nagios":              playbooks.ModuleFunc(nagiosModule),
+	"zfs":                 playbooks.ModuleFunc(zfsModule),
+	"mongodb_user":        playbooks.ModuleFunc(mongodbUserModule),
+	"jboss":               playbooks.ModuleFunc(jbossModule),
+	"rabbitmq_plugin":     playbooks.ModuleFunc(rabbitmqPluginModule),
+	"rabbitmq_user":       playbooks.ModuleFunc(rabbitmqUserModule),
+	"rabbitmq_vhost":      playbooks.ModuleFunc(rabbitmqVhostModule),
+	"postgresql_db":       playbooks.ModuleFunc(postgresqlDBModule),
+	"postgresql_user":     playbooks.ModuleFunc(postgresqlUserModule),
+	"postgresql_privs":    playbooks.ModuleFunc(postgresqlPrivsModule),
 }
 
 // collections maps a short name to the collection Ansible ships it in, when that is not
@@ -92,7 +108,9 @@ var collections = map[string]string{
 	"timezone": "community.general", "modprobe": "community.general", "locale_gen": "community.general",
 	"selinux": "ansible.posix", "seboolean": "ansible.posix", "synchronize": "ansible.posix", "firewalld": "ansible.posix",
 	"helm": "kubernetes.core", "helm_repository": "kubernetes.core",
-	"pacman": "community.general", "pkgng": "community.general", "openbsd_pkg": "community.general", "zypper": "community.general",
+	"pacman": "community.general", "pkgng": "community.general", "openbsd_pkg": "community.general", "zypper": "community.general", "zypper_repository": "community.general",
+	"haproxy":       "community.general",
+	"postgresql_db": "community.postgresql", "postgresql_user": "community.postgresql", "postgresql_privs": "community.postgresql",
 	"mysql_db": "community.mysql", "mysql_user": "community.mysql", "mysql_replication": "community.mysql",
 }
 

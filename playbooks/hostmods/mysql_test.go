@@ -23,6 +23,9 @@ type mariadb struct {
 
 func startMariaDB(t *testing.T) *mariadb {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: starts real servers / drives real tools")
+	}
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (MariaDB's unix_socket login as root)")
 	}

@@ -40,6 +40,9 @@ func pacmanRepo(t *testing.T, repo, ver string) {
 // holding a package built here: `executable` (the module's own argument, meant for AUR
 // helpers) is a script adding --root/--config, so nothing of this machine is touched.
 func TestPacmanOnLocalRepository(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: starts real servers / drives real tools")
+	}
 	for _, bin := range []string{"pacman", "repo-add", "bsdtar"} {
 		if _, err := exec.LookPath(bin); err != nil {
 			t.Skipf("%s not installed (scripts/install-deps.sh installs pacman-package-manager and libarchive-tools)", bin)

@@ -57,6 +57,12 @@ func methods() exec.Methods {
 			return false, nil
 		}
 	}
+	strs["find"] = func(self string, _ *exec.Value, a *exec.VarArgs) (any, error) {
+		return pyFind(self, a, false), nil
+	}
+	strs["rfind"] = func(self string, _ *exec.Value, a *exec.VarArgs) (any, error) {
+		return pyFind(self, a, true), nil
+	}
 	strs["index"] = func(self string, _ *exec.Value, a *exec.VarArgs) (any, error) {
 		i := strings.Index(self, a.First().String())
 		if i < 0 {
@@ -142,4 +148,35 @@ func pySplit(s string, a *exec.VarArgs, fromRight bool) []any {
 		out[i] = p
 	}
 	return out
+}
+
+// pyFind is Python's str.find/rfind(sub[, start[, end]]): the index in code
+// points, -1 when absent (gonja's gives 0 on an empty string).
+func pyFind(self string, a *exec.VarArgs, last bool) int {
+	rs := []rune(self)
+	start, end := 0, len(rs)
+	clamp := func(i int) int {
+		if i < 0 {
+			i += len(rs)
+		}
+		return min(max(i, 0), len(rs))
+	}
+	if len(a.Args) > 1 && !a.Args[1].IsNil() {
+		start = clamp(a.Args[1].Integer())
+	}
+	if len(a.Args) > 2 && !a.Args[2].IsNil() {
+		end = clamp(a.Args[2].Integer())
+	}
+	if len(a.Args) == 0 || start > end {
+		return -1
+	}
+	sub, hay := a.First().String(), string(rs[start:end])
+	i := strings.Index(hay, sub)
+	if last {
+		i = strings.LastIndex(hay, sub)
+	}
+	if i < 0 {
+		return -1
+	}
+	return start + len([]rune(hay[:i]))
 }

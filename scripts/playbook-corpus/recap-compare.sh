@@ -1,5 +1,6 @@
 #!/bin/sh
-# recap-compare.sh: runs the corpus playbooks listed in
+# recap-compare.sh: a quick local check (`make recap-compare` is the real comparison, on
+# fresh Debian lab hosts: integration/playrecap). Runs the corpus playbooks listed in
 # playbooks/testdata/corpus/RECAP with both `orch play --check` and
 # `ansible-playbook --check` against this machine (an inventory of
 # localhost with ansible_connection=local; check mode, so nothing is

@@ -83,4 +83,6 @@ type Verbs struct {
 	Remote  RemoteCmd  `cmd:"" help:"Manage the cluster's image servers (simplestreams)."`
 	Storage StorageCmd `cmd:"" help:"Manage storage pools and volumes."`
 	Network NetworkCmd `cmd:"" help:"Manage bridge networks."`
+	// Operation lists, shows and cancels background operations (LXD's).
+	Operation OperationCmd `cmd:"" help:"List, show and cancel the cluster's background operations."`
 }

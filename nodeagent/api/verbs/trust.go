@@ -35,6 +35,7 @@ func (c *TrustRemoveCmd) Run(e *Env) error {
 // TrustAddCmd trusts a client certificate.
 type TrustAddCmd struct {
 	Name string `arg:"" help:"A name for the certificate."`
+	Type string `help:"client (the whole API) or metrics (GET /1.0/metrics only), as lxc config trust add --type." default:"client" enum:"client,metrics"`
 }
 
 // Run reads the PEM from stdin and adds it.
@@ -50,7 +51,7 @@ func (c *TrustAddCmd) Run(e *Env) error {
 		return fmt.Errorf("stdin holds no PEM certificate")
 	}
 	return e.with("", func(ctx context.Context, cl *api.Client) error {
-		return cl.AddCertificate(ctx, api.CertificatesPost{Name: c.Name, Type: "client", Certificate: string(data)})
+		return cl.AddCertificate(ctx, api.CertificatesPost{Name: c.Name, Type: c.Type, Certificate: string(data)})
 	})
 }
 

@@ -29,6 +29,8 @@ type Members interface {
 	Self() string
 	// Online are the ONLINE members (this one included).
 	Online(ctx context.Context) ([]db.Member, error)
+	// Local are the members as this member's replica has them.
+	Local(ctx context.Context) ([]db.Member, error)
 }
 
 // Peers reaches other members.

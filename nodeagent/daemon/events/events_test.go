@@ -21,6 +21,7 @@ type alone struct{}
 
 func (alone) Self() string                                { return "m1" }
 func (alone) Online(context.Context) ([]db.Member, error) { return []db.Member{{Name: "m1"}}, nil }
+func (alone) Local(context.Context) ([]db.Member, error)  { return []db.Member{{Name: "m1"}}, nil }
 func (alone) Client(string) (*api.Client, error)          { return nil, nil }
 
 func newHub() *Hub {

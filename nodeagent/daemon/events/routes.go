@@ -78,23 +78,72 @@ func (h *Hub) getEvents(w http.ResponseWriter, r *http.Request) error {
 	}
 }
 
+// refollowEvery is how often a client's member looks, in its replica, for members whose
+// stream it lacks (one that joined, or restarted and ended its stream).
+const refollowEvery = time.Second
+
 // followPeers opens a stream of each other ONLINE member's events (with query's filter)
-// into out, and returns once each has answered or failed; the streams end with ctx.
+// into out, and returns once each has answered or failed; until ctx ends it then opens the
+// streams of members that join or come back.
 func (h *Hub) followPeers(ctx context.Context, query string, out chan<- []byte) {
-	ms, err := h.Members.Online(ctx)
+	f := &following{hub: h, query: query, out: out, names: map[string]bool{}}
+	f.round(ctx, true)
+	go func() {
+		t := time.NewTicker(refollowEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				f.round(ctx, false)
+			}
+		}
+	}()
+}
+
+// following is the streams of one client's member.
+type following struct {
+	hub   *Hub
+	query string
+	out   chan<- []byte
+	mu    sync.Mutex
+	names map[string]bool // members whose stream is open
+}
+
+// round opens the streams of the members that have none: the first (wait: until each
+// answered or failed) of the ONLINE members, the later ones of every member this
+// member's replica knows (no leader round trip each second; an unreachable one fails).
+func (f *following) round(ctx context.Context, wait bool) {
+	list := f.hub.Members.Local
+	if wait {
+		list = f.hub.Members.Online
+	}
+	ms, err := list(ctx)
 	if err != nil {
-		h.Log.Warn("events: members", "err", err)
+		f.hub.Log.Warn("events: members", "err", err)
 		return
 	}
 	var wg sync.WaitGroup
 	for _, m := range ms {
-		if m.Name == h.Members.Self() {
+		f.mu.Lock()
+		skip := m.Name == f.hub.Members.Self() || f.names[m.Name]
+		f.names[m.Name] = true
+		f.mu.Unlock()
+		if skip {
 			continue
 		}
 		wg.Add(1)
-		go h.followPeer(ctx, m.Name, m.Address, query, out, wg.Done)
+		go func() {
+			f.hub.followPeer(ctx, m.Name, m.Address, f.query, f.out, wg.Done)
+			f.mu.Lock()
+			delete(f.names, m.Name)
+			f.mu.Unlock()
+		}()
 	}
-	wg.Wait()
+	if wait {
+		wg.Wait()
+	}
 }
 
 // followPeer streams one member's events into out; connected is called once the stream
@@ -122,7 +171,7 @@ func (h *Hub) followPeer(ctx context.Context, name, addr, query string, out chan
 		if err == nil {
 			resp.Body.Close()
 		}
-		h.Log.Warn("events: following member", "member", name, "err", err)
+		h.Log.Warn("events: following member", "member", name, "err", err) // retried every refollowEvery
 		return
 	}
 	defer resp.Body.Close()

@@ -2,6 +2,8 @@ package instances
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -109,6 +111,12 @@ func (s *Service) runExec(ctx context.Context, m *lxc.Manager, name string, req 
 	}
 	defer ss.close()
 	opts := lxc.ExecOptions{Cwd: req.Cwd}
+	pidFile, err := newPIDFile()
+	if err != nil {
+		return -1, err
+	}
+	defer func() { go s.removePIDFile(context.WithoutCancel(ctx), m, name, pidFile) }()
+	argv := withPIDFile(req.Command, pidFile)
 	for k, v := range req.Environment {
 		opts.Env = append(opts.Env, k+"="+v)
 	}
@@ -119,16 +127,50 @@ func (s *Service) runExec(ctx context.Context, m *lxc.Manager, name string, req 
 		resize = make(chan lxc.Window, 16)
 		opts.TTY = &lxc.TTY{Size: window(req.Width, req.Height), Resize: resize}
 	}
-	go s.control(ss.control, resize, name)
+	go s.control(ss.control, resize, func(sig int) { s.signal(ctx, m, name, pidFile, sig) })
 	var stderr io.Writer
 	if ss.stderr != nil {
 		stderr = socketWriter{ss.stderr}
 	}
-	code, err := m.Exec(ctx, name, req.Command, stdin, socketWriter{ss.stdout}, stderr, opts)
+	code, err := m.Exec(ctx, name, argv, stdin, socketWriter{ss.stdout}, stderr, opts)
 	if err != nil {
 		return -1, driverError(err)
 	}
 	return code, nil
+}
+
+// The command of an exec runs through a shell that records its PID (in the container) in
+// a file first and then becomes the command, so that the signals the client forwards
+// reach it: lxc-attach does not pass signals on (a SIGTERM kills lxc-attach and leaves
+// the command running), and gives no other handle on the command's process.
+
+// newPIDFile is a fresh path inside the container for an exec's PID.
+func newPIDFile() (string, error) {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return "/tmp/.orch-exec-" + hex.EncodeToString(b[:]) + ".pid", nil
+}
+
+// withPIDFile is argv run so that its PID is written to pidFile first (same process: the
+// shell execs the command).
+func withPIDFile(argv []string, pidFile string) []string {
+	return append([]string{"/bin/sh", "-c", `echo $$ > "$0" && exec "$@"`, pidFile}, argv...)
+}
+
+// signal sends sig to the exec whose PID is in pidFile (a command that has not started
+// yet or has ended is not signalled).
+func (s *Service) signal(ctx context.Context, m *lxc.Manager, name, pidFile string, sig int) {
+	kill := []string{"/bin/sh", "-c", `kill -"$0" "$(cat "$1")"`, strconv.Itoa(sig), pidFile}
+	if code, err := m.Exec(ctx, name, kill, nil, nil, nil, lxc.ExecOptions{}); err != nil || code != 0 {
+		s.log.Info("exec: signal not delivered", "instance", name, "signal", sig, "exit", code, "err", err)
+	}
+}
+
+// removePIDFile removes an exec's PID file.
+func (s *Service) removePIDFile(ctx context.Context, m *lxc.Manager, name, pidFile string) {
+	_, _ = m.Exec(ctx, name, []string{"rm", "-f", pidFile}, nil, nil, nil, lxc.ExecOptions{})
 }
 
 // window is the terminal size asked for, 80x25 when not given.
@@ -156,9 +198,8 @@ func (ss *execSockets) close() {
 }
 
 // control reads the control websocket: window-resize messages go to resize (nil without a
-// terminal); signals are not passed on (lxc-attach gives no handle on the command's
-// process) and are logged.
-func (s *Service) control(c rest.Socket, resize chan<- lxc.Window, name string) {
+// terminal), signals to signal.
+func (s *Service) control(c rest.Socket, resize chan<- lxc.Window, signal func(int)) {
 	if resize != nil {
 		defer close(resize)
 	}
@@ -182,7 +223,9 @@ func (s *Service) control(c rest.Socket, resize chan<- lxc.Window, name string) 
 				}
 			}
 		case "signal":
-			s.log.Info("exec: signal not passed on", "instance", name, "signal", msg.Signal)
+			if msg.Signal > 0 && msg.Signal < 65 {
+				signal(msg.Signal)
+			}
 		}
 	}
 }

@@ -225,17 +225,19 @@ func (s *Service) recordArchitecture(ctx context.Context, arch string) bool {
 		s.log.Warn("not recording this member's architecture", "err", err)
 		return true
 	}
-	if err != nil { // a joiner's replica may not hold the tables yet
-		return false
-	}
-	if len(rows) == 0 {
-		return false
-	}
-	if db.Str(rows[0][0]) == arch {
+	if err == nil && len(rows) > 0 && db.Str(rows[0][0]) == arch {
 		return true
 	}
+	// Not there, or this replica cannot tell: a spare's replica holds nothing (it is not in
+	// raft), a joiner's may not hold its row yet. The write goes through the leader, which
+	// knows whether the row exists. (Waiting for the replica instead kept every spare of a
+	// 200-member cluster polling its empty replica every second for ever.)
 	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	_, err = s.db.Exec(wctx, db.Stmt(`UPDATE members SET architecture = ? WHERE name = ?`, arch, me))
-	return err == nil
+	res, err := s.db.Exec(wctx, db.Stmt(`UPDATE members SET architecture = ? WHERE name = ?`, arch, me))
+	if err != nil && strings.Contains(err.Error(), "no such column") {
+		s.log.Warn("not recording this member's architecture", "err", err)
+		return true
+	}
+	return err == nil && len(res) == 1 && res[0].RowsAffected == 1
 }

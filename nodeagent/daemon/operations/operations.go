@@ -148,7 +148,7 @@ func (m *Manager) Start(r *http.Request, t rest.Task) (api.Operation, error) {
 	case t.Run != nil:
 		go op.run(ctx)
 	case !t.ExpiresAt.IsZero():
-		go op.expire(ctx, t.ExpiresAt)
+		go op.expire(t.ExpiresAt)
 	}
 	return op.snapshot(), nil
 }
@@ -167,15 +167,14 @@ func (op *operation) run(ctx context.Context) {
 	}
 }
 
-// expire cancels a token at its expiry.
-func (op *operation) expire(ctx context.Context, at time.Time) {
+// expire ends a token's operation at its expiry. It does not run OnCancel: the token
+// stays where it is kept, so that presenting it later is refused as expired (saying so),
+// not as never issued.
+func (op *operation) expire(at time.Time) {
 	t := time.NewTimer(time.Until(at))
 	defer t.Stop()
 	select {
 	case <-t.C:
-		if op.task.OnCancel != nil {
-			_ = op.task.OnCancel(context.WithoutCancel(ctx))
-		}
 		op.finish(api.Cancelled, "the token expired")
 	case <-op.done:
 	}

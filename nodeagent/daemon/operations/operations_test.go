@@ -43,7 +43,11 @@ func (r *recorder) Send(typ string, meta any) {
 }
 
 // cluster is the members of a test cluster: each lists all as ONLINE.
-type cluster struct{ ms []*member }
+type cluster struct {
+	ms      []*member
+	mu      sync.Mutex
+	clients map[string]*api.Client // pooled, as the daemon's peer clients
+}
 
 func (c *cluster) Online(context.Context) ([]db.Member, error) {
 	var out []db.Member
@@ -65,10 +69,20 @@ func (s self) Self() string { return s.name }
 type peers struct{ c *cluster }
 
 func (p peers) Client(addr string) (*api.Client, error) {
+	p.c.mu.Lock()
+	defer p.c.mu.Unlock()
+	if cl, ok := p.c.clients[addr]; ok {
+		return cl, nil
+	}
 	for _, m := range p.c.ms {
 		if m.srv.Listener.Addr().String() == addr {
 			cert := m.srv.Certificate()
-			return api.NewTLSClient(addr, api.TLSConfig(m.srv.TLS.Certificates[0], api.Fingerprint(cert.Raw))), nil
+			cl := api.NewTLSClient(addr, api.TLSConfig(m.srv.TLS.Certificates[0], api.Fingerprint(cert.Raw)))
+			if p.c.clients == nil {
+				p.c.clients = map[string]*api.Client{}
+			}
+			p.c.clients[addr] = cl
+			return cl, nil
 		}
 	}
 	return nil, errors.New("no member at " + addr)
@@ -273,5 +287,24 @@ func TestSocketsThroughAnotherMember(t *testing.T) {
 	}
 	if final, err := c.client(t, 1).WaitOperation(ctx(t), op.ID); err != nil || final.StatusCode != api.Success {
 		t.Fatalf("websocket operation: %+v %v", final, err)
+	}
+}
+
+// BenchmarkWaitThroughAnotherMember is one task started on m1 and waited for through m2
+// (owner lookup cached after the first time; the wait forwarded), over HTTPS on loopback.
+func BenchmarkWaitThroughAnotherMember(b *testing.B) {
+	t := &testing.T{}
+	c := newCluster(t, 2)
+	defer func() {
+		for _, m := range c.ms {
+			m.srv.Close()
+		}
+	}()
+	cl := c.client(t, 1)
+	for b.Loop() {
+		op := c.start(t, 0, rest.Task{Run: func(context.Context, rest.Op) error { return nil }})
+		if final, err := cl.WaitOperation(context.Background(), op.ID); err != nil || final.StatusCode != api.Success {
+			b.Fatalf("%+v %v", final, err)
+		}
 	}
 }

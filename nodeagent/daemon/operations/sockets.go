@@ -1,6 +1,8 @@
 package operations
 
 import (
+	"errors"
+	"net/url"
 	"bufio"
 	"context"
 	"fmt"
@@ -74,7 +76,11 @@ func (m *Manager) forward(w http.ResponseWriter, r *http.Request, addr string) e
 	}
 	resp, err := c.Raw(context.WithoutCancel(r.Context()), r.Method, r.URL.RequestURI(), nil, hdr)
 	if err != nil {
-		return api.Errorf(http.StatusBadGateway, "member %s did not answer: %v", addr, err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // its URL may hold a websocket's secret: never in an answer or a log
+		}
+		return api.Errorf(http.StatusBadGateway, "member %s did not answer %s %s: %v", addr, r.Method, r.URL.Path, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusSwitchingProtocols {

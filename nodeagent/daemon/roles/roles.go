@@ -10,6 +10,7 @@ package roles
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -27,6 +28,9 @@ type Raft interface {
 	// WaitCaughtUp waits until id holds the leader's log as it stands when called.
 	WaitCaughtUp(ctx context.Context, id string) error
 }
+
+// errBehind is a member that did not catch up within CatchUpTimeout.
+var errBehind = errors.New("not caught up")
 
 // CatchUpTimeout bounds how long Apply waits for a member to hold the log before making
 // it a voter; one that is still behind stays a stand-by until the next rebalance.
@@ -130,6 +134,12 @@ func Apply(ctx context.Context, st Raft, ms []Candidate, plan map[string]string,
 			var added bool
 			added, err = promote(ctx, st, m)
 			changed = changed || added
+			if errors.Is(err, errBehind) {
+				// Not a failure (a join completes with the member a stand-by): a later
+				// rebalance promotes it once it has caught up.
+				log.Warn("member still catching up: it stays a stand-by until a later rebalance", "member", m.Name, "err", err)
+				continue
+			}
 		case Standby:
 			if m.Current == Voter {
 				err = st.DemoteVoter(ctx, m.Name)
@@ -166,6 +176,9 @@ func promote(ctx context.Context, st Raft, m Candidate) (added bool, err error) 
 	wctx, cancel := context.WithTimeout(ctx, CatchUpTimeout)
 	defer cancel()
 	if err := st.WaitCaughtUp(wctx, m.Name); err != nil {
+		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("%w within %s: %w", errBehind, CatchUpTimeout, err)
+		}
 		return added, fmt.Errorf("waiting for it to catch up (it stays a stand-by until it has): %w", err)
 	}
 	return added, st.AddVoter(ctx, m.Name, m.Address)

@@ -105,8 +105,8 @@ func (s *Server) consistent(ctx context.Context, st *store.Store) error {
 	if !errors.Is(err, store.ErrNotLeader) {
 		return err
 	}
-	if !st.HoldsReplica(s.Members.Name()) {
-		return errNoReplica
+	if !st.HoldsReplica(s.Members.Name()) || st.Broken() != nil {
+		return errNoReplica // a broken replica no longer follows the log: the leader answers
 	}
 	return s.catchUp(ctx, st)
 }
@@ -126,8 +126,10 @@ func (s *Server) catchUp(ctx context.Context, st *store.Store) error {
 		switch {
 		case err == nil:
 			return nil
-		case ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded):
+		case ctx.Err() != nil:
 			return err
+		case !errors.Is(err, context.DeadlineExceeded):
+			return errNoReplica // the replica broke or closed meanwhile: the leader answers
 		case time.Now().After(give):
 			return errNoReplica
 		}
