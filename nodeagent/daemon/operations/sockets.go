@@ -1,13 +1,13 @@
 package operations
 
 import (
-	"errors"
-	"net/url"
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"sync"
 
 	"github.com/gorilla/websocket"
