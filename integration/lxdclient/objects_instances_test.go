@@ -33,6 +33,7 @@ func TestInstanceObjectsWithLXC(t *testing.T) {
 			t.Fatalf("lxc list location=node3: %q", out)
 		}
 		wantAll(t, "lxc list (table)", c.MustRun("list"), "LOCATION", "c1", "RUNNING", "CONTAINER")
+		wantAll(t, "lxc list --all-projects", c.MustRun("list", "--all-projects", "-c", "enL", "--format", "csv"), "default,c1,node2", "default,c2,node3")
 	}
 	{ // config (PUT /1.0/instances/NAME, an operation)
 		c.MustRun("config", "set", "c1", "user.team", "blue")

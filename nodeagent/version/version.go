@@ -49,11 +49,12 @@ var lxdExtensions = []string{
 	"clustering_roles",               // roles of members (database, database-leader, database-standby)
 	"clustering_failure_domains",     // failure_domain of members, PUT/PATCH to set it
 	"clustering_edit_roles",          // PUT/PATCH of members with roles (the database roles are the cluster's to assign, as in LXD: sent back unchanged, other roles refused)
-	"clustering_config",              // config of members (always {} here; never null)
 	"storage",                        // /1.0/storage-pools and custom volumes, ?target=
 	"network",                        // /1.0/networks, ?target=
 	"instances",                      // /1.0/instances (and /1.0/containers as its alias)
 	"container_full",                 // GET /1.0/instances?recursion=2: instances with state
+	"instance_get_full",              // GET /1.0/instances/NAME?recursion=1: the instance with its state
+	"instance_all_projects",          // GET /1.0/instances?all-projects=true: every project's (there is one, default)
 	"api_filtering",                  // ?filter= on GET /1.0/instances and /1.0/images
 	"projects",                       // /1.0/projects: the default project only
 	"certificate_update",             // PUT/PATCH /1.0/certificates/FINGERPRINT
@@ -67,7 +68,6 @@ var lxdExtensions = []string{
 	"certificate_token",              // POST /1.0/certificates with token: a certificate-add token operation
 	"metrics",                        // GET /1.0/metrics (instances' and the daemon's), certificates of type metrics
 	"metrics_authentication",         // core.metrics_authentication=false opens /1.0/metrics to anyone
-	"instance_get_full",              // GET /1.0/instances/NAME?recursion=1: the instance with its state
 	"container_exec_signal_handling", // exec's control websocket passes signals on to the command
 }
 
