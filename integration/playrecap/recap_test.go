@@ -180,7 +180,7 @@ func compare(t *testing.T, ansible, corpus string, p labPlaybook) outcome {
 	case !strings.Contains(aOut, "PLAY RECAP"):
 		o.err = "ansible-playbook did not run it"
 	case !strings.Contains(oOut, "PLAY RECAP"):
-		o.err = "orch did not run it: " + firstLine(oOut, "Error: ")
+		o.err = "orch did not run it: " + strings.ReplaceAll(firstLine(oOut, "Error: "), corpus+"/", "")
 	}
 	if !o.equal() {
 		t.Logf("ansible-playbook:\n%s\norch:\n%s", aOut, oOut)
