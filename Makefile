@@ -72,7 +72,7 @@ soak: deps
 # Needs root, debootstrap, LXC and ansible-playbook (make deps); about 40 minutes on a busy 2-core
 # machine (each playbook 40 s to 8 min: fresh hosts get apt lists, python3 and sudo first).
 # RECAP_ONLY=regexp runs the matching playbooks only and replaces their lines in RECAP-LAB.
-RECAP_PARALLEL ?= 2
+RECAP_PARALLEL ?= 3
 RECAP_ONLY ?=
 recap-compare: deps
 	set -o pipefail; ORCH_RECAP_LAB=1 ORCH_RECAP_WRITE=1 ORCH_RECAP_ONLY='$(RECAP_ONLY)' $(GO) test -count=1 -v -timeout 120m -parallel $(RECAP_PARALLEL) -run '^TestCorpusRecapOnLab$$' ./integration/playrecap/ 2>&1 | grep -v '^    testing.go'
