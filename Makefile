@@ -69,9 +69,10 @@ soak: deps
 # recap-compare: every corpus playbook that can run on lab hosts (playbooks/testdata/corpus/LAB)
 # runs for real with ansible-playbook on fresh Debian 12 hosts and with orch on their twins;
 # the per-host PLAY RECAPs are compared and written to playbooks/testdata/corpus/RECAP-LAB.
-# Needs root, debootstrap, LXC and ansible-playbook (make deps); about half an hour.
+# Needs root, debootstrap, LXC and ansible-playbook (make deps); about 40 minutes on a busy 2-core
+# machine (each playbook 40 s to 8 min: fresh hosts get apt lists, python3 and sudo first).
 # RECAP_ONLY=regexp runs the matching playbooks only and replaces their lines in RECAP-LAB.
-RECAP_PARALLEL ?= 2
+RECAP_PARALLEL ?= 3
 RECAP_ONLY ?=
 recap-compare: deps
 	set -o pipefail; ORCH_RECAP_LAB=1 ORCH_RECAP_WRITE=1 ORCH_RECAP_ONLY='$(RECAP_ONLY)' $(GO) test -count=1 -v -timeout 120m -parallel $(RECAP_PARALLEL) -run '^TestCorpusRecapOnLab$$' ./integration/playrecap/ 2>&1 | grep -v '^    testing.go'

@@ -69,11 +69,12 @@ func (o outcome) equal() bool {
 
 // TestCorpusRecapOnLab runs every corpus playbook the manifest (playbooks/testdata/corpus/LAB)
 // lists as runnable on lab hosts with ansible-playbook and with orch, each on fresh Debian 12
-// hosts, and compares the per-host recaps. It needs root, debootstrap, LXC and
+// hosts, and compares the per-host recaps. It fails below 90% equal, and on a difference
+// whose cause LAB does not give (a `known` line). It needs root, debootstrap, LXC and
 // ansible-playbook, and ORCH_RECAP_LAB=1 (it takes half an hour: `make recap-compare`).
 func TestCorpusRecapOnLab(t *testing.T) {
 	if os.Getenv("ORCH_RECAP_LAB") == "" {
-		t.Skip("the corpus recap comparison takes about half an hour on lab hosts: run it with `make recap-compare` (ORCH_RECAP_LAB=1)")
+		t.Skip("the corpus recap comparison takes about 40 minutes on lab hosts (36 playbooks, 3 at a time): run it with `make recap-compare` (ORCH_RECAP_LAB=1)")
 	}
 	ansible, err := exec.LookPath("ansible-playbook")
 	if err != nil {
@@ -179,11 +180,11 @@ func compare(t *testing.T, ansible, corpus string, p labPlaybook) outcome {
 	case !strings.Contains(aOut, "PLAY RECAP"):
 		o.err = "ansible-playbook did not run it"
 	case !strings.Contains(oOut, "PLAY RECAP"):
-		o.err = "orch did not run it: " + firstLine(oOut, "Error: ")
+		o.err = "orch did not run it: " + strings.ReplaceAll(firstLine(oOut, "Error: "), corpus+"/", "")
 	}
 	if !o.equal() {
 		t.Logf("ansible-playbook:\n%s\norch:\n%s", aOut, oOut)
-		t.Errorf("recaps differ: ansible %v, orch %v", o.ansible, o.orch)
+		t.Logf("recaps differ: ansible %v, orch %v", o.ansible, o.orch)
 	}
 	return o
 }
@@ -258,6 +259,9 @@ func report(t *testing.T, corpus string, m manifest, results []outcome, ansible 
 	equal := 0
 	for _, o := range results {
 		lines[o.path] = resultLine(o, m)
+		if !o.equal() && m.known[o.path] == "" {
+			t.Errorf("%s: recaps differ (ansible %s, orch %s) and LAB knows no cause: find it, fix it or say it", o.path, fmtRecap(o.ansible), fmtRecap(o.orch))
+		}
 	}
 	for _, l := range lines {
 		if strings.HasPrefix(l, "same\t") {
