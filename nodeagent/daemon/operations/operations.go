@@ -37,6 +37,9 @@ var (
 	ErrNotFound = errors.New("operation not found")
 	// ErrCannotCancel is a cancel of an operation that may not be cancelled.
 	ErrCannotCancel = errors.New("this operation cannot be cancelled")
+	// ErrTokenEnded is a cancel of a token that was already used, revoked or expired:
+	// a token is cancelled once, which is what makes redeeming it a one-time act.
+	ErrTokenEnded = errors.New("this token was already used, revoked or expired")
 	// ErrBadSecret is a websocket connection with a secret the operation did not give.
 	ErrBadSecret = errors.New("no websocket of this operation has this secret")
 )
@@ -104,6 +107,7 @@ type operation struct {
 
 	mu      sync.Mutex
 	view    api.Operation
+	claimed bool              // a token's cancel has begun (only the first one proceeds)
 	secrets map[string]string // secret -> fd
 	sockets map[string]chan rest.Socket
 }
@@ -242,8 +246,15 @@ func (op *operation) refresh(ctx context.Context) {
 	}
 }
 
-// cancelOp cancels: a token runs its OnCancel, a task's context ends.
+// cancelOp cancels: a token runs its OnCancel, a task's context ends. Only the first
+// cancel of a token proceeds; later (or concurrent) ones get ErrTokenEnded, so that two
+// clients redeeming one token at once cannot both succeed.
 func (op *operation) cancelOp(ctx context.Context) error {
+	if op.task.Class == api.OperationClassToken {
+		if err := op.claim(); err != nil {
+			return err
+		}
+	}
 	v := op.snapshot()
 	if v.StatusCode.IsFinal() {
 		return nil
@@ -254,6 +265,9 @@ func (op *operation) cancelOp(ctx context.Context) error {
 	if op.task.Class == api.OperationClassToken || op.task.Run == nil {
 		if op.task.OnCancel != nil {
 			if err := op.task.OnCancel(ctx); err != nil {
+				op.mu.Lock()
+				op.claimed = false // not cancelled: another cancel may try again
+				op.mu.Unlock()
 				return err
 			}
 		}
@@ -264,6 +278,17 @@ func (op *operation) cancelOp(ctx context.Context) error {
 	op.view.StatusCode, op.view.Status = api.Cancelling, api.Cancelling.String()
 	op.mu.Unlock()
 	op.cancel()
+	return nil
+}
+
+// claim marks a running token as being cancelled, once.
+func (op *operation) claim() error {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	if op.claimed || op.view.StatusCode.IsFinal() {
+		return ErrTokenEnded
+	}
+	op.claimed = true
 	return nil
 }
 

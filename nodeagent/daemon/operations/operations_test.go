@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -247,6 +248,35 @@ func TestTokenLifecycle(t *testing.T) {
 	mu.Unlock()
 	if got, err := c.client(t, 1).Operation(ctx(t), consumed.ID); err != nil || got.StatusCode != api.Success {
 		t.Fatalf("used token: %+v %v", got, err)
+	}
+}
+
+// TestTokenCancelledOnce: cancels of one token racing from both members (two clients
+// redeeming it at once) — exactly one succeeds, the others are refused as ended.
+func TestTokenCancelledOnce(t *testing.T) {
+	c := newCluster(t, 2)
+	for round := 0; round < 5; round++ {
+		var cancels atomic.Int32
+		tok := c.start(t, 0, rest.Task{Class: api.OperationClassToken,
+			OnCancel: func(context.Context) error { cancels.Add(1); return nil }})
+		const racers = 8
+		errs := make(chan error, racers)
+		for i := 0; i < racers; i++ {
+			go func() { errs <- c.client(t, i%2).CancelOperation(ctx(t), tok.ID) }()
+		}
+		ok := 0
+		for i := 0; i < racers; i++ {
+			err := <-errs
+			switch {
+			case err == nil:
+				ok++
+			case !strings.Contains(err.Error(), "already used, revoked or expired"):
+				t.Errorf("round %d: a losing cancel failed with %v", round, err)
+			}
+		}
+		if ok != 1 || cancels.Load() != 1 {
+			t.Fatalf("round %d: %d cancels succeeded and OnCancel ran %d times; want 1 and 1", round, ok, cancels.Load())
+		}
 	}
 }
 

@@ -186,6 +186,9 @@ func (m *Manager) deleteOperation(w http.ResponseWriter, r *http.Request, op *op
 		if errors.Is(err, ErrCannotCancel) {
 			return rest.BadRequest("operation %s: %v", op.view.ID, err)
 		}
+		if errors.Is(err, ErrTokenEnded) {
+			return rest.Conflict("operation %s: %v", op.view.ID, err)
+		}
 		return err
 	}
 	return rest.WriteOK(w, nil, "")
