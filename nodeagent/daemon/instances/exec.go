@@ -1,6 +1,7 @@
 package instances
 
 import (
+	"context"
 	"encoding/binary"
 	"io"
 	"net/http"
@@ -23,16 +24,9 @@ func (s *Service) postInstanceExec(w http.ResponseWriter, r *http.Request, row i
 	if len(argv) == 0 {
 		return rest.BadRequest("%v", errBadCommand)
 	}
-	m, _, err := s.drivers()
+	m, err := s.runningHere(r.Context(), row.name)
 	if err != nil {
 		return err
-	}
-	info, err := m.Info(r.Context(), row.name)
-	if err != nil {
-		return driverError(err)
-	}
-	if info.State != lxc.StateRunning {
-		return rest.Conflict("instance %q is not running (%s)", row.name, statusOf(info.State))
 	}
 	opts := lxc.ExecOptions{Cwd: q.Get("cwd"), Env: q["env"]}
 	var stdin io.Reader = r.Body
@@ -93,4 +87,21 @@ func (s streamWriter) Write(p []byte) (int, error) {
 		rest = rest[n:]
 	}
 	return len(p), nil
+}
+
+// runningHere is the LXC manager of instance name, which must be running on this member
+// (what exec needs, in either framing); the answer why not otherwise.
+func (s *Service) runningHere(ctx context.Context, name string) (*lxc.Manager, error) {
+	m, _, err := s.drivers()
+	if err != nil {
+		return nil, err
+	}
+	info, err := m.Info(ctx, name)
+	if err != nil {
+		return nil, driverError(err)
+	}
+	if info.State != lxc.StateRunning {
+		return nil, rest.Conflict("instance %q is not running (%s)", name, statusOf(info.State))
+	}
+	return m, nil
 }

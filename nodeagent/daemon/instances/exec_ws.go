@@ -34,16 +34,9 @@ func (s *Service) postExecOperation(w http.ResponseWriter, r *http.Request, row 
 	if len(req.Command) == 0 {
 		return rest.BadRequest("%v", errBadCommand)
 	}
-	m, _, err := s.drivers()
+	m, err := s.runningHere(r.Context(), row.name)
 	if err != nil {
 		return err
-	}
-	info, err := m.Info(r.Context(), row.name)
-	if err != nil {
-		return driverError(err)
-	}
-	if info.State != lxc.StateRunning {
-		return rest.Conflict("instance %q is not running (%s)", row.name, statusOf(info.State))
 	}
 	fds := []string{"0", "1", "2", "control"}
 	if req.Interactive {
