@@ -107,6 +107,18 @@ func (s *Store) HoldsReplica(id string) bool {
 	return false
 }
 
+// FedByLeader reports whether this follower hears from a leader now: it knows one and had
+// contact within the heartbeat timeout. A follower that does not (just restarted: the
+// leader's replication to it may be backing off after its failures) would wait for a read
+// index its replica does not reach; its reads are better forwarded to the leader.
+func (s *Store) FedByLeader() bool {
+	if addr, _ := s.raft.LeaderWithID(); addr == "" {
+		return false
+	}
+	last := s.raft.LastContact()
+	return !last.IsZero() && time.Since(last) <= s.cfg.Timings.Heartbeat
+}
+
 // notedIndex is the classic read index: every write acknowledged so far is at or below it.
 // The barrier of confirmLeadership makes it unnecessary (the barrier follows every such
 // write); the noverify mutant, which skips the barrier, still reads at it.

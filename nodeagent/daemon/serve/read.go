@@ -105,8 +105,10 @@ func (s *Server) consistent(ctx context.Context, st *store.Store) error {
 	if !errors.Is(err, store.ErrNotLeader) {
 		return err
 	}
-	if !st.HoldsReplica(s.Members.Name()) || st.Broken() != nil {
-		return errNoReplica // a broken replica no longer follows the log: the leader answers
+	if !st.HoldsReplica(s.Members.Name()) || st.Broken() != nil || !st.FedByLeader() {
+		// A broken replica no longer follows the log, and one the leader is not feeding
+		// now (a member just restarted) may not for a while: the leader answers.
+		return errNoReplica
 	}
 	return s.catchUp(ctx, st)
 }
