@@ -112,7 +112,10 @@ print(i.status, i.location)
 // websocket).
 func checkWindow(t *testing.T, c *LXC, name string) {
 	t.Helper()
-	cmd := exec.Command(LXCBin, "exec", name, "--", "sh", "-c", "stty size; read x; stty size")
+	// The size is printed again at every line read: the resize and the line travel on two
+	// websockets (control and stdin), so a line may overtake the resize; nudging again
+	// until the new size shows tolerates that, and EOF (^D) ends the loop.
+	cmd := exec.Command(LXCBin, "exec", name, "--", "sh", "-c", "stty size; while read x; do stty size; done")
 	cmd.Env = c.Env()
 	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 30, Cols: 100})
 	if err != nil {
@@ -125,6 +128,7 @@ func checkWindow(t *testing.T, c *LXC, name string) {
 	must(t, pty.Setsize(tty, &pty.Winsize{Rows: 40, Cols: 120}))
 	_, _ = tty.Write([]byte("\r"))
 	waitFor(t, out, "40 120", func() { _, _ = tty.Write([]byte("\r")) })
+	_, _ = tty.Write([]byte("\x04"))
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("lxc exec on a terminal: %v; it showed %q", err, out)
 	}
