@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"orch/playbooks"
 )
@@ -56,6 +57,12 @@ func TestPacmanOnLocalRepository(t *testing.T) {
 		}
 	}
 	pacmanRepo(t, repo, "1.0")
+	// pacman -Sy fetches a file:// database only when it is newer than its copy, to the
+	// second: the 1.1 database built below may fall in the same second as this one.
+	hourAgo := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(filepath.Join(repo, "testrepo.db.tar.gz"), hourAgo, hourAgo); err != nil {
+		t.Fatal(err)
+	}
 	conf := h.write("pacman.conf", "[options]\nArchitecture = auto\nSigLevel = Never\nLocalFileSigLevel = Never\n[testrepo]\nServer = file://"+repo+"\n")
 	wrapper := h.write("pacman-test", fmt.Sprintf("#!/bin/sh\nexec pacman --root %s --dbpath %s/var/lib/pacman --cachedir %s/var/cache/pacman/pkg --config %s \"$@\"\n", root, root, root, conf))
 	if err := os.Chmod(wrapper, 0o755); err != nil {
