@@ -26,19 +26,7 @@ import (
 // without a user; both must get the same connection. They got two (a second SSH handshake
 // per host in every run: converged `orch up` of 3 hosts went from 0.25 to 0.37 s).
 func TestEngineAndModulesShareOneConnection(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("logs in as root over a real sshd: run as root")
-	}
-	key := sshdtest.NewUserKey(t)
-	srv := sshdtest.Start(t, sshdtest.Options{AuthorizedKeys: []ssh.PublicKey{key.Public}})
-	kh := filepath.Join(t.TempDir(), "known_hosts")
-	sshdtest.WriteKnownHosts(t, kh, srv.KnownHostsLine("ed25519"))
-	inv, err := inventory.ParseINI("inventory.ini", []byte(fmt.Sprintf(
-		"h1 ansible_host=%s ansible_port=%d ansible_user=root ansible_ssh_private_key_file=%s\n", srv.IP, srv.Port, key.Path)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := newConnector(inv, kh, false, slog.New(slog.DiscardHandler))
+	c, inv, _ := connectorToSSHD(t)
 	defer c.close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -63,19 +51,7 @@ func TestEngineAndModulesShareOneConnection(t *testing.T) {
 // make the connector dial again; the connection it drops must be closed at once, not kept
 // open (its sshd session and the client's goroutines) until the run ends.
 func TestResetConnectionClosesTheConnection(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("logs in as root over a real sshd: run as root")
-	}
-	key := sshdtest.NewUserKey(t)
-	srv := sshdtest.Start(t, sshdtest.Options{AuthorizedKeys: []ssh.PublicKey{key.Public}})
-	kh := filepath.Join(t.TempDir(), "known_hosts")
-	sshdtest.WriteKnownHosts(t, kh, srv.KnownHostsLine("ed25519"))
-	inv, err := inventory.ParseINI("inventory.ini", []byte(fmt.Sprintf(
-		"h1 ansible_host=%s ansible_port=%d ansible_user=root ansible_ssh_private_key_file=%s\n", srv.IP, srv.Port, key.Path)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := newConnector(inv, kh, false, slog.New(slog.DiscardHandler))
+	c, inv, srv := connectorToSSHD(t)
 	defer c.close()
 	const resets = 5
 	var tasks strings.Builder
@@ -116,19 +92,7 @@ func TestResetConnectionClosesTheConnection(t *testing.T) {
 // as a reboot or a network fault does) is closed and dialled again on the next use; it was
 // kept and handed out dead to orch's modules until the run ended.
 func TestLostConnectionIsRedialled(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("logs in as root over a real sshd: run as root")
-	}
-	key := sshdtest.NewUserKey(t)
-	srv := sshdtest.Start(t, sshdtest.Options{AuthorizedKeys: []ssh.PublicKey{key.Public}})
-	kh := filepath.Join(t.TempDir(), "known_hosts")
-	sshdtest.WriteKnownHosts(t, kh, srv.KnownHostsLine("ed25519"))
-	inv, err := inventory.ParseINI("inventory.ini", []byte(fmt.Sprintf(
-		"h1 ansible_host=%s ansible_port=%d ansible_user=root ansible_ssh_private_key_file=%s\n", srv.IP, srv.Port, key.Path)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := newConnector(inv, kh, false, slog.New(slog.DiscardHandler))
+	c, _, srv := connectorToSSHD(t)
 	defer c.close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -159,4 +123,24 @@ func TestLostConnectionIsRedialled(t *testing.T) {
 	if _, err := first.Run(ctx, "true", transport.RunOptions{}); !errors.Is(err, transport.ErrClosed) {
 		t.Errorf("the lost connection was not closed: Run says %v, want %v", err, transport.ErrClosed)
 	}
+}
+
+// connectorToSSHD starts a real sshd that lets root in with a new key and returns a
+// connector to it through a one-host inventory (h1, as root), the inventory and the
+// server; it skips when not root.
+func connectorToSSHD(t *testing.T) (*connector, *inventory.Inventory, *sshdtest.Server) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("logs in as root over a real sshd: run as root")
+	}
+	key := sshdtest.NewUserKey(t)
+	srv := sshdtest.Start(t, sshdtest.Options{AuthorizedKeys: []ssh.PublicKey{key.Public}})
+	kh := filepath.Join(t.TempDir(), "known_hosts")
+	sshdtest.WriteKnownHosts(t, kh, srv.KnownHostsLine("ed25519"))
+	inv, err := inventory.ParseINI("inventory.ini", []byte(fmt.Sprintf(
+		"h1 ansible_host=%s ansible_port=%d ansible_user=root ansible_ssh_private_key_file=%s\n", srv.IP, srv.Port, key.Path)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newConnector(inv, kh, false, slog.New(slog.DiscardHandler)), inv, srv
 }
