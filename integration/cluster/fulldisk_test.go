@@ -98,35 +98,7 @@ func TestFullDiskOnLeader(t *testing.T) {
 		t.Fatalf("leader is %s, want node1 (the bootstrap member)", l.Name)
 	}
 
-	w := &writeLog{acked: map[string]string{}, refused: map[string]string{}}
-	ctx, stop := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	val := strings.Repeat("v", 24<<10)
-	for _, via := range ms[1:] {
-		wg.Add(1)
-		go func(via *agenttest.Agent) {
-			defer wg.Done()
-			for i := 0; ctx.Err() == nil; i++ {
-				key := fmt.Sprintf("user.%s-%d", via.Name, i)
-				cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-				err := via.Client().PatchConfig(cctx, map[string]string{key: val}, "")
-				cancel()
-				if ctx.Err() == nil {
-					w.record(key, val, err)
-				}
-			}
-		}(via)
-	}
-	t.Cleanup(func() { stop(); wg.Wait() })
-
-	wait.For(t, 10*time.Second, "writes acknowledged before the disk fills", func() error {
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		if len(w.acked) < 10 {
-			return fmt.Errorf("%d acknowledged", len(w.acked))
-		}
-		return nil
-	})
+	w, stop := writeUntilCancelled(t, ms[1:])
 	filler := fillDisk(t, n1.Dir)
 	filled := time.Now()
 
@@ -164,7 +136,6 @@ func TestFullDiskOnLeader(t *testing.T) {
 	}
 
 	stop()
-	wg.Wait()
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
@@ -190,4 +161,43 @@ func TestFullDiskOnLeader(t *testing.T) {
 		}
 	}
 	t.Logf("%d writes acknowledged, %d refused (not applied), %d with outcome unknown", len(w.acked), len(w.refused), w.ambiguous)
+}
+
+// writeUntilCancelled keeps PATCHing new 24 KiB user.* keys through each of vias until
+// stop (or the test's end), records every outcome in the returned log, and returns once 10
+// writes were acknowledged (before a disk is filled under them). stop returns once every
+// writer is done.
+func writeUntilCancelled(t *testing.T, vias []*agenttest.Agent) (w *writeLog, stop func()) {
+	t.Helper()
+	w = &writeLog{acked: map[string]string{}, refused: map[string]string{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	val := strings.Repeat("v", 24<<10)
+	for _, via := range vias {
+		wg.Add(1)
+		go func(via *agenttest.Agent) {
+			defer wg.Done()
+			for i := 0; ctx.Err() == nil; i++ {
+				key := fmt.Sprintf("user.%s-%d", via.Name, i)
+				cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				err := via.Client().PatchConfig(cctx, map[string]string{key: val}, "")
+				cancel()
+				if ctx.Err() == nil {
+					w.record(key, val, err)
+				}
+			}
+		}(via)
+	}
+	stop = func() { cancel(); wg.Wait() }
+	t.Cleanup(stop)
+
+	wait.For(t, 10*time.Second, "writes acknowledged before the disk fills", func() error {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if len(w.acked) < 10 {
+			return fmt.Errorf("%d acknowledged", len(w.acked))
+		}
+		return nil
+	})
+	return w, stop
 }

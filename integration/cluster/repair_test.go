@@ -2,10 +2,7 @@ package cluster
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,35 +23,7 @@ func TestBrokenDatabaseReopensItself(t *testing.T) {
 	agenttest.Form(t, ms)
 	pid := n3.PID()
 
-	w := &writeLog{acked: map[string]string{}, refused: map[string]string{}}
-	ctx, stop := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	val := strings.Repeat("v", 24<<10)
-	for _, via := range ms[:2] {
-		wg.Add(1)
-		go func(via *agenttest.Agent) {
-			defer wg.Done()
-			for i := 0; ctx.Err() == nil; i++ {
-				key := fmt.Sprintf("user.%s-%d", via.Name, i)
-				cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-				err := via.Client().PatchConfig(cctx, map[string]string{key: val}, "")
-				cancel()
-				if ctx.Err() == nil {
-					w.record(key, val, err)
-				}
-			}
-		}(via)
-	}
-	t.Cleanup(func() { stop(); wg.Wait() })
-
-	wait.For(t, 10*time.Second, "writes acknowledged before the disk fills", func() error {
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		if len(w.acked) < 10 {
-			return fmt.Errorf("%d acknowledged", len(w.acked))
-		}
-		return nil
-	})
+	w, stop := writeUntilCancelled(t, ms[:2])
 	filler := fillDisk(t, n3.Dir)
 	wait.For(t, 30*time.Second, "node3's database breaking on its full disk", func() error {
 		return logSays(n3, "store is broken")()
@@ -63,7 +32,6 @@ func TestBrokenDatabaseReopensItself(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop()
-	wg.Wait()
 	if err := ms[0].Client().PatchConfig(context.Background(), map[string]string{"user.marker": "after-repair"}, ""); err != nil {
 		t.Fatalf("node1: write after node3's repair: %v", err)
 	}
