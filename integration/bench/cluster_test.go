@@ -130,18 +130,9 @@ func threeVoters(ms []memberView) error {
 // failoverAndBack kills the leader, times until a survivor answers naming another leader,
 // waits until the killed member is OFFLINE, restarts it and times until it is ONLINE.
 func (f *clusterFigures) failoverAndBack(d daemons, p *procs) error {
-	ms, err := listVia(d, 0, 10*time.Second)
+	li, err := leaderIndex(d)
 	if err != nil {
 		return err
-	}
-	li := -1
-	for i := range 3 {
-		if m, ok := find(ms, name(i)); ok && m.leader() {
-			li = i
-		}
-	}
-	if li < 0 {
-		return fmt.Errorf("no leader in %+v", ms)
 	}
 	via := (li + 1) % 3
 	start := time.Now()

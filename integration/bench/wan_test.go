@@ -117,18 +117,9 @@ func (f *wanFigures) measure(b *testing.B, timings map[string]string, idle time.
 // polling with 1 s attempts and saving each attempt (ORCH_BENCH_PROFILE) to see where the
 // time goes.
 func (f *wanFigures) failoverTraced(w wanDaemons) error {
-	ms, err := listVia(w, 0, 10*time.Second)
+	li, err := leaderIndex(w)
 	if err != nil {
 		return err
-	}
-	li := -1
-	for i := range 3 {
-		if m, ok := find(ms, name(i)); ok && m.leader() {
-			li = i
-		}
-	}
-	if li < 0 {
-		return fmt.Errorf("no leader in %+v", ms)
 	}
 	via := (li + 1) % 3
 	var tries strings.Builder
