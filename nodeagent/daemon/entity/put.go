@@ -3,7 +3,6 @@ package entity
 import (
 	"maps"
 	"net/http"
-	"sort"
 
 	"orch/nodeagent/daemon/db"
 	"orch/nodeagent/daemon/rest"
@@ -41,33 +40,10 @@ func decodePut(r *http.Request, what string, cur entityPut) (entityPut, error) {
 		maps.Copy(merged, put.Config)
 		put.Config = merged
 	}
-	if k, ok := changedKey(cur.Config, put.Config); ok {
+	if k, ok := rest.ChangedKey(cur.Config, put.Config, nil); ok {
 		return entityPut{}, rest.BadRequest("config: changing %q of %s is not supported (only its description can change)", k, what)
 	}
 	return put, nil
-}
-
-// changedKey is the first key (sorted) whose value differs between a and b, counting a
-// key present in only one of them.
-func changedKey(a, b map[string]string) (string, bool) {
-	keys := make([]string, 0, len(a)+len(b))
-	for k := range a {
-		keys = append(keys, k)
-	}
-	for k := range b {
-		if _, ok := a[k]; !ok {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		va, oka := a[k]
-		vb, okb := b[k]
-		if oka != okb || va != vb {
-			return k, true
-		}
-	}
-	return "", false
 }
 
 // putEntity is PUT and PATCH of a pool or a network (?target= reads that member's view).

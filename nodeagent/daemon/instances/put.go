@@ -5,7 +5,6 @@ import (
 	"maps"
 	"net/http"
 	"slices"
-	"sort"
 	"strings"
 
 	"orch/nodeagent/api"
@@ -117,7 +116,7 @@ func checkInstancePut(cur api.Instance, curConfig map[string]string, put instanc
 			next[k] = v
 		}
 	}
-	if k, ok := changedConfigKey(curConfig, next); ok {
+	if k, ok := rest.ChangedKey(curConfig, next, editableKey); ok {
 		return nil, rest.BadRequest("config key %q cannot change after the instance was made (only user.*, %s and %s)", k, keyAutostart, keyShutdownTimeout)
 	}
 	user := maps.Clone(next)
@@ -127,26 +126,6 @@ func checkInstancePut(cur api.Instance, curConfig map[string]string, put instanc
 		}
 	}
 	return next, validInstanceConfig(user)
-}
-
-// changedConfigKey is the first (sorted) key that differs between a and b and may not
-// change.
-func changedConfigKey(a, b map[string]string) (string, bool) {
-	keys := slices.Collect(maps.Keys(a))
-	for k := range b {
-		if _, ok := a[k]; !ok {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		va, oka := a[k]
-		vb, okb := b[k]
-		if (oka != okb || va != vb) && !editableKey(k) {
-			return k, true
-		}
-	}
-	return "", false
 }
 
 // writeInstanceConfig replaces the instance's non-volatile config keys with next's, in one

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"sort"
 	"strings"
 
 	"orch/nodeagent/api"
@@ -157,3 +158,27 @@ func IsUnique(err error) bool { return err != nil && strings.Contains(err.Error(
 
 // IsConflict reports a write whose expectation (store.Statement.Expect) failed.
 func IsConflict(err error) bool { return errors.Is(err, store.ErrConflict) }
+
+// ChangedKey is the first key (sorted) whose value differs between a and b, counting a key
+// present in only one of them, and skipping the keys mayChange allows (nil: none): what a
+// PUT or PATCH would change that the object does not let change.
+func ChangedKey(a, b map[string]string, mayChange func(key string) bool) (string, bool) {
+	keys := make([]string, 0, len(a)+len(b))
+	for k := range a {
+		keys = append(keys, k)
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		va, oka := a[k]
+		vb, okb := b[k]
+		if (oka != okb || va != vb) && (mayChange == nil || !mayChange(k)) {
+			return k, true
+		}
+	}
+	return "", false
+}

@@ -140,3 +140,26 @@ func TestDecodeLXDBodies(t *testing.T) {
 		t.Fatalf("unknown field: %v, want a 400 naming it", err)
 	}
 }
+
+// TestChangedKey: the first differing key in sorted order, a key on one side only counts,
+// and the keys mayChange allows are skipped.
+func TestChangedKey(t *testing.T) {
+	a := map[string]string{"b": "1", "c": "1", "user.x": "1"}
+	for _, c := range []struct {
+		b         map[string]string
+		mayChange func(string) bool
+		want      string
+	}{
+		{map[string]string{"b": "1", "c": "1", "user.x": "1"}, nil, ""},
+		{map[string]string{"b": "1", "c": "2", "user.x": "1"}, nil, "c"},
+		{map[string]string{"a": "1", "b": "1", "c": "1", "user.x": "1"}, nil, "a"},
+		{map[string]string{"b": "1", "c": "1"}, nil, "user.x"},
+		{map[string]string{"b": "1", "c": "1", "user.x": "2"}, func(k string) bool { return strings.HasPrefix(k, "user.") }, ""},
+		{map[string]string{"b": "2", "user.x": "2"}, func(k string) bool { return strings.HasPrefix(k, "user.") }, "b"},
+	} {
+		got, ok := ChangedKey(a, c.b, c.mayChange)
+		if got != c.want || ok != (c.want != "") {
+			t.Errorf("ChangedKey(%v, %v) = %q, %v; want %q", a, c.b, got, ok, c.want)
+		}
+	}
+}
