@@ -89,17 +89,22 @@ func withMembersConfig(s entitySpec) map[string]string {
 	return cfg
 }
 
+// createConfig is the config of the cluster-wide create: the global keys, or on a
+// one-member cluster those with the member's own (withMembersConfig).
+func createConfig(ctx context.Context, cl *api.Client, s entitySpec) map[string]string {
+	if ms, err := cl.Members(ctx); err == nil && len(ms) == 1 {
+		return withMembersConfig(s)
+	}
+	return s.global
+}
+
 var poolAPI = entityAPI{
 	kind: "storage pool",
 	define: func(ctx context.Context, cl *api.Client, s entitySpec, m string) error {
 		return cl.CreateStoragePool(ctx, api.StoragePool{Name: s.name, Driver: s.typ, Config: s.members[m]}, m)
 	},
 	create: func(ctx context.Context, cl *api.Client, s entitySpec) error {
-		cfg := s.global
-		if ms, err := cl.Members(ctx); err == nil && len(ms) == 1 {
-			cfg = withMembersConfig(s)
-		}
-		return cl.CreateStoragePool(ctx, api.StoragePool{Name: s.name, Driver: s.typ, Config: cfg}, "")
+		return cl.CreateStoragePool(ctx, api.StoragePool{Name: s.name, Driver: s.typ, Config: createConfig(ctx, cl, s)}, "")
 	},
 	delete: func(ctx context.Context, cl *api.Client, name string) error { return cl.DeleteStoragePool(ctx, name) },
 }
@@ -110,11 +115,7 @@ var networkAPI = entityAPI{
 		return cl.CreateNetwork(ctx, api.Network{Name: s.name, Type: s.typ, Config: s.members[m]}, m)
 	},
 	create: func(ctx context.Context, cl *api.Client, s entitySpec) error {
-		cfg := s.global
-		if ms, err := cl.Members(ctx); err == nil && len(ms) == 1 {
-			cfg = withMembersConfig(s)
-		}
-		return cl.CreateNetwork(ctx, api.Network{Name: s.name, Type: s.typ, Config: cfg}, "")
+		return cl.CreateNetwork(ctx, api.Network{Name: s.name, Type: s.typ, Config: createConfig(ctx, cl, s)}, "")
 	},
 	delete: func(ctx context.Context, cl *api.Client, name string) error { return cl.DeleteNetwork(ctx, name) },
 }
