@@ -199,7 +199,7 @@ func (s *Service) writeInstance(w http.ResponseWriter, r *http.Request, name str
 		return err
 	}
 	if strings.HasSuffix(r.URL.Path, "/state") {
-		return rest.WriteOK(w, stateOf(views[0]), "")
+		return rest.WriteOK(w, s.measured(views[0]), "")
 	}
 	etag := rest.ETag(instanceWritable(views[0]))
 	if level, err := rest.Recursion(r); err != nil || level > rest.RecursionURLs {
@@ -229,6 +229,37 @@ func (s *Service) getInstance(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return s.writeInstance(w, r, name)
+}
+
+// getInstanceState is GET /1.0/instances/{name}/state: answered by the owner, which
+// measures the running container (an OFFLINE owner's instance is answered here, Unknown
+// with the reason, as in lists).
+func (s *Service) getInstanceState(w http.ResponseWriter, r *http.Request) error {
+	name, err := rest.PathName(r)
+	if err != nil {
+		return err
+	}
+	row, err := s.instance(r.Context(), name)
+	if err != nil {
+		return err
+	}
+	if row.member != s.members.Self() && r.Header.Get(forwardedHeader) == "" &&
+		s.members.RequireOnline(r.Context(), row.member) == nil {
+		return s.proxyTo(w, r, row.member, row.address)
+	}
+	return s.writeInstance(w, r, name)
+}
+
+// measured is the state of v, with its usage when it runs on this member.
+func (s *Service) measured(v api.Instance) *api.InstanceState {
+	st := stateOf(v)
+	if s.usage == nil || v.Location != s.members.Self() || v.Status != api.InstanceRunning || v.PID <= 0 {
+		return st
+	}
+	if err := s.usage.Usage(v.PID, st); err != nil {
+		s.log.Warn("measuring an instance", "instance", v.Name, "err", err)
+	}
+	return st
 }
 
 // instanceViews joins the records with the live state each owner reports; instances of

@@ -54,7 +54,8 @@ func (s *Service) withLXDFields(ctx context.Context, views []api.Instance) ([]ap
 }
 
 // stateOf is an instance's state as LXD's: its status, init's PID and its addresses (on
-// eth0, the only interface orch gives a container). Memory, CPU and disk are not measured.
+// eth0, the only interface orch gives a container). Its owner adds what it measures
+// (measured); disk usage is not measured.
 func stateOf(v api.Instance) *api.InstanceState {
 	st := &api.InstanceState{Status: v.Status, StatusCode: v.StatusCode, Pid: int64(v.PID),
 		Disk: map[string]any{}, Network: map[string]api.InstanceStateNetwork{}}

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"orch/nodeagent/api"
 )
 
 // writeFiles writes files (path relative to root: content).
@@ -39,13 +41,15 @@ func TestInstanceMetricsCgroupV1(t *testing.T) {
 		"proc/meminfo":    "MemTotal:        4000 kB\n",
 		"proc/42/cgroup":  "4:memory:/agent/lxc.payload.n1-c1/init.scope\n3:pids:/lxc.payload.n1-c1\n2:cpuacct:/lxc.payload.n1-c1\n0::/lxc.payload.n1-c1\n",
 		"proc/42/net/dev": netDev,
-		"cg/cpuacct/lxc.payload.n1-c1/cpuacct.stat":               "user 250\nsystem 50\n",
-		"cg/memory/agent/lxc.payload.n1-c1/memory.stat":           "rss 1\ntotal_rss 2048\ntotal_cache 1024\ntotal_inactive_file 512\n",
-		"cg/memory/agent/lxc.payload.n1-c1/memory.usage_in_bytes": "3072\n",
-		"cg/memory/agent/lxc.payload.n1-c1/memory.limit_in_bytes": "9223372036854771712\n",
-		"cg/memory/agent/lxc.payload.n1-c1/memory.oom_control":    "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n",
-		"cg/pids/lxc.payload.n1-c1/pids.current":                  "7\n",
-		"cg/unified/lxc.payload.n1-c1/cgroup.procs":               "42\n",
+		"cg/cpuacct/lxc.payload.n1-c1/cpuacct.stat":                   "user 250\nsystem 50\n",
+		"cg/cpuacct/lxc.payload.n1-c1/cpuacct.usage":                  "3000000000\n",
+		"cg/memory/agent/lxc.payload.n1-c1/memory.max_usage_in_bytes": "4096\n",
+		"cg/memory/agent/lxc.payload.n1-c1/memory.stat":               "rss 1\ntotal_rss 2048\ntotal_cache 1024\ntotal_inactive_file 512\n",
+		"cg/memory/agent/lxc.payload.n1-c1/memory.usage_in_bytes":     "3072\n",
+		"cg/memory/agent/lxc.payload.n1-c1/memory.limit_in_bytes":     "9223372036854771712\n",
+		"cg/memory/agent/lxc.payload.n1-c1/memory.oom_control":        "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n",
+		"cg/pids/lxc.payload.n1-c1/pids.current":                      "7\n",
+		"cg/unified/lxc.payload.n1-c1/cgroup.procs":                   "42\n",
 	})
 	s := NewSet()
 	if err := (Host{Proc: filepath.Join(root, "proc")}).addInstance(s, Instance{Name: "c1", Project: "default", Type: "container", PID: 42}); err != nil {
@@ -72,6 +76,8 @@ func TestInstanceMetricsCgroupV1(t *testing.T) {
 			t.Errorf("missing %q in:\n%s", want, text)
 		}
 	}
+	checkUsage(t, root, api.InstanceState{CPU: api.InstanceStateCPU{Usage: 3e9}, Processes: 7,
+		Memory: api.InstanceStateMemory{Usage: 3072, UsagePeak: 4096}})
 }
 
 // TestInstanceMetricsCgroupV2 reads a container on a unified host, its init in a child
@@ -88,6 +94,7 @@ func TestInstanceMetricsCgroupV2(t *testing.T) {
 		d + "cpu.stat":              "usage_usec 3000000\nuser_usec 2000000\nsystem_usec 1000000\n",
 		d + "memory.stat":           "anon 4096\nfile 1024\ninactive_file 100\n",
 		d + "memory.current":        "5120\n",
+		d + "memory.peak":           "6000\n",
 		d + "memory.max":            "8192\n",
 		d + "memory.events":         "oom 0\noom_kill 1\n",
 		d + "pids.current":          "3\n",
@@ -111,6 +118,25 @@ func TestInstanceMetricsCgroupV2(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Errorf("missing %q in:\n%s", want, text)
 		}
+	}
+	checkUsage(t, root, api.InstanceState{CPU: api.InstanceStateCPU{Usage: 3e9}, Processes: 3,
+		Memory: api.InstanceStateMemory{Usage: 5120, UsagePeak: 6000}})
+}
+
+// checkUsage: Host.Usage on the fixtures under root (PID 42) gives want's CPU, memory and
+// processes, and eth0's counters by LXD's names (lo left out).
+func checkUsage(t *testing.T, root string, want api.InstanceState) {
+	t.Helper()
+	var st api.InstanceState
+	if err := (Host{Proc: filepath.Join(root, "proc")}).Usage(42, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.CPU != want.CPU || st.Memory != want.Memory || st.Processes != want.Processes {
+		t.Errorf("usage: cpu %+v memory %+v processes %d; want %+v %+v %d", st.CPU, st.Memory, st.Processes, want.CPU, want.Memory, want.Processes)
+	}
+	eth0 := st.Network["eth0"].Counters
+	if len(st.Network) != 1 || eth0["bytes_received"] != 1500 || eth0["packets_sent"] != 7 || eth0["packets_dropped_outbound"] != 4 {
+		t.Errorf("usage: network %+v", st.Network)
 	}
 }
 
