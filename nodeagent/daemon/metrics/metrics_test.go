@@ -1,10 +1,14 @@
 package metrics
 
 import (
+	"context"
+	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"orch/nodeagent/api"
 )
@@ -147,5 +151,48 @@ func TestLabelsEscaped(t *testing.T) {
 	want := "# HELP x_total a \\\\ b\\nc\n# TYPE x_total counter\nx_total{a=\"back\\\\slash\\nnl\",b=\"q\\\"uote\"} 1\n# EOF\n"
 	if got := s.String(); got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+}
+
+// noCluster is a member without a database (raft and member metrics left out).
+type noCluster struct{}
+
+func (noCluster) Raft() (Raft, bool)                              { return Raft{}, false }
+func (noCluster) Members(context.Context) ([]MemberHealth, error) { return nil, nil }
+
+// TestInstanceMetricsCached: instance metrics are collected once per InstanceCacheTTL,
+// whatever the number of scrapes (each lists every container and reads its cgroups), a
+// failed listing is not cached, and the internal metrics stay live.
+func TestInstanceMetricsCached(t *testing.T) {
+	root := t.TempDir()
+	writeFiles(t, root, map[string]string{"proc/self/mounts": "", "proc/42/cgroup": "", "proc/42/net/dev": netDev})
+	now := time.Unix(1000, 0)
+	lists, fail := 0, false
+	s := New(Deps{Cluster: noCluster{}, Host: Host{Proc: filepath.Join(root, "proc")}, Started: now,
+		Now: func() time.Time { return now }, Log: slog.New(slog.DiscardHandler),
+		Instances: func(context.Context) ([]Instance, error) {
+			lists++
+			if fail {
+				return nil, errors.New("lxc-ls failed")
+			}
+			return []Instance{{Name: "c1", Project: "default", Type: "container", PID: 42}}, nil
+		}})
+	scrape := func() string { return s.collect(context.Background()).String() }
+	for range 3 {
+		if text := scrape(); !strings.Contains(text, `lxd_network_receive_bytes_total{device="eth0",name="c1"`) || !strings.Contains(text, "lxd_uptime_seconds") {
+			t.Fatalf("scrape:\n%s", text)
+		}
+		now = now.Add(InstanceCacheTTL / 4)
+	}
+	if lists != 1 {
+		t.Errorf("3 scrapes within %v listed the instances %d times, want 1", InstanceCacheTTL, lists)
+	}
+	now = now.Add(InstanceCacheTTL)
+	fail = true
+	scrape()
+	fail = false
+	scrape()
+	if lists != 3 {
+		t.Errorf("after the cache expired and one listing failed: %d listings, want 3", lists)
 	}
 }

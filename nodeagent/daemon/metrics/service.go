@@ -20,6 +20,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"orch/nodeagent/api"
@@ -97,16 +98,33 @@ type Deps struct {
 	Host Host
 	// Started is when the daemon started (lxd_uptime_seconds).
 	Started time.Time
-	Log     *slog.Logger
+	// Now is the clock of the instance metrics' cache (time.Now when nil).
+	Now func() time.Time
+	Log *slog.Logger
 }
 
+// InstanceCacheTTL is how long instance metrics are served from the last collection, as
+// LXD does (8 s): several scrapers, or one scraping every member through ?target=, do not
+// each list every container and read its cgroups. Member and raft metrics stay live.
+const InstanceCacheTTL = 8 * time.Second
+
 // Service serves /1.0/metrics.
-type Service struct{ d Deps }
+type Service struct {
+	d Deps
+
+	// mu serialises instance collections: concurrent scrapes of a stale cache wait for one.
+	mu        sync.Mutex
+	instances *Set
+	at        time.Time
+}
 
 // New builds the service.
 func New(d Deps) *Service {
 	if d.Host.Proc == "" {
 		d.Host.Proc = "/proc"
+	}
+	if d.Now == nil {
+		d.Now = time.Now
 	}
 	return &Service{d: d}
 }
@@ -149,6 +167,32 @@ func (s *Service) authorise(ctx context.Context, r *http.Request) error {
 	return api.Errorf(http.StatusForbidden, "not authorized: /1.0/metrics needs a trusted client certificate or one of type metrics (or %s=false)", AuthKey)
 }
 
+// instanceMetrics are this member's instances' metrics, collected again once the last
+// collection is InstanceCacheTTL old. The returned set is not changed afterwards.
+func (s *Service) instanceMetrics(ctx context.Context) *Set {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.d.Now()
+	if s.instances != nil && now.Sub(s.at) < InstanceCacheTTL {
+		return s.instances
+	}
+	set := NewSet()
+	if s.d.Instances != nil {
+		ins, err := s.d.Instances(ctx)
+		if err != nil {
+			s.d.Log.Warn("metrics: listing instances", "error", err)
+			return set // not cached: the next scrape tries again
+		}
+		for _, in := range ins {
+			if err := s.d.Host.addInstance(set, in); err != nil {
+				s.d.Log.Debug("metrics: " + err.Error())
+			}
+		}
+	}
+	s.instances, s.at = set, now
+	return set
+}
+
 // forward answers another member's metrics.
 func (s *Service) forward(ctx context.Context, w http.ResponseWriter, target string) error {
 	ms, err := s.d.Members.All(ctx)
@@ -179,17 +223,7 @@ func (s *Service) forward(ctx context.Context, w http.ResponseWriter, target str
 // collect builds this member's metrics; what cannot be read is logged and left out.
 func (s *Service) collect(ctx context.Context) *Set {
 	set := NewSet()
-	if s.d.Instances != nil {
-		ins, err := s.d.Instances(ctx)
-		if err != nil {
-			s.d.Log.Warn("metrics: listing instances", "error", err)
-		}
-		for _, in := range ins {
-			if err := s.d.Host.addInstance(set, in); err != nil {
-				s.d.Log.Debug("metrics: " + err.Error())
-			}
-		}
-	}
+	set.addAll(s.instanceMetrics(ctx))
 	addInternal(set, time.Since(s.d.Started))
 	if r, ok := s.d.Cluster.Raft(); ok {
 		addRaft(set, r)
