@@ -49,7 +49,8 @@ func TestInstanceObjectsWithLXC(t *testing.T) {
 		}
 	}
 	{ // info
-		wantAll(t, "lxc info c1", c.MustRun("info", "c1"), "Name: c1", "Status: RUNNING", "Type: container", "Location: node2", "PID:")
+		wantAll(t, "lxc info c1", c.MustRun("info", "c1"), "Name: c1", "Status: RUNNING", "Type: container", "Location: node2", "PID:",
+			"Resources:", "CPU usage (in seconds):", "Memory (current):", "Bytes received:")
 	}
 	{ // files
 		src := filepath.Join(t.TempDir(), "hello.txt")
