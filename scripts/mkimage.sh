@@ -29,6 +29,7 @@ mkdir -p "$(dirname "$out")"
 
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
+chmod 755 "$root" # the container's /: mktemp's 0700 kept every user but root out of it
 
 for d in bin sbin usr/bin usr/sbin usr/share/udhcpc etc/init.d etc/udhcpc dev dev/pts proc sys tmp root home mnt var/log var/run run lib; do
 	mkdir -p "$root/$d"

@@ -69,6 +69,7 @@ var lxdExtensions = []string{
 	"metrics",                        // GET /1.0/metrics (instances' and the daemon's), certificates of type metrics
 	"metrics_authentication",         // core.metrics_authentication=false opens /1.0/metrics to anyone
 	"container_exec_signal_handling", // exec's control websocket passes signals on to the command
+	"container_exec_user_group_cwd",  // exec as a user and group of the container (user, group), in a directory (cwd)
 }
 
 // Extensions lists the API extensions of this build's level: LXD's that are implemented,
