@@ -1,6 +1,13 @@
 // Package localdb is the member's node-local SQLite database: its identity and addresses,
 // the raft members it last knew of, and its last applied raft index and term. It is read
 // with the daemon stopped (`cluster list-database`, `recover-from-quorum-loss`).
+//
+// The config table is read on every API request (the member's addresses, its name, the
+// member-local keys GET /1.0 shows), so a DB keeps it in memory: loaded on first use,
+// updated by Set after each commit. That holds because one process writes a member's
+// local.db at a time: the daemon while it runs, the recovery commands only while it is
+// stopped (they refuse a running daemon); a DB opened by another process while one is
+// in use would not see that one's writes.
 package localdb
 
 import (
@@ -8,6 +15,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"sync"
 
 	_ "github.com/mattn/go-sqlite3" // SQLite driver
 
@@ -33,7 +42,13 @@ CREATE TABLE IF NOT EXISTS raft_state (id INTEGER PRIMARY KEY CHECK (id = 1), la
 `
 
 // DB is the node-local database.
-type DB struct{ db *sql.DB }
+type DB struct {
+	db *sql.DB
+
+	mu  sync.Mutex        // serialises Set and guards cfg and gen
+	cfg map[string]string // the config table, nil until first read
+	gen uint64            // bumped by every Set
+}
 
 // Open opens (creating) the database at path.
 func Open(path string) (*DB, error) {
@@ -54,34 +69,86 @@ func (d *DB) Close() error { return d.db.Close() }
 
 // Get returns a config value, "" when unset.
 func (d *DB) Get(key string) (string, error) {
-	var v string
-	err := d.db.QueryRow(`SELECT value FROM config WHERE key = ?`, key).Scan(&v)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", nil
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.loadLocked(); err != nil {
+		return "", err
 	}
-	return v, err
+	return d.cfg[key], nil
 }
 
-// Config returns every config row.
+// Config returns every config row (a copy the caller may keep).
 func (d *DB) Config() (map[string]string, error) {
+	cfg, _, err := d.ConfigAt()
+	return cfg, err
+}
+
+// ConfigAt is Config with the generation it was read at (see Generation).
+func (d *DB) ConfigAt() (map[string]string, uint64, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.loadLocked(); err != nil {
+		return nil, 0, err
+	}
+	return maps.Clone(d.cfg), d.gen, nil
+}
+
+// Generation identifies the config table's content: every Set changes it, so that what
+// is computed from the table can be cached until the next change.
+func (d *DB) Generation() uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.gen
+}
+
+// loadLocked reads the config table into memory once.
+func (d *DB) loadLocked() error {
+	if d.cfg != nil {
+		return nil
+	}
 	rows, err := d.db.Query(`SELECT key, value FROM config`)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer rows.Close()
 	out := map[string]string{}
 	for rows.Next() {
 		var k, v string
 		if err := rows.Scan(&k, &v); err != nil {
-			return nil, err
+			return err
 		}
 		out[k] = v
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	d.cfg = out
+	return nil
 }
 
 // Set writes the given keys in one transaction; an empty value deletes the key.
 func (d *DB) Set(values map[string]string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.loadLocked(); err != nil {
+		return err
+	}
+	if err := d.write(values); err != nil {
+		return err
+	}
+	for k, v := range values {
+		if v == "" {
+			delete(d.cfg, k)
+		} else {
+			d.cfg[k] = v
+		}
+	}
+	d.gen++
+	return nil
+}
+
+// write commits values to the config table.
+func (d *DB) write(values map[string]string) error {
 	tx, err := d.db.Begin()
 	if err != nil {
 		return err
