@@ -26,7 +26,9 @@ func (r Replica) Local() bool { return r.st != nil }
 // (typically a Replica, with whatever else the value depends on): a value that only a
 // write can change is then computed once per write instead of once per request. The
 // value is shared by every caller that gets it: it must not be modified.
-type Memo[K comparable, V any] struct{ p atomic.Pointer[memoEntry[K, V]] }
+type Memo[K comparable, V any] struct {
+	p atomic.Pointer[memoEntry[K, V]]
+}
 
 type memoEntry[K comparable, V any] struct {
 	key K
