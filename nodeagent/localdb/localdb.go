@@ -3,8 +3,9 @@
 // with the daemon stopped (`cluster list-database`, `recover-from-quorum-loss`).
 //
 // The config table is read on every API request (the member's addresses, its name, the
-// member-local keys GET /1.0 shows), so a DB keeps it in memory: loaded on first use,
-// updated by Set after each commit. That holds because one process writes a member's
+// member-local keys GET /1.0 shows) and the raft members on every request forwarded to
+// the leader (where to find it), so a DB keeps both in memory: loaded on first use,
+// updated by Set and SetRaftNodes after each commit. That holds because one process writes a member's
 // local.db at a time: the daemon while it runs, the recovery commands only while it is
 // stopped (they refuse a running daemon); a DB opened by another process while one is
 // in use would not see that one's writes.
@@ -16,6 +17,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
+	"strings"
 	"sync"
 
 	_ "github.com/mattn/go-sqlite3" // SQLite driver
@@ -45,9 +48,10 @@ CREATE TABLE IF NOT EXISTS raft_state (id INTEGER PRIMARY KEY CHECK (id = 1), la
 type DB struct {
 	db *sql.DB
 
-	mu  sync.Mutex        // serialises Set and guards cfg and gen
-	cfg map[string]string // the config table, nil until first read
-	gen uint64            // bumped by every Set
+	mu    sync.Mutex           // serialises Set and SetRaftNodes and guards what follows
+	cfg   map[string]string    // the config table, nil until first read
+	gen   uint64               // bumped by every Set
+	nodes []api.DatabaseMember // the raft_nodes table, nil until first read
 }
 
 // Open opens (creating) the database at path.
@@ -167,14 +171,30 @@ func (d *DB) write(values map[string]string) error {
 	return tx.Commit()
 }
 
-// RaftNodes returns the raft members last recorded.
+// RaftNodes returns the raft members last recorded (a copy the caller may keep).
 func (d *DB) RaftNodes() ([]api.DatabaseMember, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.nodes == nil {
+		nodes, err := d.readRaftNodes()
+		if err != nil {
+			return nil, err
+		}
+		d.nodes = nodes
+	}
+	if len(d.nodes) == 0 {
+		return nil, nil
+	}
+	return slices.Clone(d.nodes), nil
+}
+
+func (d *DB) readRaftNodes() ([]api.DatabaseMember, error) {
 	rows, err := d.db.Query(`SELECT name, address, role FROM raft_nodes ORDER BY name`)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []api.DatabaseMember
+	out := []api.DatabaseMember{}
 	for rows.Next() {
 		var m api.DatabaseMember
 		if err := rows.Scan(&m.Name, &m.Address, &m.Role); err != nil {
@@ -187,6 +207,9 @@ func (d *DB) RaftNodes() ([]api.DatabaseMember, error) {
 
 // SetRaftNodes replaces the recorded raft members.
 func (d *DB) SetRaftNodes(nodes []api.DatabaseMember) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.nodes = nil // read again after a failure
 	tx, err := d.db.Begin()
 	if err != nil {
 		return err
@@ -200,7 +223,13 @@ func (d *DB) SetRaftNodes(nodes []api.DatabaseMember) error {
 			return err
 		}
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	sorted := append([]api.DatabaseMember{}, nodes...)
+	slices.SortFunc(sorted, func(a, b api.DatabaseMember) int { return strings.Compare(a.Name, b.Name) })
+	d.nodes = sorted
+	return nil
 }
 
 // SetLastIndexTerm records the last applied raft index and term.
