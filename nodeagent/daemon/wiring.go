@@ -73,6 +73,9 @@ func (a dbAccess) Exec(ctx context.Context, stmts ...store.Statement) ([]store.R
 	return a.d.exec(ctx, stmts...)
 }
 
+// Fresh waits until this member's replica is linearizable (serve.Server.Fresh).
+func (a dbAccess) Fresh(ctx context.Context) (db.Replica, error) { return a.d.srv.Fresh(ctx) }
+
 // QueryLocal reads this member's replica without any consistency check.
 func (a dbAccess) QueryLocal(ctx context.Context, sql string, args ...any) (db.Rows, error) {
 	return a.d.queryLocal(ctx, sql, args...)

@@ -1,6 +1,14 @@
 // Package localdb is the member's node-local SQLite database: its identity and addresses,
 // the raft members it last knew of, and its last applied raft index and term. It is read
 // with the daemon stopped (`cluster list-database`, `recover-from-quorum-loss`).
+//
+// The config table is read on every API request (the member's addresses, its name, the
+// member-local keys GET /1.0 shows) and the raft members on every request forwarded to
+// the leader (where to find it), so a DB keeps both in memory: loaded on first use,
+// updated by Set and SetRaftNodes after each commit. That holds because one process writes a member's
+// local.db at a time: the daemon while it runs, the recovery commands only while it is
+// stopped (they refuse a running daemon); a DB opened by another process while one is
+// in use would not see that one's writes.
 package localdb
 
 import (
@@ -8,6 +16,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
 
 	_ "github.com/mattn/go-sqlite3" // SQLite driver
 
@@ -33,7 +45,14 @@ CREATE TABLE IF NOT EXISTS raft_state (id INTEGER PRIMARY KEY CHECK (id = 1), la
 `
 
 // DB is the node-local database.
-type DB struct{ db *sql.DB }
+type DB struct {
+	db *sql.DB
+
+	mu    sync.Mutex           // serialises Set and SetRaftNodes and guards what follows
+	cfg   map[string]string    // the config table, nil until first read
+	gen   uint64               // bumped by every Set
+	nodes []api.DatabaseMember // the raft_nodes table, nil until first read
+}
 
 // Open opens (creating) the database at path.
 func Open(path string) (*DB, error) {
@@ -54,34 +73,86 @@ func (d *DB) Close() error { return d.db.Close() }
 
 // Get returns a config value, "" when unset.
 func (d *DB) Get(key string) (string, error) {
-	var v string
-	err := d.db.QueryRow(`SELECT value FROM config WHERE key = ?`, key).Scan(&v)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", nil
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.loadLocked(); err != nil {
+		return "", err
 	}
-	return v, err
+	return d.cfg[key], nil
 }
 
-// Config returns every config row.
+// Config returns every config row (a copy the caller may keep).
 func (d *DB) Config() (map[string]string, error) {
+	cfg, _, err := d.ConfigAt()
+	return cfg, err
+}
+
+// ConfigAt is Config with the generation it was read at (see Generation).
+func (d *DB) ConfigAt() (map[string]string, uint64, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.loadLocked(); err != nil {
+		return nil, 0, err
+	}
+	return maps.Clone(d.cfg), d.gen, nil
+}
+
+// Generation identifies the config table's content: every Set changes it, so that what
+// is computed from the table can be cached until the next change.
+func (d *DB) Generation() uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.gen
+}
+
+// loadLocked reads the config table into memory once.
+func (d *DB) loadLocked() error {
+	if d.cfg != nil {
+		return nil
+	}
 	rows, err := d.db.Query(`SELECT key, value FROM config`)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer rows.Close()
 	out := map[string]string{}
 	for rows.Next() {
 		var k, v string
 		if err := rows.Scan(&k, &v); err != nil {
-			return nil, err
+			return err
 		}
 		out[k] = v
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	d.cfg = out
+	return nil
 }
 
 // Set writes the given keys in one transaction; an empty value deletes the key.
 func (d *DB) Set(values map[string]string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.loadLocked(); err != nil {
+		return err
+	}
+	if err := d.write(values); err != nil {
+		return err
+	}
+	for k, v := range values {
+		if v == "" {
+			delete(d.cfg, k)
+		} else {
+			d.cfg[k] = v
+		}
+	}
+	d.gen++
+	return nil
+}
+
+// write commits values to the config table.
+func (d *DB) write(values map[string]string) error {
 	tx, err := d.db.Begin()
 	if err != nil {
 		return err
@@ -100,14 +171,30 @@ func (d *DB) Set(values map[string]string) error {
 	return tx.Commit()
 }
 
-// RaftNodes returns the raft members last recorded.
+// RaftNodes returns the raft members last recorded (a copy the caller may keep).
 func (d *DB) RaftNodes() ([]api.DatabaseMember, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.nodes == nil {
+		nodes, err := d.readRaftNodes()
+		if err != nil {
+			return nil, err
+		}
+		d.nodes = nodes
+	}
+	if len(d.nodes) == 0 {
+		return nil, nil
+	}
+	return slices.Clone(d.nodes), nil
+}
+
+func (d *DB) readRaftNodes() ([]api.DatabaseMember, error) {
 	rows, err := d.db.Query(`SELECT name, address, role FROM raft_nodes ORDER BY name`)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []api.DatabaseMember
+	out := []api.DatabaseMember{}
 	for rows.Next() {
 		var m api.DatabaseMember
 		if err := rows.Scan(&m.Name, &m.Address, &m.Role); err != nil {
@@ -120,6 +207,9 @@ func (d *DB) RaftNodes() ([]api.DatabaseMember, error) {
 
 // SetRaftNodes replaces the recorded raft members.
 func (d *DB) SetRaftNodes(nodes []api.DatabaseMember) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.nodes = nil // read again after a failure
 	tx, err := d.db.Begin()
 	if err != nil {
 		return err
@@ -133,7 +223,13 @@ func (d *DB) SetRaftNodes(nodes []api.DatabaseMember) error {
 			return err
 		}
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	sorted := append([]api.DatabaseMember{}, nodes...)
+	slices.SortFunc(sorted, func(a, b api.DatabaseMember) int { return strings.Compare(a.Name, b.Name) })
+	d.nodes = sorted
+	return nil
 }
 
 // SetLastIndexTerm records the last applied raft index and term.

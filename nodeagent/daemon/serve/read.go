@@ -95,6 +95,26 @@ func (s *Server) Query(ctx context.Context, sql string, args ...any) (db.Rows, e
 	return s.QueryLocal(ctx, sql, args...)
 }
 
+// Fresh returns once this member's replica holds every write acknowledged before the call,
+// with the replica's state then: a read of the replica (QueryLocal) is then linearizable,
+// and what was computed from a read at the same db.Replica is still current (db.Memo). A
+// member whose reads are forwarded to the leader gets the zero Replica: it reads with
+// Query.
+func (s *Server) Fresh(ctx context.Context) (db.Replica, error) {
+	st := s.Members.Store()
+	if st == nil {
+		return db.Replica{}, s.Members.NoStore()
+	}
+	err := s.consistent(ctx, st)
+	if errors.Is(err, errNoReplica) {
+		return db.Replica{}, nil
+	}
+	if err != nil {
+		return db.Replica{}, err
+	}
+	return db.ReplicaOf(st), nil
+}
+
 // consistent returns once this member's replica holds every write acknowledged before the
 // call, or errNoReplica when the read must be forwarded to the leader.
 func (s *Server) consistent(ctx context.Context, st *store.Store) error {
