@@ -55,7 +55,7 @@ func (d *Daemon) wireDomains() {
 	})
 	d.trust = trust.New(trust.Deps{
 		DB: dbAccess{d}, Members: memberAccess{d}, Peers: peerAccess{d}, Callers: callerAccess{d}, Log: d.log,
-		Ops: d.ops, ClusterFingerprint: clusterCert{d}.Fingerprint,
+		Ops: d.ops, ClusterFingerprint: clusterCert{d}.Fingerprint, Config: memberAccess{d}, Now: d.now,
 	})
 	d.metrics = newMetrics(d)
 }
