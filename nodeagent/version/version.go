@@ -51,6 +51,7 @@ var lxdExtensions = []string{
 	"clustering_edit_roles",          // PUT/PATCH of members with roles (the database roles are the cluster's to assign, as in LXD: sent back unchanged, other roles refused)
 	"storage",                        // /1.0/storage-pools and custom volumes, ?target=
 	"network",                        // /1.0/networks, ?target=
+	"network_state",                  // GET /1.0/networks/NAME/state: an interface's addresses, counters, bridge (lxc network info)
 	"instances",                      // /1.0/instances (and /1.0/containers as its alias)
 	"container_full",                 // GET /1.0/instances?recursion=2: instances with state
 	"instance_get_full",              // GET /1.0/instances/NAME?recursion=1: the instance with its state

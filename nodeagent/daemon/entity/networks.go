@@ -17,6 +17,7 @@ type bridgeManager interface {
 	Create(ctx context.Context, name string, cfg map[string]string) error
 	Delete(ctx context.Context, name string) error
 	AutoIPv4() (string, error)
+	State(name string) (bridge.State, error)
 }
 
 // networkKind is the network flavour of the cluster-wide flow (bridge networks only).

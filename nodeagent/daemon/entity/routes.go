@@ -29,9 +29,11 @@ func (s *Service) Routes(m Router) {
 	m.Handle("GET /1.0/networks", rest.Trusted, s.getNetworks)
 	m.Handle("POST /1.0/networks", rest.Trusted, m.OnLeader(s.postNetwork))
 	m.Handle("GET /1.0/networks/{name}", rest.Trusted, s.getNetwork)
+	m.Handle("GET /1.0/networks/{name}/state", rest.Trusted, s.getNetworkState)
 	m.Handle("PUT /1.0/networks/{name}", rest.Trusted, s.putEntity(networkKind))
 	m.Handle("PATCH /1.0/networks/{name}", rest.Trusted, s.putEntity(networkKind))
 	m.Handle("DELETE /1.0/networks/{name}", rest.Trusted, m.OnLeader(s.deleteNetwork))
 	m.Handle("POST /internal/networks/create", rest.Member, s.postInternalEntity(networkKind, true))
 	m.Handle("POST /internal/networks/delete", rest.Member, s.postInternalEntity(networkKind, false))
+	m.Handle("POST /internal/networks/state", rest.Member, s.postInternalNetworkState)
 }
