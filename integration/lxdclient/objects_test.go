@@ -47,6 +47,9 @@ func TestServerAndCluster(t *testing.T) {
 		t.Fatalf("lxc config get images.auto_update_interval = %q after set 7", got)
 	}
 	wantAll(t, "lxc project list", c.MustRun("project", "list", "--format", "csv"), "default (current),YES,YES,YES,YES,Default project")
+	// lxc info --resources (resources_v2), through node2 to node3: its CPUs and memory.
+	wantAll(t, "lxc info --resources --target node3", c.MustRun("info", "--resources", "--target", "node3"),
+		"CPU (", "Cores:", "Threads:", "Memory:", "Free: ", "Total: ")
 }
 
 // TestStorageAndNetworks: storage pools, volumes and networks with --target, as the
@@ -65,6 +68,7 @@ func TestStorageAndNetworks(t *testing.T) {
 	wantAll(t, "lxc storage create", c.MustRun("storage", "create", "pool1", "dir"), "Storage pool pool1 created")
 	wantAll(t, "lxc storage list", c.MustRun("storage", "list", "--format", "csv"), "pool1,dir,,0,CREATED")
 	wantAll(t, "lxc storage show", c.MustRun("storage", "show", "pool1", "--target", "node2"), "name: pool1", "driver: dir", "status: Created", "- node1\n- node2\n- node3")
+	wantAll(t, "lxc storage info --target node3", c.MustRun("storage", "info", "pool1", "--target", "node3"), "name: pool1", "driver: dir", "space used: ", "total space: ")
 
 	// edit (GET + PUT with If-Match) changes the description; set of a config key is refused.
 	show := c.MustRun("storage", "show", "pool1")

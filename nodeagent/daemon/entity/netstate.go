@@ -17,13 +17,20 @@ func (s *Service) getNetworkState(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
+	var st api.NetworkState
+	local := func() (err error) { st, err = s.localNetworkState(name); return err }
+	if err := s.onTarget(r, local, "/internal/networks/state", entityRequest{Name: name}, &st); err != nil {
+		return err
+	}
+	return rest.WriteOK(w, st, "")
+}
+
+// onTarget runs local when the request has no ?target= or names this member; otherwise it
+// posts req to path on the target member (ONLINE) and decodes its answer into out.
+func (s *Service) onTarget(r *http.Request, local func() error, path string, req, out any) error {
 	target := rest.Target(r)
 	if target == "" || target == s.members.Self() {
-		st, err := s.localNetworkState(name)
-		if err != nil {
-			return err
-		}
-		return rest.WriteOK(w, st, "")
+		return local()
 	}
 	ms, err := s.members.All(r.Context())
 	if err != nil {
@@ -36,11 +43,7 @@ func (s *Service) getNetworkState(w http.ResponseWriter, r *http.Request) error 
 		if err := s.members.RequireOnline(r.Context(), target); err != nil {
 			return err
 		}
-		var st api.NetworkState
-		if err := s.peers.Post(r.Context(), m.Address, "/internal/networks/state", entityRequest{Name: name}, &st); err != nil {
-			return err
-		}
-		return rest.WriteOK(w, st, "")
+		return s.peers.Post(r.Context(), m.Address, path, req, out)
 	}
 	return rest.NotFound("no cluster member named %q", target)
 }

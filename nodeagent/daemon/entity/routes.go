@@ -10,6 +10,7 @@ func (s *Service) Routes(m Router) {
 	m.Handle("GET /1.0/storage-pools", rest.Trusted, s.getStoragePools)
 	m.Handle("POST /1.0/storage-pools", rest.Trusted, m.OnLeader(s.postStoragePool))
 	m.Handle("GET /1.0/storage-pools/{name}", rest.Trusted, s.getStoragePool)
+	m.Handle("GET /1.0/storage-pools/{name}/resources", rest.Trusted, s.getPoolResources)
 	m.Handle("PUT /1.0/storage-pools/{name}", rest.Trusted, s.putEntity(poolKind))
 	m.Handle("PATCH /1.0/storage-pools/{name}", rest.Trusted, s.putEntity(poolKind))
 	m.Handle("DELETE /1.0/storage-pools/{name}", rest.Trusted, m.OnLeader(s.deleteStoragePool))
@@ -23,6 +24,7 @@ func (s *Service) Routes(m Router) {
 	m.Handle("DELETE /1.0/storage-pools/{name}/volumes/custom/{vol}", rest.Trusted, s.deleteVolume)
 	m.Handle("POST /internal/storage/pools/create", rest.Member, s.postInternalEntity(poolKind, true))
 	m.Handle("POST /internal/storage/pools/delete", rest.Member, s.postInternalEntity(poolKind, false))
+	m.Handle("POST /internal/storage/pools/resources", rest.Member, s.postInternalPoolResources)
 	m.Handle("POST /internal/storage/volumes/create", rest.Member, s.postInternalVolume(true))
 	m.Handle("POST /internal/storage/volumes/delete", rest.Member, s.postInternalVolume(false))
 

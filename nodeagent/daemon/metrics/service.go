@@ -1,4 +1,5 @@
-// Package metrics serves GET /1.0/metrics as LXD does: the member's running instances'
+// Package metrics serves what a member measures of its host: GET /1.0/resources (its CPUs
+// and memory, `lxc info --resources`) and GET /1.0/metrics as LXD does: the member's running instances'
 // CPU, memory, process and network counters (lxd_* names, labels name/project/type, read
 // from each container's cgroup v2 and network namespace), the daemon's own figures, and
 // orch's cluster gauges (orch_raft_*: this member's database role and indexes;
@@ -132,6 +133,7 @@ func New(d Deps) *Service {
 // Routes registers GET /1.0/metrics (public: the handler authenticates as LXD does).
 func (s *Service) Routes(m Router) {
 	m.Handle("GET /1.0/metrics", rest.Public, s.getMetrics)
+	m.Handle("GET /1.0/resources", rest.Trusted, s.getResources)
 }
 
 // scrapeTimeout bounds the database reads of one scrape.
@@ -144,7 +146,7 @@ func (s *Service) getMetrics(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if t := r.URL.Query().Get("target"); t != "" && t != s.d.Members.Self() {
-		return s.forward(ctx, w, t)
+		return s.forward(ctx, w, t, "/1.0/metrics")
 	}
 	set := s.collect(ctx)
 	w.Header().Set("Content-Type", contentType)
@@ -193,8 +195,8 @@ func (s *Service) instanceMetrics(ctx context.Context) *Set {
 	return set
 }
 
-// forward answers another member's metrics.
-func (s *Service) forward(ctx context.Context, w http.ResponseWriter, target string) error {
+// forward answers with another member's answer to GET path (its metrics or resources).
+func (s *Service) forward(ctx context.Context, w http.ResponseWriter, target, path string) error {
 	ms, err := s.d.Members.All(ctx)
 	if err != nil {
 		return rest.Unavailable("finding member %q: %v", target, err)
@@ -207,9 +209,9 @@ func (s *Service) forward(ctx context.Context, w http.ResponseWriter, target str
 		if err != nil {
 			return err
 		}
-		resp, err := c.Raw(ctx, http.MethodGet, "/1.0/metrics", nil, nil)
+		resp, err := c.Raw(ctx, http.MethodGet, path, nil, nil)
 		if err != nil {
-			return rest.Unavailable("metrics of member %s (%s): %v", target, m.Address, err)
+			return rest.Unavailable("%s of member %s (%s): %v", path, target, m.Address, err)
 		}
 		defer resp.Body.Close()
 		w.Header().Set("Content-Type", resp.Header.Get("Content-Type"))
