@@ -78,6 +78,8 @@ func TestStorageAndNetworks(t *testing.T) {
 
 	wantAll(t, "lxc storage volume create", c.MustRun("storage", "volume", "create", "pool1", "vol1", "--target", "node2"), "Storage volume vol1 created")
 	wantAll(t, "lxc storage volume list", c.MustRun("storage", "volume", "list", "pool1", "--format", "csv"), "custom,vol1,,filesystem,0,node2")
+	wantAll(t, "lxc storage show (used by vol1)", c.MustRun("storage", "show", "pool1"), "used_by:\n- /1.0/storage-pools/pool1/volumes/custom/vol1?target=node2")
+	wantAll(t, "lxc storage list (used by vol1)", c.MustRun("storage", "list", "--format", "csv"), "pool1,dir,fast disks,1,CREATED")
 	vshow := c.MustRun("storage", "volume", "show", "pool1", "vol1", "--target", "node2")
 	wantAll(t, "lxc storage volume show", vshow, "name: vol1", "type: custom", "location: node2")
 	c.MustRunInput(strings.Replace(vshow, `description: ""`, "description: scratch", 1), "storage", "volume", "edit", "pool1", "vol1", "--target", "node2")

@@ -18,7 +18,8 @@ type NetworkInfo struct {
 	Locations []string `json:"locations" yaml:"locations"`
 	// Message explains an Errored status.
 	Message string `json:"message,omitempty" yaml:"message,omitempty"`
-	// UsedBy lists the URLs of what uses the network, as LXD's (not tracked: always []).
+	// UsedBy lists the URLs of what uses the network, as LXD's: the profiles whose nic devices
+	// name it and the instances made from them.
 	UsedBy []string `json:"used_by" yaml:"used_by"`
 }
 
