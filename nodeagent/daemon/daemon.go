@@ -234,6 +234,7 @@ func (d *Daemon) resume(ctx context.Context) error {
 		return err
 	}
 	d.startLoops()
+	d.restoreTokens()
 	go d.checkEpochAtStart(ctx) // after startLoops: retire may stop what they started
 	go d.afterRecovery(ctx)
 	go d.announce(ctx)

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"orch/nodeagent/daemon/events"
 	"orch/nodeagent/daemon/metrics"
 	"orch/nodeagent/daemon/operations"
+	"orch/nodeagent/daemon/rest"
 
 	"orch/modules/storage"
 	"orch/nodeagent/api"
@@ -33,7 +35,7 @@ import (
 func (d *Daemon) wireDomains() {
 	d.events = events.New(events.Deps{Members: memberAccess{d}, Peers: peerAccess{d}, Now: d.now, Log: d.log})
 	d.log = slog.New(d.events.Tee(d.log.Handler())) // the domains' and membership's lines are logging events too
-	d.ops = operations.New(operations.Deps{Members: memberAccess{d}, Peers: peerAccess{d}, Events: d.events, Now: d.now, Log: d.log})
+	d.ops = operations.New(operations.Deps{Members: memberAccess{d}, Peers: peerAccess{d}, Events: d.events, Now: d.now, Log: d.log, Keep: d.local})
 	d.imgs = images.New(images.Deps{
 		DB: dbAccess{d}, Members: memberAccess{d}, Config: memberAccess{d}, Peers: peerAccess{d},
 		Open: d.imageStore, Ops: d.ops, Events: d.events, Log: d.log,
@@ -224,4 +226,29 @@ type callerAccess struct{ d *Daemon }
 func (a callerAccess) Caller(r *http.Request) trust.Caller {
 	c := a.d.srv.CallerOf(r)
 	return trust.Caller{Fingerprint: c.FP, Trusted: c.Trusted}
+}
+
+// restoreTokens starts again the join and certificate-add tokens this member issued before
+// it restarted (its local database keeps them): a token handed out still works, and is
+// listed and revocable with LXD's client, which finds tokens among the operations.
+func (d *Daemon) restoreTokens() {
+	kept, err := d.local.Tokens()
+	if err != nil {
+		d.log.Warn("reading the tokens this member issued", "err", err)
+		return
+	}
+	rebuild := func(kind string, meta map[string]any, expires time.Time) (rest.Task, bool) {
+		switch kind {
+		case tokens.KeptJoinToken:
+			return d.tokens.Rebuild(meta)
+		case trust.KeptCertificateToken:
+			return d.trust.Rebuild(meta, expires)
+		}
+		return rest.Task{}, false
+	}
+	for id, saved := range kept {
+		if err := d.ops.Restore(id, saved, rebuild); err != nil {
+			d.log.Warn("restoring a token this member issued", "operation", id, "err", err)
+		}
+	}
 }

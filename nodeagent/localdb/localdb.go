@@ -1,5 +1,6 @@
 // Package localdb is the member's node-local SQLite database: its identity and addresses,
-// the raft members it last knew of, and its last applied raft index and term. It is read
+// the raft members it last knew of, its last applied raft index and term, and the token
+// operations it issued. It is read
 // with the daemon stopped (`cluster list-database`, `recover-from-quorum-loss`).
 //
 // The config table is read on every API request (the member's addresses, its name, the
@@ -17,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -42,6 +44,7 @@ const schema = `
 CREATE TABLE IF NOT EXISTS config (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS raft_nodes (name TEXT PRIMARY KEY, address TEXT NOT NULL, role TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS raft_state (id INTEGER PRIMARY KEY CHECK (id = 1), last_index INTEGER NOT NULL, last_term INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS tokens (id TEXT PRIMARY KEY, saved TEXT NOT NULL);
 `
 
 // DB is the node-local database.
@@ -56,6 +59,17 @@ type DB struct {
 
 // Open opens (creating) the database at path.
 func Open(path string) (*DB, error) {
+	// 0600, an older one included: it holds the secrets of the tokens this member issued
+	// (SQLite gives its -wal and -shm files the database's mode).
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("node-local database %s: %w", path, err)
+	}
+	err = f.Chmod(0o600)
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("node-local database %s: %w", path, err)
+	}
 	db, err := sql.Open("sqlite3", "file:"+path+"?_journal_mode=WAL&_busy_timeout=5000&_synchronous=FULL")
 	if err != nil {
 		return nil, err
@@ -292,4 +306,36 @@ func (d *DB) setJSON(key string, v any) error {
 		return err
 	}
 	return d.Set(map[string]string{key: string(b)})
+}
+
+// KeepToken keeps a token operation this member issued (id, and what rebuilds it: its
+// secret included, like the cluster key this directory also holds), so that the token
+// still works and is listed after the daemon restarts.
+func (d *DB) KeepToken(id string, saved []byte) error {
+	_, err := d.db.Exec(`INSERT OR REPLACE INTO tokens(id, saved) VALUES(?, ?)`, id, string(saved))
+	return err
+}
+
+// DropToken forgets a token operation that ended (used, revoked or expired).
+func (d *DB) DropToken(id string) error {
+	_, err := d.db.Exec(`DELETE FROM tokens WHERE id = ?`, id)
+	return err
+}
+
+// Tokens are the kept token operations, by id.
+func (d *DB) Tokens() (map[string][]byte, error) {
+	rows, err := d.db.Query(`SELECT id, saved FROM tokens`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string][]byte{}
+	for rows.Next() {
+		var id, saved string
+		if err := rows.Scan(&id, &saved); err != nil {
+			return nil, err
+		}
+		out[id] = []byte(saved)
+	}
+	return out, rows.Err()
 }

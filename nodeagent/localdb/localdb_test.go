@@ -1,6 +1,7 @@
 package localdb
 
 import (
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -94,5 +95,41 @@ func TestRaftNodesCache(t *testing.T) {
 	defer d.Close()
 	if got, _ := d.RaftNodes(); !slices.Equal(got, want[:1]) {
 		t.Errorf("after reopening: %v, want %v", got, want[:1])
+	}
+}
+
+// TestTokensKeptPrivately: kept tokens come back after a reopen, dropped ones do not, and
+// the file holding their secrets is 0600 (an older 0644 one too).
+func TestTokensKeptPrivately(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "local.db")
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.KeepToken("a", []byte(`{"secret":"s1"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.KeepToken("b", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.DropToken("b"); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	if d, err = Open(path); err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	got, err := d.Tokens()
+	if err != nil || len(got) != 1 || string(got["a"]) != `{"secret":"s1"}` {
+		t.Fatalf("tokens after reopen: %q %v", got, err)
+	}
+	for _, p := range []string{path, path + "-wal"} {
+		if st, err := os.Stat(p); err == nil && st.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v, want 0600", p, st.Mode().Perm())
+		}
 	}
 }

@@ -57,12 +57,31 @@ func (s *Service) postCertificateToken(w http.ResponseWriter, r *http.Request, r
 	if !expires.IsZero() {
 		meta["expiresAt"] = expires.Format(time.RFC3339Nano) // the key lxc reads into the token
 	}
-	op, err := s.ops.Start(r, rest.Task{Class: api.OperationClassToken, Description: "Executing operation",
-		Resources: map[string][]string{}, Metadata: meta, ExpiresAt: expires})
+	op, err := s.ops.Start(r, certTokenTask(meta, expires))
 	if err != nil {
 		return err
 	}
 	return rest.WriteAsync(w, op)
+}
+
+// KeptCertificateToken is the kind of the certificate-add tokens' operations a member keeps
+// across restarts.
+const KeptCertificateToken = "certificate-token"
+
+// certTokenTask is the operation of a certificate-add token (cancelled when redeemed or
+// revoked; it expires at expires unless zero).
+func certTokenTask(meta map[string]any, expires time.Time) rest.Task {
+	return rest.Task{Class: api.OperationClassToken, Description: "Executing operation", Kept: KeptCertificateToken,
+		Resources: map[string][]string{}, Metadata: meta, ExpiresAt: expires}
+}
+
+// Rebuild is the task of a kept certificate-add token's operation after a restart (ok
+// false: not one).
+func (s *Service) Rebuild(meta map[string]any, expires time.Time) (rest.Task, bool) {
+	if secret, _ := meta["secret"].(string); secret == "" || meta["request"] == nil {
+		return rest.Task{}, false
+	}
+	return certTokenTask(meta, expires), true
 }
 
 // redeemToken checks a password that is a certificate-add token: ok is false when it is
