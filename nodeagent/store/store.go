@@ -190,7 +190,7 @@ func open(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{cfg: cfg, log: cfg.Logger, logs: d.logs, snaps: d.snaps, fsm: d.fsm, reader: reader, closed: make(chan struct{})}
-	s.reads = NewRounds(barrierTimeout, s.readIndexRound)
+	s.reads = NewRounds(confirmTimeout, s.readIndexRound)
 	if err := s.startRaft(hlog); err != nil {
 		reader.Close()
 		d.close()
