@@ -72,7 +72,7 @@ func (s *Store) readIndexRound(ctx context.Context) (uint64, error) {
 		return 0, err
 	}
 	term := s.raft.CurrentTerm()
-	index := s.lastVisible(s.notedIndex(term))
+	index := s.lastVisible(term, s.notedIndex(term))
 	if mutationNoVerify { // a known bug, only in jepsen's mutation builds
 		return index, nil
 	}
@@ -207,7 +207,25 @@ func (s *Store) voters() ([]raft.ServerID, error) {
 // lastVisible returns the highest index <= index of an entry the FSM applies
 // (command or configuration). The entries above it are no-ops for the
 // database, and followers only learn an applied index from entries they apply.
-func (s *Store) lastVisible(index uint64) uint64 {
+//
+// A read-only load asks about the same index round after round, so the last answer is
+// kept for the leader's term: a leader never rewrites its own log, and entries at or
+// below its commit index never change, but an uncommitted entry it held in an earlier
+// term may have been replaced since.
+func (s *Store) lastVisible(term, index uint64) uint64 {
+	if v := s.visible.Load(); v != nil && v.term == term && v.index == index {
+		return v.visible
+	}
+	visible := s.scanVisible(index)
+	s.visible.Store(&visibleAt{term: term, index: index, visible: visible})
+	return visible
+}
+
+// visibleAt is the last answer of lastVisible, in the leader's term.
+type visibleAt struct{ term, index, visible uint64 }
+
+// scanVisible is lastVisible's search of the log.
+func (s *Store) scanVisible(index uint64) uint64 {
 	for i := index; i > 0 && index-i < maxGapScan; i-- {
 		var l raft.Log
 		if err := s.logs.GetLog(i, &l); err != nil {

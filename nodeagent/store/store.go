@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -85,14 +86,16 @@ type Store struct {
 	raft   *raft.Raft
 	trans  *raft.NetworkTransport
 	ballot *ballotTransport // trans as raft uses it (broken.go, progress.go)
-	logs   logStore
-	snaps  raft.SnapshotStore
-	fsm    *fsm
-	reader *sql.DB
-	lead   *leadership
-	batch  *batcher
-	reads  *Rounds // leadership-confirming rounds shared by concurrent ReadIndex calls
-	broken fault   // first local storage failure (broken.go)
+	// visible is lastVisible's last answer (read.go).
+	visible atomic.Pointer[visibleAt]
+	logs    logStore
+	snaps   raft.SnapshotStore
+	fsm     *fsm
+	reader  *sql.DB
+	lead    *leadership
+	batch   *batcher
+	reads   *Rounds // leadership-confirming rounds shared by concurrent ReadIndex calls
+	broken  fault   // first local storage failure (broken.go)
 
 	closeOnce sync.Once
 	closeErr  error
