@@ -189,10 +189,19 @@ func TestApplyBatchIsolationAndSkip(t *testing.T) {
 	if p, _, _ := f.state(); p != (position{3, 1}) {
 		t.Fatalf("applied = %+v, want {3 1}", p)
 	}
+	if n := f.carefulPasses.Load(); n != 1 {
+		t.Errorf("a batch with failing requests was applied with savepoints %d times, want once (after the pass without)", n)
+	}
 	// Replay after a "restart": entries 1-3 are skipped, 4 applies once.
 	out = f.ApplyBatch(append(batch, commandLog(4, stmt("INSERT INTO u VALUES ('d')"))))
 	if out[0] != nil || out[2] != nil {
 		t.Fatalf("replayed entries were applied again: %v", out)
+	}
+	if r := out[3].(*entryResult); r.err != nil || r.outcomes[0].err != nil || r.outcomes[0].results[0].RowsAffected != 1 || r.outcomes[0].results[0].LastInsertID != 3 {
+		t.Errorf("entry 4, applied without savepoints: %+v", r)
+	}
+	if n := f.carefulPasses.Load(); n != 1 {
+		t.Errorf("a batch whose requests all succeed was applied again with savepoints (%d passes)", n)
 	}
 	var keys string
 	if err := f.conn.QueryRowContext(t.Context(), "SELECT group_concat(k, ',') FROM (SELECT k FROM u ORDER BY k)").Scan(&keys); err != nil {
