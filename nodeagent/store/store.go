@@ -204,6 +204,12 @@ func open(cfg Config) (*Store, error) {
 
 // startRaft creates the transport and the raft node, then the leadership
 // tracker and the write batcher.
+// logCacheEntries is how many of the last log entries raft keeps in memory
+// (raft.LogCache): the leader reads every entry it just wrote back from the log
+// store to replicate it, a read and a decode of a raft-wal frame per entry and
+// follower. Entries are small (a batch of requests, at most maxEntryBytes).
+const logCacheEntries = 32
+
 func (s *Store) startRaft(hlog hclog.Logger) error {
 	layer := advertisedLayer{StreamLayer: s.cfg.Stream, addr: advertisedAddr(s.cfg.Address)}
 	s.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
@@ -216,7 +222,12 @@ func (s *Store) startRaft(hlog hclog.Logger) error {
 	s.fsm.onBreak = s.breakWith
 	trans := newBallotTransport(s.trans, s.Broken, s.mayCampaign, s.closed)
 	s.ballot = trans
-	r, err := raft.NewRaft(rc, s.fsm, faultLog{logStore: s.logs, onFail: s.breakWith}, s.logs, s.snaps, trans)
+	logs, err := raft.NewLogCache(logCacheEntries, faultLog{logStore: s.logs, onFail: s.breakWith})
+	if err != nil {
+		s.trans.Close()
+		return err
+	}
+	r, err := raft.NewRaft(rc, s.fsm, logs, s.logs, s.snaps, trans)
 	if err != nil {
 		s.trans.Close()
 		return fmt.Errorf("starting raft for %s: %w", s.cfg.ID, err)
