@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"orch/nodeagent/daemon/events"
+	"orch/nodeagent/daemon/metrics"
 	"orch/nodeagent/daemon/operations"
 
 	"orch/modules/storage"
@@ -43,6 +44,7 @@ func (d *Daemon) wireDomains() {
 	d.insts = instances.New(instances.Deps{
 		DB: dbAccess{d}, Members: memberAccess{d}, Peers: peerAccess{d}, Images: d.imgs,
 		Entities: entityAccess{d}, Drivers: d.drivers, Ops: d.ops, Events: d.events, Log: d.log,
+		Usage: metrics.Host{Proc: "/proc"},
 	})
 	d.conf = serverconfig.New(serverconfig.Deps{DB: dbAccess{d}, Local: d.local, Member: configMember{d}, Lock: &d.mu})
 	d.migrator = upgrade.NewMigrator(dbAccess{d}, upgradeCluster{d}, d.log)
@@ -53,7 +55,7 @@ func (d *Daemon) wireDomains() {
 	})
 	d.trust = trust.New(trust.Deps{
 		DB: dbAccess{d}, Members: memberAccess{d}, Peers: peerAccess{d}, Callers: callerAccess{d}, Log: d.log,
-		Ops: d.ops, ClusterFingerprint: clusterCert{d}.Fingerprint,
+		Ops: d.ops, ClusterFingerprint: clusterCert{d}.Fingerprint, Config: memberAccess{d}, Now: d.now,
 	})
 	d.metrics = newMetrics(d)
 }
