@@ -160,7 +160,7 @@ func (s *Store) confirmLeadership(ctx context.Context, term uint64) error {
 		case <-changed:
 		case err := <-verdict:
 			if err != nil {
-				return s.mapRaftErr(err)
+				return s.notLeader() // a read has no outcome to lose: ask the next leader
 			}
 			verdict = nil // it may say yes too early: keep waiting for contacts
 		case <-s.closed:
