@@ -88,14 +88,16 @@ type Store struct {
 	ballot *ballotTransport // trans as raft uses it (broken.go, progress.go)
 	// visible is lastVisible's last answer (read.go).
 	visible atomic.Pointer[visibleAt]
-	logs    logStore
-	snaps   raft.SnapshotStore
-	fsm     *fsm
-	reader  *sql.DB
-	lead    *leadership
-	batch   *batcher
-	reads   *Rounds // leadership-confirming rounds shared by concurrent ReadIndex calls
-	broken  fault   // first local storage failure (broken.go)
+	// lexed caches the tokens of the SQL texts written (lex.go).
+	lexed  lexCache
+	logs   logStore
+	snaps  raft.SnapshotStore
+	fsm    *fsm
+	reader *sql.DB
+	lead   *leadership
+	batch  *batcher
+	reads  *Rounds // leadership-confirming rounds shared by concurrent ReadIndex calls
+	broken fault   // first local storage failure (broken.go)
 
 	closeOnce sync.Once
 	closeErr  error

@@ -247,3 +247,26 @@ func TestSnapshotRestoreRoundTrip(t *testing.T) {
 type nopCloser struct{ *strings.Reader }
 
 func (nopCloser) Close() error { return nil }
+
+// A Store checks requests with its lexCache: a statement seen before gets the verdict it
+// got the first time (its tokens are reused, with the new arguments), good or bad.
+func TestLexCacheSameVerdicts(t *testing.T) {
+	var c lexCache
+	for range 2 {
+		if _, err := (Request{{SQL: "INSERT INTO t VALUES (?)", Args: []any{"x"}, Expect: Int64(1)}}).validateWith(c.tokens); err != nil {
+			t.Errorf("good request: %v", err)
+		}
+		if _, err := (Request{{SQL: "SELECT random()"}}).validateWith(c.tokens); !errors.Is(err, ErrBadArg) {
+			t.Errorf("random(): %v, want ErrBadArg", err)
+		}
+		if _, err := (Request{{SQL: "INSERT INTO t VALUES (date(?))", Args: []any{"now"}}}).validateWith(c.tokens); !errors.Is(err, ErrBadArg) {
+			t.Errorf("date('now') as an argument: %v, want ErrBadArg", err)
+		}
+		if _, err := (Request{{SQL: "SELECT 1", Expect: Int64(1)}}).validateWith(c.tokens); !errors.Is(err, ErrBadArg) {
+			t.Errorf("Expect on a SELECT: %v, want ErrBadArg", err)
+		}
+	}
+	if _, err := (Request{{SQL: "INSERT INTO t VALUES (date(?))", Args: []any{"2020-01-01"}}}).validateWith(c.tokens); err != nil {
+		t.Errorf("a cached statement with a fixed date: %v", err)
+	}
+}
