@@ -38,11 +38,12 @@ type fsm struct {
 	conn *sql.Conn
 
 	mu       sync.Mutex
-	applied  position      // last entry whose effects are in the database
-	progress chan struct{} // closed and replaced when applied changes
-	broken   error         // set once a commit failed; nothing is applied after
-	onBreak  func(error)   // called once, in its own goroutine, when broken is set
-	restores atomic.Int64  // snapshots restored into the database (tests, stats)
+	applied  position             // last entry whose effects are in the database
+	progress chan struct{}        // closed and replaced when applied changes
+	broken   error                // set once a commit failed; nothing is applied after
+	onBreak  func(error)          // called once, in its own goroutine, when broken is set
+	restores atomic.Int64         // snapshots restored into the database (tests, stats)
+	noArgs   map[string]*sql.Stmt // prepared statements without arguments (execNoArgs)
 	// carefulPasses counts batches applied again with savepoints (tests).
 	carefulPasses atomic.Int64
 }
@@ -67,7 +68,64 @@ func newFSM(dir string, log *slog.Logger) (*fsm, error) {
 
 // close releases the writer connection.
 func (f *fsm) close() error {
+	for _, st := range f.noArgs {
+		if st != nil {
+			st.Close()
+		}
+	}
 	return errors.Join(f.conn.Close(), f.db.Close())
+}
+
+// maxNoArgStmts bounds the prepared statements without arguments the FSM keeps.
+const maxNoArgStmts = 32
+
+// execNoArgs runs a statement without arguments as a prepared statement kept for the
+// next time (go-sqlite3's statement cache only serves statements with arguments; without,
+// every call parsed the SQL again: BEGIN and COMMIT per batch, PATCH /1.0's config version
+// bump per request). Only statements that return no rows are kept: go-sqlite3 steps a
+// statement once and leaves it pending while it has rows, which would hold a read open
+// on the writer connection. FSM goroutine only.
+func (f *fsm) execNoArgs(ctx context.Context, query string) (sql.Result, error) {
+	st, known := f.noArgs[query]
+	if !known {
+		if rowless(query) {
+			var err error
+			if st, err = f.conn.PrepareContext(ctx, query); err != nil {
+				return nil, err
+			}
+		}
+		if f.noArgs == nil || len(f.noArgs) >= maxNoArgStmts {
+			for _, old := range f.noArgs {
+				if old != nil {
+					old.Close()
+				}
+			}
+			f.noArgs = map[string]*sql.Stmt{}
+		}
+		f.noArgs[query] = st // nil: run it unprepared every time
+	}
+	if st == nil {
+		return f.conn.ExecContext(ctx, query)
+	}
+	return st.ExecContext(ctx)
+}
+
+// rowless reports whether a statement certainly returns no rows: transaction control, or
+// an INSERT, UPDATE, DELETE or REPLACE without RETURNING.
+func rowless(query string) bool {
+	toks, err := lex(query)
+	if err != nil || len(toks) == 0 || toks[0].kind != tokIdent {
+		return false
+	}
+	if w := toks[0].text; w != "begin" && w != "commit" && !expectWords[w] {
+		return false
+	}
+	for _, t := range toks {
+		if t.kind == tokIdent && t.text == "returning" {
+			return false
+		}
+	}
+	return true
 }
 
 // readApplied reads the applied position stored in the database.
@@ -168,7 +226,7 @@ var errRequestFailed = errors.New("a request failed: apply the batch with savepo
 // rolled back): errRequestFailed from a pass without savepoints, or a local failure.
 func (f *fsm) applyInTx(logs []*raft.Log, cur position, out []any, savepoints bool) (position, error) {
 	ctx := context.Background()
-	if _, err := f.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+	if _, err := f.execNoArgs(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return cur, err
 	}
 	last, err := f.applyLogs(ctx, logs, cur, out, savepoints)
@@ -176,7 +234,7 @@ func (f *fsm) applyInTx(logs []*raft.Log, cur position, out []any, savepoints bo
 		err = f.writeApplied(last)
 	}
 	if err == nil {
-		_, err = f.conn.ExecContext(ctx, "COMMIT")
+		_, err = f.execNoArgs(ctx, "COMMIT")
 	}
 	if err != nil {
 		_, _ = f.conn.ExecContext(ctx, "ROLLBACK")
@@ -281,7 +339,13 @@ func (f *fsm) applyRequest(ctx context.Context, req Request) (outcome, error) {
 
 // execStatement runs one statement and checks its Expect.
 func (f *fsm) execStatement(ctx context.Context, st Statement) (Result, error) {
-	res, err := f.conn.ExecContext(ctx, st.SQL, st.Args...)
+	var res sql.Result
+	var err error
+	if len(st.Args) == 0 {
+		res, err = f.execNoArgs(ctx, st.SQL)
+	} else {
+		res, err = f.conn.ExecContext(ctx, st.SQL, st.Args...)
+	}
 	if err != nil {
 		return Result{}, err
 	}

@@ -270,3 +270,35 @@ func TestLexCacheSameVerdicts(t *testing.T) {
 		t.Errorf("a cached statement with a fixed date: %v", err)
 	}
 }
+
+// Statements without arguments are kept prepared by the FSM only when they return no rows;
+// a kept statement runs again in the next batches with the same effect.
+func TestNoArgStatementsPrepared(t *testing.T) {
+	for q, want := range map[string]bool{
+		"BEGIN IMMEDIATE": true, "COMMIT": true,
+		"UPDATE meta SET value = value + 1 WHERE key = 'v'": true,
+		"INSERT INTO u VALUES ('a')":                        true,
+		"INSERT INTO u VALUES ('a') RETURNING k":            false,
+		"SELECT 1":                                          false,
+		"WITH x AS (SELECT 1) DELETE FROM u":                false,
+	} {
+		if got := rowless(q); got != want {
+			t.Errorf("rowless(%q) = %v, want %v", q, got, want)
+		}
+	}
+	f := newTestFSM(t)
+	f.ApplyBatch([]*raft.Log{commandLog(1, stmt("CREATE TABLE n (v INTEGER)"), stmt("INSERT INTO n VALUES (0)"))})
+	for i := uint64(2); i < 5; i++ {
+		out := f.ApplyBatch([]*raft.Log{commandLog(i, stmt("UPDATE n SET v = v + 1"), stmt("SELECT v FROM n"))})
+		if r := out[0].(*entryResult); r.err != nil || r.outcomes[0].err != nil || r.outcomes[1].err != nil || r.outcomes[0].results[0].RowsAffected != 1 {
+			t.Fatalf("entry %d: %+v", i, r)
+		}
+	}
+	var v int
+	if err := f.conn.QueryRowContext(t.Context(), "SELECT v FROM n").Scan(&v); err != nil || v != 3 {
+		t.Fatalf("after three batches v = %d, %v; want 3", v, err)
+	}
+	if f.noArgs["UPDATE n SET v = v + 1"] == nil || f.noArgs["SELECT v FROM n"] != nil {
+		t.Errorf("prepared statements kept: %v", f.noArgs)
+	}
+}
