@@ -15,7 +15,9 @@
 //	                  (make bench-scale: members,wan)
 //	ORCH_BENCH_MEMBERS members of make bench-scale's large cluster (default 200)
 //	ORCH_BENCH_PROFILE a directory: pprof CPU and allocation profiles of the leader and a spare
-//	                  of the large cluster over its idle window (core.debug_address)
+//	                  of the large cluster over its idle window (core.debug_address); in the
+//	                  api section, CPU profiles of the three daemons under each row's load
+//	                  (api-<row>-<member>.pprof, taken after the row's measured runs)
 //	ORCH_BENCH_IDLE   CPU measurement window (default 25s)
 //	ORCH_BENCH_WAN_IDLE idle window of the WAN rows (default 10m)
 //	ORCH_BENCH_HOLD   a file: the large cluster is kept, once formed, while it exists (development)

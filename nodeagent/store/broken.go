@@ -106,11 +106,12 @@ type ballotTransport struct {
 	rpcs        chan raft.RPC
 	stop        <-chan struct{}
 	progress    *progress // followers' acknowledged log, as the answers show (progress.go)
+	contacts    *contacts // followers' latest accepted AppendEntries, by when it was sent (contact.go)
 }
 
 // newBallotTransport wraps nt and starts filtering its incoming RPCs.
 func newBallotTransport(nt *raft.NetworkTransport, broken, mayCampaign func() error, stop <-chan struct{}) *ballotTransport {
-	t := &ballotTransport{NetworkTransport: nt, broken: broken, mayCampaign: mayCampaign, rpcs: make(chan raft.RPC), stop: stop, progress: newProgress()}
+	t := &ballotTransport{NetworkTransport: nt, broken: broken, mayCampaign: mayCampaign, rpcs: make(chan raft.RPC), stop: stop, progress: newProgress(), contacts: newContacts()}
 	go t.filter(nt.Consumer())
 	return t
 }

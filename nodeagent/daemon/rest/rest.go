@@ -13,6 +13,7 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 
 	"orch/nodeagent/api"
@@ -83,13 +84,16 @@ func SyncBody(meta any) ([]byte, error) {
 	return append(body, "}\n"...), nil
 }
 
-// WriteBody writes an encoded success response (SyncBody) with an optional ETag.
+// WriteBody writes an encoded success response (SyncBody) with an optional ETag. Its
+// length is sent too: net/http would otherwise send a body of more than 2 KiB (GET /1.0's)
+// chunked, in more writes.
 func WriteBody(w http.ResponseWriter, body []byte, etag string) error {
 	h := w.Header()
 	if etag != "" {
 		h["Etag"] = []string{etag}
 	}
 	h["Content-Type"] = []string{"application/json"}
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
 	_, err := w.Write(body)
 	return err
 }
