@@ -29,6 +29,13 @@ type Timings struct {
 	// TrailingLogs is how many entries are kept in the log after a snapshot so
 	// that a slightly lagging follower catches up without a full snapshot.
 	TrailingLogs uint64
+	// LeaderStretch multiplies the heartbeat timeout this member runs raft with
+	// while it leads (heartbeats.go): the leader then sends each follower a
+	// heartbeat every [LeaderStretch*Heartbeat/10, LeaderStretch*Heartbeat/5),
+	// while followers keep Heartbeat as the silence that starts an election.
+	// 0 or 1: raft's own interval, Heartbeat/10. At most 4, so that two
+	// heartbeats are never further apart than Heartbeat.
+	LeaderStretch int
 }
 
 // DefaultTimings gives leader failover well under 1.5 s on loopback or a LAN
@@ -76,8 +83,13 @@ func DefaultTimings() Timings {
 		SnapshotThreshold: 8192,
 		SnapshotInterval:  2 * time.Minute,
 		TrailingLogs:      10240,
+		LeaderStretch:     4,
 	}
 }
+
+// maxLeaderStretch keeps the leader's longest heartbeat interval (2*stretch/10 of the
+// heartbeat timeout) under a follower's heartbeat timeout.
+const maxLeaderStretch = 4
 
 // Validate checks the constraints raft imposes and a few sanity bounds; the
 // error names the offending field.
@@ -95,6 +107,8 @@ func (t Timings) Validate() error {
 		return fmt.Errorf("timings.snapshot_threshold: must be positive: %w", ErrBadArg)
 	case t.SnapshotInterval < 5*time.Millisecond:
 		return fmt.Errorf("timings.snapshot_interval %s: must be at least 5ms: %w", t.SnapshotInterval, ErrBadArg)
+	case t.LeaderStretch < 0 || t.LeaderStretch > maxLeaderStretch:
+		return fmt.Errorf("timings.leader_stretch %d: must be in [0, %d]: %w", t.LeaderStretch, maxLeaderStretch, ErrBadArg)
 	}
 	return nil
 }
@@ -120,25 +134,24 @@ func (t Timings) raftConfig(id string) *raft.Config {
 // SetElectionTimings changes raft's heartbeat and election timeouts while it runs (the
 // cluster's cluster.raft_heartbeat_timeout and cluster.raft_election_timeout). Raft fixes
 // the leader lease when it starts: a heartbeat timeout below the running lease, or an
-// election timeout below the heartbeat timeout, is refused with ErrBadArg.
+// election timeout below the heartbeat timeout, is refused with ErrBadArg. While this
+// member leads, raft runs with the heartbeat timeout stretched (LeaderStretch).
 func (s *Store) SetElectionTimings(heartbeat, election time.Duration) error {
 	if err := s.checkOpen(); err != nil {
 		return err
 	}
-	rc := s.raft.ReloadableConfig()
-	if rc.HeartbeatTimeout == heartbeat && rc.ElectionTimeout == election {
+	if hb, el := s.timers.configured(); hb == heartbeat && el == election {
 		return nil
 	}
 	if heartbeat < s.cfg.Timings.LeaderLease || election < heartbeat {
 		return fmt.Errorf("raft timings: heartbeat %v must be at least the running leader lease %v and at most the election timeout %v: %w",
 			heartbeat, s.cfg.Timings.LeaderLease, election, ErrBadArg)
 	}
-	rc.HeartbeatTimeout, rc.ElectionTimeout = heartbeat, election
-	return s.raft.ReloadConfig(rc)
+	return s.timers.set(heartbeat, election)
 }
 
-// ElectionTimings are raft's heartbeat and election timeouts as they run now.
+// ElectionTimings are raft's heartbeat and election timeouts as configured now (a
+// leader runs raft with the heartbeat timeout stretched, see LeaderStretch).
 func (s *Store) ElectionTimings() (heartbeat, election time.Duration) {
-	rc := s.raft.ReloadableConfig()
-	return rc.HeartbeatTimeout, rc.ElectionTimeout
+	return s.timers.configured()
 }
