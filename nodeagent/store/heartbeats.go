@@ -1,6 +1,7 @@
 package store
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -120,21 +121,41 @@ func (t *raftTimers) checkNow() {
 	_ = t.applyLocked()
 }
 
-// contactCheck is what the contact watch does next for a member in state, last heard from the
-// leader at last, with heartbeat timeout hb: wait (check again after wait), or have raft
-// check its contact now.
-func contactCheck(state raft.RaftState, leaderKnown bool, last, now time.Time, hb time.Duration) (check bool, wait time.Duration) {
+// contactCheck is what the contact watch does next for a member in state, last heard
+// from the leader at last, which doubts a leader silent for patience: wait (check again
+// after wait), or have raft check its contact now.
+func contactCheck(state raft.RaftState, leaderKnown bool, last, now time.Time, patience time.Duration) (check bool, wait time.Duration) {
 	if state != raft.Follower || !leaderKnown {
-		return false, hb // raft's own timers run candidates; a leader has no leader
+		return false, patience // raft's own timers run candidates; a leader has no leader
 	}
-	if silent := now.Sub(last); silent < hb {
-		return false, hb - silent + time.Millisecond
+	if silent := now.Sub(last); silent < patience {
+		return false, patience - silent + time.Millisecond
 	}
-	return true, hb
+	return true, patience
 }
 
-// contactWatch makes a follower notice a silent leader when its heartbeat timeout has
-// passed since the last contact. raft checks only when a timer armed at a random point
+// patience is how long this member lets its leader be silent before doubting it: the
+// heartbeat timeout plus rank*hb/8, rank being its place among the voters by ID. Voters
+// that noticed the silence at the same moment both won each other's pre-vote (a candidate
+// has no leader), stood in the same term and split the vote: another election timeout
+// (0.4-0.8 s) lost. Raft's own random timers spread them; so do these steps, larger than
+// a pre-vote's round trip (hb/8: 50 ms with the defaults, 75 ms with the WAN timings at
+// 100 ms RTT). The first to doubt is refused by the others while they still hear
+// nobody's silence (they "have a leader"); the next one, a step later, wins.
+func patience(hb time.Duration, self raft.ServerID, conf raft.Configuration) time.Duration {
+	var voters []string
+	for _, sv := range conf.Servers {
+		if sv.Suffrage == raft.Voter {
+			voters = append(voters, string(sv.ID))
+		}
+	}
+	slices.Sort(voters)
+	rank := max(slices.Index(voters, string(self)), 0)
+	return hb + time.Duration(rank)*hb/8
+}
+
+// contactWatch makes a follower notice a silent leader when its patience (the heartbeat
+// timeout and a step by rank) has passed since the last contact. raft checks only when a timer armed at a random point
 // in [timeout, 2*timeout) fires: a dead leader was noticed 0.4-0.8 s after its last
 // heartbeat (default timings), and with PreVote the election waits for a majority of
 // voters to have noticed, so for the slower of two. The transport pushes the timer back
@@ -170,7 +191,11 @@ func (s *Store) contactSilent() {
 	}
 	leader, _ := r.LeaderWithID()
 	state := r.State()
-	check, wait := contactCheck(state, leader != "", r.LastContact(), time.Now(), hb)
+	wait := hb
+	if f := r.GetConfiguration(); f.Error() == nil {
+		wait = patience(hb, raft.ServerID(s.cfg.ID), f.Configuration())
+	}
+	check, wait := contactCheck(state, leader != "", r.LastContact(), time.Now(), wait)
 	switch {
 	case check:
 		s.timers.checkNow() // the next AppendEntries, from whichever leader, re-arms the watch

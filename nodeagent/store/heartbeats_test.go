@@ -170,3 +170,20 @@ func TestSilentLeaderNoticedAtTheTimeout(t *testing.T) {
 		t.Fatalf("no new leader %v after the leader stopped: the followers did not notice the silence before raft's own check", 25*hb)
 	}
 }
+
+// TestPatienceStepsByRank gives each voter its own patience, a step of hb/8 apart by ID, so
+// that two voters never doubt a silent leader at the same moment (and split the vote).
+func TestPatienceStepsByRank(t *testing.T) {
+	hb := 400 * time.Millisecond
+	conf := raft.Configuration{Servers: []raft.Server{
+		{ID: "c", Suffrage: raft.Voter}, {ID: "a", Suffrage: raft.Voter},
+		{ID: "s", Suffrage: raft.Nonvoter}, {ID: "b", Suffrage: raft.Voter},
+	}}
+	for id, want := range map[raft.ServerID]time.Duration{
+		"a": hb, "b": hb + 50*time.Millisecond, "c": hb + 100*time.Millisecond, "s": hb, "unknown": hb,
+	} {
+		if got := patience(hb, id, conf); got != want {
+			t.Errorf("patience of %s = %v, want %v", id, got, want)
+		}
+	}
+}
