@@ -9,14 +9,17 @@
 //
 // Environment knobs for development (defaults are what `make bench` runs):
 //
-//	ORCH_BENCH_RUNS   runs per figure (default 3; Ansible on 30 hosts runs once)
+//	ORCH_BENCH_RUNS   runs per figure (default 3; Ansible on 30 hosts runs once; the members
+//	                  section kills the leader's host this many times)
 //	ORCH_BENCH_HOSTS  hosts of the large forming run (default 30)
 //	ORCH_BENCH_ONLY   comma-separated sections: forming,cluster,upgrade,writes,api,playbook,facts,resources,realhosts,slowlink
 //	                  (make bench-scale: members,wan)
 //	ORCH_BENCH_MEMBERS members of make bench-scale's large cluster (default 200)
 //	ORCH_BENCH_PROFILE a directory: pprof CPU and allocation profiles of the leader and a spare
-//	                  of the large cluster over its idle window (core.debug_address); in the
-//	                  api section, CPU profiles of the three daemons under each row's load
+//	                  of the large cluster over its idle window (core.debug_address), a 3 s CPU
+//	                  profile of every database member over each failover, and each failover's
+//	                  attempts with their times (failover[-N]-tries.txt); in the api section,
+//	                  CPU profiles of the three daemons under each row's load
 //	                  (api-<row>-<member>.pprof, taken after the row's measured runs)
 //	ORCH_BENCH_IDLE   CPU measurement window (default 25s)
 //	ORCH_BENCH_WAN_IDLE idle window of the WAN rows (default 10m)

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,8 +35,8 @@ type scaleFigures struct {
 	window   time.Duration
 	list     []time.Duration
 	apiList  []time.Duration
-	failover time.Duration
-	late     time.Duration // OFFLINE seen after last heartbeat + threshold
+	failover []time.Duration // one per kill of the leader's host (ORCH_BENCH_RUNS kills)
+	late     time.Duration   // OFFLINE seen after last heartbeat + threshold
 	offline  bool
 }
 
@@ -46,13 +47,13 @@ type scaleFigures struct {
 func (s *suite) members(b *testing.B) {
 	n := s.k.members
 	var f scaleFigures
-	if err := f.measure(b, n, s.k.idle); err != nil {
+	if err := f.measure(b, n, s.k.idle, s.k.runs); err != nil {
 		b.Errorf("%d members: %v", n, err)
 	}
 	f.rows(s, n)
 }
 
-func (f *scaleFigures) measure(b *testing.B, n int, idle time.Duration) error {
+func (f *scaleFigures) measure(b *testing.B, n int, idle time.Duration, runs int) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	l := newLab(b, n)
@@ -101,7 +102,10 @@ func (f *scaleFigures) measure(b *testing.B, n int, idle time.Duration) error {
 	if err := f.apiLists(ctx, hosts[(li+1)%n], n); err != nil {
 		return err
 	}
-	return f.failoverAndOffline(ctx, e, hosts, li, via)
+	if err := f.failoverAndOffline(ctx, e, hosts, li, via); err != nil {
+		return err
+	}
+	return f.moreFailovers(ctx, e, hosts, via, runs-1, []string{hosts[li].Name})
 }
 
 // medianOf is the median of xs (0 when empty).
@@ -356,38 +360,11 @@ func (f *scaleFigures) idleCPU(hosts []*lab.Host, leader int, window time.Durati
 // was against its last heartbeat plus the threshold.
 func (f *scaleFigures) failoverAndOffline(ctx context.Context, e *orchEnv, hosts []*lab.Host, li int, via string) error {
 	victim := hosts[li]
-	start := time.Now()
-	if err := victim.Kill(); err != nil {
-		return err
-	}
-	sock, ok := e.lab.Host(via).Path("/var/lib/nodeagent/unix.socket")
-	if !ok {
-		return fmt.Errorf("%s: no agent directory", via)
-	}
-	cl := api.NewUnixClient(sock)
-	defer cl.Close()
-	var tries strings.Builder
-	_, err := waitFor(30*time.Second, "a new leader", func() error {
-		t0 := time.Now()
-		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		ms, err := cl.Members(actx)
-		cancel()
-		fmt.Fprintf(&tries, "%6.3f s +%5.3f s: %v\n", t0.Sub(start).Seconds(), time.Since(t0).Seconds(), firstLineOf(err))
-		if err != nil {
-			return err
-		}
-		for _, m := range ms {
-			if m.ServerName != victim.Name && slices.Contains(m.Roles, api.RoleDatabaseLeader) {
-				return nil
-			}
-		}
-		return fmt.Errorf("no other leader: %w", errCondition)
-	})
+	took, err := killLeader(ctx, e, hosts, li, via, "failover-tries.txt")
 	if err != nil {
 		return err
 	}
-	f.failover = time.Since(start)
-	saveOutput("failover-tries.txt", tries.String())
+	f.failover = append(f.failover, took)
 	_, err = waitFor(90*time.Second, victim.Name+" OFFLINE", func() error {
 		ms, err := e.listMembers(ctx, via)
 		if err != nil {
@@ -403,6 +380,135 @@ func (f *scaleFigures) failoverAndOffline(ctx context.Context, e *orchEnv, hosts
 		return fmt.Errorf("%s not OFFLINE yet: %w", victim.Name, errCondition)
 	})
 	return err
+}
+
+// moreFailovers kills the leader's host n more times, each once the members killed before
+// are OFFLINE and the roles have been rebalanced over the live members (three ONLINE
+// voters, none of them killed), for the median.
+func (f *scaleFigures) moreFailovers(ctx context.Context, e *orchEnv, hosts []*lab.Host, via string, n int, killed []string) error {
+	for i := range n {
+		var ms []scaleMember
+		_, err := waitFor(2*time.Minute, "three ONLINE voters again", func() error {
+			var err error
+			if ms, err = e.listMembers(ctx, via); err != nil {
+				return err
+			}
+			return liveVoters(ms, killed)
+		})
+		if err != nil {
+			return err
+		}
+		li := leaderHost(hosts, ms)
+		if li < 0 || hosts[li].Name == via {
+			return fmt.Errorf("leader %d is the member asked (%s) or unknown", li, via)
+		}
+		took, err := killLeader(ctx, e, hosts, li, via, fmt.Sprintf("failover-%d-tries.txt", i+2))
+		if err != nil {
+			return err
+		}
+		f.failover = append(f.failover, took)
+		killed = append(killed, hosts[li].Name)
+	}
+	return nil
+}
+
+// liveVoters is nil once no killed member is listed ONLINE or holding a database role
+// (else a kill would take the quorum with it) and three ONLINE members hold the database
+// role, one leading.
+func liveVoters(ms []scaleMember, killed []string) error {
+	voters, leaders := 0, 0
+	for _, m := range ms {
+		if slices.Contains(killed, m.Name) && (m.online() || len(m.Roles) > 0) {
+			return fmt.Errorf("%s (killed) is %s with roles %v: %w", m.Name, m.Status, m.Roles, errCondition)
+		}
+		if !m.online() {
+			continue
+		}
+		for _, r := range m.Roles {
+			switch r {
+			case "database":
+				voters++
+			case "database-leader":
+				leaders++
+			}
+		}
+	}
+	if voters != 3 || leaders != 1 {
+		return fmt.Errorf("%d ONLINE voters, %d leaders: %w", voters, leaders, errCondition)
+	}
+	return nil
+}
+
+// killLeader kills the host hosts[li] (the leader's) and returns how long until via
+// answers naming another leader. With ORCH_BENCH_PROFILE it saves every attempt (tries)
+// and a CPU profile of the other database members over the failover.
+func killLeader(ctx context.Context, e *orchEnv, hosts []*lab.Host, li int, via, tries string) (time.Duration, error) {
+	victim := hosts[li]
+	profiled := profileFailover(ctx, e, hosts, victim, tries)
+	start := time.Now()
+	if err := victim.Kill(); err != nil {
+		return 0, err
+	}
+	sock, ok := e.lab.Host(via).Path("/var/lib/nodeagent/unix.socket")
+	if !ok {
+		return 0, fmt.Errorf("%s: no agent directory", via)
+	}
+	cl := api.NewUnixClient(sock)
+	defer cl.Close()
+	var log strings.Builder
+	_, err := waitFor(30*time.Second, "a new leader", func() error {
+		t0 := time.Now()
+		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		ms, err := cl.Members(actx)
+		cancel()
+		fmt.Fprintf(&log, "%6.3f s +%5.3f s: %v\n", t0.Sub(start).Seconds(), time.Since(t0).Seconds(), firstLineOf(err))
+		if err != nil {
+			return err
+		}
+		for _, m := range ms {
+			if m.ServerName != victim.Name && slices.Contains(m.Roles, api.RoleDatabaseLeader) {
+				return nil
+			}
+		}
+		return fmt.Errorf("no other leader: %w", errCondition)
+	})
+	took := time.Since(start)
+	<-profiled
+	saveOutput(tries, log.String())
+	return took, err
+}
+
+// profileFailover, with ORCH_BENCH_PROFILE, takes a 3 s CPU profile of every other
+// database member (the new leader is one of them) starting now; the channel is closed when
+// they are saved (at once without the knob).
+func profileFailover(ctx context.Context, e *orchEnv, hosts []*lab.Host, victim *lab.Host, name string) <-chan struct{} {
+	done := make(chan struct{})
+	dir := os.Getenv("ORCH_BENCH_PROFILE")
+	if dir == "" {
+		close(done)
+		return done
+	}
+	ms, err := e.listMembers(ctx, victim.Name)
+	if err != nil {
+		close(done)
+		return done
+	}
+	var wg sync.WaitGroup
+	for _, m := range ms {
+		h := e.lab.Host(m.Name)
+		if h == nil || h == victim || len(m.Roles) == 0 {
+			continue
+		}
+		if r := e.orch(ctx, "config", "set", "core.debug_address", h.Addr+":"+profilePort, "--limit", h.Name); r.err != nil {
+			continue
+		}
+		wg.Go(func() {
+			file := filepath.Join(dir, strings.TrimSuffix(name, "-tries.txt")+"-"+h.Name+"-cpu.pprof")
+			_ = fetchProfile(ctx, h, "profile?seconds=3", file)
+		})
+	}
+	go func() { wg.Wait(); close(done) }()
+	return done
 }
 
 func (f *scaleFigures) rows(s *suite, n int) {
@@ -423,11 +529,11 @@ func (f *scaleFigures) rows(s *suite, n int) {
 	s.rep.Add(&Row{Section: "Scale", Measure: fmt.Sprintf("`cluster list` of %d members through a follower: GET /1.0/cluster/members on its local socket", n),
 		Orch:  Summarise("ms", Millis(f.apiList)),
 		Peers: []Peer{{Name: "orch CLI", Stat: Summarise("ms", Millis(f.list)), Note: "`orch cluster list` through the same follower: process start, inventory, TLS included"}}}).Below(30)
-	if f.failover == 0 {
+	if len(f.failover) == 0 {
 		return
 	}
 	s.rep.Add(&Row{Section: "Scale", Measure: fmt.Sprintf("kill -9 of the leader's host, %d members → a survivor answers naming a new leader (GET /1.0/cluster/members on its local socket)", n),
-		Orch: one("s", f.failover.Seconds())}).Below(1)
+		Orch: Summarise("s", Seconds(f.failover))}).Below(1)
 	if !f.offline {
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -32,9 +33,10 @@ func (s *Store) campaignPatience() time.Duration {
 
 // fault records the first local storage failure and starts stepping aside.
 type fault struct {
-	once sync.Once
-	mu   sync.Mutex
-	err  error
+	once  sync.Once
+	mu    sync.Mutex
+	err   error
+	ended chan struct{} // closed once err is set
 }
 
 // get returns the recorded failure, nil if none.
@@ -54,12 +56,17 @@ func (s *Store) Broken() error {
 	return err
 }
 
+// Breaks is closed once this member's store breaks (Broken then returns the cause), so
+// that a watcher needs no polling.
+func (s *Store) Breaks() <-chan struct{} { return s.broken.ended }
+
 // breakWith marks the store broken (once) and steps aside in the background.
 func (s *Store) breakWith(err error) {
 	s.broken.once.Do(func() {
 		s.broken.mu.Lock()
 		s.broken.err = err
 		s.broken.mu.Unlock()
+		close(s.broken.ended)
 		s.log.Error("this member's store is broken: handing leadership over and no longer standing for election until it is reopened", "error", err)
 		go s.stepAside()
 	})
@@ -105,8 +112,18 @@ type ballotTransport struct {
 	mayCampaign func() error
 	rpcs        chan raft.RPC
 	stop        <-chan struct{}
-	progress    *progress // followers' acknowledged log, as the answers show (progress.go)
-	contacts    *contacts // followers' latest accepted AppendEntries, by when it was sent (contact.go)
+	progress    *progress     // followers' acknowledged log, as the answers show (progress.go)
+	contacts    *contacts     // followers' latest accepted AppendEntries, by when it was sent (contact.go)
+	appends     atomic.Uint64 // AppendEntries received (heartbeats included): idle cost, tested
+	onContact   func()        // called on every AppendEntries received (heartbeats.go); set before raft starts
+}
+
+// received counts an AppendEntries (heartbeat or not) that arrived from a leader.
+func (t *ballotTransport) received() {
+	t.appends.Add(1)
+	if t.onContact != nil {
+		t.onContact()
+	}
 }
 
 // newBallotTransport wraps nt and starts filtering its incoming RPCs.
@@ -124,6 +141,9 @@ func (t *ballotTransport) filter(in <-chan raft.RPC) {
 	for {
 		select {
 		case rpc := <-in:
+			if _, ok := rpc.Command.(*raft.AppendEntriesRequest); ok {
+				t.received()
+			}
 			if _, ok := rpc.Command.(*raft.TimeoutNowRequest); ok {
 				if err := t.broken(); err != nil {
 					rpc.Respond(&raft.TimeoutNowResponse{}, fmt.Errorf("not taking leadership: %w", err))
@@ -139,6 +159,18 @@ func (t *ballotTransport) filter(in <-chan raft.RPC) {
 			return
 		}
 	}
+}
+
+// SetHeartbeatHandler implements raft.Transport, counting the heartbeats received.
+func (t *ballotTransport) SetHeartbeatHandler(cb func(raft.RPC)) {
+	if cb == nil {
+		t.NetworkTransport.SetHeartbeatHandler(nil)
+		return
+	}
+	t.NetworkTransport.SetHeartbeatHandler(func(rpc raft.RPC) {
+		t.received()
+		cb(rpc)
+	})
 }
 
 // Consumer implements raft.Transport.

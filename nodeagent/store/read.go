@@ -28,6 +28,13 @@ func (s *Store) AppliedIndex() uint64 {
 	return p.index
 }
 
+// AppliedChange is a channel closed when the applied position (LastIndexTerm) next
+// changes or the database breaks, so that a follower of it needs no polling.
+func (s *Store) AppliedChange() <-chan struct{} {
+	_, changed, _ := s.fsm.state()
+	return changed
+}
+
 // CommitIndex is the last raft log entry this node knows committed.
 func (s *Store) CommitIndex() uint64 { return s.raft.CommitIndex() }
 

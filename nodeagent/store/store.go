@@ -89,15 +89,17 @@ type Store struct {
 	// visible is lastVisible's last answer (read.go).
 	visible atomic.Pointer[visibleAt]
 	// lexed caches the tokens of the SQL texts written (lex.go).
-	lexed  lexCache
-	logs   logStore
-	snaps  raft.SnapshotStore
-	fsm    *fsm
-	reader *sql.DB
-	lead   *leadership
-	batch  *batcher
-	reads  *Rounds // leadership-confirming rounds shared by concurrent ReadIndex calls
-	broken fault   // first local storage failure (broken.go)
+	lexed   lexCache
+	logs    logStore
+	snaps   raft.SnapshotStore
+	fsm     *fsm
+	reader  *sql.DB
+	lead    *leadership
+	batch   *batcher
+	reads   *Rounds      // leadership-confirming rounds shared by concurrent ReadIndex calls
+	timers  *raftTimers  // the reloadable timeouts: stretched while leading (heartbeats.go)
+	contact contactWatch // notices a silent leader at the heartbeat timeout (heartbeats.go)
+	broken  fault        // first local storage failure (broken.go)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -195,6 +197,7 @@ func open(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{cfg: cfg, log: cfg.Logger, logs: d.logs, snaps: d.snaps, fsm: d.fsm, reader: reader, closed: make(chan struct{})}
+	s.broken.ended = make(chan struct{})
 	s.reads = NewRounds(confirmTimeout, s.readIndexRound)
 	if err := s.startRaft(hlog); err != nil {
 		reader.Close()
@@ -224,25 +227,32 @@ func (s *Store) startRaft(hlog hclog.Logger) error {
 	s.fsm.onBreak = s.breakWith
 	trans := newBallotTransport(s.trans, s.Broken, s.mayCampaign, s.closed)
 	s.ballot = trans
+	s.timers = newRaftTimers(nil, s.cfg.Timings)
+	s.startContactWatch()
 	logs, err := raft.NewLogCache(logCacheEntries, faultLog{logStore: s.logs, onFail: s.breakWith})
 	if err != nil {
+		s.contact.timer.Stop()
 		s.trans.Close()
 		return err
 	}
 	r, err := raft.NewRaft(rc, s.fsm, logs, s.logs, s.snaps, trans)
 	if err != nil {
+		s.contact.timer.Stop()
 		s.trans.Close()
 		return fmt.Errorf("starting raft for %s: %w", s.cfg.ID, err)
 	}
 	s.raft = r
+	s.timers.attach(r)
 	s.lead = newLeadership(r, notify, s.onLeadership)
 	s.batch = newBatcher(r, s.cfg.maxInflight, s.mapRaftErr)
 	return nil
 }
 
-// onLeadership runs on every leadership change: a broken member that won an
-// election (as a last resort) hands leadership over at once.
+// onLeadership runs on every leadership change: it switches raft's heartbeat timeout
+// between the leader's stretched one and the configured one (heartbeats.go), and a broken
+// member that won an election (as a last resort) hands leadership over at once.
 func (s *Store) onLeadership(leader bool) {
+	s.timers.lead(leader)
 	if leader && s.Broken() != nil {
 		go s.stepAside()
 	}
@@ -253,6 +263,7 @@ func (s *Store) onLeadership(leader bool) {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.closed)
+		s.contact.timer.Stop()
 		var errs []error
 		errs = append(errs, s.raft.Shutdown().Error())
 		s.batch.close()
@@ -295,21 +306,10 @@ func (s *Store) Bootstrap(ctx context.Context) error {
 
 // electNow makes a follower that is the single voter of its configuration stand for
 // election at once instead of after its heartbeat timeout (0.4-0.8 s with the default
-// timings): raft re-arms a follower's timer to fire immediately when the heartbeat timeout
-// is lowered, so lower it by a millisecond and put it back. Without room under the
-// heartbeat timeout (LeaderLease == Heartbeat) the election just comes at the usual time.
+// timings): raftTimers.checkNow. Without room under the heartbeat timeout (LeaderLease ==
+// Heartbeat) the election just comes at the usual time.
 func (s *Store) electNow() {
-	rc := s.raft.ReloadableConfig()
-	hb := rc.HeartbeatTimeout
-	if hb-time.Millisecond < s.cfg.Timings.LeaderLease {
-		return
-	}
-	rc.HeartbeatTimeout = hb - time.Millisecond
-	if err := s.raft.ReloadConfig(rc); err != nil {
-		return
-	}
-	rc.HeartbeatTimeout = hb
-	_ = s.raft.ReloadConfig(rc)
+	s.timers.checkNow()
 }
 
 // checkOpen returns ErrClosed after Close.

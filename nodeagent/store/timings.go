@@ -29,20 +29,34 @@ type Timings struct {
 	// TrailingLogs is how many entries are kept in the log after a snapshot so
 	// that a slightly lagging follower catches up without a full snapshot.
 	TrailingLogs uint64
+	// LeaderStretch multiplies the heartbeat timeout this member runs raft with
+	// while it leads (heartbeats.go): the leader then sends each follower a
+	// heartbeat every [LeaderStretch*Heartbeat/10, LeaderStretch*Heartbeat/5),
+	// while followers keep Heartbeat as the silence that starts an election.
+	// 0 or 1: raft's own interval, Heartbeat/10. At most 4, so that two
+	// heartbeats are never further apart than Heartbeat.
+	LeaderStretch int
 }
 
 // DefaultTimings gives leader failover well under 1.5 s on loopback or a LAN
 // while tolerating a loaded 2-core machine (BenchmarkFailover measures it;
 // numbers in DESIGN.md):
 //
-//   - Heartbeat 400ms: the leader contacts each follower every 40-80ms, so
-//     five or more consecutive contacts must be lost or delayed (GC pause,
-//     fsync stall, CPU starvation) before a follower doubts it. hashicorp/raft
-//     re-arms the follower timer at a random point in [400ms, 800ms) and only
-//     acts if the leader was silent for 400ms, so a dead leader is noticed
-//     after 0.4-0.8 s; with PreVote the election itself is one round trip
-//     (ms on a LAN): failover takes ~0.5-0.9 s. 500ms measured 0.92 s on
-//     average and 1.0 s at worst: too close to the 1.5 s goal.
+//   - Heartbeat 400ms: a follower doubts its leader after 400ms of silence
+//     (plus a step of 50ms per rank among the voters, see LeaderStretch), and
+//     the leader contacts each follower every 160-320ms (LeaderStretch), plus
+//     the idle commit messages every 200-400ms, so a contact must be delayed by
+//     80ms or more (GC pause, fsync stall, CPU starvation) on both streams
+//     before a follower doubts a live leader. hashicorp/raft alone re-arms the
+//     follower timer at a random point in [400ms, 800ms) and only acts if the
+//     leader was silent for 400ms, so a dead leader was noticed after 0.4-0.8 s,
+//     and with PreVote the election waited for the slower of two survivors:
+//     BenchmarkFailover measured 692 ms on average. A contact timer (every
+//     AppendEntries received pushes it back; heartbeats.go) has raft check at
+//     the follower's patience instead: 420-530 ms in most runs, 653 ms on
+//     average with the runs where the first voter to doubt held the longer log
+//     (the other refuses its pre-vote; an election timeout more). 500ms
+//     measured 0.92 s on average and 1.0 s at worst: too close to the 1.5 s goal.
 //   - Election 400ms: only matters when a vote splits (rare with two survivors
 //     and randomised timers); a retry then costs 0.4-0.8 s more. Raft requires
 //     Election >= Heartbeat, so this is the smallest allowed value.
@@ -62,6 +76,23 @@ type Timings struct {
 //     follower-side WaitApplied after a leader's ReadIndex) may trail the last
 //     write by up to 0.4 s when no other write follows it; the daemon serves
 //     linearizable reads on the leader, so its answers are not affected.
+//   - LeaderStretch 4: raft's leader sends heartbeats every [Heartbeat/10,
+//     Heartbeat/5) of its own configuration, 40-80ms: they were nearly all of
+//     an idle member's CPU (a follower received ~20 AppendEntries a second, the
+//     leader sent twice that; each wakes several goroutines and threads, which
+//     cost more than the work on this VM: 22 µs per context switch). The
+//     leader runs with 4x the heartbeat timeout while it leads (raft reads the
+//     interval from the leader's configuration and the election timeout from
+//     each follower's): 160-320ms, still 1.25 heartbeats per follower's 400ms
+//     at worst, and ~7 AppendEntries a second per follower with the commit
+//     messages. 3-member cluster, same load: follower 300 -> 175-220 ms of CPU
+//     per idle minute, leader 1140 -> 475-540 (the daemon's own timers, which
+//     woke every member 6 times a second, went in the same change). The leader
+//     lease (390ms) is checked against the same contacts, with the same margin.
+//   - Commit 200ms, not more: 1s cut a follower's idle CPU by a further ~27%
+//     (175 -> 128 ms per minute in the same run) but would let a follower's
+//     replica trail a lone write by up to 2 s, and leave the heartbeats alone
+//     to keep followers and the leader lease convinced (80ms of margin).
 //   - SnapshotThreshold 8192 / SnapshotInterval 2m / TrailingLogs 10240: the
 //     global database is small (MBs), so a snapshot is cheap, but there is no
 //     point in taking one more often than every few thousand writes; 10240
@@ -76,8 +107,13 @@ func DefaultTimings() Timings {
 		SnapshotThreshold: 8192,
 		SnapshotInterval:  2 * time.Minute,
 		TrailingLogs:      10240,
+		LeaderStretch:     4,
 	}
 }
+
+// maxLeaderStretch keeps the leader's longest heartbeat interval (2*stretch/10 of the
+// heartbeat timeout) under a follower's heartbeat timeout.
+const maxLeaderStretch = 4
 
 // Validate checks the constraints raft imposes and a few sanity bounds; the
 // error names the offending field.
@@ -95,6 +131,8 @@ func (t Timings) Validate() error {
 		return fmt.Errorf("timings.snapshot_threshold: must be positive: %w", ErrBadArg)
 	case t.SnapshotInterval < 5*time.Millisecond:
 		return fmt.Errorf("timings.snapshot_interval %s: must be at least 5ms: %w", t.SnapshotInterval, ErrBadArg)
+	case t.LeaderStretch < 0 || t.LeaderStretch > maxLeaderStretch:
+		return fmt.Errorf("timings.leader_stretch %d: must be in [0, %d]: %w", t.LeaderStretch, maxLeaderStretch, ErrBadArg)
 	}
 	return nil
 }
@@ -120,25 +158,24 @@ func (t Timings) raftConfig(id string) *raft.Config {
 // SetElectionTimings changes raft's heartbeat and election timeouts while it runs (the
 // cluster's cluster.raft_heartbeat_timeout and cluster.raft_election_timeout). Raft fixes
 // the leader lease when it starts: a heartbeat timeout below the running lease, or an
-// election timeout below the heartbeat timeout, is refused with ErrBadArg.
+// election timeout below the heartbeat timeout, is refused with ErrBadArg. While this
+// member leads, raft runs with the heartbeat timeout stretched (LeaderStretch).
 func (s *Store) SetElectionTimings(heartbeat, election time.Duration) error {
 	if err := s.checkOpen(); err != nil {
 		return err
 	}
-	rc := s.raft.ReloadableConfig()
-	if rc.HeartbeatTimeout == heartbeat && rc.ElectionTimeout == election {
+	if hb, el := s.timers.configured(); hb == heartbeat && el == election {
 		return nil
 	}
 	if heartbeat < s.cfg.Timings.LeaderLease || election < heartbeat {
 		return fmt.Errorf("raft timings: heartbeat %v must be at least the running leader lease %v and at most the election timeout %v: %w",
 			heartbeat, s.cfg.Timings.LeaderLease, election, ErrBadArg)
 	}
-	rc.HeartbeatTimeout, rc.ElectionTimeout = heartbeat, election
-	return s.raft.ReloadConfig(rc)
+	return s.timers.set(heartbeat, election)
 }
 
-// ElectionTimings are raft's heartbeat and election timeouts as they run now.
+// ElectionTimings are raft's heartbeat and election timeouts as configured now (a
+// leader runs raft with the heartbeat timeout stretched, see LeaderStretch).
 func (s *Store) ElectionTimings() (heartbeat, election time.Duration) {
-	rc := s.raft.ReloadableConfig()
-	return rc.HeartbeatTimeout, rc.ElectionTimeout
+	return s.timers.configured()
 }

@@ -112,11 +112,21 @@ func Current(servers []store.Server) map[string]string {
 }
 
 // Apply makes the raft configuration follow plan: it promotes first and demotes last, so
-// the database never has fewer voters than needed during the change. After a change it
-// calls changed (the daemon asks for a heartbeat round, so that every member records the
-// new database members at once).
+// the database never has fewer voters than needed during the change — except an offline
+// voter losing its role, which goes first: a dead voter still counts for the quorum, so
+// promoting a stand-by beside it (four voters, one dead) needed every live voter, the new
+// one included, to commit anything until the dead one was removed; without it the two
+// live voters are a quorum of two, as they already were. After a change it calls changed
+// (the daemon asks for a heartbeat round, so that every member records the new database
+// members at once).
 func Apply(ctx context.Context, st Raft, ms []Candidate, plan map[string]string, log *slog.Logger, changedFn func()) error {
-	sort.SliceStable(ms, func(i, j int) bool { return rank(plan[ms[i].Name]) > rank(plan[ms[j].Name]) })
+	order := func(m Candidate) int {
+		if m.Current == Voter && !m.Online && plan[m.Name] != Voter {
+			return 3 // a dead voter out first
+		}
+		return rank(plan[m.Name])
+	}
+	sort.SliceStable(ms, func(i, j int) bool { return order(ms[i]) > order(ms[j]) })
 	changed := false
 	defer func() {
 		if changed {

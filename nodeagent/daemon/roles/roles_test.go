@@ -164,3 +164,22 @@ func TestApplyPromotesOneCaughtUpVoterAtATime(t *testing.T) {
 		t.Errorf("changes with n2 slow to catch up %q, want %q", r.calls, want)
 	}
 }
+
+// When a voter goes offline, the leader removes it before promoting a stand-by in its
+// place: promoting first made four voters, one dead, whose quorum of three needed the
+// newly caught-up voter too; a second failure in that window lost the quorum.
+func TestApplyRemovesAnOfflineVoterFirst(t *testing.T) {
+	ms := members(5, Voter, Voter, Voter, Standby, Standby)
+	ms[1].Online = false
+	plan := Plan(ms, 3, 2, "n1")
+	if plan["n2"] != Spare || plan["n4"] != Voter {
+		t.Fatalf("plan %v: want n2 spare, n4 voter", plan)
+	}
+	r := &recordingRaft{caughtUp: map[string]bool{"n4": true}}
+	if err := Apply(context.Background(), r, ms, plan, slog.New(slog.DiscardHandler), func() {}); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"remove n2", "caught up? n4", "voter n4"}; !slices.Equal(r.calls, want) {
+		t.Errorf("changes %q, want %q", r.calls, want)
+	}
+}

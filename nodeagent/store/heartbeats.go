@@ -1,0 +1,205 @@
+package store
+
+import (
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// hashicorp/raft reads two different members' configurations for the two halves of a
+// heartbeat: the leader sends one to each follower every [HeartbeatTimeout/10,
+// HeartbeatTimeout/5) of the LEADER's configuration, and a follower stands for election
+// when it heard nothing for the HeartbeatTimeout of ITS OWN configuration. So a member
+// runs raft with a HeartbeatTimeout Timings.LeaderStretch times its own while it leads
+// (fewer heartbeats: they were nearly all of an idle member's CPU) and with its own as a
+// follower (the same failure detection), switching on every leadership change
+// (raft.ReloadConfig). A follower also watches its last contact with the leader itself
+// (the contact watch) and has raft check it the moment the heartbeat timeout has passed,
+// instead of at raft's next random check up to a timeout later. DESIGN.md "Timings" has
+// the numbers.
+
+// raftTimers are the reloadable raft timeouts this member runs with: the configured
+// (follower) heartbeat and election timeouts, stretched while it leads.
+type raftTimers struct {
+	raft    *raft.Raft
+	stretch time.Duration // LeaderStretch, at least 1
+	lease   time.Duration // the leader lease raft was started with (not reloadable)
+
+	mu        sync.Mutex // serialises every ReloadConfig of this member
+	heartbeat time.Duration
+	election  time.Duration
+	leading   bool
+}
+
+func newRaftTimers(r *raft.Raft, t Timings) *raftTimers {
+	return &raftTimers{raft: r, stretch: time.Duration(max(t.LeaderStretch, 1)), lease: t.LeaderLease,
+		heartbeat: t.Heartbeat, election: t.Election}
+}
+
+// attach gives the timers the raft node they reload (created after the transport, whose
+// contact watch may fire before).
+func (t *raftTimers) attach(r *raft.Raft) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.raft = r
+}
+
+// node is the raft node, nil before attach.
+func (t *raftTimers) node() *raft.Raft {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.raft
+}
+
+// configured are the heartbeat and election timeouts as configured (a follower's).
+func (t *raftTimers) configured() (heartbeat, election time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.heartbeat, t.election
+}
+
+// set changes the configured timeouts and applies them.
+func (t *raftTimers) set(heartbeat, election time.Duration) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	old, oldElection := t.heartbeat, t.election
+	t.heartbeat, t.election = heartbeat, election
+	if err := t.applyLocked(); err != nil {
+		t.heartbeat, t.election = old, oldElection
+		return err
+	}
+	return nil
+}
+
+// lead switches between the leader's stretched timeouts and the configured ones.
+func (t *raftTimers) lead(leading bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.leading == leading {
+		return
+	}
+	t.leading = leading
+	_ = t.applyLocked() // both forms were valid when configured
+}
+
+// running are the timeouts raft should run with now.
+func (t *raftTimers) running() (heartbeat, election time.Duration) {
+	if !t.leading {
+		return t.heartbeat, t.election
+	}
+	hb := t.heartbeat * t.stretch
+	return hb, max(t.election, hb)
+}
+
+func (t *raftTimers) applyLocked() error {
+	if t.raft == nil {
+		return nil // attach starts raft with the configured timeouts
+	}
+	rc := t.raft.ReloadableConfig()
+	rc.HeartbeatTimeout, rc.ElectionTimeout = t.running()
+	return t.raft.ReloadConfig(rc)
+}
+
+// checkNow has a follower's raft check its last contact with the leader at once rather
+// than at its next random check: raft re-arms the follower's timer to fire immediately
+// when the heartbeat timeout is lowered, so lower it by a millisecond and put it back.
+// It does nothing without room above the leader lease (raft requires lease <= heartbeat)
+// or while this member leads.
+func (t *raftTimers) checkNow() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.raft == nil || t.leading || t.heartbeat-time.Millisecond < t.lease {
+		return
+	}
+	rc := t.raft.ReloadableConfig()
+	rc.HeartbeatTimeout = t.heartbeat - time.Millisecond
+	if err := t.raft.ReloadConfig(rc); err != nil {
+		return
+	}
+	_ = t.applyLocked()
+}
+
+// contactCheck is what the contact watch does next for a member in state, last heard
+// from the leader at last, which doubts a leader silent for patience: wait (check again
+// after wait), or have raft check its contact now.
+func contactCheck(state raft.RaftState, leaderKnown bool, last, now time.Time, patience time.Duration) (check bool, wait time.Duration) {
+	if state != raft.Follower || !leaderKnown {
+		return false, patience // raft's own timers run candidates; a leader has no leader
+	}
+	if silent := now.Sub(last); silent < patience {
+		return false, patience - silent + time.Millisecond
+	}
+	return true, patience
+}
+
+// patience is how long this member lets its leader be silent before doubting it: the
+// heartbeat timeout plus rank*hb/8, rank being its place among the voters by ID. Voters
+// that noticed the silence at the same moment both won each other's pre-vote (a candidate
+// has no leader), stood in the same term and split the vote: another election timeout
+// (0.4-0.8 s) lost. Raft's own random timers spread them; so do these steps, larger than
+// a pre-vote's round trip (hb/8: 50 ms with the defaults, 75 ms with the WAN timings at
+// 100 ms RTT). The first to doubt is refused by the others while they still hear
+// nobody's silence (they "have a leader"); the next one, a step later, wins.
+func patience(hb time.Duration, self raft.ServerID, conf raft.Configuration) time.Duration {
+	var voters []string
+	for _, sv := range conf.Servers {
+		if sv.Suffrage == raft.Voter {
+			voters = append(voters, string(sv.ID))
+		}
+	}
+	slices.Sort(voters)
+	rank := max(slices.Index(voters, string(self)), 0)
+	return hb + time.Duration(rank)*hb/8
+}
+
+// contactWatch makes a follower notice a silent leader when its patience (the heartbeat
+// timeout and a step by rank) has passed since the last contact. raft checks only when a timer armed at a random point
+// in [timeout, 2*timeout) fires: a dead leader was noticed 0.4-0.8 s after its last
+// heartbeat (default timings), and with PreVote the election waits for a majority of
+// voters to have noticed, so for the slower of two. The transport pushes the timer back
+// on every AppendEntries that arrives (noteContact), so a member that hears its leader
+// never wakes up for it: an idle member's CPU is mostly wake-ups.
+type contactWatch struct {
+	timer *time.Timer
+}
+
+// startContactWatch arms the watch; Close stops it.
+func (s *Store) startContactWatch() {
+	hb, _ := s.timers.configured()
+	s.contact.timer = time.AfterFunc(hb, s.contactSilent)
+	s.ballot.onContact = s.noteContact
+}
+
+// noteContact runs on every AppendEntries (heartbeat or not) this member receives.
+func (s *Store) noteContact() {
+	hb, _ := s.timers.configured()
+	s.contact.timer.Reset(hb + time.Millisecond)
+}
+
+// contactSilent runs when no AppendEntries arrived for a heartbeat timeout.
+func (s *Store) contactSilent() {
+	if s.checkOpen() != nil {
+		return
+	}
+	hb, _ := s.timers.configured()
+	r := s.timers.node()
+	if r == nil {
+		s.contact.timer.Reset(hb) // raft is being created
+		return
+	}
+	leader, _ := r.LeaderWithID()
+	state := r.State()
+	wait := hb
+	if f := r.GetConfiguration(); f.Error() == nil {
+		wait = patience(hb, raft.ServerID(s.cfg.ID), f.Configuration())
+	}
+	check, wait := contactCheck(state, leader != "", r.LastContact(), time.Now(), wait)
+	switch {
+	case check:
+		s.timers.checkNow() // the next AppendEntries, from whichever leader, re-arms the watch
+	case state == raft.Follower && leader != "":
+		s.contact.timer.Reset(wait) // raft heard from it meanwhile
+	}
+}

@@ -1,0 +1,189 @@
+package store
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"orch/internal/wait"
+)
+
+// TestIdleFollowerHearsFewAppends counts the AppendEntries (heartbeats included) each
+// follower of an idle 3-voter cluster with the default timings receives in a few
+// seconds. With raft's own heartbeat interval (Heartbeat/10 to /5: every 40-80 ms) a
+// follower received ~20 a second, nearly all of an idle member's CPU; the leader's
+// stretched heartbeat timeout (LeaderStretch 4: every 160-320 ms) plus the idle commit
+// messages (every 200-400 ms) make it ~7.5.
+func TestIdleFollowerHearsFewAppends(t *testing.T) {
+	c := newCluster(t, 3, func(cfg *Config) { cfg.Timings = DefaultTimings() })
+	c.waitConverged()
+	l := c.leader()
+	wait.For(t, 10*time.Second, "the leader's stretched heartbeat timeout", func() error {
+		return checkRunningHeartbeat(l.store, 4*DefaultTimings().Heartbeat)
+	})
+	const window = 4 * time.Second
+	before := map[string]uint64{}
+	for _, nd := range c.running() {
+		before[nd.id] = nd.store.ballot.appends.Load()
+	}
+	time.Sleep(window) // the measurement window, not a settling wait
+	for _, nd := range c.running() {
+		if nd == l {
+			continue
+		}
+		got := nd.store.ballot.appends.Load() - before[nd.id]
+		perSecond := float64(got) / window.Seconds()
+		t.Logf("%s received %d AppendEntries in %v (%.1f/s)", nd.id, got, window, perSecond)
+		if perSecond > 11 {
+			t.Errorf("%s received %.1f AppendEntries a second while idle, want at most 11 (stretched heartbeats every 160-320 ms and commit messages every 200-400 ms)", nd.id, perSecond)
+		}
+	}
+}
+
+// checkRunningHeartbeat fails unless s runs raft with heartbeat timeout want.
+func checkRunningHeartbeat(s *Store, want time.Duration) error {
+	if got := s.raft.ReloadableConfig().HeartbeatTimeout; got != want {
+		return fmt.Errorf("%s runs raft with heartbeat timeout %v, want %v", s.cfg.ID, got, want)
+	}
+	return nil
+}
+
+// TestLeaderStretchFollowsLeadership transfers leadership and checks that the new leader
+// runs raft with the stretched heartbeat timeout, the old one with the configured one
+// again (else, as a follower, it would wait four timeouts before doubting a dead leader),
+// and that SetElectionTimings changes the configured timeouts under the stretch.
+func TestLeaderStretchFollowsLeadership(t *testing.T) {
+	c := newCluster(t, 3, func(cfg *Config) {
+		cfg.Timings = testTimings()
+		cfg.Timings.LeaderStretch = 3
+	})
+	hb := testTimings().Heartbeat
+	old := c.leader()
+	wait.For(t, 10*time.Second, "stretched on the first leader", func() error { return checkRunningHeartbeat(old.store, 3*hb) })
+	wait.For(t, 10*time.Second, "a leadership transfer", func() error {
+		return old.store.TransferLeadership(testContext(t, 5*time.Second))
+	})
+	now := c.leader()
+	wait.For(t, 10*time.Second, "the stretch moving with leadership", func() error {
+		for _, nd := range c.running() {
+			want := hb
+			if nd == now {
+				want = 3 * hb
+			}
+			if err := checkRunningHeartbeat(nd.store, want); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err := now.store.SetElectionTimings(2*hb, 2*hb); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkRunningHeartbeat(now.store, 6*hb); err != nil {
+		t.Error(err)
+	}
+	if got, el := now.store.ElectionTimings(); got != 2*hb || el != 2*hb {
+		t.Errorf("ElectionTimings = %v, %v; want the configured %v, %v", got, el, 2*hb, 2*hb)
+	}
+	if el := now.store.raft.ReloadableConfig().ElectionTimeout; el != 6*hb {
+		t.Errorf("the leader runs raft with election timeout %v, want %v (raft requires it >= the heartbeat timeout)", el, 6*hb)
+	}
+}
+
+// TestContactCheck is the contact watch's decision: a follower with a known leader has raft
+// check its contact once the heartbeat timeout has passed since the last one, and
+// otherwise sleeps until it would have.
+func TestContactCheck(t *testing.T) {
+	hb := 400 * time.Millisecond
+	now := time.Now()
+	cases := []struct {
+		name        string
+		state       raft.RaftState
+		leaderKnown bool
+		silent      time.Duration
+		check       bool
+		wait        time.Duration
+	}{
+		{"heard recently", raft.Follower, true, 100 * time.Millisecond, false, 301 * time.Millisecond},
+		{"silent for the timeout", raft.Follower, true, hb, true, hb},
+		{"silent for longer", raft.Follower, true, 3 * hb, true, hb},
+		{"no leader known (raft timed out already)", raft.Follower, false, 3 * hb, false, hb},
+		{"leader", raft.Leader, true, 3 * hb, false, hb},
+		{"candidate", raft.Candidate, false, 3 * hb, false, hb},
+	}
+	for _, tc := range cases {
+		check, wait := contactCheck(tc.state, tc.leaderKnown, now.Add(-tc.silent), now, hb)
+		if check != tc.check || wait != tc.wait {
+			t.Errorf("%s: contactCheck = %v, %v; want %v, %v", tc.name, check, wait, tc.check, tc.wait)
+		}
+	}
+}
+
+// TestSilentLeaderNoticedAtTheTimeout closes the leader of a cluster whose followers' raft
+// checks its contact only every 30 heartbeat timeouts (raft re-arms its follower timer at
+// a random point in [HeartbeatTimeout, 2*HeartbeatTimeout): the test raises raft's timeout
+// behind raftTimers' back) and expects a new leader long before raft's own check would
+// come: the contact watch noticed the silence after the configured heartbeat timeout.
+func TestSilentLeaderNoticedAtTheTimeout(t *testing.T) {
+	c := newCluster(t, 3, func(cfg *Config) { cfg.Timings = testTimings() })
+	c.waitConverged()
+	old := c.leader()
+	hb := testTimings().Heartbeat
+	// Followers' raft timers are armed now for [hb, 2hb); make every later re-arm
+	// [30hb, 60hb) by raising the heartbeat timeout in raft only (not in raftTimers, which
+	// the contact watch reads): only the contact watch can then notice the silence within 30hb.
+	for _, nd := range c.running() {
+		if nd == old {
+			continue
+		}
+		rc := nd.store.raft.ReloadableConfig()
+		rc.HeartbeatTimeout, rc.ElectionTimeout = 30*hb, 30*hb
+		if err := nd.store.raft.ReloadConfig(rc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The timers armed before the change fire within 2hb and re-arm with 30hb: wait that
+	// out (a known timer, not a settling time), else one of them could notice the silence.
+	time.Sleep(2 * hb)
+	gained := make(chan string, 2)
+	for _, nd := range c.running() {
+		if nd == old {
+			continue
+		}
+		go func(id string, ch <-chan bool) {
+			for v := range ch {
+				if v {
+					gained <- id
+					return
+				}
+			}
+		}(nd.id, nd.store.LeaderChanges())
+	}
+	start := time.Now()
+	c.stop(old)
+	select {
+	case id := <-gained:
+		t.Logf("%s leads %v after the leader stopped", id, time.Since(start).Round(time.Millisecond))
+	case <-time.After(25 * hb):
+		t.Fatalf("no new leader %v after the leader stopped: the followers did not notice the silence before raft's own check", 25*hb)
+	}
+}
+
+// TestPatienceStepsByRank gives each voter its own patience, a step of hb/8 apart by ID, so
+// that two voters never doubt a silent leader at the same moment (and split the vote).
+func TestPatienceStepsByRank(t *testing.T) {
+	hb := 400 * time.Millisecond
+	conf := raft.Configuration{Servers: []raft.Server{
+		{ID: "c", Suffrage: raft.Voter}, {ID: "a", Suffrage: raft.Voter},
+		{ID: "s", Suffrage: raft.Nonvoter}, {ID: "b", Suffrage: raft.Voter},
+	}}
+	for id, want := range map[raft.ServerID]time.Duration{
+		"a": hb, "b": hb + 50*time.Millisecond, "c": hb + 100*time.Millisecond, "s": hb, "unknown": hb,
+	} {
+		if got := patience(hb, id, conf); got != want {
+			t.Errorf("patience of %s = %v, want %v", id, got, want)
+		}
+	}
+}
