@@ -172,6 +172,9 @@ func firstFailures(out string, n int) string {
 // started (wall clock), to line it up with the agents' logs and a system-wide profile.
 func (e *orchEnv) upStamped(ctx context.Context) run {
 	full := []string{"-i", e.inv, "--known-hosts", e.lab.KnownHostsFile(), "up", "--agent", bins.agent}
+	if os.Getenv("ORCH_BENCH_PROFILE") != "" {
+		full = append([]string{"-v"}, full...) // each command's host, time and duration, in the saved output
+	}
 	cmd := exec.CommandContext(ctx, bins.orch, full...)
 	cmd.Env = append(os.Environ(), "ORCH_CONFIG="+e.state)
 	var errb strings.Builder
