@@ -3,8 +3,8 @@
 #
 # The output is a rootfs tarball (xz when xz exists, else gzip) laid out as LXC's `local`
 # template expects its fstree: /bin/busybox with its applets linked, /sbin/init, a minimal
-# /etc (passwd, group, inittab, rcS). rcS brings eth0 up (when the container has one) and
-# leaves busybox udhcpc running in the background with /usr/share/udhcpc/default.script,
+# /etc (passwd, group, inittab, rcS). rcS brings eth0 up (when the container has one) and,
+# unless LXC gave eth0 a static address, leaves busybox udhcpc running in the background with /usr/share/udhcpc/default.script,
 # which applies each lease (address, prefix, default route, resolv.conf), so a container on
 # a managed bridge gets its IPv4 address without anyone exec'ing into it.
 # Usage: scripts/mkimage.sh [bin/busybox-image.tar.xz]
@@ -29,6 +29,7 @@ mkdir -p "$(dirname "$out")"
 
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
+chmod 755 "$root" # the container's /: mktemp's 0700 kept every user but root out of it
 
 for d in bin sbin usr/bin usr/sbin usr/share/udhcpc etc/init.d etc/udhcpc dev dev/pts proc sys tmp root home mnt var/log var/run run lib; do
 	mkdir -p "$root/$d"
@@ -59,10 +60,14 @@ cat >"$root/etc/init.d/rcS" <<'RCS'
 /bin/ip link set lo up
 if /bin/ip link show eth0 >/dev/null 2>&1; then
 	/bin/ip link set eth0 up
-	# Foreground mode, backgrounded here: rcS returns at once and udhcpc keeps renewing,
-	# retrying every few seconds while no server answers.
-	/bin/udhcpc -f -i eth0 -s /usr/share/udhcpc/default.script -t 5 -T 1 -A 3 \
-		-x hostname:"$(/bin/hostname)" </dev/null >/dev/null 2>&1 &
+	# A static address (lxc.net.0.ipv4.address, set by LXC before init runs) is kept:
+	# udhcpc's deconfig would flush it and no lease may ever come. Otherwise foreground
+	# mode, backgrounded here: rcS returns at once and udhcpc keeps renewing, retrying
+	# every few seconds while no server answers.
+	if ! /bin/ip -4 addr show dev eth0 | /bin/grep -q 'inet '; then
+		/bin/udhcpc -f -i eth0 -s /usr/share/udhcpc/default.script -t 5 -T 1 -A 3 \
+			-x hostname:"$(/bin/hostname)" </dev/null >/dev/null 2>&1 &
+	fi
 fi
 RCS
 chmod 755 "$root/etc/init.d/rcS"

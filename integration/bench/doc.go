@@ -18,7 +18,9 @@
 //	ORCH_BENCH_PROFILE a directory: pprof CPU and allocation profiles of the leader and a spare
 //	                  of the large cluster over its idle window (core.debug_address), a 3 s CPU
 //	                  profile of every database member over each failover, and each failover's
-//	                  attempts with their times (failover[-N]-tries.txt)
+//	                  attempts with their times (failover[-N]-tries.txt); in the api section,
+//	                  CPU profiles of the three daemons under each row's load
+//	                  (api-<row>-<member>.pprof, taken after the row's measured runs)
 //	ORCH_BENCH_IDLE   CPU measurement window (default 25s)
 //	ORCH_BENCH_WAN_IDLE idle window of the WAN rows (default 10m)
 //	ORCH_BENCH_HOLD   a file: the large cluster is kept, once formed, while it exists (development)

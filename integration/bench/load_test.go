@@ -53,7 +53,11 @@ func (r loadResult) pct(p int) float64 {
 }
 
 // loadFigures collects the runs of one load shape.
-type loadFigures struct{ rate, p50, p99, cpu []float64 } // cpu: µs of daemon CPU per operation, when measured
+type loadFigures struct {
+	rate, p50, p99 []float64
+	cpu            []float64 // µs of the daemons' CPU per operation, when measured
+	clientCPU      []float64 // µs of the bench client's CPU per operation, when measured
+}
 
 func (f *loadFigures) add(r loadResult) {
 	f.rate = append(f.rate, r.rate)
@@ -72,5 +76,9 @@ func (f *loadFigures) cpuNote() string {
 	if len(f.cpu) == 0 {
 		return ""
 	}
-	return ", daemons' CPU " + num(Summarise("", f.cpu).Median) + " µs/op"
+	note := ", daemons' CPU " + num(Summarise("", f.cpu).Median) + " µs/op"
+	if len(f.clientCPU) > 0 {
+		note += " (client " + num(Summarise("", f.clientCPU).Median) + " µs/op)"
+	}
+	return note
 }

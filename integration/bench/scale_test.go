@@ -168,7 +168,8 @@ func firstFailures(out string, n int) string {
 }
 
 // upStamped is `orch up` whose stdout lines start with the seconds since it started, so
-// that the time each task took shows in the saved output.
+// that the time each task took shows in the saved output; the first line says when it
+// started (wall clock), to line it up with the agents' logs and a system-wide profile.
 func (e *orchEnv) upStamped(ctx context.Context) run {
 	full := []string{"-i", e.inv, "--known-hosts", e.lab.KnownHostsFile(), "up", "--agent", bins.agent}
 	cmd := exec.CommandContext(ctx, bins.orch, full...)
@@ -184,6 +185,7 @@ func (e *orchEnv) upStamped(ctx context.Context) run {
 		return run{err: err}
 	}
 	var out strings.Builder
+	fmt.Fprintf(&out, "  0.000 started at %s (unix %.3f)\n", start.UTC().Format(time.RFC3339Nano), float64(start.UnixNano())/1e9)
 	sc := bufio.NewScanner(pipe)
 	for sc.Scan() {
 		fmt.Fprintf(&out, "%7.3f %s\n", time.Since(start).Seconds(), sc.Text())

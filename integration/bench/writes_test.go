@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -180,8 +182,12 @@ func (s *suite) apiReadsWrites(b *testing.B) {
 	follower := api.NewUnixClient(filepath.Join(o.dir((li+1)%3), "unix.socket"))
 	defer leader.Close()
 	defer follower.Close()
-	s.apiWrites(b, o, leader)
-	s.apiReads(b, o, leader, follower)
+	prof, err := newAPIProfiles(context.Background(), o, li)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.apiWrites(b, o, leader, prof)
+	s.apiReads(b, o, leader, follower, prof)
 }
 
 // daemonsCPU is the CPU time the members' daemons used so far, in seconds.
@@ -193,17 +199,27 @@ func daemonsCPU(o orchDaemons) float64 {
 	return sum
 }
 
-// cpuLoad runs load and adds the daemons' CPU time per operation to f's cpu figures: on
-// this shared machine, throughput moves with the other load while the work each request
-// costs does not.
+// selfCPU is the CPU time this process (the bench client) used so far, in seconds.
+func selfCPU() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// cpuLoad runs load and adds the daemons' CPU time per operation to f's cpu figures, and
+// the bench client's (this process) to its client figures: on this shared machine,
+// throughput moves with the other load while the work each request costs does not.
 func cpuLoad(o orchDaemons, f *loadFigures, clients, total int, op func(client int) error) error {
-	cpu0 := daemonsCPU(o)
+	cpu0, self0 := daemonsCPU(o), selfCPU()
 	r, err := load(clients, total, op)
 	if err != nil {
 		return err
 	}
 	f.add(r)
 	f.cpu = append(f.cpu, (daemonsCPU(o)-cpu0)*1e6/float64(total))
+	f.clientCPU = append(f.clientCPU, (selfCPU()-self0)*1e6/float64(total))
 	return nil
 }
 
@@ -213,17 +229,20 @@ const (
 	followerReadTarget = 5000
 )
 
-func (s *suite) apiWrites(b *testing.B, o orchDaemons, leader *api.Client) {
+func (s *suite) apiWrites(b *testing.B, o orchDaemons, leader *api.Client, prof *apiProfiles) {
 	ctx := context.Background()
 	for _, clients := range []int{1, 16} {
 		var f loadFigures
+		patch := func(c int) error {
+			return leader.PatchConfig(ctx, map[string]string{fmt.Sprintf("user.bench%d", c): time.Now().String()}, "")
+		}
 		for range s.k.runs {
-			err := cpuLoad(o, &f, clients, 300*clients, func(c int) error {
-				return leader.PatchConfig(ctx, map[string]string{fmt.Sprintf("user.bench%d", c): time.Now().String()}, "")
-			})
-			if err != nil {
+			if err := cpuLoad(o, &f, clients, 300*clients, patch); err != nil {
 				b.Fatalf("PATCH /1.0: %v", err)
 			}
+		}
+		if err := prof.take(fmt.Sprintf("patch-%d", clients), clients, patch); err != nil {
+			b.Errorf("profiling PATCH /1.0: %v", err)
 		}
 		row := s.rep.Add(f.row("Writes", fmt.Sprintf("API config PATCH /1.0 on the leader, %d client(s)", clients), "writes/s"))
 		if clients == 16 {
@@ -232,7 +251,7 @@ func (s *suite) apiWrites(b *testing.B, o orchDaemons, leader *api.Client) {
 	}
 }
 
-func (s *suite) apiReads(b *testing.B, o orchDaemons, leader, follower *api.Client) {
+func (s *suite) apiReads(b *testing.B, o orchDaemons, leader, follower *api.Client, prof *apiProfiles) {
 	ctx := context.Background()
 	for _, rd := range []struct {
 		who     string
@@ -246,11 +265,14 @@ func (s *suite) apiReads(b *testing.B, o orchDaemons, leader, follower *api.Clie
 		{"follower (read index from the leader, read on the follower)", follower, 16, followerReadTarget},
 	} {
 		var f loadFigures
+		get := func(int) error { _, _, err := rd.cl.Server(ctx); return err }
 		for range s.k.runs {
-			err := cpuLoad(o, &f, rd.clients, 500*rd.clients, func(int) error { _, _, err := rd.cl.Server(ctx); return err })
-			if err != nil {
+			if err := cpuLoad(o, &f, rd.clients, 500*rd.clients, get); err != nil {
 				b.Fatalf("GET /1.0 on the %s: %v", rd.who, err)
 			}
+		}
+		if err := prof.take(fmt.Sprintf("get-%s-%d", strings.Fields(rd.who)[0], rd.clients), rd.clients, get); err != nil {
+			b.Errorf("profiling GET /1.0 on the %s: %v", rd.who, err)
 		}
 		row := s.rep.Add(f.row("Reads", fmt.Sprintf("API GET /1.0 (linearizable config read) on the %s, %d client(s)", rd.who, rd.clients), "reads/s"))
 		if rd.target > 0 {

@@ -3,6 +3,8 @@ package cluster
 import (
 	"context"
 	"crypto/tls"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -97,5 +99,56 @@ func TestJoinRetryAfterLostAcceptAnswer(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(joiner.Dir, "cluster.crt")); err != nil {
 		t.Fatalf("%s: %v", joiner.Name, err)
+	}
+}
+
+// TestJoinWaitsForAnUnreachableCluster: a joiner that reaches no member at first (here
+// the token names one address, where nothing listens for the first second; at 200 joiners
+// on a loaded machine, a lost SYN and a 5 s dial timeout) asks again and joins once a
+// member answers, instead of failing on the first connection error.
+func TestJoinWaitsForAnUnreachableCluster(t *testing.T) {
+	ms := agenttest.StartN(t, 2)
+	agenttest.Bootstrap(t, ms[0], api.Preseed{})
+	joiner := ms[1]
+	tok, err := api.DecodeJoinToken(agenttest.NewToken(t, ms[0], joiner.Name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	late := agenttest.FreePort(t, "127.0.0.1")
+	tok.Addresses = []string{late}
+	go func() {
+		time.Sleep(time.Second) // the cluster is unreachable for a while: the condition under test
+		forward(t, late, ms[0].Addr)
+	}()
+	r := joiner.RunInput(agenttest.PreseedYAML(t, agenttest.TokenPreseed(joiner, tok.Encode())), "init", "--preseed")
+	if r.Code != 0 {
+		t.Fatalf("join through an address that answers after a second: exit %d\n%s", r.Code, r.Stderr)
+	}
+	waitAllOnline(t, ms[0], 2, 15*time.Second)
+}
+
+// forward listens on from and copies every connection to to and back, until the test ends.
+func forward(t *testing.T, from, to string) {
+	ln, err := net.Listen("tcp", from)
+	if err != nil {
+		t.Errorf("listening on %s: %v", from, err)
+		return
+	}
+	t.Cleanup(func() { ln.Close() })
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			u, err := net.Dial("tcp", to)
+			if err != nil {
+				return
+			}
+			defer u.Close()
+			go func() { _, _ = io.Copy(u, c) }()
+			_, _ = io.Copy(c, u)
+		}()
 	}
 }

@@ -3,6 +3,7 @@ package instances
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -59,6 +60,26 @@ func TestMetrics(t *testing.T) {
 			return fmt.Errorf("cpu %.3f s (was %.3f), lo packets %v (was %v)", cpu, cpu0, lo, lo0)
 		}
 		return nil
+	})
+
+	t.Run("state", func(t *testing.T) {
+		// What `lxc info m1` shows under Resources, asked of the member that does not run it.
+		code, body := get(t, n1.TLSClient(t, trusted), "/1.0/instances/m1/state")
+		var resp struct{ Metadata api.InstanceState }
+		if code != http.StatusOK || json.Unmarshal([]byte(body), &resp) != nil {
+			t.Fatalf("%s: GET /1.0/instances/m1/state answered %d: %.300s", n1.Name, code, body)
+		}
+		st := resp.Metadata
+		if st.CPU.Usage < int64((cpu0+0.05)*1e9) || st.Memory.Usage <= 0 || st.Processes < 2 {
+			t.Errorf("m1's state: cpu %d ns (metrics said %.3f s before the busy loop), memory %d B, %d processes", st.CPU.Usage, cpu0, st.Memory.Usage, st.Processes)
+		}
+		eth0, ok := st.Network["eth0"]
+		if !ok || eth0.Counters["packets_sent"] <= 0 {
+			t.Errorf("m1's eth0 in its state: %+v (present %v)", eth0, ok)
+		}
+		if _, ok := st.Network["lo"]; ok {
+			t.Errorf("m1's state lists lo: %+v", st.Network)
+		}
 	})
 
 	t.Run("cluster", func(t *testing.T) {

@@ -12,7 +12,7 @@ var mutants = []struct {
 	bug    string
 	script []string
 }{
-	{"jepsen_mutation_noverify", "read-index reads without confirming leadership (VerifyLeader)",
+	{"jepsen_mutation_noverify", "read-index reads without confirming leadership (a heartbeat quorum of voters)",
 		// Twelve windows: a stale read needs the resumed old leader to serve a queued read
 		// before raft makes it step down, a race it lost in all of six windows once in about
 		// seven runs; the run stops at the first window that catches it.

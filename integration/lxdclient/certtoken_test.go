@@ -1,9 +1,12 @@
 package lxdclient
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
+	"orch/internal/wait"
 	"orch/nodeagent/api"
 )
 
@@ -43,6 +46,22 @@ func TestCertificateAddToken(t *testing.T) {
 	admin2.MustRun("config", "trust", "revoke-token", "stolen")
 	thief := NewLXC(t)
 	thief.WantFailure([]string{"remote", "add", "orch", tok}, "no valid certificate-add token")
+
+	// core.remote_token_expiry (LXD's; unset: no expiry): a token past it is gone from the
+	// list and refused as expired.
+	admin2.WantFailure([]string{"config", "set", "core.remote_token_expiry", "soon"}, "core.remote_token_expiry")
+	admin2.MustRun("config", "set", "core.remote_token_expiry", "1S")
+	tok = printedCertToken(t, admin2.MustRun("config", "trust", "add", "--name", "late"), "late")
+	if ct, err := api.DecodeCertificateAddToken(tok); err != nil || ct.ExpiresAt.IsZero() {
+		t.Fatalf("a token issued with core.remote_token_expiry=1S carries no expiry: %+v %v", ct, err)
+	}
+	wait.For(t, 30*time.Second, "the expired token to leave list-tokens", func() error {
+		if out := admin3.MustRun("config", "trust", "list-tokens"); strings.Contains(out, "late") {
+			return fmt.Errorf("still listed:\n%s", out)
+		}
+		return nil
+	})
+	NewLXC(t).WantFailure([]string{"remote", "add", "orch", tok}, "expired")
 }
 
 // printedCertToken is the token `lxc config trust add --name name` printed.

@@ -52,6 +52,10 @@ func TestInstanceLifecycleWithLXC(t *testing.T) {
 	if r := c.Run("exec", "c1", "--", "hostname"); r.Code != 0 || r.Stdout != "c1\n" {
 		t.Fatalf("exec without a terminal on stdin: %s", r)
 	}
+	// --user/--group/--cwd as LXD's exec: busybox id prints the numbers (no such names).
+	if r := c.Run("exec", "c1", "-T", "--user", "1000", "--group", "1001", "--cwd", "/tmp", "--", "sh", "-c", "id -u; id -g; pwd"); r.Code != 0 || r.Stdout != "1000\n1001\n/tmp\n" {
+		t.Fatalf("exec --user 1000 --group 1001 --cwd /tmp: %s", r)
+	}
 	out, code := underPTY(t, c, "exec c1 -- sh -c 'tty; echo on-a-terminal; exit 4'")
 	if code != 4 || !strings.Contains(out, "/dev/pts/") || !strings.Contains(out, "on-a-terminal") {
 		t.Fatalf("interactive exec under a pty: exit %d, output %q", code, out)

@@ -48,8 +48,12 @@ func TestInstanceObjectsWithLXC(t *testing.T) {
 			t.Fatalf("user.team after unset:\n%s", out)
 		}
 	}
+	{ // used_by: c1's root volume is in the default pool, which the default profile names
+		wantAll(t, "lxc storage show default", c.MustRun("storage", "show", "default"), "used_by:", "- /1.0/instances/c1", "- /1.0/profiles/default")
+	}
 	{ // info
-		wantAll(t, "lxc info c1", c.MustRun("info", "c1"), "Name: c1", "Status: RUNNING", "Type: container", "Location: node2", "PID:")
+		wantAll(t, "lxc info c1", c.MustRun("info", "c1"), "Name: c1", "Status: RUNNING", "Type: container", "Location: node2", "PID:",
+			"Resources:", "CPU usage (in seconds):", "Memory (current):", "Bytes received:")
 	}
 	{ // files
 		src := filepath.Join(t.TempDir(), "hello.txt")

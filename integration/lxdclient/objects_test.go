@@ -47,6 +47,9 @@ func TestServerAndCluster(t *testing.T) {
 		t.Fatalf("lxc config get images.auto_update_interval = %q after set 7", got)
 	}
 	wantAll(t, "lxc project list", c.MustRun("project", "list", "--format", "csv"), "default (current),YES,YES,YES,YES,Default project")
+	// lxc info --resources (resources_v2), through node2 to node3: its CPUs and memory.
+	wantAll(t, "lxc info --resources --target node3", c.MustRun("info", "--resources", "--target", "node3"),
+		"CPU (", "Cores:", "Threads:", "Memory:", "Free: ", "Total: ")
 }
 
 // TestStorageAndNetworks: storage pools, volumes and networks with --target, as the
@@ -65,6 +68,7 @@ func TestStorageAndNetworks(t *testing.T) {
 	wantAll(t, "lxc storage create", c.MustRun("storage", "create", "pool1", "dir"), "Storage pool pool1 created")
 	wantAll(t, "lxc storage list", c.MustRun("storage", "list", "--format", "csv"), "pool1,dir,,0,CREATED")
 	wantAll(t, "lxc storage show", c.MustRun("storage", "show", "pool1", "--target", "node2"), "name: pool1", "driver: dir", "status: Created", "- node1\n- node2\n- node3")
+	wantAll(t, "lxc storage info --target node3", c.MustRun("storage", "info", "pool1", "--target", "node3"), "name: pool1", "driver: dir", "space used: ", "total space: ")
 
 	// edit (GET + PUT with If-Match) changes the description; set of a config key is refused.
 	show := c.MustRun("storage", "show", "pool1")
@@ -74,6 +78,8 @@ func TestStorageAndNetworks(t *testing.T) {
 
 	wantAll(t, "lxc storage volume create", c.MustRun("storage", "volume", "create", "pool1", "vol1", "--target", "node2"), "Storage volume vol1 created")
 	wantAll(t, "lxc storage volume list", c.MustRun("storage", "volume", "list", "pool1", "--format", "csv"), "custom,vol1,,filesystem,0,node2")
+	wantAll(t, "lxc storage show (used by vol1)", c.MustRun("storage", "show", "pool1"), "used_by:\n- /1.0/storage-pools/pool1/volumes/custom/vol1?target=node2")
+	wantAll(t, "lxc storage list (used by vol1)", c.MustRun("storage", "list", "--format", "csv"), "pool1,dir,fast disks,1,CREATED")
 	vshow := c.MustRun("storage", "volume", "show", "pool1", "vol1", "--target", "node2")
 	wantAll(t, "lxc storage volume show", vshow, "name: vol1", "type: custom", "location: node2")
 	c.MustRunInput(strings.Replace(vshow, `description: ""`, "description: scratch", 1), "storage", "volume", "edit", "pool1", "vol1", "--target", "node2")
@@ -93,6 +99,11 @@ func TestStorageAndNetworks(t *testing.T) {
 	nshow := c.MustRun("network", "show", "lxdbr9")
 	c.MustRunInput(strings.Replace(nshow, `description: ""`, "description: lab bridge", 1), "network", "edit", "lxdbr9")
 	wantAll(t, "lxc network show after edit", c.MustRun("network", "show", "lxdbr9"), "description: lab bridge")
+	// lxc network info shows any interface of the member asked (--target: forwarded); the
+	// bridges' own state is checked on a real bridge in modules/bridge.
+	wantAll(t, "lxc network info lo --target node3", c.MustRun("network", "info", "lo", "--target", "node3"),
+		"Name: lo", "State: up", "Type: loopback", "IP addresses:", "inet\t127.0.0.1/8 (local)", "Bytes received:")
+	c.WantFailure([]string{"network", "info", "nosuch0", "--target", "node2"}, `no interface "nosuch0" on member node2`)
 	wantAll(t, "lxc network delete", c.MustRun("network", "delete", "lxdbr9"), "Network lxdbr9 deleted")
 	if out := c.MustRun("network", "list", "--format", "csv"); strings.Contains(out, "lxdbr9") {
 		t.Fatalf("lxdbr9 still listed after delete:\n%s", out)

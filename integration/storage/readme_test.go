@@ -113,6 +113,9 @@ func TestReadmeGuidePreseeds(t *testing.T) {
 			t.Errorf("the default profile lacks %q:\n%s", w, profile)
 		}
 	}
+	if n := networks(t, n2)["lxdbr0"]; len(n.UsedBy) != 1 || n.UsedBy[0] != "/1.0/profiles/default" {
+		t.Errorf("lxdbr0 used by %q; want the default profile (its eth0)", n.UsedBy)
+	}
 	if v := strings.TrimSpace(n2.MustRun("", "config", "get", "images.auto_update_interval")); v != "15" {
 		t.Errorf("images.auto_update_interval = %q; want the bootstrap preseed's 15", v)
 	}

@@ -89,11 +89,11 @@ func (m *Manager) Close() {
 	m.nl.Close()
 }
 
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,14}$`)
+var nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,14}$`) })
 
 // CheckName refuses names that cannot be interface names (at most 15 characters).
 func CheckName(name string) error {
-	if !nameRE.MatchString(name) {
+	if !nameRE().MatchString(name) {
 		return fmt.Errorf("%w: %q (letters, digits, '_', '-'; at most 15)", ErrBadName, name)
 	}
 	return nil

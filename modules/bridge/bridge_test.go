@@ -7,14 +7,16 @@ import (
 	"maps"
 	"math/rand/v2"
 	"net"
-	"orch/internal/wait"
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"orch/internal/wait"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -96,6 +98,8 @@ func TestBridgeDHCPAndCleanup(t *testing.T) {
 	if !subnet.Contains(net.ParseIP(lease)) {
 		t.Fatalf("lease %s not in %s", lease, subnet)
 	}
+
+	checkState(t, m, "orchbr0", auto, "ext0")
 
 	pid := m.DnsmasqPID("orchbr0")
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
@@ -253,5 +257,30 @@ func TestFillDefaults(t *testing.T) {
 		if !maps.Equal(got, c.want) {
 			t.Errorf("FillDefaults(%v) = %v; want %v", c.in, got, c.want)
 		}
+	}
+}
+
+// checkState: the bridge's state (`lxc network info`) is up with its address (cidr) and
+// the DHCP exchange counted, ext is attached to it, and an unknown interface is ErrNoLink.
+func checkState(t *testing.T, m *Manager, name, cidr, ext string) {
+	t.Helper()
+	st, err := m.State(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip, ipnet, _ := net.ParseCIDR(cidr)
+	ones, _ := ipnet.Mask.Size()
+	found := false
+	for _, a := range st.Addresses {
+		found = found || (a.Family == "inet" && a.Address == ip.String() && a.Netmask == fmt.Sprint(ones) && a.Scope == "global")
+	}
+	if !found || !st.Up || st.Type != "broadcast" || st.MTU == 0 || st.Hwaddr == "" || st.PacketsReceived == 0 || st.BytesSent == 0 {
+		t.Errorf("state of %s: %+v (want up, %s, counters)", name, st, cidr)
+	}
+	if st.Bridge == nil || !slices.Contains(st.Bridge.UpperDevices, ext) {
+		t.Errorf("state of %s: bridge %+v, want %s attached", name, st.Bridge, ext)
+	}
+	if _, err := m.State("nosuch0"); !errors.Is(err, ErrNoLink) {
+		t.Errorf("state of a missing interface: %v, want ErrNoLink", err)
 	}
 }

@@ -246,7 +246,7 @@ func (s *Store) List() ([]Image, error) {
 	}
 	var out []Image
 	for _, e := range entries {
-		if !e.IsDir() || !fpRE.MatchString(e.Name()) {
+		if !e.IsDir() || !fpRE().MatchString(e.Name()) {
 			continue
 		}
 		img, err := s.load(e.Name())
@@ -349,7 +349,7 @@ func (s *Store) setAlias(name, fp string) error {
 		return fmt.Errorf("image store: %w", err)
 	}
 	for _, e := range entries {
-		if !fpRE.MatchString(e.Name()) {
+		if !fpRE().MatchString(e.Name()) {
 			continue
 		}
 		img, err := s.load(e.Name())

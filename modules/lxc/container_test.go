@@ -155,6 +155,7 @@ func TestContainerLifecycle(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	staticAddressKept(t, m, "c1", "10.254.77.10")
 	cg, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", in.PID))
 	if !strings.Contains(string(cg), "lxc.payload.lxctest-c1") {
 		t.Errorf("init not in the per-agent cgroup: %s", cg)
@@ -189,6 +190,33 @@ func TestContainerLifecycle(t *testing.T) {
 	}
 	if _, err := m.Info(c, "c1"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("info after delete: %v, want ErrNotFound", err)
+	}
+}
+
+// staticAddressKept: once the image's rcS has run (init starts the respawned sleep only
+// after its sysinit entry), no DHCP client runs on an interface LXC gave a static address,
+// and the address is still there (a udhcpc deconfig flushed it on a loaded machine).
+func staticAddressKept(t *testing.T, m *Manager, name, addr string) {
+	t.Helper()
+	c := ctx(t)
+	if err := wait.Until(30*time.Second, func() error {
+		code, err := m.Exec(c, name, []string{"pidof", "sleep"}, nil, nil, nil, ExecOptions{})
+		if err == nil && code != 0 {
+			err = fmt.Errorf("rcS still running (pidof sleep: %d)", code)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	code, err := m.Exec(c, name, []string{"pidof", "udhcpc"}, nil, nil, nil, ExecOptions{})
+	must(t, err)
+	if code == 0 {
+		t.Errorf("%s: udhcpc runs on an interface with a static address", name)
+	}
+	in, err := m.Info(c, name)
+	must(t, err)
+	if len(in.IPv4) != 1 || in.IPv4[0] != addr {
+		t.Errorf("%s: addresses after rcS = %v, want [%s]", name, in.IPv4, addr)
 	}
 }
 

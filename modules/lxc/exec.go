@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 )
 
 // defaultPath is PATH inside the container for Exec.
@@ -19,6 +20,9 @@ type ExecOptions struct {
 	Cwd string
 	// TTY, when set, runs the command on a terminal (see TTY; stderr is then unused).
 	TTY *TTY
+	// UID and GID run the command as that user and group of the container (0: root, as
+	// LXD's exec user and group).
+	UID, GID uint32
 }
 
 // Exec runs argv inside the running container with lxc-attach, streaming stdin (nil means
@@ -46,6 +50,12 @@ func (m *Manager) Exec(ctx context.Context, name string, argv []string, stdin io
 		"-v", "PATH="+defaultPath, "-v", "HOME=/root", "-v", "TERM=dumb")
 	for _, e := range opts.Env {
 		args = append(args, "-v", e)
+	}
+	if opts.UID != 0 {
+		args = append(args, "--uid", strconv.FormatUint(uint64(opts.UID), 10))
+	}
+	if opts.GID != 0 {
+		args = append(args, "--gid", strconv.FormatUint(uint64(opts.GID), 10))
 	}
 	if opts.Cwd != "" {
 		argv = append([]string{"/bin/sh", "-c", `cd "$0" && exec "$@"`, opts.Cwd}, argv...)

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sync"
 	"time"
 )
 
@@ -60,7 +61,7 @@ type Manager struct {
 	log *slog.Logger
 }
 
-var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9-]{0,62}$`)
+var nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9-]{0,62}$`) })
 
 // New checks the configuration, creates the lxcpath and returns a Manager.
 func New(cfg Config) (*Manager, error) {
@@ -95,7 +96,7 @@ func (m *Manager) LXCPath() string { return m.cfg.LXCPath }
 
 // ValidName reports an error wrapping ErrInvalidName when name cannot name a container.
 func ValidName(name string) error {
-	if !nameRE.MatchString(name) {
+	if !nameRE().MatchString(name) {
 		return fmt.Errorf("%w: %q (letters, digits and '-', at most 63, not starting with '-')", ErrInvalidName, name)
 	}
 	return nil

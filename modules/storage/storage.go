@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Sentinel errors of the package.
@@ -82,11 +83,11 @@ type Driver interface {
 	DeleteTypedVolume(ctx context.Context, typ VolumeType, name string) error
 }
 
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
+var nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`) })
 
 // CheckName refuses names that are not usable as file, LV or dataset names.
 func CheckName(kind, name string) error {
-	if !nameRE.MatchString(name) {
+	if !nameRE().MatchString(name) {
 		return fmt.Errorf("%w: %s name %q (letters, digits, '_', '.', '-'; at most 63)", ErrBadName, kind, name)
 	}
 	return nil

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -41,6 +42,9 @@ func decodeEnvelope(resp *http.Response, out any, op *Operation) (async bool, er
 	if err != nil {
 		return false, err
 	}
+	if out != nil && resp.StatusCode < 400 && decodeSync(data, out) {
+		return false, nil
+	}
 	if err := json.Unmarshal(data, &env); err != nil {
 		return false, &Error{Code: resp.StatusCode, Message: fmt.Sprintf("unexpected answer (HTTP %d): %.200s", resp.StatusCode, data)}
 	}
@@ -61,6 +65,24 @@ func decodeEnvelope(resp *http.Response, out any, op *Operation) (async bool, er
 		return false, json.Unmarshal(env.Metadata, out)
 	}
 	return false, nil
+}
+
+// syncStart is how a sync answer of an orch daemon begins (rest.SyncBody).
+var syncStart = []byte(`{"type":"sync",`)
+
+// decodeSync decodes a sync answer's metadata straight into out, in one pass over the
+// answer instead of two (the envelope with the metadata kept raw, then the metadata); it
+// reports false, for decodeEnvelope's general path, for anything that does not start as a
+// sync answer or does not decode.
+func decodeSync(data []byte, out any) bool {
+	if !bytes.HasPrefix(data, syncStart) {
+		return false
+	}
+	env := struct {
+		Type     string `json:"type"`
+		Metadata any    `json:"metadata"`
+	}{Metadata: out}
+	return json.Unmarshal(data, &env) == nil && env.Type == "sync"
 }
 
 // operationResult is a finished (or token) operation's outcome: its error, or its metadata

@@ -95,7 +95,7 @@ type InstanceState struct {
 	CPU        InstanceStateCPU                `json:"cpu" yaml:"cpu"`
 }
 
-// InstanceStateMemory is the memory part of an instance's state (not measured: zeros).
+// InstanceStateMemory is the memory part of an instance's state, in bytes (measured by its owner).
 type InstanceStateMemory struct {
 	Usage         int64 `json:"usage" yaml:"usage"`
 	UsagePeak     int64 `json:"usage_peak" yaml:"usage_peak"`
@@ -103,7 +103,7 @@ type InstanceStateMemory struct {
 	SwapUsagePeak int64 `json:"swap_usage_peak" yaml:"swap_usage_peak"`
 }
 
-// InstanceStateCPU is the CPU part of an instance's state (not measured: zero).
+// InstanceStateCPU is the CPU time an instance used, in nanoseconds (measured by its owner).
 type InstanceStateCPU struct {
 	Usage int64 `json:"usage" yaml:"usage"`
 }

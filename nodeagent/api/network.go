@@ -18,7 +18,8 @@ type NetworkInfo struct {
 	Locations []string `json:"locations" yaml:"locations"`
 	// Message explains an Errored status.
 	Message string `json:"message,omitempty" yaml:"message,omitempty"`
-	// UsedBy lists the URLs of what uses the network, as LXD's (not tracked: always []).
+	// UsedBy lists the URLs of what uses the network, as LXD's: the profiles whose nic devices
+	// name it and the instances made from them.
 	UsedBy []string `json:"used_by" yaml:"used_by"`
 }
 
@@ -60,4 +61,45 @@ func (c *Client) NetworkByName(ctx context.Context, name, target string) (*Netwo
 func (c *Client) DeleteNetwork(ctx context.Context, name string) error {
 	_, err := c.Call(ctx, http.MethodDelete, networkPath(name), nil, nil, "")
 	return err
+}
+
+// NetworkState is GET /1.0/networks/{name}/state (`lxc network info`), as LXD's: the
+// interface's live state on one member (the one asked, or ?target=).
+type NetworkState struct {
+	Addresses []NetworkStateAddress `json:"addresses" yaml:"addresses"`
+	Counters  NetworkStateCounters  `json:"counters" yaml:"counters"`
+	Hwaddr    string                `json:"hwaddr" yaml:"hwaddr"`
+	Mtu       int                   `json:"mtu" yaml:"mtu"`
+	// State is "up" or "down".
+	State string `json:"state" yaml:"state"`
+	// Type is "broadcast", "loopback", "point-to-point" or "unknown".
+	Type   string              `json:"type" yaml:"type"`
+	Bridge *NetworkStateBridge `json:"bridge" yaml:"bridge"`
+}
+
+// NetworkStateAddress is one address of a network's interface.
+type NetworkStateAddress struct {
+	Family  string `json:"family" yaml:"family"`
+	Address string `json:"address" yaml:"address"`
+	Netmask string `json:"netmask" yaml:"netmask"`
+	Scope   string `json:"scope" yaml:"scope"`
+}
+
+// NetworkStateCounters are a network interface's traffic counters.
+type NetworkStateCounters struct {
+	BytesReceived   int64 `json:"bytes_received" yaml:"bytes_received"`
+	BytesSent       int64 `json:"bytes_sent" yaml:"bytes_sent"`
+	PacketsReceived int64 `json:"packets_received" yaml:"packets_received"`
+	PacketsSent     int64 `json:"packets_sent" yaml:"packets_sent"`
+}
+
+// NetworkStateBridge is the bridge part of a network's state (STP and the forward delay
+// are not read: orch makes bridges without STP).
+type NetworkStateBridge struct {
+	ID            string   `json:"id" yaml:"id"`
+	STP           bool     `json:"stp" yaml:"stp"`
+	ForwardDelay  uint64   `json:"forward_delay" yaml:"forward_delay"`
+	VLANDefault   uint64   `json:"vlan_default" yaml:"vlan_default"`
+	VLANFiltering bool     `json:"vlan_filtering" yaml:"vlan_filtering"`
+	UpperDevices  []string `json:"upper_devices" yaml:"upper_devices"`
 }

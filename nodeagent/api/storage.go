@@ -27,7 +27,8 @@ type StoragePoolInfo struct {
 	Locations []string `json:"locations" yaml:"locations"`
 	// Message explains an Errored status.
 	Message string `json:"message,omitempty" yaml:"message,omitempty"`
-	// UsedBy lists the URLs of what uses the pool, as LXD's (not tracked: always []).
+	// UsedBy lists the URLs of what uses the pool, as LXD's: its volumes (an instance's as the
+	// instance) and the profiles that name it.
 	UsedBy []string `json:"used_by" yaml:"used_by"`
 }
 

@@ -60,7 +60,9 @@ var keys = map[string]Key{
 	"cluster.images_minimal_replica": {Name: "cluster.images_minimal_replica", Scope: Global, Default: "3", check: checkReplica},
 	"images.auto_update_interval":    {Name: "images.auto_update_interval", Scope: Global, Default: "6", check: intRange(0, 1<<20)},
 	"cluster.join_token_expiry":      {Name: "cluster.join_token_expiry", Scope: Global, Default: "3H", check: checkExpiry},
-	"core.metrics_authentication":    {Name: "core.metrics_authentication", Scope: Global, Default: "true", check: checkBool},
+	// core.remote_token_expiry is LXD's: how long a certificate-add token lasts ("": no expiry).
+	RemoteTokenExpiry:             {Name: RemoteTokenExpiry, Scope: Global, check: checkExpiry},
+	"core.metrics_authentication": {Name: "core.metrics_authentication", Scope: Global, Default: "true", check: checkBool},
 	// Raft's timers (RaftHeartbeatTimeout and the two below): see RaftTimings.
 	RaftHeartbeatTimeout:   {Name: RaftHeartbeatTimeout, Scope: Global, Default: "400ms", check: durationRange(20*time.Millisecond, time.Minute)},
 	RaftElectionTimeout:    {Name: RaftElectionTimeout, Scope: Global, Default: "400ms", check: durationRange(20*time.Millisecond, time.Minute)},
@@ -87,6 +89,10 @@ const (
 	RaftElectionTimeout    = "cluster.raft_election_timeout"
 	RaftLeaderLeaseTimeout = "cluster.raft_leader_lease_timeout"
 )
+
+// RemoteTokenExpiry is how long a certificate-add token lasts, in LXD's expiry syntax
+// ("30S", "10M", "3H", "2d", "1w"); unset, tokens last until used or revoked, as in LXD.
+const RemoteTokenExpiry = "core.remote_token_expiry"
 
 // RaftTimings reads the raft timing keys of cfg, defaults applied (values that do not
 // parse count as their default).

@@ -26,6 +26,7 @@ import (
 	"orch/nodeagent/daemon/events"
 	"orch/nodeagent/daemon/operations"
 
+	"orch/nodeagent/api"
 	"orch/nodeagent/api/pki"
 	"orch/nodeagent/daemon/entity"
 	"orch/nodeagent/daemon/epoch"
@@ -107,6 +108,9 @@ type Daemon struct {
 	metrics     *metrics.Service      // GET /1.0/metrics (daemon/metrics)
 	debug       debugServer           // core.debug_address (debug.go)
 	timings     raftTimings           // the cluster's raft timing keys (raft_timings.go)
+	host        api.Environment       // GET /1.0's host fields, fixed while the daemon runs (server.go)
+	lastServer  atomic.Pointer[serverAnswer]
+	certView    atomic.Pointer[certView]
 
 	// resumed is set once Run has reopened the member's database (or found the directory
 	// uninitialised): until then GET /1.0 answers 503, so that `waitready` cannot return
@@ -156,7 +160,7 @@ func New(cfg Config) (*Daemon, error) {
 		local.Close()
 		return nil, fmt.Errorf("server certificate: %w", err)
 	}
-	d := &Daemon{cfg: cfg, log: cfg.Logger, version: cfg.Version, local: local}
+	d := &Daemon{cfg: cfg, log: cfg.Logger, version: cfg.Version, local: local, host: hostEnvironment()}
 	d.timings.fixed = fixedTimings
 	d.server.Store(&server)
 	d.fence = epoch.New(local, d.memberName, cfg.Logger, d.retire)
@@ -230,6 +234,7 @@ func (d *Daemon) resume(ctx context.Context) error {
 		return err
 	}
 	d.startLoops()
+	d.restoreTokens()
 	go d.checkEpochAtStart(ctx) // after startLoops: retire may stop what they started
 	go d.afterRecovery(ctx)
 	go d.announce(ctx)

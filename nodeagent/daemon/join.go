@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -166,34 +167,66 @@ func (d *Daemon) join(ctx context.Context, p api.Preseed) (err error) {
 	return d.finishMember(ctx)
 }
 
+// acceptPatience bounds how long a joiner keeps asking to be accepted while no member
+// answers at all (a dial or TLS handshake that times out, a refused connection): at 200
+// joiners on a loaded machine a SYN to the leader was lost often enough for a join to fail
+// on one 5 s dial timeout. A member's answer, a refusal included, ends the asking at once;
+// an accept applied whose answer was lost is answered again (retriedAccept).
+const acceptPatience = 30 * time.Second
+
+// acceptPause is the first pause between two rounds of asking; it doubles up to 2 s.
+const acceptPause = 250 * time.Millisecond
+
 // askAccept sends the accept request to each known address in turn over TLS pinned to the
-// cluster certificate's fingerprint, presenting this member's own certificate.
+// cluster certificate's fingerprint, presenting this member's own certificate, and again
+// after a pause while none answers, for up to acceptPatience.
 func (d *Daemon) askAccept(ctx context.Context, t joinTarget, req acceptRequest) (*acceptResponse, string, error) {
 	cert, err := d.serverPair().TLS()
 	if err != nil {
 		return nil, "", err
 	}
-	var lastErr error
+	giveUp := time.Now().Add(acceptPatience)
+	for pause := acceptPause; ; pause = min(2*pause, 2*time.Second) {
+		resp, addr, unreachable, err := askEach(ctx, t, req, cert)
+		if err != nil || resp != nil {
+			return resp, addr, err
+		}
+		if time.Now().Add(pause).After(giveUp) {
+			return nil, "", unavailable("cannot reach the cluster: %v", unreachable)
+		}
+		d.log.Info("no cluster member answered the join; asking again", "member", req.Name, "err", unreachable, "in", pause)
+		select {
+		case <-ctx.Done():
+			return nil, "", unavailable("cannot reach the cluster: %v", unreachable)
+		case <-time.After(pause):
+		}
+	}
+}
+
+// askEach asks each address once. It returns the answer and who gave it, or the error that
+// ends the join (a refusal, a certificate that is not the cluster's), or, when no member
+// answered, why the last one did not (unreachable).
+func askEach(ctx context.Context, t joinTarget, req acceptRequest, cert tls.Certificate) (resp *acceptResponse, via string, unreachable, err error) {
 	for _, addr := range t.addresses {
 		cl := api.NewTLSClient(addr, api.TLSConfig(cert, t.fingerprint))
-		var resp acceptResponse
+		var r acceptResponse
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		_, err := cl.Call(cctx, http.MethodPost, "/internal/cluster/accept", req, &resp, "")
+		_, err := cl.Call(cctx, http.MethodPost, "/internal/cluster/accept", req, &r, "")
 		cancel()
 		cl.Close()
 		if err == nil {
-			return &resp, addr, nil
+			return &r, addr, nil, nil
 		}
 		var ae *api.Error
 		if errors.As(err, &ae) {
-			return nil, "", api.Errorf(ae.Code, "join refused by %s: %s", addr, ae.Message)
+			return nil, "", nil, api.Errorf(ae.Code, "join refused by %s: %s", addr, ae.Message)
 		}
 		if errors.Is(err, api.ErrFingerprintMismatch) {
-			return nil, "", mismatchError(t, addr, err)
+			return nil, "", nil, mismatchError(t, addr, err)
 		}
-		lastErr = fmt.Errorf("contacting %s: %w", addr, err)
+		unreachable = fmt.Errorf("contacting %s: %w", addr, err)
 	}
-	return nil, "", unavailable("cannot reach the cluster: %v", lastErr)
+	return nil, "", unreachable, nil
 }
 
 // mismatchError explains a member that presents another certificate than the preseed's:

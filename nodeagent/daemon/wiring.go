@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"orch/nodeagent/daemon/events"
+	"orch/nodeagent/daemon/metrics"
 	"orch/nodeagent/daemon/operations"
+	"orch/nodeagent/daemon/rest"
 
 	"orch/modules/storage"
 	"orch/nodeagent/api"
@@ -32,7 +35,7 @@ import (
 func (d *Daemon) wireDomains() {
 	d.events = events.New(events.Deps{Members: memberAccess{d}, Peers: peerAccess{d}, Now: d.now, Log: d.log})
 	d.log = slog.New(d.events.Tee(d.log.Handler())) // the domains' and membership's lines are logging events too
-	d.ops = operations.New(operations.Deps{Members: memberAccess{d}, Peers: peerAccess{d}, Events: d.events, Now: d.now, Log: d.log})
+	d.ops = operations.New(operations.Deps{Members: memberAccess{d}, Peers: peerAccess{d}, Events: d.events, Now: d.now, Log: d.log, Keep: d.local})
 	d.imgs = images.New(images.Deps{
 		DB: dbAccess{d}, Members: memberAccess{d}, Config: memberAccess{d}, Peers: peerAccess{d},
 		Open: d.imageStore, Ops: d.ops, Events: d.events, Log: d.log,
@@ -43,6 +46,7 @@ func (d *Daemon) wireDomains() {
 	d.insts = instances.New(instances.Deps{
 		DB: dbAccess{d}, Members: memberAccess{d}, Peers: peerAccess{d}, Images: d.imgs,
 		Entities: entityAccess{d}, Drivers: d.drivers, Ops: d.ops, Events: d.events, Log: d.log,
+		Usage: metrics.Host{Proc: "/proc"},
 	})
 	d.conf = serverconfig.New(serverconfig.Deps{DB: dbAccess{d}, Local: d.local, Member: configMember{d}, Lock: &d.mu})
 	d.migrator = upgrade.NewMigrator(dbAccess{d}, upgradeCluster{d}, d.log)
@@ -53,7 +57,7 @@ func (d *Daemon) wireDomains() {
 	})
 	d.trust = trust.New(trust.Deps{
 		DB: dbAccess{d}, Members: memberAccess{d}, Peers: peerAccess{d}, Callers: callerAccess{d}, Log: d.log,
-		Ops: d.ops, ClusterFingerprint: clusterCert{d}.Fingerprint,
+		Ops: d.ops, ClusterFingerprint: clusterCert{d}.Fingerprint, Config: memberAccess{d}, Now: d.now,
 	})
 	d.metrics = newMetrics(d)
 }
@@ -70,6 +74,9 @@ func (a dbAccess) Query(ctx context.Context, sql string, args ...any) (db.Rows, 
 func (a dbAccess) Exec(ctx context.Context, stmts ...store.Statement) ([]store.Result, error) {
 	return a.d.exec(ctx, stmts...)
 }
+
+// Fresh waits until this member's replica is linearizable (serve.Server.Fresh).
+func (a dbAccess) Fresh(ctx context.Context) (db.Replica, error) { return a.d.srv.Fresh(ctx) }
 
 // QueryLocal reads this member's replica without any consistency check.
 func (a dbAccess) QueryLocal(ctx context.Context, sql string, args ...any) (db.Rows, error) {
@@ -219,4 +226,29 @@ type callerAccess struct{ d *Daemon }
 func (a callerAccess) Caller(r *http.Request) trust.Caller {
 	c := a.d.srv.CallerOf(r)
 	return trust.Caller{Fingerprint: c.FP, Trusted: c.Trusted}
+}
+
+// restoreTokens starts again the join and certificate-add tokens this member issued before
+// it restarted (its local database keeps them): a token handed out still works, and is
+// listed and revocable with LXD's client, which finds tokens among the operations.
+func (d *Daemon) restoreTokens() {
+	kept, err := d.local.Tokens()
+	if err != nil {
+		d.log.Warn("reading the tokens this member issued", "err", err)
+		return
+	}
+	rebuild := func(kind string, meta map[string]any, expires time.Time) (rest.Task, bool) {
+		switch kind {
+		case tokens.KeptJoinToken:
+			return d.tokens.Rebuild(meta)
+		case trust.KeptCertificateToken:
+			return d.trust.Rebuild(meta, expires)
+		}
+		return rest.Task{}, false
+	}
+	for id, saved := range kept {
+		if err := d.ops.Restore(id, saved, rebuild); err != nil {
+			d.log.Warn("restoring a token this member issued", "operation", id, "err", err)
+		}
+	}
 }

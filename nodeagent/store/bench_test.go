@@ -53,7 +53,7 @@ func benchExec(b *testing.B, clients, stmts int, tweak func(*Config)) {
 			tweak(cfg)
 		}
 	})
-	c.exec(stmt("CREATE TABLE bench (id INTEGER PRIMARY KEY, client INTEGER, payload TEXT)"))
+	c.exec(stmt("CREATE TABLE IF NOT EXISTS bench (id INTEGER PRIMARY KEY, client INTEGER, payload TEXT)"))
 	s := c.leader().store
 	req := make(Request, stmts)
 	for i := range req {
@@ -257,7 +257,7 @@ func benchReadIndex(b *testing.B, clients int) {
 		cfg.Timings = DefaultTimings()
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	})
-	c.exec(stmt("CREATE TABLE bench (id INTEGER PRIMARY KEY)"))
+	c.exec(stmt("CREATE TABLE IF NOT EXISTS bench (id INTEGER PRIMARY KEY)"))
 	s := c.leader().store
 	ctx := context.Background()
 	lat := runClients(b, clients, func(int) error {

@@ -113,6 +113,7 @@ type ballotTransport struct {
 	rpcs        chan raft.RPC
 	stop        <-chan struct{}
 	progress    *progress     // followers' acknowledged log, as the answers show (progress.go)
+	contacts    *contacts     // followers' latest accepted AppendEntries, by when it was sent (contact.go)
 	appends     atomic.Uint64 // AppendEntries received (heartbeats included): idle cost, tested
 	onContact   func()        // called on every AppendEntries received (heartbeats.go); set before raft starts
 }
@@ -127,7 +128,7 @@ func (t *ballotTransport) received() {
 
 // newBallotTransport wraps nt and starts filtering its incoming RPCs.
 func newBallotTransport(nt *raft.NetworkTransport, broken, mayCampaign func() error, stop <-chan struct{}) *ballotTransport {
-	t := &ballotTransport{NetworkTransport: nt, broken: broken, mayCampaign: mayCampaign, rpcs: make(chan raft.RPC), stop: stop, progress: newProgress()}
+	t := &ballotTransport{NetworkTransport: nt, broken: broken, mayCampaign: mayCampaign, rpcs: make(chan raft.RPC), stop: stop, progress: newProgress(), contacts: newContacts()}
 	go t.filter(nt.Consumer())
 	return t
 }

@@ -50,7 +50,7 @@ func fillDatabase(t *testing.T, nd *node) {
 // leadership over, never stands for election again, and catches up after a restart.
 func TestBrokenLeaderStepsAside(t *testing.T) {
 	c := newCluster(t, 3, nil)
-	c.execIdempotent(stmt("CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v TEXT)"))
+	c.exec(stmt("CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v TEXT)"))
 	c.waitConverged()
 	old := c.leader()
 	fillDatabase(t, old)
@@ -84,17 +84,17 @@ func TestBrokenLeaderStepsAside(t *testing.T) {
 	if _, err := old.store.Exec(context.Background(), stmt("INSERT INTO kv VALUES ('w2', 'v')")); !errors.Is(err, ErrNotLeader) {
 		t.Fatalf("%s: write on the broken ex-leader: err = %v, want ErrNotLeader", old.id, err)
 	}
-	c.execIdempotent(stmt("INSERT OR REPLACE INTO kv VALUES ('w3', 'v')"))
+	c.exec(stmt("INSERT OR REPLACE INTO kv VALUES ('w3', 'v')"))
 
 	// With the new leader gone, the healthy member leads (the broken one votes for it, or
 	// wins as a last resort and hands over).
 	c.stop(leader)
 	healthyLeader(t, c, old)
-	c.execIdempotent(stmt("INSERT OR REPLACE INTO kv VALUES ('w4', 'v')"))
+	c.exec(stmt("INSERT OR REPLACE INTO kv VALUES ('w4', 'v')"))
 
 	c.start(leader)
 	c.restart(old)
-	c.execIdempotent(stmt("INSERT OR REPLACE INTO kv VALUES ('w5', 'v')"))
+	c.exec(stmt("INSERT OR REPLACE INTO kv VALUES ('w5', 'v')"))
 	c.waitConverged()
 	want := dump(t, c.leader(), "kv")
 	for _, nd := range c.nodes {
@@ -112,7 +112,7 @@ func TestBrokenLeaderStepsAside(t *testing.T) {
 // is elected (the broken one votes).
 func TestBrokenFollowerDoesNotCampaign(t *testing.T) {
 	c := newCluster(t, 3, nil)
-	c.exec(stmt("CREATE TABLE kv (k TEXT PRIMARY KEY, v TEXT)"))
+	c.exec(stmt("CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v TEXT)"))
 	c.waitConverged()
 	leader := c.leader()
 	var broken *node
@@ -123,7 +123,7 @@ func TestBrokenFollowerDoesNotCampaign(t *testing.T) {
 		}
 	}
 	fillDatabase(t, broken)
-	c.exec(stmt("INSERT INTO kv VALUES ('w1', ?)", strings.Repeat("y", 64<<10)))
+	c.exec(stmt("INSERT OR REPLACE INTO kv VALUES ('w1', ?)", strings.Repeat("y", 64<<10)))
 	wait.For(t, 5*time.Second, broken.id+" broken", func() error {
 		if broken.store.Broken() == nil {
 			return errors.New("not broken yet")
@@ -137,10 +137,10 @@ func TestBrokenFollowerDoesNotCampaign(t *testing.T) {
 	if !leader.store.IsLeader() {
 		t.Fatalf("%s: lost leadership after the refused transfer", leader.id)
 	}
-	c.exec(stmt("INSERT INTO kv VALUES ('w2', 'v')"))
+	c.exec(stmt("INSERT OR REPLACE INTO kv VALUES ('w2', 'v')"))
 	c.stop(leader)
 	healthyLeader(t, c, broken)
-	c.exec(stmt("INSERT INTO kv VALUES ('w3', 'v')"))
+	c.exec(stmt("INSERT OR REPLACE INTO kv VALUES ('w3', 'v')"))
 }
 
 // TestUnknownCodecVersionStops: an entry written by a newer codec is never skipped: the
@@ -149,7 +149,7 @@ func TestBrokenFollowerDoesNotCampaign(t *testing.T) {
 func TestUnknownCodecVersionStops(t *testing.T) {
 	c := newCluster(t, 1, nil)
 	nd := c.nodes[0]
-	c.exec(stmt("CREATE TABLE kv (k TEXT PRIMARY KEY)"))
+	c.exec(stmt("CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY)"))
 	before := nd.store.AppliedIndex()
 	data := encodeEntry([][]byte{encodeRequest(nil, stmt("INSERT INTO kv VALUES ('new')"))})
 	data[0] = entryVersion + 1
@@ -189,7 +189,7 @@ func TestUnknownCodecVersionStops(t *testing.T) {
 func TestExpectOnlyOnDML(t *testing.T) {
 	c := newCluster(t, 1, nil)
 	s := c.nodes[0].store
-	c.exec(stmt("CREATE TABLE kv (k TEXT PRIMARY KEY)"))
+	c.exec(stmt("CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY)"))
 	last := s.raft.LastIndex()
 	for _, sql := range []string{
 		"SELECT 1",

@@ -11,8 +11,8 @@ import (
 func TestReplicationAndNotLeader(t *testing.T) {
 	c := newCluster(t, 3, nil)
 	l := c.leader()
-	c.exec(stmt("CREATE TABLE kv (k TEXT PRIMARY KEY, v INTEGER)"))
-	c.exec(stmt("INSERT INTO kv VALUES ('a', 1)"))
+	c.exec(stmt("CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v INTEGER)"))
+	c.exec(stmt("INSERT OR REPLACE INTO kv VALUES ('a', 1)"))
 	c.waitConverged()
 	for _, nd := range c.nodes {
 		if got := dump(t, nd, "kv"); got != "a 1\n" {
@@ -49,8 +49,8 @@ func TestReplicationAndNotLeader(t *testing.T) {
 // share log entries; the failing one must not affect the others on any replica.
 func TestFailingRequestInBatchIsIsolated(t *testing.T) {
 	c := newCluster(t, 3, nil)
-	c.exec(stmt("CREATE TABLE u (k TEXT UNIQUE)"))
-	c.exec(stmt("INSERT INTO u VALUES ('taken')"))
+	c.exec(stmt("CREATE TABLE IF NOT EXISTS u (k TEXT UNIQUE)"))
+	c.exec(stmt("INSERT OR REPLACE INTO u VALUES ('taken')"))
 	l := c.leader()
 	var reqs []Request
 	for i := range 30 {
@@ -100,11 +100,11 @@ func TestFailingRequestInBatchIsIsolated(t *testing.T) {
 // test timings' LeaderLease): what is checked is every acknowledged write.
 func TestLinearizableFollowerRead(t *testing.T) {
 	c := newCluster(t, 3, nil)
-	c.execIdempotent(stmt("CREATE TABLE IF NOT EXISTS reg (id INTEGER PRIMARY KEY, v INTEGER)"))
-	c.execIdempotent(stmt("INSERT OR REPLACE INTO reg VALUES (1, 0)"))
+	c.exec(stmt("CREATE TABLE IF NOT EXISTS reg (id INTEGER PRIMARY KEY, v INTEGER)"))
+	c.exec(stmt("INSERT OR REPLACE INTO reg VALUES (1, 0)"))
 	ctx := testContext(t, 20*time.Second)
 	for i := 1; i <= 50; i++ {
-		c.execIdempotent(stmt("UPDATE reg SET v = ? WHERE id = 1", i))
+		c.exec(stmt("UPDATE reg SET v = ? WHERE id = 1", i))
 		var l *node
 		var idx uint64
 		wait.For(t, 10*time.Second, "a read index on the leader", func() error {
@@ -130,8 +130,8 @@ func TestLinearizableFollowerRead(t *testing.T) {
 // node takes over and writes continue.
 func TestKillLeader(t *testing.T) {
 	c := newCluster(t, 3, nil)
-	c.exec(stmt("CREATE TABLE t (x INTEGER)"))
-	c.exec(stmt("INSERT INTO t VALUES (1)"))
+	c.exec(stmt("CREATE TABLE IF NOT EXISTS t (x INTEGER PRIMARY KEY)"))
+	c.exec(stmt("INSERT OR REPLACE INTO t VALUES (1)"))
 	old := c.leader()
 	start := time.Now()
 	old.stop()
@@ -140,7 +140,7 @@ func TestKillLeader(t *testing.T) {
 	if nl == old {
 		t.Fatalf("stopped node still leader")
 	}
-	c.exec(stmt("INSERT INTO t VALUES (2)"))
+	c.exec(stmt("INSERT OR REPLACE INTO t VALUES (2)"))
 	c.waitConverged()
 	for _, nd := range c.running() {
 		if got := dump(t, nd, "t"); got != "1\n2\n" {

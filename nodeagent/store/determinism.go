@@ -46,8 +46,11 @@ var forbiddenFirstWords = map[string]bool{
 
 // checkSQL rejects, with ErrBadArg, a statement that is empty, holds several
 // statements, controls transactions, or is not deterministic.
-func checkSQL(sql string, args []any) error {
-	toks, err := lex(sql)
+func checkSQL(sql string, args []any) error { return checkSQLWith(lex, sql, args) }
+
+// checkSQLWith is checkSQL with the lexer to use (a Store's cache).
+func checkSQLWith(lexer func(string) ([]token, error), sql string, args []any) error {
+	toks, err := lexer(sql)
 	if err != nil {
 		return fmt.Errorf("%w: %w", err, ErrBadArg)
 	}
@@ -72,11 +75,11 @@ var expectWords = map[string]bool{"insert": true, "update": true, "delete": true
 // previous statement's count for anything else (SELECT, CREATE, a WITH
 // prefix...), a count that depends on what ran before on that connection and
 // so differs between replicas and across restarts.
-func checkExpect(st Statement) error {
+func checkExpect(lexer func(string) ([]token, error), st Statement) error {
 	if st.Expect == nil {
 		return nil
 	}
-	toks, err := lex(st.SQL)
+	toks, err := lexer(st.SQL)
 	if err != nil || len(toks) == 0 {
 		return fmt.Errorf("expect: empty or unreadable SQL: %w", ErrBadArg)
 	}

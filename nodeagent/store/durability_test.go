@@ -150,7 +150,7 @@ func (w *loadWriters) checkLog(t *testing.T, c *cluster) {
 
 func TestRestartUnderWriteLoad(t *testing.T) {
 	c := newCluster(t, 3, nil)
-	c.exec(stmt("CREATE TABLE log (id INTEGER PRIMARY KEY, k TEXT NOT NULL)"))
+	c.exec(stmt("CREATE TABLE IF NOT EXISTS log (id INTEGER PRIMARY KEY, k TEXT NOT NULL)"))
 	w := startLoad(c, 8)
 	w.waitAcked(t, 200)
 	for _, nd := range c.nodes {
@@ -195,9 +195,9 @@ func waitSnapshotted(t *testing.T, nd *node) {
 
 func TestSnapshotInstallAndRestart(t *testing.T) {
 	c := newCluster(t, 3, lowSnapshots)
-	c.execIdempotent(stmt("CREATE TABLE IF NOT EXISTS log (id INTEGER PRIMARY KEY, k TEXT NOT NULL)"))
+	c.exec(stmt("CREATE TABLE IF NOT EXISTS log (id INTEGER PRIMARY KEY, k TEXT NOT NULL)"))
 	for i := range 100 {
-		c.execIdempotent(stmt("INSERT OR IGNORE INTO log (id, k) VALUES (?, ?)", i+1, fmt.Sprintf("k%d", i)))
+		c.exec(stmt("INSERT OR IGNORE INTO log (id, k) VALUES (?, ?)", i+1, fmt.Sprintf("k%d", i)))
 	}
 	waitSnapshotted(t, c.leader())
 	// A member joining now can only catch up through a snapshot.
@@ -234,9 +234,9 @@ func TestSnapshotInstallAndRestart(t *testing.T) {
 
 func TestDatabaseDeletedIsRebuilt(t *testing.T) {
 	c := newCluster(t, 3, lowSnapshots)
-	c.execIdempotent(stmt("CREATE TABLE IF NOT EXISTS log (id INTEGER PRIMARY KEY, k TEXT NOT NULL)"))
+	c.exec(stmt("CREATE TABLE IF NOT EXISTS log (id INTEGER PRIMARY KEY, k TEXT NOT NULL)"))
 	for i := range 60 {
-		c.execIdempotent(stmt("INSERT OR IGNORE INTO log (id, k) VALUES (?, ?)", i+1, fmt.Sprintf("a%d", i)))
+		c.exec(stmt("INSERT OR IGNORE INTO log (id, k) VALUES (?, ?)", i+1, fmt.Sprintf("a%d", i)))
 	}
 	var victim *node
 	for _, nd := range c.nodes {
@@ -248,7 +248,7 @@ func TestDatabaseDeletedIsRebuilt(t *testing.T) {
 	c.stop(victim)
 	removeDBFiles(filepath.Join(victim.dir, dbFile))
 	for i := range 30 {
-		c.execIdempotent(stmt("INSERT OR IGNORE INTO log (id, k) VALUES (?, ?)", 61+i, fmt.Sprintf("b%d", i)))
+		c.exec(stmt("INSERT OR IGNORE INTO log (id, k) VALUES (?, ?)", 61+i, fmt.Sprintf("b%d", i)))
 	}
 	c.start(victim)
 	c.waitConverged()
@@ -310,9 +310,9 @@ func TestDatabaseLostOrCorruptWithoutSnapshot(t *testing.T) {
 
 func TestRecoverSingleVoter(t *testing.T) {
 	c := newCluster(t, 3, nil)
-	c.exec(stmt("CREATE TABLE t (x INTEGER)"))
+	c.exec(stmt("CREATE TABLE IF NOT EXISTS t (x INTEGER PRIMARY KEY)"))
 	for i := range 40 {
-		c.exec(stmt("INSERT INTO t VALUES (?)", i))
+		c.exec(stmt("INSERT OR REPLACE INTO t VALUES (?)", i))
 	}
 	c.waitConverged()
 	for _, nd := range c.nodes {
@@ -362,9 +362,9 @@ func TestRecoverSingleVoter(t *testing.T) {
 // refuses with ErrLogBusy instead of touching the log.
 func TestInspect(t *testing.T) {
 	c := newCluster(t, 3, nil)
-	c.exec(stmt("CREATE TABLE t (x INTEGER)"))
+	c.exec(stmt("CREATE TABLE IF NOT EXISTS t (x INTEGER PRIMARY KEY)"))
 	for i := range 20 {
-		c.exec(stmt("INSERT INTO t VALUES (?)", i))
+		c.exec(stmt("INSERT OR REPLACE INTO t VALUES (?)", i))
 	}
 	c.waitConverged()
 	nd := c.nodes[2]

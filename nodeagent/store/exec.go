@@ -52,7 +52,7 @@ func (s *Store) prepare(ctx context.Context, req Request) (*pending, error) {
 	if err := s.refuseBroken(); err != nil {
 		return nil, err
 	}
-	req, err := req.validate()
+	req, err := req.validateWith(s.lexed.tokens)
 	if err != nil {
 		return nil, err
 	}

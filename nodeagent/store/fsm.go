@@ -38,11 +38,14 @@ type fsm struct {
 	conn *sql.Conn
 
 	mu       sync.Mutex
-	applied  position      // last entry whose effects are in the database
-	progress chan struct{} // closed and replaced when applied changes
-	broken   error         // set once a commit failed; nothing is applied after
-	onBreak  func(error)   // called once, in its own goroutine, when broken is set
-	restores atomic.Int64  // snapshots restored into the database (tests, stats)
+	applied  position             // last entry whose effects are in the database
+	progress chan struct{}        // closed and replaced when applied changes
+	broken   error                // set once a commit failed; nothing is applied after
+	onBreak  func(error)          // called once, in its own goroutine, when broken is set
+	restores atomic.Int64         // snapshots restored into the database (tests, stats)
+	noArgs   map[string]*sql.Stmt // prepared statements without arguments (execNoArgs)
+	// carefulPasses counts batches applied again with savepoints (tests).
+	carefulPasses atomic.Int64
 }
 
 var _ raft.BatchingFSM = (*fsm)(nil)
@@ -65,7 +68,64 @@ func newFSM(dir string, log *slog.Logger) (*fsm, error) {
 
 // close releases the writer connection.
 func (f *fsm) close() error {
+	for _, st := range f.noArgs {
+		if st != nil {
+			st.Close()
+		}
+	}
 	return errors.Join(f.conn.Close(), f.db.Close())
+}
+
+// maxNoArgStmts bounds the prepared statements without arguments the FSM keeps.
+const maxNoArgStmts = 32
+
+// execNoArgs runs a statement without arguments as a prepared statement kept for the
+// next time (go-sqlite3's statement cache only serves statements with arguments; without,
+// every call parsed the SQL again: BEGIN and COMMIT per batch, PATCH /1.0's config version
+// bump per request). Only statements that return no rows are kept: go-sqlite3 steps a
+// statement once and leaves it pending while it has rows, which would hold a read open
+// on the writer connection. FSM goroutine only.
+func (f *fsm) execNoArgs(ctx context.Context, query string) (sql.Result, error) {
+	st, known := f.noArgs[query]
+	if !known {
+		if rowless(query) {
+			var err error
+			if st, err = f.conn.PrepareContext(ctx, query); err != nil {
+				return nil, err
+			}
+		}
+		if f.noArgs == nil || len(f.noArgs) >= maxNoArgStmts {
+			for _, old := range f.noArgs {
+				if old != nil {
+					old.Close()
+				}
+			}
+			f.noArgs = map[string]*sql.Stmt{}
+		}
+		f.noArgs[query] = st // nil: run it unprepared every time
+	}
+	if st == nil {
+		return f.conn.ExecContext(ctx, query)
+	}
+	return st.ExecContext(ctx)
+}
+
+// rowless reports whether a statement certainly returns no rows: transaction control, or
+// an INSERT, UPDATE, DELETE or REPLACE without RETURNING.
+func rowless(query string) bool {
+	toks, err := lex(query)
+	if err != nil || len(toks) == 0 || toks[0].kind != tokIdent {
+		return false
+	}
+	if w := toks[0].text; w != "begin" && w != "commit" && !expectWords[w] {
+		return false
+	}
+	for _, t := range toks {
+		if t.kind == tokIdent && t.text == "returning" {
+			return false
+		}
+	}
+	return true
 }
 
 // readApplied reads the applied position stored in the database.
@@ -130,25 +190,26 @@ func (f *fsm) Apply(l *raft.Log) any {
 // an entry is never applied twice (entries at or below the stored index are
 // skipped) and never lost (a crash loses the transaction and the position
 // together, and raft replays the entries).
+//
+// A request is all-or-nothing: its statements run inside a savepoint that a
+// failure rolls back. Most requests succeed, and two more statements per
+// request were a third of applying a batch, so the batch is first applied
+// without savepoints; at the first request that fails the whole transaction is
+// rolled back and the batch applied again with a savepoint per request. Both
+// ways reach the same state and the same verdicts on every replica.
 func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	out := make([]any, len(logs))
 	cur, _, broken := f.state()
 	if broken != nil {
 		return fill(out, broken)
 	}
-	ctx := context.Background()
-	if _, err := f.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		return fill(out, f.breakWith(err))
-	}
-	last, err := f.applyLogs(ctx, logs, cur, out)
-	if err == nil && last != cur {
-		err = f.writeApplied(last)
-	}
-	if err == nil {
-		_, err = f.conn.ExecContext(ctx, "COMMIT")
+	last, err := f.applyInTx(logs, cur, out, false)
+	if errors.Is(err, errRequestFailed) {
+		f.carefulPasses.Add(1)
+		clear(out)
+		last, err = f.applyInTx(logs, cur, out, true)
 	}
 	if err != nil {
-		_, _ = f.conn.ExecContext(ctx, "ROLLBACK")
 		return fill(out, f.breakWith(err))
 	}
 	if last != cur {
@@ -157,17 +218,45 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	return out
 }
 
+// errRequestFailed ends a pass without savepoints at a request that failed: the batch
+// must be applied again with them.
+var errRequestFailed = errors.New("a request failed: apply the batch with savepoints")
+
+// applyInTx applies logs in one transaction, committed unless an error is returned (then
+// rolled back): errRequestFailed from a pass without savepoints, or a local failure.
+func (f *fsm) applyInTx(logs []*raft.Log, cur position, out []any, savepoints bool) (position, error) {
+	ctx := context.Background()
+	if _, err := f.execNoArgs(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return cur, err
+	}
+	last, err := f.applyLogs(ctx, logs, cur, out, savepoints)
+	if err == nil && last != cur {
+		err = f.writeApplied(last)
+	}
+	if err == nil {
+		_, err = f.execNoArgs(ctx, "COMMIT")
+	}
+	if err != nil {
+		_, _ = f.conn.ExecContext(ctx, "ROLLBACK")
+		return cur, err
+	}
+	return last, nil
+}
+
 // applyLogs applies the entries after cur, filling out, and returns the new
-// applied position. An error means a local (non-deterministic) failure: the
-// transaction must be rolled back.
-func (f *fsm) applyLogs(ctx context.Context, logs []*raft.Log, cur position, out []any) (position, error) {
+// applied position. An error means a local (non-deterministic) failure or, without
+// savepoints, errRequestFailed: the transaction must be rolled back.
+func (f *fsm) applyLogs(ctx context.Context, logs []*raft.Log, cur position, out []any, savepoints bool) (position, error) {
 	last := cur
 	for i, l := range logs {
 		if l.Index <= cur.index {
 			continue // already in the database: replayed after a restart
 		}
 		if l.Type == raft.LogCommand {
-			res, err := f.applyEntry(ctx, l)
+			res, err := f.applyEntry(ctx, l, savepoints)
+			if errors.Is(err, errRequestFailed) {
+				return cur, err
+			}
 			if err != nil {
 				return cur, fmt.Errorf("entry %d: %w", l.Index, err)
 			}
@@ -179,8 +268,9 @@ func (f *fsm) applyLogs(ctx context.Context, logs []*raft.Log, cur position, out
 }
 
 // applyEntry applies every request of one command entry, each in its own
-// savepoint. The returned error is a local failure, not a request's failure.
-func (f *fsm) applyEntry(ctx context.Context, l *raft.Log) (*entryResult, error) {
+// savepoint when savepoints is set. The returned error is a local failure, not a
+// request's failure (but errRequestFailed without savepoints).
+func (f *fsm) applyEntry(ctx context.Context, l *raft.Log, savepoints bool) (*entryResult, error) {
 	reqs, err := decodeEntry(l.Data)
 	if errors.Is(err, errUnknownVersion) {
 		return nil, err // stop here: newer replicas apply this entry
@@ -191,11 +281,34 @@ func (f *fsm) applyEntry(ctx context.Context, l *raft.Log) (*entryResult, error)
 	}
 	res := &entryResult{outcomes: make([]outcome, len(reqs))}
 	for i, req := range reqs {
+		if !savepoints {
+			if res.outcomes[i], err = f.applyBare(ctx, req); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		if res.outcomes[i], err = f.applyRequest(ctx, req); err != nil {
 			return nil, err
 		}
 	}
 	return res, nil
+}
+
+// applyBare runs one request's statements without a savepoint; a request that fails
+// returns errRequestFailed (its earlier statements are applied: the caller rolls back).
+func (f *fsm) applyBare(ctx context.Context, req Request) (outcome, error) {
+	o := outcome{results: make([]Result, 0, len(req))}
+	for _, st := range req {
+		r, err := f.execStatement(ctx, st)
+		if err != nil && !isDeterministicErr(err) {
+			return outcome{}, err
+		}
+		if err != nil {
+			return outcome{}, errRequestFailed
+		}
+		o.results = append(o.results, r)
+	}
+	return o, nil
 }
 
 // applyRequest runs one request inside a savepoint: all statements or none.
@@ -226,7 +339,13 @@ func (f *fsm) applyRequest(ctx context.Context, req Request) (outcome, error) {
 
 // execStatement runs one statement and checks its Expect.
 func (f *fsm) execStatement(ctx context.Context, st Statement) (Result, error) {
-	res, err := f.conn.ExecContext(ctx, st.SQL, st.Args...)
+	var res sql.Result
+	var err error
+	if len(st.Args) == 0 {
+		res, err = f.execNoArgs(ctx, st.SQL)
+	} else {
+		res, err = f.conn.ExecContext(ctx, st.SQL, st.Args...)
+	}
 	if err != nil {
 		return Result{}, err
 	}

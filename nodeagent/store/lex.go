@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 )
@@ -30,6 +31,38 @@ func (t token) is(p string) bool { return t.kind == tokOther && t.text == p }
 
 // errUnterminated reports an unterminated literal or comment.
 var errUnterminated = errors.New("unterminated")
+
+// lexCache keeps the tokens of the statements a store was asked to write: callers
+// send the same few SQL texts over and over with other arguments, and lexing them
+// was most of checking a request. Tokens are never modified once lexed.
+type lexCache struct {
+	mu sync.Mutex
+	m  map[string][]token
+}
+
+// maxLexCached bounds the cache; it starts over when full.
+const maxLexCached = 256
+
+// tokens is lex(sql), from the cache when sql was lexed before.
+func (c *lexCache) tokens(sql string) ([]token, error) {
+	c.mu.Lock()
+	toks, ok := c.m[sql]
+	c.mu.Unlock()
+	if ok {
+		return toks, nil
+	}
+	toks, err := lex(sql)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxLexCached {
+		c.m = map[string][]token{}
+	}
+	c.m[sql] = toks
+	c.mu.Unlock()
+	return toks, nil
+}
 
 // lex splits SQL into tokens, skipping white space and comments. It knows just
 // enough SQLite syntax to tell identifiers, literals and punctuation apart.

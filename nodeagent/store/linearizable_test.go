@@ -37,7 +37,7 @@ var registerModel = porcupine.Model{
 // follower) form a linearizable register history, across leadership transfers.
 func TestLinearizableHistory(t *testing.T) {
 	c := newCluster(t, 3, nil)
-	c.exec(Request{{SQL: "CREATE TABLE reg (id INTEGER PRIMARY KEY, v INTEGER)"}, {SQL: "INSERT INTO reg VALUES (1, 0)"}})
+	c.exec(Request{{SQL: "CREATE TABLE IF NOT EXISTS reg (id INTEGER PRIMARY KEY, v INTEGER)"}, {SQL: "INSERT OR REPLACE INTO reg VALUES (1, 0)"}})
 	c.waitConverged()
 	start := time.Now()
 	var (

@@ -3,5 +3,6 @@
 package store
 
 // mutationNoVerify is a known bug for integration/jepsen's mutation check: ReadIndex skips
-// VerifyLeader, so a deposed leader that still believes it leads serves stale reads.
+// confirming its leadership, so a deposed leader that still believes it leads serves stale
+// reads.
 const mutationNoVerify = true

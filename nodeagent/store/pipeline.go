@@ -41,5 +41,5 @@ func (t *ballotTransport) AppendEntriesPipeline(id raft.ServerID, target raft.Se
 	if err != nil {
 		return nil, err
 	}
-	return newProgressPipeline(stallGuardedPipeline{AppendPipeline: p, stall: pipelineStall}, id, t.progress), nil
+	return newProgressPipeline(stallGuardedPipeline{AppendPipeline: p, stall: pipelineStall}, id, t.progress, t.contacts), nil
 }

@@ -60,11 +60,14 @@ func (p *progress) appendAcked(id raft.ServerID, args *raft.AppendEntriesRequest
 	}
 }
 
-// AppendEntries implements raft.Transport, recording the follower's progress.
+// AppendEntries implements raft.Transport, recording the follower's progress and, for a
+// heartbeat or an append it accepts, when it was sent (contacts).
 func (t *ballotTransport) AppendEntries(id raft.ServerID, target raft.ServerAddress, args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) error {
+	sent := time.Now()
 	err := t.NetworkTransport.AppendEntries(id, target, args, resp)
 	if err == nil {
 		t.progress.appendAcked(id, args, resp)
+		t.contacts.appendAccepted(id, args, resp, sent)
 	}
 	return err
 }
@@ -84,13 +87,14 @@ type progressPipeline struct {
 	raft.AppendPipeline
 	id        raft.ServerID
 	progress  *progress
+	contacts  *contacts
 	out       chan raft.AppendFuture
 	stop      chan struct{}
 	closeOnce sync.Once
 }
 
-func newProgressPipeline(p raft.AppendPipeline, id raft.ServerID, pr *progress) *progressPipeline {
-	pp := &progressPipeline{AppendPipeline: p, id: id, progress: pr, out: make(chan raft.AppendFuture), stop: make(chan struct{})}
+func newProgressPipeline(p raft.AppendPipeline, id raft.ServerID, pr *progress, c *contacts) *progressPipeline {
+	pp := &progressPipeline{AppendPipeline: p, id: id, progress: pr, contacts: c, out: make(chan raft.AppendFuture), stop: make(chan struct{})}
 	go pp.forward()
 	return pp
 }
@@ -102,6 +106,7 @@ func (p *progressPipeline) forward() {
 		case f := <-in:
 			if f.Error() == nil {
 				p.progress.appendAcked(p.id, f.Request(), f.Response())
+				p.contacts.appendAccepted(p.id, f.Request(), f.Response(), f.Start())
 			}
 			select {
 			case p.out <- f:

@@ -14,9 +14,9 @@ import (
 // every row there. Roles make a member a voter only after this.
 func TestWaitCaughtUp(t *testing.T) {
 	c := newCluster(t, 1, lowSnapshots)
-	c.exec(stmt("CREATE TABLE log (id INTEGER PRIMARY KEY, k TEXT NOT NULL)"))
+	c.exec(stmt("CREATE TABLE IF NOT EXISTS log (id INTEGER PRIMARY KEY, k TEXT NOT NULL UNIQUE)"))
 	for i := range 100 {
-		c.exec(stmt("INSERT INTO log (k) VALUES (?)", fmt.Sprintf("k%d", i)))
+		c.exec(stmt("INSERT OR REPLACE INTO log (k) VALUES (?)", fmt.Sprintf("k%d", i)))
 	}
 	waitSnapshotted(t, c.leader())
 	late := newNode(t, "late", lowSnapshots)
@@ -45,7 +45,7 @@ func TestWaitCaughtUp(t *testing.T) {
 	}
 	// Written while it replicates through the pipeline: caught up again.
 	for i := range 20 {
-		c.exec(stmt("INSERT INTO log (k) VALUES (?)", fmt.Sprintf("p%d", i)))
+		c.exec(stmt("INSERT OR REPLACE INTO log (k) VALUES (?)", fmt.Sprintf("p%d", i)))
 	}
 	if err := l.WaitCaughtUp(testContext(t, 10*time.Second), late.id); err != nil {
 		t.Fatalf("WaitCaughtUp after more writes: %v", err)

@@ -74,8 +74,9 @@ type errorString string
 func (e errorString) Error() string { return string(e) }
 
 // TestReadIndexSharesBarriers checks on a real cluster that concurrent linearizable reads
-// share leadership-confirming barriers: 64 readers at once add far fewer than 64 entries
-// to the log (one barrier each would add 64).
+// share leadership confirmations and write nothing to the log: when a barrier entry
+// confirmed leadership, 64 readers at once added 64 entries before rounds were shared; a
+// confirmation is now heartbeats (confirmLeadership), so they add none.
 func TestReadIndexSharesBarriers(t *testing.T) {
 	c := newCluster(t, 3, nil)
 	c.waitConverged()
@@ -95,7 +96,7 @@ func TestReadIndexSharesBarriers(t *testing.T) {
 	}
 	close(start)
 	wg.Wait()
-	if added := l.raft.LastIndex() - before; added > readers/4 {
-		t.Errorf("%d concurrent read indexes wrote %d log entries; they should share barriers", readers, added)
+	if added := l.raft.LastIndex() - before; added > 0 {
+		t.Errorf("%d concurrent read indexes wrote %d log entries; a read index writes none", readers, added)
 	}
 }

@@ -100,7 +100,10 @@ func normalizeArgs(args []any) error {
 
 // validate checks and normalises every statement of req before it enters the
 // log. Args slices are copied so the caller's slices are not modified.
-func (req Request) validate() (Request, error) {
+func (req Request) validate() (Request, error) { return req.validateWith(lex) }
+
+// validateWith is validate with the lexer to use (a Store's cache).
+func (req Request) validateWith(lexer func(string) ([]token, error)) (Request, error) {
 	if len(req) == 0 {
 		return nil, fmt.Errorf("empty request: %w", ErrBadArg)
 	}
@@ -110,10 +113,10 @@ func (req Request) validate() (Request, error) {
 		if err := normalizeArgs(st.Args); err != nil {
 			return nil, fmt.Errorf("statement %d: %w", i, err)
 		}
-		if err := checkSQL(st.SQL, st.Args); err != nil {
+		if err := checkSQLWith(lexer, st.SQL, st.Args); err != nil {
 			return nil, fmt.Errorf("statement %d: %w", i, err)
 		}
-		if err := checkExpect(st); err != nil {
+		if err := checkExpect(lexer, st); err != nil {
 			return nil, fmt.Errorf("statement %d: %w", i, err)
 		}
 		out[i] = st

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -80,11 +81,15 @@ func (cfg Config) withDefaults(needStream bool) (Config, error) {
 
 // Store is one member's replica of the global database and its raft node.
 type Store struct {
-	cfg     Config
-	log     *slog.Logger
-	raft    *raft.Raft
-	trans   *raft.NetworkTransport
-	ballot  *ballotTransport // trans as raft uses it (broken.go, progress.go)
+	cfg    Config
+	log    *slog.Logger
+	raft   *raft.Raft
+	trans  *raft.NetworkTransport
+	ballot *ballotTransport // trans as raft uses it (broken.go, progress.go)
+	// visible is lastVisible's last answer (read.go).
+	visible atomic.Pointer[visibleAt]
+	// lexed caches the tokens of the SQL texts written (lex.go).
+	lexed   lexCache
 	logs    logStore
 	snaps   raft.SnapshotStore
 	fsm     *fsm
@@ -193,7 +198,7 @@ func open(cfg Config) (*Store, error) {
 	}
 	s := &Store{cfg: cfg, log: cfg.Logger, logs: d.logs, snaps: d.snaps, fsm: d.fsm, reader: reader, closed: make(chan struct{})}
 	s.broken.ended = make(chan struct{})
-	s.reads = NewRounds(barrierTimeout, s.readIndexRound)
+	s.reads = NewRounds(confirmTimeout, s.readIndexRound)
 	if err := s.startRaft(hlog); err != nil {
 		reader.Close()
 		d.close()
@@ -204,6 +209,12 @@ func open(cfg Config) (*Store, error) {
 
 // startRaft creates the transport and the raft node, then the leadership
 // tracker and the write batcher.
+// logCacheEntries is how many of the last log entries raft keeps in memory
+// (raft.LogCache): the leader reads every entry it just wrote back from the log
+// store to replicate it, a read and a decode of a raft-wal frame per entry and
+// follower. Entries are small (a batch of requests, at most maxEntryBytes).
+const logCacheEntries = 32
+
 func (s *Store) startRaft(hlog hclog.Logger) error {
 	layer := advertisedLayer{StreamLayer: s.cfg.Stream, addr: advertisedAddr(s.cfg.Address)}
 	s.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
@@ -218,7 +229,13 @@ func (s *Store) startRaft(hlog hclog.Logger) error {
 	s.ballot = trans
 	s.timers = newRaftTimers(nil, s.cfg.Timings)
 	s.startContactWatch()
-	r, err := raft.NewRaft(rc, s.fsm, faultLog{logStore: s.logs, onFail: s.breakWith}, s.logs, s.snaps, trans)
+	logs, err := raft.NewLogCache(logCacheEntries, faultLog{logStore: s.logs, onFail: s.breakWith})
+	if err != nil {
+		s.contact.timer.Stop()
+		s.trans.Close()
+		return err
+	}
+	r, err := raft.NewRaft(rc, s.fsm, logs, s.logs, s.snaps, trans)
 	if err != nil {
 		s.contact.timer.Stop()
 		s.trans.Close()

@@ -189,10 +189,19 @@ func TestApplyBatchIsolationAndSkip(t *testing.T) {
 	if p, _, _ := f.state(); p != (position{3, 1}) {
 		t.Fatalf("applied = %+v, want {3 1}", p)
 	}
+	if n := f.carefulPasses.Load(); n != 1 {
+		t.Errorf("a batch with failing requests was applied with savepoints %d times, want once (after the pass without)", n)
+	}
 	// Replay after a "restart": entries 1-3 are skipped, 4 applies once.
 	out = f.ApplyBatch(append(batch, commandLog(4, stmt("INSERT INTO u VALUES ('d')"))))
 	if out[0] != nil || out[2] != nil {
 		t.Fatalf("replayed entries were applied again: %v", out)
+	}
+	if r := out[3].(*entryResult); r.err != nil || r.outcomes[0].err != nil || r.outcomes[0].results[0].RowsAffected != 1 || r.outcomes[0].results[0].LastInsertID != 3 {
+		t.Errorf("entry 4, applied without savepoints: %+v", r)
+	}
+	if n := f.carefulPasses.Load(); n != 1 {
+		t.Errorf("a batch whose requests all succeed was applied again with savepoints (%d passes)", n)
 	}
 	var keys string
 	if err := f.conn.QueryRowContext(t.Context(), "SELECT group_concat(k, ',') FROM (SELECT k FROM u ORDER BY k)").Scan(&keys); err != nil {
@@ -238,3 +247,58 @@ func TestSnapshotRestoreRoundTrip(t *testing.T) {
 type nopCloser struct{ *strings.Reader }
 
 func (nopCloser) Close() error { return nil }
+
+// A Store checks requests with its lexCache: a statement seen before gets the verdict it
+// got the first time (its tokens are reused, with the new arguments), good or bad.
+func TestLexCacheSameVerdicts(t *testing.T) {
+	var c lexCache
+	for range 2 {
+		if _, err := (Request{{SQL: "INSERT INTO t VALUES (?)", Args: []any{"x"}, Expect: Int64(1)}}).validateWith(c.tokens); err != nil {
+			t.Errorf("good request: %v", err)
+		}
+		if _, err := (Request{{SQL: "SELECT random()"}}).validateWith(c.tokens); !errors.Is(err, ErrBadArg) {
+			t.Errorf("random(): %v, want ErrBadArg", err)
+		}
+		if _, err := (Request{{SQL: "INSERT INTO t VALUES (date(?))", Args: []any{"now"}}}).validateWith(c.tokens); !errors.Is(err, ErrBadArg) {
+			t.Errorf("date('now') as an argument: %v, want ErrBadArg", err)
+		}
+		if _, err := (Request{{SQL: "SELECT 1", Expect: Int64(1)}}).validateWith(c.tokens); !errors.Is(err, ErrBadArg) {
+			t.Errorf("Expect on a SELECT: %v, want ErrBadArg", err)
+		}
+	}
+	if _, err := (Request{{SQL: "INSERT INTO t VALUES (date(?))", Args: []any{"2020-01-01"}}}).validateWith(c.tokens); err != nil {
+		t.Errorf("a cached statement with a fixed date: %v", err)
+	}
+}
+
+// Statements without arguments are kept prepared by the FSM only when they return no rows;
+// a kept statement runs again in the next batches with the same effect.
+func TestNoArgStatementsPrepared(t *testing.T) {
+	for q, want := range map[string]bool{
+		"BEGIN IMMEDIATE": true, "COMMIT": true,
+		"UPDATE meta SET value = value + 1 WHERE key = 'v'": true,
+		"INSERT INTO u VALUES ('a')":                        true,
+		"INSERT INTO u VALUES ('a') RETURNING k":            false,
+		"SELECT 1":                                          false,
+		"WITH x AS (SELECT 1) DELETE FROM u":                false,
+	} {
+		if got := rowless(q); got != want {
+			t.Errorf("rowless(%q) = %v, want %v", q, got, want)
+		}
+	}
+	f := newTestFSM(t)
+	f.ApplyBatch([]*raft.Log{commandLog(1, stmt("CREATE TABLE n (v INTEGER)"), stmt("INSERT INTO n VALUES (0)"))})
+	for i := uint64(2); i < 5; i++ {
+		out := f.ApplyBatch([]*raft.Log{commandLog(i, stmt("UPDATE n SET v = v + 1"), stmt("SELECT v FROM n"))})
+		if r := out[0].(*entryResult); r.err != nil || r.outcomes[0].err != nil || r.outcomes[1].err != nil || r.outcomes[0].results[0].RowsAffected != 1 {
+			t.Fatalf("entry %d: %+v", i, r)
+		}
+	}
+	var v int
+	if err := f.conn.QueryRowContext(t.Context(), "SELECT v FROM n").Scan(&v); err != nil || v != 3 {
+		t.Fatalf("after three batches v = %d, %v; want 3", v, err)
+	}
+	if f.noArgs["UPDATE n SET v = v + 1"] == nil || f.noArgs["SELECT v FROM n"] != nil {
+		t.Errorf("prepared statements kept: %v", f.noArgs)
+	}
+}

@@ -51,6 +51,9 @@ var lxdExtensions = []string{
 	"clustering_edit_roles",          // PUT/PATCH of members with roles (the database roles are the cluster's to assign, as in LXD: sent back unchanged, other roles refused)
 	"storage",                        // /1.0/storage-pools and custom volumes, ?target=
 	"network",                        // /1.0/networks, ?target=
+	"resources",                      // GET /1.0/resources (CPUs, memory; no device inventory) and /1.0/storage-pools/NAME/resources (space, inodes)
+	"resources_v2",                   // the resources API's v2 shape (lxc info --resources)
+	"network_state",                  // GET /1.0/networks/NAME/state: an interface's addresses, counters, bridge (lxc network info)
 	"instances",                      // /1.0/instances (and /1.0/containers as its alias)
 	"container_full",                 // GET /1.0/instances?recursion=2: instances with state
 	"instance_get_full",              // GET /1.0/instances/NAME?recursion=1: the instance with its state
@@ -69,6 +72,7 @@ var lxdExtensions = []string{
 	"metrics",                        // GET /1.0/metrics (instances' and the daemon's), certificates of type metrics
 	"metrics_authentication",         // core.metrics_authentication=false opens /1.0/metrics to anyone
 	"container_exec_signal_handling", // exec's control websocket passes signals on to the command
+	"container_exec_user_group_cwd",  // exec as a user and group of the container (user, group), in a directory (cwd)
 }
 
 // Extensions lists the API extensions of this build's level: LXD's that are implemented,

@@ -38,18 +38,21 @@ type Result struct {
 // ctx kills the remote command's process group (SIGKILL) and closes the session, and Run
 // returns ctx's error. With Become, a sudo that wants a password fails with ErrBecome.
 //
-// A command without stdin and without streamed output goes to the connection's command
-// runner (see runner.go) when the host can run one, else to a session of its own.
+// A command without streamed output, and with no stdin or a small one already in memory
+// (see runnerStdin), goes to the connection's command runner (see runner.go) when the host
+// can run one, else to a session of its own.
 func (c *Conn) Run(ctx context.Context, cmd string, opts RunOptions) (Result, error) {
 	start := time.Now()
 	via := "session"
 	var res Result
 	var err error
-	if opts.Stdin == nil && opts.Stdout == nil && opts.Stderr == nil {
+	if stdin, ok := smallStdin(opts.Stdin); ok && opts.Stdout == nil && opts.Stderr == nil {
 		become := c.becomes(opts.Become)
 		if r := c.takeRunner(ctx, become); r != nil {
-			via = "runner"
-			res, err = r.run(ctx, cmd)
+			if stdin == nil || r.b64 {
+				via = "runner"
+				res, err = r.run(ctx, cmd, stdin)
+			}
 			c.putRunner(r)
 		}
 	}
@@ -60,6 +63,35 @@ func (c *Conn) Run(ctx context.Context, cmd string, opts RunOptions) (Result, er
 	c.log.Debug("command", "program", programName(cmd), "via", via, "exit", res.ExitCode,
 		"ms", float64(time.Since(start).Microseconds())/1000, "err", err)
 	return res, err
+}
+
+// smallStdin returns the bytes of in when the runner may take them: none (nil), or a reader
+// that holds at most runnerStdin bytes in memory (bytes.Reader, strings.Reader,
+// bytes.Buffer), read without consuming it. Anything else may be a stream, and keeps a session.
+func smallStdin(in io.Reader) ([]byte, bool) {
+	if in == nil {
+		return nil, true
+	}
+	sized, ok := in.(interface{ Len() int })
+	if !ok || sized.Len() > runnerStdin {
+		return nil, false
+	}
+	seeker, ok := in.(io.Seeker)
+	if !ok {
+		if b, isBuf := in.(*bytes.Buffer); isBuf {
+			return append([]byte{}, b.Bytes()...), true
+		}
+		return nil, false
+	}
+	pos, err := seeker.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return nil, false
+	}
+	b, err := io.ReadAll(in)
+	if _, serr := seeker.Seek(pos, io.SeekStart); err != nil || serr != nil {
+		return nil, false
+	}
+	return append([]byte{}, b...), true
 }
 
 // programName is the first word of a shell command.

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -43,6 +44,7 @@ type runner struct {
 	stdin  io.WriteCloser
 	out    *bufio.Reader
 	marker []byte // RS + nonce
+	b64    bool   // the host has base64: commands with a small stdin can run here (runnerStdin)
 	broken bool
 	seq    int // commands sent
 	once   sync.Once
@@ -94,14 +96,17 @@ func (c *Conn) startRunner(ctx context.Context, become bool) (*runner, error) {
 		return nil, c.wrapErr(fmt.Errorf("starting the command runner: %w", err))
 	}
 	prelude := runnerVar + `=$(mktemp -d 2>/dev/null) || exit 1; trap 'rm -rf "$` + runnerVar + `"' EXIT; ` +
-		`printf '\036%s ready\n' ` + string(r.marker[1:]) + "\n"
+		`b=; ! command -v base64 >/dev/null 2>&1 || b=' b64'; ` +
+		`printf '\036%s ready%s\n' ` + string(r.marker[1:]) + ` "$b"` + "\n"
 	ctx, cancel := context.WithTimeout(ctx, runnerStartTimeout)
 	defer cancel()
 	err = r.exchange(ctx, prelude, func() error {
 		_, err := r.readUntil(r.marker)
-		if err == nil {
-			_, err = r.readLine()
+		if err != nil {
+			return err
 		}
+		line, err := r.readLine()
+		r.b64 = string(line) == " ready b64"
 		return err
 	})
 	if err != nil {
@@ -134,13 +139,13 @@ func (r *runner) exchange(ctx context.Context, req string, read func() error) er
 	}
 }
 
-// run runs cmd and returns its result. A broken runner (cancelled command, lost stream)
-// must be closed by the caller and not used again.
-func (r *runner) run(ctx context.Context, cmd string) (Result, error) {
+// run runs cmd with stdin (nil: empty) and returns its result. A broken runner (cancelled
+// command, lost stream) must be closed by the caller and not used again.
+func (r *runner) run(ctx context.Context, cmd string, stdin []byte) (Result, error) {
 	var res Result // written by read: use only when exchange returned without ctx's end
 	pid := 0
 	pidSeen := make(chan struct{})
-	req := r.request(cmd)
+	req := r.request(cmd, stdin)
 	read := func() error {
 		if _, err := r.readUntil(r.marker); err != nil {
 			return err
@@ -188,25 +193,41 @@ func (r *runner) run(ctx context.Context, cmd string) (Result, error) {
 
 // request is the runner's line for cmd. Each command writes to files of its own, so that a
 // background process an earlier command left cannot write into this command's answer; the
-// files of finished commands are removed every runnerSweep commands.
-func (r *runner) request(cmd string) string {
+// files of finished commands are removed every runnerSweep commands. A command with stdin
+// reads it from a file of its own, written by the runner's shell from base64 in the
+// request line (printf is a builtin: the bytes, a join token say, are never on any
+// process's command line) and removed when the command ends; when the file cannot be
+// written the command does not run and exits 125 with base64's message.
+func (r *runner) request(cmd string, stdin []byte) string {
 	r.seq++
 	n := strconv.Itoa(r.seq)
 	d := `"$` + runnerVar + `"`
-	o, e := d+"/o"+n, d+"/e"+n
+	o, e, i := d+"/o"+n, d+"/e"+n, d+"/i"+n
 	nonce := string(r.marker[1:])
 	var b strings.Builder
 	if r.seq%runnerSweep == 0 {
 		b.WriteString("rm -f " + d + "/*; ")
 	}
-	b.WriteString("/bin/sh -c " + shell.Quote(cmd) + " </dev/null >" + o + " 2>" + e + " & ")
+	start := "/bin/sh -c " + shell.Quote(cmd) + " </dev/null >" + o + " 2>" + e + " & "
+	if stdin != nil {
+		start = "if printf '%s' " + shell.Quote(base64.StdEncoding.EncodeToString(stdin)) + " | base64 -d >" + i + " 2>" + e +
+			"; then /bin/sh -c " + shell.Quote(cmd) + " <" + i + " >" + o + " 2>" + e + " & else (exit 125) & fi; "
+	}
+	b.WriteString(start)
 	b.WriteString(`printf '\036%s pid %d\n' ` + nonce + " $!; wait $!; r=$?; ")
+	if stdin != nil {
+		b.WriteString("rm -f " + i + "; ")
+	}
 	b.WriteString("[ ! -s " + o + " ] || cat " + o + "; ")
 	b.WriteString(`printf '\036%s %d\n' ` + nonce + " $r; ")
 	b.WriteString("[ ! -s " + e + " ] || cat " + e + "; ")
 	b.WriteString(`printf '\036%s\n' ` + nonce + "\n")
 	return b.String()
 }
+
+// runnerStdin is the largest stdin a command sends through the runner (in its request line,
+// base64); a larger one, or one that is not already in memory, takes a session of its own.
+const runnerStdin = 64 << 10
 
 // runnerSweep is how many commands leave their output files before the runner removes them.
 const runnerSweep = 64

@@ -3,6 +3,8 @@ package transport
 import (
 	"bytes"
 	"context"
+	"io"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -103,5 +105,39 @@ func BenchmarkRun(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// A small stdin held in memory goes through the runner (the same parent shell, no session
+// of its own: `nodeagent init --preseed` of every join used to cost an sshd session and a
+// login shell), byte for byte, and never appears on a process's command line while the
+// command runs; a large or streamed stdin still takes a session.
+func TestRunnerTakesSmallStdin(t *testing.T) {
+	h := startHost(t, sshdtest.Options{})
+	c := dial(t, h.cfg)
+	runner := string(run(t, c, "echo $PPID", RunOptions{}).Stdout)
+	secret := "token-SECRETTOKEN-\x00\x1e'\"$(x)\n\xff"
+	cmd := `echo $PPID; cat; for f in /proc/[0-9]*/cmdline; do tr '\0' ' ' <"$f"; echo; done | grep -c 'SECRE[T]TOKEN'`
+	res := run(t, c, cmd, RunOptions{Stdin: strings.NewReader(secret)})
+	want := runner + secret + "0\n"
+	if string(res.Stdout) != want {
+		t.Fatalf("through the runner, stdout %q, want %q (parent shell, the stdin, no command line holding it); stderr %q",
+			res.Stdout, want, res.Stderr)
+	}
+	sessions := strings.Count(h.srv.Log(), "Starting session")
+	big := bytes.Repeat([]byte("x"), runnerStdin+1)
+	if res := run(t, c, "wc -c", RunOptions{Stdin: bytes.NewReader(big)}); strings.TrimSpace(string(res.Stdout)) != strconv.Itoa(len(big)) {
+		t.Fatalf("large stdin: %q", res.Stdout)
+	}
+	pr, pw := io.Pipe()
+	go func() { _, _ = pw.Write([]byte("streamed")); pw.Close() }()
+	if res := run(t, c, "cat", RunOptions{Stdin: pr}); string(res.Stdout) != "streamed" {
+		t.Fatalf("streamed stdin: %q", res.Stdout)
+	}
+	if n := strings.Count(h.srv.Log(), "Starting session") - sessions; n != 2 {
+		t.Fatalf("a large and a streamed stdin opened %d sessions, want one each", n)
+	}
+	if res := run(t, c, "echo $PPID; cat", RunOptions{Stdin: bytes.NewReader(nil)}); string(res.Stdout) != runner {
+		t.Fatalf("empty stdin: %q, want the runner's %q", res.Stdout, runner)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"orch/playbooks"
 )
@@ -213,7 +214,7 @@ func TestOneCommandWhenConverged(t *testing.T) {
 // BenchmarkConvergedLineinfile is one play of one converged lineinfile task through the
 // engine on this machine's sh: the engine's per-task cost plus one command.
 func BenchmarkConvergedLineinfile(b *testing.B) {
-	h := &harness{t: b, dir: b.TempDir(), runs: &atomic.Int64{}}
+	h := &harness{t: b, dir: b.TempDir(), runs: &atomic.Int64{}, limit: time.Minute}
 	h.write("f", "a\n")
 	b.ResetTimer()
 	for range b.N {

@@ -58,10 +58,13 @@ type harness struct {
 	dir  string        // the playbook's directory, also {{ d }} in tasks
 	runs *atomic.Int64 // commands run on the host so far
 	wrap func(string) string
+	// limit bounds one playbook run (a hung module fails its test rather than the
+	// package's timeout); newHarness sets a minute.
+	limit time.Duration
 }
 
 func newHarness(t *testing.T) *harness {
-	return &harness{t: t, dir: t.TempDir(), runs: &atomic.Int64{}}
+	return &harness{t: t, dir: t.TempDir(), runs: &atomic.Int64{}, limit: time.Minute}
 }
 
 // outcome is one task's result on the host.
@@ -104,7 +107,7 @@ func (h *harness) runSrc(src string, check, diff bool) outcome {
 	if err != nil {
 		h.t.Fatalf("parse: %v\n%s", err, src)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), h.limit)
 	defer cancel()
 	_, err = playbooks.Run(ctx, pb, playbooks.Options{
 		Hosts:     []playbooks.Host{{Name: "h1", Vars: map[string]any{"d": h.dir}}},

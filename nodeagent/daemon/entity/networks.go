@@ -17,6 +17,7 @@ type bridgeManager interface {
 	Create(ctx context.Context, name string, cfg map[string]string) error
 	Delete(ctx context.Context, name string) error
 	AutoIPv4() (string, error)
+	State(name string) (bridge.State, error)
 }
 
 // networkKind is the network flavour of the cluster-wide flow (bridge networks only).
@@ -129,6 +130,10 @@ func (s *Service) getNetworks(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	users, err := s.networkUsers(r.Context())
+	if err != nil {
+		return err
+	}
 	out := make([]api.NetworkInfo, 0, len(es))
 	for _, e := range es {
 		if t := rest.Target(r); t != "" && e.members[t] == nil {
@@ -138,6 +143,7 @@ func (s *Service) getNetworks(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
+		n.UsedBy = nonNil(users[e.name])
 		out = append(out, n)
 	}
 	return rest.WriteList(w, r, "/1.0/networks", out, func(n api.NetworkInfo) string { return n.Name })
@@ -148,7 +154,16 @@ func (s *Service) getNetwork(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeNetwork(w, e, rest.Target(r))
+	n, err := networkInfo(e, rest.Target(r))
+	if err != nil {
+		return err
+	}
+	users, err := s.networkUsers(r.Context())
+	if err != nil {
+		return err
+	}
+	n.UsedBy = nonNil(users[e.name])
+	return rest.WriteOK(w, n, rest.ETag(n.Writable()))
 }
 
 func (s *Service) deleteNetwork(w http.ResponseWriter, r *http.Request) error {

@@ -105,6 +105,10 @@ func (s *Service) getStoragePools(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
+	users, err := s.poolUsers(r.Context())
+	if err != nil {
+		return err
+	}
 	out := make([]api.StoragePoolInfo, 0, len(es))
 	for _, e := range es {
 		if t := rest.Target(r); t != "" && e.members[t] == nil {
@@ -114,6 +118,7 @@ func (s *Service) getStoragePools(w http.ResponseWriter, r *http.Request) error 
 		if err != nil {
 			return err
 		}
+		p.UsedBy = nonNil(users[e.name])
 		out = append(out, p)
 	}
 	return rest.WriteList(w, r, "/1.0/storage-pools", out, func(p api.StoragePoolInfo) string { return p.Name })
@@ -124,7 +129,24 @@ func (s *Service) getStoragePool(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writePool(w, e, rest.Target(r))
+	p, err := poolInfo(e, rest.Target(r))
+	if err != nil {
+		return err
+	}
+	users, err := s.poolUsers(r.Context())
+	if err != nil {
+		return err
+	}
+	p.UsedBy = nonNil(users[e.name])
+	return rest.WriteOK(w, p, rest.ETag(p.Writable()))
+}
+
+// nonNil is list, or an empty list for nil (LXD's used_by is never null).
+func nonNil(list []string) []string {
+	if list == nil {
+		return []string{}
+	}
+	return list
 }
 
 func (s *Service) deleteStoragePool(w http.ResponseWriter, r *http.Request) error {

@@ -103,7 +103,7 @@ func (s *Service) runExec(ctx context.Context, m *lxc.Manager, name string, req 
 		return -1, err
 	}
 	defer ss.close()
-	opts := lxc.ExecOptions{Cwd: req.Cwd}
+	opts := lxc.ExecOptions{Cwd: req.Cwd, UID: req.User, GID: req.Group}
 	pidFile, err := newPIDFile()
 	if err != nil {
 		return -1, err
@@ -147,9 +147,10 @@ func newPIDFile() (string, error) {
 }
 
 // withPIDFile is argv run so that its PID is written to pidFile first (same process: the
-// shell execs the command).
+// shell execs the command). A file the command's user cannot write (no /tmp, a read-only
+// one) leaves it without signals, not without running.
 func withPIDFile(argv []string, pidFile string) []string {
-	return append([]string{"/bin/sh", "-c", `echo $$ > "$0" && exec "$@"`, pidFile}, argv...)
+	return append([]string{"/bin/sh", "-c", `{ echo $$ > "$0"; } 2>/dev/null; exec "$@"`, pidFile}, argv...)
 }
 
 // signal sends sig to the exec whose PID is in pidFile (a command that has not started

@@ -194,16 +194,17 @@ func (s *Service) writeInstance(w http.ResponseWriter, r *http.Request, name str
 	if len(rows) == 0 {
 		return rest.NotFound("no instance named %q", name)
 	}
-	views, err := s.withLXDFields(r.Context(), s.instanceViews(r.Context(), rows))
+	live, usage := s.instanceViews(r.Context(), rows)
+	views, err := s.withLXDFields(r.Context(), live)
 	if err != nil {
 		return err
 	}
 	if strings.HasSuffix(r.URL.Path, "/state") {
-		return rest.WriteOK(w, stateOf(views[0]), "")
+		return rest.WriteOK(w, stateOf(views[0], usage[name]), "")
 	}
 	etag := rest.ETag(instanceWritable(views[0]))
 	if level, err := rest.Recursion(r); err != nil || level > rest.RecursionURLs {
-		return rest.WriteOK(w, full(views[0]), etag) // LXD's instance_get_full (an error: ignored, as LXD)
+		return rest.WriteOK(w, full(views[0], usage[name]), etag) // LXD's instance_get_full (an error: ignored, as LXD)
 	}
 	return rest.WriteOK(w, views[0], etag)
 }
@@ -214,12 +215,13 @@ func (s *Service) getInstances(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	views, err := s.withLXDFields(r.Context(), s.instanceViews(r.Context(), rows))
+	live, usage := s.instanceViews(r.Context(), rows)
+	views, err := s.withLXDFields(r.Context(), live)
 	if err != nil {
 		return err
 	}
 	prefix, _, _ := strings.Cut(r.URL.Path, "?")
-	return s.writeInstances(w, r, strings.TrimSuffix(prefix, "/"), views)
+	return s.writeInstances(w, r, strings.TrimSuffix(prefix, "/"), views, usage)
 }
 
 // getInstance is GET /1.0/instances/{name}.
@@ -231,9 +233,17 @@ func (s *Service) getInstance(w http.ResponseWriter, r *http.Request) error {
 	return s.writeInstance(w, r, name)
 }
 
+// ownerInstance is an instance as its owner reports it to other members: its live view
+// and, running, what the owner measured of it (the usage part of its LXD state).
+type ownerInstance struct {
+	api.Instance
+	Usage *api.InstanceState `json:"usage,omitempty"`
+}
+
 // instanceViews joins the records with the live state each owner reports; instances of
-// OFFLINE or silent members show Unknown with the reason.
-func (s *Service) instanceViews(ctx context.Context, rows []instanceRow) []api.Instance {
+// OFFLINE or silent members show Unknown with the reason. usage has what owners measured
+// of their running instances, by name.
+func (s *Service) instanceViews(ctx context.Context, rows []instanceRow) (views []api.Instance, usage map[string]*api.InstanceState) {
 	byMember := map[string][]instanceRow{}
 	for _, row := range rows {
 		byMember[row.member] = append(byMember[row.member], row)
@@ -244,7 +254,7 @@ func (s *Service) instanceViews(ctx context.Context, rows []instanceRow) []api.I
 			online[m.Name] = true
 		}
 	}
-	live := map[string]api.Instance{}
+	live := map[string]ownerInstance{}
 	problems := map[string]string{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -268,15 +278,20 @@ func (s *Service) instanceViews(ctx context.Context, rows []instanceRow) []api.I
 		}()
 	}
 	wg.Wait()
-	out := make([]api.Instance, 0, len(rows))
+	views = make([]api.Instance, 0, len(rows))
+	usage = map[string]*api.InstanceState{}
 	for _, row := range rows {
-		out = append(out, viewOf(row, live, problems))
+		v := viewOf(row, live, problems)
+		if in, ok := live[row.name]; ok && in.Usage != nil && v.Status == api.InstanceRunning {
+			usage[row.name] = in.Usage
+		}
+		views = append(views, v)
 	}
-	return out
+	return views, usage
 }
 
 // viewOf merges a record with its live state.
-func viewOf(row instanceRow, live map[string]api.Instance, problems map[string]string) api.Instance {
+func viewOf(row instanceRow, live map[string]ownerInstance, problems map[string]string) api.Instance {
 	v := api.Instance{Name: row.name, Location: row.member, Image: row.image, CreatedAt: row.createdAt,
 		Profiles: strings.Split(row.profiles, ","), Config: row.config}
 	switch in, ok := live[row.name]; {
@@ -293,7 +308,7 @@ func viewOf(row instanceRow, live map[string]api.Instance, problems map[string]s
 }
 
 // memberInstances asks a member (maybe this one) for the live state of its containers.
-func (s *Service) memberInstances(ctx context.Context, member, addr string) ([]api.Instance, error) {
+func (s *Service) memberInstances(ctx context.Context, member, addr string) ([]ownerInstance, error) {
 	if member == s.members.Self() {
 		return s.localInstances(ctx)
 	}
@@ -303,7 +318,7 @@ func (s *Service) memberInstances(ctx context.Context, member, addr string) ([]a
 	if err != nil {
 		return nil, err
 	}
-	var out []api.Instance
+	var out []ownerInstance
 	err = c.CallHeaders(ctx, http.MethodGet, "/internal/instances", nil, &out, nil)
 	return out, err
 }
@@ -317,8 +332,8 @@ func (s *Service) getInternalInstances(w http.ResponseWriter, r *http.Request) e
 	return rest.WriteOK(w, out, "")
 }
 
-// localInstances is the live state of this member's containers.
-func (s *Service) localInstances(ctx context.Context) ([]api.Instance, error) {
+// localInstances is the live state of this member's containers, the running ones measured.
+func (s *Service) localInstances(ctx context.Context) ([]ownerInstance, error) {
 	m, _, err := s.drivers()
 	if err != nil {
 		return nil, err
@@ -327,12 +342,26 @@ func (s *Service) localInstances(ctx context.Context) ([]api.Instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]api.Instance, 0, len(infos))
+	out := make([]ownerInstance, 0, len(infos))
 	for _, in := range infos {
-		out = append(out, api.Instance{Name: in.Name, Location: s.members.Self(), Status: statusOf(in.State),
-			PID: in.PID, IPv4: in.IPv4, IPv6: in.IPv6, Architecture: machine()})
+		v := api.Instance{Name: in.Name, Location: s.members.Self(), Status: statusOf(in.State),
+			PID: in.PID, IPv4: in.IPv4, IPv6: in.IPv6, Architecture: machine()}
+		out = append(out, ownerInstance{Instance: v, Usage: s.measure(v)})
 	}
 	return out, nil
+}
+
+// measure is what this member measures of its running instance v (nil when stopped or
+// not measured); what cannot be read is logged and left zero.
+func (s *Service) measure(v api.Instance) *api.InstanceState {
+	if s.usage == nil || v.Status != api.InstanceRunning || v.PID <= 0 {
+		return nil
+	}
+	st := &api.InstanceState{}
+	if err := s.usage.Usage(v.PID, st); err != nil {
+		s.log.Debug("measuring an instance", "instance", v.Name, "err", err)
+	}
+	return st
 }
 
 // statusOf names an LXC state as LXD does.

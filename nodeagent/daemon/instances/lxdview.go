@@ -54,14 +54,26 @@ func (s *Service) withLXDFields(ctx context.Context, views []api.Instance) ([]ap
 }
 
 // stateOf is an instance's state as LXD's: its status, init's PID and its addresses (on
-// eth0, the only interface orch gives a container). Memory, CPU and disk are not measured.
-func stateOf(v api.Instance) *api.InstanceState {
+// eth0, the only interface orch gives a container), with what its owner measured of it
+// (usage: CPU, memory, processes, interfaces' counters; nil when not running). Disk usage
+// is not measured.
+func stateOf(v api.Instance, usage *api.InstanceState) *api.InstanceState {
 	st := &api.InstanceState{Status: v.Status, StatusCode: v.StatusCode, Pid: int64(v.PID),
 		Disk: map[string]any{}, Network: map[string]api.InstanceStateNetwork{}}
+	if usage != nil {
+		st.CPU, st.Memory, st.Processes = usage.CPU, usage.Memory, usage.Processes
+		for dev, nic := range usage.Network {
+			nic.Addresses = []api.InstanceStateNetworkAddress{}
+			st.Network[dev] = nic
+		}
+	}
 	if len(v.IPv4)+len(v.IPv6) == 0 {
 		return st
 	}
-	nic := api.InstanceStateNetwork{Addresses: []api.InstanceStateNetworkAddress{}, Counters: map[string]int64{}, State: "up", Type: "broadcast"}
+	nic, ok := st.Network["eth0"]
+	if !ok {
+		nic = api.InstanceStateNetwork{Addresses: []api.InstanceStateNetworkAddress{}, Counters: map[string]int64{}, State: "up", Type: "broadcast"}
+	}
 	for _, a := range v.IPv4 {
 		nic.Addresses = append(nic.Addresses, address("inet", a))
 	}
@@ -83,11 +95,13 @@ func address(family, a string) api.InstanceStateNetworkAddress {
 }
 
 // full is an instance with its state (recursion=2).
-func full(v api.Instance) api.InstanceFull { return api.InstanceFull{Instance: v, State: stateOf(v)} }
+func full(v api.Instance, usage *api.InstanceState) api.InstanceFull {
+	return api.InstanceFull{Instance: v, State: stateOf(v, usage)}
+}
 
 // writeInstances answers GET /1.0/instances (and /1.0/containers) at the recursion asked,
 // with ?filter= applied to the objects.
-func (s *Service) writeInstances(w http.ResponseWriter, r *http.Request, prefix string, views []api.Instance) error {
+func (s *Service) writeInstances(w http.ResponseWriter, r *http.Request, prefix string, views []api.Instance, usage map[string]*api.InstanceState) error {
 	level, err := rest.Recursion(r)
 	if err != nil {
 		return err
@@ -98,7 +112,7 @@ func (s *Service) writeInstances(w http.ResponseWriter, r *http.Request, prefix 
 	}
 	fulls := make([]api.InstanceFull, 0, len(views))
 	for _, v := range views {
-		if fv := full(v); f.Match(fv) {
+		if fv := full(v, usage[v.Name]); f.Match(fv) {
 			fulls = append(fulls, fv)
 		}
 	}

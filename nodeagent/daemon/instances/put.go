@@ -48,7 +48,8 @@ func (s *Service) putInstance(w http.ResponseWriter, r *http.Request) error {
 	if len(rows) == 0 {
 		return rest.NotFound("no instance named %q", name)
 	}
-	views, err := s.withLXDFields(ctx, s.instanceViews(ctx, rows))
+	live, _ := s.instanceViews(ctx, rows)
+	views, err := s.withLXDFields(ctx, live)
 	if err != nil {
 		return err
 	}

@@ -72,6 +72,12 @@ type Entities interface {
 	PoolDriver(pool Entity) (storage.Driver, storage.Pool, error)
 }
 
+// Usage measures a running container of this member for its state (what `lxc info` shows
+// under Resources): CPU, memory, processes and its interfaces' counters, from its init's PID.
+type Usage interface {
+	Usage(pid int, st *api.InstanceState) error
+}
+
 // Operations runs a request's work in the background, answered as an LXD operation.
 type Operations interface {
 	// Start starts t and returns the operation for the async answer (rest.WriteAsync).
@@ -101,7 +107,9 @@ type Deps struct {
 	Drivers func() (*lxc.Manager, *image.Store, error)
 	Ops     Operations
 	Events  Events
-	Log     *slog.Logger
+	// Usage measures this member's running containers (nil: their state shows no usage).
+	Usage Usage
+	Log   *slog.Logger
 }
 
 // Service is the instances domain of one member.
@@ -114,12 +122,13 @@ type Service struct {
 	drivers  func() (*lxc.Manager, *image.Store, error)
 	ops      Operations
 	events   Events
+	usage    Usage
 	log      *slog.Logger
 }
 
 // New builds the instances domain.
 func New(d Deps) *Service {
-	return &Service{db: d.DB, members: d.Members, peers: d.Peers, images: d.Images, entities: d.Entities, drivers: d.Drivers, ops: d.Ops, events: d.Events, log: d.Log}
+	return &Service{db: d.DB, members: d.Members, peers: d.Peers, images: d.Images, entities: d.Entities, drivers: d.Drivers, ops: d.Ops, events: d.Events, usage: d.Usage, log: d.Log}
 }
 
 // Autostart starts this member's instances that should run, after a restart.

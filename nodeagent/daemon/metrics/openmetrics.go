@@ -53,6 +53,16 @@ func (s *Set) Add(name, help string, kind Kind, labels Labels, value float64) {
 	f.samples = append(f.samples, sample{labels: labels, value: value})
 }
 
+// addAll adds every sample of src, its families first in src's order.
+func (s *Set) addAll(src *Set) {
+	for _, name := range src.order {
+		f := src.families[name]
+		for _, smp := range f.samples {
+			s.Add(f.name, f.help, f.kind, smp.labels, smp.value)
+		}
+	}
+}
+
 // WriteTo writes the set in the text exposition format LXD serves: per family a HELP and a
 // TYPE line then its samples, labels sorted by name, and "# EOF" at the end (OpenMetrics).
 func (s *Set) WriteTo(w io.Writer) (int64, error) {

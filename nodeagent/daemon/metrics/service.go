@@ -1,4 +1,5 @@
-// Package metrics serves GET /1.0/metrics as LXD does: the member's running instances'
+// Package metrics serves what a member measures of its host: GET /1.0/resources (its CPUs
+// and memory, `lxc info --resources`) and GET /1.0/metrics as LXD does: the member's running instances'
 // CPU, memory, process and network counters (lxd_* names, labels name/project/type, read
 // from each container's cgroup v2 and network namespace), the daemon's own figures, and
 // orch's cluster gauges (orch_raft_*: this member's database role and indexes;
@@ -20,6 +21,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"orch/nodeagent/api"
@@ -97,16 +99,33 @@ type Deps struct {
 	Host Host
 	// Started is when the daemon started (lxd_uptime_seconds).
 	Started time.Time
-	Log     *slog.Logger
+	// Now is the clock of the instance metrics' cache (time.Now when nil).
+	Now func() time.Time
+	Log *slog.Logger
 }
 
+// InstanceCacheTTL is how long instance metrics are served from the last collection, as
+// LXD does (8 s): several scrapers, or one scraping every member through ?target=, do not
+// each list every container and read its cgroups. Member and raft metrics stay live.
+const InstanceCacheTTL = 8 * time.Second
+
 // Service serves /1.0/metrics.
-type Service struct{ d Deps }
+type Service struct {
+	d Deps
+
+	// mu serialises instance collections: concurrent scrapes of a stale cache wait for one.
+	mu        sync.Mutex
+	instances *Set
+	at        time.Time
+}
 
 // New builds the service.
 func New(d Deps) *Service {
 	if d.Host.Proc == "" {
 		d.Host.Proc = "/proc"
+	}
+	if d.Now == nil {
+		d.Now = time.Now
 	}
 	return &Service{d: d}
 }
@@ -114,6 +133,7 @@ func New(d Deps) *Service {
 // Routes registers GET /1.0/metrics (public: the handler authenticates as LXD does).
 func (s *Service) Routes(m Router) {
 	m.Handle("GET /1.0/metrics", rest.Public, s.getMetrics)
+	m.Handle("GET /1.0/resources", rest.Trusted, s.getResources)
 }
 
 // scrapeTimeout bounds the database reads of one scrape.
@@ -126,7 +146,7 @@ func (s *Service) getMetrics(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if t := r.URL.Query().Get("target"); t != "" && t != s.d.Members.Self() {
-		return s.forward(ctx, w, t)
+		return s.forward(ctx, w, t, "/1.0/metrics")
 	}
 	set := s.collect(ctx)
 	w.Header().Set("Content-Type", contentType)
@@ -149,8 +169,34 @@ func (s *Service) authorise(ctx context.Context, r *http.Request) error {
 	return api.Errorf(http.StatusForbidden, "not authorized: /1.0/metrics needs a trusted client certificate or one of type metrics (or %s=false)", AuthKey)
 }
 
-// forward answers another member's metrics.
-func (s *Service) forward(ctx context.Context, w http.ResponseWriter, target string) error {
+// instanceMetrics are this member's instances' metrics, collected again once the last
+// collection is InstanceCacheTTL old. The returned set is not changed afterwards.
+func (s *Service) instanceMetrics(ctx context.Context) *Set {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.d.Now()
+	if s.instances != nil && now.Sub(s.at) < InstanceCacheTTL {
+		return s.instances
+	}
+	set := NewSet()
+	if s.d.Instances != nil {
+		ins, err := s.d.Instances(ctx)
+		if err != nil {
+			s.d.Log.Warn("metrics: listing instances", "error", err)
+			return set // not cached: the next scrape tries again
+		}
+		for _, in := range ins {
+			if err := s.d.Host.addInstance(set, in); err != nil {
+				s.d.Log.Debug("metrics: " + err.Error())
+			}
+		}
+	}
+	s.instances, s.at = set, now
+	return set
+}
+
+// forward answers with another member's answer to GET path (its metrics or resources).
+func (s *Service) forward(ctx context.Context, w http.ResponseWriter, target, path string) error {
 	ms, err := s.d.Members.All(ctx)
 	if err != nil {
 		return rest.Unavailable("finding member %q: %v", target, err)
@@ -163,9 +209,9 @@ func (s *Service) forward(ctx context.Context, w http.ResponseWriter, target str
 		if err != nil {
 			return err
 		}
-		resp, err := c.Raw(ctx, http.MethodGet, "/1.0/metrics", nil, nil)
+		resp, err := c.Raw(ctx, http.MethodGet, path, nil, nil)
 		if err != nil {
-			return rest.Unavailable("metrics of member %s (%s): %v", target, m.Address, err)
+			return rest.Unavailable("%s of member %s (%s): %v", path, target, m.Address, err)
 		}
 		defer resp.Body.Close()
 		w.Header().Set("Content-Type", resp.Header.Get("Content-Type"))
@@ -179,17 +225,7 @@ func (s *Service) forward(ctx context.Context, w http.ResponseWriter, target str
 // collect builds this member's metrics; what cannot be read is logged and left out.
 func (s *Service) collect(ctx context.Context) *Set {
 	set := NewSet()
-	if s.d.Instances != nil {
-		ins, err := s.d.Instances(ctx)
-		if err != nil {
-			s.d.Log.Warn("metrics: listing instances", "error", err)
-		}
-		for _, in := range ins {
-			if err := s.d.Host.addInstance(set, in); err != nil {
-				s.d.Log.Debug("metrics: " + err.Error())
-			}
-		}
-	}
+	set.addAll(s.instanceMetrics(ctx))
 	addInternal(set, time.Since(s.d.Started))
 	if r, ok := s.d.Cluster.Raft(); ok {
 		addRaft(set, r)

@@ -18,6 +18,7 @@ package operations
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -79,6 +80,25 @@ type Deps struct {
 	Events  Events
 	Now     func() time.Time
 	Log     *slog.Logger
+	// Keep keeps this member's tokens across its restarts (nil: they end with the process).
+	Keep Keeper
+}
+
+// Keeper keeps the token operations a member issued (task Kept set), so that a token handed
+// out still works, and is listed and revocable, after the member restarts (see Restore).
+type Keeper interface {
+	KeepToken(id string, saved []byte) error
+	DropToken(id string) error
+}
+
+// savedToken is what a Keeper keeps of a token operation.
+type savedToken struct {
+	Kept        string              `json:"kept"`
+	Description string              `json:"description"`
+	Resources   map[string][]string `json:"resources"`
+	Metadata    map[string]any      `json:"metadata"`
+	CreatedAt   time.Time           `json:"created_at"`
+	ExpiresAt   time.Time           `json:"expires_at"`
 }
 
 // Manager is the operations of one member.
@@ -123,6 +143,41 @@ func (m *Manager) Start(r *http.Request, t rest.Task) (api.Operation, error) {
 		t.Class = api.OperationClassTask
 	}
 	now := m.Now().UTC()
+	if t.Kept != "" && m.Keep != nil {
+		saved, err := json.Marshal(savedToken{Kept: t.Kept, Description: t.Description, Resources: t.Resources,
+			Metadata: t.Metadata, CreatedAt: now, ExpiresAt: t.ExpiresAt})
+		if err == nil {
+			err = m.Keep.KeepToken(id, saved)
+		}
+		if err != nil { // a token that would not survive a restart is not handed out
+			return api.Operation{}, fmt.Errorf("keeping the token: %w", err)
+		}
+	}
+	return m.start(context.WithoutCancel(r.Context()), id, now, t)
+}
+
+// Restore starts again a token operation a Keeper kept (same id, same creation time), with
+// the task rebuild makes of it: ok false (the token was used, revoked or expired while the
+// member was down) drops it instead.
+func (m *Manager) Restore(id string, saved []byte, rebuild func(kept string, meta map[string]any, expires time.Time) (rest.Task, bool)) error {
+	var st savedToken
+	if err := json.Unmarshal(saved, &st); err != nil {
+		return fmt.Errorf("kept token %s: %w", id, err)
+	}
+	t, ok := rebuild(st.Kept, st.Metadata, st.ExpiresAt)
+	if !ok || (!st.ExpiresAt.IsZero() && !m.Now().Before(st.ExpiresAt)) {
+		if m.Keep == nil {
+			return nil
+		}
+		return m.Keep.DropToken(id)
+	}
+	t.Class, t.Kept, t.Description, t.Resources, t.Metadata, t.ExpiresAt = api.OperationClassToken, st.Kept, st.Description, st.Resources, st.Metadata, st.ExpiresAt
+	_, err := m.start(context.Background(), id, st.CreatedAt, t)
+	return err
+}
+
+// start makes t the operation id of this member, created at now.
+func (m *Manager) start(parent context.Context, id string, now time.Time, t rest.Task) (api.Operation, error) {
 	op := &operation{m: m, task: t, done: make(chan struct{}), sockets: map[string]chan rest.Socket{}, secrets: map[string]string{}}
 	op.view = api.Operation{ID: id, Class: t.Class, Description: t.Description, CreatedAt: now, UpdatedAt: now,
 		Status: api.Running.String(), StatusCode: api.Running, Resources: t.Resources, Metadata: maps.Clone(t.Metadata),
@@ -142,7 +197,7 @@ func (m *Manager) Start(r *http.Request, t rest.Task) (api.Operation, error) {
 		}
 		op.view.Metadata["fds"] = fds
 	}
-	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	ctx, cancel := context.WithCancel(parent)
 	op.cancel = cancel
 	m.mu.Lock()
 	m.ops[id] = op
@@ -196,6 +251,11 @@ func (op *operation) finish(code api.StatusCode, msg string) {
 	op.view.MayCancel = false
 	close(op.done)
 	op.mu.Unlock()
+	if op.task.Kept != "" && op.m.Keep != nil {
+		if err := op.m.Keep.DropToken(op.view.ID); err != nil {
+			op.m.Log.Warn("forgetting an ended token", "operation", op.view.ID, "err", err)
+		}
+	}
 	op.m.Events.Send(api.EventTypeOperation, op.snapshot())
 	time.AfterFunc(Retention, func() {
 		op.m.mu.Lock()

@@ -47,6 +47,9 @@ type Task struct {
 	Alive func(ctx context.Context) bool
 	// ExpiresAt, when set, cancels a token then.
 	ExpiresAt time.Time
+	// Kept names, for a token, the kind of token the member keeps across its restarts (the
+	// domain that issued it rebuilds the task from Kind and Metadata); "" is not kept.
+	Kept string
 }
 
 // WriteAsync answers a request with the operation it started: 202, Location

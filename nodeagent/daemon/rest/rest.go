@@ -13,6 +13,7 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 
 	"orch/nodeagent/api"
@@ -59,15 +60,42 @@ type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
 
 // WriteOK writes a sync success response with metadata (may be nil) and an optional ETag.
 func WriteOK(w http.ResponseWriter, meta any, etag string) error {
-	raw, err := json.Marshal(meta)
+	body, err := SyncBody(meta)
 	if err != nil {
 		return err
 	}
-	if etag != "" {
-		w.Header().Set("ETag", etag)
+	return WriteBody(w, body, etag)
+}
+
+// syncPrefix is how an encoded api.Response of a sync success begins, up to its metadata.
+const syncPrefix = `{"type":"sync","status":"Success","status_code":200,"metadata":`
+
+// SyncBody is the encoded sync success response with metadata, as json.Encoder writes
+// api.Response{Type: "sync", Status: "Success", StatusCode: 200, Metadata: ...}, without
+// encoding the metadata twice (once on its own, then compacted again inside the envelope).
+func SyncBody(meta any) ([]byte, error) {
+	raw, err := json.Marshal(meta) // compact and HTML-escaped, as the envelope would have it
+	if err != nil {
+		return nil, err
 	}
-	w.Header().Set("Content-Type", "application/json")
-	return json.NewEncoder(w).Encode(api.Response{Type: "sync", Status: "Success", StatusCode: http.StatusOK, Metadata: raw})
+	body := make([]byte, 0, len(syncPrefix)+len(raw)+2)
+	body = append(body, syncPrefix...)
+	body = append(body, raw...)
+	return append(body, "}\n"...), nil
+}
+
+// WriteBody writes an encoded success response (SyncBody) with an optional ETag. Its
+// length is sent too: net/http would otherwise send a body of more than 2 KiB (GET /1.0's)
+// chunked, in more writes.
+func WriteBody(w http.ResponseWriter, body []byte, etag string) error {
+	h := w.Header()
+	if etag != "" {
+		h["Etag"] = []string{etag}
+	}
+	h["Content-Type"] = []string{"application/json"}
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	_, err := w.Write(body)
+	return err
 }
 
 // DecodeBody reads a JSON request body into v, rejecting unknown fields.

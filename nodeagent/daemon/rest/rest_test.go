@@ -1,6 +1,8 @@
 package rest
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -160,6 +162,31 @@ func TestChangedKey(t *testing.T) {
 		got, ok := ChangedKey(a, c.b, c.mayChange)
 		if got != c.want || ok != (c.want != "") {
 			t.Errorf("ChangedKey(%v, %v) = %q, %v; want %q", a, c.b, got, ok, c.want)
+		}
+	}
+}
+
+// SyncBody writes what json.Encoder wrote for the envelope before (the metadata encoded
+// once, then compacted into api.Response): byte for byte, HTML escaping included.
+func TestSyncBodyMatchesEnvelope(t *testing.T) {
+	for _, meta := range []any{
+		nil,
+		map[string]string{"a": "<b> & \"c\"", "u": "\u2028é"},
+		api.Server{APIStatus: "stable", Config: map[string]string{"k": "v"}, Environment: api.Environment{Addresses: []string{}}},
+		[]string{},
+		json.RawMessage(`{ "spaced" : [1, 2] }`),
+	} {
+		raw, err := json.Marshal(meta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want bytes.Buffer
+		if err := json.NewEncoder(&want).Encode(api.Response{Type: "sync", Status: "Success", StatusCode: http.StatusOK, Metadata: raw}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := SyncBody(meta)
+		if err != nil || !bytes.Equal(got, want.Bytes()) {
+			t.Errorf("SyncBody(%#v) = %q, %v; want %q", meta, got, err, want.Bytes())
 		}
 	}
 }

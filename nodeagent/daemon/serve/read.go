@@ -32,7 +32,8 @@ const QueryPath = "/internal/db/query"
 func isRead(path string) bool { return path == QueryPath || path == ReadIndexPath }
 
 const (
-	// readIndexTimeout bounds one round trip for a read index (as the leader's barrier).
+	// readIndexTimeout bounds one round trip for a read index (as the leader's own bound on
+	// confirming its leadership).
 	readIndexTimeout = 5 * time.Second
 	// catchUpLimit bounds how long a follower waits for its replica to reach a read index
 	// before it forwards the query to the leader instead (a member far behind, installing
@@ -41,7 +42,7 @@ const (
 	// nudgeAfter is how long a follower waits for its replica before it asks for another
 	// read index: a follower learns that entries are committed from the leader's next
 	// replication message, which an idle leader sends only every commit timeout (200 ms);
-	// the barrier of a new round is such a message.
+	// a round whose follower is behind makes the leader send one (store.SpreadCommit).
 	nudgeAfter = 10 * time.Millisecond
 )
 
@@ -64,9 +65,12 @@ func (q *queryRequest) UnmarshalJSON(b []byte) error {
 }
 
 // readIndexRequest names the member asking, so that the leader can tell whether it keeps
-// that member's replica up to date.
+// that member's replica up to date, and what its replica has applied: when that is below
+// the read index, the leader spreads its commit index at once (store.SpreadCommit) rather
+// than leave the follower to learn it from the next replication message.
 type readIndexRequest struct {
-	Member string `json:"member"`
+	Member  string `json:"member"`
+	Applied uint64 `json:"applied,omitempty"`
 }
 
 // readIndexAnswer is the leader's answer: the index to wait for, and whether the asking
@@ -93,6 +97,26 @@ func (s *Server) Query(ctx context.Context, sql string, args ...any) (db.Rows, e
 		return nil, err
 	}
 	return s.QueryLocal(ctx, sql, args...)
+}
+
+// Fresh returns once this member's replica holds every write acknowledged before the call,
+// with the replica's state then: a read of the replica (QueryLocal) is then linearizable,
+// and what was computed from a read at the same db.Replica is still current (db.Memo). A
+// member whose reads are forwarded to the leader gets the zero Replica: it reads with
+// Query.
+func (s *Server) Fresh(ctx context.Context) (db.Replica, error) {
+	st := s.Members.Store()
+	if st == nil {
+		return db.Replica{}, s.Members.NoStore()
+	}
+	err := s.consistent(ctx, st)
+	if errors.Is(err, errNoReplica) {
+		return db.Replica{}, nil
+	}
+	if err != nil {
+		return db.Replica{}, err
+	}
+	return db.ReplicaOf(st), nil
 }
 
 // consistent returns once this member's replica holds every write acknowledged before the
@@ -146,8 +170,12 @@ func (s *Server) leaderIndex(ctx context.Context) (uint64, error) {
 
 // askLeaderIndex is one round of leaderIndex: a round trip to the leader.
 func (s *Server) askLeaderIndex(ctx context.Context) (uint64, error) {
+	req := readIndexRequest{Member: s.Members.Name()}
+	if st := s.Members.Store(); st != nil {
+		req.Applied = st.AppliedIndex()
+	}
 	var ans readIndexAnswer
-	err := s.ToLeader(ctx, ReadIndexPath, readIndexRequest{Member: s.Members.Name()}, &ans)
+	err := s.ToLeader(ctx, ReadIndexPath, req, &ans)
 	if isNotFound(err) {
 		return 0, errNoReplica // a leader of an older version: it answers the query itself
 	}
@@ -181,6 +209,9 @@ func (s *Server) postReadIndex(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err != nil {
 		return err
+	}
+	if req.Applied < idx {
+		st.SpreadCommit()
 	}
 	return rest.WriteOK(w, readIndexAnswer{Index: idx, Replica: st.HoldsReplica(req.Member)}, "")
 }

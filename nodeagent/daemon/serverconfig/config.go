@@ -24,15 +24,62 @@ type State struct {
 	Config  map[string]string
 	Version int64
 	ETag    string
+
+	localGen uint64 // the node-local generation the member-local keys were read at
 }
 
-func (s *Service) fullConfig(ctx context.Context) (State, error) {
+// fullKey is what a full configuration depends on: the replica state it was read at (the
+// zero Replica before init) and the node-local generation.
+type fullKey struct {
+	replica db.Replica
+	local   uint64
+}
+
+// fullConfig is Full. A member that reads its own replica remembers the last State with
+// the replica state and the node-local generation it was read at, and answers it again
+// while neither moved: after Fresh, the replica holds every acknowledged write, and an
+// unchanged applied index means no write since that State was read.
+func (s *Service) fullConfig(ctx context.Context) (*State, error) {
+	var key fullKey
+	query := s.db.QueryLocal
+	if s.member.Clustered() {
+		at, err := s.db.Fresh(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if !at.Local() {
+			return s.readFull(ctx, s.db.Query) // forwarded to the leader: nothing to remember
+		}
+		key.replica = at
+	} else {
+		query = nil
+	}
+	key.local = s.local.Generation()
+	if st, ok := s.full.Get(key); ok {
+		return st, nil
+	}
+	st, err := s.readFull(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if st.localGen == key.local {
+		s.full.Put(key, st)
+	}
+	return st, nil
+}
+
+// queryFunc reads the replicated database (Query, or QueryLocal once Fresh returned).
+type queryFunc func(ctx context.Context, sql string, args ...any) (db.Rows, error)
+
+// readFull reads the configuration: global keys with query (none when query is nil: not
+// clustered) and member-local keys.
+func (s *Service) readFull(ctx context.Context, query queryFunc) (*State, error) {
 	out := map[string]string{}
 	ver := int64(0)
-	if s.member.Clustered() {
-		rows, err := s.db.Query(ctx, `SELECT key, value FROM config UNION ALL SELECT 'meta:config_version', value FROM meta WHERE key = 'config_version'`)
+	if query != nil {
+		rows, err := query(ctx, `SELECT key, value FROM config UNION ALL SELECT 'meta:config_version', value FROM meta WHERE key = 'config_version'`)
 		if err != nil {
-			return State{}, err
+			return nil, err
 		}
 		for _, r := range rows {
 			k, v := db.Str(r[0]), db.Str(r[1])
@@ -46,16 +93,16 @@ func (s *Service) fullConfig(ctx context.Context) (State, error) {
 			out[k] = v
 		}
 	}
-	local, err := s.local.Config()
+	local, gen, err := s.local.ConfigAt()
 	if err != nil {
-		return State{}, err
+		return nil, err
 	}
 	for k, v := range local {
 		if key, err := config.Lookup(k); err == nil && key.Scope == config.Local {
 			out[k] = v
 		}
 	}
-	return State{Config: out, Version: ver, ETag: configETag(ver, local)}, nil
+	return &State{Config: out, Version: ver, ETag: configETag(ver, local), localGen: gen}, nil
 }
 
 // configETag identifies a configuration state: the global config version (bumped by every

@@ -19,15 +19,25 @@ import (
 )
 
 // Database is the replicated database: a linearizable read and an atomic write, both
-// forwarded to the leader when needed.
+// forwarded to the leader when needed; Fresh and QueryLocal split a linearizable read in
+// two, so that what was read at a replica state can be kept until the next write.
 type Database interface {
 	Query(ctx context.Context, sql string, args ...any) (db.Rows, error)
 	Exec(ctx context.Context, stmts ...store.Statement) ([]store.Result, error)
+	// Fresh returns once this member's replica holds every write acknowledged before the
+	// call, with its state then (the zero db.Replica: reads are forwarded, use Query).
+	Fresh(ctx context.Context) (db.Replica, error)
+	// QueryLocal reads this member's replica.
+	QueryLocal(ctx context.Context, sql string, args ...any) (db.Rows, error)
 }
 
 // Local is the node-local database's configuration (localdb.DB).
 type Local interface {
 	Config() (map[string]string, error)
+	// ConfigAt is Config with the generation it was read at.
+	ConfigAt() (map[string]string, uint64, error)
+	// Generation changes with every Set.
+	Generation() uint64
 	Set(values map[string]string) error
 }
 
@@ -65,6 +75,9 @@ type Service struct {
 	local  Local
 	member Member
 	mu     sync.Locker
+	// full is the last configuration read, by the replica state and the node-local
+	// generation it was read at: GET /1.0 reads it once per write instead of per request.
+	full db.Memo[fullKey, *State]
 }
 
 // New builds the server configuration.
@@ -80,8 +93,9 @@ func (s *Service) Routes(m Router) {
 }
 
 // Full reads the visible configuration: global keys (linearizably, once clustered) and
-// member-local keys, with the version and ETag.
-func (s *Service) Full(ctx context.Context) (State, error) { return s.fullConfig(ctx) }
+// member-local keys, with the version and ETag. The State is shared with other callers
+// until the next write (global or member-local): it must not be modified.
+func (s *Service) Full(ctx context.Context) (*State, error) { return s.fullConfig(ctx) }
 
 // Split validates changes and splits them into cluster-wide and member-local keys;
 // secrets are hashed.

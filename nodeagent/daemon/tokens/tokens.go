@@ -14,6 +14,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"time"
@@ -166,7 +167,7 @@ func (s *Service) postToken(w http.ResponseWriter, r *http.Request) error {
 // used (the row is no longer this secret's), revoked (cancelling deletes the row) or expired.
 func (s *Service) tokenTask(tok api.JoinToken) rest.Task {
 	hash := HashSecret(tok.Secret)
-	return rest.Task{Class: api.OperationClassToken, Description: "Executing operation",
+	return rest.Task{Class: api.OperationClassToken, Description: "Executing operation", Kept: KeptJoinToken,
 		Resources: map[string][]string{"cluster": {}}, Metadata: tok.Metadata(), ExpiresAt: tok.ExpiresAt,
 		Alive: func(ctx context.Context) bool {
 			rows, err := s.db.Query(ctx, `SELECT 1 FROM tokens WHERE name = ? AND secret_hash = ?`, tok.ServerName, hash)
@@ -176,6 +177,21 @@ func (s *Service) tokenTask(tok api.JoinToken) rest.Task {
 			_, err := s.db.Exec(ctx, db.Stmt(`DELETE FROM tokens WHERE name = ? AND secret_hash = ?`, tok.ServerName, hash))
 			return err
 		}}
+}
+
+// KeptJoinToken is the kind of the join tokens' operations a member keeps across restarts.
+const KeptJoinToken = "join-token"
+
+// Rebuild is the task of a kept join token's operation after a restart, from its
+// metadata (ok false: not a join token's). Whether it is still unused is asked of the
+// database when the operation is next listed (Alive), as for any token.
+func (s *Service) Rebuild(meta map[string]any) (rest.Task, bool) {
+	b, err := json.Marshal(meta)
+	var op api.JoinTokenOperation
+	if err != nil || json.Unmarshal(b, &op) != nil || op.ServerName == "" || op.Secret == "" {
+		return rest.Task{}, false
+	}
+	return s.tokenTask(op.Token()), true
 }
 
 func (s *Service) getTokens(w http.ResponseWriter, r *http.Request) error {

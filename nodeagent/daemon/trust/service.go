@@ -12,6 +12,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"orch/nodeagent/daemon/db"
 	"orch/nodeagent/daemon/rest"
@@ -72,7 +73,16 @@ type Deps struct {
 	// Ops holds certificate-add tokens; ClusterFingerprint is the certificate they pin.
 	Ops                Operations
 	ClusterFingerprint func() string
-	Log                *slog.Logger
+	// Config reads the cluster-wide configuration (core.remote_token_expiry); Now is this
+	// member's clock.
+	Config Config
+	Now    func() time.Time
+	Log    *slog.Logger
+}
+
+// Config reads the cluster-wide configuration (defaults applied).
+type Config interface {
+	GlobalConfig(ctx context.Context) (map[string]string, error)
 }
 
 // Service is the trust domain of one member.
@@ -83,13 +93,15 @@ type Service struct {
 	callers   Callers
 	ops       Operations
 	clusterFP func() string
+	config    Config
+	now       func() time.Time
 	log       *slog.Logger
 	cache     *trustCache
 }
 
 // New builds the trust domain.
 func New(d Deps) *Service {
-	return &Service{db: d.DB, members: d.Members, peers: d.Peers, callers: d.Callers, ops: d.Ops, clusterFP: d.ClusterFingerprint, log: d.Log, cache: newTrustCache()}
+	return &Service{db: d.DB, members: d.Members, peers: d.Peers, callers: d.Callers, ops: d.Ops, clusterFP: d.ClusterFingerprint, config: d.Config, now: d.Now, log: d.Log, cache: newTrustCache()}
 }
 
 // Routes registers the certificate endpoints.
