@@ -85,14 +85,16 @@ type Timings struct {
 //     interval from the leader's configuration and the election timeout from
 //     each follower's): 160-320ms, still 1.25 heartbeats per follower's 400ms
 //     at worst, and ~7 AppendEntries a second per follower with the commit
-//     messages. 3-member cluster, same load: follower 300 -> 175-220 ms of CPU
-//     per idle minute, leader 1140 -> 475-540 (the daemon's own timers, which
+//     messages. Two 3-member clusters side by side: follower 250 -> 156 ms of
+//     CPU per idle minute, leader 889 -> 444 (the daemon's own timers, which
 //     woke every member 6 times a second, went in the same change). The leader
 //     lease (390ms) is checked against the same contacts, with the same margin.
-//   - Commit 200ms, not more: 1s cut a follower's idle CPU by a further ~27%
-//     (175 -> 128 ms per minute in the same run) but would let a follower's
-//     replica trail a lone write by up to 2 s, and leave the heartbeats alone
-//     to keep followers and the leader lease convinced (80ms of margin).
+//   - Commit 200ms, not more: 1s would let a follower's replica trail a lone
+//     write by up to 2 s and leave the heartbeats alone to keep followers and
+//     the leader lease convinced (80ms of margin with LeaderStretch 4, so 3
+//     with it). Side by side, Commit 1s with LeaderStretch 3 saved a follower
+//     only 6% (120 against 128 ms of CPU per idle minute; leader 340 against
+//     405): not worth it.
 //   - SnapshotThreshold 8192 / SnapshotInterval 2m / TrailingLogs 10240: the
 //     global database is small (MBs), so a snapshot is cheap, but there is no
 //     point in taking one more often than every few thousand writes; 10240
