@@ -112,14 +112,8 @@ func threeVoters(ms []memberView) error {
 		if !m.online() {
 			return fmt.Errorf("%s is %s: %w", m.Name, m.Status, errCondition)
 		}
-		for _, r := range m.Roles {
-			switch r {
-			case "database":
-				voters++
-			case "database-leader":
-				leaders++
-			}
-		}
+		v, l := databaseRoles(m.Roles)
+		voters, leaders = voters+v, leaders+l
 	}
 	if voters != 3 || leaders != 1 {
 		return fmt.Errorf("%d voters, %d leaders in %+v: %w", voters, leaders, ms, errCondition)
@@ -178,4 +172,17 @@ func memberStatus(d daemons, via int, n string, online bool) func() error {
 		}
 		return fmt.Errorf("%s in %+v: %w", n, ms, errCondition)
 	}
+}
+
+// databaseRoles counts the database (voter) and database-leader roles among roles.
+func databaseRoles(roles []string) (voters, leaders int) {
+	for _, r := range roles {
+		switch r {
+		case "database":
+			voters++
+		case "database-leader":
+			leaders++
+		}
+	}
+	return voters, leaders
 }

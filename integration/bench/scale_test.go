@@ -427,14 +427,8 @@ func liveVoters(ms []scaleMember, killed []string) error {
 		if !m.online() {
 			continue
 		}
-		for _, r := range m.Roles {
-			switch r {
-			case "database":
-				voters++
-			case "database-leader":
-				leaders++
-			}
-		}
+		v, l := databaseRoles(m.Roles)
+		voters, leaders = voters+v, leaders+l
 	}
 	if voters != 3 || leaders != 1 {
 		return fmt.Errorf("%d ONLINE voters, %d leaders: %w", voters, leaders, errCondition)
