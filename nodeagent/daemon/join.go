@@ -16,6 +16,7 @@ import (
 	"orch/nodeagent/api"
 	"orch/nodeagent/api/pki"
 	"orch/nodeagent/config"
+	"orch/nodeagent/daemon/serve"
 	"orch/nodeagent/daemon/tokens"
 	"orch/nodeagent/localdb"
 	"orch/nodeagent/store"
@@ -159,12 +160,40 @@ func (d *Daemon) join(ctx context.Context, p api.Preseed) (err error) {
 	if err := d.becomeMember(kp, c.ServerName, local); err != nil {
 		return err
 	}
-	var done completeResponse
-	if err := d.srv.ToLeader(ctx, "/internal/cluster/complete", nameRequest{Name: c.ServerName}, &done); err != nil {
+	done, err := d.completeJoin(ctx, c.ServerName)
+	if err != nil {
 		return fmt.Errorf("completing the join: %w", err)
 	}
 	d.log.Info("joined the cluster", "member", c.ServerName, "role", done.Role)
 	return d.finishMember(ctx)
+}
+
+// completeJoin asks the leader to complete this member's join, and asks again while the
+// cluster answers that it is between leaders (503, or a request known not applied): the
+// leader may lose its role while it waits for the joiner to catch up before promoting it
+// (make test saw it under load). Completing is idempotent: it marks the member seen and
+// rebalances the roles.
+func (d *Daemon) completeJoin(ctx context.Context, name string) (completeResponse, error) {
+	var done completeResponse
+	giveUp := time.Now().Add(acceptPatience)
+	for pause := acceptPause; ; pause = min(2*pause, 2*time.Second) {
+		err := d.srv.ToLeader(ctx, "/internal/cluster/complete", nameRequest{Name: name}, &done)
+		if err == nil || !betweenLeaders(err) || time.Now().Add(pause).After(giveUp) {
+			return done, err
+		}
+		d.log.Info("completing the join again: the cluster is between leaders", "member", name, "err", err)
+		select {
+		case <-ctx.Done():
+			return done, ctx.Err()
+		case <-time.After(pause):
+		}
+	}
+}
+
+// betweenLeaders reports an answer that means the leader changed under the request.
+func betweenLeaders(err error) bool {
+	var ae *api.Error
+	return (errors.As(err, &ae) && ae.Code == http.StatusServiceUnavailable) || serve.KnownNotApplied(err)
 }
 
 // acceptPatience bounds how long a joiner keeps asking to be accepted while no member
