@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"orch/internal/wait"
 	"orch/playbooks"
 )
 
@@ -34,30 +33,8 @@ func startHAProxy(t *testing.T) string {
 	cmd := exec.Command("haproxy", "-db", "-f", filepath.Join(dir, "haproxy.cfg"))
 	logf, _ := os.Create(filepath.Join(dir, "log"))
 	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	})
-	wait.For(t, 30*time.Second, "haproxy's socket "+sock, func() error {
-		select {
-		case err := <-exited:
-			log, _ := os.ReadFile(filepath.Join(dir, "log"))
-			return wait.Stop(fmt.Errorf("haproxy exited: %v\n%s", err, log))
-		default:
-		}
-		_, err := os.Stat(sock)
-		return err
-	})
+	server{name: "haproxy", log: filepath.Join(dir, "log"), stop: syscall.SIGTERM, grace: 10 * time.Second,
+		within: 30 * time.Second, ready: func() error { _, err := os.Stat(sock); return err }}.start(t, cmd)
 	return sock
 }
 

@@ -1,7 +1,6 @@
 package hostmods_test
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"orch/internal/wait"
 	"orch/playbooks"
 )
 
@@ -48,33 +46,13 @@ func startMariaDB(t *testing.T) *mariadb {
 	cmd := exec.Command("mariadbd", "--no-defaults", "--user=root", "--datadir="+data, "--socket="+m.socket,
 		"--skip-networking", "--pid-file="+filepath.Join(dir, "pid"), "--log-error="+filepath.Join(dir, "err.log"),
 		"--innodb-buffer-pool-size=16M", "--log-bin="+filepath.Join(dir, "binlog"), "--server-id=1")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	})
-	wait.For(t, 60*time.Second, "mariadbd answering on "+m.socket, func() error {
-		select {
-		case err := <-exited:
-			log, _ := os.ReadFile(filepath.Join(dir, "err.log"))
-			return wait.Stop(fmt.Errorf("mariadbd exited: %v\n%s", err, log))
-		default:
-		}
-		out, err := exec.Command("mysql", "--socket="+m.socket, "-e", "SELECT 1").CombinedOutput()
-		if err != nil {
-			return &mysqlErr{string(out)}
-		}
-		return nil
-	})
+	server{name: "mariadbd", log: filepath.Join(dir, "err.log"), stop: syscall.SIGTERM, grace: 30 * time.Second,
+		within: 60 * time.Second, ready: func() error {
+			if out, err := exec.Command("mysql", "--socket="+m.socket, "-e", "SELECT 1").CombinedOutput(); err != nil {
+				return &mysqlErr{string(out)}
+			}
+			return nil
+		}}.start(t, cmd)
 	return m
 }
 

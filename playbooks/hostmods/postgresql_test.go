@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"orch/internal/wait"
 	"orch/playbooks"
 )
 
@@ -48,32 +47,14 @@ func startPostgres(t *testing.T) string {
 	logf, _ := os.Create(filepath.Join(dir, "log"))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGINT) // fast shutdown of postgres and its children
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-	})
-	wait.For(t, 60*time.Second, "postgres answering on "+dir, func() error {
-		select {
-		case err := <-exited:
-			log, _ := os.ReadFile(filepath.Join(dir, "log"))
-			return wait.Stop(fmt.Errorf("postgres exited: %v\n%s", err, log))
-		default:
-		}
-		if out, err := exec.Command("psql", "-h", dir, "-U", "postgres", "-c", "SELECT 1").CombinedOutput(); err != nil {
-			return fmt.Errorf("%v: %s", err, out)
-		}
-		return nil
-	})
+	// SIGINT to the group: postgres's fast shutdown, its children included.
+	server{name: "postgres", log: filepath.Join(dir, "log"), stop: syscall.SIGINT, group: true, grace: 30 * time.Second,
+		within: 60 * time.Second, ready: func() error {
+			if out, err := exec.Command("psql", "-h", dir, "-U", "postgres", "-c", "SELECT 1").CombinedOutput(); err != nil {
+				return fmt.Errorf("%v: %s", err, out)
+			}
+			return nil
+		}}.start(t, cmd)
 	return dir
 }
 
