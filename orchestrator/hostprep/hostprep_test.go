@@ -223,28 +223,14 @@ func TestHardwareFactsAgainstAnsible(t *testing.T) {
 	if mem["real"].(map[string]any)["total"] != f.MemTotalMB || ours["ansible_machine"] != runtimeMachine(t) {
 		t.Errorf("memory_mb %v, machine %v", mem, ours["ansible_machine"])
 	}
-	ansible, err := exec.LookPath("ansible")
-	if err != nil {
-		t.Skip("ansible not installed: nothing to compare with")
-	}
-	out, err := exec.Command(ansible, "localhost", "-c", "local", "-m", "setup", "-a", "gather_subset=hardware").Output()
-	if err != nil {
-		t.Fatalf("ansible setup: %v", err)
-	}
-	_, js, _ := strings.Cut(string(out), "=> ")
-	var theirs struct {
-		Facts map[string]any `json:"ansible_facts"`
-	}
-	if err := json.Unmarshal([]byte(js), &theirs); err != nil {
-		t.Fatalf("ansible's output: %v\n%s", err, out)
-	}
+	theirs := ansibleSetup(t, "hardware")
 	for _, k := range []string{"ansible_machine", "ansible_processor_count", "ansible_processor_cores", "ansible_processor_vcpus",
 		"ansible_processor_threads_per_core", "ansible_memtotal_mb", "ansible_swaptotal_mb", "ansible_fips"} {
-		if fmt.Sprint(theirs.Facts[k]) != fmt.Sprint(ours[k]) {
-			t.Errorf("%s: ansible %v, orch %v", k, theirs.Facts[k], ours[k])
+		if fmt.Sprint(theirs[k]) != fmt.Sprint(ours[k]) {
+			t.Errorf("%s: ansible %v, orch %v", k, theirs[k], ours[k])
 		}
 	}
-	swap := theirs.Facts["ansible_memory_mb"].(map[string]any)["swap"].(map[string]any)
+	swap := theirs["ansible_memory_mb"].(map[string]any)["swap"].(map[string]any)
 	if fmt.Sprint(swap["total"]) != fmt.Sprint(mem["swap"].(map[string]any)["total"]) {
 		t.Errorf("memory_mb.swap: ansible %v, orch %v", swap, mem["swap"])
 	}
@@ -267,11 +253,23 @@ func TestPlatformFactsAgainstAnsible(t *testing.T) {
 		t.Fatal(err)
 	}
 	ours := f.AnsibleFacts()
+	theirs := ansibleSetup(t, "min")
+	for _, k := range []string{"ansible_system", "ansible_distribution_release", "ansible_kernel", "ansible_architecture"} {
+		if fmt.Sprint(theirs[k]) != fmt.Sprint(ours[k]) {
+			t.Errorf("%s: ansible %v, orch %v", k, theirs[k], ours[k])
+		}
+	}
+}
+
+// ansibleSetup is what Ansible's setup module gathers on this machine for subset (its
+// ansible_facts), the test skipped where ansible is not installed.
+func ansibleSetup(t *testing.T, subset string) map[string]any {
+	t.Helper()
 	ansible, err := exec.LookPath("ansible")
 	if err != nil {
 		t.Skip("ansible not installed: nothing to compare with")
 	}
-	out, err := exec.Command(ansible, "localhost", "-c", "local", "-m", "setup", "-a", "gather_subset=min").Output()
+	out, err := exec.Command(ansible, "localhost", "-c", "local", "-m", "setup", "-a", "gather_subset="+subset).Output()
 	if err != nil {
 		t.Fatalf("ansible setup: %v", err)
 	}
@@ -282,9 +280,5 @@ func TestPlatformFactsAgainstAnsible(t *testing.T) {
 	if err := json.Unmarshal([]byte(js), &theirs); err != nil {
 		t.Fatalf("ansible's output: %v\n%s", err, out)
 	}
-	for _, k := range []string{"ansible_system", "ansible_distribution_release", "ansible_kernel", "ansible_architecture"} {
-		if fmt.Sprint(theirs.Facts[k]) != fmt.Sprint(ours[k]) {
-			t.Errorf("%s: ansible %v, orch %v", k, theirs.Facts[k], ours[k])
-		}
-	}
+	return theirs.Facts
 }
