@@ -141,11 +141,27 @@ func TestFullDiskOnLeader(t *testing.T) {
 	}
 	n1.Kill()
 	n1.Start()
-	if err := ms[1].Client().PatchConfig(context.Background(), map[string]string{"user.marker": "after-restart"}, ""); err != nil {
-		t.Fatalf("node2: write after node1's restart: %v", err)
+	st := w.checkReplicated(t, ms, ms[1], "after-restart")
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for k, e := range w.refused {
+		if _, ok := st.user[k]; ok {
+			t.Errorf("write %s was reported as failed (%s) but it was committed", k, e)
+		}
+	}
+	t.Logf("%d writes acknowledged, %d refused (not applied), %d with outcome unknown", len(w.acked), len(w.refused), w.ambiguous)
+}
+
+// checkReplicated, once the writers stopped, writes user.marker=marker through via, waits
+// for the replicas of ms to settle and checks they hold it and every acknowledged write;
+// it returns the settled state.
+func (w *writeLog) checkReplicated(t *testing.T, ms []*agenttest.Agent, via *agenttest.Agent, marker string) replicaState {
+	t.Helper()
+	if err := via.Client().PatchConfig(context.Background(), map[string]string{"user.marker": marker}, ""); err != nil {
+		t.Fatalf("%s: write %s: %v", via.Name, marker, err)
 	}
 	st := settledReplicas(t, ms, nil)
-	if st.user["user.marker"] != "after-restart" {
+	if st.user["user.marker"] != marker {
 		t.Fatalf("replicas lack the last write: %v", st.user["user.marker"])
 	}
 	w.mu.Lock()
@@ -155,12 +171,7 @@ func TestFullDiskOnLeader(t *testing.T) {
 			t.Errorf("acknowledged write %s is missing from the replicas", k)
 		}
 	}
-	for k, e := range w.refused {
-		if _, ok := st.user[k]; ok {
-			t.Errorf("write %s was reported as failed (%s) but it was committed", k, e)
-		}
-	}
-	t.Logf("%d writes acknowledged, %d refused (not applied), %d with outcome unknown", len(w.acked), len(w.refused), w.ambiguous)
+	return st
 }
 
 // writeUntilCancelled keeps PATCHing new 24 KiB user.* keys through each of vias until

@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"context"
 	"os"
 	"testing"
 	"time"
@@ -32,20 +31,7 @@ func TestBrokenDatabaseReopensItself(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop()
-	if err := ms[0].Client().PatchConfig(context.Background(), map[string]string{"user.marker": "after-repair"}, ""); err != nil {
-		t.Fatalf("node1: write after node3's repair: %v", err)
-	}
-	st := settledReplicas(t, ms, nil)
-	if st.user["user.marker"] != "after-repair" {
-		t.Fatalf("replicas lack the last write: %v", st.user["user.marker"])
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for k, v := range w.acked {
-		if st.user[k] != v {
-			t.Errorf("acknowledged write %s is missing from the replicas", k)
-		}
-	}
+	w.checkReplicated(t, ms, ms[0], "after-repair")
 	if err := logSays(n3, "database reopened")(); err != nil {
 		t.Error(err)
 	}
