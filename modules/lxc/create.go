@@ -25,8 +25,11 @@ type CreateConfig struct {
 	IPv4Gateway string
 	// MTU of eth0; 0 keeps the bridge's.
 	MTU int
-	// Raw holds extra LXC configuration keys (such as "lxc.cgroup2.memory.max"), appended last.
+	// Raw holds extra LXC configuration keys (such as "lxc.cgroup2.memory.max"), appended
+	// after the rest but before Settings.
 	Raw map[string]string
+	// Settings are the limits and further devices, which Apply can change later.
+	Settings Settings
 }
 
 // Create defines a container named name on cc.Rootfs; it does not start it.
@@ -137,6 +140,9 @@ func (m *Manager) render(name string, cc CreateConfig) string {
 	for _, k := range keys {
 		kv(k, cc.Raw[k])
 	}
+	b.WriteString(settingsMarker)
+	b.WriteString(renderSettings(cc.Settings))
+	b.WriteString(settingsEnd)
 	return b.String()
 }
 

@@ -1,0 +1,230 @@
+package lxc
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Settings are what of a container can change after it was made: its resource limits and
+// the devices beyond its root disk and eth0. They live in the tail of its LXC config, after
+// settingsMarker, which Apply rewrites as a whole; Apply also sets the limits of a running
+// container in its cgroups at once. Devices change only while the container is stopped
+// (ErrRunning): LXC attaches interfaces and mounts when it starts the container.
+type Settings struct {
+	Limits Limits
+	// NICs are interfaces beyond eth0, each a veth on a host bridge.
+	NICs []NIC
+	// Disks are host directories bind-mounted into the container.
+	Disks []Disk
+}
+
+// Limits are a container's resource limits; a zero field is no limit.
+type Limits struct {
+	// CPUs is the cpuset the container runs on ("0-1,3").
+	CPUs string
+	// Memory is the memory limit in bytes.
+	Memory int64
+	// Processes is the most processes (tasks) the container may have.
+	Processes int64
+}
+
+// NIC is an interface named Name in the container, a veth on the host bridge Bridge.
+type NIC struct {
+	Name, Bridge, HWAddr string
+	MTU                  int
+}
+
+// Disk is the host directory Source mounted at Path in the container.
+type Disk struct {
+	Source, Path string
+	ReadOnly     bool
+	// File is set when Source is a file, not a directory.
+	File bool
+}
+
+// settingsMarker starts the part of the config Apply owns, settingsEnd ends it (lxc-create
+// appends its own keys after what it was given).
+const (
+	settingsMarker = "# orch settings: limits and devices (rewritten on every change)\n"
+	settingsEnd    = "# end of orch settings\n"
+)
+
+// Apply makes s the container's settings: the config's tail now, and the limits of a
+// running container in its cgroups. A change of devices on a running container is
+// refused with ErrRunning, changing nothing.
+func (m *Manager) Apply(ctx context.Context, name string, s Settings) error {
+	if err := m.need(name); err != nil {
+		return err
+	}
+	path := m.configPath(name)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	head, rest, _ := strings.Cut(string(b), settingsMarker)
+	tail, after, _ := strings.Cut(rest, settingsEnd)
+	next := renderSettings(s)
+	if next == tail {
+		return nil
+	}
+	st, err := m.state(ctx, name)
+	if err != nil {
+		return err
+	}
+	running := st != StateStopped
+	if running && devicesPart(next) != devicesPart(tail) {
+		return fmt.Errorf("%s: devices change: %w (stop it first)", name, ErrRunning)
+	}
+	if running {
+		if err := m.setLimits(ctx, name, s.Limits); err != nil {
+			return err
+		}
+	}
+	return writeFileAtomic(path, head+settingsMarker+next+settingsEnd+after, 0o640)
+}
+
+// renderSettings is the config's tail for s: limits first, then devices (after a line
+// devicesMarker, so that a change of limits alone can be told apart).
+func renderSettings(s Settings) string {
+	var b strings.Builder
+	kv := func(k, v string) { fmt.Fprintf(&b, "%s = %s\n", k, v) }
+	keys := cgroupKeys()
+	if s.Limits.CPUs != "" {
+		kv(keys.prefix+"cpuset.cpus", s.Limits.CPUs)
+	}
+	if s.Limits.Memory > 0 {
+		kv(keys.prefix+keys.memory, strconv.FormatInt(s.Limits.Memory, 10))
+	}
+	if s.Limits.Processes > 0 {
+		kv(keys.prefix+"pids.max", strconv.FormatInt(s.Limits.Processes, 10))
+	}
+	b.WriteString(devicesMarker)
+	for i, n := range s.NICs {
+		p := fmt.Sprintf("lxc.net.%d.", i+1)
+		kv(p+"type", "veth")
+		kv(p+"link", n.Bridge)
+		kv(p+"flags", "up")
+		kv(p+"name", n.Name)
+		if n.HWAddr != "" {
+			kv(p+"hwaddr", n.HWAddr)
+		}
+		if n.MTU > 0 {
+			kv(p+"mtu", strconv.Itoa(n.MTU))
+		}
+	}
+	for _, d := range s.Disks {
+		opts := "bind,create=dir"
+		if d.File {
+			opts = "bind,create=file"
+		}
+		if d.ReadOnly {
+			opts += ",ro"
+		}
+		kv("lxc.mount.entry", fmt.Sprintf("%s %s none %s 0 0", escapeMount(d.Source), escapeMount(strings.TrimPrefix(d.Path, "/")), opts))
+	}
+	return b.String()
+}
+
+// devicesMarker separates limits from devices in the settings tail.
+const devicesMarker = "# devices\n"
+
+// devicesPart is the devices part of a settings tail.
+func devicesPart(tail string) string {
+	_, d, _ := strings.Cut(tail, devicesMarker)
+	return d
+}
+
+// escapeMount escapes a path for an fstab-style field (spaces, tabs, backslashes).
+func escapeMount(p string) string {
+	return strings.NewReplacer(`\`, `\134`, " ", `\040`, "\t", `\011`, "\n", `\012`).Replace(p)
+}
+
+// cgroupNaming is the LXC config prefix and the memory limit file of the cgroup version
+// the host runs containers under.
+type cgroupNaming struct{ prefix, memory, noMemory string }
+
+// cgroupKeys is cgroup v2's naming when /sys/fs/cgroup is the unified hierarchy, else v1's
+// (a hybrid host's controllers are v1).
+func cgroupKeys() cgroupNaming {
+	var fs unix.Statfs_t
+	if unix.Statfs("/sys/fs/cgroup", &fs) == nil && fs.Type == unix.CGROUP2_SUPER_MAGIC {
+		return cgroupNaming{"lxc.cgroup2.", "memory.max", "max"}
+	}
+	return cgroupNaming{"lxc.cgroup.", "memory.limit_in_bytes", "-1"}
+}
+
+// setLimits sets l in a running container's cgroups (lxc-cgroup), a zero field lifting
+// that limit: all online CPUs, no memory limit, no process limit.
+func (m *Manager) setLimits(ctx context.Context, name string, l Limits) error {
+	keys := cgroupKeys()
+	cpus := l.CPUs
+	if cpus == "" {
+		b, err := os.ReadFile("/sys/devices/system/cpu/online")
+		if err != nil {
+			return fmt.Errorf("%s: online CPUs: %w", name, err)
+		}
+		cpus = strings.TrimSpace(string(b))
+	}
+	mem, pids := keys.noMemory, "max"
+	if l.Memory > 0 {
+		mem = strconv.FormatInt(l.Memory, 10)
+	}
+	if l.Processes > 0 {
+		pids = strconv.FormatInt(l.Processes, 10)
+	}
+	for _, kv := range [][2]string{{"cpuset.cpus", cpus}, {keys.memory, mem}, {"pids.max", pids}} {
+		if err := m.cgroupSet(ctx, name, kv[0], kv[1]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// cgroupSet writes one cgroup file of a running container.
+func (m *Manager) cgroupSet(ctx context.Context, name, key, value string) error {
+	ctx, cancel := m.withTimeout(ctx)
+	defer cancel()
+	_, err := m.run(ctx, call{tool: "lxc-cgroup", name: name, args: m.args(name, "--", key, value)})
+	if err != nil {
+		return fmt.Errorf("%s: setting %s to %s: %w", name, key, value, err)
+	}
+	return nil
+}
+
+// CgroupValue reads one cgroup file of a running container (lxc-cgroup without a value).
+func (m *Manager) CgroupValue(ctx context.Context, name, key string) (string, error) {
+	ctx, cancel := m.withTimeout(ctx)
+	defer cancel()
+	out, err := m.run(ctx, call{tool: "lxc-cgroup", name: name, args: m.args(name, key)})
+	return strings.TrimSpace(out), err
+}
+
+// writeFileAtomic replaces path with data through a temporary file in its directory.
+func writeFileAtomic(path, data string, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".config-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.WriteString(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if fi, err := os.Stat(path); err == nil {
+		mode = fi.Mode().Perm()
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
