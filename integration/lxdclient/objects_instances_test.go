@@ -42,7 +42,7 @@ func TestInstanceObjectsWithLXC(t *testing.T) {
 			t.Fatalf("lxc config get c1 user.team = %q after set blue", got)
 		}
 		wantAll(t, "lxc config show c1", c.MustRun("config", "show", "c1"), "user.team: blue", `boot.autostart: "false"`, "- default")
-		c.WantFailure([]string{"config", "set", "c1", "limits.memory", "64MB"}, `config key "limits.memory" cannot change`)
+		c.WantFailure([]string{"config", "set", "c1", "security.privileged", "true"}, `config key "security.privileged" cannot change`)
 		c.MustRun("config", "unset", "c1", "user.team")
 		if out := c.MustRun("config", "show", "c1"); strings.Contains(out, "user.team") {
 			t.Fatalf("user.team after unset:\n%s", out)

@@ -55,9 +55,12 @@ func configJSON(c map[string]string) string {
 	return string(b)
 }
 
-// validInstanceConfig refuses volatile keys (the agent's own) and a boot.autostart that is
-// not a boolean, naming the key.
+// validInstanceConfig refuses volatile keys (the agent's own), a boot.autostart that is
+// not a boolean and a limit that does not parse, naming the key.
 func validInstanceConfig(c map[string]string) error {
+	if _, err := parseLimits(c); err != nil {
+		return err
+	}
 	for k, v := range c {
 		switch {
 		case strings.HasPrefix(k, "volatile."):
@@ -109,6 +112,10 @@ func (s *Service) autostartInstances(ctx context.Context) {
 			continue
 		}
 		if info, err := m.Info(ctx, row.name); err == nil && info.State == lxc.StateRunning {
+			continue
+		}
+		if err := s.refreshSettings(ctx, m, row); err != nil {
+			s.log.Warn("autostart failed", "instance", row.name, "err", err)
 			continue
 		}
 		if err := m.Start(ctx, row.name); err != nil {

@@ -130,7 +130,7 @@ func TestProfileDeletedDuringLaunch(t *testing.T) {
 		}
 	}
 
-	if _, err := s.expandProfiles(ctx, []string{"p1"}); err != nil {
+	if _, err := s.expand(ctx, []string{"p1"}, nil); err != nil {
 		t.Fatalf("launch reading p1: %v", err)
 	}
 	if code, resp := call(s, http.MethodDelete, "/1.0/profiles/p1", ""); code != http.StatusOK {

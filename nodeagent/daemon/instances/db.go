@@ -89,7 +89,7 @@ func (s *Service) placeInstance(ctx context.Context, name, image string, profile
 			return "", rest.Conflict("an instance named %q already exists", name)
 		}
 		if rest.IsConflict(err) {
-			if _, perr := s.expandProfiles(ctx, profiles); perr != nil {
+			if _, perr := s.expand(ctx, profiles, nil); perr != nil {
 				return "", perr
 			}
 			return "", rest.Conflict("instance %q: none of the members %s can take it", name, strings.Join(candidates, ", "))

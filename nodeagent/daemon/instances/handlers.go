@@ -34,14 +34,14 @@ func (s *Service) postInstance(w http.ResponseWriter, r *http.Request) error {
 		req.Profiles = []string{"default"}
 	}
 	ctx := r.Context()
-	if _, err := s.expandProfiles(ctx, req.Profiles); err != nil {
+	if err := validInstanceConfig(req.Config); err != nil {
+		return err
+	}
+	if _, err := s.expand(ctx, req.Profiles, req.Config); err != nil {
 		return err
 	}
 	candidates, err := s.launchCandidates(ctx, r.URL.Query().Get("target"))
 	if err != nil {
-		return err
-	}
-	if err := validInstanceConfig(req.Config); err != nil {
 		return err
 	}
 	owner, err := s.placeInstance(ctx, req.Name, req.Source, req.Profiles, candidates, req.Config)
@@ -138,15 +138,19 @@ func (s *Service) createLocal(ctx context.Context, req api.InstancesPost) (err e
 	if err != nil {
 		return err
 	}
-	spec, err := s.expandProfiles(ctx, req.Profiles)
+	ex, err := s.expand(ctx, req.Profiles, req.Config)
 	if err != nil {
 		return err
 	}
-	bridge, err := s.eth0Bridge(ctx, spec)
+	bridge, err := s.eth0Bridge(ctx, ex.launchSpec)
 	if err != nil {
 		return err
 	}
-	dir, err := s.makeRootfs(ctx, spec.pool, req.Name)
+	settings, err := s.settingsHere(ctx, ex)
+	if err != nil {
+		return err
+	}
+	dir, err := s.makeRootfs(ctx, ex.pool, req.Name)
 	if err != nil {
 		return err
 	}
@@ -163,7 +167,7 @@ func (s *Service) createLocal(ctx context.Context, req api.InstancesPost) (err e
 	if err := images.Unpack(ctx, fp, dir); err != nil {
 		return err
 	}
-	if err := m.Create(ctx, req.Name, lxc.CreateConfig{Rootfs: dir, Bridge: bridge, HWAddr: spec.hwaddr}); err != nil {
+	if err := m.Create(ctx, req.Name, lxc.CreateConfig{Rootfs: dir, Bridge: bridge, HWAddr: ex.hwaddr, Settings: settings}); err != nil {
 		return driverError(err)
 	}
 	if !req.NoStart {
@@ -293,7 +297,7 @@ func (s *Service) instanceViews(ctx context.Context, rows []instanceRow) (views 
 // viewOf merges a record with its live state.
 func viewOf(row instanceRow, live map[string]ownerInstance, problems map[string]string) api.Instance {
 	v := api.Instance{Name: row.name, Location: row.member, Image: row.image, CreatedAt: row.createdAt,
-		Profiles: strings.Split(row.profiles, ","), Config: row.config}
+		Profiles: profileList(row.profiles), Config: row.config}
 	switch in, ok := live[row.name]; {
 	case row.state == instCreating:
 		v.Status = api.InstanceCreating
@@ -402,7 +406,7 @@ func (s *Service) putInstanceState(w http.ResponseWriter, r *http.Request, row i
 	}
 	op, err := s.ops.Start(r, rest.Task{Description: act.desc, Resources: resources(row.name),
 		Run: func(ctx context.Context, _ rest.Op) error {
-			if err := s.changeState(ctx, m, row.name, put); err != nil {
+			if err := s.changeState(ctx, m, row, put); err != nil {
 				return err
 			}
 			s.events.Lifecycle(act.event, source(row.name), nil)
@@ -415,8 +419,15 @@ func (s *Service) putInstanceState(w http.ResponseWriter, r *http.Request, row i
 }
 
 // changeState runs a state action on this member's container and records the power state.
-func (s *Service) changeState(ctx context.Context, m *lxc.Manager, name string, put api.InstanceStatePut) error {
+// A start first gives the container what its profiles and config say now.
+func (s *Service) changeState(ctx context.Context, m *lxc.Manager, row instanceRow, put api.InstanceStatePut) error {
+	name := row.name
 	var err error
+	if put.Action == "start" {
+		if err := s.refreshSettings(ctx, m, row); err != nil {
+			return err
+		}
+	}
 	switch put.Action {
 	case "start":
 		err = m.Start(ctx, name)

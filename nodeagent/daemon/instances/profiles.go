@@ -2,8 +2,8 @@ package instances
 
 import (
 	"context"
+	"fmt"
 	"maps"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -187,14 +187,79 @@ func (s *Service) putProfile(w http.ResponseWriter, r *http.Request) error {
 	if err := checkProfile(p); err != nil {
 		return err
 	}
+	if err := s.replaceProfile(r.Context(), p); err != nil {
+		return err
+	}
+	if err := s.applyProfile(r.Context(), name); err != nil {
+		if rerr := s.replaceProfile(context.WithoutCancel(r.Context()), cur[0]); rerr != nil {
+			return fmt.Errorf("%w; putting the profile back failed: %v", err, rerr)
+		}
+		_ = s.applyProfile(context.WithoutCancel(r.Context()), name)
+		return err
+	}
+	return rest.WriteOK(w, nil, "")
+}
+
+// replaceProfile writes p over the profile of its name, in one raft entry.
+func (s *Service) replaceProfile(ctx context.Context, p api.Profile) error {
 	stmts := []store.Statement{
-		{SQL: `DELETE FROM profiles WHERE name = ?`, Args: []any{name}, Expect: store.Int64(1)},
+		{SQL: `DELETE FROM profiles WHERE name = ?`, Args: []any{p.Name}, Expect: store.Int64(1)},
 	}
 	stmts = append(stmts, ProfileStatements(p)...)
-	if _, err := s.db.Exec(r.Context(), stmts...); err != nil {
-		if rest.IsConflict(err) {
-			return rest.NotFound("no profile named %q", name)
+	_, err := s.db.Exec(ctx, stmts...)
+	if rest.IsConflict(err) {
+		return rest.NotFound("no profile named %q", p.Name)
+	}
+	return err
+}
+
+// applyProfile has the owner of every instance using the profile give its container what
+// the profile says now (limits at once; further devices only while it is stopped). An
+// OFFLINE owner gets it when it next starts the container; the first failure of an ONLINE
+// owner is returned, naming the instance.
+func (s *Service) applyProfile(ctx context.Context, profile string) error {
+	rows, err := s.instances(ctx, "")
+	if err != nil {
+		return err
+	}
+	for _, row := range rows {
+		if row.state != instCreated || !slices.Contains(profileList(row.profiles), profile) {
+			continue
 		}
+		if err := s.applyOn(ctx, row); err != nil {
+			return fmt.Errorf("profile %s: instance %s on member %s: %w", profile, row.name, row.member, err)
+		}
+	}
+	return nil
+}
+
+// applyOn has the instance's owner refresh its container's settings.
+func (s *Service) applyOn(ctx context.Context, row instanceRow) error {
+	if row.member == s.members.Self() {
+		m, _, err := s.drivers()
+		if err != nil {
+			return err
+		}
+		return s.refreshSettings(ctx, m, row)
+	}
+	if err := s.members.RequireOnline(ctx, row.member); err != nil {
+		s.log.Info("instance settings left for its owner's next start", "instance", row.name, "member", row.member, "err", err)
+		return nil
+	}
+	c, err := s.peers.Client(row.address)
+	if err != nil {
+		return err
+	}
+	return c.CallHeaders(ctx, http.MethodPost, "/internal/instances/"+row.name+"/settings", nil, nil, nil)
+}
+
+// postSettings is the owner's part of applyOn.
+func (s *Service) postSettings(w http.ResponseWriter, r *http.Request, row instanceRow) error {
+	m, _, err := s.drivers()
+	if err != nil {
+		return err
+	}
+	if err := s.refreshSettings(r.Context(), m, row); err != nil {
 		return err
 	}
 	return rest.WriteOK(w, nil, "")
@@ -242,10 +307,19 @@ func checkProfile(p api.Profile) error {
 	}
 	for dev, kv := range p.Devices {
 		switch kv["type"] {
-		case "disk", "nic":
+		case "disk":
+			if kv["path"] != "/" {
+				if err := checkDisk(dev, kv); err != nil {
+					return rest.BadRequest("profile %s: %v", p.Name, err)
+				}
+			}
+		case "nic":
 		default:
 			return rest.BadRequest("profile %s: device %s: type %q (disk or nic)", p.Name, dev, kv["type"])
 		}
+	}
+	if _, err := parseLimits(p.Config); err != nil {
+		return rest.BadRequest("profile %s: %v", p.Name, err)
 	}
 	return nil
 }
@@ -261,66 +335,12 @@ type launchSpec struct {
 	hwaddr string
 }
 
-// expandProfiles merges the profiles in order (later ones win per device) into the root
-// disk's pool and eth0's network or parent bridge. Missing profiles are refused, naming them.
-func (s *Service) expandProfiles(ctx context.Context, names []string) (launchSpec, error) {
-	spec := launchSpec{pool: "default"}
-	devices := map[string]map[string]string{}
-	for _, n := range names {
-		if n == "default" {
-			if err := s.ensureDefaultProfile(ctx); err != nil {
-				return spec, err
-			}
-		}
-		ps, err := s.profiles(ctx, n)
-		if err != nil {
-			return spec, err
-		}
-		if len(ps) == 0 {
-			return spec, rest.NotFound("no profile named %q", n)
-		}
-		for dev, kv := range ps[0].Devices {
-			devices[dev] = kv
-		}
-	}
-	for _, kv := range devices {
-		switch {
-		case kv["type"] == "disk" && kv["path"] == "/" && kv["pool"] != "":
-			spec.pool = kv["pool"]
-		case kv["type"] == "nic" && (kv["name"] == "eth0" || kv["name"] == ""):
-			spec.parent, spec.network, spec.hwaddr = kv["parent"], kv["network"], kv["hwaddr"]
-			if spec.network != "" {
-				spec.parent = ""
-			}
-		}
-	}
-	return spec, nil
-}
-
-// eth0Bridge is the host bridge eth0 goes on, "" for no eth0: a managed network's bridge,
-// which must be Created on this member, or an existing parent bridge.
+// eth0Bridge is the host bridge eth0 goes on, "" for no eth0 (see bridgeHere).
 func (s *Service) eth0Bridge(ctx context.Context, spec launchSpec) (string, error) {
-	me := s.members.Self()
-	switch {
-	case spec.network != "":
-		e, ok, err := s.entities.Network(ctx, spec.network)
-		if err != nil {
-			return "", err
-		}
-		if !ok {
-			return "", rest.NotFound("network %q of eth0 does not exist", spec.network)
-		}
-		if !e.CreatedOn(me) {
-			return "", rest.Conflict("network %q of eth0 is not created on member %s", spec.network, me)
-		}
-		return spec.network, nil
-	case spec.parent != "":
-		if _, err := net.InterfaceByName(spec.parent); err != nil {
-			return "", rest.Conflict("bridge %q of eth0 does not exist on member %s", spec.parent, me)
-		}
-		return spec.parent, nil
+	if spec.network == "" && spec.parent == "" {
+		return "", nil
 	}
-	return "", nil
+	return s.bridgeHere(ctx, "eth0", spec)
 }
 
 // ProfileStatements record a new profile with its config and devices (a POST, or a

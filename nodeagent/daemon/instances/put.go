@@ -13,10 +13,15 @@ import (
 )
 
 // This file is PUT and PATCH /1.0/instances/{name} as LXD's clients send them (`lxc
-// config set/unset/edit`, an operation): the keys that are only read from the database
-// (user.*, boot.autostart, boot.host_shutdown_timeout) can change; profiles, devices and
-// the other fields of LXD's InstancePut cannot (refused naming the field or key), since
-// they are applied when the container is made. Volatile keys stay the agent's.
+// config set/unset/edit`, `lxc profile add/remove/assign`), handled by the member that owns
+// the instance: the config keys that are only read from the database (user.*,
+// boot.autostart, boot.host_shutdown_timeout), the limits (applied to a running container
+// at once) and the profiles can change; a change of profiles that would move the root disk
+// or change eth0 is refused, and so is one that changes the further devices of a running
+// container (stop it first), naming what. The container is changed first, then the record;
+// if the record cannot be written the container gets its old settings back. Instance-level
+// devices and the other fields of LXD's InstancePut are refused naming the field. Volatile
+// keys stay the agent's.
 
 // instancePut is LXD's InstancePut.
 type instancePut struct {
@@ -31,24 +36,13 @@ type instancePut struct {
 
 // editableKey reports whether an instance's config key may change after creation.
 func editableKey(k string) bool {
-	return strings.HasPrefix(k, "user.") || k == keyAutostart || k == keyShutdownTimeout
+	return strings.HasPrefix(k, "user.") || k == keyAutostart || k == keyShutdownTimeout || limitsKey(k)
 }
 
-// putInstance is PUT and PATCH /1.0/instances/{name}.
-func (s *Service) putInstance(w http.ResponseWriter, r *http.Request) error {
+// putInstance is PUT and PATCH /1.0/instances/{name}, on the instance's owner.
+func (s *Service) putInstance(w http.ResponseWriter, r *http.Request, row instanceRow) error {
 	ctx := r.Context()
-	name, err := rest.PathName(r)
-	if err != nil {
-		return err
-	}
-	rows, err := s.instances(ctx, name)
-	if err != nil {
-		return err
-	}
-	if len(rows) == 0 {
-		return rest.NotFound("no instance named %q", name)
-	}
-	live, _ := s.instanceViews(ctx, rows)
+	live, _ := s.instanceViews(ctx, []instanceRow{row})
 	views, err := s.withLXDFields(ctx, live)
 	if err != nil {
 		return err
@@ -59,26 +53,66 @@ func (s *Service) putInstance(w http.ResponseWriter, r *http.Request) error {
 	}
 	put := instancePut{Profiles: cur.Profiles}
 	if r.Method == http.MethodPatch {
-		put.Config = maps.Clone(rows[0].config)
+		put.Config = maps.Clone(row.config)
 	}
 	if err := rest.DecodeBody(r, &put); err != nil {
 		return err
 	}
 	if r.Method == http.MethodPatch {
-		put.Config = mergeConfig(rows[0].config, put.Config)
+		put.Config = mergeConfig(row.config, put.Config)
 	}
-	next, err := checkInstancePut(cur, rows[0].config, put)
+	next, err := checkInstancePut(cur, row.config, put)
 	if err != nil {
 		return err
 	}
-	op, err := s.ops.Start(r, rest.Task{Description: "Updating instance", Resources: resources(name),
+	m, _, err := s.drivers()
+	if err != nil {
+		return err
+	}
+	old, err := s.expand(ctx, cur.Profiles, userConfig(row.config))
+	if err != nil {
+		return err
+	}
+	ex, err := s.expand(ctx, put.Profiles, userConfig(next))
+	if err != nil {
+		return err
+	}
+	if err := fixedAtLaunch(old.launchSpec, ex.launchSpec); err != nil {
+		return err
+	}
+	set, err := s.settingsHere(ctx, ex)
+	if err != nil {
+		return err
+	}
+	op, err := s.ops.Start(r, rest.Task{Description: "Updating instance", Resources: resources(row.name),
 		Run: func(ctx context.Context, _ rest.Op) error {
-			return s.writeInstanceConfig(ctx, name, next)
+			if err := m.Apply(ctx, row.name, set); err != nil {
+				return driverError(err)
+			}
+			err := s.writeInstanceConfig(ctx, row.name, next, put.Profiles)
+			if err != nil {
+				if rerr := s.refreshSettings(context.WithoutCancel(ctx), m, row); rerr != nil {
+					s.log.Warn("giving an instance its settings back after a failed update", "instance", row.name, "err", rerr)
+				}
+			}
+			return err
 		}})
 	if err != nil {
 		return err
 	}
 	return rest.WriteAsync(w, op)
+}
+
+// fixedAtLaunch refuses a change of what the container was made with: the root disk's
+// pool and eth0's network, bridge and MAC address.
+func fixedAtLaunch(old, next launchSpec) error {
+	switch {
+	case old.pool != next.pool:
+		return rest.BadRequest("profiles: the root disk would move from pool %q to %q (an instance's root disk stays where it was made)", old.pool, next.pool)
+	case old.network != next.network || old.parent != next.parent || old.hwaddr != next.hwaddr:
+		return rest.BadRequest("profiles: eth0 would change (network %q, parent %q → network %q, parent %q); eth0 stays as the instance was made", old.network, old.parent, next.network, next.parent)
+	}
+	return nil
 }
 
 // mergeConfig is cur overlaid with patch (PATCH keeps what the body leaves out).
@@ -103,8 +137,8 @@ func checkInstancePut(cur api.Instance, curConfig map[string]string, put instanc
 		return nil, rest.BadRequest("ephemeral, stateful: not supported")
 	case put.Description != "":
 		return nil, rest.BadRequest("description: instance descriptions are not supported")
-	case !slices.Equal(put.Profiles, cur.Profiles):
-		return nil, rest.BadRequest("profiles: changing an instance's profiles is not supported (%s)", strings.Join(cur.Profiles, ","))
+	case slices.Contains(put.Profiles, "") || len(put.Profiles) != len(slices.Compact(slices.Sorted(slices.Values(put.Profiles)))):
+		return nil, rest.BadRequest("profiles: %q names a profile twice or an empty one", strings.Join(put.Profiles, ","))
 	}
 	next := map[string]string{}
 	for k, v := range put.Config {
@@ -118,7 +152,7 @@ func checkInstancePut(cur api.Instance, curConfig map[string]string, put instanc
 		}
 	}
 	if k, ok := rest.ChangedKey(curConfig, next, editableKey); ok {
-		return nil, rest.BadRequest("config key %q cannot change after the instance was made (only user.*, %s and %s)", k, keyAutostart, keyShutdownTimeout)
+		return nil, rest.BadRequest("config key %q cannot change after the instance was made (only user.*, limits.cpu, limits.memory, limits.processes, %s and %s)", k, keyAutostart, keyShutdownTimeout)
 	}
 	user := maps.Clone(next)
 	for k := range user {
@@ -129,22 +163,19 @@ func checkInstancePut(cur api.Instance, curConfig map[string]string, put instanc
 	return next, validInstanceConfig(user)
 }
 
-// writeInstanceConfig replaces the instance's non-volatile config keys with next's, in one
-// statement that keeps the volatile keys the row holds when it applies (a power state
-// recorded meanwhile survives).
-func (s *Service) writeInstanceConfig(ctx context.Context, name string, next map[string]string) error {
-	user := map[string]string{}
-	for k, v := range next {
-		if !strings.HasPrefix(k, "volatile.") {
-			user[k] = v
-		}
-	}
+// writeInstanceConfig replaces the instance's non-volatile config keys with next's and its
+// profiles, in one statement that keeps the volatile keys the row holds when it applies (a
+// power state recorded meanwhile survives) and that writes nothing if one of the profiles
+// was deleted meanwhile.
+func (s *Service) writeInstanceConfig(ctx context.Context, name string, next map[string]string, profiles []string) error {
+	plist, nprof := profileSet(profiles)
 	_, err := s.db.Exec(ctx, store.Statement{SQL: `UPDATE instances SET config = (SELECT json_group_object(key, value) FROM (
 			SELECT key, value FROM json_each(instances.config) WHERE key LIKE 'volatile.%'
-			UNION ALL SELECT key, value FROM json_each(?))) WHERE name = ?`,
-		Args: []any{configJSON(user), name}, Expect: store.Int64(1)})
+			UNION ALL SELECT key, value FROM json_each(?))), profiles = ?
+			WHERE name = ? AND (SELECT count(*) FROM profiles p WHERE instr(?, ',' || p.name || ',') > 0) = ?`,
+		Args: []any{configJSON(userConfig(next)), strings.Join(profiles, ","), name, plist, nprof}, Expect: store.Int64(1)})
 	if rest.IsConflict(err) {
-		return rest.NotFound("no instance named %q", name)
+		return rest.Conflict("instance %q: it or one of the profiles %s was deleted meanwhile", name, strings.Join(profiles, ", "))
 	}
 	if err == nil {
 		s.events.Lifecycle("instance-updated", source(name), nil)

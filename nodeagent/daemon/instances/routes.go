@@ -8,8 +8,8 @@ func (s *Service) Routes(m Router) {
 	m.Handle("GET /1.0/instances", rest.Trusted, s.getInstances)
 	m.Handle("POST /1.0/instances", rest.Trusted, s.postInstance)
 	m.Handle("GET /1.0/instances/{name}", rest.Trusted, s.getInstance)
-	m.Handle("PUT /1.0/instances/{name}", rest.Trusted, s.putInstance)
-	m.Handle("PATCH /1.0/instances/{name}", rest.Trusted, s.putInstance)
+	m.Handle("PUT /1.0/instances/{name}", rest.Trusted, s.onOwner(s.putInstance))
+	m.Handle("PATCH /1.0/instances/{name}", rest.Trusted, s.onOwner(s.putInstance))
 	m.Handle("GET /1.0/instances/{name}/state", rest.Trusted, s.getInstance)
 	m.Handle("GET /1.0/instances/{name}/snapshots", rest.Trusted, s.getSnapshots)
 	// LXD's older URLs, which pylxd 2.2 uses: the same objects (every instance is a container).
@@ -28,6 +28,7 @@ func (s *Service) Routes(m Router) {
 	m.Handle("DELETE /1.0/instances/{name}/files", rest.Trusted, s.onOwner(s.deleteFile))
 	m.Handle("GET /internal/instances", rest.Member, s.getInternalInstances)
 	m.Handle("POST /internal/instances", rest.Member, s.postInternalInstance)
+	m.Handle("POST /internal/instances/{name}/settings", rest.Member, s.onOwner(s.postSettings))
 
 	m.Handle("GET /1.0/profiles", rest.Trusted, s.getProfiles)
 	m.Handle("POST /1.0/profiles", rest.Trusted, s.postProfile)

@@ -1,0 +1,159 @@
+package lxdclient
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// A container's limits as its cgroups on the host hold them (cgroup v1 controller and file,
+// cgroup v2 file).
+var (
+	memoryLimit = cgroupFile{"memory", "memory.limit_in_bytes", "memory.max"}
+	pidsLimit   = cgroupFile{"pids", "pids.max", "pids.max"}
+	cpuset      = cgroupFile{"cpuset", "cpuset.cpus", "cpuset.cpus"}
+)
+
+// cgroupFile is one limit's file under cgroup v1 (controller, v1) and v2.
+type cgroupFile struct{ controller, v1, v2 string }
+
+// read is the file's content for the process pid (the container's init, seen from the host).
+func (f cgroupFile) read(pid string) (string, error) {
+	b, err := os.ReadFile("/proc/" + pid + "/cgroup")
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		var path string
+		switch {
+		case slices.Contains(strings.Split(parts[1], ","), f.controller):
+			path = filepath.Join("/sys/fs/cgroup", f.controller, parts[2], f.v1)
+		case parts[0] == "0" && parts[1] == "" && !hasV1(string(b), f.controller):
+			path = filepath.Join("/sys/fs/cgroup", parts[2], f.v2)
+		default:
+			continue
+		}
+		v, err := os.ReadFile(path)
+		return strings.TrimSpace(string(v)), err
+	}
+	return "", fmt.Errorf("pid %s: no %s cgroup", pid, f.controller)
+}
+
+// hasV1 reports whether a /proc/PID/cgroup content lists controller in a v1 hierarchy.
+func hasV1(procCgroup, controller string) bool {
+	for _, line := range strings.Split(procCgroup, "\n") {
+		if parts := strings.SplitN(line, ":", 3); len(parts) == 3 && slices.Contains(strings.Split(parts[1], ","), controller) {
+			return true
+		}
+	}
+	return false
+}
+
+// pidRE finds init's PID in `lxc info`.
+var pidRE = regexp.MustCompile(`(?m)^PID: (\d+)$`)
+
+// TestInstanceSettingsWithLXC changes a running container's limits with the real lxc
+// client through a member that does not own it (the owner applies them at once: the
+// container's cgroups show them), adds a profile that carries a limit, changes that
+// profile (the change reaches the container), and adds a profile with a disk device: refused
+// while the container runs (nothing changed), applied after a stop, the host directory
+// mounted inside after the start. Bad values are refused naming the key, changing nothing.
+func TestInstanceSettingsWithLXC(t *testing.T) {
+	NeedLXC(t)
+	ms := instanceCluster(t)
+	ms[0].MustRun("launch", "busybox", "c1", "--target", "node2")
+	c := NewLXC(t)
+	c.AddRemoteTrusted("orch", ms[0])
+	inside := func(cmd string) string {
+		t.Helper()
+		return strings.TrimSpace(c.MustRun("exec", "c1", "--", "sh", "-c", cmd))
+	}
+	limit := func(f cgroupFile) string {
+		t.Helper()
+		m := pidRE.FindStringSubmatch(c.MustRun("info", "c1"))
+		if m == nil {
+			t.Fatal("no PID in lxc info c1")
+		}
+		v, err := f.read(m[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+
+	c.MustRun("config", "set", "c1", "limits.memory", "128MiB")
+	c.MustRun("config", "set", "c1", "limits.processes", "100")
+	c.MustRun("config", "set", "c1", "limits.cpu", "1")
+	if got := limit(memoryLimit); got != "134217728" {
+		t.Fatalf("memory limit inside c1 = %q after limits.memory=128MiB", got)
+	}
+	if got := limit(pidsLimit); got != "100" {
+		t.Fatalf("pids.max inside c1 = %q after limits.processes=100", got)
+	}
+	if got := limit(cpuset); got != "0" {
+		t.Fatalf("cpuset inside c1 = %q after limits.cpu=1", got)
+	}
+	wantAll(t, "lxc config show c1", c.MustRun("config", "show", "c1"), "limits.memory: 128MiB", `limits.processes: "100"`)
+
+	c.WantFailure([]string{"config", "set", "c1", "limits.memory", "lots"}, "limits.memory", `"lots" is not a size`)
+	c.WantFailure([]string{"config", "set", "c1", "limits.cpu", "0-x"}, "limits.cpu")
+	c.WantFailure([]string{"config", "set", "c1", "security.nesting", "true"}, `config key "security.nesting" cannot change`)
+	if got := limit(memoryLimit); got != "134217728" {
+		t.Fatalf("memory limit inside c1 = %q after refused changes", got)
+	}
+
+	// A profile's limit applies once the instance has the profile and the instance itself
+	// no longer sets it; a change of the profile reaches the running container.
+	c.MustRun("config", "unset", "c1", "limits.memory")
+	if got := limit(memoryLimit); got == "134217728" {
+		t.Fatalf("memory limit inside c1 still %s after unset", got)
+	}
+	c.MustRun("profile", "create", "small")
+	c.MustRun("profile", "set", "small", "limits.memory", "96MiB")
+	c.MustRun("profile", "add", "c1", "small")
+	if got := limit(memoryLimit); got != "100663296" {
+		t.Fatalf("memory limit inside c1 = %q after adding profile small (96MiB)", got)
+	}
+	c.MustRun("profile", "set", "small", "limits.memory", "80MiB")
+	if got := limit(memoryLimit); got != "83886080" {
+		t.Fatalf("memory limit inside c1 = %q after profile small set to 80MiB", got)
+	}
+	c.WantFailure([]string{"profile", "set", "small", "limits.memory", "1KB"}, "limits.memory", "below 4MiB")
+	c.WantFailure([]string{"profile", "delete", "small"}, "c1")
+
+	// Devices: a disk from a profile, refused while running, applied after a stop.
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "hello"), []byte("from the host\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.MustRun("profile", "create", "data")
+	c.MustRun("profile", "device", "add", "data", "data", "disk", "source="+dir, "path=/srv/data", "readonly=true")
+	c.WantFailure([]string{"profile", "add", "c1", "data"}, "running", "stop it first")
+	if out := c.MustRun("config", "show", "c1"); strings.Contains(out, "- data") {
+		t.Fatalf("a refused profile add was recorded:\n%s", out)
+	}
+	c.MustRun("stop", "c1", "--force")
+	c.MustRun("profile", "add", "c1", "data")
+	c.MustRun("start", "c1")
+	if got := inside("cat /srv/data/hello"); got != "from the host" {
+		t.Fatalf("/srv/data/hello inside c1 = %q", got)
+	}
+	if got := limit(memoryLimit); got != "83886080" {
+		t.Fatalf("memory limit inside c1 = %q after a restart", got)
+	}
+	c.WantFailure([]string{"config", "device", "add", "c1", "more", "disk", "source=" + dir, "path=/srv/more"}, "devices")
+	c.MustRun("stop", "c1", "--force")
+	c.MustRun("profile", "remove", "c1", "data")
+	c.MustRun("start", "c1")
+	if got := inside("ls /srv/data 2>/dev/null | wc -l"); got != "0" {
+		t.Fatalf("/srv/data still mounted after the profile was removed: %q entries", got)
+	}
+}
