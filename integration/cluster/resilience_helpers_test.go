@@ -14,7 +14,7 @@ import (
 	"orch/nodeagent/api"
 )
 
-// upgradedBin is the nodeagent binary built with the schemav2 tag (schema 2), built once per
+// upgradedBin is the nodeagent binary built with the schemav2 tag (one more schema update), built once per
 // test binary on first use.
 var upgradedBin = sync.OnceValues(func() (string, error) {
 	out := filepath.Join(agenttest.BinDir(), "nodeagent-schemav2")

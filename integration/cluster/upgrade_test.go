@@ -13,13 +13,14 @@ import (
 	"orch/integration/agenttest"
 	"orch/internal/wait"
 	"orch/nodeagent/api"
+	orchschema "orch/nodeagent/schema"
 )
 
 // TestRollingUpgrade restarts the members of a three-member cluster one by one on a binary
 // with one more schema update (tag schemav2). Each upgraded member is BLOCKED until the last
 // one is upgraded: it refuses writes saying on whom it waits, and the members not yet
 // upgraded keep serving and list it BLOCKED. After the last upgrade every member serves
-// without a restart, the database is at schema 2 with the update applied exactly once, and
+// without a restart, the database is at the schemav2 build's schema with the update applied exactly once, and
 // no row is lost. A member restarted on the old binary then says "upgrade required".
 func TestRollingUpgrade(t *testing.T) {
 	binB := upgraded(t)
@@ -57,7 +58,7 @@ func TestRollingUpgrade(t *testing.T) {
 		}
 	}
 	for _, m := range ms {
-		wait.For(t, 10*time.Second, m.Name+"'s replica at schema 2", func() error { return checkSchema2(m) })
+		wait.For(t, 10*time.Second, m.Name+"'s replica at the schemav2 build's schema", func() error { return checkSchema2(m) })
 	}
 	want := map[string]string{}
 	for i, m := range ms {
@@ -105,7 +106,8 @@ func checkBlocked(t *testing.T, u *agenttest.Agent, waiting []string) {
 	}
 }
 
-// checkSchema2 checks a's replica: schema_version 2, and the schemav2 update applied once.
+// checkSchema2 checks a's replica: the schemav2 build's schema_version (this build's + 1),
+// and the schemav2 update applied once.
 func checkSchema2(a *agenttest.Agent) error {
 	db, err := sql.Open("sqlite3", "file:"+filepath.Join(a.Dir, "database", "global.db")+"?mode=ro&_busy_timeout=5000")
 	if err != nil {
@@ -118,7 +120,7 @@ func checkSchema2(a *agenttest.Agent) error {
 	if err := db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'schema_version'`).Scan(&schema); err != nil {
 		return err
 	}
-	if schema != 2 {
+	if schema != orchschema.Latest()+1 {
 		return fmt.Errorf("schema_version %d", schema)
 	}
 	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM schema_probe`).Scan(&probes); err != nil {

@@ -65,7 +65,8 @@ var pidRE = regexp.MustCompile(`(?m)^PID: (\d+)$`)
 // container's cgroups show them), adds a profile that carries a limit, changes that
 // profile (the change reaches the container), and adds a profile with a disk device: refused
 // while the container runs (nothing changed), applied after a stop, the host directory
-// mounted inside after the start. Bad values are refused naming the key, changing nothing.
+// mounted inside after the start; the same with the instance's own devices (a host path,
+// an attached custom volume). Bad values are refused naming the key, changing nothing.
 func TestInstanceSettingsWithLXC(t *testing.T) {
 	NeedLXC(t)
 	ms := instanceCluster(t)
@@ -149,11 +150,39 @@ func TestInstanceSettingsWithLXC(t *testing.T) {
 	if got := limit(memoryLimit); got != "83886080" {
 		t.Fatalf("memory limit inside c1 = %q after a restart", got)
 	}
-	c.WantFailure([]string{"config", "device", "add", "c1", "more", "disk", "source=" + dir, "path=/srv/more"}, "devices")
 	c.MustRun("stop", "c1", "--force")
 	c.MustRun("profile", "remove", "c1", "data")
 	c.MustRun("start", "c1")
 	if got := inside("ls /srv/data 2>/dev/null | wc -l"); got != "0" {
 		t.Fatalf("/srv/data still mounted after the profile was removed: %q entries", got)
+	}
+
+	// The instance's own devices: a host directory and a custom volume (lxc storage volume
+	// attach), refused while running, then given at the next start; an attached volume
+	// lists c1 in used_by and cannot be deleted until detached; eth0 cannot be overridden.
+	c.WantFailure([]string{"config", "device", "add", "c1", "more", "disk", "source=" + dir, "path=/srv/more"}, "running", "stop it first")
+	if out := c.MustRun("config", "show", "c1"); strings.Contains(out, "/srv/more") {
+		t.Fatalf("a refused device add was recorded:\n%s", out)
+	}
+	c.MustRun("storage", "volume", "create", "default", "vol1", "--target", "node2")
+	c.MustRun("stop", "c1", "--force")
+	c.MustRun("config", "device", "add", "c1", "more", "disk", "source="+dir, "path=/srv/more")
+	c.MustRun("storage", "volume", "attach", "default", "vol1", "c1", "/srv/vol")
+	c.WantFailure([]string{"config", "device", "add", "c1", "bad", "disk", "source=relative", "path=/srv/bad"}, "device bad", "not an absolute host path")
+	c.WantFailure([]string{"config", "device", "override", "c1", "eth0", "hwaddr=00:16:3e:00:00:01"}, "eth0")
+	c.MustRun("start", "c1")
+	if got := inside("cat /srv/more/hello; echo kept > /srv/vol/f; cat /srv/vol/f"); got != "from the host\nkept" {
+		t.Fatalf("inside c1 with its own devices: %q", got)
+	}
+	wantAll(t, "lxc config show c1", c.MustRun("config", "show", "c1"), "more:", "source: "+dir, "vol1")
+	wantAll(t, "lxc storage volume show", c.MustRun("storage", "volume", "show", "default", "vol1", "--target", "node2"), "used_by:", "- /1.0/instances/c1")
+	c.WantFailure([]string{"storage", "volume", "delete", "default", "vol1", "--target", "node2"}, "in use", "/1.0/instances/c1")
+	c.MustRun("stop", "c1", "--force")
+	c.MustRun("storage", "volume", "detach", "default", "vol1", "c1")
+	c.MustRun("config", "device", "remove", "c1", "more")
+	c.MustRun("storage", "volume", "delete", "default", "vol1", "--target", "node2")
+	c.MustRun("start", "c1")
+	if got := inside("cat /srv/vol/f /srv/more/hello 2>/dev/null | wc -l"); got != "0" {
+		t.Fatalf("devices still there after detach and remove: %q entries", got)
 	}
 }

@@ -59,7 +59,7 @@ type Instance struct {
 	StatusCode int `json:"status_code" yaml:"status_code"`
 	// Description is always "" (not stored).
 	Description string `json:"description" yaml:"description"`
-	// Devices of the instance itself (its devices come from its profiles: always {}).
+	// Devices of the instance itself, over its profiles'.
 	Devices map[string]map[string]string `json:"devices" yaml:"devices"`
 	// ExpandedConfig is the profiles' config, in order, overlaid with the instance's.
 	ExpandedConfig map[string]string `json:"expanded_config" yaml:"expanded_config"`
@@ -161,6 +161,9 @@ type InstancesPost struct {
 	// Config is the instance's configuration (LXD's keys, e.g. boot.autostart=true), as
 	// `launch -c KEY=VALUE` sets it. Keys starting with volatile. are the agent's own.
 	Config map[string]string `json:"config,omitempty" yaml:"config,omitempty"`
+	// Devices are the instance's own devices (LXD's `launch --device`, `-s`), over its
+	// profiles'.
+	Devices map[string]map[string]string `json:"devices,omitempty" yaml:"devices,omitempty"`
 }
 
 // InstanceStatePut is the body of PUT /1.0/instances/{name}/state.

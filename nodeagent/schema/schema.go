@@ -45,6 +45,9 @@ CREATE TABLE profiles_config (profile_id INTEGER NOT NULL REFERENCES profiles(id
 CREATE TABLE profiles_devices (profile_id INTEGER NOT NULL REFERENCES profiles(id) ON DELETE CASCADE,
   device TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, UNIQUE(profile_id, device, key));
 ` + instancesV1 + storageV1 + membersInfoV1,
+	// 1 → 2: devices set on an instance itself (LXD's instance devices: `lxc config device
+	// add`, `lxc storage volume attach`), a JSON object of device name → its keys.
+	`ALTER TABLE instances ADD COLUMN devices TEXT NOT NULL DEFAULT '{}'`,
 }
 
 // Latest is the schema version this package can build.

@@ -2,6 +2,7 @@ package entity
 
 import (
 	"context"
+	"encoding/json"
 	"net/url"
 	"strings"
 
@@ -30,6 +31,9 @@ func (s *Service) poolUsers(ctx context.Context) (map[string][]string, error) {
 		}
 		out[pool] = append(out[pool], u)
 	}
+	if err := s.addInstanceDeviceUsers(ctx, out, "pool"); err != nil {
+		return nil, err
+	}
 	return out, s.addProfileUsers(ctx, out, []string{"pool"}, false)
 }
 
@@ -37,7 +41,78 @@ func (s *Service) poolUsers(ctx context.Context) (map[string][]string, error) {
 // parent=) and the instances made from them.
 func (s *Service) networkUsers(ctx context.Context) (map[string][]string, error) {
 	out := map[string][]string{}
+	if err := s.addInstanceDeviceUsers(ctx, out, "network", "parent"); err != nil {
+		return nil, err
+	}
 	return out, s.addProfileUsers(ctx, out, []string{"network", "parent"}, true)
+}
+
+// addInstanceDeviceUsers adds to out, for each value of keys in an instance's own devices,
+// that instance.
+func (s *Service) addInstanceDeviceUsers(ctx context.Context, out map[string][]string, keys ...string) error {
+	rows, err := s.db.Query(ctx, `SELECT i.name, d.value FROM instances i, json_each(i.devices) d ORDER BY i.name`)
+	if err != nil {
+		return err
+	}
+	for _, r := range rows {
+		var kv map[string]string
+		if json.Unmarshal([]byte(db.Str(r[1])), &kv) != nil {
+			continue
+		}
+		for _, k := range keys {
+			if ent := kv[k]; ent != "" && !(k == "pool" && kv["path"] != "/" && kv["source"] != "") {
+				out[ent] = appendOnce(out[ent], "/1.0/instances/"+url.PathEscape(db.Str(r[0])))
+			}
+		}
+	}
+	return nil
+}
+
+// volumeUsers are the URLs of what attaches the custom volume vol of pool on member: the
+// instances on that member whose own disk devices name it, and the profiles whose disk
+// devices do (with the instances on that member using them).
+func (s *Service) volumeUsers(ctx context.Context, pool, vol, member string) ([]string, error) {
+	names := func(kv map[string]string) bool { return kv["type"] == "disk" && kv["pool"] == pool && kv["source"] == vol }
+	rows, err := s.db.Query(ctx, `SELECT i.name, m.name, d.value, i.profiles FROM instances i JOIN members m ON m.id = i.member_id,
+		json_each(i.devices) d ORDER BY i.name`)
+	if err != nil {
+		return nil, err
+	}
+	out := []string{}
+	for _, r := range rows {
+		var kv map[string]string
+		if db.Str(r[1]) == member && json.Unmarshal([]byte(db.Str(r[2])), &kv) == nil && names(kv) {
+			out = appendOnce(out, "/1.0/instances/"+url.PathEscape(db.Str(r[0])))
+		}
+	}
+	profs, err := s.db.Query(ctx, `SELECT p.name, a.value, b.value FROM profiles_devices a
+		JOIN profiles_devices b ON b.profile_id = a.profile_id AND b.device = a.device AND b.key = 'source'
+		JOIN profiles p ON p.id = a.profile_id WHERE a.key = 'pool' ORDER BY p.name`)
+	if err != nil {
+		return nil, err
+	}
+	using := map[string]bool{}
+	for _, r := range profs {
+		if db.Str(r[1]) == pool && db.Str(r[2]) == vol {
+			using[db.Str(r[0])] = true
+			out = appendOnce(out, "/1.0/profiles/"+url.PathEscape(db.Str(r[0])))
+		}
+	}
+	if len(using) == 0 {
+		return out, nil
+	}
+	insts, err := s.db.Query(ctx, `SELECT i.name, i.profiles FROM instances i JOIN members m ON m.id = i.member_id WHERE m.name = ? ORDER BY i.name`, member)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range insts {
+		for _, prof := range strings.Split(db.Str(r[1]), ",") {
+			if using[prof] {
+				out = appendOnce(out, "/1.0/instances/"+url.PathEscape(db.Str(r[0])))
+			}
+		}
+	}
+	return out, nil
 }
 
 // addProfileUsers adds to out, for each value of a profile device key in keys, that

@@ -128,7 +128,9 @@ func (s *Service) getVolumes(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := make([]api.StorageVolume, len(vs))
 	for i, v := range vs {
-		out[i] = v.api()
+		if out[i], err = s.volumeAPI(r.Context(), v); err != nil {
+			return err
+		}
 	}
 	prefix := "/1.0/storage-pools/" + url.PathEscape(e.name) + "/volumes"
 	return rest.WriteList(w, r, prefix, out, func(v api.StorageVolume) string { return v.Type + "/" + v.Name })
@@ -139,8 +141,22 @@ func (s *Service) getVolume(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	av := v.api()
+	av, err := s.volumeAPI(r.Context(), v)
+	if err != nil {
+		return err
+	}
 	return rest.WriteOK(w, av, rest.ETag(av.Writable()))
+}
+
+// volumeAPI is v as LXD shows it, with used_by for a custom volume.
+func (s *Service) volumeAPI(ctx context.Context, v volumeRow) (api.StorageVolume, error) {
+	av := v.api()
+	if v.typ != string(storage.VolumeCustom) {
+		return av, nil
+	}
+	users, err := s.volumeUsers(ctx, v.pool, v.name, v.member)
+	av.UsedBy = users
+	return av, err
 }
 
 func (s *Service) postVolume(w http.ResponseWriter, r *http.Request) error {
@@ -175,7 +191,10 @@ func (s *Service) postVolume(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	av := v.api()
+	av, err := s.volumeAPI(r.Context(), v)
+	if err != nil {
+		return err
+	}
 	return rest.WriteOK(w, av, rest.ETag(av.Writable()))
 }
 
@@ -226,6 +245,13 @@ func (s *Service) deleteVolume(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err := s.members.RequireOnline(ctx, v.member); err != nil {
 		return err
+	}
+	users, err := s.volumeUsers(ctx, v.pool, v.name, v.member)
+	if err != nil {
+		return err
+	}
+	if len(users) > 0 {
+		return rest.Conflict("storage volume %q is in use by %s (detach it first)", v.name, strings.Join(users, ", "))
 	}
 	e, err := s.loadEntity(ctx, poolKind, v.pool)
 	if err != nil || e == nil {

@@ -47,6 +47,22 @@ func configOf(s string) map[string]string {
 	return c
 }
 
+// devicesOf decodes an instance's devices column; a malformed value reads as none.
+func devicesOf(s string) map[string]map[string]string {
+	d := map[string]map[string]string{}
+	_ = json.Unmarshal([]byte(s), &d)
+	return d
+}
+
+// devicesJSON encodes an instance's devices column.
+func devicesJSON(d map[string]map[string]string) string {
+	if len(d) == 0 {
+		return "{}"
+	}
+	b, _ := json.Marshal(d)
+	return string(b)
+}
+
 func configJSON(c map[string]string) string {
 	if len(c) == 0 {
 		return "{}"

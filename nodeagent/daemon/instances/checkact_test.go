@@ -63,6 +63,12 @@ func (oneMember) RequireOnline(context.Context, ...string) error { return nil }
 // they do not start containers).
 func newService(t *testing.T) *Service {
 	t.Helper()
+	return newServiceAt(t, len(schema.Updates))
+}
+
+// newServiceAt is newService on a database at schema version (the first updates only).
+func newServiceAt(t *testing.T, version int) *Service {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +98,7 @@ func newService(t *testing.T) *Service {
 		return nil
 	})
 	var stmts []store.Statement
-	for _, u := range schema.Updates {
+	for _, u := range schema.Updates[:version] {
 		for _, sql := range strings.Split(u, ";") {
 			if sql = strings.TrimSpace(sql); sql != "" {
 				stmts = append(stmts, store.Statement{SQL: sql})
@@ -103,8 +109,13 @@ func newService(t *testing.T) *Service {
 	if _, err := st.Exec(ctx, store.Request(stmts)); err != nil {
 		t.Fatalf("schema and member n1: %v", err)
 	}
-	return New(Deps{DB: replica{st}, Members: oneMember{}, Log: log})
+	return New(Deps{DB: replica{st}, Members: oneMember{}, Events: noEvents{}, Log: log})
 }
+
+// noEvents drops lifecycle events.
+type noEvents struct{}
+
+func (noEvents) Lifecycle(string, string, map[string]any) {}
 
 // call runs one profile request through the domain's routes.
 func call(s *Service, method, path, body string) (int, api.Response) {
@@ -130,13 +141,13 @@ func TestProfileDeletedDuringLaunch(t *testing.T) {
 		}
 	}
 
-	if _, err := s.expand(ctx, []string{"p1"}, nil); err != nil {
+	if _, err := s.expand(ctx, []string{"p1"}, nil, nil); err != nil {
 		t.Fatalf("launch reading p1: %v", err)
 	}
 	if code, resp := call(s, http.MethodDelete, "/1.0/profiles/p1", ""); code != http.StatusOK {
 		t.Fatalf("deleting p1: %d %s", code, resp.Error)
 	}
-	_, err := s.placeInstance(ctx, "c1", "img", []string{"p1"}, []string{"n1"}, nil)
+	_, err := s.placeInstance(ctx, api.InstancesPost{Name: "c1", Source: "img", Profiles: []string{"p1"}}, []string{"n1"})
 	var ae *api.Error
 	if !errors.As(err, &ae) || ae.Code != http.StatusNotFound {
 		t.Fatalf("placing c1 with the deleted profile p1: err = %v, want 404 naming p1", err)
@@ -145,7 +156,7 @@ func TestProfileDeletedDuringLaunch(t *testing.T) {
 		t.Fatalf("instances after the refused launch: %v (err %v), want none", rows, err)
 	}
 
-	if _, err := s.placeInstance(ctx, "c2", "img", []string{"p2", "p2"}, []string{"n1"}, nil); err != nil {
+	if _, err := s.placeInstance(ctx, api.InstancesPost{Name: "c2", Source: "img", Profiles: []string{"p2", "p2"}}, []string{"n1"}); err != nil {
 		t.Fatalf("placing c2 with p2: %v", err)
 	}
 	if code, resp := call(s, http.MethodDelete, "/1.0/profiles/p2", ""); code != http.StatusConflict {

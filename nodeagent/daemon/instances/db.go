@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"orch/nodeagent/api"
 	"orch/nodeagent/daemon/db"
 	"orch/nodeagent/daemon/rest"
 	"orch/nodeagent/store"
@@ -25,29 +26,41 @@ type instanceRow struct {
 	state                 string
 	createdAt             time.Time
 	config                map[string]string
+	// devices are the instance's own devices (not its profiles').
+	devices map[string]map[string]string
 }
 
-const instanceColumns = `i.name, m.name, m.address, i.image, i.profiles, i.state, i.created_at, i.config`
+// instanceColumns are the columns scanInstances reads; legacyColumns read a database still
+// at schema 1 (no devices column: a member already upgraded, BLOCKED until the last one
+// is, reads its own instances at boot).
+const (
+	instanceColumns = `i.name, m.name, m.address, i.image, i.profiles, i.state, i.created_at, i.config, i.devices`
+	legacyColumns   = `i.name, m.name, m.address, i.image, i.profiles, i.state, i.created_at, i.config, '{}'`
+)
 
 func scanInstances(rows db.Rows) []instanceRow {
 	out := make([]instanceRow, 0, len(rows))
 	for _, r := range rows {
 		out = append(out, instanceRow{name: db.Str(r[0]), member: db.Str(r[1]), address: db.Str(r[2]),
 			image: db.Str(r[3]), profiles: db.Str(r[4]), state: db.Str(r[5]), createdAt: time.UnixMilli(db.I64(r[6])),
-			config: configOf(db.Str(r[7]))})
+			config: configOf(db.Str(r[7])), devices: devicesOf(db.Str(r[8]))})
 	}
 	return out
 }
 
 // instances reads every instance (or the one named), linearizably.
 func (s *Service) instances(ctx context.Context, name string) ([]instanceRow, error) {
-	q := `SELECT ` + instanceColumns + ` FROM instances i LEFT JOIN members m ON m.id = i.member_id`
+	q := ` FROM instances i LEFT JOIN members m ON m.id = i.member_id`
 	var args []any
 	if name != "" {
 		q += ` WHERE i.name = ?`
 		args = append(args, name)
 	}
-	rows, err := s.db.Query(ctx, q+` ORDER BY i.name`, args...)
+	q += ` ORDER BY i.name`
+	rows, err := s.db.Query(ctx, `SELECT `+instanceColumns+q, args...)
+	if err != nil && strings.Contains(err.Error(), "no such column: i.devices") {
+		rows, err = s.db.Query(ctx, `SELECT `+legacyColumns+q, args...)
+	}
 	return scanInstances(rows), err
 }
 
@@ -68,7 +81,8 @@ func (s *Service) instance(ctx context.Context, name string) (instanceRow, error
 // a random order the caller's member chose before the entry entered the log. Choosing and
 // inserting are one statement of one raft entry, so concurrent launches spread evenly.
 // It returns the chosen member.
-func (s *Service) placeInstance(ctx context.Context, name, image string, profiles, candidates []string, config map[string]string) (string, error) {
+func (s *Service) placeInstance(ctx context.Context, req api.InstancesPost, candidates []string) (string, error) {
+	name, profiles := req.Name, req.Profiles
 	order := append([]string(nil), candidates...)
 	rand.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 	list := "," + strings.Join(order, ",") + ","
@@ -76,12 +90,13 @@ func (s *Service) placeInstance(ctx context.Context, name, image string, profile
 	// The profiles must still exist when the row is written: checked in the same statement,
 	// so a profile deleted since the caller read it cannot be left referenced.
 	ins := store.Statement{
-		SQL: `INSERT INTO instances(name, member_id, image, profiles, state, created_at, config)
-		      SELECT ?, m.id, ?, ?, ?, ?, ? FROM members m WHERE instr(?, ',' || m.name || ',') > 0
+		SQL: `INSERT INTO instances(name, member_id, image, profiles, state, created_at, config, devices)
+		      SELECT ?, m.id, ?, ?, ?, ?, ?, ? FROM members m WHERE instr(?, ',' || m.name || ',') > 0
 		        AND (SELECT count(*) FROM profiles p WHERE instr(?, ',' || p.name || ',') > 0) = ?
 		      ORDER BY (SELECT count(*) FROM instances i WHERE i.member_id = m.id), instr(?, ',' || m.name || ',')
 		      LIMIT 1`,
-		Args:   []any{name, image, strings.Join(profiles, ","), instCreating, time.Now().UnixMilli(), configJSON(config), list, plist, nprof, list},
+		Args: []any{name, req.Source, strings.Join(profiles, ","), instCreating, time.Now().UnixMilli(), configJSON(req.Config), devicesJSON(req.Devices),
+			list, plist, nprof, list},
 		Expect: store.Int64(1),
 	}
 	if _, err := s.db.Exec(ctx, ins); err != nil {
@@ -89,7 +104,7 @@ func (s *Service) placeInstance(ctx context.Context, name, image string, profile
 			return "", rest.Conflict("an instance named %q already exists", name)
 		}
 		if rest.IsConflict(err) {
-			if _, perr := s.expand(ctx, profiles, nil); perr != nil {
+			if _, perr := s.expand(ctx, profiles, nil, nil); perr != nil {
 				return "", perr
 			}
 			return "", rest.Conflict("instance %q: none of the members %s can take it", name, strings.Join(candidates, ", "))

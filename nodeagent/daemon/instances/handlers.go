@@ -37,14 +37,17 @@ func (s *Service) postInstance(w http.ResponseWriter, r *http.Request) error {
 	if err := validInstanceConfig(req.Config); err != nil {
 		return err
 	}
-	if _, err := s.expand(ctx, req.Profiles, req.Config); err != nil {
+	if err := checkDevices(req.Devices); err != nil {
+		return err
+	}
+	if _, err := s.expand(ctx, req.Profiles, req.Config, req.Devices); err != nil {
 		return err
 	}
 	candidates, err := s.launchCandidates(ctx, r.URL.Query().Get("target"))
 	if err != nil {
 		return err
 	}
-	owner, err := s.placeInstance(ctx, req.Name, req.Source, req.Profiles, candidates, req.Config)
+	owner, err := s.placeInstance(ctx, req, candidates)
 	if err != nil {
 		return err
 	}
@@ -138,7 +141,7 @@ func (s *Service) createLocal(ctx context.Context, req api.InstancesPost) (err e
 	if err != nil {
 		return err
 	}
-	ex, err := s.expand(ctx, req.Profiles, req.Config)
+	ex, err := s.expand(ctx, req.Profiles, req.Config, req.Devices)
 	if err != nil {
 		return err
 	}
@@ -297,7 +300,7 @@ func (s *Service) instanceViews(ctx context.Context, rows []instanceRow) (views 
 // viewOf merges a record with its live state.
 func viewOf(row instanceRow, live map[string]ownerInstance, problems map[string]string) api.Instance {
 	v := api.Instance{Name: row.name, Location: row.member, Image: row.image, CreatedAt: row.createdAt,
-		Profiles: profileList(row.profiles), Config: row.config}
+		Profiles: profileList(row.profiles), Config: row.config, Devices: row.devices}
 	switch in, ok := live[row.name]; {
 	case row.state == instCreating:
 		v.Status = api.InstanceCreating

@@ -22,7 +22,9 @@ func addLXDFields(views []api.Instance, profiles map[string]api.Profile) {
 	for i := range views {
 		v := &views[i]
 		v.Type, v.Project, v.StatusCode = "container", "default", api.InstanceStatusCode(v.Status)
-		v.Devices = map[string]map[string]string{}
+		if v.Devices == nil {
+			v.Devices = map[string]map[string]string{}
+		}
 		v.ExpandedConfig, v.ExpandedDevices = map[string]string{}, map[string]map[string]string{}
 		for _, name := range v.Profiles {
 			p := profiles[name]
@@ -30,6 +32,9 @@ func addLXDFields(views []api.Instance, profiles map[string]api.Profile) {
 			for dev, cfg := range p.Devices {
 				v.ExpandedDevices[dev] = maps.Clone(cfg)
 			}
+		}
+		for dev, cfg := range v.Devices {
+			v.ExpandedDevices[dev] = maps.Clone(cfg)
 		}
 		maps.Copy(v.ExpandedConfig, v.Config)
 		if v.Config == nil {

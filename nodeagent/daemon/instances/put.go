@@ -53,13 +53,14 @@ func (s *Service) putInstance(w http.ResponseWriter, r *http.Request, row instan
 	}
 	put := instancePut{Profiles: cur.Profiles}
 	if r.Method == http.MethodPatch {
-		put.Config = maps.Clone(row.config)
+		put.Config, put.Devices = maps.Clone(row.config), maps.Clone(row.devices)
 	}
 	if err := rest.DecodeBody(r, &put); err != nil {
 		return err
 	}
 	if r.Method == http.MethodPatch {
 		put.Config = mergeConfig(row.config, put.Config)
+		put.Devices = mergeDevices(row.devices, put.Devices)
 	}
 	next, err := checkInstancePut(cur, row.config, put)
 	if err != nil {
@@ -69,11 +70,11 @@ func (s *Service) putInstance(w http.ResponseWriter, r *http.Request, row instan
 	if err != nil {
 		return err
 	}
-	old, err := s.expand(ctx, cur.Profiles, userConfig(row.config))
+	old, err := s.expand(ctx, cur.Profiles, userConfig(row.config), row.devices)
 	if err != nil {
 		return err
 	}
-	ex, err := s.expand(ctx, put.Profiles, userConfig(next))
+	ex, err := s.expand(ctx, put.Profiles, userConfig(next), put.Devices)
 	if err != nil {
 		return err
 	}
@@ -89,7 +90,7 @@ func (s *Service) putInstance(w http.ResponseWriter, r *http.Request, row instan
 			if err := m.Apply(ctx, row.name, set); err != nil {
 				return driverError(err)
 			}
-			err := s.writeInstanceConfig(ctx, row.name, next, put.Profiles)
+			err := s.writeInstanceConfig(ctx, row.name, next, put.Profiles, put.Devices)
 			if err != nil {
 				if rerr := s.refreshSettings(context.WithoutCancel(ctx), m, row); rerr != nil {
 					s.log.Warn("giving an instance its settings back after a failed update", "instance", row.name, "err", rerr)
@@ -115,6 +116,16 @@ func fixedAtLaunch(old, next launchSpec) error {
 	return nil
 }
 
+// mergeDevices is cur with patch's devices replacing those of the same name (PATCH).
+func mergeDevices(cur, patch map[string]map[string]string) map[string]map[string]string {
+	out := maps.Clone(cur)
+	if out == nil {
+		out = map[string]map[string]string{}
+	}
+	maps.Copy(out, patch)
+	return out
+}
+
 // mergeConfig is cur overlaid with patch (PATCH keeps what the body leaves out).
 func mergeConfig(cur, patch map[string]string) map[string]string {
 	out := maps.Clone(cur)
@@ -131,14 +142,15 @@ func checkInstancePut(cur api.Instance, curConfig map[string]string, put instanc
 	switch {
 	case put.Architecture != "" && put.Architecture != cur.Architecture:
 		return nil, rest.BadRequest("architecture %q: an instance's architecture cannot change", put.Architecture)
-	case len(put.Devices) > 0:
-		return nil, rest.BadRequest("devices: instance devices are not supported (use a profile's)")
 	case put.Ephemeral, put.Stateful:
 		return nil, rest.BadRequest("ephemeral, stateful: not supported")
 	case put.Description != "":
 		return nil, rest.BadRequest("description: instance descriptions are not supported")
 	case slices.Contains(put.Profiles, "") || len(put.Profiles) != len(slices.Compact(slices.Sorted(slices.Values(put.Profiles)))):
 		return nil, rest.BadRequest("profiles: %q names a profile twice or an empty one", strings.Join(put.Profiles, ","))
+	}
+	if err := checkDevices(put.Devices); err != nil {
+		return nil, err
 	}
 	next := map[string]string{}
 	for k, v := range put.Config {
@@ -167,13 +179,13 @@ func checkInstancePut(cur api.Instance, curConfig map[string]string, put instanc
 // profiles, in one statement that keeps the volatile keys the row holds when it applies (a
 // power state recorded meanwhile survives) and that writes nothing if one of the profiles
 // was deleted meanwhile.
-func (s *Service) writeInstanceConfig(ctx context.Context, name string, next map[string]string, profiles []string) error {
+func (s *Service) writeInstanceConfig(ctx context.Context, name string, next map[string]string, profiles []string, devices map[string]map[string]string) error {
 	plist, nprof := profileSet(profiles)
 	_, err := s.db.Exec(ctx, store.Statement{SQL: `UPDATE instances SET config = (SELECT json_group_object(key, value) FROM (
 			SELECT key, value FROM json_each(instances.config) WHERE key LIKE 'volatile.%'
-			UNION ALL SELECT key, value FROM json_each(?))), profiles = ?
+			UNION ALL SELECT key, value FROM json_each(?))), profiles = ?, devices = ?
 			WHERE name = ? AND (SELECT count(*) FROM profiles p WHERE instr(?, ',' || p.name || ',') > 0) = ?`,
-		Args: []any{configJSON(userConfig(next)), strings.Join(profiles, ","), name, plist, nprof}, Expect: store.Int64(1)})
+		Args: []any{configJSON(userConfig(next)), strings.Join(profiles, ","), devicesJSON(devices), name, plist, nprof}, Expect: store.Int64(1)})
 	if rest.IsConflict(err) {
 		return rest.Conflict("instance %q: it or one of the profiles %s was deleted meanwhile", name, strings.Join(profiles, ", "))
 	}

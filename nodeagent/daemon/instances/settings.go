@@ -179,10 +179,10 @@ type namedDevice struct {
 	kv   map[string]string
 }
 
-// expand merges the profiles in order (a later one replaces a device of the same name)
-// and overlays config on their config; a missing profile or a device orch cannot give a
-// container is refused, naming it.
-func (s *Service) expand(ctx context.Context, profiles []string, config map[string]string) (expansion, error) {
+// expand merges the profiles in order (a later one replaces a device of the same name),
+// overlays config on their config and own (the instance's devices) on their devices; a
+// missing profile or a device orch cannot give a container is refused, naming it.
+func (s *Service) expand(ctx context.Context, profiles []string, config map[string]string, own map[string]map[string]string) (expansion, error) {
 	var ex expansion
 	ex.pool = "default"
 	devices := map[string]map[string]string{}
@@ -198,6 +198,7 @@ func (s *Service) expand(ctx context.Context, profiles []string, config map[stri
 		}
 	}
 	maps.Copy(expanded, config)
+	maps.Copy(devices, own)
 	limits, err := parseLimits(expanded)
 	if err != nil {
 		return ex, err
@@ -261,14 +262,14 @@ func (s *Service) profile(ctx context.Context, name string) (api.Profile, error)
 }
 
 // checkDisk validates a disk device other than the root disk: an absolute path in the
-// container and an absolute host source (storage volumes are not attached this way yet).
+// container, and an absolute host source or a custom volume (pool and source, its name).
 func checkDisk(dev string, kv map[string]string) error {
 	switch {
-	case kv["pool"] != "":
-		return rest.BadRequest("device %s: disks from storage pool volumes are not supported (give a host path as source)", dev)
 	case !filepath.IsAbs(kv["path"]):
 		return rest.BadRequest("device %s: path %q is not an absolute path in the instance", dev, kv["path"])
-	case !filepath.IsAbs(kv["source"]):
+	case kv["pool"] != "" && (kv["source"] == "" || strings.Contains(kv["source"], "/")):
+		return rest.BadRequest("device %s: source %q is not a custom volume of pool %s", dev, kv["source"], kv["pool"])
+	case kv["pool"] == "" && !filepath.IsAbs(kv["source"]):
 		return rest.BadRequest("device %s: source %q is not an absolute host path", dev, kv["source"])
 	case kv["readonly"] != "" && kv["readonly"] != "true" && kv["readonly"] != "false":
 		return rest.BadRequest("device %s: readonly %q is not true or false", dev, kv["readonly"])
@@ -308,14 +309,69 @@ func (s *Service) settingsHere(ctx context.Context, ex expansion) (lxc.Settings,
 		set.NICs = append(set.NICs, lxc.NIC{Name: name, Bridge: br, HWAddr: d.kv["hwaddr"], MTU: mtu})
 	}
 	for _, d := range ex.disks {
-		fi, err := os.Stat(d.kv["source"])
+		src, err := s.diskSource(ctx, d)
 		if err != nil {
-			return set, rest.BadRequest("device %s: source %s does not exist on member %s", d.name, d.kv["source"], s.members.Self())
+			return set, err
 		}
-		set.Disks = append(set.Disks, lxc.Disk{Source: d.kv["source"], Path: d.kv["path"],
+		fi, err := os.Stat(src)
+		if err != nil {
+			return set, rest.BadRequest("device %s: source %s does not exist on member %s", d.name, src, s.members.Self())
+		}
+		set.Disks = append(set.Disks, lxc.Disk{Source: src, Path: d.kv["path"],
 			ReadOnly: d.kv["readonly"] == "true", File: !fi.IsDir()})
 	}
 	return set, nil
+}
+
+// diskSource is the host path of a disk device here: its source, or where this member
+// mounts the custom volume it names (which must be on this member).
+func (s *Service) diskSource(ctx context.Context, d namedDevice) (string, error) {
+	pool, vol := d.kv["pool"], d.kv["source"]
+	if pool == "" {
+		return vol, nil
+	}
+	e, ok, err := s.entities.Pool(ctx, pool)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		return "", rest.NotFound("device %s: storage pool %q does not exist", d.name, pool)
+	}
+	me := s.members.Self()
+	if !e.CreatedOn(me) {
+		return "", rest.Conflict("device %s: storage pool %q is not created on member %s", d.name, pool, me)
+	}
+	rows, err := s.db.Query(ctx, `SELECT 1 FROM storage_volumes v JOIN members m ON m.id = v.member_id
+		WHERE v.pool_id = ? AND v.type = 'custom' AND v.name = ? AND m.name = ?`, e.ID(), vol, me)
+	if err != nil {
+		return "", err
+	}
+	if len(rows) == 0 {
+		return "", rest.NotFound("device %s: no custom volume %q in pool %s on member %s", d.name, vol, pool, me)
+	}
+	_, p, err := s.entities.PoolDriver(e)
+	if err != nil {
+		return "", err
+	}
+	return p.VolumePath(vol), nil
+}
+
+// checkDevices validates an instance's own devices as a profile's (disk or nic).
+func checkDevices(devices map[string]map[string]string) error {
+	for _, dev := range slices.Sorted(maps.Keys(devices)) {
+		kv := devices[dev]
+		switch {
+		case kv["type"] == "disk" && kv["path"] == "/":
+		case kv["type"] == "disk":
+			if err := checkDisk(dev, kv); err != nil {
+				return err
+			}
+		case kv["type"] == "nic":
+		default:
+			return rest.BadRequest("device %s: type %q (disk or nic)", dev, kv["type"])
+		}
+	}
+	return nil
 }
 
 // bridgeHere is the host bridge of a nic device: a managed network's, which must be
@@ -344,7 +400,7 @@ func (s *Service) bridgeHere(ctx context.Context, dev string, spec launchSpec) (
 // refreshSettings gives this member's container of the instance what its profiles and
 // config say now (a profile changed while this member was away, or just now).
 func (s *Service) refreshSettings(ctx context.Context, m *lxc.Manager, row instanceRow) error {
-	ex, err := s.expand(ctx, profileList(row.profiles), userConfig(row.config))
+	ex, err := s.expand(ctx, profileList(row.profiles), userConfig(row.config), row.devices)
 	if err != nil {
 		return err
 	}

@@ -1,9 +1,13 @@
 package instances
 
 import (
+	"context"
 	"strconv"
 	"strings"
 	"testing"
+
+	"orch/nodeagent/schema"
+	"orch/nodeagent/store"
 )
 
 // TestParseLimits: LXD's forms of the limits keys, and bad values refused naming the key.
@@ -53,3 +57,31 @@ func TestParseLimits(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestInstancesReadAcrossTheDevicesMigration: a member already running this build reads
+// its instances from a database still at schema 1 (no devices column: it is BLOCKED until
+// the last member is upgraded, but starts its containers at boot), and after the migration
+// (schema update 2, as the leader runs it) the same row has devices that can be written.
+func TestInstancesReadAcrossTheDevicesMigration(t *testing.T) {
+	s := newServiceAt(t, 1)
+	ctx := context.Background()
+	if _, err := s.db.Exec(ctx, store.Statement{SQL: `INSERT INTO instances(name, member_id, profiles, state, config)
+		VALUES('c1', (SELECT id FROM members WHERE name = 'n1'), '', 'CREATED', '{"user.a":"b"}')`}); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := s.instances(ctx, "")
+	if err != nil || len(rows) != 1 || rows[0].config["user.a"] != "b" || len(rows[0].devices) != 0 {
+		t.Fatalf("instances at schema 1: %+v, %v", rows, err)
+	}
+	if _, err := s.db.Exec(ctx, store.Statement{SQL: schema.Updates[1]}); err != nil {
+		t.Fatalf("schema update 2: %v", err)
+	}
+	dev := map[string]map[string]string{"data": {"type": "disk", "source": "/srv", "path": "/data"}}
+	if err := s.writeInstanceConfig(ctx, "c1", map[string]string{"user.a": "c"}, nil, dev); err != nil {
+		t.Fatal(err)
+	}
+	rows, err = s.instances(ctx, "c1")
+	if err != nil || len(rows) != 1 || rows[0].config["user.a"] != "c" || rows[0].devices["data"]["source"] != "/srv" {
+		t.Fatalf("instances at schema 2 after a write: %+v, %v", rows, err)
+	}
+}
