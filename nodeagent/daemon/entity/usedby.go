@@ -72,7 +72,9 @@ func (s *Service) addInstanceDeviceUsers(ctx context.Context, out map[string][]s
 // instances on that member whose own disk devices name it, and the profiles whose disk
 // devices do (with the instances on that member using them).
 func (s *Service) volumeUsers(ctx context.Context, pool, vol, member string) ([]string, error) {
-	names := func(kv map[string]string) bool { return kv["type"] == "disk" && kv["pool"] == pool && kv["source"] == vol }
+	names := func(kv map[string]string) bool {
+		return kv["type"] == "disk" && kv["pool"] == pool && kv["source"] == vol
+	}
 	rows, err := s.db.Query(ctx, `SELECT i.name, m.name, d.value, i.profiles FROM instances i JOIN members m ON m.id = i.member_id,
 		json_each(i.devices) d ORDER BY i.name`)
 	if err != nil {
