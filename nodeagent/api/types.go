@@ -133,15 +133,36 @@ type ClusterMember struct {
 	// Config holds member configuration keys, as LXD's (none are supported: always {},
 	// never null, so that LXD's clients can set into it).
 	Config map[string]string `json:"config" yaml:"config"`
-	// Groups are LXD's cluster groups (not supported: always []).
+	// Groups are the member's cluster groups ("default" when it was put in none).
 	Groups []string `json:"groups" yaml:"groups"`
 }
 
+// ClusterGroup is LXD's cluster group (/1.0/cluster/groups/NAME): a named set of members
+// that `launch --target @NAME` places instances on.
+type ClusterGroup struct {
+	Name        string   `json:"name" yaml:"name"`
+	Description string   `json:"description" yaml:"description"`
+	Members     []string `json:"members" yaml:"members"`
+	// UsedBy is always empty (nothing but placement refers to a group).
+	UsedBy []string `json:"used_by" yaml:"used_by"`
+}
+
+// ClusterGroupPut is the editable part of a cluster group.
+type ClusterGroupPut struct {
+	Description string   `json:"description" yaml:"description"`
+	Members     []string `json:"members" yaml:"members"`
+}
+
+// ClusterGroupPost renames a cluster group.
+type ClusterGroupPost struct {
+	Name string `json:"name" yaml:"name"`
+}
+
 // ClusterMemberPut is the editable part of a member (PUT /1.0/cluster/members/NAME), as
-// LXD's: what `cluster edit` reads. An empty failure domain is "default". Roles, Config
-// and Groups are accepted as LXD's clients send them back: database roles are the
-// cluster's to assign (they are ignored), other roles, config keys and groups but
-// "default" are refused.
+// LXD's: what `cluster edit` reads. An empty failure domain is "default". Groups, when
+// given, replace the member's cluster groups (each must exist). Roles and Config are
+// accepted as LXD's clients send them back: database roles are the cluster's to assign
+// (they are ignored), other roles and config keys are refused.
 type ClusterMemberPut struct {
 	Description   string            `json:"description" yaml:"description"`
 	FailureDomain string            `json:"failure_domain" yaml:"failure_domain"`

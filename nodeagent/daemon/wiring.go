@@ -47,6 +47,7 @@ func (d *Daemon) wireDomains() {
 		DB: dbAccess{d}, Members: memberAccess{d}, Peers: peerAccess{d}, Images: d.imgs,
 		Entities: entityAccess{d}, Drivers: d.drivers, Ops: d.ops, Events: d.events, Log: d.log,
 		Usage: metrics.Host{Proc: "/proc"},
+		Group: func(ctx context.Context, name string) ([]string, bool, error) { return d.infos.GroupMembers(ctx, name) },
 	})
 	d.conf = serverconfig.New(serverconfig.Deps{DB: dbAccess{d}, Local: d.local, Member: configMember{d}, Lock: &d.mu})
 	d.migrator = upgrade.NewMigrator(dbAccess{d}, upgradeCluster{d}, d.log)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -80,8 +81,12 @@ func resources(name string) map[string][]string {
 func source(name string) string { return "/1.0/instances/" + name }
 
 // launchCandidates lists the members a launch may go to: the target (which must be an
-// ONLINE member) or every ONLINE member.
+// ONLINE member), the ONLINE members of a cluster group (target @GROUP), or every ONLINE
+// member.
 func (s *Service) launchCandidates(ctx context.Context, target string) ([]string, error) {
+	if group, ok := strings.CutPrefix(target, "@"); ok {
+		return s.groupCandidates(ctx, group)
+	}
 	if target != "" {
 		if err := s.members.RequireOnline(ctx, target); err != nil {
 			return nil, err
@@ -100,6 +105,35 @@ func (s *Service) launchCandidates(ctx context.Context, target string) ([]string
 		names[i] = m.Name
 	}
 	return names, nil
+}
+
+// groupCandidates are the ONLINE members of a cluster group, refused naming the group when
+// it does not exist or none of its members is ONLINE.
+func (s *Service) groupCandidates(ctx context.Context, group string) ([]string, error) {
+	if s.group == nil {
+		return nil, rest.BadRequest("target @%s: cluster groups are not available", group)
+	}
+	members, ok, err := s.group(ctx, group)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, rest.NotFound("target @%s: no cluster group named %q", group, group)
+	}
+	online, err := s.members.Online(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, m := range online {
+		if slices.Contains(members, m.Name) {
+			out = append(out, m.Name)
+		}
+	}
+	if len(out) == 0 {
+		return nil, rest.Conflict("target @%s: no member of cluster group %s is online (members: %s)", group, group, strings.Join(members, ", "))
+	}
+	return out, nil
 }
 
 // createOn has owner create the instance: here, or through its internal API.

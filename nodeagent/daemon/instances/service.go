@@ -109,6 +109,9 @@ type Deps struct {
 	Events  Events
 	// Usage measures this member's running containers (nil: their state shows no usage).
 	Usage Usage
+	// Group names the members of a cluster group (launch --target @GROUP); ok is false
+	// when there is no such group.
+	Group func(ctx context.Context, name string) (members []string, ok bool, err error)
 	Log   *slog.Logger
 }
 
@@ -123,12 +126,13 @@ type Service struct {
 	ops      Operations
 	events   Events
 	usage    Usage
+	group    func(ctx context.Context, name string) ([]string, bool, error)
 	log      *slog.Logger
 }
 
 // New builds the instances domain.
 func New(d Deps) *Service {
-	return &Service{db: d.DB, members: d.Members, peers: d.Peers, images: d.Images, entities: d.Entities, drivers: d.Drivers, ops: d.Ops, events: d.Events, usage: d.Usage, log: d.Log}
+	return &Service{db: d.DB, members: d.Members, peers: d.Peers, images: d.Images, entities: d.Entities, drivers: d.Drivers, ops: d.Ops, events: d.Events, usage: d.Usage, group: d.Group, log: d.Log}
 }
 
 // Autostart starts this member's instances that should run, after a restart.

@@ -73,7 +73,13 @@ func TestInstancesReadAcrossTheDevicesMigration(t *testing.T) {
 	if err != nil || len(rows) != 1 || rows[0].config["user.a"] != "b" || len(rows[0].devices) != 0 {
 		t.Fatalf("instances at schema 1: %+v, %v", rows, err)
 	}
-	if _, err := s.db.Exec(ctx, store.Statement{SQL: schema.Updates[1]}); err != nil {
+	var update []store.Statement
+	for _, sql := range strings.Split(schema.Updates[1], ";") {
+		if sql = strings.TrimSpace(sql); sql != "" {
+			update = append(update, store.Statement{SQL: sql})
+		}
+	}
+	if _, err := s.db.Exec(ctx, update...); err != nil {
 		t.Fatalf("schema update 2: %v", err)
 	}
 	dev := map[string]map[string]string{"data": {"type": "disk", "source": "/srv", "path": "/data"}}

@@ -12,6 +12,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,6 +26,8 @@ import (
 
 // Database is the replicated database as member information uses it.
 type Database interface {
+	// Query is a linearizable read.
+	Query(ctx context.Context, sql string, args ...any) (db.Rows, error)
 	// QueryLocal reads this member's replica without any consistency check.
 	QueryLocal(ctx context.Context, sql string, args ...any) (db.Rows, error)
 	// Exec is an atomic write through raft.
@@ -57,10 +60,12 @@ func New(d Database, m Member, log *slog.Logger) *Service {
 	return &Service{db: d, member: m, log: log}
 }
 
-// Routes registers PUT and PATCH /1.0/cluster/members/{name} (leader only).
+// Routes registers PUT and PATCH /1.0/cluster/members/{name} (leader only) and the
+// cluster groups (groups.go).
 func (s *Service) Routes(m Router) {
 	m.Handle("PUT /1.0/cluster/members/{name}", rest.Trusted, m.OnLeader(s.putMember))
 	m.Handle("PATCH /1.0/cluster/members/{name}", rest.Trusted, m.OnLeader(s.putMember))
+	s.groupRoutes(m)
 }
 
 // Add fills the descriptive fields of views (see addMemberInfo).
@@ -107,13 +112,28 @@ func (s *Service) addMemberInfo(ctx context.Context, views []api.ClusterMember) 
 		in := infos[views[i].ServerName]
 		views[i].Architecture, views[i].FailureDomain, views[i].Description = in.architecture, in.failureDomain, in.description
 	}
+	_, byMember, err := s.groupsOf(ctx, true)
+	if err != nil {
+		s.log.Warn("members' cluster groups unreadable", "err", err)
+		return nil
+	}
+	for i := range views {
+		if g := byMember[views[i].ServerName]; g != nil {
+			views[i].Groups = g
+		}
+	}
 	return nil
 }
 
-// ETag is the entity tag of a member's editable part (its description and failure
-// domain; roles change without a PUT and are not part of it).
+// ETag is the entity tag of a member's editable part (its description, failure domain and
+// groups; roles change without a PUT and are not part of it).
 func ETag(m api.ClusterMember) string {
-	return rest.ETag([]string{m.Description, m.FailureDomain})
+	return rest.ETag(memberWritable(m.Description, m.FailureDomain, m.Groups))
+}
+
+// memberWritable is what ETag hashes.
+func memberWritable(description, failureDomain string, groups []string) any {
+	return []any{description, failureDomain, groups}
 }
 
 // putMember is PUT and PATCH /1.0/cluster/members/{name}: set the description and failure
@@ -132,12 +152,16 @@ func (s *Service) putMember(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return rest.NotFound("no member named %q", name)
 	}
-	if err := rest.CheckIfMatch(r, []string{cur.description, cur.failureDomain}); err != nil {
+	_, byMember, err := s.groupsOf(r.Context(), true)
+	if err != nil {
+		return err
+	}
+	if err := rest.CheckIfMatch(r, memberWritable(cur.description, cur.failureDomain, byMember[name])); err != nil {
 		return err
 	}
 	var put api.ClusterMemberPut
 	if r.Method == http.MethodPatch {
-		put = api.ClusterMemberPut{Description: cur.description, FailureDomain: cur.failureDomain}
+		put = api.ClusterMemberPut{Description: cur.description, FailureDomain: cur.failureDomain, Groups: byMember[name]}
 	}
 	if err := rest.DecodeBody(r, &put); err != nil {
 		return err
@@ -148,8 +172,17 @@ func (s *Service) putMember(w http.ResponseWriter, r *http.Request) error {
 	if put.FailureDomain == "" {
 		put.FailureDomain = defaultFailureDomain
 	}
-	res, err := s.db.Exec(r.Context(), db.Stmt(`UPDATE members SET description = ?, failure_domain = ? WHERE name = ?`,
-		put.Description, put.FailureDomain, name))
+	if put.Groups != nil && len(put.Groups) == 0 {
+		return rest.BadRequest("groups: member %s would be in no cluster group", name)
+	}
+	var groups []store.Statement
+	if !slices.Equal(slices.Sorted(slices.Values(put.Groups)), byMember[name]) {
+		if groups, err = s.memberGroups(r.Context(), name, put.Groups); err != nil {
+			return err
+		}
+	}
+	res, err := s.db.Exec(r.Context(), append([]store.Statement{db.Stmt(`UPDATE members SET description = ?, failure_domain = ? WHERE name = ?`,
+		put.Description, put.FailureDomain, name)}, groups...)...)
 	if err != nil {
 		return err
 	}
@@ -160,8 +193,7 @@ func (s *Service) putMember(w http.ResponseWriter, r *http.Request) error {
 }
 
 // checkMemberPut refuses what orch does not support in a member's PUT, naming the field:
-// roles other than the database roles the cluster assigns itself, config keys, and
-// groups but "default".
+// roles other than the database roles the cluster assigns itself, and config keys.
 func checkMemberPut(put api.ClusterMemberPut) error {
 	for _, role := range put.Roles {
 		switch role {
@@ -172,11 +204,6 @@ func checkMemberPut(put api.ClusterMemberPut) error {
 	}
 	for k := range put.Config {
 		return rest.BadRequest("config: member key %q is not supported", k)
-	}
-	for _, g := range put.Groups {
-		if g != "default" {
-			return rest.BadRequest("groups: cluster groups are not supported (%q)", g)
-		}
 	}
 	return nil
 }

@@ -21,6 +21,10 @@ import (
 // oldDatabase has no descriptive columns in its members table.
 type oldDatabase struct{ writes int }
 
+func (o *oldDatabase) Query(ctx context.Context, sql string, args ...any) (db.Rows, error) {
+	return o.QueryLocal(ctx, sql, args...)
+}
+
 func (o *oldDatabase) QueryLocal(context.Context, string, ...any) (db.Rows, error) {
 	return nil, errors.New("no such column: architecture")
 }
