@@ -63,10 +63,12 @@ var pidRE = regexp.MustCompile(`(?m)^PID: (\d+)$`)
 // TestInstanceSettingsWithLXC changes a running container's limits with the real lxc
 // client through a member that does not own it (the owner applies them at once: the
 // container's cgroups show them), adds a profile that carries a limit, changes that
-// profile (the change reaches the container), and adds a profile with a disk device: refused
-// while the container runs (nothing changed), applied after a stop, the host directory
-// mounted inside after the start; the same with the instance's own devices (a host path,
-// an attached custom volume). Bad values are refused naming the key, changing nothing.
+// profile (the change reaches the container), and adds a profile with a disk device: given
+// to the running container at once, taken away with the profile; a further interface is
+// refused while it runs (nothing recorded) and given after a stop; the instance's own
+// disks (a host path, an attached custom volume) are given live too, and deleting the
+// instance leaves their sources alone. Bad values are refused naming the key, changing
+// nothing.
 func TestInstanceSettingsWithLXC(t *testing.T) {
 	NeedLXC(t)
 	ms := instanceCluster(t)
@@ -130,59 +132,70 @@ func TestInstanceSettingsWithLXC(t *testing.T) {
 	c.WantFailure([]string{"profile", "set", "small", "limits.memory", "1KB"}, "limits.memory", "below 4MiB")
 	c.WantFailure([]string{"profile", "delete", "small"}, "c1")
 
-	// Devices: a disk from a profile, refused while running, applied after a stop.
+	// Devices: a disk from a profile, given to the running container at once (hotplug) and
+	// taken away when the profile is removed; a further interface is refused while it runs
+	// (nothing recorded) and given after a stop.
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "hello"), []byte("from the host\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	c.MustRun("profile", "create", "data")
 	c.MustRun("profile", "device", "add", "data", "data", "disk", "source="+dir, "path=/srv/data", "readonly=true")
-	c.WantFailure([]string{"profile", "add", "c1", "data"}, "running", "stop it first")
-	if out := c.MustRun("config", "show", "c1"); strings.Contains(out, "- data") {
-		t.Fatalf("a refused profile add was recorded:\n%s", out)
+	c.MustRun("profile", "add", "c1", "data")
+	if got := inside("cat /srv/data/hello; touch /srv/data/x 2>/dev/null && echo writable || true"); got != "from the host" {
+		t.Fatalf("/srv/data inside the running c1 after profile add data = %q", got)
+	}
+	c.MustRun("profile", "remove", "c1", "data")
+	if got := inside("grep -c ' /srv/data ' /proc/self/mountinfo || true"); got != "0" {
+		t.Fatalf("/srv/data still mounted after the profile was removed: %q", got)
+	}
+	bridge := eth0Parent(t, c.MustRun("profile", "show", "default"))
+	c.WantFailure([]string{"config", "device", "add", "c1", "eth1", "nic", "parent=" + bridge, "name=eth1"}, "running", "stop it first")
+	if out := c.MustRun("config", "show", "c1"); strings.Contains(out, "eth1") {
+		t.Fatalf("a refused device add was recorded:\n%s", out)
 	}
 	c.MustRun("stop", "c1", "--force")
-	c.MustRun("profile", "add", "c1", "data")
+	c.MustRun("config", "device", "add", "c1", "eth1", "nic", "parent="+bridge, "name=eth1")
 	c.MustRun("start", "c1")
-	if got := inside("cat /srv/data/hello"); got != "from the host" {
-		t.Fatalf("/srv/data/hello inside c1 = %q", got)
+	if got := inside("ip -o link show eth1 | grep -c eth1"); got != "1" {
+		t.Fatalf("eth1 inside c1 after a start: %q", got)
 	}
 	if got := limit(memoryLimit); got != "83886080" {
 		t.Fatalf("memory limit inside c1 = %q after a restart", got)
 	}
-	c.MustRun("stop", "c1", "--force")
-	c.MustRun("profile", "remove", "c1", "data")
-	c.MustRun("start", "c1")
-	if got := inside("ls /srv/data 2>/dev/null | wc -l"); got != "0" {
-		t.Fatalf("/srv/data still mounted after the profile was removed: %q entries", got)
-	}
 
-	// The instance's own devices: a host directory and a custom volume (lxc storage volume
-	// attach), refused while running, then given at the next start; an attached volume
-	// lists c1 in used_by and cannot be deleted until detached; eth0 cannot be overridden.
-	c.WantFailure([]string{"config", "device", "add", "c1", "more", "disk", "source=" + dir, "path=/srv/more"}, "running", "stop it first")
-	if out := c.MustRun("config", "show", "c1"); strings.Contains(out, "/srv/more") {
-		t.Fatalf("a refused device add was recorded:\n%s", out)
-	}
+	// The instance's own disks, live: a host directory and a custom volume (lxc storage
+	// volume attach); an attached volume lists c1 in used_by and cannot be deleted until
+	// detached; eth0 cannot be overridden; a bad device is refused naming it.
 	c.MustRun("storage", "volume", "create", "default", "vol1", "--target", "node2")
-	c.MustRun("stop", "c1", "--force")
 	c.MustRun("config", "device", "add", "c1", "more", "disk", "source="+dir, "path=/srv/more")
 	c.MustRun("storage", "volume", "attach", "default", "vol1", "c1", "/srv/vol")
 	c.WantFailure([]string{"config", "device", "add", "c1", "bad", "disk", "source=relative", "path=/srv/bad"}, "device bad", "not an absolute host path")
 	c.WantFailure([]string{"config", "device", "override", "c1", "eth0", "hwaddr=00:16:3e:00:00:01"}, "eth0")
-	c.MustRun("start", "c1")
 	if got := inside("cat /srv/more/hello; echo kept > /srv/vol/f; cat /srv/vol/f"); got != "from the host\nkept" {
 		t.Fatalf("inside c1 with its own devices: %q", got)
 	}
 	wantAll(t, "lxc config show c1", c.MustRun("config", "show", "c1"), "more:", "source: "+dir, "vol1")
 	wantAll(t, "lxc storage volume show", c.MustRun("storage", "volume", "show", "default", "vol1", "--target", "node2"), "used_by:", "- /1.0/instances/c1")
 	c.WantFailure([]string{"storage", "volume", "delete", "default", "vol1", "--target", "node2"}, "in use", "/1.0/instances/c1")
-	c.MustRun("stop", "c1", "--force")
 	c.MustRun("storage", "volume", "detach", "default", "vol1", "c1")
 	c.MustRun("config", "device", "remove", "c1", "more")
 	c.MustRun("storage", "volume", "delete", "default", "vol1", "--target", "node2")
-	c.MustRun("start", "c1")
-	if got := inside("cat /srv/vol/f /srv/more/hello 2>/dev/null | wc -l"); got != "0" {
-		t.Fatalf("devices still there after detach and remove: %q entries", got)
+	if got := inside("grep -cE ' /srv/(vol|more) ' /proc/self/mountinfo || true"); got != "0" {
+		t.Fatalf("devices still mounted after detach and remove: %q", got)
 	}
+	c.MustRun("delete", "c1", "--force")
+	if _, err := os.Stat(filepath.Join(dir, "hello")); err != nil {
+		t.Fatalf("deleting c1 reached a disk's source: %v", err)
+	}
+}
+
+// eth0Parent is the parent bridge of eth0 in `lxc profile show default`.
+func eth0Parent(t *testing.T, profile string) string {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^\s+parent: (\S+)$`).FindStringSubmatch(profile)
+	if m == nil {
+		t.Fatalf("no eth0 parent in the default profile:\n%s", profile)
+	}
+	return m[1]
 }

@@ -141,7 +141,7 @@ func (m *Manager) render(name string, cc CreateConfig) string {
 		kv(k, cc.Raw[k])
 	}
 	b.WriteString(settingsMarker)
-	b.WriteString(renderSettings(cc.Settings))
+	b.WriteString(m.renderSettings(name, cc.Settings))
 	b.WriteString(settingsEnd)
 	return b.String()
 }

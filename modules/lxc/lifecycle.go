@@ -21,6 +21,9 @@ func (m *Manager) Start(ctx context.Context, name string) error {
 	defer cancel()
 	_ = os.Truncate(m.logPath(name), 0)
 	m.removeStaleCgroups(name)
+	if err := m.ensureShmounts(name); err != nil {
+		return err
+	}
 	if _, err := m.run(ctx, call{tool: "lxc-start", name: name, args: m.args(name)}); err != nil {
 		err = m.withLog(name, err)
 		m.removeStaleCgroupsWait(name)
@@ -80,6 +83,10 @@ func (m *Manager) Delete(ctx context.Context, name string, force bool) error {
 		if err := m.Stop(ctx, name, true); err != nil {
 			return err
 		}
+	}
+	// lxc-destroy removes the container's directory: nothing may be mounted in it then.
+	if err := m.releaseShmounts(name); err != nil {
+		return err
 	}
 	// lxc-destroy removes a "dir" rootfs recursively; keep the caller's volume out of it.
 	if err := m.dropRootfs(name); err != nil {

@@ -2,9 +2,11 @@ package lxc
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -55,8 +57,9 @@ const (
 	settingsEnd    = "# end of orch settings\n"
 )
 
-// Apply makes s the container's settings: the config's tail now, and the limits of a
-// running container in its cgroups. A change of devices on a running container is
+// Apply makes s the container's settings: the config's tail now, and on a running
+// container its limits in its cgroups and its disks (hotplug.go). A change of interfaces
+// on a running container, or of disks on one started before it could take them live, is
 // refused with ErrRunning, changing nothing.
 func (m *Manager) Apply(ctx context.Context, name string, s Settings) error {
 	if err := m.need(name); err != nil {
@@ -69,7 +72,7 @@ func (m *Manager) Apply(ctx context.Context, name string, s Settings) error {
 	}
 	head, rest, _ := strings.Cut(string(b), settingsMarker)
 	tail, after, _ := strings.Cut(rest, settingsEnd)
-	next := renderSettings(s)
+	next := m.renderSettings(name, s)
 	if next == tail {
 		return nil
 	}
@@ -77,23 +80,59 @@ func (m *Manager) Apply(ctx context.Context, name string, s Settings) error {
 	if err != nil {
 		return err
 	}
-	running := st != StateStopped
-	if running && devicesPart(next) != devicesPart(tail) {
-		return fmt.Errorf("%s: devices change: %w (stop it first)", name, ErrRunning)
-	}
-	if running {
-		if err := m.setLimits(ctx, name, s.Limits); err != nil {
+	if st != StateStopped {
+		if err := m.applyLive(ctx, name, parseSettings(tail), s); err != nil {
 			return err
 		}
 	}
 	return writeFileAtomic(path, head+settingsMarker+next+settingsEnd+after, 0o640)
 }
 
-// renderSettings is the config's tail for s: limits first, then devices (after a line
-// devicesMarker, so that a change of limits alone can be told apart).
-func renderSettings(s Settings) string {
+// applyLive changes a running container from prev to s: limits, then disks (the limits
+// put back if the disks fail).
+func (m *Manager) applyLive(ctx context.Context, name string, prev, s Settings) error {
+	if !slices.Equal(prev.NICs, s.NICs) {
+		return fmt.Errorf("%s: interfaces change: %w (stop it first)", name, ErrRunning)
+	}
+	disks := !slices.Equal(prev.Disks, s.Disks)
+	if disks && !m.canHotplug(ctx, name) {
+		return fmt.Errorf("%s: disks change: %w and was started before disks could be added live (stop it first)", name, ErrRunning)
+	}
+	if err := m.setLimits(ctx, name, s.Limits); err != nil {
+		return err
+	}
+	if disks {
+		if err := m.hotplugDisks(ctx, name, prev.Disks, s.Disks); err != nil {
+			_ = m.setLimits(context.WithoutCancel(ctx), name, prev.Limits)
+			return err
+		}
+	}
+	return nil
+}
+
+// settingsJSON starts the settings block's line that records the settings themselves, for
+// the next Apply to compare with.
+const settingsJSON = "# settings: "
+
+// parseSettings reads the settings a block records (zero when it records none).
+func parseSettings(tail string) Settings {
+	var s Settings
+	for _, line := range strings.Split(tail, "\n") {
+		if j, ok := strings.CutPrefix(line, settingsJSON); ok {
+			_ = json.Unmarshal([]byte(j), &s)
+		}
+	}
+	return s
+}
+
+// renderSettings is the settings block for s: the shmounts directory's mount, s itself as
+// JSON, the limits, then the devices.
+func (m *Manager) renderSettings(name string, s Settings) string {
 	var b strings.Builder
 	kv := func(k, v string) { fmt.Fprintf(&b, "%s = %s\n", k, v) }
+	kv("lxc.mount.entry", m.shmountsEntry(name))
+	j, _ := json.Marshal(s)
+	b.WriteString(settingsJSON + string(j) + "\n")
 	keys := cgroupKeys()
 	if s.Limits.CPUs != "" {
 		kv(keys.prefix+"cpuset.cpus", s.Limits.CPUs)
@@ -104,7 +143,6 @@ func renderSettings(s Settings) string {
 	if s.Limits.Processes > 0 {
 		kv(keys.prefix+"pids.max", strconv.FormatInt(s.Limits.Processes, 10))
 	}
-	b.WriteString(devicesMarker)
 	for i, n := range s.NICs {
 		p := fmt.Sprintf("lxc.net.%d.", i+1)
 		kv(p+"type", "veth")
@@ -129,15 +167,6 @@ func renderSettings(s Settings) string {
 		kv("lxc.mount.entry", fmt.Sprintf("%s %s none %s 0 0", escapeMount(d.Source), escapeMount(strings.TrimPrefix(d.Path, "/")), opts))
 	}
 	return b.String()
-}
-
-// devicesMarker separates limits from devices in the settings tail.
-const devicesMarker = "# devices\n"
-
-// devicesPart is the devices part of a settings tail.
-func devicesPart(tail string) string {
-	_, d, _ := strings.Cut(tail, devicesMarker)
-	return d
 }
 
 // escapeMount escapes a path for an fstab-style field (spaces, tabs, backslashes).

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestSettings makes a container with a memory limit, changes its limits while it runs
@@ -74,5 +76,55 @@ func cgroupIs(t *testing.T, m *Manager, key, want string) {
 	must(t, err)
 	if strings.TrimSpace(got) != want {
 		t.Fatalf("%s = %q, want %q", key, got, want)
+	}
+}
+
+// TestDiskHotplug adds a directory and a file to a running container, read-only and
+// read-write (seen inside at once), changes one and takes both away again (gone inside);
+// deleting the container leaves the sources untouched even with a slot left mounted.
+func TestDiskHotplug(t *testing.T) {
+	needLXC(t)
+	m := newTestManager(t, "lxchp")
+	c := ctx(t)
+	must(t, m.Create(c, "c1", CreateConfig{Rootfs: busyboxRootfs(t)}))
+	must(t, m.Start(c, "c1"))
+	dir, file := t.TempDir(), filepath.Join(t.TempDir(), "conf")
+	must(t, os.WriteFile(filepath.Join(dir, "hello"), []byte("from the host\n"), 0o644))
+	must(t, os.WriteFile(file, []byte("k=v\n"), 0o644))
+	inside := func(script string) string {
+		t.Helper()
+		var out bytes.Buffer
+		if _, err := m.Exec(c, "c1", []string{"sh", "-c", script}, nil, &out, nil, ExecOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		return out.String()
+	}
+	probe := "cat /srv/data/hello /etc/app.conf 2>/dev/null; if touch /srv/data/w 2>/dev/null; then echo rw; fi"
+
+	disks := []Disk{{Source: dir, Path: "/srv/data", ReadOnly: true}, {Source: file, Path: "/etc/app.conf", File: true}}
+	must(t, m.Apply(c, "c1", Settings{Disks: disks}))
+	if got := inside(probe); got != "from the host\nk=v\n" {
+		t.Fatalf("after adding the disks live: %q", got)
+	}
+	disks[0].ReadOnly = false
+	must(t, m.Apply(c, "c1", Settings{Disks: disks}))
+	if got := inside(probe); got != "from the host\nk=v\nrw\n" {
+		t.Fatalf("after making /srv/data writable: %q", got)
+	}
+	must(t, m.Apply(c, "c1", Settings{}))
+	if got := inside("cat /srv/data/hello /etc/app.conf 2>/dev/null; grep -cE ' /srv/data | /etc/app.conf ' /proc/self/mountinfo"); got != "0\n" {
+		t.Fatalf("after taking the disks away: %q", got)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "w")); err != nil {
+		t.Fatalf("the write through the writable disk did not reach the host: %v", err)
+	}
+
+	// A slot left mounted (an agent killed mid-change) must not let Delete reach the source.
+	slot := filepath.Join(m.shmountsDir("c1"), "left")
+	must(t, os.Mkdir(slot, 0o700))
+	must(t, unix.Mount(dir, slot, "", unix.MS_BIND, ""))
+	must(t, m.Delete(c, "c1", true))
+	if _, err := os.Stat(filepath.Join(dir, "hello")); err != nil {
+		t.Fatalf("deleting the container reached a disk's source: %v", err)
 	}
 }

@@ -1,0 +1,232 @@
+package lxc
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Disks reach a running container through a shared mount, as LXD's shmounts: each
+// container has a directory of its own (shmountsDir) that is a shared mount on the host,
+// bind-mounted at /dev/.orch-mounts in the container (the settings block's first line), so
+// that a mount made under it on the host appears in the container. Adding a disk mounts
+// its source there, has the container bind it at its path (lxc-attach, the container's own
+// mount, made private so that it outlives the host's), then unmounts the host's; removing
+// one unmounts it in the container (lazily, as LXD). A container started before it had the
+// line cannot take disks while it runs (ErrRunning: stop it first).
+
+// shmountsInside is where a container sees its shmounts directory.
+const shmountsInside = "/dev/.orch-mounts"
+
+// shmountsDir is the container's shmounts directory on the host.
+func (m *Manager) shmountsDir(name string) string { return filepath.Join(m.dir(name), "shmounts") }
+
+// shmountsEntry is the LXC mount entry of the shmounts directory.
+func (m *Manager) shmountsEntry(name string) string {
+	return fmt.Sprintf("%s %s none bind,create=dir 0 0", escapeMount(m.shmountsDir(name)), strings.TrimPrefix(shmountsInside, "/"))
+}
+
+// ensureShmounts makes the shmounts directory a shared mount of itself (once per boot of
+// the host: the mount does not outlive it).
+func (m *Manager) ensureShmounts(name string) error {
+	dir := m.shmountsDir(name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	if isMountPoint(dir) {
+		return nil
+	}
+	if err := unix.Mount(dir, dir, "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("%s: bind-mounting %s: %w", name, dir, err)
+	}
+	if err := unix.Mount("", dir, "", unix.MS_SHARED, ""); err != nil {
+		_ = unix.Unmount(dir, unix.MNT_DETACH)
+		return fmt.Errorf("%s: sharing %s: %w", name, dir, err)
+	}
+	return nil
+}
+
+// releaseShmounts unmounts everything under the shmounts directory and the directory
+// itself, and fails if a mount is left: deleting the container's directory must never
+// reach into a disk's source.
+func (m *Manager) releaseShmounts(name string) error {
+	dir := m.shmountsDir(name)
+	for range 8 {
+		mounts := mountsUnder(dir)
+		if len(mounts) == 0 {
+			return nil
+		}
+		for i := len(mounts) - 1; i >= 0; i-- {
+			_ = unix.Unmount(mounts[i], unix.MNT_DETACH)
+		}
+	}
+	return fmt.Errorf("%s: mounts left under %s: %s", name, dir, strings.Join(mountsUnder(dir), ", "))
+}
+
+// isMountPoint reports whether dir is a mount point of this mount namespace.
+func isMountPoint(dir string) bool {
+	for _, p := range mountsUnder(dir) {
+		if p == dir {
+			return true
+		}
+	}
+	return false
+}
+
+// mountsUnder lists the mount points at or under dir, in mount order.
+func mountsUnder(dir string) []string {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 5 {
+			continue
+		}
+		p := unescapeMountinfo(fields[4])
+		if p == dir || strings.HasPrefix(p, dir+"/") {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// unescapeMountinfo undoes mountinfo's octal escapes (\040 for a space).
+func unescapeMountinfo(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			var c byte
+			if _, err := fmt.Sscanf(s[i+1:i+4], "%03o", &c); err == nil {
+				b.WriteByte(c)
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// canHotplug reports whether the running container was started with its shmounts
+// directory (it sees it at shmountsInside).
+func (m *Manager) canHotplug(ctx context.Context, name string) bool {
+	in, err := m.Info(ctx, name)
+	if err != nil || in.PID <= 0 {
+		return false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", in.PID))
+	return err == nil && strings.Contains(string(b), " "+shmountsInside+" ")
+}
+
+// hotplugDisks gives a running container the disks of next it lacks and takes away those
+// of cur next lacks (a disk whose source or mode changed is taken away and given again).
+// On a failure the disks it gave are taken away again.
+func (m *Manager) hotplugDisks(ctx context.Context, name string, cur, next []Disk) error {
+	var gone, added []Disk
+	for _, d := range cur {
+		if !containsDisk(next, d) {
+			gone = append(gone, d)
+		}
+	}
+	for _, d := range next {
+		if !containsDisk(cur, d) {
+			added = append(added, d)
+		}
+	}
+	for _, d := range gone {
+		if err := m.unplugDisk(ctx, name, d); err != nil {
+			return err
+		}
+	}
+	for i, d := range added {
+		if err := m.plugDisk(ctx, name, d); err != nil {
+			for _, done := range added[:i] {
+				_ = m.unplugDisk(context.WithoutCancel(ctx), name, done)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func containsDisk(list []Disk, d Disk) bool {
+	for _, x := range list {
+		if x == d {
+			return true
+		}
+	}
+	return false
+}
+
+// plugDisk mounts d in the running container.
+func (m *Manager) plugDisk(ctx context.Context, name string, d Disk) error {
+	if err := m.ensureShmounts(name); err != nil {
+		return err
+	}
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	slot := "d" + hex.EncodeToString(rnd[:])
+	host := filepath.Join(m.shmountsDir(name), slot)
+	mk := func() error { return os.Mkdir(host, 0o700) }
+	if d.File {
+		mk = func() error { return os.WriteFile(host, nil, 0o600) }
+	}
+	if err := mk(); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	defer os.Remove(host)
+	if err := unix.Mount(d.Source, host, "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("%s: mounting %s: %w", name, d.Source, err)
+	}
+	defer func() { _ = unix.Unmount(host, unix.MNT_DETACH) }()
+	// In the container: make the target, bind the shared slot onto it, make the copy private
+	// (it then survives the host's unmount), read-only if asked.
+	script := `set -e
+if [ "$3" = file ]; then mkdir -p "$(dirname "$1")"; [ -e "$1" ] || : > "$1"; else mkdir -p "$1"; fi
+mount --bind "$2" "$1"
+mount --make-private "$1"
+if [ "$4" = ro ]; then mount -o remount,bind,ro "$1"; fi`
+	kind, mode := "dir", "rw"
+	if d.File {
+		kind = "file"
+	}
+	if d.ReadOnly {
+		mode = "ro"
+	}
+	code, err := m.Exec(ctx, name, []string{"sh", "-c", script, "sh", d.Path, shmountsInside + "/" + slot, kind, mode}, nil, nil, nil, ExecOptions{})
+	if err == nil && code != 0 {
+		err = fmt.Errorf("mount in the container exited %d (it needs sh and mount)", code)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: adding %s at %s: %w", name, d.Source, d.Path, err)
+	}
+	return nil
+}
+
+// unplugDisk unmounts d's path in the running container (lazily, as LXD).
+func (m *Manager) unplugDisk(ctx context.Context, name string, d Disk) error {
+	code, err := m.Exec(ctx, name, []string{"sh", "-c", `umount -l "$1" 2>/dev/null || ! grep -q " $1 " /proc/self/mountinfo`, "sh", d.Path}, nil, nil, nil, ExecOptions{})
+	if err == nil && code != 0 {
+		err = fmt.Errorf("umount in the container exited %d", code)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: removing the disk at %s: %w", name, d.Path, err)
+	}
+	return nil
+}
