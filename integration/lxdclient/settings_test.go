@@ -65,8 +65,8 @@ var pidRE = regexp.MustCompile(`(?m)^PID: (\d+)$`)
 // container's cgroups show them), adds a profile that carries a limit, changes that
 // profile (the change reaches the container), and adds a profile with a disk device: given
 // to the running container at once, taken away with the profile; a further interface is
-// refused while it runs (nothing recorded) and given after a stop; the instance's own
-// disks (a host path, an attached custom volume) are given live too, and deleting the
+// given at once too (one on a missing bridge refused, nothing recorded); the instance's own
+// disks (a host path, an attached custom volume) are given live, and deleting the
 // instance leaves their sources alone. Bad values are refused naming the key, changing
 // nothing.
 func TestInstanceSettingsWithLXC(t *testing.T) {
@@ -133,8 +133,8 @@ func TestInstanceSettingsWithLXC(t *testing.T) {
 	c.WantFailure([]string{"profile", "delete", "small"}, "c1")
 
 	// Devices: a disk from a profile, given to the running container at once (hotplug) and
-	// taken away when the profile is removed; a further interface is refused while it runs
-	// (nothing recorded) and given after a stop.
+	// taken away when the profile is removed; a further interface given at once too, and
+	// again after a restart; one on a bridge the owner lacks is refused, nothing recorded.
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "hello"), []byte("from the host\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -150,15 +150,17 @@ func TestInstanceSettingsWithLXC(t *testing.T) {
 		t.Fatalf("/srv/data still mounted after the profile was removed: %q", got)
 	}
 	bridge := eth0Parent(t, c.MustRun("profile", "show", "default"))
-	c.WantFailure([]string{"config", "device", "add", "c1", "eth1", "nic", "parent=" + bridge, "name=eth1"}, "running", "stop it first")
-	if out := c.MustRun("config", "show", "c1"); strings.Contains(out, "eth1") {
+	c.MustRun("config", "device", "add", "c1", "eth1", "nic", "parent="+bridge, "name=eth1")
+	if got := inside("ip -o link show eth1 | grep -c 'eth1.*UP'"); got != "1" {
+		t.Fatalf("eth1 inside the running c1 after device add: %q", got)
+	}
+	c.WantFailure([]string{"config", "device", "add", "c1", "eth2", "nic", "parent=nosuchbr0", "name=eth2"}, "nosuchbr0", "does not exist on member node2")
+	if out := c.MustRun("config", "show", "c1"); strings.Contains(out, "eth2") {
 		t.Fatalf("a refused device add was recorded:\n%s", out)
 	}
-	c.MustRun("stop", "c1", "--force")
-	c.MustRun("config", "device", "add", "c1", "eth1", "nic", "parent="+bridge, "name=eth1")
-	c.MustRun("start", "c1")
+	c.MustRun("restart", "c1", "--force")
 	if got := inside("ip -o link show eth1 | grep -c eth1"); got != "1" {
-		t.Fatalf("eth1 inside c1 after a start: %q", got)
+		t.Fatalf("eth1 inside c1 after a restart: %q", got)
 	}
 	if got := limit(memoryLimit); got != "83886080" {
 		t.Fatalf("memory limit inside c1 = %q after a restart", got)

@@ -5,11 +5,16 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -140,12 +145,12 @@ func (m *Manager) canHotplug(ctx context.Context, name string) bool {
 func (m *Manager) hotplugDisks(ctx context.Context, name string, cur, next []Disk) error {
 	var gone, added []Disk
 	for _, d := range cur {
-		if !containsDisk(next, d) {
+		if !slices.Contains(next, d) {
 			gone = append(gone, d)
 		}
 	}
 	for _, d := range next {
-		if !containsDisk(cur, d) {
+		if !slices.Contains(cur, d) {
 			added = append(added, d)
 		}
 	}
@@ -163,15 +168,6 @@ func (m *Manager) hotplugDisks(ctx context.Context, name string, cur, next []Dis
 		}
 	}
 	return nil
-}
-
-func containsDisk(list []Disk, d Disk) bool {
-	for _, x := range list {
-		if x == d {
-			return true
-		}
-	}
-	return false
 }
 
 // plugDisk mounts d in the running container.
@@ -227,6 +223,144 @@ func (m *Manager) unplugDisk(ctx context.Context, name string, d Disk) error {
 	}
 	if err != nil {
 		return fmt.Errorf("%s: removing the disk at %s: %w", name, d.Path, err)
+	}
+	return nil
+}
+
+// hotplugNICs gives a running container the interfaces of next it lacks and takes away
+// those of cur next lacks (one whose bridge, address or MTU changed is taken away and given
+// again), undoing the interfaces it gave on a failure.
+func (m *Manager) hotplugNICs(ctx context.Context, name string, cur, next []NIC) error {
+	var gone, added []NIC
+	for _, n := range cur {
+		if !slices.Contains(next, n) {
+			gone = append(gone, n)
+		}
+	}
+	for _, n := range next {
+		if !slices.Contains(cur, n) {
+			added = append(added, n)
+		}
+	}
+	for _, n := range gone {
+		if err := m.unplugNIC(ctx, name, n); err != nil {
+			return err
+		}
+	}
+	for i, n := range added {
+		if err := m.plugNIC(ctx, name, n); err != nil {
+			for _, done := range added[:i] {
+				_ = m.unplugNIC(context.WithoutCancel(ctx), name, done)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// plugNIC makes a veth pair, puts the host end on n's bridge, moves the other end into the
+// running container's network namespace (netlink; lxc-device needs the host's PID 1
+// namespace) and names it and sets it up there.
+func (m *Manager) plugNIC(ctx context.Context, name string, n NIC) error {
+	br, err := netlink.LinkByName(n.Bridge)
+	if err != nil {
+		return fmt.Errorf("%s: bridge %s of %s: %w", name, n.Bridge, n.Name, err)
+	}
+	var rnd [5]byte
+	_, _ = rand.Read(rnd[:])
+	host, peer := "vo"+hex.EncodeToString(rnd[:]), "vp"+hex.EncodeToString(rnd[:])
+	attrs := netlink.LinkAttrs{Name: host, MTU: n.MTU}
+	veth := &netlink.Veth{LinkAttrs: attrs, PeerName: peer}
+	if n.HWAddr != "" {
+		mac, err := net.ParseMAC(n.HWAddr)
+		if err != nil {
+			return fmt.Errorf("%s: %s: hwaddr %q: %w", name, n.Name, n.HWAddr, err)
+		}
+		veth.PeerHardwareAddr = mac
+	}
+	if err := netlink.LinkAdd(veth); err != nil {
+		return fmt.Errorf("%s: veth for %s: %w", name, n.Name, err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = netlink.LinkDel(veth)
+		}
+	}()
+	if err := netlink.LinkSetMaster(veth, br); err != nil {
+		return fmt.Errorf("%s: %s on bridge %s: %w", name, n.Name, n.Bridge, err)
+	}
+	if err := netlink.LinkSetUp(veth); err != nil {
+		return fmt.Errorf("%s: %s up: %w", name, host, err)
+	}
+	in, err := m.Info(ctx, name)
+	if err != nil {
+		return err
+	}
+	if in.PID <= 0 {
+		return fmt.Errorf("%s: %w", name, ErrNotRunning)
+	}
+	peerLink, err := netlink.LinkByName(peer)
+	if err != nil {
+		return fmt.Errorf("%s: %s: %w", name, peer, err)
+	}
+	if err := netlink.LinkSetNsPid(peerLink, in.PID); err != nil {
+		return fmt.Errorf("%s: moving %s into the container: %w", name, n.Name, err)
+	}
+	ok = true // the pair now dies with the container's network namespace
+	if err := inContainerNetns(in.PID, func(h *netlink.Handle) error {
+		l, err := h.LinkByName(peer)
+		if err != nil {
+			return err
+		}
+		if err := h.LinkSetName(l, n.Name); err != nil {
+			return err
+		}
+		return h.LinkSetUp(l)
+	}); err != nil {
+		_ = netlink.LinkDel(veth)
+		return fmt.Errorf("%s: %s in the container: %w", name, n.Name, err)
+	}
+	return nil
+}
+
+// inContainerNetns runs f with a netlink handle in the network namespace of process pid.
+func inContainerNetns(pid int, f func(*netlink.Handle) error) error {
+	ns, err := netns.GetFromPid(pid)
+	if err != nil {
+		return err
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	return f(h)
+}
+
+// unplugNIC deletes the interface in the container (its veth peer on the host goes with it).
+func (m *Manager) unplugNIC(ctx context.Context, name string, n NIC) error {
+	in, err := m.Info(ctx, name)
+	if err != nil {
+		return err
+	}
+	if in.PID <= 0 {
+		return nil // stopped: the interface went with its network namespace
+	}
+	err = inContainerNetns(in.PID, func(h *netlink.Handle) error {
+		l, err := h.LinkByName(n.Name)
+		if err != nil {
+			var nf netlink.LinkNotFoundError
+			if errors.As(err, &nf) {
+				return nil
+			}
+			return err
+		}
+		return h.LinkDel(l)
+	})
+	if err != nil {
+		return fmt.Errorf("%s: removing %s: %w", name, n.Name, err)
 	}
 	return nil
 }

@@ -15,9 +15,9 @@ import (
 
 // Settings are what of a container can change after it was made: its resource limits and
 // the devices beyond its root disk and eth0. They live in the tail of its LXC config, after
-// settingsMarker, which Apply rewrites as a whole; Apply also sets the limits of a running
-// container in its cgroups at once. Devices change only while the container is stopped
-// (ErrRunning): LXC attaches interfaces and mounts when it starts the container.
+// settingsMarker, which Apply rewrites as a whole (LXC gives them at the next start); on a
+// running container Apply also changes them at once: limits in its cgroups, disks and
+// interfaces by hotplug (hotplug.go).
 type Settings struct {
 	Limits Limits
 	// NICs are interfaces beyond eth0, each a veth on a host bridge.
@@ -58,9 +58,9 @@ const (
 )
 
 // Apply makes s the container's settings: the config's tail now, and on a running
-// container its limits in its cgroups and its disks (hotplug.go). A change of interfaces
-// on a running container, or of disks on one started before it could take them live, is
-// refused with ErrRunning, changing nothing.
+// container its limits in its cgroups, its disks and its interfaces (hotplug.go). A change
+// of disks on a container started before it could take them live is refused with
+// ErrRunning, changing nothing.
 func (m *Manager) Apply(ctx context.Context, name string, s Settings) error {
 	if err := m.need(name); err != nil {
 		return err
@@ -88,12 +88,10 @@ func (m *Manager) Apply(ctx context.Context, name string, s Settings) error {
 	return writeFileAtomic(path, head+settingsMarker+next+settingsEnd+after, 0o640)
 }
 
-// applyLive changes a running container from prev to s: limits, then disks (the limits
-// put back if the disks fail).
+// applyLive changes a running container from prev to s: limits, then disks, then
+// interfaces (what was done undone if a later step fails). A container started before it
+// could take disks live refuses a change of disks with ErrRunning.
 func (m *Manager) applyLive(ctx context.Context, name string, prev, s Settings) error {
-	if !slices.Equal(prev.NICs, s.NICs) {
-		return fmt.Errorf("%s: interfaces change: %w (stop it first)", name, ErrRunning)
-	}
 	disks := !slices.Equal(prev.Disks, s.Disks)
 	if disks && !m.canHotplug(ctx, name) {
 		return fmt.Errorf("%s: disks change: %w and was started before disks could be added live (stop it first)", name, ErrRunning)
@@ -101,11 +99,19 @@ func (m *Manager) applyLive(ctx context.Context, name string, prev, s Settings) 
 	if err := m.setLimits(ctx, name, s.Limits); err != nil {
 		return err
 	}
+	undo := context.WithoutCancel(ctx)
 	if disks {
 		if err := m.hotplugDisks(ctx, name, prev.Disks, s.Disks); err != nil {
-			_ = m.setLimits(context.WithoutCancel(ctx), name, prev.Limits)
+			_ = m.setLimits(undo, name, prev.Limits)
 			return err
 		}
+	}
+	if err := m.hotplugNICs(ctx, name, prev.NICs, s.NICs); err != nil {
+		if disks {
+			_ = m.hotplugDisks(undo, name, s.Disks, prev.Disks)
+		}
+		_ = m.setLimits(undo, name, prev.Limits)
+		return err
 	}
 	return nil
 }

@@ -2,7 +2,6 @@ package lxc
 
 import (
 	"bytes"
-	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,9 +12,10 @@ import (
 )
 
 // TestSettings makes a container with a memory limit, changes its limits while it runs
-// (the cgroup shows each at once, lifting one restores the host's value), refuses a device
-// change while it runs (the config unchanged), then adds a bind-mounted directory and a
-// second interface while it is stopped and finds both inside after a start.
+// (the cgroup shows each at once, lifting one restores the host's value), fails a disk
+// whose source is missing (the config unchanged), adds and removes an interface live, then
+// adds a bind-mounted directory and a second interface while it is stopped and finds both
+// inside after a start.
 func TestSettings(t *testing.T) {
 	needLXC(t)
 	if _, err := os.Stat("/usr/bin/lxc-cgroup"); err != nil {
@@ -35,19 +35,32 @@ func TestSettings(t *testing.T) {
 	cgroupIs(t, m, "cpuset.cpus", "0")
 	cgroupIs(t, m, "pids.max", "50")
 
+	// A disk whose source is missing fails the change and leaves the config as it was.
 	before, err := os.ReadFile(m.configPath("c1"))
 	must(t, err)
-	src := t.TempDir()
-	must(t, os.WriteFile(filepath.Join(src, "hello"), []byte("from the host\n"), 0o644))
-	devices := Settings{Limits: Limits{Memory: 96 << 20}, Disks: []Disk{{Source: src, Path: "/srv/data", ReadOnly: true}},
-		NICs: []NIC{{Name: "eth1", Bridge: br}}}
-	if err := m.Apply(c, "c1", devices); !errors.Is(err, ErrRunning) {
-		t.Fatalf("devices on a running container: %v, want ErrRunning", err)
+	missing := Settings{Limits: Limits{Memory: 96 << 20}, Disks: []Disk{{Source: "/nonexistent-orch-test", Path: "/srv/x"}}}
+	if err := m.Apply(c, "c1", missing); err == nil {
+		t.Fatal("a disk with a missing source was added")
 	}
 	after, err := os.ReadFile(m.configPath("c1"))
 	must(t, err)
 	if !bytes.Equal(before, after) {
-		t.Fatalf("a refused change rewrote the config:\n%s\n---\n%s", before, after)
+		t.Fatalf("a failed change rewrote the config:\n%s\n---\n%s", before, after)
+	}
+	src := t.TempDir()
+	must(t, os.WriteFile(filepath.Join(src, "hello"), []byte("from the host\n"), 0o644))
+	devices := Settings{Limits: Limits{Memory: 96 << 20}, Disks: []Disk{{Source: src, Path: "/srv/data", ReadOnly: true}},
+		NICs: []NIC{{Name: "eth1", Bridge: br, HWAddr: "00:16:3e:aa:bb:01"}}}
+	// Interfaces live: eth1 appears on the bridge's side and inside, with its address.
+	must(t, m.Apply(c, "c1", Settings{Limits: devices.Limits, NICs: devices.NICs}))
+	var nic bytes.Buffer
+	if _, err := m.Exec(c, "c1", []string{"sh", "-c", "cat /sys/class/net/eth1/address /sys/class/net/eth1/operstate"}, nil, &nic, nil, ExecOptions{}); err != nil || !strings.HasPrefix(nic.String(), "00:16:3e:aa:bb:01\n") {
+		t.Fatalf("eth1 inside after adding it live: %q, %v", nic.String(), err)
+	}
+	must(t, m.Apply(c, "c1", Settings{Limits: devices.Limits}))
+	nic.Reset()
+	if _, err := m.Exec(c, "c1", []string{"sh", "-c", "ls /sys/class/net"}, nil, &nic, nil, ExecOptions{}); err != nil || strings.Contains(nic.String(), "eth1") {
+		t.Fatalf("interfaces after removing eth1 live: %q, %v", nic.String(), err)
 	}
 
 	must(t, m.Apply(c, "c1", Settings{}))

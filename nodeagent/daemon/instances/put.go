@@ -16,9 +16,9 @@ import (
 // config set/unset/edit`, `lxc profile add/remove/assign`), handled by the member that owns
 // the instance: the config keys that are only read from the database (user.*,
 // boot.autostart, boot.host_shutdown_timeout), the limits (applied to a running container
-// at once), the instance's own devices and its profiles can change: disks reach a running
-// container at once, further interfaces only while it is stopped (refused otherwise), and a
-// change that would move the root disk or change eth0 is refused, naming what. The container is changed first, then the record;
+// at once), the instance's own devices and its profiles can change (devices reach a running
+// container at once: modules/lxc's hotplug), and a change that would move the root disk or
+// change eth0 is refused, naming what. The container is changed first, then the record;
 // if the record cannot be written the container gets its old settings back. The other
 // fields of LXD's InstancePut are refused naming the field. Volatile keys stay the agent's.
 
