@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"path/filepath"
 	"sync"
 
@@ -27,7 +29,7 @@ func (d *Daemon) drivers() (*lxc.Manager, *image.Store, error) {
 	if d.memberName() == "" {
 		return nil, nil, ErrNotInitialised
 	}
-	m, err := lxc.New(lxc.Config{LXCPath: filepath.Join(d.cfg.Dir, "containers"), CgroupPrefix: d.memberName(),
+	m, err := lxc.New(lxc.Config{LXCPath: filepath.Join(d.cfg.Dir, "containers"), CgroupPrefix: cgroupPrefix(d.memberName(), d.cfg.Dir),
 		Logger: d.log.With("component", "lxc")})
 	if err != nil {
 		return nil, nil, err
@@ -44,4 +46,12 @@ func (d *Daemon) drivers() (*lxc.Manager, *image.Store, error) {
 func (d *Daemon) imageStore() (*image.Store, error) {
 	_, s, err := d.drivers()
 	return s, err
+}
+
+// cgroupPrefix names this agent's container cgroups: the member's name and a short hash of
+// its directory, so that two agents on one machine (test clusters running side by side,
+// each with a member node2 launching c1) never make the same cgroup.
+func cgroupPrefix(member, dir string) string {
+	sum := sha256.Sum256([]byte(dir))
+	return member + "-" + hex.EncodeToString(sum[:3])
 }
