@@ -67,6 +67,46 @@ func BuildAgent(out string, extraTags ...string) error {
 	return Build(out, AgentPkg, BuildOptions{Tags: extraTags})
 }
 
+// BuildAgentAt builds nodeagent as it was at the git revision rev of this repository (its
+// tree extracted with git archive into a temporary directory), with the project's tags:
+// the previous release for upgrade tests.
+func BuildAgentAt(out, rev string) error {
+	root, err := ModuleRoot()
+	if err != nil {
+		return err
+	}
+	src, err := os.MkdirTemp("", "orch-at-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(src)
+	archive := exec.Command("git", "-C", root, "archive", rev)
+	untar := exec.Command("tar", "-x", "-C", src)
+	pipe, err := archive.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	untar.Stdin = pipe
+	var errb strings.Builder
+	archive.Stderr, untar.Stderr = &errb, &errb
+	if err := untar.Start(); err != nil {
+		return err
+	}
+	if err := archive.Run(); err != nil {
+		_ = untar.Wait()
+		return fmt.Errorf("git archive %s: %w: %s", rev, err, errb.String())
+	}
+	if err := untar.Wait(); err != nil {
+		return fmt.Errorf("extracting %s: %w: %s", rev, err, errb.String())
+	}
+	cmd := exec.Command("go", "build", "-tags="+Tags, "-o", out, AgentPkg)
+	cmd.Dir = src
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build at %s: %w\n%s", rev, err, b)
+	}
+	return nil
+}
+
 // Build runs `go build` of pkg (relative to the module root, e.g. AgentPkg) into out at the
 // module root, with the project's tags and o's additions; GOFLAGS from the environment
 // apply too.
