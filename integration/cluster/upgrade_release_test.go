@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"net/http"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -26,6 +27,9 @@ const previousRelease = "4b0c4fa587b9cb65e8307f1ae59024c3851d5a5d"
 // real migration once (instances.devices, cluster groups), every row written before and
 // during the upgrade is on every replica, and the new features answer.
 func TestUpgradeFromSchema1(t *testing.T) {
+	if err := exec.Command("git", "cat-file", "-e", previousRelease+"^{commit}").Run(); err != nil {
+		t.Skipf("the previous release %s is not in this clone's history (a shallow clone?): %v", previousRelease[:12], err)
+	}
 	old := filepath.Join(t.TempDir(), "nodeagent-schema1")
 	if err := agenttest.BuildAgentAt(old, previousRelease); err != nil {
 		t.Fatalf("building the previous release (%s): %v", previousRelease[:12], err)
