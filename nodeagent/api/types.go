@@ -13,7 +13,18 @@ const (
 	StatusOnline  = "Online"
 	StatusOffline = "Offline"
 	StatusBlocked = "Blocked"
+	// StatusEvacuated is a member `cluster evacuate` emptied for maintenance.
+	StatusEvacuated = "Evacuated"
 )
+
+// ClusterMemberStatePost is the body of POST /1.0/cluster/members/NAME/state (LXD's
+// `lxc cluster evacuate` and `lxc cluster restore`).
+type ClusterMemberStatePost struct {
+	// Action is "evacuate" or "restore".
+	Action string `json:"action" yaml:"action"`
+	// Mode is LXD's evacuation mode; only "stop" (the default for local storage) is done.
+	Mode string `json:"mode,omitempty" yaml:"mode,omitempty"`
+}
 
 // Database roles shown in ClusterMember.Roles, as LXD names them.
 const (

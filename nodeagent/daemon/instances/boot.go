@@ -122,6 +122,10 @@ func (s *Service) autostartInstances(ctx context.Context) {
 		s.log.Warn("autostart: no container manager", "err", err)
 		return
 	}
+	if ev, err := s.evacuatedMembers(ctx); err == nil && ev[s.members.Self()] {
+		s.log.Info("autostart skipped: this member is evacuated (lxc cluster restore starts its instances)")
+		return
+	}
 	started := 0
 	for _, row := range rows {
 		if row.state != instCreated || !wantsRunning(row.config) {

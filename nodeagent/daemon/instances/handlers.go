@@ -82,14 +82,21 @@ func source(name string) string { return "/1.0/instances/" + name }
 
 // launchCandidates lists the members a launch may go to: the target (which must be an
 // ONLINE member), the ONLINE members of a cluster group (target @GROUP), or every ONLINE
-// member.
+// member; never an evacuated one.
 func (s *Service) launchCandidates(ctx context.Context, target string) ([]string, error) {
+	evacuated, err := s.evacuatedMembers(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if group, ok := strings.CutPrefix(target, "@"); ok {
-		return s.groupCandidates(ctx, group)
+		return s.groupCandidates(ctx, group, evacuated)
 	}
 	if target != "" {
 		if err := s.members.RequireOnline(ctx, target); err != nil {
 			return nil, err
+		}
+		if evacuated[target] {
+			return nil, rest.Conflict("member %s is evacuated (lxc cluster restore %s first)", target, target)
 		}
 		return []string{target}, nil
 	}
@@ -97,19 +104,21 @@ func (s *Service) launchCandidates(ctx context.Context, target string) ([]string
 	if err != nil {
 		return nil, err
 	}
-	if len(ms) == 0 {
-		return nil, rest.Unavailable("no member is online")
+	var names []string
+	for _, m := range ms {
+		if !evacuated[m.Name] {
+			names = append(names, m.Name)
+		}
 	}
-	names := make([]string, len(ms))
-	for i, m := range ms {
-		names[i] = m.Name
+	if len(names) == 0 {
+		return nil, rest.Unavailable("no member is online and not evacuated")
 	}
 	return names, nil
 }
 
-// groupCandidates are the ONLINE members of a cluster group, refused naming the group when
-// it does not exist or none of its members is ONLINE.
-func (s *Service) groupCandidates(ctx context.Context, group string) ([]string, error) {
+// groupCandidates are the ONLINE members of a cluster group not evacuated, refused naming
+// the group when it does not exist or none of its members is such.
+func (s *Service) groupCandidates(ctx context.Context, group string, evacuated map[string]bool) ([]string, error) {
 	if s.group == nil {
 		return nil, rest.BadRequest("target @%s: cluster groups are not available", group)
 	}
@@ -126,12 +135,12 @@ func (s *Service) groupCandidates(ctx context.Context, group string) ([]string, 
 	}
 	var out []string
 	for _, m := range online {
-		if slices.Contains(members, m.Name) {
+		if slices.Contains(members, m.Name) && !evacuated[m.Name] {
 			out = append(out, m.Name)
 		}
 	}
 	if len(out) == 0 {
-		return nil, rest.Conflict("target @%s: no member of cluster group %s is online (members: %s)", group, group, strings.Join(members, ", "))
+		return nil, rest.Conflict("target @%s: no member of cluster group %s is online and not evacuated (members: %s)", group, group, strings.Join(members, ", "))
 	}
 	return out, nil
 }

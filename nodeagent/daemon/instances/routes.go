@@ -29,6 +29,8 @@ func (s *Service) Routes(m Router) {
 	m.Handle("GET /internal/instances", rest.Member, s.getInternalInstances)
 	m.Handle("POST /internal/instances", rest.Member, s.postInternalInstance)
 	m.Handle("POST /internal/instances/{name}/settings", rest.Member, s.onOwner(s.postSettings))
+	m.Handle("POST /1.0/cluster/members/{name}/state", rest.Trusted, s.postMemberState)
+	m.Handle("POST /internal/instances/evacuation", rest.Member, s.postEvacuation)
 
 	m.Handle("GET /1.0/profiles", rest.Trusted, s.getProfiles)
 	m.Handle("POST /1.0/profiles", rest.Trusted, s.postProfile)

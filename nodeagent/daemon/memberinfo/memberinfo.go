@@ -122,7 +122,23 @@ func (s *Service) addMemberInfo(ctx context.Context, views []api.ClusterMember) 
 			views[i].Groups = g
 		}
 	}
+	s.addEvacuated(ctx, views)
 	return nil
+}
+
+// addEvacuated shows an ONLINE member evacuated for maintenance as EVACUATED (as LXD).
+func (s *Service) addEvacuated(ctx context.Context, views []api.ClusterMember) {
+	rows, err := s.db.QueryLocal(ctx, `SELECT name FROM members WHERE evacuated = 1`)
+	if err != nil {
+		return // a database from before the column: nobody is evacuated
+	}
+	for _, r := range rows {
+		for i := range views {
+			if views[i].ServerName == db.Str(r[0]) && views[i].Status == api.StatusOnline {
+				views[i].Status, views[i].Message = api.StatusEvacuated, "Unavailable due to maintenance"
+			}
+		}
+	}
 }
 
 // ETag is the entity tag of a member's editable part (its description, failure domain and

@@ -1,0 +1,54 @@
+package lxdclient
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"orch/nodeagent/api"
+)
+
+// TestEvacuateWithLXC: `lxc cluster evacuate node2` stops node2's running instances (one
+// already stopped stays so), lists node2 EVACUATED, and no launch lands there meanwhile (a
+// --target at it is refused naming why); `lxc cluster restore node2` starts again exactly
+// those it stopped and node2 is ONLINE.
+func TestEvacuateWithLXC(t *testing.T) {
+	NeedLXC(t)
+	ms := instanceCluster(t)
+	c := NewLXC(t)
+	c.AddRemoteTrusted("orch", ms[0])
+	c.MustRun("launch", "busybox", "c1", "--target", "node2")
+	c.MustRun("launch", "busybox", "c2", "--target", "node2")
+	c.MustRun("stop", "c2", "--force")
+	c.MustRun("launch", "busybox", "c3", "--target", "node3")
+	statusOf := func(name string) string {
+		t.Helper()
+		in, err := ms[0].Client().Instance(context.Background(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return in.Status
+	}
+
+	c.MustRun("cluster", "evacuate", "node2", "--force")
+	if got := []string{statusOf("c1"), statusOf("c2"), statusOf("c3")}; strings.Join(got, ",") != "Stopped,Stopped,Running" {
+		t.Fatalf("after evacuating node2: c1, c2, c3 = %v", got)
+	}
+	wantAll(t, "lxc cluster list", c.MustRun("cluster", "list", "--format", "csv"), "node2,", "EVACUATED", "Unavailable due to maintenance")
+	for _, name := range []string{"e1", "e2", "e3"} {
+		c.MustRun("launch", "busybox", name)
+		if in, err := ms[0].Client().Instance(context.Background(), name); err != nil || in.Location == "node2" {
+			t.Fatalf("%s launched while node2 is evacuated: %+v, %v", name, in, err)
+		}
+	}
+	c.WantFailure([]string{"launch", "busybox", "e9", "--target", "node2"}, "node2 is evacuated")
+
+	c.MustRun("cluster", "restore", "node2", "--force")
+	if got := []string{statusOf("c1"), statusOf("c2")}; strings.Join(got, ",") != api.InstanceRunning+","+api.InstanceStopped {
+		t.Fatalf("after restoring node2: c1, c2 = %v", got)
+	}
+	if out := c.MustRun("cluster", "list", "--format", "csv"); strings.Contains(out, "EVACUATED") {
+		t.Fatalf("node2 still evacuated after restore:\n%s", out)
+	}
+	c.MustRun("launch", "busybox", "r1", "--target", "node2")
+}
