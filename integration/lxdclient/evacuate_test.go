@@ -2,6 +2,8 @@ package lxdclient
 
 import (
 	"context"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -51,4 +53,39 @@ func TestEvacuateWithLXC(t *testing.T) {
 		t.Fatalf("node2 still evacuated after restore:\n%s", out)
 	}
 	c.MustRun("launch", "busybox", "r1", "--target", "node2")
+}
+
+// TestMoveWithLXC: `lxc move c1 --target node3` of a stopped instance copies its files
+// (a file written inside survives), its profiles and limits, runs there, and node2 keeps
+// nothing of it; a running one, a rename and a move to an unknown member are refused
+// naming why, changing nothing.
+func TestMoveWithLXC(t *testing.T) {
+	NeedLXC(t)
+	ms := instanceCluster(t)
+	c := NewLXC(t)
+	c.AddRemoteTrusted("orch", ms[0])
+	c.MustRun("launch", "busybox", "c1", "--target", "node2", "-c", "limits.processes=77")
+	c.MustRun("exec", "c1", "--", "sh", "-c", "echo kept > /root/marker")
+	c.WantFailure([]string{"move", "c1", "--target", "node3"}, "stop it first")
+	c.MustRun("stop", "c1", "--force")
+	c.WantFailure([]string{"move", "c1", "--target", "node9"}, "node9")
+	c.WantFailure([]string{"move", "c1", "c9"}, "renaming")
+
+	c.MustRun("move", "c1", "--target", "node3")
+	in, err := ms[0].Client().Instance(context.Background(), "c1")
+	if err != nil || in.Location != "node3" {
+		t.Fatalf("c1 after lxc move --target node3: %+v, %v", in, err)
+	}
+	c.MustRun("start", "c1")
+	if got := strings.TrimSpace(c.MustRun("exec", "c1", "--", "cat", "/root/marker")); got != "kept" {
+		t.Fatalf("/root/marker after the move: %q", got)
+	}
+	wantAll(t, "lxc config show c1", c.MustRun("config", "show", "c1"), `limits.processes: "77"`)
+	if out, _ := exec.Command("lxc-ls", "-P", filepath.Join(ms[1].Dir, "containers"), "-1").Output(); strings.TrimSpace(string(out)) != "" {
+		t.Fatalf("node2 still has containers after the move: %q", out)
+	}
+	wantAll(t, "lxc storage volume list", c.MustRun("storage", "volume", "list", "default", "type=container", "--format", "csv"), "container,c1,")
+	if out := c.MustRun("storage", "volume", "list", "default", "--format", "csv"); strings.Contains(out, "node2") {
+		t.Fatalf("node2 still holds a volume after the move:\n%s", out)
+	}
 }

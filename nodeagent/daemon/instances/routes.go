@@ -30,6 +30,11 @@ func (s *Service) Routes(m Router) {
 	m.Handle("POST /internal/instances", rest.Member, s.postInternalInstance)
 	m.Handle("POST /internal/instances/{name}/settings", rest.Member, s.onOwner(s.postSettings))
 	m.Handle("POST /1.0/cluster/members/{name}/state", rest.Trusted, s.postMemberState)
+	m.Handle("POST /1.0/instances/{name}", rest.Trusted, s.postInstanceMove)
+	m.Handle("POST /1.0/containers/{name}", rest.Trusted, s.postInstanceMove)
+	m.Handle("POST /internal/instances/{name}/receive", rest.Member, s.postReceive)
+	m.Handle("GET /internal/instances/{name}/rootfs", rest.Member, s.getRootfs)
+	m.Handle("POST /internal/instances/{name}/drop", rest.Member, s.postDrop)
 	m.Handle("POST /internal/instances/evacuation", rest.Member, s.postEvacuation)
 
 	m.Handle("GET /1.0/profiles", rest.Trusted, s.getProfiles)

@@ -1,0 +1,295 @@
+package instances
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os/exec"
+	"strings"
+
+	"orch/modules/lxc"
+	"orch/nodeagent/api"
+	"orch/nodeagent/daemon/rest"
+	"orch/nodeagent/store"
+)
+
+// Moving a stopped instance to another member (`lxc move c1 --target node3`, LXD's POST
+// /1.0/instances/NAME?target= with migration): the target makes a root disk on the pool
+// the instance's profiles name, fills it with the source's rootfs streamed as tar between
+// the members, and defines the container with the instance's settings; then the record
+// names the target in one raft write (only if the source still owns it), and the source
+// deletes its copy. Until that write the source's copy is the instance and a failure
+// removes the target's; after it the target's is, and a source that cannot delete its
+// copy leaves only disk space behind (logged). Running instances are refused: there is no
+// live migration here.
+
+// instancePost is LXD's InstancePost.
+type instancePost struct {
+	Name      string `json:"name"`
+	Migration bool   `json:"migration"`
+	// Live is what lxc sends for every move; a running instance is refused (checkMove), a
+	// stopped one moves cold as LXD's.
+	Live bool `json:"live"`
+	// InstanceOnly and ContainerOnly (no snapshots: there are none here) change nothing.
+	InstanceOnly      bool   `json:"instance_only"`
+	ContainerOnly     bool   `json:"container_only"`
+	AllowInconsistent bool   `json:"allow_inconsistent"`
+	Pool              string `json:"pool"`
+	Project           string `json:"project"`
+	// Target is a migration to another server (not supported: the cluster's ?target= is).
+	Target json.RawMessage `json:"target"`
+}
+
+// moveRequest is the target's part of a move.
+type moveRequest struct {
+	Name     string                       `json:"name"`
+	Profiles []string                     `json:"profiles"`
+	Config   map[string]string            `json:"config"`
+	Devices  map[string]map[string]string `json:"devices"`
+	// From is the source member's cluster address.
+	From string `json:"from"`
+}
+
+// postInstanceMove is POST /1.0/instances/{name}: a move to ?target=.
+func (s *Service) postInstanceMove(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	name, err := rest.PathName(r)
+	if err != nil {
+		return err
+	}
+	var req instancePost
+	if err := rest.DecodeBody(r, &req); err != nil {
+		return err
+	}
+	target := rest.Target(r)
+	switch {
+	case req.Name != "" && req.Name != name:
+		return rest.BadRequest("name %q: renaming an instance is not supported (copy its files into a new one)", req.Name)
+	case target == "":
+		return rest.BadRequest("no ?target= member to move instance %q to", name)
+	case req.Pool != "":
+		return rest.BadRequest("pool %q: the root disk moves to the pool its profiles name", req.Pool)
+	case req.Project != "" && req.Project != "default":
+		return rest.BadRequest("project %q: there is only the default project", req.Project)
+	case len(req.Target) > 0 && string(req.Target) != "null":
+		return rest.BadRequest("target: moving to another server is not supported (move within the cluster with ?target=MEMBER)")
+	}
+	row, err := s.instance(ctx, name)
+	if err != nil {
+		return err
+	}
+	if err := s.checkMove(ctx, row, target); err != nil {
+		return err
+	}
+	op, err := s.ops.Start(r, rest.Task{Description: "Moving instance", Resources: resources(name),
+		Run: func(ctx context.Context, _ rest.Op) error { return s.move(ctx, row, target) }})
+	if err != nil {
+		return err
+	}
+	return rest.WriteAsync(w, op)
+}
+
+// checkMove refuses a move that cannot be done, naming why: the instance is not made yet
+// or runs, the target is its member, OFFLINE or evacuated.
+func (s *Service) checkMove(ctx context.Context, row instanceRow, target string) error {
+	switch {
+	case row.state != instCreated:
+		return rest.Conflict("instance %q is still being created", row.name)
+	case target == row.member:
+		return rest.BadRequest("instance %q is already on member %s", row.name, target)
+	}
+	if _, err := s.memberAddress(ctx, target); err != nil {
+		return err
+	}
+	if err := s.members.RequireOnline(ctx, row.member, target); err != nil {
+		return err
+	}
+	if ev, err := s.evacuatedMembers(ctx); err != nil {
+		return err
+	} else if ev[target] {
+		return rest.Conflict("member %s is evacuated (lxc cluster restore %s first)", target, target)
+	}
+	views, _ := s.instanceViews(ctx, []instanceRow{row})
+	if len(views) == 1 && views[0].Status != api.InstanceStopped {
+		return rest.Conflict("instance %q is %s: stop it first (there is no live migration)", row.name, strings.ToLower(views[0].Status))
+	}
+	return nil
+}
+
+// move has the target copy the instance, records the target as its member, and has the
+// source delete its copy.
+func (s *Service) move(ctx context.Context, row instanceRow, target string) error {
+	taddr, err := s.memberAddress(ctx, target)
+	if err != nil {
+		return err
+	}
+	req := moveRequest{Name: row.name, Profiles: profileList(row.profiles), Config: userConfig(row.config), Devices: row.devices, From: row.address}
+	if err := s.onMember(ctx, target, taddr, "/internal/instances/"+row.name+"/receive", req); err != nil {
+		return fmt.Errorf("copying %s to %s: %w", row.name, target, err)
+	}
+	_, err = s.db.Exec(ctx, store.Statement{SQL: `UPDATE instances SET member_id = (SELECT id FROM members WHERE name = ?)
+		WHERE name = ? AND member_id = (SELECT id FROM members WHERE name = ?)`, Args: []any{target, row.name, row.member}, Expect: store.Int64(1)})
+	if err != nil {
+		if derr := s.onMember(context.WithoutCancel(ctx), target, taddr, "/internal/instances/"+row.name+"/drop", nil); derr != nil {
+			s.log.Warn("removing a failed move's copy", "instance", row.name, "member", target, "err", derr)
+		}
+		if rest.IsConflict(err) {
+			return rest.Conflict("instance %q changed member or was deleted during the move", row.name)
+		}
+		return err
+	}
+	if err := s.onMember(ctx, row.member, row.address, "/internal/instances/"+row.name+"/drop", nil); err != nil {
+		s.log.Warn("the source of a move kept its copy", "instance", row.name, "member", row.member, "err", err)
+	}
+	s.log.Info("instance moved", "instance", row.name, "from", row.member, "to", target)
+	s.events.Lifecycle("instance-updated", source(row.name), map[string]any{"location": target})
+	return nil
+}
+
+// onMember posts body to path on member (here, or over the cluster API).
+func (s *Service) onMember(ctx context.Context, member, addr, path string, body any) error {
+	c, err := s.peers.Client(addr)
+	if err != nil {
+		return err
+	}
+	return c.CallHeaders(ctx, http.MethodPost, path, body, nil, nil)
+}
+
+// postReceive is the target's part: a root disk filled from the source, the container
+// defined (not started). On a failure nothing is left here.
+func (s *Service) postReceive(w http.ResponseWriter, r *http.Request) (err error) {
+	ctx := r.Context()
+	var req moveRequest
+	if err := rest.DecodeBody(r, &req); err != nil {
+		return err
+	}
+	m, _, err := s.drivers()
+	if err != nil {
+		return err
+	}
+	if m.Exists(req.Name) {
+		return rest.Conflict("member %s already has a container %q", s.members.Self(), req.Name)
+	}
+	ex, err := s.expand(ctx, req.Profiles, req.Config, req.Devices)
+	if err != nil {
+		return err
+	}
+	bridge, err := s.eth0Bridge(ctx, ex.launchSpec)
+	if err != nil {
+		return err
+	}
+	settings, err := s.settingsHere(ctx, ex)
+	if err != nil {
+		return err
+	}
+	dir, err := s.makeRootfs(ctx, ex.pool, req.Name)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			s.dropCopy(context.WithoutCancel(ctx), m, req.Name)
+		}
+	}()
+	if err := s.pullRootfs(ctx, req.From, req.Name, dir); err != nil {
+		return err
+	}
+	if err := m.Create(ctx, req.Name, lxc.CreateConfig{Rootfs: dir, Bridge: bridge, HWAddr: ex.hwaddr, Settings: settings}); err != nil {
+		return driverError(err)
+	}
+	return rest.WriteOK(w, nil, "")
+}
+
+// pullRootfs streams the source's rootfs of name into dir (tar, owners and modes kept).
+func (s *Service) pullRootfs(ctx context.Context, from, name, dir string) error {
+	c, err := s.peers.Client(from)
+	if err != nil {
+		return err
+	}
+	resp, err := c.Raw(ctx, http.MethodGet, "/internal/instances/"+name+"/rootfs", nil, nil)
+	if err != nil {
+		return fmt.Errorf("fetching the rootfs of %s from %s: %w", name, from, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("fetching the rootfs of %s from %s: HTTP %d %s", name, from, resp.StatusCode, b)
+	}
+	untar := exec.CommandContext(ctx, "tar", "--numeric-owner", "--xattrs", "--xattrs-include=*", "-xpf", "-", "-C", dir)
+	untar.Stdin = resp.Body
+	if out, err := untar.CombinedOutput(); err != nil {
+		return fmt.Errorf("unpacking the rootfs of %s: %w: %s", name, err, tailOf(out))
+	}
+	return nil
+}
+
+// getRootfs is the source's part: its stopped container's rootfs as a tar stream.
+func (s *Service) getRootfs(w http.ResponseWriter, r *http.Request) error {
+	name, err := rest.PathName(r)
+	if err != nil {
+		return err
+	}
+	m, _, err := s.drivers()
+	if err != nil {
+		return err
+	}
+	if in, err := m.Info(r.Context(), name); err != nil {
+		return driverError(err)
+	} else if in.State != lxc.StateStopped {
+		return rest.Conflict("instance %q is running on member %s", name, s.members.Self())
+	}
+	dir, err := m.Rootfs(name)
+	if err != nil {
+		return driverError(err)
+	}
+	w.Header().Set("Content-Type", "application/x-tar")
+	tar := exec.CommandContext(r.Context(), "tar", "--numeric-owner", "--xattrs", "--xattrs-include=*", "-cpf", "-", "-C", dir, ".")
+	tar.Stdout = w
+	var errb strings.Builder
+	tar.Stderr = &errb
+	if err := tar.Run(); err != nil {
+		// The status is sent: the receiver's tar sees a cut stream and fails.
+		s.log.Warn("streaming a rootfs", "instance", name, "err", err, "stderr", errb.String())
+	}
+	return nil
+}
+
+// postDrop deletes this member's copy of an instance that another member owns (a move's
+// source after it, or its target after a failure); the owner's own copy is refused.
+func (s *Service) postDrop(w http.ResponseWriter, r *http.Request) error {
+	name, err := rest.PathName(r)
+	if err != nil {
+		return err
+	}
+	if row, err := s.instance(r.Context(), name); err == nil && row.member == s.members.Self() {
+		return rest.Conflict("instance %q belongs to this member (%s): not dropping it", name, row.member)
+	}
+	m, _, err := s.drivers()
+	if err != nil {
+		return err
+	}
+	s.dropCopy(r.Context(), m, name)
+	return rest.WriteOK(w, nil, "")
+}
+
+// dropCopy removes this member's container and root disk of name, logging failures.
+func (s *Service) dropCopy(ctx context.Context, m *lxc.Manager, name string) {
+	if m.Exists(name) {
+		if err := m.Delete(ctx, name, true); err != nil {
+			s.log.Warn("removing a copy of an instance", "instance", name, "err", err)
+		}
+	}
+	if err := s.dropRootfs(ctx, name); err != nil {
+		s.log.Warn("removing a copy's root disk", "instance", name, "err", err)
+	}
+}
+
+// tailOf is the last 512 bytes of a tool's output.
+func tailOf(b []byte) string {
+	if len(b) > 512 {
+		b = b[len(b)-512:]
+	}
+	return strings.TrimSpace(string(b))
+}
