@@ -3,8 +3,10 @@ package bench
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -236,15 +238,26 @@ func (s *suite) apiWrites(b *testing.B, o orchDaemons, leader *api.Client, prof 
 		patch := func(c int) error {
 			return leader.PatchConfig(ctx, map[string]string{fmt.Sprintf("user.bench%d", c): time.Now().String()}, "")
 		}
+		var perEntry []float64
 		for range s.k.runs {
+			idx0, err := appliedIndex(ctx, leader)
+			if err != nil {
+				b.Fatal(err)
+			}
 			if err := cpuLoad(o, &f, clients, 300*clients, patch); err != nil {
 				b.Fatalf("PATCH /1.0: %v", err)
 			}
+			idx1, err := appliedIndex(ctx, leader)
+			if err != nil {
+				b.Fatal(err)
+			}
+			perEntry = append(perEntry, float64(300*clients)/float64(max(1, idx1-idx0)))
 		}
 		if err := prof.take(fmt.Sprintf("patch-%d", clients), clients, patch); err != nil {
 			b.Errorf("profiling PATCH /1.0: %v", err)
 		}
 		row := s.rep.Add(f.row("Writes", fmt.Sprintf("API config PATCH /1.0 on the leader, %d client(s)", clients), "writes/s"))
+		row.OrchNote += ", " + num(Summarise("", perEntry).Median) + " writes per raft entry"
 		if clients == 16 {
 			row.Above(apiWritesTarget)
 		}
@@ -279,6 +292,27 @@ func (s *suite) apiReads(b *testing.B, o orchDaemons, leader, follower *api.Clie
 			row.Above(rd.target)
 		}
 	}
+}
+
+// appliedIndex is the raft index a member's replica has applied (its
+// orch_raft_applied_index metric): the entries a load used are the difference.
+func appliedIndex(ctx context.Context, c *api.Client) (uint64, error) {
+	resp, err := c.Raw(ctx, "GET", "/1.0/metrics", nil, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.SplitSeq(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, "orch_raft_applied_index "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64) // OpenMetrics' 'g' format
+			return uint64(f), err
+		}
+	}
+	return 0, fmt.Errorf("GET /1.0/metrics: no orch_raft_applied_index in %d bytes", len(body))
 }
 
 // leaderIndex is the member that holds database-leader.

@@ -42,8 +42,8 @@ func decodeEnvelope(resp *http.Response, out any, op *Operation) (async bool, er
 	if err != nil {
 		return false, err
 	}
-	if out != nil && resp.StatusCode < 400 && decodeSync(data, out) {
-		return false, nil
+	if resp.StatusCode < 400 && bytes.HasPrefix(data, syncStart) && (out == nil || decodeSync(data, out)) {
+		return false, nil // a sync success: nothing else to read when nothing is wanted of it
 	}
 	if err := json.Unmarshal(data, &env); err != nil {
 		return false, &Error{Code: resp.StatusCode, Message: fmt.Sprintf("unexpected answer (HTTP %d): %.200s", resp.StatusCode, data)}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -19,6 +21,9 @@ const (
 	maxEntryBytes      = 1 << 20
 	maxRequestBytes    = 16 << 20
 	queueLength        = 4096
+	// maxLinger bounds how long an entry waits for the writers the previous one answered
+	// (linger); the wait is also at most half the previous entry's commit time.
+	maxLinger = 5 * time.Millisecond
 )
 
 // pending is a validated, encoded request waiting for its outcome.
@@ -37,6 +42,13 @@ type batcher struct {
 	stop   chan struct{}
 	loop   sync.WaitGroup // the gathering goroutine
 	flight sync.WaitGroup // goroutines waiting on entries in flight
+
+	// away counts the callers answered by the last entries whose next request has not
+	// arrived yet (never below 0): under a steady load they are about to write again.
+	away atomic.Int64
+	// lastSize and lastCommit are the requests and the commit time (ns) of the last
+	// entry that completed.
+	lastSize, lastCommit atomic.Int64
 }
 
 // newBatcher starts the gathering goroutine.
@@ -56,6 +68,7 @@ func newBatcher(r *raft.Raft, maxInflight int, mapErr func(error) error) *batche
 func (b *batcher) enqueue(p *pending) error {
 	select {
 	case b.queue <- p:
+		b.arrived()
 		return nil
 	case <-b.stop:
 		return ErrClosed
@@ -81,33 +94,83 @@ func (b *batcher) run() {
 			first.done <- outcome{err: ErrClosed}
 			return
 		}
-		b.submit(b.gather(first))
+		b.submit(b.linger(b.gather(first)))
 	}
+}
+
+// arrived counts a request against the callers away (a writer answered before, back).
+func (b *batcher) arrived() {
+	for {
+		v := b.away.Load()
+		if v <= 0 || b.away.CompareAndSwap(v, v-1) {
+			return
+		}
+	}
+}
+
+// linger holds batch back, briefly, for the writers the last entry answered: with K=1 in
+// flight, W steady writers otherwise split into two halves that take turns (one half
+// queues while the other's entry commits), and every entry costs an fsync, a SQLite
+// transaction and an AppendEntries round on every member; held back, they share one
+// entry. It waits only when the last entry carried more than one request (a lone writer,
+// or writers that do not come back, never wait), until every answered writer has written
+// again, at most half the last entry's commit time and maxLinger; a wait that ends by
+// time forgets the writers still away.
+func (b *batcher) linger(g *gathering) []*pending {
+	if b.lastSize.Load() < 2 || b.away.Load() <= 0 || g.full() {
+		return g.batch
+	}
+	t := time.NewTimer(min(maxLinger, time.Duration(b.lastCommit.Load())/2))
+	defer t.Stop()
+	for b.away.Load() > 0 && !g.full() {
+		select {
+		case p := <-b.queue:
+			g.add(p)
+		case <-t.C:
+			b.away.Store(0)
+			return g.batch
+		case <-b.stop:
+			return g.batch
+		}
+	}
+	return g.batch
+}
+
+// gathering is an entry being gathered: its requests and their encoded size.
+type gathering struct {
+	batch []*pending
+	size  int
+}
+
+// add takes p into the entry, or answers it at once when its caller has given up.
+func (g *gathering) add(p *pending) {
+	if err := p.ctx.Err(); err != nil {
+		p.done <- outcome{err: err}
+		return
+	}
+	g.batch = append(g.batch, p)
+	g.size += len(p.data)
+}
+
+// full reports whether the entry has reached the limits.
+func (g *gathering) full() bool {
+	return len(g.batch) >= maxEntryRequests || g.size >= maxEntryBytes
 }
 
 // gather collects queued requests after first, within the entry limits, and
 // answers those whose caller has given up.
-func (b *batcher) gather(first *pending) []*pending {
-	batch := make([]*pending, 0, 16)
-	size := 0
-	add := func(p *pending) {
-		if err := p.ctx.Err(); err != nil {
-			p.done <- outcome{err: err}
-			return
-		}
-		batch = append(batch, p)
-		size += len(p.data)
-	}
-	add(first)
-	for len(batch) < maxEntryRequests && size < maxEntryBytes {
+func (b *batcher) gather(first *pending) *gathering {
+	g := &gathering{batch: make([]*pending, 0, 16)}
+	g.add(first)
+	for !g.full() {
 		select {
 		case p := <-b.queue:
-			add(p)
+			g.add(p)
 		default:
-			return batch
+			return g
 		}
 	}
-	return batch
+	return g
 }
 
 // submit appends one entry to the raft log and delivers the outcomes when it
@@ -121,11 +184,15 @@ func (b *batcher) submit(batch []*pending) {
 	for i, p := range batch {
 		reqs[i] = p.data
 	}
+	start := time.Now()
 	f := b.raft.Apply(encodeEntry(reqs), 0)
 	b.flight.Add(1)
 	go func() {
 		defer b.flight.Done()
 		err := b.wait(f)
+		b.lastCommit.Store(int64(time.Since(start)))
+		b.lastSize.Store(int64(len(batch)))
+		b.away.Add(int64(len(batch)))
 		<-b.slots
 		deliver(batch, f, b.mapErr(err))
 	}()

@@ -75,3 +75,49 @@ func TestReadIndexNeedsVoters(t *testing.T) {
 		t.Logf("refused: %v", err)
 	}
 }
+
+// A voter that asks for a read index with its term (ReadIndexFor) counts in the quorum
+// that confirms the leadership: with three voters, the leader and it are a majority and
+// no heartbeat round is needed, so the answer comes even when no follower can answer a
+// heartbeat. Another term, or a stand-by's word, counts for nothing: the leader then
+// needs a heartbeat quorum of voters, which it cannot get here.
+func TestReadIndexCountsTheAskingVoter(t *testing.T) {
+	long := func(c *Config) {
+		c.Timings.Heartbeat, c.Timings.Election, c.Timings.LeaderLease = 3*time.Second, 3*time.Second, 3*time.Second
+	}
+	c := newCluster(t, 3, long)
+	c.join(newNode(t, "s0", long), false)
+	l := c.leader()
+	c.exec(stmt("CREATE TABLE t (id INTEGER PRIMARY KEY)"))
+	written := l.store.AppliedIndex()
+	var asking *node
+	for _, nd := range c.nodes[:3] {
+		if nd != l {
+			asking = nd
+		}
+	}
+	term := asking.store.Term()
+	var wg sync.WaitGroup
+	for _, nd := range c.nodes[:3] {
+		if nd != l {
+			wg.Go(func() { c.stop(nd) })
+		}
+	}
+	wg.Wait()
+	idx, err := l.store.ReadIndexFor(testContext(t, 2*time.Second), asking.id, term)
+	if err != nil {
+		t.Fatalf("read index for voter %s in term %d (leader %s alone, the asking voter's term counted): %v", asking.id, term, l.id, err)
+	}
+	if idx < written {
+		t.Errorf("read index %d is below the last acknowledged write %d", idx, written)
+	}
+	for _, bad := range []struct {
+		member string
+		term   uint64
+	}{{asking.id, term + 1}, {asking.id, term - 1}, {"s0", term}, {l.id, term}} {
+		ctx := testContext(t, 300*time.Millisecond)
+		if idx, err := l.store.ReadIndexFor(ctx, bad.member, bad.term); err == nil {
+			t.Errorf("read index %d confirmed for %s in term %d with two of three voters stopped", idx, bad.member, bad.term)
+		}
+	}
+}

@@ -13,7 +13,9 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	wal "github.com/hashicorp/raft-wal"
+	"github.com/hashicorp/raft-wal/fs"
 	"github.com/hashicorp/raft-wal/metadb"
+	"github.com/hashicorp/raft-wal/segment"
 )
 
 // logStore is raft's log and stable store in one (both raft-wal and the bolt
@@ -78,7 +80,8 @@ type walStore struct {
 // open opens the WAL and its meta database (mu held exclusively, or not shared yet).
 func (w *walStore) open() error {
 	meta := &metadb.BoltMetaDB{}
-	l, err := wal.Open(w.path, wal.WithLogger(w.log), wal.WithMetaStore(meta), wal.WithSegmentSize(w.segmentSize))
+	l, err := wal.Open(w.path, wal.WithLogger(w.log), wal.WithMetaStore(meta), wal.WithSegmentSize(w.segmentSize),
+		wal.WithSegmentFiler(segment.NewFiler(w.path, datasyncFS{fs.New()})))
 	if err != nil {
 		return errors.Join(fmt.Errorf("opening raft log %s: %w", w.path, err), meta.Close())
 	}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -65,6 +66,64 @@ func (s *Store) ReadIndex(ctx context.Context) (uint64, error) {
 		return 0, s.notLeader()
 	}
 	return s.reads.Do(ctx)
+}
+
+// Term is this member's current raft term. A member's term only grows, and it grows
+// before the member votes in a newer election or accepts a newer leader's entries; so a
+// voter that reads its term as t after a read began tells the leader of t that it had
+// not helped elect a newer leader by then (ReadIndexFor).
+func (s *Store) Term() uint64 { return s.raft.CurrentTerm() }
+
+// ReadIndexFor is ReadIndex for a read that began on member, which read its Term as term
+// after the read began. When member is a voter of this leader's configuration and term is
+// the leader's, the member is counted in the quorum that confirms the leadership, as if it
+// had accepted a heartbeat sent after the read began: no voter it counts can have helped
+// elect a newer leader before the read began, so no write a newer leader acknowledged
+// before then can be missing from the index. With three voters the leader and that member
+// are a majority and no heartbeat round is needed; otherwise (another term, not a voter,
+// more voters) it is ReadIndex.
+func (s *Store) ReadIndexFor(ctx context.Context, member string, term uint64) (uint64, error) {
+	if err := s.checkOpen(); err != nil {
+		return 0, err
+	}
+	if mutationLocalRead || mutationNoVerify { // known bugs, only in jepsen's mutation builds
+		return s.ReadIndex(ctx)
+	}
+	index, ok, err := s.attestedIndex(raft.ServerID(member), term)
+	if err != nil || ok {
+		return index, err
+	}
+	return s.ReadIndex(ctx)
+}
+
+// attestedIndex is ReadIndexFor when the leader and the attesting voter are a majority of
+// voters (ok false otherwise: a heartbeat round must confirm).
+func (s *Store) attestedIndex(member raft.ServerID, term uint64) (index uint64, ok bool, err error) {
+	if s.raft.State() != raft.Leader {
+		return 0, false, s.notLeader()
+	}
+	if err := s.refuseBroken(); err != nil {
+		return 0, false, err
+	}
+	self := raft.ServerID(s.cfg.ID)
+	if term != s.raft.CurrentTerm() || member == self {
+		return 0, false, nil
+	}
+	voters, err := s.voters()
+	if err != nil {
+		return 0, false, s.mapRaftErr(err)
+	}
+	if !slices.Contains(voters, member) || !slices.Contains(voters, self) || 2 <= len(voters)/2 {
+		return 0, false, nil
+	}
+	index = s.lastVisible(term, s.notedIndex(term))
+	if s.raft.CurrentTerm() != term || s.raft.State() != raft.Leader {
+		return 0, false, s.notLeader()
+	}
+	if err := s.refuseBroken(); err != nil {
+		return 0, false, err
+	}
+	return index, true, nil
 }
 
 // readIndexRound is one round of ReadIndex, run for all the callers that joined it.

@@ -100,3 +100,33 @@ func TestReadIndexSharesBarriers(t *testing.T) {
 		t.Errorf("%d concurrent read indexes wrote %d log entries; a read index writes none", readers, added)
 	}
 }
+
+// TestRoundsShareAmongSteadyCallers: callers that ask again as soon as they are answered
+// share one round each time. Without lingering they split into two halves taking turns
+// (one half joined the next round while the other's ran): twice the rounds.
+func TestRoundsShareAmongSteadyCallers(t *testing.T) {
+	const callers, each = 8, 30
+	var runs atomic.Int64
+	r := NewRounds(time.Minute, func(context.Context) (uint64, error) {
+		time.Sleep(2 * time.Millisecond) // a round trip
+		return uint64(runs.Add(1)), nil
+	})
+	ctx := testContext(t, 30*time.Second)
+	var wg sync.WaitGroup
+	for range callers {
+		wg.Go(func() {
+			for range each {
+				if _, err := r.Do(ctx); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	perRound := float64(callers*each) / float64(runs.Load())
+	t.Logf("%d calls in %d rounds (%.1f per round)", callers*each, runs.Load(), perRound)
+	if perRound < 0.75*callers {
+		t.Errorf("%d steady callers shared %.1f per round, want at least %.1f", callers, perRound, 0.75*callers)
+	}
+}

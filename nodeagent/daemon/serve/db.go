@@ -99,17 +99,17 @@ func (s *Server) forwardOnce(r *http.Request, path string, body, out any) error 
 	if hops >= maxHops {
 		return rest.NotApplied(rest.Unavailable("no leader reachable (forwarded %d times)", hops))
 	}
-	return s.toLeaderHops(r.Context(), path, body, out, hops+1)
+	return s.toLeaderHops(r.Context(), path, body, nil, out, hops+1)
 }
 
 // ToLeader posts body to the leader's internal endpoint path and decodes the answer into out.
 func (s *Server) ToLeader(ctx context.Context, path string, body, out any) error {
-	return s.toLeaderHops(ctx, path, body, out, 1)
+	return s.toLeaderHops(ctx, path, body, nil, out, 1)
 }
 
-// toLeaderHops posts body to the leader (or, when the leader is unknown, to a database
-// member, which forwards it).
-func (s *Server) toLeaderHops(ctx context.Context, path string, body, out any, hops int) error {
+// toLeaderHops posts body, with the extra request headers, to the leader (or, when the
+// leader is unknown, to a database member, which forwards it without them).
+func (s *Server) toLeaderHops(ctx context.Context, path string, body any, extra http.Header, out any, hops int) error {
 	if c := s.Members.CutOff(); c != nil {
 		return rest.NotApplied(rest.Unavailable("%s: %s", s.Members.Name(), c.Error()))
 	}
@@ -117,7 +117,7 @@ func (s *Server) toLeaderHops(ctx context.Context, path string, body, out any, h
 	if len(addrs) == 0 {
 		return s.noLeader(addrs, rest.NotApplied(rest.Unavailable("no database leader known")))
 	}
-	err := s.PostFirst(ctx, addrs, path, body, out, hops)
+	err := s.postFirst(ctx, addrs, path, body, extra, out, hops)
 	if err != nil && KnownNotApplied(err) {
 		return s.noLeader(addrs, err)
 	}
@@ -146,9 +146,14 @@ func (s *Server) noLeader(tried []string, last error) error {
 // the outcome is unknown. A read (QueryPath, ReadIndexPath) moves on after any 503 or
 // transport error.
 func (s *Server) PostFirst(ctx context.Context, addrs []string, path string, body, out any, hops int) error {
+	return s.postFirst(ctx, addrs, path, body, nil, out, hops)
+}
+
+// postFirst is PostFirst with extra request headers.
+func (s *Server) postFirst(ctx context.Context, addrs []string, path string, body any, extra http.Header, out any, hops int) error {
 	var lastErr error
 	for _, addr := range addrs {
-		err := s.peers.post(ctx, addr, path, body, out, hops)
+		err := s.peers.post(ctx, addr, path, body, extra, out, hops)
 		var ae *api.Error
 		isAPI := errors.As(err, &ae)
 		switch {
@@ -212,7 +217,7 @@ func (s *Server) leaderCandidates() []string {
 // decodes the answer into out. An error answer carrying rest.NotAppliedHeader comes back
 // wrapped by rest.NotApplied.
 func (s *Server) Post(ctx context.Context, addr, path string, body, out any, hops int) error {
-	return s.peers.post(ctx, addr, path, body, out, hops)
+	return s.peers.post(ctx, addr, path, body, nil, out, hops)
 }
 
 // Client is the pooled client of the member at addr.
@@ -250,12 +255,12 @@ func (p *peerPool) client(addr string) (*api.Client, error) {
 	return c, nil
 }
 
-func (p *peerPool) post(ctx context.Context, addr, path string, body, out any, hops int) error {
+func (p *peerPool) post(ctx context.Context, addr, path string, body any, extra http.Header, out any, hops int) error {
 	raw, err := json.Marshal(body)
 	if err != nil {
 		return err
 	}
-	_, err = p.exchange(ctx, addr, path, raw, nil, out, hops)
+	_, err = p.exchange(ctx, addr, path, raw, extra, out, hops)
 	return err
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"time"
 
 	"orch/nodeagent/api"
@@ -15,7 +16,8 @@ import (
 
 // Linearizable reads. The leader confirms it still leads (store.ReadIndex) and reads its
 // replica. A voter or stand-by asks the leader for a read index (ReadIndexPath: the leader
-// confirms its leadership for it as for its own reads), waits until its own replica has
+// confirms its leadership for it as for its own reads, counting an asking voter that sent
+// its term in the quorum, store.ReadIndexFor), waits until its own replica has
 // applied that index, and reads locally: one small round trip instead of the query and its
 // rows, and the leader's CPU is spent on one confirmation per round instead of every
 // query. Concurrent readers of a member share one round trip (store.Rounds). A member
@@ -72,6 +74,13 @@ type readIndexRequest struct {
 	Member  string `json:"member"`
 	Applied uint64 `json:"applied,omitempty"`
 }
+
+// readTermHeader carries the asking member's raft term, read after every read the round
+// serves began (store.ReadIndexFor: the leader counts that voter in the quorum that
+// confirms its leadership). A header, not a field of readIndexRequest: a leader of an
+// older version refuses unknown fields and ignores unknown headers; a member that
+// forwards the request drops it, and the leader then confirms with a heartbeat round.
+const readTermHeader = "X-Orch-Read-Term"
 
 // readIndexAnswer is the leader's answer: the index to wait for, and whether the asking
 // member is a voter or stand-by in the leader's configuration.
@@ -171,11 +180,13 @@ func (s *Server) leaderIndex(ctx context.Context) (uint64, error) {
 // askLeaderIndex is one round of leaderIndex: a round trip to the leader.
 func (s *Server) askLeaderIndex(ctx context.Context) (uint64, error) {
 	req := readIndexRequest{Member: s.Members.Name()}
+	var extra http.Header
 	if st := s.Members.Store(); st != nil {
 		req.Applied = st.AppliedIndex()
+		extra = http.Header{readTermHeader: {strconv.FormatUint(st.Term(), 10)}}
 	}
 	var ans readIndexAnswer
-	err := s.ToLeader(ctx, ReadIndexPath, req, &ans)
+	err := s.toLeaderHops(ctx, ReadIndexPath, req, extra, &ans, 1)
 	if isNotFound(err) {
 		return 0, errNoReplica // a leader of an older version: it answers the query itself
 	}
@@ -199,7 +210,7 @@ func (s *Server) postReadIndex(w http.ResponseWriter, r *http.Request) error {
 	if st == nil {
 		return s.Members.NoStore()
 	}
-	idx, err := st.ReadIndex(r.Context())
+	idx, err := readIndexFor(r, st, req.Member)
 	if errors.Is(err, store.ErrNotLeader) {
 		var ans readIndexAnswer
 		if err := s.forwardOnce(r, ReadIndexPath, req, &ans); err != nil {
@@ -214,6 +225,16 @@ func (s *Server) postReadIndex(w http.ResponseWriter, r *http.Request) error {
 		st.SpreadCommit()
 	}
 	return rest.WriteOK(w, readIndexAnswer{Index: idx, Replica: st.HoldsReplica(req.Member)}, "")
+}
+
+// readIndexFor is the read index for a follower's request: counting the asking member in
+// the quorum when it sent its term (readTermHeader), with a heartbeat round otherwise.
+func readIndexFor(r *http.Request, st *store.Store, member string) (uint64, error) {
+	term, err := strconv.ParseUint(r.Header.Get(readTermHeader), 10, 64)
+	if err != nil || term == 0 {
+		return st.ReadIndex(r.Context())
+	}
+	return st.ReadIndexFor(r.Context(), member, term)
 }
 
 // postQuery runs a forwarded read on the leader (from a member without a replica), or
