@@ -89,3 +89,37 @@ func TestMoveWithLXC(t *testing.T) {
 		t.Fatalf("node2 still holds a volume after the move:\n%s", out)
 	}
 }
+
+// TestCopyWithLXC: `lxc copy c1 c2 --target node3` copies a stopped instance's files and
+// settings to another member (created stopped, as LXD's), `lxc copy c1 c3` places one like
+// a launch; copying a running one is refused naming why; the copies are independent.
+func TestCopyWithLXC(t *testing.T) {
+	NeedLXC(t)
+	ms := instanceCluster(t)
+	c := NewLXC(t)
+	c.AddRemoteTrusted("orch", ms[0])
+	c.MustRun("launch", "busybox", "c1", "--target", "node2", "-c", "user.team=blue")
+	c.MustRun("exec", "c1", "--", "sh", "-c", "echo original > /root/marker")
+	c.WantFailure([]string{"copy", "c1", "c2"}, "stop the instance first")
+	c.MustRun("stop", "c1", "--force")
+
+	c.MustRun("copy", "c1", "c2", "--target", "node3")
+	in, err := ms[0].Client().Instance(context.Background(), "c2")
+	if err != nil || in.Location != "node3" || in.Status != api.InstanceStopped {
+		t.Fatalf("c2 after lxc copy --target node3: %+v, %v", in, err)
+	}
+	wantAll(t, "lxc config show c2", c.MustRun("config", "show", "c2"), "user.team: blue")
+	c.MustRun("start", "c2")
+	if got := strings.TrimSpace(c.MustRun("exec", "c2", "--", "cat", "/root/marker")); got != "original" {
+		t.Fatalf("/root/marker in the copy: %q", got)
+	}
+	c.MustRun("exec", "c2", "--", "sh", "-c", "echo changed > /root/marker")
+	c.MustRun("copy", "c1", "c3")
+	c.MustRun("start", "c1", "c3")
+	for _, name := range []string{"c1", "c3"} {
+		if got := strings.TrimSpace(c.MustRun("exec", name, "--", "cat", "/root/marker")); got != "original" {
+			t.Fatalf("/root/marker in %s after changing c2's: %q", name, got)
+		}
+	}
+	c.WantFailure([]string{"copy", "c9", "c4"}, "c9")
+}

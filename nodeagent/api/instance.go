@@ -164,6 +164,11 @@ type InstancesPost struct {
 	// Devices are the instance's own devices (LXD's `launch --device`, `-s`), over its
 	// profiles'.
 	Devices map[string]map[string]string `json:"devices,omitempty" yaml:"devices,omitempty"`
+	// CopyFrom names an instance of the cluster this one is a copy of (`lxc copy`): its
+	// files, and its profiles, config and devices unless given; Source is then unused.
+	CopyFrom string `json:"copy_from,omitempty" yaml:"copy_from,omitempty"`
+	// AllowInconsistent lets a copy be made of a running instance (its files as they are).
+	AllowInconsistent bool `json:"allow_inconsistent,omitempty" yaml:"allow_inconsistent,omitempty"`
 }
 
 // InstanceStatePut is the body of PUT /1.0/instances/{name}/state.

@@ -38,6 +38,14 @@ type lxdInstanceSource struct {
 	Secret            string            `json:"secret"`
 	Project           string            `json:"project"`
 	AllowInconsistent bool              `json:"allow_inconsistent"`
+	// Source, with type "copy", is the instance to copy (`lxc copy`), and the fields after
+	// it what LXD's copy sends besides.
+	Source        string `json:"source"`
+	BaseImage     string `json:"base-image"`
+	Live          bool   `json:"live"`
+	InstanceOnly  bool   `json:"instance_only"`
+	ContainerOnly bool   `json:"container_only"`
+	Refresh       bool   `json:"refresh"`
 }
 
 // UnmarshalJSON reads orch's form (source: the image as a string; the instance starts
@@ -52,7 +60,7 @@ func (p *InstancesPost) UnmarshalJSON(b []byte) error {
 	if err := dec.Decode(&aux); err != nil {
 		return err
 	}
-	*p = InstancesPost{Name: aux.Name, Profiles: aux.Profiles, NoStart: aux.NoStart, Config: aux.Config}
+	*p = InstancesPost{Name: aux.Name, Profiles: aux.Profiles, NoStart: aux.NoStart, Config: aux.Config, Devices: aux.Devices}
 	if len(aux.Source) == 0 || aux.Source[0] == '"' {
 		return json.Unmarshal(orNull(aux.Source), &p.Source)
 	}
@@ -65,8 +73,11 @@ func (p *InstancesPost) UnmarshalJSON(b []byte) error {
 	if err := dec.Decode(&src); err != nil {
 		return fmt.Errorf("source: %w", err)
 	}
+	if src.Type == "copy" {
+		return p.copyOf(aux, src)
+	}
 	if src.Type != "image" {
-		return fmt.Errorf("source type %q: only \"image\" is supported", src.Type)
+		return fmt.Errorf("source type %q: only \"image\" and \"copy\" are supported", src.Type)
 	}
 	if src.Server != "" {
 		return fmt.Errorf("source server %q: image servers are orch remotes here (`image remote add`), launch REMOTE:ALIAS", src.Server)
@@ -82,13 +93,29 @@ func (p *InstancesPost) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// copyOf reads a copy of an instance within the cluster (`lxc copy c1 c2`): created
+// stopped, as LXD's; a refresh, a copy from another server and a live copy are refused.
+func (p *InstancesPost) copyOf(aux lxdInstancesPost, src lxdInstanceSource) error {
+	switch {
+	case src.Source == "":
+		return errors.New("source: no instance to copy")
+	case src.Server != "" || src.Certificate != "" || src.Secret != "":
+		return errors.New("source: copying from another server is not supported (copy within the cluster)")
+	case src.Refresh:
+		return errors.New("source refresh: refreshing a copy is not supported")
+	case src.Live:
+		return errors.New("source live: live copies are not supported (stop the instance first)")
+	}
+	p.CopyFrom, p.AllowInconsistent = src.Source, src.AllowInconsistent
+	p.NoStart = !aux.Start
+	return nil
+}
+
 // checkLXDCreate refuses what an LXD create asks that an orch cluster cannot do.
 func checkLXDCreate(aux lxdInstancesPost) error {
 	switch {
 	case aux.Type != "" && aux.Type != "container":
 		return fmt.Errorf("type %q: only containers are supported", aux.Type)
-	case len(aux.Devices) > 0:
-		return errors.New("devices: an instance's devices come from its profiles here")
 	case aux.Ephemeral:
 		return errors.New("ephemeral instances are not supported")
 	case aux.Stateful:

@@ -50,6 +50,7 @@ var lxdExtensions = []string{
 	"clustering_failure_domains",     // failure_domain of members, PUT/PATCH to set it
 	"clustering_groups",              // /1.0/cluster/groups, groups of members, launch --target @GROUP
 	"clustering_evacuation",          // POST /1.0/cluster/members/NAME/state: evacuate (stop its instances, place nothing there) and restore
+	"cluster_internal_copy",          // a copy between members of the cluster is a create with a source of type copy (lxc copy c1 c2 --target)
 	"clustering_edit_roles",          // PUT/PATCH of members with roles (the database roles are the cluster's to assign, as in LXD: sent back unchanged, other roles refused)
 	"storage",                        // /1.0/storage-pools and custom volumes, ?target=
 	"network",                        // /1.0/networks, ?target=

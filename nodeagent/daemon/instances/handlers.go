@@ -28,6 +28,11 @@ func (s *Service) postInstance(w http.ResponseWriter, r *http.Request) error {
 	if err := lxc.ValidName(req.Name); err != nil {
 		return rest.BadRequest("%v", err)
 	}
+	if req.CopyFrom != "" {
+		if err := s.fillCopy(r.Context(), &req); err != nil {
+			return err
+		}
+	}
 	if req.Source == "" {
 		return rest.BadRequest("no image given (source)")
 	}
@@ -147,6 +152,9 @@ func (s *Service) groupCandidates(ctx context.Context, group string, evacuated m
 
 // createOn has owner create the instance: here, or through its internal API.
 func (s *Service) createOn(ctx context.Context, owner string, req api.InstancesPost) error {
+	if req.CopyFrom != "" {
+		return s.copyOn(ctx, owner, req)
+	}
 	if owner == s.members.Self() {
 		return s.createLocal(ctx, req)
 	}

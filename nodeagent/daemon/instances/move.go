@@ -44,12 +44,16 @@ type instancePost struct {
 
 // moveRequest is the target's part of a move.
 type moveRequest struct {
-	Name     string                       `json:"name"`
+	Name string `json:"name"`
+	// Source is the instance whose files are pulled (a copy's; Name for a move).
+	Source   string                       `json:"source,omitempty"`
 	Profiles []string                     `json:"profiles"`
 	Config   map[string]string            `json:"config"`
 	Devices  map[string]map[string]string `json:"devices"`
 	// From is the source member's cluster address.
 	From string `json:"from"`
+	// Start starts the container once made (a copy asked started).
+	Start bool `json:"start,omitempty"`
 }
 
 // postInstanceMove is POST /1.0/instances/{name}: a move to ?target=.
@@ -67,6 +71,9 @@ func (s *Service) postInstanceMove(w http.ResponseWriter, r *http.Request) error
 	switch {
 	case req.Name != "" && req.Name != name:
 		return rest.BadRequest("name %q: renaming an instance is not supported (copy its files into a new one)", req.Name)
+	case target == "" && req.Migration:
+		// lxc copies a running instance through a live migration source.
+		return rest.Conflict("instance %q: a live copy or migration is not supported: stop it first", name)
 	case target == "":
 		return rest.BadRequest("no ?target= member to move instance %q to", name)
 	case req.Pool != "":
@@ -157,8 +164,9 @@ func (s *Service) onMember(ctx context.Context, member, addr, path string, body 
 	return c.CallHeaders(ctx, http.MethodPost, path, body, nil, nil)
 }
 
-// postReceive is the target's part: a root disk filled from the source, the container
-// defined (not started). On a failure nothing is left here.
+// postReceive is the target's part of a move (or the owner's of a copy): a root disk
+// filled from the source, the container defined (started if asked). On a failure nothing
+// is left here.
 func (s *Service) postReceive(w http.ResponseWriter, r *http.Request) (err error) {
 	ctx := r.Context()
 	var req moveRequest
@@ -193,11 +201,23 @@ func (s *Service) postReceive(w http.ResponseWriter, r *http.Request) (err error
 			s.dropCopy(context.WithoutCancel(ctx), m, req.Name)
 		}
 	}()
-	if err := s.pullRootfs(ctx, req.From, req.Name, dir); err != nil {
+	src := req.Source
+	if src == "" {
+		src = req.Name
+	}
+	if err := s.pullRootfs(ctx, req.From, src, dir); err != nil {
 		return err
 	}
 	if err := m.Create(ctx, req.Name, lxc.CreateConfig{Rootfs: dir, Bridge: bridge, HWAddr: ex.hwaddr, Settings: settings}); err != nil {
 		return driverError(err)
+	}
+	if req.Start {
+		if err := m.Start(ctx, req.Name); err != nil {
+			return driverError(err)
+		}
+		if err := s.recordPower(ctx, req.Name, powerRunning); err != nil {
+			return err
+		}
 	}
 	return rest.WriteOK(w, nil, "")
 }
@@ -292,4 +312,62 @@ func tailOf(b []byte) string {
 		b = b[len(b)-512:]
 	}
 	return strings.TrimSpace(string(b))
+}
+
+// A copy within the cluster (`lxc copy c1 c2 [--target node3]`, LXD's create with a source
+// of type copy) is placed like a launch and made by its owner as a move's target makes
+// its copy (the source's files pulled from the source's member), then started unless it
+// was asked stopped (lxc copy's default). The source must be stopped unless the copy
+// allows an inconsistent one.
+
+// fillCopy checks a copy's source and fills what the request leaves out from it: the
+// image, profiles, config (no volatile keys) and devices.
+func (s *Service) fillCopy(ctx context.Context, req *api.InstancesPost) error {
+	src, err := s.instance(ctx, req.CopyFrom)
+	if err != nil {
+		return err
+	}
+	if src.state != instCreated {
+		return rest.Conflict("instance %q is still being created", src.name)
+	}
+	if !req.AllowInconsistent {
+		if views, _ := s.instanceViews(ctx, []instanceRow{src}); len(views) == 1 && views[0].Status != api.InstanceStopped {
+			return rest.Conflict("instance %q is %s: stop it first to copy it (or allow an inconsistent copy)", src.name, strings.ToLower(views[0].Status))
+		}
+	}
+	req.Source = src.image
+	if len(req.Profiles) == 0 {
+		req.Profiles = profileList(src.profiles)
+	}
+	if req.Config == nil {
+		req.Config = src.config
+	}
+	req.Config = userConfig(req.Config)
+	delete(req.Config, keyEvacuated)
+	if req.Devices == nil {
+		req.Devices = src.devices
+	}
+	return nil
+}
+
+// copyOn has owner make the copy: here, or through its internal API.
+func (s *Service) copyOn(ctx context.Context, owner string, req api.InstancesPost) error {
+	src, err := s.instance(ctx, req.CopyFrom)
+	if err != nil {
+		return err
+	}
+	row, err := s.instance(ctx, req.Name)
+	if err != nil {
+		return err
+	}
+	mr := moveRequest{Name: req.Name, Source: src.name, Profiles: req.Profiles, Config: req.Config, Devices: req.Devices,
+		From: src.address, Start: !req.NoStart}
+	if err := s.onMember(ctx, owner, row.address, "/internal/instances/"+req.Name+"/receive", mr); err != nil {
+		return err
+	}
+	if err := s.setInstance(ctx, req.Name, instCreated, src.image); err != nil {
+		return err
+	}
+	s.events.Lifecycle("instance-created", source(req.Name), map[string]any{"location": owner})
+	return nil
 }
