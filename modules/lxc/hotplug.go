@@ -143,29 +143,33 @@ func (m *Manager) canHotplug(ctx context.Context, name string) bool {
 // of cur next lacks (a disk whose source or mode changed is taken away and given again).
 // On a failure the disks it gave are taken away again.
 func (m *Manager) hotplugDisks(ctx context.Context, name string, cur, next []Disk) error {
-	var gone, added []Disk
+	return hotplug(ctx, cur, next,
+		func(ctx context.Context, d Disk) error { return m.plugDisk(ctx, name, d) },
+		func(ctx context.Context, d Disk) error { return m.unplugDisk(ctx, name, d) })
+}
+
+// hotplug takes away the devices of cur that next lacks, then gives those of next that cur
+// lacks; when giving one fails, those it gave are taken away again.
+func hotplug[T comparable](ctx context.Context, cur, next []T, plug, unplug func(context.Context, T) error) error {
 	for _, d := range cur {
 		if !slices.Contains(next, d) {
-			gone = append(gone, d)
+			if err := unplug(ctx, d); err != nil {
+				return err
+			}
 		}
 	}
+	var added []T
 	for _, d := range next {
-		if !slices.Contains(cur, d) {
-			added = append(added, d)
+		if slices.Contains(cur, d) {
+			continue
 		}
-	}
-	for _, d := range gone {
-		if err := m.unplugDisk(ctx, name, d); err != nil {
-			return err
-		}
-	}
-	for i, d := range added {
-		if err := m.plugDisk(ctx, name, d); err != nil {
-			for _, done := range added[:i] {
-				_ = m.unplugDisk(context.WithoutCancel(ctx), name, done)
+		if err := plug(ctx, d); err != nil {
+			for _, done := range added {
+				_ = unplug(context.WithoutCancel(ctx), done)
 			}
 			return err
 		}
+		added = append(added, d)
 	}
 	return nil
 }
@@ -231,31 +235,9 @@ func (m *Manager) unplugDisk(ctx context.Context, name string, d Disk) error {
 // those of cur next lacks (one whose bridge, address or MTU changed is taken away and given
 // again), undoing the interfaces it gave on a failure.
 func (m *Manager) hotplugNICs(ctx context.Context, name string, cur, next []NIC) error {
-	var gone, added []NIC
-	for _, n := range cur {
-		if !slices.Contains(next, n) {
-			gone = append(gone, n)
-		}
-	}
-	for _, n := range next {
-		if !slices.Contains(cur, n) {
-			added = append(added, n)
-		}
-	}
-	for _, n := range gone {
-		if err := m.unplugNIC(ctx, name, n); err != nil {
-			return err
-		}
-	}
-	for i, n := range added {
-		if err := m.plugNIC(ctx, name, n); err != nil {
-			for _, done := range added[:i] {
-				_ = m.unplugNIC(context.WithoutCancel(ctx), name, done)
-			}
-			return err
-		}
-	}
-	return nil
+	return hotplug(ctx, cur, next,
+		func(ctx context.Context, n NIC) error { return m.plugNIC(ctx, name, n) },
+		func(ctx context.Context, n NIC) error { return m.unplugNIC(ctx, name, n) })
 }
 
 // plugNIC makes a veth pair, puts the host end on n's bridge, moves the other end into the

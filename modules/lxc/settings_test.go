@@ -2,6 +2,7 @@ package lxc
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -21,7 +22,7 @@ func TestSettings(t *testing.T) {
 	if _, err := os.Stat("/usr/bin/lxc-cgroup"); err != nil {
 		t.Skip("no lxc-cgroup: install lxc")
 	}
-	m := newTestManager(t, "lxcset")
+	m := newTestManager(t, fmt.Sprintf("lxcset%d", os.Getpid()%100000))
 	br := testBridge(t)
 	c := ctx(t)
 	must(t, m.Create(c, "c1", CreateConfig{Rootfs: busyboxRootfs(t), Bridge: br,
@@ -97,7 +98,7 @@ func cgroupIs(t *testing.T, m *Manager, key, want string) {
 // deleting the container leaves the sources untouched even with a slot left mounted.
 func TestDiskHotplug(t *testing.T) {
 	needLXC(t)
-	m := newTestManager(t, "lxchp")
+	m := newTestManager(t, fmt.Sprintf("lxchp%d", os.Getpid()%100000))
 	c := ctx(t)
 	must(t, m.Create(c, "c1", CreateConfig{Rootfs: busyboxRootfs(t)}))
 	must(t, m.Start(c, "c1"))

@@ -181,6 +181,29 @@ func (s *Service) postInternalInstance(w http.ResponseWriter, r *http.Request) e
 	return rest.WriteOK(w, nil, "")
 }
 
+// prepare makes what a container of this member needs before it is defined: the
+// profiles, config and devices expanded and resolved here, and its root disk (made last:
+// the caller removes it, with dropCopy, if a later step fails).
+func (s *Service) prepare(ctx context.Context, name string, profiles []string, config map[string]string, devices map[string]map[string]string) (lxc.CreateConfig, error) {
+	ex, err := s.expand(ctx, profiles, config, devices)
+	if err != nil {
+		return lxc.CreateConfig{}, err
+	}
+	bridge, err := s.eth0Bridge(ctx, ex.launchSpec)
+	if err != nil {
+		return lxc.CreateConfig{}, err
+	}
+	settings, err := s.settingsHere(ctx, ex)
+	if err != nil {
+		return lxc.CreateConfig{}, err
+	}
+	dir, err := s.makeRootfs(ctx, ex.pool, name)
+	if err != nil {
+		return lxc.CreateConfig{}, err
+	}
+	return lxc.CreateConfig{Rootfs: dir, Bridge: bridge, HWAddr: ex.hwaddr, Settings: settings}, nil
+}
+
 // createLocal makes the container on this member: image (fetched if needed), rootfs on the
 // profile's pool, eth0 on its bridge; then starts it and marks the record CREATED.
 func (s *Service) createLocal(ctx context.Context, req api.InstancesPost) (err error) {
@@ -192,36 +215,20 @@ func (s *Service) createLocal(ctx context.Context, req api.InstancesPost) (err e
 	if err != nil {
 		return err
 	}
-	ex, err := s.expand(ctx, req.Profiles, req.Config, req.Devices)
+	cc, err := s.prepare(ctx, req.Name, req.Profiles, req.Config, req.Devices)
 	if err != nil {
 		return err
 	}
-	bridge, err := s.eth0Bridge(ctx, ex.launchSpec)
-	if err != nil {
-		return err
-	}
-	settings, err := s.settingsHere(ctx, ex)
-	if err != nil {
-		return err
-	}
-	dir, err := s.makeRootfs(ctx, ex.pool, req.Name)
-	if err != nil {
-		return err
-	}
+	dir := cc.Rootfs
 	defer func() {
 		if err != nil {
-			if m.Exists(req.Name) {
-				_ = m.Delete(context.WithoutCancel(ctx), req.Name, true)
-			}
-			if derr := s.dropRootfs(context.WithoutCancel(ctx), req.Name); derr != nil {
-				s.log.Warn("removing a failed launch's root disk", "instance", req.Name, "err", derr)
-			}
+			s.dropCopy(context.WithoutCancel(ctx), m, req.Name)
 		}
 	}()
 	if err := images.Unpack(ctx, fp, dir); err != nil {
 		return err
 	}
-	if err := m.Create(ctx, req.Name, lxc.CreateConfig{Rootfs: dir, Bridge: bridge, HWAddr: ex.hwaddr, Settings: settings}); err != nil {
+	if err := m.Create(ctx, req.Name, cc); err != nil {
 		return driverError(err)
 	}
 	if !req.NoStart {

@@ -180,19 +180,7 @@ func (s *Service) postReceive(w http.ResponseWriter, r *http.Request) (err error
 	if m.Exists(req.Name) {
 		return rest.Conflict("member %s already has a container %q", s.members.Self(), req.Name)
 	}
-	ex, err := s.expand(ctx, req.Profiles, req.Config, req.Devices)
-	if err != nil {
-		return err
-	}
-	bridge, err := s.eth0Bridge(ctx, ex.launchSpec)
-	if err != nil {
-		return err
-	}
-	settings, err := s.settingsHere(ctx, ex)
-	if err != nil {
-		return err
-	}
-	dir, err := s.makeRootfs(ctx, ex.pool, req.Name)
+	cc, err := s.prepare(ctx, req.Name, req.Profiles, req.Config, req.Devices)
 	if err != nil {
 		return err
 	}
@@ -205,10 +193,10 @@ func (s *Service) postReceive(w http.ResponseWriter, r *http.Request) (err error
 	if src == "" {
 		src = req.Name
 	}
-	if err := s.pullRootfs(ctx, req.From, src, dir); err != nil {
+	if err := s.pullRootfs(ctx, req.From, src, cc.Rootfs); err != nil {
 		return err
 	}
-	if err := m.Create(ctx, req.Name, lxc.CreateConfig{Rootfs: dir, Bridge: bridge, HWAddr: ex.hwaddr, Settings: settings}); err != nil {
+	if err := m.Create(ctx, req.Name, cc); err != nil {
 		return driverError(err)
 	}
 	if req.Start {
