@@ -1,6 +1,8 @@
 package lxdclient
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -24,9 +26,16 @@ for p in c.storage_pools.all():
     p.sync()
     print("pool", p.name, p.driver)
 print("profiles", ",".join(sorted(p.name for p in c.profiles.all())))
+ct = c.containers.get("py1")
+ct.config["limits.processes"] = "55"
+ct.devices["data"] = {"type": "disk", "source": os.environ["DATA_DIR"], "path": "/srv/data"}
+ct.save(wait=True)
+print("changed", c.containers.get("py1").config.get("limits.processes"), sorted(c.containers.get("py1").devices))
 `
 
-// TestPylxd: pylxd lists members, containers (with state and location) and storage pools.
+// TestPylxd: pylxd lists members, containers (with state and location) and storage pools,
+// and changes a running container's limit and devices (save: PUT, an operation); the
+// container sees the disk at once.
 func TestPylxd(t *testing.T) {
 	NeedLXC(t)
 	NeedPylxd(t)
@@ -34,15 +43,23 @@ func TestPylxd(t *testing.T) {
 	ms[0].MustRun("launch", "busybox", "py1", "--target", "node3")
 	c := NewLXC(t)
 	c.AddRemoteTrusted("orch", ms[1])
+	data := t.TempDir()
+	if err := os.WriteFile(filepath.Join(data, "hello"), []byte("from pylxd\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("DATA_DIR", data)
 	r := c.Python(ms[1], pylxdScript)
 	if r.Code != 0 {
 		t.Fatalf("pylxd script: %s", r)
 	}
 	want := []string{"trusted True", "member node1 Online True " + URL(ms[0]), "member node2 Online True " + URL(ms[1]), "member node3 Online True " + URL(ms[2]),
-		"container py1 Running node3 Running", "pool default dir", "profiles default"}
+		"container py1 Running node3 Running", "pool default dir", "profiles default", "changed 55 ['data']"}
 	for _, w := range want {
 		if !strings.Contains(r.Stdout, w+"\n") && !strings.Contains(r.Stdout, w+",") {
 			t.Fatalf("pylxd printed no %q:\n%s%s", w, r.Stdout, r.Stderr)
 		}
+	}
+	if got := strings.TrimSpace(c.MustRun("exec", "orch:py1", "--", "cat", "/srv/data/hello")); got != "from pylxd" {
+		t.Fatalf("/srv/data/hello in py1 after pylxd's save: %q", got)
 	}
 }

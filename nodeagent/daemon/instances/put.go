@@ -2,6 +2,7 @@ package instances
 
 import (
 	"context"
+	"encoding/json"
 	"maps"
 	"net/http"
 	"slices"
@@ -31,6 +32,25 @@ type instancePut struct {
 	Profiles     []string                     `json:"profiles"`
 	Stateful     bool                         `json:"stateful"`
 	Description  string                       `json:"description"`
+	readOnlyInstance
+}
+
+// readOnlyInstance are the fields of LXD's Instance a client may send back in a PUT (pylxd
+// saves the whole object); they change nothing, as in LXD.
+type readOnlyInstance struct {
+	Name            json.RawMessage `json:"name"`
+	Status          json.RawMessage `json:"status"`
+	StatusCode      json.RawMessage `json:"status_code"`
+	CreatedAt       json.RawMessage `json:"created_at"`
+	LastUsedAt      json.RawMessage `json:"last_used_at"`
+	Location        json.RawMessage `json:"location"`
+	Type            json.RawMessage `json:"type"`
+	Project         json.RawMessage `json:"project"`
+	ExpandedConfig  json.RawMessage `json:"expanded_config"`
+	ExpandedDevices json.RawMessage `json:"expanded_devices"`
+	State           json.RawMessage `json:"state"`
+	Snapshots       json.RawMessage `json:"snapshots"`
+	Backups         json.RawMessage `json:"backups"`
 }
 
 // editableKey reports whether an instance's config key may change after creation.

@@ -17,6 +17,8 @@ func (s *Service) Routes(m Router) {
 	m.Handle("GET /1.0/containers/{name}", rest.Trusted, s.getInstance)
 	m.Handle("GET /1.0/containers/{name}/state", rest.Trusted, s.getInstance)
 	m.Handle("POST /1.0/containers", rest.Trusted, s.postInstance)
+	m.Handle("PUT /1.0/containers/{name}", rest.Trusted, s.onOwner(s.putInstance))
+	m.Handle("PATCH /1.0/containers/{name}", rest.Trusted, s.onOwner(s.putInstance))
 	m.Handle("DELETE /1.0/containers/{name}", rest.Trusted, s.onOwner(s.deleteInstance))
 	m.Handle("PUT /1.0/containers/{name}/state", rest.Trusted, s.onOwner(s.putInstanceState))
 	m.Handle("POST /1.0/containers/{name}/exec", rest.Trusted, s.onOwner(s.postInstanceExec))
