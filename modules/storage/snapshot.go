@@ -1,0 +1,177 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// Snapshots of container volumes (LXD's instance snapshots), on the drivers that make
+// them here: btrfs (read-only subvolume snapshots, restored by a writable snapshot of the
+// snapshot) and dir (a copy with cp -a, reflinked where the filesystem can). A snapshot of
+// container NAME is MOUNTPOINT/containers-snapshots/NAME/SNAP, as LXD lays them out.
+
+// ErrNoSnapshots is returned by a pool whose driver makes no snapshots here.
+var ErrNoSnapshots = errors.New("this pool's driver makes no snapshots here (dir and btrfs do)")
+
+// Snapshotter is a driver that snapshots container volumes.
+type Snapshotter interface {
+	// Snapshot makes snapshot snap of container name.
+	Snapshot(ctx context.Context, name, snap string) error
+	// Restore makes container name what snapshot snap holds (the container stopped).
+	Restore(ctx context.Context, name, snap string) error
+	// DeleteSnapshot removes snapshot snap of container name ("" removes all of them).
+	DeleteSnapshot(ctx context.Context, name, snap string) error
+}
+
+// SnapshotsOf is d's Snapshotter, or ErrNoSnapshots.
+func SnapshotsOf(d Driver) (Snapshotter, error) {
+	if s, ok := d.(Snapshotter); ok {
+		return s, nil
+	}
+	return nil, ErrNoSnapshots
+}
+
+// SnapshotPath is where snapshot snap of container name is.
+func (p Pool) SnapshotPath(name, snap string) string {
+	return filepath.Join(p.MountPoint(), "containers-snapshots", name, snap)
+}
+
+// snapshotPaths checks the names and returns the container's and the snapshot's paths.
+func snapshotPaths(p Pool, name, snap string) (vol, dst string, err error) {
+	if _, err := checkVolume(VolumeContainer, name); err != nil {
+		return "", "", err
+	}
+	if err := CheckName("snapshot", snap); err != nil {
+		return "", "", err
+	}
+	return p.VolumePathOf(VolumeContainer, name), p.SnapshotPath(name, snap), nil
+}
+
+func (b *btrfsDriver) Snapshot(ctx context.Context, name, snap string) error {
+	vol, dst, err := snapshotPaths(b.pool, name, snap)
+	if err != nil {
+		return err
+	}
+	if exists(dst) {
+		return fmt.Errorf("%w: %s", ErrVolumeExists, dst)
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+		return err
+	}
+	_, err = b.run.run(ctx, "btrfs", "subvolume", "snapshot", "-r", vol, dst)
+	return err
+}
+
+func (b *btrfsDriver) Restore(ctx context.Context, name, snap string) error {
+	vol, src, err := snapshotPaths(b.pool, name, snap)
+	if err != nil {
+		return err
+	}
+	if !exists(src) {
+		return fmt.Errorf("snapshot %s of %s: %w", snap, name, os.ErrNotExist)
+	}
+	old := vol + ".restoring"
+	if err := os.Rename(vol, old); err != nil {
+		return err
+	}
+	if _, err := b.run.run(ctx, "btrfs", "subvolume", "snapshot", src, vol); err != nil {
+		return errors.Join(err, os.Rename(old, vol))
+	}
+	_, err = b.run.run(ctx, "btrfs", "subvolume", "delete", old)
+	return err
+}
+
+func (b *btrfsDriver) DeleteSnapshot(ctx context.Context, name, snap string) error {
+	if snap == "" {
+		return b.deleteAll(ctx, name)
+	}
+	_, dst, err := snapshotPaths(b.pool, name, snap)
+	if err != nil || !exists(dst) {
+		return err
+	}
+	_, err = b.run.run(ctx, "btrfs", "subvolume", "delete", dst)
+	return err
+}
+
+// deleteAll removes every snapshot of container name, then their folder.
+func (b *btrfsDriver) deleteAll(ctx context.Context, name string) error {
+	dir := filepath.Dir(b.pool.SnapshotPath(name, "x"))
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return ignoreNotExist(err)
+	}
+	for _, e := range entries {
+		if _, err := b.run.run(ctx, "btrfs", "subvolume", "delete", filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return os.Remove(dir)
+}
+
+func (d *dirDriver) Snapshot(ctx context.Context, name, snap string) error {
+	vol, dst, err := snapshotPaths(d.pool, name, snap)
+	if err != nil {
+		return err
+	}
+	if exists(dst) {
+		return fmt.Errorf("%w: %s", ErrVolumeExists, dst)
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+		return err
+	}
+	if err := copyTree(ctx, vol, dst); err != nil {
+		_ = os.RemoveAll(dst)
+		return err
+	}
+	return nil
+}
+
+func (d *dirDriver) Restore(ctx context.Context, name, snap string) error {
+	vol, src, err := snapshotPaths(d.pool, name, snap)
+	if err != nil {
+		return err
+	}
+	if !exists(src) {
+		return fmt.Errorf("snapshot %s of %s: %w", snap, name, os.ErrNotExist)
+	}
+	next := vol + ".restoring"
+	_ = os.RemoveAll(next)
+	if err := copyTree(ctx, src, next); err != nil {
+		_ = os.RemoveAll(next)
+		return err
+	}
+	old := vol + ".old"
+	if err := os.Rename(vol, old); err != nil {
+		return err
+	}
+	if err := os.Rename(next, vol); err != nil {
+		return errors.Join(err, os.Rename(old, vol))
+	}
+	return os.RemoveAll(old)
+}
+
+func (d *dirDriver) DeleteSnapshot(ctx context.Context, name, snap string) error {
+	if snap == "" {
+		return os.RemoveAll(filepath.Dir(d.pool.SnapshotPath(name, "x")))
+	}
+	_, dst, err := snapshotPaths(d.pool, name, snap)
+	if err != nil {
+		return err
+	}
+	return os.RemoveAll(dst)
+}
+
+// copyTree copies the directory src to dst (which must not exist) with owners, modes,
+// times, links and extended attributes, reflinked where the filesystem can.
+func copyTree(ctx context.Context, src, dst string) error {
+	out, err := exec.CommandContext(ctx, "cp", "-a", "--reflink=auto", src, dst).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("cp -a %s %s: %w: %s", src, dst, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
