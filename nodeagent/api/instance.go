@@ -78,9 +78,10 @@ type InstanceFull struct {
 	Instance `yaml:",inline"`
 	// State is the instance's live state (nil when its member did not answer).
 	State *InstanceState `json:"state" yaml:"state"`
-	// Snapshots and Backups are not supported: always null.
-	Snapshots []any `json:"snapshots" yaml:"snapshots"`
-	Backups   []any `json:"backups" yaml:"backups"`
+	// Snapshots are the instance's snapshots (null when it has none, as LXD's); Backups
+	// are not supported: always null.
+	Snapshots []InstanceSnapshot `json:"snapshots" yaml:"snapshots"`
+	Backups   []any              `json:"backups" yaml:"backups"`
 }
 
 // InstanceState is GET /1.0/instances/NAME/state, as LXD's.
@@ -380,4 +381,30 @@ func ReadExecFrames(r io.Reader, stdout, stderr io.Writer) (int, error) {
 			return -1, &Error{Code: http.StatusInternalServerError, Message: string(payload)}
 		}
 	}
+}
+
+// InstanceSnapshot is LXD's snapshot of an instance (GET /1.0/instances/NAME/snapshots/SNAP):
+// its root filesystem when it was taken; the rest is the instance's now.
+type InstanceSnapshot struct {
+	Name            string                       `json:"name" yaml:"name"`
+	CreatedAt       time.Time                    `json:"created_at" yaml:"created_at"`
+	ExpiresAt       time.Time                    `json:"expires_at" yaml:"expires_at"`
+	LastUsedAt      time.Time                    `json:"last_used_at" yaml:"last_used_at"`
+	Stateful        bool                         `json:"stateful" yaml:"stateful"`
+	Ephemeral       bool                         `json:"ephemeral" yaml:"ephemeral"`
+	Architecture    string                       `json:"architecture" yaml:"architecture"`
+	Description     string                       `json:"description" yaml:"description"`
+	Profiles        []string                     `json:"profiles" yaml:"profiles"`
+	Config          map[string]string            `json:"config" yaml:"config"`
+	Devices         map[string]map[string]string `json:"devices" yaml:"devices"`
+	ExpandedConfig  map[string]string            `json:"expanded_config" yaml:"expanded_config"`
+	ExpandedDevices map[string]map[string]string `json:"expanded_devices" yaml:"expanded_devices"`
+	Size            int64                        `json:"size" yaml:"size"`
+}
+
+// InstanceSnapshotsPost is the body of POST /1.0/instances/NAME/snapshots (`lxc snapshot`).
+type InstanceSnapshotsPost struct {
+	Name      string     `json:"name" yaml:"name"`
+	Stateful  bool       `json:"stateful" yaml:"stateful"`
+	ExpiresAt *time.Time `json:"expires_at" yaml:"expires_at"`
 }

@@ -48,7 +48,7 @@ CREATE TABLE profiles_devices (profile_id INTEGER NOT NULL REFERENCES profiles(i
 	// 1 → 2: devices set on an instance itself (LXD's instance devices: `lxc config device
 	// add`, `lxc storage volume attach`), a JSON object of device name → its keys; cluster
 	// groups (a member in no group row is in "default", which always exists); members
-	// evacuated for maintenance (`lxc cluster evacuate`).
+	// evacuated for maintenance (`lxc cluster evacuate`); instance snapshots.
 	`
 ALTER TABLE instances ADD COLUMN devices TEXT NOT NULL DEFAULT '{}';
 CREATE TABLE cluster_groups (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, description TEXT NOT NULL DEFAULT '');
@@ -56,6 +56,9 @@ CREATE TABLE cluster_groups_members (group_id INTEGER NOT NULL REFERENCES cluste
   member_id INTEGER NOT NULL REFERENCES members(id) ON DELETE CASCADE, UNIQUE(group_id, member_id));
 INSERT INTO cluster_groups(name, description) VALUES ('default', 'Default cluster group');
 ALTER TABLE members ADD COLUMN evacuated INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE instances_snapshots (id INTEGER PRIMARY KEY,
+  instance_id INTEGER NOT NULL REFERENCES instances(id) ON DELETE CASCADE,
+  name TEXT NOT NULL, created_at INTEGER NOT NULL DEFAULT 0, UNIQUE(instance_id, name));
 `,
 }
 

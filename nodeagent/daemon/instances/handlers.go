@@ -269,7 +269,14 @@ func (s *Service) writeInstance(w http.ResponseWriter, r *http.Request, name str
 	}
 	etag := rest.ETag(instanceWritable(views[0]))
 	if level, err := rest.Recursion(r); err != nil || level > rest.RecursionURLs {
-		return rest.WriteOK(w, full(views[0], usage[name]), etag) // LXD's instance_get_full (an error: ignored, as LXD)
+		f := full(views[0], usage[name])
+		if f.Snapshots, err = s.snapshotViews(r.Context(), name); err != nil {
+			return err
+		}
+		if len(f.Snapshots) == 0 {
+			f.Snapshots = nil
+		}
+		return rest.WriteOK(w, f, etag) // LXD's instance_get_full (an error: ignored, as LXD)
 	}
 	return rest.WriteOK(w, views[0], etag)
 }
@@ -535,6 +542,11 @@ func (s *Service) removeInstance(ctx context.Context, m *lxc.Manager, row instan
 	if m.Exists(row.name) {
 		if err := m.Delete(ctx, row.name, force); err != nil {
 			return driverError(err)
+		}
+	}
+	if snapper, err := s.snapshotter(ctx, row.name); err == nil {
+		if err := snapper.DeleteSnapshot(ctx, row.name, ""); err != nil {
+			return fmt.Errorf("snapshots of %s: %w", row.name, err)
 		}
 	}
 	if err := s.dropRootfs(ctx, row.name); err != nil {

@@ -131,19 +131,6 @@ func (s *Service) writeInstances(w http.ResponseWriter, r *http.Request, prefix 
 	return rest.WriteList(w, r, prefix, out, func(v api.Instance) string { return v.Name })
 }
 
-// getSnapshots is GET /1.0/instances/{name}/snapshots: snapshots are not supported, so
-// an existing instance has none (`lxc info` lists them).
-func (s *Service) getSnapshots(w http.ResponseWriter, r *http.Request) error {
-	name, err := rest.PathName(r)
-	if err != nil {
-		return err
-	}
-	if _, err := s.instance(r.Context(), name); err != nil {
-		return err
-	}
-	return rest.WriteList(w, r, "/1.0/instances/"+name+"/snapshots", []api.Instance{}, func(v api.Instance) string { return v.Name })
-}
-
 // instanceWritable is the editable part of an instance (LXD's InstancePut), whose hash is
 // its ETag.
 func instanceWritable(v api.Instance) any {

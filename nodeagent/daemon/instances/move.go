@@ -118,6 +118,11 @@ func (s *Service) checkMove(ctx context.Context, row instanceRow, target string)
 	} else if ev[target] {
 		return rest.Conflict("member %s is evacuated (lxc cluster restore %s first)", target, target)
 	}
+	if snaps, err := s.snapshotsOf(ctx, row.name); err != nil {
+		return err
+	} else if len(snaps) > 0 {
+		return rest.Conflict("instance %q has %d snapshots, which do not move: delete them first", row.name, len(snaps))
+	}
 	views, _ := s.instanceViews(ctx, []instanceRow{row})
 	if len(views) == 1 && views[0].Status != api.InstanceStopped {
 		return rest.Conflict("instance %q is %s: stop it first (there is no live migration)", row.name, strings.ToLower(views[0].Status))

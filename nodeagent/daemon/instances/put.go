@@ -32,6 +32,8 @@ type instancePut struct {
 	Profiles     []string                     `json:"profiles"`
 	Stateful     bool                         `json:"stateful"`
 	Description  string                       `json:"description"`
+	// Restore names a snapshot to put back (`lxc restore`); the rest is then ignored.
+	Restore string `json:"restore"`
 	readOnlyInstance
 }
 
@@ -77,6 +79,9 @@ func (s *Service) putInstance(w http.ResponseWriter, r *http.Request, row instan
 	if err := rest.DecodeBody(r, &put); err != nil {
 		return err
 	}
+	if put.Restore != "" {
+		return s.putRestore(w, r, row, strings.TrimPrefix(put.Restore, row.name+"/")) // lxc sends c1/snap0
+	}
 	if r.Method == http.MethodPatch {
 		put.Config = mergeConfig(row.config, put.Config)
 		put.Devices = mergeDevices(row.devices, put.Devices)
@@ -117,6 +122,19 @@ func (s *Service) putInstance(w http.ResponseWriter, r *http.Request, row instan
 			}
 			return err
 		}})
+	if err != nil {
+		return err
+	}
+	return rest.WriteAsync(w, op)
+}
+
+// putRestore restores a snapshot of the instance, in an operation.
+func (s *Service) putRestore(w http.ResponseWriter, r *http.Request, row instanceRow, snap string) error {
+	if err := s.haveSnapshot(r.Context(), row.name, snap); err != nil {
+		return err
+	}
+	op, err := s.ops.Start(r, rest.Task{Description: "Restoring snapshot", Resources: resources(row.name),
+		Run: func(ctx context.Context, _ rest.Op) error { return s.restoreSnapshot(ctx, row, snap) }})
 	if err != nil {
 		return err
 	}

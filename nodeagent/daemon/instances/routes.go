@@ -12,6 +12,9 @@ func (s *Service) Routes(m Router) {
 	m.Handle("PATCH /1.0/instances/{name}", rest.Trusted, s.onOwner(s.putInstance))
 	m.Handle("GET /1.0/instances/{name}/state", rest.Trusted, s.getInstance)
 	m.Handle("GET /1.0/instances/{name}/snapshots", rest.Trusted, s.getSnapshots)
+	m.Handle("POST /1.0/instances/{name}/snapshots", rest.Trusted, s.onOwner(s.postSnapshot))
+	m.Handle("GET /1.0/instances/{name}/snapshots/{snap}", rest.Trusted, s.getSnapshot)
+	m.Handle("DELETE /1.0/instances/{name}/snapshots/{snap}", rest.Trusted, s.onOwner(s.deleteSnapshot))
 	// LXD's older URLs, which pylxd 2.2 uses: the same objects (every instance is a container).
 	m.Handle("GET /1.0/containers", rest.Trusted, s.getInstances)
 	m.Handle("GET /1.0/containers/{name}", rest.Trusted, s.getInstance)
