@@ -3,6 +3,7 @@ package lxc
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -262,4 +263,61 @@ func writeFileAtomic(path, data string, mode os.FileMode) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// Rename renames the stopped container old to name, whose root filesystem is now at
+// rootfs (the caller moved it): its directory, and the keys of its config that hold its
+// name or paths under its directory (host name, log, cgroups, rootfs, the shmounts mount).
+func (m *Manager) Rename(ctx context.Context, old, name, rootfs string) error {
+	if err := ValidName(name); err != nil {
+		return err
+	}
+	if m.Exists(name) {
+		return fmt.Errorf("%s: %w", name, ErrExists)
+	}
+	st, err := m.state(ctx, old)
+	if err != nil {
+		return err
+	}
+	if st != StateStopped {
+		return fmt.Errorf("%s: %w: stop it first", old, ErrRunning)
+	}
+	if err := m.releaseShmounts(old); err != nil {
+		return err
+	}
+	b, err := os.ReadFile(m.configPath(old))
+	if err != nil {
+		return fmt.Errorf("%s: %w", old, err)
+	}
+	head, rest, _ := strings.Cut(string(b), settingsMarker)
+	tail, after, _ := strings.Cut(rest, settingsEnd)
+	cg := m.cgroupNames(name)
+	replace := map[string]string{
+		"lxc.uts.name":             name,
+		"lxc.log.file":             m.logPath(name),
+		"lxc.rootfs.path":          "dir:" + rootfs,
+		"lxc.cgroup.dir.monitor":   cg[0],
+		"lxc.cgroup.dir.container": cg[1],
+	}
+	fix := func(text string) string {
+		lines := strings.Split(text, "\n")
+		for i, line := range lines {
+			k, _, ok := strings.Cut(line, "=")
+			if v, found := replace[strings.TrimSpace(k)]; ok && found {
+				lines[i] = strings.TrimSpace(k) + " = " + v
+			}
+		}
+		return strings.Join(lines, "\n")
+	}
+	conf := fix(head)
+	if rest != "" {
+		conf += settingsMarker + m.renderSettings(name, parseSettings(tail)) + settingsEnd + fix(after)
+	}
+	if err := os.Rename(m.dir(old), m.dir(name)); err != nil {
+		return fmt.Errorf("%s: %w", old, err)
+	}
+	if err := writeFileAtomic(m.configPath(name), conf, 0o640); err != nil {
+		return errors.Join(err, os.Rename(m.dir(name), m.dir(old)))
+	}
+	return nil
 }

@@ -175,3 +175,50 @@ func copyTree(ctx context.Context, src, dst string) error {
 	}
 	return nil
 }
+
+// Renamer is a driver that renames container volumes, their snapshots with them.
+type Renamer interface {
+	RenameContainer(ctx context.Context, old, name string) error
+}
+
+// ErrNoRename is returned by a pool whose driver cannot rename container volumes here.
+var ErrNoRename = errors.New("this pool's driver cannot rename instances here (dir and btrfs can)")
+
+// RenamerOf is d's Renamer, or ErrNoRename.
+func RenamerOf(d Driver) (Renamer, error) {
+	if r, ok := d.(Renamer); ok {
+		return r, nil
+	}
+	return nil, ErrNoRename
+}
+
+func (b *btrfsDriver) RenameContainer(_ context.Context, old, name string) error {
+	return renameContainer(b.pool, old, name)
+}
+
+func (d *dirDriver) RenameContainer(_ context.Context, old, name string) error {
+	return renameContainer(d.pool, old, name)
+}
+
+// renameContainer renames the volume's folder (a btrfs subvolume renames as a folder) and
+// its snapshots' folder, putting the first back if the second fails.
+func renameContainer(p Pool, old, name string) error {
+	if _, err := checkVolume(VolumeContainer, name); err != nil {
+		return err
+	}
+	from, to := p.VolumePathOf(VolumeContainer, old), p.VolumePathOf(VolumeContainer, name)
+	if exists(to) {
+		return fmt.Errorf("%w: %s", ErrVolumeExists, to)
+	}
+	if err := os.Rename(from, to); err != nil {
+		return err
+	}
+	sfrom, sto := filepath.Dir(p.SnapshotPath(old, "x")), filepath.Dir(p.SnapshotPath(name, "x"))
+	if !exists(sfrom) {
+		return nil
+	}
+	if err := os.Rename(sfrom, sto); err != nil {
+		return errors.Join(err, os.Rename(to, from))
+	}
+	return nil
+}

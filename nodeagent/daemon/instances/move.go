@@ -1,15 +1,19 @@
 package instances
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os/exec"
+	"path/filepath"
 	"strings"
 
 	"orch/modules/lxc"
+	"orch/modules/storage"
 	"orch/nodeagent/api"
 	"orch/nodeagent/daemon/rest"
 	"orch/nodeagent/store"
@@ -63,14 +67,26 @@ func (s *Service) postInstanceMove(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
+	// The body is kept: a rename is forwarded to the owner with it.
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		return rest.BadRequest("request body: %v", err)
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
 	var req instancePost
 	if err := rest.DecodeBody(r, &req); err != nil {
 		return err
 	}
+	r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
 	target := rest.Target(r)
+	if req.Name != "" && req.Name != name && target == "" && !req.Migration {
+		return s.onOwner(func(w http.ResponseWriter, r *http.Request, row instanceRow) error {
+			return s.renameInstance(w, r, row, req.Name)
+		})(w, r)
+	}
 	switch {
 	case req.Name != "" && req.Name != name:
-		return rest.BadRequest("name %q: renaming an instance is not supported (copy its files into a new one)", req.Name)
+		return rest.BadRequest("name %q: a move does not rename (move, then rename)", req.Name)
 	case target == "" && req.Migration:
 		// lxc copies a running instance through a live migration source.
 		return rest.Conflict("instance %q: a live copy or migration is not supported: stop it first", name)
@@ -363,4 +379,79 @@ func (s *Service) copyOn(ctx context.Context, owner string, req api.InstancesPos
 	}
 	s.events.Lifecycle("instance-created", source(req.Name), map[string]any{"location": owner})
 	return nil
+}
+
+// renameInstance renames a stopped instance on its owner (`lxc rename c1 c2`, `lxc move
+// c1 c2`): its root disk (with its snapshots) through the pool's driver, its container,
+// then its records in one raft write; a failed write puts the files back.
+func (s *Service) renameInstance(w http.ResponseWriter, r *http.Request, row instanceRow, name string) error {
+	ctx := r.Context()
+	if err := lxc.ValidName(name); err != nil {
+		return rest.BadRequest("%v", err)
+	}
+	if _, err := s.instance(ctx, name); err == nil {
+		return rest.Conflict("an instance named %q already exists", name)
+	}
+	if row.state != instCreated {
+		return rest.Conflict("instance %q is still being created", row.name)
+	}
+	m, _, err := s.drivers()
+	if err != nil {
+		return err
+	}
+	if info, err := m.Info(ctx, row.name); err != nil {
+		return driverError(err)
+	} else if info.State != lxc.StateStopped {
+		return rest.Conflict("instance %q is running: stop it first to rename it", row.name)
+	}
+	renamer, pool, err := s.rootRenamer(ctx, row.name)
+	if err != nil {
+		return err
+	}
+	op, err := s.ops.Start(r, rest.Task{Description: "Renaming instance", Resources: resources(row.name),
+		Run: func(ctx context.Context, _ rest.Op) error { return s.rename(ctx, m, renamer, pool, row.name, name) }})
+	if err != nil {
+		return err
+	}
+	return rest.WriteAsync(w, op)
+}
+
+// rename does renameInstance's work.
+func (s *Service) rename(ctx context.Context, m *lxc.Manager, renamer storage.Renamer, pool storage.Pool, old, name string) error {
+	rootfs := func(n string) string { return filepath.Join(pool.VolumePathOf(storage.VolumeContainer, n), "rootfs") }
+	if err := renamer.RenameContainer(ctx, old, name); err != nil {
+		return fmt.Errorf("renaming the root disk of %s: %w", old, err)
+	}
+	undo := context.WithoutCancel(ctx)
+	if err := m.Rename(ctx, old, name, rootfs(name)); err != nil {
+		return errors.Join(driverError(err), renamer.RenameContainer(undo, name, old))
+	}
+	_, err := s.db.Exec(ctx,
+		store.Statement{SQL: `UPDATE instances SET name = ? WHERE name = ?`, Args: []any{name, old}, Expect: store.Int64(1)},
+		store.Statement{SQL: `UPDATE storage_volumes SET name = ? WHERE type = 'container' AND name = ?
+			AND member_id = (SELECT id FROM members WHERE name = ?)`, Args: []any{name, old, s.members.Self()}})
+	if err != nil {
+		err = errors.Join(err, m.Rename(undo, name, old, rootfs(old)), renamer.RenameContainer(undo, name, old))
+		if rest.IsUnique(err) {
+			return rest.Conflict("an instance named %q already exists", name)
+		}
+		return err
+	}
+	s.log.Info("instance renamed", "from", old, "to", name)
+	s.events.Lifecycle("instance-renamed", source(name), map[string]any{"old_name": old})
+	return nil
+}
+
+// rootRenamer is the renaming driver of the pool holding the instance's root disk here,
+// with the pool.
+func (s *Service) rootRenamer(ctx context.Context, name string) (storage.Renamer, storage.Pool, error) {
+	drv, pool, poolName, err := s.rootDriver(ctx, name)
+	if err != nil {
+		return nil, storage.Pool{}, err
+	}
+	r, err := storage.RenamerOf(drv)
+	if err != nil {
+		return nil, storage.Pool{}, rest.BadRequest("storage pool %s of %s: %v", poolName, name, err)
+	}
+	return r, pool, nil
 }

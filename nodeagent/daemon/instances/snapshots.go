@@ -242,23 +242,7 @@ func (s *Service) restoreSnapshot(ctx context.Context, row instanceRow, snap str
 // snapshotter is the snapshotting driver of the pool holding the instance's root disk on
 // this member.
 func (s *Service) snapshotter(ctx context.Context, name string) (storage.Snapshotter, error) {
-	rows, err := s.db.Query(ctx, `SELECT p.name FROM storage_volumes v JOIN storage_pools p ON p.id = v.pool_id
-		WHERE v.type = 'container' AND v.name = ? AND v.member_id = (SELECT id FROM members WHERE name = ?)`, name, s.members.Self())
-	if err != nil {
-		return nil, err
-	}
-	if len(rows) == 0 {
-		return nil, rest.NotFound("instance %q has no root disk on member %s", name, s.members.Self())
-	}
-	pool := db.Str(rows[0][0])
-	e, ok, err := s.entities.Pool(ctx, pool)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		return nil, rest.NotFound("storage pool %q of %s does not exist", pool, name)
-	}
-	drv, _, err := s.entities.PoolDriver(e)
+	drv, _, pool, err := s.rootDriver(ctx, name)
 	if err != nil {
 		return nil, err
 	}
@@ -267,4 +251,27 @@ func (s *Service) snapshotter(ctx context.Context, name string) (storage.Snapsho
 		return nil, rest.BadRequest("storage pool %s of %s: %v", pool, name, err)
 	}
 	return snapper, nil
+}
+
+// rootDriver is the driver and pool of the pool holding the instance's root disk on this
+// member, with the pool's name.
+func (s *Service) rootDriver(ctx context.Context, name string) (storage.Driver, storage.Pool, string, error) {
+	rows, err := s.db.Query(ctx, `SELECT p.name FROM storage_volumes v JOIN storage_pools p ON p.id = v.pool_id
+		WHERE v.type = 'container' AND v.name = ? AND v.member_id = (SELECT id FROM members WHERE name = ?)`, name, s.members.Self())
+	if err != nil {
+		return nil, storage.Pool{}, "", err
+	}
+	if len(rows) == 0 {
+		return nil, storage.Pool{}, "", rest.NotFound("instance %q has no root disk on member %s", name, s.members.Self())
+	}
+	pool := db.Str(rows[0][0])
+	e, ok, err := s.entities.Pool(ctx, pool)
+	if err != nil {
+		return nil, storage.Pool{}, "", err
+	}
+	if !ok {
+		return nil, storage.Pool{}, "", rest.NotFound("storage pool %q of %s does not exist", pool, name)
+	}
+	drv, sp, err := s.entities.PoolDriver(e)
+	return drv, sp, pool, err
 }
