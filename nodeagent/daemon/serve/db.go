@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"orch/nodeagent/api"
 	"orch/nodeagent/daemon/db"
@@ -35,8 +36,40 @@ func (s *Server) Exec(ctx context.Context, stmts ...store.Statement) ([]store.Re
 		return res, err
 	}
 	var out []store.Result
-	err = s.ToLeader(ctx, "/internal/db/exec", ExecRequest{Request: stmts}, &out)
+	err = s.toLeaderWaiting(ctx, "/internal/db/exec", ExecRequest{Request: stmts}, nil, &out)
 	return out, err
+}
+
+// electionWait bounds how long a database request from this member waits out a leader
+// election (no leader known, or the one it knew stepped down): elections take well under
+// a second here, and a client should not see them, as LXD's database layer retries too.
+const electionWait = 2 * time.Second
+
+// toLeaderWaiting is toLeaderHops for this member's own database requests (writes,
+// forwarded reads, read indexes): an answer that certainly changed nothing and says the
+// database is unavailable is asked again, with a growing pause, until electionWait has
+// passed, ctx ends, or this member is cut off.
+func (s *Server) toLeaderWaiting(ctx context.Context, path string, body any, extra http.Header, out any) error {
+	deadline := time.Now().Add(electionWait)
+	for pause := 20 * time.Millisecond; ; pause = min(2*pause, 250*time.Millisecond) {
+		err := s.toLeaderHops(ctx, path, body, extra, out, 1)
+		if err == nil || !KnownNotApplied(err) || !unavailable(err) || s.Members.CutOff() != nil || time.Now().Add(pause).After(deadline) {
+			return err
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
+}
+
+// unavailable reports a 503 answer (no leader, an election, no database yet).
+func unavailable(err error) bool {
+	var ae *api.Error
+	return errors.As(err, &ae) && ae.Code == http.StatusServiceUnavailable
 }
 
 // QueryLocal reads this member's replica without any consistency check.

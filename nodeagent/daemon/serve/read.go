@@ -99,7 +99,7 @@ func (s *Server) Query(ctx context.Context, sql string, args ...any) (db.Rows, e
 	err := s.consistent(ctx, st)
 	if errors.Is(err, errNoReplica) {
 		var rows db.Rows
-		err = s.ToLeader(ctx, QueryPath, queryRequest{SQL: sql, Args: args}, &rows)
+		err = s.toLeaderWaiting(ctx, QueryPath, queryRequest{SQL: sql, Args: args}, nil, &rows)
 		return normaliseRows(rows), err
 	}
 	if err != nil {
@@ -186,7 +186,7 @@ func (s *Server) askLeaderIndex(ctx context.Context) (uint64, error) {
 		extra = http.Header{readTermHeader: {strconv.FormatUint(st.Term(), 10)}}
 	}
 	var ans readIndexAnswer
-	err := s.toLeaderHops(ctx, ReadIndexPath, req, extra, &ans, 1)
+	err := s.toLeaderWaiting(ctx, ReadIndexPath, req, extra, &ans)
 	if isNotFound(err) {
 		return 0, errNoReplica // a leader of an older version: it answers the query itself
 	}
