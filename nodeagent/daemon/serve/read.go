@@ -155,6 +155,9 @@ func (s *Server) catchUp(ctx context.Context, st *store.Store) error {
 		if err != nil {
 			return err
 		}
+		if st.AppliedIndex() >= idx {
+			return nil // the usual case: no timer to arm for the nudge
+		}
 		wctx, cancel := context.WithTimeout(ctx, nudgeAfter)
 		err = st.WaitApplied(wctx, idx)
 		cancel()
