@@ -52,15 +52,31 @@ func snapshotPaths(p Pool, name, snap string) (vol, dst string, err error) {
 	return p.VolumePathOf(VolumeContainer, name), p.SnapshotPath(name, snap), nil
 }
 
-func (b *btrfsDriver) Snapshot(ctx context.Context, name, snap string) error {
-	vol, dst, err := snapshotPaths(b.pool, name, snap)
-	if err != nil {
-		return err
+// newSnapshot is snapshotPaths for a snapshot to make: it must not exist; its folder is made.
+func newSnapshot(p Pool, name, snap string) (vol, dst string, err error) {
+	if vol, dst, err = snapshotPaths(p, name, snap); err != nil {
+		return "", "", err
 	}
 	if exists(dst) {
-		return fmt.Errorf("%w: %s", ErrVolumeExists, dst)
+		return "", "", fmt.Errorf("%w: %s", ErrVolumeExists, dst)
 	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+	return vol, dst, os.MkdirAll(filepath.Dir(dst), 0o700)
+}
+
+// oldSnapshot is snapshotPaths for a snapshot to restore: it must exist.
+func oldSnapshot(p Pool, name, snap string) (vol, src string, err error) {
+	if vol, src, err = snapshotPaths(p, name, snap); err != nil {
+		return "", "", err
+	}
+	if !exists(src) {
+		return "", "", fmt.Errorf("snapshot %s of %s: %w", snap, name, os.ErrNotExist)
+	}
+	return vol, src, nil
+}
+
+func (b *btrfsDriver) Snapshot(ctx context.Context, name, snap string) error {
+	vol, dst, err := newSnapshot(b.pool, name, snap)
+	if err != nil {
 		return err
 	}
 	_, err = b.run.run(ctx, "btrfs", "subvolume", "snapshot", "-r", vol, dst)
@@ -68,12 +84,9 @@ func (b *btrfsDriver) Snapshot(ctx context.Context, name, snap string) error {
 }
 
 func (b *btrfsDriver) Restore(ctx context.Context, name, snap string) error {
-	vol, src, err := snapshotPaths(b.pool, name, snap)
+	vol, src, err := oldSnapshot(b.pool, name, snap)
 	if err != nil {
 		return err
-	}
-	if !exists(src) {
-		return fmt.Errorf("snapshot %s of %s: %w", snap, name, os.ErrNotExist)
 	}
 	old := vol + ".restoring"
 	if err := os.Rename(vol, old); err != nil {
@@ -114,14 +127,8 @@ func (b *btrfsDriver) deleteAll(ctx context.Context, name string) error {
 }
 
 func (d *dirDriver) Snapshot(ctx context.Context, name, snap string) error {
-	vol, dst, err := snapshotPaths(d.pool, name, snap)
+	vol, dst, err := newSnapshot(d.pool, name, snap)
 	if err != nil {
-		return err
-	}
-	if exists(dst) {
-		return fmt.Errorf("%w: %s", ErrVolumeExists, dst)
-	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
 		return err
 	}
 	if err := copyTree(ctx, vol, dst); err != nil {
@@ -132,12 +139,9 @@ func (d *dirDriver) Snapshot(ctx context.Context, name, snap string) error {
 }
 
 func (d *dirDriver) Restore(ctx context.Context, name, snap string) error {
-	vol, src, err := snapshotPaths(d.pool, name, snap)
+	vol, src, err := oldSnapshot(d.pool, name, snap)
 	if err != nil {
 		return err
-	}
-	if !exists(src) {
-		return fmt.Errorf("snapshot %s of %s: %w", snap, name, os.ErrNotExist)
 	}
 	next := vol + ".restoring"
 	_ = os.RemoveAll(next)

@@ -70,13 +70,19 @@ func (s *Service) snapshotViews(ctx context.Context, name string) ([]api.Instanc
 	return out, nil
 }
 
-// getSnapshots is GET /1.0/instances/{name}/snapshots.
-func (s *Service) getSnapshots(w http.ResponseWriter, r *http.Request) error {
+// pathSnapshots are the snapshots of the {name} instance.
+func (s *Service) pathSnapshots(r *http.Request) (string, []api.InstanceSnapshot, error) {
 	name, err := rest.PathName(r)
 	if err != nil {
-		return err
+		return "", nil, err
 	}
 	out, err := s.snapshotViews(r.Context(), name)
+	return name, out, err
+}
+
+// getSnapshots is GET /1.0/instances/{name}/snapshots.
+func (s *Service) getSnapshots(w http.ResponseWriter, r *http.Request) error {
+	name, out, err := s.pathSnapshots(r)
 	if err != nil {
 		return err
 	}
@@ -85,11 +91,7 @@ func (s *Service) getSnapshots(w http.ResponseWriter, r *http.Request) error {
 
 // getSnapshot is GET /1.0/instances/{name}/snapshots/{snap}.
 func (s *Service) getSnapshot(w http.ResponseWriter, r *http.Request) error {
-	name, err := rest.PathName(r)
-	if err != nil {
-		return err
-	}
-	out, err := s.snapshotViews(r.Context(), name)
+	name, out, err := s.pathSnapshots(r)
 	if err != nil {
 		return err
 	}
