@@ -381,3 +381,48 @@ func TestCommand(t *testing.T) {
 		t.Fatalf("ExecStart %q", got)
 	}
 }
+
+// StartReady starts, waits, leaves a running daemon alone, restarts one on request (a new
+// process), and reports an agent that never answers as ErrNotReady with its log's tail, in
+// one remote command each.
+func TestStartReady(t *testing.T) {
+	h := startHost(t)
+	c := connect(t, h.cfg)
+	dir := agentDir(t)
+	if _, err := StartReady(ctx(t), c, dir, false, time.Second, 5*time.Second); !errors.Is(err, ErrNotInstalled) {
+		t.Fatalf("before install: got %v, want ErrNotInstalled", err)
+	}
+	if _, err := Install(ctx(t), c, standIn(t, "1"), dir); err != nil {
+		t.Fatal(err)
+	}
+	if did, err := StartReady(ctx(t), c, dir, true, time.Second, 10*time.Second); err != nil || did != StartedNow {
+		t.Fatalf("first start (restart asked, nothing running): %v %v, want StartedNow", did, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "unix.socket")); err != nil {
+		t.Fatalf("StartReady returned before the daemon was ready: %v", err)
+	}
+	_, pid := status(t, c, dir)
+	if did, err := StartReady(ctx(t), c, dir, false, time.Second, 10*time.Second); err != nil || did != AlreadyRunning {
+		t.Fatalf("second start: %v %v, want AlreadyRunning", did, err)
+	}
+	if _, again := status(t, c, dir); again != pid {
+		t.Fatalf("a running daemon was replaced: pid %d, then %d", pid, again)
+	}
+	if did, err := StartReady(ctx(t), c, dir, true, 5*time.Second, 10*time.Second); err != nil || did != Restarted {
+		t.Fatalf("restart: %v %v, want Restarted", did, err)
+	}
+	if running, again := status(t, c, dir); !running || again == pid {
+		t.Fatalf("after restart: running=%v pid %d (was %d)", running, again, pid)
+	}
+	Stop(ctx(t), c, dir, 5*time.Second)
+
+	// A daemon that never becomes ready: its socket never appears.
+	if err := os.WriteFile(Binary(dir), []byte("#!/bin/sh\ncase \"$*\" in *daemon*) echo 'boom: config broken'; exec sleep 30 ;; *waitready*) exit 1 ;; esac\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err := StartReady(ctx(t), c, dir, false, time.Second, time.Second)
+	if !errors.Is(err, ErrNotReady) || !strings.Contains(err.Error(), "boom: config broken") || !strings.HasPrefix(err.Error(), c.Name()+": ") {
+		t.Fatalf("got %v, want ErrNotReady with the log tail", err)
+	}
+	Stop(ctx(t), c, dir, time.Second)
+}

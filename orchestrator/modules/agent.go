@@ -58,29 +58,30 @@ func (d Deps) agentStart(ctx context.Context, t *playbooks.TaskContext) (playboo
 		return playbooks.Result{}, err
 	}
 	timeout, _ := t.Args.Int("timeout", 30)
-	running, _, err := agentctl.Status(ctx, conn, dir)
-	if err != nil {
-		return playbooks.Result{}, err
-	}
-	if running && !restart {
-		return playbooks.Result{Msg: "running"}, nil
-	}
-	what := "start the agent"
-	if running {
-		what = "restart the agent"
-	}
-	err = t.Change(what, func() error {
+	if t.Check {
+		running, _, err := agentctl.Status(ctx, conn, dir)
+		if err != nil || (running && !restart) {
+			return playbooks.Result{Msg: "running"}, err
+		}
+		what := "start the agent"
 		if running {
-			err = agentctl.Restart(ctx, conn, dir, 15*time.Second)
-		} else {
-			_, err = agentctl.Start(ctx, conn, dir)
+			what = "restart the agent"
 		}
-		if err != nil {
-			return err
-		}
-		return agentctl.WaitReady(ctx, conn, dir, time.Duration(timeout)*time.Second)
+		return playbooks.Result{Changed: true, Msg: what}, t.Change(what, nil)
+	}
+	// One command finds out, (re)starts and waits: see agentctl.StartReady.
+	var did agentctl.Started
+	err = t.ChangeIf("start the agent", func() (bool, error) {
+		did, err = agentctl.StartReady(ctx, conn, dir, restart, 15*time.Second, time.Duration(timeout)*time.Second)
+		return did != agentctl.AlreadyRunning || err != nil, err
 	})
-	return playbooks.Result{Changed: true, Msg: what}, err
+	switch {
+	case did == agentctl.Restarted:
+		return playbooks.Result{Changed: true, Msg: "restart the agent"}, err
+	case did == agentctl.StartedNow || err != nil:
+		return playbooks.Result{Changed: true, Msg: "start the agent"}, err
+	}
+	return playbooks.Result{Msg: "running"}, nil
 }
 
 // agentStop stops the agent (SIGTERM, then SIGKILL after the grace period).
