@@ -28,13 +28,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"orch/internal/shell"
+	"orch/nodeagent/api"
 	"orch/orchestrator/transport"
 )
 
@@ -318,3 +321,41 @@ type trimmed struct {
 
 func (e *trimmed) Error() string { return e.msg }
 func (e *trimmed) Unwrap() error { return e.err }
+
+// dialer is a host connection that can open a stream to a unix socket on the host
+// (transport.Conn: the SSH connection's streamlocal forwarding, as `ssh -L` does).
+type dialer interface {
+	DialContext(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// Local calls fn with a client of the agent's local API, reached through conn's forwarding
+// of the daemon's unix socket: no process starts on the host, where running the agent CLI
+// for the same request started a shell and the CLI (~10 ms of CPU each; `orch up` of 200
+// hosts asked 400 times). It reports false, without calling fn, when the socket cannot be
+// reached that way (sshd refuses forwarding, a login user who may not open the root-only
+// socket, no daemon): the caller then runs the CLI, which says why.
+func Local(ctx context.Context, conn Remote, agentDir string, fn func(*api.Client) error) (bool, error) {
+	d, ok := conn.(dialer)
+	if !ok {
+		return false, nil
+	}
+	sock := api.SocketPath(agentDir)
+	first, err := d.DialContext(ctx, "unix", sock)
+	if err != nil {
+		return false, nil
+	}
+	var once sync.Once
+	cl := api.NewDialClient(func(ctx context.Context) (net.Conn, error) {
+		var nc net.Conn
+		once.Do(func() { nc, first = first, nil })
+		if nc != nil {
+			return nc, nil
+		}
+		return d.DialContext(ctx, "unix", sock)
+	})
+	defer func() {
+		cl.Close()
+		once.Do(func() { first.Close() }) // never used
+	}()
+	return true, fn(cl)
+}

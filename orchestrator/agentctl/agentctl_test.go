@@ -3,11 +3,15 @@ package agentctl
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -15,6 +19,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/sys/unix"
 
+	"orch/nodeagent/api"
 	"orch/orchestrator/transport"
 	"orch/orchestrator/transport/sshdtest"
 )
@@ -425,4 +430,43 @@ func TestStartReady(t *testing.T) {
 		t.Fatalf("got %v, want ErrNotReady with the log tail", err)
 	}
 	Stop(ctx(t), c, dir, time.Second)
+}
+
+// Local reaches the daemon's socket through the SSH connection (a unix socket answering
+// GET /1.0 here), for as many requests as fn makes, and reports false when nothing listens,
+// so that the caller runs the CLI instead.
+func TestLocalThroughSocketForwarding(t *testing.T) {
+	h := startHost(t)
+	c := connect(t, h.cfg)
+	dir := agentDir(t)
+	if done, err := Local(ctx(t), c, dir, func(*api.Client) error { t.Error("fn called without a socket"); return nil }); done || err != nil {
+		t.Fatalf("no socket: done=%v err=%v, want false", done, err)
+	}
+	ln, err := net.Listen("unix", api.SocketPath(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls atomic.Int32
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"type":"sync","status":"Success","status_code":200,"metadata":{"environment":{"server_name":"m1"}}}`)
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	done, err := Local(ctx(t), c, dir, func(cl *api.Client) error {
+		for range 3 {
+			s, _, err := cl.Server(ctx(t))
+			if err != nil {
+				return err
+			}
+			if s.Environment.ServerName != "m1" {
+				t.Errorf("server name %q", s.Environment.ServerName)
+			}
+		}
+		return nil
+	})
+	if !done || err != nil || calls.Load() != 3 {
+		t.Fatalf("done=%v err=%v calls=%d, want 3 requests answered", done, err, calls.Load())
+	}
 }
