@@ -53,7 +53,7 @@ const statusScript = `if p=$(agentpid); then echo "orch-agent running $p"; else 
 func startScript(agentDir string) string {
 	return `if p=$(agentpid); then echo "orch-agent running $p"; exit 0; fi
 [ -x "$BIN" ] || { echo "$BIN is missing or not executable" >&2; exit 66; }
-mkdir -p "${LOG%/*}"
+[ -d "${LOG%/*}" ] || mkdir -p "${LOG%/*}"
 if systemd; then
   u=$(cat <<'ORCH_UNIT_EOF'
 ` + strings.TrimSuffix(unitText(), "\n") + `
@@ -65,14 +65,14 @@ ORCH_UNIT_EOF
   systemctl enable --now --quiet "$UNIT" || { systemctl status --no-pager "$UNIT" >&2; exit 67; }
   echo "orch-agent changed"; exit 0
 fi
-rm -f "$PIDF"
+[ ! -e "$PIDF" ] || rm -f "$PIDF"
 setsid sh -c 'echo $$ > "$1.tmp" && mv -f "$1.tmp" "$1" && shift && exec "$@"' sh "$PIDF" ` + shell.Join(daemonArgv(agentDir)...) + ` >>"$LOG" 2>&1 </dev/null &
 i=0
 while [ ! -s "$PIDF" ]; do
   i=$((i+1)); [ $i -le 200 ] || { echo "no pidfile $PIDF after 10s; log:" >&2; tail -n 20 "$LOG" >&2; exit 67; }
   sleep 0.05
 done
-echo "orch-agent changed $(cat "$PIDF")"
+read -r p <"$PIDF"; echo "orch-agent changed $p"
 `
 }
 
