@@ -36,6 +36,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/crypto/ssh"
+
 	"orch/internal/shell"
 	"orch/nodeagent/api"
 	"orch/orchestrator/transport"
@@ -169,32 +171,45 @@ const (
 	Restarted
 )
 
-// StartReady is Start, preceded by Stop when restart is set, then WaitReady when it
-// started a daemon, in one remote command: `orch up` of 200 hosts ran these as three
-// commands per host (and three more shell and Go process starts) on a machine it keeps
-// busy. Its errors are those of Start, Stop and WaitReady (ErrNotInstalled, ErrStart,
-// ErrNotReady with the log's last lines).
+// StartReady is Start, preceded by Stop when restart is set, then, when it started a
+// daemon, a wait until it answers ready: `orch up` of 200 hosts ran these as three commands
+// per host (and three more shell and Go process starts) on a machine it keeps busy. Over a
+// root login the wait asks the daemon through the SSH connection's forwarding of its socket
+// (waitSocket: no process on the host); otherwise, or when sshd refuses to forward, the
+// script runs `nodeagent waitready`. Its errors are those of Start, Stop and WaitReady
+// (ErrNotInstalled, ErrStart, ErrNotReady with the log's last lines).
 func StartReady(ctx context.Context, conn Remote, agentDir string, restart bool, grace, timeout time.Duration) (Started, error) {
 	if err := checkDir(conn, agentDir); err != nil {
 		return AlreadyRunning, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, grace+timeout+30*time.Second)
 	defer cancel()
-	out, err := script(ctx, conn, agentDir, startReadyScript(agentDir, restart, grace, timeout))
+	onSocket := canWaitOnSocket(conn)
+	out, err := script(ctx, conn, agentDir, startReadyScript(agentDir, restart, grace, timeout, !onSocket))
+	did := AlreadyRunning
 	switch {
 	case err != nil:
-		return AlreadyRunning, err
+		return did, err
 	case strings.Contains(out, "orch-agent restarted"):
-		return Restarted, nil
+		did = Restarted
 	case strings.Contains(out, "orch-agent started"):
-		return StartedNow, nil
+		did = StartedNow
 	}
-	return AlreadyRunning, nil
+	if did == AlreadyRunning || !onSocket {
+		return did, nil
+	}
+	switch err := waitSocket(ctx, conn, agentDir, timeout); {
+	case errors.Is(err, errNoForwarding):
+		return did, WaitReady(ctx, conn, agentDir, timeout)
+	case err != nil:
+		return did, notReady(ctx, conn, agentDir, timeout, err)
+	}
+	return did, nil
 }
 
-// startReadyScript is StartReady's script: stop (restart only), start, and waitready after
-// a start; "orch-agent started" or "orch-agent restarted" last when it started a daemon.
-func startReadyScript(agentDir string, restart bool, grace, timeout time.Duration) string {
+// startReadyScript is StartReady's script: stop (restart only), start, and (wait) waitready
+// after a start; "orch-agent started" or "orch-agent restarted" last when it started a daemon.
+func startReadyScript(agentDir string, restart bool, grace, timeout time.Duration, wait bool) string {
 	var b strings.Builder
 	b.WriteString("re=\n")
 	if restart {
@@ -204,8 +219,10 @@ func startReadyScript(agentDir string, restart bool, grace, timeout time.Duratio
 	}
 	b.WriteString("out=$( (\n" + startScript(agentDir) + ") ) || exit $?\n")
 	b.WriteString(`case $out in *"orch-agent changed"*) ;; *) echo "orch-agent running"; exit 0 ;; esac` + "\n")
-	secs := int((timeout + time.Second - 1) / time.Second)
-	b.WriteString(Command(agentDir, "waitready", "--timeout", strconv.Itoa(secs)) + " || { rc=$?; " + logTail(agentDir) + "; exit " + strconv.Itoa(exitNotReady) + "; }\n")
+	if wait {
+		secs := int((timeout + time.Second - 1) / time.Second)
+		b.WriteString(Command(agentDir, "waitready", "--timeout", strconv.Itoa(secs)) + " || { rc=$?; " + logTail(agentDir) + "; exit " + strconv.Itoa(exitNotReady) + "; }\n")
+	}
 	b.WriteString(`echo "orch-agent ${re}started"` + "\n")
 	return b.String()
 }
@@ -335,14 +352,20 @@ type dialer interface {
 // reached that way (sshd refuses forwarding, a login user who may not open the root-only
 // socket, no daemon): the caller then runs the CLI, which says why.
 func Local(ctx context.Context, conn Remote, agentDir string, fn func(*api.Client) error) (bool, error) {
+	done, _, err := local(ctx, conn, agentDir, fn)
+	return done, err
+}
+
+// local is Local that also returns why the socket could not be reached (dialErr).
+func local(ctx context.Context, conn Remote, agentDir string, fn func(*api.Client) error) (done bool, dialErr, err error) {
 	d, ok := conn.(dialer)
 	if !ok {
-		return false, nil
+		return false, errors.ErrUnsupported, nil
 	}
 	sock := api.SocketPath(agentDir)
 	first, err := d.DialContext(ctx, "unix", sock)
 	if err != nil {
-		return false, nil
+		return false, err, nil
 	}
 	var once sync.Once
 	cl := api.NewDialClient(func(ctx context.Context) (net.Conn, error) {
@@ -357,5 +380,64 @@ func Local(ctx context.Context, conn Remote, agentDir string, fn func(*api.Clien
 		cl.Close()
 		once.Do(func() { first.Close() }) // never used
 	}()
-	return true, fn(cl)
+	return true, nil, fn(cl)
+}
+
+// socketWaiter is a connection that logs in as root: the daemon's socket is root-only, so
+// only then can its forwarding reach it (transport.Conn).
+type socketWaiter interface {
+	dialer
+	Config() transport.Config
+}
+
+// canWaitOnSocket reports whether waitSocket may wait for the daemon through conn.
+func canWaitOnSocket(conn Remote) bool {
+	w, ok := conn.(socketWaiter)
+	return ok && w.Config().User == "root"
+}
+
+// errNoForwarding means sshd refuses to forward the daemon's socket: wait with the CLI.
+var errNoForwarding = errors.New("the SSH server does not forward unix sockets")
+
+// waitSocket is WaitReady without the CLI: it asks the daemon through the SSH connection's
+// forwarding of its socket (agentctl.Local) until it answers ready, as `nodeagent
+// waitready` does on the host, which costs a process there. It returns errNoForwarding at
+// once when sshd refuses the forwarding.
+func waitSocket(ctx context.Context, conn Remote, agentDir string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		done, dialErr, err := local(ctx, conn, agentDir, func(cl *api.Client) error {
+			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			s, _, err := cl.Server(rctx)
+			if err != nil {
+				return err
+			}
+			return s.Environment.Ready()
+		})
+		var oce *ssh.OpenChannelError
+		switch {
+		case done && err == nil:
+			return nil
+		case !done && errors.As(dialErr, &oce) && oce.Reason == ssh.Prohibited:
+			return errNoForwarding
+		case !done:
+			err = dialErr
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
+}
+
+// notReady is WaitReady's error after waitSocket gave up: the last answer and the end of the
+// agent's log.
+func notReady(ctx context.Context, conn Remote, agentDir string, timeout time.Duration, last error) error {
+	res, _ := conn.Run(ctx, logTail(agentDir)+"; true", transport.RunOptions{})
+	return fmt.Errorf("%s: %w after %v: %v\n%s", conn.Name(), ErrNotReady, timeout, last, strings.TrimSpace(string(res.Stderr)))
 }

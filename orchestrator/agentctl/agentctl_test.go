@@ -387,12 +387,16 @@ func TestCommand(t *testing.T) {
 	}
 }
 
+// plainRemote hides a connection's socket forwarding: StartReady then waits with the CLI.
+type plainRemote struct{ Remote }
+
 // StartReady starts, waits, leaves a running daemon alone, restarts one on request (a new
 // process), and reports an agent that never answers as ErrNotReady with its log's tail, in
-// one remote command each.
+// one remote command each; here through a connection whose forwarding it cannot use, so
+// the script waits with the (stand-in's) CLI.
 func TestStartReady(t *testing.T) {
 	h := startHost(t)
-	c := connect(t, h.cfg)
+	c := plainRemote{connect(t, h.cfg)}
 	dir := agentDir(t)
 	if _, err := StartReady(ctx(t), c, dir, false, time.Second, 5*time.Second); !errors.Is(err, ErrNotInstalled) {
 		t.Fatalf("before install: got %v, want ErrNotInstalled", err)
@@ -420,8 +424,12 @@ func TestStartReady(t *testing.T) {
 		t.Fatalf("after restart: running=%v pid %d (was %d)", running, again, pid)
 	}
 	Stop(ctx(t), c, dir, 5*time.Second)
+	neverReady(t, c, dir)
+}
 
-	// A daemon that never becomes ready: its socket never appears.
+// neverReady: a daemon that never answers is ErrNotReady with its log's last lines.
+func neverReady(t *testing.T, c Remote, dir string) {
+	t.Helper()
 	if err := os.WriteFile(Binary(dir), []byte("#!/bin/sh\ncase \"$*\" in *daemon*) echo 'boom: config broken'; exec sleep 30 ;; *waitready*) exit 1 ;; esac\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -430,6 +438,45 @@ func TestStartReady(t *testing.T) {
 		t.Fatalf("got %v, want ErrNotReady with the log tail", err)
 	}
 	Stop(ctx(t), c, dir, time.Second)
+}
+
+// Over a root login StartReady waits through the SSH connection's forwarding of the real
+// agent's socket, with no waitready process on the host, and still reports a daemon that
+// never answers.
+func TestStartReadyOnSocket(t *testing.T) {
+	agent, err := filepath.Abs("../../bin/nodeagent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(agent); err != nil {
+		t.Skip("bin/nodeagent not built: run make build")
+	}
+	h := startHost(t)
+	if h.cfg.User != "root" {
+		t.Skip("the agent's socket is root-only: run as root")
+	}
+	c := connect(t, h.cfg)
+	dir := agentDir(t)
+	if _, err := Install(ctx(t), c, agent, dir); err != nil {
+		t.Fatal(err)
+	}
+	if got := startReadyScript(dir, false, time.Second, time.Second, false); strings.Contains(got, "waitready") {
+		t.Fatalf("the script waits with the CLI:\n%s", got)
+	}
+	t.Cleanup(func() { Stop(context.Background(), c, dir, 5*time.Second) })
+	if did, err := StartReady(ctx(t), c, dir, false, time.Second, 20*time.Second); err != nil || did != StartedNow {
+		t.Fatalf("start: %v %v, want StartedNow", did, err)
+	}
+	var env api.Environment
+	if done, err := Local(ctx(t), c, dir, func(cl *api.Client) error {
+		s, _, err := cl.Server(ctx(t))
+		env = s.Environment
+		return err
+	}); !done || err != nil || env.Ready() != nil {
+		t.Fatalf("after StartReady: done=%v err=%v ready=%v", done, err, env.Ready())
+	}
+	Stop(ctx(t), c, dir, 5*time.Second)
+	neverReady(t, c, dir)
 }
 
 // Local reaches the daemon's socket through the SSH connection (a unix socket answering
