@@ -116,6 +116,7 @@ func closeLab(b testing.TB, l *lab.Lab) {
 // run is one command's outcome.
 type run struct {
 	took           time.Duration
+	cpu            time.Duration // user and system CPU of the process and its waited-for children (when known)
 	stdout, stderr string
 	err            error
 }

@@ -27,17 +27,20 @@ const defaultThreshold = 20 * time.Second
 
 // scaleFigures are the samples of one large-cluster run.
 type scaleFigures struct {
-	up       time.Duration
-	idle     float64 // CPU of every agent together, in % of one core
-	leader   float64 // the leader's CPU, ms per idle minute
-	follower float64 // the busiest other member's CPU, ms per idle minute
-	median   float64 // the median member's CPU, ms per idle minute
-	window   time.Duration
-	list     []time.Duration
-	apiList  []time.Duration
-	failover []time.Duration // one per kill of the leader's host (ORCH_BENCH_RUNS kills)
-	late     time.Duration   // OFFLINE seen after last heartbeat + threshold
-	offline  bool
+	up time.Duration
+	// upHosts and upOrch are the CPU time `orch up` cost the hosts (every process of the
+	// lab) and orch itself: the figures that do not depend on what else loads the machine.
+	upHosts, upOrch time.Duration
+	idle            float64 // CPU of every agent together, in % of one core
+	leader          float64 // the leader's CPU, ms per idle minute
+	follower        float64 // the busiest other member's CPU, ms per idle minute
+	median          float64 // the median member's CPU, ms per idle minute
+	window          time.Duration
+	list            []time.Duration
+	apiList         []time.Duration
+	failover        []time.Duration // one per kill of the leader's host (ORCH_BENCH_RUNS kills)
+	late            time.Duration   // OFFLINE seen after last heartbeat + threshold
+	offline         bool
 }
 
 // members is the large cluster of issue 19: `orch up` of ORCH_BENCH_MEMBERS (default 200)
@@ -63,12 +66,16 @@ func (f *scaleFigures) measure(b *testing.B, n int, idle time.Duration, runs int
 	if err != nil {
 		return err
 	}
+	hostsBefore, cpuErr := l.CPUTime()
 	r := e.upStamped(ctx)
 	saveOutput("orch-up.out", r.stdout+r.stderr)
 	if r.err != nil {
 		return fmt.Errorf("%w\nfirst failures:\n%s", r.err, firstFailures(r.stdout+r.stderr, 5))
 	}
-	f.up = r.took
+	f.up, f.upOrch = r.took, r.cpu
+	if hostsAfter, err := l.CPUTime(); cpuErr == nil && err == nil {
+		f.upHosts = hostsAfter - hostsBefore
+	}
 	hosts := l.Hosts()
 	ms, err := waitSettled(ctx, e, hosts[len(hosts)-1].Name, n)
 	if err != nil {
@@ -195,6 +202,9 @@ func (e *orchEnv) upStamped(ctx context.Context) run {
 	}
 	err = cmd.Wait()
 	r := run{took: time.Since(start), stdout: out.String(), stderr: errb.String()}
+	if ps := cmd.ProcessState; ps != nil {
+		r.cpu = ps.UserTime() + ps.SystemTime()
+	}
 	if err != nil {
 		r.err = fmt.Errorf("orch up: %w\n%s", err, tailOf(r.stdout+r.stderr, 30))
 	}
@@ -513,7 +523,11 @@ func (f *scaleFigures) rows(s *suite, n int) {
 	if f.up == 0 {
 		return
 	}
-	s.rep.Add(&Row{Section: "Scale", Measure: fmt.Sprintf("orch up, %d fresh namespace hosts (push, start, bootstrap, join; all ONLINE)", n),
+	cpu := ""
+	if f.upHosts > 0 {
+		cpu = fmt.Sprintf("; CPU: hosts %.1f s, orch %.1f s", f.upHosts.Seconds(), f.upOrch.Seconds())
+	}
+	s.rep.Add(&Row{Section: "Scale", Measure: fmt.Sprintf("orch up, %d fresh namespace hosts (push, start, bootstrap, join; all ONLINE%s)", n, cpu),
 		Orch: one("s", f.up.Seconds())}).Below(20)
 	if f.window == 0 {
 		return

@@ -161,3 +161,23 @@ func ignoreNotExist(err error) error {
 	}
 	return err
 }
+
+// CPUTime is the CPU time every process of every host of the lab has used so far (user
+// and system, from the lab cgroup's cpu.stat usage_usec, which keeps what exited processes
+// and removed host cgroups used): what hosts cost, apart from the rest of the machine.
+func (l *Lab) CPUTime() (time.Duration, error) {
+	if l.cg == "" {
+		return 0, ErrNoCgroup
+	}
+	b, err := os.ReadFile(filepath.Join(string(l.cg), "cpu.stat"))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "usage_usec "); ok {
+			us, err := strconv.ParseInt(v, 10, 64)
+			return time.Duration(us) * time.Microsecond, err
+		}
+	}
+	return 0, fmt.Errorf("%s/cpu.stat: no usage_usec", l.cg)
+}

@@ -282,6 +282,9 @@ func (l *Lab) AddHosts(ctx context.Context, k int) ([]*Host, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	err = errors.Join(err, writeKnownHosts(l.KnownHostsFile(), l.hosts), l.writeSSHConfig())
+	if err == nil {
+		err = pinNeighbours(l.st.Bridge, net.ParseIP(l.Gateway()), l.hosts, added)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -63,7 +63,9 @@ func createBridge(name string) (*net.IPNet, error) {
 }
 
 func addBridge(name string, addr *net.IPNet) error {
-	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name}}
+	// A bridge without an address of its own takes its lowest port's, which changes as
+	// hosts come and go; the hosts' pinned entry for the gateway needs it fixed (neigh.go).
+	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name, HardwareAddr: macOf(addr.IP)}}
 	if err := netlink.LinkAdd(br); err != nil {
 		return err
 	}
@@ -218,6 +220,7 @@ func createVeth(veth, bridge, ns string, addr *net.IPNet) error {
 	link := &netlink.Veth{
 		LinkAttrs: netlink.LinkAttrs{Name: veth, MasterIndex: br.Attrs().Index},
 		PeerName:  "eth0", PeerNamespace: netlink.NsFd(int(nsh)),
+		PeerHardwareAddr: macOf(addr.IP), // what the other hosts pin (neigh.go)
 	}
 	if err := netlink.LinkAdd(link); err != nil {
 		return fmt.Errorf("veth %s: %w", veth, err)

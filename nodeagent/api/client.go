@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
 	"time"
 )
@@ -22,6 +23,19 @@ import (
 type Client struct {
 	http *http.Client
 	base string
+}
+
+// SocketPath is the daemon's unix socket in the agent directory dir.
+func SocketPath(dir string) string { return path.Join(dir, "unix.socket") }
+
+// NewDialClient returns a client of the daemon's local API over the connections dial opens,
+// e.g. an SSH connection's forwarding to the host's unix socket.
+func NewDialClient(dial func(ctx context.Context) (net.Conn, error)) *Client {
+	tr := &http.Transport{
+		DialContext:         func(ctx context.Context, _, _ string) (net.Conn, error) { return dial(ctx) },
+		MaxIdleConnsPerHost: 1,
+	}
+	return &Client{http: &http.Client{Transport: tr}, base: "http://unix"}
 }
 
 // NewUnixClient returns a client for the daemon's local socket.

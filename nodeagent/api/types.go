@@ -4,6 +4,7 @@
 package api
 
 import (
+	"errors"
 	"fmt"
 	"time"
 )
@@ -79,6 +80,20 @@ type Environment struct {
 	// CutOff is set when a recovery elsewhere cut this member off (or the cluster removed
 	// it): it runs, but opens no database until it is wiped and rejoined.
 	CutOff *CutOff `json:"cut_off,omitempty" yaml:"cut_off,omitempty"`
+}
+
+// ErrDatabaseNotOpen is Environment.Ready's answer for an initialised member whose
+// database is not open yet.
+var ErrDatabaseNotOpen = errors.New("the member's database is not open yet")
+
+// Ready reports whether the answering daemon is as ready as it will get: an initialised
+// member once its database is open; one cut off by a recovery (or removed) answers but
+// never opens its database until it is wiped and rejoined, so it counts as ready.
+func (e Environment) Ready() error {
+	if e.Initialised && !e.ServerClustered && e.CutOff == nil {
+		return ErrDatabaseNotOpen
+	}
+	return nil
 }
 
 // ServerPut is the body of PUT and PATCH /1.0.

@@ -6,7 +6,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -164,10 +163,8 @@ func (c *WaitreadyCmd) Run(g *Globals) error {
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		s, _, err := cl.Server(rctx)
 		cancel()
-		// A member cut off by a recovery (or removed) answers but never opens its database
-		// until it is wiped and rejoined: it is as ready as it will get.
-		if err == nil && s.Environment.Initialised && !s.Environment.ServerClustered && s.Environment.CutOff == nil {
-			err = errors.New("the member's database is not open yet")
+		if err == nil {
+			err = s.Environment.Ready()
 		}
 		if err == nil {
 			return nil

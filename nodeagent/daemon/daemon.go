@@ -179,7 +179,7 @@ func New(cfg Config) (*Daemon, error) {
 }
 
 // SocketPath is the daemon's unix socket in dir.
-func SocketPath(dir string) string { return filepath.Join(dir, "unix.socket") }
+func SocketPath(dir string) string { return api.SocketPath(dir) }
 
 func (d *Daemon) storeDir() string { return filepath.Join(d.cfg.Dir, "database") }
 

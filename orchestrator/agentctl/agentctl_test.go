@@ -3,11 +3,15 @@ package agentctl
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -15,6 +19,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/sys/unix"
 
+	"orch/nodeagent/api"
 	"orch/orchestrator/transport"
 	"orch/orchestrator/transport/sshdtest"
 )
@@ -379,5 +384,136 @@ func TestCommand(t *testing.T) {
 	}
 	if got := systemdWords(daemonArgv("%f")); got != `"%f/bin/nodeagent" daemon --dir "%f"` {
 		t.Fatalf("ExecStart %q", got)
+	}
+}
+
+// plainRemote hides a connection's socket forwarding: StartReady then waits with the CLI.
+type plainRemote struct{ Remote }
+
+// StartReady starts, waits, leaves a running daemon alone, restarts one on request (a new
+// process), and reports an agent that never answers as ErrNotReady with its log's tail, in
+// one remote command each; here through a connection whose forwarding it cannot use, so
+// the script waits with the (stand-in's) CLI.
+func TestStartReady(t *testing.T) {
+	h := startHost(t)
+	c := plainRemote{connect(t, h.cfg)}
+	dir := agentDir(t)
+	if _, err := StartReady(ctx(t), c, dir, false, time.Second, 5*time.Second); !errors.Is(err, ErrNotInstalled) {
+		t.Fatalf("before install: got %v, want ErrNotInstalled", err)
+	}
+	if _, err := Install(ctx(t), c, standIn(t, "1"), dir); err != nil {
+		t.Fatal(err)
+	}
+	if did, err := StartReady(ctx(t), c, dir, true, time.Second, 10*time.Second); err != nil || did != StartedNow {
+		t.Fatalf("first start (restart asked, nothing running): %v %v, want StartedNow", did, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "unix.socket")); err != nil {
+		t.Fatalf("StartReady returned before the daemon was ready: %v", err)
+	}
+	_, pid := status(t, c, dir)
+	if did, err := StartReady(ctx(t), c, dir, false, time.Second, 10*time.Second); err != nil || did != AlreadyRunning {
+		t.Fatalf("second start: %v %v, want AlreadyRunning", did, err)
+	}
+	if _, again := status(t, c, dir); again != pid {
+		t.Fatalf("a running daemon was replaced: pid %d, then %d", pid, again)
+	}
+	if did, err := StartReady(ctx(t), c, dir, true, 5*time.Second, 10*time.Second); err != nil || did != Restarted {
+		t.Fatalf("restart: %v %v, want Restarted", did, err)
+	}
+	if running, again := status(t, c, dir); !running || again == pid {
+		t.Fatalf("after restart: running=%v pid %d (was %d)", running, again, pid)
+	}
+	Stop(ctx(t), c, dir, 5*time.Second)
+	neverReady(t, c, dir)
+}
+
+// neverReady: a daemon that never answers is ErrNotReady with its log's last lines.
+func neverReady(t *testing.T, c Remote, dir string) {
+	t.Helper()
+	if err := os.WriteFile(Binary(dir), []byte("#!/bin/sh\ncase \"$*\" in *daemon*) echo 'boom: config broken'; exec sleep 30 ;; *waitready*) exit 1 ;; esac\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err := StartReady(ctx(t), c, dir, false, time.Second, time.Second)
+	if !errors.Is(err, ErrNotReady) || !strings.Contains(err.Error(), "boom: config broken") || !strings.HasPrefix(err.Error(), c.Name()+": ") {
+		t.Fatalf("got %v, want ErrNotReady with the log tail", err)
+	}
+	Stop(ctx(t), c, dir, time.Second)
+}
+
+// Over a root login StartReady waits through the SSH connection's forwarding of the real
+// agent's socket, with no waitready process on the host, and still reports a daemon that
+// never answers.
+func TestStartReadyOnSocket(t *testing.T) {
+	agent, err := filepath.Abs("../../bin/nodeagent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(agent); err != nil {
+		t.Skip("bin/nodeagent not built: run make build")
+	}
+	h := startHost(t)
+	if h.cfg.User != "root" {
+		t.Skip("the agent's socket is root-only: run as root")
+	}
+	c := connect(t, h.cfg)
+	dir := agentDir(t)
+	if _, err := Install(ctx(t), c, agent, dir); err != nil {
+		t.Fatal(err)
+	}
+	if got := startReadyScript(dir, false, time.Second, time.Second, false); strings.Contains(got, "waitready") {
+		t.Fatalf("the script waits with the CLI:\n%s", got)
+	}
+	t.Cleanup(func() { Stop(context.Background(), c, dir, 5*time.Second) })
+	if did, err := StartReady(ctx(t), c, dir, false, time.Second, 20*time.Second); err != nil || did != StartedNow {
+		t.Fatalf("start: %v %v, want StartedNow", did, err)
+	}
+	var env api.Environment
+	if done, err := Local(ctx(t), c, dir, func(cl *api.Client) error {
+		s, _, err := cl.Server(ctx(t))
+		env = s.Environment
+		return err
+	}); !done || err != nil || env.Ready() != nil {
+		t.Fatalf("after StartReady: done=%v err=%v ready=%v", done, err, env.Ready())
+	}
+	Stop(ctx(t), c, dir, 5*time.Second)
+	neverReady(t, c, dir)
+}
+
+// Local reaches the daemon's socket through the SSH connection (a unix socket answering
+// GET /1.0 here), for as many requests as fn makes, and reports false when nothing listens,
+// so that the caller runs the CLI instead.
+func TestLocalThroughSocketForwarding(t *testing.T) {
+	h := startHost(t)
+	c := connect(t, h.cfg)
+	dir := agentDir(t)
+	if done, err := Local(ctx(t), c, dir, func(*api.Client) error { t.Error("fn called without a socket"); return nil }); done || err != nil {
+		t.Fatalf("no socket: done=%v err=%v, want false", done, err)
+	}
+	ln, err := net.Listen("unix", api.SocketPath(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls atomic.Int32
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"type":"sync","status":"Success","status_code":200,"metadata":{"environment":{"server_name":"m1"}}}`)
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	done, err := Local(ctx(t), c, dir, func(cl *api.Client) error {
+		for range 3 {
+			s, _, err := cl.Server(ctx(t))
+			if err != nil {
+				return err
+			}
+			if s.Environment.ServerName != "m1" {
+				t.Errorf("server name %q", s.Environment.ServerName)
+			}
+		}
+		return nil
+	})
+	if !done || err != nil || calls.Load() != 3 {
+		t.Fatalf("done=%v err=%v calls=%d, want 3 requests answered", done, err, calls.Load())
 	}
 }

@@ -10,9 +10,12 @@ import (
 const (
 	exitNotInstalled = 66
 	exitStart        = 67
+	exitNotReady     = 68
 )
 
-// prelude defines the variables and functions every lifecycle script uses:
+// prelude defines the variables and functions every lifecycle script uses (with the shell's
+// builtins where it can: a script runs on every host, and each program it starts costs a
+// fork and an exec):
 //
 //	alive PID   the process runs (not a zombie) and is our binary: /proc/PID/exe is the
 //	            binary (possibly "(deleted)" after a replace) or an argv word is (scripts)
@@ -22,7 +25,7 @@ func prelude(agentDir string) string {
 	return `D=` + shell.Quote(agentDir) + `
 BIN=` + shell.Quote(Binary(agentDir)) + `; PIDF=` + shell.Quote(PIDFile(agentDir)) + `; LOG=` + shell.Quote(LogFile(agentDir)) + `
 UNIT=` + shell.Quote(UnitName(agentDir)) + `; UNITFILE=/etc/systemd/system/` + unitTemplate + `
-systemd() { [ "$(cat /proc/1/comm 2>/dev/null)" = systemd ] && command -v systemctl >/dev/null 2>&1; }
+systemd() { c1=; { read -r c1 </proc/1/comm; } 2>/dev/null; [ "$c1" = systemd ] && command -v systemctl >/dev/null 2>&1; }
 alive() {
   st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) || return 1
   case $st in Z*|X*|"") return 1 ;; esac
@@ -33,7 +36,7 @@ agentpid() {
   if systemd; then
     p=$(systemctl show -p MainPID --value "$UNIT" 2>/dev/null)
   else
-    p=$(cat "$PIDF" 2>/dev/null) || return 1
+    p=; { read -r p <"$PIDF" || [ -n "$p" ]; } 2>/dev/null || return 1
   fi
   case $p in ''|0|*[!0-9]*) return 1 ;; esac
   alive "$p" && echo "$p"
@@ -50,7 +53,7 @@ const statusScript = `if p=$(agentpid); then echo "orch-agent running $p"; else 
 func startScript(agentDir string) string {
 	return `if p=$(agentpid); then echo "orch-agent running $p"; exit 0; fi
 [ -x "$BIN" ] || { echo "$BIN is missing or not executable" >&2; exit 66; }
-mkdir -p "${LOG%/*}"
+[ -d "${LOG%/*}" ] || mkdir -p "${LOG%/*}"
 if systemd; then
   u=$(cat <<'ORCH_UNIT_EOF'
 ` + strings.TrimSuffix(unitText(), "\n") + `
@@ -62,14 +65,14 @@ ORCH_UNIT_EOF
   systemctl enable --now --quiet "$UNIT" || { systemctl status --no-pager "$UNIT" >&2; exit 67; }
   echo "orch-agent changed"; exit 0
 fi
-rm -f "$PIDF"
+[ ! -e "$PIDF" ] || rm -f "$PIDF"
 setsid sh -c 'echo $$ > "$1.tmp" && mv -f "$1.tmp" "$1" && shift && exec "$@"' sh "$PIDF" ` + shell.Join(daemonArgv(agentDir)...) + ` >>"$LOG" 2>&1 </dev/null &
 i=0
 while [ ! -s "$PIDF" ]; do
   i=$((i+1)); [ $i -le 200 ] || { echo "no pidfile $PIDF after 10s; log:" >&2; tail -n 20 "$LOG" >&2; exit 67; }
   sleep 0.05
 done
-echo "orch-agent changed $(cat "$PIDF")"
+read -r p <"$PIDF"; echo "orch-agent changed $p"
 `
 }
 

@@ -282,3 +282,34 @@ func ansibleSetup(t *testing.T, subset string) map[string]any {
 	}
 	return theirs.Facts
 }
+
+// MissingOn names exactly the needs whose tool this machine lacks, as Gather's facts do,
+// in one command.
+func TestMissingOnHere(t *testing.T) {
+	needs := append(Needs(&api.Preseed{StoragePools: []api.StoragePool{{Name: "p", Driver: "btrfs"}}}),
+		Need{Tool: "orch-no-such-tool", Why: "test"})
+	r := &localRunner{}
+	got, err := MissingOn(t.Context(), r, needs, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.calls) != 1 {
+		t.Errorf("%d commands, want 1", len(r.calls))
+	}
+	var want []Need
+	for _, n := range needs {
+		if lookPath(n.Tool) != nil {
+			want = append(want, n)
+		}
+	}
+	if !reflect.DeepEqual(got, want) || len(got) == 0 || got[len(got)-1].Tool != "orch-no-such-tool" {
+		t.Errorf("missing %v, want %v", got, want)
+	}
+	f, err := Gather(t.Context(), r, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if facts := Missing(f, needs); !reflect.DeepEqual(facts, got) {
+		t.Errorf("MissingOn says %v, Gather's facts say %v", got, facts)
+	}
+}

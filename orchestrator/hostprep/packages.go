@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"orch/internal/shell"
 	"orch/nodeagent/api"
 )
 
@@ -64,6 +65,38 @@ func Needs(p *api.Preseed) []Need {
 		add(poolNeeds[pool.Driver]...)
 	}
 	return needs
+}
+
+// MissingOn asks the host which of needs' tools it lacks, in one command of shell builtins
+// (with the PATH the facts command uses): the cheap check before Gather, which starts a
+// dozen programs on the host; at 200 hosts that was ~2.5 s of CPU for facts a converged or
+// prepared host does not need.
+func MissingOn(ctx context.Context, r Runner, needs []Need, become bool) ([]Need, error) {
+	var names []string
+	for _, n := range needs {
+		names = append(names, shell.Quote(n.Tool))
+	}
+	script := "PATH=$PATH:/usr/sbin:/sbin\nfor t in " + strings.Join(names, " ") + "; do command -v \"$t\" >/dev/null 2>&1 || echo \"missing=$t\"; done\n"
+	out, stderr, code, err := r.Run(ctx, script, nil, become)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrFacts, err)
+	}
+	if code != 0 {
+		return nil, fmt.Errorf("%w: exit %d: %s", ErrFacts, code, strings.TrimSpace(string(stderr)))
+	}
+	lacks := map[string]bool{}
+	for _, l := range strings.Split(string(out), "\n") {
+		if t, ok := strings.CutPrefix(l, "missing="); ok {
+			lacks[t] = true
+		}
+	}
+	var missing []Need
+	for _, n := range needs {
+		if lacks[n.Tool] {
+			missing = append(missing, n)
+		}
+	}
+	return missing, nil
 }
 
 // Missing returns the needs whose tool the host lacks.

@@ -27,11 +27,12 @@ func (d Deps) agentInstall(ctx context.Context, t *playbooks.TaskContext) (playb
 		return playbooks.Result{}, fmt.Errorf("no agent binary: pass --agent PATH")
 	}
 	// The same binary installed (the converged case) settles it in one command.
-	need, err := needsInstall(ctx, conn, src, dir)
+	need, installed, err := needsInstall(ctx, conn, src, dir)
 	if err != nil || !need {
 		return playbooks.Result{}, err
 	}
-	if allow, _ := t.Args.Bool("downgrade", false); !allow {
+	// No agent installed (a fresh host): no version to protect, no command to ask it.
+	if allow, _ := t.Args.Bool("downgrade", false); !allow && installed {
 		if err := d.refuseDowngrade(ctx, t, conn, src, dir); err != nil {
 			return playbooks.Result{}, err
 		}
@@ -58,29 +59,30 @@ func (d Deps) agentStart(ctx context.Context, t *playbooks.TaskContext) (playboo
 		return playbooks.Result{}, err
 	}
 	timeout, _ := t.Args.Int("timeout", 30)
-	running, _, err := agentctl.Status(ctx, conn, dir)
-	if err != nil {
-		return playbooks.Result{}, err
-	}
-	if running && !restart {
-		return playbooks.Result{Msg: "running"}, nil
-	}
-	what := "start the agent"
-	if running {
-		what = "restart the agent"
-	}
-	err = t.Change(what, func() error {
+	if t.Check {
+		running, _, err := agentctl.Status(ctx, conn, dir)
+		if err != nil || (running && !restart) {
+			return playbooks.Result{Msg: "running"}, err
+		}
+		what := "start the agent"
 		if running {
-			err = agentctl.Restart(ctx, conn, dir, 15*time.Second)
-		} else {
-			_, err = agentctl.Start(ctx, conn, dir)
+			what = "restart the agent"
 		}
-		if err != nil {
-			return err
-		}
-		return agentctl.WaitReady(ctx, conn, dir, time.Duration(timeout)*time.Second)
+		return playbooks.Result{Changed: true, Msg: what}, t.Change(what, nil)
+	}
+	// One command finds out, (re)starts and waits: see agentctl.StartReady.
+	var did agentctl.Started
+	err = t.ChangeIf("start the agent", func() (bool, error) {
+		did, err = agentctl.StartReady(ctx, conn, dir, restart, 15*time.Second, time.Duration(timeout)*time.Second)
+		return did != agentctl.AlreadyRunning || err != nil, err
 	})
-	return playbooks.Result{Changed: true, Msg: what}, err
+	switch {
+	case did == agentctl.Restarted:
+		return playbooks.Result{Changed: true, Msg: "restart the agent"}, err
+	case did == agentctl.StartedNow || err != nil:
+		return playbooks.Result{Changed: true, Msg: "start the agent"}, err
+	}
+	return playbooks.Result{Msg: "running"}, nil
 }
 
 // agentStop stops the agent (SIGTERM, then SIGKILL after the grace period).
@@ -142,26 +144,27 @@ func splitLines(s string) []any {
 	return out
 }
 
-// needsInstall compares the local binary's sha256 and mode 0755 with the installed one.
-func needsInstall(ctx context.Context, conn *transport.Conn, src, dir string) (bool, error) {
+// needsInstall compares the local binary's sha256 and mode 0755 with the installed one, and
+// reports whether an agent binary is installed at all.
+func needsInstall(ctx context.Context, conn *transport.Conn, src, dir string) (need, installed bool, err error) {
 	files := conn.Config().Files
 	if files == nil {
 		files = transport.NewFileCache()
 	}
 	want, err := files.Sum(src)
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
 	bin := shell.Quote(agentctl.Binary(dir))
 	// openssl uses the CPU's SHA extensions: 3-6x faster than sha256sum on a 17 MB binary.
 	res, err := conn.Run(ctx, "[ -f "+bin+" ] && stat -c %a "+bin+" && { openssl dgst -sha256 -r "+bin+
 		" 2>/dev/null || sha256sum "+bin+"; } 2>/dev/null", transport.RunOptions{})
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
 	mode, sum, _ := strings.Cut(string(res.Stdout), "\n")
 	got, _, _ := strings.Cut(sum, " ")
-	return got != want || mode != "755", nil
+	return got != want || mode != "755", mode != "", nil
 }
 
 // refuseDowngrade fails when the installed agent is newer than src: pushing an older agent

@@ -60,13 +60,9 @@ func (d Deps) agentFacts(ctx context.Context, t *playbooks.TaskContext) (playboo
 	if err != nil {
 		return playbooks.Result{}, err
 	}
-	out, err := agentctl.Run(ctx, conn, a.Dir, nil, "info", "--format", "json")
+	env, err := agentInfo(ctx, conn, a.Dir)
 	if err != nil {
 		return playbooks.Result{}, err
-	}
-	var env api.Environment
-	if err := json.Unmarshal(out, &env); err != nil {
-		return playbooks.Result{}, fmt.Errorf("agent info: %w", err)
 	}
 	f := facts{Initialised: env.Initialised, ServerName: env.ServerName, Address: env.ClusterAddress,
 		Blocked: env.Blocked, Version: env.ServerVersion, Schema: env.SchemaVersion}
@@ -74,6 +70,31 @@ func (d Deps) agentFacts(ctx context.Context, t *playbooks.TaskContext) (playboo
 		f.Fingerprint = env.CertificateFingerprint
 	}
 	return playbooks.Result{Data: f.data()}, nil
+}
+
+// agentInfo is what `nodeagent info` says, asked of the daemon's socket directly when the
+// SSH connection can reach it (agentctl.Local), else through the CLI.
+func agentInfo(ctx context.Context, conn *transport.Conn, dir string) (api.Environment, error) {
+	var env api.Environment
+	done, err := agentctl.Local(ctx, conn, dir, func(cl *api.Client) error {
+		s, _, err := cl.Server(ctx)
+		if err != nil {
+			return fmt.Errorf("nodeagent info: %w", err)
+		}
+		env = s.Environment
+		return nil
+	})
+	if done {
+		return env, err
+	}
+	out, err := agentctl.Run(ctx, conn, dir, nil, "info", "--format", "json")
+	if err != nil {
+		return env, err
+	}
+	if err := json.Unmarshal(out, &env); err != nil {
+		return env, fmt.Errorf("agent info: %w", err)
+	}
+	return env, nil
 }
 
 // plan is what cluster_plan decides.
@@ -367,18 +388,38 @@ func (d Deps) clusterJoin(ctx context.Context, t *playbooks.TaskContext) (playbo
 			return fmt.Errorf("join token from %s: %w", via, err)
 		}
 		p.Cluster.ClusterToken = tok.Token
-		doc, err := yaml.Marshal(p)
-		if err != nil {
-			return err
-		}
-		args := []string{"init", "--preseed"}
-		if wipe {
-			args = append(args, "--wipe")
-		}
-		_, err = agentctl.Run(ctx, conn, a.Dir, doc, args...)
-		return err
+		return agentInit(ctx, conn, a.Dir, p, wipe)
 	})
 	return playbooks.Result{Changed: true, Msg: "joined " + p.Cluster.ServerName}, err
+}
+
+// agentInit is `nodeagent init --preseed` with p: a request to the daemon's socket when
+// the SSH connection can reach it (agentctl.Local), else the CLI with the preseed on stdin.
+func agentInit(ctx context.Context, conn *transport.Conn, dir string, p *api.Preseed, wipe bool) error {
+	doc, err := yaml.Marshal(p)
+	if err != nil {
+		return err
+	}
+	done, err := agentctl.Local(ctx, conn, dir, func(cl *api.Client) error {
+		// The checks the CLI makes of the document it reads.
+		q, err := api.ParsePreseed("<stdin>", doc)
+		if err == nil {
+			err = cl.Init(ctx, api.InitPost{Preseed: *q, Wipe: wipe})
+		}
+		if err != nil {
+			return fmt.Errorf("nodeagent init: %w", err)
+		}
+		return nil
+	})
+	if done {
+		return err
+	}
+	args := []string{"init", "--preseed"}
+	if wipe {
+		args = append(args, "--wipe")
+	}
+	_, err = agentctl.Run(ctx, conn, dir, doc, args...)
+	return err
 }
 
 // clusterMembers lists the members through the cluster API and fails when a member is not

@@ -169,11 +169,20 @@ func (d Deps) hostPrereqs(ctx context.Context, t *playbooks.TaskContext) (playbo
 			return playbooks.Result{}, err
 		}
 	}
+	conn, err := t.Conn()
+	if err != nil {
+		return playbooks.Result{}, err
+	}
+	needs := hostprep.Needs(p)
+	// The facts (package manager, OS) only matter when something is missing.
+	if missing, err := hostprep.MissingOn(ctx, conn, needs, t.Become); err != nil || len(missing) == 0 {
+		return playbooks.Result{Msg: "nothing to install"}, err
+	}
 	f, err := gatherFacts(ctx, t)
 	if err != nil {
 		return playbooks.Result{}, err
 	}
-	missing := hostprep.Missing(f, hostprep.Needs(p))
+	missing := hostprep.Missing(f, needs)
 	facts := map[string]any{"ansible_facts": f.AnsibleFacts()}
 	if len(missing) == 0 {
 		return playbooks.Result{Msg: "nothing to install", Data: facts}, nil
@@ -183,10 +192,6 @@ func (d Deps) hostPrereqs(ctx context.Context, t *playbooks.TaskContext) (playbo
 	}
 	pkgs := hostprep.Packages(f, missing)
 	err = t.Change(fmt.Sprintf("install %v with %s", pkgs, f.PkgMgr), func() error {
-		conn, err := t.Conn()
-		if err != nil {
-			return err
-		}
 		return hostprep.Install(ctx, conn, f, pkgs, t.Become)
 	})
 	return playbooks.Result{Msg: fmt.Sprintf("installed %v", pkgs), Data: facts}, err

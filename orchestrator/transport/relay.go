@@ -21,7 +21,7 @@ import (
 // The first host (Direct of them at once) gets the file from the control node, compressed;
 // once it holds the file it lends it (its own lender process, started over SSH, see
 // RelayOptions.Lend), and the next hosts fetch from lenders, Fanout at a time each, and
-// become lenders in turn. Every fetched copy is checked against the SHA-256 the control
+// become lenders in turn, up to MaxLenders. Every fetched copy is checked against the SHA-256 the control
 // node computed, so a lender cannot slip in other content; a failed fetch falls back to a
 // push from the control node. Share one Relay between the Conns of a run (Config.Relay)
 // and Close it at the end of the run, which stops every lender.
@@ -52,12 +52,18 @@ type RelayOptions struct {
 	// Wait bounds how long a push waits for a lender before it goes to the control node
 	// anyway. Default 30s.
 	Wait time.Duration
+	// MaxLenders bounds how many hosts lend one file version. Default 16: with Fanout 4
+	// that serves 64 fetches at once, orch's default forks. Each lender is an SSH session
+	// and a process on its host; at 200 hosts, every host lending cost ~2 s of CPU for
+	// lenders nobody fetched from (issue 19).
+	MaxLenders int
 }
 
 // pool is one file version's lenders and the pushes from the control node in flight.
 type pool struct {
 	direct   int       // pushes from the control node in flight (until their lender settles)
 	lenders  []*lender // hosts lending this version
+	starting int       // hosts starting to lend it (startLending in flight)
 	failures int       // fetches that failed
 	degraded bool      // lenders cannot start or be reached: push the rest directly, as without a relay
 }
@@ -86,6 +92,9 @@ func NewRelay(opts RelayOptions) *Relay {
 	}
 	if opts.Wait <= 0 {
 		opts.Wait = 30 * time.Second
+	}
+	if opts.MaxLenders <= 0 {
+		opts.MaxLenders = 16
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Relay{opts: opts, ctx: ctx, cancel: cancel, changed: make(chan struct{}), pools: map[string]*pool{}}
@@ -210,11 +219,31 @@ func (r *Relay) notifyLocked() {
 	r.changed = make(chan struct{})
 }
 
+// reserveLender reports whether one more host should lend version sum (fewer than
+// MaxLenders good or starting lenders), and counts it as starting when so.
+func (r *Relay) reserveLender(sum string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.pools[sum]
+	n := p.starting
+	for _, l := range p.lenders {
+		if !l.bad {
+			n++
+		}
+	}
+	if n >= r.opts.MaxLenders {
+		return false
+	}
+	p.starting++
+	return true
+}
+
 // addLender records a host lending version sum (ok=false: it could not start one).
 func (r *Relay) addLender(sum string, l *lender, ok bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	p := r.pools[sum]
+	p.starting--
 	if ok {
 		p.lenders = append(p.lenders, l)
 		r.stats.Lenders++
@@ -242,7 +271,9 @@ func (p *pusher) pushRelayed(ctx context.Context, r *Relay, lendCmd string) (boo
 		r.release(src, err != nil)
 		if err == nil {
 			p.c.log.Debug("fetched from a lender", "file", p.remote, "lender", src.lender.name)
-			r.startLending(p, lendCmd)
+			if r.reserveLender(p.sum) {
+				r.startLending(p, lendCmd)
+			}
 			return true, nil
 		}
 		p.c.log.Debug("fetch from a lender failed: pushing from the control node", "file", p.remote, "lender", src.lender.name, "err", err)
@@ -255,7 +286,9 @@ func (p *pusher) pushRelayed(ctx context.Context, r *Relay, lendCmd string) (boo
 	}
 	// The slot from the control node stays taken until this host lends (or cannot): the
 	// next host then fetches from it instead of crossing the control link again.
-	r.startLending(p, lendCmd)
+	if r.reserveLender(p.sum) {
+		r.startLending(p, lendCmd)
+	}
 	r.release(src, false)
 	return changed, nil
 }

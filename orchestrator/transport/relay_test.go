@@ -108,6 +108,19 @@ func TestRelayFansOutFromOneDirectPush(t *testing.T) {
 	}
 }
 
+// Only MaxLenders hosts lend; the others fetch from them and start no lender of their own.
+func TestRelayLendersCapped(t *testing.T) {
+	agent := agentBinary(t)
+	want, _ := os.ReadFile(agent)
+	r := NewRelay(RelayOptions{Lend: lendAgent, Direct: 1, Fanout: 1, MaxLenders: 2})
+	defer r.Close()
+	conns := relayHosts(t, 6, r)
+	sameFile(t, want, relayPushAll(t, conns, t.TempDir(), agent))
+	if st := r.Stats(); st.Direct != 1 || st.Fetched != 5 || st.Lenders != 2 {
+		t.Errorf("stats %+v, want 1 direct, 5 fetched, 2 lenders", st)
+	}
+}
+
 // A lender whose copy goes bad is caught by the digest check: the fetching host gets the
 // file from the control node instead, and no host keeps a wrong copy.
 func TestRelayBadLenderFallsBack(t *testing.T) {
