@@ -92,6 +92,34 @@ func TestLeaderStretchFollowsLeadership(t *testing.T) {
 	}
 }
 
+// TestNonVoterRunsStretched: a member that does not vote runs raft with the heartbeat
+// timeout stretched nonVoterStretch times (its follower loop only woke to learn it may not
+// stand), from before it is added (a spare), as a stand-by, and again once demoted; the
+// moment it votes it runs the configured one, so that it notices a dead leader as fast as
+// the other voters.
+func TestNonVoterRunsStretched(t *testing.T) {
+	c := newCluster(t, 2, func(cfg *Config) { cfg.Timings = testTimings() })
+	hb := testTimings().Heartbeat
+	spare := newNode(t, "n2", func(cfg *Config) { cfg.Timings = testTimings() })
+	if err := checkRunningHeartbeat(spare.store, nonVoterStretch*hb); err != nil {
+		t.Errorf("outside the configuration: %v", err)
+	}
+	c.join(spare, false)
+	wait.For(t, 10*time.Second, "a stand-by's stretched timeout", func() error { return checkRunningHeartbeat(spare.store, nonVoterStretch*hb) })
+	ctx := testContext(t, 10*time.Second)
+	if err := c.leader().store.AddVoter(ctx, spare.id, spare.addr); err != nil {
+		t.Fatal(err)
+	}
+	wait.For(t, 10*time.Second, "the configured timeout once it votes", func() error { return checkRunningHeartbeat(spare.store, hb) })
+	if el := spare.store.raft.ReloadableConfig().ElectionTimeout; el != testTimings().Election {
+		t.Errorf("a voter runs raft with election timeout %v, want the configured %v", el, testTimings().Election)
+	}
+	if err := c.leader().store.DemoteVoter(ctx, spare.id); err != nil {
+		t.Fatal(err)
+	}
+	wait.For(t, 10*time.Second, "stretched again once demoted", func() error { return checkRunningHeartbeat(spare.store, nonVoterStretch*hb) })
+}
+
 // TestContactCheck is the contact watch's decision: a follower with a known leader has raft
 // check its contact once the heartbeat timeout has passed since the last one, and
 // otherwise sleeps until it would have.
