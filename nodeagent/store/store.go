@@ -246,7 +246,7 @@ func (s *Store) startRaft(hlog hclog.Logger) error {
 	s.timers.attach(r)
 	s.timers.refreshVoter(raft.ServerID(s.cfg.ID))
 	s.lead = newLeadership(r, notify, s.onLeadership)
-	s.batch = newBatcher(r, s.cfg.maxInflight, s.mapRaftErr)
+	s.batch = newBatcher(r, s.cfg.maxInflight, s.mapRaftErr, s.SpreadCommit)
 	return nil
 }
 
