@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"orch/integration/agenttest"
+	"orch/internal/wait"
 	"orch/nodeagent/api"
 )
 
@@ -143,5 +144,35 @@ func votersAmong(running []*agenttest.Agent, n int, gone ...*agenttest.Agent) fu
 			return fmt.Errorf("roles %v: %d voters (%d running), %d leaders; want %d running voters and one leader", roles, v, live, l, n)
 		}
 		return nil
+	}
+}
+
+// TestLoweredThresholdTakesEffectAtOnce lowers cluster.offline_threshold below the age of
+// every member's recorded heartbeat: the leader, woken by its replica applying the change,
+// starts a round at once, so every member is ONLINE again within a second rather than at
+// the next round of the old interval (5 s). The leader must not poll the threshold for it:
+// an idle leader woke 4 times a second to do so (issue 19).
+func TestLoweredThresholdTakesEffectAtOnce(t *testing.T) {
+	ms := agenttest.FormCluster(t, 3)
+	setThreshold(t, ms[0], 100) // rounds every 5 s; a heartbeat is recorded again once 50 s old
+	waitAllOnline(t, ms[0], 3, 10*time.Second)
+	const age = 3 * time.Second
+	wait.For(t, 20*time.Second, fmt.Sprintf("every recorded heartbeat older than %v", age), func() error {
+		list, err := agenttest.ListMembers(ms[0])
+		if err != nil {
+			return err
+		}
+		for _, m := range list {
+			if a := time.Since(m.LastHeartbeat); a < age {
+				return fmt.Errorf("%s's heartbeat is %v old", m.ServerName, a.Round(time.Millisecond))
+			}
+		}
+		return nil
+	})
+	lowered := time.Now()
+	setThreshold(t, ms[0], 2)
+	waitAllOnline(t, ms[0], 3, 10*time.Second)
+	if took := time.Since(lowered); took > time.Second {
+		t.Errorf("every member ONLINE %v after lowering the threshold below their heartbeats' age; want a round at once (< 1 s)", took.Round(time.Millisecond))
 	}
 }

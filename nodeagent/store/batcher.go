@@ -49,16 +49,30 @@ type batcher struct {
 	// lastSize and lastCommit are the requests and the commit time (ns) of the last
 	// entry that completed.
 	lastSize, lastCommit atomic.Int64
+
+	// quiet fires spreadDelay after the last applied entry; when nothing was queued or
+	// in flight since, it spreads the commit index (spread), so that the followers'
+	// replicas hold a lone write at once rather than at the next commit timeout.
+	quiet  *time.Timer
+	spread func()
 }
 
+// spreadDelay is how long the leader's writes must have paused before it spreads the
+// commit index of the last one: a write arriving sooner carries it anyway, so that a
+// sequential writer does not pay a barrier entry per write.
+const spreadDelay = 20 * time.Millisecond
+
 // newBatcher starts the gathering goroutine.
-func newBatcher(r *raft.Raft, maxInflight int, mapErr func(error) error) *batcher {
+func newBatcher(r *raft.Raft, maxInflight int, mapErr func(error) error, spread func()) *batcher {
 	b := &batcher{
 		raft: r, mapErr: mapErr,
-		queue: make(chan *pending, queueLength),
-		slots: make(chan struct{}, maxInflight),
-		stop:  make(chan struct{}),
+		queue:  make(chan *pending, queueLength),
+		slots:  make(chan struct{}, maxInflight),
+		stop:   make(chan struct{}),
+		spread: spread,
 	}
+	b.quiet = time.AfterFunc(time.Hour, b.spreadIfQuiet)
+	b.quiet.Stop()
 	b.loop.Add(1)
 	go b.run()
 	return b
@@ -195,7 +209,31 @@ func (b *batcher) submit(batch []*pending) {
 		b.away.Add(int64(len(batch)))
 		<-b.slots
 		deliver(batch, f, b.mapErr(err))
+		if err == nil {
+			b.quietAfterWrite()
+		}
 	}()
+}
+
+// quietAfterWrite notes an entry this leader committed (a write, or a configuration
+// change that did not go through the batcher): the commit index is spread once writes
+// pause for spreadDelay.
+func (b *batcher) quietAfterWrite() {
+	if b != nil {
+		b.quiet.Reset(spreadDelay)
+	}
+}
+
+// spreadIfQuiet spreads the commit index when no write is queued or in flight.
+func (b *batcher) spreadIfQuiet() {
+	select {
+	case <-b.stop:
+		return
+	default:
+	}
+	if len(b.queue) == 0 && len(b.slots) == 0 && b.spread != nil {
+		b.spread()
+	}
 }
 
 // wait returns the future's error, or ErrRaftShutdown once the batcher is
@@ -249,6 +287,7 @@ func deliver(batch []*pending, f raft.ApplyFuture, err error) {
 // close stops gathering, waits for entries in flight (raft has shut down, so
 // they fail promptly) and fails whatever is still queued with ErrClosed.
 func (b *batcher) close() {
+	b.quiet.Stop()
 	close(b.stop)
 	b.loop.Wait()
 	b.flight.Wait()

@@ -116,6 +116,10 @@ type ballotTransport struct {
 	contacts    *contacts     // followers' latest accepted AppendEntries, by when it was sent (contact.go)
 	appends     atomic.Uint64 // AppendEntries received (heartbeats included): idle cost, tested
 	onContact   func()        // called on every AppendEntries received (heartbeats.go); set before raft starts
+	// onConfiguration is called once raft has answered an RPC that may change its
+	// configuration (an AppendEntries carrying a configuration entry, a snapshot); set
+	// before raft starts.
+	onConfiguration func()
 }
 
 // received counts an AppendEntries (heartbeat or not) that arrived from a leader.
@@ -144,6 +148,9 @@ func (t *ballotTransport) filter(in <-chan raft.RPC) {
 			if _, ok := rpc.Command.(*raft.AppendEntriesRequest); ok {
 				t.received()
 			}
+			if t.onConfiguration != nil && carriesConfiguration(rpc.Command) {
+				rpc = afterAnswer(rpc, t.onConfiguration, t.stop)
+			}
 			if _, ok := rpc.Command.(*raft.TimeoutNowRequest); ok {
 				if err := t.broken(); err != nil {
 					rpc.Respond(&raft.TimeoutNowResponse{}, fmt.Errorf("not taking leadership: %w", err))
@@ -159,6 +166,38 @@ func (t *ballotTransport) filter(in <-chan raft.RPC) {
 			return
 		}
 	}
+}
+
+// carriesConfiguration reports whether an incoming RPC may change raft's configuration.
+func carriesConfiguration(cmd any) bool {
+	switch c := cmd.(type) {
+	case *raft.InstallSnapshotRequest:
+		return true
+	case *raft.AppendEntriesRequest:
+		for _, e := range c.Entries {
+			if e.Type == raft.LogConfiguration {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// afterAnswer returns rpc with its answer passed on by a goroutine that first calls fn,
+// once raft has answered and so has adopted the configuration the RPC carried.
+func afterAnswer(rpc raft.RPC, fn func(), stop <-chan struct{}) raft.RPC {
+	out := rpc.RespChan
+	in := make(chan raft.RPCResponse, 1)
+	rpc.RespChan = in
+	go func() {
+		select {
+		case resp := <-in:
+			fn()
+			out <- resp // the transport's answer channel holds one
+		case <-stop:
+		}
+	}()
+	return rpc
 }
 
 // SetHeartbeatHandler implements raft.Transport, counting the heartbeats received.

@@ -21,7 +21,7 @@ import (
 // the numbers.
 
 // raftTimers are the reloadable raft timeouts this member runs with: the configured
-// (follower) heartbeat and election timeouts, stretched while it leads.
+// (follower) heartbeat and election timeouts, stretched while it leads or does not vote.
 type raftTimers struct {
 	raft    *raft.Raft
 	stretch time.Duration // LeaderStretch, at least 1
@@ -31,11 +31,24 @@ type raftTimers struct {
 	heartbeat time.Duration
 	election  time.Duration
 	leading   bool
+	// voter is whether this member votes in its latest raft configuration (refreshVoter);
+	// true until known, so that a member never waits longer than configured by mistake.
+	voter bool
 }
+
+// nonVoterStretch multiplies the heartbeat timeout a member that does not vote (a stand-by,
+// a spare, a member not yet or no longer in the configuration) runs raft with. Its raft
+// follower loop wakes at a random point of every [timeout, 2*timeout) to check its last
+// contact, only to learn that it may not stand for election: 1.7 wake-ups a second on
+// each of the ~195 spares of a 200-member cluster, for nothing (issue 19). Its only
+// effect is how soon such a member forgets a silent leader's name, which a new leader's
+// first AppendEntries replaces at once anyway. Becoming a voter puts the configured
+// timeout back as raft adopts the configuration (refreshVoter).
+const nonVoterStretch = 10
 
 func newRaftTimers(r *raft.Raft, t Timings) *raftTimers {
 	return &raftTimers{raft: r, stretch: time.Duration(max(t.LeaderStretch, 1)), lease: t.LeaderLease,
-		heartbeat: t.Heartbeat, election: t.Election}
+		heartbeat: t.Heartbeat, election: t.Election, voter: true}
 }
 
 // attach gives the timers the raft node they reload (created after the transport, whose
@@ -84,12 +97,40 @@ func (t *raftTimers) lead(leading bool) {
 	_ = t.applyLocked() // both forms were valid when configured
 }
 
+// refreshVoter reads whether member id votes in raft's latest configuration and switches
+// between the configured timeouts and a non-voter's stretched ones. It runs when raft
+// starts, after a bootstrap, on leadership changes, and once raft has handled an
+// AppendEntries carrying a configuration entry or a snapshot (ballotTransport.filter).
+func (t *raftTimers) refreshVoter(id raft.ServerID) {
+	r := t.node()
+	if r == nil {
+		return
+	}
+	voter := false
+	for _, sv := range r.GetConfiguration().Configuration().Servers {
+		if sv.ID == id {
+			voter = sv.Suffrage == raft.Voter
+		}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.voter == voter {
+		return
+	}
+	t.voter = voter
+	_ = t.applyLocked() // both forms were valid when configured
+}
+
 // running are the timeouts raft should run with now.
 func (t *raftTimers) running() (heartbeat, election time.Duration) {
-	if !t.leading {
-		return t.heartbeat, t.election
+	stretch := time.Duration(1)
+	switch {
+	case t.leading:
+		stretch = t.stretch
+	case !t.voter:
+		stretch = nonVoterStretch
 	}
-	hb := t.heartbeat * t.stretch
+	hb := t.heartbeat * stretch
 	return hb, max(t.election, hb)
 }
 
@@ -105,13 +146,13 @@ func (t *raftTimers) applyLocked() error {
 // checkNow has a follower's raft check its last contact with the leader at once rather
 // than at its next random check: raft re-arms the follower's timer to fire immediately
 // when the heartbeat timeout is lowered, so lower it by a millisecond and put it back.
-// It does nothing without room above the leader lease (raft requires lease <= heartbeat)
-// or while this member leads.
+// It does nothing without room above the leader lease (raft requires lease <= heartbeat),
+// while this member leads, or while it does not vote.
 func (t *raftTimers) checkNow() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.raft == nil || t.leading || t.heartbeat-time.Millisecond < t.lease {
-		return
+	if t.raft == nil || t.leading || !t.voter || t.heartbeat-time.Millisecond < t.lease {
+		return // a non-voter never stands for election: nothing to check
 	}
 	rc := t.raft.ReloadableConfig()
 	rc.HeartbeatTimeout = t.heartbeat - time.Millisecond

@@ -14,14 +14,14 @@ import (
 // follower of an idle 3-voter cluster with the default timings receives in a few
 // seconds. With raft's own heartbeat interval (Heartbeat/10 to /5: every 40-80 ms) a
 // follower received ~20 a second, nearly all of an idle member's CPU; the leader's
-// stretched heartbeat timeout (LeaderStretch 4: every 160-320 ms) plus the idle commit
-// messages (every 200-400 ms) make it ~7.5.
+// stretched heartbeat timeout (LeaderStretch 3: every 120-240 ms) plus the idle commit
+// messages (every 2-4 s) make it ~6 (with the 200 ms commit timeout: ~9).
 func TestIdleFollowerHearsFewAppends(t *testing.T) {
 	c := newCluster(t, 3, func(cfg *Config) { cfg.Timings = DefaultTimings() })
 	c.waitConverged()
 	l := c.leader()
 	wait.For(t, 10*time.Second, "the leader's stretched heartbeat timeout", func() error {
-		return checkRunningHeartbeat(l.store, 4*DefaultTimings().Heartbeat)
+		return checkRunningHeartbeat(l.store, time.Duration(DefaultTimings().LeaderStretch)*DefaultTimings().Heartbeat)
 	})
 	const window = 4 * time.Second
 	before := map[string]uint64{}
@@ -36,8 +36,8 @@ func TestIdleFollowerHearsFewAppends(t *testing.T) {
 		got := nd.store.ballot.appends.Load() - before[nd.id]
 		perSecond := float64(got) / window.Seconds()
 		t.Logf("%s received %d AppendEntries in %v (%.1f/s)", nd.id, got, window, perSecond)
-		if perSecond > 11 {
-			t.Errorf("%s received %.1f AppendEntries a second while idle, want at most 11 (stretched heartbeats every 160-320 ms and commit messages every 200-400 ms)", nd.id, perSecond)
+		if perSecond > 7.5 {
+			t.Errorf("%s received %.1f AppendEntries a second while idle, want at most 7.5 (stretched heartbeats every 120-240 ms and commit messages every 2-4 s)", nd.id, perSecond)
 		}
 	}
 }
@@ -90,6 +90,34 @@ func TestLeaderStretchFollowsLeadership(t *testing.T) {
 	if el := now.store.raft.ReloadableConfig().ElectionTimeout; el != 6*hb {
 		t.Errorf("the leader runs raft with election timeout %v, want %v (raft requires it >= the heartbeat timeout)", el, 6*hb)
 	}
+}
+
+// TestNonVoterRunsStretched: a member that does not vote runs raft with the heartbeat
+// timeout stretched nonVoterStretch times (its follower loop only woke to learn it may not
+// stand), from before it is added (a spare), as a stand-by, and again once demoted; the
+// moment it votes it runs the configured one, so that it notices a dead leader as fast as
+// the other voters.
+func TestNonVoterRunsStretched(t *testing.T) {
+	c := newCluster(t, 2, func(cfg *Config) { cfg.Timings = testTimings() })
+	hb := testTimings().Heartbeat
+	spare := newNode(t, "n2", func(cfg *Config) { cfg.Timings = testTimings() })
+	if err := checkRunningHeartbeat(spare.store, nonVoterStretch*hb); err != nil {
+		t.Errorf("outside the configuration: %v", err)
+	}
+	c.join(spare, false)
+	wait.For(t, 10*time.Second, "a stand-by's stretched timeout", func() error { return checkRunningHeartbeat(spare.store, nonVoterStretch*hb) })
+	ctx := testContext(t, 10*time.Second)
+	if err := c.leader().store.AddVoter(ctx, spare.id, spare.addr); err != nil {
+		t.Fatal(err)
+	}
+	wait.For(t, 10*time.Second, "the configured timeout once it votes", func() error { return checkRunningHeartbeat(spare.store, hb) })
+	if el := spare.store.raft.ReloadableConfig().ElectionTimeout; el != testTimings().Election {
+		t.Errorf("a voter runs raft with election timeout %v, want the configured %v", el, testTimings().Election)
+	}
+	if err := c.leader().store.DemoteVoter(ctx, spare.id); err != nil {
+		t.Fatal(err)
+	}
+	wait.For(t, 10*time.Second, "stretched again once demoted", func() error { return checkRunningHeartbeat(spare.store, nonVoterStretch*hb) })
 }
 
 // TestContactCheck is the contact watch's decision: a follower with a known leader has raft
@@ -186,4 +214,29 @@ func TestPatienceStepsByRank(t *testing.T) {
 			t.Errorf("patience of %s = %v, want %v", id, got, want)
 		}
 	}
+}
+
+// TestLoneWriteReachesFollowers: with a commit timeout far longer than the test, a
+// follower learns that a lone write is committed (and applies it) only because the leader
+// spreads the commit index once its writes pause (batcher.spreadIfQuiet); before, an idle
+// leader's commit messages did it, every 200-400 ms, and were most of a follower's
+// AppendEntries.
+func TestLoneWriteReachesFollowers(t *testing.T) {
+	c := newCluster(t, 3, func(cfg *Config) {
+		cfg.Timings = testTimings()
+		cfg.Timings.Commit = time.Minute
+	})
+	c.exec(stmt("CREATE TABLE t (x INTEGER)"))
+	c.waitConverged()
+	c.exec(stmt("INSERT INTO t VALUES (1)"))
+	l := c.leader()
+	want := l.store.AppliedIndex()
+	wait.For(t, 5*time.Second, "every follower applying the lone write", func() error {
+		for _, nd := range c.running() {
+			if got := nd.store.AppliedIndex(); got < want {
+				return fmt.Errorf("%s applied %d, the leader %d", nd.id, got, want)
+			}
+		}
+		return nil
+	})
 }

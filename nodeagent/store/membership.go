@@ -130,5 +130,6 @@ func (s *Store) change(ctx context.Context, what string, op func() raft.Future) 
 	if err := waitFuture(ctx, op()); err != nil {
 		return fmt.Errorf("%s: %w", what, s.mapRaftErr(err))
 	}
+	s.batch.quietAfterWrite() // the members learn it is committed at once, as for a write
 	return nil
 }

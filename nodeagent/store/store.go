@@ -228,6 +228,7 @@ func (s *Store) startRaft(hlog hclog.Logger) error {
 	trans := newBallotTransport(s.trans, s.Broken, s.mayCampaign, s.closed)
 	s.ballot = trans
 	s.timers = newRaftTimers(nil, s.cfg.Timings)
+	trans.onConfiguration = func() { s.timers.refreshVoter(raft.ServerID(s.cfg.ID)) }
 	s.startContactWatch()
 	logs, err := raft.NewLogCache(logCacheEntries, faultLog{logStore: s.logs, onFail: s.breakWith})
 	if err != nil {
@@ -243,8 +244,9 @@ func (s *Store) startRaft(hlog hclog.Logger) error {
 	}
 	s.raft = r
 	s.timers.attach(r)
+	s.timers.refreshVoter(raft.ServerID(s.cfg.ID))
 	s.lead = newLeadership(r, notify, s.onLeadership)
-	s.batch = newBatcher(r, s.cfg.maxInflight, s.mapRaftErr)
+	s.batch = newBatcher(r, s.cfg.maxInflight, s.mapRaftErr, s.SpreadCommit)
 	return nil
 }
 
@@ -253,6 +255,7 @@ func (s *Store) startRaft(hlog hclog.Logger) error {
 // member that won an election (as a last resort) hands leadership over at once.
 func (s *Store) onLeadership(leader bool) {
 	s.timers.lead(leader)
+	s.timers.refreshVoter(raft.ServerID(s.cfg.ID))
 	if leader && s.Broken() != nil {
 		go s.stepAside()
 	}
@@ -300,6 +303,7 @@ func (s *Store) Bootstrap(ctx context.Context) error {
 		}
 		return fmt.Errorf("bootstrapping %s: %w", s.cfg.ID, err)
 	}
+	s.timers.refreshVoter(raft.ServerID(s.cfg.ID))
 	s.electNow()
 	return s.lead.waitLeader(ctx, s.closed)
 }

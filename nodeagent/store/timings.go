@@ -44,10 +44,9 @@ type Timings struct {
 //
 //   - Heartbeat 400ms: a follower doubts its leader after 400ms of silence
 //     (plus a step of 50ms per rank among the voters, see LeaderStretch), and
-//     the leader contacts each follower every 160-320ms (LeaderStretch), plus
-//     the idle commit messages every 200-400ms, so a contact must be delayed by
-//     80ms or more (GC pause, fsync stall, CPU starvation) on both streams
-//     before a follower doubts a live leader. hashicorp/raft alone re-arms the
+//     the leader contacts each follower every 120-240ms (LeaderStretch), so a
+//     heartbeat must be delayed by 160ms or more (GC pause, fsync stall, CPU
+//     starvation) before a follower doubts a live leader. hashicorp/raft alone re-arms the
 //     follower timer at a random point in [400ms, 800ms) and only acts if the
 //     leader was silent for 400ms, so a dead leader was noticed after 0.4-0.8 s,
 //     and with PreVote the election waited for the slower of two survivors:
@@ -65,19 +64,22 @@ type Timings struct {
 //     both believe they lead for long; raft requires Lease <= Heartbeat, and
 //     the 10ms under it let Bootstrap trigger the first election at once
 //     (electNow).
-//   - Commit 200ms: raft sends each follower an AppendEntries every
+//   - Commit 2s: raft sends each follower an AppendEntries every
 //     [Commit, 2*Commit) when idle, only so that it learns the commit index of
 //     the last write (writes in flight carry it anyway, and heartbeats keep
 //     followers from starting elections, so failover does not depend on it).
 //     At 20ms those RPCs (TLS, a log read, msgpack) were most of an idle
 //     cluster's CPU: at 250ms the leader's idle CPU fell from 2.7-3.1 s per
 //     minute to 1.2 s, a follower's from 0.9 s to 0.55 s (integration/cluster
-//     BenchmarkIdleCPU). The price: a follower's replica (DB(), and a
-//     follower-side WaitApplied after a leader's ReadIndex) may trail the last
-//     write by up to 0.4 s when no other write follows it; the daemon serves
-//     linearizable reads on the leader, so its answers are not affected.
-//   - LeaderStretch 4: raft's leader sends heartbeats every [Heartbeat/10,
-//     Heartbeat/5) of its own configuration, 40-80ms: they were nearly all of
+//     BenchmarkIdleCPU). At 200ms they were still 3.3 of a follower's 7.5
+//     AppendEntries a second. The leader spreads the commit index itself once
+//     its writes pause for 20ms (a barrier entry it does not wait for:
+//     batcher.spreadIfQuiet), so a follower's replica (DB(), and a
+//     follower-side WaitApplied after a leader's ReadIndex) trails a lone write
+//     by a round trip, not by up to 2*Commit; an idle cluster pays one barrier
+//     per write instead of a message per follower every 200-400ms.
+//   - LeaderStretch (4 until Commit went to 2s, 3 since): raft's leader sends
+//     heartbeats every [Heartbeat/10, Heartbeat/5) of its own configuration, 40-80ms: they were nearly all of
 //     an idle member's CPU (a follower received ~20 AppendEntries a second, the
 //     leader sent twice that; each wakes several goroutines and threads, which
 //     cost more than the work on this VM: 22 µs per context switch). The
@@ -85,16 +87,19 @@ type Timings struct {
 //     interval from the leader's configuration and the election timeout from
 //     each follower's): 160-320ms, still 1.25 heartbeats per follower's 400ms
 //     at worst, and ~7 AppendEntries a second per follower with the commit
-//     messages. Two 3-member clusters side by side: follower 250 -> 156 ms of
+//     messages (200ms then). Two 3-member clusters side by side: follower 250 -> 156 ms of
 //     CPU per idle minute, leader 889 -> 444 (the daemon's own timers, which
 //     woke every member 6 times a second, went in the same change). The leader
 //     lease (390ms) is checked against the same contacts, with the same margin.
-//   - Commit 200ms, not more: 1s would let a follower's replica trail a lone
-//     write by up to 2 s and leave the heartbeats alone to keep followers and
-//     the leader lease convinced (80ms of margin with LeaderStretch 4, so 3
-//     with it). Side by side, Commit 1s with LeaderStretch 3 saved a follower
-//     only 6% (120 against 128 ms of CPU per idle minute; leader 340 against
-//     405): not worth it.
+//   - LeaderStretch 3 with Commit 2s: the heartbeats alone keep followers and
+//     the leader lease convinced (the commit messages, every 200-400ms before,
+//     filled gaps between them), so the leader sends them every 120-240ms:
+//     160ms of margin under a follower's 400ms, twice what the heartbeats
+//     alone had with LeaderStretch 4. Side by side (three 3-member clusters,
+//     90 s, the same binary): leader 513 ms of CPU per idle minute with
+//     Commit 200ms and LeaderStretch 4, 407 with Commit 2s and LeaderStretch
+//     3 (347 with LeaderStretch 4: not taken, 80ms of margin); followers 187
+//     -> 163 (147).
 //   - SnapshotThreshold 8192 / SnapshotInterval 2m / TrailingLogs 10240: the
 //     global database is small (MBs), so a snapshot is cheap, but there is no
 //     point in taking one more often than every few thousand writes; 10240
@@ -105,11 +110,11 @@ func DefaultTimings() Timings {
 		Heartbeat:         400 * time.Millisecond,
 		Election:          400 * time.Millisecond,
 		LeaderLease:       390 * time.Millisecond,
-		Commit:            200 * time.Millisecond,
+		Commit:            2 * time.Second,
 		SnapshotThreshold: 8192,
 		SnapshotInterval:  2 * time.Minute,
 		TrailingLogs:      10240,
-		LeaderStretch:     4,
+		LeaderStretch:     3,
 	}
 }
 

@@ -43,8 +43,9 @@ const (
 	catchUpLimit = time.Second
 	// nudgeAfter is how long a follower waits for its replica before it asks for another
 	// read index: a follower learns that entries are committed from the leader's next
-	// replication message, which an idle leader sends only every commit timeout (200 ms);
-	// a round whose follower is behind makes the leader send one (store.SpreadCommit).
+	// replication message: the barrier the leader appends once its writes pause for 20 ms,
+	// or the commit timeout (2 s) when idle; a round whose follower is behind makes the
+	// leader send one at once (store.SpreadCommit).
 	nudgeAfter = 10 * time.Millisecond
 )
 
