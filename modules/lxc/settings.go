@@ -66,15 +66,12 @@ func (m *Manager) Apply(ctx context.Context, name string, s Settings) error {
 	if err := m.need(name); err != nil {
 		return err
 	}
-	path := m.configPath(name)
-	b, err := os.ReadFile(path)
+	conf, err := m.readConfig(name)
 	if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
+		return err
 	}
-	head, rest, _ := strings.Cut(string(b), settingsMarker)
-	tail, after, _ := strings.Cut(rest, settingsEnd)
 	next := m.renderSettings(name, s)
-	if next == tail {
+	if next == conf.block {
 		return nil
 	}
 	st, err := m.state(ctx, name)
@@ -82,11 +79,37 @@ func (m *Manager) Apply(ctx context.Context, name string, s Settings) error {
 		return err
 	}
 	if st != StateStopped {
-		if err := m.applyLive(ctx, name, parseSettings(tail), s); err != nil {
+		if err := m.applyLive(ctx, name, parseSettings(conf.block), s); err != nil {
 			return err
 		}
 	}
-	return writeFileAtomic(path, head+settingsMarker+next+settingsEnd+after, 0o640)
+	return writeFileAtomic(m.configPath(name), conf.with(next), 0o640)
+}
+
+// configParts is a container's LXC config split around its settings block: what comes
+// before it, the block (without its markers) and what lxc-create appended after it. A
+// config from before settings blocks is all head.
+type configParts struct {
+	head, block, after string
+	hasBlock           bool
+}
+
+// readConfig reads and splits the container's config.
+func (m *Manager) readConfig(name string) (configParts, error) {
+	b, err := os.ReadFile(m.configPath(name))
+	if err != nil {
+		return configParts{}, fmt.Errorf("%s: %w", name, err)
+	}
+	var c configParts
+	var rest string
+	c.head, rest, c.hasBlock = strings.Cut(string(b), settingsMarker)
+	c.block, c.after, _ = strings.Cut(rest, settingsEnd)
+	return c, nil
+}
+
+// with is the config with block as its settings block.
+func (c configParts) with(block string) string {
+	return c.head + settingsMarker + block + settingsEnd + c.after
 }
 
 // applyLive changes a running container from prev to s: limits, then disks, then
@@ -122,9 +145,9 @@ func (m *Manager) applyLive(ctx context.Context, name string, prev, s Settings) 
 const settingsJSON = "# settings: "
 
 // parseSettings reads the settings a block records (zero when it records none).
-func parseSettings(tail string) Settings {
+func parseSettings(block string) Settings {
 	var s Settings
-	for _, line := range strings.Split(tail, "\n") {
+	for _, line := range strings.Split(block, "\n") {
 		if j, ok := strings.CutPrefix(line, settingsJSON); ok {
 			_ = json.Unmarshal([]byte(j), &s)
 		}
@@ -285,12 +308,10 @@ func (m *Manager) Rename(ctx context.Context, old, name, rootfs string) error {
 	if err := m.releaseShmounts(old); err != nil {
 		return err
 	}
-	b, err := os.ReadFile(m.configPath(old))
+	c, err := m.readConfig(old)
 	if err != nil {
-		return fmt.Errorf("%s: %w", old, err)
+		return err
 	}
-	head, rest, _ := strings.Cut(string(b), settingsMarker)
-	tail, after, _ := strings.Cut(rest, settingsEnd)
 	cg := m.cgroupNames(name)
 	replace := map[string]string{
 		"lxc.uts.name":             name,
@@ -309,9 +330,9 @@ func (m *Manager) Rename(ctx context.Context, old, name, rootfs string) error {
 		}
 		return strings.Join(lines, "\n")
 	}
-	conf := fix(head)
-	if rest != "" {
-		conf += settingsMarker + m.renderSettings(name, parseSettings(tail)) + settingsEnd + fix(after)
+	conf := fix(c.head)
+	if c.hasBlock {
+		conf = configParts{head: conf, after: fix(c.after)}.with(m.renderSettings(name, parseSettings(c.block)))
 	}
 	if err := os.Rename(m.dir(old), m.dir(name)); err != nil {
 		return fmt.Errorf("%s: %w", old, err)
