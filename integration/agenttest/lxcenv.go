@@ -7,12 +7,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/vishvananda/netlink"
 
+	"orch/modules/lxc"
 	"orch/nodeagent/api"
 )
 
@@ -87,32 +87,13 @@ func CleanupContainers(tb testing.TB, ms []*Agent) {
 			for _, n := range strings.Fields(string(out)) {
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 				_ = exec.CommandContext(ctx, "lxc-stop", "-k", "-n", n, "-P", lxcpath).Run()
-				unmountUnder(filepath.Join(lxcpath, n))
+				_ = lxc.UnmountAll(filepath.Join(lxcpath, n)) // its shmounts directory is a mount
 				_ = exec.CommandContext(ctx, "lxc-destroy", "-n", n, "-P", lxcpath).Run()
 				cancel()
 			}
-			unmountUnder(lxcpath)
+			_ = lxc.UnmountAll(lxcpath)
 		}
 	})
-}
-
-// unmountUnder lazily unmounts every mount at or under dir (a container's shmounts
-// directory is a mount of its own), deepest first, so that removing dir cannot reach into
-// what is mounted there and is not refused as busy.
-func unmountUnder(dir string) {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return
-	}
-	var mounts []string
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) > 4 && (f[4] == dir || strings.HasPrefix(f[4], dir+"/")) {
-			mounts = append(mounts, f[4])
-		}
-	}
-	for i := len(mounts) - 1; i >= 0; i-- {
-		_ = syscall.Unmount(mounts[i], syscall.MNT_DETACH)
-	}
 }
 
 // FormInstanceCluster starts n members with a default profile (root disk on pool

@@ -62,7 +62,15 @@ func (m *Manager) ensureShmounts(name string) error {
 // itself, and fails if a mount is left: deleting the container's directory must never
 // reach into a disk's source.
 func (m *Manager) releaseShmounts(name string) error {
-	dir := m.shmountsDir(name)
+	if err := UnmountAll(m.shmountsDir(name)); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}
+
+// UnmountAll lazily unmounts every mount at or under dir, deepest first, and fails naming
+// those left: removing dir then cannot reach into what was mounted there.
+func UnmountAll(dir string) error {
 	for range 8 {
 		mounts := mountsUnder(dir)
 		if len(mounts) == 0 {
@@ -72,7 +80,7 @@ func (m *Manager) releaseShmounts(name string) error {
 			_ = unix.Unmount(mounts[i], unix.MNT_DETACH)
 		}
 	}
-	return fmt.Errorf("%s: mounts left under %s: %s", name, dir, strings.Join(mountsUnder(dir), ", "))
+	return fmt.Errorf("mounts left under %s: %s", dir, strings.Join(mountsUnder(dir), ", "))
 }
 
 // isMountPoint reports whether dir is a mount point of this mount namespace.
