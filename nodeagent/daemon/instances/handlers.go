@@ -162,11 +162,7 @@ func (s *Service) createOn(ctx context.Context, owner string, req api.InstancesP
 	if err != nil {
 		return err
 	}
-	c, err := s.peers.Client(row.address)
-	if err != nil {
-		return err
-	}
-	return c.CallHeaders(ctx, http.MethodPost, "/internal/instances", req, nil, nil)
+	return s.postTo(ctx, row.address, "/internal/instances", req)
 }
 
 // postInternalInstance is the owner's part of a launch.

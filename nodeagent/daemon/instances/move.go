@@ -36,7 +36,8 @@ type instancePost struct {
 	// Live is what lxc sends for every move; a running instance is refused (checkMove), a
 	// stopped one moves cold as LXD's.
 	Live bool `json:"live"`
-	// InstanceOnly and ContainerOnly (no snapshots: there are none here) change nothing.
+	// InstanceOnly and ContainerOnly change nothing: an instance with snapshots does not
+	// move (checkMove).
 	InstanceOnly      bool   `json:"instance_only"`
 	ContainerOnly     bool   `json:"container_only"`
 	AllowInconsistent bool   `json:"allow_inconsistent"`
@@ -126,22 +127,26 @@ func (s *Service) checkMove(ctx context.Context, row instanceRow, target string)
 	if _, err := s.memberAddress(ctx, target); err != nil {
 		return err
 	}
-	if err := s.members.RequireOnline(ctx, row.member, target); err != nil {
+	// The target must be able to take a launch: ONLINE, not evacuated.
+	if _, err := s.launchCandidates(ctx, target); err != nil {
 		return err
 	}
-	if ev, err := s.evacuatedMembers(ctx); err != nil {
+	if err := s.members.RequireOnline(ctx, row.member); err != nil {
 		return err
-	} else if ev[target] {
-		return rest.Conflict("member %s is evacuated (lxc cluster restore %s first)", target, target)
 	}
 	if snaps, err := s.snapshotsOf(ctx, row.name); err != nil {
 		return err
 	} else if len(snaps) > 0 {
 		return rest.Conflict("instance %q has %d snapshots, which do not move: delete them first", row.name, len(snaps))
 	}
-	views, _ := s.instanceViews(ctx, []instanceRow{row})
-	if len(views) == 1 && views[0].Status != api.InstanceStopped {
-		return rest.Conflict("instance %q is %s: stop it first (there is no live migration)", row.name, strings.ToLower(views[0].Status))
+	return s.refuseRunning(ctx, row, "stop it first (there is no live migration)")
+}
+
+// refuseRunning is a conflict naming the instance's status and what to do (how) unless
+// its member reports it stopped.
+func (s *Service) refuseRunning(ctx context.Context, row instanceRow, how string) error {
+	if views, _ := s.instanceViews(ctx, []instanceRow{row}); len(views) == 1 && views[0].Status != api.InstanceStopped {
+		return rest.Conflict("instance %q is %s: %s", row.name, strings.ToLower(views[0].Status), how)
 	}
 	return nil
 }
@@ -154,13 +159,13 @@ func (s *Service) move(ctx context.Context, row instanceRow, target string) erro
 		return err
 	}
 	req := moveRequest{Name: row.name, Profiles: profileList(row.profiles), Config: userConfig(row.config), Devices: row.devices, From: row.address}
-	if err := s.onMember(ctx, target, taddr, "/internal/instances/"+row.name+"/receive", req); err != nil {
+	if err := s.postTo(ctx, taddr, "/internal/instances/"+row.name+"/receive", req); err != nil {
 		return fmt.Errorf("copying %s to %s: %w", row.name, target, err)
 	}
 	_, err = s.db.Exec(ctx, store.Statement{SQL: `UPDATE instances SET member_id = (SELECT id FROM members WHERE name = ?)
 		WHERE name = ? AND member_id = (SELECT id FROM members WHERE name = ?)`, Args: []any{target, row.name, row.member}, Expect: store.Int64(1)})
 	if err != nil {
-		if derr := s.onMember(context.WithoutCancel(ctx), target, taddr, "/internal/instances/"+row.name+"/drop", nil); derr != nil {
+		if derr := s.postTo(context.WithoutCancel(ctx), taddr, "/internal/instances/"+row.name+"/drop", nil); derr != nil {
 			s.log.Warn("removing a failed move's copy", "instance", row.name, "member", target, "err", derr)
 		}
 		if rest.IsConflict(err) {
@@ -168,7 +173,7 @@ func (s *Service) move(ctx context.Context, row instanceRow, target string) erro
 		}
 		return err
 	}
-	if err := s.onMember(ctx, row.member, row.address, "/internal/instances/"+row.name+"/drop", nil); err != nil {
+	if err := s.postTo(ctx, row.address, "/internal/instances/"+row.name+"/drop", nil); err != nil {
 		s.log.Warn("the source of a move kept its copy", "instance", row.name, "member", row.member, "err", err)
 	}
 	s.log.Info("instance moved", "instance", row.name, "from", row.member, "to", target)
@@ -176,8 +181,8 @@ func (s *Service) move(ctx context.Context, row instanceRow, target string) erro
 	return nil
 }
 
-// onMember posts body to path on member (here, or over the cluster API).
-func (s *Service) onMember(ctx context.Context, member, addr, path string, body any) error {
+// postTo posts body to path on the member at addr, over the cluster API.
+func (s *Service) postTo(ctx context.Context, addr, path string, body any) error {
 	c, err := s.peers.Client(addr)
 	if err != nil {
 		return err
@@ -340,8 +345,8 @@ func (s *Service) fillCopy(ctx context.Context, req *api.InstancesPost) error {
 		return rest.Conflict("instance %q is still being created", src.name)
 	}
 	if !req.AllowInconsistent {
-		if views, _ := s.instanceViews(ctx, []instanceRow{src}); len(views) == 1 && views[0].Status != api.InstanceStopped {
-			return rest.Conflict("instance %q is %s: stop it first to copy it (or allow an inconsistent copy)", src.name, strings.ToLower(views[0].Status))
+		if err := s.refuseRunning(ctx, src, "stop it first to copy it (or allow an inconsistent copy)"); err != nil {
+			return err
 		}
 	}
 	req.Source = src.image
@@ -371,7 +376,7 @@ func (s *Service) copyOn(ctx context.Context, owner string, req api.InstancesPos
 	}
 	mr := moveRequest{Name: req.Name, Source: src.name, Profiles: req.Profiles, Config: req.Config, Devices: req.Devices,
 		From: src.address, Start: !req.NoStart}
-	if err := s.onMember(ctx, owner, row.address, "/internal/instances/"+req.Name+"/receive", mr); err != nil {
+	if err := s.postTo(ctx, row.address, "/internal/instances/"+req.Name+"/receive", mr); err != nil {
 		return err
 	}
 	if err := s.setInstance(ctx, req.Name, instCreated, src.image); err != nil {

@@ -246,11 +246,7 @@ func (s *Service) applyOn(ctx context.Context, row instanceRow) error {
 		s.log.Info("instance settings left for its owner's next start", "instance", row.name, "member", row.member, "err", err)
 		return nil
 	}
-	c, err := s.peers.Client(row.address)
-	if err != nil {
-		return err
-	}
-	return c.CallHeaders(ctx, http.MethodPost, "/internal/instances/"+row.name+"/settings", nil, nil, nil)
+	return s.postTo(ctx, row.address, "/internal/instances/"+row.name+"/settings", nil)
 }
 
 // postSettings is the owner's part of applyOn.
@@ -305,18 +301,8 @@ func checkProfile(p api.Profile) error {
 	if p.Name == "" || len(p.Name) > 63 {
 		return rest.BadRequest("profile name: 1 to 63 characters")
 	}
-	for dev, kv := range p.Devices {
-		switch kv["type"] {
-		case "disk":
-			if kv["path"] != "/" {
-				if err := checkDisk(dev, kv); err != nil {
-					return rest.BadRequest("profile %s: %v", p.Name, err)
-				}
-			}
-		case "nic":
-		default:
-			return rest.BadRequest("profile %s: device %s: type %q (disk or nic)", p.Name, dev, kv["type"])
-		}
+	if err := checkDevices(p.Devices); err != nil {
+		return rest.BadRequest("profile %s: %v", p.Name, err)
 	}
 	if _, err := parseLimits(p.Config); err != nil {
 		return rest.BadRequest("profile %s: %v", p.Name, err)
