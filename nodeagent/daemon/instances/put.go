@@ -83,8 +83,8 @@ func (s *Service) putInstance(w http.ResponseWriter, r *http.Request, row instan
 		return s.putRestore(w, r, row, strings.TrimPrefix(put.Restore, row.name+"/")) // lxc sends c1/snap0
 	}
 	if r.Method == http.MethodPatch {
-		put.Config = mergeConfig(row.config, put.Config)
-		put.Devices = mergeDevices(row.devices, put.Devices)
+		put.Config = merged(row.config, put.Config)
+		put.Devices = merged(row.devices, put.Devices)
 	}
 	next, err := checkInstancePut(cur, row.config, put)
 	if err != nil {
@@ -153,21 +153,12 @@ func fixedAtLaunch(old, next launchSpec) error {
 	return nil
 }
 
-// mergeDevices is cur with patch's devices replacing those of the same name (PATCH).
-func mergeDevices(cur, patch map[string]map[string]string) map[string]map[string]string {
+// merged is cur overlaid with patch, a key of patch replacing the same key of cur (PATCH
+// keeps what the body leaves out: config keys, whole devices).
+func merged[V any](cur, patch map[string]V) map[string]V {
 	out := maps.Clone(cur)
 	if out == nil {
-		out = map[string]map[string]string{}
-	}
-	maps.Copy(out, patch)
-	return out
-}
-
-// mergeConfig is cur overlaid with patch (PATCH keeps what the body leaves out).
-func mergeConfig(cur, patch map[string]string) map[string]string {
-	out := maps.Clone(cur)
-	if out == nil {
-		out = map[string]string{}
+		out = map[string]V{}
 	}
 	maps.Copy(out, patch)
 	return out
@@ -189,12 +180,8 @@ func checkInstancePut(cur api.Instance, curConfig map[string]string, put instanc
 	if err := checkDevices(put.Devices); err != nil {
 		return nil, err
 	}
-	next := map[string]string{}
-	for k, v := range put.Config {
-		if !strings.HasPrefix(k, "volatile.") {
-			next[k] = v
-		}
-	}
+	user := userConfig(put.Config)
+	next := maps.Clone(user)
 	for k, v := range curConfig {
 		if strings.HasPrefix(k, "volatile.") {
 			next[k] = v
@@ -202,12 +189,6 @@ func checkInstancePut(cur api.Instance, curConfig map[string]string, put instanc
 	}
 	if k, ok := rest.ChangedKey(curConfig, next, editableKey); ok {
 		return nil, rest.BadRequest("config key %q cannot change after the instance was made (only user.*, limits.cpu, limits.memory, limits.processes, %s and %s)", k, keyAutostart, keyShutdownTimeout)
-	}
-	user := maps.Clone(next)
-	for k := range user {
-		if strings.HasPrefix(k, "volatile.") {
-			delete(user, k)
-		}
 	}
 	return next, validInstanceConfig(user)
 }
