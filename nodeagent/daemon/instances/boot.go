@@ -94,7 +94,19 @@ func validInstanceConfig(c map[string]string) error {
 
 // recordPower records the power state users asked for, in the instance's config.
 func (s *Service) recordPower(ctx context.Context, name, power string) error {
-	_, err := s.db.Exec(ctx, db.Stmt(`UPDATE instances SET config = json_set(config, '$."`+keyLastPower+`"', ?) WHERE name = ?`, power, name))
+	return s.setVolatile(ctx, name, keyLastPower, power)
+}
+
+// setVolatile sets one of the agent's own config keys of an instance, in one statement that
+// leaves the others as they are when it applies.
+func (s *Service) setVolatile(ctx context.Context, name, key, value string) error {
+	_, err := s.db.Exec(ctx, db.Stmt(`UPDATE instances SET config = json_set(config, '$."`+key+`"', ?) WHERE name = ?`, value, name))
+	return err
+}
+
+// dropVolatile removes one of the agent's own config keys of an instance.
+func (s *Service) dropVolatile(ctx context.Context, name, key string) error {
+	_, err := s.db.Exec(ctx, db.Stmt(`UPDATE instances SET config = json_remove(config, '$."`+key+`"') WHERE name = ?`, name))
 	return err
 }
 

@@ -69,10 +69,7 @@ func (s *Service) changeMemberState(ctx context.Context, name, addr, action stri
 	if name == s.members.Self() {
 		err = s.evacuateHere(ctx, evacuate)
 	} else {
-		var c *api.Client
-		if c, err = s.peers.Client(addr); err == nil {
-			err = c.CallHeaders(ctx, http.MethodPost, "/internal/instances/evacuation", api.ClusterMemberStatePost{Action: action}, nil, nil)
-		}
+		err = s.postTo(ctx, addr, "/internal/instances/evacuation", api.ClusterMemberStatePost{Action: action})
 	}
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", action, name, err)
@@ -148,7 +145,7 @@ func (s *Service) evacuateOne(ctx context.Context, m *lxc.Manager, row instanceR
 	if err != nil || info.State != lxc.StateRunning {
 		return err
 	}
-	if _, err := s.db.Exec(ctx, db.Stmt(`UPDATE instances SET config = json_set(config, '$."`+keyEvacuated+`"', 'true') WHERE name = ?`, row.name)); err != nil {
+	if err := s.setVolatile(ctx, row.name, keyEvacuated, "true"); err != nil {
 		return err
 	}
 	if err := m.Stop(ctx, row.name, false); err != nil {
@@ -164,8 +161,7 @@ func (s *Service) restoreOne(ctx context.Context, m *lxc.Manager, row instanceRo
 		return err
 	}
 	s.events.Lifecycle("instance-started", source(row.name), nil)
-	_, err := s.db.Exec(ctx, db.Stmt(`UPDATE instances SET config = json_remove(config, '$."`+keyEvacuated+`"') WHERE name = ?`, row.name))
-	return err
+	return s.dropVolatile(ctx, row.name, keyEvacuated)
 }
 
 // memberAddress is a member's cluster address, or a 404 naming it.

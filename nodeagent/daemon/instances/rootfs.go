@@ -75,12 +75,10 @@ func (s *Service) makeRootfs(ctx context.Context, pool, name string) (rootfs str
 // driver, then its row. An instance without one is left alone.
 func (s *Service) dropRootfs(ctx context.Context, name string) error {
 	me := s.members.Self()
-	rows, err := s.db.Query(ctx, `SELECT p.name, p.id FROM storage_volumes v JOIN storage_pools p ON p.id = v.pool_id
-		WHERE v.type = 'container' AND v.name = ? AND v.member_id = (SELECT id FROM members WHERE name = ?)`, name, me)
-	if err != nil || len(rows) == 0 {
+	pool, poolID, found, err := s.rootPool(ctx, name)
+	if err != nil || !found {
 		return err
 	}
-	pool, poolID := db.Str(rows[0][0]), db.I64(rows[0][1])
 	e, ok, err := s.entities.Pool(ctx, pool)
 	if err != nil {
 		return err
@@ -96,6 +94,17 @@ func (s *Service) dropRootfs(ctx context.Context, name string) error {
 	}
 	s.log.Info("root disk deleted", "instance", name, "pool", pool)
 	return s.forgetRootfs(ctx, poolID, name)
+}
+
+// rootPool is the pool (name and id) holding instance name's container volume on this
+// member; found is false when this member holds none.
+func (s *Service) rootPool(ctx context.Context, name string) (pool string, id int64, found bool, err error) {
+	rows, err := s.db.Query(ctx, `SELECT p.name, p.id FROM storage_volumes v JOIN storage_pools p ON p.id = v.pool_id
+		WHERE v.type = 'container' AND v.name = ? AND v.member_id = (SELECT id FROM members WHERE name = ?)`, name, s.members.Self())
+	if err != nil || len(rows) == 0 {
+		return "", 0, false, err
+	}
+	return db.Str(rows[0][0]), db.I64(rows[0][1]), true, nil
 }
 
 // forgetRootfs drops the row of instance name's container volume on this member.

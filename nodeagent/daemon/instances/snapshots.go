@@ -258,15 +258,13 @@ func (s *Service) snapshotter(ctx context.Context, name string) (storage.Snapsho
 // rootDriver is the driver and pool of the pool holding the instance's root disk on this
 // member, with the pool's name.
 func (s *Service) rootDriver(ctx context.Context, name string) (storage.Driver, storage.Pool, string, error) {
-	rows, err := s.db.Query(ctx, `SELECT p.name FROM storage_volumes v JOIN storage_pools p ON p.id = v.pool_id
-		WHERE v.type = 'container' AND v.name = ? AND v.member_id = (SELECT id FROM members WHERE name = ?)`, name, s.members.Self())
+	pool, _, found, err := s.rootPool(ctx, name)
 	if err != nil {
 		return nil, storage.Pool{}, "", err
 	}
-	if len(rows) == 0 {
+	if !found {
 		return nil, storage.Pool{}, "", rest.NotFound("instance %q has no root disk on member %s", name, s.members.Self())
 	}
-	pool := db.Str(rows[0][0])
 	e, ok, err := s.entities.Pool(ctx, pool)
 	if err != nil {
 		return nil, storage.Pool{}, "", err

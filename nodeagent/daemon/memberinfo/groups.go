@@ -235,22 +235,29 @@ func knownMembers(byMember map[string][]string, names []string) error {
 // added keeps the groups it had ("default" included, as LXD's), one removed keeps the others.
 func (s *Service) setMembers(group string, cur, next []string, byMember map[string][]string) []store.Statement {
 	var out []store.Statement
-	gid := `(SELECT id FROM cluster_groups WHERE name = ?)`
 	mid := `(SELECT id FROM members WHERE name = ?)`
+	addRow := func(g, m string) store.Statement {
+		return db.Stmt(`INSERT OR IGNORE INTO cluster_groups_members(group_id, member_id)
+			VALUES((SELECT id FROM cluster_groups WHERE name = ?), `+mid+`)`, g, m)
+	}
 	for _, m := range cur {
-		if !slices.Contains(next, m) {
-			out = append(out, db.Stmt(`DELETE FROM cluster_groups_members WHERE group_id = `+gid+` AND member_id = `+mid, group, m))
-			if left := slices.DeleteFunc(slices.Clone(byMember[m]), func(g string) bool { return g == group }); len(left) > 0 {
-				out = append(out, pinGroups(m, left)...)
-			}
+		if slices.Contains(next, m) {
+			continue
+		}
+		if left := slices.DeleteFunc(slices.Clone(byMember[m]), func(g string) bool { return g == group }); len(left) > 0 {
+			out = append(out, pinGroups(m, left)...)
+		} else {
+			out = append(out, db.Stmt(`DELETE FROM cluster_groups_members WHERE member_id = `+mid+`
+				AND group_id = (SELECT id FROM cluster_groups WHERE name = ?)`, m, group))
 		}
 	}
 	for _, m := range next {
-		if !slices.Contains(cur, m) {
-			out = append(out, db.Stmt(`INSERT OR IGNORE INTO cluster_groups_members(group_id, member_id) VALUES(`+gid+`, `+mid+`)`, group, m))
-			if slices.Contains(byMember[m], defaultGroup) { // stays in default, as LXD's members
-				out = append(out, db.Stmt(`INSERT OR IGNORE INTO cluster_groups_members(group_id, member_id) VALUES(`+gid+`, `+mid+`)`, defaultGroup, m))
-			}
+		if slices.Contains(cur, m) {
+			continue
+		}
+		out = append(out, addRow(group, m))
+		if slices.Contains(byMember[m], defaultGroup) { // stays in default, as LXD's members
+			out = append(out, addRow(defaultGroup, m))
 		}
 	}
 	return out
