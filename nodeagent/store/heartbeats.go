@@ -121,6 +121,13 @@ func (t *raftTimers) refreshVoter(id raft.ServerID) {
 	_ = t.applyLocked() // both forms were valid when configured
 }
 
+// votes reports whether this member votes in its latest raft configuration.
+func (t *raftTimers) votes() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.voter
+}
+
 // running are the timeouts raft should run with now.
 func (t *raftTimers) running() (heartbeat, election time.Duration) {
 	stretch := time.Duration(1)

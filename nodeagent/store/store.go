@@ -99,6 +99,7 @@ type Store struct {
 	reads   *Rounds      // leadership-confirming rounds shared by concurrent ReadIndex calls
 	timers  *raftTimers  // the reloadable timeouts: stretched while leading (heartbeats.go)
 	contact contactWatch // notices a silent leader at the heartbeat timeout (heartbeats.go)
+	gone    goneWatch    // stands at once when the leader's process is gone (leadergone.go)
 	broken  fault        // first local storage failure (broken.go)
 
 	closeOnce sync.Once
@@ -216,7 +217,7 @@ func open(cfg Config) (*Store, error) {
 const logCacheEntries = 32
 
 func (s *Store) startRaft(hlog hclog.Logger) error {
-	layer := advertisedLayer{StreamLayer: s.cfg.Stream, addr: advertisedAddr(s.cfg.Address)}
+	layer := watchedLayer{StreamLayer: advertisedLayer{StreamLayer: s.cfg.Stream, addr: advertisedAddr(s.cfg.Address)}, ended: s.connectionEnded}
 	s.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: layer, MaxPool: 3, Timeout: 10 * time.Second, Logger: hlog.Named("transport"),
 	})

@@ -1,0 +1,176 @@
+package store
+
+import (
+	"errors"
+	"io"
+	"net"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// A leader whose process ends (kill -9, a crash, the OOM killer, a host that stops its
+// processes on the way down) has its kernel close its connections: the followers read EOF
+// (or a reset) on the connections the leader had opened to them. Raft waits for the
+// heartbeat timeout all the same, and cannot be told to stand sooner: its follower check
+// needs the leader silent for its heartbeat timeout, which may not go below the leader
+// lease (not reloadable). So the heartbeat timeout bounded failover, and the heartbeats
+// it needs (a leader must reach a quorum within its lease) were most of an idle member's
+// CPU (issue 19).
+//
+// The leader-gone watch closes that gap for the failures that announce themselves: when
+// a connection from the leader ends, a voting follower dials the leader's raft address
+// (the same TLS and fence handshake raft uses). Refused, reset or cut off during the
+// handshake, the leader's process is gone: the follower hands its own raft a TimeoutNow,
+// the RPC a leader sends in a leadership transfer, and raft stands at once; the vote
+// request it sends carries the transfer flag, so the other voters vote even though they
+// still name the old leader. Voters step in turn (goneStep by rank among the voters left),
+// and one that hears a leader meanwhile stands down, so two never split the vote. A dial
+// that connects (the leader just recycled a connection) or that times out (a host that
+// vanished without closing anything: a power cut, a partition) changes nothing: the
+// heartbeat timeout and the contact watch (heartbeats.go) handle those, as before.
+
+// goneStep is how long each voter waits after the one ranked before it.
+const goneStep = 50 * time.Millisecond
+
+// goneWatch is one member's leader-gone watch.
+type goneWatch struct {
+	probing atomic.Bool // one probe at a time
+	probes  atomic.Uint64
+	stands  atomic.Uint64 // TimeoutNows handed to raft: tested
+}
+
+// watchedLayer reports the end of every connection raft accepted (one the leader opened).
+type watchedLayer struct {
+	raft.StreamLayer
+	ended func()
+}
+
+// Accept implements net.Listener.
+func (l watchedLayer) Accept() (net.Conn, error) {
+	c, err := l.StreamLayer.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &watchedConn{Conn: c, ended: l.ended}, nil
+}
+
+// watchedConn calls ended once when a read finds the connection closed by the other side.
+type watchedConn struct {
+	net.Conn
+	once  sync.Once
+	ended func()
+}
+
+// Read implements net.Conn.
+func (c *watchedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if err != nil && closedByPeer(err) {
+		c.once.Do(c.ended)
+	}
+	return n, err
+}
+
+// closedByPeer reports a read or dial error that means the other end closed or refused the
+// connection (not a timeout, not this side closing it).
+func closedByPeer(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.EPIPE)
+}
+
+// connectionEnded runs when a connection a leader opened to this member ends: a voting
+// follower probes its leader, once at a time.
+func (s *Store) connectionEnded() {
+	if s.checkOpen() != nil || !s.gone.probing.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer s.gone.probing.Store(false)
+		s.probeLeader()
+	}()
+}
+
+// probeLeader dials the leader this member follows; when the leader's process is gone it
+// waits its turn among the voters and has raft stand for election.
+func (s *Store) probeLeader() {
+	r := s.timers.node()
+	if r == nil || r.State() != raft.Follower || !s.timers.votes() {
+		return
+	}
+	addr, id := r.LeaderWithID()
+	if addr == "" {
+		return
+	}
+	asked := time.Now()
+	s.gone.probes.Add(1)
+	hb, _ := s.timers.configured()
+	c, err := s.cfg.Stream.Dial(addr, max(hb/4, 50*time.Millisecond))
+	if err == nil {
+		c.Close()
+		return // the leader is there: it recycled a connection
+	}
+	if !closedByPeer(err) {
+		return // a timeout says nothing: the heartbeat timeout decides
+	}
+	f := r.GetConfiguration()
+	if f.Error() != nil {
+		return
+	}
+	rank := goneRank(raft.ServerID(s.cfg.ID), id, f.Configuration())
+	if rank < 0 {
+		return
+	}
+	select {
+	case <-time.After(time.Duration(rank) * goneStep):
+	case <-s.closed:
+		return
+	}
+	if _, now := r.LeaderWithID(); now != id || r.State() != raft.Follower || r.LastContact().After(asked) {
+		return // a voter ranked before this one won, or the leader came back
+	}
+	s.log.Warn("the leader's process is gone (its connection closed, its port refuses): standing for election now",
+		"leader", string(id), "address", string(addr), "dial", err)
+	if s.ballot.standNow() == nil {
+		s.gone.stands.Add(1)
+	}
+}
+
+// goneRank is self's place among the voters of conf other than the gone leader, by ID;
+// -1 when self does not vote.
+func goneRank(self, leader raft.ServerID, conf raft.Configuration) int {
+	var voters []string
+	for _, sv := range conf.Servers {
+		if sv.Suffrage == raft.Voter && sv.ID != leader {
+			voters = append(voters, string(sv.ID))
+		}
+	}
+	slices.Sort(voters)
+	return slices.Index(voters, string(self))
+}
+
+// standNow hands raft a TimeoutNow, as a leader transferring leadership would send: raft
+// becomes a candidate at once, and its vote requests ask the others to vote although they
+// still have a leader.
+func (t *ballotTransport) standNow() error {
+	if err := t.broken(); err != nil {
+		return err // a broken member does not stand (broken.go)
+	}
+	resp := make(chan raft.RPCResponse, 1)
+	rpc := raft.RPC{Command: &raft.TimeoutNowRequest{RPCHeader: raft.RPCHeader{ProtocolVersion: raft.ProtocolVersionMax}}, RespChan: resp}
+	select {
+	case t.rpcs <- rpc:
+	case <-t.stop:
+		return ErrClosed
+	}
+	select {
+	case r := <-resp:
+		return r.Error
+	case <-t.stop:
+		return ErrClosed
+	}
+}
