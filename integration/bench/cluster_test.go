@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -9,6 +10,7 @@ import (
 // clusterFigures are the samples of one tool's cluster benchmarks.
 type clusterFigures struct {
 	form, failover, online, list []time.Duration
+	frozen                       []time.Duration // leader frozen (SIGSTOP) → a survivor names a new one
 }
 
 // cluster measures 3-member formation from preseeds, leader kill → a survivor answers with
@@ -56,6 +58,8 @@ func (s *suite) clusterRows(orch, lxd clusterFigures, lxdErr error) {
 		Orch: Summarise("s", Seconds(orch.form)), Peers: []Peer{peer(lxd.form, false)}})
 	s.rep.Add(&Row{Section: "Cluster", Measure: "kill -9 leader → a survivor answers with a new leader",
 		Orch: Summarise("s", Seconds(orch.failover)), Peers: []Peer{peer(lxd.failover, false)}}).Below(1.5)
+	s.rep.Add(&Row{Section: "Cluster", Measure: "leader frozen (SIGSTOP: silent, like a power cut or a partition) → a survivor answers with a new leader",
+		Orch: Summarise("s", Seconds(orch.frozen)), Peers: []Peer{peer(lxd.frozen, false)}}).Below(1.5)
 	s.rep.Add(&Row{Section: "Cluster", Measure: "OFFLINE member restarted → ONLINE (daemon start included)",
 		Orch: Summarise("s", Seconds(orch.online)), Peers: []Peer{peer(lxd.online, false)}}).Below(2)
 	s.rep.Add(&Row{Section: "Cluster", Measure: "`cluster list` CLI on a follower (process start included)",
@@ -131,21 +135,11 @@ func (f *clusterFigures) failoverAndBack(d daemons, p *procs) error {
 	via := (li + 1) % 3
 	start := time.Now()
 	p.kill(li)
-	if _, err := waitFor(30*time.Second, "a new leader", func() error {
-		ms, err := listVia(d, via, 2*time.Second)
-		if err != nil {
-			return err
-		}
-		for _, m := range ms {
-			if m.leader() && m.Name != name(li) {
-				return nil
-			}
-		}
-		return fmt.Errorf("leaders in %+v: %w", ms, errCondition)
-	}); err != nil {
+	took, err := newLeaderVia(d, li, via, start)
+	if err != nil {
 		return err
 	}
-	f.failover = append(f.failover, time.Since(start))
+	f.failover = append(f.failover, took)
 	if _, err := waitFor(90*time.Second, name(li)+" OFFLINE", memberStatus(d, via, name(li), false)); err != nil {
 		return err
 	}
@@ -157,7 +151,47 @@ func (f *clusterFigures) failoverAndBack(d daemons, p *procs) error {
 		return err
 	}
 	f.online = append(f.online, time.Since(start))
+	return f.frozenLeader(d, p)
+}
+
+// frozenLeader stops the leader with SIGSTOP (its connections stay open and silent, as
+// with a host lost to a power cut or a partition: no kill -9 shortcut), times until a
+// survivor answers naming another leader, and lets the frozen one go on.
+func (f *clusterFigures) frozenLeader(d daemons, p *procs) error {
+	li, err := leaderIndex(d)
+	if err != nil {
+		return err
+	}
+	pid := p.pid(li)
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		return fmt.Errorf("freezing %s: %w", name(li), err)
+	}
+	defer syscall.Kill(pid, syscall.SIGCONT)
+	start := time.Now()
+	took, err := newLeaderVia(d, li, (li+1)%3, start)
+	if err != nil {
+		return err
+	}
+	f.frozen = append(f.frozen, took)
 	return nil
+}
+
+// newLeaderVia waits until member via answers naming a leader other than member old, and
+// returns the time since start.
+func newLeaderVia(d daemons, old, via int, start time.Time) (time.Duration, error) {
+	_, err := waitFor(30*time.Second, "a new leader", func() error {
+		ms, err := listVia(d, via, 2*time.Second)
+		if err != nil {
+			return err
+		}
+		for _, m := range ms {
+			if m.leader() && m.Name != name(old) {
+				return nil
+			}
+		}
+		return fmt.Errorf("leaders in %+v: %w", ms, errCondition)
+	})
+	return time.Since(start), err
 }
 
 // memberStatus is a wait condition: member n is ONLINE (or not), as seen through via.

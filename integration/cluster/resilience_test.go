@@ -1,8 +1,10 @@
 package cluster
 
 import (
+	"context"
 	"fmt"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -175,4 +177,31 @@ func TestLoweredThresholdTakesEffectAtOnce(t *testing.T) {
 	if took := time.Since(lowered); took > time.Second {
 		t.Errorf("every member ONLINE %v after lowering the threshold below their heartbeats' age; want a round at once (< 1 s)", took.Round(time.Millisecond))
 	}
+}
+
+// TestFrozenLeaderReadsGoOn freezes the leader (SIGSTOP: its connections stay open and
+// silent, as with a power cut or a partition) and reads through a follower at once: the
+// read, sent to the frozen leader, is asked again of the new one when the follower learns
+// of the election, instead of waiting for an answer that never comes.
+func TestFrozenLeaderReadsGoOn(t *testing.T) {
+	ms := agenttest.FormCluster(t, 3)
+	waitAllOnline(t, ms[0], 3, 10*time.Second)
+	old := agenttest.LeaderOf(t, ms)
+	f := otherThanAll(ms, old)[0]
+	waitWrite(t, old, "user.frozen", "before", 10*time.Second)
+	if err := syscall.Kill(old.PID(), syscall.SIGSTOP); err != nil {
+		t.Fatalf("%s: SIGSTOP: %v", old.Name, err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(old.PID(), syscall.SIGCONT) })
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	start := time.Now()
+	s, _, err := f.Client().Server(ctx)
+	if err != nil {
+		t.Fatalf("GET /1.0 on %s with the leader %s frozen: %v (after %v)", f.Name, old.Name, err, time.Since(start).Round(time.Millisecond))
+	}
+	if got := s.Config["user.frozen"]; got != "before" {
+		t.Errorf("%s read user.frozen = %q, want %q", f.Name, got, "before")
+	}
+	t.Logf("%s answered %v after %s froze", f.Name, time.Since(start).Round(time.Millisecond), old.Name)
 }

@@ -132,3 +132,45 @@ func (l *leadership) close() {
 	}
 	l.subs = nil
 }
+
+// leaderMoves is closed and replaced whenever the leader this member knows changes (to
+// another member, or to none when an election starts): see LeaderMoved.
+type leaderMoves struct {
+	mu  sync.Mutex
+	ch  chan struct{}
+	obs *raft.Observer
+}
+
+// LeaderMoved returns a channel closed at the next change of the leader this member knows:
+// a request waiting on a leader that stopped answering (frozen, cut off) can be asked again
+// of the next one instead of waiting for its own timeout.
+func (s *Store) LeaderMoved() <-chan struct{} {
+	s.moves.mu.Lock()
+	defer s.moves.mu.Unlock()
+	return s.moves.ch
+}
+
+// watchLeaderMoves follows raft's leader observations until the store closes.
+func (s *Store) watchLeaderMoves() {
+	obs := make(chan raft.Observation, 4)
+	s.moves.ch = make(chan struct{})
+	s.moves.obs = raft.NewObserver(obs, false, func(o *raft.Observation) bool {
+		_, ok := o.Data.(raft.LeaderObservation)
+		return ok
+	})
+	s.raft.RegisterObserver(s.moves.obs)
+	go func() {
+		for {
+			select {
+			case <-obs: // a dropped observation is covered by the next one's close
+				s.moves.mu.Lock()
+				close(s.moves.ch)
+				s.moves.ch = make(chan struct{})
+				s.moves.mu.Unlock()
+			case <-s.closed:
+				s.raft.DeregisterObserver(s.moves.obs)
+				return
+			}
+		}
+	}()
+}

@@ -100,6 +100,7 @@ type Store struct {
 	timers  *raftTimers  // the reloadable timeouts: stretched while leading (heartbeats.go)
 	contact contactWatch // notices a silent leader at the heartbeat timeout (heartbeats.go)
 	gone    goneWatch    // stands at once when the leader's process is gone (leadergone.go)
+	moves   leaderMoves  // LeaderMoved (leadership.go)
 	broken  fault        // first local storage failure (broken.go)
 
 	closeOnce sync.Once
@@ -247,6 +248,7 @@ func (s *Store) startRaft(hlog hclog.Logger) error {
 	s.timers.attach(r)
 	s.timers.refreshVoter(raft.ServerID(s.cfg.ID))
 	s.lead = newLeadership(r, notify, s.onLeadership)
+	s.watchLeaderMoves()
 	s.batch = newBatcher(r, s.cfg.maxInflight, s.mapRaftErr, s.SpreadCommit)
 	return nil
 }

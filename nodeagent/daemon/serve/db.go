@@ -37,8 +37,15 @@ func (s *Server) Exec(ctx context.Context, stmts ...store.Statement) ([]store.Re
 	}
 	var out []store.Result
 	err = s.toLeaderWaiting(ctx, "/internal/db/exec", ExecRequest{Request: stmts}, nil, &out)
+	if errors.Is(err, errBecameLeader) {
+		return st.Exec(ctx, store.Request(stmts))
+	}
 	return out, err
 }
+
+// errBecameLeader is toLeaderWaiting's answer when this member became the leader while it
+// waited (nothing was applied elsewhere): the caller does the work itself.
+var errBecameLeader = errors.New("this member became the database leader")
 
 // electionWait bounds how long a database request from this member waits out a leader
 // election (no leader known, or the one it knew stepped down): elections take well under
@@ -52,6 +59,9 @@ const electionWait = 2 * time.Second
 func (s *Server) toLeaderWaiting(ctx context.Context, path string, body any, extra http.Header, out any) error {
 	deadline := time.Now().Add(electionWait)
 	for pause := 20 * time.Millisecond; ; pause = min(2*pause, 250*time.Millisecond) {
+		if st := s.Members.Store(); st != nil && st.IsLeader() {
+			return errBecameLeader // this member won the election it was waiting out
+		}
 		err := s.toLeaderHops(ctx, path, body, extra, out, 1)
 		if err == nil || !KnownNotApplied(err) || !unavailable(err) || s.Members.CutOff() != nil || time.Now().Add(pause).After(deadline) {
 			return err
@@ -150,11 +160,60 @@ func (s *Server) toLeaderHops(ctx context.Context, path string, body any, extra 
 	if len(addrs) == 0 {
 		return s.noLeader(addrs, rest.NotApplied(rest.Unavailable("no database leader known")))
 	}
-	err := s.postFirst(ctx, addrs, path, body, extra, out, hops)
-	if err != nil && KnownNotApplied(err) {
+	actx, done := s.untilLeaderMoves(ctx, path)
+	err := s.postFirst(actx, addrs, path, body, extra, out, hops)
+	moved := errors.Is(context.Cause(actx), errLeaderMoved)
+	done()
+	switch {
+	case err != nil && moved && ctx.Err() == nil && isRead(path):
+		return rest.NotApplied(rest.Unavailable("%s: the database leader changed while %s answered: ask the next one", s.Members.Name(), strings.Join(addrs, ", ")))
+	case err != nil && moved && ctx.Err() == nil:
+		return rest.Unavailable("%s: the database leader changed and %s did not answer within %v (the request may or may not have been applied)",
+			s.Members.Name(), strings.Join(addrs, ", "), movedWriteGrace)
+	case err != nil && KnownNotApplied(err):
 		return s.noLeader(addrs, err)
 	}
 	return err
+}
+
+// errLeaderMoved ends a request to the leader once this member knows of another one.
+var errLeaderMoved = errors.New("the database leader changed")
+
+// movedWriteGrace is how long a write forwarded to a leader may still take once this
+// member knows of a change of leader: a leader that lost its office answers by then (it
+// steps down within its lease); one that does not is frozen or cut off, and the write's
+// outcome is unknown.
+const movedWriteGrace = 2 * time.Second
+
+// untilLeaderMoves returns ctx, ended as well (cause errLeaderMoved) when the leader this
+// member knows changes while the request waits: a read at once (it is asked again of the
+// next leader: a frozen or cut-off leader never answers), a write movedWriteGrace later.
+// done releases it.
+func (s *Server) untilLeaderMoves(ctx context.Context, path string) (context.Context, func()) {
+	st := s.Members.Store()
+	if st == nil {
+		return ctx, func() {}
+	}
+	moved := st.LeaderMoved()
+	actx, cancel := context.WithCancelCause(ctx)
+	go func() {
+		select {
+		case <-moved:
+		case <-actx.Done():
+			return
+		}
+		if !isRead(path) {
+			t := time.NewTimer(movedWriteGrace)
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-actx.Done():
+				return
+			}
+		}
+		cancel(errLeaderMoved)
+	}()
+	return actx, func() { cancel(nil) }
 }
 
 // noLeader explains a request that found no leader: when this member knows of none

@@ -101,6 +101,9 @@ func (s *Server) Query(ctx context.Context, sql string, args ...any) (db.Rows, e
 	if errors.Is(err, errNoReplica) {
 		var rows db.Rows
 		err = s.toLeaderWaiting(ctx, QueryPath, queryRequest{SQL: sql, Args: args}, nil, &rows)
+		if errors.Is(err, errBecameLeader) {
+			return s.Query(ctx, sql, args...)
+		}
 		return normaliseRows(rows), err
 	}
 	if err != nil {
@@ -191,6 +194,9 @@ func (s *Server) askLeaderIndex(ctx context.Context) (uint64, error) {
 	}
 	var ans readIndexAnswer
 	err := s.toLeaderWaiting(ctx, ReadIndexPath, req, extra, &ans)
+	if st := s.Members.Store(); st != nil && errors.Is(err, errBecameLeader) {
+		return st.ReadIndex(ctx)
+	}
 	if isNotFound(err) {
 		return 0, errNoReplica // a leader of an older version: it answers the query itself
 	}
