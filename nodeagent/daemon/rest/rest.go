@@ -8,6 +8,7 @@
 package rest
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -98,9 +99,46 @@ func WriteBody(w http.ResponseWriter, body []byte, etag string) error {
 	return err
 }
 
+// maxBody is how much of a JSON request body is read; a longer one fails to decode.
+const maxBody = 16 << 20
+
 // DecodeBody reads a JSON request body into v, rejecting unknown fields.
 func DecodeBody(r *http.Request, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, 16<<20))
+	data, err := ReadBody(r)
+	if err != nil {
+		return err
+	}
+	return DecodeJSON(data, v)
+}
+
+// ReadBody reads a request body (up to 16 MiB: DecodeJSON then finds the document cut
+// short), for a handler that looks at the bytes before DecodeJSON.
+func ReadBody(r *http.Request) ([]byte, error) {
+	size := 512
+	if r.ContentLength > 0 && r.ContentLength < maxBody {
+		size = int(r.ContentLength) + 1 // room for the read that finds the end
+	}
+	data := make([]byte, 0, size)
+	body := io.LimitReader(r.Body, maxBody)
+	for {
+		if len(data) == cap(data) {
+			data = append(data, 0)[:len(data)]
+		}
+		n, err := body.Read(data[len(data):cap(data)])
+		data = data[:len(data)+n]
+		if err == io.EOF {
+			return data, nil
+		}
+		if err != nil {
+			return nil, api.Errorf(http.StatusBadRequest, "request body: %v", err)
+		}
+	}
+}
+
+// DecodeJSON decodes a request body read by ReadBody into v, rejecting unknown fields and
+// anything after the document.
+func DecodeJSON(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return api.Errorf(http.StatusBadRequest, "request body: %v", err)

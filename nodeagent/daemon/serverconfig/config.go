@@ -164,12 +164,11 @@ const maxPutRetries = 8
 // queueing on a lock. A PUT without If-Match is guarded by the version it read (and
 // retried when that went stale), so that it replaces the configuration as a whole.
 func (s *Service) updateConfig(w http.ResponseWriter, r *http.Request, replace bool) error {
-	var put api.ServerPut
-	if err := rest.DecodeBody(r, &put); err != nil {
+	put, err := decodePut(r)
+	if err != nil {
 		return err
 	}
 	match := r.Header.Get("If-Match")
-	var err error
 	for range maxPutRetries {
 		err = s.applyConfig(r.Context(), put.Config, replace, match)
 		if !errors.Is(err, errPutRaced) {
