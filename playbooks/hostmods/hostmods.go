@@ -99,6 +99,8 @@ var modules = map[string]playbooks.Module{
 	"postgresql_db":       playbooks.ModuleFunc(postgresqlDBModule),
 	"postgresql_user":     playbooks.ModuleFunc(postgresqlUserModule),
 	"postgresql_privs":    playbooks.ModuleFunc(postgresqlPrivsModule),
+	"lxd_container":       playbooks.ModuleFunc(lxdContainerModule),
+	"lxd_profile":         playbooks.ModuleFunc(lxdProfileModule),
 }
 
 // collections maps a short name to the collection Ansible ships it in, when that is not
@@ -109,7 +111,7 @@ var collections = map[string]string{
 	"selinux": "ansible.posix", "seboolean": "ansible.posix", "synchronize": "ansible.posix", "firewalld": "ansible.posix",
 	"helm": "kubernetes.core", "helm_repository": "kubernetes.core",
 	"pacman": "community.general", "pkgng": "community.general", "openbsd_pkg": "community.general", "zypper": "community.general", "zypper_repository": "community.general",
-	"haproxy":       "community.general",
+	"haproxy": "community.general", "lxd_container": "community.general", "lxd_profile": "community.general",
 	"postgresql_db": "community.postgresql", "postgresql_user": "community.postgresql", "postgresql_privs": "community.postgresql",
 	"mysql_db": "community.mysql", "mysql_user": "community.mysql", "mysql_replication": "community.mysql",
 }
