@@ -284,6 +284,41 @@ func (s *Service) deleteProfile(w http.ResponseWriter, r *http.Request) error {
 	return rest.WriteOK(w, nil, "")
 }
 
+// renameProfile is POST /1.0/profiles/{name} with {"name": NEW}, as LXD's: the default
+// profile keeps its name, and so does a profile instances use (they name their profiles;
+// the check and the rename are one statement, as deleteProfile's).
+func (s *Service) renameProfile(w http.ResponseWriter, r *http.Request) error {
+	name, err := rest.PathName(r)
+	if err != nil {
+		return err
+	}
+	var post struct {
+		Name string `json:"name"`
+	}
+	if err := rest.DecodeBody(r, &post); err != nil {
+		return err
+	}
+	if err := checkProfile(api.Profile{Name: post.Name}); err != nil {
+		return err
+	}
+	if name == "default" {
+		return rest.BadRequest("the default profile cannot be renamed")
+	}
+	_, err = s.db.Exec(r.Context(), store.Statement{
+		SQL: `UPDATE profiles SET name = ? WHERE name = ?
+		      AND NOT EXISTS (SELECT 1 FROM instances WHERE ',' || profiles || ',' LIKE ?)`,
+		Args: []any{post.Name, name, "%," + name + ",%"}, Expect: store.Int64(1)})
+	switch {
+	case rest.IsUnique(err):
+		return rest.Conflict("a profile named %q already exists", post.Name)
+	case rest.IsConflict(err):
+		return s.whyProfileKept(r.Context(), name)
+	case err != nil:
+		return err
+	}
+	return rest.WriteOK(w, nil, "")
+}
+
 // whyProfileKept explains a profile delete that deleted nothing.
 func (s *Service) whyProfileKept(ctx context.Context, name string) error {
 	rows, err := s.db.Query(ctx, `SELECT name FROM instances WHERE ',' || profiles || ',' LIKE ? ORDER BY name`, "%,"+name+",%")
