@@ -1,0 +1,220 @@
+package orchup
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"orch/nodeagent/api"
+)
+
+// lxdSetup declares, with orch's own modules, what the LXD modules' playbooks expect an
+// operator to have: a dir pool, a managed bridge and the busybox image.
+const lxdSetup = `- hosts: host1
+  gather_facts: false
+  tasks:
+    - agent_facts: {}
+      register: agent
+    - storage_pool: {via: host1, fingerprint: "{{ agent.fingerprint }}", name: playpool, driver: dir}
+    - network: {via: host1, fingerprint: "{{ agent.fingerprint }}", name: playbr0, config: {ipv4.address: auto}}
+    - image: {via: host1, fingerprint: "{{ agent.fingerprint }}", alias: busybox, src: "{{ image_src }}"}
+`
+
+// taskResult is one task's result on host1 in `orch play --format json`.
+type taskResult map[string]any
+
+func (r taskResult) changed() bool { return r["changed"] == true }
+func (r taskResult) failed() bool  { return r["failed"] == true }
+
+// actions is the result's actions as strings.
+func (r taskResult) actions() []string {
+	l, _ := r["actions"].([]any)
+	out := []string{}
+	for _, a := range l {
+		out = append(out, fmt.Sprint(a))
+	}
+	return out
+}
+
+// playTask runs one task on host1 through `orch play --format json` (extra orch play
+// arguments after it) and returns its result there.
+func (e *env) playTask(t *testing.T, task string, args ...string) taskResult {
+	t.Helper()
+	pb := filepath.Join(e.dir, "lxd-task.yml")
+	src := "- hosts: host1\n  gather_facts: false\n  tasks:\n    - " + strings.ReplaceAll(strings.TrimSpace(task), "\n", "\n      ") + "\n"
+	if err := os.WriteFile(pb, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := e.orch(append([]string{"play", pb, "--format", "json"}, args...)...)
+	var doc struct {
+		Plays []struct {
+			Tasks []struct {
+				Hosts map[string]taskResult `json:"hosts"`
+			} `json:"tasks"`
+		} `json:"plays"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil || len(doc.Plays) != 1 || len(doc.Plays[0].Tasks) != 1 {
+		t.Fatalf("orch play %s exited %d: %v\n%s\n%s%s", strings.Join(args, " "), r.code, err, src, r.stdout, r.stderr)
+	}
+	return doc.Plays[0].Tasks[0].Hosts["host1"]
+}
+
+// want fails unless the result has the given changed flag and actions, and did not fail.
+func want(t *testing.T, what string, r taskResult, changed bool, actions ...string) {
+	t.Helper()
+	if actions == nil {
+		actions = []string{}
+	}
+	if r.failed() || r.changed() != changed || !reflect.DeepEqual(r.actions(), actions) {
+		t.Fatalf("%s: want changed=%v actions=%v, got %v", what, changed, actions, r)
+	}
+}
+
+// instanceOf reads an instance through orch's own client (`orch list`'s API).
+func instanceOf(t *testing.T, e *env, name string) (api.Instance, bool) {
+	t.Helper()
+	var list []api.Instance
+	mustJSON(t, e, &list, "list", "--format", "json")
+	for _, in := range list {
+		if in.Name == name {
+			return in, true
+		}
+	}
+	return api.Instance{}, false
+}
+
+// TestLXDModules runs operators' community.general.lxd_profile and lxd_container tasks with
+// `orch play` against a 2-member cluster formed by `orch up`: the modules run on host1 over
+// SSH, find no LXD socket there and speak to the agent's (/var/lib/nodeagent/unix.socket)
+// through `nodeagent query`. A profile is created, left alone, updated and, at the end,
+// renamed and deleted; a container is launched on host2 with config, a device and the
+// profile, gets its DHCP address (wait_for_ipv4_addresses), is left alone by a second run
+// and a --check run, gets exactly one config key changed, goes through stop, start,
+// restart, freeze and unfreeze, and is deleted (after a --check that deletes nothing).
+// Errors name the instance; a virtual machine is refused.
+func TestLXDModules(t *testing.T) {
+	needContainers(t)
+	e := newEnv(t, 2)
+	img := busyboxImage(t)
+	e.mustUp()
+	pb := filepath.Join(e.dir, "lxd-setup.yml")
+	if err := os.WriteFile(pb, []byte(lxdSetup), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.orch("play", pb, "-e", "image_src="+img); r.code != 0 {
+		t.Fatalf("setup play exited %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+
+	profile := `community.general.lxd_profile:
+  name: web
+  description: dir root, eth0 on playbr0
+  config: {user.role: %s}
+  devices:
+    root: {path: /, pool: playpool, type: disk}
+    eth0: {name: eth0, network: playbr0, type: nic}`
+	want(t, "profile --check", e.playTask(t, fmt.Sprintf(profile, "web"), "--check"), true, "create")
+	var p api.Profile
+	if r := e.orch("profile", "show", "web", "--format", "json"); r.code == 0 {
+		t.Fatalf("--check created the profile: %s", r.stdout)
+	}
+	want(t, "profile create", e.playTask(t, fmt.Sprintf(profile, "web")), true, "create")
+	want(t, "profile again", e.playTask(t, fmt.Sprintf(profile, "web")), false)
+	want(t, "profile update", e.playTask(t, fmt.Sprintf(profile, "frontend")), true, "apply_profile_configs")
+	mustJSON(t, e, &p, "profile", "show", "web", "--format", "json")
+	if p.Config["user.role"] != "frontend" || p.Devices["eth0"]["network"] != "playbr0" || p.Description != "dir root, eth0 on playbr0" {
+		t.Fatalf("profile after the update: %+v", p)
+	}
+
+	container := `lxd_container:
+  name: c1
+  state: %s
+  target: host2
+  source: {type: image, alias: busybox}
+  profiles: [web]
+  config: {user.owner: alice, user.tier: %s}
+  devices:
+    agent: {type: disk, source: /var/lib/nodeagent, path: /mnt/agent, readonly: true}
+  wait_for_ipv4_addresses: true
+  timeout: 60`
+	c1 := func(state, tier string) string { return fmt.Sprintf(container, state, tier) }
+
+	want(t, "launch --check", e.playTask(t, c1("started", "a"), "--check"), true, "create", "start")
+	if _, ok := instanceOf(t, e, "c1"); ok {
+		t.Fatal("--check created c1")
+	}
+	r := e.playTask(t, c1("started", "a"))
+	want(t, "launch", r, true, "create", "start")
+	addrs, _ := r["addresses"].(map[string]any)
+	if eth0, _ := addrs["eth0"].([]any); r["old_state"] != "absent" || len(eth0) != 1 {
+		t.Fatalf("launch: want old_state absent and one IPv4 address on eth0: %v", r)
+	}
+	in, _ := instanceOf(t, e, "c1")
+	if in.Location != "host2" || in.Status != api.InstanceRunning || in.Config["user.owner"] != "alice" ||
+		in.Devices["agent"]["readonly"] != "true" || !reflect.DeepEqual(in.Profiles, []string{"web"}) {
+		t.Fatalf("c1 after the launch: %+v", in)
+	}
+	want(t, "launch again", e.playTask(t, c1("started", "a")), false)
+	want(t, "launch again --check", e.playTask(t, c1("started", "a"), "--check"), false)
+
+	want(t, "one key changed", e.playTask(t, c1("started", "b")), true, "apply_instance_configs")
+	after, _ := instanceOf(t, e, "c1")
+	if after.Config["user.tier"] != "b" || after.Config["user.owner"] != "alice" || !reflect.DeepEqual(after.Devices, in.Devices) {
+		t.Fatalf("c1 after changing user.tier: %+v (before %+v)", after, in)
+	}
+	for k, v := range in.Config {
+		if k != "user.tier" && after.Config[k] != v {
+			t.Errorf("config %s changed from %q to %q", k, v, after.Config[k])
+		}
+	}
+
+	for _, step := range []struct {
+		state, old string
+		actions    []string
+		status     string
+	}{
+		{"stopped", "started", []string{"stop"}, api.InstanceStopped},
+		{"started", "stopped", []string{"start"}, api.InstanceRunning},
+		{"restarted", "started", []string{"restart"}, api.InstanceRunning},
+		{"frozen", "started", []string{"freeze"}, "Frozen"},
+		{"started", "frozen", []string{"unfreeze"}, api.InstanceRunning},
+	} {
+		r := e.playTask(t, c1(step.state, "b"))
+		want(t, "state "+step.state, r, true, step.actions...)
+		if r["old_state"] != step.old {
+			t.Fatalf("state %s: old_state %v, want %s", step.state, r["old_state"], step.old)
+		}
+		if in, _ := instanceOf(t, e, "c1"); in.Status != step.status {
+			t.Fatalf("after state %s: c1 is %s, want %s", step.state, in.Status, step.status)
+		}
+	}
+
+	bad := e.playTask(t, "lxd_container: {name: c2, source: {type: image, alias: no-such-image}}")
+	if !bad.failed() || !strings.Contains(fmt.Sprint(bad["msg"]), "instance c2: ") {
+		t.Fatalf("a launch from a missing image: %v", bad)
+	}
+	vm := e.playTask(t, "lxd_container: {name: vm1, type: virtual-machine, source: {type: image, alias: busybox}}")
+	if !vm.failed() || !strings.Contains(fmt.Sprint(vm["msg"]), "LXC containers only") {
+		t.Fatalf("a virtual machine: %v", vm)
+	}
+
+	want(t, "delete --check", e.playTask(t, "lxd_container: {name: c1, state: absent}", "--check"), true, "stop", "delete")
+	if _, ok := instanceOf(t, e, "c1"); !ok {
+		t.Fatal("--check deleted c1")
+	}
+	want(t, "delete", e.playTask(t, "lxd_container: {name: c1, state: absent}"), true, "stop", "delete")
+	if _, ok := instanceOf(t, e, "c1"); ok {
+		t.Fatal("c1 still there after state absent")
+	}
+	want(t, "delete again", e.playTask(t, "lxd_container: {name: c1, state: absent}"), false)
+
+	want(t, "profile rename", e.playTask(t, "lxd_profile: {name: web, new_name: web2}"), true, "rename")
+	mustJSON(t, e, &p, "profile", "show", "web2", "--format", "json")
+	want(t, "profile delete", e.playTask(t, "lxd_profile: {name: web2, state: absent}"), true, "delete")
+	if r := e.orch("profile", "show", "web2", "--format", "json"); r.code == 0 {
+		t.Fatalf("web2 still there: %s", r.stdout)
+	}
+}
