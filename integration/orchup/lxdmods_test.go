@@ -3,12 +3,18 @@ package orchup
 import (
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 
+	"orch/modules/image/simplestreams"
 	"orch/nodeagent/api"
 )
 
@@ -216,5 +222,113 @@ func TestLXDModules(t *testing.T) {
 	want(t, "profile delete", e.playTask(t, "lxd_profile: {name: web2, state: absent}"), true, "delete")
 	if r := e.orch("profile", "show", "web2", "--format", "json"); r.code == 0 {
 		t.Fatalf("web2 still there: %s", r.stdout)
+	}
+}
+
+// streamsOnGateway serves the busybox image over simplestreams (alias busybox) on the
+// lab's gateway, where the hosts reach this machine.
+func streamsOnGateway(t *testing.T, e *env, rootfs string) string {
+	t.Helper()
+	dir := t.TempDir()
+	meta := filepath.Join(t.TempDir(), "lxd.tar.xz")
+	if err := simplestreams.WriteMeta(t.Context(), meta, "x86_64", map[string]string{"os": "busybox", "description": "busybox"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := simplestreams.Write(dir, []simplestreams.Entry{{Aliases: []string{"busybox"}, OS: "busybox", Release: "1",
+		Arch: runtime.GOARCH, Version: "20260101_0000", Rootfs: rootfs, Meta: meta}}); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort(e.lab.Gateway(), "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(http.FileServer(http.Dir(dir)))
+	srv.Listener.Close()
+	srv.Listener = l
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// TestLXDThirdPartyPlaybook runs a public playbook written for Ansible and LXD
+// (testdata/lxd-thirdparty, see its README for the source and what is adapted) with
+// `orch play` on a cluster formed by `orch up`: three containers launched from an image
+// server given by URL with the default profile, waited for their IPv4 addresses, then
+// prepared with `lxc exec` (LXD's own client on host1, pointed at the agent's socket). The
+// file the play appends arrives in each container; a second run launches nothing.
+func TestLXDThirdPartyPlaybook(t *testing.T) {
+	needContainers(t)
+	if _, err := exec.LookPath("lxc"); err != nil {
+		t.Skip("lxc (LXD's client) not found: install lxd-client")
+	}
+	e := newEnv(t, 2)
+	img := busyboxImage(t)
+	e.mustUp()
+	setup := filepath.Join(e.dir, "lxd-setup.yml")
+	defaultProfile := `
+    - community.general.lxd_profile:
+        name: default
+        merge_profile: true
+        devices:
+          root: {path: /, pool: playpool, type: disk}
+          eth0: {name: eth0, network: playbr0, type: nic}
+`
+	if err := os.WriteFile(setup, []byte(lxdSetup+defaultProfile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.orch("play", setup, "-e", "image_src="+img); r.code != 0 {
+		t.Fatalf("setup play exited %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	server := streamsOnGateway(t, e, img)
+	if r := e.orch("remote", "add", "streams", server); r.code != 0 {
+		t.Fatalf("orch remote add: %d %s%s", r.code, r.stdout, r.stderr)
+	}
+	lxcConfig := "default-remote: orch\nremotes:\n  orch:\n    addr: unix:///var/lib/nodeagent/unix.socket\n    public: false\n"
+	if out, err := e.lab.Host("host1").Exec(t.Context(), "sh", "-c", "mkdir -p /root/.config/lxc && cat > /root/.config/lxc/config.yml <<'EOF'\n"+lxcConfig+"EOF"); err != nil {
+		t.Fatalf("lxc's config on host1: %v %s", err, out)
+	}
+
+	h1 := e.lab.Host("host1")
+	inv := filepath.Join(e.dir, "thirdparty.ini")
+	if err := os.WriteFile(inv, []byte(fmt.Sprintf("[remote_host]\nhost1 ansible_host=%s ansible_user=root ansible_ssh_private_key_file=%s\n",
+		h1.Addr, e.lab.KeyFile())), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wd, _ := os.Getwd()
+	play := []string{"play", filepath.Join(wd, "testdata/lxd-thirdparty/create-lxcs.yml"),
+		"-e", "remote_server=" + server, "-e", "image_alias=busybox", "-e", "container_user=root",
+		"-e", "ssh_public_key_path=/etc/hostname", "-e", "destination_path=/home/root/.ssh/authorized_keys"}
+	r := e.orchWith(inv, play...)
+	if r.code != 0 {
+		t.Fatalf("the third-party playbook exited %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	t.Logf("first run:\n%s", r.stdout)
+	hostname, err := os.ReadFile("/etc/hostname")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"test1", "test2", "test3"} {
+		in, ok := instanceOf(t, e, name)
+		if !ok || in.Status != api.InstanceRunning || len(in.IPv4) == 0 {
+			t.Fatalf("%s: %+v (listed %v), want Running with an IPv4 address", name, in, ok)
+		}
+		got := e.orch("exec", name, "--", "cat", "/home/root/.ssh/authorized_keys")
+		if got.code != 0 || strings.TrimSpace(got.stdout) != strings.TrimSpace(string(hostname)) {
+			t.Fatalf("%s's authorized_keys: exit %d %q, want %q (%s)", name, got.code, got.stdout, hostname, got.stderr)
+		}
+	}
+	r = e.orchWith(inv, append(play, "--format", "json")...)
+	var doc struct {
+		Plays []struct {
+			Tasks []struct {
+				Hosts map[string]taskResult `json:"hosts"`
+			} `json:"tasks"`
+		} `json:"plays"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil || r.code != 0 || len(doc.Plays) != 1 {
+		t.Fatalf("second run exited %d: %v\n%s%s", r.code, err, r.stdout, r.stderr)
+	}
+	if launch := doc.Plays[0].Tasks[0].Hosts["host1"]; launch.changed() || launch.failed() {
+		t.Fatalf("second run: the launch task changed or failed: %v", launch)
 	}
 }
