@@ -332,3 +332,132 @@ func TestLXDThirdPartyPlaybook(t *testing.T) {
 		t.Fatalf("second run: the launch task changed or failed: %v", launch)
 	}
 }
+
+// lxdCompare is a playbook of lxd_profile and lxd_container tasks that ansible-playbook (with
+// community.general's modules) and orch play both run on host1, each with its own prefix
+// for the names; url is given, since Ansible's default is LXD's socket.
+const lxdCompare = `- hosts: host1
+  gather_facts: false
+  vars:
+    lxd: unix:/var/lib/nodeagent/unix.socket
+    prof: {url: "{{ lxd }}", name: "{{ p }}prof", description: d,
+           devices: {root: {path: /, pool: playpool, type: disk}, eth0: {name: eth0, network: playbr0, type: nic}}}
+    c: {url: "{{ lxd }}", name: "{{ p }}c", source: {type: image, alias: busybox}, profiles: ["{{ p }}prof"],
+        wait_for_ipv4_addresses: true, timeout: 60}
+  tasks:
+    - name: profile create
+      community.general.lxd_profile: '{{ prof | combine({"config": {"user.a": "1"}}) }}'
+    - name: profile again
+      community.general.lxd_profile: '{{ prof | combine({"config": {"user.a": "1"}}) }}'
+    - name: profile update
+      community.general.lxd_profile: '{{ prof | combine({"config": {"user.a": "2"}}) }}'
+    - name: launch
+      community.general.lxd_container: '{{ c | combine({"config": {"user.x": "1", "user.y": "1"}}) }}'
+    - name: launch again
+      community.general.lxd_container: '{{ c | combine({"config": {"user.x": "1"}}) }}'
+    - name: one key
+      community.general.lxd_container: '{{ c | combine({"config": {"user.x": "2"}}) }}'
+    - name: stop
+      community.general.lxd_container: {url: "{{ lxd }}", name: "{{ p }}c", state: stopped}
+    - name: start
+      community.general.lxd_container: {url: "{{ lxd }}", name: "{{ p }}c", state: started}
+    - name: restart
+      community.general.lxd_container: {url: "{{ lxd }}", name: "{{ p }}c", state: restarted}
+    - name: freeze
+      community.general.lxd_container: {url: "{{ lxd }}", name: "{{ p }}c", state: frozen}
+    - name: unfreeze
+      community.general.lxd_container: {url: "{{ lxd }}", name: "{{ p }}c", state: started}
+    - name: freeze again
+      community.general.lxd_container: {url: "{{ lxd }}", name: "{{ p }}c", state: frozen}
+    - name: stop from frozen
+      community.general.lxd_container: {url: "{{ lxd }}", name: "{{ p }}c", state: stopped}
+    - name: delete
+      community.general.lxd_container: {url: "{{ lxd }}", name: "{{ p }}c", state: absent}
+    - name: delete again
+      community.general.lxd_container: {url: "{{ lxd }}", name: "{{ p }}c", state: absent}
+    - name: launch failure
+      community.general.lxd_container: {url: "{{ lxd }}", name: "{{ p }}bad", source: {type: image, alias: no-such-image}}
+      ignore_errors: true
+    - name: profile rename
+      community.general.lxd_profile: {url: "{{ lxd }}", name: "{{ p }}prof", new_name: "{{ p }}prof2"}
+    - name: profile delete
+      community.general.lxd_profile: {url: "{{ lxd }}", name: "{{ p }}prof2", state: absent}
+`
+
+// compared is what is compared of one task's result.
+func compared(r taskResult) string {
+	_, addrs := r["addresses"]
+	return fmt.Sprintf("changed=%v failed=%v actions=%v old_state=%v addresses=%v", r.changed(), r.failed(), r.actions(), r["old_state"], addrs)
+}
+
+// resultLines reads a json callback document (Ansible's or orch's) into "task: compared"
+// lines for host1.
+func resultLines(t *testing.T, out string) []string {
+	t.Helper()
+	var doc struct {
+		Plays []struct {
+			Tasks []struct {
+				Task  struct{ Name string }
+				Hosts map[string]taskResult `json:"hosts"`
+			} `json:"tasks"`
+		} `json:"plays"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || len(doc.Plays) != 1 {
+		t.Fatalf("json output: %v\n%s", err, out)
+	}
+	var lines []string
+	for _, task := range doc.Plays[0].Tasks {
+		lines = append(lines, task.Task.Name+": "+compared(task.Hosts["host1"]))
+	}
+	return lines
+}
+
+// TestLXDModulesAgainstAnsible runs the same lxd_profile/lxd_container playbook with
+// ansible-playbook (community.general's modules, over SSH to host1, speaking to the agent's
+// socket) and with orch play on one cluster: every task's changed, failed, actions,
+// old_state and whether addresses are returned are the same.
+func TestLXDModulesAgainstAnsible(t *testing.T) {
+	needContainers(t)
+	ansible, err := exec.LookPath("ansible-playbook")
+	if err != nil {
+		t.Skip("ansible-playbook not installed (apt-get install ansible): nothing to compare with")
+	}
+	if out, err := exec.Command("ansible-doc", "-l", "community.general").Output(); err != nil || !strings.Contains(string(out), "lxd_container") {
+		t.Skip("community.general's lxd_container is not installed (Debian's ansible package has it)")
+	}
+	e := newEnv(t, 2)
+	img := busyboxImage(t)
+	e.mustUp()
+	pb := filepath.Join(e.dir, "lxd-setup.yml")
+	if err := os.WriteFile(pb, []byte(lxdSetup), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.orch("play", pb, "-e", "image_src="+img); r.code != 0 {
+		t.Fatalf("setup play exited %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	cmp := filepath.Join(e.dir, "lxd-compare.yml")
+	if err := os.WriteFile(cmp, []byte(lxdCompare), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	h := e.lab.Host("host1")
+	inv := filepath.Join(e.dir, "ansible.ini")
+	line := fmt.Sprintf("host1 ansible_host=%s ansible_user=root ansible_ssh_private_key_file=%s ansible_ssh_common_args='-o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes' ansible_python_interpreter=/usr/bin/python3\n",
+		h.Addr, e.lab.KeyFile(), e.lab.KnownHostsFile())
+	if err := os.WriteFile(inv, []byte(line), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(t.Context(), ansible, "-i", inv, cmp, "-e", "p=a")
+	cmd.Env = append(os.Environ(), "ANSIBLE_STDOUT_CALLBACK=json", "ANSIBLE_NOCOLOR=1", "ANSIBLE_RETRY_FILES_ENABLED=0")
+	out, err := cmd.Output()
+	if err != nil && len(out) == 0 {
+		t.Fatalf("ansible-playbook: %v", err)
+	}
+	want := resultLines(t, string(out))
+	r := e.orch("play", cmp, "-e", "p=o", "--format", "json")
+	got := resultLines(t, r.stdout)
+	t.Logf("ansible-playbook:\n%s", strings.Join(want, "\n"))
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("orch play differs from ansible-playbook:\norch:\n%s\nansible:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

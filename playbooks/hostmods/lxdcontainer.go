@@ -542,8 +542,12 @@ func (m *lxdContainer) result(err error) (playbooks.Result, error) {
 	}
 	res := playbooks.Result{Changed: len(m.actions) > 0, Data: data}
 	if err != nil {
+		delete(res.Data, "old_state") // Ansible's fail_json has msg, changed and actions
 		res.Failed = true
 		res.Msg = fmt.Sprintf("instance %s: %s", m.name, strings.TrimPrefix(err.Error(), ErrLXD.Error()+": "))
+		// Returned as an error too, so that the engine takes changed from the actions done
+		// (Ansible's len(actions) > 0), not from the change that failed.
+		return res, fmt.Errorf("instance %s: %w", m.name, err)
 	}
 	return res, nil
 }

@@ -245,6 +245,7 @@ func (m *lxdProfile) result(err error) (playbooks.Result, error) {
 	}
 	res := playbooks.Result{Changed: len(m.actions) > 0, Data: map[string]any{"actions": actions, "old_state": m.oldState}}
 	if err != nil {
+		delete(res.Data, "old_state") // Ansible's fail_json has msg, changed and actions
 		res.Failed = true
 		msg := strings.TrimPrefix(err.Error(), ErrLXD.Error()+": ")
 		if errors.Is(err, ErrProfileRename) {
@@ -252,6 +253,7 @@ func (m *lxdProfile) result(err error) (playbooks.Result, error) {
 		} else {
 			res.Msg = fmt.Sprintf("profile %s: %s", m.name, msg)
 		}
+		return res, fmt.Errorf("profile %s: %w", m.name, err) // changed from the actions done, as lxd_container's
 	}
 	return res, nil
 }

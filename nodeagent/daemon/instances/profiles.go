@@ -2,7 +2,9 @@ package instances
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
 	"net/url"
@@ -172,7 +174,7 @@ func (s *Service) putProfile(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var p api.Profile
-	if err := rest.DecodeBody(r, &p); err != nil {
+	if err := decodeIgnoringUnknown(r, &p); err != nil {
 		return err
 	}
 	if r.Method == http.MethodPatch {
@@ -198,6 +200,16 @@ func (s *Service) putProfile(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return rest.WriteOK(w, nil, "")
+}
+
+// decodeIgnoringUnknown decodes a request body as LXD does, ignoring fields it does not
+// know: Ansible's lxd_profile PUTs the whole answer of its GET (type, status, metadata…)
+// with the profile's fields beside them, which a strict decoding refused.
+func decodeIgnoringUnknown(r *http.Request, v any) error {
+	if err := json.NewDecoder(io.LimitReader(r.Body, 16<<20)).Decode(v); err != nil {
+		return api.Errorf(http.StatusBadRequest, "request body: %v", err)
+	}
+	return nil
 }
 
 // replaceProfile writes p over the profile of its name, in one raft entry.
