@@ -401,12 +401,16 @@ func (m *lxdContainer) needsChange(name string) bool {
 		}
 		return false
 	}
-	if name == "devices" || name == "profiles" {
-		if reflect.ValueOf(old).Len() == 0 && reflect.ValueOf(want).Len() == 0 {
-			return false // {} and null are the same here
-		}
+	if (name == "devices" || name == "profiles") && empty(old) && empty(want) {
+		return false // {} and null are the same here
 	}
 	return !reflect.DeepEqual(old, want)
+}
+
+// empty reports a missing, null or empty section.
+func empty(v any) bool {
+	rv := reflect.ValueOf(v)
+	return !rv.IsValid() || (rv.Kind() == reflect.Map || rv.Kind() == reflect.Slice) && rv.Len() == 0
 }
 
 // differing lists the sections needsChange finds different, sorted.
