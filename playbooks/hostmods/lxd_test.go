@@ -92,7 +92,7 @@ func TestLXDContainerPutBody(t *testing.T) {
 	var body map[string]any
 	_ = json.Unmarshal(b, &body)
 	want := map[string]any{"architecture": "x86_64", "ephemeral": false,
-		"config": map[string]any{"user.a": "2", "user.keep": "k", "volatile.eth0.hwaddr": "00:16:3e:00:00:01", "limits.cpu.allowance": "true"},
+		"config":   map[string]any{"user.a": "2", "user.keep": "k", "volatile.eth0.hwaddr": "00:16:3e:00:00:01", "limits.cpu.allowance": "true"},
 		"devices":  map[string]any{"root": map[string]any{"type": "disk", "path": "/", "pool": "p"}},
 		"profiles": []any{"default", "web"}}
 	if !reflect.DeepEqual(body, want) {
