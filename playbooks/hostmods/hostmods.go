@@ -1,6 +1,7 @@
 // Package hostmods holds Ansible's everyday host modules (apt, package, service, user,
 // lineinfile, stat, get_url, git, cron, ...) and the collection modules third-party
-// playbooks use (synchronize, mysql_*, postgresql_*, firewalld, helm, pacman, ...), run
+// playbooks use (synchronize, mysql_*, postgresql_*, firewalld, helm, pacman,
+// lxd_container, lxd_profile, ...), run
 // through a playbooks.Conn: they know nothing
 // of orch, its inventory or its agent. Each takes Ansible's argument names and defaults,
 // returns Ansible's documented keys, reads the host's state in one command, decides in Go,
