@@ -164,3 +164,24 @@ func TestLXDPrelude(t *testing.T) {
 		}
 	}
 }
+
+// TestLXDContainerDiff: with --diff, the config key that changes shows as Ansible's
+// callback shows the module's before/after dicts.
+func TestLXDContainerDiff(t *testing.T) {
+	tc := &playbooks.TaskContext{Check: true, Diff: true, Args: map[string]any{"name": "c1", "config": map[string]any{"user.a": "2"}}}
+	m, err := lxdContainerArgs(tc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.oldState = "started"
+	_ = json.Unmarshal([]byte(`{"config": {"user.a": "1"}, "status": "Running"}`), &m.old)
+	if err := m.converge(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	res, _ := m.result(nil)
+	for _, want := range []string{"--- before\n+++ after\n", `-            "user.a": "1"`, `+            "user.a": "2"`} {
+		if !strings.Contains(res.Diff, want) {
+			t.Errorf("diff has no %q:\n%s", want, res.Diff)
+		}
+	}
+}

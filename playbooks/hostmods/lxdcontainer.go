@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pmezard/go-difflib/difflib"
+
 	"orch/playbooks"
 )
 
@@ -36,6 +38,7 @@ type lxdContainer struct {
 	actions                   []string
 	addresses                 map[string][]string
 	sawAddresses              bool
+	applied                   map[string]any // the PUT body, when the sections were applied
 }
 
 // lxdContainerModule is community.general.lxd_container: it reads the instance (one
@@ -271,6 +274,7 @@ func (m *lxdContainer) step(ctx context.Context, action string) error {
 		apply = func() error { return m.send(ctx, "POST", m.c.path("/1.0/instances", "target", m.target), body) }
 	case "apply_instance_configs":
 		body := m.putBody()
+		m.applied = body
 		desc = fmt.Sprintf("reconfigure instance %s (%s)", m.name, strings.Join(m.differing(), ", "))
 		apply = func() error { return m.send(ctx, "PUT", m.instancePath(""), body) }
 	case "delete":
@@ -545,6 +549,9 @@ func (m *lxdContainer) result(err error) (playbooks.Result, error) {
 		data["addresses"] = addrs
 	}
 	res := playbooks.Result{Changed: len(m.actions) > 0, Data: data}
+	if m.c.t.Diff {
+		res.Diff = m.diff()
+	}
 	if err != nil {
 		delete(res.Data, "old_state") // Ansible's fail_json has msg, changed and actions
 		res.Failed = true
@@ -554,4 +561,41 @@ func (m *lxdContainer) result(err error) (playbooks.Result, error) {
 		return res, fmt.Errorf("instance %s: %w", m.name, err)
 	}
 	return res, nil
+}
+
+// diff is Ansible's diff of the task: before, the instance's compared sections and its
+// state; after, what was applied (or the sections given) and the state asked; shown as
+// Ansible's callback shows dicts (sorted JSON, four spaces, a unified diff).
+func (m *lxdContainer) diff() string {
+	before := map[string]any{}
+	for _, name := range []string{"architecture", "config", "devices", "ephemeral", "profiles"} {
+		if _, ok := m.old[name]; ok {
+			before[name] = m.oldSection(name)
+		}
+	}
+	after := m.applied
+	if after == nil {
+		after = maps.Clone(m.given)
+		if m.source != nil {
+			after["source"] = m.source
+		}
+	}
+	return jsonDiff(map[string]any{"instance": before, "state": m.oldState}, map[string]any{"instance": after, "state": m.state})
+}
+
+// jsonDiff is the unified diff of two values rendered as Ansible's callback renders dicts.
+func jsonDiff(before, after any) string {
+	render := func(v any) string {
+		b, _ := json.MarshalIndent(v, "", "    ")
+		return string(b) + "\n"
+	}
+	a, b := render(before), render(after)
+	if a == b {
+		return ""
+	}
+	s, err := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{A: splitKeep(a), B: splitKeep(b), FromFile: "before", ToFile: "after", Context: 3})
+	if err != nil {
+		return ""
+	}
+	return s
 }
