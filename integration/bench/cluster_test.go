@@ -156,7 +156,7 @@ func (f *clusterFigures) failoverAndBack(d daemons, p *procs) error {
 
 // frozenLeader stops the leader with SIGSTOP (its connections stay open and silent, as
 // with a host lost to a power cut or a partition: no kill -9 shortcut), times until a
-// survivor answers naming another leader, and lets the frozen one go on.
+// survivor answers naming another leader, and lets the frozen one go on until it follows.
 func (f *clusterFigures) frozenLeader(d daemons, p *procs) error {
 	li, err := leaderIndex(d)
 	if err != nil {
@@ -166,14 +166,22 @@ func (f *clusterFigures) frozenLeader(d daemons, p *procs) error {
 	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 		return fmt.Errorf("freezing %s: %w", name(li), err)
 	}
-	defer syscall.Kill(pid, syscall.SIGCONT)
 	start := time.Now()
 	took, err := newLeaderVia(d, li, (li+1)%3, start)
+	_ = syscall.Kill(pid, syscall.SIGCONT)
 	if err != nil {
 		return err
 	}
 	f.frozen = append(f.frozen, took)
-	return nil
+	// The resumed member steps down and follows again: three voters, one leader.
+	_, err = waitFor(60*time.Second, "three ONLINE voters after the frozen leader resumed", func() error {
+		ms, err := listVia(d, (li+1)%3, 5*time.Second)
+		if err != nil {
+			return err
+		}
+		return threeVoters(ms)
+	})
+	return err
 }
 
 // newLeaderVia waits until member via answers naming a leader other than member old, and

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -180,14 +181,16 @@ func TestLoweredThresholdTakesEffectAtOnce(t *testing.T) {
 }
 
 // TestFrozenLeaderReadsGoOn freezes the leader (SIGSTOP: its connections stay open and
-// silent, as with a power cut or a partition) and reads through a follower at once: the
-// read, sent to the frozen leader, is asked again of the new one when the follower learns
-// of the election, instead of waiting for an answer that never comes.
+// silent, as with a power cut or a partition) and reads through both followers at once:
+// a linearizable read (GET /1.0: a read index asked of the leader) on one, the member
+// list (the leader's to answer: the whole request is proxied) on the other. Both, sent to
+// the frozen leader, are asked again of the new one when the follower learns of the
+// election, instead of waiting for an answer that never comes.
 func TestFrozenLeaderReadsGoOn(t *testing.T) {
 	ms := agenttest.FormCluster(t, 3)
 	waitAllOnline(t, ms[0], 3, 10*time.Second)
 	old := agenttest.LeaderOf(t, ms)
-	f := otherThanAll(ms, old)[0]
+	fs := otherThanAll(ms, old)
 	waitWrite(t, old, "user.frozen", "before", 10*time.Second)
 	if err := syscall.Kill(old.PID(), syscall.SIGSTOP); err != nil {
 		t.Fatalf("%s: SIGSTOP: %v", old.Name, err)
@@ -196,12 +199,37 @@ func TestFrozenLeaderReadsGoOn(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	start := time.Now()
-	s, _, err := f.Client().Server(ctx)
-	if err != nil {
-		t.Fatalf("GET /1.0 on %s with the leader %s frozen: %v (after %v)", f.Name, old.Name, err, time.Since(start).Round(time.Millisecond))
+	errs := make(chan error, 2)
+	go func() {
+		srv, _, err := fs[0].Client().Server(ctx)
+		switch {
+		case err != nil:
+			errs <- fmt.Errorf("GET /1.0 on %s: %w (after %v)", fs[0].Name, err, time.Since(start).Round(time.Millisecond))
+		case srv.Config["user.frozen"] != "before":
+			errs <- fmt.Errorf("%s read user.frozen = %q, want %q", fs[0].Name, srv.Config["user.frozen"], "before")
+		default:
+			t.Logf("GET /1.0 on %s answered %v after %s froze", fs[0].Name, time.Since(start).Round(time.Millisecond), old.Name)
+			errs <- nil
+		}
+	}()
+	go func() {
+		members, err := fs[1].Client().Members(ctx)
+		if err != nil {
+			errs <- fmt.Errorf("GET /1.0/cluster/members on %s: %w (after %v)", fs[1].Name, err, time.Since(start).Round(time.Millisecond))
+			return
+		}
+		for _, m := range members {
+			if m.ServerName == old.Name && slices.Contains(m.Roles, "database-leader") {
+				errs <- fmt.Errorf("%s lists the frozen %s as the leader", fs[1].Name, old.Name)
+				return
+			}
+		}
+		t.Logf("GET /1.0/cluster/members on %s answered %v after %s froze", fs[1].Name, time.Since(start).Round(time.Millisecond), old.Name)
+		errs <- nil
+	}()
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Errorf("with the leader %s frozen: %v", old.Name, err)
+		}
 	}
-	if got := s.Config["user.frozen"]; got != "before" {
-		t.Errorf("%s read user.frozen = %q, want %q", f.Name, got, "before")
-	}
-	t.Logf("%s answered %v after %s froze", f.Name, time.Since(start).Round(time.Millisecond), old.Name)
 }

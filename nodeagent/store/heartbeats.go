@@ -138,8 +138,19 @@ func (t *raftTimers) running() (heartbeat, election time.Duration) {
 		stretch = nonVoterStretch
 	}
 	hb := t.heartbeat * stretch
+	if t.leading {
+		// Raft sends heartbeats every [hb/10, hb/5); the lease needs one from a quorum
+		// within it. The lease is fixed when raft starts, the heartbeat timeout changes
+		// live: a timeout raised past the running lease's reach made the leader step
+		// down every lease for want of contact (leaderReach).
+		hb = max(min(hb, leaderReach*t.lease), t.heartbeat)
+	}
 	return hb, max(t.election, hb)
 }
+
+// leaderReach bounds a leader's stretched heartbeat timeout to this many leases: its
+// heartbeats are then at most 0.8 lease apart.
+const leaderReach = 4
 
 func (t *raftTimers) applyLocked() error {
 	if t.raft == nil {
@@ -186,9 +197,9 @@ func contactCheck(state raft.RaftState, leaderKnown bool, last, now time.Time, p
 // heartbeat timeout plus rank*hb/8, rank being its place among the voters by ID. Voters
 // that noticed the silence at the same moment both won each other's pre-vote (a candidate
 // has no leader), stood in the same term and split the vote: another election timeout
-// (0.4-0.8 s) lost. Raft's own random timers spread them; so do these steps, larger than
-// a pre-vote's round trip (hb/8: 50 ms with the defaults, 75 ms with the WAN timings at
-// 100 ms RTT). The first to doubt is refused by the others while they still hear
+// (0.8-1.6 s with the defaults) lost. Raft's own random timers spread them; so do these
+// steps, larger than a pre-vote's round trip (hb/8: 100 ms with the defaults, as much as
+// the round trip of a 100 ms RTT link). The first to doubt is refused by the others while they still hear
 // nobody's silence (they "have a leader"); the next one, a step later, wins.
 func patience(hb time.Duration, self raft.ServerID, conf raft.Configuration) time.Duration {
 	var voters []string

@@ -58,8 +58,10 @@ func TestLeaderStretchFollowsLeadership(t *testing.T) {
 	c := newCluster(t, 3, func(cfg *Config) {
 		cfg.Timings = testTimings()
 		cfg.Timings.LeaderStretch = 3
+		cfg.Timings.LeaderLease = 190 * time.Millisecond // reaches 4*190 = 760ms: 3hb fits, 6hb does not
 	})
 	hb := testTimings().Heartbeat
+	reach := leaderReach * 190 * time.Millisecond
 	old := c.leader()
 	wait.For(t, 10*time.Second, "stretched on the first leader", func() error { return checkRunningHeartbeat(old.store, 3*hb) })
 	wait.For(t, 10*time.Second, "a leadership transfer", func() error {
@@ -78,17 +80,23 @@ func TestLeaderStretchFollowsLeadership(t *testing.T) {
 		}
 		return nil
 	})
+	// Raised live past what the lease (fixed at start) can reach, the stretch stops at
+	// leaderReach leases: heartbeats 6hb/5 apart would miss the 190ms lease and make the
+	// leader step down every lease.
 	if err := now.store.SetElectionTimings(2*hb, 2*hb); err != nil {
 		t.Fatal(err)
 	}
-	if err := checkRunningHeartbeat(now.store, 6*hb); err != nil {
+	if err := checkRunningHeartbeat(now.store, reach); err != nil {
 		t.Error(err)
 	}
 	if got, el := now.store.ElectionTimings(); got != 2*hb || el != 2*hb {
 		t.Errorf("ElectionTimings = %v, %v; want the configured %v, %v", got, el, 2*hb, 2*hb)
 	}
-	if el := now.store.raft.ReloadableConfig().ElectionTimeout; el != 6*hb {
-		t.Errorf("the leader runs raft with election timeout %v, want %v (raft requires it >= the heartbeat timeout)", el, 6*hb)
+	if el := now.store.raft.ReloadableConfig().ElectionTimeout; el != reach {
+		t.Errorf("the leader runs raft with election timeout %v, want %v (raft requires it >= the heartbeat timeout)", el, reach)
+	}
+	if !now.store.IsLeader() {
+		t.Errorf("%s lost leadership with the raised timeouts", now.id)
 	}
 }
 

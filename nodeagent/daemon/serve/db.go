@@ -160,7 +160,7 @@ func (s *Server) toLeaderHops(ctx context.Context, path string, body any, extra 
 	if len(addrs) == 0 {
 		return s.noLeader(addrs, rest.NotApplied(rest.Unavailable("no database leader known")))
 	}
-	actx, done := s.untilLeaderMoves(ctx, path)
+	actx, done := s.untilLeaderMoves(ctx, isRead(path))
 	err := s.postFirst(actx, addrs, path, body, extra, out, hops)
 	moved := errors.Is(context.Cause(actx), errLeaderMoved)
 	done()
@@ -186,10 +186,10 @@ var errLeaderMoved = errors.New("the database leader changed")
 const movedWriteGrace = 2 * time.Second
 
 // untilLeaderMoves returns ctx, ended as well (cause errLeaderMoved) when the leader this
-// member knows changes while the request waits: a read at once (it is asked again of the
+// member knows changes while the request waits: a read (or a safe method) at once (it is asked again of the
 // next leader: a frozen or cut-off leader never answers), a write movedWriteGrace later.
 // done releases it.
-func (s *Server) untilLeaderMoves(ctx context.Context, path string) (context.Context, func()) {
+func (s *Server) untilLeaderMoves(ctx context.Context, read bool) (context.Context, func()) {
 	st := s.Members.Store()
 	if st == nil {
 		return ctx, func() {}
@@ -202,7 +202,7 @@ func (s *Server) untilLeaderMoves(ctx context.Context, path string) (context.Con
 		case <-actx.Done():
 			return
 		}
-		if !isRead(path) {
+		if !read {
 			t := time.NewTimer(movedWriteGrace)
 			defer t.Stop()
 			select {

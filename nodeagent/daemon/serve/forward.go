@@ -2,11 +2,14 @@ package serve
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
+	"time"
 
 	"orch/nodeagent/api"
 	"orch/nodeagent/daemon/rest"
@@ -38,7 +41,8 @@ func DecodeAnswer(resp *http.Response, out any) error {
 
 // OnLeader runs h on the raft leader: on any other member the whole request is forwarded
 // to the leader over the cluster API (the caller was already authorised here; the leader
-// sees the cluster certificate).
+// sees the cluster certificate). A member that becomes the leader while it waits out an
+// election runs h itself.
 func (s *Server) OnLeader(h rest.HandlerFunc) rest.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		st := s.Members.Store()
@@ -48,12 +52,22 @@ func (s *Server) OnLeader(h rest.HandlerFunc) rest.HandlerFunc {
 		if st.IsLeader() {
 			return h(w, r)
 		}
-		return s.ProxyToLeader(w, r)
+		return s.proxyOrRun(w, r, h)
 	}
 }
 
 // ProxyToLeader forwards the whole request to the leader and copies its answer back.
 func (s *Server) ProxyToLeader(w http.ResponseWriter, r *http.Request) error {
+	return s.proxyOrRun(w, r, nil)
+}
+
+// proxyOrRun forwards the whole request to the leader and copies its answer back. The
+// member that received it from the client waits out an election as toLeaderWaiting does:
+// an answer that certainly changed nothing and says the database is unavailable is asked
+// again until electionWait has passed, a safe request (GET, HEAD) waiting on a leader that
+// went silent is asked again once this member knows of another leader, and when this
+// member became the leader meanwhile it runs h itself (h nil: it answers not leader).
+func (s *Server) proxyOrRun(w http.ResponseWriter, r *http.Request, h rest.HandlerFunc) error {
 	hops, _ := strconv.Atoi(r.Header.Get(hopsHeader))
 	if hops >= maxHops {
 		return rest.NotApplied(rest.Unavailable("no leader reachable (forwarded %d times)", hops))
@@ -68,20 +82,51 @@ func (s *Server) ProxyToLeader(w http.ResponseWriter, r *http.Request) error {
 			hdr.Set(k, v)
 		}
 	}
+	deadline := time.Now().Add(electionWait)
+	for pause := 20 * time.Millisecond; ; pause = min(2*pause, 250*time.Millisecond) {
+		if st := s.Members.Store(); h != nil && st != nil && st.IsLeader() {
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			return h(w, r)
+		}
+		answered, err := s.proxyRound(w, r, body, hdr)
+		if answered || hops > 0 || !KnownNotApplied(err) || !unavailable(err) || s.Members.CutOff() != nil || time.Now().Add(pause).After(deadline) {
+			return err
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-r.Context().Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
+}
+
+// proxyRound tries the leader candidates in turn; answered is false when none took the
+// request and nothing was applied (err says why).
+func (s *Server) proxyRound(w http.ResponseWriter, r *http.Request, body []byte, hdr http.Header) (answered bool, err error) {
+	safe := r.Method == http.MethodGet || r.Method == http.MethodHead
 	var lastErr error = rest.NotApplied(rest.Unavailable("no database leader known"))
 	addrs := s.leaderCandidates()
 	for i, addr := range addrs {
 		c, err := s.peers.client(addr)
 		if err != nil {
-			return err
+			return true, err
 		}
-		resp, err := c.Raw(r.Context(), r.Method, r.URL.RequestURI(), bytes.NewReader(body), hdr)
-		if err != nil && notSent(err) {
+		ctx, done := s.untilLeaderMoves(r.Context(), safe)
+		defer done()
+		resp, err := c.Raw(ctx, r.Method, r.URL.RequestURI(), bytes.NewReader(body), hdr)
+		moved := errors.Is(context.Cause(ctx), errLeaderMoved) && r.Context().Err() == nil
+		switch {
+		case err != nil && notSent(err):
 			lastErr = rest.NotApplied(rest.Unavailable("forwarding to %s: %v", addr, err))
 			continue
-		}
-		if err != nil {
-			return rest.Unavailable("forwarding to %s: %v (the request may or may not have been applied)", addr, err)
+		case err != nil && moved && safe:
+			return false, rest.NotApplied(rest.Unavailable("%s: the database leader changed while %s answered: ask the next one", s.Members.Name(), addr))
+		case err != nil && moved:
+			return true, rest.Unavailable("%s: the database leader changed and %s did not answer within %v (the request may or may not have been applied)", s.Members.Name(), addr, movedWriteGrace)
+		case err != nil:
+			return true, rest.Unavailable("forwarding to %s: %v (the request may or may not have been applied)", addr, err)
 		}
 		defer resp.Body.Close()
 		if resp.StatusCode >= 400 && resp.Header.Get(rest.NotAppliedHeader) != "" && i+1 < len(addrs) {
@@ -95,7 +140,7 @@ func (s *Server) ProxyToLeader(w http.ResponseWriter, r *http.Request) error {
 		}
 		w.WriteHeader(resp.StatusCode)
 		_, err = io.Copy(w, resp.Body)
-		return err
+		return true, err
 	}
-	return s.noLeader(addrs, lastErr)
+	return false, s.noLeader(addrs, lastErr)
 }
