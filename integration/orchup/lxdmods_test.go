@@ -223,6 +223,42 @@ func TestLXDModules(t *testing.T) {
 	if r := e.orch("profile", "show", "web2", "--format", "json"); r.code == 0 {
 		t.Fatalf("web2 still there: %s", r.stdout)
 	}
+	t.Run("https", func(t *testing.T) { lxdOverHTTPS(t, e) })
+}
+
+// lxdOverHTTPS: the modules reach a member over HTTPS with a client certificate made on
+// host1 and get it trusted with trust_password (POST /1.0/certificates), the member's
+// certificate checked against SSL_CERT_FILE (the cluster certificate) as Python's default
+// context checks it; a wrong password fails without showing it.
+func lxdOverHTTPS(t *testing.T, e *env) {
+	if r := e.orch("config", "set", "core.trust_password", "s3cret-pw"); r.code != 0 {
+		t.Fatalf("orch config set core.trust_password: %d %s%s", r.code, r.stdout, r.stderr)
+	}
+	h1 := e.lab.Host("host1")
+	for _, n := range []string{"good", "bad"} {
+		cmd := "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=" + n +
+			" -keyout /root/" + n + ".key -out /root/" + n + ".crt"
+		if out, err := h1.Exec(t.Context(), "sh", "-c", cmd); err != nil {
+			t.Fatalf("%s: %v %s", cmd, err, out)
+		}
+	}
+	task := `lxd_profile:
+  url: https://%s:8443
+  client_cert: /root/%s.crt
+  client_key: /root/%s.key
+  trust_password: %s
+  name: viahttps
+  config: {user.via: https}
+environment: {SSL_CERT_FILE: /var/lib/nodeagent/cluster.crt}`
+	want(t, "profile over https", e.playTask(t, fmt.Sprintf(task, h1.Addr, "good", "good", "s3cret-pw")), true, "create")
+	var p api.Profile
+	mustJSON(t, e, &p, "profile", "show", "viahttps", "--format", "json")
+	want(t, "again, trusted already", e.playTask(t, fmt.Sprintf(task, h1.Addr, "good", "good", "s3cret-pw")), false)
+	bad := e.playTask(t, fmt.Sprintf(task, h1.Addr, "bad", "bad", "wrong-pw"))
+	t.Logf("a wrong trust password: %v", bad["msg"])
+	if msg := fmt.Sprint(bad["msg"]); !bad.failed() || strings.Contains(msg, "wrong-pw") || !strings.Contains(msg, "profile viahttps") {
+		t.Fatalf("a wrong trust password: %v", bad)
+	}
 }
 
 // streamsOnGateway serves the busybox image over simplestreams (alias busybox) on the
