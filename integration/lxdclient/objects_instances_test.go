@@ -130,9 +130,20 @@ func TestInstanceObjectsWithLXC(t *testing.T) {
 		wantAll(t, "lxc profile show p1", c.MustRun("profile", "show", "p1"), "boot.autostart: \"true\"", "name: p1")
 		wantAll(t, "lxc profile show default", c.MustRun("profile", "show", "default"), "/1.0/instances/c1", "/1.0/instances/c2", "pool: default")
 		wantAll(t, "lxc profile list", c.MustRun("profile", "list", "--format", "csv"), "default,", "p1,")
-		c.MustRun("profile", "delete", "p1")
-		if out := c.MustRun("profile", "list", "--format", "csv"); strings.Contains(out, "p1,") {
-			t.Fatalf("p1 still listed:\n%s", out)
+		// rename (POST /1.0/profiles/p1): the config goes along; a used profile, the
+		// default profile and a taken name are refused.
+		c.MustRun("profile", "rename", "p1", "p2")
+		wantAll(t, "lxc profile show p2", c.MustRun("profile", "show", "p2"), "boot.autostart: \"true\"", "name: p2")
+		c.WantFailure([]string{"profile", "rename", "default", "p3"}, "the default profile cannot be renamed")
+		c.WantFailure([]string{"profile", "rename", "p2", "default"}, "already exists")
+		c.MustRun("profile", "create", "used")
+		c.MustRun("profile", "add", "c1", "used")
+		c.WantFailure([]string{"profile", "rename", "used", "p4"}, "used by instance c1")
+		c.MustRun("profile", "remove", "c1", "used")
+		c.MustRun("profile", "delete", "used")
+		c.MustRun("profile", "delete", "p2")
+		if out := c.MustRun("profile", "list", "--format", "csv"); strings.Contains(out, "p1,") || strings.Contains(out, "p2,") {
+			t.Fatalf("p1 or p2 still listed:\n%s", out)
 		}
 	}
 }

@@ -105,9 +105,15 @@ type result struct {
 func (e *env) orch(args ...string) result {
 	e.t.Helper()
 	e.writeInventory()
+	return e.orchWith(e.inv, args...)
+}
+
+// orchWith runs the orch binary with the inventory inv and the env's state and known_hosts.
+func (e *env) orchWith(inv string, args ...string) result {
+	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	full := append([]string{"-i", e.inv, "--known-hosts", e.known}, args...)
+	full := append([]string{"-i", inv, "--known-hosts", e.known}, args...)
 	cmd := exec.CommandContext(ctx, bins.orch, full...)
 	cmd.Env = append(os.Environ(), "ORCH_CONFIG="+e.state)
 	var out, errb bytes.Buffer

@@ -173,8 +173,12 @@ func TestContainerLifecycle(t *testing.T) {
 	if err := m.Delete(c, "c1", false); !errors.Is(err, ErrRunning) {
 		t.Fatalf("delete running without force: %v, want ErrRunning", err)
 	}
+	testFreeze(t, m, "c1")
 	must(t, m.Restart(c, "c1", false))
 	must(t, m.Stop(c, "c1", false))
+	if err := m.Freeze(c, "c1"); !errors.Is(err, ErrNotRunning) {
+		t.Fatalf("freeze a stopped container: %v, want ErrNotRunning", err)
+	}
 	in, err = m.Info(c, "c1")
 	must(t, err)
 	if in.State != StateStopped {
@@ -190,6 +194,21 @@ func TestContainerLifecycle(t *testing.T) {
 	}
 	if _, err := m.Info(c, "c1"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("info after delete: %v, want ErrNotFound", err)
+	}
+}
+
+// testFreeze freezes and thaws a running container, each twice (the second a no-op).
+func testFreeze(t *testing.T, m *Manager, name string) {
+	t.Helper()
+	c := ctx(t)
+	for _, step := range []struct {
+		do   func(context.Context, string) error
+		want State
+	}{{m.Freeze, StateFrozen}, {m.Freeze, StateFrozen}, {m.Unfreeze, StateRunning}, {m.Unfreeze, StateRunning}} {
+		must(t, step.do(c, name))
+		if in, err := m.Info(c, name); err != nil || in.State != step.want {
+			t.Fatalf("state %s (%v), want %s", in.State, err, step.want)
+		}
 	}
 }
 

@@ -120,3 +120,32 @@ func (m *Manager) dropRootfs(name string) error {
 	}
 	return nil
 }
+
+// Freeze freezes a running container's processes (lxc-freeze: its cgroup's freezer);
+// freezing a frozen one is a no-op, a stopped one is refused.
+func (m *Manager) Freeze(ctx context.Context, name string) error {
+	return m.freezer(ctx, name, "lxc-freeze", StateFrozen)
+}
+
+// Unfreeze thaws a frozen container (lxc-unfreeze); a running one is left alone.
+func (m *Manager) Unfreeze(ctx context.Context, name string) error {
+	return m.freezer(ctx, name, "lxc-unfreeze", StateRunning)
+}
+
+// freezer runs tool unless the container is already in state done.
+func (m *Manager) freezer(ctx context.Context, name, tool string, done State) error {
+	st, err := m.state(ctx, name)
+	if err != nil {
+		return err
+	}
+	switch st {
+	case done:
+		return nil
+	case StateStopped:
+		return fmt.Errorf("%s: %w", name, ErrNotRunning)
+	}
+	ctx, cancel := m.withTimeout(ctx)
+	defer cancel()
+	_, err = m.run(ctx, call{tool: tool, name: name, args: m.args(name)})
+	return err
+}

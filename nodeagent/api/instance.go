@@ -174,7 +174,7 @@ type InstancesPost struct {
 
 // InstanceStatePut is the body of PUT /1.0/instances/{name}/state.
 type InstanceStatePut struct {
-	// Action is start, stop or restart.
+	// Action is start, stop, restart, freeze or unfreeze.
 	Action string `json:"action" yaml:"action"`
 	// Force kills instead of a clean shutdown (stop, restart).
 	Force bool `json:"force,omitempty" yaml:"force,omitempty"`

@@ -21,7 +21,7 @@ func TestAgentCommandsAnswerAsTheWholeTree(t *testing.T) {
 		names = append(names, n)
 	}
 	slices.Sort(names)
-	if want := []string{"daemon", "info", "init", "serve-file", "version", "waitready"}; !slices.Equal(names, want) {
+	if want := []string{"daemon", "info", "init", "query", "serve-file", "version", "waitready"}; !slices.Equal(names, want) {
 		t.Fatalf("agent commands %v, want %v", names, want)
 	}
 	dir := t.TempDir()

@@ -45,7 +45,8 @@ type CLI struct {
 }
 
 // AgentCommands are the commands orch runs on every host while it forms or converges a
-// cluster (start, wait, ask, join, lend the binary). Main parses them with a tree of these
+// cluster (start, wait, ask, join, lend the binary), and query, which the playbook modules
+// lxd_container and lxd_profile run on a host for each API request. Main parses them with a tree of these
 // alone (agentCLI): building the whole tree, the verbs included, cost 3 ms of CPU per
 // process against 0.3 ms (kong.New reflects over every command and flag), and `orch up`
 // of 200 hosts starts about 800 such processes, on hosts that may be small.
@@ -56,6 +57,7 @@ type AgentCommands struct {
 	Info      InfoCmd      `cmd:"" help:"Show what this agent is."`
 	Version   VersionCmd   `cmd:"" help:"Print the agent's version."`
 	ServeFile ServeFileCmd `cmd:"" name:"serve-file" hidden:"" help:"Lend a file to other hosts (orch's fan-out of the agent)."`
+	Query     QueryCmd     `cmd:"" help:"Send one raw request to the REST API and print the JSON answer (lxc query's shape)."`
 }
 
 // agentCLI is the tree Main parses AgentCommands with.

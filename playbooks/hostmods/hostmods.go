@@ -1,6 +1,7 @@
 // Package hostmods holds Ansible's everyday host modules (apt, package, service, user,
 // lineinfile, stat, get_url, git, cron, ...) and the collection modules third-party
-// playbooks use (synchronize, mysql_*, postgresql_*, firewalld, helm, pacman, ...), run
+// playbooks use (synchronize, mysql_*, postgresql_*, firewalld, helm, pacman,
+// lxd_container, lxd_profile, ...), run
 // through a playbooks.Conn: they know nothing
 // of orch, its inventory or its agent. Each takes Ansible's argument names and defaults,
 // returns Ansible's documented keys, reads the host's state in one command, decides in Go,
@@ -99,6 +100,8 @@ var modules = map[string]playbooks.Module{
 	"postgresql_db":       playbooks.ModuleFunc(postgresqlDBModule),
 	"postgresql_user":     playbooks.ModuleFunc(postgresqlUserModule),
 	"postgresql_privs":    playbooks.ModuleFunc(postgresqlPrivsModule),
+	"lxd_container":       playbooks.ModuleFunc(lxdContainerModule),
+	"lxd_profile":         playbooks.ModuleFunc(lxdProfileModule),
 }
 
 // collections maps a short name to the collection Ansible ships it in, when that is not
@@ -109,7 +112,7 @@ var collections = map[string]string{
 	"selinux": "ansible.posix", "seboolean": "ansible.posix", "synchronize": "ansible.posix", "firewalld": "ansible.posix",
 	"helm": "kubernetes.core", "helm_repository": "kubernetes.core",
 	"pacman": "community.general", "pkgng": "community.general", "openbsd_pkg": "community.general", "zypper": "community.general", "zypper_repository": "community.general",
-	"haproxy":       "community.general",
+	"haproxy": "community.general", "lxd_container": "community.general", "lxd_profile": "community.general",
 	"postgresql_db": "community.postgresql", "postgresql_user": "community.postgresql", "postgresql_privs": "community.postgresql",
 	"mysql_db": "community.mysql", "mysql_user": "community.mysql", "mysql_replication": "community.mysql",
 }

@@ -22,6 +22,7 @@ type lifecycle struct{ action, prefix string }
 // name is the route's {vol} or {name}, or the request body's "name" for a create.
 var lifecycles = map[string]lifecycle{
 	"POST /1.0/profiles":                                    {"profile-created", "/1.0/profiles/"},
+	"POST /1.0/profiles/{name}":                             {"profile-renamed", "/1.0/profiles/"},
 	"PUT /1.0/profiles/{name}":                              {"profile-updated", "/1.0/profiles/"},
 	"PATCH /1.0/profiles/{name}":                            {"profile-updated", "/1.0/profiles/"},
 	"DELETE /1.0/profiles/{name}":                           {"profile-deleted", "/1.0/profiles/"},

@@ -446,12 +446,15 @@ func statusOf(s lxc.State) string {
 // stateActions are the actions of PUT /1.0/instances/NAME/state: the operation's
 // description and the lifecycle event of each.
 var stateActions = map[string]struct{ desc, event string }{
-	"start":   {"Starting instance", "instance-started"},
-	"stop":    {"Stopping instance", "instance-stopped"},
-	"restart": {"Restarting instance", "instance-restarted"},
+	"start":    {"Starting instance", "instance-started"},
+	"stop":     {"Stopping instance", "instance-stopped"},
+	"restart":  {"Restarting instance", "instance-restarted"},
+	"freeze":   {"Freezing instance", "instance-paused"},
+	"unfreeze": {"Unfreezing instance", "instance-resumed"},
 }
 
-// putInstanceState starts, stops or restarts the instance (on its owner), in an operation.
+// putInstanceState starts, stops, restarts, freezes or unfreezes the instance (on its
+// owner), in an operation.
 func (s *Service) putInstanceState(w http.ResponseWriter, r *http.Request, row instanceRow) error {
 	var put api.InstanceStatePut
 	if err := rest.DecodeBody(r, &put); err != nil {
@@ -459,7 +462,7 @@ func (s *Service) putInstanceState(w http.ResponseWriter, r *http.Request, row i
 	}
 	act, ok := stateActions[put.Action]
 	if !ok {
-		return rest.BadRequest("action %q: start, stop or restart", put.Action)
+		return rest.BadRequest("action %q: start, stop, restart, freeze or unfreeze", put.Action)
 	}
 	if put.Stateful {
 		return rest.BadRequest("stateful %s is not supported (LXC containers here have no checkpoints)", put.Action)
@@ -499,6 +502,10 @@ func (s *Service) changeState(ctx context.Context, m *lxc.Manager, row instanceR
 		err = m.Stop(ctx, name, put.Force)
 	case "restart":
 		err = m.Restart(ctx, name, put.Force)
+	case "freeze":
+		err = m.Freeze(ctx, name)
+	case "unfreeze":
+		err = m.Unfreeze(ctx, name)
 	}
 	if err != nil {
 		return driverError(err)

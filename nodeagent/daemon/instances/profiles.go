@@ -2,7 +2,9 @@ package instances
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
 	"net/url"
@@ -172,7 +174,7 @@ func (s *Service) putProfile(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var p api.Profile
-	if err := rest.DecodeBody(r, &p); err != nil {
+	if err := decodeIgnoringUnknown(r, &p); err != nil {
 		return err
 	}
 	if r.Method == http.MethodPatch {
@@ -198,6 +200,16 @@ func (s *Service) putProfile(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return rest.WriteOK(w, nil, "")
+}
+
+// decodeIgnoringUnknown decodes a request body as LXD does, ignoring fields it does not
+// know: Ansible's lxd_profile PUTs the whole answer of its GET (type, status, metadata…)
+// with the profile's fields beside them, which a strict decoding refused.
+func decodeIgnoringUnknown(r *http.Request, v any) error {
+	if err := json.NewDecoder(io.LimitReader(r.Body, 16<<20)).Decode(v); err != nil {
+		return api.Errorf(http.StatusBadRequest, "request body: %v", err)
+	}
+	return nil
 }
 
 // replaceProfile writes p over the profile of its name, in one raft entry.
@@ -279,6 +291,41 @@ func (s *Service) deleteProfile(w http.ResponseWriter, r *http.Request) error {
 		return s.whyProfileKept(r.Context(), name)
 	}
 	if err != nil {
+		return err
+	}
+	return rest.WriteOK(w, nil, "")
+}
+
+// renameProfile is POST /1.0/profiles/{name} with {"name": NEW}, as LXD's: the default
+// profile keeps its name, and so does a profile instances use (they name their profiles;
+// the check and the rename are one statement, as deleteProfile's).
+func (s *Service) renameProfile(w http.ResponseWriter, r *http.Request) error {
+	name, err := rest.PathName(r)
+	if err != nil {
+		return err
+	}
+	var post struct {
+		Name string `json:"name"`
+	}
+	if err := rest.DecodeBody(r, &post); err != nil {
+		return err
+	}
+	if err := checkProfile(api.Profile{Name: post.Name}); err != nil {
+		return err
+	}
+	if name == "default" {
+		return rest.BadRequest("the default profile cannot be renamed")
+	}
+	_, err = s.db.Exec(r.Context(), store.Statement{
+		SQL: `UPDATE profiles SET name = ? WHERE name = ?
+		      AND NOT EXISTS (SELECT 1 FROM instances WHERE ',' || profiles || ',' LIKE ?)`,
+		Args: []any{post.Name, name, "%," + name + ",%"}, Expect: store.Int64(1)})
+	switch {
+	case rest.IsUnique(err):
+		return rest.Conflict("a profile named %q already exists", post.Name)
+	case rest.IsConflict(err):
+		return s.whyProfileKept(r.Context(), name)
+	case err != nil:
 		return err
 	}
 	return rest.WriteOK(w, nil, "")

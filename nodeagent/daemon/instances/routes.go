@@ -45,6 +45,7 @@ func (s *Service) Routes(m Router) {
 	m.Handle("GET /1.0/profiles", rest.Trusted, s.getProfiles)
 	m.Handle("POST /1.0/profiles", rest.Trusted, s.postProfile)
 	m.Handle("GET /1.0/profiles/{name}", rest.Trusted, s.getProfile)
+	m.Handle("POST /1.0/profiles/{name}", rest.Trusted, s.renameProfile)
 	m.Handle("PUT /1.0/profiles/{name}", rest.Trusted, s.putProfile)
 	m.Handle("PATCH /1.0/profiles/{name}", rest.Trusted, s.putProfile)
 	m.Handle("DELETE /1.0/profiles/{name}", rest.Trusted, s.deleteProfile)
