@@ -21,7 +21,7 @@
 //	                  attempts with their times (failover[-N]-tries.txt); in the api section,
 //	                  CPU profiles of the three daemons under each row's load
 //	                  (api-<row>-<member>.pprof, taken after the row's measured runs)
-//	ORCH_BENCH_IDLE   CPU measurement window (default 25s)
+//	ORCH_BENCH_IDLE   CPU measurement window (default 45s)
 //	ORCH_BENCH_WAN_IDLE idle window of the WAN rows (default 10m)
 //	ORCH_BENCH_HOLD   a file: the large cluster is kept, once formed, while it exists (development)
 package bench

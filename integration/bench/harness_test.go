@@ -61,7 +61,7 @@ type knobs struct {
 
 func readKnobs() knobs {
 	k := knobs{runs: envInt("ORCH_BENCH_RUNS", 3), hosts: envInt("ORCH_BENCH_HOSTS", 30),
-		members: envInt("ORCH_BENCH_MEMBERS", 200), idle: 25 * time.Second}
+		members: envInt("ORCH_BENCH_MEMBERS", 200), idle: 45 * time.Second}
 	if d, err := time.ParseDuration(os.Getenv("ORCH_BENCH_IDLE")); err == nil && d > 0 {
 		k.idle = d
 	}

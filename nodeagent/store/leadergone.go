@@ -24,15 +24,17 @@ import (
 //
 // The leader-gone watch closes that gap for the failures that announce themselves: when
 // a connection from the leader ends, a voting follower dials the leader's raft address
-// (the same TLS and fence handshake raft uses). Refused, reset or cut off during the
-// handshake, the leader's process is gone: the follower hands its own raft a TimeoutNow,
-// the RPC a leader sends in a leadership transfer, and raft stands at once; the vote
-// request it sends carries the transfer flag, so the other voters vote even though they
-// still name the old leader. Voters step in turn (goneStep by rank among the voters left),
-// and one that hears a leader meanwhile stands down, so two never split the vote. A dial
-// that connects (the leader just recycled a connection) or that times out (a host that
-// vanished without closing anything: a power cut, a partition) changes nothing: the
-// heartbeat timeout and the contact watch (heartbeats.go) handle those, as before.
+// (the same TLS and fence handshake raft uses). Refused (nothing listens there: the
+// leader's process is gone), the follower hands its own raft a TimeoutNow, the RPC a
+// leader sends in a leadership transfer, and raft stands at once; the vote request it
+// sends carries the transfer flag, so the other voters vote even though they still name
+// the old leader. Voters step in turn (goneStep by rank among the voters left), and one
+// that hears a leader meanwhile stands down, so two never split the vote. Any other
+// outcome changes nothing — a dial that connects (the leader just recycled a
+// connection), times out (a host that vanished without closing anything: a power cut, a
+// partition) or is reset or cut off during the handshake (a relay in between, a loaded
+// peer) — and the heartbeat timeout and the contact watch (heartbeats.go) decide, as
+// before.
 
 // goneStep is how long each voter waits after the one ranked before it.
 const goneStep = 50 * time.Millisecond
@@ -114,8 +116,12 @@ func (s *Store) probeLeader() {
 		c.Close()
 		return // the leader is there: it recycled a connection
 	}
-	if !closedByPeer(err) {
-		return // a timeout says nothing: the heartbeat timeout decides
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		// A timeout says nothing, and neither does a connection reset or cut off during
+		// the handshake: a relay or a loaded peer does that too (a member reset a probe
+		// while it was a candidate, under a WAN relay, and was deposed for it). Only a
+		// refused connection says that nothing listens: the heartbeat timeout decides.
+		return
 	}
 	f := r.GetConfiguration()
 	if f.Error() != nil {
@@ -133,7 +139,7 @@ func (s *Store) probeLeader() {
 	if _, now := r.LeaderWithID(); now != id || r.State() != raft.Follower || r.LastContact().After(asked) {
 		return // a voter ranked before this one won, or the leader came back
 	}
-	s.log.Warn("the leader's process is gone (its connection closed, its port refuses): standing for election now",
+	s.log.Warn("the leader's process is gone (its connection closed, its port refuses connections): standing for election now",
 		"leader", string(id), "address", string(addr), "dial", err)
 	s.timers.doubt() // raft reads its election timeout as it becomes a candidate
 	if s.ballot.standNow() == nil {
