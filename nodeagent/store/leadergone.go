@@ -32,9 +32,10 @@ import (
 // that hears a leader meanwhile stands down, so two never split the vote. Any other
 // outcome changes nothing — a dial that connects (the leader just recycled a
 // connection), times out (a host that vanished without closing anything: a power cut, a
-// partition) or is reset or cut off during the handshake (a relay in between, a loaded
-// peer) — and the heartbeat timeout and the contact watch (heartbeats.go) decide, as
-// before.
+// partition) or is reset or cut off during the handshake three times in a row (a relay in
+// between, a loaded peer; a dying process resets only the connections it had queued, and
+// the next dial is refused) — and the heartbeat timeout and the contact watch
+// (heartbeats.go) decide, as before.
 
 // goneStep is how long each voter waits after the one ranked before it.
 const goneStep = 50 * time.Millisecond
@@ -110,18 +111,9 @@ func (s *Store) probeLeader() {
 	}
 	asked := time.Now()
 	s.gone.probes.Add(1)
-	hb, _ := s.timers.configured()
-	c, err := s.cfg.Stream.Dial(addr, max(hb/4, 50*time.Millisecond))
-	if err == nil {
-		c.Close()
-		return // the leader is there: it recycled a connection
-	}
+	err := s.dialLeader(addr)
 	if !errors.Is(err, syscall.ECONNREFUSED) {
-		// A timeout says nothing, and neither does a connection reset or cut off during
-		// the handshake: a relay or a loaded peer does that too (a member reset a probe
-		// while it was a candidate, under a WAN relay, and was deposed for it). Only a
-		// refused connection says that nothing listens: the heartbeat timeout decides.
-		return
+		return // it answered, or nothing certain: the heartbeat timeout decides
 	}
 	f := r.GetConfiguration()
 	if f.Error() != nil {
@@ -146,6 +138,42 @@ func (s *Store) probeLeader() {
 		s.gone.stands.Add(1)
 	}
 }
+
+// dialLeader dials the leader's raft address: nil when it answered, an error wrapping
+// ECONNREFUSED when nothing listens there. A connection reset or cut off during the
+// handshake is tried again (probeTries in all, probePause apart): a dying process resets
+// the connections its listener had queued but not accepted, so the next dial is refused,
+// while a relay in between or a loaded peer does that too and then answers. A timeout
+// says nothing and is returned at once.
+func (s *Store) dialLeader(addr raft.ServerAddress) error {
+	hb, _ := s.timers.configured()
+	var err error
+	for try := range probeTries {
+		if try > 0 {
+			select {
+			case <-time.After(probePause):
+			case <-s.closed:
+				return ErrClosed
+			}
+		}
+		var c net.Conn
+		c, err = s.cfg.Stream.Dial(addr, max(hb/4, 50*time.Millisecond))
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if errors.Is(err, syscall.ECONNREFUSED) || !closedByPeer(err) {
+			return err
+		}
+	}
+	return err
+}
+
+// probeTries and probePause: see dialLeader.
+const (
+	probeTries = 3
+	probePause = 20 * time.Millisecond
+)
 
 // goneRank is self's place among the voters of conf other than the gone leader, by ID;
 // -1 when self does not vote.
