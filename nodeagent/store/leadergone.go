@@ -32,10 +32,9 @@ import (
 // that hears a leader meanwhile stands down, so two never split the vote. Any other
 // outcome changes nothing — a dial that connects (the leader just recycled a
 // connection), times out (a host that vanished without closing anything: a power cut, a
-// partition) or is reset or cut off during the handshake probeTries times in a row (a relay in
-// between, a loaded peer; a dying process resets only the connections it had queued, and
-// the next dial is refused) — and the heartbeat timeout and the contact watch
-// (heartbeats.go) decide, as before.
+// partition) or fails otherwise probeTries times in a row (a relay in between, a loaded
+// peer; a dying process fails the dials its listener queued, then refuses) — and the
+// heartbeat timeout and the contact watch (heartbeats.go) decide, as before.
 
 // goneStep is how long each voter waits after the one ranked before it.
 const goneStep = 50 * time.Millisecond
@@ -140,11 +139,11 @@ func (s *Store) probeLeader() {
 }
 
 // dialLeader dials the leader's raft address: nil when it answered, an error wrapping
-// ECONNREFUSED when nothing listens there. A connection reset or cut off during the
-// handshake is tried again (probeTries in all, probePause apart): a dying process resets
-// the connections its listener had queued but not accepted, so the next dial is refused,
-// while a relay in between or a loaded peer does that too and then answers. A timeout
-// says nothing and is returned at once.
+// ECONNREFUSED when nothing listens there. Any other failure is tried again (probeTries in
+// all, probePause apart, until a leader speaks): a dying process keeps its listener, and
+// the dials it queued but never answers, until it is gone (a reset or a handshake timeout;
+// the next dial is refused), while a relay in between or a loaded peer fails a dial too and
+// then answers, and a host lost without a word never refuses.
 func (s *Store) dialLeader(addr raft.ServerAddress) error {
 	hb, _ := s.timers.configured()
 	start := time.Now()
@@ -166,7 +165,7 @@ func (s *Store) dialLeader(addr raft.ServerAddress) error {
 			c.Close()
 			return nil
 		}
-		if errors.Is(err, syscall.ECONNREFUSED) || !closedByPeer(err) {
+		if errors.Is(err, syscall.ECONNREFUSED) {
 			return err
 		}
 	}
