@@ -46,7 +46,7 @@ type raftTimers struct {
 // followerStretch multiplies the heartbeat timeout a voter that hears from its leader runs
 // raft with. raft's follower loop re-arms its timer at a random point in [timeout,
 // 2*timeout) and wakes only to compare the last contact with the timeout: ~0.8 wake-ups a
-// second with 800ms, 15% of an idle follower's, for what the contact watch (a timer
+// second with 800ms, 1.7 with 400ms, 15-25% of an idle follower's, for what the contact watch (a timer
 // pushed back by every AppendEntries, which never fires while the leader speaks) already
 // does. Stretched, raft's check stays as a backstop 10 timeouts out.
 const followerStretch = 10
@@ -246,9 +246,9 @@ func contactCheck(state raft.RaftState, leaderKnown bool, last, now time.Time, p
 // heartbeat timeout plus rank*hb/8, rank being its place among the voters by ID. Voters
 // that noticed the silence at the same moment both won each other's pre-vote (a candidate
 // has no leader), stood in the same term and split the vote: another election timeout
-// (0.8-1.6 s with the defaults) lost. Raft's own random timers spread them; so do these
-// steps, larger than a pre-vote's round trip (hb/8: 100 ms with the defaults, as much as
-// the round trip of a 100 ms RTT link). The first to doubt is refused by the others while they still hear
+// (0.4-0.8 s with the defaults) lost. Raft's own random timers spread them; so do these
+// steps, larger than a pre-vote's round trip (hb/8: 50 ms with the defaults, 75 ms with
+// the WAN timings at 100 ms RTT). The first to doubt is refused by the others while they still hear
 // nobody's silence (they "have a leader"); the next one, a step later, wins.
 func patience(hb time.Duration, self raft.ServerID, conf raft.Configuration) time.Duration {
 	var voters []string
