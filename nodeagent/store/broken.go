@@ -116,9 +116,6 @@ type ballotTransport struct {
 	contacts    *contacts     // followers' latest accepted AppendEntries, by when it was sent (contact.go)
 	appends     atomic.Uint64 // AppendEntries received (heartbeats included): idle cost, tested
 	onContact   func()        // called on every AppendEntries received (heartbeats.go); set before raft starts
-	// onTimeoutNow is called before raft gets a leadership transfer's TimeoutNow; set before
-	// raft starts.
-	onTimeoutNow func()
 	// onConfiguration is called once raft has answered an RPC that may change its
 	// configuration (an AppendEntries carrying a configuration entry, a snapshot); set
 	// before raft starts.
@@ -158,9 +155,6 @@ func (t *ballotTransport) filter(in <-chan raft.RPC) {
 				if err := t.broken(); err != nil {
 					rpc.Respond(&raft.TimeoutNowResponse{}, fmt.Errorf("not taking leadership: %w", err))
 					continue
-				}
-				if t.onTimeoutNow != nil {
-					t.onTimeoutNow() // raft reads its election timeout as it becomes a candidate
 				}
 			}
 			select {

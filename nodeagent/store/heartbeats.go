@@ -3,7 +3,6 @@ package store
 import (
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -35,21 +34,7 @@ type raftTimers struct {
 	// voter is whether this member votes in its latest raft configuration (refreshVoter);
 	// true until known, so that a member never waits longer than configured by mistake.
 	voter bool
-	// hearing is set while this voter hears from a leader (an AppendEntries arrived since
-	// it last doubted one): its raft then runs with followerStretch times the heartbeat
-	// timeout, the contact watch being what notices a silence. Any doubt (the watch
-	// firing, a TimeoutNow, leadership lost, a start) clears it: raft's own timer then
-	// runs at the configured timeout again, as a backstop and for elections.
-	hearing atomic.Bool
 }
-
-// followerStretch multiplies the heartbeat timeout a voter that hears from its leader runs
-// raft with. raft's follower loop re-arms its timer at a random point in [timeout,
-// 2*timeout) and wakes only to compare the last contact with the timeout: ~0.8 wake-ups a
-// second with 800ms, 1.7 with 400ms, 15-25% of an idle follower's, for what the contact watch (a timer
-// pushed back by every AppendEntries, which never fires while the leader speaks) already
-// does. Stretched, raft's check stays as a backstop 10 timeouts out.
-const followerStretch = 10
 
 // nonVoterStretch multiplies the heartbeat timeout a member that does not vote (a stand-by,
 // a spare, a member not yet or no longer in the configuration) runs raft with. Its raft
@@ -109,35 +94,7 @@ func (t *raftTimers) lead(leading bool) {
 		return
 	}
 	t.leading = leading
-	t.hearing.Store(false) // a member that stops leading has no leader to hear yet
-	_ = t.applyLocked()    // both forms were valid when configured
-}
-
-// heard notes an AppendEntries from a leader: a voter that was doubting goes back to
-// raft's stretched timer (the contact watch, just re-armed, notices the next silence).
-// Cheap when nothing changes: it runs on every heartbeat.
-func (t *raftTimers) heard() {
-	if t.hearing.Load() {
-		return
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.leading || t.hearing.Swap(true) {
-		return
-	}
-	_ = t.applyLocked()
-}
-
-// doubt puts raft's own timers back at the configured timeouts before an election may
-// come: the contact watch saw a silence, or a TimeoutNow is about to make raft a
-// candidate (its election timeout is read from the running configuration).
-func (t *raftTimers) doubt() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if !t.hearing.Swap(false) {
-		return
-	}
-	_ = t.applyLocked()
+	_ = t.applyLocked() // both forms were valid when configured
 }
 
 // refreshVoter reads whether member id votes in raft's latest configuration and switches
@@ -179,8 +136,6 @@ func (t *raftTimers) running() (heartbeat, election time.Duration) {
 		stretch = t.stretch
 	case !t.voter:
 		stretch = nonVoterStretch
-	case t.hearing.Load():
-		stretch = followerStretch
 	}
 	hb := t.heartbeat * stretch
 	if t.leading {
@@ -214,11 +169,7 @@ func (t *raftTimers) applyLocked() error {
 func (t *raftTimers) checkNow() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.hearing.Store(false) // raft's timer back at the configured timeout (applyLocked below)
 	if t.raft == nil || t.leading || !t.voter || t.heartbeat-time.Millisecond < t.lease {
-		if t.raft != nil {
-			_ = t.applyLocked()
-		}
 		return // a non-voter never stands for election: nothing to check
 	}
 	rc := t.raft.ReloadableConfig()
@@ -284,7 +235,6 @@ func (s *Store) startContactWatch() {
 func (s *Store) noteContact() {
 	hb, _ := s.timers.configured()
 	s.contact.timer.Reset(hb + time.Millisecond)
-	s.timers.heard()
 }
 
 // contactSilent runs when no AppendEntries arrived for a heartbeat timeout.

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -71,7 +70,7 @@ func TestLeaderStretchFollowsLeadership(t *testing.T) {
 	now := c.leader()
 	wait.For(t, 10*time.Second, "the stretch moving with leadership", func() error {
 		for _, nd := range c.running() {
-			want := followerStretch * hb // a voter hearing its leader
+			want := hb
 			if nd == now {
 				want = 3 * hb
 			}
@@ -103,9 +102,9 @@ func TestLeaderStretchFollowsLeadership(t *testing.T) {
 
 // TestNonVoterRunsStretched: a member that does not vote runs raft with the heartbeat
 // timeout stretched nonVoterStretch times (its follower loop only woke to learn it may not
-// stand), from before it is added (a spare), as a stand-by, and again once demoted; once it
-// votes it runs as the other voters (stretched while it hears the leader, the configured
-// timeout as soon as it doubts).
+// stand), from before it is added (a spare), as a stand-by, and again once demoted; the
+// moment it votes it runs the configured one, so that it notices a dead leader as fast as
+// the other voters.
 func TestNonVoterRunsStretched(t *testing.T) {
 	c := newCluster(t, 2, func(cfg *Config) { cfg.Timings = testTimings() })
 	hb := testTimings().Heartbeat
@@ -119,14 +118,10 @@ func TestNonVoterRunsStretched(t *testing.T) {
 	if err := c.leader().store.AddVoter(ctx, spare.id, spare.addr); err != nil {
 		t.Fatal(err)
 	}
-	// A voter hearing its leader runs stretched too, but doubts: the configured timeouts the
-	// moment it doubts (TestFollowerTimersFollowDoubt), which a non-voter never does.
-	wait.For(t, 10*time.Second, "a voter's timers", func() error {
-		if !spare.store.timers.votes() {
-			return errors.New("not a voter yet")
-		}
-		return checkRunningHeartbeat(spare.store, followerStretch*hb)
-	})
+	wait.For(t, 10*time.Second, "the configured timeout once it votes", func() error { return checkRunningHeartbeat(spare.store, hb) })
+	if el := spare.store.raft.ReloadableConfig().ElectionTimeout; el != testTimings().Election {
+		t.Errorf("a voter runs raft with election timeout %v, want the configured %v", el, testTimings().Election)
+	}
 	if err := c.leader().store.DemoteVoter(ctx, spare.id); err != nil {
 		t.Fatal(err)
 	}
@@ -252,44 +247,4 @@ func TestLoneWriteReachesFollowers(t *testing.T) {
 		}
 		return nil
 	})
-}
-
-// TestFollowerTimersFollowDoubt walks raftTimers through a voter's states: the configured
-// timeouts until it hears a leader and whenever it doubts (the contact watch fired, a
-// TimeoutNow, leadership lost), followerStretch times them while it hears one, the
-// leader's stretch while it leads; a non-voter stays at nonVoterStretch.
-func TestFollowerTimersFollowDoubt(t *testing.T) {
-	tm := testTimings()
-	tm.LeaderStretch = 3
-	rt := newRaftTimers(nil, tm)
-	hb, el := tm.Heartbeat, tm.Election
-	check := func(step string, wantHB, wantEl time.Duration) {
-		t.Helper()
-		rt.mu.Lock()
-		gotHB, gotEl := rt.running()
-		rt.mu.Unlock()
-		if gotHB != wantHB || gotEl != wantEl {
-			t.Errorf("%s: running %v/%v, want %v/%v", step, gotHB, gotEl, wantHB, wantEl)
-		}
-	}
-	stretched := followerStretch * hb
-	check("at start", hb, el)
-	rt.heard()
-	check("hearing a leader", stretched, stretched)
-	rt.doubt()
-	check("doubting", hb, el)
-	rt.heard()
-	rt.checkNow()
-	check("after the contact watch's check", hb, el)
-	rt.heard()
-	rt.lead(true)
-	check("leading", min(3*hb, leaderReach*tm.LeaderLease), max(el, min(3*hb, leaderReach*tm.LeaderLease)))
-	rt.heard()
-	check("leading, heard", min(3*hb, leaderReach*tm.LeaderLease), max(el, min(3*hb, leaderReach*tm.LeaderLease)))
-	rt.lead(false)
-	check("leadership lost", hb, el)
-	rt.mu.Lock()
-	rt.voter = false
-	rt.mu.Unlock()
-	check("a non-voter", nonVoterStretch*hb, nonVoterStretch*hb)
 }

@@ -132,7 +132,6 @@ func (s *Store) probeLeader() {
 	}
 	s.log.Warn("the leader's process is gone (its connection closed, its port refuses connections): standing for election now",
 		"leader", string(id), "address", string(addr), "dial", err)
-	s.timers.doubt() // raft reads its election timeout as it becomes a candidate
 	if s.ballot.standNow() == nil {
 		s.gone.stands.Add(1)
 	}

@@ -231,7 +231,6 @@ func (s *Store) startRaft(hlog hclog.Logger) error {
 	s.ballot = trans
 	s.timers = newRaftTimers(nil, s.cfg.Timings)
 	trans.onConfiguration = func() { s.timers.refreshVoter(raft.ServerID(s.cfg.ID)) }
-	trans.onTimeoutNow = s.timers.doubt
 	s.startContactWatch()
 	logs, err := raft.NewLogCache(logCacheEntries, faultLog{logStore: s.logs, onFail: s.breakWith})
 	if err != nil {
