@@ -199,18 +199,24 @@ func contactCheck(state raft.RaftState, leaderKnown bool, last, now time.Time, p
 // has no leader), stood in the same term and split the vote: another election timeout
 // (0.4-0.8 s with the defaults) lost. Raft's own random timers spread them; so do these
 // steps, larger than a pre-vote's round trip (hb/8: 50 ms with the defaults, 75 ms with
-// the WAN timings at 100 ms RTT). The first to doubt is refused by the others while they still hear
-// nobody's silence (they "have a leader"); the next one, a step later, wins.
+// the WAN timings at 100 ms RTT). The first to doubt is refused by the others while they
+// still hear nobody's silence (they "have a leader"); the next one, a step later, wins.
 func patience(hb time.Duration, self raft.ServerID, conf raft.Configuration) time.Duration {
+	rank := max(voterRank(self, "", conf), 0)
+	return hb + time.Duration(rank)*hb/8
+}
+
+// voterRank is self's place by ID among the voters of conf other than except ("" for
+// none); -1 when self is not one of them.
+func voterRank(self, except raft.ServerID, conf raft.Configuration) int {
 	var voters []string
 	for _, sv := range conf.Servers {
-		if sv.Suffrage == raft.Voter {
+		if sv.Suffrage == raft.Voter && sv.ID != except {
 			voters = append(voters, string(sv.ID))
 		}
 	}
 	slices.Sort(voters)
-	rank := max(slices.Index(voters, string(self)), 0)
-	return hb + time.Duration(rank)*hb/8
+	return slices.Index(voters, string(self))
 }
 
 // contactWatch makes a follower notice a silent leader when its patience (the heartbeat

@@ -100,15 +100,15 @@ func TestLiveLeaderKeepsLeading(t *testing.T) {
 	}
 }
 
-// TestGoneRank orders the voters left by ID, the gone leader and non-voters excluded.
-func TestGoneRank(t *testing.T) {
+// TestVoterRank orders the voters left by ID, the gone leader and non-voters excluded.
+func TestVoterRank(t *testing.T) {
 	conf := raft.Configuration{Servers: []raft.Server{
 		{ID: "c", Suffrage: raft.Voter}, {ID: "a", Suffrage: raft.Voter}, {ID: "b", Suffrage: raft.Voter},
 		{ID: "d", Suffrage: raft.Nonvoter},
 	}}
 	for self, want := range map[raft.ServerID]int{"b": 0, "c": 1, "a": -1, "d": -1} {
-		if got := goneRank(self, "a", conf); got != want {
-			t.Errorf("goneRank(%s, leader a) = %d, want %d", self, got, want)
+		if got := voterRank(self, "a", conf); got != want {
+			t.Errorf("voterRank(%s, except a) = %d, want %d", self, got, want)
 		}
 	}
 }

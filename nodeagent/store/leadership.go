@@ -136,9 +136,8 @@ func (l *leadership) close() {
 // leaderMoves is closed and replaced whenever the leader this member knows changes (to
 // another member, or to none when an election starts): see LeaderMoved.
 type leaderMoves struct {
-	mu  sync.Mutex
-	ch  chan struct{}
-	obs *raft.Observer
+	mu sync.Mutex
+	ch chan struct{}
 }
 
 // LeaderMoved returns a channel closed at the next change of the leader this member knows:
@@ -154,11 +153,11 @@ func (s *Store) LeaderMoved() <-chan struct{} {
 func (s *Store) watchLeaderMoves() {
 	obs := make(chan raft.Observation, 4)
 	s.moves.ch = make(chan struct{})
-	s.moves.obs = raft.NewObserver(obs, false, func(o *raft.Observation) bool {
+	observer := raft.NewObserver(obs, false, func(o *raft.Observation) bool {
 		_, ok := o.Data.(raft.LeaderObservation)
 		return ok
 	})
-	s.raft.RegisterObserver(s.moves.obs)
+	s.raft.RegisterObserver(observer)
 	go func() {
 		for {
 			select {
@@ -168,7 +167,7 @@ func (s *Store) watchLeaderMoves() {
 				s.moves.ch = make(chan struct{})
 				s.moves.mu.Unlock()
 			case <-s.closed:
-				s.raft.DeregisterObserver(s.moves.obs)
+				s.raft.DeregisterObserver(observer)
 				return
 			}
 		}
