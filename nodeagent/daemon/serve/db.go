@@ -57,22 +57,52 @@ const electionWait = 2 * time.Second
 // database is unavailable is asked again, with a growing pause, until electionWait has
 // passed, ctx ends, or this member is cut off.
 func (s *Server) toLeaderWaiting(ctx context.Context, path string, body any, extra http.Header, out any) error {
-	deadline := time.Now().Add(electionWait)
-	for pause := 20 * time.Millisecond; ; pause = min(2*pause, 250*time.Millisecond) {
-		if st := s.Members.Store(); st != nil && st.IsLeader() {
+	w := s.electionWaiter(ctx)
+	for {
+		if s.leads() {
 			return errBecameLeader // this member won the election it was waiting out
 		}
 		err := s.toLeaderHops(ctx, path, body, extra, out, 1)
-		if err == nil || !KnownNotApplied(err) || !unavailable(err) || s.Members.CutOff() != nil || time.Now().Add(pause).After(deadline) {
+		if !w.again(err) {
 			return err
 		}
-		t := time.NewTimer(pause)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		case <-t.C:
-		}
+	}
+}
+
+// leads reports whether this member is the database leader now.
+func (s *Server) leads() bool {
+	st := s.Members.Store()
+	return st != nil && st.IsLeader()
+}
+
+// electionWaiter paces a request from this member that waits out a leader election
+// (toLeaderWaiting, proxyOrRun).
+type electionWaiter struct {
+	s        *Server
+	ctx      context.Context
+	deadline time.Time
+	pause    time.Duration
+}
+
+func (s *Server) electionWaiter(ctx context.Context) *electionWaiter {
+	return &electionWaiter{s: s, ctx: ctx, deadline: time.Now().Add(electionWait), pause: 20 * time.Millisecond}
+}
+
+// again reports whether to ask again after err, having paused: only an answer that
+// certainly changed nothing and says the database is unavailable, until electionWait has
+// passed, ctx ends, or this member is cut off. The pause doubles up to 250 ms.
+func (w *electionWaiter) again(err error) bool {
+	if err == nil || !KnownNotApplied(err) || !unavailable(err) || w.s.Members.CutOff() != nil || time.Now().Add(w.pause).After(w.deadline) {
+		return false
+	}
+	t := time.NewTimer(w.pause)
+	defer t.Stop()
+	w.pause = min(2*w.pause, 250*time.Millisecond)
+	select {
+	case <-w.ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 
@@ -161,19 +191,30 @@ func (s *Server) toLeaderHops(ctx context.Context, path string, body any, extra 
 		return s.noLeader(addrs, rest.NotApplied(rest.Unavailable("no database leader known")))
 	}
 	actx, done := s.untilLeaderMoves(ctx, isRead(path))
+	defer done()
 	err := s.postFirst(actx, addrs, path, body, extra, out, hops)
-	moved := errors.Is(context.Cause(actx), errLeaderMoved)
-	done()
-	switch {
-	case err != nil && moved && ctx.Err() == nil && isRead(path):
-		return rest.NotApplied(rest.Unavailable("%s: the database leader changed while %s answered: ask the next one", s.Members.Name(), strings.Join(addrs, ", ")))
-	case err != nil && moved && ctx.Err() == nil:
-		return rest.Unavailable("%s: the database leader changed and %s did not answer within %v (the request may or may not have been applied)",
-			s.Members.Name(), strings.Join(addrs, ", "), movedWriteGrace)
-	case err != nil && KnownNotApplied(err):
+	if moved := s.movedAnswer(ctx, actx, err, isRead(path), strings.Join(addrs, ", ")); moved != nil {
+		return moved
+	}
+	if err != nil && KnownNotApplied(err) {
 		return s.noLeader(addrs, err)
 	}
 	return err
+}
+
+// movedAnswer is the answer to a request to the leader at addrs that failed because the
+// leader this member knows changed meanwhile (untilLeaderMoves ended actx, not the
+// caller's ctx), nil otherwise: a read is asked again of the next leader (not applied); a
+// write's outcome is unknown.
+func (s *Server) movedAnswer(ctx, actx context.Context, err error, read bool, addrs string) error {
+	if err == nil || ctx.Err() != nil || !errors.Is(context.Cause(actx), errLeaderMoved) {
+		return nil
+	}
+	if read {
+		return rest.NotApplied(rest.Unavailable("%s: the database leader changed while %s answered: ask the next one", s.Members.Name(), addrs))
+	}
+	return rest.Unavailable("%s: the database leader changed and %s did not answer within %v (the request may or may not have been applied)",
+		s.Members.Name(), addrs, movedWriteGrace)
 }
 
 // errLeaderMoved ends a request to the leader once this member knows of another one.

@@ -2,14 +2,11 @@ package serve
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
-	"time"
 
 	"orch/nodeagent/api"
 	"orch/nodeagent/daemon/rest"
@@ -82,22 +79,15 @@ func (s *Server) proxyOrRun(w http.ResponseWriter, r *http.Request, h rest.Handl
 			hdr.Set(k, v)
 		}
 	}
-	deadline := time.Now().Add(electionWait)
-	for pause := 20 * time.Millisecond; ; pause = min(2*pause, 250*time.Millisecond) {
-		if st := s.Members.Store(); h != nil && st != nil && st.IsLeader() {
+	waiter := s.electionWaiter(r.Context())
+	for {
+		if h != nil && s.leads() {
 			r.Body = io.NopCloser(bytes.NewReader(body))
 			return h(w, r)
 		}
 		answered, err := s.proxyRound(w, r, body, hdr)
-		if answered || hops > 0 || !KnownNotApplied(err) || !unavailable(err) || s.Members.CutOff() != nil || time.Now().Add(pause).After(deadline) {
+		if answered || hops > 0 || !waiter.again(err) {
 			return err
-		}
-		t := time.NewTimer(pause)
-		select {
-		case <-r.Context().Done():
-			t.Stop()
-			return err
-		case <-t.C:
 		}
 	}
 }
@@ -116,15 +106,12 @@ func (s *Server) proxyRound(w http.ResponseWriter, r *http.Request, body []byte,
 		ctx, done := s.untilLeaderMoves(r.Context(), safe)
 		defer done()
 		resp, err := c.Raw(ctx, r.Method, r.URL.RequestURI(), bytes.NewReader(body), hdr)
-		moved := errors.Is(context.Cause(ctx), errLeaderMoved) && r.Context().Err() == nil
-		switch {
+		switch moved := s.movedAnswer(r.Context(), ctx, err, safe, addr); {
 		case err != nil && notSent(err):
 			lastErr = rest.NotApplied(rest.Unavailable("forwarding to %s: %v", addr, err))
 			continue
-		case err != nil && moved && safe:
-			return false, rest.NotApplied(rest.Unavailable("%s: the database leader changed while %s answered: ask the next one", s.Members.Name(), addr))
-		case err != nil && moved:
-			return true, rest.Unavailable("%s: the database leader changed and %s did not answer within %v (the request may or may not have been applied)", s.Members.Name(), addr, movedWriteGrace)
+		case moved != nil:
+			return !safe, moved // a safe request is asked again of the next leader
 		case err != nil:
 			return true, rest.Unavailable("forwarding to %s: %v (the request may or may not have been applied)", addr, err)
 		}
