@@ -21,7 +21,7 @@ import (
 // reaches every member, which applies it to its running raft (its log says so); and it takes
 // effect: with a 3 s heartbeat timeout a frozen leader (SIGSTOP: silent, so that only the
 // heartbeat timeout can tell; a killed one is replaced at once whatever the timings) is not
-// replaced before 3 s, where the default (400 ms) replaces it in well under one second.
+// replaced before 3 s, where the default (800 ms) replaces it in about one second.
 func TestRaftTimingSettings(t *testing.T) {
 	ms := formDefaultRaft(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -29,8 +29,8 @@ func TestRaftTimingSettings(t *testing.T) {
 	cl := ms[0].Client()
 	for _, bad := range []map[string]string{
 		{"cluster.raft_heartbeat_timeout": "fast"},
-		{"cluster.raft_heartbeat_timeout": "2s"},    // above the election timeout (400ms)
-		{"cluster.raft_heartbeat_timeout": "300ms"}, // below the leader lease (390ms)
+		{"cluster.raft_heartbeat_timeout": "2s"},    // above the election timeout (800ms)
+		{"cluster.raft_heartbeat_timeout": "300ms"}, // below the leader lease (790ms)
 	} {
 		err := cl.PatchConfig(ctx, bad, "")
 		var ae *api.Error

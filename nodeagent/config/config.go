@@ -64,26 +64,27 @@ var keys = map[string]Key{
 	RemoteTokenExpiry:             {Name: RemoteTokenExpiry, Scope: Global, check: checkExpiry},
 	"core.metrics_authentication": {Name: "core.metrics_authentication", Scope: Global, Default: "true", check: checkBool},
 	// Raft's timers (RaftHeartbeatTimeout and the two below): see RaftTimings.
-	RaftHeartbeatTimeout:   {Name: RaftHeartbeatTimeout, Scope: Global, Default: "400ms", check: durationRange(20*time.Millisecond, time.Minute)},
-	RaftElectionTimeout:    {Name: RaftElectionTimeout, Scope: Global, Default: "400ms", check: durationRange(20*time.Millisecond, time.Minute)},
-	RaftLeaderLeaseTimeout: {Name: RaftLeaderLeaseTimeout, Scope: Global, Default: "390ms", check: durationRange(10*time.Millisecond, time.Minute)},
+	RaftHeartbeatTimeout:   {Name: RaftHeartbeatTimeout, Scope: Global, Default: "800ms", check: durationRange(20*time.Millisecond, time.Minute)},
+	RaftElectionTimeout:    {Name: RaftElectionTimeout, Scope: Global, Default: "800ms", check: durationRange(20*time.Millisecond, time.Minute)},
+	RaftLeaderLeaseTimeout: {Name: RaftLeaderLeaseTimeout, Scope: Global, Default: "790ms", check: durationRange(10*time.Millisecond, time.Minute)},
 }
 
 // The raft timing keys, cluster-wide, applied by every database member.
 //
-//   - cluster.raft_heartbeat_timeout (default 400ms): a voter or stand-by that hears nothing
+//   - cluster.raft_heartbeat_timeout (default 800ms): a voter or stand-by that hears nothing
 //     from the leader for T (plus a step of T/8 per rank among the voters) starts an
 //     election; the leader contacts each of them every 0.3-0.6 T. This bounds how soon a
 //     SILENT leader (frozen, cut off, its host lost) is replaced: ~1.2-1.5 T. A leader whose
 //     process ends is replaced at once whatever T (its connections close and its port
-//     refuses). Raise it on links with a high or jittery round-trip time (600ms-1s for
-//     100 ms RTT): fewer heartbeats, slower detection of a silent leader.
-//   - cluster.raft_election_timeout (default 400ms, at least the heartbeat timeout): how long
+//     refuses). The default suits links up to ~100 ms RTT; raise it on slower or jittery
+//     ones, lower it (not below ~300ms) for faster silent-failure detection at a higher
+//     idle cost.
+//   - cluster.raft_election_timeout (default 800ms, at least the heartbeat timeout): how long
 //     a candidate waits for votes before trying again.
-//   - cluster.raft_leader_lease_timeout (default 390ms, at most the heartbeat timeout): a
+//   - cluster.raft_leader_lease_timeout (default 790ms, at most the heartbeat timeout): a
 //     leader that cannot reach a quorum for this long steps down.
 //
-// Values are Go durations ("400ms", "1.5s"). The heartbeat and election timeouts take effect
+// Values are Go durations ("800ms", "1.5s"). The heartbeat and election timeouts take effect
 // on every member as soon as its replica has the change; the leader lease when the member's
 // daemon next starts (raft fixes it at start; until then a heartbeat timeout below a
 // member's running lease waits for that restart too).

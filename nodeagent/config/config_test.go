@@ -97,14 +97,14 @@ func TestRaftTimingKeys(t *testing.T) {
 		t.Errorf("1500ms normalised to %q, want 1.5s", v)
 	}
 	hb, el, lease := RaftTimings(map[string]string{})
-	if hb != 400*time.Millisecond || el != 400*time.Millisecond || lease != 390*time.Millisecond {
+	if hb != 800*time.Millisecond || el != 800*time.Millisecond || lease != 790*time.Millisecond {
 		t.Errorf("defaults %v %v %v", hb, el, lease)
 	}
 	for cfg, bad := range map[[3]string]string{
 		{"1s", "1s", "900ms"}:    "",
 		{"1s", "500ms", "900ms"}: RaftElectionTimeout,
 		{"1s", "2s", "1.5s"}:     RaftLeaderLeaseTimeout,
-		{"300ms", "", ""}:        RaftLeaderLeaseTimeout, // the default election timeout 400ms is fine, the default lease 390ms is not
+		{"300ms", "", ""}:        RaftLeaderLeaseTimeout, // the default election timeout 800ms is fine, the default lease 790ms is not
 		{"2s", "2s", ""}:         "",
 	} {
 		m := map[string]string{RaftHeartbeatTimeout: cfg[0], RaftElectionTimeout: cfg[1], RaftLeaderLeaseTimeout: cfg[2]}

@@ -36,7 +36,7 @@ const (
 	KeyEpoch      = "cluster.epoch"   // the cluster epoch this member belongs to (JSON api.Epoch), unset for epoch 0
 	KeyCutOff     = "cluster.cut_off" // why this member no longer belongs to its cluster (JSON api.CutOff)
 	// KeyRaftTimings is the cluster's raft heartbeat, election and leader lease timeouts as
-	// this member last applied them ("400ms 400ms 390ms"): its raft starts with them.
+	// this member last applied them ("800ms 800ms 790ms"): its raft starts with them.
 	KeyRaftTimings = "raft.timings"
 )
 

@@ -197,10 +197,10 @@ func contactCheck(state raft.RaftState, leaderKnown bool, last, now time.Time, p
 // heartbeat timeout plus rank*hb/8, rank being its place among the voters by ID. Voters
 // that noticed the silence at the same moment both won each other's pre-vote (a candidate
 // has no leader), stood in the same term and split the vote: another election timeout
-// (0.4-0.8 s with the defaults) lost. Raft's own random timers spread them; so do these
-// steps, larger than a pre-vote's round trip (hb/8: 50 ms with the defaults, 75 ms with
-// the WAN timings at 100 ms RTT). The first to doubt is refused by the others while they
-// still hear nobody's silence (they "have a leader"); the next one, a step later, wins.
+// (0.8-1.6 s with the defaults) lost. Raft's own random timers spread them; so do these
+// steps, larger than a pre-vote's round trip (hb/8: 100 ms with the defaults, as much as
+// the round trip of a 100 ms RTT link). The first to doubt is refused by the others while
+// they still hear nobody's silence (they "have a leader"); the next one, a step later, wins.
 func patience(hb time.Duration, self raft.ServerID, conf raft.Configuration) time.Duration {
 	rank := max(voterRank(self, "", conf), 0)
 	return hb + time.Duration(rank)*hb/8

