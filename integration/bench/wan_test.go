@@ -113,10 +113,13 @@ func (f *wanFigures) measure(b *testing.B, timings map[string]string, idle time.
 	for i := range terms0 {
 		f.elections = max(f.elections, int(terms1[i]-terms0[i]))
 	}
+	w.saveLogs(fmt.Sprintf("wan-idle-%d", time.Now().UnixNano()))
 	if err := f.frozenLeader(w, w.procs); err != nil {
 		return err
 	}
-	return f.failoverTraced(w)
+	err = f.failoverTraced(w)
+	w.saveLogs(fmt.Sprintf("wan-failover-%d", time.Now().UnixNano()))
+	return err
 }
 
 // failoverTraced kills the leader and times until a survivor answers naming another,
@@ -151,6 +154,16 @@ func (f *wanFigures) failoverTraced(w wanDaemons) error {
 	}
 	f.failover = append(f.failover, time.Since(start))
 	return nil
+}
+
+// saveLogs keeps the members' logs (ORCH_BENCH_PROFILE) under prefix: what a member logged
+// around an idle election says who stood and why.
+func (w wanDaemons) saveLogs(prefix string) {
+	for i := range 3 {
+		if b, err := os.ReadFile(w.logFile(i)); err == nil {
+			saveOutput(fmt.Sprintf("%s-%s.log", prefix, name(i)), string(b))
+		}
+	}
 }
 
 // terms are the raft term of each member's last log entry.

@@ -26,32 +26,38 @@ const RelayMark = 0x6f72
 // request and its answer each take D more, as over a long link; bandwidth is not limited
 // and nothing is lost or reordered. One difference with a real long link: the client's
 // TCP connect completes at once (with the relay), the first exchange pays the delay.
+//
+// A member whose process is gone refuses connections, as its host's kernel would over a
+// real link: the relay's own connection to it refused, the relay resets the client's
+// connection and stops listening (so that the next connect is refused) until the member
+// listens again (tried every relayPoll). Over a real link the refusal takes one round
+// trip; here it is at once.
 type DelayRelay struct {
-	ln    net.Listener
-	to    string
-	delay time.Duration
-	dial  func(ctx context.Context, addr string) (net.Conn, error)
+	nsPath string
+	addr   string // where the relay listens (fixed at start, kept when it listens again)
+	to     string
+	delay  time.Duration
+	dial   func(ctx context.Context, addr string) (net.Conn, error)
 
 	mu     sync.Mutex
+	ln     net.Listener // nil while the member refuses
 	conns  map[net.Conn]bool
 	closed bool
 	wg     sync.WaitGroup
 }
 
+// relayPoll is how often a relay whose member refused tries it again.
+const relayPoll = 20 * time.Millisecond
+
 // StartDelayRelay listens on listen and relays every connection to to with delay each way.
 // With nsPath ("/proc/PID/ns/net") the relay's sockets live in that network namespace, and
 // its connections to to carry RelayMark.
 func StartDelayRelay(nsPath, listen, to string, delay time.Duration) (*DelayRelay, error) {
-	var ln net.Listener
-	err := inNetns(nsPath, func() error {
-		var err error
-		ln, err = net.Listen("tcp", listen)
-		return err
-	})
+	ln, err := listenIn(nsPath, listen)
 	if err != nil {
 		return nil, fmt.Errorf("relay %s -> %s: %w", listen, to, err)
 	}
-	r := &DelayRelay{ln: ln, to: to, delay: delay, conns: map[net.Conn]bool{}}
+	r := &DelayRelay{nsPath: nsPath, addr: ln.Addr().String(), to: to, delay: delay, ln: ln, conns: map[net.Conn]bool{}}
 	r.dial = func(ctx context.Context, addr string) (net.Conn, error) {
 		var c net.Conn
 		err := inNetns(nsPath, func() error {
@@ -63,12 +69,23 @@ func StartDelayRelay(nsPath, listen, to string, delay time.Duration) (*DelayRela
 		return c, err
 	}
 	r.wg.Add(1)
-	go r.serve()
+	go r.serve(ln)
 	return r, nil
 }
 
+// listenIn listens on addr in the network namespace at nsPath ("" for this one).
+func listenIn(nsPath, addr string) (net.Listener, error) {
+	var ln net.Listener
+	err := inNetns(nsPath, func() error {
+		var err error
+		ln, err = net.Listen("tcp", addr)
+		return err
+	})
+	return ln, err
+}
+
 // Addr is where the relay listens.
-func (r *DelayRelay) Addr() string { return r.ln.Addr().String() }
+func (r *DelayRelay) Addr() string { return r.addr }
 
 // Close stops the relay and cuts every relayed connection.
 func (r *DelayRelay) Close() error {
@@ -77,8 +94,13 @@ func (r *DelayRelay) Close() error {
 	for c := range r.conns {
 		c.Close()
 	}
+	ln := r.ln
+	r.ln = nil
 	r.mu.Unlock()
-	err := r.ln.Close()
+	var err error
+	if ln != nil {
+		err = ln.Close()
+	}
 	r.wg.Wait()
 	return err
 }
@@ -101,10 +123,11 @@ func (r *DelayRelay) untrack(c net.Conn) {
 	c.Close()
 }
 
-func (r *DelayRelay) serve() {
+// serve accepts on ln until it is closed (the relay closed, or its member refusing).
+func (r *DelayRelay) serve(ln net.Listener) {
 	defer r.wg.Done()
 	for {
-		c, err := r.ln.Accept()
+		c, err := ln.Accept()
 		if err != nil {
 			return
 		}
@@ -125,6 +148,10 @@ func (r *DelayRelay) serve() {
 func (r *DelayRelay) relay(client net.Conn) {
 	time.Sleep(r.delay) // the connection request crossing the link
 	up, err := r.dial(context.Background(), r.to)
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		r.refuse(client)
+		return
+	}
 	if err != nil {
 		return
 	}
@@ -136,6 +163,64 @@ func (r *DelayRelay) relay(client net.Conn) {
 	go func() { delayedCopy(up, client, r.delay); done <- struct{}{} }()
 	go func() { delayedCopy(client, up, r.delay); done <- struct{}{} }()
 	<-done
+}
+
+// refuse passes a member's refusal on: client's connection is reset, and the relay stops
+// listening until the member accepts again.
+func (r *DelayRelay) refuse(client net.Conn) {
+	if tc, ok := client.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0) // closed with a reset
+	}
+	r.mu.Lock()
+	ln := r.ln
+	r.ln = nil
+	if ln != nil && !r.closed {
+		r.wg.Add(1)
+		go r.awaitMember()
+	}
+	r.mu.Unlock()
+	if ln != nil {
+		ln.Close()
+	}
+}
+
+// awaitMember tries the member every relayPoll until it accepts, then listens again.
+func (r *DelayRelay) awaitMember() {
+	defer r.wg.Done()
+	for {
+		time.Sleep(relayPoll)
+		if r.isClosed() {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		c, err := r.dial(ctx, r.to)
+		cancel()
+		if err != nil {
+			continue
+		}
+		c.Close()
+		ln, err := listenIn(r.nsPath, r.addr)
+		if err != nil {
+			continue // the address is not free yet: try again
+		}
+		r.mu.Lock()
+		if r.closed {
+			r.mu.Unlock()
+			ln.Close()
+			return
+		}
+		r.ln = ln
+		r.wg.Add(1)
+		go r.serve(ln)
+		r.mu.Unlock()
+		return
+	}
+}
+
+func (r *DelayRelay) isClosed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.closed
 }
 
 // chunk is data read at one time.
