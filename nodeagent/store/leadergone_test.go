@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -58,6 +59,156 @@ func TestGoneLeaderReplacedAtOnce(t *testing.T) {
 	}
 	// The new leader serves writes: the election was a real one.
 	c.exec(stmt("CREATE TABLE IF NOT EXISTS after_gone (x INTEGER)"))
+}
+
+// TestGoneLeaderOverSlowLinksOneElection: two followers 150 ms from each other (each way)
+// learn at the same moment that their leader is gone. The first voter in rank stands; its
+// vote request takes 150 ms to reach the other voter, which must not stand meanwhile (its
+// turn comes later, and it stands down on seeing the new term). Two standing in one term
+// split the vote, and the next try waits for the election timeout (4 s). It failed with
+// the fixed 50 ms step between voters. The leader's connections stay open (held) and both
+// followers are told together, so that when each notices does not depend on the order in
+// which a stopping store closes its connections.
+func TestGoneLeaderOverSlowLinksOneElection(t *testing.T) {
+	held := &heldConns{}
+	c := newCluster(t, 3, func(cfg *Config) {
+		cfg.Timings = goneTimings()
+		cfg.Stream = delayLayer{StreamLayer: cfg.Stream, delay: 150 * time.Millisecond, held: held}
+	})
+	t.Cleanup(held.closeAll) // before the stores close (cleanups run last first)
+	c.waitConverged()
+	old := c.leader()
+	term := old.store.raft.CurrentTerm()
+	gained := make(chan string, 2)
+	var followers []*node
+	for _, nd := range c.running() {
+		if nd != old {
+			followers = append(followers, nd)
+			go watchGain(nd.id, nd.store.LeaderChanges(), gained)
+		}
+	}
+	c.stop(old)
+	start := time.Now()
+	for _, nd := range followers {
+		nd.store.connectionEnded()
+	}
+	select {
+	case id := <-gained:
+		t.Logf("%s leads %v after the followers noticed", id, time.Since(start).Round(time.Millisecond))
+	case <-time.After(3 * time.Second):
+		t.Fatalf("no new leader 3 s after the followers noticed the leader gone (election timeout %v): a split vote?", goneTimings().Election)
+	}
+	for _, nd := range followers {
+		if got := nd.store.raft.CurrentTerm(); got != term+1 {
+			t.Errorf("%s: term %d -> %d: more than one election", nd.id, term, got)
+		}
+	}
+}
+
+// delayLayer delays everything written on its connections by delay (a slow link each way);
+// the connections it closes stay open for the peer until held.closeAll.
+type delayLayer struct {
+	raft.StreamLayer
+	delay time.Duration
+	held  *heldConns
+}
+
+// Accept implements net.Listener.
+func (l delayLayer) Accept() (net.Conn, error) {
+	c, err := l.StreamLayer.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return newDelayConn(c, l.delay, l.held), nil
+}
+
+// Dial implements raft.StreamLayer.
+func (l delayLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	c, err := l.StreamLayer.Dial(addr, timeout)
+	if err != nil {
+		return nil, err
+	}
+	return newDelayConn(c, l.delay, l.held), nil
+}
+
+// heldConns are connections closed by their owner but not yet for their peer; after
+// closeAll none is held.
+type heldConns struct {
+	mu     sync.Mutex
+	conns  []net.Conn
+	closed bool
+}
+
+func (h *heldConns) add(c net.Conn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		c.Close()
+		return
+	}
+	h.conns = append(h.conns, c)
+}
+
+func (h *heldConns) closeAll() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closed = true
+	for _, c := range h.conns {
+		c.Close()
+	}
+}
+
+// delayConn writes each chunk delay after it was asked to, in order.
+type delayConn struct {
+	net.Conn
+	delay  time.Duration
+	held   *heldConns
+	mu     sync.Mutex
+	closed bool
+	q      chan delayed
+}
+
+type delayed struct {
+	data []byte
+	at   time.Time
+}
+
+func newDelayConn(c net.Conn, delay time.Duration, held *heldConns) *delayConn {
+	dc := &delayConn{Conn: c, delay: delay, held: held, q: make(chan delayed, 1<<12)}
+	go dc.send()
+	return dc
+}
+
+func (c *delayConn) send() {
+	for d := range c.q {
+		time.Sleep(time.Until(d.at))
+		if _, err := c.Conn.Write(d.data); err != nil {
+			break
+		}
+	}
+	c.held.add(c.Conn)
+}
+
+// Write implements net.Conn.
+func (c *delayConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return 0, net.ErrClosed
+	}
+	c.q <- delayed{data: append([]byte(nil), p...), at: time.Now().Add(c.delay)}
+	return len(p), nil
+}
+
+// Close implements net.Conn: what was written is still delivered, the peer reads no end.
+func (c *delayConn) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.closed {
+		c.closed = true
+		close(c.q)
+	}
+	return nil
 }
 
 // watchGain sends id on gained when ch reports that the member became leader.
