@@ -3,6 +3,8 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"syscall"
@@ -190,12 +192,61 @@ func TestFrozenLeaderReadsGoOn(t *testing.T) {
 	ms := agenttest.FormCluster(t, 3)
 	waitAllOnline(t, ms[0], 3, 10*time.Second)
 	old := agenttest.LeaderOf(t, ms)
-	fs := otherThanAll(ms, old)
 	waitWrite(t, old, "user.frozen", "before", 10*time.Second)
 	if err := syscall.Kill(old.PID(), syscall.SIGSTOP); err != nil {
 		t.Fatalf("%s: SIGSTOP: %v", old.Name, err)
 	}
-	t.Cleanup(func() { _ = syscall.Kill(old.PID(), syscall.SIGCONT) })
+	t.Cleanup(func() {
+		if pid := old.PID(); pid != 0 {
+			_ = syscall.Kill(pid, syscall.SIGCONT)
+		}
+	})
+	for _, err := range readsThroughFollowers(t, otherThanAll(ms, old), old, func() {}) {
+		t.Errorf("with the leader %s frozen: %v", old.Name, err)
+	}
+}
+
+// TestKilledLeaderReadsGoOn freezes the leader, sends the two reads of
+// TestFrozenLeaderReadsGoOn through the followers, and kills the leader once both wait on
+// it (bytes queued unread on two of its connections): their connections are reset after
+// the requests were sent. A read changes nothing, so both are asked again of the new
+// leader instead of failing with "may or may not have been applied".
+func TestKilledLeaderReadsGoOn(t *testing.T) {
+	ms := agenttest.FormCluster(t, 3)
+	waitAllOnline(t, ms[0], 3, 10*time.Second)
+	old := agenttest.LeaderOf(t, ms)
+	waitWrite(t, old, "user.frozen", "before", 10*time.Second)
+	if err := syscall.Kill(old.PID(), syscall.SIGSTOP); err != nil {
+		t.Fatalf("%s: SIGSTOP: %v", old.Name, err)
+	}
+	t.Cleanup(func() {
+		if pid := old.PID(); pid != 0 {
+			_ = syscall.Kill(pid, syscall.SIGCONT)
+		}
+	})
+	frozen := time.Now()
+	kill := func() {
+		defer func() { t.Logf("%s killed %v after it froze", old.Name, time.Since(frozen).Round(time.Millisecond)) }()
+		wait.For(t, 5*time.Second, "two requests waiting unread at the frozen leader", func() error {
+			n, err := unreadAt(old.Addr)
+			if err == nil && n < 2 {
+				err = fmt.Errorf("%d connection(s) to %s with unread bytes", n, old.Addr)
+			}
+			return err
+		})
+		old.Kill()
+	}
+	for _, err := range readsThroughFollowers(t, otherThanAll(ms, old), old, kill) {
+		t.Errorf("with the leader %s killed while they waited on it: %v", old.Name, err)
+	}
+}
+
+// readsThroughFollowers reads through both followers at once while the leader old cannot
+// answer — a linearizable read (GET /1.0: a read index asked of the leader) on the first,
+// the member list (the leader's to answer: the whole request is proxied) on the second —
+// runs then() while they wait, and returns what went wrong: an error, a wrong value, old
+// still named leader.
+func readsThroughFollowers(t *testing.T, fs []*agenttest.Agent, old *agenttest.Agent, then func()) []error {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	start := time.Now()
@@ -208,7 +259,7 @@ func TestFrozenLeaderReadsGoOn(t *testing.T) {
 		case srv.Config["user.frozen"] != "before":
 			errs <- fmt.Errorf("%s read user.frozen = %q, want %q", fs[0].Name, srv.Config["user.frozen"], "before")
 		default:
-			t.Logf("GET /1.0 on %s answered %v after %s froze", fs[0].Name, time.Since(start).Round(time.Millisecond), old.Name)
+			t.Logf("GET /1.0 on %s answered %v after %s stopped answering", fs[0].Name, time.Since(start).Round(time.Millisecond), old.Name)
 			errs <- nil
 		}
 	}()
@@ -220,16 +271,45 @@ func TestFrozenLeaderReadsGoOn(t *testing.T) {
 		}
 		for _, m := range members {
 			if m.ServerName == old.Name && slices.Contains(m.Roles, "database-leader") {
-				errs <- fmt.Errorf("%s lists the frozen %s as the leader", fs[1].Name, old.Name)
+				errs <- fmt.Errorf("%s lists %s, which stopped answering, as the leader", fs[1].Name, old.Name)
 				return
 			}
 		}
-		t.Logf("GET /1.0/cluster/members on %s answered %v after %s froze", fs[1].Name, time.Since(start).Round(time.Millisecond), old.Name)
+		t.Logf("GET /1.0/cluster/members on %s answered %v after %s stopped answering", fs[1].Name, time.Since(start).Round(time.Millisecond), old.Name)
 		errs <- nil
 	}()
+	then()
+	var out []error
 	for range 2 {
 		if err := <-errs; err != nil {
-			t.Errorf("with the leader %s frozen: %v", old.Name, err)
+			out = append(out, err)
 		}
 	}
+	return out
+}
+
+// unreadAt counts the established TCP connections to addr (an IPv4 host:port) holding
+// bytes their owner has not read (/proc/net/tcp's rx_queue).
+func unreadAt(addr string) (int, error) {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return 0, err
+	}
+	ip := ap.Addr().As4()
+	local := fmt.Sprintf("%02X%02X%02X%02X:%04X", ip[3], ip[2], ip[1], ip[0], ap.Port())
+	data, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, line := range strings.Split(string(data), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) < 5 || f[1] != local || f[3] != "01" {
+			continue
+		}
+		if _, rx, ok := strings.Cut(f[4], ":"); ok && strings.Trim(rx, "0") != "" {
+			n++
+		}
+	}
+	return n, nil
 }

@@ -277,7 +277,7 @@ func (s *Server) noLeader(tried []string, last error) error {
 // failure ends the search, because the next member could apply the write a second time:
 // an error answer is returned as is, a connection lost after sending becomes a 503 saying
 // the outcome is unknown. A read (QueryPath, ReadIndexPath) moves on after any 503 or
-// transport error.
+// transport error, which it marks not applied (the caller may wait out an election).
 func (s *Server) PostFirst(ctx context.Context, addrs []string, path string, body, out any, hops int) error {
 	return s.postFirst(ctx, addrs, path, body, nil, out, hops)
 }
@@ -296,8 +296,11 @@ func (s *Server) postFirst(ctx context.Context, addrs []string, path string, bod
 			lastErr = rest.NotApplied(rest.Unavailable("forwarding to %s: %v", addr, err))
 		case KnownNotApplied(err):
 			lastErr = err
-		case isRead(path) && (!isAPI || ae.Code == http.StatusServiceUnavailable):
-			lastErr = err
+		case isRead(path) && !isAPI:
+			// A read changes nothing: one cut off by a leader that died is asked again.
+			lastErr = rest.NotApplied(rest.Unavailable("forwarding to %s: %v", addr, err))
+		case isRead(path) && ae.Code == http.StatusServiceUnavailable:
+			lastErr = rest.NotApplied(err)
 		case isAPI:
 			return mapRemoteError(err)
 		default:

@@ -112,11 +112,17 @@ func (s *Server) proxyRound(w http.ResponseWriter, r *http.Request, body []byte,
 			continue
 		case moved != nil:
 			return !safe, moved // a safe request is asked again of the next leader
+		case err != nil && safe:
+			// A safe request changes nothing: one cut off (a leader killed as it answered) is
+			// asked again.
+			lastErr = rest.NotApplied(rest.Unavailable("forwarding to %s: %v", addr, err))
+			continue
 		case err != nil:
 			return true, rest.Unavailable("forwarding to %s: %v (the request may or may not have been applied)", addr, err)
 		}
 		defer resp.Body.Close()
-		if resp.StatusCode >= 400 && resp.Header.Get(rest.NotAppliedHeader) != "" && i+1 < len(addrs) {
+		if resp.StatusCode >= 400 && resp.Header.Get(rest.NotAppliedHeader) != "" && (i+1 < len(addrs) || resp.StatusCode == http.StatusServiceUnavailable) {
+			// Not applied: the next candidate, or (an election under way) a later round.
 			lastErr = rest.NotApplied(DecodeAnswer(resp, nil))
 			continue
 		}
