@@ -36,17 +36,22 @@ import (
 // heartbeat timeout and the contact watch (heartbeats.go) decide, as before.
 
 // turnStep is how long each voter waits after the one ranked before it: long enough for
-// the vote request of the one before to arrive (its term then stops this one), so at least
-// goneStep and hb/8, the contact watch's step (heartbeats.go: the heartbeat timeout is
-// chosen for the link, and hb/8 is a round trip of the links it suits). At 100 ms RTT a
-// fixed 50 ms step had the second voter stand as the first one's request was on its way:
-// both in the same term, a split vote, an election timeout lost (1.4 s instead of ~0.2).
+// the vote request of the one before to arrive (its term then stops this one), so hb/8,
+// the contact watch's step (heartbeats.go: the heartbeat timeout is chosen for the link,
+// and hb/8 is a round trip of the links it suits), within [goneStep, maxGoneStep]. At
+// 100 ms RTT a fixed 50 ms step had the second voter stand as the first one's request
+// was on its way: both in the same term, a split vote, an election timeout lost (1.4 s
+// instead of ~0.7). The step is paid only when the voters before did not stand.
 func turnStep(hb time.Duration) time.Duration {
-	return max(goneStep, hb/8)
+	return min(max(goneStep, hb/8), maxGoneStep)
 }
 
-// goneStep is the least turnStep.
-const goneStep = 50 * time.Millisecond
+// goneStep and maxGoneStep bound turnStep: maxGoneStep is a one-way trip of 200 ms and
+// more, past any link a cluster's members should be spread over.
+const (
+	goneStep    = 50 * time.Millisecond
+	maxGoneStep = 200 * time.Millisecond
+)
 
 // goneWatch is one member's leader-gone watch.
 type goneWatch struct {

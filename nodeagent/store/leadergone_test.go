@@ -61,9 +61,9 @@ func TestGoneLeaderReplacedAtOnce(t *testing.T) {
 	c.exec(stmt("CREATE TABLE IF NOT EXISTS after_gone (x INTEGER)"))
 }
 
-// TestGoneLeaderOverSlowLinksOneElection: two followers 150 ms from each other (each way)
+// TestGoneLeaderOverSlowLinksOneElection: two followers 100 ms from each other (each way)
 // learn at the same moment that their leader is gone. The first voter in rank stands; its
-// vote request takes 150 ms to reach the other voter, which must not stand meanwhile (its
+// vote request takes 100 ms to reach the other voter, which must not stand meanwhile (its
 // turn comes later, and it stands down on seeing the new term). Two standing in one term
 // split the vote, and the next try waits for the election timeout (4 s). It failed with
 // the fixed 50 ms step between voters. The leader's connections stay open (held) and both
@@ -73,7 +73,7 @@ func TestGoneLeaderOverSlowLinksOneElection(t *testing.T) {
 	held := &heldConns{}
 	c := newCluster(t, 3, func(cfg *Config) {
 		cfg.Timings = goneTimings()
-		cfg.Stream = delayLayer{StreamLayer: cfg.Stream, delay: 150 * time.Millisecond, held: held}
+		cfg.Stream = delayLayer{StreamLayer: cfg.Stream, delay: 100 * time.Millisecond, held: held}
 	})
 	t.Cleanup(held.closeAll) // before the stores close (cleanups run last first)
 	c.waitConverged()
