@@ -116,6 +116,9 @@ type ballotTransport struct {
 	contacts    *contacts     // followers' latest accepted AppendEntries, by when it was sent (contact.go)
 	appends     atomic.Uint64 // AppendEntries received (heartbeats included): idle cost, tested
 	onContact   func()        // called on every AppendEntries received (heartbeats.go); set before raft starts
+	// onHeartbeat is called on the leader for every heartbeat answered, with when it was
+	// sent (rtt.go); set before raft starts.
+	onHeartbeat func(id raft.ServerID, sent time.Time)
 	// onConfiguration is called once raft has answered an RPC that may change its
 	// configuration (an AppendEntries carrying a configuration entry, a snapshot); set
 	// before raft starts.

@@ -34,6 +34,9 @@ type raftTimers struct {
 	// voter is whether this member votes in its latest raft configuration (refreshVoter);
 	// true until known, so that a member never waits longer than configured by mistake.
 	voter bool
+	// rtt is the slowest voter's heartbeat round trip while leading (rtt.go), by which
+	// the leader's heartbeat interval is shortened.
+	rtt time.Duration
 }
 
 // nonVoterStretch multiplies the heartbeat timeout a member that does not vote (a stand-by,
@@ -121,6 +124,20 @@ func (t *raftTimers) refreshVoter(id raft.ServerID) {
 	_ = t.applyLocked() // both forms were valid when configured
 }
 
+// setRTT sets the slowest voter's heartbeat round trip (rtt.go), applied when it moved by
+// rttStep or more.
+func (t *raftTimers) setRTT(rtt time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if d := rtt - t.rtt; d < rttStep && d > -rttStep {
+		return
+	}
+	t.rtt = rtt
+	if t.leading {
+		_ = t.applyLocked()
+	}
+}
+
 // votes reports whether this member votes in its latest raft configuration.
 func (t *raftTimers) votes() bool {
 	t.mu.Lock()
@@ -142,8 +159,10 @@ func (t *raftTimers) running() (heartbeat, election time.Duration) {
 		// Raft sends heartbeats every [hb/10, hb/5); the lease needs one from a quorum
 		// within it. The lease is fixed when raft starts, the heartbeat timeout changes
 		// live: a timeout raised past the running lease's reach made the leader step
-		// down every lease for want of contact (leaderReach).
-		hb = max(min(hb, leaderReach*t.lease), t.heartbeat)
+		// down every lease for want of contact (leaderReach). Each heartbeat waits for
+		// the previous answer: the interval is shortened by the slowest voter's round
+		// trip (rtt.go).
+		hb = max(min(hb-5*t.rtt, leaderReach*t.lease), t.heartbeat)
 	}
 	return hb, max(t.election, hb)
 }

@@ -44,6 +44,12 @@ func TestIdleFollowerHearsFewAppends(t *testing.T) {
 
 // checkRunningHeartbeat fails unless s runs raft with heartbeat timeout want.
 func checkRunningHeartbeat(s *Store, want time.Duration) error {
+	s.timers.mu.Lock()
+	rtt, hb, leading := s.timers.rtt, s.timers.heartbeat, s.timers.leading
+	s.timers.mu.Unlock()
+	if leading && rtt > 0 { // a loaded machine's round trips shorten the stretch (rtt.go)
+		want = max(want-5*rtt, hb)
+	}
 	if got := s.raft.ReloadableConfig().HeartbeatTimeout; got != want {
 		return fmt.Errorf("%s runs raft with heartbeat timeout %v, want %v", s.cfg.ID, got, want)
 	}
@@ -244,6 +250,30 @@ func TestLoneWriteReachesFollowers(t *testing.T) {
 			if got := nd.store.AppliedIndex(); got < want {
 				return fmt.Errorf("%s applied %d, the leader %d", nd.id, got, want)
 			}
+		}
+		return nil
+	})
+}
+
+// TestLeaderHeartbeatsFollowTheRoundTrip runs the default timings with the members 50 ms
+// apart each way (100 ms RTT): raft's leader sends each heartbeat once the previous one is
+// answered, so the gap between them grows by the round trip. The leader shortens its
+// heartbeat interval by it (its stretched heartbeat timeout by 5 round trips): 2.4 s on a
+// LAN, ~1.9 s here.
+func TestLeaderHeartbeatsFollowTheRoundTrip(t *testing.T) {
+	held := &heldConns{}
+	c := newCluster(t, 3, func(cfg *Config) {
+		cfg.Timings = DefaultTimings()
+		cfg.Stream = delayLayer{StreamLayer: cfg.Stream, delay: 50 * time.Millisecond, held: held}
+	})
+	t.Cleanup(held.closeAll) // before the stores close (cleanups run last first)
+	d := DefaultTimings()
+	lan := time.Duration(d.LeaderStretch) * d.Heartbeat
+	l := c.leader()
+	wait.For(t, 10*time.Second, "the leader's heartbeat timeout shortened by 5 round trips", func() error {
+		got := l.store.raft.ReloadableConfig().HeartbeatTimeout
+		if got > lan-5*80*time.Millisecond || got < lan-5*200*time.Millisecond {
+			return fmt.Errorf("%s runs raft with heartbeat timeout %v; want about %v - 5 × 100 ms", l.id, got, lan)
 		}
 		return nil
 	})

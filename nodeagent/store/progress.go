@@ -68,6 +68,9 @@ func (t *ballotTransport) AppendEntries(id raft.ServerID, target raft.ServerAddr
 	if err == nil {
 		t.progress.appendAcked(id, args, resp)
 		t.contacts.appendAccepted(id, args, resp, sent)
+		if len(args.Entries) == 0 && t.onHeartbeat != nil {
+			t.onHeartbeat(id, sent)
+		}
 	}
 	return err
 }

@@ -96,12 +96,13 @@ type Store struct {
 	reader  *sql.DB
 	lead    *leadership
 	batch   *batcher
-	reads   *Rounds      // leadership-confirming rounds shared by concurrent ReadIndex calls
-	timers  *raftTimers  // the reloadable timeouts: stretched while leading (heartbeats.go)
-	contact contactWatch // notices a silent leader at the heartbeat timeout (heartbeats.go)
-	gone    goneWatch    // stands at once when the leader's process is gone (leadergone.go)
-	moves   leaderMoves  // LeaderMoved (leadership.go)
-	broken  fault        // first local storage failure (broken.go)
+	reads   *Rounds       // leadership-confirming rounds shared by concurrent ReadIndex calls
+	timers  *raftTimers   // the reloadable timeouts: stretched while leading (heartbeats.go)
+	rtts    heartbeatRTTs // the leader's heartbeat round trips (rtt.go)
+	contact contactWatch  // notices a silent leader at the heartbeat timeout (heartbeats.go)
+	gone    goneWatch     // stands at once when the leader's process is gone (leadergone.go)
+	moves   leaderMoves   // LeaderMoved (leadership.go)
+	broken  fault         // first local storage failure (broken.go)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -231,6 +232,7 @@ func (s *Store) startRaft(hlog hclog.Logger) error {
 	s.ballot = trans
 	s.timers = newRaftTimers(nil, s.cfg.Timings)
 	trans.onConfiguration = func() { s.timers.refreshVoter(raft.ServerID(s.cfg.ID)) }
+	trans.onHeartbeat = s.heartbeatAnswered
 	s.startContactWatch()
 	logs, err := raft.NewLogCache(logCacheEntries, faultLog{logStore: s.logs, onFail: s.breakWith})
 	if err != nil {
