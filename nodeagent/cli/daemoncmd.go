@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"log/slog"
+	"os"
 	"os/signal"
 	"syscall"
 	"time"
@@ -25,6 +26,7 @@ type DaemonCmd struct {
 
 // Run serves until SIGTERM or SIGINT, then shuts down cleanly.
 func (c *DaemonCmd) Run(g *Globals) error {
+	daemon.SetProcs(os.Getenv("GOMAXPROCS"))
 	level := slog.LevelInfo
 	if c.Debug {
 		level = slog.LevelDebug
