@@ -26,12 +26,14 @@ type DaemonCmd struct {
 
 // Run serves until SIGTERM or SIGINT, then shuts down cleanly.
 func (c *DaemonCmd) Run(g *Globals) error {
-	daemon.SetProcs(os.Getenv("GOMAXPROCS"))
 	level := slog.LevelInfo
 	if c.Debug {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(g.Stderr, &slog.HandlerOptions{Level: level}))
+	if err := daemon.TuneRuntime(os.Getenv("GOMAXPROCS")); err != nil {
+		log.Info("runtime left untuned", "error", err)
+	}
 	// Without the test flags the timings are the cluster's (cluster.raft_* keys).
 	var t store.Timings
 	if c.RaftHeartbeat > 0 || c.RaftElection > 0 || c.RaftLeaderLease > 0 {
