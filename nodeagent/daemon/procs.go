@@ -21,7 +21,9 @@ import (
 // there are far fewer idle Ps to wake: 16 API clients PATCHing /1.0 on 2 CPUs, the three
 // daemons' context switches per write fell by about a third and their CPU per write by
 // 10-15% (integration/bench's api section, nodeagent/daemon/DESIGN.md). The other CPUs are
-// left to the node's containers and to threads blocked in system calls.
+// left to the node's containers and to threads blocked in system calls. Setting it stops
+// the runtime's own updates of GOMAXPROCS from a changed cgroup CPU limit: the daemon
+// halves the limit it starts with.
 func Procs(runtimeDefault int, env string) int {
 	if env != "" {
 		return runtimeDefault // the runtime already applied the operator's GOMAXPROCS
@@ -50,7 +52,9 @@ var ErrNoSysmon = errors.New("no thread of this process looks like the runtime's
 // os.Getenv("GOMAXPROCS")). The slack needs CAP_SYS_NICE (root); its error is for a log
 // line, the daemon runs as well without it.
 func TuneRuntime(env string) error {
-	runtime.GOMAXPROCS(Procs(runtime.GOMAXPROCS(0), env))
+	if cur := runtime.GOMAXPROCS(0); Procs(cur, env) != cur {
+		runtime.GOMAXPROCS(Procs(cur, env))
+	}
 	tid, err := sysmonThread(os.Getpid())
 	if err != nil {
 		return err
