@@ -32,7 +32,7 @@ func (c *DaemonCmd) Run(g *Globals) error {
 	}
 	log := slog.New(slog.NewTextHandler(g.Stderr, &slog.HandlerOptions{Level: level}))
 	if err := daemon.TuneRuntime(os.Getenv("GOMAXPROCS")); err != nil {
-		log.Info("runtime left untuned", "error", err)
+		log.Info("the runtime's monitor thread keeps its timer slack", "error", err)
 	}
 	// Without the test flags the timings are the cluster's (cluster.raft_* keys).
 	var t store.Timings
