@@ -21,6 +21,8 @@
 //	                  attempts with their times (failover[-N]-tries.txt); in the api section,
 //	                  CPU profiles of the three daemons under each row's load
 //	                  (api-<row>-<member>.pprof, taken after the row's measured runs)
+//	ORCH_BENCH_API_WRITES_ONLY set: the api section runs its PATCH rows only (a few seconds:
+//	                  alternating two agents' builds while exploring)
 //	ORCH_BENCH_IDLE   CPU measurement window (default 45s)
 //	ORCH_BENCH_WAN_IDLE idle window of the WAN rows (default 10m)
 //	ORCH_BENCH_HOLD   a file: the large cluster is kept, once formed, while it exists (development)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -188,8 +189,41 @@ func (s *suite) apiReadsWrites(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s.apiWrites(b, o, leader, prof)
+	s.apiWrites(b, o, leader, li, prof)
+	if os.Getenv("ORCH_BENCH_API_WRITES_ONLY") != "" {
+		return
+	}
 	s.apiReads(b, o, leader, follower, prof)
+}
+
+// usage is a daemon's CPU time (its threads' on-CPU time, seconds) and its threads'
+// context switches so far.
+type usage struct{ cpu, switches float64 }
+
+func (u usage) since(u0 usage) usage { return usage{u.cpu - u0.cpu, u.switches - u0.switches} }
+
+// memberUsage reads each member's usage: the daemons' CPU per write split between the
+// leader and the followers, and how often their threads were switched out (each switch
+// costs CPU of its own on this VM, more than much of the work handed between goroutines).
+func memberUsage(o orchDaemons) []usage {
+	out := make([]usage, len(o.procs.procs))
+	for i := range out {
+		out[i].cpu = readCPU(o.pid(i)).threads
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", o.pid(i)))
+		for _, t := range tasks {
+			b, err := os.ReadFile(t)
+			if err != nil {
+				continue
+			}
+			for line := range strings.SplitSeq(string(b), "\n") {
+				if k, v, ok := strings.Cut(line, ":"); ok && strings.HasSuffix(k, "voluntary_ctxt_switches") {
+					n, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+					out[i].switches += n
+				}
+			}
+		}
+	}
+	return out
 }
 
 // daemonsCPU is the CPU time the members' daemons used so far, in seconds.
@@ -231,19 +265,20 @@ const (
 	followerReadTarget = 5000
 )
 
-func (s *suite) apiWrites(b *testing.B, o orchDaemons, leader *api.Client, prof *apiProfiles) {
+func (s *suite) apiWrites(b *testing.B, o orchDaemons, leader *api.Client, li int, prof *apiProfiles) {
 	ctx := context.Background()
 	for _, clients := range []int{1, 16} {
 		var f loadFigures
 		patch := func(c int) error {
 			return leader.PatchConfig(ctx, map[string]string{fmt.Sprintf("user.bench%d", c): time.Now().String()}, "")
 		}
-		var perEntry []float64
+		var perEntry, leaderCPU, followerCPU, switches []float64
 		for range s.k.runs {
 			idx0, err := appliedIndex(ctx, leader)
 			if err != nil {
 				b.Fatal(err)
 			}
+			m0 := memberUsage(o)
 			if err := cpuLoad(o, &f, clients, 300*clients, patch); err != nil {
 				b.Fatalf("PATCH /1.0: %v", err)
 			}
@@ -252,12 +287,26 @@ func (s *suite) apiWrites(b *testing.B, o orchDaemons, leader *api.Client, prof 
 				b.Fatal(err)
 			}
 			perEntry = append(perEntry, float64(300*clients)/float64(max(1, idx1-idx0)))
+			m1, ops := memberUsage(o), float64(300*clients)
+			var fcpu, sw float64
+			for i := range m1 {
+				d := m1[i].since(m0[i])
+				sw += d.switches / ops
+				if i == li {
+					leaderCPU = append(leaderCPU, d.cpu*1e6/ops)
+				} else {
+					fcpu += d.cpu * 1e6 / ops / float64(len(m1)-1)
+				}
+			}
+			followerCPU, switches = append(followerCPU, fcpu), append(switches, sw)
 		}
 		if err := prof.take(fmt.Sprintf("patch-%d", clients), clients, patch); err != nil {
 			b.Errorf("profiling PATCH /1.0: %v", err)
 		}
 		row := s.rep.Add(f.row("Writes", fmt.Sprintf("API config PATCH /1.0 on the leader, %d client(s)", clients), "writes/s"))
-		row.OrchNote += ", " + num(Summarise("", perEntry).Median) + " writes per raft entry"
+		row.OrchNote += ", " + num(Summarise("", perEntry).Median) + " writes per raft entry; leader " +
+			num(Summarise("", leaderCPU).Median) + " µs, each follower " + num(Summarise("", followerCPU).Median) + " µs, " +
+			num(Summarise("", switches).Median) + " context switches per write"
 		if clients == 16 {
 			row.Above(apiWritesTarget)
 		}

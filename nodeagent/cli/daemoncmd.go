@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"log/slog"
+	"os"
 	"os/signal"
 	"syscall"
 	"time"
@@ -30,6 +31,9 @@ func (c *DaemonCmd) Run(g *Globals) error {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(g.Stderr, &slog.HandlerOptions{Level: level}))
+	if err := daemon.TuneRuntime(os.Getenv("GOMAXPROCS")); err != nil {
+		log.Info("the runtime's monitor thread keeps its timer slack", "error", err)
+	}
 	// Without the test flags the timings are the cluster's (cluster.raft_* keys).
 	var t store.Timings
 	if c.RaftHeartbeat > 0 || c.RaftElection > 0 || c.RaftLeaderLease > 0 {
