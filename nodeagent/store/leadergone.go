@@ -28,12 +28,13 @@ import (
 // leader sends in a leadership transfer, and raft stands at once; the vote request it
 // sends carries the transfer flag, so the other voters vote even though they still name
 // the old leader. Voters step in turn (turnStep by rank among the voters left), and one
-// that hears a leader or a candidate meanwhile stands down, so two never split the vote. Any other
-// outcome changes nothing — a dial that connects (the leader just recycled a
-// connection), times out (a host that vanished without closing anything: a power cut, a
-// partition) or fails otherwise probeTries times in a row (a relay in between, a loaded
-// peer; a dying process fails the dials its listener queued, then refuses) — and the
-// heartbeat timeout and the contact watch (heartbeats.go) decide, as before.
+// that hears a leader or a candidate meanwhile stands down, so two never split the vote.
+// Any other outcome changes nothing — a dial that connects (the leader just recycled a
+// connection), or dials that time out (a host that vanished without closing anything: a
+// power cut, a partition) or fail otherwise until the heartbeat timeout (a relay in
+// between, a loaded peer; a dying process fails the dials its listener queued, then
+// refuses) — and the heartbeat timeout and the contact watch (heartbeats.go) decide, as
+// before.
 
 // turnStep is how long each voter waits after the one ranked before it: long enough for
 // the vote request of the one before to arrive (its term then stops this one), so hb/8,
@@ -153,17 +154,22 @@ func (s *Store) probeLeader() {
 }
 
 // dialLeader dials the leader's raft address: nil when it answered, an error wrapping
-// ECONNREFUSED when nothing listens there. Any other failure is tried again (probeTries in
-// all, probePause apart, until a leader speaks): a dying process keeps its listener, and
-// the dials it queued but never answers, until it is gone (a reset or a handshake timeout;
-// the next dial is refused), while a relay in between or a loaded peer fails a dial too and
-// then answers, and a host lost without a word never refuses.
+// ECONNREFUSED when nothing listens there. Any other failure is tried again, probePause
+// apart, until a leader speaks or the heartbeat timeout has passed (the contact watch's
+// turn then): a dying process keeps its listener, and the dials it queued but never
+// answers, until it is gone (a reset or a handshake timeout; the next dial is refused),
+// and on a loaded machine a killed process may wait for the CPU to finish closing its
+// sockets; a relay in between or a loaded peer fails a dial too and then answers, and a
+// host lost without a word never refuses.
 func (s *Store) dialLeader(addr raft.ServerAddress) error {
 	hb, _ := s.timers.configured()
 	start := time.Now()
 	var err error
-	for try := range probeTries {
+	for try := 0; ; try++ {
 		if try > 0 {
+			if time.Since(start)+probePause >= hb {
+				return err
+			}
 			select {
 			case <-time.After(probePause):
 			case <-s.closed:
@@ -183,16 +189,12 @@ func (s *Store) dialLeader(addr raft.ServerAddress) error {
 			return err
 		}
 	}
-	return err
 }
 
-// probeTries and probePause: see dialLeader. A killed lab host of a 200-member cluster
-// took ~0.1 s to die (its listener queued dials meanwhile); past the default heartbeat
-// timeout (0.4 s) the contact watch has the member stand anyway.
-const (
-	probeTries = 10
-	probePause = 50 * time.Millisecond
-)
+// probePause: see dialLeader. A killed lab host of a 200-member cluster took ~0.1 s to die
+// (its listener queued dials meanwhile); a 3-member cluster under load 15 sometimes more
+// than the 0.5 s the probe once gave up after (kill -9 then took 1.1-1.4 s).
+const probePause = 50 * time.Millisecond
 
 // standNow hands raft a TimeoutNow, as a leader transferring leadership would send: raft
 // becomes a candidate at once, and its vote requests ask the others to vote although they
