@@ -61,6 +61,69 @@ func TestGoneLeaderReplacedAtOnce(t *testing.T) {
 	c.exec(stmt("CREATE TABLE IF NOT EXISTS after_gone (x INTEGER)"))
 }
 
+// TestGoneLeaderFoundWhileItsPortLingers: a killed process on a loaded machine may finish
+// closing its sockets late, its port failing dials (reset) before it refuses them. Here
+// every dial to the stopped leader fails so for a second: the followers' probes keep trying
+// and stand once it refuses, well within the 4 s heartbeat timeout. The probe used to give
+// up after 0.5 s, leaving it to the timeout.
+func TestGoneLeaderFoundWhileItsPortLingers(t *testing.T) {
+	lingers := &lingering{}
+	c := newCluster(t, 3, func(cfg *Config) {
+		cfg.Timings = goneTimings()
+		cfg.Stream = lingerLayer{StreamLayer: cfg.Stream, l: lingers}
+	})
+	c.waitConverged()
+	old := c.leader()
+	gained := make(chan string, 2)
+	for _, nd := range c.running() {
+		if nd != old {
+			go watchGain(nd.id, nd.store.LeaderChanges(), gained)
+		}
+	}
+	lingers.set(old.addr, time.Now().Add(time.Second))
+	start := time.Now()
+	c.stop(old)
+	select {
+	case id := <-gained:
+		t.Logf("%s leads %v after the leader stopped", id, time.Since(start).Round(time.Millisecond))
+	case <-time.After(2500 * time.Millisecond):
+		t.Fatalf("no new leader 2.5 s after the leader stopped (its port failing dials for 1 s, heartbeat timeout %v)", goneTimings().Heartbeat)
+	}
+}
+
+// lingering is an address whose dials fail with a reset until a time.
+type lingering struct {
+	mu    sync.Mutex
+	addr  string
+	until time.Time
+}
+
+func (l *lingering) set(addr string, until time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.addr, l.until = addr, until
+}
+
+func (l *lingering) failing(addr string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return addr == l.addr && time.Now().Before(l.until)
+}
+
+// lingerLayer fails dials to the lingering address with ECONNRESET.
+type lingerLayer struct {
+	raft.StreamLayer
+	l *lingering
+}
+
+// Dial implements raft.StreamLayer.
+func (l lingerLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	if l.l.failing(string(addr)) {
+		return nil, &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}
+	}
+	return l.StreamLayer.Dial(addr, timeout)
+}
+
 // TestGoneLeaderOverSlowLinksOneElection: two followers 100 ms from each other (each way)
 // learn at the same moment that their leader is gone. The first voter in rank stands; its
 // vote request takes 100 ms to reach the other voter, which must not stand meanwhile (its
