@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/raft"
+
 	"orch/internal/syncbuf"
 	"orch/internal/wait"
 )
@@ -37,6 +39,7 @@ type node struct {
 	logs  *syncbuf.Buffer
 	store *Store
 	tweak func(*Config)
+	layer raft.StreamLayer // the listener of the running store
 }
 
 // newNode opens a fresh store in its own directory on a free loopback port.
@@ -66,7 +69,7 @@ func (n *node) config() Config {
 	if err != nil {
 		n.tb.Fatalf("%s: %v", n.id, err)
 	}
-	n.addr = layer.Addr().String()
+	n.addr, n.layer = layer.Addr().String(), layer
 	h := slog.NewTextHandler(n.logs, &slog.HandlerOptions{Level: slog.LevelDebug})
 	cfg := Config{
 		Dir: n.dir, ID: n.id, Address: n.addr, Stream: layer, Timings: testTimings(),
@@ -123,6 +126,15 @@ func (c *cluster) stop(nd *node) {
 	if err := s.Close(); err != nil {
 		c.tb.Errorf("%s: close: %v", nd.id, err)
 	}
+}
+
+// kill stops nd as kill -9 would: its port refuses connections before its connections
+// close (a store's Close ends its connections first, and a follower's probe of its port
+// would still find it listening).
+func (c *cluster) kill(nd *node) {
+	c.tb.Helper()
+	nd.layer.Close()
+	c.stop(nd)
 }
 
 // start reopens nd's store.

@@ -42,7 +42,7 @@ func TestGoneLeaderReplacedAtOnce(t *testing.T) {
 		}
 	}
 	start := time.Now()
-	c.stop(old)
+	c.kill(old)
 	select {
 	case id := <-gained:
 		t.Logf("%s leads %v after the leader stopped", id, time.Since(start).Round(time.Millisecond))
@@ -82,7 +82,7 @@ func TestGoneLeaderFoundWhileItsPortLingers(t *testing.T) {
 	}
 	lingers.set(old.addr, time.Now().Add(time.Second))
 	start := time.Now()
-	c.stop(old)
+	c.kill(old)
 	select {
 	case id := <-gained:
 		t.Logf("%s leads %v after the leader stopped", id, time.Since(start).Round(time.Millisecond))
