@@ -277,9 +277,9 @@ func (p *pusher) pushRelayed(ctx context.Context, r *Relay, lendCmd string) (boo
 			return true, nil
 		}
 		p.c.log.Debug("fetch from a lender failed: pushing from the control node", "file", p.remote, "lender", src.lender.name, "err", err)
-		return p.streamOrSFTP(ctx, p.tools.gzip != "")
+		return p.streamOrSFTP(ctx, relayEncodings)
 	}
-	changed, err := p.streamOrSFTP(ctx, p.tools.gzip != "")
+	changed, err := p.streamOrSFTP(ctx, relayEncodings)
 	if err != nil {
 		r.release(src, false)
 		return false, err
@@ -292,6 +292,10 @@ func (p *pusher) pushRelayed(ctx context.Context, r *Relay, lendCmd string) (boo
 	r.release(src, false)
 	return changed, nil
 }
+
+// relayEncodings are the compressions a push from the control node through a relay may
+// use, best first: it crosses the control link, the link the relay spares.
+var relayEncodings = []Encoding{EncZstd, EncGzip}
 
 // exitNoFetch is the fetch script's exit code when it cannot reach the lender.
 const exitNoFetch = 75
