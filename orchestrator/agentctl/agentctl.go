@@ -441,11 +441,13 @@ func waitSocket(ctx context.Context, conn Remote, agentDir string, timeout time.
 }
 
 // waitSocket asks every socketPoll for socketPollFast, then every socketPollSlow. A fresh
-// daemon answers 15-60 ms after its start: it is seen within 5 ms of being ready (at
-// 25 ms, 12 ms later on average: `orch up` waited for it on its critical path), and a
-// failed ask costs only a refused forwarding (no process on the host).
+// daemon answers 15-60 ms after its start (100-300 ms when 30 start at once on 2 cores):
+// it is seen within 10 ms of being ready (at 25 ms, 12 ms later on average: `orch up`
+// waited for it on its critical path), and a failed ask costs a refused forwarding (no
+// process on the host; ~0.1 ms of sshd's and orch's CPU: 5 ms pauses cost 30 hosts
+// ~100 ms of CPU in asks).
 const (
-	socketPoll     = 5 * time.Millisecond
+	socketPoll     = 10 * time.Millisecond
 	socketPollFast = 500 * time.Millisecond
 	socketPollSlow = 25 * time.Millisecond
 )
