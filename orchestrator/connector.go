@@ -40,9 +40,9 @@ type lazyConn struct {
 // lost reports whether lc's dial succeeded and the connection has ended since.
 func (lc *lazyConn) lost() bool { return lc.done.Load() && lc.conn != nil && lc.conn.Lost() }
 
-func newConnector(inv *inventory.Inventory, knownHosts string, acceptNew bool, log *slog.Logger) *connector {
+func newConnector(inv *inventory.Inventory, knownHosts string, acceptNew bool, log *slog.Logger, files *transport.FileCache) *connector {
 	return &connector{inv: inv, knownHosts: knownHosts, acceptNew: acceptNew, log: log,
-		files: transport.NewFileCache(), conns: map[string]*lazyConn{},
+		files: files, conns: map[string]*lazyConn{},
 		relay: transport.NewRelay(transport.RelayOptions{Lend: agentctl.LendCommand})}
 }
 

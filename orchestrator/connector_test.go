@@ -142,5 +142,5 @@ func connectorToSSHD(t *testing.T) (*connector, *inventory.Inventory, *sshdtest.
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newConnector(inv, kh, false, slog.New(slog.DiscardHandler)), inv, srv
+	return newConnector(inv, kh, false, slog.New(slog.DiscardHandler), transport.NewFileCache()), inv, srv
 }

@@ -13,6 +13,7 @@ import (
 	"orch/nodeagent/api"
 	"orch/orchestrator/clientstore"
 	"orch/orchestrator/modules"
+	"orch/orchestrator/transport"
 	"orch/playbooks"
 )
 
@@ -32,6 +33,9 @@ type Options struct {
 	AcceptNew bool
 	// StateDir is orch's state directory; default $ORCH_CONFIG or ~/.config/orch.
 	StateDir string
+	// CacheDir keeps compressed copies of pushed agents between runs (a few, named by
+	// their SHA-256); default DefaultCacheDir(). "-" keeps nothing.
+	CacheDir string
 	// Preseed is a preseed file supplying the cluster-wide settings (`up --preseed`).
 	Preseed string
 	// Check reports what would change without changing it.
@@ -93,8 +97,42 @@ func openSession(opts Options) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &session{opts: opts, inv: inv, store: st, conns: newConnector(inv, opts.KnownHosts, opts.AcceptNew, opts.Logger),
-		agents: agents, findings: &modules.Findings{}}, nil
+	if opts.CacheDir == "" {
+		opts.CacheDir = DefaultCacheDir()
+	}
+	conns := newConnector(inv, opts.KnownHosts, opts.AcceptNew, opts.Logger, fileCache(opts.CacheDir))
+	return &session{opts: opts, inv: inv, store: st, conns: conns, agents: agents, findings: &modules.Findings{}}, nil
+}
+
+// DefaultCacheDir is orch's cache directory: $XDG_CACHE_HOME/orch or ~/.cache/orch; "-"
+// (nothing kept) when there is no home directory.
+func DefaultCacheDir() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return "-"
+	}
+	return filepath.Join(dir, "orch")
+}
+
+// fileCache is the run's cache of pushed files' digests and compressed copies, kept under
+// dir/push ("-": in memory only).
+func fileCache(dir string) *transport.FileCache {
+	if dir == "-" {
+		return transport.NewFileCache()
+	}
+	return transport.NewDiskFileCache(filepath.Join(dir, "push"))
+}
+
+// pushesAgent are the built-in playbooks that push the agent: their run starts reading or
+// compressing it at once (transport.FileCache.Warm), while it connects to the hosts.
+var pushesAgent = map[string]bool{"up": true, "upgrade": true}
+
+// agentBinary is the agent the run pushes: --agent, else the one next to orch.
+func (s *session) agentBinary() string {
+	if s.opts.AgentBinary != "" {
+		return s.opts.AgentBinary
+	}
+	return DefaultAgentBinary()
 }
 
 // agentSettings reads every host's agent settings, the one place they are read and
@@ -146,11 +184,8 @@ func (s *session) selector() playbooks.Selector {
 
 // registry returns the modules bound to this session.
 func (s *session) registry() (playbooks.Registry, error) {
-	deps := modules.Deps{AgentBinary: s.opts.AgentBinary, Store: s.store, Logger: s.opts.Logger, Findings: s.findings,
+	deps := modules.Deps{AgentBinary: s.agentBinary(), Store: s.store, Logger: s.opts.Logger, Findings: s.findings,
 		Agents: s.agents, SSH: s.conns}
-	if deps.AgentBinary == "" {
-		deps.AgentBinary = DefaultAgentBinary()
-	}
 	if s.opts.Preseed != "" {
 		data, err := os.ReadFile(s.opts.Preseed)
 		if err != nil {
@@ -231,6 +266,9 @@ func runBuiltin(ctx context.Context, name string, opts Options) (*playbooks.Reca
 	pb, err := loadBuiltin(name)
 	if err != nil {
 		return nil, nil, 1, err
+	}
+	if pushesAgent[name] && !opts.Check {
+		s.conns.files.Warm(s.agentBinary(), transport.EncZstd)
 	}
 	recap, err := s.run(ctx, pb)
 	return recap, s.findings, playbooks.ExitCode(recap, err), err

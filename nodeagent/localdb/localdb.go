@@ -40,11 +40,15 @@ const (
 	KeyRaftTimings = "raft.timings"
 )
 
+// schema is one transaction: on a fresh agent (`orch up`'s every host) one commit, one
+// fsync of the WAL, where the four statements were four commits.
 const schema = `
+BEGIN;
 CREATE TABLE IF NOT EXISTS config (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS raft_nodes (name TEXT PRIMARY KEY, address TEXT NOT NULL, role TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS raft_state (id INTEGER PRIMARY KEY CHECK (id = 1), last_index INTEGER NOT NULL, last_term INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS tokens (id TEXT PRIMARY KEY, saved TEXT NOT NULL);
+COMMIT;
 `
 
 // DB is the node-local database.

@@ -251,6 +251,23 @@ func TestStalePIDFileIsNotRunning(t *testing.T) {
 	Stop(ctx(t), c, dir, 5*time.Second)
 }
 
+// A launcher that cannot write the pidfile fails the start at once with ErrStart: the
+// script waits for the launcher's answer, where it polled for the pidfile for 10 s.
+func TestStartFailsAtOnceWithoutPIDFile(t *testing.T) {
+	h := startHost(t)
+	c := connect(t, h.cfg)
+	dir := agentDir(t)
+	if _, err := Install(ctx(t), c, standIn(t, "1"), dir); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(PIDFile(dir)+".tmp", 0o755) // the launcher's `echo $$ > PIDFILE.tmp` fails
+	quick, cancel := context.WithTimeout(ctx(t), 5*time.Second)
+	defer cancel()
+	if _, err := Start(quick, c, dir); !errors.Is(err, ErrStart) {
+		t.Fatalf("got %v, want ErrStart", err)
+	}
+}
+
 func TestWaitReadyFailureShowsLog(t *testing.T) {
 	h := startHost(t)
 	c := connect(t, h.cfg)

@@ -49,7 +49,9 @@ const statusScript = `if p=$(agentpid); then echo "orch-agent running $p"; else 
 `
 
 // startScript starts the daemon in agentDir if needed and prints "orch-agent changed" when
-// it did.
+// it did. Without systemd the daemon's launcher writes the pidfile, then its PID to a pipe
+// the script reads (fd 3, closed before the daemon runs): the script returns as soon as the
+// pidfile is there, where it polled for it every 50 ms (most starts waited one round).
 func startScript(agentDir string) string {
 	return `if p=$(agentpid); then echo "orch-agent running $p"; exit 0; fi
 [ -x "$BIN" ] || { echo "$BIN is missing or not executable" >&2; exit 66; }
@@ -66,13 +68,9 @@ ORCH_UNIT_EOF
   echo "orch-agent changed"; exit 0
 fi
 [ ! -e "$PIDF" ] || rm -f "$PIDF"
-setsid sh -c 'echo $$ > "$1.tmp" && mv -f "$1.tmp" "$1" && shift && exec "$@"' sh "$PIDF" ` + shell.Join(daemonArgv(agentDir)...) + ` >>"$LOG" 2>&1 </dev/null &
-i=0
-while [ ! -s "$PIDF" ]; do
-  i=$((i+1)); [ $i -le 200 ] || { echo "no pidfile $PIDF after 10s; log:" >&2; tail -n 20 "$LOG" >&2; exit 67; }
-  sleep 0.05
-done
-read -r p <"$PIDF"; echo "orch-agent changed $p"
+p=$(setsid sh -c 'echo $$ > "$1.tmp" && mv -f "$1.tmp" "$1" && echo $$ >&3 && exec 3>&- && shift && exec "$@"' sh "$PIDF" ` + shell.Join(daemonArgv(agentDir)...) + ` 3>&1 >>"$LOG" 2>&1 </dev/null &)
+[ -n "$p" ] || { echo "no pidfile $PIDF: the daemon did not start; log:" >&2; tail -n 20 "$LOG" >&2; exit 67; }
+echo "orch-agent changed $p"
 `
 }
 

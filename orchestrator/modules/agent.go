@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"orch/internal/shell"
 	"orch/nodeagent/api"
 	"orch/orchestrator/agentctl"
 	"orch/orchestrator/transport"
@@ -145,26 +144,11 @@ func splitLines(s string) []any {
 }
 
 // needsInstall compares the local binary's sha256 and mode 0755 with the installed one, and
-// reports whether an agent binary is installed at all.
+// reports whether an agent binary is installed at all. The push that follows, when needed,
+// takes its answer (transport.Conn.Compare): a fresh host is asked once.
 func needsInstall(ctx context.Context, conn *transport.Conn, src, dir string) (need, installed bool, err error) {
-	files := conn.Config().Files
-	if files == nil {
-		files = transport.NewFileCache()
-	}
-	want, err := files.Sum(src)
-	if err != nil {
-		return false, false, err
-	}
-	bin := shell.Quote(agentctl.Binary(dir))
-	// openssl uses the CPU's SHA extensions: 3-6x faster than sha256sum on a 17 MB binary.
-	res, err := conn.Run(ctx, "[ -f "+bin+" ] && stat -c %a "+bin+" && { openssl dgst -sha256 -r "+bin+
-		" 2>/dev/null || sha256sum "+bin+"; } 2>/dev/null", transport.RunOptions{})
-	if err != nil {
-		return false, false, err
-	}
-	mode, sum, _ := strings.Cut(string(res.Stdout), "\n")
-	got, _, _ := strings.Cut(sum, " ")
-	return got != want || mode != "755", mode != "", nil
+	cmp, err := conn.Compare(ctx, src, agentctl.Binary(dir), 0o755)
+	return !cmp.Same, cmp.Exists, err
 }
 
 // refuseDowngrade fails when the installed agent is newer than src: pushing an older agent

@@ -282,15 +282,39 @@ func (d Deps) clusterBootstrap(ctx context.Context, t *playbooks.TaskContext) (p
 		return playbooks.Result{}, err
 	}
 	err = t.Change("bootstrap cluster member "+p.Cluster.ServerName, func() error {
-		_, err := agentctl.Run(ctx, conn, a.Dir, doc, "init", "--preseed")
-		return err
+		return agentInitDoc(ctx, conn, a.Dir, doc, false)
 	})
 	return playbooks.Result{Changed: true, Msg: "bootstrapped " + p.Cluster.ServerName}, err
 }
 
 // trustHere pins the cluster certificate of the member at dir and adds orch's client
-// certificate to the cluster's trust store through the member's local socket.
+// certificate to the cluster's trust store through the member's local socket: asked of the
+// socket directly when the SSH connection can reach it (agentctl.Local: no process on the
+// host), else with `cat` and the agent CLI.
 func (d Deps) trustHere(ctx context.Context, conn *transport.Conn, dir string) (string, error) {
+	_, pem, err := d.Store.ClientCertificate()
+	if err != nil {
+		return "", err
+	}
+	var fp string
+	done, err := agentctl.Local(ctx, conn, dir, func(cl *api.Client) error {
+		s, _, err := cl.Server(ctx)
+		if err != nil {
+			return fmt.Errorf("reading the cluster certificate: %w", err)
+		}
+		if fp, err = d.Store.PinCluster([]byte(s.Environment.Certificate)); err != nil {
+			return err
+		}
+		return cl.AddCertificate(ctx, api.CertificatesPost{Name: "orch", Type: "client", Certificate: string(pem)})
+	})
+	if done {
+		return fp, err
+	}
+	return d.trustWithCLI(ctx, conn, dir, pem)
+}
+
+// trustWithCLI is trustHere through commands on the host.
+func (d Deps) trustWithCLI(ctx context.Context, conn *transport.Conn, dir string, pem []byte) (string, error) {
 	res, err := conn.Run(ctx, "cat "+shell.Quote(agentctl.ClusterCert(dir)), transport.RunOptions{})
 	if err != nil {
 		return "", err
@@ -299,10 +323,6 @@ func (d Deps) trustHere(ctx context.Context, conn *transport.Conn, dir string) (
 		return "", fmt.Errorf("reading the cluster certificate: %s", strings.TrimSpace(string(res.Stderr)))
 	}
 	fp, err := d.Store.PinCluster(res.Stdout)
-	if err != nil {
-		return "", err
-	}
-	_, pem, err := d.Store.ClientCertificate()
 	if err != nil {
 		return "", err
 	}
@@ -400,6 +420,11 @@ func agentInit(ctx context.Context, conn *transport.Conn, dir string, p *api.Pre
 	if err != nil {
 		return err
 	}
+	return agentInitDoc(ctx, conn, dir, doc, wipe)
+}
+
+// agentInitDoc is agentInit with the preseed document already written.
+func agentInitDoc(ctx context.Context, conn *transport.Conn, dir string, doc []byte, wipe bool) error {
 	done, err := agentctl.Local(ctx, conn, dir, func(cl *api.Client) error {
 		// The checks the CLI makes of the document it reads.
 		q, err := api.ParsePreseed("<stdin>", doc)

@@ -69,6 +69,7 @@ func BenchmarkPush(b *testing.B) {
 	}{
 		{"stream", PushStream, nil},
 		{"stream-gzip", PushGzip, nil},
+		{"stream-zstd", PushZstd, nil},
 		{"sftp-concurrent-255k", PushSFTP, sftpOptions},
 		{"sftp-concurrent-32k", PushSFTP, []sftp.ClientOption{sftp.UseConcurrentWrites(true)}},
 		{"sftp-plain", PushSFTP, []sftp.ClientOption{}},

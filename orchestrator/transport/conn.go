@@ -30,6 +30,9 @@ type Conn struct {
 	toolsMu   sync.Mutex
 	tools     *remoteTools // probed on first Push
 	runners   runners      // long-lived shells for Run (runner.go)
+
+	staleMu sync.Mutex
+	stale   map[string]string // remote path → SHA-256 Compare found it does not hold
 }
 
 // newConn wraps an authenticated client.

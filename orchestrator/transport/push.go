@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -26,6 +27,9 @@ const (
 	// PushGzip is PushStream with the file gzip-compressed once per run and decompressed
 	// remotely (gzip or busybox gzip): fewer bytes on the wire for slow links, more CPU.
 	PushGzip
+	// PushZstd is PushStream with the file zstd-compressed (gzip when the host has no
+	// zstd, as is when it has neither), the compression a relay's pushes use.
+	PushZstd
 	// PushSFTP writes over SFTP with large concurrent writes (also the fallback for
 	// hosts without sha256sum).
 	PushSFTP
@@ -40,6 +44,8 @@ func (m PushMethod) String() string {
 		return "stream"
 	case PushGzip:
 		return "gzip"
+	case PushZstd:
+		return "zstd"
 	case PushSFTP:
 		return "sftp"
 	}
@@ -51,7 +57,11 @@ type remoteFile struct {
 	exists bool
 	sum    string      // hex SHA-256; "" when exists but no hashing tool was found
 	mode   os.FileMode // permission bits; 0 when unknown
+	dec    []Encoding  // what the host can decompress (the stream script says)
 }
+
+// expands reports whether the host can decompress enc.
+func (rf remoteFile) expands(enc Encoding) bool { return slices.Contains(rf.dec, enc) }
 
 // Push makes remote a copy of the local file with permission bits mode. It reports
 // changed=false, touching nothing, when the remote file already has the same SHA-256
@@ -77,6 +87,55 @@ func (c *Conn) Push(ctx context.Context, local, remote string, mode os.FileMode)
 		return false, fmt.Errorf("%s: push %s to %s: %w", c.cfg.Name, local, remote, stripHost(err, c.cfg.Name))
 	}
 	return changed, nil
+}
+
+// Comparison is what Compare found at a remote path.
+type Comparison struct {
+	// Exists: a regular file is there.
+	Exists bool
+	// Same: it has the local file's content and the mode asked for.
+	Same bool
+}
+
+// Compare tells whether remote already holds local's content with permission bits mode, in
+// one command through the connection's runner. When it does not, the next Push of local to
+// remote trusts this answer and skips its own comparison (a fresh host's agent install
+// asked twice). Hosts without a hashing tool report Same=false.
+func (c *Conn) Compare(ctx context.Context, local, remote string, mode os.FileMode) (Comparison, error) {
+	sum, err := c.cfg.Files.Sum(local)
+	if err != nil {
+		return Comparison{}, fmt.Errorf("%s: compare: %w", c.cfg.Name, err)
+	}
+	tools, err := c.remoteTools(ctx)
+	if err != nil {
+		return Comparison{}, err
+	}
+	p := &pusher{c: c, tools: tools, become: c.becomes(false), local: local, remote: remote, sum: sum, mode: mode.Perm()}
+	rf, err := p.state(ctx, remote)
+	if err != nil {
+		return Comparison{}, fmt.Errorf("%s: compare %s: %w", c.cfg.Name, remote, stripHost(err, c.cfg.Name))
+	}
+	cmp := Comparison{Exists: rf.exists, Same: rf.exists && rf.sum != "" && rf.sum == sum && rf.mode == p.mode}
+	if !cmp.Same {
+		c.staleMu.Lock()
+		if c.stale == nil {
+			c.stale = map[string]string{}
+		}
+		c.stale[remote] = sum
+		c.staleMu.Unlock()
+	}
+	return cmp, nil
+}
+
+// knownStale reports (once) whether Compare just found that remote does not hold sum.
+func (c *Conn) knownStale(remote, sum string) bool {
+	c.staleMu.Lock()
+	defer c.staleMu.Unlock()
+	if c.stale[remote] != sum {
+		return false
+	}
+	delete(c.stale, remote)
+	return true
 }
 
 // lendCommand is the command that lends remote to other hosts, when the connection has a
@@ -105,14 +164,22 @@ func (p *pusher) run(ctx context.Context) (bool, error) {
 		if done, changed, err := p.upToDate(ctx); done || err != nil {
 			return changed, err
 		}
-		return p.streamOrSFTP(ctx, m == PushGzip)
+		var encs []Encoding
+		switch m {
+		case PushGzip:
+			encs = []Encoding{EncGzip}
+		case PushZstd:
+			encs = relayEncodings
+		}
+		return p.streamOrSFTP(ctx, encs)
 	}
 	return p.viaSFTP(ctx)
 }
 
-// streamOrSFTP is one stream push (gzip'd when gz), or SFTP when the host lacks the tools.
-func (p *pusher) streamOrSFTP(ctx context.Context, gz bool) (bool, error) {
-	r, err := p.stream(ctx, gz)
+// streamOrSFTP is one stream push (compressed with the first of encs the host expands),
+// or SFTP when the host lacks the tools.
+func (p *pusher) streamOrSFTP(ctx context.Context, encs []Encoding) (bool, error) {
+	r, err := p.stream(ctx, encs)
 	if err != nil || !r.noTools {
 		return r.action != actSkip, err
 	}
@@ -129,6 +196,9 @@ func (p *pusher) upToDate(ctx context.Context) (done, changed bool, err error) {
 		return false, false, nil // the stream script finds its own tools or says there are none
 	}
 	p.tools = tools
+	if p.c.knownStale(p.remote, p.sum) {
+		return false, false, nil
+	}
 	rf, err := p.state(ctx, p.remote)
 	if err != nil || !rf.exists || rf.sum != p.sum {
 		return false, false, nil
@@ -193,6 +263,12 @@ func parseState(out string) remoteFile {
 		case "mode":
 			if m, err := strconv.ParseUint(v, 8, 32); err == nil {
 				rf.mode = os.FileMode(m).Perm()
+			}
+		case "dec":
+			for _, d := range strings.Split(v, ",") {
+				if d != "" {
+					rf.dec = append(rf.dec, Encoding(d))
+				}
 			}
 		}
 	}

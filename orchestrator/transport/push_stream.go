@@ -19,6 +19,7 @@ const (
 	actChmod = "chmod" // content right, mode not
 	actRaw   = "raw"   // upload the file as is
 	actGzip  = "gzip"  // upload the gzip-compressed file
+	actZstd  = "zstd"  // upload the zstd-compressed file
 )
 
 // streamResult tells what a stream push did.
@@ -28,23 +29,20 @@ type streamResult struct {
 }
 
 // stream pushes in one session: the remote script reports the current digest and mode
-// of the file, the client answers with an action and, for an upload, the content,
-// which the script writes to a temporary file, verifies, chmods and renames.
-func (p *pusher) stream(ctx context.Context, gz bool) (streamResult, error) {
-	var body []byte
-	if gz {
-		var err error
-		if body, err = p.c.cfg.Files.Gzip(p.local); err != nil {
-			return streamResult{}, err
-		}
-	}
+// of the file and the decompressors the host has, the client answers with an action and,
+// for an upload, the content (compressed with the first of encs the host can expand, else
+// as is), which the script writes to a temporary file, verifies, chmods and renames.
+func (p *pusher) stream(ctx context.Context, encs []Encoding) (streamResult, error) {
 	f, err := os.Open(p.local)
 	if err != nil {
 		return streamResult{}, err
 	}
 	defer f.Close()
+	var bodyErr error
 	cv := newConversation(func(rf remoteFile) (string, io.Reader) {
-		return p.decide(rf, gz, body, f)
+		action, body, err := p.decide(rf, encs, f)
+		bodyErr = err
+		return action, body
 	})
 	defer cv.abort()
 	res, err := p.c.Run(ctx, p.streamScript(tempName(p.remote)), RunOptions{Become: p.become, Stdin: cv, Stdout: cv})
@@ -53,6 +51,8 @@ func (p *pusher) stream(ctx context.Context, gz bool) (streamResult, error) {
 	}
 	out := string(res.Stdout)
 	switch {
+	case bodyErr != nil:
+		return streamResult{}, bodyErr
 	case strings.Contains(out, "orch-push notools"):
 		return streamResult{noTools: true}, nil
 	case res.ExitCode != 0:
@@ -65,18 +65,27 @@ func (p *pusher) stream(ctx context.Context, gz bool) (streamResult, error) {
 	return streamResult{action: cv.action}, nil
 }
 
-// decide picks the action for the remote file's state, and the bytes to send after it.
-func (p *pusher) decide(rf remoteFile, gz bool, body []byte, f *os.File) (string, io.Reader) {
+// decide picks the action for the remote file's state, and the bytes to send after it: the
+// file compressed with the first of encs the host can expand, else the file as is. An
+// error (the file cannot be compressed) sends nothing: the script ends without a change.
+func (p *pusher) decide(rf remoteFile, encs []Encoding, f *os.File) (string, io.Reader, error) {
 	switch {
 	case rf.exists && rf.sum == p.sum && rf.mode == p.mode:
-		return actSkip, nil
+		return actSkip, nil, nil
 	case rf.exists && rf.sum == p.sum:
-		return actChmod, nil
-	case gz:
-		return actGzip, bytes.NewReader(body)
-	default:
-		return actRaw, f
+		return actChmod, nil, nil
 	}
+	for _, enc := range encs {
+		if !rf.expands(enc) {
+			continue
+		}
+		body, err := p.c.cfg.Files.Compressed(p.local, enc)
+		if err != nil {
+			return "", nil, err
+		}
+		return string(enc), bytes.NewReader(body), nil
+	}
+	return actRaw, f, nil
 }
 
 // streamScript is the remote half of stream. Exit 65 means the digest did not match.
@@ -87,8 +96,10 @@ if echo | openssl dgst -sha256 -r >/dev/null 2>&1; then sha() { openssl dgst -sh
 elif command -v sha256sum >/dev/null 2>&1; then sha() { sha256sum; }
 elif echo | busybox sha256sum >/dev/null 2>&1; then sha() { busybox sha256sum; }
 else echo "orch-push notools"; exit 0; fi
-if command -v gzip >/dev/null 2>&1; then gz() { gzip -dc; }
-elif echo | busybox gzip -c 2>/dev/null | busybox gzip -dc >/dev/null 2>&1; then gz() { busybox gzip -dc; }
+dec=
+if command -v zstd >/dev/null 2>&1; then dec=zstd; fi
+if command -v gzip >/dev/null 2>&1; then gz() { gzip -dc; }; dec=$dec,gzip
+elif echo | busybox gzip -c 2>/dev/null | busybox gzip -dc >/dev/null 2>&1; then gz() { busybox gzip -dc; }; dec=$dec,gzip
 else gz() { echo "orch-push notools"; return 69; }; fi
 if [ -d "$f" ]; then echo "$f is a directory" >&2; exit 66; fi
 cur=; cmode=
@@ -96,17 +107,17 @@ if [ -f "$f" ]; then
   cur=$(sha < "$f") || exit 1; cur=${cur%% *}
   cmode=$(stat -c %a -- "$f" 2>/dev/null) || cmode=
 fi
-echo "orch-push state sum=$cur mode=$cmode exists=$([ -f "$f" ] && echo 1)"
+echo "orch-push state sum=$cur mode=$cmode exists=$([ -f "$f" ] && echo 1) dec=$dec"
 read -r action || exit 0
 case $action in
 chmod) chmod "$mode" -- "$f" && echo "orch-push done"; exit ;;
-raw|gzip) ;;
+raw|gzip|zstd) ;;
 *) exit 0 ;;
 esac
 set -e
 mkdir -p -- "$d"
 trap 'rm -f -- "$t"' EXIT
-if [ "$action" = gzip ]; then gz > "$t"; else cat > "$t"; fi
+case $action in gzip) gz > "$t" ;; zstd) zstd -dcq > "$t" ;; *) cat > "$t" ;; esac
 s=$(sha < "$t"); s=${s%% *}
 if [ "$s" != "$want" ]; then echo "sha256 of uploaded $t is $s, want $want" >&2; exit 65; fi
 chmod "$mode" -- "$t"

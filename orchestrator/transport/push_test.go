@@ -18,7 +18,7 @@ import (
 )
 
 // pushMethods are the explicit methods every push test runs with.
-var pushMethods = []PushMethod{PushStream, PushGzip, PushSFTP}
+var pushMethods = []PushMethod{PushStream, PushGzip, PushZstd, PushSFTP}
 
 // writeRandom writes n random bytes to a new file and returns its path and content.
 func writeRandom(t testing.TB, dir, name string, n int) (string, []byte) {
@@ -260,6 +260,37 @@ func TestPushOntoDirectoryFails(t *testing.T) {
 	if _, err := c.Push(testCtx(t), local, "relative/path", 0o644); err == nil {
 		t.Fatal("relative remote path accepted")
 	}
+}
+
+// Compare tells an absent, a different, a same-content-other-mode and an identical file
+// apart, and a Push after it still replaces the file.
+func TestCompare(t *testing.T) {
+	h := startHost(t, sshdtest.Options{})
+	c := dial(t, h.cfg)
+	local, content := writeRandom(t, t.TempDir(), "bin", 256<<10)
+	other, _ := writeRandom(t, t.TempDir(), "other", 1<<10)
+	remote := filepath.Join(remoteDir(t), "bin", "agent")
+	check := func(what string, want Comparison) {
+		t.Helper()
+		got, err := c.Compare(testCtx(t), local, remote, 0o755)
+		if err != nil || got != want {
+			t.Fatalf("%s: %+v %v, want %+v", what, got, err, want)
+		}
+	}
+	check("absent", Comparison{})
+	if !push(t, c, local, remote, 0o755) {
+		t.Fatal("push after Compare: changed=false")
+	}
+	assertFile(t, remote, content, 0o755)
+	check("pushed", Comparison{Exists: true, Same: true})
+	os.Chmod(remote, 0o700)
+	check("other mode", Comparison{Exists: true})
+	push(t, c, other, remote, 0o755)
+	check("other content", Comparison{Exists: true})
+	if !push(t, c, local, remote, 0o755) {
+		t.Fatal("push over other content: changed=false")
+	}
+	assertFile(t, remote, content, 0o755)
 }
 
 func TestFileCacheHashesAndCompressesOnce(t *testing.T) {

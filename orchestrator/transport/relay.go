@@ -64,6 +64,7 @@ type pool struct {
 	direct   int       // pushes from the control node in flight (until their lender settles)
 	lenders  []*lender // hosts lending this version
 	starting int       // hosts starting to lend it (startLending in flight)
+	waiting  int       // pushes waiting in acquire for a slot with a lender
 	failures int       // fetches that failed
 	degraded bool      // lenders cannot start or be reached: push the rest directly, as without a relay
 }
@@ -157,15 +158,23 @@ func (r *Relay) acquire(ctx context.Context, sum string) (source, error) {
 			return source{p: p}, nil
 		}
 		changed := r.changed
+		p.waiting++
 		r.mu.Unlock()
 		select {
 		case <-changed:
+			r.mu.Lock()
+			p.waiting--
+			r.mu.Unlock()
 		case <-deadline.C:
 			r.mu.Lock()
+			p.waiting--
 			p.direct++
 			r.mu.Unlock()
 			return source{p: p}, nil
 		case <-ctx.Done():
+			r.mu.Lock()
+			p.waiting--
+			r.mu.Unlock()
 			return source{}, ctx.Err()
 		}
 	}
@@ -219,19 +228,24 @@ func (r *Relay) notifyLocked() {
 	r.changed = make(chan struct{})
 }
 
-// reserveLender reports whether one more host should lend version sum (fewer than
-// MaxLenders good or starting lenders), and counts it as starting when so.
+// reserveLender reports whether one more host should lend version sum, and counts it as
+// starting when so: while fewer than MaxLenders good or starting lenders exist and more
+// pushes wait for a lender than the free slots of the lenders there are (starting ones
+// counted full) would take. A lender nobody fetches from is an SSH session and a process
+// for nothing: with every host lending up to MaxLenders, 30 hosts started 16 lenders and
+// fetched from 6.
 func (r *Relay) reserveLender(sum string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	p := r.pools[sum]
-	n := p.starting
+	n, free := p.starting, p.starting*r.opts.Fanout
 	for _, l := range p.lenders {
 		if !l.bad {
 			n++
+			free += r.opts.Fanout - l.busy
 		}
 	}
-	if n >= r.opts.MaxLenders {
+	if n >= r.opts.MaxLenders || (n > 0 && p.waiting <= free) {
 		return false
 	}
 	p.starting++
@@ -277,9 +291,9 @@ func (p *pusher) pushRelayed(ctx context.Context, r *Relay, lendCmd string) (boo
 			return true, nil
 		}
 		p.c.log.Debug("fetch from a lender failed: pushing from the control node", "file", p.remote, "lender", src.lender.name, "err", err)
-		return p.streamOrSFTP(ctx, p.tools.gzip != "")
+		return p.streamOrSFTP(ctx, relayEncodings)
 	}
-	changed, err := p.streamOrSFTP(ctx, p.tools.gzip != "")
+	changed, err := p.streamOrSFTP(ctx, relayEncodings)
 	if err != nil {
 		r.release(src, false)
 		return false, err
@@ -293,22 +307,26 @@ func (p *pusher) pushRelayed(ctx context.Context, r *Relay, lendCmd string) (boo
 	return changed, nil
 }
 
+// relayEncodings are the compressions a push from the control node through a relay may
+// use, best first: it crosses the control link, the link the relay spares.
+var relayEncodings = []Encoding{EncZstd, EncGzip}
+
 // exitNoFetch is the fetch script's exit code when it cannot reach the lender.
 const exitNoFetch = 75
 
 // fetch makes the host copy the file from lender l over the hosts' network: bash's
-// /dev/tcp, the token on the script's stdin (never on a command line), checked against the
-// digest like every push.
+// /dev/tcp, the token on the script's stdin (never on a command line; bash's read and
+// printf pass it on), checked against the digest like every push.
 func (p *pusher) fetch(ctx context.Context, l *lender) error {
 	script := `f=` + shell.Quote(p.remote) + `; t=` + shell.Quote(tempName(p.remote)) + `; d=` + shell.Quote(path.Dir(p.remote)) + `
 want=` + p.sum + `; mode=` + modeArg(p.mode) + `; addr=` + shell.Quote(l.addr) + `; port=` + strconv.Itoa(l.port) + `
 IFS= read -r tok || exit ` + strconv.Itoa(exitNoFetch) + `
 command -v bash >/dev/null 2>&1 || exit ` + strconv.Itoa(exitNoFetch) + `
 to=; to5=; if command -v timeout >/dev/null 2>&1; then to="timeout 120"; to5="timeout 5"; fi
-mkdir -p -- "$d" || exit 1
+[ -d "$d" ] || mkdir -p -- "$d" || exit 1
 trap 'rm -f -- "$t"' EXIT
 $to5 bash -c 'exec 3<>"/dev/tcp/$1/$2"' orch-probe "$addr" "$port" 2>/dev/null || exit ` + strconv.Itoa(exitNoFetch) + `
-printf '%s\n' "$tok" | $to bash -c 'exec 3<>"/dev/tcp/$1/$2" || exit ` + strconv.Itoa(exitNoFetch) + `; cat >&3; cat <&3 > "$3"' orch-fetch "$addr" "$port" "$t" || exit ` + strconv.Itoa(exitNoFetch) + `
+printf '%s\n' "$tok" | $to bash -c 'exec 3<>"/dev/tcp/$1/$2" || exit ` + strconv.Itoa(exitNoFetch) + `; IFS= read -r k; printf "%s\n" "$k" >&3; exec cat <&3 > "$3"' orch-fetch "$addr" "$port" "$t" || exit ` + strconv.Itoa(exitNoFetch) + `
 s=$(` + p.tools.sha256 + ` < "$t"); s=${s%% *}
 if [ "$s" != "$want" ]; then echo "sha256 of the copy fetched from $addr is $s, want $want" >&2; exit 65; fi
 chmod "$mode" -- "$t"

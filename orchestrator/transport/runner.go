@@ -95,14 +95,17 @@ func (c *Conn) startRunner(ctx context.Context, become bool) (*runner, error) {
 	if err := s.Start(shell); err != nil {
 		return nil, c.wrapErr(fmt.Errorf("starting the command runner: %w", err))
 	}
+	// The prelude also probes the host's tools (probeScript, builtins only on most hosts):
+	// a push then needs no command of its own to find them.
 	prelude := runnerVar + `=$(mktemp -d 2>/dev/null) || exit 1; trap 'rm -rf "$` + runnerVar + `"' EXIT; ` +
-		`b=; ! command -v base64 >/dev/null 2>&1 || b=' b64'; ` +
+		`b=; ! command -v base64 >/dev/null 2>&1 || b=' b64'; ` + "\n" + probeScript +
 		`printf '\036%s ready%s\n' ` + string(r.marker[1:]) + ` "$b"` + "\n"
 	ctx, cancel := context.WithTimeout(ctx, runnerStartTimeout)
 	defer cancel()
+	var tools []byte
 	err = r.exchange(ctx, prelude, func() error {
-		_, err := r.readUntil(r.marker)
-		if err != nil {
+		var err error
+		if tools, err = r.readUntil(r.marker); err != nil {
 			return err
 		}
 		line, err := r.readLine()
@@ -112,6 +115,7 @@ func (c *Conn) startRunner(ctx context.Context, become bool) (*runner, error) {
 	if err != nil {
 		return nil, c.wrapErr(fmt.Errorf("starting the command runner: %w", err))
 	}
+	c.recordTools(string(tools))
 	ok = true
 	return r, nil
 }
