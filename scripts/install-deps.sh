@@ -2,7 +2,7 @@
 # Installs the system tools that orch's integration tests drive. Runs only as root; when not
 # root it says what is missing and the tests that need it skip.
 set -euo pipefail
-pkgs=(openssh-server openssh-client lxc busybox-static btrfs-progs lvm2 dnsmasq-base nftables iproute2 sudo debootstrap dnf rpm ansible-core ansible cron rsync mariadb-server mariadb-client firewalld pacman-package-manager libarchive-tools postgresql zypper gnupg curl haproxy socat lxd-client python3-pylxd)
+pkgs=(openssh-server openssh-client lxc busybox-static btrfs-progs lvm2 dnsmasq-base nftables iproute2 sudo debootstrap dnf rpm ansible-core ansible cron rsync mariadb-server mariadb-client firewalld pacman-package-manager libarchive-tools postgresql zypper gnupg curl haproxy socat lxd-client python3-pylxd zstd)
 need=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
