@@ -193,14 +193,7 @@ func TestFrozenLeaderReadsGoOn(t *testing.T) {
 	waitAllOnline(t, ms[0], 3, 10*time.Second)
 	old := agenttest.LeaderOf(t, ms)
 	waitWrite(t, old, "user.frozen", "before", 10*time.Second)
-	if err := syscall.Kill(old.PID(), syscall.SIGSTOP); err != nil {
-		t.Fatalf("%s: SIGSTOP: %v", old.Name, err)
-	}
-	t.Cleanup(func() {
-		if pid := old.PID(); pid != 0 {
-			_ = syscall.Kill(pid, syscall.SIGCONT)
-		}
-	})
+	freeze(t, old)
 	for _, err := range readsThroughFollowers(t, otherThanAll(ms, old), old, func() {}) {
 		t.Errorf("with the leader %s frozen: %v", old.Name, err)
 	}
@@ -216,14 +209,7 @@ func TestKilledLeaderReadsGoOn(t *testing.T) {
 	waitAllOnline(t, ms[0], 3, 10*time.Second)
 	old := agenttest.LeaderOf(t, ms)
 	waitWrite(t, old, "user.frozen", "before", 10*time.Second)
-	if err := syscall.Kill(old.PID(), syscall.SIGSTOP); err != nil {
-		t.Fatalf("%s: SIGSTOP: %v", old.Name, err)
-	}
-	t.Cleanup(func() {
-		if pid := old.PID(); pid != 0 {
-			_ = syscall.Kill(pid, syscall.SIGCONT)
-		}
-	})
+	freeze(t, old)
 	frozen := time.Now()
 	kill := func() {
 		defer func() { t.Logf("%s killed %v after it froze", old.Name, time.Since(frozen).Round(time.Millisecond)) }()
@@ -312,4 +298,37 @@ func unreadAt(addr string) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// freeze stops a's daemon with SIGSTOP (SIGCONT at cleanup) and returns once every thread
+// of it is stopped: kill(2) returns before the threads are, and a request sent at once
+// could still be answered.
+func freeze(t *testing.T, a *agenttest.Agent) {
+	t.Helper()
+	pid := a.PID()
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatalf("%s: SIGSTOP: %v", a.Name, err)
+	}
+	t.Cleanup(func() {
+		if pid := a.PID(); pid != 0 {
+			_ = syscall.Kill(pid, syscall.SIGCONT)
+		}
+	})
+	wait.For(t, 5*time.Second, a.Name+" stopped", func() error {
+		tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		if err != nil {
+			return err
+		}
+		for _, task := range tasks {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+			if err != nil {
+				return err
+			}
+			st := string(b)
+			if f := strings.Fields(st[strings.LastIndexByte(st, ')')+1:]); len(f) == 0 || (f[0] != "T" && f[0] != "t") {
+				return fmt.Errorf("thread %s of %s not stopped yet", task.Name(), a.Name)
+			}
+		}
+		return nil
+	})
 }

@@ -7,8 +7,10 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"orch/internal/shell"
+	"orch/internal/wait"
 	"orch/orchestrator/transport/sshdtest"
 )
 
@@ -81,7 +83,8 @@ func TestRelayFansOutFromOneDirectPush(t *testing.T) {
 	want, _ := os.ReadFile(agent)
 	r := NewRelay(RelayOptions{Lend: lendAgent, Direct: 1, Fanout: 2})
 	conns := relayHosts(t, 6, r)
-	remotes := relayPushAll(t, conns, t.TempDir(), agent)
+	dir := t.TempDir()
+	remotes := relayPushAll(t, conns, dir, agent)
 	sameFile(t, want, remotes)
 	st := r.Stats()
 	if st.Direct != 1 || st.Fetched != 5 || st.Fallbacks != 0 || st.Lenders < 2 {
@@ -90,9 +93,18 @@ func TestRelayFansOutFromOneDirectPush(t *testing.T) {
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
-	// The lenders end with the relay: nothing serve-file is left on the hosts.
-	if out := run(t, conns[0], "pgrep -f '[s]erve-file --file' || true", RunOptions{}); len(bytes.TrimSpace(out.Stdout)) != 0 {
-		t.Errorf("lenders still running after Close: %s", out.Stdout)
+	// The lenders end with the relay: nothing serve-file of this test's files is left on
+	// the hosts (the test hosts share this machine with other tests' lenders). A killed
+	// session's process may take a moment to go.
+	lenders := fmt.Sprintf("pgrep -f '[s]erve-file --file %s' || true", dir)
+	err := wait.UntilEvery(5*time.Second, 50*time.Millisecond, func() error {
+		if out := run(t, conns[0], lenders, RunOptions{}); len(bytes.TrimSpace(out.Stdout)) != 0 {
+			return fmt.Errorf("lenders still running after Close: %s", out.Stdout)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Error(err)
 	}
 	// A second run changes nothing and sends nothing.
 	r2 := NewRelay(RelayOptions{Lend: lendAgent})
