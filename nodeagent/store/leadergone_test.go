@@ -35,12 +35,7 @@ func TestGoneLeaderReplacedAtOnce(t *testing.T) {
 	c := newCluster(t, 3, func(cfg *Config) { cfg.Timings = goneTimings() })
 	c.waitConverged()
 	old := c.leader()
-	gained := make(chan string, 2)
-	for _, nd := range c.running() {
-		if nd != old {
-			go watchGain(nd.id, nd.store.LeaderChanges(), gained)
-		}
-	}
+	gained := gains(c, old)
 	start := time.Now()
 	c.kill(old)
 	select {
@@ -74,12 +69,7 @@ func TestGoneLeaderFoundWhileItsPortLingers(t *testing.T) {
 	})
 	c.waitConverged()
 	old := c.leader()
-	gained := make(chan string, 2)
-	for _, nd := range c.running() {
-		if nd != old {
-			go watchGain(nd.id, nd.store.LeaderChanges(), gained)
-		}
-	}
+	gained := gains(c, old)
 	lingers.set(old.addr, time.Now().Add(time.Second))
 	start := time.Now()
 	c.kill(old)
@@ -142,12 +132,11 @@ func TestGoneLeaderOverSlowLinksOneElection(t *testing.T) {
 	c.waitConverged()
 	old := c.leader()
 	term := old.store.raft.CurrentTerm()
-	gained := make(chan string, 2)
+	gained := gains(c, old)
 	var followers []*node
 	for _, nd := range c.running() {
 		if nd != old {
 			followers = append(followers, nd)
-			go watchGain(nd.id, nd.store.LeaderChanges(), gained)
 		}
 	}
 	c.stop(old)
@@ -272,6 +261,17 @@ func (c *delayConn) Close() error {
 		close(c.q)
 	}
 	return nil
+}
+
+// gains reports the name of each running member but old that becomes the leader.
+func gains(c *cluster, old *node) <-chan string {
+	gained := make(chan string, len(c.running()))
+	for _, nd := range c.running() {
+		if nd != old {
+			go watchGain(nd.id, nd.store.LeaderChanges(), gained)
+		}
+	}
+	return gained
 }
 
 // watchGain sends id on gained when ch reports that the member became leader.
