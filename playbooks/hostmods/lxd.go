@@ -176,6 +176,15 @@ func (c *lxdClient) do(ctx context.Context, method, path string, body any) (lxdR
 	return rs[0], nil
 }
 
+// send makes one request and turns an error answer into an error.
+func (c *lxdClient) send(ctx context.Context, method, path string, body any) error {
+	r, err := c.do(ctx, method, path, body)
+	if err != nil {
+		return err
+	}
+	return r.err()
+}
+
 // gets sends several GETs in one command (the module's probe) and returns their answers.
 func (c *lxdClient) gets(ctx context.Context, paths ...string) ([]lxdResp, error) {
 	var b strings.Builder
@@ -284,3 +293,71 @@ func configArg(a playbooks.Args, name string) (map[string]string, error) {
 	}
 	return strMap(a[name]), nil
 }
+
+// lxdSection is one section argument of an LXD object (config, devices, ...) and how it is
+// read into LXD's type.
+type lxdSection struct {
+	name string
+	read func(a playbooks.Args, name string) (any, error)
+}
+
+// sectionOf adapts an argument reader to lxdSection.read.
+func sectionOf[T any](name string, read func(playbooks.Args, string) (T, error)) lxdSection {
+	return lxdSection{name, func(a playbooks.Args, n string) (any, error) { return read(a, n) }}
+}
+
+// configSection, devicesSection, stringSection and boolSection are the section kinds the
+// lxd modules take.
+func configSection(name string) lxdSection  { return sectionOf(name, configArg) }
+func devicesSection(name string) lxdSection { return sectionOf(name, devicesArg) }
+func stringSection(name string) lxdSection {
+	return sectionOf(name, func(a playbooks.Args, n string) (string, error) { return a.String(n, "") })
+}
+func boolSection(name string) lxdSection {
+	return sectionOf(name, func(a playbooks.Args, n string) (bool, error) { return a.Bool(n, false) })
+}
+
+// readSections puts into given each section the task gives, in LXD's types, in order.
+func readSections(a playbooks.Args, given map[string]any, sections ...lxdSection) error {
+	for _, sec := range sections {
+		if !a.Has(sec.name) {
+			continue
+		}
+		v, err := sec.read(a, sec.name)
+		if err != nil {
+			return err
+		}
+		given[sec.name] = v
+	}
+	return nil
+}
+
+// lxdAborted reports an error after which an lxd module answers nothing: the host is
+// unreachable or the run was cancelled.
+func lxdAborted(err error) bool {
+	return errors.Is(err, playbooks.ErrUnreachable) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// lxdResult is an lxd module's answer: changed when an action was taken, old_state and
+// the actions taken.
+func lxdResult(actions []string, oldState string) playbooks.Result {
+	list := make([]any, len(actions))
+	for i, a := range actions {
+		list[i] = a
+	}
+	return playbooks.Result{Changed: len(actions) > 0, Data: map[string]any{"actions": list, "old_state": oldState}}
+}
+
+// lxdFailure turns res into Ansible's fail_json answer (msg, changed and actions) for err
+// on the object named what ("instance c1"), and returns err too, so that the engine takes
+// changed from the actions done (Ansible's len(actions) > 0), not from the change that
+// failed.
+func lxdFailure(res playbooks.Result, what string, err error) (playbooks.Result, error) {
+	delete(res.Data, "old_state")
+	res.Failed = true
+	res.Msg = fmt.Sprintf("%s: %s", what, lxdMessage(err))
+	return res, fmt.Errorf("%s: %w", what, err)
+}
+
+// lxdMessage is err's text without the ErrLXD prefix.
+func lxdMessage(err error) string { return strings.TrimPrefix(err.Error(), ErrLXD.Error()+": ") }

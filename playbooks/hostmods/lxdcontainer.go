@@ -110,40 +110,11 @@ func lxdContainerArgs(t *playbooks.TaskContext) (*lxdContainer, error) {
 
 // sections keeps the instance sections the task gives, in LXD's types.
 func (m *lxdContainer) sections(a playbooks.Args) error {
-	if a.Has("config") {
-		cfg, err := configArg(a, "config")
-		if err != nil {
-			return err
-		}
-		m.given["config"] = cfg
-	}
-	if a.Has("devices") {
-		devs, err := devicesArg(a, "devices")
-		if err != nil {
-			return err
-		}
-		m.given["devices"] = devs
-	}
-	if a.Has("profiles") {
-		ps, err := listArg(a, "profiles")
-		if err != nil {
-			return err
-		}
-		m.given["profiles"] = ps
-	}
-	if a.Has("ephemeral") {
-		e, err := a.Bool("ephemeral", false)
-		if err != nil {
-			return err
-		}
-		m.given["ephemeral"] = e
-	}
-	if a.Has("architecture") {
-		arch, err := a.String("architecture", "")
-		if err != nil {
-			return err
-		}
-		m.given["architecture"] = arch
+	err := readSections(a, m.given, configSection("config"), devicesSection("devices"),
+		sectionOf("profiles", func(a playbooks.Args, n string) ([]string, error) { return listArg(a, n) }),
+		boolSection("ephemeral"), stringSection("architecture"))
+	if err != nil {
+		return err
 	}
 	if m.source != nil {
 		if _, ok := m.source.(map[string]any); !ok {
@@ -271,35 +242,26 @@ func (m *lxdContainer) step(ctx context.Context, action string) error {
 		if err != nil {
 			return err
 		}
-		apply = func() error { return m.send(ctx, "POST", m.c.path("/1.0/instances", "target", m.target), body) }
+		apply = func() error { return m.c.send(ctx, "POST", m.c.path("/1.0/instances", "target", m.target), body) }
 	case "apply_instance_configs":
 		body := m.putBody()
 		m.applied = body
 		desc = fmt.Sprintf("reconfigure instance %s (%s)", m.name, strings.Join(m.differing(), ", "))
-		apply = func() error { return m.send(ctx, "PUT", m.instancePath(""), body) }
+		apply = func() error { return m.c.send(ctx, "PUT", m.instancePath(""), body) }
 	case "delete":
-		apply = func() error { return m.send(ctx, "DELETE", m.instancePath(""), nil) }
+		apply = func() error { return m.c.send(ctx, "DELETE", m.instancePath(""), nil) }
 	default:
 		body := map[string]any{"action": action, "timeout": m.timeout}
 		if m.forceStop && (action == "stop" || action == "restart") {
 			body["force"] = true
 		}
-		apply = func() error { return m.send(ctx, "PUT", m.instancePath("/state"), body) }
+		apply = func() error { return m.c.send(ctx, "PUT", m.instancePath("/state"), body) }
 	}
 	if err := m.c.t.Change(desc, apply); err != nil {
 		return err
 	}
 	m.actions = append(m.actions, action)
 	return nil
-}
-
-// send makes one request and turns an error answer into an error.
-func (m *lxdContainer) send(ctx context.Context, method, path string, body any) error {
-	r, err := m.c.do(ctx, method, path, body)
-	if err != nil {
-		return err
-	}
-	return r.err()
 }
 
 // createBody is POST /1.0/instances: the given sections, the source and the name.
@@ -529,14 +491,10 @@ func allHaveIPv4(addrs map[string][]string) bool {
 // mode), old_state, actions, addresses when they were read; a failure carries the API's
 // message naming the instance, and the actions done before it.
 func (m *lxdContainer) result(err error) (playbooks.Result, error) {
-	if errors.Is(err, playbooks.ErrUnreachable) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if lxdAborted(err) {
 		return playbooks.Result{}, err
 	}
-	actions := make([]any, len(m.actions))
-	for i, a := range m.actions {
-		actions[i] = a
-	}
-	data := map[string]any{"actions": actions, "old_state": m.oldState}
+	res := lxdResult(m.actions, m.oldState)
 	if m.sawAddresses {
 		addrs := map[string]any{}
 		for k, v := range m.addresses {
@@ -546,19 +504,13 @@ func (m *lxdContainer) result(err error) (playbooks.Result, error) {
 			}
 			addrs[k] = l
 		}
-		data["addresses"] = addrs
+		res.Data["addresses"] = addrs
 	}
-	res := playbooks.Result{Changed: len(m.actions) > 0, Data: data}
 	if m.c.t.Diff {
 		res.Diff = m.diff()
 	}
 	if err != nil {
-		delete(res.Data, "old_state") // Ansible's fail_json has msg, changed and actions
-		res.Failed = true
-		res.Msg = fmt.Sprintf("instance %s: %s", m.name, strings.TrimPrefix(err.Error(), ErrLXD.Error()+": "))
-		// Returned as an error too, so that the engine takes changed from the actions done
-		// (Ansible's len(actions) > 0), not from the change that failed.
-		return res, fmt.Errorf("instance %s: %w", m.name, err)
+		return lxdFailure(res, "instance "+m.name, err)
 	}
 	return res, nil
 }

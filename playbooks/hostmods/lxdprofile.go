@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"maps"
 	"reflect"
-	"strings"
 
 	"orch/playbooks"
 )
@@ -72,28 +71,7 @@ func lxdProfileArgs(t *playbooks.TaskContext) (*lxdProfile, error) {
 	if m.merge, err = a.Bool("merge_profile", false); err != nil {
 		return nil, err
 	}
-	if a.Has("config") {
-		cfg, err := configArg(a, "config")
-		if err != nil {
-			return nil, err
-		}
-		m.given["config"] = cfg
-	}
-	if a.Has("devices") {
-		devs, err := devicesArg(a, "devices")
-		if err != nil {
-			return nil, err
-		}
-		m.given["devices"] = devs
-	}
-	if a.Has("description") {
-		d, err := a.String("description", "")
-		if err != nil {
-			return nil, err
-		}
-		m.given["description"] = d
-	}
-	return m, nil
+	return m, readSections(a, m.given, configSection("config"), devicesSection("devices"), stringSection("description"))
 }
 
 func (m *lxdProfile) profilePath() string { return m.c.path("/1.0/profiles/" + m.name) }
@@ -159,14 +137,7 @@ func (m *lxdProfile) step(ctx context.Context, action string) error {
 	case "delete":
 		method, path = "DELETE", m.profilePath()
 	}
-	err := m.c.t.Change(desc, func() error {
-		r, err := m.c.do(ctx, method, path, body)
-		if err != nil {
-			return err
-		}
-		return r.err()
-	})
-	if err != nil {
+	if err := m.c.t.Change(desc, func() error { return m.c.send(ctx, method, path, body) }); err != nil {
 		return err
 	}
 	m.actions = append(m.actions, action)
@@ -236,24 +207,16 @@ func (m *lxdProfile) putBody() map[string]any {
 // result is Ansible's answer: changed when an action was taken, old_state, actions; a
 // failure names the profile.
 func (m *lxdProfile) result(err error) (playbooks.Result, error) {
-	if errors.Is(err, playbooks.ErrUnreachable) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if lxdAborted(err) {
 		return playbooks.Result{}, err
 	}
-	actions := make([]any, len(m.actions))
-	for i, a := range m.actions {
-		actions[i] = a
-	}
-	res := playbooks.Result{Changed: len(m.actions) > 0, Data: map[string]any{"actions": actions, "old_state": m.oldState}}
+	res := lxdResult(m.actions, m.oldState)
 	if err != nil {
-		delete(res.Data, "old_state") // Ansible's fail_json has msg, changed and actions
-		res.Failed = true
-		msg := strings.TrimPrefix(err.Error(), ErrLXD.Error()+": ")
+		res, ferr := lxdFailure(res, "profile "+m.name, err)
 		if errors.Is(err, ErrProfileRename) {
-			res.Msg = msg
-		} else {
-			res.Msg = fmt.Sprintf("profile %s: %s", m.name, msg)
+			res.Msg = lxdMessage(err) // names both profiles already
 		}
-		return res, fmt.Errorf("profile %s: %w", m.name, err) // changed from the actions done, as lxd_container's
+		return res, ferr
 	}
 	return res, nil
 }
