@@ -18,6 +18,23 @@ import (
 	"orch/nodeagent/api"
 )
 
+// lxdModulesEnv forms a 2-host cluster with `orch up` and plays lxdSetup, with extra
+// tasks appended, on it; it returns the environment and the busybox image it imported.
+func lxdModulesEnv(t *testing.T, extra string) (*env, string) {
+	t.Helper()
+	e := newEnv(t, 2)
+	img := busyboxImage(t)
+	e.mustUp()
+	pb := filepath.Join(e.dir, "lxd-setup.yml")
+	if err := os.WriteFile(pb, []byte(lxdSetup+extra), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.orch("play", pb, "-e", "image_src="+img); r.code != 0 {
+		t.Fatalf("setup play exited %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	return e, img
+}
+
 // lxdSetup declares, with orch's own modules, what the LXD modules' playbooks expect an
 // operator to have: a dir pool, a managed bridge and the busybox image.
 const lxdSetup = `- hosts: host1
@@ -104,16 +121,7 @@ func instanceOf(t *testing.T, e *env, name string) (api.Instance, bool) {
 // Errors name the instance; a virtual machine is refused.
 func TestLXDModules(t *testing.T) {
 	needContainers(t)
-	e := newEnv(t, 2)
-	img := busyboxImage(t)
-	e.mustUp()
-	pb := filepath.Join(e.dir, "lxd-setup.yml")
-	if err := os.WriteFile(pb, []byte(lxdSetup), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if r := e.orch("play", pb, "-e", "image_src="+img); r.code != 0 {
-		t.Fatalf("setup play exited %d\n%s%s", r.code, r.stdout, r.stderr)
-	}
+	e, _ := lxdModulesEnv(t, "")
 
 	profile := `community.general.lxd_profile:
   name: web
@@ -297,10 +305,6 @@ func TestLXDThirdPartyPlaybook(t *testing.T) {
 	if _, err := exec.LookPath("lxc"); err != nil {
 		t.Skip("lxc (LXD's client) not found: install lxd-client")
 	}
-	e := newEnv(t, 2)
-	img := busyboxImage(t)
-	e.mustUp()
-	setup := filepath.Join(e.dir, "lxd-setup.yml")
 	defaultProfile := `
     - community.general.lxd_profile:
         name: default
@@ -309,12 +313,7 @@ func TestLXDThirdPartyPlaybook(t *testing.T) {
           root: {path: /, pool: playpool, type: disk}
           eth0: {name: eth0, network: playbr0, type: nic}
 `
-	if err := os.WriteFile(setup, []byte(lxdSetup+defaultProfile), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if r := e.orch("play", setup, "-e", "image_src="+img); r.code != 0 {
-		t.Fatalf("setup play exited %d\n%s%s", r.code, r.stdout, r.stderr)
-	}
+	e, img := lxdModulesEnv(t, defaultProfile)
 	server := streamsOnGateway(t, e, img)
 	if r := e.orch("remote", "add", "streams", server); r.code != 0 {
 		t.Fatalf("orch remote add: %d %s%s", r.code, r.stdout, r.stderr)
@@ -461,16 +460,7 @@ func TestLXDModulesAgainstAnsible(t *testing.T) {
 	if out, err := exec.Command("ansible-doc", "-l", "community.general").Output(); err != nil || !strings.Contains(string(out), "lxd_container") {
 		t.Skip("community.general's lxd_container is not installed (Debian's ansible package has it)")
 	}
-	e := newEnv(t, 2)
-	img := busyboxImage(t)
-	e.mustUp()
-	pb := filepath.Join(e.dir, "lxd-setup.yml")
-	if err := os.WriteFile(pb, []byte(lxdSetup), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if r := e.orch("play", pb, "-e", "image_src="+img); r.code != 0 {
-		t.Fatalf("setup play exited %d\n%s%s", r.code, r.stdout, r.stderr)
-	}
+	e, _ := lxdModulesEnv(t, "")
 	cmp := filepath.Join(e.dir, "lxd-compare.yml")
 	if err := os.WriteFile(cmp, []byte(lxdCompare), 0o644); err != nil {
 		t.Fatal(err)
