@@ -162,21 +162,24 @@ func (r *Relay) acquire(ctx context.Context, sum string) (source, error) {
 		r.mu.Unlock()
 		select {
 		case <-changed:
-			r.mu.Lock()
-			p.waiting--
-			r.mu.Unlock()
+			r.waited(p, false)
 		case <-deadline.C:
-			r.mu.Lock()
-			p.waiting--
-			p.direct++
-			r.mu.Unlock()
+			r.waited(p, true)
 			return source{p: p}, nil
 		case <-ctx.Done():
-			r.mu.Lock()
-			p.waiting--
-			r.mu.Unlock()
+			r.waited(p, false)
 			return source{}, ctx.Err()
 		}
+	}
+}
+
+// waited ends one wait of acquire in p; direct: the push goes to the control node.
+func (r *Relay) waited(p *pool, direct bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p.waiting--
+	if direct {
+		p.direct++
 	}
 }
 
