@@ -116,7 +116,7 @@ func (c *Client) WaitOperation(ctx context.Context, id string) (*Operation, erro
 		if err != nil {
 			return nil, fmt.Errorf("waiting for operation %s: %w", id, err)
 		}
-		if op.StatusCode.IsFinal() {
+		if op.Final() {
 			return &op, nil
 		}
 		if err := ctx.Err(); err != nil {

@@ -49,3 +49,24 @@ func TestDecodeEnvelope(t *testing.T) {
 		t.Error("a sync answer whose metadata does not fit: no error")
 	}
 }
+
+// TestOperationFinal: an operation ends at Success, Failure or Cancelled, by its code or,
+// from a server that sent none, by its status's name; Cancelling is not an end.
+func TestOperationFinal(t *testing.T) {
+	for _, c := range []struct {
+		op    Operation
+		final bool
+	}{
+		{Operation{StatusCode: Running, Status: "Running"}, false},
+		{Operation{StatusCode: Cancelling, Status: "Cancelling"}, false},
+		{Operation{Status: "Cancelling"}, false},
+		{Operation{Status: "Pending"}, false},
+		{Operation{StatusCode: Cancelled, Status: "Cancelled"}, true},
+		{Operation{Status: "Failure"}, true},
+		{Operation{StatusCode: Success}, true},
+	} {
+		if got := c.op.Final(); got != c.final {
+			t.Errorf("%+v: Final() = %v, want %v", c.op, got, c.final)
+		}
+	}
+}

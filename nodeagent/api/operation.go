@@ -50,6 +50,20 @@ func (c StatusCode) String() string {
 // IsFinal reports whether the status is an end state.
 func (c StatusCode) IsFinal() bool { return c >= Success }
 
+// Final reports whether the operation has ended: by its status code, or by its status's
+// name when a server sent no code (Cancelling, like Running and Pending, is not an end).
+func (o *Operation) Final() bool {
+	if o.StatusCode != 0 {
+		return o.StatusCode.IsFinal()
+	}
+	for c := OperationCreated; c < Success; c++ {
+		if c.String() != "" && c.String() == o.Status {
+			return false
+		}
+	}
+	return true
+}
+
 // Operation is a background operation, as LXD's (GET /1.0/operations/ID).
 type Operation struct {
 	ID          string              `json:"id" yaml:"id"`

@@ -162,8 +162,8 @@ func query(ctx context.Context, cl *api.Client, method, path string, body io.Rea
 	return env, nil
 }
 
-// waitOperation asks the operation's /wait until it is no longer running (the server may
-// answer a wait before the end, with the operation still running).
+// waitOperation asks the operation's /wait until it has ended (the server may answer a wait
+// before the end, with the operation still running or being cancelled).
 func waitOperation(ctx context.Context, cl *api.Client, operation string) (api.Response, error) {
 	u, err := url.Parse(operation)
 	if err != nil {
@@ -178,7 +178,7 @@ func waitOperation(ctx context.Context, cl *api.Client, operation string) (api.R
 		if err := json.Unmarshal(env.Metadata, &op); err != nil {
 			return env, fmt.Errorf("operation %s: %w", u.Path, err)
 		}
-		if op.Status != "Running" && op.Status != "Pending" {
+		if op.Final() {
 			return env, nil
 		}
 	}

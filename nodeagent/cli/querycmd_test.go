@@ -12,8 +12,9 @@ import (
 )
 
 // lxdShaped serves LXD's envelopes on a unix socket: a sync answer, an error, and an async
-// answer whose operation's /wait first says Running, then Failure with an err. (The real
-// daemon answers `nodeagent query` in integration/orchup's TestLXDModules.)
+// answer whose operation's /wait first says Running, then Cancelling (not an end either),
+// then Failure with an err.
+// (The real daemon answers `nodeagent query` in integration/orchup's TestLXDModules.)
 func lxdShaped(t *testing.T) (socket string, bodies chan string) {
 	t.Helper()
 	socket = filepath.Join(t.TempDir(), "unix.socket")
@@ -39,12 +40,15 @@ func lxdShaped(t *testing.T) (socket string, bodies chan string) {
 	})
 	mux.HandleFunc("GET /1.0/operations/op1/wait", func(w http.ResponseWriter, _ *http.Request) {
 		waits++
-		status, errText := "Running", ""
-		if waits > 1 {
-			status, errText = "Failure", "lxc-start: no init"
+		status, code, errText := "Running", 103, ""
+		switch waits {
+		case 2:
+			status, code = "Cancelling", 104
+		case 3:
+			status, code, errText = "Failure", 400, "lxc-start: no init"
 		}
 		json.NewEncoder(w).Encode(map[string]any{"type": "sync", "status": "Success", "status_code": 200,
-			"metadata": map[string]any{"id": "op1", "status": status, "err": errText}})
+			"metadata": map[string]any{"id": "op1", "status": status, "status_code": code, "err": errText}})
 	})
 	srv := &http.Server{Handler: mux}
 	go srv.Serve(l)
