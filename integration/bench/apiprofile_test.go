@@ -23,8 +23,12 @@ type apiProfiles struct {
 	enabled bool
 }
 
-// apiProfileSeconds is how long each row's profiles run.
-const apiProfileSeconds = 4
+// apiProfileSeconds is how long each row's CPU profiles run, apiTraceSeconds its
+// execution traces (go tool trace: where an entry's cycle waits), taken after them.
+const (
+	apiProfileSeconds = 4
+	apiTraceSeconds   = 1
+)
 
 // newAPIProfiles turns pprof on in every member when ORCH_BENCH_PROFILE is set.
 func newAPIProfiles(ctx context.Context, o orchDaemons, leader int) (*apiProfiles, error) {
@@ -59,8 +63,8 @@ func (p *apiProfiles) role(i int) string {
 	return "follower" + name(i)
 }
 
-// take profiles the three daemons while clients goroutines run op back to back; the files
-// are DIR/api-<label>-<role>.pprof.
+// take profiles the three daemons while clients goroutines run op back to back: CPU
+// profiles (DIR/api-<label>-<role>.pprof), then execution traces (.trace).
 func (p *apiProfiles) take(label string, clients int, op func(client int) error) error {
 	if !p.enabled {
 		return nil
@@ -78,11 +82,26 @@ func (p *apiProfiles) take(label string, clients int, op func(client int) error)
 			}
 		})
 	}
+	first := p.fetchAll(label, "pprof", fmt.Sprintf("profile?seconds=%d", apiProfileSeconds))
+	if err := p.fetchAll(label, "trace", fmt.Sprintf("trace?seconds=%d", apiTraceSeconds)); first == nil {
+		first = err
+	}
+	stop.Store(true)
+	wg.Wait()
+	if err, _ := opErr.Load().(error); err != nil && first == nil {
+		first = err
+	}
+	return first
+}
+
+// fetchAll fetches /debug/pprof/<query> of the three daemons at once into
+// DIR/api-<label>-<role>.<ext>.
+func (p *apiProfiles) fetchAll(label, ext, query string) error {
 	errs := make(chan error, 3)
 	for i := range 3 {
 		go func() {
-			file := filepath.Join(p.dir, fmt.Sprintf("api-%s-%s.pprof", label, p.role(i)))
-			url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", p.debugAddr(i), apiProfileSeconds)
+			file := filepath.Join(p.dir, fmt.Sprintf("api-%s-%s.%s", label, p.role(i), ext))
+			url := fmt.Sprintf("http://%s/debug/pprof/%s", p.debugAddr(i), query)
 			_, err := runIn(p.o.ns.command("curl", "-sSf", "-o", file, url), "")
 			errs <- err
 		}()
@@ -92,11 +111,6 @@ func (p *apiProfiles) take(label string, clients int, op func(client int) error)
 		if err := <-errs; err != nil && first == nil {
 			first = err
 		}
-	}
-	stop.Store(true)
-	wg.Wait()
-	if err, _ := opErr.Load().(error); err != nil && first == nil {
-		first = err
 	}
 	return first
 }

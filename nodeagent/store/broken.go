@@ -123,6 +123,16 @@ type ballotTransport struct {
 	// configuration (an AppendEntries carrying a configuration entry, a snapshot); set
 	// before raft starts.
 	onConfiguration func()
+	// commitLimit, when set, is the highest commit index an AppendEntries may tell a
+	// follower: the leader's durable index (leadersync.go); set before raft starts.
+	commitLimit func() uint64
+}
+
+// limitCommit lowers the commit index args tells a follower to commitLimit.
+func (t *ballotTransport) limitCommit(args *raft.AppendEntriesRequest) {
+	if t.commitLimit != nil {
+		args.LeaderCommitIndex = min(args.LeaderCommitIndex, t.commitLimit())
+	}
 }
 
 // received counts an AppendEntries (heartbeat or not) that arrived from a leader.

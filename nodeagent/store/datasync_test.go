@@ -12,7 +12,7 @@ import (
 // the same descriptor; a failing fdatasync names the file.
 func TestDatasyncFSSyncs(t *testing.T) {
 	dir := t.TempDir()
-	vfs := datasyncFS{fs.New()}
+	vfs := datasyncFS{FS: fs.New()}
 	f, err := vfs.Create(dir, "seg", 1<<16)
 	if err != nil {
 		t.Fatal(err)

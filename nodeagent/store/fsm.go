@@ -46,6 +46,9 @@ type fsm struct {
 	noArgs   map[string]*sql.Stmt // prepared statements without arguments (execNoArgs)
 	// carefulPasses counts batches applied again with savepoints (tests).
 	carefulPasses atomic.Int64
+	// durable, when set, returns once the log entry at an index is durable in this
+	// member's log (the leader's deferred syncs, leadersync.go); nil: always.
+	durable func(index uint64) error
 }
 
 var _ raft.BatchingFSM = (*fsm)(nil)
@@ -202,6 +205,11 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	cur, _, broken := f.state()
 	if broken != nil {
 		return fill(out, broken)
+	}
+	if f.durable != nil && len(logs) > 0 {
+		if err := f.durable(logs[len(logs)-1].Index); err != nil {
+			return fill(out, f.breakWith(err))
+		}
 	}
 	last, err := f.applyInTx(logs, cur, out, false)
 	if errors.Is(err, errRequestFailed) {

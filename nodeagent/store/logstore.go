@@ -49,9 +49,10 @@ func openWAL(cfg Config, log hclog.Logger) (logStore, error) {
 	if cfg.walSegmentSize > 0 {
 		size = cfg.walSegmentSize
 	}
-	w := &walStore{path: path, log: log.Named("wal"), segmentSize: size}
+	w := &walStore{path: path, log: log.Named("wal"), segmentSize: size, syncs: newDeferredSyncs()}
+	w.syncs.beforeRound = cfg.leaderSyncHook
 	if err := w.open(); err != nil {
-		return nil, err
+		return nil, errors.Join(err, w.syncs.close())
 	}
 	return w, nil
 }
@@ -66,10 +67,16 @@ func openWAL(cfg Config, log hclog.Logger) (logStore, error) {
 // before the next call (TestLogStoreRecoversFromFullDisk). Close also closes the meta
 // database: WAL.Close leaves it open, and its file lock would block the next
 // Open in the same process.
+//
+// On the leader, an append of command entries leaves its fdatasync to a round run beside
+// the replication (syncs; leadersync.go); every other change of the log (wmu held) first
+// finishes those rounds.
 type walStore struct {
 	path        string
 	log         hclog.Logger
 	segmentSize int
+	syncs       *deferredSyncs
+	wmu         sync.Mutex // held by every change of the log
 
 	mu    sync.RWMutex // held shared by every call, exclusively to reopen
 	wal   *wal.WAL
@@ -81,11 +88,16 @@ type walStore struct {
 func (w *walStore) open() error {
 	meta := &metadb.BoltMetaDB{}
 	l, err := wal.Open(w.path, wal.WithLogger(w.log), wal.WithMetaStore(meta), wal.WithSegmentSize(w.segmentSize),
-		wal.WithSegmentFiler(segment.NewFiler(w.path, datasyncFS{fs.New()})))
+		wal.WithSegmentFiler(segment.NewFiler(w.path, datasyncFS{FS: fs.New(), syncs: w.syncs})))
 	if err != nil {
 		return errors.Join(fmt.Errorf("opening raft log %s: %w", w.path, err), meta.Close())
 	}
+	last, err := l.LastIndex()
+	if err != nil {
+		return errors.Join(fmt.Errorf("opening raft log %s: %w", w.path, err), l.Close(), meta.Close())
+	}
 	w.wal, w.meta = l, meta
+	w.syncs.durable.Store(last) // its segments were synced as they were opened
 	return nil
 }
 
@@ -219,15 +231,41 @@ func (w *walStore) StoreLog(log *raft.Log) error {
 	return w.StoreLogs([]*raft.Log{log})
 }
 
-// StoreLogs implements raft.LogStore.
+// StoreLogs implements raft.LogStore: on the leader, command entries are written with
+// their fdatasync deferred (leadersync.go).
 func (w *walStore) StoreLogs(logs []*raft.Log) error {
-	return w.write(func(l *wal.WAL) error { return l.StoreLogs(logs) }, func(l *wal.WAL) error { return storeAgain(l, logs) })
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	store := func() error {
+		return w.write(func(l *wal.WAL) error { return l.StoreLogs(logs) }, func(l *wal.WAL) error { return storeAgain(l, logs) })
+	}
+	if !w.syncs.mayDefer(logs) {
+		return w.syncs.changeLog(store, w.LastIndex)
+	}
+	if err := w.syncs.failure(); err != nil {
+		return err
+	}
+	w.syncs.deferring.Store(true)
+	err := store()
+	w.syncs.deferring.Store(false)
+	if err != nil {
+		return err
+	}
+	w.syncs.stored(logs[len(logs)-1].Index)
+	return nil
 }
 
 // DeleteRange implements raft.LogStore.
 func (w *walStore) DeleteRange(min, max uint64) error {
-	return w.write(func(l *wal.WAL) error { return l.DeleteRange(min, max) }, nil)
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	return w.syncs.changeLog(func() error {
+		return w.write(func(l *wal.WAL) error { return l.DeleteRange(min, max) }, nil)
+	}, w.LastIndex)
 }
+
+// deferred returns the rounds that make the leader's appends durable.
+func (w *walStore) deferred() *deferredSyncs { return w.syncs }
 
 // Set implements raft.StableStore.
 func (w *walStore) Set(key, val []byte) error {
@@ -255,14 +293,16 @@ func (w *walStore) GetUint64(key []byte) (v uint64, err error) {
 // after installing a snapshot.
 func (w *walStore) IsMonotonic() bool { return true }
 
-// Close implements io.Closer.
+// Close implements io.Closer, after a last round of the deferred syncs.
 func (w *walStore) Close() error {
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.wal == nil {
-		return nil
+		return w.syncs.close()
 	}
-	err := errors.Join(w.wal.Close(), w.meta.Close())
+	err := errors.Join(w.syncs.close(), w.wal.Close(), w.meta.Close())
 	w.wal, w.meta = nil, nil
 	return err
 }

@@ -41,5 +41,19 @@ func (t *ballotTransport) AppendEntriesPipeline(id raft.ServerID, target raft.Se
 	if err != nil {
 		return nil, err
 	}
-	return newProgressPipeline(stallGuardedPipeline{AppendPipeline: p, stall: pipelineStall}, id, t.progress, t.contacts), nil
+	guarded := stallGuardedPipeline{AppendPipeline: p, stall: pipelineStall}
+	return newProgressPipeline(commitLimitedPipeline{AppendPipeline: guarded, t: t}, id, t.progress, t.contacts), nil
+}
+
+// commitLimitedPipeline tells followers no commit index beyond the leader's durable one
+// (ballotTransport.limitCommit).
+type commitLimitedPipeline struct {
+	raft.AppendPipeline
+	t *ballotTransport
+}
+
+// AppendEntries implements raft.AppendPipeline.
+func (p commitLimitedPipeline) AppendEntries(args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) (raft.AppendFuture, error) {
+	p.t.limitCommit(args)
+	return p.AppendPipeline.AppendEntries(args, resp)
 }

@@ -64,6 +64,7 @@ func (p *progress) appendAcked(id raft.ServerID, args *raft.AppendEntriesRequest
 // heartbeat or an append it accepts, when it was sent (contacts).
 func (t *ballotTransport) AppendEntries(id raft.ServerID, target raft.ServerAddress, args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) error {
 	sent := time.Now()
+	t.limitCommit(args)
 	err := t.NetworkTransport.AppendEntries(id, target, args, resp)
 	if err == nil {
 		t.progress.appendAcked(id, args, resp)

@@ -43,6 +43,11 @@ type Config struct {
 	// walSegmentSize overrides walSegmentSize (tests: a head
 	// truncation only drops whole sealed segments).
 	walSegmentSize int
+	// syncLeaderAppends makes the leader sync its appends before replicating them, as
+	// hashicorp/raft does (benchmarks: the deferred syncs against it).
+	syncLeaderAppends bool
+	// leaderSyncHook runs before each round of the leader's deferred syncs (tests).
+	leaderSyncHook func() error
 }
 
 // withDefaults validates cfg and fills in defaults.
@@ -234,6 +239,11 @@ func (s *Store) startRaft(hlog hclog.Logger) error {
 	trans.onConfiguration = func() { s.timers.refreshVoter(raft.ServerID(s.cfg.ID)) }
 	trans.onHeartbeat = s.heartbeatAnswered
 	s.startContactWatch()
+	deferred, _ := s.logs.(interface{ deferred() *deferredSyncs })
+	if deferred != nil {
+		s.fsm.durable = deferred.deferred().waitDurable
+		trans.commitLimit = deferred.deferred().durable.Load
+	}
 	logs, err := raft.NewLogCache(logCacheEntries, faultLog{logStore: s.logs, onFail: s.breakWith})
 	if err != nil {
 		s.contact.timer.Stop()
@@ -247,6 +257,9 @@ func (s *Store) startRaft(hlog hclog.Logger) error {
 		return fmt.Errorf("starting raft for %s: %w", s.cfg.ID, err)
 	}
 	s.raft = r
+	if deferred != nil && !s.cfg.syncLeaderAppends {
+		deferred.deferred().setLeading(func() bool { return r.State() == raft.Leader })
+	}
 	s.timers.attach(r)
 	s.timers.refreshVoter(raft.ServerID(s.cfg.ID))
 	s.lead = newLeadership(r, notify, s.onLeadership)
