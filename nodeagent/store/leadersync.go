@@ -161,18 +161,41 @@ func (d *deferredSyncs) flushLocked() error {
 		}
 	}
 	if err != nil {
-		d.mu.Lock()
-		if d.err == nil {
-			d.err = fmt.Errorf("making the leader's raft log appends durable: %w", err)
-		}
-		err = d.err
-		d.mu.Unlock()
-		return err
+		return d.fail(err)
 	}
 	if written > d.durable.Load() {
 		d.durable.Store(written)
 	}
 	return nil
+}
+
+// syncFiles syncs the files appended to with their syncs deferred, without a round (the
+// index they hold becomes durable with the next round): raft-wal's meta database, before
+// it commits, while raft-wal's write lock may be held by a change of the log waiting for
+// this member's round lock.
+func (d *deferredSyncs) syncFiles() error {
+	d.mu.Lock()
+	files, err := slices.Clone(d.files), d.err
+	d.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		if err := f.syncDeferred(); err != nil {
+			return d.fail(err)
+		}
+	}
+	return nil
+}
+
+// fail records a failed sync: every later round and append fails with it.
+func (d *deferredSyncs) fail(err error) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.err == nil {
+		d.err = fmt.Errorf("making the leader's raft log appends durable: %w", err)
+	}
+	return d.err
 }
 
 // changeLog runs a change of the log that syncs as raft-wal does (a follower's append, a

@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/raft-wal/fs"
 	"github.com/hashicorp/raft-wal/metadb"
 	"github.com/hashicorp/raft-wal/segment"
+	"github.com/hashicorp/raft-wal/types"
 )
 
 // logStore is raft's log and stable store in one (both raft-wal and the bolt
@@ -87,7 +88,7 @@ type walStore struct {
 // open opens the WAL and its meta database (mu held exclusively, or not shared yet).
 func (w *walStore) open() error {
 	meta := &metadb.BoltMetaDB{}
-	l, err := wal.Open(w.path, wal.WithLogger(w.log), wal.WithMetaStore(meta), wal.WithSegmentSize(w.segmentSize),
+	l, err := wal.Open(w.path, wal.WithLogger(w.log), wal.WithMetaStore(syncedMeta{meta, w.syncs}), wal.WithSegmentSize(w.segmentSize),
 		wal.WithSegmentFiler(segment.NewFiler(w.path, datasyncFS{FS: fs.New(), syncs: w.syncs})))
 	if err != nil {
 		return errors.Join(fmt.Errorf("opening raft log %s: %w", w.path, err), meta.Close())
@@ -99,6 +100,23 @@ func (w *walStore) open() error {
 	w.wal, w.meta = l, meta
 	w.syncs.durable.Store(last) // its segments were synced as they were opened
 	return nil
+}
+
+// syncedMeta is raft-wal's meta database that first syncs the appends whose syncs are
+// deferred: a segment's rotation commits its seal (where its index frame starts) to the
+// meta database from raft-wal's rotation goroutine, which must not be durable before the
+// frame it points to.
+type syncedMeta struct {
+	*metadb.BoltMetaDB
+	syncs *deferredSyncs
+}
+
+// CommitState implements raft-wal's MetaStore.
+func (m syncedMeta) CommitState(st types.PersistentState) error {
+	if err := m.syncs.syncFiles(); err != nil {
+		return err
+	}
+	return m.BoltMetaDB.CommitState(st)
 }
 
 // current returns the WAL to call, reopening it first after a failed write,
