@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"orch/playbooks"
+	"orch/playbooks/template"
 )
 
 // ErrLXD means the LXD API (an orch member's, or LXD's) answered a request with an error;
@@ -244,30 +245,16 @@ func (c *lxdClient) authenticate(ctx context.Context, password string) error {
 }
 
 // strMap turns a module's dict argument (config, a device) into LXD's string map: LXD's
-// values are strings, and a playbook's YAML gives numbers and booleans unquoted.
+// values are strings, and a playbook's YAML gives numbers and booleans unquoted. A value
+// becomes the text templating gives it (true, not True; 1000000, not 1e+06; JSON for a
+// list or a dictionary).
 func strMap(v any) map[string]string {
 	m, _ := v.(map[string]any)
 	out := make(map[string]string, len(m))
 	for k, x := range m {
-		out[k] = lxdString(x)
+		out[k] = template.String(x)
 	}
 	return out
-}
-
-// lxdString is a scalar as LXD writes it (true, not True).
-func lxdString(x any) string {
-	switch v := x.(type) {
-	case nil:
-		return ""
-	case string:
-		return v
-	case bool:
-		if v {
-			return "true"
-		}
-		return "false"
-	}
-	return fmt.Sprint(x)
 }
 
 // devicesArg is a devices argument as LXD's map of string maps.

@@ -185,3 +185,22 @@ func TestLXDContainerDiff(t *testing.T) {
 		}
 	}
 }
+
+// TestLXDConfigValuesAsStrings: a config or device value from YAML becomes LXD's string the
+// way templating writes it: booleans lower-case, whole numbers without an exponent,
+// a list or a dictionary as JSON, null as empty.
+func TestLXDConfigValuesAsStrings(t *testing.T) {
+	got := strMap(map[string]any{
+		"security.nesting": true, "limits.cpu": 2, "limits.memory": float64(2e9),
+		"limits.cpu.allowance": 0.5, "user.list": []any{"a", 1}, "user.map": map[string]any{"k": "v"},
+		"user.none": nil, "user.s": "x",
+	})
+	want := map[string]string{
+		"security.nesting": "true", "limits.cpu": "2", "limits.memory": "2000000000",
+		"limits.cpu.allowance": "0.5", "user.list": `["a",1]`, "user.map": `{"k":"v"}`,
+		"user.none": "", "user.s": "x",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("strMap = %v, want %v", got, want)
+	}
+}
