@@ -12,6 +12,29 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// TestWriteConfigKeepsMode: a rewritten config keeps the mode it had (lxc-create's, or an
+// admin's), a new one is configPerm, and no temporary file is left beside it.
+func TestWriteConfigKeepsMode(t *testing.T) {
+	dir := t.TempDir()
+	kept := filepath.Join(dir, "config")
+	must(t, os.WriteFile(kept, []byte("old\n"), 0o600))
+	must(t, os.Chmod(kept, 0o600))
+	fresh := filepath.Join(dir, "fresh")
+	for path, want := range map[string]os.FileMode{kept: 0o600, fresh: configPerm} {
+		must(t, writeConfig(path, "lxc.uts.name = c1\n"))
+		b, err := os.ReadFile(path)
+		must(t, err)
+		st, err := os.Stat(path)
+		must(t, err)
+		if string(b) != "lxc.uts.name = c1\n" || st.Mode() != want {
+			t.Errorf("%s: %q, mode %v; want the new config, mode %v", path, b, st.Mode(), want)
+		}
+	}
+	if des, _ := os.ReadDir(dir); len(des) != 2 {
+		t.Errorf("%s holds %d entries, want the 2 configs", dir, len(des))
+	}
+}
+
 // TestSettings makes a container with a memory limit, changes its limits while it runs
 // (the cgroup shows each at once, lifting one restores the host's value), fails a disk
 // whose source is missing (the config unchanged), adds and removes an interface live, then
