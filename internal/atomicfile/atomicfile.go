@@ -73,6 +73,16 @@ func (f *File) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// ReadFrom copies r into the temporary file until EOF, so that io.Copy into a File keeps
+// the os.File fast paths (splice, copy_file_range).
+func (f *File) ReadFrom(r io.Reader) (int64, error) {
+	n, err := f.tmp.ReadFrom(r)
+	if err != nil {
+		return n, fmt.Errorf("replacing %s: %w", f.path, err)
+	}
+	return n, nil
+}
+
 // Chmod sets the permission bits the file will have, for callers that learn them only
 // once the data is written.
 func (f *File) Chmod(perm fs.FileMode) error {
@@ -100,7 +110,7 @@ func (f *File) Commit() error {
 		return f.fail(err)
 	}
 	f.done = true
-	if err := syncDir(filepath.Dir(f.path)); err != nil {
+	if err := SyncDir(filepath.Dir(f.path)); err != nil {
 		return fmt.Errorf("replacing %s: %w", f.path, err)
 	}
 	return nil
@@ -148,19 +158,21 @@ func WriteFrom(path string, r io.Reader, perm fs.FileMode) (int64, error) {
 		return 0, err
 	}
 	defer f.Abort()
-	n, err := io.Copy(f.tmp, r)
+	n, err := f.ReadFrom(r)
 	if err != nil {
-		return n, fmt.Errorf("replacing %s: %w", path, err)
+		return n, err
 	}
 	return n, f.Commit()
 }
 
-// syncDir fsyncs a directory so that a rename in it is durable. Filesystems that cannot
-// sync a directory (EINVAL, ENOTSUP) have nothing more to offer and are not an error.
-func syncDir(dir string) error {
+// SyncDir fsyncs directory dir so that the renames, creations and removals in it survive
+// a crash; for callers that rename whole directories into place (Write and Commit sync
+// the file's directory themselves). Filesystems that cannot sync a directory (EINVAL,
+// ENOTSUP) have nothing more to offer and are not an error.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
-		return err
+		return fmt.Errorf("syncing directory %s: %w", dir, err)
 	}
 	err = d.Sync()
 	if errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.ENOTSUP) {

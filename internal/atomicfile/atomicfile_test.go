@@ -332,3 +332,15 @@ func readWhileWriting(path string, stop <-chan struct{}, check func([]byte) erro
 		}
 	}
 }
+
+// TestSyncDir: a directory syncs; a missing one is an error naming it.
+func TestSyncDir(t *testing.T) {
+	dir := t.TempDir()
+	if err := SyncDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "gone")
+	if err := SyncDir(missing); !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), missing) {
+		t.Errorf("SyncDir of a missing directory: %v, want an error naming %s", err, missing)
+	}
+}
