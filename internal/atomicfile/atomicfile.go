@@ -19,7 +19,7 @@
 //     error names the target path.
 //
 // The new file belongs to the writing process's user and group; the old file's owner and
-// mode are not carried over (callers that want the old mode read it first).
+// mode are not carried over (callers that want the old mode pass ExistingPerm).
 package atomicfile
 
 import (
@@ -163,6 +163,15 @@ func WriteFrom(path string, r io.Reader, perm fs.FileMode) (int64, error) {
 		return n, err
 	}
 	return n, f.Commit()
+}
+
+// ExistingPerm is the permission bits of the file at path, or def when it cannot be
+// read (it does not exist): for callers whose rewrite keeps the mode the file has.
+func ExistingPerm(path string, def fs.FileMode) fs.FileMode {
+	if fi, err := os.Stat(path); err == nil {
+		return fi.Mode().Perm()
+	}
+	return def
 }
 
 // SyncDir fsyncs directory dir so that the renames, creations and removals in it survive

@@ -344,3 +344,17 @@ func TestSyncDir(t *testing.T) {
 		t.Errorf("SyncDir of a missing directory: %v, want an error naming %s", err, missing)
 	}
 }
+
+// TestExistingPerm: a file's own mode, else the default.
+func TestExistingPerm(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "conf")
+	if got := ExistingPerm(path, 0o640); got != 0o640 {
+		t.Errorf("ExistingPerm of a missing file = %v, want the default 0640", got)
+	}
+	if err := Write(path, []byte("x"), 0o604); err != nil {
+		t.Fatal(err)
+	}
+	if got := ExistingPerm(path, 0o640); got != 0o604 {
+		t.Errorf("ExistingPerm = %v, want the file's 0604", got)
+	}
+}

@@ -271,11 +271,7 @@ const configPerm = 0o640
 // writeConfig replaces a container's config file with data, atomically and durably,
 // keeping the mode the file had (lxc-create's or an admin's), else configPerm.
 func writeConfig(path, data string) error {
-	perm := os.FileMode(configPerm)
-	if fi, err := os.Stat(path); err == nil {
-		perm = fi.Mode().Perm()
-	}
-	return atomicfile.Write(path, []byte(data), perm)
+	return atomicfile.Write(path, []byte(data), atomicfile.ExistingPerm(path, configPerm))
 }
 
 // Rename renames the stopped container old to name, whose root filesystem is now at
