@@ -19,7 +19,9 @@
 //     error names the target path.
 //
 // The new file belongs to the writing process's user and group; the old file's owner and
-// mode are not carried over (callers that want the old mode pass ExistingPerm).
+// mode are not carried over (callers that want the old mode pass ExistingPerm), and a
+// symbolic link at the path is replaced, not followed. Only the permission bits of a mode
+// are applied (no setuid, setgid or sticky bit).
 package atomicfile
 
 import (
@@ -33,7 +35,8 @@ import (
 )
 
 // File is a pending replacement of one path: write to it, then Commit to put it in
-// place or Abort to drop it. Always defer Abort: after a Commit it does nothing.
+// place or Abort to drop it. Always defer Abort: after a Commit it does nothing. A File
+// is for one goroutine; several Files (or Writes) may replace one path at once.
 type File struct {
 	path string
 	tmp  *os.File
