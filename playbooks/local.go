@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"os/exec"
-	"path/filepath"
+
+	"orch/internal/atomicfile"
 )
 
 // LocalConn runs commands on the machine the engine runs on (Ansible's
@@ -40,7 +40,7 @@ func runLocal(ctx context.Context, args []string, stdin io.Reader) ([]byte, []by
 	return out.Bytes(), errOut.Bytes(), 0, err
 }
 
-// Push copies a file through a temporary file and a rename, reporting
+// Push copies a file atomically and durably (internal/atomicfile), reporting
 // whether the content changed.
 func (LocalConn) Push(_ context.Context, local, remote string, mode fs.FileMode) (bool, error) {
 	data, err := os.ReadFile(local)
@@ -50,20 +50,5 @@ func (LocalConn) Push(_ context.Context, local, remote string, mode fs.FileMode)
 	if old, err := os.ReadFile(remote); err == nil && bytes.Equal(old, data) {
 		return false, os.Chmod(remote, mode)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(remote), "."+filepath.Base(remote)+".orch-*")
-	if err != nil {
-		return false, fmt.Errorf("push %s: %w", remote, err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return false, err
-	}
-	if err := tmp.Close(); err != nil {
-		return false, err
-	}
-	if err := os.Chmod(tmp.Name(), mode); err != nil {
-		return false, err
-	}
-	return true, os.Rename(tmp.Name(), remote)
+	return true, atomicfile.Write(remote, data, mode)
 }

@@ -15,6 +15,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"orch/internal/atomicfile"
 )
 
 // stateFile is the name of the lab's state file in its directory.
@@ -70,7 +72,7 @@ func (l *Lab) saveLocked() error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(l.st.Dir, stateFile), append(b, '\n'), 0o644)
+	return atomicfile.Write(filepath.Join(l.st.Dir, stateFile), append(b, '\n'), 0o644)
 }
 
 func loadState(dir string) (state, error) {
@@ -90,17 +92,6 @@ func loadState(dir string) (state, error) {
 		return st, fmt.Errorf("%s: unknown state (version %d, id %q)", p, st.Version, st.ID)
 	}
 	return st, nil
-}
-
-func writeAtomic(path string, data []byte, perm os.FileMode) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, perm); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
 }
 
 // newKeyPair writes an ed25519 key pair in OpenSSH format (path and path.pub) unless the
@@ -125,7 +116,7 @@ func newKeyPair(path, comment string) error {
 	if err := os.WriteFile(path+".pub", []byte(line), 0o644); err != nil {
 		return err
 	}
-	return writeAtomic(path, pem.EncodeToMemory(block), 0o600)
+	return atomicfile.Write(path, pem.EncodeToMemory(block), 0o600)
 }
 
 // writeClientKey creates the lab's client key and authorises it (for root and orchtest).
@@ -158,7 +149,7 @@ func writeKnownHosts(path string, hosts []*Host) error {
 		}
 		b.WriteString(knownhosts.Line([]string{h.Addr}, key) + "\n")
 	}
-	return writeAtomic(path, []byte(b.String()), 0o644)
+	return atomicfile.Write(path, []byte(b.String()), 0o644)
 }
 
 // writeHostsFile writes the file mounted over /etc/hosts in every host. It is rewritten in
@@ -199,7 +190,7 @@ func (l *Lab) WriteInventory(path string, extra map[string]string) error {
 			fmt.Fprintf(&b, "%s=%s\n", k, v)
 		}
 	}
-	if err := writeAtomic(path, []byte(b.String()), 0o644); err != nil {
+	if err := atomicfile.Write(path, []byte(b.String()), 0o644); err != nil {
 		return fmt.Errorf("inventory: %w", err)
 	}
 	return nil
@@ -214,7 +205,7 @@ func (l *Lab) writeSSHConfig() error {
 	fmt.Fprintf(&b, "Host *\n  User root\n  IdentityFile \"%s\"\n  IdentitiesOnly yes\n", l.KeyFile())
 	fmt.Fprintf(&b, "  UserKnownHostsFile \"%s\"\n  GlobalKnownHostsFile /dev/null\n", l.KnownHostsFile())
 	b.WriteString("  StrictHostKeyChecking yes\n  BatchMode yes\n  ConnectTimeout 10\n")
-	if err := writeAtomic(l.SSHConfigFile(), []byte(b.String()), 0o644); err != nil {
+	if err := atomicfile.Write(l.SSHConfigFile(), []byte(b.String()), 0o644); err != nil {
 		return fmt.Errorf("ssh config: %w", err)
 	}
 	return nil

@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"os/user"
 	"strings"
+
+	"orch/internal/atomicfile"
 )
 
 const (
@@ -35,7 +37,7 @@ func ensureTestUser() error {
 		if got, err := os.ReadFile(sudoersFile); err == nil && bytes.Equal(got, want) {
 			return nil
 		}
-		return writeAtomic(sudoersFile, want, 0o440)
+		return atomicfile.Write(sudoersFile, want, 0o440)
 	})
 	if err != nil {
 		return fmt.Errorf("user %s: %w", TestUser, err)

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"orch/internal/atomicfile"
 )
 
 // Store is the image directory of one member.
@@ -116,28 +118,19 @@ func (s *Store) receive(tmp string, rootfs io.Reader, opts ImportOptions) (Image
 	return img, nil
 }
 
-// save copies r into dir/base.tar[.xz|.gz|.zst], named after its compression.
+// save copies r into dir/base.tar[.xz|.gz|.zst], named after its compression, atomically
+// and durably (internal/atomicfile), hashing it into h.
 func save(dir, base string, r io.Reader, h io.Writer) (string, int64, error) {
-	f, err := os.CreateTemp(dir, base+"-*")
-	if err != nil {
-		return "", 0, err
-	}
-	defer f.Close()
 	head := make([]byte, 6)
 	k, err := io.ReadFull(r, head)
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
 		return "", 0, fmt.Errorf("%w: empty or unreadable: %v", ErrInvalid, err)
 	}
 	head = head[:k]
-	n, err := io.Copy(io.MultiWriter(f, h), io.MultiReader(bytes.NewReader(head), r))
-	if err != nil {
-		return "", 0, err
-	}
-	if err := f.Close(); err != nil {
-		return "", 0, err
-	}
 	name := base + ".tar" + compressionExt(head)
-	return name, n, os.Rename(f.Name(), filepath.Join(dir, name))
+	body := io.TeeReader(io.MultiReader(bytes.NewReader(head), r), h)
+	n, err := atomicfile.WriteFrom(filepath.Join(dir, name), body, 0o600)
+	return name, n, err
 }
 
 // compressionExt names a compression from a file's first bytes.
@@ -168,6 +161,9 @@ func (s *Store) commit(tmp string, img Image, aliases []string) (Image, error) {
 			return Image{}, err
 		}
 		if err := os.Rename(tmp, final); err != nil {
+			return Image{}, fmt.Errorf("image %s: %w", img.Fingerprint, err)
+		}
+		if err := atomicfile.SyncDir(s.dir); err != nil {
 			return Image{}, fmt.Errorf("image %s: %w", img.Fingerprint, err)
 		}
 		s.log.Info("image stored", "fingerprint", img.Fingerprint, "size", img.Size)
@@ -209,17 +205,17 @@ func (s *Store) readMeta(ctx context.Context, dir string, img *Image) error {
 	return nil
 }
 
-// writeMeta writes dir/metadata.yaml atomically.
+// writeMeta writes dir/metadata.yaml atomically and durably (internal/atomicfile): a
+// crash never leaves an image, and so the store's List, with a truncated one.
 func writeMeta(dir string, img Image) error {
 	b, err := yaml.Marshal(img)
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(dir, ".metadata.yaml.tmp")
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, "metadata.yaml"), b, 0o600); err != nil {
 		return fmt.Errorf("image %s: %w", img.Fingerprint, err)
 	}
-	return os.Rename(tmp, filepath.Join(dir, "metadata.yaml"))
+	return nil
 }
 
 // load reads the image with that full fingerprint.

@@ -101,7 +101,8 @@ func (m *Manager) Delete(ctx context.Context, name string, force bool) error {
 	return os.RemoveAll(m.dir(name))
 }
 
-// dropRootfs rewrites the container's config without its lxc.rootfs.path lines.
+// dropRootfs rewrites the container's config without its lxc.rootfs.path lines, atomically
+// like every config rewrite (writeConfig).
 func (m *Manager) dropRootfs(name string) error {
 	path := m.configPath(name)
 	b, err := os.ReadFile(path)
@@ -115,7 +116,7 @@ func (m *Manager) dropRootfs(name string) error {
 			keep = append(keep, line)
 		}
 	}
-	if err := os.WriteFile(path, []byte(strings.Join(keep, "\n")), 0o640); err != nil {
+	if err := writeConfig(path, strings.Join(keep, "\n")); err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	return nil

@@ -6,12 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"orch/internal/atomicfile"
 )
 
 // Settings are what of a container can change after it was made: its resource limits and
@@ -83,7 +84,7 @@ func (m *Manager) Apply(ctx context.Context, name string, s Settings) error {
 			return err
 		}
 	}
-	return writeFileAtomic(m.configPath(name), conf.with(next), 0o640)
+	return writeConfig(m.configPath(name), conf.with(next))
 }
 
 // configParts is a container's LXC config split around its settings block: what comes
@@ -264,28 +265,13 @@ func (m *Manager) CgroupValue(ctx context.Context, name, key string) (string, er
 	return strings.TrimSpace(out), err
 }
 
-// writeFileAtomic replaces path with data through a temporary file in its directory.
-func writeFileAtomic(path, data string, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".config-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.WriteString(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if fi, err := os.Stat(path); err == nil {
-		mode = fi.Mode().Perm()
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+// configPerm is the mode of a container config file that does not exist yet.
+const configPerm = 0o640
+
+// writeConfig replaces a container's config file with data, atomically and durably,
+// keeping the mode the file had (lxc-create's or an admin's), else configPerm.
+func writeConfig(path, data string) error {
+	return atomicfile.Write(path, []byte(data), atomicfile.ExistingPerm(path, configPerm))
 }
 
 // Rename renames the stopped container old to name, whose root filesystem is now at
@@ -337,7 +323,7 @@ func (m *Manager) Rename(ctx context.Context, old, name, rootfs string) error {
 	if err := os.Rename(m.dir(old), m.dir(name)); err != nil {
 		return fmt.Errorf("%s: %w", old, err)
 	}
-	if err := writeFileAtomic(m.configPath(name), conf, 0o640); err != nil {
+	if err := writeConfig(m.configPath(name), conf); err != nil {
 		return errors.Join(err, os.Rename(m.dir(name), m.dir(old)))
 	}
 	return nil

@@ -12,6 +12,51 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// TestWriteConfigKeepsMode: a rewritten config keeps the mode it had (lxc-create's, or an
+// admin's), a new one is configPerm, and no temporary file is left beside it.
+func TestWriteConfigKeepsMode(t *testing.T) {
+	dir := t.TempDir()
+	kept := filepath.Join(dir, "config")
+	must(t, os.WriteFile(kept, []byte("old\n"), 0o600))
+	must(t, os.Chmod(kept, 0o600))
+	fresh := filepath.Join(dir, "fresh")
+	for path, want := range map[string]os.FileMode{kept: 0o600, fresh: configPerm} {
+		must(t, writeConfig(path, "lxc.uts.name = c1\n"))
+		b, err := os.ReadFile(path)
+		must(t, err)
+		st, err := os.Stat(path)
+		must(t, err)
+		if string(b) != "lxc.uts.name = c1\n" || st.Mode() != want {
+			t.Errorf("%s: %q, mode %v; want the new config, mode %v", path, b, st.Mode(), want)
+		}
+	}
+	if des, _ := os.ReadDir(dir); len(des) != 2 {
+		t.Errorf("%s holds %d entries, want the 2 configs", dir, len(des))
+	}
+}
+
+// TestDropRootfs: Destroy's config rewrite drops only the rootfs lines, keeps the
+// config's mode, and leaves no temporary file in the container's directory.
+func TestDropRootfs(t *testing.T) {
+	m, err := New(Config{LXCPath: t.TempDir()})
+	must(t, err)
+	must(t, os.MkdirAll(m.dir("c1"), 0o750))
+	path := m.configPath("c1")
+	must(t, os.WriteFile(path, []byte("lxc.uts.name = c1\nlxc.rootfs.path = dir:/vol\nlxc.net.0.type = veth"), 0o600))
+	must(t, os.Chmod(path, 0o600))
+	must(t, m.dropRootfs("c1"))
+	b, err := os.ReadFile(path)
+	must(t, err)
+	st, err := os.Stat(path)
+	must(t, err)
+	if string(b) != "lxc.uts.name = c1\nlxc.net.0.type = veth" || st.Mode() != 0o600 {
+		t.Errorf("config after dropRootfs: %q, mode %v; want the rootfs line gone, mode 0600", b, st.Mode())
+	}
+	if des, _ := os.ReadDir(m.dir("c1")); len(des) != 1 {
+		t.Errorf("%s holds %d entries, want the config only", m.dir("c1"), len(des))
+	}
+}
+
 // TestSettings makes a container with a memory limit, changes its limits while it runs
 // (the cgroup shows each at once, lifting one restores the host's value), fails a disk
 // whose source is missing (the config unchanged), adds and removes an interface live, then

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 
+	"orch/internal/atomicfile"
 	"orch/nodeagent/api"
 	"orch/nodeagent/api/pki"
 )
@@ -87,11 +88,7 @@ func (s *Store) PinCluster(certPEM []byte) (string, error) {
 		return "", fmt.Errorf("cluster certificate: %w", err)
 	}
 	path := filepath.Join(s.dir, "clusters", fp+".crt")
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, certPEM, 0o600); err != nil {
-		return "", err
-	}
-	return fp, os.Rename(tmp, path)
+	return fp, atomicfile.Write(path, certPEM, 0o600)
 }
 
 // Pinned reports whether a cluster fingerprint is pinned.

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"orch/internal/atomicfile"
 	"orch/playbooks"
 )
 
@@ -128,7 +129,9 @@ func slurpModule(ctx context.Context, t *playbooks.TaskContext) (playbooks.Resul
 
 // fetch copies a remote file to the controller: dest/<inventory_hostname>/<src>, or dest
 // itself with flat=yes (dest ending in / gets the file's base name). Compared by sha1 first,
-// so an unchanged file is not transferred.
+// so an unchanged file is not transferred. dest is replaced atomically (hosts fetching
+// to one flat dest at once no longer interleave their writes) and keeps its mode, else
+// gets 0644.
 func fetchModule(ctx context.Context, t *playbooks.TaskContext) (playbooks.Result, error) {
 	a := t.Args
 	if err := playbooks.AllowArgs("fetch", a, "src", "dest", "flat", "fail_on_missing", "validate_checksum", "validate_md5"); err != nil {
@@ -174,7 +177,7 @@ func fetchModule(ctx context.Context, t *playbooks.TaskContext) (playbooks.Resul
 			return err
 		}
 		data["md5sum"] = md5Hex([]byte(out.stdout))
-		return os.WriteFile(dest, []byte(out.stdout), 0o644)
+		return atomicfile.Write(dest, []byte(out.stdout), atomicfile.ExistingPerm(dest, 0o644))
 	})
 	return playbooks.Result{Data: data}, err
 }

@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"orch/internal/atomicfile"
 	"orch/nodeagent/api"
 )
 
@@ -86,12 +87,14 @@ func Generate(commonName string, hosts ...string) (KeyPair, error) {
 	}, nil
 }
 
-// Save writes base.crt (0644) and base.key (0600) in dir, atomically each.
+// Save writes base.crt (0644) and base.key (0600) in dir, atomically and durably each
+// (the key first): a crash never leaves a truncated file, and the key is never readable
+// by others, not even while it is written.
 func (k KeyPair) Save(dir, base string) error {
-	if err := writeAtomic(filepath.Join(dir, base+".key"), k.KeyPEM, 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, base+".key"), k.KeyPEM, 0o600); err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(dir, base+".crt"), k.CertPEM, 0o644)
+	return atomicfile.Write(filepath.Join(dir, base+".crt"), k.CertPEM, 0o644)
 }
 
 // Load reads base.crt and base.key from dir.
@@ -151,12 +154,4 @@ func DER(certPEM []byte) ([]byte, error) {
 		return nil, fmt.Errorf("parsing certificate: %w", err)
 	}
 	return block.Bytes, nil
-}
-
-func writeAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, mode); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

@@ -5,8 +5,55 @@ import (
 	"crypto/elliptic"
 	"crypto/tls"
 	"net"
+	"os"
+	"path/filepath"
 	"testing"
 )
+
+// TestSaveModes: the key is 0600 and the certificate 0644 whatever the umask and whatever
+// a crashed earlier Save left beside them (a world-readable base.key.tmp was reused, with
+// its mode, as the key's temporary file), and Save leaves no other file.
+func TestSaveModes(t *testing.T) {
+	dir := t.TempDir()
+	for _, stale := range []string{"server.key.tmp", "server.crt.tmp"} {
+		if err := os.WriteFile(filepath.Join(dir, stale), []byte("partial"), 0o666); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(filepath.Join(dir, stale), 0o666); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kp, err := Generate("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kp.Save(dir, "server"); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]os.FileMode{"server.key": 0o600, "server.crt": 0o644} {
+		st, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode() != want {
+			t.Errorf("%s has mode %v, want %v", name, st.Mode(), want)
+		}
+	}
+	got, err := Load(dir, "server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got.KeyPEM) != string(kp.KeyPEM) || string(got.CertPEM) != string(kp.CertPEM) {
+		t.Error("Load after Save does not return the saved pair")
+	}
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(des) != 4 { // server.key, server.crt and the two stale files, left alone
+		t.Errorf("%s holds %d entries after Save, want 4", dir, len(des))
+	}
+}
 
 // TestGenerateMakesP256Keys: every member's and client's key is P-256, whose handshakes
 // cost a third of P-384's (see Generate).

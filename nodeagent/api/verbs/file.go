@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"orch/internal/atomicfile"
 	"orch/nodeagent/api"
 )
 
@@ -73,7 +74,8 @@ func (c *FilePullCmd) pull(ctx context.Context, e *Env, cl *api.Client, src, des
 }
 
 // pullOne copies NAME/PATH to dest (a file, a directory, or - for w), replacing dest
-// only once the whole file arrived.
+// only once the whole file arrived (atomically and durably, internal/atomicfile), with the
+// instance file's mode, else 0600.
 func pullOne(ctx context.Context, cl *api.Client, src, dest string, w io.Writer) error {
 	name, p, err := splitInstancePath(src)
 	if err != nil {
@@ -86,22 +88,19 @@ func pullOne(ctx context.Context, cl *api.Client, src, dest string, w io.Writer)
 	if st, err := os.Stat(dest); err == nil && st.IsDir() {
 		dest = filepath.Join(dest, path.Base(p))
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(dest), ".pull-*")
+	f, err := atomicfile.Create(dest, 0o600)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
-	info, err := cl.PullFile(ctx, name, p, tmp)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
+	defer f.Abort()
+	info, err := cl.PullFile(ctx, name, p, f)
 	if err != nil {
 		return err
 	}
 	if info.Mode != 0 {
-		_ = os.Chmod(tmp.Name(), fs.FileMode(info.Mode).Perm())
+		_ = f.Chmod(fs.FileMode(info.Mode).Perm()) // best effort, as before: some filesystems refuse modes
 	}
-	return os.Rename(tmp.Name(), dest)
+	return f.Commit()
 }
 
 // FilePushCmd is `file push SRC... NAME/PATH`, as `lxc file push` (SRC - reads stdin).

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"orch/internal/atomicfile"
 )
 
 // UserKey is a client key pair written to a file.
@@ -84,25 +86,15 @@ func EnsureUser(t testing.TB, name string, sudo bool) {
 	}
 }
 
-// writeIfChanged replaces path atomically when its content differs.
+// writeIfChanged replaces path atomically (internal/atomicfile) when its content differs:
+// test binaries running at once share the machine's sudoers files. The temporary file's
+// name holds a dot, so sudo's includedir never reads it.
 func writeIfChanged(t testing.TB, path, content string, mode os.FileMode) {
 	t.Helper()
 	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, []byte(content)) {
 		return
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".sshdtest-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.WriteString(content); err != nil {
-		t.Fatal(err)
-	}
-	tmp.Close()
-	if err := os.Chmod(tmp.Name(), mode); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := atomicfile.Write(path, []byte(content), mode); err != nil {
 		t.Fatal(err)
 	}
 }
