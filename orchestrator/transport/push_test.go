@@ -344,3 +344,19 @@ func TestStreamScriptWidensStdinPipe(t *testing.T) {
 		t.Fatalf("stdin pipe size after widening: %q (stderr %q), want 1048576", got, res.Stderr)
 	}
 }
+
+// With the tools the command runner probed, the stream script hashes with the probed tool
+// and starts no program to find one (openssl's start was ~3 ms of every push); without a
+// probe it still finds one itself.
+func TestStreamScriptUsesProbedHashTool(t *testing.T) {
+	p := &pusher{remote: "/x/nodeagent", sum: strings.Repeat("0", 64), mode: 0o755,
+		tools: &remoteTools{sha256: "sha256sum"}}
+	script := p.streamScript("/x/nodeagent.tmp-1")
+	if !strings.Contains(script, "sha() { sha256sum; }") || strings.Contains(script, "echo | openssl") {
+		t.Fatalf("with sha256sum probed, the script does not hash with it alone:\n%s", script)
+	}
+	p.tools = nil
+	if script := p.streamScript("/x/nodeagent.tmp-1"); !strings.Contains(script, "echo | openssl dgst -sha256 -r") {
+		t.Fatalf("without a probe, the script does not look for a hashing tool:\n%s", script)
+	}
+}
