@@ -91,13 +91,18 @@ func connect(ctx context.Context, cfg Config, jump *Conn) (*ssh.Client, error) {
 	return ssh.NewClient(c, chans, reqs), nil
 }
 
-// dialNet opens the byte stream to addr: direct TCP, or a forwarded channel via jump.
+// dialNet opens the byte stream to addr: direct TCP (acking at once, see withQuickAck), or a
+// forwarded channel via jump.
 func dialNet(ctx context.Context, addr string, jump *Conn) (net.Conn, error) {
 	if jump != nil {
 		return jump.client.DialContext(ctx, "tcp", addr)
 	}
 	var d net.Dialer
-	return d.DialContext(ctx, "tcp", addr)
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return withQuickAck(nc), nil
 }
 
 // handshake runs ssh.NewClientConn, closing nc when ctx ends first (channels through a

@@ -108,6 +108,24 @@ func BenchmarkRun(b *testing.B) {
 	}
 }
 
+// BenchmarkFirstCommand is a fresh connection's dial and first command, what every host of
+// `orch up` starts with: the first session's channel confirmation waited ~40 ms for a
+// delayed ACK (see withQuickAck) before the connection acked at once.
+func BenchmarkFirstCommand(b *testing.B) {
+	h := startHost(b, sshdtest.Options{})
+	ctx := testCtx(b)
+	for b.Loop() {
+		c, err := Dial(ctx, h.cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.Run(ctx, "true", RunOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		c.Close()
+	}
+}
+
 // A small stdin held in memory goes through the runner (the same parent shell, no session
 // of its own: `nodeagent init --preseed` of every join used to cost an sshd session and a
 // login shell), byte for byte, and never appears on a process's command line while the
