@@ -5,14 +5,18 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"orch/internal/wait"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"orch/internal/wait"
+
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 )
 
 // Benchmarks run 3 in-process members on loopback TCP with fsync on (both log
@@ -268,4 +272,15 @@ func benchReadIndex(b *testing.B, clients int) {
 		return s.WaitApplied(ctx, idx)
 	})
 	reportLatency(b, lat, 1)
+}
+
+// openBolt opens raft-boltdb/v2 in dir/raft.db; kept for the benchmark that
+// compares it with raft-wal.
+func openBolt(cfg Config, _ hclog.Logger) (logStore, error) {
+	path := filepath.Join(cfg.Dir, "raft.db")
+	b, err := raftboltdb.New(raftboltdb.Options{Path: path})
+	if err != nil {
+		return nil, fmt.Errorf("opening raft log %s: %w", path, err)
+	}
+	return b, nil
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	wal "github.com/hashicorp/raft-wal"
 	"github.com/hashicorp/raft-wal/fs"
 	"github.com/hashicorp/raft-wal/metadb"
@@ -323,15 +322,4 @@ func (w *walStore) Close() error {
 	err := errors.Join(w.syncs.close(), w.wal.Close(), w.meta.Close())
 	w.wal, w.meta = nil, nil
 	return err
-}
-
-// openBolt opens raft-boltdb/v2 in dir/raft.db; kept for the benchmark that
-// compares it with raft-wal.
-func openBolt(cfg Config, _ hclog.Logger) (logStore, error) {
-	path := filepath.Join(cfg.Dir, "raft.db")
-	b, err := raftboltdb.New(raftboltdb.Options{Path: path})
-	if err != nil {
-		return nil, fmt.Errorf("opening raft log %s: %w", path, err)
-	}
-	return b, nil
 }
