@@ -153,15 +153,12 @@ func (d *deferredSyncs) flushLocked() error {
 		return nil
 	}
 	if d.beforeRound != nil {
-		err = d.beforeRound()
-	}
-	for _, f := range files {
-		if err == nil {
-			err = f.syncDeferred()
+		if err := d.beforeRound(); err != nil {
+			return d.fail(err)
 		}
 	}
-	if err != nil {
-		return d.fail(err)
+	if err := d.syncAll(files); err != nil {
+		return err
 	}
 	if written > d.durable.Load() {
 		d.durable.Store(written)
@@ -180,6 +177,11 @@ func (d *deferredSyncs) syncFiles() error {
 	if err != nil {
 		return err
 	}
+	return d.syncAll(files)
+}
+
+// syncAll runs the deferred syncs of files still pending; a failure is recorded (fail).
+func (d *deferredSyncs) syncAll(files []*datasyncFile) error {
 	for _, f := range files {
 		if err := f.syncDeferred(); err != nil {
 			return d.fail(err)

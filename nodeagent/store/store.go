@@ -43,9 +43,6 @@ type Config struct {
 	// walSegmentSize overrides walSegmentSize (tests: a head
 	// truncation only drops whole sealed segments).
 	walSegmentSize int
-	// syncLeaderAppends makes the leader sync its appends before replicating them, as
-	// hashicorp/raft does (benchmarks: the deferred syncs against it).
-	syncLeaderAppends bool
 	// leaderSyncHook runs before each round of the leader's deferred syncs (tests).
 	leaderSyncHook func() error
 }
@@ -239,10 +236,11 @@ func (s *Store) startRaft(hlog hclog.Logger) error {
 	trans.onConfiguration = func() { s.timers.refreshVoter(raft.ServerID(s.cfg.ID)) }
 	trans.onHeartbeat = s.heartbeatAnswered
 	s.startContactWatch()
-	deferred, _ := s.logs.(interface{ deferred() *deferredSyncs })
-	if deferred != nil {
-		s.fsm.durable = deferred.deferred().waitDurable
-		trans.commitLimit = deferred.deferred().durable.Load
+	var syncs *deferredSyncs // raft-wal's: the leader's appends synced beside replication
+	if d, ok := s.logs.(interface{ deferred() *deferredSyncs }); ok {
+		syncs = d.deferred()
+		s.fsm.durable = syncs.waitDurable
+		trans.commitLimit = syncs.durable.Load
 	}
 	logs, err := raft.NewLogCache(logCacheEntries, faultLog{logStore: s.logs, onFail: s.breakWith})
 	if err != nil {
@@ -257,8 +255,8 @@ func (s *Store) startRaft(hlog hclog.Logger) error {
 		return fmt.Errorf("starting raft for %s: %w", s.cfg.ID, err)
 	}
 	s.raft = r
-	if deferred != nil && !s.cfg.syncLeaderAppends {
-		deferred.deferred().setLeading(func() bool { return r.State() == raft.Leader })
+	if syncs != nil {
+		syncs.setLeading(func() bool { return r.State() == raft.Leader })
 	}
 	s.timers.attach(r)
 	s.timers.refreshVoter(raft.ServerID(s.cfg.ID))
