@@ -56,10 +56,9 @@ func (o *Operation) Final() bool {
 	if o.StatusCode != 0 {
 		return o.StatusCode.IsFinal()
 	}
-	for c := OperationCreated; c < Success; c++ {
-		if c.String() != "" && c.String() == o.Status {
-			return false
-		}
+	switch o.Status {
+	case OperationCreated.String(), Running.String(), Cancelling.String(), Pending.String():
+		return false
 	}
 	return true
 }
