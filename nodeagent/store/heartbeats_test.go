@@ -261,12 +261,7 @@ func TestLoneWriteReachesFollowers(t *testing.T) {
 // heartbeat interval by it (its stretched heartbeat timeout by 5 round trips): 2.4 s on a
 // LAN, ~1.9 s here.
 func TestLeaderHeartbeatsFollowTheRoundTrip(t *testing.T) {
-	held := &heldConns{}
-	c := newCluster(t, 3, func(cfg *Config) {
-		cfg.Timings = DefaultTimings()
-		cfg.Stream = delayLayer{StreamLayer: cfg.Stream, delay: 50 * time.Millisecond, held: held}
-	})
-	t.Cleanup(held.closeAll) // before the stores close (cleanups run last first)
+	c := newDelayedCluster(t, DefaultTimings(), 50*time.Millisecond)
 	d := DefaultTimings()
 	lan := time.Duration(d.LeaderStretch) * d.Heartbeat
 	l := c.leader()

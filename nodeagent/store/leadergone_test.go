@@ -123,12 +123,7 @@ func (l lingerLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.C
 // followers are told together, so that when each notices does not depend on the order in
 // which a stopping store closes its connections.
 func TestGoneLeaderOverSlowLinksOneElection(t *testing.T) {
-	held := &heldConns{}
-	c := newCluster(t, 3, func(cfg *Config) {
-		cfg.Timings = goneTimings()
-		cfg.Stream = delayLayer{StreamLayer: cfg.Stream, delay: 100 * time.Millisecond, held: held}
-	})
-	t.Cleanup(held.closeAll) // before the stores close (cleanups run last first)
+	c := newDelayedCluster(t, goneTimings(), 100*time.Millisecond)
 	c.waitConverged()
 	old := c.leader()
 	term := old.store.raft.CurrentTerm()
@@ -155,6 +150,19 @@ func TestGoneLeaderOverSlowLinksOneElection(t *testing.T) {
 			t.Errorf("%s: term %d -> %d: more than one election", nd.id, term, got)
 		}
 	}
+}
+
+// newDelayedCluster is a 3-member cluster with timings whose members are delay apart each
+// way (delayLayer); the connections its stores close are held open for their peers until
+// the test ends, and let go before the stores close (cleanups run last first).
+func newDelayedCluster(t *testing.T, timings Timings, delay time.Duration) *cluster {
+	held := &heldConns{}
+	c := newCluster(t, 3, func(cfg *Config) {
+		cfg.Timings = timings
+		cfg.Stream = delayLayer{StreamLayer: cfg.Stream, delay: delay, held: held}
+	})
+	t.Cleanup(held.closeAll)
+	return c
 }
 
 // delayLayer delays everything written on its connections by delay (a slow link each way);
